@@ -1,0 +1,65 @@
+/* alloc.c - counting allocation wrappers (see alloc.h). */
+#include "alloc.h"
+
+#include <malloc.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+static atomic_size_t in_use;
+static atomic_long fail_countdown;
+
+static int should_fail(void)
+{
+    long n = atomic_load_explicit(&fail_countdown, memory_order_relaxed);
+    if (n <= 0) return 0;
+    return atomic_fetch_sub(&fail_countdown, 1) == 1;
+}
+
+void *ff_malloc(size_t n)
+{
+    if (should_fail()) return NULL;
+    void *p = malloc(n ? n : 1);
+    if (p) atomic_fetch_add_explicit(&in_use, malloc_usable_size(p), memory_order_relaxed);
+    return p;
+}
+
+void *ff_calloc(size_t count, size_t size)
+{
+    if (should_fail()) return NULL;
+    void *p = calloc(count ? count : 1, size ? size : 1);
+    if (p) atomic_fetch_add_explicit(&in_use, malloc_usable_size(p), memory_order_relaxed);
+    return p;
+}
+
+void *ff_realloc(void *p, size_t n)
+{
+    if (!p) return ff_malloc(n);
+    if (should_fail()) return NULL;
+    size_t old = malloc_usable_size(p);
+    void *q = realloc(p, n ? n : 1);
+    if (!q) return NULL;
+    atomic_fetch_sub_explicit(&in_use, old, memory_order_relaxed);
+    atomic_fetch_add_explicit(&in_use, malloc_usable_size(q), memory_order_relaxed);
+    return q;
+}
+
+void ff_free(void *p)
+{
+    if (!p) return;
+    atomic_fetch_sub_explicit(&in_use, malloc_usable_size(p), memory_order_relaxed);
+    free(p);
+}
+
+char *ff_strndup(const char *s, size_t n)
+{
+    char *d = ff_malloc(n + 1);
+    if (!d) return NULL;
+    memcpy(d, s, n);
+    d[n] = '\0';
+    return d;
+}
+
+size_t ff_mem_in_use(void) { return atomic_load_explicit(&in_use, memory_order_relaxed); }
+
+void ff_alloc_fail_after(long n) { atomic_store(&fail_countdown, n); }

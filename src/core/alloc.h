@@ -1,0 +1,24 @@
+/* alloc.h - allocation wrappers that count the bytes in use and can be told to fail.
+ *
+ * Every allocation of footfall's own goes through these, so /metrics can report memory in use
+ * and tests can make the Nth allocation fail to check the error paths. */
+#ifndef FF_ALLOC_H
+#define FF_ALLOC_H
+
+#include <stddef.h>
+
+/* Like malloc/calloc/realloc/free; return NULL when out of memory or when a failure was
+ * injected. ff_realloc leaves the old block untouched when it returns NULL. */
+void *ff_malloc(size_t n);
+void *ff_calloc(size_t count, size_t size);
+void *ff_realloc(void *p, size_t n);
+void ff_free(void *p);
+char *ff_strndup(const char *s, size_t n);
+
+/* Bytes currently allocated through these wrappers. */
+size_t ff_mem_in_use(void);
+
+/* Test hook: make the allocation `n` calls from now fail (1 = the next one); 0 turns it off. */
+void ff_alloc_fail_after(long n);
+
+#endif

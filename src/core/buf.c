@@ -1,0 +1,105 @@
+/* buf.c - capped growable buffers (see buf.h). */
+#include "buf.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "errors.h"
+
+void ff_buf_init(struct ff_buf *b, size_t max)
+{
+    b->data = NULL;
+    b->len = b->cap = 0;
+    b->max = max;
+}
+
+int ff_buf_reserve(struct ff_buf *b, size_t extra)
+{
+    if (extra > b->max || b->len > b->max - extra) return FF_ETOOBIG;
+    size_t need = b->len + extra + FF_BUF_PAD;
+    if (need <= b->cap) return 0;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < need) cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+    char *p = ff_realloc(b->data, cap);
+    if (!p) return -ENOMEM;
+    memset(p + b->cap, 0, cap - b->cap);
+    b->data = p;
+    b->cap = cap;
+    return 0;
+}
+
+int ff_buf_append(struct ff_buf *b, const void *p, size_t n)
+{
+    int rc = ff_buf_reserve(b, n);
+    if (rc) return rc;
+    if (n) memcpy(b->data + b->len, p, n);
+    b->len += n;
+    return 0;
+}
+
+int ff_buf_append_str(struct ff_buf *b, const char *s) { return ff_buf_append(b, s, strlen(s)); }
+
+int ff_buf_putc(struct ff_buf *b, char c)
+{
+    if (b->len + FF_BUF_PAD < b->cap && b->len < b->max) {
+        b->data[b->len++] = c;
+        return 0;
+    }
+    return ff_buf_append(b, &c, 1);
+}
+
+int ff_buf_printf(struct ff_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    char small[256];
+    va_start(ap, fmt);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
+    va_end(ap);
+    if (n < 0) return FF_EINVAL;
+    if ((size_t)n < sizeof small) return ff_buf_append(b, small, (size_t)n);
+    int rc = ff_buf_reserve(b, (size_t)n + 1);
+    if (rc) return rc;
+    va_start(ap, fmt);
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+    return 0;
+}
+
+void ff_buf_reset(struct ff_buf *b) { b->len = 0; }
+
+void ff_buf_free(struct ff_buf *b)
+{
+    ff_free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+int ff_buf_put_u8(struct ff_buf *b, uint8_t v) { return ff_buf_append(b, &v, 1); }
+
+int ff_buf_put_u32(struct ff_buf *b, uint32_t v)
+{
+    uint8_t x[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
+    return ff_buf_append(b, x, 4);
+}
+
+int ff_buf_put_u64(struct ff_buf *b, uint64_t v)
+{
+    uint8_t x[8];
+    for (int i = 0; i < 8; i++) x[i] = (uint8_t)(v >> (8 * i));
+    return ff_buf_append(b, x, 8);
+}
+
+int ff_buf_put_varint(struct ff_buf *b, uint64_t v)
+{
+    uint8_t x[10];
+    int n = 0;
+    do {
+        uint8_t c = v & 0x7f;
+        v >>= 7;
+        x[n++] = c | (v ? 0x80 : 0);
+    } while (v);
+    return ff_buf_append(b, x, (size_t)n);
+}

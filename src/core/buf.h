@@ -1,0 +1,38 @@
+/* buf.h - growable byte buffers with a mandatory cap.
+ *
+ * Every buffer that may hold untrusted input has a limit (`max`): growing past it fails with
+ * FF_ETOOBIG instead of eating memory. The buffer always keeps FF_BUF_PAD spare bytes after
+ * `len`, zeroed on growth, so JSON parsers that read ahead (simdjson) can use it in place. */
+#ifndef FF_BUF_H
+#define FF_BUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define FF_BUF_PAD 64
+
+struct ff_buf {
+    char *data;
+    size_t len;
+    size_t cap; /* allocated bytes, always >= len + FF_BUF_PAD once allocated */
+    size_t max; /* largest len allowed */
+};
+
+void ff_buf_init(struct ff_buf *b, size_t max);
+/* Make room for `extra` more bytes. 0, -ENOMEM or FF_ETOOBIG; the buffer is unchanged on error. */
+int ff_buf_reserve(struct ff_buf *b, size_t extra);
+int ff_buf_append(struct ff_buf *b, const void *p, size_t n);
+int ff_buf_append_str(struct ff_buf *b, const char *s);
+int ff_buf_putc(struct ff_buf *b, char c);
+int ff_buf_printf(struct ff_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void ff_buf_reset(struct ff_buf *b); /* len = 0, memory kept */
+void ff_buf_free(struct ff_buf *b);  /* memory released, ready for reuse */
+
+/* Little-endian fixed-width and LEB128 varint writers for binary formats. */
+int ff_buf_put_u8(struct ff_buf *b, uint8_t v);
+int ff_buf_put_u32(struct ff_buf *b, uint32_t v);
+int ff_buf_put_u64(struct ff_buf *b, uint64_t v);
+int ff_buf_put_varint(struct ff_buf *b, uint64_t v);
+
+#endif

@@ -1,0 +1,85 @@
+/* json.h - JSON for C: simdjson's parser behind a flat, read-only node array.
+ *
+ * simdjson (C++) is the only parser fast enough for 1 M events/s on two cores
+ * (DEPENDENCIES.md). json.cpp parses with simdjson's DOM and flattens the result, in document
+ * order, into `struct ff_json_node`s that C walks by index:
+ *
+ *   {"a":1,"b":[true,"x"]}  ->  [0] object len=2 end=5
+ *                               [1] key "a"  int 1       end=2
+ *                               [2] key "b"  array len=2 end=5
+ *                               [3] true                 end=4
+ *                               [4] string "x"           end=5
+ *
+ * A node's children start at index+1; the next sibling of child c is nodes[c].end; the
+ * children end where the parent's `end` is. Strings (values and keys) point into the
+ * parser's memory and stay valid until the parser parses again or is freed; they are
+ * unescaped UTF-8 and may contain NUL bytes, so always use the length.
+ *
+ * The writer half (ff_json_write_*) appends JSON text to a struct ff_buf. */
+#ifndef FF_JSON_H
+#define FF_JSON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Readable bytes the parser needs after the input's end (simdjson's padding). */
+#define FF_JSON_PADDING 64
+#define FF_JSON_NONE UINT32_MAX
+
+enum ff_json_type {
+    FF_JSON_NULL, FF_JSON_FALSE, FF_JSON_TRUE, FF_JSON_INT, FF_JSON_UINT, FF_JSON_DOUBLE,
+    FF_JSON_STRING, FF_JSON_ARRAY, FF_JSON_OBJECT
+};
+
+struct ff_json_node {
+    const char *key;   /* member name when the parent is an object, else NULL */
+    uint32_t key_len;
+    uint32_t type;     /* enum ff_json_type */
+    uint32_t len;      /* string bytes, or number of children */
+    uint32_t end;      /* index of the first node after this subtree */
+    union {
+        const char *s;
+        int64_t i;
+        uint64_t u;
+        double d;
+    } v;
+};
+
+struct ff_json_doc {
+    const struct ff_json_node *nodes; /* nodes[0] is the root */
+    uint32_t count;
+};
+
+struct ff_json_parser;
+
+struct ff_json_parser *ff_json_parser_new(void);
+void ff_json_parser_free(struct ff_json_parser *p);
+
+/* Parses `len` bytes at `buf`, which must be followed by FF_JSON_PADDING readable bytes.
+ * On success returns 0 and fills *doc (valid until the next parse). On error returns
+ * FF_EINVAL (or -ENOMEM) and, when `err` is not NULL, points it at a static message. */
+int ff_json_parse(struct ff_json_parser *p, const char *buf, size_t len, struct ff_json_doc *doc,
+                  const char **err);
+
+/* The child of object node `obj` named `key`, or FF_JSON_NONE. */
+uint32_t ff_json_get(const struct ff_json_doc *doc, uint32_t obj, const char *key);
+/* True when node `i` exists and is a string; then sets *s and *len. */
+int ff_json_str(const struct ff_json_doc *doc, uint32_t i, const char **s, uint32_t *len);
+
+/* Appends `s` as a quoted JSON string, escaping what RFC 8259 requires. */
+int ff_json_write_str(struct ff_buf *b, const char *s, size_t len);
+/* Appends the subtree at node `i` as compact JSON text. */
+int ff_json_write_node(struct ff_buf *b, const struct ff_json_doc *doc, uint32_t i);
+/* Appends a number the way JSON writes it (shortest text that reads back the same). */
+int ff_json_write_double(struct ff_buf *b, double d);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,104 @@
+/* json_c.c - the C half of json.h: lookup in parsed documents and JSON text output. */
+#include "json.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "errors.h"
+
+uint32_t ff_json_get(const struct ff_json_doc *doc, uint32_t obj, const char *key)
+{
+    if (obj >= doc->count || doc->nodes[obj].type != FF_JSON_OBJECT) return FF_JSON_NONE;
+    size_t klen = strlen(key);
+    for (uint32_t c = obj + 1; c < doc->nodes[obj].end; c = doc->nodes[c].end) {
+        const struct ff_json_node *n = &doc->nodes[c];
+        if (n->key_len == klen && memcmp(n->key, key, klen) == 0) return c;
+    }
+    return FF_JSON_NONE;
+}
+
+int ff_json_str(const struct ff_json_doc *doc, uint32_t i, const char **s, uint32_t *len)
+{
+    if (i >= doc->count || doc->nodes[i].type != FF_JSON_STRING) return 0;
+    *s = doc->nodes[i].v.s;
+    *len = doc->nodes[i].len;
+    return 1;
+}
+
+int ff_json_write_str(struct ff_buf *b, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    /* Worst case every byte becomes \u00XX. */
+    if (len > (SIZE_MAX - 2) / 6) return FF_ETOOBIG;
+    int rc = ff_buf_reserve(b, len * 6 + 2);
+    if (rc) return rc;
+    char *o = b->data + b->len;
+    *o++ = '"';
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            *o++ = (char)c;
+            continue;
+        }
+        *o++ = '\\';
+        switch (c) {
+        case '"': *o++ = '"'; break;
+        case '\\': *o++ = '\\'; break;
+        case '\n': *o++ = 'n'; break;
+        case '\r': *o++ = 'r'; break;
+        case '\t': *o++ = 't'; break;
+        case '\b': *o++ = 'b'; break;
+        case '\f': *o++ = 'f'; break;
+        default:
+            *o++ = 'u', *o++ = '0', *o++ = '0';
+            *o++ = hex[c >> 4], *o++ = hex[c & 15];
+        }
+    }
+    *o++ = '"';
+    b->len = (size_t)(o - b->data);
+    return 0;
+}
+
+int ff_json_write_double(struct ff_buf *b, double d)
+{
+    if (!isfinite(d)) return ff_buf_append(b, "null", 4);
+    char tmp[32];
+    /* Shortest of the usual precisions that reads back to the same double. */
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(tmp, sizeof tmp, "%.*g", prec, d);
+        if (strtod(tmp, NULL) == d) break;
+    }
+    return ff_buf_append_str(b, tmp);
+}
+
+int ff_json_write_node(struct ff_buf *b, const struct ff_json_doc *doc, uint32_t i)
+{
+    const struct ff_json_node *n = &doc->nodes[i];
+    int rc = 0;
+    switch (n->type) {
+    case FF_JSON_NULL: return ff_buf_append(b, "null", 4);
+    case FF_JSON_FALSE: return ff_buf_append(b, "false", 5);
+    case FF_JSON_TRUE: return ff_buf_append(b, "true", 4);
+    case FF_JSON_INT: return ff_buf_printf(b, "%lld", (long long)n->v.i);
+    case FF_JSON_UINT: return ff_buf_printf(b, "%llu", (unsigned long long)n->v.u);
+    case FF_JSON_DOUBLE: return ff_json_write_double(b, n->v.d);
+    case FF_JSON_STRING: return ff_json_write_str(b, n->v.s, n->len);
+    case FF_JSON_ARRAY:
+    case FF_JSON_OBJECT: {
+        int obj = n->type == FF_JSON_OBJECT;
+        if ((rc = ff_buf_putc(b, obj ? '{' : '['))) return rc;
+        for (uint32_t c = i + 1; c < n->end; c = doc->nodes[c].end) {
+            if (c != i + 1 && (rc = ff_buf_putc(b, ','))) return rc;
+            if (obj) {
+                if ((rc = ff_json_write_str(b, doc->nodes[c].key, doc->nodes[c].key_len))) return rc;
+                if ((rc = ff_buf_putc(b, ':'))) return rc;
+            }
+            if ((rc = ff_json_write_node(b, doc, c))) return rc;
+        }
+        return ff_buf_putc(b, obj ? '}' : ']');
+    }
+    }
+    return FF_EINVAL;
+}

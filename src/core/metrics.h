@@ -1,0 +1,41 @@
+/* metrics.h - process-wide counters and latency histograms, read by /metrics and
+ * /api/stats. Lock-free: every field is an atomic that any thread may bump. */
+#ifndef FF_METRICS_H
+#define FF_METRICS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#define FF_METRIC_FORMATS 4 /* == FF_FMT_COUNT, checked in event_codec.c */
+#define FF_HIST_BUCKETS 16
+
+struct ff_histogram {
+    atomic_uint_least64_t buckets[FF_HIST_BUCKETS + 1]; /* last one is +Inf */
+    atomic_uint_least64_t count;
+    atomic_uint_least64_t sum_ns;
+};
+
+/* Upper bounds of the buckets, in seconds (Prometheus `le`). */
+extern const double ff_hist_bounds_s[FF_HIST_BUCKETS];
+
+struct ff_metrics {
+    atomic_uint_least64_t stored[FF_METRIC_FORMATS];
+    atomic_uint_least64_t deduplicated[FF_METRIC_FORMATS];
+    atomic_uint_least64_t quarantined[FF_METRIC_FORMATS];
+    atomic_uint_least64_t http_responses[6]; /* by status class: [2] = 2xx, … */
+    atomic_uint_least64_t wal_bytes_written;
+    atomic_uint_least64_t wal_write_errors;
+    atomic_uint_least64_t connections_open;
+    atomic_uint_least64_t connections_rejected;
+    struct ff_histogram request_duration;
+    struct ff_histogram wal_fsync_duration;
+};
+
+extern struct ff_metrics ff_metrics;
+
+void ff_hist_observe(struct ff_histogram *h, uint64_t ns);
+
+#define ff_counter_add(field, n) atomic_fetch_add_explicit(&(field), (n), memory_order_relaxed)
+#define ff_counter_get(field) atomic_load_explicit(&(field), memory_order_relaxed)
+
+#endif

@@ -1,0 +1,29 @@
+/* textcodec.h - the text encodings of the web: percent-encoding, query strings, base64. */
+#ifndef FF_TEXTCODEC_H
+#define FF_TEXTCODEC_H
+
+#include <stddef.h>
+
+#include "buf.h"
+
+/* Appends the percent-decoded s[0..n) ('+' is a space) to `out`. 0 or a buf error. */
+int ff_url_decode(struct ff_buf *out, const char *s, size_t n);
+
+/* Standard or URL-safe base64, padding optional, appended to `out`; FF_EINVAL on a byte
+ * outside the alphabet. */
+int ff_base64_decode(struct ff_buf *out, const char *s, size_t n);
+
+/* One key=value pair of a query string, still encoded. */
+struct ff_query_param {
+    const char *key, *val;
+    size_t klen, vlen;
+};
+
+/* Steps *q through the query string ending at `end`; 1 while a pair is found. */
+int ff_query_next(const char **q, const char *end, struct ff_query_param *p);
+/* True when the pair's key is `name`. */
+int ff_query_is(const struct ff_query_param *p, const char *name);
+/* Finds `name` in the query string and appends its decoded value to `out`: 1 found, 0 not. */
+int ff_query_get(const char *query, size_t len, const char *name, struct ff_buf *out);
+
+#endif

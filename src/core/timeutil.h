@@ -1,0 +1,26 @@
+/* timeutil.h - wall-clock time in microseconds and ISO 8601 conversion. */
+#ifndef FF_TIMEUTIL_H
+#define FF_TIMEUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define FF_TIME_NONE INT64_MIN /* "no time given" */
+
+int64_t ff_now_us(void);      /* CLOCK_REALTIME, µs since the Unix epoch */
+uint64_t ff_mono_ns(void);    /* CLOCK_MONOTONIC, ns */
+
+/* Parses an ISO 8601 / RFC 3339 date-time such as 2015-02-23T22:28:55.111Z,
+ * 2015-02-23T22:28:55+08:00, 2015-02-23 22:28:55.1234+0800 or a bare date 2015-02-23
+ * (midnight UTC); a time without an offset is taken as UTC. Returns 0 and sets *us, or
+ * FF_EINVAL leaving *us untouched. */
+int ff_time_parse_iso(const char *s, size_t len, int64_t *us);
+
+/* Writes e.g. 2026-11-29T13:02:11.123Z (millisecond precision, UTC) and a NUL; returns
+ * the length (24). `out` must hold 32 bytes. */
+int ff_time_format_iso(int64_t us, char *out);
+
+/* Days since 1970-01-01 of a proleptic Gregorian date. */
+int64_t ff_days_from_civil(int64_t y, unsigned m, unsigned d);
+
+#endif

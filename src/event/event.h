@@ -1,0 +1,96 @@
+/* event.h - footfall's event model: one behaviour event in Segment's shape, as every wire
+ * format is normalised to it, and the records that carry events (and quarantined input)
+ * in the write-ahead log. */
+#ifndef FF_EVENT_H
+#define FF_EVENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+
+enum ff_event_type {
+    FF_EV_TRACK = 1, FF_EV_PAGE, FF_EV_SCREEN, FF_EV_IDENTIFY, FF_EV_GROUP, FF_EV_ALIAS,
+    FF_EV_TYPE_MAX = FF_EV_ALIAS
+};
+
+/* The wire format an event arrived in: kept with the event and counted per format. */
+enum ff_format { FF_FMT_SEED, FF_FMT_SEGMENT, FF_FMT_PIXEL, FF_FMT_IMPORT, FF_FMT_COUNT };
+
+struct ff_str {
+    const char *p;
+    uint32_t len;
+};
+
+struct ff_event {
+    uint8_t type;   /* enum ff_event_type */
+    uint8_t format; /* enum ff_format */
+    int64_t timestamp_us;          /* when it happened, corrected for client clock skew */
+    int64_t original_timestamp_us; /* the client's own timestamp, or FF_TIME_NONE */
+    int64_t sent_at_us;            /* when the client sent it, or FF_TIME_NONE */
+    int64_t received_at_us;        /* when footfall received it */
+    struct ff_str event;       /* track: the event name */
+    struct ff_str name;        /* page/screen: the page or screen name */
+    struct ff_str message_id;
+    struct ff_str anonymous_id;
+    struct ff_str user_id;
+    struct ff_str group_id;
+    struct ff_str previous_id;
+    struct ff_str write_key;
+    struct ff_str properties;  /* compact JSON object text, or empty for {} */
+    struct ff_str traits;      /* compact JSON object text, or empty for {} */
+    struct ff_str context;     /* compact JSON object text, or empty for {} */
+};
+
+/* Input that could not be accepted, kept with the reason so nothing vanishes. */
+struct ff_quarantined {
+    uint8_t format;
+    int64_t received_at_us;
+    int32_t index;             /* item index in a batch or 1-based line of an import; -1 */
+    struct ff_str reason;
+    struct ff_str field;
+    struct ff_str raw;         /* the item's bytes as received */
+};
+
+const char *ff_event_type_name(int type);  /* "track", …; NULL when out of range */
+int ff_event_type_parse(const char *s, size_t len); /* 0 when unknown */
+const char *ff_format_name(int format);    /* "seed", "segment", "pixel", "import" */
+
+/* ---- Records: the binary encoding kept in the write-ahead log ----
+ *
+ *   record      := kind:u8  body_len:u32le  body
+ *   kind 1 (event):
+ *     body      := type:u8 format:u8 reserved:u16
+ *                  timestamp:i64le original_timestamp:i64le sent_at:i64le received_at:i64le
+ *                  11 × string (event, name, message_id, anonymous_id, user_id, group_id,
+ *                               previous_id, write_key, properties, traits, context)
+ *   kind 2 (quarantined input):
+ *     body      := format:u8 reserved:u8 received_at:i64le index:i32le
+ *                  3 × string (reason, field, raw)
+ *   string      := length:varint (LEB128) bytes
+ *
+ * Times are µs since the Unix epoch; INT64_MIN means absent. Decoding checks every length
+ * against the bytes that remain, so a corrupt record is an error, never a read past the end. */
+enum ff_record_kind { FF_REC_EVENT = 1, FF_REC_QUARANTINE = 2 };
+
+struct ff_record {
+    uint8_t kind;
+    union {
+        struct ff_event ev;
+        struct ff_quarantined q;
+    } u;
+};
+
+int ff_event_encode(struct ff_buf *out, const struct ff_event *ev);
+int ff_quarantine_encode(struct ff_buf *out, const struct ff_quarantined *q);
+
+/* Decodes the record at *off in buf[0..len); advances *off past it. Strings in *rec point
+ * into buf. Returns 0, or FF_ECORRUPT with *off and *rec untouched. */
+int ff_record_decode(const char *buf, size_t len, size_t *off, struct ff_record *rec);
+
+/* Appends an event as a JSON object in Segment's shape plus receivedAt, format, writeKey. */
+int ff_event_write_json(struct ff_buf *out, const struct ff_event *ev);
+/* Appends a quarantined item as a JSON object. */
+int ff_quarantine_write_json(struct ff_buf *out, const struct ff_quarantined *q);
+
+#endif

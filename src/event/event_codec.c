@@ -1,0 +1,189 @@
+/* event_codec.c - the binary record encoding of events and quarantined input (layout in
+ * event.h). */
+#include "event.h"
+
+#include <string.h>
+
+#include "core/errors.h"
+#include "core/metrics.h"
+
+_Static_assert(FF_FMT_COUNT == FF_METRIC_FORMATS, "metrics count one counter per wire format");
+
+static const char *const type_names[] = {NULL, "track", "page", "screen", "identify", "group", "alias"};
+static const char *const format_names[] = {"seed", "segment", "pixel", "import"};
+
+const char *ff_event_type_name(int type)
+{
+    return type >= 1 && type <= FF_EV_TYPE_MAX ? type_names[type] : NULL;
+}
+
+int ff_event_type_parse(const char *s, size_t len)
+{
+    for (int t = 1; t <= FF_EV_TYPE_MAX; t++)
+        if (strlen(type_names[t]) == len && memcmp(type_names[t], s, len) == 0) return t;
+    return 0;
+}
+
+const char *ff_format_name(int format)
+{
+    return format >= 0 && format < FF_FMT_COUNT ? format_names[format] : "unknown";
+}
+
+static int put_str(struct ff_buf *b, struct ff_str s)
+{
+    int rc = ff_buf_put_varint(b, s.len);
+    return rc ? rc : ff_buf_append(b, s.p, s.len);
+}
+
+/* Writes kind and a placeholder length; returns the offset of the length to patch. */
+static int begin(struct ff_buf *b, uint8_t kind, size_t *len_at)
+{
+    int rc = ff_buf_put_u8(b, kind);
+    *len_at = b->len;
+    return rc ? rc : ff_buf_put_u32(b, 0);
+}
+
+static void finish(struct ff_buf *b, size_t len_at)
+{
+    uint32_t n = (uint32_t)(b->len - len_at - 4);
+    unsigned char *p = (unsigned char *)b->data + len_at;
+    p[0] = (unsigned char)n, p[1] = (unsigned char)(n >> 8);
+    p[2] = (unsigned char)(n >> 16), p[3] = (unsigned char)(n >> 24);
+}
+
+int ff_event_encode(struct ff_buf *b, const struct ff_event *ev)
+{
+    size_t start = b->len, len_at;
+    int rc = begin(b, FF_REC_EVENT, &len_at);
+    if (!rc) rc = ff_buf_put_u8(b, ev->type);
+    if (!rc) rc = ff_buf_put_u8(b, ev->format);
+    if (!rc) rc = ff_buf_append(b, "\0\0", 2);
+    if (!rc) rc = ff_buf_put_u64(b, (uint64_t)ev->timestamp_us);
+    if (!rc) rc = ff_buf_put_u64(b, (uint64_t)ev->original_timestamp_us);
+    if (!rc) rc = ff_buf_put_u64(b, (uint64_t)ev->sent_at_us);
+    if (!rc) rc = ff_buf_put_u64(b, (uint64_t)ev->received_at_us);
+    const struct ff_str *strs[] = {&ev->event, &ev->name, &ev->message_id, &ev->anonymous_id,
+                                   &ev->user_id, &ev->group_id, &ev->previous_id, &ev->write_key,
+                                   &ev->properties, &ev->traits, &ev->context};
+    for (size_t i = 0; !rc && i < sizeof strs / sizeof *strs; i++) rc = put_str(b, *strs[i]);
+    if (rc) {
+        b->len = start;
+        return rc;
+    }
+    finish(b, len_at);
+    return 0;
+}
+
+int ff_quarantine_encode(struct ff_buf *b, const struct ff_quarantined *q)
+{
+    size_t start = b->len, len_at;
+    int rc = begin(b, FF_REC_QUARANTINE, &len_at);
+    if (!rc) rc = ff_buf_put_u8(b, q->format);
+    if (!rc) rc = ff_buf_put_u8(b, 0);
+    if (!rc) rc = ff_buf_put_u64(b, (uint64_t)q->received_at_us);
+    if (!rc) rc = ff_buf_put_u32(b, (uint32_t)q->index);
+    if (!rc) rc = put_str(b, q->reason);
+    if (!rc) rc = put_str(b, q->field);
+    if (!rc) rc = put_str(b, q->raw);
+    if (rc) {
+        b->len = start;
+        return rc;
+    }
+    finish(b, len_at);
+    return 0;
+}
+
+struct reader {
+    const unsigned char *p;
+    size_t len, off;
+};
+
+static int get_u8(struct reader *r, uint8_t *v)
+{
+    if (r->off >= r->len) return -1;
+    *v = r->p[r->off++];
+    return 0;
+}
+
+static int get_u64(struct reader *r, uint64_t *v)
+{
+    if (r->len - r->off < 8) return -1;
+    uint64_t x = 0;
+    for (int i = 7; i >= 0; i--) x = x << 8 | r->p[r->off + (size_t)i];
+    r->off += 8;
+    *v = x;
+    return 0;
+}
+
+static int get_u32(struct reader *r, uint32_t *v)
+{
+    if (r->len - r->off < 4) return -1;
+    const unsigned char *p = r->p + r->off;
+    *v = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+    r->off += 4;
+    return 0;
+}
+
+static int get_str(struct reader *r, struct ff_str *s)
+{
+    uint64_t n = 0;
+    for (int shift = 0;; shift += 7) {
+        uint8_t c;
+        if (shift > 63 || get_u8(r, &c)) return -1;
+        n |= (uint64_t)(c & 0x7f) << shift;
+        if (!(c & 0x80)) break;
+    }
+    if (n > r->len - r->off || n > UINT32_MAX) return -1;
+    s->p = (const char *)r->p + r->off;
+    s->len = (uint32_t)n;
+    r->off += n;
+    return 0;
+}
+
+int ff_record_decode(const char *buf, size_t len, size_t *off, struct ff_record *out)
+{
+    struct reader hdr = {(const unsigned char *)buf, len, *off};
+    uint8_t kind;
+    uint32_t body_len;
+    if (hdr.off > len || get_u8(&hdr, &kind) || get_u32(&hdr, &body_len) ||
+        body_len > len - hdr.off)
+        return FF_ECORRUPT;
+    struct reader r = {(const unsigned char *)buf, hdr.off + body_len, hdr.off};
+    struct ff_record rec;
+    memset(&rec, 0, sizeof rec);
+    rec.kind = kind;
+    uint64_t t[4];
+    if (kind == FF_REC_EVENT) {
+        struct ff_event *ev = &rec.u.ev;
+        uint8_t pad;
+        if (get_u8(&r, &ev->type) || get_u8(&r, &ev->format) || get_u8(&r, &pad) || get_u8(&r, &pad))
+            return FF_ECORRUPT;
+        for (int i = 0; i < 4; i++)
+            if (get_u64(&r, &t[i])) return FF_ECORRUPT;
+        ev->timestamp_us = (int64_t)t[0];
+        ev->original_timestamp_us = (int64_t)t[1];
+        ev->sent_at_us = (int64_t)t[2];
+        ev->received_at_us = (int64_t)t[3];
+        struct ff_str *strs[] = {&ev->event, &ev->name, &ev->message_id, &ev->anonymous_id,
+                                 &ev->user_id, &ev->group_id, &ev->previous_id, &ev->write_key,
+                                 &ev->properties, &ev->traits, &ev->context};
+        for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
+            if (get_str(&r, strs[i])) return FF_ECORRUPT;
+        if (!ff_event_type_name(ev->type) || ev->format >= FF_FMT_COUNT) return FF_ECORRUPT;
+    } else if (kind == FF_REC_QUARANTINE) {
+        struct ff_quarantined *q = &rec.u.q;
+        uint8_t pad;
+        uint32_t idx;
+        if (get_u8(&r, &q->format) || get_u8(&r, &pad) || get_u64(&r, &t[0]) || get_u32(&r, &idx) ||
+            get_str(&r, &q->reason) || get_str(&r, &q->field) || get_str(&r, &q->raw))
+            return FF_ECORRUPT;
+        q->received_at_us = (int64_t)t[0];
+        q->index = (int32_t)idx;
+    } else {
+        return FF_ECORRUPT;
+    }
+    if (r.off != r.len) return FF_ECORRUPT;
+    *out = rec;
+    *off = r.off;
+    return 0;
+}

@@ -1,0 +1,145 @@
+/* batch.c - the per-request accumulator of encoded records, dedup keys and failures. */
+#include "ingest_int.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/random.h>
+#include <xxhash.h>
+
+#include "core/alloc.h"
+#include "core/errors.h"
+
+void ff_batch_init(struct ff_batch *b, int format, size_t max_bytes)
+{
+    memset(b, 0, sizeof *b);
+    ff_buf_init(&b->records, max_bytes * 2 + 4096);
+    ff_buf_init(&b->failures, max_bytes * 8 + 4096);
+    ff_buf_init(&b->scratch, max_bytes * 6 + 4096);
+    ff_buf_init(&b->errtext, 4096);
+    ff_batch_reset(b, format);
+}
+
+void ff_batch_reset(struct ff_batch *b, int format)
+{
+    b->format = format;
+    ff_buf_reset(&b->records);
+    ff_buf_reset(&b->failures);
+    ff_buf_reset(&b->scratch);
+    ff_buf_reset(&b->errtext);
+    b->nitems = b->accepted = b->failed = 0;
+    b->error = NULL;
+    b->field = "";
+}
+
+void ff_batch_free(struct ff_batch *b)
+{
+    ff_buf_free(&b->records);
+    ff_buf_free(&b->failures);
+    ff_buf_free(&b->scratch);
+    ff_buf_free(&b->errtext);
+    ff_free(b->items);
+    b->items = NULL;
+    b->cap_items = 0;
+}
+
+uint64_t ff_dedup_hash(struct ff_str write_key, struct ff_str message_id)
+{
+    uint64_t h = XXH3_64bits_withSeed(message_id.p, message_id.len, XXH3_64bits(write_key.p, write_key.len));
+    return h ? h : 1;
+}
+
+static int add_item(struct ff_batch *b, size_t start, uint64_t hash)
+{
+    if (b->nitems == b->cap_items) {
+        uint32_t cap = b->cap_items ? b->cap_items * 2 : 64;
+        struct ff_batch_item *p = ff_realloc(b->items, (size_t)cap * sizeof *p);
+        if (!p) return -ENOMEM;
+        b->items = p;
+        b->cap_items = cap;
+    }
+    b->items[b->nitems++] = (struct ff_batch_item){(uint32_t)start, (uint32_t)(b->records.len - start), hash};
+    return 0;
+}
+
+int batch_add_event(struct ff_batch *b, const struct ff_event *ev)
+{
+    size_t start = b->records.len;
+    int rc = ff_event_encode(&b->records, ev);
+    if (!rc) rc = add_item(b, start, ff_dedup_hash(ev->write_key, ev->message_id));
+    if (rc) {
+        b->records.len = start;
+        return rc;
+    }
+    b->accepted++;
+    return 0;
+}
+
+int batch_add_failure(struct ff_batch *b, const struct ff_ingest_ctx *ctx, int32_t index,
+                      const char *index_name, struct failure f, const char *raw, size_t raw_len)
+{
+    if (!b->error) {
+        b->error = f.error;
+        b->field = f.field ? f.field : "";
+    }
+    struct ff_quarantined q = {
+        .format = (uint8_t)b->format,
+        .received_at_us = ctx->received_at_us,
+        .index = index,
+        .reason = {f.error, (uint32_t)strlen(f.error)},
+        .field = {f.field ? f.field : "", (uint32_t)strlen(f.field ? f.field : "")},
+        .raw = {raw, (uint32_t)raw_len},
+    };
+    size_t start = b->records.len;
+    int rc = ff_quarantine_encode(&b->records, &q);
+    if (!rc) rc = add_item(b, start, 0);
+    if (rc) {
+        b->records.len = start;
+        return rc;
+    }
+    b->failed++;
+    if (index >= 0) {
+        if (b->failures.len) ff_buf_putc(&b->failures, ',');
+        ff_buf_printf(&b->failures, "{\"%s\":%d,\"error\":", index_name, (int)index);
+        ff_json_write_str(&b->failures, q.reason.p, q.reason.len);
+        ff_buf_append_str(&b->failures, ",\"field\":");
+        ff_json_write_str(&b->failures, q.field.p, q.field.len);
+        ff_buf_putc(&b->failures, '}');
+    }
+    return 0;
+}
+
+/* A per-thread xorshift generator seeded from the kernel: message ids must be unique, not
+ * secret, and getrandom per event would cost a syscall each. */
+void make_message_id(char id[37])
+{
+    static _Thread_local uint64_t s[2];
+    if (!s[0] && !s[1]) {
+        if (getrandom(s, sizeof s, 0) != sizeof s) s[0] = (uint64_t)(uintptr_t)&s ^ 0x9e3779b97f4a7c15u;
+        s[1] |= 1;
+    }
+    unsigned char r[16];
+    for (int k = 0; k < 2; k++) {
+        uint64_t x = s[0], y = s[1];
+        s[0] = y;
+        x ^= x << 23;
+        s[1] = x ^ y ^ (x >> 17) ^ (y >> 26);
+        uint64_t v = s[1] + y;
+        memcpy(r + 8 * k, &v, 8);
+    }
+    r[6] = (r[6] & 0x0f) | 0x40;
+    r[8] = (r[8] & 0x3f) | 0x80;
+    static const char hex[] = "0123456789abcdef";
+    int o = 0;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) id[o++] = '-';
+        id[o++] = hex[r[i] >> 4];
+        id[o++] = hex[r[i] & 15];
+    }
+    id[o] = '\0';
+}
+
+int ff_ingest_reject(const struct ff_ingest_ctx *ctx, struct ff_batch *b, const char *reason, const char *field,
+                     const char *raw, size_t len)
+{
+    return batch_add_failure(b, ctx, -1, "index", (struct failure){reason, field}, raw, len);
+}

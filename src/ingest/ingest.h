@@ -1,0 +1,77 @@
+/* ingest.h - wire-format decoders: request bytes in, encoded WAL records out.
+ *
+ * Each format (seed /api/track, Segment /v1/..., the pixel, NDJSON import) has a decoder that
+ * turns a request into a `struct ff_batch`: the events, encoded as WAL records (event.h),
+ * plus a quarantine record for every item that failed validation, with the reason and the
+ * field. Nothing here touches the network or the disk, so the decoders are unit-tested and
+ * fuzzed on their own. */
+#ifndef FF_INGEST_H
+#define FF_INGEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/json.h"
+#include "event/event.h"
+
+/* What the request around the payload says. */
+struct ff_ingest_ctx {
+    int64_t received_at_us;
+    struct ff_str write_key;   /* from HTTP Basic auth; empty when absent */
+    struct ff_json_parser *parser;
+};
+
+/* One record of a batch: where it is in `records`, and the key that deduplicates it. */
+struct ff_batch_item {
+    uint32_t off, len;
+    uint64_t dedup_hash; /* 0 for records that are never deduplicated (quarantine) */
+};
+
+struct ff_batch {
+    int format;                /* enum ff_format */
+    struct ff_buf records;     /* encoded records, back to back */
+    struct ff_batch_item *items;
+    uint32_t nitems, cap_items;
+    uint32_t accepted;         /* event records */
+    uint32_t failed;           /* quarantine records */
+    struct ff_buf failures;    /* JSON array elements, comma-separated, for the response */
+    const char *error;         /* first failure's reason (static text or in `errtext`) */
+    const char *field;         /* first failure's field, "" when none */
+    struct ff_buf scratch;     /* JSON text of properties/traits/context being built */
+    struct ff_buf errtext;
+};
+
+void ff_batch_init(struct ff_batch *b, int format, size_t max_bytes);
+void ff_batch_reset(struct ff_batch *b, int format);
+void ff_batch_free(struct ff_batch *b);
+
+/* Decoders. Each returns 0 when the request as a whole was understood (some items may still
+ * have failed: see b->failed), FF_EINVAL when it was not (b->error and b->field say why,
+ * and the raw body has been quarantined), or -ENOMEM/FF_ETOOBIG.
+ * JSON inputs must have FF_JSON_PADDING readable bytes after `len`. */
+int ff_ingest_seed(const struct ff_ingest_ctx *ctx, const char *body, size_t len, struct ff_batch *b);
+/* `type` is the enum ff_event_type of /v1/<type>, or 0 for /v1/batch. */
+int ff_ingest_segment(const struct ff_ingest_ctx *ctx, int type, const char *body, size_t len,
+                      struct ff_batch *b);
+/* The query string of GET /p.gif or /v1/pixel/<type> (without '?'); `type` as above, 0 for
+ * /p.gif where the `t` parameter or the data's type decides. */
+int ff_ingest_pixel(const struct ff_ingest_ctx *ctx, int type, const char *query, size_t len,
+                    struct ff_batch *b);
+int ff_ingest_import(const struct ff_ingest_ctx *ctx, const char *body, size_t len, struct ff_batch *b);
+
+/* Quarantines a whole request that could not be decoded at all (bad Content-Encoding). */
+int ff_ingest_reject(const struct ff_ingest_ctx *ctx, struct ff_batch *b, const char *reason, const char *field,
+                     const char *raw, size_t len);
+
+/* Key under which an event's messageId is remembered for deduplication. Never 0. */
+uint64_t ff_dedup_hash(struct ff_str write_key, struct ff_str message_id);
+
+/* Decodes a request body per its Content-Encoding ("gzip", "deflate", "identity" or empty;
+ * gzip bytes are also recognised by their magic number when the header is missing).
+ * On success *out points either at `in` or at `tmp`'s data, with padding after it.
+ * Returns 0, FF_ETOOBIG when the decoded body exceeds tmp->max, or FF_EINVAL. */
+int ff_body_decode(const char *encoding, size_t enc_len, const char *in, size_t in_len,
+                   struct ff_buf *tmp, const char **out, size_t *out_len);
+
+#endif

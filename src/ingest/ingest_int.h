@@ -1,0 +1,43 @@
+/* ingest_int.h - what the format decoders share: Segment-object normalisation and the
+ * batch bookkeeping. Private to src/ingest/. */
+#ifndef FF_INGEST_INT_H
+#define FF_INGEST_INT_H
+
+#include "ingest.h"
+
+/* Defaults a batch passes down to each of its items. */
+struct segment_defaults {
+    const struct ff_json_doc *doc;
+    uint32_t context;    /* batch-level context object, or FF_JSON_NONE */
+    int64_t sent_at_us;  /* batch-level sentAt, or FF_TIME_NONE */
+    struct ff_str write_key;
+};
+
+/* A validation failure: the message and the field it is about. */
+struct failure {
+    const char *error;
+    const char *field;
+};
+
+/* Normalises the Segment-shaped object at `obj` into an event and appends its record.
+ * `type` forces the event type (from the URL); 0 takes the object's "type" field.
+ * `seed` makes "data" the properties (the /api/track shape). On a validation failure
+ * returns FF_EINVAL and fills *f; the caller quarantines. */
+int normalize_segment(const struct ff_ingest_ctx *ctx, const struct segment_defaults *defs,
+                      uint32_t obj, int type, int seed, struct ff_batch *b, struct failure *f);
+
+/* Decodes one Segment-shaped JSON object (the whole body); `type` 0 takes the object's
+ * "type". A failure quarantines the body. */
+int ingest_segment_one(const struct ff_ingest_ctx *ctx, int type, int seed, const char *body, size_t len,
+                       struct ff_batch *b);
+
+/* Appends an encoded event (with its dedup key) to the batch. */
+int batch_add_event(struct ff_batch *b, const struct ff_event *ev);
+/* Quarantines `raw` with the failure; `index` is the item index or line (-1: whole request). */
+int batch_add_failure(struct ff_batch *b, const struct ff_ingest_ctx *ctx, int32_t index,
+                      const char *index_name, struct failure f, const char *raw, size_t raw_len);
+
+/* Fills `id` (37 bytes) with a random UUID v4 text for events that came without messageId. */
+void make_message_id(char id[37]);
+
+#endif

@@ -1,0 +1,228 @@
+/* normalize.c - a Segment-shaped JSON object to a footfall event: validation, ids, clock-skew
+ * correction and the JSON text of properties, traits and context.
+ *
+ * Every wire format ends here; Segment's HTTP Tracking API spec is the common language
+ * (https://segment.com/docs/connections/spec/common/). */
+#include "ingest_int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "core/errors.h"
+#include "core/timeutil.h"
+
+static int fail(struct failure *f, const char *error, const char *field)
+{
+    f->error = error;
+    f->field = field;
+    return FF_EINVAL;
+}
+
+/* An id field: a string, or a number that SDKs sometimes send (Segment stringifies it). */
+static int get_id(const struct ff_json_doc *doc, uint32_t obj, const char *key, struct ff_str *out,
+                  char *numbuf, size_t numcap, struct failure *f, const char *msg)
+{
+    uint32_t i = ff_json_get(doc, obj, key);
+    out->p = "", out->len = 0;
+    if (i == FF_JSON_NONE || doc->nodes[i].type == FF_JSON_NULL) return 0;
+    const struct ff_json_node *n = &doc->nodes[i];
+    if (n->type == FF_JSON_STRING) {
+        out->p = n->v.s, out->len = n->len;
+        return 0;
+    }
+    int w;
+    if (n->type == FF_JSON_INT) w = snprintf(numbuf, numcap, "%lld", (long long)n->v.i);
+    else if (n->type == FF_JSON_UINT) w = snprintf(numbuf, numcap, "%llu", (unsigned long long)n->v.u);
+    else return fail(f, msg, key);
+    out->p = numbuf, out->len = (uint32_t)w;
+    return 0;
+}
+
+/* A time field: an ISO 8601 string, or a number of milliseconds since the epoch. */
+static int get_time(const struct ff_json_doc *doc, uint32_t obj, const char *key, int64_t *us,
+                    struct failure *f, const char *msg)
+{
+    uint32_t i = ff_json_get(doc, obj, key);
+    if (i == FF_JSON_NONE || doc->nodes[i].type == FF_JSON_NULL) return 0;
+    const struct ff_json_node *n = &doc->nodes[i];
+    if (n->type == FF_JSON_STRING) {
+        if (ff_time_parse_iso(n->v.s, n->len, us)) return fail(f, msg, key);
+        return 0;
+    }
+    if (n->type == FF_JSON_INT && n->v.i > -1000000000000000LL && n->v.i < 1000000000000000LL) {
+        *us = n->v.i * 1000;
+        return 0;
+    }
+    return fail(f, msg, key);
+}
+
+/* Writes object `i` (or {} when absent) into scratch, merging `defaults`' members that the
+ * object lacks; records where it went. */
+static int write_object(struct ff_buf *s, const struct ff_json_doc *doc, uint32_t i,
+                        const struct ff_json_doc *ddoc, uint32_t defaults, size_t *off, size_t *len)
+{
+    *off = s->len;
+    int has_defaults = defaults != FF_JSON_NONE && ddoc->nodes[defaults].len > 0;
+    if (i == FF_JSON_NONE && !has_defaults) {
+        *len = 0;
+        return 0;
+    }
+    int rc;
+    if (!has_defaults) {
+        rc = ff_json_write_node(s, doc, i);
+    } else if (i == FF_JSON_NONE) {
+        rc = ff_json_write_node(s, ddoc, defaults);
+    } else {
+        rc = ff_buf_putc(s, '{');
+        int first = 1;
+        for (uint32_t c = i + 1; !rc && c < doc->nodes[i].end; c = doc->nodes[c].end) {
+            if (!first) ff_buf_putc(s, ',');
+            first = 0;
+            rc = ff_json_write_str(s, doc->nodes[c].key, doc->nodes[c].key_len);
+            if (!rc) rc = ff_buf_putc(s, ':');
+            if (!rc) rc = ff_json_write_node(s, doc, c);
+        }
+        for (uint32_t c = defaults + 1; !rc && c < ddoc->nodes[defaults].end; c = ddoc->nodes[c].end) {
+            char key[256];
+            const struct ff_json_node *dn = &ddoc->nodes[c];
+            if (dn->key_len < sizeof key) {
+                memcpy(key, dn->key, dn->key_len);
+                key[dn->key_len] = '\0';
+                if (strlen(key) == dn->key_len && ff_json_get(doc, i, key) != FF_JSON_NONE) continue;
+            }
+            if (!first) ff_buf_putc(s, ',');
+            first = 0;
+            rc = ff_json_write_str(s, dn->key, dn->key_len);
+            if (!rc) rc = ff_buf_putc(s, ':');
+            if (!rc) rc = ff_json_write_node(s, ddoc, c);
+        }
+        if (!rc) rc = ff_buf_putc(s, '}');
+    }
+    *len = s->len - *off;
+    /* An empty object is stored as "absent" so every event without one looks the same. */
+    if (!rc && *len == 2) {
+        s->len = *off;
+        *len = 0;
+    }
+    return rc;
+}
+
+static int object_or_absent(const struct ff_json_doc *doc, uint32_t obj, const char *key, uint32_t *out,
+                            struct failure *f, const char *msg)
+{
+    uint32_t i = ff_json_get(doc, obj, key);
+    *out = FF_JSON_NONE;
+    if (i == FF_JSON_NONE || doc->nodes[i].type == FF_JSON_NULL) return 0;
+    if (doc->nodes[i].type != FF_JSON_OBJECT) return fail(f, msg, key);
+    *out = i;
+    return 0;
+}
+
+int normalize_segment(const struct ff_ingest_ctx *ctx, const struct segment_defaults *defs,
+                      uint32_t obj, int type, int seed, struct ff_batch *b, struct failure *f)
+{
+    const struct ff_json_doc *doc = defs->doc;
+    if (doc->nodes[obj].type != FF_JSON_OBJECT) return fail(f, "an event must be a JSON object", "");
+    struct ff_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.format = (uint8_t)b->format;
+    ev.received_at_us = ctx->received_at_us;
+
+    if (!type) {
+        uint32_t t = ff_json_get(doc, obj, "type");
+        if (t == FF_JSON_NONE) {
+            type = FF_EV_TRACK;
+        } else if (doc->nodes[t].type != FF_JSON_STRING ||
+                   !(type = ff_event_type_parse(doc->nodes[t].v.s, doc->nodes[t].len))) {
+            return fail(f, "type must be one of track, page, screen, identify, group, alias", "type");
+        }
+    }
+    ev.type = (uint8_t)type;
+
+    char uid_num[24], aid_num[24], gid_num[24], pid_num[24];
+    if (get_id(doc, obj, "userId", &ev.user_id, uid_num, sizeof uid_num, f, "userId must be a string") ||
+        get_id(doc, obj, "anonymousId", &ev.anonymous_id, aid_num, sizeof aid_num, f,
+               "anonymousId must be a string") ||
+        get_id(doc, obj, "groupId", &ev.group_id, gid_num, sizeof gid_num, f, "groupId must be a string") ||
+        get_id(doc, obj, "previousId", &ev.previous_id, pid_num, sizeof pid_num, f,
+               "previousId must be a string"))
+        return FF_EINVAL;
+
+    uint32_t i = ff_json_get(doc, obj, "event");
+    if (type == FF_EV_TRACK) {
+        if (i == FF_JSON_NONE || doc->nodes[i].type != FF_JSON_STRING || doc->nodes[i].len == 0)
+            return fail(f, "event must be a non-empty string", "event");
+        ev.event.p = doc->nodes[i].v.s, ev.event.len = doc->nodes[i].len;
+    }
+    if (type == FF_EV_PAGE || type == FF_EV_SCREEN) {
+        i = ff_json_get(doc, obj, "name");
+        if (i != FF_JSON_NONE && doc->nodes[i].type == FF_JSON_STRING)
+            ev.name.p = doc->nodes[i].v.s, ev.name.len = doc->nodes[i].len;
+        else if (i != FF_JSON_NONE && doc->nodes[i].type != FF_JSON_NULL)
+            return fail(f, "name must be a string", "name");
+    }
+    /* The seed format (/api/track) predates Segment ids: there the ids are optional. */
+    if (!seed && type != FF_EV_ALIAS && !ev.user_id.len && !ev.anonymous_id.len)
+        return fail(f, "userId or anonymousId is required", "userId");
+    if (type == FF_EV_GROUP && !ev.group_id.len) return fail(f, "groupId is required for group", "groupId");
+    if (type == FF_EV_ALIAS && !ev.user_id.len) return fail(f, "userId is required for alias", "userId");
+    if (type == FF_EV_ALIAS && !ev.previous_id.len)
+        return fail(f, "previousId is required for alias", "previousId");
+
+    char mid_num[24], mid_gen[37];
+    if (get_id(doc, obj, "messageId", &ev.message_id, mid_num, sizeof mid_num, f,
+               "messageId must be a string"))
+        return FF_EINVAL;
+    if (!ev.message_id.len) {
+        make_message_id(mid_gen);
+        ev.message_id.p = mid_gen, ev.message_id.len = 36;
+    }
+
+    int64_t client_ts = FF_TIME_NONE, sent_at = defs->sent_at_us;
+    if (get_time(doc, obj, "timestamp", &client_ts, f, "timestamp must be an ISO 8601 date-time"))
+        return FF_EINVAL;
+    if (client_ts == FF_TIME_NONE &&
+        get_time(doc, obj, "originalTimestamp", &client_ts, f,
+                 "originalTimestamp must be an ISO 8601 date-time"))
+        return FF_EINVAL;
+    if (get_time(doc, obj, "sentAt", &sent_at, f, "sentAt must be an ISO 8601 date-time")) return FF_EINVAL;
+    ev.original_timestamp_us = client_ts;
+    ev.sent_at_us = sent_at;
+    if (client_ts == FF_TIME_NONE) ev.timestamp_us = ctx->received_at_us;
+    else if (sent_at == FF_TIME_NONE) ev.timestamp_us = client_ts;
+    else ev.timestamp_us = ctx->received_at_us - (sent_at - client_ts);
+
+    /* Write key: the body's, else the request's (Basic auth), else the batch's. */
+    i = ff_json_get(doc, obj, "writeKey");
+    if (i != FF_JSON_NONE && doc->nodes[i].type == FF_JSON_STRING)
+        ev.write_key.p = doc->nodes[i].v.s, ev.write_key.len = doc->nodes[i].len;
+    else if (ctx->write_key.len) ev.write_key = ctx->write_key;
+    else ev.write_key = defs->write_key;
+
+    uint32_t props, traits, context;
+    if (object_or_absent(doc, obj, seed ? "data" : "properties", &props, f,
+                         seed ? "data must be an object" : "properties must be an object"))
+        return FF_EINVAL;
+    if (seed && props == FF_JSON_NONE &&
+        object_or_absent(doc, obj, "properties", &props, f, "properties must be an object"))
+        return FF_EINVAL;
+    if (object_or_absent(doc, obj, "traits", &traits, f, "traits must be an object") ||
+        object_or_absent(doc, obj, "context", &context, f, "context must be an object"))
+        return FF_EINVAL;
+    /* identify and group carry traits at the top level; some SDKs put them in context. */
+    size_t s0 = b->scratch.len, po, pl, to, tl, co, cl;
+    int rc = ff_buf_reserve(&b->scratch, 0); /* so scratch.data is never NULL below */
+    if (!rc) rc = write_object(&b->scratch, doc, props, doc, FF_JSON_NONE, &po, &pl);
+    if (!rc) rc = write_object(&b->scratch, doc, traits, doc, FF_JSON_NONE, &to, &tl);
+    if (!rc) rc = write_object(&b->scratch, doc, context, defs->doc, defs->context, &co, &cl);
+    if (rc) {
+        b->scratch.len = s0;
+        return rc;
+    }
+    ev.properties = (struct ff_str){b->scratch.data + po, (uint32_t)pl};
+    ev.traits = (struct ff_str){b->scratch.data + to, (uint32_t)tl};
+    ev.context = (struct ff_str){b->scratch.data + co, (uint32_t)cl};
+    rc = batch_add_event(b, &ev);
+    b->scratch.len = s0;
+    return rc;
+}

@@ -1,0 +1,109 @@
+/* pixel.c - the tracking pixel: GET /p.gif?e=signup&uid=42&plan=pro for pages without
+ * JavaScript and e-mail opens, or Segment's pixel API, GET /v1/pixel/track?data=<base64
+ * of a Segment event>.
+ *
+ * Short parameters:  e|event  t|type  uid|userId  aid|anonymousId  mid|messageId
+ *                    k|writeKey  ts|timestamp  n|name (page/screen); every other
+ *                    parameter becomes a string property. */
+#include "ingest_int.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "core/errors.h"
+#include "core/textcodec.h"
+#include "core/timeutil.h"
+
+static int is(const struct ff_query_param *p, const char *a, const char *b)
+{
+    return ff_query_is(p, a) || (b && ff_query_is(p, b));
+}
+
+int ff_ingest_pixel(const struct ff_ingest_ctx *ctx, int type, const char *query, size_t len,
+                    struct ff_batch *b)
+{
+    const char *q = query, *end = query + len;
+    struct ff_query_param p;
+    /* data=<base64 JSON>: Segment's pixel API. */
+    while (ff_query_next(&q, end, &p)) {
+        if (!ff_query_is(&p, "data")) continue;
+        size_t s0 = b->scratch.len;
+        int rc = ff_url_decode(&b->scratch, p.val, p.vlen);
+        size_t s1 = b->scratch.len;
+        if (!rc) rc = ff_base64_decode(&b->scratch, b->scratch.data + s0, s1 - s0);
+        if (rc == FF_EINVAL)
+            return batch_add_failure(b, ctx, -1, "index", (struct failure){"data must be base64-encoded JSON", "data"},
+                                     query, len);
+        if (rc) return rc;
+        /* The decoded JSON sits in scratch; copy it out so normalisation can reuse scratch. */
+        struct ff_buf json;
+        ff_buf_init(&json, s1 + 1);
+        rc = ff_buf_append(&json, b->scratch.data + s1, b->scratch.len - s1);
+        b->scratch.len = s0;
+        if (!rc) rc = ingest_segment_one(ctx, type, 0, json.data, json.len, b);
+        ff_buf_free(&json);
+        return rc;
+    }
+
+    /* Short parameters: build a Segment object as JSON, then normalise it like any other. */
+    struct ff_buf obj, props;
+    ff_buf_init(&obj, len * 6 + 256);
+    ff_buf_init(&props, len * 6 + 16);
+    struct ff_buf val;
+    ff_buf_init(&val, len + 16);
+    int rc = ff_buf_putc(&obj, '{');
+    int first = 1, have_type = 0;
+    q = query;
+    while (!rc && ff_query_next(&q, end, &p)) {
+        static const struct {
+            const char *s, *l;
+        } names[] = {{"e", "event"},   {"t", "type"},     {"uid", "userId"},   {"aid", "anonymousId"},
+                     {"mid", "messageId"}, {"k", "writeKey"}, {"ts", "timestamp"}, {"n", "name"}};
+        ff_buf_reset(&val);
+        if ((rc = ff_url_decode(&val, p.val, p.vlen))) break;
+        const char *field = NULL;
+        for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+            if (is(&p, names[i].s, names[i].l)) field = names[i].l;
+        struct ff_buf *dst = field ? &obj : &props;
+        if (dst->len > (field ? 1u : 0u)) ff_buf_putc(dst, ',');
+        if (field) {
+            if (!strcmp(field, "type")) have_type = 1;
+            rc = ff_json_write_str(dst, field, strlen(field));
+        } else {
+            struct ff_buf key;
+            ff_buf_init(&key, p.klen + 16);
+            rc = ff_url_decode(&key, p.key, p.klen);
+            if (!rc) rc = ff_json_write_str(dst, key.data ? key.data : "", key.len);
+            ff_buf_free(&key);
+        }
+        if (!rc) rc = ff_buf_putc(dst, ':');
+        if (!rc) rc = ff_json_write_str(dst, val.data ? val.data : "", val.len);
+        first = 0;
+    }
+    (void)first;
+    if (!rc && props.len) {
+        if (obj.len > 1) ff_buf_putc(&obj, ',');
+        rc = ff_buf_append_str(&obj, "\"properties\":{");
+        if (!rc) rc = ff_buf_append(&obj, props.data, props.len);
+        if (!rc) rc = ff_buf_putc(&obj, '}');
+    }
+    if (!rc) rc = ff_buf_putc(&obj, '}');
+    if (!rc) {
+        /* A pixel's ids are optional, like the seed format's: an e-mail open may carry none. */
+        struct ff_json_doc doc;
+        const char *err;
+        rc = ff_json_parse(ctx->parser, obj.data, obj.len, &doc, &err);
+        if (!rc) {
+            struct segment_defaults defs = {&doc, FF_JSON_NONE, FF_TIME_NONE, {"", 0}};
+            struct failure f;
+            rc = normalize_segment(ctx, &defs, 0, type ? type : (have_type ? 0 : FF_EV_TRACK), 1, b, &f);
+            if (rc == FF_EINVAL) rc = batch_add_failure(b, ctx, -1, "index", f, query, len);
+        } else if (rc != -ENOMEM) {
+            rc = FF_EINVAL; /* cannot happen: we wrote the JSON */
+        }
+    }
+    ff_buf_free(&obj);
+    ff_buf_free(&props);
+    ff_buf_free(&val);
+    return rc;
+}

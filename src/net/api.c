@@ -1,0 +1,257 @@
+/* api.c - the read endpoints (see api.h). Reads of the log run on libuv's thread pool so a
+ * long scan never stalls ingest on the event loop. */
+#include "net/api.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/errors.h"
+#include "core/metrics.h"
+#include "core/textcodec.h"
+#include "core/timeutil.h"
+#include "event/event.h"
+#include "net/server.h"
+#include "store/wal_read.h"
+
+#define DEFAULT_LIMIT 100
+#define MAX_LIMIT 100000
+
+static const char *const metric_formats[FF_METRIC_FORMATS] = {"seed", "segment", "pixel", "import"};
+
+int ff_api_write_stats(struct ff_buf *o)
+{
+    uint64_t s = 0, d = 0, q = 0;
+    for (int f = 0; f < FF_METRIC_FORMATS; f++) {
+        s += ff_counter_get(ff_metrics.stored[f]);
+        d += ff_counter_get(ff_metrics.deduplicated[f]);
+        q += ff_counter_get(ff_metrics.quarantined[f]);
+    }
+    int rc = ff_buf_printf(o, "{\"stored\":%llu,\"deduplicated\":%llu,\"quarantined\":%llu,\"by_format\":{",
+                           (unsigned long long)s, (unsigned long long)d, (unsigned long long)q);
+    for (int f = 0; !rc && f < FF_METRIC_FORMATS; f++)
+        rc = ff_buf_printf(o, "%s\"%s\":{\"stored\":%llu,\"deduplicated\":%llu,\"quarantined\":%llu}", f ? "," : "",
+                           metric_formats[f], (unsigned long long)ff_counter_get(ff_metrics.stored[f]),
+                           (unsigned long long)ff_counter_get(ff_metrics.deduplicated[f]),
+                           (unsigned long long)ff_counter_get(ff_metrics.quarantined[f]));
+    if (!rc) rc = ff_buf_append_str(o, "}}");
+    return rc;
+}
+
+static int write_hist(struct ff_buf *o, const char *name, const char *help, struct ff_histogram *h)
+{
+    int rc = ff_buf_printf(o, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    uint64_t cum = 0;
+    for (int i = 0; !rc && i <= FF_HIST_BUCKETS; i++) {
+        cum += ff_counter_get(h->buckets[i]);
+        if (i < FF_HIST_BUCKETS) rc = ff_buf_printf(o, "%s_bucket{le=\"%g\"} %llu\n", name, ff_hist_bounds_s[i], (unsigned long long)cum);
+        else rc = ff_buf_printf(o, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)cum);
+    }
+    if (!rc) rc = ff_buf_printf(o, "%s_sum %.9f\n%s_count %llu\n", name, (double)ff_counter_get(h->sum_ns) / 1e9, name,
+                                (unsigned long long)cum);
+    return rc;
+}
+
+static int write_per_format(struct ff_buf *o, const char *name, const char *help, atomic_uint_least64_t *v)
+{
+    int rc = ff_buf_printf(o, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
+    for (int f = 0; !rc && f < FF_METRIC_FORMATS; f++)
+        rc = ff_buf_printf(o, "%s{format=\"%s\"} %llu\n", name, metric_formats[f], (unsigned long long)ff_counter_get(v[f]));
+    return rc;
+}
+
+static uint64_t resident_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long long pages = 0, rss = 0;
+    if (f) {
+        if (fscanf(f, "%llu %llu", &pages, &rss) != 2) rss = 0;
+        fclose(f);
+    }
+    return rss * 4096ull;
+}
+
+int ff_api_write_metrics(struct ff_buf *o)
+{
+    int rc = write_per_format(o, "footfall_events_stored_total", "Events durably stored, by wire format.", ff_metrics.stored);
+    if (!rc) rc = write_per_format(o, "footfall_events_deduplicated_total",
+                                   "Events acknowledged but not stored again: messageId seen in the last 24 hours.",
+                                   ff_metrics.deduplicated);
+    if (!rc) rc = write_per_format(o, "footfall_events_quarantined_total", "Invalid items kept in quarantine.",
+                                   ff_metrics.quarantined);
+    static const char *const classes[] = {"1xx", "1xx", "2xx", "3xx", "4xx", "5xx"};
+    if (!rc) rc = ff_buf_append_str(o, "# HELP footfall_http_responses_total HTTP responses by status class.\n"
+                                       "# TYPE footfall_http_responses_total counter\n");
+    for (int i = 1; !rc && i < 6; i++)
+        rc = ff_buf_printf(o, "footfall_http_responses_total{code=\"%s\"} %llu\n", classes[i],
+                           (unsigned long long)ff_counter_get(ff_metrics.http_responses[i]));
+    if (!rc) rc = write_hist(o, "footfall_http_request_duration_seconds",
+                             "Time from a request's first byte to its response being written.", &ff_metrics.request_duration);
+    if (!rc) rc = write_hist(o, "footfall_wal_fsync_duration_seconds", "Duration of each WAL fdatasync (one per group commit).",
+                             &ff_metrics.wal_fsync_duration);
+    if (!rc) rc = ff_buf_printf(o,
+                                "# HELP footfall_wal_bytes_written_total Bytes written to the write-ahead log.\n"
+                                "# TYPE footfall_wal_bytes_written_total counter\nfootfall_wal_bytes_written_total %llu\n"
+                                "# HELP footfall_wal_write_errors_total Failed WAL writes (answered 503).\n"
+                                "# TYPE footfall_wal_write_errors_total counter\nfootfall_wal_write_errors_total %llu\n"
+                                "# HELP footfall_connections_open Open client connections.\n"
+                                "# TYPE footfall_connections_open gauge\nfootfall_connections_open %llu\n"
+                                "# HELP footfall_connections_rejected_total Connections refused over the limit.\n"
+                                "# TYPE footfall_connections_rejected_total counter\nfootfall_connections_rejected_total %llu\n"
+                                "# HELP footfall_memory_bytes Bytes allocated by footfall's own allocator.\n"
+                                "# TYPE footfall_memory_bytes gauge\nfootfall_memory_bytes %llu\n"
+                                "# HELP footfall_resident_memory_bytes Resident set size of the process.\n"
+                                "# TYPE footfall_resident_memory_bytes gauge\nfootfall_resident_memory_bytes %llu\n",
+                                (unsigned long long)ff_counter_get(ff_metrics.wal_bytes_written),
+                                (unsigned long long)ff_counter_get(ff_metrics.wal_write_errors),
+                                (unsigned long long)ff_counter_get(ff_metrics.connections_open),
+                                (unsigned long long)ff_counter_get(ff_metrics.connections_rejected),
+                                (unsigned long long)ff_mem_in_use(), (unsigned long long)resident_bytes());
+    return rc;
+}
+
+/* ---- GET /api/events and /api/quarantine on the thread pool ---- */
+
+struct read_job {
+    char dir[4096];
+    char event[1024];
+    struct ff_read_filter filter;
+    int quarantine;
+    struct ff_buf out;
+    int rc;
+};
+
+/* Reads a time parameter: ISO 8601, or milliseconds since the epoch. */
+static int parse_time_param(const char *s, size_t n, int64_t *us)
+{
+    if (ff_time_parse_iso(s, n, us) == 0) return 0;
+    char tmp[32];
+    if (n == 0 || n >= sizeof tmp) return FF_EINVAL;
+    memcpy(tmp, s, n);
+    tmp[n] = '\0';
+    char *end;
+    long long ms = strtoll(tmp, &end, 10);
+    if (*end) return FF_EINVAL;
+    *us = ms * 1000;
+    return 0;
+}
+
+static void read_work(uv_work_t *w)
+{
+    struct ff_conn *c = w->data;
+    struct read_job *j = c->work_data;
+    size_t count = 0;
+    int rc = ff_buf_append_str(&j->out, j->quarantine ? "{\"items\":[" : "{\"events\":[");
+    if (!rc) rc = ff_wal_read_json(j->dir, &j->filter, ",", &j->out, &count);
+    if (!rc) rc = ff_buf_append_str(&j->out, "]}");
+    j->rc = rc;
+}
+
+static void read_done(uv_work_t *w, int status)
+{
+    struct ff_conn *c = w->data;
+    struct read_job *j = c->work_data;
+    c->work_data = NULL;
+    if (status || j->rc) ff_respond_error(c, 500, "could not read the log", "", NULL);
+    else ff_respond(c, 200, "application/json", j->out.data, j->out.len, NULL);
+    ff_buf_free(&j->out);
+    ff_free(j);
+}
+
+static void read_log(struct ff_conn *c, int quarantine, const char *query, size_t qlen)
+{
+    struct read_job *j = ff_calloc(1, sizeof *j);
+    if (!j) {
+        ff_respond_error(c, 503, "out of memory", "", "Retry-After: 1\r\n");
+        return;
+    }
+    snprintf(j->dir, sizeof j->dir, "%s", c->loop->srv->opts.data_dir);
+    j->quarantine = quarantine;
+    j->filter.kind = quarantine ? FF_REC_QUARANTINE : FF_REC_EVENT;
+    j->filter.from_us = j->filter.to_us = FF_TIME_NONE;
+    j->filter.limit = DEFAULT_LIMIT;
+    ff_buf_init(&j->out, (size_t)1 << 31);
+    struct ff_buf v;
+    ff_buf_init(&v, 4096);
+    const char *bad = NULL;
+    if (ff_query_get(query, qlen, "limit", &v)) {
+        char *end;
+        ff_buf_putc(&v, '\0');
+        long long n = strtoll(v.data, &end, 10);
+        if (*end || n < 0 || n > MAX_LIMIT) bad = "limit";
+        else j->filter.limit = (size_t)n;
+    }
+    ff_buf_reset(&v);
+    if (!bad && ff_query_get(query, qlen, "from", &v) && parse_time_param(v.data ? v.data : "", v.len, &j->filter.from_us))
+        bad = "from";
+    ff_buf_reset(&v);
+    if (!bad && ff_query_get(query, qlen, "to", &v) && parse_time_param(v.data ? v.data : "", v.len, &j->filter.to_us))
+        bad = "to";
+    ff_buf_reset(&v);
+    if (!bad && ff_query_get(query, qlen, "event", &v) && v.len) {
+        if (v.len >= sizeof j->event) bad = "event";
+        else {
+            memcpy(j->event, v.data, v.len);
+            j->filter.event = j->event;
+            j->filter.event_len = v.len;
+        }
+    }
+    ff_buf_free(&v);
+    if (bad) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "invalid %s: %s", bad,
+                 strcmp(bad, "limit") == 0 ? "must be a whole number from 0 to 100000"
+                                           : strcmp(bad, "event") == 0 ? "too long" : "must be an ISO 8601 date-time or epoch milliseconds");
+        ff_respond_error(c, 400, msg, bad, NULL);
+        ff_buf_free(&j->out);
+        ff_free(j);
+        return;
+    }
+    c->work_data = j;
+    c->work.data = c;
+    if (c->loop->fake_io) {
+        read_work(&c->work);
+        read_done(&c->work, 0);
+        return;
+    }
+    if (uv_queue_work(&c->loop->uv, &c->work, read_work, read_done)) {
+        c->work_data = NULL;
+        ff_buf_free(&j->out);
+        ff_free(j);
+        ff_respond_error(c, 503, "busy", "", "Retry-After: 1\r\n");
+    }
+}
+
+static int is_path(const char *p, size_t n, const char *want)
+{
+    return strlen(want) == n && memcmp(p, want, n) == 0;
+}
+
+int ff_api_route(struct ff_conn *c, const char *path, size_t plen, const char *query, size_t qlen)
+{
+    int get = c->req.method == HTTP_GET || c->req.method == HTTP_HEAD;
+    int known = is_path(path, plen, "/healthz") || is_path(path, plen, "/metrics") ||
+                is_path(path, plen, "/api/stats") || is_path(path, plen, "/api/events") ||
+                is_path(path, plen, "/api/quarantine");
+    if (!known) return 0;
+    if (!get) {
+        ff_respond_error(c, 405, "method not allowed", "method", "Allow: GET, OPTIONS\r\n");
+        return 1;
+    }
+    if (is_path(path, plen, "/healthz")) {
+        ff_respond_json(c, 200, "{\"status\":\"ok\"}");
+    } else if (is_path(path, plen, "/metrics") || is_path(path, plen, "/api/stats")) {
+        int metrics = path[1] == 'm';
+        struct ff_buf o;
+        ff_buf_init(&o, 1 << 20);
+        int rc = metrics ? ff_api_write_metrics(&o) : ff_api_write_stats(&o);
+        if (rc) ff_respond_error(c, 503, "out of memory", "", NULL);
+        else ff_respond(c, 200, metrics ? "text/plain; version=0.0.4" : "application/json", o.data, o.len, NULL);
+        ff_buf_free(&o);
+    } else {
+        read_log(c, path[5] == 'q', query, qlen);
+    }
+    return 1;
+}

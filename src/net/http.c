@@ -1,0 +1,454 @@
+/* http.c - HTTP/1.1 connections over libuv with llhttp (see http.h). */
+#include "net/http.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/alloc.h"
+#include "core/errors.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "core/timeutil.h"
+#include "net/server.h"
+
+static const char *const hdr_names[FF_HDR_COUNT] = {
+    "content-type", "content-encoding", "authorization", "origin", "access-control-request-headers", "expect",
+};
+
+static struct ff_conn *conn_of(llhttp_t *p) { return (struct ff_conn *)p->data; }
+
+static const struct ff_http_limits *limits(const struct ff_conn *c) { return &c->loop->srv->opts.limits; }
+
+static int count_header_bytes(struct ff_conn *c, size_t n)
+{
+    c->req.header_bytes += n;
+    if (c->req.header_bytes > limits(c)->max_header_bytes) {
+        c->reject_status = 431;
+        return -1;
+    }
+    return 0;
+}
+
+static int on_message_begin(llhttp_t *p)
+{
+    struct ff_conn *c = conn_of(p);
+    struct ff_http_request *r = &c->req;
+    ff_buf_reset(&r->url);
+    ff_buf_reset(&r->hdrs);
+    ff_buf_reset(&r->field);
+    ff_buf_reset(&r->body);
+    memset(r->hdr_seen, 0, sizeof r->hdr_seen);
+    r->cur_hdr = -1;
+    r->header_bytes = 0;
+    r->received_at_us = ff_now_us();
+    r->start_ns = ff_mono_ns();
+    return 0;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t n)
+{
+    struct ff_conn *c = conn_of(p);
+    if (count_header_bytes(c, n)) return -1;
+    return ff_buf_append(&c->req.url, at, n) ? -1 : 0;
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t n)
+{
+    struct ff_conn *c = conn_of(p);
+    if (count_header_bytes(c, n)) return -1;
+    return ff_buf_append(&c->req.field, at, n) ? -1 : 0;
+}
+
+static int on_header_field_complete(llhttp_t *p)
+{
+    struct ff_conn *c = conn_of(p);
+    struct ff_http_request *r = &c->req;
+    r->cur_hdr = -1;
+    for (int h = 0; h < FF_HDR_COUNT; h++) {
+        if (strlen(hdr_names[h]) == r->field.len && strncasecmp(hdr_names[h], r->field.data, r->field.len) == 0) {
+            r->cur_hdr = h;
+            /* A repeated header: the last one wins, as for most servers. */
+            r->hdr_seen[h] = 1;
+            r->hdr_off[h] = (uint32_t)r->hdrs.len;
+            r->hdr_len[h] = 0;
+        }
+    }
+    ff_buf_reset(&r->field);
+    return 0;
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t n)
+{
+    struct ff_conn *c = conn_of(p);
+    if (count_header_bytes(c, n)) return -1;
+    struct ff_http_request *r = &c->req;
+    if (r->cur_hdr < 0) return 0;
+    if (ff_buf_append(&r->hdrs, at, n)) return -1;
+    r->hdr_len[r->cur_hdr] += (uint32_t)n;
+    return 0;
+}
+
+static size_t body_limit(const struct ff_conn *c)
+{
+    const char *u = c->req.url.data;
+    size_t ulen = c->req.url.len;
+    if (u && ulen >= 11 && memcmp(u, "/api/import", 11) == 0 && (ulen == 11 || u[11] == '?'))
+        return limits(c)->max_import_bytes;
+    return limits(c)->max_body_bytes;
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+    struct ff_conn *c = conn_of(p);
+    size_t cap = body_limit(c);
+    c->req.body.max = cap;
+    if (!(p->flags & F_CHUNKED) && p->content_length > cap) {
+        c->reject_status = 413;
+        return -1;
+    }
+    size_t elen;
+    const char *expect = ff_req_header(c, FF_HDR_EXPECT, &elen);
+    if (expect && elen == 12 && strncasecmp(expect, "100-continue", 12) == 0 && !c->loop->fake_io) {
+        /* curl waits a second for this before sending a body over 1 KiB. */
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        uv_buf_t b = uv_buf_init((char *)cont, sizeof cont - 1);
+        (void)uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    }
+    /* Reserve now so an empty body is still a padded, non-NULL buffer. */
+    if (ff_buf_reserve(&c->req.body, 0)) return -1;
+    return 0;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t n)
+{
+    struct ff_conn *c = conn_of(p);
+    int rc = ff_buf_append(&c->req.body, at, n);
+    if (rc == FF_ETOOBIG) c->reject_status = 413;
+    else if (rc) c->reject_status = 503;
+    return rc ? -1 : 0;
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+    struct ff_conn *c = conn_of(p);
+    c->in_request = 0;
+    c->busy = 1;
+    c->keep_alive = llhttp_should_keep_alive(p) && !c->loop->stopping;
+    c->req.method = (uint8_t)p->method;
+    if (!c->loop->fake_io) uv_timer_stop(&c->timer);
+    /* Stop here and dispatch from process(): the rest of the input waits until this request
+     * has been answered. */
+    return HPE_PAUSED;
+}
+
+static const llhttp_settings_t settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_field_complete = on_header_field_complete,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+const char *ff_req_header(const struct ff_conn *c, enum ff_hdr h, size_t *len)
+{
+    if (!c->req.hdr_seen[h]) return NULL;
+    *len = c->req.hdr_len[h];
+    return c->req.hdrs.data ? c->req.hdrs.data + c->req.hdr_off[h] : "";
+}
+
+static void on_timeout(uv_timer_t *t);
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
+
+/* The most a decoded request body may be: gzip bodies may inflate to 8× the wire limit. */
+static size_t batch_limit(const struct ff_conn *c)
+{
+    const struct ff_http_limits *l = limits(c);
+    return l->max_import_bytes > l->max_body_bytes * 8 ? l->max_import_bytes : l->max_body_bytes * 8;
+}
+
+void ff_conn_init(struct ff_conn *c, struct ff_loop *loop)
+{
+    memset(c, 0, sizeof *c);
+    c->loop = loop;
+    llhttp_init(&c->parser, HTTP_REQUEST, &settings);
+    c->parser.data = c;
+    const struct ff_http_limits *l = &loop->srv->opts.limits;
+    ff_buf_init(&c->req.url, l->max_header_bytes);
+    ff_buf_init(&c->req.hdrs, l->max_header_bytes);
+    ff_buf_init(&c->req.field, l->max_header_bytes);
+    ff_buf_init(&c->req.body, l->max_body_bytes);
+    ff_buf_init(&c->out, (size_t)1 << 32);
+    ff_batch_init(&c->batch, FF_FMT_SEED, batch_limit(c));
+    ff_buf_init(&c->decoded, l->max_body_bytes * 8);
+    c->keep_alive = 1;
+}
+
+void ff_conn_destroy(struct ff_conn *c)
+{
+    ff_buf_free(&c->req.url);
+    ff_buf_free(&c->req.hdrs);
+    ff_buf_free(&c->req.field);
+    ff_buf_free(&c->req.body);
+    ff_buf_free(&c->out);
+    ff_buf_free(&c->decoded);
+    ff_batch_free(&c->batch);
+    ff_free(c->pending);
+    struct ff_loop *loop = c->loop;
+    ff_loop_conn_gone(loop, c);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    struct ff_conn *c = h->data;
+    if (--c->handles == 0) ff_conn_destroy(c);
+}
+
+void ff_conn_close(struct ff_conn *c)
+{
+    if (c->closing) return;
+    c->closing = 1;
+    if (c->loop->fake_io) return; /* the harness frees it with ff_conn_destroy */
+    uv_timer_stop(&c->timer);
+    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+    uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+}
+
+static void arm_timer(struct ff_conn *c, uint64_t ms)
+{
+    if (!c->loop->fake_io) uv_timer_start(&c->timer, on_timeout, ms, 0);
+}
+
+static void on_timeout(uv_timer_t *t)
+{
+    struct ff_conn *c = t->data;
+    if (c->busy) return;
+    if (c->in_request) {
+        /* A client that started a request and stalled: tell it, then hang up. */
+        c->busy = 1;
+        c->keep_alive = 0;
+        ff_respond_error(c, 408, "request not completed in time", "", NULL);
+        return;
+    }
+    ff_conn_close(c);
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct ff_conn *c = h->data;
+    (void)suggested;
+    /* One buffer per loop: a read is parsed before the next read happens on this thread. */
+    *buf = uv_buf_init(c->loop->readbuf, sizeof c->loop->readbuf);
+}
+
+static void reject(struct ff_conn *c)
+{
+    int status = c->reject_status;
+    c->busy = 1;
+    c->keep_alive = 0;
+    if (!c->loop->fake_io) uv_read_stop((uv_stream_t *)&c->tcp);
+    if (status == 413) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "request body is larger than the limit of %zu bytes", body_limit(c));
+        ff_respond_error(c, 413, msg, "body", NULL);
+    } else if (status == 431) {
+        ff_respond_error(c, 431, "request headers are too large", "headers", NULL);
+    } else if (status == 503) {
+        ff_respond_error(c, 503, "out of memory", "", "Retry-After: 1\r\n");
+    } else {
+        const char *why = llhttp_get_error_reason(&c->parser);
+        char msg[256];
+        snprintf(msg, sizeof msg, "malformed HTTP request: %s", why ? why : "parse error");
+        ff_respond_error(c, 400, msg, "", NULL);
+    }
+}
+
+static int keep_pending(struct ff_conn *c, const char *data, size_t len)
+{
+    char *p = ff_realloc(c->pending, c->pending_len + len);
+    if (!p) return -1;
+    memcpy(p + c->pending_len, data, len);
+    c->pending = p;
+    c->pending_len += len;
+    return 0;
+}
+
+/* Parses and dispatches requests in data[0..len) until the data runs out or a request has
+ * to wait for its answer; the rest is kept for later. */
+static void process(struct ff_conn *c, const char *data, size_t len)
+{
+    for (;;) {
+        if (c->closing) return;
+        if (c->busy) {
+            if (len && keep_pending(c, data, len)) c->keep_alive = 0;
+            return;
+        }
+        if (!len) return;
+        if (!c->in_request) {
+            c->in_request = 1;
+            arm_timer(c, limits(c)->request_timeout_ms);
+        }
+        llhttp_errno_t err = llhttp_execute(&c->parser, data, len);
+        if (err == HPE_OK) return;
+        if (err != HPE_PAUSED) {
+            if (!c->reject_status) c->reject_status = 400;
+            reject(c);
+            return;
+        }
+        const char *pos = llhttp_get_error_pos(&c->parser);
+        size_t used = pos ? (size_t)(pos - data) : len;
+        data += used;
+        len -= used;
+        c->dispatching = 1;
+        ff_route(c);
+        c->dispatching = 0;
+        if (c->busy) {
+            /* Answered later (WAL, thread pool): stop reading until then. */
+            if (!c->loop->fake_io && !c->closing) uv_read_stop((uv_stream_t *)&c->tcp);
+            continue;
+        }
+        llhttp_resume(&c->parser);
+    }
+}
+
+void ff_conn_feed(struct ff_conn *c, const char *data, size_t len) { process(c, data, len); }
+
+static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    struct ff_conn *c = s->data;
+    if (n < 0) {
+        ff_conn_close(c);
+        return;
+    }
+    if (n > 0) ff_conn_feed(c, buf->base, (size_t)n);
+}
+
+int ff_conn_start(struct ff_conn *c)
+{
+    c->tcp.data = c;
+    c->timer.data = c;
+    arm_timer(c, limits(c)->idle_timeout_ms);
+    return uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, on_read);
+}
+
+/* After a response: shrink what a large request grew, then go on with the next request. */
+static void request_finished(struct ff_conn *c)
+{
+    c->busy = 0;
+    ff_hist_observe(&ff_metrics.request_duration, ff_mono_ns() - c->req.start_ns);
+    if (!c->keep_alive || c->loop->stopping) {
+        ff_conn_close(c);
+        return;
+    }
+    if (c->req.body.cap > (1u << 20)) ff_buf_free(&c->req.body);
+    if (c->decoded.cap > (1u << 20)) ff_buf_free(&c->decoded);
+    if (c->batch.records.cap > (4u << 20)) {
+        int fmt = c->batch.format;
+        ff_batch_free(&c->batch);
+        ff_batch_init(&c->batch, fmt, batch_limit(c));
+    }
+    if (c->out.cap > (1u << 20)) ff_buf_free(&c->out);
+    /* Answered from inside process(): it resumes parsing itself. */
+    if (c->dispatching) return;
+    llhttp_resume(&c->parser);
+    arm_timer(c, limits(c)->idle_timeout_ms);
+    if (c->pending) {
+        char *p = c->pending;
+        size_t n = c->pending_len;
+        c->pending = NULL;
+        c->pending_len = 0;
+        process(c, p, n);
+        ff_free(p);
+        if (c->busy || c->closing) return;
+    }
+    if (!c->loop->fake_io) uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, on_read);
+}
+
+static void on_written(uv_write_t *w, int status)
+{
+    struct ff_conn *c = w->data;
+    if (status < 0) c->keep_alive = 0;
+    request_finished(c);
+}
+
+static const char *status_text(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 413: return "Content Too Large";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    default: return "Unknown";
+    }
+}
+
+void ff_respond(struct ff_conn *c, int status, const char *content_type, const char *body, size_t len,
+                const char *extra_headers)
+{
+    struct ff_buf *o = &c->out;
+    ff_buf_reset(o);
+    if (status >= 100 && status < 600) ff_counter_add(ff_metrics.http_responses[status / 100], 1);
+    size_t olen;
+    const char *origin = ff_req_header(c, FF_HDR_ORIGIN, &olen);
+    int rc = ff_buf_printf(o, "HTTP/1.1 %d %s\r\n", status, status_text(status));
+    /* CORS: any page may send events (sendBeacon and fetch with credentials need the origin
+     * echoed, not "*"). Per-project origin lists come with projects. */
+    if (origin && olen && olen < 2048) {
+        if (!rc) rc = ff_buf_append_str(o, "Access-Control-Allow-Origin: ");
+        if (!rc) rc = ff_buf_append(o, origin, olen);
+        if (!rc) rc = ff_buf_append_str(o, "\r\nAccess-Control-Allow-Credentials: true\r\nVary: Origin\r\n");
+    } else if (!rc) {
+        rc = ff_buf_append_str(o, "Access-Control-Allow-Origin: *\r\n");
+    }
+    if (!rc && content_type) rc = ff_buf_printf(o, "Content-Type: %s\r\n", content_type);
+    if (!rc) rc = ff_buf_printf(o, "Content-Length: %zu\r\n", len);
+    if (!rc && extra_headers) rc = ff_buf_append_str(o, extra_headers);
+    if (!rc) rc = ff_buf_append_str(o, c->keep_alive ? "\r\n" : "Connection: close\r\n\r\n");
+    if (!rc && len) rc = ff_buf_append(o, body, len);
+    if (rc) {
+        c->keep_alive = 0;
+        ff_buf_reset(o);
+        ff_buf_append_str(o, "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    }
+    if (c->loop->fake_io) {
+        request_finished(c);
+        return;
+    }
+    uv_buf_t b = uv_buf_init(o->data, (unsigned)o->len);
+    c->write_req.data = c;
+    if (uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &b, 1, on_written) < 0) {
+        c->keep_alive = 0;
+        request_finished(c);
+    }
+}
+
+void ff_respond_json(struct ff_conn *c, int status, const char *json)
+{
+    ff_respond(c, status, "application/json", json, strlen(json), NULL);
+}
+
+void ff_respond_error(struct ff_conn *c, int status, const char *msg, const char *field, const char *extra_headers)
+{
+    struct ff_buf b;
+    ff_buf_init(&b, 1 << 20);
+    int rc = ff_buf_append_str(&b, "{\"error\":");
+    if (!rc) rc = ff_json_write_str(&b, msg, strlen(msg));
+    if (!rc) rc = ff_buf_append_str(&b, ",\"field\":");
+    if (!rc) rc = ff_json_write_str(&b, field, strlen(field));
+    if (!rc) rc = ff_buf_putc(&b, '}');
+    if (rc) ff_respond(c, status, "application/json", "{}", 2, extra_headers);
+    else ff_respond(c, status, "application/json", b.data, b.len, extra_headers);
+    ff_buf_free(&b);
+}

@@ -1,0 +1,226 @@
+/* routes.c - which handler answers which request, and the ingest endpoints:
+ *
+ *   POST /api/track                  the requirements document's {"event", "data"}
+ *   POST /v1/{track,page,screen,identify,group,alias,batch}   Segment HTTP Tracking API
+ *   GET  /p.gif, /v1/pixel/{type}    tracking pixel
+ *   POST /api/import                 NDJSON back-fill
+ *
+ * The read endpoints (events, quarantine, stats, metrics, health) are in api.c. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/errors.h"
+#include "core/json.h"
+#include "core/metrics.h"
+#include "core/textcodec.h"
+#include "net/api.h"
+#include "net/server.h"
+
+enum route {
+    R_NONE, R_SEED, R_SEGMENT, R_SEGMENT_BATCH, R_PIXEL, R_IMPORT,
+};
+
+/* A 1×1 transparent GIF. */
+static const unsigned char gif[] = {
+    0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff,
+    0xff, 0xff, 0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00,
+    0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b,
+};
+
+static void respond_gif(struct ff_conn *c, int status)
+{
+    ff_respond(c, status, "image/gif", (const char *)gif, sizeof gif,
+               "Cache-Control: no-cache, no-store, must-revalidate\r\n");
+}
+
+/* The write key from "Authorization: Basic base64(key:)", as Segment's SDKs send it. */
+static struct ff_str basic_auth_user(struct ff_conn *c, struct ff_buf *tmp)
+{
+    size_t len;
+    const char *a = ff_req_header(c, FF_HDR_AUTHORIZATION, &len);
+    if (!a || len < 6 || strncasecmp(a, "Basic ", 6) != 0) return (struct ff_str){"", 0};
+    a += 6, len -= 6;
+    while (len && *a == ' ') a++, len--;
+    ff_buf_reset(tmp);
+    if (ff_base64_decode(tmp, a, len) || !tmp->data) return (struct ff_str){"", 0};
+    const char *colon = memchr(tmp->data, ':', tmp->len);
+    return (struct ff_str){tmp->data, (uint32_t)(colon ? (size_t)(colon - tmp->data) : tmp->len)};
+}
+
+static void ingest(struct ff_conn *c, int route, int format, int type, const char *query, size_t qlen)
+{
+    struct ff_buf authbuf;
+    ff_buf_init(&authbuf, 4096);
+    struct ff_ingest_ctx ctx = {
+        .received_at_us = c->req.received_at_us,
+        .write_key = basic_auth_user(c, &authbuf),
+        .parser = c->loop->json,
+    };
+    ff_batch_reset(&c->batch, format);
+    c->route = route;
+    int rc;
+    if (route == R_PIXEL) {
+        rc = ff_ingest_pixel(&ctx, type, query, qlen, &c->batch);
+    } else {
+        size_t elen = 0;
+        const char *enc = ff_req_header(c, FF_HDR_CONTENT_ENCODING, &elen);
+        const char *body;
+        size_t blen;
+        rc = ff_body_decode(enc ? enc : "", elen, c->req.body.data, c->req.body.len, &c->decoded, &body, &blen);
+        if (rc == FF_EINVAL) {
+            rc = ff_ingest_reject(&ctx, &c->batch, "body could not be decoded for its Content-Encoding",
+                                  "Content-Encoding", c->req.body.data, c->req.body.len);
+        } else if (!rc) {
+            switch (route) {
+            case R_SEED: rc = ff_ingest_seed(&ctx, body, blen, &c->batch); break;
+            case R_SEGMENT: rc = ff_ingest_segment(&ctx, type, body, blen, &c->batch); break;
+            case R_SEGMENT_BATCH: rc = ff_ingest_segment(&ctx, 0, body, blen, &c->batch); break;
+            default: rc = ff_ingest_import(&ctx, body, blen, &c->batch); break;
+            }
+        }
+    }
+    /* The batch now holds copies of everything it needs (the write key included). */
+    ff_buf_free(&authbuf);
+    if (rc == FF_ETOOBIG) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "decoded body is larger than the limit of %zu bytes", c->decoded.max);
+        ff_respond_error(c, 413, msg, "body", NULL);
+        return;
+    }
+    if (rc) {
+        ff_respond_error(c, 503, "out of memory while decoding the request", "", "Retry-After: 1\r\n");
+        return;
+    }
+    if (c->batch.nitems == 0) {
+        c->wal_req.status = 0;
+        c->wal_req.stored = c->wal_req.duplicates = c->wal_req.quarantined = 0;
+        ff_route_wal_done(c);
+        return;
+    }
+    ff_loop_submit(c);
+}
+
+void ff_route_wal_done(struct ff_conn *c)
+{
+    struct ff_wal_req *r = &c->wal_req;
+    struct ff_batch *b = &c->batch;
+    if (r->status) {
+        const char *why = r->status == -ENOSPC ? "storage is full" : "storage write failed";
+        char msg[160];
+        snprintf(msg, sizeof msg, "%s (%s): nothing of this request was stored; retry later", why,
+                 ff_strerror(r->status));
+        if (c->route == R_PIXEL) respond_gif(c, 503);
+        else ff_respond_error(c, 503, msg, "", "Retry-After: 1\r\n");
+        return;
+    }
+    ff_counter_add(ff_metrics.stored[b->format], r->stored);
+    ff_counter_add(ff_metrics.deduplicated[b->format], r->duplicates);
+    ff_counter_add(ff_metrics.quarantined[b->format], r->quarantined);
+
+    int all_failed = b->failed > 0 && b->accepted == 0;
+    if (c->route == R_PIXEL) {
+        respond_gif(c, all_failed ? 400 : 200);
+        return;
+    }
+    struct ff_buf o;
+    ff_buf_init(&o, b->failures.max + 4096);
+    int rc = 0, status = all_failed ? 400 : 200;
+    int listed = c->route == R_SEGMENT_BATCH || c->route == R_IMPORT;
+    if (all_failed) {
+        rc = ff_buf_append_str(&o, c->route == R_SEED ? "{\"status\":\"error\",\"error\":" : "{\"success\":false,\"error\":");
+        if (!rc) rc = ff_json_write_str(&o, b->error ? b->error : "invalid", strlen(b->error ? b->error : "invalid"));
+        if (!rc) rc = ff_buf_append_str(&o, ",\"field\":");
+        if (!rc) rc = ff_json_write_str(&o, b->field, strlen(b->field));
+        if (!rc) rc = ff_buf_append_str(&o, ",\"quarantined\":true");
+    } else if (c->route == R_SEED) {
+        rc = ff_buf_append_str(&o, "{\"status\":\"success\"");
+    } else {
+        rc = ff_buf_append_str(&o, "{\"success\":true");
+    }
+    if (!rc && (listed || (c->route == R_SEED && !all_failed && b->failed))) {
+        rc = ff_buf_printf(&o, ",\"accepted\":%u,\"duplicates\":%u,\"failed\":[", b->accepted, r->duplicates);
+        if (!rc) rc = ff_buf_append(&o, b->failures.data, b->failures.len);
+        if (!rc) rc = ff_buf_putc(&o, ']');
+    }
+    if (!rc) rc = ff_buf_putc(&o, '}');
+    if (rc) ff_respond_error(c, 503, "out of memory while answering", "", "Retry-After: 1\r\n");
+    else ff_respond(c, status, "application/json", o.data, o.len, NULL);
+    ff_buf_free(&o);
+}
+
+static int path_is(const char *p, size_t n, const char *want)
+{
+    size_t w = strlen(want);
+    /* A trailing slash is tolerated: some SDKs add one. */
+    return (n == w || (n == w + 1 && p[w] == '/')) && memcmp(p, want, w) == 0;
+}
+
+static void method_not_allowed(struct ff_conn *c, const char *allow)
+{
+    char hdr[64];
+    snprintf(hdr, sizeof hdr, "Allow: %s, OPTIONS\r\n", allow);
+    ff_respond_error(c, 405, "method not allowed", "method", hdr);
+}
+
+static void preflight(struct ff_conn *c)
+{
+    size_t n = 0;
+    const char *h = ff_req_header(c, FF_HDR_ACR_HEADERS, &n);
+    if (!h || !n || n > 512) h = "Content-Type, Authorization, Content-Encoding", n = strlen(h);
+    char extra[1024];
+    snprintf(extra, sizeof extra,
+             "Access-Control-Allow-Methods: GET, POST, OPTIONS\r\nAccess-Control-Max-Age: 86400\r\n"
+             "Access-Control-Allow-Headers: %.*s\r\n",
+             (int)n, h);
+    ff_respond(c, 204, NULL, "", 0, extra);
+}
+
+void ff_route(struct ff_conn *c)
+{
+    const char *url = c->req.url.data ? c->req.url.data : "/";
+    size_t ulen = c->req.url.len;
+    const char *qmark = memchr(url, '?', ulen);
+    size_t plen = qmark ? (size_t)(qmark - url) : ulen;
+    const char *query = qmark ? qmark + 1 : "";
+    size_t qlen = qmark ? ulen - plen - 1 : 0;
+    int m = c->req.method, post = m == HTTP_POST, get = m == HTTP_GET || m == HTTP_HEAD;
+
+    if (m == HTTP_OPTIONS) {
+        preflight(c);
+        return;
+    }
+    if (path_is(url, plen, "/api/track")) {
+        if (post) ingest(c, R_SEED, FF_FMT_SEED, FF_EV_TRACK, NULL, 0);
+        else method_not_allowed(c, "POST");
+        return;
+    }
+    if (plen > 4 && memcmp(url, "/v1/", 4) == 0 && memchr(url + 4, '/', plen - 4) == NULL) {
+        int type = ff_event_type_parse(url + 4, plen - 4);
+        int batch = plen - 4 == 5 && memcmp(url + 4, "batch", 5) == 0;
+        if (type || batch) {
+            if (post) ingest(c, batch ? R_SEGMENT_BATCH : R_SEGMENT, FF_FMT_SEGMENT, type, NULL, 0);
+            else method_not_allowed(c, "POST");
+            return;
+        }
+    }
+    if (path_is(url, plen, "/p.gif") || (plen > 10 && memcmp(url, "/v1/pixel/", 10) == 0)) {
+        int type = plen > 10 && url[1] == 'v' ? ff_event_type_parse(url + 10, plen - 10) : 0;
+        if (url[1] == 'v' && !type) {
+            ff_respond_error(c, 404, "unknown pixel type", "path", NULL);
+        } else if (get) {
+            ingest(c, R_PIXEL, FF_FMT_PIXEL, type, query, qlen);
+        } else {
+            method_not_allowed(c, "GET");
+        }
+        return;
+    }
+    if (path_is(url, plen, "/api/import")) {
+        if (post) ingest(c, R_IMPORT, FF_FMT_IMPORT, 0, NULL, 0);
+        else method_not_allowed(c, "POST");
+        return;
+    }
+    if (ff_api_route(c, url, plen, query, qlen)) return;
+    ff_respond_error(c, 404, "no such endpoint", "path", NULL);
+}

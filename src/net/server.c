@@ -1,0 +1,321 @@
+/* server.c - event loops, listening sockets, WAL completion hand-off and graceful stop.
+ *
+ *   loop 0 (main thread) ─┐                      ┌─> WAL writer thread: group commit,
+ *   loop 1 (thread)      ─┼─ ff_wal_submit ──────┤   fdatasync, then done() per request
+ *   …                    ─┘                      └─> done() pushes the request to its
+ *                                                    loop's list and wakes it (uv_async)
+ *
+ * Each loop owns its own SO_REUSEPORT socket bound to the same port, so the kernel spreads
+ * connections over the loops and no lock is shared on the request path except the WAL
+ * queue's. */
+#include "net/server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <signal.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+#include "core/errors.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "core/timeutil.h"
+
+static void on_wake(uv_async_t *a);
+
+void ff_loop_conn_gone(struct ff_loop *loop, struct ff_conn *c)
+{
+    if (c->prev) c->prev->next = c->next;
+    else if (loop->conns == c) loop->conns = c->next;
+    if (c->next) c->next->prev = c->prev;
+    loop->nconns--;
+    atomic_fetch_sub(&ff_metrics.connections_open, 1);
+    ff_free(c);
+    if (loop->stopping && loop->nconns == 0 && !loop->fake_io && !uv_is_closing((uv_handle_t *)&loop->wake))
+        uv_close((uv_handle_t *)&loop->wake, NULL);
+}
+
+/* Runs on the WAL writer thread: only queue and wake. */
+static void wal_done(struct ff_wal_req *r)
+{
+    struct ff_conn *c = r->udata;
+    struct ff_loop *loop = c->loop;
+    pthread_mutex_lock(&loop->mu);
+    r->next = NULL;
+    if (loop->done_tail) loop->done_tail->next = r;
+    else loop->done_head = r;
+    loop->done_tail = r;
+    pthread_mutex_unlock(&loop->mu);
+    uv_async_send(&loop->wake);
+}
+
+void ff_loop_submit(struct ff_conn *c)
+{
+    struct ff_wal_req *r = &c->wal_req;
+    r->batch = &c->batch;
+    r->udata = c;
+    r->done = wal_done;
+    struct ff_server *srv = c->loop->srv;
+    if (srv->wal) {
+        ff_wal_submit(srv->wal, r);
+        return;
+    }
+    /* A harness without a WAL: everything is "stored" at once. */
+    r->status = 0;
+    r->stored = c->batch.accepted;
+    r->quarantined = c->batch.failed;
+    r->duplicates = 0;
+    ff_route_wal_done(c);
+}
+
+static void stop_loop(struct ff_loop *loop)
+{
+    if (loop->stopping) return;
+    loop->stopping = 1;
+    uv_close((uv_handle_t *)&loop->listener, NULL);
+    if (loop->index == 0) {
+        uv_close((uv_handle_t *)&loop->sigterm, NULL);
+        uv_close((uv_handle_t *)&loop->sigint, NULL);
+    }
+    /* Idle connections go now; ones with a request in flight close after answering it. */
+    for (struct ff_conn *c = loop->conns, *next; c; c = next) {
+        next = c->next;
+        c->keep_alive = 0;
+        if (!c->busy) ff_conn_close(c);
+    }
+    if (loop->nconns == 0) uv_close((uv_handle_t *)&loop->wake, NULL);
+}
+
+static void on_wake(uv_async_t *a)
+{
+    struct ff_loop *loop = a->data;
+    pthread_mutex_lock(&loop->mu);
+    struct ff_wal_req *r = loop->done_head;
+    loop->done_head = loop->done_tail = NULL;
+    pthread_mutex_unlock(&loop->mu);
+    while (r) {
+        struct ff_wal_req *next = r->next;
+        ff_route_wal_done(r->udata);
+        r = next;
+    }
+    if (atomic_load(&loop->srv->stopping)) stop_loop(loop);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    struct ff_loop *loop = s->data;
+    struct ff_server *srv = loop->srv;
+    if (atomic_exchange(&srv->stopping, 1)) return;
+    ff_info("received %s: stopping (answering requests in flight, then flushing)",
+            signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    for (int i = 0; i < srv->nloops; i++) uv_async_send(&srv->loops[i].wake);
+}
+
+static void free_handle(uv_handle_t *h) { ff_free(h); }
+
+/* Over the connection limit: accept and close at once, so the client gets a clear refusal
+ * instead of waiting in the backlog. */
+static void refuse(struct ff_loop *loop, uv_stream_t *server)
+{
+    static const char body[] = "{\"error\":\"too many connections\",\"field\":\"\"}";
+    char msg[256];
+    int n = snprintf(msg, sizeof msg,
+                     "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+                     "Retry-After: 1\r\nConnection: close\r\n\r\n%s",
+                     sizeof body - 1, body);
+    uv_tcp_t *t = ff_malloc(sizeof *t);
+    if (!t) return;
+    uv_tcp_init(&loop->uv, t);
+    if (uv_accept(server, (uv_stream_t *)t) == 0) {
+        uv_buf_t b = uv_buf_init(msg, (unsigned)n);
+        (void)uv_try_write((uv_stream_t *)t, &b, 1);
+    }
+    ff_counter_add(ff_metrics.connections_rejected, 1);
+    uv_close((uv_handle_t *)t, free_handle);
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    struct ff_loop *loop = server->data;
+    if (status < 0 || loop->stopping) return;
+    if (ff_counter_get(ff_metrics.connections_open) >= loop->srv->opts.limits.max_connections) {
+        refuse(loop, server);
+        return;
+    }
+    struct ff_conn *c = ff_malloc(sizeof *c);
+    if (!c) {
+        refuse(loop, server);
+        return;
+    }
+    ff_conn_init(c, loop);
+    uv_tcp_init(&loop->uv, &c->tcp);
+    uv_timer_init(&loop->uv, &c->timer);
+    c->handles = 2;
+    c->next = loop->conns;
+    if (loop->conns) loop->conns->prev = c;
+    loop->conns = c;
+    loop->nconns++;
+    atomic_fetch_add(&ff_metrics.connections_open, 1);
+    if (uv_accept(server, (uv_stream_t *)&c->tcp) || ff_conn_start(c)) ff_conn_close(c);
+    else uv_tcp_nodelay(&c->tcp, 1);
+}
+
+/* A listening socket with SO_REUSEPORT, so that every loop can have its own. */
+static int make_listener(const char *host, int port, int *bound_port, int *fd_out)
+{
+    struct addrinfo hints = {0}, *res = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    char portstr[16];
+    snprintf(portstr, sizeof portstr, "%d", port);
+    int rc = getaddrinfo(host[0] ? host : NULL, portstr, &hints, &res);
+    if (rc) {
+        ff_error("cannot resolve listen address %s: %s", host, gai_strerror(rc));
+        return FF_EINVAL;
+    }
+    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+        rc = -errno;
+        goto out;
+    }
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    if (bind(fd, res->ai_addr, res->ai_addrlen) || listen(fd, 1024)) {
+        rc = -errno;
+        close(fd);
+        goto out;
+    }
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    getsockname(fd, (struct sockaddr *)&ss, &sl);
+    *bound_port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                  : ((struct sockaddr_in *)&ss)->sin_port);
+    *fd_out = fd;
+    rc = 0;
+out:
+    freeaddrinfo(res);
+    return rc;
+}
+
+static int loop_init(struct ff_server *srv, struct ff_loop *loop, int index)
+{
+    memset(loop, 0, sizeof *loop);
+    loop->srv = srv;
+    loop->index = index;
+    int rc = uv_loop_init(&loop->uv);
+    if (rc) return rc;
+    pthread_mutex_init(&loop->mu, NULL);
+    loop->json = ff_json_parser_new();
+    if (!loop->json) return -ENOMEM;
+    uv_async_init(&loop->uv, &loop->wake, on_wake);
+    loop->wake.data = loop;
+    int fd = -1, port = 0;
+    if ((rc = make_listener(srv->opts.host, index == 0 ? srv->opts.port : srv->port, &port, &fd))) return rc;
+    if (index == 0) srv->port = port;
+    uv_tcp_init(&loop->uv, &loop->listener);
+    loop->listener.data = loop;
+    if ((rc = uv_tcp_open(&loop->listener, fd)) || (rc = uv_listen((uv_stream_t *)&loop->listener, 1024, on_connection)))
+        return rc;
+    if (index == 0) {
+        uv_signal_init(&loop->uv, &loop->sigterm);
+        uv_signal_init(&loop->uv, &loop->sigint);
+        loop->sigterm.data = loop->sigint.data = loop;
+        uv_signal_start(&loop->sigterm, on_signal, SIGTERM);
+        uv_signal_start(&loop->sigint, on_signal, SIGINT);
+    }
+    return 0;
+}
+
+static void loop_thread(void *arg)
+{
+    struct ff_loop *loop = arg;
+    uv_run(&loop->uv, UV_RUN_DEFAULT);
+}
+
+static void loop_free(struct ff_loop *loop)
+{
+    uv_run(&loop->uv, UV_RUN_NOWAIT);
+    if (uv_loop_close(&loop->uv)) ff_warn("event loop %d closed with handles open", loop->index);
+    ff_json_parser_free(loop->json);
+    pthread_mutex_destroy(&loop->mu);
+}
+
+int ff_server_run(const struct ff_server_opts *opts)
+{
+    struct ff_server srv;
+    memset(&srv, 0, sizeof srv);
+    srv.opts = *opts;
+    srv.started_us = ff_now_us();
+    if (srv.opts.threads <= 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        srv.opts.threads = n > 0 ? (int)n : 1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+
+    struct ff_wal_opts wo = {.dir = opts->data_dir, .segment_bytes = 64u << 20, .dedup_window_us = 24LL * 3600 * 1000000};
+    struct ff_wal_recovery rec;
+    int rc = ff_wal_open(&srv.wal, &wo, &rec);
+    if (rc) {
+        ff_error("cannot open the write-ahead log in %s: %s", opts->data_dir, ff_strerror(rc));
+        return rc;
+    }
+    uint64_t total = 0, quarantined = 0;
+    for (int f = 0; f < FF_FMT_COUNT; f++) {
+        ff_counter_add(ff_metrics.stored[f], rec.events[f]);
+        ff_counter_add(ff_metrics.quarantined[f], rec.quarantined[f]);
+        total += rec.events[f];
+        quarantined += rec.quarantined[f];
+    }
+    ff_info("recovered %llu events and %llu quarantined items from %llu WAL segment(s) in %s/wal",
+            (unsigned long long)total, (unsigned long long)quarantined, (unsigned long long)rec.segments,
+            opts->data_dir);
+    if (rec.truncated_bytes) ff_warn("recovery truncated a torn tail of %llu bytes", (unsigned long long)rec.truncated_bytes);
+
+    srv.nloops = srv.opts.threads;
+    srv.loops = ff_calloc((size_t)srv.nloops, sizeof *srv.loops);
+    if (!srv.loops) {
+        ff_wal_close(srv.wal);
+        return -ENOMEM;
+    }
+    int started = 0;
+    for (int i = 0; i < srv.nloops; i++) {
+        if ((rc = loop_init(&srv, &srv.loops[i], i))) {
+            ff_error("cannot listen on %s:%d: %s", opts->host, srv.opts.port, rc < -9999 ? ff_strerror(rc) : uv_strerror(rc));
+            break;
+        }
+        started++;
+    }
+    if (rc) {
+        for (int i = 0; i < started; i++) {
+            uv_close((uv_handle_t *)&srv.loops[i].listener, NULL);
+            uv_close((uv_handle_t *)&srv.loops[i].wake, NULL);
+            if (i == 0) {
+                uv_close((uv_handle_t *)&srv.loops[0].sigterm, NULL);
+                uv_close((uv_handle_t *)&srv.loops[0].sigint, NULL);
+            }
+            loop_free(&srv.loops[i]);
+        }
+        ff_free(srv.loops);
+        ff_wal_close(srv.wal);
+        return rc;
+    }
+    for (int i = 1; i < srv.nloops; i++) uv_thread_create(&srv.loops[i].thread, loop_thread, &srv.loops[i]);
+    printf("listening on http://%s:%d\n", opts->host[0] ? opts->host : "0.0.0.0", srv.port);
+    fflush(stdout);
+    ff_info("serving with %d event loop(s), data in %s", srv.nloops, opts->data_dir);
+    uv_run(&srv.loops[0].uv, UV_RUN_DEFAULT);
+    for (int i = 1; i < srv.nloops; i++) uv_thread_join(&srv.loops[i].thread);
+    for (int i = 0; i < srv.nloops; i++) loop_free(&srv.loops[i]);
+    ff_free(srv.loops);
+    ff_wal_close(srv.wal);
+    ff_info("stopped cleanly");
+    return 0;
+}

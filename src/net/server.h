@@ -1,0 +1,63 @@
+/* server.h - the collector's HTTP server: one libuv event loop per core, each with its own
+ * SO_REUSEPORT listening socket so the kernel spreads connections, all sharing one WAL. */
+#ifndef FF_SERVER_H
+#define FF_SERVER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <uv.h>
+
+#include "net/http.h"
+#include "store/wal.h"
+
+struct ff_server_opts {
+    char host[256];
+    int port;                  /* 0 picks a free port */
+    const char *data_dir;
+    int threads;               /* event loops; 0 = one per core */
+    struct ff_http_limits limits;
+};
+
+struct ff_loop {
+    uv_loop_t uv;
+    uv_tcp_t listener;
+    uv_async_t wake;           /* WAL completions and stop requests */
+    uv_signal_t sigterm, sigint; /* loop 0 only */
+    pthread_mutex_t mu;
+    struct ff_wal_req *done_head, *done_tail;
+    struct ff_server *srv;
+    struct ff_conn *conns;     /* all open connections */
+    size_t nconns;
+    int index;
+    int stopping;
+    int fake_io;               /* fuzz/unit harness: no sockets, responses are discarded */
+    uv_thread_t thread;
+    struct ff_json_parser *json;
+    char readbuf[65536];
+};
+
+struct ff_server {
+    struct ff_server_opts opts;
+    struct ff_wal *wal;        /* NULL in harnesses: requests complete at once */
+    struct ff_loop *loops;
+    int nloops;
+    int port;                  /* the bound port */
+    atomic_int stopping;
+    int64_t started_us;
+};
+
+/* Opens the WAL under opts->data_dir (recovering it), binds, and serves until SIGTERM or
+ * SIGINT; then stops accepting, answers requests in flight, flushes and returns 0. */
+int ff_server_run(const struct ff_server_opts *opts);
+
+/* Called by http.c when a connection's handles are all closed. */
+void ff_loop_conn_gone(struct ff_loop *loop, struct ff_conn *c);
+
+/* routes.c: dispatches a complete request on `c`. */
+void ff_route(struct ff_conn *c);
+/* routes.c: answers a request whose WAL submission completed (on the loop's thread). */
+void ff_route_wal_done(struct ff_conn *c);
+/* Hands a batch to the WAL, or completes it at once in a harness without one. */
+void ff_loop_submit(struct ff_conn *c);
+
+#endif

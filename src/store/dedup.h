@@ -1,0 +1,33 @@
+/* dedup.h - the set of message ids seen in the last 24 hours.
+ *
+ * Keys are 64-bit hashes of (write key, messageId) (ff_dedup_hash); each entry expires a
+ * window after it was received. Open addressing with linear probing; expired entries are
+ * dropped when the table grows. Not thread-safe: the WAL writer thread owns it. */
+#ifndef FF_DEDUP_H
+#define FF_DEDUP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct ff_dedup_entry {
+    uint64_t hash;       /* 0 = empty */
+    int64_t expires_us;
+};
+
+struct ff_dedup {
+    struct ff_dedup_entry *slots;
+    size_t cap;          /* power of two */
+    size_t used;
+    int64_t window_us;
+};
+
+int ff_dedup_init(struct ff_dedup *d, int64_t window_us);
+void ff_dedup_free(struct ff_dedup *d);
+/* True when `hash` is present and not expired at `now_us`. */
+int ff_dedup_contains(const struct ff_dedup *d, uint64_t hash, int64_t now_us);
+/* Remembers `hash` as received at `received_us`. 0 or -ENOMEM. */
+int ff_dedup_insert(struct ff_dedup *d, uint64_t hash, int64_t received_us, int64_t now_us);
+/* Forgets `hash` (used to undo inserts of a write that failed). */
+void ff_dedup_remove(struct ff_dedup *d, uint64_t hash);
+
+#endif

@@ -1,0 +1,65 @@
+/* wal.h - the write-ahead log: where an event is made durable before it is acknowledged.
+ *
+ * Submitters (the HTTP event loops) hand in batches of encoded records; one writer thread
+ * gathers everything submitted while the previous fsync ran, drops records whose messageId
+ * was seen in the last 24 hours, writes the rest as one checksummed frame, fsyncs once and
+ * calls every submitter back (group commit). The byte format is described in wal.c. */
+#ifndef FF_WAL_H
+#define FF_WAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "event/event.h"
+#include "ingest/ingest.h"
+
+struct ff_wal;
+
+struct ff_wal_opts {
+    const char *dir;          /* the data directory; segments go in DIR/wal/ */
+    size_t segment_bytes;     /* start a new segment file past this size */
+    int64_t dedup_window_us;  /* how long a messageId is remembered */
+};
+
+/* What recovery found in the log at open. */
+struct ff_wal_recovery {
+    uint64_t events[FF_FMT_COUNT];
+    uint64_t quarantined[FF_FMT_COUNT];
+    uint64_t segments;
+    uint64_t truncated_bytes; /* torn tail cut off the last segment */
+    uint64_t corrupt_frames;  /* unreadable frames in earlier segments (skipped, kept on disk) */
+};
+
+/* One submission. The submitter owns it and the batch until `done` is called, on the
+ * writer thread; `done` must not block (hand the result to the submitter's own thread). */
+struct ff_wal_req {
+    const struct ff_batch *batch;
+    void (*done)(struct ff_wal_req *req);
+    void *udata;
+    /* Set before `done`: */
+    int status;               /* 0 = durable; -ENOSPC, -EIO, FF_ESTOPPED, -ENOMEM: nothing of it is */
+    uint32_t stored;          /* event records written */
+    uint32_t duplicates;      /* event records dropped as already seen */
+    uint32_t quarantined;     /* quarantine records written */
+    struct ff_wal_req *next;  /* private to the WAL */
+};
+
+/* Opens (creating when needed) the log under opts->dir, recovers it — truncating a torn
+ * tail, which it reports in the log — and starts the writer thread. */
+int ff_wal_open(struct ff_wal **out, const struct ff_wal_opts *opts, struct ff_wal_recovery *rec);
+/* Queues `req`; its `done` runs once the records are durable or have failed. */
+void ff_wal_submit(struct ff_wal *w, struct ff_wal_req *req);
+/* Completes everything queued, stops the writer and closes the files. */
+void ff_wal_close(struct ff_wal *w);
+
+/* Reads every intact record of the log under `dir`, oldest first, calling `visit` with the
+ * record's sequence number; a non-zero return from `visit` stops the scan and is returned.
+ * Safe while a writer appends: a frame being written fails its checksum and ends the scan of
+ * that segment. Strings in the record are valid only during the call. */
+typedef int (*ff_wal_visit_fn)(void *arg, uint64_t seq, const struct ff_record *rec);
+int ff_wal_scan(const char *dir, ff_wal_visit_fn visit, void *arg);
+
+/* Test hook: the next `n` writes fail with -ENOSPC as if the disk were full. */
+void ff_wal_inject_write_failures(struct ff_wal *w, int n);
+
+#endif
