@@ -27,20 +27,19 @@ int ff_ingest_pixel(const struct ff_ingest_ctx *ctx, int type, const char *query
     /* data=<base64 JSON>: Segment's pixel API. */
     while (ff_query_next(&q, end, &p)) {
         if (!ff_query_is(&p, "data")) continue;
-        size_t s0 = b->scratch.len;
-        int rc = ff_url_decode(&b->scratch, p.val, p.vlen);
-        size_t s1 = b->scratch.len;
-        if (!rc) rc = ff_base64_decode(&b->scratch, b->scratch.data + s0, s1 - s0);
+        /* Percent-decode, then base64-decode into a padded buffer of its own. */
+        struct ff_buf text, json;
+        ff_buf_init(&text, p.vlen + 1);
+        ff_buf_init(&json, p.vlen + 1);
+        int rc = ff_url_decode(&text, p.val, p.vlen);
+        if (!rc) rc = ff_base64_decode(&json, text.data ? text.data : "", text.len);
+        if (!rc) rc = ff_buf_reserve(&json, 0);
         if (rc == FF_EINVAL)
-            return batch_add_failure(b, ctx, -1, "index", (struct failure){"data must be base64-encoded JSON", "data"},
-                                     query, len);
-        if (rc) return rc;
-        /* The decoded JSON sits in scratch; copy it out so normalisation can reuse scratch. */
-        struct ff_buf json;
-        ff_buf_init(&json, s1 + 1);
-        rc = ff_buf_append(&json, b->scratch.data + s1, b->scratch.len - s1);
-        b->scratch.len = s0;
-        if (!rc) rc = ingest_segment_one(ctx, type, 0, json.data, json.len, b);
+            rc = batch_add_failure(b, ctx, -1, "index", (struct failure){"data must be base64-encoded JSON", "data"},
+                                   query, len);
+        else if (!rc)
+            rc = ingest_segment_one(ctx, type, 0, json.data, json.len, b);
+        ff_buf_free(&text);
         ff_buf_free(&json);
         return rc;
     }
