@@ -27,6 +27,13 @@ int ff_json_str(const struct ff_json_doc *doc, uint32_t i, const char **s, uint3
     return 1;
 }
 
+/* Bytes JSON strings must escape: control characters, the quote and the backslash. */
+static const unsigned char needs_escape[256] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
+};
+
 int ff_json_write_str(struct ff_buf *b, const char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
@@ -36,12 +43,15 @@ int ff_json_write_str(struct ff_buf *b, const char *s, size_t len)
     if (rc) return rc;
     char *o = b->data + b->len;
     *o++ = '"';
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\') {
-            *o++ = (char)c;
-            continue;
-        }
+    size_t i = 0;
+    while (i < len) {
+        /* Copy the run that needs no escaping in one go: most strings are one run. */
+        size_t j = i;
+        while (j < len && !needs_escape[(unsigned char)s[j]]) j++;
+        memcpy(o, s + i, j - i);
+        o += j - i;
+        if (j == len) break;
+        unsigned char c = (unsigned char)s[j];
         *o++ = '\\';
         switch (c) {
         case '"': *o++ = '"'; break;
@@ -55,6 +65,7 @@ int ff_json_write_str(struct ff_buf *b, const char *s, size_t len)
             *o++ = 'u', *o++ = '0', *o++ = '0';
             *o++ = hex[c >> 4], *o++ = hex[c & 15];
         }
+        i = j + 1;
     }
     *o++ = '"';
     b->len = (size_t)(o - b->data);
@@ -64,6 +75,24 @@ int ff_json_write_str(struct ff_buf *b, const char *s, size_t len)
 int ff_json_write_double(struct ff_buf *b, double d)
 {
     if (!isfinite(d)) return ff_buf_append(b, "null", 4);
+    /* Fast path for what events carry (prices, ratios): a decimal with few fraction digits.
+     * If round(d·10^k)/10^k is d again, then "m.fff" (k digits) reads back as d, because
+     * both that division and strtod round the same exact decimal correctly. */
+    static const double pow10[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
+    double a = fabs(d);
+    if (a < 1e9 && a >= 1e-6) {
+        for (int k = 0; k <= 9; k++) {
+            double v = nearbyint(a * pow10[k]);
+            if (v >= 9007199254740992.0) break;
+            if (v / pow10[k] != a) continue;
+            uint64_t n = (uint64_t)v, ip = n, fp = 0;
+            for (int j = 0; j < k; j++) ip /= 10;
+            fp = n - ip * (uint64_t)pow10[k];
+            if (k == 0) return ff_buf_printf(b, "%s%llu.0", d < 0 ? "-" : "", (unsigned long long)ip);
+            return ff_buf_printf(b, "%s%llu.%0*llu", d < 0 ? "-" : "", (unsigned long long)ip, k,
+                                 (unsigned long long)fp);
+        }
+    }
     char tmp[32];
     /* Shortest of the usual precisions that reads back to the same double. */
     for (int prec = 15; prec <= 17; prec++) {

@@ -11,6 +11,35 @@
 #include "core/errors.h"
 #include "core/timeutil.h"
 
+/* The members of a Segment event that normalisation reads. */
+enum key {
+    K_TYPE, K_USER_ID, K_ANONYMOUS_ID, K_GROUP_ID, K_PREVIOUS_ID, K_EVENT, K_NAME, K_MESSAGE_ID, K_TIMESTAMP,
+    K_ORIGINAL_TIMESTAMP, K_SENT_AT, K_WRITE_KEY, K_PROPERTIES, K_DATA, K_TRAITS, K_CONTEXT, K_COUNT
+};
+static const char *const key_names[K_COUNT] = {
+    "type", "userId", "anonymousId", "groupId", "previousId", "event", "name", "messageId", "timestamp",
+    "originalTimestamp", "sentAt", "writeKey", "properties", "data", "traits", "context",
+};
+
+/* One pass over the object's members instead of a lookup per key; the first of repeated
+ * keys wins. */
+static void index_members(const struct ff_json_doc *doc, uint32_t obj, uint32_t idx[K_COUNT])
+{
+    static uint8_t key_len[K_COUNT];
+    if (!key_len[0])
+        for (int k = 0; k < K_COUNT; k++) key_len[k] = (uint8_t)strlen(key_names[k]);
+    for (int k = 0; k < K_COUNT; k++) idx[k] = FF_JSON_NONE;
+    for (uint32_t c = obj + 1; c < doc->nodes[obj].end; c = doc->nodes[c].end) {
+        const struct ff_json_node *n = &doc->nodes[c];
+        for (int k = 0; k < K_COUNT; k++) {
+            if (n->key_len == key_len[k] && memcmp(n->key, key_names[k], key_len[k]) == 0) {
+                if (idx[k] == FF_JSON_NONE) idx[k] = c;
+                break;
+            }
+        }
+    }
+}
+
 static int fail(struct failure *f, const char *error, const char *field)
 {
     f->error = error;
@@ -19,10 +48,9 @@ static int fail(struct failure *f, const char *error, const char *field)
 }
 
 /* An id field: a string, or a number that SDKs sometimes send (Segment stringifies it). */
-static int get_id(const struct ff_json_doc *doc, uint32_t obj, const char *key, struct ff_str *out,
+static int get_id(const struct ff_json_doc *doc, uint32_t i, const char *key, struct ff_str *out,
                   char *numbuf, size_t numcap, struct failure *f, const char *msg)
 {
-    uint32_t i = ff_json_get(doc, obj, key);
     out->p = "", out->len = 0;
     if (i == FF_JSON_NONE || doc->nodes[i].type == FF_JSON_NULL) return 0;
     const struct ff_json_node *n = &doc->nodes[i];
@@ -39,10 +67,9 @@ static int get_id(const struct ff_json_doc *doc, uint32_t obj, const char *key, 
 }
 
 /* A time field: an ISO 8601 string, or a number of milliseconds since the epoch. */
-static int get_time(const struct ff_json_doc *doc, uint32_t obj, const char *key, int64_t *us,
+static int get_time(const struct ff_json_doc *doc, uint32_t i, const char *key, int64_t *us,
                     struct failure *f, const char *msg)
 {
-    uint32_t i = ff_json_get(doc, obj, key);
     if (i == FF_JSON_NONE || doc->nodes[i].type == FF_JSON_NULL) return 0;
     const struct ff_json_node *n = &doc->nodes[i];
     if (n->type == FF_JSON_STRING) {
@@ -107,10 +134,9 @@ static int write_object(struct ff_buf *s, const struct ff_json_doc *doc, uint32_
     return rc;
 }
 
-static int object_or_absent(const struct ff_json_doc *doc, uint32_t obj, const char *key, uint32_t *out,
+static int object_or_absent(const struct ff_json_doc *doc, uint32_t i, const char *key, uint32_t *out,
                             struct failure *f, const char *msg)
 {
-    uint32_t i = ff_json_get(doc, obj, key);
     *out = FF_JSON_NONE;
     if (i == FF_JSON_NONE || doc->nodes[i].type == FF_JSON_NULL) return 0;
     if (doc->nodes[i].type != FF_JSON_OBJECT) return fail(f, msg, key);
@@ -123,13 +149,15 @@ int normalize_segment(const struct ff_ingest_ctx *ctx, const struct segment_defa
 {
     const struct ff_json_doc *doc = defs->doc;
     if (doc->nodes[obj].type != FF_JSON_OBJECT) return fail(f, "an event must be a JSON object", "");
+    uint32_t idx[K_COUNT];
+    index_members(doc, obj, idx);
     struct ff_event ev;
     memset(&ev, 0, sizeof ev);
     ev.format = (uint8_t)b->format;
     ev.received_at_us = ctx->received_at_us;
 
     if (!type) {
-        uint32_t t = ff_json_get(doc, obj, "type");
+        uint32_t t = idx[K_TYPE];
         if (t == FF_JSON_NONE) {
             type = FF_EV_TRACK;
         } else if (doc->nodes[t].type != FF_JSON_STRING ||
@@ -140,22 +168,22 @@ int normalize_segment(const struct ff_ingest_ctx *ctx, const struct segment_defa
     ev.type = (uint8_t)type;
 
     char uid_num[24], aid_num[24], gid_num[24], pid_num[24];
-    if (get_id(doc, obj, "userId", &ev.user_id, uid_num, sizeof uid_num, f, "userId must be a string") ||
-        get_id(doc, obj, "anonymousId", &ev.anonymous_id, aid_num, sizeof aid_num, f,
+    if (get_id(doc, idx[K_USER_ID], "userId", &ev.user_id, uid_num, sizeof uid_num, f, "userId must be a string") ||
+        get_id(doc, idx[K_ANONYMOUS_ID], "anonymousId", &ev.anonymous_id, aid_num, sizeof aid_num, f,
                "anonymousId must be a string") ||
-        get_id(doc, obj, "groupId", &ev.group_id, gid_num, sizeof gid_num, f, "groupId must be a string") ||
-        get_id(doc, obj, "previousId", &ev.previous_id, pid_num, sizeof pid_num, f,
+        get_id(doc, idx[K_GROUP_ID], "groupId", &ev.group_id, gid_num, sizeof gid_num, f, "groupId must be a string") ||
+        get_id(doc, idx[K_PREVIOUS_ID], "previousId", &ev.previous_id, pid_num, sizeof pid_num, f,
                "previousId must be a string"))
         return FF_EINVAL;
 
-    uint32_t i = ff_json_get(doc, obj, "event");
+    uint32_t i = idx[K_EVENT];
     if (type == FF_EV_TRACK) {
         if (i == FF_JSON_NONE || doc->nodes[i].type != FF_JSON_STRING || doc->nodes[i].len == 0)
             return fail(f, "event must be a non-empty string", "event");
         ev.event.p = doc->nodes[i].v.s, ev.event.len = doc->nodes[i].len;
     }
     if (type == FF_EV_PAGE || type == FF_EV_SCREEN) {
-        i = ff_json_get(doc, obj, "name");
+        i = idx[K_NAME];
         if (i != FF_JSON_NONE && doc->nodes[i].type == FF_JSON_STRING)
             ev.name.p = doc->nodes[i].v.s, ev.name.len = doc->nodes[i].len;
         else if (i != FF_JSON_NONE && doc->nodes[i].type != FF_JSON_NULL)
@@ -170,7 +198,7 @@ int normalize_segment(const struct ff_ingest_ctx *ctx, const struct segment_defa
         return fail(f, "previousId is required for alias", "previousId");
 
     char mid_num[24], mid_gen[37];
-    if (get_id(doc, obj, "messageId", &ev.message_id, mid_num, sizeof mid_num, f,
+    if (get_id(doc, idx[K_MESSAGE_ID], "messageId", &ev.message_id, mid_num, sizeof mid_num, f,
                "messageId must be a string"))
         return FF_EINVAL;
     if (!ev.message_id.len) {
@@ -179,13 +207,13 @@ int normalize_segment(const struct ff_ingest_ctx *ctx, const struct segment_defa
     }
 
     int64_t client_ts = FF_TIME_NONE, sent_at = defs->sent_at_us;
-    if (get_time(doc, obj, "timestamp", &client_ts, f, "timestamp must be an ISO 8601 date-time"))
+    if (get_time(doc, idx[K_TIMESTAMP], "timestamp", &client_ts, f, "timestamp must be an ISO 8601 date-time"))
         return FF_EINVAL;
     if (client_ts == FF_TIME_NONE &&
-        get_time(doc, obj, "originalTimestamp", &client_ts, f,
+        get_time(doc, idx[K_ORIGINAL_TIMESTAMP], "originalTimestamp", &client_ts, f,
                  "originalTimestamp must be an ISO 8601 date-time"))
         return FF_EINVAL;
-    if (get_time(doc, obj, "sentAt", &sent_at, f, "sentAt must be an ISO 8601 date-time")) return FF_EINVAL;
+    if (get_time(doc, idx[K_SENT_AT], "sentAt", &sent_at, f, "sentAt must be an ISO 8601 date-time")) return FF_EINVAL;
     ev.original_timestamp_us = client_ts;
     ev.sent_at_us = sent_at;
     if (client_ts == FF_TIME_NONE) ev.timestamp_us = ctx->received_at_us;
@@ -193,21 +221,21 @@ int normalize_segment(const struct ff_ingest_ctx *ctx, const struct segment_defa
     else ev.timestamp_us = ctx->received_at_us - (sent_at - client_ts);
 
     /* Write key: the body's, else the request's (Basic auth), else the batch's. */
-    i = ff_json_get(doc, obj, "writeKey");
+    i = idx[K_WRITE_KEY];
     if (i != FF_JSON_NONE && doc->nodes[i].type == FF_JSON_STRING)
         ev.write_key.p = doc->nodes[i].v.s, ev.write_key.len = doc->nodes[i].len;
     else if (ctx->write_key.len) ev.write_key = ctx->write_key;
     else ev.write_key = defs->write_key;
 
     uint32_t props, traits, context;
-    if (object_or_absent(doc, obj, seed ? "data" : "properties", &props, f,
+    if (object_or_absent(doc, seed ? idx[K_DATA] : idx[K_PROPERTIES], seed ? "data" : "properties", &props, f,
                          seed ? "data must be an object" : "properties must be an object"))
         return FF_EINVAL;
     if (seed && props == FF_JSON_NONE &&
-        object_or_absent(doc, obj, "properties", &props, f, "properties must be an object"))
+        object_or_absent(doc, idx[K_PROPERTIES], "properties", &props, f, "properties must be an object"))
         return FF_EINVAL;
-    if (object_or_absent(doc, obj, "traits", &traits, f, "traits must be an object") ||
-        object_or_absent(doc, obj, "context", &context, f, "context must be an object"))
+    if (object_or_absent(doc, idx[K_TRAITS], "traits", &traits, f, "traits must be an object") ||
+        object_or_absent(doc, idx[K_CONTEXT], "context", &context, f, "context must be an object"))
         return FF_EINVAL;
     /* identify and group carry traits at the top level; some SDKs put them in context. */
     size_t s0 = b->scratch.len, po, pl, to, tl, co, cl;

@@ -21,9 +21,15 @@ void ff_dedup_free(struct ff_dedup *d)
     d->cap = d->used = 0;
 }
 
+/* The home slot; ff_dedup_prefetch in dedup.h computes the same. */
+static size_t home_of(const struct ff_dedup *d, uint64_t hash)
+{
+    return (size_t)(hash * 0x9e3779b97f4a7c15u >> 17) & (d->cap - 1);
+}
+
 static size_t find(const struct ff_dedup *d, uint64_t hash)
 {
-    size_t mask = d->cap - 1, i = (size_t)(hash * 0x9e3779b97f4a7c15u >> 17) & mask;
+    size_t mask = d->cap - 1, i = home_of(d, hash);
     while (d->slots[i].hash && d->slots[i].hash != hash) i = (i + 1) & mask;
     return i;
 }
@@ -87,7 +93,7 @@ void ff_dedup_remove(struct ff_dedup *d, uint64_t hash)
                 d->used--;
                 return;
             }
-            size_t home = (size_t)(d->slots[j].hash * 0x9e3779b97f4a7c15u >> 17) & mask;
+            size_t home = home_of(d, d->slots[j].hash);
             /* Move j into the hole at i unless its home lies cyclically in (i, j]. */
             if (i <= j ? (home <= i || home > j) : (home <= i && home > j)) break;
         }

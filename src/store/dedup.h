@@ -25,6 +25,11 @@ int ff_dedup_init(struct ff_dedup *d, int64_t window_us);
 void ff_dedup_free(struct ff_dedup *d);
 /* True when `hash` is present and not expired at `now_us`. */
 int ff_dedup_contains(const struct ff_dedup *d, uint64_t hash, int64_t now_us);
+/* Hints the cache that `hash` will be looked up soon (the table is large; probes miss). */
+static inline void ff_dedup_prefetch(const struct ff_dedup *d, uint64_t hash)
+{
+    __builtin_prefetch(&d->slots[(size_t)(hash * 0x9e3779b97f4a7c15u >> 17) & (d->cap - 1)]);
+}
 /* Remembers `hash` as received at `received_us`. 0 or -ENOMEM. */
 int ff_dedup_insert(struct ff_dedup *d, uint64_t hash, int64_t received_us, int64_t now_us);
 /* Forgets `hash` (used to undo inserts of a write that failed). */

@@ -8,19 +8,31 @@
  *     8  4  format version (1), little-endian
  *    12  4  reserved, 0
  *
- *   frame
+ *   frame: one submission (one HTTP request's records)
  *     0  4  magic 0x4d415246 ("FRAM" as bytes F R A M)
- *     4  4  payload length in bytes (le)
- *     8  8  sequence number of the frame's first record (le)
- *    16  4  number of records in the payload (le)
- *    20  4  flags, 0 (reserved for compression)
- *    24  8  XXH3-64 of the payload, seeded with the XXH3-64 of header bytes 0..23 (le)
- *    32  …  payload: records back to back, as event.h encodes them
+ *     4  4  stored payload length in bytes
+ *     8  8  sequence number of the frame's first record
+ *    16  4  number of records in the payload
+ *    20  4  payload length once decompressed
+ *    24  2  codec of the payload: 0 none, 1 zstd
+ *    26  2  reserved, 0
+ *    28  4  number of dropped records, n
+ *    32  8  checksum: XXH3-64(bytes 0..31 ‖ drop list) XOR XXH3-64(stored payload)
+ *    40  …  drop list: n × u32, ascending indexes of records that are not part of the log
+ *           (duplicates found at commit time)
+ *     …  …  stored payload: the records back to back, as event.h encodes them, compressed
+ *           as the codec says
  *
- * Records are numbered consecutively across frames and segments.
+ * All integers are little-endian. Record i of a frame has sequence number first_seq + i;
+ * a dropped record's number is simply unused.
  *
- * Writing: frames are written with pwrite at the end of the last acknowledged frame and
- * made durable with fdatasync before any submitter of the frame is called back. A new
+ * Why this shape: the submitting thread (an event loop) encodes, compresses and checksums
+ * its payload, so the single writer thread only decides duplicates, writes a header and
+ * points pwritev at the payloads: the serial part of ingest stays small.
+ *
+ * Writing: the frames of a group commit are written with pwritev at the end of the last
+ * acknowledged frame and made durable with one fdatasync before any submitter of the group
+ * is called back. A new
  * segment's file and directory entry are fsync'd before the first frame goes into it.
  * A failed write or fsync cuts the file back to the last good frame and fails every
  * submission in the group; the next group tries again, so service resumes by itself when
@@ -43,8 +55,10 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <xxhash.h>
+#include <zstd.h>
 
 #include "core/alloc.h"
 #include "core/errors.h"
@@ -54,7 +68,13 @@
 #include "store/dedup.h"
 
 #define SEG_HDR 16
-#define FRAME_HDR 32
+#define FRAME_HDR 40
+#define CODEC_NONE 0
+#define CODEC_ZSTD 1
+/* Payloads smaller than this are stored as they are: zstd gains little on one event. */
+#define COMPRESS_MIN_BYTES 1024
+/* No frame decompresses to more than this: a bound for corrupt length fields. */
+#define MAX_RAW_PAYLOAD ((size_t)1 << 31)
 #define FRAME_MAGIC 0x4d415246u
 static const char seg_magic[8] = {'F', 'F', 'W', 'A', 'L', 0, 0, 0};
 
@@ -65,8 +85,11 @@ struct ff_wal {
     char path[4400];
     uint64_t size;           /* bytes of the last segment that hold acknowledged frames */
     uint64_t next_seq;
+    uint64_t next_seq_pending; /* next_seq once the group being written is durable */
     struct ff_dedup dedup;
-    struct ff_buf frame;
+    struct ff_buf hdrs;      /* the group's frame headers and drop lists */
+    struct iovec *iov;
+    size_t niov, cap_iov;
     uint64_t *inserted;      /* dedup keys added by the group being written, to undo on failure */
     size_t ninserted, cap_inserted;
     atomic_int inject_failures;
@@ -95,11 +118,6 @@ static void wr64(unsigned char *p, uint64_t v)
 {
     wr32(p, (uint32_t)v);
     wr32(p + 4, (uint32_t)(v >> 32));
-}
-
-static uint64_t frame_checksum(const unsigned char *hdr, const unsigned char *payload, size_t len)
-{
-    return XXH3_64bits_withSeed(payload, len, XXH3_64bits(hdr, 24));
 }
 
 static int fsync_dir(const char *dir)
@@ -146,6 +164,65 @@ static void free_names(char **names, size_t n)
     ff_free(names);
 }
 
+/* Checks the frame at p[0..avail): 0 and its total size, or -1 when it is not intact. */
+static int frame_check(const unsigned char *h, size_t avail, size_t *total)
+{
+    if (avail < FRAME_HDR || rd32(h) != FRAME_MAGIC) return -1;
+    uint64_t stored = rd32(h + 4), ndrop = rd32(h + 28);
+    uint64_t size = FRAME_HDR + ndrop * 4 + stored;
+    if (size > avail) return -1;
+    uint64_t sum = XXH3_64bits(h, 32) ^ XXH3_64bits(h + FRAME_HDR, ndrop * 4);
+    sum ^= XXH3_64bits(h + FRAME_HDR + ndrop * 4, stored);
+    if (sum != rd64(h + 32)) return -1;
+    *total = (size_t)size;
+    return 0;
+}
+
+/* Decodes the records of an intact frame and hands the ones not dropped to `visit`.
+ * Returns 0, or FF_ECORRUPT when the payload does not decode (the checksum was good, so
+ * this is a bug or a forged frame; it is reported, not trusted). */
+static int frame_records(const char *path, size_t off, const unsigned char *h, struct ff_buf *tmp,
+                         ff_wal_visit_fn visit, void *arg, uint64_t *last_seq, int *stop)
+{
+    uint32_t stored = rd32(h + 4), count = rd32(h + 16), raw_len = rd32(h + 20), ndrop = rd32(h + 28);
+    uint16_t codec = (uint16_t)(h[24] | h[25] << 8);
+    uint64_t seq = rd64(h + 8);
+    const unsigned char *drops = h + FRAME_HDR;
+    const char *payload = (const char *)h + FRAME_HDR + (size_t)ndrop * 4;
+    size_t plen = stored;
+    if (codec == CODEC_ZSTD) {
+        if (raw_len > MAX_RAW_PAYLOAD) goto corrupt;
+        ff_buf_reset(tmp);
+        if (ff_buf_reserve(tmp, raw_len)) goto corrupt;
+        size_t n = ZSTD_decompress(tmp->data, raw_len, payload, stored);
+        if (ZSTD_isError(n) || n != raw_len) goto corrupt;
+        payload = tmp->data;
+        plen = raw_len;
+    } else if (codec != CODEC_NONE || raw_len != stored) {
+        goto corrupt;
+    }
+    size_t roff = 0;
+    uint32_t d = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        struct ff_record rec;
+        if (ff_record_decode(payload, plen, &roff, &rec)) goto corrupt;
+        if (d < ndrop && rd32(drops + 4 * d) == i) {
+            d++;
+            continue;
+        }
+        if (visit && !*stop) {
+            int r = visit(arg, seq + i, &rec);
+            if (r) *stop = r;
+        }
+    }
+    if (roff != plen) goto corrupt;
+    if (count) *last_seq = seq + count - 1;
+    return 0;
+corrupt:
+    ff_error("wal: %s: the frame at offset %zu has a good checksum but does not decode", path, off);
+    return FF_ECORRUPT;
+}
+
 /* Walks the frames of one mapped segment. Returns the offset where intact frames end. */
 static size_t scan_segment(const char *path, const unsigned char *p, size_t len, ff_wal_visit_fn visit, void *arg,
                            uint64_t *last_seq, int *stop, uint64_t *frames_bad)
@@ -155,32 +232,14 @@ static size_t scan_segment(const char *path, const unsigned char *p, size_t len,
         if (frames_bad && len) (*frames_bad)++;
         return 0;
     }
-    size_t off = SEG_HDR;
-    while (off + FRAME_HDR <= len) {
-        const unsigned char *h = p + off;
-        uint32_t plen = rd32(h + 4), count = rd32(h + 16);
-        if (rd32(h) != FRAME_MAGIC || plen > len - off - FRAME_HDR) break;
-        if (frame_checksum(h, h + FRAME_HDR, plen) != rd64(h + 24)) break;
-        uint64_t seq = rd64(h + 8);
-        size_t roff = 0;
-        const char *payload = (const char *)h + FRAME_HDR;
-        uint32_t i = 0;
-        for (; i < count; i++) {
-            struct ff_record rec;
-            if (ff_record_decode(payload, plen, &roff, &rec)) {
-                ff_error("wal: %s: record %u of the frame at offset %zu does not decode (checksum was good)", path, i,
-                         off);
-                if (frames_bad) (*frames_bad)++;
-                break;
-            }
-            if (visit && !*stop) {
-                int r = visit(arg, seq + i, &rec);
-                if (r) *stop = r;
-            }
-        }
-        if (count) *last_seq = seq + count - 1;
-        off += FRAME_HDR + plen;
+    struct ff_buf tmp;
+    ff_buf_init(&tmp, MAX_RAW_PAYLOAD);
+    size_t off = SEG_HDR, total;
+    while (!frame_check(p + off, len - off, &total)) {
+        if (frame_records(path, off, p + off, &tmp, visit, arg, last_seq, stop) && frames_bad) (*frames_bad)++;
+        off += total;
     }
+    ff_buf_free(&tmp);
     return off;
 }
 
@@ -353,7 +412,7 @@ int ff_wal_open(struct ff_wal **out, const struct ff_wal_opts *opts, struct ff_w
     w->fd = -1;
     snprintf(w->dir, sizeof w->dir, "%s/wal", opts->dir);
     w->segment_bytes = opts->segment_bytes ? opts->segment_bytes : 64u << 20;
-    ff_buf_init(&w->frame, (size_t)1 << 34);
+    ff_buf_init(&w->hdrs, (size_t)1 << 34);
     int rc = ff_dedup_init(&w->dedup, opts->dedup_window_us);
     if (rc) goto fail;
     if ((mkdir(opts->dir, 0755) && errno != EEXIST) || (mkdir(w->dir, 0755) && errno != EEXIST)) {
@@ -370,14 +429,57 @@ int ff_wal_open(struct ff_wal **out, const struct ff_wal_opts *opts, struct ff_w
 fail:
     if (w->fd >= 0) close(w->fd);
     ff_dedup_free(&w->dedup);
-    ff_buf_free(&w->frame);
+    ff_buf_free(&w->hdrs);
     ff_free(w);
     return rc;
+}
+
+/* One compression context per submitting thread, freed when the thread ends. */
+static pthread_key_t cctx_key;
+static pthread_once_t cctx_once = PTHREAD_ONCE_INIT;
+
+static void free_cctx(void *p) { ZSTD_freeCCtx(p); }
+static void make_cctx_key(void) { pthread_key_create(&cctx_key, free_cctx); }
+
+/* Compresses (when worth it) and checksums the batch's records into req->sealed. */
+static int seal(struct ff_wal_req *r)
+{
+    const struct ff_batch *b = r->batch;
+    const char *raw = b->records.data ? b->records.data : "";
+    size_t len = b->records.len;
+    if (len > MAX_RAW_PAYLOAD) return FF_ETOOBIG;
+    r->raw_len = (uint32_t)len;
+    r->codec = CODEC_NONE;
+    if (len >= COMPRESS_MIN_BYTES) {
+        pthread_once(&cctx_once, make_cctx_key);
+        ZSTD_CCtx *cctx = pthread_getspecific(cctx_key);
+        if (!cctx && (cctx = ZSTD_createCCtx())) pthread_setspecific(cctx_key, cctx);
+        size_t cap = ZSTD_compressBound(len);
+        char *out = cctx ? ff_malloc(cap) : NULL;
+        if (out) {
+            size_t n = ZSTD_compressCCtx(cctx, out, cap, raw, len, 1);
+            if (!ZSTD_isError(n) && n < len) {
+                r->sealed = out;
+                r->sealed_len = (uint32_t)n;
+                r->codec = CODEC_ZSTD;
+                r->payload_hash = XXH3_64bits(out, n);
+                return 0;
+            }
+            ff_free(out);
+        }
+    }
+    if (!(r->sealed = ff_malloc(len ? len : 1))) return -ENOMEM;
+    memcpy(r->sealed, raw, len);
+    r->sealed_len = (uint32_t)len;
+    r->payload_hash = XXH3_64bits(r->sealed, len);
+    return 0;
 }
 
 void ff_wal_submit(struct ff_wal *w, struct ff_wal_req *req)
 {
     req->next = NULL;
+    req->sealed = NULL;
+    req->seal_status = seal(req);
     pthread_mutex_lock(&w->mu);
     if (w->tail) w->tail->next = req;
     else w->head = req;
@@ -400,66 +502,120 @@ static int remember(struct ff_wal *w, uint64_t hash, int64_t now)
     return rc;
 }
 
-/* Builds the group's frame: every record not already seen, in submission order. */
-static int build_frame(struct ff_wal *w, struct ff_wal_req *group, uint32_t *count, int64_t now)
+static int add_iov(struct ff_wal *w, void *base, size_t len)
 {
-    struct ff_buf *f = &w->frame;
-    ff_buf_reset(f);
-    w->ninserted = 0;
-    *count = 0;
-    int rc = ff_buf_reserve(f, FRAME_HDR);
-    if (rc) return rc;
-    f->len = FRAME_HDR;
-    for (struct ff_wal_req *r = group; r; r = r->next) {
-        const struct ff_batch *b = r->batch;
-        r->stored = r->duplicates = r->quarantined = 0;
-        for (uint32_t i = 0; i < b->nitems; i++) {
-            const struct ff_batch_item *it = &b->items[i];
-            if (it->dedup_hash) {
-                if (ff_dedup_contains(&w->dedup, it->dedup_hash, now)) {
-                    r->duplicates++;
-                    continue;
-                }
-                if ((rc = remember(w, it->dedup_hash, now))) return rc;
-                r->stored++;
-            } else {
-                r->quarantined++;
-            }
-            if ((rc = ff_buf_append(f, b->records.data + it->off, it->len))) return rc;
-            (*count)++;
-        }
+    if (!len) return 0;
+    if (w->niov == w->cap_iov) {
+        size_t cap = w->cap_iov ? w->cap_iov * 2 : 256;
+        struct iovec *p = ff_realloc(w->iov, cap * sizeof *p);
+        if (!p) return -ENOMEM;
+        w->iov = p;
+        w->cap_iov = cap;
     }
+    w->iov[w->niov++] = (struct iovec){base, len};
     return 0;
 }
 
-static int write_frame(struct ff_wal *w, uint32_t count)
+/* Builds the group's frames: a header (and drop list) per submission in w->hdrs, and the
+ * iovecs that interleave them with the sealed payloads. Returns the records kept. */
+static int build_group(struct ff_wal *w, struct ff_wal_req *group, uint64_t *kept, int64_t now)
 {
-    struct ff_buf *f = &w->frame;
-    unsigned char *h = (unsigned char *)f->data;
-    size_t plen = f->len - FRAME_HDR;
-    if (plen > UINT32_MAX) return FF_ETOOBIG;
-    wr32(h, FRAME_MAGIC);
-    wr32(h + 4, (uint32_t)plen);
-    wr64(h + 8, w->next_seq);
-    wr32(h + 16, count);
-    wr32(h + 20, 0);
-    wr64(h + 24, frame_checksum(h, h + FRAME_HDR, plen));
-
+    struct ff_buf *h = &w->hdrs;
+    ff_buf_reset(h);
+    w->ninserted = 0;
+    w->niov = 0;
+    *kept = 0;
+    uint64_t seq = w->next_seq;
+    /* Headers first, recording offsets: w->hdrs may move while it grows. */
+    size_t *hdr_off = NULL;
+    size_t nreq = 0;
+    for (struct ff_wal_req *r = group; r; r = r->next) nreq++;
+    hdr_off = ff_malloc(nreq * sizeof *hdr_off);
+    if (!hdr_off) return -ENOMEM;
     int rc = 0;
-    if (w->size > SEG_HDR && w->size + f->len > w->segment_bytes && (rc = create_segment(w))) return rc;
+    size_t k = 0;
+    for (struct ff_wal_req *r = group; r && !rc; r = r->next, k++) {
+        const struct ff_batch *b = r->batch;
+        r->stored = r->duplicates = r->quarantined = 0;
+        hdr_off[k] = SIZE_MAX;
+        if ((rc = r->seal_status)) break;
+        if (!b->nitems) continue;
+        size_t start = h->len;
+        if ((rc = ff_buf_reserve(h, FRAME_HDR))) break;
+        h->len += FRAME_HDR;
+        /* Look slots up a few items ahead: the set is large and its probes miss the cache. */
+        for (uint32_t i = 0; i < b->nitems && i < 8; i++) ff_dedup_prefetch(&w->dedup, b->items[i].dedup_hash);
+        uint32_t ndrop = 0;
+        for (uint32_t i = 0; i < b->nitems && !rc; i++) {
+            if (i + 8 < b->nitems) ff_dedup_prefetch(&w->dedup, b->items[i + 8].dedup_hash);
+            uint64_t hash = b->items[i].dedup_hash;
+            if (!hash) {
+                r->quarantined++;
+            } else if (ff_dedup_contains(&w->dedup, hash, now)) {
+                r->duplicates++;
+                ndrop++;
+                rc = ff_buf_put_u32(h, i);
+            } else {
+                r->stored++;
+                rc = remember(w, hash, now);
+            }
+        }
+        if (rc) break;
+        if (ndrop == b->nitems) {
+            h->len = start; /* nothing of it is new: no frame at all */
+            continue;
+        }
+        unsigned char *f = (unsigned char *)h->data + start;
+        wr32(f, FRAME_MAGIC);
+        wr32(f + 4, r->sealed_len);
+        wr64(f + 8, seq);
+        wr32(f + 16, b->nitems);
+        wr32(f + 20, r->raw_len);
+        f[24] = (unsigned char)r->codec, f[25] = (unsigned char)(r->codec >> 8), f[26] = f[27] = 0;
+        wr32(f + 28, ndrop);
+        wr64(f + 32, XXH3_64bits(f, 32) ^ XXH3_64bits(f + FRAME_HDR, (size_t)ndrop * 4) ^ r->payload_hash);
+        hdr_off[k] = start;
+        seq += b->nitems;
+        *kept += b->nitems - ndrop;
+    }
+    /* Now that w->hdrs has stopped moving, point the iovecs at it. */
+    k = 0;
+    for (struct ff_wal_req *r = group; r && !rc; r = r->next, k++) {
+        if (hdr_off[k] == SIZE_MAX) continue;
+        const unsigned char *f = (const unsigned char *)w->hdrs.data + hdr_off[k];
+        size_t hlen = FRAME_HDR + (size_t)rd32(f + 28) * 4;
+        if (!(rc = add_iov(w, w->hdrs.data + hdr_off[k], hlen))) rc = add_iov(w, r->sealed, r->sealed_len);
+    }
+    if (!rc) w->next_seq_pending = seq;
+    ff_free(hdr_off);
+    return rc;
+}
+
+static int write_group(struct ff_wal *w)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < w->niov; i++) total += w->iov[i].iov_len;
+    int rc = 0;
+    if (w->size > SEG_HDR && w->size + total > w->segment_bytes && (rc = create_segment(w))) return rc;
     if (atomic_load(&w->inject_failures) > 0) {
         atomic_fetch_sub(&w->inject_failures, 1);
         return -ENOSPC;
     }
-    size_t done = 0;
-    while (done < f->len) {
-        ssize_t n = pwrite(w->fd, f->data + done, f->len - done, (off_t)(w->size + done));
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            rc = n < 0 ? -errno : -EIO;
+    uint64_t off = w->size;
+    struct iovec *iov = w->iov;
+    size_t n = w->niov;
+    while (n) {
+        ssize_t got = pwritev(w->fd, iov, n > IOV_MAX ? IOV_MAX : (int)n, (off_t)off);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) {
+            rc = got < 0 ? -errno : -EIO;
             break;
         }
-        done += (size_t)n;
+        off += (uint64_t)got;
+        /* Skip what was written, possibly part of an iovec. */
+        size_t left = (size_t)got;
+        while (n && left >= iov->iov_len) left -= iov->iov_len, iov++, n--;
+        if (n && left) iov->iov_base = (char *)iov->iov_base + left, iov->iov_len -= left;
     }
     uint64_t t0 = ff_mono_ns();
     if (!rc && fdatasync(w->fd)) rc = -errno;
@@ -469,18 +625,18 @@ static int write_frame(struct ff_wal *w, uint32_t count)
         if (ftruncate(w->fd, (off_t)w->size) == 0) (void)fdatasync(w->fd);
         return rc;
     }
-    w->size += f->len;
-    w->next_seq += count;
-    ff_counter_add(ff_metrics.wal_bytes_written, f->len);
+    w->size += total;
+    w->next_seq = w->next_seq_pending;
+    ff_counter_add(ff_metrics.wal_bytes_written, total);
     return 0;
 }
 
 static void commit_group(struct ff_wal *w, struct ff_wal_req *group)
 {
     int64_t now = ff_now_us();
-    uint32_t count;
-    int rc = build_frame(w, group, &count, now);
-    if (!rc && count) rc = write_frame(w, count);
+    uint64_t kept;
+    int rc = build_group(w, group, &kept, now);
+    if (!rc && w->niov) rc = write_group(w);
     if (rc) {
         for (size_t i = 0; i < w->ninserted; i++) ff_dedup_remove(&w->dedup, w->inserted[i]);
         ff_counter_add(ff_metrics.wal_write_errors, 1);
@@ -490,10 +646,11 @@ static void commit_group(struct ff_wal *w, struct ff_wal_req *group)
             last_report = now;
         }
     }
-    /* Shrink the frame buffer after a huge import so one big request does not pin memory. */
-    if (w->frame.cap > (64u << 20)) ff_buf_free(&w->frame);
+    if (w->hdrs.cap > (16u << 20)) ff_buf_free(&w->hdrs);
     while (group) {
         struct ff_wal_req *next = group->next;
+        ff_free(group->sealed);
+        group->sealed = NULL;
         group->status = rc;
         if (rc) group->stored = group->duplicates = group->quarantined = 0;
         group->done(group);
@@ -528,8 +685,9 @@ void ff_wal_close(struct ff_wal *w)
     pthread_join(w->thread, NULL);
     if (w->fd >= 0) close(w->fd);
     ff_dedup_free(&w->dedup);
-    ff_buf_free(&w->frame);
+    ff_buf_free(&w->hdrs);
     ff_free(w->inserted);
+    ff_free(w->iov);
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->cv);
     ff_free(w);

@@ -41,13 +41,20 @@ struct ff_wal_req {
     uint32_t stored;          /* event records written */
     uint32_t duplicates;      /* event records dropped as already seen */
     uint32_t quarantined;     /* quarantine records written */
-    struct ff_wal_req *next;  /* private to the WAL */
+    /* Private to the WAL: the payload as sealed (compressed, checksummed) on submission. */
+    struct ff_wal_req *next;
+    char *sealed;
+    uint32_t sealed_len, raw_len;
+    uint16_t codec;
+    int seal_status;
+    uint64_t payload_hash;
 };
 
 /* Opens (creating when needed) the log under opts->dir, recovers it — truncating a torn
  * tail, which it reports in the log — and starts the writer thread. */
 int ff_wal_open(struct ff_wal **out, const struct ff_wal_opts *opts, struct ff_wal_recovery *rec);
-/* Queues `req`; its `done` runs once the records are durable or have failed. */
+/* Compresses and checksums the batch on the calling thread, then queues `req`; its `done`
+ * runs once the records are durable or have failed. */
 void ff_wal_submit(struct ff_wal *w, struct ff_wal_req *req);
 /* Completes everything queued, stops the writer and closes the files. */
 void ff_wal_close(struct ff_wal *w);
