@@ -57,6 +57,15 @@ static int digits(const char *s, size_t len, size_t *i, int n, int *out)
     return 0;
 }
 
+/* One or two digits: Segment's own documentation sends dates like 2015-2-02. */
+static int digits_1or2(const char *s, size_t len, size_t *i, int *out)
+{
+    if (digits(s, len, i, 1, out)) return -1;
+    int second;
+    if (*i < len && s[*i] >= '0' && s[*i] <= '9' && !digits(s, len, i, 1, &second)) *out = *out * 10 + second;
+    return 0;
+}
+
 static unsigned days_in_month(int y, int m)
 {
     static const unsigned dm[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -69,8 +78,8 @@ int ff_time_parse_iso(const char *s, size_t len, int64_t *us)
     size_t i = 0;
     int y, mo, d, h = 0, mi = 0, sec = 0;
     int64_t frac_us = 0;
-    if (digits(s, len, &i, 4, &y) || i >= len || s[i++] != '-' || digits(s, len, &i, 2, &mo) ||
-        i >= len || s[i++] != '-' || digits(s, len, &i, 2, &d))
+    if (digits(s, len, &i, 4, &y) || i >= len || s[i++] != '-' || digits_1or2(s, len, &i, &mo) ||
+        i >= len || s[i++] != '-' || digits_1or2(s, len, &i, &d))
         return FF_EINVAL;
     if (mo < 1 || mo > 12 || d < 1 || (unsigned)d > days_in_month(y, mo)) return FF_EINVAL;
     int64_t offset_s = 0;

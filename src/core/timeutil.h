@@ -12,7 +12,8 @@ uint64_t ff_mono_ns(void);    /* CLOCK_MONOTONIC, ns */
 
 /* Parses an ISO 8601 / RFC 3339 date-time such as 2015-02-23T22:28:55.111Z,
  * 2015-02-23T22:28:55+08:00, 2015-02-23 22:28:55.1234+0800 or a bare date 2015-02-23
- * (midnight UTC); a time without an offset is taken as UTC. Returns 0 and sets *us, or
+ * (midnight UTC); a time without an offset is taken as UTC. Month and day may have one
+ * digit (2015-2-02), as in Segment's own examples. Returns 0 and sets *us, or
  * FF_EINVAL leaving *us untouched. */
 int ff_time_parse_iso(const char *s, size_t len, int64_t *us);
 

@@ -40,7 +40,7 @@ int ff_ingest_import(const struct ff_ingest_ctx *ctx, const char *body, size_t l
             f.error = "line must be a JSON object";
         } else {
             int seed = ff_json_get(&doc, 0, "type") == FF_JSON_NONE && ff_json_get(&doc, 0, "data") != FF_JSON_NONE;
-            struct segment_defaults defs = {&doc, FF_JSON_NONE, FF_TIME_NONE, {"", 0}};
+            struct segment_defaults defs = {&doc, FF_JSON_NONE, FF_TIME_NONE, {"", 0}, 0};
             rc = normalize_segment(ctx, &defs, 0, 0, seed, b, &f);
             if (rc && rc != FF_EINVAL) return rc;
             if (!rc) continue;

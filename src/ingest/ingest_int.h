@@ -11,6 +11,7 @@ struct segment_defaults {
     uint32_t context;    /* batch-level context object, or FF_JSON_NONE */
     int64_t sent_at_us;  /* batch-level sentAt, or FF_TIME_NONE */
     struct ff_str write_key;
+    int type_required;   /* /v1/batch items must say their type; import lines default to track */
 };
 
 /* A validation failure: the message and the field it is about. */

@@ -159,6 +159,7 @@ int normalize_segment(const struct ff_ingest_ctx *ctx, const struct segment_defa
     if (!type) {
         uint32_t t = idx[K_TYPE];
         if (t == FF_JSON_NONE) {
+            if (defs->type_required) return fail(f, "type is required for each batch item", "type");
             type = FF_EV_TRACK;
         } else if (doc->nodes[t].type != FF_JSON_STRING ||
                    !(type = ff_event_type_parse(doc->nodes[t].v.s, doc->nodes[t].len))) {

@@ -2,9 +2,9 @@
  * JavaScript and e-mail opens, or Segment's pixel API, GET /v1/pixel/track?data=<base64
  * of a Segment event>.
  *
- * Short parameters:  e|event  t|type  uid|userId  aid|anonymousId  mid|messageId
- *                    k|writeKey  ts|timestamp  n|name (page/screen); every other
- *                    parameter becomes a string property. */
+ * Parameters:  e|event  uid|userId  aid|anonymousId  mid|messageId  k|writeKey
+ *              type  timestamp  name (page/screen); every other parameter becomes a
+ *              string property (short names are few, so few properties are shadowed). */
 #include "ingest_int.h"
 
 #include <errno.h>
@@ -56,13 +56,13 @@ int ff_ingest_pixel(const struct ff_ingest_ctx *ctx, int type, const char *query
     while (!rc && ff_query_next(&q, end, &p)) {
         static const struct {
             const char *s, *l;
-        } names[] = {{"e", "event"},   {"t", "type"},     {"uid", "userId"},   {"aid", "anonymousId"},
-                     {"mid", "messageId"}, {"k", "writeKey"}, {"ts", "timestamp"}, {"n", "name"}};
+        } names[] = {{"e", "event"},       {"uid", "userId"},     {"aid", "anonymousId"}, {"mid", "messageId"},
+                     {"k", "writeKey"},    {"type", NULL},        {"timestamp", NULL},    {"name", NULL}};
         ff_buf_reset(&val);
         if ((rc = ff_url_decode(&val, p.val, p.vlen))) break;
         const char *field = NULL;
         for (size_t i = 0; i < sizeof names / sizeof *names; i++)
-            if (is(&p, names[i].s, names[i].l)) field = names[i].l;
+            if (is(&p, names[i].s, names[i].l)) field = names[i].l ? names[i].l : names[i].s;
         struct ff_buf *dst = field ? &obj : &props;
         if (dst->len > (field ? 1u : 0u)) ff_buf_putc(dst, ',');
         if (field) {
@@ -93,7 +93,7 @@ int ff_ingest_pixel(const struct ff_ingest_ctx *ctx, int type, const char *query
         const char *err;
         rc = ff_json_parse(ctx->parser, obj.data, obj.len, &doc, &err);
         if (!rc) {
-            struct segment_defaults defs = {&doc, FF_JSON_NONE, FF_TIME_NONE, {"", 0}};
+            struct segment_defaults defs = {&doc, FF_JSON_NONE, FF_TIME_NONE, {"", 0}, 0};
             struct failure f;
             rc = normalize_segment(ctx, &defs, 0, type ? type : (have_type ? 0 : FF_EV_TRACK), 1, b, &f);
             if (rc == FF_EINVAL) rc = batch_add_failure(b, ctx, -1, "index", f, query, len);

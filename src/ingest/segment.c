@@ -39,7 +39,7 @@ int ingest_segment_one(const struct ff_ingest_ctx *ctx, int type, int seed, cons
     struct ff_json_doc doc;
     int handled, rc = parse_root(ctx, body, len, b, &doc, &handled);
     if (rc || handled) return rc;
-    struct segment_defaults defs = {&doc, FF_JSON_NONE, FF_TIME_NONE, {"", 0}};
+    struct segment_defaults defs = {&doc, FF_JSON_NONE, FF_TIME_NONE, {"", 0}, 0};
     struct failure f;
     rc = normalize_segment(ctx, &defs, 0, type, seed, b, &f);
     if (rc == FF_EINVAL) return batch_add_failure(b, ctx, -1, "index", f, body, len);
@@ -62,7 +62,7 @@ int ff_ingest_segment(const struct ff_ingest_ctx *ctx, int type, const char *bod
     if (arr == FF_JSON_NONE || doc.nodes[arr].type != FF_JSON_ARRAY)
         return batch_add_failure(b, ctx, -1, "index", (struct failure){"batch must be an array of events", "batch"},
                                  body, len);
-    struct segment_defaults defs = {&doc, FF_JSON_NONE, FF_TIME_NONE, {"", 0}};
+    struct segment_defaults defs = {&doc, FF_JSON_NONE, FF_TIME_NONE, {"", 0}, 1};
     struct failure f;
     uint32_t i = ff_json_get(&doc, 0, "context");
     if (i != FF_JSON_NONE && doc.nodes[i].type == FF_JSON_OBJECT) defs.context = i;

@@ -290,8 +290,14 @@ static void process(struct ff_conn *c, const char *data, size_t len)
         if (!len) return;
         if (!c->in_request) {
             c->in_request = 1;
-            arm_timer(c, limits(c)->request_timeout_ms);
+            c->request_deadline_ns = ff_mono_ns() + limits(c)->request_timeout_ms * 1000000u;
         }
+        /* A request in progress must keep arriving (idle timeout) and be whole by its
+         * deadline (request timeout), so neither a stalled nor a trickling client holds a
+         * connection for long. */
+        uint64_t now = ff_mono_ns(), left_ms = 0;
+        if (c->request_deadline_ns > now) left_ms = (c->request_deadline_ns - now) / 1000000u + 1;
+        arm_timer(c, left_ms < limits(c)->idle_timeout_ms ? left_ms : limits(c)->idle_timeout_ms);
         llhttp_errno_t err = llhttp_execute(&c->parser, data, len);
         if (err == HPE_OK) return;
         if (err != HPE_PAUSED) {

@@ -60,6 +60,7 @@ struct ff_conn {
     size_t pending_len;
     int busy;                  /* a request is being answered */
     int in_request;            /* some bytes of a request have arrived */
+    uint64_t request_deadline_ns; /* monotonic time by which the request must be whole */
     int keep_alive;
     int closing;
     int dispatching;           /* inside ff_route called from the parse loop */

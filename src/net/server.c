@@ -18,7 +18,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/alloc.h"
@@ -83,11 +86,12 @@ static void stop_loop(struct ff_loop *loop)
         uv_close((uv_handle_t *)&loop->sigterm, NULL);
         uv_close((uv_handle_t *)&loop->sigint, NULL);
     }
-    /* Idle connections go now; ones with a request in flight close after answering it. */
+    /* Idle connections go now; ones with a request in flight (being answered, or still
+     * arriving: its timeouts bound how long) close after answering it. */
     for (struct ff_conn *c = loop->conns, *next; c; c = next) {
         next = c->next;
         c->keep_alive = 0;
-        if (!c->busy) ff_conn_close(c);
+        if (!c->busy && !c->in_request) ff_conn_close(c);
     }
     if (loop->nconns == 0) uv_close((uv_handle_t *)&loop->wake, NULL);
 }
@@ -166,8 +170,9 @@ static void on_connection(uv_stream_t *server, int status)
     else uv_tcp_nodelay(&c->tcp, 1);
 }
 
-/* A listening socket with SO_REUSEPORT, so that every loop can have its own. */
-static int make_listener(const char *host, int port, int *bound_port, int *fd_out)
+/* A TCP socket bound to host:port: with SO_REUSEPORT and listening for the loops (each has
+ * its own), or plain for check_port_free. */
+static int bind_socket(const char *host, int port, int reuseport, int *bound_port, int *fd_out)
 {
     struct addrinfo hints = {0}, *res = NULL;
     hints.ai_family = AF_UNSPEC;
@@ -187,8 +192,8 @@ static int make_listener(const char *host, int port, int *bound_port, int *fd_ou
     }
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
-    if (bind(fd, res->ai_addr, res->ai_addrlen) || listen(fd, 1024)) {
+    if (reuseport) setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    if (bind(fd, res->ai_addr, res->ai_addrlen) || (reuseport && listen(fd, 1024))) {
         rc = -errno;
         close(fd);
         goto out;
@@ -205,6 +210,53 @@ out:
     return rc;
 }
 
+/* SO_REUSEPORT would let a second server share a port with a running one and split its
+ * traffic: refuse instead, by binding a plain socket first. */
+static int check_port_free(const char *host, int port)
+{
+    int fd, bound;
+    if (port == 0) return 0;
+    int rc = bind_socket(host, port, 0, &bound, &fd);
+    if (!rc) close(fd);
+    return rc;
+}
+
+/* One server per data directory: two writers would interleave their logs. The lock lives
+ * as long as the process (the kernel drops it on exit, kill -9 included). */
+static int lock_data_dir(const char *dir, int *fd_out)
+{
+    if (mkdir(dir, 0755) && errno != EEXIST) {
+        int rc = -errno;
+        ff_error("cannot create the data directory %s: %s", dir, ff_strerror(rc));
+        return rc;
+    }
+    char path[4200];
+    snprintf(path, sizeof path, "%s/LOCK", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        int rc = -errno;
+        ff_error("cannot open %s: %s", path, ff_strerror(rc));
+        return rc;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB)) {
+        int rc = -errno;
+        char pid[32] = "";
+        ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+        if (n > 0) pid[n] = '\0';
+        if (rc == -EWOULDBLOCK)
+            ff_error("the data directory %s is in use by another footfall process (pid %s)", dir, n > 0 ? pid : "?");
+        else
+            ff_error("cannot lock %s: %s", path, ff_strerror(rc));
+        close(fd);
+        return rc;
+    }
+    char pid[32];
+    int n = snprintf(pid, sizeof pid, "%d\n", (int)getpid());
+    if (ftruncate(fd, 0) == 0 && pwrite(fd, pid, (size_t)n, 0) != n) ff_warn("cannot write the pid into %s", path);
+    *fd_out = fd;
+    return 0;
+}
+
 static int loop_init(struct ff_server *srv, struct ff_loop *loop, int index)
 {
     memset(loop, 0, sizeof *loop);
@@ -218,7 +270,7 @@ static int loop_init(struct ff_server *srv, struct ff_loop *loop, int index)
     uv_async_init(&loop->uv, &loop->wake, on_wake);
     loop->wake.data = loop;
     int fd = -1, port = 0;
-    if ((rc = make_listener(srv->opts.host, index == 0 ? srv->opts.port : srv->port, &port, &fd))) return rc;
+    if ((rc = bind_socket(srv->opts.host, index == 0 ? srv->opts.port : srv->port, 1, &port, &fd))) return rc;
     if (index == 0) srv->port = port;
     uv_tcp_init(&loop->uv, &loop->listener);
     loop->listener.data = loop;
@@ -260,11 +312,22 @@ int ff_server_run(const struct ff_server_opts *opts)
     }
     signal(SIGPIPE, SIG_IGN);
 
+    int lock_fd = -1;
+    int rc = lock_data_dir(opts->data_dir, &lock_fd);
+    if (rc) return rc;
+    if ((rc = check_port_free(opts->host, opts->port))) {
+        ff_error("cannot listen on %s:%d: %s", opts->host, opts->port,
+                 rc == -EADDRINUSE ? "the port is already in use" : ff_strerror(rc));
+        close(lock_fd);
+        return rc;
+    }
+
     struct ff_wal_opts wo = {.dir = opts->data_dir, .segment_bytes = 64u << 20, .dedup_window_us = 24LL * 3600 * 1000000};
     struct ff_wal_recovery rec;
-    int rc = ff_wal_open(&srv.wal, &wo, &rec);
+    rc = ff_wal_open(&srv.wal, &wo, &rec);
     if (rc) {
         ff_error("cannot open the write-ahead log in %s: %s", opts->data_dir, ff_strerror(rc));
+        close(lock_fd);
         return rc;
     }
     uint64_t total = 0, quarantined = 0;
@@ -283,6 +346,7 @@ int ff_server_run(const struct ff_server_opts *opts)
     srv.loops = ff_calloc((size_t)srv.nloops, sizeof *srv.loops);
     if (!srv.loops) {
         ff_wal_close(srv.wal);
+        close(lock_fd);
         return -ENOMEM;
     }
     int started = 0;
@@ -305,6 +369,7 @@ int ff_server_run(const struct ff_server_opts *opts)
         }
         ff_free(srv.loops);
         ff_wal_close(srv.wal);
+        close(lock_fd);
         return rc;
     }
     for (int i = 1; i < srv.nloops; i++) uv_thread_create(&srv.loops[i].thread, loop_thread, &srv.loops[i]);
@@ -316,6 +381,7 @@ int ff_server_run(const struct ff_server_opts *opts)
     for (int i = 0; i < srv.nloops; i++) loop_free(&srv.loops[i]);
     ff_free(srv.loops);
     ff_wal_close(srv.wal);
+    close(lock_fd);
     ff_info("stopped cleanly");
     return 0;
 }

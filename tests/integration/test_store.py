@@ -1,0 +1,243 @@
+"""Dedup, quarantine, /api/events filters and ordering, /api/stats."""
+
+import datetime as dt
+import json
+
+import pytest
+
+from harness import assert_json_ct, basic_auth, fmt_iso, parse_iso, uid
+
+
+def track(server, event="E", mid=None, key="k", **extra):
+    body = {"event": event, "userId": "u"}
+    if mid is not None:
+        body["messageId"] = mid
+    body.update(extra)
+    r = server.post_json("/v1/track", body, write_key=key)
+    assert r.status_code == 200, r.text
+    assert r.json() == {"success": True}
+    return r
+
+
+# ---------------------------------------------------------------------------------------------
+# dedup
+
+def test_same_message_id_is_acknowledged_but_stored_once(server):
+    mid = uid()
+    for _ in range(3):
+        track(server, "dup", mid)
+    evs = server.all_events()
+    assert [e["messageId"] for e in evs] == [mid]
+    s = server.stats()
+    assert s["stored"] == 1 and s["deduplicated"] == 2, s
+    assert s["by_format"]["segment"]["deduplicated"] == 2
+
+
+def test_dedup_is_per_write_key(server):
+    mid = uid()
+    track(server, "a", mid, key="key-1")
+    track(server, "a", mid, key="key-2")
+    evs = server.all_events()
+    assert sorted(e["writeKey"] for e in evs) == ["key-1", "key-2"]
+
+
+def test_dedup_across_wire_formats_same_key(server):
+    mid = uid()
+    track(server, "x", mid, key="k")
+    r = server.post_json("/v1/batch", {"batch": [{"type": "track", "event": "x", "userId": "u",
+                                                  "messageId": mid}]}, write_key="k")
+    assert r.status_code == 200 and r.json().get("success") is True
+    r = server.get(f"/p.gif?e=x&uid=u&mid={mid}&k=k")
+    assert r.status_code == 200
+    r = server.post("/api/import", data=json.dumps({"event": "x", "userId": "u",
+                                                     "messageId": mid}).encode(),
+                    headers={"Authorization": basic_auth("k")})
+    assert r.status_code == 200 and r.json()["duplicates"] == 1, r.text
+    assert len(server.all_events()) == 1
+
+
+def test_dedup_within_one_batch(server):
+    mid = uid()
+    items = [{"type": "track", "event": "b", "userId": "u", "messageId": mid} for _ in range(3)]
+    r = server.post_json("/v1/batch", {"batch": items}, write_key="k")
+    assert r.status_code == 200 and r.json().get("success") is True, r.text
+    assert len(server.all_events()) == 1
+
+
+def test_dedup_survives_restart(server):
+    mids = [uid() for _ in range(10)]
+    for m in mids:
+        track(server, "r", m)
+    server.restart()
+    for m in mids:
+        track(server, "r", m)
+    evs = server.all_events()
+    assert sorted(e["messageId"] for e in evs) == sorted(mids)
+    assert server.stats()["deduplicated"] == 10
+
+
+def test_dedup_survives_kill_9(server):
+    mids = [uid() for _ in range(10)]
+    for m in mids:
+        track(server, "r9", m)
+    server.kill9()
+    server.start()
+    for m in mids:
+        track(server, "r9", m)
+    assert sorted(e["messageId"] for e in server.all_events()) == sorted(mids)
+
+
+def test_missing_message_id_is_generated_and_unique(server):
+    for _ in range(3):
+        track(server, "nomid")
+    evs = server.all_events()
+    assert len(evs) == 3, "identical events without messageId are distinct events"
+    ids = [e["messageId"] for e in evs]
+    assert all(isinstance(i, str) and i for i in ids)
+    assert len(set(ids)) == 3
+    r = server.post_json("/api/track", {"event": "seed-nomid"})
+    assert r.status_code == 200
+    r = server.get("/p.gif?e=pix-nomid&aid=a")
+    assert r.status_code == 200
+    ids = [e["messageId"] for e in server.all_events()]
+    assert len(ids) == 5 and len(set(ids)) == 5 and all(ids)
+
+
+# ---------------------------------------------------------------------------------------------
+# quarantine
+
+def test_quarantine_newest_first_with_limit_and_fields(server):
+    bodies = [json.dumps({"n": i, "userId": "u"}) for i in range(5)]  # no event: invalid track
+    for b in bodies:
+        r = server.post("/v1/track", data=b.encode(), headers={"Content-Type": "application/json"})
+        assert r.status_code == 400
+    items = server.quarantine(limit=100)
+    assert [i["raw"] for i in items] == list(reversed(bodies))
+    for i in items:
+        assert set(i) >= {"receivedAt", "format", "reason", "field", "raw"}, i
+        parse_iso(i["receivedAt"])
+        assert i["format"] == "segment" and i["field"] == "event"
+    assert [i["raw"] for i in server.quarantine(limit=2)] == list(reversed(bodies))[:2]
+
+
+def test_quarantine_keeps_non_utf8_raw_bytes(server):
+    raw = b'{"event": "\xff\xfe bad utf8", "userId": "u"'
+    r = server.post("/v1/track", data=raw, headers={"Content-Type": "application/json"})
+    assert r.status_code == 400
+    [q] = server.quarantine()
+    assert isinstance(q["raw"], str) and q["raw"].startswith('{"event": "')
+    assert "bad utf8" in q["raw"]
+
+
+def test_quarantine_survives_restart(server):
+    r = server.post_json("/api/track", {"data": {"no": "event"}})
+    assert r.status_code == 400
+    server.restart()
+    [q] = server.quarantine()
+    assert q["format"] == "seed" and q["field"] == "event"
+
+
+def test_quarantine_formats(server):
+    server.post_json("/api/track", {"nope": 1})
+    server.post_json("/v1/track", {"userId": "u"})
+    server.get("/p.gif?uid=u")
+    server.post("/api/import", data=b"not json\n")
+    fmts = [q["format"] for q in server.quarantine()]
+    assert fmts == ["import", "pixel", "segment", "seed"]
+
+
+# ---------------------------------------------------------------------------------------------
+# /api/events
+
+def test_events_newest_first_and_limit(server):
+    mids = [uid() for _ in range(150)]
+    for i in range(0, 150, 50):
+        items = [{"type": "track", "event": f"n{j}", "userId": "u", "messageId": mids[j]}
+                 for j in range(i, i + 50)]
+        assert server.post_json("/v1/batch", {"batch": items}, write_key="k").status_code == 200
+    default = server.events()
+    assert len(default) == 100, "default limit is 100"
+    assert [e["messageId"] for e in server.events(limit=150)] == list(reversed(mids))
+    assert [e["messageId"] for e in server.events(limit=3)] == list(reversed(mids))[:3]
+    recv = [parse_iso(e["receivedAt"]) for e in server.events(limit=150)]
+    assert recv == sorted(recv, reverse=True)
+
+
+def test_events_filter_by_name(server):
+    for name in ["Signed Up", "Order Completed", "Signed Up", "signed up"]:
+        track(server, name, uid())
+    got = server.events(event="Signed Up")
+    assert len(got) == 2 and all(e["event"] == "Signed Up" for e in got)
+    assert server.events(event="Nothing") == []
+
+
+def test_events_filter_by_time_range_on_timestamp(server):
+    base = dt.datetime(2023, 5, 10, 12, 0, 0, tzinfo=dt.timezone.utc)
+    mids = {}
+    for h in range(6):
+        m = uid()
+        mids[h] = m
+        track(server, "timed", m, timestamp=fmt_iso(base + dt.timedelta(hours=h)))
+    got = server.events(**{"from": fmt_iso(base + dt.timedelta(hours=1, minutes=30)),
+                           "to": fmt_iso(base + dt.timedelta(hours=4, minutes=30))})
+    assert sorted(e["messageId"] for e in got) == sorted(mids[h] for h in (2, 3, 4))
+    got = server.events(**{"from": fmt_iso(base + dt.timedelta(hours=4, minutes=1))})
+    assert sorted(e["messageId"] for e in got) == sorted([mids[5]])
+    got = server.events(to=fmt_iso(base + dt.timedelta(minutes=59)))
+    assert [e["messageId"] for e in got] == [mids[0]]
+    got = server.events(event="timed", limit=2, **{"from": fmt_iso(base)})
+    assert len(got) == 2
+
+
+@pytest.mark.parametrize("params", [{"limit": "abc"}, {"limit": "-1"}, {"from": "yesterday"},
+                                    {"to": "2020-13-45T99:00:00Z"}])
+def test_events_bad_parameters_are_400(server, params):
+    r = server.get("/api/events", params=params)
+    assert r.status_code == 400, (params, r.status_code, r.text)
+    assert_json_ct(r)
+    assert isinstance(r.json().get("error"), str)
+
+
+def test_events_survive_graceful_restart(server):
+    mids = [uid() for _ in range(20)]
+    for m in mids:
+        track(server, "persist", m)
+    before = server.all_events()
+    server.restart()
+    assert server.all_events() == before
+
+
+# ---------------------------------------------------------------------------------------------
+# /api/stats
+
+def test_stats_counts_by_format(server):
+    empty = server.stats()
+    assert empty["stored"] == 0 and empty["deduplicated"] == 0 and empty["quarantined"] == 0
+    for f in ("seed", "segment", "pixel", "import"):
+        assert empty["by_format"][f] == {"stored": 0, "deduplicated": 0, "quarantined": 0}
+
+    server.post_json("/api/track", {"event": "s1", "messageId": "seed-1"})
+    server.post_json("/api/track", {"event": "s1", "messageId": "seed-1"})     # dup
+    server.post_json("/api/track", {"data": {}})                               # invalid
+    server.post_json("/v1/batch", {"batch": [
+        {"type": "track", "event": "a", "userId": "u", "messageId": "sg-1"},
+        {"type": "track", "event": "b", "userId": "u", "messageId": "sg-2"},
+        {"type": "track", "userId": "u"},                                      # invalid
+    ]}, write_key="k")
+    server.get("/p.gif?e=p&aid=a&mid=px-1")
+    server.get("/p.gif?e=p&aid=a&mid=px-1")                                    # dup
+    server.get("/p.gif?aid=a")                                                 # invalid
+    server.post("/api/import", data=b'{"event":"i","userId":"u","messageId":"im-1"}\n'
+                                    b'{"event":"i","userId":"u","messageId":"im-2"}\nxx\n',
+                headers={"Authorization": basic_auth("k")})
+
+    s = server.stats()
+    assert s["by_format"]["seed"] == {"stored": 1, "deduplicated": 1, "quarantined": 1}, s
+    assert s["by_format"]["segment"] == {"stored": 2, "deduplicated": 0, "quarantined": 1}, s
+    assert s["by_format"]["pixel"] == {"stored": 1, "deduplicated": 1, "quarantined": 1}, s
+    assert s["by_format"]["import"] == {"stored": 2, "deduplicated": 0, "quarantined": 1}, s
+    assert s["stored"] == 6 and s["deduplicated"] == 2 and s["quarantined"] == 4, s
+    server.restart()
+    s2 = server.stats()
+    assert s2["stored"] == 6 and s2["quarantined"] == 4, \
+        f"stored/quarantined counts must survive a restart: {s2}"
