@@ -30,7 +30,7 @@ int ff_buf_reserve(struct ff_buf *b, size_t extra)
     return 0;
 }
 
-int ff_buf_append(struct ff_buf *b, const void *p, size_t n)
+int ff_buf_append_slow(struct ff_buf *b, const void *p, size_t n)
 {
     int rc = ff_buf_reserve(b, n);
     if (rc) return rc;
@@ -41,13 +41,22 @@ int ff_buf_append(struct ff_buf *b, const void *p, size_t n)
 
 int ff_buf_append_str(struct ff_buf *b, const char *s) { return ff_buf_append(b, s, strlen(s)); }
 
-int ff_buf_putc(struct ff_buf *b, char c)
+int ff_buf_put_u64dec(struct ff_buf *b, uint64_t v)
 {
-    if (b->len + FF_BUF_PAD < b->cap && b->len < b->max) {
-        b->data[b->len++] = c;
-        return 0;
-    }
-    return ff_buf_append(b, &c, 1);
+    char tmp[20];
+    int n = 0;
+    do {
+        tmp[sizeof tmp - 1 - n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return ff_buf_append(b, tmp + sizeof tmp - n, (size_t)n);
+}
+
+int ff_buf_put_i64(struct ff_buf *b, int64_t v)
+{
+    if (v >= 0) return ff_buf_put_u64dec(b, (uint64_t)v);
+    int rc = ff_buf_putc(b, '-');
+    return rc ? rc : ff_buf_put_u64dec(b, 0 - (uint64_t)v);
 }
 
 int ff_buf_printf(struct ff_buf *b, const char *fmt, ...)

@@ -22,9 +22,26 @@ struct ff_buf {
 void ff_buf_init(struct ff_buf *b, size_t max);
 /* Make room for `extra` more bytes. 0, -ENOMEM or FF_ETOOBIG; the buffer is unchanged on error. */
 int ff_buf_reserve(struct ff_buf *b, size_t extra);
-int ff_buf_append(struct ff_buf *b, const void *p, size_t n);
+int ff_buf_append_slow(struct ff_buf *b, const void *p, size_t n);
 int ff_buf_append_str(struct ff_buf *b, const char *s);
-int ff_buf_putc(struct ff_buf *b, char c);
+
+/* Appends n bytes. Inline: the JSON writers call this for every token, and the common case
+ * (room already there) is a bounds check and a memcpy. */
+static inline int ff_buf_append(struct ff_buf *b, const void *p, size_t n)
+{
+    if (n <= b->max - b->len && b->len + n + FF_BUF_PAD <= b->cap) {
+        if (n) __builtin_memcpy(b->data + b->len, p, n);
+        b->len += n;
+        return 0;
+    }
+    return ff_buf_append_slow(b, p, n);
+}
+
+static inline int ff_buf_putc(struct ff_buf *b, char c) { return ff_buf_append(b, &c, 1); }
+
+/* Appends the decimal text of v. */
+int ff_buf_put_i64(struct ff_buf *b, int64_t v);
+int ff_buf_put_u64dec(struct ff_buf *b, uint64_t v);
 int ff_buf_printf(struct ff_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void ff_buf_reset(struct ff_buf *b); /* len = 0, memory kept */
 void ff_buf_free(struct ff_buf *b);  /* memory released, ready for reuse */

@@ -76,7 +76,8 @@ int ff_json_str(const struct ff_json_doc *doc, uint32_t i, const char **s, uint3
 int ff_json_write_str(struct ff_buf *b, const char *s, size_t len);
 /* Appends the subtree at node `i` as compact JSON text. */
 int ff_json_write_node(struct ff_buf *b, const struct ff_json_doc *doc, uint32_t i);
-/* Appends a number the way JSON writes it (shortest text that reads back the same). */
+/* Appends a double as the shortest JSON text that reads back the same, except that an
+ * integral value keeps a ".0" (100.0, not 100) so it stays floating-point when read again. */
 int ff_json_write_double(struct ff_buf *b, double d);
 
 #ifdef __cplusplus

@@ -80,25 +80,43 @@ int ff_json_write_double(struct ff_buf *b, double d)
      * both that division and strtod round the same exact decimal correctly. */
     static const double pow10[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9};
     double a = fabs(d);
-    if (a < 1e9 && a >= 1e-6) {
+    if (a < 1e9 && a >= 1e-4) {
         for (int k = 0; k <= 9; k++) {
             double v = nearbyint(a * pow10[k]);
             if (v >= 9007199254740992.0) break;
             if (v / pow10[k] != a) continue;
-            uint64_t n = (uint64_t)v, ip = n, fp = 0;
+            uint64_t n = (uint64_t)v, ip = n;
             for (int j = 0; j < k; j++) ip /= 10;
-            fp = n - ip * (uint64_t)pow10[k];
-            if (k == 0) return ff_buf_printf(b, "%s%llu.0", d < 0 ? "-" : "", (unsigned long long)ip);
-            return ff_buf_printf(b, "%s%llu.%0*llu", d < 0 ? "-" : "", (unsigned long long)ip, k,
-                                 (unsigned long long)fp);
+            uint64_t fp = n - ip * (uint64_t)pow10[k];
+            int rc = d < 0 ? ff_buf_putc(b, '-') : 0;
+            if (!rc) rc = ff_buf_put_u64dec(b, ip);
+            if (!rc) rc = ff_buf_putc(b, '.');
+            if (rc || k == 0) return rc ? rc : ff_buf_putc(b, '0');
+            /* The fraction with its leading zeros: k digits. */
+            char frac[10];
+            for (int j = k - 1; j >= 0; j--) frac[j] = (char)('0' + fp % 10), fp /= 10;
+            return ff_buf_append(b, frac, (size_t)k);
         }
     }
     char tmp[32];
-    /* Shortest of the usual precisions that reads back to the same double. */
-    for (int prec = 15; prec <= 17; prec++) {
-        snprintf(tmp, sizeof tmp, "%.*g", prec, d);
-        if (strtod(tmp, NULL) == d) break;
+    /* Most doubles need 15 to 17 digits; those that need fewer (1e-300, 5e-324) are found
+     * by counting up once 15 is known to be enough. */
+    int prec = 15;
+    snprintf(tmp, sizeof tmp, "%.*g", prec, d);
+    if (strtod(tmp, NULL) == d) {
+        for (prec = 1; prec < 15; prec++) {
+            snprintf(tmp, sizeof tmp, "%.*g", prec, d);
+            if (strtod(tmp, NULL) == d) break;
+        }
+        if (prec == 15) snprintf(tmp, sizeof tmp, "%.*g", prec, d);
+    } else {
+        for (prec = 16; prec <= 17; prec++) {
+            snprintf(tmp, sizeof tmp, "%.*g", prec, d);
+            if (strtod(tmp, NULL) == d) break;
+        }
     }
+    /* Keep integral values floating-point when read again: "1e+21" is, "100" would not be. */
+    if (!strpbrk(tmp, ".e")) strcat(tmp, ".0");
     return ff_buf_append_str(b, tmp);
 }
 
@@ -110,8 +128,8 @@ int ff_json_write_node(struct ff_buf *b, const struct ff_json_doc *doc, uint32_t
     case FF_JSON_NULL: return ff_buf_append(b, "null", 4);
     case FF_JSON_FALSE: return ff_buf_append(b, "false", 5);
     case FF_JSON_TRUE: return ff_buf_append(b, "true", 4);
-    case FF_JSON_INT: return ff_buf_printf(b, "%lld", (long long)n->v.i);
-    case FF_JSON_UINT: return ff_buf_printf(b, "%llu", (unsigned long long)n->v.u);
+    case FF_JSON_INT: return ff_buf_put_i64(b, n->v.i);
+    case FF_JSON_UINT: return ff_buf_put_u64dec(b, n->v.u);
     case FF_JSON_DOUBLE: return ff_json_write_double(b, n->v.d);
     case FF_JSON_STRING: return ff_json_write_str(b, n->v.s, n->len);
     case FF_JSON_ARRAY:

@@ -109,8 +109,13 @@ int ff_time_parse_iso(const char *s, size_t len, int64_t *us)
             } else if (s[i] == '+' || s[i] == '-') {
                 int sign = s[i++] == '-' ? -1 : 1, oh, om = 0;
                 if (digits(s, len, &i, 2, &oh)) return FF_EINVAL;
-                if (i < len && s[i] == ':') i++;
-                if (i < len && digits(s, len, &i, 2, &om)) return FF_EINVAL;
+                /* +08, +0800 or +08:00: a colon must be followed by the minutes. */
+                if (i < len && s[i] == ':') {
+                    i++;
+                    if (digits(s, len, &i, 2, &om)) return FF_EINVAL;
+                } else if (i < len && digits(s, len, &i, 2, &om)) {
+                    return FF_EINVAL;
+                }
                 if (oh > 23 || om > 59) return FF_EINVAL;
                 offset_s = sign * (oh * 3600 + om * 60);
             } else {

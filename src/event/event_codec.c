@@ -179,6 +179,7 @@ int ff_record_decode(const char *buf, size_t len, size_t *off, struct ff_record 
             return FF_ECORRUPT;
         q->received_at_us = (int64_t)t[0];
         q->index = (int32_t)idx;
+        if (q->format >= FF_FMT_COUNT) return FF_ECORRUPT;
     } else {
         return FF_ECORRUPT;
     }

@@ -46,9 +46,10 @@ void ff_batch_init(struct ff_batch *b, int format, size_t max_bytes);
 void ff_batch_reset(struct ff_batch *b, int format);
 void ff_batch_free(struct ff_batch *b);
 
-/* Decoders. Each returns 0 when the request as a whole was understood (some items may still
- * have failed: see b->failed), FF_EINVAL when it was not (b->error and b->field say why,
- * and the raw body has been quarantined), or -ENOMEM/FF_ETOOBIG.
+/* Decoders. Each returns 0 once every item of the request is either an event record or a
+ * quarantine record — a body that is not JSON at all is one quarantined item, with b->error
+ * and b->field saying why — or -ENOMEM/FF_ETOOBIG when it could not finish (nothing of the
+ * batch may be used then).
  * JSON inputs must have FF_JSON_PADDING readable bytes after `len`. */
 int ff_ingest_seed(const struct ff_ingest_ctx *ctx, const char *body, size_t len, struct ff_batch *b);
 /* `type` is the enum ff_event_type of /v1/<type>, or 0 for /v1/batch. */

@@ -83,6 +83,13 @@ static int get_time(const struct ff_json_doc *doc, uint32_t i, const char *key, 
     return fail(f, msg, key);
 }
 
+static int has_member(const struct ff_json_doc *doc, uint32_t obj, const char *key, uint32_t len)
+{
+    for (uint32_t c = obj + 1; c < doc->nodes[obj].end; c = doc->nodes[c].end)
+        if (doc->nodes[c].key_len == len && memcmp(doc->nodes[c].key, key, len) == 0) return 1;
+    return 0;
+}
+
 /* Writes object `i` (or {} when absent) into scratch, merging `defaults`' members that the
  * object lacks; records where it went. */
 static int write_object(struct ff_buf *s, const struct ff_json_doc *doc, uint32_t i,
@@ -110,13 +117,8 @@ static int write_object(struct ff_buf *s, const struct ff_json_doc *doc, uint32_
             if (!rc) rc = ff_json_write_node(s, doc, c);
         }
         for (uint32_t c = defaults + 1; !rc && c < ddoc->nodes[defaults].end; c = ddoc->nodes[c].end) {
-            char key[256];
             const struct ff_json_node *dn = &ddoc->nodes[c];
-            if (dn->key_len < sizeof key) {
-                memcpy(key, dn->key, dn->key_len);
-                key[dn->key_len] = '\0';
-                if (strlen(key) == dn->key_len && ff_json_get(doc, i, key) != FF_JSON_NONE) continue;
-            }
+            if (has_member(doc, i, dn->key, dn->key_len)) continue;
             if (!first) ff_buf_putc(s, ',');
             first = 0;
             rc = ff_json_write_str(s, dn->key, dn->key_len);

@@ -30,7 +30,7 @@ int ff_ingest_pixel(const struct ff_ingest_ctx *ctx, int type, const char *query
         /* Percent-decode, then base64-decode into a padded buffer of its own. */
         struct ff_buf text, json;
         ff_buf_init(&text, p.vlen + 1);
-        ff_buf_init(&json, p.vlen + 1);
+        ff_buf_init(&json, p.vlen + 4); /* base64 reserves up to a group's 3 bytes over */
         int rc = ff_url_decode(&text, p.val, p.vlen);
         if (!rc) rc = ff_base64_decode(&json, text.data ? text.data : "", text.len);
         if (!rc) rc = ff_buf_reserve(&json, 0);

@@ -226,6 +226,10 @@ static void arm_timer(struct ff_conn *c, uint64_t ms)
 static void on_timeout(uv_timer_t *t)
 {
     struct ff_conn *c = t->data;
+    if (c->lingering) {
+        ff_conn_close(c);
+        return;
+    }
     if (c->busy) return;
     if (c->in_request) {
         /* A client that started a request and stalled: tell it, then hang up. */
@@ -330,6 +334,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         ff_conn_close(c);
         return;
     }
+    if (c->lingering) return; /* drained and dropped */
     if (n > 0) ff_conn_feed(c, buf->base, (size_t)n);
 }
 
@@ -341,11 +346,37 @@ int ff_conn_start(struct ff_conn *c)
     return uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, on_read);
 }
 
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    (void)req;
+    (void)status;
+}
+
+/* A request refused before its body was read (413, 431, 400, 408): the client may still be
+ * sending, and closing now would reset the connection before it reads the answer. So shut
+ * down our side and drain its bytes for a moment (nginx's "lingering close"). */
+#define LINGER_MS 2000
+static void linger(struct ff_conn *c)
+{
+    c->lingering = 1;
+    c->shutdown_req.data = c;
+    if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) ||
+        uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, on_read)) {
+        ff_conn_close(c);
+        return;
+    }
+    arm_timer(c, LINGER_MS);
+}
+
 /* After a response: shrink what a large request grew, then go on with the next request. */
 static void request_finished(struct ff_conn *c)
 {
     c->busy = 0;
     ff_hist_observe(&ff_metrics.request_duration, ff_mono_ns() - c->req.start_ns);
+    if (c->reject_status && !c->loop->fake_io && !c->closing) {
+        linger(c);
+        return;
+    }
     if (!c->keep_alive || c->loop->stopping) {
         ff_conn_close(c);
         return;

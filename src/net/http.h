@@ -52,6 +52,7 @@ struct ff_conn {
     uv_tcp_t tcp;              /* first: the handle's address is the connection's */
     uv_timer_t timer;
     uv_write_t write_req;
+    uv_shutdown_t shutdown_req;
     struct ff_loop *loop;
     llhttp_t parser;
     struct ff_http_request req;
@@ -65,6 +66,7 @@ struct ff_conn {
     int closing;
     int dispatching;           /* inside ff_route called from the parse loop */
     int reject_status;         /* limit hit while parsing: answer this and close */
+    int lingering;             /* answered and shut down; draining what the client still sends */
     /* Ingest state, reused across the connection's requests. */
     struct ff_batch batch;
     struct ff_buf decoded;

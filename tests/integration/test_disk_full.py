@@ -5,6 +5,7 @@ mounted."""
 
 import email.utils
 import json
+import secrets
 import subprocess
 
 import pytest
@@ -50,7 +51,8 @@ def test_disk_full_503_then_resumes(tiny_fs, tmp_path):
     server = Server(tiny_fs / "data", log_dir=tmp_path)
     server.start()
     try:
-        pad = "x" * 20_000
+        # Random text: the WAL compresses, and a repeated letter would never fill the disk.
+        pad = secrets.token_urlsafe(15_000)
         acked, refused = [], []
 
         def fill_until_503():

@@ -1,0 +1,337 @@
+/* test_dedup.c - differential test of struct ff_dedup (store/dedup.h) against a naive model:
+ * an array of (hash, expires) pairs searched linearly.
+ *
+ * Semantics taken from dedup.h: insert remembers `hash` until received + window (an insert
+ * of a present hash keeps the later expiry); contains is true while the entry is present and
+ * expires > now; remove forgets it. Expired entries may linger in the table but must never
+ * be reported. */
+#include <errno.h>
+
+#include "testutil.h"
+
+#include "store/dedup.h"
+
+struct model {
+    uint64_t *hash;
+    int64_t *expires;
+    size_t n, cap;
+};
+
+static long model_find(const struct model *m, uint64_t h)
+{
+    for (size_t i = 0; i < m->n; i++)
+        if (m->hash[i] == h) return (long)i;
+    return -1;
+}
+
+static void model_insert(struct model *m, uint64_t h, int64_t expires, int64_t now)
+{
+    long i = model_find(m, h);
+    if (i >= 0) {
+        /* An expired entry may have been dropped by a rehash: then the new expiry applies.
+         * If it lingers, the later of the two applies. Either way, once expired the old
+         * value no longer matters, so take the new one then. */
+        if (m->expires[i] <= now || expires > m->expires[i]) m->expires[i] = expires;
+        return;
+    }
+    if (m->n == m->cap) {
+        m->cap = m->cap ? m->cap * 2 : 1024;
+        m->hash = realloc(m->hash, m->cap * sizeof *m->hash);
+        m->expires = realloc(m->expires, m->cap * sizeof *m->expires);
+        assert_non_null(m->hash);
+        assert_non_null(m->expires);
+    }
+    m->hash[m->n] = h;
+    m->expires[m->n] = expires;
+    m->n++;
+}
+
+/* For keys known to be new (the growth test's): no linear search. */
+static void model_append(struct model *m, uint64_t h, int64_t expires)
+{
+    if (m->n == m->cap) {
+        m->cap = m->cap ? m->cap * 2 : 1024;
+        m->hash = realloc(m->hash, m->cap * sizeof *m->hash);
+        m->expires = realloc(m->expires, m->cap * sizeof *m->expires);
+        assert_non_null(m->hash);
+        assert_non_null(m->expires);
+    }
+    m->hash[m->n] = h;
+    m->expires[m->n] = expires;
+    m->n++;
+}
+
+static void model_remove(struct model *m, uint64_t h)
+{
+    long i = model_find(m, h);
+    if (i < 0) return;
+    m->hash[i] = m->hash[m->n - 1];
+    m->expires[i] = m->expires[m->n - 1];
+    m->n--;
+}
+
+static int model_contains(const struct model *m, uint64_t h, int64_t now)
+{
+    long i = model_find(m, h);
+    return i >= 0 && m->expires[i] > now;
+}
+
+static void model_free(struct model *m)
+{
+    free(m->hash);
+    free(m->expires);
+    memset(m, 0, sizeof *m);
+}
+
+/* Drops expired entries from the model (they are equivalent to absent ones). */
+static void model_expire(struct model *m, int64_t now)
+{
+    for (size_t i = 0; i < m->n;) {
+        if (m->expires[i] <= now) {
+            m->hash[i] = m->hash[m->n - 1];
+            m->expires[i] = m->expires[m->n - 1];
+            m->n--;
+        } else {
+            i++;
+        }
+    }
+}
+
+/* Every live key of the model is in the table, and the table's occupancy is sane. */
+static void check_all(const struct ff_dedup *d, const struct model *m, int64_t now)
+{
+    for (size_t i = 0; i < m->n; i++) {
+        int want = m->expires[i] > now;
+        int got = ff_dedup_contains(d, m->hash[i], now);
+        if (got != want)
+            print_error("hash %016llx: contains=%d, model says %d (expires %lld, now %lld)\n",
+                        (unsigned long long)m->hash[i], got, want, (long long)m->expires[i], (long long)now);
+        assert_int_equal(got, want);
+    }
+    size_t occupied = 0;
+    for (size_t i = 0; i < d->cap; i++) occupied += d->slots[i].hash != 0;
+    assert_int_equal(occupied, d->used);
+    assert_true(d->used < d->cap);
+    assert_int_equal(d->cap & (d->cap - 1), 0);
+}
+
+/* Multiplicative inverse of an odd number mod 2^64 (Newton's iteration). */
+static uint64_t inverse64(uint64_t a)
+{
+    uint64_t x = a; /* correct to 3 bits */
+    for (int i = 0; i < 6; i++) x *= 2 - a * x;
+    return x;
+}
+
+/* A hash whose probe sequence in dedup.c starts at `slot` for tables up to 2^20 slots:
+ * home = (hash * 0x9e3779b97f4a7c15 >> 17) & mask, so pick the product and invert. If the
+ * implementation's mixing changes these are still valid, just ordinary, hashes. */
+static uint64_t hash_for_slot(uint64_t slot)
+{
+    static uint64_t inv;
+    if (!inv) inv = inverse64(0x9e3779b97f4a7c15ULL);
+    assert_true(inv * 0x9e3779b97f4a7c15ULL == 1);
+    for (;;) {
+        uint64_t prod = (test_rand64() & ~(((uint64_t)1 << 37) - 1)) | (slot & 0xfffff) << 17 | test_randn(1 << 17);
+        uint64_t h = prod * inv;
+        if (h) return h;
+    }
+}
+
+static uint64_t rand_hash(int clustered)
+{
+    if (!clustered) {
+        uint64_t h;
+        do h = test_rand64();
+        while (!h);
+        return h;
+    }
+    /* Clustered around a few homes, including the table's wrap-around point. */
+    static const uint64_t homes[] = {0, 1, 5, 1020, 1022, 1023, 2047, 4095, 512};
+    return hash_for_slot(homes[test_randn(sizeof homes / sizeof *homes)] + test_randn(4));
+}
+
+static void run_differential(uint64_t seed, int clustered, int steps, int64_t window)
+{
+    test_rng_init(seed);
+    struct ff_dedup d;
+    struct model m = {0};
+    assert_int_equal(ff_dedup_init(&d, window), 0);
+    int64_t now = 1700000000000000LL;
+    /* A pool of keys so that operations hit existing keys often. */
+    size_t npool = 4000;
+    uint64_t *pool = malloc(npool * sizeof *pool);
+    for (size_t i = 0; i < npool; i++) pool[i] = rand_hash(clustered);
+    for (int step = 0; step < steps; step++) {
+        uint64_t h = test_randn(8) ? pool[test_randn(npool)] : rand_hash(clustered);
+        int op = (int)test_randn(10);
+        if (op < 5) {
+            /* received may lie a little in the past (recovery re-inserts old records). */
+            int64_t received = now - (test_randn(4) == 0 ? test_rand_range(0, window) : 0);
+            assert_int_equal(ff_dedup_insert(&d, h, received, now), 0);
+            model_insert(&m, h, received + window, now);
+        } else if (op < 7) {
+            ff_dedup_remove(&d, h);
+            model_remove(&m, h);
+            /* Backward-shift deletion must keep every other key reachable. */
+            if (test_randn(4) == 0) check_all(&d, &m, now);
+        } else {
+            int want = model_contains(&m, h, now), got = ff_dedup_contains(&d, h, now);
+            if (got != want) print_error("step %d: contains(%016llx) = %d, model %d\n", step, (unsigned long long)h, got, want);
+            assert_int_equal(got, want);
+        }
+        /* Time moves on: mostly small steps, sometimes a jump past many expiries. */
+        now += test_randn(20) == 0 ? test_rand_range(0, window) : test_rand_range(0, window / 1000);
+        if (step % 997 == 0) {
+            check_all(&d, &m, now);
+            model_expire(&m, now);
+        }
+    }
+    check_all(&d, &m, now);
+    free(pool);
+    model_free(&m);
+    ff_dedup_free(&d);
+}
+
+static void test_differential_random(void **state)
+{
+    (void)state;
+    run_differential(0xd1ff, 0, 150000, 24LL * 3600 * 1000000);
+}
+
+static void test_differential_clustered(void **state)
+{
+    (void)state;
+    run_differential(0xc105, 1, 80000, 24LL * 3600 * 1000000);
+}
+
+static void test_differential_short_window(void **state)
+{
+    (void)state;
+    /* Expiry matters at every step. */
+    run_differential(0x5e7, 1, 60000, 10000);
+    run_differential(0x5e8, 0, 60000, 10000);
+}
+
+/* Long probe chains around one home slot, including wrap-around at the end of the table,
+ * then removal of each key in turn in a random order. */
+static void test_chains_and_removal(void **state)
+{
+    (void)state;
+    test_rng_init(0xc4a1);
+    for (int round = 0; round < 200; round++) {
+        struct ff_dedup d;
+        struct model m = {0};
+        int64_t now = 1000, window = 1000000;
+        assert_int_equal(ff_dedup_init(&d, window), 0);
+        size_t cap = d.cap;
+        uint64_t base = round % 2 ? cap - 1 - test_randn(3) : test_randn(cap);
+        int n = (int)test_rand_range(2, 60);
+        uint64_t keys[60];
+        for (int k = 0; k < n; k++) {
+            keys[k] = hash_for_slot(base + test_randn(3));
+            assert_int_equal(ff_dedup_insert(&d, keys[k], now, now), 0);
+            model_insert(&m, keys[k], now + window, now);
+        }
+        assert_int_equal(d.cap, cap); /* no growth: the chains stay as built */
+        check_all(&d, &m, now);
+        /* Remove in random order; after each removal everything else is still found. */
+        for (int k = n - 1; k > 0; k--) {
+            int j = (int)test_randn((uint64_t)k + 1);
+            uint64_t t = keys[k];
+            keys[k] = keys[j], keys[j] = t;
+        }
+        for (int k = 0; k < n; k++) {
+            ff_dedup_remove(&d, keys[k]);
+            model_remove(&m, keys[k]);
+            assert_false(ff_dedup_contains(&d, keys[k], now));
+            check_all(&d, &m, now);
+            ff_dedup_remove(&d, keys[k]); /* removing an absent key is a no-op */
+            check_all(&d, &m, now);
+        }
+        assert_int_equal(d.used, 0);
+        model_free(&m);
+        ff_dedup_free(&d);
+    }
+}
+
+static void test_growth_and_rehash(void **state)
+{
+    (void)state;
+    test_rng_init(0x9e0);
+    struct ff_dedup d;
+    struct model m = {0};
+    int64_t window = 1000000, now = 0;
+    assert_int_equal(ff_dedup_init(&d, window), 0);
+    size_t cap0 = d.cap;
+    /* 50 000 live keys: the table must grow several times and keep them all. */
+    uint64_t counter = 0;
+    for (int k = 0; k < 50000; k++) {
+        /* Distinct keys: an odd multiplier is a bijection; clustered ones carry 44 random
+         * bits, so a repeat is vanishingly unlikely (and harmless to the checks). */
+        uint64_t h = k % 50 ? ++counter * 0xd6e8feb86659fd93ULL : rand_hash(1);
+        assert_int_equal(ff_dedup_insert(&d, h, now, now), 0);
+        model_append(&m, h, now + window);
+    }
+    assert_true(d.cap > cap0);
+    assert_true(d.used * 10 <= d.cap * 7 + 10);
+    check_all(&d, &m, now);
+    /* Once they have all expired, inserting more must not keep growing the table: the
+     * rehash drops the expired entries. */
+    now += window;
+    model_expire(&m, now);
+    assert_int_equal(m.n, 0);
+    size_t grown = d.cap;
+    for (int round = 0; round < 5; round++) {
+        for (int k = 0; k < 20000; k++) {
+            uint64_t h = k % 50 ? ++counter * 0xd6e8feb86659fd93ULL : rand_hash(1);
+            assert_int_equal(ff_dedup_insert(&d, h, now, now), 0);
+            model_append(&m, h, now + window);
+        }
+        check_all(&d, &m, now);
+        now += window; /* all of this round expire */
+        model_expire(&m, now);
+    }
+    assert_true(d.cap <= grown);
+    ff_dedup_free(&d);
+    model_free(&m);
+}
+
+static void test_expiry_boundaries(void **state)
+{
+    (void)state;
+    struct ff_dedup d;
+    assert_int_equal(ff_dedup_init(&d, 100), 0);
+    assert_false(ff_dedup_contains(&d, 42, 0));
+    assert_int_equal(ff_dedup_insert(&d, 42, 1000, 1000), 0);
+    assert_true(ff_dedup_contains(&d, 42, 1000));
+    assert_true(ff_dedup_contains(&d, 42, 1099));
+    assert_false(ff_dedup_contains(&d, 42, 1100)); /* expires = received + window */
+    /* A re-insert extends; an older one does not shorten. */
+    assert_int_equal(ff_dedup_insert(&d, 42, 1050, 1050), 0);
+    assert_true(ff_dedup_contains(&d, 42, 1149));
+    assert_int_equal(ff_dedup_insert(&d, 42, 900, 1100), 0);
+    assert_true(ff_dedup_contains(&d, 42, 1149));
+    assert_false(ff_dedup_contains(&d, 42, 1150));
+    /* After expiry a fresh insert counts again. */
+    assert_int_equal(ff_dedup_insert(&d, 42, 5000, 5000), 0);
+    assert_true(ff_dedup_contains(&d, 42, 5099));
+    ff_dedup_remove(&d, 42);
+    assert_false(ff_dedup_contains(&d, 42, 5000));
+    assert_int_equal(d.used, 0);
+    ff_dedup_free(&d);
+    assert_null(d.slots);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_expiry_boundaries),
+        cmocka_unit_test(test_differential_random),
+        cmocka_unit_test(test_differential_clustered),
+        cmocka_unit_test(test_differential_short_window),
+        cmocka_unit_test(test_chains_and_removal),
+        cmocka_unit_test(test_growth_and_rehash),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
