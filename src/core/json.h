@@ -72,7 +72,8 @@ uint32_t ff_json_get(const struct ff_json_doc *doc, uint32_t obj, const char *ke
 /* True when node `i` exists and is a string; then sets *s and *len. */
 int ff_json_str(const struct ff_json_doc *doc, uint32_t i, const char **s, uint32_t *len);
 
-/* Appends `s` as a quoted JSON string, escaping what RFC 8259 requires. */
+/* Appends `s` as a quoted JSON string, escaping what RFC 8259 requires; bytes that are not
+ * UTF-8 become U+FFFD, so the result is always valid JSON. */
 int ff_json_write_str(struct ff_buf *b, const char *s, size_t len);
 /* Appends the subtree at node `i` as compact JSON text. */
 int ff_json_write_node(struct ff_buf *b, const struct ff_json_doc *doc, uint32_t i);

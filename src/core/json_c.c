@@ -27,12 +27,28 @@ int ff_json_str(const struct ff_json_doc *doc, uint32_t i, const char **s, uint3
     return 1;
 }
 
-/* Bytes JSON strings must escape: control characters, the quote and the backslash. */
-static const unsigned char needs_escape[256] = {
-    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-    0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
+/* Bytes that end a plain run: control characters, the quote and the backslash (escaped),
+ * and every non-ASCII byte (checked to be UTF-8). */
+static const unsigned char stops_run[256] = {
+    [0 ... 0x1f] = 1, ['"'] = 1, ['\\'] = 1, [0x80 ... 0xff] = 1, /* GNU range designators */
 };
+
+/* Length of the valid UTF-8 sequence at s[0..n) (RFC 3629: no overlongs, no surrogates,
+ * nothing past U+10FFFF), or 0 when it is not one. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    size_t len;
+    unsigned lo = 0x80, hi = 0xbf;
+    if (c >= 0xc2 && c <= 0xdf) len = 2;
+    else if (c >= 0xe0 && c <= 0xef) len = 3, lo = c == 0xe0 ? 0xa0 : 0x80, hi = c == 0xed ? 0x9f : 0xbf;
+    else if (c >= 0xf0 && c <= 0xf4) len = 4, lo = c == 0xf0 ? 0x90 : 0x80, hi = c == 0xf4 ? 0x8f : 0xbf;
+    else return 0;
+    if (n < len || s[1] < lo || s[1] > hi) return 0;
+    for (size_t k = 2; k < len; k++)
+        if (s[k] < 0x80 || s[k] > 0xbf) return 0;
+    return len;
+}
 
 int ff_json_write_str(struct ff_buf *b, const char *s, size_t len)
 {
@@ -47,11 +63,19 @@ int ff_json_write_str(struct ff_buf *b, const char *s, size_t len)
     while (i < len) {
         /* Copy the run that needs no escaping in one go: most strings are one run. */
         size_t j = i;
-        while (j < len && !needs_escape[(unsigned char)s[j]]) j++;
+        while (j < len && !stops_run[(unsigned char)s[j]]) j++;
         memcpy(o, s + i, j - i);
         o += j - i;
         if (j == len) break;
         unsigned char c = (unsigned char)s[j];
+        if (c >= 0x80) {
+            /* Text from outside JSON (raw quarantined bytes, URL parameters) may not be
+             * UTF-8: a bad byte becomes U+FFFD so the output is always valid JSON. */
+            size_t u = utf8_len((const unsigned char *)s + j, len - j);
+            if (u) memcpy(o, s + j, u), o += u, i = j + u;
+            else memcpy(o, "\\ufffd", 6), o += 6, i = j + 1;
+            continue;
+        }
         *o++ = '\\';
         switch (c) {
         case '"': *o++ = '"'; break;

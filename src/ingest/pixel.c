@@ -98,7 +98,9 @@ int ff_ingest_pixel(const struct ff_ingest_ctx *ctx, int type, const char *query
             rc = normalize_segment(ctx, &defs, 0, type ? type : (have_type ? 0 : FF_EV_TRACK), 1, b, &f);
             if (rc == FF_EINVAL) rc = batch_add_failure(b, ctx, -1, "index", f, query, len);
         } else if (rc != -ENOMEM) {
-            rc = FF_EINVAL; /* cannot happen: we wrote the JSON */
+            /* Not expected (the writer emits valid JSON), but never a reason to lose input. */
+            rc = batch_add_failure(b, ctx, -1, "index",
+                                   (struct failure){"parameters could not be read as an event", ""}, query, len);
         }
     }
     ff_buf_free(&obj);

@@ -13,6 +13,15 @@
 static char arena[1 << 22];
 static size_t arena_used;
 
+/* The start of a randomised test: seeds the generator (test_rng_init), empties the arena
+ * and makes b an empty buffer of at most `cap` bytes. */
+static void rand_begin(uint64_t seed, struct ff_buf *b, size_t cap)
+{
+    test_rng_init(seed);
+    arena_used = 0;
+    ff_buf_init(b, cap);
+}
+
 static struct ff_str rand_str(int binary)
 {
     static const size_t sizes[] = {0, 1, 5, 40, 127, 128, 300, 16383, 16384, 20000};
@@ -35,6 +44,17 @@ static int64_t rand_time(void)
     }
 }
 
+/* An event's strings in their record order (event.h): eight ids and names, then the
+ * properties, traits and context objects. */
+enum { EV_NSTRS = 11, EV_NIDS = 8 };
+static void event_strs(struct ff_event *ev, struct ff_str *strs[EV_NSTRS])
+{
+    struct ff_str *all[EV_NSTRS] = {&ev->event, &ev->name, &ev->message_id, &ev->anonymous_id, &ev->user_id,
+                                    &ev->group_id, &ev->previous_id, &ev->write_key, &ev->properties, &ev->traits,
+                                    &ev->context};
+    memcpy(strs, all, sizeof all);
+}
+
 static struct ff_event rand_event(int binary)
 {
     struct ff_event ev;
@@ -45,9 +65,9 @@ static struct ff_event rand_event(int binary)
     ev.original_timestamp_us = rand_time();
     ev.sent_at_us = rand_time();
     ev.received_at_us = rand_time();
-    struct ff_str *strs[] = {&ev.event, &ev.name, &ev.message_id, &ev.anonymous_id, &ev.user_id, &ev.group_id,
-                             &ev.previous_id, &ev.write_key, &ev.properties, &ev.traits, &ev.context};
-    for (size_t i = 0; i < sizeof strs / sizeof *strs; i++) *strs[i] = rand_str(binary);
+    struct ff_str *strs[EV_NSTRS];
+    event_strs(&ev, strs);
+    for (size_t i = 0; i < EV_NSTRS; i++) *strs[i] = rand_str(binary);
     return ev;
 }
 
@@ -113,13 +133,12 @@ static size_t varint_len(uint64_t v)
     return n;
 }
 
-static size_t model_event_len(const struct ff_event *ev)
+static size_t model_event_len(struct ff_event *ev)
 {
     size_t n = 1 + 4 + 4 + 4 * 8;
-    const struct ff_str *strs[] = {&ev->event, &ev->name, &ev->message_id, &ev->anonymous_id, &ev->user_id,
-                                   &ev->group_id, &ev->previous_id, &ev->write_key, &ev->properties, &ev->traits,
-                                   &ev->context};
-    for (size_t i = 0; i < 11; i++) n += varint_len(strs[i]->len) + strs[i]->len;
+    struct ff_str *strs[EV_NSTRS];
+    event_strs(ev, strs);
+    for (size_t i = 0; i < EV_NSTRS; i++) n += varint_len(strs[i]->len) + strs[i]->len;
     return n;
 }
 
@@ -132,10 +151,8 @@ static size_t model_quarantine_len(const struct ff_quarantined *q)
 static void test_event_round_trip(void **state)
 {
     (void)state;
-    test_rng_init(0xc0dec);
-    arena_used = 0;
     struct ff_buf b;
-    ff_buf_init(&b, (size_t)1 << 30);
+    rand_begin(0xc0dec, &b, (size_t)1 << 30);
     for (int iter = 0; iter < 2000; iter++) {
         arena_used = 0; /* a record's strings must not be overwritten within an iteration */
         ff_buf_reset(&b);
@@ -183,12 +200,10 @@ static void test_event_round_trip(void **state)
 static void test_encode_cap_leaves_buffer_unchanged(void **state)
 {
     (void)state;
-    test_rng_init(0xcafe);
-    arena_used = 0;
+    struct ff_buf b;
+    rand_begin(0xcafe, &b, 1000);
     struct ff_event ev = rand_event(0);
     ev.properties = (struct ff_str){arena, 5000};
-    struct ff_buf b;
-    ff_buf_init(&b, 1000);
     assert_int_equal(ff_buf_append(&b, "abc", 3), 0);
     assert_int_equal(ff_event_encode(&b, &ev), FF_ETOOBIG);
     assert_int_equal(b.len, 3);
@@ -230,32 +245,41 @@ static void check_truncations(const char *rec, size_t len)
     free(p);
 }
 
-static void test_truncations(void **state)
+/* Empties b (and the string arena) and encodes into it one random record with binary
+ * strings: an event or a quarantined item; `short_strings` keeps the strings to a few
+ * hundred bytes. */
+static void encode_rand_record(struct ff_buf *b, int is_event, int short_strings)
 {
-    (void)state;
-    test_rng_init(0x7c7c);
     arena_used = 0;
-    struct ff_buf b;
-    ff_buf_init(&b, (size_t)1 << 30);
-    for (int iter = 0; iter < 60; iter++) {
-        arena_used = 0;
-        ff_buf_reset(&b);
-        if (iter % 2) {
-            struct ff_event ev = rand_event(1);
-            /* Keep the strings short so the quadratic loop stays fast. */
-            struct ff_str *strs[] = {&ev.event, &ev.name, &ev.message_id, &ev.anonymous_id, &ev.user_id,
-                                     &ev.group_id, &ev.previous_id, &ev.write_key, &ev.properties, &ev.traits,
-                                     &ev.context};
-            for (size_t i = 0; i < 11; i++)
+    ff_buf_reset(b);
+    if (is_event) {
+        struct ff_event ev = rand_event(1);
+        if (short_strings) {
+            struct ff_str *strs[EV_NSTRS];
+            event_strs(&ev, strs);
+            for (size_t i = 0; i < EV_NSTRS; i++)
                 if (strs[i]->len > 200) strs[i]->len = (uint32_t)test_randn(200);
-            assert_int_equal(ff_event_encode(&b, &ev), 0);
-        } else {
-            struct ff_quarantined q = rand_quarantined();
+        }
+        assert_int_equal(ff_event_encode(b, &ev), 0);
+    } else {
+        struct ff_quarantined q = rand_quarantined();
+        if (short_strings) {
             if (q.raw.len > 300) q.raw.len = 300;
             if (q.reason.len > 200) q.reason.len = 200;
             if (q.field.len > 200) q.field.len = 200;
-            assert_int_equal(ff_quarantine_encode(&b, &q), 0);
         }
+        assert_int_equal(ff_quarantine_encode(b, &q), 0);
+    }
+}
+
+static void test_truncations(void **state)
+{
+    (void)state;
+    struct ff_buf b;
+    rand_begin(0x7c7c, &b, (size_t)1 << 30);
+    for (int iter = 0; iter < 60; iter++) {
+        /* Short strings keep the quadratic loop fast. */
+        encode_rand_record(&b, iter % 2, 1);
         check_truncations(b.data, b.len);
     }
     ff_buf_free(&b);
@@ -266,21 +290,11 @@ static void test_truncations(void **state)
 static void test_inconsistent_body_length(void **state)
 {
     (void)state;
-    test_rng_init(0xb0d1);
-    arena_used = 0;
     struct ff_buf b;
-    ff_buf_init(&b, (size_t)1 << 30);
+    rand_begin(0xb0d1, &b, (size_t)1 << 30);
     for (int iter = 0; iter < 200; iter++) {
-        arena_used = 0;
-        ff_buf_reset(&b);
         int is_event = iter % 2;
-        if (is_event) {
-            struct ff_event ev = rand_event(1);
-            assert_int_equal(ff_event_encode(&b, &ev), 0);
-        } else {
-            struct ff_quarantined q = rand_quarantined();
-            assert_int_equal(ff_quarantine_encode(&b, &q), 0);
-        }
+        encode_rand_record(&b, is_event, 0);
         size_t len = b.len;
         uint32_t body = (uint32_t)(len - 5);
         for (int delta = -8; delta <= 8; delta++) {
@@ -397,6 +411,19 @@ static void test_quarantine_bad_format_rejected(void **state)
     }
 }
 
+/* Decodes body[0..n) wrapped in rec as a quarantine record (kind, body length, body) from
+ * offset 0. */
+static int decode_quarantine_body(unsigned char *rec, size_t cap, const unsigned char *body, size_t n, size_t *off,
+                                  struct ff_record *out)
+{
+    assert_true(n + 5 <= cap);
+    rec[0] = FF_REC_QUARANTINE;
+    rec[1] = (unsigned char)n, rec[2] = rec[3] = rec[4] = 0;
+    memcpy(rec + 5, body, n);
+    *off = 0;
+    return ff_record_decode((const char *)rec, n + 5, off, out);
+}
+
 static void test_bad_varints(void **state)
 {
     (void)state;
@@ -424,33 +451,24 @@ static void test_bad_varints(void **state)
         n += cases[k].len;
         body[n++] = 0, body[n++] = 0; /* field, raw: empty (if reached) */
         unsigned char rec[80];
-        rec[0] = FF_REC_QUARANTINE;
-        rec[1] = (unsigned char)n, rec[2] = rec[3] = rec[4] = 0;
-        memcpy(rec + 5, body, n);
-        size_t off = 0;
+        size_t off;
         struct ff_record out;
-        assert_int_equal(ff_record_decode((const char *)rec, n + 5, &off, &out), FF_ECORRUPT);
+        assert_int_equal(decode_quarantine_body(rec, sizeof rec, body, n, &off, &out), FF_ECORRUPT);
         assert_int_equal(off, 0);
     }
     /* And the well-formed equivalent decodes: reason "", field "", raw "". */
     n = fixed;
     body[n++] = 0, body[n++] = 0, body[n++] = 0;
     unsigned char rec[80];
-    rec[0] = FF_REC_QUARANTINE;
-    rec[1] = (unsigned char)n, rec[2] = rec[3] = rec[4] = 0;
-    memcpy(rec + 5, body, n);
-    size_t off = 0;
+    size_t off;
     struct ff_record out;
-    assert_int_equal(ff_record_decode((const char *)rec, n + 5, &off, &out), 0);
+    assert_int_equal(decode_quarantine_body(rec, sizeof rec, body, n, &off, &out), 0);
     assert_int_equal(out.u.q.index, 0);
     assert_int_equal(out.u.q.raw.len, 0);
     /* A non-minimal varint (0 written as 0x80 0x00) is still the length 0. */
     n = fixed;
     body[n++] = 0x80, body[n++] = 0x00, body[n++] = 0, body[n++] = 0;
-    rec[1] = (unsigned char)n;
-    memcpy(rec + 5, body, n);
-    off = 0;
-    assert_int_equal(ff_record_decode((const char *)rec, n + 5, &off, &out), 0);
+    assert_int_equal(decode_quarantine_body(rec, sizeof rec, body, n, &off, &out), 0);
     assert_int_equal(out.u.q.reason.len, 0);
 }
 
@@ -497,13 +515,6 @@ static struct ff_str rand_utf8(void)
     return (struct ff_str){p, (uint32_t)(o - p)};
 }
 
-static int64_t floor_ms(int64_t us)
-{
-    int64_t q = us / 1000;
-    if (us % 1000 < 0) q--;
-    return q * 1000;
-}
-
 static void expect_str_field(const struct ff_json_doc *d, const char *key, struct ff_str want, int present)
 {
     uint32_t i = ff_json_get(d, 0, key);
@@ -534,7 +545,7 @@ static void expect_time_field(const struct ff_json_doc *d, const char *key, int6
     assert_true(s[23] == 'Z' && s[10] == 'T');
     int64_t back;
     assert_int_equal(ff_time_parse_iso(s, len, &back), 0);
-    assert_true(back == floor_ms(us));
+    assert_true(back == test_floor_ms(us));
 }
 
 static void expect_obj_field(const struct ff_json_doc *d, const char *key, struct ff_str text,
@@ -557,11 +568,9 @@ static void expect_obj_field(const struct ff_json_doc *d, const char *key, struc
 static void test_event_write_json(void **state)
 {
     (void)state;
-    test_rng_init(0x150);
-    arena_used = 0;
-    struct ff_json_parser *p = ff_json_parser_new(), *p2 = ff_json_parser_new();
     struct ff_buf b, rec;
-    ff_buf_init(&b, 1 << 22);
+    rand_begin(0x150, &b, 1 << 22);
+    struct ff_json_parser *p = ff_json_parser_new(), *p2 = ff_json_parser_new();
     ff_buf_init(&rec, 1 << 22);
     static const char *const keys[] = {"type", "event", "name", "messageId", "userId", "anonymousId", "groupId",
                                        "previousId", "timestamp", "originalTimestamp", "sentAt", "receivedAt",
@@ -577,9 +586,9 @@ static void test_event_write_json(void **state)
         ev.original_timestamp_us = test_randn(3) ? test_rand_range(lo, hi) : FF_TIME_NONE;
         ev.sent_at_us = test_randn(3) ? test_rand_range(lo, hi) : FF_TIME_NONE;
         ev.received_at_us = test_rand_range(lo, hi);
-        struct ff_str *strs[] = {&ev.event, &ev.name, &ev.message_id, &ev.anonymous_id, &ev.user_id,
-                                 &ev.group_id, &ev.previous_id, &ev.write_key};
-        for (size_t i = 0; i < 8; i++) *strs[i] = rand_utf8();
+        struct ff_str *strs[EV_NSTRS];
+        event_strs(&ev, strs);
+        for (size_t i = 0; i < EV_NIDS; i++) *strs[i] = rand_utf8();
         const char *po = json_objs[test_randn(4)], *to = json_objs[test_randn(4)], *co = json_objs[test_randn(4)];
         ev.properties = (struct ff_str){po, (uint32_t)strlen(po)};
         ev.traits = (struct ff_str){to, (uint32_t)strlen(to)};
@@ -654,16 +663,10 @@ static void test_event_write_json_exact(void **state)
     struct ff_buf b;
     ff_buf_init(&b, 1 << 20);
     assert_int_equal(ff_event_write_json(&b, &ev), 0);
-    struct test_parsed got, want;
     const char *w = "{\"type\":\"track\",\"event\":\"Signed Up\",\"messageId\":\"m1\",\"userId\":\"u1\","
                     "\"timestamp\":\"2015-02-23T22:28:55.111Z\",\"receivedAt\":\"2015-02-23T22:28:55.111Z\","
                     "\"properties\":{\"plan\":\"pro\"},\"traits\":{},\"context\":{},\"format\":\"segment\"}";
-    assert_int_equal(test_parse(&got, b.data, b.len), 0);
-    assert_int_equal(test_parse(&want, w, strlen(w)), 0);
-    if (!test_json_equal(&got.doc, 0, &want.doc, 0)) print_error("got %.*s\n", (int)b.len, b.data);
-    assert_true(test_json_equal(&got.doc, 0, &want.doc, 0));
-    test_parsed_free(&got);
-    test_parsed_free(&want);
+    test_assert_json_text(b.data, b.len, w);
     ff_buf_free(&b);
 }
 
@@ -671,10 +674,8 @@ static void test_quarantine_write_json(void **state)
 {
     (void)state;
     struct ff_json_parser *p = ff_json_parser_new();
-    test_rng_init(0x9a);
-    arena_used = 0;
     struct ff_buf b;
-    ff_buf_init(&b, 1 << 20);
+    rand_begin(0x9a, &b, 1 << 20);
     for (int iter = 0; iter < 1000; iter++) {
         arena_used = 0;
         struct ff_quarantined q;

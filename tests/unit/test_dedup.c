@@ -24,29 +24,7 @@ static long model_find(const struct model *m, uint64_t h)
     return -1;
 }
 
-static void model_insert(struct model *m, uint64_t h, int64_t expires, int64_t now)
-{
-    long i = model_find(m, h);
-    if (i >= 0) {
-        /* An expired entry may have been dropped by a rehash: then the new expiry applies.
-         * If it lingers, the later of the two applies. Either way, once expired the old
-         * value no longer matters, so take the new one then. */
-        if (m->expires[i] <= now || expires > m->expires[i]) m->expires[i] = expires;
-        return;
-    }
-    if (m->n == m->cap) {
-        m->cap = m->cap ? m->cap * 2 : 1024;
-        m->hash = realloc(m->hash, m->cap * sizeof *m->hash);
-        m->expires = realloc(m->expires, m->cap * sizeof *m->expires);
-        assert_non_null(m->hash);
-        assert_non_null(m->expires);
-    }
-    m->hash[m->n] = h;
-    m->expires[m->n] = expires;
-    m->n++;
-}
-
-/* For keys known to be new (the growth test's): no linear search. */
+/* Appends a key not in the model (no search). */
 static void model_append(struct model *m, uint64_t h, int64_t expires)
 {
     if (m->n == m->cap) {
@@ -61,13 +39,31 @@ static void model_append(struct model *m, uint64_t h, int64_t expires)
     m->n++;
 }
 
-static void model_remove(struct model *m, uint64_t h)
+static void model_insert(struct model *m, uint64_t h, int64_t expires, int64_t now)
 {
     long i = model_find(m, h);
-    if (i < 0) return;
+    if (i >= 0) {
+        /* An expired entry may have been dropped by a rehash: then the new expiry applies.
+         * If it lingers, the later of the two applies. Either way, once expired the old
+         * value no longer matters, so take the new one then. */
+        if (m->expires[i] <= now || expires > m->expires[i]) m->expires[i] = expires;
+        return;
+    }
+    model_append(m, h, expires);
+}
+
+/* Drops entry i (the last one takes its place). */
+static void model_drop_at(struct model *m, size_t i)
+{
     m->hash[i] = m->hash[m->n - 1];
     m->expires[i] = m->expires[m->n - 1];
     m->n--;
+}
+
+static void model_remove(struct model *m, uint64_t h)
+{
+    long i = model_find(m, h);
+    if (i >= 0) model_drop_at(m, (size_t)i);
 }
 
 static int model_contains(const struct model *m, uint64_t h, int64_t now)
@@ -87,13 +83,8 @@ static void model_free(struct model *m)
 static void model_expire(struct model *m, int64_t now)
 {
     for (size_t i = 0; i < m->n;) {
-        if (m->expires[i] <= now) {
-            m->hash[i] = m->hash[m->n - 1];
-            m->expires[i] = m->expires[m->n - 1];
-            m->n--;
-        } else {
-            i++;
-        }
+        if (m->expires[i] <= now) model_drop_at(m, i);
+        else i++;
     }
 }
 

@@ -50,6 +50,21 @@ static const char *pad(struct fx *f, const char *s, size_t n)
     return f->body;
 }
 
+/* Runs the decoder of `fmt` (seed, Segment with URL type `type`, or import) on a padded copy
+ * of in[0..n), into the fixture's batch reset for it; returns the decoder's result. */
+static int ingest(struct fx *f, int fmt, int type, const char *in, size_t n)
+{
+    ff_batch_reset(&f->b, fmt);
+    const char *body = pad(f, in, n);
+    switch (fmt) {
+    case FF_FMT_SEED: return ff_ingest_seed(&f->ctx, body, n, &f->b);
+    case FF_FMT_SEGMENT: return ff_ingest_segment(&f->ctx, type, body, n, &f->b);
+    case FF_FMT_IMPORT: return ff_ingest_import(&f->ctx, body, n, &f->b);
+    }
+    fail_msg("no decoder for format %d", fmt);
+    return -1;
+}
+
 /* ---- reading a batch back ---- */
 
 #define MAXREC 256
@@ -103,15 +118,7 @@ static void assert_json(struct ff_str got, const char *want)
         assert_int_equal(got.len, 0);
         return;
     }
-    struct test_parsed a, b;
-    int rc = test_parse(&a, got.p, got.len);
-    if (rc) print_error("not JSON: %.*s\n", (int)got.len, got.p);
-    assert_int_equal(rc, 0);
-    assert_int_equal(test_parse(&b, want, strlen(want)), 0);
-    if (!test_json_equal(&a.doc, 0, &b.doc, 0)) print_error("got %.*s\nwant %s\n", (int)got.len, got.p, want);
-    assert_true(test_json_equal(&a.doc, 0, &b.doc, 0));
-    test_parsed_free(&a);
-    test_parsed_free(&b);
+    test_assert_json_text(got.p, got.len, want);
 }
 
 static int is_uuid4(struct ff_str s)
@@ -144,20 +151,86 @@ static void assert_quarantine(const struct ff_record *r, int format, int32_t ind
     }
 }
 
+/* ingest() of `in` that must succeed; the batch's records are read back into g. */
+static void ingest_ok(struct fx *f, int fmt, int type, const char *in, struct got *g)
+{
+    assert_int_equal(ingest(f, fmt, type, in, strlen(in)), 0);
+    collect(&f->b, g);
+}
+
+/* ingest() of a request refused as a whole: 0 or FF_EINVAL (ingest.h says FF_EINVAL for a
+ * request not understood at all; routes.c treats any non-zero other than FF_ETOOBIG as out
+ * of memory and answers from b->failed, so either will do), and one record, read into g. */
+static void ingest_refused(struct fx *f, int fmt, int type, const char *in, struct got *g)
+{
+    int rc = ingest(f, fmt, type, in, strlen(in));
+    assert_true(rc == 0 || rc == FF_EINVAL);
+    collect(&f->b, g);
+    assert_int_equal(g->n, 1);
+}
+
+/* The record of a request refused as a whole (g->r[0]): quarantined at index -1 with the
+ * whole body `in` as its raw text and the batch's error as its reason; `field` (NULL: not
+ * checked) is its field and the batch's. */
+static void assert_refused_record(const struct fx *f, const struct got *g, int fmt, const char *field,
+                                  const char *in)
+{
+    assert_quarantine(&g->r[0], fmt, -1, field, in, strlen(in));
+    assert_non_null(f->b.error);
+    assert_true(str_is(g->r[0].u.q.reason, f->b.error));
+    if (field) assert_string_equal(f->b.field, field);
+}
+
+/* Parses the batch's failures list (JSON array elements) as an array into tp; the caller
+ * frees it with test_parsed_free. */
+static void parse_failures(const struct fx *f, struct test_parsed *tp)
+{
+    struct ff_buf arr;
+    ff_buf_init(&arr, 1 << 20);
+    ff_buf_putc(&arr, '[');
+    ff_buf_append(&arr, f->b.failures.data, f->b.failures.len);
+    ff_buf_putc(&arr, ']');
+    int rc = test_parse(tp, arr.data, arr.len);
+    if (rc) print_error("failures list is not JSON: %.*s\n", (int)arr.len, arr.data);
+    ff_buf_free(&arr); /* tp has its own copy */
+    assert_int_equal(rc, 0);
+    assert_int_equal(tp->doc.nodes[0].type, FF_JSON_ARRAY);
+}
+
+/* A request body refused as a whole, and the field its refusal names. */
+struct refusal {
+    const char *body, *field;
+};
+
+/* Each body in turn, decoded as `fmt` (type 0): refused as a whole (ingest_refused,
+ * assert_refused_record). A seed request is a single event: nothing accepted, one failure
+ * and no per-item failures list. */
+static void check_refusals(struct fx *f, int fmt, const struct refusal *cases, size_t n)
+{
+    for (size_t k = 0; k < n; k++) {
+        struct got g;
+        ingest_refused(f, fmt, 0, cases[k].body, &g);
+        assert_refused_record(f, &g, fmt, cases[k].field, cases[k].body);
+        if (fmt == FF_FMT_SEED) {
+            assert_int_equal(f->b.accepted, 0);
+            assert_int_equal(f->b.failed, 1);
+            assert_int_equal(f->b.failures.len, 0);
+        }
+    }
+}
+
 /* ---- seed ---- */
 
 static void test_seed(void **state)
 {
     struct fx *f = *state;
-    ff_batch_reset(&f->b, FF_FMT_SEED);
     f->ctx.write_key = (struct ff_str){"wk1", 3};
     const char *in = "{\"event\":\"click\",\"data\":{\"x\":1}}";
-    assert_int_equal(ff_ingest_seed(&f->ctx, pad(f, in, strlen(in)), strlen(in), &f->b), 0);
+    struct got g;
+    ingest_ok(f, FF_FMT_SEED, 0, in, &g);
     assert_int_equal(f->b.accepted, 1);
     assert_int_equal(f->b.failed, 0);
     assert_null(f->b.error);
-    struct got g;
-    collect(&f->b, &g);
     assert_int_equal(g.n, 1);
     const struct ff_event *ev = &g.r[0].u.ev;
     assert_int_equal(g.r[0].kind, FF_REC_EVENT);
@@ -179,18 +252,14 @@ static void test_seed(void **state)
     memcpy(first_id, ev->message_id.p, 36);
 
     /* A second request gets another id. */
-    ff_batch_reset(&f->b, FF_FMT_SEED);
-    assert_int_equal(ff_ingest_seed(&f->ctx, pad(f, in, strlen(in)), strlen(in), &f->b), 0);
-    collect(&f->b, &g);
+    ingest_ok(f, FF_FMT_SEED, 0, in, &g);
     assert_int_equal(g.n, 1);
     assert_true(is_uuid4(g.r[0].u.ev.message_id));
     assert_memory_not_equal(g.r[0].u.ev.message_id.p, first_id, 36);
 
     /* Properties may come as "properties" too; a given messageId is kept. */
-    ff_batch_reset(&f->b, FF_FMT_SEED);
     in = "{\"event\":\"buy\",\"properties\":{\"p\":[1,2]},\"messageId\":\"abc\",\"userId\":\"u9\"}";
-    assert_int_equal(ff_ingest_seed(&f->ctx, pad(f, in, strlen(in)), strlen(in), &f->b), 0);
-    collect(&f->b, &g);
+    ingest_ok(f, FF_FMT_SEED, 0, in, &g);
     assert_int_equal(g.events, 1);
     assert_json(g.r[0].u.ev.properties, "{\"p\":[1,2]}");
     assert_str(g.r[0].u.ev.message_id, "abc");
@@ -200,9 +269,7 @@ static void test_seed(void **state)
 static void test_seed_failures(void **state)
 {
     struct fx *f = *state;
-    static const struct {
-        const char *body, *field;
-    } cases[] = {
+    static const struct refusal cases[] = {
         {"{\"data\":{\"x\":1}}", "event"},
         {"{\"event\":\"\"}", "event"},
         {"{\"event\":7}", "event"},
@@ -214,24 +281,7 @@ static void test_seed_failures(void **state)
         {"{\"event\":", ""},
         {"", ""},
     };
-    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
-        ff_batch_reset(&f->b, FF_FMT_SEED);
-        const char *in = cases[k].body;
-        int rc = ff_ingest_seed(&f->ctx, pad(f, in, strlen(in)), strlen(in), &f->b);
-        /* ingest.h says FF_EINVAL for a request not understood at all; routes.c treats any
-         * non-zero other than FF_ETOOBIG as out of memory and answers from b->failed. Accept
-         * either here: what matters is that the input was quarantined. */
-        assert_true(rc == 0 || rc == FF_EINVAL);
-        assert_int_equal(f->b.accepted, 0);
-        assert_int_equal(f->b.failed, 1);
-        assert_non_null(f->b.error);
-        assert_string_equal(f->b.field, cases[k].field);
-        struct got g;
-        collect(&f->b, &g);
-        assert_quarantine(&g.r[0], FF_FMT_SEED, -1, cases[k].field, in, strlen(in));
-        assert_true(str_is(g.r[0].u.q.reason, f->b.error));
-        assert_int_equal(f->b.failures.len, 0); /* no per-item list for a single event */
-    }
+    check_refusals(f, FF_FMT_SEED, cases, sizeof cases / sizeof *cases);
 }
 
 /* ---- Segment single events ---- */
@@ -284,15 +334,9 @@ static void test_segment_validation(void **state)
     };
     for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
         const struct seg_case *c = &cases[k];
-        ff_batch_reset(&f->b, FF_FMT_SEGMENT);
-        int rc = ff_ingest_segment(&f->ctx, c->type, pad(f, c->body, strlen(c->body)), strlen(c->body), &f->b);
-        if (c->fail_field) {
-            assert_true(rc == 0 || rc == FF_EINVAL);
-        } else {
-            assert_int_equal(rc, 0);
-        }
         struct got g;
-        collect(&f->b, &g);
+        if (c->fail_field) ingest_refused(f, FF_FMT_SEGMENT, c->type, c->body, &g);
+        else ingest_ok(f, FF_FMT_SEGMENT, c->type, c->body, &g);
         assert_int_equal(g.n, 1);
         if (!c->fail_field) {
             if (g.r[0].kind != FF_REC_EVENT)
@@ -309,10 +353,7 @@ static void test_segment_validation(void **state)
             if (!str_is(g.r[0].u.q.field, c->fail_field))
                 print_error("case %zu (%s): field \"%.*s\", want \"%s\"\n", k, c->body, (int)g.r[0].u.q.field.len,
                             g.r[0].u.q.field.p, c->fail_field);
-            assert_quarantine(&g.r[0], FF_FMT_SEGMENT, -1, c->fail_field, c->body, strlen(c->body));
-            assert_non_null(f->b.error);
-            assert_true(str_is(g.r[0].u.q.reason, f->b.error));
-            assert_string_equal(f->b.field, c->fail_field);
+            assert_refused_record(f, &g, FF_FMT_SEGMENT, c->fail_field, c->body);
         }
     }
 }
@@ -323,12 +364,10 @@ static void test_segment_fields(void **state)
     const char *in = "{\"type\":\"page\",\"userId\":42,\"anonymousId\":\"an\",\"event\":\"ignored\",\"name\":\"Docs\","
                      "\"messageId\":\"mid-1\",\"properties\":{\"path\":\"/d\",\"n\":[1,{\"a\":null}]},"
                      "\"traits\":{},\"context\":{\"ip\":\"1.2.3.4\"},\"writeKey\":\"bodykey\"}";
-    ff_batch_reset(&f->b, FF_FMT_SEGMENT);
     f->ctx.write_key = (struct ff_str){"authkey", 7};
     /* /v1/track: the URL's type wins over the body's "type". */
-    assert_int_equal(ff_ingest_segment(&f->ctx, FF_EV_TRACK, pad(f, in, strlen(in)), strlen(in), &f->b), 0);
     struct got g;
-    collect(&f->b, &g);
+    ingest_ok(f, FF_FMT_SEGMENT, FF_EV_TRACK, in, &g);
     assert_int_equal(g.events, 1);
     const struct ff_event *ev = &g.r[0].u.ev;
     assert_int_equal(ev->type, FF_EV_TRACK);
@@ -342,17 +381,13 @@ static void test_segment_fields(void **state)
     assert_json(ev->context, "{\"ip\":\"1.2.3.4\"}");
 
     /* /v1/page: the name is kept; track's "event" is not required. */
-    ff_batch_reset(&f->b, FF_FMT_SEGMENT);
-    assert_int_equal(ff_ingest_segment(&f->ctx, FF_EV_PAGE, pad(f, in, strlen(in)), strlen(in), &f->b), 0);
-    collect(&f->b, &g);
+    ingest_ok(f, FF_FMT_SEGMENT, FF_EV_PAGE, in, &g);
     assert_int_equal(g.r[0].u.ev.type, FF_EV_PAGE);
     assert_str(g.r[0].u.ev.name, "Docs");
 
     /* Without a body writeKey, Basic auth's. */
     const char *in2 = "{\"userId\":\"u\",\"event\":\"e\",\"messageId\":\"m\"}";
-    ff_batch_reset(&f->b, FF_FMT_SEGMENT);
-    assert_int_equal(ff_ingest_segment(&f->ctx, FF_EV_TRACK, pad(f, in2, strlen(in2)), strlen(in2), &f->b), 0);
-    collect(&f->b, &g);
+    ingest_ok(f, FF_FMT_SEGMENT, FF_EV_TRACK, in2, &g);
     assert_str(g.r[0].u.ev.write_key, "authkey");
     f->ctx.write_key = (struct ff_str){"", 0};
 }
@@ -363,16 +398,9 @@ static void test_segment_invalid_body(void **state)
     static const char *const bodies[] = {"{\"userId\":", "not json", "\"str\"", "[{\"userId\":\"u\"}]", "42", ""};
     for (size_t k = 0; k < sizeof bodies / sizeof *bodies; k++) {
         for (int type = 0; type <= FF_EV_TYPE_MAX; type++) {
-            ff_batch_reset(&f->b, FF_FMT_SEGMENT);
-            const char *in = bodies[k];
-            int rc = ff_ingest_segment(&f->ctx, type, pad(f, in, strlen(in)), strlen(in), &f->b);
-            assert_true(rc == 0 || rc == FF_EINVAL);
             struct got g;
-            collect(&f->b, &g);
-            assert_int_equal(g.n, 1);
-            assert_quarantine(&g.r[0], FF_FMT_SEGMENT, -1, NULL, in, strlen(in));
-            assert_non_null(f->b.error);
-            assert_true(str_is(g.r[0].u.q.reason, f->b.error));
+            ingest_refused(f, FF_FMT_SEGMENT, type, bodies[k], &g);
+            assert_refused_record(f, &g, FF_FMT_SEGMENT, NULL, bodies[k]);
         }
     }
 }
@@ -394,12 +422,10 @@ static void test_batch_mixed(void **state)
         "{\"userId\":\"u4\",\"event\":\"NoType\",\"messageId\":\"m7\"},"                          /* 7 type */
         "{\"type\":\"track\",\"userId\":\"u4\",\"event\":\"Last\",\"messageId\":\"m8\"}"       /* 8 ok */
         "]}";
-    ff_batch_reset(&f->b, FF_FMT_SEGMENT);
-    assert_int_equal(ff_ingest_segment(&f->ctx, 0, pad(f, in, strlen(in)), strlen(in), &f->b), 0);
+    struct got g;
+    ingest_ok(f, FF_FMT_SEGMENT, 0, in, &g);
     assert_int_equal(f->b.accepted, 4);
     assert_int_equal(f->b.failed, 5);
-    struct got g;
-    collect(&f->b, &g);
     assert_int_equal(g.n, 9);
     /* Records in item order. */
     static const int kinds[] = {FF_REC_EVENT,      FF_REC_QUARANTINE, FF_REC_EVENT,
@@ -433,17 +459,9 @@ static void test_batch_mixed(void **state)
     assert_true(str_is(g.r[1].u.q.reason, f->b.error));
 
     /* The failures list for the response: JSON array elements. */
-    struct ff_buf arr;
-    ff_buf_init(&arr, 1 << 20);
-    ff_buf_putc(&arr, '[');
-    ff_buf_append(&arr, f->b.failures.data, f->b.failures.len);
-    ff_buf_putc(&arr, ']');
     struct test_parsed tp;
-    int rc = test_parse(&tp, arr.data, arr.len);
-    if (rc) print_error("failures list is not JSON: %.*s\n", (int)arr.len, arr.data);
-    assert_int_equal(rc, 0);
+    parse_failures(f, &tp);
     const struct ff_json_doc *d = &tp.doc;
-    assert_int_equal(d->nodes[0].type, FF_JSON_ARRAY);
     assert_int_equal(d->nodes[0].len, 5);
     static const int idx[] = {1, 3, 4, 6, 7};
     static const char *const fields[] = {"event", "", "type", "groupId", "type"};
@@ -462,15 +480,12 @@ static void test_batch_mixed(void **state)
         assert_memory_equal(s, reason.p, len);
     }
     test_parsed_free(&tp);
-    ff_buf_free(&arr);
 }
 
 static void test_batch_request_failures(void **state)
 {
     struct fx *f = *state;
-    static const struct {
-        const char *body, *field;
-    } cases[] = {
+    static const struct refusal cases[] = {
         {"{\"events\":[]}", "batch"},
         {"{\"batch\":{}}", "batch"},
         {"{\"batch\":\"x\"}", "batch"},
@@ -478,21 +493,10 @@ static void test_batch_request_failures(void **state)
         {"[]", ""},
         {"{\"batch\":[", ""},
     };
-    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
-        ff_batch_reset(&f->b, FF_FMT_SEGMENT);
-        const char *in = cases[k].body;
-        int rc = ff_ingest_segment(&f->ctx, 0, pad(f, in, strlen(in)), strlen(in), &f->b);
-        assert_true(rc == 0 || rc == FF_EINVAL);
-        struct got g;
-        collect(&f->b, &g);
-        assert_int_equal(g.n, 1);
-        assert_quarantine(&g.r[0], FF_FMT_SEGMENT, -1, cases[k].field, in, strlen(in));
-        assert_string_equal(f->b.field, cases[k].field);
-    }
+    check_refusals(f, FF_FMT_SEGMENT, cases, sizeof cases / sizeof *cases);
     /* An empty batch is fine and yields nothing. */
-    ff_batch_reset(&f->b, FF_FMT_SEGMENT);
-    const char *in = "{\"batch\":[]}";
-    assert_int_equal(ff_ingest_segment(&f->ctx, 0, pad(f, in, strlen(in)), strlen(in), &f->b), 0);
+    struct got g;
+    ingest_ok(f, FF_FMT_SEGMENT, 0, "{\"batch\":[]}", &g);
     assert_int_equal(f->b.nitems, 0);
     assert_null(f->b.error);
 }
@@ -520,10 +524,8 @@ static void test_clock_skew(void **state)
         /* 4: epoch milliseconds */
         "{\"type\":\"track\",\"userId\":\"u\",\"event\":\"e\",\"timestamp\":1672531208000}"
         "]}";
-    ff_batch_reset(&f->b, FF_FMT_SEGMENT);
-    assert_int_equal(ff_ingest_segment(&f->ctx, 0, pad(f, in, strlen(in)), strlen(in), &f->b), 0);
     struct got g;
-    collect(&f->b, &g);
+    ingest_ok(f, FF_FMT_SEGMENT, 0, in, &g);
     assert_int_equal(g.events, 5);
     int64_t sent = iso("2023-01-01T00:00:10Z");
     const struct ff_event *e0 = &g.r[0].u.ev, *e1 = &g.r[1].u.ev, *e2 = &g.r[2].u.ev, *e3 = &g.r[3].u.ev,
@@ -545,9 +547,7 @@ static void test_clock_skew(void **state)
 
     /* Single event, timestamp without any sentAt: taken as is. */
     const char *one = "{\"type\":\"track\",\"userId\":\"u\",\"event\":\"x\",\"timestamp\":\"2015-02-23T22:28:55.111Z\"}";
-    ff_batch_reset(&f->b, FF_FMT_SEGMENT);
-    assert_int_equal(ff_ingest_segment(&f->ctx, FF_EV_TRACK, pad(f, one, strlen(one)), strlen(one), &f->b), 0);
-    collect(&f->b, &g);
+    ingest_ok(f, FF_FMT_SEGMENT, FF_EV_TRACK, one, &g);
     assert_true(g.r[0].u.ev.timestamp_us == iso("2015-02-23T22:28:55.111Z"));
     assert_true(g.r[0].u.ev.sent_at_us == FF_TIME_NONE);
 }
@@ -561,10 +561,8 @@ static void test_batch_context_merge(void **state)
                      "{\"type\":\"track\",\"userId\":\"u\",\"event\":\"c\",\"context\":{}},"
                      "{\"type\":\"track\",\"userId\":\"u\",\"event\":\"d\",\"context\":null}"
                      "]}";
-    ff_batch_reset(&f->b, FF_FMT_SEGMENT);
-    assert_int_equal(ff_ingest_segment(&f->ctx, 0, pad(f, in, strlen(in)), strlen(in), &f->b), 0);
     struct got g;
-    collect(&f->b, &g);
+    ingest_ok(f, FF_FMT_SEGMENT, 0, in, &g);
     assert_int_equal(g.events, 4);
     const char *batch_ctx = "{\"ip\":\"1.2.3.4\",\"library\":{\"name\":\"lib\"},\"locale\":\"en\"}";
     assert_json(g.r[0].u.ev.context, batch_ctx);
@@ -602,10 +600,8 @@ static void test_batch_context_merge_long_key(void **state)
                  "{\"context\":{\"%s\":\"batch\",\"other\":1},\"batch\":["
                  "{\"type\":\"track\",\"userId\":\"u\",\"event\":\"a\",\"context\":{\"%s\":\"item\"}}]}",
                  k, k);
-        ff_batch_reset(&f->b, FF_FMT_SEGMENT);
-        assert_int_equal(ff_ingest_segment(&f->ctx, 0, pad(f, in, strlen(in)), strlen(in), &f->b), 0);
         struct got g;
-        collect(&f->b, &g);
+        ingest_ok(f, FF_FMT_SEGMENT, 0, in, &g);
         assert_int_equal(g.events, 1);
         struct test_parsed tp;
         int rc = test_parse(&tp, g.r[0].u.ev.context.p, g.r[0].u.ev.context.len);
@@ -629,9 +625,7 @@ static void test_write_key_precedence(void **state)
     struct got g;
     /* No Basic auth: the batch's key, unless the item has one. */
     f->ctx.write_key = (struct ff_str){"", 0};
-    ff_batch_reset(&f->b, FF_FMT_SEGMENT);
-    assert_int_equal(ff_ingest_segment(&f->ctx, 0, pad(f, in, strlen(in)), strlen(in), &f->b), 0);
-    collect(&f->b, &g);
+    ingest_ok(f, FF_FMT_SEGMENT, 0, in, &g);
     assert_str(g.r[0].u.ev.write_key, "batchkey");
     assert_str(g.r[1].u.ev.write_key, "itemkey");
     /* Same messageId, different write keys: different dedup keys. */
@@ -639,9 +633,7 @@ static void test_write_key_precedence(void **state)
     /* With Basic auth: the request's key over the batch's (normalize.c's stated order),
      * the item's over both. */
     f->ctx.write_key = (struct ff_str){"authkey", 7};
-    ff_batch_reset(&f->b, FF_FMT_SEGMENT);
-    assert_int_equal(ff_ingest_segment(&f->ctx, 0, pad(f, in, strlen(in)), strlen(in), &f->b), 0);
-    collect(&f->b, &g);
+    ingest_ok(f, FF_FMT_SEGMENT, 0, in, &g);
     assert_str(g.r[0].u.ev.write_key, "authkey");
     assert_str(g.r[1].u.ev.write_key, "itemkey");
     f->ctx.write_key = (struct ff_str){"", 0};
@@ -679,6 +671,15 @@ static void pixel(struct fx *f, int type, const char *query, struct got *g)
     assert_true(rc == 0 || rc == FF_EINVAL);
     collect(&f->b, g);
     free(q);
+}
+
+/* A pixel request refused: one quarantined record, for `field`. */
+static void pixel_refused(struct fx *f, int type, const char *query, const char *field)
+{
+    struct got g;
+    pixel(f, type, query, &g);
+    assert_int_equal(g.quarantined, 1);
+    assert_str(g.r[0].u.q.field, field);
 }
 
 static void test_pixel_short_params(void **state)
@@ -724,9 +725,7 @@ static void test_pixel_short_params(void **state)
     pixel(f, 0, "uid=u&plan=x", &g);
     assert_int_equal(g.quarantined, 1);
     assert_quarantine(&g.r[0], FF_FMT_PIXEL, -1, "event", "uid=u&plan=x", strlen("uid=u&plan=x"));
-    pixel(f, 0, "type=nonsense&e=x", &g);
-    assert_int_equal(g.quarantined, 1);
-    assert_str(g.r[0].u.q.field, "type");
+    pixel_refused(f, 0, "type=nonsense&e=x", "type");
     /* Only e, uid, aid, mid and k are short names: t, n and ts are plain properties. */
     pixel(f, 0, "e=x&t=page&n=Home&ts=yesterday&event=ignored-dup", &g);
     assert_int_equal(g.events, 1);
@@ -784,12 +783,8 @@ static void test_pixel_data(void **state)
     check_pixel_data(f, ex, 1, 1, "Email Opened",
                      "{\"subject\":\"The Electric Daily\",\"email\":\"peekAtMe@email.poke\"}");
     /* Invalid base64, and valid base64 of something that is not JSON. */
-    pixel(f, FF_EV_TRACK, "data=!!!!!", &g);
-    assert_int_equal(g.quarantined, 1);
-    assert_str(g.r[0].u.q.field, "data");
-    pixel(f, FF_EV_TRACK, "data=eyJhIjox%21", &g);
-    assert_int_equal(g.quarantined, 1);
-    assert_str(g.r[0].u.q.field, "data");
+    pixel_refused(f, FF_EV_TRACK, "data=!!!!!", "data");
+    pixel_refused(f, FF_EV_TRACK, "data=eyJhIjox%21", "data");
     pixel(f, FF_EV_TRACK, "data=bm90IGpzb24", &g); /* "not json" */
     assert_int_equal(g.quarantined, 1);
     assert_int_equal(g.events, 0);
@@ -844,12 +839,10 @@ static void test_import(void **state)
                      "{\"type\":\"identify\",\"traits\":{}}\n"                                   /* 7 no ids */
                      "{\"event\":\"segment-shaped\",\"userId\":\"u2\",\"properties\":{\"z\":0}}\n" /* 8 */
                      "{\"type\":\"page\",\"anonymousId\":\"a\",\"name\":\"P\"}";                 /* 9, no \n */
-    ff_batch_reset(&f->b, FF_FMT_IMPORT);
-    assert_int_equal(ff_ingest_import(&f->ctx, pad(f, in, strlen(in)), strlen(in), &f->b), 0);
+    struct got g;
+    ingest_ok(f, FF_FMT_IMPORT, 0, in, &g);
     assert_int_equal(f->b.accepted, 4);
     assert_int_equal(f->b.failed, 3);
-    struct got g;
-    collect(&f->b, &g);
     assert_int_equal(g.n, 7);
     assert_int_equal(g.r[0].kind, FF_REC_EVENT);
     assert_str(g.r[0].u.ev.message_id, "m1");
@@ -869,13 +862,8 @@ static void test_import(void **state)
     assert_non_null(f->b.error);
     assert_string_equal(f->b.field, "");
 
-    struct ff_buf arr;
-    ff_buf_init(&arr, 1 << 20);
-    ff_buf_putc(&arr, '[');
-    ff_buf_append(&arr, f->b.failures.data, f->b.failures.len);
-    ff_buf_putc(&arr, ']');
     struct test_parsed tp;
-    assert_int_equal(test_parse(&tp, arr.data, arr.len), 0);
+    parse_failures(f, &tp);
     const struct ff_json_doc *d = &tp.doc;
     assert_int_equal(d->nodes[0].len, 3);
     static const int lines[] = {5, 6, 7};
@@ -887,14 +875,11 @@ static void test_import(void **state)
         assert_int_not_equal(ff_json_get(d, c, "error"), FF_JSON_NONE);
     }
     test_parsed_free(&tp);
-    ff_buf_free(&arr);
 
     /* The first failure's text stays valid after later lines reuse the batch's buffers. */
     const char *in2 = "oops\n{\"type\":\"track\"}\nalso bad\n";
-    ff_batch_reset(&f->b, FF_FMT_IMPORT);
-    assert_int_equal(ff_ingest_import(&f->ctx, pad(f, in2, strlen(in2)), strlen(in2), &f->b), 0);
+    ingest_ok(f, FF_FMT_IMPORT, 0, in2, &g);
     assert_int_equal(f->b.failed, 3);
-    collect(&f->b, &g);
     assert_non_null(f->b.error);
     assert_true(strstr(f->b.error, "JSON") != NULL);
     assert_quarantine(&g.r[0], FF_FMT_IMPORT, 1, "", "oops", 4);
@@ -902,11 +887,9 @@ static void test_import(void **state)
     assert_quarantine(&g.r[2], FF_FMT_IMPORT, 3, "", "also bad", 8);
 
     /* Empty and all-blank bodies: nothing. */
-    ff_batch_reset(&f->b, FF_FMT_IMPORT);
-    assert_int_equal(ff_ingest_import(&f->ctx, pad(f, "\n\r\n \n", 5), 5, &f->b), 0);
+    assert_int_equal(ingest(f, FF_FMT_IMPORT, 0, "\n\r\n \n", 5), 0);
     assert_int_equal(f->b.nitems, 0);
-    ff_batch_reset(&f->b, FF_FMT_IMPORT);
-    assert_int_equal(ff_ingest_import(&f->ctx, pad(f, "", 0), 0, &f->b), 0);
+    assert_int_equal(ingest(f, FF_FMT_IMPORT, 0, "", 0), 0);
     assert_int_equal(f->b.nitems, 0);
 }
 
@@ -978,21 +961,47 @@ static size_t zcompress(const void *in, size_t n, unsigned char *out, size_t cap
     return len;
 }
 
-static void fill_payload(unsigned char *p, size_t n)
+/* n bytes (malloc'ed) of text-like payload with random bytes mixed in. */
+static unsigned char *payload(size_t n)
 {
+    unsigned char *p = malloc(n);
+    assert_non_null(p);
     for (size_t i = 0; i < n; i++)
         p[i] = i % 97 < 60 ? (unsigned char)("{\"event\":\"x\"}\n"[i % 14]) : (unsigned char)test_rand64();
+    return p;
+}
+
+/* plain[0..n) compressed (zcompress) into a malloc'ed buffer; its length in *len. */
+static unsigned char *compressed(const unsigned char *plain, size_t n, int window_bits, size_t *len)
+{
+    unsigned char *z = malloc(n + 1024);
+    assert_non_null(z);
+    *len = zcompress(plain, n, z, n + 1024, window_bits);
+    return z;
+}
+
+/* Decodes gzip z[0..zlen) into a buffer capped at `cap`: it must give back plain[0..n). */
+static void expect_gunzip(const unsigned char *z, size_t zlen, size_t cap, const unsigned char *plain, size_t n)
+{
+    struct ff_buf tmp;
+    ff_buf_init(&tmp, cap);
+    const char *out;
+    size_t out_len;
+    int rc = ff_body_decode("gzip", 4, (const char *)z, zlen, &tmp, &out, &out_len);
+    if (rc) print_error("decoded size %zu, cap %zu: rc=%d\n", n, cap, rc);
+    assert_int_equal(rc, 0);
+    assert_int_equal(out_len, n);
+    assert_memory_equal(out, plain, n);
+    ff_buf_free(&tmp);
 }
 
 static void test_body_decode(void **state)
 {
     (void)state;
     test_rng_init(0xb0d7);
-    size_t n = 200000;
-    unsigned char *plain = malloc(n), *gz = malloc(n + 1024), *zl = malloc(n + 1024);
-    fill_payload(plain, n);
-    size_t gzlen = zcompress(plain, n, gz, n + 1024, 15 + 16);
-    size_t zllen = zcompress(plain, n, zl, n + 1024, 15);
+    size_t n = 200000, gzlen, zllen;
+    unsigned char *plain = payload(n), *gz = compressed(plain, n, 15 + 16, &gzlen),
+                  *zl = compressed(plain, n, 15, &zllen);
     assert_true(gz[0] == 0x1f && gz[1] == 0x8b);
     struct ff_buf tmp;
     ff_buf_init(&tmp, 1 << 20);
@@ -1083,10 +1092,8 @@ static void test_body_decode_limit(void **state)
 {
     (void)state;
     test_rng_init(0x11);
-    size_t n = 100000;
-    unsigned char *plain = malloc(n), *gz = malloc(n + 1024);
-    fill_payload(plain, n);
-    size_t gzlen = zcompress(plain, n, gz, n + 1024, 31);
+    size_t n = 100000, gzlen;
+    unsigned char *plain = payload(n), *gz = compressed(plain, n, 31, &gzlen);
     const char *out;
     size_t out_len;
     /* Decoded size over the cap: FF_ETOOBIG, for caps far below and just below. */
@@ -1102,14 +1109,7 @@ static void test_body_decode_limit(void **state)
     }
     /* At or above the decoded size: fine. */
     size_t okcaps[] = {n + 1, n + 100000};
-    for (size_t k = 0; k < sizeof okcaps / sizeof *okcaps; k++) {
-        struct ff_buf tmp;
-        ff_buf_init(&tmp, okcaps[k]);
-        assert_int_equal(ff_body_decode("gzip", 4, (const char *)gz, gzlen, &tmp, &out, &out_len), 0);
-        assert_int_equal(out_len, n);
-        assert_memory_equal(out, plain, n);
-        ff_buf_free(&tmp);
-    }
+    for (size_t k = 0; k < sizeof okcaps / sizeof *okcaps; k++) expect_gunzip(gz, gzlen, okcaps[k], plain, n);
     free(plain);
     free(gz);
 }
@@ -1122,20 +1122,9 @@ static void test_body_decode_exact_cap(void **state)
     test_rng_init(0x12);
     static const size_t sizes[] = {1, 100, 65536, 65537, 100000, 131072};
     for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
-        size_t n = sizes[k];
-        unsigned char *plain = malloc(n), *gz = malloc(n + 1024);
-        fill_payload(plain, n);
-        size_t gzlen = zcompress(plain, n, gz, n + 1024, 31);
-        struct ff_buf tmp;
-        ff_buf_init(&tmp, n);
-        const char *out;
-        size_t out_len;
-        int rc = ff_body_decode("gzip", 4, (const char *)gz, gzlen, &tmp, &out, &out_len);
-        if (rc) print_error("decoded size %zu == cap: rc=%d\n", n, rc);
-        assert_int_equal(rc, 0);
-        assert_int_equal(out_len, n);
-        assert_memory_equal(out, plain, n);
-        ff_buf_free(&tmp);
+        size_t n = sizes[k], gzlen;
+        unsigned char *plain = payload(n), *gz = compressed(plain, n, 31, &gzlen);
+        expect_gunzip(gz, gzlen, n, plain, n); /* decoded size == cap */
         free(plain);
         free(gz);
     }

@@ -248,13 +248,6 @@ static void model_format(int64_t us, char *out, size_t cap)
              tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(rem / 1000));
 }
 
-static int64_t floor_ms(int64_t us)
-{
-    int64_t q = us / 1000;
-    if (us % 1000 < 0) q--;
-    return q * 1000;
-}
-
 static void test_format_round_trip(void **state)
 {
     (void)state;
@@ -283,7 +276,7 @@ static void test_format_round_trip(void **state)
         assert_int_equal(strlen(got), 24);
         int64_t back = 0;
         assert_int_equal(ff_time_parse_iso(got, (size_t)n, &back), 0);
-        assert_int_equal(back, floor_ms(us));
+        assert_int_equal(back, test_floor_ms(us));
     }
 }
 

@@ -31,9 +31,9 @@
 
 /* ---- fixture ---- */
 
-struct expect;
+struct coll;
 struct seen;
-static void model_free_all(struct expect *e, struct seen *s);
+static void model_free_all(struct coll *e, struct seen *s);
 
 struct fx {
     char dir[128];
@@ -42,7 +42,7 @@ struct fx {
     struct ff_wal_recovery rec;
     struct ff_json_parser *parser;
     uint64_t next_seq; /* the model's next sequence number */
-    struct expect *e;  /* the model's log and dedup set: freed by teardown even when a test fails */
+    struct coll *e;    /* the model's log and dedup set: freed by teardown even when a test fails */
     struct seen *seen;
 };
 
@@ -187,15 +187,18 @@ static void copy_str(char *dst, size_t cap, struct ff_str s)
     dst[n] = 0;
 }
 
-static int collect_visit(void *arg, uint64_t seq, const struct ff_record *r)
+/* Appends a zeroed record. */
+static struct rc_rec *coll_push(struct coll *c)
 {
-    struct coll *c = arg;
-    if (c->n == c->cap) {
-        c->cap = c->cap ? c->cap * 2 : 256;
-        c->v = realloc(c->v, c->cap * sizeof *c->v);
-    }
+    c->v = test_grow(c->v, c->n, &c->cap, sizeof *c->v, 256);
     struct rc_rec *o = &c->v[c->n++];
     memset(o, 0, sizeof *o);
+    return o;
+}
+
+static int collect_visit(void *arg, uint64_t seq, const struct ff_record *r)
+{
+    struct rc_rec *o = coll_push(arg);
     o->seq = seq;
     o->kind = r->kind;
     if (r->kind == FF_REC_EVENT) {
@@ -220,20 +223,11 @@ static void scan(const char *dir, struct coll *c)
     for (size_t i = 1; i < c->n; i++) assert_true(c->v[i].seq > c->v[i - 1].seq);
 }
 
-/* The expected log, built alongside: records with their expected sequence numbers. */
-struct expect {
-    struct rc_rec *v;
-    size_t n, cap;
-};
-
-static void expect_add(struct expect *e, uint64_t seq, int kind, const char *mid, const char *wk)
+/* The expected log, built alongside in a struct coll: records with their expected sequence
+ * numbers. */
+static void expect_add(struct coll *e, uint64_t seq, int kind, const char *mid, const char *wk)
 {
-    if (e->n == e->cap) {
-        e->cap = e->cap ? e->cap * 2 : 256;
-        e->v = realloc(e->v, e->cap * sizeof *e->v);
-    }
-    struct rc_rec *o = &e->v[e->n++];
-    memset(o, 0, sizeof *o);
+    struct rc_rec *o = coll_push(e);
     o->seq = seq;
     o->kind = kind;
     snprintf(o->mid, sizeof o->mid, "%s", mid);
@@ -256,11 +250,14 @@ static int seen_has(const struct seen *s, const char *k)
 
 static void seen_add(struct seen *s, const char *k)
 {
-    if (s->n == s->cap) {
-        s->cap = s->cap ? s->cap * 2 : 256;
-        s->keys = realloc(s->keys, s->cap * sizeof *s->keys);
-    }
+    s->keys = test_grow(s->keys, s->n, &s->cap, sizeof *s->keys, 256);
     s->keys[s->n++] = strdup(k);
+}
+
+/* The set's key of message id `mid` under write key `wk`. */
+static void seen_key(char *key, size_t cap, const char *wk, const char *mid)
+{
+    snprintf(key, cap, "%s\x01%s", wk, mid);
 }
 
 static void seen_free(struct seen *s)
@@ -270,14 +267,14 @@ static void seen_free(struct seen *s)
     memset(s, 0, sizeof *s);
 }
 
-static void model_free_all(struct expect *e, struct seen *s)
+static void model_free_all(struct coll *e, struct seen *s)
 {
     if (e) free(e->v), free(e);
     if (s) seen_free(s), free(s);
 }
 
 /* The fixture's model, allocated on first use. */
-static struct expect *fx_expect(struct fx *f)
+static struct coll *fx_expect(struct fx *f)
 {
     if (!f->e) f->e = calloc(1, sizeof *f->e);
     return f->e;
@@ -290,10 +287,10 @@ static struct seen *fx_seen(struct fx *f)
 }
 
 /* Applies a request (in commit order) to the model and checks the WAL's counts for it. */
-static void model_apply(struct fx *f, struct expect *e, struct seen *seen, struct sub *s, const char *wk)
+static void model_apply(struct fx *f, struct coll *e, struct seen *seen, struct sub *s, const char *wk)
 {
     uint32_t stored = 0, dups = 0, quar = 0;
-    struct expect local = {0};
+    struct coll local = {0};
     for (uint32_t i = 0; i < s->b.nitems; i++) {
         size_t off = s->b.items[i].off;
         struct ff_record r;
@@ -307,7 +304,7 @@ static void model_apply(struct fx *f, struct expect *e, struct seen *seen, struc
         }
         char key[128], mid[64];
         copy_str(mid, sizeof mid, r.u.ev.message_id);
-        snprintf(key, sizeof key, "%s\x01%s", wk, mid);
+        seen_key(key, sizeof key, wk, mid);
         if (seen_has(seen, key)) {
             dups++;
             continue;
@@ -323,17 +320,53 @@ static void model_apply(struct fx *f, struct expect *e, struct seen *seen, struc
     assert_int_equal(s->req.duplicates, dups);
     assert_int_equal(s->req.quarantined, quar);
     if (local.n) f->next_seq += s->b.nitems; /* a request with nothing new takes no numbers */
-    for (size_t i = 0; i < local.n; i++) {
-        if (e->n == e->cap) {
-            e->cap = e->cap ? e->cap * 2 : 256;
-            e->v = realloc(e->v, e->cap * sizeof *e->v);
-        }
-        e->v[e->n++] = local.v[i];
-    }
+    for (size_t i = 0; i < local.n; i++) *coll_push(e) = local.v[i];
     free(local.v);
 }
 
-static void check_log(const char *dir, const struct expect *e)
+/* ---- submitting and checking ---- */
+
+#define ANY (-1L) /* a count not checked */
+
+/* Checks a finished request's status and each count not given as ANY. */
+static void expect_req(const struct sub *s, int status, long stored, long dups, long quar)
+{
+    assert_int_equal(s->req.status, status);
+    if (stored != ANY) assert_int_equal(s->req.stored, stored);
+    if (dups != ANY) assert_int_equal(s->req.duplicates, dups);
+    if (quar != ANY) assert_int_equal(s->req.quarantined, quar);
+}
+
+/* Submits one request outside the model, waits, checks it (expect_req) and frees it. */
+static void run_unmodelled(struct fx *f, const char *wk, const char *ndjson, int status, long stored, long dups,
+                           long quar)
+{
+    struct sub s;
+    run_one(f, &s, wk, ndjson);
+    expect_req(&s, status, stored, dups, quar);
+    sub_free(&s);
+}
+
+/* Submits one request, waits, checks it succeeded with the counts given (expect_req),
+ * applies it to the fixture's model (model_apply) and frees it. */
+static void run_modelled(struct fx *f, const char *wk, const char *ndjson, long stored, long dups, long quar)
+{
+    struct sub s;
+    run_one(f, &s, wk, ndjson);
+    expect_req(&s, 0, stored, dups, quar);
+    model_apply(f, fx_expect(f), fx_seen(f), &s, wk);
+    sub_free(&s);
+}
+
+/* run_modelled for `n` generated events (events_ndjson) under write key "wk". */
+static void run_events(struct fx *f, const char *prefix, int n, const char *name, long stored)
+{
+    char *nd = events_ndjson(prefix, n, name);
+    run_modelled(f, "wk", nd, stored, ANY, ANY);
+    ff_free(nd);
+}
+
+static void check_log(const char *dir, const struct coll *e)
 {
     struct coll c = {0};
     scan(dir, &c);
@@ -443,34 +476,19 @@ static void test_order_and_seqs(void **state)
     wal_open(f);
     assert_int_equal(f->rec.segments, 0); /* recovery found none; the first is created */
     assert_int_equal(f->rec.truncated_bytes, 0);
-    struct expect *E = fx_expect(f);
-    struct seen *SEEN = fx_seen(f);
+    struct coll *E = fx_expect(f);
     for (int r = 0; r < 8; r++) {
         char prefix[16];
         snprintf(prefix, sizeof prefix, "r%d-", r);
-        char *nd = events_ndjson(prefix, 1 + r * 7, "click"); /* 1..50 events: some compressed */
-        struct sub s;
-        run_one(f, &s, "wk", nd);
-        ff_free(nd);
-        model_apply(f, E, SEEN, &s, "wk");
-        assert_int_equal(s.req.stored, 1 + r * 7);
-        sub_free(&s);
+        run_events(f, prefix, 1 + r * 7, "click", 1 + r * 7); /* 1..50 events: some compressed */
     }
     /* Quarantined input is logged too, between the events, in order. */
-    struct sub q;
-    run_one(f, &q, "wk", "{\"event\":\"ok\",\"userId\":\"u\",\"messageId\":\"q-ok\"}\nnot json\n[1]\n");
-    assert_int_equal(q.req.quarantined, 2);
-    model_apply(f, E, SEEN, &q, "wk");
-    sub_free(&q);
+    run_modelled(f, "wk", "{\"event\":\"ok\",\"userId\":\"u\",\"messageId\":\"q-ok\"}\nnot json\n[1]\n", ANY, ANY, 2);
     check_log(f->dir, E);
     /* No duplicates anywhere: the numbers are 1..N without gaps. */
     for (size_t i = 0; i < E->n; i++) assert_int_equal(E->v[i].seq, i + 1);
     /* A request with no items at all is answered and leaves no trace. */
-    struct sub empty;
-    run_one(f, &empty, "wk", "\n\n");
-    assert_int_equal(empty.req.status, 0);
-    assert_int_equal(empty.req.stored + empty.req.duplicates + empty.req.quarantined, 0);
-    sub_free(&empty);
+    run_unmodelled(f, "wk", "\n\n", 0, 0, 0, 0);
     check_log(f->dir, E);
     wal_close(f);
     /* Recovery counts what is there. */
@@ -487,12 +505,8 @@ static void test_order_and_seqs(void **state)
     assert_int_equal(f->rec.truncated_bytes, 0);
     assert_int_equal(f->rec.corrupt_frames, 0);
     /* And numbering goes on from where it was. */
-    struct sub more;
-    run_one(f, &more, "wk", "{\"event\":\"after\",\"userId\":\"u\",\"messageId\":\"after-1\"}\n");
-    model_apply(f, E, SEEN, &more, "wk");
-    sub_free(&more);
+    run_modelled(f, "wk", "{\"event\":\"after\",\"userId\":\"u\",\"messageId\":\"after-1\"}\n", ANY, ANY, ANY);
     check_log(f->dir, E);
-    seen_free(SEEN);
 }
 
 /* Several threads submitting at once: group commit must keep every request whole, in
@@ -572,19 +586,15 @@ static void test_duplicates(void **state)
 {
     struct fx *f = *state;
     wal_open(f);
-    struct expect *E = fx_expect(f);
+    struct coll *E = fx_expect(f);
     struct seen *SEEN = fx_seen(f);
-    struct sub s;
     /* Within one request: the second m1 is dropped; its number goes unused. */
-    run_one(f, &s, "wk",
-            "{\"event\":\"a\",\"userId\":\"u\",\"messageId\":\"m1\"}\n"
-            "{\"event\":\"a\",\"userId\":\"u\",\"messageId\":\"m2\"}\n"
-            "{\"event\":\"a\",\"userId\":\"u\",\"messageId\":\"m1\"}\n"
-            "{\"event\":\"a\",\"userId\":\"u\",\"messageId\":\"m3\"}\n");
-    assert_int_equal(s.req.stored, 3);
-    assert_int_equal(s.req.duplicates, 1);
-    model_apply(f, E, SEEN, &s, "wk");
-    sub_free(&s);
+    run_modelled(f, "wk",
+                 "{\"event\":\"a\",\"userId\":\"u\",\"messageId\":\"m1\"}\n"
+                 "{\"event\":\"a\",\"userId\":\"u\",\"messageId\":\"m2\"}\n"
+                 "{\"event\":\"a\",\"userId\":\"u\",\"messageId\":\"m1\"}\n"
+                 "{\"event\":\"a\",\"userId\":\"u\",\"messageId\":\"m3\"}\n",
+                 3, 1, ANY);
     check_log(f->dir, E);
 
     /* Across requests committed together: submitted back to back without waiting, the
@@ -607,48 +617,26 @@ static void test_duplicates(void **state)
     check_log(f->dir, E);
 
     /* Across groups: nothing new, so no frame and no numbers. */
-    run_one(f, &s, "wk", "{\"event\":\"a\",\"userId\":\"u\",\"messageId\":\"m1\"}\n{\"event\":\"b\",\"userId\":\"v\",\"messageId\":\"m2\"}\n");
-    assert_int_equal(s.req.stored, 0);
-    assert_int_equal(s.req.duplicates, 2);
-    model_apply(f, E, SEEN, &s, "wk");
-    sub_free(&s);
+    run_modelled(f, "wk", "{\"event\":\"a\",\"userId\":\"u\",\"messageId\":\"m1\"}\n{\"event\":\"b\",\"userId\":\"v\",\"messageId\":\"m2\"}\n",
+                 0, 2, ANY);
     /* The same messageId under another write key is another event. */
-    run_one(f, &s, "other", "{\"event\":\"a\",\"userId\":\"u\",\"messageId\":\"m1\"}\n");
-    assert_int_equal(s.req.stored, 1);
-    model_apply(f, E, SEEN, &s, "other");
-    sub_free(&s);
+    run_modelled(f, "other", "{\"event\":\"a\",\"userId\":\"u\",\"messageId\":\"m1\"}\n", 1, ANY, ANY);
     /* Quarantined input is never deduplicated. */
-    run_one(f, &s, "wk", "bad line\n");
-    assert_int_equal(s.req.quarantined, 1);
-    model_apply(f, E, SEEN, &s, "wk");
-    sub_free(&s);
-    run_one(f, &s, "wk", "bad line\n");
-    assert_int_equal(s.req.quarantined, 1);
-    model_apply(f, E, SEEN, &s, "wk");
-    sub_free(&s);
+    run_modelled(f, "wk", "bad line\n", ANY, ANY, 1);
+    run_modelled(f, "wk", "bad line\n", ANY, ANY, 1);
     /* A request mixing a duplicate and a quarantined line still writes its frame. */
-    run_one(f, &s, "wk", "{\"event\":\"a\",\"userId\":\"u\",\"messageId\":\"m2\"}\nbad again\n");
-    assert_int_equal(s.req.duplicates, 1);
-    assert_int_equal(s.req.quarantined, 1);
-    model_apply(f, E, SEEN, &s, "wk");
-    sub_free(&s);
+    run_modelled(f, "wk", "{\"event\":\"a\",\"userId\":\"u\",\"messageId\":\"m2\"}\nbad again\n", ANY, 1, 1);
     check_log(f->dir, E);
 
     /* After a restart the set is rebuilt from the log. */
     wal_close(f);
     wal_open(f);
-    run_one(f, &s, "wk",
-            "{\"event\":\"a\",\"userId\":\"u\",\"messageId\":\"m3\"}\n"
-            "{\"event\":\"a\",\"userId\":\"u\",\"messageId\":\"m5\"}\n"
-            "{\"event\":\"a\",\"userId\":\"u\",\"messageId\":\"m6\"}\n");
-    assert_int_equal(s.req.duplicates, 2);
-    assert_int_equal(s.req.stored, 1);
-    model_apply(f, E, SEEN, &s, "wk");
-    sub_free(&s);
-    run_one(f, &s, "other", "{\"event\":\"a\",\"userId\":\"u\",\"messageId\":\"m1\"}\n");
-    assert_int_equal(s.req.duplicates, 1);
-    model_apply(f, E, SEEN, &s, "other");
-    sub_free(&s);
+    run_modelled(f, "wk",
+                 "{\"event\":\"a\",\"userId\":\"u\",\"messageId\":\"m3\"}\n"
+                 "{\"event\":\"a\",\"userId\":\"u\",\"messageId\":\"m5\"}\n"
+                 "{\"event\":\"a\",\"userId\":\"u\",\"messageId\":\"m6\"}\n",
+                 1, 2, ANY);
+    run_modelled(f, "other", "{\"event\":\"a\",\"userId\":\"u\",\"messageId\":\"m1\"}\n", ANY, 1, ANY);
     check_log(f->dir, E);
     seen_free(SEEN);
 }
@@ -659,13 +647,8 @@ static void test_dedup_window(void **state)
     /* A window of zero remembers nothing: the same id is stored every time. */
     f->opts.dedup_window_us = 0;
     wal_open(f);
-    struct sub s;
-    for (int k = 0; k < 3; k++) {
-        run_one(f, &s, "wk", "{\"event\":\"a\",\"userId\":\"u\",\"messageId\":\"same\"}\n");
-        assert_int_equal(s.req.status, 0);
-        assert_int_equal(s.req.stored, 1);
-        sub_free(&s);
-    }
+    for (int k = 0; k < 3; k++)
+        run_unmodelled(f, "wk", "{\"event\":\"a\",\"userId\":\"u\",\"messageId\":\"same\"}\n", 0, 1, ANY, ANY);
     struct coll c = {0};
     scan(f->dir, &c);
     assert_int_equal(c.n, 3);
@@ -684,26 +667,19 @@ static void test_torn_tail(void **state)
 {
     struct fx *f = *state;
     wal_open(f);
-    struct expect *E = fx_expect(f);
+    struct coll *E = fx_expect(f);
     struct seen *SEEN = fx_seen(f);
-    struct sub s;
     for (int r = 0; r < 3; r++) {
         char prefix[16];
         snprintf(prefix, sizeof prefix, "a%d-", r);
-        char *nd = events_ndjson(prefix, 4 + r * 10, "x");
-        run_one(f, &s, "wk", nd);
-        ff_free(nd);
-        model_apply(f, E, SEEN, &s, "wk");
-        sub_free(&s);
+        run_events(f, prefix, 4 + r * 10, "x", ANY);
     }
     /* The model without the last request, which the tests below tear. */
     size_t kept_n = E->n;
-#define KEPT (&(struct expect){E->v, kept_n, kept_n}) /* a view of the model's first records */
+#define KEPT (&(struct coll){E->v, kept_n, kept_n}) /* a view of the model's first records */
     uint64_t seq_of_last = f->next_seq;
     char *last_nd = events_ndjson("last-", 6, "x");
-    run_one(f, &s, "wk", last_nd);
-    model_apply(f, E, SEEN, &s, "wk");
-    sub_free(&s);
+    run_modelled(f, "wk", last_nd, ANY, ANY, ANY);
     wal_close(f);
 
     char path[512];
@@ -746,13 +722,10 @@ static void test_torn_tail(void **state)
     seen_free(SEEN);
     for (size_t i = 0; i < E->n; i++) {
         char key[128];
-        snprintf(key, sizeof key, "%s\x01%s", E->v[i].wk, E->v[i].mid);
+        seen_key(key, sizeof key, E->v[i].wk, E->v[i].mid);
         seen_add(SEEN, key);
     }
-    run_one(f, &s, "wk", last_nd);
-    assert_int_equal(s.req.stored, 6);
-    model_apply(f, E, SEEN, &s, "wk");
-    sub_free(&s);
+    run_modelled(f, "wk", last_nd, 6, ANY, ANY);
     check_log(f->dir, E);
     wal_close(f);
 
@@ -780,12 +753,8 @@ static void test_injected_write_failure(void **state)
 {
     struct fx *f = *state;
     wal_open(f);
-    struct expect *E = fx_expect(f);
-    struct seen *SEEN = fx_seen(f);
-    struct sub s;
-    run_one(f, &s, "wk", "{\"event\":\"a\",\"userId\":\"u\",\"messageId\":\"ok-1\"}\n");
-    model_apply(f, E, SEEN, &s, "wk");
-    sub_free(&s);
+    struct coll *E = fx_expect(f);
+    run_modelled(f, "wk", "{\"event\":\"a\",\"userId\":\"u\",\"messageId\":\"ok-1\"}\n", ANY, ANY, ANY);
     char path[512];
     struct frames fr0 = last_seg_frames(f->dir, path, sizeof path);
 
@@ -794,50 +763,29 @@ static void test_injected_write_failure(void **state)
                           "{\"event\":\"a\",\"userId\":\"u\",\"messageId\":\"fail-1\"}\n"
                           "not json\n";
     ff_wal_inject_write_failures(f->w, 1);
-    run_one(f, &s, "wk", failing);
-    assert_int_equal(s.req.status, -ENOSPC);
-    assert_int_equal(s.req.stored, 0);
-    assert_int_equal(s.req.duplicates, 0);
-    assert_int_equal(s.req.quarantined, 0);
-    sub_free(&s);
+    run_unmodelled(f, "wk", failing, -ENOSPC, 0, 0, 0);
     struct frames fr1 = last_seg_frames(f->dir, path, sizeof path);
     assert_int_equal(fr1.end, fr0.end); /* nothing of it on disk */
     assert_int_equal(fr1.count, fr0.count);
     check_log(f->dir, E);
 
     /* The next request succeeds. */
-    run_one(f, &s, "wk", "{\"event\":\"a\",\"userId\":\"u\",\"messageId\":\"ok-2\"}\n");
-    model_apply(f, E, SEEN, &s, "wk");
-    sub_free(&s);
+    run_modelled(f, "wk", "{\"event\":\"a\",\"userId\":\"u\",\"messageId\":\"ok-2\"}\n", ANY, ANY, ANY);
     /* The failed request, retried, is stored: its ids were not remembered. */
-    run_one(f, &s, "wk", failing);
-    assert_int_equal(s.req.status, 0);
-    assert_int_equal(s.req.stored, 2);
-    assert_int_equal(s.req.duplicates, 1);
-    assert_int_equal(s.req.quarantined, 1);
-    model_apply(f, E, SEEN, &s, "wk");
-    sub_free(&s);
+    run_modelled(f, "wk", failing, 2, 1, 1);
     check_log(f->dir, E);
 
     /* Two failures in a row, then recovery; a whole group of requests fails together. */
     ff_wal_inject_write_failures(f->w, 2);
-    for (int k = 0; k < 2; k++) {
-        run_one(f, &s, "wk", "{\"event\":\"a\",\"userId\":\"u\",\"messageId\":\"x-1\"}\n");
-        assert_int_equal(s.req.status, -ENOSPC);
-        sub_free(&s);
-    }
-    run_one(f, &s, "wk", "{\"event\":\"a\",\"userId\":\"u\",\"messageId\":\"x-1\"}\n");
-    assert_int_equal(s.req.status, 0);
-    assert_int_equal(s.req.stored, 1);
-    model_apply(f, E, SEEN, &s, "wk");
-    sub_free(&s);
+    const char *x1 = "{\"event\":\"a\",\"userId\":\"u\",\"messageId\":\"x-1\"}\n";
+    for (int k = 0; k < 2; k++) run_unmodelled(f, "wk", x1, -ENOSPC, ANY, ANY, ANY);
+    run_modelled(f, "wk", x1, 1, ANY, ANY);
     check_log(f->dir, E);
     /* Nothing of the failures survives a restart either. */
     wal_close(f);
     wal_open(f);
     assert_int_equal(f->rec.truncated_bytes, 0);
     check_log(f->dir, E);
-    seen_free(SEEN);
 }
 
 static uint64_t rd64le(const unsigned char *p)
@@ -852,19 +800,13 @@ static void test_rotation(void **state)
     struct fx *f = *state;
     f->opts.segment_bytes = 4096;
     wal_open(f);
-    struct expect *E = fx_expect(f);
-    struct seen *SEEN = fx_seen(f);
+    struct coll *E = fx_expect(f);
     for (int r = 0; r < 60; r++) {
         char prefix[16];
         snprintf(prefix, sizeof prefix, "s%02d-", r);
         /* Mostly small requests; every tenth big enough to be compressed and to exceed a
          * segment on its own. */
-        char *nd = events_ndjson(prefix, r % 10 == 9 ? 40 : 1 + r % 5, "rot");
-        struct sub s;
-        run_one(f, &s, "wk", nd);
-        ff_free(nd);
-        model_apply(f, E, SEEN, &s, "wk");
-        sub_free(&s);
+        run_events(f, prefix, r % 10 == 9 ? 40 : 1 + r % 5, "rot", ANY);
     }
     check_log(f->dir, E);
     struct segs sg;
@@ -895,12 +837,7 @@ static void test_rotation(void **state)
     assert_int_equal(f->rec.corrupt_frames, 0);
     assert_int_equal(f->rec.events[FF_FMT_IMPORT], E->n);
     /* Writing goes on in the last segment or a new one, numbering continuing. */
-    char *nd = events_ndjson("post-", 3, "rot");
-    struct sub s;
-    run_one(f, &s, "wk", nd);
-    ff_free(nd);
-    model_apply(f, E, SEEN, &s, "wk");
-    sub_free(&s);
+    run_events(f, "post-", 3, "rot", ANY);
     check_log(f->dir, E);
     wal_close(f);
 
@@ -931,19 +868,32 @@ static void test_rotation(void **state)
         assert_string_equal(got->mid, want->mid);
     }
     free(c.v);
-    seen_free(SEEN);
 }
 
 /* ---- newest-first reads ---- */
 
-static void read_json(const char *dir, const struct ff_read_filter *flt, struct coll *out_ids, size_t *count)
+/* Copies the string member `key` of object c (if it is one) into dst. */
+static void copy_member(const struct ff_json_doc *d, uint32_t c, const char *key, char *dst, size_t cap)
 {
+    const char *s;
+    uint32_t len;
+    if (ff_json_str(d, ff_json_get(d, c, key), &s, &len)) copy_str(dst, cap, (struct ff_str){s, len});
+}
+
+/* Reads the records of `kind` newest first (ff_wal_read_json), those named `ev` only (NULL:
+ * any; its length is strlen's) with timestamps in [from, to) (FF_TIME_NONE: open), at most
+ * `limit`; checks that `want` came back and keeps their fields in out_ids. */
+static void read_json(const char *dir, int kind, const char *ev, int64_t from, int64_t to, size_t limit,
+                      struct coll *out_ids, size_t want)
+{
+    const struct ff_read_filter flt = {kind, ev, ev ? strlen(ev) : 0, from, to, limit};
     struct ff_buf out;
     ff_buf_init(&out, 1 << 24);
     assert_int_equal(ff_buf_append(&out, "[", 1), 0);
-    *count = 12345;
-    int rc = ff_wal_read_json(dir, flt, ",", &out, count);
+    size_t count = 12345;
+    int rc = ff_wal_read_json(dir, &flt, ",", &out, &count);
     assert_int_equal(rc, 0);
+    assert_int_equal(count, want);
     assert_int_equal(ff_buf_append(&out, "]", 1), 0);
     struct test_parsed tp;
     int prc = test_parse(&tp, out.data, out.len);
@@ -951,21 +901,14 @@ static void read_json(const char *dir, const struct ff_read_filter *flt, struct 
     assert_int_equal(prc, 0);
     const struct ff_json_doc *d = &tp.doc;
     assert_int_equal(d->nodes[0].type, FF_JSON_ARRAY);
-    assert_int_equal(d->nodes[0].len, *count);
+    assert_int_equal(d->nodes[0].len, count);
     free(out_ids->v);
     memset(out_ids, 0, sizeof *out_ids);
     for (uint32_t c = 1; c < d->nodes[0].end; c = d->nodes[c].end) {
-        if (out_ids->n == out_ids->cap) {
-            out_ids->cap = out_ids->cap ? out_ids->cap * 2 : 64;
-            out_ids->v = realloc(out_ids->v, out_ids->cap * sizeof *out_ids->v);
-        }
-        struct rc_rec *o = &out_ids->v[out_ids->n++];
-        memset(o, 0, sizeof *o);
-        const char *s;
-        uint32_t len;
-        if (ff_json_str(d, ff_json_get(d, c, "messageId"), &s, &len)) copy_str(o->mid, sizeof o->mid, (struct ff_str){s, len});
-        if (ff_json_str(d, ff_json_get(d, c, "event"), &s, &len)) copy_str(o->ev, sizeof o->ev, (struct ff_str){s, len});
-        if (ff_json_str(d, ff_json_get(d, c, "raw"), &s, &len)) copy_str(o->wk, sizeof o->wk, (struct ff_str){s, len});
+        struct rc_rec *o = coll_push(out_ids);
+        copy_member(d, c, "messageId", o->mid, sizeof o->mid);
+        copy_member(d, c, "event", o->ev, sizeof o->ev);
+        copy_member(d, c, "raw", o->wk, sizeof o->wk);
         uint32_t idx = ff_json_get(d, c, "index");
         o->index = idx == FF_JSON_NONE ? -1 : (int32_t)d->nodes[idx].v.i;
     }
@@ -991,74 +934,52 @@ static void test_read_json(void **state)
         if (i == 20) ff_buf_printf(&nd, "broken line %d\n", i);
     }
     ff_buf_putc(&nd, 0);
-    struct sub s;
     /* In three requests, so the reader crosses frames. */
     char *text = nd.data, *cut1 = strstr(text, "id10"), *cut2 = strstr(text, "id20");
     cut1 = memrchr(text, '\n', (size_t)(cut1 - text)) + 1;
     cut2 = memrchr(text, '\n', (size_t)(cut2 - text)) + 1;
     char *parts[3] = {strndup(text, (size_t)(cut1 - text)), strndup(cut1, (size_t)(cut2 - cut1)), strdup(cut2)};
     for (int k = 0; k < 3; k++) {
-        run_one(f, &s, "wk", parts[k]);
-        assert_int_equal(s.req.status, 0);
-        sub_free(&s);
+        run_unmodelled(f, "wk", parts[k], 0, ANY, ANY, ANY);
         free(parts[k]);
     }
     ff_buf_free(&nd);
 
     struct coll got = {0};
-    size_t count;
-    struct ff_read_filter flt = {FF_REC_EVENT, NULL, 0, FF_TIME_NONE, FF_TIME_NONE, 1000};
-    read_json(f->dir, &flt, &got, &count);
-    assert_int_equal(count, 30);
+    read_json(f->dir, FF_REC_EVENT, NULL, FF_TIME_NONE, FF_TIME_NONE, 1000, &got, 30);
     for (int i = 0; i < 30; i++) {
         char want[8];
         snprintf(want, sizeof want, "id%02d", 29 - i); /* newest first */
         assert_string_equal(got.v[i].mid, want);
     }
     /* Limit and event filter: the three newest "a" events. */
-    flt = (struct ff_read_filter){FF_REC_EVENT, "a", 1, FF_TIME_NONE, FF_TIME_NONE, 3};
-    read_json(f->dir, &flt, &got, &count);
-    assert_int_equal(count, 3);
+    read_json(f->dir, FF_REC_EVENT, "a", FF_TIME_NONE, FF_TIME_NONE, 3, &got, 3);
     assert_string_equal(got.v[0].mid, "id28");
     assert_string_equal(got.v[1].mid, "id26");
     assert_string_equal(got.v[2].mid, "id24");
     for (int i = 0; i < 3; i++) assert_string_equal(got.v[i].ev, "a");
     /* The filter compares whole names: "ab" and "" match nothing. */
-    flt = (struct ff_read_filter){FF_REC_EVENT, "ab", 2, FF_TIME_NONE, FF_TIME_NONE, 3};
-    read_json(f->dir, &flt, &got, &count);
-    assert_int_equal(count, 0);
-    flt = (struct ff_read_filter){FF_REC_EVENT, "", 0, FF_TIME_NONE, FF_TIME_NONE, 3};
-    read_json(f->dir, &flt, &got, &count);
-    assert_int_equal(count, 0);
+    read_json(f->dir, FF_REC_EVENT, "ab", FF_TIME_NONE, FF_TIME_NONE, 3, &got, 0);
+    read_json(f->dir, FF_REC_EVENT, "", FF_TIME_NONE, FF_TIME_NONE, 3, &got, 0);
     /* A limit beyond what there is. */
-    flt = (struct ff_read_filter){FF_REC_EVENT, "b", 1, FF_TIME_NONE, FF_TIME_NONE, 100};
-    read_json(f->dir, &flt, &got, &count);
-    assert_int_equal(count, 15);
+    read_json(f->dir, FF_REC_EVENT, "b", FF_TIME_NONE, FF_TIME_NONE, 100, &got, 15);
     assert_string_equal(got.v[0].mid, "id29");
     assert_string_equal(got.v[14].mid, "id01");
     /* Limit 0: nothing. */
-    flt = (struct ff_read_filter){FF_REC_EVENT, NULL, 0, FF_TIME_NONE, FF_TIME_NONE, 0};
-    read_json(f->dir, &flt, &got, &count);
-    assert_int_equal(count, 0);
+    read_json(f->dir, FF_REC_EVENT, NULL, FF_TIME_NONE, FF_TIME_NONE, 0, &got, 0);
     /* Time range [t0+5 s, t0+9 s). */
-    flt = (struct ff_read_filter){FF_REC_EVENT, NULL, 0, t0 + 5000000, t0 + 9000000, 100};
-    read_json(f->dir, &flt, &got, &count);
-    assert_int_equal(count, 4);
+    read_json(f->dir, FF_REC_EVENT, NULL, t0 + 5000000, t0 + 9000000, 100, &got, 4);
     assert_string_equal(got.v[0].mid, "id08");
     assert_string_equal(got.v[3].mid, "id05");
     /* Quarantined items, newest first, with their line numbers. */
-    flt = (struct ff_read_filter){FF_REC_QUARANTINE, NULL, 0, FF_TIME_NONE, FF_TIME_NONE, 10};
-    read_json(f->dir, &flt, &got, &count);
-    assert_int_equal(count, 2);
+    read_json(f->dir, FF_REC_QUARANTINE, NULL, FF_TIME_NONE, FF_TIME_NONE, 10, &got, 2);
     assert_string_equal(got.v[0].wk, "broken line 20");
     assert_string_equal(got.v[1].wk, "broken line 10");
     assert_true(got.v[0].index > 0 && got.v[1].index > 0);
     /* An empty log. */
     char empty[160];
     snprintf(empty, sizeof empty, "%s/nothing-here", f->dir);
-    flt = (struct ff_read_filter){FF_REC_EVENT, NULL, 0, FF_TIME_NONE, FF_TIME_NONE, 10};
-    read_json(empty, &flt, &got, &count);
-    assert_int_equal(count, 0);
+    read_json(empty, FF_REC_EVENT, NULL, FF_TIME_NONE, FF_TIME_NONE, 10, &got, 0);
     free(got.v);
 }
 

@@ -56,6 +56,29 @@ static inline int64_t test_rand_range(int64_t lo, int64_t hi)
     return (int64_t)((uint64_t)lo + test_randn(span));
 }
 
+/* ---- growable arrays ---- */
+
+/* Room for element n of a growable array v of *cap elements of `elem` bytes: when it is
+ * full, doubles *cap (from `first`) and reallocates. Returns the array, perhaps moved. */
+static inline void *test_grow(void *v, size_t n, size_t *cap, size_t elem, size_t first)
+{
+    if (n < *cap) return v;
+    *cap = *cap ? *cap * 2 : first;
+    v = realloc(v, *cap * elem);
+    assert_non_null(v);
+    return v;
+}
+
+/* ---- time ---- */
+
+/* µs rounded down to a whole millisecond (towards minus infinity), as the ISO writer does. */
+static inline int64_t test_floor_ms(int64_t us)
+{
+    int64_t q = us / 1000;
+    if (us % 1000 < 0) q--;
+    return q * 1000;
+}
+
 /* ---- padded copies for the JSON parser ---- */
 
 /* A heap copy of s[0..n) followed by FF_JSON_PADDING zero bytes. free() it. */
@@ -163,6 +186,20 @@ static inline void test_parsed_free(struct test_parsed *tp)
     free(tp->copy);
     tp->p = NULL;
     tp->copy = NULL;
+}
+
+/* Asserts that the JSON text got[0..n) parses and equals `want` structurally (test_json_equal). */
+static inline void test_assert_json_text(const char *got, size_t n, const char *want)
+{
+    struct test_parsed a, b;
+    int rc = test_parse(&a, got, n);
+    if (rc) print_error("not JSON: %.*s\n", (int)n, got);
+    assert_int_equal(rc, 0);
+    assert_int_equal(test_parse(&b, want, strlen(want)), 0);
+    if (!test_json_equal(&a.doc, 0, &b.doc, 0)) print_error("got %.*s\nwant %s\n", (int)n, got, want);
+    assert_true(test_json_equal(&a.doc, 0, &b.doc, 0));
+    test_parsed_free(&a);
+    test_parsed_free(&b);
 }
 
 #endif
