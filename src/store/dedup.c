@@ -5,11 +5,23 @@
 
 #include "core/alloc.h"
 
+#define MIN_CAP 1024
+#define MOVE_PER_INSERT 64 /* old slots moved per insert: the old table is gone long before
+                              the new one fills, since it starts at most half full */
+
+/* The home slot; ff_dedup_prefetch in dedup.h computes the same. */
+static size_t home_of(size_t cap, uint64_t hash) { return (size_t)(hash * 0x9e3779b97f4a7c15u >> 17) & (cap - 1); }
+
+static size_t find(const struct ff_dedup_entry *slots, size_t cap, uint64_t hash)
+{
+    size_t mask = cap - 1, i = home_of(cap, hash);
+    while (slots[i].hash && slots[i].hash != hash) i = (i + 1) & mask;
+    return i;
+}
+
 int ff_dedup_init(struct ff_dedup *d, int64_t window_us)
 {
-    d->cap = 1024;
-    d->used = 0;
-    d->window_us = window_us;
+    *d = (struct ff_dedup){.cap = MIN_CAP, .window_us = window_us};
     d->slots = ff_calloc(d->cap, sizeof *d->slots);
     return d->slots ? 0 : -ENOMEM;
 }
@@ -17,87 +29,109 @@ int ff_dedup_init(struct ff_dedup *d, int64_t window_us)
 void ff_dedup_free(struct ff_dedup *d)
 {
     ff_free(d->slots);
-    d->slots = NULL;
-    d->cap = d->used = 0;
-}
-
-/* The home slot; ff_dedup_prefetch in dedup.h computes the same. */
-static size_t home_of(const struct ff_dedup *d, uint64_t hash)
-{
-    return (size_t)(hash * 0x9e3779b97f4a7c15u >> 17) & (d->cap - 1);
-}
-
-static size_t find(const struct ff_dedup *d, uint64_t hash)
-{
-    size_t mask = d->cap - 1, i = home_of(d, hash);
-    while (d->slots[i].hash && d->slots[i].hash != hash) i = (i + 1) & mask;
-    return i;
+    ff_free(d->old);
+    d->slots = d->old = NULL;
+    d->cap = d->used = d->old_cap = d->old_pos = 0;
 }
 
 int ff_dedup_contains(const struct ff_dedup *d, uint64_t hash, int64_t now_us)
 {
-    const struct ff_dedup_entry *e = &d->slots[find(d, hash)];
+    const struct ff_dedup_entry *e = &d->slots[find(d->slots, d->cap, hash)];
+    if (e->hash == hash && e->expires_us > now_us) return 1;
+    if (!d->old) return 0;
+    e = &d->old[find(d->old, d->old_cap, hash)];
     return e->hash == hash && e->expires_us > now_us;
 }
 
-/* Rebuilds into a table sized for the live entries, dropping expired ones. */
-static int rehash(struct ff_dedup *d, int64_t now_us)
+/* Puts an entry into the current table, keeping the later expiry of a present one. */
+static void put(struct ff_dedup *d, uint64_t hash, int64_t expires_us)
 {
-    size_t live = 0;
-    for (size_t i = 0; i < d->cap; i++)
-        if (d->slots[i].hash && d->slots[i].expires_us > now_us) live++;
-    size_t cap = 1024;
-    while (cap < live * 2 + 2) cap *= 2;
-    struct ff_dedup_entry *old = d->slots;
-    size_t old_cap = d->cap;
+    struct ff_dedup_entry *e = &d->slots[find(d->slots, d->cap, hash)];
+    if (!e->hash) {
+        e->hash = hash;
+        e->expires_us = expires_us;
+        d->used++;
+    } else if (expires_us > e->expires_us) {
+        e->expires_us = expires_us;
+    }
+}
+
+/* Moves up to `n` slots of the old table into the current one; frees it when done. */
+static void move_old(struct ff_dedup *d, size_t n, int64_t now_us)
+{
+    while (d->old && n--) {
+        struct ff_dedup_entry e = d->old[d->old_pos++];
+        if (e.hash && e.expires_us > now_us) put(d, e.hash, e.expires_us);
+        if (d->old_pos == d->old_cap) {
+            ff_free(d->old);
+            d->old = NULL;
+            d->old_cap = d->old_pos = 0;
+        }
+    }
+}
+
+/* Starts moving to a new table sized for the live entries, estimated from a sample: it
+ * doubles under growth and shrinks back once most entries have expired. */
+static int start_rebuild(struct ff_dedup *d, int64_t now_us)
+{
+    move_old(d, SIZE_MAX, now_us); /* an earlier move still running: finish it first */
+    size_t sample = d->cap < 4096 ? d->cap : 4096, live = 0, stride = d->cap / sample;
+    for (size_t k = 0; k < sample; k++) {
+        const struct ff_dedup_entry *e = &d->slots[k * stride];
+        live += e->hash && e->expires_us > now_us;
+    }
+    size_t est = live * d->cap / sample + 1, cap = MIN_CAP;
+    while (cap < est * 2) cap *= 2; /* at most half full once moved */
     struct ff_dedup_entry *fresh = ff_calloc(cap, sizeof *fresh);
     if (!fresh) return -ENOMEM;
+    d->old = d->slots;
+    d->old_cap = d->cap;
+    d->old_pos = 0;
     d->slots = fresh;
     d->cap = cap;
     d->used = 0;
-    for (size_t i = 0; i < old_cap; i++) {
-        if (!old[i].hash || old[i].expires_us <= now_us) continue;
-        d->slots[find(d, old[i].hash)] = old[i];
-        d->used++;
-    }
-    ff_free(old);
     return 0;
 }
 
 int ff_dedup_insert(struct ff_dedup *d, uint64_t hash, int64_t received_us, int64_t now_us)
 {
+    move_old(d, MOVE_PER_INSERT, now_us);
     if ((d->used + 1) * 10 > d->cap * 7) {
-        int rc = rehash(d, now_us);
+        int rc = start_rebuild(d, now_us);
         if (rc) return rc;
+        move_old(d, MOVE_PER_INSERT, now_us);
     }
-    size_t i = find(d, hash);
-    if (!d->slots[i].hash) d->used++;
-    d->slots[i].hash = hash;
-    int64_t exp = received_us + d->window_us;
-    if (exp > d->slots[i].expires_us) d->slots[i].expires_us = exp;
+    put(d, hash, received_us + d->window_us);
     return 0;
+}
+
+/* Backward-shift deletion keeps every probe chain unbroken without tombstones. */
+static int remove_from(struct ff_dedup_entry *slots, size_t cap, uint64_t hash)
+{
+    size_t mask = cap - 1, i = find(slots, cap, hash), j = i;
+    if (slots[i].hash != hash) return 0;
+    for (;;) {
+        slots[i].hash = 0;
+        slots[i].expires_us = 0;
+        for (;;) {
+            j = (j + 1) & mask;
+            if (!slots[j].hash) return 1;
+            size_t home = home_of(cap, slots[j].hash);
+            /* Move j into the hole at i unless its home lies cyclically in (i, j]. */
+            if (i <= j ? (home <= i || home > j) : (home <= i && home > j)) break;
+        }
+        slots[i] = slots[j];
+        i = j;
+    }
 }
 
 void ff_dedup_remove(struct ff_dedup *d, uint64_t hash)
 {
-    size_t mask = d->cap - 1, i = find(d, hash);
-    if (d->slots[i].hash != hash) return;
-    /* Backward-shift deletion keeps every probe chain unbroken without tombstones. */
-    size_t j = i;
-    for (;;) {
-        d->slots[i].hash = 0;
-        d->slots[i].expires_us = 0;
-        for (;;) {
-            j = (j + 1) & mask;
-            if (!d->slots[j].hash) {
-                d->used--;
-                return;
-            }
-            size_t home = home_of(d, d->slots[j].hash);
-            /* Move j into the hole at i unless its home lies cyclically in (i, j]. */
-            if (i <= j ? (home <= i || home > j) : (home <= i && home > j)) break;
-        }
-        d->slots[i] = d->slots[j];
-        i = j;
-    }
+    if (remove_from(d->slots, d->cap, hash)) d->used--;
+    if (!d->old) return;
+    /* In the old table a backward shift could pull an entry not yet moved into the part
+     * already moved, and lose it: mark the entry expired instead, which both lookups and
+     * the move treat as absent. */
+    struct ff_dedup_entry *e = &d->old[find(d->old, d->old_cap, hash)];
+    if (e->hash == hash) e->expires_us = INT64_MIN;
 }

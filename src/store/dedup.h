@@ -1,8 +1,11 @@
 /* dedup.h - the set of message ids seen in the last 24 hours.
  *
  * Keys are 64-bit hashes of (write key, messageId) (ff_dedup_hash); each entry expires a
- * window after it was received. Open addressing with linear probing; expired entries are
- * dropped when the table grows. Not thread-safe: the WAL writer thread owns it. */
+ * window after it was received. Open addressing with linear probing. The table grows (or
+ * is rebuilt smaller, when most entries have expired) incrementally: a new table is
+ * allocated and each insert moves a few slots of the old one over, dropping expired
+ * entries, so no single insert pays for copying millions of entries (that stall showed as
+ * half-second p99 acknowledgements). Not thread-safe: the WAL writer thread owns it. */
 #ifndef FF_DEDUP_H
 #define FF_DEDUP_H
 
@@ -15,9 +18,11 @@ struct ff_dedup_entry {
 };
 
 struct ff_dedup {
-    struct ff_dedup_entry *slots;
-    size_t cap;          /* power of two */
-    size_t used;
+    struct ff_dedup_entry *slots; /* the current table */
+    size_t cap;                   /* power of two */
+    size_t used;                  /* occupied slots of the current table, expired included */
+    struct ff_dedup_entry *old;   /* the table being moved over, or NULL */
+    size_t old_cap, old_pos;      /* old_pos: the next old slot to move */
     int64_t window_us;
 };
 
