@@ -289,6 +289,14 @@ static void process(struct ff_conn *c, const char *data, size_t len)
         if (c->closing) return;
         if (c->busy) {
             if (len && keep_pending(c, data, len)) c->keep_alive = 0;
+            /* Reading goes on while a request is answered (stopping and restarting it cost
+             * two epoll_ctl calls per request); only a client that piles up pipelined
+             * bytes is paused. */
+            if (c->pending_len > limits(c)->max_body_bytes + limits(c)->max_header_bytes && !c->read_paused &&
+                !c->loop->fake_io) {
+                uv_read_stop((uv_stream_t *)&c->tcp);
+                c->read_paused = 1;
+            }
             return;
         }
         if (!len) return;
@@ -316,11 +324,7 @@ static void process(struct ff_conn *c, const char *data, size_t len)
         c->dispatching = 1;
         ff_route(c);
         c->dispatching = 0;
-        if (c->busy) {
-            /* Answered later (WAL, thread pool): stop reading until then. */
-            if (!c->loop->fake_io && !c->closing) uv_read_stop((uv_stream_t *)&c->tcp);
-            continue;
-        }
+        if (c->busy) continue; /* answered later (WAL, thread pool) */
         llhttp_resume(&c->parser);
     }
 }
@@ -331,6 +335,14 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
     struct ff_conn *c = s->data;
     if (n < 0) {
+        if (c->busy && !c->lingering) {
+            /* The client went away while its request is with the WAL or the thread pool,
+             * which still hold this connection: close once the answer is done. */
+            c->keep_alive = 0;
+            uv_read_stop(s);
+            c->read_paused = 1;
+            return;
+        }
         ff_conn_close(c);
         return;
     }
@@ -360,6 +372,7 @@ static void linger(struct ff_conn *c)
 {
     c->lingering = 1;
     c->shutdown_req.data = c;
+    uv_read_stop((uv_stream_t *)&c->tcp);
     if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, on_shutdown) ||
         uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, on_read)) {
         ff_conn_close(c);
@@ -389,10 +402,10 @@ static void request_finished(struct ff_conn *c)
         ff_batch_init(&c->batch, fmt, batch_limit(c));
     }
     if (c->out.cap > (1u << 20)) ff_buf_free(&c->out);
+    arm_timer(c, limits(c)->idle_timeout_ms);
     /* Answered from inside process(): it resumes parsing itself. */
     if (c->dispatching) return;
     llhttp_resume(&c->parser);
-    arm_timer(c, limits(c)->idle_timeout_ms);
     if (c->pending) {
         char *p = c->pending;
         size_t n = c->pending_len;
@@ -402,7 +415,10 @@ static void request_finished(struct ff_conn *c)
         ff_free(p);
         if (c->busy || c->closing) return;
     }
-    if (!c->loop->fake_io) uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, on_read);
+    if (c->read_paused && !c->loop->fake_io) {
+        c->read_paused = 0;
+        uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, on_read);
+    }
 }
 
 static void on_written(uv_write_t *w, int status)
@@ -463,7 +479,20 @@ void ff_respond(struct ff_conn *c, int status, const char *content_type, const c
         request_finished(c);
         return;
     }
+    /* Try the write at once: a response fits the socket buffer nearly always, and uv_write
+     * would cost an epoll_ctl and a trip through the loop per request. */
     uv_buf_t b = uv_buf_init(o->data, (unsigned)o->len);
+    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (n == (int)o->len) {
+        request_finished(c);
+        return;
+    }
+    if (n > 0) b = uv_buf_init(o->data + n, (unsigned)(o->len - (size_t)n));
+    else if (n != UV_EAGAIN) {
+        c->keep_alive = 0;
+        request_finished(c);
+        return;
+    }
     c->write_req.data = c;
     if (uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &b, 1, on_written) < 0) {
         c->keep_alive = 0;

@@ -2,8 +2,9 @@
  * responses. One struct ff_conn per TCP connection, owned by one event loop.
  *
  * A connection handles one request at a time: when a request is complete the parser pauses
- * and reading stops until the response has been written, so pipelined requests are answered
- * in order and a slow (durable) answer never blocks another connection. */
+ * until the response has been written, and bytes that arrive meanwhile wait in `pending`,
+ * so pipelined requests are answered in order and a slow (durable) answer never blocks
+ * another connection. */
 #ifndef FF_HTTP_H
 #define FF_HTTP_H
 
@@ -67,6 +68,7 @@ struct ff_conn {
     int dispatching;           /* inside ff_route called from the parse loop */
     int reject_status;         /* limit hit while parsing: answer this and close */
     int lingering;             /* answered and shut down; draining what the client still sends */
+    int read_paused;           /* reading stopped: too many pipelined bytes, or the peer left */
     /* Ingest state, reused across the connection's requests. */
     struct ff_batch batch;
     struct ff_buf decoded;

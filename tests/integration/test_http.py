@@ -428,3 +428,28 @@ def test_wait_closed_helper_detects_open_connection(server):
         assert c.read_response()[0] == 200
         with pytest.raises(Timeout):
             c.wait_closed(timeout=0.3)
+
+
+def test_client_leaving_mid_request_loses_nothing_and_breaks_nothing(server):
+    """A client that sends a request and goes away at once (half-close, or close) while its
+    events are with the WAL: the server keeps running, a half-closed client still gets its
+    answer, and the events are stored."""
+    port = int(server.base.rsplit(":", 1)[1])
+    mids = [uid("gone") for _ in range(40)]
+    for i, m in enumerate(mids):
+        body = json.dumps({"event": "gone", "userId": "u", "messageId": m}).encode()
+        req = build_request("POST", "/v1/track", body, {"Content-Type": "application/json"})
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.sendall(req)
+        if i % 2:
+            s.shutdown(socket.SHUT_WR)  # half-close: the answer must still come
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = s.recv(4096)
+                assert chunk, "connection closed without an answer after a half-close"
+                data += chunk
+            assert data.startswith(b"HTTP/1.1 200"), data[:100]
+        s.close()
+    assert server.get("/healthz").status_code == 200
+    wait_for(lambda: set(mids) <= {e["messageId"] for e in server.all_events()},
+             what="every event of the departed clients stored")
