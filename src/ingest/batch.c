@@ -143,3 +143,11 @@ int ff_ingest_reject(const struct ff_ingest_ctx *ctx, struct ff_batch *b, const 
 {
     return batch_add_failure(b, ctx, -1, "index", (struct failure){reason, field}, raw, len);
 }
+
+const char *parse_error_text(struct ff_batch *b, const char *what, const char *parser_msg)
+{
+    ff_buf_reset(&b->errtext);
+    if (ff_buf_printf(&b->errtext, "%s is not valid JSON: %s", what, parser_msg ? parser_msg : "parse error") == 0)
+        return b->errtext.data;
+    return "not valid JSON";
+}

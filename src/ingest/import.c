@@ -33,9 +33,7 @@ int ff_ingest_import(const struct ff_ingest_ctx *ctx, const char *body, size_t l
         if (rc == -ENOMEM) return rc;
         struct failure f = {NULL, ""};
         if (rc) {
-            ff_buf_reset(&b->errtext);
-            f.error = ff_buf_printf(&b->errtext, "line is not valid JSON: %s", err ? err : "parse error") == 0
-                          ? b->errtext.data : "line is not valid JSON";
+            f.error = parse_error_text(b, "line", err);
         } else if (doc.nodes[0].type != FF_JSON_OBJECT) {
             f.error = "line must be a JSON object";
         } else {

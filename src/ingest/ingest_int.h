@@ -38,6 +38,9 @@ int batch_add_event(struct ff_batch *b, const struct ff_event *ev);
 int batch_add_failure(struct ff_batch *b, const struct ff_ingest_ctx *ctx, int32_t index,
                       const char *index_name, struct failure f, const char *raw, size_t raw_len);
 
+/* "<what> is not valid JSON: <parser's message>", kept in b->errtext until the next call. */
+const char *parse_error_text(struct ff_batch *b, const char *what, const char *parser_msg);
+
 /* Fills `id` (37 bytes) with a random UUID v4 text for events that came without messageId. */
 void make_message_id(char id[37]);
 

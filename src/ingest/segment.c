@@ -17,13 +17,9 @@ static int parse_root(const struct ff_ingest_ctx *ctx, const char *body, size_t 
     int rc = ff_json_parse(ctx->parser, body, len, doc, &err);
     if (rc == -ENOMEM) return rc;
     if (rc) {
-        char *msg = b->errtext.data;
-        ff_buf_reset(&b->errtext);
-        if (ff_buf_printf(&b->errtext, "body is not valid JSON: %s", err ? err : "parse error") == 0)
-            msg = b->errtext.data;
         *handled = 1;
-        return batch_add_failure(b, ctx, -1, "index", (struct failure){msg ? msg : "body is not valid JSON", ""},
-                                 body, len);
+        return batch_add_failure(b, ctx, -1, "index", (struct failure){parse_error_text(b, "body", err), ""}, body,
+                                 len);
     }
     if (doc->nodes[0].type != FF_JSON_OBJECT) {
         *handled = 1;

@@ -130,7 +130,8 @@ void ff_route_wal_done(struct ff_conn *c)
     int listed = c->route == R_SEGMENT_BATCH || c->route == R_IMPORT;
     if (all_failed) {
         rc = ff_buf_append_str(&o, c->route == R_SEED ? "{\"status\":\"error\",\"error\":" : "{\"success\":false,\"error\":");
-        if (!rc) rc = ff_json_write_str(&o, b->error ? b->error : "invalid", strlen(b->error ? b->error : "invalid"));
+        const char *error = b->error ? b->error : "invalid";
+        if (!rc) rc = ff_json_write_str(&o, error, strlen(error));
         if (!rc) rc = ff_buf_append_str(&o, ",\"field\":");
         if (!rc) rc = ff_json_write_str(&o, b->field, strlen(b->field));
         if (!rc) rc = ff_buf_append_str(&o, ",\"quarantined\":true");
@@ -139,7 +140,7 @@ void ff_route_wal_done(struct ff_conn *c)
     } else {
         rc = ff_buf_append_str(&o, "{\"success\":true");
     }
-    if (!rc && (listed || (c->route == R_SEED && !all_failed && b->failed))) {
+    if (!rc && listed) {
         rc = ff_buf_printf(&o, ",\"accepted\":%u,\"duplicates\":%u,\"failed\":[", b->accepted, r->duplicates);
         if (!rc) rc = ff_buf_append(&o, b->failures.data, b->failures.len);
         if (!rc) rc = ff_buf_putc(&o, ']');
