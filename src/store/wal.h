@@ -1,9 +1,10 @@
 /* wal.h - the write-ahead log: where an event is made durable before it is acknowledged.
  *
- * Submitters (the HTTP event loops) hand in batches of encoded records; one writer thread
- * gathers everything submitted while the previous fsync ran, drops records whose messageId
- * was seen in the last 24 hours, writes the rest as one checksummed frame, fsyncs once and
- * calls every submitter back (group commit). The byte format is described in wal.c. */
+ * Submitters (the HTTP event loops) hand in batches of encoded records, which they compress
+ * and checksum themselves; one writer thread gathers everything submitted while the previous
+ * fsync ran, marks records whose messageId was seen in the last 24 hours as dropped, writes
+ * one checksummed frame per submission, fsyncs once and calls every submitter back (group
+ * commit). The byte format is described in wal.c and docs/internals/wal.md. */
 #ifndef FF_WAL_H
 #define FF_WAL_H
 
