@@ -99,8 +99,14 @@ fuzz-run: fuzz
 
 bench:
 	@scripts/setup bench
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all $(BUILD)/ingest_micro
 	bench/run
+	$(BUILD)/ingest_micro
+
+# User-space decoding cost alone (no network, no disk): ns per event.
+$(BUILD)/ingest_micro: bench/ingest_micro.c $(BUILD)/libfootfall.a
+	$(CC) $(CFLAGS) -c -o $@.o $<
+	$(CXX) $(OPT) -pthread -o $@ $@.o $(BUILD)/libfootfall.a $(LDLIBS)
 
 clean:
 	rm -rf build

@@ -8,6 +8,10 @@
 
 #include "errors.h"
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 uint32_t ff_json_get(const struct ff_json_doc *doc, uint32_t obj, const char *key)
 {
     if (obj >= doc->count || doc->nodes[obj].type != FF_JSON_OBJECT) return FF_JSON_NONE;
@@ -32,6 +36,25 @@ int ff_json_str(const struct ff_json_doc *doc, uint32_t i, const char **s, uint3
 static const unsigned char stops_run[256] = {
     [0 ... 0x1f] = 1, ['"'] = 1, ['\\'] = 1, [0x80 ... 0xff] = 1, /* GNU range designators */
 };
+
+/* The index of the first byte at or after i that ends a plain run, or len. Sixteen bytes at
+ * a time where SSE2 is there (every x86-64): a signed compare with 0x20 flags both the
+ * control characters and every byte >= 0x80. */
+static size_t plain_run(const char *s, size_t i, size_t len)
+{
+#ifdef __SSE2__
+    const __m128i space = _mm_set1_epi8(0x20), quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
+    while (i + 16 <= len) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+        __m128i hit = _mm_or_si128(_mm_cmplt_epi8(v, space), _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)));
+        int mask = _mm_movemask_epi8(hit);
+        if (mask) return i + (size_t)__builtin_ctz((unsigned)mask);
+        i += 16;
+    }
+#endif
+    while (i < len && !stops_run[(unsigned char)s[i]]) i++;
+    return i;
+}
 
 /* Length of the valid UTF-8 sequence at s[0..n) (RFC 3629: no overlongs, no surrogates,
  * nothing past U+10FFFF), or 0 when it is not one. */
@@ -62,8 +85,7 @@ int ff_json_write_str(struct ff_buf *b, const char *s, size_t len)
     size_t i = 0;
     while (i < len) {
         /* Copy the run that needs no escaping in one go: most strings are one run. */
-        size_t j = i;
-        while (j < len && !stops_run[(unsigned char)s[j]]) j++;
+        size_t j = plain_run(s, i, len);
         memcpy(o, s + i, j - i);
         o += j - i;
         if (j == len) break;

@@ -51,26 +51,47 @@ static void finish(struct ff_buf *b, size_t len_at)
     p[2] = (unsigned char)(n >> 16), p[3] = (unsigned char)(n >> 24);
 }
 
+static unsigned char *put_le64(unsigned char *o, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) o[i] = (unsigned char)(v >> (8 * i)); /* one store once optimised */
+    return o + 8;
+}
+
+static unsigned char *put_varint_str(unsigned char *o, struct ff_str s)
+{
+    uint32_t v = s.len;
+    while (v >= 0x80) *o++ = (unsigned char)(v | 0x80), v >>= 7;
+    *o++ = (unsigned char)v;
+    if (s.len) memcpy(o, s.p, s.len);
+    return o + s.len;
+}
+
+/* The hot path of ingest: one reservation, then stores through a pointer. */
 int ff_event_encode(struct ff_buf *b, const struct ff_event *ev)
 {
-    size_t start = b->len, len_at;
-    int rc = begin(b, FF_REC_EVENT, &len_at);
-    if (!rc) rc = ff_buf_put_u8(b, ev->type);
-    if (!rc) rc = ff_buf_put_u8(b, ev->format);
-    if (!rc) rc = ff_buf_append(b, "\0\0", 2);
-    if (!rc) rc = ff_buf_put_u64(b, (uint64_t)ev->timestamp_us);
-    if (!rc) rc = ff_buf_put_u64(b, (uint64_t)ev->original_timestamp_us);
-    if (!rc) rc = ff_buf_put_u64(b, (uint64_t)ev->sent_at_us);
-    if (!rc) rc = ff_buf_put_u64(b, (uint64_t)ev->received_at_us);
     const struct ff_str *strs[] = {&ev->event, &ev->name, &ev->message_id, &ev->anonymous_id,
                                    &ev->user_id, &ev->group_id, &ev->previous_id, &ev->write_key,
                                    &ev->properties, &ev->traits, &ev->context};
-    for (size_t i = 0; !rc && i < sizeof strs / sizeof *strs; i++) rc = put_str(b, *strs[i]);
-    if (rc) {
-        b->len = start;
-        return rc;
-    }
-    finish(b, len_at);
+    enum { NSTR = sizeof strs / sizeof *strs };
+    size_t max = 1 + 4 + 4 + 32 + NSTR * 5;
+    for (size_t i = 0; i < NSTR; i++) max += strs[i]->len;
+    int rc = ff_buf_reserve(b, max);
+    if (rc) return rc;
+    unsigned char *start = (unsigned char *)b->data + b->len, *o = start + 5;
+    *o++ = ev->type;
+    *o++ = ev->format;
+    *o++ = 0, *o++ = 0;
+    o = put_le64(o, (uint64_t)ev->timestamp_us);
+    o = put_le64(o, (uint64_t)ev->original_timestamp_us);
+    o = put_le64(o, (uint64_t)ev->sent_at_us);
+    o = put_le64(o, (uint64_t)ev->received_at_us);
+    for (size_t i = 0; i < NSTR; i++) o = put_varint_str(o, *strs[i]);
+    size_t body = (size_t)(o - start) - 5;
+    if (body > UINT32_MAX) return FF_ETOOBIG;
+    start[0] = FF_REC_EVENT;
+    start[1] = (unsigned char)body, start[2] = (unsigned char)(body >> 8);
+    start[3] = (unsigned char)(body >> 16), start[4] = (unsigned char)(body >> 24);
+    b->len += (size_t)(o - start);
     return 0;
 }
 

@@ -32,7 +32,8 @@ static void index_members(const struct ff_json_doc *doc, uint32_t obj, uint32_t 
     for (uint32_t c = obj + 1; c < doc->nodes[obj].end; c = doc->nodes[c].end) {
         const struct ff_json_node *n = &doc->nodes[c];
         for (int k = 0; k < K_COUNT; k++) {
-            if (n->key_len == key_len[k] && memcmp(n->key, key_names[k], key_len[k]) == 0) {
+            if (n->key_len == key_len[k] && n->key[0] == key_names[k][0] &&
+                memcmp(n->key, key_names[k], key_len[k]) == 0) {
                 if (idx[k] == FF_JSON_NONE) idx[k] = c;
                 break;
             }
