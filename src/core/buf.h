@@ -10,6 +10,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define FF_BUF_PAD 64
 
 struct ff_buf {
@@ -52,4 +56,7 @@ int ff_buf_put_u32(struct ff_buf *b, uint32_t v);
 int ff_buf_put_u64(struct ff_buf *b, uint64_t v);
 int ff_buf_put_varint(struct ff_buf *b, uint64_t v);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -13,7 +13,56 @@
 struct ff_json_parser {
     simdjson::dom::parser parser;
     std::vector<ff_json_node> nodes;
+    ff_buf raw; // text of raw nodes; their v.s holds an offset until the parse ends
+    ff_json_parser() { ff_buf_init(&raw, (size_t)1 << 32); }
+    ~ff_json_parser() { ff_buf_free(&raw); }
 };
+
+// Compact JSON text of a DOM element, written with the C writers so it is byte for byte what
+// ff_json_write_node would write from nodes.
+static int write_compact(ff_buf *b, simdjson::dom::element e)
+{
+    using simdjson::dom::element_type;
+    int rc = 0;
+    switch (e.type()) {
+    case element_type::ARRAY: {
+        simdjson::dom::array arr;
+        if (e.get_array().get(arr)) return FF_EINVAL;
+        bool first = true;
+        if ((rc = ff_buf_putc(b, '['))) return rc;
+        for (simdjson::dom::element c : arr) {
+            if (!first && (rc = ff_buf_putc(b, ','))) return rc;
+            first = false;
+            if ((rc = write_compact(b, c))) return rc;
+        }
+        return ff_buf_putc(b, ']');
+    }
+    case element_type::OBJECT: {
+        simdjson::dom::object obj;
+        if (e.get_object().get(obj)) return FF_EINVAL;
+        bool first = true;
+        if ((rc = ff_buf_putc(b, '{'))) return rc;
+        for (simdjson::dom::key_value_pair kv : obj) {
+            if (!first && (rc = ff_buf_putc(b, ','))) return rc;
+            first = false;
+            if ((rc = ff_json_write_str(b, kv.key.data(), kv.key.size()))) return rc;
+            if ((rc = ff_buf_putc(b, ':'))) return rc;
+            if ((rc = write_compact(b, kv.value))) return rc;
+        }
+        return ff_buf_putc(b, '}');
+    }
+    case element_type::STRING: {
+        std::string_view s = e.get_string().value_unsafe();
+        return ff_json_write_str(b, s.data(), s.size());
+    }
+    case element_type::INT64: return ff_json_write_int(b, e.get_int64().value_unsafe());
+    case element_type::UINT64: return ff_json_write_uint(b, e.get_uint64().value_unsafe());
+    case element_type::DOUBLE: return ff_json_write_double(b, e.get_double().value_unsafe());
+    case element_type::BOOL: return e.get_bool().value_unsafe() ? ff_buf_append(b, "true", 4) : ff_buf_append(b, "false", 5);
+    case element_type::NULL_VALUE: return ff_buf_append(b, "null", 4);
+    }
+    return FF_EINVAL;
+}
 
 extern "C" struct ff_json_parser *ff_json_parser_new(void)
 {
@@ -22,10 +71,11 @@ extern "C" struct ff_json_parser *ff_json_parser_new(void)
 
 extern "C" void ff_json_parser_free(struct ff_json_parser *p) { delete p; }
 
-static void flatten(std::vector<ff_json_node> &out, simdjson::dom::element e, std::string_view key,
-                    bool has_key)
+static int flatten(ff_json_parser *p, simdjson::dom::element e, std::string_view key, bool has_key, uint32_t depth,
+                   uint32_t raw_depth)
 {
     using simdjson::dom::element_type;
+    std::vector<ff_json_node> &out = p->nodes;
     size_t self = out.size();
     out.emplace_back();
     ff_json_node n{};
@@ -33,13 +83,26 @@ static void flatten(std::vector<ff_json_node> &out, simdjson::dom::element e, st
         n.key = key.data();
         n.key_len = (uint32_t)key.size();
     }
-    switch (e.type()) {
+    element_type t = e.type();
+    if (depth >= raw_depth && (t == element_type::ARRAY || t == element_type::OBJECT)) {
+        size_t off = p->raw.len;
+        int rc = write_compact(&p->raw, e);
+        if (rc) return rc;
+        n.type = t == element_type::ARRAY ? FF_JSON_ARRAY : FF_JSON_OBJECT;
+        n.flags = FF_JSON_F_RAW;
+        n.v.u = off; // made a pointer once the text stops moving
+        n.len = (uint32_t)(p->raw.len - off);
+        n.end = (uint32_t)out.size();
+        out[self] = n;
+        return 0;
+    }
+    switch (t) {
     case element_type::ARRAY: {
         n.type = FF_JSON_ARRAY;
         simdjson::dom::array arr;
         if (e.get_array().get(arr)) break; // cannot fail: the type was checked
         for (simdjson::dom::element c : arr) {
-            flatten(out, c, {}, false);
+            if (int rc = flatten(p, c, {}, false, depth + 1, raw_depth)) return rc;
             n.len++;
         }
         break;
@@ -49,7 +112,7 @@ static void flatten(std::vector<ff_json_node> &out, simdjson::dom::element e, st
         simdjson::dom::object obj;
         if (e.get_object().get(obj)) break;
         for (simdjson::dom::key_value_pair kv : obj) {
-            flatten(out, kv.value, kv.key, true);
+            if (int rc = flatten(p, kv.value, kv.key, true, depth + 1, raw_depth)) return rc;
             n.len++;
         }
         break;
@@ -69,10 +132,11 @@ static void flatten(std::vector<ff_json_node> &out, simdjson::dom::element e, st
     }
     n.end = (uint32_t)out.size();
     out[self] = n;
+    return 0;
 }
 
-extern "C" int ff_json_parse(struct ff_json_parser *p, const char *buf, size_t len,
-                             struct ff_json_doc *doc, const char **err)
+extern "C" int ff_json_parse_shallow(struct ff_json_parser *p, const char *buf, size_t len, uint32_t raw_depth,
+                                     struct ff_json_doc *doc, const char **err)
 {
     try {
         simdjson::dom::element root;
@@ -82,7 +146,15 @@ extern "C" int ff_json_parse(struct ff_json_parser *p, const char *buf, size_t l
             return error == simdjson::MEMALLOC ? -ENOMEM : FF_EINVAL;
         }
         p->nodes.clear();
-        flatten(p->nodes, root, {}, false);
+        ff_buf_reset(&p->raw);
+        int rc = flatten(p, root, {}, false, 0, raw_depth);
+        if (!rc) rc = ff_buf_reserve(&p->raw, 0); // padding after the last text, and never NULL
+        if (rc) {
+            if (err) *err = rc == -ENOMEM ? "out of memory" : "too large";
+            return rc;
+        }
+        for (ff_json_node &n : p->nodes)
+            if (n.flags & FF_JSON_F_RAW) n.v.s = p->raw.data + n.v.u;
         doc->nodes = p->nodes.data();
         doc->count = (uint32_t)p->nodes.size();
         return 0;
@@ -90,4 +162,10 @@ extern "C" int ff_json_parse(struct ff_json_parser *p, const char *buf, size_t l
         if (err) *err = "out of memory";
         return -ENOMEM;
     }
+}
+
+extern "C" int ff_json_parse(struct ff_json_parser *p, const char *buf, size_t len, struct ff_json_doc *doc,
+                             const char **err)
+{
+    return ff_json_parse_shallow(p, buf, len, UINT32_MAX, doc, err);
 }

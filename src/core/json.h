@@ -37,11 +37,16 @@ enum ff_json_type {
     FF_JSON_STRING, FF_JSON_ARRAY, FF_JSON_OBJECT
 };
 
+/* Node flag: an object or array kept as compact JSON text (v.s, len) instead of children
+ * (see ff_json_parse_shallow). */
+#define FF_JSON_F_RAW 1u
+
 struct ff_json_node {
     const char *key;   /* member name when the parent is an object, else NULL */
     uint32_t key_len;
-    uint32_t type;     /* enum ff_json_type */
-    uint32_t len;      /* string bytes, or number of children */
+    uint16_t type;     /* enum ff_json_type */
+    uint16_t flags;    /* FF_JSON_F_* */
+    uint32_t len;      /* string bytes, raw text bytes, or number of children */
     uint32_t end;      /* index of the first node after this subtree */
     union {
         const char *s;
@@ -67,6 +72,14 @@ void ff_json_parser_free(struct ff_json_parser *p);
 int ff_json_parse(struct ff_json_parser *p, const char *buf, size_t len, struct ff_json_doc *doc,
                   const char **err);
 
+/* Like ff_json_parse, but objects and arrays at depth >= raw_depth (the root is depth 0) get
+ * no child nodes: they carry their compact JSON text instead (flag FF_JSON_F_RAW, text in
+ * v.s and len, followed by FF_JSON_PADDING readable bytes). For what is stored as text anyway
+ * (an event's properties and context) this writes the text once, straight from the parse,
+ * instead of building nodes and walking them again. */
+int ff_json_parse_shallow(struct ff_json_parser *p, const char *buf, size_t len, uint32_t raw_depth,
+                          struct ff_json_doc *doc, const char **err);
+
 /* The child of object node `obj` named `key`, or FF_JSON_NONE. */
 uint32_t ff_json_get(const struct ff_json_doc *doc, uint32_t obj, const char *key);
 /* True when node `i` exists and is a string; then sets *s and *len. */
@@ -75,8 +88,11 @@ int ff_json_str(const struct ff_json_doc *doc, uint32_t i, const char **s, uint3
 /* Appends `s` as a quoted JSON string, escaping what RFC 8259 requires; bytes that are not
  * UTF-8 become U+FFFD, so the result is always valid JSON. */
 int ff_json_write_str(struct ff_buf *b, const char *s, size_t len);
-/* Appends the subtree at node `i` as compact JSON text. */
+/* Appends the subtree at node `i` as compact JSON text (a raw node's text as it is). */
 int ff_json_write_node(struct ff_buf *b, const struct ff_json_doc *doc, uint32_t i);
+/* Appends an integer in decimal (a JSON number). */
+int ff_json_write_int(struct ff_buf *b, int64_t v);
+int ff_json_write_uint(struct ff_buf *b, uint64_t v);
 /* Appends a double as the shortest JSON text that reads back the same, except that an
  * integral value keeps a ".0" (100.0, not 100) so it stays floating-point when read again. */
 int ff_json_write_double(struct ff_buf *b, double d);

@@ -166,10 +166,14 @@ int ff_json_write_double(struct ff_buf *b, double d)
     return ff_buf_append_str(b, tmp);
 }
 
+int ff_json_write_int(struct ff_buf *b, int64_t v) { return ff_buf_put_i64(b, v); }
+int ff_json_write_uint(struct ff_buf *b, uint64_t v) { return ff_buf_put_u64dec(b, v); }
+
 int ff_json_write_node(struct ff_buf *b, const struct ff_json_doc *doc, uint32_t i)
 {
     const struct ff_json_node *n = &doc->nodes[i];
     int rc = 0;
+    if (n->flags & FF_JSON_F_RAW) return ff_buf_append(b, n->v.s, n->len);
     switch (n->type) {
     case FF_JSON_NULL: return ff_buf_append(b, "null", 4);
     case FF_JSON_FALSE: return ff_buf_append(b, "false", 5);

@@ -40,6 +40,8 @@ void ff_batch_free(struct ff_batch *b)
     ff_free(b->items);
     b->items = NULL;
     b->cap_items = 0;
+    ff_json_parser_free(b->merge_parser);
+    b->merge_parser = NULL;
 }
 
 uint64_t ff_dedup_hash(struct ff_str write_key, struct ff_str message_id)

@@ -29,7 +29,7 @@ int ff_ingest_import(const struct ff_ingest_ctx *ctx, const char *body, size_t l
          * readable bytes after it. */
         struct ff_json_doc doc;
         const char *err = NULL;
-        int rc = ff_json_parse(ctx->parser, p, l, &doc, &err);
+        int rc = ff_json_parse_shallow(ctx->parser, p, l, RAW_DEPTH_EVENT, &doc, &err);
         if (rc == -ENOMEM) return rc;
         struct failure f = {NULL, ""};
         if (rc) {

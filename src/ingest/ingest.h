@@ -39,6 +39,7 @@ struct ff_batch {
     const char *error;         /* first failure's reason (static text or in `errtext`) */
     const char *field;         /* first failure's field, "" when none */
     struct ff_buf scratch;     /* JSON text of properties/traits/context being built */
+    struct ff_json_parser *merge_parser; /* made when a batch context must be merged in */
     struct ff_buf errtext;
 };
 

@@ -5,6 +5,11 @@
 
 #include "ingest.h"
 
+/* Depth (root = 0) from which objects and arrays are parsed as text, not nodes: the members
+ * of an event (properties, traits, context, data) are only ever stored as text. */
+#define RAW_DEPTH_EVENT 1      /* the event is the root */
+#define RAW_DEPTH_BATCH_ITEM 3 /* root → "batch" → event → member */
+
 /* Defaults a batch passes down to each of its items. */
 struct segment_defaults {
     const struct ff_json_doc *doc;

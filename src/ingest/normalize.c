@@ -5,6 +5,7 @@
  * (https://segment.com/docs/connections/spec/common/). */
 #include "ingest_int.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -16,28 +17,35 @@ enum key {
     K_TYPE, K_USER_ID, K_ANONYMOUS_ID, K_GROUP_ID, K_PREVIOUS_ID, K_EVENT, K_NAME, K_MESSAGE_ID, K_TIMESTAMP,
     K_ORIGINAL_TIMESTAMP, K_SENT_AT, K_WRITE_KEY, K_PROPERTIES, K_DATA, K_TRAITS, K_CONTEXT, K_COUNT
 };
-static const char *const key_names[K_COUNT] = {
-    "type", "userId", "anonymousId", "groupId", "previousId", "event", "name", "messageId", "timestamp",
-    "originalTimestamp", "sentAt", "writeKey", "properties", "data", "traits", "context",
-};
+
+/* Which of the keys above `name` is, or K_COUNT. A switch on the length with constant-size
+ * compares, which the compiler turns into a few integer compares. */
+static int key_of(const char *name, uint32_t len)
+{
+#define IS(lit) (memcmp(name, lit, sizeof lit - 1) == 0)
+    switch (len) {
+    case 4: return IS("type") ? K_TYPE : IS("name") ? K_NAME : IS("data") ? K_DATA : K_COUNT;
+    case 5: return IS("event") ? K_EVENT : K_COUNT;
+    case 6: return IS("userId") ? K_USER_ID : IS("sentAt") ? K_SENT_AT : IS("traits") ? K_TRAITS : K_COUNT;
+    case 7: return IS("groupId") ? K_GROUP_ID : IS("context") ? K_CONTEXT : K_COUNT;
+    case 8: return IS("writeKey") ? K_WRITE_KEY : K_COUNT;
+    case 9: return IS("messageId") ? K_MESSAGE_ID : IS("timestamp") ? K_TIMESTAMP : K_COUNT;
+    case 10: return IS("previousId") ? K_PREVIOUS_ID : IS("properties") ? K_PROPERTIES : K_COUNT;
+    case 11: return IS("anonymousId") ? K_ANONYMOUS_ID : K_COUNT;
+    case 17: return IS("originalTimestamp") ? K_ORIGINAL_TIMESTAMP : K_COUNT;
+    default: return K_COUNT;
+    }
+#undef IS
+}
 
 /* One pass over the object's members instead of a lookup per key; the first of repeated
  * keys wins. */
 static void index_members(const struct ff_json_doc *doc, uint32_t obj, uint32_t idx[K_COUNT])
 {
-    static uint8_t key_len[K_COUNT];
-    if (!key_len[0])
-        for (int k = 0; k < K_COUNT; k++) key_len[k] = (uint8_t)strlen(key_names[k]);
     for (int k = 0; k < K_COUNT; k++) idx[k] = FF_JSON_NONE;
     for (uint32_t c = obj + 1; c < doc->nodes[obj].end; c = doc->nodes[c].end) {
-        const struct ff_json_node *n = &doc->nodes[c];
-        for (int k = 0; k < K_COUNT; k++) {
-            if (n->key_len == key_len[k] && n->key[0] == key_names[k][0] &&
-                memcmp(n->key, key_names[k], key_len[k]) == 0) {
-                if (idx[k] == FF_JSON_NONE) idx[k] = c;
-                break;
-            }
-        }
+        int k = key_of(doc->nodes[c].key, doc->nodes[c].key_len);
+        if (k < K_COUNT && idx[k] == FF_JSON_NONE) idx[k] = c;
     }
 }
 
@@ -93,16 +101,39 @@ static int has_member(const struct ff_json_doc *doc, uint32_t obj, const char *k
 
 /* Writes object `i` (or {} when absent) into scratch, merging `defaults`' members that the
  * object lacks; records where it went. */
-static int write_object(struct ff_buf *s, const struct ff_json_doc *doc, uint32_t i,
-                        const struct ff_json_doc *ddoc, uint32_t defaults, size_t *off, size_t *len)
+/* The JSON text of object `i` (or none when absent or empty) with `defaults`' members merged
+ * in: either the parse's own text (*direct, nothing copied) or text written to b->scratch at
+ * *off. */
+static int write_object(struct ff_batch *b, const struct ff_json_doc *doc, uint32_t i, const struct ff_json_doc *ddoc,
+                        uint32_t defaults, const char **direct, size_t *off, size_t *len)
 {
+    struct ff_buf *s = &b->scratch;
     *off = s->len;
-    int has_defaults = defaults != FF_JSON_NONE && ddoc->nodes[defaults].len > 0;
+    *direct = NULL;
+    /* The defaults (a batch's context) are parsed with nodes; an empty object adds nothing. */
+    int has_defaults = defaults != FF_JSON_NONE && ddoc->nodes[defaults].end > defaults + 1;
     if (i == FF_JSON_NONE && !has_defaults) {
         *len = 0;
         return 0;
     }
     int rc;
+    if (!has_defaults && (doc->nodes[i].flags & FF_JSON_F_RAW)) {
+        *direct = doc->nodes[i].v.s;
+        *len = doc->nodes[i].len == 2 ? 0 : doc->nodes[i].len; /* "{}" is stored as absent */
+        return 0;
+    }
+    struct ff_json_doc expanded;
+    if (has_defaults && i != FF_JSON_NONE && (doc->nodes[i].flags & FF_JSON_F_RAW)) {
+        /* Merging needs the event's members: parse its text again (rare: SDKs send the
+         * context with each event, not with the batch), with a parser of the batch's own so
+         * the request's parse stays valid. */
+        if (!b->merge_parser && !(b->merge_parser = ff_json_parser_new())) return -ENOMEM;
+        const char *err;
+        if ((rc = ff_json_parse(b->merge_parser, doc->nodes[i].v.s, doc->nodes[i].len, &expanded, &err)))
+            return rc == -ENOMEM ? rc : FF_EINVAL;
+        doc = &expanded;
+        i = 0;
+    }
     if (!has_defaults) {
         rc = ff_json_write_node(s, doc, i);
     } else if (i == FF_JSON_NONE) {
@@ -244,16 +275,18 @@ int normalize_segment(const struct ff_ingest_ctx *ctx, const struct segment_defa
     /* identify and group carry traits at the top level; some SDKs put them in context. */
     size_t s0 = b->scratch.len, po, pl, to, tl, co, cl;
     int rc = ff_buf_reserve(&b->scratch, 0); /* so scratch.data is never NULL below */
-    if (!rc) rc = write_object(&b->scratch, doc, props, doc, FF_JSON_NONE, &po, &pl);
-    if (!rc) rc = write_object(&b->scratch, doc, traits, doc, FF_JSON_NONE, &to, &tl);
-    if (!rc) rc = write_object(&b->scratch, doc, context, defs->doc, defs->context, &co, &cl);
+    const char *pd, *td, *cd;
+    if (!rc) rc = write_object(b, doc, props, doc, FF_JSON_NONE, &pd, &po, &pl);
+    if (!rc) rc = write_object(b, doc, traits, doc, FF_JSON_NONE, &td, &to, &tl);
+    if (!rc) rc = write_object(b, doc, context, defs->doc, defs->context, &cd, &co, &cl);
     if (rc) {
         b->scratch.len = s0;
         return rc;
     }
-    ev.properties = (struct ff_str){b->scratch.data + po, (uint32_t)pl};
-    ev.traits = (struct ff_str){b->scratch.data + to, (uint32_t)tl};
-    ev.context = (struct ff_str){b->scratch.data + co, (uint32_t)cl};
+    /* Pointers only now: scratch may have moved while it grew. */
+    ev.properties = (struct ff_str){pd ? pd : b->scratch.data + po, (uint32_t)pl};
+    ev.traits = (struct ff_str){td ? td : b->scratch.data + to, (uint32_t)tl};
+    ev.context = (struct ff_str){cd ? cd : b->scratch.data + co, (uint32_t)cl};
     rc = batch_add_event(b, &ev);
     b->scratch.len = s0;
     return rc;

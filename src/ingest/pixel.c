@@ -91,7 +91,7 @@ int ff_ingest_pixel(const struct ff_ingest_ctx *ctx, int type, const char *query
         /* A pixel's ids are optional, like the seed format's: an e-mail open may carry none. */
         struct ff_json_doc doc;
         const char *err;
-        rc = ff_json_parse(ctx->parser, obj.data, obj.len, &doc, &err);
+        rc = ff_json_parse_shallow(ctx->parser, obj.data, obj.len, RAW_DEPTH_EVENT, &doc, &err);
         if (!rc) {
             struct segment_defaults defs = {&doc, FF_JSON_NONE, FF_TIME_NONE, {"", 0}, 0};
             struct failure f;

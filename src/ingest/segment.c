@@ -9,12 +9,12 @@
 #include "core/errors.h"
 #include "core/timeutil.h"
 
-static int parse_root(const struct ff_ingest_ctx *ctx, const char *body, size_t len, struct ff_batch *b,
-                      struct ff_json_doc *doc, int *handled)
+static int parse_root(const struct ff_ingest_ctx *ctx, const char *body, size_t len, uint32_t raw_depth,
+                      struct ff_batch *b, struct ff_json_doc *doc, int *handled)
 {
     const char *err = NULL;
     *handled = 0;
-    int rc = ff_json_parse(ctx->parser, body, len, doc, &err);
+    int rc = ff_json_parse_shallow(ctx->parser, body, len, raw_depth, doc, &err);
     if (rc == -ENOMEM) return rc;
     if (rc) {
         *handled = 1;
@@ -33,7 +33,7 @@ int ingest_segment_one(const struct ff_ingest_ctx *ctx, int type, int seed, cons
                   struct ff_batch *b)
 {
     struct ff_json_doc doc;
-    int handled, rc = parse_root(ctx, body, len, b, &doc, &handled);
+    int handled, rc = parse_root(ctx, body, len, RAW_DEPTH_EVENT, b, &doc, &handled);
     if (rc || handled) return rc;
     struct segment_defaults defs = {&doc, FF_JSON_NONE, FF_TIME_NONE, {"", 0}, 0};
     struct failure f;
@@ -52,7 +52,7 @@ int ff_ingest_segment(const struct ff_ingest_ctx *ctx, int type, const char *bod
 {
     if (type) return ingest_segment_one(ctx, type, 0, body, len, b);
     struct ff_json_doc doc;
-    int handled, rc = parse_root(ctx, body, len, b, &doc, &handled);
+    int handled, rc = parse_root(ctx, body, len, RAW_DEPTH_BATCH_ITEM, b, &doc, &handled);
     if (rc || handled) return rc;
     uint32_t arr = ff_json_get(&doc, 0, "batch");
     if (arr == FF_JSON_NONE || doc.nodes[arr].type != FF_JSON_ARRAY)

@@ -507,6 +507,78 @@ static void test_round_trip_random(void **state)
     ff_json_parser_free(p2);
 }
 
+/* ff_json_parse_shallow: the nodes above raw_depth are the full parse's (same count of
+ * members, same keys and scalars), the ones at raw_depth carry exactly the text
+ * ff_json_write_node writes for that subtree from a full parse, and writing the whole
+ * document gives the same bytes either way. */
+static int shallow_matches(const struct ff_json_doc *full, uint32_t fi, const struct ff_json_doc *sh, uint32_t si,
+                           uint32_t depth, uint32_t raw_depth, struct ff_buf *tmp)
+{
+    const struct ff_json_node *f = &full->nodes[fi], *n = &sh->nodes[si];
+    if (f->type != n->type || f->key_len != n->key_len || (f->key_len && memcmp(f->key, n->key, f->key_len)))
+        return 0;
+    int container = f->type == FF_JSON_OBJECT || f->type == FF_JSON_ARRAY;
+    if (container && depth >= raw_depth) {
+        ff_buf_reset(tmp);
+        if (ff_json_write_node(tmp, full, fi)) return 0;
+        return (n->flags & FF_JSON_F_RAW) && n->end == si + 1 && n->len == tmp->len &&
+               memcmp(n->v.s, tmp->data, tmp->len) == 0;
+    }
+    if (n->flags & FF_JSON_F_RAW) return 0;
+    if (!container) {
+        if (f->type == FF_JSON_STRING) return f->len == n->len && memcmp(f->v.s, n->v.s, f->len) == 0;
+        if (f->type == FF_JSON_DOUBLE) return f->v.d == n->v.d || (f->v.d != f->v.d && n->v.d != n->v.d);
+        return f->v.u == n->v.u || f->type <= FF_JSON_TRUE;
+    }
+    if (f->len != n->len) return 0;
+    uint32_t fc = fi + 1, sc = si + 1;
+    for (uint32_t k = 0; k < f->len; k++, fc = full->nodes[fc].end, sc = sh->nodes[sc].end)
+        if (!shallow_matches(full, fc, sh, sc, depth + 1, raw_depth, tmp)) return 0;
+    return fc == f->end && sc == n->end;
+}
+
+static void test_shallow_parse(void **state)
+{
+    (void)state;
+    test_rng_init(0x5a11);
+    struct ff_json_parser *p1 = ff_json_parser_new(), *p2 = ff_json_parser_new();
+    assert_non_null(p1);
+    assert_non_null(p2);
+    struct ff_buf a, b, tmp;
+    ff_buf_init(&a, 1 << 24);
+    ff_buf_init(&b, 1 << 24);
+    ff_buf_init(&tmp, 1 << 24);
+    for (int iter = 0; iter < 2000; iter++) {
+        struct mval v;
+        struct sb text = {0};
+        gen(&v, &text, 0);
+        char *c = test_padded(text.p, text.len);
+        struct ff_json_doc full, sh;
+        const char *err = NULL;
+        assert_int_equal(ff_json_parse(p1, c, text.len, &full, &err), 0);
+        for (uint32_t raw_depth = 0; raw_depth <= 4; raw_depth++) {
+            assert_int_equal(ff_json_parse_shallow(p2, c, text.len, raw_depth, &sh, &err), 0);
+            if (!shallow_matches(&full, 0, &sh, 0, 0, raw_depth, &tmp))
+                print_error("iteration %d, raw_depth %u: shallow parse differs on %s\n", iter, raw_depth, text.p);
+            assert_true(shallow_matches(&full, 0, &sh, 0, 0, raw_depth, &tmp));
+            ff_buf_reset(&a);
+            ff_buf_reset(&b);
+            assert_int_equal(ff_json_write_node(&a, &full, 0), 0);
+            assert_int_equal(ff_json_write_node(&b, &sh, 0), 0);
+            assert_int_equal(a.len, b.len);
+            assert_memory_equal(a.data, b.data, a.len);
+        }
+        free(c);
+        free(text.p);
+        mval_free(&v);
+    }
+    ff_buf_free(&a);
+    ff_buf_free(&b);
+    ff_buf_free(&tmp);
+    ff_json_parser_free(p1);
+    ff_json_parser_free(p2);
+}
+
 static void test_deep_nesting(void **state)
 {
     (void)state;
@@ -814,6 +886,7 @@ int main(void)
         cmocka_unit_test(test_parse_errors),
         cmocka_unit_test(test_round_trip_random),
         cmocka_unit_test(test_deep_nesting),
+        cmocka_unit_test(test_shallow_parse),
         cmocka_unit_test(test_write_str),
         cmocka_unit_test(test_write_double),
         cmocka_unit_test_setup_teardown(test_write_double_shortest, parser_setup, parser_teardown),
