@@ -1,7 +1,7 @@
 /* wal_read.c - newest-first reads of the WAL (see wal_read.h).
  *
- * The log is read oldest first, so the newest `limit` matches are kept in a ring and
- * written out backwards. This scans the whole log: fine for the collector's own API and
+ * The log is read oldest first, so the newest `limit` matches are kept in a ring (in their
+ * binary encoding, cheaper to copy than JSON is to write) and written out backwards. This scans the whole log: fine for the collector's own API and
  * for debugging, and replaced by the columnar store for queries. */
 #include "store/wal_read.h"
 
@@ -17,7 +17,7 @@
 struct ring {
     const struct ff_read_filter *f;
     char **items;
-    uint32_t *lens;
+    uint32_t *lens, *caps;
     size_t cap, n, head; /* head: index of the oldest kept */
     struct ff_buf tmp;
     int err;
@@ -36,9 +36,11 @@ static int visit(void *arg, uint64_t seq, const struct ff_record *rec)
         if (f->event && (ev->event.len != f->event_len || memcmp(ev->event.p, f->event, f->event_len) != 0)) return 0;
         if (f->from_us != FF_TIME_NONE && ev->timestamp_us < f->from_us) return 0;
         if (f->to_us != FF_TIME_NONE && ev->timestamp_us >= f->to_us) return 0;
-        rc = ff_event_write_json(&r->tmp, ev);
+        /* Kept in the binary encoding: JSON is written only for the `limit` kept at the end,
+         * not for every match of a long log. */
+        rc = ff_event_encode(&r->tmp, ev);
     } else {
-        rc = ff_quarantine_write_json(&r->tmp, &rec->u.q);
+        rc = ff_quarantine_encode(&r->tmp, &rec->u.q);
     }
     if (rc) return r->err = rc;
     if (f->limit == 0) return 0;
@@ -53,15 +55,25 @@ static int visit(void *arg, uint64_t seq, const struct ff_record *rec)
             uint32_t *lens = ff_realloc(r->lens, cap * sizeof *lens);
             if (!lens) return r->err = -ENOMEM;
             r->lens = lens;
+            uint32_t *caps = ff_realloc(r->caps, cap * sizeof *caps);
+            if (!caps) return r->err = -ENOMEM;
+            r->caps = caps;
             r->cap = cap;
         }
         slot = r->n++;
+        r->items[slot] = NULL;
+        r->caps[slot] = 0;
     } else {
-        slot = r->head;
+        slot = r->head; /* the oldest kept gives way; its buffer is reused */
         r->head = (r->head + 1) % r->n;
-        ff_free(r->items[slot]);
     }
-    if (!(r->items[slot] = ff_strndup(r->tmp.data, r->tmp.len))) return r->err = -ENOMEM;
+    if (r->caps[slot] < r->tmp.len) {
+        char *p = ff_realloc(r->items[slot], r->tmp.len);
+        if (!p) return r->err = -ENOMEM;
+        r->items[slot] = p;
+        r->caps[slot] = (uint32_t)r->tmp.len;
+    }
+    memcpy(r->items[slot], r->tmp.data, r->tmp.len);
     r->lens[slot] = (uint32_t)r->tmp.len;
     return 0;
 }
@@ -78,15 +90,18 @@ int ff_wal_read_json(const char *dir, const struct ff_read_filter *f, const char
     size_t start = out->len;
     /* Ring order: head is the oldest; walk backwards from the newest. */
     for (size_t k = 0; !rc && k < r.n; k++) {
-        size_t i = (r.head + r.n - 1 - k) % r.n;
+        size_t i = (r.head + r.n - 1 - k) % r.n, off = 0;
+        struct ff_record rec;
         if (k && (rc = ff_buf_append_str(out, sep))) break;
-        rc = ff_buf_append(out, r.items[i], r.lens[i]);
+        if ((rc = ff_record_decode(r.items[i], r.lens[i], &off, &rec))) break;
+        rc = rec.kind == FF_REC_EVENT ? ff_event_write_json(out, &rec.u.ev) : ff_quarantine_write_json(out, &rec.u.q);
     }
     if (rc) out->len = start;
     else *count = r.n;
     for (size_t i = 0; i < r.n; i++) ff_free(r.items[i]);
     ff_free(r.items);
     ff_free(r.lens);
+    ff_free(r.caps);
     ff_buf_free(&r.tmp);
     return rc;
 }
