@@ -2,6 +2,7 @@
 #include "dedup.h"
 
 #include <errno.h>
+#include <sys/random.h>
 
 #include "core/alloc.h"
 
@@ -22,6 +23,7 @@ static size_t find(const struct ff_dedup_entry *slots, size_t cap, uint64_t hash
 int ff_dedup_init(struct ff_dedup *d, int64_t window_us)
 {
     *d = (struct ff_dedup){.cap = MIN_CAP, .window_us = window_us};
+    if (getrandom(&d->rng, sizeof d->rng, 0) != sizeof d->rng) d->rng = (uint64_t)(uintptr_t)d ^ (uint64_t)window_us;
     d->slots = ff_calloc(d->cap, sizeof *d->slots);
     return d->slots ? 0 : -ENOMEM;
 }
@@ -43,9 +45,28 @@ int ff_dedup_contains(const struct ff_dedup *d, uint64_t hash, int64_t now_us)
     return e->hash == hash && e->expires_us > now_us;
 }
 
-/* Puts an entry into the current table, keeping the later expiry of a present one. */
-static void put(struct ff_dedup *d, uint64_t hash, int64_t expires_us)
+/* Rehashes the current table into one twice its size, at once. The safety net for an
+ * estimate that came out too small (see start_rebuild): a full table would never end a probe. */
+static int grow_now(struct ff_dedup *d)
 {
+    size_t cap = d->cap * 2;
+    struct ff_dedup_entry *fresh = ff_calloc(cap, sizeof *fresh);
+    if (!fresh) return -ENOMEM;
+    for (size_t i = 0; i < d->cap; i++)
+        if (d->slots[i].hash) fresh[find(fresh, cap, d->slots[i].hash)] = d->slots[i];
+    ff_free(d->slots);
+    d->slots = fresh;
+    d->cap = cap;
+    return 0;
+}
+
+/* Puts an entry into the current table, keeping the later expiry of a present one. */
+static int put(struct ff_dedup *d, uint64_t hash, int64_t expires_us)
+{
+    if ((d->used + 1) * 10 > d->cap * 9) {
+        int rc = grow_now(d);
+        if (rc) return rc;
+    }
     struct ff_dedup_entry *e = &d->slots[find(d->slots, d->cap, hash)];
     if (!e->hash) {
         e->hash = hash;
@@ -54,30 +75,41 @@ static void put(struct ff_dedup *d, uint64_t hash, int64_t expires_us)
     } else if (expires_us > e->expires_us) {
         e->expires_us = expires_us;
     }
+    return 0;
 }
 
 /* Moves up to `n` slots of the old table into the current one; frees it when done. */
-static void move_old(struct ff_dedup *d, size_t n, int64_t now_us)
+static int move_old(struct ff_dedup *d, size_t n, int64_t now_us)
 {
     while (d->old && n--) {
-        struct ff_dedup_entry e = d->old[d->old_pos++];
-        if (e.hash && e.expires_us > now_us) put(d, e.hash, e.expires_us);
-        if (d->old_pos == d->old_cap) {
+        struct ff_dedup_entry e = d->old[d->old_pos];
+        if (e.hash && e.expires_us > now_us) {
+            int rc = put(d, e.hash, e.expires_us);
+            if (rc) return rc; /* the slot stays in the old table, still found there */
+        }
+        if (++d->old_pos == d->old_cap) {
             ff_free(d->old);
             d->old = NULL;
             d->old_cap = d->old_pos = 0;
         }
     }
+    return 0;
 }
 
-/* Starts moving to a new table sized for the live entries, estimated from a sample: it
- * doubles under growth and shrinks back once most entries have expired. */
+/* Starts moving to a new table sized for the live entries, estimated from slots sampled at
+ * random (so no choice of message ids can steer the estimate): it doubles under growth and
+ * shrinks back once most entries have expired. An estimate too small is caught by put. */
 static int start_rebuild(struct ff_dedup *d, int64_t now_us)
 {
-    move_old(d, SIZE_MAX, now_us); /* an earlier move still running: finish it first */
-    size_t sample = d->cap < 4096 ? d->cap : 4096, live = 0, stride = d->cap / sample;
+    int rc = move_old(d, SIZE_MAX, now_us); /* an earlier move still running: finish it first */
+    if (rc) return rc;
+    size_t sample = d->cap < 4096 ? d->cap : 4096, live = 0;
     for (size_t k = 0; k < sample; k++) {
-        const struct ff_dedup_entry *e = &d->slots[k * stride];
+        uint64_t x = d->rng += 0x9e3779b97f4a7c15u; /* splitmix64 */
+        x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9u;
+        x = (x ^ (x >> 27)) * 0x94d049bb133111ebu;
+        x ^= x >> 31;
+        const struct ff_dedup_entry *e = &d->slots[sample == d->cap ? k : (size_t)(x & (d->cap - 1))];
         live += e->hash && e->expires_us > now_us;
     }
     size_t est = live * d->cap / sample + 1, cap = MIN_CAP;
@@ -95,14 +127,11 @@ static int start_rebuild(struct ff_dedup *d, int64_t now_us)
 
 int ff_dedup_insert(struct ff_dedup *d, uint64_t hash, int64_t received_us, int64_t now_us)
 {
-    move_old(d, MOVE_PER_INSERT, now_us);
-    if ((d->used + 1) * 10 > d->cap * 7) {
-        int rc = start_rebuild(d, now_us);
-        if (rc) return rc;
-        move_old(d, MOVE_PER_INSERT, now_us);
-    }
-    put(d, hash, received_us + d->window_us);
-    return 0;
+    int rc = move_old(d, MOVE_PER_INSERT, now_us);
+    if (!rc && (d->used + 1) * 10 > d->cap * 7 && !(rc = start_rebuild(d, now_us)))
+        rc = move_old(d, MOVE_PER_INSERT, now_us);
+    if (rc) return rc;
+    return put(d, hash, received_us + d->window_us);
 }
 
 /* Backward-shift deletion keeps every probe chain unbroken without tombstones. */

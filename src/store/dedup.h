@@ -24,6 +24,7 @@ struct ff_dedup {
     struct ff_dedup_entry *old;   /* the table being moved over, or NULL */
     size_t old_cap, old_pos;      /* old_pos: the next old slot to move */
     int64_t window_us;
+    uint64_t rng;                 /* picks the slots sampled to size a new table */
 };
 
 int ff_dedup_init(struct ff_dedup *d, int64_t window_us);

@@ -314,6 +314,34 @@ static void test_expiry_boundaries(void **state)
     assert_null(d.slots);
 }
 
+/* Message ids are the client's: someone can pick ids whose home slots avoid the slots a
+ * fixed sampling stride would look at, so that a new table sized from the sample comes out
+ * far too small. A full open-addressing table never ends a probe: this hung the WAL writer.
+ * Keys here avoid home slots 0 and 13-15 modulo 16 (the stride's), as the review's attack did;
+ * every insert must return and every key stay findable. */
+static void test_steered_keys_cannot_fill_the_table(void **state)
+{
+    (void)state;
+    test_rng_init(0x5eed);
+    struct ff_dedup d;
+    int64_t now = 1000, window = 1000000000;
+    assert_int_equal(ff_dedup_init(&d, window), 0);
+    enum { N = 200000 };
+    uint64_t *keys = malloc(N * sizeof *keys);
+    assert_non_null(keys);
+    for (int k = 0; k < N; k++) {
+        uint64_t slot;
+        do slot = test_randn(1 << 20);
+        while (slot % 16 == 0 || slot % 16 > 12);
+        keys[k] = hash_for_slot(slot);
+        assert_int_equal(ff_dedup_insert(&d, keys[k], now, now), 0);
+        assert_true(d.used < d.cap);
+    }
+    for (int k = 0; k < N; k++) assert_true(ff_dedup_contains(&d, keys[k], now));
+    free(keys);
+    ff_dedup_free(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -323,6 +351,7 @@ int main(void)
         cmocka_unit_test(test_differential_short_window),
         cmocka_unit_test(test_chains_and_removal),
         cmocka_unit_test(test_growth_and_rehash),
+        cmocka_unit_test(test_steered_keys_cannot_fill_the_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
