@@ -53,7 +53,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -224,59 +223,78 @@ corrupt:
     return FF_ECORRUPT;
 }
 
-/* Walks the frames of one mapped segment. Returns the offset where intact frames end. */
-static size_t scan_segment(const char *path, const unsigned char *p, size_t len, ff_wal_visit_fn visit, void *arg,
-                           uint64_t *last_seq, int *stop, uint64_t *frames_bad)
-{
-    if (len < SEG_HDR || memcmp(p, seg_magic, 8) != 0 || rd32(p + 8) != 1) {
-        if (len) ff_error("wal: %s: not a footfall WAL segment of version 1 (offset 0)", path);
-        if (frames_bad && len) (*frames_bad)++;
-        return 0;
-    }
-    struct ff_buf tmp;
-    ff_buf_init(&tmp, MAX_RAW_PAYLOAD);
-    size_t off = SEG_HDR, total;
-    while (!frame_check(p + off, len - off, &total)) {
-        if (frame_records(path, off, p + off, &tmp, visit, arg, last_seq, stop) && frames_bad) (*frames_bad)++;
-        off += total;
-    }
-    ff_buf_free(&tmp);
-    return off;
-}
+/* What reading one segment found. */
+static int all_zero(const unsigned char *p, size_t n);
 
-struct mapped {
-    int fd;
-    void *p;
-    size_t len;
+struct seg_scan {
+    int header_ok;
+    size_t end;            /* end of the last intact frame (SEG_HDR when none) */
+    size_t corrupt_bytes;  /* unreadable bytes skipped between intact frames */
+    uint64_t frames_bad;   /* intact frames whose records did not decode */
 };
 
-static int map_file(const char *path, int writable, struct mapped *m)
+/* The offset of the next intact frame at or after `from`, or 0 when there is none. */
+static size_t next_frame(const unsigned char *p, size_t len, size_t from)
 {
-    m->fd = open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
-    if (m->fd < 0) return -errno;
-    struct stat st;
-    if (fstat(m->fd, &st)) {
-        int rc = -errno;
-        close(m->fd);
-        return rc;
-    }
-    m->len = (size_t)st.st_size;
-    m->p = NULL;
-    if (m->len) {
-        m->p = mmap(NULL, m->len, PROT_READ, MAP_PRIVATE, m->fd, 0);
-        if (m->p == MAP_FAILED) {
-            int rc = -errno;
-            close(m->fd);
-            return rc;
-        }
+    static const unsigned char magic[4] = {'F', 'R', 'A', 'M'};
+    while (from + FRAME_HDR <= len) {
+        const unsigned char *m = memmem(p + from, len - from, magic, 4);
+        if (!m) return 0;
+        size_t off = (size_t)(m - p), total;
+        if (!frame_check(m, len - off, &total)) return off;
+        from = off + 1;
     }
     return 0;
 }
 
-static void unmap_file(struct mapped *m)
+/* Walks the frames of one segment read into memory. A frame that fails its check is skipped
+ * when an intact frame follows it (corruption, reported); only what follows the last intact
+ * frame can be a torn tail, since the writer appends. */
+static void scan_segment(const char *path, const unsigned char *p, size_t len, ff_wal_visit_fn visit, void *arg,
+                         uint64_t *last_seq, int *stop, struct seg_scan *res)
 {
-    if (m->p) munmap(m->p, m->len);
-    if (m->fd >= 0) close(m->fd);
+    memset(res, 0, sizeof *res);
+    if (len < SEG_HDR || memcmp(p, seg_magic, 8) != 0 || rd32(p + 8) != 1) return;
+    res->header_ok = 1;
+    struct ff_buf tmp;
+    ff_buf_init(&tmp, MAX_RAW_PAYLOAD);
+    size_t off = SEG_HDR, total;
+    res->end = SEG_HDR;
+    while (off < len) {
+        if (frame_check(p + off, len - off, &total)) {
+            size_t next = next_frame(p, len, off + 1);
+            if (!next) break;
+            ff_error("wal: %s: %zu unreadable bytes at offset %zu skipped (corrupt frame; intact frames follow)", path,
+                     next - off, off);
+            res->corrupt_bytes += next - off;
+            off = next;
+            continue;
+        }
+        if (frame_records(path, off, p + off, &tmp, visit, arg, last_seq, stop)) res->frames_bad++;
+        off += total;
+        res->end = off;
+    }
+    ff_buf_free(&tmp);
+}
+
+/* Reads a whole segment file. Reading, not mapping: the writer may shorten the file under a
+ * reader (rotation, a failed write), which with a mapping would be SIGBUS. */
+static int read_segment(const char *path, struct ff_buf *out)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    ff_buf_reset(out);
+    int rc = 0;
+    for (;;) {
+        if ((rc = ff_buf_reserve(out, 1 << 20))) break;
+        ssize_t n = read(fd, out->data + out->len, 1 << 20);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) rc = -errno;
+        if (n <= 0) break;
+        out->len += (size_t)n;
+    }
+    close(fd);
+    return rc;
 }
 
 int ff_wal_scan(const char *dir, ff_wal_visit_fn visit, void *arg)
@@ -286,15 +304,19 @@ int ff_wal_scan(const char *dir, ff_wal_visit_fn visit, void *arg)
     char **names;
     size_t n;
     int rc = list_segments(waldir, &names, &n), stop = 0;
+    struct ff_buf file;
+    ff_buf_init(&file, (size_t)1 << 33);
     for (size_t i = 0; !rc && !stop && i < n; i++) {
         char path[4300];
         snprintf(path, sizeof path, "%s/%s", waldir, names[i]);
-        struct mapped m;
-        if ((rc = map_file(path, 0, &m))) break;
+        if ((rc = read_segment(path, &file))) break;
         uint64_t last = 0;
-        scan_segment(path, m.p, m.len, visit, arg, &last, &stop, NULL);
-        unmap_file(&m);
+        struct seg_scan res;
+        scan_segment(path, (const unsigned char *)file.data, file.len, visit, arg, &last, &stop, &res);
+        if (!res.header_ok && file.len > SEG_HDR && !all_zero((const unsigned char *)file.data, file.len))
+            ff_error("wal: %s: not a footfall WAL segment of version 1; skipped", path);
     }
+    ff_buf_free(&file);
     free_names(names, n);
     return rc ? rc : stop;
 }
@@ -302,7 +324,7 @@ int ff_wal_scan(const char *dir, ff_wal_visit_fn visit, void *arg)
 static int create_segment(struct ff_wal *w)
 {
     snprintf(w->path, sizeof w->path, "%s/%020" PRIu64 ".wal", w->dir, w->next_seq);
-    int fd = open(w->path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = open(w->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) return -errno;
     unsigned char hdr[SEG_HDR] = {0};
     memcpy(hdr, seg_magic, 8);
@@ -382,58 +404,77 @@ static int recover(struct ff_wal *w, struct ff_wal_recovery *rec)
     int rc = list_segments(w->dir, &names, &n);
     if (rc) return rc;
     struct recover_ctx c = {w, rec, ff_now_us()};
-    uint64_t last_seq = 0;
-    int any = 0;
+    uint64_t next_seq = 1;
+    struct ff_buf file;
+    ff_buf_init(&file, (size_t)1 << 33);
     for (size_t i = 0; i < n; i++) {
         char path[4300];
         snprintf(path, sizeof path, "%s/%s", w->dir, names[i]);
-        struct mapped m;
-        if ((rc = map_file(path, i + 1 == n, &m))) {
+        if ((rc = read_segment(path, &file))) {
             ff_error("wal: cannot read %s: %s", path, ff_strerror(rc));
             break;
         }
+        const unsigned char *p = (const unsigned char *)file.data;
         int stop = 0;
-        uint64_t seg_last = 0, bad = 0;
-        size_t end = scan_segment(path, m.p, m.len, recover_visit, &c, &seg_last, &stop, &bad);
-        if (seg_last) last_seq = seg_last, any = 1;
+        uint64_t seg_last = 0;
+        struct seg_scan res;
+        scan_segment(path, p, file.len, recover_visit, &c, &seg_last, &stop, &res);
         rec->segments++;
-        if (i + 1 < n) {
-            if ((end < m.len && !all_zero(m.p + end, m.len - end)) || bad) {
-                ff_error("wal: %s: unreadable data from offset %zu to %zu skipped (corrupt frame)", path, end, m.len);
+        /* The next number follows every record, and every segment's name (its first). */
+        uint64_t named = strtoull(names[i], NULL, 10);
+        if (seg_last + 1 > next_seq) next_seq = seg_last + 1;
+        if (named + 1 > next_seq && !res.header_ok) next_seq = named + 1;
+        if (res.corrupt_bytes || res.frames_bad) rec->corrupt_frames++;
+        int last = i + 1 == n;
+        if (!res.header_ok) {
+            if (file.len <= SEG_HDR || all_zero(p, file.len)) {
+                /* Created but never written to: nothing was in it. */
+                ff_warn("wal: %s: empty segment (no complete header) removed", path);
+                rec->truncated_bytes += file.len;
+                unlink(path);
+            } else {
+                /* Not ours, or a header gone bad: never deleted, never appended to. */
+                ff_error("wal: %s: not a footfall WAL segment of version 1; left as it is, and not read", path);
                 rec->corrupt_frames++;
             }
-        } else if (end < SEG_HDR) {
-            /* A segment whose header never made it: created but never written to. */
-            ff_warn("wal: %s: incomplete segment header; recreating it", path);
-            rec->truncated_bytes += m.len;
-            unmap_file(&m);
-            unlink(path);
-            break;
-        } else {
-            if (end < m.len && all_zero(m.p + end, m.len - end)) {
-                /* Zeros written ahead of the log (see zero_ahead): nothing was torn. */
-            } else if (end < m.len) {
-                ff_warn("wal: %s: torn tail of %zu bytes at offset %zu truncated (an unacknowledged write)", path,
-                        m.len - end, end);
-                rec->truncated_bytes += m.len - end;
-                if (ftruncate(m.fd, (off_t)end) || fdatasync(m.fd)) {
-                    rc = -errno;
-                    ff_error("wal: cannot truncate %s: %s", path, ff_strerror(rc));
-                    unmap_file(&m);
-                    break;
-                }
-            }
-            snprintf(w->path, sizeof w->path, "%s", path);
-            w->fd = dup(m.fd);
-            w->size = end;
-            struct stat st;
-            w->zeroed_end = fstat(w->fd, &st) == 0 ? (uint64_t)st.st_size : end;
+            continue;
         }
-        unmap_file(&m);
+        int zeros_after = res.end < file.len && all_zero(p + res.end, file.len - res.end);
+        if (!last) {
+            if (res.end < file.len && !zeros_after) {
+                ff_error("wal: %s: %zu unreadable bytes after offset %zu skipped (corrupt frame)", path,
+                         file.len - res.end, res.end);
+                rec->corrupt_frames++;
+            }
+            continue;
+        }
+        int fd = open(path, O_RDWR | O_CLOEXEC);
+        if (fd < 0) {
+            rc = -errno;
+            ff_error("wal: cannot open %s: %s", path, ff_strerror(rc));
+            break;
+        }
+        if (res.end < file.len && !zeros_after) {
+            ff_warn("wal: %s: torn tail of %zu bytes at offset %zu truncated (an unacknowledged write)", path,
+                    file.len - res.end, res.end);
+            rec->truncated_bytes += file.len - res.end;
+            if (ftruncate(fd, (off_t)res.end) || fdatasync(fd)) {
+                rc = -errno;
+                ff_error("wal: cannot truncate %s: %s", path, ff_strerror(rc));
+                close(fd);
+                break;
+            }
+            file.len = res.end;
+        }
+        snprintf(w->path, sizeof w->path, "%s", path);
+        w->fd = fd;
+        w->size = res.end;
+        w->zeroed_end = file.len; /* zeros written ahead, if any, stay */
     }
+    ff_buf_free(&file);
     free_names(names, n);
     if (rc) return rc;
-    w->next_seq = any ? last_seq + 1 : 1;
+    w->next_seq = next_seq;
     /* No usable last segment: start one named after the next sequence number. */
     if (w->fd < 0) rc = create_segment(w);
     return rc;

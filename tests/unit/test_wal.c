@@ -749,6 +749,85 @@ static void test_torn_tail(void **state)
 #undef KEPT
 }
 
+static int count_visit(void *arg, uint64_t seq, const struct ff_record *r)
+{
+    (void)seq;
+    if (r->kind == FF_REC_EVENT) (*(size_t *)arg)++;
+    return 0;
+}
+
+static size_t count_events(const char *dir)
+{
+    size_t n = 0;
+    assert_int_equal(ff_wal_scan(dir, count_visit, &n), 0);
+    return n;
+}
+
+/* A frame damaged in the middle of the last segment is corruption, not a torn tail: the
+ * intact frames after it are acknowledged data and must survive recovery (review finding:
+ * they were truncated away). A segment whose header is damaged is neither deleted nor
+ * appended to. */
+static void test_corruption_is_not_a_torn_tail(void **state)
+{
+    struct fx *f = *state;
+    wal_open(f);
+    for (int r = 0; r < 5; r++) {
+        char prefix[16];
+        snprintf(prefix, sizeof prefix, "c%d-", r);
+        run_events(f, prefix, 3, "x", ANY);
+    }
+    wal_close(f);
+    assert_int_equal(count_events(f->dir), 15);
+
+    /* Flip a byte inside the second frame's payload. */
+    char path[512];
+    struct frames fr = last_seg_frames(f->dir, path, sizeof path);
+    assert_int_equal(fr.count, 5);
+    unsigned char h[40];
+    int fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    assert_int_equal(pread(fd, h, 40, 16), 40);
+    off_t second = 16 + 40 + (off_t)rd32le(h + 28) * 4 + rd32le(h + 4);
+    unsigned char byte;
+    assert_int_equal(pread(fd, &byte, 1, second + 45), 1);
+    byte ^= 0x5a;
+    assert_int_equal(pwrite(fd, &byte, 1, second + 45), 1);
+    close(fd);
+
+    wal_open(f);
+    assert_int_equal(f->rec.truncated_bytes, 0);
+    assert_true(f->rec.corrupt_frames >= 1);
+    assert_int_equal(f->rec.events[FF_FMT_IMPORT], 12); /* frames 1, 3, 4, 5 */
+    run_events(f, "after-", 2, "x", ANY);
+    wal_close(f);
+    assert_int_equal(count_events(f->dir), 14);
+    wal_open(f); /* and again: nothing more lost */
+    assert_int_equal(f->rec.truncated_bytes, 0);
+    wal_close(f);
+    assert_int_equal(count_events(f->dir), 14);
+
+    /* Damage the segment header (its version): the file stays, a new segment takes the
+     * writes, nothing is appended to the damaged one. */
+    struct stat st0;
+    assert_int_equal(stat(path, &st0), 0);
+    fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    unsigned char v = 9;
+    assert_int_equal(pwrite(fd, &v, 1, 8), 1);
+    close(fd);
+    wal_open(f);
+    assert_true(f->rec.corrupt_frames >= 1);
+    run_events(f, "later-", 2, "x", ANY);
+    wal_close(f);
+    struct stat st1;
+    assert_int_equal(stat(path, &st1), 0); /* still there */
+    assert_int_equal(st1.st_size, st0.st_size);
+    struct segs segs;
+    list_segs(f->dir, &segs);
+    assert_true(segs.n >= 2);
+    assert_int_equal(count_events(f->dir), 2); /* the damaged one is not read */
+}
+
 static void test_injected_write_failure(void **state)
 {
     struct fx *f = *state;
@@ -1070,6 +1149,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_duplicates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dedup_window, setup, teardown),
         cmocka_unit_test_setup_teardown(test_torn_tail, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_corruption_is_not_a_torn_tail, setup, teardown),
         cmocka_unit_test_setup_teardown(test_injected_write_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rotation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_json, setup, teardown),
