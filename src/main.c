@@ -83,13 +83,7 @@ static int parse_listen(const char *v, struct ff_server_opts *o)
 
 static int parse_time(const char *opt, const char *v, int64_t *us)
 {
-    if (ff_time_parse_iso(v, strlen(v), us) == 0) return 0;
-    char *end;
-    long long ms = strtoll(v, &end, 10);
-    if (*v && !*end) {
-        *us = ms * 1000;
-        return 0;
-    }
+    if (ff_time_parse_any(v, strlen(v), us) == 0) return 0;
     fprintf(stderr, "footfall: %s needs an ISO 8601 date-time or epoch milliseconds, not '%s'\n", opt, v);
     return -1;
 }

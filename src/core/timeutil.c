@@ -130,6 +130,26 @@ int ff_time_parse_iso(const char *s, size_t len, int64_t *us)
     return 0;
 }
 
+int ff_time_from_ms(int64_t ms, int64_t *us)
+{
+    if (ms <= -1000000000000000LL || ms >= 1000000000000000LL) return FF_EINVAL;
+    *us = ms * 1000;
+    return 0;
+}
+
+int ff_time_parse_any(const char *s, size_t len, int64_t *us)
+{
+    if (ff_time_parse_iso(s, len, us) == 0) return 0;
+    size_t i = s && len && s[0] == '-' ? 1 : 0;
+    if (i == len || len - i > 16) return FF_EINVAL;
+    int64_t ms = 0;
+    for (; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9') return FF_EINVAL;
+        ms = ms * 10 + (s[i] - '0');
+    }
+    return ff_time_from_ms(s[0] == '-' ? -ms : ms, us);
+}
+
 int ff_time_format_iso(int64_t us, char *out)
 {
     int64_t secs = us / 1000000, rem = us % 1000000;

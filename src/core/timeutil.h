@@ -17,6 +17,12 @@ uint64_t ff_mono_ns(void);    /* CLOCK_MONOTONIC, ns */
  * FF_EINVAL leaving *us untouched. */
 int ff_time_parse_iso(const char *s, size_t len, int64_t *us);
 
+/* Milliseconds since the epoch to µs: 0, or FF_EINVAL when beyond ±31,000 years (which
+ * would overflow). */
+int ff_time_from_ms(int64_t ms, int64_t *us);
+/* ISO 8601 as above, or a whole number of milliseconds since the epoch. */
+int ff_time_parse_any(const char *s, size_t len, int64_t *us);
+
 /* Writes e.g. 2026-11-29T13:02:11.123Z (millisecond precision, UTC) and a NUL; returns
  * the length (24). `out` must hold 32 bytes. */
 int ff_time_format_iso(int64_t us, char *out);

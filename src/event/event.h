@@ -90,7 +90,8 @@ int ff_record_decode(const char *buf, size_t len, size_t *off, struct ff_record 
 
 /* Appends an event as a JSON object in Segment's shape plus receivedAt, format, writeKey. */
 int ff_event_write_json(struct ff_buf *out, const struct ff_event *ev);
-/* Appends a quarantined item as a JSON object. */
+/* Appends a quarantined item as a JSON object, its raw bytes cut at this many. */
+#define FF_QUARANTINE_RAW_SHOWN (64u << 10)
 int ff_quarantine_write_json(struct ff_buf *out, const struct ff_quarantined *q);
 
 #endif

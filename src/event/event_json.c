@@ -67,7 +67,14 @@ int ff_quarantine_write_json(struct ff_buf *b, const struct ff_quarantined *q)
     if (!rc) rc = field_str(b, "reason", q->reason, &first);
     if (!rc) rc = field_str(b, "field", q->field, &first);
     if (!rc && q->index >= 0) rc = ff_buf_printf(b, ",\"index\":%d", (int)q->index);
-    if (!rc) rc = field_str(b, "raw", q->raw, &first);
+    /* A listing shows at most 64 KiB of each input: a list of big bodies must not need
+     * gigabytes to answer. rawBytes says how long the input was. */
+    struct ff_str raw = q->raw;
+    if (raw.len > FF_QUARANTINE_RAW_SHOWN) {
+        raw.len = FF_QUARANTINE_RAW_SHOWN;
+        if (!rc) rc = ff_buf_printf(b, ",\"rawBytes\":%u,\"rawTruncated\":true", q->raw.len);
+    }
+    if (!rc) rc = field_str(b, "raw", raw, &first);
     if (!rc) rc = ff_buf_putc(b, '}');
     return rc;
 }

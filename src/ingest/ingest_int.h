@@ -37,6 +37,10 @@ int normalize_segment(const struct ff_ingest_ctx *ctx, const struct segment_defa
 int ingest_segment_one(const struct ff_ingest_ctx *ctx, int type, int seed, const char *body, size_t len,
                        struct ff_batch *b);
 
+/* A time member: an ISO 8601 string or epoch milliseconds; absent or null leaves *us as it
+ * is. 0, or FF_EINVAL. */
+int json_time(const struct ff_json_doc *doc, uint32_t i, int64_t *us);
+
 /* Appends an encoded event (with its dedup key) to the batch. */
 int batch_add_event(struct ff_batch *b, const struct ff_event *ev);
 /* Quarantines `raw` with the failure; `index` is the item index or line (-1: whole request). */

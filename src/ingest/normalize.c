@@ -7,8 +7,10 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/errors.h"
 #include "core/timeutil.h"
 
@@ -75,32 +77,36 @@ static int get_id(const struct ff_json_doc *doc, uint32_t i, const char *key, st
     return 0;
 }
 
-/* A time field: an ISO 8601 string, or a number of milliseconds since the epoch. */
-static int get_time(const struct ff_json_doc *doc, uint32_t i, const char *key, int64_t *us,
-                    struct failure *f, const char *msg)
+int json_time(const struct ff_json_doc *doc, uint32_t i, int64_t *us)
 {
     if (i == FF_JSON_NONE || doc->nodes[i].type == FF_JSON_NULL) return 0;
     const struct ff_json_node *n = &doc->nodes[i];
-    if (n->type == FF_JSON_STRING) {
-        if (ff_time_parse_iso(n->v.s, n->len, us)) return fail(f, msg, key);
-        return 0;
-    }
-    if (n->type == FF_JSON_INT && n->v.i > -1000000000000000LL && n->v.i < 1000000000000000LL) {
-        *us = n->v.i * 1000;
-        return 0;
-    }
-    return fail(f, msg, key);
+    if (n->type == FF_JSON_STRING) return ff_time_parse_iso(n->v.s, n->len, us);
+    if (n->type == FF_JSON_INT) return ff_time_from_ms(n->v.i, us);
+    return FF_EINVAL;
 }
 
-static int has_member(const struct ff_json_doc *doc, uint32_t obj, const char *key, uint32_t len)
+static int get_time(const struct ff_json_doc *doc, uint32_t i, const char *key, int64_t *us,
+                    struct failure *f, const char *msg)
 {
-    for (uint32_t c = obj + 1; c < doc->nodes[obj].end; c = doc->nodes[c].end)
-        if (doc->nodes[c].key_len == len && memcmp(doc->nodes[c].key, key, len) == 0) return 1;
-    return 0;
+    return json_time(doc, i, us) ? fail(f, msg, key) : 0;
 }
 
-/* Writes object `i` (or {} when absent) into scratch, merging `defaults`' members that the
- * object lacks; records where it went. */
+/* The member names of an object, sorted, to look defaults up in O(log n): merging a batch
+ * context of n keys into events of n keys must not cost n² (a 20k-key context stalled a loop
+ * for seconds). */
+struct key_ref {
+    const char *p;
+    uint32_t len;
+};
+
+static int cmp_key(const void *a, const void *b)
+{
+    const struct key_ref *x = a, *y = b;
+    int c = memcmp(x->p, y->p, x->len < y->len ? x->len : y->len);
+    return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
 /* The JSON text of object `i` (or none when absent or empty) with `defaults`' members merged
  * in: either the parse's own text (*direct, nothing copied) or text written to b->scratch at
  * *off. */
@@ -139,6 +145,12 @@ static int write_object(struct ff_batch *b, const struct ff_json_doc *doc, uint3
     } else if (i == FF_JSON_NONE) {
         rc = ff_json_write_node(s, ddoc, defaults);
     } else {
+        uint32_t nkeys = doc->nodes[i].len, k = 0;
+        struct key_ref *keys = ff_malloc((size_t)(nkeys ? nkeys : 1) * sizeof *keys);
+        if (!keys) return -ENOMEM;
+        for (uint32_t c = i + 1; c < doc->nodes[i].end && k < nkeys; c = doc->nodes[c].end)
+            keys[k++] = (struct key_ref){doc->nodes[c].key, doc->nodes[c].key_len};
+        qsort(keys, k, sizeof *keys, cmp_key);
         rc = ff_buf_putc(s, '{');
         int first = 1;
         for (uint32_t c = i + 1; !rc && c < doc->nodes[i].end; c = doc->nodes[c].end) {
@@ -150,7 +162,8 @@ static int write_object(struct ff_batch *b, const struct ff_json_doc *doc, uint3
         }
         for (uint32_t c = defaults + 1; !rc && c < ddoc->nodes[defaults].end; c = ddoc->nodes[c].end) {
             const struct ff_json_node *dn = &ddoc->nodes[c];
-            if (has_member(doc, i, dn->key, dn->key_len)) continue;
+            struct key_ref want = {dn->key, dn->key_len};
+            if (bsearch(&want, keys, k, sizeof *keys, cmp_key)) continue; /* the event's own wins */
             if (!first) ff_buf_putc(s, ',');
             first = 0;
             rc = ff_json_write_str(s, dn->key, dn->key_len);
@@ -158,6 +171,7 @@ static int write_object(struct ff_batch *b, const struct ff_json_doc *doc, uint3
             if (!rc) rc = ff_json_write_node(s, ddoc, c);
         }
         if (!rc) rc = ff_buf_putc(s, '}');
+        ff_free(keys);
     }
     *len = s->len - *off;
     /* An empty object is stored as "absent" so every event without one looks the same. */
@@ -242,13 +256,13 @@ int normalize_segment(const struct ff_ingest_ctx *ctx, const struct segment_defa
     }
 
     int64_t client_ts = FF_TIME_NONE, sent_at = defs->sent_at_us;
-    if (get_time(doc, idx[K_TIMESTAMP], "timestamp", &client_ts, f, "timestamp must be an ISO 8601 date-time"))
+    if (get_time(doc, idx[K_TIMESTAMP], "timestamp", &client_ts, f, "timestamp must be an ISO 8601 date-time or epoch milliseconds"))
         return FF_EINVAL;
     if (client_ts == FF_TIME_NONE &&
         get_time(doc, idx[K_ORIGINAL_TIMESTAMP], "originalTimestamp", &client_ts, f,
-                 "originalTimestamp must be an ISO 8601 date-time"))
+                 "originalTimestamp must be an ISO 8601 date-time or epoch milliseconds"))
         return FF_EINVAL;
-    if (get_time(doc, idx[K_SENT_AT], "sentAt", &sent_at, f, "sentAt must be an ISO 8601 date-time")) return FF_EINVAL;
+    if (get_time(doc, idx[K_SENT_AT], "sentAt", &sent_at, f, "sentAt must be an ISO 8601 date-time or epoch milliseconds")) return FF_EINVAL;
     ev.original_timestamp_us = client_ts;
     ev.sent_at_us = sent_at;
     if (client_ts == FF_TIME_NONE) ev.timestamp_us = ctx->received_at_us;

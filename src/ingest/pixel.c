@@ -76,7 +76,10 @@ int ff_ingest_pixel(const struct ff_ingest_ctx *ctx, int type, const char *query
             ff_buf_free(&key);
         }
         if (!rc) rc = ff_buf_putc(dst, ':');
-        if (!rc) rc = ff_json_write_str(dst, val.data ? val.data : "", val.len);
+        /* timestamp=1764410000000 is epoch milliseconds: written as a number. */
+        int digits = field && !strcmp(field, "timestamp") && val.len && val.len <= 16;
+        for (size_t k = 0; digits && k < val.len; k++) digits = val.data[k] >= '0' && val.data[k] <= '9';
+        if (!rc) rc = digits ? ff_buf_append(dst, val.data, val.len) : ff_json_write_str(dst, val.data ? val.data : "", val.len);
         first = 0;
     }
     (void)first;

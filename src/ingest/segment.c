@@ -62,11 +62,9 @@ int ff_ingest_segment(const struct ff_ingest_ctx *ctx, int type, const char *bod
     struct failure f;
     uint32_t i = ff_json_get(&doc, 0, "context");
     if (i != FF_JSON_NONE && doc.nodes[i].type == FF_JSON_OBJECT) defs.context = i;
-    i = ff_json_get(&doc, 0, "sentAt");
-    if (i != FF_JSON_NONE && doc.nodes[i].type == FF_JSON_STRING &&
-        ff_time_parse_iso(doc.nodes[i].v.s, doc.nodes[i].len, &defs.sent_at_us))
+    if (json_time(&doc, ff_json_get(&doc, 0, "sentAt"), &defs.sent_at_us))
         return batch_add_failure(b, ctx, -1, "index",
-                                 (struct failure){"sentAt must be an ISO 8601 date-time", "sentAt"}, body, len);
+                                 (struct failure){"sentAt must be an ISO 8601 date-time or epoch milliseconds", "sentAt"}, body, len);
     i = ff_json_get(&doc, 0, "writeKey");
     if (i != FF_JSON_NONE && doc.nodes[i].type == FF_JSON_STRING)
         defs.write_key = (struct ff_str){doc.nodes[i].v.s, doc.nodes[i].len};

@@ -123,21 +123,6 @@ struct read_job {
     int rc;
 };
 
-/* Reads a time parameter: ISO 8601, or milliseconds since the epoch. */
-static int parse_time_param(const char *s, size_t n, int64_t *us)
-{
-    if (ff_time_parse_iso(s, n, us) == 0) return 0;
-    char tmp[32];
-    if (n == 0 || n >= sizeof tmp) return FF_EINVAL;
-    memcpy(tmp, s, n);
-    tmp[n] = '\0';
-    char *end;
-    long long ms = strtoll(tmp, &end, 10);
-    if (*end) return FF_EINVAL;
-    *us = ms * 1000;
-    return 0;
-}
-
 static void read_work(uv_work_t *w)
 {
     struct ff_conn *c = w->data;
@@ -184,10 +169,10 @@ static void read_log(struct ff_conn *c, int quarantine, const char *query, size_
         else j->filter.limit = (size_t)n;
     }
     ff_buf_reset(&v);
-    if (!bad && ff_query_get(query, qlen, "from", &v) && parse_time_param(v.data ? v.data : "", v.len, &j->filter.from_us))
+    if (!bad && ff_query_get(query, qlen, "from", &v) && ff_time_parse_any(v.data ? v.data : "", v.len, &j->filter.from_us))
         bad = "from";
     ff_buf_reset(&v);
-    if (!bad && ff_query_get(query, qlen, "to", &v) && parse_time_param(v.data ? v.data : "", v.len, &j->filter.to_us))
+    if (!bad && ff_query_get(query, qlen, "to", &v) && ff_time_parse_any(v.data ? v.data : "", v.len, &j->filter.to_us))
         bad = "to";
     ff_buf_reset(&v);
     if (!bad && ff_query_get(query, qlen, "event", &v) && v.len) {

@@ -226,15 +226,17 @@ static void arm_timer(struct ff_conn *c, uint64_t ms)
 static void on_timeout(uv_timer_t *t)
 {
     struct ff_conn *c = t->data;
-    if (c->lingering) {
+    if (c->lingering || c->writing) {
         ff_conn_close(c);
         return;
     }
     if (c->busy) return;
     if (c->in_request) {
-        /* A client that started a request and stalled: tell it, then hang up. */
+        /* A client that started a request and stalled: tell it, then hang up (after a
+         * lingering close, like the other refusals). */
         c->busy = 1;
         c->keep_alive = 0;
+        c->reject_status = 408;
         ff_respond_error(c, 408, "request not completed in time", "", NULL);
         return;
     }
@@ -336,11 +338,11 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     struct ff_conn *c = s->data;
     if (n < 0) {
         if (c->busy && !c->lingering) {
-            /* The client went away while its request is with the WAL or the thread pool,
-             * which still hold this connection: close once the answer is done. */
-            c->keep_alive = 0;
+            /* The client is done sending (or gone) while a request is with the WAL or the
+             * thread pool, which still hold this connection: answer it and whatever it
+             * pipelined before, then close (a half-closed client still reads). */
+            c->peer_eof = 1;
             uv_read_stop(s);
-            c->read_paused = 1;
             return;
         }
         ff_conn_close(c);
@@ -415,6 +417,10 @@ static void request_finished(struct ff_conn *c)
         ff_free(p);
         if (c->busy || c->closing) return;
     }
+    if (c->peer_eof) {
+        ff_conn_close(c);
+        return;
+    }
     if (c->read_paused && !c->loop->fake_io) {
         c->read_paused = 0;
         uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, on_read);
@@ -424,6 +430,7 @@ static void request_finished(struct ff_conn *c)
 static void on_written(uv_write_t *w, int status)
 {
     struct ff_conn *c = w->data;
+    c->writing = 0;
     if (status < 0) c->keep_alive = 0;
     request_finished(c);
 }
@@ -466,10 +473,11 @@ void ff_respond(struct ff_conn *c, int status, const char *content_type, const c
         rc = ff_buf_append_str(o, "Access-Control-Allow-Origin: *\r\n");
     }
     if (!rc && content_type) rc = ff_buf_printf(o, "Content-Type: %s\r\n", content_type);
-    if (!rc) rc = ff_buf_printf(o, "Content-Length: %zu\r\n", len);
+    if (!rc && status != 204) rc = ff_buf_printf(o, "Content-Length: %zu\r\n", len);
     if (!rc && extra_headers) rc = ff_buf_append_str(o, extra_headers);
     if (!rc) rc = ff_buf_append_str(o, c->keep_alive ? "\r\n" : "Connection: close\r\n\r\n");
-    if (!rc && len) rc = ff_buf_append(o, body, len);
+    /* HEAD gets the headers a GET would, and no body (a body would desync keep-alive). */
+    if (!rc && len && status != 204 && c->req.method != HTTP_HEAD) rc = ff_buf_append(o, body, len);
     if (rc) {
         c->keep_alive = 0;
         ff_buf_reset(o);
@@ -497,7 +505,12 @@ void ff_respond(struct ff_conn *c, int status, const char *content_type, const c
     if (uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &b, 1, on_written) < 0) {
         c->keep_alive = 0;
         request_finished(c);
+        return;
     }
+    /* A client that does not read its answer must not hold the connection (and the answer's
+     * memory, and a graceful stop) for ever. */
+    c->writing = 1;
+    arm_timer(c, limits(c)->idle_timeout_ms);
 }
 
 void ff_respond_json(struct ff_conn *c, int status, const char *json)

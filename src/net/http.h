@@ -68,7 +68,9 @@ struct ff_conn {
     int dispatching;           /* inside ff_route called from the parse loop */
     int reject_status;         /* limit hit while parsing: answer this and close */
     int lingering;             /* answered and shut down; draining what the client still sends */
-    int read_paused;           /* reading stopped: too many pipelined bytes, or the peer left */
+    int read_paused;           /* reading stopped: too many pipelined bytes */
+    int peer_eof;              /* the client sent EOF while a request was being answered */
+    int writing;               /* an answer is in uv_write (the socket did not take it at once) */
     /* Ingest state, reused across the connection's requests. */
     struct ff_batch batch;
     struct ff_buf decoded;

@@ -68,6 +68,10 @@ static void ingest(struct ff_conn *c, int route, int format, int type, const cha
         const char *enc = ff_req_header(c, FF_HDR_CONTENT_ENCODING, &elen);
         const char *body;
         size_t blen;
+        /* Decoded, a body may be 8x its wire limit; an import, up to the import limit. */
+        const struct ff_http_limits *l = &c->loop->srv->opts.limits;
+        c->decoded.max = route == R_IMPORT && l->max_import_bytes > l->max_body_bytes * 8 ? l->max_import_bytes
+                                                                                         : l->max_body_bytes * 8;
         rc = ff_body_decode(enc ? enc : "", elen, c->req.body.data, c->req.body.len, &c->decoded, &body, &blen);
         if (rc == FF_EINVAL) {
             rc = ff_ingest_reject(&ctx, &c->batch, "body could not be decoded for its Content-Encoding",
@@ -210,6 +214,8 @@ void ff_route(struct ff_conn *c)
         int type = plen > 10 && url[1] == 'v' ? ff_event_type_parse(url + 10, plen - 10) : 0;
         if (url[1] == 'v' && !type) {
             ff_respond_error(c, 404, "unknown pixel type", "path", NULL);
+        } else if (m == HTTP_HEAD) {
+            respond_gif(c, 200); /* a HEAD (link checkers, prefetchers) is not an event */
         } else if (get) {
             ingest(c, R_PIXEL, FF_FMT_PIXEL, type, query, qlen);
         } else {

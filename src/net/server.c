@@ -32,6 +32,14 @@
 
 static void on_wake(uv_async_t *a);
 
+static void close_wake(struct ff_loop *loop)
+{
+    pthread_mutex_lock(&loop->mu);
+    loop->wake_closed = 1;
+    pthread_mutex_unlock(&loop->mu);
+    uv_close((uv_handle_t *)&loop->wake, NULL);
+}
+
 void ff_loop_conn_gone(struct ff_loop *loop, struct ff_conn *c)
 {
     if (c->prev) c->prev->next = c->next;
@@ -40,8 +48,7 @@ void ff_loop_conn_gone(struct ff_loop *loop, struct ff_conn *c)
     loop->nconns--;
     atomic_fetch_sub(&ff_metrics.connections_open, 1);
     ff_free(c);
-    if (loop->stopping && loop->nconns == 0 && !loop->fake_io && !uv_is_closing((uv_handle_t *)&loop->wake))
-        uv_close((uv_handle_t *)&loop->wake, NULL);
+    if (loop->stopping && loop->nconns == 0 && !loop->fake_io && !loop->wake_closed) close_wake(loop);
 }
 
 /* Runs on the WAL writer thread: only queue and wake. */
@@ -54,8 +61,9 @@ static void wal_done(struct ff_wal_req *r)
     if (loop->done_tail) loop->done_tail->next = r;
     else loop->done_head = r;
     loop->done_tail = r;
+    /* Sent under the lock: the loop closes `wake` only under it too (close_wake). */
+    if (!loop->wake_closed) uv_async_send(&loop->wake);
     pthread_mutex_unlock(&loop->mu);
-    uv_async_send(&loop->wake);
 }
 
 void ff_loop_submit(struct ff_conn *c)
@@ -93,7 +101,7 @@ static void stop_loop(struct ff_loop *loop)
         c->keep_alive = 0;
         if (!c->busy && !c->in_request) ff_conn_close(c);
     }
-    if (loop->nconns == 0) uv_close((uv_handle_t *)&loop->wake, NULL);
+    if (loop->nconns == 0) close_wake(loop);
 }
 
 static void on_wake(uv_async_t *a)
@@ -131,7 +139,7 @@ static void refuse(struct ff_loop *loop, uv_stream_t *server)
     char msg[256];
     int n = snprintf(msg, sizeof msg,
                      "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
-                     "Retry-After: 1\r\nConnection: close\r\n\r\n%s",
+                     "Access-Control-Allow-Origin: *\r\nRetry-After: 1\r\nConnection: close\r\n\r\n%s",
                      sizeof body - 1, body);
     uv_tcp_t *t = ff_malloc(sizeof *t);
     if (!t) return;
@@ -360,7 +368,7 @@ int ff_server_run(const struct ff_server_opts *opts)
     if (rc) {
         for (int i = 0; i < started; i++) {
             uv_close((uv_handle_t *)&srv.loops[i].listener, NULL);
-            uv_close((uv_handle_t *)&srv.loops[i].wake, NULL);
+            close_wake(&srv.loops[i]);
             if (i == 0) {
                 uv_close((uv_handle_t *)&srv.loops[0].sigterm, NULL);
                 uv_close((uv_handle_t *)&srv.loops[0].sigint, NULL);
@@ -378,9 +386,10 @@ int ff_server_run(const struct ff_server_opts *opts)
     ff_info("serving with %d event loop(s), data in %s", srv.nloops, opts->data_dir);
     uv_run(&srv.loops[0].uv, UV_RUN_DEFAULT);
     for (int i = 1; i < srv.nloops; i++) uv_thread_join(&srv.loops[i].thread);
+    /* The writer goes first: nothing may call back into a loop being freed. */
+    ff_wal_close(srv.wal);
     for (int i = 0; i < srv.nloops; i++) loop_free(&srv.loops[i]);
     ff_free(srv.loops);
-    ff_wal_close(srv.wal);
     close(lock_fd);
     ff_info("stopped cleanly");
     return 0;

@@ -30,6 +30,7 @@ struct ff_loop {
     size_t nconns;
     int index;
     int stopping;
+    int wake_closed;           /* under mu: `wake` may no longer be signalled */
     int fake_io;               /* fuzz/unit harness: no sockets, responses are discarded */
     uv_thread_t thread;
     struct ff_json_parser *json;

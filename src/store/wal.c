@@ -616,8 +616,7 @@ static int build_group(struct ff_wal *w, struct ff_wal_req *group, uint64_t *kep
         const struct ff_batch *b = r->batch;
         r->stored = r->duplicates = r->quarantined = 0;
         hdr_off[k] = SIZE_MAX;
-        if ((rc = r->seal_status)) break;
-        if (!b->nitems) continue;
+        if (r->seal_status || !b->nitems) continue; /* a request that could not be sealed fails alone */
         size_t start = h->len;
         if ((rc = ff_buf_reserve(h, FRAME_HDR))) break;
         h->len += FRAME_HDR;
@@ -736,8 +735,8 @@ static void commit_group(struct ff_wal *w, struct ff_wal_req *group)
         struct ff_wal_req *next = group->next;
         ff_free(group->sealed);
         group->sealed = NULL;
-        group->status = rc;
-        if (rc) group->stored = group->duplicates = group->quarantined = 0;
+        group->status = group->seal_status ? group->seal_status : rc;
+        if (group->status) group->stored = group->duplicates = group->quarantined = 0;
         group->done(group);
         group = next;
     }

@@ -1,7 +1,8 @@
 /* wal_read.c - newest-first reads of the WAL (see wal_read.h).
  *
- * The log is read oldest first, so the newest `limit` matches are kept in a ring (in their
- * binary encoding, cheaper to copy than JSON is to write) and written out backwards. This scans the whole log: fine for the collector's own API and
+ * The log is read oldest first, so the newest `limit` matches are kept in a ring (events in
+ * their binary encoding, cheaper to copy than JSON is to write; quarantined input as JSON
+ * with its raw bytes cut short) and written out backwards. This scans the whole log: fine for the collector's own API and
  * for debugging, and replaced by the columnar store for queries. */
 #include "store/wal_read.h"
 
@@ -40,7 +41,9 @@ static int visit(void *arg, uint64_t seq, const struct ff_record *rec)
          * not for every match of a long log. */
         rc = ff_event_encode(&r->tmp, ev);
     } else {
-        rc = ff_quarantine_encode(&r->tmp, &rec->u.q);
+        /* Quarantined input is kept as its JSON, whose raw bytes are cut to a bounded
+         * length: a few huge bodies must not take gigabytes to list. */
+        rc = ff_quarantine_write_json(&r->tmp, &rec->u.q);
     }
     if (rc) return r->err = rc;
     if (f->limit == 0) return 0;
@@ -93,8 +96,12 @@ int ff_wal_read_json(const char *dir, const struct ff_read_filter *f, const char
         size_t i = (r.head + r.n - 1 - k) % r.n, off = 0;
         struct ff_record rec;
         if (k && (rc = ff_buf_append_str(out, sep))) break;
+        if (f->kind != FF_REC_EVENT) {
+            rc = ff_buf_append(out, r.items[i], r.lens[i]);
+            continue;
+        }
         if ((rc = ff_record_decode(r.items[i], r.lens[i], &off, &rec))) break;
-        rc = rec.kind == FF_REC_EVENT ? ff_event_write_json(out, &rec.u.ev) : ff_quarantine_write_json(out, &rec.u.q);
+        rc = ff_event_write_json(out, &rec.u.ev);
     }
     if (rc) out->len = start;
     else *count = r.n;

@@ -453,3 +453,49 @@ def test_client_leaving_mid_request_loses_nothing_and_breaks_nothing(server):
     assert server.get("/healthz").status_code == 200
     wait_for(lambda: set(mids) <= {e["messageId"] for e in server.all_events()},
              what="every event of the departed clients stored")
+
+
+def test_head_has_no_body_and_stores_nothing(server):
+    """HEAD answers with GET's headers and no body, so a pipelined request after it is read
+    correctly; a HEAD of the pixel is not an event."""
+    mid = uid("head")
+    with server.raw() as c:
+        c.send(build_request("HEAD", "/healthz") + build_request("HEAD", f"/p.gif?e=head&uid=1&mid={mid}")
+               + build_request("GET", "/healthz"))
+        status, headers, body = c.read_response(head_request=True)
+        assert status == 200 and body == b"" and int(headers["content-length"]) > 0
+        status, headers, body = c.read_response(head_request=True)
+        assert status == 200 and headers["content-type"] == "image/gif" and body == b""
+        status, _, body = c.read_response()
+        assert status == 200 and json.loads(body) == {"status": "ok"}
+    assert mid not in {e["messageId"] for e in server.all_events()}
+
+
+def test_pipelined_requests_then_half_close_are_all_answered(server):
+    """Three pipelined events and then EOF (shutdown of the write side): all three answered
+    and stored, then the connection closes."""
+    port = int(server.base.rsplit(":", 1)[1])
+    mids = [uid("pb") for _ in range(3)]
+    data = b"".join(build_request("POST", "/v1/track",
+                                  json.dumps({"event": "pb", "userId": "u", "messageId": m}).encode(),
+                                  {"Content-Type": "application/json"}) for m in mids)
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(data)
+    s.shutdown(socket.SHUT_WR)
+    got = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        got += chunk
+    s.close()
+    assert got.count(b"HTTP/1.1 200") == 3, got[:500]
+    stored = {e["messageId"] for e in server.all_events()}
+    assert set(mids) <= stored
+
+
+def test_preflight_204_has_no_content_length(server):
+    r = server.request("OPTIONS", "/v1/track", headers={"Origin": "http://a.example",
+                                                         "Access-Control-Request-Method": "POST"})
+    assert r.status_code == 204
+    assert "Content-Length" not in r.headers

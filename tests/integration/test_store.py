@@ -241,3 +241,17 @@ def test_stats_counts_by_format(server):
     s2 = server.stats()
     assert s2["stored"] == 6 and s2["quarantined"] == 4, \
         f"stored/quarantined counts must survive a restart: {s2}"
+
+
+def test_quarantine_listing_cuts_huge_raw_inputs(server):
+    """A listing shows at most 64 KiB of each quarantined input and says how long it was,
+    so a few huge invalid bodies cannot make a listing take gigabytes."""
+    import gzip
+    big = b"x" * (4 << 20)  # not JSON, 4 MiB once decoded
+    r = server.post("/v1/track", data=gzip.compress(big),
+                    headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
+    assert r.status_code == 400, r.text
+    items = server.quarantine(limit=5)
+    item = next(i for i in items if i.get("rawBytes") == len(big))
+    assert item["rawTruncated"] is True
+    assert len(item["raw"]) == 64 << 10
