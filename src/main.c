@@ -30,6 +30,7 @@ static const char usage[] =
     "  --max-import-bytes N      largest /api/import body (default 67108864)\n"
     "  --max-header-bytes N      largest request line + headers (default 16384; 431 past it)\n"
     "  --max-connections N       open connections at once (default 10000)\n"
+    "  --max-memory-bytes N      refuse new request bytes (503) past this much memory (default 4 GiB; 0 = no limit)\n"
     "  --idle-timeout-ms N       close keep-alive connections idle this long (default 60000)\n"
     "  --request-timeout-ms N    a request must arrive whole within this (default 30000)\n"
     "\n"
@@ -102,6 +103,7 @@ static int cmd_serve(int argc, char **argv)
         .idle_timeout_ms = 60000,
         .request_timeout_ms = 30000,
         .max_connections = 10000,
+        .max_memory_bytes = (uint64_t)4 << 30,
     };
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -130,6 +132,9 @@ static int cmd_serve(int argc, char **argv)
         } else if (!strcmp(a, "--max-connections")) {
             if (parse_size(a, v, &n) || n < 1) return 2;
             o.limits.max_connections = n;
+        } else if (!strcmp(a, "--max-memory-bytes")) {
+            if (parse_size(a, v, &n)) return 2;
+            o.limits.max_memory_bytes = n;
         } else if (!strcmp(a, "--idle-timeout-ms")) {
             if (parse_size(a, v, &n) || n < 1) return 2;
             o.limits.idle_timeout_ms = n;

@@ -99,6 +99,16 @@ static size_t body_limit(const struct ff_conn *c)
     return limits(c)->max_body_bytes;
 }
 
+/* Every buffer is capped per connection; this caps them all together: past the budget, new
+ * request bytes are refused with 503 (and Retry-After) rather than risk running out. */
+static int over_memory_budget(struct ff_conn *c, size_t more)
+{
+    uint64_t budget = limits(c)->max_memory_bytes;
+    if (!budget || ff_mem_in_use() + more <= budget) return 0;
+    c->reject_status = 503;
+    return 1;
+}
+
 static int on_headers_complete(llhttp_t *p)
 {
     struct ff_conn *c = conn_of(p);
@@ -108,6 +118,7 @@ static int on_headers_complete(llhttp_t *p)
         c->reject_status = 413;
         return -1;
     }
+    if (over_memory_budget(c, (size_t)p->content_length)) return -1;
     size_t elen;
     const char *expect = ff_req_header(c, FF_HDR_EXPECT, &elen);
     if (expect && elen == 12 && strncasecmp(expect, "100-continue", 12) == 0 && !c->loop->fake_io) {
@@ -124,6 +135,7 @@ static int on_headers_complete(llhttp_t *p)
 static int on_body(llhttp_t *p, const char *at, size_t n)
 {
     struct ff_conn *c = conn_of(p);
+    if (over_memory_budget(c, n)) return -1;
     int rc = ff_buf_append(&c->req.body, at, n);
     if (rc == FF_ETOOBIG) c->reject_status = 413;
     else if (rc) c->reject_status = 503;
@@ -135,7 +147,9 @@ static int on_message_complete(llhttp_t *p)
     struct ff_conn *c = conn_of(p);
     c->in_request = 0;
     c->busy = 1;
-    c->keep_alive = llhttp_should_keep_alive(p) && !c->loop->stopping;
+    /* Upgrades are not offered: answer, then close (llhttp would take what follows an
+     * Upgrade request as another protocol). */
+    c->keep_alive = llhttp_should_keep_alive(p) && !c->loop->stopping && !p->upgrade;
     c->req.method = (uint8_t)p->method;
     if (!c->loop->fake_io) uv_timer_stop(&c->timer);
     /* Stop here and dispatch from process(): the rest of the input waits until this request
@@ -264,7 +278,8 @@ static void reject(struct ff_conn *c)
     } else if (status == 431) {
         ff_respond_error(c, 431, "request headers are too large", "headers", NULL);
     } else if (status == 503) {
-        ff_respond_error(c, 503, "out of memory", "", "Retry-After: 1\r\n");
+        ff_respond_error(c, 503, "the server is using its whole memory budget (--max-memory-bytes); retry later", "",
+                         "Retry-After: 1\r\n");
     } else {
         const char *why = llhttp_get_error_reason(&c->parser);
         char msg[256];

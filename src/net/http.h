@@ -27,6 +27,7 @@ struct ff_http_limits {
     uint64_t idle_timeout_ms;  /* keep-alive connection with no request */
     uint64_t request_timeout_ms; /* from a request's first byte to its last */
     uint64_t max_connections;
+    uint64_t max_memory_bytes; /* all of footfall's allocations; 503 for new request bytes past it; 0 = none */
 };
 
 /* Headers the server acts on; values point into the request's header buffer. */

@@ -499,3 +499,29 @@ def test_preflight_204_has_no_content_length(server):
                                                          "Access-Control-Request-Method": "POST"})
     assert r.status_code == 204
     assert "Content-Length" not in r.headers
+
+
+def test_memory_budget_refuses_new_bytes_with_503(footfall):
+    """Past --max-memory-bytes, request bytes are refused with 503 and Retry-After (nothing
+    acknowledged), while small requests that fit still work."""
+    server = footfall.start("--max-memory-bytes", "3000000", "--max-body-bytes", "16000000")
+    big = json.dumps({"event": "big", "userId": "u", "properties": {"pad": "x" * 4_000_000}})
+    r = server.post("/v1/track", data=big, headers={"Content-Type": "application/json"})
+    assert r.status_code == 503, r.text
+    assert r.headers.get("Retry-After")
+    assert "memory" in r.json()["error"]
+    r = server.post("/v1/track", data=json.dumps({"event": "small", "userId": "u"}),
+                    headers={"Content-Type": "application/json"})
+    assert r.status_code == 200, r.text
+
+
+def test_upgrade_request_is_answered_then_closed(server):
+    """Upgrades are not offered: the request is answered and the connection closed (what
+    follows an Upgrade request is not HTTP to the parser)."""
+    with server.raw() as c:
+        c.send(build_request("GET", "/healthz", headers={"Connection": "Upgrade", "Upgrade": "websocket"}))
+        status, headers, _ = c.read_response()
+        assert status == 200
+        assert headers.get("connection", "").lower() == "close"
+        c.wait_closed(timeout=5)
+    assert server.get("/healthz").status_code == 200
