@@ -2,8 +2,9 @@
  *
  * The log is read oldest first, so the newest `limit` matches are kept in a ring (events in
  * their binary encoding, cheaper to copy than JSON is to write; quarantined input as JSON
- * with its raw bytes cut short) and written out backwards. This scans the whole log: fine for the collector's own API and
- * for debugging, and replaced by the columnar store for queries. */
+ * with its raw bytes cut short) and written out backwards, at most a byte budget of them.
+ * This scans the whole log: fine for the collector's own API and for debugging, and replaced
+ * by the columnar store for queries. */
 #include "store/wal_read.h"
 
 #include <errno.h>
@@ -15,14 +16,76 @@
 #include "event/event.h"
 #include "store/wal.h"
 
+/* A deque of the newest matches, oldest at `head`; each slot keeps its buffer for reuse. */
+struct slot {
+    char *p;
+    uint32_t len, cap;
+};
+
 struct ring {
     const struct ff_read_filter *f;
-    char **items;
-    uint32_t *lens, *caps;
-    size_t cap, n, head; /* head: index of the oldest kept */
+    struct slot *slots;
+    size_t cap, n, head;
+    size_t bytes;        /* held by the kept matches */
     struct ff_buf tmp;
     int err;
 };
+
+static struct slot *slot_at(struct ring *r, size_t i) { return &r->slots[(r->head + i) % r->cap]; }
+
+static void drop_oldest(struct ring *r, int keep_buffer)
+{
+    struct slot *s = slot_at(r, 0);
+    r->bytes -= s->len;
+    if (!keep_buffer) {
+        ff_free(s->p);
+        s->p = NULL;
+        s->cap = 0;
+    }
+    s->len = 0;
+    r->head = (r->head + 1) % r->cap;
+    r->n--;
+}
+
+static int grow(struct ring *r, size_t limit)
+{
+    size_t cap = r->cap ? r->cap * 2 : 64;
+    if (cap > limit) cap = limit;
+    struct slot *fresh = ff_calloc(cap, sizeof *fresh);
+    if (!fresh) return -ENOMEM;
+    for (size_t i = 0; i < r->n; i++) fresh[i] = *slot_at(r, i);
+    /* Slots past the kept ones may still own buffers (dropped for the budget): keep them. */
+    for (size_t i = r->n; i < r->cap; i++) ff_free(slot_at(r, i)->p);
+    ff_free(r->slots);
+    r->slots = fresh;
+    r->cap = cap;
+    r->head = 0;
+    return 0;
+}
+
+static int keep(struct ring *r, const char *p, size_t len)
+{
+    size_t limit = r->f->limit;
+    if (r->n == limit) drop_oldest(r, 1); /* the oldest gives way; its buffer is reused */
+    else if (r->n == r->cap) {
+        int rc = grow(r, limit);
+        if (rc) return rc;
+    }
+    struct slot *s = slot_at(r, r->n);
+    if (s->cap < len) {
+        char *q = ff_realloc(s->p, len ? len : 1);
+        if (!q) return -ENOMEM;
+        s->p = q;
+        s->cap = (uint32_t)len;
+    }
+    memcpy(s->p, p, len);
+    s->len = (uint32_t)len;
+    r->n++;
+    r->bytes += len;
+    size_t budget = r->f->max_bytes ? r->f->max_bytes : FF_READ_BUDGET_BYTES;
+    while (r->bytes > budget && r->n > 1) drop_oldest(r, 0);
+    return 0;
+}
 
 static int visit(void *arg, uint64_t seq, const struct ff_record *rec)
 {
@@ -45,40 +108,8 @@ static int visit(void *arg, uint64_t seq, const struct ff_record *rec)
          * length: a few huge bodies must not take gigabytes to list. */
         rc = ff_quarantine_write_json(&r->tmp, &rec->u.q);
     }
-    if (rc) return r->err = rc;
-    if (f->limit == 0) return 0;
-    size_t slot;
-    if (r->n < f->limit) {
-        if (r->n == r->cap) {
-            size_t cap = r->cap ? r->cap * 2 : 64;
-            if (cap > f->limit) cap = f->limit;
-            char **items = ff_realloc(r->items, cap * sizeof *items);
-            if (!items) return r->err = -ENOMEM;
-            r->items = items;
-            uint32_t *lens = ff_realloc(r->lens, cap * sizeof *lens);
-            if (!lens) return r->err = -ENOMEM;
-            r->lens = lens;
-            uint32_t *caps = ff_realloc(r->caps, cap * sizeof *caps);
-            if (!caps) return r->err = -ENOMEM;
-            r->caps = caps;
-            r->cap = cap;
-        }
-        slot = r->n++;
-        r->items[slot] = NULL;
-        r->caps[slot] = 0;
-    } else {
-        slot = r->head; /* the oldest kept gives way; its buffer is reused */
-        r->head = (r->head + 1) % r->n;
-    }
-    if (r->caps[slot] < r->tmp.len) {
-        char *p = ff_realloc(r->items[slot], r->tmp.len);
-        if (!p) return r->err = -ENOMEM;
-        r->items[slot] = p;
-        r->caps[slot] = (uint32_t)r->tmp.len;
-    }
-    memcpy(r->items[slot], r->tmp.data, r->tmp.len);
-    r->lens[slot] = (uint32_t)r->tmp.len;
-    return 0;
+    if (!rc && f->limit) rc = keep(r, r->tmp.data, r->tmp.len);
+    return rc ? (r->err = rc) : 0;
 }
 
 int ff_wal_read_json(const char *dir, const struct ff_read_filter *f, const char *sep, struct ff_buf *out,
@@ -91,24 +122,22 @@ int ff_wal_read_json(const char *dir, const struct ff_read_filter *f, const char
     int rc = ff_wal_scan(dir, visit, &r);
     if (r.err) rc = r.err;
     size_t start = out->len;
-    /* Ring order: head is the oldest; walk backwards from the newest. */
-    for (size_t k = 0; !rc && k < r.n; k++) {
-        size_t i = (r.head + r.n - 1 - k) % r.n, off = 0;
+    for (size_t k = 0; !rc && k < r.n; k++) { /* newest first */
+        const struct slot *s = slot_at(&r, r.n - 1 - k);
+        size_t off = 0;
         struct ff_record rec;
         if (k && (rc = ff_buf_append_str(out, sep))) break;
         if (f->kind != FF_REC_EVENT) {
-            rc = ff_buf_append(out, r.items[i], r.lens[i]);
+            rc = ff_buf_append(out, s->p, s->len);
             continue;
         }
-        if ((rc = ff_record_decode(r.items[i], r.lens[i], &off, &rec))) break;
+        if ((rc = ff_record_decode(s->p, s->len, &off, &rec))) break;
         rc = ff_event_write_json(out, &rec.u.ev);
     }
     if (rc) out->len = start;
     else *count = r.n;
-    for (size_t i = 0; i < r.n; i++) ff_free(r.items[i]);
-    ff_free(r.items);
-    ff_free(r.lens);
-    ff_free(r.caps);
+    for (size_t i = 0; i < r.cap; i++) ff_free(r.slots[i].p);
+    ff_free(r.slots);
     ff_buf_free(&r.tmp);
     return rc;
 }

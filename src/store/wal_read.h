@@ -14,7 +14,12 @@ struct ff_read_filter {
     size_t event_len;
     int64_t from_us, to_us;   /* timestamp range [from, to), FF_TIME_NONE for open ends */
     size_t limit;
+    size_t max_bytes;         /* most the kept matches may hold; 0 = FF_READ_BUDGET_BYTES */
 };
+
+/* Most an answer keeps in memory by default: past it the oldest kept matches give way, so a
+ * listing of many large events answers with fewer of them instead of exhausting memory. */
+#define FF_READ_BUDGET_BYTES ((size_t)256 << 20)
 
 /* Appends up to f->limit matching records as JSON objects, newest first, separated by
  * `sep`; sets *count. 0 or a negative error (nothing appended then). */

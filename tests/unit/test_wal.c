@@ -828,6 +828,41 @@ static void test_corruption_is_not_a_torn_tail(void **state)
     assert_int_equal(count_events(f->dir), 2); /* the damaged one is not read */
 }
 
+/* A listing keeps at most max_bytes of matches: the oldest give way, the newest stay. */
+static void test_read_budget(void **state)
+{
+    struct fx *f = *state;
+    wal_open(f);
+    struct ff_buf nd;
+    ff_buf_init(&nd, 1 << 24);
+    for (int i = 0; i < 50; i++) {
+        char pad[1001];
+        memset(pad, 'p', 1000);
+        pad[1000] = 0;
+        assert_int_equal(ff_buf_printf(&nd, "{\"event\":\"b\",\"userId\":\"u\",\"messageId\":\"budget-%02d\",\"properties\":{\"pad\":\"%s\"}}\n", i, pad), 0);
+    }
+    assert_int_equal(ff_buf_putc(&nd, '\0'), 0);
+    run_modelled(f, "wk", nd.data, 50, ANY, ANY);
+    ff_buf_free(&nd);
+    wal_close(f);
+    struct ff_read_filter flt = {.kind = FF_REC_EVENT, .from_us = FF_TIME_NONE, .to_us = FF_TIME_NONE, .limit = 100,
+                                 .max_bytes = 10000};
+    struct ff_buf out;
+    ff_buf_init(&out, 1 << 24);
+    size_t count = 0;
+    assert_int_equal(ff_wal_read_json(f->dir, &flt, "\n", &out, &count), 0);
+    assert_true(count >= 5 && count < 20); /* about 10 of the 1-KB events fit */
+    assert_int_equal(ff_buf_putc(&out, '\0'), 0);
+    /* Newest first: budget-49, budget-48, … */
+    char want[32];
+    snprintf(want, sizeof want, "budget-%02d", 49);
+    assert_non_null(strstr(out.data, want));
+    assert_true(strstr(out.data, want) < strstr(out.data, "budget-48"));
+    snprintf(want, sizeof want, "budget-%02d", (int)(49 - count));
+    assert_null(strstr(out.data, want)); /* the oldest gave way */
+    ff_buf_free(&out);
+}
+
 static void test_injected_write_failure(void **state)
 {
     struct fx *f = *state;
@@ -965,7 +1000,7 @@ static void copy_member(const struct ff_json_doc *d, uint32_t c, const char *key
 static void read_json(const char *dir, int kind, const char *ev, int64_t from, int64_t to, size_t limit,
                       struct coll *out_ids, size_t want)
 {
-    const struct ff_read_filter flt = {kind, ev, ev ? strlen(ev) : 0, from, to, limit};
+    const struct ff_read_filter flt = {kind, ev, ev ? strlen(ev) : 0, from, to, limit, 0};
     struct ff_buf out;
     ff_buf_init(&out, 1 << 24);
     assert_int_equal(ff_buf_append(&out, "[", 1), 0);
@@ -1153,6 +1188,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_injected_write_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rotation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_json, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_budget, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recovery_bad_quarantine_format, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
