@@ -222,15 +222,19 @@ static void on_handle_closed(uv_handle_t *h)
     if (--c->handles == 0) ff_conn_destroy(c);
 }
 
-void ff_conn_close(struct ff_conn *c)
+static void close_conn(struct ff_conn *c, int reset)
 {
     if (c->closing) return;
     c->closing = 1;
     if (c->loop->fake_io) return; /* the harness frees it with ff_conn_destroy */
     uv_timer_stop(&c->timer);
     uv_close((uv_handle_t *)&c->timer, on_handle_closed);
-    uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+    /* A reset drops what the kernel still holds to send, which a plain close would go on
+     * trickling to a client that does not read. */
+    if (!reset || uv_tcp_close_reset(&c->tcp, on_handle_closed)) uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
 }
+
+void ff_conn_close(struct ff_conn *c) { close_conn(c, 0); }
 
 static void arm_timer(struct ff_conn *c, uint64_t ms)
 {
@@ -241,7 +245,7 @@ static void on_timeout(uv_timer_t *t)
 {
     struct ff_conn *c = t->data;
     if (c->lingering || c->writing) {
-        ff_conn_close(c);
+        close_conn(c, c->writing); /* an answer not read in time: abort it */
         return;
     }
     if (c->busy) return;
@@ -403,7 +407,8 @@ static void request_finished(struct ff_conn *c)
 {
     c->busy = 0;
     ff_hist_observe(&ff_metrics.request_duration, ff_mono_ns() - c->req.start_ns);
-    if (c->reject_status && !c->loop->fake_io && !c->closing) {
+    if (c->closing) return; /* e.g. a write cancelled by the write timeout's close */
+    if (c->reject_status && !c->loop->fake_io) {
         linger(c);
         return;
     }

@@ -525,3 +525,34 @@ def test_upgrade_request_is_answered_then_closed(server):
         assert headers.get("connection", "").lower() == "close"
         c.wait_closed(timeout=5)
     assert server.get("/healthz").status_code == 200
+
+
+def test_client_that_does_not_read_its_answer_is_dropped(footfall):
+    """An answer the client never reads (a big listing into a full socket) must not hold
+    the connection, its memory, or a graceful stop for ever: the write times out."""
+    server = footfall.start("--idle-timeout-ms", "500", "--request-timeout-ms", "500")
+    body = "".join(json.dumps({"event": "w", "userId": "u", "messageId": uid("w"),
+                               "properties": {"pad": "z" * 2000}}) + "\n" for _ in range(2000))
+    assert server.post("/api/import", data=body).status_code == 200
+    s = socket.create_connection(("127.0.0.1", int(server.base.rsplit(":", 1)[1])), timeout=10)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.sendall(build_request("GET", "/api/events?limit=2000"))
+    # Not reading for three times the timeout is the behaviour under test.
+    time.sleep(1.5)
+    got, reset = 0, False
+    s.settimeout(5)
+    start = time.monotonic()
+    try:
+        while True:
+            chunk = s.recv(1 << 20)
+            if not chunk:
+                break
+            got += len(chunk)
+    except ConnectionError:
+        reset = True
+    s.close()
+    # The answer is ~5 MB; the server gave up (a reset) long before sending it all.
+    assert got < 4_000_000, f"received {got} bytes: the write was not abandoned"
+    assert reset, "the abandoned answer should end in a reset, not trickle on"
+    assert time.monotonic() - start < 5
+    assert server.get("/healthz").status_code == 200
