@@ -10,7 +10,6 @@ const char *ff_strerror(int err)
     case FF_ECORRUPT: return "data is corrupt";
     case FF_ETOOBIG: return "too big";
     case FF_EINVAL: return "invalid input";
-    case FF_ESTOPPED: return "shutting down";
     default: return err < 0 ? strerror(-err) : "unknown error";
     }
 }

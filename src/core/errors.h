@@ -8,7 +8,6 @@
 #define FF_ECORRUPT (-10001) /* bytes on disk or on the wire fail a check */
 #define FF_ETOOBIG  (-10002) /* a capped buffer or limit would be exceeded */
 #define FF_EINVAL   (-10003) /* input that does not follow its format */
-#define FF_ESTOPPED (-10004) /* the component is shutting down */
 
 /* A short human-readable text for any error code this project returns. */
 const char *ff_strerror(int err);

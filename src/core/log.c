@@ -7,9 +7,7 @@
 
 #include "timeutil.h"
 
-static enum ff_log_level min_level = FF_LOG_INFO;
-
-void ff_log_set_level(enum ff_log_level level) { min_level = level; }
+static const enum ff_log_level min_level = FF_LOG_INFO;
 
 void ff_log(enum ff_log_level level, const char *fmt, ...)
 {

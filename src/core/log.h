@@ -4,7 +4,6 @@
 
 enum ff_log_level { FF_LOG_DEBUG, FF_LOG_INFO, FF_LOG_WARN, FF_LOG_ERROR };
 
-void ff_log_set_level(enum ff_log_level level);
 void ff_log(enum ff_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #define ff_info(...) ff_log(FF_LOG_INFO, __VA_ARGS__)

@@ -38,7 +38,7 @@ struct ff_wal_req {
     void (*done)(struct ff_wal_req *req);
     void *udata;
     /* Set before `done`: */
-    int status;               /* 0 = durable; -ENOSPC, -EIO, FF_ESTOPPED, -ENOMEM: nothing of it is */
+    int status;               /* 0 = durable; -ENOSPC, -EIO, -ENOMEM, FF_ETOOBIG: nothing of it is */
     uint32_t stored;          /* event records written */
     uint32_t duplicates;      /* event records dropped as already seen */
     uint32_t quarantined;     /* quarantine records written */

@@ -4,6 +4,10 @@
 
 #include "testutil.h"
 
+#include <errno.h>
+
+#include "core/alloc.h"
+
 #include "core/buf.h"
 #include "core/errors.h"
 #include "core/timeutil.h"
@@ -1162,6 +1166,47 @@ static void test_dedup_hash(void **state)
     free(h);
 }
 
+/* Every allocation of a decode may fail (SQLite's way of testing error paths): for each N,
+ * the Nth allocation fails; the decoder must then either finish (when that allocation was
+ * not needed) or return -ENOMEM, leaving a batch whose every record still decodes, and once
+ * allocations work again the same input decodes as it did at first. Leaks show under ASan. */
+static void test_allocation_failures(void **state)
+{
+    struct fx *f = *state;
+    static const char body[] =
+        "{\"batch\":[{\"type\":\"track\",\"event\":\"a\",\"userId\":\"u\",\"properties\":{\"x\":1.5},"
+        "\"context\":{\"ip\":\"1.2.3.4\"}},{\"type\":\"group\"},{\"type\":\"identify\",\"anonymousId\":\"a\","
+        "\"traits\":{\"n\":\"\\u00e9\"}}],\"context\":{\"library\":{\"name\":\"x\"}},\"sentAt\":\"2026-01-01T00:00:00Z\"}";
+    /* Fresh buffers each time, so that the decode allocates instead of reusing. */
+    ff_batch_free(&f->b);
+    ff_batch_init(&f->b, FF_FMT_SEGMENT, 1 << 20);
+    assert_int_equal(ingest(f, FF_FMT_SEGMENT, 0, body, sizeof body - 1), 0);
+    uint32_t want_items = f->b.nitems, want_ok = f->b.accepted;
+    assert_int_equal(want_items, 3);
+    int failures_seen = 0;
+    for (long n = 1; n < 200; n++) {
+        ff_batch_free(&f->b);
+        ff_batch_init(&f->b, FF_FMT_SEGMENT, 1 << 20);
+        ff_alloc_fail_after(n);
+        int rc = ingest(f, FF_FMT_SEGMENT, 0, body, sizeof body - 1);
+        ff_alloc_fail_after(0);
+        if (rc) {
+            assert_int_equal(rc, -ENOMEM);
+            failures_seen++;
+        } else {
+            assert_int_equal(f->b.nitems, want_items);
+        }
+        for (uint32_t i = 0; i < f->b.nitems; i++) {
+            size_t off = f->b.items[i].off;
+            struct ff_record rec;
+            assert_int_equal(ff_record_decode(f->b.records.data, f->b.items[i].off + f->b.items[i].len, &off, &rec), 0);
+        }
+    }
+    assert_true(failures_seen > 0); /* the loop did reach the decoder's allocations */
+    assert_int_equal(ingest(f, FF_FMT_SEGMENT, 0, body, sizeof body - 1), 0);
+    assert_int_equal(f->b.accepted, want_ok);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1187,6 +1232,7 @@ int main(void)
         cmocka_unit_test(test_body_decode_limit),
         cmocka_unit_test(test_body_decode_exact_cap),
         cmocka_unit_test(test_dedup_hash),
+        cmocka_unit_test_setup_teardown(test_allocation_failures, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
