@@ -51,7 +51,6 @@ int ff_ingest_pixel(const struct ff_ingest_ctx *ctx, int type, const char *query
     struct ff_buf val;
     ff_buf_init(&val, len + 16);
     int rc = ff_buf_putc(&obj, '{');
-    int first = 1, have_type = 0;
     q = query;
     while (!rc && ff_query_next(&q, end, &p)) {
         static const struct {
@@ -66,7 +65,6 @@ int ff_ingest_pixel(const struct ff_ingest_ctx *ctx, int type, const char *query
         struct ff_buf *dst = field ? &obj : &props;
         if (dst->len > (field ? 1u : 0u)) ff_buf_putc(dst, ',');
         if (field) {
-            if (!strcmp(field, "type")) have_type = 1;
             rc = ff_json_write_str(dst, field, strlen(field));
         } else {
             struct ff_buf key;
@@ -80,9 +78,7 @@ int ff_ingest_pixel(const struct ff_ingest_ctx *ctx, int type, const char *query
         int digits = field && !strcmp(field, "timestamp") && val.len && val.len <= 16;
         for (size_t k = 0; digits && k < val.len; k++) digits = val.data[k] >= '0' && val.data[k] <= '9';
         if (!rc) rc = digits ? ff_buf_append(dst, val.data, val.len) : ff_json_write_str(dst, val.data ? val.data : "", val.len);
-        first = 0;
     }
-    (void)first;
     if (!rc && props.len) {
         if (obj.len > 1) ff_buf_putc(&obj, ',');
         rc = ff_buf_append_str(&obj, "\"properties\":{");
@@ -98,7 +94,8 @@ int ff_ingest_pixel(const struct ff_ingest_ctx *ctx, int type, const char *query
         if (!rc) {
             struct segment_defaults defs = {&doc, FF_JSON_NONE, FF_TIME_NONE, {"", 0}, 0};
             struct failure f;
-            rc = normalize_segment(ctx, &defs, 0, type ? type : (have_type ? 0 : FF_EV_TRACK), 1, b, &f);
+            /* type 0: the `type` parameter's, else track */
+            rc = normalize_segment(ctx, &defs, 0, type, 1, b, &f);
             if (rc == FF_EINVAL) rc = batch_add_failure(b, ctx, -1, "index", f, query, len);
         } else if (rc != -ENOMEM) {
             /* Not expected (the writer emits valid JSON), but never a reason to lose input. */

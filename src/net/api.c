@@ -19,8 +19,6 @@
 #define DEFAULT_LIMIT 100
 #define MAX_LIMIT 100000
 
-static const char *const metric_formats[FF_METRIC_FORMATS] = {"seed", "segment", "pixel", "import"};
-
 int ff_api_write_stats(struct ff_buf *o)
 {
     uint64_t s = 0, d = 0, q = 0;
@@ -33,7 +31,7 @@ int ff_api_write_stats(struct ff_buf *o)
                            (unsigned long long)s, (unsigned long long)d, (unsigned long long)q);
     for (int f = 0; !rc && f < FF_METRIC_FORMATS; f++)
         rc = ff_buf_printf(o, "%s\"%s\":{\"stored\":%llu,\"deduplicated\":%llu,\"quarantined\":%llu}", f ? "," : "",
-                           metric_formats[f], (unsigned long long)ff_counter_get(ff_metrics.stored[f]),
+                           ff_format_name(f), (unsigned long long)ff_counter_get(ff_metrics.stored[f]),
                            (unsigned long long)ff_counter_get(ff_metrics.deduplicated[f]),
                            (unsigned long long)ff_counter_get(ff_metrics.quarantined[f]));
     if (!rc) rc = ff_buf_append_str(o, "}}");
@@ -58,7 +56,7 @@ static int write_per_format(struct ff_buf *o, const char *name, const char *help
 {
     int rc = ff_buf_printf(o, "# HELP %s %s\n# TYPE %s counter\n", name, help, name);
     for (int f = 0; !rc && f < FF_METRIC_FORMATS; f++)
-        rc = ff_buf_printf(o, "%s{format=\"%s\"} %llu\n", name, metric_formats[f], (unsigned long long)ff_counter_get(v[f]));
+        rc = ff_buf_printf(o, "%s{format=\"%s\"} %llu\n", name, ff_format_name(f), (unsigned long long)ff_counter_get(v[f]));
     return rc;
 }
 
