@@ -99,7 +99,7 @@ fuzz-run: fuzz
 
 bench:
 	@scripts/setup bench
-	@$(MAKE) --no-print-directory all $(BUILD)/ingest_micro
+	@$(MAKE) --no-print-directory all $(BUILD)/ingest_micro $(BUILD)/fsync_cost
 	bench/run
 	$(BUILD)/ingest_micro
 
@@ -107,6 +107,10 @@ bench:
 $(BUILD)/ingest_micro: bench/ingest_micro.c $(BUILD)/libfootfall.a
 	$(CC) $(CFLAGS) -c -o $@.o $<
 	$(CXX) $(OPT) -pthread -o $@ $@.o $(BUILD)/libfootfall.a $(LDLIBS)
+
+# What one fdatasync costs on this disk (wall, CPU, context switches).
+$(BUILD)/fsync_cost: bench/fsync_cost.c
+	$(CC) $(CFLAGS) -o $@ $<
 
 clean:
 	rm -rf build
