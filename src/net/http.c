@@ -480,9 +480,14 @@ void ff_respond(struct ff_conn *c, int status, const char *content_type, const c
     struct ff_buf *o = &c->out;
     ff_buf_reset(o);
     if (status >= 100 && status < 600) ff_counter_add(ff_metrics.http_responses[status / 100], 1);
-    size_t olen;
+    size_t olen = 0;
     const char *origin = ff_req_header(c, FF_HDR_ORIGIN, &olen);
-    int rc = ff_buf_printf(o, "HTTP/1.1 %d %s\r\n", status, status_text(status));
+    /* Appends, not printf: this runs once per event on the single-event path. */
+    int rc = ff_buf_append_str(o, "HTTP/1.1 ");
+    if (!rc) rc = ff_buf_put_u64dec(o, (uint64_t)status);
+    if (!rc) rc = ff_buf_putc(o, ' ');
+    if (!rc) rc = ff_buf_append_str(o, status_text(status));
+    if (!rc) rc = ff_buf_append_str(o, "\r\n");
     /* CORS: any page may send events (sendBeacon and fetch with credentials need the origin
      * echoed, not "*"). Per-project origin lists come with projects. */
     if (origin && olen && olen < 2048) {
@@ -492,8 +497,16 @@ void ff_respond(struct ff_conn *c, int status, const char *content_type, const c
     } else if (!rc) {
         rc = ff_buf_append_str(o, "Access-Control-Allow-Origin: *\r\n");
     }
-    if (!rc && content_type) rc = ff_buf_printf(o, "Content-Type: %s\r\n", content_type);
-    if (!rc && status != 204) rc = ff_buf_printf(o, "Content-Length: %zu\r\n", len);
+    if (!rc && content_type) {
+        rc = ff_buf_append_str(o, "Content-Type: ");
+        if (!rc) rc = ff_buf_append_str(o, content_type);
+        if (!rc) rc = ff_buf_append_str(o, "\r\n");
+    }
+    if (!rc && status != 204) {
+        rc = ff_buf_append_str(o, "Content-Length: ");
+        if (!rc) rc = ff_buf_put_u64dec(o, len);
+        if (!rc) rc = ff_buf_append_str(o, "\r\n");
+    }
     if (!rc && extra_headers) rc = ff_buf_append_str(o, extra_headers);
     if (!rc) rc = ff_buf_append_str(o, c->keep_alive ? "\r\n" : "Connection: close\r\n\r\n");
     /* HEAD gets the headers a GET would, and no body (a body would desync keep-alive). */
