@@ -16,6 +16,20 @@ extern "C" {
 
 #define FF_BUF_PAD 64
 
+/* A string view: bytes owned elsewhere, not NUL-terminated. */
+struct ff_str {
+    const char *p;
+    uint32_t len;
+};
+
+/* Bytewise order, a prefix first: <0, 0, >0 like memcmp. */
+static inline int ff_str_cmp(struct ff_str a, struct ff_str b)
+{
+    uint32_t n = a.len < b.len ? a.len : b.len;
+    int c = n ? __builtin_memcmp(a.p, b.p, n) : 0;
+    return c ? c : (a.len > b.len) - (a.len < b.len);
+}
+
 struct ff_buf {
     char *data;
     size_t len;

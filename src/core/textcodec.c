@@ -88,3 +88,38 @@ int ff_query_get(const char *query, size_t len, const char *name, struct ff_buf 
         if (ff_query_is(&p, name)) return ff_url_decode(out, p.val, p.vlen) == 0;
     return 0;
 }
+
+static int hex_lower(unsigned char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+}
+
+int ff_uuid_parse(const char *s, size_t n, uint8_t out[16])
+{
+    if (n != 36) return 0;
+    size_t k = 0;
+    for (size_t i = 0; i < 36;) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (s[i++] != '-') return 0;
+            continue;
+        }
+        int hi = hex_lower((unsigned char)s[i]), lo = hex_lower((unsigned char)s[i + 1]);
+        if (hi < 0 || lo < 0) return 0;
+        out[k++] = (uint8_t)(hi << 4 | lo);
+        i += 2;
+    }
+    return 1;
+}
+
+void ff_uuid_format(const uint8_t in[16], char out[36])
+{
+    static const char digits[] = "0123456789abcdef";
+    size_t o = 0;
+    for (int k = 0; k < 16; k++) {
+        if (k == 4 || k == 6 || k == 8 || k == 10) out[o++] = '-';
+        out[o++] = digits[in[k] >> 4];
+        out[o++] = digits[in[k] & 15];
+    }
+}

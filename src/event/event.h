@@ -17,11 +17,6 @@ enum ff_event_type {
 /* The wire format an event arrived in: kept with the event and counted per format. */
 enum ff_format { FF_FMT_SEED, FF_FMT_SEGMENT, FF_FMT_PIXEL, FF_FMT_IMPORT, FF_FMT_COUNT };
 
-struct ff_str {
-    const char *p;
-    uint32_t len;
-};
-
 struct ff_event {
     uint8_t type;   /* enum ff_event_type */
     uint8_t format; /* enum ff_format */
@@ -29,6 +24,8 @@ struct ff_event {
     int64_t original_timestamp_us; /* the client's own timestamp, or FF_TIME_NONE */
     int64_t sent_at_us;            /* when the client sent it, or FF_TIME_NONE */
     int64_t received_at_us;        /* when footfall received it */
+    uint64_t seq;                  /* its place in arrival order (the WAL's sequence number); not
+                                    * part of the record encoding, set by whoever reads it back */
     struct ff_str event;       /* track: the event name */
     struct ff_str name;        /* page/screen: the page or screen name */
     struct ff_str message_id;

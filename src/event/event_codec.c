@@ -4,6 +4,7 @@
 
 #include <string.h>
 
+#include "core/binread.h"
 #include "core/errors.h"
 #include "core/metrics.h"
 
@@ -114,62 +115,15 @@ int ff_quarantine_encode(struct ff_buf *b, const struct ff_quarantined *q)
     return 0;
 }
 
-struct reader {
-    const unsigned char *p;
-    size_t len, off;
-};
-
-static int get_u8(struct reader *r, uint8_t *v)
-{
-    if (r->off >= r->len) return -1;
-    *v = r->p[r->off++];
-    return 0;
-}
-
-static int get_u64(struct reader *r, uint64_t *v)
-{
-    if (r->len - r->off < 8) return -1;
-    uint64_t x = 0;
-    for (int i = 7; i >= 0; i--) x = x << 8 | r->p[r->off + (size_t)i];
-    r->off += 8;
-    *v = x;
-    return 0;
-}
-
-static int get_u32(struct reader *r, uint32_t *v)
-{
-    if (r->len - r->off < 4) return -1;
-    const unsigned char *p = r->p + r->off;
-    *v = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-    r->off += 4;
-    return 0;
-}
-
-static int get_str(struct reader *r, struct ff_str *s)
-{
-    uint64_t n = 0;
-    for (int shift = 0;; shift += 7) {
-        uint8_t c;
-        if (shift > 63 || get_u8(r, &c)) return -1;
-        n |= (uint64_t)(c & 0x7f) << shift;
-        if (!(c & 0x80)) break;
-    }
-    if (n > r->len - r->off || n > UINT32_MAX) return -1;
-    s->p = (const char *)r->p + r->off;
-    s->len = (uint32_t)n;
-    r->off += n;
-    return 0;
-}
-
 int ff_record_decode(const char *buf, size_t len, size_t *off, struct ff_record *out)
 {
-    struct reader hdr = {(const unsigned char *)buf, len, *off};
+    struct ff_reader hdr = {(const unsigned char *)buf, len, *off};
     uint8_t kind;
     uint32_t body_len;
-    if (hdr.off > len || get_u8(&hdr, &kind) || get_u32(&hdr, &body_len) ||
+    if (hdr.off > len || ff_rd_u8(&hdr, &kind) || ff_rd_u32(&hdr, &body_len) ||
         body_len > len - hdr.off)
         return FF_ECORRUPT;
-    struct reader r = {(const unsigned char *)buf, hdr.off + body_len, hdr.off};
+    struct ff_reader r = {(const unsigned char *)buf, hdr.off + body_len, hdr.off};
     struct ff_record rec;
     memset(&rec, 0, sizeof rec);
     rec.kind = kind;
@@ -177,10 +131,10 @@ int ff_record_decode(const char *buf, size_t len, size_t *off, struct ff_record 
     if (kind == FF_REC_EVENT) {
         struct ff_event *ev = &rec.u.ev;
         uint8_t pad;
-        if (get_u8(&r, &ev->type) || get_u8(&r, &ev->format) || get_u8(&r, &pad) || get_u8(&r, &pad))
+        if (ff_rd_u8(&r, &ev->type) || ff_rd_u8(&r, &ev->format) || ff_rd_u8(&r, &pad) || ff_rd_u8(&r, &pad))
             return FF_ECORRUPT;
         for (int i = 0; i < 4; i++)
-            if (get_u64(&r, &t[i])) return FF_ECORRUPT;
+            if (ff_rd_u64(&r, &t[i])) return FF_ECORRUPT;
         ev->timestamp_us = (int64_t)t[0];
         ev->original_timestamp_us = (int64_t)t[1];
         ev->sent_at_us = (int64_t)t[2];
@@ -189,14 +143,14 @@ int ff_record_decode(const char *buf, size_t len, size_t *off, struct ff_record 
                                  &ev->user_id, &ev->group_id, &ev->previous_id, &ev->write_key,
                                  &ev->properties, &ev->traits, &ev->context};
         for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
-            if (get_str(&r, strs[i])) return FF_ECORRUPT;
+            if (ff_rd_str(&r, strs[i])) return FF_ECORRUPT;
         if (!ff_event_type_name(ev->type) || ev->format >= FF_FMT_COUNT) return FF_ECORRUPT;
     } else if (kind == FF_REC_QUARANTINE) {
         struct ff_quarantined *q = &rec.u.q;
         uint8_t pad;
         uint32_t idx;
-        if (get_u8(&r, &q->format) || get_u8(&r, &pad) || get_u64(&r, &t[0]) || get_u32(&r, &idx) ||
-            get_str(&r, &q->reason) || get_str(&r, &q->field) || get_str(&r, &q->raw))
+        if (ff_rd_u8(&r, &q->format) || ff_rd_u8(&r, &pad) || ff_rd_u64(&r, &t[0]) || ff_rd_u32(&r, &idx) ||
+            ff_rd_str(&r, &q->reason) || ff_rd_str(&r, &q->field) || ff_rd_str(&r, &q->raw))
             return FF_ECORRUPT;
         q->received_at_us = (int64_t)t[0];
         q->index = (int32_t)idx;

@@ -46,18 +46,10 @@ struct fx {
     struct seen *seen;
 };
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st, (void)flag, (void)ftw;
-    return remove(path);
-}
-
 static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof *f);
-    const char *tmp = getenv("TMPDIR");
-    snprintf(f->dir, sizeof f->dir, "%s/ff_test_wal.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(f->dir)) return -1;
+    if (test_mkdtemp(f->dir, sizeof f->dir, "wal")) return -1;
     f->opts.dir = f->dir;
     f->opts.segment_bytes = 1 << 20; /* small: segments may be pre-allocated to this size */
     f->opts.dedup_window_us = DAY_US;
@@ -73,7 +65,7 @@ static int teardown(void **state)
     if (f->w) ff_wal_close(f->w);
     model_free_all(f->e, f->seen);
     ff_json_parser_free(f->parser);
-    nftw(f->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    test_rmtree(f->dir);
     free(f);
     return 0;
 }

@@ -14,10 +14,32 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <ftw.h>
+#include <sys/stat.h>
+
 #include <setjmp.h>
 #include <cmocka.h>
 
 #include "core/json.h"
+
+/* ---- temporary directories ---- */
+
+/* Creates $TMPDIR/ff_test_NAME.XXXXXX (or under /tmp) into dir[cap]; 0 or -1. */
+static inline int test_mkdtemp(char *dir, size_t cap, const char *name)
+{
+    const char *tmp = getenv("TMPDIR");
+    snprintf(dir, cap, "%s/ff_test_%s.XXXXXX", tmp && *tmp ? tmp : "/tmp", name);
+    return mkdtemp(dir) ? 0 : -1;
+}
+
+static inline int test_rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+/* Removes a directory tree. */
+static inline void test_rmtree(const char *dir) { nftw(dir, test_rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
 
 /* ---- deterministic PRNG ---- */
 

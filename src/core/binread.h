@@ -1,0 +1,74 @@
+/* binread.h - a bounds-checked reader for footfall's binary formats (records, parts,
+ * manifests): every read checks what remains, so corrupt input is an error, never a read past
+ * the end. Integers are little-endian; varints are LEB128; a str is a varint length and bytes. */
+#ifndef FF_BINREAD_H
+#define FF_BINREAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+
+struct ff_reader {
+    const unsigned char *p;
+    size_t len, off;
+};
+
+static inline int ff_rd_u8(struct ff_reader *r, uint8_t *v)
+{
+    if (r->off >= r->len) return -1;
+    *v = r->p[r->off++];
+    return 0;
+}
+
+static inline int ff_rd_u32(struct ff_reader *r, uint32_t *v)
+{
+    if (r->len - r->off < 4) return -1;
+    const unsigned char *p = r->p + r->off;
+    *v = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+    r->off += 4;
+    return 0;
+}
+
+static inline int ff_rd_u64(struct ff_reader *r, uint64_t *v)
+{
+    if (r->len - r->off < 8) return -1;
+    uint64_t x = 0;
+    for (int i = 7; i >= 0; i--) x = x << 8 | r->p[r->off + (size_t)i];
+    r->off += 8;
+    *v = x;
+    return 0;
+}
+
+static inline int ff_rd_i64(struct ff_reader *r, int64_t *v)
+{
+    uint64_t u;
+    if (ff_rd_u64(r, &u)) return -1;
+    *v = (int64_t)u;
+    return 0;
+}
+
+static inline int ff_rd_varint(struct ff_reader *r, uint64_t *v)
+{
+    uint64_t n = 0;
+    for (int shift = 0;; shift += 7) {
+        uint8_t c;
+        if (shift > 63 || ff_rd_u8(r, &c)) return -1;
+        n |= (uint64_t)(c & 0x7f) << shift;
+        if (!(c & 0x80)) break;
+    }
+    *v = n;
+    return 0;
+}
+
+static inline int ff_rd_str(struct ff_reader *r, struct ff_str *s)
+{
+    uint64_t n;
+    if (ff_rd_varint(r, &n) || n > r->len - r->off || n > UINT32_MAX) return -1;
+    s->p = (const char *)r->p + r->off;
+    s->len = (uint32_t)n;
+    r->off += n;
+    return 0;
+}
+
+#endif

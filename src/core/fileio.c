@@ -1,0 +1,134 @@
+/* fileio.c - durable file helpers with failure injection (see fileio.h). */
+#include "core/fileio.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/errors.h"
+
+static atomic_long fail_in[FF_IO_OPS];
+static atomic_int fail_err[FF_IO_OPS];
+
+void ff_io_fail_after(enum ff_io_op op, long n, int err)
+{
+    atomic_store(&fail_err[op], err ? err : -EIO);
+    atomic_store(&fail_in[op], n);
+}
+
+/* Non-zero (the error to return) when this call of `op` is the one told to fail. */
+static int injected(enum ff_io_op op)
+{
+    long n = atomic_load(&fail_in[op]);
+    while (n > 0) {
+        if (atomic_compare_exchange_weak(&fail_in[op], &n, n - 1)) return n == 1 ? atomic_load(&fail_err[op]) : 0;
+    }
+    return 0;
+}
+
+int ff_io_write_all(int fd, const void *p, size_t n)
+{
+    int e = injected(FF_IO_WRITE);
+    if (e) return e;
+    const char *c = p;
+    while (n) {
+        ssize_t w = write(fd, c, n > (size_t)INT_MAX ? (size_t)INT_MAX : n);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return -errno;
+        }
+        c += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+int ff_io_pwrite_all(int fd, const void *p, size_t n, off_t off)
+{
+    int e = injected(FF_IO_WRITE);
+    if (e) return e;
+    const char *c = p;
+    while (n) {
+        ssize_t w = pwrite(fd, c, n > (size_t)INT_MAX ? (size_t)INT_MAX : n, off);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return -errno;
+        }
+        c += w;
+        n -= (size_t)w;
+        off += w;
+    }
+    return 0;
+}
+
+int ff_io_fsync(int fd)
+{
+    int e = injected(FF_IO_FSYNC);
+    if (e) return e;
+    return fdatasync(fd) ? -errno : 0;
+}
+
+int ff_io_rename(const char *from, const char *to)
+{
+    int e = injected(FF_IO_RENAME);
+    if (e) return e;
+    return rename(from, to) ? -errno : 0;
+}
+
+int ff_io_fsync_dir(const char *dir)
+{
+    int e = injected(FF_IO_FSYNC);
+    if (e) return e;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    int rc = fsync(fd) ? -errno : 0;
+    close(fd);
+    return rc;
+}
+
+int ff_io_write_file_atomic(const char *path, const void *p, size_t n)
+{
+    char tmp[PATH_MAX], dir[PATH_MAX];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) return -ENAMETOOLONG;
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = 0;
+    else snprintf(dir, sizeof dir, ".");
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return -errno;
+    int rc = ff_io_write_all(fd, p, n);
+    if (!rc) rc = ff_io_fsync(fd);
+    close(fd);
+    if (!rc) rc = ff_io_rename(tmp, path);
+    if (rc) {
+        unlink(tmp);
+        return rc;
+    }
+    return ff_io_fsync_dir(dir);
+}
+
+int ff_io_read_file(const char *path, struct ff_buf *out)
+{
+    ff_buf_reset(out);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    struct stat st;
+    int rc = fstat(fd, &st) ? -errno : 0;
+    if (!rc && (uint64_t)st.st_size > out->max) rc = FF_ETOOBIG;
+    if (!rc) rc = ff_buf_reserve(out, (size_t)st.st_size);
+    while (!rc && out->len < (size_t)st.st_size) {
+        ssize_t r = read(fd, out->data + out->len, (size_t)st.st_size - out->len);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) rc = -errno;
+        else if (r == 0) break; /* shrank while read: what is there is what there is */
+        else out->len += (size_t)r;
+    }
+    close(fd);
+    return rc;
+}

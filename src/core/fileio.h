@@ -1,0 +1,32 @@
+/* fileio.h - file writes, syncs and renames that retry short writes and can be told to fail.
+ *
+ * The store writes parts and manifests through these, so a test can make the Nth write,
+ * fsync or rename fail and check that what is on disk still opens and holds every
+ * acknowledged event. All return 0 or -errno. */
+#ifndef FF_FILEIO_H
+#define FF_FILEIO_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "core/buf.h"
+
+enum ff_io_op { FF_IO_WRITE, FF_IO_FSYNC, FF_IO_RENAME, FF_IO_OPS };
+
+int ff_io_write_all(int fd, const void *p, size_t n);
+int ff_io_pwrite_all(int fd, const void *p, size_t n, off_t off);
+int ff_io_fsync(int fd);               /* fdatasync */
+int ff_io_rename(const char *from, const char *to);
+int ff_io_fsync_dir(const char *dir);  /* makes a rename or unlink in `dir` durable */
+
+/* Writes `path` so that it holds all of p[0..n) or keeps what it held before: a temporary
+ * file beside it, fsync, rename over `path`, fsync of the directory. */
+int ff_io_write_file_atomic(const char *path, const void *p, size_t n);
+/* Reads a whole file into `out` (replacing its contents), at most out->max bytes. */
+int ff_io_read_file(const char *path, struct ff_buf *out);
+
+/* Test hook: the `n`th call of `op` from now (1 = the next) fails with `err` (e.g. -EIO);
+ * n = 0 turns it off. Counts calls from every thread. */
+void ff_io_fail_after(enum ff_io_op op, long n, int err);
+
+#endif

@@ -1,0 +1,312 @@
+/* part_write.c - writes a part file (format in part.h): chunks as blocks arrive, then the
+ * footer and trailer, fsync and rename. */
+#include "store/part.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <lz4.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <xxhash.h>
+#include <zstd.h>
+
+#include "core/alloc.h"
+#include "core/errors.h"
+#include "core/fileio.h"
+#include "core/textcodec.h"
+
+/* zstd level for column chunks: parts are written once in the background and read many
+ * times, so a little more effort than the WAL's level 1 pays for itself on disk. */
+#define PART_ZSTD_LEVEL 3
+
+struct ff_part_writer {
+    char path[PATH_MAX], tmp[PATH_MAX];
+    int fd;
+    uint64_t off;
+    struct ff_part_column *cols;
+    uint32_t ncols, block_rows, nblocks;
+    uint64_t nrows;
+    uint32_t *dict_count;
+    struct ff_buf raw, out, blocks; /* a chunk's raw bytes; its stored bytes; footer block entries */
+};
+
+int ff_compress(int codec, const void *src, size_t n, struct ff_buf *out)
+{
+    if (codec == FF_CODEC_NONE) return ff_buf_append(out, src, n);
+    if (codec == FF_CODEC_ZSTD) {
+        size_t cap = ZSTD_compressBound(n);
+        int rc = ff_buf_reserve(out, cap);
+        if (rc) return rc;
+        size_t w = ZSTD_compress(out->data + out->len, cap, src, n, PART_ZSTD_LEVEL);
+        if (ZSTD_isError(w)) return -ENOMEM;
+        out->len += w;
+        return 0;
+    }
+    if (codec == FF_CODEC_LZ4) {
+        if (n > (size_t)LZ4_MAX_INPUT_SIZE) return FF_ETOOBIG;
+        int cap = LZ4_compressBound((int)n);
+        int rc = ff_buf_reserve(out, (size_t)cap);
+        if (rc) return rc;
+        int w = LZ4_compress_default(src, out->data + out->len, (int)n, cap);
+        if (w <= 0) return -ENOMEM;
+        out->len += (size_t)w;
+        return 0;
+    }
+    return FF_EINVAL;
+}
+
+int ff_part_writer_open(struct ff_part_writer **out, const char *path, const struct ff_part_column *cols,
+                        uint32_t ncols, uint32_t block_rows)
+{
+    if (!ncols || !block_rows) return FF_EINVAL;
+    struct ff_part_writer *w = ff_calloc(1, sizeof *w);
+    if (!w) return -ENOMEM;
+    w->fd = -1;
+    w->ncols = ncols;
+    w->block_rows = block_rows;
+    ff_buf_init(&w->raw, (size_t)1 << 32);
+    ff_buf_init(&w->out, (size_t)1 << 32);
+    ff_buf_init(&w->blocks, (size_t)1 << 32);
+    int rc = 0;
+    if (snprintf(w->path, sizeof w->path, "%s", path) >= (int)sizeof w->path ||
+        snprintf(w->tmp, sizeof w->tmp, "%s.tmp", path) >= (int)sizeof w->tmp) {
+        rc = -ENAMETOOLONG;
+        goto fail;
+    }
+    w->cols = ff_calloc(ncols, sizeof *w->cols);
+    w->dict_count = ff_calloc(ncols, sizeof *w->dict_count);
+    if (!w->cols || !w->dict_count) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    memcpy(w->cols, cols, ncols * sizeof *cols);
+    w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (w->fd < 0) {
+        rc = -errno;
+        goto fail;
+    }
+    static const char magic[8] = {'F', 'F', 'P', 'A', 'R', 'T', 0, FF_PART_VERSION};
+    if ((rc = ff_io_write_all(w->fd, magic, sizeof magic))) goto fail;
+    w->off = sizeof magic;
+    *out = w;
+    return 0;
+fail:
+    ff_part_writer_abort(w);
+    return rc;
+}
+
+void ff_part_writer_abort(struct ff_part_writer *w)
+{
+    if (!w) return;
+    if (w->fd >= 0) {
+        close(w->fd);
+        unlink(w->tmp);
+    }
+    ff_buf_free(&w->raw);
+    ff_buf_free(&w->out);
+    ff_buf_free(&w->blocks);
+    ff_free(w->cols);
+    ff_free(w->dict_count);
+    ff_free(w);
+}
+
+/* Compresses w->raw with `codec` and appends it to the file; fills `ref`. */
+static int write_chunk(struct ff_part_writer *w, int codec, struct ff_chunkref *ref)
+{
+    if (w->raw.len > UINT32_MAX) return FF_ETOOBIG;
+    ff_buf_reset(&w->out);
+    int rc = ff_compress(codec, w->raw.data ? w->raw.data : "", w->raw.len, &w->out);
+    /* Stored raw when compression does not help: the reader then skips a decompression. */
+    if (!rc && w->out.len >= w->raw.len && codec != FF_CODEC_NONE) {
+        ff_buf_reset(&w->out);
+        codec = FF_CODEC_NONE;
+        rc = ff_buf_append(&w->out, w->raw.data ? w->raw.data : "", w->raw.len);
+    }
+    if (rc) return rc;
+    if (w->out.len > UINT32_MAX) return FF_ETOOBIG;
+    ref->offset = w->off;
+    ref->stored_len = (uint32_t)w->out.len;
+    ref->raw_len = (uint32_t)w->raw.len;
+    ref->codec = (uint8_t)codec;
+    ref->hash = XXH3_64bits(w->out.data ? w->out.data : "", w->out.len);
+    if ((rc = ff_io_write_all(w->fd, w->out.data ? w->out.data : "", w->out.len))) return rc;
+    w->off += w->out.len;
+    return 0;
+}
+
+static int put_str(struct ff_buf *b, struct ff_str s)
+{
+    int rc = ff_buf_put_varint(b, s.len);
+    return rc ? rc : ff_buf_append(b, s.p ? s.p : "", s.len);
+}
+
+static int put_chunkref(struct ff_buf *b, const struct ff_chunkref *r)
+{
+    int rc = ff_buf_put_u64(b, r->offset);
+    if (!rc) rc = ff_buf_put_u32(b, r->stored_len);
+    if (!rc) rc = ff_buf_put_u32(b, r->raw_len);
+    if (!rc) rc = ff_buf_put_u8(b, r->codec);
+    if (!rc) rc = ff_buf_put_u64(b, r->hash);
+    if (!rc) rc = ff_buf_put_u64(b, (uint64_t)r->min);
+    if (!rc) rc = ff_buf_put_u64(b, (uint64_t)r->max);
+    return rc;
+}
+
+int ff_part_writer_dict(struct ff_part_writer *w, uint32_t col, const struct ff_str *values, uint32_t count)
+{
+    if (col >= w->ncols || w->cols[col].type != FF_COL_STR || w->cols[col].enc != FF_ENC_DICT || w->nblocks)
+        return FF_EINVAL;
+    ff_buf_reset(&w->raw);
+    int rc = ff_buf_put_varint(&w->raw, count);
+    for (uint32_t i = 0; i < count && !rc; i++) {
+        /* Sorted and distinct, or code order would not be string order. */
+        if (i && ff_str_cmp(values[i - 1], values[i]) >= 0) {
+            rc = FF_EINVAL;
+            break;
+        }
+        rc = put_str(&w->raw, values[i]);
+    }
+    if (rc) return rc;
+    w->dict_count[col] = count;
+    struct ff_chunkref *ref = &w->cols[col].dict;
+    memset(ref, 0, sizeof *ref);
+    ref->max = count ? (int64_t)count - 1 : 0;
+    return write_chunk(w, w->cols[col].codec, ref);
+}
+
+/* Encodes one column of a block into w->raw; sets min/max. */
+static int encode(struct ff_part_writer *w, uint32_t c, const struct ff_colvec *v, uint32_t n, struct ff_chunkref *ref)
+{
+    struct ff_buf *b = &w->raw;
+    const struct ff_part_column *col = &w->cols[c];
+    ff_buf_reset(b);
+    if (v->type != col->type) return FF_EINVAL;
+    int rc = 0;
+    int64_t mn = 0, mx = 0;
+    switch (col->type) {
+    case FF_COL_I64: {
+        uint64_t prev = 0;
+        if (n) mn = mx = v->i64[0];
+        if ((rc = ff_buf_reserve(b, (size_t)n * 10))) return rc;
+        for (uint32_t i = 0; i < n; i++) {
+            int64_t x = v->i64[i];
+            if (x < mn) mn = x;
+            if (x > mx) mx = x;
+            uint64_t d = (uint64_t)x - prev;
+            prev = (uint64_t)x;
+            uint64_t z = (d << 1) ^ (uint64_t)((int64_t)d >> 63); /* zigzag */
+            unsigned char *o = (unsigned char *)b->data + b->len;
+            size_t k = 0;
+            while (z >= 0x80) {
+                o[k++] = (unsigned char)(z | 0x80);
+                z >>= 7;
+            }
+            o[k++] = (unsigned char)z;
+            b->len += k;
+        }
+        break;
+    }
+    case FF_COL_U8:
+        if (n) mn = mx = v->u8[0];
+        for (uint32_t i = 0; i < n; i++) {
+            if (v->u8[i] < mn) mn = v->u8[i];
+            if (v->u8[i] > mx) mx = v->u8[i];
+        }
+        rc = ff_buf_append(b, v->u8, n);
+        break;
+    case FF_COL_STR:
+        if (col->enc == FF_ENC_DICT) {
+            if (n) mn = mx = v->codes[0];
+            for (uint32_t i = 0; i < n && !rc; i++) {
+                uint32_t code = v->codes[i];
+                if (code >= w->dict_count[c]) return FF_EINVAL;
+                if (code < mn) mn = code;
+                if (code > mx) mx = code;
+                rc = ff_buf_put_varint(b, code);
+            }
+        } else if (col->enc == FF_ENC_UUID) {
+            if ((rc = ff_buf_reserve(b, (size_t)n * 16))) return rc;
+            for (uint32_t i = 0; i < n; i++) {
+                uint8_t *o = (uint8_t *)b->data + b->len;
+                if (v->str[i].len == 0) memset(o, 0, 16);
+                else if (!ff_uuid_parse(v->str[i].p, v->str[i].len, o) || !memcmp(o, (uint8_t[16]){0}, 16))
+                    return FF_EINVAL;
+                b->len += 16;
+            }
+        } else {
+            for (uint32_t i = 0; i < n && !rc; i++) rc = put_str(b, v->str[i]);
+        }
+        break;
+    default:
+        return FF_EINVAL;
+    }
+    ref->min = mn;
+    ref->max = mx;
+    return rc;
+}
+
+int ff_part_writer_block(struct ff_part_writer *w, const struct ff_colvec *cols, uint32_t n,
+                         struct ff_str first_key, struct ff_str last_key)
+{
+    if (!n || n > w->block_rows) return FF_EINVAL;
+    int rc = ff_buf_put_u64(&w->blocks, w->nrows);
+    if (!rc) rc = ff_buf_put_u32(&w->blocks, n);
+    if (!rc) rc = put_str(&w->blocks, first_key);
+    if (!rc) rc = put_str(&w->blocks, last_key);
+    for (uint32_t c = 0; c < w->ncols && !rc; c++) {
+        struct ff_chunkref ref = {0};
+        if (cols[c].n != n) return FF_EINVAL;
+        if ((rc = encode(w, c, &cols[c], n, &ref))) break;
+        int64_t mn = ref.min, mx = ref.max;
+        if ((rc = write_chunk(w, w->cols[c].codec, &ref))) break;
+        ref.min = mn, ref.max = mx;
+        rc = put_chunkref(&w->blocks, &ref);
+    }
+    if (rc) return rc;
+    w->nblocks++;
+    w->nrows += n;
+    return 0;
+}
+
+int ff_part_writer_finish(struct ff_part_writer *w, const struct ff_part_info *info)
+{
+    struct ff_buf f;
+    ff_buf_init(&f, (size_t)1 << 32);
+    int rc = info->nrows == w->nrows ? 0 : FF_EINVAL;
+    if (!rc) rc = ff_buf_put_u64(&f, w->nrows);
+    if (!rc) rc = ff_buf_put_u32(&f, w->block_rows);
+    if (!rc) rc = ff_buf_put_u32(&f, w->nblocks);
+    if (!rc) rc = ff_buf_put_u32(&f, w->ncols);
+    if (!rc) rc = ff_buf_put_u32(&f, (uint32_t)info->day);
+    const int64_t times[4] = {info->min_time, info->max_time, info->min_received, info->max_received};
+    for (int i = 0; i < 4 && !rc; i++) rc = ff_buf_put_u64(&f, (uint64_t)times[i]);
+    for (uint32_t c = 0; c < w->ncols && !rc; c++) {
+        const struct ff_part_column *col = &w->cols[c];
+        rc = put_str(&f, (struct ff_str){col->name, (uint32_t)strnlen(col->name, sizeof col->name)});
+        if (!rc) rc = ff_buf_put_u8(&f, col->type);
+        if (!rc) rc = ff_buf_put_u8(&f, col->enc);
+        if (!rc && col->enc == FF_ENC_DICT) rc = put_chunkref(&f, &col->dict);
+    }
+    if (!rc) rc = ff_buf_append(&f, w->blocks.data ? w->blocks.data : "", w->blocks.len);
+    if (!rc && f.len > UINT32_MAX) rc = FF_ETOOBIG;
+    uint64_t footer_off = w->off;
+    uint32_t footer_len = (uint32_t)f.len;
+    uint64_t hash = XXH3_64bits(f.data ? f.data : "", f.len);
+    if (!rc) rc = ff_buf_put_u64(&f, footer_off);
+    if (!rc) rc = ff_buf_put_u32(&f, footer_len);
+    if (!rc) rc = ff_buf_put_u64(&f, hash);
+    if (!rc) rc = ff_buf_append(&f, "FFPTAIL1", 8);
+    if (!rc) rc = ff_io_write_all(w->fd, f.data, f.len);
+    if (!rc) rc = ff_io_fsync(w->fd);
+    ff_buf_free(&f);
+    if (!rc) {
+        if (close(w->fd)) rc = -errno;
+        w->fd = -1;
+        if (rc) unlink(w->tmp);
+    }
+    if (!rc && (rc = ff_io_rename(w->tmp, w->path))) unlink(w->tmp);
+    ff_part_writer_abort(w); /* frees; the file is no longer w->tmp when the rename succeeded */
+    return rc;
+}

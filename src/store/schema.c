@@ -1,0 +1,474 @@
+/* schema.c - event columns: deriving them from events, writing sorted parts, reading events
+ * back (see schema.h). */
+#include "store/schema.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+#include "core/errors.h"
+#include "core/json.h"
+#include "core/strmap.h"
+#include "core/textcodec.h"
+#include "core/timeutil.h"
+
+const struct ff_col_def ff_schema[FF_NCOLS] = {
+    [FF_C_TIME] = {"time", FF_COL_I64, FF_CODEC_LZ4},
+    [FF_C_RECEIVED] = {"received_at", FF_COL_I64, FF_CODEC_ZSTD},
+    [FF_C_ORIGINAL_TIME] = {"original_time", FF_COL_I64, FF_CODEC_ZSTD},
+    [FF_C_SENT_AT] = {"sent_at", FF_COL_I64, FF_CODEC_ZSTD},
+    [FF_C_TYPE] = {"type", FF_COL_U8, FF_CODEC_LZ4},
+    [FF_C_FORMAT] = {"format", FF_COL_U8, FF_CODEC_ZSTD},
+    [FF_C_EVENT] = {"event", FF_COL_STR, FF_CODEC_LZ4},
+    [FF_C_NAME] = {"name", FF_COL_STR, FF_CODEC_ZSTD},
+    [FF_C_MESSAGE_ID] = {"message_id", FF_COL_STR, FF_CODEC_ZSTD},
+    [FF_C_ANONYMOUS_ID] = {"anonymous_id", FF_COL_STR, FF_CODEC_ZSTD},
+    [FF_C_USER_ID] = {"user_id", FF_COL_STR, FF_CODEC_ZSTD},
+    [FF_C_PERSON_ID] = {"person_id", FF_COL_STR, FF_CODEC_LZ4},
+    [FF_C_SESSION_ID] = {"session_id", FF_COL_STR, FF_CODEC_ZSTD},
+    [FF_C_GROUP_ID] = {"group_id", FF_COL_STR, FF_CODEC_ZSTD},
+    [FF_C_PREVIOUS_ID] = {"previous_id", FF_COL_STR, FF_CODEC_ZSTD},
+    [FF_C_WRITE_KEY] = {"write_key", FF_COL_STR, FF_CODEC_ZSTD},
+    [FF_C_PAGE_URL] = {"page_url", FF_COL_STR, FF_CODEC_ZSTD},
+    [FF_C_PAGE_PATH] = {"page_path", FF_COL_STR, FF_CODEC_ZSTD},
+    [FF_C_PAGE_TITLE] = {"page_title", FF_COL_STR, FF_CODEC_ZSTD},
+    [FF_C_PAGE_REFERRER] = {"page_referrer", FF_COL_STR, FF_CODEC_ZSTD},
+    [FF_C_UTM_SOURCE] = {"utm_source", FF_COL_STR, FF_CODEC_ZSTD},
+    [FF_C_UTM_MEDIUM] = {"utm_medium", FF_COL_STR, FF_CODEC_ZSTD},
+    [FF_C_UTM_CAMPAIGN] = {"utm_campaign", FF_COL_STR, FF_CODEC_ZSTD},
+    [FF_C_UTM_TERM] = {"utm_term", FF_COL_STR, FF_CODEC_ZSTD},
+    [FF_C_UTM_CONTENT] = {"utm_content", FF_COL_STR, FF_CODEC_ZSTD},
+    [FF_C_BROWSER] = {"browser", FF_COL_STR, FF_CODEC_ZSTD},
+    [FF_C_OS] = {"os", FF_COL_STR, FF_CODEC_ZSTD},
+    [FF_C_DEVICE_TYPE] = {"device_type", FF_COL_STR, FF_CODEC_ZSTD},
+    [FF_C_COUNTRY] = {"country", FF_COL_STR, FF_CODEC_ZSTD},
+    [FF_C_REGION] = {"region", FF_COL_STR, FF_CODEC_ZSTD},
+    [FF_C_CITY] = {"city", FF_COL_STR, FF_CODEC_ZSTD},
+    [FF_C_BOT] = {"bot", FF_COL_U8, FF_CODEC_ZSTD},
+    [FF_C_PROPERTIES] = {"properties", FF_COL_STR, FF_CODEC_ZSTD},
+    [FF_C_TRAITS] = {"traits", FF_COL_STR, FF_CODEC_ZSTD},
+    [FF_C_CONTEXT] = {"context", FF_COL_STR, FF_CODEC_ZSTD},
+    [FF_C_SEQ] = {"seq", FF_COL_I64, FF_CODEC_ZSTD},
+};
+
+#define DAY_US (86400LL * 1000000LL)
+
+int32_t ff_day_of(int64_t t)
+{
+    int64_t d = t / DAY_US;
+    if (t % DAY_US < 0) d--;
+    if (d < INT32_MIN) return INT32_MIN;
+    if (d > INT32_MAX) return INT32_MAX;
+    return (int32_t)d;
+}
+
+/* ---- deriving page and campaign columns from context and properties ---- */
+
+/* Derived columns, FF_C_PAGE_URL .. FF_C_UTM_CONTENT, as offsets into the arena until every
+ * row is done (the arena moves while it grows). */
+#define NDERIVED (FF_C_UTM_CONTENT - FF_C_PAGE_URL + 1)
+struct span {
+    uint64_t off;
+    uint32_t len;
+};
+
+struct deriver {
+    struct ff_json_parser *parser;
+    struct ff_buf scratch, arena, query, urlq;
+};
+
+static void keep(struct deriver *d, struct span *out, const char *s, uint32_t len)
+{
+    if (out->len || !len) return; /* the first source that has a value wins */
+    if (ff_buf_append(&d->arena, s, len)) return; /* out of memory: the column stays empty */
+    out->off = d->arena.len - len;
+    out->len = len;
+}
+
+static void take_object_fields(struct deriver *d, const struct ff_json_doc *doc, uint32_t obj, const char *const *keys,
+                               struct span *out, int count)
+{
+    if (obj == FF_JSON_NONE || doc->nodes[obj].type != FF_JSON_OBJECT) return;
+    for (int k = 0; k < count; k++) {
+        const char *s;
+        uint32_t len;
+        if (keys[k] && ff_json_str(doc, ff_json_get(doc, obj, keys[k]), &s, &len)) keep(d, &out[k], s, len);
+    }
+}
+
+static int parse_text(struct deriver *d, struct ff_str text, struct ff_json_doc *doc)
+{
+    if (!text.len) return -1;
+    ff_buf_reset(&d->scratch);
+    if (ff_buf_append(&d->scratch, text.p, text.len)) return -1;
+    return ff_json_parse(d->parser, d->scratch.data, d->scratch.len, doc, NULL) ? -1 : 0;
+}
+
+static const char *const page_keys[] = {"url", "path", "title", "referrer"};
+/* Segment's context.campaign uses name for utm_campaign. */
+static const char *const campaign_keys[] = {"source", "medium", "name", "term", "content"};
+static const char *const utm_params[] = {"utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content"};
+
+static void derive(struct deriver *d, const struct ff_event *ev, struct span *out)
+{
+    memset(out, 0, NDERIVED * sizeof *out);
+    struct ff_json_doc doc;
+    /* A page call carries its page in properties (Segment spec); context.page comes second. */
+    if (ev->type == FF_EV_PAGE && !parse_text(d, ev->properties, &doc))
+        take_object_fields(d, &doc, 0, page_keys, out, 4);
+    if (!parse_text(d, ev->context, &doc)) {
+        take_object_fields(d, &doc, ff_json_get(&doc, 0, "page"), page_keys, out, 4);
+        take_object_fields(d, &doc, ff_json_get(&doc, 0, "campaign"), campaign_keys, out + 4, 5);
+    }
+    /* No campaign object: the UTM parameters of the page URL, as analytics.js would read them. */
+    if (!out[0].len) return;
+    ff_buf_reset(&d->urlq); /* a copy: the arena the URL is in moves while values are kept */
+    const char *url = d->arena.data + out[0].off;
+    const char *q = memchr(url, '?', out[0].len);
+    if (!q || ff_buf_append(&d->urlq, q + 1, out[0].len - (size_t)(q + 1 - url))) return;
+    const char *hash = memchr(d->urlq.data, '#', d->urlq.len);
+    size_t qlen = hash ? (size_t)(hash - d->urlq.data) : d->urlq.len;
+    for (int k = 0; k < 5; k++) {
+        if (out[4 + k].len) continue;
+        ff_buf_reset(&d->query);
+        if (ff_query_get(d->urlq.data, qlen, utm_params[k], &d->query) == 1)
+            keep(d, &out[4 + k], d->query.data, (uint32_t)d->query.len);
+    }
+}
+
+/* ---- sorting ---- */
+
+static struct ff_str person_key(const struct ff_event *ev)
+{
+    return ev->user_id.len ? ev->user_id : ev->anonymous_id;
+}
+
+static int cmp_rows(const void *a, const void *b, void *arg)
+{
+    const struct ff_event *evs = arg;
+    const struct ff_event *x = &evs[*(const uint32_t *)a], *y = &evs[*(const uint32_t *)b];
+    int32_t dx = ff_day_of(x->timestamp_us), dy = ff_day_of(y->timestamp_us);
+    if (dx != dy) return dx < dy ? -1 : 1;
+    int c = ff_str_cmp(person_key(x), person_key(y));
+    if (c) return c;
+    if (x->timestamp_us != y->timestamp_us) return x->timestamp_us < y->timestamp_us ? -1 : 1;
+    if (x->received_at_us != y->received_at_us) return x->received_at_us < y->received_at_us ? -1 : 1;
+    if (x->seq != y->seq) return x->seq < y->seq ? -1 : 1;
+    return ff_str_cmp(x->message_id, y->message_id);
+}
+
+/* ---- writing ---- */
+
+struct builder {
+    const struct ff_event *evs;
+    const struct ff_str *derived; /* n × NDERIVED */
+    const uint32_t *rows;         /* the sorted rows of one day */
+    size_t n;
+};
+
+static struct ff_str str_of(const struct builder *b, size_t row, int col)
+{
+    const struct ff_event *ev = &b->evs[row];
+    switch (col) {
+    case FF_C_EVENT: return ev->event;
+    case FF_C_NAME: return ev->name;
+    case FF_C_MESSAGE_ID: return ev->message_id;
+    case FF_C_ANONYMOUS_ID: return ev->anonymous_id;
+    case FF_C_USER_ID: return ev->user_id;
+    case FF_C_GROUP_ID: return ev->group_id;
+    case FF_C_PREVIOUS_ID: return ev->previous_id;
+    case FF_C_WRITE_KEY: return ev->write_key;
+    case FF_C_PROPERTIES: return ev->properties;
+    case FF_C_TRAITS: return ev->traits;
+    case FF_C_CONTEXT: return ev->context;
+    default:
+        if (col >= FF_C_PAGE_URL && col <= FF_C_UTM_CONTENT) return b->derived[row * NDERIVED + (size_t)(col - FF_C_PAGE_URL)];
+        return (struct ff_str){"", 0};
+    }
+}
+
+static int64_t i64_of(const struct ff_event *ev, int col)
+{
+    switch (col) {
+    case FF_C_TIME: return ev->timestamp_us;
+    case FF_C_RECEIVED: return ev->received_at_us;
+    case FF_C_ORIGINAL_TIME: return ev->original_timestamp_us;
+    case FF_C_SEQ: return (int64_t)ev->seq;
+    default: return ev->sent_at_us;
+    }
+}
+
+static uint8_t u8_of(const struct ff_event *ev, int col)
+{
+    return col == FF_C_TYPE ? ev->type : col == FF_C_FORMAT ? ev->format : 0;
+}
+
+static int cmp_str(const void *a, const void *b) { return ff_str_cmp(*(const struct ff_str *)a, *(const struct ff_str *)b); }
+
+/* Chooses a string column's encoding for one part; for DICT fills the sorted dictionary and
+ * a map from value to code. */
+static int choose_encoding(const struct builder *b, int col, uint8_t *enc, struct ff_str **dict, uint32_t *count,
+                           struct ff_strmap *codes)
+{
+    int uuid = 1, any = 0;
+    uint8_t tmp[16];
+    for (size_t i = 0; i < b->n && uuid; i++) {
+        struct ff_str s = str_of(b, b->rows[i], col);
+        if (!s.len) continue;
+        any = 1;
+        if (!ff_uuid_parse(s.p, s.len, tmp) || !memcmp(tmp, (uint8_t[16]){0}, 16)) uuid = 0;
+    }
+    if (uuid && any) {
+        *enc = FF_ENC_UUID;
+        return 0;
+    }
+    /* A dictionary pays when values repeat: at most a quarter as many distinct values as rows. */
+    size_t limit = b->n / 4 > 16 ? b->n / 4 : 16;
+    ff_strmap_init(codes);
+    for (size_t i = 0; i < b->n; i++) {
+        struct ff_str s = str_of(b, b->rows[i], col);
+        int found;
+        if (!ff_strmap_put(codes, s.p, s.len, 0, &found)) return -ENOMEM;
+        if (codes->count > limit) {
+            ff_strmap_free(codes);
+            *enc = FF_ENC_PLAIN;
+            return 0;
+        }
+    }
+    struct ff_str *d = ff_malloc((codes->count ? codes->count : 1) * sizeof *d);
+    if (!d) return -ENOMEM;
+    size_t k = 0;
+    for (size_t i = 0; i < codes->cap; i++)
+        if (codes->slots[i].p) d[k++] = (struct ff_str){codes->slots[i].p, codes->slots[i].len};
+    qsort(d, k, sizeof *d, cmp_str);
+    for (size_t i = 0; i < k; i++) {
+        int found;
+        *ff_strmap_put(codes, d[i].p, d[i].len, 0, &found) = (uint32_t)i; /* present: no growth, no NULL */
+    }
+    *enc = FF_ENC_DICT;
+    *dict = d;
+    *count = (uint32_t)k;
+    return 0;
+}
+
+static int write_day(const struct builder *b, const char *path, uint32_t block_rows, struct ff_part_info *info)
+{
+    struct ff_part_column cols[FF_NCOLS];
+    struct ff_strmap codes[FF_NCOLS];
+    struct ff_str *dicts[FF_NCOLS] = {0};
+    uint32_t dict_count[FF_NCOLS] = {0};
+    memset(cols, 0, sizeof cols);
+    memset(codes, 0, sizeof codes);
+    int rc = 0;
+    for (int c = 0; c < FF_NCOLS && !rc; c++) {
+        snprintf(cols[c].name, sizeof cols[c].name, "%s", ff_schema[c].name);
+        cols[c].type = ff_schema[c].type;
+        cols[c].codec = ff_schema[c].codec;
+        cols[c].enc = FF_ENC_PLAIN;
+        if (cols[c].type == FF_COL_STR) rc = choose_encoding(b, c, &cols[c].enc, &dicts[c], &dict_count[c], &codes[c]);
+    }
+    struct ff_part_writer *w = NULL;
+    if (!rc) rc = ff_part_writer_open(&w, path, cols, FF_NCOLS, block_rows);
+    for (int c = 0; c < FF_NCOLS && !rc; c++)
+        if (cols[c].enc == FF_ENC_DICT) rc = ff_part_writer_dict(w, (uint32_t)c, dicts[c], dict_count[c]);
+    /* One block's vectors, reused. */
+    struct ff_colvec v[FF_NCOLS];
+    memset(v, 0, sizeof v);
+    size_t per = block_rows;
+    for (int c = 0; c < FF_NCOLS && !rc; c++) {
+        v[c].type = cols[c].type;
+        if (cols[c].type == FF_COL_I64 && !(v[c].i64 = ff_malloc(per * 8))) rc = -ENOMEM;
+        if (cols[c].type == FF_COL_U8 && !(v[c].u8 = ff_malloc(per))) rc = -ENOMEM;
+        if (cols[c].type == FF_COL_STR && cols[c].enc == FF_ENC_DICT && !(v[c].codes = ff_malloc(per * 4))) rc = -ENOMEM;
+        if (cols[c].type == FF_COL_STR && cols[c].enc != FF_ENC_DICT && !(v[c].str = ff_malloc(per * sizeof *v[c].str)))
+            rc = -ENOMEM;
+    }
+    memset(info, 0, sizeof *info);
+    info->min_time = info->min_received = INT64_MAX;
+    info->max_time = info->max_received = INT64_MIN;
+    for (size_t r0 = 0; r0 < b->n && !rc; r0 += block_rows) {
+        uint32_t n = (uint32_t)(b->n - r0 < block_rows ? b->n - r0 : block_rows);
+        for (uint32_t i = 0; i < n; i++) {
+            size_t row = b->rows[r0 + i];
+            const struct ff_event *ev = &b->evs[row];
+            if (ev->timestamp_us < info->min_time) info->min_time = ev->timestamp_us;
+            if (ev->timestamp_us > info->max_time) info->max_time = ev->timestamp_us;
+            if (ev->received_at_us < info->min_received) info->min_received = ev->received_at_us;
+            if (ev->received_at_us > info->max_received) info->max_received = ev->received_at_us;
+            for (int c = 0; c < FF_NCOLS; c++) {
+                if (cols[c].type == FF_COL_I64) v[c].i64[i] = i64_of(ev, c);
+                else if (cols[c].type == FF_COL_U8) v[c].u8[i] = u8_of(ev, c);
+                else if (cols[c].enc == FF_ENC_DICT) {
+                    struct ff_str s = str_of(b, row, c);
+                    v[c].codes[i] = *ff_strmap_get(&codes[c], s.p, s.len);
+                } else {
+                    v[c].str[i] = str_of(b, row, c);
+                }
+            }
+        }
+        for (int c = 0; c < FF_NCOLS; c++) v[c].n = n;
+        rc = ff_part_writer_block(w, v, n, person_key(&b->evs[b->rows[r0]]), person_key(&b->evs[b->rows[r0 + n - 1]]));
+    }
+    info->nrows = b->n;
+    info->block_rows = block_rows;
+    info->ncols = FF_NCOLS;
+    info->day = b->n ? ff_day_of(b->evs[b->rows[0]].timestamp_us) : 0;
+    if (!rc) rc = ff_part_writer_finish(w, info);
+    else ff_part_writer_abort(w);
+    for (int c = 0; c < FF_NCOLS; c++) {
+        ff_free(v[c].i64);
+        ff_free(v[c].u8);
+        ff_free(v[c].codes);
+        ff_free(v[c].str);
+        ff_free(dicts[c]);
+        ff_strmap_free(&codes[c]);
+    }
+    return rc;
+}
+
+int ff_parts_build(const char *dir, uint64_t *next_id, const struct ff_event *evs, size_t n, uint32_t block_rows,
+                   struct ff_built_part **out, size_t *nout)
+{
+    *out = NULL;
+    *nout = 0;
+    if (n > UINT32_MAX) return FF_ETOOBIG;
+    if (!n) return 0;
+    if (!block_rows) block_rows = FF_PART_BLOCK_ROWS;
+    uint32_t *rows = ff_malloc(n * sizeof *rows);
+    struct span *spans = ff_malloc(n * NDERIVED * sizeof *spans);
+    struct ff_str *derived = ff_malloc(n * NDERIVED * sizeof *derived);
+    struct ff_built_part *parts = NULL;
+    size_t nparts = 0;
+    struct deriver d = {0};
+    ff_buf_init(&d.scratch, (size_t)1 << 32);
+    ff_buf_init(&d.arena, (size_t)1 << 34);
+    ff_buf_init(&d.query, (size_t)1 << 32);
+    ff_buf_init(&d.urlq, (size_t)1 << 32);
+    int rc = rows && spans && derived && (d.parser = ff_json_parser_new()) ? 0 : -ENOMEM;
+    for (size_t i = 0; i < n && !rc; i++) {
+        rows[i] = (uint32_t)i;
+        derive(&d, &evs[i], spans + i * NDERIVED);
+    }
+    for (size_t i = 0; i < n * NDERIVED && !rc; i++)
+        derived[i] = (struct ff_str){spans[i].len ? d.arena.data + spans[i].off : "", spans[i].len};
+    if (!rc) qsort_r(rows, n, sizeof *rows, cmp_rows, (void *)evs);
+    for (size_t a = 0; a < n && !rc;) {
+        int32_t day = ff_day_of(evs[rows[a]].timestamp_us);
+        size_t z = a;
+        while (z < n && ff_day_of(evs[rows[z]].timestamp_us) == day) z++;
+        struct ff_built_part *np = ff_realloc(parts, (nparts + 1) * sizeof *parts);
+        if (!np) {
+            rc = -ENOMEM;
+            break;
+        }
+        parts = np;
+        struct ff_built_part *bp = &parts[nparts];
+        memset(bp, 0, sizeof *bp);
+        snprintf(bp->name, sizeof bp->name, "%08lld-%06llu.part", (long long)day, (unsigned long long)(*next_id)++);
+        char path[PATH_MAX];
+        if (snprintf(path, sizeof path, "%s/%s", dir, bp->name) >= (int)sizeof path) {
+            rc = -ENAMETOOLONG;
+            break;
+        }
+        struct builder b = {evs, derived, rows + a, z - a};
+        if ((rc = write_day(&b, path, block_rows, &bp->info))) break;
+        nparts++;
+        struct stat st;
+        if (stat(path, &st) == 0) bp->bytes = (uint64_t)st.st_size;
+        a = z;
+    }
+    if (rc) {
+        char path[PATH_MAX];
+        for (size_t i = 0; i < nparts; i++) {
+            snprintf(path, sizeof path, "%s/%s", dir, parts[i].name);
+            unlink(path);
+        }
+        ff_free(parts);
+        parts = NULL;
+        nparts = 0;
+    }
+    ff_json_parser_free(d.parser);
+    ff_buf_free(&d.scratch);
+    ff_buf_free(&d.arena);
+    ff_buf_free(&d.query);
+    ff_buf_free(&d.urlq);
+    ff_free(rows);
+    ff_free(spans);
+    ff_free(derived);
+    *out = parts;
+    *nout = nparts;
+    return rc;
+}
+
+/* ---- reading events back ---- */
+
+/* The columns a whole event is rebuilt from. */
+static const int event_cols[] = {FF_C_TIME, FF_C_RECEIVED, FF_C_ORIGINAL_TIME, FF_C_SENT_AT, FF_C_TYPE, FF_C_FORMAT,
+                                 FF_C_EVENT, FF_C_NAME, FF_C_MESSAGE_ID, FF_C_ANONYMOUS_ID, FF_C_USER_ID,
+                                 FF_C_GROUP_ID, FF_C_PREVIOUS_ID, FF_C_WRITE_KEY, FF_C_PROPERTIES, FF_C_TRAITS,
+                                 FF_C_CONTEXT, FF_C_SEQ};
+
+void ff_part_events_init(struct ff_part_events *pe, const struct ff_part *p)
+{
+    memset(pe, 0, sizeof *pe);
+    for (int c = 0; c < FF_NCOLS; c++) {
+        int k = ff_part_column_index(p, ff_schema[c].name);
+        pe->part_col[c] = k >= 0 && p->cols[k].type == ff_schema[c].type ? k : -1;
+    }
+}
+
+void ff_part_events_free(struct ff_part_events *pe)
+{
+    for (int c = 0; c < FF_NCOLS; c++) ff_colvec_free(&pe->cols[c]);
+}
+
+int ff_part_events_load(struct ff_part_events *pe, const struct ff_part *p, uint32_t b, char *err, size_t errlen)
+{
+    pe->n = p->blocks[b].nrows;
+    for (size_t k = 0; k < sizeof event_cols / sizeof *event_cols; k++) {
+        int c = event_cols[k];
+        if (pe->part_col[c] < 0) {
+            ff_colvec_free(&pe->cols[c]); /* absent: read as empty */
+            continue;
+        }
+        int rc = ff_part_read(p, b, (uint32_t)pe->part_col[c], &pe->cols[c], err, errlen);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+static struct ff_str str_at(const struct ff_colvec *v, uint32_t i)
+{
+    return v->str && i < v->n ? v->str[i] : (struct ff_str){"", 0};
+}
+
+static int64_t i64_at(const struct ff_colvec *v, uint32_t i) { return v->i64 && i < v->n ? v->i64[i] : FF_TIME_NONE; }
+
+void ff_part_events_get(const struct ff_part_events *pe, uint32_t i, struct ff_event *ev)
+{
+    memset(ev, 0, sizeof *ev);
+    const struct ff_colvec *c = pe->cols;
+    ev->timestamp_us = i64_at(&c[FF_C_TIME], i);
+    ev->received_at_us = i64_at(&c[FF_C_RECEIVED], i);
+    ev->original_timestamp_us = i64_at(&c[FF_C_ORIGINAL_TIME], i);
+    ev->sent_at_us = i64_at(&c[FF_C_SENT_AT], i);
+    ev->seq = c[FF_C_SEQ].i64 && i < c[FF_C_SEQ].n ? (uint64_t)c[FF_C_SEQ].i64[i] : 0;
+    ev->type = c[FF_C_TYPE].u8 && i < c[FF_C_TYPE].n ? c[FF_C_TYPE].u8[i] : FF_EV_TRACK;
+    ev->format = c[FF_C_FORMAT].u8 && i < c[FF_C_FORMAT].n ? c[FF_C_FORMAT].u8[i] : FF_FMT_SEGMENT;
+    ev->event = str_at(&c[FF_C_EVENT], i);
+    ev->name = str_at(&c[FF_C_NAME], i);
+    ev->message_id = str_at(&c[FF_C_MESSAGE_ID], i);
+    ev->anonymous_id = str_at(&c[FF_C_ANONYMOUS_ID], i);
+    ev->user_id = str_at(&c[FF_C_USER_ID], i);
+    ev->group_id = str_at(&c[FF_C_GROUP_ID], i);
+    ev->previous_id = str_at(&c[FF_C_PREVIOUS_ID], i);
+    ev->write_key = str_at(&c[FF_C_WRITE_KEY], i);
+    ev->properties = str_at(&c[FF_C_PROPERTIES], i);
+    ev->traits = str_at(&c[FF_C_TRAITS], i);
+    ev->context = str_at(&c[FF_C_CONTEXT], i);
+}

@@ -1,0 +1,66 @@
+/* schema.h - the columns of an event part, and turning events into parts and back.
+ *
+ * Every part holds the events of one UTC day, sorted by person key (person id, else user id,
+ * else anonymous id), then event time, then receive time, then arrival order (seq): one person's events
+ * are contiguous and in time order, which is what funnels, retention, paths and sessions
+ * read. The columns are Segment's event fields, fields derived from its context and
+ * properties (page, UTM), and columns that enrichment fills (browser … bot) and identity
+ * resolution fills (person_id, session_id); until then they are empty and cost next to
+ * nothing on disk. */
+#ifndef FF_SCHEMA_H
+#define FF_SCHEMA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "event/event.h"
+#include "store/part.h"
+
+enum ff_col {
+    FF_C_TIME, FF_C_RECEIVED, FF_C_ORIGINAL_TIME, FF_C_SENT_AT, FF_C_TYPE, FF_C_FORMAT,
+    FF_C_EVENT, FF_C_NAME, FF_C_MESSAGE_ID, FF_C_ANONYMOUS_ID, FF_C_USER_ID, FF_C_PERSON_ID,
+    FF_C_SESSION_ID, FF_C_GROUP_ID, FF_C_PREVIOUS_ID, FF_C_WRITE_KEY,
+    FF_C_PAGE_URL, FF_C_PAGE_PATH, FF_C_PAGE_TITLE, FF_C_PAGE_REFERRER,
+    FF_C_UTM_SOURCE, FF_C_UTM_MEDIUM, FF_C_UTM_CAMPAIGN, FF_C_UTM_TERM, FF_C_UTM_CONTENT,
+    FF_C_BROWSER, FF_C_OS, FF_C_DEVICE_TYPE, FF_C_COUNTRY, FF_C_REGION, FF_C_CITY, FF_C_BOT,
+    FF_C_PROPERTIES, FF_C_TRAITS, FF_C_CONTEXT, FF_C_SEQ,
+    FF_NCOLS
+};
+
+struct ff_col_def {
+    const char *name;
+    uint8_t type;   /* enum ff_col_type */
+    uint8_t codec;  /* enum ff_codec: lz4 for what every query scans, zstd for the rest */
+};
+extern const struct ff_col_def ff_schema[FF_NCOLS];
+
+/* Days since 1970-01-01 (UTC) of a time in µs. */
+int32_t ff_day_of(int64_t time_us);
+
+/* The parts written for a set of events: one per day. */
+struct ff_built_part {
+    char name[64];              /* file name inside the parts directory */
+    struct ff_part_info info;
+    uint64_t bytes;             /* file size */
+};
+
+/* Sorts `n` events and writes one part per day into `dir`, named from *next_id (advanced).
+ * Every part is fsync'd and renamed into place; the caller publishes them. On error, the
+ * parts already written are removed. *out (ff_free) gets the list. */
+int ff_parts_build(const char *dir, uint64_t *next_id, const struct ff_event *evs, size_t n, uint32_t block_rows,
+                   struct ff_built_part **out, size_t *nout);
+
+/* One block of a part, decoded into events. */
+struct ff_part_events {
+    uint32_t n;
+    struct ff_colvec cols[FF_NCOLS];
+    int part_col[FF_NCOLS];     /* the part's column index of each schema column, or -1 */
+};
+void ff_part_events_init(struct ff_part_events *pe, const struct ff_part *p);
+void ff_part_events_free(struct ff_part_events *pe);
+/* Decodes block `b` (only the columns a read of whole events needs). */
+int ff_part_events_load(struct ff_part_events *pe, const struct ff_part *p, uint32_t b, char *err, size_t errlen);
+/* Row i of the loaded block as an event; strings point into pe. */
+void ff_part_events_get(const struct ff_part_events *pe, uint32_t i, struct ff_event *ev);
+
+#endif

@@ -1,0 +1,453 @@
+/* test_part.c - columnar parts (store/part.h, store/schema.h) in a temporary directory:
+ * random events written as parts and read back equal, sorted by person and time within a
+ * day; the encodings chosen; derived page and campaign columns; extreme integers; a flipped
+ * byte caught by its chunk's checksum with the rest still readable; damaged footers and
+ * truncated files refused; and injected write, fsync and rename failures leaving no part
+ * behind. */
+#include <dirent.h>
+#include <errno.h>
+#include <ftw.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+#include "core/alloc.h"
+#include "core/errors.h"
+#include "core/fileio.h"
+#include "core/strmap.h"
+#include "core/timeutil.h"
+#include "event/event.h"
+#include "store/part.h"
+#include "store/schema.h"
+
+#define DAY_US (86400LL * 1000000LL)
+
+struct fx {
+    char dir[128];
+    char *arena;
+    size_t used, cap;
+    struct ff_event *evs;
+    size_t n;
+};
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    if (test_mkdtemp(f->dir, sizeof f->dir, "part")) return -1;
+    f->cap = 64u << 20;
+    f->arena = malloc(f->cap);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    ff_io_fail_after(FF_IO_WRITE, 0, 0);
+    ff_io_fail_after(FF_IO_FSYNC, 0, 0);
+    ff_io_fail_after(FF_IO_RENAME, 0, 0);
+    test_rmtree(f->dir);
+    free(f->arena);
+    free(f->evs);
+    free(f);
+    return 0;
+}
+
+static struct ff_str keep(struct fx *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static struct ff_str keep(struct fx *f, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(f->arena + f->used, f->cap - f->used, fmt, ap);
+    va_end(ap);
+    assert_true(n >= 0 && (size_t)n < f->cap - f->used);
+    struct ff_str s = {f->arena + f->used, (uint32_t)n};
+    f->used += (size_t)n + 1;
+    return s;
+}
+
+static struct ff_str uuid(struct fx *f)
+{
+    uint64_t a = test_rand64() | 1, b = test_rand64();
+    return keep(f, "%08llx-%04llx-%04llx-%04llx-%012llx", (unsigned long long)(a >> 32), (unsigned long long)(a >> 16 & 0xffff),
+                (unsigned long long)(a & 0xffff), (unsigned long long)(b >> 48), (unsigned long long)(b & 0xffffffffffffULL));
+}
+
+static const char *const names[] = {"Product Viewed", "Order Completed", "Signed Up", "Search", "Cart Viewed"};
+
+/* n random events over `days` days from 2026-11-01, among `people` people. */
+static void make_events(struct fx *f, size_t n, int days, int people)
+{
+    f->evs = calloc(n, sizeof *f->evs);
+    f->n = n;
+    struct ff_str *anon = calloc((size_t)people, sizeof *anon);
+    for (int p = 0; p < people; p++) anon[p] = uuid(f);
+    int64_t base = 20393LL * DAY_US; /* 2025-11-01 */
+    for (size_t i = 0; i < n; i++) {
+        struct ff_event *ev = &f->evs[i];
+        int p = (int)test_randn((uint64_t)people);
+        ev->seq = 1000 + i;
+        ev->type = test_randn(4) == 0 ? FF_EV_PAGE : FF_EV_TRACK;
+        ev->format = (uint8_t)test_randn(FF_FMT_COUNT);
+        ev->timestamp_us = base + test_rand_range(0, days * DAY_US - 1);
+        ev->received_at_us = ev->timestamp_us + test_rand_range(0, 5000000);
+        ev->original_timestamp_us = test_randn(2) ? ev->timestamp_us - 7 : FF_TIME_NONE;
+        ev->sent_at_us = test_randn(2) ? ev->received_at_us - 100 : FF_TIME_NONE;
+        ev->message_id = uuid(f);
+        ev->anonymous_id = anon[p];
+        ev->user_id = p % 3 == 0 ? keep(f, "user-%d", p) : (struct ff_str){"", 0};
+        ev->write_key = keep(f, "wk%d", (int)test_randn(2));
+        if (ev->type == FF_EV_PAGE) {
+            ev->name = keep(f, "Page %d", (int)test_randn(7));
+            ev->properties = keep(f, "{\"url\":\"https://shop.example/p/%d?utm_source=news&utm_term=t%d\",\"path\":\"/p/%d\","
+                                  "\"title\":\"P\\u00e9 %d\"}", p % 9, p % 4, p % 9, p % 9);
+            ev->context = keep(f, "{\"ip\":\"10.0.0.%d\",\"campaign\":{\"medium\":\"email\"}}", p % 250);
+        } else {
+            ev->event = keep(f, "%s", names[test_randn(5)]);
+            ev->properties = keep(f, "{\"price\":%d.5,\"sku\":\"s-%llu\"}", (int)test_randn(1000),
+                                  (unsigned long long)test_randn(1000000));
+            ev->context = keep(f, "{\"page\":{\"url\":\"https://shop.example/c?utm_campaign=spring\",\"referrer\":\"https://search.example/\"}}");
+        }
+        if (test_randn(10) == 0) ev->traits = keep(f, "{\"plan\":\"pro\"}");
+    }
+    free(anon);
+}
+
+static int same_str(struct ff_str a, struct ff_str b) { return a.len == b.len && (!a.len || !memcmp(a.p, b.p, a.len)); }
+
+static int same_event(const struct ff_event *a, const struct ff_event *b)
+{
+    return a->seq == b->seq && a->type == b->type && a->format == b->format && a->timestamp_us == b->timestamp_us &&
+           a->received_at_us == b->received_at_us && a->original_timestamp_us == b->original_timestamp_us &&
+           a->sent_at_us == b->sent_at_us && same_str(a->event, b->event) && same_str(a->name, b->name) &&
+           same_str(a->message_id, b->message_id) && same_str(a->anonymous_id, b->anonymous_id) &&
+           same_str(a->user_id, b->user_id) && same_str(a->group_id, b->group_id) &&
+           same_str(a->previous_id, b->previous_id) && same_str(a->write_key, b->write_key) &&
+           same_str(a->properties, b->properties) && same_str(a->traits, b->traits) && same_str(a->context, b->context);
+}
+
+static struct ff_str pkey(const struct ff_event *ev) { return ev->user_id.len ? ev->user_id : ev->anonymous_id; }
+
+static size_t count_files(const char *dir)
+{
+    DIR *d = opendir(dir);
+    size_t n = 0;
+    for (struct dirent *e; d && (e = readdir(d));)
+        if (e->d_name[0] != '.') n++;
+    if (d) closedir(d);
+    return n;
+}
+
+static void path_of(const struct fx *f, const struct ff_built_part *bp, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s/%s", f->dir, bp->name);
+}
+
+/* Makes n random events and builds their parts; returns how many parts. */
+static size_t build(struct fx *f, uint64_t seed, size_t n, int days, int people, uint32_t block_rows, uint64_t first_id,
+                    struct ff_built_part **parts)
+{
+    test_rng_init(seed);
+    make_events(f, n, days, people);
+    size_t nparts;
+    uint64_t next_id = first_id;
+    assert_int_equal(ff_parts_build(f->dir, &next_id, f->evs, f->n, block_rows, parts, &nparts), 0);
+    assert_int_equal(next_id, first_id + nparts);
+    assert_int_equal(count_files(f->dir), nparts);
+    return nparts;
+}
+
+/* Every event comes back exactly once, each part holds one day sorted by person then time,
+ * and the derived columns hold what the context and properties said. */
+static void test_round_trip(void **state)
+{
+    struct fx *f = *state;
+    struct ff_built_part *parts;
+    size_t nparts = build(f, 11, 6000, 3, 300, 512, 1, &parts);
+    assert_int_equal(nparts, 3);
+    struct ff_strmap byid;
+    ff_strmap_init(&byid);
+    for (size_t i = 0; i < f->n; i++) {
+        int found;
+        ff_strmap_put(&byid, f->evs[i].message_id.p, f->evs[i].message_id.len, (uint32_t)i, &found);
+        assert_false(found);
+    }
+    char *seen = calloc(f->n, 1);
+    size_t total = 0;
+    char err[512];
+    for (size_t k = 0; k < nparts; k++) {
+        char path[256];
+        path_of(f, &parts[k], path, sizeof path);
+        struct ff_part *p;
+        assert_int_equal(ff_part_open(path, &p, err, sizeof err), 0);
+        assert_int_equal(p->info.nrows, parts[k].info.nrows);
+        assert_true(p->info.nblocks > 1);
+        int c_msg = ff_part_column_index(p, "message_id"), c_ev = ff_part_column_index(p, "event");
+        int c_props = ff_part_column_index(p, "properties"), c_type = ff_part_column_index(p, "type");
+        assert_int_equal(p->cols[c_msg].enc, FF_ENC_UUID);
+        assert_int_equal(p->cols[c_ev].enc, FF_ENC_DICT);
+        assert_int_equal(p->cols[c_props].enc, FF_ENC_PLAIN);
+        assert_int_equal(p->cols[c_type].type, FF_COL_U8);
+        struct ff_part_events pe;
+        ff_part_events_init(&pe, p);
+        struct ff_event prev = {0};
+        int have_prev = 0;
+        struct ff_colvec url = {0}, src = {0}, med = {0}, camp = {0}, ref = {0}, term = {0};
+        for (uint32_t b = 0; b < p->info.nblocks; b++) {
+            assert_int_equal(ff_part_events_load(&pe, p, b, err, sizeof err), 0);
+            assert_int_equal(ff_part_read(p, b, (uint32_t)ff_part_column_index(p, "page_url"), &url, err, sizeof err), 0);
+            assert_int_equal(ff_part_read(p, b, (uint32_t)ff_part_column_index(p, "utm_source"), &src, err, sizeof err), 0);
+            assert_int_equal(ff_part_read(p, b, (uint32_t)ff_part_column_index(p, "utm_medium"), &med, err, sizeof err), 0);
+            assert_int_equal(ff_part_read(p, b, (uint32_t)ff_part_column_index(p, "utm_campaign"), &camp, err, sizeof err), 0);
+            assert_int_equal(ff_part_read(p, b, (uint32_t)ff_part_column_index(p, "utm_term"), &term, err, sizeof err), 0);
+            assert_int_equal(ff_part_read(p, b, (uint32_t)ff_part_column_index(p, "page_referrer"), &ref, err, sizeof err), 0);
+            for (uint32_t i = 0; i < pe.n; i++) {
+                struct ff_event ev;
+                ff_part_events_get(&pe, i, &ev);
+                const uint32_t *idx = ff_strmap_get(&byid, ev.message_id.p, ev.message_id.len);
+                assert_non_null(idx);
+                assert_false(seen[*idx]);
+                seen[*idx] = 1;
+                assert_true(same_event(&ev, &f->evs[*idx]));
+                assert_int_equal(ff_day_of(ev.timestamp_us), p->info.day);
+                assert_true(ev.timestamp_us >= p->info.min_time && ev.timestamp_us <= p->info.max_time);
+                if (have_prev) {
+                    int c = ff_str_cmp(pkey(&prev), pkey(&ev));
+                    assert_true(c < 0 || (c == 0 && prev.timestamp_us <= ev.timestamp_us));
+                }
+                if (i == 0) assert_true(same_str(p->blocks[b].first_key, pkey(&ev)));
+                if (i == pe.n - 1) assert_true(same_str(p->blocks[b].last_key, pkey(&ev)));
+                prev = f->evs[*idx];
+                have_prev = 1;
+                /* derived columns */
+                if (ev.type == FF_EV_PAGE) {
+                    assert_true(url.str[i].len > 20 && !memcmp(url.str[i].p, "https://shop.example/p/", 23));
+                    assert_true(same_str(src.str[i], (struct ff_str){"news", 4}));
+                    assert_true(same_str(med.str[i], (struct ff_str){"email", 5}));
+                    assert_true(term.str[i].len == 2 && term.str[i].p[0] == 't');
+                    assert_int_equal(camp.str[i].len, 0);
+                } else {
+                    assert_true(same_str(camp.str[i], (struct ff_str){"spring", 6}));
+                    assert_true(same_str(ref.str[i], (struct ff_str){"https://search.example/", 23}));
+                    assert_int_equal(src.str[i].len, 0);
+                }
+                total++;
+            }
+        }
+        ff_colvec_free(&url), ff_colvec_free(&src), ff_colvec_free(&med), ff_colvec_free(&camp);
+        ff_colvec_free(&ref), ff_colvec_free(&term);
+        ff_part_events_free(&pe);
+        assert_int_equal(ff_part_verify(p, NULL, NULL), 0);
+        ff_part_close(p);
+    }
+    assert_int_equal(total, f->n);
+    free(seen);
+    ff_strmap_free(&byid);
+    ff_free(parts);
+}
+
+/* Integers at the edges survive delta coding; every string encoding round-trips. */
+static void test_extremes(void **state)
+{
+    struct fx *f = *state;
+    char path[256];
+    snprintf(path, sizeof path, "%s/x.part", f->dir);
+    struct ff_part_column cols[4] = {{"i", FF_COL_I64, FF_ENC_PLAIN, FF_CODEC_LZ4, {0}},
+                                     {"s", FF_COL_STR, FF_ENC_DICT, FF_CODEC_ZSTD, {0}},
+                                     {"u", FF_COL_STR, FF_ENC_UUID, FF_CODEC_NONE, {0}},
+                                     {"p", FF_COL_STR, FF_ENC_PLAIN, FF_CODEC_ZSTD, {0}}};
+    struct ff_part_writer *w;
+    assert_int_equal(ff_part_writer_open(&w, path, cols, 4, 8), 0);
+    struct ff_str unsorted[2] = {{"b", 1}, {"a", 1}};
+    assert_int_equal(ff_part_writer_dict(w, 1, unsorted, 2), FF_EINVAL);
+    struct ff_str dict[3] = {{"", 0}, {"a", 1}, {"ab", 2}};
+    assert_int_equal(ff_part_writer_dict(w, 1, dict, 3), 0);
+    int64_t iv[6] = {INT64_MIN, INT64_MAX, 0, -1, INT64_MIN, 1};
+    uint32_t codes[6] = {2, 0, 1, 2, 2, 0};
+    struct ff_str uv[6] = {{"", 0}, {"0123abcd-0000-4000-8000-00000000ffff", 36}, {"", 0},
+                           {"ffffffff-ffff-ffff-ffff-ffffffffffff", 36}, {"00000000-0000-0000-0000-000000000001", 36}, {"", 0}};
+    struct ff_str pv[6] = {{"", 0}, {"x\0y", 3}, {"long long long", 14}, {"", 0}, {"é", 2}, {"z", 1}};
+    struct ff_colvec v[4] = {{.type = FF_COL_I64, .n = 6, .i64 = iv}, {.type = FF_COL_STR, .n = 6, .codes = codes},
+                             {.type = FF_COL_STR, .n = 6, .str = uv}, {.type = FF_COL_STR, .n = 6, .str = pv}};
+    /* a code outside the dictionary and a value that is not a UUID are refused */
+    uint32_t badcodes[6] = {0, 0, 3, 0, 0, 0};
+    struct ff_colvec bad[4] = {v[0], {.type = FF_COL_STR, .n = 6, .codes = badcodes}, v[2], v[3]};
+    assert_int_equal(ff_part_writer_block(w, bad, 6, (struct ff_str){"", 0}, (struct ff_str){"", 0}), FF_EINVAL);
+    ff_part_writer_abort(w);
+    assert_int_equal(count_files(f->dir), 0);
+
+    assert_int_equal(ff_part_writer_open(&w, path, cols, 4, 8), 0);
+    assert_int_equal(ff_part_writer_dict(w, 1, dict, 3), 0);
+    assert_int_equal(ff_part_writer_block(w, v, 6, (struct ff_str){"k0", 2}, (struct ff_str){"k5", 2}), 0);
+    for (int c = 0; c < 4; c++) v[c].n = 3; /* the first 3 rows again */
+    assert_int_equal(ff_part_writer_block(w, v, 3, (struct ff_str){"k6", 2}, (struct ff_str){"k8", 2}), 0);
+    struct ff_part_info info = {.nrows = 9, .day = -3, .min_time = 1, .max_time = 2};
+    assert_int_equal(ff_part_writer_finish(w, &info), 0);
+    struct ff_part *p;
+    char err[512];
+    assert_int_equal(ff_part_open(path, &p, err, sizeof err), 0);
+    assert_int_equal(p->info.nrows, 9);
+    assert_int_equal(p->info.day, -3);
+    assert_int_equal(p->info.nblocks, 2);
+    assert_int_equal(p->blocks[1].row0, 6);
+    assert_true(same_str(p->blocks[1].last_key, (struct ff_str){"k8", 2}));
+    assert_int_equal(p->blocks[0].chunks[0].min, INT64_MIN);
+    assert_int_equal(p->blocks[0].chunks[0].max, INT64_MAX);
+    assert_int_equal(p->blocks[0].chunks[1].min, 0);
+    assert_int_equal(p->blocks[0].chunks[1].max, 2);
+    struct ff_colvec r = {0};
+    for (uint32_t b = 0; b < 2; b++) {
+        uint32_t n = b ? 3 : 6;
+        assert_int_equal(ff_part_read(p, b, 0, &r, err, sizeof err), 0);
+        for (uint32_t i = 0; i < n; i++) assert_true(r.i64[i] == iv[i]);
+        assert_int_equal(ff_part_read(p, b, 1, &r, err, sizeof err), 0);
+        for (uint32_t i = 0; i < n; i++) assert_true(r.codes[i] == codes[i] && same_str(r.str[i], dict[codes[i]]));
+        assert_int_equal(ff_part_read(p, b, 2, &r, err, sizeof err), 0);
+        for (uint32_t i = 0; i < n; i++) assert_true(same_str(r.str[i], uv[i]));
+        assert_int_equal(ff_part_read(p, b, 3, &r, err, sizeof err), 0);
+        for (uint32_t i = 0; i < n; i++) assert_true(same_str(r.str[i], pv[i]));
+    }
+    ff_colvec_free(&r);
+    ff_part_close(p);
+}
+
+static void flip(const char *path, long off)
+{
+    FILE *fp = fopen(path, "r+b");
+    assert_non_null(fp);
+    fseek(fp, off, SEEK_SET);
+    int c = fgetc(fp);
+    fseek(fp, off, SEEK_SET);
+    fputc(c ^ 0x10, fp);
+    fclose(fp);
+}
+
+static void collect(void *arg, const char *what)
+{
+    char *out = arg;
+    snprintf(out, 512, "%s", what);
+}
+
+/* A flipped bit inside one chunk is caught by that chunk's checksum, named with file and
+ * offset; every other chunk still reads. A damaged footer or a cut file is refused. */
+static void test_corruption(void **state)
+{
+    struct fx *f = *state;
+    struct ff_built_part *parts;
+    assert_int_equal(build(f, 12, 3000, 1, 100, 1024, 7, &parts), 1);
+    char path[256], err[512];
+    path_of(f, &parts[0], path, sizeof path);
+    struct ff_part *p;
+    assert_int_equal(ff_part_open(path, &p, err, sizeof err), 0);
+    int col = ff_part_column_index(p, "properties");
+    struct ff_chunkref victim = p->blocks[1].chunks[col];
+    ff_part_close(p);
+    flip(path, (long)(victim.offset + victim.stored_len / 2));
+    assert_int_equal(ff_part_open(path, &p, err, sizeof err), 0);
+    struct ff_colvec v = {0};
+    assert_int_equal(ff_part_read(p, 1, (uint32_t)col, &v, err, sizeof err), FF_ECORRUPT);
+    char want[64];
+    snprintf(want, sizeof want, "offset %llu", (unsigned long long)victim.offset);
+    assert_non_null(strstr(err, path));
+    assert_non_null(strstr(err, want));
+    assert_non_null(strstr(err, "checksum"));
+    assert_non_null(strstr(err, "properties"));
+    assert_int_equal(ff_part_read(p, 0, (uint32_t)col, &v, err, sizeof err), 0);
+    assert_int_equal(ff_part_read(p, 2, (uint32_t)col, &v, err, sizeof err), 0);
+    assert_int_equal(ff_part_read(p, 1, (uint32_t)ff_part_column_index(p, "time"), &v, err, sizeof err), 0);
+    char last[512] = "";
+    assert_int_equal(ff_part_verify(p, collect, last), 1);
+    assert_non_null(strstr(last, want));
+    ff_colvec_free(&v);
+    ff_part_close(p);
+
+    /* the footer: its checksum */
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    flip(path, (long)st.st_size - 28 - 5);
+    assert_int_equal(ff_part_open(path, &p, err, sizeof err), FF_ECORRUPT);
+    assert_non_null(strstr(err, "footer"));
+    flip(path, (long)st.st_size - 28 - 5);
+    assert_int_equal(ff_part_open(path, &p, err, sizeof err), 0);
+    ff_part_close(p);
+    /* a cut file */
+    assert_int_equal(truncate(path, st.st_size - 3), 0);
+    assert_int_equal(ff_part_open(path, &p, err, sizeof err), FF_ECORRUPT);
+    assert_non_null(strstr(err, path));
+    ff_free(parts);
+}
+
+/* The Nth write, fsync or rename failing: the build fails with that error and leaves no
+ * part and no temporary file. */
+static void test_injected_failures(void **state)
+{
+    struct fx *f = *state;
+    test_rng_init(13);
+    make_events(f, 2000, 2, 50);
+    const enum ff_io_op ops[] = {FF_IO_WRITE, FF_IO_FSYNC, FF_IO_RENAME};
+    for (size_t o = 0; o < 3; o++) {
+        for (long nth = 1;; nth++) {
+            ff_io_fail_after(ops[o], nth, -EIO);
+            struct ff_built_part *parts;
+            size_t nparts;
+            uint64_t next_id = 1;
+            int rc = ff_parts_build(f->dir, &next_id, f->evs, f->n, 256, &parts, &nparts);
+            ff_io_fail_after(ops[o], 0, 0);
+            if (rc == 0) {
+                /* nth is past the last call: the build completed */
+                assert_int_equal(nparts, 2);
+                assert_int_equal(count_files(f->dir), 2);
+                char path[256];
+                for (size_t k = 0; k < nparts; k++) {
+                    path_of(f, &parts[k], path, sizeof path);
+                    unlink(path);
+                }
+                ff_free(parts);
+                assert_true(nth > 1);
+                break;
+            }
+            assert_int_equal(rc, -EIO);
+            assert_null(parts);
+            assert_int_equal(count_files(f->dir), 0);
+        }
+    }
+}
+
+/* The string map against a naive model. */
+static void test_strmap(void **state)
+{
+    (void)state;
+    test_rng_init(14);
+    struct ff_strmap m;
+    ff_strmap_init(&m);
+    static char keys[5000][12];
+    for (int i = 0; i < 5000; i++) {
+        snprintf(keys[i], sizeof keys[i], "k%u", (unsigned)test_randn(2000));
+        int found;
+        uint32_t *v = ff_strmap_put(&m, keys[i], strlen(keys[i]), (uint32_t)i, &found);
+        int model_found = 0;
+        uint32_t first = 0;
+        for (int j = 0; j < i && !model_found; j++)
+            if (!strcmp(keys[j], keys[i])) model_found = 1, first = (uint32_t)j;
+        assert_int_equal(found, model_found);
+        assert_int_equal(*v, model_found ? first : (uint32_t)i);
+    }
+    assert_null(ff_strmap_get(&m, "nope", 4));
+    int found;
+    ff_strmap_put(&m, NULL, 0, 77, &found);
+    assert_int_equal(*ff_strmap_get(&m, "", 0), 77);
+    ff_strmap_free(&m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_extremes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_corruption, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_injected_failures, setup, teardown),
+        cmocka_unit_test(test_strmap),
+    };
+    return cmocka_run_group_tests_name("part", tests, NULL, NULL);
+}
