@@ -9,7 +9,7 @@
 #include "core/timeutil.h"
 #include "event/event.h"
 #include "net/server.h"
-#include "store/wal_read.h"
+#include "store/store.h"
 
 #define FF_VERSION "0.1.0"
 
@@ -33,6 +33,9 @@ static const char usage[] =
     "  --max-memory-bytes N      refuse new request bytes (503) past this much memory (default 4 GiB; 0 = no limit)\n"
     "  --idle-timeout-ms N       close keep-alive connections idle this long (default 60000)\n"
     "  --request-timeout-ms N    a request must arrive whole within this (default 30000)\n"
+    "  --flush-bytes N           write events held in memory to parts past this many bytes\n"
+    "                            (default 64 MiB)\n"
+    "  --flush-interval-ms N     and at the latest this long after the oldest arrived (default 10000)\n"
     "\n"
     "events: print stored events as NDJSON, newest first (default limit 100).\n"
     "quarantine: print quarantined (invalid) input as NDJSON, newest first.\n"
@@ -141,6 +144,12 @@ static int cmd_serve(int argc, char **argv)
         } else if (!strcmp(a, "--request-timeout-ms")) {
             if (parse_size(a, v, &n) || n < 1) return 2;
             o.limits.request_timeout_ms = n;
+        } else if (!strcmp(a, "--flush-bytes")) {
+            if (parse_size(a, v, &n) || n < 1) return 2;
+            o.flush_bytes = (size_t)n;
+        } else if (!strcmp(a, "--flush-interval-ms")) {
+            if (parse_size(a, v, &n) || n < 1 || n > 86400000) return 2;
+            o.flush_interval_us = (int64_t)n * 1000;
         } else {
             fprintf(stderr, "footfall serve: unknown option %s (see footfall --help)\n", a);
             return 2;
@@ -184,7 +193,17 @@ static int cmd_read(int argc, char **argv, int quarantine)
     struct ff_buf out;
     ff_buf_init(&out, SIZE_MAX / 4);
     size_t count = 0;
-    int rc = ff_wal_read_json(dir, &f, "\n", &out, &count);
+    struct ff_store *st;
+    char err[1024];
+    struct ff_store_opts so = {.dir = dir, .read_only = 1};
+    int rc = ff_store_open(&st, &so, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "footfall: cannot open the store in %s: %s\n", dir, err);
+        ff_buf_free(&out);
+        return 1;
+    }
+    rc = ff_store_read_json(st, &f, "\n", &out, &count);
+    ff_store_close(st);
     if (rc) {
         fprintf(stderr, "footfall: cannot read %s: %s\n", dir, ff_strerror(rc));
         ff_buf_free(&out);

@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include "net/http.h"
+#include "store/store.h"
 #include "store/wal.h"
 
 struct ff_server_opts {
@@ -16,6 +17,8 @@ struct ff_server_opts {
     const char *data_dir;
     int threads;               /* event loops; 0 = one per core */
     struct ff_http_limits limits;
+    size_t flush_bytes;        /* store: memtable size that starts a flush (0 = default) */
+    int64_t flush_interval_us; /* store: longest an event stays only in memory (0 = default) */
 };
 
 struct ff_loop {
@@ -40,6 +43,7 @@ struct ff_loop {
 struct ff_server {
     struct ff_server_opts opts;
     struct ff_wal *wal;        /* NULL in harnesses: requests complete at once */
+    struct ff_store *store;    /* NULL in harnesses */
     struct ff_loop *loops;
     int nloops;
     int port;                  /* the bound port */

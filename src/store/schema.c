@@ -256,8 +256,11 @@ static int choose_encoding(const struct builder *b, int col, uint8_t *enc, struc
     return 0;
 }
 
-static int write_day(const struct builder *b, const char *path, uint32_t block_rows, struct ff_part_info *info)
+static int write_day(const struct builder *b, const char *path, uint32_t block_rows, struct ff_built_part *bp)
 {
+    struct ff_part_info *info = &bp->info;
+    bp->min_seq = UINT64_MAX;
+    bp->max_seq = 0;
     struct ff_part_column cols[FF_NCOLS];
     struct ff_strmap codes[FF_NCOLS];
     struct ff_str *dicts[FF_NCOLS] = {0};
@@ -300,6 +303,8 @@ static int write_day(const struct builder *b, const char *path, uint32_t block_r
             if (ev->timestamp_us > info->max_time) info->max_time = ev->timestamp_us;
             if (ev->received_at_us < info->min_received) info->min_received = ev->received_at_us;
             if (ev->received_at_us > info->max_received) info->max_received = ev->received_at_us;
+            if (ev->seq < bp->min_seq) bp->min_seq = ev->seq;
+            if (ev->seq > bp->max_seq) bp->max_seq = ev->seq;
             for (int c = 0; c < FF_NCOLS; c++) {
                 if (cols[c].type == FF_COL_I64) v[c].i64[i] = i64_of(ev, c);
                 else if (cols[c].type == FF_COL_U8) v[c].u8[i] = u8_of(ev, c);
@@ -376,7 +381,7 @@ int ff_parts_build(const char *dir, uint64_t *next_id, const struct ff_event *ev
             break;
         }
         struct builder b = {evs, derived, rows + a, z - a};
-        if ((rc = write_day(&b, path, block_rows, &bp->info))) break;
+        if ((rc = write_day(&b, path, block_rows, bp))) break;
         nparts++;
         struct stat st;
         if (stat(path, &st) == 0) bp->bytes = (uint64_t)st.st_size;

@@ -42,6 +42,7 @@ struct ff_built_part {
     char name[64];              /* file name inside the parts directory */
     struct ff_part_info info;
     uint64_t bytes;             /* file size */
+    uint64_t min_seq, max_seq;  /* arrival order range of its rows */
 };
 
 /* Sorts `n` events and writes one part per day into `dir`, named from *next_id (advanced).

@@ -90,6 +90,10 @@ struct ff_wal {
     struct ff_buf hdrs;      /* the group's frame headers and drop lists */
     struct iovec *iov;
     size_t niov, cap_iov;
+    size_t *hdr_off;         /* per request of the group: its frame header in hdrs, or SIZE_MAX */
+    size_t cap_hdr_off;
+    ff_wal_durable_fn on_durable;
+    void *on_durable_arg;
     uint64_t *inserted;      /* dedup keys added by the group being written, to undo on failure */
     size_t ninserted, cap_inserted;
     atomic_int inject_failures;
@@ -297,7 +301,9 @@ static int read_segment(const char *path, struct ff_buf *out)
     return rc;
 }
 
-int ff_wal_scan(const char *dir, ff_wal_visit_fn visit, void *arg)
+int ff_wal_scan(const char *dir, ff_wal_visit_fn visit, void *arg) { return ff_wal_scan_from(dir, 0, visit, arg); }
+
+int ff_wal_scan_from(const char *dir, uint64_t from_seq, ff_wal_visit_fn visit, void *arg)
 {
     char waldir[4200];
     snprintf(waldir, sizeof waldir, "%s/wal", dir);
@@ -307,6 +313,8 @@ int ff_wal_scan(const char *dir, ff_wal_visit_fn visit, void *arg)
     struct ff_buf file;
     ff_buf_init(&file, (size_t)1 << 33);
     for (size_t i = 0; !rc && !stop && i < n; i++) {
+        /* Segment i ends before segment i + 1 begins. */
+        if (i + 1 < n && strtoull(names[i + 1], NULL, 10) <= from_seq) continue;
         char path[4300];
         snprintf(path, sizeof path, "%s/%s", waldir, names[i]);
         if ((rc = read_segment(path, &file))) break;
@@ -319,6 +327,32 @@ int ff_wal_scan(const char *dir, ff_wal_visit_fn visit, void *arg)
     ff_buf_free(&file);
     free_names(names, n);
     return rc ? rc : stop;
+}
+
+long ff_wal_trim(const char *dir, uint64_t below_seq, int64_t min_age_us)
+{
+    char waldir[4200];
+    snprintf(waldir, sizeof waldir, "%s/wal", dir);
+    char **names;
+    size_t n;
+    int rc = list_segments(waldir, &names, &n);
+    if (rc) return rc;
+    long deleted = 0;
+    int64_t now = ff_now_us();
+    /* The last segment listed may be the one being written: it is never a candidate. */
+    for (size_t i = 0; i + 1 < n; i++) {
+        if (strtoull(names[i + 1], NULL, 10) > below_seq) break;
+        char path[4300];
+        snprintf(path, sizeof path, "%s/%s", waldir, names[i]);
+        struct stat st;
+        if (stat(path, &st)) continue;
+        int64_t mtime_us = (int64_t)st.st_mtim.tv_sec * 1000000 + st.st_mtim.tv_nsec / 1000;
+        if (now - mtime_us < min_age_us) break; /* later segments are younger still */
+        if (unlink(path) == 0) deleted++;
+    }
+    if (deleted) fsync_dir(waldir);
+    free_names(names, n);
+    return deleted;
 }
 
 static int create_segment(struct ff_wal *w)
@@ -490,6 +524,8 @@ int ff_wal_open(struct ff_wal **out, const struct ff_wal_opts *opts, struct ff_w
     w->fd = -1;
     snprintf(w->dir, sizeof w->dir, "%s/wal", opts->dir);
     w->segment_bytes = opts->segment_bytes ? opts->segment_bytes : 64u << 20;
+    w->on_durable = opts->on_durable;
+    w->on_durable_arg = opts->on_durable_arg;
     ff_buf_init(&w->hdrs, (size_t)1 << 34);
     int rc = ff_dedup_init(&w->dedup, opts->dedup_window_us);
     if (rc) goto fail;
@@ -605,11 +641,15 @@ static int build_group(struct ff_wal *w, struct ff_wal_req *group, uint64_t *kep
     *kept = 0;
     uint64_t seq = w->next_seq;
     /* Headers first, recording offsets: w->hdrs may move while it grows. */
-    size_t *hdr_off = NULL;
     size_t nreq = 0;
     for (struct ff_wal_req *r = group; r; r = r->next) nreq++;
-    hdr_off = ff_malloc(nreq * sizeof *hdr_off);
-    if (!hdr_off) return -ENOMEM;
+    if (nreq > w->cap_hdr_off) {
+        size_t *p = ff_realloc(w->hdr_off, nreq * sizeof *p);
+        if (!p) return -ENOMEM;
+        w->hdr_off = p;
+        w->cap_hdr_off = nreq;
+    }
+    size_t *hdr_off = w->hdr_off;
     int rc = 0;
     size_t k = 0;
     for (struct ff_wal_req *r = group; r && !rc; r = r->next, k++) {
@@ -664,7 +704,6 @@ static int build_group(struct ff_wal *w, struct ff_wal_req *group, uint64_t *kep
         if (!(rc = add_iov(w, w->hdrs.data + hdr_off[k], hlen))) rc = add_iov(w, r->sealed, r->sealed_len);
     }
     if (!rc) w->next_seq_pending = seq;
-    ff_free(hdr_off);
     return rc;
 }
 
@@ -721,6 +760,16 @@ static void commit_group(struct ff_wal *w, struct ff_wal_req *group)
     uint64_t kept;
     int rc = build_group(w, group, &kept, now);
     if (!rc && w->niov) rc = write_group(w);
+    if (!rc && w->on_durable) {
+        size_t k = 0;
+        for (struct ff_wal_req *r = group; r; r = r->next, k++) {
+            if (w->hdr_off[k] == SIZE_MAX) continue;
+            const unsigned char *f = (const unsigned char *)w->hdrs.data + w->hdr_off[k];
+            const struct ff_batch *b = r->batch;
+            w->on_durable(w->on_durable_arg, rd64(f + 8), b->records.data ? b->records.data : "", b->records.len,
+                          (const uint32_t *)(const void *)(f + FRAME_HDR), rd32(f + 28));
+        }
+    }
     if (rc) {
         for (size_t i = 0; i < w->ninserted; i++) ff_dedup_remove(&w->dedup, w->inserted[i]);
         ff_counter_add(ff_metrics.wal_write_errors, 1);
@@ -771,6 +820,7 @@ void ff_wal_close(struct ff_wal *w)
     ff_dedup_free(&w->dedup);
     ff_buf_free(&w->hdrs);
     ff_free(w->inserted);
+    ff_free(w->hdr_off);
     ff_free(w->iov);
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->cv);

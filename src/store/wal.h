@@ -16,10 +16,18 @@
 
 struct ff_wal;
 
+/* Called on the writer thread for each frame once it is durable, before its submitter is
+ * called back: the records (as event.h encodes them) with sequence numbers first_seq,
+ * first_seq + 1, …, except the `ndrop` indexes in `drops` (duplicates, not in the log). */
+typedef void (*ff_wal_durable_fn)(void *arg, uint64_t first_seq, const char *records, size_t len,
+                                  const uint32_t *drops, uint32_t ndrop);
+
 struct ff_wal_opts {
     const char *dir;          /* the data directory; segments go in DIR/wal/ */
     size_t segment_bytes;     /* start a new segment file past this size */
     int64_t dedup_window_us;  /* how long a messageId is remembered */
+    ff_wal_durable_fn on_durable; /* optional */
+    void *on_durable_arg;
 };
 
 /* What recovery found in the log at open. */
@@ -66,6 +74,15 @@ void ff_wal_close(struct ff_wal *w);
  * that segment. Strings in the record are valid only during the call. */
 typedef int (*ff_wal_visit_fn)(void *arg, uint64_t seq, const struct ff_record *rec);
 int ff_wal_scan(const char *dir, ff_wal_visit_fn visit, void *arg);
+/* Like ff_wal_scan, but skips the segments that hold only records numbered below from_seq
+ * (records below it in the first segment read are still visited: filter them). */
+int ff_wal_scan_from(const char *dir, uint64_t from_seq, ff_wal_visit_fn visit, void *arg);
+
+/* Deletes the segments, never the one being written, whose records are all numbered below
+ * `below_seq` (they are in the store's parts) and that were last written more than
+ * `min_age_us` ago (the deduplication window: recovery rebuilds the set of recent messageIds
+ * from the log). Returns how many were deleted, or a negative error. */
+long ff_wal_trim(const char *dir, uint64_t below_seq, int64_t min_age_us);
 
 /* Test hook: the next `n` writes fail with -ENOSPC as if the disk were full. */
 void ff_wal_inject_write_failures(struct ff_wal *w, int n);

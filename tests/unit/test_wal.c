@@ -1,4 +1,4 @@
-/* test_wal.c - the write-ahead log (store/wal.h, store/wal_read.h) in a temporary directory:
+/* test_wal.c - the write-ahead log (store/wal.h; its records read back through a read-only store/store.h) in a temporary directory:
  * group commit, order and sequence numbers, deduplication (also across a restart), torn
  * tails, injected write failures, segment rotation and newest-first reads.
  *
@@ -25,7 +25,7 @@
 #include "event/event.h"
 #include "ingest/ingest.h"
 #include "store/wal.h"
-#include "store/wal_read.h"
+#include "store/store.h"
 
 #define DAY_US (24LL * 3600 * 1000000)
 
@@ -820,6 +820,21 @@ static void test_corruption_is_not_a_torn_tail(void **state)
     assert_int_equal(count_events(f->dir), 2); /* the damaged one is not read */
 }
 
+/* Lists what the data directory holds, as `footfall events` does: a read-only store, which
+ * replays the WAL into memory. */
+static int read_dir_json(const char *dir, const struct ff_read_filter *flt, const char *sep, struct ff_buf *out,
+                         size_t *count)
+{
+    struct ff_store *st;
+    char err[512];
+    struct ff_store_opts so = {.dir = dir, .read_only = 1};
+    int rc = ff_store_open(&st, &so, err, sizeof err);
+    if (rc) return rc;
+    rc = ff_store_read_json(st, flt, sep, out, count);
+    ff_store_close(st);
+    return rc;
+}
+
 /* A listing keeps at most max_bytes of matches: the oldest give way, the newest stay. */
 static void test_read_budget(void **state)
 {
@@ -842,7 +857,7 @@ static void test_read_budget(void **state)
     struct ff_buf out;
     ff_buf_init(&out, 1 << 24);
     size_t count = 0;
-    assert_int_equal(ff_wal_read_json(f->dir, &flt, "\n", &out, &count), 0);
+    assert_int_equal(read_dir_json(f->dir, &flt, "\n", &out, &count), 0);
     assert_true(count >= 5 && count < 20); /* about 10 of the 1-KB events fit */
     assert_int_equal(ff_buf_putc(&out, '\0'), 0);
     /* Newest first: budget-49, budget-48, … */
@@ -986,7 +1001,7 @@ static void copy_member(const struct ff_json_doc *d, uint32_t c, const char *key
     if (ff_json_str(d, ff_json_get(d, c, key), &s, &len)) copy_str(dst, cap, (struct ff_str){s, len});
 }
 
-/* Reads the records of `kind` newest first (ff_wal_read_json), those named `ev` only (NULL:
+/* Reads the records of `kind` newest first (read_dir_json), those named `ev` only (NULL:
  * any; its length is strlen's) with timestamps in [from, to) (FF_TIME_NONE: open), at most
  * `limit`; checks that `want` came back and keeps their fields in out_ids. */
 static void read_json(const char *dir, int kind, const char *ev, int64_t from, int64_t to, size_t limit,
@@ -997,7 +1012,7 @@ static void read_json(const char *dir, int kind, const char *ev, int64_t from, i
     ff_buf_init(&out, 1 << 24);
     assert_int_equal(ff_buf_append(&out, "[", 1), 0);
     size_t count = 12345;
-    int rc = ff_wal_read_json(dir, &flt, ",", &out, &count);
+    int rc = read_dir_json(dir, &flt, ",", &out, &count);
     assert_int_equal(rc, 0);
     assert_int_equal(count, want);
     assert_int_equal(ff_buf_append(&out, "]", 1), 0);

@@ -1,0 +1,79 @@
+/* qparts.c - quarantine parts: invalid input kept with its reason, in the part format
+ * (part.h) so it shares the checksums, the manifest and the checker with events.
+ *
+ * Columns: received_at (I64), format (U8), index (I64: batch item or import line, -1 when
+ * none), reason, field, raw (STR, plain), seq (I64, arrival order; rows are in that order). */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/alloc.h"
+#include "core/errors.h"
+#include "store/store_int.h"
+
+enum { Q_RECEIVED, Q_FORMAT, Q_INDEX, Q_REASON, Q_FIELD, Q_RAW, Q_SEQ, Q_NCOLS };
+
+static const struct ff_part_column qcols[Q_NCOLS] = {
+    {"received_at", FF_COL_I64, FF_ENC_PLAIN, FF_CODEC_ZSTD, {0}},
+    {"format", FF_COL_U8, FF_ENC_PLAIN, FF_CODEC_ZSTD, {0}},
+    {"index", FF_COL_I64, FF_ENC_PLAIN, FF_CODEC_ZSTD, {0}},
+    {"reason", FF_COL_STR, FF_ENC_PLAIN, FF_CODEC_ZSTD, {0}},
+    {"field", FF_COL_STR, FF_ENC_PLAIN, FF_CODEC_ZSTD, {0}},
+    {"raw", FF_COL_STR, FF_ENC_PLAIN, FF_CODEC_ZSTD, {0}},
+    {"seq", FF_COL_I64, FF_ENC_PLAIN, FF_CODEC_ZSTD, {0}},
+};
+
+int ff_qpart_build(const char *dir, uint64_t id, const struct ff_quarantined *items, const uint64_t *seqs, size_t n,
+                   struct ff_built_part *out)
+{
+    memset(out, 0, sizeof *out);
+    snprintf(out->name, sizeof out->name, "q-%06llu.part", (unsigned long long)id);
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", dir, out->name);
+    uint32_t rows = FF_PART_BLOCK_ROWS;
+    struct ff_part_writer *w;
+    int rc = ff_part_writer_open(&w, path, qcols, Q_NCOLS, rows);
+    if (rc) return rc;
+    struct ff_colvec v[Q_NCOLS];
+    memset(v, 0, sizeof v);
+    for (int c = 0; c < Q_NCOLS; c++) v[c].type = qcols[c].type;
+    int64_t *recv = ff_malloc(rows * 8), *index = ff_malloc(rows * 8), *seq = ff_malloc(rows * 8);
+    uint8_t *format = ff_malloc(rows);
+    struct ff_str *strs = ff_malloc(3 * (size_t)rows * sizeof *strs);
+    if (!recv || !index || !seq || !format || !strs) rc = -ENOMEM;
+    out->min_seq = UINT64_MAX;
+    out->info.min_time = out->info.min_received = INT64_MAX;
+    out->info.max_time = out->info.max_received = INT64_MIN;
+    for (size_t r0 = 0; r0 < n && !rc; r0 += rows) {
+        uint32_t k = (uint32_t)(n - r0 < rows ? n - r0 : rows);
+        for (uint32_t i = 0; i < k; i++) {
+            const struct ff_quarantined *q = &items[r0 + i];
+            recv[i] = q->received_at_us;
+            format[i] = q->format;
+            index[i] = q->index;
+            strs[i] = q->reason;
+            strs[rows + i] = q->field;
+            strs[2 * (size_t)rows + i] = q->raw;
+            seq[i] = (int64_t)seqs[r0 + i];
+            if (seqs[r0 + i] < out->min_seq) out->min_seq = seqs[r0 + i];
+            if (seqs[r0 + i] > out->max_seq) out->max_seq = seqs[r0 + i];
+            if (q->received_at_us < out->info.min_received) out->info.min_received = q->received_at_us;
+            if (q->received_at_us > out->info.max_received) out->info.max_received = q->received_at_us;
+        }
+        v[Q_RECEIVED].i64 = recv, v[Q_FORMAT].u8 = format, v[Q_INDEX].i64 = index, v[Q_SEQ].i64 = seq;
+        v[Q_REASON].str = strs, v[Q_FIELD].str = strs + rows, v[Q_RAW].str = strs + 2 * (size_t)rows;
+        for (int c = 0; c < Q_NCOLS; c++) v[c].n = k;
+        rc = ff_part_writer_block(w, v, k, (struct ff_str){"", 0}, (struct ff_str){"", 0});
+    }
+    out->info.nrows = n;
+    out->info.min_time = out->info.min_received;
+    out->info.max_time = out->info.max_received;
+    if (!rc) rc = ff_part_writer_finish(w, &out->info);
+    else ff_part_writer_abort(w);
+    ff_free(recv), ff_free(index), ff_free(seq), ff_free(format), ff_free(strs);
+    struct stat st;
+    if (!rc && stat(path, &st) == 0) out->bytes = (uint64_t)st.st_size;
+    return rc;
+}

@@ -1,0 +1,567 @@
+/* store.c - memtable, flushes, the manifest's part set, and start-up (see store.h).
+ *
+ * Threads: the WAL writer adds records (ff_store_on_durable); the flush thread freezes the
+ * memtable and writes it out; readers take a snapshot. One mutex (`mu`) guards the memtables
+ * and the current part set; it is held only to append, swap or take references, never while
+ * writing files or decoding. Flushes are serialised by `flush_mu`. */
+#include "store/store.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+#include "core/binread.h"
+#include "core/errors.h"
+#include "core/fileio.h"
+#include "core/log.h"
+#include "core/timeutil.h"
+#include "store/part.h"
+#include "store/schema.h"
+#include "store/store_int.h"
+#include "store/wal.h"
+
+#define DEFAULT_FLUSH_BYTES ((size_t)64 << 20)
+#define DEFAULT_FLUSH_INTERVAL_US (10LL * 1000000)
+#define SLAB_BYTES ((size_t)4 << 20)
+
+/* ---- slabs and memtables ---- */
+
+static struct slab *slab_new(size_t need)
+{
+    size_t cap = need > SLAB_BYTES ? need : SLAB_BYTES;
+    struct slab *sl = ff_malloc(sizeof *sl + cap);
+    if (!sl) return NULL;
+    atomic_init(&sl->refs, 1);
+    sl->cap = cap;
+    sl->len = 0;
+    return sl;
+}
+
+void ff_slab_release(struct slab *sl)
+{
+    if (sl && atomic_fetch_sub(&sl->refs, 1) == 1) ff_free(sl);
+}
+
+static void memtable_clear(struct memtable *m)
+{
+    for (size_t i = 0; i < m->n; i++) ff_slab_release(m->slabs[i]);
+    ff_free(m->slabs);
+    memset(m, 0, sizeof *m);
+}
+
+/* Appends one entry: seq, then the record's bytes. Under s->mu. */
+static int memtable_add(struct memtable *m, uint64_t seq, const char *rec, size_t len, int64_t now)
+{
+    size_t need = 8 + len;
+    struct slab *sl = m->n ? m->slabs[m->n - 1] : NULL;
+    if (!sl || sl->cap - sl->len < need) {
+        if (m->n == m->cap) {
+            size_t cap = m->cap ? m->cap * 2 : 16;
+            struct slab **p = ff_realloc(m->slabs, cap * sizeof *p);
+            if (!p) return -ENOMEM;
+            m->slabs = p;
+            m->cap = cap;
+        }
+        if (!(sl = slab_new(need))) return -ENOMEM;
+        m->slabs[m->n++] = sl;
+    }
+    unsigned char *o = (unsigned char *)sl->data + sl->len;
+    for (int i = 0; i < 8; i++) o[i] = (unsigned char)(seq >> (8 * i));
+    memcpy(o + 8, rec, len);
+    sl->len += need;
+    m->bytes += need;
+    if (!m->records) {
+        m->min_seq = seq;
+        m->first_added_us = now;
+    }
+    m->records++;
+    m->max_seq = seq;
+    /* The format: byte 6 of an event record (kind, len:4, type, format), byte 5 of a
+     * quarantine record (kind, len:4, format). */
+    if (rec[0] == FF_REC_EVENT && len > 6 && (uint8_t)rec[6] < FF_FMT_COUNT) m->counts.events[(uint8_t)rec[6]]++;
+    else if (rec[0] == FF_REC_QUARANTINE && len > 5 && (uint8_t)rec[5] < FF_FMT_COUNT)
+        m->counts.quarantined[(uint8_t)rec[5]]++;
+    return 0;
+}
+
+int ff_memtable_next(const char *data, size_t len, size_t *off, uint64_t *seq, struct ff_record *rec)
+{
+    if (len - *off < 8) return 1;
+    const unsigned char *p = (const unsigned char *)data + *off;
+    uint64_t s = 0;
+    for (int i = 7; i >= 0; i--) s = s << 8 | p[i];
+    size_t roff = *off + 8;
+    int rc = ff_record_decode(data, len, &roff, rec);
+    if (rc) return rc;
+    *seq = s;
+    *off = roff;
+    return 0;
+}
+
+/* ---- parts and part sets ---- */
+
+static void live_release(struct live_part *lp)
+{
+    if (lp && atomic_fetch_sub(&lp->refs, 1) == 1) {
+        ff_part_close(lp->p);
+        ff_free(lp);
+    }
+}
+
+void ff_partset_release(struct partset *ps)
+{
+    if (!ps || atomic_fetch_sub(&ps->refs, 1) != 1) return;
+    for (size_t i = 0; i < ps->n; i++) live_release(ps->parts[i]);
+    ff_free(ps->parts);
+    ff_free(ps);
+}
+
+static struct partset *partset_new(size_t n)
+{
+    struct partset *ps = ff_calloc(1, sizeof *ps);
+    if (!ps) return NULL;
+    if (n && !(ps->parts = ff_calloc(n, sizeof *ps->parts))) {
+        ff_free(ps);
+        return NULL;
+    }
+    atomic_init(&ps->refs, 1);
+    return ps;
+}
+
+static int open_part(struct ff_store *s, const struct ff_manifest_part *mp, struct live_part **out, char *err,
+                     size_t errlen)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", s->partsdir, mp->name);
+    struct live_part *lp = ff_calloc(1, sizeof *lp);
+    if (!lp) return -ENOMEM;
+    int rc = ff_part_open(path, &lp->p, err, errlen);
+    if (rc) {
+        ff_free(lp);
+        return rc;
+    }
+    atomic_init(&lp->refs, 1);
+    lp->meta = *mp;
+    *out = lp;
+    return 0;
+}
+
+/* ---- snapshots for readers ---- */
+
+int ff_store_snapshot(struct ff_store *s, struct snapshot *snap)
+{
+    memset(snap, 0, sizeof *snap);
+    pthread_mutex_lock(&s->mu);
+    size_t n = s->frozen.n + s->active.n;
+    int rc = 0;
+    if (n && !(snap->slabs = ff_malloc(n * sizeof *snap->slabs))) rc = -ENOMEM;
+    if (n && !rc && !(snap->lens = ff_malloc(n * sizeof *snap->lens))) rc = -ENOMEM;
+    if (!rc) {
+        const struct memtable *ms[2] = {&s->frozen, &s->active}; /* oldest first */
+        for (int k = 0; k < 2; k++)
+            for (size_t i = 0; i < ms[k]->n; i++) {
+                struct slab *sl = ms[k]->slabs[i];
+                atomic_fetch_add(&sl->refs, 1);
+                snap->slabs[snap->nslabs] = sl;
+                snap->lens[snap->nslabs++] = sl->len; /* what is there now stays as it is */
+            }
+        snap->ps = s->ps;
+        atomic_fetch_add(&s->ps->refs, 1);
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (rc) ff_snapshot_release(snap);
+    return rc;
+}
+
+void ff_snapshot_release(struct snapshot *snap)
+{
+    for (size_t i = 0; i < snap->nslabs; i++) ff_slab_release(snap->slabs[i]);
+    ff_free(snap->slabs);
+    ff_free(snap->lens);
+    ff_partset_release(snap->ps);
+    memset(snap, 0, sizeof *snap);
+}
+
+/* ---- adding records ---- */
+
+static int add_frame(struct ff_store *s, uint64_t first_seq, const char *records, size_t len, const uint32_t *drops,
+                     uint32_t ndrop, int64_t now)
+{
+    size_t off = 0;
+    uint32_t d = 0;
+    int rc = 0;
+    for (uint64_t i = 0; off < len && !rc; i++) {
+        struct ff_reader r = {(const unsigned char *)records, len, off + 1};
+        uint32_t body;
+        if (ff_rd_u32(&r, &body) || body > len - r.off) return FF_ECORRUPT;
+        size_t rlen = 5 + (size_t)body;
+        int dropped = d < ndrop && drops[d] == i;
+        if (dropped) d++;
+        else rc = memtable_add(&s->active, first_seq + i, records + off, rlen, now);
+        off += rlen;
+    }
+    return rc;
+}
+
+void ff_store_on_durable(void *store, uint64_t first_seq, const char *records, size_t len, const uint32_t *drops,
+                         uint32_t ndrop)
+{
+    struct ff_store *s = store;
+    int64_t now = ff_now_us();
+    pthread_mutex_lock(&s->mu);
+    int rc = add_frame(s, first_seq, records, len, drops, ndrop, now);
+    if (s->active.bytes >= s->o.flush_bytes) pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    /* Out of memory here loses nothing: the records are in the WAL and come back at the next
+     * start. Until then reads do not see them. */
+    if (rc) {
+        pthread_mutex_lock(&s->mu);
+        s->add_failed = 1;
+        pthread_mutex_unlock(&s->mu);
+        ff_error("store: %s: records from WAL sequence number %llu are not readable until restart, and no flush "
+                 "happens until then (they are safe in the WAL)", ff_strerror(rc), (unsigned long long)first_seq);
+    }
+}
+
+/* ---- flushing ---- */
+
+/* Decodes a frozen memtable into events and quarantined items (strings point into its slabs). */
+struct decoded {
+    struct ff_event *evs;
+    size_t nev;
+    struct ff_quarantined *qs;
+    uint64_t *qseq;
+    size_t nq;
+};
+
+static void decoded_free(struct decoded *d)
+{
+    ff_free(d->evs);
+    ff_free(d->qs);
+    ff_free(d->qseq);
+    memset(d, 0, sizeof *d);
+}
+
+static int decode_memtable(const struct memtable *m, struct decoded *d)
+{
+    memset(d, 0, sizeof *d);
+    size_t nev = 0, nq = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1) {
+            d->evs = ff_malloc((nev ? nev : 1) * sizeof *d->evs);
+            d->qs = ff_malloc((nq ? nq : 1) * sizeof *d->qs);
+            d->qseq = ff_malloc((nq ? nq : 1) * sizeof *d->qseq);
+            if (!d->evs || !d->qs || !d->qseq) return -ENOMEM;
+        }
+        for (size_t i = 0; i < m->n; i++) {
+            const struct slab *sl = m->slabs[i];
+            size_t off = 0;
+            uint64_t seq;
+            struct ff_record rec;
+            int rc;
+            while ((rc = ff_memtable_next(sl->data, sl->len, &off, &seq, &rec)) == 0) {
+                if (rec.kind == FF_REC_EVENT) {
+                    if (pass) {
+                        d->evs[d->nev] = rec.u.ev;
+                        d->evs[d->nev++].seq = seq;
+                    } else {
+                        nev++;
+                    }
+                } else if (pass) {
+                    d->qs[d->nq] = rec.u.q;
+                    d->qseq[d->nq++] = seq;
+                } else {
+                    nq++;
+                }
+            }
+            if (rc < 0) return rc;
+        }
+    }
+    return 0;
+}
+
+static void remove_built(struct ff_store *s, const struct ff_built_part *b, size_t n)
+{
+    char path[PATH_MAX];
+    for (size_t i = 0; i < n; i++) {
+        snprintf(path, sizeof path, "%s/%s", s->partsdir, b[i].name);
+        unlink(path);
+    }
+}
+
+int ff_store_flush(struct ff_store *s)
+{
+    if (s->o.read_only) return 0;
+    pthread_mutex_lock(&s->flush_mu);
+    pthread_mutex_lock(&s->mu);
+    if (!s->frozen.records) { /* else a failed flush left it: retry it first */
+        memtable_clear(&s->frozen);
+        s->frozen = s->active;
+        memset(&s->active, 0, sizeof s->active);
+    }
+    int rc = s->add_failed ? -ENOMEM : 0;
+    pthread_mutex_unlock(&s->mu);
+    if (rc || !s->frozen.records) goto out;
+    struct decoded d;
+    struct ff_built_part *built = NULL, qbuilt;
+    size_t nbuilt = 0, nq = 0;
+    struct ff_manifest m;
+    struct partset *ps = NULL;
+    memset(&m, 0, sizeof m);
+    rc = decode_memtable(&s->frozen, &d);
+    if (!rc) rc = ff_manifest_copy(&m, &s->man);
+    if (!rc) rc = ff_parts_build(s->partsdir, &m.next_id, d.evs, d.nev, s->o.block_rows, &built, &nbuilt);
+    if (!rc && d.nq) {
+        rc = ff_qpart_build(s->partsdir, m.next_id++, d.qs, d.qseq, d.nq, &qbuilt);
+        if (!rc) nq = 1;
+    }
+    if (!rc) rc = ff_io_fsync_dir(s->partsdir);
+    /* The new part set: every old part and the new ones, opened before they are published. */
+    if (!rc && !(ps = partset_new(s->ps->n + nbuilt + nq))) rc = -ENOMEM;
+    for (size_t i = 0; !rc && i < nbuilt + nq; i++) {
+        const struct ff_built_part *b = i < nbuilt ? &built[i] : &qbuilt;
+        struct ff_manifest_part mp;
+        memset(&mp, 0, sizeof mp);
+        snprintf(mp.name, sizeof mp.name, "%s", b->name);
+        mp.kind = i < nbuilt ? FF_PART_EVENTS : FF_PART_QUARANTINE;
+        mp.day = b->info.day;
+        mp.rows = b->info.nrows;
+        mp.bytes = b->bytes;
+        mp.min_time = b->info.min_time;
+        mp.max_time = b->info.max_time;
+        mp.min_seq = b->min_seq;
+        mp.max_seq = b->max_seq;
+        char err[512];
+        if (!(rc = ff_manifest_add(&m, &mp)) && (rc = open_part(s, &mp, &ps->parts[ps->n], err, sizeof err)))
+            ff_error("store: a part just written does not open: %s", err);
+        if (!rc) ps->n++;
+    }
+    if (!rc) {
+        m.wal_seq = s->frozen.max_seq + 1;
+        for (int f = 0; f < FF_FMT_COUNT; f++) {
+            m.events[f] += s->frozen.counts.events[f];
+            m.quarantined[f] += s->frozen.counts.quarantined[f];
+        }
+        rc = ff_manifest_publish(s->dir, &m);
+    }
+    if (rc) {
+        remove_built(s, built, nbuilt);
+        if (nq) remove_built(s, &qbuilt, 1);
+        if (ps) ff_partset_release(ps);
+        ff_manifest_free(&m);
+    } else {
+        for (size_t i = 0; i < s->ps->n; i++) {
+            atomic_fetch_add(&s->ps->parts[i]->refs, 1);
+            ps->parts[ps->n++] = s->ps->parts[i];
+        }
+        pthread_mutex_lock(&s->mu);
+        struct partset *old = s->ps;
+        s->ps = ps;
+        ff_manifest_free(&s->man);
+        s->man = m;
+        for (int f = 0; f < FF_FMT_COUNT; f++) {
+            s->flushed.events[f] = m.events[f];
+            s->flushed.quarantined[f] = m.quarantined[f];
+        }
+        struct memtable done = s->frozen;
+        memset(&s->frozen, 0, sizeof s->frozen);
+        pthread_mutex_unlock(&s->mu);
+        ff_partset_release(old);
+        memtable_clear(&done);
+        long trimmed = ff_wal_trim(s->dir, m.wal_seq, s->o.wal_keep_us);
+        if (trimmed < 0) ff_warn("store: removing flushed WAL segments: %s", ff_strerror((int)trimmed));
+    }
+    decoded_free(&d);
+    ff_free(built);
+out:
+    pthread_mutex_unlock(&s->flush_mu);
+    return rc;
+}
+
+static void *flush_main(void *arg)
+{
+    struct ff_store *s = arg;
+    int failures = 0;
+    pthread_mutex_lock(&s->mu);
+    while (!s->stopping) {
+        int64_t now = ff_now_us();
+        int due = s->active.bytes >= s->o.flush_bytes || s->frozen.records ||
+                  (s->active.records && now - s->active.first_added_us >= s->o.flush_interval_us);
+        if (!due) {
+            int64_t wait_us = s->active.records ? s->active.first_added_us + s->o.flush_interval_us - now
+                                                : s->o.flush_interval_us;
+            if (failures) wait_us = 1000000; /* after a failure: retry each second, not in a spin */
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            int64_t ns = ts.tv_nsec + (wait_us % 1000000) * 1000;
+            ts.tv_sec += (time_t)(wait_us / 1000000 + ns / 1000000000);
+            ts.tv_nsec = (long)(ns % 1000000000);
+            pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+            continue;
+        }
+        pthread_mutex_unlock(&s->mu);
+        int rc = ff_store_flush(s);
+        if (rc) {
+            if (!failures++) ff_error("store: flush failed: %s; the events stay in memory and in the WAL, retrying",
+                                      ff_strerror(rc));
+            pthread_mutex_lock(&s->mu);
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += 1;
+            if (!s->stopping) pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+            continue;
+        }
+        if (failures) ff_info("store: flush succeeded again after %d failures", failures);
+        failures = 0;
+        pthread_mutex_lock(&s->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+/* ---- open and close ---- */
+
+/* Removes files in parts/ that the manifest does not list: what a crashed flush or merge
+ * left before publishing. */
+static void remove_orphans(struct ff_store *s)
+{
+    DIR *d = opendir(s->partsdir);
+    if (!d) return;
+    int removed = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (e->d_name[0] == '.' || ff_manifest_find(&s->man, e->d_name) >= 0) continue;
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/%s", s->partsdir, e->d_name);
+        if (unlink(path) == 0) {
+            ff_warn("store: removed %s: not in the manifest (left by an interrupted flush or merge)", path);
+            removed++;
+        }
+    }
+    closedir(d);
+    if (removed) ff_io_fsync_dir(s->partsdir);
+}
+
+struct replay {
+    struct ff_store *s;
+    struct ff_buf tmp;
+    int64_t now;
+    int err;
+};
+
+static int replay_visit(void *arg, uint64_t seq, const struct ff_record *rec)
+{
+    struct replay *r = arg;
+    if (seq < r->s->man.wal_seq) return 0;
+    ff_buf_reset(&r->tmp);
+    int rc = rec->kind == FF_REC_EVENT ? ff_event_encode(&r->tmp, &rec->u.ev) : ff_quarantine_encode(&r->tmp, &rec->u.q);
+    if (!rc) rc = memtable_add(&r->s->active, seq, r->tmp.data, r->tmp.len, r->now);
+    return rc ? (r->err = rc) : 0;
+}
+
+int ff_store_open(struct ff_store **out, const struct ff_store_opts *o, char *err, size_t errlen)
+{
+    struct ff_store *s = ff_calloc(1, sizeof *s);
+    if (!s) return -ENOMEM;
+    s->o = *o;
+    if (!s->o.flush_bytes) s->o.flush_bytes = DEFAULT_FLUSH_BYTES;
+    if (!s->o.flush_interval_us) s->o.flush_interval_us = DEFAULT_FLUSH_INTERVAL_US;
+    if (!s->o.block_rows) s->o.block_rows = FF_PART_BLOCK_ROWS;
+    snprintf(s->dir, sizeof s->dir, "%s", o->dir);
+    snprintf(s->partsdir, sizeof s->partsdir, "%s/parts", o->dir);
+    s->o.dir = s->dir;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->flush_mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    int rc = 0;
+    if (!o->read_only && ((mkdir(s->dir, 0755) && errno != EEXIST) || (mkdir(s->partsdir, 0755) && errno != EEXIST))) {
+        rc = -errno;
+        snprintf(err, errlen, "cannot create %s: %s", s->partsdir, ff_strerror(rc));
+        goto fail;
+    }
+    if ((rc = ff_manifest_load(s->dir, &s->man, err, errlen))) goto fail;
+    if (!o->read_only) remove_orphans(s);
+    if (!(s->ps = partset_new(s->man.nparts))) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    for (size_t i = 0; i < s->man.nparts; i++) {
+        if ((rc = open_part(s, &s->man.parts[i], &s->ps->parts[s->ps->n], err, errlen))) goto fail;
+        s->ps->n++;
+    }
+    for (int f = 0; f < FF_FMT_COUNT; f++) {
+        s->flushed.events[f] = s->man.events[f];
+        s->flushed.quarantined[f] = s->man.quarantined[f];
+    }
+    struct replay r = {s, {0}, ff_now_us(), 0};
+    ff_buf_init(&r.tmp, (size_t)1 << 32);
+    rc = ff_wal_scan_from(s->dir, s->man.wal_seq, replay_visit, &r);
+    ff_buf_free(&r.tmp);
+    if (rc < 0 || r.err) {
+        rc = r.err ? r.err : rc;
+        snprintf(err, errlen, "replaying the WAL from sequence number %llu: %s", (unsigned long long)s->man.wal_seq,
+                 ff_strerror(rc));
+        goto fail;
+    }
+    rc = 0;
+    if (!o->read_only) {
+        if ((rc = -pthread_create(&s->thread, NULL, flush_main, s))) {
+            snprintf(err, errlen, "cannot start the flush thread: %s", ff_strerror(rc));
+            goto fail;
+        }
+        s->thread_started = 1;
+    }
+    *out = s;
+    return 0;
+fail:
+    ff_store_close(s);
+    return rc;
+}
+
+void ff_store_close(struct ff_store *s)
+{
+    if (!s) return;
+    if (s->thread_started) {
+        pthread_mutex_lock(&s->mu);
+        s->stopping = 1;
+        pthread_cond_signal(&s->cv);
+        pthread_mutex_unlock(&s->mu);
+        pthread_join(s->thread, NULL);
+        /* What is in memory goes to parts now, so the next start has nothing to replay. A
+         * failure loses nothing: the WAL still has it. */
+        int rc = ff_store_flush(s);
+        if (rc) ff_warn("store: final flush failed (%s); the WAL keeps the events for the next start", ff_strerror(rc));
+    }
+    memtable_clear(&s->active);
+    memtable_clear(&s->frozen);
+    ff_partset_release(s->ps);
+    ff_manifest_free(&s->man);
+    pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->flush_mu);
+    pthread_cond_destroy(&s->cv);
+    ff_free(s);
+}
+
+void ff_store_counts(struct ff_store *s, struct ff_store_counts *c)
+{
+    pthread_mutex_lock(&s->mu);
+    *c = s->flushed;
+    for (int f = 0; f < FF_FMT_COUNT; f++) {
+        c->events[f] += s->frozen.counts.events[f] + s->active.counts.events[f];
+        c->quarantined[f] += s->frozen.counts.quarantined[f] + s->active.counts.quarantined[f];
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+int ff_store_manifest(struct ff_store *s, struct ff_manifest *m)
+{
+    pthread_mutex_lock(&s->mu);
+    int rc = ff_manifest_copy(m, &s->man);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}

@@ -1,0 +1,78 @@
+/* store.h - the event store: what every read of events goes through.
+ *
+ *   WAL writer ──on_durable──> memtable (records in arrival order, readable at once)
+ *                                  │ flush: past flush_bytes, or flush_interval after the
+ *                                  │ oldest record arrived, or on close
+ *                                  v
+ *                      parts (one per day, columnar, sorted by person and time)
+ *                      + quarantine parts, published in DATA/MANIFEST
+ *
+ * A flush writes the frozen memtable's parts, fsyncs them, publishes a manifest that lists
+ * them and says up to which WAL sequence number the parts hold everything (wal_seq), then
+ * lets the WAL delete segments below it (once they are older than the deduplication
+ * window). At open, the manifest's parts are loaded, files it does not list are removed (a
+ * flush that crashed before publishing), and the WAL's records from wal_seq on are replayed
+ * into the memtable: nothing acknowledged is lost and nothing is stored twice. */
+#ifndef FF_STORE_H
+#define FF_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "event/event.h"
+#include "store/manifest.h"
+
+struct ff_store;
+
+struct ff_store_opts {
+    const char *dir;            /* the data directory: DATA/parts/, DATA/MANIFEST */
+    size_t flush_bytes;         /* memtable size that starts a flush; 0 = 64 MiB */
+    int64_t flush_interval_us;  /* longest a record waits in memory before a flush; 0 = 10 s */
+    uint32_t block_rows;        /* rows per part block; 0 = FF_PART_BLOCK_ROWS */
+    int64_t wal_keep_us;        /* WAL segments younger than this are kept (the dedup window) */
+    int read_only;              /* no flush thread, nothing written (the CLI) */
+};
+
+/* What the store holds, for /api/stats at start-up. */
+struct ff_store_counts {
+    uint64_t events[FF_FMT_COUNT], quarantined[FF_FMT_COUNT];
+};
+
+/* Opens the store: manifest, parts, orphan clean-up, and the replay of the WAL's records
+ * from the manifest's wal_seq on. `err` says what is wrong on failure. */
+int ff_store_open(struct ff_store **out, const struct ff_store_opts *o, char *err, size_t errlen);
+/* Flushes what is in memory (unless read-only), stops the flush thread, closes. */
+void ff_store_close(struct ff_store *s);
+
+/* The WAL's durable hook (see ff_wal_durable_fn): adds the records to the memtable. */
+void ff_store_on_durable(void *store, uint64_t first_seq, const char *records, size_t len, const uint32_t *drops,
+                         uint32_t ndrop);
+/* Writes the memtable as parts and publishes them now. 0 or a negative error (what was in
+ * memory stays there, and in the WAL). */
+int ff_store_flush(struct ff_store *s);
+/* Counts of what is stored (parts and memtable). */
+void ff_store_counts(struct ff_store *s, struct ff_store_counts *c);
+/* A copy of the current manifest (ff_manifest_free it). */
+int ff_store_manifest(struct ff_store *s, struct ff_manifest *m);
+
+/* ---- reading ---- */
+struct ff_read_filter {
+    int kind;                 /* FF_REC_EVENT or FF_REC_QUARANTINE */
+    const char *event;        /* event name to match, or NULL */
+    size_t event_len;
+    int64_t from_us, to_us;   /* event time range [from, to), FF_TIME_NONE for open ends */
+    size_t limit;
+    size_t max_bytes;         /* most the kept matches may hold; 0 = FF_READ_BUDGET_BYTES */
+};
+
+/* Most an answer keeps in memory by default: past it the oldest kept matches give way, so a
+ * listing of many large events answers with fewer of them instead of exhausting memory. */
+#define FF_READ_BUDGET_BYTES ((size_t)256 << 20)
+
+/* Appends up to f->limit matching events (or quarantined items) as JSON objects, newest
+ * (latest to arrive) first, separated by `sep`; sets *count. 0 or a negative error. */
+int ff_store_read_json(struct ff_store *s, const struct ff_read_filter *f, const char *sep, struct ff_buf *out,
+                       size_t *count);
+
+#endif

@@ -1,0 +1,76 @@
+/* store_int.h - the store's internals shared by store.c (writing side) and store_read.c. */
+#ifndef FF_STORE_INT_H
+#define FF_STORE_INT_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "store/manifest.h"
+#include "store/part.h"
+#include "store/schema.h"
+#include "store/store.h"
+
+/* An append-only run of memtable entries: seq:u64le, then a record as event.h encodes it.
+ * Bytes below a length a reader saw never change, so readers share slabs by reference. */
+struct slab {
+    atomic_int refs;
+    size_t cap, len;
+    char data[];
+};
+void ff_slab_release(struct slab *sl);
+
+struct memtable {
+    struct slab **slabs;
+    size_t n, cap;
+    size_t bytes;
+    uint64_t records, min_seq, max_seq;
+    int64_t first_added_us;
+    struct ff_store_counts counts;
+};
+
+/* Steps through memtable entries: 0 with *seq and *rec, 1 at the end, or FF_ECORRUPT. */
+int ff_memtable_next(const char *data, size_t len, size_t *off, uint64_t *seq, struct ff_record *rec);
+
+struct live_part {
+    atomic_int refs;
+    struct ff_part *p;
+    struct ff_manifest_part meta;
+};
+
+/* The parts a manifest lists, opened. Readers hold a reference while they read. */
+struct partset {
+    atomic_int refs;
+    size_t n;
+    struct live_part **parts;
+};
+void ff_partset_release(struct partset *ps);
+
+struct snapshot {
+    struct partset *ps;
+    struct slab **slabs; /* memtable slabs, oldest first */
+    size_t *lens;        /* how much of each the snapshot sees */
+    size_t nslabs;
+};
+int ff_store_snapshot(struct ff_store *s, struct snapshot *snap);
+void ff_snapshot_release(struct snapshot *snap);
+
+struct ff_store {
+    struct ff_store_opts o;
+    char dir[3600], partsdir[3700]; /* room for "/" and a file name within PATH_MAX */
+    pthread_mutex_t mu, flush_mu;
+    pthread_cond_t cv;
+    struct memtable active, frozen; /* frozen: being flushed, or left by a failed flush */
+    struct partset *ps;
+    struct ff_manifest man;
+    struct ff_store_counts flushed; /* the manifest's totals */
+    int add_failed;                 /* a record could not be kept in memory: never advance wal_seq */
+    pthread_t thread;
+    int thread_started, stopping;
+};
+
+/* Quarantine parts: one per flush that had quarantined items, in arrival order. */
+int ff_qpart_build(const char *dir, uint64_t id, const struct ff_quarantined *items, const uint64_t *seqs, size_t n,
+                   struct ff_built_part *out);
+
+#endif
