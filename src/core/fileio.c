@@ -22,6 +22,11 @@ void ff_io_fail_after(enum ff_io_op op, long n, int err)
     atomic_store(&fail_in[op], n);
 }
 
+void ff_io_fail_reset(void)
+{
+    for (int op = 0; op < FF_IO_OPS; op++) ff_io_fail_after((enum ff_io_op)op, 0, 0);
+}
+
 /* Non-zero (the error to return) when this call of `op` is the one told to fail. */
 static int injected(enum ff_io_op op)
 {

@@ -28,5 +28,7 @@ int ff_io_read_file(const char *path, struct ff_buf *out);
 /* Test hook: the `n`th call of `op` from now (1 = the next) fails with `err` (e.g. -EIO);
  * n = 0 turns it off. Counts calls from every thread. */
 void ff_io_fail_after(enum ff_io_op op, long n, int err);
+/* Turns every injected failure off. */
+void ff_io_fail_reset(void);
 
 #endif

@@ -509,13 +509,14 @@ int ff_store_open(struct ff_store **out, const struct ff_store_opts *o, char *er
         goto fail;
     }
     rc = 0;
-    if (!o->read_only) {
+    if (!o->read_only && !o->manual_flush) {
         if ((rc = -pthread_create(&s->thread, NULL, flush_main, s))) {
             snprintf(err, errlen, "cannot start the flush thread: %s", ff_strerror(rc));
             goto fail;
         }
         s->thread_started = 1;
     }
+    s->opened = 1;
     *out = s;
     return 0;
 fail:
@@ -532,6 +533,8 @@ void ff_store_close(struct ff_store *s)
         pthread_cond_signal(&s->cv);
         pthread_mutex_unlock(&s->mu);
         pthread_join(s->thread, NULL);
+    }
+    if (s->opened && !s->o.read_only) {
         /* What is in memory goes to parts now, so the next start has nothing to replay. A
          * failure loses nothing: the WAL still has it. */
         int rc = ff_store_flush(s);

@@ -32,6 +32,7 @@ struct ff_store_opts {
     uint32_t block_rows;        /* rows per part block; 0 = FF_PART_BLOCK_ROWS */
     int64_t wal_keep_us;        /* WAL segments younger than this are kept (the dedup window) */
     int read_only;              /* no flush thread, nothing written (the CLI) */
+    int manual_flush;           /* no flush thread: only ff_store_flush and close flush (tests) */
 };
 
 /* What the store holds, for /api/stats at start-up. */

@@ -66,7 +66,7 @@ struct ff_store {
     struct ff_store_counts flushed; /* the manifest's totals */
     int add_failed;                 /* a record could not be kept in memory: never advance wal_seq */
     pthread_t thread;
-    int thread_started, stopping;
+    int thread_started, stopping, opened;
 };
 
 /* Quarantine parts: one per flush that had quarantined items, in arrival order. */

@@ -44,9 +44,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fx *f = *state;
-    ff_io_fail_after(FF_IO_WRITE, 0, 0);
-    ff_io_fail_after(FF_IO_FSYNC, 0, 0);
-    ff_io_fail_after(FF_IO_RENAME, 0, 0);
+    ff_io_fail_reset();
     test_rmtree(f->dir);
     free(f->arena);
     free(f->evs);

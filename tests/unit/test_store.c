@@ -1,0 +1,291 @@
+/* test_store.c - the event store (store/store.h) in a temporary directory: records handed
+ * over as the WAL hands them (with dropped duplicates), read back newest first from memory,
+ * from parts after a flush, and from both; filters on parts; counts; a reopen; files a
+ * crashed flush left behind removed at open; and a flush whose Nth write, fsync or rename
+ * fails leaving a store that reopens with every event exactly once. */
+#include <dirent.h>
+#include <errno.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+#include "core/alloc.h"
+#include "core/errors.h"
+#include "core/fileio.h"
+#include "core/timeutil.h"
+#include "event/event.h"
+#include "store/manifest.h"
+#include "store/store.h"
+
+#define DAY_US (86400LL * 1000000LL)
+
+struct fx {
+    char dir[128];
+    struct ff_store *s;
+    uint64_t next_seq;
+    /* the model: messageIds of stored events, in arrival order */
+    char (*ids)[40];
+    int64_t *times;
+    char (*names)[8];
+    size_t n, cap;
+    size_t nq;
+};
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof *f);
+    if (test_mkdtemp(f->dir, sizeof f->dir, "store")) return -1;
+    f->next_seq = 1;
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    ff_io_fail_reset();
+    if (f->s) ff_store_close(f->s);
+    test_rmtree(f->dir);
+    free(f->ids);
+    free(f->times);
+    free(f->names);
+    free(f);
+    return 0;
+}
+
+static void open_store(struct fx *f, int read_only)
+{
+    char err[512] = "";
+    struct ff_store_opts o = {.dir = f->dir, .flush_interval_us = 3600LL * 1000000, .block_rows = 64,
+                              .wal_keep_us = DAY_US, .read_only = read_only, .manual_flush = 1};
+    int rc = ff_store_open(&f->s, &o, err, sizeof err);
+    if (rc) print_error("open: %s\n", err);
+    assert_int_equal(rc, 0);
+}
+
+static void close_store(struct fx *f)
+{
+    ff_store_close(f->s);
+    f->s = NULL;
+}
+
+/* Hands over one frame of `n` events (names cycling a/b/c, times spread over two days), the
+ * ones at `drop` indexes marked as duplicates, plus one quarantined item when `q`. */
+static void frame(struct fx *f, int n, const uint32_t *drop, uint32_t ndrop, int q)
+{
+    struct ff_buf b;
+    ff_buf_init(&b, 1 << 24);
+    uint64_t first = f->next_seq;
+    int64_t base = 20000LL * DAY_US;
+    uint32_t d = 0;
+    for (int i = 0; i < n; i++) {
+        char mid[40], user[16], props[64];
+        size_t k = f->n + (size_t)i;
+        snprintf(mid, sizeof mid, "m-%06zu-%llu", k, (unsigned long long)first);
+        snprintf(user, sizeof user, "u%zu", k % 7);
+        snprintf(props, sizeof props, "{\"i\":%zu}", k);
+        const char *name = (const char *[]){"a", "b", "c"}[k % 3];
+        struct ff_event ev = {.type = FF_EV_TRACK, .format = FF_FMT_SEGMENT,
+                              .timestamp_us = base + (int64_t)(k * 7919 % 1000) * (DAY_US / 500),
+                              .original_timestamp_us = FF_TIME_NONE, .sent_at_us = FF_TIME_NONE, .received_at_us = 5};
+        ev.event = (struct ff_str){name, 1};
+        ev.message_id = (struct ff_str){mid, (uint32_t)strlen(mid)};
+        ev.user_id = (struct ff_str){user, (uint32_t)strlen(user)};
+        ev.properties = (struct ff_str){props, (uint32_t)strlen(props)};
+        assert_int_equal(ff_event_encode(&b, &ev), 0);
+        int dropped = d < ndrop && drop[d] == (uint32_t)i;
+        if (dropped) {
+            d++;
+            continue;
+        }
+        if (f->n == f->cap) {
+            f->cap = f->cap ? f->cap * 2 : 256;
+            f->ids = realloc(f->ids, f->cap * sizeof *f->ids);
+            f->times = realloc(f->times, f->cap * sizeof *f->times);
+            f->names = realloc(f->names, f->cap * sizeof *f->names);
+        }
+        snprintf(f->ids[f->n], sizeof f->ids[f->n], "%s", mid);
+        snprintf(f->names[f->n], sizeof f->names[f->n], "%s", name);
+        f->times[f->n++] = ev.timestamp_us;
+    }
+    if (q) {
+        struct ff_quarantined qi = {.format = FF_FMT_IMPORT, .received_at_us = 9, .index = 3};
+        qi.reason = (struct ff_str){"bad", 3};
+        qi.field = (struct ff_str){"event", 5};
+        char raw[32];
+        snprintf(raw, sizeof raw, "junk %zu", f->nq++);
+        qi.raw = (struct ff_str){raw, (uint32_t)strlen(raw)};
+        assert_int_equal(ff_quarantine_encode(&b, &qi), 0);
+    }
+    ff_store_on_durable(f->s, first, b.data, b.len, drop, ndrop);
+    f->next_seq += (uint64_t)n + (q ? 1 : 0);
+    ff_buf_free(&b);
+}
+
+/* Lists events (name filter `ev`, time range, limit) and checks they are the model's, newest
+ * first. */
+static void expect_events(struct fx *f, const char *ev, int64_t from, int64_t to, size_t limit)
+{
+    struct ff_read_filter flt = {FF_REC_EVENT, ev, ev ? strlen(ev) : 0, from, to, limit, 0};
+    struct ff_buf out;
+    ff_buf_init(&out, 1 << 26);
+    size_t count = 0;
+    assert_int_equal(ff_store_read_json(f->s, &flt, "\n", &out, &count), 0);
+    ff_buf_putc(&out, 0);
+    size_t want = 0;
+    char *p = out.data;
+    for (size_t k = f->n; k-- > 0 && want < limit;) {
+        if (ev && strcmp(f->names[k], ev)) continue;
+        if (from != FF_TIME_NONE && f->times[k] < from) continue;
+        if (to != FF_TIME_NONE && f->times[k] >= to) continue;
+        char needle[64];
+        snprintf(needle, sizeof needle, "\"messageId\":\"%s\"", f->ids[k]);
+        char *at = strstr(p, needle);
+        if (!at) print_error("missing or out of order: %s\n", f->ids[k]);
+        assert_non_null(at);
+        p = at + 1;
+        want++;
+    }
+    assert_int_equal(count, want);
+    ff_buf_free(&out);
+}
+
+static size_t count_quarantined(struct fx *f)
+{
+    struct ff_read_filter flt = {FF_REC_QUARANTINE, NULL, 0, FF_TIME_NONE, FF_TIME_NONE, 1000, 0};
+    struct ff_buf out;
+    ff_buf_init(&out, 1 << 20);
+    size_t count = 0;
+    assert_int_equal(ff_store_read_json(f->s, &flt, "\n", &out, &count), 0);
+    if (count) {
+        ff_buf_putc(&out, 0);
+        char want[32];
+        snprintf(want, sizeof want, "\"raw\":\"junk %zu\"", f->nq - 1); /* newest first */
+        assert_true(strstr(out.data, want) == strstr(out.data, "\"raw\""));
+    }
+    ff_buf_free(&out);
+    return count;
+}
+
+static void expect_all(struct fx *f)
+{
+    expect_events(f, NULL, FF_TIME_NONE, FF_TIME_NONE, 100000);
+    expect_events(f, NULL, FF_TIME_NONE, FF_TIME_NONE, 7);
+    expect_events(f, "b", FF_TIME_NONE, FF_TIME_NONE, 100000);
+    expect_events(f, "c", FF_TIME_NONE, FF_TIME_NONE, 5);
+    expect_events(f, "zz", FF_TIME_NONE, FF_TIME_NONE, 10);
+    int64_t base = 20000LL * DAY_US;
+    expect_events(f, NULL, base + DAY_US / 3, base + DAY_US + DAY_US / 5, 100000);
+    expect_events(f, "a", base + DAY_US, FF_TIME_NONE, 30);
+    assert_int_equal(count_quarantined(f), f->nq);
+}
+
+static size_t count_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    size_t n = 0;
+    for (struct dirent *e; d && (e = readdir(d));)
+        if (e->d_name[0] != '.') n++;
+    if (d) closedir(d);
+    return n;
+}
+
+static void test_memory_parts_and_reopen(void **state)
+{
+    struct fx *f = *state;
+    open_store(f, 0);
+    uint32_t drops[] = {1, 4};
+    frame(f, 100, drops, 2, 1);
+    frame(f, 50, NULL, 0, 0);
+    expect_all(f); /* from memory */
+    assert_int_equal(ff_store_flush(f->s), 0);
+    struct ff_manifest m;
+    assert_int_equal(ff_store_manifest(f->s, &m), 0);
+    assert_int_equal(m.wal_seq, f->next_seq);
+    assert_int_equal(m.nparts, 3); /* two days of events, one quarantine part */
+    assert_int_equal(m.events[FF_FMT_SEGMENT], 148);
+    assert_int_equal(m.quarantined[FF_FMT_IMPORT], 1);
+    ff_manifest_free(&m);
+    expect_all(f); /* from parts */
+    frame(f, 80, drops, 1, 1);
+    expect_all(f); /* both */
+    struct ff_store_counts c;
+    ff_store_counts(f->s, &c);
+    assert_int_equal(c.events[FF_FMT_SEGMENT], f->n);
+    assert_int_equal(c.quarantined[FF_FMT_IMPORT], 2);
+    assert_int_equal(ff_store_flush(f->s), 0);
+    assert_int_equal(ff_store_flush(f->s), 0); /* nothing new: nothing happens */
+    frame(f, 10, NULL, 0, 0);
+    close_store(f); /* flushes the last frame */
+    open_store(f, 1);
+    expect_all(f);
+    ff_store_counts(f->s, &c);
+    assert_int_equal(c.events[FF_FMT_SEGMENT], f->n);
+    close_store(f);
+}
+
+/* Files that a flush wrote but never published are removed at open. */
+static void test_orphans_removed(void **state)
+{
+    struct fx *f = *state;
+    open_store(f, 0);
+    frame(f, 20, NULL, 0, 0);
+    close_store(f);
+    char parts[256], path[512];
+    snprintf(parts, sizeof parts, "%s/parts", f->dir);
+    size_t listed = count_dir(parts);
+    assert_true(listed >= 1);
+    snprintf(path, sizeof path, "%s/00099999-000777.part", parts);
+    FILE *fp = fopen(path, "w");
+    fputs("half a part", fp);
+    fclose(fp);
+    snprintf(path, sizeof path, "%s/00099999-000778.part.tmp", parts);
+    fp = fopen(path, "w");
+    fclose(fp);
+    open_store(f, 1); /* read-only opens leave them */
+    assert_int_equal(count_dir(parts), listed + 2);
+    close_store(f);
+    open_store(f, 0);
+    assert_int_equal(count_dir(parts), listed);
+    expect_all(f);
+}
+
+/* The Nth write, fsync or rename of a flush fails: the flush reports it, every event stays
+ * readable, and after a reopen (which removes what the failed flush left) and a flush that
+ * succeeds, each event is there exactly once. */
+static void test_flush_failures(void **state)
+{
+    struct fx *f = *state;
+    const enum ff_io_op ops[] = {FF_IO_WRITE, FF_IO_FSYNC, FF_IO_RENAME};
+    open_store(f, 0);
+    for (size_t o = 0; o < 3; o++) {
+        for (long nth = 1;; nth++) {
+            frame(f, 30, NULL, 0, nth % 2);
+            ff_io_fail_after(ops[o], nth, -EIO);
+            int rc = ff_store_flush(f->s);
+            ff_io_fail_after(ops[o], 0, 0);
+            expect_events(f, NULL, FF_TIME_NONE, FF_TIME_NONE, 100000);
+            if (rc == 0) break; /* past the last call of this kind */
+            assert_int_equal(rc, -EIO);
+            /* A crash now: nothing of this flush is published. A restart replays the WAL;
+             * here the memtable is simply kept and the next flush retries it. */
+            struct ff_manifest m;
+            assert_int_equal(ff_store_manifest(f->s, &m), 0);
+            assert_true(m.wal_seq < f->next_seq);
+            ff_manifest_free(&m);
+        }
+    }
+    close_store(f);
+    open_store(f, 0);
+    expect_all(f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_memory_parts_and_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_orphans_removed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flush_failures, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("store", tests, NULL, NULL);
+}
