@@ -127,16 +127,6 @@ static int same_event(const struct ff_event *a, const struct ff_event *b)
 
 static struct ff_str pkey(const struct ff_event *ev) { return ev->user_id.len ? ev->user_id : ev->anonymous_id; }
 
-static size_t count_files(const char *dir)
-{
-    DIR *d = opendir(dir);
-    size_t n = 0;
-    for (struct dirent *e; d && (e = readdir(d));)
-        if (e->d_name[0] != '.') n++;
-    if (d) closedir(d);
-    return n;
-}
-
 static void path_of(const struct fx *f, const struct ff_built_part *bp, char *out, size_t cap)
 {
     snprintf(out, cap, "%s/%s", f->dir, bp->name);
@@ -152,7 +142,7 @@ static size_t build(struct fx *f, uint64_t seed, size_t n, int days, int people,
     uint64_t next_id = first_id;
     assert_int_equal(ff_parts_build(f->dir, &next_id, f->evs, f->n, block_rows, parts, &nparts), 0);
     assert_int_equal(next_id, first_id + nparts);
-    assert_int_equal(count_files(f->dir), nparts);
+    assert_int_equal(test_count_dir(f->dir), nparts);
     return nparts;
 }
 
@@ -273,7 +263,7 @@ static void test_extremes(void **state)
     struct ff_colvec bad[4] = {v[0], {.type = FF_COL_STR, .n = 6, .codes = badcodes}, v[2], v[3]};
     assert_int_equal(ff_part_writer_block(w, bad, 6, (struct ff_str){"", 0}, (struct ff_str){"", 0}), FF_EINVAL);
     ff_part_writer_abort(w);
-    assert_int_equal(count_files(f->dir), 0);
+    assert_int_equal(test_count_dir(f->dir), 0);
 
     assert_int_equal(ff_part_writer_open(&w, path, cols, 4, 8), 0);
     assert_int_equal(ff_part_writer_dict(w, 1, dict, 3), 0);
@@ -395,7 +385,7 @@ static void test_injected_failures(void **state)
             if (rc == 0) {
                 /* nth is past the last call: the build completed */
                 assert_int_equal(nparts, 2);
-                assert_int_equal(count_files(f->dir), 2);
+                assert_int_equal(test_count_dir(f->dir), 2);
                 char path[256];
                 for (size_t k = 0; k < nparts; k++) {
                     path_of(f, &parts[k], path, sizeof path);
@@ -407,7 +397,7 @@ static void test_injected_failures(void **state)
             }
             assert_int_equal(rc, -EIO);
             assert_null(parts);
-            assert_int_equal(count_files(f->dir), 0);
+            assert_int_equal(test_count_dir(f->dir), 0);
         }
     }
 }

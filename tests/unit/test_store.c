@@ -180,16 +180,6 @@ static void expect_all(struct fx *f)
     assert_int_equal(count_quarantined(f), f->nq);
 }
 
-static size_t count_dir(const char *dir)
-{
-    DIR *d = opendir(dir);
-    size_t n = 0;
-    for (struct dirent *e; d && (e = readdir(d));)
-        if (e->d_name[0] != '.') n++;
-    if (d) closedir(d);
-    return n;
-}
-
 static void test_memory_parts_and_reopen(void **state)
 {
     struct fx *f = *state;
@@ -233,7 +223,7 @@ static void test_orphans_removed(void **state)
     close_store(f);
     char parts[256], path[512];
     snprintf(parts, sizeof parts, "%s/parts", f->dir);
-    size_t listed = count_dir(parts);
+    size_t listed = test_count_dir(parts);
     assert_true(listed >= 1);
     snprintf(path, sizeof path, "%s/00099999-000777.part", parts);
     FILE *fp = fopen(path, "w");
@@ -243,10 +233,10 @@ static void test_orphans_removed(void **state)
     fp = fopen(path, "w");
     fclose(fp);
     open_store(f, 1); /* read-only opens leave them */
-    assert_int_equal(count_dir(parts), listed + 2);
+    assert_int_equal(test_count_dir(parts), listed + 2);
     close_store(f);
     open_store(f, 0);
-    assert_int_equal(count_dir(parts), listed);
+    assert_int_equal(test_count_dir(parts), listed);
     expect_all(f);
 }
 

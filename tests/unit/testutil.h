@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <dirent.h>
 #include <ftw.h>
 #include <sys/stat.h>
 
@@ -36,6 +37,17 @@ static inline int test_rm_entry(const char *path, const struct stat *st, int fla
 {
     (void)st, (void)flag, (void)ftw;
     return remove(path);
+}
+
+/* Entries of a directory, "." and ".." and hidden ones aside. */
+static inline size_t test_count_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    size_t n = 0;
+    for (struct dirent *e; d && (e = readdir(d));)
+        if (e->d_name[0] != '.') n++;
+    if (d) closedir(d);
+    return n;
 }
 
 /* Removes a directory tree. */
