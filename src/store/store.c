@@ -106,9 +106,13 @@ int ff_memtable_next(const char *data, size_t len, size_t *off, uint64_t *seq, s
 
 /* ---- parts and part sets ---- */
 
-static void live_release(struct live_part *lp)
+void ff_live_release(struct live_part *lp)
 {
     if (lp && atomic_fetch_sub(&lp->refs, 1) == 1) {
+        /* Replaced by a merge, dropped by retention or rewritten by an erasure: the manifest
+         * no longer lists it and no reader holds it. (A crash before this unlink leaves an
+         * orphan, which the next open removes.) */
+        if (atomic_load(&lp->obsolete)) unlink(lp->p->path);
         ff_part_close(lp->p);
         ff_free(lp);
     }
@@ -117,7 +121,7 @@ static void live_release(struct live_part *lp)
 void ff_partset_release(struct partset *ps)
 {
     if (!ps || atomic_fetch_sub(&ps->refs, 1) != 1) return;
-    for (size_t i = 0; i < ps->n; i++) live_release(ps->parts[i]);
+    for (size_t i = 0; i < ps->n; i++) ff_live_release(ps->parts[i]);
     ff_free(ps->parts);
     ff_free(ps);
 }
@@ -134,7 +138,7 @@ static struct partset *partset_new(size_t n)
     return ps;
 }
 
-static int open_part(struct ff_store *s, const struct ff_manifest_part *mp, struct live_part **out, char *err,
+int ff_store_open_part(struct ff_store *s, const struct ff_manifest_part *mp, struct live_part **out, char *err,
                      size_t errlen)
 {
     char path[PATH_MAX];
@@ -295,6 +299,87 @@ static void remove_built(struct ff_store *s, const struct ff_built_part *b, size
     }
 }
 
+void ff_built_to_manifest(const struct ff_built_part *b, int kind, struct ff_manifest_part *mp)
+{
+    memset(mp, 0, sizeof *mp);
+    snprintf(mp->name, sizeof mp->name, "%s", b->name);
+    mp->kind = (uint8_t)kind;
+    mp->day = b->info.day;
+    mp->rows = b->info.nrows;
+    mp->bytes = b->bytes;
+    mp->min_time = b->info.min_time;
+    mp->max_time = b->info.max_time;
+    mp->min_seq = b->min_seq;
+    mp->max_seq = b->max_seq;
+}
+
+int ff_store_publish(struct ff_store *s, struct ff_manifest *m, const struct ff_manifest_part *added, size_t nadded,
+                     const char *const *removed, size_t nremoved, int drop_frozen)
+{
+    /* Parts to be published are opened first: a part that does not open is never listed. */
+    struct live_part **opened = ff_calloc(nadded + 1, sizeof *opened);
+    if (!opened) return -ENOMEM;
+    int rc = ff_io_fsync_dir(s->partsdir);
+    size_t nopened = 0;
+    for (size_t i = 0; !rc && i < nadded; i++) {
+        char err[1024];
+        if ((rc = ff_store_open_part(s, &added[i], &opened[i], err, sizeof err)))
+            ff_error("store: a part just written does not open: %s", err);
+        else nopened++;
+    }
+    /* The new manifest: the old one's parts, less the removed, plus the added. */
+    size_t keep = 0;
+    for (size_t i = 0; i < m->nparts; i++) {
+        int gone = 0;
+        for (size_t k = 0; k < nremoved && !gone; k++) gone = strcmp(m->parts[i].name, removed[k]) == 0;
+        if (!gone) m->parts[keep++] = m->parts[i];
+    }
+    m->nparts = keep;
+    for (size_t i = 0; !rc && i < nadded; i++) rc = ff_manifest_add(m, &added[i]);
+    struct partset *ps = NULL;
+    if (!rc && !(ps = partset_new(s->ps->n + nadded))) rc = -ENOMEM;
+    if (!rc) rc = ff_manifest_publish(s->dir, m);
+    if (rc) {
+        for (size_t i = 0; i < nopened; i++) ff_live_release(opened[i]);
+        ff_partset_release(ps);
+        ff_free(opened);
+        return rc;
+    }
+    for (size_t i = 0; i < s->ps->n; i++) {
+        struct live_part *lp = s->ps->parts[i];
+        int gone = 0;
+        for (size_t k = 0; k < nremoved && !gone; k++) gone = strcmp(lp->meta.name, removed[k]) == 0;
+        if (gone) {
+            atomic_store(&lp->obsolete, 1);
+            continue;
+        }
+        atomic_fetch_add(&lp->refs, 1);
+        ps->parts[ps->n++] = lp;
+    }
+    for (size_t i = 0; i < nadded; i++) ps->parts[ps->n++] = opened[i];
+    ff_free(opened);
+    pthread_mutex_lock(&s->mu);
+    struct partset *old = s->ps;
+    s->ps = ps;
+    struct ff_manifest prev = s->man;
+    s->man = *m;
+    memset(m, 0, sizeof *m); /* the store owns it now */
+    for (int f = 0; f < FF_FMT_COUNT; f++) {
+        s->flushed.events[f] = s->man.events[f];
+        s->flushed.quarantined[f] = s->man.quarantined[f];
+    }
+    struct memtable done = {0};
+    if (drop_frozen) {
+        done = s->frozen;
+        memset(&s->frozen, 0, sizeof s->frozen);
+    }
+    pthread_mutex_unlock(&s->mu);
+    ff_manifest_free(&prev);
+    ff_partset_release(old);
+    memtable_clear(&done);
+    return 0;
+}
+
 int ff_store_flush(struct ff_store *s)
 {
     if (s->o.read_only) return 0;
@@ -312,7 +397,6 @@ int ff_store_flush(struct ff_store *s)
     struct ff_built_part *built = NULL, qbuilt;
     size_t nbuilt = 0, nq = 0;
     struct ff_manifest m;
-    struct partset *ps = NULL;
     memset(&m, 0, sizeof m);
     rc = decode_memtable(&s->frozen, &d);
     if (!rc) rc = ff_manifest_copy(&m, &s->man);
@@ -321,62 +405,28 @@ int ff_store_flush(struct ff_store *s)
         rc = ff_qpart_build(s->partsdir, m.next_id++, d.qs, d.qseq, d.nq, &qbuilt);
         if (!rc) nq = 1;
     }
-    if (!rc) rc = ff_io_fsync_dir(s->partsdir);
-    /* The new part set: every old part and the new ones, opened before they are published. */
-    if (!rc && !(ps = partset_new(s->ps->n + nbuilt + nq))) rc = -ENOMEM;
-    for (size_t i = 0; !rc && i < nbuilt + nq; i++) {
-        const struct ff_built_part *b = i < nbuilt ? &built[i] : &qbuilt;
-        struct ff_manifest_part mp;
-        memset(&mp, 0, sizeof mp);
-        snprintf(mp.name, sizeof mp.name, "%s", b->name);
-        mp.kind = i < nbuilt ? FF_PART_EVENTS : FF_PART_QUARANTINE;
-        mp.day = b->info.day;
-        mp.rows = b->info.nrows;
-        mp.bytes = b->bytes;
-        mp.min_time = b->info.min_time;
-        mp.max_time = b->info.max_time;
-        mp.min_seq = b->min_seq;
-        mp.max_seq = b->max_seq;
-        char err[512];
-        if (!(rc = ff_manifest_add(&m, &mp)) && (rc = open_part(s, &mp, &ps->parts[ps->n], err, sizeof err)))
-            ff_error("store: a part just written does not open: %s", err);
-        if (!rc) ps->n++;
-    }
+    struct ff_manifest_part *mps = NULL;
+    if (!rc && !(mps = ff_calloc(nbuilt + nq + 1, sizeof *mps))) rc = -ENOMEM;
+    for (size_t i = 0; !rc && i < nbuilt + nq; i++)
+        ff_built_to_manifest(i < nbuilt ? &built[i] : &qbuilt, i < nbuilt ? FF_PART_EVENTS : FF_PART_QUARANTINE, &mps[i]);
     if (!rc) {
         m.wal_seq = s->frozen.max_seq + 1;
         for (int f = 0; f < FF_FMT_COUNT; f++) {
             m.events[f] += s->frozen.counts.events[f];
             m.quarantined[f] += s->frozen.counts.quarantined[f];
         }
-        rc = ff_manifest_publish(s->dir, &m);
+        rc = ff_store_publish(s, &m, mps, nbuilt + nq, NULL, 0, 1);
     }
+    ff_free(mps);
     if (rc) {
         remove_built(s, built, nbuilt);
         if (nq) remove_built(s, &qbuilt, 1);
-        if (ps) ff_partset_release(ps);
-        ff_manifest_free(&m);
     } else {
-        for (size_t i = 0; i < s->ps->n; i++) {
-            atomic_fetch_add(&s->ps->parts[i]->refs, 1);
-            ps->parts[ps->n++] = s->ps->parts[i];
-        }
-        pthread_mutex_lock(&s->mu);
-        struct partset *old = s->ps;
-        s->ps = ps;
-        ff_manifest_free(&s->man);
-        s->man = m;
-        for (int f = 0; f < FF_FMT_COUNT; f++) {
-            s->flushed.events[f] = m.events[f];
-            s->flushed.quarantined[f] = m.quarantined[f];
-        }
-        struct memtable done = s->frozen;
-        memset(&s->frozen, 0, sizeof s->frozen);
-        pthread_mutex_unlock(&s->mu);
-        ff_partset_release(old);
-        memtable_clear(&done);
-        long trimmed = ff_wal_trim(s->dir, m.wal_seq, s->o.wal_keep_us);
+        long trimmed = ff_wal_trim(s->dir, s->man.wal_seq, s->o.wal_keep_us);
         if (trimmed < 0) ff_warn("store: removing flushed WAL segments: %s", ff_strerror((int)trimmed));
+        pthread_cond_broadcast(&s->merge_cv);
     }
+    ff_manifest_free(&m);
     decoded_free(&d);
     ff_free(built);
 out:
@@ -478,6 +528,7 @@ int ff_store_open(struct ff_store **out, const struct ff_store_opts *o, char *er
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->flush_mu, NULL);
     pthread_cond_init(&s->cv, NULL);
+    pthread_cond_init(&s->merge_cv, NULL);
     int rc = 0;
     if (!o->read_only && ((mkdir(s->dir, 0755) && errno != EEXIST) || (mkdir(s->partsdir, 0755) && errno != EEXIST))) {
         rc = -errno;
@@ -491,7 +542,7 @@ int ff_store_open(struct ff_store **out, const struct ff_store_opts *o, char *er
         goto fail;
     }
     for (size_t i = 0; i < s->man.nparts; i++) {
-        if ((rc = open_part(s, &s->man.parts[i], &s->ps->parts[s->ps->n], err, errlen))) goto fail;
+        if ((rc = ff_store_open_part(s, &s->man.parts[i], &s->ps->parts[s->ps->n], err, errlen))) goto fail;
         s->ps->n++;
     }
     for (int f = 0; f < FF_FMT_COUNT; f++) {
@@ -515,6 +566,11 @@ int ff_store_open(struct ff_store **out, const struct ff_store_opts *o, char *er
             goto fail;
         }
         s->thread_started = 1;
+        if ((rc = -pthread_create(&s->merge_thread, NULL, ff_store_merge_main, s))) {
+            snprintf(err, errlen, "cannot start the merge thread: %s", ff_strerror(rc));
+            goto fail;
+        }
+        s->merge_started = 1;
     }
     s->opened = 1;
     *out = s;
@@ -531,8 +587,10 @@ void ff_store_close(struct ff_store *s)
         pthread_mutex_lock(&s->mu);
         s->stopping = 1;
         pthread_cond_signal(&s->cv);
+        pthread_cond_broadcast(&s->merge_cv);
         pthread_mutex_unlock(&s->mu);
         pthread_join(s->thread, NULL);
+        if (s->merge_started) pthread_join(s->merge_thread, NULL);
     }
     if (s->opened && !s->o.read_only) {
         /* What is in memory goes to parts now, so the next start has nothing to replay. A
@@ -547,6 +605,7 @@ void ff_store_close(struct ff_store *s)
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->flush_mu);
     pthread_cond_destroy(&s->cv);
+    pthread_cond_destroy(&s->merge_cv);
     ff_free(s);
 }
 

@@ -34,6 +34,7 @@ int ff_memtable_next(const char *data, size_t len, size_t *off, uint64_t *seq, s
 
 struct live_part {
     atomic_int refs;
+    atomic_int obsolete;      /* no longer in the manifest: the last release deletes the file */
     struct ff_part *p;
     struct ff_manifest_part meta;
 };
@@ -45,6 +46,7 @@ struct partset {
     struct live_part **parts;
 };
 void ff_partset_release(struct partset *ps);
+void ff_live_release(struct live_part *lp);
 
 struct snapshot {
     struct partset *ps;
@@ -58,16 +60,31 @@ void ff_snapshot_release(struct snapshot *snap);
 struct ff_store {
     struct ff_store_opts o;
     char dir[3600], partsdir[3700]; /* room for "/" and a file name within PATH_MAX */
-    pthread_mutex_t mu, flush_mu;
-    pthread_cond_t cv;
+    pthread_mutex_t mu, flush_mu; /* flush_mu: one publisher at a time (flush, merge, erasure) */
+    pthread_cond_t cv, merge_cv;
     struct memtable active, frozen; /* frozen: being flushed, or left by a failed flush */
     struct partset *ps;
     struct ff_manifest man;
     struct ff_store_counts flushed; /* the manifest's totals */
     int add_failed;                 /* a record could not be kept in memory: never advance wal_seq */
-    pthread_t thread;
-    int thread_started, stopping, opened;
+    pthread_t thread, merge_thread;
+    int thread_started, merge_started, stopping, opened;
 };
+
+/* Opens the part a manifest entry names. */
+int ff_store_open_part(struct ff_store *s, const struct ff_manifest_part *mp, struct live_part **out, char *err,
+                       size_t errlen);
+void ff_built_to_manifest(const struct ff_built_part *b, int kind, struct ff_manifest_part *mp);
+/* Publishes `m` (a copy of the current manifest, with whatever else changed) less the parts
+ * named in `removed`, plus `added` (written and fsync'd, opened here first); swaps the part
+ * set readers see, and drops the frozen memtable when `drop_frozen`. Caller holds flush_mu.
+ * On success the store owns m's contents (m is zeroed). */
+int ff_store_publish(struct ff_store *s, struct ff_manifest *m, const struct ff_manifest_part *added, size_t nadded,
+                     const char *const *removed, size_t nremoved, int drop_frozen);
+/* The merge thread (merge.c). */
+void *ff_store_merge_main(void *arg);
+/* One merge, if one is due: 1 when it merged, 0 when nothing was due, or an error. */
+int ff_store_merge_once(struct ff_store *s);
 
 /* Quarantine parts: one per flush that had quarantined items, in arrival order. */
 int ff_qpart_build(const char *dir, uint64_t id, const struct ff_quarantined *items, const uint64_t *seqs, size_t n,

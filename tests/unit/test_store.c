@@ -16,6 +16,7 @@
 #include "event/event.h"
 #include "store/manifest.h"
 #include "store/store.h"
+#include "store/store_int.h"
 
 #define DAY_US (86400LL * 1000000LL)
 
@@ -270,12 +271,50 @@ static void test_flush_failures(void **state)
     expect_all(f);
 }
 
+/* Small parts of a day are merged into one; the events stay, once each; a reader that held
+ * the old parts keeps their files until it lets go. */
+static void test_merges(void **state)
+{
+    struct fx *f = *state;
+    open_store(f, 0);
+    for (int i = 0; i < 5; i++) {
+        uint32_t drops[] = {2};
+        frame(f, 40 + i, drops, 1, i == 2);
+        assert_int_equal(ff_store_flush(f->s), 0);
+    }
+    char parts[256];
+    snprintf(parts, sizeof parts, "%s/parts", f->dir);
+    assert_int_equal(test_count_dir(parts), 11); /* 5 flushes × 2 days + 1 quarantine part */
+    struct snapshot held;
+    assert_int_equal(ff_store_snapshot(f->s, &held), 0);
+    assert_int_equal(ff_store_merge_once(f->s), 1);
+    assert_int_equal(ff_store_merge_once(f->s), 1);
+    assert_int_equal(ff_store_merge_once(f->s), 0); /* nothing more due */
+    struct ff_manifest m;
+    assert_int_equal(ff_store_manifest(f->s, &m), 0);
+    assert_int_equal(m.nparts, 3);
+    uint64_t rows = 0;
+    for (size_t i = 0; i < m.nparts; i++)
+        if (m.parts[i].kind == FF_PART_EVENTS) rows += m.parts[i].rows;
+    assert_int_equal(rows, f->n);
+    ff_manifest_free(&m);
+    assert_int_equal(test_count_dir(parts), 13); /* the reader still holds the 10 inputs */
+    expect_all(f);
+    ff_snapshot_release(&held);
+    assert_int_equal(test_count_dir(parts), 3);
+    frame(f, 10, NULL, 0, 0);
+    close_store(f);
+    open_store(f, 1);
+    expect_all(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_memory_parts_and_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_orphans_removed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flush_failures, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_merges, setup, teardown),
     };
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }

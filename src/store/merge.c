@@ -1,0 +1,166 @@
+/* merge.c - background merges: small parts of one day become one larger part.
+ *
+ * Every flush writes a part per day it saw, so a busy day gathers many small parts; each
+ * costs a file, a footer and a dictionary, and a query that reads a day opens them all.
+ * The merge thread picks, for a day with at least MERGE_MIN_PARTS event parts, the smallest
+ * ones (up to MERGE_MAX_PARTS, and MERGE_MAX_ROWS rows in all), reads their events, and
+ * writes them back as one part sorted by person and time. Publishing swaps inputs for the
+ * output in one manifest; readers holding the inputs keep them until they finish, and the
+ * files go when the last of them lets go. Ingest never waits: flushes and merges only take
+ * turns at publishing (flush_mu), and a merge reads and writes outside it.
+ *
+ * A crash before the publish leaves the output unlisted (removed at the next open); after
+ * it, the inputs are unlisted (likewise). Either way each event is in exactly one listed
+ * part. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+#include "core/errors.h"
+#include "core/log.h"
+#include "store/store_int.h"
+
+#define MERGE_MIN_PARTS 4
+#define MERGE_MAX_PARTS 16
+#define MERGE_MAX_ROWS ((uint64_t)4 << 20)
+
+struct pick {
+    struct live_part *parts[MERGE_MAX_PARTS];
+    size_t n;
+};
+
+static int by_rows(const void *a, const void *b)
+{
+    uint64_t x = (*(struct live_part *const *)a)->meta.rows, y = (*(struct live_part *const *)b)->meta.rows;
+    return x < y ? -1 : x > y;
+}
+
+/* Chooses the parts of one merge from the current part set (references taken), or none. */
+static void choose(struct ff_store *s, struct pick *pk)
+{
+    memset(pk, 0, sizeof *pk);
+    pthread_mutex_lock(&s->mu);
+    struct partset *ps = s->ps;
+    struct live_part **c = ff_malloc((ps->n + 1) * sizeof *c);
+    size_t nc = 0;
+    for (size_t i = 0; c && i < ps->n && !pk->n; i++) {
+        const struct live_part *a = ps->parts[i];
+        if (a->meta.kind != FF_PART_EVENTS) continue;
+        /* the event parts of a's day */
+        nc = 0;
+        for (size_t k = 0; k < ps->n; k++)
+            if (ps->parts[k]->meta.kind == FF_PART_EVENTS && ps->parts[k]->meta.day == a->meta.day) c[nc++] = ps->parts[k];
+        if (nc < MERGE_MIN_PARTS) continue;
+        qsort(c, nc, sizeof *c, by_rows);
+        uint64_t rows = 0;
+        for (size_t k = 0; k < nc && pk->n < MERGE_MAX_PARTS; k++) {
+            if (pk->n >= 2 && rows + c[k]->meta.rows > MERGE_MAX_ROWS) break;
+            rows += c[k]->meta.rows;
+            pk->parts[pk->n++] = c[k];
+        }
+        if (pk->n < 2) pk->n = 0;
+    }
+    for (size_t k = 0; k < pk->n; k++) atomic_fetch_add(&pk->parts[k]->refs, 1);
+    pthread_mutex_unlock(&s->mu);
+    ff_free(c);
+}
+
+static void release_pick(struct pick *pk)
+{
+    for (size_t k = 0; k < pk->n; k++) ff_live_release(pk->parts[k]);
+    pk->n = 0;
+}
+
+int ff_store_merge_once(struct ff_store *s)
+{
+    struct pick pk;
+    choose(s, &pk);
+    if (!pk.n) return 0;
+    /* Read every event of the inputs; their strings point into the decoded blocks. */
+    size_t nblocks = 0, nrows = 0;
+    for (size_t k = 0; k < pk.n; k++) {
+        nblocks += pk.parts[k]->p->info.nblocks;
+        nrows += pk.parts[k]->p->info.nrows;
+    }
+    struct ff_part_events *blocks = ff_calloc(nblocks + 1, sizeof *blocks);
+    struct ff_event *evs = ff_malloc((nrows + 1) * sizeof *evs);
+    int rc = blocks && evs ? 0 : -ENOMEM;
+    size_t nb = 0, ne = 0;
+    char err[1024] = "";
+    for (size_t k = 0; !rc && k < pk.n; k++) {
+        const struct ff_part *p = pk.parts[k]->p;
+        for (uint32_t b = 0; !rc && b < p->info.nblocks; b++) {
+            struct ff_part_events *pe = &blocks[nb++];
+            ff_part_events_init(pe, p);
+            if ((rc = ff_part_events_load(pe, p, b, err, sizeof err))) break;
+            for (uint32_t i = 0; i < pe->n; i++) ff_part_events_get(pe, i, &evs[ne++]);
+        }
+    }
+    if (rc == FF_ECORRUPT) ff_error("store: merge skipped: %s", err);
+    struct ff_built_part *built = NULL;
+    size_t nbuilt = 0;
+    uint64_t id = 0;
+    if (!rc) {
+        /* An id of the manifest's sequence, taken between publishes: never a flush's. */
+        pthread_mutex_lock(&s->flush_mu);
+        pthread_mutex_lock(&s->mu);
+        id = s->man.next_id++;
+        pthread_mutex_unlock(&s->mu);
+        pthread_mutex_unlock(&s->flush_mu);
+        uint64_t next = id;
+        rc = ff_parts_build(s->partsdir, &next, evs, ne, s->o.block_rows, &built, &nbuilt);
+        if (!rc && nbuilt != 1) rc = FF_EINVAL; /* one day in, one part out */
+    }
+    for (size_t i = 0; i < nb; i++) ff_part_events_free(&blocks[i]);
+    ff_free(blocks);
+    ff_free(evs);
+    if (!rc) {
+        struct ff_manifest_part out;
+        ff_built_to_manifest(&built[0], FF_PART_EVENTS, &out);
+        const char *removed[MERGE_MAX_PARTS];
+        for (size_t k = 0; k < pk.n; k++) removed[k] = pk.parts[k]->meta.name;
+        pthread_mutex_lock(&s->flush_mu);
+        struct ff_manifest m;
+        rc = ff_manifest_copy(&m, &s->man);
+        /* Every input must still be listed: an erasure or retention may have replaced one. */
+        for (size_t k = 0; !rc && k < pk.n; k++)
+            if (ff_manifest_find(&m, removed[k]) < 0) rc = -EAGAIN;
+        if (!rc) rc = ff_store_publish(s, &m, &out, 1, removed, pk.n, 0);
+        ff_manifest_free(&m);
+        pthread_mutex_unlock(&s->flush_mu);
+        if (rc) {
+            char path[PATH_MAX];
+            snprintf(path, sizeof path, "%s/%s", s->partsdir, built[0].name);
+            unlink(path);
+        } else {
+            ff_info("store: merged %zu parts of day %d into %s (%llu rows)", pk.n, (int)out.day, out.name,
+                    (unsigned long long)out.rows);
+        }
+    }
+    ff_free(built);
+    release_pick(&pk);
+    return rc ? rc : 1;
+}
+
+void *ff_store_merge_main(void *arg)
+{
+    struct ff_store *s = arg;
+    pthread_mutex_lock(&s->mu);
+    while (!s->stopping) {
+        pthread_mutex_unlock(&s->mu);
+        int rc = ff_store_merge_once(s);
+        if (rc < 0 && rc != -EAGAIN) ff_warn("store: merge failed: %s; the parts stay as they are", ff_strerror(rc));
+        pthread_mutex_lock(&s->mu);
+        if (rc == 1 && !s->stopping) continue; /* more may be due */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += rc < 0 ? 5 : 30;
+        if (!s->stopping) pthread_cond_timedwait(&s->merge_cv, &s->mu, &ts);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
