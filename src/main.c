@@ -36,6 +36,7 @@ static const char usage[] =
     "  --flush-bytes N           write events held in memory to parts past this many bytes\n"
     "                            (default 64 MiB)\n"
     "  --flush-interval-ms N     and at the latest this long after the oldest arrived (default 10000)\n"
+    "  --retention-days N        drop whole days of events older than N days (default 0: keep all)\n"
     "\n"
     "events: print stored events as NDJSON, newest first (default limit 100).\n"
     "quarantine: print quarantined (invalid) input as NDJSON, newest first.\n"
@@ -147,6 +148,9 @@ static int cmd_serve(int argc, char **argv)
         } else if (!strcmp(a, "--flush-bytes")) {
             if (parse_size(a, v, &n) || n < 1) return 2;
             o.flush_bytes = (size_t)n;
+        } else if (!strcmp(a, "--retention-days")) {
+            if (parse_size(a, v, &n) || n > 1000000) return 2;
+            o.retention_days = (int)n;
         } else if (!strcmp(a, "--flush-interval-ms")) {
             if (parse_size(a, v, &n) || n < 1 || n > 86400000) return 2;
             o.flush_interval_us = (int64_t)n * 1000;

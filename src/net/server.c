@@ -336,7 +336,8 @@ int ff_server_run(const struct ff_server_opts *opts)
      * WAL recovers (cutting a torn tail) and hands it every durable frame from then on. */
     char err[1024];
     struct ff_store_opts so = {.dir = opts->data_dir, .flush_bytes = opts->flush_bytes,
-                               .flush_interval_us = opts->flush_interval_us, .wal_keep_us = DEDUP_WINDOW_US};
+                               .flush_interval_us = opts->flush_interval_us, .wal_keep_us = DEDUP_WINDOW_US,
+                               .retention_days = opts->retention_days};
     int64_t t0 = ff_now_us();
     if ((rc = ff_store_open(&srv.store, &so, err, sizeof err))) {
         ff_error("cannot open the event store in %s: %s", opts->data_dir, err);

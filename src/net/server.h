@@ -19,6 +19,7 @@ struct ff_server_opts {
     struct ff_http_limits limits;
     size_t flush_bytes;        /* store: memtable size that starts a flush (0 = default) */
     int64_t flush_interval_us; /* store: longest an event stays only in memory (0 = default) */
+    int retention_days;        /* store: keep this many days of events (0 = all) */
 };
 
 struct ff_loop {

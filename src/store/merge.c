@@ -22,6 +22,7 @@
 #include "core/alloc.h"
 #include "core/errors.h"
 #include "core/log.h"
+#include "core/timeutil.h"
 #include "store/store_int.h"
 
 #define MERGE_MIN_PARTS 4
@@ -146,12 +147,47 @@ int ff_store_merge_once(struct ff_store *s)
     return rc ? rc : 1;
 }
 
+long ff_store_apply_retention(struct ff_store *s, int64_t now_us)
+{
+    if (s->o.retention_days <= 0) return 0;
+    int32_t today = ff_day_of(now_us);
+    int32_t keep_from = today - s->o.retention_days + 1; /* N days: today and the N - 1 before it */
+    int64_t keep_from_us = (int64_t)keep_from * 86400LL * 1000000LL;
+    pthread_mutex_lock(&s->flush_mu);
+    struct ff_manifest m;
+    int rc = ff_manifest_copy(&m, &s->man);
+    const char **removed = rc ? NULL : ff_malloc((m.nparts + 1) * sizeof *removed);
+    size_t n = 0;
+    if (!rc && !removed) rc = -ENOMEM;
+    for (size_t i = 0; !rc && i < m.nparts; i++) {
+        const struct ff_manifest_part *p = &m.parts[i];
+        int old = p->kind == FF_PART_EVENTS ? p->day < keep_from : p->max_time < keep_from_us;
+        if (old) removed[n++] = p->name;
+    }
+    /* publish moves m's parts array: keep the names alive in a copy */
+    char (*names)[64] = n ? ff_malloc(n * sizeof *names) : NULL;
+    if (n && !names) rc = -ENOMEM;
+    for (size_t i = 0; !rc && i < n; i++) {
+        snprintf(names[i], sizeof names[i], "%s", removed[i]);
+        removed[i] = names[i];
+    }
+    if (!rc && n) rc = ff_store_publish(s, &m, NULL, 0, removed, n, 0);
+    ff_manifest_free(&m);
+    pthread_mutex_unlock(&s->flush_mu);
+    if (!rc && n) ff_info("store: retention of %d days dropped %zu parts (days before %d)", s->o.retention_days, n, keep_from);
+    ff_free(removed);
+    ff_free(names);
+    return rc ? rc : (long)n;
+}
+
 void *ff_store_merge_main(void *arg)
 {
     struct ff_store *s = arg;
     pthread_mutex_lock(&s->mu);
     while (!s->stopping) {
         pthread_mutex_unlock(&s->mu);
+        long dropped = ff_store_apply_retention(s, ff_now_us());
+        if (dropped < 0) ff_warn("store: retention failed: %s; retrying later", ff_strerror((int)dropped));
         int rc = ff_store_merge_once(s);
         if (rc < 0 && rc != -EAGAIN) ff_warn("store: merge failed: %s; the parts stay as they are", ff_strerror(rc));
         pthread_mutex_lock(&s->mu);

@@ -33,6 +33,7 @@ struct ff_store_opts {
     int64_t wal_keep_us;        /* WAL segments younger than this are kept (the dedup window) */
     int read_only;              /* no flush thread, nothing written (the CLI) */
     int manual_flush;           /* no flush thread: only ff_store_flush and close flush (tests) */
+    int retention_days;         /* drop whole days older than this many days; 0 = keep everything */
 };
 
 /* What the store holds, for /api/stats at start-up. */
@@ -52,6 +53,9 @@ void ff_store_on_durable(void *store, uint64_t first_seq, const char *records, s
 /* Writes the memtable as parts and publishes them now. 0 or a negative error (what was in
  * memory stays there, and in the WAL). */
 int ff_store_flush(struct ff_store *s);
+/* Drops the parts of days older than o->retention_days (by event time; quarantine parts by
+ * receive time). Returns how many parts went, or a negative error. Run by the merge thread. */
+long ff_store_apply_retention(struct ff_store *s, int64_t now_us);
 /* Counts of what is stored (parts and memtable). */
 void ff_store_counts(struct ff_store *s, struct ff_store_counts *c);
 /* A copy of the current manifest (ff_manifest_free it). */

@@ -317,3 +317,19 @@ def test_new_events_after_a_flush_come_first(footfall):
     # a retry of an event already in a part is still a duplicate
     track(srv, "x", first[0])
     assert srv.stats()["stored"] == 10
+
+
+def test_retention_drops_whole_days_older_than_n(footfall):
+    from harness import now_utc, wait_for
+    srv = footfall.start("--flush-interval-ms", "50", "--retention-days", "30")
+    old = [uid() for _ in range(5)]
+    new = [uid() for _ in range(5)]
+    now = now_utc()
+    for i, m in enumerate(old):
+        track(srv, "old", m, timestamp=fmt_iso(now - dt.timedelta(days=400 + i)))
+    for i, m in enumerate(new):
+        track(srv, "new", m, timestamp=fmt_iso(now - dt.timedelta(days=i)))
+    wait_for(lambda: {e["messageId"] for e in srv.events(limit=100)} == set(new), timeout=15,
+             what="events older than 30 days dropped, the rest kept")
+    srv.restart()
+    assert {e["messageId"] for e in srv.events(limit=100)} == set(new)

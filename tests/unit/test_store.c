@@ -54,11 +54,14 @@ static int teardown(void **state)
     return 0;
 }
 
+static int retention_days;
+
 static void open_store(struct fx *f, int read_only)
 {
     char err[512] = "";
     struct ff_store_opts o = {.dir = f->dir, .flush_interval_us = 3600LL * 1000000, .block_rows = 64,
-                              .wal_keep_us = DAY_US, .read_only = read_only, .manual_flush = 1};
+                              .wal_keep_us = DAY_US, .read_only = read_only, .manual_flush = 1,
+                              .retention_days = retention_days};
     int rc = ff_store_open(&f->s, &o, err, sizeof err);
     if (rc) print_error("open: %s\n", err);
     assert_int_equal(rc, 0);
@@ -308,6 +311,40 @@ static void test_merges(void **state)
     expect_all(f);
 }
 
+/* Retention drops whole days, and only those older than N days. */
+static void test_retention(void **state)
+{
+    struct fx *f = *state;
+    open_store(f, 0);
+    frame(f, 60, NULL, 0, 1); /* days 20000 and 20001 */
+    assert_int_equal(ff_store_flush(f->s), 0);
+    int64_t now = 20003LL * DAY_US + 5;
+    assert_int_equal(ff_store_apply_retention(f->s, now), 0); /* no retention configured */
+    close_store(f);
+    retention_days = 3; /* keeps days 20001..20003 */
+    open_store(f, 0);
+    /* day 20000 goes, and the quarantine part (its items were received in 1970) */
+    assert_int_equal(ff_store_apply_retention(f->s, now), 2);
+    f->nq = 0;
+    assert_int_equal(count_quarantined(f), 0);
+    /* the model: only day 20001 is left */
+    size_t k = 0;
+    for (size_t i = 0; i < f->n; i++)
+        if (f->times[i] >= 20001LL * DAY_US) {
+            memcpy(f->ids[k], f->ids[i], sizeof f->ids[k]);
+            memcpy(f->names[k], f->names[i], sizeof f->names[k]);
+            f->times[k++] = f->times[i];
+        }
+    assert_true(k > 0 && k < f->n);
+    f->n = k;
+    expect_events(f, NULL, FF_TIME_NONE, FF_TIME_NONE, 1000);
+    assert_int_equal(ff_store_apply_retention(f->s, now), 0);
+    assert_int_equal(ff_store_apply_retention(f->s, now + 365 * DAY_US), 1);
+    f->n = 0;
+    expect_events(f, NULL, FF_TIME_NONE, FF_TIME_NONE, 1000);
+    retention_days = 0;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -315,6 +352,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_orphans_removed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flush_failures, setup, teardown),
         cmocka_unit_test_setup_teardown(test_merges, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
     };
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }
