@@ -87,6 +87,9 @@ int ff_record_decode(const char *buf, size_t len, size_t *off, struct ff_record 
 
 /* Appends an event as a JSON object in Segment's shape plus receivedAt, format, writeKey. */
 int ff_event_write_json(struct ff_buf *out, const struct ff_event *ev);
+/* CSV (RFC 4180, CRLF line ends): the header line, and one event as a row. */
+int ff_event_csv_header(struct ff_buf *out);
+int ff_event_write_csv(struct ff_buf *out, const struct ff_event *ev);
 /* Appends a quarantined item as a JSON object, its raw bytes cut at this many. */
 #define FF_QUARANTINE_RAW_SHOWN (64u << 10)
 int ff_quarantine_write_json(struct ff_buf *out, const struct ff_quarantined *q);

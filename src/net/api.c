@@ -14,6 +14,7 @@
 #include "core/timeutil.h"
 #include "event/event.h"
 #include "net/server.h"
+#include "store/export.h"
 #include "store/store.h"
 
 #define DEFAULT_LIMIT 100
@@ -110,6 +111,24 @@ int ff_api_write_metrics(struct ff_buf *o)
     return rc;
 }
 
+/* Runs `work` on libuv's thread pool (inline in a harness without sockets), then `done`,
+ * which answers. -1 when it could not be queued: the caller frees `job` and answers. */
+static int queue_job(struct ff_conn *c, void *job, uv_work_cb work, uv_after_work_cb done)
+{
+    c->work_data = job;
+    c->work.data = c;
+    if (c->loop->fake_io) {
+        work(&c->work);
+        done(&c->work, 0);
+        return 0;
+    }
+    if (uv_queue_work(&c->loop->uv, &c->work, work, done)) {
+        c->work_data = NULL;
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- GET /api/events and /api/quarantine on the thread pool ---- */
 
 struct read_job {
@@ -193,15 +212,7 @@ static void read_log(struct ff_conn *c, int quarantine, const char *query, size_
         ff_free(j);
         return;
     }
-    c->work_data = j;
-    c->work.data = c;
-    if (c->loop->fake_io) {
-        read_work(&c->work);
-        read_done(&c->work, 0);
-        return;
-    }
-    if (uv_queue_work(&c->loop->uv, &c->work, read_work, read_done)) {
-        c->work_data = NULL;
+    if (queue_job(c, j, read_work, read_done)) {
         ff_buf_free(&j->out);
         ff_free(j);
         ff_respond_error(c, 503, "busy", "", "Retry-After: 1\r\n");
@@ -213,8 +224,102 @@ static int is_path(const char *p, size_t n, const char *want)
     return strlen(want) == n && memcmp(p, want, n) == 0;
 }
 
+/* ---- /api/persons/{id}/events (GET) and /api/persons/{id} (DELETE), on the thread pool ---- */
+
+struct person_job {
+    struct ff_store *store;
+    struct ff_buf id;
+    int erase;
+    struct ff_buf out;
+    int rc;
+};
+
+static void person_work(uv_work_t *w)
+{
+    struct ff_conn *c = w->data;
+    struct person_job *j = c->work_data;
+    size_t count = 0;
+    if (!j->store) {
+        j->rc = 0; /* a harness without a store has nothing stored */
+    } else if (j->erase) {
+        uint64_t removed = 0;
+        j->rc = ff_store_erase(j->store, j->id.data, j->id.len, &removed);
+        if (!j->rc) j->rc = ff_buf_printf(&j->out, "{\"erased\":%llu}", (unsigned long long)removed);
+    } else {
+        j->rc = ff_export_person(j->store, j->id.data, j->id.len, FF_EXPORT_NDJSON, &j->out, &count);
+    }
+}
+
+static void person_done(uv_work_t *w, int status)
+{
+    struct ff_conn *c = w->data;
+    struct person_job *j = c->work_data;
+    c->work_data = NULL;
+    if (status || j->rc) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "could not %s the person's events: %s", j->erase ? "erase" : "read",
+                 ff_strerror(status ? -EIO : j->rc));
+        ff_respond_error(c, 500, msg, "", NULL);
+    } else if (j->erase) {
+        ff_respond(c, 200, "application/json", j->out.data, j->out.len, NULL);
+    } else {
+        ff_respond(c, 200, "application/x-ndjson", j->out.data ? j->out.data : "", j->out.len, NULL);
+    }
+    ff_buf_free(&j->out);
+    ff_buf_free(&j->id);
+    ff_free(j);
+}
+
+/* /api/persons/ID/events or /api/persons/ID (ID percent-encoded); 0 when the path is neither. */
+static int person_route(struct ff_conn *c, const char *path, size_t plen)
+{
+    static const char prefix[] = "/api/persons/";
+    const size_t np = sizeof prefix - 1;
+    if (plen <= np || memcmp(path, prefix, np) != 0) return 0;
+    const char *id = path + np, *end = path + plen;
+    const char *slash = memchr(id, '/', (size_t)(end - id));
+    int events = 0;
+    if (slash) {
+        if ((size_t)(end - slash) != 7 || memcmp(slash, "/events", 7) != 0) return 0;
+        events = 1;
+        end = slash;
+    }
+    int m = c->req.method;
+    if (events && m != HTTP_GET && m != HTTP_HEAD) {
+        ff_respond_error(c, 405, "method not allowed", "method", "Allow: GET, OPTIONS\r\n");
+        return 1;
+    }
+    if (!events && m != HTTP_DELETE) {
+        ff_respond_error(c, 405, "method not allowed", "method", "Allow: DELETE, OPTIONS\r\n");
+        return 1;
+    }
+    struct person_job *j = ff_calloc(1, sizeof *j);
+    if (!j) {
+        ff_respond_error(c, 503, "out of memory", "", "Retry-After: 1\r\n");
+        return 1;
+    }
+    ff_buf_init(&j->id, 4096);
+    ff_buf_init(&j->out, (size_t)1 << 31);
+    if (end == id || ff_url_decode(&j->id, id, (size_t)(end - id)) || j->id.len == 0) {
+        ff_respond_error(c, 400, "the person id is empty or too long (at most 4096 bytes)", "id", NULL);
+        ff_buf_free(&j->id);
+        ff_free(j);
+        return 1;
+    }
+    j->store = c->loop->srv->store;
+    j->erase = !events;
+    if (queue_job(c, j, person_work, person_done)) {
+        ff_buf_free(&j->id);
+        ff_buf_free(&j->out);
+        ff_free(j);
+        ff_respond_error(c, 503, "busy", "", "Retry-After: 1\r\n");
+    }
+    return 1;
+}
+
 int ff_api_route(struct ff_conn *c, const char *path, size_t plen, const char *query, size_t qlen)
 {
+    if (person_route(c, path, plen)) return 1;
     int get = c->req.method == HTTP_GET || c->req.method == HTTP_HEAD;
     int known = is_path(path, plen, "/healthz") || is_path(path, plen, "/metrics") ||
                 is_path(path, plen, "/api/stats") || is_path(path, plen, "/api/events") ||

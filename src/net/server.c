@@ -29,6 +29,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/timeutil.h"
+#include "store/datadir.h"
 
 #define DEDUP_WINDOW_US (24LL * 3600 * 1000000)
 
@@ -233,39 +234,6 @@ static int check_port_free(const char *host, int port)
 
 /* One server per data directory: two writers would interleave their logs. The lock lives
  * as long as the process (the kernel drops it on exit, kill -9 included). */
-static int lock_data_dir(const char *dir, int *fd_out)
-{
-    if (mkdir(dir, 0755) && errno != EEXIST) {
-        int rc = -errno;
-        ff_error("cannot create the data directory %s: %s", dir, ff_strerror(rc));
-        return rc;
-    }
-    char path[4200];
-    snprintf(path, sizeof path, "%s/LOCK", dir);
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        int rc = -errno;
-        ff_error("cannot open %s: %s", path, ff_strerror(rc));
-        return rc;
-    }
-    if (flock(fd, LOCK_EX | LOCK_NB)) {
-        int rc = -errno;
-        char pid[32] = "";
-        ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
-        if (n > 0) pid[n] = '\0';
-        if (rc == -EWOULDBLOCK)
-            ff_error("the data directory %s is in use by another footfall process (pid %s)", dir, n > 0 ? pid : "?");
-        else
-            ff_error("cannot lock %s: %s", path, ff_strerror(rc));
-        close(fd);
-        return rc;
-    }
-    char pid[32];
-    int n = snprintf(pid, sizeof pid, "%d\n", (int)getpid());
-    if (ftruncate(fd, 0) == 0 && pwrite(fd, pid, (size_t)n, 0) != n) ff_warn("cannot write the pid into %s", path);
-    *fd_out = fd;
-    return 0;
-}
 
 static int loop_init(struct ff_server *srv, struct ff_loop *loop, int index)
 {
@@ -323,7 +291,7 @@ int ff_server_run(const struct ff_server_opts *opts)
     signal(SIGPIPE, SIG_IGN);
 
     int lock_fd = -1;
-    int rc = lock_data_dir(opts->data_dir, &lock_fd);
+    int rc = ff_datadir_lock(opts->data_dir, &lock_fd);
     if (rc) return rc;
     if ((rc = check_port_free(opts->host, opts->port))) {
         ff_error("cannot listen on %s:%d: %s", opts->host, opts->port,
@@ -354,6 +322,7 @@ int ff_server_run(const struct ff_server_opts *opts)
         close(lock_fd);
         return rc;
     }
+    ff_store_attach_wal(srv.store, srv.wal);
     struct ff_store_counts counts;
     ff_store_counts(srv.store, &counts);
     uint64_t total = 0, quarantined = 0;

@@ -76,31 +76,56 @@ static void release_pick(struct pick *pk)
     pk->n = 0;
 }
 
+int ff_parts_collect(struct ff_part *const *parts, size_t n, int (*keep)(void *, const struct ff_event *), void *arg,
+                     struct ff_collected *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    size_t nrows = 0;
+    for (size_t k = 0; k < n; k++) {
+        out->nblocks += parts[k]->info.nblocks;
+        nrows += parts[k]->info.nrows;
+    }
+    out->blocks = ff_calloc(out->nblocks + 1, sizeof *out->blocks);
+    out->evs = ff_malloc((nrows + 1) * sizeof *out->evs);
+    int rc = out->blocks && out->evs ? 0 : -ENOMEM;
+    size_t nb = 0;
+    for (size_t k = 0; !rc && k < n; k++) {
+        const struct ff_part *p = parts[k];
+        for (uint32_t b = 0; !rc && b < p->info.nblocks; b++) {
+            struct ff_part_events *pe = &out->blocks[nb++];
+            ff_part_events_init(pe, p);
+            if ((rc = ff_part_events_load(pe, p, b, err, errlen))) break;
+            for (uint32_t i = 0; i < pe->n; i++) {
+                ff_part_events_get(pe, i, &out->evs[out->n]);
+                if (!keep || keep(arg, &out->evs[out->n])) out->n++;
+                else out->dropped++;
+            }
+        }
+    }
+    out->nblocks = nb;
+    if (rc) ff_collected_free(out);
+    return rc;
+}
+
+void ff_collected_free(struct ff_collected *c)
+{
+    for (size_t i = 0; c->blocks && i < c->nblocks; i++) ff_part_events_free(&c->blocks[i]);
+    ff_free(c->blocks);
+    ff_free(c->evs);
+    memset(c, 0, sizeof *c);
+}
+
 int ff_store_merge_once(struct ff_store *s)
 {
     struct pick pk;
     choose(s, &pk);
     if (!pk.n) return 0;
     /* Read every event of the inputs; their strings point into the decoded blocks. */
-    size_t nblocks = 0, nrows = 0;
-    for (size_t k = 0; k < pk.n; k++) {
-        nblocks += pk.parts[k]->p->info.nblocks;
-        nrows += pk.parts[k]->p->info.nrows;
-    }
-    struct ff_part_events *blocks = ff_calloc(nblocks + 1, sizeof *blocks);
-    struct ff_event *evs = ff_malloc((nrows + 1) * sizeof *evs);
-    int rc = blocks && evs ? 0 : -ENOMEM;
-    size_t nb = 0, ne = 0;
+    struct ff_part *inputs[MERGE_MAX_PARTS];
+    for (size_t k = 0; k < pk.n; k++) inputs[k] = pk.parts[k]->p;
+    struct ff_collected col;
     char err[1024] = "";
-    for (size_t k = 0; !rc && k < pk.n; k++) {
-        const struct ff_part *p = pk.parts[k]->p;
-        for (uint32_t b = 0; !rc && b < p->info.nblocks; b++) {
-            struct ff_part_events *pe = &blocks[nb++];
-            ff_part_events_init(pe, p);
-            if ((rc = ff_part_events_load(pe, p, b, err, sizeof err))) break;
-            for (uint32_t i = 0; i < pe->n; i++) ff_part_events_get(pe, i, &evs[ne++]);
-        }
-    }
+    int rc = ff_parts_collect(inputs, pk.n, NULL, NULL, &col, err, sizeof err);
     if (rc == FF_ECORRUPT) ff_error("store: merge skipped: %s", err);
     struct ff_built_part *built = NULL;
     size_t nbuilt = 0;
@@ -113,12 +138,10 @@ int ff_store_merge_once(struct ff_store *s)
         pthread_mutex_unlock(&s->mu);
         pthread_mutex_unlock(&s->flush_mu);
         uint64_t next = id;
-        rc = ff_parts_build(s->partsdir, &next, evs, ne, s->o.block_rows, &built, &nbuilt);
+        rc = ff_parts_build(s->partsdir, &next, col.evs, col.n, s->o.block_rows, &built, &nbuilt);
         if (!rc && nbuilt != 1) rc = FF_EINVAL; /* one day in, one part out */
     }
-    for (size_t i = 0; i < nb; i++) ff_part_events_free(&blocks[i]);
-    ff_free(blocks);
-    ff_free(evs);
+    ff_collected_free(&col);
     if (!rc) {
         struct ff_manifest_part out;
         ff_built_to_manifest(&built[0], FF_PART_EVENTS, &out);

@@ -56,6 +56,13 @@ int ff_store_flush(struct ff_store *s);
 /* Drops the parts of days older than o->retention_days (by event time; quarantine parts by
  * receive time). Returns how many parts went, or a negative error. Run by the merge thread. */
 long ff_store_apply_retention(struct ff_store *s, int64_t now_us);
+/* GDPR erasure: removes every event whose user id or anonymous id is `id` from the WAL (when
+ * one is attached) and from every part, and sets *removed to how many events left the
+ * parts. An erased event does not come back after a restart or a merge. */
+int ff_store_erase(struct ff_store *s, const char *id, size_t len, uint64_t *removed);
+/* Lets erasures rewrite the WAL too (the server attaches it once both are open). */
+struct ff_wal;
+void ff_store_attach_wal(struct ff_store *s, struct ff_wal *w);
 /* Counts of what is stored (parts and memtable). */
 void ff_store_counts(struct ff_store *s, struct ff_store_counts *c);
 /* A copy of the current manifest (ff_manifest_free it). */
@@ -74,6 +81,18 @@ struct ff_read_filter {
 /* Most an answer keeps in memory by default: past it the oldest kept matches give way, so a
  * listing of many large events answers with fewer of them instead of exhausting memory. */
 #define FF_READ_BUDGET_BYTES ((size_t)256 << 20)
+
+/* ---- exporting ---- */
+struct ff_scan_filter {
+    const char *person;       /* events whose user id, anonymous id or person id is this, or NULL */
+    size_t person_len;
+    int64_t from_us, to_us;   /* event time range [from, to), FF_TIME_NONE for open ends */
+};
+/* Calls `visit` for every stored event that matches (parts by day, then what is in memory;
+ * within a part by person and time). A non-zero return from `visit` stops the scan and is
+ * returned. Strings are valid during the call only. */
+typedef int (*ff_event_visit_fn)(void *arg, const struct ff_event *ev);
+int ff_store_scan(struct ff_store *s, const struct ff_scan_filter *f, ff_event_visit_fn visit, void *arg);
 
 /* Appends up to f->limit matching events (or quarantined items) as JSON objects, newest
  * (latest to arrive) first, separated by `sep`; sets *count. 0 or a negative error. */

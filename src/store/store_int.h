@@ -67,6 +67,7 @@ struct ff_store {
     struct ff_manifest man;
     struct ff_store_counts flushed; /* the manifest's totals */
     int add_failed;                 /* a record could not be kept in memory: never advance wal_seq */
+    struct ff_wal *wal;             /* for erasures; NULL offline */
     pthread_t thread, merge_thread;
     int thread_started, merge_started, stopping, opened;
 };
@@ -81,6 +82,18 @@ void ff_built_to_manifest(const struct ff_built_part *b, int kind, struct ff_man
  * On success the store owns m's contents (m is zeroed). */
 int ff_store_publish(struct ff_store *s, struct ff_manifest *m, const struct ff_manifest_part *added, size_t nadded,
                      const char *const *removed, size_t nremoved, int drop_frozen);
+/* Every event of some parts, decoded, those `keep` refuses left out (counted in `dropped`);
+ * strings point into `blocks`. For merges and erasures. */
+struct ff_collected {
+    struct ff_event *evs;
+    size_t n, dropped;
+    struct ff_part_events *blocks;
+    size_t nblocks;
+};
+int ff_parts_collect(struct ff_part *const *parts, size_t n, int (*keep)(void *, const struct ff_event *), void *arg,
+                     struct ff_collected *out, char *err, size_t errlen);
+void ff_collected_free(struct ff_collected *c);
+
 /* The merge thread (merge.c). */
 void *ff_store_merge_main(void *arg);
 /* One merge, if one is due: 1 when it merged, 0 when nothing was due, or an error. */

@@ -313,3 +313,87 @@ int ff_store_read_json(struct ff_store *s, const struct ff_read_filter *f, const
     ff_snapshot_release(&snap);
     return rc;
 }
+
+/* ---- scans (export) ---- */
+
+static int person_is(struct ff_str v, const struct ff_scan_filter *f)
+{
+    return v.len == f->person_len && v.len && memcmp(v.p, f->person, v.len) == 0;
+}
+
+static int scan_matches(const struct ff_scan_filter *f, const struct ff_event *ev, struct ff_str person_id)
+{
+    if (f->from_us != FF_TIME_NONE && ev->timestamp_us < f->from_us) return 0;
+    if (f->to_us != FF_TIME_NONE && ev->timestamp_us >= f->to_us) return 0;
+    if (f->person && !person_is(ev->user_id, f) && !person_is(ev->anonymous_id, f) && !person_is(person_id, f)) return 0;
+    return 1;
+}
+
+static int by_day_then_seq(const void *a, const void *b)
+{
+    const struct ff_manifest_part *x = &(*(struct live_part *const *)a)->meta, *y = &(*(struct live_part *const *)b)->meta;
+    if (x->day != y->day) return x->day < y->day ? -1 : 1;
+    return x->min_seq < y->min_seq ? -1 : x->min_seq > y->min_seq;
+}
+
+static int scan_part(const struct ff_part *p, const struct ff_scan_filter *f, ff_event_visit_fn visit, void *arg,
+                     char *err, size_t errlen)
+{
+    int time_col = ff_part_column_index(p, "time"), pid_col = ff_part_column_index(p, "person_id");
+    if (time_col < 0) return 0;
+    struct ff_part_events pe;
+    ff_part_events_init(&pe, p);
+    struct ff_colvec pid = {0};
+    int rc = 0;
+    for (uint32_t b = 0; b < p->info.nblocks && !rc; b++) {
+        const struct ff_chunkref *t = &p->blocks[b].chunks[time_col];
+        struct ff_read_filter tf = {.from_us = f->from_us, .to_us = f->to_us};
+        if (!time_overlaps(&tf, t->min, t->max)) continue;
+        if ((rc = ff_part_events_load(&pe, p, b, err, errlen))) break;
+        if (pid_col >= 0 && (rc = ff_part_read(p, b, (uint32_t)pid_col, &pid, err, errlen))) break;
+        for (uint32_t i = 0; i < pe.n && !rc; i++) {
+            struct ff_event ev;
+            ff_part_events_get(&pe, i, &ev);
+            struct ff_str person_id = pid_col >= 0 ? pid.str[i] : (struct ff_str){"", 0};
+            if (scan_matches(f, &ev, person_id)) rc = visit(arg, &ev);
+        }
+    }
+    ff_colvec_free(&pid);
+    ff_part_events_free(&pe);
+    return rc;
+}
+
+int ff_store_scan(struct ff_store *s, const struct ff_scan_filter *f, ff_event_visit_fn visit, void *arg)
+{
+    struct snapshot snap;
+    int rc = ff_store_snapshot(s, &snap);
+    if (rc) return rc;
+    struct live_part **parts = snap.ps->n ? ff_malloc(snap.ps->n * sizeof *parts) : NULL;
+    size_t n = 0;
+    if (snap.ps->n && !parts) rc = -ENOMEM;
+    for (size_t i = 0; !rc && i < snap.ps->n; i++)
+        if (snap.ps->parts[i]->meta.kind == FF_PART_EVENTS) parts[n++] = snap.ps->parts[i];
+    if (!rc) qsort(parts, n, sizeof *parts, by_day_then_seq);
+    char err[1024];
+    struct ff_read_filter tf = {.from_us = f->from_us, .to_us = f->to_us};
+    for (size_t i = 0; !rc && i < n; i++) {
+        if (!time_overlaps(&tf, parts[i]->meta.min_time, parts[i]->meta.max_time)) continue;
+        rc = scan_part(parts[i]->p, f, visit, arg, err, sizeof err);
+        if (rc == FF_ECORRUPT) ff_error("store: %s", err);
+    }
+    ff_free(parts);
+    for (size_t i = 0; !rc && i < snap.nslabs; i++) {
+        size_t off = 0;
+        uint64_t seq;
+        struct ff_record rec;
+        int r;
+        while (!rc && (r = ff_memtable_next(snap.slabs[i]->data, snap.lens[i], &off, &seq, &rec)) == 0) {
+            if (rec.kind != FF_REC_EVENT) continue;
+            rec.u.ev.seq = seq;
+            if (scan_matches(f, &rec.u.ev, (struct ff_str){"", 0})) rc = visit(arg, &rec.u.ev);
+        }
+        if (!rc && r < 0) rc = r;
+    }
+    ff_snapshot_release(&snap);
+    return rc;
+}

@@ -61,6 +61,7 @@
 
 #include "core/alloc.h"
 #include "core/errors.h"
+#include "core/fileio.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/timeutil.h"
@@ -103,6 +104,8 @@ struct ff_wal {
     pthread_cond_t cv;
     struct ff_wal_req *head, *tail;
     int stopping;
+    int rotate_req, rotate_rc;  /* ff_wal_erase asks the writer to start a new segment */
+    pthread_cond_t rotated;
 };
 
 static uint32_t rd32(const unsigned char *p)
@@ -537,6 +540,7 @@ int ff_wal_open(struct ff_wal **out, const struct ff_wal_opts *opts, struct ff_w
     if ((rc = recover(w, rec))) goto fail;
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
+    pthread_cond_init(&w->rotated, NULL);
     if ((rc = -pthread_create(&w->thread, NULL, writer_main, w))) goto fail;
     *out = w;
     return 0;
@@ -796,7 +800,19 @@ static void *writer_main(void *arg)
     struct ff_wal *w = arg;
     pthread_mutex_lock(&w->mu);
     for (;;) {
-        while (!w->head && !w->stopping) pthread_cond_wait(&w->cv, &w->mu);
+        while (!w->head && !w->stopping && !w->rotate_req) pthread_cond_wait(&w->cv, &w->mu);
+        if (w->rotate_req) {
+            /* Between groups, so no frame is half in the old segment. */
+            if (w->size > SEG_HDR) {
+                if (w->zeroed_end > w->size && ftruncate(w->fd, (off_t)w->size) == 0) w->zeroed_end = w->size;
+                w->rotate_rc = create_segment(w);
+            } else {
+                w->rotate_rc = 0;
+            }
+            w->rotate_req = 0;
+            pthread_cond_broadcast(&w->rotated);
+            continue;
+        }
         if (!w->head) break;
         struct ff_wal_req *group = w->head;
         w->head = w->tail = NULL;
@@ -824,10 +840,179 @@ void ff_wal_close(struct ff_wal *w)
     ff_free(w->iov);
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->cv);
+    pthread_cond_destroy(&w->rotated);
     ff_free(w);
 }
 
 void ff_wal_inject_write_failures(struct ff_wal *w, int n)
 {
     atomic_store(&w->inject_failures, n);
+}
+
+/* ---- erasure ---- */
+
+/* Rewrites one frame whose records matching `match` are erased: their bytes become an empty
+ * event record and their indexes join the drop list, so sequence numbers stay as they were.
+ * Appends the new frame (or the old one, unchanged) to `out`; adds to *erased. */
+static int erase_frame(const unsigned char *h, size_t total, int (*match)(void *, const struct ff_record *), void *arg,
+                       struct ff_buf *out, struct ff_buf *tmp, uint64_t *erased)
+{
+    uint32_t stored = rd32(h + 4), count = rd32(h + 16), raw_len = rd32(h + 20), ndrop = rd32(h + 28);
+    uint16_t codec = (uint16_t)(h[24] | h[25] << 8);
+    const unsigned char *drops = h + FRAME_HDR;
+    const char *payload = (const char *)h + FRAME_HDR + (size_t)ndrop * 4;
+    size_t plen = stored;
+    if (codec == CODEC_ZSTD) {
+        ff_buf_reset(tmp);
+        if (raw_len > MAX_RAW_PAYLOAD || ff_buf_reserve(tmp, raw_len)) return ff_buf_append(out, h, total);
+        size_t n = ZSTD_decompress(tmp->data, raw_len, payload, stored);
+        if (ZSTD_isError(n) || n != raw_len) return ff_buf_append(out, h, total); /* not ours to judge here */
+        payload = tmp->data;
+        plen = raw_len;
+    }
+    /* First pass: which records go. */
+    uint32_t *gone = ff_malloc(((size_t)count + ndrop + 1) * sizeof *gone);
+    if (!gone) return -ENOMEM;
+    uint32_t ngone = 0, d = 0;
+    size_t roff = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        struct ff_record rec;
+        if (ff_record_decode(payload, plen, &roff, &rec)) {
+            ff_free(gone);
+            return ff_buf_append(out, h, total);
+        }
+        int dropped = d < ndrop && rd32(drops + 4 * d) == i;
+        if (dropped) d++;
+        if (!dropped && match(arg, &rec)) gone[ngone++] = i;
+    }
+    if (!ngone) {
+        ff_free(gone);
+        return ff_buf_append(out, h, total);
+    }
+    *erased += ngone;
+    /* Second pass: the new payload, uncompressed. */
+    struct ff_buf np;
+    ff_buf_init(&np, MAX_RAW_PAYLOAD);
+    struct ff_event empty;
+    memset(&empty, 0, sizeof empty);
+    empty.type = FF_EV_TRACK;
+    empty.format = FF_FMT_SEGMENT;
+    empty.timestamp_us = empty.original_timestamp_us = empty.sent_at_us = empty.received_at_us = FF_TIME_NONE;
+    roff = 0;
+    uint32_t g = 0;
+    int rc = 0;
+    for (uint32_t i = 0; i < count && !rc; i++) {
+        size_t start = roff;
+        struct ff_record rec;
+        ff_record_decode(payload, plen, &roff, &rec);
+        if (g < ngone && gone[g] == i) {
+            g++;
+            rc = ff_event_encode(&np, &empty);
+        } else {
+            rc = ff_buf_append(&np, payload + start, roff - start);
+        }
+    }
+    /* The drop list: the old one and the erased, ascending. */
+    uint32_t *all = ff_malloc(((size_t)ndrop + ngone + 1) * sizeof *all);
+    uint32_t nall = 0, a = 0, b = 0;
+    if (!all) rc = -ENOMEM;
+    while (!rc && (a < ndrop || b < ngone)) {
+        uint32_t x = a < ndrop ? rd32(drops + 4 * a) : UINT32_MAX, y = b < ngone ? gone[b] : UINT32_MAX;
+        if (x <= y) all[nall++] = x, a++;
+        else all[nall++] = y, b++;
+    }
+    if (!rc && np.len > UINT32_MAX) rc = FF_ETOOBIG;
+    if (!rc) {
+        size_t at = out->len;
+        rc = ff_buf_reserve(out, FRAME_HDR + (size_t)nall * 4 + np.len);
+        if (!rc) {
+            unsigned char *f = (unsigned char *)out->data + at;
+            wr32(f, FRAME_MAGIC);
+            wr32(f + 4, (uint32_t)np.len);
+            memcpy(f + 8, h + 8, 8); /* first seq */
+            wr32(f + 16, count);
+            wr32(f + 20, (uint32_t)np.len);
+            f[24] = f[25] = f[26] = f[27] = 0; /* codec none */
+            wr32(f + 28, nall);
+            for (uint32_t i = 0; i < nall; i++) wr32(f + FRAME_HDR + 4 * i, all[i]);
+            memcpy(f + FRAME_HDR + (size_t)nall * 4, np.data ? np.data : "", np.len);
+            wr64(f + 32, XXH3_64bits(f, 32) ^ XXH3_64bits(f + FRAME_HDR, (size_t)nall * 4) ^
+                             XXH3_64bits(f + FRAME_HDR + (size_t)nall * 4, np.len));
+            out->len = at + FRAME_HDR + (size_t)nall * 4 + np.len;
+        }
+    }
+    ff_buf_free(&np);
+    ff_free(gone);
+    ff_free(all);
+    return rc;
+}
+
+/* Rewrites one closed segment without the matching records; unchanged segments are left. */
+static int erase_segment(const char *path, int (*match)(void *, const struct ff_record *), void *arg, uint64_t *erased)
+{
+    struct ff_buf in, out, tmp;
+    ff_buf_init(&in, (size_t)1 << 33);
+    ff_buf_init(&out, (size_t)1 << 33);
+    ff_buf_init(&tmp, MAX_RAW_PAYLOAD);
+    int rc = read_segment(path, &in);
+    uint64_t before = *erased;
+    const unsigned char *p = (const unsigned char *)in.data;
+    if (!rc && (in.len < SEG_HDR || memcmp(p, seg_magic, 8) != 0)) goto done; /* not a segment: left alone */
+    if (!rc) rc = ff_buf_append(&out, p, SEG_HDR);
+    size_t off = SEG_HDR, total;
+    while (!rc && off < in.len) {
+        if (frame_check(p + off, in.len - off, &total)) {
+            /* Unreadable bytes are kept as they are, for the checker. */
+            size_t next = next_frame(p, in.len, off + 1);
+            size_t upto = next ? next : in.len;
+            rc = ff_buf_append(&out, p + off, upto - off);
+            off = upto;
+            continue;
+        }
+        rc = erase_frame(p + off, total, match, arg, &out, &tmp, erased);
+        off += total;
+    }
+    if (!rc && *erased != before) {
+        char tmp_path[4500];
+        snprintf(tmp_path, sizeof tmp_path, "%s.erase", path);
+        int fd = open(tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0) rc = -errno;
+        if (!rc) rc = ff_io_write_all(fd, out.data, out.len);
+        if (!rc) rc = ff_io_fsync(fd);
+        if (fd >= 0) close(fd);
+        if (!rc) rc = ff_io_rename(tmp_path, path);
+        if (rc) unlink(tmp_path);
+    }
+done:
+    ff_buf_free(&in);
+    ff_buf_free(&out);
+    ff_buf_free(&tmp);
+    return rc;
+}
+
+int ff_wal_erase(struct ff_wal *w, int (*match)(void *arg, const struct ff_record *rec), void *arg, uint64_t *erased)
+{
+    *erased = 0;
+    /* The segment being written becomes a closed one, so it can be rewritten too. */
+    pthread_mutex_lock(&w->mu);
+    w->rotate_req = 1;
+    pthread_cond_signal(&w->cv);
+    while (w->rotate_req) pthread_cond_wait(&w->rotated, &w->mu);
+    int rc = w->rotate_rc;
+    char current[4400];
+    snprintf(current, sizeof current, "%s", w->path);
+    pthread_mutex_unlock(&w->mu);
+    if (rc) return rc;
+    char **names;
+    size_t n;
+    if ((rc = list_segments(w->dir, &names, &n))) return rc;
+    for (size_t i = 0; !rc && i < n; i++) {
+        char path[4400];
+        snprintf(path, sizeof path, "%s/%s", w->dir, names[i]);
+        if (strcmp(path, current) == 0) continue; /* opened after the erasure began */
+        rc = erase_segment(path, match, arg, erased);
+    }
+    if (!rc && *erased) rc = fsync_dir(w->dir);
+    free_names(names, n);
+    return rc;
 }

@@ -84,6 +84,12 @@ int ff_wal_scan_from(const char *dir, uint64_t from_seq, ff_wal_visit_fn visit, 
  * from the log). Returns how many were deleted, or a negative error. */
 long ff_wal_trim(const char *dir, uint64_t below_seq, int64_t min_age_us);
 
+/* Removes the records `match` picks from every segment, the one being written included (the
+ * writer moves to a new segment first): each is replaced by an empty record and marked
+ * dropped, so sequence numbers do not move. Sets *erased to how many went. For GDPR erasure:
+ * the store removes the same events from its parts. */
+int ff_wal_erase(struct ff_wal *w, int (*match)(void *arg, const struct ff_record *rec), void *arg, uint64_t *erased);
+
 /* Test hook: the next `n` writes fail with -ENOSPC as if the disk were full. */
 void ff_wal_inject_write_failures(struct ff_wal *w, int n);
 

@@ -1,0 +1,18 @@
+/* cli.h - footfall's offline commands (events, quarantine, export, erase) and the option parsing
+ * they share with `serve` (main.c). Each command returns the process exit status: 0, 1 for
+ * a failure, 2 for a usage error (with a message on stderr). */
+#ifndef FF_CLI_H
+#define FF_CLI_H
+
+#include <stdint.h>
+
+/* A whole number for option `opt`; -1 with a message when it is not one. */
+int ff_cli_size(const char *opt, const char *v, uint64_t *out);
+/* An ISO 8601 date-time or epoch milliseconds, as µs; -1 with a message otherwise. */
+int ff_cli_time(const char *opt, const char *v, int64_t *us);
+
+int ff_cmd_read(int argc, char **argv, int quarantine);
+int ff_cmd_export(int argc, char **argv);
+int ff_cmd_erase(int argc, char **argv);
+
+#endif

@@ -1,0 +1,204 @@
+/* store_cmds.c - commands that read a data directory offline: events, quarantine, export.
+ * They open the store read-only (parts, and the WAL's records not yet in parts). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "core/buf.h"
+#include "core/errors.h"
+#include "core/timeutil.h"
+#include "event/event.h"
+#include "store/datadir.h"
+#include "store/export.h"
+#include "store/store.h"
+#include "store/wal.h"
+
+static struct ff_store *open_read_only(const char *dir)
+{
+    struct stat sb;
+    if (stat(dir, &sb) || !S_ISDIR(sb.st_mode)) {
+        fprintf(stderr, "footfall: %s is not a data directory: %s\n", dir, errno ? strerror(errno) : "not a directory");
+        return NULL;
+    }
+    struct ff_store *st;
+    char err[1024];
+    struct ff_store_opts so = {.dir = dir, .read_only = 1};
+    if (ff_store_open(&st, &so, err, sizeof err)) {
+        fprintf(stderr, "footfall: cannot open the store in %s: %s\n", dir, err);
+        return NULL;
+    }
+    return st;
+}
+
+int ff_cmd_read(int argc, char **argv, int quarantine)
+{
+    const char *dir = NULL, *event = NULL;
+    struct ff_read_filter f = {
+        .kind = quarantine ? FF_REC_QUARANTINE : FF_REC_EVENT, .from_us = FF_TIME_NONE, .to_us = FF_TIME_NONE, .limit = 100};
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        uint64_t n;
+        if (!v) {
+            fprintf(stderr, "footfall: unknown option or missing value: %s\n", a);
+            return 2;
+        }
+        i++;
+        if (!strcmp(a, "--data")) dir = v;
+        else if (!strcmp(a, "--event") && !quarantine) event = v;
+        else if (!strcmp(a, "--limit")) {
+            if (ff_cli_size(a, v, &n)) return 2;
+            f.limit = (size_t)n;
+        } else if (!strcmp(a, "--from") && !quarantine) {
+            if (ff_cli_time(a, v, &f.from_us)) return 2;
+        } else if (!strcmp(a, "--to") && !quarantine) {
+            if (ff_cli_time(a, v, &f.to_us)) return 2;
+        } else {
+            fprintf(stderr, "footfall: unknown option %s (see footfall --help)\n", a);
+            return 2;
+        }
+    }
+    if (!dir) {
+        fprintf(stderr, "footfall: --data DIR is required\n");
+        return 2;
+    }
+    if (event) f.event = event, f.event_len = strlen(event);
+    struct ff_buf out;
+    ff_buf_init(&out, SIZE_MAX / 4);
+    size_t count = 0;
+    struct ff_store *st = open_read_only(dir);
+    if (!st) {
+        ff_buf_free(&out);
+        return 1;
+    }
+    int rc = ff_store_read_json(st, &f, "\n", &out, &count);
+    ff_store_close(st);
+    if (rc) {
+        fprintf(stderr, "footfall: cannot read %s: %s\n", dir, ff_strerror(rc));
+        ff_buf_free(&out);
+        return 1;
+    }
+    if (count) {
+        fwrite(out.data, 1, out.len, stdout);
+        fputc('\n', stdout);
+    }
+    ff_buf_free(&out);
+    return 0;
+}
+
+int ff_cmd_export(int argc, char **argv)
+{
+    const char *dir = NULL, *person = NULL;
+    int64_t from = FF_TIME_NONE, to = FF_TIME_NONE;
+    enum ff_export_format format = FF_EXPORT_NDJSON;
+    for (int i = 0; i < argc; i += 2) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!v) {
+            fprintf(stderr, "footfall export: %s needs a value\n", a);
+            return 2;
+        }
+        if (!strcmp(a, "--data")) dir = v;
+        else if (!strcmp(a, "--person")) person = v;
+        else if (!strcmp(a, "--from")) {
+            if (ff_cli_time(a, v, &from)) return 2;
+        } else if (!strcmp(a, "--to")) {
+            if (ff_cli_time(a, v, &to)) return 2;
+        } else if (!strcmp(a, "--format")) {
+            if (!strcmp(v, "ndjson")) format = FF_EXPORT_NDJSON;
+            else if (!strcmp(v, "csv")) format = FF_EXPORT_CSV;
+            else {
+                fprintf(stderr, "footfall export: --format is ndjson or csv, not '%s'\n", v);
+                return 2;
+            }
+        } else {
+            fprintf(stderr, "footfall export: unknown option %s (see footfall --help)\n", a);
+            return 2;
+        }
+    }
+    if (!dir) {
+        fprintf(stderr, "footfall export: --data DIR is required\n");
+        return 2;
+    }
+    if (person && (from != FF_TIME_NONE || to != FF_TIME_NONE)) {
+        fprintf(stderr, "footfall export: --person exports all of a person's events; leave out --from and --to\n");
+        return 2;
+    }
+    if (person && !*person) {
+        fprintf(stderr, "footfall export: --person needs a non-empty id\n");
+        return 2;
+    }
+    struct ff_store *st = open_read_only(dir);
+    if (!st) return 1;
+    size_t count = 0;
+    int rc;
+    if (person) {
+        struct ff_buf out;
+        ff_buf_init(&out, SIZE_MAX / 4);
+        rc = ff_export_person(st, person, strlen(person), format, &out, &count);
+        if (!rc && out.len && fwrite(out.data, 1, out.len, stdout) != out.len) rc = -EIO;
+        ff_buf_free(&out);
+    } else {
+        rc = ff_export_range(st, from, to, format, stdout, &count);
+    }
+    ff_store_close(st);
+    if (rc) {
+        fprintf(stderr, "footfall export: %s\n", ff_strerror(rc));
+        return 1;
+    }
+    fprintf(stderr, "footfall export: %zu events\n", count);
+    return 0;
+}
+
+int ff_cmd_erase(int argc, char **argv)
+{
+    const char *dir = NULL, *person = NULL;
+    for (int i = 0; i < argc; i += 2) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!v) {
+            fprintf(stderr, "footfall erase: %s needs a value\n", a);
+            return 2;
+        }
+        if (!strcmp(a, "--data")) dir = v;
+        else if (!strcmp(a, "--person")) person = v;
+        else {
+            fprintf(stderr, "footfall erase: unknown option %s (see footfall --help)\n", a);
+            return 2;
+        }
+    }
+    if (!dir || !person || !*person) {
+        fprintf(stderr, "footfall erase: --data DIR and --person ID are required\n");
+        return 2;
+    }
+    /* Writes the data directory: a running server must do it instead (DELETE /api/persons/ID). */
+    int lock_fd = -1;
+    if (ff_datadir_lock(dir, &lock_fd)) return 1;
+    struct ff_store *st;
+    char err[1024];
+    struct ff_store_opts so = {.dir = dir, .manual_flush = 1, .wal_keep_us = 24LL * 3600 * 1000000};
+    int rc = ff_store_open(&st, &so, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "footfall erase: cannot open the store in %s: %s\n", dir, err);
+        close(lock_fd);
+        return 1;
+    }
+    struct ff_wal *w = NULL;
+    struct ff_wal_recovery rec;
+    struct ff_wal_opts wo = {.dir = dir, .dedup_window_us = 24LL * 3600 * 1000000, .on_durable = ff_store_on_durable,
+                             .on_durable_arg = st};
+    if ((rc = ff_wal_open(&w, &wo, &rec))) {
+        fprintf(stderr, "footfall erase: cannot open the WAL in %s: %s\n", dir, ff_strerror(rc));
+    } else {
+        ff_store_attach_wal(st, w);
+        uint64_t removed = 0;
+        rc = ff_store_erase(st, person, strlen(person), &removed);
+        if (rc) fprintf(stderr, "footfall erase: %s\n", ff_strerror(rc));
+        else printf("{\"erased\":%llu}\n", (unsigned long long)removed);
+        ff_wal_close(w);
+    }
+    ff_store_close(st);
+    close(lock_fd);
+    return rc ? 1 : 0;
+}

@@ -1,0 +1,152 @@
+/* erase.c - GDPR erasure: a person's events leave the WAL and every part.
+ *
+ * Order matters, so that an erased event cannot come back:
+ *   1. the WAL: the writer starts a new segment, and every older segment is rewritten with
+ *      the person's records replaced by empty ones marked dropped (sequence numbers stay);
+ *   2. a flush: what was in memory (including anything that arrived meanwhile) goes to parts,
+ *      and the manifest's wal_seq moves past it, so a restart replays none of it;
+ *   3. the parts: each part that holds the person is rewritten without those rows, and all
+ *      of them are swapped in one manifest. A merge that read a replaced part finds it gone
+ *      when it tries to publish, and gives up (merge.c), so it cannot bring the rows back.
+ * Events that arrive after the erasure began are new data and are kept. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+#include "core/errors.h"
+#include "core/log.h"
+#include "store/store_int.h"
+#include "store/wal.h"
+
+struct person {
+    struct ff_str id;
+};
+
+static int is_person(const struct person *pp, struct ff_str v) { return v.len == pp->id.len && !memcmp(v.p, pp->id.p, v.len); }
+
+static int wal_match(void *arg, const struct ff_record *rec)
+{
+    const struct person *pp = arg;
+    return rec->kind == FF_REC_EVENT && (is_person(pp, rec->u.ev.user_id) || is_person(pp, rec->u.ev.anonymous_id));
+}
+
+static int keep_event(void *arg, const struct ff_event *ev)
+{
+    const struct person *pp = arg;
+    return !is_person(pp, ev->user_id) && !is_person(pp, ev->anonymous_id);
+}
+
+/* Whether part p may hold the person: a dictionary column says for sure; others are read. */
+static int part_has(const struct ff_part *p, const struct person *pp)
+{
+    static const char *const cols[] = {"user_id", "anonymous_id", "person_id"};
+    for (int k = 0; k < 3; k++) {
+        int c = ff_part_column_index(p, cols[k]);
+        if (c < 0) continue;
+        if (p->cols[c].enc == FF_ENC_DICT) {
+            for (uint32_t i = 0; i < p->dict_count[c]; i++)
+                if (is_person(pp, p->dicts[c][i])) return 1;
+            continue;
+        }
+        struct ff_colvec v = {0};
+        char err[512];
+        for (uint32_t b = 0; b < p->info.nblocks; b++) {
+            if (ff_part_read(p, b, (uint32_t)c, &v, err, sizeof err)) {
+                ff_colvec_free(&v);
+                return 1; /* unreadable: rewrite it, the rewrite reports */
+            }
+            for (uint32_t i = 0; i < v.n; i++)
+                if (is_person(pp, v.str[i])) {
+                    ff_colvec_free(&v);
+                    return 1;
+                }
+        }
+        ff_colvec_free(&v);
+    }
+    return 0;
+}
+
+int ff_store_erase(struct ff_store *s, const char *id, size_t len, uint64_t *removed)
+{
+    *removed = 0;
+    if (!len || len > UINT32_MAX) return FF_EINVAL;
+    struct person pp = {{id, (uint32_t)len}};
+    int rc = 0;
+    uint64_t wal_erased = 0;
+    if (s->wal && (rc = ff_wal_erase(s->wal, wal_match, &pp, &wal_erased))) return rc;
+    if ((rc = ff_store_flush(s))) return rc;
+    pthread_mutex_lock(&s->flush_mu);
+    /* The event parts, referenced so they stay while they are read. */
+    pthread_mutex_lock(&s->mu);
+    struct partset *ps = s->ps;
+    atomic_fetch_add(&ps->refs, 1);
+    pthread_mutex_unlock(&s->mu);
+    struct ff_manifest_part *added = ff_calloc(ps->n + 1, sizeof *added);
+    const char **gone = ff_calloc(ps->n + 1, sizeof *gone);
+    struct ff_built_part *all_built = NULL;
+    size_t nadded = 0, ngone = 0, nbuilt_all = 0;
+    if (!added || !gone) rc = -ENOMEM;
+    for (size_t i = 0; !rc && i < ps->n; i++) {
+        struct live_part *lp = ps->parts[i];
+        if (lp->meta.kind != FF_PART_EVENTS || !part_has(lp->p, &pp)) continue;
+        struct ff_collected col;
+        char err[1024];
+        if ((rc = ff_parts_collect(&lp->p, 1, keep_event, &pp, &col, err, sizeof err))) {
+            if (rc == FF_ECORRUPT) ff_error("store: erasure cannot read %s: %s", lp->meta.name, err);
+            break;
+        }
+        if (col.dropped) {
+            struct ff_built_part *built = NULL;
+            size_t nbuilt = 0;
+            pthread_mutex_lock(&s->mu);
+            uint64_t next = s->man.next_id;
+            s->man.next_id += 1;
+            pthread_mutex_unlock(&s->mu);
+            rc = ff_parts_build(s->partsdir, &next, col.evs, col.n, s->o.block_rows, &built, &nbuilt);
+            if (!rc && nbuilt > 1) rc = FF_EINVAL; /* one day in, at most one part out */
+            if (!rc && nbuilt) {
+                struct ff_built_part *nb = ff_realloc(all_built, (nbuilt_all + 1) * sizeof *nb);
+                if (!nb) rc = -ENOMEM;
+                else {
+                    all_built = nb;
+                    all_built[nbuilt_all++] = built[0];
+                    ff_built_to_manifest(&built[0], FF_PART_EVENTS, &added[nadded++]);
+                }
+            }
+            ff_free(built);
+            if (!rc) {
+                gone[ngone++] = lp->meta.name;
+                *removed += col.dropped;
+            }
+        }
+        ff_collected_free(&col);
+    }
+    struct ff_manifest m;
+    memset(&m, 0, sizeof m);
+    if (!rc && ngone) {
+        if (!(rc = ff_manifest_copy(&m, &s->man))) rc = ff_store_publish(s, &m, added, nadded, gone, ngone, 0);
+        ff_manifest_free(&m);
+    }
+    if (rc) {
+        char path[PATH_MAX];
+        for (size_t i = 0; i < nbuilt_all; i++) {
+            snprintf(path, sizeof path, "%s/%s", s->partsdir, all_built[i].name);
+            unlink(path);
+        }
+        *removed = 0;
+    }
+    pthread_mutex_unlock(&s->flush_mu);
+    ff_partset_release(ps);
+    ff_free(added);
+    ff_free(gone);
+    ff_free(all_built);
+    if (!rc)
+        ff_info("store: erased %llu events of a person from %zu parts (and %llu records from the WAL)",
+                (unsigned long long)*removed, ngone, (unsigned long long)wal_erased);
+    return rc;
+}
+
+void ff_store_attach_wal(struct ff_store *s, struct ff_wal *w) { s->wal = w; }
