@@ -22,6 +22,7 @@ static const char usage[] =
     "  footfall quarantine --data DIR [--limit N]\n"
     "  footfall export --data DIR (--person ID | [--from TIME] [--to TIME]) [--format ndjson|csv]\n"
     "  footfall erase --data DIR --person ID\n"
+    "  footfall check --data DIR [--repair]\n"
     "  footfall --help | --version\n"
     "\n"
     "serve: collect events over HTTP; each is acknowledged once it is durable on disk.\n"
@@ -46,6 +47,9 @@ static const char usage[] =
     "  everything with a time in [--from, --to); NDJSON or CSV with a header line.\n"
     "erase: remove every event of a person (user id or anonymous id) from the WAL and the parts\n"
     "  (GDPR); prints how many. With the server running, use DELETE /api/persons/ID instead.\n"
+    "check: verify every checksum of the manifest, the parts and the WAL (exit 1 on damage);\n"
+    "  --repair moves damaged parts to DATA/damaged/, cuts a torn WAL tail and rebuilds a\n"
+    "  damaged manifest, so that the server starts.\n"
     "  TIME is ISO 8601 (2026-11-29T10:00:00Z) or milliseconds since the epoch.\n"
     "\n"
     "Endpoints and formats: see docs/api.md.\n";
@@ -176,6 +180,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "quarantine")) return ff_cmd_read(argc - 2, argv + 2, 1);
     if (!strcmp(cmd, "export")) return ff_cmd_export(argc - 2, argv + 2);
     if (!strcmp(cmd, "erase")) return ff_cmd_erase(argc - 2, argv + 2);
+    if (!strcmp(cmd, "check")) return ff_cmd_check(argc - 2, argv + 2);
     fprintf(stderr, "footfall: unknown command '%s'\n\n%s", cmd, usage);
     return 2;
 }

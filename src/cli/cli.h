@@ -1,4 +1,4 @@
-/* cli.h - footfall's offline commands (events, quarantine, export, erase) and the option parsing
+/* cli.h - footfall's offline commands (events, quarantine, export, erase, check) and the option parsing
  * they share with `serve` (main.c). Each command returns the process exit status: 0, 1 for
  * a failure, 2 for a usage error (with a message on stderr). */
 #ifndef FF_CLI_H
@@ -14,5 +14,6 @@ int ff_cli_time(const char *opt, const char *v, int64_t *us);
 int ff_cmd_read(int argc, char **argv, int quarantine);
 int ff_cmd_export(int argc, char **argv);
 int ff_cmd_erase(int argc, char **argv);
+int ff_cmd_check(int argc, char **argv);
 
 #endif

@@ -50,11 +50,13 @@ static void choose(struct ff_store *s, struct pick *pk)
     size_t nc = 0;
     for (size_t i = 0; c && i < ps->n && !pk->n; i++) {
         const struct live_part *a = ps->parts[i];
-        if (a->meta.kind != FF_PART_EVENTS) continue;
+        if (a->meta.kind != FF_PART_EVENTS || atomic_load(&a->damaged)) continue;
         /* the event parts of a's day */
         nc = 0;
         for (size_t k = 0; k < ps->n; k++)
-            if (ps->parts[k]->meta.kind == FF_PART_EVENTS && ps->parts[k]->meta.day == a->meta.day) c[nc++] = ps->parts[k];
+            if (ps->parts[k]->meta.kind == FF_PART_EVENTS && ps->parts[k]->meta.day == a->meta.day &&
+                !atomic_load(&ps->parts[k]->damaged))
+                c[nc++] = ps->parts[k];
         if (nc < MERGE_MIN_PARTS) continue;
         qsort(c, nc, sizeof *c, by_rows);
         uint64_t rows = 0;
@@ -126,7 +128,10 @@ int ff_store_merge_once(struct ff_store *s)
     struct ff_collected col;
     char err[1024] = "";
     int rc = ff_parts_collect(inputs, pk.n, NULL, NULL, &col, err, sizeof err);
-    if (rc == FF_ECORRUPT) ff_error("store: merge skipped: %s", err);
+    if (rc == FF_ECORRUPT) {
+        ff_error("store: merge skipped: %s; its parts are left unmerged (footfall check --repair)", err);
+        for (size_t k = 0; k < pk.n; k++) atomic_store(&pk.parts[k]->damaged, 1);
+    }
     struct ff_built_part *built = NULL;
     size_t nbuilt = 0;
     uint64_t id = 0;

@@ -35,6 +35,7 @@ int ff_memtable_next(const char *data, size_t len, size_t *off, uint64_t *seq, s
 struct live_part {
     atomic_int refs;
     atomic_int obsolete;      /* no longer in the manifest: the last release deletes the file */
+    atomic_int damaged;       /* a chunk failed its checksum: merges leave it alone */
     struct ff_part *p;
     struct ff_manifest_part meta;
 };

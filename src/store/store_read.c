@@ -230,7 +230,13 @@ static int read_event_part(struct reader *r, const struct ff_part *p)
     int rc = 0;
     /* Newest blocks are not at the end (rows are sorted by person), so every block is a
      * candidate; the seq range of each decides. */
-    for (uint32_t b = 0; b < p->info.nblocks && !rc; b++) rc = read_event_block(r, p, b, cols, code, &pe, v);
+    for (uint32_t b = 0; b < p->info.nblocks && !rc; b++) {
+        rc = read_event_block(r, p, b, cols, code, &pe, v);
+        if (rc == FF_ECORRUPT) { /* a damaged block costs its rows, not the answer */
+            ff_error("store: %s (skipped; footfall check --repair sets the part aside)", r->err);
+            rc = 0;
+        }
+    }
     for (int i = 0; i < 3; i++) ff_colvec_free(&v[i]);
     ff_part_events_free(&pe);
     return rc;
@@ -248,6 +254,11 @@ static int read_quarantine_part(struct reader *r, const struct ff_part *p)
     for (uint32_t b = 0; b < p->info.nblocks && !rc; b++) {
         if (older_than_all(&r->k, (uint64_t)p->blocks[b].chunks[cols[6]].max)) continue;
         for (int c = 0; c < 7 && !rc; c++) rc = ff_part_read(p, b, (uint32_t)cols[c], &v[c], r->err, sizeof r->err);
+        if (rc == FF_ECORRUPT) {
+            ff_error("store: %s (skipped; footfall check --repair sets the part aside)", r->err);
+            rc = 0;
+            continue;
+        }
         for (uint32_t i = 0; i < p->blocks[b].nrows && !rc; i++) {
             uint64_t seq = (uint64_t)v[6].i64[i];
             if (!wants(&r->k, seq)) continue;
@@ -290,7 +301,6 @@ int ff_store_read_json(struct ff_store *s, const struct ff_read_filter *f, const
         if (older_than_all(&r.k, parts[i]->meta.max_seq)) break; /* the rest are older still */
         if (f->kind == FF_REC_EVENT && !time_overlaps(f, parts[i]->meta.min_time, parts[i]->meta.max_time)) continue;
         rc = f->kind == FF_REC_EVENT ? read_event_part(&r, parts[i]->p) : read_quarantine_part(&r, parts[i]->p);
-        if (rc == FF_ECORRUPT) ff_error("store: %s", r.err);
     }
     ff_free(parts);
     /* Newest first. */
@@ -349,8 +359,14 @@ static int scan_part(const struct ff_part *p, const struct ff_scan_filter *f, ff
         const struct ff_chunkref *t = &p->blocks[b].chunks[time_col];
         struct ff_read_filter tf = {.from_us = f->from_us, .to_us = f->to_us};
         if (!time_overlaps(&tf, t->min, t->max)) continue;
-        if ((rc = ff_part_events_load(&pe, p, b, err, errlen))) break;
-        if (pid_col >= 0 && (rc = ff_part_read(p, b, (uint32_t)pid_col, &pid, err, errlen))) break;
+        rc = ff_part_events_load(&pe, p, b, err, errlen);
+        if (!rc && pid_col >= 0) rc = ff_part_read(p, b, (uint32_t)pid_col, &pid, err, errlen);
+        if (rc == FF_ECORRUPT) {
+            ff_error("store: %s (skipped; footfall check --repair sets the part aside)", err);
+            rc = 0;
+            continue;
+        }
+        if (rc) break;
         for (uint32_t i = 0; i < pe.n && !rc; i++) {
             struct ff_event ev;
             ff_part_events_get(&pe, i, &ev);
@@ -379,7 +395,6 @@ int ff_store_scan(struct ff_store *s, const struct ff_scan_filter *f, ff_event_v
     for (size_t i = 0; !rc && i < n; i++) {
         if (!time_overlaps(&tf, parts[i]->meta.min_time, parts[i]->meta.max_time)) continue;
         rc = scan_part(parts[i]->p, f, visit, arg, err, sizeof err);
-        if (rc == FF_ECORRUPT) ff_error("store: %s", err);
     }
     ff_free(parts);
     for (size_t i = 0; !rc && i < snap.nslabs; i++) {

@@ -165,6 +165,13 @@ static int list_segments(const char *waldir, char ***names, size_t *n)
     return rc;
 }
 
+/* The segments of the log under data directory `dir`, sorted; waldir gets DIR/wal. */
+static int list_wal(const char *dir, char waldir[4200], char ***names, size_t *n)
+{
+    snprintf(waldir, 4200, "%s/wal", dir);
+    return list_segments(waldir, names, n);
+}
+
 static void free_names(char **names, size_t n)
 {
     for (size_t i = 0; i < n; i++) ff_free(names[i]);
@@ -308,11 +315,9 @@ int ff_wal_scan(const char *dir, ff_wal_visit_fn visit, void *arg) { return ff_w
 
 int ff_wal_scan_from(const char *dir, uint64_t from_seq, ff_wal_visit_fn visit, void *arg)
 {
-    char waldir[4200];
-    snprintf(waldir, sizeof waldir, "%s/wal", dir);
-    char **names;
+    char waldir[4200], **names;
     size_t n;
-    int rc = list_segments(waldir, &names, &n), stop = 0;
+    int rc = list_wal(dir, waldir, &names, &n), stop = 0;
     struct ff_buf file;
     ff_buf_init(&file, (size_t)1 << 33);
     for (size_t i = 0; !rc && !stop && i < n; i++) {
@@ -334,11 +339,9 @@ int ff_wal_scan_from(const char *dir, uint64_t from_seq, ff_wal_visit_fn visit, 
 
 long ff_wal_trim(const char *dir, uint64_t below_seq, int64_t min_age_us)
 {
-    char waldir[4200];
-    snprintf(waldir, sizeof waldir, "%s/wal", dir);
-    char **names;
+    char waldir[4200], **names;
     size_t n;
-    int rc = list_segments(waldir, &names, &n);
+    int rc = list_wal(dir, waldir, &names, &n);
     if (rc) return rc;
     long deleted = 0;
     int64_t now = ff_now_us();
@@ -1015,4 +1018,62 @@ int ff_wal_erase(struct ff_wal *w, int (*match)(void *arg, const struct ff_recor
     if (!rc && *erased) rc = fsync_dir(w->dir);
     free_names(names, n);
     return rc;
+}
+
+/* ---- checking ---- */
+
+long ff_wal_check(const char *dir, void (*report)(void *arg, const char *what), void *arg, uint64_t *torn_bytes)
+{
+    char waldir[4200], **names;
+    size_t n;
+    *torn_bytes = 0;
+    int rc = list_wal(dir, waldir, &names, &n);
+    if (rc) return rc;
+    struct ff_buf file;
+    ff_buf_init(&file, (size_t)1 << 33);
+    long damaged = 0;
+    char msg[4700];
+    for (size_t i = 0; i < n; i++) {
+        char path[4300];
+        snprintf(path, sizeof path, "%s/%s", waldir, names[i]);
+        if ((rc = read_segment(path, &file))) {
+            snprintf(msg, sizeof msg, "%s: cannot read: %s", path, ff_strerror(rc));
+            report(arg, msg);
+            damaged++;
+            continue;
+        }
+        const unsigned char *p = (const unsigned char *)file.data;
+        uint64_t last = 0;
+        int stop = 0;
+        struct seg_scan res;
+        scan_segment(path, p, file.len, NULL, NULL, &last, &stop, &res);
+        if (!res.header_ok) {
+            if (file.len > SEG_HDR && !all_zero(p, file.len)) {
+                snprintf(msg, sizeof msg, "%s: not a footfall WAL segment (bad header at offset 0)", path);
+                report(arg, msg);
+                damaged++;
+            }
+            continue;
+        }
+        if (res.corrupt_bytes || res.frames_bad) {
+            snprintf(msg, sizeof msg, "%s: %zu unreadable bytes between intact frames, %llu frames that do not decode",
+                     path, res.corrupt_bytes, (unsigned long long)res.frames_bad);
+            report(arg, msg);
+            damaged++;
+        }
+        if (res.end < file.len && !all_zero(p + res.end, file.len - res.end)) {
+            if (i + 1 == n) {
+                snprintf(msg, sizeof msg, "%s: torn tail of %zu bytes at offset %zu (an unacknowledged write)", path,
+                         file.len - res.end, res.end);
+                *torn_bytes += file.len - res.end;
+            } else {
+                snprintf(msg, sizeof msg, "%s: %zu unreadable bytes after offset %zu", path, file.len - res.end, res.end);
+                damaged++;
+            }
+            report(arg, msg);
+        }
+    }
+    ff_buf_free(&file);
+    free_names(names, n);
+    return damaged;
 }

@@ -90,6 +90,12 @@ long ff_wal_trim(const char *dir, uint64_t below_seq, int64_t min_age_us);
  * the store removes the same events from its parts. */
 int ff_wal_erase(struct ff_wal *w, int (*match)(void *arg, const struct ff_record *rec), void *arg, uint64_t *erased);
 
+/* Verifies every frame checksum of the log under `dir` without changing anything; calls
+ * `report` for each problem. Returns the number of damaged places (a torn tail at the end
+ * of the last segment is not damage: recovery cuts it; its size goes to *torn_bytes), or a
+ * negative error. */
+long ff_wal_check(const char *dir, void (*report)(void *arg, const char *what), void *arg, uint64_t *torn_bytes);
+
 /* Test hook: the next `n` writes fail with -ENOSPC as if the disk were full. */
 void ff_wal_inject_write_failures(struct ff_wal *w, int n);
 
