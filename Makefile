@@ -99,12 +99,17 @@ fuzz-run: fuzz
 
 bench:
 	@scripts/setup bench
-	@$(MAKE) --no-print-directory all $(BUILD)/ingest_micro $(BUILD)/fsync_cost
+	@$(MAKE) --no-print-directory all $(BUILD)/ingest_micro $(BUILD)/fsync_cost $(BUILD)/store_bench
 	bench/run
 	$(BUILD)/ingest_micro
 
 # User-space decoding cost alone (no network, no disk): ns per event.
 $(BUILD)/ingest_micro: bench/ingest_micro.c $(BUILD)/libfootfall.a
+	$(CC) $(CFLAGS) -c -o $@.o $<
+	$(CXX) $(OPT) -pthread -o $@ $@.o $(BUILD)/libfootfall.a $(LDLIBS)
+
+# The store benchmark's event generator and column scanner (bench/store).
+$(BUILD)/store_bench: bench/store_bench.c $(BUILD)/libfootfall.a
 	$(CC) $(CFLAGS) -c -o $@.o $<
 	$(CXX) $(OPT) -pthread -o $@ $@.o $(BUILD)/libfootfall.a $(LDLIBS)
 

@@ -89,28 +89,30 @@ int ff_query_get(const char *query, size_t len, const char *name, struct ff_buf 
     return 0;
 }
 
-static int hex_lower(unsigned char c)
+/* Lowercase hex digit values; 0xff for anything else. */
+static const uint8_t uuid_hexval[256] = {
+    ['0'] = 0, ['1'] = 1, ['2'] = 2, ['3'] = 3, ['4'] = 4, ['5'] = 5, ['6'] = 6, ['7'] = 7, ['8'] = 8, ['9'] = 9,
+    ['a'] = 10, ['b'] = 11, ['c'] = 12, ['d'] = 13, ['e'] = 14, ['f'] = 15,
+};
+static uint8_t hex_ok[256];
+static void init_hex_ok(void)
 {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    return -1;
+    for (int c = '0'; c <= '9'; c++) hex_ok[c] = 1;
+    for (int c = 'a'; c <= 'f'; c++) hex_ok[c] = 1;
 }
 
 int ff_uuid_parse(const char *s, size_t n, uint8_t out[16])
 {
-    if (n != 36) return 0;
-    size_t k = 0;
-    for (size_t i = 0; i < 36;) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (s[i++] != '-') return 0;
-            continue;
-        }
-        int hi = hex_lower((unsigned char)s[i]), lo = hex_lower((unsigned char)s[i + 1]);
-        if (hi < 0 || lo < 0) return 0;
-        out[k++] = (uint8_t)(hi << 4 | lo);
-        i += 2;
+    static const uint8_t at[16] = {0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34};
+    if (n != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-') return 0;
+    if (!hex_ok['0']) init_hex_ok(); /* idempotent: a race writes the same bytes */
+    unsigned bad = 0;
+    for (int k = 0; k < 16; k++) {
+        unsigned char hi = (unsigned char)s[at[k]], lo = (unsigned char)s[at[k] + 1];
+        bad |= (unsigned)(hex_ok[hi] & hex_ok[lo]) ^ 1u;
+        out[k] = (uint8_t)(uuid_hexval[hi] << 4 | uuid_hexval[lo]);
     }
-    return 1;
+    return !bad;
 }
 
 void ff_uuid_format(const uint8_t in[16], char out[36])
