@@ -102,6 +102,7 @@ bench:
 	@$(MAKE) --no-print-directory all $(BUILD)/ingest_micro $(BUILD)/fsync_cost $(BUILD)/store_bench
 	bench/run
 	$(BUILD)/ingest_micro
+	bench/store
 
 # User-space decoding cost alone (no network, no disk): ns per event.
 $(BUILD)/ingest_micro: bench/ingest_micro.c $(BUILD)/libfootfall.a

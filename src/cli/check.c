@@ -263,7 +263,8 @@ int ff_cmd_check(int argc, char **argv)
                 if (!gone) m.parts[keep++] = m.parts[i];
             }
             m.nparts = keep;
-            if ((rc = ff_manifest_publish(dir, &m)))
+            if ((rc = ff_manifest_publish(dir, &m)) == FF_IO_UNSYNCED) rc = 0;
+            if (rc)
                 fprintf(stderr, "footfall check: cannot write the manifest: %s\n", ff_strerror(rc));
             else {
                 if (nbad) printf("repair  %zu damaged parts (%llu events) moved to %s/damaged/\n", nbad,

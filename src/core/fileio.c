@@ -115,7 +115,9 @@ int ff_io_write_file_atomic(const char *path, const void *p, size_t n)
         unlink(tmp);
         return rc;
     }
-    return ff_io_fsync_dir(dir);
+    /* Past the rename the new contents are what everyone sees: a failure now cannot be
+     * undone, only reported. */
+    return ff_io_fsync_dir(dir) ? FF_IO_UNSYNCED : 0;
 }
 
 int ff_io_read_file(const char *path, struct ff_buf *out)

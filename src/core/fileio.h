@@ -20,7 +20,10 @@ int ff_io_rename(const char *from, const char *to);
 int ff_io_fsync_dir(const char *dir);  /* makes a rename or unlink in `dir` durable */
 
 /* Writes `path` so that it holds all of p[0..n) or keeps what it held before: a temporary
- * file beside it, fsync, rename over `path`, fsync of the directory. */
+ * file beside it, fsync, rename over `path`, fsync of the directory. Returns 0, a negative
+ * error (the old contents stay), or FF_IO_UNSYNCED: the new contents are in place but the
+ * directory's fsync failed, so after a power loss either version may be there. */
+#define FF_IO_UNSYNCED 1
 int ff_io_write_file_atomic(const char *path, const void *p, size_t n);
 /* Reads a whole file into `out` (replacing its contents), at most out->max bytes. */
 int ff_io_read_file(const char *path, struct ff_buf *out);

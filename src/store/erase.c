@@ -127,7 +127,9 @@ int ff_store_erase(struct ff_store *s, const char *id, size_t len, uint64_t *rem
     struct ff_manifest m;
     memset(&m, 0, sizeof m);
     if (!rc && ngone) {
-        if (!(rc = ff_manifest_copy(&m, &s->man))) rc = ff_store_publish(s, &m, added, nadded, gone, ngone, 0);
+        if (!(rc = ff_manifest_copy(&m, &s->man)) &&
+            (rc = ff_store_publish(s, &m, added, nadded, gone, ngone, 0)) == FF_IO_UNSYNCED)
+            rc = 0;
         ff_manifest_free(&m);
     }
     if (rc) {

@@ -141,6 +141,6 @@ int ff_manifest_publish(const char *dir, struct ff_manifest *m)
     snprintf(path, sizeof path, "%s/MANIFEST", dir);
     if (!rc) rc = ff_io_write_file_atomic(path, b.data, b.len);
     ff_buf_free(&b);
-    if (!rc) m->generation++;
+    if (rc >= 0) m->generation++;
     return rc;
 }

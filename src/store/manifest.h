@@ -46,7 +46,9 @@ struct ff_manifest {
 /* Reads DATA/MANIFEST. A missing file is an empty store (0). A damaged one is FF_ECORRUPT
  * with `err` saying where. */
 int ff_manifest_load(const char *dir, struct ff_manifest *m, char *err, size_t errlen);
-/* Writes `m` as DATA/MANIFEST with generation + 1 (set in m on success). */
+/* Writes `m` as DATA/MANIFEST with generation + 1 (set in m on success). FF_IO_UNSYNCED (> 0)
+ * when it is in place but its directory could not be fsync'd: either manifest may survive a
+ * power loss, so the caller deletes nothing the old one lists. */
 int ff_manifest_publish(const char *dir, struct ff_manifest *m);
 /* Appends a part entry. 0 or -ENOMEM. */
 int ff_manifest_add(struct ff_manifest *m, const struct ff_manifest_part *p);

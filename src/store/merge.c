@@ -3,7 +3,8 @@
  * Every flush writes a part per day it saw, so a busy day gathers many small parts; each
  * costs a file, a footer and a dictionary, and a query that reads a day opens them all.
  * The merge thread picks, for a day with at least MERGE_MIN_PARTS event parts, the smallest
- * ones (up to MERGE_MAX_PARTS, and MERGE_MAX_ROWS rows in all), reads their events, and
+ * ones (up to MERGE_MAX_PARTS, and MERGE_MAX_ROWS rows in all, so a day may keep several
+ * parts of about that size), reads their events, and
  * writes them back as one part sorted by person and time. Publishing swaps inputs for the
  * output in one manifest; readers holding the inputs keep them until they finish, and the
  * files go when the last of them lets go. Ingest never waits: flushes and merges only take
@@ -27,7 +28,9 @@
 
 #define MERGE_MIN_PARTS 4
 #define MERGE_MAX_PARTS 16
-#define MERGE_MAX_ROWS ((uint64_t)4 << 20)
+/* A merge holds its inputs decoded in memory, about 1 KB a row with the rebuild's working
+ * set, so it is capped; a streaming merge (block by block) will lift this. */
+#define MERGE_MAX_ROWS ((uint64_t)1 << 19)
 
 struct pick {
     struct live_part *parts[MERGE_MAX_PARTS];
@@ -61,7 +64,7 @@ static void choose(struct ff_store *s, struct pick *pk)
         qsort(c, nc, sizeof *c, by_rows);
         uint64_t rows = 0;
         for (size_t k = 0; k < nc && pk->n < MERGE_MAX_PARTS; k++) {
-            if (pk->n >= 2 && rows + c[k]->meta.rows > MERGE_MAX_ROWS) break;
+            if (rows + c[k]->meta.rows > MERGE_MAX_ROWS) break; /* sorted: the rest are bigger */
             rows += c[k]->meta.rows;
             pk->parts[pk->n++] = c[k];
         }
@@ -158,7 +161,7 @@ int ff_store_merge_once(struct ff_store *s)
         /* Every input must still be listed: an erasure or retention may have replaced one. */
         for (size_t k = 0; !rc && k < pk.n; k++)
             if (ff_manifest_find(&m, removed[k]) < 0) rc = -EAGAIN;
-        if (!rc) rc = ff_store_publish(s, &m, &out, 1, removed, pk.n, 0);
+        if (!rc && (rc = ff_store_publish(s, &m, &out, 1, removed, pk.n, 0)) == FF_IO_UNSYNCED) rc = 0;
         ff_manifest_free(&m);
         pthread_mutex_unlock(&s->flush_mu);
         if (rc) {
@@ -199,7 +202,7 @@ long ff_store_apply_retention(struct ff_store *s, int64_t now_us)
         snprintf(names[i], sizeof names[i], "%s", removed[i]);
         removed[i] = names[i];
     }
-    if (!rc && n) rc = ff_store_publish(s, &m, NULL, 0, removed, n, 0);
+    if (!rc && n && (rc = ff_store_publish(s, &m, NULL, 0, removed, n, 0)) == FF_IO_UNSYNCED) rc = 0;
     ff_manifest_free(&m);
     pthread_mutex_unlock(&s->flush_mu);
     if (!rc && n) ff_info("store: retention of %d days dropped %zu parts (days before %d)", s->o.retention_days, n, keep_from);

@@ -224,6 +224,9 @@ static uint8_t u8_of(const struct ff_event *ev, int col)
     return col == FF_C_TYPE ? ev->type : col == FF_C_FORMAT ? ev->format : 0;
 }
 
+#define DICT_MAX_VALUES 65536
+#define DICT_MAX_BYTES ((size_t)8 << 20)
+
 static int cmp_str(const void *a, const void *b) { return ff_str_cmp(*(const struct ff_str *)a, *(const struct ff_str *)b); }
 
 /* Chooses a string column's encoding for one part; for DICT fills the sorted dictionary and
@@ -243,14 +246,19 @@ static int choose_encoding(const struct builder *b, int col, uint8_t *enc, struc
         *enc = FF_ENC_UUID;
         return 0;
     }
-    /* A dictionary pays when values repeat: at most a quarter as many distinct values as rows. */
+    /* A dictionary pays when values repeat: at most a quarter as many distinct values as rows,
+     * and at most 65,536 of them, since a reader keeps an open part's dictionaries in memory
+     * (context JSON that hardly repeats made dictionaries of hundreds of MB). */
     size_t limit = b->n / 4 > 16 ? b->n / 4 : 16;
+    if (limit > DICT_MAX_VALUES) limit = DICT_MAX_VALUES;
     ff_strmap_init(codes);
+    size_t dict_bytes = 0;
     for (size_t i = 0; i < b->n; i++) {
         struct ff_str s = str_of(b, b->rows[i], col);
         int found;
         if (!ff_strmap_put(codes, s.p, s.len, 0, &found)) return -ENOMEM;
-        if (codes->count > limit) {
+        if (!found) dict_bytes += s.len;
+        if (codes->count > limit || dict_bytes > DICT_MAX_BYTES) {
             ff_strmap_free(codes);
             *enc = FF_ENC_PLAIN;
             return 0;

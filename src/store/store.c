@@ -29,6 +29,8 @@
 #define DEFAULT_FLUSH_BYTES ((size_t)64 << 20)
 #define DEFAULT_FLUSH_INTERVAL_US (10LL * 1000000)
 #define SLAB_BYTES ((size_t)4 << 20)
+/* The memtable being filled may grow to this many flush sizes while the frozen one is written. */
+#define MEMTABLE_MAX_FACTOR 2
 
 /* ---- slabs and memtables ---- */
 
@@ -219,6 +221,10 @@ void ff_store_on_durable(void *store, uint64_t first_seq, const char *records, s
     struct ff_store *s = store;
     int64_t now = ff_now_us();
     pthread_mutex_lock(&s->mu);
+    /* Backpressure: when flushes fall behind ingest, the WAL writer waits here, so requests
+     * wait for their acknowledgement instead of memory growing without bound. */
+    while (s->thread_started && !s->stopping && s->frozen.records && s->active.bytes >= MEMTABLE_MAX_FACTOR * s->o.flush_bytes)
+        pthread_cond_wait(&s->flushed_cv, &s->mu);
     int rc = add_frame(s, first_seq, records, len, drops, ndrop, now);
     if (s->active.bytes >= s->o.flush_bytes) pthread_cond_signal(&s->cv);
     pthread_mutex_unlock(&s->mu);
@@ -338,7 +344,13 @@ int ff_store_publish(struct ff_store *s, struct ff_manifest *m, const struct ff_
     for (size_t i = 0; !rc && i < nadded; i++) rc = ff_manifest_add(m, &added[i]);
     struct partset *ps = NULL;
     if (!rc && !(ps = partset_new(s->ps->n + nadded))) rc = -ENOMEM;
-    if (!rc) rc = ff_manifest_publish(s->dir, m);
+    int unsynced = 0;
+    if (!rc && (rc = ff_manifest_publish(s->dir, m)) == FF_IO_UNSYNCED) {
+        ff_warn("store: the manifest is in place but its directory could not be fsync'd; replaced parts are kept "
+                "on disk until the next start");
+        unsynced = 1;
+        rc = 0;
+    }
     if (rc) {
         for (size_t i = 0; i < nopened; i++) ff_live_release(opened[i]);
         ff_partset_release(ps);
@@ -350,7 +362,9 @@ int ff_store_publish(struct ff_store *s, struct ff_manifest *m, const struct ff_
         int gone = 0;
         for (size_t k = 0; k < nremoved && !gone; k++) gone = strcmp(lp->meta.name, removed[k]) == 0;
         if (gone) {
-            atomic_store(&lp->obsolete, 1);
+            /* Deleted when the last reader lets go, unless the old manifest may still be
+             * the durable one: then the next open decides (orphans are removed). */
+            if (!unsynced) atomic_store(&lp->obsolete, 1);
             continue;
         }
         atomic_fetch_add(&lp->refs, 1);
@@ -372,12 +386,13 @@ int ff_store_publish(struct ff_store *s, struct ff_manifest *m, const struct ff_
     if (drop_frozen) {
         done = s->frozen;
         memset(&s->frozen, 0, sizeof s->frozen);
+        pthread_cond_broadcast(&s->flushed_cv);
     }
     pthread_mutex_unlock(&s->mu);
     ff_manifest_free(&prev);
     ff_partset_release(old);
     memtable_clear(&done);
-    return 0;
+    return unsynced ? FF_IO_UNSYNCED : 0;
 }
 
 int ff_store_flush(struct ff_store *s)
@@ -417,11 +432,13 @@ int ff_store_flush(struct ff_store *s)
         }
         rc = ff_store_publish(s, &m, mps, nbuilt + nq, NULL, 0, 1);
     }
+    int unsynced = rc == FF_IO_UNSYNCED;
+    if (unsynced) rc = 0;
     ff_free(mps);
     if (rc) {
         remove_built(s, built, nbuilt);
         if (nq) remove_built(s, &qbuilt, 1);
-    } else {
+    } else if (!unsynced) { /* the WAL stays whole until wal_seq is known durable */
         long trimmed = ff_wal_trim(s->dir, s->man.wal_seq, s->o.wal_keep_us);
         if (trimmed < 0) ff_warn("store: removing flushed WAL segments: %s", ff_strerror((int)trimmed));
         pthread_cond_broadcast(&s->merge_cv);
@@ -529,6 +546,7 @@ int ff_store_open(struct ff_store **out, const struct ff_store_opts *o, char *er
     pthread_mutex_init(&s->flush_mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     pthread_cond_init(&s->merge_cv, NULL);
+    pthread_cond_init(&s->flushed_cv, NULL);
     int rc = 0;
     if (!o->read_only && ((mkdir(s->dir, 0755) && errno != EEXIST) || (mkdir(s->partsdir, 0755) && errno != EEXIST))) {
         rc = -errno;
@@ -588,6 +606,7 @@ void ff_store_close(struct ff_store *s)
         s->stopping = 1;
         pthread_cond_signal(&s->cv);
         pthread_cond_broadcast(&s->merge_cv);
+        pthread_cond_broadcast(&s->flushed_cv);
         pthread_mutex_unlock(&s->mu);
         pthread_join(s->thread, NULL);
         if (s->merge_started) pthread_join(s->merge_thread, NULL);
@@ -606,6 +625,7 @@ void ff_store_close(struct ff_store *s)
     pthread_mutex_destroy(&s->flush_mu);
     pthread_cond_destroy(&s->cv);
     pthread_cond_destroy(&s->merge_cv);
+    pthread_cond_destroy(&s->flushed_cv);
     ff_free(s);
 }
 

@@ -10,6 +10,7 @@
 #include "store/part.h"
 #include "store/schema.h"
 #include "store/store.h"
+#include "core/fileio.h"
 
 /* An append-only run of memtable entries: seq:u64le, then a record as event.h encodes it.
  * Bytes below a length a reader saw never change, so readers share slabs by reference. */
@@ -62,7 +63,7 @@ struct ff_store {
     struct ff_store_opts o;
     char dir[3600], partsdir[3700]; /* room for "/" and a file name within PATH_MAX */
     pthread_mutex_t mu, flush_mu; /* flush_mu: one publisher at a time (flush, merge, erasure) */
-    pthread_cond_t cv, merge_cv;
+    pthread_cond_t cv, merge_cv, flushed_cv; /* flushed_cv: a frozen memtable was written out */
     struct memtable active, frozen; /* frozen: being flushed, or left by a failed flush */
     struct partset *ps;
     struct ff_manifest man;
@@ -80,7 +81,8 @@ void ff_built_to_manifest(const struct ff_built_part *b, int kind, struct ff_man
 /* Publishes `m` (a copy of the current manifest, with whatever else changed) less the parts
  * named in `removed`, plus `added` (written and fsync'd, opened here first); swaps the part
  * set readers see, and drops the frozen memtable when `drop_frozen`. Caller holds flush_mu.
- * On success the store owns m's contents (m is zeroed). */
+ * On success the store owns m's contents (m is zeroed). FF_IO_UNSYNCED (> 0) is success too:
+ * published, but replaced parts stay on disk (see ff_manifest_publish). */
 int ff_store_publish(struct ff_store *s, struct ff_manifest *m, const struct ff_manifest_part *added, size_t nadded,
                      const char *const *removed, size_t nremoved, int drop_frozen);
 /* Every event of some parts, decoded, those `keep` refuses left out (counted in `dropped`);

@@ -282,7 +282,9 @@ def test_events_move_to_parts_and_read_the_same(footfall):
     before = srv.events(limit=1000)
     assert [e["messageId"] for e in before] == list(reversed(mids)), "readable at once, newest first"
     # within a flush interval or so, the memtable is written out: one part per day + quarantine
-    wait_for(lambda: len(manifest_parts(srv.data_dir)) >= 6, timeout=10, what="parts written")
+    # part files are renamed into place before the manifest that lists them is published
+    wait_for(lambda: len(manifest_parts(srv.data_dir)) >= 6 and (srv.data_dir / "MANIFEST").exists(), timeout=10,
+             what="parts written and published")
     parts = manifest_parts(srv.data_dir)
     assert sum(p.startswith("q-") for p in parts) == 1, parts
     assert (srv.data_dir / "MANIFEST").exists()

@@ -311,6 +311,35 @@ static void test_merges(void **state)
     expect_all(f);
 }
 
+/* The Nth write, fsync or rename of a merge fails: the merge reports it and publishes nothing;
+ * the store reopens cleanly (the half-written output removed) with every event once. */
+static void test_merge_failures(void **state)
+{
+    struct fx *f = *state;
+    const enum ff_io_op ops[] = {FF_IO_WRITE, FF_IO_FSYNC, FF_IO_RENAME};
+    char parts[256];
+    snprintf(parts, sizeof parts, "%s/parts", f->dir);
+    for (size_t o = 0; o < 3; o++) {
+        for (long nth = 1;; nth++) {
+            open_store(f, 0);
+            while (test_count_dir(parts) < 8) {
+                frame(f, 20, NULL, 0, 0);
+                assert_int_equal(ff_store_flush(f->s), 0);
+            }
+            ff_io_fail_after(ops[o], nth, -EIO);
+            int rc = ff_store_merge_once(f->s);
+            ff_io_fail_after(ops[o], 0, 0);
+            expect_events(f, NULL, FF_TIME_NONE, FF_TIME_NONE, 100000);
+            close_store(f); /* a crash here would be the same: nothing published */
+            open_store(f, 0);
+            expect_all(f);
+            close_store(f);
+            if (rc == 1) break; /* past the last call of this kind */
+            assert_int_equal(rc, -EIO);
+        }
+    }
+}
+
 /* Retention drops whole days, and only those older than N days. */
 static void test_retention(void **state)
 {
@@ -353,6 +382,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_flush_failures, setup, teardown),
         cmocka_unit_test_setup_teardown(test_merges, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_merge_failures, setup, teardown),
     };
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }
