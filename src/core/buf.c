@@ -24,6 +24,8 @@ int ff_buf_reserve(struct ff_buf *b, size_t extra)
     while (cap < need) cap = cap > SIZE_MAX / 2 ? need : cap * 2;
     char *p = ff_realloc(b->data, cap);
     if (!p) return -ENOMEM;
+    /* New room is zeroed: callers rely on the byte after what they appended being 0 (a
+     * string they did not terminate); see buf.h. */
     memset(p + b->cap, 0, cap - b->cap);
     b->data = p;
     b->cap = cap;

@@ -2,7 +2,9 @@
  *
  * Every buffer that may hold untrusted input has a limit (`max`): growing past it fails with
  * FF_ETOOBIG instead of eating memory. The buffer always keeps FF_BUF_PAD spare bytes after
- * `len`, zeroed on growth, so JSON parsers that read ahead (simdjson) can use it in place. */
+ * `len`, zeroed on growth (all new room is zeroed, and some callers read the byte after
+ * what they appended as a terminator), so JSON parsers that read ahead (simdjson) can use it
+ * in place. */
 #ifndef FF_BUF_H
 #define FF_BUF_H
 

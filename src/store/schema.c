@@ -225,6 +225,7 @@ static uint8_t u8_of(const struct ff_event *ev, int col)
 }
 
 #define DICT_MAX_VALUES 65536
+#define DICT_SAMPLE 4096
 #define DICT_MAX_BYTES ((size_t)8 << 20)
 
 static int cmp_str(const void *a, const void *b) { return ff_str_cmp(*(const struct ff_str *)a, *(const struct ff_str *)b); }
@@ -246,12 +247,43 @@ static int choose_encoding(const struct builder *b, int col, uint8_t *enc, struc
         *enc = FF_ENC_UUID;
         return 0;
     }
+    /* Empty throughout (a column enrichment has not filled yet): a one-entry dictionary,
+     * without hashing a million empty strings. */
+    ff_strmap_init(codes);
+    if (!any) {
+        struct ff_str *d = ff_malloc(sizeof *d);
+        int found;
+        if (!d || !ff_strmap_put(codes, "", 0, 0, &found)) {
+            ff_free(d);
+            return -ENOMEM;
+        }
+        d[0] = (struct ff_str){"", 0};
+        *enc = FF_ENC_DICT;
+        *dict = d;
+        *count = 1;
+        return 0;
+    }
+    /* Mostly distinct in a sample of the first rows: plain, without building the rest. */
+    if (b->n >= 4 * DICT_SAMPLE) {
+        /* spread over the part: rows are sorted by person, so a prefix is a few people */
+        for (size_t i = 0; i < DICT_SAMPLE; i++) {
+            struct ff_str s = str_of(b, b->rows[i * (b->n / DICT_SAMPLE)], col);
+            int found;
+            if (!ff_strmap_put(codes, s.p, s.len, 0, &found)) return -ENOMEM;
+        }
+        size_t distinct = codes->count;
+        ff_strmap_free(codes);
+        ff_strmap_init(codes);
+        if (distinct > DICT_SAMPLE / 2) {
+            *enc = FF_ENC_PLAIN;
+            return 0;
+        }
+    }
     /* A dictionary pays when values repeat: at most a quarter as many distinct values as rows,
      * and at most 65,536 of them, since a reader keeps an open part's dictionaries in memory
      * (context JSON that hardly repeats made dictionaries of hundreds of MB). */
     size_t limit = b->n / 4 > 16 ? b->n / 4 : 16;
     if (limit > DICT_MAX_VALUES) limit = DICT_MAX_VALUES;
-    ff_strmap_init(codes);
     size_t dict_bytes = 0;
     for (size_t i = 0; i < b->n; i++) {
         struct ff_str s = str_of(b, b->rows[i], col);
