@@ -233,8 +233,9 @@ static int cmp_str(const void *a, const void *b) { return ff_str_cmp(*(const str
 /* Chooses a string column's encoding for one part; for DICT fills the sorted dictionary and
  * a map from value to code. */
 static int choose_encoding(const struct builder *b, int col, uint8_t *enc, struct ff_str **dict, uint32_t *count,
-                           struct ff_strmap *codes)
+                           struct ff_strmap *codes, uint32_t **row_codes)
 {
+    *row_codes = NULL;
     int uuid = 1, any = 0;
     uint8_t tmp[16];
     for (size_t i = 0; i < b->n && uuid; i++) {
@@ -258,6 +259,10 @@ static int choose_encoding(const struct builder *b, int col, uint8_t *enc, struc
             return -ENOMEM;
         }
         d[0] = (struct ff_str){"", 0};
+        if (!(*row_codes = ff_calloc(b->n ? b->n : 1, sizeof **row_codes))) {
+            ff_free(d);
+            return -ENOMEM;
+        }
         *enc = FF_ENC_DICT;
         *dict = d;
         *count = 1;
@@ -285,30 +290,44 @@ static int choose_encoding(const struct builder *b, int col, uint8_t *enc, struc
     size_t limit = b->n / 4 > 16 ? b->n / 4 : 16;
     if (limit > DICT_MAX_VALUES) limit = DICT_MAX_VALUES;
     size_t dict_bytes = 0;
+    /* Each row's value gets a first-seen id now; the ids become sorted codes below, so
+     * writing the blocks needs no second hash of every value. */
+    uint32_t *ids = ff_malloc((b->n ? b->n : 1) * sizeof *ids);
+    if (!ids) return -ENOMEM;
     for (size_t i = 0; i < b->n; i++) {
         struct ff_str s = str_of(b, b->rows[i], col);
         int found;
-        if (!ff_strmap_put(codes, s.p, s.len, 0, &found)) return -ENOMEM;
+        uint32_t *v = ff_strmap_put(codes, s.p, s.len, (uint32_t)codes->count, &found);
+        if (!v) {
+            ff_free(ids);
+            return -ENOMEM;
+        }
+        ids[i] = *v;
         if (!found) dict_bytes += s.len;
         if (codes->count > limit || dict_bytes > DICT_MAX_BYTES) {
+            ff_free(ids);
             ff_strmap_free(codes);
             *enc = FF_ENC_PLAIN;
             return 0;
         }
     }
-    struct ff_str *d = ff_malloc((codes->count ? codes->count : 1) * sizeof *d);
-    if (!d) return -ENOMEM;
     size_t k = 0;
+    struct ff_str *d = ff_malloc((codes->count ? codes->count : 1) * sizeof *d);
+    uint32_t *code_of = ff_malloc((codes->count ? codes->count : 1) * sizeof *code_of);
+    if (!d || !code_of) {
+        ff_free(d), ff_free(code_of), ff_free(ids);
+        return -ENOMEM;
+    }
     for (size_t i = 0; i < codes->cap; i++)
         if (codes->slots[i].p) d[k++] = (struct ff_str){codes->slots[i].p, codes->slots[i].len};
     qsort(d, k, sizeof *d, cmp_str);
-    for (size_t i = 0; i < k; i++) {
-        int found;
-        *ff_strmap_put(codes, d[i].p, d[i].len, 0, &found) = (uint32_t)i; /* present: no growth, no NULL */
-    }
+    for (size_t i = 0; i < k; i++) code_of[*ff_strmap_get(codes, d[i].p, d[i].len)] = (uint32_t)i;
+    for (size_t i = 0; i < b->n; i++) ids[i] = code_of[ids[i]]; /* now the sorted code of row i */
+    ff_free(code_of);
     *enc = FF_ENC_DICT;
     *dict = d;
     *count = (uint32_t)k;
+    *row_codes = ids;
     return 0;
 }
 
@@ -321,6 +340,7 @@ static int write_day(const struct builder *b, const char *path, uint32_t block_r
     struct ff_strmap codes[FF_NCOLS];
     struct ff_str *dicts[FF_NCOLS] = {0};
     uint32_t dict_count[FF_NCOLS] = {0};
+    uint32_t *row_codes[FF_NCOLS] = {0}; /* DICT: the code of each row, in sorted row order */
     memset(cols, 0, sizeof cols);
     memset(codes, 0, sizeof codes);
     int rc = 0;
@@ -329,7 +349,8 @@ static int write_day(const struct builder *b, const char *path, uint32_t block_r
         cols[c].type = ff_schema[c].type;
         cols[c].codec = ff_schema[c].codec;
         cols[c].enc = FF_ENC_PLAIN;
-        if (cols[c].type == FF_COL_STR) rc = choose_encoding(b, c, &cols[c].enc, &dicts[c], &dict_count[c], &codes[c]);
+        if (cols[c].type == FF_COL_STR)
+            rc = choose_encoding(b, c, &cols[c].enc, &dicts[c], &dict_count[c], &codes[c], &row_codes[c]);
     }
     struct ff_part_writer *w = NULL;
     if (!rc) rc = ff_part_writer_open(&w, path, cols, FF_NCOLS, block_rows);
@@ -365,8 +386,7 @@ static int write_day(const struct builder *b, const char *path, uint32_t block_r
                 if (cols[c].type == FF_COL_I64) v[c].i64[i] = i64_of(ev, c);
                 else if (cols[c].type == FF_COL_U8) v[c].u8[i] = u8_of(ev, c);
                 else if (cols[c].enc == FF_ENC_DICT) {
-                    struct ff_str s = str_of(b, row, c);
-                    v[c].codes[i] = *ff_strmap_get(&codes[c], s.p, s.len);
+                    v[c].codes[i] = row_codes[c][r0 + i];
                 } else {
                     v[c].str[i] = str_of(b, row, c);
                 }
@@ -387,6 +407,7 @@ static int write_day(const struct builder *b, const char *path, uint32_t block_r
         ff_free(v[c].codes);
         ff_free(v[c].str);
         ff_free(dicts[c]);
+        ff_free(row_codes[c]);
         ff_strmap_free(&codes[c]);
     }
     return rc;
