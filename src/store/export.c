@@ -52,7 +52,7 @@ int ff_export_person(struct ff_store *s, const char *id, size_t len, enum ff_exp
     ff_buf_init(&g.recs, (size_t)1 << 34);
     struct ff_scan_filter f = {id, len, FF_TIME_NONE, FF_TIME_NONE};
     int rc = len ? ff_store_scan(s, &f, gather, &g) : 0;
-    if (!rc) qsort(g.v, g.n, sizeof *g.v, by_time);
+    if (!rc && g.n) qsort(g.v, g.n, sizeof *g.v, by_time);
     size_t start = out->len;
     if (!rc && format == FF_EXPORT_CSV) rc = ff_event_csv_header(out);
     for (size_t i = 0; !rc && i < g.n; i++) {

@@ -296,7 +296,7 @@ int ff_store_read_json(struct ff_store *s, const struct ff_read_filter *f, const
     int want_kind = f->kind == FF_REC_EVENT ? FF_PART_EVENTS : FF_PART_QUARANTINE;
     for (size_t i = 0; !rc && i < snap.ps->n; i++)
         if (snap.ps->parts[i]->meta.kind == want_kind) parts[n++] = snap.ps->parts[i];
-    if (!rc) qsort(parts, n, sizeof *parts, by_max_seq_desc);
+    if (!rc && n) qsort(parts, n, sizeof *parts, by_max_seq_desc);
     for (size_t i = 0; !rc && i < n; i++) {
         if (older_than_all(&r.k, parts[i]->meta.max_seq)) break; /* the rest are older still */
         if (f->kind == FF_REC_EVENT && !time_overlaps(f, parts[i]->meta.min_time, parts[i]->meta.max_time)) continue;
@@ -304,7 +304,7 @@ int ff_store_read_json(struct ff_store *s, const struct ff_read_filter *f, const
     }
     ff_free(parts);
     /* Newest first. */
-    if (!rc) qsort(r.k.heap, r.k.n, sizeof *r.k.heap, by_seq_desc);
+    if (!rc && r.k.n) qsort(r.k.heap, r.k.n, sizeof *r.k.heap, by_seq_desc);
     size_t start = out->len;
     for (size_t i = 0; !rc && i < r.k.n; i++) {
         if (i && (rc = ff_buf_append_str(out, sep))) break;
@@ -389,7 +389,7 @@ int ff_store_scan(struct ff_store *s, const struct ff_scan_filter *f, ff_event_v
     if (snap.ps->n && !parts) rc = -ENOMEM;
     for (size_t i = 0; !rc && i < snap.ps->n; i++)
         if (snap.ps->parts[i]->meta.kind == FF_PART_EVENTS) parts[n++] = snap.ps->parts[i];
-    if (!rc) qsort(parts, n, sizeof *parts, by_day_then_seq);
+    if (!rc && n) qsort(parts, n, sizeof *parts, by_day_then_seq);
     char err[1024];
     struct ff_read_filter tf = {.from_us = f->from_us, .to_us = f->to_us};
     for (size_t i = 0; !rc && i < n; i++) {
