@@ -28,6 +28,7 @@
  *   I64  varint(zigzag(v[i] - v[i-1])) per row, v[-1] = 0, subtraction modulo 2^64 (so
  *        INT64_MIN, "absent", costs nothing special). min/max: of the values.
  *   U8   one byte per row. min/max: of the values.
+ *   F64  8 bytes per row, IEEE 754 binary64 little-endian. min/max: 0.
  *   STR  encoding PLAIN: str per row. min/max: 0.
  *        encoding DICT:  varint code per row into the column's dictionary: the dictionary
  *                        chunk's raw bytes are count:varint then str × count, sorted
@@ -52,7 +53,7 @@
 #define FF_PART_VERSION 1
 #define FF_PART_BLOCK_ROWS 65536
 
-enum ff_col_type { FF_COL_I64 = 1, FF_COL_U8 = 2, FF_COL_STR = 3 };
+enum ff_col_type { FF_COL_I64 = 1, FF_COL_U8 = 2, FF_COL_STR = 3, FF_COL_F64 = 4 };
 enum ff_col_enc { FF_ENC_PLAIN = 0, FF_ENC_DICT = 1, FF_ENC_UUID = 2 };
 enum ff_codec { FF_CODEC_NONE = 0, FF_CODEC_ZSTD = 1, FF_CODEC_LZ4 = 2 };
 
@@ -61,6 +62,7 @@ struct ff_colvec {
     uint8_t type;          /* enum ff_col_type */
     uint32_t n;
     int64_t *i64;          /* I64 */
+    double *f64;           /* F64 */
     uint8_t *u8;           /* U8 */
     struct ff_str *str;    /* STR: the values (reader: always filled; writer: PLAIN and UUID) */
     uint32_t *codes;       /* STR with DICT: codes into the dictionary (reader and writer) */

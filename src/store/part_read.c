@@ -189,7 +189,7 @@ int ff_part_open(const char *path, struct ff_part **out, char *err, size_t errle
         struct ff_part_column *col = &p->cols[c];
         struct ff_str name;
         if (ff_rd_str(&r, &name) || name.len >= sizeof col->name || ff_rd_u8(&r, &col->type) ||
-            ff_rd_u8(&r, &col->enc) || col->type < FF_COL_I64 || col->type > FF_COL_STR || col->enc > FF_ENC_UUID ||
+            ff_rd_u8(&r, &col->enc) || col->type < FF_COL_I64 || col->type > FF_COL_F64 || col->enc > FF_ENC_UUID ||
             (col->enc == FF_ENC_DICT && rd_chunkref(&r, &col->dict))) {
             rc = fail(err, errlen, FF_ECORRUPT, "%s: footer at offset %llu: column %u is malformed", path,
                       (unsigned long long)foff, c);
@@ -287,6 +287,15 @@ static int decode_raw(struct ff_colvec *out, uint8_t type, uint8_t enc, size_t r
         if (raw_len != n) bad = 1;
         out->u8 = (uint8_t *)raw;
         r.off = r.len;
+    } else if (type == FF_COL_F64) {
+        if (raw_len != (size_t)n * 8) bad = 1;
+        double *v = out->f64 = carve(out, n, 8);
+        for (uint32_t i = 0; i < n && !bad; i++) {
+            uint64_t bits = 0;
+            for (int k = 7; k >= 0; k--) bits = bits << 8 | (unsigned char)raw[(size_t)i * 8 + (size_t)k];
+            memcpy(&v[i], &bits, 8);
+        }
+        r.off = r.len;
     } else if (type != FF_COL_STR) {
         bad = 1;
     } else if (enc == FF_ENC_DICT) {
@@ -324,7 +333,7 @@ static int decode_raw(struct ff_colvec *out, uint8_t type, uint8_t enc, size_t r
 /* Sizes out->mem for a chunk of raw_len bytes decoding to n values of this type. */
 static int reserve_for(struct ff_colvec *out, uint8_t type, uint8_t enc, size_t raw_len, uint32_t n)
 {
-    size_t arrays = (size_t)n * (type == FF_COL_I64 ? 8 : type == FF_COL_U8 ? 1 : 16 + 4) + 32;
+    size_t arrays = (size_t)n * (type == FF_COL_I64 || type == FF_COL_F64 ? 8 : type == FF_COL_U8 ? 1 : 16 + 4) + 32;
     /* UUIDs turn 16 stored bytes into 36 characters. */
     size_t text = enc == FF_ENC_UUID ? (size_t)n * 36 : 0;
     ff_buf_init(&out->mem, (size_t)1 << 34);

@@ -208,6 +208,14 @@ static int encode(struct ff_part_writer *w, uint32_t c, const struct ff_colvec *
         }
         break;
     }
+    case FF_COL_F64:
+        if ((rc = ff_buf_reserve(b, (size_t)n * 8))) return rc;
+        for (uint32_t i = 0; i < n; i++) {
+            uint64_t bits;
+            memcpy(&bits, &v->f64[i], 8);
+            for (int k = 0; k < 8; k++) b->data[b->len++] = (char)(bits >> (8 * k));
+        }
+        break;
     case FF_COL_U8:
         if (n) mn = mx = v->u8[0];
         for (uint32_t i = 0; i < n; i++) {

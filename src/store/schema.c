@@ -16,6 +16,7 @@
 #include "core/strmap.h"
 #include "core/textcodec.h"
 #include "core/timeutil.h"
+#include "store/props.h"
 
 const struct ff_col_def ff_schema[FF_NCOLS] = {
     [FF_C_TIME] = {"time", FF_COL_I64, FF_CODEC_LZ4},
@@ -185,7 +186,11 @@ struct builder {
     const struct ff_str *derived; /* n × NDERIVED */
     const uint32_t *rows;         /* the sorted rows of one day */
     size_t n;
+    const struct ff_props_plan *plan;   /* typed property columns: FF_NCOLS + k */
+    const struct ff_props_split *props; /* by original row: their values and the rest */
 };
+
+#define MAX_COLS (FF_NCOLS + FF_PROPS_MAX)
 
 static struct ff_str str_of(const struct builder *b, size_t row, int col)
 {
@@ -199,11 +204,12 @@ static struct ff_str str_of(const struct builder *b, size_t row, int col)
     case FF_C_GROUP_ID: return ev->group_id;
     case FF_C_PREVIOUS_ID: return ev->previous_id;
     case FF_C_WRITE_KEY: return ev->write_key;
-    case FF_C_PROPERTIES: return ev->properties;
+    case FF_C_PROPERTIES: return b->props->rest[row];
     case FF_C_TRAITS: return ev->traits;
     case FF_C_CONTEXT: return ev->context;
     default:
         if (col >= FF_C_PAGE_URL && col <= FF_C_UTM_CONTENT) return b->derived[row * NDERIVED + (size_t)(col - FF_C_PAGE_URL)];
+        if (col >= FF_NCOLS) return b->props->cols[col - FF_NCOLS].str[row];
         return (struct ff_str){"", 0};
     }
 }
@@ -336,33 +342,42 @@ static int write_day(const struct builder *b, const char *path, uint32_t block_r
     struct ff_part_info *info = &bp->info;
     bp->min_seq = UINT64_MAX;
     bp->max_seq = 0;
-    struct ff_part_column cols[FF_NCOLS];
-    struct ff_strmap codes[FF_NCOLS];
-    struct ff_str *dicts[FF_NCOLS] = {0};
-    uint32_t dict_count[FF_NCOLS] = {0};
-    uint32_t *row_codes[FF_NCOLS] = {0}; /* DICT: the code of each row, in sorted row order */
+    struct ff_part_column cols[MAX_COLS];
+    struct ff_strmap codes[MAX_COLS];
+    struct ff_str *dicts[MAX_COLS] = {0};
+    uint32_t dict_count[MAX_COLS] = {0};
+    uint32_t *row_codes[MAX_COLS] = {0}; /* DICT: the code of each row, in sorted row order */
     memset(cols, 0, sizeof cols);
     memset(codes, 0, sizeof codes);
     int rc = 0;
-    for (int c = 0; c < FF_NCOLS && !rc; c++) {
-        snprintf(cols[c].name, sizeof cols[c].name, "%s", ff_schema[c].name);
-        cols[c].type = ff_schema[c].type;
-        cols[c].codec = ff_schema[c].codec;
+    const int ncols = FF_NCOLS + b->plan->n;
+    for (int c = 0; c < ncols && !rc; c++) {
+        if (c < FF_NCOLS) {
+            snprintf(cols[c].name, sizeof cols[c].name, "%s", ff_schema[c].name);
+            cols[c].type = ff_schema[c].type;
+            cols[c].codec = ff_schema[c].codec;
+        } else {
+            const int k = c - FF_NCOLS;
+            snprintf(cols[c].name, sizeof cols[c].name, FF_PROPS_PREFIX "%.*s", (int)b->plan->k[k].len, b->plan->k[k].key);
+            cols[c].type = b->plan->k[k].type;
+            cols[c].codec = FF_CODEC_ZSTD;
+        }
         cols[c].enc = FF_ENC_PLAIN;
         if (cols[c].type == FF_COL_STR)
             rc = choose_encoding(b, c, &cols[c].enc, &dicts[c], &dict_count[c], &codes[c], &row_codes[c]);
     }
     struct ff_part_writer *w = NULL;
-    if (!rc) rc = ff_part_writer_open(&w, path, cols, FF_NCOLS, block_rows);
-    for (int c = 0; c < FF_NCOLS && !rc; c++)
+    if (!rc) rc = ff_part_writer_open(&w, path, cols, (uint32_t)ncols, block_rows);
+    for (int c = 0; c < ncols && !rc; c++)
         if (cols[c].enc == FF_ENC_DICT) rc = ff_part_writer_dict(w, (uint32_t)c, dicts[c], dict_count[c]);
     /* One block's vectors, reused. */
-    struct ff_colvec v[FF_NCOLS];
+    struct ff_colvec v[MAX_COLS];
     memset(v, 0, sizeof v);
     size_t per = block_rows;
-    for (int c = 0; c < FF_NCOLS && !rc; c++) {
+    for (int c = 0; c < ncols && !rc; c++) {
         v[c].type = cols[c].type;
         if (cols[c].type == FF_COL_I64 && !(v[c].i64 = ff_malloc(per * 8))) rc = -ENOMEM;
+        if (cols[c].type == FF_COL_F64 && !(v[c].f64 = ff_malloc(per * 8))) rc = -ENOMEM;
         if (cols[c].type == FF_COL_U8 && !(v[c].u8 = ff_malloc(per))) rc = -ENOMEM;
         if (cols[c].type == FF_COL_STR && cols[c].enc == FF_ENC_DICT && !(v[c].codes = ff_malloc(per * 4))) rc = -ENOMEM;
         if (cols[c].type == FF_COL_STR && cols[c].enc != FF_ENC_DICT && !(v[c].str = ff_malloc(per * sizeof *v[c].str)))
@@ -382,9 +397,11 @@ static int write_day(const struct builder *b, const char *path, uint32_t block_r
             if (ev->received_at_us > info->max_received) info->max_received = ev->received_at_us;
             if (ev->seq < bp->min_seq) bp->min_seq = ev->seq;
             if (ev->seq > bp->max_seq) bp->max_seq = ev->seq;
-            for (int c = 0; c < FF_NCOLS; c++) {
-                if (cols[c].type == FF_COL_I64) v[c].i64[i] = i64_of(ev, c);
-                else if (cols[c].type == FF_COL_U8) v[c].u8[i] = u8_of(ev, c);
+            for (int c = 0; c < ncols; c++) {
+                const struct ff_colvec *pv = c >= FF_NCOLS ? &b->props->cols[c - FF_NCOLS] : NULL;
+                if (cols[c].type == FF_COL_I64) v[c].i64[i] = pv ? pv->i64[row] : i64_of(ev, c);
+                else if (cols[c].type == FF_COL_F64) v[c].f64[i] = pv->f64[row];
+                else if (cols[c].type == FF_COL_U8) v[c].u8[i] = pv ? pv->u8[row] : u8_of(ev, c);
                 else if (cols[c].enc == FF_ENC_DICT) {
                     v[c].codes[i] = row_codes[c][r0 + i];
                 } else {
@@ -392,17 +409,18 @@ static int write_day(const struct builder *b, const char *path, uint32_t block_r
                 }
             }
         }
-        for (int c = 0; c < FF_NCOLS; c++) v[c].n = n;
+        for (int c = 0; c < ncols; c++) v[c].n = n;
         rc = ff_part_writer_block(w, v, n, person_key(&b->evs[b->rows[r0]]), person_key(&b->evs[b->rows[r0 + n - 1]]));
     }
     info->nrows = b->n;
     info->block_rows = block_rows;
-    info->ncols = FF_NCOLS;
+    info->ncols = (uint32_t)ncols;
     info->day = b->n ? ff_day_of(b->evs[b->rows[0]].timestamp_us) : 0;
     if (!rc) rc = ff_part_writer_finish(w, info);
     else ff_part_writer_abort(w);
-    for (int c = 0; c < FF_NCOLS; c++) {
+    for (int c = 0; c < MAX_COLS; c++) {
         ff_free(v[c].i64);
+        ff_free(v[c].f64);
         ff_free(v[c].u8);
         ff_free(v[c].codes);
         ff_free(v[c].str);
@@ -443,6 +461,16 @@ int ff_parts_build(const char *dir, uint64_t *next_id, const struct ff_event *ev
     for (size_t i = 0; !rc && i < n; i++)
         keys[i] = (struct sort_row){ff_day_of(evs[i].timestamp_us), (uint32_t)i, prefix_of(person_key(&evs[i]))};
     if (!rc) qsort_r(keys, n, sizeof *keys, cmp_rows, (void *)evs);
+    /* Typed property columns: one plan for the events of this build, their values split out. */
+    struct ff_props_plan plan;
+    struct ff_props_split split;
+    memset(&split, 0, sizeof split);
+    struct ff_str *props = rc ? NULL : ff_malloc(n * sizeof *props);
+    if (!rc && !props) rc = -ENOMEM;
+    for (size_t i = 0; !rc && i < n; i++) props[i] = evs[i].properties;
+    if (!rc) rc = ff_props_plan(props, n, &plan);
+    if (!rc) rc = ff_props_split(props, n, &plan, &split);
+    ff_free(props);
     for (size_t i = 0; !rc && i < n; i++) rows[i] = keys[i].row;
     ff_free(keys);
     for (size_t a = 0; a < n && !rc;) {
@@ -463,7 +491,7 @@ int ff_parts_build(const char *dir, uint64_t *next_id, const struct ff_event *ev
             rc = -ENAMETOOLONG;
             break;
         }
-        struct builder b = {evs, derived, rows + a, z - a};
+        struct builder b = {evs, derived, rows + a, z - a, &plan, &split};
         if ((rc = write_day(&b, path, block_rows, bp))) break;
         nparts++;
         struct stat st;
@@ -480,6 +508,7 @@ int ff_parts_build(const char *dir, uint64_t *next_id, const struct ff_event *ev
         parts = NULL;
         nparts = 0;
     }
+    ff_props_split_free(&split);
     ff_json_parser_free(d.parser);
     ff_buf_free(&d.scratch);
     ff_buf_free(&d.arena);
@@ -508,11 +537,23 @@ void ff_part_events_init(struct ff_part_events *pe, const struct ff_part *p)
         int k = ff_part_column_index(p, ff_schema[c].name);
         pe->part_col[c] = k >= 0 && p->cols[k].type == ff_schema[c].type ? k : -1;
     }
+    const size_t np = sizeof FF_PROPS_PREFIX - 1;
+    for (uint32_t c = 0; c < p->info.ncols && pe->nprops < FF_PROPS_MAX; c++)
+        if (!strncmp(p->cols[c].name, FF_PROPS_PREFIX, np) && p->cols[c].name[np]) {
+            pe->prop_col[pe->nprops] = (int)c;
+            pe->prop_name[pe->nprops] = (struct ff_str){p->cols[c].name + np, (uint32_t)strlen(p->cols[c].name + np)};
+            pe->nprops++;
+        }
+    ff_buf_init(&pe->props_json, (size_t)1 << 34);
 }
 
 void ff_part_events_free(struct ff_part_events *pe)
 {
     for (int c = 0; c < FF_NCOLS; c++) ff_colvec_free(&pe->cols[c]);
+    for (int k = 0; k < pe->nprops; k++) ff_colvec_free(&pe->prop_vec[k]);
+    ff_buf_free(&pe->props_json);
+    ff_free(pe->props_off);
+    pe->props_off = NULL;
 }
 
 int ff_part_events_load(struct ff_part_events *pe, const struct ff_part *p, uint32_t b, char *err, size_t errlen)
@@ -527,6 +568,24 @@ int ff_part_events_load(struct ff_part_events *pe, const struct ff_part *p, uint
         int rc = ff_part_read(p, b, (uint32_t)pe->part_col[c], &pe->cols[c], err, errlen);
         if (rc) return rc;
     }
+    if (!pe->nprops) return 0;
+    /* Typed property columns: each row's object is rebuilt once for the block. */
+    for (int k = 0; k < pe->nprops; k++) {
+        int rc = ff_part_read(p, b, (uint32_t)pe->prop_col[k], &pe->prop_vec[k], err, errlen);
+        if (rc) return rc;
+    }
+    ff_free(pe->props_off);
+    if (!(pe->props_off = ff_malloc(((size_t)pe->n + 1) * sizeof *pe->props_off))) return -ENOMEM;
+    ff_buf_reset(&pe->props_json);
+    const struct ff_colvec *rest = &pe->cols[FF_C_PROPERTIES];
+    for (uint32_t i = 0; i < pe->n; i++) {
+        pe->props_off[i] = (uint32_t)pe->props_json.len;
+        struct ff_str r = rest->str && i < rest->n ? rest->str[i] : (struct ff_str){"", 0};
+        int rc = ff_props_join(&pe->props_json, r, pe->prop_vec, pe->prop_name, pe->nprops, i);
+        if (rc) return rc;
+        if (pe->props_json.len > UINT32_MAX) return FF_ETOOBIG;
+    }
+    pe->props_off[pe->n] = (uint32_t)pe->props_json.len;
     return 0;
 }
 
@@ -556,7 +615,13 @@ void ff_part_events_get(const struct ff_part_events *pe, uint32_t i, struct ff_e
     ev->group_id = str_at(&c[FF_C_GROUP_ID], i);
     ev->previous_id = str_at(&c[FF_C_PREVIOUS_ID], i);
     ev->write_key = str_at(&c[FF_C_WRITE_KEY], i);
-    ev->properties = str_at(&c[FF_C_PROPERTIES], i);
+    if (pe->nprops && pe->props_off && i < pe->n) {
+        uint32_t a = pe->props_off[i], z = pe->props_off[i + 1];
+        /* "{}" is how the other columns say empty: keep it "" as the rest would */
+        ev->properties = z - a == 2 ? (struct ff_str){"", 0} : (struct ff_str){pe->props_json.data + a, z - a};
+    } else {
+        ev->properties = str_at(&c[FF_C_PROPERTIES], i);
+    }
     ev->traits = str_at(&c[FF_C_TRAITS], i);
     ev->context = str_at(&c[FF_C_CONTEXT], i);
 }

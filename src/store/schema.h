@@ -56,6 +56,13 @@ struct ff_part_events {
     uint32_t n;
     struct ff_colvec cols[FF_NCOLS];
     int part_col[FF_NCOLS];     /* the part's column index of each schema column, or -1 */
+    /* typed property columns ("p.KEY", props.h), joined back into each row's properties */
+    int nprops;
+    int prop_col[16];
+    struct ff_str prop_name[16];
+    struct ff_colvec prop_vec[16];
+    struct ff_buf props_json;   /* the rows' rebuilt properties, back to back */
+    uint32_t *props_off;        /* row i: props_json + props_off[i], props_off[i + 1] - props_off[i] bytes */
 };
 void ff_part_events_init(struct ff_part_events *pe, const struct ff_part *p);
 void ff_part_events_free(struct ff_part_events *pe);

@@ -114,6 +114,33 @@ static void make_events(struct fx *f, size_t n, int days, int people)
 
 static int same_str(struct ff_str a, struct ff_str b) { return a.len == b.len && (!a.len || !memcmp(a.p, b.p, a.len)); }
 
+/* Two JSON objects with the same members (order aside), compared through their compact
+ * text as the writer prints it; "" stands for {}. */
+static int same_object(struct ff_str a, struct ff_str b)
+{
+    if (!a.len || !b.len) return (!a.len || (a.len == 2 && !memcmp(a.p, "{}", 2))) && (!b.len || (b.len == 2 && !memcmp(b.p, "{}", 2)));
+    struct ff_json_parser *pa = ff_json_parser_new(), *pb = ff_json_parser_new();
+    struct ff_buf ba, bb, ta, tb;
+    ff_buf_init(&ba, 1 << 20), ff_buf_init(&bb, 1 << 20), ff_buf_init(&ta, 1 << 20), ff_buf_init(&tb, 1 << 20);
+    ff_buf_append(&ba, a.p, a.len), ff_buf_append(&bb, b.p, b.len);
+    struct ff_json_doc da, db;
+    int same = !ff_json_parse(pa, ba.data, ba.len, &da, NULL) && !ff_json_parse(pb, bb.data, bb.len, &db, NULL) &&
+               da.nodes[0].type == FF_JSON_OBJECT && db.nodes[0].type == FF_JSON_OBJECT && da.nodes[0].len == db.nodes[0].len;
+    for (uint32_t m = 1; same && m < da.nodes[0].end; m = da.nodes[m].end) {
+        int found = 0;
+        for (uint32_t q = 1; !found && q < db.nodes[0].end; q = db.nodes[q].end) {
+            if (da.nodes[m].key_len != db.nodes[q].key_len || memcmp(da.nodes[m].key, db.nodes[q].key, da.nodes[m].key_len)) continue;
+            ff_buf_reset(&ta), ff_buf_reset(&tb);
+            ff_json_write_node(&ta, &da, m), ff_json_write_node(&tb, &db, q);
+            found = ta.len == tb.len && !memcmp(ta.data, tb.data, ta.len);
+        }
+        same = found;
+    }
+    ff_buf_free(&ba), ff_buf_free(&bb), ff_buf_free(&ta), ff_buf_free(&tb);
+    ff_json_parser_free(pa), ff_json_parser_free(pb);
+    return same;
+}
+
 static int same_event(const struct ff_event *a, const struct ff_event *b)
 {
     return a->seq == b->seq && a->type == b->type && a->format == b->format && a->timestamp_us == b->timestamp_us &&
@@ -122,7 +149,7 @@ static int same_event(const struct ff_event *a, const struct ff_event *b)
            same_str(a->message_id, b->message_id) && same_str(a->anonymous_id, b->anonymous_id) &&
            same_str(a->user_id, b->user_id) && same_str(a->group_id, b->group_id) &&
            same_str(a->previous_id, b->previous_id) && same_str(a->write_key, b->write_key) &&
-           same_str(a->properties, b->properties) && same_str(a->traits, b->traits) && same_str(a->context, b->context);
+           same_object(a->properties, b->properties) && same_str(a->traits, b->traits) && same_str(a->context, b->context);
 }
 
 static struct ff_str pkey(const struct ff_event *ev) { return ev->user_id.len ? ev->user_id : ev->anonymous_id; }
@@ -175,8 +202,14 @@ static void test_round_trip(void **state)
         int c_props = ff_part_column_index(p, "properties"), c_type = ff_part_column_index(p, "type");
         assert_int_equal(p->cols[c_msg].enc, FF_ENC_UUID);
         assert_int_equal(p->cols[c_ev].enc, FF_ENC_DICT);
-        assert_int_equal(p->cols[c_props].enc, FF_ENC_PLAIN);
+        assert_true(c_props >= 0);
         assert_int_equal(p->cols[c_type].type, FF_COL_U8);
+        /* frequent property keys became typed columns; the rest stays in "properties" */
+        int c_price = ff_part_column_index(p, "p.price"), c_sku = ff_part_column_index(p, "p.sku");
+        int c_url = ff_part_column_index(p, "p.url");
+        assert_true(c_price >= 0 && c_sku >= 0 && c_url >= 0);
+        assert_int_equal(p->cols[c_price].type, FF_COL_F64);
+        assert_int_equal(p->cols[c_sku].type, FF_COL_STR);
         struct ff_part_events pe;
         ff_part_events_init(&pe, p);
         struct ff_event prev = {0};
@@ -402,6 +435,79 @@ static void test_injected_failures(void **state)
     }
 }
 
+/* Typed property columns keep every value as it was: present and absent keys, empty strings,
+ * a key whose kind changes from row to row (that row's value stays in the rest), the
+ * sentinel values themselves, nested values, null, big unsigned numbers, non-objects. */
+static void test_typed_properties(void **state)
+{
+    struct fx *f = *state;
+    static const char *const props[] = {
+        "{\"k\":1,\"n\":1,\"s\":\"a\",\"b\":true,\"d\":1.5,\"nest\":{\"x\":[1,2]}}",
+        "{\"k\":-7,\"n\":2,\"s\":\"\",\"b\":false,\"d\":2.25}",
+        "{\"s\":\"only s\",\"d\":0.5,\"z\":null}",
+        "{\"k\":10,\"n\":\"not a number\",\"s\":\"x\",\"b\":true,\"d\":3.0}",
+        "{\"k\":11,\"n\":-9223372036854775808,\"s\":\"\\u00e9\\\"q\",\"d\":1e300,\"u\":18446744073709551615}",
+        "{\"k\":5,\"k\":6,\"s\":\"dup\"}",
+        "{}",
+        "",
+        "{\"k\":3,\"n\":3,\"s\":\"t\",\"b\":false,\"d\":-0.125}",
+        "{\"k\":4,\"n\":4,\"s\":\"u\",\"b\":true,\"d\":7.75,\"extra\":\"rare\"}",
+    };
+
+    size_t n = 200;
+    f->evs = calloc(n, sizeof *f->evs);
+    f->n = n;
+    for (size_t i = 0; i < n; i++) {
+        struct ff_event *ev = &f->evs[i];
+        ev->type = FF_EV_TRACK;
+        ev->format = FF_FMT_SEGMENT;
+        ev->timestamp_us = 20000LL * DAY_US + (int64_t)i;
+        ev->received_at_us = ev->timestamp_us;
+        ev->original_timestamp_us = ev->sent_at_us = FF_TIME_NONE;
+        ev->seq = i + 1;
+        ev->event = (struct ff_str){"e", 1};
+        ev->message_id = keep(f, "m%zu", i);
+        ev->user_id = keep(f, "u%zu", i % 7);
+        ev->properties = keep(f, "%s", props[i % 10]);
+    }
+    struct ff_built_part *parts;
+    size_t nparts;
+    uint64_t next_id = 1;
+    assert_int_equal(ff_parts_build(f->dir, &next_id, f->evs, n, 64, &parts, &nparts), 0);
+    assert_int_equal(nparts, 1);
+    char path[256], err[512];
+    path_of(f, &parts[0], path, sizeof path);
+    struct ff_part *p;
+    assert_int_equal(ff_part_open(path, &p, err, sizeof err), 0);
+    assert_int_equal(p->cols[ff_part_column_index(p, "p.k")].type, FF_COL_I64);
+    assert_int_equal(ff_part_column_index(p, "p.n"), -1); /* a string in one row: not typed */
+    assert_int_equal(p->cols[ff_part_column_index(p, "p.s")].type, FF_COL_STR);
+    assert_int_equal(p->cols[ff_part_column_index(p, "p.b")].type, FF_COL_U8);
+    assert_int_equal(p->cols[ff_part_column_index(p, "p.d")].type, FF_COL_F64);
+    assert_int_equal(ff_part_column_index(p, "p.extra"), -1); /* in a tenth of the rows: the rest */
+    assert_int_equal(ff_part_column_index(p, "p.nest"), -1);
+    struct ff_part_events pe;
+    ff_part_events_init(&pe, p);
+    size_t seen = 0;
+    for (uint32_t b = 0; b < p->info.nblocks; b++) {
+        assert_int_equal(ff_part_events_load(&pe, p, b, err, sizeof err), 0);
+        for (uint32_t i = 0; i < pe.n; i++) {
+            struct ff_event ev;
+            ff_part_events_get(&pe, i, &ev);
+            const struct ff_event *want = &f->evs[ev.seq - 1];
+            if (!same_object(ev.properties, want->properties))
+                print_error("row %llu: %.*s != %.*s\n", (unsigned long long)ev.seq, (int)ev.properties.len, ev.properties.p,
+                            (int)want->properties.len, want->properties.p);
+            assert_true(same_object(ev.properties, want->properties));
+            seen++;
+        }
+    }
+    assert_int_equal(seen, n);
+    ff_part_events_free(&pe);
+    ff_part_close(p);
+    ff_free(parts);
+}
+
 /* The string map against a naive model. */
 static void test_strmap(void **state)
 {
@@ -435,6 +541,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_extremes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corruption, setup, teardown),
         cmocka_unit_test_setup_teardown(test_injected_failures, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_typed_properties, setup, teardown),
         cmocka_unit_test(test_strmap),
     };
     return cmocka_run_group_tests_name("part", tests, NULL, NULL);
