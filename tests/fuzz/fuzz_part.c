@@ -15,7 +15,7 @@
 static void decode_chunk(const uint8_t *data, size_t size)
 {
     static const struct ff_str dict[3] = {{"a", 1}, {"bb", 2}, {"", 0}};
-    uint8_t type = (uint8_t)(FF_COL_I64 + data[0] % 3), enc = (uint8_t)(data[0] / 3 % 4);
+    uint8_t type = (uint8_t)(FF_COL_I64 + data[0] % 4), enc = (uint8_t)(data[0] / 4 % 4);
     uint32_t n = (uint32_t)(data[0] >> 4) * 3 + 1;
     struct ff_colvec v = {0};
     if (ff_chunk_decode(data + 1, size - 1, type, enc, n, dict, 3, &v) == 0 && v.str) {
