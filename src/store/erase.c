@@ -47,8 +47,12 @@ static int part_has(const struct ff_part *p, const struct person *pp)
         int c = ff_part_column_index(p, cols[k]);
         if (c < 0) continue;
         if (p->cols[c].enc == FF_ENC_DICT) {
-            for (uint32_t i = 0; i < p->dict_count[c]; i++)
-                if (is_person(pp, p->dicts[c][i])) return 1;
+            const struct ff_str *dict;
+            uint32_t count;
+            char err[512];
+            if (ff_part_dict(p, (uint32_t)c, &dict, &count, err, sizeof err)) return 1; /* the rewrite reports it */
+            for (uint32_t i = 0; i < count; i++)
+                if (is_person(pp, dict[i])) return 1;
             continue;
         }
         struct ff_colvec v = {0};

@@ -40,11 +40,12 @@
  *                        Chosen only when every value of the column has that form.
  *
  * A reader checks the trailer's magic and the footer's checksum when it opens a part, and a
- * chunk's checksum before it decompresses it. */
+ * chunk's (or dictionary's) checksum before it decompresses it. */
 #ifndef FF_PART_H
 #define FF_PART_H
 
 #include <stddef.h>
+#include <pthread.h>
 #include <stdint.h>
 
 #include "core/buf.h"
@@ -126,15 +127,21 @@ struct ff_part {
     struct ff_part_column *cols;
     struct ff_part_block *blocks;
     struct ff_chunkref *chunks; /* nblocks × ncols, what blocks[].chunks point into */
-    struct ff_str **dicts;      /* per column: the decoded dictionary (DICT), or NULL */
+    struct ff_str **dicts;      /* per column: the decoded dictionary, once loaded (ff_part_dict) */
     uint32_t *dict_count;
     char **dict_raw;            /* per column: the bytes dicts[] point into */
+    pthread_mutex_t dict_mu;    /* dictionaries load on first use, from any reader thread */
+    int dict_mu_ok;
 };
 
 /* Maps and checks `path` (trailer, footer checksum, dictionaries). On FF_ECORRUPT or -errno,
  * `err` says what is wrong and where (file and offset). */
 int ff_part_open(const char *path, struct ff_part **out, char *err, size_t errlen);
 void ff_part_close(struct ff_part *p);
+/* The dictionary of DICT column `col`, decoded on first use (checked against its checksum)
+ * and kept while the part is open. 0, or FF_ECORRUPT with `err` naming file and offset. */
+int ff_part_dict(const struct ff_part *p, uint32_t col, const struct ff_str **vals, uint32_t *count, char *err,
+                 size_t errlen);
 /* Index of the column named `name`, or -1. */
 int ff_part_column_index(const struct ff_part *p, const char *name);
 /* Decodes one chunk into `out` (freed and refilled). FF_ECORRUPT with `err` naming the file,

@@ -220,8 +220,8 @@ int ff_part_open(const char *path, struct ff_part **out, char *err, size_t errle
                   path, (unsigned long long)foff, (unsigned long long)rows, (unsigned long long)in->nrows);
         goto out;
     }
-    for (uint32_t c = 0; c < in->ncols && !rc; c++)
-        if (p->cols[c].enc == FF_ENC_DICT) rc = load_dict(p, c, err, errlen);
+    pthread_mutex_init(&p->dict_mu, NULL);
+    p->dict_mu_ok = 1;
 out:
     if (rc) {
         ff_part_close(p);
@@ -231,9 +231,25 @@ out:
     return 0;
 }
 
+int ff_part_dict(const struct ff_part *cp, uint32_t col, const struct ff_str **vals, uint32_t *count, char *err,
+                 size_t errlen)
+{
+    struct ff_part *p = (struct ff_part *)cp; /* the cache is the only thing that changes */
+    if (col >= p->info.ncols || p->cols[col].enc != FF_ENC_DICT) return FF_EINVAL;
+    pthread_mutex_lock(&p->dict_mu);
+    int rc = p->dicts[col] ? 0 : load_dict(p, col, err, errlen);
+    if (!rc) {
+        *vals = p->dicts[col];
+        *count = p->dict_count[col];
+    }
+    pthread_mutex_unlock(&p->dict_mu);
+    return rc;
+}
+
 void ff_part_close(struct ff_part *p)
 {
     if (!p) return;
+    if (p->dict_mu_ok) pthread_mutex_destroy(&p->dict_mu);
     if (p->map) munmap((void *)p->map, p->size);
     for (uint32_t c = 0; p->dicts && c < p->info.ncols; c++) {
         ff_free(p->dicts[c]);
@@ -361,9 +377,12 @@ int ff_part_read(const struct ff_part *p, uint32_t block, uint32_t col, struct f
     uint32_t n = p->blocks[block].nrows;
     char what[128];
     snprintf(what, sizeof what, "column '%s' of block %u", cd->name, block);
-    int rc = reserve_for(out, cd->type, cd->enc, c->raw_len, n);
+    const struct ff_str *dict = NULL;
+    uint32_t dict_count = 0;
+    int rc = cd->enc == FF_ENC_DICT ? ff_part_dict(p, col, &dict, &dict_count, err, errlen) : 0;
+    if (!rc) rc = reserve_for(out, cd->type, cd->enc, c->raw_len, n);
     if (!rc) rc = load_chunk(p, c, out->mem.data, what, err, errlen);
-    if (!rc && decode_raw(out, cd->type, cd->enc, c->raw_len, n, p->dicts[col], p->dict_count[col]))
+    if (!rc && decode_raw(out, cd->type, cd->enc, c->raw_len, n, dict, dict_count))
         rc = fail(err, errlen, FF_ECORRUPT, "%s: %s at offset %llu: encoded values do not match its %u rows", p->path,
                   what, (unsigned long long)c->offset, n);
     if (rc) ff_colvec_free(out);
@@ -375,6 +394,14 @@ long ff_part_verify(const struct ff_part *p, ff_part_bad_fn bad, void *arg)
     long nbad = 0;
     struct ff_colvec v = {0};
     char err[1024];
+    for (uint32_t c = 0; c < p->info.ncols; c++) {
+        const struct ff_str *d;
+        uint32_t k;
+        if (p->cols[c].enc == FF_ENC_DICT && ff_part_dict(p, c, &d, &k, err, sizeof err) == FF_ECORRUPT) {
+            nbad++;
+            if (bad) bad(arg, err);
+        }
+    }
     for (uint32_t b = 0; b < p->info.nblocks; b++)
         for (uint32_t c = 0; c < p->info.ncols; c++) {
             int rc = ff_part_read(p, b, c, &v, err, sizeof err);

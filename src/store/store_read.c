@@ -170,10 +170,14 @@ static long event_code(const struct ff_part *p, int col, const struct ff_read_fi
 {
     if (col < 0 || p->cols[col].enc != FF_ENC_DICT) return -2;
     struct ff_str want = {f->event, (uint32_t)f->event_len};
-    size_t lo = 0, hi = p->dict_count[col];
+    const struct ff_str *dict;
+    uint32_t count;
+    char err[512];
+    if (ff_part_dict(p, (uint32_t)col, &dict, &count, err, sizeof err)) return -2; /* the read reports it */
+    size_t lo = 0, hi = count;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        int c = ff_str_cmp(p->dicts[col][mid], want);
+        int c = ff_str_cmp(dict[mid], want);
         if (c == 0) return (long)mid;
         if (c < 0) lo = mid + 1;
         else hi = mid;
