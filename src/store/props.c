@@ -93,7 +93,7 @@ int ff_props_plan(const struct ff_str *props, size_t n, struct ff_props_plan *pl
         }
     }
     if (!rc) {
-        qsort(c, nc, sizeof *c, by_count);
+        if (nc) qsort(c, nc, sizeof *c, by_count);
         for (size_t k = 0; k < nc && plan->n < FF_PROPS_MAX; k++) {
             if (!c[k].type || c[k].count * 5 < sampled) continue;
             memcpy(plan->k[plan->n].key, c[k].key, c[k].len);
