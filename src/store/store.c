@@ -223,7 +223,10 @@ void ff_store_on_durable(void *store, uint64_t first_seq, const char *records, s
     pthread_mutex_lock(&s->mu);
     /* Backpressure: when flushes fall behind ingest, the WAL writer waits here, so requests
      * wait for their acknowledgement instead of memory growing without bound. */
-    while (s->thread_started && !s->stopping && s->frozen.records && s->active.bytes >= MEMTABLE_MAX_FACTOR * s->o.flush_bytes)
+    /* Not while flushes are failing: then the events are safe in the WAL, and waiting would
+     * stall ingest (and a graceful stop) until the disk is fixed. */
+    while (s->thread_started && !s->stopping && !s->flush_failing && s->frozen.records &&
+           s->active.bytes >= MEMTABLE_MAX_FACTOR * s->o.flush_bytes)
         pthread_cond_wait(&s->flushed_cv, &s->mu);
     int rc = add_frame(s, first_seq, records, len, drops, ndrop, now);
     if (s->active.bytes >= s->o.flush_bytes) pthread_cond_signal(&s->cv);
@@ -474,6 +477,10 @@ static void *flush_main(void *arg)
         }
         pthread_mutex_unlock(&s->mu);
         int rc = ff_store_flush(s);
+        pthread_mutex_lock(&s->mu);
+        s->flush_failing = rc != 0;
+        if (rc) pthread_cond_broadcast(&s->flushed_cv); /* writers waiting in backpressure go on */
+        pthread_mutex_unlock(&s->mu);
         if (rc) {
             if (!failures++) ff_error("store: flush failed: %s; the events stay in memory and in the WAL, retrying",
                                       ff_strerror(rc));

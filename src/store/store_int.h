@@ -69,6 +69,7 @@ struct ff_store {
     struct ff_manifest man;
     struct ff_store_counts flushed; /* the manifest's totals */
     int add_failed;                 /* a record could not be kept in memory: never advance wal_seq */
+    int flush_failing;              /* the last flush failed: backpressure is off until one succeeds */
     struct ff_wal *wal;             /* for erasures; NULL offline */
     pthread_t thread, merge_thread;
     int thread_started, merge_started, stopping, opened;
