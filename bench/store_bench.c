@@ -6,10 +6,10 @@
  *   store_bench scan DIR COLUMN      decodes every chunk of COLUMN in DIR's parts on one core;
  *                                    prints SCAN bytes= seconds=
  *
- * The events (R14): sessions of e-commerce visitors (home, category and product pages,
- * searches, product views, cart, checkout and purchases with drop-off at each step) and of
+ * The events (R14): sessions of e-commerce visitors (home and product pages, searches,
+ * product views, cart, checkout and purchases with drop-off at each step) and of
  * a social app (feed, post views, likes, comments, shares). Session starts follow a daily
- * and weekly rhythm over 30 days; pages, products and posts are Zipf-distributed; about
+ * and weekly rhythm over 30 days; products, posts and people are Zipf-distributed; about
  * 60% of sessions belong to signed-in users; a fixed seed gives the same events every run. */
 #include <errno.h>
 #include <math.h>
@@ -77,7 +77,7 @@ static const double hour_w[24] = {2, 1, 1, 1, 1, 2, 3, 5, 7, 8, 8, 8, 9, 9, 8, 8
 static const double dow_w[7] = {10, 10, 10, 10, 9, 7, 7};
 
 struct gen {
-    struct zipf products, pages, posts, users;
+    struct zipf products, posts, users;
     int64_t start_us;
     uint64_t sessions, events;
     /* one event's strings */
@@ -282,7 +282,6 @@ static int cmd_gen(uint64_t n, uint64_t seed, const char *dir, const char *tsv_p
     struct gen g;
     memset(&g, 0, sizeof g);
     zipf_init(&g.products, 5000, 1.1);
-    zipf_init(&g.pages, 200, 1.0);
     zipf_init(&g.posts, 20000, 1.2);
     zipf_init(&g.users, (int)(n / 40 > 1000 ? n / 40 : 1000), 0.8);
     g.start_us = 20412LL * 86400 * 1000000; /* 2025-11-03, a Monday */

@@ -154,5 +154,3 @@ int ff_store_erase(struct ff_store *s, const char *id, size_t len, uint64_t *rem
                 (unsigned long long)*removed, ngone, (unsigned long long)wal_erased);
     return rc;
 }
-
-void ff_store_attach_wal(struct ff_store *s, struct ff_wal *w) { s->wal = w; }

@@ -636,6 +636,8 @@ void ff_store_close(struct ff_store *s)
     ff_free(s);
 }
 
+void ff_store_attach_wal(struct ff_store *s, struct ff_wal *w) { s->wal = w; }
+
 void ff_store_counts(struct ff_store *s, struct ff_store_counts *c)
 {
     pthread_mutex_lock(&s->mu);
