@@ -67,6 +67,7 @@ struct ff_colvec {
     uint8_t *u8;           /* U8 */
     struct ff_str *str;    /* STR: the values (reader: always filled; writer: PLAIN and UUID) */
     uint32_t *codes;       /* STR with DICT: codes into the dictionary (reader and writer) */
+    const uint8_t *uuid16; /* writer, STR with UUID, optional: the values already parsed, 16 bytes each */
     struct ff_buf mem;     /* reader: owns what the arrays point to */
 };
 void ff_colvec_free(struct ff_colvec *v);

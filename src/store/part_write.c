@@ -234,6 +234,8 @@ static int encode(struct ff_part_writer *w, uint32_t c, const struct ff_colvec *
                 if (code > mx) mx = code;
                 rc = ff_buf_put_varint(b, code);
             }
+        } else if (col->enc == FF_ENC_UUID && v->uuid16) {
+            rc = ff_buf_append(b, v->uuid16, (size_t)n * 16);
         } else if (col->enc == FF_ENC_UUID) {
             if ((rc = ff_buf_reserve(b, (size_t)n * 16))) return rc;
             for (uint32_t i = 0; i < n; i++) {

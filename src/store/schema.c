@@ -3,6 +3,7 @@
 #include "store/schema.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -192,26 +193,25 @@ struct builder {
 
 #define MAX_COLS (FF_NCOLS + FF_PROPS_MAX)
 
+/* Where each string column lives in struct ff_event (0: elsewhere, see str_of). A table, not
+ * a switch: str_of runs for every row of every column of a flush. */
+static const size_t str_at_off[FF_NCOLS] = {
+    [FF_C_EVENT] = offsetof(struct ff_event, event), [FF_C_NAME] = offsetof(struct ff_event, name),
+    [FF_C_MESSAGE_ID] = offsetof(struct ff_event, message_id),
+    [FF_C_ANONYMOUS_ID] = offsetof(struct ff_event, anonymous_id),
+    [FF_C_USER_ID] = offsetof(struct ff_event, user_id), [FF_C_GROUP_ID] = offsetof(struct ff_event, group_id),
+    [FF_C_PREVIOUS_ID] = offsetof(struct ff_event, previous_id),
+    [FF_C_WRITE_KEY] = offsetof(struct ff_event, write_key), [FF_C_TRAITS] = offsetof(struct ff_event, traits),
+    [FF_C_CONTEXT] = offsetof(struct ff_event, context),
+};
+
 static struct ff_str str_of(const struct builder *b, size_t row, int col)
 {
-    const struct ff_event *ev = &b->evs[row];
-    switch (col) {
-    case FF_C_EVENT: return ev->event;
-    case FF_C_NAME: return ev->name;
-    case FF_C_MESSAGE_ID: return ev->message_id;
-    case FF_C_ANONYMOUS_ID: return ev->anonymous_id;
-    case FF_C_USER_ID: return ev->user_id;
-    case FF_C_GROUP_ID: return ev->group_id;
-    case FF_C_PREVIOUS_ID: return ev->previous_id;
-    case FF_C_WRITE_KEY: return ev->write_key;
-    case FF_C_PROPERTIES: return b->props->rest[row];
-    case FF_C_TRAITS: return ev->traits;
-    case FF_C_CONTEXT: return ev->context;
-    default:
-        if (col >= FF_C_PAGE_URL && col <= FF_C_UTM_CONTENT) return b->derived[row * NDERIVED + (size_t)(col - FF_C_PAGE_URL)];
-        if (col >= FF_NCOLS) return b->props->cols[col - FF_NCOLS].str[row];
-        return (struct ff_str){"", 0};
-    }
+    if (col < FF_NCOLS && str_at_off[col]) return *(const struct ff_str *)((const char *)&b->evs[row] + str_at_off[col]);
+    if (col == FF_C_PROPERTIES) return b->props->rest[row];
+    if (col >= FF_C_PAGE_URL && col <= FF_C_UTM_CONTENT) return b->derived[row * NDERIVED + (size_t)(col - FF_C_PAGE_URL)];
+    if (col >= FF_NCOLS) return b->props->cols[col - FF_NCOLS].str[row];
+    return (struct ff_str){"", 0};
 }
 
 static int64_t i64_of(const struct ff_event *ev, int col)
@@ -239,21 +239,34 @@ static int cmp_str(const void *a, const void *b) { return ff_str_cmp(*(const str
 /* Chooses a string column's encoding for one part; for DICT fills the sorted dictionary and
  * a map from value to code. */
 static int choose_encoding(const struct builder *b, int col, uint8_t *enc, struct ff_str **dict, uint32_t *count,
-                           struct ff_strmap *codes, uint32_t **row_codes)
+                           struct ff_strmap *codes, uint32_t **row_codes, uint8_t **uuid16)
 {
     *row_codes = NULL;
+    *uuid16 = NULL;
     int uuid = 1, any = 0;
-    uint8_t tmp[16];
+    /* UUIDs are parsed once, here, and the writer copies the bytes. */
+    uint8_t *bytes = NULL;
     for (size_t i = 0; i < b->n && uuid; i++) {
         struct ff_str s = str_of(b, b->rows[i], col);
-        if (!s.len) continue;
-        any = 1;
-        if (!ff_uuid_parse(s.p, s.len, tmp) || !memcmp(tmp, (uint8_t[16]){0}, 16)) uuid = 0;
+        if (!s.len) {
+            if (bytes) memset(bytes + i * 16, 0, 16);
+            continue;
+        }
+        if (!any) {
+            any = 1;
+            if (s.len != 36) break; /* not a UUID column: no need to look further */
+            if (!(bytes = ff_malloc(b->n * 16))) return -ENOMEM;
+            memset(bytes, 0, i * 16);
+        }
+        uint8_t *o = bytes + i * 16;
+        if (!ff_uuid_parse(s.p, s.len, o) || !memcmp(o, (uint8_t[16]){0}, 16)) uuid = 0;
     }
-    if (uuid && any) {
+    if (uuid && any && bytes) {
         *enc = FF_ENC_UUID;
+        *uuid16 = bytes;
         return 0;
     }
+    ff_free(bytes);
     /* Empty throughout (a column enrichment has not filled yet): a one-entry dictionary,
      * without hashing a million empty strings. */
     ff_strmap_init(codes);
@@ -347,6 +360,7 @@ static int write_day(const struct builder *b, const char *path, uint32_t block_r
     struct ff_str *dicts[MAX_COLS] = {0};
     uint32_t dict_count[MAX_COLS] = {0};
     uint32_t *row_codes[MAX_COLS] = {0}; /* DICT: the code of each row, in sorted row order */
+    uint8_t *uuid16[MAX_COLS] = {0};     /* UUID: each row's 16 bytes, in sorted row order */
     memset(cols, 0, sizeof cols);
     memset(codes, 0, sizeof codes);
     int rc = 0;
@@ -364,7 +378,7 @@ static int write_day(const struct builder *b, const char *path, uint32_t block_r
         }
         cols[c].enc = FF_ENC_PLAIN;
         if (cols[c].type == FF_COL_STR)
-            rc = choose_encoding(b, c, &cols[c].enc, &dicts[c], &dict_count[c], &codes[c], &row_codes[c]);
+            rc = choose_encoding(b, c, &cols[c].enc, &dicts[c], &dict_count[c], &codes[c], &row_codes[c], &uuid16[c]);
     }
     struct ff_part_writer *w = NULL;
     if (!rc) rc = ff_part_writer_open(&w, path, cols, (uint32_t)ncols, block_rows);
@@ -409,7 +423,10 @@ static int write_day(const struct builder *b, const char *path, uint32_t block_r
                 }
             }
         }
-        for (int c = 0; c < ncols; c++) v[c].n = n;
+        for (int c = 0; c < ncols; c++) {
+            v[c].n = n;
+            v[c].uuid16 = uuid16[c] ? uuid16[c] + r0 * 16 : NULL;
+        }
         rc = ff_part_writer_block(w, v, n, person_key(&b->evs[b->rows[r0]]), person_key(&b->evs[b->rows[r0 + n - 1]]));
     }
     info->nrows = b->n;
@@ -426,6 +443,7 @@ static int write_day(const struct builder *b, const char *path, uint32_t block_r
         ff_free(v[c].str);
         ff_free(dicts[c]);
         ff_free(row_codes[c]);
+        ff_free(uuid16[c]);
         ff_strmap_free(&codes[c]);
     }
     return rc;
