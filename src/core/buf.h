@@ -24,6 +24,12 @@ struct ff_str {
     uint32_t len;
 };
 
+/* Same bytes. */
+static inline int ff_str_eq(struct ff_str a, struct ff_str b)
+{
+    return a.len == b.len && (!a.len || __builtin_memcmp(a.p, b.p, a.len) == 0);
+}
+
 /* Bytewise order, a prefix first: <0, 0, >0 like memcmp. */
 static inline int ff_str_cmp(struct ff_str a, struct ff_str b)
 {

@@ -80,6 +80,11 @@ int ff_json_parse(struct ff_json_parser *p, const char *buf, size_t len, struct 
 int ff_json_parse_shallow(struct ff_json_parser *p, const char *buf, size_t len, uint32_t raw_depth,
                           struct ff_json_doc *doc, const char **err);
 
+/* Parses text that has no padding of its own (a column value, a record's string) by
+ * copying it into `scratch` first. 0, or -1 when it is empty or not JSON. */
+int ff_json_parse_copy(struct ff_json_parser *p, struct ff_buf *scratch, const char *s, size_t len,
+                       struct ff_json_doc *doc);
+
 /* The child of object node `obj` named `key`, or FF_JSON_NONE. */
 uint32_t ff_json_get(const struct ff_json_doc *doc, uint32_t obj, const char *key);
 /* True when node `i` exists and is a string; then sets *s and *len. */

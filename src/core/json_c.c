@@ -199,3 +199,12 @@ int ff_json_write_node(struct ff_buf *b, const struct ff_json_doc *doc, uint32_t
     }
     return FF_EINVAL;
 }
+
+int ff_json_parse_copy(struct ff_json_parser *p, struct ff_buf *scratch, const char *s, size_t len,
+                       struct ff_json_doc *doc)
+{
+    if (!len) return -1;
+    ff_buf_reset(scratch);
+    if (ff_buf_append(scratch, s, len)) return -1;
+    return ff_json_parse(p, scratch->data, scratch->len, doc, NULL) ? -1 : 0;
+}

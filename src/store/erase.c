@@ -25,7 +25,7 @@ struct person {
     struct ff_str id;
 };
 
-static int is_person(const struct person *pp, struct ff_str v) { return v.len == pp->id.len && !memcmp(v.p, pp->id.p, v.len); }
+static int is_person(const struct person *pp, struct ff_str v) { return ff_str_eq(v, pp->id); }
 
 static int wal_match(void *arg, const struct ff_record *rec)
 {
@@ -137,11 +137,7 @@ int ff_store_erase(struct ff_store *s, const char *id, size_t len, uint64_t *rem
         ff_manifest_free(&m);
     }
     if (rc) {
-        char path[PATH_MAX];
-        for (size_t i = 0; i < nbuilt_all; i++) {
-            snprintf(path, sizeof path, "%s/%s", s->partsdir, all_built[i].name);
-            unlink(path);
-        }
+        ff_parts_remove(s->partsdir, all_built, nbuilt_all);
         *removed = 0;
     }
     pthread_mutex_unlock(&s->flush_mu);

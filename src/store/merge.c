@@ -165,9 +165,7 @@ int ff_store_merge_once(struct ff_store *s)
         ff_manifest_free(&m);
         pthread_mutex_unlock(&s->flush_mu);
         if (rc) {
-            char path[PATH_MAX];
-            snprintf(path, sizeof path, "%s/%s", s->partsdir, built[0].name);
-            unlink(path);
+            ff_parts_remove(s->partsdir, built, 1);
         } else {
             ff_info("store: merged %zu parts of day %d into %s (%llu rows)", pk.n, (int)out.day, out.name,
                     (unsigned long long)out.rows);

@@ -28,10 +28,7 @@ static uint8_t kind_of(const struct ff_json_node *v)
 /* Parses a properties text into the parser; 0 when it is a JSON object. */
 static int parse_obj(struct ff_json_parser *jp, struct ff_buf *scratch, struct ff_str s, struct ff_json_doc *doc)
 {
-    if (!s.len) return -1;
-    ff_buf_reset(scratch);
-    if (ff_buf_append(scratch, s.p, s.len)) return -1;
-    if (ff_json_parse(jp, scratch->data, scratch->len, doc, NULL)) return -1;
+    if (ff_json_parse_copy(jp, scratch, s.p, s.len, doc)) return -1;
     return doc->nodes[0].type == FF_JSON_OBJECT ? 0 : -1;
 }
 

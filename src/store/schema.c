@@ -105,10 +105,7 @@ static void take_object_fields(struct deriver *d, const struct ff_json_doc *doc,
 
 static int parse_text(struct deriver *d, struct ff_str text, struct ff_json_doc *doc)
 {
-    if (!text.len) return -1;
-    ff_buf_reset(&d->scratch);
-    if (ff_buf_append(&d->scratch, text.p, text.len)) return -1;
-    return ff_json_parse(d->parser, d->scratch.data, d->scratch.len, doc, NULL) ? -1 : 0;
+    return ff_json_parse_copy(d->parser, &d->scratch, text.p, text.len, doc);
 }
 
 static const char *const page_keys[] = {"url", "path", "title", "referrer"};
@@ -449,6 +446,15 @@ static int write_day(const struct builder *b, const char *path, uint32_t block_r
     return rc;
 }
 
+void ff_parts_remove(const char *dir, const struct ff_built_part *parts, size_t n)
+{
+    char path[PATH_MAX];
+    for (size_t i = 0; i < n; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, parts[i].name);
+        unlink(path);
+    }
+}
+
 int ff_parts_build(const char *dir, uint64_t *next_id, const struct ff_event *evs, size_t n, uint32_t block_rows,
                    struct ff_built_part **out, size_t *nout)
 {
@@ -517,11 +523,7 @@ int ff_parts_build(const char *dir, uint64_t *next_id, const struct ff_event *ev
         a = z;
     }
     if (rc) {
-        char path[PATH_MAX];
-        for (size_t i = 0; i < nparts; i++) {
-            snprintf(path, sizeof path, "%s/%s", dir, parts[i].name);
-            unlink(path);
-        }
+        ff_parts_remove(dir, parts, nparts);
         ff_free(parts);
         parts = NULL;
         nparts = 0;

@@ -51,6 +51,9 @@ struct ff_built_part {
 int ff_parts_build(const char *dir, uint64_t *next_id, const struct ff_event *evs, size_t n, uint32_t block_rows,
                    struct ff_built_part **out, size_t *nout);
 
+/* Deletes built parts that will not be published (a failed flush, merge or erasure). */
+void ff_parts_remove(const char *dir, const struct ff_built_part *parts, size_t n);
+
 /* One block of a part, decoded into events. */
 struct ff_part_events {
     uint32_t n;

@@ -299,15 +299,6 @@ static int decode_memtable(const struct memtable *m, struct decoded *d)
     return 0;
 }
 
-static void remove_built(struct ff_store *s, const struct ff_built_part *b, size_t n)
-{
-    char path[PATH_MAX];
-    for (size_t i = 0; i < n; i++) {
-        snprintf(path, sizeof path, "%s/%s", s->partsdir, b[i].name);
-        unlink(path);
-    }
-}
-
 void ff_built_to_manifest(const struct ff_built_part *b, int kind, struct ff_manifest_part *mp)
 {
     memset(mp, 0, sizeof *mp);
@@ -381,10 +372,6 @@ int ff_store_publish(struct ff_store *s, struct ff_manifest *m, const struct ff_
     struct ff_manifest prev = s->man;
     s->man = *m;
     memset(m, 0, sizeof *m); /* the store owns it now */
-    for (int f = 0; f < FF_FMT_COUNT; f++) {
-        s->flushed.events[f] = s->man.events[f];
-        s->flushed.quarantined[f] = s->man.quarantined[f];
-    }
     struct memtable done = {0};
     if (drop_frozen) {
         done = s->frozen;
@@ -439,8 +426,8 @@ int ff_store_flush(struct ff_store *s)
     if (unsynced) rc = 0;
     ff_free(mps);
     if (rc) {
-        remove_built(s, built, nbuilt);
-        if (nq) remove_built(s, &qbuilt, 1);
+        ff_parts_remove(s->partsdir, built, nbuilt);
+        if (nq) ff_parts_remove(s->partsdir, &qbuilt, 1);
     } else if (!unsynced) { /* the WAL stays whole until wal_seq is known durable */
         long trimmed = ff_wal_trim(s->dir, s->man.wal_seq, s->o.wal_keep_us);
         if (trimmed < 0) ff_warn("store: removing flushed WAL segments: %s", ff_strerror((int)trimmed));
@@ -570,10 +557,6 @@ int ff_store_open(struct ff_store **out, const struct ff_store_opts *o, char *er
         if ((rc = ff_store_open_part(s, &s->man.parts[i], &s->ps->parts[s->ps->n], err, errlen))) goto fail;
         s->ps->n++;
     }
-    for (int f = 0; f < FF_FMT_COUNT; f++) {
-        s->flushed.events[f] = s->man.events[f];
-        s->flushed.quarantined[f] = s->man.quarantined[f];
-    }
     struct replay r = {s, {0}, ff_now_us(), 0};
     ff_buf_init(&r.tmp, (size_t)1 << 32);
     rc = ff_wal_scan_from(s->dir, s->man.wal_seq, replay_visit, &r);
@@ -641,10 +624,9 @@ void ff_store_attach_wal(struct ff_store *s, struct ff_wal *w) { s->wal = w; }
 void ff_store_counts(struct ff_store *s, struct ff_store_counts *c)
 {
     pthread_mutex_lock(&s->mu);
-    *c = s->flushed;
     for (int f = 0; f < FF_FMT_COUNT; f++) {
-        c->events[f] += s->frozen.counts.events[f] + s->active.counts.events[f];
-        c->quarantined[f] += s->frozen.counts.quarantined[f] + s->active.counts.quarantined[f];
+        c->events[f] = s->man.events[f] + s->frozen.counts.events[f] + s->active.counts.events[f];
+        c->quarantined[f] = s->man.quarantined[f] + s->frozen.counts.quarantined[f] + s->active.counts.quarantined[f];
     }
     pthread_mutex_unlock(&s->mu);
 }

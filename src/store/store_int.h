@@ -67,7 +67,6 @@ struct ff_store {
     struct memtable active, frozen; /* frozen: being flushed, or left by a failed flush */
     struct partset *ps;
     struct ff_manifest man;
-    struct ff_store_counts flushed; /* the manifest's totals */
     int add_failed;                 /* a record could not be kept in memory: never advance wal_seq */
     int flush_failing;              /* the last flush failed: backpressure is off until one succeeds */
     struct ff_wal *wal;             /* for erasures; NULL offline */

@@ -332,7 +332,7 @@ int ff_store_read_json(struct ff_store *s, const struct ff_read_filter *f, const
 
 static int person_is(struct ff_str v, const struct ff_scan_filter *f)
 {
-    return v.len == f->person_len && v.len && memcmp(v.p, f->person, v.len) == 0;
+    return v.len && ff_str_eq(v, (struct ff_str){f->person, (uint32_t)f->person_len});
 }
 
 static int scan_matches(const struct ff_scan_filter *f, const struct ff_event *ev, struct ff_str person_id)

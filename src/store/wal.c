@@ -127,15 +127,6 @@ static void wr64(unsigned char *p, uint64_t v)
     wr32(p + 4, (uint32_t)(v >> 32));
 }
 
-static int fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (fd < 0) return -errno;
-    int rc = fsync(fd) ? -errno : 0;
-    close(fd);
-    return rc;
-}
-
 static int cmp_names(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 /* Sorted list of segment file names in `waldir`; caller frees each and the array. */
@@ -356,7 +347,7 @@ long ff_wal_trim(const char *dir, uint64_t below_seq, int64_t min_age_us)
         if (now - mtime_us < min_age_us) break; /* later segments are younger still */
         if (unlink(path) == 0) deleted++;
     }
-    if (deleted) fsync_dir(waldir);
+    if (deleted) ff_io_fsync_dir(waldir);
     free_names(names, n);
     return deleted;
 }
@@ -372,7 +363,7 @@ static int create_segment(struct ff_wal *w)
     int rc = 0;
     if (pwrite(fd, hdr, SEG_HDR, 0) != SEG_HDR) rc = errno ? -errno : -EIO;
     if (!rc && fdatasync(fd)) rc = -errno;
-    if (!rc) rc = fsync_dir(w->dir);
+    if (!rc) rc = ff_io_fsync_dir(w->dir);
     if (rc) {
         close(fd);
         unlink(w->path);
@@ -1015,7 +1006,7 @@ int ff_wal_erase(struct ff_wal *w, int (*match)(void *arg, const struct ff_recor
         if (strcmp(path, current) == 0) continue; /* opened after the erasure began */
         rc = erase_segment(path, match, arg, erased);
     }
-    if (!rc && *erased) rc = fsync_dir(w->dir);
+    if (!rc && *erased) rc = ff_io_fsync_dir(w->dir);
     free_names(names, n);
     return rc;
 }
