@@ -284,23 +284,7 @@ static void scan_segment(const char *path, const unsigned char *p, size_t len, f
 
 /* Reads a whole segment file. Reading, not mapping: the writer may shorten the file under a
  * reader (rotation, a failed write), which with a mapping would be SIGBUS. */
-static int read_segment(const char *path, struct ff_buf *out)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return -errno;
-    ff_buf_reset(out);
-    int rc = 0;
-    for (;;) {
-        if ((rc = ff_buf_reserve(out, 1 << 20))) break;
-        ssize_t n = read(fd, out->data + out->len, 1 << 20);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) rc = -errno;
-        if (n <= 0) break;
-        out->len += (size_t)n;
-    }
-    close(fd);
-    return rc;
-}
+static int read_segment(const char *path, struct ff_buf *out) { return ff_io_read_file(path, out); }
 
 int ff_wal_scan(const char *dir, ff_wal_visit_fn visit, void *arg) { return ff_wal_scan_from(dir, 0, visit, arg); }
 
