@@ -15,6 +15,10 @@ void *ff_realloc(void *p, size_t n);
 void ff_free(void *p);
 char *ff_strndup(const char *s, size_t n);
 
+/* Asks the kernel to back [p, p+n) with huge pages where it can: for large tables filled in
+ * random order, which would otherwise take a page fault per 4 KiB touched. A hint only. */
+void ff_advise_huge(void *p, size_t n);
+
 /* Bytes currently allocated through these wrappers. */
 size_t ff_mem_in_use(void);
 

@@ -52,6 +52,7 @@ static int grow_now(struct ff_dedup *d)
     size_t cap = d->cap * 2;
     struct ff_dedup_entry *fresh = ff_calloc(cap, sizeof *fresh);
     if (!fresh) return -ENOMEM;
+    ff_advise_huge(fresh, cap * sizeof *fresh);
     for (size_t i = 0; i < d->cap; i++)
         if (d->slots[i].hash) fresh[find(fresh, cap, d->slots[i].hash)] = d->slots[i];
     ff_free(d->slots);
@@ -116,6 +117,7 @@ static int start_rebuild(struct ff_dedup *d, int64_t now_us)
     while (cap < est * 2) cap *= 2; /* at most half full once moved */
     struct ff_dedup_entry *fresh = ff_calloc(cap, sizeof *fresh);
     if (!fresh) return -ENOMEM;
+    ff_advise_huge(fresh, cap * sizeof *fresh);
     d->old = d->slots;
     d->old_cap = d->cap;
     d->old_pos = 0;

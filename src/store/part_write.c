@@ -30,16 +30,18 @@ struct ff_part_writer {
     uint64_t nrows;
     uint32_t *dict_count;
     struct ff_buf raw, out, blocks; /* a chunk's raw bytes; its stored bytes; footer block entries */
+    ZSTD_CCtx *zstd;                /* one for the whole part: ZSTD_compress makes one per call */
 };
 
-int ff_compress(int codec, const void *src, size_t n, struct ff_buf *out)
+int ff_compress(int codec, const void *src, size_t n, struct ff_buf *out, void *zstd_cctx)
 {
     if (codec == FF_CODEC_NONE) return ff_buf_append(out, src, n);
     if (codec == FF_CODEC_ZSTD) {
         size_t cap = ZSTD_compressBound(n);
         int rc = ff_buf_reserve(out, cap);
         if (rc) return rc;
-        size_t w = ZSTD_compress(out->data + out->len, cap, src, n, PART_ZSTD_LEVEL);
+        size_t w = zstd_cctx ? ZSTD_compressCCtx(zstd_cctx, out->data + out->len, cap, src, n, PART_ZSTD_LEVEL)
+                             : ZSTD_compress(out->data + out->len, cap, src, n, PART_ZSTD_LEVEL);
         if (ZSTD_isError(w)) return -ENOMEM;
         out->len += w;
         return 0;
@@ -77,7 +79,8 @@ int ff_part_writer_open(struct ff_part_writer **out, const char *path, const str
     }
     w->cols = ff_calloc(ncols, sizeof *w->cols);
     w->dict_count = ff_calloc(ncols, sizeof *w->dict_count);
-    if (!w->cols || !w->dict_count) {
+    w->zstd = ZSTD_createCCtx();
+    if (!w->cols || !w->dict_count || !w->zstd) {
         rc = -ENOMEM;
         goto fail;
     }
@@ -109,6 +112,7 @@ void ff_part_writer_abort(struct ff_part_writer *w)
     ff_buf_free(&w->blocks);
     ff_free(w->cols);
     ff_free(w->dict_count);
+    ZSTD_freeCCtx(w->zstd);
     ff_free(w);
 }
 
@@ -117,7 +121,7 @@ static int write_chunk(struct ff_part_writer *w, int codec, struct ff_chunkref *
 {
     if (w->raw.len > UINT32_MAX) return FF_ETOOBIG;
     ff_buf_reset(&w->out);
-    int rc = ff_compress(codec, w->raw.data ? w->raw.data : "", w->raw.len, &w->out);
+    int rc = ff_compress(codec, w->raw.data ? w->raw.data : "", w->raw.len, &w->out, w->zstd);
     /* Stored raw when compression does not help: the reader then skips a decompression. */
     if (!rc && w->out.len >= w->raw.len && codec != FF_CODEC_NONE) {
         ff_buf_reset(&w->out);
@@ -227,6 +231,7 @@ static int encode(struct ff_part_writer *w, uint32_t c, const struct ff_colvec *
     case FF_COL_STR:
         if (col->enc == FF_ENC_DICT) {
             if (n) mn = mx = v->codes[0];
+            rc = ff_buf_reserve(b, (size_t)n * 5);
             for (uint32_t i = 0; i < n && !rc; i++) {
                 uint32_t code = v->codes[i];
                 if (code >= w->dict_count[c]) return FF_EINVAL;
@@ -246,6 +251,9 @@ static int encode(struct ff_part_writer *w, uint32_t c, const struct ff_colvec *
                 b->len += 16;
             }
         } else {
+            size_t need = 0; /* all at once: growing by doubling copied and zeroed it twice over */
+            for (uint32_t i = 0; i < n; i++) need += (size_t)v->str[i].len + 5;
+            rc = ff_buf_reserve(b, need);
             for (uint32_t i = 0; i < n && !rc; i++) rc = put_str(b, v->str[i]);
         }
         break;

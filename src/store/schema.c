@@ -120,7 +120,11 @@ static void derive(struct deriver *d, const struct ff_event *ev, struct span *ou
     /* A page call carries its page in properties (Segment spec); context.page comes second. */
     if (ev->type == FF_EV_PAGE && !parse_text(d, ev->properties, &doc))
         take_object_fields(d, &doc, 0, page_keys, out, 4);
-    if (!parse_text(d, ev->context, &doc)) {
+    /* Context is compact JSON as footfall wrote it, where a key "page" appears as exactly
+     * these bytes: without them there is nothing to parse for (most server-side events). */
+    if ((memmem(ev->context.p, ev->context.len, "\"page\"", 6) ||
+         memmem(ev->context.p, ev->context.len, "\"campaign\"", 10)) &&
+        !parse_text(d, ev->context, &doc)) {
         take_object_fields(d, &doc, ff_json_get(&doc, 0, "page"), page_keys, out, 4);
         take_object_fields(d, &doc, ff_json_get(&doc, 0, "campaign"), campaign_keys, out + 4, 5);
     }
@@ -147,104 +151,231 @@ static struct ff_str person_key(const struct ff_event *ev)
     return ev->user_id.len ? ev->user_id : ev->anonymous_id;
 }
 
-/* The sort key of a row, with the person key's first 8 bytes as a big-endian number, so most
- * comparisons never touch the strings (sorting was a third of a flush). */
+/* The sort key of a row. Person keys are replaced by their rank among the distinct keys
+ * (sorted once, as strings), so sorting compares integers only: ids that share a long prefix
+ * ("user-1000...") made string comparisons most of a flush's sort. seq is unique per event. */
 struct sort_row {
     int32_t day;
+    uint32_t rank;
+    int64_t time, received;
+    uint64_t seq;
     uint32_t row;
-    uint64_t prefix;
 };
 
-static uint64_t prefix_of(struct ff_str s)
+static int cmp_rows(const void *a, const void *b)
 {
-    uint64_t v = 0;
-    for (uint32_t i = 0; i < 8; i++) v = v << 8 | (i < s.len ? (unsigned char)s.p[i] : 0);
-    return v;
+    const struct sort_row *x = a, *y = b;
+    if (x->day != y->day) return x->day < y->day ? -1 : 1;
+    if (x->rank != y->rank) return x->rank < y->rank ? -1 : 1;
+    if (x->time != y->time) return x->time < y->time ? -1 : 1;
+    if (x->received != y->received) return x->received < y->received ? -1 : 1;
+    if (x->seq != y->seq) return x->seq < y->seq ? -1 : 1;
+    return x->row < y->row ? -1 : x->row > y->row;
 }
 
-static int cmp_rows(const void *a, const void *b, void *arg)
+static int cmp_str(const void *a, const void *b) { return ff_str_cmp(*(const struct ff_str *)a, *(const struct ff_str *)b); }
+
+static int cmp_i32(const void *a, const void *b)
 {
-    const struct sort_row *ra = a, *rb = b;
-    if (ra->day != rb->day) return ra->day < rb->day ? -1 : 1;
-    if (ra->prefix != rb->prefix) return ra->prefix < rb->prefix ? -1 : 1;
-    const struct ff_event *evs = arg;
-    const struct ff_event *x = &evs[ra->row], *y = &evs[rb->row];
-    int c = ff_str_cmp(person_key(x), person_key(y));
-    if (c) return c;
-    if (x->timestamp_us != y->timestamp_us) return x->timestamp_us < y->timestamp_us ? -1 : 1;
-    if (x->received_at_us != y->received_at_us) return x->received_at_us < y->received_at_us ? -1 : 1;
-    if (x->seq != y->seq) return x->seq < y->seq ? -1 : 1;
-    return ff_str_cmp(x->message_id, y->message_id);
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Stable counting sort of src into dst by key(row) in [0, nkeys). */
+static int counting_sort(const struct sort_row *src, struct sort_row *dst, size_t n, size_t nkeys, int by_day)
+{
+    size_t *at = ff_calloc(nkeys + 1, sizeof *at);
+    if (!at) return -ENOMEM;
+    for (size_t i = 0; i < n; i++) at[(by_day ? (uint32_t)src[i].day : src[i].rank) + 1]++;
+    for (size_t k = 0; k < nkeys; k++) at[k + 1] += at[k];
+    for (size_t i = 0; i < n; i++) dst[at[by_day ? (uint32_t)src[i].day : src[i].rank]++] = src[i];
+    ff_free(at);
+    return 0;
+}
+
+/* Fills rows[] with 0..n-1 in part order: day, person key, time, arrival. Two counting sorts
+ * (by person rank, then by day) leave each person's rows of a day together and in arrival
+ * order, which is nearly always time order already: only runs that are not get a real sort. */
+static int sort_rows(const struct ff_event *evs, size_t n, uint32_t *rows)
+{
+    struct ff_strmap ids;
+    ff_strmap_init(&ids);
+    struct sort_row *keys = ff_malloc(n * sizeof *keys), *tmp = ff_malloc(n * sizeof *tmp);
+    struct ff_str *distinct = NULL;
+    uint32_t *rank_of = NULL;
+    int32_t *days = ff_malloc(n * sizeof *days);
+    int rc = keys && tmp && days ? 0 : -ENOMEM;
+    for (size_t i = 0; i < n && !rc; i++) {
+        struct ff_str pk = person_key(&evs[i]);
+        int found;
+        /* a run of one person's events: no hash needed */
+        uint32_t *v = i && ff_str_eq(pk, person_key(&evs[i - 1])) ? &keys[i - 1].rank
+                                                                     : ff_strmap_put(&ids, pk.p, pk.len, (uint32_t)ids.count, &found);
+        if (!v) rc = -ENOMEM;
+        else keys[i] = (struct sort_row){ff_day_of(evs[i].timestamp_us), *v, evs[i].timestamp_us,
+                                         evs[i].received_at_us, evs[i].seq, (uint32_t)i};
+    }
+    size_t k = ids.count, ndays = 0;
+    if (!rc && (!(distinct = ff_malloc((k ? k : 1) * sizeof *distinct)) || !(rank_of = ff_malloc((k ? k : 1) * 4))))
+        rc = -ENOMEM;
+    if (!rc) {
+        size_t j = 0;
+        for (size_t i = 0; i < ids.cap; i++)
+            if (ids.slots[i].p) distinct[j++] = (struct ff_str){ids.slots[i].p, ids.slots[i].len};
+        qsort(distinct, k, sizeof *distinct, cmp_str);
+        for (size_t r = 0; r < k; r++) rank_of[*ff_strmap_get(&ids, distinct[r].p, distinct[r].len)] = (uint32_t)r;
+        /* The distinct days, sorted: a flush holds one or two, an import may hold years. */
+        for (size_t i = 0; i < n; i++) {
+            if (ndays && days[ndays - 1] == keys[i].day) continue;
+            size_t j = 0;
+            while (j < ndays && j < 16 && days[j] != keys[i].day) j++;
+            if (j < ndays && days[j] == keys[i].day) continue;
+            days[ndays++] = keys[i].day; /* may repeat one seen beyond the first 16: removed below */
+        }
+        qsort(days, ndays, sizeof *days, cmp_i32);
+        size_t u = 0;
+        for (size_t i = 0; i < ndays; i++)
+            if (!u || days[u - 1] != days[i]) days[u++] = days[i];
+        ndays = u;
+        for (size_t i = 0; i < n; i++) {
+            keys[i].rank = rank_of[keys[i].rank];
+            /* the day's index among the distinct days, kept in `day` while sorting */
+            int32_t *at = bsearch(&keys[i].day, days, ndays, sizeof *days, cmp_i32);
+            keys[i].day = (int32_t)(at - days);
+        }
+        rc = counting_sort(keys, tmp, n, k, 0);
+        if (!rc) rc = counting_sort(tmp, keys, n, ndays, 1);
+    }
+    for (size_t a = 0, z; !rc && a < n; a = z) {
+        int sorted = 1;
+        for (z = a + 1; z < n && keys[z].day == keys[a].day && keys[z].rank == keys[a].rank; z++)
+            if (sorted && cmp_rows(&keys[z - 1], &keys[z]) > 0) sorted = 0;
+        if (!sorted) qsort(keys + a, z - a, sizeof *keys, cmp_rows);
+    }
+    for (size_t i = 0; !rc && i < n; i++) rows[i] = keys[i].row;
+    ff_strmap_free(&ids);
+    ff_free(keys);
+    ff_free(tmp);
+    ff_free(days);
+    ff_free(distinct);
+    ff_free(rank_of);
+    return rc;
 }
 
 /* ---- writing ---- */
 
+/* One day's rows, in part order; every array below starts at the day's first row. */
 struct builder {
     const struct ff_event *evs;
+    const uint32_t *rows;         /* index into evs of each row */
     const struct ff_str *derived; /* n × NDERIVED */
-    const uint32_t *rows;         /* the sorted rows of one day */
     size_t n;
     const struct ff_props_plan *plan;   /* typed property columns: FF_NCOLS + k */
-    const struct ff_props_split *props; /* by original row: their values and the rest */
+    const struct ff_props_split *props; /* their values and the rest of the properties */
+    size_t props_off;                   /* the day's first row in props */
 };
 
 #define MAX_COLS (FF_NCOLS + FF_PROPS_MAX)
 
-/* Where each string column lives in struct ff_event (0: elsewhere, see str_of). A table, not
- * a switch: str_of runs for every row of every column of a flush. */
-static const size_t str_at_off[FF_NCOLS] = {
-    [FF_C_EVENT] = offsetof(struct ff_event, event), [FF_C_NAME] = offsetof(struct ff_event, name),
-    [FF_C_MESSAGE_ID] = offsetof(struct ff_event, message_id),
-    [FF_C_ANONYMOUS_ID] = offsetof(struct ff_event, anonymous_id),
-    [FF_C_USER_ID] = offsetof(struct ff_event, user_id), [FF_C_GROUP_ID] = offsetof(struct ff_event, group_id),
-    [FF_C_PREVIOUS_ID] = offsetof(struct ff_event, previous_id),
-    [FF_C_WRITE_KEY] = offsetof(struct ff_event, write_key), [FF_C_TRAITS] = offsetof(struct ff_event, traits),
-    [FF_C_CONTEXT] = offsetof(struct ff_event, context),
+/* Where each column lives in struct ff_event, plus one (0: elsewhere). */
+#define AT(field) (offsetof(struct ff_event, field) + 1)
+static const size_t field_off[FF_NCOLS] = {
+    [FF_C_TIME] = AT(timestamp_us), [FF_C_RECEIVED] = AT(received_at_us),
+    [FF_C_ORIGINAL_TIME] = AT(original_timestamp_us),
+    [FF_C_SENT_AT] = AT(sent_at_us), [FF_C_SEQ] = AT(seq),
+    [FF_C_TYPE] = AT(type), [FF_C_FORMAT] = AT(format),
+    [FF_C_EVENT] = AT(event), [FF_C_NAME] = AT(name),
+    [FF_C_MESSAGE_ID] = AT(message_id),
+    [FF_C_ANONYMOUS_ID] = AT(anonymous_id),
+    [FF_C_USER_ID] = AT(user_id), [FF_C_GROUP_ID] = AT(group_id),
+    [FF_C_PREVIOUS_ID] = AT(previous_id),
+    [FF_C_WRITE_KEY] = AT(write_key), [FF_C_TRAITS] = AT(traits),
+    [FF_C_CONTEXT] = AT(context),
 };
 
-static struct ff_str str_of(const struct builder *b, size_t row, int col)
+/* A day's columns, each one array in row order: taken from the events in one pass, so that
+ * choosing encodings and writing blocks read memory in sequence (reading every column of
+ * every row through the sort order cost a cache miss each, most of a flush). Arrays the
+ * property split already holds in row order are borrowed, not copied. */
+struct columns {
+    int ncols;
+    struct ff_colvec v[MAX_COLS]; /* n rows each; str for STR columns */
+    uint8_t own[MAX_COLS];
+};
+
+static void columns_free(struct columns *c)
 {
-    if (col < FF_NCOLS && str_at_off[col]) return *(const struct ff_str *)((const char *)&b->evs[row] + str_at_off[col]);
-    if (col == FF_C_PROPERTIES) return b->props->rest[row];
-    if (col >= FF_C_PAGE_URL && col <= FF_C_UTM_CONTENT) return b->derived[row * NDERIVED + (size_t)(col - FF_C_PAGE_URL)];
-    if (col >= FF_NCOLS) return b->props->cols[col - FF_NCOLS].str[row];
-    return (struct ff_str){"", 0};
+    for (int k = 0; k < MAX_COLS; k++)
+        if (c->own[k]) {
+            ff_free(c->v[k].i64);
+            ff_free(c->v[k].f64);
+            ff_free(c->v[k].u8);
+            ff_free(c->v[k].str);
+        }
+    memset(c, 0, sizeof *c);
 }
 
-static int64_t i64_of(const struct ff_event *ev, int col)
+static int columns_take(const struct builder *b, const struct ff_part_column *cols, int ncols, struct columns *c)
 {
-    switch (col) {
-    case FF_C_TIME: return ev->timestamp_us;
-    case FF_C_RECEIVED: return ev->received_at_us;
-    case FF_C_ORIGINAL_TIME: return ev->original_timestamp_us;
-    case FF_C_SEQ: return (int64_t)ev->seq;
-    default: return ev->sent_at_us;
+    memset(c, 0, sizeof *c);
+    c->ncols = ncols;
+    size_t n = b->n ? b->n : 1;
+    for (int k = 0; k < ncols; k++) {
+        struct ff_colvec *v = &c->v[k];
+        v->type = cols[k].type;
+        if (k >= FF_NCOLS) { /* a typed property column */
+            const struct ff_colvec *pv = &b->props->cols[k - FF_NCOLS];
+            v->i64 = pv->i64 ? pv->i64 + b->props_off : NULL;
+            v->f64 = pv->f64 ? pv->f64 + b->props_off : NULL;
+            v->u8 = pv->u8 ? pv->u8 + b->props_off : NULL;
+            v->str = pv->str ? pv->str + b->props_off : NULL;
+            continue;
+        }
+        if (k == FF_C_PROPERTIES) {
+            v->str = b->props->rest + b->props_off;
+            continue;
+        }
+        c->own[k] = 1;
+        int rc = 0;
+        if (v->type == FF_COL_I64) rc = !(v->i64 = ff_malloc(n * 8));
+        else if (v->type == FF_COL_U8) rc = !(v->u8 = ff_calloc(n, 1));
+        else if (v->type == FF_COL_STR) rc = !(v->str = ff_calloc(n, sizeof *v->str));
+        if (rc) {
+            columns_free(c);
+            return -ENOMEM;
+        }
     }
-}
-
-static uint8_t u8_of(const struct ff_event *ev, int col)
-{
-    return col == FF_C_TYPE ? ev->type : col == FF_C_FORMAT ? ev->format : 0;
+    for (size_t i = 0; i < b->n; i++) {
+        const char *ev = (const char *)&b->evs[b->rows[i]];
+        for (int k = 0; k < FF_NCOLS; k++) {
+            struct ff_colvec *v = &c->v[k];
+            if (!c->own[k] || !field_off[k]) continue;
+            const char *f = ev + field_off[k] - 1;
+            if (v->type == FF_COL_I64) memcpy(&v->i64[i], f, 8);
+            else if (v->type == FF_COL_U8) v->u8[i] = *(const uint8_t *)f;
+            else v->str[i] = *(const struct ff_str *)f;
+        }
+        for (int k = 0; k < NDERIVED; k++) c->v[FF_C_PAGE_URL + k].str[i] = b->derived[i * NDERIVED + (size_t)k];
+    }
+    return 0;
 }
 
 #define DICT_MAX_VALUES 65536
 #define DICT_SAMPLE 4096
 #define DICT_MAX_BYTES ((size_t)8 << 20)
 
-static int cmp_str(const void *a, const void *b) { return ff_str_cmp(*(const struct ff_str *)a, *(const struct ff_str *)b); }
-
 /* Chooses a string column's encoding for one part; for DICT fills the sorted dictionary and
- * a map from value to code. */
-static int choose_encoding(const struct builder *b, int col, uint8_t *enc, struct ff_str **dict, uint32_t *count,
-                           struct ff_strmap *codes, uint32_t **row_codes, uint8_t **uuid16)
+ * each row's code, for UUID each row's 16 bytes. */
+static int choose_encoding(const struct ff_str *vals, size_t n, uint8_t *enc, struct ff_str **dict, uint32_t *count,
+                           uint32_t **row_codes, uint8_t **uuid16)
 {
     *row_codes = NULL;
     *uuid16 = NULL;
     int uuid = 1, any = 0;
     /* UUIDs are parsed once, here, and the writer copies the bytes. */
     uint8_t *bytes = NULL;
-    for (size_t i = 0; i < b->n && uuid; i++) {
-        struct ff_str s = str_of(b, b->rows[i], col);
+    for (size_t i = 0; i < n && uuid; i++) {
+        struct ff_str s = vals[i];
         if (!s.len) {
             if (bytes) memset(bytes + i * 16, 0, 16);
             continue;
@@ -252,11 +383,13 @@ static int choose_encoding(const struct builder *b, int col, uint8_t *enc, struc
         if (!any) {
             any = 1;
             if (s.len != 36) break; /* not a UUID column: no need to look further */
-            if (!(bytes = ff_malloc(b->n * 16))) return -ENOMEM;
+            if (!(bytes = ff_malloc(n * 16))) return -ENOMEM;
             memset(bytes, 0, i * 16);
         }
         uint8_t *o = bytes + i * 16;
-        if (!ff_uuid_parse(s.p, s.len, o) || !memcmp(o, (uint8_t[16]){0}, 16)) uuid = 0;
+        /* the same as the row before (sorted by person): copy, do not parse again */
+        if (i && vals[i - 1].len == 36 && !memcmp(vals[i - 1].p, s.p, 36)) memcpy(o, o - 16, 16);
+        else if (!ff_uuid_parse(s.p, s.len, o) || !memcmp(o, (uint8_t[16]){0}, 16)) uuid = 0;
     }
     if (uuid && any && bytes) {
         *enc = FF_ENC_UUID;
@@ -266,35 +399,34 @@ static int choose_encoding(const struct builder *b, int col, uint8_t *enc, struc
     ff_free(bytes);
     /* Empty throughout (a column enrichment has not filled yet): a one-entry dictionary,
      * without hashing a million empty strings. */
-    ff_strmap_init(codes);
     if (!any) {
         struct ff_str *d = ff_malloc(sizeof *d);
-        int found;
-        if (!d || !ff_strmap_put(codes, "", 0, 0, &found)) {
+        if (!d || !(*row_codes = ff_calloc(n ? n : 1, sizeof **row_codes))) {
             ff_free(d);
             return -ENOMEM;
         }
         d[0] = (struct ff_str){"", 0};
-        if (!(*row_codes = ff_calloc(b->n ? b->n : 1, sizeof **row_codes))) {
-            ff_free(d);
-            return -ENOMEM;
-        }
         *enc = FF_ENC_DICT;
         *dict = d;
         *count = 1;
         return 0;
     }
+    struct ff_strmap codes;
+    ff_strmap_init(&codes);
     /* Mostly distinct in a sample of the first rows: plain, without building the rest. */
-    if (b->n >= 4 * DICT_SAMPLE) {
+    if (n >= 4 * DICT_SAMPLE) {
         /* spread over the part: rows are sorted by person, so a prefix is a few people */
         for (size_t i = 0; i < DICT_SAMPLE; i++) {
-            struct ff_str s = str_of(b, b->rows[i * (b->n / DICT_SAMPLE)], col);
+            struct ff_str s = vals[i * (n / DICT_SAMPLE)];
             int found;
-            if (!ff_strmap_put(codes, s.p, s.len, 0, &found)) return -ENOMEM;
+            if (!ff_strmap_put(&codes, s.p, s.len, 0, &found)) {
+                ff_strmap_free(&codes);
+                return -ENOMEM;
+            }
         }
-        size_t distinct = codes->count;
-        ff_strmap_free(codes);
-        ff_strmap_init(codes);
+        size_t distinct = codes.count;
+        ff_strmap_free(&codes);
+        ff_strmap_init(&codes);
         if (distinct > DICT_SAMPLE / 2) {
             *enc = FF_ENC_PLAIN;
             return 0;
@@ -303,43 +435,51 @@ static int choose_encoding(const struct builder *b, int col, uint8_t *enc, struc
     /* A dictionary pays when values repeat: at most a quarter as many distinct values as rows,
      * and at most 65,536 of them, since a reader keeps an open part's dictionaries in memory
      * (context JSON that hardly repeats made dictionaries of hundreds of MB). */
-    size_t limit = b->n / 4 > 16 ? b->n / 4 : 16;
+    size_t limit = n / 4 > 16 ? n / 4 : 16;
     if (limit > DICT_MAX_VALUES) limit = DICT_MAX_VALUES;
     size_t dict_bytes = 0;
     /* Each row's value gets a first-seen id now; the ids become sorted codes below, so
      * writing the blocks needs no second hash of every value. */
-    uint32_t *ids = ff_malloc((b->n ? b->n : 1) * sizeof *ids);
+    uint32_t *ids = ff_malloc((n ? n : 1) * sizeof *ids);
     if (!ids) return -ENOMEM;
-    for (size_t i = 0; i < b->n; i++) {
-        struct ff_str s = str_of(b, b->rows[i], col);
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct ff_str s = vals[i];
+        /* a run of one value (one person's user id, page, browser): no hash needed */
+        if (i && s.len == vals[i - 1].len && (s.p == vals[i - 1].p || !memcmp(s.p, vals[i - 1].p, s.len))) {
+            ids[i] = ids[i - 1];
+            continue;
+        }
         int found;
-        uint32_t *v = ff_strmap_put(codes, s.p, s.len, (uint32_t)codes->count, &found);
+        uint32_t *v = ff_strmap_put(&codes, s.p, s.len, (uint32_t)codes.count, &found);
         if (!v) {
-            ff_free(ids);
-            return -ENOMEM;
+            rc = -ENOMEM;
+            break;
         }
         ids[i] = *v;
         if (!found) dict_bytes += s.len;
-        if (codes->count > limit || dict_bytes > DICT_MAX_BYTES) {
-            ff_free(ids);
-            ff_strmap_free(codes);
+        if (codes.count > limit || dict_bytes > DICT_MAX_BYTES) {
             *enc = FF_ENC_PLAIN;
-            return 0;
+            rc = 1;
+            break;
         }
     }
     size_t k = 0;
-    struct ff_str *d = ff_malloc((codes->count ? codes->count : 1) * sizeof *d);
-    uint32_t *code_of = ff_malloc((codes->count ? codes->count : 1) * sizeof *code_of);
-    if (!d || !code_of) {
+    struct ff_str *d = rc ? NULL : ff_malloc((codes.count ? codes.count : 1) * sizeof *d);
+    uint32_t *code_of = rc ? NULL : ff_malloc((codes.count ? codes.count : 1) * sizeof *code_of);
+    if (!rc && (!d || !code_of)) rc = -ENOMEM;
+    if (rc) {
         ff_free(d), ff_free(code_of), ff_free(ids);
-        return -ENOMEM;
+        ff_strmap_free(&codes);
+        return rc > 0 ? 0 : rc;
     }
-    for (size_t i = 0; i < codes->cap; i++)
-        if (codes->slots[i].p) d[k++] = (struct ff_str){codes->slots[i].p, codes->slots[i].len};
+    for (size_t i = 0; i < codes.cap; i++)
+        if (codes.slots[i].p) d[k++] = (struct ff_str){codes.slots[i].p, codes.slots[i].len};
     qsort(d, k, sizeof *d, cmp_str);
-    for (size_t i = 0; i < k; i++) code_of[*ff_strmap_get(codes, d[i].p, d[i].len)] = (uint32_t)i;
-    for (size_t i = 0; i < b->n; i++) ids[i] = code_of[ids[i]]; /* now the sorted code of row i */
+    for (size_t i = 0; i < k; i++) code_of[*ff_strmap_get(&codes, d[i].p, d[i].len)] = (uint32_t)i;
+    for (size_t i = 0; i < n; i++) ids[i] = code_of[ids[i]]; /* now the sorted code of row i */
     ff_free(code_of);
+    ff_strmap_free(&codes);
     *enc = FF_ENC_DICT;
     *dict = d;
     *count = (uint32_t)k;
@@ -347,22 +487,25 @@ static int choose_encoding(const struct builder *b, int col, uint8_t *enc, struc
     return 0;
 }
 
+static void minmax(const int64_t *v, size_t n, int64_t *lo, int64_t *hi)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (v[i] < *lo) *lo = v[i];
+        if (v[i] > *hi) *hi = v[i];
+    }
+}
+
 static int write_day(const struct builder *b, const char *path, uint32_t block_rows, struct ff_built_part *bp)
 {
     struct ff_part_info *info = &bp->info;
-    bp->min_seq = UINT64_MAX;
-    bp->max_seq = 0;
     struct ff_part_column cols[MAX_COLS];
-    struct ff_strmap codes[MAX_COLS];
     struct ff_str *dicts[MAX_COLS] = {0};
     uint32_t dict_count[MAX_COLS] = {0};
-    uint32_t *row_codes[MAX_COLS] = {0}; /* DICT: the code of each row, in sorted row order */
-    uint8_t *uuid16[MAX_COLS] = {0};     /* UUID: each row's 16 bytes, in sorted row order */
+    uint32_t *row_codes[MAX_COLS] = {0}; /* DICT: the code of each row */
+    uint8_t *uuid16[MAX_COLS] = {0};     /* UUID: each row's 16 bytes */
     memset(cols, 0, sizeof cols);
-    memset(codes, 0, sizeof codes);
-    int rc = 0;
     const int ncols = FF_NCOLS + b->plan->n;
-    for (int c = 0; c < ncols && !rc; c++) {
+    for (int c = 0; c < ncols; c++) {
         if (c < FF_NCOLS) {
             snprintf(cols[c].name, sizeof cols[c].name, "%s", ff_schema[c].name);
             cols[c].type = ff_schema[c].type;
@@ -374,55 +517,39 @@ static int write_day(const struct builder *b, const char *path, uint32_t block_r
             cols[c].codec = FF_CODEC_ZSTD;
         }
         cols[c].enc = FF_ENC_PLAIN;
-        if (cols[c].type == FF_COL_STR)
-            rc = choose_encoding(b, c, &cols[c].enc, &dicts[c], &dict_count[c], &codes[c], &row_codes[c], &uuid16[c]);
     }
+    struct columns cv;
+    int rc = columns_take(b, cols, ncols, &cv);
+    if (rc) return rc;
+    for (int c = 0; c < ncols && !rc; c++)
+        if (cols[c].type == FF_COL_STR)
+            rc = choose_encoding(cv.v[c].str, b->n, &cols[c].enc, &dicts[c], &dict_count[c], &row_codes[c], &uuid16[c]);
     struct ff_part_writer *w = NULL;
     if (!rc) rc = ff_part_writer_open(&w, path, cols, (uint32_t)ncols, block_rows);
     for (int c = 0; c < ncols && !rc; c++)
         if (cols[c].enc == FF_ENC_DICT) rc = ff_part_writer_dict(w, (uint32_t)c, dicts[c], dict_count[c]);
-    /* One block's vectors, reused. */
-    struct ff_colvec v[MAX_COLS];
-    memset(v, 0, sizeof v);
-    size_t per = block_rows;
-    for (int c = 0; c < ncols && !rc; c++) {
-        v[c].type = cols[c].type;
-        if (cols[c].type == FF_COL_I64 && !(v[c].i64 = ff_malloc(per * 8))) rc = -ENOMEM;
-        if (cols[c].type == FF_COL_F64 && !(v[c].f64 = ff_malloc(per * 8))) rc = -ENOMEM;
-        if (cols[c].type == FF_COL_U8 && !(v[c].u8 = ff_malloc(per))) rc = -ENOMEM;
-        if (cols[c].type == FF_COL_STR && cols[c].enc == FF_ENC_DICT && !(v[c].codes = ff_malloc(per * 4))) rc = -ENOMEM;
-        if (cols[c].type == FF_COL_STR && cols[c].enc != FF_ENC_DICT && !(v[c].str = ff_malloc(per * sizeof *v[c].str)))
-            rc = -ENOMEM;
-    }
     memset(info, 0, sizeof *info);
     info->min_time = info->min_received = INT64_MAX;
     info->max_time = info->max_received = INT64_MIN;
+    int64_t min_seq = INT64_MAX, max_seq = INT64_MIN;
+    minmax(cv.v[FF_C_TIME].i64, b->n, &info->min_time, &info->max_time);
+    minmax(cv.v[FF_C_RECEIVED].i64, b->n, &info->min_received, &info->max_received);
+    minmax(cv.v[FF_C_SEQ].i64, b->n, &min_seq, &max_seq);
+    bp->min_seq = b->n ? (uint64_t)min_seq : UINT64_MAX;
+    bp->max_seq = b->n ? (uint64_t)max_seq : 0;
+    /* A block is a window on the day's columns. */
+    struct ff_colvec v[MAX_COLS];
     for (size_t r0 = 0; r0 < b->n && !rc; r0 += block_rows) {
         uint32_t n = (uint32_t)(b->n - r0 < block_rows ? b->n - r0 : block_rows);
-        for (uint32_t i = 0; i < n; i++) {
-            size_t row = b->rows[r0 + i];
-            const struct ff_event *ev = &b->evs[row];
-            if (ev->timestamp_us < info->min_time) info->min_time = ev->timestamp_us;
-            if (ev->timestamp_us > info->max_time) info->max_time = ev->timestamp_us;
-            if (ev->received_at_us < info->min_received) info->min_received = ev->received_at_us;
-            if (ev->received_at_us > info->max_received) info->max_received = ev->received_at_us;
-            if (ev->seq < bp->min_seq) bp->min_seq = ev->seq;
-            if (ev->seq > bp->max_seq) bp->max_seq = ev->seq;
-            for (int c = 0; c < ncols; c++) {
-                const struct ff_colvec *pv = c >= FF_NCOLS ? &b->props->cols[c - FF_NCOLS] : NULL;
-                if (cols[c].type == FF_COL_I64) v[c].i64[i] = pv ? pv->i64[row] : i64_of(ev, c);
-                else if (cols[c].type == FF_COL_F64) v[c].f64[i] = pv->f64[row];
-                else if (cols[c].type == FF_COL_U8) v[c].u8[i] = pv ? pv->u8[row] : u8_of(ev, c);
-                else if (cols[c].enc == FF_ENC_DICT) {
-                    v[c].codes[i] = row_codes[c][r0 + i];
-                } else {
-                    v[c].str[i] = str_of(b, row, c);
-                }
-            }
-        }
         for (int c = 0; c < ncols; c++) {
-            v[c].n = n;
-            v[c].uuid16 = uuid16[c] ? uuid16[c] + r0 * 16 : NULL;
+            const struct ff_colvec *src = &cv.v[c];
+            v[c] = (struct ff_colvec){.type = src->type, .n = n};
+            if (src->i64) v[c].i64 = src->i64 + r0;
+            if (src->f64) v[c].f64 = src->f64 + r0;
+            if (src->u8) v[c].u8 = src->u8 + r0;
+            if (row_codes[c]) v[c].codes = row_codes[c] + r0;
+            else if (src->str) v[c].str = src->str + r0;
+            if (uuid16[c]) v[c].uuid16 = uuid16[c] + r0 * 16;
         }
         rc = ff_part_writer_block(w, v, n, person_key(&b->evs[b->rows[r0]]), person_key(&b->evs[b->rows[r0 + n - 1]]));
     }
@@ -431,18 +558,13 @@ static int write_day(const struct builder *b, const char *path, uint32_t block_r
     info->ncols = (uint32_t)ncols;
     info->day = b->n ? ff_day_of(b->evs[b->rows[0]].timestamp_us) : 0;
     if (!rc) rc = ff_part_writer_finish(w, info);
-    else ff_part_writer_abort(w);
+    else if (w) ff_part_writer_abort(w);
     for (int c = 0; c < MAX_COLS; c++) {
-        ff_free(v[c].i64);
-        ff_free(v[c].f64);
-        ff_free(v[c].u8);
-        ff_free(v[c].codes);
-        ff_free(v[c].str);
         ff_free(dicts[c]);
         ff_free(row_codes[c]);
         ff_free(uuid16[c]);
-        ff_strmap_free(&codes[c]);
     }
+    columns_free(&cv);
     return rc;
 }
 
@@ -474,29 +596,21 @@ int ff_parts_build(const char *dir, uint64_t *next_id, const struct ff_event *ev
     ff_buf_init(&d.query, (size_t)1 << 32);
     ff_buf_init(&d.urlq, (size_t)1 << 32);
     int rc = rows && spans && derived && (d.parser = ff_json_parser_new()) ? 0 : -ENOMEM;
-    for (size_t i = 0; i < n && !rc; i++) {
-        rows[i] = (uint32_t)i;
-        derive(&d, &evs[i], spans + i * NDERIVED);
-    }
+    if (!rc) rc = sort_rows(evs, n, rows);
+    /* From here on everything is in part order: row i is evs[rows[i]]. */
+    for (size_t i = 0; i < n && !rc; i++) derive(&d, &evs[rows[i]], spans + i * NDERIVED);
     for (size_t i = 0; i < n * NDERIVED && !rc; i++)
         derived[i] = (struct ff_str){spans[i].len ? d.arena.data + spans[i].off : "", spans[i].len};
-    struct sort_row *keys = rc ? NULL : ff_malloc(n * sizeof *keys);
-    if (!rc && !keys) rc = -ENOMEM;
-    for (size_t i = 0; !rc && i < n; i++)
-        keys[i] = (struct sort_row){ff_day_of(evs[i].timestamp_us), (uint32_t)i, prefix_of(person_key(&evs[i]))};
-    if (!rc) qsort_r(keys, n, sizeof *keys, cmp_rows, (void *)evs);
     /* Typed property columns: one plan for the events of this build, their values split out. */
     struct ff_props_plan plan;
     struct ff_props_split split;
     memset(&split, 0, sizeof split);
     struct ff_str *props = rc ? NULL : ff_malloc(n * sizeof *props);
     if (!rc && !props) rc = -ENOMEM;
-    for (size_t i = 0; !rc && i < n; i++) props[i] = evs[i].properties;
+    for (size_t i = 0; !rc && i < n; i++) props[i] = evs[rows[i]].properties;
     if (!rc) rc = ff_props_plan(props, n, &plan);
     if (!rc) rc = ff_props_split(props, n, &plan, &split);
     ff_free(props);
-    for (size_t i = 0; !rc && i < n; i++) rows[i] = keys[i].row;
-    ff_free(keys);
     for (size_t a = 0; a < n && !rc;) {
         int32_t day = ff_day_of(evs[rows[a]].timestamp_us);
         size_t z = a;
@@ -515,7 +629,7 @@ int ff_parts_build(const char *dir, uint64_t *next_id, const struct ff_event *ev
             rc = -ENAMETOOLONG;
             break;
         }
-        struct builder b = {evs, derived, rows + a, z - a, &plan, &split};
+        struct builder b = {evs, rows + a, derived + a * NDERIVED, z - a, &plan, &split, a};
         if ((rc = write_day(&b, path, block_rows, bp))) break;
         nparts++;
         struct stat st;

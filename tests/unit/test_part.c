@@ -154,9 +154,31 @@ static int same_event(const struct ff_event *a, const struct ff_event *b)
 
 static struct ff_str pkey(const struct ff_event *ev) { return ev->user_id.len ? ev->user_id : ev->anonymous_id; }
 
+/* Row `ev` may follow row `prev` (whose person key is prev_key) in a part: by person key,
+ * then time, then arrival (received, then WAL sequence number). */
+static void assert_in_order(struct ff_str prev_key, const struct ff_event *prev, const struct ff_event *ev)
+{
+    int c = ff_str_cmp(prev_key, pkey(ev));
+    assert_true(c <= 0);
+    if (c) return;
+    assert_true(prev->timestamp_us <= ev->timestamp_us);
+    if (prev->timestamp_us < ev->timestamp_us) return;
+    assert_true(prev->received_at_us <= ev->received_at_us);
+    if (prev->received_at_us == ev->received_at_us) assert_true(prev->seq < ev->seq);
+}
+
 static void path_of(const struct fx *f, const struct ff_built_part *bp, char *out, size_t cap)
 {
     snprintf(out, cap, "%s/%s", f->dir, bp->name);
+}
+
+static struct ff_part *open_built(const struct fx *f, const struct ff_built_part *bp)
+{
+    char path[256], err[512];
+    path_of(f, bp, path, sizeof path);
+    struct ff_part *p;
+    assert_int_equal(ff_part_open(path, &p, err, sizeof err), 0);
+    return p;
 }
 
 /* Makes n random events and builds their parts; returns how many parts. */
@@ -192,10 +214,7 @@ static void test_round_trip(void **state)
     size_t total = 0;
     char err[512];
     for (size_t k = 0; k < nparts; k++) {
-        char path[256];
-        path_of(f, &parts[k], path, sizeof path);
-        struct ff_part *p;
-        assert_int_equal(ff_part_open(path, &p, err, sizeof err), 0);
+        struct ff_part *p = open_built(f, &parts[k]);
         assert_int_equal(p->info.nrows, parts[k].info.nrows);
         assert_true(p->info.nblocks > 1);
         int c_msg = ff_part_column_index(p, "message_id"), c_ev = ff_part_column_index(p, "event");
@@ -233,10 +252,7 @@ static void test_round_trip(void **state)
                 assert_true(same_event(&ev, &f->evs[*idx]));
                 assert_int_equal(ff_day_of(ev.timestamp_us), p->info.day);
                 assert_true(ev.timestamp_us >= p->info.min_time && ev.timestamp_us <= p->info.max_time);
-                if (have_prev) {
-                    int c = ff_str_cmp(pkey(&prev), pkey(&ev));
-                    assert_true(c < 0 || (c == 0 && prev.timestamp_us <= ev.timestamp_us));
-                }
+                if (have_prev) assert_in_order(pkey(&prev), &prev, &ev);
                 if (i == 0) assert_true(same_str(p->blocks[b].first_key, pkey(&ev)));
                 if (i == pe.n - 1) assert_true(same_str(p->blocks[b].last_key, pkey(&ev)));
                 prev = f->evs[*idx];
@@ -265,6 +281,60 @@ static void test_round_trip(void **state)
     assert_int_equal(total, f->n);
     free(seen);
     ff_strmap_free(&byid);
+    ff_free(parts);
+}
+
+/* Part order with ties: ids that share a long prefix, a person's events that arrived out of
+ * time order, and equal times broken by arrival (received, then sequence number). */
+static void test_sort_order(void **state)
+{
+    struct fx *f = *state;
+    const size_t n = 400;
+    f->evs = calloc(n, sizeof *f->evs);
+    f->n = n;
+    int64_t base = 20393LL * DAY_US + 3600LL * 1000000;
+    test_rng_init(5);
+    for (size_t i = 0; i < n; i++) {
+        struct ff_event *ev = &f->evs[i];
+        ev->seq = 5000 - i; /* later arrivals get smaller numbers: only the tie-break may use them */
+        ev->type = FF_EV_TRACK;
+        ev->format = FF_FMT_SEGMENT;
+        /* a few distinct times per person, some on the next day */
+        ev->timestamp_us = base + (int64_t)test_randn(4) * 1000000 + (test_randn(8) == 0 ? DAY_US : 0);
+        ev->received_at_us = base + (int64_t)test_randn(3);
+        ev->original_timestamp_us = ev->sent_at_us = FF_TIME_NONE;
+        ev->message_id = uuid(f);
+        ev->anonymous_id = uuid(f);
+        ev->user_id = keep(f, "user-10000000000%d", (int)test_randn(5));
+        ev->event = keep(f, "e%zu", i);
+    }
+    struct ff_built_part *parts;
+    size_t nparts;
+    uint64_t next_id = 1;
+    assert_int_equal(ff_parts_build(f->dir, &next_id, f->evs, n, 64, &parts, &nparts), 0);
+    assert_int_equal(nparts, 2);
+    size_t total = 0;
+    char err[512];
+    for (size_t k = 0; k < nparts; k++) {
+        struct ff_part *p = open_built(f, &parts[k]);
+        struct ff_part_events pe;
+        ff_part_events_init(&pe, p);
+        struct ff_event prev = {0};
+        char prev_user[64] = "";
+        for (uint32_t b = 0; b < p->info.nblocks; b++) {
+            assert_int_equal(ff_part_events_load(&pe, p, b, err, sizeof err), 0);
+            for (uint32_t i = 0; i < pe.n; i++, total++) {
+                struct ff_event ev;
+                ff_part_events_get(&pe, i, &ev);
+                if (b || i) assert_in_order((struct ff_str){prev_user, (uint32_t)strlen(prev_user)}, &prev, &ev);
+                prev = ev;
+                snprintf(prev_user, sizeof prev_user, "%.*s", (int)ev.user_id.len, ev.user_id.p);
+            }
+        }
+        ff_part_events_free(&pe);
+        ff_part_close(p);
+    }
+    assert_int_equal(total, n);
     ff_free(parts);
 }
 
@@ -538,6 +608,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sort_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_extremes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corruption, setup, teardown),
         cmocka_unit_test_setup_teardown(test_injected_failures, setup, teardown),
