@@ -85,6 +85,17 @@ static int parse_listen(const char *v, struct ff_server_opts *o)
 }
 
 
+/* Reads a whole-number option into *n, within [lo, hi]; says what is wrong when it is not. */
+static int size_opt(const char *opt, const char *v, uint64_t lo, uint64_t hi, uint64_t *n)
+{
+    if (ff_cli_size(opt, v, n)) return -1;
+    if (*n >= lo && *n <= hi) return 0;
+    if (hi == UINT64_MAX) fprintf(stderr, "footfall: %s must be at least %llu, not %s\n", opt, (unsigned long long)lo, v);
+    else fprintf(stderr, "footfall: %s must be between %llu and %llu, not %s\n", opt, (unsigned long long)lo,
+                 (unsigned long long)hi, v);
+    return -1;
+}
+
 static int cmd_serve(int argc, char **argv)
 {
     struct ff_server_opts o;
@@ -114,37 +125,37 @@ static int cmd_serve(int argc, char **argv)
         } else if (!strcmp(a, "--data")) {
             o.data_dir = v;
         } else if (!strcmp(a, "--threads")) {
-            if (ff_cli_size(a, v, &n) || n > 256) return 2;
+            if (size_opt(a, v, 0, 256, &n)) return 2;
             o.threads = (int)n;
         } else if (!strcmp(a, "--max-body-bytes")) {
-            if (ff_cli_size(a, v, &n) || n < 1024) return fprintf(stderr, "footfall: %s must be at least 1024\n", a), 2;
+            if (size_opt(a, v, 1024, UINT64_MAX, &n)) return 2;
             o.limits.max_body_bytes = n;
         } else if (!strcmp(a, "--max-import-bytes")) {
-            if (ff_cli_size(a, v, &n) || n < 1024) return fprintf(stderr, "footfall: %s must be at least 1024\n", a), 2;
+            if (size_opt(a, v, 1024, UINT64_MAX, &n)) return 2;
             o.limits.max_import_bytes = n;
         } else if (!strcmp(a, "--max-header-bytes")) {
-            if (ff_cli_size(a, v, &n) || n < 256) return fprintf(stderr, "footfall: %s must be at least 256\n", a), 2;
+            if (size_opt(a, v, 256, UINT64_MAX, &n)) return 2;
             o.limits.max_header_bytes = n;
         } else if (!strcmp(a, "--max-connections")) {
-            if (ff_cli_size(a, v, &n) || n < 1) return 2;
+            if (size_opt(a, v, 1, UINT64_MAX, &n)) return 2;
             o.limits.max_connections = n;
         } else if (!strcmp(a, "--max-memory-bytes")) {
             if (ff_cli_size(a, v, &n)) return 2;
             o.limits.max_memory_bytes = n;
         } else if (!strcmp(a, "--idle-timeout-ms")) {
-            if (ff_cli_size(a, v, &n) || n < 1) return 2;
+            if (size_opt(a, v, 1, UINT64_MAX, &n)) return 2;
             o.limits.idle_timeout_ms = n;
         } else if (!strcmp(a, "--request-timeout-ms")) {
-            if (ff_cli_size(a, v, &n) || n < 1) return 2;
+            if (size_opt(a, v, 1, UINT64_MAX, &n)) return 2;
             o.limits.request_timeout_ms = n;
         } else if (!strcmp(a, "--flush-bytes")) {
-            if (ff_cli_size(a, v, &n) || n < 1) return 2;
+            if (size_opt(a, v, 1, UINT64_MAX, &n)) return 2;
             o.flush_bytes = (size_t)n;
         } else if (!strcmp(a, "--retention-days")) {
-            if (ff_cli_size(a, v, &n) || n > 1000000) return 2;
+            if (size_opt(a, v, 0, 1000000, &n)) return 2;
             o.retention_days = (int)n;
         } else if (!strcmp(a, "--flush-interval-ms")) {
-            if (ff_cli_size(a, v, &n) || n < 1 || n > 86400000) return 2;
+            if (size_opt(a, v, 1, 86400000, &n)) return 2;
             o.flush_interval_us = (int64_t)n * 1000;
         } else {
             fprintf(stderr, "footfall serve: unknown option %s (see footfall --help)\n", a);

@@ -32,6 +32,19 @@ def test_unknown_option_fails():
     assert p.stderr.strip(), "an error message on stderr"
 
 
+def test_out_of_range_options_say_why():
+    cases = [("--flush-interval-ms", "100000000", "between 1 and 86400000"),
+             ("--threads", "999", "between 0 and 256"),
+             ("--max-body-bytes", "10", "at least 1024"),
+             ("--retention-days", "2000000", "between 0 and 1000000"),
+             ("--flush-bytes", "0", "at least 1"),
+             ("--flush-bytes", "lots", "needs a whole number")]
+    for opt, value, why in cases:
+        p = cli("serve", opt, value, check=False, timeout=10)
+        assert p.returncode == 2, (opt, value, p.returncode)
+        assert opt in p.stderr and why in p.stderr, (opt, value, p.stderr)
+
+
 def test_sigterm_exits_zero(server):
     assert server.stop() == 0
 
