@@ -276,7 +276,7 @@ int ff_cmd_check(int argc, char **argv)
              * left for forensics. */
             struct ff_wal *w;
             struct ff_wal_recovery rec;
-            struct ff_wal_opts wo = {.dir = dir, .dedup_window_us = 1};
+            struct ff_wal_opts wo = {.dir = dir, .dedup_window_us = 1, .min_next_seq = m.wal_seq};
             if ((rc = ff_wal_open(&w, &wo, &rec)) == 0) {
                 ff_wal_close(w);
                 if (torn) printf("repair  torn WAL tail of %llu bytes cut\n", (unsigned long long)rec.truncated_bytes);

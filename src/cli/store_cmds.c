@@ -15,6 +15,7 @@
 #include "store/datadir.h"
 #include "store/export.h"
 #include "store/store.h"
+#include "store/dedup.h"
 #include "store/wal.h"
 
 static struct ff_store *open_read_only(const char *dir)
@@ -177,7 +178,7 @@ int ff_cmd_erase(int argc, char **argv)
     if (ff_datadir_lock(dir, &lock_fd)) return 1;
     struct ff_store *st;
     char err[1024];
-    struct ff_store_opts so = {.dir = dir, .manual_flush = 1, .wal_keep_us = 24LL * 3600 * 1000000};
+    struct ff_store_opts so = {.dir = dir, .manual_flush = 1, .wal_keep_us = FF_DEDUP_WINDOW_US};
     int rc = ff_store_open(&st, &so, err, sizeof err);
     if (rc) {
         fprintf(stderr, "footfall erase: cannot open the store in %s: %s\n", dir, err);
@@ -186,8 +187,8 @@ int ff_cmd_erase(int argc, char **argv)
     }
     struct ff_wal *w = NULL;
     struct ff_wal_recovery rec;
-    struct ff_wal_opts wo = {.dir = dir, .dedup_window_us = 24LL * 3600 * 1000000, .on_durable = ff_store_on_durable,
-                             .on_durable_arg = st};
+    struct ff_wal_opts wo = {.dir = dir, .dedup_window_us = FF_DEDUP_WINDOW_US, .on_durable = ff_store_on_durable,
+                             .on_durable_arg = st, .min_next_seq = ff_store_next_seq(st)};
     if ((rc = ff_wal_open(&w, &wo, &rec))) {
         fprintf(stderr, "footfall erase: cannot open the WAL in %s: %s\n", dir, ff_strerror(rc));
     } else {

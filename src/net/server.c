@@ -30,8 +30,8 @@
 #include "core/metrics.h"
 #include "core/timeutil.h"
 #include "store/datadir.h"
+#include "store/dedup.h"
 
-#define DEDUP_WINDOW_US (24LL * 3600 * 1000000)
 
 static void on_wake(uv_async_t *a);
 
@@ -304,7 +304,7 @@ int ff_server_run(const struct ff_server_opts *opts)
      * WAL recovers (cutting a torn tail) and hands it every durable frame from then on. */
     char err[1024];
     struct ff_store_opts so = {.dir = opts->data_dir, .flush_bytes = opts->flush_bytes,
-                               .flush_interval_us = opts->flush_interval_us, .wal_keep_us = DEDUP_WINDOW_US,
+                               .flush_interval_us = opts->flush_interval_us, .wal_keep_us = FF_DEDUP_WINDOW_US,
                                .retention_days = opts->retention_days};
     int64_t t0 = ff_now_us();
     if ((rc = ff_store_open(&srv.store, &so, err, sizeof err))) {
@@ -312,8 +312,10 @@ int ff_server_run(const struct ff_server_opts *opts)
         close(lock_fd);
         return rc;
     }
-    struct ff_wal_opts wo = {.dir = opts->data_dir, .segment_bytes = 64u << 20, .dedup_window_us = DEDUP_WINDOW_US,
-                             .on_durable = ff_store_on_durable, .on_durable_arg = srv.store};
+    struct ff_wal_opts wo = {.dir = opts->data_dir, .dedup_window_us = FF_DEDUP_WINDOW_US,
+                             .segment_bytes = opts->wal_segment_bytes ? opts->wal_segment_bytes : 64u << 20,
+                             .on_durable = ff_store_on_durable, .on_durable_arg = srv.store,
+                             .min_next_seq = ff_store_next_seq(srv.store)};
     struct ff_wal_recovery rec;
     rc = ff_wal_open(&srv.wal, &wo, &rec);
     if (rc) {

@@ -20,6 +20,7 @@ struct ff_server_opts {
     size_t flush_bytes;        /* store: memtable size that starts a flush (0 = default) */
     int64_t flush_interval_us; /* store: longest an event stays only in memory (0 = default) */
     int retention_days;        /* store: keep this many days of events (0 = all) */
+    size_t wal_segment_bytes;  /* start a new WAL segment past this size (0 = 64 MiB) */
 };
 
 struct ff_loop {

@@ -12,6 +12,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* How long footfall remembers a messageId: retries within it are acknowledged, not stored. */
+#define FF_DEDUP_WINDOW_US (24LL * 3600 * 1000000)
+
 struct ff_dedup_entry {
     uint64_t hash;       /* 0 = empty */
     int64_t expires_us;

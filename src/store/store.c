@@ -666,6 +666,17 @@ void ff_store_counts(struct ff_store *s, struct ff_store_counts *c)
     pthread_mutex_unlock(&s->mu);
 }
 
+uint64_t ff_store_next_seq(struct ff_store *s)
+{
+    pthread_mutex_lock(&s->mu);
+    uint64_t next = s->man.wal_seq;
+    const struct memtable *ms[2] = {&s->frozen, &s->active};
+    for (int k = 0; k < 2; k++)
+        if (ms[k]->records && ms[k]->max_seq + 1 > next) next = ms[k]->max_seq + 1;
+    pthread_mutex_unlock(&s->mu);
+    return next;
+}
+
 int ff_store_manifest(struct ff_store *s, struct ff_manifest *m)
 {
     pthread_mutex_lock(&s->mu);

@@ -67,6 +67,9 @@ void ff_store_attach_wal(struct ff_store *s, struct ff_wal *w);
 void ff_store_counts(struct ff_store *s, struct ff_store_counts *c);
 /* A copy of the current manifest (ff_manifest_free it). */
 int ff_store_manifest(struct ff_store *s, struct ff_manifest *m);
+/* The lowest WAL sequence number above every record the store holds (parts and memory):
+ * the log must not number a new record below it. */
+uint64_t ff_store_next_seq(struct ff_store *s);
 
 /* ---- reading ---- */
 struct ff_read_filter {

@@ -1,7 +1,8 @@
 /* wal.c - the write-ahead log (API in wal.h).
  *
  * Files: DIR/wal/<first-seq, 20 digits>.wal, one segment after another. A segment is a
- * header followed by frames; a frame is what one group commit wrote.
+ * header followed by frames; a frame is what one group commit wrote. A finished segment
+ * also leaves <first-seq>.dedup, its events' dedup keys (dedup_file.h), which outlives it.
  *
  *   segment header (16 bytes)
  *     0  8  magic "FFWAL\0\0\0"
@@ -66,6 +67,7 @@
 #include "core/metrics.h"
 #include "core/timeutil.h"
 #include "store/dedup.h"
+#include "store/dedup_file.h"
 
 #define SEG_HDR 16
 #define FRAME_HDR 40
@@ -96,6 +98,9 @@ struct ff_wal {
     ff_wal_durable_fn on_durable;
     void *on_durable_arg;
     uint64_t *inserted;      /* dedup keys added by the group being written, to undo on failure */
+    struct ff_buf seg_keys;  /* the last segment's dedup keys, for its keys file (dedup_file.h) */
+    int seg_keys_lost;       /* some could not be kept: that segment gets no keys file */
+    uint64_t min_next_seq;
     size_t ninserted, cap_inserted;
     atomic_int inject_failures;
 
@@ -130,7 +135,7 @@ static void wr64(unsigned char *p, uint64_t v)
 static int cmp_names(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 /* Sorted list of segment file names in `waldir`; caller frees each and the array. */
-static int list_segments(const char *waldir, char ***names, size_t *n)
+static int list_files(const char *waldir, const char *suffix, char ***names, size_t *n)
 {
     *names = NULL;
     *n = 0;
@@ -141,7 +146,7 @@ static int list_segments(const char *waldir, char ***names, size_t *n)
     int rc = 0;
     while ((e = readdir(d))) {
         size_t l = strlen(e->d_name);
-        if (l != 24 || strcmp(e->d_name + 20, ".wal") != 0) continue;
+        if (l != 20 + strlen(suffix) || strcmp(e->d_name + 20, suffix) != 0) continue;
         if (*n == cap) {
             cap = cap ? cap * 2 : 16;
             char **p = ff_realloc(*names, cap * sizeof *p);
@@ -157,6 +162,8 @@ static int list_segments(const char *waldir, char ***names, size_t *n)
 }
 
 /* The segments of the log under data directory `dir`, sorted; waldir gets DIR/wal. */
+static int list_segments(const char *waldir, char ***names, size_t *n) { return list_files(waldir, ".wal", names, n); }
+
 static int list_wal(const char *dir, char waldir[4200], char ***names, size_t *n)
 {
     snprintf(waldir, 4200, "%s/wal", dir);
@@ -312,27 +319,47 @@ int ff_wal_scan_from(const char *dir, uint64_t from_seq, ff_wal_visit_fn visit, 
     return rc ? rc : stop;
 }
 
+static int64_t mtime_us(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st)) return INT64_MAX; /* gone, or unknown: never counts as old */
+    return (int64_t)st.st_mtim.tv_sec * 1000000 + st.st_mtim.tv_nsec / 1000;
+}
+
 long ff_wal_trim(const char *dir, uint64_t below_seq, int64_t min_age_us)
 {
-    char waldir[4200], **names;
-    size_t n;
+    char waldir[4200], **names, **keys = NULL;
+    size_t n, nkeys = 0;
     int rc = list_wal(dir, waldir, &names, &n);
-    if (rc) return rc;
+    if (!rc) rc = list_files(waldir, ".dedup", &keys, &nkeys);
+    if (rc) {
+        free_names(names, n);
+        return rc;
+    }
     long deleted = 0;
     int64_t now = ff_now_us();
-    /* The last segment listed may be the one being written: it is never a candidate. */
+    /* The last segment listed may be the one being written: it is never a candidate. A
+     * segment whose records are all in parts goes at once when its keys file holds what
+     * deduplication needs, else once the window has passed. */
     for (size_t i = 0; i + 1 < n; i++) {
         if (strtoull(names[i + 1], NULL, 10) > below_seq) break;
-        char path[4300];
+        char path[4300], kpath[4400];
         snprintf(path, sizeof path, "%s/%s", waldir, names[i]);
-        struct stat st;
-        if (stat(path, &st)) continue;
-        int64_t mtime_us = (int64_t)st.st_mtim.tv_sec * 1000000 + st.st_mtim.tv_nsec / 1000;
-        if (now - mtime_us < min_age_us) break; /* later segments are younger still */
-        if (unlink(path) == 0) deleted++;
+        int has_keys = !ff_dedup_file_path(path, kpath, sizeof kpath) && !access(kpath, F_OK);
+        if ((has_keys || now - mtime_us(path) >= min_age_us) && unlink(path) == 0) deleted++;
+    }
+    /* Keys files outlive their segment by the window, and go when it has passed. */
+    for (size_t i = 0; i < nkeys; i++) {
+        char seg[64], path[4300];
+        snprintf(seg, sizeof seg, "%.20s.wal", keys[i]);
+        snprintf(path, sizeof path, "%s/%s", waldir, seg);
+        if (!access(path, F_OK)) continue;
+        snprintf(path, sizeof path, "%s/%s", waldir, keys[i]);
+        if (now - mtime_us(path) >= min_age_us && unlink(path) == 0) deleted++;
     }
     if (deleted) ff_io_fsync_dir(waldir);
     free_names(names, n);
+    free_names(keys, nkeys);
     return deleted;
 }
 
@@ -404,11 +431,75 @@ static int recover_visit(void *arg, uint64_t seq, const struct ff_record *r)
     if (r->kind == FF_REC_EVENT) {
         const struct ff_event *ev = &r->u.ev;
         c->rec->events[ev->format]++;
+        uint64_t key = ff_dedup_hash(ev->write_key, ev->message_id);
         if (ev->received_at_us + c->w->dedup.window_us > c->now_us)
-            ff_dedup_insert(&c->w->dedup, ff_dedup_hash(ev->write_key, ev->message_id), ev->received_at_us, c->now_us);
+            ff_dedup_insert(&c->w->dedup, key, ev->received_at_us, c->now_us);
+        /* every key, whatever this opener's window: the file serves the server's */
+        if (ff_dedup_file_add(&c->w->seg_keys, key, ev->received_at_us)) c->w->seg_keys_lost = 1;
     } else {
         c->rec->quarantined[r->u.q.format]++; /* < FF_FMT_COUNT: ff_record_decode checks */
     }
+    return 0;
+}
+
+/* Writes the keys file of the finished segment `path` from w->seg_keys and starts the next
+ * one's. A failure costs disk space only: without its keys file a segment is kept for the
+ * whole dedup window (ff_wal_trim). */
+static void finish_segment(struct ff_wal *w, const char *path)
+{
+    char keys[4400];
+    int rc = ff_dedup_file_path(path, keys, sizeof keys);
+    if (!rc && w->seg_keys_lost) rc = -ENOMEM;
+    w->seg_keys_lost = 0;
+    if (!rc) rc = ff_dedup_file_write(keys, &w->seg_keys);
+    if (rc) ff_error("wal: cannot write %s: %s (the segment is kept for the dedup window instead)", keys, ff_strerror(rc));
+    ff_buf_reset(&w->seg_keys);
+}
+
+/* Starts a new segment after the current one, which keeps its keys in a file. */
+static int rotate(struct ff_wal *w)
+{
+    char old[sizeof w->path];
+    memcpy(old, w->path, sizeof old);
+    /* The finished segment keeps no zeros past its log: readers see a clean end. */
+    if (w->zeroed_end > w->size && ftruncate(w->fd, (off_t)w->size) == 0) w->zeroed_end = w->size;
+    int rc = create_segment(w);
+    if (!rc) finish_segment(w, old);
+    return rc;
+}
+
+/* Loads the keys file of segment `wal_path` into the dedup set: 1 when loaded, 0 when there
+ * is none, -1 when it is damaged (reported; the caller reads the segment instead). */
+static int load_keys(struct ff_wal *w, const char *wal_path, int64_t now_us)
+{
+    char keys[4400], err[4600];
+    uint64_t count;
+    if (ff_dedup_file_path(wal_path, keys, sizeof keys) || access(keys, F_OK)) return 0;
+    int rc = ff_dedup_file_load(keys, &w->dedup, now_us, &count, err, sizeof err);
+    if (!rc) return 1;
+    ff_error("wal: %s", err);
+    return -1;
+}
+
+/* Loads the keys files whose segment is gone (its events are in parts; only the keys stay
+ * until the dedup window has passed). */
+static int load_orphan_keys(struct ff_wal *w, char **segs, size_t nsegs, int64_t now_us)
+{
+    char **names;
+    size_t n;
+    int rc = list_files(w->dir, ".dedup", &names, &n);
+    if (rc) return rc;
+    for (size_t i = 0; i < n; i++) {
+        char seg[64];
+        snprintf(seg, sizeof seg, "%.20s.wal", names[i]);
+        if (bsearch(&(const char *){seg}, segs, nsegs, sizeof *segs, cmp_names)) continue;
+        char path[4400];
+        snprintf(path, sizeof path, "%s/%s", w->dir, seg);
+        if (load_keys(w, path, now_us) < 0)
+            ff_error("wal: %s/%s: retries of the events it lists will not be recognised as duplicates", w->dir,
+                     names[i]);
+    }
+    free_names(names, n);
     return 0;
 }
 
@@ -422,9 +513,23 @@ static int recover(struct ff_wal *w, struct ff_wal_recovery *rec)
     uint64_t next_seq = 1;
     struct ff_buf file;
     ff_buf_init(&file, (size_t)1 << 33);
+    if ((rc = load_orphan_keys(w, names, n, c.now_us))) {
+        free_names(names, n);
+        return rc;
+    }
     for (size_t i = 0; i < n; i++) {
         char path[4300];
         snprintf(path, sizeof path, "%s/%s", w->dir, names[i]);
+        int last = i + 1 == n;
+        ff_buf_reset(&w->seg_keys);
+        w->seg_keys_lost = 0;
+        /* A finished segment with its keys file: the keys are all recovery needs from it. */
+        int have_keys = 0;
+        if (!last && (have_keys = load_keys(w, path, c.now_us)) > 0) {
+            rec->segments++;
+            if (strtoull(names[i], NULL, 10) > next_seq) next_seq = strtoull(names[i], NULL, 10);
+            continue;
+        }
         if ((rc = read_segment(path, &file))) {
             ff_error("wal: cannot read %s: %s", path, ff_strerror(rc));
             break;
@@ -438,9 +543,9 @@ static int recover(struct ff_wal *w, struct ff_wal_recovery *rec)
         /* The next number follows every record, and every segment's name (its first). */
         uint64_t named = strtoull(names[i], NULL, 10);
         if (seg_last + 1 > next_seq) next_seq = seg_last + 1;
+        if (named > next_seq) next_seq = named; /* an empty segment: its name is its first number */
         if (named + 1 > next_seq && !res.header_ok) next_seq = named + 1;
         if (res.corrupt_bytes || res.frames_bad) rec->corrupt_frames++;
-        int last = i + 1 == n;
         if (!res.header_ok) {
             if (file.len <= SEG_HDR || all_zero(p, file.len)) {
                 /* Created but never written to: nothing was in it. */
@@ -461,6 +566,7 @@ static int recover(struct ff_wal *w, struct ff_wal_recovery *rec)
                          file.len - res.end, res.end);
                 rec->corrupt_frames++;
             }
+            if (have_keys <= 0) finish_segment(w, path); /* never written, or damaged */
             continue;
         }
         int fd = open(path, O_RDWR | O_CLOEXEC);
@@ -489,7 +595,7 @@ static int recover(struct ff_wal *w, struct ff_wal_recovery *rec)
     ff_buf_free(&file);
     free_names(names, n);
     if (rc) return rc;
-    w->next_seq = next_seq;
+    w->next_seq = next_seq > w->min_next_seq ? next_seq : w->min_next_seq;
     /* No usable last segment: start one named after the next sequence number. */
     if (w->fd < 0) rc = create_segment(w);
     return rc;
@@ -507,7 +613,9 @@ int ff_wal_open(struct ff_wal **out, const struct ff_wal_opts *opts, struct ff_w
     w->segment_bytes = opts->segment_bytes ? opts->segment_bytes : 64u << 20;
     w->on_durable = opts->on_durable;
     w->on_durable_arg = opts->on_durable_arg;
+    w->min_next_seq = opts->min_next_seq;
     ff_buf_init(&w->hdrs, (size_t)1 << 34);
+    ff_buf_init(&w->seg_keys, (size_t)1 << 40);
     int rc = ff_dedup_init(&w->dedup, opts->dedup_window_us);
     if (rc) goto fail;
     if ((mkdir(opts->dir, 0755) && errno != EEXIST) || (mkdir(w->dir, 0755) && errno != EEXIST)) {
@@ -526,6 +634,7 @@ fail:
     if (w->fd >= 0) close(w->fd);
     ff_dedup_free(&w->dedup);
     ff_buf_free(&w->hdrs);
+    ff_buf_free(&w->seg_keys);
     ff_free(w);
     return rc;
 }
@@ -694,11 +803,7 @@ static int write_group(struct ff_wal *w)
     size_t total = 0;
     for (size_t i = 0; i < w->niov; i++) total += w->iov[i].iov_len;
     int rc = 0;
-    if (w->size > SEG_HDR && w->size + total > w->segment_bytes) {
-        /* The finished segment keeps no zeros past its log: readers see a clean end. */
-        if (w->zeroed_end > w->size && ftruncate(w->fd, (off_t)w->size) == 0) w->zeroed_end = w->size;
-        if ((rc = create_segment(w))) return rc;
-    }
+    if (w->size > SEG_HDR && w->size + total > w->segment_bytes && (rc = rotate(w))) return rc;
     if (atomic_load(&w->inject_failures) > 0) {
         atomic_fetch_sub(&w->inject_failures, 1);
         return -ENOSPC;
@@ -742,6 +847,13 @@ static void commit_group(struct ff_wal *w, struct ff_wal_req *group)
     uint64_t kept;
     int rc = build_group(w, group, &kept, now);
     if (!rc && w->niov) rc = write_group(w);
+    /* Durable now: their keys belong in the segment's keys file. Out of memory here only
+     * makes that file incomplete, so the segment is kept whole for the window. */
+    for (size_t i = 0; !rc && i < w->ninserted; i++)
+        if (ff_dedup_file_add(&w->seg_keys, w->inserted[i], now)) {
+            w->seg_keys_lost = 1;
+            break;
+        }
     if (!rc && w->on_durable) {
         size_t k = 0;
         for (struct ff_wal_req *r = group; r; r = r->next, k++) {
@@ -782,8 +894,7 @@ static void *writer_main(void *arg)
         if (w->rotate_req) {
             /* Between groups, so no frame is half in the old segment. */
             if (w->size > SEG_HDR) {
-                if (w->zeroed_end > w->size && ftruncate(w->fd, (off_t)w->size) == 0) w->zeroed_end = w->size;
-                w->rotate_rc = create_segment(w);
+                w->rotate_rc = rotate(w);
             } else {
                 w->rotate_rc = 0;
             }
@@ -813,6 +924,7 @@ void ff_wal_close(struct ff_wal *w)
     if (w->fd >= 0) close(w->fd);
     ff_dedup_free(&w->dedup);
     ff_buf_free(&w->hdrs);
+    ff_buf_free(&w->seg_keys);
     ff_free(w->inserted);
     ff_free(w->hdr_off);
     ff_free(w->iov);
@@ -1049,6 +1161,18 @@ long ff_wal_check(const char *dir, void (*report)(void *arg, const char *what), 
         }
     }
     ff_buf_free(&file);
+    free_names(names, n);
+    /* Keys files: a damaged one means retries of its events would be stored again. */
+    if ((rc = list_files(waldir, ".dedup", &names, &n))) return rc;
+    for (size_t i = 0; i < n; i++) {
+        char path[4300], err[4600];
+        uint64_t count;
+        snprintf(path, sizeof path, "%s/%s", waldir, names[i]);
+        if (ff_dedup_file_check(path, &count, err, sizeof err)) {
+            report(arg, err);
+            damaged++;
+        }
+    }
     free_names(names, n);
     return damaged;
 }

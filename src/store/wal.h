@@ -28,6 +28,8 @@ struct ff_wal_opts {
     int64_t dedup_window_us;  /* how long a messageId is remembered */
     ff_wal_durable_fn on_durable; /* optional */
     void *on_durable_arg;
+    uint64_t min_next_seq;    /* numbers below this are taken (the store holds them, perhaps
+                                 from segments since deleted): the log never hands them out again */
 };
 
 /* What recovery found in the log at open. */
@@ -79,9 +81,10 @@ int ff_wal_scan(const char *dir, ff_wal_visit_fn visit, void *arg);
 int ff_wal_scan_from(const char *dir, uint64_t from_seq, ff_wal_visit_fn visit, void *arg);
 
 /* Deletes the segments, never the one being written, whose records are all numbered below
- * `below_seq` (they are in the store's parts) and that were last written more than
- * `min_age_us` ago (the deduplication window: recovery rebuilds the set of recent messageIds
- * from the log). Returns how many were deleted, or a negative error. */
+ * `below_seq` (they are in the store's parts): at once when the segment's keys file
+ * (dedup_file.h) is there, else once it was last written more than `min_age_us` ago (the
+ * deduplication window). Keys files whose segment is gone are deleted past the window too.
+ * Returns how many files were deleted, or a negative error. */
 long ff_wal_trim(const char *dir, uint64_t below_seq, int64_t min_age_us);
 
 /* Removes the records `match` picks from every segment, the one being written included (the
@@ -90,7 +93,8 @@ long ff_wal_trim(const char *dir, uint64_t below_seq, int64_t min_age_us);
  * the store removes the same events from its parts. */
 int ff_wal_erase(struct ff_wal *w, int (*match)(void *arg, const struct ff_record *rec), void *arg, uint64_t *erased);
 
-/* Verifies every frame checksum of the log under `dir` without changing anything; calls
+/* Verifies every frame checksum of the log under `dir`, and every keys file, without
+ * changing anything; calls
  * `report` for each problem. Returns the number of damaged places (a torn tail at the end
  * of the last segment is not damage: recovery cuts it; its size goes to *torn_bytes), or a
  * negative error. */

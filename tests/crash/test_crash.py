@@ -162,9 +162,12 @@ def check_store(events, sent, acked, what):
 # The second configuration flushes the memtable to parts every few milliseconds, so that the
 # kills land during flushes: a part half written, written but not in the manifest, in the
 # manifest with its WAL segments still there.
+# The third also starts a WAL segment every 16 KiB: finished segments leave keys files and
+# are deleted once flushed, so after a restart retries are recognised from the keys files.
 CONFIGS = {
     "default": ([], TIME_BUDGET_S),
     "flushing": (["--flush-interval-ms", "20", "--flush-bytes", "65536"], 30.0),
+    "rotating": (["--flush-interval-ms", "20", "--flush-bytes", "65536", "--wal-segment-bytes", "16384"], 30.0),
 }
 
 
@@ -194,9 +197,15 @@ def test_kill9_under_load_loses_no_acknowledged_event(tmp_path, config):
             errors += load.errors
         assert not errors, f"unexpected responses under load: {errors[:5]}"
         assert len(acked) > 100, f"too little load to mean anything: {len(acked)} acks"
-        if config == "flushing":
+        if config != "default":
             parts = list((srv.data_dir / "parts").glob("*.part"))
             assert parts and (srv.data_dir / "MANIFEST").exists(), "the flushing load wrote no parts"
+        if config == "rotating":
+            wal = srv.data_dir / "wal"
+            keys = {p.stem for p in wal.glob("*.dedup")}
+            segs = {p.stem for p in wal.glob("*.wal")}
+            assert len(keys) >= 3, f"too few finished segments to mean anything: {sorted(keys)}"
+            assert keys - segs, "no flushed segment was deleted: its keys file would be the only record left"
 
         srv.start()
         events = srv.all_events()

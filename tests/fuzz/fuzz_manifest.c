@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "store/manifest.h"
+#include "fuzz_file.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -14,10 +15,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         mkdir(dir, 0700);
         snprintf(path, sizeof path, "%s/MANIFEST", dir);
     }
-    FILE *f = fopen(path, "wb");
-    if (!f) return 0;
-    fwrite(data, 1, size, f);
-    fclose(f);
+    if (fuzz_write_file(path, data, size)) return 0;
     struct ff_manifest m;
     char err[512];
     if (ff_manifest_load(dir, &m, err, sizeof err) == 0) {

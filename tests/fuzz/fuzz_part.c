@@ -9,6 +9,7 @@
 
 #include "store/part.h"
 #include "store/schema.h"
+#include "fuzz_file.h"
 
 /* The decoders behind the checksums: the input's first byte picks a column type and
  * encoding and the rest is a chunk's raw bytes. */
@@ -35,10 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     static char path[128];
     if (!path[0]) snprintf(path, sizeof path, "/tmp/footfall-fuzz-part-%d.part", (int)getpid());
-    FILE *f = fopen(path, "wb");
-    if (!f) return 0;
-    fwrite(data, 1, size, f);
-    fclose(f);
+    if (fuzz_write_file(path, data, size)) return 0;
     struct ff_part *p;
     char err[512];
     if (ff_part_open(path, &p, err, sizeof err)) return 0;

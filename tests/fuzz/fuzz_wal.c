@@ -7,6 +7,7 @@
 
 #include "event/event.h"
 #include "store/wal.h"
+#include "fuzz_file.h"
 
 static int visit(void *arg, uint64_t seq, const struct ff_record *rec)
 {
@@ -31,10 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         mkdir(path, 0700);
         snprintf(path, sizeof path, "%s/wal/00000000000000000001.wal", dir);
     }
-    FILE *f = fopen(path, "wb");
-    if (!f) return 0;
-    fwrite(data, 1, size, f);
-    fclose(f);
+    if (fuzz_write_file(path, data, size)) return 0;
     size_t sum = 0;
     ff_wal_scan(dir, visit, &sum);
     return 0;

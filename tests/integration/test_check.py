@@ -100,3 +100,33 @@ def test_damaged_manifest_is_rebuilt_without_duplicates(footfall):
     srv.start()
     got = stored(srv)
     assert sorted(got) == sorted(mids), "every event once after the rebuild"
+
+
+def test_flushed_wal_segments_leave_keys_files(footfall):
+    """A finished WAL segment whose events are in parts is deleted at once; its keys file
+    still recognises retries after a restart; a damaged keys file is reported by the check."""
+    srv = footfall.start("--flush-interval-ms", "30", "--wal-segment-bytes", "4096")
+    batches = []
+    for b in range(40):
+        items = [{"type": "track", "event": "e", "userId": f"u{i}", "messageId": uid(),
+                  "properties": {"pad": "".join(uid() for _ in range(8)), "i": i}} for i in range(4)]
+        batches.append(items)
+        assert srv.post_json("/v1/batch", {"batch": items}, write_key="k").status_code == 200
+    wal = srv.data_dir / "wal"
+
+    def deleted_with_keys():
+        keys = {p.stem for p in wal.glob("*.dedup")}
+        return len(keys) >= 3 and len(keys - {p.stem for p in wal.glob("*.wal")}) >= 3
+    wait_for(deleted_with_keys, timeout=10, what="flushed segments deleted, keys files kept")
+    srv.stop_ok()
+    srv.start()
+    for items in batches:
+        assert srv.post_json("/v1/batch", {"batch": items}, write_key="k").status_code == 200
+    st = srv.stats()
+    assert st["stored"] == 160 and st["deduplicated"] == 160, st
+    srv.stop_ok()
+    assert "0 problems found" in cli("check", "--data", srv.data_dir).stdout
+    victim = sorted(wal.glob("*.dedup"))[0]
+    flip(victim, 30)
+    out = cli("check", "--data", srv.data_dir, check=False)
+    assert out.returncode == 1 and str(victim) in out.stdout and "checksum" in out.stdout, out.stdout

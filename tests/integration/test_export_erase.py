@@ -116,7 +116,8 @@ def test_erasure_api_removes_everywhere_and_for_good(footfall):
 
     check("right after")
     assert b"SECRET-alice" not in wal_bytes(srv.data_dir), "the WAL still holds her events"
-    assert b"SECRET-bob" in wal_bytes(srv.data_dir), "the WAL lost someone else's events"
+    # (bob's events may have left the WAL: once in parts, a finished segment is deleted and
+    # only its keys file stays; check() above read them all back)
     # more flushes and merges, then a restart and a crash
     for i in range(12):
         send(srv, "bob", "anon-2", 200 + i)

@@ -25,6 +25,7 @@
 #include "event/event.h"
 #include "ingest/ingest.h"
 #include "store/wal.h"
+#include "store/dedup_file.h"
 #include "store/store.h"
 
 #define DAY_US (24LL * 3600 * 1000000)
@@ -916,6 +917,133 @@ static uint64_t rd64le(const unsigned char *p)
     return v;
 }
 
+/* Finished segments leave keys files; once their events are in parts the segments go, and
+ * the keys alone still recognise retries after a restart, until the window has passed. */
+static void test_keys_files(void **state)
+{
+    struct fx *f = *state;
+    f->opts.segment_bytes = 4096;
+    wal_open(f);
+    char *nd[60];
+    for (int r = 0; r < 60; r++) {
+        char prefix[16];
+        snprintf(prefix, sizeof prefix, "k%02d-", r);
+        nd[r] = events_ndjson(prefix, 1 + r % 4, "keys");
+        run_unmodelled(f, "wk", nd[r], 0, 1 + r % 4, 0, 0);
+    }
+    wal_close(f);
+    struct segs sg;
+    list_segs(f->dir, &sg);
+    assert_true(sg.n >= 4);
+    /* one keys file per finished segment, whose entries match the segment's records */
+    uint64_t keys_total = 0;
+    for (size_t i = 0; i + 1 < sg.n; i++) {
+        char path[512], keys[600], err[700];
+        seg_path(f->dir, sg.names[i], path, sizeof path);
+        assert_int_equal(ff_dedup_file_path(path, keys, sizeof keys), 0);
+        uint64_t count;
+        assert_int_equal(ff_dedup_file_check(keys, &count, err, sizeof err), 0);
+        assert_true(count > 0);
+        keys_total += count;
+    }
+    assert_true(keys_total > 0);
+    /* All in parts (below_seq past everything), window not over: segments go, keys stay. */
+    assert_int_equal(ff_wal_trim(f->dir, UINT64_MAX, DAY_US), (long)sg.n - 1);
+    struct segs left;
+    list_segs(f->dir, &left);
+    assert_int_equal(left.n, 1);
+    assert_string_equal(left.names[0], sg.names[sg.n - 1]);
+    size_t total = 0;
+    for (int r = 0; r < 60; r++) total += 1 + r % 4;
+    assert_int_equal(keys_total + count_events(f->dir), total); /* each event's key, once */
+    wal_open(f);
+    assert_int_equal(f->rec.segments, 1); /* read: only the one being written */
+    for (int r = 0; r < 60; r++) run_unmodelled(f, "wk", nd[r], 0, 0, 1 + r % 4, 0); /* all retries */
+    run_unmodelled(f, "wk", "{\"event\":\"new\",\"userId\":\"u\",\"messageId\":\"fresh\"}\n", 0, 1, 0, 0);
+    wal_close(f);
+
+    /* A damaged keys file is reported by the check and skipped at start-up: retries of its
+     * events are stored again, the others are still recognised. */
+    char path[512], keys[600], err[700];
+    seg_path(f->dir, sg.names[0], path, sizeof path);
+    assert_int_equal(ff_dedup_file_path(path, keys, sizeof keys), 0);
+    int fd = open(keys, O_RDWR);
+    assert_true(fd >= 0);
+    unsigned char byte;
+    assert_int_equal(pread(fd, &byte, 1, 30), 1);
+    byte ^= 0x40;
+    assert_int_equal(pwrite(fd, &byte, 1, 30), 1);
+    close(fd);
+    uint64_t count;
+    assert_int_equal(ff_dedup_file_check(keys, &count, err, sizeof err), FF_ECORRUPT);
+    assert_non_null(strstr(err, "checksum"));
+    wal_open(f);
+    run_unmodelled(f, "wk", nd[0], 0, 1, 0, 0);
+    run_unmodelled(f, "wk", nd[59], 0, 0, 4, 0);
+    wal_close(f);
+
+    /* Past the window, the keys files go as well, and nothing is remembered. */
+    assert_true(ff_wal_trim(f->dir, UINT64_MAX, 0) >= (long)sg.n - 1);
+    wal_open(f);
+    run_unmodelled(f, "wk", nd[1], 0, 2, 0, 0);
+    wal_close(f);
+    for (int r = 0; r < 60; r++) ff_free(nd[r]);
+}
+
+/* Numbers are never handed out twice: an empty last segment (its earlier ones deleted after
+ * a flush) still says where numbering stands, and so does the store (min_next_seq). */
+static void test_numbering_after_deletion(void **state)
+{
+    struct fx *f = *state;
+    char wal[256], path[512];
+    snprintf(wal, sizeof wal, "%s/wal", f->dir);
+    assert_int_equal(mkdir(wal, 0755), 0);
+    snprintf(path, sizeof path, "%s/00000000000000000500.wal", wal);
+    int fd = open(path, O_CREAT | O_WRONLY, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "FFWAL\0\0\0\1\0\0\0\0\0\0\0", 16), 16);
+    close(fd);
+    wal_open(f);
+    run_unmodelled(f, "wk", "{\"event\":\"a\",\"userId\":\"u\",\"messageId\":\"m1\"}\n", 0, 1, 0, 0);
+    wal_close(f);
+    struct coll c = {0};
+    scan(f->dir, &c);
+    assert_int_equal(c.n, 1);
+    assert_int_equal(c.v[0].seq, 500);
+    free(c.v);
+    /* the store holds up to 899: the next number is 900 */
+    f->opts.min_next_seq = 900;
+    wal_open(f);
+    run_unmodelled(f, "wk", "{\"event\":\"a\",\"userId\":\"u\",\"messageId\":\"m2\"}\n", 0, 1, 0, 0);
+    wal_close(f);
+    memset(&c, 0, sizeof c);
+    scan(f->dir, &c);
+    assert_int_equal(c.n, 2);
+    assert_int_equal(c.v[1].seq, 900);
+    free(c.v);
+}
+
+/* Deletes the keys files (*.dedup) under DIR/wal; returns how many there were. */
+static size_t remove_keys_files(const char *dir)
+{
+    char wal[256];
+    snprintf(wal, sizeof wal, "%s/wal", dir);
+    DIR *d = opendir(wal);
+    assert_non_null(d);
+    size_t n = 0;
+    struct dirent *ent;
+    while ((ent = readdir(d))) {
+        size_t l = strlen(ent->d_name);
+        if (l < 6 || strcmp(ent->d_name + l - 6, ".dedup")) continue;
+        char p[512];
+        snprintf(p, sizeof p, "%s/%s", wal, ent->d_name);
+        assert_int_equal(unlink(p), 0);
+        n++;
+    }
+    closedir(d);
+    return n;
+}
+
 static void test_rotation(void **state)
 {
     struct fx *f = *state;
@@ -952,6 +1080,9 @@ static void test_rotation(void **state)
         if (fr.end > 4096) assert_int_equal(fr.count, 1);
     }
     wal_close(f);
+    /* Every finished segment left its keys file. Without them (a log from before keys
+     * files) recovery reads every segment, which is what is checked here. */
+    assert_int_equal(remove_keys_files(f->dir), sg.n - 1);
     wal_open(f);
     assert_int_equal(f->rec.segments, sg.n);
     assert_int_equal(f->rec.truncated_bytes, 0);
@@ -963,7 +1094,9 @@ static void test_rotation(void **state)
     wal_close(f);
 
     /* Damage inside the first segment: reported as corruption, the later segments are all
-     * still read, and nothing is truncated. */
+     * still read, and nothing is truncated. (Start-up reads a segment only without its keys
+     * file: here they are removed; `footfall check` reads them all.) */
+    assert_true(remove_keys_files(f->dir) >= sg.n - 1);
     list_segs(f->dir, &sg);
     char path[512];
     seg_path(f->dir, sg.names[0], path, sizeof path);
@@ -1194,6 +1327,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_corruption_is_not_a_torn_tail, setup, teardown),
         cmocka_unit_test_setup_teardown(test_injected_write_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rotation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keys_files, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_numbering_after_deletion, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_budget, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recovery_bad_quarantine_format, setup, teardown),

@@ -1,0 +1,49 @@
+/* dedup_file.h - the message-id keys of a finished WAL segment, in a file of their own.
+ *
+ * Retries are recognised for 24 hours (dedup.h), across restarts too. The WAL used to be
+ * kept that long for it alone: ten times the bytes of the parts holding the same events,
+ * and a start-up that read all of it. Now a segment, once finished, leaves its keys in
+ * DIR/wal/<first-seq>.dedup; the segment itself goes as soon as its events are in parts,
+ * and the keys file once the window has passed. Start-up loads keys files instead of
+ * decoding old segments.
+ *
+ * Format, version 1 (integers little-endian):
+ *
+ *     0  8  magic "FFDEDUP\0"
+ *     8  4  version, 1
+ *    12  4  reserved, 0
+ *    16  8  count n
+ *    24  …  n entries of 16 bytes: key (u64, ff_dedup_hash), received_at_us (i64)
+ *     …  8  XXH3-64 of every byte before it
+ *
+ * Written whole to a temporary file, fsync'd and renamed (ff_io_write_file_atomic): a keys
+ * file is either complete or absent. */
+#ifndef FF_DEDUP_FILE_H
+#define FF_DEDUP_FILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "store/dedup.h"
+
+#define FF_DEDUP_FILE_ENTRY 16
+
+/* Appends one entry to `entries` (the body of a keys file being gathered). */
+int ff_dedup_file_add(struct ff_buf *entries, uint64_t key, int64_t received_us);
+
+/* Writes the gathered entries as the keys file `path`. */
+int ff_dedup_file_write(const char *path, const struct ff_buf *entries);
+
+/* Reads the keys file `path` and inserts its keys still inside the window into `d`. Sets
+ * *count to the number of entries. 0, FF_ECORRUPT (with `err` saying where) or -errno. */
+int ff_dedup_file_load(const char *path, struct ff_dedup *d, int64_t now_us, uint64_t *count, char *err,
+                       size_t errlen);
+
+/* Checks a keys file without loading it: like ff_dedup_file_load, with d = NULL. */
+int ff_dedup_file_check(const char *path, uint64_t *count, char *err, size_t errlen);
+
+/* The keys file path of the segment `wal_path` (".wal" replaced by ".dedup"). */
+int ff_dedup_file_path(const char *wal_path, char *out, size_t cap);
+
+#endif
