@@ -9,6 +9,7 @@
 #include "core/alloc.h"
 #include "core/errors.h"
 #include "core/json.h"
+#include "core/jsonscan.h"
 
 #define SAMPLE 4096
 #define STR_PRESENT '\x01'
@@ -124,6 +125,64 @@ struct span {
     uint32_t len;
 };
 
+static void set_absent(struct ff_props_split *out, const struct ff_props_plan *plan, struct span **strs, size_t r)
+{
+    for (int k = 0; k < plan->n; k++) {
+        struct ff_colvec *v = &out->cols[k];
+        if (v->type == FF_COL_I64) v->i64[r] = INT64_MIN;
+        else if (v->type == FF_COL_F64) v->f64[r] = NAN;
+        else if (v->type == FF_COL_U8) v->u8[r] = 2;
+        else strs[k][r] = (struct span){0, 0};
+    }
+}
+
+static uint8_t scanned_kind(const struct ff_jscan_member *m)
+{
+    switch (m->kind) {
+    case FF_JS_STRING: return FF_COL_STR;
+    case FF_JS_INT: return FF_COL_I64;
+    case FF_JS_DOUBLE: return FF_COL_F64;
+    case FF_JS_TRUE:
+    case FF_JS_FALSE: return FF_COL_U8;
+    default: return 0;
+    }
+}
+
+/* Row r split without a parse (jsonscan.h): the same values and rest as the parsing way
+ * below for the compact text footfall writes. 0, 1 to parse instead, or an error. */
+static int split_scanned(struct ff_str text, const struct ff_props_plan *plan, struct ff_props_split *out,
+                         struct span **strs, size_t r, struct ff_buf *restbuf)
+{
+    struct ff_jscan sc;
+    struct ff_jscan_member m;
+    if (ff_jscan_begin(&sc, text.p, text.len)) return 1;
+    int taken[FF_PROPS_MAX] = {0}, members = 0, more, rc = 0;
+    ff_buf_reset(restbuf);
+    rc = ff_buf_putc(restbuf, '{');
+    while (!rc && (more = ff_jscan_next(&sc, &m)) == 1) {
+        int k = 0;
+        while (k < plan->n && !(plan->k[k].len == m.key.len && !memcmp(plan->k[k].key, m.key.p, m.key.len))) k++;
+        if (k < plan->n && !taken[k] && scanned_kind(&m) == plan->k[k].type) {
+            if (m.escaped) return 1; /* its content needs unescaping: the parser does that */
+            taken[k] = 1;
+            struct ff_colvec *c = &out->cols[k];
+            if (c->type == FF_COL_I64) c->i64[r] = m.i;
+            else if (c->type == FF_COL_F64) c->f64[r] = m.d;
+            else if (c->type == FF_COL_U8) c->u8[r] = m.kind == FF_JS_TRUE;
+            else {
+                strs[k][r] = (struct span){out->arena.len, m.value.len + 1};
+                if (!(rc = ff_buf_putc(&out->arena, STR_PRESENT))) rc = ff_buf_append(&out->arena, m.value.p, m.value.len);
+            }
+            continue;
+        }
+        if (members++) rc = ff_buf_putc(restbuf, ',');
+        if (!rc) rc = ff_buf_append(restbuf, m.member.p, m.member.len);
+    }
+    if (rc) return rc;
+    if (more < 0) return 1;
+    return ff_buf_putc(restbuf, '}');
+}
+
 int ff_props_split(const struct ff_str *props, size_t n, const struct ff_props_plan *plan, struct ff_props_split *out)
 {
     memset(out, 0, sizeof *out);
@@ -148,14 +207,19 @@ int ff_props_split(const struct ff_str *props, size_t n, const struct ff_props_p
     ff_buf_init(&scratch, (size_t)1 << 32);
     ff_buf_init(&restbuf, (size_t)1 << 32);
     for (size_t r = 0; r < n && !rc; r++) {
-        /* absent until found */
-        for (int k = 0; k < plan->n; k++) {
-            struct ff_colvec *v = &out->cols[k];
-            if (v->type == FF_COL_I64) v->i64[r] = INT64_MIN;
-            else if (v->type == FF_COL_F64) v->f64[r] = NAN;
-            else if (v->type == FF_COL_U8) v->u8[r] = 2;
-            else strs[k][r] = (struct span){0, 0};
+        set_absent(out, plan, strs, r); /* until found */
+        int fast = props[r].len ? split_scanned(props[r], plan, out, strs, r, &restbuf) : 1;
+        if (fast < 0) {
+            rc = fast;
+            break;
         }
+        if (fast == 0) {
+            rest[r].off = out->arena.len;
+            rest[r].len = (uint32_t)restbuf.len;
+            rc = ff_buf_append(&out->arena, restbuf.data, restbuf.len);
+            continue;
+        }
+        set_absent(out, plan, strs, r); /* the parsing way: whatever the scan set goes */
         struct ff_json_doc doc;
         if (parse_obj(jp, &scratch, props[r], &doc)) {
             /* not an object (or empty): kept whole as the rest */

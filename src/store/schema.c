@@ -14,6 +14,7 @@
 #include "core/alloc.h"
 #include "core/errors.h"
 #include "core/json.h"
+#include "core/jsonscan.h"
 #include "core/strmap.h"
 #include "core/textcodec.h"
 #include "core/timeutil.h"
@@ -113,20 +114,68 @@ static const char *const page_keys[] = {"url", "path", "title", "referrer"};
 static const char *const campaign_keys[] = {"source", "medium", "name", "term", "content"};
 static const char *const utm_params[] = {"utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content"};
 
-static void derive(struct deriver *d, const struct ff_event *ev, struct span *out)
+/* Takes the string members named by `keys` (the first member of each name, as
+ * ff_json_get finds it) from object text without parsing it. 0, or -1 to parse instead. */
+static int scan_fields(struct deriver *d, struct ff_str text, const char *const *keys, struct span *out, int count)
 {
-    memset(out, 0, NDERIVED * sizeof *out);
+    struct ff_jscan sc;
+    struct ff_jscan_member m;
+    if (ff_jscan_begin(&sc, text.p, text.len)) return -1;
+    unsigned seen = 0;
+    int more;
+    while ((more = ff_jscan_next(&sc, &m)) == 1)
+        for (int k = 0; k < count; k++) {
+            if (!keys[k] || (seen >> k & 1) || m.key.len != strlen(keys[k]) || memcmp(m.key.p, keys[k], m.key.len))
+                continue;
+            seen |= 1u << k;
+            if (m.kind == FF_JS_STRING) {
+                if (m.escaped) return -1; /* its content needs unescaping */
+                keep(d, &out[k], m.value.p, m.value.len);
+            }
+            break;
+        }
+    return more < 0 ? -1 : 0;
+}
+
+/* The page and campaign fields, read without parsing (jsonscan.h). 0, or -1 to parse. */
+static int derive_scanned(struct deriver *d, const struct ff_event *ev, struct span *out)
+{
+    if (ev->type == FF_EV_PAGE && ev->properties.len && scan_fields(d, ev->properties, page_keys, out, 4)) return -1;
+    if (!ev->context.len) return 0;
+    struct ff_jscan sc;
+    struct ff_jscan_member m;
+    if (ff_jscan_begin(&sc, ev->context.p, ev->context.len)) return -1;
+    int page = 0, campaign = 0, more;
+    while ((more = ff_jscan_next(&sc, &m)) == 1) {
+        int is_page = !page && ff_str_eq(m.key, (struct ff_str){"page", 4});
+        int is_campaign = !campaign && ff_str_eq(m.key, (struct ff_str){"campaign", 8});
+        page |= is_page, campaign |= is_campaign;
+        if ((is_page || is_campaign) && m.kind == FF_JS_OBJECT &&
+            scan_fields(d, m.value, is_page ? page_keys : campaign_keys, is_page ? out : out + 4, is_page ? 4 : 5))
+            return -1;
+    }
+    return more < 0 ? -1 : 0;
+}
+
+/* The same, by parsing: for text the scan gives up on. */
+static void derive_parsed(struct deriver *d, const struct ff_event *ev, struct span *out)
+{
     struct ff_json_doc doc;
     /* A page call carries its page in properties (Segment spec); context.page comes second. */
     if (ev->type == FF_EV_PAGE && !parse_text(d, ev->properties, &doc))
         take_object_fields(d, &doc, 0, page_keys, out, 4);
-    /* Context is compact JSON as footfall wrote it, where a key "page" appears as exactly
-     * these bytes: without them there is nothing to parse for (most server-side events). */
-    if ((memmem(ev->context.p, ev->context.len, "\"page\"", 6) ||
-         memmem(ev->context.p, ev->context.len, "\"campaign\"", 10)) &&
-        !parse_text(d, ev->context, &doc)) {
+    if (!parse_text(d, ev->context, &doc)) {
         take_object_fields(d, &doc, ff_json_get(&doc, 0, "page"), page_keys, out, 4);
         take_object_fields(d, &doc, ff_json_get(&doc, 0, "campaign"), campaign_keys, out + 4, 5);
+    }
+}
+
+static void derive(struct deriver *d, const struct ff_event *ev, struct span *out)
+{
+    memset(out, 0, NDERIVED * sizeof *out);
+    if (derive_scanned(d, ev, out)) {
+        memset(out, 0, NDERIVED * sizeof *out);
+        derive_parsed(d, ev, out);
     }
     /* No campaign object: the UTM parameters of the page URL, as analytics.js would read them. */
     if (!out[0].len) return;

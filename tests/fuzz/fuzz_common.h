@@ -16,7 +16,7 @@ static struct ff_json_parser *fuzz_parser;
 static struct ff_batch fuzz_batch;
 static struct ff_buf fuzz_input;
 
-static const char *fuzz_padded(const uint8_t *data, size_t size)
+static inline const char *fuzz_padded(const uint8_t *data, size_t size)
 {
     if (!fuzz_parser) {
         fuzz_parser = ff_json_parser_new();
@@ -29,14 +29,14 @@ static const char *fuzz_padded(const uint8_t *data, size_t size)
     return fuzz_input.data;
 }
 
-static struct ff_ingest_ctx fuzz_ctx(void)
+static inline struct ff_ingest_ctx fuzz_ctx(void)
 {
     struct ff_ingest_ctx ctx = {.received_at_us = 1764000000000000LL, .write_key = {"wk", 2}, .parser = fuzz_parser};
     return ctx;
 }
 
 /* Every record a decoder produced must decode again: the encoder and decoder agree. */
-static void fuzz_check_batch(const struct ff_batch *b)
+static inline void fuzz_check_batch(const struct ff_batch *b)
 {
     for (uint32_t i = 0; i < b->nitems; i++) {
         size_t off = b->items[i].off;

@@ -7,7 +7,7 @@
 #include <stdio.h>
 
 /* Replaces the contents of `path` with the input; 0, or -1 when the file cannot be written. */
-static int fuzz_write_file(const char *path, const uint8_t *data, size_t size)
+static inline int fuzz_write_file(const char *path, const uint8_t *data, size_t size)
 {
     FILE *f = fopen(path, "wb");
     if (!f) return -1;

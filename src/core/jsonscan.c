@@ -1,0 +1,157 @@
+/* jsonscan.c - stepping through compact JSON object members (see jsonscan.h). */
+#include "core/jsonscan.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+int ff_jscan_off;
+
+int ff_jscan_begin(struct ff_jscan *s, const char *text, size_t len)
+{
+    if (ff_jscan_off || len < 2 || text[0] != '{' || text[len - 1] != '}') return -1;
+    s->p = text + 1;
+    s->end = text + len;
+    return 0;
+}
+
+/* The closing quote of the string whose opening quote is at p[-1]; sets *escaped when the
+ * string holds a backslash. */
+static const char *string_end(const char *p, const char *end, int *escaped)
+{
+    const char *start = p;
+    for (;;) {
+        const char *q = memchr(p, '"', (size_t)(end - p));
+        if (!q) return NULL;
+        /* The quote is escaped when an odd number of backslashes precede it. */
+        const char *b = q;
+        while (b > start && b[-1] == '\\') b--;
+        if ((q - b) % 2 == 0) {
+            *escaped = memchr(start, '\\', (size_t)(q - start)) != NULL;
+            return q;
+        }
+        p = q + 1;
+    }
+}
+
+/* One past the end of the object or array opening at p (string-aware). */
+static const char *nested_end(const char *p, const char *end)
+{
+    int depth = 0;
+    while (p < end) {
+        char c = *p++;
+        if (c == '"') {
+            int esc;
+            if (!(p = string_end(p, end, &esc))) return NULL;
+            p++;
+        } else if (c == '{' || c == '[') {
+            depth++;
+        } else if (c == '}' || c == ']') {
+            if (--depth == 0) return p;
+        } else if (depth <= 0) {
+            return NULL;
+        }
+    }
+    return NULL;
+}
+
+/* A number token at p: sets the kind and value; one past its end, or NULL to give up. */
+static const char *number(const char *p, const char *end, struct ff_jscan_member *m)
+{
+    const char *q = p;
+    if (q < end && *q == '-') q++;
+    const char *digits = q;
+    while (q < end && *q >= '0' && *q <= '9') q++;
+    size_t nd = (size_t)(q - digits);
+    if (!nd || (nd > 1 && digits[0] == '0')) return NULL;
+    int frac = 0;
+    if (q < end && *q == '.') {
+        frac = 1;
+        const char *f = ++q;
+        while (q < end && *q >= '0' && *q <= '9') q++;
+        if (q == f) return NULL;
+    }
+    if (q < end && (*q == 'e' || *q == 'E')) {
+        frac = 1;
+        q++;
+        if (q < end && (*q == '+' || *q == '-')) q++;
+        const char *e = q;
+        while (q < end && *q >= '0' && *q <= '9') q++;
+        if (q == e) return NULL;
+    }
+    if (q >= end || (*q != ',' && *q != '}')) return NULL;
+    if (frac) {
+        /* strtod stops at the ',' or '}' that follows; both it and the parser round the
+         * decimal correctly, so they agree on every finite value. */
+        char *stop;
+        m->d = strtod(p, &stop);
+        if (stop != q || !isfinite(m->d)) return NULL;
+        m->kind = FF_JS_DOUBLE;
+        return q;
+    }
+    /* At most 18 digits always fits in 64 bits; "-0" is left to the parser. */
+    if (nd > 18 || (p[0] == '-' && nd == 1 && digits[0] == '0')) return NULL;
+    int64_t v = 0;
+    for (const char *d = digits; d < q; d++) v = v * 10 + (*d - '0');
+    m->i = p[0] == '-' ? -v : v;
+    m->kind = FF_JS_INT;
+    return q;
+}
+
+int ff_jscan_next(struct ff_jscan *s, struct ff_jscan_member *m)
+{
+    const char *p = s->p, *end = s->end;
+    if (p >= end) return -1;
+    if (*p == '}') return p + 1 == end ? 0 : -1;
+    const char *start = p;
+    if (*p++ != '"') return -1;
+    int esc;
+    const char *q = string_end(p, end, &esc);
+    if (!q || esc || q + 1 >= end || q[1] != ':') return -1;
+    m->key = (struct ff_str){p, (uint32_t)(q - p)};
+    p = q + 2;
+    if (p >= end) return -1;
+    m->escaped = 0;
+    switch (*p) {
+    case '"':
+        if (!(q = string_end(p + 1, end, &m->escaped))) return -1;
+        m->value = (struct ff_str){p + 1, (uint32_t)(q - p - 1)};
+        m->kind = FF_JS_STRING;
+        p = q + 1;
+        break;
+    case '{':
+    case '[':
+        m->kind = *p == '{' ? FF_JS_OBJECT : FF_JS_ARRAY;
+        if (!(q = nested_end(p, end))) return -1;
+        m->value = (struct ff_str){p, (uint32_t)(q - p)};
+        p = q;
+        break;
+    case 't':
+    case 'f':
+    case 'n': {
+        static const char *const lit[] = {"true", "false", "null"};
+        static const int kinds[] = {FF_JS_TRUE, FF_JS_FALSE, FF_JS_NULL};
+        int k = *p == 't' ? 0 : *p == 'f' ? 1 : 2;
+        size_t l = strlen(lit[k]);
+        if ((size_t)(end - p) < l || memcmp(p, lit[k], l)) return -1;
+        m->kind = kinds[k];
+        m->value = (struct ff_str){p, (uint32_t)l};
+        p += l;
+        break;
+    }
+    default:
+        if (!(q = number(p, end, m))) return -1;
+        m->value = (struct ff_str){p, (uint32_t)(q - p)};
+        p = q;
+    }
+    m->member = (struct ff_str){start, (uint32_t)(p - start)};
+    if (p >= end) return -1;
+    if (*p == ',') {
+        if (p + 1 >= end || p[1] == '}') return -1;
+        p++;
+    } else if (*p != '}' || p + 1 != end) {
+        return -1;
+    }
+    s->p = p;
+    return 1;
+}
