@@ -20,7 +20,7 @@
 #define DEFAULT_LIMIT 100
 #define MAX_LIMIT 100000
 
-int ff_api_write_stats(struct ff_buf *o)
+int ff_api_write_stats(struct ff_buf *o, struct ff_store *store)
 {
     uint64_t s = 0, d = 0, q = 0;
     for (int f = 0; f < FF_METRIC_FORMATS; f++) {
@@ -28,8 +28,13 @@ int ff_api_write_stats(struct ff_buf *o)
         d += ff_counter_get(ff_metrics.deduplicated[f]);
         q += ff_counter_get(ff_metrics.quarantined[f]);
     }
-    int rc = ff_buf_printf(o, "{\"stored\":%llu,\"deduplicated\":%llu,\"quarantined\":%llu,\"by_format\":{",
-                           (unsigned long long)s, (unsigned long long)d, (unsigned long long)q);
+    struct ff_store_counts held = {0};
+    if (store) ff_store_counts(store, &held);
+    int rc = ff_buf_printf(o,
+                           "{\"stored\":%llu,\"deduplicated\":%llu,\"quarantined\":%llu,\"held\":%llu,"
+                           "\"quarantine_held\":%llu,\"by_format\":{",
+                           (unsigned long long)s, (unsigned long long)d, (unsigned long long)q,
+                           (unsigned long long)held.held, (unsigned long long)held.quarantine_held);
     for (int f = 0; !rc && f < FF_METRIC_FORMATS; f++)
         rc = ff_buf_printf(o, "%s\"%s\":{\"stored\":%llu,\"deduplicated\":%llu,\"quarantined\":%llu}", f ? "," : "",
                            ff_format_name(f), (unsigned long long)ff_counter_get(ff_metrics.stored[f]),
@@ -72,9 +77,18 @@ static uint64_t resident_bytes(void)
     return rss * 4096ull;
 }
 
-int ff_api_write_metrics(struct ff_buf *o)
+int ff_api_write_metrics(struct ff_buf *o, struct ff_store *store)
 {
     int rc = write_per_format(o, "footfall_events_stored_total", "Events durably stored, by wire format.", ff_metrics.stored);
+    struct ff_store_counts held = {0};
+    if (store) ff_store_counts(store, &held);
+    if (!rc)
+        rc = ff_buf_printf(o,
+                           "# HELP footfall_events_held Events in the store now (stored, less erased and expired).\n"
+                           "# TYPE footfall_events_held gauge\nfootfall_events_held %llu\n"
+                           "# HELP footfall_quarantine_held Quarantined items in the store now.\n"
+                           "# TYPE footfall_quarantine_held gauge\nfootfall_quarantine_held %llu\n",
+                           (unsigned long long)held.held, (unsigned long long)held.quarantine_held);
     if (!rc) rc = write_per_format(o, "footfall_events_deduplicated_total",
                                    "Events acknowledged but not stored again: messageId seen in the last 24 hours.",
                                    ff_metrics.deduplicated);
@@ -335,7 +349,8 @@ int ff_api_route(struct ff_conn *c, const char *path, size_t plen, const char *q
         int metrics = path[1] == 'm';
         struct ff_buf o;
         ff_buf_init(&o, 1 << 20);
-        int rc = metrics ? ff_api_write_metrics(&o) : ff_api_write_stats(&o);
+        struct ff_store *st = c->loop->srv->store;
+        int rc = metrics ? ff_api_write_metrics(&o, st) : ff_api_write_stats(&o, st);
         if (rc) ff_respond_error(c, 503, "out of memory", "", NULL);
         else ff_respond(c, 200, metrics ? "text/plain; version=0.0.4" : "application/json", o.data, o.len, NULL);
         ff_buf_free(&o);

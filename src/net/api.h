@@ -12,7 +12,9 @@
 int ff_api_route(struct ff_conn *c, const char *path, size_t plen, const char *query, size_t qlen);
 
 /* The /api/stats JSON object and the /metrics text, also used by the CLI and tests. */
-int ff_api_write_stats(struct ff_buf *out);
-int ff_api_write_metrics(struct ff_buf *out);
+struct ff_store;
+/* GET /api/stats: the ingest counters, and what `store` holds now. */
+int ff_api_write_stats(struct ff_buf *out, struct ff_store *store);
+int ff_api_write_metrics(struct ff_buf *out, struct ff_store *store);
 
 #endif

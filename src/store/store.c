@@ -659,10 +659,15 @@ void ff_store_attach_wal(struct ff_store *s, struct ff_wal *w) { s->wal = w; }
 void ff_store_counts(struct ff_store *s, struct ff_store_counts *c)
 {
     pthread_mutex_lock(&s->mu);
+    c->held = c->quarantine_held = 0;
     for (int f = 0; f < FF_FMT_COUNT; f++) {
         c->events[f] = s->man.events[f] + s->frozen.counts.events[f] + s->active.counts.events[f];
         c->quarantined[f] = s->man.quarantined[f] + s->frozen.counts.quarantined[f] + s->active.counts.quarantined[f];
+        c->held += s->frozen.counts.events[f] + s->active.counts.events[f];
+        c->quarantine_held += s->frozen.counts.quarantined[f] + s->active.counts.quarantined[f];
     }
+    for (size_t i = 0; i < s->man.nparts; i++)
+        *(s->man.parts[i].kind == FF_PART_EVENTS ? &c->held : &c->quarantine_held) += s->man.parts[i].rows;
     pthread_mutex_unlock(&s->mu);
 }
 

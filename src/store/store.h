@@ -38,7 +38,8 @@ struct ff_store_opts {
 
 /* What the store holds, for /api/stats at start-up. */
 struct ff_store_counts {
-    uint64_t events[FF_FMT_COUNT], quarantined[FF_FMT_COUNT];
+    uint64_t events[FF_FMT_COUNT], quarantined[FF_FMT_COUNT]; /* ever stored: counters */
+    uint64_t held, quarantine_held; /* in the store now: less what erasure and retention removed */
 };
 
 /* Opens the store: manifest, parts, orphan clean-up, and the replay of the WAL's records

@@ -101,12 +101,18 @@ def test_erasure_api_removes_everywhere_and_for_good(footfall):
     wait_for(lambda: list((srv.data_dir / "parts").glob("*.part")), timeout=10, what="parts")
     late = send(srv, "alice", "anon-1", 99, marker="SECRET-alice-late")
     assert b"SECRET-alice" in wal_bytes(srv.data_dir)
+    held = srv.stats()["held"]
+    assert held == 31, srv.stats()
     r = srv.request("DELETE", "/api/persons/alice")
     assert r.status_code == 200, r.text
     assert r.json() == {"erased": len(mids["alice"]) - 3 + 1}
     r = srv.request("DELETE", "/api/persons/anon-1")  # her anonymous events too
     assert r.json() == {"erased": 3}
     gone = set(mids["alice"]) | {late}
+    st = srv.stats()
+    assert st["held"] == held - len(gone) and st["stored"] == 31, st  # stored: what came in
+    metrics = srv.get("/metrics").text
+    assert f"footfall_events_held {held - len(gone)}\n" in metrics, metrics
 
     def check(what):
         ids = {e["messageId"] for e in srv.events(limit=1000)}

@@ -333,5 +333,9 @@ def test_retention_drops_whole_days_older_than_n(footfall):
         track(srv, "new", m, timestamp=fmt_iso(now - dt.timedelta(days=i)))
     wait_for(lambda: {e["messageId"] for e in srv.events(limit=100)} == set(new), timeout=15,
              what="events older than 30 days dropped, the rest kept")
+    st = srv.stats()
+    assert st["stored"] == 10 and st["held"] == 5, st  # stored counts what came; held what is kept
     srv.restart()
     assert {e["messageId"] for e in srv.events(limit=100)} == set(new)
+    st = srv.stats()
+    assert st["stored"] == 10 and st["held"] == 5, st
