@@ -2,6 +2,8 @@
  *
  * Every flush writes a part per day it saw, so a busy day gathers many small parts; each
  * costs a file, a footer and a dictionary, and a query that reads a day opens them all.
+ * Quarantine parts (one per flush that had invalid input) are merged the same way, all days
+ * together, their rows kept in arrival order.
  * The merge thread picks, for a day with at least MERGE_MIN_PARTS event parts, the smallest
  * ones (up to MERGE_MAX_PARTS, and MERGE_MAX_ROWS rows in all, so a day may keep several
  * parts of about that size), reads their events, and
@@ -35,6 +37,7 @@
 struct pick {
     struct live_part *parts[MERGE_MAX_PARTS];
     size_t n;
+    int kind; /* FF_PART_EVENTS (parts of one day) or FF_PART_QUARANTINE */
 };
 
 static int by_rows(const void *a, const void *b)
@@ -53,13 +56,16 @@ static void choose(struct ff_store *s, struct pick *pk)
     size_t nc = 0;
     for (size_t i = 0; c && i < ps->n && !pk->n; i++) {
         const struct live_part *a = ps->parts[i];
-        if (a->meta.kind != FF_PART_EVENTS || atomic_load(&a->damaged)) continue;
-        /* the event parts of a's day */
+        if (atomic_load(&a->damaged)) continue;
+        /* the event parts of a's day, or all quarantine parts */
         nc = 0;
-        for (size_t k = 0; k < ps->n; k++)
-            if (ps->parts[k]->meta.kind == FF_PART_EVENTS && ps->parts[k]->meta.day == a->meta.day &&
-                !atomic_load(&ps->parts[k]->damaged))
+        for (size_t k = 0; k < ps->n; k++) {
+            const struct live_part *b = ps->parts[k];
+            if (b->meta.kind == a->meta.kind && (a->meta.kind != FF_PART_EVENTS || b->meta.day == a->meta.day) &&
+                !atomic_load(&b->damaged))
                 c[nc++] = ps->parts[k];
+        }
+        pk->kind = a->meta.kind;
         if (nc < MERGE_MIN_PARTS) continue;
         qsort(c, nc, sizeof *c, by_rows);
         uint64_t rows = 0;
@@ -125,17 +131,21 @@ int ff_store_merge_once(struct ff_store *s)
     struct pick pk;
     choose(s, &pk);
     if (!pk.n) return 0;
-    /* Read every event of the inputs; their strings point into the decoded blocks. */
+    /* Read every row of the inputs; their strings point into the decoded blocks. */
     struct ff_part *inputs[MERGE_MAX_PARTS];
     for (size_t k = 0; k < pk.n; k++) inputs[k] = pk.parts[k]->p;
     struct ff_collected col;
+    struct ff_qcollected qcol;
+    memset(&col, 0, sizeof col);
+    memset(&qcol, 0, sizeof qcol);
     char err[1024] = "";
-    int rc = ff_parts_collect(inputs, pk.n, NULL, NULL, &col, err, sizeof err);
+    int rc = pk.kind == FF_PART_EVENTS ? ff_parts_collect(inputs, pk.n, NULL, NULL, &col, err, sizeof err)
+                                       : ff_qparts_collect(inputs, pk.n, &qcol, err, sizeof err);
     if (rc == FF_ECORRUPT) {
         ff_error("store: merge skipped: %s; its parts are left unmerged (footfall check --repair)", err);
         for (size_t k = 0; k < pk.n; k++) atomic_store(&pk.parts[k]->damaged, 1);
     }
-    struct ff_built_part *built = NULL;
+    struct ff_built_part *built = NULL, qbuilt;
     size_t nbuilt = 0;
     uint64_t id = 0;
     if (!rc) {
@@ -146,13 +156,24 @@ int ff_store_merge_once(struct ff_store *s)
         pthread_mutex_unlock(&s->mu);
         pthread_mutex_unlock(&s->flush_mu);
         uint64_t next = id;
-        rc = ff_parts_build(s->partsdir, &next, col.evs, col.n, s->o.block_rows, &built, &nbuilt);
-        if (!rc && nbuilt != 1) rc = FF_EINVAL; /* one day in, one part out */
+        if (pk.kind == FF_PART_EVENTS) {
+            rc = ff_parts_build(s->partsdir, &next, col.evs, col.n, s->o.block_rows, &built, &nbuilt);
+            if (!rc && nbuilt != 1) rc = FF_EINVAL; /* one day in, one part out */
+        } else if (!(rc = ff_qpart_build(s->partsdir, id, qcol.items, qcol.seqs, qcol.n, &qbuilt))) {
+            if (!(built = ff_malloc(sizeof *built))) {
+                ff_parts_remove(s->partsdir, &qbuilt, 1);
+                rc = -ENOMEM;
+            } else {
+                built[0] = qbuilt;
+                nbuilt = 1;
+            }
+        }
     }
     ff_collected_free(&col);
+    ff_qcollected_free(&qcol);
     if (!rc) {
         struct ff_manifest_part out;
-        ff_built_to_manifest(&built[0], FF_PART_EVENTS, &out);
+        ff_built_to_manifest(&built[0], pk.kind, &out);
         const char *removed[MERGE_MAX_PARTS];
         for (size_t k = 0; k < pk.n; k++) removed[k] = pk.parts[k]->meta.name;
         pthread_mutex_lock(&s->flush_mu);
@@ -167,8 +188,12 @@ int ff_store_merge_once(struct ff_store *s)
         if (rc) {
             ff_parts_remove(s->partsdir, built, 1);
         } else {
-            ff_info("store: merged %zu parts of day %d into %s (%llu rows)", pk.n, (int)out.day, out.name,
-                    (unsigned long long)out.rows);
+            if (pk.kind == FF_PART_EVENTS)
+                ff_info("store: merged %zu parts of day %d into %s (%llu rows)", pk.n, (int)out.day, out.name,
+                        (unsigned long long)out.rows);
+            else
+                ff_info("store: merged %zu quarantine parts into %s (%llu items)", pk.n, out.name,
+                        (unsigned long long)out.rows);
         }
     }
     ff_free(built);

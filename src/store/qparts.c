@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -14,6 +15,7 @@
 #include "store/store_int.h"
 
 enum { Q_RECEIVED, Q_FORMAT, Q_INDEX, Q_REASON, Q_FIELD, Q_RAW, Q_SEQ, Q_NCOLS };
+_Static_assert(Q_NCOLS == FF_QPART_NCOLS, "store_int.h says how many quarantine columns there are");
 
 static const struct ff_part_column qcols[Q_NCOLS] = {
     {"received_at", FF_COL_I64, FF_ENC_PLAIN, FF_CODEC_ZSTD, {0}},
@@ -76,4 +78,72 @@ int ff_qpart_build(const char *dir, uint64_t id, const struct ff_quarantined *it
     struct stat st;
     if (!rc && stat(path, &st) == 0) out->bytes = (uint64_t)st.st_size;
     return rc;
+}
+
+int ff_qpart_columns(const struct ff_part *p, int cols[FF_QPART_NCOLS])
+{
+    for (int c = 0; c < Q_NCOLS; c++)
+        if ((cols[c] = ff_part_column_index(p, qcols[c].name)) < 0 || p->cols[cols[c]].type != qcols[c].type) return -1;
+    return 0;
+}
+
+static int by_seq(const void *a, const void *b, void *arg)
+{
+    const uint64_t *seq = arg;
+    uint64_t x = seq[*(const uint32_t *)a], y = seq[*(const uint32_t *)b];
+    return x < y ? -1 : x > y;
+}
+
+int ff_qparts_collect(struct ff_part *const *parts, size_t n, struct ff_qcollected *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    size_t rows = 0, blocks = 0;
+    for (size_t k = 0; k < n; k++) rows += parts[k]->info.nrows, blocks += parts[k]->info.nblocks;
+    out->vecs = ff_calloc(blocks * Q_NCOLS + 1, sizeof *out->vecs);
+    struct ff_quarantined *items = ff_malloc((rows + 1) * sizeof *items);
+    uint64_t *seqs = ff_malloc((rows + 1) * sizeof *seqs);
+    uint32_t *order = ff_malloc((rows + 1) * sizeof *order);
+    int rc = out->vecs && items && seqs && order ? 0 : -ENOMEM;
+    for (size_t k = 0; !rc && k < n; k++) {
+        const struct ff_part *p = parts[k];
+        int cols[Q_NCOLS];
+        if (ff_qpart_columns(p, cols)) {
+            snprintf(err, errlen, "%s: not a quarantine part (columns missing)", p->path);
+            rc = FF_ECORRUPT;
+            break;
+        }
+        for (uint32_t b = 0; !rc && b < p->info.nblocks; b++) {
+            struct ff_colvec *v = &out->vecs[out->nvecs];
+            out->nvecs += Q_NCOLS;
+            for (int c = 0; c < Q_NCOLS && !rc; c++) rc = ff_part_read(p, b, (uint32_t)cols[c], &v[c], err, errlen);
+            for (uint32_t i = 0; !rc && i < p->blocks[b].nrows; i++, out->n++) {
+                items[out->n] = (struct ff_quarantined){.received_at_us = v[Q_RECEIVED].i64[i],
+                                                        .format = v[Q_FORMAT].u8[i],
+                                                        .index = (int32_t)v[Q_INDEX].i64[i],
+                                                        .reason = v[Q_REASON].str[i],
+                                                        .field = v[Q_FIELD].str[i],
+                                                        .raw = v[Q_RAW].str[i]};
+                seqs[out->n] = (uint64_t)v[Q_SEQ].i64[i];
+                order[out->n] = (uint32_t)out->n;
+            }
+        }
+    }
+    /* arrival order across the inputs */
+    if (!rc) {
+        qsort_r(order, out->n, sizeof *order, by_seq, seqs);
+        out->items = ff_malloc((out->n + 1) * sizeof *out->items);
+        out->seqs = ff_malloc((out->n + 1) * sizeof *out->seqs);
+        if (!out->items || !out->seqs) rc = -ENOMEM;
+        for (size_t i = 0; !rc && i < out->n; i++) out->items[i] = items[order[i]], out->seqs[i] = seqs[order[i]];
+    }
+    ff_free(items), ff_free(seqs), ff_free(order);
+    if (rc) ff_qcollected_free(out);
+    return rc;
+}
+
+void ff_qcollected_free(struct ff_qcollected *c)
+{
+    for (size_t i = 0; c->vecs && i < c->nvecs; i++) ff_colvec_free(&c->vecs[i]);
+    ff_free(c->vecs), ff_free(c->items), ff_free(c->seqs);
+    memset(c, 0, sizeof *c);
 }

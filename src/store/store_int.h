@@ -102,8 +102,23 @@ void *ff_store_merge_main(void *arg);
 /* One merge, if one is due: 1 when it merged, 0 when nothing was due, or an error. */
 int ff_store_merge_once(struct ff_store *s);
 
-/* Quarantine parts: one per flush that had quarantined items, in arrival order. */
+/* Quarantine parts: one per flush that had quarantined items (and merges of them), rows in
+ * arrival order. */
 int ff_qpart_build(const char *dir, uint64_t id, const struct ff_quarantined *items, const uint64_t *seqs, size_t n,
                    struct ff_built_part *out);
+#define FF_QPART_NCOLS 7
+/* The part's column index of each quarantine column (qparts.c order: received_at, format,
+ * index, reason, field, raw, seq); -1 when one is missing. */
+int ff_qpart_columns(const struct ff_part *p, int cols[FF_QPART_NCOLS]);
+/* Every item of quarantine parts, in arrival order; strings point into `vecs`. */
+struct ff_qcollected {
+    struct ff_quarantined *items;
+    uint64_t *seqs;
+    size_t n;
+    struct ff_colvec *vecs;
+    size_t nvecs;
+};
+int ff_qparts_collect(struct ff_part *const *parts, size_t n, struct ff_qcollected *out, char *err, size_t errlen);
+void ff_qcollected_free(struct ff_qcollected *c);
 
 #endif

@@ -248,10 +248,8 @@ static int read_event_part(struct reader *r, const struct ff_part *p)
 
 static int read_quarantine_part(struct reader *r, const struct ff_part *p)
 {
-    static const char *const names[] = {"received_at", "format", "index", "reason", "field", "raw", "seq"};
-    int cols[7];
-    for (int c = 0; c < 7; c++)
-        if ((cols[c] = ff_part_column_index(p, names[c])) < 0) return 0;
+    int cols[FF_QPART_NCOLS];
+    if (ff_qpart_columns(p, cols)) return 0;
     struct ff_colvec v[7];
     memset(v, 0, sizeof v);
     int rc = 0;
