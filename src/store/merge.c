@@ -16,6 +16,7 @@
  * it, the inputs are unlisted (likewise). Either way each event is in exactly one listed
  * part. */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,12 +27,15 @@
 #include "core/errors.h"
 #include "core/log.h"
 #include "core/timeutil.h"
+#include "store/merge_stream.h"
 #include "store/store_int.h"
 
 #define MERGE_MIN_PARTS 4
-#define MERGE_MAX_PARTS 16
-/* A merge holds its inputs decoded in memory, about 1 KB a row with the rebuild's working
- * set, so it is capped; a streaming merge (block by block) will lift this. */
+#define MERGE_MAX_PARTS FF_MERGE_MAX_INPUTS
+/* A merge of parts with the same columns streams them block by block (merge_stream.c) and
+ * only caps the output's size; one that reads them as events (their columns differ, or
+ * quarantine parts) holds them decoded in memory, about 1 KB a row, so it is capped lower. */
+#define MERGE_MAX_ROWS_STREAM ((uint64_t)1 << 24)
 #define MERGE_MAX_ROWS ((uint64_t)1 << 19)
 
 struct pick {
@@ -47,7 +51,7 @@ static int by_rows(const void *a, const void *b)
 }
 
 /* Chooses the parts of one merge from the current part set (references taken), or none. */
-static void choose(struct ff_store *s, struct pick *pk)
+static void choose(struct ff_store *s, struct pick *pk, uint64_t max_rows)
 {
     memset(pk, 0, sizeof *pk);
     pthread_mutex_lock(&s->mu);
@@ -70,7 +74,8 @@ static void choose(struct ff_store *s, struct pick *pk)
         qsort(c, nc, sizeof *c, by_rows);
         uint64_t rows = 0;
         for (size_t k = 0; k < nc && pk->n < MERGE_MAX_PARTS; k++) {
-            if (rows + c[k]->meta.rows > MERGE_MAX_ROWS) break; /* sorted: the rest are bigger */
+            if (rows + c[k]->meta.rows > (pk->kind == FF_PART_EVENTS ? max_rows : MERGE_MAX_ROWS))
+                break; /* sorted: the rest are bigger */
             rows += c[k]->meta.rows;
             pk->parts[pk->n++] = c[k];
         }
@@ -126,79 +131,123 @@ void ff_collected_free(struct ff_collected *c)
     memset(c, 0, sizeof *c);
 }
 
-int ff_store_merge_once(struct ff_store *s)
+/* A new part id from the manifest's sequence, taken between publishes: never a flush's. */
+static uint64_t take_id(struct ff_store *s)
 {
-    struct pick pk;
-    choose(s, &pk);
-    if (!pk.n) return 0;
-    /* Read every row of the inputs; their strings point into the decoded blocks. */
+    pthread_mutex_lock(&s->flush_mu);
+    pthread_mutex_lock(&s->mu);
+    uint64_t id = s->man.next_id++;
+    pthread_mutex_unlock(&s->mu);
+    pthread_mutex_unlock(&s->flush_mu);
+    return id;
+}
+
+/* Streams the picked event parts into one (merge_stream.c): 0 with *built, or
+ * FF_MERGE_FALLBACK, or an error. */
+static int merge_streaming(struct ff_store *s, const struct pick *pk, struct ff_built_part **built, char *err,
+                           size_t errlen)
+{
     struct ff_part *inputs[MERGE_MAX_PARTS];
-    for (size_t k = 0; k < pk.n; k++) inputs[k] = pk.parts[k]->p;
+    for (size_t k = 0; k < pk->n; k++) inputs[k] = pk->parts[k]->p;
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%08lld-%06llu.part", s->partsdir, (long long)pk->parts[0]->meta.day,
+             (unsigned long long)take_id(s));
+    struct ff_built_part *b = ff_calloc(1, sizeof *b);
+    if (!b) return -ENOMEM;
+    int rc = ff_parts_merge_stream(inputs, pk->n, path, s->o.block_rows, b, err, errlen);
+    if (rc) ff_free(b);
+    else *built = b;
+    return rc;
+}
+
+/* Reads the picked parts as rows (events, or quarantined items) and writes them as one. */
+static int merge_rows(struct ff_store *s, const struct pick *pk, struct ff_built_part **built, char *err,
+                      size_t errlen)
+{
+    struct ff_part *inputs[MERGE_MAX_PARTS];
+    for (size_t k = 0; k < pk->n; k++) inputs[k] = pk->parts[k]->p;
     struct ff_collected col;
     struct ff_qcollected qcol;
     memset(&col, 0, sizeof col);
     memset(&qcol, 0, sizeof qcol);
-    char err[1024] = "";
-    int rc = pk.kind == FF_PART_EVENTS ? ff_parts_collect(inputs, pk.n, NULL, NULL, &col, err, sizeof err)
-                                       : ff_qparts_collect(inputs, pk.n, &qcol, err, sizeof err);
-    if (rc == FF_ECORRUPT) {
-        ff_error("store: merge skipped: %s; its parts are left unmerged (footfall check --repair)", err);
-        for (size_t k = 0; k < pk.n; k++) atomic_store(&pk.parts[k]->damaged, 1);
-    }
-    struct ff_built_part *built = NULL, qbuilt;
+    int rc = pk->kind == FF_PART_EVENTS ? ff_parts_collect(inputs, pk->n, NULL, NULL, &col, err, errlen)
+                                        : ff_qparts_collect(inputs, pk->n, &qcol, err, errlen);
     size_t nbuilt = 0;
-    uint64_t id = 0;
     if (!rc) {
-        /* An id of the manifest's sequence, taken between publishes: never a flush's. */
-        pthread_mutex_lock(&s->flush_mu);
-        pthread_mutex_lock(&s->mu);
-        id = s->man.next_id++;
-        pthread_mutex_unlock(&s->mu);
-        pthread_mutex_unlock(&s->flush_mu);
-        uint64_t next = id;
-        if (pk.kind == FF_PART_EVENTS) {
-            rc = ff_parts_build(s->partsdir, &next, col.evs, col.n, s->o.block_rows, &built, &nbuilt);
-            if (!rc && nbuilt != 1) rc = FF_EINVAL; /* one day in, one part out */
-        } else if (!(rc = ff_qpart_build(s->partsdir, id, qcol.items, qcol.seqs, qcol.n, &qbuilt))) {
-            if (!(built = ff_malloc(sizeof *built))) {
-                ff_parts_remove(s->partsdir, &qbuilt, 1);
-                rc = -ENOMEM;
-            } else {
-                built[0] = qbuilt;
-                nbuilt = 1;
+        uint64_t id = take_id(s), next = id;
+        if (pk->kind == FF_PART_EVENTS) {
+            rc = ff_parts_build(s->partsdir, &next, col.evs, col.n, s->o.block_rows, built, &nbuilt);
+            if (!rc && nbuilt != 1) { /* one day in, one part out */
+                ff_parts_remove(s->partsdir, *built, nbuilt);
+                ff_free(*built);
+                *built = NULL;
+                rc = FF_EINVAL;
             }
+        } else if (!(*built = ff_calloc(1, sizeof **built))) {
+            rc = -ENOMEM;
+        } else if ((rc = ff_qpart_build(s->partsdir, id, qcol.items, qcol.seqs, qcol.n, *built))) {
+            ff_free(*built);
+            *built = NULL;
         }
     }
     ff_collected_free(&col);
     ff_qcollected_free(&qcol);
+    return rc;
+}
+
+/* Swaps the inputs for the output in the manifest, or reports why not; releases the pick. */
+static int publish_merge(struct ff_store *s, struct pick *pk, struct ff_built_part *built, int rc, const char *err)
+{
+    if (rc == FF_ECORRUPT) {
+        ff_error("store: merge skipped: %s; its parts are left unmerged (footfall check --repair)", err);
+        for (size_t k = 0; k < pk->n; k++) atomic_store(&pk->parts[k]->damaged, 1);
+    }
     if (!rc) {
         struct ff_manifest_part out;
-        ff_built_to_manifest(&built[0], pk.kind, &out);
+        ff_built_to_manifest(&built[0], pk->kind, &out);
         const char *removed[MERGE_MAX_PARTS];
-        for (size_t k = 0; k < pk.n; k++) removed[k] = pk.parts[k]->meta.name;
+        for (size_t k = 0; k < pk->n; k++) removed[k] = pk->parts[k]->meta.name;
         pthread_mutex_lock(&s->flush_mu);
         struct ff_manifest m;
         rc = ff_manifest_copy(&m, &s->man);
         /* Every input must still be listed: an erasure or retention may have replaced one. */
-        for (size_t k = 0; !rc && k < pk.n; k++)
+        for (size_t k = 0; !rc && k < pk->n; k++)
             if (ff_manifest_find(&m, removed[k]) < 0) rc = -EAGAIN;
-        if (!rc && (rc = ff_store_publish(s, &m, &out, 1, removed, pk.n, 0)) == FF_IO_UNSYNCED) rc = 0;
+        if (!rc && (rc = ff_store_publish(s, &m, &out, 1, removed, pk->n, 0)) == FF_IO_UNSYNCED) rc = 0;
         ff_manifest_free(&m);
         pthread_mutex_unlock(&s->flush_mu);
         if (rc) {
             ff_parts_remove(s->partsdir, built, 1);
+        } else if (pk->kind == FF_PART_EVENTS) {
+            ff_info("store: merged %zu parts of day %d into %s (%llu rows)", pk->n, (int)out.day, out.name,
+                    (unsigned long long)out.rows);
         } else {
-            if (pk.kind == FF_PART_EVENTS)
-                ff_info("store: merged %zu parts of day %d into %s (%llu rows)", pk.n, (int)out.day, out.name,
-                        (unsigned long long)out.rows);
-            else
-                ff_info("store: merged %zu quarantine parts into %s (%llu items)", pk.n, out.name,
-                        (unsigned long long)out.rows);
+            ff_info("store: merged %zu quarantine parts into %s (%llu items)", pk->n, out.name,
+                    (unsigned long long)out.rows);
         }
     }
     ff_free(built);
-    release_pick(&pk);
+    release_pick(pk);
     return rc ? rc : 1;
+}
+
+int ff_store_merge_once(struct ff_store *s)
+{
+    struct pick pk;
+    choose(s, &pk, MERGE_MAX_ROWS_STREAM);
+    if (!pk.n) return 0;
+    struct ff_built_part *built = NULL;
+    char err[1024] = "";
+    if (pk.kind == FF_PART_EVENTS) {
+        int rc = merge_streaming(s, &pk, &built, err, sizeof err);
+        if (rc != FF_MERGE_FALLBACK) return publish_merge(s, &pk, built, rc, err);
+        /* their columns differ: read them as events, with that way's smaller cap */
+        release_pick(&pk);
+        choose(s, &pk, MERGE_MAX_ROWS);
+        if (!pk.n) return 0;
+    }
+    int rc = merge_rows(s, &pk, &built, err, sizeof err);
+    return publish_merge(s, &pk, built, rc, err);
 }
 
 long ff_store_apply_retention(struct ff_store *s, int64_t now_us)

@@ -20,6 +20,7 @@
 #include "event/event.h"
 #include "store/part.h"
 #include "store/schema.h"
+#include "store/merge_stream.h"
 
 #define DAY_US (86400LL * 1000000LL)
 
@@ -172,6 +173,17 @@ static void path_of(const struct fx *f, const struct ff_built_part *bp, char *ou
     snprintf(out, cap, "%s/%s", f->dir, bp->name);
 }
 
+/* A row read back is one of f's events, not seen before, and the same as it went in. */
+static const uint32_t *expect_once(const struct fx *f, const struct ff_strmap *byid, char *seen, const struct ff_event *ev)
+{
+    const uint32_t *idx = ff_strmap_get(byid, ev->message_id.p, ev->message_id.len);
+    assert_non_null(idx);
+    assert_false(seen[*idx]);
+    seen[*idx] = 1;
+    assert_true(same_event(ev, &f->evs[*idx]));
+    return idx;
+}
+
 static struct ff_part *open_built(const struct fx *f, const struct ff_built_part *bp)
 {
     char path[256], err[512];
@@ -245,11 +257,7 @@ static void test_round_trip(void **state)
             for (uint32_t i = 0; i < pe.n; i++) {
                 struct ff_event ev;
                 ff_part_events_get(&pe, i, &ev);
-                const uint32_t *idx = ff_strmap_get(&byid, ev.message_id.p, ev.message_id.len);
-                assert_non_null(idx);
-                assert_false(seen[*idx]);
-                seen[*idx] = 1;
-                assert_true(same_event(&ev, &f->evs[*idx]));
+                const uint32_t *idx = expect_once(f, &byid, seen, &ev);
                 assert_int_equal(ff_day_of(ev.timestamp_us), p->info.day);
                 assert_true(ev.timestamp_us >= p->info.min_time && ev.timestamp_us <= p->info.max_time);
                 if (have_prev) assert_in_order(pkey(&prev), &prev, &ev);
@@ -336,6 +344,80 @@ static void test_sort_order(void **state)
     }
     assert_int_equal(total, n);
     ff_free(parts);
+}
+
+/* Parts with the same columns merge block by block: every event once, in part order, the
+ * same as it went in, dictionaries and UUIDs kept; parts whose columns differ are refused so
+ * the caller merges them as events. */
+static void test_streaming_merge(void **state)
+{
+    struct fx *f = *state;
+    test_rng_init(21);
+    make_events(f, 6000, 1, 300);
+    struct ff_part *in[5];
+    struct ff_built_part *parts[5];
+    uint64_t next_id = 1;
+    for (int k = 0; k < 4; k++) {
+        size_t nparts;
+        assert_int_equal(ff_parts_build(f->dir, &next_id, f->evs + k * 1500, 1500, 512, &parts[k], &nparts), 0);
+        assert_int_equal(nparts, 1);
+        in[k] = open_built(f, parts[k]);
+    }
+    char path[256], err[512];
+    snprintf(path, sizeof path, "%s/merged.part", f->dir);
+    struct ff_built_part out;
+    assert_int_equal(ff_parts_merge_stream(in, 4, path, 512, &out, err, sizeof err), 0);
+    assert_int_equal(out.info.nrows, 6000);
+    assert_int_equal(out.min_seq, 1000);
+    assert_int_equal(out.max_seq, 1000 + 5999);
+    struct ff_part *p;
+    assert_int_equal(ff_part_open(path, &p, err, sizeof err), 0);
+    assert_int_equal(ff_part_verify(p, NULL, NULL), 0);
+    assert_int_equal(p->cols[ff_part_column_index(p, "event")].enc, FF_ENC_DICT);
+    assert_int_equal(p->cols[ff_part_column_index(p, "message_id")].enc, FF_ENC_UUID);
+    assert_true(ff_part_column_index(p, "p.price") >= 0);
+    struct ff_strmap byid;
+    ff_strmap_init(&byid);
+    for (size_t i = 0; i < f->n; i++) {
+        int found;
+        ff_strmap_put(&byid, f->evs[i].message_id.p, f->evs[i].message_id.len, (uint32_t)i, &found);
+    }
+    char *seen = calloc(f->n, 1);
+    struct ff_part_events pe;
+    ff_part_events_init(&pe, p);
+    struct ff_event prev = {0};
+    size_t total = 0;
+    for (uint32_t b = 0; b < p->info.nblocks; b++) {
+        assert_int_equal(ff_part_events_load(&pe, p, b, err, sizeof err), 0);
+        for (uint32_t i = 0; i < pe.n; i++, total++) {
+            struct ff_event ev;
+            ff_part_events_get(&pe, i, &ev);
+            const uint32_t *idx = expect_once(f, &byid, seen, &ev);
+            if (total) assert_in_order(pkey(&prev), &prev, &ev);
+            if (i == 0) assert_true(same_str(p->blocks[b].first_key, pkey(&ev)));
+            if (i == pe.n - 1) assert_true(same_str(p->blocks[b].last_key, pkey(&ev)));
+            prev = f->evs[*idx];
+        }
+    }
+    assert_int_equal(total, 6000);
+    ff_part_events_free(&pe);
+    ff_part_close(p);
+
+    /* a part whose typed property columns differ: refused */
+    struct ff_event *odd = &f->evs[0];
+    for (int i = 0; i < 50; i++) f->evs[i].properties = keep(f, "{\"other\":%d}", i);
+    size_t nparts;
+    assert_int_equal(ff_parts_build(f->dir, &next_id, odd, 50, 512, &parts[4], &nparts), 0);
+    in[4] = open_built(f, parts[4]);
+    snprintf(path, sizeof path, "%s/merged2.part", f->dir);
+    assert_int_equal(ff_parts_merge_stream(in, 5, path, 512, &out, err, sizeof err), FF_MERGE_FALLBACK);
+    assert_int_equal(access(path, F_OK), -1);
+    for (int k = 0; k < 5; k++) {
+        ff_part_close(in[k]);
+        ff_free(parts[k]);
+    }
+    free(seen);
+    ff_strmap_free(&byid);
 }
 
 /* Integers at the edges survive delta coding; every string encoding round-trips. */
@@ -609,6 +691,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sort_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_streaming_merge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_extremes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corruption, setup, teardown),
         cmocka_unit_test_setup_teardown(test_injected_failures, setup, teardown),

@@ -1,0 +1,338 @@
+/* merge_stream.c - merging a day's event parts column by column, block by block.
+ *
+ * The first merge read every event of its inputs back into rows (properties joined into
+ * JSON again) and built a part from them as a flush does: about a kilobyte of memory a row,
+ * hence a cap of 512 K rows, and a good share of ingest's CPU. When the inputs have the same
+ * columns (the same typed property columns too, as parts of one stream mostly have), this
+ * merges them as they are stored instead:
+ *
+ *   - each string column keeps its encoding when every input has it: a dictionary column
+ *     gets the sorted union of the inputs' dictionaries (each input's codes mapped onto it),
+ *     a UUID column stays binary; otherwise the output stores the strings plainly;
+ *   - a k-way merge (binary heap) over one decoded block per input emits rows in part order
+ *     (person key, time, received, sequence number) into the output block;
+ *   - an input block stays in memory until the output block that took its last row is
+ *     written, since plain strings point into it.
+ *
+ * Memory is one block per input and one output block, whatever the part sizes. When the
+ * columns differ it returns FF_MERGE_FALLBACK and the caller merges the old way. */
+#include "store/merge_stream.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/alloc.h"
+#include "core/errors.h"
+#include "store/props.h"
+
+#define DICT_MAX_VALUES 65536 /* as a flush: readers keep an open part's dictionaries */
+
+struct cursor {
+    const struct ff_part *p;
+    uint32_t block, row, nrows;   /* current block, row in it, rows in it */
+    struct ff_colvec *cur;        /* ncols decoded columns of the current block */
+    struct ff_colvec **retired;   /* earlier blocks whose rows the output block may still use */
+    size_t nretired, cap_retired;
+    uint32_t **remap;             /* per DICT column: input code -> output code */
+};
+
+struct merger {
+    struct cursor *cur;
+    size_t n;
+    uint32_t ncols;
+    const struct ff_part_column *cols; /* the inputs' (all alike) */
+    struct ff_part_column out_cols[FF_NCOLS + FF_PROPS_MAX];
+    struct ff_str *dict[FF_NCOLS + FF_PROPS_MAX];
+    uint32_t dict_count[FF_NCOLS + FF_PROPS_MAX];
+    int c_user, c_anon, c_time, c_recv, c_seq;
+    size_t *heap; /* cursor indexes, smallest row first */
+    size_t nheap;
+    char *err;
+    size_t errlen;
+};
+
+static struct ff_str key_of(const struct merger *m, const struct cursor *c)
+{
+    struct ff_str u = c->cur[m->c_user].str[c->row];
+    return u.len ? u : c->cur[m->c_anon].str[c->row];
+}
+
+static int less(const struct merger *m, size_t a, size_t b)
+{
+    const struct cursor *x = &m->cur[a], *y = &m->cur[b];
+    int k = ff_str_cmp(key_of(m, x), key_of(m, y));
+    if (k) return k < 0;
+    int cols[] = {m->c_time, m->c_recv, m->c_seq};
+    for (int i = 0; i < 3; i++) {
+        int64_t p = x->cur[cols[i]].i64[x->row], q = y->cur[cols[i]].i64[y->row];
+        if (p != q) return p < q;
+    }
+    return a < b;
+}
+
+static void sift_down(struct merger *m, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, s = i;
+        if (l < m->nheap && less(m, m->heap[l], m->heap[s])) s = l;
+        if (r < m->nheap && less(m, m->heap[r], m->heap[s])) s = r;
+        if (s == i) return;
+        size_t t = m->heap[i];
+        m->heap[i] = m->heap[s];
+        m->heap[s] = t;
+        i = s;
+    }
+}
+
+static void free_block(struct ff_colvec *v, uint32_t ncols)
+{
+    if (!v) return;
+    for (uint32_t c = 0; c < ncols; c++) ff_colvec_free(&v[c]);
+    ff_free(v);
+}
+
+/* Decodes block c->block of the cursor's part; the previous one is retired, not freed. */
+static int load_block(struct merger *m, struct cursor *c)
+{
+    if (c->cur) {
+        if (c->nretired == c->cap_retired) {
+            size_t cap = c->cap_retired ? c->cap_retired * 2 : 4;
+            struct ff_colvec **r = ff_realloc(c->retired, cap * sizeof *r);
+            if (!r) return -ENOMEM;
+            c->retired = r;
+            c->cap_retired = cap;
+        }
+        c->retired[c->nretired++] = c->cur;
+        c->cur = NULL;
+    }
+    if (!(c->cur = ff_calloc(m->ncols, sizeof *c->cur))) return -ENOMEM;
+    for (uint32_t k = 0; k < m->ncols; k++) {
+        int rc = ff_part_read(c->p, c->block, k, &c->cur[k], m->err, m->errlen);
+        if (rc) return rc;
+    }
+    c->row = 0;
+    c->nrows = c->p->blocks[c->block].nrows;
+    return 0;
+}
+
+static int cmp_str(const void *a, const void *b) { return ff_str_cmp(*(const struct ff_str *)a, *(const struct ff_str *)b); }
+
+/* Chooses each column's output encoding; builds union dictionaries and code maps. 0, or
+ * FF_MERGE_FALLBACK when the inputs' columns differ. */
+static int plan_columns(struct merger *m)
+{
+    const struct ff_part *p0 = m->cur[0].p;
+    m->ncols = p0->info.ncols;
+    m->cols = p0->cols;
+    if (m->ncols < FF_NCOLS || m->ncols > FF_NCOLS + FF_PROPS_MAX) return FF_MERGE_FALLBACK;
+    for (size_t i = 0; i < m->n; i++) {
+        const struct ff_part *p = m->cur[i].p;
+        if (p->info.ncols != m->ncols || p->info.day != p0->info.day) return FF_MERGE_FALLBACK;
+        for (uint32_t c = 0; c < m->ncols; c++)
+            if (strcmp(p->cols[c].name, p0->cols[c].name) || p->cols[c].type != p0->cols[c].type ||
+                (c < FF_NCOLS && (strcmp(p->cols[c].name, ff_schema[c].name) || p->cols[c].type != ff_schema[c].type)))
+                return FF_MERGE_FALLBACK;
+    }
+    m->c_user = FF_C_USER_ID, m->c_anon = FF_C_ANONYMOUS_ID;
+    m->c_time = FF_C_TIME, m->c_recv = FF_C_RECEIVED, m->c_seq = FF_C_SEQ;
+    for (uint32_t c = 0; c < m->ncols; c++) {
+        struct ff_part_column *oc = &m->out_cols[c];
+        memset(oc, 0, sizeof *oc);
+        snprintf(oc->name, sizeof oc->name, "%s", p0->cols[c].name);
+        oc->type = p0->cols[c].type;
+        oc->codec = c < FF_NCOLS ? ff_schema[c].codec : FF_CODEC_ZSTD;
+        oc->enc = FF_ENC_PLAIN;
+        if (oc->type != FF_COL_STR) continue;
+        int all_dict = 1, all_uuid = 1;
+        for (size_t i = 0; i < m->n; i++) {
+            all_dict &= m->cur[i].p->cols[c].enc == FF_ENC_DICT;
+            all_uuid &= m->cur[i].p->cols[c].enc == FF_ENC_UUID;
+        }
+        if (all_uuid) oc->enc = FF_ENC_UUID;
+        if (!all_dict) continue;
+        /* the union of the inputs' dictionaries, sorted and distinct */
+        size_t total = 0;
+        const struct ff_str *vals[FF_MERGE_MAX_INPUTS];
+        uint32_t counts[FF_MERGE_MAX_INPUTS];
+        for (size_t i = 0; i < m->n; i++) {
+            int rc = ff_part_dict(m->cur[i].p, c, &vals[i], &counts[i], m->err, m->errlen);
+            if (rc) return rc;
+            total += counts[i];
+        }
+        struct ff_str *u = ff_malloc((total ? total : 1) * sizeof *u);
+        if (!u) return -ENOMEM;
+        size_t k = 0;
+        for (size_t i = 0; i < m->n; i++)
+            for (uint32_t j = 0; j < counts[i]; j++) u[k++] = vals[i][j];
+        qsort(u, k, sizeof *u, cmp_str);
+        size_t d = 0;
+        for (size_t j = 0; j < k; j++)
+            if (!d || ff_str_cmp(u[d - 1], u[j])) u[d++] = u[j];
+        if (d > DICT_MAX_VALUES) { /* too many values for a dictionary: plain strings */
+            ff_free(u);
+            continue;
+        }
+        for (size_t i = 0; i < m->n; i++) {
+            struct cursor *cu = &m->cur[i];
+            if (!cu->remap && !(cu->remap = ff_calloc(m->ncols, sizeof *cu->remap))) {
+                ff_free(u);
+                return -ENOMEM;
+            }
+            if (!(cu->remap[c] = ff_malloc((counts[i] ? counts[i] : 1) * sizeof **cu->remap))) {
+                ff_free(u);
+                return -ENOMEM;
+            }
+            /* both sorted: one walk maps every code */
+            size_t at = 0;
+            for (uint32_t j = 0; j < counts[i]; j++) {
+                while (ff_str_cmp(u[at], vals[i][j]) < 0) at++;
+                cu->remap[c][j] = (uint32_t)at;
+            }
+        }
+        oc->enc = FF_ENC_DICT;
+        m->dict[c] = u;
+        m->dict_count[c] = (uint32_t)d;
+    }
+    return 0;
+}
+
+static void merger_free(struct merger *m, struct ff_colvec *ov)
+{
+    for (uint32_t c = 0; c < FF_NCOLS + FF_PROPS_MAX; c++) {
+        ff_free(ov[c].i64), ff_free(ov[c].f64), ff_free(ov[c].u8), ff_free(ov[c].str), ff_free(ov[c].codes);
+        ff_free(m->dict[c]);
+    }
+    for (size_t i = 0; m->cur && i < m->n; i++) {
+        struct cursor *c = &m->cur[i];
+        free_block(c->cur, m->ncols);
+        for (size_t j = 0; j < c->nretired; j++) free_block(c->retired[j], m->ncols);
+        ff_free(c->retired);
+        for (uint32_t col = 0; c->remap && col < m->ncols; col++) ff_free(c->remap[col]);
+        ff_free(c->remap);
+    }
+    ff_free(m->cur);
+    ff_free(m->heap);
+}
+
+int ff_parts_merge_stream(struct ff_part *const *in, size_t n, const char *path, uint32_t block_rows,
+                          struct ff_built_part *out, char *err, size_t errlen)
+{
+    if (n < 1 || n > FF_MERGE_MAX_INPUTS || !block_rows) return FF_EINVAL;
+    struct merger m;
+    memset(&m, 0, sizeof m);
+    m.n = n;
+    m.err = err;
+    m.errlen = errlen;
+    m.cur = ff_calloc(n, sizeof *m.cur);
+    m.heap = ff_calloc(n, sizeof *m.heap);
+    struct ff_colvec ov[FF_NCOLS + FF_PROPS_MAX];
+    memset(ov, 0, sizeof ov);
+    struct ff_part_writer *w = NULL;
+    int rc = m.cur && m.heap ? 0 : -ENOMEM;
+    for (size_t i = 0; !rc && i < n; i++) m.cur[i].p = in[i];
+    if (!rc) rc = plan_columns(&m);
+    /* output vectors, one block's worth */
+    for (uint32_t c = 0; !rc && c < m.ncols; c++) {
+        struct ff_colvec *v = &ov[c];
+        v->type = m.out_cols[c].type;
+        size_t bytes = v->type == FF_COL_U8 ? 1 : v->type == FF_COL_STR ? sizeof(struct ff_str) : 8;
+        void *mem = ff_malloc((size_t)block_rows * bytes);
+        if (!mem) rc = -ENOMEM;
+        else if (v->type == FF_COL_I64) v->i64 = mem;
+        else if (v->type == FF_COL_F64) v->f64 = mem;
+        else if (v->type == FF_COL_U8) v->u8 = mem;
+        else v->str = mem;
+        if (!rc && v->type == FF_COL_STR && m.out_cols[c].enc == FF_ENC_DICT &&
+            !(v->codes = ff_malloc((size_t)block_rows * 4)))
+            rc = -ENOMEM;
+    }
+    if (!rc) rc = ff_part_writer_open(&w, path, m.out_cols, m.ncols, block_rows);
+    for (uint32_t c = 0; !rc && c < m.ncols; c++)
+        if (m.out_cols[c].enc == FF_ENC_DICT) rc = ff_part_writer_dict(w, c, m.dict[c], m.dict_count[c]);
+    for (size_t i = 0; !rc && i < n; i++) {
+        if (!in[i]->info.nblocks) continue;
+        if (!(rc = load_block(&m, &m.cur[i]))) m.heap[m.nheap++] = i;
+    }
+    for (size_t i = m.nheap; !rc && i-- > 0;) sift_down(&m, i);
+
+    struct ff_part_info *info = &out->info;
+    memset(out, 0, sizeof *out);
+    info->min_time = info->min_received = INT64_MAX;
+    info->max_time = info->max_received = INT64_MIN;
+    out->min_seq = UINT64_MAX;
+    struct ff_buf first_key; /* the output block's first key: it outlives its input block */
+    ff_buf_init(&first_key, (size_t)1 << 32);
+    uint32_t k = 0; /* rows in the output block */
+    while (!rc && (m.nheap || k)) {
+        if (m.nheap && k < block_rows) {
+            struct cursor *c = &m.cur[m.heap[0]];
+            uint32_t r = c->row;
+            if (k == 0) {
+                struct ff_str key = key_of(&m, c);
+                ff_buf_reset(&first_key);
+                if ((rc = ff_buf_append(&first_key, key.p, key.len))) break;
+            }
+            for (uint32_t col = 0; col < m.ncols; col++) {
+                const struct ff_colvec *src = &c->cur[col];
+                struct ff_colvec *dst = &ov[col];
+                if (dst->type == FF_COL_I64) dst->i64[k] = src->i64[r];
+                else if (dst->type == FF_COL_F64) dst->f64[k] = src->f64[r];
+                else if (dst->type == FF_COL_U8) dst->u8[k] = src->u8[r];
+                else if (dst->codes) dst->codes[k] = c->remap[col][src->codes[r]];
+                else dst->str[k] = src->str[r];
+            }
+            int64_t t = c->cur[m.c_time].i64[r], rv = c->cur[m.c_recv].i64[r];
+            uint64_t seq = (uint64_t)c->cur[m.c_seq].i64[r];
+            if (t < info->min_time) info->min_time = t;
+            if (t > info->max_time) info->max_time = t;
+            if (rv < info->min_received) info->min_received = rv;
+            if (rv > info->max_received) info->max_received = rv;
+            if (seq < out->min_seq) out->min_seq = seq;
+            if (seq > out->max_seq) out->max_seq = seq;
+            k++;
+            if (k == block_rows || (m.nheap == 1 && c->row + 1 == c->nrows && c->block + 1 == c->p->info.nblocks)) {
+                /* the last key is the row just taken: write before the cursor moves on */
+                struct ff_str last = key_of(&m, c);
+                for (uint32_t col = 0; col < m.ncols; col++) ov[col].n = k;
+                struct ff_str first = {first_key.data ? first_key.data : "", (uint32_t)first_key.len};
+                rc = ff_part_writer_block(w, ov, k, first, last);
+                info->nrows += k;
+                k = 0;
+                for (size_t i = 0; i < n; i++) { /* their rows are written */
+                    for (size_t j = 0; j < m.cur[i].nretired; j++) free_block(m.cur[i].retired[j], m.ncols);
+                    m.cur[i].nretired = 0;
+                }
+            }
+            if (rc) break;
+            if (++c->row == c->nrows) {
+                if (++c->block < c->p->info.nblocks) {
+                    rc = load_block(&m, c);
+                } else { /* this input is done */
+                    m.heap[0] = m.heap[--m.nheap];
+                }
+            }
+            if (!rc && m.nheap) sift_down(&m, 0);
+        } else if (k) {
+            /* cannot happen: a full block is written as soon as it fills */
+            rc = FF_EINVAL;
+        }
+    }
+    ff_buf_free(&first_key);
+    info->block_rows = block_rows;
+    info->ncols = m.ncols;
+    info->day = in[0]->info.day;
+    if (!rc && w) rc = ff_part_writer_finish(w, info);
+    else if (w) ff_part_writer_abort(w);
+    if (!rc) {
+        const char *slash = strrchr(path, '/');
+        snprintf(out->name, sizeof out->name, "%s", slash ? slash + 1 : path);
+        struct stat st;
+        if (stat(path, &st) == 0) out->bytes = (uint64_t)st.st_size;
+    }
+    merger_free(&m, ov);
+    return rc;
+}

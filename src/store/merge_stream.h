@@ -1,0 +1,21 @@
+/* merge_stream.h - merging a day's event parts block by block (see merge_stream.c). */
+#ifndef FF_MERGE_STREAM_H
+#define FF_MERGE_STREAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/part.h"
+#include "store/schema.h"
+
+#define FF_MERGE_MAX_INPUTS 16
+/* The inputs' columns differ (names, types, typed property columns): merge them as events. */
+#define FF_MERGE_FALLBACK 1
+
+/* Merges the n event parts of one day into a new part at `path` (fsync'd and renamed into
+ * place; the caller publishes it) and describes it in *out. 0, FF_MERGE_FALLBACK, or an
+ * error (FF_ECORRUPT with `err` naming file and offset). */
+int ff_parts_merge_stream(struct ff_part *const *in, size_t n, const char *path, uint32_t block_rows,
+                          struct ff_built_part *out, char *err, size_t errlen);
+
+#endif
