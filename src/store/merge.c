@@ -5,8 +5,8 @@
  * Quarantine parts (one per flush that had invalid input) are merged the same way, all days
  * together, their rows kept in arrival order.
  * The merge thread picks, for a day with at least MERGE_MIN_PARTS event parts, the smallest
- * ones (up to MERGE_MAX_PARTS, and MERGE_MAX_ROWS rows in all, so a day may keep several
- * parts of about that size), reads their events, and
+ * ones (up to MERGE_MAX_PARTS; a part joins only when it is no bigger than the ones picked
+ * before it together, so rows are rewritten a logarithmic number of times), reads them, and
  * writes them back as one part sorted by person and time. Publishing swaps inputs for the
  * output in one manifest; readers holding the inputs keep them until they finish, and the
  * files go when the last of them lets go. Ingest never waits: flushes and merges only take
@@ -76,6 +76,10 @@ static void choose(struct ff_store *s, struct pick *pk, uint64_t max_rows)
         for (size_t k = 0; k < nc && pk->n < MERGE_MAX_PARTS; k++) {
             if (rows + c[k]->meta.rows > (pk->kind == FF_PART_EVENTS ? max_rows : MERGE_MAX_ROWS))
                 break; /* sorted: the rest are bigger */
+            /* Size tiers: a part joins only when it is no bigger than those picked so far
+             * together, so a row is rewritten a few times (log of the day's size), not at
+             * every merge as a small part joins a big one. */
+            if (pk->n >= 2 && c[k]->meta.rows > rows) break;
             rows += c[k]->meta.rows;
             pk->parts[pk->n++] = c[k];
         }

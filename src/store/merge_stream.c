@@ -55,24 +55,28 @@ struct merger {
     size_t errlen;
 };
 
-static struct ff_str key_of(const struct merger *m, const struct cursor *c)
+static struct ff_str key_at(const struct merger *m, const struct cursor *c, uint32_t row)
 {
-    struct ff_str u = c->cur[m->c_user].str[c->row];
-    return u.len ? u : c->cur[m->c_anon].str[c->row];
+    struct ff_str u = c->cur[m->c_user].str[row];
+    return u.len ? u : c->cur[m->c_anon].str[row];
 }
 
-static int less(const struct merger *m, size_t a, size_t b)
+/* Row ra of cursor a comes before row rb of cursor b: person key, time, received, sequence
+ * number, then the input's place. */
+static int row_less(const struct merger *m, size_t a, uint32_t ra, size_t b, uint32_t rb)
 {
     const struct cursor *x = &m->cur[a], *y = &m->cur[b];
-    int k = ff_str_cmp(key_of(m, x), key_of(m, y));
+    int k = ff_str_cmp(key_at(m, x, ra), key_at(m, y, rb));
     if (k) return k < 0;
     int cols[] = {m->c_time, m->c_recv, m->c_seq};
     for (int i = 0; i < 3; i++) {
-        int64_t p = x->cur[cols[i]].i64[x->row], q = y->cur[cols[i]].i64[y->row];
+        int64_t p = x->cur[cols[i]].i64[ra], q = y->cur[cols[i]].i64[rb];
         if (p != q) return p < q;
     }
     return a < b;
 }
+
+static int less(const struct merger *m, size_t a, size_t b) { return row_less(m, a, m->cur[a].row, b, m->cur[b].row); }
 
 static void sift_down(struct merger *m, size_t i)
 {
@@ -267,59 +271,62 @@ int ff_parts_merge_stream(struct ff_part *const *in, size_t n, const char *path,
     struct ff_buf first_key; /* the output block's first key: it outlives its input block */
     ff_buf_init(&first_key, (size_t)1 << 32);
     uint32_t k = 0; /* rows in the output block */
-    while (!rc && (m.nheap || k)) {
-        if (m.nheap && k < block_rows) {
-            struct cursor *c = &m.cur[m.heap[0]];
-            uint32_t r = c->row;
-            if (k == 0) {
-                struct ff_str key = key_of(&m, c);
-                ff_buf_reset(&first_key);
-                if ((rc = ff_buf_append(&first_key, key.p, key.len))) break;
-            }
-            for (uint32_t col = 0; col < m.ncols; col++) {
-                const struct ff_colvec *src = &c->cur[col];
-                struct ff_colvec *dst = &ov[col];
-                if (dst->type == FF_COL_I64) dst->i64[k] = src->i64[r];
-                else if (dst->type == FF_COL_F64) dst->f64[k] = src->f64[r];
-                else if (dst->type == FF_COL_U8) dst->u8[k] = src->u8[r];
-                else if (dst->codes) dst->codes[k] = c->remap[col][src->codes[r]];
-                else dst->str[k] = src->str[r];
-            }
-            int64_t t = c->cur[m.c_time].i64[r], rv = c->cur[m.c_recv].i64[r];
-            uint64_t seq = (uint64_t)c->cur[m.c_seq].i64[r];
+    while (!rc && m.nheap) {
+        size_t top = m.heap[0];
+        struct cursor *c = &m.cur[top];
+        /* The run of rows this input gives before another's turn: inputs hold whole stretches
+         * of one person, so rows come in runs, copied column by column. */
+        size_t other = m.nheap == 1 ? SIZE_MAX : m.nheap > 2 && less(&m, m.heap[2], m.heap[1]) ? m.heap[2] : m.heap[1];
+        uint32_t r0 = c->row, len = 1, room = block_rows - k;
+        while (len < room && r0 + len < c->nrows &&
+               (other == SIZE_MAX || row_less(&m, top, r0 + len, other, m.cur[other].row)))
+            len++;
+        if (k == 0) {
+            struct ff_str key = key_at(&m, c, r0);
+            ff_buf_reset(&first_key);
+            if ((rc = ff_buf_append(&first_key, key.p, key.len))) break;
+        }
+        for (uint32_t col = 0; col < m.ncols; col++) {
+            const struct ff_colvec *src = &c->cur[col];
+            struct ff_colvec *dst = &ov[col];
+            if (dst->type == FF_COL_I64) memcpy(dst->i64 + k, src->i64 + r0, (size_t)len * 8);
+            else if (dst->type == FF_COL_F64) memcpy(dst->f64 + k, src->f64 + r0, (size_t)len * 8);
+            else if (dst->type == FF_COL_U8) memcpy(dst->u8 + k, src->u8 + r0, len);
+            else if (dst->codes)
+                for (uint32_t i = 0; i < len; i++) dst->codes[k + i] = c->remap[col][src->codes[r0 + i]];
+            else memcpy(dst->str + k, src->str + r0, (size_t)len * sizeof *dst->str);
+        }
+        for (uint32_t i = r0; i < r0 + len; i++) {
+            int64_t t = c->cur[m.c_time].i64[i], rv = c->cur[m.c_recv].i64[i];
+            uint64_t seq = (uint64_t)c->cur[m.c_seq].i64[i];
             if (t < info->min_time) info->min_time = t;
             if (t > info->max_time) info->max_time = t;
             if (rv < info->min_received) info->min_received = rv;
             if (rv > info->max_received) info->max_received = rv;
             if (seq < out->min_seq) out->min_seq = seq;
             if (seq > out->max_seq) out->max_seq = seq;
-            k++;
-            if (k == block_rows || (m.nheap == 1 && c->row + 1 == c->nrows && c->block + 1 == c->p->info.nblocks)) {
-                /* the last key is the row just taken: write before the cursor moves on */
-                struct ff_str last = key_of(&m, c);
-                for (uint32_t col = 0; col < m.ncols; col++) ov[col].n = k;
-                struct ff_str first = {first_key.data ? first_key.data : "", (uint32_t)first_key.len};
-                rc = ff_part_writer_block(w, ov, k, first, last);
-                info->nrows += k;
-                k = 0;
-                for (size_t i = 0; i < n; i++) { /* their rows are written */
-                    for (size_t j = 0; j < m.cur[i].nretired; j++) free_block(m.cur[i].retired[j], m.ncols);
-                    m.cur[i].nretired = 0;
-                }
-            }
-            if (rc) break;
-            if (++c->row == c->nrows) {
-                if (++c->block < c->p->info.nblocks) {
-                    rc = load_block(&m, c);
-                } else { /* this input is done */
-                    m.heap[0] = m.heap[--m.nheap];
-                }
-            }
-            if (!rc && m.nheap) sift_down(&m, 0);
-        } else if (k) {
-            /* cannot happen: a full block is written as soon as it fills */
-            rc = FF_EINVAL;
         }
+        k += len;
+        c->row += len;
+        int last_row = m.nheap == 1 && c->row == c->nrows && c->block + 1 == c->p->info.nblocks;
+        if (k == block_rows || last_row) {
+            /* the last key is the row just taken: write before the cursor moves on */
+            struct ff_str first = {first_key.data ? first_key.data : "", (uint32_t)first_key.len};
+            for (uint32_t col = 0; col < m.ncols; col++) ov[col].n = k;
+            rc = ff_part_writer_block(w, ov, k, first, key_at(&m, c, c->row - 1));
+            info->nrows += k;
+            k = 0;
+            for (size_t i = 0; i < n; i++) { /* their rows are written */
+                for (size_t j = 0; j < m.cur[i].nretired; j++) free_block(m.cur[i].retired[j], m.ncols);
+                m.cur[i].nretired = 0;
+            }
+        }
+        if (rc) break;
+        if (c->row == c->nrows) {
+            if (++c->block < c->p->info.nblocks) rc = load_block(&m, c);
+            else m.heap[0] = m.heap[--m.nheap]; /* this input is done */
+        }
+        if (!rc && m.nheap) sift_down(&m, 0);
     }
     ff_buf_free(&first_key);
     info->block_rows = block_rows;
