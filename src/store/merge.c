@@ -31,7 +31,7 @@
 #include "store/store_int.h"
 
 #define MERGE_MIN_PARTS 4
-#define MERGE_MAX_PARTS FF_MERGE_MAX_INPUTS
+#define MERGE_MAX_PARTS 8 /* a streaming merge holds a decoded block of each: tens of MB */
 /* A merge of parts with the same columns streams them block by block (merge_stream.c) and
  * only caps the output's size; one that reads them as events (their columns differ, or
  * quarantine parts) holds them decoded in memory, about 1 KB a row, so it is capped lower. */

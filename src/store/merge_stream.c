@@ -115,7 +115,10 @@ static int load_block(struct merger *m, struct cursor *c)
     }
     if (!(c->cur = ff_calloc(m->ncols, sizeof *c->cur))) return -ENOMEM;
     for (uint32_t k = 0; k < m->ncols; k++) {
-        int rc = ff_part_read(c->p, c->block, k, &c->cur[k], m->err, m->errlen);
+        /* codes are all a re-coded column needs; the person key columns are compared as text */
+        int codes_only = m->out_cols[k].enc == FF_ENC_DICT && (int)k != m->c_user && (int)k != m->c_anon;
+        int rc = codes_only ? ff_part_read_codes(c->p, c->block, k, &c->cur[k], m->err, m->errlen)
+                            : ff_part_read(c->p, c->block, k, &c->cur[k], m->err, m->errlen);
         if (rc) return rc;
     }
     c->row = 0;

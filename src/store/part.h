@@ -149,6 +149,10 @@ int ff_part_column_index(const struct ff_part *p, const char *name);
  * column, block and offset when its checksum or encoding is wrong. */
 int ff_part_read(const struct ff_part *p, uint32_t block, uint32_t col, struct ff_colvec *out, char *err,
                  size_t errlen);
+/* Like ff_part_read, but a DICT column comes back as codes only (str NULL): 16 bytes a row
+ * less, for a caller that maps codes itself (a merge). */
+int ff_part_read_codes(const struct ff_part *p, uint32_t block, uint32_t col, struct ff_colvec *out, char *err,
+                       size_t errlen);
 /* Decodes a chunk's raw (decompressed) bytes holding n values of a column with this type and
  * encoding (and dictionary, for DICT). 0 or FF_ECORRUPT. */
 int ff_chunk_decode(const void *raw, size_t raw_len, uint8_t type, uint8_t enc, uint32_t n, const struct ff_str *dict,

@@ -315,12 +315,13 @@ static int decode_raw(struct ff_colvec *out, uint8_t type, uint8_t enc, size_t r
     } else if (type != FF_COL_STR) {
         bad = 1;
     } else if (enc == FF_ENC_DICT) {
+        /* without the dictionary's strings (codes only) when the caller did not ask for them */
         out->codes = carve(out, n, 4);
-        out->str = carve(out, n, sizeof *out->str);
+        out->str = dict ? carve(out, n, sizeof *out->str) : NULL;
         for (uint32_t i = 0; i < n && !bad; i++) {
             uint64_t code;
             if (ff_rd_varint(&r, &code) || code >= dict_count) bad = 1;
-            else out->codes[i] = (uint32_t)code, out->str[i] = dict[code];
+            else if ((out->codes[i] = (uint32_t)code), dict) out->str[i] = dict[code];
         }
     } else if (enc == FF_ENC_UUID) {
         out->str = carve(out, n, sizeof *out->str);
@@ -367,8 +368,8 @@ int ff_chunk_decode(const void *raw, size_t raw_len, uint8_t type, uint8_t enc, 
     return rc;
 }
 
-int ff_part_read(const struct ff_part *p, uint32_t block, uint32_t col, struct ff_colvec *out, char *err,
-                 size_t errlen)
+static int read_chunk(const struct ff_part *p, uint32_t block, uint32_t col, struct ff_colvec *out, int strings,
+                      char *err, size_t errlen)
 {
     ff_colvec_free(out);
     if (block >= p->info.nblocks || col >= p->info.ncols) return FF_EINVAL;
@@ -382,11 +383,23 @@ int ff_part_read(const struct ff_part *p, uint32_t block, uint32_t col, struct f
     int rc = cd->enc == FF_ENC_DICT ? ff_part_dict(p, col, &dict, &dict_count, err, errlen) : 0;
     if (!rc) rc = reserve_for(out, cd->type, cd->enc, c->raw_len, n);
     if (!rc) rc = load_chunk(p, c, out->mem.data, what, err, errlen);
-    if (!rc && decode_raw(out, cd->type, cd->enc, c->raw_len, n, dict, dict_count))
+    if (!rc && decode_raw(out, cd->type, cd->enc, c->raw_len, n, strings ? dict : NULL, dict_count))
         rc = fail(err, errlen, FF_ECORRUPT, "%s: %s at offset %llu: encoded values do not match its %u rows", p->path,
                   what, (unsigned long long)c->offset, n);
     if (rc) ff_colvec_free(out);
     return rc;
+}
+
+int ff_part_read(const struct ff_part *p, uint32_t block, uint32_t col, struct ff_colvec *out, char *err,
+                 size_t errlen)
+{
+    return read_chunk(p, block, col, out, 1, err, errlen);
+}
+
+int ff_part_read_codes(const struct ff_part *p, uint32_t block, uint32_t col, struct ff_colvec *out, char *err,
+                       size_t errlen)
+{
+    return read_chunk(p, block, col, out, 0, err, errlen);
 }
 
 long ff_part_verify(const struct ff_part *p, ff_part_bad_fn bad, void *arg)
