@@ -17,12 +17,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/errors.h"
 #include "core/timeutil.h"
 #include "event/event.h"
+#include "ingest/ingest.h"
+#include "store/dedup_file.h"
 #include "store/part.h"
 #include "store/schema.h"
 #include "store/store.h"
@@ -215,6 +218,8 @@ static void session(struct gen *g, emit_fn fn, void *arg)
 
 struct sink {
     struct ff_store *store;
+    struct ff_buf keys; /* the events' dedup keys, as a server that took them today keeps them */
+    int64_t keys_received;
     struct ff_buf frame;
     uint64_t seq, frame_first, in_frame, since_flush;
     FILE *tsv;
@@ -239,6 +244,7 @@ static void to_sinks(void *arg, const struct ff_event *ev)
     struct sink *k = arg;
     if (!k->in_frame) k->frame_first = k->seq;
     ff_event_encode(&k->frame, ev);
+    ff_dedup_file_add(&k->keys, ff_dedup_hash(ev->write_key, ev->message_id), k->keys_received);
     k->seq++;
     if (++k->in_frame == 1000) {
         ff_store_on_durable(k->store, k->frame_first, k->frame.data, k->frame.len, NULL, 0);
@@ -289,6 +295,8 @@ static int cmd_gen(uint64_t n, uint64_t seed, const char *dir, const char *tsv_p
     memset(&k, 0, sizeof k);
     k.seq = 1;
     ff_buf_init(&k.frame, (size_t)1 << 30);
+    ff_buf_init(&k.keys, (size_t)1 << 40);
+    k.keys_received = ff_now_us() - 3600LL * 1000000; /* an hour ago: all inside the window */
     ff_buf_init(&k.line, 1 << 20);
     char err[512];
     struct ff_store_opts o = {.dir = dir, .manual_flush = 1, .wal_keep_us = 1};
@@ -317,6 +325,14 @@ static int cmd_gen(uint64_t n, uint64_t seed, const char *dir, const char *tsv_p
            merges, t2 - t1);
     ff_manifest_free(&m);
     ff_store_close(k.store);
+    /* The keys file a server keeps for the events it took in the last 24 hours (the worst
+     * case for start-up: all of them), as a finished WAL segment leaves it. */
+    char kpath[4200];
+    snprintf(kpath, sizeof kpath, "%s/wal", dir);
+    mkdir(kpath, 0755);
+    snprintf(kpath, sizeof kpath, "%s/wal/00000000000000000001.dedup", dir);
+    if (ff_dedup_file_write(kpath, &k.keys)) fprintf(stderr, "store_bench: cannot write %s\n", kpath), exit(1);
+    ff_buf_free(&k.keys);
     if (k.tsv) fclose(k.tsv);
     return rc < 0 ? 1 : 0;
 }

@@ -127,6 +127,42 @@ static int start_rebuild(struct ff_dedup *d, int64_t now_us)
     return 0;
 }
 
+int ff_dedup_reserve(struct ff_dedup *d, size_t n, int64_t now_us)
+{
+    int rc = move_old(d, SIZE_MAX, now_us); /* one table from here on */
+    if (rc) return rc;
+    size_t cap = d->cap;
+    while ((d->used + n) * 10 > cap * 5) cap *= 2; /* at most half full once they are in */
+    if (cap == d->cap) return 0;
+    struct ff_dedup_entry *fresh = ff_calloc(cap, sizeof *fresh);
+    if (!fresh) return -ENOMEM;
+    ff_advise_huge(fresh, cap * sizeof *fresh);
+    size_t used = 0;
+    for (size_t i = 0; i < d->cap; i++)
+        if (d->slots[i].hash && d->slots[i].expires_us > now_us) {
+            fresh[find(fresh, cap, d->slots[i].hash)] = d->slots[i];
+            used++;
+        }
+    ff_free(d->slots);
+    d->slots = fresh;
+    d->cap = cap;
+    d->used = used;
+    return 0;
+}
+
+int ff_dedup_insert_many(struct ff_dedup *d, const struct ff_dedup_received *e, size_t n, int64_t now_us)
+{
+    int rc = ff_dedup_reserve(d, n, now_us);
+    /* Reserved: plain puts, looking slots up a few entries ahead (the table is large and
+     * every probe misses the cache). */
+    for (size_t i = 0; !rc && i < n; i++) {
+        if (i + 16 < n) ff_dedup_prefetch(d, e[i + 16].hash);
+        int64_t r = e[i].received_us, expires = r > INT64_MAX - d->window_us ? INT64_MAX : r + d->window_us;
+        if (e[i].hash && expires > now_us) rc = put(d, e[i].hash, expires);
+    }
+    return rc;
+}
+
 int ff_dedup_insert(struct ff_dedup *d, uint64_t hash, int64_t received_us, int64_t now_us)
 {
     int rc = move_old(d, MOVE_PER_INSERT, now_us);

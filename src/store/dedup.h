@@ -41,6 +41,16 @@ static inline void ff_dedup_prefetch(const struct ff_dedup *d, uint64_t hash)
 }
 /* Remembers `hash` as received at `received_us`. 0 or -ENOMEM. */
 int ff_dedup_insert(struct ff_dedup *d, uint64_t hash, int64_t received_us, int64_t now_us);
+/* Makes room for n more entries at once (at most half full after them), so a bulk load
+ * does not rebuild the table step by step. 0 or -ENOMEM. */
+int ff_dedup_reserve(struct ff_dedup *d, size_t n, int64_t now_us);
+/* A key with the time it was received, as keys files store it (dedup_file.h). */
+struct ff_dedup_received {
+    uint64_t hash;
+    int64_t received_us;
+};
+/* Inserts the n keys received less than a window before now_us: a keys file at start-up. */
+int ff_dedup_insert_many(struct ff_dedup *d, const struct ff_dedup_received *e, size_t n, int64_t now_us);
 /* Forgets `hash` (used to undo inserts of a write that failed). */
 void ff_dedup_remove(struct ff_dedup *d, uint64_t hash);
 

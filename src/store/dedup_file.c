@@ -2,6 +2,10 @@
 #include "store/dedup_file.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <string.h>
 #include <xxhash.h>
@@ -34,62 +38,93 @@ int ff_dedup_file_write(const char *path, const struct ff_buf *entries)
     return rc == FF_IO_UNSYNCED ? 0 : rc; /* renamed, directory not synced: a later sync covers it */
 }
 
-static int read_keys(const char *path, struct ff_dedup *d, int64_t now_us, uint64_t *count, char *err, size_t errlen)
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "keys files are read in place as little-endian (struct ff_dedup_received)"
+#endif
+_Static_assert(sizeof(struct ff_dedup_received) == FF_DEDUP_FILE_ENTRY, "an entry is 16 bytes on disk and in memory");
+
+int ff_dedup_file_read(const char *path, struct ff_dedup_keys *k, char *err, size_t errlen)
 {
-    *count = 0;
-    struct ff_buf f;
-    ff_buf_init(&f, (size_t)1 << 40);
-    int rc = ff_io_read_file(path, &f);
+    memset(k, 0, sizeof *k);
+    int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st)) rc = -errno;
+    /* mapped, not read: no copy of a file that holds a day of keys */
+    if (!rc && st.st_size > 0) {
+        k->map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (k->map == MAP_FAILED) {
+            k->map = NULL;
+            rc = -errno;
+        } else {
+            k->map_len = (size_t)st.st_size;
+        }
+    }
+    if (fd >= 0) close(fd);
     if (rc) {
         snprintf(err, errlen, "%s: cannot read: %s", path, ff_strerror(rc));
-        ff_buf_free(&f);
         return rc;
     }
-    struct ff_reader r = {(const unsigned char *)f.data, f.len, 0};
+    const char *data = k->map;
+    size_t len = k->map_len;
+    struct ff_reader r = {(const unsigned char *)data, len, 0};
     uint32_t version = 0, reserved = 0;
     uint64_t n = 0, sum = 0;
-    if (f.len < HDR + 8 || memcmp(f.data, magic, sizeof magic)) {
+    if (len < HDR + 8 || memcmp(data, magic, sizeof magic)) {
         snprintf(err, errlen, "%s: not a footfall dedup keys file", path);
         rc = FF_ECORRUPT;
     } else {
         r.off = sizeof magic;
         (void)(ff_rd_u32(&r, &version) || ff_rd_u32(&r, &reserved) || ff_rd_u64(&r, &n));
-        r.off = f.len - 8;
+        r.off = len - 8;
         (void)ff_rd_u64(&r, &sum);
         if (version != 1) {
             snprintf(err, errlen, "%s: version %u, this footfall reads version 1", path, version);
             rc = FF_ECORRUPT;
-        } else if (n != (f.len - HDR - 8) / FF_DEDUP_FILE_ENTRY || (f.len - HDR - 8) % FF_DEDUP_FILE_ENTRY) {
-            snprintf(err, errlen, "%s: %zu bytes do not hold the %llu entries its header says", path, f.len,
+        } else if (n != (len - HDR - 8) / FF_DEDUP_FILE_ENTRY || (len - HDR - 8) % FF_DEDUP_FILE_ENTRY) {
+            snprintf(err, errlen, "%s: %zu bytes do not hold the %llu entries its header says", path, len,
                      (unsigned long long)n);
             rc = FF_ECORRUPT;
-        } else if (sum != XXH3_64bits(f.data, f.len - 8)) {
+        } else if (sum != XXH3_64bits(data, len - 8)) {
             snprintf(err, errlen, "%s: checksum mismatch (file damaged)", path);
             rc = FF_ECORRUPT;
         }
     }
-    if (!rc) *count = n;
-    r.off = HDR;
-    for (uint64_t i = 0; i < n && !rc && d; i++) {
-        uint64_t key = 0;
-        int64_t received = 0;
-        (void)(ff_rd_u64(&r, &key) || ff_rd_i64(&r, &received));
-        if (key && received + d->window_us > now_us && (rc = ff_dedup_insert(d, key, received, now_us)))
-            snprintf(err, errlen, "%s: %s", path, ff_strerror(rc));
+    if (rc) {
+        ff_dedup_keys_free(k);
+        return rc;
     }
-    ff_buf_free(&f);
-    return rc;
+    k->entries = (const struct ff_dedup_received *)(const void *)(data + HDR); /* 8-aligned: page + 24 */
+    k->n = (size_t)n;
+    return 0;
+}
+
+void ff_dedup_keys_free(struct ff_dedup_keys *k)
+{
+    if (k->map) munmap(k->map, k->map_len);
+    memset(k, 0, sizeof *k);
 }
 
 int ff_dedup_file_load(const char *path, struct ff_dedup *d, int64_t now_us, uint64_t *count, char *err,
                        size_t errlen)
 {
-    return read_keys(path, d, now_us, count, err, errlen);
+    struct ff_dedup_keys k;
+    *count = 0;
+    int rc = ff_dedup_file_read(path, &k, err, errlen);
+    if (rc) return rc;
+    *count = k.n;
+    if ((rc = ff_dedup_insert_many(d, k.entries, k.n, now_us))) snprintf(err, errlen, "%s: %s", path, ff_strerror(rc));
+    ff_dedup_keys_free(&k);
+    return rc;
 }
 
 int ff_dedup_file_check(const char *path, uint64_t *count, char *err, size_t errlen)
 {
-    return read_keys(path, NULL, 0, count, err, errlen);
+    struct ff_dedup_keys k;
+    *count = 0;
+    int rc = ff_dedup_file_read(path, &k, err, errlen);
+    if (!rc) *count = k.n;
+    ff_dedup_keys_free(&k);
+    return rc;
 }
 
 int ff_dedup_file_path(const char *wal_path, char *out, size_t cap)

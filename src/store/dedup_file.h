@@ -35,6 +35,19 @@ int ff_dedup_file_add(struct ff_buf *entries, uint64_t key, int64_t received_us)
 /* Writes the gathered entries as the keys file `path`. */
 int ff_dedup_file_write(const char *path, const struct ff_buf *entries);
 
+/* A keys file mapped and checked: its entries, as they are on disk, are what
+ * ff_dedup_insert_many takes (the format is little-endian, as every machine footfall
+ * builds for). */
+struct ff_dedup_keys {
+    const struct ff_dedup_received *entries;
+    size_t n;
+    void *map;
+    size_t map_len;
+};
+/* Maps and checks the keys file `path`. 0, FF_ECORRUPT (with `err` saying where) or -errno. */
+int ff_dedup_file_read(const char *path, struct ff_dedup_keys *k, char *err, size_t errlen);
+void ff_dedup_keys_free(struct ff_dedup_keys *k);
+
 /* Reads the keys file `path` and inserts its keys still inside the window into `d`. Sets
  * *count to the number of entries. 0, FF_ECORRUPT (with `err` saying where) or -errno. */
 int ff_dedup_file_load(const char *path, struct ff_dedup *d, int64_t now_us, uint64_t *count, char *err,

@@ -100,6 +100,8 @@ struct ff_wal {
     uint64_t *inserted;      /* dedup keys added by the group being written, to undo on failure */
     struct ff_buf seg_keys;  /* the last segment's dedup keys, for its keys file (dedup_file.h) */
     int seg_keys_lost;       /* some could not be kept: that segment gets no keys file */
+    struct ff_dedup_keys *pending; /* keys files read at open, inserted by the writer first */
+    size_t npending, cap_pending;
     uint64_t min_next_seq;
     size_t ninserted, cap_inserted;
     atomic_int inject_failures;
@@ -472,13 +474,51 @@ static int rotate(struct ff_wal *w)
  * is none, -1 when it is damaged (reported; the caller reads the segment instead). */
 static int load_keys(struct ff_wal *w, const char *wal_path, int64_t now_us)
 {
+    (void)now_us;
     char keys[4400], err[4600];
-    uint64_t count;
     if (ff_dedup_file_path(wal_path, keys, sizeof keys) || access(keys, F_OK)) return 0;
-    int rc = ff_dedup_file_load(keys, &w->dedup, now_us, &count, err, sizeof err);
-    if (!rc) return 1;
+    if (w->npending == w->cap_pending) {
+        size_t cap = w->cap_pending ? w->cap_pending * 2 : 16;
+        struct ff_dedup_keys *p = ff_realloc(w->pending, cap * sizeof *p);
+        if (!p) {
+            ff_error("wal: %s: out of memory", keys);
+            return -1;
+        }
+        w->pending = p;
+        w->cap_pending = cap;
+    }
+    int rc = ff_dedup_file_read(keys, &w->pending[w->npending], err, sizeof err);
+    if (!rc) {
+        w->npending++;
+        return 1;
+    }
     ff_error("wal: %s", err);
     return -1;
+}
+
+/* Inserts the keys files read at open (by the writer, before its first group, so open
+ * returns without waiting for them: reads are served at once, and acknowledgements wait
+ * until retries can be recognised). */
+static void insert_pending_keys(struct ff_wal *w)
+{
+    if (!w->npending) return;
+    int64_t t0 = ff_now_us();
+    size_t total = 0;
+    for (size_t i = 0; i < w->npending; i++) total += w->pending[i].n;
+    int rc = ff_dedup_reserve(&w->dedup, total, t0);
+    for (size_t i = 0; i < w->npending; i++) {
+        if (!rc) rc = ff_dedup_insert_many(&w->dedup, w->pending[i].entries, w->pending[i].n, t0);
+        ff_dedup_keys_free(&w->pending[i]);
+    }
+    if (rc)
+        ff_error("wal: cannot hold the dedup keys of the last day (%s): retries of older events may be stored again",
+                 ff_strerror(rc));
+    else
+        ff_info("wal: %zu dedup keys from %zu keys files loaded in %.3f s", total, w->npending,
+                (double)(ff_now_us() - t0) / 1e6);
+    ff_free(w->pending);
+    w->pending = NULL;
+    w->npending = w->cap_pending = 0;
 }
 
 /* Loads the keys files whose segment is gone (its events are in parts; only the keys stay
@@ -632,6 +672,8 @@ int ff_wal_open(struct ff_wal **out, const struct ff_wal_opts *opts, struct ff_w
     return 0;
 fail:
     if (w->fd >= 0) close(w->fd);
+    for (size_t i = 0; i < w->npending; i++) ff_dedup_keys_free(&w->pending[i]);
+    ff_free(w->pending);
     ff_dedup_free(&w->dedup);
     ff_buf_free(&w->hdrs);
     ff_buf_free(&w->seg_keys);
@@ -888,6 +930,7 @@ static void commit_group(struct ff_wal *w, struct ff_wal_req *group)
 static void *writer_main(void *arg)
 {
     struct ff_wal *w = arg;
+    insert_pending_keys(w);
     pthread_mutex_lock(&w->mu);
     for (;;) {
         while (!w->head && !w->stopping && !w->rotate_req) pthread_cond_wait(&w->cv, &w->mu);
