@@ -317,7 +317,8 @@ static int sort_rows(const struct ff_event *evs, size_t n, uint32_t *rows)
 struct builder {
     const struct ff_event *evs;
     const uint32_t *rows;         /* index into evs of each row */
-    const struct ff_str *derived; /* n × NDERIVED */
+    const struct ff_str *derived; /* NDERIVED columns of the whole build, `stride` rows apart */
+    size_t stride;
     size_t n;
     const struct ff_props_plan *plan;   /* typed property columns: FF_NCOLS + k */
     const struct ff_props_split *props; /* their values and the rest of the properties */
@@ -384,6 +385,10 @@ static int columns_take(const struct builder *b, const struct ff_part_column *co
             v->str = b->props->rest + b->props_off;
             continue;
         }
+        if (k >= FF_C_PAGE_URL && k <= FF_C_UTM_CONTENT) { /* derived: column-major already */
+            v->str = (struct ff_str *)b->derived + (size_t)(k - FF_C_PAGE_URL) * b->stride;
+            continue;
+        }
         c->own[k] = 1;
         int rc = 0;
         if (v->type == FF_COL_I64) rc = !(v->i64 = ff_malloc(n * 8));
@@ -404,7 +409,6 @@ static int columns_take(const struct builder *b, const struct ff_part_column *co
             else if (v->type == FF_COL_U8) v->u8[i] = *(const uint8_t *)f;
             else v->str[i] = *(const struct ff_str *)f;
         }
-        for (int k = 0; k < NDERIVED; k++) c->v[FF_C_PAGE_URL + k].str[i] = b->derived[i * NDERIVED + (size_t)k];
     }
     return 0;
 }
@@ -648,8 +652,12 @@ int ff_parts_build(const char *dir, uint64_t *next_id, const struct ff_event *ev
     if (!rc) rc = sort_rows(evs, n, rows);
     /* From here on everything is in part order: row i is evs[rows[i]]. */
     for (size_t i = 0; i < n && !rc; i++) derive(&d, &evs[rows[i]], spans + i * NDERIVED);
-    for (size_t i = 0; i < n * NDERIVED && !rc; i++)
-        derived[i] = (struct ff_str){spans[i].len ? d.arena.data + spans[i].off : "", spans[i].len};
+    /* column by column, so a day's part borrows them as they are */
+    for (size_t i = 0; i < n && !rc; i++)
+        for (size_t k = 0; k < NDERIVED; k++) {
+            const struct span *sp = &spans[i * NDERIVED + k];
+            derived[k * n + i] = (struct ff_str){sp->len ? d.arena.data + sp->off : "", sp->len};
+        }
     /* Typed property columns: one plan for the events of this build, their values split out. */
     struct ff_props_plan plan;
     struct ff_props_split split;
@@ -678,7 +686,7 @@ int ff_parts_build(const char *dir, uint64_t *next_id, const struct ff_event *ev
             rc = -ENAMETOOLONG;
             break;
         }
-        struct builder b = {evs, rows + a, derived + a * NDERIVED, z - a, &plan, &split, a};
+        struct builder b = {evs, rows + a, derived + a, n, z - a, &plan, &split, a};
         if ((rc = write_day(&b, path, block_rows, bp))) break;
         nparts++;
         struct stat st;
