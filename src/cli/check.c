@@ -21,6 +21,7 @@
 #include "core/errors.h"
 #include "core/fileio.h"
 #include "store/datadir.h"
+#include "store/dedup_file.h"
 #include "store/manifest.h"
 #include "store/part.h"
 #include "store/schema.h"
@@ -161,14 +162,41 @@ static int rebuild(const char *dir, struct ff_manifest *m)
     return rc;
 }
 
-static int set_aside(const char *dir, const char *name)
+/* Moves DIR/SUB/NAME to DIR/damaged/NAME. */
+static int set_aside(const char *dir, const char *sub, const char *name)
 {
     char from[PATH_MAX + 300], to[PATH_MAX + 300], damaged[PATH_MAX];
     snprintf(damaged, sizeof damaged, "%.3000s/damaged", dir);
     if (mkdir(damaged, 0755) && errno != EEXIST) return -errno;
-    snprintf(from, sizeof from, "%.3000s/parts/%.200s", dir, name);
+    snprintf(from, sizeof from, "%.3000s/%s/%.200s", dir, sub, name);
     snprintf(to, sizeof to, "%.3000s/%.200s", damaged, name);
     return ff_io_rename(from, to);
+}
+
+/* Sets aside the damaged keys files whose segment is gone: nothing can rebuild them, and
+ * left in place they would be reported at every start. (A damaged one whose segment is
+ * still there is rewritten from it when the log opens.) Returns how many were moved. */
+static size_t set_aside_keys(const char *dir)
+{
+    char waldir[PATH_MAX];
+    snprintf(waldir, sizeof waldir, "%.3000s/wal", dir);
+    DIR *d = opendir(waldir);
+    size_t moved = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        size_t l = strlen(e->d_name);
+        if (l != 26 || strcmp(e->d_name + 20, ".dedup")) continue;
+        char path[PATH_MAX + 300], seg[PATH_MAX + 300], err[1024];
+        snprintf(path, sizeof path, "%s/%s", waldir, e->d_name);
+        snprintf(seg, sizeof seg, "%s/%.20s.wal", waldir, e->d_name);
+        uint64_t count;
+        if (!access(seg, F_OK) || !ff_dedup_file_check(path, &count, err, sizeof err)) continue;
+        int rc = set_aside(dir, "wal", e->d_name);
+        if (rc) fprintf(stderr, "footfall check: cannot move %s aside: %s\n", path, ff_strerror(rc));
+        else moved++;
+    }
+    if (d) closedir(d);
+    return moved;
 }
 
 int ff_cmd_check(int argc, char **argv)
@@ -252,7 +280,7 @@ int ff_cmd_check(int argc, char **argv)
     if (repair) {
         if (nbad || rebuilt) {
             for (size_t i = 0; i < nbad; i++) {
-                int e = set_aside(dir, bad[i]);
+                int e = set_aside(dir, "parts", bad[i]);
                 if (e) fprintf(stderr, "footfall check: cannot move %s aside: %s\n", bad[i], ff_strerror(e));
             }
             /* The manifest less the parts set aside. */
@@ -271,6 +299,10 @@ int ff_cmd_check(int argc, char **argv)
                                  (unsigned long long)bad_rows, dir);
             }
         }
+        size_t keys_moved = wal_bad > 0 ? set_aside_keys(dir) : 0;
+        if (keys_moved)
+            printf("repair  %zu damaged dedup keys files moved to %s/damaged/ (retries of their events may be "
+                   "stored again)\n", keys_moved, dir);
         if (torn || wal_bad > 0) {
             /* Recovery cuts a torn tail; damage inside the log is skipped by every reader and
              * left for forensics. */
