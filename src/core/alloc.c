@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 
 static atomic_size_t in_use;
+static atomic_llong idle;
 static atomic_long fail_countdown;
 
 static int should_fail(void)
@@ -69,6 +70,13 @@ void ff_advise_huge(void *p, size_t n)
     if (p && hi > lo) (void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
 }
 
-size_t ff_mem_in_use(void) { return atomic_load_explicit(&in_use, memory_order_relaxed); }
+size_t ff_mem_in_use(void)
+{
+    size_t u = atomic_load_explicit(&in_use, memory_order_relaxed);
+    long long i = atomic_load_explicit(&idle, memory_order_relaxed);
+    return i > 0 && (size_t)i < u ? u - (size_t)i : u;
+}
+
+void ff_mem_note_idle(long long n) { atomic_fetch_add_explicit(&idle, n, memory_order_relaxed); }
 
 void ff_alloc_fail_after(long n) { atomic_store(&fail_countdown, n); }

@@ -19,8 +19,11 @@ char *ff_strndup(const char *s, size_t n);
  * random order, which would otherwise take a page fault per 4 KiB touched. A hint only. */
 void ff_advise_huge(void *p, size_t n);
 
-/* Bytes currently allocated through these wrappers. */
+/* Bytes currently allocated through these wrappers, less those noted idle. */
 size_t ff_mem_in_use(void);
+/* A cache notes the bytes it keeps for reuse (+n) and takes back (-n): kept, they are not
+ * "in use" for limits such as --max-memory-bytes. */
+void ff_mem_note_idle(long long n);
 
 /* Test hook: make the allocation `n` calls from now fail (1 = the next one); 0 turns it off. */
 void ff_alloc_fail_after(long n);

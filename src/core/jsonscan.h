@@ -7,8 +7,12 @@
  *
  * It gives up (returns -1) on anything it is not certain to read exactly as the parser
  * would: whitespace, an escape in a key, an integer that may not fit 64 bits or is "-0",
- * malformed text. The caller then parses the text the ordinary way, so giving up costs
- * time, never correctness. tests/fuzz/fuzz_props.c checks both ways agree. */
+ * structure it does not expect. The caller then parses the text the ordinary way, so giving
+ * up costs time, never correctness. It trusts what only footfall's writer can guarantee:
+ * valid UTF-8, valid escapes, no raw control bytes, brackets that match inside nested
+ * values (it skips those without checking). So it is for text footfall wrote, never for
+ * input from the wire. tests/fuzz/fuzz_jsonscan.c checks both ways agree on such text and
+ * that any bytes are read within bounds. */
 #ifndef FF_JSONSCAN_H
 #define FF_JSONSCAN_H
 

@@ -5,7 +5,7 @@
  * Quarantine parts (one per flush that had invalid input) are merged the same way, all days
  * together, their rows kept in arrival order.
  * The merge thread picks, for a day with at least MERGE_MIN_PARTS event parts, the smallest
- * ones (up to MERGE_MAX_PARTS; a part joins only when it is no bigger than the ones picked
+ * ones (up to MERGE_MAX_PARTS; a part joins only when it is at most twice the ones picked
  * before it together, so rows are rewritten a logarithmic number of times), reads them, and
  * writes them back as one part sorted by person and time. Publishing swaps inputs for the
  * output in one manifest; readers holding the inputs keep them until they finish, and the
@@ -33,8 +33,9 @@
 #define MERGE_MIN_PARTS 4
 #define MERGE_MAX_PARTS 8 /* a streaming merge holds a decoded block of each: tens of MB */
 /* A merge of parts with the same columns streams them block by block (merge_stream.c) and
- * only caps the output's size; one that reads them as events (their columns differ, or
- * quarantine parts) holds them decoded in memory, about 1 KB a row, so it is capped lower. */
+ * only caps the output's size; one that reads them as rows (a day's parts whose columns
+ * differ, or quarantine parts) holds them decoded in memory, about 1 KB a row, so it is
+ * capped lower. */
 #define MERGE_MAX_ROWS_STREAM ((uint64_t)1 << 24)
 #define MERGE_MAX_ROWS ((uint64_t)1 << 19)
 
@@ -50,8 +51,18 @@ static int by_rows(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Chooses the parts of one merge from the current part set (references taken), or none. */
-static void choose(struct ff_store *s, struct pick *pk, uint64_t max_rows)
+/* The parts that may merge with a: the same kind and day (a quarantine part's day is that of
+ * its last item), and for a streaming merge the same columns. */
+static int mergeable(const struct live_part *a, const struct live_part *b, int streaming)
+{
+    return b->meta.kind == a->meta.kind && b->meta.day == a->meta.day && !atomic_load(&b->damaged) &&
+           (!streaming || b->colsig == a->colsig);
+}
+
+/* Chooses the parts of one merge from the current part set (references taken), or none.
+ * streaming: event parts with the same columns, up to MERGE_MAX_ROWS_STREAM rows; else
+ * event parts of a day whatever their columns, or quarantine parts, up to MERGE_MAX_ROWS. */
+static void choose(struct ff_store *s, struct pick *pk, int streaming)
 {
     memset(pk, 0, sizeof *pk);
     pthread_mutex_lock(&s->mu);
@@ -60,28 +71,27 @@ static void choose(struct ff_store *s, struct pick *pk, uint64_t max_rows)
     size_t nc = 0;
     for (size_t i = 0; c && i < ps->n && !pk->n; i++) {
         const struct live_part *a = ps->parts[i];
-        if (atomic_load(&a->damaged)) continue;
-        /* the event parts of a's day, or all quarantine parts */
+        if (atomic_load(&a->damaged) || (streaming && a->meta.kind != FF_PART_EVENTS)) continue;
         nc = 0;
-        for (size_t k = 0; k < ps->n; k++) {
-            const struct live_part *b = ps->parts[k];
-            if (b->meta.kind == a->meta.kind && (a->meta.kind != FF_PART_EVENTS || b->meta.day == a->meta.day) &&
-                !atomic_load(&b->damaged))
-                c[nc++] = ps->parts[k];
-        }
+        for (size_t k = 0; k < ps->n; k++)
+            if (mergeable(a, ps->parts[k], streaming)) c[nc++] = ps->parts[k];
         pk->kind = a->meta.kind;
         if (nc < MERGE_MIN_PARTS) continue;
         qsort(c, nc, sizeof *c, by_rows);
-        uint64_t rows = 0;
-        for (size_t k = 0; k < nc && pk->n < MERGE_MAX_PARTS; k++) {
-            if (rows + c[k]->meta.rows > (pk->kind == FF_PART_EVENTS ? max_rows : MERGE_MAX_ROWS))
-                break; /* sorted: the rest are bigger */
-            /* Size tiers: a part joins only when it is no bigger than those picked so far
-             * together, so a row is rewritten a few times (log of the day's size), not at
-             * every merge as a small part joins a big one. */
-            if (pk->n >= 2 && c[k]->meta.rows > rows) break;
-            rows += c[k]->meta.rows;
-            pk->parts[pk->n++] = c[k];
+        uint64_t cap = streaming ? MERGE_MAX_ROWS_STREAM : MERGE_MAX_ROWS;
+        /* Size tiers: a part joins only when it is at most twice the size of those picked
+         * before it together, so a row is rewritten a few times (log of the day's size), not
+         * at every merge as a small part joins a big one. A small part that nothing of its
+         * size joins waits, and the bigger ones may merge among themselves. */
+        for (size_t k0 = 0; k0 + 1 < nc && pk->n < 2; k0++) {
+            uint64_t rows = 0;
+            pk->n = 0;
+            for (size_t k = k0; k < nc && pk->n < MERGE_MAX_PARTS; k++) {
+                if (rows + c[k]->meta.rows > cap) break; /* sorted: the rest are bigger */
+                if (pk->n >= 1 && c[k]->meta.rows > 2 * rows) break;
+                rows += c[k]->meta.rows;
+                pk->parts[pk->n++] = c[k];
+            }
         }
         if (pk->n < 2) pk->n = 0;
     }
@@ -238,18 +248,17 @@ static int publish_merge(struct ff_store *s, struct pick *pk, struct ff_built_pa
 int ff_store_merge_once(struct ff_store *s)
 {
     struct pick pk;
-    choose(s, &pk, MERGE_MAX_ROWS_STREAM);
-    if (!pk.n) return 0;
     struct ff_built_part *built = NULL;
     char err[1024] = "";
-    if (pk.kind == FF_PART_EVENTS) {
+    choose(s, &pk, 1);
+    if (pk.n) {
         int rc = merge_streaming(s, &pk, &built, err, sizeof err);
         if (rc != FF_MERGE_FALLBACK) return publish_merge(s, &pk, built, rc, err);
-        /* their columns differ: read them as events, with that way's smaller cap */
-        release_pick(&pk);
-        choose(s, &pk, MERGE_MAX_ROWS);
-        if (!pk.n) return 0;
+        release_pick(&pk); /* not a layout it streams: the row merge below may take them */
     }
+    /* Parts of a day with different columns, or quarantine parts: read as rows. */
+    choose(s, &pk, 0);
+    if (!pk.n) return 0;
     int rc = merge_rows(s, &pk, &built, err, sizeof err);
     return publish_merge(s, &pk, built, rc, err);
 }

@@ -29,7 +29,9 @@
 #include "core/errors.h"
 #include "store/props.h"
 
-#define DICT_MAX_VALUES 65536 /* as a flush: readers keep an open part's dictionaries */
+/* as a flush: readers keep an open part's dictionaries in memory */
+#define DICT_MAX_VALUES 65536
+#define DICT_MAX_BYTES ((size_t)8 << 20)
 
 struct cursor {
     const struct ff_part *p;
@@ -176,10 +178,10 @@ static int plan_columns(struct merger *m)
         for (size_t i = 0; i < m->n; i++)
             for (uint32_t j = 0; j < counts[i]; j++) u[k++] = vals[i][j];
         qsort(u, k, sizeof *u, cmp_str);
-        size_t d = 0;
+        size_t d = 0, bytes = 0;
         for (size_t j = 0; j < k; j++)
-            if (!d || ff_str_cmp(u[d - 1], u[j])) u[d++] = u[j];
-        if (d > DICT_MAX_VALUES) { /* too many values for a dictionary: plain strings */
+            if (!d || ff_str_cmp(u[d - 1], u[j])) bytes += u[j].len, u[d++] = u[j];
+        if (d > DICT_MAX_VALUES || bytes > DICT_MAX_BYTES) { /* too big for a dictionary: plain strings */
             ff_free(u);
             continue;
         }

@@ -72,6 +72,8 @@ int ff_qpart_build(const char *dir, uint64_t id, const struct ff_quarantined *it
     out->info.nrows = n;
     out->info.min_time = out->info.min_received;
     out->info.max_time = out->info.max_received;
+    /* the day of its last item: merges keep to one day, so retention can drop whole parts */
+    out->info.day = n ? ff_day_of(out->info.max_received) : 0;
     if (!rc) rc = ff_part_writer_finish(w, &out->info);
     else ff_part_writer_abort(w);
     ff_free(recv), ff_free(index), ff_free(seq), ff_free(format), ff_free(strs);

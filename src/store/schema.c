@@ -441,7 +441,7 @@ static int choose_encoding(const struct ff_str *vals, size_t n, uint8_t *enc, st
         }
         uint8_t *o = bytes + i * 16;
         /* the same as the row before (sorted by person): copy, do not parse again */
-        if (i && vals[i - 1].len == 36 && !memcmp(vals[i - 1].p, s.p, 36)) memcpy(o, o - 16, 16);
+        if (i && s.len == 36 && vals[i - 1].len == 36 && !memcmp(vals[i - 1].p, s.p, 36)) memcpy(o, o - 16, 16);
         else if (!ff_uuid_parse(s.p, s.len, o) || !memcmp(o, (uint8_t[16]){0}, 16)) uuid = 0;
     }
     if (uuid && any && bytes) {

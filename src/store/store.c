@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "core/alloc.h"
 #include "core/binread.h"
@@ -60,6 +61,7 @@ static struct slab *slab_new(size_t need)
         pthread_mutex_lock(&pool.mu);
         if (pool.n) sl = pool.free[--pool.n];
         pthread_mutex_unlock(&pool.mu);
+        if (sl) ff_mem_note_idle(-(long long)(sizeof *sl + sl->cap));
     }
     if (!sl) {
         size_t cap = need > SLAB_BYTES ? need : SLAB_BYTES;
@@ -79,7 +81,10 @@ void ff_slab_release(struct slab *sl)
         int kept = pool.n < pool.cap;
         if (kept) pool.free[pool.n++] = sl;
         pthread_mutex_unlock(&pool.mu);
-        if (kept) return;
+        if (kept) {
+            ff_mem_note_idle((long long)(sizeof *sl + sl->cap));
+            return;
+        }
     }
     ff_free(sl);
 }
@@ -188,6 +193,10 @@ int ff_store_open_part(struct ff_store *s, const struct ff_manifest_part *mp, st
     }
     atomic_init(&lp->refs, 1);
     lp->meta = *mp;
+    for (uint32_t c = 0; c < lp->p->info.ncols; c++) {
+        const struct ff_part_column *col = &lp->p->cols[c];
+        lp->colsig = XXH3_64bits_withSeed(col->name, strnlen(col->name, sizeof col->name), lp->colsig ^ col->type);
+    }
     *out = lp;
     return 0;
 }

@@ -39,6 +39,7 @@ struct live_part {
     atomic_int damaged;       /* a chunk failed its checksum: merges leave it alone */
     struct ff_part *p;
     struct ff_manifest_part meta;
+    uint64_t colsig;          /* hash of its columns' names and types: equal ones merge streaming */
 };
 
 /* The parts a manifest lists, opened. Readers hold a reference while they read. */

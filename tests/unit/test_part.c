@@ -420,6 +420,40 @@ static void test_streaming_merge(void **state)
     ff_strmap_free(&byid);
 }
 
+/* A value that starts with the UUID of the row before it is not taken for that UUID. */
+static void test_uuid_prefix(void **state)
+{
+    struct fx *f = *state;
+    const size_t n = 3;
+    f->evs = calloc(n, sizeof *f->evs);
+    f->n = n;
+    const char *anon[] = {"123e4567-e89b-12d3-a456-426614174000", "123e4567-e89b-12d3-a456-426614174000-2",
+                          "123e4567-e89b-12d3-a456-426614174001"};
+    for (size_t i = 0; i < n; i++) {
+        struct ff_event *ev = &f->evs[i];
+        ev->seq = i + 1;
+        ev->type = FF_EV_TRACK;
+        ev->timestamp_us = 20393LL * DAY_US + (int64_t)i;
+        ev->received_at_us = ev->timestamp_us;
+        ev->original_timestamp_us = ev->sent_at_us = FF_TIME_NONE;
+        ev->message_id = uuid(f);
+        ev->anonymous_id = keep(f, "%s", anon[i]);
+        ev->event = keep(f, "e");
+    }
+    struct ff_built_part *parts;
+    size_t nparts;
+    uint64_t next_id = 1;
+    assert_int_equal(ff_parts_build(f->dir, &next_id, f->evs, n, 64, &parts, &nparts), 0);
+    struct ff_part *p = open_built(f, &parts[0]);
+    struct ff_colvec v = {0};
+    char err[512];
+    assert_int_equal(ff_part_read(p, 0, (uint32_t)ff_part_column_index(p, "anonymous_id"), &v, err, sizeof err), 0);
+    for (size_t i = 0; i < n; i++) assert_true(same_str(v.str[i], (struct ff_str){anon[i], (uint32_t)strlen(anon[i])}));
+    ff_colvec_free(&v);
+    ff_part_close(p);
+    ff_free(parts);
+}
+
 /* Integers at the edges survive delta coding; every string encoding round-trips. */
 static void test_extremes(void **state)
 {
@@ -692,6 +726,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sort_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_streaming_merge, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_uuid_prefix, setup, teardown),
         cmocka_unit_test_setup_teardown(test_extremes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corruption, setup, teardown),
         cmocka_unit_test_setup_teardown(test_injected_failures, setup, teardown),

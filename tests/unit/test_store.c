@@ -30,6 +30,7 @@ struct fx {
     char (*names)[8];
     size_t n, cap;
     size_t nq;
+    const char *prop; /* the property key frame() gives its events ("i" when NULL) */
 };
 
 static int setup(void **state)
@@ -87,7 +88,7 @@ static void frame(struct fx *f, int n, const uint32_t *drop, uint32_t ndrop, int
         size_t k = f->n + (size_t)i;
         snprintf(mid, sizeof mid, "m-%06zu-%llu", k, (unsigned long long)first);
         snprintf(user, sizeof user, "u%zu", k % 7);
-        snprintf(props, sizeof props, "{\"i\":%zu}", k);
+        snprintf(props, sizeof props, "{\"%s\":%zu}", f->prop ? f->prop : "i", k);
         const char *name = (const char *[]){"a", "b", "c"}[k % 3];
         struct ff_event ev = {.type = FF_EV_TRACK, .format = FF_FMT_SEGMENT,
                               .timestamp_us = base + (int64_t)(k * 7919 % 1000) * (DAY_US / 500),
@@ -354,6 +355,31 @@ static void test_quarantine_merges(void **state)
     expect_all(f);
 }
 
+/* Parts of a day whose typed property columns differ stream-merge within their own kind;
+ * one kind that cannot stream does not hold the others back. */
+static void test_merges_by_columns(void **state)
+{
+    struct fx *f = *state;
+    open_store(f, 0);
+    for (int i = 0; i < 8; i++) {
+        f->prop = i % 2 ? "j" : "i"; /* p.i in half the parts, p.j in the others */
+        frame(f, 30, NULL, 0, 0);
+        assert_int_equal(ff_store_flush(f->s), 0);
+    }
+    f->prop = NULL;
+    while (ff_store_merge_once(f->s) == 1) {
+    }
+    struct ff_manifest m;
+    assert_int_equal(ff_store_manifest(f->s, &m), 0);
+    /* two days, each with one part of each kind of columns */
+    assert_int_equal(m.nparts, 4);
+    ff_manifest_free(&m);
+    expect_all(f);
+    close_store(f);
+    open_store(f, 1);
+    expect_all(f);
+}
+
 /* The Nth write, fsync or rename of a merge fails: the merge reports it and publishes nothing;
  * the store reopens cleanly (the half-written output removed) with every event once. */
 static void test_merge_failures(void **state)
@@ -428,6 +454,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_flush_failures, setup, teardown),
         cmocka_unit_test_setup_teardown(test_merges, setup, teardown),
         cmocka_unit_test_setup_teardown(test_quarantine_merges, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_merges_by_columns, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
         cmocka_unit_test_setup_teardown(test_merge_failures, setup, teardown),
     };
