@@ -99,6 +99,11 @@ static int load_dict(struct ff_part *p, uint32_t col, char *err, size_t errlen)
         if (ff_rd_str(&r, &vals[i]))
             rc = fail(err, errlen, FF_ECORRUPT, "%s: %s at offset %llu: entry %llu is cut short", p->path, what,
                       (unsigned long long)c->offset, (unsigned long long)i);
+        /* sorted and distinct, as the writer makes it: code order is string order, and a
+         * merge maps codes by walking two dictionaries together */
+        else if (i && ff_str_cmp(vals[i - 1], vals[i]) >= 0)
+            rc = fail(err, errlen, FF_ECORRUPT, "%s: %s at offset %llu: entry %llu is out of order", p->path, what,
+                      (unsigned long long)c->offset, (unsigned long long)i);
     if (rc) {
         ff_free(raw);
         ff_free(vals);

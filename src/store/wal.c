@@ -521,6 +521,22 @@ static void insert_pending_keys(struct ff_wal *w)
     w->npending = w->cap_pending = 0;
 }
 
+/* Removes keys files half written when a crash came (<name>.dedup.tmp: the rename that
+ * completes one never happened, so its segment is still there and gets its keys again). */
+static void remove_leftover_tmp(const char *waldir)
+{
+    DIR *d = opendir(waldir);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        size_t l = strlen(e->d_name);
+        if (l < 10 || strcmp(e->d_name + l - 10, ".dedup.tmp")) continue;
+        char path[4400];
+        snprintf(path, sizeof path, "%s/%s", waldir, e->d_name);
+        if (unlink(path) == 0) ff_warn("wal: %s: a keys file left half written removed", path);
+    }
+    if (d) closedir(d);
+}
+
 /* Loads the keys files whose segment is gone (its events are in parts; only the keys stay
  * until the dedup window has passed). */
 static int load_orphan_keys(struct ff_wal *w, char **segs, size_t nsegs, int64_t now_us)
@@ -553,6 +569,7 @@ static int recover(struct ff_wal *w, struct ff_wal_recovery *rec)
     uint64_t next_seq = 1;
     struct ff_buf file;
     ff_buf_init(&file, (size_t)1 << 33);
+    remove_leftover_tmp(w->dir);
     if ((rc = load_orphan_keys(w, names, n, c.now_us))) {
         free_names(names, n);
         return rc;

@@ -949,6 +949,12 @@ static void test_keys_files(void **state)
     assert_true(keys_total > 0);
     /* All in parts (below_seq past everything), window not over: segments go, keys stay. */
     assert_int_equal(ff_wal_trim(f->dir, UINT64_MAX, DAY_US), (long)sg.n - 1);
+    /* a keys file a crash left half written goes at the next open */
+    char tmp[512];
+    snprintf(tmp, sizeof tmp, "%s/wal/00000000000000000099.dedup.tmp", f->dir);
+    int tfd = open(tmp, O_CREAT | O_WRONLY, 0644);
+    assert_true(tfd >= 0);
+    close(tfd);
     struct segs left;
     list_segs(f->dir, &left);
     assert_int_equal(left.n, 1);
@@ -958,6 +964,7 @@ static void test_keys_files(void **state)
     assert_int_equal(keys_total + count_events(f->dir), total); /* each event's key, once */
     wal_open(f);
     assert_int_equal(f->rec.segments, 1); /* read: only the one being written */
+    assert_int_equal(access(tmp, F_OK), -1);
     for (int r = 0; r < 60; r++) run_unmodelled(f, "wk", nd[r], 0, 0, 1 + r % 4, 0); /* all retries */
     run_unmodelled(f, "wk", "{\"event\":\"new\",\"userId\":\"u\",\"messageId\":\"fresh\"}\n", 0, 1, 0, 0);
     wal_close(f);
