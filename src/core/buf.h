@@ -38,6 +38,12 @@ static inline int ff_str_cmp(struct ff_str a, struct ff_str b)
     return c ? c : (a.len > b.len) - (a.len < b.len);
 }
 
+/* ff_str_cmp for qsort and bsearch over arrays of struct ff_str. */
+static inline int ff_str_cmp_qsort(const void *a, const void *b)
+{
+    return ff_str_cmp(*(const struct ff_str *)a, *(const struct ff_str *)b);
+}
+
 struct ff_buf {
     char *data;
     size_t len;

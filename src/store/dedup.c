@@ -45,21 +45,29 @@ int ff_dedup_contains(const struct ff_dedup *d, uint64_t hash, int64_t now_us)
     return e->hash == hash && e->expires_us > now_us;
 }
 
-/* Rehashes the current table into one twice its size, at once. The safety net for an
- * estimate that came out too small (see start_rebuild): a full table would never end a probe. */
-static int grow_now(struct ff_dedup *d)
+/* Rehashes the current table at once into a new one of `cap` slots, keeping the entries
+ * still live at now_us (INT64_MIN keeps all). */
+static int rehash(struct ff_dedup *d, size_t cap, int64_t now_us)
 {
-    size_t cap = d->cap * 2;
     struct ff_dedup_entry *fresh = ff_calloc(cap, sizeof *fresh);
     if (!fresh) return -ENOMEM;
     ff_advise_huge(fresh, cap * sizeof *fresh);
+    size_t used = 0;
     for (size_t i = 0; i < d->cap; i++)
-        if (d->slots[i].hash) fresh[find(fresh, cap, d->slots[i].hash)] = d->slots[i];
+        if (d->slots[i].hash && d->slots[i].expires_us > now_us) {
+            fresh[find(fresh, cap, d->slots[i].hash)] = d->slots[i];
+            used++;
+        }
     ff_free(d->slots);
     d->slots = fresh;
     d->cap = cap;
+    d->used = used;
     return 0;
 }
+
+/* The safety net for an estimate that came out too small (see start_rebuild): a full table
+ * would never end a probe. */
+static int grow_now(struct ff_dedup *d) { return rehash(d, d->cap * 2, INT64_MIN); }
 
 /* Puts an entry into the current table, keeping the later expiry of a present one. */
 static int put(struct ff_dedup *d, uint64_t hash, int64_t expires_us)
@@ -133,21 +141,7 @@ int ff_dedup_reserve(struct ff_dedup *d, size_t n, int64_t now_us)
     if (rc) return rc;
     size_t cap = d->cap;
     while ((d->used + n) * 10 > cap * 5) cap *= 2; /* at most half full once they are in */
-    if (cap == d->cap) return 0;
-    struct ff_dedup_entry *fresh = ff_calloc(cap, sizeof *fresh);
-    if (!fresh) return -ENOMEM;
-    ff_advise_huge(fresh, cap * sizeof *fresh);
-    size_t used = 0;
-    for (size_t i = 0; i < d->cap; i++)
-        if (d->slots[i].hash && d->slots[i].expires_us > now_us) {
-            fresh[find(fresh, cap, d->slots[i].hash)] = d->slots[i];
-            used++;
-        }
-    ff_free(d->slots);
-    d->slots = fresh;
-    d->cap = cap;
-    d->used = used;
-    return 0;
+    return cap == d->cap ? 0 : rehash(d, cap, now_us);
 }
 
 int ff_dedup_insert_many(struct ff_dedup *d, const struct ff_dedup_received *e, size_t n, int64_t now_us)

@@ -163,9 +163,9 @@ static int merge_streaming(struct ff_store *s, const struct pick *pk, struct ff_
 {
     struct ff_part *inputs[MERGE_MAX_PARTS];
     for (size_t k = 0; k < pk->n; k++) inputs[k] = pk->parts[k]->p;
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/%08lld-%06llu.part", s->partsdir, (long long)pk->parts[0]->meta.day,
-             (unsigned long long)take_id(s));
+    char name[64], path[PATH_MAX];
+    ff_part_name(name, pk->parts[0]->meta.day, take_id(s));
+    snprintf(path, sizeof path, "%s/%s", s->partsdir, name);
     struct ff_built_part *b = ff_calloc(1, sizeof *b);
     if (!b) return -ENOMEM;
     int rc = ff_parts_merge_stream(inputs, pk->n, path, s->o.block_rows, b, err, errlen);

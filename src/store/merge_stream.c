@@ -29,10 +29,6 @@
 #include "core/errors.h"
 #include "store/props.h"
 
-/* as a flush: readers keep an open part's dictionaries in memory */
-#define DICT_MAX_VALUES 65536
-#define DICT_MAX_BYTES ((size_t)8 << 20)
-
 struct cursor {
     const struct ff_part *p;
     uint32_t block, row, nrows;   /* current block, row in it, rows in it */
@@ -46,21 +42,19 @@ struct merger {
     struct cursor *cur;
     size_t n;
     uint32_t ncols;
-    const struct ff_part_column *cols; /* the inputs' (all alike) */
     struct ff_part_column out_cols[FF_NCOLS + FF_PROPS_MAX];
     struct ff_str *dict[FF_NCOLS + FF_PROPS_MAX];
     uint32_t dict_count[FF_NCOLS + FF_PROPS_MAX];
-    int c_user, c_anon, c_time, c_recv, c_seq;
     size_t *heap; /* cursor indexes, smallest row first */
     size_t nheap;
     char *err;
     size_t errlen;
 };
 
-static struct ff_str key_at(const struct merger *m, const struct cursor *c, uint32_t row)
+static struct ff_str key_at(const struct cursor *c, uint32_t row)
 {
-    struct ff_str u = c->cur[m->c_user].str[row];
-    return u.len ? u : c->cur[m->c_anon].str[row];
+    struct ff_str u = c->cur[FF_C_USER_ID].str[row];
+    return u.len ? u : c->cur[FF_C_ANONYMOUS_ID].str[row];
 }
 
 /* Row ra of cursor a comes before row rb of cursor b: person key, time, received, sequence
@@ -68,9 +62,9 @@ static struct ff_str key_at(const struct merger *m, const struct cursor *c, uint
 static int row_less(const struct merger *m, size_t a, uint32_t ra, size_t b, uint32_t rb)
 {
     const struct cursor *x = &m->cur[a], *y = &m->cur[b];
-    int k = ff_str_cmp(key_at(m, x, ra), key_at(m, y, rb));
+    int k = ff_str_cmp(key_at(x, ra), key_at(y, rb));
     if (k) return k < 0;
-    int cols[] = {m->c_time, m->c_recv, m->c_seq};
+    static const int cols[] = {FF_C_TIME, FF_C_RECEIVED, FF_C_SEQ};
     for (int i = 0; i < 3; i++) {
         int64_t p = x->cur[cols[i]].i64[ra], q = y->cur[cols[i]].i64[rb];
         if (p != q) return p < q;
@@ -118,7 +112,7 @@ static int load_block(struct merger *m, struct cursor *c)
     if (!(c->cur = ff_calloc(m->ncols, sizeof *c->cur))) return -ENOMEM;
     for (uint32_t k = 0; k < m->ncols; k++) {
         /* codes are all a re-coded column needs; the person key columns are compared as text */
-        int codes_only = m->out_cols[k].enc == FF_ENC_DICT && (int)k != m->c_user && (int)k != m->c_anon;
+        int codes_only = m->out_cols[k].enc == FF_ENC_DICT && k != FF_C_USER_ID && k != FF_C_ANONYMOUS_ID;
         int rc = codes_only ? ff_part_read_codes(c->p, c->block, k, &c->cur[k], m->err, m->errlen)
                             : ff_part_read(c->p, c->block, k, &c->cur[k], m->err, m->errlen);
         if (rc) return rc;
@@ -128,15 +122,12 @@ static int load_block(struct merger *m, struct cursor *c)
     return 0;
 }
 
-static int cmp_str(const void *a, const void *b) { return ff_str_cmp(*(const struct ff_str *)a, *(const struct ff_str *)b); }
-
 /* Chooses each column's output encoding; builds union dictionaries and code maps. 0, or
  * FF_MERGE_FALLBACK when the inputs' columns differ. */
 static int plan_columns(struct merger *m)
 {
     const struct ff_part *p0 = m->cur[0].p;
     m->ncols = p0->info.ncols;
-    m->cols = p0->cols;
     if (m->ncols < FF_NCOLS || m->ncols > FF_NCOLS + FF_PROPS_MAX) return FF_MERGE_FALLBACK;
     for (size_t i = 0; i < m->n; i++) {
         const struct ff_part *p = m->cur[i].p;
@@ -146,8 +137,6 @@ static int plan_columns(struct merger *m)
                 (c < FF_NCOLS && (strcmp(p->cols[c].name, ff_schema[c].name) || p->cols[c].type != ff_schema[c].type)))
                 return FF_MERGE_FALLBACK;
     }
-    m->c_user = FF_C_USER_ID, m->c_anon = FF_C_ANONYMOUS_ID;
-    m->c_time = FF_C_TIME, m->c_recv = FF_C_RECEIVED, m->c_seq = FF_C_SEQ;
     for (uint32_t c = 0; c < m->ncols; c++) {
         struct ff_part_column *oc = &m->out_cols[c];
         memset(oc, 0, sizeof *oc);
@@ -177,11 +166,11 @@ static int plan_columns(struct merger *m)
         size_t k = 0;
         for (size_t i = 0; i < m->n; i++)
             for (uint32_t j = 0; j < counts[i]; j++) u[k++] = vals[i][j];
-        qsort(u, k, sizeof *u, cmp_str);
+        qsort(u, k, sizeof *u, ff_str_cmp_qsort);
         size_t d = 0, bytes = 0;
         for (size_t j = 0; j < k; j++)
             if (!d || ff_str_cmp(u[d - 1], u[j])) bytes += u[j].len, u[d++] = u[j];
-        if (d > DICT_MAX_VALUES || bytes > DICT_MAX_BYTES) { /* too big for a dictionary: plain strings */
+        if (d > FF_DICT_MAX_VALUES || bytes > FF_DICT_MAX_BYTES) { /* too big for a dictionary: plain strings */
             ff_free(u);
             continue;
         }
@@ -287,7 +276,7 @@ int ff_parts_merge_stream(struct ff_part *const *in, size_t n, const char *path,
                (other == SIZE_MAX || row_less(&m, top, r0 + len, other, m.cur[other].row)))
             len++;
         if (k == 0) {
-            struct ff_str key = key_at(&m, c, r0);
+            struct ff_str key = key_at(c, r0);
             ff_buf_reset(&first_key);
             if ((rc = ff_buf_append(&first_key, key.p, key.len))) break;
         }
@@ -302,8 +291,8 @@ int ff_parts_merge_stream(struct ff_part *const *in, size_t n, const char *path,
             else memcpy(dst->str + k, src->str + r0, (size_t)len * sizeof *dst->str);
         }
         for (uint32_t i = r0; i < r0 + len; i++) {
-            int64_t t = c->cur[m.c_time].i64[i], rv = c->cur[m.c_recv].i64[i];
-            uint64_t seq = (uint64_t)c->cur[m.c_seq].i64[i];
+            int64_t t = c->cur[FF_C_TIME].i64[i], rv = c->cur[FF_C_RECEIVED].i64[i];
+            uint64_t seq = (uint64_t)c->cur[FF_C_SEQ].i64[i];
             if (t < info->min_time) info->min_time = t;
             if (t > info->max_time) info->max_time = t;
             if (rv < info->min_received) info->min_received = rv;
@@ -318,7 +307,7 @@ int ff_parts_merge_stream(struct ff_part *const *in, size_t n, const char *path,
             /* the last key is the row just taken: write before the cursor moves on */
             struct ff_str first = {first_key.data ? first_key.data : "", (uint32_t)first_key.len};
             for (uint32_t col = 0; col < m.ncols; col++) ov[col].n = k;
-            rc = ff_part_writer_block(w, ov, k, first, key_at(&m, c, c->row - 1));
+            rc = ff_part_writer_block(w, ov, k, first, key_at(c, c->row - 1));
             info->nrows += k;
             k = 0;
             for (size_t i = 0; i < n; i++) { /* their rows are written */

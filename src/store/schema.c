@@ -222,7 +222,6 @@ static int cmp_rows(const void *a, const void *b)
     return x->row < y->row ? -1 : x->row > y->row;
 }
 
-static int cmp_str(const void *a, const void *b) { return ff_str_cmp(*(const struct ff_str *)a, *(const struct ff_str *)b); }
 
 static int cmp_i32(const void *a, const void *b)
 {
@@ -271,7 +270,7 @@ static int sort_rows(const struct ff_event *evs, size_t n, uint32_t *rows)
         size_t j = 0;
         for (size_t i = 0; i < ids.cap; i++)
             if (ids.slots[i].p) distinct[j++] = (struct ff_str){ids.slots[i].p, ids.slots[i].len};
-        qsort(distinct, k, sizeof *distinct, cmp_str);
+        qsort(distinct, k, sizeof *distinct, ff_str_cmp_qsort);
         for (size_t r = 0; r < k; r++) rank_of[*ff_strmap_get(&ids, distinct[r].p, distinct[r].len)] = (uint32_t)r;
         /* The distinct days, sorted: a flush holds one or two, an import may hold years. */
         for (size_t i = 0; i < n; i++) {
@@ -413,9 +412,7 @@ static int columns_take(const struct builder *b, const struct ff_part_column *co
     return 0;
 }
 
-#define DICT_MAX_VALUES 65536
 #define DICT_SAMPLE 4096
-#define DICT_MAX_BYTES ((size_t)8 << 20)
 
 /* Chooses a string column's encoding for one part; for DICT fills the sorted dictionary and
  * each row's code, for UUID each row's 16 bytes. */
@@ -489,7 +486,7 @@ static int choose_encoding(const struct ff_str *vals, size_t n, uint8_t *enc, st
      * and at most 65,536 of them, since a reader keeps an open part's dictionaries in memory
      * (context JSON that hardly repeats made dictionaries of hundreds of MB). */
     size_t limit = n / 4 > 16 ? n / 4 : 16;
-    if (limit > DICT_MAX_VALUES) limit = DICT_MAX_VALUES;
+    if (limit > FF_DICT_MAX_VALUES) limit = FF_DICT_MAX_VALUES;
     size_t dict_bytes = 0;
     /* Each row's value gets a first-seen id now; the ids become sorted codes below, so
      * writing the blocks needs no second hash of every value. */
@@ -511,7 +508,7 @@ static int choose_encoding(const struct ff_str *vals, size_t n, uint8_t *enc, st
         }
         ids[i] = *v;
         if (!found) dict_bytes += s.len;
-        if (codes.count > limit || dict_bytes > DICT_MAX_BYTES) {
+        if (codes.count > limit || dict_bytes > FF_DICT_MAX_BYTES) {
             *enc = FF_ENC_PLAIN;
             rc = 1;
             break;
@@ -528,7 +525,7 @@ static int choose_encoding(const struct ff_str *vals, size_t n, uint8_t *enc, st
     }
     for (size_t i = 0; i < codes.cap; i++)
         if (codes.slots[i].p) d[k++] = (struct ff_str){codes.slots[i].p, codes.slots[i].len};
-    qsort(d, k, sizeof *d, cmp_str);
+    qsort(d, k, sizeof *d, ff_str_cmp_qsort);
     for (size_t i = 0; i < k; i++) code_of[*ff_strmap_get(&codes, d[i].p, d[i].len)] = (uint32_t)i;
     for (size_t i = 0; i < n; i++) ids[i] = code_of[ids[i]]; /* now the sorted code of row i */
     ff_free(code_of);
@@ -621,6 +618,11 @@ static int write_day(const struct builder *b, const char *path, uint32_t block_r
     return rc;
 }
 
+void ff_part_name(char out[64], int32_t day, uint64_t id)
+{
+    snprintf(out, 64, "%08lld-%06llu.part", (long long)day, (unsigned long long)id);
+}
+
 void ff_parts_remove(const char *dir, const struct ff_built_part *parts, size_t n)
 {
     char path[PATH_MAX];
@@ -680,7 +682,7 @@ int ff_parts_build(const char *dir, uint64_t *next_id, const struct ff_event *ev
         parts = np;
         struct ff_built_part *bp = &parts[nparts];
         memset(bp, 0, sizeof *bp);
-        snprintf(bp->name, sizeof bp->name, "%08lld-%06llu.part", (long long)day, (unsigned long long)(*next_id)++);
+        ff_part_name(bp->name, day, (*next_id)++);
         char path[PATH_MAX];
         if (snprintf(path, sizeof path, "%s/%s", dir, bp->name) >= (int)sizeof path) {
             rc = -ENAMETOOLONG;

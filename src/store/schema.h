@@ -37,6 +37,14 @@ extern const struct ff_col_def ff_schema[FF_NCOLS];
 /* Days since 1970-01-01 (UTC) of a time in µs. */
 int32_t ff_day_of(int64_t time_us);
 
+/* A part's dictionaries stay in memory while it is open, so a string column is written as
+ * a dictionary only within these limits (a flush's and a merge's alike). */
+#define FF_DICT_MAX_VALUES 65536
+#define FF_DICT_MAX_BYTES ((size_t)8 << 20)
+
+/* The file name of event part `id` of `day`: "DDDDDDDD-IIIIII.part". */
+void ff_part_name(char out[64], int32_t day, uint64_t id);
+
 /* The parts written for a set of events: one per day. */
 struct ff_built_part {
     char name[64];              /* file name inside the parts directory */

@@ -470,11 +470,11 @@ static int rotate(struct ff_wal *w)
     return rc;
 }
 
-/* Loads the keys file of segment `wal_path` into the dedup set: 1 when loaded, 0 when there
- * is none, -1 when it is damaged (reported; the caller reads the segment instead). */
-static int load_keys(struct ff_wal *w, const char *wal_path, int64_t now_us)
+/* Maps and checks the keys file of segment `wal_path` for the writer to insert
+ * (insert_pending_keys): 1 when it is there, 0 when there is none, -1 when it is damaged
+ * (reported; the caller reads the segment instead). */
+static int load_keys(struct ff_wal *w, const char *wal_path)
 {
-    (void)now_us;
     char keys[4400], err[4600];
     if (ff_dedup_file_path(wal_path, keys, sizeof keys) || access(keys, F_OK)) return 0;
     if (w->npending == w->cap_pending) {
@@ -539,7 +539,7 @@ static void remove_leftover_tmp(const char *waldir)
 
 /* Loads the keys files whose segment is gone (its events are in parts; only the keys stay
  * until the dedup window has passed). */
-static int load_orphan_keys(struct ff_wal *w, char **segs, size_t nsegs, int64_t now_us)
+static int load_orphan_keys(struct ff_wal *w, char **segs, size_t nsegs)
 {
     char **names;
     size_t n;
@@ -551,7 +551,7 @@ static int load_orphan_keys(struct ff_wal *w, char **segs, size_t nsegs, int64_t
         if (bsearch(&(const char *){seg}, segs, nsegs, sizeof *segs, cmp_names)) continue;
         char path[4400];
         snprintf(path, sizeof path, "%s/%s", w->dir, seg);
-        if (load_keys(w, path, now_us) < 0)
+        if (load_keys(w, path) < 0)
             ff_error("wal: %s/%s: retries of the events it lists will not be recognised as duplicates", w->dir,
                      names[i]);
     }
@@ -570,7 +570,7 @@ static int recover(struct ff_wal *w, struct ff_wal_recovery *rec)
     struct ff_buf file;
     ff_buf_init(&file, (size_t)1 << 33);
     remove_leftover_tmp(w->dir);
-    if ((rc = load_orphan_keys(w, names, n, c.now_us))) {
+    if ((rc = load_orphan_keys(w, names, n))) {
         free_names(names, n);
         return rc;
     }
@@ -582,7 +582,7 @@ static int recover(struct ff_wal *w, struct ff_wal_recovery *rec)
         w->seg_keys_lost = 0;
         /* A finished segment with its keys file: the keys are all recovery needs from it. */
         int have_keys = 0;
-        if (!last && (have_keys = load_keys(w, path, c.now_us)) > 0) {
+        if (!last && (have_keys = load_keys(w, path)) > 0) {
             rec->segments++;
             if (strtoull(names[i], NULL, 10) > next_seq) next_seq = strtoull(names[i], NULL, 10);
             continue;
