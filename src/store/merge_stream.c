@@ -47,6 +47,10 @@ struct merger {
     uint32_t dict_count[FF_NCOLS + FF_PROPS_MAX];
     size_t *heap; /* cursor indexes, smallest row first */
     size_t nheap;
+    /* Blocks whose rows are written, kept for the next load: their buffers are already
+     * faulted in and sized, so a merge allocates about one block per input, not one per block. */
+    struct ff_colvec **spare;
+    size_t nspare, cap_spare;
     char *err;
     size_t errlen;
 };
@@ -95,21 +99,30 @@ static void free_block(struct ff_colvec *v, uint32_t ncols)
     ff_free(v);
 }
 
+/* Appends v to a growable array of blocks. */
+static int push_block(struct ff_colvec ***arr, size_t *n, size_t *cap, struct ff_colvec *v)
+{
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 4;
+        struct ff_colvec **r = ff_realloc(*arr, nc * sizeof *r);
+        if (!r) return -ENOMEM;
+        *arr = r;
+        *cap = nc;
+    }
+    (*arr)[(*n)++] = v;
+    return 0;
+}
+
 /* Decodes block c->block of the cursor's part; the previous one is retired, not freed. */
 static int load_block(struct merger *m, struct cursor *c)
 {
     if (c->cur) {
-        if (c->nretired == c->cap_retired) {
-            size_t cap = c->cap_retired ? c->cap_retired * 2 : 4;
-            struct ff_colvec **r = ff_realloc(c->retired, cap * sizeof *r);
-            if (!r) return -ENOMEM;
-            c->retired = r;
-            c->cap_retired = cap;
-        }
-        c->retired[c->nretired++] = c->cur;
+        int rc = push_block(&c->retired, &c->nretired, &c->cap_retired, c->cur);
+        if (rc) return rc;
         c->cur = NULL;
     }
-    if (!(c->cur = ff_calloc(m->ncols, sizeof *c->cur))) return -ENOMEM;
+    if (m->nspare) c->cur = m->spare[--m->nspare];
+    else if (!(c->cur = ff_calloc(m->ncols, sizeof *c->cur))) return -ENOMEM;
     for (uint32_t k = 0; k < m->ncols; k++) {
         /* codes are all a re-coded column needs; the person key columns are compared as text */
         int codes_only = m->out_cols[k].enc == FF_ENC_DICT && k != FF_C_USER_ID && k != FF_C_ANONYMOUS_ID;
@@ -212,6 +225,8 @@ static void merger_free(struct merger *m, struct ff_colvec *ov)
         for (uint32_t col = 0; c->remap && col < m->ncols; col++) ff_free(c->remap[col]);
         ff_free(c->remap);
     }
+    for (size_t i = 0; i < m->nspare; i++) free_block(m->spare[i], m->ncols);
+    ff_free(m->spare);
     ff_free(m->cur);
     ff_free(m->heap);
 }
@@ -311,7 +326,9 @@ int ff_parts_merge_stream(struct ff_part *const *in, size_t n, const char *path,
             info->nrows += k;
             k = 0;
             for (size_t i = 0; i < n; i++) { /* their rows are written */
-                for (size_t j = 0; j < m.cur[i].nretired; j++) free_block(m.cur[i].retired[j], m.ncols);
+                for (size_t j = 0; j < m.cur[i].nretired; j++)
+                    if (push_block(&m.spare, &m.nspare, &m.cap_spare, m.cur[i].retired[j]))
+                        free_block(m.cur[i].retired[j], m.ncols);
                 m.cur[i].nretired = 0;
             }
         }

@@ -358,7 +358,7 @@ static int reserve_for(struct ff_colvec *out, uint8_t type, uint8_t enc, size_t 
     size_t arrays = (size_t)n * (type == FF_COL_I64 || type == FF_COL_F64 ? 8 : type == FF_COL_U8 ? 1 : 16 + 4) + 32;
     /* UUIDs turn 16 stored bytes into 36 characters. */
     size_t text = enc == FF_ENC_UUID ? (size_t)n * 36 : 0;
-    ff_buf_init(&out->mem, (size_t)1 << 34);
+    if (!out->mem.data) ff_buf_init(&out->mem, (size_t)1 << 34);
     return ff_buf_reserve(&out->mem, raw_len + arrays + text + 8);
 }
 
@@ -373,10 +373,20 @@ int ff_chunk_decode(const void *raw, size_t raw_len, uint8_t type, uint8_t enc, 
     return rc;
 }
 
+/* Empties a column vector but keeps its memory: readers that go block by block reuse one
+ * buffer instead of page-faulting a fresh one in for every block. */
+static void colvec_recycle(struct ff_colvec *v)
+{
+    struct ff_buf mem = v->mem;
+    mem.len = 0;
+    memset(v, 0, sizeof *v);
+    v->mem = mem;
+}
+
 static int read_chunk(const struct ff_part *p, uint32_t block, uint32_t col, struct ff_colvec *out, int strings,
                       char *err, size_t errlen)
 {
-    ff_colvec_free(out);
+    colvec_recycle(out);
     if (block >= p->info.nblocks || col >= p->info.ncols) return FF_EINVAL;
     const struct ff_part_column *cd = &p->cols[col];
     const struct ff_chunkref *c = &p->blocks[block].chunks[col];

@@ -287,9 +287,10 @@ void ff_store_on_durable(void *store, uint64_t first_seq, const char *records, s
 
 /* ---- flushing ---- */
 
-/* Decodes a frozen memtable into events and quarantined items (strings point into its slabs). */
+/* Decodes a frozen memtable into events and quarantined items (strings point into its slabs).
+ * The events go into the store's reused array. */
 struct decoded {
-    struct ff_event *evs;
+    struct ff_event *evs; /* s->flush_evs */
     size_t nev;
     struct ff_quarantined *qs;
     uint64_t *qseq;
@@ -298,46 +299,44 @@ struct decoded {
 
 static void decoded_free(struct decoded *d)
 {
-    ff_free(d->evs);
     ff_free(d->qs);
     ff_free(d->qseq);
     memset(d, 0, sizeof *d);
 }
 
-static int decode_memtable(const struct memtable *m, struct decoded *d)
+static int decode_memtable(struct ff_store *s, const struct memtable *m, struct decoded *d)
 {
     memset(d, 0, sizeof *d);
-    size_t nev = 0, nq = 0;
-    for (int pass = 0; pass < 2; pass++) {
-        if (pass == 1) {
-            d->evs = ff_malloc((nev ? nev : 1) * sizeof *d->evs);
-            d->qs = ff_malloc((nq ? nq : 1) * sizeof *d->qs);
-            d->qseq = ff_malloc((nq ? nq : 1) * sizeof *d->qseq);
-            if (!d->evs || !d->qs || !d->qseq) return -ENOMEM;
-        }
-        for (size_t i = 0; i < m->n; i++) {
-            const struct slab *sl = m->slabs[i];
-            size_t off = 0;
-            uint64_t seq;
-            struct ff_record rec;
-            int rc;
-            while ((rc = ff_memtable_next(sl->data, sl->len, &off, &seq, &rec)) == 0) {
-                if (rec.kind == FF_REC_EVENT) {
-                    if (pass) {
-                        d->evs[d->nev] = rec.u.ev;
-                        d->evs[d->nev++].seq = seq;
-                    } else {
-                        nev++;
-                    }
-                } else if (pass) {
-                    d->qs[d->nq] = rec.u.q;
-                    d->qseq[d->nq++] = seq;
-                } else {
-                    nq++;
-                }
+    size_t nq = 0;
+    for (int f = 0; f < FF_FMT_COUNT; f++) nq += m->counts.quarantined[f];
+    if (m->records > s->flush_evs_cap) {
+        ff_free(s->flush_evs);
+        s->flush_evs_cap = 0;
+        if (!(s->flush_evs = ff_malloc(m->records * sizeof *s->flush_evs))) return -ENOMEM;
+        s->flush_evs_cap = m->records;
+    }
+    d->evs = s->flush_evs;
+    d->qs = ff_malloc((nq ? nq : 1) * sizeof *d->qs);
+    d->qseq = ff_malloc((nq ? nq : 1) * sizeof *d->qseq);
+    if (!d->qs || !d->qseq) return -ENOMEM;
+    for (size_t i = 0; i < m->n; i++) {
+        const struct slab *sl = m->slabs[i];
+        size_t off = 0;
+        uint64_t seq;
+        struct ff_record rec;
+        int rc;
+        while ((rc = ff_memtable_next(sl->data, sl->len, &off, &seq, &rec)) == 0) {
+            if (rec.kind == FF_REC_EVENT && d->nev < m->records) {
+                d->evs[d->nev] = rec.u.ev;
+                d->evs[d->nev++].seq = seq;
+            } else if (rec.kind == FF_REC_QUARANTINE && d->nq < nq) {
+                d->qs[d->nq] = rec.u.q;
+                d->qseq[d->nq++] = seq;
+            } else {
+                return FF_ECORRUPT; /* more records than memtable_add counted */
             }
-            if (rc < 0) return rc;
         }
+        if (rc < 0) return rc;
     }
     return 0;
 }
@@ -446,7 +445,7 @@ int ff_store_flush(struct ff_store *s)
     size_t nbuilt = 0, nq = 0;
     struct ff_manifest m;
     memset(&m, 0, sizeof m);
-    rc = decode_memtable(&s->frozen, &d);
+    rc = decode_memtable(s, &s->frozen, &d);
     if (!rc) rc = ff_manifest_copy(&m, &s->man);
     if (!rc) rc = ff_parts_build(s->partsdir, &m.next_id, d.evs, d.nev, s->o.block_rows, &built, &nbuilt);
     if (!rc && d.nq) {
@@ -653,6 +652,7 @@ void ff_store_close(struct ff_store *s)
     }
     memtable_clear(&s->active);
     memtable_clear(&s->frozen);
+    ff_free(s->flush_evs);
     ff_partset_release(s->ps);
     ff_manifest_free(&s->man);
     pthread_mutex_destroy(&s->mu);

@@ -66,6 +66,10 @@ struct ff_store {
     pthread_mutex_t mu, flush_mu; /* flush_mu: one publisher at a time (flush, merge, erasure) */
     pthread_cond_t cv, merge_cv, flushed_cv; /* flushed_cv: a frozen memtable was written out */
     struct memtable active, frozen; /* frozen: being flushed, or left by a failed flush */
+    /* The frozen memtable's events, decoded; kept between flushes (under flush_mu) so each
+     * flush does not page-fault in a fresh array of a few hundred thousand events. */
+    struct ff_event *flush_evs;
+    size_t flush_evs_cap;
     struct partset *ps;
     struct ff_manifest man;
     int add_failed;                 /* a record could not be kept in memory: never advance wal_seq */
