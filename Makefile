@@ -99,7 +99,8 @@ fuzz-run: fuzz
 
 bench:
 	@scripts/setup bench
-	@$(MAKE) --no-print-directory all $(BUILD)/ingest_micro $(BUILD)/fsync_cost $(BUILD)/store_bench
+	@$(MAKE) --no-print-directory all $(BUILD)/ingest_micro $(BUILD)/fsync_cost $(BUILD)/store_bench \
+	  $(BUILD)/footfall-noparts
 	bench/run
 	$(BUILD)/ingest_micro
 	bench/store
@@ -113,6 +114,16 @@ $(BUILD)/ingest_micro: bench/ingest_micro.c $(BUILD)/libfootfall.a
 $(BUILD)/store_bench: bench/store_bench.c $(BUILD)/libfootfall.a
 	$(CC) $(CFLAGS) -c -o $@.o $<
 	$(CXX) $(OPT) -pthread -o $@ $@.o $(BUILD)/libfootfall.a $(LDLIBS)
+
+# A benchmark instrument, never shipped: footfall whose flushes discard events instead of
+# writing parts (store.c built with FF_BENCH_DISCARD_PARTS), so bench/run can show what the
+# collector does without the cost of parts.
+$(BUILD)/footfall-noparts: $(BUILD)/obj/src/main.o $(BUILD)/bench/store_noparts.o $(BUILD)/libfootfall.a
+	$(CXX) $(OPT) -pthread -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bench/store_noparts.o: src/store/store.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DFF_BENCH_DISCARD_PARTS -MMD -MP -c $< -o $@
 
 # What one fdatasync costs on this disk (wall, CPU, context switches).
 $(BUILD)/fsync_cost: bench/fsync_cost.c
