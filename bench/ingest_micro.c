@@ -1,7 +1,8 @@
 /* ingest_micro.c - user-space cost of decoding events, without the network or the disk.
  *
  * Decodes a /v1/batch body of 100 Segment track events (like bench/segment.lua's) many
- * times with the real decoder and prints ns per event. Deterministic enough for
+ * times with the real decoder and prints ns per event, without enrichment and with it (the
+ * user-agent stage, its cache warm as under load). Deterministic enough for
  * `valgrind --tool=callgrind build/ingest_micro 200` to compare instruction counts between
  * two builds. Usage: build/ingest_micro [ROUNDS] */
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include "core/buf.h"
 #include "core/json.h"
 #include "core/timeutil.h"
+#include "enrich/enrich.h"
 #include "ingest/ingest.h"
 
 int main(int argc, char **argv)
@@ -36,19 +38,32 @@ int main(int argc, char **argv)
     struct ff_ingest_ctx ctx = {.received_at_us = ff_now_us(), .write_key = {"k", 1}, .parser = ff_json_parser_new()};
     struct ff_batch b;
     ff_batch_init(&b, FF_FMT_SEGMENT, 1 << 22);
-    uint64_t t0 = ff_mono_ns();
-    size_t bytes = 0;
-    for (int r = 0; r < rounds; r++) {
-        ff_batch_reset(&b, FF_FMT_SEGMENT);
-        if (ff_ingest_segment(&ctx, 0, body.data, body.len, &b) || b.accepted != 100) {
-            fprintf(stderr, "decode failed\n");
-            return 1;
-        }
-        bytes += b.records.len;
+    struct ff_enricher *enrich = NULL;
+    struct ff_enrich_opts eo = {0};
+    char err[512];
+    if (ff_enricher_open(&enrich, &eo, err, sizeof err)) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
     }
-    double ns = (double)(ff_mono_ns() - t0) / ((double)rounds * 100);
-    printf("%d rounds of 100 events (%zu-byte body): %.0f ns per event decoded, %zu record bytes per event\n",
-           rounds, body.len, ns, bytes / ((size_t)rounds * 100));
+    double ns[2];
+    for (int pass = 0; pass < 2; pass++) {
+        ctx.enrich = pass ? enrich : NULL;
+        uint64_t t0 = ff_mono_ns();
+        size_t bytes = 0;
+        for (int r = 0; r < rounds; r++) {
+            ff_batch_reset(&b, FF_FMT_SEGMENT);
+            if (ff_ingest_segment(&ctx, 0, body.data, body.len, &b) || b.accepted != 100) {
+                fprintf(stderr, "decode failed\n");
+                return 1;
+            }
+            bytes += b.records.len;
+        }
+        ns[pass] = (double)(ff_mono_ns() - t0) / ((double)rounds * 100);
+        printf("%d rounds of 100 events (%zu-byte body)%s: %.0f ns per event decoded, %zu record bytes per event\n",
+               rounds, body.len, pass ? ", enriched" : "", ns[pass], bytes / ((size_t)rounds * 100));
+    }
+    printf("enrichment (user agent, cached): %.0f ns per event\n", ns[1] - ns[0]);
+    ff_enricher_close(enrich);
     ff_batch_free(&b);
     ff_json_parser_free(ctx.parser);
     ff_buf_free(&body);

@@ -42,6 +42,8 @@ static const char usage[] =
     "  --retention-days N        drop whole days of events older than N days (default 0: keep all)\n"
     "  --wal-segment-bytes N     start a new write-ahead log segment past this size (default 64 MiB);\n"
     "                            a finished segment is deleted once its events are in parts\n"
+    "  --ua-regexes FILE         uap-core regexes.yaml for browser, OS and device type (default\n"
+    "                            /usr/share/uap-core/regexes.yaml, Debian package uap-core)\n"
     "\n"
     "events: print stored events as NDJSON, newest first (default limit 100).\n"
     "quarantine: print quarantined (invalid) input as NDJSON, newest first.\n"
@@ -159,6 +161,8 @@ static int cmd_serve(int argc, char **argv)
         } else if (!strcmp(a, "--wal-segment-bytes")) {
             if (size_opt(a, v, 4096, (uint64_t)1 << 30, &n)) return 2;
             o.wal_segment_bytes = (size_t)n;
+        } else if (!strcmp(a, "--ua-regexes")) {
+            o.ua_regexes = v;
         } else if (!strcmp(a, "--flush-interval-ms")) {
             if (size_opt(a, v, 1, 86400000, &n)) return 2;
             o.flush_interval_us = (int64_t)n * 1000;

@@ -37,6 +37,10 @@ struct ff_event {
     struct ff_str properties;  /* compact JSON object text, or empty for {} */
     struct ff_str traits;      /* compact JSON object text, or empty for {} */
     struct ff_str context;     /* compact JSON object text, or empty for {} */
+    /* Enrichment, filled at ingest (enrich/enrich.h); empty when unknown. The strings of an
+     * event being built point into the enricher's per-event buffer. */
+    struct ff_str browser, browser_version, os, os_version, device_type;
+    uint8_t bot;               /* a crawler, headless browser or HTTP library */
 };
 
 /* Input that could not be accepted, kept with the reason so nothing vanishes. */
@@ -57,10 +61,15 @@ const char *ff_format_name(int format);    /* "seed", "segment", "pixel", "impor
  *
  *   record      := kind:u8  body_len:u32le  body
  *   kind 1 (event):
- *     body      := type:u8 format:u8 reserved:u16
+ *     body      := type:u8 format:u8 flags:u16le
  *                  timestamp:i64le original_timestamp:i64le sent_at:i64le received_at:i64le
  *                  11 × string (event, name, message_id, anonymous_id, user_id, group_id,
  *                               previous_id, write_key, properties, traits, context)
+ *                  [enrichment]                      when flags bit 0 is set
+ *     enrichment := bot:u8 count:u8 count × string  (browser, browser_version, os, os_version,
+ *                  device_type, in this order; a reader takes those it knows and skips the
+ *                  rest, so later versions can add more). Flags other than bit 0 are zero;
+ *                  records written before enrichment existed have flags 0.
  *   kind 2 (quarantined input):
  *     body      := format:u8 reserved:u8 received_at:i64le index:i32le
  *                  3 × string (reason, field, raw)
@@ -79,6 +88,8 @@ struct ff_record {
 };
 
 int ff_event_encode(struct ff_buf *out, const struct ff_event *ev);
+/* 1 when any enrichment field is set (the record then carries its enrichment block). */
+int ff_event_enriched(const struct ff_event *ev);
 int ff_quarantine_encode(struct ff_buf *out, const struct ff_quarantined *q);
 
 /* Decodes the record at *off in buf[0..len); advances *off past it. Strings in *rec point

@@ -67,26 +67,44 @@ static unsigned char *put_varint_str(unsigned char *o, struct ff_str s)
     return o + s.len;
 }
 
+#define FLAG_ENRICHED 1
+#define NENRICH 5 /* strings of the enrichment block this version writes and reads */
+
+int ff_event_enriched(const struct ff_event *ev)
+{
+    return ev->bot || ev->browser.len || ev->browser_version.len || ev->os.len || ev->os_version.len ||
+           ev->device_type.len;
+}
+
 /* The hot path of ingest: one reservation, then stores through a pointer. */
 int ff_event_encode(struct ff_buf *b, const struct ff_event *ev)
 {
     const struct ff_str *strs[] = {&ev->event, &ev->name, &ev->message_id, &ev->anonymous_id,
                                    &ev->user_id, &ev->group_id, &ev->previous_id, &ev->write_key,
                                    &ev->properties, &ev->traits, &ev->context};
+    const struct ff_str *enrich[NENRICH] = {&ev->browser, &ev->browser_version, &ev->os, &ev->os_version,
+                                            &ev->device_type};
     enum { NSTR = sizeof strs / sizeof *strs };
-    size_t max = 1 + 4 + 4 + 32 + NSTR * 5;
+    int flags = ff_event_enriched(ev) ? FLAG_ENRICHED : 0;
+    size_t max = 1 + 4 + 4 + 32 + NSTR * 5 + 2 + NENRICH * 5;
     for (size_t i = 0; i < NSTR; i++) max += strs[i]->len;
+    for (size_t i = 0; flags && i < NENRICH; i++) max += enrich[i]->len;
     int rc = ff_buf_reserve(b, max);
     if (rc) return rc;
     unsigned char *start = (unsigned char *)b->data + b->len, *o = start + 5;
     *o++ = ev->type;
     *o++ = ev->format;
-    *o++ = 0, *o++ = 0;
+    *o++ = (unsigned char)flags, *o++ = 0;
     o = put_le64(o, (uint64_t)ev->timestamp_us);
     o = put_le64(o, (uint64_t)ev->original_timestamp_us);
     o = put_le64(o, (uint64_t)ev->sent_at_us);
     o = put_le64(o, (uint64_t)ev->received_at_us);
     for (size_t i = 0; i < NSTR; i++) o = put_varint_str(o, *strs[i]);
+    if (flags) {
+        *o++ = ev->bot ? 1 : 0;
+        *o++ = NENRICH;
+        for (size_t i = 0; i < NENRICH; i++) o = put_varint_str(o, *enrich[i]);
+    }
     size_t body = (size_t)(o - start) - 5;
     if (body > UINT32_MAX) return FF_ETOOBIG;
     start[0] = FF_REC_EVENT;
@@ -130,8 +148,9 @@ int ff_record_decode(const char *buf, size_t len, size_t *off, struct ff_record 
     uint64_t t[4];
     if (kind == FF_REC_EVENT) {
         struct ff_event *ev = &rec.u.ev;
-        uint8_t pad;
-        if (ff_rd_u8(&r, &ev->type) || ff_rd_u8(&r, &ev->format) || ff_rd_u8(&r, &pad) || ff_rd_u8(&r, &pad))
+        uint8_t flags, flags_hi;
+        if (ff_rd_u8(&r, &ev->type) || ff_rd_u8(&r, &ev->format) || ff_rd_u8(&r, &flags) || ff_rd_u8(&r, &flags_hi) ||
+            (flags & ~FLAG_ENRICHED) || flags_hi)
             return FF_ECORRUPT;
         for (int i = 0; i < 4; i++)
             if (ff_rd_u64(&r, &t[i])) return FF_ECORRUPT;
@@ -144,6 +163,17 @@ int ff_record_decode(const char *buf, size_t len, size_t *off, struct ff_record 
                                  &ev->properties, &ev->traits, &ev->context};
         for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
             if (ff_rd_str(&r, strs[i])) return FF_ECORRUPT;
+        if (flags & FLAG_ENRICHED) {
+            struct ff_str *enrich[NENRICH] = {&ev->browser, &ev->browser_version, &ev->os, &ev->os_version,
+                                              &ev->device_type};
+            uint8_t bot, count;
+            if (ff_rd_u8(&r, &bot) || bot > 1 || ff_rd_u8(&r, &count)) return FF_ECORRUPT;
+            ev->bot = bot;
+            for (uint8_t i = 0; i < count; i++) {
+                struct ff_str skip;
+                if (ff_rd_str(&r, i < NENRICH ? enrich[i] : &skip)) return FF_ECORRUPT;
+            }
+        }
         if (!ff_event_type_name(ev->type) || ev->format >= FF_FMT_COUNT) return FF_ECORRUPT;
     } else if (kind == FF_REC_QUARANTINE) {
         struct ff_quarantined *q = &rec.u.q;

@@ -6,7 +6,8 @@
 #include "core/timeutil.h"
 
 static const char header[] = "timestamp,receivedAt,type,event,name,messageId,userId,anonymousId,groupId,previousId,"
-                             "writeKey,format,properties,traits,context\r\n";
+                             "writeKey,format,properties,traits,context,browser,browserVersion,os,osVersion,"
+                             "deviceType,bot\r\n";
 
 int ff_event_csv_header(struct ff_buf *b) { return ff_buf_append(b, header, sizeof header - 1); }
 
@@ -63,6 +64,12 @@ int ff_event_write_csv(struct ff_buf *b, const struct ff_event *ev)
     if (!rc) rc = field(b, fmt, strlen(fmt), 0);
     if (!rc) rc = json_field(b, ev->properties, 0);
     if (!rc) rc = json_field(b, ev->traits, 0);
-    if (!rc) rc = json_field(b, ev->context, 1);
+    if (!rc) rc = json_field(b, ev->context, 0);
+    if (!rc) rc = str_field(b, ev->browser);
+    if (!rc) rc = str_field(b, ev->browser_version);
+    if (!rc) rc = str_field(b, ev->os);
+    if (!rc) rc = str_field(b, ev->os_version);
+    if (!rc) rc = str_field(b, ev->device_type);
+    if (!rc) rc = field(b, ev->bot ? "true" : "false", ev->bot ? 4 : 5, 1);
     return rc;
 }

@@ -16,10 +16,13 @@
 #include "event/event.h"
 
 /* What the request around the payload says. */
+struct ff_enricher;
 struct ff_ingest_ctx {
     int64_t received_at_us;
     struct ff_str write_key;   /* from HTTP Basic auth; empty when absent */
     struct ff_json_parser *parser;
+    struct ff_enricher *enrich; /* enrich/enrich.h; NULL: events are stored as they came */
+    struct ff_str user_agent;  /* the request's User-Agent header; empty when absent */
 };
 
 /* One record of a batch: where it is in `records`, and the key that deduplicates it. */

@@ -13,6 +13,7 @@
 #include "core/alloc.h"
 #include "core/errors.h"
 #include "core/timeutil.h"
+#include "enrich/enrich.h"
 
 /* The members of a Segment event that normalisation reads. */
 enum key {
@@ -301,7 +302,14 @@ int normalize_segment(const struct ff_ingest_ctx *ctx, const struct segment_defa
     ev.properties = (struct ff_str){pd ? pd : b->scratch.data + po, (uint32_t)pl};
     ev.traits = (struct ff_str){td ? td : b->scratch.data + to, (uint32_t)tl};
     ev.context = (struct ff_str){cd ? cd : b->scratch.data + co, (uint32_t)cl};
-    rc = batch_add_event(b, &ev);
+    struct ff_enriched en; /* ev's enrichment points into it until it is encoded */
+    if (ctx->enrich) {
+        /* The header speaks for the person only where their browser sent the request itself. */
+        int own = b->format == FF_FMT_PIXEL || b->format == FF_FMT_SEED;
+        struct ff_str ua = ff_enrich_user_agent(ev.context, own ? ctx->user_agent : (struct ff_str){"", 0}, &en);
+        rc = ff_enrich_event(ctx->enrich, &ev, ua, &en);
+    }
+    if (!rc) rc = batch_add_event(b, &ev);
     b->scratch.len = s0;
     return rc;
 }

@@ -57,7 +57,11 @@ static void ingest(struct ff_conn *c, int route, int format, int type, const cha
         .received_at_us = c->req.received_at_us,
         .write_key = basic_auth_user(c, &authbuf),
         .parser = c->loop->json,
+        .enrich = c->loop->srv->enrich,
     };
+    size_t ualen = 0;
+    const char *ua = ff_req_header(c, FF_HDR_USER_AGENT, &ualen);
+    if (ua) ctx.user_agent = (struct ff_str){ua, (uint32_t)ualen};
     ff_batch_reset(&c->batch, format);
     c->route = route;
     int rc;

@@ -29,6 +29,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/timeutil.h"
+#include "enrich/enrich.h"
 #include "store/datadir.h"
 #include "store/dedup.h"
 
@@ -300,15 +301,27 @@ int ff_server_run(const struct ff_server_opts *opts)
         return rc;
     }
 
+    char err[1024];
+    struct ff_enrich_opts eo = {.ua_regexes = opts->ua_regexes, .ua_optional = 1};
+    int64_t te = ff_now_us();
+    if ((rc = ff_enricher_open(&srv.enrich, &eo, err, sizeof err))) {
+        ff_error("cannot load the user-agent regexes: %s", err);
+        close(lock_fd);
+        return rc;
+    }
+    if (ff_enricher_has_ua(srv.enrich))
+        ff_info("user-agent regexes loaded from %s in %.3f s", opts->ua_regexes ? opts->ua_regexes : FF_UA_DEFAULT_REGEXES,
+                (double)(ff_now_us() - te) / 1e6);
+
     /* The store first: it replays the WAL's records that are not in its parts yet; then the
      * WAL recovers (cutting a torn tail) and hands it every durable frame from then on. */
-    char err[1024];
     struct ff_store_opts so = {.dir = opts->data_dir, .flush_bytes = opts->flush_bytes,
                                .flush_interval_us = opts->flush_interval_us, .wal_keep_us = FF_DEDUP_WINDOW_US,
                                .retention_days = opts->retention_days};
     int64_t t0 = ff_now_us();
     if ((rc = ff_store_open(&srv.store, &so, err, sizeof err))) {
         ff_error("cannot open the event store in %s: %s", opts->data_dir, err);
+        ff_enricher_close(srv.enrich);
         close(lock_fd);
         return rc;
     }
@@ -321,6 +334,7 @@ int ff_server_run(const struct ff_server_opts *opts)
     if (rc) {
         ff_error("cannot open the write-ahead log in %s: %s", opts->data_dir, ff_strerror(rc));
         ff_store_close(srv.store);
+        ff_enricher_close(srv.enrich);
         close(lock_fd);
         return rc;
     }
@@ -344,6 +358,7 @@ int ff_server_run(const struct ff_server_opts *opts)
     if (!srv.loops) {
         ff_wal_close(srv.wal);
         ff_store_close(srv.store);
+        ff_enricher_close(srv.enrich);
         close(lock_fd);
         return -ENOMEM;
     }
@@ -368,6 +383,7 @@ int ff_server_run(const struct ff_server_opts *opts)
         ff_free(srv.loops);
         ff_wal_close(srv.wal);
         ff_store_close(srv.store);
+        ff_enricher_close(srv.enrich);
         close(lock_fd);
         return rc;
     }
@@ -383,6 +399,7 @@ int ff_server_run(const struct ff_server_opts *opts)
     ff_store_close(srv.store);
     for (int i = 0; i < srv.nloops; i++) loop_free(&srv.loops[i]);
     ff_free(srv.loops);
+    ff_enricher_close(srv.enrich);
     close(lock_fd);
     ff_info("stopped cleanly");
     return 0;

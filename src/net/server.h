@@ -21,6 +21,7 @@ struct ff_server_opts {
     int64_t flush_interval_us; /* store: longest an event stays only in memory (0 = default) */
     int retention_days;        /* store: keep this many days of events (0 = all) */
     size_t wal_segment_bytes;  /* start a new WAL segment past this size (0 = 64 MiB) */
+    const char *ua_regexes;    /* uap-core regexes.yaml; NULL: the Debian package's, if installed */
 };
 
 struct ff_loop {
@@ -46,6 +47,7 @@ struct ff_server {
     struct ff_server_opts opts;
     struct ff_wal *wal;        /* NULL in harnesses: requests complete at once */
     struct ff_store *store;    /* NULL in harnesses */
+    struct ff_enricher *enrich; /* NULL in harnesses: events are stored as they came */
     struct ff_loop *loops;
     int nloops;
     int port;                  /* the bound port */

@@ -47,7 +47,9 @@ const struct ff_col_def ff_schema[FF_NCOLS] = {
     [FF_C_UTM_TERM] = {"utm_term", FF_COL_STR, FF_CODEC_ZSTD},
     [FF_C_UTM_CONTENT] = {"utm_content", FF_COL_STR, FF_CODEC_ZSTD},
     [FF_C_BROWSER] = {"browser", FF_COL_STR, FF_CODEC_ZSTD},
+    [FF_C_BROWSER_VERSION] = {"browser_version", FF_COL_STR, FF_CODEC_ZSTD},
     [FF_C_OS] = {"os", FF_COL_STR, FF_CODEC_ZSTD},
+    [FF_C_OS_VERSION] = {"os_version", FF_COL_STR, FF_CODEC_ZSTD},
     [FF_C_DEVICE_TYPE] = {"device_type", FF_COL_STR, FF_CODEC_ZSTD},
     [FF_C_COUNTRY] = {"country", FF_COL_STR, FF_CODEC_ZSTD},
     [FF_C_REGION] = {"region", FF_COL_STR, FF_CODEC_ZSTD},
@@ -340,6 +342,9 @@ static const size_t field_off[FF_NCOLS] = {
     [FF_C_PREVIOUS_ID] = AT(previous_id),
     [FF_C_WRITE_KEY] = AT(write_key), [FF_C_TRAITS] = AT(traits),
     [FF_C_CONTEXT] = AT(context),
+    [FF_C_BROWSER] = AT(browser), [FF_C_BROWSER_VERSION] = AT(browser_version),
+    [FF_C_OS] = AT(os), [FF_C_OS_VERSION] = AT(os_version),
+    [FF_C_DEVICE_TYPE] = AT(device_type), [FF_C_BOT] = AT(bot),
 };
 
 /* A day's columns, each one array in row order: taken from the events in one pass, so that
@@ -721,7 +726,8 @@ int ff_parts_build(const char *dir, uint64_t *next_id, const struct ff_event *ev
 static const int event_cols[] = {FF_C_TIME, FF_C_RECEIVED, FF_C_ORIGINAL_TIME, FF_C_SENT_AT, FF_C_TYPE, FF_C_FORMAT,
                                  FF_C_EVENT, FF_C_NAME, FF_C_MESSAGE_ID, FF_C_ANONYMOUS_ID, FF_C_USER_ID,
                                  FF_C_GROUP_ID, FF_C_PREVIOUS_ID, FF_C_WRITE_KEY, FF_C_PROPERTIES, FF_C_TRAITS,
-                                 FF_C_CONTEXT, FF_C_SEQ};
+                                 FF_C_CONTEXT, FF_C_SEQ, FF_C_BROWSER, FF_C_BROWSER_VERSION, FF_C_OS,
+                                 FF_C_OS_VERSION, FF_C_DEVICE_TYPE, FF_C_BOT};
 
 void ff_part_events_init(struct ff_part_events *pe, const struct ff_part *p)
 {
@@ -817,4 +823,10 @@ void ff_part_events_get(const struct ff_part_events *pe, uint32_t i, struct ff_e
     }
     ev->traits = str_at(&c[FF_C_TRAITS], i);
     ev->context = str_at(&c[FF_C_CONTEXT], i);
+    ev->browser = str_at(&c[FF_C_BROWSER], i);
+    ev->browser_version = str_at(&c[FF_C_BROWSER_VERSION], i);
+    ev->os = str_at(&c[FF_C_OS], i);
+    ev->os_version = str_at(&c[FF_C_OS_VERSION], i);
+    ev->device_type = str_at(&c[FF_C_DEVICE_TYPE], i);
+    ev->bot = c[FF_C_BOT].u8 && i < c[FF_C_BOT].n ? c[FF_C_BOT].u8[i] : 0;
 }

@@ -55,6 +55,15 @@ static void event_strs(struct ff_event *ev, struct ff_str *strs[EV_NSTRS])
     memcpy(strs, all, sizeof all);
 }
 
+/* The enrichment block's strings, in their record order. */
+enum { EV_NENRICH = 5 };
+static void enrich_strs(struct ff_event *ev, struct ff_str *strs[EV_NENRICH])
+{
+    struct ff_str *all[EV_NENRICH] = {&ev->browser, &ev->browser_version, &ev->os, &ev->os_version,
+                                      &ev->device_type};
+    memcpy(strs, all, sizeof all);
+}
+
 static struct ff_event rand_event(int binary)
 {
     struct ff_event ev;
@@ -68,6 +77,13 @@ static struct ff_event rand_event(int binary)
     struct ff_str *strs[EV_NSTRS];
     event_strs(&ev, strs);
     for (size_t i = 0; i < EV_NSTRS; i++) *strs[i] = rand_str(binary);
+    if (test_randn(2)) { /* enriched at ingest: some fields, maybe only the bot flag */
+        struct ff_str *en[EV_NENRICH];
+        enrich_strs(&ev, en);
+        for (size_t i = 0; i < EV_NENRICH; i++)
+            if (test_randn(3)) *en[i] = rand_str(binary);
+        ev.bot = (uint8_t)test_randn(2);
+    }
     return ev;
 }
 
@@ -113,6 +129,12 @@ static void assert_event_eq(const struct ff_event *a, const struct ff_event *b)
     assert_str_eq(a->properties, b->properties);
     assert_str_eq(a->traits, b->traits);
     assert_str_eq(a->context, b->context);
+    assert_str_eq(a->browser, b->browser);
+    assert_str_eq(a->browser_version, b->browser_version);
+    assert_str_eq(a->os, b->os);
+    assert_str_eq(a->os_version, b->os_version);
+    assert_str_eq(a->device_type, b->device_type);
+    assert_int_equal(a->bot, b->bot);
 }
 
 static void assert_quarantined_eq(const struct ff_quarantined *a, const struct ff_quarantined *b)
@@ -139,7 +161,67 @@ static size_t model_event_len(struct ff_event *ev)
     struct ff_str *strs[EV_NSTRS];
     event_strs(ev, strs);
     for (size_t i = 0; i < EV_NSTRS; i++) n += varint_len(strs[i]->len) + strs[i]->len;
+    if (ff_event_enriched(ev)) { /* bot, count, the strings */
+        struct ff_str *en[EV_NENRICH];
+        enrich_strs(ev, en);
+        n += 2;
+        for (size_t i = 0; i < EV_NENRICH; i++) n += varint_len(en[i]->len) + en[i]->len;
+    }
     return n;
+}
+
+/* Records written before enrichment existed (flags 0) still decode; a later version's
+ * longer enrichment block decodes with the strings this one knows; unknown flags and a bot
+ * byte other than 0/1 are corruption. */
+static void test_enrichment_versions(void **state)
+{
+    (void)state;
+    struct ff_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.type = FF_EV_TRACK;
+    ev.format = FF_FMT_SEGMENT;
+    ev.event = (struct ff_str){"e", 1};
+    ev.message_id = (struct ff_str){"m", 1};
+    struct ff_buf b;
+    ff_buf_init(&b, 1 << 20);
+    assert_int_equal(ff_event_encode(&b, &ev), 0);
+    assert_int_equal((unsigned char)b.data[7], 0); /* flags: no enrichment block */
+    size_t plain = b.len, off = 0;
+    struct ff_record got;
+    assert_int_equal(ff_record_decode(b.data, b.len, &off, &got), 0);
+    assert_int_equal(got.u.ev.browser.len, 0);
+    assert_int_equal(got.u.ev.bot, 0);
+
+    ev.browser = (struct ff_str){"Chrome", 6};
+    ev.device_type = (struct ff_str){"desktop", 7};
+    ev.bot = 1;
+    ff_buf_reset(&b);
+    assert_int_equal(ff_event_encode(&b, &ev), 0);
+    assert_int_equal((unsigned char)b.data[7], 1);
+    assert_int_equal(b.len, plain + 2 + 6 + 1 + 1 + 1 + 1 + 7 + 1); /* bot, count, 5 strings */
+    /* a later version's block: count 7, two more strings this version skips */
+    size_t count_at = plain + 1;
+    assert_int_equal((unsigned char)b.data[count_at], 5);
+    b.data[count_at] = 7;
+    assert_int_equal(ff_buf_append(&b, "\x02" "ab" "\x00", 4), 0);
+    uint32_t body = (uint32_t)(b.len - 5);
+    memcpy(b.data + 1, &body, 4); /* little-endian host */
+    off = 0;
+    assert_int_equal(ff_record_decode(b.data, b.len, &off, &got), 0);
+    assert_int_equal(off, b.len);
+    assert_int_equal(got.u.ev.bot, 1);
+    assert_int_equal(got.u.ev.browser.len, 6);
+    assert_memory_equal(got.u.ev.browser.p, "Chrome", 6);
+    assert_int_equal(got.u.ev.device_type.len, 7);
+    /* corruption: a flag this version does not know, a bot byte of 2 */
+    b.data[7] = 3;
+    off = 0;
+    assert_int_equal(ff_record_decode(b.data, b.len, &off, &got), FF_ECORRUPT);
+    b.data[7] = 1;
+    b.data[plain] = 2;
+    off = 0;
+    assert_int_equal(ff_record_decode(b.data, b.len, &off, &got), FF_ECORRUPT);
+    ff_buf_free(&b);
 }
 
 static size_t model_quarantine_len(const struct ff_quarantined *q)
@@ -713,6 +795,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_event_round_trip),
+        cmocka_unit_test(test_enrichment_versions),
         cmocka_unit_test(test_encode_cap_leaves_buffer_unchanged),
         cmocka_unit_test(test_truncations),
         cmocka_unit_test(test_inconsistent_body_length),

@@ -109,6 +109,16 @@ static void make_events(struct fx *f, size_t n, int days, int people)
             ev->context = keep(f, "{\"page\":{\"url\":\"https://shop.example/c?utm_campaign=spring\",\"referrer\":\"https://search.example/\"}}");
         }
         if (test_randn(10) == 0) ev->traits = keep(f, "{\"plan\":\"pro\"}");
+        if (test_randn(3)) { /* enriched at ingest (a server-side event is not) */
+            static const char *const browsers[] = {"Chrome", "Firefox", "Mobile Safari", "Googlebot"};
+            int k = (int)test_randn(4);
+            ev->browser = keep(f, "%s", browsers[k]);
+            ev->browser_version = keep(f, "%d.0.%d", 100 + k, (int)test_randn(50));
+            ev->os = keep(f, "%s", k == 2 ? "iOS" : "Linux");
+            ev->os_version = k == 2 ? keep(f, "17.%d", (int)test_randn(3)) : (struct ff_str){"", 0};
+            ev->device_type = keep(f, "%s", k == 3 ? "bot" : k == 2 ? "mobile" : "desktop");
+            ev->bot = k == 3;
+        }
     }
     free(anon);
 }
@@ -150,7 +160,10 @@ static int same_event(const struct ff_event *a, const struct ff_event *b)
            same_str(a->message_id, b->message_id) && same_str(a->anonymous_id, b->anonymous_id) &&
            same_str(a->user_id, b->user_id) && same_str(a->group_id, b->group_id) &&
            same_str(a->previous_id, b->previous_id) && same_str(a->write_key, b->write_key) &&
-           same_object(a->properties, b->properties) && same_str(a->traits, b->traits) && same_str(a->context, b->context);
+           same_object(a->properties, b->properties) && same_str(a->traits, b->traits) && same_str(a->context, b->context) &&
+           same_str(a->browser, b->browser) && same_str(a->browser_version, b->browser_version) &&
+           same_str(a->os, b->os) && same_str(a->os_version, b->os_version) &&
+           same_str(a->device_type, b->device_type) && a->bot == b->bot;
 }
 
 static struct ff_str pkey(const struct ff_event *ev) { return ev->user_id.len ? ev->user_id : ev->anonymous_id; }

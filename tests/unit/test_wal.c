@@ -111,7 +111,7 @@ static void sub_init(struct sub *s, struct ff_json_parser *p, const char *wk, co
 {
     memset(s, 0, sizeof *s);
     ff_batch_init(&s->b, FF_FMT_IMPORT, 1 << 22);
-    struct ff_ingest_ctx ctx = {ff_now_us(), {wk, (uint32_t)strlen(wk)}, p};
+    struct ff_ingest_ctx ctx = {.received_at_us = ff_now_us(), .write_key = {wk, (uint32_t)strlen(wk)}, .parser = p};
     char *copy = test_padded_str(ndjson);
     assert_int_equal(ff_ingest_import(&ctx, copy, strlen(ndjson), &s->b), 0);
     free(copy);

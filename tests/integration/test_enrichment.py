@@ -1,0 +1,108 @@
+"""User-agent enrichment at ingest (issue 4): browser, OS, device type and bot flag from the
+uap-core regexes, for every wire format, kept through the WAL, the parts, merges, a restart
+and CSV export; and a clear error for a regexes file that is not one."""
+
+import csv
+import io
+
+from harness import cli, uid, wait_for
+
+CHROME_WIN = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+              "Chrome/120.0.6099.109 Safari/537.36")
+IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+          "Version/17.1 Mobile/15E148 Safari/604.1")
+IPAD = ("Mozilla/5.0 (iPad; CPU OS 16_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+        "Version/16.6 Mobile/15E148 Safari/604.1")
+GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+HEADLESS = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/119.0.6045.105 "
+            "Safari/537.36")
+
+
+def track(srv, ua=None, header_ua=None, path="/v1/track", **extra):
+    mid = uid()
+    body = {"event": "Viewed", "userId": "u-" + mid[:8], "messageId": mid, **extra}
+    if ua is not None:
+        body["context"] = {"userAgent": ua, "ip": "203.0.113.9"}
+    headers = {"User-Agent": header_ua} if header_ua else {}
+    r = srv.post_json(path, body, write_key="k", headers=headers)
+    assert r.status_code == 200, r.text
+    return mid
+
+
+def test_segment_context_user_agent(server):
+    want = {
+        track(server, CHROME_WIN): {"browser": "Chrome", "browserVersion": "120.0.6099", "os": "Windows",
+                                    "osVersion": "10", "deviceType": "desktop", "bot": False},
+        track(server, IPHONE): {"browser": "Mobile Safari", "browserVersion": "17.1", "os": "iOS",
+                                "osVersion": "17.1", "deviceType": "mobile", "bot": False},
+        track(server, IPAD): {"browser": "Mobile Safari", "os": "iOS", "deviceType": "tablet", "bot": False},
+        track(server, GOOGLEBOT): {"browser": "Googlebot", "deviceType": "bot", "bot": True},
+        track(server, HEADLESS): {"browser": "HeadlessChrome", "os": "Linux", "deviceType": "bot", "bot": True},
+    }
+    for mid, fields in want.items():
+        got = server.event_by_mid(mid)["enrichment"]
+        for k, v in fields.items():
+            assert got[k] == v, (mid, k, got)
+
+
+def test_server_side_sdk_is_not_described_by_its_own_user_agent(server):
+    """A Segment call from a server SDK carries the SDK's User-Agent header, not the person's:
+    without context.userAgent the event stays unenriched."""
+    mid = track(server, None, header_ua="analytics-node-next/2.1.2")
+    assert "enrichment" not in server.event_by_mid(mid)
+
+
+def test_browser_formats_use_the_request_header(server):
+    """The pixel and /api/track are sent by the browser itself: its User-Agent header is the person's."""
+    r = server.get("/p.gif", params={"e": "Email Opened", "uid": "reader-1"}, headers={"User-Agent": IPHONE})
+    assert r.status_code == 200
+    r = server.post_json("/api/track", {"event": "Signed Up", "data": {"plan": "pro"}},
+                         headers={"User-Agent": CHROME_WIN})
+    assert r.status_code == 200, r.text
+    events = {e["event"]: e for e in server.all_events()}
+    assert events["Email Opened"]["enrichment"]["deviceType"] == "mobile"
+    assert events["Signed Up"]["enrichment"]["browser"] == "Chrome"
+    assert events["Signed Up"]["enrichment"]["os"] == "Windows"
+
+
+def test_escaped_user_agent_in_context(server):
+    """A userAgent whose stored JSON needs escapes (a quote, a backslash, a tab) is read as its text."""
+    ua = CHROME_WIN + ' "Build\\42"\t(x)'
+    mid = track(server, ua)
+    e = server.event_by_mid(mid)
+    assert e["context"]["userAgent"] == ua
+    assert e["enrichment"]["browser"] == "Chrome" and e["enrichment"]["os"] == "Windows"
+    assert e["enrichment"]["browserVersion"] == "120.0.6099"
+
+
+def test_batch_context_and_kept_through_parts_merges_restart_and_csv(footfall):
+    srv = footfall.start("--flush-interval-ms", "30")
+    # a /v1/batch whose items take the batch-level context's userAgent
+    batch = [{"type": "track", "event": f"b{i}", "userId": "p", "messageId": f"b-{i}"} for i in range(20)]
+    r = srv.post_json("/v1/batch", {"batch": batch, "context": {"userAgent": IPHONE}}, write_key="k")
+    assert r.status_code == 200, r.text
+    mids = [track(srv, CHROME_WIN) for _ in range(30)]
+    wait_for(lambda: len(list((srv.data_dir / "parts").glob("*.part"))) >= 1, timeout=10, what="parts")
+    srv.restart()
+    for i in (0, 19):
+        assert srv.event_by_mid(f"b-{i}")["enrichment"]["os"] == "iOS"
+    assert srv.event_by_mid(mids[-1])["enrichment"]["browser"] == "Chrome"
+    srv.stop_ok()
+    rows = list(csv.DictReader(io.StringIO(cli("export", "--data", srv.data_dir, "--format", "csv").stdout,
+                                           newline="")))
+    by_mid = {r["messageId"]: r for r in rows}
+    assert by_mid["b-3"]["os"] == "iOS" and by_mid["b-3"]["deviceType"] == "mobile"
+    assert by_mid["b-3"]["bot"] == "false"
+    assert by_mid[mids[0]]["browserVersion"] == "120.0.6099"
+
+
+def test_bad_regexes_file_is_a_clear_startup_error(tmp_path):
+    bad = tmp_path / "regexes.yaml"
+    bad.write_text("user_agent_parsers:\n  - regex: '(Chrome/(\\d+)'\n")
+    p = cli("serve", "--listen", "127.0.0.1:0", "--data", tmp_path / "d2", "--ua-regexes", bad, check=False,
+            timeout=10)
+    assert p.returncode == 1
+    assert "regexes.yaml:2: regex does not compile" in p.stderr
+    p = cli("serve", "--listen", "127.0.0.1:0", "--data", tmp_path / "d3", "--ua-regexes", tmp_path / "none.yaml",
+            check=False, timeout=10)
+    assert p.returncode == 1 and "none.yaml" in p.stderr
