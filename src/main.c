@@ -8,6 +8,7 @@
 #include "core/errors.h"
 #include "core/timeutil.h"
 #include "event/event.h"
+#include "enrich/geoip.h"
 #include "net/server.h"
 #include "cli/cli.h"
 
@@ -44,6 +45,11 @@ static const char usage[] =
     "                            a finished segment is deleted once its events are in parts\n"
     "  --ua-regexes FILE         uap-core regexes.yaml for browser, OS and device type (default\n"
     "                            /usr/share/uap-core/regexes.yaml, Debian package uap-core)\n"
+    "  --geoip FILE              MaxMind DB (.mmdb: GeoLite2/GeoIP2 Country or City, ...) for country,\n"
+    "                            region and city (default: the free country database the set-up\n"
+    "                            installs from npm)\n"
+    "  --ip drop|truncate|keep   what is stored of an event's IP address once geo has used it\n"
+    "                            (default drop; truncate zeroes the last IPv4 byte, the last 80 IPv6 bits)\n"
     "\n"
     "events: print stored events as NDJSON, newest first (default limit 100).\n"
     "quarantine: print quarantined (invalid) input as NDJSON, newest first.\n"
@@ -163,6 +169,13 @@ static int cmd_serve(int argc, char **argv)
             o.wal_segment_bytes = (size_t)n;
         } else if (!strcmp(a, "--ua-regexes")) {
             o.ua_regexes = v;
+        } else if (!strcmp(a, "--geoip")) {
+            o.geoip = v;
+        } else if (!strcmp(a, "--ip")) {
+            if ((o.ip_mode = ff_ip_mode_parse(v)) < 0) {
+                fprintf(stderr, "footfall serve: --ip must be drop, truncate or keep (got '%s')\n", v);
+                return 2;
+            }
         } else if (!strcmp(a, "--flush-interval-ms")) {
             if (size_opt(a, v, 1, 86400000, &n)) return 2;
             o.flush_interval_us = (int64_t)n * 1000;

@@ -2,35 +2,71 @@
 #include "enrich/enrich.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/json.h"
 #include "core/jsonscan.h"
 #include "core/log.h"
+
+#define NPM_GEOIP "node_modules/@ip-location-db/geo-whois-asn-country-mmdb/geo-whois-asn-country.mmdb"
 
 struct ff_enricher {
     struct ff_ua_parser *ua;
     struct ff_ua_cache *ua_cache;
+    struct ff_geoip *geo;
+    int ip_mode;
 };
+
+int ff_enrich_default_geoip(char *out, size_t cap)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) return -1;
+    exe[n] = 0;
+    /* build/footfall (or build/asan/footfall, …): the repository is the first parent that has
+     * the database under node_modules/ */
+    for (char *slash = strrchr(exe, '/'); slash; slash = strrchr(exe, '/')) {
+        *slash = 0;
+        if ((size_t)snprintf(out, cap, "%s/%s", exe[0] ? exe : "", NPM_GEOIP) < cap && !access(out, R_OK)) return 0;
+    }
+    return -1;
+}
 
 int ff_enricher_open(struct ff_enricher **out, const struct ff_enrich_opts *o, char *err, size_t errlen)
 {
     *out = NULL;
     struct ff_enricher *e = ff_calloc(1, sizeof *e);
     if (!e) return -ENOMEM;
-    const char *path = o->ua_regexes ? o->ua_regexes : FF_UA_DEFAULT_REGEXES;
-    if (o->ua_optional && !o->ua_regexes && access(path, R_OK)) {
-        ff_warn("enrich: %s is missing (Debian package uap-core): events get no browser, OS or device type", path);
+    e->ip_mode = o->ip_mode;
+    int rc = 0;
+    const char *ua_path = o->ua_regexes ? o->ua_regexes : FF_UA_DEFAULT_REGEXES;
+    if (o->optional && !o->ua_regexes && access(ua_path, R_OK)) {
+        ff_warn("enrich: %s is missing (Debian package uap-core): events get no browser, OS or device type", ua_path);
     } else {
-        int rc = ff_ua_parser_load(&e->ua, path, err, errlen);
+        rc = ff_ua_parser_load(&e->ua, ua_path, err, errlen);
         if (!rc && !(e->ua_cache = ff_ua_cache_new(e->ua, o->ua_cache_entries ? o->ua_cache_entries : 16384)))
             rc = -ENOMEM;
-        if (rc) {
-            ff_enricher_close(e);
-            return rc;
-        }
+    }
+    char found[PATH_MAX];
+    const char *geo_path = o->geoip ? o->geoip : !ff_enrich_default_geoip(found, sizeof found) ? found : NULL;
+    if (!rc && geo_path) {
+        rc = ff_geoip_open(&e->geo, geo_path, err, errlen);
+    } else if (!rc && !o->optional) {
+        snprintf(err, errlen, "no GeoIP database: %s not found (scripts/setup installs it)", NPM_GEOIP);
+        rc = -ENOENT;
+    } else if (!rc) {
+        ff_warn("enrich: no GeoIP database (%s, installed by scripts/setup, or --geoip FILE): events get no "
+                "country, region or city",
+                NPM_GEOIP);
+    }
+    if (rc) {
+        ff_enricher_close(e);
+        return rc;
     }
     *out = e;
     return 0;
@@ -41,16 +77,33 @@ void ff_enricher_close(struct ff_enricher *e)
     if (!e) return;
     ff_ua_cache_free(e->ua_cache);
     ff_ua_parser_free(e->ua);
+    ff_geoip_close(e->geo);
     ff_free(e);
 }
 
 int ff_enricher_has_ua(const struct ff_enricher *e) { return e && e->ua_cache; }
+int ff_enricher_has_geoip(const struct ff_enricher *e) { return e && e->geo; }
 
 void ff_enricher_ua_counts(const struct ff_enricher *e, uint64_t *hits, uint64_t *misses)
 {
     *hits = *misses = 0;
     if (e && e->ua_cache) ff_ua_cache_counts(e->ua_cache, hits, misses);
 }
+
+void ff_enriched_init(struct ff_enriched *en)
+{
+    memset(en, 0, sizeof *en);
+    ff_buf_init(&en->context, (size_t)1 << 32);
+    ff_buf_init(&en->parse, (size_t)1 << 32);
+}
+
+void ff_enriched_free(struct ff_enriched *en)
+{
+    ff_buf_free(&en->context);
+    ff_buf_free(&en->parse);
+}
+
+/* ---- reading the context ---- */
 
 static int hex4(const char *p, unsigned *v)
 {
@@ -107,34 +160,164 @@ static size_t unescape(const char *s, size_t n, char *out, size_t cap)
     return o;
 }
 
-struct ff_str ff_enrich_user_agent(struct ff_str context, struct ff_str fallback, struct ff_enriched *out)
+/* What the context says: context.userAgent and context.ip (strings), and whether it has an
+ * "ip" member at all. */
+struct context_facts {
+    struct ff_str ua, ip;
+    int has_ip;
+};
+
+/* Per thread, for a context the scanner gives up on (it never should: normalisation wrote it). */
+static pthread_key_t parser_key;
+static pthread_once_t parser_once = PTHREAD_ONCE_INIT;
+static void free_parser(void *p) { ff_json_parser_free(p); }
+static void make_parser_key(void) { pthread_key_create(&parser_key, free_parser); }
+
+static struct ff_json_parser *thread_parser(void)
 {
-    struct ff_jscan sc;
-    struct ff_jscan_member m;
-    /* Normalisation wrote the context, so the scanner reads it; if it ever gives up, the
-     * event keeps its context and only loses the fallback's guess. */
-    if (context.len && !ff_jscan_begin(&sc, context.p, context.len))
-        while (ff_jscan_next(&sc, &m) == 1) {
-            if (m.key.len != 9 || memcmp(m.key.p, "userAgent", 9)) continue;
-            if (m.kind != FF_JS_STRING) break;
-            if (!m.escaped) return m.value;
-            size_t n = unescape(m.value.p, m.value.len, out->unescaped, sizeof out->unescaped);
-            return (struct ff_str){out->unescaped, (uint32_t)n};
-        }
-    return fallback;
+    pthread_once(&parser_once, make_parser_key);
+    struct ff_json_parser *p = pthread_getspecific(parser_key);
+    if (!p && (p = ff_json_parser_new()) && pthread_setspecific(parser_key, p)) {
+        ff_json_parser_free(p);
+        p = NULL;
+    }
+    return p;
 }
 
-int ff_enrich_event(struct ff_enricher *e, struct ff_event *ev, struct ff_str ua, struct ff_enriched *out)
+static int is_key(struct ff_str k, const char *name) { return k.len == strlen(name) && !memcmp(k.p, name, k.len); }
+
+/* 0, or -1 when the context could not be read (then facts are empty). With a doc (the
+ * parsed fallback), strings point into the parser. */
+static int read_context(struct ff_str context, struct context_facts *f, struct ff_enriched *en,
+                        struct ff_json_doc *doc, int *parsed)
 {
-    if (!e || !e->ua_cache || !ua.len) return 0;
-    struct ff_ua_brief *u = &out->ua;
-    int rc = ff_ua_cache_get(e->ua_cache, ua.p, ua.len, u);
-    if (rc) return rc;
-    ev->browser = (struct ff_str){u->browser, u->browser_len};
-    ev->browser_version = (struct ff_str){u->browser_version, u->browser_version_len};
-    ev->os = (struct ff_str){u->os, u->os_len};
-    ev->os_version = (struct ff_str){u->os_version, u->os_version_len};
-    ev->device_type = (struct ff_str){u->device_type, (uint32_t)strlen(u->device_type)};
-    ev->bot = u->bot;
+    memset(f, 0, sizeof *f);
+    *parsed = 0;
+    if (!context.len) return 0;
+    struct ff_jscan sc;
+    struct ff_jscan_member m;
+    int rc = ff_jscan_begin(&sc, context.p, context.len);
+    while (!rc && (rc = ff_jscan_next(&sc, &m)) == 1) {
+        rc = 0;
+        int ua = is_key(m.key, "userAgent"), ip = is_key(m.key, "ip");
+        if (ip) f->has_ip = 1;
+        if ((!ua && !ip) || m.kind != FF_JS_STRING) continue;
+        struct ff_str v = m.value;
+        if (m.escaped && ua) {
+            v = (struct ff_str){en->unescaped, (uint32_t)unescape(m.value.p, m.value.len, en->unescaped,
+                                                                   sizeof en->unescaped)};
+        } else if (m.escaped) {
+            v = (struct ff_str){"", 0}; /* an address never needs an escape */
+        }
+        if (ua) f->ua = v;
+        else f->ip = v;
+    }
+    if (rc == 0) return 0;
+    /* the scanner gave up: parse */
+    memset(f, 0, sizeof *f);
+    struct ff_json_parser *p = thread_parser();
+    if (!p || ff_json_parse_copy(p, &en->parse, context.p, context.len, doc) || doc->nodes[0].type != FF_JSON_OBJECT)
+        return -1;
+    *parsed = 1;
+    for (uint32_t i = 1; i < doc->nodes[0].end; i = doc->nodes[i].end) {
+        const struct ff_json_node *n = &doc->nodes[i];
+        struct ff_str k = {n->key, n->key_len};
+        if (is_key(k, "ip")) f->has_ip = 1;
+        if (n->type != FF_JSON_STRING) continue;
+        if (is_key(k, "userAgent")) f->ua = (struct ff_str){n->v.s, n->len};
+        else if (is_key(k, "ip")) f->ip = (struct ff_str){n->v.s, n->len};
+    }
     return 0;
+}
+
+/* ev->context less its "ip" member, plus "ip":set when set is not NULL, into en->context. */
+static int rewrite_context(struct ff_str context, const struct ff_json_doc *doc, int parsed, const char *set,
+                           struct ff_enriched *en, struct ff_event *ev)
+{
+    struct ff_buf *b = &en->context;
+    ff_buf_reset(b);
+    int rc = ff_buf_putc(b, '{');
+    int first = 1;
+    if (parsed) {
+        for (uint32_t i = 1; !rc && i < doc->nodes[0].end; i = doc->nodes[i].end) {
+            const struct ff_json_node *n = &doc->nodes[i];
+            if (is_key((struct ff_str){n->key, n->key_len}, "ip")) continue;
+            if (!first) rc = ff_buf_putc(b, ',');
+            first = 0;
+            if (!rc) rc = ff_json_write_str(b, n->key, n->key_len);
+            if (!rc) rc = ff_buf_putc(b, ':');
+            if (!rc) rc = ff_json_write_node(b, doc, i);
+        }
+    } else if (context.len) {
+        struct ff_jscan sc;
+        struct ff_jscan_member m;
+        int r = ff_jscan_begin(&sc, context.p, context.len);
+        while (!rc && !r && ff_jscan_next(&sc, &m) == 1) { /* read once already: it does not give up */
+            if (is_key(m.key, "ip")) continue;
+            if (!first) rc = ff_buf_putc(b, ',');
+            first = 0;
+            if (!rc) rc = ff_buf_append(b, m.member.p, m.member.len);
+        }
+    }
+    if (!rc && set) {
+        if (!first) rc = ff_buf_putc(b, ',');
+        first = 0;
+        if (!rc) rc = ff_buf_append(b, "\"ip\":", 5);
+        if (!rc) rc = ff_json_write_str(b, set, strlen(set));
+    }
+    if (!rc) rc = ff_buf_putc(b, '}');
+    if (rc) return rc;
+    /* an empty object is stored as absent, as normalisation does */
+    ev->context = first ? (struct ff_str){"", 0} : (struct ff_str){b->data, (uint32_t)b->len};
+    return 0;
+}
+
+static void set_ip_text(char out[FF_IP_TEXT], struct ff_str ip)
+{
+    size_t n = ip.len < FF_IP_TEXT - 1 ? ip.len : FF_IP_TEXT - 1;
+    memcpy(out, ip.p, n);
+    out[n] = 0;
+}
+
+int ff_enrich_event(struct ff_enricher *e, const struct ff_enrich_request *rq, struct ff_event *ev,
+                    struct ff_enriched *en)
+{
+    if (!e) return 0;
+    struct context_facts f;
+    struct ff_json_doc doc;
+    int parsed;
+    if (read_context(ev->context, &f, en, &doc, &parsed)) {
+        /* Unreadable, which normalisation's output never is: store no address rather than
+         * one the setting says to drop. */
+        if (e->ip_mode != FF_IP_KEEP) ev->context = (struct ff_str){"", 0};
+        return 0;
+    }
+
+    struct ff_str ua = f.ua.len ? f.ua : rq->browser_sent ? rq->user_agent : (struct ff_str){"", 0};
+    if (e->ua_cache && ua.len) {
+        struct ff_ua_brief *u = &en->ua;
+        int rc = ff_ua_cache_get(e->ua_cache, ua.p, ua.len, u);
+        if (rc) return rc;
+        ev->browser = (struct ff_str){u->browser, u->browser_len};
+        ev->browser_version = (struct ff_str){u->browser_version, u->browser_version_len};
+        ev->os = (struct ff_str){u->os, u->os_len};
+        ev->os_version = (struct ff_str){u->os_version, u->os_version_len};
+        ev->device_type = (struct ff_str){u->device_type, (uint32_t)strlen(u->device_type)};
+        ev->bot = u->bot;
+    }
+
+    struct ff_str ip = f.ip.len ? f.ip : rq->peer_ip;
+    if (e->geo && ip.len && ff_geoip_lookup(e->geo, ip.p, ip.len, &en->geo)) {
+        ev->country = (struct ff_str){en->geo.country, (uint32_t)strlen(en->geo.country)};
+        ev->region = (struct ff_str){en->geo.region, (uint32_t)strlen(en->geo.region)};
+        ev->city = (struct ff_str){en->geo.city, (uint32_t)strlen(en->geo.city)};
+    }
+
+    /* The setting: drop (the default) removes context.ip; truncate stores the address with
+     * its host part zeroed, keep as it came (the request's address when the context had none). */
+    const char *set = NULL;
+    if (e->ip_mode == FF_IP_TRUNCATE && ip.len && !ff_ip_truncate(ip.p, ip.len, en->ip)) set = en->ip;
+    else if (e->ip_mode == FF_IP_KEEP && !f.has_ip && ip.len) set_ip_text(en->ip, ip), set = en->ip;
+    int change = e->ip_mode == FF_IP_DROP ? f.has_ip : e->ip_mode == FF_IP_TRUNCATE ? f.has_ip || set : set != NULL;
+    return change ? rewrite_context(ev->context, &doc, parsed, set, en, ev) : 0;
 }

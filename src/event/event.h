@@ -39,7 +39,7 @@ struct ff_event {
     struct ff_str context;     /* compact JSON object text, or empty for {} */
     /* Enrichment, filled at ingest (enrich/enrich.h); empty when unknown. The strings of an
      * event being built point into the enricher's per-event buffer. */
-    struct ff_str browser, browser_version, os, os_version, device_type;
+    struct ff_str browser, browser_version, os, os_version, device_type, country, region, city;
     uint8_t bot;               /* a crawler, headless browser or HTTP library */
 };
 
@@ -67,8 +67,8 @@ const char *ff_format_name(int format);    /* "seed", "segment", "pixel", "impor
  *                               previous_id, write_key, properties, traits, context)
  *                  [enrichment]                      when flags bit 0 is set
  *     enrichment := bot:u8 count:u8 count × string  (browser, browser_version, os, os_version,
- *                  device_type, in this order; a reader takes those it knows and skips the
- *                  rest, so later versions can add more). Flags other than bit 0 are zero;
+ *                  device_type, country, region, city, in this order; a reader takes those it
+ *                  knows and skips the rest, so later versions can add more). Flags other than bit 0 are zero;
  *                  records written before enrichment existed have flags 0.
  *   kind 2 (quarantined input):
  *     body      := format:u8 reserved:u8 received_at:i64le index:i32le

@@ -68,12 +68,12 @@ static unsigned char *put_varint_str(unsigned char *o, struct ff_str s)
 }
 
 #define FLAG_ENRICHED 1
-#define NENRICH 5 /* strings of the enrichment block this version writes and reads */
+#define NENRICH 8 /* strings of the enrichment block this version writes and reads */
 
 int ff_event_enriched(const struct ff_event *ev)
 {
     return ev->bot || ev->browser.len || ev->browser_version.len || ev->os.len || ev->os_version.len ||
-           ev->device_type.len;
+           ev->device_type.len || ev->country.len || ev->region.len || ev->city.len;
 }
 
 /* The hot path of ingest: one reservation, then stores through a pointer. */
@@ -83,7 +83,7 @@ int ff_event_encode(struct ff_buf *b, const struct ff_event *ev)
                                    &ev->user_id, &ev->group_id, &ev->previous_id, &ev->write_key,
                                    &ev->properties, &ev->traits, &ev->context};
     const struct ff_str *enrich[NENRICH] = {&ev->browser, &ev->browser_version, &ev->os, &ev->os_version,
-                                            &ev->device_type};
+                                            &ev->device_type, &ev->country, &ev->region, &ev->city};
     enum { NSTR = sizeof strs / sizeof *strs };
     int flags = ff_event_enriched(ev) ? FLAG_ENRICHED : 0;
     size_t max = 1 + 4 + 4 + 32 + NSTR * 5 + 2 + NENRICH * 5;
@@ -165,7 +165,7 @@ int ff_record_decode(const char *buf, size_t len, size_t *off, struct ff_record 
             if (ff_rd_str(&r, strs[i])) return FF_ECORRUPT;
         if (flags & FLAG_ENRICHED) {
             struct ff_str *enrich[NENRICH] = {&ev->browser, &ev->browser_version, &ev->os, &ev->os_version,
-                                              &ev->device_type};
+                                              &ev->device_type, &ev->country, &ev->region, &ev->city};
             uint8_t bot, count;
             if (ff_rd_u8(&r, &bot) || bot > 1 || ff_rd_u8(&r, &count)) return FF_ECORRUPT;
             ev->bot = bot;

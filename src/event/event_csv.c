@@ -7,7 +7,7 @@
 
 static const char header[] = "timestamp,receivedAt,type,event,name,messageId,userId,anonymousId,groupId,previousId,"
                              "writeKey,format,properties,traits,context,browser,browserVersion,os,osVersion,"
-                             "deviceType,bot\r\n";
+                             "deviceType,bot,country,region,city\r\n";
 
 int ff_event_csv_header(struct ff_buf *b) { return ff_buf_append(b, header, sizeof header - 1); }
 
@@ -70,6 +70,9 @@ int ff_event_write_csv(struct ff_buf *b, const struct ff_event *ev)
     if (!rc) rc = str_field(b, ev->os);
     if (!rc) rc = str_field(b, ev->os_version);
     if (!rc) rc = str_field(b, ev->device_type);
-    if (!rc) rc = field(b, ev->bot ? "true" : "false", ev->bot ? 4 : 5, 1);
+    if (!rc) rc = field(b, ev->bot ? "true" : "false", ev->bot ? 4 : 5, 0);
+    if (!rc) rc = str_field(b, ev->country);
+    if (!rc) rc = str_field(b, ev->region);
+    if (!rc) rc = field(b, ev->city.p ? ev->city.p : "", ev->city.len, 1);
     return rc;
 }

@@ -55,7 +55,8 @@ int ff_event_write_json(struct ff_buf *b, const struct ff_event *ev)
     const char *fmt = ff_format_name(ev->format);
     if (!rc) rc = field_str(b, "format", (struct ff_str){fmt, (uint32_t)strlen(fmt)}, &first);
     if (!rc && ff_event_enriched(ev)) {
-        /* What footfall added at ingest (from the user agent), apart from what the client sent. */
+        /* What footfall added at ingest (from the user agent and the IP address), apart from
+         * what the client sent. */
         int efirst = 1;
         rc = ff_buf_append_str(b, ",\"enrichment\":{");
         if (!rc && ev->browser.len) rc = field_str(b, "browser", ev->browser, &efirst);
@@ -63,6 +64,9 @@ int ff_event_write_json(struct ff_buf *b, const struct ff_event *ev)
         if (!rc && ev->os.len) rc = field_str(b, "os", ev->os, &efirst);
         if (!rc && ev->os_version.len) rc = field_str(b, "osVersion", ev->os_version, &efirst);
         if (!rc && ev->device_type.len) rc = field_str(b, "deviceType", ev->device_type, &efirst);
+        if (!rc && ev->country.len) rc = field_str(b, "country", ev->country, &efirst);
+        if (!rc && ev->region.len) rc = field_str(b, "region", ev->region, &efirst);
+        if (!rc && ev->city.len) rc = field_str(b, "city", ev->city, &efirst);
         if (!rc) rc = ff_buf_append_str(b, efirst ? "\"bot\":" : ",\"bot\":");
         if (!rc) rc = ff_buf_append_str(b, ev->bot ? "true}" : "false}");
     }

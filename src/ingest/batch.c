@@ -8,6 +8,7 @@
 
 #include "core/alloc.h"
 #include "core/errors.h"
+#include "enrich/enrich.h"
 
 void ff_batch_init(struct ff_batch *b, int format, size_t max_bytes)
 {
@@ -42,6 +43,9 @@ void ff_batch_free(struct ff_batch *b)
     b->cap_items = 0;
     ff_json_parser_free(b->merge_parser);
     b->merge_parser = NULL;
+    if (b->enriched) ff_enriched_free(b->enriched);
+    ff_free(b->enriched);
+    b->enriched = NULL;
 }
 
 uint64_t ff_dedup_hash(struct ff_str write_key, struct ff_str message_id)

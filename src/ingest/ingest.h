@@ -17,12 +17,14 @@
 
 /* What the request around the payload says. */
 struct ff_enricher;
+struct ff_enriched;
 struct ff_ingest_ctx {
     int64_t received_at_us;
     struct ff_str write_key;   /* from HTTP Basic auth; empty when absent */
     struct ff_json_parser *parser;
     struct ff_enricher *enrich; /* enrich/enrich.h; NULL: events are stored as they came */
     struct ff_str user_agent;  /* the request's User-Agent header; empty when absent */
+    struct ff_str peer_ip;     /* the address the request came from, as text; empty when unknown */
 };
 
 /* One record of a batch: where it is in `records`, and the key that deduplicates it. */
@@ -43,6 +45,7 @@ struct ff_batch {
     const char *field;         /* first failure's field, "" when none */
     struct ff_buf scratch;     /* JSON text of properties/traits/context being built */
     struct ff_json_parser *merge_parser; /* made when a batch context must be merged in */
+    struct ff_enriched *enriched; /* enrich/enrich.h: made for the first event enriched */
     struct ff_buf errtext;
 };
 

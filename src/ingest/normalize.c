@@ -302,14 +302,14 @@ int normalize_segment(const struct ff_ingest_ctx *ctx, const struct segment_defa
     ev.properties = (struct ff_str){pd ? pd : b->scratch.data + po, (uint32_t)pl};
     ev.traits = (struct ff_str){td ? td : b->scratch.data + to, (uint32_t)tl};
     ev.context = (struct ff_str){cd ? cd : b->scratch.data + co, (uint32_t)cl};
-    struct ff_enriched en; /* ev's enrichment points into it until it is encoded */
     if (ctx->enrich) {
         /* The header speaks for the person only where their browser sent the request itself. */
-        int own = b->format == FF_FMT_PIXEL || b->format == FF_FMT_SEED;
-        struct ff_str ua = ff_enrich_user_agent(ev.context, own ? ctx->user_agent : (struct ff_str){"", 0}, &en);
-        rc = ff_enrich_event(ctx->enrich, &ev, ua, &en);
+        struct ff_enrich_request rq = {.user_agent = ctx->user_agent, .peer_ip = ctx->peer_ip,
+                                       .browser_sent = b->format == FF_FMT_PIXEL || b->format == FF_FMT_SEED};
+        if (!b->enriched && (b->enriched = ff_malloc(sizeof *b->enriched))) ff_enriched_init(b->enriched);
+        rc = b->enriched ? ff_enrich_event(ctx->enrich, &rq, &ev, b->enriched) : -ENOMEM;
     }
-    if (!rc) rc = batch_add_event(b, &ev);
+    if (!rc) rc = batch_add_event(b, &ev); /* ev's enrichment points into b->enriched until here */
     b->scratch.len = s0;
     return rc;
 }

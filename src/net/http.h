@@ -56,6 +56,7 @@ struct ff_conn {
     uv_write_t write_req;
     uv_shutdown_t shutdown_req;
     struct ff_loop *loop;
+    char peer_ip[46];          /* the client's address as text ("" when unknown), for GeoIP */
     llhttp_t parser;
     struct ff_http_request req;
     struct ff_buf out;         /* the response being written */

@@ -62,6 +62,7 @@ static void ingest(struct ff_conn *c, int route, int format, int type, const cha
     size_t ualen = 0;
     const char *ua = ff_req_header(c, FF_HDR_USER_AGENT, &ualen);
     if (ua) ctx.user_agent = (struct ff_str){ua, (uint32_t)ualen};
+    ctx.peer_ip = (struct ff_str){c->peer_ip, (uint32_t)strlen(c->peer_ip)};
     ff_batch_reset(&c->batch, format);
     c->route = route;
     int rc;

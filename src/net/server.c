@@ -178,8 +178,18 @@ static void on_connection(uv_stream_t *server, int status)
     loop->conns = c;
     loop->nconns++;
     atomic_fetch_add(&ff_metrics.connections_open, 1);
-    if (uv_accept(server, (uv_stream_t *)&c->tcp) || ff_conn_start(c)) ff_conn_close(c);
-    else uv_tcp_nodelay(&c->tcp, 1);
+    if (uv_accept(server, (uv_stream_t *)&c->tcp) || ff_conn_start(c)) {
+        ff_conn_close(c);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    struct sockaddr_storage peer;
+    int plen = sizeof peer;
+    c->peer_ip[0] = 0;
+    if (!uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&peer, &plen)) {
+        if (peer.ss_family == AF_INET) uv_ip4_name((struct sockaddr_in *)&peer, c->peer_ip, sizeof c->peer_ip);
+        else if (peer.ss_family == AF_INET6) uv_ip6_name((struct sockaddr_in6 *)&peer, c->peer_ip, sizeof c->peer_ip);
+    }
 }
 
 /* A TCP socket bound to host:port: with SO_REUSEPORT and listening for the loops (each has
@@ -302,16 +312,18 @@ int ff_server_run(const struct ff_server_opts *opts)
     }
 
     char err[1024];
-    struct ff_enrich_opts eo = {.ua_regexes = opts->ua_regexes, .ua_optional = 1};
+    struct ff_enrich_opts eo = {.ua_regexes = opts->ua_regexes, .geoip = opts->geoip, .ip_mode = opts->ip_mode,
+                                .optional = 1};
     int64_t te = ff_now_us();
     if ((rc = ff_enricher_open(&srv.enrich, &eo, err, sizeof err))) {
-        ff_error("cannot load the user-agent regexes: %s", err);
+        ff_error("cannot start enrichment: %s", err);
         close(lock_fd);
         return rc;
     }
-    if (ff_enricher_has_ua(srv.enrich))
-        ff_info("user-agent regexes loaded from %s in %.3f s", opts->ua_regexes ? opts->ua_regexes : FF_UA_DEFAULT_REGEXES,
-                (double)(ff_now_us() - te) / 1e6);
+    static const char *const ip_modes[] = {"dropped", "truncated", "kept"};
+    ff_info("enrichment: user agents %s, GeoIP %s, IP addresses %s after geo (%.3f s)",
+            ff_enricher_has_ua(srv.enrich) ? "parsed" : "off", ff_enricher_has_geoip(srv.enrich) ? "on" : "off",
+            ip_modes[opts->ip_mode], (double)(ff_now_us() - te) / 1e6);
 
     /* The store first: it replays the WAL's records that are not in its parts yet; then the
      * WAL recovers (cutting a torn tail) and hands it every durable frame from then on. */

@@ -345,6 +345,7 @@ static const size_t field_off[FF_NCOLS] = {
     [FF_C_BROWSER] = AT(browser), [FF_C_BROWSER_VERSION] = AT(browser_version),
     [FF_C_OS] = AT(os), [FF_C_OS_VERSION] = AT(os_version),
     [FF_C_DEVICE_TYPE] = AT(device_type), [FF_C_BOT] = AT(bot),
+    [FF_C_COUNTRY] = AT(country), [FF_C_REGION] = AT(region), [FF_C_CITY] = AT(city),
 };
 
 /* A day's columns, each one array in row order: taken from the events in one pass, so that
@@ -727,7 +728,8 @@ static const int event_cols[] = {FF_C_TIME, FF_C_RECEIVED, FF_C_ORIGINAL_TIME, F
                                  FF_C_EVENT, FF_C_NAME, FF_C_MESSAGE_ID, FF_C_ANONYMOUS_ID, FF_C_USER_ID,
                                  FF_C_GROUP_ID, FF_C_PREVIOUS_ID, FF_C_WRITE_KEY, FF_C_PROPERTIES, FF_C_TRAITS,
                                  FF_C_CONTEXT, FF_C_SEQ, FF_C_BROWSER, FF_C_BROWSER_VERSION, FF_C_OS,
-                                 FF_C_OS_VERSION, FF_C_DEVICE_TYPE, FF_C_BOT};
+                                 FF_C_OS_VERSION, FF_C_DEVICE_TYPE, FF_C_BOT, FF_C_COUNTRY, FF_C_REGION,
+                                 FF_C_CITY};
 
 void ff_part_events_init(struct ff_part_events *pe, const struct ff_part *p)
 {
@@ -828,5 +830,8 @@ void ff_part_events_get(const struct ff_part_events *pe, uint32_t i, struct ff_e
     ev->os = str_at(&c[FF_C_OS], i);
     ev->os_version = str_at(&c[FF_C_OS_VERSION], i);
     ev->device_type = str_at(&c[FF_C_DEVICE_TYPE], i);
+    ev->country = str_at(&c[FF_C_COUNTRY], i);
+    ev->region = str_at(&c[FF_C_REGION], i);
+    ev->city = str_at(&c[FF_C_CITY], i);
     ev->bot = c[FF_C_BOT].u8 && i < c[FF_C_BOT].n ? c[FF_C_BOT].u8[i] : 0;
 }

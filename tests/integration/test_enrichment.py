@@ -22,7 +22,7 @@ def track(srv, ua=None, header_ua=None, path="/v1/track", **extra):
     mid = uid()
     body = {"event": "Viewed", "userId": "u-" + mid[:8], "messageId": mid, **extra}
     if ua is not None:
-        body["context"] = {"userAgent": ua, "ip": "203.0.113.9"}
+        body["context"] = {"userAgent": ua, "ip": "10.0.0.9"}
     headers = {"User-Agent": header_ua} if header_ua else {}
     r = srv.post_json(path, body, write_key="k", headers=headers)
     assert r.status_code == 200, r.text
@@ -106,3 +106,44 @@ def test_bad_regexes_file_is_a_clear_startup_error(tmp_path):
     p = cli("serve", "--listen", "127.0.0.1:0", "--data", tmp_path / "d3", "--ua-regexes", tmp_path / "none.yaml",
             check=False, timeout=10)
     assert p.returncode == 1 and "none.yaml" in p.stderr
+
+
+def test_geoip_country_and_ip_dropped_by_default(server):
+    """context.ip serves GeoIP (the free country database the set-up installs), then is dropped."""
+    mid = track(server, CHROME_WIN)  # context.ip 10.0.0.9: private, no country
+    e = server.event_by_mid(mid)
+    assert "ip" not in e["context"] and "country" not in e["enrichment"]
+    r = server.post_json("/v1/track", {"event": "E", "userId": "g", "messageId": "geo-1",
+                                       "context": {"ip": "8.8.8.8", "locale": "en-US"}}, write_key="k")
+    assert r.status_code == 200
+    e = server.event_by_mid("geo-1")
+    assert e["enrichment"]["country"] == "US"
+    assert e["context"] == {"locale": "en-US"}
+
+
+def test_ip_truncate_and_keep(footfall):
+    srv = footfall.start("--ip", "truncate")
+    r = srv.post_json("/v1/track", {"event": "E", "userId": "g", "messageId": "t-1",
+                                    "context": {"ip": "8.8.8.8"}}, write_key="k")
+    assert r.status_code == 200
+    e = srv.event_by_mid("t-1")
+    assert e["context"]["ip"] == "8.8.8.0" and e["enrichment"]["country"] == "US"
+    srv.stop_ok()
+    srv = footfall.start("--ip", "keep")
+    for mid, ctx in (("k-1", {"ip": "2001:4860:4860::8888"}), ("k-2", {})):
+        r = srv.post_json("/v1/track", {"event": "E", "userId": "g", "messageId": mid, "context": ctx}, write_key="k")
+        assert r.status_code == 200
+    assert srv.event_by_mid("k-1")["context"]["ip"] == "2001:4860:4860::8888"
+    assert srv.event_by_mid("k-1")["enrichment"]["country"] == "US"
+    # without context.ip, the address the request came from (loopback: no country)
+    assert srv.event_by_mid("k-2")["context"]["ip"] == "127.0.0.1"
+    assert "enrichment" not in srv.event_by_mid("k-2")
+
+
+def test_geoip_options_are_checked(tmp_path):
+    bad = tmp_path / "x.mmdb"
+    bad.write_bytes(b"not a maxmind database")
+    p = cli("serve", "--listen", "127.0.0.1:0", "--data", tmp_path / "d", "--geoip", bad, check=False, timeout=10)
+    assert p.returncode == 1 and "x.mmdb" in p.stderr
+    p = cli("serve", "--listen", "127.0.0.1:0", "--data", tmp_path / "d", "--ip", "hash", check=False, timeout=10)
+    assert p.returncode == 2 and "--ip must be drop, truncate or keep" in p.stderr

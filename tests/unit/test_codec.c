@@ -56,11 +56,11 @@ static void event_strs(struct ff_event *ev, struct ff_str *strs[EV_NSTRS])
 }
 
 /* The enrichment block's strings, in their record order. */
-enum { EV_NENRICH = 5 };
+enum { EV_NENRICH = 8 };
 static void enrich_strs(struct ff_event *ev, struct ff_str *strs[EV_NENRICH])
 {
     struct ff_str *all[EV_NENRICH] = {&ev->browser, &ev->browser_version, &ev->os, &ev->os_version,
-                                      &ev->device_type};
+                                      &ev->device_type, &ev->country, &ev->region, &ev->city};
     memcpy(strs, all, sizeof all);
 }
 
@@ -134,6 +134,9 @@ static void assert_event_eq(const struct ff_event *a, const struct ff_event *b)
     assert_str_eq(a->os, b->os);
     assert_str_eq(a->os_version, b->os_version);
     assert_str_eq(a->device_type, b->device_type);
+    assert_str_eq(a->country, b->country);
+    assert_str_eq(a->region, b->region);
+    assert_str_eq(a->city, b->city);
     assert_int_equal(a->bot, b->bot);
 }
 
@@ -198,11 +201,14 @@ static void test_enrichment_versions(void **state)
     ff_buf_reset(&b);
     assert_int_equal(ff_event_encode(&b, &ev), 0);
     assert_int_equal((unsigned char)b.data[7], 1);
-    assert_int_equal(b.len, plain + 2 + 6 + 1 + 1 + 1 + 1 + 7 + 1); /* bot, count, 5 strings */
-    /* a later version's block: count 7, two more strings this version skips */
+    ev.country = (struct ff_str){"NZ", 2};
+    ff_buf_reset(&b);
+    assert_int_equal(ff_event_encode(&b, &ev), 0);
+    assert_int_equal(b.len, plain + 2 + 1 + 6 + 1 + 1 + 1 + 1 + 7 + 1 + 2 + 1 + 1); /* bot, count, 8 strings */
+    /* a later version's block: count 10, two more strings this version skips */
     size_t count_at = plain + 1;
-    assert_int_equal((unsigned char)b.data[count_at], 5);
-    b.data[count_at] = 7;
+    assert_int_equal((unsigned char)b.data[count_at], 8);
+    b.data[count_at] = 10;
     assert_int_equal(ff_buf_append(&b, "\x02" "ab" "\x00", 4), 0);
     uint32_t body = (uint32_t)(b.len - 5);
     memcpy(b.data + 1, &body, 4); /* little-endian host */
@@ -213,6 +219,8 @@ static void test_enrichment_versions(void **state)
     assert_int_equal(got.u.ev.browser.len, 6);
     assert_memory_equal(got.u.ev.browser.p, "Chrome", 6);
     assert_int_equal(got.u.ev.device_type.len, 7);
+    assert_int_equal(got.u.ev.country.len, 2);
+    assert_memory_equal(got.u.ev.country.p, "NZ", 2);
     /* corruption: a flag this version does not know, a bot byte of 2 */
     b.data[7] = 3;
     off = 0;

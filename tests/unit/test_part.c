@@ -118,6 +118,10 @@ static void make_events(struct fx *f, size_t n, int days, int people)
             ev->os_version = k == 2 ? keep(f, "17.%d", (int)test_randn(3)) : (struct ff_str){"", 0};
             ev->device_type = keep(f, "%s", k == 3 ? "bot" : k == 2 ? "mobile" : "desktop");
             ev->bot = k == 3;
+            if (test_randn(2)) { /* GeoIP: a country file, or a city file with region and city */
+                ev->country = keep(f, "%s", k == 2 ? "NZ" : "US");
+                if (k == 2) ev->region = keep(f, "NZ-WGN"), ev->city = keep(f, "Wellington");
+            }
         }
     }
     free(anon);
@@ -163,7 +167,8 @@ static int same_event(const struct ff_event *a, const struct ff_event *b)
            same_object(a->properties, b->properties) && same_str(a->traits, b->traits) && same_str(a->context, b->context) &&
            same_str(a->browser, b->browser) && same_str(a->browser_version, b->browser_version) &&
            same_str(a->os, b->os) && same_str(a->os_version, b->os_version) &&
-           same_str(a->device_type, b->device_type) && a->bot == b->bot;
+           same_str(a->device_type, b->device_type) && a->bot == b->bot && same_str(a->country, b->country) &&
+           same_str(a->region, b->region) && same_str(a->city, b->city);
 }
 
 static struct ff_str pkey(const struct ff_event *ev) { return ev->user_id.len ? ev->user_id : ev->anonymous_id; }

@@ -9,7 +9,6 @@
 #include "testutil.h"
 
 #include "core/errors.h"
-#include "enrich/enrich.h"
 #include "enrich/useragent.h"
 #include "enrich/yamllist.h"
 
@@ -244,29 +243,6 @@ static void test_cache_threads(void **state)
     ff_ua_cache_free(c);
 }
 
-/* ---- where the user agent comes from ---- */
-
-static void expect_ua(const char *context, const char *fallback, const char *want)
-{
-    struct ff_enriched en;
-    struct ff_str got = ff_enrich_user_agent((struct ff_str){context, (uint32_t)strlen(context)},
-                                             (struct ff_str){fallback, (uint32_t)strlen(fallback)}, &en);
-    assert_int_equal(got.len, strlen(want));
-    assert_memory_equal(got.p, want, got.len);
-}
-
-static void test_user_agent_source(void **state)
-{
-    (void)state;
-    expect_ua("{\"ip\":\"1.2.3.4\",\"userAgent\":\"Mozilla/5.0 X\"}", "hdr", "Mozilla/5.0 X");
-    /* escapes as footfall's writer leaves them, surrogate pairs included */
-    expect_ua("{\"userAgent\":\"a\\\"b\\\\c\\t\\u00e9\\ud83d\\ude00\"}", "", "a\"b\\c\t\xc3\xa9\xf0\x9f\x98\x80");
-    expect_ua("{\"userAgent\":42}", "hdr", "hdr");           /* not a string: the fallback */
-    expect_ua("{\"page\":{\"userAgent\":\"x\"}}", "hdr", "hdr"); /* only the top-level member counts */
-    expect_ua("", "hdr", "hdr");
-    expect_ua("", "", "");
-}
-
 /* ---- loading errors ---- */
 
 static void write_file(const char *path, const char *text)
@@ -318,7 +294,7 @@ int main(void)
         cmocka_unit_test(test_uap_device_cases), cmocka_unit_test(test_device_types),
         cmocka_unit_test(test_versions),       cmocka_unit_test(test_hostile_input),
         cmocka_unit_test(test_cache_hits_and_bound), cmocka_unit_test(test_cache_threads),
-        cmocka_unit_test(test_user_agent_source), cmocka_unit_test(test_load_errors),
+        cmocka_unit_test(test_load_errors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,202 @@
+/* test_enrich.c - the enrichment stage (enrich/enrich.h) on events as normalisation leaves
+ * them: where the user agent and the IP address come from, GeoIP with the free country
+ * database the set-up installs (and the MaxMind layout's fields), and the IP setting applied
+ * to the stored context, including a context the scanner gives up on. */
+#include <errno.h>
+#include <limits.h>
+#include <unistd.h>
+
+#include "testutil.h"
+
+#include "core/errors.h"
+#include "enrich/enrich.h"
+#include "enrich/geoip.h"
+
+static const char *const CHROME =
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.6099.109 "
+    "Safari/537.36";
+
+static struct ff_enricher *open_enricher(int ip_mode)
+{
+    struct ff_enrich_opts o = {.ip_mode = ip_mode};
+    struct ff_enricher *e = NULL;
+    char err[512];
+    int rc = ff_enricher_open(&e, &o, err, sizeof err);
+    if (rc) fprintf(stderr, "%s\n", err);
+    assert_int_equal(rc, 0);
+    assert_true(ff_enricher_has_ua(e));
+    assert_true(ff_enricher_has_geoip(e)); /* scripts/setup installs the npm database */
+    return e;
+}
+
+static struct ff_str S(const char *s) { return (struct ff_str){s, (uint32_t)strlen(s)}; }
+
+static int eq(struct ff_str a, const char *b) { return a.len == strlen(b) && !memcmp(a.p, b, a.len); }
+
+/* Enriches an event whose stored context is `context`; the event is left in *ev. */
+static void run(struct ff_enricher *e, const char *context, const char *header_ua, const char *peer, int browser_sent,
+                struct ff_event *ev, struct ff_enriched *en)
+{
+    memset(ev, 0, sizeof *ev);
+    ev->context = S(context);
+    struct ff_enrich_request rq = {S(header_ua), S(peer), browser_sent};
+    assert_int_equal(ff_enrich_event(e, &rq, ev, en), 0);
+}
+
+static void expect_context(const struct ff_event *ev, const char *want)
+{
+    if (!eq(ev->context, want)) fprintf(stderr, "context: %.*s\nwanted:  %s\n", (int)ev->context.len, ev->context.p, want);
+    assert_true(eq(ev->context, want));
+}
+
+static void test_user_agent_sources(void **state)
+{
+    (void)state;
+    struct ff_enricher *e = open_enricher(FF_IP_KEEP);
+    struct ff_enriched en;
+    ff_enriched_init(&en);
+    struct ff_event ev;
+    char ctx[512];
+    snprintf(ctx, sizeof ctx, "{\"userAgent\":\"%s\"}", CHROME);
+    run(e, ctx, "curl/8.0", "", 0, &ev, &en);
+    assert_true(eq(ev.browser, "Chrome") && eq(ev.browser_version, "120.0.6099") && eq(ev.os, "Windows"));
+    assert_true(eq(ev.device_type, "desktop") && !ev.bot);
+    /* no context.userAgent: the header only for what a browser sends itself */
+    run(e, "{\"library\":{\"name\":\"x\"}}", CHROME, "", 0, &ev, &en);
+    assert_int_equal(ev.browser.len, 0);
+    run(e, "", CHROME, "", 1, &ev, &en);
+    assert_true(eq(ev.browser, "Chrome"));
+    /* escapes in the stored text: \/ and \" and \u00e9 are read as their characters */
+    run(e,
+        "{\"userAgent\":\"Mozilla\\/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit\\/537.36 (KHTML, like Gecko) "
+        "Chrome\\/120.0.6099.109 Safari\\/537.36 \\\"q\\\" \\u00e9\\ud83d\\ude00\"}",
+        "", "", 0, &ev, &en);
+    assert_true(eq(ev.browser, "Chrome") && eq(ev.browser_version, "120.0.6099") && eq(ev.os, "Windows"));
+    /* only the top-level member counts, and only a string */
+    run(e, "{\"page\":{\"userAgent\":\"curl/8.0\"},\"userAgent\":42}", "", "", 0, &ev, &en);
+    assert_int_equal(ev.browser.len, 0);
+    assert_false(ev.bot);
+    ff_enriched_free(&en);
+    ff_enricher_close(e);
+}
+
+static void test_geoip_lookups(void **state)
+{
+    (void)state;
+    char path[PATH_MAX], err[512];
+    assert_int_equal(ff_enrich_default_geoip(path, sizeof path), 0);
+    struct ff_geoip *g;
+    assert_int_equal(ff_geoip_open(&g, path, err, sizeof err), 0);
+    struct ff_geo geo;
+    assert_int_equal(ff_geoip_lookup(g, "8.8.8.8", 7, &geo), 1);
+    assert_string_equal(geo.country, "US");
+    assert_string_equal(geo.city, "");
+    assert_int_equal(ff_geoip_lookup(g, "2001:4860:4860::8888", 20, &geo), 1);
+    assert_string_equal(geo.country, "US");
+    /* not addresses, or not in the database */
+    static const char *const no[] = {"", "127.0.0.1", "10.1.2.3", "999.1.1.1", "8.8.8.8:80", "[::1]", "example.org",
+                                     "8.8.8.8\n"};
+    for (size_t i = 0; i < sizeof no / sizeof *no; i++) {
+        assert_int_equal(ff_geoip_lookup(g, no[i], strlen(no[i]), &geo), 0);
+        assert_string_equal(geo.country, "");
+    }
+    assert_int_equal(ff_geoip_lookup(g, "8.8.8.8\0x", 9, &geo), 0); /* a NUL inside */
+    ff_geoip_close(g);
+    /* not a database: the error names the file */
+    char dir[256], bad[300];
+    assert_int_equal(test_mkdtemp(dir, sizeof dir, "geo"), 0);
+    snprintf(bad, sizeof bad, "%s/x.mmdb", dir);
+    FILE *f = fopen(bad, "w");
+    fputs("not a maxmind db", f);
+    fclose(f);
+    assert_int_equal(ff_geoip_open(&g, bad, err, sizeof err), FF_EINVAL);
+    assert_non_null(strstr(err, bad));
+    snprintf(bad, sizeof bad, "%s/missing.mmdb", dir);
+    assert_int_equal(ff_geoip_open(&g, bad, err, sizeof err), -ENOENT);
+    assert_non_null(strstr(err, "missing.mmdb"));
+    test_rmtree(dir);
+}
+
+static void test_ip_truncation(void **state)
+{
+    (void)state;
+    char out[FF_IP_TEXT];
+    static const char *const cases[][2] = {
+        {"203.0.113.77", "203.0.113.0"}, {"8.8.8.8", "8.8.8.0"}, {"2001:db8:85a3:8d3:1319:8a2e:370:7348", "2001:db8:85a3::"},
+        {"::1", "::"}, {"::ffff:1.2.3.4", "::"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        assert_int_equal(ff_ip_truncate(cases[i][0], strlen(cases[i][0]), out), 0);
+        assert_string_equal(out, cases[i][1]);
+    }
+    assert_int_equal(ff_ip_truncate("nope", 4, out), -1);
+    assert_int_equal(ff_ip_mode_parse("drop"), FF_IP_DROP);
+    assert_int_equal(ff_ip_mode_parse("truncate"), FF_IP_TRUNCATE);
+    assert_int_equal(ff_ip_mode_parse("keep"), FF_IP_KEEP);
+    assert_int_equal(ff_ip_mode_parse("Keep"), -1);
+}
+
+/* The IP setting on the stored context: drop removes context.ip (other members as they were),
+ * truncate stores the truncated address, keep stores what came (the peer's when the context
+ * had none); geo uses the full address in every mode. */
+static void test_ip_settings(void **state)
+{
+    (void)state;
+    static const struct {
+        int mode;
+        const char *context, *peer, *want_context, *want_country;
+    } cases[] = {
+        {FF_IP_DROP, "{\"ip\":\"8.8.8.8\",\"locale\":\"en-US\"}", "127.0.0.1", "{\"locale\":\"en-US\"}", "US"},
+        {FF_IP_DROP, "{\"library\":{\"name\":\"a\"},\"ip\":\"8.8.8.8\"}", "", "{\"library\":{\"name\":\"a\"}}", "US"},
+        {FF_IP_DROP, "{\"ip\":\"8.8.8.8\"}", "", "", "US"},
+        {FF_IP_DROP, "{\"ip\":42}", "8.8.4.4", "", "US"},          /* not a string: the peer's, and dropped */
+        {FF_IP_DROP, "", "8.8.4.4", "", "US"},                       /* the peer's address serves geo only */
+        {FF_IP_DROP, "{\"locale\":\"de\"}", "", "{\"locale\":\"de\"}", ""},
+        {FF_IP_TRUNCATE, "{\"ip\":\"8.8.8.8\",\"locale\":\"en-US\"}", "", "{\"locale\":\"en-US\",\"ip\":\"8.8.8.0\"}", "US"},
+        {FF_IP_TRUNCATE, "", "2001:4860:4860::8888", "{\"ip\":\"2001:4860:4860::\"}", "US"},
+        {FF_IP_TRUNCATE, "{\"ip\":\"not an address\"}", "", "", ""},
+        {FF_IP_KEEP, "{\"ip\":\"8.8.8.8\"}", "1.1.1.1", "{\"ip\":\"8.8.8.8\"}", "US"},
+        {FF_IP_KEEP, "{\"locale\":\"en\"}", "8.8.4.4", "{\"locale\":\"en\",\"ip\":\"8.8.4.4\"}", "US"},
+        {FF_IP_KEEP, "", "", "", ""},
+        /* a key with an escape, which the scanner leaves to the parser */
+        {FF_IP_DROP, "{\"k\\\"ey\":-1.5e+300,\"ip\":\"8.8.8.8\",\"s\":\"\xc3\xa9\"}", "",
+         "{\"k\\\"ey\":-1.5e+300,\"s\":\"\xc3\xa9\"}", "US"},
+    };
+    struct ff_enriched en;
+    ff_enriched_init(&en);
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        struct ff_enricher *e = open_enricher(cases[i].mode);
+        struct ff_event ev;
+        run(e, cases[i].context, "", cases[i].peer, 0, &ev, &en);
+        if (!eq(ev.country, cases[i].want_country)) fprintf(stderr, "case %zu: country %.*s\n", i, (int)ev.country.len, ev.country.p);
+        assert_true(eq(ev.country, cases[i].want_country));
+        expect_context(&ev, cases[i].want_context);
+        ff_enricher_close(e);
+    }
+    ff_enriched_free(&en);
+}
+
+/* Files named in the options must load; the defaults may be missing when optional. */
+static void test_open_errors(void **state)
+{
+    (void)state;
+    char err[512];
+    struct ff_enricher *e = NULL;
+    struct ff_enrich_opts o = {.geoip = "/nonexistent/city.mmdb", .optional = 1};
+    assert_int_equal(ff_enricher_open(&e, &o, err, sizeof err), -ENOENT);
+    assert_non_null(strstr(err, "/nonexistent/city.mmdb"));
+    assert_null(e);
+    o = (struct ff_enrich_opts){.ua_regexes = "/nonexistent/regexes.yaml", .optional = 1};
+    assert_int_equal(ff_enricher_open(&e, &o, err, sizeof err), -ENOENT);
+    assert_non_null(strstr(err, "/nonexistent/regexes.yaml"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_user_agent_sources), cmocka_unit_test(test_geoip_lookups),
+        cmocka_unit_test(test_ip_truncation),      cmocka_unit_test(test_ip_settings),
+        cmocka_unit_test(test_open_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
