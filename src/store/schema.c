@@ -502,7 +502,7 @@ static int choose_encoding(const struct ff_str *vals, size_t n, uint8_t *enc, st
     for (size_t i = 0; i < n; i++) {
         struct ff_str s = vals[i];
         /* a run of one value (one person's user id, page, browser): no hash needed */
-        if (i && s.len == vals[i - 1].len && (s.p == vals[i - 1].p || !memcmp(s.p, vals[i - 1].p, s.len))) {
+        if (i && s.len == vals[i - 1].len && (s.p == vals[i - 1].p || !s.len || !memcmp(s.p, vals[i - 1].p, s.len))) {
             ids[i] = ids[i - 1];
             continue;
         }

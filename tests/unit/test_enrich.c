@@ -31,7 +31,7 @@ static struct ff_enricher *open_enricher(int ip_mode)
 
 static struct ff_str S(const char *s) { return (struct ff_str){s, (uint32_t)strlen(s)}; }
 
-static int eq(struct ff_str a, const char *b) { return a.len == strlen(b) && !memcmp(a.p, b, a.len); }
+static int eq(struct ff_str a, const char *b) { return a.len == strlen(b) && (!a.len || !memcmp(a.p, b, a.len)); }
 
 /* Enriches an event whose stored context is `context`; the event is left in *ev. */
 static void run(struct ff_enricher *e, const char *context, const char *header_ua, const char *peer, int browser_sent,

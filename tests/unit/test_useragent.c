@@ -170,7 +170,8 @@ static void test_hostile_input(void **state)
 {
     (void)state;
     char big[8192];
-    for (size_t i = 0; i < sizeof big; i++) big[i] = (char)("(;/ 0aZ\x80\xff"[i % 11]);
+    static const char bytes[] = "(;/ 0aZ\x80\xff";
+    for (size_t i = 0; i < sizeof big; i++) big[i] = bytes[i % (sizeof bytes - 1)];
     struct ff_ua u;
     assert_int_equal(ff_ua_parse(parser, big, sizeof big, &u), 0);
     assert_true(strlen(u.family) < FF_UA_FIELD);
