@@ -165,6 +165,7 @@ static size_t unescape(const char *s, size_t n, char *out, size_t cap)
 struct context_facts {
     struct ff_str ua, ip;
     int has_ip;
+    struct ff_str ip_member; /* the scanner's: the whole "ip":… member, to cut it out */
 };
 
 /* Per thread, for a context the scanner gives up on (it never should: normalisation wrote it). */
@@ -200,7 +201,7 @@ static int read_context(struct ff_str context, struct context_facts *f, struct f
     while (!rc && (rc = ff_jscan_next(&sc, &m)) == 1) {
         rc = 0;
         int ua = is_key(m.key, "userAgent"), ip = is_key(m.key, "ip");
-        if (ip) f->has_ip = 1;
+        if (ip) f->has_ip = 1, f->ip_member = m.member;
         if ((!ua && !ip) || m.kind != FF_JS_STRING) continue;
         struct ff_str v = m.value;
         if (m.escaped && ua) {
@@ -231,14 +232,27 @@ static int read_context(struct ff_str context, struct context_facts *f, struct f
 }
 
 /* ev->context less its "ip" member, plus "ip":set when set is not NULL, into en->context. */
-static int rewrite_context(struct ff_str context, const struct ff_json_doc *doc, int parsed, const char *set,
-                           struct ff_enriched *en, struct ff_event *ev)
+static int rewrite_context(struct ff_str context, const struct context_facts *f, const struct ff_json_doc *doc,
+                           int parsed, const char *set, struct ff_enriched *en, struct ff_event *ev)
 {
     struct ff_buf *b = &en->context;
     ff_buf_reset(b);
     int rc = ff_buf_putc(b, '{');
     int first = 1;
-    if (parsed) {
+    if (!parsed && context.len >= 2) {
+        /* The scanner's text: the members around "ip", one comma between them. */
+        const char *in = context.p + 1, *end = context.p + context.len - 1; /* inside the braces */
+        const char *cut = end, *resume = end;
+        if (f->ip_member.len) {
+            cut = f->ip_member.p;
+            resume = cut + f->ip_member.len;
+            if (cut > in && cut[-1] == ',') cut--;
+            else if (resume < end && *resume == ',') resume++;
+        }
+        rc = ff_buf_append(b, in, (size_t)(cut - in));
+        if (!rc) rc = ff_buf_append(b, resume, (size_t)(end - resume));
+        first = b->len == 1;
+    } else if (parsed) {
         for (uint32_t i = 1; !rc && i < doc->nodes[0].end; i = doc->nodes[i].end) {
             const struct ff_json_node *n = &doc->nodes[i];
             if (is_key((struct ff_str){n->key, n->key_len}, "ip")) continue;
@@ -247,16 +261,6 @@ static int rewrite_context(struct ff_str context, const struct ff_json_doc *doc,
             if (!rc) rc = ff_json_write_str(b, n->key, n->key_len);
             if (!rc) rc = ff_buf_putc(b, ':');
             if (!rc) rc = ff_json_write_node(b, doc, i);
-        }
-    } else if (context.len) {
-        struct ff_jscan sc;
-        struct ff_jscan_member m;
-        int r = ff_jscan_begin(&sc, context.p, context.len);
-        while (!rc && !r && ff_jscan_next(&sc, &m) == 1) { /* read once already: it does not give up */
-            if (is_key(m.key, "ip")) continue;
-            if (!first) rc = ff_buf_putc(b, ',');
-            first = 0;
-            if (!rc) rc = ff_buf_append(b, m.member.p, m.member.len);
         }
     }
     if (!rc && set) {
@@ -270,6 +274,33 @@ static int rewrite_context(struct ff_str context, const struct ff_json_doc *doc,
     /* an empty object is stored as absent, as normalisation does */
     ev->context = first ? (struct ff_str){"", 0} : (struct ff_str){b->data, (uint32_t)b->len};
     return 0;
+}
+
+/* The last address a thread looked up: the events of one request mostly share it (a browser's
+ * batch, a page's pixels), so most lookups are a compare and a copy. */
+static _Thread_local struct {
+    uint64_t db; /* ff_geoip_id */
+    char ip[FF_IP_TEXT];
+    uint32_t len;
+    int found;
+    struct ff_geo geo;
+} last_geo;
+
+static int geo_lookup(const struct ff_geoip *db, struct ff_str ip, struct ff_geo *out)
+{
+    if (last_geo.db == ff_geoip_id(db) && last_geo.len == ip.len && !memcmp(last_geo.ip, ip.p, ip.len)) {
+        *out = last_geo.geo;
+        return last_geo.found;
+    }
+    int found = ff_geoip_lookup(db, ip.p, ip.len, out);
+    if (ip.len < FF_IP_TEXT) {
+        last_geo.db = ff_geoip_id(db);
+        memcpy(last_geo.ip, ip.p, ip.len);
+        last_geo.len = ip.len;
+        last_geo.found = found;
+        last_geo.geo = *out;
+    }
+    return found;
 }
 
 static void set_ip_text(char out[FF_IP_TEXT], struct ff_str ip)
@@ -307,7 +338,7 @@ int ff_enrich_event(struct ff_enricher *e, const struct ff_enrich_request *rq, s
     }
 
     struct ff_str ip = f.ip.len ? f.ip : rq->peer_ip;
-    if (e->geo && ip.len && ff_geoip_lookup(e->geo, ip.p, ip.len, &en->geo)) {
+    if (e->geo && ip.len && geo_lookup(e->geo, ip, &en->geo)) {
         ev->country = (struct ff_str){en->geo.country, (uint32_t)strlen(en->geo.country)};
         ev->region = (struct ff_str){en->geo.region, (uint32_t)strlen(en->geo.region)};
         ev->city = (struct ff_str){en->geo.city, (uint32_t)strlen(en->geo.city)};
@@ -319,5 +350,5 @@ int ff_enrich_event(struct ff_enricher *e, const struct ff_enrich_request *rq, s
     if (e->ip_mode == FF_IP_TRUNCATE && ip.len && !ff_ip_truncate(ip.p, ip.len, en->ip)) set = en->ip;
     else if (e->ip_mode == FF_IP_KEEP && !f.has_ip && ip.len) set_ip_text(en->ip, ip), set = en->ip;
     int change = e->ip_mode == FF_IP_DROP ? f.has_ip : e->ip_mode == FF_IP_TRUNCATE ? f.has_ip || set : set != NULL;
-    return change ? rewrite_context(ev->context, &doc, parsed, set, en, ev) : 0;
+    return change ? rewrite_context(ev->context, &f, &doc, parsed, set, en, ev) : 0;
 }

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <maxminddb.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -12,9 +13,20 @@
 #include "core/alloc.h"
 #include "core/errors.h"
 
+/* Where a file keeps the country: MaxMind's layout (country.iso_code, and subdivisions and
+ * city in City files) or a top-level country_code (ip-location-db). Learnt from the first
+ * lookup that finds one, so later lookups ask only for what is there. */
+enum layout { LAYOUT_UNKNOWN, LAYOUT_MAXMIND, LAYOUT_CODE };
+
 struct ff_geoip {
     MMDB_s db;
+    atomic_int layout;
+    int city;    /* its database_type does not rule out subdivisions and cities */
+    uint64_t id; /* unique in the process, for caches of lookups */
 };
+
+static atomic_uint_fast64_t next_id = 1;
+uint64_t ff_geoip_id(const struct ff_geoip *g) { return g->id; }
 
 int ff_geoip_open(struct ff_geoip **out, const char *path, char *err, size_t errlen)
 {
@@ -29,6 +41,10 @@ int ff_geoip_open(struct ff_geoip **out, const char *path, char *err, size_t err
         ff_free(g);
         return sys ? -sys : FF_EINVAL;
     }
+    const char *type = g->db.metadata.database_type ? g->db.metadata.database_type : "";
+    g->city = !strstr(type, "ountry") && !strstr(type, "ASN"); /* "GeoLite2-Country", "country" */
+    atomic_init(&g->layout, LAYOUT_UNKNOWN);
+    g->id = atomic_fetch_add(&next_id, 1);
     *out = g;
     return 0;
 }
@@ -86,9 +102,15 @@ int ff_geoip_lookup(const struct ff_geoip *g, const char *ip, size_t len, struct
                              *const sub_iso[] = {"subdivisions", "0", "iso_code", NULL},
                              *const sub_name[] = {"subdivisions", "0", "names", "en", NULL},
                              *const city[] = {"city", "names", "en", NULL};
-    if (!get(&r.entry, iso, out->country)) get(&r.entry, code, out->country);
-    if (!get(&r.entry, sub_iso, out->region)) get(&r.entry, sub_name, out->region);
-    get(&r.entry, city, out->city);
+    struct ff_geoip *learn = (struct ff_geoip *)g; /* the layout is a cache; the file stays read-only */
+    int layout = atomic_load_explicit(&learn->layout, memory_order_relaxed);
+    if (layout != LAYOUT_CODE && get(&r.entry, iso, out->country)) layout = LAYOUT_MAXMIND;
+    else if (layout != LAYOUT_MAXMIND && get(&r.entry, code, out->country)) layout = LAYOUT_CODE;
+    if (out->country[0]) atomic_store_explicit(&learn->layout, layout, memory_order_relaxed);
+    if (g->city && layout != LAYOUT_CODE) {
+        if (!get(&r.entry, sub_iso, out->region)) get(&r.entry, sub_name, out->region);
+        get(&r.entry, city, out->city);
+    }
     return out->country[0] || out->region[0] || out->city[0];
 }
 

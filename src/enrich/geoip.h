@@ -9,6 +9,7 @@
 #define FF_GEOIP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define FF_GEO_FIELD 64
 #define FF_IP_TEXT 46 /* INET6_ADDRSTRLEN */
@@ -23,6 +24,8 @@ struct ff_geoip;
 /* Opens a .mmdb file; an error names the file and what is wrong with it. */
 int ff_geoip_open(struct ff_geoip **out, const char *path, char *err, size_t errlen);
 void ff_geoip_close(struct ff_geoip *g);
+/* A number no other database opened by this process has: what a cache of lookups keys on. */
+uint64_t ff_geoip_id(const struct ff_geoip *g);
 /* Looks an address (text, any bytes) up. 1 with *out filled, 0 when the text is not an
  * address or the file does not know it (out is then all ""). Thread-safe. */
 int ff_geoip_lookup(const struct ff_geoip *g, const char *ip, size_t len, struct ff_geo *out);
