@@ -365,7 +365,26 @@ struct ff_ua_cache {
     const struct ff_ua_parser *p;
     struct shard shards[SHARDS];
     atomic_uint_fast64_t hits, misses;
+    uint64_t id; /* unique in the process: what a thread's memo keys on */
 };
+
+/* The last user agent a thread looked up: the events of one request mostly share it (a
+ * browser's batch), and the event loops would otherwise take turns on one shard's lock. */
+static _Thread_local struct {
+    uint64_t cache;
+    uint32_t len;
+    char ua[FF_UA_MAX_INPUT];
+    struct ff_ua_brief val;
+} last_ua;
+static atomic_uint_fast64_t next_cache_id = 1;
+
+static void remember_last(const struct ff_ua_cache *c, const char *s, size_t n, const struct ff_ua_brief *val)
+{
+    last_ua.cache = c->id;
+    last_ua.len = (uint32_t)n;
+    memcpy(last_ua.ua, s, n);
+    last_ua.val = *val;
+}
 
 static void shard_clear(struct shard *sh)
 {
@@ -381,6 +400,7 @@ struct ff_ua_cache *ff_ua_cache_new(const struct ff_ua_parser *p, size_t max_ent
     struct ff_ua_cache *c = ff_calloc(1, sizeof *c);
     if (!c) return NULL;
     c->p = p;
+    c->id = atomic_fetch_add(&next_cache_id, 1);
     size_t per = max_entries / SHARDS + 1, cap = 16;
     while (cap < 2 * per) cap *= 2;
     for (int i = 0; i < SHARDS; i++) {
@@ -416,6 +436,11 @@ static struct cached **probe(struct shard *sh, uint64_t h, const char *s, size_t
 int ff_ua_cache_get(struct ff_ua_cache *c, const char *s, size_t n, struct ff_ua_brief *out)
 {
     if (n > FF_UA_MAX_INPUT) n = FF_UA_MAX_INPUT; /* the parse ignores the rest too */
+    if (last_ua.cache == c->id && last_ua.len == n && !memcmp(last_ua.ua, s, n)) {
+        *out = last_ua.val;
+        atomic_fetch_add_explicit(&c->hits, 1, memory_order_relaxed);
+        return 0;
+    }
     uint64_t h = XXH3_64bits(s, n);
     struct shard *sh = &c->shards[h & (SHARDS - 1)];
     pthread_mutex_lock(&sh->mu);
@@ -423,6 +448,7 @@ int ff_ua_cache_get(struct ff_ua_cache *c, const char *s, size_t n, struct ff_ua
     if (e && *e) {
         *out = (*e)->val;
         pthread_mutex_unlock(&sh->mu);
+        remember_last(c, s, n, out);
         atomic_fetch_add_explicit(&c->hits, 1, memory_order_relaxed);
         return 0;
     }
@@ -432,6 +458,7 @@ int ff_ua_cache_get(struct ff_ua_cache *c, const char *s, size_t n, struct ff_ua
     int rc = ff_ua_parse(c->p, s, n, &full); /* outside the lock: it is the slow part */
     if (rc) return rc;
     ff_ua_brief(&full, out);
+    remember_last(c, s, n, out);
     struct cached *add = ff_malloc(sizeof *add + (n ? n : 1));
     if (!add) return 0; /* parsed, just not remembered */
     add->hash = h;
