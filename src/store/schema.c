@@ -18,6 +18,7 @@
 #include "core/strmap.h"
 #include "core/textcodec.h"
 #include "core/timeutil.h"
+#include "enrich/channel.h"
 #include "store/props.h"
 
 const struct ff_col_def ff_schema[FF_NCOLS] = {
@@ -46,6 +47,9 @@ const struct ff_col_def ff_schema[FF_NCOLS] = {
     [FF_C_UTM_CAMPAIGN] = {"utm_campaign", FF_COL_STR, FF_CODEC_ZSTD},
     [FF_C_UTM_TERM] = {"utm_term", FF_COL_STR, FF_CODEC_ZSTD},
     [FF_C_UTM_CONTENT] = {"utm_content", FF_COL_STR, FF_CODEC_ZSTD},
+    [FF_C_SOURCE] = {"source", FF_COL_STR, FF_CODEC_ZSTD},
+    [FF_C_CHANNEL] = {"channel", FF_COL_STR, FF_CODEC_ZSTD},
+    [FF_C_CLICK_ID] = {"click_id", FF_COL_STR, FF_CODEC_ZSTD},
     [FF_C_BROWSER] = {"browser", FF_COL_STR, FF_CODEC_ZSTD},
     [FF_C_BROWSER_VERSION] = {"browser_version", FF_COL_STR, FF_CODEC_ZSTD},
     [FF_C_OS] = {"os", FF_COL_STR, FF_CODEC_ZSTD},
@@ -74,9 +78,11 @@ int32_t ff_day_of(int64_t t)
 
 /* ---- deriving page and campaign columns from context and properties ---- */
 
-/* Derived columns, FF_C_PAGE_URL .. FF_C_UTM_CONTENT, as offsets into the arena until every
+/* Derived columns, FF_C_PAGE_URL .. FF_C_CLICK_ID, as offsets into the arena until every
  * row is done (the arena moves while it grows). */
-#define NDERIVED (FF_C_UTM_CONTENT - FF_C_PAGE_URL + 1)
+#define LAST_DERIVED FF_C_CLICK_ID
+#define NDERIVED (LAST_DERIVED - FF_C_PAGE_URL + 1)
+#define D(col) ((col) - FF_C_PAGE_URL) /* a derived column's place in a row's spans */
 struct span {
     uint64_t off;
     uint32_t len;
@@ -172,6 +178,27 @@ static void derive_parsed(struct deriver *d, const struct ff_event *ev, struct s
     }
 }
 
+static struct ff_str span_str(const struct deriver *d, const struct span *s)
+{
+    return (struct ff_str){s->len ? d->arena.data + s->off : "", s->len};
+}
+
+/* Source, channel and click id (enrich/channel.h) from the page, referrer and UTM columns. */
+static void derive_channel(struct deriver *d, struct span *out)
+{
+    struct ff_str url = span_str(d, &out[D(FF_C_PAGE_URL)]);
+    int clicked = ff_click_id(url, &d->query) && d->query.len <= UINT32_MAX;
+    struct ff_str click = {clicked ? d->query.data : "", clicked ? (uint32_t)d->query.len : 0};
+    char source[256];
+    size_t slen;
+    const char *channel = ff_channel(url, span_str(d, &out[D(FF_C_PAGE_REFERRER)]), span_str(d, &out[D(FF_C_UTM_SOURCE)]),
+                                     span_str(d, &out[D(FF_C_UTM_MEDIUM)]), click, source, sizeof source, &slen);
+    /* kept last: keeping moves the arena the spans above point into */
+    keep(d, &out[D(FF_C_SOURCE)], source, (uint32_t)slen);
+    keep(d, &out[D(FF_C_CHANNEL)], channel, (uint32_t)strlen(channel));
+    if (clicked) keep(d, &out[D(FF_C_CLICK_ID)], d->query.data, (uint32_t)d->query.len);
+}
+
 static void derive(struct deriver *d, const struct ff_event *ev, struct span *out)
 {
     memset(out, 0, NDERIVED * sizeof *out);
@@ -180,19 +207,22 @@ static void derive(struct deriver *d, const struct ff_event *ev, struct span *ou
         derive_parsed(d, ev, out);
     }
     /* No campaign object: the UTM parameters of the page URL, as analytics.js would read them. */
-    if (!out[0].len) return;
-    ff_buf_reset(&d->urlq); /* a copy: the arena the URL is in moves while values are kept */
-    const char *url = d->arena.data + out[0].off;
-    const char *q = memchr(url, '?', out[0].len);
-    if (!q || ff_buf_append(&d->urlq, q + 1, out[0].len - (size_t)(q + 1 - url))) return;
-    const char *hash = memchr(d->urlq.data, '#', d->urlq.len);
-    size_t qlen = hash ? (size_t)(hash - d->urlq.data) : d->urlq.len;
-    for (int k = 0; k < 5; k++) {
-        if (out[4 + k].len) continue;
-        ff_buf_reset(&d->query);
-        if (ff_query_get(d->urlq.data, qlen, utm_params[k], &d->query) == 1)
-            keep(d, &out[4 + k], d->query.data, (uint32_t)d->query.len);
+    if (out[0].len) {
+        ff_buf_reset(&d->urlq); /* a copy: the arena the URL is in moves while values are kept */
+        const char *url = d->arena.data + out[0].off;
+        const char *q = memchr(url, '?', out[0].len);
+        if (q && !ff_buf_append(&d->urlq, q + 1, out[0].len - (size_t)(q + 1 - url))) {
+            const char *hash = memchr(d->urlq.data, '#', d->urlq.len);
+            size_t qlen = hash ? (size_t)(hash - d->urlq.data) : d->urlq.len;
+            for (int k = 0; k < 5; k++) {
+                if (out[4 + k].len) continue;
+                ff_buf_reset(&d->query);
+                if (ff_query_get(d->urlq.data, qlen, utm_params[k], &d->query) == 1)
+                    keep(d, &out[4 + k], d->query.data, (uint32_t)d->query.len);
+            }
+        }
     }
+    derive_channel(d, out);
 }
 
 /* ---- sorting ---- */
@@ -390,7 +420,7 @@ static int columns_take(const struct builder *b, const struct ff_part_column *co
             v->str = b->props->rest + b->props_off;
             continue;
         }
-        if (k >= FF_C_PAGE_URL && k <= FF_C_UTM_CONTENT) { /* derived: column-major already */
+        if (k >= FF_C_PAGE_URL && k <= LAST_DERIVED) { /* derived: column-major already */
             v->str = (struct ff_str *)b->derived + (size_t)(k - FF_C_PAGE_URL) * b->stride;
             continue;
         }

@@ -9,6 +9,7 @@
 #include "testutil.h"
 
 #include "core/errors.h"
+#include "enrich/channel.h"
 #include "enrich/enrich.h"
 #include "enrich/geoip.h"
 
@@ -176,6 +177,70 @@ static void test_ip_settings(void **state)
     ff_enriched_free(&en);
 }
 
+/* Source and channel of a visit, as the store derives them; and the URL helpers. */
+static void test_channels(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *page, *referrer, *utm_source, *utm_medium, *want_channel, *want_source;
+    } cases[] = {
+        {"https://shop.example/", "", "", "", "direct", ""},
+        {"https://shop.example/b", "https://shop.example/a", "", "", "internal", ""},
+        {"https://shop.example/", "https://www.google.co.uk/", "", "", "search", "google.co.uk"},
+        {"https://shop.example/", "https://duckduckgo.com/", "", "", "search", "duckduckgo.com"},
+        {"https://shop.example/", "https://l.facebook.com/l.php?u=x", "", "", "social", "l.facebook.com"},
+        {"https://shop.example/", "https://t.co/abc", "", "", "social", "t.co"},
+        {"https://shop.example/", "https://mail.google.com/mail/u/0/", "", "", "email", "mail.google.com"},
+        {"https://shop.example/", "https://blog.example.org/post", "", "", "referral", "blog.example.org"},
+        {"https://shop.example/?utm_source=nl", "", "Spring Newsletter", "", "email", "Spring Newsletter"},
+        {"https://shop.example/", "https://www.google.com/", "google", "cpc", "paid", "google"},
+        {"https://shop.example/", "https://www.bing.com/", "", "", "search", "bing.com"},
+        {"https://shop.example/", "", "partner", "", "other", "partner"},
+        {"https://shop.example/", "", "fb", "social", "social", "fb"},
+        {"", "", "", "", "", ""}, /* a server's event: no visit to speak of */
+        {"https://shop.example/", "android-app://com.google.android.gm/", "", "", "email", "com.google.android.gm"},
+        {"https://shop.example/", "android-app://com.google.android.googlequicksearchbox/", "", "", "search",
+         "com.google.android.googlequicksearchbox"},
+        {"https://shop.example/", "android-app://com.example.reader/", "", "", "referral", "com.example.reader"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char source[256];
+        size_t n;
+        const char *ch = ff_channel(S(cases[i].page), S(cases[i].referrer), S(cases[i].utm_source),
+                                    S(cases[i].utm_medium), S(""), source, sizeof source, &n);
+        if (strcmp(ch, cases[i].want_channel) || strcmp(source, cases[i].want_source))
+            fprintf(stderr, "case %zu: %s / %s\n", i, ch, source);
+        assert_string_equal(ch, cases[i].want_channel);
+        assert_string_equal(source, cases[i].want_source);
+        assert_int_equal(n, strlen(source));
+    }
+    /* a click id from an ad makes the visit paid; fbclid is on every outbound Facebook link */
+    struct ff_buf click;
+    ff_buf_init(&click, 4096);
+    char source[256];
+    size_t n;
+    assert_int_equal(ff_click_id(S("https://shop.example/p?x=1&gclid=Cj0K%3D&y#frag"), &click), 1);
+    assert_int_equal(click.len, strlen("gclid=Cj0K="));
+    assert_memory_equal(click.data, "gclid=Cj0K=", click.len);
+    assert_string_equal(ff_channel(S("https://shop.example/p"), S(""), S(""), S(""),
+                                   (struct ff_str){click.data, (uint32_t)click.len}, source, sizeof source, &n),
+                        "paid");
+    assert_int_equal(ff_click_id(S("https://shop.example/p?fbclid=IwAR"), &click), 1);
+    assert_string_equal(ff_channel(S("https://shop.example/p"), S("https://m.facebook.com/"), S(""), S(""),
+                                   (struct ff_str){click.data, (uint32_t)click.len}, source, sizeof source, &n),
+                        "social");
+    assert_int_equal(ff_click_id(S("https://shop.example/p?gclid="), &click), 0); /* empty */
+    assert_int_equal(ff_click_id(S("https://shop.example/p#gclid=x"), &click), 0); /* not the query */
+    ff_buf_free(&click);
+    char host[64];
+    assert_int_equal(ff_url_host(S("HTTPS://user:pw@WWW.Example.COM.:8443/x?y"), host, sizeof host), 11);
+    assert_string_equal(host, "example.com");
+    assert_int_equal(ff_url_host(S("http://[2001:db8::1]:80/"), host, sizeof host), 13);
+    assert_string_equal(host, "[2001:db8::1]");
+    assert_int_equal(ff_url_host(S("/relative/path"), host, sizeof host), 0);
+    assert_int_equal(ff_url_host(S("mailto:someone@example.com"), host, sizeof host), 0);
+}
+
 /* Files named in the options must load; the defaults may be missing when optional. */
 static void test_open_errors(void **state)
 {
@@ -196,7 +261,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_user_agent_sources), cmocka_unit_test(test_geoip_lookups),
         cmocka_unit_test(test_ip_truncation),      cmocka_unit_test(test_ip_settings),
-        cmocka_unit_test(test_open_errors),
+        cmocka_unit_test(test_channels),           cmocka_unit_test(test_open_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -263,7 +263,7 @@ static void test_round_trip(void **state)
         ff_part_events_init(&pe, p);
         struct ff_event prev = {0};
         int have_prev = 0;
-        struct ff_colvec url = {0}, src = {0}, med = {0}, camp = {0}, ref = {0}, term = {0};
+        struct ff_colvec url = {0}, src = {0}, med = {0}, camp = {0}, ref = {0}, term = {0}, source = {0}, channel = {0};
         for (uint32_t b = 0; b < p->info.nblocks; b++) {
             assert_int_equal(ff_part_events_load(&pe, p, b, err, sizeof err), 0);
             assert_int_equal(ff_part_read(p, b, (uint32_t)ff_part_column_index(p, "page_url"), &url, err, sizeof err), 0);
@@ -272,6 +272,8 @@ static void test_round_trip(void **state)
             assert_int_equal(ff_part_read(p, b, (uint32_t)ff_part_column_index(p, "utm_campaign"), &camp, err, sizeof err), 0);
             assert_int_equal(ff_part_read(p, b, (uint32_t)ff_part_column_index(p, "utm_term"), &term, err, sizeof err), 0);
             assert_int_equal(ff_part_read(p, b, (uint32_t)ff_part_column_index(p, "page_referrer"), &ref, err, sizeof err), 0);
+            assert_int_equal(ff_part_read(p, b, (uint32_t)ff_part_column_index(p, "source"), &source, err, sizeof err), 0);
+            assert_int_equal(ff_part_read(p, b, (uint32_t)ff_part_column_index(p, "channel"), &channel, err, sizeof err), 0);
             for (uint32_t i = 0; i < pe.n; i++) {
                 struct ff_event ev;
                 ff_part_events_get(&pe, i, &ev);
@@ -290,16 +292,21 @@ static void test_round_trip(void **state)
                     assert_true(same_str(med.str[i], (struct ff_str){"email", 5}));
                     assert_true(term.str[i].len == 2 && term.str[i].p[0] == 't');
                     assert_int_equal(camp.str[i].len, 0);
+                    /* utm_source from the URL, medium "email" from context.campaign */
+                    assert_true(same_str(source.str[i], (struct ff_str){"news", 4}));
+                    assert_true(same_str(channel.str[i], (struct ff_str){"email", 5}));
                 } else {
                     assert_true(same_str(camp.str[i], (struct ff_str){"spring", 6}));
                     assert_true(same_str(ref.str[i], (struct ff_str){"https://search.example/", 23}));
                     assert_int_equal(src.str[i].len, 0);
+                    assert_true(same_str(source.str[i], (struct ff_str){"search.example", 14}));
+                    assert_true(same_str(channel.str[i], (struct ff_str){"referral", 8}));
                 }
                 total++;
             }
         }
         ff_colvec_free(&url), ff_colvec_free(&src), ff_colvec_free(&med), ff_colvec_free(&camp);
-        ff_colvec_free(&ref), ff_colvec_free(&term);
+        ff_colvec_free(&ref), ff_colvec_free(&term), ff_colvec_free(&source), ff_colvec_free(&channel);
         ff_part_events_free(&pe);
         assert_int_equal(ff_part_verify(p, NULL, NULL), 0);
         ff_part_close(p);
