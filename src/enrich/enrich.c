@@ -317,12 +317,10 @@ int ff_enrich_event(struct ff_enricher *e, const struct ff_enrich_request *rq, s
     struct context_facts f;
     struct ff_json_doc doc;
     int parsed;
-    if (read_context(ev->context, &f, en, &doc, &parsed)) {
-        /* Unreadable, which normalisation's output never is: store no address rather than
-         * one the setting says to drop. */
-        if (e->ip_mode != FF_IP_KEEP) ev->context = (struct ff_str){"", 0};
-        return 0;
-    }
+    /* Normalisation wrote the context, so it always reads; failing here means no memory for
+     * a parser: the request then fails unacknowledged rather than store an address the
+     * setting says to drop, or lose the context. */
+    if (read_context(ev->context, &f, en, &doc, &parsed)) return -ENOMEM;
 
     struct ff_str ua = f.ua.len ? f.ua : rq->browser_sent ? rq->user_agent : (struct ff_str){"", 0};
     if (e->ua_cache && ua.len) {

@@ -64,7 +64,7 @@ void ff_enriched_free(struct ff_enriched *en);
 /* Fills ev's enrichment fields (pointing into *en) from ev->context (compact JSON object text
  * as normalisation writes it, or "") and the request, and applies the IP setting to
  * ev->context (then pointing into en->context). `e` NULL leaves the event as it is.
- * 0, or -ENOMEM. */
+ * 0, or -ENOMEM (the event must not be stored then). */
 int ff_enrich_event(struct ff_enricher *e, const struct ff_enrich_request *rq, struct ff_event *ev,
                     struct ff_enriched *en);
 
