@@ -201,14 +201,17 @@ static int read_context(struct ff_str context, struct context_facts *f, struct f
     while (!rc && (rc = ff_jscan_next(&sc, &m)) == 1) {
         rc = 0;
         int ua = is_key(m.key, "userAgent"), ip = is_key(m.key, "ip");
+        if (ip && f->has_ip) {
+            rc = -1; /* "ip" twice: the parser's way cuts every one of them */
+            break;
+        }
         if (ip) f->has_ip = 1, f->ip_member = m.member;
         if ((!ua && !ip) || m.kind != FF_JS_STRING) continue;
         struct ff_str v = m.value;
-        if (m.escaped && ua) {
-            v = (struct ff_str){en->unescaped, (uint32_t)unescape(m.value.p, m.value.len, en->unescaped,
-                                                                   sizeof en->unescaped)};
-        } else if (m.escaped) {
-            v = (struct ff_str){"", 0}; /* an address never needs an escape */
+        if (m.escaped) {
+            char *buf = ua ? en->unescaped : en->ip_unescaped;
+            size_t cap = ua ? sizeof en->unescaped : sizeof en->ip_unescaped;
+            v = (struct ff_str){buf, (uint32_t)unescape(m.value.p, m.value.len, buf, cap)};
         }
         if (ua) f->ua = v;
         else f->ip = v;
@@ -335,7 +338,10 @@ int ff_enrich_event(struct ff_enricher *e, const struct ff_enrich_request *rq, s
         ev->bot = u->bot;
     }
 
-    struct ff_str ip = f.ip.len ? f.ip : rq->peer_ip;
+    /* The event's own address when it has an "ip" member (none when that is not a string: the
+     * request's address would be someone else's, a proxy's), else the request's where the
+     * request speaks for the person. */
+    struct ff_str ip = f.has_ip ? f.ip : rq->peer_is_person ? rq->peer_ip : (struct ff_str){"", 0};
     if (e->geo && ip.len && geo_lookup(e->geo, ip, &en->geo)) {
         ev->country = (struct ff_str){en->geo.country, (uint32_t)strlen(en->geo.country)};
         ev->region = (struct ff_str){en->geo.region, (uint32_t)strlen(en->geo.region)};

@@ -9,7 +9,8 @@
  * send); without one, for the formats a browser sends itself (the pixel, /api/track), the
  * request's User-Agent header. Server-side SDKs send neither on behalf of a person, so their
  * events are not described as "Node.js". The IP address is context.ip, else the address the
- * request came from, as Segment's API does. */
+ * request came from, as Segment's API does (not for /api/import: a back-fill's uploader is
+ * nobody's visitor). */
 #ifndef FF_ENRICH_H
 #define FF_ENRICH_H
 
@@ -47,6 +48,7 @@ struct ff_enrich_request {
     struct ff_str user_agent; /* the User-Agent header */
     struct ff_str peer_ip;    /* the address the request came from (text) */
     int browser_sent;         /* the pixel and /api/track: the header speaks for the person */
+    int peer_is_person;       /* not a back-fill (/api/import): the address may be the person's */
 };
 
 /* What an event's enrichment strings point into while it is encoded. */
@@ -55,6 +57,7 @@ struct ff_enriched {
     struct ff_geo geo;
     char ip[FF_IP_TEXT];
     char unescaped[FF_UA_MAX_INPUT]; /* a context.userAgent that held JSON escapes */
+    char ip_unescaped[64];           /* a context.ip that did */
     struct ff_buf context;           /* the context rewritten for the IP setting */
     struct ff_buf parse;             /* a copy of the context, when it has to be parsed */
 };

@@ -84,6 +84,14 @@ static int parse_ip(const char *ip, size_t len, struct sockaddr_storage *ss)
         return 0;
     }
     if (inet_pton(AF_INET6, buf, &v6->sin6_addr) == 1) {
+        if (IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr)) { /* ::ffff:a.b.c.d, an IPv4 client of a dual-stack socket */
+            struct in_addr a;
+            memcpy(&a, v6->sin6_addr.s6_addr + 12, 4);
+            memset(ss, 0, sizeof *ss);
+            v4->sin_family = AF_INET;
+            v4->sin_addr = a;
+            return 0;
+        }
         v6->sin6_family = AF_INET6;
         return 0;
     }

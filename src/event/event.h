@@ -69,7 +69,9 @@ const char *ff_format_name(int format);    /* "seed", "segment", "pixel", "impor
  *     enrichment := bot:u8 count:u8 count × string  (browser, browser_version, os, os_version,
  *                  device_type, country, region, city, in this order; a reader takes those it
  *                  knows and skips the rest, so later versions can add more). Flags other than bit 0 are zero;
- *                  records written before enrichment existed have flags 0.
+ *                  records written before enrichment existed have flags 0. A one-way upgrade: a
+ *                  binary from before the block reads enriched records as corrupt, and new
+ *                  fields must come as more strings of the block, not as new flags.
  *   kind 2 (quarantined input):
  *     body      := format:u8 reserved:u8 received_at:i64le index:i32le
  *                  3 × string (reason, field, raw)

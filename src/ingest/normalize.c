@@ -305,7 +305,8 @@ int normalize_segment(const struct ff_ingest_ctx *ctx, const struct segment_defa
     if (ctx->enrich) {
         /* The header speaks for the person only where their browser sent the request itself. */
         struct ff_enrich_request rq = {.user_agent = ctx->user_agent, .peer_ip = ctx->peer_ip,
-                                       .browser_sent = b->format == FF_FMT_PIXEL || b->format == FF_FMT_SEED};
+                                       .browser_sent = b->format == FF_FMT_PIXEL || b->format == FF_FMT_SEED,
+                                       .peer_is_person = b->format != FF_FMT_IMPORT};
         if (!b->enriched && (b->enriched = ff_malloc(sizeof *b->enriched))) ff_enriched_init(b->enriched);
         rc = b->enriched ? ff_enrich_event(ctx->enrich, &rq, &ev, b->enriched) : -ENOMEM;
     }

@@ -147,3 +147,16 @@ def test_geoip_options_are_checked(tmp_path):
     assert p.returncode == 1 and "x.mmdb" in p.stderr
     p = cli("serve", "--listen", "127.0.0.1:0", "--data", tmp_path / "d", "--ip", "hash", check=False, timeout=10)
     assert p.returncode == 2 and "--ip must be drop, truncate or keep" in p.stderr
+
+
+def test_import_does_not_take_the_uploaders_address(footfall):
+    """A back-fill through /api/import: its events are not placed where the uploader is."""
+    srv = footfall.start("--ip", "keep")
+    lines = "\n".join('{"event":"old","userId":"u","messageId":"imp-%d","context":{"locale":"en"}}' % i
+                      for i in range(3))
+    r = srv.post("/api/import", data=lines.encode(), headers={"Content-Type": "application/x-ndjson"})
+    assert r.status_code == 200, r.text
+    for i in range(3):
+        e = srv.event_by_mid(f"imp-{i}")
+        assert e["context"] == {"locale": "en"}, e
+        assert "enrichment" not in e

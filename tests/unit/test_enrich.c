@@ -40,7 +40,8 @@ static void run(struct ff_enricher *e, const char *context, const char *header_u
 {
     memset(ev, 0, sizeof *ev);
     ev->context = S(context);
-    struct ff_enrich_request rq = {S(header_ua), S(peer), browser_sent};
+    /* browser_sent 2: a back-fill (/api/import), whose request address is nobody's */
+    struct ff_enrich_request rq = {S(header_ua), S(peer), browser_sent == 1, browser_sent != 2};
     assert_int_equal(ff_enrich_event(e, &rq, ev, en), 0);
 }
 
@@ -124,7 +125,7 @@ static void test_ip_truncation(void **state)
     char out[FF_IP_TEXT];
     static const char *const cases[][2] = {
         {"203.0.113.77", "203.0.113.0"}, {"8.8.8.8", "8.8.8.0"}, {"2001:db8:85a3:8d3:1319:8a2e:370:7348", "2001:db8:85a3::"},
-        {"::1", "::"}, {"::ffff:1.2.3.4", "::"},
+        {"::1", "::"}, {"::ffff:1.2.3.4", "1.2.3.0"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         assert_int_equal(ff_ip_truncate(cases[i][0], strlen(cases[i][0]), out), 0);
@@ -150,7 +151,14 @@ static void test_ip_settings(void **state)
         {FF_IP_DROP, "{\"ip\":\"8.8.8.8\",\"locale\":\"en-US\"}", "127.0.0.1", "{\"locale\":\"en-US\"}", "US"},
         {FF_IP_DROP, "{\"library\":{\"name\":\"a\"},\"ip\":\"8.8.8.8\"}", "", "{\"library\":{\"name\":\"a\"}}", "US"},
         {FF_IP_DROP, "{\"ip\":\"8.8.8.8\"}", "", "", "US"},
-        {FF_IP_DROP, "{\"ip\":42}", "8.8.4.4", "", "US"},          /* not a string: the peer's, and dropped */
+        {FF_IP_DROP, "{\"ip\":42}", "8.8.4.4", "", ""},            /* not a string: dropped, and not the peer's */
+        {FF_IP_KEEP, "{\"ip\":null}", "8.8.4.4", "{\"ip\":null}", ""},
+        {FF_IP_TRUNCATE, "{\"ip\":null}", "8.8.4.4", "", ""},
+        /* "ip" twice (JSON allows it): every one goes */
+        {FF_IP_DROP, "{\"ip\":\"8.8.8.8\",\"a\":1,\"ip\":\"8.8.4.4\"}", "", "{\"a\":1}", "US"},
+        {FF_IP_TRUNCATE, "{\"ip\":\"8.8.8.8\",\"ip\":\"8.8.4.4\"}", "", "{\"ip\":\"8.8.4.0\"}", "US"},
+        /* an IPv4 client of a dual-stack socket */
+        {FF_IP_TRUNCATE, "", "::ffff:8.8.4.4", "{\"ip\":\"8.8.4.0\"}", "US"},
         {FF_IP_DROP, "", "8.8.4.4", "", "US"},                       /* the peer's address serves geo only */
         {FF_IP_DROP, "{\"locale\":\"de\"}", "", "{\"locale\":\"de\"}", ""},
         {FF_IP_TRUNCATE, "{\"ip\":\"8.8.8.8\",\"locale\":\"en-US\"}", "", "{\"locale\":\"en-US\",\"ip\":\"8.8.8.0\"}", "US"},
@@ -169,11 +177,19 @@ static void test_ip_settings(void **state)
         struct ff_enricher *e = open_enricher(cases[i].mode);
         struct ff_event ev;
         run(e, cases[i].context, "", cases[i].peer, 0, &ev, &en);
+        if (!eq(ev.context, cases[i].want_context)) fprintf(stderr, "case %zu\n", i);
         if (!eq(ev.country, cases[i].want_country)) fprintf(stderr, "case %zu: country %.*s\n", i, (int)ev.country.len, ev.country.p);
         assert_true(eq(ev.country, cases[i].want_country));
         expect_context(&ev, cases[i].want_context);
         ff_enricher_close(e);
     }
+    /* a back-fill: the uploader's address is used for nothing and stored nowhere */
+    struct ff_enricher *e = open_enricher(FF_IP_KEEP);
+    struct ff_event ev;
+    run(e, "{\"locale\":\"en\"}", "", "8.8.4.4", 2, &ev, &en);
+    expect_context(&ev, "{\"locale\":\"en\"}");
+    assert_int_equal(ev.country.len, 0);
+    ff_enricher_close(e);
     ff_enriched_free(&en);
 }
 
