@@ -12,6 +12,7 @@
 #include "core/metrics.h"
 #include "core/textcodec.h"
 #include "core/timeutil.h"
+#include "enrich/enrich.h"
 #include "event/event.h"
 #include "net/server.h"
 #include "store/export.h"
@@ -77,7 +78,7 @@ static uint64_t resident_bytes(void)
     return rss * 4096ull;
 }
 
-int ff_api_write_metrics(struct ff_buf *o, struct ff_store *store)
+int ff_api_write_metrics(struct ff_buf *o, struct ff_store *store, const struct ff_enricher *enrich)
 {
     int rc = write_per_format(o, "footfall_events_stored_total", "Events durably stored, by wire format.", ff_metrics.stored);
     struct ff_store_counts held = {0};
@@ -89,6 +90,16 @@ int ff_api_write_metrics(struct ff_buf *o, struct ff_store *store)
                            "# HELP footfall_quarantine_held Quarantined items in the store now.\n"
                            "# TYPE footfall_quarantine_held gauge\nfootfall_quarantine_held %llu\n",
                            (unsigned long long)held.held, (unsigned long long)held.quarantine_held);
+    uint64_t hits, misses;
+    ff_enricher_ua_counts(enrich, &hits, &misses);
+    if (!rc)
+        rc = ff_buf_printf(o,
+                           "# HELP footfall_useragent_lookups_total User agents enriched, from the cache (hit) or by "
+                           "matching uap-core's regexes (miss).\n"
+                           "# TYPE footfall_useragent_lookups_total counter\n"
+                           "footfall_useragent_lookups_total{result=\"hit\"} %llu\n"
+                           "footfall_useragent_lookups_total{result=\"miss\"} %llu\n",
+                           (unsigned long long)hits, (unsigned long long)misses);
     if (!rc) rc = write_per_format(o, "footfall_events_deduplicated_total",
                                    "Events acknowledged but not stored again: messageId seen in the last 24 hours.",
                                    ff_metrics.deduplicated);
@@ -350,7 +361,7 @@ int ff_api_route(struct ff_conn *c, const char *path, size_t plen, const char *q
         struct ff_buf o;
         ff_buf_init(&o, 1 << 20);
         struct ff_store *st = c->loop->srv->store;
-        int rc = metrics ? ff_api_write_metrics(&o, st) : ff_api_write_stats(&o, st);
+        int rc = metrics ? ff_api_write_metrics(&o, st, c->loop->srv->enrich) : ff_api_write_stats(&o, st);
         if (rc) ff_respond_error(c, 503, "out of memory", "", NULL);
         else ff_respond(c, 200, metrics ? "text/plain; version=0.0.4" : "application/json", o.data, o.len, NULL);
         ff_buf_free(&o);

@@ -15,6 +15,8 @@ int ff_api_route(struct ff_conn *c, const char *path, size_t plen, const char *q
 struct ff_store;
 /* GET /api/stats: the ingest counters, and what `store` holds now. */
 int ff_api_write_stats(struct ff_buf *out, struct ff_store *store);
-int ff_api_write_metrics(struct ff_buf *out, struct ff_store *store);
+struct ff_enricher;
+/* `enrich` may be NULL (no enrichment counters). */
+int ff_api_write_metrics(struct ff_buf *out, struct ff_store *store, const struct ff_enricher *enrich);
 
 #endif

@@ -160,3 +160,15 @@ def test_import_does_not_take_the_uploaders_address(footfall):
         e = srv.event_by_mid(f"imp-{i}")
         assert e["context"] == {"locale": "en"}, e
         assert "enrichment" not in e
+
+
+def test_user_agent_cache_counters_in_metrics(server):
+    for _ in range(3):
+        track(server, IPAD)
+    text = server.get("/metrics").text
+    counts = {}
+    for line in text.splitlines():
+        if line.startswith("footfall_useragent_lookups_total{"):
+            counts[line.split('"')[1]] = int(line.rsplit(" ", 1)[1])
+    assert counts["miss"] == 1, text  # parsed once
+    assert counts["hit"] == 2, text
