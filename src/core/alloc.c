@@ -80,3 +80,11 @@ size_t ff_mem_in_use(void)
 void ff_mem_note_idle(long long n) { atomic_fetch_add_explicit(&idle, n, memory_order_relaxed); }
 
 void ff_alloc_fail_after(long n) { atomic_store(&fail_countdown, n); }
+
+char *ff_strdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *p = ff_malloc(n);
+    if (p) memcpy(p, s, n);
+    return p;
+}

@@ -13,6 +13,8 @@ void *ff_malloc(size_t n);
 void *ff_calloc(size_t count, size_t size);
 void *ff_realloc(void *p, size_t n);
 void ff_free(void *p);
+/* A copy of a C string (ff_free it), or NULL when out of memory. */
+char *ff_strdup(const char *s);
 char *ff_strndup(const char *s, size_t n);
 
 /* Asks the kernel to back [p, p+n) with huge pages where it can: for large tables filled in

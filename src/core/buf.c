@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "alloc.h"
 #include "errors.h"
@@ -80,6 +81,14 @@ int ff_buf_printf(struct ff_buf *b, const char *fmt, ...)
 }
 
 void ff_buf_reset(struct ff_buf *b) { b->len = 0; }
+
+int ff_str_contains_ci(struct ff_str s, const char *needle)
+{
+    size_t k = strlen(needle);
+    for (size_t i = 0; i + k <= s.len; i++)
+        if (!strncasecmp(s.p + i, needle, k)) return 1;
+    return 0;
+}
 
 void ff_buf_free(struct ff_buf *b)
 {

@@ -30,6 +30,9 @@ static inline int ff_str_eq(struct ff_str a, struct ff_str b)
     return a.len == b.len && (!a.len || __builtin_memcmp(a.p, b.p, a.len) == 0);
 }
 
+/* 1 when `needle` (ASCII) occurs in s, ignoring ASCII case. */
+int ff_str_contains_ci(struct ff_str s, const char *needle);
+
 /* Bytewise order, a prefix first: <0, 0, >0 like memcmp. */
 static inline int ff_str_cmp(struct ff_str a, struct ff_str b)
 {

@@ -98,11 +98,8 @@ static const char *const mail_hosts[] = {"mail.google.com", "outlook.live.com", 
 
 static int has_word(struct ff_str s, const char *const *words)
 {
-    for (int i = 0; words[i]; i++) {
-        size_t w = strlen(words[i]);
-        for (size_t k = 0; k + w <= s.len; k++)
-            if (!strncasecmp(s.p + k, words[i], w)) return 1;
-    }
+    for (int i = 0; words[i]; i++)
+        if (ff_str_contains_ci(s, words[i])) return 1;
     return 0;
 }
 

@@ -105,61 +105,6 @@ void ff_enriched_free(struct ff_enriched *en)
 
 /* ---- reading the context ---- */
 
-static int hex4(const char *p, unsigned *v)
-{
-    *v = 0;
-    for (int i = 0; i < 4; i++) {
-        char c = p[i];
-        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-        if (d < 0) return -1;
-        *v = *v << 4 | (unsigned)d;
-    }
-    return 0;
-}
-
-/* The content of a JSON string's text (without quotes) into out[cap]; stops early when full
- * or at a malformed escape. The length written. */
-static size_t unescape(const char *s, size_t n, char *out, size_t cap)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < n && o + 4 <= cap; i++) {
-        if (s[i] != '\\') {
-            out[o++] = s[i];
-            continue;
-        }
-        if (++i >= n) break;
-        char c = s[i];
-        const char *simple = "\"\"\\\\//b\bf\fn\nr\rt\t";
-        const char *m = NULL;
-        for (const char *q = simple; *q; q += 2)
-            if (*q == c) m = q;
-        if (m) {
-            out[o++] = m[1];
-            continue;
-        }
-        unsigned cp;
-        if (c != 'u' || i + 4 >= n || hex4(s + i + 1, &cp)) break;
-        i += 4;
-        if (cp >= 0xD800 && cp < 0xDC00 && i + 6 < n && s[i + 1] == '\\' && s[i + 2] == 'u') {
-            unsigned lo;
-            if (!hex4(s + i + 3, &lo) && lo >= 0xDC00 && lo < 0xE000) {
-                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                i += 6;
-            }
-        }
-        if (cp >= 0xD800 && cp < 0xE000) cp = 0xFFFD; /* a lone surrogate */
-        if (cp < 0x80) out[o++] = (char)cp;
-        else if (cp < 0x800) out[o++] = (char)(0xC0 | cp >> 6), out[o++] = (char)(0x80 | (cp & 0x3F));
-        else if (cp < 0x10000)
-            out[o++] = (char)(0xE0 | cp >> 12), out[o++] = (char)(0x80 | (cp >> 6 & 0x3F)),
-            out[o++] = (char)(0x80 | (cp & 0x3F));
-        else
-            out[o++] = (char)(0xF0 | cp >> 18), out[o++] = (char)(0x80 | (cp >> 12 & 0x3F)),
-            out[o++] = (char)(0x80 | (cp >> 6 & 0x3F)), out[o++] = (char)(0x80 | (cp & 0x3F));
-    }
-    return o;
-}
-
 /* What the context says: context.userAgent and context.ip (strings), and whether it has an
  * "ip" member at all. */
 struct context_facts {
@@ -185,7 +130,7 @@ static struct ff_json_parser *thread_parser(void)
     return p;
 }
 
-static int is_key(struct ff_str k, const char *name) { return k.len == strlen(name) && !memcmp(k.p, name, k.len); }
+static int is_key(struct ff_str k, const char *name) { return ff_str_eq(k, (struct ff_str){name, (uint32_t)strlen(name)}); }
 
 /* 0, or -1 when the context could not be read (then facts are empty). With a doc (the
  * parsed fallback), strings point into the parser. */
@@ -207,14 +152,12 @@ static int read_context(struct ff_str context, struct context_facts *f, struct f
         }
         if (ip) f->has_ip = 1, f->ip_member = m.member;
         if ((!ua && !ip) || m.kind != FF_JS_STRING) continue;
-        struct ff_str v = m.value;
         if (m.escaped) {
-            char *buf = ua ? en->unescaped : en->ip_unescaped;
-            size_t cap = ua ? sizeof en->unescaped : sizeof en->ip_unescaped;
-            v = (struct ff_str){buf, (uint32_t)unescape(m.value.p, m.value.len, buf, cap)};
+            rc = -1; /* its text is not its content: the parser unescapes */
+            break;
         }
-        if (ua) f->ua = v;
-        else f->ip = v;
+        if (ua) f->ua = m.value;
+        else f->ip = m.value;
     }
     if (rc == 0) return 0;
     /* the scanner gave up: parse */

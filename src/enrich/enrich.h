@@ -56,8 +56,6 @@ struct ff_enriched {
     struct ff_ua_brief ua;
     struct ff_geo geo;
     char ip[FF_IP_TEXT];
-    char unescaped[FF_UA_MAX_INPUT]; /* a context.userAgent that held JSON escapes */
-    char ip_unescaped[64];           /* a context.ip that did */
     struct ff_buf context;           /* the context rewritten for the IP setting */
     struct ff_buf parse;             /* a copy of the context, when it has to be parsed */
 };

@@ -10,10 +10,10 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 #include <xxhash.h>
 
 #include "core/alloc.h"
+#include "core/buf.h"
 #include "core/errors.h"
 #include "enrich/yamllist.h"
 
@@ -46,14 +46,6 @@ struct loader {
     char *err;
     size_t errlen;
 };
-
-static char *dup(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *p = ff_malloc(n);
-    if (p) memcpy(p, s, n);
-    return p;
-}
 
 static int on_rule(void *arg, const struct ff_yaml_item *it)
 {
@@ -93,7 +85,7 @@ static int on_rule(void *arg, const struct ff_yaml_item *it)
     p->n[l]++;
     for (int k = 0; k < MAX_REPS && rep_keys[l][k]; k++) {
         const char *v = ff_yaml_get(it, rep_keys[l][k]);
-        if (v && !(r->rep[k] = dup(v))) return -ENOMEM;
+        if (v && !(r->rep[k] = ff_strdup(v))) return -ENOMEM;
     }
     return 0;
 }
@@ -243,14 +235,6 @@ static const struct rule *first_match(const struct ff_ua_parser *p, int l, struc
     return NULL;
 }
 
-static int contains_ci(const char *s, size_t n, const char *needle)
-{
-    size_t k = strlen(needle);
-    for (size_t i = 0; i + k <= n; i++)
-        if (!strncasecmp(s + i, needle, k)) return 1;
-    return 0;
-}
-
 /* Tokens of automated clients uap-core does not call "Spider": headless browsers, test
  * drivers, HTTP libraries and command-line tools, and the "+http" a crawler names itself with. */
 static const char *const bot_tokens[] = {
@@ -261,8 +245,9 @@ static const char *const bot_tokens[] = {
 
 static void classify(struct ff_ua *u, const char *s, size_t n)
 {
+    struct ff_str str = {s, (uint32_t)n};
     u->bot = !strcmp(u->device, "Spider");
-    for (int i = 0; !u->bot && bot_tokens[i]; i++) u->bot = contains_ci(s, n, bot_tokens[i]) ? 1 : 0;
+    for (int i = 0; !u->bot && bot_tokens[i]; i++) u->bot = ff_str_contains_ci(str, bot_tokens[i]) ? 1 : 0;
     static const char *const mobile_os[] = {"iOS", "Android", "Windows Phone", "BlackBerry OS", "KaiOS", "Symbian OS",
                                             "Firefox OS", "Sailfish", "webOS", "Tizen", "HarmonyOS", "watchOS", NULL};
     static const char *const desktop_os[] = {"Windows", "Mac OS X", "Linux", "Ubuntu", "Chrome OS", "Fedora",
@@ -273,10 +258,10 @@ static void classify(struct ff_ua *u, const char *s, size_t n)
     for (int i = 0; desktop_os[i]; i++) desktop_os_hit |= !strcmp(u->os, desktop_os[i]);
     if (u->bot) u->device_type = "bot";
     else if (!strcmp(u->device, "iPad") || strstr(u->device, "Tablet") || strstr(u->model, "Tab") ||
-             strstr(u->device, "Kindle") || contains_ci(s, n, "tablet") ||
-             (!strcmp(u->os, "Android") && !contains_ci(s, n, "mobile")))
+             strstr(u->device, "Kindle") || ff_str_contains_ci(str, "tablet") ||
+             (!strcmp(u->os, "Android") && !ff_str_contains_ci(str, "mobile")))
         u->device_type = "tablet";
-    else if (mobile_os_hit || contains_ci(s, n, "mobi") || !strcmp(u->device, "iPhone") ||
+    else if (mobile_os_hit || ff_str_contains_ci(str, "mobi") || !strcmp(u->device, "iPhone") ||
              !strcmp(u->device, "iPod") || !strncmp(u->device, "Generic Smartphone", 18) ||
              !strncmp(u->device, "Generic Feature Phone", 21))
         u->device_type = "mobile";

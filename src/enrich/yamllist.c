@@ -17,27 +17,12 @@ const char *ff_yaml_get(const struct ff_yaml_item *it, const char *key)
     return NULL;
 }
 
-int ff_yaml_has(const struct ff_yaml_item *it, const char *key)
-{
-    for (size_t i = 0; i < it->n; i++)
-        if (!strcmp(it->key[i], key)) return 1;
-    return 0;
-}
-
 /* A plain empty scalar, `~` or `null` is YAML's null; a quoted one is a string. */
 static int is_null(const yaml_event_t *e)
 {
     const char *v = (const char *)e->data.scalar.value;
     return e->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
            (!*v || !strcmp(v, "~") || !strcmp(v, "null") || !strcmp(v, "Null") || !strcmp(v, "NULL"));
-}
-
-static char *dup(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *p = ff_malloc(n);
-    if (p) memcpy(p, s, n);
-    return p;
 }
 
 static void item_clear(struct ff_yaml_item *it)
@@ -136,12 +121,12 @@ int ff_yaml_read_lists(const char *path, int (*fn)(void *arg, const struct ff_ya
                 snprintf(err, errlen, "%s:%zu: a list item is not a mapping", path, line);
                 rc = FF_EINVAL;
             } else if (!key) {
-                if (!(key = dup(v))) rc = -ENOMEM;
+                if (!(key = ff_strdup(v))) rc = -ENOMEM;
             } else if (it.n == FF_YAML_MAX_KEYS) {
                 snprintf(err, errlen, "%s:%zu: more than %d keys in one item", path, line, FF_YAML_MAX_KEYS);
                 rc = FF_EINVAL;
             } else {
-                char *val = is_null(&e) ? NULL : dup(v);
+                char *val = is_null(&e) ? NULL : ff_strdup(v);
                 if (!is_null(&e) && !val) {
                     rc = -ENOMEM;
                 } else {

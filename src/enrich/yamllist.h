@@ -26,8 +26,6 @@ struct ff_yaml_item {
 
 /* The value of `key` in the item: NULL when absent or null. */
 const char *ff_yaml_get(const struct ff_yaml_item *it, const char *key);
-/* 1 when the item has `key` (null or not). */
-int ff_yaml_has(const struct ff_yaml_item *it, const char *key);
 
 /* Calls fn for every item; fn returns 0 to go on, anything else stops the read and is
  * returned. Returns 0, an error code (errors.h), or fn's value; err says what and where. */
