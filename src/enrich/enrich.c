@@ -113,7 +113,8 @@ struct context_facts {
     struct ff_str ip_member; /* the scanner's: the whole "ip":… member, to cut it out */
 };
 
-/* Per thread, for a context the scanner gives up on (it never should: normalisation wrote it). */
+/* Per thread, for the rare context the scanner leaves to a parse: a userAgent or ip written
+ * with escapes, "ip" twice, or text the scanner gives up on. */
 static pthread_key_t parser_key;
 static pthread_once_t parser_once = PTHREAD_ONCE_INIT;
 static void free_parser(void *p) { ff_json_parser_free(p); }
