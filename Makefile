@@ -7,7 +7,7 @@ endif
 ifeq ($(origin CXX),default)
 CXX := g++
 endif
-PKGS     := libuv simdjson libxxhash zlib libzstd liblz4 libpcre2-8 yaml-0.1 libmaxminddb
+PKGS     := libuv simdjson libxxhash zlib libzstd liblz4 libpcre2-8 yaml-0.1 libmaxminddb sqlite3 libsodium
 LLHTTP   := /usr/share/llhttp
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)

@@ -19,10 +19,16 @@ static const char usage[] =
     "\n"
     "Usage:\n"
     "  footfall serve [--listen HOST:PORT] [--data DIR] [options]\n"
-    "  footfall events --data DIR [--event NAME] [--from TIME] [--to TIME] [--limit N]\n"
-    "  footfall quarantine --data DIR [--limit N]\n"
-    "  footfall export --data DIR (--person ID | [--from TIME] [--to TIME]) [--format ndjson|csv]\n"
-    "  footfall erase --data DIR --person ID\n"
+    "  footfall events --data DIR [--project ID] [--event NAME] [--from TIME] [--to TIME] [--limit N]\n"
+    "  footfall quarantine --data DIR [--project ID] [--limit N]\n"
+    "  footfall export --data DIR [--project ID] (--person ID | [--from TIME] [--to TIME])\n"
+    "                  [--format ndjson|csv]\n"
+    "  footfall erase --data DIR [--project ID] --person ID\n"
+    "  footfall project create ID [--name NAME] [--write-key KEY]... [--data DIR] [--json]\n"
+    "  footfall project list [--data DIR] [--json]\n"
+    "  footfall project add-key ID (--write [KEY] | --read) [--data DIR] [--json]\n"
+    "  footfall project rotate-key ID (--write | --read) [--grace SECONDS] [--data DIR] [--json]\n"
+    "  footfall project set ID SETTING VALUE [--data DIR]\n"
     "  footfall check --data DIR [--repair]\n"
     "  footfall --help | --version\n"
     "\n"
@@ -61,6 +67,13 @@ static const char usage[] =
     "  --repair moves damaged parts to DATA/damaged/, cuts a torn WAL tail and rebuilds a\n"
     "  damaged manifest, so that the server starts.\n"
     "  TIME is ISO 8601 (2026-11-29T10:00:00Z) or milliseconds since the epoch.\n"
+    "project: projects and their keys (DATA/projects.db; safe while the server runs). The first\n"
+    "  start makes project \"default\" and prints its keys. create prints a new project's write\n"
+    "  key (public, ingest only) and read key (secret, shown once); --write-key keeps keys SDKs\n"
+    "  already send. rotate-key retires the old keys of a kind at once or after --grace.\n"
+    "  Settings: name, timezone (tz zone), cors-origins (space-separated; empty = any),\n"
+    "  accept-keyless on|off, dnt on|off, scrub-pii on|off, pii-keep FIELDS, key-rate N,\n"
+    "  ip-rate N (events per second; 0 = no limit).\n"
     "\n"
     "Endpoints and formats: see docs/api.md.\n";
 
@@ -214,6 +227,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "export")) return ff_cmd_export(argc - 2, argv + 2);
     if (!strcmp(cmd, "erase")) return ff_cmd_erase(argc - 2, argv + 2);
     if (!strcmp(cmd, "check")) return ff_cmd_check(argc - 2, argv + 2);
+    if (!strcmp(cmd, "project")) return ff_cmd_project(argc - 2, argv + 2);
     fprintf(stderr, "footfall: unknown command '%s'\n\n%s", cmd, usage);
     return 2;
 }

@@ -15,5 +15,10 @@ int ff_cmd_read(int argc, char **argv, int quarantine);
 int ff_cmd_export(int argc, char **argv);
 int ff_cmd_erase(int argc, char **argv);
 int ff_cmd_check(int argc, char **argv);
+int ff_cmd_project(int argc, char **argv);
+
+/* The keys of a new project, as `project create` and the server's first start print them. */
+#include <stdio.h>
+void ff_print_new_project(FILE *f, const char *id, const char *write_key, const char *read_key);
 
 #endif

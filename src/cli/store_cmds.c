@@ -37,7 +37,7 @@ static struct ff_store *open_read_only(const char *dir)
 
 int ff_cmd_read(int argc, char **argv, int quarantine)
 {
-    const char *dir = NULL, *event = NULL;
+    const char *dir = NULL, *event = NULL, *project = NULL;
     struct ff_read_filter f = {
         .kind = quarantine ? FF_REC_QUARANTINE : FF_REC_EVENT, .from_us = FF_TIME_NONE, .to_us = FF_TIME_NONE, .limit = 100};
     for (int i = 0; i < argc; i++) {
@@ -49,6 +49,7 @@ int ff_cmd_read(int argc, char **argv, int quarantine)
         }
         i++;
         if (!strcmp(a, "--data")) dir = v;
+        else if (!strcmp(a, "--project")) project = v;
         else if (!strcmp(a, "--event") && !quarantine) event = v;
         else if (!strcmp(a, "--limit")) {
             if (ff_cli_size(a, v, &n)) return 2;
@@ -67,6 +68,7 @@ int ff_cmd_read(int argc, char **argv, int quarantine)
         return 2;
     }
     if (event) f.event = event, f.event_len = strlen(event);
+    f.project = project;
     struct ff_buf out;
     ff_buf_init(&out, SIZE_MAX / 4);
     size_t count = 0;
@@ -92,7 +94,7 @@ int ff_cmd_read(int argc, char **argv, int quarantine)
 
 int ff_cmd_export(int argc, char **argv)
 {
-    const char *dir = NULL, *person = NULL;
+    const char *dir = NULL, *person = NULL, *project = NULL;
     int64_t from = FF_TIME_NONE, to = FF_TIME_NONE;
     enum ff_export_format format = FF_EXPORT_NDJSON;
     for (int i = 0; i < argc; i += 2) {
@@ -103,6 +105,7 @@ int ff_cmd_export(int argc, char **argv)
         }
         if (!strcmp(a, "--data")) dir = v;
         else if (!strcmp(a, "--person")) person = v;
+        else if (!strcmp(a, "--project")) project = v;
         else if (!strcmp(a, "--from")) {
             if (ff_cli_time(a, v, &from)) return 2;
         } else if (!strcmp(a, "--to")) {
@@ -138,11 +141,11 @@ int ff_cmd_export(int argc, char **argv)
     if (person) {
         struct ff_buf out;
         ff_buf_init(&out, SIZE_MAX / 4);
-        rc = ff_export_person(st, person, strlen(person), format, &out, &count);
+        rc = ff_export_person(st, project, person, strlen(person), format, &out, &count);
         if (!rc && out.len && fwrite(out.data, 1, out.len, stdout) != out.len) rc = -EIO;
         ff_buf_free(&out);
     } else {
-        rc = ff_export_range(st, from, to, format, stdout, &count);
+        rc = ff_export_range(st, project, from, to, format, stdout, &count);
     }
     ff_store_close(st);
     if (rc) {
@@ -155,7 +158,7 @@ int ff_cmd_export(int argc, char **argv)
 
 int ff_cmd_erase(int argc, char **argv)
 {
-    const char *dir = NULL, *person = NULL;
+    const char *dir = NULL, *person = NULL, *project = NULL;
     for (int i = 0; i < argc; i += 2) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v) {
@@ -164,6 +167,7 @@ int ff_cmd_erase(int argc, char **argv)
         }
         if (!strcmp(a, "--data")) dir = v;
         else if (!strcmp(a, "--person")) person = v;
+        else if (!strcmp(a, "--project")) project = v;
         else {
             fprintf(stderr, "footfall erase: unknown option %s (see footfall --help)\n", a);
             return 2;
@@ -194,7 +198,7 @@ int ff_cmd_erase(int argc, char **argv)
     } else {
         ff_store_attach_wal(st, w);
         uint64_t removed = 0;
-        rc = ff_store_erase(st, person, strlen(person), &removed);
+        rc = ff_store_erase(st, project, person, strlen(person), &removed);
         if (rc) fprintf(stderr, "footfall erase: %s\n", ff_strerror(rc));
         else printf("{\"erased\":%llu}\n", (unsigned long long)removed);
         ff_wal_close(w);

@@ -41,17 +41,26 @@ struct ff_event {
      * event being built point into the enricher's per-event buffer. */
     struct ff_str browser, browser_version, os, os_version, device_type, country, region, city;
     uint8_t bot;               /* a crawler, headless browser or HTTP library */
+    struct ff_str project;     /* the project (project/projects.h) whose key sent it; empty in
+                                * events stored before projects existed, which belong to the
+                                * project "default" */
 };
 
 /* Input that could not be accepted, kept with the reason so nothing vanishes. */
 struct ff_quarantined {
     uint8_t format;
+    struct ff_str project;     /* as in ff_event */
     int64_t received_at_us;
     int32_t index;             /* item index in a batch or 1-based line of an import; -1 */
     struct ff_str reason;
     struct ff_str field;
     struct ff_str raw;         /* the item's bytes as received */
 };
+
+/* The project of events stored before projects existed (their project field is empty). */
+#define FF_DEFAULT_PROJECT "default"
+/* 1 when a stored project field belongs to `project` (NULL: any project). */
+int ff_in_project(struct ff_str stored, const char *project);
 
 const char *ff_event_type_name(int type);  /* "track", …; NULL when out of range */
 int ff_event_type_parse(const char *s, size_t len); /* 0 when unknown */
@@ -67,14 +76,14 @@ const char *ff_format_name(int format);    /* "seed", "segment", "pixel", "impor
  *                               previous_id, write_key, properties, traits, context)
  *                  [enrichment]                      when flags bit 0 is set
  *     enrichment := bot:u8 count:u8 count × string  (browser, browser_version, os, os_version,
- *                  device_type, country, region, city, in this order; a reader takes those it
+ *                  device_type, country, region, city, project, in this order; a reader takes those it
  *                  knows and skips the rest, so later versions can add more). Flags other than bit 0 are zero;
  *                  records written before enrichment existed have flags 0. A one-way upgrade: a
  *                  binary from before the block reads enriched records as corrupt, and new
  *                  fields must come as more strings of the block, not as new flags.
  *   kind 2 (quarantined input):
- *     body      := format:u8 reserved:u8 received_at:i64le index:i32le
- *                  3 × string (reason, field, raw)
+ *     body      := format:u8 qflags:u8 received_at:i64le index:i32le
+ *                  3 × string (reason, field, raw)  [project:string when qflags bit 0 is set]
  *   string      := length:varint (LEB128) bytes
  *
  * Times are µs since the Unix epoch; INT64_MIN means absent. Decoding checks every length
@@ -92,6 +101,8 @@ struct ff_record {
 int ff_event_encode(struct ff_buf *out, const struct ff_event *ev);
 /* 1 when any enrichment field is set (the record then carries its enrichment block). */
 int ff_event_enriched(const struct ff_event *ev);
+/* 1 when any field from the user agent or the IP address is set. */
+int ff_event_has_ua_geo(const struct ff_event *ev);
 int ff_quarantine_encode(struct ff_buf *out, const struct ff_quarantined *q);
 
 /* Decodes the record at *off in buf[0..len); advances *off past it. Strings in *rec point

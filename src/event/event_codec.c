@@ -25,6 +25,13 @@ int ff_event_type_parse(const char *s, size_t len)
     return 0;
 }
 
+int ff_in_project(struct ff_str stored, const char *project)
+{
+    if (!project) return 1;
+    if (!stored.len) return strcmp(project, FF_DEFAULT_PROJECT) == 0;
+    return strlen(project) == stored.len && memcmp(project, stored.p, stored.len) == 0;
+}
+
 const char *ff_format_name(int format)
 {
     return format >= 0 && format < FF_FMT_COUNT ? format_names[format] : "unknown";
@@ -68,13 +75,15 @@ static unsigned char *put_varint_str(unsigned char *o, struct ff_str s)
 }
 
 #define FLAG_ENRICHED 1
-#define NENRICH 8 /* strings of the enrichment block this version writes and reads */
+#define NENRICH 9 /* strings of the enrichment block this version writes and reads */
 
-int ff_event_enriched(const struct ff_event *ev)
+int ff_event_has_ua_geo(const struct ff_event *ev)
 {
     return ev->bot || ev->browser.len || ev->browser_version.len || ev->os.len || ev->os_version.len ||
            ev->device_type.len || ev->country.len || ev->region.len || ev->city.len;
 }
+
+int ff_event_enriched(const struct ff_event *ev) { return ev->project.len || ff_event_has_ua_geo(ev); }
 
 /* The hot path of ingest: one reservation, then stores through a pointer. */
 int ff_event_encode(struct ff_buf *b, const struct ff_event *ev)
@@ -83,7 +92,7 @@ int ff_event_encode(struct ff_buf *b, const struct ff_event *ev)
                                    &ev->user_id, &ev->group_id, &ev->previous_id, &ev->write_key,
                                    &ev->properties, &ev->traits, &ev->context};
     const struct ff_str *enrich[NENRICH] = {&ev->browser, &ev->browser_version, &ev->os, &ev->os_version,
-                                            &ev->device_type, &ev->country, &ev->region, &ev->city};
+                                            &ev->device_type, &ev->country, &ev->region, &ev->city, &ev->project};
     enum { NSTR = sizeof strs / sizeof *strs };
     int flags = ff_event_enriched(ev) ? FLAG_ENRICHED : 0;
     size_t max = 1 + 4 + 4 + 32 + NSTR * 5 + 2 + NENRICH * 5;
@@ -119,12 +128,13 @@ int ff_quarantine_encode(struct ff_buf *b, const struct ff_quarantined *q)
     size_t start = b->len, len_at;
     int rc = begin(b, FF_REC_QUARANTINE, &len_at);
     if (!rc) rc = ff_buf_put_u8(b, q->format);
-    if (!rc) rc = ff_buf_put_u8(b, 0);
+    if (!rc) rc = ff_buf_put_u8(b, q->project.len ? 1 : 0);
     if (!rc) rc = ff_buf_put_u64(b, (uint64_t)q->received_at_us);
     if (!rc) rc = ff_buf_put_u32(b, (uint32_t)q->index);
     if (!rc) rc = put_str(b, q->reason);
     if (!rc) rc = put_str(b, q->field);
     if (!rc) rc = put_str(b, q->raw);
+    if (!rc && q->project.len) rc = put_str(b, q->project);
     if (rc) {
         b->len = start;
         return rc;
@@ -165,7 +175,7 @@ int ff_record_decode(const char *buf, size_t len, size_t *off, struct ff_record 
             if (ff_rd_str(&r, strs[i])) return FF_ECORRUPT;
         if (flags & FLAG_ENRICHED) {
             struct ff_str *enrich[NENRICH] = {&ev->browser, &ev->browser_version, &ev->os, &ev->os_version,
-                                              &ev->device_type, &ev->country, &ev->region, &ev->city};
+                                              &ev->device_type, &ev->country, &ev->region, &ev->city, &ev->project};
             uint8_t bot, count;
             if (ff_rd_u8(&r, &bot) || bot > 1 || ff_rd_u8(&r, &count)) return FF_ECORRUPT;
             ev->bot = bot;
@@ -177,10 +187,11 @@ int ff_record_decode(const char *buf, size_t len, size_t *off, struct ff_record 
         if (!ff_event_type_name(ev->type) || ev->format >= FF_FMT_COUNT) return FF_ECORRUPT;
     } else if (kind == FF_REC_QUARANTINE) {
         struct ff_quarantined *q = &rec.u.q;
-        uint8_t pad;
+        uint8_t qflags;
         uint32_t idx;
-        if (ff_rd_u8(&r, &q->format) || ff_rd_u8(&r, &pad) || ff_rd_u64(&r, &t[0]) || ff_rd_u32(&r, &idx) ||
-            ff_rd_str(&r, &q->reason) || ff_rd_str(&r, &q->field) || ff_rd_str(&r, &q->raw))
+        if (ff_rd_u8(&r, &q->format) || ff_rd_u8(&r, &qflags) || (qflags & ~1) || ff_rd_u64(&r, &t[0]) ||
+            ff_rd_u32(&r, &idx) || ff_rd_str(&r, &q->reason) || ff_rd_str(&r, &q->field) || ff_rd_str(&r, &q->raw) ||
+            ((qflags & 1) && ff_rd_str(&r, &q->project)))
             return FF_ECORRUPT;
         q->received_at_us = (int64_t)t[0];
         q->index = (int32_t)idx;

@@ -6,7 +6,7 @@
 #include "core/timeutil.h"
 
 static const char header[] = "timestamp,receivedAt,type,event,name,messageId,userId,anonymousId,groupId,previousId,"
-                             "writeKey,format,properties,traits,context,browser,browserVersion,os,osVersion,"
+                             "writeKey,project,format,properties,traits,context,browser,browserVersion,os,osVersion,"
                              "deviceType,bot,country,region,city\r\n";
 
 int ff_event_csv_header(struct ff_buf *b) { return ff_buf_append(b, header, sizeof header - 1); }
@@ -61,6 +61,7 @@ int ff_event_write_csv(struct ff_buf *b, const struct ff_event *ev)
     if (!rc) rc = str_field(b, ev->group_id);
     if (!rc) rc = str_field(b, ev->previous_id);
     if (!rc) rc = str_field(b, ev->write_key);
+    if (!rc) rc = str_field(b, ev->project);
     if (!rc) rc = field(b, fmt, strlen(fmt), 0);
     if (!rc) rc = json_field(b, ev->properties, 0);
     if (!rc) rc = json_field(b, ev->traits, 0);

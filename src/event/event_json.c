@@ -52,9 +52,10 @@ int ff_event_write_json(struct ff_buf *b, const struct ff_event *ev)
     if (!rc) rc = field_obj(b, "traits", ev->traits);
     if (!rc) rc = field_obj(b, "context", ev->context);
     if (!rc && ev->write_key.len) rc = field_str(b, "writeKey", ev->write_key, &first);
+    if (!rc && ev->project.len) rc = field_str(b, "project", ev->project, &first);
     const char *fmt = ff_format_name(ev->format);
     if (!rc) rc = field_str(b, "format", (struct ff_str){fmt, (uint32_t)strlen(fmt)}, &first);
-    if (!rc && ff_event_enriched(ev)) {
+    if (!rc && ff_event_has_ua_geo(ev)) {
         /* What footfall added at ingest (from the user agent and the IP address), apart from
          * what the client sent. */
         int efirst = 1;

@@ -9,6 +9,7 @@
 #include "core/alloc.h"
 #include "core/errors.h"
 #include "enrich/enrich.h"
+#include "project/projects.h"
 
 void ff_batch_init(struct ff_batch *b, int format, size_t max_bytes)
 {
@@ -27,7 +28,9 @@ void ff_batch_reset(struct ff_batch *b, int format)
     ff_buf_reset(&b->failures);
     ff_buf_reset(&b->scratch);
     ff_buf_reset(&b->errtext);
-    b->nitems = b->accepted = b->failed = 0;
+    b->nitems = b->accepted = b->failed = b->refused = b->not_tracked = 0;
+    b->refused_status = 0;
+    b->project = NULL;
     b->error = NULL;
     b->field = "";
 }
@@ -80,14 +83,70 @@ int batch_add_event(struct ff_batch *b, const struct ff_event *ev)
     return 0;
 }
 
+int resolve_project(const struct ff_ingest_ctx *ctx, struct ff_str key, const struct ff_project **out,
+                    struct failure *f)
+{
+    *out = NULL;
+    if (!ctx->projects) return 0;
+    const struct ff_project *pr = ff_projects_by_write_key(ctx->projects, key.p, key.len, ctx->received_at_us);
+    if (!pr) {
+        f->error = key.len ? "unknown write key: it opens no project (see `footfall project list`)"
+                           : "missing write key: send it as the user of HTTP Basic auth, as \"writeKey\" in the "
+                             "body, or as k= on the pixel";
+        f->field = "writeKey";
+        f->refused = 401;
+        return FF_EINVAL;
+    }
+    if (ctx->origin.len && !ff_project_origin_allowed(pr, ctx->origin.p, ctx->origin.len)) {
+        f->error = "this origin may not send events to the project (its cors-origins setting)";
+        f->field = "Origin";
+        f->refused = 403;
+        return FF_EINVAL;
+    }
+    *out = pr;
+    return 0;
+}
+
+/* Lists the failure in the answer: {"<index_name>": i, "error": …, "field": …}. */
+static void list_failure(struct ff_batch *b, int32_t index, const char *index_name, struct ff_str reason,
+                         struct ff_str field)
+{
+    if (index < 0) return;
+    if (b->failures.len) ff_buf_putc(&b->failures, ',');
+    ff_buf_printf(&b->failures, "{\"%s\":%d,\"error\":", index_name, (int)index);
+    ff_json_write_str(&b->failures, reason.p, reason.len);
+    ff_buf_append_str(&b->failures, ",\"field\":");
+    ff_json_write_str(&b->failures, field.p, field.len);
+    ff_buf_putc(&b->failures, '}');
+}
+
 int batch_add_failure(struct ff_batch *b, const struct ff_ingest_ctx *ctx, int32_t index,
                       const char *index_name, struct failure f, const char *raw, size_t raw_len)
 {
+    if (!f.project && !f.refused) f.project = ctx->project;
+    if (ctx->projects && !f.project && !f.refused) {
+        /* Input no project's key came with is not kept: it is nobody's to read. */
+        struct failure r;
+        resolve_project(ctx, (struct ff_str){"", 0}, &f.project, &r);
+        if (!f.project) {
+            f.error = r.error;
+            f.field = r.field;
+            f.refused = r.refused;
+        }
+    }
     if (!b->error) {
         b->error = f.error;
         b->field = f.field ? f.field : "";
     }
+    if (f.refused) {
+        if (!b->refused_status) b->refused_status = f.refused;
+        b->refused++;
+        list_failure(b, index, index_name, (struct ff_str){f.error, (uint32_t)strlen(f.error)},
+                     (struct ff_str){f.field, (uint32_t)strlen(f.field)});
+        return 0;
+    }
     struct ff_quarantined q = {
+        .project = {f.project ? f.project->id : "", (uint32_t)(f.project ? strlen(f.project->id) : 0)},
         .format = (uint8_t)b->format,
         .received_at_us = ctx->received_at_us,
         .index = index,
@@ -103,14 +162,7 @@ int batch_add_failure(struct ff_batch *b, const struct ff_ingest_ctx *ctx, int32
         return rc;
     }
     b->failed++;
-    if (index >= 0) {
-        if (b->failures.len) ff_buf_putc(&b->failures, ',');
-        ff_buf_printf(&b->failures, "{\"%s\":%d,\"error\":", index_name, (int)index);
-        ff_json_write_str(&b->failures, q.reason.p, q.reason.len);
-        ff_buf_append_str(&b->failures, ",\"field\":");
-        ff_json_write_str(&b->failures, q.field.p, q.field.len);
-        ff_buf_putc(&b->failures, '}');
-    }
+    list_failure(b, index, index_name, q.reason, q.field);
     return 0;
 }
 
@@ -147,7 +199,7 @@ void make_message_id(char id[37])
 int ff_ingest_reject(const struct ff_ingest_ctx *ctx, struct ff_batch *b, const char *reason, const char *field,
                      const char *raw, size_t len)
 {
-    return batch_add_failure(b, ctx, -1, "index", (struct failure){reason, field}, raw, len);
+    return batch_add_failure(b, ctx, -1, "index", (struct failure){.error = reason, .field = field}, raw, len);
 }
 
 const char *parse_error_text(struct ff_batch *b, const char *what, const char *parser_msg)

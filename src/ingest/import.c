@@ -31,7 +31,7 @@ int ff_ingest_import(const struct ff_ingest_ctx *ctx, const char *body, size_t l
         const char *err = NULL;
         int rc = ff_json_parse_shallow(ctx->parser, p, l, RAW_DEPTH_EVENT, &doc, &err);
         if (rc == -ENOMEM) return rc;
-        struct failure f = {NULL, ""};
+        struct failure f = {.field = ""};
         if (rc) {
             f.error = parse_error_text(b, "line", err);
         } else if (doc.nodes[0].type != FF_JSON_OBJECT) {

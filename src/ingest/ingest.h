@@ -18,9 +18,17 @@
 /* What the request around the payload says. */
 struct ff_enricher;
 struct ff_enriched;
+struct ff_projects;
+struct ff_project;
 struct ff_ingest_ctx {
     int64_t received_at_us;
     struct ff_str write_key;   /* from HTTP Basic auth; empty when absent */
+    /* Projects (project/projects.h): each event's write key must open one, or the event is
+     * refused (401), not stored. NULL (harnesses): events are taken without a project. */
+    const struct ff_projects *projects;
+    const struct ff_project *project; /* the request's, from its Basic auth (or keyless); NULL */
+    struct ff_str origin;      /* the Origin header: checked against the project's CORS origins */
+    int do_not_track;          /* DNT: 1 or Sec-GPC: 1 came with the request */
     struct ff_json_parser *parser;
     struct ff_enricher *enrich; /* enrich/enrich.h; NULL: events are stored as they came */
     struct ff_str user_agent;  /* the request's User-Agent header; empty when absent */
@@ -40,6 +48,10 @@ struct ff_batch {
     uint32_t nitems, cap_items;
     uint32_t accepted;         /* event records */
     uint32_t failed;           /* quarantine records */
+    uint32_t refused;          /* items refused for their key or origin: listed, not stored */
+    int refused_status;        /* 401 or 403: the first refusal's */
+    uint32_t not_tracked;      /* events dropped for Do Not Track / Global Privacy Control */
+    const struct ff_project *project; /* the first accepted event's project (rate limits) */
     struct ff_buf failures;    /* JSON array elements, comma-separated, for the response */
     const char *error;         /* first failure's reason (static text or in `errtext`) */
     const char *field;         /* first failure's field, "" when none */

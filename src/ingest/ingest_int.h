@@ -19,13 +19,24 @@ struct segment_defaults {
     int type_required;   /* /v1/batch items must say their type; import lines default to track */
 };
 
-/* A validation failure: the message and the field it is about. */
+/* A validation failure: the message and the field it is about, and the project the item
+ * belongs to when its write key was read (else the request's). `refused` (401, 403) marks an
+ * item that no project takes: it is answered, not quarantined. */
 struct failure {
     const char *error;
     const char *field;
+    const struct ff_project *project;
+    int refused;
 };
 
-/* Normalises the Segment-shaped object at `obj` into an event and appends its record.
+/* The project `key` opens (ctx->projects), checked against the request's origin; fills *f
+ * and returns FF_EINVAL when there is none. Without ctx->projects, *out is NULL and 0. */
+int resolve_project(const struct ff_ingest_ctx *ctx, struct ff_str key, const struct ff_project **out,
+                    struct failure *f);
+
+/* Normalises the Segment-shaped object at `obj` into an event and appends its record (or,
+ * when its project honours Do Not Track and the request carries it, counts it in
+ * b->not_tracked and keeps nothing).
  * `type` forces the event type (from the URL); 0 takes the object's "type" field.
  * `seed` makes "data" the properties (the /api/track shape). On a validation failure
  * returns FF_EINVAL and fills *f; the caller quarantines. */

@@ -14,6 +14,7 @@
 #include "core/errors.h"
 #include "core/timeutil.h"
 #include "enrich/enrich.h"
+#include "project/projects.h"
 
 /* The members of a Segment event that normalisation reads. */
 enum key {
@@ -197,6 +198,8 @@ int normalize_segment(const struct ff_ingest_ctx *ctx, const struct segment_defa
                       uint32_t obj, int type, int seed, struct ff_batch *b, struct failure *f)
 {
     const struct ff_json_doc *doc = defs->doc;
+    f->project = ctx->project;
+    f->refused = 0;
     if (doc->nodes[obj].type != FF_JSON_OBJECT) return fail(f, "an event must be a JSON object", "");
     uint32_t idx[K_COUNT];
     index_members(doc, obj, idx);
@@ -204,6 +207,24 @@ int normalize_segment(const struct ff_ingest_ctx *ctx, const struct segment_defa
     memset(&ev, 0, sizeof ev);
     ev.format = (uint8_t)b->format;
     ev.received_at_us = ctx->received_at_us;
+
+    /* Write key first: whose event it is decides where even an invalid one is kept. The
+     * body's, else the request's (Basic auth), else the batch's. */
+    uint32_t i = idx[K_WRITE_KEY];
+    if (i != FF_JSON_NONE && doc->nodes[i].type == FF_JSON_STRING)
+        ev.write_key.p = doc->nodes[i].v.s, ev.write_key.len = doc->nodes[i].len;
+    else if (ctx->write_key.len) ev.write_key = ctx->write_key;
+    else ev.write_key = defs->write_key;
+    const struct ff_project *pr;
+    if (resolve_project(ctx, ev.write_key, &pr, f)) return FF_EINVAL;
+    if (pr) {
+        f->project = pr;
+        ev.project = (struct ff_str){pr->id, (uint32_t)strlen(pr->id)};
+        if (pr->honor_dnt && ctx->do_not_track) { /* acknowledged, and forgotten */
+            b->not_tracked++;
+            return 0;
+        }
+    }
 
     if (!type) {
         uint32_t t = idx[K_TYPE];
@@ -226,7 +247,7 @@ int normalize_segment(const struct ff_ingest_ctx *ctx, const struct segment_defa
                "previousId must be a string"))
         return FF_EINVAL;
 
-    uint32_t i = idx[K_EVENT];
+    i = idx[K_EVENT];
     if (type == FF_EV_TRACK) {
         if (i == FF_JSON_NONE || doc->nodes[i].type != FF_JSON_STRING || doc->nodes[i].len == 0)
             return fail(f, "event must be a non-empty string", "event");
@@ -270,13 +291,6 @@ int normalize_segment(const struct ff_ingest_ctx *ctx, const struct segment_defa
     else if (sent_at == FF_TIME_NONE) ev.timestamp_us = client_ts;
     else ev.timestamp_us = ctx->received_at_us - (sent_at - client_ts);
 
-    /* Write key: the body's, else the request's (Basic auth), else the batch's. */
-    i = idx[K_WRITE_KEY];
-    if (i != FF_JSON_NONE && doc->nodes[i].type == FF_JSON_STRING)
-        ev.write_key.p = doc->nodes[i].v.s, ev.write_key.len = doc->nodes[i].len;
-    else if (ctx->write_key.len) ev.write_key = ctx->write_key;
-    else ev.write_key = defs->write_key;
-
     uint32_t props, traits, context;
     if (object_or_absent(doc, seed ? idx[K_DATA] : idx[K_PROPERTIES], seed ? "data" : "properties", &props, f,
                          seed ? "data must be an object" : "properties must be an object"))
@@ -311,6 +325,7 @@ int normalize_segment(const struct ff_ingest_ctx *ctx, const struct segment_defa
         rc = b->enriched ? ff_enrich_event(ctx->enrich, &rq, &ev, b->enriched) : -ENOMEM;
     }
     if (!rc) rc = batch_add_event(b, &ev); /* ev's enrichment points into b->enriched until here */
+    if (!rc && !b->project) b->project = pr;
     b->scratch.len = s0;
     return rc;
 }

@@ -35,7 +35,7 @@ int ff_ingest_pixel(const struct ff_ingest_ctx *ctx, int type, const char *query
         if (!rc) rc = ff_base64_decode(&json, text.data ? text.data : "", text.len);
         if (!rc) rc = ff_buf_reserve(&json, 0);
         if (rc == FF_EINVAL)
-            rc = batch_add_failure(b, ctx, -1, "index", (struct failure){"data must be base64-encoded JSON", "data"},
+            rc = batch_add_failure(b, ctx, -1, "index", (struct failure){.error = "data must be base64-encoded JSON", .field = "data"},
                                    query, len);
         else if (!rc)
             rc = ingest_segment_one(ctx, type, 0, json.data, json.len, b);
@@ -100,7 +100,7 @@ int ff_ingest_pixel(const struct ff_ingest_ctx *ctx, int type, const char *query
         } else if (rc != -ENOMEM) {
             /* Not expected (the writer emits valid JSON), but never a reason to lose input. */
             rc = batch_add_failure(b, ctx, -1, "index",
-                                   (struct failure){"parameters could not be read as an event", ""}, query, len);
+                                   (struct failure){.error = "parameters could not be read as an event", .field = ""}, query, len);
         }
     }
     ff_buf_free(&obj);

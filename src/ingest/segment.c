@@ -18,12 +18,12 @@ static int parse_root(const struct ff_ingest_ctx *ctx, const char *body, size_t 
     if (rc == -ENOMEM) return rc;
     if (rc) {
         *handled = 1;
-        return batch_add_failure(b, ctx, -1, "index", (struct failure){parse_error_text(b, "body", err), ""}, body,
+        return batch_add_failure(b, ctx, -1, "index", (struct failure){.error = parse_error_text(b, "body", err), .field = ""}, body,
                                  len);
     }
     if (doc->nodes[0].type != FF_JSON_OBJECT) {
         *handled = 1;
-        return batch_add_failure(b, ctx, -1, "index", (struct failure){"body must be a JSON object", ""}, body,
+        return batch_add_failure(b, ctx, -1, "index", (struct failure){.error = "body must be a JSON object", .field = ""}, body,
                                  len);
     }
     return 0;
@@ -54,20 +54,26 @@ int ff_ingest_segment(const struct ff_ingest_ctx *ctx, int type, const char *bod
     struct ff_json_doc doc;
     int handled, rc = parse_root(ctx, body, len, RAW_DEPTH_BATCH_ITEM, b, &doc, &handled);
     if (rc || handled) return rc;
+    struct segment_defaults defs = {&doc, FF_JSON_NONE, FF_TIME_NONE, {"", 0}, 1};
+    struct failure f = {.field = ""};
+    uint32_t i = ff_json_get(&doc, 0, "writeKey");
+    if (i != FF_JSON_NONE && doc.nodes[i].type == FF_JSON_STRING)
+        defs.write_key = (struct ff_str){doc.nodes[i].v.s, doc.nodes[i].len};
+    /* The batch's own key, if it opens a project, owns a batch that is wrong as a whole. */
+    const struct ff_project *bp = NULL;
+    if (defs.write_key.len) resolve_project(ctx, defs.write_key, &bp, &f);
     uint32_t arr = ff_json_get(&doc, 0, "batch");
     if (arr == FF_JSON_NONE || doc.nodes[arr].type != FF_JSON_ARRAY)
-        return batch_add_failure(b, ctx, -1, "index", (struct failure){"batch must be an array of events", "batch"},
+        return batch_add_failure(b, ctx, -1, "index",
+                                 (struct failure){.error = "batch must be an array of events", .field = "batch", .project = bp},
                                  body, len);
-    struct segment_defaults defs = {&doc, FF_JSON_NONE, FF_TIME_NONE, {"", 0}, 1};
-    struct failure f;
-    uint32_t i = ff_json_get(&doc, 0, "context");
+    i = ff_json_get(&doc, 0, "context");
     if (i != FF_JSON_NONE && doc.nodes[i].type == FF_JSON_OBJECT) defs.context = i;
     if (json_time(&doc, ff_json_get(&doc, 0, "sentAt"), &defs.sent_at_us))
         return batch_add_failure(b, ctx, -1, "index",
-                                 (struct failure){"sentAt must be an ISO 8601 date-time or epoch milliseconds", "sentAt"}, body, len);
-    i = ff_json_get(&doc, 0, "writeKey");
-    if (i != FF_JSON_NONE && doc.nodes[i].type == FF_JSON_STRING)
-        defs.write_key = (struct ff_str){doc.nodes[i].v.s, doc.nodes[i].len};
+                                 (struct failure){.error = "sentAt must be an ISO 8601 date-time or epoch milliseconds",
+                                                  .field = "sentAt", .project = bp},
+                                 body, len);
     int32_t index = 0;
     for (uint32_t c = arr + 1; c < doc.nodes[arr].end; c = doc.nodes[c].end, index++) {
         rc = normalize_segment(ctx, &defs, c, 0, 0, b, &f);

@@ -14,6 +14,7 @@
 #include "core/timeutil.h"
 #include "enrich/enrich.h"
 #include "event/event.h"
+#include "net/access.h"
 #include "net/server.h"
 #include "store/export.h"
 #include "store/store.h"
@@ -156,8 +157,17 @@ static int queue_job(struct ff_conn *c, void *job, uv_work_cb work, uv_after_wor
 
 /* ---- GET /api/events and /api/quarantine on the thread pool ---- */
 
+/* The project a job reads, copied: the loop may reload its catalog while the job runs. NULL
+ * (a harness without a catalog) reads every project. */
+static const char *job_project(char dst[FF_PROJECT_ID_MAX + 1], const struct ff_project *p)
+{
+    memcpy(dst, p->id, FF_PROJECT_ID_MAX + 1);
+    return dst[0] ? dst : NULL;
+}
+
 struct read_job {
     struct ff_store *store;
+    char project[FF_PROJECT_ID_MAX + 1];
     char event[1024];
     struct ff_read_filter filter;
     int quarantine;
@@ -188,7 +198,7 @@ static void read_done(uv_work_t *w, int status)
     ff_free(j);
 }
 
-static void read_log(struct ff_conn *c, int quarantine, const char *query, size_t qlen)
+static void read_log(struct ff_conn *c, const struct ff_project *p, int quarantine, const char *query, size_t qlen)
 {
     struct read_job *j = ff_calloc(1, sizeof *j);
     if (!j) {
@@ -196,6 +206,7 @@ static void read_log(struct ff_conn *c, int quarantine, const char *query, size_
         return;
     }
     j->store = c->loop->srv->store;
+    j->filter.project = job_project(j->project, p);
     j->quarantine = quarantine;
     j->filter.kind = quarantine ? FF_REC_QUARANTINE : FF_REC_EVENT;
     j->filter.from_us = j->filter.to_us = FF_TIME_NONE;
@@ -253,6 +264,7 @@ static int is_path(const char *p, size_t n, const char *want)
 
 struct person_job {
     struct ff_store *store;
+    char project[FF_PROJECT_ID_MAX + 1];
     struct ff_buf id;
     int erase;
     struct ff_buf out;
@@ -268,10 +280,11 @@ static void person_work(uv_work_t *w)
         j->rc = 0; /* a harness without a store has nothing stored */
     } else if (j->erase) {
         uint64_t removed = 0;
-        j->rc = ff_store_erase(j->store, j->id.data, j->id.len, &removed);
+        j->rc = ff_store_erase(j->store, j->project[0] ? j->project : NULL, j->id.data, j->id.len, &removed);
         if (!j->rc) j->rc = ff_buf_printf(&j->out, "{\"erased\":%llu}", (unsigned long long)removed);
     } else {
-        j->rc = ff_export_person(j->store, j->id.data, j->id.len, FF_EXPORT_NDJSON, &j->out, &count);
+        j->rc = ff_export_person(j->store, j->project[0] ? j->project : NULL, j->id.data, j->id.len,
+                                 FF_EXPORT_NDJSON, &j->out, &count);
     }
 }
 
@@ -318,11 +331,14 @@ static int person_route(struct ff_conn *c, const char *path, size_t plen)
         ff_respond_error(c, 405, "method not allowed", "method", "Allow: DELETE, OPTIONS\r\n");
         return 1;
     }
+    const struct ff_project *p = ff_require_read_key(c);
+    if (!p) return 1;
     struct person_job *j = ff_calloc(1, sizeof *j);
     if (!j) {
         ff_respond_error(c, 503, "out of memory", "", "Retry-After: 1\r\n");
         return 1;
     }
+    job_project(j->project, p);
     ff_buf_init(&j->id, 4096);
     ff_buf_init(&j->out, (size_t)1 << 31);
     if (end == id || ff_url_decode(&j->id, id, (size_t)(end - id)) || j->id.len == 0) {
@@ -354,6 +370,9 @@ int ff_api_route(struct ff_conn *c, const char *path, size_t plen, const char *q
         ff_respond_error(c, 405, "method not allowed", "method", "Allow: GET, OPTIONS\r\n");
         return 1;
     }
+    /* Health and metrics are the operator's (no event data in them); the rest needs a read key. */
+    const struct ff_project *p = NULL;
+    if (path[1] == 'a' && !(p = ff_require_read_key(c))) return 1;
     if (is_path(path, plen, "/healthz")) {
         ff_respond_json(c, 200, "{\"status\":\"ok\"}");
     } else if (is_path(path, plen, "/metrics") || is_path(path, plen, "/api/stats")) {
@@ -366,7 +385,7 @@ int ff_api_route(struct ff_conn *c, const char *path, size_t plen, const char *q
         else ff_respond(c, 200, metrics ? "text/plain; version=0.0.4" : "application/json", o.data, o.len, NULL);
         ff_buf_free(&o);
     } else {
-        read_log(c, path[5] == 'q', query, qlen);
+        read_log(c, p, path[5] == 'q', query, qlen);
     }
     return 1;
 }

@@ -15,7 +15,7 @@
 
 static const char *const hdr_names[FF_HDR_COUNT] = {
     "content-type", "content-encoding", "authorization", "origin", "access-control-request-headers", "expect",
-    "user-agent",
+    "user-agent", "dnt", "sec-gpc",
 };
 
 static struct ff_conn *conn_of(llhttp_t *p) { return (struct ff_conn *)p->data; }
@@ -489,13 +489,13 @@ void ff_respond(struct ff_conn *c, int status, const char *content_type, const c
     if (!rc) rc = ff_buf_putc(o, ' ');
     if (!rc) rc = ff_buf_append_str(o, status_text(status));
     if (!rc) rc = ff_buf_append_str(o, "\r\n");
-    /* CORS: any page may send events (sendBeacon and fetch with credentials need the origin
-     * echoed, not "*"). Per-project origin lists come with projects. */
-    if (origin && olen && olen < 2048) {
+    /* CORS: a page may send events (sendBeacon and fetch with credentials need the origin
+     * echoed, not "*") unless its project lists the origins it takes and this is not one. */
+    if (origin && olen && olen < 2048 && !c->cors_denied) {
         if (!rc) rc = ff_buf_append_str(o, "Access-Control-Allow-Origin: ");
         if (!rc) rc = ff_buf_append(o, origin, olen);
         if (!rc) rc = ff_buf_append_str(o, "\r\nAccess-Control-Allow-Credentials: true\r\nVary: Origin\r\n");
-    } else if (!rc) {
+    } else if (!rc && !c->cors_denied) {
         rc = ff_buf_append_str(o, "Access-Control-Allow-Origin: *\r\n");
     }
     if (!rc && content_type) {

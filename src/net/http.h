@@ -33,7 +33,7 @@ struct ff_http_limits {
 /* Headers the server acts on; values point into the request's header buffer. */
 enum ff_hdr {
     FF_HDR_CONTENT_TYPE, FF_HDR_CONTENT_ENCODING, FF_HDR_AUTHORIZATION, FF_HDR_ORIGIN,
-    FF_HDR_ACR_HEADERS, FF_HDR_EXPECT, FF_HDR_USER_AGENT, FF_HDR_COUNT
+    FF_HDR_ACR_HEADERS, FF_HDR_EXPECT, FF_HDR_USER_AGENT, FF_HDR_DNT, FF_HDR_SEC_GPC, FF_HDR_COUNT
 };
 
 struct ff_http_request {
@@ -73,6 +73,7 @@ struct ff_conn {
     int read_paused;           /* reading stopped: too many pipelined bytes */
     int peer_eof;              /* the client sent EOF while a request was being answered */
     int writing;               /* an answer is in uv_write (the socket did not take it at once) */
+    int cors_denied;           /* the request's origin may not send to its project: not echoed */
     /* Ingest state, reused across the connection's requests. */
     struct ff_batch batch;
     struct ff_buf decoded;

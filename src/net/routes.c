@@ -15,6 +15,7 @@
 #include "core/json.h"
 #include "core/metrics.h"
 #include "core/textcodec.h"
+#include "net/access.h"
 #include "net/api.h"
 #include "net/server.h"
 
@@ -35,18 +36,12 @@ static void respond_gif(struct ff_conn *c, int status)
                "Cache-Control: no-cache, no-store, must-revalidate\r\n");
 }
 
-/* The write key from "Authorization: Basic base64(key:)", as Segment's SDKs send it. */
-static struct ff_str basic_auth_user(struct ff_conn *c, struct ff_buf *tmp)
+/* "1" (DNT) or "1" (Sec-GPC): the person asks not to be tracked. */
+static int header_is_1(struct ff_conn *c, enum ff_hdr h)
 {
-    size_t len;
-    const char *a = ff_req_header(c, FF_HDR_AUTHORIZATION, &len);
-    if (!a || len < 6 || strncasecmp(a, "Basic ", 6) != 0) return (struct ff_str){"", 0};
-    a += 6, len -= 6;
-    while (len && *a == ' ') a++, len--;
-    ff_buf_reset(tmp);
-    if (ff_base64_decode(tmp, a, len) || !tmp->data) return (struct ff_str){"", 0};
-    const char *colon = memchr(tmp->data, ':', tmp->len);
-    return (struct ff_str){tmp->data, (uint32_t)(colon ? (size_t)(colon - tmp->data) : tmp->len)};
+    size_t n = 0;
+    const char *v = ff_req_header(c, h, &n);
+    return v && n == 1 && v[0] == '1';
 }
 
 static void ingest(struct ff_conn *c, int route, int format, int type, const char *query, size_t qlen)
@@ -55,10 +50,18 @@ static void ingest(struct ff_conn *c, int route, int format, int type, const cha
     ff_buf_init(&authbuf, 4096);
     struct ff_ingest_ctx ctx = {
         .received_at_us = c->req.received_at_us,
-        .write_key = basic_auth_user(c, &authbuf),
+        /* the write key as Segment's SDKs send it: "Authorization: Basic base64(key:)" */
+        .write_key = ff_basic_auth_user(c, &authbuf),
         .parser = c->loop->json,
         .enrich = c->loop->srv->enrich,
+        .projects = ff_loop_projects(c->loop, c->req.received_at_us),
+        .do_not_track = header_is_1(c, FF_HDR_DNT) || header_is_1(c, FF_HDR_SEC_GPC),
     };
+    if (ctx.projects) ctx.project = ff_projects_by_write_key(ctx.projects, ctx.write_key.p, ctx.write_key.len,
+                                                             ctx.received_at_us);
+    size_t olen = 0;
+    const char *origin = ff_req_header(c, FF_HDR_ORIGIN, &olen);
+    if (origin) ctx.origin = (struct ff_str){origin, (uint32_t)olen};
     size_t ualen = 0;
     const char *ua = ff_req_header(c, FF_HDR_USER_AGENT, &ualen);
     if (ua) ctx.user_agent = (struct ff_str){ua, (uint32_t)ualen};
@@ -102,6 +105,9 @@ static void ingest(struct ff_conn *c, int route, int format, int type, const cha
         ff_respond_error(c, 503, "out of memory while decoding the request", "", "Retry-After: 1\r\n");
         return;
     }
+    c->cors_denied = c->batch.refused_status == 403;
+    /* Over a limit, nothing of the request is kept: the client retries it whole. */
+    if (c->batch.accepted && ff_rate_check(c, c->batch.project, c->batch.accepted)) return;
     if (c->batch.nitems == 0) {
         c->wal_req.status = 0;
         c->wal_req.stored = c->wal_req.duplicates = c->wal_req.quarantined = 0;
@@ -128,14 +134,16 @@ void ff_route_wal_done(struct ff_conn *c)
     ff_counter_add(ff_metrics.deduplicated[b->format], r->duplicates);
     ff_counter_add(ff_metrics.quarantined[b->format], r->quarantined);
 
-    int all_failed = b->failed > 0 && b->accepted == 0;
+    int all_failed = (b->failed > 0 || b->refused > 0) && b->accepted == 0 && b->not_tracked == 0;
+    /* Refused for its key or origin and nothing else wrong: 401 or 403, not 400. */
+    int status = !all_failed ? 200 : b->failed ? 400 : b->refused_status;
     if (c->route == R_PIXEL) {
-        respond_gif(c, all_failed ? 400 : 200);
+        respond_gif(c, status);
         return;
     }
     struct ff_buf o;
     ff_buf_init(&o, b->failures.max + 4096);
-    int rc = 0, status = all_failed ? 400 : 200;
+    int rc = 0;
     int listed = c->route == R_SEGMENT_BATCH || c->route == R_IMPORT;
     if (all_failed) {
         rc = ff_buf_append_str(&o, c->route == R_SEED ? "{\"status\":\"error\",\"error\":" : "{\"success\":false,\"error\":");
@@ -143,7 +151,7 @@ void ff_route_wal_done(struct ff_conn *c)
         if (!rc) rc = ff_json_write_str(&o, error, strlen(error));
         if (!rc) rc = ff_buf_append_str(&o, ",\"field\":");
         if (!rc) rc = ff_json_write_str(&o, b->field, strlen(b->field));
-        if (!rc) rc = ff_buf_append_str(&o, ",\"quarantined\":true");
+        if (!rc) rc = ff_buf_append_str(&o, b->failed ? ",\"quarantined\":true" : ",\"quarantined\":false");
     } else if (c->route == R_SEED) {
         rc = ff_buf_append_str(&o, "{\"status\":\"success\"");
     } else {
@@ -196,6 +204,7 @@ void ff_route(struct ff_conn *c)
     const char *query = qmark ? qmark + 1 : "";
     size_t qlen = qmark ? ulen - plen - 1 : 0;
     int m = c->req.method, post = m == HTTP_POST, get = m == HTTP_GET || m == HTTP_HEAD;
+    c->cors_denied = 0;
 
     if (m == HTTP_OPTIONS) {
         preflight(c);

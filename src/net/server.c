@@ -30,6 +30,8 @@
 #include "core/metrics.h"
 #include "core/timeutil.h"
 #include "enrich/enrich.h"
+#include "net/access.h"
+#include "net/ratelimit.h"
 #include "store/datadir.h"
 #include "store/dedup.h"
 
@@ -256,6 +258,7 @@ static int loop_init(struct ff_server *srv, struct ff_loop *loop, int index)
     pthread_mutex_init(&loop->mu, NULL);
     loop->json = ff_json_parser_new();
     if (!loop->json) return -ENOMEM;
+    if ((rc = ff_access_open(loop))) return rc;
     uv_async_init(&loop->uv, &loop->wake, on_wake);
     loop->wake.data = loop;
     int fd = -1, port = 0;
@@ -286,6 +289,7 @@ static void loop_free(struct ff_loop *loop)
     uv_run(&loop->uv, UV_RUN_NOWAIT);
     if (uv_loop_close(&loop->uv)) ff_warn("event loop %d closed with handles open", loop->index);
     ff_json_parser_free(loop->json);
+    ff_access_close(loop);
     pthread_mutex_destroy(&loop->mu);
 }
 
@@ -311,6 +315,10 @@ int ff_server_run(const struct ff_server_opts *opts)
         return rc;
     }
 
+    if ((rc = ff_access_bootstrap(opts->data_dir))) {
+        close(lock_fd);
+        return rc;
+    }
     char err[1024];
     struct ff_enrich_opts eo = {.ua_regexes = opts->ua_regexes, .geoip = opts->geoip, .ip_mode = opts->ip_mode,
                                 .optional = 1};
@@ -367,7 +375,8 @@ int ff_server_run(const struct ff_server_opts *opts)
 
     srv.nloops = srv.opts.threads;
     srv.loops = ff_calloc((size_t)srv.nloops, sizeof *srv.loops);
-    if (!srv.loops) {
+    if (!srv.loops || ff_ratelimit_new(&srv.rates)) {
+        ff_free(srv.loops);
         ff_wal_close(srv.wal);
         ff_store_close(srv.store);
         ff_enricher_close(srv.enrich);
@@ -393,6 +402,7 @@ int ff_server_run(const struct ff_server_opts *opts)
             loop_free(&srv.loops[i]);
         }
         ff_free(srv.loops);
+        ff_ratelimit_free(srv.rates);
         ff_wal_close(srv.wal);
         ff_store_close(srv.store);
         ff_enricher_close(srv.enrich);
@@ -412,6 +422,7 @@ int ff_server_run(const struct ff_server_opts *opts)
     for (int i = 0; i < srv.nloops; i++) loop_free(&srv.loops[i]);
     ff_free(srv.loops);
     ff_enricher_close(srv.enrich);
+    ff_ratelimit_free(srv.rates);
     close(lock_fd);
     ff_info("stopped cleanly");
     return 0;

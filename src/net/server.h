@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include "net/http.h"
+#include "project/projects.h"
 #include "store/store.h"
 #include "store/wal.h"
 
@@ -42,6 +43,10 @@ struct ff_loop {
     int fake_io;               /* fuzz/unit harness: no sockets, responses are discarded */
     uv_thread_t thread;
     struct ff_json_parser *json;
+    struct ff_catalog *catalog; /* access.h: this loop's connection to the project catalog */
+    struct ff_projects projects; /* and what it last loaded (when has_projects) */
+    int has_projects;
+    int64_t projects_checked_us;
     char readbuf[65536];
 };
 
@@ -50,6 +55,7 @@ struct ff_server {
     struct ff_wal *wal;        /* NULL in harnesses: requests complete at once */
     struct ff_store *store;    /* NULL in harnesses */
     struct ff_enricher *enrich; /* NULL in harnesses: events are stored as they came */
+    struct ff_ratelimit *rates; /* net/ratelimit.h; NULL in harnesses */
     struct ff_loop *loops;
     int nloops;
     int port;                  /* the bound port */

@@ -23,21 +23,22 @@
 
 struct person {
     struct ff_str id;
+    const char *project; /* NULL: in every project */
 };
 
 static int is_person(const struct person *pp, struct ff_str v) { return ff_str_eq(v, pp->id); }
 
-static int wal_match(void *arg, const struct ff_record *rec)
+static int is_theirs(const struct person *pp, const struct ff_event *ev)
 {
-    const struct person *pp = arg;
-    return rec->kind == FF_REC_EVENT && (is_person(pp, rec->u.ev.user_id) || is_person(pp, rec->u.ev.anonymous_id));
+    return (is_person(pp, ev->user_id) || is_person(pp, ev->anonymous_id)) && ff_in_project(ev->project, pp->project);
 }
 
-static int keep_event(void *arg, const struct ff_event *ev)
+static int wal_match(void *arg, const struct ff_record *rec)
 {
-    const struct person *pp = arg;
-    return !is_person(pp, ev->user_id) && !is_person(pp, ev->anonymous_id);
+    return rec->kind == FF_REC_EVENT && is_theirs(arg, &rec->u.ev);
 }
+
+static int keep_event(void *arg, const struct ff_event *ev) { return !is_theirs(arg, ev); }
 
 /* Whether part p may hold the person: a dictionary column says for sure; others are read. */
 static int part_has(const struct ff_part *p, const struct person *pp)
@@ -73,11 +74,11 @@ static int part_has(const struct ff_part *p, const struct person *pp)
     return 0;
 }
 
-int ff_store_erase(struct ff_store *s, const char *id, size_t len, uint64_t *removed)
+int ff_store_erase(struct ff_store *s, const char *project, const char *id, size_t len, uint64_t *removed)
 {
     *removed = 0;
     if (!len || len > UINT32_MAX) return FF_EINVAL;
-    struct person pp = {{id, (uint32_t)len}};
+    struct person pp = {{id, (uint32_t)len}, project};
     int rc = 0;
     uint64_t wal_erased = 0;
     if (s->wal && (rc = ff_wal_erase(s->wal, wal_match, &pp, &wal_erased))) return rc;

@@ -44,13 +44,13 @@ static int by_time(const void *a, const void *b)
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-int ff_export_person(struct ff_store *s, const char *id, size_t len, enum ff_export_format format, struct ff_buf *out,
+int ff_export_person(struct ff_store *s, const char *project, const char *id, size_t len, enum ff_export_format format, struct ff_buf *out,
                      size_t *count)
 {
     struct gathered g;
     memset(&g, 0, sizeof g);
     ff_buf_init(&g.recs, (size_t)1 << 34);
-    struct ff_scan_filter f = {id, len, FF_TIME_NONE, FF_TIME_NONE};
+    struct ff_scan_filter f = {id, len, FF_TIME_NONE, FF_TIME_NONE, project};
     int rc = len ? ff_store_scan(s, &f, gather, &g) : 0;
     if (!rc && g.n) qsort(g.v, g.n, sizeof *g.v, by_time);
     size_t start = out->len;
@@ -96,13 +96,13 @@ static int stream_one(void *arg, const struct ff_event *ev)
     return rc;
 }
 
-int ff_export_range(struct ff_store *s, int64_t from_us, int64_t to_us, enum ff_export_format format, FILE *fp,
+int ff_export_range(struct ff_store *s, const char *project, int64_t from_us, int64_t to_us, enum ff_export_format format, FILE *fp,
                     size_t *count)
 {
     struct streamer st = {fp, format, {0}, 0};
     ff_buf_init(&st.buf, (size_t)1 << 32);
     int rc = format == FF_EXPORT_CSV ? ff_event_csv_header(&st.buf) : 0;
-    struct ff_scan_filter f = {NULL, 0, from_us, to_us};
+    struct ff_scan_filter f = {NULL, 0, from_us, to_us, project};
     if (!rc) rc = ff_store_scan(s, &f, stream_one, &st);
     if (!rc) rc = drain(&st);
     if (!rc && fflush(fp)) rc = -EIO;

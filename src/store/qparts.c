@@ -2,7 +2,9 @@
  * (part.h) so it shares the checksums, the manifest and the checker with events.
  *
  * Columns: received_at (I64), format (U8), index (I64: batch item or import line, -1 when
- * none), reason, field, raw (STR, plain), seq (I64, arrival order; rows are in that order). */
+ * none), reason, field, raw (STR, plain), seq (I64, arrival order; rows are in that order),
+ * project (STR; parts written before projects existed lack it: their items are the default
+ * project's). */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -14,7 +16,7 @@
 #include "core/errors.h"
 #include "store/store_int.h"
 
-enum { Q_RECEIVED, Q_FORMAT, Q_INDEX, Q_REASON, Q_FIELD, Q_RAW, Q_SEQ, Q_NCOLS };
+enum { Q_RECEIVED, Q_FORMAT, Q_INDEX, Q_REASON, Q_FIELD, Q_RAW, Q_SEQ, Q_PROJECT, Q_NCOLS };
 _Static_assert(Q_NCOLS == FF_QPART_NCOLS, "store_int.h says how many quarantine columns there are");
 
 static const struct ff_part_column qcols[Q_NCOLS] = {
@@ -25,6 +27,7 @@ static const struct ff_part_column qcols[Q_NCOLS] = {
     {"field", FF_COL_STR, FF_ENC_PLAIN, FF_CODEC_ZSTD, {0}},
     {"raw", FF_COL_STR, FF_ENC_PLAIN, FF_CODEC_ZSTD, {0}},
     {"seq", FF_COL_I64, FF_ENC_PLAIN, FF_CODEC_ZSTD, {0}},
+    {"project", FF_COL_STR, FF_ENC_PLAIN, FF_CODEC_ZSTD, {0}},
 };
 
 int ff_qpart_build(const char *dir, uint64_t id, const struct ff_quarantined *items, const uint64_t *seqs, size_t n,
@@ -43,7 +46,7 @@ int ff_qpart_build(const char *dir, uint64_t id, const struct ff_quarantined *it
     for (int c = 0; c < Q_NCOLS; c++) v[c].type = qcols[c].type;
     int64_t *recv = ff_malloc(rows * 8), *index = ff_malloc(rows * 8), *seq = ff_malloc(rows * 8);
     uint8_t *format = ff_malloc(rows);
-    struct ff_str *strs = ff_malloc(3 * (size_t)rows * sizeof *strs);
+    struct ff_str *strs = ff_malloc(4 * (size_t)rows * sizeof *strs);
     if (!recv || !index || !seq || !format || !strs) rc = -ENOMEM;
     out->min_seq = UINT64_MAX;
     out->info.min_time = out->info.min_received = INT64_MAX;
@@ -58,6 +61,7 @@ int ff_qpart_build(const char *dir, uint64_t id, const struct ff_quarantined *it
             strs[i] = q->reason;
             strs[rows + i] = q->field;
             strs[2 * (size_t)rows + i] = q->raw;
+            strs[3 * (size_t)rows + i] = q->project;
             seq[i] = (int64_t)seqs[r0 + i];
             if (seqs[r0 + i] < out->min_seq) out->min_seq = seqs[r0 + i];
             if (seqs[r0 + i] > out->max_seq) out->max_seq = seqs[r0 + i];
@@ -66,6 +70,7 @@ int ff_qpart_build(const char *dir, uint64_t id, const struct ff_quarantined *it
         }
         v[Q_RECEIVED].i64 = recv, v[Q_FORMAT].u8 = format, v[Q_INDEX].i64 = index, v[Q_SEQ].i64 = seq;
         v[Q_REASON].str = strs, v[Q_FIELD].str = strs + rows, v[Q_RAW].str = strs + 2 * (size_t)rows;
+        v[Q_PROJECT].str = strs + 3 * (size_t)rows;
         for (int c = 0; c < Q_NCOLS; c++) v[c].n = k;
         rc = ff_part_writer_block(w, v, k, (struct ff_str){"", 0}, (struct ff_str){"", 0});
     }
@@ -84,8 +89,11 @@ int ff_qpart_build(const char *dir, uint64_t id, const struct ff_quarantined *it
 
 int ff_qpart_columns(const struct ff_part *p, int cols[FF_QPART_NCOLS])
 {
-    for (int c = 0; c < Q_NCOLS; c++)
-        if ((cols[c] = ff_part_column_index(p, qcols[c].name)) < 0 || p->cols[cols[c]].type != qcols[c].type) return -1;
+    for (int c = 0; c < Q_NCOLS; c++) {
+        cols[c] = ff_part_column_index(p, qcols[c].name);
+        if (cols[c] >= 0 && p->cols[cols[c]].type != qcols[c].type) return -1;
+        if (cols[c] < 0 && c != Q_PROJECT) return -1;
+    }
     return 0;
 }
 
@@ -117,14 +125,17 @@ int ff_qparts_collect(struct ff_part *const *parts, size_t n, struct ff_qcollect
         for (uint32_t b = 0; !rc && b < p->info.nblocks; b++) {
             struct ff_colvec *v = &out->vecs[out->nvecs];
             out->nvecs += Q_NCOLS;
-            for (int c = 0; c < Q_NCOLS && !rc; c++) rc = ff_part_read(p, b, (uint32_t)cols[c], &v[c], err, errlen);
+            for (int c = 0; c < Q_NCOLS && !rc; c++)
+                if (cols[c] >= 0) rc = ff_part_read(p, b, (uint32_t)cols[c], &v[c], err, errlen);
             for (uint32_t i = 0; !rc && i < p->blocks[b].nrows; i++, out->n++) {
                 items[out->n] = (struct ff_quarantined){.received_at_us = v[Q_RECEIVED].i64[i],
                                                         .format = v[Q_FORMAT].u8[i],
                                                         .index = (int32_t)v[Q_INDEX].i64[i],
                                                         .reason = v[Q_REASON].str[i],
                                                         .field = v[Q_FIELD].str[i],
-                                                        .raw = v[Q_RAW].str[i]};
+                                                        .raw = v[Q_RAW].str[i],
+                                                        .project = cols[Q_PROJECT] >= 0 ? v[Q_PROJECT].str[i]
+                                                                                        : (struct ff_str){"", 0}};
                 seqs[out->n] = (uint64_t)v[Q_SEQ].i64[i];
                 order[out->n] = (uint32_t)out->n;
             }

@@ -59,6 +59,7 @@ const struct ff_col_def ff_schema[FF_NCOLS] = {
     [FF_C_REGION] = {"region", FF_COL_STR, FF_CODEC_ZSTD},
     [FF_C_CITY] = {"city", FF_COL_STR, FF_CODEC_ZSTD},
     [FF_C_BOT] = {"bot", FF_COL_U8, FF_CODEC_ZSTD},
+    [FF_C_PROJECT] = {"project", FF_COL_STR, FF_CODEC_LZ4},
     [FF_C_PROPERTIES] = {"properties", FF_COL_STR, FF_CODEC_ZSTD},
     [FF_C_TRAITS] = {"traits", FF_COL_STR, FF_CODEC_ZSTD},
     [FF_C_CONTEXT] = {"context", FF_COL_STR, FF_CODEC_ZSTD},
@@ -376,6 +377,7 @@ static const size_t field_off[FF_NCOLS] = {
     [FF_C_OS] = AT(os), [FF_C_OS_VERSION] = AT(os_version),
     [FF_C_DEVICE_TYPE] = AT(device_type), [FF_C_BOT] = AT(bot),
     [FF_C_COUNTRY] = AT(country), [FF_C_REGION] = AT(region), [FF_C_CITY] = AT(city),
+    [FF_C_PROJECT] = AT(project),
 };
 
 /* A day's columns, each one array in row order: taken from the events in one pass, so that
@@ -759,7 +761,7 @@ static const int event_cols[] = {FF_C_TIME, FF_C_RECEIVED, FF_C_ORIGINAL_TIME, F
                                  FF_C_GROUP_ID, FF_C_PREVIOUS_ID, FF_C_WRITE_KEY, FF_C_PROPERTIES, FF_C_TRAITS,
                                  FF_C_CONTEXT, FF_C_SEQ, FF_C_BROWSER, FF_C_BROWSER_VERSION, FF_C_OS,
                                  FF_C_OS_VERSION, FF_C_DEVICE_TYPE, FF_C_BOT, FF_C_COUNTRY, FF_C_REGION,
-                                 FF_C_CITY};
+                                 FF_C_CITY, FF_C_PROJECT};
 
 void ff_part_events_init(struct ff_part_events *pe, const struct ff_part *p)
 {
@@ -863,5 +865,6 @@ void ff_part_events_get(const struct ff_part_events *pe, uint32_t i, struct ff_e
     ev->country = str_at(&c[FF_C_COUNTRY], i);
     ev->region = str_at(&c[FF_C_REGION], i);
     ev->city = str_at(&c[FF_C_CITY], i);
+    ev->project = str_at(&c[FF_C_PROJECT], i);
     ev->bot = c[FF_C_BOT].u8 && i < c[FF_C_BOT].n ? c[FF_C_BOT].u8[i] : 0;
 }

@@ -60,7 +60,7 @@ long ff_store_apply_retention(struct ff_store *s, int64_t now_us);
 /* GDPR erasure: removes every event whose user id or anonymous id is `id` from the WAL (when
  * one is attached) and from every part, and sets *removed to how many events left the
  * parts. An erased event does not come back after a restart or a merge. */
-int ff_store_erase(struct ff_store *s, const char *id, size_t len, uint64_t *removed);
+int ff_store_erase(struct ff_store *s, const char *project, const char *id, size_t len, uint64_t *removed);
 /* Lets erasures rewrite the WAL too (the server attaches it once both are open). */
 struct ff_wal;
 void ff_store_attach_wal(struct ff_store *s, struct ff_wal *w);
@@ -80,6 +80,7 @@ struct ff_read_filter {
     int64_t from_us, to_us;   /* event time range [from, to), FF_TIME_NONE for open ends */
     size_t limit;
     size_t max_bytes;         /* most the kept matches may hold; 0 = FF_READ_BUDGET_BYTES */
+    const char *project;      /* only this project's (event.h ff_in_project), or NULL for all */
 };
 
 /* Most an answer keeps in memory by default: past it the oldest kept matches give way, so a
@@ -91,6 +92,7 @@ struct ff_scan_filter {
     const char *person;       /* events whose user id, anonymous id or person id is this, or NULL */
     size_t person_len;
     int64_t from_us, to_us;   /* event time range [from, to), FF_TIME_NONE for open ends */
+    const char *project;      /* only this project's, or NULL for all */
 };
 /* Calls `visit` for every stored event that matches (parts by day, then what is in memory;
  * within a part by person and time). A non-zero return from `visit` stops the scan and is

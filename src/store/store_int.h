@@ -111,7 +111,7 @@ int ff_store_merge_once(struct ff_store *s);
  * arrival order. */
 int ff_qpart_build(const char *dir, uint64_t id, const struct ff_quarantined *items, const uint64_t *seqs, size_t n,
                    struct ff_built_part *out);
-#define FF_QPART_NCOLS 7
+#define FF_QPART_NCOLS 8
 /* The part's column index of each quarantine column (qparts.c order: received_at, format,
  * index, reason, field, raw, seq); -1 when one is missing. */
 int ff_qpart_columns(const struct ff_part *p, int cols[FF_QPART_NCOLS]);

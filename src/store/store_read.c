@@ -136,6 +136,7 @@ struct reader {
  * JSON, raw bytes cut short (a few huge bodies must not take gigabytes to list). */
 static int offer_record(struct reader *r, uint64_t seq, const struct ff_record *rec)
 {
+    if (!ff_in_project(rec->kind == FF_REC_EVENT ? rec->u.ev.project : rec->u.q.project, r->f->project)) return 0;
     ff_buf_reset(&r->tmp);
     int rc = rec->kind == FF_REC_EVENT ? ff_event_encode(&r->tmp, &rec->u.ev) : ff_quarantine_write_json(&r->tmp, &rec->u.q);
     return rc ? rc : offer(&r->k, seq, r->tmp.data, r->tmp.len);
@@ -250,12 +251,13 @@ static int read_quarantine_part(struct reader *r, const struct ff_part *p)
 {
     int cols[FF_QPART_NCOLS];
     if (ff_qpart_columns(p, cols)) return 0;
-    struct ff_colvec v[7];
+    struct ff_colvec v[FF_QPART_NCOLS];
     memset(v, 0, sizeof v);
     int rc = 0;
     for (uint32_t b = 0; b < p->info.nblocks && !rc; b++) {
         if (older_than_all(&r->k, (uint64_t)p->blocks[b].chunks[cols[6]].max)) continue;
-        for (int c = 0; c < 7 && !rc; c++) rc = ff_part_read(p, b, (uint32_t)cols[c], &v[c], r->err, sizeof r->err);
+        for (int c = 0; c < FF_QPART_NCOLS && !rc; c++)
+            if (cols[c] >= 0) rc = ff_part_read(p, b, (uint32_t)cols[c], &v[c], r->err, sizeof r->err);
         if (rc == FF_ECORRUPT) {
             ff_error("store: %s (skipped; footfall check --repair sets the part aside)", r->err);
             rc = 0;
@@ -272,10 +274,11 @@ static int read_quarantine_part(struct reader *r, const struct ff_part *p)
             q->reason = v[3].str[i];
             q->field = v[4].str[i];
             q->raw = v[5].str[i];
+            q->project = cols[7] >= 0 ? v[7].str[i] : (struct ff_str){"", 0};
             rc = offer_record(r, seq, &rec);
         }
     }
-    for (int c = 0; c < 7; c++) ff_colvec_free(&v[c]);
+    for (int c = 0; c < FF_QPART_NCOLS; c++) ff_colvec_free(&v[c]);
     return rc;
 }
 
@@ -337,6 +340,7 @@ static int scan_matches(const struct ff_scan_filter *f, const struct ff_event *e
 {
     if (f->from_us != FF_TIME_NONE && ev->timestamp_us < f->from_us) return 0;
     if (f->to_us != FF_TIME_NONE && ev->timestamp_us >= f->to_us) return 0;
+    if (!ff_in_project(ev->project, f->project)) return 0;
     if (f->person && !person_is(ev->user_id, f) && !person_is(ev->anonymous_id, f) && !person_is(person_id, f)) return 0;
     return 1;
 }

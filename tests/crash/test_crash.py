@@ -174,7 +174,7 @@ CONFIGS = {
 @pytest.mark.parametrize("config", sorted(CONFIGS))
 def test_kill9_under_load_loses_no_acknowledged_event(tmp_path, config):
     args, budget = CONFIGS[config]
-    srv = Server(tmp_path / "data", args=args, log_dir=tmp_path)
+    srv = Server(tmp_path / "data", args=args, log_dir=tmp_path).prepare(write_keys=[WRITE_KEY])
     sent, acked = {}, set()
     errors = []
     t_end = time.monotonic() + budget
@@ -251,7 +251,7 @@ GARBAGE = {
 
 @pytest.mark.parametrize("garbage", sorted(GARBAGE))
 def test_torn_tail_is_truncated_and_reported(tmp_path, garbage):
-    srv = Server(tmp_path / "data", log_dir=tmp_path)
+    srv = Server(tmp_path / "data", log_dir=tmp_path).prepare(write_keys=[WRITE_KEY])
     try:
         srv.start()
         s = requests.Session()

@@ -3,11 +3,13 @@
 import os
 import sys
 
+from pathlib import Path
+
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import Server  # noqa: E402
+from harness import TEST_WRITE_KEYS, Server  # noqa: E402
 
 
 class ServerFactory:
@@ -18,11 +20,18 @@ class ServerFactory:
         self.servers = []
         self.n = 0
 
-    def start(self, *args, data_dir=None):
+    def start(self, *args, data_dir=None, prepare=None):
+        """prepare: keyword arguments of Server.prepare (write_keys=[...], settings), applied
+        with the CLI before the first start; by default the test keys; False: none (the server
+        makes project "default" itself and prints its keys)."""
+        if prepare is None:
+            prepare = {"write_keys": TEST_WRITE_KEYS}
         self.n += 1
         if data_dir is None:
             data_dir = self.tmp_path / f"data{self.n}"
         s = Server(data_dir, args=args, log_dir=self.tmp_path)
+        if prepare and not (Path(data_dir) / "projects.db").exists():
+            s.prepare(**prepare)
         self.servers.append(s)
         return s.start()
 

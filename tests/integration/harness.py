@@ -26,6 +26,18 @@ BINARY = Path(os.environ.get("FOOTFALL_BIN", REPO / "build" / "footfall"))
 CASES = Path(__file__).resolve().parent / "cases"
 
 LISTEN_RE = re.compile(r"listening on http://127\.0\.0\.1:(\d+)\s*$")
+WRITE_KEY_RE = re.compile(r"^\s*write key:\s+(\S+)")
+READ_KEY_RE = re.compile(r"^\s*read key:\s+(\S+)")
+# Write keys the tests send literally (the documentation's examples among them): the default
+# project of a test server takes them all (Server.prepare), so a test can show where a key
+# was read from.
+TEST_WRITE_KEYS = ["k", "kk", "YOUR_WRITE_KEY", "DmBXIN4JnwqBnTqXccTF0wBnLXNQmFtk", "abc123", "wk_live_123",
+                   "seedkey", "ik", "ck", "bk", "pk", "body-key", "wk", "key-1", "key-2", "sdk-write-key",
+                   "gk", "dk", "crash-key", "gzk"]
+
+# Where a request needs the write key (ingest) rather than the read key (everything else
+# under /api/).
+INGEST_PATHS = ("/v1/", "/api/track", "/api/import", "/p.gif")
 ISO_MS_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 
 START_DEADLINE = 15.0
@@ -258,12 +270,17 @@ class Case:
 # the server process
 
 class Server:
+    """A footfall process. Its project keys are those the first start prints (project
+    "default"), or those prepare() made; get/post/request send them unless the call has its
+    own Authorization header or says nokey=True."""
     _seq = 0
 
     def __init__(self, data_dir, args=(), log_dir=None):
         require_binary()
         self.data_dir = Path(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.write_key = None
+        self.read_key = None
         self.args = list(args)
         Server._seq += 1
         self.log_dir = Path(log_dir or self.data_dir.parent)
@@ -316,6 +333,12 @@ class Server:
                 raise AssertionError(f"footfall exited with {rc} before listening; "
                                      f"stdout={seen!r}\n" + self.log_tail())
             seen.append(line)
+            k = WRITE_KEY_RE.match(line)
+            if k:
+                self.write_key = k.group(1)
+            k = READ_KEY_RE.match(line)
+            if k:
+                self.read_key = k.group(1)
             m = LISTEN_RE.search(line.strip())
             if m:
                 self.port = int(m.group(1))
@@ -373,17 +396,48 @@ class Server:
     def url(self, path):
         return self.base + path
 
-    def get(self, path, **kw):
+    # -- projects ---------------------------------------------------------------------------
+
+    def prepare(self, write_keys=(), **settings):
+        """Before the first start: make project "default" with the CLI, add write keys SDKs
+        already use, and apply settings (accept_keyless="on", ...)."""
+        assert not (self.data_dir / "projects.db").exists(), "prepare() is for a new data directory"
+        given = [a for k in write_keys for a in ("--write-key", k)]
+        out = cli("project", "create", "default", *given, "--data", self.data_dir, "--json").stdout
+        keys = json.loads(out)
+        self.write_key, self.read_key = keys["write_key"], keys["read_key"]
+        for name, value in settings.items():
+            cli("project", "set", "default", name.replace("_", "-"), value, "--data", self.data_dir)
+        return self
+
+    def auth_header(self, path):
+        """The Authorization header this server's keys give a request for `path`."""
+        p = path.split("?", 1)[0]
+        if p.startswith(INGEST_PATHS):
+            return basic_auth(self.write_key) if self.write_key else None
+        if p.startswith("/api/"):
+            return f"Bearer {self.read_key}" if self.read_key else None
+        return None
+
+    def _with_key(self, path, kw):
         kw.setdefault("timeout", HTTP_TIMEOUT)
-        return self.session.get(self.url(path), **kw)
+        headers = dict(kw.pop("headers", None) or {})
+        if not kw.pop("nokey", False) and "auth" not in kw and \
+                not any(k.lower() == "authorization" for k in headers):
+            a = self.auth_header(path)
+            if a:
+                headers["Authorization"] = a
+        kw["headers"] = headers
+        return kw
+
+    def get(self, path, **kw):
+        return self.session.get(self.url(path), **self._with_key(path, kw))
 
     def post(self, path, **kw):
-        kw.setdefault("timeout", HTTP_TIMEOUT)
-        return self.session.post(self.url(path), **kw)
+        return self.session.post(self.url(path), **self._with_key(path, kw))
 
     def request(self, method, path, **kw):
-        kw.setdefault("timeout", HTTP_TIMEOUT)
-        return self.session.request(method, self.url(path), **kw)
+        return self.session.request(method, self.url(path), **self._with_key(path, kw))
 
     def post_json(self, path, obj, write_key=None, **kw):
         headers = dict(kw.pop("headers", {}) or {})

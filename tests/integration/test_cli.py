@@ -56,6 +56,7 @@ def test_sigint_exits_zero(server):
 def test_sigterm_finishes_in_flight_request(server):
     body = json.dumps({"event": "inflight", "userId": "u", "messageId": uid()}).encode()
     head = (b"POST /v1/track HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            + f"Authorization: {server.auth_header('/v1/track')}\r\n".encode()
             + f"Content-Length: {len(body)}\r\nExpect: 100-continue\r\n\r\n".encode())
     with RawConn(server.port) as c:
         # a full exchange first, so the connection is certainly accepted by the server

@@ -48,7 +48,7 @@ def assert_retry_after(r):
 
 
 def test_disk_full_503_then_resumes(tiny_fs, tmp_path):
-    server = Server(tiny_fs / "data", log_dir=tmp_path)
+    server = Server(tiny_fs / "data", log_dir=tmp_path).prepare(write_keys=["dk"])
     server.start()
     try:
         # Random text: the WAL compresses, and a repeated letter would never fill the disk.
@@ -133,6 +133,7 @@ def test_disk_full_at_start_of_segment(tiny_fs, tmp_path):
     writes with 503, and accept them once space returns."""
     data = tiny_fs / "data"
     data.mkdir()
+    server = Server(data, log_dir=tmp_path).prepare(write_keys=["dk"])
     filler = tiny_fs / "filler"
     with open(filler, "wb") as f:
         try:
@@ -140,7 +141,6 @@ def test_disk_full_at_start_of_segment(tiny_fs, tmp_path):
                 f.write(b"\0" * 65536)
         except OSError:
             pass
-    server = Server(data, log_dir=tmp_path)
     try:
         try:
             server.start()

@@ -6,8 +6,15 @@ import time
 
 import pytest
 
-from harness import (RawConn, Timeout, assert_json_ct, basic_auth, build_request, gz, uid,
-                     wait_for)
+from harness import (TEST_WRITE_KEYS, RawConn, Timeout, assert_json_ct, basic_auth, build_request, gz,
+                     uid, wait_for)
+
+
+@pytest.fixture
+def server(footfall):
+    """These tests are about HTTP, not keys: the raw requests they write carry none, so the
+    default project takes keyless events (the single-site setting)."""
+    return footfall.start(prepare={"write_keys": TEST_WRITE_KEYS, "accept_keyless": "on"})
 
 
 def track_body(event="E", mid=None):
@@ -536,7 +543,8 @@ def test_client_that_does_not_read_its_answer_is_dropped(footfall):
     assert server.post("/api/import", data=body).status_code == 200
     s = socket.create_connection(("127.0.0.1", int(server.base.rsplit(":", 1)[1])), timeout=10)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    s.sendall(build_request("GET", "/api/events?limit=2000"))
+    s.sendall(build_request("GET", "/api/events?limit=2000",
+                            headers={"Authorization": server.auth_header("/api/events")}))
     # Not reading for three times the timeout is the behaviour under test.
     time.sleep(1.5)
     got, reset = 0, False

@@ -56,11 +56,12 @@ static void event_strs(struct ff_event *ev, struct ff_str *strs[EV_NSTRS])
 }
 
 /* The enrichment block's strings, in their record order. */
-enum { EV_NENRICH = 8 };
+enum { EV_NENRICH = 9 };
 static void enrich_strs(struct ff_event *ev, struct ff_str *strs[EV_NENRICH])
 {
     struct ff_str *all[EV_NENRICH] = {&ev->browser, &ev->browser_version, &ev->os, &ev->os_version,
-                                      &ev->device_type, &ev->country, &ev->region, &ev->city};
+                                      &ev->device_type, &ev->country, &ev->region, &ev->city,
+                                      &ev->project};
     memcpy(strs, all, sizeof all);
 }
 
@@ -101,6 +102,7 @@ static struct ff_quarantined rand_quarantined(void)
     q.reason = rand_str(1);
     q.field = rand_str(1);
     q.raw = rand_str(1);
+    if (test_randn(2)) q.project = rand_str(0);
     return q;
 }
 
@@ -137,6 +139,7 @@ static void assert_event_eq(const struct ff_event *a, const struct ff_event *b)
     assert_str_eq(a->country, b->country);
     assert_str_eq(a->region, b->region);
     assert_str_eq(a->city, b->city);
+    assert_str_eq(a->project, b->project);
     assert_int_equal(a->bot, b->bot);
 }
 
@@ -148,6 +151,7 @@ static void assert_quarantined_eq(const struct ff_quarantined *a, const struct f
     assert_str_eq(a->reason, b->reason);
     assert_str_eq(a->field, b->field);
     assert_str_eq(a->raw, b->raw);
+    assert_str_eq(a->project, b->project);
 }
 
 /* The length a record of these strings must have, from the layout in event.h. */
@@ -204,11 +208,11 @@ static void test_enrichment_versions(void **state)
     ev.country = (struct ff_str){"NZ", 2};
     ff_buf_reset(&b);
     assert_int_equal(ff_event_encode(&b, &ev), 0);
-    assert_int_equal(b.len, plain + 2 + 1 + 6 + 1 + 1 + 1 + 1 + 7 + 1 + 2 + 1 + 1); /* bot, count, 8 strings */
-    /* a later version's block: count 10, two more strings this version skips */
+    assert_int_equal(b.len, plain + 2 + 1 + 6 + 1 + 1 + 1 + 1 + 7 + 1 + 2 + 1 + 1 + 1); /* bot, count, 9 strings */
+    /* a later version's block: count 11, two more strings this version skips */
     size_t count_at = plain + 1;
-    assert_int_equal((unsigned char)b.data[count_at], 8);
-    b.data[count_at] = 10;
+    assert_int_equal((unsigned char)b.data[count_at], 9);
+    b.data[count_at] = 11;
     assert_int_equal(ff_buf_append(&b, "\x02" "ab" "\x00", 4), 0);
     uint32_t body = (uint32_t)(b.len - 5);
     memcpy(b.data + 1, &body, 4); /* little-endian host */
@@ -235,7 +239,8 @@ static void test_enrichment_versions(void **state)
 static size_t model_quarantine_len(const struct ff_quarantined *q)
 {
     return 1 + 4 + 1 + 1 + 8 + 4 + varint_len(q->reason.len) + q->reason.len + varint_len(q->field.len) +
-           q->field.len + varint_len(q->raw.len) + q->raw.len;
+           q->field.len + varint_len(q->raw.len) + q->raw.len +
+           (q->project.len ? varint_len(q->project.len) + q->project.len : 0);
 }
 
 static void test_event_round_trip(void **state)

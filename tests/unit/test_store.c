@@ -131,7 +131,7 @@ static void frame(struct fx *f, int n, const uint32_t *drop, uint32_t ndrop, int
  * first. */
 static void expect_events(struct fx *f, const char *ev, int64_t from, int64_t to, size_t limit)
 {
-    struct ff_read_filter flt = {FF_REC_EVENT, ev, ev ? strlen(ev) : 0, from, to, limit, 0};
+    struct ff_read_filter flt = {FF_REC_EVENT, ev, ev ? strlen(ev) : 0, from, to, limit, 0, NULL};
     struct ff_buf out;
     ff_buf_init(&out, 1 << 26);
     size_t count = 0;
@@ -157,7 +157,7 @@ static void expect_events(struct fx *f, const char *ev, int64_t from, int64_t to
 
 static size_t count_quarantined(struct fx *f)
 {
-    struct ff_read_filter flt = {FF_REC_QUARANTINE, NULL, 0, FF_TIME_NONE, FF_TIME_NONE, 1000, 0};
+    struct ff_read_filter flt = {FF_REC_QUARANTINE, NULL, 0, FF_TIME_NONE, FF_TIME_NONE, 1000, 0, NULL};
     struct ff_buf out;
     ff_buf_init(&out, 1 << 20);
     size_t count = 0;

@@ -1147,7 +1147,7 @@ static void copy_member(const struct ff_json_doc *d, uint32_t c, const char *key
 static void read_json(const char *dir, int kind, const char *ev, int64_t from, int64_t to, size_t limit,
                       struct coll *out_ids, size_t want)
 {
-    const struct ff_read_filter flt = {kind, ev, ev ? strlen(ev) : 0, from, to, limit, 0};
+    const struct ff_read_filter flt = {kind, ev, ev ? strlen(ev) : 0, from, to, limit, 0, NULL};
     struct ff_buf out;
     ff_buf_init(&out, 1 << 24);
     assert_int_equal(ff_buf_append(&out, "[", 1), 0);

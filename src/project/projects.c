@@ -1,0 +1,57 @@
+/* projects.c - lookups in a loaded catalog (see projects.h). */
+#include "project/projects.h"
+
+#include <string.h>
+
+static const struct ff_project *by_key(const struct ff_projects *p, const struct ff_strmap *m, const char *key,
+                                       size_t len, int64_t now_us)
+{
+    const uint32_t *k = ff_strmap_get(m, key, len);
+    if (!k) return NULL;
+    const struct ff_key_entry *e = &p->keys[*k];
+    if (e->expires_us && e->expires_us <= now_us) return NULL;
+    return &p->v[e->project];
+}
+
+const struct ff_project *ff_projects_by_write_key(const struct ff_projects *p, const char *key, size_t len,
+                                                  int64_t now_us)
+{
+    if (len == 0) return p->keyless >= 0 ? &p->v[p->keyless] : NULL;
+    if (len > FF_KEY_MAX) return NULL;
+    return by_key(p, &p->write_keys, key, len, now_us);
+}
+
+const struct ff_project *ff_projects_by_read_key(const struct ff_projects *p, const char *key, size_t len,
+                                                 int64_t now_us)
+{
+    if (len == 0 || len > FF_KEY_MAX) return NULL;
+    char digest[65];
+    ff_key_digest(key, len, digest);
+    return by_key(p, &p->read_keys, digest, 64, now_us);
+}
+
+const struct ff_project *ff_projects_find(const struct ff_projects *p, const char *id)
+{
+    for (size_t i = 0; id && i < p->n; i++)
+        if (strcmp(p->v[i].id, id) == 0) return &p->v[i];
+    return NULL;
+}
+
+int ff_word_listed(const char *list, const char *w, size_t len)
+{
+    for (const char *p = list; p && *p;) {
+        while (*p == ' ') p++;
+        const char *e = strchr(p, ' ');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if (n && n == len && memcmp(p, w, len) == 0) return 1;
+        p += n;
+    }
+    return 0;
+}
+
+int ff_project_origin_allowed(const struct ff_project *pr, const char *origin, size_t len)
+{
+    const char *l = pr->cors_origins;
+    while (l && *l == ' ') l++;
+    return !l || !*l || ff_word_listed(l, origin, len);
+}

@@ -1,0 +1,255 @@
+"""Projects and keys: write keys for ingest, read keys for reads, projects kept apart, keys
+rotated and settings changed with the CLI while the server runs, CORS origins, rate limits
+and Do Not Track per project."""
+
+import json
+import re
+import time
+
+import pytest
+
+from harness import basic_auth, cli, uid, wait_for
+
+JSON = {"Content-Type": "application/json"}
+
+
+def track(server, key, event="e", user="u", headers=None, **kw):
+    mid = uid()
+    h = dict(JSON, **(headers or {}))
+    if key is not None:
+        h["Authorization"] = basic_auth(key)
+    r = server.post("/v1/track", data=json.dumps({"event": event, "userId": user, "messageId": mid}),
+                    headers=h, nokey=key is None, **kw)
+    return r, mid
+
+
+def read(server, key, path="/api/events?limit=1000"):
+    return server.get(path, headers={"Authorization": f"Bearer {key}"})
+
+
+def events_of(server, key):
+    r = read(server, key)
+    assert r.status_code == 200, r.text
+    return r.json()["events"]
+
+
+def create(server, pid, *extra):
+    out = cli("project", "create", pid, "--data", server.data_dir, "--json", *extra).stdout
+    return json.loads(out)
+
+
+def accepted_soon(server, key, what):
+    """The server re-reads the catalog within a second of a change: wait until `key` works."""
+    return wait_for(lambda: track(server, key, event="probe")[0].status_code == 200, timeout=10,
+                    what=what)
+
+
+def test_first_start_creates_default_project_and_prints_its_keys(footfall):
+    server = footfall.start(prepare=False)
+    assert re.fullmatch(r"ffw_[0-9A-Za-z]{22}", server.write_key), server.write_key
+    assert re.fullmatch(r"ffr_[0-9A-Za-z]{32}", server.read_key), server.read_key
+    listed = json.loads(cli("project", "list", "--data", server.data_dir, "--json").stdout)
+    [p] = listed["projects"]
+    assert p["id"] == "default"
+    keys = {k["kind"]: k["key"] for k in p["keys"]}
+    assert keys["write"] == server.write_key
+    # the secret read key is kept only as a digest: the list shows its first characters
+    assert keys["read"].startswith(server.read_key[:10]) and server.read_key not in keys["read"]
+    r, mid = track(server, server.write_key)
+    assert r.status_code == 200, r.text
+    [ev] = events_of(server, server.read_key)
+    assert ev["messageId"] == mid and ev["project"] == "default"
+    # a restart keeps the project and prints no new keys
+    keys = (server.write_key, server.read_key)
+    server.write_key = server.read_key = None
+    server.restart()
+    assert (server.write_key, server.read_key) == (None, None), "a restart printed keys again"
+    server.write_key, server.read_key = keys
+    assert events_of(server, server.read_key)[0]["messageId"] == mid
+    assert len(json.loads(cli("project", "list", "--data", server.data_dir, "--json").stdout)["projects"]) == 1
+
+
+def test_ingest_without_or_with_an_unknown_key_is_401_and_keeps_nothing(server):
+    r, _ = track(server, None)
+    assert r.status_code == 401, r.text
+    assert "missing write key" in r.json()["error"] and r.json()["field"] == "writeKey"
+    r, _ = track(server, "no-such-key")
+    assert r.status_code == 401 and "unknown write key" in r.json()["error"], r.text
+    r = server.get("/p.gif?e=x&uid=u", nokey=True)
+    assert r.status_code == 401 and r.content.startswith(b"GIF89a")
+    # a batch whose items carry different keys: the bad ones are listed, the rest stored
+    r = server.post("/v1/batch", nokey=True, headers=JSON, data=json.dumps({"writeKey": "k", "batch": [
+        {"type": "track", "event": "ok", "userId": "u"},
+        {"type": "track", "event": "bad", "userId": "u", "writeKey": "stolen"}]}))
+    assert r.status_code == 200, r.text
+    assert r.json()["accepted"] == 1 and r.json()["failed"][0]["index"] == 1
+    assert "unknown write key" in r.json()["failed"][0]["error"]
+    assert [e["event"] for e in server.all_events()] == ["ok"]
+    assert server.quarantine() == [], "refused input must not be kept"
+
+
+def test_reads_need_a_valid_read_key(server):
+    for path in ["/api/events", "/api/quarantine", "/api/stats", "/api/persons/u/events"]:
+        r = server.get(path, nokey=True)
+        assert r.status_code == 401, (path, r.text)
+        assert r.headers.get("WWW-Authenticate", "").startswith("Bearer")
+        assert "read key" in r.json()["error"]
+        r = server.get(path, headers={"Authorization": "Bearer ffr_wrong"})
+        assert r.status_code == 401 and "unknown read key" in r.json()["error"], (path, r.text)
+        # a write key opens no reads
+        r = server.get(path, headers={"Authorization": f"Bearer {server.write_key}"})
+        assert r.status_code == 401, (path, r.text)
+    r = server.request("DELETE", "/api/persons/u", nokey=True)
+    assert r.status_code == 401
+    # curl -u KEY: works as well as Bearer
+    assert server.get("/api/events", headers={"Authorization": basic_auth(server.read_key)}).status_code == 200
+    # the operator's endpoints stay open
+    assert server.get("/healthz", nokey=True).status_code == 200
+    assert server.get("/metrics", nokey=True).status_code == 200
+
+
+def test_projects_are_kept_apart(server):
+    shop = create(server, "shop", "--name", "The shop")
+    accepted_soon(server, shop["write_key"], "the new project's write key to be accepted")
+    r, mid_shop = track(server, shop["write_key"], event="bought", user="alice")
+    assert r.status_code == 200
+    r, mid_default = track(server, server.write_key, event="viewed", user="alice")
+    assert r.status_code == 200
+    # invalid input is quarantined under its project
+    r = server.post("/v1/track", data=b'{"userId": "alice"}', headers=dict(JSON, Authorization=basic_auth(shop["write_key"])))
+    assert r.status_code == 400
+    shop_events = events_of(server, shop["read_key"])
+    assert {e["messageId"] for e in shop_events if e["event"] == "bought"} == {mid_shop}
+    assert all(e["project"] == "shop" for e in shop_events)
+    assert mid_default not in {e["messageId"] for e in shop_events}
+    assert mid_shop not in {e["messageId"] for e in events_of(server, server.read_key)}
+    q_shop = read(server, shop["read_key"], "/api/quarantine").json()["items"]
+    assert len(q_shop) == 1 and read(server, server.read_key, "/api/quarantine").json()["items"] == []
+    # a person's export and erasure stay inside the key's project
+    exp = read(server, shop["read_key"], "/api/persons/alice/events")
+    assert [json.loads(l)["event"] for l in exp.text.splitlines() if json.loads(l)["event"] != "probe"] == ["bought"]
+    r = server.request("DELETE", "/api/persons/alice", headers={"Authorization": f"Bearer {shop['read_key']}"})
+    assert r.status_code == 200 and r.json()["erased"] >= 1
+    assert [e for e in events_of(server, shop["read_key"]) if e["userId"] == "alice"] == []
+    assert mid_default in {e["messageId"] for e in events_of(server, server.read_key)}
+    # the offline CLI can be told one project
+    offline = [json.loads(l) for l in cli("events", "--data", server.data_dir, "--project", "default").stdout.splitlines() if l]
+    assert offline and all(e["project"] == "default" for e in offline)
+
+
+def test_rotated_write_key_stops_working_and_grace_keeps_the_old_one_a_while(server):
+    old = server.write_key
+    out = json.loads(cli("project", "rotate-key", "default", "--write", "--grace", "3600", "--data",
+                         server.data_dir, "--json").stdout)
+    new = out["write_key"]
+    accepted_soon(server, new, "the rotated-in key to be accepted")
+    assert track(server, old)[0].status_code == 200, "the grace period keeps the old key working"
+    cli("project", "rotate-key", "default", "--write", "--data", server.data_dir)
+    wait_for(lambda: track(server, new)[0].status_code == 401, timeout=10, what="the rotated-away key to be refused")
+    assert track(server, old)[0].status_code == 401
+
+
+def test_rotated_read_key(server):
+    old = server.read_key
+    new = json.loads(cli("project", "rotate-key", "default", "--read", "--data", server.data_dir, "--json").stdout)["read_key"]
+    wait_for(lambda: read(server, new).status_code == 200, timeout=10, what="the new read key to work")
+    assert read(server, old).status_code == 401
+    extra = json.loads(cli("project", "add-key", "default", "--read", "--data", server.data_dir, "--json").stdout)["read_key"]
+    wait_for(lambda: read(server, extra).status_code == 200, timeout=10, what="an added read key to work")
+    assert read(server, new).status_code == 200, "adding a read key keeps the others"
+
+
+def test_single_site_setting_takes_keyless_events(server):
+    assert track(server, None)[0].status_code == 401
+    cli("project", "set", "default", "accept-keyless", "on", "--data", server.data_dir)
+    body = wait_for(lambda: (lambda r: r.json() if r.status_code == 200 else None)(track(server, None, event="keyless")[0]),
+                    timeout=10, what="keyless ingest to be accepted")
+    assert body == {"success": True}
+    assert [e["project"] for e in server.all_events() if e["event"] == "keyless"][:1] == ["default"]
+    # a key that opens nothing is still refused
+    assert track(server, "no-such-key")[0].status_code == 401
+
+
+def test_cors_origins_per_project(server):
+    good, bad = "https://shop.example", "https://evil.example"
+    r, _ = track(server, server.write_key, headers={"Origin": bad})
+    assert r.status_code == 200 and r.headers["Access-Control-Allow-Origin"] == bad  # any origin by default
+    cli("project", "set", "default", "cors-origins", f"{good} http://localhost:3000", "--data", server.data_dir)
+    wait_for(lambda: track(server, server.write_key, headers={"Origin": bad})[0].status_code == 403, timeout=10,
+             what="the origin list to apply")
+    r, mid = track(server, server.write_key, headers={"Origin": bad})
+    assert r.status_code == 403 and "origin" in r.json()["error"] and r.json()["field"] == "Origin"
+    assert "Access-Control-Allow-Origin" not in r.headers
+    r2, mid2 = track(server, server.write_key, headers={"Origin": good})
+    assert r2.status_code == 200 and r2.headers["Access-Control-Allow-Origin"] == good
+    mids = {e["messageId"] for e in server.all_events()}
+    assert mid2 in mids and mid not in mids
+
+
+def test_rate_limit_per_key_answers_429_with_retry_after(server):
+    cli("project", "set", "default", "key-rate", "5", "--data", server.data_dir)
+    statuses, stored_mids, limited = [], set(), None
+    deadline = time.monotonic() + 15
+    while limited is None and time.monotonic() < deadline:
+        r, mid = track(server, server.write_key)
+        statuses.append(r.status_code)
+        if r.status_code == 200:
+            stored_mids.add(mid)
+        elif r.status_code == 429:
+            limited = (r, mid)
+    assert limited is not None, f"no 429 in {len(statuses)} requests"
+    r, mid = limited
+    assert int(r.headers["Retry-After"]) >= 1
+    assert "5 events per second" in r.json()["error"]
+    got = {e["messageId"] for e in server.all_events()}
+    assert mid not in got and stored_mids <= got
+    cli("project", "set", "default", "key-rate", "0", "--data", server.data_dir)
+    wait_for(lambda: track(server, server.write_key)[0].status_code == 200, timeout=10, what="the limit to lift")
+
+
+def test_rate_limit_per_ip(server):
+    cli("project", "set", "default", "ip-rate", "3", "--data", server.data_dir)
+
+    def limited():
+        r = server.post("/v1/batch", headers=JSON, data=json.dumps({"batch": [
+            {"type": "track", "event": "b", "userId": "u"} for _ in range(10)]}))
+        return (r.json(), r.headers) if r.status_code == 429 else None  # (a Response is falsy on 4xx)
+    body, headers = wait_for(limited, timeout=10, what="a 429 for this address")
+    assert "client address" in body["error"] and int(headers["Retry-After"]) >= 1
+
+
+@pytest.mark.parametrize("header", ["DNT", "Sec-GPC"])
+def test_do_not_track_when_the_project_honours_it(server, header):
+    r, kept = track(server, server.write_key, headers={header: "1"})
+    assert r.status_code == 200
+    assert kept in {e["messageId"] for e in server.all_events()}, "off by default: the event is kept"
+    cli("project", "set", "default", "dnt", "on", "--data", server.data_dir)
+
+    def dropped():
+        r, mid = track(server, server.write_key, headers={header: "1"})
+        return mid if r.status_code == 200 and mid not in {e["messageId"] for e in server.all_events()} else None
+    wait_for(dropped, timeout=10, what="DNT to be honoured")
+    r, mid = track(server, server.write_key, headers={header: "0"})
+    assert mid in {e["messageId"] for e in server.all_events()}
+
+
+def test_cli_says_what_is_wrong(server):
+    d = server.data_dir
+    for args, msg in [
+        (("create", "Bad Id"), "invalid project id"),
+        (("create", "default"), "exists already"),
+        (("set", "default", "timezone", "Mars/Olympus"), "not a time zone"),
+        (("set", "default", "colour", "red"), "unknown setting"),
+        (("set", "default", "dnt", "maybe"), "on or off"),
+        (("set", "default", "cors-origins", "shop.example"), "origins"),
+        (("set", "nope", "dnt", "on"), "no project 'nope'"),
+        (("rotate-key", "default"), "usage"),
+        (("add-key", "default", "--read", "chosen"), "cannot be chosen"),
+        (("add-key", "default", "--write", "bad key!"), "invalid write key"),
+    ]:
+        p = cli("project", *args, "--data", d, check=False)
+        assert p.returncode == 2, (args, p.returncode, p.stderr)
+        assert msg in p.stderr, (args, p.stderr)
+    cli("project", "set", "default", "timezone", "Europe/Berlin", "--data", d)
+    text = cli("project", "list", "--data", d).stdout
+    assert "Europe/Berlin" in text and server.write_key in text
