@@ -18,6 +18,7 @@ void ff_batch_init(struct ff_batch *b, int format, size_t max_bytes)
     ff_buf_init(&b->failures, max_bytes * 8 + 4096);
     ff_buf_init(&b->scratch, max_bytes * 6 + 4096);
     ff_buf_init(&b->errtext, 4096);
+    ff_buf_init(&b->pii, max_bytes * 6 + 4096);
     ff_batch_reset(b, format);
 }
 
@@ -41,6 +42,7 @@ void ff_batch_free(struct ff_batch *b)
     ff_buf_free(&b->failures);
     ff_buf_free(&b->scratch);
     ff_buf_free(&b->errtext);
+    ff_buf_free(&b->pii);
     ff_free(b->items);
     b->items = NULL;
     b->cap_items = 0;

@@ -58,6 +58,7 @@ struct ff_batch {
     struct ff_buf scratch;     /* JSON text of properties/traits/context being built */
     struct ff_json_parser *merge_parser; /* made when a batch context must be merged in */
     struct ff_enriched *enriched; /* enrich/enrich.h: made for the first event enriched */
+    struct ff_buf pii;         /* an event's properties and context with personal data masked */
     struct ff_buf errtext;
 };
 

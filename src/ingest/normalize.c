@@ -14,6 +14,7 @@
 #include "core/errors.h"
 #include "core/timeutil.h"
 #include "enrich/enrich.h"
+#include "enrich/pii.h"
 #include "project/projects.h"
 
 /* The members of a Segment event that normalisation reads. */
@@ -184,6 +185,22 @@ static int write_object(struct ff_batch *b, const struct ff_json_doc *doc, uint3
     return rc;
 }
 
+/* Masks e-mail addresses, phone and card numbers in the event's properties and context
+ * (enrich/pii.h); the masked texts live in b->pii until the event is encoded. */
+static int scrub_pii(struct ff_batch *b, const struct ff_project *pr, struct ff_event *ev)
+{
+    ff_buf_reset(&b->pii);
+    int pc = 0, cc = 0;
+    int rc = ff_pii_scrub_json(ev->properties.p, ev->properties.len, "properties", pr->pii_keep, &b->pii, &pc);
+    size_t split = b->pii.len;
+    if (!rc) rc = ff_pii_scrub_json(ev->context.p, ev->context.len, "context", pr->pii_keep, &b->pii, &cc);
+    if (rc) return rc;
+    /* pointers only now: the buffer may have moved while it grew */
+    if (pc) ev->properties = (struct ff_str){b->pii.data, (uint32_t)split};
+    if (cc) ev->context = (struct ff_str){b->pii.data + split, (uint32_t)(b->pii.len - split)};
+    return 0;
+}
+
 static int object_or_absent(const struct ff_json_doc *doc, uint32_t i, const char *key, uint32_t *out,
                             struct failure *f, const char *msg)
 {
@@ -324,6 +341,7 @@ int normalize_segment(const struct ff_ingest_ctx *ctx, const struct segment_defa
         if (!b->enriched && (b->enriched = ff_malloc(sizeof *b->enriched))) ff_enriched_init(b->enriched);
         rc = b->enriched ? ff_enrich_event(ctx->enrich, &rq, &ev, b->enriched) : -ENOMEM;
     }
+    if (!rc && pr && pr->scrub_pii) rc = scrub_pii(b, pr, &ev);
     if (!rc) rc = batch_add_event(b, &ev); /* ev's enrichment points into b->enriched until here */
     if (!rc && !b->project) b->project = pr;
     b->scratch.len = s0;

@@ -12,6 +12,7 @@
 #include "enrich/channel.h"
 #include "enrich/enrich.h"
 #include "enrich/geoip.h"
+#include "enrich/pii.h"
 
 static const char *const CHROME =
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.6099.109 "
@@ -272,12 +273,77 @@ static void test_open_errors(void **state)
     assert_non_null(strstr(err, "/nonexistent/regexes.yaml"));
 }
 
+/* Plain text in, masked text out ("" when nothing matched). */
+static void expect_masked(const char *in, const char *want)
+{
+    struct ff_buf out;
+    ff_buf_init(&out, 1 << 20);
+    int changed = -1;
+    assert_int_equal(ff_pii_scrub_text(in, strlen(in), &out, &changed), 0);
+    if (!*want) {
+        if (changed) fprintf(stderr, "masked unexpectedly: %s -> %.*s\n", in, (int)out.len, out.data);
+        assert_int_equal(changed, 0);
+        assert_int_equal(out.len, 0);
+    } else {
+        assert_int_equal(changed, 1);
+        if (out.len != strlen(want) || memcmp(out.data, want, out.len))
+            fprintf(stderr, "%s\n  got  %.*s\n  want %s\n", in, (int)out.len, out.data, want);
+        assert_int_equal(out.len, strlen(want));
+        assert_memory_equal(out.data, want, out.len);
+    }
+    ff_buf_free(&out);
+}
+
+static void test_pii_masking(void **state)
+{
+    (void)state;
+    expect_masked("write to john.doe+news@mail.example.co.uk today", "write to [email] today");
+    expect_masked("https://shop.example/?email=jane%40example.com&step=2", "https://shop.example/?email=[email]&step=2");
+    expect_masked("+44 20 7946 0958", "[phone]");
+    expect_masked("+14155552671", "[phone]");
+    expect_masked("call (555) 123-4567 or 555-123-4567", "call [phone] or [phone]");
+    expect_masked("4111 1111 1111 1111 / 5500-0000-0000-0004 / 378282246310005",
+                  "[card] / [card] / [card]");
+    /* left alone: ids, timestamps, IPs, versions, dates, decimals, numbers failing Luhn, no TLD */
+    expect_masked("order 1234567890123 at 1732900000000", "");
+    expect_masked("4111111111111112", "");
+    expect_masked("from 192.168.100.200 with Chrome 120.0.6099.109", "");
+    expect_masked("2026-11-29 10:00:00 and 2026-11-29T10:00:00Z", "");
+    expect_masked("total 1 234 567 890.50", "");
+    expect_masked("user@localhost and @handle and a@b", "");
+    expect_masked("sku A-123-456-789-X", "");
+
+    /* JSON: string values only, paths for pii-keep, escapes, nesting */
+    const char *json = "{\"email\":\"a@b.io\",\"keep\":{\"me\":\"k@b.io\"},\"n\":42,"
+                       "\"list\":[\"+1 415 555 2671\",{\"x\":\"c@d.io\"}],\"esc\":\"q\\\"e@f.io\\n4111111111111111\","
+                       "\"a@b.io\":1}";
+    struct ff_buf out;
+    ff_buf_init(&out, 1 << 20);
+    int changed;
+    assert_int_equal(ff_pii_scrub_json(json, strlen(json), "properties", "properties.keep", &out, &changed), 0);
+    assert_int_equal(changed, 1);
+    const char *want = "{\"email\":\"[email]\",\"keep\":{\"me\":\"k@b.io\"},\"n\":42,"
+                       "\"list\":[\"[phone]\",{\"x\":\"[email]\"}],\"esc\":\"q\\\"[email]\\n[card]\","
+                       "\"a@b.io\":1}";
+    if (out.len != strlen(want) || memcmp(out.data, want, out.len)) fprintf(stderr, "got %.*s\n", (int)out.len, out.data);
+    assert_int_equal(out.len, strlen(want));
+    assert_memory_equal(out.data, want, out.len);
+    /* keys are never masked; a listed prefix keeps everything under it */
+    ff_buf_reset(&out);
+    assert_int_equal(ff_pii_scrub_json(json, strlen(json), "properties", "properties.list properties.email properties.esc properties.keep", &out,
+                                       &changed), 0);
+    assert_int_equal(changed, 0);
+    assert_int_equal(out.len, 0);
+    ff_buf_free(&out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_user_agent_sources), cmocka_unit_test(test_geoip_lookups),
         cmocka_unit_test(test_ip_truncation),      cmocka_unit_test(test_ip_settings),
         cmocka_unit_test(test_channels),           cmocka_unit_test(test_open_errors),
+        cmocka_unit_test(test_pii_masking),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,230 @@
+/* pii.c - masking e-mail addresses, phone and card numbers (see pii.h).
+ *
+ * One pass over the text; nothing is copied until the first match, so text without personal
+ * data costs a scan and no writes. */
+#include "enrich/pii.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "project/projects.h"
+
+struct scrub {
+    const char *base;   /* the whole input */
+    size_t emitted;     /* base[0..emitted) is in out already (or unchanged, while !changed) */
+    struct ff_buf *out;
+    int changed;
+    int rc;
+};
+
+static int is_alnum(char c) { return (c >= '0' && c <= '9') || ((c | 32) >= 'a' && (c | 32) <= 'z'); }
+static int is_digit(char c) { return c >= '0' && c <= '9'; }
+
+static void mask(struct scrub *sc, size_t start, size_t end, const char *token)
+{
+    if (sc->rc) return;
+    sc->rc = ff_buf_append(sc->out, sc->base + sc->emitted, start - sc->emitted);
+    if (!sc->rc) sc->rc = ff_buf_append_str(sc->out, token);
+    sc->emitted = end;
+    sc->changed = 1;
+}
+
+static int local_char(char c) { return is_alnum(c) || c == '.' || c == '_' || c == '%' || c == '+' || c == '-'; }
+
+/* The e-mail address around the '@' at `at` (`at_len` 1, or 3 for "%40") within [lo, hi):
+ * its bounds, or 0. */
+static int email_at(const char *s, size_t lo, size_t hi, size_t at, size_t at_len, size_t *start, size_t *end)
+{
+    size_t a = at;
+    while (a > lo && local_char(s[a - 1])) a--;
+    if (a == at) return 0;
+    size_t e = at + at_len, labels = 0, last_label = 0, label_start = e;
+    for (;;) {
+        size_t k = label_start;
+        while (k < hi && (is_alnum(s[k]) || s[k] == '-')) k++;
+        if (k == label_start) break;
+        labels++;
+        last_label = label_start;
+        e = k;
+        if (k + 1 < hi && s[k] == '.' && (is_alnum(s[k + 1]))) label_start = k + 1;
+        else break;
+    }
+    if (labels < 2) return 0;
+    /* the top-level domain: letters, at least two */
+    size_t tld = e - last_label;
+    if (tld < 2) return 0;
+    for (size_t k = last_label; k < e; k++)
+        if (is_digit(s[k]) || s[k] == '-') return 0;
+    *start = a, *end = e;
+    return 1;
+}
+
+static int luhn(const char *digits, size_t n)
+{
+    int sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        int d = digits[n - 1 - i] - '0';
+        if (i & 1) d = d * 2 > 9 ? d * 2 - 9 : d * 2;
+        sum += d;
+    }
+    return sum % 10 == 0;
+}
+
+static int is_sep(char c) { return c == ' ' || c == '-' || c == '(' || c == ')'; }
+
+/* A run of digit groups starting at `i` ('+' or '(' may lead), split by one or two
+ * separators: masks it when it is a card or phone number; returns where scanning goes on. */
+static size_t number_at(struct scrub *sc, const char *s, size_t i, size_t hi)
+{
+    char digits[20];
+    size_t nd = 0, seps = 0, k = i, end = i;
+    int plus = s[k] == '+', parens = s[k] == '(';
+    if (plus || parens) k++;
+    while (k < hi) {
+        if (is_digit(s[k])) {
+            if (nd < sizeof digits) digits[nd] = s[k];
+            nd++;
+            end = ++k;
+            continue;
+        }
+        size_t r = k;
+        while (r < hi && r - k < 2 && is_sep(s[r])) r++;
+        if (r == k || r >= hi || !is_digit(s[r])) break; /* not a separator between digit groups */
+        for (size_t t = k; t < r; t++) parens |= s[t] == '(' || s[t] == ')';
+        seps++;
+        k = r;
+    }
+    if (end < hi && is_alnum(s[end])) return end; /* part of a word or an id */
+    if (end + 1 < hi && s[end] == '-' && is_alnum(s[end + 1])) return end;
+    /* a clock time ("2026-11-29 10:00"), a decimal or a version goes on past the digits */
+    if (end < hi && (s[end] == ':' || ((s[end] == '.' || s[end] == ',' || s[end] == '/') && end + 1 < hi &&
+                                       is_digit(s[end + 1]))))
+        return end;
+    if (nd >= 13 && nd <= 19 && !plus && !parens && luhn(digits, nd)) mask(sc, i, end, "[card]");
+    else if (nd >= 9 && nd <= 15 && (plus || seps + (size_t)parens >= 2)) mask(sc, i, end, "[phone]");
+    return end > i ? end : i + 1;
+}
+
+/* Scans base[lo, hi) for matches (a string's contents, or a whole plain text). */
+static void scan(struct scrub *sc, size_t lo, size_t hi)
+{
+    const char *s = sc->base;
+    for (size_t i = lo; i < hi && !sc->rc;) {
+        char c = s[i];
+        size_t a, e;
+        if (c == '@' && email_at(s, sc->emitted > lo ? sc->emitted : lo, hi, i, 1, &a, &e)) {
+            mask(sc, a, e, "[email]");
+            i = e;
+            continue;
+        }
+        if (c == '%' && i + 2 < hi && s[i + 1] == '4' && s[i + 2] == '0' &&
+            email_at(s, sc->emitted > lo ? sc->emitted : lo, hi, i, 3, &a, &e)) {
+            mask(sc, a, e, "[email]");
+            i = e;
+            continue;
+        }
+        /* a number starts at a word boundary (a JSON escape such as \n is one too) */
+        int boundary = i == lo || !is_alnum(s[i - 1]) || (i >= lo + 2 && s[i - 2] == '\\');
+        /* ... but not the digits after a decimal point, a thousands comma or a colon, nor those
+         * of a hyphenated code ("A-123-456-789") */
+        if (boundary && i >= lo + 2 && (s[i - 1] == '.' || s[i - 1] == ',' || s[i - 1] == ':') && is_digit(s[i - 2]))
+            boundary = 0;
+        if (boundary && i >= lo + 2 && s[i - 1] == '-' && is_alnum(s[i - 2])) boundary = 0;
+        if (boundary && (is_digit(c) || ((c == '+' || c == '(') && i + 1 < hi && is_digit(s[i + 1])))) {
+            i = number_at(sc, s, i, hi);
+            continue;
+        }
+        i++;
+    }
+}
+
+static int finish(struct scrub *sc, size_t len, int *changed)
+{
+    if (!sc->rc && sc->changed) sc->rc = ff_buf_append(sc->out, sc->base + sc->emitted, len - sc->emitted);
+    *changed = sc->changed;
+    return sc->rc;
+}
+
+int ff_pii_scrub_text(const char *s, size_t len, struct ff_buf *out, int *changed)
+{
+    struct scrub sc = {s, 0, out, 0, 0};
+    size_t start = out->len;
+    scan(&sc, 0, len);
+    int rc = finish(&sc, len, changed);
+    if (rc) out->len = start;
+    return rc;
+}
+
+/* ---- JSON: string values only, with the path of each for pii-keep ---- */
+
+#define MAX_DEPTH 64
+
+static int kept(const char *keep, const char *path, size_t n)
+{
+    for (const char *p = keep; p && *p;) {
+        while (*p == ' ') p++;
+        const char *e = strchr(p, ' ');
+        size_t w = e ? (size_t)(e - p) : strlen(p);
+        if (w && w <= n && memcmp(p, path, w) == 0 && (w == n || path[w] == '.')) return 1;
+        p += w;
+    }
+    return 0;
+}
+
+/* The end of the string whose opening quote is at i, or len when unterminated. */
+static size_t string_end(const char *s, size_t i, size_t len)
+{
+    for (size_t k = i + 1; k < len; k++) {
+        if (s[k] == '\\') k++;
+        else if (s[k] == '"') return k;
+    }
+    return len;
+}
+
+int ff_pii_scrub_json(const char *json, size_t len, const char *root, const char *keep, struct ff_buf *out,
+                      int *changed)
+{
+    struct scrub sc = {json, 0, out, 0, 0};
+    size_t start = out->len;
+    /* path: root, then ".key" per open object; lens[d] is its length at depth d */
+    char path[1024];
+    size_t plen = strlen(root) < sizeof path ? strlen(root) : 0, lens[MAX_DEPTH + 1];
+    memcpy(path, root, plen);
+    char kinds[MAX_DEPTH + 1]; /* '{' or '[' */
+    int depth = 0, want_key = 0;
+    int keeping = keep && *keep;
+    for (size_t i = 0; i < len && !sc.rc; i++) {
+        char c = json[i];
+        if (c == '{' || c == '[') {
+            if (depth == MAX_DEPTH) break; /* deeper than any event needs: the rest stays as it is */
+            lens[depth] = plen;
+            kinds[depth++] = c;
+            want_key = c == '{';
+        } else if (c == '}' || c == ']') {
+            if (depth == 0) break;
+            plen = lens[--depth];
+            want_key = 0;
+        } else if (c == ',') {
+            want_key = depth > 0 && kinds[depth - 1] == '{';
+        } else if (c == '"') {
+            size_t e = string_end(json, i, len);
+            if (want_key) {
+                /* the member's path: the object's, then this key */
+                plen = lens[depth - 1];
+                size_t klen = e - i - 1;
+                if (plen + 1 + klen < sizeof path) {
+                    path[plen] = '.';
+                    memcpy(path + plen + 1, json + i + 1, klen);
+                    plen += 1 + klen;
+                }
+                want_key = 0;
+            } else if (!(keeping && kept(keep, path, plen))) {
+                scan(&sc, i + 1, e);
+            }
+            i = e;
+        }
+    }
+    int rc = finish(&sc, len, changed);
+    if (rc) out->len = start;
+    return rc;
+}
