@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <sodium.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -257,6 +258,24 @@ static void set_ip_text(char out[FF_IP_TEXT], struct ff_str ip)
     out[n] = 0;
 }
 
+/* "cl-" and 16 hex digits: 64 bits of a keyed hash, plenty to tell one day's visitors of a
+ * project apart, and nothing that outlives the salt. */
+static void visitor_id(const uint8_t *salt, struct ff_str project, struct ff_str ip, struct ff_str ua, char out[24])
+{
+    crypto_generichash_state st;
+    unsigned char h[16];
+    static const unsigned char sep = 0;
+    crypto_generichash_init(&st, salt, 32, sizeof h);
+    crypto_generichash_update(&st, (const unsigned char *)project.p, project.len);
+    crypto_generichash_update(&st, &sep, 1);
+    crypto_generichash_update(&st, (const unsigned char *)ip.p, ip.len);
+    crypto_generichash_update(&st, &sep, 1);
+    crypto_generichash_update(&st, (const unsigned char *)ua.p, ua.len);
+    crypto_generichash_final(&st, h, sizeof h);
+    memcpy(out, "cl-", 3);
+    sodium_bin2hex(out + 3, 17, h, 8);
+}
+
 int ff_enrich_event(struct ff_enricher *e, const struct ff_enrich_request *rq, struct ff_event *ev,
                     struct ff_enriched *en)
 {
@@ -286,6 +305,11 @@ int ff_enrich_event(struct ff_enricher *e, const struct ff_enrich_request *rq, s
      * request's address would be someone else's, a proxy's), else the request's where the
      * request speaks for the person. */
     struct ff_str ip = f.has_ip ? f.ip : rq->peer_is_person ? rq->peer_ip : (struct ff_str){"", 0};
+    struct ff_str vua = f.ua.len ? f.ua : rq->user_agent;
+    if (rq->visitor_salt && !ev->user_id.len && !ev->anonymous_id.len && ip.len && vua.len) {
+        visitor_id(rq->visitor_salt, rq->project, ip, vua, en->visitor);
+        ev->anonymous_id = (struct ff_str){en->visitor, 19};
+    }
     if (e->geo && ip.len && geo_lookup(e->geo, ip, &en->geo)) {
         ev->country = (struct ff_str){en->geo.country, (uint32_t)strlen(en->geo.country)};
         ev->region = (struct ff_str){en->geo.region, (uint32_t)strlen(en->geo.region)};

@@ -49,6 +49,11 @@ struct ff_enrich_request {
     struct ff_str peer_ip;    /* the address the request came from (text) */
     int browser_sent;         /* the pixel and /api/track: the header speaks for the person */
     int peer_is_person;       /* not a back-fill (/api/import): the address may be the person's */
+    /* Cookieless visitors: with a salt, an event without userId and anonymousId gets the
+     * anonymousId "cl-" + hex of keyed BLAKE2b(salt; project, IP, user agent), from the same
+     * address and user agent as the rest (the user agent also from the header). */
+    const uint8_t *visitor_salt; /* today's (32 bytes), or NULL: no visitor ids */
+    struct ff_str project;
 };
 
 /* What an event's enrichment strings point into while it is encoded. */
@@ -56,6 +61,7 @@ struct ff_enriched {
     struct ff_ua_brief ua;
     struct ff_geo geo;
     char ip[FF_IP_TEXT];
+    char visitor[24];                /* a cookieless visitor id */
     struct ff_buf context;           /* the context rewritten for the IP setting */
     struct ff_buf parse;             /* a copy of the context, when it has to be parsed */
 };

@@ -29,6 +29,7 @@ struct ff_ingest_ctx {
     const struct ff_project *project; /* the request's, from its Basic auth (or keyless); NULL */
     struct ff_str origin;      /* the Origin header: checked against the project's CORS origins */
     int do_not_track;          /* DNT: 1 or Sec-GPC: 1 came with the request */
+    const uint8_t *visitor_salt; /* today's salt of cookieless visitor ids (enrich.h), or NULL */
     struct ff_json_parser *parser;
     struct ff_enricher *enrich; /* enrich/enrich.h; NULL: events are stored as they came */
     struct ff_str user_agent;  /* the request's User-Agent header; empty when absent */

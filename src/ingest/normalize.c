@@ -277,8 +277,14 @@ int normalize_segment(const struct ff_ingest_ctx *ctx, const struct segment_defa
         else if (i != FF_JSON_NONE && doc->nodes[i].type != FF_JSON_NULL)
             return fail(f, "name must be a string", "name");
     }
+    /* A browser's event without ids gets a cookieless visitor id when its project allows:
+     * browsers send the pixel and /api/track themselves, and an Origin header with fetch and
+     * sendBeacon; server-side SDKs send none of these. */
+    int browser = b->format == FF_FMT_PIXEL || b->format == FF_FMT_SEED || ctx->origin.len;
+    int derive = pr && pr->cookieless && ctx->visitor_salt && ctx->enrich && browser && type != FF_EV_ALIAS &&
+                 !ev.user_id.len && !ev.anonymous_id.len;
     /* The seed format (/api/track) predates Segment ids: there the ids are optional. */
-    if (!seed && type != FF_EV_ALIAS && !ev.user_id.len && !ev.anonymous_id.len)
+    if (!seed && !derive && type != FF_EV_ALIAS && !ev.user_id.len && !ev.anonymous_id.len)
         return fail(f, "userId or anonymousId is required", "userId");
     if (type == FF_EV_GROUP && !ev.group_id.len) return fail(f, "groupId is required for group", "groupId");
     if (type == FF_EV_ALIAS && !ev.user_id.len) return fail(f, "userId is required for alias", "userId");
@@ -337,9 +343,14 @@ int normalize_segment(const struct ff_ingest_ctx *ctx, const struct segment_defa
         /* The header speaks for the person only where their browser sent the request itself. */
         struct ff_enrich_request rq = {.user_agent = ctx->user_agent, .peer_ip = ctx->peer_ip,
                                        .browser_sent = b->format == FF_FMT_PIXEL || b->format == FF_FMT_SEED,
-                                       .peer_is_person = b->format != FF_FMT_IMPORT};
+                                       .peer_is_person = b->format != FF_FMT_IMPORT,
+                                       .visitor_salt = derive ? ctx->visitor_salt : NULL, .project = ev.project};
         if (!b->enriched && (b->enriched = ff_malloc(sizeof *b->enriched))) ff_enriched_init(b->enriched);
         rc = b->enriched ? ff_enrich_event(ctx->enrich, &rq, &ev, b->enriched) : -ENOMEM;
+    }
+    if (!rc && derive && !seed && !ev.anonymous_id.len) { /* no address or user agent to derive it from */
+        b->scratch.len = s0;
+        return fail(f, "userId or anonymousId is required", "userId");
     }
     if (!rc && pr && pr->scrub_pii) rc = scrub_pii(b, pr, &ev);
     if (!rc) rc = batch_add_event(b, &ev); /* ev's enrichment points into b->enriched until here */

@@ -10,6 +10,8 @@
 #include "cli/cli.h"
 #include "core/errors.h"
 #include "core/log.h"
+#include "core/timeutil.h"
+#include "store/schema.h"
 #include "core/textcodec.h"
 #include "net/ratelimit.h"
 #include "net/server.h"
@@ -58,15 +60,51 @@ static int reload(struct ff_loop *loop)
     return 0;
 }
 
+const uint8_t *ff_loop_visitor_salt(struct ff_loop *loop, int64_t now_us)
+{
+    if (!loop->catalog) return NULL;
+    int32_t day = ff_day_of(now_us);
+    if (day != loop->visitor_salt_day) {
+        if (ff_catalog_visitor_salt(loop->catalog, day, loop->visitor_salt)) {
+            ff_error("loop %d: cannot read or make today's visitor salt in projects.db", loop->index);
+            loop->visitor_salt_day = INT32_MIN;
+            return NULL;
+        }
+        loop->visitor_salt_day = day;
+    }
+    return loop->visitor_salt;
+}
+
+static void on_salt_timer(uv_timer_t *t)
+{
+    struct ff_loop *loop = t->data;
+    loop->visitor_salt_day = INT32_MIN; /* ask the catalog again: that also deletes old salts */
+    ff_loop_visitor_salt(loop, ff_now_us());
+}
+
 int ff_access_open(struct ff_loop *loop)
 {
     char err[1024];
+    loop->visitor_salt_day = INT32_MIN;
     int rc = ff_catalog_open(loop->srv->opts.data_dir, 0, &loop->catalog, err, sizeof err);
     if (rc) {
         ff_error("cannot open the project catalog: %s", err);
         return rc;
     }
-    return reload(loop);
+    if ((rc = reload(loop))) return rc;
+    if (loop->index == 0) {
+        ff_loop_visitor_salt(loop, ff_now_us());
+        uv_timer_init(&loop->uv, &loop->salt_timer);
+        loop->salt_timer.data = loop;
+        uv_timer_start(&loop->salt_timer, on_salt_timer, 60000, 60000);
+        uv_unref((uv_handle_t *)&loop->salt_timer); /* never what keeps the loop running */
+    }
+    return 0;
+}
+
+void ff_access_stop(struct ff_loop *loop)
+{
+    if (loop->index == 0 && loop->catalog) uv_close((uv_handle_t *)&loop->salt_timer, NULL);
 }
 
 void ff_access_close(struct ff_loop *loop)

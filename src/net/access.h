@@ -20,9 +20,16 @@ int ff_access_bootstrap(const char *data_dir);
 /* A loop's connection to the catalog, loaded; ff_access_close releases it. */
 int ff_access_open(struct ff_loop *loop);
 void ff_access_close(struct ff_loop *loop);
+/* Closes the loop's handles (the salt timer) when the loop stops, before it is freed. */
+void ff_access_stop(struct ff_loop *loop);
 
 /* The catalog as of at most a second ago; NULL in harnesses without one. */
 const struct ff_projects *ff_loop_projects(struct ff_loop *loop, int64_t now_us);
+
+/* Today's salt of cookieless visitor ids (UTC days), NULL when the catalog cannot give one
+ * (the events then need ids of their own). Renewed at the first request of a day, and by a
+ * timer on loop 0 that ff_access_open starts, so old salts go even while nobody visits. */
+const uint8_t *ff_loop_visitor_salt(struct ff_loop *loop, int64_t now_us);
 
 /* The project the request's read key opens (Authorization: Bearer KEY, or Basic with the key
  * as user). When it opens none, answers 401 and returns NULL. In a harness without a catalog,

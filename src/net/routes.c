@@ -56,6 +56,7 @@ static void ingest(struct ff_conn *c, int route, int format, int type, const cha
         .enrich = c->loop->srv->enrich,
         .projects = ff_loop_projects(c->loop, c->req.received_at_us),
         .do_not_track = header_is_1(c, FF_HDR_DNT) || header_is_1(c, FF_HDR_SEC_GPC),
+        .visitor_salt = ff_loop_visitor_salt(c->loop, c->req.received_at_us),
     };
     if (ctx.projects) ctx.project = ff_projects_by_write_key(ctx.projects, ctx.write_key.p, ctx.write_key.len,
                                                              ctx.received_at_us);

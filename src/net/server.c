@@ -100,6 +100,7 @@ static void stop_loop(struct ff_loop *loop)
         uv_close((uv_handle_t *)&loop->sigterm, NULL);
         uv_close((uv_handle_t *)&loop->sigint, NULL);
     }
+    ff_access_stop(loop);
     /* Idle connections go now; ones with a request in flight (being answered, or still
      * arriving: its timeouts bound how long) close after answering it. */
     for (struct ff_conn *c = loop->conns, *next; c; c = next) {
@@ -394,6 +395,7 @@ int ff_server_run(const struct ff_server_opts *opts)
     if (rc) {
         for (int i = 0; i < started; i++) {
             uv_close((uv_handle_t *)&srv.loops[i].listener, NULL);
+            ff_access_stop(&srv.loops[i]);
             close_wake(&srv.loops[i]);
             if (i == 0) {
                 uv_close((uv_handle_t *)&srv.loops[0].sigterm, NULL);

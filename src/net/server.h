@@ -47,6 +47,9 @@ struct ff_loop {
     struct ff_projects projects; /* and what it last loaded (when has_projects) */
     int has_projects;
     int64_t projects_checked_us;
+    uint8_t visitor_salt[32];   /* today's salt of cookieless visitor ids (access.h) */
+    int32_t visitor_salt_day;   /* the day it is for; INT32_MIN before the first */
+    uv_timer_t salt_timer;      /* loop 0: renews the salt (and deletes old ones) when idle */
     char readbuf[65536];
 };
 

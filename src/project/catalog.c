@@ -26,11 +26,20 @@ static const char schema_sql[] =
     " timezone TEXT NOT NULL DEFAULT 'UTC', cors_origins TEXT NOT NULL DEFAULT '',"
     " accept_keyless INTEGER NOT NULL DEFAULT 0, honor_dnt INTEGER NOT NULL DEFAULT 0,"
     " scrub_pii INTEGER NOT NULL DEFAULT 1, pii_keep TEXT NOT NULL DEFAULT '',"
-    " key_rate INTEGER NOT NULL DEFAULT 0, ip_rate INTEGER NOT NULL DEFAULT 0);"
+    " key_rate INTEGER NOT NULL DEFAULT 0, ip_rate INTEGER NOT NULL DEFAULT 0,"
+    " cookieless INTEGER NOT NULL DEFAULT 1);"
     "CREATE TABLE IF NOT EXISTS api_key("
     " lookup TEXT PRIMARY KEY, project TEXT NOT NULL REFERENCES project(id),"
     " kind TEXT NOT NULL CHECK (kind IN ('write', 'read')), shown TEXT NOT NULL,"
-    " created_us INTEGER NOT NULL, expires_us INTEGER NOT NULL DEFAULT 0);";
+    " created_us INTEGER NOT NULL, expires_us INTEGER NOT NULL DEFAULT 0);"
+    /* the daily salts of cookieless visitor ids: today's and yesterday's, no older */
+    "CREATE TABLE IF NOT EXISTS visitor_salt(day INTEGER PRIMARY KEY, salt BLOB NOT NULL);";
+
+/* The catalog layout this version writes (PRAGMA user_version). A binary refuses a catalog
+ * of a later layout rather than misread it; later versions migrate earlier ones. */
+#define CATALOG_VERSION 1
+#define FF_STR_(x) #x
+#define FF_XSTR(x) FF_STR_(x)
 
 static int fail(char *err, size_t errlen, int rc, const char *fmt, const char *a, const char *b)
 {
@@ -43,9 +52,27 @@ static int db_fail(struct ff_catalog *c, char *err, size_t errlen, const char *w
     return fail(err, errlen, -EIO, "projects.db: %s: %s", what, sqlite3_errmsg(c->db));
 }
 
+/* Stamps a new catalog with CATALOG_VERSION; refuses one a later footfall wrote. */
+static int user_version(struct ff_catalog *c, const char *path, char *err, size_t errlen)
+{
+    sqlite3_stmt *st;
+    int v = -1;
+    if (sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK) return -1;
+    if (sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    if (v == 0) return sqlite3_exec(c->db, "PRAGMA user_version = " FF_XSTR(CATALOG_VERSION), NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+    if (v > CATALOG_VERSION) {
+        snprintf(err, errlen, "%s: written by a later footfall (catalog version %d; this one knows %d)", path, v,
+                 CATALOG_VERSION);
+        return -1;
+    }
+    return v == CATALOG_VERSION ? 0 : -1;
+}
+
 int ff_catalog_open(const char *data_dir, int create, struct ff_catalog **out, char *err, size_t errlen)
 {
     *out = NULL;
+    if (errlen) err[0] = '\0';
     if (sodium_init() < 0) return fail(err, errlen, -EIO, "%s%s", "libsodium could not start", "");
     char path[PATH_MAX];
     if ((size_t)snprintf(path, sizeof path, "%s/projects.db", data_dir) >= sizeof path)
@@ -66,8 +93,8 @@ int ff_catalog_open(const char *data_dir, int create, struct ff_catalog **out, c
     char *msg = NULL;
     if (sqlite3_exec(c->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;", NULL, NULL,
                      &msg) != SQLITE_OK ||
-        sqlite3_exec(c->db, schema_sql, NULL, NULL, &msg) != SQLITE_OK) {
-        int rc = fail(err, errlen, -EIO, "%s: %s", path, msg ? msg : sqlite3_errmsg(c->db));
+        user_version(c, path, err, errlen) || sqlite3_exec(c->db, schema_sql, NULL, NULL, &msg) != SQLITE_OK) {
+        int rc = msg || !*err ? fail(err, errlen, -EIO, "%s: %s", path, msg ? msg : sqlite3_errmsg(c->db)) : -EIO;
         sqlite3_free(msg);
         sqlite3_close(c->db);
         ff_free(c);
@@ -311,9 +338,10 @@ static const struct setting {
     {"pii-keep", "pii_keep", S_TEXT},
     {"key-rate", "key_rate", S_RATE},
     {"ip-rate", "ip_rate", S_RATE},
+    {"cookieless", "cookieless", S_BOOL},
 };
 const char *const ff_catalog_settings[] = {"name", "timezone", "cors-origins", "accept-keyless", "dnt",
-                                           "scrub-pii", "pii-keep", "key-rate", "ip-rate", NULL};
+                                           "scrub-pii", "pii-keep", "key-rate", "ip-rate", "cookieless", NULL};
 
 /* An IANA zone is a TZif file under the system's zoneinfo (Debian package tzdata). */
 static int valid_timezone(const char *tz)
@@ -354,7 +382,7 @@ int ff_catalog_set(struct ff_catalog *c, const char *id, const char *name, const
     if (!s)
         return fail(err, errlen, FF_EINVAL,
                     "unknown setting '%s' (name, timezone, cors-origins, accept-keyless, dnt, scrub-pii, pii-keep, "
-                    "key-rate, ip-rate)%s", name, "");
+                    "key-rate, ip-rate, cookieless)%s", name, "");
     long long n = 0;
     int is_int = s->type == S_BOOL || s->type == S_RATE;
     if (s->type == S_BOOL) {
@@ -398,11 +426,55 @@ int ff_catalog_set(struct ff_catalog *c, const char *id, const char *name, const
     return in_transaction(c, rc, err, errlen);
 }
 
+/* ---- the daily salt of cookieless visitor ids ---- */
+
+int ff_catalog_visitor_salt(struct ff_catalog *c, int32_t day, uint8_t salt[32])
+{
+    unsigned char fresh[32];
+    randombytes_buf(fresh, sizeof fresh);
+    if (exec(c, "BEGIN IMMEDIATE")) return -EIO;
+    sqlite3_stmt *st = NULL;
+    int rc = 0;
+    /* yesterday's stays for visits that span midnight; anything older goes */
+    if (sqlite3_prepare_v2(c->db, "DELETE FROM visitor_salt WHERE day < ?1 - 1 OR day > ?1 + 1", -1, &st, NULL) !=
+        SQLITE_OK)
+        rc = -EIO;
+    if (!rc) {
+        sqlite3_bind_int(st, 1, day);
+        if (sqlite3_step(st) != SQLITE_DONE) rc = -EIO;
+    }
+    sqlite3_finalize(st);
+    if (!rc && sqlite3_prepare_v2(c->db, "INSERT OR IGNORE INTO visitor_salt(day, salt) VALUES (?1, ?2)", -1, &st,
+                                  NULL) != SQLITE_OK)
+        rc = -EIO;
+    if (!rc) {
+        sqlite3_bind_int(st, 1, day);
+        sqlite3_bind_blob(st, 2, fresh, sizeof fresh, SQLITE_STATIC);
+        if (sqlite3_step(st) != SQLITE_DONE) rc = -EIO;
+        sqlite3_finalize(st);
+    }
+    /* another process or loop may have made today's first: theirs is the one */
+    if (!rc && sqlite3_prepare_v2(c->db, "SELECT salt FROM visitor_salt WHERE day = ?1", -1, &st, NULL) != SQLITE_OK)
+        rc = -EIO;
+    if (!rc) {
+        sqlite3_bind_int(st, 1, day);
+        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 0) == 32) memcpy(salt, sqlite3_column_blob(st, 0), 32);
+        else rc = -EIO;
+        sqlite3_finalize(st);
+    }
+    sodium_memzero(fresh, sizeof fresh);
+    if (rc) {
+        exec(c, "ROLLBACK");
+        return rc;
+    }
+    return exec(c, "COMMIT");
+}
+
 /* ---- loading ---- */
 
 static const char project_cols[] =
     "SELECT id, name, timezone, cors_origins, accept_keyless, honor_dnt, scrub_pii, pii_keep, key_rate, ip_rate, "
-    "created_us FROM project ORDER BY created_us, id";
+    "created_us, cookieless FROM project ORDER BY created_us, id";
 
 static char *text_col(sqlite3_stmt *st, int i)
 {
@@ -424,6 +496,7 @@ static int read_project(sqlite3_stmt *st, struct ff_project *p)
     p->key_rate = (uint32_t)sqlite3_column_int64(st, 8);
     p->ip_rate = (uint32_t)sqlite3_column_int64(st, 9);
     p->created_us = sqlite3_column_int64(st, 10);
+    p->cookieless = sqlite3_column_int(st, 11);
     return p->name && p->timezone && p->cors_origins && p->pii_keep ? 0 : -ENOMEM;
 }
 
@@ -615,7 +688,8 @@ int ff_catalog_list_json(struct ff_catalog *c, struct ff_buf *o, char *err, size
         if (!rc) rc = ff_buf_printf(o, ",\"accept_keyless\":%s,\"dnt\":%s,\"scrub_pii\":%s", pr->accept_keyless ? "true" : "false",
                                     pr->honor_dnt ? "true" : "false", pr->scrub_pii ? "true" : "false");
         if (!rc) rc = json_kv(o, "pii_keep", pr->pii_keep);
-        if (!rc) rc = ff_buf_printf(o, ",\"key_rate\":%u,\"ip_rate\":%u,\"keys\":[", pr->key_rate, pr->ip_rate);
+        if (!rc) rc = ff_buf_printf(o, ",\"key_rate\":%u,\"ip_rate\":%u,\"cookieless\":%s,\"keys\":[", pr->key_rate,
+                                    pr->ip_rate, pr->cookieless ? "true" : "false");
         struct key_json kj = {o, 1};
         if (!rc) rc = ff_catalog_keys(c, pr->id, key_json, &kj);
         if (rc == -EIO) db_fail(c, err, errlen, "read keys");

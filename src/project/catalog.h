@@ -47,6 +47,11 @@ int ff_catalog_set(struct ff_catalog *c, const char *id, const char *setting, co
 /* The settings ff_catalog_set knows, for help texts: NULL-terminated. */
 extern const char *const ff_catalog_settings[];
 
+/* The salt of cookieless visitor ids for `day` (days since 1970-01-01, UTC): made at random
+ * by the first to ask, the same for every caller that day; salts of days before yesterday
+ * are deleted on the way, so no one can link a visitor across days. 0 or -EIO. */
+int ff_catalog_visitor_salt(struct ff_catalog *c, int32_t day, uint8_t salt[32]);
+
 /* Reads every project and live key. */
 int ff_catalog_load(struct ff_catalog *c, struct ff_projects *out, char *err, size_t errlen);
 /* Number of projects (for "create a default one on first start"); -1 on error. */

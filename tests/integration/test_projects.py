@@ -287,3 +287,63 @@ def test_personal_data_is_masked_unless_the_project_keeps_it(server):
     ev = wait_for(lambda: (lambda e: e if e["properties"]["phone"] != "[phone]" else None)(send("off")),
                   timeout=10, what="scrub-pii off to apply")
     assert ev["properties"]["card"] == "4111 1111 1111 1111"
+
+
+def test_cookieless_visitor_ids(server):
+    chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"
+    firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0"
+
+    def pixel(ua, key=None):
+        mid = uid()
+        r = server.get(f"/p.gif?e=open&mid={mid}&k={key or server.write_key}", headers={"User-Agent": ua}, nokey=True)
+        return r.status_code, mid
+
+    def visitor(mid, read_key=None):
+        evs = events_of(server, read_key or server.read_key)
+        return [e for e in evs if e["messageId"] == mid][0].get("anonymousId")
+
+    s1, m1 = pixel(chrome)
+    s2, m2 = pixel(chrome)
+    s3, m3 = pixel(firefox)
+    assert (s1, s2, s3) == (200, 200, 200)
+    v1, v2, v3 = visitor(m1), visitor(m2), visitor(m3)
+    assert re.fullmatch(r"cl-[0-9a-f]{16}", v1), v1
+    assert v1 == v2, "the same browser on the same day is one visitor"
+    assert v3 != v1, "another user agent is another visitor"
+    # a browser's POST (it sends Origin) without ids gets one; a server's (no Origin) does not
+    r = server.post_json("/v1/track", {"event": "e", "messageId": (m4 := uid())},
+                         headers={"Origin": "https://shop.example", "User-Agent": chrome})
+    assert r.status_code == 200, r.text
+    assert visitor(m4) == v1
+    r = server.post_json("/v1/track", {"event": "e"}, headers={"User-Agent": chrome})
+    assert r.status_code == 400 and r.json()["field"] == "userId"
+    # ids the event has are kept
+    r = server.post_json("/v1/track", {"event": "e", "anonymousId": "cookie-1", "messageId": (m5 := uid())},
+                         headers={"Origin": "https://shop.example", "User-Agent": chrome})
+    assert visitor(m5) == "cookie-1"
+    # another project: another visitor id for the same person
+    shop = create(server, "shop")
+    accepted_soon(server, shop["write_key"], "the new project's key")
+    s, m6 = pixel(chrome, shop["write_key"])
+    v6 = visitor(m6, shop["read_key"])
+    assert v6.startswith("cl-") and v6 != v1
+    # only today's salt (and yesterday's) is kept; older ones go
+    import datetime as dt
+    import sqlite3
+    today = (dt.datetime.now(dt.timezone.utc).date() - dt.date(1970, 1, 1)).days
+    with sqlite3.connect(server.data_dir / "projects.db") as db:
+        days = [d for (d,) in db.execute("SELECT day FROM visitor_salt")]
+        assert days and all(today - 1 <= d <= today for d in days), days
+        db.execute("INSERT INTO visitor_salt(day, salt) VALUES (?, ?)", (today - 5, b"\0" * 32))
+    server.restart()
+    with sqlite3.connect(server.data_dir / "projects.db") as db:
+        assert [d for (d,) in db.execute("SELECT day FROM visitor_salt WHERE day < ?", (today - 1,))] == []
+    # the salt survives a restart: the same visitor today
+    s, m7 = pixel(chrome)
+    assert visitor(m7) == v1
+    # a project can turn it off: then a browser's POST needs ids of its own, and a pixel (whose
+    # ids are optional) is stored without one
+    cli("project", "set", "default", "cookieless", "off", "--data", server.data_dir)
+    wait_for(lambda: visitor(pixel(chrome)[1]) is None, timeout=10, what="cookieless off to apply")
+    r = server.post_json("/v1/track", {"event": "e"}, headers={"Origin": "https://shop.example", "User-Agent": chrome})
+    assert r.status_code == 400 and r.json()["field"] == "userId"

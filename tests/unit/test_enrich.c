@@ -42,7 +42,8 @@ static void run(struct ff_enricher *e, const char *context, const char *header_u
     memset(ev, 0, sizeof *ev);
     ev->context = S(context);
     /* browser_sent 2: a back-fill (/api/import), whose request address is nobody's */
-    struct ff_enrich_request rq = {S(header_ua), S(peer), browser_sent == 1, browser_sent != 2};
+    struct ff_enrich_request rq = {.user_agent = S(header_ua), .peer_ip = S(peer), .browser_sent = browser_sent == 1,
+                                   .peer_is_person = browser_sent != 2};
     assert_int_equal(ff_enrich_event(e, &rq, ev, en), 0);
 }
 
@@ -273,6 +274,60 @@ static void test_open_errors(void **state)
     assert_non_null(strstr(err, "/nonexistent/regexes.yaml"));
 }
 
+/* The visitor id an event from (ip, ua) of `project` gets with `salt`; "" when none. */
+static void visitor_of(struct ff_enricher *e, const uint8_t *salt, const char *project, const char *context,
+                       const char *ua, const char *peer, const char *anonymous_id, char out[32])
+{
+    struct ff_enriched en;
+    ff_enriched_init(&en);
+    struct ff_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.context = S(context);
+    ev.anonymous_id = S(anonymous_id);
+    struct ff_enrich_request rq = {.user_agent = S(ua), .peer_ip = S(peer), .peer_is_person = 1, .visitor_salt = salt,
+                                   .project = S(project)};
+    assert_int_equal(ff_enrich_event(e, &rq, &ev, &en), 0);
+    snprintf(out, 32, "%.*s", (int)ev.anonymous_id.len, ev.anonymous_id.p);
+    ff_enriched_free(&en);
+}
+
+static void test_cookieless_visitor_ids(void **state)
+{
+    (void)state;
+    struct ff_enricher *e = open_enricher(FF_IP_DROP);
+    uint8_t salt[32], other_salt[32];
+    memset(salt, 7, sizeof salt);
+    memset(other_salt, 8, sizeof other_salt);
+    char a[32], b[32];
+    visitor_of(e, salt, "shop", "", CHROME, "203.0.113.9", "", a);
+    assert_int_equal(strlen(a), 19);
+    assert_int_equal(strncmp(a, "cl-", 3), 0);
+    visitor_of(e, salt, "shop", "", CHROME, "203.0.113.9", "", b);
+    assert_string_equal(a, b);
+    /* context.ip and context.userAgent speak for the person, as for geo and the browser */
+    visitor_of(e, salt, "shop", "{\"ip\":\"203.0.113.9\",\"userAgent\":\"x\"}", CHROME, "10.0.0.1", "", b);
+    char c[32];
+    visitor_of(e, salt, "shop", "", "x", "203.0.113.9", "", c);
+    assert_string_equal(b, c);
+    /* any input changed: another visitor */
+    const char *inputs[][3] = {{"app", CHROME, "203.0.113.9"}, {"shop", "curl/8.0", "203.0.113.9"},
+                               {"shop", CHROME, "203.0.113.10"}};
+    for (size_t i = 0; i < 3; i++) {
+        visitor_of(e, salt, inputs[i][0], "", inputs[i][1], inputs[i][2], "", b);
+        assert_string_not_equal(a, b);
+    }
+    visitor_of(e, other_salt, "shop", "", CHROME, "203.0.113.9", "", b); /* tomorrow */
+    assert_string_not_equal(a, b);
+    /* an id of its own is kept; no address or no salt: none is made */
+    visitor_of(e, salt, "shop", "", CHROME, "203.0.113.9", "mine", b);
+    assert_string_equal(b, "mine");
+    visitor_of(e, salt, "shop", "", CHROME, "", "", b);
+    assert_string_equal(b, "");
+    visitor_of(e, NULL, "shop", "", CHROME, "203.0.113.9", "", b);
+    assert_string_equal(b, "");
+    ff_enricher_close(e);
+}
+
 /* Plain text in, masked text out ("" when nothing matched). */
 static void expect_masked(const char *in, const char *want)
 {
@@ -343,7 +398,7 @@ int main(void)
         cmocka_unit_test(test_user_agent_sources), cmocka_unit_test(test_geoip_lookups),
         cmocka_unit_test(test_ip_truncation),      cmocka_unit_test(test_ip_settings),
         cmocka_unit_test(test_channels),           cmocka_unit_test(test_open_errors),
-        cmocka_unit_test(test_pii_masking),
+        cmocka_unit_test(test_pii_masking),        cmocka_unit_test(test_cookieless_visitor_ids),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

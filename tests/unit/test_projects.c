@@ -147,6 +147,30 @@ static void test_settings(void **state)
     test_rmtree(dir);
 }
 
+static void test_visitor_salts(void **state)
+{
+    (void)state;
+    char dir[256], err[512];
+    struct ff_catalog *c = open_new(dir, sizeof dir), *other;
+    assert_int_equal(ff_catalog_open(dir, 0, &other, err, sizeof err), 0);
+    uint8_t a[32], b[32], y[32], again[32], zero[32] = {0};
+    assert_int_equal(ff_catalog_visitor_salt(c, 20000, a), 0);
+    assert_int_equal(ff_catalog_visitor_salt(other, 20000, b), 0);
+    assert_memory_equal(a, b, 32); /* one salt a day, whoever asks */
+    assert_memory_not_equal(a, zero, 32);
+    assert_int_equal(ff_catalog_visitor_salt(c, 20001, y), 0);
+    assert_memory_not_equal(a, y, 32);
+    assert_int_equal(ff_catalog_visitor_salt(other, 20001, b), 0);
+    assert_memory_equal(y, b, 32);
+    /* two days on, day 20000's salt is gone: asking for it again makes a new one */
+    assert_int_equal(ff_catalog_visitor_salt(c, 20002, b), 0);
+    assert_int_equal(ff_catalog_visitor_salt(c, 20000, again), 0);
+    assert_memory_not_equal(a, again, 32);
+    ff_catalog_close(other);
+    ff_catalog_close(c);
+    test_rmtree(dir);
+}
+
 static void test_stored_project_rule(void **state)
 {
     (void)state;
@@ -184,7 +208,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_keys_open_their_project_only), cmocka_unit_test(test_rotation_grace_and_given_keys),
         cmocka_unit_test(test_settings),                     cmocka_unit_test(test_stored_project_rule),
-        cmocka_unit_test(test_rate_buckets),
+        cmocka_unit_test(test_rate_buckets),                 cmocka_unit_test(test_visitor_salts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
