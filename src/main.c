@@ -29,6 +29,9 @@ static const char usage[] =
     "  footfall project add-key ID (--write [KEY] | --read) [--data DIR] [--json]\n"
     "  footfall project rotate-key ID (--write | --read) [--grace SECONDS] [--data DIR] [--json]\n"
     "  footfall project set ID SETTING VALUE [--data DIR]\n"
+    "  footfall import-log --format combined|common|json (--data DIR [--project ID] [--ip MODE]\n"
+    "                      | --url URL --key WRITE_KEY) FILE...\n"
+    "  footfall tail-log --format combined|common|json --key WRITE_KEY [--url URL] [--from-start] FILE\n"
     "  footfall check --data DIR [--repair]\n"
     "  footfall --help | --version\n"
     "\n"
@@ -67,6 +70,11 @@ static const char usage[] =
     "  --repair moves damaged parts to DATA/damaged/, cuts a torn WAL tail and rebuilds a\n"
     "  damaged manifest, so that the server starts.\n"
     "  TIME is ISO 8601 (2026-11-29T10:00:00Z) or milliseconds since the epoch.\n"
+    "import-log: web-server access logs into page events (same enrichment as live events): into a\n"
+    "  data directory with the server stopped (--data), or to a running server (--url, --key).\n"
+    "  Lines that do not parse are quarantined with their line number. tail-log follows a\n"
+    "  growing log (through rotation) into a running server (--url, default\n"
+    "  http://127.0.0.1:8080), from its end unless --from-start.\n"
     "project: projects and their keys (DATA/projects.db; safe while the server runs). The first\n"
     "  start makes project \"default\" and prints its keys. create prints a new project's write\n"
     "  key (public, ingest only) and read key (secret, shown once); --write-key keeps keys SDKs\n"
@@ -228,6 +236,8 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "erase")) return ff_cmd_erase(argc - 2, argv + 2);
     if (!strcmp(cmd, "check")) return ff_cmd_check(argc - 2, argv + 2);
     if (!strcmp(cmd, "project")) return ff_cmd_project(argc - 2, argv + 2);
+    if (!strcmp(cmd, "import-log")) return ff_cmd_import_log(argc - 2, argv + 2);
+    if (!strcmp(cmd, "tail-log")) return ff_cmd_tail_log(argc - 2, argv + 2);
     fprintf(stderr, "footfall: unknown command '%s'\n\n%s", cmd, usage);
     return 2;
 }

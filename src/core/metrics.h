@@ -6,7 +6,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#define FF_METRIC_FORMATS 4 /* == FF_FMT_COUNT, checked in event_codec.c */
+#define FF_METRIC_FORMATS 5 /* == FF_FMT_COUNT, checked in event_codec.c */
 #define FF_HIST_BUCKETS 16
 
 struct ff_histogram {

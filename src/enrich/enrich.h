@@ -51,8 +51,10 @@ struct ff_enrich_request {
     int peer_is_person;       /* not a back-fill (/api/import): the address may be the person's */
     /* Cookieless visitors: with a salt, an event without userId and anonymousId gets the
      * anonymousId "cl-" + hex of keyed BLAKE2b(salt; project, IP, user agent), from the same
-     * address and user agent as the rest (the user agent also from the header). */
+     * address and user agent as the rest (the user agent also from the header of a request
+     * a browser sent). */
     const uint8_t *visitor_salt; /* today's (32 bytes), or NULL: no visitor ids */
+    int header_is_persons;       /* a browser's fetch (Origin): its User-Agent header is the person's */
     struct ff_str project;
 };
 

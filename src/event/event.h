@@ -15,7 +15,8 @@ enum ff_event_type {
 };
 
 /* The wire format an event arrived in: kept with the event and counted per format. */
-enum ff_format { FF_FMT_SEED, FF_FMT_SEGMENT, FF_FMT_PIXEL, FF_FMT_IMPORT, FF_FMT_COUNT };
+/* (Records and the manifest store these numbers: new formats go at the end.) */
+enum ff_format { FF_FMT_SEED, FF_FMT_SEGMENT, FF_FMT_PIXEL, FF_FMT_IMPORT, FF_FMT_LOG, FF_FMT_COUNT };
 
 struct ff_event {
     uint8_t type;   /* enum ff_event_type */
@@ -64,7 +65,7 @@ int ff_in_project(struct ff_str stored, const char *project);
 
 const char *ff_event_type_name(int type);  /* "track", …; NULL when out of range */
 int ff_event_type_parse(const char *s, size_t len); /* 0 when unknown */
-const char *ff_format_name(int format);    /* "seed", "segment", "pixel", "import" */
+const char *ff_format_name(int format);    /* "seed", "segment", "pixel", "import", "log" */
 
 /* ---- Records: the binary encoding kept in the write-ahead log ----
  *

@@ -11,7 +11,7 @@
 _Static_assert(FF_FMT_COUNT == FF_METRIC_FORMATS, "metrics count one counter per wire format");
 
 static const char *const type_names[] = {NULL, "track", "page", "screen", "identify", "group", "alias"};
-static const char *const format_names[] = {"seed", "segment", "pixel", "import"};
+static const char *const format_names[] = {"seed", "segment", "pixel", "import", "log"};
 
 const char *ff_event_type_name(int type)
 {

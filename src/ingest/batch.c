@@ -53,9 +53,9 @@ void ff_batch_free(struct ff_batch *b)
     b->enriched = NULL;
 }
 
-uint64_t ff_dedup_hash(struct ff_str write_key, struct ff_str message_id)
+uint64_t ff_dedup_hash(struct ff_str project, struct ff_str message_id)
 {
-    uint64_t h = XXH3_64bits_withSeed(message_id.p, message_id.len, XXH3_64bits(write_key.p, write_key.len));
+    uint64_t h = XXH3_64bits_withSeed(message_id.p, message_id.len, XXH3_64bits(project.p, project.len));
     return h ? h : 1;
 }
 
@@ -76,7 +76,7 @@ int batch_add_event(struct ff_batch *b, const struct ff_event *ev)
 {
     size_t start = b->records.len;
     int rc = ff_event_encode(&b->records, ev);
-    if (!rc) rc = add_item(b, start, ff_dedup_hash(ev->write_key, ev->message_id));
+    if (!rc) rc = add_item(b, start, ff_dedup_hash(ev->project, ev->message_id));
     if (rc) {
         b->records.len = start;
         return rc;

@@ -82,12 +82,21 @@ int ff_ingest_pixel(const struct ff_ingest_ctx *ctx, int type, const char *query
                     struct ff_batch *b);
 int ff_ingest_import(const struct ff_ingest_ctx *ctx, const char *body, size_t len, struct ff_batch *b);
 
+/* Web-server access logs (accesslog.c): one page event per line; a line that does not parse
+ * is quarantined with its number (`first_line` is the first's) and what was wrong. */
+enum ff_log_format { FF_LOG_COMBINED, FF_LOG_COMMON, FF_LOG_JSON };
+int ff_log_format_parse(const char *s, size_t len); /* "combined", "common", "json"; -1 */
+int ff_ingest_access_log(const struct ff_ingest_ctx *ctx, int log_format, int64_t first_line, const char *body,
+                         size_t len, struct ff_batch *b);
+
 /* Quarantines a whole request that could not be decoded at all (bad Content-Encoding). */
 int ff_ingest_reject(const struct ff_ingest_ctx *ctx, struct ff_batch *b, const char *reason, const char *field,
                      const char *raw, size_t len);
 
-/* Key under which an event's messageId is remembered for deduplication. Never 0. */
-uint64_t ff_dedup_hash(struct ff_str write_key, struct ff_str message_id);
+/* Key under which an event's messageId is remembered for deduplication: per project, so a
+ * retry is recognised whichever of the project's keys sent it (and a log line whichever
+ * command read it). Never 0. */
+uint64_t ff_dedup_hash(struct ff_str project, struct ff_str message_id);
 
 /* Decodes a request body per its Content-Encoding ("gzip", "deflate", "identity" or empty;
  * gzip bytes are also recognised by their magic number when the header is missing).

@@ -34,6 +34,12 @@ struct failure {
 int resolve_project(const struct ff_ingest_ctx *ctx, struct ff_str key, const struct ff_project **out,
                     struct failure *f);
 
+/* What every event goes through once its fields are set: enrichment (with a cookieless
+ * visitor id from `visitor_salt` when it has no ids), the project's PII masking, then its
+ * record in the batch. With `ids_required`, an event still without ids fails (FF_EINVAL). */
+int finish_event(const struct ff_ingest_ctx *ctx, struct ff_batch *b, const struct ff_project *pr, struct ff_event *ev,
+                 const uint8_t *visitor_salt, int ids_required, struct failure *f);
+
 /* Normalises the Segment-shaped object at `obj` into an event and appends its record (or,
  * when its project honours Do Not Track and the request carries it, counts it in
  * b->not_tracked and keeps nothing).

@@ -339,22 +339,30 @@ int normalize_segment(const struct ff_ingest_ctx *ctx, const struct segment_defa
     ev.properties = (struct ff_str){pd ? pd : b->scratch.data + po, (uint32_t)pl};
     ev.traits = (struct ff_str){td ? td : b->scratch.data + to, (uint32_t)tl};
     ev.context = (struct ff_str){cd ? cd : b->scratch.data + co, (uint32_t)cl};
+    rc = finish_event(ctx, b, pr, &ev, derive ? ctx->visitor_salt : NULL, derive && !seed, f);
+    b->scratch.len = s0;
+    return rc;
+}
+
+int finish_event(const struct ff_ingest_ctx *ctx, struct ff_batch *b, const struct ff_project *pr, struct ff_event *ev,
+                 const uint8_t *visitor_salt, int ids_required, struct failure *f)
+{
+    int rc = 0;
     if (ctx->enrich) {
-        /* The header speaks for the person only where their browser sent the request itself. */
+        /* The header speaks for the person only where their browser sent the request itself;
+         * the request's address is nobody's for a back-fill or a shipped log line. */
         struct ff_enrich_request rq = {.user_agent = ctx->user_agent, .peer_ip = ctx->peer_ip,
                                        .browser_sent = b->format == FF_FMT_PIXEL || b->format == FF_FMT_SEED,
-                                       .peer_is_person = b->format != FF_FMT_IMPORT,
-                                       .visitor_salt = derive ? ctx->visitor_salt : NULL, .project = ev.project};
+                                       .peer_is_person = b->format != FF_FMT_IMPORT && b->format != FF_FMT_LOG,
+                                       .visitor_salt = visitor_salt, .project = ev->project,
+                                       .header_is_persons = ctx->origin.len > 0};
         if (!b->enriched && (b->enriched = ff_malloc(sizeof *b->enriched))) ff_enriched_init(b->enriched);
-        rc = b->enriched ? ff_enrich_event(ctx->enrich, &rq, &ev, b->enriched) : -ENOMEM;
+        rc = b->enriched ? ff_enrich_event(ctx->enrich, &rq, ev, b->enriched) : -ENOMEM;
     }
-    if (!rc && derive && !seed && !ev.anonymous_id.len) { /* no address or user agent to derive it from */
-        b->scratch.len = s0;
+    if (!rc && ids_required && !ev->user_id.len && !ev->anonymous_id.len) /* nothing to derive one from */
         return fail(f, "userId or anonymousId is required", "userId");
-    }
-    if (!rc && pr && pr->scrub_pii) rc = scrub_pii(b, pr, &ev);
-    if (!rc) rc = batch_add_event(b, &ev); /* ev's enrichment points into b->enriched until here */
+    if (!rc && pr && pr->scrub_pii) rc = scrub_pii(b, pr, ev);
+    if (!rc) rc = batch_add_event(b, ev); /* ev's enrichment points into b->enriched until here */
     if (!rc && !b->project) b->project = pr;
-    b->scratch.len = s0;
     return rc;
 }

@@ -4,10 +4,12 @@
  *   POST /v1/{track,page,screen,identify,group,alias,batch}   Segment HTTP Tracking API
  *   GET  /p.gif, /v1/pixel/{type}    tracking pixel
  *   POST /api/import                 NDJSON back-fill
+ *   POST /api/import-log?format=combined|common|json&line=N   access-log lines (import-log, tail-log)
  *
  * The read endpoints (events, quarantine, stats, metrics, health) are in api.c. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -20,7 +22,7 @@
 #include "net/server.h"
 
 enum route {
-    R_NONE, R_SEED, R_SEGMENT, R_SEGMENT_BATCH, R_PIXEL, R_IMPORT,
+    R_NONE, R_SEED, R_SEGMENT, R_SEGMENT_BATCH, R_PIXEL, R_IMPORT, R_LOG,
 };
 
 /* A 1×1 transparent GIF. */
@@ -42,6 +44,24 @@ static int header_is_1(struct ff_conn *c, enum ff_hdr h)
     size_t n = 0;
     const char *v = ff_req_header(c, h, &n);
     return v && n == 1 && v[0] == '1';
+}
+
+/* The line number of the body's first line (line=N; 1 when absent or not a number). */
+static int64_t log_first_line(const char *query, size_t qlen)
+{
+    struct ff_buf v;
+    ff_buf_init(&v, 64);
+    long long n = 1;
+    if (ff_query_get(query, qlen, "line", &v) && v.len && v.len < 19) {
+        char buf[20];
+        memcpy(buf, v.data, v.len);
+        buf[v.len] = '\0';
+        char *end;
+        n = strtoll(buf, &end, 10);
+        if (*end || n < 1) n = 1;
+    }
+    ff_buf_free(&v);
+    return n;
 }
 
 static void ingest(struct ff_conn *c, int route, int format, int type, const char *query, size_t qlen)
@@ -79,7 +99,7 @@ static void ingest(struct ff_conn *c, int route, int format, int type, const cha
         size_t blen;
         /* Decoded, a body may be 8x its wire limit; an import, up to the import limit. */
         const struct ff_http_limits *l = &c->loop->srv->opts.limits;
-        c->decoded.max = route == R_IMPORT && l->max_import_bytes > l->max_body_bytes * 8 ? l->max_import_bytes
+        c->decoded.max = (route == R_IMPORT || route == R_LOG) && l->max_import_bytes > l->max_body_bytes * 8 ? l->max_import_bytes
                                                                                          : l->max_body_bytes * 8;
         rc = ff_body_decode(enc ? enc : "", elen, c->req.body.data, c->req.body.len, &c->decoded, &body, &blen);
         if (rc == FF_EINVAL) {
@@ -90,6 +110,7 @@ static void ingest(struct ff_conn *c, int route, int format, int type, const cha
             case R_SEED: rc = ff_ingest_seed(&ctx, body, blen, &c->batch); break;
             case R_SEGMENT: rc = ff_ingest_segment(&ctx, type, body, blen, &c->batch); break;
             case R_SEGMENT_BATCH: rc = ff_ingest_segment(&ctx, 0, body, blen, &c->batch); break;
+            case R_LOG: rc = ff_ingest_access_log(&ctx, type, log_first_line(query, qlen), body, blen, &c->batch); break;
             default: rc = ff_ingest_import(&ctx, body, blen, &c->batch); break;
             }
         }
@@ -145,7 +166,7 @@ void ff_route_wal_done(struct ff_conn *c)
     struct ff_buf o;
     ff_buf_init(&o, b->failures.max + 4096);
     int rc = 0;
-    int listed = c->route == R_SEGMENT_BATCH || c->route == R_IMPORT;
+    int listed = c->route == R_SEGMENT_BATCH || c->route == R_IMPORT || c->route == R_LOG;
     if (all_failed) {
         rc = ff_buf_append_str(&o, c->route == R_SEED ? "{\"status\":\"error\",\"error\":" : "{\"success\":false,\"error\":");
         const char *error = b->error ? b->error : "invalid";
@@ -236,6 +257,16 @@ void ff_route(struct ff_conn *c)
         } else {
             method_not_allowed(c, "GET");
         }
+        return;
+    }
+    if (path_is(url, plen, "/api/import-log")) {
+        struct ff_buf v;
+        ff_buf_init(&v, 64);
+        int fmt = ff_query_get(query, qlen, "format", &v) ? ff_log_format_parse(v.data ? v.data : "", v.len) : -1;
+        ff_buf_free(&v);
+        if (!post) method_not_allowed(c, "POST");
+        else if (fmt < 0) ff_respond_error(c, 400, "format must be combined, common or json", "format", NULL);
+        else ingest(c, R_LOG, FF_FMT_LOG, fmt, query, qlen);
         return;
     }
     if (path_is(url, plen, "/api/import")) {

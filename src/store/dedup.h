@@ -1,6 +1,6 @@
 /* dedup.h - the set of message ids seen in the last 24 hours.
  *
- * Keys are 64-bit hashes of (write key, messageId) (ff_dedup_hash); each entry expires a
+ * Keys are 64-bit hashes of (project, messageId) (ff_dedup_hash); each entry expires a
  * window after it was received. Open addressing with linear probing. The table grows (or
  * is rebuilt smaller, when most entries have expired) incrementally: a new table is
  * allocated and each insert moves a few slots of the old one over, dropping expired

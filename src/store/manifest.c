@@ -12,7 +12,10 @@
 #include "core/errors.h"
 #include "core/fileio.h"
 
-static const char magic[8] = {'F', 'F', 'M', 'A', 'N', 'I', 'F', '1'};
+/* Version 2 counts 5 wire formats; version 1 (read, never written) counted the first 4. */
+static const char magic[8] = {'F', 'F', 'M', 'A', 'N', 'I', 'F', '2'};
+static const char magic_v1[8] = {'F', 'F', 'M', 'A', 'N', 'I', 'F', '1'};
+#define V1_FORMATS 4
 
 void ff_manifest_free(struct ff_manifest *m)
 {
@@ -67,7 +70,9 @@ int ff_manifest_load(const char *dir, struct ff_manifest *m, char *err, size_t e
     struct ff_reader r = {(const unsigned char *)b.data, b.len, 8};
     uint32_t n = 0;
     uint64_t sum = 0;
-    if (b.len < 16 || memcmp(b.data, magic, 8)) {
+    int nformats = FF_FMT_COUNT;
+    if (b.len >= 16 && memcmp(b.data, magic_v1, 8) == 0) nformats = V1_FORMATS;
+    else if (b.len < 16 || memcmp(b.data, magic, 8)) {
         snprintf(err, errlen, "%s: not a footfall manifest (bad magic at offset 0)", path);
         rc = FF_ECORRUPT;
         goto out;
@@ -83,8 +88,8 @@ int ff_manifest_load(const char *dir, struct ff_manifest *m, char *err, size_t e
         goto out;
     }
     rc = ff_rd_u64(&r, &m->generation) || ff_rd_u64(&r, &m->wal_seq) || ff_rd_u64(&r, &m->next_id) ? FF_ECORRUPT : 0;
-    for (int f = 0; f < FF_FMT_COUNT && !rc; f++) rc = ff_rd_u64(&r, &m->events[f]) ? FF_ECORRUPT : 0;
-    for (int f = 0; f < FF_FMT_COUNT && !rc; f++) rc = ff_rd_u64(&r, &m->quarantined[f]) ? FF_ECORRUPT : 0;
+    for (int f = 0; f < nformats && !rc; f++) rc = ff_rd_u64(&r, &m->events[f]) ? FF_ECORRUPT : 0;
+    for (int f = 0; f < nformats && !rc; f++) rc = ff_rd_u64(&r, &m->quarantined[f]) ? FF_ECORRUPT : 0;
     if (!rc && (ff_rd_u32(&r, &n) || n > b.len)) rc = FF_ECORRUPT;
     if (!rc && n && !(m->parts = ff_calloc(n, sizeof *m->parts))) rc = -ENOMEM;
     for (uint32_t i = 0; i < n && !rc; i++) {

@@ -433,7 +433,7 @@ static int recover_visit(void *arg, uint64_t seq, const struct ff_record *r)
     if (r->kind == FF_REC_EVENT) {
         const struct ff_event *ev = &r->u.ev;
         c->rec->events[ev->format]++;
-        uint64_t key = ff_dedup_hash(ev->write_key, ev->message_id);
+        uint64_t key = ff_dedup_hash(ev->project, ev->message_id);
         if (ev->received_at_us + c->w->dedup.window_us > c->now_us)
             ff_dedup_insert(&c->w->dedup, key, ev->received_at_us, c->now_us);
         /* every key, whatever this opener's window: the file serves the server's */

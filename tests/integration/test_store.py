@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from harness import assert_json_ct, basic_auth, fmt_iso, parse_iso, uid
+from harness import assert_json_ct, basic_auth, cli, fmt_iso, parse_iso, uid, wait_for
 
 
 def track(server, event="E", mid=None, key="k", **extra):
@@ -33,12 +33,24 @@ def test_same_message_id_is_acknowledged_but_stored_once(server):
     assert s["by_format"]["segment"]["deduplicated"] == 2
 
 
-def test_dedup_is_per_write_key(server):
+def test_dedup_is_per_project(server):
     mid = uid()
+    # two keys of one project: a retry with either is the same event
     track(server, "a", mid, key="key-1")
     track(server, "a", mid, key="key-2")
-    evs = server.all_events()
-    assert sorted(e["writeKey"] for e in evs) == ["key-1", "key-2"]
+    assert [e["writeKey"] for e in server.all_events()] == ["key-1"]
+    # another project may use the same messageId for an event of its own
+    shop = json.loads(cli("project", "create", "shop", "--data", server.data_dir, "--json").stdout)
+
+    def shop_event():  # the new key works within a second
+        r = server.post_json("/v1/track", {"event": "a", "userId": "u", "messageId": mid}, write_key=shop["write_key"])
+        if r.status_code != 200:
+            return None
+        evs = server.get("/api/events", headers={"Authorization": "Bearer " + shop["read_key"]}).json()["events"]
+        return [e for e in evs if e["messageId"] == mid]
+    got = wait_for(shop_event, timeout=10, what="the other project's event")
+    assert len(got) == 1
+    assert got[0]["project"] == "shop"
 
 
 def test_dedup_across_wire_formats_same_key(server):

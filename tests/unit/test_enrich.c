@@ -285,7 +285,7 @@ static void visitor_of(struct ff_enricher *e, const uint8_t *salt, const char *p
     ev.context = S(context);
     ev.anonymous_id = S(anonymous_id);
     struct ff_enrich_request rq = {.user_agent = S(ua), .peer_ip = S(peer), .peer_is_person = 1, .visitor_salt = salt,
-                                   .project = S(project)};
+                                   .project = S(project), .header_is_persons = 1};
     assert_int_equal(ff_enrich_event(e, &rq, &ev, &en), 0);
     snprintf(out, 32, "%.*s", (int)ev.anonymous_id.len, ev.anonymous_id.p);
     ff_enriched_free(&en);

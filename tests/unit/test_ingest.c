@@ -93,7 +93,7 @@ static void collect(const struct ff_batch *b, struct got *g)
         pos = off;
         if (r->kind == FF_REC_EVENT) {
             g->events++;
-            assert_true(it->dedup_hash == ff_dedup_hash(r->u.ev.write_key, r->u.ev.message_id));
+            assert_true(it->dedup_hash == ff_dedup_hash(r->u.ev.project, r->u.ev.message_id));
             assert_true(it->dedup_hash != 0);
         } else {
             assert_int_equal(r->kind, FF_REC_QUARANTINE);
@@ -632,8 +632,9 @@ static void test_write_key_precedence(void **state)
     ingest_ok(f, FF_FMT_SEGMENT, 0, in, &g);
     assert_str(g.r[0].u.ev.write_key, "batchkey");
     assert_str(g.r[1].u.ev.write_key, "itemkey");
-    /* Same messageId, different write keys: different dedup keys. */
-    assert_true(f->b.items[0].dedup_hash != f->b.items[1].dedup_hash);
+    /* Same messageId, different write keys of one project: one dedup key (a retry is one
+     * whichever of the project's keys sent it). */
+    assert_true(f->b.items[0].dedup_hash == f->b.items[1].dedup_hash);
     /* With Basic auth: the request's key over the batch's (normalize.c's stated order),
      * the item's over both. */
     f->ctx.write_key = (struct ff_str){"authkey", 7};
@@ -1207,6 +1208,122 @@ static void test_allocation_failures(void **state)
     assert_int_equal(f->b.accepted, want_ok);
 }
 
+/* ---- access logs ---- */
+
+static int ingest_log(struct fx *f, int log_format, int64_t first_line, const char *in)
+{
+    ff_batch_reset(&f->b, FF_FMT_LOG);
+    size_t n = strlen(in);
+    return ff_ingest_access_log(&f->ctx, log_format, first_line, pad(f, in, n), n, &f->b);
+}
+
+static void test_access_log_lines(void **state)
+{
+    struct fx *f = *state;
+    const char *log =
+        "203.0.113.9 - - [10/Oct/2000:13:55:36 -0700] \"GET /a/b?x=1&y=2 HTTP/1.1\" 200 2326 "
+        "\"https://www.google.com/\" \"Mozilla/5.0 (X11; Linux x86_64) Firefox/121.0\" \"-\"\n"
+        "\n"
+        "not a log line at all\r\n"
+        "198.51.100.7 - frank [10/Oct/2000:13:55:36 +0000] \"POST /api/x HTTP/2.0\" 201 - \"-\" \"curl/8 \\\"q\\\"\"\n"
+        "198.51.100.7 - - [10/Oct/2000:13:55:36 +0000] \"-\" 408 0 \"-\" \"-\"\n"
+        "198.51.100.7 - - [32/Oct/2000:13:55:36 +0000] \"GET / HTTP/1.1\" 200 1 \"-\" \"-\"\n"
+        "198.51.100.7 - - [10/Oct/2000:13:55:36 +0000] \"GET / HTTP/1.1\" 2000 1 \"-\" \"-\"";
+    assert_int_equal(ingest_log(f, FF_LOG_COMBINED, 10, log), 0);
+    struct got g;
+    collect(&f->b, &g);
+    assert_int_equal(g.events, 3);
+    assert_int_equal(g.quarantined, 3);
+    const struct ff_event *a = &g.r[0].u.ev;
+    assert_int_equal(a->type, FF_EV_PAGE);
+    assert_int_equal(a->format, FF_FMT_LOG);
+    assert_str(a->name, "/a/b");
+    int64_t want;
+    assert_int_equal(ff_time_parse_iso("2000-10-10T20:55:36Z", 20, &want), 0);
+    assert_int_equal(a->timestamp_us, want);
+    assert_int_equal(a->received_at_us, RECEIVED);
+    assert_json(a->properties, "{\"path\":\"/a/b\",\"url\":\"/a/b?x=1&y=2\",\"search\":\"?x=1&y=2\",\"method\":\"GET\","
+                               "\"status\":200,\"bytes\":2326,\"protocol\":\"HTTP/1.1\",\"referrer\":\"https://www.google.com/\"}");
+    assert_json(a->context, "{\"ip\":\"203.0.113.9\",\"userAgent\":\"Mozilla/5.0 (X11; Linux x86_64) Firefox/121.0\","
+                            "\"page\":{\"path\":\"/a/b\",\"url\":\"/a/b?x=1&y=2\",\"search\":\"?x=1&y=2\","
+                            "\"referrer\":\"https://www.google.com/\"},\"log\":{\"line\":10}}");
+    assert_int_equal(strncmp(a->message_id.p, "log-", 4), 0);
+    assert_true(a->message_id.len > 22 && !memcmp(a->message_id.p + a->message_id.len - 3, "-10", 3));
+    /* line 12 (after a blank one) does not parse: quarantined with its number, CR cut */
+    assert_int_equal(g.r[1].kind, FF_REC_QUARANTINE);
+    assert_int_equal(g.r[1].u.q.index, 12);
+    assert_str(g.r[1].u.q.raw, "not a log line at all");
+    assert_str(g.r[1].u.q.field, "time");
+    const struct ff_event *b = &g.r[2].u.ev;
+    assert_str(b->user_id, "frank");
+    assert_json(b->properties, "{\"path\":\"/api/x\",\"url\":\"/api/x\",\"method\":\"POST\",\"status\":201,\"bytes\":0,"
+                               "\"protocol\":\"HTTP/2.0\"}");
+    const struct ff_event *c = &g.r[3].u.ev; /* a request of "-" (a timeout) is still a hit */
+    assert_int_equal(c->name.len, 0);
+    assert_json(c->properties, "{\"status\":408,\"bytes\":0}");
+    assert_int_equal(g.r[4].u.q.index, 15);
+    assert_str(g.r[4].u.q.reason, "time is not dd/Mon/yyyy:hh:mm:ss +zzzz");
+    assert_int_equal(g.r[5].u.q.index, 16);
+    assert_str(g.r[5].u.q.field, "status");
+
+    /* the same line at the same number: the same messageId (a re-import is deduplicated) */
+    char mid[64];
+    snprintf(mid, sizeof mid, "%.*s", (int)a->message_id.len, a->message_id.p);
+    assert_int_equal(ingest_log(f, FF_LOG_COMBINED, 10, log), 0);
+    collect(&f->b, &g);
+    assert_str(g.r[0].u.ev.message_id, mid);
+    assert_int_equal(ingest_log(f, FF_LOG_COMBINED, 11, log), 0);
+    collect(&f->b, &g);
+    assert_false(str_is(g.r[0].u.ev.message_id, mid));
+
+    /* common: no referer or user agent; extra fields are an error there */
+    assert_int_equal(ingest_log(f, FF_LOG_COMMON, 1,
+                                "::1 - - [01/Jan/2026:00:00:00 +0000] \"GET /x HTTP/1.0\" 304 -\n"
+                                "::1 - - [01/Jan/2026:00:00:00 +0000] \"GET /x HTTP/1.0\" 304 - \"-\" \"-\"\n"),
+                     0);
+    collect(&f->b, &g);
+    assert_int_equal(g.events, 1);
+    assert_json(g.r[0].u.ev.context, "{\"ip\":\"::1\",\"page\":{\"path\":\"/x\",\"url\":\"/x\"},\"log\":{\"line\":1}}");
+    assert_int_equal(g.r[1].u.q.index, 2);
+}
+
+static void test_access_log_json(void **state)
+{
+    struct fx *f = *state;
+    const char *log =
+        "{\"time_iso8601\":\"2026-11-29T10:00:00+01:00\",\"remote_addr\":\"203.0.113.5\",\"request\":\"GET /p?q=1 HTTP/1.1\","
+        "\"status\":\"200\",\"body_bytes_sent\":\"512\",\"http_referer\":\"\",\"http_user_agent\":\"UA/1\","
+        "\"remote_user\":\"\"}\n"
+        "{\"ts\":1764410400.5,\"request\":{\"remote_ip\":\"198.51.100.2\",\"method\":\"GET\",\"uri\":\"/c\","
+        "\"proto\":\"HTTP/2.0\",\"headers\":{\"User-Agent\":[\"Caddy/UA\"],\"Referer\":[\"https://r.example/\"]}},"
+        "\"status\":404,\"size\":12}\n"
+        "{\"remote_addr\":\"1.2.3.4\",\"status\":200}\n"
+        "[1,2]\n"
+        "{not json\n";
+    assert_int_equal(ingest_log(f, FF_LOG_JSON, 1, log), 0);
+    struct got g;
+    collect(&f->b, &g);
+    assert_int_equal(g.events, 2);
+    const struct ff_event *a = &g.r[0].u.ev;
+    int64_t want;
+    assert_int_equal(ff_time_parse_iso("2026-11-29T09:00:00Z", 20, &want), 0);
+    assert_int_equal(a->timestamp_us, want);
+    assert_str(a->name, "/p");
+    assert_int_equal(a->user_id.len, 0);
+    assert_json(a->properties, "{\"path\":\"/p\",\"url\":\"/p?q=1\",\"search\":\"?q=1\",\"method\":\"GET\",\"status\":200,"
+                               "\"bytes\":512,\"protocol\":\"HTTP/1.1\"}");
+    const struct ff_event *c = &g.r[1].u.ev;
+    assert_int_equal(c->timestamp_us, 1764410400500000LL);
+    assert_json(c->context, "{\"ip\":\"198.51.100.2\",\"userAgent\":\"Caddy/UA\",\"page\":{\"path\":\"/c\",\"url\":\"/c\","
+                            "\"referrer\":\"https://r.example/\"},\"log\":{\"line\":2}}");
+    assert_str(g.r[2].u.q.field, "time");
+    assert_int_equal(g.r[2].u.q.index, 3);
+    assert_str(g.r[3].u.q.reason, "line must be a JSON object");
+    assert_str(g.r[4].u.q.reason, "line is not valid JSON");
+    assert_int_equal(ff_log_format_parse("json", 4), FF_LOG_JSON);
+    assert_int_equal(ff_log_format_parse("apache", 6), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1232,6 +1349,8 @@ int main(void)
         cmocka_unit_test(test_body_decode_limit),
         cmocka_unit_test(test_body_decode_exact_cap),
         cmocka_unit_test(test_dedup_hash),
+        cmocka_unit_test_setup_teardown(test_access_log_lines, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_access_log_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_allocation_failures, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -18,6 +18,8 @@
 #include "store/store.h"
 #include "store/store_int.h"
 
+#include <xxhash.h>
+
 #define DAY_US (86400LL * 1000000LL)
 
 struct fx {
@@ -413,6 +415,40 @@ static void test_merge_failures(void **state)
 }
 
 /* Retention drops whole days, and only those older than N days. */
+/* A version 1 manifest (4 wire formats) still loads; the next publish writes version 2. */
+static void test_manifest_v1_upgrade(void **state)
+{
+    struct fx *f = *state;
+    struct ff_buf b;
+    ff_buf_init(&b, 1 << 16);
+    assert_int_equal(ff_buf_append(&b, "FFMANIF1", 8), 0);
+    uint64_t head[3 + 8] = {7, 100, 5, 1, 2, 3, 4, 10, 20, 30, 40}; /* generation, wal_seq, next_id, 4+4 counts */
+    for (size_t i = 0; i < sizeof head / sizeof *head; i++) assert_int_equal(ff_buf_put_u64(&b, head[i]), 0);
+    assert_int_equal(ff_buf_put_u32(&b, 0), 0);
+    assert_int_equal(ff_buf_put_u64(&b, XXH3_64bits(b.data, b.len)), 0);
+    char path[300];
+    snprintf(path, sizeof path, "%s/MANIFEST", f->dir);
+    FILE *fp = fopen(path, "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(b.data, 1, b.len, fp), b.len);
+    fclose(fp);
+    struct ff_manifest m;
+    char err[512];
+    assert_int_equal(ff_manifest_load(f->dir, &m, err, sizeof err), 0);
+    assert_int_equal(m.wal_seq, 100);
+    assert_int_equal(m.events[FF_FMT_IMPORT], 4);
+    assert_int_equal(m.events[FF_FMT_LOG], 0);
+    assert_int_equal(m.quarantined[FF_FMT_SEED], 10);
+    m.events[FF_FMT_LOG] = 9;
+    assert_int_equal(ff_manifest_publish(f->dir, &m), 0);
+    ff_manifest_free(&m);
+    assert_int_equal(ff_manifest_load(f->dir, &m, err, sizeof err), 0);
+    assert_int_equal(m.events[FF_FMT_LOG], 9);
+    assert_int_equal(m.quarantined[FF_FMT_IMPORT], 40);
+    ff_manifest_free(&m);
+    ff_buf_free(&b);
+}
+
 static void test_retention(void **state)
 {
     struct fx *f = *state;
@@ -456,6 +492,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_quarantine_merges, setup, teardown),
         cmocka_unit_test_setup_teardown(test_merges_by_columns, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_manifest_v1_upgrade, setup, teardown),
         cmocka_unit_test_setup_teardown(test_merge_failures, setup, teardown),
     };
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);

@@ -24,6 +24,7 @@
 #include "core/timeutil.h"
 #include "event/event.h"
 #include "ingest/ingest.h"
+#include "project/projects.h"
 #include "store/wal.h"
 #include "store/dedup_file.h"
 #include "store/store.h"
@@ -107,11 +108,39 @@ static void on_done(struct ff_wal_req *req)
 }
 
 /* Builds an import batch from NDJSON text under write key `wk`. */
+/* A catalog in which every write key the tests use opens a project named after it. */
+static struct ff_projects wal_projects = {.keyless = -1};
+static struct ff_project wal_project_v[16];
+static struct ff_key_entry wal_key_v[16];
+
+static const struct ff_projects *projects_with(const char *wk)
+{
+    if (!wal_projects.v) {
+        wal_projects.v = wal_project_v;
+        ff_strmap_init(&wal_projects.write_keys);
+        ff_strmap_init(&wal_projects.read_keys);
+        wal_projects.keys = wal_key_v;
+    }
+    if (ff_strmap_get(&wal_projects.write_keys, wk, strlen(wk))) return &wal_projects;
+    size_t i = wal_projects.n++;
+    assert_true(i < 16);
+    snprintf(wal_project_v[i].id, sizeof wal_project_v[i].id, "p-%s", wk);
+    wal_key_v[i] = (struct ff_key_entry){(uint32_t)i, 0};
+    wal_projects.nkeys = wal_projects.n;
+    int found;
+    const char *key = strdup(wk); /* the map keeps the pointer: the test's lifetime */
+    assert_non_null(ff_strmap_put(&wal_projects.write_keys, key, strlen(key), (uint32_t)i, &found));
+    return &wal_projects;
+}
+
 static void sub_init(struct sub *s, struct ff_json_parser *p, const char *wk, const char *ndjson)
 {
     memset(s, 0, sizeof *s);
     ff_batch_init(&s->b, FF_FMT_IMPORT, 1 << 22);
-    struct ff_ingest_ctx ctx = {.received_at_us = ff_now_us(), .write_key = {wk, (uint32_t)strlen(wk)}, .parser = p};
+    struct ff_ingest_ctx ctx = {.received_at_us = ff_now_us(), .write_key = {wk, (uint32_t)strlen(wk)}, .parser = p,
+                                .projects = projects_with(wk)};
+    /* as the server does: the request's key opens the project its unreadable lines go to */
+    ctx.project = ff_projects_by_write_key(ctx.projects, wk, strlen(wk), ctx.received_at_us);
     char *copy = test_padded_str(ndjson);
     assert_int_equal(ff_ingest_import(&ctx, copy, strlen(ndjson), &s->b), 0);
     free(copy);
@@ -248,6 +277,8 @@ static void seen_add(struct seen *s, const char *k)
 }
 
 /* The set's key of message id `mid` under write key `wk`. */
+/* Deduplication is per project (ff_dedup_hash); each write key here opens a project of its
+ * own (wal_projects), so (write key, messageId) is the dedup key. */
 static void seen_key(char *key, size_t cap, const char *wk, const char *mid)
 {
     snprintf(key, cap, "%s\x01%s", wk, mid);
@@ -612,7 +643,7 @@ static void test_duplicates(void **state)
     /* Across groups: nothing new, so no frame and no numbers. */
     run_modelled(f, "wk", "{\"event\":\"a\",\"userId\":\"u\",\"messageId\":\"m1\"}\n{\"event\":\"b\",\"userId\":\"v\",\"messageId\":\"m2\"}\n",
                  0, 2, ANY);
-    /* The same messageId under another write key is another event. */
+    /* The same messageId in another project (its write key) is another event. */
     run_modelled(f, "other", "{\"event\":\"a\",\"userId\":\"u\",\"messageId\":\"m1\"}\n", 1, ANY, ANY);
     /* Quarantined input is never deduplicated. */
     run_modelled(f, "wk", "bad line\n", ANY, ANY, 1);
