@@ -104,6 +104,7 @@ bench:
 	bench/run
 	$(BUILD)/ingest_micro
 	bench/store
+	bench/logs
 
 # User-space decoding cost alone (no network, no disk): ns per event.
 $(BUILD)/ingest_micro: bench/ingest_micro.c $(BUILD)/libfootfall.a
