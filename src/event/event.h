@@ -45,6 +45,8 @@ struct ff_event {
     struct ff_str project;     /* the project (project/projects.h) whose key sent it; empty in
                                 * events stored before projects existed, which belong to the
                                 * project "default" */
+    struct ff_str person_id;   /* the person it belongs to (store/identity.h): set by the store
+                                * when it writes parts and answers reads; not in the record */
 };
 
 /* Input that could not be accepted, kept with the reason so nothing vanishes. */

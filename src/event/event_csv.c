@@ -5,7 +5,8 @@
 
 #include "core/timeutil.h"
 
-static const char header[] = "timestamp,receivedAt,type,event,name,messageId,userId,anonymousId,groupId,previousId,"
+static const char header[] = "timestamp,receivedAt,type,event,name,messageId,userId,anonymousId,personId,groupId,"
+                             "previousId,"
                              "writeKey,project,format,properties,traits,context,browser,browserVersion,os,osVersion,"
                              "deviceType,bot,country,region,city\r\n";
 
@@ -58,6 +59,7 @@ int ff_event_write_csv(struct ff_buf *b, const struct ff_event *ev)
     if (!rc) rc = str_field(b, ev->message_id);
     if (!rc) rc = str_field(b, ev->user_id);
     if (!rc) rc = str_field(b, ev->anonymous_id);
+    if (!rc) rc = str_field(b, ev->person_id);
     if (!rc) rc = str_field(b, ev->group_id);
     if (!rc) rc = str_field(b, ev->previous_id);
     if (!rc) rc = str_field(b, ev->write_key);

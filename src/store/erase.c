@@ -24,13 +24,24 @@
 struct person {
     struct ff_str id;
     const char *project; /* NULL: in every project */
+    struct ff_store *s;  /* its identity map: the person's other ids are theirs too */
+    struct ff_buf tmp;
 };
 
 static int is_person(const struct person *pp, struct ff_str v) { return ff_str_eq(v, pp->id); }
 
-static int is_theirs(const struct person *pp, const struct ff_event *ev)
+static int is_theirs(void *arg, const struct ff_event *ev)
 {
-    return (is_person(pp, ev->user_id) || is_person(pp, ev->anonymous_id)) && ff_in_project(ev->project, pp->project);
+    struct person *pp = arg;
+    return ff_in_project(ev->project, pp->project) && ff_store_is_persons(pp->s, ev, pp->id, &pp->tmp);
+}
+
+/* Counts the ids that lead to the person (ff_identity_ids_of visits the person too). */
+static int count_id(void *arg, struct ff_str id)
+{
+    (void)id;
+    ++*(size_t *)arg;
+    return 0;
 }
 
 static int wal_match(void *arg, const struct ff_record *rec)
@@ -41,8 +52,9 @@ static int wal_match(void *arg, const struct ff_record *rec)
 static int keep_event(void *arg, const struct ff_event *ev) { return !is_theirs(arg, ev); }
 
 /* Whether part p may hold the person: a dictionary column says for sure; others are read. */
-static int part_has(const struct ff_part *p, const struct person *pp)
+static int part_has(const struct ff_part *p, const struct person *pp, int merged)
 {
+    if (merged) return 1; /* the person has other ids: every part is read, the events decide */
     static const char *const cols[] = {"user_id", "anonymous_id", "person_id"};
     for (int k = 0; k < 3; k++) {
         int c = ff_part_column_index(p, cols[k]);
@@ -78,11 +90,31 @@ int ff_store_erase(struct ff_store *s, const char *project, const char *id, size
 {
     *removed = 0;
     if (!len || len > UINT32_MAX) return FF_EINVAL;
-    struct person pp = {{id, (uint32_t)len}, project};
-    int rc = 0;
+    struct person pp = {{id, (uint32_t)len}, project, s, {0}};
+    ff_buf_init(&pp.tmp, (size_t)1 << 20);
+    /* Merged with other ids (identity.h): their events are the person's too, and a part may
+     * hold them under any of those ids. */
+    size_t nids = 0;
+    int rc = ff_identity_ids_of(s->identity, project, pp.id, count_id, &nids);
+    int merged = nids > 1 || (ff_identity_count(s->identity) && !project);
+    /* the person the id leads to (an anonymousId: its user), whose links go too */
+    struct ff_buf canonical;
+    ff_buf_init(&canonical, (size_t)1 << 20);
+    if (!rc && project)
+        rc = ff_identity_person(s->identity, (struct ff_str){project, (uint32_t)strlen(project)}, pp.id,
+                                (struct ff_str){"", 0}, &canonical);
+    if (!rc && canonical.len && !ff_str_eq((struct ff_str){canonical.data, (uint32_t)canonical.len}, pp.id)) merged = 1;
+    if (rc) {
+        ff_buf_free(&pp.tmp);
+        ff_buf_free(&canonical);
+        return rc;
+    }
     uint64_t wal_erased = 0;
-    if (s->wal && (rc = ff_wal_erase(s->wal, wal_match, &pp, &wal_erased))) return rc;
-    if ((rc = ff_store_flush(s))) return rc;
+    if ((s->wal && (rc = ff_wal_erase(s->wal, wal_match, &pp, &wal_erased))) || (rc = ff_store_flush(s))) {
+        ff_buf_free(&pp.tmp);
+        ff_buf_free(&canonical);
+        return rc;
+    }
     pthread_mutex_lock(&s->flush_mu);
     /* The event parts, referenced so they stay while they are read. */
     pthread_mutex_lock(&s->mu);
@@ -96,7 +128,7 @@ int ff_store_erase(struct ff_store *s, const char *project, const char *id, size
     if (!added || !gone) rc = -ENOMEM;
     for (size_t i = 0; !rc && i < ps->n; i++) {
         struct live_part *lp = ps->parts[i];
-        if (lp->meta.kind != FF_PART_EVENTS || !part_has(lp->p, &pp)) continue;
+        if (lp->meta.kind != FF_PART_EVENTS || !part_has(lp->p, &pp, merged)) continue;
         struct ff_collected col;
         char err[1024];
         if ((rc = ff_parts_collect(&lp->p, 1, keep_event, &pp, &col, err, sizeof err))) {
@@ -146,6 +178,13 @@ int ff_store_erase(struct ff_store *s, const char *project, const char *id, size
     ff_free(added);
     ff_free(gone);
     ff_free(all_built);
+    /* and who they were: the links to and from them go */
+    if (!rc) rc = ff_identity_forget(s->identity, project, pp.id);
+    if (!rc && canonical.len)
+        rc = ff_identity_forget(s->identity, project, (struct ff_str){canonical.data, (uint32_t)canonical.len});
+    if (!rc) rc = ff_identity_save(s->identity, s->dir);
+    ff_buf_free(&pp.tmp);
+    ff_buf_free(&canonical);
     if (!rc)
         ff_info("store: erased %llu events of a person from %zu parts (and %llu records from the WAL)",
                 (unsigned long long)*removed, ngone, (unsigned long long)wal_erased);

@@ -55,16 +55,20 @@ int ff_export_person(struct ff_store *s, const char *project, const char *id, si
     if (!rc && g.n) qsort(g.v, g.n, sizeof *g.v, by_time);
     size_t start = out->len;
     if (!rc && format == FF_EXPORT_CSV) rc = ff_event_csv_header(out);
+    struct ff_buf person;
+    ff_buf_init(&person, (size_t)1 << 20);
     for (size_t i = 0; !rc && i < g.n; i++) {
         size_t off = g.v[i].off;
         struct ff_record rec;
         if ((rc = ff_record_decode(g.recs.data, g.recs.len, &off, &rec))) break;
+        if ((rc = ff_store_person_of(s, &rec.u.ev, &person))) break; /* (the binary form does not keep it) */
         if (format == FF_EXPORT_CSV) {
             rc = ff_event_write_csv(out, &rec.u.ev);
         } else if (!(rc = ff_event_write_json(out, &rec.u.ev))) {
             rc = ff_buf_putc(out, '\n');
         }
     }
+    ff_buf_free(&person);
     if (rc) out->len = start;
     else *count = g.n;
     ff_buf_free(&g.recs);

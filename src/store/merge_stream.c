@@ -55,8 +55,12 @@ struct merger {
     size_t errlen;
 };
 
+/* The person key, as schema.c sorts by it: the person id the flush resolved, else the user
+ * id, else the anonymous id. */
 static struct ff_str key_at(const struct cursor *c, uint32_t row)
 {
+    struct ff_str pid = c->cur[FF_C_PERSON_ID].str[row];
+    if (pid.len) return pid;
     struct ff_str u = c->cur[FF_C_USER_ID].str[row];
     return u.len ? u : c->cur[FF_C_ANONYMOUS_ID].str[row];
 }
@@ -125,7 +129,8 @@ static int load_block(struct merger *m, struct cursor *c)
     else if (!(c->cur = ff_calloc(m->ncols, sizeof *c->cur))) return -ENOMEM;
     for (uint32_t k = 0; k < m->ncols; k++) {
         /* codes are all a re-coded column needs; the person key columns are compared as text */
-        int codes_only = m->out_cols[k].enc == FF_ENC_DICT && k != FF_C_USER_ID && k != FF_C_ANONYMOUS_ID;
+        int codes_only = m->out_cols[k].enc == FF_ENC_DICT && k != FF_C_USER_ID && k != FF_C_ANONYMOUS_ID &&
+                         k != FF_C_PERSON_ID;
         int rc = codes_only ? ff_part_read_codes(c->p, c->block, k, &c->cur[k], m->err, m->errlen)
                             : ff_part_read(c->p, c->block, k, &c->cur[k], m->err, m->errlen);
         if (rc) return rc;

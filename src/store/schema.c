@@ -230,7 +230,7 @@ static void derive(struct deriver *d, const struct ff_event *ev, struct span *ou
 
 static struct ff_str person_key(const struct ff_event *ev)
 {
-    return ev->user_id.len ? ev->user_id : ev->anonymous_id;
+    return ev->person_id.len ? ev->person_id : ev->user_id.len ? ev->user_id : ev->anonymous_id;
 }
 
 /* The sort key of a row. Person keys are replaced by their rank among the distinct keys
@@ -369,7 +369,7 @@ static const size_t field_off[FF_NCOLS] = {
     [FF_C_EVENT] = AT(event), [FF_C_NAME] = AT(name),
     [FF_C_MESSAGE_ID] = AT(message_id),
     [FF_C_ANONYMOUS_ID] = AT(anonymous_id),
-    [FF_C_USER_ID] = AT(user_id), [FF_C_GROUP_ID] = AT(group_id),
+    [FF_C_USER_ID] = AT(user_id), [FF_C_GROUP_ID] = AT(group_id), [FF_C_PERSON_ID] = AT(person_id),
     [FF_C_PREVIOUS_ID] = AT(previous_id),
     [FF_C_WRITE_KEY] = AT(write_key), [FF_C_TRAITS] = AT(traits),
     [FF_C_CONTEXT] = AT(context),

@@ -258,11 +258,23 @@ static int add_frame(struct ff_store *s, uint64_t first_seq, const char *records
     return rc;
 }
 
+/* The links the frame's events make (identity.h), before their events can be read. */
+static void observe_frame(struct ff_store *s, const char *records, size_t len)
+{
+    size_t off = 0;
+    struct ff_record rec;
+    while (off < len && !ff_record_decode(records, len, &off, &rec))
+        if (rec.kind == FF_REC_EVENT && (rec.u.ev.type == FF_EV_ALIAS || (rec.u.ev.user_id.len && rec.u.ev.anonymous_id.len)) &&
+            ff_identity_observe(s->identity, &rec.u.ev))
+            ff_error("store: out of memory for the identity map: a link waits for the next start");
+}
+
 void ff_store_on_durable(void *store, uint64_t first_seq, const char *records, size_t len, const uint32_t *drops,
                          uint32_t ndrop)
 {
     struct ff_store *s = store;
     int64_t now = ff_now_us();
+    observe_frame(s, records, len);
     pthread_mutex_lock(&s->mu);
     /* Backpressure: when flushes fall behind ingest, the WAL writer waits here, so requests
      * wait for their acknowledgement instead of memory growing without bound. */
@@ -339,6 +351,56 @@ static int decode_memtable(struct ff_store *s, const struct memtable *m, struct 
         if (rc < 0) return rc;
     }
     return 0;
+}
+
+int ff_store_person_of(struct ff_store *s, struct ff_event *ev, struct ff_buf *tmp)
+{
+    int rc = ff_identity_person(s->identity, ev->project, ev->user_id, ev->anonymous_id, tmp);
+    ev->person_id = rc ? (struct ff_str){"", 0} : (struct ff_str){tmp->data, (uint32_t)tmp->len};
+    return rc;
+}
+
+int ff_store_is_persons(struct ff_store *s, const struct ff_event *ev, struct ff_str id, struct ff_buf *tmp)
+{
+    if (!id.len) return 0;
+    if (ff_str_eq(ev->user_id, id) || ff_str_eq(ev->anonymous_id, id)) return 1;
+    /* the event's person, and the person the id leads to in the event's project */
+    if (ff_identity_person(s->identity, ev->project, ev->user_id, ev->anonymous_id, tmp)) return 0;
+    if (ff_str_eq((struct ff_str){tmp->data, (uint32_t)tmp->len}, id)) return 1;
+    size_t n = tmp->len;
+    struct ff_buf other;
+    ff_buf_init(&other, (size_t)1 << 20);
+    int yes = !ff_identity_person(s->identity, ev->project, id, (struct ff_str){"", 0}, &other) &&
+              other.len == n && memcmp(other.data, tmp->data, n) == 0;
+    ff_buf_free(&other);
+    return yes;
+}
+
+struct ff_identity *ff_store_identity(struct ff_store *s) { return s->identity; }
+
+/* Sets each event's person_id (identity.h), in s->flush_persons. */
+static int resolve_persons(struct ff_store *s, struct decoded *d)
+{
+    struct ff_buf *a = &s->flush_persons, one;
+    ff_buf_reset(a);
+    ff_buf_init(&one, (size_t)1 << 20);
+    uint32_t *off = ff_malloc((d->nev + 1) * sizeof *off);
+    int rc = off ? 0 : -ENOMEM;
+    for (size_t i = 0; !rc && i < d->nev; i++) {
+        struct ff_event *ev = &d->evs[i];
+        off[i] = (uint32_t)a->len;
+        rc = ff_identity_person(s->identity, ev->project, ev->user_id, ev->anonymous_id, &one);
+        if (!rc) rc = ff_buf_append(a, one.data, one.len);
+        if (!rc && a->len > UINT32_MAX) rc = FF_ETOOBIG;
+    }
+    /* pointers only now: the buffer moved while it grew */
+    for (size_t i = 0; !rc && i < d->nev; i++) {
+        uint32_t end = i + 1 < d->nev ? off[i + 1] : (uint32_t)a->len;
+        d->evs[i].person_id = (struct ff_str){a->data + off[i], end - off[i]};
+    }
+    ff_free(off);
+    ff_buf_free(&one);
+    return rc;
 }
 
 void ff_built_to_manifest(const struct ff_built_part *b, int kind, struct ff_manifest_part *mp)
@@ -446,6 +508,9 @@ int ff_store_flush(struct ff_store *s)
     struct ff_manifest m;
     memset(&m, 0, sizeof m);
     rc = decode_memtable(s, &s->frozen, &d);
+    if (!rc) rc = resolve_persons(s, &d);
+    /* the links behind those person ids are durable before the parts that use them */
+    if (!rc) rc = ff_identity_save(s->identity, s->dir);
     if (!rc) rc = ff_manifest_copy(&m, &s->man);
 #ifndef FF_BENCH_DISCARD_PARTS
     if (!rc) rc = ff_parts_build(s->partsdir, &m.next_id, d.evs, d.nev, s->o.block_rows, &built, &nbuilt);
@@ -567,6 +632,7 @@ struct replay {
 static int replay_visit(void *arg, uint64_t seq, const struct ff_record *rec)
 {
     struct replay *r = arg;
+    if (rec->kind == FF_REC_EVENT && ff_identity_observe(r->s->identity, &rec->u.ev)) return (r->err = -ENOMEM);
     if (seq < r->s->man.wal_seq) return 0;
     ff_buf_reset(&r->tmp);
     int rc = rec->kind == FF_REC_EVENT ? ff_event_encode(&r->tmp, &rec->u.ev) : ff_quarantine_encode(&r->tmp, &rec->u.q);
@@ -598,6 +664,8 @@ int ff_store_open(struct ff_store **out, const struct ff_store_opts *o, char *er
         goto fail;
     }
     if ((rc = ff_manifest_load(s->dir, &s->man, err, errlen))) goto fail;
+    if ((rc = ff_identity_open(s->dir, &s->identity, err, errlen))) goto fail;
+    ff_buf_init(&s->flush_persons, (size_t)1 << 36);
     if (!o->read_only) remove_orphans(s);
     if (!(s->ps = partset_new(s->man.nparts))) {
         rc = -ENOMEM;
@@ -609,7 +677,9 @@ int ff_store_open(struct ff_store **out, const struct ff_store_opts *o, char *er
     }
     struct replay r = {s, {0}, ff_now_us(), 0};
     ff_buf_init(&r.tmp, (size_t)1 << 32);
-    rc = ff_wal_scan_from(s->dir, s->man.wal_seq, replay_visit, &r);
+    /* From the start of the log, not the manifest's point: the identity links of events
+     * already in parts are in DATA/IDENTITY only as of its last save. */
+    rc = ff_wal_scan_from(s->dir, 0, replay_visit, &r);
     ff_buf_free(&r.tmp);
     if (rc < 0 || r.err) {
         rc = r.err ? r.err : rc;
@@ -660,6 +730,8 @@ void ff_store_close(struct ff_store *s)
     memtable_clear(&s->active);
     memtable_clear(&s->frozen);
     ff_free(s->flush_evs);
+    ff_buf_free(&s->flush_persons);
+    ff_identity_free(s->identity);
     ff_partset_release(s->ps);
     ff_manifest_free(&s->man);
     pthread_mutex_destroy(&s->mu);

@@ -72,6 +72,15 @@ int ff_store_manifest(struct ff_store *s, struct ff_manifest *m);
  * the log must not number a new record below it. */
 uint64_t ff_store_next_seq(struct ff_store *s);
 
+/* ---- people (store/identity.h) ---- */
+/* Sets ev->person_id to the person the event belongs to now (pointing into tmp). */
+int ff_store_person_of(struct ff_store *s, struct ff_event *ev, struct ff_buf *tmp);
+/* 1 when the event is the person's whose id (user id, anonymous id or person id) is `id`:
+ * its own ids, or where its ids and `id` lead in its project. */
+int ff_store_is_persons(struct ff_store *s, const struct ff_event *ev, struct ff_str id, struct ff_buf *tmp);
+struct ff_identity;
+struct ff_identity *ff_store_identity(struct ff_store *s);
+
 /* ---- reading ---- */
 struct ff_read_filter {
     int kind;                 /* FF_REC_EVENT or FF_REC_QUARANTINE */

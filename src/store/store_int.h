@@ -10,6 +10,7 @@
 #include "store/part.h"
 #include "store/schema.h"
 #include "store/store.h"
+#include "store/identity.h"
 #include "core/fileio.h"
 
 /* An append-only run of memtable entries: seq:u64le, then a record as event.h encodes it.
@@ -70,6 +71,8 @@ struct ff_store {
      * flush does not page-fault in a fresh array of a few hundred thousand events. */
     struct ff_event *flush_evs;
     size_t flush_evs_cap;
+    struct ff_identity *identity;  /* identity.h: who is who, fed by every durable event */
+    struct ff_buf flush_persons;   /* the person ids of the events being flushed */
     struct partset *ps;
     struct ff_manifest man;
     int add_failed;                 /* a record could not be kept in memory: never advance wal_seq */

@@ -319,7 +319,9 @@ int ff_store_read_json(struct ff_store *s, const struct ff_read_filter *f, const
         }
         size_t off = 0;
         struct ff_record rec;
-        if (!(rc = ff_record_decode(r.k.heap[i].p, r.k.heap[i].len, &off, &rec))) rc = ff_event_write_json(out, &rec.u.ev);
+        if (!(rc = ff_record_decode(r.k.heap[i].p, r.k.heap[i].len, &off, &rec)) &&
+            !(rc = ff_store_person_of(s, &rec.u.ev, &r.tmp)))
+            rc = ff_event_write_json(out, &rec.u.ev);
     }
     if (rc) out->len = start;
     else *count = r.k.n;
@@ -331,17 +333,16 @@ int ff_store_read_json(struct ff_store *s, const struct ff_read_filter *f, const
 
 /* ---- scans (export) ---- */
 
-static int person_is(struct ff_str v, const struct ff_scan_filter *f)
-{
-    return v.len && ff_str_eq(v, (struct ff_str){f->person, (uint32_t)f->person_len});
-}
-
-static int scan_matches(const struct ff_scan_filter *f, const struct ff_event *ev, struct ff_str person_id)
+/* Sets ev->person_id (fresh from the identity map: a part's column may predate a merge of
+ * people) and says whether the event is wanted. */
+static int scan_matches(struct ff_store *s, const struct ff_scan_filter *f, struct ff_event *ev, struct ff_buf *tmp,
+                        struct ff_buf *tmp2)
 {
     if (f->from_us != FF_TIME_NONE && ev->timestamp_us < f->from_us) return 0;
     if (f->to_us != FF_TIME_NONE && ev->timestamp_us >= f->to_us) return 0;
     if (!ff_in_project(ev->project, f->project)) return 0;
-    if (f->person && !person_is(ev->user_id, f) && !person_is(ev->anonymous_id, f) && !person_is(person_id, f)) return 0;
+    if (f->person && !ff_store_is_persons(s, ev, (struct ff_str){f->person, (uint32_t)f->person_len}, tmp2)) return 0;
+    ff_store_person_of(s, ev, tmp);
     return 1;
 }
 
@@ -352,21 +353,19 @@ static int by_day_then_seq(const void *a, const void *b)
     return x->min_seq < y->min_seq ? -1 : x->min_seq > y->min_seq;
 }
 
-static int scan_part(const struct ff_part *p, const struct ff_scan_filter *f, ff_event_visit_fn visit, void *arg,
-                     char *err, size_t errlen)
+static int scan_part(struct ff_store *s, const struct ff_part *p, const struct ff_scan_filter *f, ff_event_visit_fn visit,
+                     void *arg, struct ff_buf *tmp, struct ff_buf *tmp2, char *err, size_t errlen)
 {
-    int time_col = ff_part_column_index(p, "time"), pid_col = ff_part_column_index(p, "person_id");
+    int time_col = ff_part_column_index(p, "time");
     if (time_col < 0) return 0;
     struct ff_part_events pe;
     ff_part_events_init(&pe, p);
-    struct ff_colvec pid = {0};
     int rc = 0;
     for (uint32_t b = 0; b < p->info.nblocks && !rc; b++) {
         const struct ff_chunkref *t = &p->blocks[b].chunks[time_col];
         struct ff_read_filter tf = {.from_us = f->from_us, .to_us = f->to_us};
         if (!time_overlaps(&tf, t->min, t->max)) continue;
         rc = ff_part_events_load(&pe, p, b, err, errlen);
-        if (!rc && pid_col >= 0) rc = ff_part_read(p, b, (uint32_t)pid_col, &pid, err, errlen);
         if (rc == FF_ECORRUPT) {
             ff_error("store: %s (skipped; footfall check --repair sets the part aside)", err);
             rc = 0;
@@ -376,11 +375,9 @@ static int scan_part(const struct ff_part *p, const struct ff_scan_filter *f, ff
         for (uint32_t i = 0; i < pe.n && !rc; i++) {
             struct ff_event ev;
             ff_part_events_get(&pe, i, &ev);
-            struct ff_str person_id = pid_col >= 0 ? pid.str[i] : (struct ff_str){"", 0};
-            if (scan_matches(f, &ev, person_id)) rc = visit(arg, &ev);
+            if (scan_matches(s, f, &ev, tmp, tmp2)) rc = visit(arg, &ev);
         }
     }
-    ff_colvec_free(&pid);
     ff_part_events_free(&pe);
     return rc;
 }
@@ -397,10 +394,13 @@ int ff_store_scan(struct ff_store *s, const struct ff_scan_filter *f, ff_event_v
         if (snap.ps->parts[i]->meta.kind == FF_PART_EVENTS) parts[n++] = snap.ps->parts[i];
     if (!rc && n) qsort(parts, n, sizeof *parts, by_day_then_seq);
     char err[1024];
+    struct ff_buf tmp, tmp2;
+    ff_buf_init(&tmp, (size_t)1 << 20);
+    ff_buf_init(&tmp2, (size_t)1 << 20);
     struct ff_read_filter tf = {.from_us = f->from_us, .to_us = f->to_us};
     for (size_t i = 0; !rc && i < n; i++) {
         if (!time_overlaps(&tf, parts[i]->meta.min_time, parts[i]->meta.max_time)) continue;
-        rc = scan_part(parts[i]->p, f, visit, arg, err, sizeof err);
+        rc = scan_part(s, parts[i]->p, f, visit, arg, &tmp, &tmp2, err, sizeof err);
     }
     ff_free(parts);
     for (size_t i = 0; !rc && i < snap.nslabs; i++) {
@@ -411,10 +411,12 @@ int ff_store_scan(struct ff_store *s, const struct ff_scan_filter *f, ff_event_v
         while (!rc && (r = ff_memtable_next(snap.slabs[i]->data, snap.lens[i], &off, &seq, &rec)) == 0) {
             if (rec.kind != FF_REC_EVENT) continue;
             rec.u.ev.seq = seq;
-            if (scan_matches(f, &rec.u.ev, (struct ff_str){"", 0})) rc = visit(arg, &rec.u.ev);
+            if (scan_matches(s, f, &rec.u.ev, &tmp, &tmp2)) rc = visit(arg, &rec.u.ev);
         }
         if (!rc && r < 0) rc = r;
     }
+    ff_buf_free(&tmp);
+    ff_buf_free(&tmp2);
     ff_snapshot_release(&snap);
     return rc;
 }

@@ -49,20 +49,24 @@ def populate(srv):
 def test_person_export_api_and_cli(footfall):
     srv = footfall.start("--flush-interval-ms", "50")
     mids = populate(srv)
-    # alice: by user id, and her anonymous events by her anonymous id
+    # alice: her user id covers the anonymous events before she signed in (identity merge),
+    # oldest first, and so does her anonymous id
     got = person_events(srv, "alice")
-    assert [e["messageId"] for e in got] == mids["alice"][3:], "user id events, oldest first"
+    assert [e["messageId"] for e in got] == mids["alice"], "the person's events, anonymous ones included"
+    assert all(e["personId"] == "alice" for e in got)
     got_anon = person_events(srv, "anon-1")
     assert [e["messageId"] for e in got_anon] == mids["alice"], "anonymous id: before and after sign-in"
     assert [e["messageId"] for e in person_events(srv, "anon-3")] == mids["anon-3"]
     assert person_events(srv, "nobody") == []
     # same answer once the events are in parts
     wait_for(lambda: list((srv.data_dir / "parts").glob("*.part")), timeout=10, what="parts")
-    assert [e["messageId"] for e in person_events(srv, "alice")] == mids["alice"][3:]
+    assert [e["messageId"] for e in person_events(srv, "alice")] == mids["alice"]
     srv.stop_ok()
+    # offline too: the identity map is on disk (DATA/IDENTITY)
+    assert (srv.data_dir / "IDENTITY").exists()
     out = cli("export", "--data", srv.data_dir, "--person", "alice")
-    assert [e["messageId"] for e in ndjson(out.stdout)] == mids["alice"][3:]
-    assert "7 events" in out.stderr
+    assert [e["messageId"] for e in ndjson(out.stdout)] == mids["alice"]
+    assert "10 events" in out.stderr
 
 
 def test_range_export_ndjson_and_csv(footfall):
@@ -105,9 +109,10 @@ def test_erasure_api_removes_everywhere_and_for_good(footfall):
     assert held == 31, srv.stats()
     r = srv.request("DELETE", "/api/persons/alice")
     assert r.status_code == 200, r.text
-    assert r.json() == {"erased": len(mids["alice"]) - 3 + 1}
-    r = srv.request("DELETE", "/api/persons/anon-1")  # her anonymous events too
-    assert r.json() == {"erased": 3}
+    # her anonymous events before she signed in are hers: they go too
+    assert r.json() == {"erased": len(mids["alice"]) + 1}
+    r = srv.request("DELETE", "/api/persons/anon-1")
+    assert r.json() == {"erased": 0}
     gone = set(mids["alice"]) | {late}
     st = srv.stats()
     assert st["held"] == held - len(gone) and st["stored"] == 31, st  # stored: what came in

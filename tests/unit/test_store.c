@@ -17,6 +17,7 @@
 #include "store/manifest.h"
 #include "store/store.h"
 #include "store/store_int.h"
+#include "store/identity.h"
 
 #include <xxhash.h>
 
@@ -415,6 +416,86 @@ static void test_merge_failures(void **state)
 }
 
 /* Retention drops whole days, and only those older than N days. */
+static struct ff_str S_(const char *s) { return (struct ff_str){s, (uint32_t)strlen(s)}; }
+
+static void expect_person(struct ff_identity *id, const char *project, const char *user, const char *anon,
+                          const char *want)
+{
+    struct ff_buf out;
+    ff_buf_init(&out, 1 << 20);
+    assert_int_equal(ff_identity_person(id, S_(project), S_(user), S_(anon), &out), 0);
+    if (out.len != strlen(want) || memcmp(out.data, want, out.len))
+        print_error("person of (%s, %s) in %s: got %.*s, want %s\n", user, anon, project, (int)out.len, out.data, want);
+    assert_int_equal(out.len, strlen(want));
+    ff_buf_free(&out);
+}
+
+static void link_ev(struct ff_identity *id, int type, const char *project, const char *user, const char *anon,
+                    const char *prev)
+{
+    struct ff_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.type = (uint8_t)type;
+    ev.project = S_(project), ev.user_id = S_(user), ev.anonymous_id = S_(anon), ev.previous_id = S_(prev);
+    assert_int_equal(ff_identity_observe(id, &ev), 0);
+}
+
+static int count_ids(void *arg, struct ff_str who)
+{
+    (void)who;
+    ++*(int *)arg;
+    return 0;
+}
+
+static void test_identity_map(void **state)
+{
+    struct fx *f = *state;
+    struct ff_identity *id;
+    char err[512];
+    assert_int_equal(ff_identity_open(f->dir, &id, err, sizeof err), 0);
+    expect_person(id, "p", "", "a1", "a1");
+    link_ev(id, FF_EV_IDENTIFY, "p", "u1", "a1", "");
+    link_ev(id, FF_EV_TRACK, "p", "u1", "a2", "");   /* any event with both ids links */
+    link_ev(id, FF_EV_IDENTIFY, "p", "u2", "a1", ""); /* the first link wins */
+    link_ev(id, FF_EV_ALIAS, "p", "u9", "", "u1");    /* u1 is now u9 */
+    link_ev(id, FF_EV_ALIAS, "p", "u1", "", "u9");    /* a cycle is refused */
+    link_ev(id, FF_EV_TRACK, "q", "other", "a1", ""); /* another project */
+    expect_person(id, "p", "", "a1", "u9");
+    expect_person(id, "p", "", "a2", "u9");
+    expect_person(id, "p", "u1", "a5", "u9");
+    expect_person(id, "p", "u2", "", "u2");
+    expect_person(id, "q", "", "a1", "other");
+    expect_person(id, "", "", "", "");
+    assert_int_equal(ff_identity_count(id), 4);
+    int n = 0;
+    assert_int_equal(ff_identity_ids_of(id, "p", S_("u9"), count_ids, &n), 0);
+    assert_int_equal(n, 4); /* u9 itself, u1, a1, a2 */
+    /* saved and loaded again: the same answers */
+    assert_int_equal(ff_identity_save(id, f->dir), 0);
+    ff_identity_free(id);
+    assert_int_equal(ff_identity_open(f->dir, &id, err, sizeof err), 0);
+    expect_person(id, "p", "", "a2", "u9");
+    /* erasure forgets the person's links; other projects keep theirs */
+    assert_int_equal(ff_identity_forget(id, "p", S_("u9")), 0);
+    expect_person(id, "p", "", "a1", "a1");
+    expect_person(id, "q", "", "a1", "other");
+    assert_int_equal(ff_identity_save(id, f->dir), 0);
+    ff_identity_free(id);
+    assert_int_equal(ff_identity_open(f->dir, &id, err, sizeof err), 0);
+    assert_int_equal(ff_identity_count(id), 1);
+    ff_identity_free(id);
+    /* a damaged file is an error that says so */
+    char path[300];
+    snprintf(path, sizeof path, "%s/IDENTITY", f->dir);
+    FILE *fp = fopen(path, "r+b");
+    assert_non_null(fp);
+    fseek(fp, 10, SEEK_SET);
+    fputc(0x55, fp);
+    fclose(fp);
+    assert_int_equal(ff_identity_open(f->dir, &id, err, sizeof err), FF_ECORRUPT);
+    assert_non_null(strstr(err, "IDENTITY"));
+}
+
 /* A version 1 manifest (4 wire formats) still loads; the next publish writes version 2. */
 static void test_manifest_v1_upgrade(void **state)
 {
@@ -493,6 +574,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_merges_by_columns, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
         cmocka_unit_test_setup_teardown(test_manifest_v1_upgrade, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_identity_map, setup, teardown),
         cmocka_unit_test_setup_teardown(test_merge_failures, setup, teardown),
     };
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);

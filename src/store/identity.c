@@ -1,0 +1,330 @@
+/* identity.c - the identity map (see identity.h).
+ *
+ * One table of links, (project, id) → id, with open addressing over XXH3 hashes; the strings
+ * live in an arena that only grows (a forgotten link is marked dead, and dropped at the next
+ * save's load). One read-write lock: reads (resolution for queries) share it.
+ *
+ * DATA/IDENTITY:  "FFIDEN01"  count:u64  count × (key:str value:str)  xxh3:u64
+ * (key = project '\0' id; str = varint length + bytes). */
+#include "store/identity.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "core/alloc.h"
+#include "core/binread.h"
+#include "core/errors.h"
+#include "core/fileio.h"
+
+#define MAX_HOPS 8
+
+static const char magic[8] = {'F', 'F', 'I', 'D', 'E', 'N', '0', '1'};
+
+struct link {
+    uint64_t hash;
+    uint64_t key_off, val_off; /* into the arena */
+    uint32_t key_len, val_len;
+    int dead;
+};
+
+struct ff_identity {
+    pthread_rwlock_t lock;
+    struct ff_buf arena;
+    struct link *links;
+    size_t nlinks, cap_links, live;
+    uint32_t *slots;           /* link index + 1; 0 = empty */
+    size_t nslots;             /* a power of two */
+    uint64_t changes, saved;   /* changes made, and how many of them the file has */
+};
+
+static struct ff_str key_of(const struct ff_identity *id, const struct link *l)
+{
+    return (struct ff_str){id->arena.data + l->key_off, l->key_len};
+}
+
+static struct ff_str val_of(const struct ff_identity *id, const struct link *l)
+{
+    return (struct ff_str){id->arena.data + l->val_off, l->val_len};
+}
+
+/* key = project '\0' id, built in buf[] (cap bytes); 0, or -1 when too long. */
+static int make_key(char *buf, size_t cap, struct ff_str project, struct ff_str who, struct ff_str *out)
+{
+    if ((size_t)project.len + 1 + who.len > cap) return -1;
+    if (project.len) memcpy(buf, project.p, project.len);
+    buf[project.len] = '\0';
+    if (who.len) memcpy(buf + project.len + 1, who.p, who.len);
+    *out = (struct ff_str){buf, project.len + 1 + who.len};
+    return 0;
+}
+
+static struct link *find(const struct ff_identity *id, struct ff_str key, uint64_t h)
+{
+    if (!id->nslots) return NULL;
+    for (size_t i = h & (id->nslots - 1);; i = (i + 1) & (id->nslots - 1)) {
+        uint32_t s = id->slots[i];
+        if (!s) return NULL;
+        struct link *l = &id->links[s - 1];
+        if (l->hash == h && ff_str_eq(key_of(id, l), key)) return l;
+    }
+}
+
+static int grow_slots(struct ff_identity *id)
+{
+    size_t n = id->nslots ? id->nslots * 2 : 1024;
+    uint32_t *s = ff_calloc(n, sizeof *s);
+    if (!s) return -ENOMEM;
+    for (size_t k = 0; k < id->nlinks; k++) {
+        size_t i = id->links[k].hash & (n - 1);
+        while (s[i]) i = (i + 1) & (n - 1);
+        s[i] = (uint32_t)k + 1;
+    }
+    ff_free(id->slots);
+    id->slots = s;
+    id->nslots = n;
+    return 0;
+}
+
+/* Adds key → val (the key not there, or dead: then it lives again with val). */
+static int put(struct ff_identity *id, struct ff_str key, struct ff_str val)
+{
+    uint64_t h = XXH3_64bits(key.p, key.len);
+    struct link *l = find(id, key, h);
+    size_t ko = 0, vo = id->arena.len;
+    if (!l) {
+        if ((id->nlinks + 1) * 2 > id->nslots && grow_slots(id)) return -ENOMEM;
+        if (id->nlinks == id->cap_links) {
+            size_t nc = id->cap_links ? id->cap_links * 2 : 1024;
+            struct link *nl = ff_realloc(id->links, nc * sizeof *nl);
+            if (!nl) return -ENOMEM;
+            id->links = nl;
+            id->cap_links = nc;
+        }
+        ko = id->arena.len;
+        if (ff_buf_append(&id->arena, key.p, key.len)) return -ENOMEM;
+        vo = id->arena.len;
+    }
+    if (ff_buf_append(&id->arena, val.p, val.len)) return -ENOMEM;
+    if (!l) {
+        l = &id->links[id->nlinks++];
+        *l = (struct link){h, ko, vo, key.len, 0, 0};
+        size_t i = h & (id->nslots - 1);
+        while (id->slots[i]) i = (i + 1) & (id->nslots - 1);
+        id->slots[i] = (uint32_t)id->nlinks;
+    }
+    l->val_off = vo;
+    l->val_len = val.len;
+    l->dead = 0;
+    id->live++;
+    id->changes++;
+    return 0;
+}
+
+/* Where `who` leads in `project`, into out[cap]; its length. */
+static struct ff_str resolve(const struct ff_identity *id, struct ff_str project, struct ff_str who, char *kbuf,
+                             size_t kcap)
+{
+    struct ff_str cur = who, key;
+    for (int hop = 0; hop < MAX_HOPS; hop++) {
+        if (make_key(kbuf, kcap, project, cur, &key)) break;
+        struct link *l = find(id, key, XXH3_64bits(key.p, key.len));
+        if (!l || l->dead) break;
+        cur = val_of(id, l);
+    }
+    return cur;
+}
+
+int ff_identity_open(const char *dir, struct ff_identity **out, char *err, size_t errlen)
+{
+    struct ff_identity *id = ff_calloc(1, sizeof *id);
+    if (!id) return -ENOMEM;
+    pthread_rwlock_init(&id->lock, NULL);
+    ff_buf_init(&id->arena, (size_t)1 << 40);
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/IDENTITY", dir);
+    struct ff_buf b;
+    ff_buf_init(&b, (size_t)1 << 40);
+    int rc = ff_io_read_file(path, &b);
+    if (rc == -ENOENT) rc = 0;
+    else if (!rc) {
+        uint64_t count = 0, sum = 0;
+        struct ff_reader r = {(const unsigned char *)b.data, b.len >= 8 ? b.len - 8 : 0, 8};
+        struct ff_reader t = {(const unsigned char *)b.data, b.len, b.len >= 8 ? b.len - 8 : 0};
+        if (b.len < 24 || memcmp(b.data, magic, 8) || ff_rd_u64(&t, &sum) || XXH3_64bits(b.data, b.len - 8) != sum ||
+            ff_rd_u64(&r, &count))
+            rc = FF_ECORRUPT;
+        for (uint64_t i = 0; !rc && i < count; i++) {
+            struct ff_str k, v;
+            if (ff_rd_str(&r, &k) || ff_rd_str(&r, &v) || !memchr(k.p, '\0', k.len)) rc = FF_ECORRUPT;
+            else rc = put(id, k, v);
+        }
+        if (!rc && r.off != r.len) rc = FF_ECORRUPT;
+        if (rc == FF_ECORRUPT)
+            snprintf(err, errlen, "%s: damaged (checksum or layout); move it aside and the map is rebuilt from the events "
+                                  "the WAL still holds", path);
+        id->saved = id->changes;
+    } else {
+        snprintf(err, errlen, "%s: %s", path, ff_strerror(rc));
+    }
+    ff_buf_free(&b);
+    if (rc) {
+        ff_identity_free(id);
+        return rc;
+    }
+    *out = id;
+    return 0;
+}
+
+void ff_identity_free(struct ff_identity *id)
+{
+    if (!id) return;
+    ff_buf_free(&id->arena);
+    ff_free(id->links);
+    ff_free(id->slots);
+    pthread_rwlock_destroy(&id->lock);
+    ff_free(id);
+}
+
+/* Links from → to unless `from` is linked already (the first link wins) or `to` leads back
+ * to `from` (no cycles). */
+static int link_ids(struct ff_identity *id, struct ff_str project, struct ff_str from, struct ff_str to)
+{
+    if (!from.len || !to.len || ff_str_eq(from, to)) return 0;
+    char kbuf[1024];
+    struct ff_str key;
+    if (make_key(kbuf, sizeof kbuf, project, from, &key)) return 0; /* ids this long are not linked */
+    uint64_t h = XXH3_64bits(key.p, key.len);
+    pthread_rwlock_rdlock(&id->lock);
+    struct link *l = find(id, key, h);
+    int known = l && !l->dead;
+    pthread_rwlock_unlock(&id->lock);
+    if (known) return 0;
+    pthread_rwlock_wrlock(&id->lock);
+    int rc = 0;
+    l = find(id, key, h);
+    if (!l || l->dead) {
+        char kb2[1024];
+        struct ff_str end = resolve(id, project, to, kb2, sizeof kb2);
+        if (!ff_str_eq(end, from)) rc = put(id, key, to);
+    }
+    pthread_rwlock_unlock(&id->lock);
+    return rc;
+}
+
+int ff_identity_observe(struct ff_identity *id, const struct ff_event *ev)
+{
+    if (ev->type == FF_EV_ALIAS) return link_ids(id, ev->project, ev->previous_id, ev->user_id);
+    if (ev->user_id.len && ev->anonymous_id.len) return link_ids(id, ev->project, ev->anonymous_id, ev->user_id);
+    return 0;
+}
+
+int ff_identity_person(struct ff_identity *id, struct ff_str project, struct ff_str user_id,
+                       struct ff_str anonymous_id, struct ff_buf *out)
+{
+    ff_buf_reset(out);
+    struct ff_str who = user_id.len ? user_id : anonymous_id;
+    if (!who.len) return ff_buf_reserve(out, 0);
+    char kbuf[1024];
+    pthread_rwlock_rdlock(&id->lock);
+    struct ff_str p = resolve(id, project, who, kbuf, sizeof kbuf);
+    int rc = ff_buf_append(out, p.p, p.len);
+    pthread_rwlock_unlock(&id->lock);
+    return rc;
+}
+
+static int in_project(struct ff_str key, const char *project)
+{
+    if (!project) return 1;
+    size_t n = strlen(project);
+    return key.len > n && key.p[n] == '\0' && memcmp(key.p, project, n) == 0;
+}
+
+/* Whether live link l of `project` (NULL: any) is `person`'s: its id is the person, or
+ * leads there (with `self`); sets *who to its id. */
+static int is_persons_link(const struct ff_identity *id, const struct link *l, const char *project,
+                           struct ff_str person, int self, struct ff_str *who)
+{
+    struct ff_str key = key_of(id, l);
+    if (l->dead || !in_project(key, project)) return 0;
+    const char *nul = memchr(key.p, '\0', key.len);
+    struct ff_str proj = {key.p, (uint32_t)(nul - key.p)};
+    *who = (struct ff_str){nul + 1, (uint32_t)(key.len - proj.len - 1)};
+    char kbuf[1024];
+    return (self && ff_str_eq(*who, person)) || ff_str_eq(resolve(id, proj, *who, kbuf, sizeof kbuf), person);
+}
+
+int ff_identity_ids_of(struct ff_identity *id, const char *project, struct ff_str person,
+                       int (*visit)(void *arg, struct ff_str id), void *arg)
+{
+    int rc = visit(arg, person);
+    pthread_rwlock_rdlock(&id->lock);
+    struct ff_str who;
+    for (size_t i = 0; !rc && i < id->nlinks; i++)
+        if (is_persons_link(id, &id->links[i], project, person, 0, &who)) rc = visit(arg, who);
+    pthread_rwlock_unlock(&id->lock);
+    return rc;
+}
+
+int ff_identity_forget(struct ff_identity *id, const char *project, struct ff_str person)
+{
+    pthread_rwlock_wrlock(&id->lock);
+    /* first find them all (resolution needs the links), then cut */
+    size_t n = 0;
+    uint8_t *mark = ff_calloc(id->nlinks + 1, 1);
+    int rc = mark ? 0 : -ENOMEM;
+    struct ff_str who;
+    for (size_t i = 0; !rc && i < id->nlinks; i++)
+        if (is_persons_link(id, &id->links[i], project, person, 1, &who)) mark[i] = 1, n++;
+    for (size_t i = 0; !rc && i < id->nlinks; i++)
+        if (mark[i]) id->links[i].dead = 1, id->live--;
+    if (n) id->changes++;
+    ff_free(mark);
+    pthread_rwlock_unlock(&id->lock);
+    return rc;
+}
+
+int ff_identity_save(struct ff_identity *id, const char *dir)
+{
+    pthread_rwlock_rdlock(&id->lock);
+    uint64_t changes = id->changes;
+    if (changes == id->saved) {
+        pthread_rwlock_unlock(&id->lock);
+        return 0;
+    }
+    struct ff_buf b;
+    ff_buf_init(&b, (size_t)1 << 40);
+    int rc = ff_buf_append(&b, magic, 8);
+    if (!rc) rc = ff_buf_put_u64(&b, id->live);
+    for (size_t i = 0; !rc && i < id->nlinks; i++) {
+        const struct link *l = &id->links[i];
+        if (l->dead) continue;
+        rc = ff_buf_put_varint(&b, l->key_len);
+        if (!rc) rc = ff_buf_append(&b, id->arena.data + l->key_off, l->key_len);
+        if (!rc) rc = ff_buf_put_varint(&b, l->val_len);
+        if (!rc) rc = ff_buf_append(&b, id->arena.data + l->val_off, l->val_len);
+    }
+    pthread_rwlock_unlock(&id->lock);
+    if (!rc) rc = ff_buf_put_u64(&b, XXH3_64bits(b.data, b.len));
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/IDENTITY", dir);
+    if (!rc) rc = ff_io_write_file_atomic(path, b.data, b.len);
+    ff_buf_free(&b);
+    if (rc >= 0) { /* links added while this was written are for the next save */
+        pthread_rwlock_wrlock(&id->lock);
+        id->saved = changes;
+        pthread_rwlock_unlock(&id->lock);
+    }
+    return rc < 0 ? rc : 0;
+}
+
+size_t ff_identity_count(struct ff_identity *id)
+{
+    pthread_rwlock_rdlock(&id->lock);
+    size_t n = id->live;
+    pthread_rwlock_unlock(&id->lock);
+    return n;
+}

@@ -1,0 +1,51 @@
+/* identity.h - who is who: the map that merges a person's devices and names into one person.
+ *
+ * An event with both a userId and an anonymousId (identify, and any call made after it on
+ * that device, in any wire format) links the anonymousId to the userId; an alias links its
+ * previousId (an anonymousId or an older userId) to its userId. Links are per project. The
+ * first link of an id wins: a shared device stays with its first identified user, and two
+ * users are never merged by an anonymousId alone. A person's id is where an id's links lead
+ * (at most a few hops): the userId, for every anonymousId it ever had, so the anonymous
+ * events before the identify belong to that person too.
+ *
+ * The store feeds the map every event as it becomes durable (and the WAL's records at
+ * start-up), and writes it to DATA/IDENTITY with every flush (tmp, fsync, rename): what the
+ * file lacks, the WAL gives back at the next start. Safe for any number of threads. */
+#ifndef FF_IDENTITY_H
+#define FF_IDENTITY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "event/event.h"
+
+struct ff_identity;
+
+/* Loads DATA/IDENTITY (an empty map when there is none). On damage, an error saying what. */
+int ff_identity_open(const char *dir, struct ff_identity **out, char *err, size_t errlen);
+void ff_identity_free(struct ff_identity *id);
+
+/* Notes the links an event makes. 0 or -ENOMEM. */
+int ff_identity_observe(struct ff_identity *id, const struct ff_event *ev);
+
+/* The person an event belongs to, copied into out (replacing its contents): where its userId
+ * leads, else where its anonymousId leads; empty when it has neither. 0 or -ENOMEM. */
+int ff_identity_person(struct ff_identity *id, struct ff_str project, struct ff_str user_id,
+                       struct ff_str anonymous_id, struct ff_buf *out);
+
+/* Every id (userIds and anonymousIds) that leads to `person` in `project` (NULL: any),
+ * `person` included, as calls of visit(arg, id). For export and erasure. */
+int ff_identity_ids_of(struct ff_identity *id, const char *project, struct ff_str person,
+                       int (*visit)(void *arg, struct ff_str id), void *arg);
+
+/* Forgets every link to or from `person` in `project` (NULL: any): for erasure. */
+int ff_identity_forget(struct ff_identity *id, const char *project, struct ff_str person);
+
+/* Writes the map to DATA/IDENTITY when it changed since the last save. */
+int ff_identity_save(struct ff_identity *id, const char *dir);
+
+/* Links held. */
+size_t ff_identity_count(struct ff_identity *id);
+
+#endif
