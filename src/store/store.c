@@ -258,15 +258,41 @@ static int add_frame(struct ff_store *s, uint64_t first_seq, const char *records
     return rc;
 }
 
+/* Whether an event record may link ids (an alias, or both a userId and an anonymousId),
+ * read from its first strings without decoding the rest: most records do not, and this runs
+ * for every durable record on the WAL's writer thread. */
+static int may_link(const char *rec, size_t len)
+{
+    struct ff_reader r = {(const unsigned char *)rec, len, 5};
+    uint8_t type;
+    uint64_t skip;
+    struct ff_str s[5]; /* event, name, message_id, anonymous_id, user_id */
+    if (len < 5 || rec[0] != FF_REC_EVENT || ff_rd_u8(&r, &type)) return 0;
+    if (type == FF_EV_ALIAS) return 1;
+    r.off += 3; /* format, flags */
+    for (int i = 0; i < 4; i++)
+        if (ff_rd_u64(&r, &skip)) return 0;
+    for (int i = 0; i < 5; i++)
+        if (ff_rd_str(&r, &s[i])) return 0;
+    return s[3].len && s[4].len;
+}
+
 /* The links the frame's events make (identity.h), before their events can be read. */
 static void observe_frame(struct ff_store *s, const char *records, size_t len)
 {
     size_t off = 0;
-    struct ff_record rec;
-    while (off < len && !ff_record_decode(records, len, &off, &rec))
-        if (rec.kind == FF_REC_EVENT && (rec.u.ev.type == FF_EV_ALIAS || (rec.u.ev.user_id.len && rec.u.ev.anonymous_id.len)) &&
+    while (off + 5 <= len) {
+        struct ff_reader h = {(const unsigned char *)records, len, off + 1};
+        uint32_t body;
+        if (ff_rd_u32(&h, &body) || body > len - h.off) return;
+        size_t next = h.off + body;
+        struct ff_record rec;
+        size_t o = off;
+        if (may_link(records + off, next - off) && !ff_record_decode(records, len, &o, &rec) &&
             ff_identity_observe(s->identity, &rec.u.ev))
             ff_error("store: out of memory for the identity map: a link waits for the next start");
+        off = next;
+    }
 }
 
 void ff_store_on_durable(void *store, uint64_t first_seq, const char *records, size_t len, const uint32_t *drops,
