@@ -99,13 +99,16 @@ static int reader_next(struct line_reader *r, int take_partial, const char **p, 
     return 0;
 }
 
-/* Drops the `n` bytes just handed out (after they were sent), numbering the lines on. */
-static void reader_advance(struct line_reader *r, size_t n)
+/* Drops the `n` bytes just handed out (after they were sent), numbering the lines on;
+ * returns how many lines they were. */
+static uint64_t reader_advance(struct line_reader *r, size_t n)
 {
+    int64_t before = r->next_line;
     for (size_t i = 0; i < n; i++) r->next_line += r->buf[i] == '\n';
     if (n && r->buf[n - 1] != '\n') r->next_line++;
     memmove(r->buf, r->buf + n, r->len - n);
     r->len -= n;
+    return (uint64_t)(r->next_line - before);
 }
 
 /* ---- into a data directory (the server stopped) ---- */
@@ -374,13 +377,6 @@ static void report(const char *cmd, const struct totals *t, int nfiles, double s
             secs > 0 ? (double)t->lines / secs : 0.0);
 }
 
-static uint64_t count_lines(const char *p, size_t n)
-{
-    uint64_t k = 0;
-    for (const char *e = p + n; (p = memchr(p, '\n', (size_t)(e - p))); p++) k++;
-    return k;
-}
-
 int ff_cmd_import_log(int argc, char **argv)
 {
     struct log_opts o;
@@ -427,9 +423,8 @@ int ff_cmd_import_log(int argc, char **argv)
                 fprintf(stderr, "footfall import-log: %s: %s\n", o.files[f], ff_strerror(rc));
                 break;
             }
-            t.lines += count_lines(p, n) + (p[n - 1] != '\n');
             /* offline, the batch holds copies: the reader's buffer may be refilled at once */
-            reader_advance(&r, used);
+            t.lines += reader_advance(&r, used);
         }
         reader_close(&r);
     }
@@ -474,11 +469,12 @@ int ff_cmd_tail_log(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     const char *path = o.files[0];
     struct totals t = {0};
-    struct line_reader r;
+    struct line_reader r = {.fd = -1}; /* closed: the first stat of a missing file closes it */
     dev_t dev = 0;
     ino_t ino = 0;
     off_t size = 0;
     int open_ok = 0, first_open = 1;
+    uint64_t t0 = ff_mono_ns();
     fprintf(stderr, "footfall tail-log: following %s into %s:%s\n", path, rem.http.host, rem.http.port);
     while (!stop_requested) {
         if (!open_ok) {
@@ -505,8 +501,7 @@ int ff_cmd_tail_log(int argc, char **argv)
         if ((rc = reader_next(&r, 0, &p, &n, &first, &used))) break;
         if (n) {
             if ((rc = remote_send(&rem, o.format, first, p, n, &t))) break;
-            t.lines += count_lines(p, n);
-            reader_advance(&r, used);
+            t.lines += reader_advance(&r, used);
             continue;
         }
         /* nothing new: rotated (another file at the path) or truncated? then start over there */
@@ -527,6 +522,6 @@ int ff_cmd_tail_log(int argc, char **argv)
     ff_http_client_close(&rem.http);
     ff_buf_free(&rem.resp);
     ff_json_parser_free(rem.parser);
-    report("tail-log", &t, 1, 0);
+    report("tail-log", &t, 1, (double)(ff_mono_ns() - t0) / 1e9);
     return rc && rc != -EINTR ? 1 : 0;
 }

@@ -138,7 +138,7 @@ static int set(struct opts *o)
 {
     if (o->npos != 3) {
         fprintf(stderr, "footfall: usage: footfall project set ID SETTING VALUE (settings: ");
-        for (int i = 0; ff_catalog_settings[i]; i++) fprintf(stderr, "%s%s", i ? ", " : "", ff_catalog_settings[i]);
+        for (size_t i = 0; ff_catalog_setting(i); i++) fprintf(stderr, "%s%s", i ? ", " : "", ff_catalog_setting(i));
         fprintf(stderr, ")\n");
         return 2;
     }

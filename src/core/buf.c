@@ -82,6 +82,18 @@ int ff_buf_printf(struct ff_buf *b, const char *fmt, ...)
 
 void ff_buf_reset(struct ff_buf *b) { b->len = 0; }
 
+int ff_listed(const char *list, const char *s, size_t len, char sub)
+{
+    for (const char *p = list; p && *p;) {
+        while (*p == ' ') p++;
+        const char *e = strchr(p, ' ');
+        size_t w = e ? (size_t)(e - p) : strlen(p);
+        if (w && w <= len && memcmp(p, s, w) == 0 && (w == len || (sub && s[w] == sub))) return 1;
+        p += w;
+    }
+    return 0;
+}
+
 int ff_str_contains_ci(struct ff_str s, const char *needle)
 {
     size_t k = strlen(needle);

@@ -32,6 +32,10 @@ static inline int ff_str_eq(struct ff_str a, struct ff_str b)
 
 /* 1 when `needle` (ASCII) occurs in s, ignoring ASCII case. */
 int ff_str_contains_ci(struct ff_str s, const char *needle);
+/* 1 when s[0..len) is a word of the space-separated `list` (NULL: empty); with `sub` (e.g.
+ * '.'), also when a word is a prefix of s followed by `sub` ("context.page" lists
+ * "context.page.url"). */
+int ff_listed(const char *list, const char *s, size_t len, char sub);
 
 /* Bytewise order, a prefix first: <0, 0, >0 like memcmp. */
 static inline int ff_str_cmp(struct ff_str a, struct ff_str b)

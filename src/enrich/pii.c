@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <string.h>
 
-#include "project/projects.h"
 
 struct scrub {
     const char *base;   /* the whole input */
@@ -159,18 +158,6 @@ int ff_pii_scrub_text(const char *s, size_t len, struct ff_buf *out, int *change
 
 #define MAX_DEPTH 64
 
-static int kept(const char *keep, const char *path, size_t n)
-{
-    for (const char *p = keep; p && *p;) {
-        while (*p == ' ') p++;
-        const char *e = strchr(p, ' ');
-        size_t w = e ? (size_t)(e - p) : strlen(p);
-        if (w && w <= n && memcmp(p, path, w) == 0 && (w == n || path[w] == '.')) return 1;
-        p += w;
-    }
-    return 0;
-}
-
 /* The end of the string whose opening quote is at i, or len when unterminated. */
 static size_t string_end(const char *s, size_t i, size_t len)
 {
@@ -218,7 +205,7 @@ int ff_pii_scrub_json(const char *json, size_t len, const char *root, const char
                     plen += 1 + klen;
                 }
                 want_key = 0;
-            } else if (!(keeping && kept(keep, path, plen))) {
+            } else if (!(keeping && ff_listed(keep, path, plen, '.'))) {
                 scan(&sc, i + 1, e);
             }
             i = e;

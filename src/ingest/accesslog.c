@@ -224,13 +224,16 @@ static struct ff_str header(const struct ff_json_doc *d, uint32_t headers, const
     return ff_json_str(d, k, &s, &n) ? (struct ff_str){s, n} : (struct ff_str){"", 0};
 }
 
+/* What parse_json says when the parser had no memory: the line is not at fault. */
+static const char no_memory[] = "out of memory";
+
 static const char *parse_json(const struct ff_ingest_ctx *ctx, const char *p, size_t n, struct ff_json_doc *d,
                               struct log_line *l, const char **field)
 {
     const char *err = NULL;
     *field = "";
     int rc = ff_json_parse(ctx->parser, p, n, d, &err);
-    if (rc == -ENOMEM) return NULL;
+    if (rc == -ENOMEM) return no_memory;
     if (rc) return "line is not valid JSON";
     if (d->nodes[0].type != FF_JSON_OBJECT) return "line must be a JSON object";
     uint32_t req = ff_json_get(d, 0, "request"), hdrs = FF_JSON_NONE;
@@ -351,8 +354,9 @@ static int add_line(const struct ff_ingest_ctx *ctx, struct ff_batch *b, const s
     if (!rc) rc = put_member(o, "search", search, &first);
     if (!rc) rc = put_member(o, "method", l->method, &first);
     if (!rc) rc = ff_buf_printf(o, "%s\"status\":%d,\"bytes\":%lld", first ? "" : ",", l->status, (long long)l->bytes);
-    if (!rc) rc = put_member(o, "protocol", l->protocol, &(int){0});
-    if (!rc) rc = put_member(o, "referrer", l->referrer, &(int){0});
+    first = 0;
+    if (!rc) rc = put_member(o, "protocol", l->protocol, &first);
+    if (!rc) rc = put_member(o, "referrer", l->referrer, &first);
     if (!rc) rc = ff_buf_putc(o, '}');
     size_t props_end = o->len;
     first = 1;
@@ -404,7 +408,7 @@ int ff_ingest_access_log(const struct ff_ingest_ctx *ctx, int log_format, int64_
         struct ff_json_doc doc;
         const char *field = "", *why = log_format == FF_LOG_JSON ? parse_json(ctx, p, l, &doc, &ll, &field)
                                                                   : parse_text(p, l, log_format == FF_LOG_COMBINED, &ll, &field);
-        if (!why && log_format == FF_LOG_JSON && !ll.status) return -ENOMEM; /* the parser had no memory */
+        if (why == no_memory) return -ENOMEM;
         f = (struct failure){.error = why, .field = field, .project = pr};
         if (!why) rc = add_line(ctx, b, pr, line, p, l, &ll, &salts, &f);
         if (why || rc == FF_EINVAL) rc = batch_add_failure(b, ctx, line > INT32_MAX ? INT32_MAX : (int32_t)line, "line", f, p, l);

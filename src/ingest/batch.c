@@ -127,9 +127,10 @@ int batch_add_failure(struct ff_batch *b, const struct ff_ingest_ctx *ctx, int32
 {
     if (!f.project && !f.refused) f.project = ctx->project;
     if (ctx->projects && !f.project && !f.refused) {
-        /* Input no project's key came with is not kept: it is nobody's to read. */
+        /* Input whose request key opens no project is not kept: it is nobody's to read. The
+         * request's key says why (missing, unknown, or its origin). */
         struct failure r;
-        resolve_project(ctx, (struct ff_str){"", 0}, &f.project, &r);
+        resolve_project(ctx, ctx->write_key, &f.project, &r);
         if (!f.project) {
             f.error = r.error;
             f.field = r.field;

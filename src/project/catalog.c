@@ -340,8 +340,16 @@ static const struct setting {
     {"ip-rate", "ip_rate", S_RATE},
     {"cookieless", "cookieless", S_BOOL},
 };
-const char *const ff_catalog_settings[] = {"name", "timezone", "cors-origins", "accept-keyless", "dnt",
-                                           "scrub-pii", "pii-keep", "key-rate", "ip-rate", "cookieless", NULL};
+const char *ff_catalog_setting(size_t i) { return i < sizeof settings / sizeof *settings ? settings[i].name : NULL; }
+
+/* "name, timezone, …": the settings there are, for messages. */
+static void setting_names(char *out, size_t cap)
+{
+    size_t o = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < sizeof settings / sizeof *settings && o < cap; i++)
+        o += (size_t)snprintf(out + o, cap - o, "%s%s", i ? ", " : "", settings[i].name);
+}
 
 /* An IANA zone is a TZif file under the system's zoneinfo (Debian package tzdata). */
 static int valid_timezone(const char *tz)
@@ -379,10 +387,11 @@ int ff_catalog_set(struct ff_catalog *c, const char *id, const char *name, const
     const struct setting *s = NULL;
     for (size_t i = 0; i < sizeof settings / sizeof *settings; i++)
         if (strcmp(settings[i].name, name) == 0) s = &settings[i];
-    if (!s)
-        return fail(err, errlen, FF_EINVAL,
-                    "unknown setting '%s' (name, timezone, cors-origins, accept-keyless, dnt, scrub-pii, pii-keep, "
-                    "key-rate, ip-rate, cookieless)%s", name, "");
+    if (!s) {
+        char names[256];
+        setting_names(names, sizeof names);
+        return fail(err, errlen, FF_EINVAL, "unknown setting '%s' (%s)", name, names);
+    }
     long long n = 0;
     int is_int = s->type == S_BOOL || s->type == S_RATE;
     if (s->type == S_BOOL) {

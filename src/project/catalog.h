@@ -44,8 +44,8 @@ int ff_catalog_add_key(struct ff_catalog *c, const char *id, int kind, const cha
  * "pii-keep", "key-rate", "ip-rate", "name") after checking the value. */
 int ff_catalog_set(struct ff_catalog *c, const char *id, const char *setting, const char *value, char *err,
                    size_t errlen);
-/* The settings ff_catalog_set knows, for help texts: NULL-terminated. */
-extern const char *const ff_catalog_settings[];
+/* The name of the i-th setting ff_catalog_set knows, NULL past the last (for help texts). */
+const char *ff_catalog_setting(size_t i);
 
 /* The salt of cookieless visitor ids for `day` (days since 1970-01-01, UTC): made at random
  * by the first to ask, the same for every caller that day; salts of days before yesterday

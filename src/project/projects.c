@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "core/buf.h"
+
 static const struct ff_project *by_key(const struct ff_projects *p, const struct ff_strmap *m, const char *key,
                                        size_t len, int64_t now_us)
 {
@@ -37,21 +39,9 @@ const struct ff_project *ff_projects_find(const struct ff_projects *p, const cha
     return NULL;
 }
 
-int ff_word_listed(const char *list, const char *w, size_t len)
-{
-    for (const char *p = list; p && *p;) {
-        while (*p == ' ') p++;
-        const char *e = strchr(p, ' ');
-        size_t n = e ? (size_t)(e - p) : strlen(p);
-        if (n && n == len && memcmp(p, w, len) == 0) return 1;
-        p += n;
-    }
-    return 0;
-}
-
 int ff_project_origin_allowed(const struct ff_project *pr, const char *origin, size_t len)
 {
     const char *l = pr->cors_origins;
     while (l && *l == ' ') l++;
-    return !l || !*l || ff_word_listed(l, origin, len);
+    return !l || !*l || ff_listed(l, origin, len, 0);
 }

@@ -62,8 +62,6 @@ const struct ff_project *ff_projects_find(const struct ff_projects *p, const cha
 
 /* 1 when a request from `origin` may send events to the project. */
 int ff_project_origin_allowed(const struct ff_project *pr, const char *origin, size_t len);
-/* 1 when `field` (e.g. "properties.email", "context.page.url") is in a space-separated list. */
-int ff_word_listed(const char *list, const char *w, size_t len);
 
 /* The digest under which a read key is stored: hex BLAKE2b-256 (libsodium), 65 bytes. */
 void ff_key_digest(const char *key, size_t len, char out[65]);

@@ -25,7 +25,7 @@ struct person {
     struct ff_str id;
     const char *project; /* NULL: in every project */
     struct ff_store *s;  /* its identity map: the person's other ids are theirs too */
-    struct ff_buf tmp;
+    struct ff_buf tmp, tmp2;
 };
 
 static int is_person(const struct person *pp, struct ff_str v) { return ff_str_eq(v, pp->id); }
@@ -33,7 +33,7 @@ static int is_person(const struct person *pp, struct ff_str v) { return ff_str_e
 static int is_theirs(void *arg, const struct ff_event *ev)
 {
     struct person *pp = arg;
-    return ff_in_project(ev->project, pp->project) && ff_store_is_persons(pp->s, ev, pp->id, &pp->tmp);
+    return ff_in_project(ev->project, pp->project) && ff_store_is_persons(pp->s, ev, pp->id, &pp->tmp, &pp->tmp2);
 }
 
 /* Counts the ids that lead to the person (ff_identity_ids_of visits the person too). */
@@ -90,8 +90,9 @@ int ff_store_erase(struct ff_store *s, const char *project, const char *id, size
 {
     *removed = 0;
     if (!len || len > UINT32_MAX) return FF_EINVAL;
-    struct person pp = {{id, (uint32_t)len}, project, s, {0}};
+    struct person pp = {{id, (uint32_t)len}, project, s, {0}, {0}};
     ff_buf_init(&pp.tmp, (size_t)1 << 20);
+    ff_buf_init(&pp.tmp2, (size_t)1 << 20);
     /* Merged with other ids (identity.h): their events are the person's too, and a part may
      * hold them under any of those ids. */
     size_t nids = 0;
@@ -106,12 +107,14 @@ int ff_store_erase(struct ff_store *s, const char *project, const char *id, size
     if (!rc && canonical.len && !ff_str_eq((struct ff_str){canonical.data, (uint32_t)canonical.len}, pp.id)) merged = 1;
     if (rc) {
         ff_buf_free(&pp.tmp);
+    ff_buf_free(&pp.tmp2);
         ff_buf_free(&canonical);
         return rc;
     }
     uint64_t wal_erased = 0;
     if ((s->wal && (rc = ff_wal_erase(s->wal, wal_match, &pp, &wal_erased))) || (rc = ff_store_flush(s))) {
         ff_buf_free(&pp.tmp);
+    ff_buf_free(&pp.tmp2);
         ff_buf_free(&canonical);
         return rc;
     }
@@ -184,6 +187,7 @@ int ff_store_erase(struct ff_store *s, const char *project, const char *id, size
         rc = ff_identity_forget(s->identity, project, (struct ff_str){canonical.data, (uint32_t)canonical.len});
     if (!rc) rc = ff_identity_save(s->identity, s->dir);
     ff_buf_free(&pp.tmp);
+    ff_buf_free(&pp.tmp2);
     ff_buf_free(&canonical);
     if (!rc)
         ff_info("store: erased %llu events of a person from %zu parts (and %llu records from the WAL)",

@@ -258,41 +258,14 @@ static int add_frame(struct ff_store *s, uint64_t first_seq, const char *records
     return rc;
 }
 
-/* Whether an event record may link ids (an alias, or both a userId and an anonymousId),
- * read from its first strings without decoding the rest: most records do not, and this runs
- * for every durable record on the WAL's writer thread. */
-static int may_link(const char *rec, size_t len)
-{
-    struct ff_reader r = {(const unsigned char *)rec, len, 5};
-    uint8_t type;
-    uint64_t skip;
-    struct ff_str s[5]; /* event, name, message_id, anonymous_id, user_id */
-    if (len < 5 || rec[0] != FF_REC_EVENT || ff_rd_u8(&r, &type)) return 0;
-    if (type == FF_EV_ALIAS) return 1;
-    r.off += 3; /* format, flags */
-    for (int i = 0; i < 4; i++)
-        if (ff_rd_u64(&r, &skip)) return 0;
-    for (int i = 0; i < 5; i++)
-        if (ff_rd_str(&r, &s[i])) return 0;
-    return s[3].len && s[4].len;
-}
-
 /* The links the frame's events make (identity.h), before their events can be read. */
 static void observe_frame(struct ff_store *s, const char *records, size_t len)
 {
     size_t off = 0;
-    while (off + 5 <= len) {
-        struct ff_reader h = {(const unsigned char *)records, len, off + 1};
-        uint32_t body;
-        if (ff_rd_u32(&h, &body) || body > len - h.off) return;
-        size_t next = h.off + body;
-        struct ff_record rec;
-        size_t o = off;
-        if (may_link(records + off, next - off) && !ff_record_decode(records, len, &o, &rec) &&
-            ff_identity_observe(s->identity, &rec.u.ev))
+    struct ff_record rec;
+    while (off < len && !ff_record_decode(records, len, &off, &rec))
+        if (rec.kind == FF_REC_EVENT && ff_identity_observe(s->identity, &rec.u.ev))
             ff_error("store: out of memory for the identity map: a link waits for the next start");
-        off = next;
-    }
 }
 
 void ff_store_on_durable(void *store, uint64_t first_seq, const char *records, size_t len, const uint32_t *drops,
@@ -386,20 +359,17 @@ int ff_store_person_of(struct ff_store *s, struct ff_event *ev, struct ff_buf *t
     return rc;
 }
 
-int ff_store_is_persons(struct ff_store *s, const struct ff_event *ev, struct ff_str id, struct ff_buf *tmp)
+int ff_store_is_persons(struct ff_store *s, const struct ff_event *ev, struct ff_str id, struct ff_buf *tmp,
+                        struct ff_buf *tmp2)
 {
     if (!id.len) return 0;
     if (ff_str_eq(ev->user_id, id) || ff_str_eq(ev->anonymous_id, id)) return 1;
-    /* the event's person, and the person the id leads to in the event's project */
-    if (ff_identity_person(s->identity, ev->project, ev->user_id, ev->anonymous_id, tmp)) return 0;
-    if (ff_str_eq((struct ff_str){tmp->data, (uint32_t)tmp->len}, id)) return 1;
-    size_t n = tmp->len;
-    struct ff_buf other;
-    ff_buf_init(&other, (size_t)1 << 20);
-    int yes = !ff_identity_person(s->identity, ev->project, id, (struct ff_str){"", 0}, &other) &&
-              other.len == n && memcmp(other.data, tmp->data, n) == 0;
-    ff_buf_free(&other);
-    return yes;
+    /* the event's person is where `id` leads in the event's project (`id` itself when it is
+     * the person's own) */
+    if (ff_identity_person(s->identity, ev->project, ev->user_id, ev->anonymous_id, tmp) ||
+        ff_identity_person(s->identity, ev->project, id, (struct ff_str){"", 0}, tmp2))
+        return 0;
+    return tmp->len == tmp2->len && memcmp(tmp->data, tmp2->data, tmp->len) == 0;
 }
 
 struct ff_identity *ff_store_identity(struct ff_store *s) { return s->identity; }

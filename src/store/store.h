@@ -76,8 +76,9 @@ uint64_t ff_store_next_seq(struct ff_store *s);
 /* Sets ev->person_id to the person the event belongs to now (pointing into tmp). */
 int ff_store_person_of(struct ff_store *s, struct ff_event *ev, struct ff_buf *tmp);
 /* 1 when the event is the person's whose id (user id, anonymous id or person id) is `id`:
- * its own ids, or where its ids and `id` lead in its project. */
-int ff_store_is_persons(struct ff_store *s, const struct ff_event *ev, struct ff_str id, struct ff_buf *tmp);
+ * its own ids, or where its ids and `id` lead in its project. tmp and tmp2 are scratch. */
+int ff_store_is_persons(struct ff_store *s, const struct ff_event *ev, struct ff_str id, struct ff_buf *tmp,
+                        struct ff_buf *tmp2);
 struct ff_identity;
 struct ff_identity *ff_store_identity(struct ff_store *s);
 

@@ -341,7 +341,8 @@ static int scan_matches(struct ff_store *s, const struct ff_scan_filter *f, stru
     if (f->from_us != FF_TIME_NONE && ev->timestamp_us < f->from_us) return 0;
     if (f->to_us != FF_TIME_NONE && ev->timestamp_us >= f->to_us) return 0;
     if (!ff_in_project(ev->project, f->project)) return 0;
-    if (f->person && !ff_store_is_persons(s, ev, (struct ff_str){f->person, (uint32_t)f->person_len}, tmp2)) return 0;
+    if (f->person && !ff_store_is_persons(s, ev, (struct ff_str){f->person, (uint32_t)f->person_len}, tmp, tmp2))
+        return 0;
     ff_store_person_of(s, ev, tmp);
     return 1;
 }

@@ -134,7 +134,7 @@ static void test_settings(void **state)
     assert_false(ff_project_origin_allowed(a, "https://a.exampl", 16));
     assert_false(ff_project_origin_allowed(a, "https://evil.example", 20));
     assert_true(ff_project_origin_allowed(ff_projects_find(&p, "b"), "https://any.example", 19));
-    assert_true(ff_word_listed(a->pii_keep, "properties.email", 16));
+    assert_true(ff_listed(a->pii_keep, "properties.email", 16, '.'));
     assert_string_equal(ff_projects_by_write_key(&p, "", 0, ff_now_us())->id, "b");
     ff_projects_free(&p);
     /* a change made elsewhere is seen */
