@@ -81,7 +81,8 @@ static const char usage[] =
     "  already send. rotate-key retires the old keys of a kind at once or after --grace.\n"
     "  Settings: name, timezone (tz zone), cors-origins (space-separated; empty = any),\n"
     "  accept-keyless on|off, dnt on|off, scrub-pii on|off, pii-keep FIELDS, key-rate N,\n"
-    "  ip-rate N (events per second; 0 = no limit), cookieless on|off.\n"
+    "  ip-rate N (events per second; 0 = no limit), cookieless on|off,\n"
+    "  session-timeout MINUTES (inactivity that ends a session; 30).\n"
     "\n"
     "Endpoints and formats: see docs/api.md.\n";
 

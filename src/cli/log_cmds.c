@@ -36,6 +36,7 @@
 #include "store/datadir.h"
 #include "store/dedup.h"
 #include "store/schema.h"
+#include "project/session_rules.h"
 #include "store/store.h"
 #include "store/wal.h"
 
@@ -198,6 +199,7 @@ static int offline_open(struct offline *o, const char *dir, const char *project,
         return -1;
     }
     struct ff_store_opts so = {.dir = dir, .wal_keep_us = FF_DEDUP_WINDOW_US};
+    ff_session_policy_attach(&so, dir, 0);
     if (ff_store_open(&o->store, &so, err, sizeof err)) {
         fprintf(stderr, "footfall import-log: cannot open the store in %s: %s\n", dir, err);
         return -1;

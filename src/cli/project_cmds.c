@@ -187,10 +187,11 @@ static int list(struct opts *o)
         for (size_t i = 0; !rc && i < p.n; i++) {
             const struct ff_project *pr = &p.v[i];
             printf("%s%s (%s)\n  timezone        %s\n  cors origins    %s\n  accept keyless  %s\n  honour DNT/GPC  %s\n"
-                   "  scrub PII       %s%s%s\n  rate limits     %u events/s per key, %u per IP (0 = none)\n",
+                   "  scrub PII       %s%s%s\n  rate limits     %u events/s per key, %u per IP (0 = none)\n"
+                   "  sessions        end after %d minutes without events, at midnight, on a new campaign\n",
                    i ? "\n" : "", pr->id, pr->name, pr->timezone, *pr->cors_origins ? pr->cors_origins : "(any)",
                    pr->accept_keyless ? "on" : "off", pr->honor_dnt ? "on" : "off", pr->scrub_pii ? "on" : "off",
-                   *pr->pii_keep ? ", except " : "", pr->pii_keep, pr->key_rate, pr->ip_rate);
+                   *pr->pii_keep ? ", except " : "", pr->pii_keep, pr->key_rate, pr->ip_rate, pr->session_timeout_min);
             if (ff_catalog_keys(c, pr->id, print_key, NULL)) rc = -EIO, snprintf(err, sizeof err, "projects.db: cannot read keys");
         }
         if (loaded) ff_projects_free(&p);

@@ -14,6 +14,7 @@
 #include "event/event.h"
 #include "store/datadir.h"
 #include "store/export.h"
+#include "project/session_rules.h"
 #include "store/store.h"
 #include "store/dedup.h"
 #include "store/wal.h"
@@ -28,6 +29,7 @@ static struct ff_store *open_read_only(const char *dir)
     struct ff_store *st;
     char err[1024];
     struct ff_store_opts so = {.dir = dir, .read_only = 1};
+    ff_session_policy_attach(&so, dir, 0);
     if (ff_store_open(&st, &so, err, sizeof err)) {
         fprintf(stderr, "footfall: cannot open the store in %s: %s\n", dir, err);
         return NULL;
@@ -183,6 +185,7 @@ int ff_cmd_erase(int argc, char **argv)
     struct ff_store *st;
     char err[1024];
     struct ff_store_opts so = {.dir = dir, .manual_flush = 1, .wal_keep_us = FF_DEDUP_WINDOW_US};
+    ff_session_policy_attach(&so, dir, 0);
     int rc = ff_store_open(&st, &so, err, sizeof err);
     if (rc) {
         fprintf(stderr, "footfall erase: cannot open the store in %s: %s\n", dir, err);

@@ -47,6 +47,8 @@ struct ff_event {
                                 * project "default" */
     struct ff_str person_id;   /* the person it belongs to (store/identity.h): set by the store
                                 * when it writes parts and answers reads; not in the record */
+    struct ff_str session_id;  /* its session (store/sessions.h): set by the store as the event
+                                * becomes durable; not in the record */
 };
 
 /* Input that could not be accepted, kept with the reason so nothing vanishes. */

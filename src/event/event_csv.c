@@ -6,7 +6,7 @@
 #include "core/timeutil.h"
 
 static const char header[] = "timestamp,receivedAt,type,event,name,messageId,userId,anonymousId,personId,groupId,"
-                             "previousId,"
+                             "previousId,sessionId,"
                              "writeKey,project,format,properties,traits,context,browser,browserVersion,os,osVersion,"
                              "deviceType,bot,country,region,city\r\n";
 
@@ -62,6 +62,7 @@ int ff_event_write_csv(struct ff_buf *b, const struct ff_event *ev)
     if (!rc) rc = str_field(b, ev->person_id);
     if (!rc) rc = str_field(b, ev->group_id);
     if (!rc) rc = str_field(b, ev->previous_id);
+    if (!rc) rc = str_field(b, ev->session_id);
     if (!rc) rc = str_field(b, ev->write_key);
     if (!rc) rc = str_field(b, ev->project);
     if (!rc) rc = field(b, fmt, strlen(fmt), 0);

@@ -43,6 +43,7 @@ int ff_event_write_json(struct ff_buf *b, const struct ff_event *ev)
     if (!rc && ev->user_id.len) rc = field_str(b, "userId", ev->user_id, &first);
     if (!rc && ev->anonymous_id.len) rc = field_str(b, "anonymousId", ev->anonymous_id, &first);
     if (!rc && ev->person_id.len) rc = field_str(b, "personId", ev->person_id, &first);
+    if (!rc && ev->session_id.len) rc = field_str(b, "sessionId", ev->session_id, &first);
     if (!rc && ev->group_id.len) rc = field_str(b, "groupId", ev->group_id, &first);
     if (!rc && ev->previous_id.len) rc = field_str(b, "previousId", ev->previous_id, &first);
     if (!rc) rc = field_time(b, "timestamp", ev->timestamp_us, &first);

@@ -165,24 +165,67 @@ static const char *job_project(char dst[FF_PROJECT_ID_MAX + 1], const struct ff_
     return dst[0] ? dst : NULL;
 }
 
+static void bad_param(struct ff_conn *c, const char *bad)
+{
+    char msg[160];
+    snprintf(msg, sizeof msg, "invalid %s: %s", bad,
+             strcmp(bad, "limit") == 0   ? "must be a whole number from 0 to 100000"
+             : strcmp(bad, "event") == 0 || strcmp(bad, "person") == 0 ? "too long"
+             : strcmp(bad, "bots") == 0  ? "must be include or exclude"
+                                         : "must be an ISO 8601 date-time or epoch milliseconds");
+    ff_respond_error(c, 400, msg, bad, NULL);
+}
+
+enum read_kind { READ_EVENTS, READ_QUARANTINE, READ_SESSIONS };
+
 struct read_job {
     struct ff_store *store;
     char project[FF_PROJECT_ID_MAX + 1];
     char event[1024];
-    struct ff_read_filter filter;
-    int quarantine;
+    struct ff_buf person;
+    int kind;                              /* enum read_kind */
+    struct ff_read_filter filter;          /* events and quarantine */
+    struct ff_session_filter sessions;     /* sessions */
     struct ff_buf out;
     int rc;
 };
+
+static struct read_job *read_job_new(struct ff_conn *c, const struct ff_project *p, int kind)
+{
+    struct read_job *j = ff_calloc(1, sizeof *j);
+    if (!j) {
+        ff_respond_error(c, 503, "out of memory", "", "Retry-After: 1\r\n");
+        return NULL;
+    }
+    j->store = c->loop->srv->store;
+    j->kind = kind;
+    j->filter.project = j->sessions.project = job_project(j->project, p);
+    j->filter.kind = kind == READ_QUARANTINE ? FF_REC_QUARANTINE : FF_REC_EVENT;
+    j->filter.from_us = j->filter.to_us = j->sessions.from_us = j->sessions.to_us = FF_TIME_NONE;
+    j->filter.limit = j->sessions.limit = DEFAULT_LIMIT;
+    ff_buf_init(&j->out, (size_t)1 << 31);
+    ff_buf_init(&j->person, 4096);
+    return j;
+}
+
+static void read_job_free(struct read_job *j)
+{
+    ff_buf_free(&j->out);
+    ff_buf_free(&j->person);
+    ff_free(j);
+}
 
 static void read_work(uv_work_t *w)
 {
     struct ff_conn *c = w->data;
     struct read_job *j = c->work_data;
     size_t count = 0;
-    int rc = ff_buf_append_str(&j->out, j->quarantine ? "{\"items\":[" : "{\"events\":[");
+    static const char *const open[] = {"{\"events\":[", "{\"items\":[", "{\"sessions\":["};
+    int rc = ff_buf_append_str(&j->out, open[j->kind]);
     /* A harness without a store has nothing stored. */
-    if (!rc && j->store) rc = ff_store_read_json(j->store, &j->filter, ",", &j->out, &count);
+    if (!rc && j->store)
+        rc = j->kind == READ_SESSIONS ? ff_store_sessions_json(j->store, &j->sessions, ",", &j->out, &count)
+                                      : ff_store_read_json(j->store, &j->filter, ",", &j->out, &count);
     if (!rc) rc = ff_buf_append_str(&j->out, "]}");
     j->rc = rc;
 }
@@ -192,43 +235,55 @@ static void read_done(uv_work_t *w, int status)
     struct ff_conn *c = w->data;
     struct read_job *j = c->work_data;
     c->work_data = NULL;
-    if (status || j->rc) ff_respond_error(c, 500, "could not read the store", "", NULL);
+    if (!status && j->rc == FF_ETOOBIG)
+        ff_respond_error(c, 400, "more sessions in that range than one answer sums: ask for a shorter one", "from", NULL);
+    else if (status || j->rc) ff_respond_error(c, 500, "could not read the store", "", NULL);
     else ff_respond(c, 200, "application/json", j->out.data, j->out.len, NULL);
-    ff_buf_free(&j->out);
-    ff_free(j);
+    read_job_free(j);
+}
+
+/* Runs the read, or answers 400 naming the parameter `bad` when there is one. */
+static void queue_read(struct ff_conn *c, struct read_job *j, const char *bad)
+{
+    if (bad) {
+        bad_param(c, bad);
+        read_job_free(j);
+    } else if (queue_job(c, j, read_work, read_done)) {
+        read_job_free(j);
+        ff_respond_error(c, 503, "busy", "", "Retry-After: 1\r\n");
+    }
+}
+
+/* limit, from and to of a read's query string into *limit, *from, *to (left as they are when
+ * absent); NULL, or the name of the one that is invalid. */
+static const char *range_params(const char *query, size_t qlen, size_t *limit, int64_t *from, int64_t *to,
+                                struct ff_buf *v)
+{
+    const char *bad = NULL;
+    ff_buf_reset(v);
+    if (ff_query_get(query, qlen, "limit", v)) {
+        char *end;
+        ff_buf_putc(v, '\0');
+        long long n = strtoll(v->data, &end, 10);
+        if (*end || n < 0 || n > MAX_LIMIT) bad = "limit";
+        else *limit = (size_t)n;
+    }
+    ff_buf_reset(v);
+    if (!bad && ff_query_get(query, qlen, "from", v) && ff_time_parse_any(v->data ? v->data : "", v->len, from))
+        bad = "from";
+    ff_buf_reset(v);
+    if (!bad && ff_query_get(query, qlen, "to", v) && ff_time_parse_any(v->data ? v->data : "", v->len, to)) bad = "to";
+    ff_buf_reset(v);
+    return bad;
 }
 
 static void read_log(struct ff_conn *c, const struct ff_project *p, int quarantine, const char *query, size_t qlen)
 {
-    struct read_job *j = ff_calloc(1, sizeof *j);
-    if (!j) {
-        ff_respond_error(c, 503, "out of memory", "", "Retry-After: 1\r\n");
-        return;
-    }
-    j->store = c->loop->srv->store;
-    j->filter.project = job_project(j->project, p);
-    j->quarantine = quarantine;
-    j->filter.kind = quarantine ? FF_REC_QUARANTINE : FF_REC_EVENT;
-    j->filter.from_us = j->filter.to_us = FF_TIME_NONE;
-    j->filter.limit = DEFAULT_LIMIT;
-    ff_buf_init(&j->out, (size_t)1 << 31);
+    struct read_job *j = read_job_new(c, p, quarantine ? READ_QUARANTINE : READ_EVENTS);
+    if (!j) return;
     struct ff_buf v;
     ff_buf_init(&v, 4096);
-    const char *bad = NULL;
-    if (ff_query_get(query, qlen, "limit", &v)) {
-        char *end;
-        ff_buf_putc(&v, '\0');
-        long long n = strtoll(v.data, &end, 10);
-        if (*end || n < 0 || n > MAX_LIMIT) bad = "limit";
-        else j->filter.limit = (size_t)n;
-    }
-    ff_buf_reset(&v);
-    if (!bad && ff_query_get(query, qlen, "from", &v) && ff_time_parse_any(v.data ? v.data : "", v.len, &j->filter.from_us))
-        bad = "from";
-    ff_buf_reset(&v);
-    if (!bad && ff_query_get(query, qlen, "to", &v) && ff_time_parse_any(v.data ? v.data : "", v.len, &j->filter.to_us))
-        bad = "to";
-    ff_buf_reset(&v);
+    const char *bad = range_params(query, qlen, &j->filter.limit, &j->filter.from_us, &j->filter.to_us, &v);
     if (!bad && ff_query_get(query, qlen, "event", &v) && v.len) {
         if (v.len >= sizeof j->event) bad = "event";
         else {
@@ -238,26 +293,36 @@ static void read_log(struct ff_conn *c, const struct ff_project *p, int quaranti
         }
     }
     ff_buf_free(&v);
-    if (bad) {
-        char msg[160];
-        snprintf(msg, sizeof msg, "invalid %s: %s", bad,
-                 strcmp(bad, "limit") == 0 ? "must be a whole number from 0 to 100000"
-                                           : strcmp(bad, "event") == 0 ? "too long" : "must be an ISO 8601 date-time or epoch milliseconds");
-        ff_respond_error(c, 400, msg, bad, NULL);
-        ff_buf_free(&j->out);
-        ff_free(j);
-        return;
-    }
-    if (queue_job(c, j, read_work, read_done)) {
-        ff_buf_free(&j->out);
-        ff_free(j);
-        ff_respond_error(c, 503, "busy", "", "Retry-After: 1\r\n");
-    }
+    queue_read(c, j, bad);
 }
 
 static int is_path(const char *p, size_t n, const char *want)
 {
     return strlen(want) == n && memcmp(p, want, n) == 0;
+}
+
+/* ---- GET /api/sessions on the thread pool ---- */
+
+#define SESSIONS_DEFAULT_RANGE_US (24LL * 3600 * 1000000) /* without from or to: the last day */
+
+static void read_sessions(struct ff_conn *c, const struct ff_project *p, const char *query, size_t qlen)
+{
+    struct read_job *j = read_job_new(c, p, READ_SESSIONS);
+    if (!j) return;
+    struct ff_session_filter *f = &j->sessions;
+    struct ff_buf v;
+    ff_buf_init(&v, 4096);
+    const char *bad = range_params(query, qlen, &f->limit, &f->from_us, &f->to_us, &v);
+    if (!bad && f->from_us == FF_TIME_NONE && f->to_us == FF_TIME_NONE) f->from_us = ff_now_us() - SESSIONS_DEFAULT_RANGE_US;
+    if (!bad && ff_query_get(query, qlen, "person", &j->person) < 0) bad = "person";
+    f->person = j->person.len ? j->person.data : NULL;
+    f->person_len = j->person.len;
+    if (!bad && ff_query_get(query, qlen, "bots", &v)) {
+        if (v.len == 7 && memcmp(v.data, "include", 7) == 0) f->bots = 1;
+        else if (!(v.len == 7 && memcmp(v.data, "exclude", 7) == 0)) bad = "bots";
+    }
+    ff_buf_free(&v);
+    queue_read(c, j, bad);
 }
 
 /* ---- /api/persons/{id}/events (GET) and /api/persons/{id} (DELETE), on the thread pool ---- */
@@ -364,7 +429,7 @@ int ff_api_route(struct ff_conn *c, const char *path, size_t plen, const char *q
     int get = c->req.method == HTTP_GET || c->req.method == HTTP_HEAD;
     int known = is_path(path, plen, "/healthz") || is_path(path, plen, "/metrics") ||
                 is_path(path, plen, "/api/stats") || is_path(path, plen, "/api/events") ||
-                is_path(path, plen, "/api/quarantine");
+                is_path(path, plen, "/api/quarantine") || is_path(path, plen, "/api/sessions");
     if (!known) return 0;
     if (!get) {
         ff_respond_error(c, 405, "method not allowed", "method", "Allow: GET, OPTIONS\r\n");
@@ -384,6 +449,8 @@ int ff_api_route(struct ff_conn *c, const char *path, size_t plen, const char *q
         if (rc) ff_respond_error(c, 503, "out of memory", "", NULL);
         else ff_respond(c, 200, metrics ? "text/plain; version=0.0.4" : "application/json", o.data, o.len, NULL);
         ff_buf_free(&o);
+    } else if (is_path(path, plen, "/api/sessions")) {
+        read_sessions(c, p, query, qlen);
     } else {
         read_log(c, p, path[5] == 'q', query, qlen);
     }

@@ -32,6 +32,7 @@
 #include "enrich/enrich.h"
 #include "net/access.h"
 #include "net/ratelimit.h"
+#include "project/session_rules.h"
 #include "store/datadir.h"
 #include "store/dedup.h"
 
@@ -339,6 +340,7 @@ int ff_server_run(const struct ff_server_opts *opts)
     struct ff_store_opts so = {.dir = opts->data_dir, .flush_bytes = opts->flush_bytes,
                                .flush_interval_us = opts->flush_interval_us, .wal_keep_us = FF_DEDUP_WINDOW_US,
                                .retention_days = opts->retention_days};
+    ff_session_policy_attach(&so, opts->data_dir, 1);
     int64_t t0 = ff_now_us();
     if ((rc = ff_store_open(&srv.store, &so, err, sizeof err))) {
         ff_error("cannot open the event store in %s: %s", opts->data_dir, err);

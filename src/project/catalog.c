@@ -27,7 +27,7 @@ static const char schema_sql[] =
     " accept_keyless INTEGER NOT NULL DEFAULT 0, honor_dnt INTEGER NOT NULL DEFAULT 0,"
     " scrub_pii INTEGER NOT NULL DEFAULT 1, pii_keep TEXT NOT NULL DEFAULT '',"
     " key_rate INTEGER NOT NULL DEFAULT 0, ip_rate INTEGER NOT NULL DEFAULT 0,"
-    " cookieless INTEGER NOT NULL DEFAULT 1);"
+    " cookieless INTEGER NOT NULL DEFAULT 1, session_timeout INTEGER NOT NULL DEFAULT 30);"
     "CREATE TABLE IF NOT EXISTS api_key("
     " lookup TEXT PRIMARY KEY, project TEXT NOT NULL REFERENCES project(id),"
     " kind TEXT NOT NULL CHECK (kind IN ('write', 'read')), shown TEXT NOT NULL,"
@@ -37,7 +37,7 @@ static const char schema_sql[] =
 
 /* The catalog layout this version writes (PRAGMA user_version). A binary refuses a catalog
  * of a later layout rather than misread it; later versions migrate earlier ones. */
-#define CATALOG_VERSION 1
+#define CATALOG_VERSION 2
 #define FF_STR_(x) #x
 #define FF_XSTR(x) FF_STR_(x)
 
@@ -61,6 +61,16 @@ static int user_version(struct ff_catalog *c, const char *path, char *err, size_
     if (sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int(st, 0);
     sqlite3_finalize(st);
     if (v == 0) return sqlite3_exec(c->db, "PRAGMA user_version = " FF_XSTR(CATALOG_VERSION), NULL, NULL, NULL) == SQLITE_OK ? 0 : -1;
+    /* 1 → 2: projects got their session timeout */
+    if (v == 1 && sqlite3_exec(c->db,
+                               "BEGIN IMMEDIATE; ALTER TABLE project ADD COLUMN session_timeout INTEGER NOT NULL DEFAULT 30;"
+                               " PRAGMA user_version = 2; COMMIT;",
+                               NULL, NULL, NULL) != SQLITE_OK) {
+        sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+        snprintf(err, errlen, "%s: cannot add session timeouts to the catalog: %s", path, sqlite3_errmsg(c->db));
+        return -1;
+    }
+    if (v == 1) v = 2;
     if (v > CATALOG_VERSION) {
         snprintf(err, errlen, "%s: written by a later footfall (catalog version %d; this one knows %d)", path, v,
                  CATALOG_VERSION);
@@ -324,7 +334,7 @@ int ff_catalog_add_key(struct ff_catalog *c, const char *id, int kind, const cha
 
 /* ---- settings ---- */
 
-enum setting_type { S_TEXT, S_BOOL, S_RATE, S_TIMEZONE, S_ORIGINS };
+enum setting_type { S_TEXT, S_BOOL, S_RATE, S_TIMEZONE, S_ORIGINS, S_MINUTES };
 static const struct setting {
     const char *name, *column;
     int type;
@@ -339,6 +349,7 @@ static const struct setting {
     {"key-rate", "key_rate", S_RATE},
     {"ip-rate", "ip_rate", S_RATE},
     {"cookieless", "cookieless", S_BOOL},
+    {"session-timeout", "session_timeout", S_MINUTES},
 };
 const char *ff_catalog_setting(size_t i) { return i < sizeof settings / sizeof *settings ? settings[i].name : NULL; }
 
@@ -393,7 +404,7 @@ int ff_catalog_set(struct ff_catalog *c, const char *id, const char *name, const
         return fail(err, errlen, FF_EINVAL, "unknown setting '%s' (%s)", name, names);
     }
     long long n = 0;
-    int is_int = s->type == S_BOOL || s->type == S_RATE;
+    int is_int = s->type == S_BOOL || s->type == S_RATE || s->type == S_MINUTES;
     if (s->type == S_BOOL) {
         if (strcmp(value, "on") == 0) n = 1;
         else if (strcmp(value, "off") != 0) return fail(err, errlen, FF_EINVAL, "%s must be on or off, not '%s'", name, value);
@@ -403,6 +414,12 @@ int ff_catalog_set(struct ff_catalog *c, const char *id, const char *name, const
         if (!*value || *end || n < 0 || n > 100000000)
             return fail(err, errlen, FF_EINVAL, "%s must be events per second from 0 (no limit) to 100000000, not '%s'",
                         name, value);
+    } else if (s->type == S_MINUTES) {
+        char *end;
+        n = strtoll(value, &end, 10);
+        if (!*value || *end || n < 1 || n > 1440)
+            return fail(err, errlen, FF_EINVAL, "%s must be minutes of inactivity from 1 to 1440 (a day), not '%s'", name,
+                        value);
     } else if (s->type == S_TIMEZONE && !valid_timezone(value)) {
         return fail(err, errlen, FF_EINVAL, "%s: '%s' is not a time zone of the tz database (e.g. Europe/Berlin)", name,
                     value);
@@ -483,7 +500,7 @@ int ff_catalog_visitor_salt(struct ff_catalog *c, int32_t day, uint8_t salt[32])
 
 static const char project_cols[] =
     "SELECT id, name, timezone, cors_origins, accept_keyless, honor_dnt, scrub_pii, pii_keep, key_rate, ip_rate, "
-    "created_us, cookieless FROM project ORDER BY created_us, id";
+    "created_us, cookieless, session_timeout FROM project ORDER BY created_us, id";
 
 static char *text_col(sqlite3_stmt *st, int i)
 {
@@ -506,6 +523,7 @@ static int read_project(sqlite3_stmt *st, struct ff_project *p)
     p->ip_rate = (uint32_t)sqlite3_column_int64(st, 9);
     p->created_us = sqlite3_column_int64(st, 10);
     p->cookieless = sqlite3_column_int(st, 11);
+    p->session_timeout_min = sqlite3_column_int(st, 12);
     return p->name && p->timezone && p->cors_origins && p->pii_keep ? 0 : -ENOMEM;
 }
 
@@ -697,8 +715,8 @@ int ff_catalog_list_json(struct ff_catalog *c, struct ff_buf *o, char *err, size
         if (!rc) rc = ff_buf_printf(o, ",\"accept_keyless\":%s,\"dnt\":%s,\"scrub_pii\":%s", pr->accept_keyless ? "true" : "false",
                                     pr->honor_dnt ? "true" : "false", pr->scrub_pii ? "true" : "false");
         if (!rc) rc = json_kv(o, "pii_keep", pr->pii_keep);
-        if (!rc) rc = ff_buf_printf(o, ",\"key_rate\":%u,\"ip_rate\":%u,\"cookieless\":%s,\"keys\":[", pr->key_rate,
-                                    pr->ip_rate, pr->cookieless ? "true" : "false");
+        if (!rc) rc = ff_buf_printf(o, ",\"key_rate\":%u,\"ip_rate\":%u,\"cookieless\":%s,\"session_timeout\":%d,\"keys\":[",
+                                    pr->key_rate, pr->ip_rate, pr->cookieless ? "true" : "false", pr->session_timeout_min);
         struct key_json kj = {o, 1};
         if (!rc) rc = ff_catalog_keys(c, pr->id, key_json, &kj);
         if (rc == -EIO) db_fail(c, err, errlen, "read keys");

@@ -2,7 +2,7 @@
  * keys, changing settings, and loading it all into a struct ff_projects.
  *
  *   project(id PRIMARY KEY, name, created_us, timezone, cors_origins, accept_keyless,
- *           honor_dnt, scrub_pii, pii_keep, key_rate, ip_rate)
+ *           honor_dnt, scrub_pii, pii_keep, key_rate, ip_rate, cookieless, session_timeout)
  *   api_key(lookup PRIMARY KEY, project, kind 'write'|'read', shown, created_us, expires_us)
  *
  * Write keys are public and kept as they are (lookup = the key); read keys are secrets and
@@ -41,7 +41,8 @@ int ff_catalog_rotate_key(struct ff_catalog *c, const char *id, int kind, int64_
 int ff_catalog_add_key(struct ff_catalog *c, const char *id, int kind, const char *given, char *new_key, char *err,
                        size_t errlen);
 /* Changes one setting ("timezone", "cors-origins", "accept-keyless", "dnt", "scrub-pii",
- * "pii-keep", "key-rate", "ip-rate", "name") after checking the value. */
+ * "pii-keep", "key-rate", "ip-rate", "cookieless", "session-timeout", "name") after checking
+ * the value. */
 int ff_catalog_set(struct ff_catalog *c, const char *id, const char *setting, const char *value, char *err,
                    size_t errlen);
 /* The name of the i-th setting ff_catalog_set knows, NULL past the last (for help texts). */

@@ -30,6 +30,7 @@ struct ff_project {
     uint32_t key_rate;     /* events per second accepted for its write key; 0 = no limit */
     uint32_t ip_rate;      /* events per second accepted from one client IP; 0 = no limit */
     int cookieless;        /* a browser's events without ids get a visitor id from a daily salt */
+    int session_timeout_min; /* minutes of inactivity that end a session (store/sessions.h) */
     int64_t created_us;
 };
 

@@ -18,6 +18,7 @@
 #include "core/alloc.h"
 #include "core/errors.h"
 #include "core/log.h"
+#include "core/timeutil.h"
 #include "store/store_int.h"
 #include "store/wal.h"
 
@@ -41,6 +42,18 @@ static int count_id(void *arg, struct ff_str id)
 {
     (void)id;
     ++*(size_t *)arg;
+    return 0;
+}
+
+struct forget {
+    struct ff_sessions *ss;
+    const char *project;
+};
+
+static int forget_sessions(void *arg, struct ff_str id)
+{
+    struct forget *f = arg;
+    ff_sessions_forget(f->ss, f->project, id);
     return 0;
 }
 
@@ -107,14 +120,14 @@ int ff_store_erase(struct ff_store *s, const char *project, const char *id, size
     if (!rc && canonical.len && !ff_str_eq((struct ff_str){canonical.data, (uint32_t)canonical.len}, pp.id)) merged = 1;
     if (rc) {
         ff_buf_free(&pp.tmp);
-    ff_buf_free(&pp.tmp2);
+        ff_buf_free(&pp.tmp2);
         ff_buf_free(&canonical);
         return rc;
     }
     uint64_t wal_erased = 0;
     if ((s->wal && (rc = ff_wal_erase(s->wal, wal_match, &pp, &wal_erased))) || (rc = ff_store_flush(s))) {
         ff_buf_free(&pp.tmp);
-    ff_buf_free(&pp.tmp2);
+        ff_buf_free(&pp.tmp2);
         ff_buf_free(&canonical);
         return rc;
     }
@@ -181,7 +194,14 @@ int ff_store_erase(struct ff_store *s, const char *project, const char *id, size
     ff_free(added);
     ff_free(gone);
     ff_free(all_built);
-    /* and who they were: the links to and from them go */
+    /* and who they were: their devices' open sessions and the links to and from them go */
+    struct forget fa = {s->sessions, project};
+    if (!rc) {
+        ff_sessions_forget(s->sessions, project, pp.id);
+        rc = ff_identity_ids_of(s->identity, project, canonical.len ? (struct ff_str){canonical.data, (uint32_t)canonical.len} : pp.id,
+                                forget_sessions, &fa);
+    }
+    if (!rc) rc = ff_sessions_save(s->sessions, s->dir, ff_now_us());
     if (!rc) rc = ff_identity_forget(s->identity, project, pp.id);
     if (!rc && canonical.len)
         rc = ff_identity_forget(s->identity, project, (struct ff_str){canonical.data, (uint32_t)canonical.len});

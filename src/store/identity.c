@@ -19,6 +19,7 @@
 #include "core/binread.h"
 #include "core/errors.h"
 #include "core/fileio.h"
+#include "core/statefile.h"
 
 #define MAX_HOPS 8
 
@@ -148,15 +149,11 @@ int ff_identity_open(const char *dir, struct ff_identity **out, char *err, size_
     snprintf(path, sizeof path, "%s/IDENTITY", dir);
     struct ff_buf b;
     ff_buf_init(&b, (size_t)1 << 40);
-    int rc = ff_io_read_file(path, &b);
-    if (rc == -ENOENT) rc = 0;
-    else if (!rc) {
-        uint64_t count = 0, sum = 0;
-        struct ff_reader r = {(const unsigned char *)b.data, b.len >= 8 ? b.len - 8 : 0, 8};
-        struct ff_reader t = {(const unsigned char *)b.data, b.len, b.len >= 8 ? b.len - 8 : 0};
-        if (b.len < 24 || memcmp(b.data, magic, 8) || ff_rd_u64(&t, &sum) || XXH3_64bits(b.data, b.len - 8) != sum ||
-            ff_rd_u64(&r, &count))
-            rc = FF_ECORRUPT;
+    uint64_t count = 0;
+    struct ff_reader r;
+    int rc = ff_statefile_load(path, magic, &b, &r, &count);
+    if (rc == 1) rc = 0;
+    else if (rc == 0 || rc == FF_ECORRUPT) {
         for (uint64_t i = 0; !rc && i < count; i++) {
             struct ff_str k, v;
             if (ff_rd_str(&r, &k) || ff_rd_str(&r, &v) || !memchr(k.p, '\0', k.len)) rc = FF_ECORRUPT;
@@ -297,8 +294,7 @@ int ff_identity_save(struct ff_identity *id, const char *dir)
     }
     struct ff_buf b;
     ff_buf_init(&b, (size_t)1 << 40);
-    int rc = ff_buf_append(&b, magic, 8);
-    if (!rc) rc = ff_buf_put_u64(&b, id->live);
+    int rc = ff_statefile_begin(&b, magic, id->live);
     for (size_t i = 0; !rc && i < id->nlinks; i++) {
         const struct link *l = &id->links[i];
         if (l->dead) continue;
@@ -308,10 +304,9 @@ int ff_identity_save(struct ff_identity *id, const char *dir)
         if (!rc) rc = ff_buf_append(&b, id->arena.data + l->val_off, l->val_len);
     }
     pthread_rwlock_unlock(&id->lock);
-    if (!rc) rc = ff_buf_put_u64(&b, XXH3_64bits(b.data, b.len));
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/IDENTITY", dir);
-    if (!rc) rc = ff_io_write_file_atomic(path, b.data, b.len);
+    if (!rc) rc = ff_statefile_commit(path, &b);
     ff_buf_free(&b);
     if (rc >= 0) { /* links added while this was written are for the next save */
         pthread_rwlock_wrlock(&id->lock);

@@ -13,12 +13,10 @@
 
 #include "core/alloc.h"
 #include "core/errors.h"
-#include "core/json.h"
-#include "core/jsonscan.h"
 #include "core/strmap.h"
 #include "core/textcodec.h"
 #include "core/timeutil.h"
-#include "enrich/channel.h"
+#include "store/derive.h"
 #include "store/props.h"
 
 const struct ff_col_def ff_schema[FF_NCOLS] = {
@@ -75,155 +73,6 @@ int32_t ff_day_of(int64_t t)
     if (d < INT32_MIN) return INT32_MIN;
     if (d > INT32_MAX) return INT32_MAX;
     return (int32_t)d;
-}
-
-/* ---- deriving page and campaign columns from context and properties ---- */
-
-/* Derived columns, FF_C_PAGE_URL .. FF_C_CLICK_ID, as offsets into the arena until every
- * row is done (the arena moves while it grows). */
-#define LAST_DERIVED FF_C_CLICK_ID
-#define NDERIVED (LAST_DERIVED - FF_C_PAGE_URL + 1)
-#define D(col) ((col) - FF_C_PAGE_URL) /* a derived column's place in a row's spans */
-struct span {
-    uint64_t off;
-    uint32_t len;
-};
-
-struct deriver {
-    struct ff_json_parser *parser;
-    struct ff_buf scratch, arena, query, urlq;
-};
-
-static void keep(struct deriver *d, struct span *out, const char *s, uint32_t len)
-{
-    if (out->len || !len) return; /* the first source that has a value wins */
-    if (ff_buf_append(&d->arena, s, len)) return; /* out of memory: the column stays empty */
-    out->off = d->arena.len - len;
-    out->len = len;
-}
-
-static void take_object_fields(struct deriver *d, const struct ff_json_doc *doc, uint32_t obj, const char *const *keys,
-                               struct span *out, int count)
-{
-    if (obj == FF_JSON_NONE || doc->nodes[obj].type != FF_JSON_OBJECT) return;
-    for (int k = 0; k < count; k++) {
-        const char *s;
-        uint32_t len;
-        if (keys[k] && ff_json_str(doc, ff_json_get(doc, obj, keys[k]), &s, &len)) keep(d, &out[k], s, len);
-    }
-}
-
-static int parse_text(struct deriver *d, struct ff_str text, struct ff_json_doc *doc)
-{
-    return ff_json_parse_copy(d->parser, &d->scratch, text.p, text.len, doc);
-}
-
-static const char *const page_keys[] = {"url", "path", "title", "referrer"};
-/* Segment's context.campaign uses name for utm_campaign. */
-static const char *const campaign_keys[] = {"source", "medium", "name", "term", "content"};
-static const char *const utm_params[] = {"utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content"};
-
-/* Takes the string members named by `keys` (the first member of each name, as
- * ff_json_get finds it) from object text without parsing it. 0, or -1 to parse instead. */
-static int scan_fields(struct deriver *d, struct ff_str text, const char *const *keys, struct span *out, int count)
-{
-    struct ff_jscan sc;
-    struct ff_jscan_member m;
-    if (ff_jscan_begin(&sc, text.p, text.len)) return -1;
-    unsigned seen = 0;
-    int more;
-    while ((more = ff_jscan_next(&sc, &m)) == 1)
-        for (int k = 0; k < count; k++) {
-            if (!keys[k] || (seen >> k & 1) || m.key.len != strlen(keys[k]) || memcmp(m.key.p, keys[k], m.key.len))
-                continue;
-            seen |= 1u << k;
-            if (m.kind == FF_JS_STRING) {
-                if (m.escaped) return -1; /* its content needs unescaping */
-                keep(d, &out[k], m.value.p, m.value.len);
-            }
-            break;
-        }
-    return more < 0 ? -1 : 0;
-}
-
-/* The page and campaign fields, read without parsing (jsonscan.h). 0, or -1 to parse. */
-static int derive_scanned(struct deriver *d, const struct ff_event *ev, struct span *out)
-{
-    if (ev->type == FF_EV_PAGE && ev->properties.len && scan_fields(d, ev->properties, page_keys, out, 4)) return -1;
-    if (!ev->context.len) return 0;
-    struct ff_jscan sc;
-    struct ff_jscan_member m;
-    if (ff_jscan_begin(&sc, ev->context.p, ev->context.len)) return -1;
-    int page = 0, campaign = 0, more;
-    while ((more = ff_jscan_next(&sc, &m)) == 1) {
-        int is_page = !page && ff_str_eq(m.key, (struct ff_str){"page", 4});
-        int is_campaign = !campaign && ff_str_eq(m.key, (struct ff_str){"campaign", 8});
-        page |= is_page, campaign |= is_campaign;
-        if ((is_page || is_campaign) && m.kind == FF_JS_OBJECT &&
-            scan_fields(d, m.value, is_page ? page_keys : campaign_keys, is_page ? out : out + 4, is_page ? 4 : 5))
-            return -1;
-    }
-    return more < 0 ? -1 : 0;
-}
-
-/* The same, by parsing: for text the scan gives up on. */
-static void derive_parsed(struct deriver *d, const struct ff_event *ev, struct span *out)
-{
-    struct ff_json_doc doc;
-    /* A page call carries its page in properties (Segment spec); context.page comes second. */
-    if (ev->type == FF_EV_PAGE && !parse_text(d, ev->properties, &doc))
-        take_object_fields(d, &doc, 0, page_keys, out, 4);
-    if (!parse_text(d, ev->context, &doc)) {
-        take_object_fields(d, &doc, ff_json_get(&doc, 0, "page"), page_keys, out, 4);
-        take_object_fields(d, &doc, ff_json_get(&doc, 0, "campaign"), campaign_keys, out + 4, 5);
-    }
-}
-
-static struct ff_str span_str(const struct deriver *d, const struct span *s)
-{
-    return (struct ff_str){s->len ? d->arena.data + s->off : "", s->len};
-}
-
-/* Source, channel and click id (enrich/channel.h) from the page, referrer and UTM columns. */
-static void derive_channel(struct deriver *d, struct span *out)
-{
-    struct ff_str url = span_str(d, &out[D(FF_C_PAGE_URL)]);
-    int clicked = ff_click_id(url, &d->query) && d->query.len <= UINT32_MAX;
-    struct ff_str click = {clicked ? d->query.data : "", clicked ? (uint32_t)d->query.len : 0};
-    char source[256];
-    size_t slen;
-    const char *channel = ff_channel(url, span_str(d, &out[D(FF_C_PAGE_REFERRER)]), span_str(d, &out[D(FF_C_UTM_SOURCE)]),
-                                     span_str(d, &out[D(FF_C_UTM_MEDIUM)]), click, source, sizeof source, &slen);
-    /* kept last: keeping moves the arena the spans above point into */
-    keep(d, &out[D(FF_C_SOURCE)], source, (uint32_t)slen);
-    keep(d, &out[D(FF_C_CHANNEL)], channel, (uint32_t)strlen(channel));
-    if (clicked) keep(d, &out[D(FF_C_CLICK_ID)], d->query.data, (uint32_t)d->query.len);
-}
-
-static void derive(struct deriver *d, const struct ff_event *ev, struct span *out)
-{
-    memset(out, 0, NDERIVED * sizeof *out);
-    if (derive_scanned(d, ev, out)) {
-        memset(out, 0, NDERIVED * sizeof *out);
-        derive_parsed(d, ev, out);
-    }
-    /* No campaign object: the UTM parameters of the page URL, as analytics.js would read them. */
-    if (out[0].len) {
-        ff_buf_reset(&d->urlq); /* a copy: the arena the URL is in moves while values are kept */
-        const char *url = d->arena.data + out[0].off;
-        const char *q = memchr(url, '?', out[0].len);
-        if (q && !ff_buf_append(&d->urlq, q + 1, out[0].len - (size_t)(q + 1 - url))) {
-            const char *hash = memchr(d->urlq.data, '#', d->urlq.len);
-            size_t qlen = hash ? (size_t)(hash - d->urlq.data) : d->urlq.len;
-            for (int k = 0; k < 5; k++) {
-                if (out[4 + k].len) continue;
-                ff_buf_reset(&d->query);
-                if (ff_query_get(d->urlq.data, qlen, utm_params[k], &d->query) == 1)
-                    keep(d, &out[4 + k], d->query.data, (uint32_t)d->query.len);
-            }
-        }
-    }
-    derive_channel(d, out);
 }
 
 /* ---- sorting ---- */
@@ -349,7 +198,7 @@ static int sort_rows(const struct ff_event *evs, size_t n, uint32_t *rows)
 struct builder {
     const struct ff_event *evs;
     const uint32_t *rows;         /* index into evs of each row */
-    const struct ff_str *derived; /* NDERIVED columns of the whole build, `stride` rows apart */
+    const struct ff_str *derived; /* FF_NDERIVED columns of the whole build, `stride` rows apart */
     size_t stride;
     size_t n;
     const struct ff_props_plan *plan;   /* typed property columns: FF_NCOLS + k */
@@ -370,6 +219,7 @@ static const size_t field_off[FF_NCOLS] = {
     [FF_C_MESSAGE_ID] = AT(message_id),
     [FF_C_ANONYMOUS_ID] = AT(anonymous_id),
     [FF_C_USER_ID] = AT(user_id), [FF_C_GROUP_ID] = AT(group_id), [FF_C_PERSON_ID] = AT(person_id),
+    [FF_C_SESSION_ID] = AT(session_id),
     [FF_C_PREVIOUS_ID] = AT(previous_id),
     [FF_C_WRITE_KEY] = AT(write_key), [FF_C_TRAITS] = AT(traits),
     [FF_C_CONTEXT] = AT(context),
@@ -422,7 +272,7 @@ static int columns_take(const struct builder *b, const struct ff_part_column *co
             v->str = b->props->rest + b->props_off;
             continue;
         }
-        if (k >= FF_C_PAGE_URL && k <= LAST_DERIVED) { /* derived: column-major already */
+        if (k >= FF_C_PAGE_URL && k <= FF_LAST_DERIVED) { /* derived: column-major already */
             v->str = (struct ff_str *)b->derived + (size_t)(k - FF_C_PAGE_URL) * b->stride;
             continue;
         }
@@ -679,23 +529,20 @@ int ff_parts_build(const char *dir, uint64_t *next_id, const struct ff_event *ev
     if (!n) return 0;
     if (!block_rows) block_rows = FF_PART_BLOCK_ROWS;
     uint32_t *rows = ff_malloc(n * sizeof *rows);
-    struct span *spans = ff_malloc(n * NDERIVED * sizeof *spans);
-    struct ff_str *derived = ff_malloc(n * NDERIVED * sizeof *derived);
+    struct ff_span *spans = ff_malloc(n * FF_NDERIVED * sizeof *spans);
+    struct ff_str *derived = ff_malloc(n * FF_NDERIVED * sizeof *derived);
     struct ff_built_part *parts = NULL;
     size_t nparts = 0;
-    struct deriver d = {0};
-    ff_buf_init(&d.scratch, (size_t)1 << 32);
-    ff_buf_init(&d.arena, (size_t)1 << 34);
-    ff_buf_init(&d.query, (size_t)1 << 32);
-    ff_buf_init(&d.urlq, (size_t)1 << 32);
-    int rc = rows && spans && derived && (d.parser = ff_json_parser_new()) ? 0 : -ENOMEM;
+    struct ff_deriver d;
+    int rc = ff_deriver_init(&d);
+    if (!rows || !spans || !derived) rc = -ENOMEM;
     if (!rc) rc = sort_rows(evs, n, rows);
     /* From here on everything is in part order: row i is evs[rows[i]]. */
-    for (size_t i = 0; i < n && !rc; i++) derive(&d, &evs[rows[i]], spans + i * NDERIVED);
+    for (size_t i = 0; i < n && !rc; i++) ff_derive(&d, &evs[rows[i]], spans + i * FF_NDERIVED);
     /* column by column, so a day's part borrows them as they are */
     for (size_t i = 0; i < n && !rc; i++)
-        for (size_t k = 0; k < NDERIVED; k++) {
-            const struct span *sp = &spans[i * NDERIVED + k];
+        for (size_t k = 0; k < FF_NDERIVED; k++) {
+            const struct ff_span *sp = &spans[i * FF_NDERIVED + k];
             derived[k * n + i] = (struct ff_str){sp->len ? d.arena.data + sp->off : "", sp->len};
         }
     /* Typed property columns: one plan for the events of this build, their values split out. */
@@ -740,11 +587,7 @@ int ff_parts_build(const char *dir, uint64_t *next_id, const struct ff_event *ev
         nparts = 0;
     }
     ff_props_split_free(&split);
-    ff_json_parser_free(d.parser);
-    ff_buf_free(&d.scratch);
-    ff_buf_free(&d.arena);
-    ff_buf_free(&d.query);
-    ff_buf_free(&d.urlq);
+    ff_deriver_free(&d);
     ff_free(rows);
     ff_free(spans);
     ff_free(derived);
@@ -761,7 +604,7 @@ static const int event_cols[] = {FF_C_TIME, FF_C_RECEIVED, FF_C_ORIGINAL_TIME, F
                                  FF_C_GROUP_ID, FF_C_PREVIOUS_ID, FF_C_WRITE_KEY, FF_C_PROPERTIES, FF_C_TRAITS,
                                  FF_C_CONTEXT, FF_C_SEQ, FF_C_BROWSER, FF_C_BROWSER_VERSION, FF_C_OS,
                                  FF_C_OS_VERSION, FF_C_DEVICE_TYPE, FF_C_BOT, FF_C_COUNTRY, FF_C_REGION,
-                                 FF_C_CITY, FF_C_PROJECT};
+                                 FF_C_CITY, FF_C_PROJECT, FF_C_SESSION_ID};
 
 void ff_part_events_init(struct ff_part_events *pe, const struct ff_part *p)
 {
@@ -866,5 +709,6 @@ void ff_part_events_get(const struct ff_part_events *pe, uint32_t i, struct ff_e
     ev->region = str_at(&c[FF_C_REGION], i);
     ev->city = str_at(&c[FF_C_CITY], i);
     ev->project = str_at(&c[FF_C_PROJECT], i);
+    ev->session_id = str_at(&c[FF_C_SESSION_ID], i);
     ev->bot = c[FF_C_BOT].u8 && i < c[FF_C_BOT].n ? c[FF_C_BOT].u8[i] : 0;
 }

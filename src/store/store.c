@@ -96,10 +96,10 @@ static void memtable_clear(struct memtable *m)
     memset(m, 0, sizeof *m);
 }
 
-/* Appends one entry: seq, then the record's bytes. Under s->mu. */
-static int memtable_add(struct memtable *m, uint64_t seq, const char *rec, size_t len, int64_t now)
+/* Appends one entry: seq, session id (NULL: none), then the record's bytes. Under s->mu. */
+static int memtable_add(struct memtable *m, uint64_t seq, const char *sid, const char *rec, size_t len, int64_t now)
 {
-    size_t need = 8 + len;
+    size_t need = 8 + FF_SESSION_ID_LEN + len;
     struct slab *sl = m->n ? m->slabs[m->n - 1] : NULL;
     if (!sl || sl->cap - sl->len < need) {
         if (m->n == m->cap) {
@@ -114,7 +114,9 @@ static int memtable_add(struct memtable *m, uint64_t seq, const char *rec, size_
     }
     unsigned char *o = (unsigned char *)sl->data + sl->len;
     for (int i = 0; i < 8; i++) o[i] = (unsigned char)(seq >> (8 * i));
-    memcpy(o + 8, rec, len);
+    if (sid) memcpy(o + 8, sid, FF_SESSION_ID_LEN);
+    else memset(o + 8, 0, FF_SESSION_ID_LEN);
+    memcpy(o + 8 + FF_SESSION_ID_LEN, rec, len);
     sl->len += need;
     m->bytes += need;
     if (!m->records) {
@@ -133,13 +135,15 @@ static int memtable_add(struct memtable *m, uint64_t seq, const char *rec, size_
 
 int ff_memtable_next(const char *data, size_t len, size_t *off, uint64_t *seq, struct ff_record *rec)
 {
-    if (len - *off < 8) return 1;
+    if (len - *off < 8 + FF_SESSION_ID_LEN) return 1;
     const unsigned char *p = (const unsigned char *)data + *off;
     uint64_t s = 0;
     for (int i = 7; i >= 0; i--) s = s << 8 | p[i];
-    size_t roff = *off + 8;
+    size_t roff = *off + 8 + FF_SESSION_ID_LEN;
     int rc = ff_record_decode(data, len, &roff, rec);
     if (rc) return rc;
+    if (rec->kind == FF_REC_EVENT)
+        rec->u.ev.session_id = (struct ff_str){(const char *)p + 8, p[8] ? FF_SESSION_ID_LEN : 0};
     *seq = s;
     *off = roff;
     return 0;
@@ -240,7 +244,7 @@ void ff_snapshot_release(struct snapshot *snap)
 /* ---- adding records ---- */
 
 static int add_frame(struct ff_store *s, uint64_t first_seq, const char *records, size_t len, const uint32_t *drops,
-                     uint32_t ndrop, int64_t now)
+                     uint32_t ndrop, size_t nsids, int64_t now)
 {
     size_t off = 0;
     uint32_t d = 0;
@@ -252,20 +256,54 @@ static int add_frame(struct ff_store *s, uint64_t first_seq, const char *records
         size_t rlen = 5 + (size_t)body;
         int dropped = d < ndrop && drops[d] == i;
         if (dropped) d++;
-        else rc = memtable_add(&s->active, first_seq + i, records + off, rlen, now);
+        else rc = memtable_add(&s->active, first_seq + i, i < nsids ? s->frame_sids + i * FF_SESSION_ID_LEN : NULL,
+                               records + off, rlen, now);
         off += rlen;
     }
     return rc;
 }
 
-/* The links the frame's events make (identity.h), before their events can be read. */
-static void observe_frame(struct ff_store *s, const char *records, size_t len)
+/* The session of an event into sid (zeros when it has none). */
+static void assign_session(struct ff_store *s, const struct ff_event *ev, char sid[FF_SESSION_ID_LEN])
 {
-    size_t off = 0;
+    memset(sid, 0, FF_SESSION_ID_LEN);
+    struct ff_session_rules rules = {0};
+    if (s->o.session_rules) s->o.session_rules(s->o.session_rules_arg, ev->project, &rules);
+    if (ff_sessions_assign(s->sessions, ev, &rules, sid) < 0) {
+        memset(sid, 0, FF_SESSION_ID_LEN);
+        ff_error("store: out of memory for sessions: an event is stored without its session id");
+    }
+}
+
+/* The links the frame's events make (identity.h) and the sessions of those the WAL kept
+ * (sessions.h; into s->frame_sids), before their events can be read. Returns how many
+ * records have their session id there. */
+static size_t observe_frame(struct ff_store *s, const char *records, size_t len, const uint32_t *drops, uint32_t ndrop)
+{
+    size_t off = 0, i = 0;
+    uint32_t d = 0;
     struct ff_record rec;
-    while (off < len && !ff_record_decode(records, len, &off, &rec))
-        if (rec.kind == FF_REC_EVENT && ff_identity_observe(s->identity, &rec.u.ev))
+    for (; off < len && !ff_record_decode(records, len, &off, &rec); i++) {
+        if (i == s->frame_sids_cap) {
+            size_t cap = s->frame_sids_cap ? s->frame_sids_cap * 2 : 4096;
+            char *p = ff_realloc(s->frame_sids, cap * FF_SESSION_ID_LEN);
+            if (!p) {
+                ff_error("store: out of memory for session ids: events are stored without them");
+                return i;
+            }
+            s->frame_sids = p;
+            s->frame_sids_cap = cap;
+        }
+        char *sid = s->frame_sids + i * FF_SESSION_ID_LEN;
+        int dropped = d < ndrop && drops[d] == i;
+        d += dropped;
+        memset(sid, 0, FF_SESSION_ID_LEN);
+        if (rec.kind != FF_REC_EVENT) continue;
+        if (ff_identity_observe(s->identity, &rec.u.ev))
             ff_error("store: out of memory for the identity map: a link waits for the next start");
+        if (!dropped) assign_session(s, &rec.u.ev, sid);
+    }
+    return i;
 }
 
 void ff_store_on_durable(void *store, uint64_t first_seq, const char *records, size_t len, const uint32_t *drops,
@@ -273,7 +311,7 @@ void ff_store_on_durable(void *store, uint64_t first_seq, const char *records, s
 {
     struct ff_store *s = store;
     int64_t now = ff_now_us();
-    observe_frame(s, records, len);
+    size_t nsids = observe_frame(s, records, len, drops, ndrop);
     pthread_mutex_lock(&s->mu);
     /* Backpressure: when flushes fall behind ingest, the WAL writer waits here, so requests
      * wait for their acknowledgement instead of memory growing without bound. */
@@ -282,7 +320,7 @@ void ff_store_on_durable(void *store, uint64_t first_seq, const char *records, s
     while (s->thread_started && !s->stopping && !s->flush_failing && s->frozen.records &&
            s->active.bytes >= MEMTABLE_MAX_FACTOR * s->o.flush_bytes)
         pthread_cond_wait(&s->flushed_cv, &s->mu);
-    int rc = add_frame(s, first_seq, records, len, drops, ndrop, now);
+    int rc = add_frame(s, first_seq, records, len, drops, ndrop, nsids, now);
     if (s->active.bytes >= s->o.flush_bytes) pthread_cond_signal(&s->cv);
     pthread_mutex_unlock(&s->mu);
     /* Out of memory here loses nothing: the records are in the WAL and come back at the next
@@ -507,6 +545,8 @@ int ff_store_flush(struct ff_store *s)
     if (!rc) rc = resolve_persons(s, &d);
     /* the links behind those person ids are durable before the parts that use them */
     if (!rc) rc = ff_identity_save(s->identity, s->dir);
+    /* the open sessions as of these events, so a restart gives the next ones the same ids */
+    if (!rc) rc = ff_sessions_save(s->sessions, s->dir, ff_now_us());
     if (!rc) rc = ff_manifest_copy(&m, &s->man);
 #ifndef FF_BENCH_DISCARD_PARTS
     if (!rc) rc = ff_parts_build(s->partsdir, &m.next_id, d.evs, d.nev, s->o.block_rows, &built, &nbuilt);
@@ -632,7 +672,11 @@ static int replay_visit(void *arg, uint64_t seq, const struct ff_record *rec)
     if (seq < r->s->man.wal_seq) return 0;
     ff_buf_reset(&r->tmp);
     int rc = rec->kind == FF_REC_EVENT ? ff_event_encode(&r->tmp, &rec->u.ev) : ff_quarantine_encode(&r->tmp, &rec->u.q);
-    if (!rc) rc = memtable_add(&r->s->active, seq, r->tmp.data, r->tmp.len, r->now);
+    /* DATA/SESSIONS may have these events already: each lies inside its session's span
+     * there, so it gets the same id again (sessions.h) */
+    char sid[FF_SESSION_ID_LEN] = {0};
+    if (rec->kind == FF_REC_EVENT) assign_session(r->s, &rec->u.ev, sid);
+    if (!rc) rc = memtable_add(&r->s->active, seq, sid, r->tmp.data, r->tmp.len, r->now);
     return rc ? (r->err = rc) : 0;
 }
 
@@ -661,6 +705,7 @@ int ff_store_open(struct ff_store **out, const struct ff_store_opts *o, char *er
     }
     if ((rc = ff_manifest_load(s->dir, &s->man, err, errlen))) goto fail;
     if ((rc = ff_identity_open(s->dir, &s->identity, err, errlen))) goto fail;
+    if ((rc = ff_sessions_open(s->dir, &s->sessions, err, errlen))) goto fail;
     ff_buf_init(&s->flush_persons, (size_t)1 << 36);
     if (!o->read_only) remove_orphans(s);
     if (!(s->ps = partset_new(s->man.nparts))) {
@@ -728,6 +773,9 @@ void ff_store_close(struct ff_store *s)
     ff_free(s->flush_evs);
     ff_buf_free(&s->flush_persons);
     ff_identity_free(s->identity);
+    ff_sessions_free(s->sessions);
+    ff_free(s->frame_sids);
+    if (s->o.session_rules_free) s->o.session_rules_free(s->o.session_rules_arg);
     ff_partset_release(s->ps);
     ff_manifest_free(&s->man);
     pthread_mutex_destroy(&s->mu);

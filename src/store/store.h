@@ -22,6 +22,7 @@
 #include "core/buf.h"
 #include "event/event.h"
 #include "store/manifest.h"
+#include "store/sessions.h"
 
 struct ff_store;
 
@@ -34,6 +35,10 @@ struct ff_store_opts {
     int read_only;              /* no flush thread, nothing written (the CLI) */
     int manual_flush;           /* no flush thread: only ff_store_flush and close flush (tests) */
     int retention_days;         /* drop whole days older than this many days; 0 = keep everything */
+    /* each project's time zone and session timeout (sessions.h); NULL: UTC and 30 minutes */
+    void (*session_rules)(void *arg, struct ff_str project, struct ff_session_rules *out);
+    void *session_rules_arg;
+    void (*session_rules_free)(void *arg); /* the store owns the argument: called at close */
 };
 
 /* What the store holds, for /api/stats at start-up. */
@@ -109,6 +114,25 @@ struct ff_scan_filter {
  * returned. Strings are valid during the call only. */
 typedef int (*ff_event_visit_fn)(void *arg, const struct ff_event *ev);
 int ff_store_scan(struct ff_store *s, const struct ff_scan_filter *f, ff_event_visit_fn visit, void *arg);
+
+/* ---- sessions (sessions.h), summed from their events ---- */
+struct ff_session_filter {
+    int64_t from_us, to_us;   /* sessions that start in [from, to), FF_TIME_NONE for open ends */
+    const char *person;       /* one person's (any of their ids), or NULL */
+    size_t person_len;
+    const char *project;      /* only this project's, or NULL for all */
+    int bots;                 /* 1: bots' sessions too (left out by default, as from every insight) */
+    size_t limit;             /* the newest this many */
+};
+/* Most sessions one answer sums: past it, FF_ETOOBIG (ask for a shorter range). */
+#define FF_SESSIONS_READ_MAX ((size_t)4 << 20)
+/* Appends up to f->limit sessions, latest start first, as JSON objects separated by `sep`:
+ * {id, start, end, durationSeconds, events, pageviews, bounce, bot, personId, deviceId,
+ *  entryPage, exitPage, referrer, source, channel, utmSource, utmMedium, utmCampaign,
+ *  browser, os, deviceType, country, project}; empty attributes are left out. Bounce: one
+ * pageview and no track call. Sets *count. */
+int ff_store_sessions_json(struct ff_store *s, const struct ff_session_filter *f, const char *sep, struct ff_buf *out,
+                           size_t *count);
 
 /* Appends up to f->limit matching events (or quarantined items) as JSON objects, newest
  * (latest to arrive) first, separated by `sep`; sets *count. 0 or a negative error. */

@@ -11,9 +11,11 @@
 #include "store/schema.h"
 #include "store/store.h"
 #include "store/identity.h"
+#include "store/sessions.h"
 #include "core/fileio.h"
 
-/* An append-only run of memtable entries: seq:u64le, then a record as event.h encodes it.
+/* An append-only run of memtable entries: seq:u64le, the event's session id (FF_SESSION_ID_LEN
+ * bytes; zeros when it has none), then a record as event.h encodes it.
  * Bytes below a length a reader saw never change, so readers share slabs by reference. */
 struct slab {
     atomic_int refs;
@@ -72,6 +74,9 @@ struct ff_store {
     struct ff_event *flush_evs;
     size_t flush_evs_cap;
     struct ff_identity *identity;  /* identity.h: who is who, fed by every durable event */
+    struct ff_sessions *sessions;  /* sessions.h: the open sessions, fed likewise */
+    char *frame_sids;              /* the session ids of the frame being added (WAL writer only) */
+    size_t frame_sids_cap;         /* in records */
     struct ff_buf flush_persons;   /* the person ids of the events being flushed */
     struct partset *ps;
     struct ff_manifest man;

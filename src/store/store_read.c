@@ -131,14 +131,23 @@ struct reader {
     char err[1024];
 };
 
-/* What a kept item holds: an event in its binary encoding (cheaper to copy than JSON is to
- * write; JSON is written only for what is kept at the end), or a quarantined item as its
+/* What a kept item holds: an event's session id (FF_SESSION_ID_LEN bytes, zeros for none)
+ * and its binary encoding (cheaper to copy than JSON is to write; JSON is written only for
+ * what is kept at the end), or a quarantined item as its
  * JSON, raw bytes cut short (a few huge bodies must not take gigabytes to list). */
 static int offer_record(struct reader *r, uint64_t seq, const struct ff_record *rec)
 {
     if (!ff_in_project(rec->kind == FF_REC_EVENT ? rec->u.ev.project : rec->u.q.project, r->f->project)) return 0;
     ff_buf_reset(&r->tmp);
-    int rc = rec->kind == FF_REC_EVENT ? ff_event_encode(&r->tmp, &rec->u.ev) : ff_quarantine_write_json(&r->tmp, &rec->u.q);
+    int rc;
+    if (rec->kind == FF_REC_EVENT) {
+        char sid[FF_SESSION_ID_LEN] = {0};
+        memcpy(sid, rec->u.ev.session_id.p, rec->u.ev.session_id.len == FF_SESSION_ID_LEN ? FF_SESSION_ID_LEN : 0);
+        rc = ff_buf_append(&r->tmp, sid, sizeof sid);
+        if (!rc) rc = ff_event_encode(&r->tmp, &rec->u.ev);
+    } else {
+        rc = ff_quarantine_write_json(&r->tmp, &rec->u.q);
+    }
     return rc ? rc : offer(&r->k, seq, r->tmp.data, r->tmp.len);
 }
 
@@ -317,11 +326,14 @@ int ff_store_read_json(struct ff_store *s, const struct ff_read_filter *f, const
             rc = ff_buf_append(out, r.k.heap[i].p, r.k.heap[i].len);
             continue;
         }
-        size_t off = 0;
+        size_t off = FF_SESSION_ID_LEN;
         struct ff_record rec;
         if (!(rc = ff_record_decode(r.k.heap[i].p, r.k.heap[i].len, &off, &rec)) &&
-            !(rc = ff_store_person_of(s, &rec.u.ev, &r.tmp)))
+            !(rc = ff_store_person_of(s, &rec.u.ev, &r.tmp))) {
+            const char *sid = r.k.heap[i].p;
+            rec.u.ev.session_id = (struct ff_str){sid, sid[0] ? FF_SESSION_ID_LEN : 0};
             rc = ff_event_write_json(out, &rec.u.ev);
+        }
     }
     if (rc) out->len = start;
     else *count = r.k.n;

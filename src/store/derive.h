@@ -1,0 +1,42 @@
+/* derive.h - the columns an event's JSON implies: its page (url, path, title, referrer), its
+ * campaign (the five UTM fields, from context.campaign or else the page URL's query), and
+ * where the visit came from (source, channel, click id; enrich/channel.h). Parts store them
+ * as columns (schema.c); sessions split on a change of campaign (sessions.c). */
+#ifndef FF_DERIVE_H
+#define FF_DERIVE_H
+
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "event/event.h"
+#include "store/schema.h"
+
+/* The derived columns are FF_C_PAGE_URL .. FF_C_CLICK_ID, in that order. */
+#define FF_LAST_DERIVED FF_C_CLICK_ID
+#define FF_NDERIVED (FF_LAST_DERIVED - FF_C_PAGE_URL + 1)
+#define FF_D(col) ((col) - FF_C_PAGE_URL) /* a derived column's place in a row's spans */
+
+/* A derived value: bytes of the deriver's arena (offsets, as the arena moves while it grows). */
+struct ff_span {
+    uint64_t off;
+    uint32_t len;
+};
+
+struct ff_json_parser;
+struct ff_deriver {
+    struct ff_json_parser *parser;
+    struct ff_buf scratch, arena, query, urlq;
+};
+
+int ff_deriver_init(struct ff_deriver *d); /* 0 or -ENOMEM */
+void ff_deriver_free(struct ff_deriver *d);
+
+/* Appends an event's derived values to d->arena, out[FF_D(col)] locating each (len 0 when
+ * the event has none). Out of memory leaves values empty. */
+void ff_derive(struct ff_deriver *d, const struct ff_event *ev, struct ff_span *out);
+static inline struct ff_str ff_span_str(const struct ff_deriver *d, const struct ff_span *s)
+{
+    return (struct ff_str){s->len ? d->arena.data + s->off : "", s->len};
+}
+
+#endif

@@ -1,0 +1,266 @@
+/* session_read.c - sessions read back from their events (see ff_store_sessions_json in
+ * store.h): each session's span, counts, entry and exit page, bounce, and where the visit
+ * came from, summed over the events that carry its id. Nothing is kept apart from the
+ * events, so a summary is always what the events say, late events and erasures included.
+ *
+ * A session never crosses midnight in its project's zone, so the sessions that start in
+ * [from, to) have all their events in [from, to + 26 h): only that range is scanned. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/errors.h"
+#include "core/json.h"
+#include "core/timeutil.h"
+#include "store/derive.h"
+#include "store/store_int.h"
+
+#define DAY_SPAN_US (26LL * 3600 * 1000000) /* a local day, with a DST hour and zone margin */
+
+struct field {
+    uint64_t off;
+    uint32_t len;
+};
+
+/* Attributes taken from one event: the first pageview (else the first event) for where the
+ * visit came from, the last pageview for where it ended. */
+enum { A_PERSON, A_DEVICE, A_ENTRY, A_EXIT, A_REFERRER, A_SOURCE, A_CHANNEL, A_UTM_SOURCE, A_UTM_MEDIUM,
+       A_UTM_CAMPAIGN, A_BROWSER, A_OS, A_DEVICE_TYPE, A_COUNTRY, A_PROJECT, NATTR };
+
+struct summary {
+    char id[FF_SESSION_ID_LEN];
+    int64_t start, end;
+    int64_t entry_t, exit_t; /* times of the pageviews (or first event) the attributes came from */
+    uint64_t entry_seq, exit_seq;
+    uint32_t events, pageviews, tracks;
+    int bot, has_pageview;
+    struct field a[NATTR];
+};
+
+struct gather {
+    const struct ff_session_filter *f;
+    struct summary *v;
+    size_t n, cap;
+    uint32_t *slots; /* index + 1, by the id's hash */
+    size_t nslots;
+    struct ff_buf arena;
+    struct ff_deriver d;
+    int rc;
+};
+
+static uint64_t hash_id(const char *id)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (int i = 0; i < FF_SESSION_ID_LEN; i++) h = (h ^ (unsigned char)id[i]) * 1099511628211ULL;
+    return h;
+}
+
+static int grow(struct gather *g)
+{
+    size_t n = g->nslots ? g->nslots * 2 : 4096;
+    uint32_t *s = ff_calloc(n, sizeof *s);
+    if (!s) return -ENOMEM;
+    for (size_t k = 0; k < g->n; k++) {
+        size_t i = hash_id(g->v[k].id) & (n - 1);
+        while (s[i]) i = (i + 1) & (n - 1);
+        s[i] = (uint32_t)k + 1;
+    }
+    ff_free(g->slots);
+    g->slots = s;
+    g->nslots = n;
+    return 0;
+}
+
+static struct summary *lookup(struct gather *g, const char *id)
+{
+    if ((g->n + 1) * 2 > g->nslots && grow(g)) return NULL;
+    size_t i = hash_id(id) & (g->nslots - 1);
+    for (; g->slots[i]; i = (i + 1) & (g->nslots - 1))
+        if (memcmp(g->v[g->slots[i] - 1].id, id, FF_SESSION_ID_LEN) == 0) return &g->v[g->slots[i] - 1];
+    if (g->n == g->cap) {
+        if (g->n >= FF_SESSIONS_READ_MAX) {
+            g->rc = FF_ETOOBIG;
+            return NULL;
+        }
+        size_t nc = g->cap ? g->cap * 2 : 1024;
+        struct summary *nv = ff_realloc(g->v, nc * sizeof *nv);
+        if (!nv) return NULL;
+        g->v = nv;
+        g->cap = nc;
+    }
+    struct summary *s = &g->v[g->n++];
+    memset(s, 0, sizeof *s);
+    memcpy(s->id, id, FF_SESSION_ID_LEN);
+    s->start = INT64_MAX;
+    s->end = INT64_MIN;
+    g->slots[i] = (uint32_t)g->n;
+    return s;
+}
+
+static void keep(struct gather *g, struct field *f, struct ff_str v)
+{
+    f->len = 0;
+    if (!v.len || ff_buf_append(&g->arena, v.p, v.len)) return;
+    f->off = g->arena.len - v.len;
+    f->len = v.len;
+}
+
+static struct ff_str at(const struct gather *g, const struct field *f)
+{
+    return (struct ff_str){f->len ? g->arena.data + f->off : "", f->len};
+}
+
+/* Before (t, seq)? */
+static int earlier(int64_t t, uint64_t seq, int64_t t2, uint64_t seq2) { return t < t2 || (t == t2 && seq < seq2); }
+
+/* The path of a URL: "https://x.test/a/b?q#f" → "/a/b" ("/" when it has none). */
+static struct ff_str url_path(struct ff_str url)
+{
+    const char *p = url.p, *end = url.p + url.len;
+    const char *scheme = url.len > 3 ? memmem(p, url.len, "://", 3) : NULL;
+    if (scheme) {
+        p = scheme + 3;
+        while (p < end && *p != '/' && *p != '?' && *p != '#') p++;
+    }
+    const char *q = p;
+    while (q < end && *q != '?' && *q != '#') q++;
+    return q > p ? (struct ff_str){p, (uint32_t)(q - p)} : (struct ff_str){"/", 1};
+}
+
+/* The page a pageview names: a screen's name, a page's path (else its URL's, else its name). */
+static struct ff_str page_of(const struct ff_event *ev, const struct ff_deriver *d, const struct ff_span *sp)
+{
+    if (ev->type == FF_EV_SCREEN) return ev->name;
+    struct ff_str path = ff_span_str(d, &sp[FF_D(FF_C_PAGE_PATH)]);
+    if (path.len) return path;
+    struct ff_str url = ff_span_str(d, &sp[FF_D(FF_C_PAGE_URL)]);
+    return url.len ? url_path(url) : ev->name;
+}
+
+static int visit(void *arg, const struct ff_event *ev)
+{
+    struct gather *g = arg;
+    if (ev->session_id.len != FF_SESSION_ID_LEN) return 0; /* no session: identify, or stored before sessions */
+    struct summary *s = lookup(g, ev->session_id.p);
+    if (!s) return g->rc ? g->rc : -ENOMEM;
+    int pageview = ev->type == FF_EV_PAGE || ev->type == FF_EV_SCREEN;
+    int64_t t = ev->timestamp_us;
+    s->events++;
+    s->pageviews += (uint32_t)pageview;
+    s->tracks += ev->type == FF_EV_TRACK;
+    s->bot |= ev->bot;
+    if (t < s->start) s->start = t;
+    if (t > s->end) s->end = t;
+    /* the entry: the first pageview, or the first event while there is none */
+    int entry = pageview ? !s->has_pageview || earlier(t, ev->seq, s->entry_t, s->entry_seq)
+                         : !s->has_pageview && (s->events == 1 || earlier(t, ev->seq, s->entry_t, s->entry_seq));
+    int exit = pageview && (!s->has_pageview || !earlier(t, ev->seq, s->exit_t, s->exit_seq));
+    if (!s->a[A_PERSON].len || ev->person_id.len) keep(g, &s->a[A_PERSON], ev->person_id);
+    if (!entry && !exit) return 0;
+    ff_buf_reset(&g->d.arena);
+    struct ff_span sp[FF_NDERIVED];
+    ff_derive(&g->d, ev, sp);
+    if (exit) {
+        keep(g, &s->a[A_EXIT], page_of(ev, &g->d, sp));
+        s->exit_t = t;
+        s->exit_seq = ev->seq;
+    }
+    if (entry) {
+        s->entry_t = t;
+        s->entry_seq = ev->seq;
+        keep(g, &s->a[A_ENTRY], pageview ? page_of(ev, &g->d, sp) : (struct ff_str){"", 0});
+        keep(g, &s->a[A_DEVICE], ev->anonymous_id.len ? ev->anonymous_id : ev->user_id);
+        static const int derived[][2] = {{A_REFERRER, FF_C_PAGE_REFERRER}, {A_SOURCE, FF_C_SOURCE},
+                                         {A_CHANNEL, FF_C_CHANNEL},        {A_UTM_SOURCE, FF_C_UTM_SOURCE},
+                                         {A_UTM_MEDIUM, FF_C_UTM_MEDIUM},  {A_UTM_CAMPAIGN, FF_C_UTM_CAMPAIGN}};
+        for (size_t k = 0; k < sizeof derived / sizeof *derived; k++)
+            keep(g, &s->a[derived[k][0]], ff_span_str(&g->d, &sp[FF_D(derived[k][1])]));
+        keep(g, &s->a[A_BROWSER], ev->browser);
+        keep(g, &s->a[A_OS], ev->os);
+        keep(g, &s->a[A_DEVICE_TYPE], ev->device_type);
+        keep(g, &s->a[A_COUNTRY], ev->country);
+        keep(g, &s->a[A_PROJECT], ev->project.len ? ev->project : (struct ff_str){FF_DEFAULT_PROJECT, sizeof FF_DEFAULT_PROJECT - 1});
+    }
+    s->has_pageview |= pageview;
+    return 0;
+}
+
+static int by_start_desc(const void *a, const void *b)
+{
+    const struct summary *x = a, *y = b;
+    if (x->start != y->start) return x->start > y->start ? -1 : 1;
+    return memcmp(x->id, y->id, FF_SESSION_ID_LEN);
+}
+
+static int put_str(struct ff_buf *o, const char *name, struct ff_str v)
+{
+    int rc = ff_buf_printf(o, ",\"%s\":", name);
+    return rc ? rc : ff_json_write_str(o, v.p, v.len);
+}
+
+static int put_time(struct ff_buf *o, const char *name, int64_t t)
+{
+    char ts[32];
+    int n = ff_time_format_iso(t, ts);
+    return put_str(o, name, (struct ff_str){ts, (uint32_t)n});
+}
+
+static int write_summary(const struct gather *g, const struct summary *s, struct ff_buf *o)
+{
+    static const char *const names[NATTR] = {
+        [A_PERSON] = "personId", [A_DEVICE] = "deviceId", [A_ENTRY] = "entryPage", [A_EXIT] = "exitPage",
+        [A_REFERRER] = "referrer", [A_SOURCE] = "source", [A_CHANNEL] = "channel", [A_UTM_SOURCE] = "utmSource",
+        [A_UTM_MEDIUM] = "utmMedium", [A_UTM_CAMPAIGN] = "utmCampaign", [A_BROWSER] = "browser", [A_OS] = "os",
+        [A_DEVICE_TYPE] = "deviceType", [A_COUNTRY] = "country", [A_PROJECT] = "project"};
+    int rc = ff_buf_append_str(o, "{\"id\":");
+    if (!rc) rc = ff_json_write_str(o, s->id, FF_SESSION_ID_LEN);
+    if (!rc) rc = put_time(o, "start", s->start);
+    if (!rc) rc = put_time(o, "end", s->end);
+    if (!rc)
+        rc = ff_buf_printf(o, ",\"durationSeconds\":%.3f,\"events\":%u,\"pageviews\":%u,\"bounce\":%s,\"bot\":%s",
+                           (double)(s->end - s->start) / 1e6, s->events, s->pageviews,
+                           /* one page seen and nothing done there (Plausible's and GA's bounce) */
+                           s->pageviews == 1 && s->tracks == 0 ? "true" : "false", s->bot ? "true" : "false");
+    for (int k = 0; !rc && k < NATTR; k++)
+        if (s->a[k].len) rc = put_str(o, names[k], at(g, &s->a[k]));
+    return rc ? rc : ff_buf_putc(o, '}');
+}
+
+int ff_store_sessions_json(struct ff_store *s, const struct ff_session_filter *f, const char *sep, struct ff_buf *out,
+                           size_t *count)
+{
+    *count = 0;
+    struct gather g;
+    memset(&g, 0, sizeof g);
+    g.f = f;
+    ff_buf_init(&g.arena, (size_t)1 << 34);
+    int rc = ff_deriver_init(&g.d);
+    struct ff_scan_filter sf = {f->person, f->person_len, f->from_us, FF_TIME_NONE, f->project};
+    if (f->to_us != FF_TIME_NONE) sf.to_us = f->to_us > INT64_MAX - DAY_SPAN_US ? INT64_MAX : f->to_us + DAY_SPAN_US;
+    if (!rc) rc = ff_store_scan(s, &sf, visit, &g);
+    if (rc == -ENOMEM && g.rc) rc = g.rc;
+    /* only those that start in range, bots left out unless asked for */
+    size_t n = 0;
+    for (size_t i = 0; !rc && i < g.n; i++) {
+        const struct summary *x = &g.v[i];
+        if ((f->to_us != FF_TIME_NONE && x->start >= f->to_us) || (x->bot && !f->bots)) continue;
+        g.v[n++] = *x;
+    }
+    if (!rc) qsort(g.v, n, sizeof *g.v, by_start_desc);
+    size_t start = out->len;
+    for (size_t i = 0; !rc && i < n && i < f->limit; i++) {
+        if (i) rc = ff_buf_append_str(out, sep);
+        if (!rc) rc = write_summary(&g, &g.v[i], out);
+        if (!rc) ++*count;
+    }
+    if (rc) {
+        out->len = start;
+        *count = 0;
+    }
+    ff_deriver_free(&g.d);
+    ff_buf_free(&g.arena);
+    ff_free(g.v);
+    ff_free(g.slots);
+    return rc;
+}
