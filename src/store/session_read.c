@@ -247,7 +247,7 @@ int ff_store_sessions_json(struct ff_store *s, const struct ff_session_filter *f
         if ((f->to_us != FF_TIME_NONE && x->start >= f->to_us) || (x->bot && !f->bots)) continue;
         g.v[n++] = *x;
     }
-    if (!rc) qsort(g.v, n, sizeof *g.v, by_start_desc);
+    if (!rc && n) qsort(g.v, n, sizeof *g.v, by_start_desc);
     size_t start = out->len;
     for (size_t i = 0; !rc && i < n && i < f->limit; i++) {
         if (i) rc = ff_buf_append_str(out, sep);
