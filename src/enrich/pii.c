@@ -104,10 +104,31 @@ static size_t number_at(struct scrub *sc, const char *s, size_t i, size_t hi)
     return end > i ? end : i + 1;
 }
 
+/* Most strings hold nothing to mask: no '@', no '%' (of "%40") and no run of digit groups
+ * (digits and the separators number_at allows) with as many digits as the shortest phone
+ * number. One tight pass says so before the careful one; versions and dates ("120.0.6099",
+ * "2026-11-29T10:00") break their runs at '.', ':' and letters. */
+static int may_hold_pii(const char *s, size_t lo, size_t hi)
+{
+    size_t run = 0;
+    for (size_t i = lo; i < hi; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if ((unsigned)(c - '0') < 10) {
+            if (++run >= 9) return 1;
+        } else if (c == '@' || c == '%') {
+            return 1;
+        } else if (!is_sep((char)c) && c != '+') {
+            run = 0;
+        }
+    }
+    return 0;
+}
+
 /* Scans base[lo, hi) for matches (a string's contents, or a whole plain text). */
 static void scan(struct scrub *sc, size_t lo, size_t hi)
 {
     const char *s = sc->base;
+    if (!may_hold_pii(s, lo, hi)) return;
     for (size_t i = lo; i < hi && !sc->rc;) {
         char c = s[i];
         size_t a, e;

@@ -132,10 +132,12 @@ static int mentions(struct ff_str s, const char *word)
 }
 
 /* 0 when the event names no campaign; else a hash of its source, medium and name. Most
- * events carry no UTM tags: a look for the words first spares them the JSON. */
+ * events carry no UTM tags: a look for the words first spares them the JSON (properties
+ * only of a page call: the page URL is where the deriver reads tags from them). */
 static uint64_t campaign_of(struct ff_sessions *ss, const struct ff_event *ev)
 {
-    if (!mentions(ev->context, "campaign") && !mentions(ev->context, "utm_") && !mentions(ev->properties, "utm_"))
+    if (!mentions(ev->context, "utm_") && !mentions(ev->context, "\"campaign\"") &&
+        !(ev->type == FF_EV_PAGE && mentions(ev->properties, "utm_")))
         return 0;
     if (!ss->deriver_ready) {
         if (ff_deriver_init(&ss->deriver)) return 0;

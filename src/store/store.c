@@ -263,13 +263,25 @@ static int add_frame(struct ff_store *s, uint64_t first_seq, const char *records
     return rc;
 }
 
+/* The rules of one project, asked for once per run of its events. */
+struct rules_cache {
+    struct ff_str project;
+    int valid;
+    struct ff_session_rules rules;
+};
+
 /* The session of an event into sid (zeros when it has none). */
-static void assign_session(struct ff_store *s, const struct ff_event *ev, char sid[FF_SESSION_ID_LEN])
+static void assign_session(struct ff_store *s, const struct ff_event *ev, struct rules_cache *rc,
+                           char sid[FF_SESSION_ID_LEN])
 {
     memset(sid, 0, FF_SESSION_ID_LEN);
-    struct ff_session_rules rules = {0};
-    if (s->o.session_rules) s->o.session_rules(s->o.session_rules_arg, ev->project, &rules);
-    if (ff_sessions_assign(s->sessions, ev, &rules, sid) < 0) {
+    if (!rc->valid || !ff_str_eq(rc->project, ev->project)) {
+        memset(&rc->rules, 0, sizeof rc->rules);
+        if (s->o.session_rules) s->o.session_rules(s->o.session_rules_arg, ev->project, &rc->rules);
+        rc->project = ev->project;
+        rc->valid = 1;
+    }
+    if (ff_sessions_assign(s->sessions, ev, &rc->rules, sid) < 0) {
         memset(sid, 0, FF_SESSION_ID_LEN);
         ff_error("store: out of memory for sessions: an event is stored without its session id");
     }
@@ -283,6 +295,7 @@ static size_t observe_frame(struct ff_store *s, const char *records, size_t len,
     size_t off = 0, i = 0;
     uint32_t d = 0;
     struct ff_record rec;
+    struct rules_cache rules = {{"", 0}, 0, {0}}; /* a frame is mostly one project's events */
     for (; off < len && !ff_record_decode(records, len, &off, &rec); i++) {
         if (i == s->frame_sids_cap) {
             size_t cap = s->frame_sids_cap ? s->frame_sids_cap * 2 : 4096;
@@ -301,7 +314,7 @@ static size_t observe_frame(struct ff_store *s, const char *records, size_t len,
         if (rec.kind != FF_REC_EVENT) continue;
         if (ff_identity_observe(s->identity, &rec.u.ev))
             ff_error("store: out of memory for the identity map: a link waits for the next start");
-        if (!dropped) assign_session(s, &rec.u.ev, sid);
+        if (!dropped) assign_session(s, &rec.u.ev, &rules, sid);
     }
     return i;
 }
@@ -675,7 +688,8 @@ static int replay_visit(void *arg, uint64_t seq, const struct ff_record *rec)
     /* DATA/SESSIONS may have these events already: each lies inside its session's span
      * there, so it gets the same id again (sessions.h) */
     char sid[FF_SESSION_ID_LEN] = {0};
-    if (rec->kind == FF_REC_EVENT) assign_session(r->s, &rec->u.ev, sid);
+    struct rules_cache rules = {{"", 0}, 0, {0}};
+    if (rec->kind == FF_REC_EVENT) assign_session(r->s, &rec->u.ev, &rules, sid);
     if (!rc) rc = memtable_add(&r->s->active, seq, sid, r->tmp.data, r->tmp.len, r->now);
     return rc ? (r->err = rc) : 0;
 }
