@@ -104,45 +104,62 @@ static size_t number_at(struct scrub *sc, const char *s, size_t i, size_t hi)
     return end > i ? end : i + 1;
 }
 
-/* Most strings hold nothing to mask: no '@', no '%' (of "%40") and no run of digit groups
- * (digits and the separators number_at allows) with as many digits as the shortest phone
- * number. One tight pass says so before the careful one; versions and dates ("120.0.6099",
- * "2026-11-29T10:00") break their runs at '.', ':' and letters. */
-static int may_hold_pii(const char *s, size_t lo, size_t hi)
+/* What a string may hold, in one tight pass before the careful one: MAY_EMAIL when it has an
+ * '@' or a '%' (of "%40"), MAY_NUMBER when it has a run of digit groups (digits and the
+ * separators number_at allows) with as many digits as the shortest phone number. Versions
+ * and dates ("120.0.6099", "2026-11-29T10:00") break their runs at '.', ':' and letters.
+ * Most strings are neither; "@scope/package" names are only the first. */
+enum { MAY_EMAIL = 1, MAY_NUMBER = 2 };
+static int may_hold(const char *s, size_t lo, size_t hi)
 {
     size_t run = 0;
+    int m = 0;
     for (size_t i = lo; i < hi; i++) {
         unsigned char c = (unsigned char)s[i];
         if ((unsigned)(c - '0') < 10) {
-            if (++run >= 9) return 1;
+            if (++run >= 9) m |= MAY_NUMBER;
         } else if (c == '@' || c == '%') {
-            return 1;
+            m |= MAY_EMAIL;
+            run = 0;
         } else if (!is_sep((char)c) && c != '+') {
             run = 0;
         }
     }
-    return 0;
+    return m;
+}
+
+/* An e-mail address around base[i] ('@', or the '%' of "%40"): masked, and where scanning
+ * goes on in *next; 0 when there is none. */
+static int email_here(struct scrub *sc, size_t lo, size_t hi, size_t i, size_t *next)
+{
+    const char *s = sc->base;
+    size_t a, e, from = sc->emitted > lo ? sc->emitted : lo;
+    int found = s[i] == '@' ? email_at(s, from, hi, i, 1, &a, &e)
+                            : s[i] == '%' && i + 2 < hi && s[i + 1] == '4' && s[i + 2] == '0' &&
+                                  email_at(s, from, hi, i, 3, &a, &e);
+    if (found) {
+        mask(sc, a, e, "[email]");
+        *next = e;
+    }
+    return found;
 }
 
 /* Scans base[lo, hi) for matches (a string's contents, or a whole plain text). */
 static void scan(struct scrub *sc, size_t lo, size_t hi)
 {
     const char *s = sc->base;
-    if (!may_hold_pii(s, lo, hi)) return;
+    int may = may_hold(s, lo, hi);
+    if (may == MAY_EMAIL) { /* addresses only: look at each '@' and '%', not at every byte */
+        for (size_t i = lo; i < hi && !sc->rc;) {
+            while (i < hi && s[i] != '@' && s[i] != '%') i++;
+            if (i < hi && !email_here(sc, lo, hi, i, &i)) i++;
+        }
+        return;
+    }
+    if (!may) return;
     for (size_t i = lo; i < hi && !sc->rc;) {
         char c = s[i];
-        size_t a, e;
-        if (c == '@' && email_at(s, sc->emitted > lo ? sc->emitted : lo, hi, i, 1, &a, &e)) {
-            mask(sc, a, e, "[email]");
-            i = e;
-            continue;
-        }
-        if (c == '%' && i + 2 < hi && s[i + 1] == '4' && s[i + 2] == '0' &&
-            email_at(s, sc->emitted > lo ? sc->emitted : lo, hi, i, 3, &a, &e)) {
-            mask(sc, a, e, "[email]");
-            i = e;
-            continue;
-        }
+        if ((c == '@' || c == '%') && email_here(sc, lo, hi, i, &i)) continue;
         /* a number starts at a word boundary (a JSON escape such as \n is one too) */
         int boundary = i == lo || !is_alnum(s[i - 1]) || (i >= lo + 2 && s[i - 2] == '\\');
         /* ... but not the digits after a decimal point, a thousands comma or a colon, nor those

@@ -126,9 +126,19 @@ static int make_key(char *buf, struct ff_str project, struct ff_str who, struct 
 
 /* ---- the campaign of an event ---- */
 
-static int mentions(struct ff_str s, const char *word)
+/* 1 when text holds "utm_" or "campaign": each word has an 'm' third, so one memchr walk
+ * over the 'm's finds both (two memmem passes over every event cost 3% of the collector). */
+static int mentions_campaign(struct ff_str text)
 {
-    return s.len && memmem(s.p, s.len, word, strlen(word)) != NULL;
+    if (!text.len) return 0;
+    const char *p = text.p, *end = text.p + text.len;
+    while (p < end && (p = memchr(p, 'm', (size_t)(end - p)))) {
+        size_t before = (size_t)(p - text.p), after = (size_t)(end - p);
+        if (before >= 2 && after >= 2 && p[-2] == 'u' && p[-1] == 't' && p[1] == '_') return 1;
+        if (before >= 2 && after >= 6 && p[-2] == 'c' && p[-1] == 'a' && memcmp(p + 1, "paign", 5) == 0) return 1;
+        p++;
+    }
+    return 0;
 }
 
 /* 0 when the event names no campaign; else a hash of its source, medium and name. Most
@@ -136,9 +146,7 @@ static int mentions(struct ff_str s, const char *word)
  * only of a page call: the page URL is where the deriver reads tags from them). */
 static uint64_t campaign_of(struct ff_sessions *ss, const struct ff_event *ev)
 {
-    if (!mentions(ev->context, "utm_") && !mentions(ev->context, "\"campaign\"") &&
-        !(ev->type == FF_EV_PAGE && mentions(ev->properties, "utm_")))
-        return 0;
+    if (!mentions_campaign(ev->context) && !(ev->type == FF_EV_PAGE && mentions_campaign(ev->properties))) return 0;
     if (!ss->deriver_ready) {
         if (ff_deriver_init(&ss->deriver)) return 0;
         ss->deriver_ready = 1;
