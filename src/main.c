@@ -21,6 +21,8 @@ static const char usage[] =
     "  footfall serve [--listen HOST:PORT] [--data DIR] [options]\n"
     "  footfall events --data DIR [--project ID] [--event NAME] [--from TIME] [--to TIME] [--limit N]\n"
     "  footfall quarantine --data DIR [--project ID] [--limit N]\n"
+    "  footfall sessions --data DIR [--project ID] [--person ID] [--from TIME] [--to TIME]\n"
+    "                    [--bots include|exclude] [--limit N]   (default: those of the last day)\n"
     "  footfall export --data DIR [--project ID] (--person ID | [--from TIME] [--to TIME])\n"
     "                  [--format ndjson|csv]\n"
     "  footfall erase --data DIR [--project ID] --person ID\n"
@@ -231,8 +233,9 @@ int main(int argc, char **argv)
             return 0;
         }
     if (!strcmp(cmd, "serve")) return cmd_serve(argc - 2, argv + 2);
-    if (!strcmp(cmd, "events")) return ff_cmd_read(argc - 2, argv + 2, 0);
-    if (!strcmp(cmd, "quarantine")) return ff_cmd_read(argc - 2, argv + 2, 1);
+    if (!strcmp(cmd, "events")) return ff_cmd_read(argc - 2, argv + 2, FF_READ_EVENTS);
+    if (!strcmp(cmd, "quarantine")) return ff_cmd_read(argc - 2, argv + 2, FF_READ_QUARANTINE);
+    if (!strcmp(cmd, "sessions")) return ff_cmd_read(argc - 2, argv + 2, FF_READ_SESSIONS);
     if (!strcmp(cmd, "export")) return ff_cmd_export(argc - 2, argv + 2);
     if (!strcmp(cmd, "erase")) return ff_cmd_erase(argc - 2, argv + 2);
     if (!strcmp(cmd, "check")) return ff_cmd_check(argc - 2, argv + 2);

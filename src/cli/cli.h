@@ -11,7 +11,8 @@ int ff_cli_size(const char *opt, const char *v, uint64_t *out);
 /* An ISO 8601 date-time or epoch milliseconds, as µs; -1 with a message otherwise. */
 int ff_cli_time(const char *opt, const char *v, int64_t *us);
 
-int ff_cmd_read(int argc, char **argv, int quarantine);
+enum { FF_READ_EVENTS, FF_READ_QUARANTINE, FF_READ_SESSIONS };
+int ff_cmd_read(int argc, char **argv, int what); /* footfall events|quarantine|sessions */
 int ff_cmd_export(int argc, char **argv);
 int ff_cmd_erase(int argc, char **argv);
 int ff_cmd_check(int argc, char **argv);

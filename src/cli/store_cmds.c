@@ -37,9 +37,10 @@ static struct ff_store *open_read_only(const char *dir)
     return st;
 }
 
-int ff_cmd_read(int argc, char **argv, int quarantine)
+int ff_cmd_read(int argc, char **argv, int what)
 {
-    const char *dir = NULL, *event = NULL, *project = NULL;
+    const char *dir = NULL, *event = NULL, *project = NULL, *person = NULL;
+    int quarantine = what == FF_READ_QUARANTINE, sessions = what == FF_READ_SESSIONS, bots = 0;
     struct ff_read_filter f = {
         .kind = quarantine ? FF_REC_QUARANTINE : FF_REC_EVENT, .from_us = FF_TIME_NONE, .to_us = FF_TIME_NONE, .limit = 100};
     for (int i = 0; i < argc; i++) {
@@ -52,7 +53,15 @@ int ff_cmd_read(int argc, char **argv, int quarantine)
         i++;
         if (!strcmp(a, "--data")) dir = v;
         else if (!strcmp(a, "--project")) project = v;
-        else if (!strcmp(a, "--event") && !quarantine) event = v;
+        else if (!strcmp(a, "--event") && what == FF_READ_EVENTS) event = v;
+        else if (!strcmp(a, "--person") && sessions) person = v;
+        else if (!strcmp(a, "--bots") && sessions) {
+            if (strcmp(v, "include") && strcmp(v, "exclude")) {
+                fprintf(stderr, "footfall: --bots is include or exclude, not '%s'\n", v);
+                return 2;
+            }
+            bots = !strcmp(v, "include");
+        }
         else if (!strcmp(a, "--limit")) {
             if (ff_cli_size(a, v, &n)) return 2;
             f.limit = (size_t)n;
@@ -79,7 +88,14 @@ int ff_cmd_read(int argc, char **argv, int quarantine)
         ff_buf_free(&out);
         return 1;
     }
-    int rc = ff_store_read_json(st, &f, "\n", &out, &count);
+    int rc;
+    if (sessions) { /* as GET /api/sessions: without --from or --to, the last day */
+        struct ff_session_filter sf = {f.from_us, f.to_us, person, person ? strlen(person) : 0, project, bots, f.limit};
+        if (sf.from_us == FF_TIME_NONE && sf.to_us == FF_TIME_NONE) sf.from_us = ff_now_us() - 24LL * 3600 * 1000000;
+        rc = ff_store_sessions_json(st, &sf, "\n", &out, &count);
+    } else {
+        rc = ff_store_read_json(st, &f, "\n", &out, &count);
+    }
     ff_store_close(st);
     if (rc) {
         fprintf(stderr, "footfall: cannot read %s: %s\n", dir, ff_strerror(rc));

@@ -157,3 +157,18 @@ def test_bots_person_filter_and_errors(footfall):
         r = server.get("/api/sessions?" + q)
         assert r.status_code == 400 and r.json()["field"] == field, r.text
     assert server.get("/api/sessions", nokey=True).status_code == 401
+
+
+def test_sessions_cli_reads_the_store(footfall):
+    server = footfall.start()
+    m = [page(server, "cli", at("10:00"), "/a"), page(server, "cli", at("10:03"), "/b"),
+         page(server, "bot", at("10:00"), "/", context={"userAgent": GOOGLEBOT})]
+    want = sid(server, m[0])
+    server.stop_ok()
+    rng = ["--from", at("00:00"), "--to", at("23:59")]
+    rows = [json.loads(line) for line in cli("sessions", "--data", server.data_dir, *rng).stdout.splitlines()]
+    assert [(r["id"], r["entryPage"], r["exitPage"], r["pageviews"]) for r in rows] == [(want, "/a", "/b", 2)]
+    rows = cli("sessions", "--data", server.data_dir, "--bots", "include", *rng).stdout.splitlines()
+    assert len(rows) == 2
+    bad = cli("sessions", "--data", server.data_dir, "--bots", "maybe", check=False)
+    assert bad.returncode == 2 and "include or exclude" in bad.stderr
