@@ -14,7 +14,9 @@
 #include "event/event.h"
 #include "store/datadir.h"
 #include "store/export.h"
+#include "project/catalog.h"
 #include "project/session_rules.h"
+#include "query/query.h"
 #include "store/store.h"
 #include "store/dedup.h"
 #include "store/wal.h"
@@ -225,4 +227,72 @@ int ff_cmd_erase(int argc, char **argv)
     ff_store_close(st);
     close(lock_fd);
     return rc ? 1 : 0;
+}
+
+/* The time zone of `project` ("default" when NULL) in DIR's catalog; UTC without one. */
+static void project_timezone(const char *dir, const char *project, char *out, size_t cap)
+{
+    snprintf(out, cap, "UTC");
+    struct ff_catalog *c;
+    char err[512];
+    if (ff_catalog_open(dir, 0, &c, err, sizeof err)) return;
+    struct ff_projects p;
+    if (!ff_catalog_load(c, &p, err, sizeof err)) {
+        const struct ff_project *pr = ff_projects_find(&p, project ? project : FF_DEFAULT_PROJECT);
+        if (pr) snprintf(out, cap, "%s", pr->timezone);
+        ff_projects_free(&p);
+    }
+    ff_catalog_close(c);
+}
+
+int ff_cmd_query(int argc, char **argv)
+{
+    const char *dir = NULL, *project = NULL, *json = NULL;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if ((!strcmp(a, "--data") || !strcmp(a, "--project")) && v) {
+            *(a[2] == 'd' ? &dir : &project) = v;
+            i++;
+        } else if (a[0] != '-' || !strcmp(a, "-")) {
+            json = a;
+        } else {
+            fprintf(stderr, "footfall query: unknown option or missing value: %s\n", a);
+            return 2;
+        }
+    }
+    if (!dir || !json) {
+        fprintf(stderr, "footfall query: usage: footfall query --data DIR [--project ID] '<json>' (or - for stdin)\n");
+        return 2;
+    }
+    struct ff_buf in, out;
+    ff_buf_init(&in, (size_t)1 << 20);
+    ff_buf_init(&out, SIZE_MAX / 4);
+    int rc = 0;
+    if (!strcmp(json, "-")) {
+        char chunk[4096];
+        size_t n;
+        while (!rc && (n = fread(chunk, 1, sizeof chunk, stdin)) > 0) rc = ff_buf_append(&in, chunk, n);
+    } else {
+        rc = ff_buf_append_str(&in, json);
+    }
+    if (rc) {
+        fprintf(stderr, "footfall query: the query is larger than 1 MiB\n");
+        ff_buf_free(&in);
+        return 2;
+    }
+    char tz[80];
+    project_timezone(dir, project, tz, sizeof tz);
+    struct ff_store *st = open_read_only(dir);
+    if (!st) {
+        ff_buf_free(&in);
+        return 1;
+    }
+    const char *field;
+    int status = ff_query_answer(st, in.data, in.len, ff_now_us(), project, tz, &out, &field);
+    ff_store_close(st);
+    fwrite(out.data, 1, out.len, status == 200 ? stdout : stderr);
+    fputc('\n', status == 200 ? stdout : stderr);
+    ff_buf_free(&in);
+    ff_buf_free(&out);
+    return status == 200 ? 0 : status == 400 ? 2 : 1;
 }

@@ -33,7 +33,7 @@ int64_t ff_days_from_civil(int64_t y, unsigned m, unsigned d)
     return era * 146097 + (int64_t)doe - 719468;
 }
 
-static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+void ff_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
 {
     z += 719468;
     int64_t era = (z >= 0 ? z : z - 146096) / 146097;
@@ -158,7 +158,7 @@ int ff_time_format_iso(int64_t us, char *out)
     if (sod < 0) sod += 86400, days--;
     int64_t y;
     unsigned m, d;
-    civil_from_days(days, &y, &m, &d);
+    ff_civil_from_days(days, &y, &m, &d);
     return snprintf(out, 32, "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ", (long long)y, m, d,
                     (int)(sod / 3600), (int)(sod / 60 % 60), (int)(sod % 60), (int)(rem / 1000));
 }

@@ -27,7 +27,8 @@ int ff_time_parse_any(const char *s, size_t len, int64_t *us);
  * the length (24). `out` must hold 32 bytes. */
 int ff_time_format_iso(int64_t us, char *out);
 
-/* Days since 1970-01-01 of a proleptic Gregorian date. */
+/* Days since 1970-01-01 of a proleptic Gregorian date, and back. */
 int64_t ff_days_from_civil(int64_t y, unsigned m, unsigned d);
+void ff_civil_from_days(int64_t days, int64_t *y, unsigned *m, unsigned *d);
 
 #endif

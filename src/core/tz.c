@@ -256,18 +256,6 @@ int ff_tz_load(const char *name, struct ff_tz **out)
 
 static int64_t floor_div(int64_t a, int64_t b) { return a / b - (a % b != 0 && (a < 0) != (b < 0)); }
 
-/* The civil year of a day count (Howard Hinnant's days_from_civil, inverted). */
-static int64_t year_of_day(int64_t z)
-{
-    z += 719468;
-    int64_t era = floor_div(z, 146097);
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    return yoe + era * 400 + (mp >= 10);
-}
-
 static int is_leap(int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
 
 /* The day (since the epoch) a rule date falls on in year y. */
@@ -288,7 +276,9 @@ static int64_t rule_day(const struct rule_date *r, int64_t y)
 static int32_t rule_offset(const struct ff_tz *tz, int64_t t)
 {
     if (!tz->has_dst) return tz->std_off;
-    int64_t y = year_of_day(floor_div(t + tz->std_off, 86400));
+    int64_t y;
+    unsigned m, d;
+    ff_civil_from_days(floor_div(t + tz->std_off, 86400), &y, &m, &d);
     /* the change to DST happens at a standard-time wall clock, the change back at a DST one */
     int64_t start = rule_day(&tz->start, y) * 86400 + tz->start.secs - tz->std_off;
     int64_t end = rule_day(&tz->end, y) * 86400 + tz->end.secs - tz->dst_off;

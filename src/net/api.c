@@ -16,6 +16,8 @@
 #include "event/event.h"
 #include "net/access.h"
 #include "net/server.h"
+#include "ingest/ingest.h"
+#include "query/query.h"
 #include "store/export.h"
 #include "store/store.h"
 
@@ -325,6 +327,78 @@ static void read_sessions(struct ff_conn *c, const struct ff_project *p, const c
     queue_read(c, j, bad);
 }
 
+/* ---- POST /api/query on the thread pool ---- */
+
+struct query_job {
+    struct ff_store *store;
+    char project[FF_PROJECT_ID_MAX + 1];
+    char tz[65];
+    struct ff_buf body, out;
+    int64_t now;
+    int status;
+    const char *field;
+};
+
+static void query_work(uv_work_t *w)
+{
+    struct ff_conn *c = w->data;
+    struct query_job *j = c->work_data;
+    if (!j->store) { /* a harness without a store: nothing to ask */
+        j->status = 503;
+        ff_buf_append_str(&j->out, "{\"error\":\"no store\",\"field\":\"\"}");
+        return;
+    }
+    j->status = ff_query_answer(j->store, j->body.data, j->body.len, j->now, j->project[0] ? j->project : NULL, j->tz,
+                                &j->out, &j->field);
+}
+
+static void query_job_free(struct query_job *j)
+{
+    ff_buf_free(&j->body);
+    ff_buf_free(&j->out);
+    ff_free(j);
+}
+
+static void query_done(uv_work_t *w, int status)
+{
+    struct ff_conn *c = w->data;
+    struct query_job *j = c->work_data;
+    c->work_data = NULL;
+    if (status) ff_respond_error(c, 500, "the query was not run", "", NULL);
+    else ff_respond(c, j->status, "application/json", j->out.data, j->out.len, NULL);
+    query_job_free(j);
+}
+
+static void run_query(struct ff_conn *c, const struct ff_project *p)
+{
+    struct query_job *j = ff_calloc(1, sizeof *j);
+    if (!j) {
+        ff_respond_error(c, 503, "out of memory", "", "Retry-After: 1\r\n");
+        return;
+    }
+    j->store = c->loop->srv->store;
+    job_project(j->project, p);
+    snprintf(j->tz, sizeof j->tz, "%s", p->timezone ? p->timezone : "UTC");
+    j->now = ff_now_us();
+    ff_buf_init(&j->body, (size_t)1 << 20);
+    ff_buf_init(&j->out, (size_t)1 << 31);
+    size_t elen = 0;
+    const char *enc = ff_req_header(c, FF_HDR_CONTENT_ENCODING, &elen);
+    const char *body;
+    size_t blen;
+    c->decoded.max = (size_t)1 << 20;
+    if (ff_body_decode(enc ? enc : "", elen, c->req.body.data, c->req.body.len, &c->decoded, &body, &blen) ||
+        ff_buf_append(&j->body, body, blen)) {
+        ff_respond_error(c, 400, "the query body could not be decoded (at most 1 MiB of JSON)", "Content-Encoding", NULL);
+        query_job_free(j);
+        return;
+    }
+    if (queue_job(c, j, query_work, query_done)) {
+        query_job_free(j);
+        ff_respond_error(c, 503, "busy", "", "Retry-After: 1\r\n");
+    }
+}
+
 /* ---- /api/persons/{id}/events (GET) and /api/persons/{id} (DELETE), on the thread pool ---- */
 
 struct person_job {
@@ -426,6 +500,15 @@ static int person_route(struct ff_conn *c, const char *path, size_t plen)
 int ff_api_route(struct ff_conn *c, const char *path, size_t plen, const char *query, size_t qlen)
 {
     if (person_route(c, path, plen)) return 1;
+    if (is_path(path, plen, "/api/query")) {
+        if (c->req.method != HTTP_POST) {
+            ff_respond_error(c, 405, "method not allowed: POST a JSON query", "method", "Allow: POST, OPTIONS\r\n");
+            return 1;
+        }
+        const struct ff_project *p = ff_require_read_key(c);
+        if (p) run_query(c, p);
+        return 1;
+    }
     int get = c->req.method == HTTP_GET || c->req.method == HTTP_HEAD;
     int known = is_path(path, plen, "/healthz") || is_path(path, plen, "/metrics") ||
                 is_path(path, plen, "/api/stats") || is_path(path, plen, "/api/events") ||

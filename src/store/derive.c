@@ -156,3 +156,17 @@ void ff_derive(struct ff_deriver *d, const struct ff_event *ev, struct ff_span *
     }
     derive_channel(d, out);
 }
+
+/* The path of a URL: "https://x.test/a/b?q#f" → "/a/b" ("/" when it has none). */
+struct ff_str ff_url_path(struct ff_str url)
+{
+    const char *p = url.p, *end = url.p + url.len;
+    const char *scheme = url.len > 3 ? memmem(p, url.len, "://", 3) : NULL;
+    if (scheme) {
+        p = scheme + 3;
+        while (p < end && *p != '/' && *p != '?' && *p != '#') p++;
+    }
+    const char *q = p;
+    while (q < end && *q != '?' && *q != '#') q++;
+    return q > p ? (struct ff_str){p, (uint32_t)(q - p)} : (struct ff_str){"/", 1};
+}

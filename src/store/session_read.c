@@ -114,20 +114,6 @@ static struct ff_str at(const struct gather *g, const struct field *f)
 /* Before (t, seq)? */
 static int earlier(int64_t t, uint64_t seq, int64_t t2, uint64_t seq2) { return t < t2 || (t == t2 && seq < seq2); }
 
-/* The path of a URL: "https://x.test/a/b?q#f" → "/a/b" ("/" when it has none). */
-static struct ff_str url_path(struct ff_str url)
-{
-    const char *p = url.p, *end = url.p + url.len;
-    const char *scheme = url.len > 3 ? memmem(p, url.len, "://", 3) : NULL;
-    if (scheme) {
-        p = scheme + 3;
-        while (p < end && *p != '/' && *p != '?' && *p != '#') p++;
-    }
-    const char *q = p;
-    while (q < end && *q != '?' && *q != '#') q++;
-    return q > p ? (struct ff_str){p, (uint32_t)(q - p)} : (struct ff_str){"/", 1};
-}
-
 /* The page a pageview names: a screen's name, a page's path (else its URL's, else its name). */
 static struct ff_str page_of(const struct ff_event *ev, const struct ff_deriver *d, const struct ff_span *sp)
 {
@@ -135,7 +121,7 @@ static struct ff_str page_of(const struct ff_event *ev, const struct ff_deriver 
     struct ff_str path = ff_span_str(d, &sp[FF_D(FF_C_PAGE_PATH)]);
     if (path.len) return path;
     struct ff_str url = ff_span_str(d, &sp[FF_D(FF_C_PAGE_URL)]);
-    return url.len ? url_path(url) : ev->name;
+    return url.len ? ff_url_path(url) : ev->name;
 }
 
 static int visit(void *arg, const struct ff_event *ev)

@@ -1,0 +1,298 @@
+/* parse.c - a query request's JSON into struct ff_query (see query.h). */
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <errno.h>
+#include <pcre2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/errors.h"
+#include "core/json.h"
+#include "core/timeutil.h"
+#include "core/tz.h"
+#include "query/query.h"
+
+#define DEFAULT_RANGE_US (7LL * 86400 * 1000000) /* without from: the last 7 days */
+#define DEFAULT_BREAKDOWN_LIMIT 10
+
+struct parser {
+    const struct ff_json_doc *doc;
+    struct ff_query *q;
+    char *err;
+    size_t errlen;
+    const char **field;
+};
+
+static int bad(struct parser *p, const char *field, const char *fmt, const char *arg)
+{
+    snprintf(p->err, p->errlen, fmt, arg);
+    *p->field = field;
+    return FF_EINVAL;
+}
+
+/* A string member: 1 and *s when there, 0 when absent, FF_EINVAL when not a string. */
+static int get_str(struct parser *p, const char *key, struct ff_str *s)
+{
+    uint32_t i = ff_json_get(p->doc, 0, key);
+    if (i == FF_JSON_NONE) return 0;
+    const char *v;
+    uint32_t n;
+    if (!ff_json_str(p->doc, i, &v, &n)) return bad(p, key, "%s must be a string", key);
+    *s = (struct ff_str){v, n};
+    return 1;
+}
+
+static int is(struct ff_str s, const char *w) { return s.len == strlen(w) && memcmp(s.p, w, s.len) == 0; }
+
+/* A member naming one of `names` (its index into *out), or absent (*out untouched). */
+static int get_choice(struct parser *p, const char *key, const char *const *names, int n, int *out, const char *msg)
+{
+    struct ff_str s;
+    int rc = get_str(p, key, &s);
+    if (rc <= 0) return rc;
+    for (int i = 0; i < n; i++)
+        if (is(s, names[i])) {
+            *out = i;
+            return 0;
+        }
+    return bad(p, key, "%s", msg);
+}
+
+/* "now", "-30m", "-24h", "-7d", "-4w", "-3M" (calendar months), or what ff_time_parse_any
+ * takes; a bare date is midnight in the query's zone (and as `to`, the midnight after it). */
+static int parse_when(struct parser *p, const char *key, struct ff_str s, int64_t now, int is_to, int64_t *out)
+{
+    if (is(s, "now")) {
+        *out = now;
+        return 0;
+    }
+    if (s.len >= 3 && s.len < 24 && s.p[0] == '-') {
+        char buf[24], *end;
+        memcpy(buf, s.p + 1, s.len - 1);
+        buf[s.len - 1] = '\0';
+        long long n = strtoll(buf, &end, 10);
+        static const struct {
+            char unit;
+            int64_t us;
+        } units[] = {{'m', 60LL * 1000000}, {'h', 3600LL * 1000000}, {'d', 86400LL * 1000000},
+                     {'w', 7 * 86400LL * 1000000}};
+        if (end != buf && n >= 0 && n <= 100000 && end[1] == '\0') {
+            for (size_t i = 0; i < sizeof units / sizeof *units; i++)
+                if (*end == units[i].unit) {
+                    *out = now - n * units[i].us;
+                    return 0;
+                }
+            if (*end == 'M') { /* calendar months back, at the same time of day */
+                int64_t day = now / (86400LL * 1000000), rem = now - day * 86400LL * 1000000, y;
+                unsigned m, d;
+                ff_civil_from_days(day, &y, &m, &d);
+                int64_t months = y * 12 + (m - 1) - n;
+                y = months / 12;
+                m = (unsigned)(months % 12) + 1;
+                *out = ff_days_from_civil(y, m, d > 28 ? 28 : d) * 86400LL * 1000000 + rem;
+                return 0;
+            }
+        }
+        return bad(p, key, "%s: a relative time is -N followed by m, h, d, w or M (such as -7d)", key);
+    }
+    int64_t t;
+    if (ff_time_parse_any(s.p, s.len, &t))
+        return bad(p, key, "%s must be an ISO 8601 date or date-time, epoch milliseconds, now, or relative (-7d)",
+                   key);
+    if (s.len == 10 && s.p[4] == '-') { /* a bare date: local midnight */
+        if (is_to) t += 86400LL * 1000000;
+        int64_t guess = ff_tz_offset(p->q->tz, t / 1000000);
+        t -= (int64_t)ff_tz_offset(p->q->tz, t / 1000000 - guess) * 1000000;
+    }
+    *out = t;
+    return 0;
+}
+
+static int parse_filter(struct parser *p, uint32_t node, struct ff_filter *f)
+{
+    const struct ff_json_doc *d = p->doc;
+    if (d->nodes[node].type != FF_JSON_OBJECT) return bad(p, "filters", "%s", "each filter is an object {field, op, value}");
+    const char *s;
+    uint32_t n;
+    if (!ff_json_str(d, ff_json_get(d, node, "field"), &s, &n)) return bad(p, "filters", "%s", "a filter needs a field");
+    if (ff_field_compile(s, n, &f->field, p->err, p->errlen)) {
+        *p->field = "filters";
+        return FF_EINVAL;
+    }
+    static const char *const ops[] = {"eq", "neq", "in", "contains", "regex", "gt", "lt", "exists"};
+    f->op = -1;
+    if (ff_json_str(d, ff_json_get(d, node, "op"), &s, &n))
+        for (size_t i = 0; i < sizeof ops / sizeof *ops; i++)
+            if (strlen(ops[i]) == n && memcmp(ops[i], s, n) == 0) f->op = (int)i;
+    if (f->op < 0) return bad(p, "filters", "%s", "a filter's op is eq, neq, in, contains, regex, gt, lt or exists");
+    if (f->op == FF_OP_EXISTS) return 0;
+    uint32_t v = ff_json_get(d, node, "value");
+    if (v == FF_JSON_NONE) return bad(p, "filters", "filter on %s: value is missing", f->field.name);
+    const struct ff_json_node *vn = &d->nodes[v];
+    if (f->op == FF_OP_GT || f->op == FF_OP_LT) {
+        if (vn->type == FF_JSON_INT) f->number = (double)vn->v.i;
+        else if (vn->type == FF_JSON_UINT) f->number = (double)vn->v.u;
+        else if (vn->type == FF_JSON_DOUBLE) f->number = vn->v.d;
+        else return bad(p, "filters", "filter on %s: gt and lt take a number", f->field.name);
+        return 0;
+    }
+    /* the values as text: a list for in (and any op), else one */
+    uint32_t first = v, end = vn->end;
+    size_t count = 1;
+    if (vn->type == FF_JSON_ARRAY) {
+        first = v + 1;
+        count = vn->len;
+    } else if (f->op == FF_OP_IN) {
+        return bad(p, "filters", "filter on %s: in takes a list", f->field.name);
+    }
+    if (!count || count > 1000) return bad(p, "filters", "filter on %s: 1 to 1000 values", f->field.name);
+    if (!(f->values = ff_calloc(count, sizeof *f->values))) return -ENOMEM;
+    for (uint32_t i = first; i < end && f->nvalues < count; i = d->nodes[i].end) {
+        const struct ff_json_node *e = &d->nodes[i];
+        size_t at = p->q->text.len;
+        int rc = e->type == FF_JSON_STRING ? ff_buf_append(&p->q->text, e->v.s, e->len) : ff_json_write_node(&p->q->text, d, i);
+        if (rc) return rc;
+        /* offsets now, pointers once all text is in (the buffer moves while it grows) */
+        f->values[f->nvalues++] = (struct ff_str){(const char *)(uintptr_t)at, (uint32_t)(p->q->text.len - at)};
+    }
+    if (f->op == FF_OP_REGEX) {
+        if (f->nvalues != 1) return bad(p, "filters", "filter on %s: regex takes one pattern", f->field.name);
+        int code;
+        PCRE2_SIZE at;
+        const char *pat = p->q->text.data + (uintptr_t)f->values[0].p;
+        if (!(f->re = pcre2_compile((PCRE2_SPTR)pat, f->values[0].len, PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &code, &at,
+                                    NULL))) {
+            char msg[160];
+            pcre2_get_error_message(code, (PCRE2_UCHAR *)msg, sizeof msg);
+            snprintf(p->err, p->errlen, "filter on %s: bad regex at offset %zu: %s", f->field.name, (size_t)at, msg);
+            *p->field = "filters";
+            return FF_EINVAL;
+        }
+    }
+    return 0;
+}
+
+static int parse_trends(struct parser *p)
+{
+    const struct ff_json_doc *d = p->doc;
+    struct ff_query *q = p->q;
+    struct ff_str s;
+    int rc;
+    q->interval = FF_IV_DAY;
+    static const char *const intervals[] = {"minute", "hour", "day", "week", "month"};
+    static const char *const measures[] = {"count", "unique_persons", "unique_sessions"};
+    if ((rc = get_choice(p, "interval", intervals, 5, &q->interval, "interval is minute, hour, day, week or month")) ||
+        (rc = get_choice(p, "measure", measures, 3, &q->measure, "measure is count, unique_persons or unique_sessions")))
+        return rc;
+    /* one event, or several (a series each); none: every event */
+    uint32_t ev = ff_json_get(d, 0, "events");
+    if (ev != FF_JSON_NONE) {
+        if (d->nodes[ev].type != FF_JSON_ARRAY || !d->nodes[ev].len || d->nodes[ev].len > FF_QUERY_MAX_SERIES)
+            return bad(p, "events", "%s", "events is a list of 1 to 8 event names");
+        for (uint32_t i = ev + 1; i < d->nodes[ev].end; i = d->nodes[i].end) {
+            const char *v;
+            uint32_t n;
+            if (!ff_json_str(d, i, &v, &n) || n >= FF_QUERY_NAME_MAX)
+                return bad(p, "events", "%s", "each event is a name (a string of at most 255 bytes)");
+            memcpy(q->series[q->nseries++].event, v, n);
+        }
+    } else if ((rc = get_str(p, "event", &s)) != 0) {
+        if (rc < 0) return rc;
+        if (s.len >= FF_QUERY_NAME_MAX) return bad(p, "event", "%s", "event is at most 255 bytes");
+        memcpy(q->series[q->nseries++].event, s.p, s.len);
+    } else {
+        q->nseries = 1; /* every event */
+    }
+    if ((rc = get_str(p, "breakdown", &s)) < 0) return rc;
+    if (rc) {
+        if (ff_field_compile(s.p, s.len, &q->breakdown, p->err, p->errlen)) {
+            *p->field = "breakdown";
+            return FF_EINVAL;
+        }
+        q->has_breakdown = 1;
+    }
+    q->breakdown_limit = DEFAULT_BREAKDOWN_LIMIT;
+    uint32_t lim = ff_json_get(d, 0, "breakdown_limit");
+    if (lim != FF_JSON_NONE) {
+        const struct ff_json_node *n = &d->nodes[lim];
+        if ((n->type != FF_JSON_INT && n->type != FF_JSON_UINT) || n->v.i < 1 || n->v.i > 1000)
+            return bad(p, "breakdown_limit", "%s", "breakdown_limit is a whole number from 1 to 1000");
+        q->breakdown_limit = (size_t)n->v.i;
+    }
+    return 0;
+}
+
+int ff_query_parse(const char *json, size_t len, int64_t now_us, const char *default_tz, struct ff_query *q,
+                   char *err, size_t errlen, const char **field)
+{
+    memset(q, 0, sizeof *q);
+    ff_buf_init(&q->text, (size_t)1 << 24);
+    *field = "";
+    struct ff_json_parser *jp = ff_json_parser_new();
+    struct ff_buf scratch;
+    ff_buf_init(&scratch, (size_t)1 << 24);
+    struct ff_json_doc doc;
+    struct parser p = {&doc, q, err, errlen, field};
+    int rc = jp ? 0 : -ENOMEM;
+    if (!rc && (ff_json_parse_copy(jp, &scratch, json, len, &doc) || doc.nodes[0].type != FF_JSON_OBJECT))
+        rc = bad(&p, "", "%s", "the query must be a JSON object");
+    struct ff_str s;
+    if (!rc && (rc = get_str(&p, "kind", &s)) >= 0) {
+        if (!rc) rc = bad(&p, "kind", "%s", "kind is missing (trends)");
+        else if (is(s, "trends")) q->kind = FF_Q_TRENDS, rc = 0;
+        else rc = bad(&p, "kind", "%s", "kind is trends (funnels, retention, paths and the others are to come)");
+    }
+    /* the zone first: bare dates are local midnights */
+    if (!rc && (rc = get_str(&p, "timezone", &s)) > 0) {
+        if (s.len >= sizeof q->tz_name) rc = bad(&p, "timezone", "%s", "timezone is an IANA zone such as Europe/Berlin");
+        else {
+            memcpy(q->tz_name, s.p, s.len);
+            rc = 0;
+        }
+    } else if (!rc && default_tz) {
+        snprintf(q->tz_name, sizeof q->tz_name, "%s", default_tz);
+    }
+    if (!rc && !q->tz_name[0]) snprintf(q->tz_name, sizeof q->tz_name, "UTC");
+    if (!rc && ff_tz_load(q->tz_name, &q->tz))
+        rc = bad(&p, "timezone", "timezone: '%s' is not a zone of the tz database (such as Europe/Berlin)", q->tz_name);
+    q->from_us = now_us - DEFAULT_RANGE_US;
+    q->to_us = now_us;
+    if (!rc && (rc = get_str(&p, "from", &s)) > 0) rc = parse_when(&p, "from", s, now_us, 0, &q->from_us);
+    if (!rc && (rc = get_str(&p, "to", &s)) > 0) rc = parse_when(&p, "to", s, now_us, 1, &q->to_us);
+    if (!rc && q->from_us >= q->to_us) rc = bad(&p, "from", "%s", "from must be before to");
+    uint32_t fl = rc ? FF_JSON_NONE : ff_json_get(&doc, 0, "filters");
+    if (fl != FF_JSON_NONE) {
+        if (doc.nodes[fl].type != FF_JSON_ARRAY || doc.nodes[fl].len > FF_QUERY_MAX_FILTERS)
+            rc = bad(&p, "filters", "%s", "filters is a list of at most 16 {field, op, value}");
+        for (uint32_t i = fl + 1; !rc && i < doc.nodes[fl].end; i = doc.nodes[i].end)
+            rc = parse_filter(&p, i, &q->filters[q->nfilters++]);
+    }
+    uint32_t b = rc ? FF_JSON_NONE : ff_json_get(&doc, 0, "bots");
+    if (b != FF_JSON_NONE) {
+        if (doc.nodes[b].type != FF_JSON_TRUE && doc.nodes[b].type != FF_JSON_FALSE)
+            rc = bad(&p, "bots", "%s", "bots is true (include bots' events) or false");
+        q->bots = doc.nodes[b].type == FF_JSON_TRUE;
+    }
+    if (!rc && q->kind == FF_Q_TRENDS) rc = parse_trends(&p);
+    /* filter values: offsets into q->text become pointers */
+    for (size_t i = 0; !rc && i < q->nfilters; i++)
+        for (size_t k = 0; k < q->filters[i].nvalues; k++)
+            q->filters[i].values[k].p = q->text.data + (uintptr_t)q->filters[i].values[k].p;
+    ff_json_parser_free(jp);
+    ff_buf_free(&scratch);
+    if (rc) ff_query_free(q);
+    return rc;
+}
+
+void ff_query_free(struct ff_query *q)
+{
+    for (size_t i = 0; i < q->nfilters; i++) {
+        ff_free(q->filters[i].values);
+        if (q->filters[i].re) pcre2_code_free(q->filters[i].re);
+    }
+    ff_tz_free(q->tz);
+    ff_buf_free(&q->text);
+    memset(q, 0, sizeof *q);
+    ff_buf_init(&q->text, 0);
+}

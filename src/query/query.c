@@ -1,0 +1,49 @@
+/* query.c - running a parsed query, and one request text to its answer (see query.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/errors.h"
+#include "core/json.h"
+#include "query/query_int.h"
+
+int ff_query_run(struct ff_store *s, const struct ff_query *q, struct ff_buf *out, char *err, size_t errlen)
+{
+    switch (q->kind) {
+    case FF_Q_TRENDS: return ff_query_trends(s, q, out, err, errlen);
+    default: snprintf(err, errlen, "unknown kind"); return FF_EINVAL;
+    }
+}
+
+static int error_object(struct ff_buf *out, const char *msg, const char *field)
+{
+    ff_buf_reset(out);
+    int rc = ff_buf_append_str(out, "{\"error\":");
+    if (!rc) rc = ff_json_write_str(out, msg, strlen(msg));
+    if (!rc) rc = ff_buf_append_str(out, ",\"field\":");
+    if (!rc) rc = ff_json_write_str(out, field, strlen(field));
+    if (!rc) rc = ff_buf_append_str(out, "}");
+    return rc;
+}
+
+int ff_query_answer(struct ff_store *s, const char *json, size_t len, int64_t now_us, const char *project,
+                    const char *default_tz, struct ff_buf *out, const char **field)
+{
+    struct ff_query q;
+    char err[1024] = "";
+    *field = "";
+    int rc = ff_query_parse(json, len, now_us, default_tz, &q, err, sizeof err, field);
+    if (rc == FF_EINVAL) return error_object(out, err, *field) ? 500 : 400;
+    if (rc) return error_object(out, "out of memory", "") ? 500 : 503;
+    /* the key's project: a request cannot read another's */
+    snprintf(q.project, sizeof q.project, "%s", project ? project : "");
+    rc = ff_query_run(s, &q, out, err, sizeof err);
+    ff_query_free(&q);
+    if (rc == FF_EINVAL) return error_object(out, err, "from") ? 500 : 400;
+    if (rc == FF_ETOOBIG) return error_object(out, err, "") ? 500 : 413;
+    if (rc) {
+        snprintf(err, sizeof err, "could not run the query: %s", ff_strerror(rc));
+        return error_object(out, err, "") ? 500 : 500;
+    }
+    return 200;
+}

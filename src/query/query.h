@@ -1,0 +1,108 @@
+/* query.h - the insight engine's query: one JSON object in, one JSON answer out, shared by
+ * POST /api/query, `footfall query` and (later) the dashboard.
+ *
+ *   parse.c   the request: kind, range, time zone, filters, and each kind's own fields
+ *   fields.c  named fields of an event (columns, enrichment, page and campaign fields,
+ *             properties.KEY) and the filters over them
+ *   trends.c  kind "trends": a series per interval of a measure, per event, by breakdown
+ *   query.c   running a parsed query against the store
+ *
+ * Common fields: project (the read key's, by default), from and to (ISO 8601 date or
+ * date-time, epoch ms, "now", or relative "-30m", "-24h", "-7d", "-4w", "-3M"), timezone
+ * (IANA; the project's by default: where days, weeks and months begin), filters (a list of
+ * {field, op, value}; op eq, neq, in, contains, regex, gt, lt, exists), bots (false: bots'
+ * events are left out, as from every insight). */
+#ifndef FF_QUERY_H
+#define FF_QUERY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+
+struct ff_store;
+struct ff_tz;
+
+enum ff_query_kind { FF_Q_TRENDS };
+enum ff_interval { FF_IV_MINUTE, FF_IV_HOUR, FF_IV_DAY, FF_IV_WEEK, FF_IV_MONTH };
+enum ff_measure { FF_M_COUNT, FF_M_PERSONS, FF_M_SESSIONS };
+
+#define FF_QUERY_MAX_FILTERS 16
+#define FF_QUERY_MAX_SERIES 8
+#define FF_QUERY_NAME_MAX 256
+
+/* A field an event is asked about, compiled from its name (fields.c). */
+struct ff_field {
+    int id;                              /* enum in fields.c */
+    size_t off;                          /* a string member's offset in struct ff_event */
+    char prop[FF_QUERY_NAME_MAX];        /* the key path of properties.KEY (dots between levels) */
+    char name[FF_QUERY_NAME_MAX];        /* as the request named it */
+};
+
+enum ff_filter_op { FF_OP_EQ, FF_OP_NEQ, FF_OP_IN, FF_OP_CONTAINS, FF_OP_REGEX, FF_OP_GT, FF_OP_LT, FF_OP_EXISTS };
+
+struct ff_filter {
+    struct ff_field field;
+    int op;
+    struct ff_str *values; /* eq, neq, in, contains, regex: as text (numbers as written) */
+    size_t nvalues;
+    double number;         /* gt, lt */
+    void *re;              /* regex: pcre2_code */
+};
+
+struct ff_series {
+    char event[FF_QUERY_NAME_MAX]; /* a track call's name, "$pageview", "$screen", or "" for any event */
+};
+
+struct ff_query {
+    int kind;
+    char project[65];          /* "" = every project (a harness without projects) */
+    int64_t from_us, to_us;    /* [from, to) */
+    struct ff_tz *tz;          /* owned; NULL = UTC */
+    char tz_name[65];
+    struct ff_filter filters[FF_QUERY_MAX_FILTERS];
+    size_t nfilters;
+    int bots;
+    /* trends */
+    int interval;
+    int measure;
+    struct ff_series series[FF_QUERY_MAX_SERIES];
+    size_t nseries;
+    int has_breakdown;
+    struct ff_field breakdown;
+    size_t breakdown_limit;    /* top N values; the rest are "other" */
+    struct ff_buf text;        /* the strings filters point to */
+};
+
+/* Parses a request. `now_us` anchors relative times; `default_tz` (may be NULL or "") is the
+ * project's zone. On a bad request: FF_EINVAL, err says what, *field names the field. */
+int ff_query_parse(const char *json, size_t len, int64_t now_us, const char *default_tz, struct ff_query *q,
+                   char *err, size_t errlen, const char **field);
+void ff_query_free(struct ff_query *q);
+
+/* Runs a parsed query over the store and appends its answer (JSON) to out. A query that
+ * would need more than its memory budget stops with FF_ETOOBIG (err says what). */
+int ff_query_run(struct ff_store *s, const struct ff_query *q, struct ff_buf *out, char *err, size_t errlen);
+
+/* The answer to one request text: parse, run, and either the answer or an error object.
+ * Returns the HTTP status to give it (200, 400, 413 or 500); *field names a bad field. */
+int ff_query_answer(struct ff_store *s, const char *json, size_t len, int64_t now_us, const char *project,
+                    const char *default_tz, struct ff_buf *out, const char **field);
+
+/* ---- fields (fields.c) ---- */
+/* 0, or -1 when `name` is not a field events have (err says which are). */
+int ff_field_compile(const char *name, size_t len, struct ff_field *f, char *err, size_t errlen);
+
+struct ff_event;
+struct ff_field_ctx;
+struct ff_field_ctx *ff_field_ctx_new(void);
+void ff_field_ctx_free(struct ff_field_ctx *c);
+/* Starts a new event: what was derived or parsed for the last one is forgotten. */
+void ff_field_ctx_reset(struct ff_field_ctx *c);
+/* The value of field f of ev as text (numbers as written, booleans true/false): 1 when the
+ * event has it, 0 when not. The text is valid until the next call for another event. */
+int ff_field_value(struct ff_field_ctx *c, const struct ff_event *ev, const struct ff_field *f, struct ff_str *out);
+/* 1 when ev passes every filter. */
+int ff_filters_pass(struct ff_field_ctx *c, const struct ff_event *ev, const struct ff_filter *fs, size_t n);
+
+#endif

@@ -1,0 +1,229 @@
+"""POST /api/query and `footfall query`, kind "trends" (issue 5): every answer is checked
+against a brute-force count in Python over the same generated events, with the hard cases:
+a daylight-saving change in the query's zone, events on interval boundaries, identities
+merged after the fact, breakdowns folded into "$other", and each filter op."""
+
+import json
+import random
+from collections import defaultdict
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from harness import cli, uid
+
+BERLIN = ZoneInfo("Europe/Berlin")
+# 2026-10-25 03:00 CEST is 02:00 CET: that local day has 25 hours
+START = datetime(2026, 10, 23, 22, 0, tzinfo=timezone.utc)
+PLANS = ["free", "pro", "team", "enterprise", None]
+
+
+def iso(t):
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+
+
+def generate(seed=5):
+    """Events over four days, hourly-ish, from 12 devices; devices 0-4 log in as users."""
+    rnd = random.Random(seed)
+    evs = []
+    for i in range(600):
+        t = START + timedelta(minutes=rnd.randrange(0, 4 * 24 * 60))
+        if i % 50 == 0:  # exactly on a local midnight and an hour boundary
+            t = datetime(2026, 10, 24 + (i // 50) % 3, 0, 0, tzinfo=BERLIN).astimezone(timezone.utc)
+        dev = rnd.randrange(12)
+        kind = rnd.choice(["page", "track", "track"])
+        e = {"type": kind, "anonymousId": f"dev{dev}", "timestamp": iso(t), "messageId": uid()}
+        plan = rnd.choice(PLANS)
+        props = {"amount": rnd.randrange(0, 200)}
+        if plan:
+            props["plan"] = plan
+        if kind == "page":
+            props["url"] = f"https://shop.test/p/{rnd.randrange(5)}"
+            props["path"] = props["url"][len("https://shop.test"):]
+        else:
+            e["event"] = rnd.choice(["Signed Up", "Product Viewed", "Order Completed"])
+        e["properties"] = props
+        evs.append(e)
+    return evs
+
+
+IDENTIFIES = [{"type": "identify", "anonymousId": f"dev{d}", "userId": f"user{d % 3}",
+               "timestamp": iso(START + timedelta(days=3)), "messageId": uid()} for d in range(5)]
+
+
+def person(e):
+    d = int(e["anonymousId"][3:])
+    return f"user{d % 3}" if d < 5 else e["anonymousId"]
+
+
+def props(e):
+    return e.get("properties", {})
+
+
+def local_day(e):
+    t = datetime.strptime(e["timestamp"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+    return t.astimezone(BERLIN).strftime("%Y-%m-%d")
+
+
+def name(e):
+    return {"track": e.get("event"), "page": "$pageview", "identify": "$identify"}[e["type"]]
+
+
+@pytest.fixture
+def loaded(footfall):
+    server = footfall.start(prepare={"write_keys": ["k"], "timezone": "Europe/Berlin"})
+    evs = generate()
+    for i in range(0, len(evs), 100):
+        r = server.post_json("/v1/batch", {"batch": evs[i:i + 100]})
+        assert r.status_code == 200, r.text
+    for e in IDENTIFIES:
+        assert server.post_json("/v1/identify", e).status_code == 200
+    return server, evs + IDENTIFIES  # every event the server holds
+
+
+def query(server, q, status=200):
+    r = server.post("/api/query", data=json.dumps(q), headers={"Content-Type": "application/json"})
+    assert r.status_code == status, r.text
+    return r.json()
+
+
+RANGE = {"from": "2026-10-24", "to": "2026-10-26"}  # local dates in the project's zone, to inclusive
+DAYS = ["2026-10-24", "2026-10-25", "2026-10-26"]
+
+
+def in_range(e):
+    return local_day(e) in DAYS
+
+
+def series_of(answer):
+    return {(s["event"], s.get("breakdown")): s for s in answer["series"]}
+
+
+def test_counts_and_distinct_persons_per_local_day(loaded):
+    server, evs = loaded
+    got = query(server, {"kind": "trends", **RANGE})
+    assert got["buckets"] == DAYS and got["timezone"] == "Europe/Berlin"
+    want = [sum(1 for e in evs if local_day(e) == d) for d in DAYS]
+    assert got["series"][0]["data"] == want and got["series"][0]["total"] == sum(want)
+    # distinct persons: the anonymous events before the identify count as the user
+    got = query(server, {"kind": "trends", "measure": "unique_persons", **RANGE})
+    want = [len({person(e) for e in evs if local_day(e) == d}) for d in DAYS]
+    assert got["series"][0]["data"] == want
+    assert got["series"][0]["total"] == len({person(e) for e in evs if in_range(e)})
+
+
+def test_hours_across_the_daylight_saving_change(loaded):
+    server, evs = loaded
+    got = query(server, {"kind": "trends", "interval": "hour", "from": "2026-10-25", "to": "2026-10-25"})
+    assert len(got["buckets"]) == 24  # labels are local clock hours; 02:00 happens twice and is one bucket
+    counts = defaultdict(int)
+    for e in evs:
+        t = datetime.strptime(e["timestamp"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).astimezone(BERLIN)
+        if t.strftime("%Y-%m-%d") == "2026-10-25":
+            counts[t.strftime("%Y-%m-%dT%H:00")] += 1
+    assert dict(zip(got["buckets"], got["series"][0]["data"])) == {b: counts.get(b, 0) for b in got["buckets"]}
+
+
+def test_series_breakdown_and_other(loaded):
+    server, evs = loaded
+    got = query(server, {"kind": "trends", "events": ["$pageview", "Signed Up"], "breakdown": "properties.plan",
+                         "breakdown_limit": 2, **RANGE})
+    for ev in ["$pageview", "Signed Up"]:
+        mine = [e for e in evs if in_range(e) and name(e) == ev]
+        totals = defaultdict(int)
+        for e in mine:
+            totals[props(e).get("plan")] += 1
+        ranked = sorted(totals.items(), key=lambda kv: (-kv[1], kv[0] or ""))
+        answered = [s for s in got["series"] if s["event"] == ev]
+        assert len(answered) == 3, answered  # the top two and $other
+        assert sorted(s["total"] for s in answered[:2]) == sorted(v for _, v in ranked[:2])
+        assert answered[2]["breakdown"] == "$other"
+        assert answered[2]["total"] == sum(v for _, v in ranked[2:])
+        for s in answered[:2]:
+            per_day = [sum(1 for e in mine if props(e).get("plan") == s["breakdown"] and local_day(e) == d)
+                       for d in DAYS]
+            assert s["data"] == per_day
+    # distinct persons in $other: a person in two small values counts once
+    got = query(server, {"kind": "trends", "measure": "unique_persons", "breakdown": "properties.plan",
+                         "breakdown_limit": 1, **RANGE})
+    top = got["series"][0]["breakdown"]
+    other = got["series"][-1]
+    assert other["breakdown"] == "$other"
+    assert other["total"] == len({person(e) for e in evs if in_range(e) and props(e).get("plan") != top})
+
+
+@pytest.mark.parametrize("flt,keep", [
+    ({"field": "properties.plan", "op": "eq", "value": "pro"}, lambda e: props(e).get("plan") == "pro"),
+    ({"field": "properties.plan", "op": "neq", "value": "pro"}, lambda e: props(e).get("plan") != "pro"),
+    ({"field": "properties.plan", "op": "in", "value": ["team", "free"]},
+     lambda e: props(e).get("plan") in ("team", "free")),
+    ({"field": "event", "op": "contains", "value": "order"}, lambda e: "order" in name(e).lower()),
+    ({"field": "path", "op": "regex", "value": "^/p/[12]$"},
+     lambda e: e["type"] == "page" and props(e)["path"] in ("/p/1", "/p/2")),
+    ({"field": "properties.amount", "op": "gt", "value": 150}, lambda e: props(e).get("amount", -1) > 150),
+    ({"field": "properties.amount", "op": "lt", "value": 20.5}, lambda e: props(e).get("amount", 999) < 20.5),
+    ({"field": "properties.plan", "op": "exists"}, lambda e: "plan" in props(e)),
+    ({"field": "properties.amount", "op": "eq", "value": 7}, lambda e: props(e).get("amount") == 7),
+])
+def test_filters(loaded, flt, keep):
+    server, evs = loaded
+    got = query(server, {"kind": "trends", "filters": [flt], **RANGE})
+    assert got["series"][0]["data"] == [sum(1 for e in evs if local_day(e) == d and keep(e)) for d in DAYS]
+
+
+def test_unique_sessions_agree_with_the_events(loaded):
+    server, evs = loaded
+    got = query(server, {"kind": "trends", "measure": "unique_sessions", "interval": "day", **RANGE})
+    stored = server.events(limit=100000)
+    want = [len({e["sessionId"] for e in stored if e.get("sessionId") and local_day(e) == d}) for d in DAYS]
+    assert got["series"][0]["data"] == want and sum(want) > 0
+
+
+def test_months_weeks_and_utc(loaded):
+    server, evs = loaded
+    got = query(server, {"kind": "trends", "interval": "week", "from": "2026-10-20", "to": "2026-11-01"})
+    assert got["buckets"] == ["2026-10-19", "2026-10-26"]  # Mondays
+    assert sum(got["series"][0]["data"]) == len(evs)
+    got = query(server, {"kind": "trends", "interval": "month", "timezone": "UTC", "from": "2026-10-01",
+                         "to": "2026-11-30"})
+    assert got["buckets"] == ["2026-10", "2026-11"] and got["timezone"] == "UTC"
+    assert got["series"][0]["data"] == [sum(1 for e in evs if e["timestamp"].startswith(m)) for m in ("2026-10", "2026-11")]
+
+
+def test_cli_gives_the_same_answer(loaded):
+    server, evs = loaded
+    q = {"kind": "trends", "measure": "unique_persons", "breakdown": "properties.plan", **RANGE}
+    over_http = query(server, q)
+    server.stop_ok()
+    offline = json.loads(cli("query", "--data", server.data_dir, json.dumps(q)).stdout)
+    assert offline["series"] == over_http["series"] and offline["timezone"] == "Europe/Berlin"
+    bad = cli("query", "--data", server.data_dir, '{"kind":"trends","interval":"fortnight"}', check=False)
+    assert bad.returncode == 2 and '"field":"interval"' in bad.stderr
+
+
+@pytest.mark.parametrize("q,field", [
+    ({}, "kind"), ({"kind": "funnel"}, "kind"), ({"kind": "trends", "interval": "fortnight"}, "interval"),
+    ({"kind": "trends", "measure": "median"}, "measure"), ({"kind": "trends", "from": "yesterday"}, "from"),
+    ({"kind": "trends", "from": "-7x"}, "from"), ({"kind": "trends", "from": "now", "to": "-1d"}, "from"),
+    ({"kind": "trends", "timezone": "Mars/Olympus"}, "timezone"),
+    ({"kind": "trends", "breakdown": "nonsense"}, "breakdown"),
+    ({"kind": "trends", "filters": [{"field": "x.y", "op": "eq", "value": 1}]}, "filters"),
+    ({"kind": "trends", "filters": [{"field": "path", "op": "like", "value": 1}]}, "filters"),
+    ({"kind": "trends", "filters": [{"field": "path", "op": "regex", "value": "("}]}, "filters"),
+    ({"kind": "trends", "filters": [{"field": "path", "op": "gt", "value": "x"}]}, "filters"),
+    ({"kind": "trends", "interval": "minute", "from": "-30d"}, "from"),
+])
+def test_bad_queries_name_their_field(server, q, field):
+    r = server.post("/api/query", data=json.dumps(q))
+    assert r.status_code == 400 and r.json()["field"] == field, r.text
+
+
+def test_query_needs_a_read_key_and_post(server):
+    assert server.post("/api/query", data="{}", nokey=True).status_code == 401
+    assert server.get("/api/query").status_code == 405
+    assert server.post("/api/query", data="not json").json()["field"] == ""
+    # relative ranges: the last day holds what was just sent
+    assert server.post_json("/v1/track", {"userId": "u", "event": "Now"}).status_code == 200
+    got = query(server, {"kind": "trends", "from": "-1d", "interval": "hour", "event": "Now"})
+    assert got["series"][0]["total"] == 1 and len(got["buckets"]) in (24, 25)
