@@ -223,6 +223,33 @@ static int parse_trends(struct parser *p)
     return 0;
 }
 
+/* sessions: limit (entry and exit pages listed); top: dimension, limit */
+static int parse_visits(struct parser *p)
+{
+    struct ff_query *q = p->q;
+    q->limit = DEFAULT_BREAKDOWN_LIMIT;
+    uint32_t lim = ff_json_get(p->doc, 0, "limit");
+    if (lim != FF_JSON_NONE) {
+        const struct ff_json_node *n = &p->doc->nodes[lim];
+        if ((n->type != FF_JSON_INT && n->type != FF_JSON_UINT) || n->v.i < 1 || n->v.i > 1000)
+            return bad(p, "limit", "%s", "limit is a whole number from 1 to 1000");
+        q->limit = (size_t)n->v.i;
+    }
+    if (q->kind != FF_Q_TOP) return 0;
+    struct ff_str s;
+    int rc = get_str(p, "dimension", &s);
+    if (rc <= 0) return rc ? rc : bad(p, "dimension", "%s", "dimension is missing: a field, entry_page or exit_page");
+    if (is(s, "entry_page") || is(s, "exit_page")) {
+        q->top_visit = s.p[1] == 'n' ? FF_TOP_ENTRY : FF_TOP_EXIT;
+        return 0;
+    }
+    if (ff_field_compile(s.p, s.len, &q->dimension, p->err, p->errlen)) {
+        *p->field = "dimension";
+        return FF_EINVAL;
+    }
+    return 0;
+}
+
 int ff_query_parse(const char *json, size_t len, int64_t now_us, const char *default_tz, struct ff_query *q,
                    char *err, size_t errlen, const char **field)
 {
@@ -239,9 +266,12 @@ int ff_query_parse(const char *json, size_t len, int64_t now_us, const char *def
         rc = bad(&p, "", "%s", "the query must be a JSON object");
     struct ff_str s;
     if (!rc && (rc = get_str(&p, "kind", &s)) >= 0) {
-        if (!rc) rc = bad(&p, "kind", "%s", "kind is missing (trends)");
-        else if (is(s, "trends")) q->kind = FF_Q_TRENDS, rc = 0;
-        else rc = bad(&p, "kind", "%s", "kind is trends (funnels, retention, paths and the others are to come)");
+        static const char *const kinds[] = {"trends", "sessions", "top"};
+        int k = -1;
+        for (int i = 0; i < 3; i++)
+            if (rc && is(s, kinds[i])) k = i;
+        if (k < 0) rc = bad(&p, "kind", "%s", "kind is trends, sessions or top (funnels, retention, paths and the others are to come)");
+        else q->kind = k, rc = 0;
     }
     /* the zone first: bare dates are local midnights */
     if (!rc && (rc = get_str(&p, "timezone", &s)) > 0) {
@@ -275,6 +305,7 @@ int ff_query_parse(const char *json, size_t len, int64_t now_us, const char *def
         q->bots = doc.nodes[b].type == FF_JSON_TRUE;
     }
     if (!rc && q->kind == FF_Q_TRENDS) rc = parse_trends(&p);
+    if (!rc && q->kind != FF_Q_TRENDS) rc = parse_visits(&p);
     /* filter values: offsets into q->text become pointers */
     for (size_t i = 0; !rc && i < q->nfilters; i++)
         for (size_t k = 0; k < q->filters[i].nvalues; k++)

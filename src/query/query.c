@@ -5,12 +5,31 @@
 
 #include "core/errors.h"
 #include "core/json.h"
+#include "core/timeutil.h"
+#include "store/store.h"
 #include "query/query_int.h"
+
+int ff_query_open_answer(const struct ff_query *q, const char *kind, struct ff_buf *o)
+{
+    char from[32], to[32];
+    ff_time_format_iso(q->from_us, from);
+    ff_time_format_iso(q->to_us, to);
+    int rc = ff_buf_printf(o, "{\"kind\":\"%s\",\"timezone\":", kind);
+    if (!rc) rc = ff_json_write_str(o, q->tz_name, strlen(q->tz_name));
+    return rc ? rc : ff_buf_printf(o, ",\"from\":\"%s\",\"to\":\"%s\"", from, to);
+}
+
+void ff_query_scan_filter(const struct ff_query *q, struct ff_scan_filter *f)
+{
+    *f = (struct ff_scan_filter){NULL, 0, q->from_us, q->to_us, q->project[0] ? q->project : NULL};
+}
 
 int ff_query_run(struct ff_store *s, const struct ff_query *q, struct ff_buf *out, char *err, size_t errlen)
 {
     switch (q->kind) {
     case FF_Q_TRENDS: return ff_query_trends(s, q, out, err, errlen);
+    case FF_Q_SESSIONS: return ff_query_sessions(s, q, out, err, errlen);
+    case FF_Q_TOP: return ff_query_top(s, q, out, err, errlen);
     default: snprintf(err, errlen, "unknown kind"); return FF_EINVAL;
     }
 }

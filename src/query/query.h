@@ -5,6 +5,9 @@
  *   fields.c  named fields of an event (columns, enrichment, page and campaign fields,
  *             properties.KEY) and the filters over them
  *   trends.c  kind "trends": a series per interval of a measure, per event, by breakdown
+ *   visits.c  kinds "sessions" (count, duration, pages, bounce, entry and exit pages) and
+ *             "top" (Plausible's top lists: visitors and views per value of a field)
+ *   table.c   the counting tables they share
  *   query.c   running a parsed query against the store
  *
  * Common fields: project (the read key's, by default), from and to (ISO 8601 date or
@@ -23,7 +26,9 @@
 struct ff_store;
 struct ff_tz;
 
-enum ff_query_kind { FF_Q_TRENDS };
+enum ff_query_kind { FF_Q_TRENDS, FF_Q_SESSIONS, FF_Q_TOP };
+/* top lists of where visits began and ended, from sessions rather than events */
+enum ff_top_visit { FF_TOP_EVENTS, FF_TOP_ENTRY, FF_TOP_EXIT };
 enum ff_interval { FF_IV_MINUTE, FF_IV_HOUR, FF_IV_DAY, FF_IV_WEEK, FF_IV_MONTH };
 enum ff_measure { FF_M_COUNT, FF_M_PERSONS, FF_M_SESSIONS };
 
@@ -71,6 +76,10 @@ struct ff_query {
     int has_breakdown;
     struct ff_field breakdown;
     size_t breakdown_limit;    /* top N values; the rest are "other" */
+    /* sessions, top */
+    size_t limit;              /* rows of a top list */
+    int top_visit;             /* enum ff_top_visit */
+    struct ff_field dimension; /* top: the field listed (FF_TOP_EVENTS) */
     struct ff_buf text;        /* the strings filters point to */
 };
 

@@ -2,9 +2,48 @@
 #ifndef FF_QUERY_INT_H
 #define FF_QUERY_INT_H
 
+#include "core/strmap.h"
 #include "query/query.h"
 
-/* kind "trends" (trends.c) */
+/* A query's memory budget: cells or (cell, id) pairs of a table, and distinct values of a
+ * field. Past either, FF_ETOOBIG. */
+#define FF_QUERY_MAX_ENTRIES ((size_t)1 << 25)
+#define FF_QUERY_MAX_VALUES ((size_t)1 << 20)
+
+/* An open-addressing table of 128-bit keys (a, b) with a count each (table.c). Counts are
+ * (cell, 0); distinct ids are (cell, id hash) pairs, counted once each. */
+struct ff_qtable {
+    uint64_t *a, *b, *v;
+    size_t n, cap;
+};
+#define FF_QTABLE_EMPTY UINT64_MAX /* a free slot's a */
+/* Adds `by` to the count of (a, b): 1 when the key is new, 0 when it was there, or an error. */
+int ff_qtable_add(struct ff_qtable *t, uint64_t a, uint64_t b, uint64_t by);
+uint64_t ff_qtable_get(const struct ff_qtable *t, uint64_t a, uint64_t b);
+/* Counts one in `cell` of cells: always, or (distinct) the first time id_hash is seen there. */
+int ff_qtable_count(struct ff_qtable *cells, struct ff_qtable *seen, int distinct, uint64_t cell, uint64_t id_hash);
+void ff_qtable_free(struct ff_qtable *t);
+
+/* The distinct values of a field, numbered from 1 (0: the event has none). */
+struct ff_qvalues {
+    struct ff_strmap map;
+    struct ff_str *v;
+    size_t n, cap;
+};
+void ff_qvalues_init(struct ff_qvalues *d);
+int ff_qvalues_index(struct ff_qvalues *d, struct ff_str v, uint32_t *out);
+struct ff_str ff_qvalues_text(const struct ff_qvalues *d, uint32_t idx);
+void ff_qvalues_free(struct ff_qvalues *d);
+
+/* kind "trends" (trends.c), kinds "sessions" and "top" (visits.c) */
 int ff_query_trends(struct ff_store *s, const struct ff_query *q, struct ff_buf *out, char *err, size_t errlen);
+int ff_query_sessions(struct ff_store *s, const struct ff_query *q, struct ff_buf *out, char *err, size_t errlen);
+int ff_query_top(struct ff_store *s, const struct ff_query *q, struct ff_buf *out, char *err, size_t errlen);
+
+/* The answer's opening: {"kind":K,"timezone":…,"from":…,"to":… (no closing brace). */
+int ff_query_open_answer(const struct ff_query *q, const char *kind, struct ff_buf *o);
+/* The store's scan filter for a query's range and project. */
+struct ff_scan_filter;
+void ff_query_scan_filter(const struct ff_query *q, struct ff_scan_filter *f);
 
 #endif

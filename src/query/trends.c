@@ -25,79 +25,11 @@
 
 #define TOTAL 0xffffffffu
 #define MAX_BUCKETS 10000
-#define MAX_VALUES ((size_t)1 << 20)   /* distinct breakdown values */
-#define MAX_ENTRIES ((size_t)1 << 25)  /* cells, and (cell, id) pairs: the memory budget */
-#define EMPTY UINT64_MAX
+#define EMPTY FF_QTABLE_EMPTY
 
 static uint64_t cell_key(size_t series, uint32_t value, uint32_t bucket)
 {
     return (uint64_t)series << 60 | (uint64_t)value << 32 | bucket;
-}
-
-static uint64_t mix(uint64_t k)
-{
-    k ^= k >> 33;
-    k *= 0xff51afd7ed558ccdULL;
-    k ^= k >> 33;
-    return k;
-}
-
-/* ---- an open-addressing table of 128-bit keys (a, b), a count each ----
- * Cells are (cell, 0) with their count; distinct ids are (cell, id hash) pairs. */
-struct table {
-    uint64_t *a, *b, *v;
-    size_t n, cap;
-};
-
-static int table_grow(struct table *t)
-{
-    size_t cap = t->cap ? t->cap * 2 : 1024;
-    uint64_t *a = ff_malloc(cap * 8), *b = ff_malloc(cap * 8), *v = ff_calloc(cap, 8);
-    if (!a || !b || !v) {
-        ff_free(a), ff_free(b), ff_free(v);
-        return -ENOMEM;
-    }
-    memset(a, 0xff, cap * 8);
-    for (size_t i = 0; i < t->cap; i++) {
-        if (t->a[i] == EMPTY) continue;
-        size_t j = mix(t->a[i] ^ t->b[i]) & (cap - 1);
-        while (a[j] != EMPTY) j = (j + 1) & (cap - 1);
-        a[j] = t->a[i], b[j] = t->b[i], v[j] = t->v[i];
-    }
-    ff_free(t->a), ff_free(t->b), ff_free(t->v);
-    t->a = a, t->b = b, t->v = v, t->cap = cap;
-    return 0;
-}
-
-/* Adds `by` to the count of (a, b): 1 when the key is new, 0 when it was there, or an error. */
-static int table_add(struct table *t, uint64_t a, uint64_t b, uint64_t by)
-{
-    if ((t->n + 1) * 2 > t->cap) {
-        if (t->n >= MAX_ENTRIES) return FF_ETOOBIG;
-        if (table_grow(t)) return -ENOMEM;
-    }
-    size_t j = mix(a ^ b) & (t->cap - 1);
-    for (; t->a[j] != EMPTY; j = (j + 1) & (t->cap - 1))
-        if (t->a[j] == a && t->b[j] == b) {
-            t->v[j] += by;
-            return 0;
-        }
-    t->a[j] = a, t->b[j] = b, t->v[j] = by, t->n++;
-    return 1;
-}
-
-static uint64_t table_get(const struct table *t, uint64_t a, uint64_t b)
-{
-    if (!t->cap) return 0;
-    for (size_t j = mix(a ^ b) & (t->cap - 1); t->a[j] != EMPTY; j = (j + 1) & (t->cap - 1))
-        if (t->a[j] == a && t->b[j] == b) return t->v[j];
-    return 0;
-}
-
-static void table_free(struct table *t)
-{
-    ff_free(t->a), ff_free(t->b), ff_free(t->v);
-    memset(t, 0, sizeof *t);
 }
 
 /* ---- buckets in the query's zone ---- */
@@ -153,53 +85,11 @@ struct trends {
     struct ff_field event_field;
     int64_t first;          /* bucket of from */
     uint32_t nbuckets;
-    struct table cells;     /* (cell, 0) → count */
-    struct table seen;      /* (cell, id hash): distinct measures */
-    struct ff_strmap values; /* breakdown value → index; keys are `value_text` entries */
-    char **value_text;
-    uint32_t *value_len;
-    size_t nvalues, cap_values;
+    struct ff_qtable cells; /* (cell, 0) → count */
+    struct ff_qtable seen;  /* (cell, id hash): distinct measures */
+    struct ff_qvalues values; /* the breakdown's */
     int rc;
 };
-
-/* The breakdown value's index (0: the event has none). */
-static int value_index(struct trends *t, struct ff_str v, uint32_t *out)
-{
-    if (!v.len) {
-        *out = 0;
-        return 0;
-    }
-    const uint32_t *have = ff_strmap_get(&t->values, v.p, v.len);
-    if (have) {
-        *out = *have;
-        return 0;
-    }
-    if (t->nvalues >= MAX_VALUES) return FF_ETOOBIG;
-    if (t->nvalues == t->cap_values) {
-        size_t cap = t->cap_values ? t->cap_values * 2 : 64;
-        char **nt = ff_realloc(t->value_text, cap * sizeof *nt);
-        if (!nt) return -ENOMEM;
-        t->value_text = nt;
-        uint32_t *nl = ff_realloc(t->value_len, cap * sizeof *nl);
-        if (!nl) return -ENOMEM;
-        t->value_len = nl;
-        t->cap_values = cap;
-    }
-    char *copy = ff_malloc(v.len + 1);
-    if (!copy) return -ENOMEM;
-    memcpy(copy, v.p, v.len);
-    copy[v.len] = '\0';
-    int found;
-    uint32_t idx = (uint32_t)t->nvalues + 1; /* 0 is "none" */
-    if (!ff_strmap_put(&t->values, copy, v.len, idx, &found)) {
-        ff_free(copy);
-        return -ENOMEM;
-    }
-    t->value_text[t->nvalues] = copy;
-    t->value_len[t->nvalues++] = v.len;
-    *out = idx;
-    return 0;
-}
 
 static int series_matches(struct trends *t, const struct ff_event *ev, const struct ff_series *s)
 {
@@ -209,17 +99,9 @@ static int series_matches(struct trends *t, const struct ff_event *ev, const str
            memcmp(name.p, s->event, name.len) == 0;
 }
 
-/* Counts an event (or, for distinct measures, its id the first time) in a cell. */
-static int count_in(struct table *cells, struct table *seen, int distinct, uint64_t cell, uint64_t id_hash)
-{
-    int rc = distinct ? table_add(seen, cell, id_hash, 0) : 1;
-    if (rc == 1) rc = table_add(cells, cell, 0, 1);
-    return rc < 0 ? rc : 0;
-}
-
 static int count(struct trends *t, uint64_t cell, uint64_t id_hash)
 {
-    return count_in(&t->cells, &t->seen, t->q->measure != FF_M_COUNT, cell, id_hash);
+    return ff_qtable_count(&t->cells, &t->seen, t->q->measure != FF_M_COUNT, cell, id_hash);
 }
 
 static int visit(void *arg, const struct ff_event *ev)
@@ -245,7 +127,7 @@ static int visit(void *arg, const struct ff_event *ev)
     if (q->has_breakdown) {
         struct ff_str v;
         if (!ff_field_value(t->ctx, ev, &q->breakdown, &v)) v.len = 0;
-        rc = value_index(t, v, &value);
+        rc = ff_qvalues_index(&t->values, v, &value);
     }
     for (size_t s = 0; !rc && s < q->nseries; s++) {
         if (!series_matches(t, ev, &q->series[s])) continue;
@@ -273,7 +155,7 @@ static int by_total(const void *a, const void *b)
 }
 
 static int write_series(struct trends *t, struct ff_buf *o, size_t s, const char *label, size_t label_len,
-                        int is_other, const struct table *cells, uint32_t value, int *first)
+                        int is_other, const struct ff_qtable *cells, uint32_t value, int *first)
 {
     const struct ff_query *q = t->q;
     int rc = ff_buf_append_str(o, *first ? "{\"event\":" : ",{\"event\":");
@@ -287,9 +169,9 @@ static int write_series(struct trends *t, struct ff_buf *o, size_t s, const char
     }
     if (!rc) rc = ff_buf_append_str(o, ",\"data\":[");
     for (uint32_t b = 0; !rc && b < t->nbuckets; b++)
-        rc = ff_buf_printf(o, "%s%llu", b ? "," : "", (unsigned long long)table_get(cells, cell_key(s, value, b), 0));
+        rc = ff_buf_printf(o, "%s%llu", b ? "," : "", (unsigned long long)ff_qtable_get(cells, cell_key(s, value, b), 0));
     if (!rc)
-        rc = ff_buf_printf(o, "],\"total\":%llu}", (unsigned long long)table_get(cells, cell_key(s, value, TOTAL), 0));
+        rc = ff_buf_printf(o, "],\"total\":%llu}", (unsigned long long)ff_qtable_get(cells, cell_key(s, value, TOTAL), 0));
     return rc;
 }
 
@@ -300,55 +182,51 @@ static int answer(struct trends *t, struct ff_buf *o)
     const struct ff_query *q = t->q;
     static const char *const intervals[] = {"minute", "hour", "day", "week", "month"};
     static const char *const measures[] = {"count", "unique_persons", "unique_sessions"};
-    char from[32], to[32], label[64];
-    ff_time_format_iso(q->from_us, from);
-    ff_time_format_iso(q->to_us, to);
-    int rc = ff_buf_printf(o, "{\"kind\":\"trends\",\"interval\":\"%s\",\"measure\":\"%s\",\"timezone\":",
-                           intervals[q->interval], measures[q->measure]);
-    if (!rc) rc = ff_json_write_str(o, q->tz_name, strlen(q->tz_name));
-    if (!rc) rc = ff_buf_printf(o, ",\"from\":\"%s\",\"to\":\"%s\",\"buckets\":[", from, to);
+    char label[64];
+    int rc = ff_query_open_answer(q, "trends", o);
+    if (!rc) rc = ff_buf_printf(o, ",\"interval\":\"%s\",\"measure\":\"%s\",\"buckets\":[", intervals[q->interval],
+                                measures[q->measure]);
     for (uint32_t b = 0; !rc && b < t->nbuckets; b++) {
         bucket_label(q, t->first + b, label);
         rc = ff_buf_printf(o, "%s\"%s\"", b ? "," : "", label);
     }
     if (!rc) rc = ff_buf_append_str(o, "],\"series\":[");
-    struct ranked *r = ff_malloc((t->nvalues + 1) * sizeof *r);
+    struct ranked *r = ff_malloc((t->values.n + 1) * sizeof *r);
     if (!r) rc = -ENOMEM;
     int first = 1;
     for (size_t s = 0; !rc && s < q->nseries; s++) {
         size_t n = 0;
-        for (uint32_t v = 0; v <= t->nvalues && (q->has_breakdown || v == 0); v++) {
-            uint64_t total = table_get(&t->cells, cell_key(s, v, TOTAL), 0);
-            struct ff_str text = v ? (struct ff_str){t->value_text[v - 1], t->value_len[v - 1]} : (struct ff_str){"", 0};
-            if (total || !q->has_breakdown) r[n++] = (struct ranked){v, total, text};
+        for (uint32_t v = 0; v <= t->values.n && (q->has_breakdown || v == 0); v++) {
+            uint64_t total = ff_qtable_get(&t->cells, cell_key(s, v, TOTAL), 0);
+            if (total || !q->has_breakdown) r[n++] = (struct ranked){v, total, ff_qvalues_text(&t->values, v)};
         }
         qsort(r, n, sizeof *r, by_total);
         size_t top = q->has_breakdown && n > q->breakdown_limit ? q->breakdown_limit : n;
         for (size_t i = 0; !rc && i < top; i++) {
             uint32_t v = r[i].value;
-            rc = write_series(t, o, s, v ? t->value_text[v - 1] : NULL, v ? t->value_len[v - 1] : 0, 0, &t->cells, v,
-                              &first);
+            rc = write_series(t, o, s, v ? ff_qvalues_text(&t->values, v).p : NULL, ff_qvalues_text(&t->values, v).len, 0,
+                              &t->cells, v, &first);
         }
         if (rc || top == n) continue;
         /* the rest, folded into one series */
-        struct table other = {0}, seen = {0};
-        char *rest = ff_calloc(t->nvalues + 1, 1);
+        struct ff_qtable other = {0}, seen = {0};
+        char *rest = ff_calloc(t->values.n + 1, 1);
         if (!rest) rc = -ENOMEM;
         for (size_t i = top; !rc && i < n; i++) rest[r[i].value] = 1;
         /* counts add up; distinct ids are counted again over the folded cells */
         int distinct = q->measure != FF_M_COUNT;
-        const struct table *from = distinct ? &t->seen : &t->cells;
+        const struct ff_qtable *from = distinct ? &t->seen : &t->cells;
         for (size_t i = 0; !rc && i < from->cap; i++) {
             uint64_t k = from->a[i];
             if (k == EMPTY || k >> 60 != s || !rest[(k >> 32) & OTHER]) continue;
             uint64_t cell = cell_key(s, OTHER, (uint32_t)k);
-            if (distinct) rc = count_in(&other, &seen, 1, cell, from->b[i]);
-            else rc = table_add(&other, cell, 0, from->v[i]) < 0 ? -ENOMEM : 0;
+            if (distinct) rc = ff_qtable_count(&other, &seen, 1, cell, from->b[i]);
+            else rc = ff_qtable_add(&other, cell, 0, from->v[i]) < 0 ? -ENOMEM : 0;
         }
         if (!rc) rc = write_series(t, o, s, NULL, 0, 1, &other, OTHER, &first);
         ff_free(rest);
-        table_free(&other);
-        table_free(&seen);
+        ff_qtable_free(&other);
+        ff_qtable_free(&seen);
     }
     ff_free(r);
     if (!rc) rc = ff_buf_append_str(o, "]}");
@@ -360,7 +238,7 @@ int ff_query_trends(struct ff_store *s, const struct ff_query *q, struct ff_buf 
     struct trends t;
     memset(&t, 0, sizeof t);
     t.q = q;
-    ff_strmap_init(&t.values);
+    ff_qvalues_init(&t.values);
     t.first = bucket_of(q, q->from_us);
     int64_t last = bucket_of(q, q->to_us - 1);
     if (last - t.first + 1 > MAX_BUCKETS) {
@@ -371,19 +249,17 @@ int ff_query_trends(struct ff_store *s, const struct ff_query *q, struct ff_buf 
     t.nbuckets = (uint32_t)(last - t.first + 1);
     int rc = (t.ctx = ff_field_ctx_new()) ? 0 : -ENOMEM;
     if (!rc) rc = ff_field_compile("event", 5, &t.event_field, err, errlen);
-    struct ff_scan_filter f = {NULL, 0, q->from_us, q->to_us, q->project[0] ? q->project : NULL};
+    struct ff_scan_filter f;
+    ff_query_scan_filter(q, &f);
     if (!rc) rc = ff_store_scan(s, &f, visit, &t);
     if (t.rc) rc = t.rc;
     if (rc == FF_ETOOBIG)
         snprintf(err, errlen, "the query needs more than its memory budget (%zu cells or distinct ids, %zu breakdown "
-                 "values): narrow it with filters or a shorter range", MAX_ENTRIES, MAX_VALUES);
+                 "values): narrow it with filters or a shorter range", FF_QUERY_MAX_ENTRIES, FF_QUERY_MAX_VALUES);
     if (!rc) rc = answer(&t, out);
     ff_field_ctx_free(t.ctx);
-    for (size_t i = 0; i < t.nvalues; i++) ff_free(t.value_text[i]);
-    ff_free(t.value_text);
-    ff_free(t.value_len);
-    ff_strmap_free(&t.values);
-    table_free(&t.cells);
-    table_free(&t.seen);
+    ff_qvalues_free(&t.values);
+    ff_qtable_free(&t.cells);
+    ff_qtable_free(&t.seen);
     return rc;
 }

@@ -23,10 +23,13 @@ struct field {
     uint32_t len;
 };
 
-/* Attributes taken from one event: the first pageview (else the first event) for where the
- * visit came from, the last pageview for where it ended. */
-enum { A_PERSON, A_DEVICE, A_ENTRY, A_EXIT, A_REFERRER, A_SOURCE, A_CHANNEL, A_UTM_SOURCE, A_UTM_MEDIUM,
-       A_UTM_CAMPAIGN, A_BROWSER, A_OS, A_DEVICE_TYPE, A_COUNTRY, A_PROJECT, NATTR };
+/* Attributes (enum ff_session_attr) taken from one event: the first pageview (else the first
+ * event) for where the visit came from, the last pageview for where it ended. */
+enum { A_PERSON = FF_SA_PERSON, A_DEVICE = FF_SA_DEVICE, A_ENTRY = FF_SA_ENTRY, A_EXIT = FF_SA_EXIT,
+       A_REFERRER = FF_SA_REFERRER, A_SOURCE = FF_SA_SOURCE, A_CHANNEL = FF_SA_CHANNEL,
+       A_UTM_SOURCE = FF_SA_UTM_SOURCE, A_UTM_MEDIUM = FF_SA_UTM_MEDIUM, A_UTM_CAMPAIGN = FF_SA_UTM_CAMPAIGN,
+       A_BROWSER = FF_SA_BROWSER, A_OS = FF_SA_OS, A_DEVICE_TYPE = FF_SA_DEVICE_TYPE, A_COUNTRY = FF_SA_COUNTRY,
+       A_PROJECT = FF_SA_PROJECT, NATTR = FF_SA_COUNT };
 
 struct summary {
     char id[FF_SESSION_ID_LEN];
@@ -34,12 +37,14 @@ struct summary {
     int64_t entry_t, exit_t; /* times of the pageviews (or first event) the attributes came from */
     uint64_t entry_seq, exit_seq;
     uint32_t events, pageviews, tracks;
-    int bot, has_pageview;
+    int bot, has_pageview, matched;
     struct field a[NATTR];
 };
 
 struct gather {
     const struct ff_session_filter *f;
+    int (*match)(void *arg, const struct ff_event *ev);
+    void *match_arg;
     struct summary *v;
     size_t n, cap;
     uint32_t *slots; /* index + 1, by the id's hash */
@@ -133,6 +138,7 @@ static int visit(void *arg, const struct ff_event *ev)
     int pageview = ev->type == FF_EV_PAGE || ev->type == FF_EV_SCREEN;
     int64_t t = ev->timestamp_us;
     s->events++;
+    if (!s->matched && (!g->match || g->match(g->match_arg, ev))) s->matched = 1;
     s->pageviews += (uint32_t)pageview;
     s->tracks += ev->type == FF_EV_TRACK;
     s->bot |= ev->bot;
@@ -174,9 +180,51 @@ static int visit(void *arg, const struct ff_event *ev)
 
 static int by_start_desc(const void *a, const void *b)
 {
-    const struct summary *x = a, *y = b;
+    const struct ff_session_summary *x = a, *y = b;
     if (x->start != y->start) return x->start > y->start ? -1 : 1;
     return memcmp(x->id, y->id, FF_SESSION_ID_LEN);
+}
+
+int ff_store_sessions(struct ff_store *s, const struct ff_session_filter *f,
+                      int (*match)(void *arg, const struct ff_event *ev), void *arg, struct ff_session_list *out)
+{
+    memset(out, 0, sizeof *out);
+    struct gather g;
+    memset(&g, 0, sizeof g);
+    g.f = f;
+    g.match = match;
+    g.match_arg = arg;
+    ff_buf_init(&g.arena, (size_t)1 << 34);
+    int rc = ff_deriver_init(&g.d);
+    struct ff_scan_filter sf = {f->person, f->person_len, f->from_us, FF_TIME_NONE, f->project};
+    if (f->to_us != FF_TIME_NONE) sf.to_us = f->to_us > INT64_MAX - DAY_SPAN_US ? INT64_MAX : f->to_us + DAY_SPAN_US;
+    if (!rc) rc = ff_store_scan(s, &sf, visit, &g);
+    if (rc == -ENOMEM && g.rc) rc = g.rc;
+    /* only those that start in range and match, bots left out unless asked for */
+    if (!rc && g.n && !(out->v = ff_malloc(g.n * sizeof *out->v))) rc = -ENOMEM;
+    for (size_t i = 0; !rc && i < g.n; i++) {
+        const struct summary *x = &g.v[i];
+        if ((f->to_us != FF_TIME_NONE && x->start >= f->to_us) || (x->bot && !f->bots) || !x->matched) continue;
+        struct ff_session_summary *o = &out->v[out->n++];
+        memcpy(o->id, x->id, FF_SESSION_ID_LEN);
+        o->start = x->start, o->end = x->end;
+        o->events = x->events, o->pageviews = x->pageviews, o->tracks = x->tracks, o->bot = x->bot;
+        for (int k = 0; k < NATTR; k++) o->attr[k] = at(&g, &x->a[k]);
+    }
+    if (!rc && out->n) qsort(out->v, out->n, sizeof *out->v, by_start_desc);
+    out->text = g.arena; /* the attributes point into it */
+    ff_deriver_free(&g.d);
+    ff_free(g.v);
+    ff_free(g.slots);
+    if (rc) ff_session_list_free(out);
+    return rc;
+}
+
+void ff_session_list_free(struct ff_session_list *l)
+{
+    ff_free(l->v);
+    ff_buf_free(&l->text);
+    memset(l, 0, sizeof *l);
 }
 
 static int put_str(struct ff_buf *o, const char *name, struct ff_str v)
@@ -192,7 +240,7 @@ static int put_time(struct ff_buf *o, const char *name, int64_t t)
     return put_str(o, name, (struct ff_str){ts, (uint32_t)n});
 }
 
-static int write_summary(const struct gather *g, const struct summary *s, struct ff_buf *o)
+static int write_summary(const struct ff_session_summary *s, struct ff_buf *o)
 {
     static const char *const names[NATTR] = {
         [A_PERSON] = "personId", [A_DEVICE] = "deviceId", [A_ENTRY] = "entryPage", [A_EXIT] = "exitPage",
@@ -206,10 +254,9 @@ static int write_summary(const struct gather *g, const struct summary *s, struct
     if (!rc)
         rc = ff_buf_printf(o, ",\"durationSeconds\":%.3f,\"events\":%u,\"pageviews\":%u,\"bounce\":%s,\"bot\":%s",
                            (double)(s->end - s->start) / 1e6, s->events, s->pageviews,
-                           /* one page seen and nothing done there (Plausible's and GA's bounce) */
-                           s->pageviews == 1 && s->tracks == 0 ? "true" : "false", s->bot ? "true" : "false");
+                           ff_session_bounce(s) ? "true" : "false", s->bot ? "true" : "false");
     for (int k = 0; !rc && k < NATTR; k++)
-        if (s->a[k].len) rc = put_str(o, names[k], at(g, &s->a[k]));
+        if (s->attr[k].len) rc = put_str(o, names[k], s->attr[k]);
     return rc ? rc : ff_buf_putc(o, '}');
 }
 
@@ -217,36 +264,18 @@ int ff_store_sessions_json(struct ff_store *s, const struct ff_session_filter *f
                            size_t *count)
 {
     *count = 0;
-    struct gather g;
-    memset(&g, 0, sizeof g);
-    g.f = f;
-    ff_buf_init(&g.arena, (size_t)1 << 34);
-    int rc = ff_deriver_init(&g.d);
-    struct ff_scan_filter sf = {f->person, f->person_len, f->from_us, FF_TIME_NONE, f->project};
-    if (f->to_us != FF_TIME_NONE) sf.to_us = f->to_us > INT64_MAX - DAY_SPAN_US ? INT64_MAX : f->to_us + DAY_SPAN_US;
-    if (!rc) rc = ff_store_scan(s, &sf, visit, &g);
-    if (rc == -ENOMEM && g.rc) rc = g.rc;
-    /* only those that start in range, bots left out unless asked for */
-    size_t n = 0;
-    for (size_t i = 0; !rc && i < g.n; i++) {
-        const struct summary *x = &g.v[i];
-        if ((f->to_us != FF_TIME_NONE && x->start >= f->to_us) || (x->bot && !f->bots)) continue;
-        g.v[n++] = *x;
-    }
-    if (!rc && n) qsort(g.v, n, sizeof *g.v, by_start_desc);
+    struct ff_session_list l;
+    int rc = ff_store_sessions(s, f, NULL, NULL, &l);
     size_t start = out->len;
-    for (size_t i = 0; !rc && i < n && i < f->limit; i++) {
+    for (size_t i = 0; !rc && i < l.n && i < f->limit; i++) {
         if (i) rc = ff_buf_append_str(out, sep);
-        if (!rc) rc = write_summary(&g, &g.v[i], out);
+        if (!rc) rc = write_summary(&l.v[i], out);
         if (!rc) ++*count;
     }
     if (rc) {
         out->len = start;
         *count = 0;
     }
-    ff_deriver_free(&g.d);
-    ff_buf_free(&g.arena);
-    ff_free(g.v);
-    ff_free(g.slots);
+    ff_session_list_free(&l);
     return rc;
 }

@@ -126,6 +126,33 @@ struct ff_session_filter {
 };
 /* Most sessions one answer sums: past it, FF_ETOOBIG (ask for a shorter range). */
 #define FF_SESSIONS_READ_MAX ((size_t)4 << 20)
+/* One session summed from its events. Attributes come from its first pageview (else its first
+ * event): where the visit came from; the exit page from its last pageview. */
+enum ff_session_attr {
+    FF_SA_PERSON, FF_SA_DEVICE, FF_SA_ENTRY, FF_SA_EXIT, FF_SA_REFERRER, FF_SA_SOURCE, FF_SA_CHANNEL,
+    FF_SA_UTM_SOURCE, FF_SA_UTM_MEDIUM, FF_SA_UTM_CAMPAIGN, FF_SA_BROWSER, FF_SA_OS, FF_SA_DEVICE_TYPE,
+    FF_SA_COUNTRY, FF_SA_PROJECT, FF_SA_COUNT
+};
+struct ff_session_summary {
+    char id[FF_SESSION_ID_LEN];
+    int64_t start, end;               /* first and last event times */
+    uint32_t events, pageviews, tracks;
+    int bot;
+    struct ff_str attr[FF_SA_COUNT];  /* empty when unknown; valid until the list is freed */
+};
+struct ff_session_list {
+    struct ff_session_summary *v;     /* latest start first */
+    size_t n;
+    struct ff_buf text;               /* what attr points into */
+};
+/* 1 when a bounce: one pageview and no track call (Plausible's and GA's bounce). */
+static inline int ff_session_bounce(const struct ff_session_summary *s) { return s->pageviews == 1 && s->tracks == 0; }
+/* The sessions that start in [f->from, f->to), bots' left out unless f->bots, f->person's
+ * only when it is set; with `match`, only those with an event it accepts (its other events
+ * still count). f->limit is not applied. FF_ETOOBIG past FF_SESSIONS_READ_MAX sessions. */
+int ff_store_sessions(struct ff_store *s, const struct ff_session_filter *f,
+                      int (*match)(void *arg, const struct ff_event *ev), void *arg, struct ff_session_list *out);
+void ff_session_list_free(struct ff_session_list *l);
 /* Appends up to f->limit sessions, latest start first, as JSON objects separated by `sep`:
  * {id, start, end, durationSeconds, events, pageviews, bounce, bot, personId, deviceId,
  *  entryPage, exitPage, referrer, source, channel, utmSource, utmMedium, utmCampaign,

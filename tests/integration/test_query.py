@@ -227,3 +227,111 @@ def test_query_needs_a_read_key_and_post(server):
     assert server.post_json("/v1/track", {"userId": "u", "event": "Now"}).status_code == 200
     got = query(server, {"kind": "trends", "from": "-1d", "interval": "hour", "event": "Now"})
     assert got["series"][0]["total"] == 1 and len(got["buckets"]) in (24, 25)
+
+
+# ---- sessions and top lists ----
+
+def visits(seed=11):
+    """Devices with a few visits each: clusters of events minutes apart, hours between them,
+    one visit across local midnight (Berlin); sent in time order, so sessions follow the rules
+    alone."""
+    rnd = random.Random(seed)
+    evs = []
+    for dev in range(8):
+        t = START + timedelta(hours=rnd.randrange(0, 30))
+        for _ in range(rnd.randrange(2, 6)):
+            for k in range(rnd.randrange(1, 6)):
+                page = rnd.random() < 0.7
+                e = {"type": "page" if page else "track", "anonymousId": f"v{dev}", "timestamp": iso(t),
+                     "messageId": uid()}
+                if page:
+                    path = f"/{rnd.choice(['home', 'pricing', 'blog', 'docs'])}"
+                    e["properties"] = {"url": "https://shop.test" + path, "path": path}
+                else:
+                    e["event"] = "Clicked"
+                evs.append(e)
+                t += timedelta(minutes=rnd.randrange(1, 25))
+            t += timedelta(minutes=rnd.randrange(31, 600))
+    midnight = datetime(2026, 10, 25, 0, 0, tzinfo=BERLIN).astimezone(timezone.utc)
+    for m in (-10, 10):  # 20 minutes apart, but across midnight: two sessions
+        evs.append({"type": "page", "anonymousId": "night", "timestamp": iso(midnight + timedelta(minutes=m)),
+                    "messageId": uid(), "properties": {"url": "https://shop.test/late", "path": "/late"}})
+    return sorted(evs, key=lambda e: e["timestamp"])
+
+
+def model_sessions(evs):
+    """The session rules, by hand: per device in time order, a new session after 30 minutes
+    or when the local (Berlin) day changes."""
+    by_dev = defaultdict(list)
+    for e in evs:
+        by_dev[e["anonymousId"]].append(e)
+    sessions = []
+    for dev, es in by_dev.items():
+        cur = None
+        for e in es:
+            t = datetime.strptime(e["timestamp"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+            if cur is None or t - cur["end"] > timedelta(minutes=30) or local_day(e) != cur["day"]:
+                cur = {"dev": dev, "start": t, "end": t, "day": local_day(e), "events": []}
+                sessions.append(cur)
+            cur["end"] = t
+            cur["events"].append(e)
+    return sessions
+
+
+@pytest.fixture
+def visited(footfall):
+    server = footfall.start(prepare={"write_keys": ["k"], "timezone": "Europe/Berlin"})
+    evs = visits()
+    r = server.post_json("/v1/batch", {"batch": evs})
+    assert r.status_code == 200, r.text
+    return server, evs
+
+
+def test_sessions_kind_against_the_rules(visited):
+    server, evs = visited
+    got = query(server, {"kind": "sessions", "from": "2026-10-20", "to": "2026-10-30", "limit": 3})
+    want = model_sessions(evs)
+    pages = [[e for e in s["events"] if e["type"] == "page"] for s in want]
+    assert got["sessions"] == len(want)
+    assert got["visitors"] == len({s["dev"] for s in want})
+    assert got["avg_duration_seconds"] == pytest.approx(
+        sum((s["end"] - s["start"]).total_seconds() for s in want) / len(want), abs=1e-3)
+    assert got["pages_per_session"] == pytest.approx(sum(map(len, pages)) / len(want), abs=1e-3)
+    bounces = sum(1 for s, p in zip(want, pages) if len(p) == 1 and len(s["events"]) == 1)
+    assert got["bounce_rate"] == pytest.approx(bounces / len(want), abs=1e-4)
+    for key, pick in (("entry_pages", 0), ("exit_pages", -1)):
+        rows = defaultdict(lambda: [set(), 0])
+        for s, p in zip(want, pages):
+            if p:
+                rows[p[pick]["properties"]["path"]][0].add(s["dev"])
+                rows[p[pick]["properties"]["path"]][1] += 1
+        ranked = sorted(((k, len(v[0]), v[1]) for k, v in rows.items()), key=lambda r: (-r[1], -r[2], r[0]))
+        assert [(r["value"], r["visitors"], r["visits"]) for r in got[key]] == ranked[:3]
+    # a filter keeps the sessions with an event that passes it, whole
+    got = query(server, {"kind": "sessions", "from": "2026-10-20", "to": "2026-10-30",
+                         "filters": [{"field": "path", "op": "eq", "value": "/late"}]})
+    assert got["sessions"] == 2 and got["bounce_rate"] == 1.0  # the two halves of the night visit
+
+
+def test_top_pages_and_entry_pages(visited):
+    server, evs = visited
+    rng = {"from": "2026-10-20", "to": "2026-10-30"}
+    got = query(server, {"kind": "top", "dimension": "path", "limit": 10, **rng})
+    views, people = defaultdict(int), defaultdict(set)
+    for e in evs:
+        if e["type"] == "page":
+            views[e["properties"]["path"]] += 1
+            people[e["properties"]["path"]].add(e["anonymousId"])
+    want = sorted(((p, len(people[p]), views[p]) for p in views), key=lambda r: (-r[1], -r[2], r[0]))
+    assert [(r["value"], r["visitors"], r["views"]) for r in got["results"]] == want
+    got = query(server, {"kind": "top", "dimension": "entry_page", **rng})
+    entries = defaultdict(lambda: [set(), 0])
+    for s in model_sessions(evs):
+        p = [e for e in s["events"] if e["type"] == "page"]
+        if p:
+            entries[p[0]["properties"]["path"]][0].add(s["dev"])
+            entries[p[0]["properties"]["path"]][1] += 1
+    want = sorted(((p, len(v[0]), v[1]) for p, v in entries.items()), key=lambda r: (-r[1], -r[2], r[0]))
+    assert [(r["value"], r["visitors"], r["visits"]) for r in got["results"]] == want
+    bad = server.post("/api/query", data=json.dumps({"kind": "top"}))
+    assert bad.status_code == 400 and bad.json()["field"] == "dimension"

@@ -1,0 +1,126 @@
+/* table.c - the counting structures queries share (see query_int.h): a hash table of
+ * 128-bit keys with a count each, and a dictionary of the distinct values of a field. */
+#include <errno.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/errors.h"
+#include "query/query_int.h"
+
+#define EMPTY UINT64_MAX
+
+static uint64_t mix(uint64_t k)
+{
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdULL;
+    k ^= k >> 33;
+    return k;
+}
+
+static int table_grow(struct ff_qtable *t)
+{
+    size_t cap = t->cap ? t->cap * 2 : 1024;
+    uint64_t *a = ff_malloc(cap * 8), *b = ff_malloc(cap * 8), *v = ff_calloc(cap, 8);
+    if (!a || !b || !v) {
+        ff_free(a), ff_free(b), ff_free(v);
+        return -ENOMEM;
+    }
+    memset(a, 0xff, cap * 8);
+    for (size_t i = 0; i < t->cap; i++) {
+        if (t->a[i] == EMPTY) continue;
+        size_t j = mix(t->a[i] ^ t->b[i]) & (cap - 1);
+        while (a[j] != EMPTY) j = (j + 1) & (cap - 1);
+        a[j] = t->a[i], b[j] = t->b[i], v[j] = t->v[i];
+    }
+    ff_free(t->a), ff_free(t->b), ff_free(t->v);
+    t->a = a, t->b = b, t->v = v, t->cap = cap;
+    return 0;
+}
+
+int ff_qtable_add(struct ff_qtable *t, uint64_t a, uint64_t b, uint64_t by)
+{
+    if ((t->n + 1) * 2 > t->cap) {
+        if (t->n >= FF_QUERY_MAX_ENTRIES) return FF_ETOOBIG;
+        if (table_grow(t)) return -ENOMEM;
+    }
+    size_t j = mix(a ^ b) & (t->cap - 1);
+    for (; t->a[j] != EMPTY; j = (j + 1) & (t->cap - 1))
+        if (t->a[j] == a && t->b[j] == b) {
+            t->v[j] += by;
+            return 0;
+        }
+    t->a[j] = a, t->b[j] = b, t->v[j] = by, t->n++;
+    return 1;
+}
+
+uint64_t ff_qtable_get(const struct ff_qtable *t, uint64_t a, uint64_t b)
+{
+    if (!t->cap) return 0;
+    for (size_t j = mix(a ^ b) & (t->cap - 1); t->a[j] != EMPTY; j = (j + 1) & (t->cap - 1))
+        if (t->a[j] == a && t->b[j] == b) return t->v[j];
+    return 0;
+}
+
+int ff_qtable_count(struct ff_qtable *cells, struct ff_qtable *seen, int distinct, uint64_t cell, uint64_t id_hash)
+{
+    int rc = distinct ? ff_qtable_add(seen, cell, id_hash, 0) : 1;
+    if (rc == 1) rc = ff_qtable_add(cells, cell, 0, 1);
+    return rc < 0 ? rc : 0;
+}
+
+void ff_qtable_free(struct ff_qtable *t)
+{
+    ff_free(t->a), ff_free(t->b), ff_free(t->v);
+    memset(t, 0, sizeof *t);
+}
+
+/* ---- distinct values ---- */
+
+void ff_qvalues_init(struct ff_qvalues *d) { memset(d, 0, sizeof *d), ff_strmap_init(&d->map); }
+
+int ff_qvalues_index(struct ff_qvalues *d, struct ff_str v, uint32_t *out)
+{
+    if (!v.len) {
+        *out = 0;
+        return 0;
+    }
+    const uint32_t *have = ff_strmap_get(&d->map, v.p, v.len);
+    if (have) {
+        *out = *have;
+        return 0;
+    }
+    if (d->n >= FF_QUERY_MAX_VALUES) return FF_ETOOBIG;
+    if (d->n == d->cap) {
+        size_t cap = d->cap ? d->cap * 2 : 64;
+        struct ff_str *nv = ff_realloc(d->v, cap * sizeof *nv);
+        if (!nv) return -ENOMEM;
+        d->v = nv;
+        d->cap = cap;
+    }
+    char *copy = ff_malloc(v.len + 1); /* the map keeps pointers: each value stays where it is */
+    if (!copy) return -ENOMEM;
+    memcpy(copy, v.p, v.len);
+    copy[v.len] = '\0';
+    int found;
+    uint32_t idx = (uint32_t)d->n + 1;
+    if (!ff_strmap_put(&d->map, copy, v.len, idx, &found)) {
+        ff_free(copy);
+        return -ENOMEM;
+    }
+    d->v[d->n++] = (struct ff_str){copy, v.len};
+    *out = idx;
+    return 0;
+}
+
+struct ff_str ff_qvalues_text(const struct ff_qvalues *d, uint32_t idx)
+{
+    return idx && idx <= d->n ? d->v[idx - 1] : (struct ff_str){"", 0};
+}
+
+void ff_qvalues_free(struct ff_qvalues *d)
+{
+    for (size_t i = 0; i < d->n; i++) ff_free((char *)d->v[i].p);
+    ff_free(d->v);
+    ff_strmap_free(&d->map);
+    memset(d, 0, sizeof *d);
+}

@@ -1,0 +1,216 @@
+/* visits.c - kinds "sessions" and "top" (see query.h).
+ *
+ * sessions: the sessions that start in the range (store.h, ff_store_sessions), those with an
+ * event that passes the filters: how many, their visitors (distinct persons), average
+ * duration, pages per session, bounce rate, and the top entry and exit pages.
+ * top: per value of a field, its visitors (distinct persons with an event that has it) and
+ * views (pageviews that have it), as Plausible lists pages, sources, countries and devices;
+ * entry_page and exit_page list where sessions began and ended (visits instead of views). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "core/alloc.h"
+#include "core/errors.h"
+#include "core/json.h"
+#include "event/event.h"
+#include "query/query_int.h"
+#include "store/store.h"
+
+/* Rows of a top list: value index → visitors (distinct persons) and a second count. */
+struct top {
+    struct ff_qvalues values;
+    struct ff_qtable visitors, seen, counts;
+};
+
+static void top_init(struct top *t)
+{
+    memset(t, 0, sizeof *t);
+    ff_qvalues_init(&t->values);
+}
+
+static void top_free(struct top *t)
+{
+    ff_qvalues_free(&t->values);
+    ff_qtable_free(&t->visitors);
+    ff_qtable_free(&t->seen);
+    ff_qtable_free(&t->counts);
+}
+
+/* One person with value v, adding `by` to its count. */
+static int top_add(struct top *t, struct ff_str v, struct ff_str person, uint64_t by)
+{
+    uint32_t idx;
+    int rc = ff_qvalues_index(&t->values, v, &idx);
+    if (!rc && person.len) rc = ff_qtable_count(&t->visitors, &t->seen, 1, idx, XXH3_64bits(person.p, person.len));
+    if (!rc && by) rc = ff_qtable_add(&t->counts, idx, 0, by) < 0 ? -ENOMEM : 0;
+    return rc;
+}
+
+struct row {
+    struct ff_str value;
+    uint64_t visitors, count;
+};
+
+static int by_visitors(const void *a, const void *b)
+{
+    const struct row *x = a, *y = b;
+    if (x->visitors != y->visitors) return x->visitors > y->visitors ? -1 : 1;
+    if (x->count != y->count) return x->count > y->count ? -1 : 1;
+    return ff_str_cmp(x->value, y->value);
+}
+
+/* [{"value":…,"visitors":N,"<count_name>":M}, …], the top `limit` by visitors, then count. */
+static int top_write(struct top *t, size_t limit, const char *count_name, struct ff_buf *o)
+{
+    struct row *r = ff_malloc((t->values.n + 1) * sizeof *r);
+    if (!r) return -ENOMEM;
+    for (size_t i = 0; i < t->values.n; i++)
+        r[i] = (struct row){t->values.v[i], ff_qtable_get(&t->visitors, i + 1, 0), ff_qtable_get(&t->counts, i + 1, 0)};
+    qsort(r, t->values.n, sizeof *r, by_visitors);
+    int rc = ff_buf_putc(o, '[');
+    for (size_t i = 0; !rc && i < t->values.n && i < limit; i++) {
+        rc = ff_buf_append_str(o, i ? ",{\"value\":" : "{\"value\":");
+        if (!rc) rc = ff_json_write_str(o, r[i].value.p, r[i].value.len);
+        if (!rc)
+            rc = ff_buf_printf(o, ",\"visitors\":%llu,\"%s\":%llu}", (unsigned long long)r[i].visitors, count_name,
+                               (unsigned long long)r[i].count);
+    }
+    ff_free(r);
+    return rc ? rc : ff_buf_putc(o, ']');
+}
+
+/* ---- sessions ---- */
+
+struct matcher {
+    const struct ff_query *q;
+    struct ff_field_ctx *ctx;
+};
+
+static int session_event_passes(void *arg, const struct ff_event *ev)
+{
+    struct matcher *m = arg;
+    ff_field_ctx_reset(m->ctx);
+    return ff_filters_pass(m->ctx, ev, m->q->filters, m->q->nfilters);
+}
+
+static int load_sessions(struct ff_store *s, const struct ff_query *q, struct ff_session_list *l, char *err,
+                         size_t errlen)
+{
+    struct ff_session_filter sf = {q->from_us, q->to_us, NULL, 0, q->project[0] ? q->project : NULL, q->bots, SIZE_MAX};
+    struct matcher m = {q, q->nfilters ? ff_field_ctx_new() : NULL};
+    if (q->nfilters && !m.ctx) return -ENOMEM;
+    int rc = ff_store_sessions(s, &sf, q->nfilters ? session_event_passes : NULL, &m, l);
+    ff_field_ctx_free(m.ctx);
+    if (rc == FF_ETOOBIG)
+        snprintf(err, errlen, "more than %zu sessions in the range: ask for a shorter one", (size_t)FF_SESSIONS_READ_MAX);
+    return rc;
+}
+
+int ff_query_sessions(struct ff_store *s, const struct ff_query *q, struct ff_buf *out, char *err, size_t errlen)
+{
+    struct ff_session_list l;
+    int rc = load_sessions(s, q, &l, err, errlen);
+    if (rc) return rc;
+    struct top entry, exit;
+    top_init(&entry);
+    top_init(&exit);
+    struct ff_qtable persons = {0};
+    double duration = 0, pages = 0;
+    size_t bounces = 0, visitors = 0;
+    for (size_t i = 0; !rc && i < l.n; i++) {
+        const struct ff_session_summary *x = &l.v[i];
+        struct ff_str who = x->attr[FF_SA_PERSON].len ? x->attr[FF_SA_PERSON] : x->attr[FF_SA_DEVICE];
+        int fresh = ff_qtable_add(&persons, XXH3_64bits(who.p, who.len), 0, 0);
+        if (fresh < 0) rc = fresh;
+        visitors += fresh == 1;
+        duration += (double)(x->end - x->start) / 1e6;
+        pages += x->pageviews;
+        bounces += (size_t)ff_session_bounce(x);
+        if (!rc && x->attr[FF_SA_ENTRY].len) rc = top_add(&entry, x->attr[FF_SA_ENTRY], who, 1);
+        if (!rc && x->attr[FF_SA_EXIT].len) rc = top_add(&exit, x->attr[FF_SA_EXIT], who, 1);
+    }
+    double n = l.n ? (double)l.n : 1;
+    if (!rc) rc = ff_query_open_answer(q, "sessions", out);
+    if (!rc)
+        rc = ff_buf_printf(out, ",\"sessions\":%zu,\"visitors\":%zu,\"avg_duration_seconds\":%.3f,\"pages_per_session\":%.3f,"
+                                "\"bounce_rate\":%.4f,\"entry_pages\":",
+                           l.n, visitors, duration / n, pages / n, (double)bounces / n);
+    if (!rc) rc = top_write(&entry, q->limit, "visits", out);
+    if (!rc) rc = ff_buf_append_str(out, ",\"exit_pages\":");
+    if (!rc) rc = top_write(&exit, q->limit, "visits", out);
+    if (!rc) rc = ff_buf_putc(out, '}');
+    top_free(&entry);
+    top_free(&exit);
+    ff_qtable_free(&persons);
+    ff_session_list_free(&l);
+    return rc;
+}
+
+/* ---- top ---- */
+
+struct top_scan {
+    const struct ff_query *q;
+    struct ff_field_ctx *ctx;
+    struct top t;
+    int rc;
+};
+
+static int top_visit(void *arg, const struct ff_event *ev)
+{
+    struct top_scan *ts = arg;
+    const struct ff_query *q = ts->q;
+    if (ev->bot && !q->bots) return 0;
+    ff_field_ctx_reset(ts->ctx);
+    if (!ff_filters_pass(ts->ctx, ev, q->filters, q->nfilters)) return 0;
+    struct ff_str v;
+    if (!ff_field_value(ts->ctx, ev, &q->dimension, &v)) return 0;
+    struct ff_str who = ev->person_id.len ? ev->person_id : ev->user_id.len ? ev->user_id : ev->anonymous_id;
+    int pageview = ev->type == FF_EV_PAGE || ev->type == FF_EV_SCREEN;
+    int rc = top_add(&ts->t, v, who, (uint64_t)pageview); /* any event makes a visitor; pageviews are views */
+    return rc ? (ts->rc = rc) : 0;
+}
+
+int ff_query_top(struct ff_store *s, const struct ff_query *q, struct ff_buf *out, char *err, size_t errlen)
+{
+    struct top_scan ts;
+    memset(&ts, 0, sizeof ts);
+    ts.q = q;
+    top_init(&ts.t);
+    int rc = 0;
+    err[0] = '\0';
+    if (q->top_visit != FF_TOP_EVENTS) { /* where sessions began or ended */
+        struct ff_session_list l;
+        rc = load_sessions(s, q, &l, err, errlen);
+        int a = q->top_visit == FF_TOP_ENTRY ? FF_SA_ENTRY : FF_SA_EXIT;
+        for (size_t i = 0; !rc && i < l.n; i++) {
+            const struct ff_session_summary *x = &l.v[i];
+            struct ff_str who = x->attr[FF_SA_PERSON].len ? x->attr[FF_SA_PERSON] : x->attr[FF_SA_DEVICE];
+            if (x->attr[a].len) rc = top_add(&ts.t, x->attr[a], who, 1);
+        }
+        ff_session_list_free(&l); /* safe after a failed load too: it is left empty */
+    } else {
+        if (!(ts.ctx = ff_field_ctx_new())) rc = -ENOMEM;
+        struct ff_scan_filter f;
+        ff_query_scan_filter(q, &f);
+        if (!rc) rc = ff_store_scan(s, &f, top_visit, &ts);
+        if (ts.rc) rc = ts.rc;
+        ff_field_ctx_free(ts.ctx);
+    }
+    if (rc == FF_ETOOBIG && !err[0])
+        snprintf(err, errlen, "the query needs more than its memory budget: narrow it with filters or a shorter range");
+    if (!rc) rc = ff_query_open_answer(q, "top", out);
+    if (!rc) {
+        const char *dim = q->top_visit == FF_TOP_ENTRY ? "entry_page" : q->top_visit == FF_TOP_EXIT ? "exit_page"
+                                                                                                     : q->dimension.name;
+        rc = ff_buf_append_str(out, ",\"dimension\":");
+        if (!rc) rc = ff_json_write_str(out, dim, strlen(dim));
+        if (!rc) rc = ff_buf_append_str(out, ",\"results\":");
+    }
+    if (!rc) rc = top_write(&ts.t, q->limit, q->top_visit == FF_TOP_EVENTS ? "views" : "visits", out);
+    if (!rc) rc = ff_buf_putc(out, '}');
+    top_free(&ts.t);
+    return rc;
+}
