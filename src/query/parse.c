@@ -173,6 +173,8 @@ static int parse_filter(struct parser *p, uint32_t node, struct ff_filter *f)
     return 0;
 }
 
+static int parse_breakdown(struct parser *p);
+
 static int parse_trends(struct parser *p)
 {
     const struct ff_json_doc *d = p->doc;
@@ -204,6 +206,16 @@ static int parse_trends(struct parser *p)
     } else {
         q->nseries = 1; /* every event */
     }
+    return parse_breakdown(p);
+}
+
+/* breakdown (a field) and breakdown_limit, of trends and funnels */
+static int parse_breakdown(struct parser *p)
+{
+    const struct ff_json_doc *d = p->doc;
+    struct ff_query *q = p->q;
+    struct ff_str s;
+    int rc;
     if ((rc = get_str(p, "breakdown", &s)) < 0) return rc;
     if (rc) {
         if (ff_field_compile(s.p, s.len, &q->breakdown, p->err, p->errlen)) {
@@ -223,21 +235,94 @@ static int parse_trends(struct parser *p)
     return 0;
 }
 
+/* limit: rows of a list, 1 to 1000 (q->limit keeps its default when absent) */
+static int parse_limit(struct parser *p)
+{
+    uint32_t lim = ff_json_get(p->doc, 0, "limit");
+    if (lim == FF_JSON_NONE) return 0;
+    const struct ff_json_node *n = &p->doc->nodes[lim];
+    if ((n->type != FF_JSON_INT && n->type != FF_JSON_UINT) || n->v.i < 1 || n->v.i > 1000)
+        return bad(p, "limit", "%s", "limit is a whole number from 1 to 1000");
+    p->q->limit = (size_t)n->v.i;
+    return 0;
+}
+
+/* "30m", "2h", "1d", "2w": a duration of 1 minute to 1 year. */
+static int parse_duration(struct parser *p, const char *key, struct ff_str s, int64_t *out)
+{
+    char buf[24], *end;
+    if (s.len < 2 || s.len >= sizeof buf) return bad(p, key, "%s is a number and m, h, d or w (such as 1d)", key);
+    memcpy(buf, s.p, s.len);
+    buf[s.len] = '\0';
+    long long n = strtoll(buf, &end, 10);
+    static const char units[] = "mhdw";
+    static const int64_t us[] = {60LL * 1000000, 3600LL * 1000000, 86400LL * 1000000, 7 * 86400LL * 1000000};
+    const char *u = end != buf && end[0] && !end[1] ? strchr(units, end[0]) : NULL;
+    if (!u || n < 1 || n * us[u - units] > 366 * 86400LL * 1000000)
+        return bad(p, key, "%s is a number and m, h, d or w (such as 1d), at most a year", key);
+    *out = n * us[u - units];
+    return 0;
+}
+
+/* funnel: steps [{event, filters}], window, order, breakdown */
+static int parse_funnel(struct parser *p)
+{
+    const struct ff_json_doc *d = p->doc;
+    struct ff_query *q = p->q;
+    uint32_t st = ff_json_get(d, 0, "steps");
+    if (st == FF_JSON_NONE || d->nodes[st].type != FF_JSON_ARRAY || d->nodes[st].len < 2 ||
+        d->nodes[st].len > FF_QUERY_MAX_STEPS)
+        return bad(p, "steps", "%s", "steps is a list of 2 to 16 {\"event\": NAME, \"filters\": [...]}");
+    if (!(q->steps = ff_calloc(d->nodes[st].len, sizeof *q->steps))) return -ENOMEM;
+    for (uint32_t i = st + 1; i < d->nodes[st].end; i = d->nodes[i].end) {
+        struct ff_step *step = &q->steps[q->nsteps++];
+        const char *v;
+        uint32_t n;
+        if (d->nodes[i].type != FF_JSON_OBJECT || !ff_json_str(d, ff_json_get(d, i, "event"), &v, &n) || !n ||
+            n >= FF_QUERY_NAME_MAX)
+            return bad(p, "steps", "%s", "each step names its event: {\"event\": \"Signed Up\"} ($pageview for pages)");
+        memcpy(step->event, v, n);
+        uint32_t fl = ff_json_get(d, i, "filters");
+        if (fl == FF_JSON_NONE) continue;
+        if (d->nodes[fl].type != FF_JSON_ARRAY || d->nodes[fl].len > FF_QUERY_MAX_STEP_FILTERS)
+            return bad(p, "steps", "%s", "a step's filters are a list of at most 8 {field, op, value}");
+        for (uint32_t k = fl + 1; k < d->nodes[fl].end; k = d->nodes[k].end) {
+            int rc = parse_filter(p, k, &step->filters[step->nfilters++]);
+            if (rc) {
+                if (rc == FF_EINVAL) *p->field = "steps";
+                return rc;
+            }
+        }
+    }
+    struct ff_str s;
+    int rc;
+    q->window_us = 14 * 86400LL * 1000000;
+    if ((rc = get_str(p, "window", &s)) > 0) rc = parse_duration(p, "window", s, &q->window_us);
+    if (rc) return rc;
+    static const char *const orders[] = {"loose", "strict"};
+    if ((rc = get_choice(p, "order", orders, 2, &q->order, "order is loose (other events may come between steps) or strict")))
+        return rc;
+    uint32_t ls = ff_json_get(d, 0, "persons_at_step");
+    if (ls != FF_JSON_NONE) {
+        const struct ff_json_node *n = &d->nodes[ls];
+        if ((n->type != FF_JSON_INT && n->type != FF_JSON_UINT) || n->v.i < 1 || (size_t)n->v.i > q->nsteps)
+            return bad(p, "persons_at_step", "%s", "persons_at_step is a step number, from 1");
+        q->list_step = (size_t)n->v.i;
+        q->limit = 100;
+        if ((rc = parse_limit(p))) return rc;
+    }
+    return parse_breakdown(p);
+}
+
 /* sessions: limit (entry and exit pages listed); top: dimension, limit */
 static int parse_visits(struct parser *p)
 {
     struct ff_query *q = p->q;
     q->limit = DEFAULT_BREAKDOWN_LIMIT;
-    uint32_t lim = ff_json_get(p->doc, 0, "limit");
-    if (lim != FF_JSON_NONE) {
-        const struct ff_json_node *n = &p->doc->nodes[lim];
-        if ((n->type != FF_JSON_INT && n->type != FF_JSON_UINT) || n->v.i < 1 || n->v.i > 1000)
-            return bad(p, "limit", "%s", "limit is a whole number from 1 to 1000");
-        q->limit = (size_t)n->v.i;
-    }
-    if (q->kind != FF_Q_TOP) return 0;
+    int rc = parse_limit(p);
+    if (rc || q->kind != FF_Q_TOP) return rc;
     struct ff_str s;
-    int rc = get_str(p, "dimension", &s);
+    rc = get_str(p, "dimension", &s);
     if (rc <= 0) return rc ? rc : bad(p, "dimension", "%s", "dimension is missing: a field, entry_page or exit_page");
     if (is(s, "entry_page") || is(s, "exit_page")) {
         q->top_visit = s.p[1] == 'n' ? FF_TOP_ENTRY : FF_TOP_EXIT;
@@ -248,6 +333,12 @@ static int parse_visits(struct parser *p)
         return FF_EINVAL;
     }
     return 0;
+}
+
+static void fix_values(struct ff_query *q, struct ff_filter *fs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < fs[i].nvalues; k++) fs[i].values[k].p = q->text.data + (uintptr_t)fs[i].values[k].p;
 }
 
 int ff_query_parse(const char *json, size_t len, int64_t now_us, const char *default_tz, struct ff_query *q,
@@ -266,11 +357,12 @@ int ff_query_parse(const char *json, size_t len, int64_t now_us, const char *def
         rc = bad(&p, "", "%s", "the query must be a JSON object");
     struct ff_str s;
     if (!rc && (rc = get_str(&p, "kind", &s)) >= 0) {
-        static const char *const kinds[] = {"trends", "sessions", "top"};
+        static const char *const kinds[] = {"trends", "sessions", "top", "funnel"};
         int k = -1;
-        for (int i = 0; i < 3; i++)
+        for (int i = 0; i < 4; i++)
             if (rc && is(s, kinds[i])) k = i;
-        if (k < 0) rc = bad(&p, "kind", "%s", "kind is trends, sessions or top (funnels, retention, paths and the others are to come)");
+        if (k < 0)
+            rc = bad(&p, "kind", "%s", "kind is trends, funnel, sessions or top (retention, paths and the others are to come)");
         else q->kind = k, rc = 0;
     }
     /* the zone first: bare dates are local midnights */
@@ -305,23 +397,30 @@ int ff_query_parse(const char *json, size_t len, int64_t now_us, const char *def
         q->bots = doc.nodes[b].type == FF_JSON_TRUE;
     }
     if (!rc && q->kind == FF_Q_TRENDS) rc = parse_trends(&p);
-    if (!rc && q->kind != FF_Q_TRENDS) rc = parse_visits(&p);
+    if (!rc && (q->kind == FF_Q_SESSIONS || q->kind == FF_Q_TOP)) rc = parse_visits(&p);
+    if (!rc && q->kind == FF_Q_FUNNEL) rc = parse_funnel(&p);
     /* filter values: offsets into q->text become pointers */
-    for (size_t i = 0; !rc && i < q->nfilters; i++)
-        for (size_t k = 0; k < q->filters[i].nvalues; k++)
-            q->filters[i].values[k].p = q->text.data + (uintptr_t)q->filters[i].values[k].p;
+    if (!rc) fix_values(q, q->filters, q->nfilters);
+    for (size_t i = 0; !rc && i < q->nsteps; i++) fix_values(q, q->steps[i].filters, q->steps[i].nfilters);
     ff_json_parser_free(jp);
     ff_buf_free(&scratch);
     if (rc) ff_query_free(q);
     return rc;
 }
 
+static void free_filters(struct ff_filter *fs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        ff_free(fs[i].values);
+        if (fs[i].re) pcre2_code_free(fs[i].re);
+    }
+}
+
 void ff_query_free(struct ff_query *q)
 {
-    for (size_t i = 0; i < q->nfilters; i++) {
-        ff_free(q->filters[i].values);
-        if (q->filters[i].re) pcre2_code_free(q->filters[i].re);
-    }
+    free_filters(q->filters, q->nfilters);
+    for (size_t i = 0; i < q->nsteps; i++) free_filters(q->steps[i].filters, q->steps[i].nfilters);
+    ff_free(q->steps);
     ff_tz_free(q->tz);
     ff_buf_free(&q->text);
     memset(q, 0, sizeof *q);

@@ -19,6 +19,26 @@ int ff_query_open_answer(const struct ff_query *q, const char *kind, struct ff_b
     return rc ? rc : ff_buf_printf(o, ",\"from\":\"%s\",\"to\":\"%s\"", from, to);
 }
 
+int ff_query_wants(struct ff_field_ctx *c, const struct ff_query *q, const struct ff_event *ev)
+{
+    if (ev->bot && !q->bots) return 0;
+    ff_field_ctx_reset(c);
+    return ff_filters_pass(c, ev, q->filters, q->nfilters);
+}
+
+struct ff_str ff_query_person(const struct ff_event *ev)
+{
+    return ev->person_id.len ? ev->person_id : ev->user_id.len ? ev->user_id : ev->anonymous_id;
+}
+
+int ff_query_event_is(struct ff_field_ctx *c, const struct ff_field *event_field, const struct ff_event *ev,
+                      const char *event)
+{
+    if (!event[0]) return 1;
+    struct ff_str name;
+    return ff_field_value(c, ev, event_field, &name) && name.len == strlen(event) && memcmp(name.p, event, name.len) == 0;
+}
+
 void ff_query_scan_filter(const struct ff_query *q, struct ff_scan_filter *f)
 {
     *f = (struct ff_scan_filter){NULL, 0, q->from_us, q->to_us, q->project[0] ? q->project : NULL};
@@ -30,6 +50,7 @@ int ff_query_run(struct ff_store *s, const struct ff_query *q, struct ff_buf *ou
     case FF_Q_TRENDS: return ff_query_trends(s, q, out, err, errlen);
     case FF_Q_SESSIONS: return ff_query_sessions(s, q, out, err, errlen);
     case FF_Q_TOP: return ff_query_top(s, q, out, err, errlen);
+    case FF_Q_FUNNEL: return ff_query_funnel(s, q, out, err, errlen);
     default: snprintf(err, errlen, "unknown kind"); return FF_EINVAL;
     }
 }

@@ -5,6 +5,7 @@
  *   fields.c  named fields of an event (columns, enrichment, page and campaign fields,
  *             properties.KEY) and the filters over them
  *   trends.c  kind "trends": a series per interval of a measure, per event, by breakdown
+ *   funnel.c  kind "funnel": persons at each of ordered steps within a conversion window
  *   visits.c  kinds "sessions" (count, duration, pages, bounce, entry and exit pages) and
  *             "top" (Plausible's top lists: visitors and views per value of a field)
  *   table.c   the counting tables they share
@@ -26,7 +27,8 @@
 struct ff_store;
 struct ff_tz;
 
-enum ff_query_kind { FF_Q_TRENDS, FF_Q_SESSIONS, FF_Q_TOP };
+enum ff_query_kind { FF_Q_TRENDS, FF_Q_SESSIONS, FF_Q_TOP, FF_Q_FUNNEL };
+enum ff_funnel_order { FF_ORDER_LOOSE, FF_ORDER_STRICT };
 /* top lists of where visits began and ended, from sessions rather than events */
 enum ff_top_visit { FF_TOP_EVENTS, FF_TOP_ENTRY, FF_TOP_EXIT };
 enum ff_interval { FF_IV_MINUTE, FF_IV_HOUR, FF_IV_DAY, FF_IV_WEEK, FF_IV_MONTH };
@@ -34,6 +36,8 @@ enum ff_measure { FF_M_COUNT, FF_M_PERSONS, FF_M_SESSIONS };
 
 #define FF_QUERY_MAX_FILTERS 16
 #define FF_QUERY_MAX_SERIES 8
+#define FF_QUERY_MAX_STEPS 16
+#define FF_QUERY_MAX_STEP_FILTERS 8
 #define FF_QUERY_NAME_MAX 256
 
 /* A field an event is asked about, compiled from its name (fields.c). */
@@ -59,6 +63,13 @@ struct ff_series {
     char event[FF_QUERY_NAME_MAX]; /* a track call's name, "$pageview", "$screen", or "" for any event */
 };
 
+/* A funnel step: an event (as a series names it) and filters of its own. */
+struct ff_step {
+    char event[FF_QUERY_NAME_MAX];
+    struct ff_filter filters[FF_QUERY_MAX_STEP_FILTERS];
+    size_t nfilters;
+};
+
 struct ff_query {
     int kind;
     char project[65];          /* "" = every project (a harness without projects) */
@@ -80,6 +91,12 @@ struct ff_query {
     size_t limit;              /* rows of a top list */
     int top_visit;             /* enum ff_top_visit */
     struct ff_field dimension; /* top: the field listed (FF_TOP_EVENTS) */
+    /* funnel (breakdown and breakdown_limit as for trends: by the first step's event) */
+    struct ff_step *steps;     /* owned */
+    size_t nsteps;
+    int64_t window_us;         /* the time from the first step the others must happen in */
+    int order;                 /* enum ff_funnel_order */
+    size_t list_step;          /* 1-based: list the persons who reached it (up to `limit`); 0: none */
     struct ff_buf text;        /* the strings filters point to */
 };
 

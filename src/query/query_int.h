@@ -39,6 +39,18 @@ void ff_qvalues_free(struct ff_qvalues *d);
 int ff_query_trends(struct ff_store *s, const struct ff_query *q, struct ff_buf *out, char *err, size_t errlen);
 int ff_query_sessions(struct ff_store *s, const struct ff_query *q, struct ff_buf *out, char *err, size_t errlen);
 int ff_query_top(struct ff_store *s, const struct ff_query *q, struct ff_buf *out, char *err, size_t errlen);
+int ff_query_funnel(struct ff_store *s, const struct ff_query *q, struct ff_buf *out, char *err, size_t errlen);
+
+/* 1 when the query counts the event: not a bot's (unless it asks for them), and it passes
+ * the query's filters. Starts the context on the event. */
+int ff_query_wants(struct ff_field_ctx *c, const struct ff_query *q, const struct ff_event *ev);
+/* The id an event counts under as a person: its person id, else its userId or anonymousId. */
+struct ff_str ff_query_person(const struct ff_event *ev);
+
+/* 1 when an event is what a series or step names: a track call's name, "$pageview", "$screen"
+ * (or any event when `event` is empty). `event_field` is the compiled field "event". */
+int ff_query_event_is(struct ff_field_ctx *c, const struct ff_field *event_field, const struct ff_event *ev,
+                      const char *event);
 
 /* The answer's opening: {"kind":K,"timezone":…,"from":…,"to":… (no closing brace). */
 int ff_query_open_answer(const struct ff_query *q, const char *kind, struct ff_buf *o);

@@ -93,10 +93,7 @@ struct trends {
 
 static int series_matches(struct trends *t, const struct ff_event *ev, const struct ff_series *s)
 {
-    if (!s->event[0]) return 1;
-    struct ff_str name;
-    return ff_field_value(t->ctx, ev, &t->event_field, &name) && name.len == strlen(s->event) &&
-           memcmp(name.p, s->event, name.len) == 0;
+    return ff_query_event_is(t->ctx, &t->event_field, ev, s->event);
 }
 
 static int count(struct trends *t, uint64_t cell, uint64_t id_hash)
@@ -108,15 +105,10 @@ static int visit(void *arg, const struct ff_event *ev)
 {
     struct trends *t = arg;
     const struct ff_query *q = t->q;
-    if (ev->bot && !q->bots) return 0;
-    ff_field_ctx_reset(t->ctx);
-    if (!ff_filters_pass(t->ctx, ev, q->filters, q->nfilters)) return 0;
+    if (!ff_query_wants(t->ctx, q, ev)) return 0;
     uint64_t id = 0;
     if (q->measure != FF_M_COUNT) {
-        struct ff_str who = q->measure == FF_M_SESSIONS ? ev->session_id
-                            : ev->person_id.len        ? ev->person_id
-                            : ev->user_id.len          ? ev->user_id
-                                                       : ev->anonymous_id;
+        struct ff_str who = q->measure == FF_M_SESSIONS ? ev->session_id : ff_query_person(ev);
         if (!who.len) return 0; /* no one to count */
         id = XXH3_64bits(who.p, who.len);
     }

@@ -162,12 +162,10 @@ static int top_visit(void *arg, const struct ff_event *ev)
 {
     struct top_scan *ts = arg;
     const struct ff_query *q = ts->q;
-    if (ev->bot && !q->bots) return 0;
-    ff_field_ctx_reset(ts->ctx);
-    if (!ff_filters_pass(ts->ctx, ev, q->filters, q->nfilters)) return 0;
+    if (!ff_query_wants(ts->ctx, q, ev)) return 0;
     struct ff_str v;
     if (!ff_field_value(ts->ctx, ev, &q->dimension, &v)) return 0;
-    struct ff_str who = ev->person_id.len ? ev->person_id : ev->user_id.len ? ev->user_id : ev->anonymous_id;
+    struct ff_str who = ff_query_person(ev);
     int pageview = ev->type == FF_EV_PAGE || ev->type == FF_EV_SCREEN;
     int rc = top_add(&ts->t, v, who, (uint64_t)pageview); /* any event makes a visitor; pageviews are views */
     return rc ? (ts->rc = rc) : 0;

@@ -203,7 +203,7 @@ def test_cli_gives_the_same_answer(loaded):
 
 
 @pytest.mark.parametrize("q,field", [
-    ({}, "kind"), ({"kind": "funnel"}, "kind"), ({"kind": "trends", "interval": "fortnight"}, "interval"),
+    ({}, "kind"), ({"kind": "retention"}, "kind"), ({"kind": "trends", "interval": "fortnight"}, "interval"),
     ({"kind": "trends", "measure": "median"}, "measure"), ({"kind": "trends", "from": "yesterday"}, "from"),
     ({"kind": "trends", "from": "-7x"}, "from"), ({"kind": "trends", "from": "now", "to": "-1d"}, "from"),
     ({"kind": "trends", "timezone": "Mars/Olympus"}, "timezone"),
@@ -335,3 +335,103 @@ def test_top_pages_and_entry_pages(visited):
     assert [(r["value"], r["visitors"], r["visits"]) for r in got["results"]] == want
     bad = server.post("/api/query", data=json.dumps({"kind": "top"}))
     assert bad.status_code == 400 and bad.json()["field"] == "dimension"
+
+
+# ---- funnels ----
+
+def ts(e):
+    return datetime.strptime(e["timestamp"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+
+
+def person_any(e):
+    return e["userId"] if e["type"] == "identify" else person(e)
+
+
+def model_funnel(evs, steps, window, strict=False, breakdown=None):
+    """The funnel by hand: per person in time (then arrival) order, each step-1 event starts
+    an attempt that takes the next steps greedily within the window; the deepest attempt
+    counts, the first to get there gives the times and the breakdown value."""
+    per = defaultdict(list)
+    for i, e in enumerate(evs):
+        if in_range(e):
+            per[person_any(e)].append((ts(e), i, e))
+    groups = defaultdict(lambda: {"reached": [0] * len(steps), "gaps": [[] for _ in steps], "who": []})
+    for who, es in per.items():
+        es.sort(key=lambda x: (x[0], x[1]))
+        best, best_at, best_val = 0, [], None
+        for k, (t0, _, e0) in enumerate(es):
+            if not steps[0](e0):
+                continue
+            at = [t0]
+            for t, _, e in es[k + 1:]:
+                if len(at) == len(steps) or t - t0 > window:
+                    break
+                if steps[len(at)](e):
+                    at.append(t)
+                elif strict:
+                    break
+            if len(at) > best:
+                best, best_at, best_val = len(at), at, (breakdown(e0) if breakdown else None)
+        g = groups[best_val]
+        for s in range(best):
+            g["reached"][s] += 1
+            if s:
+                g["gaps"][s].append((best_at[s] - best_at[s - 1]).total_seconds())
+        if best:
+            g["who"].append((best, who))
+    return groups
+
+
+def nearest_rank(v, q):
+    v = sorted(v)
+    import math
+    return v[max(math.ceil(q * len(v)), 1) - 1]
+
+
+def is_event(n):
+    return lambda e: name(e) == n
+
+
+def check_steps(got_steps, g):
+    assert [s["persons"] for s in got_steps] == g["reached"]
+    for s, st in enumerate(got_steps):
+        if s and g["reached"][s]:
+            assert st["median_seconds"] == pytest.approx(nearest_rank(g["gaps"][s], 0.5))
+            assert st["p90_seconds"] == pytest.approx(nearest_rank(g["gaps"][s], 0.9))
+        if g["reached"][0]:
+            assert st["conversion_rate"] == pytest.approx(g["reached"][s] / g["reached"][0], abs=1e-4)
+
+
+@pytest.mark.parametrize("order,window", [("loose", "1d"), ("loose", "2h"), ("strict", "1d")])
+def test_funnel_against_the_definition(loaded, order, window):
+    server, evs = loaded
+    steps = [{"event": "Product Viewed"}, {"event": "Signed Up"},
+             {"event": "Order Completed", "filters": [{"field": "properties.amount", "op": "gt", "value": 50}]}]
+    got = query(server, {"kind": "funnel", "steps": steps, "window": window, "order": order, **RANGE})
+    w = timedelta(days=1) if window == "1d" else timedelta(hours=2)
+    model = model_funnel(evs, [is_event("Product Viewed"), is_event("Signed Up"),
+                               lambda e: name(e) == "Order Completed" and props(e).get("amount", 0) > 50],
+                         w, strict=order == "strict")
+    assert got["order"] == order and got["steps"][0]["persons"] > 0
+    check_steps(got["steps"], model[None])
+    if order == "loose" and window == "1d":
+        assert got["steps"][2]["persons"] > 0, "the data should exercise a full conversion"
+
+
+def test_funnel_breakdown_and_persons(loaded):
+    server, evs = loaded
+    steps = [{"event": "$pageview"}, {"event": "Order Completed"}]
+    got = query(server, {"kind": "funnel", "steps": steps, "window": "12h", "breakdown": "properties.plan", **RANGE})
+    model = model_funnel(evs, [is_event("$pageview"), is_event("Order Completed")], timedelta(hours=12),
+                         breakdown=lambda e: props(e).get("plan"))
+    assert len(got["breakdown"]) == min(10, len(model))
+    for b in got["breakdown"]:
+        check_steps(b["steps"], model[b["value"]])
+    got = query(server, {"kind": "funnel", "steps": steps, "window": "12h", "persons_at_step": 2, "limit": 1000,
+                         **RANGE})
+    model = model_funnel(evs, [is_event("$pageview"), is_event("Order Completed")], timedelta(hours=12))
+    assert got["persons"] == sorted(who for level, who in model[None]["who"] if level >= 2)
+    for q, field in (({"steps": [{"event": "A"}]}, "steps"), ({"steps": steps, "window": "1y"}, "window"),
+                     ({"steps": steps, "order": "any"}, "order"), ({"steps": steps, "persons_at_step": 3}, "persons_at_step")):
+        r = server.post("/api/query", data=json.dumps({"kind": "funnel", **q}))
+        assert r.status_code == 400 and r.json()["field"] == field, r.text

@@ -1,0 +1,241 @@
+/* funnel.c - kind "funnel": how many persons did step 1, then step 2, … in order, each
+ * within `window` of their step 1, and how long each step took them.
+ *
+ * The scan keeps, of every person, the events that match a step (a bit per step, as one
+ * event may match several) and, for a strict funnel, every other event too, since any event
+ * between two steps breaks a strict one. Then per person, in time order: every step-1 event
+ * starts an attempt that takes the next steps greedily (the first event after the last step
+ * that matches the next one; strict: only the very next event may), until the window
+ * closes. The person counts at the deepest step any attempt reached; the times between steps
+ * are those of the first attempt that reached it (ClickHouse's windowFunnel and PostHog
+ * count the same way). A breakdown splits persons by the value of that attempt's step-1
+ * event. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "core/alloc.h"
+#include "core/errors.h"
+#include "core/json.h"
+#include "event/event.h"
+#include "query/query_int.h"
+#include "store/store.h"
+
+struct hit {
+    uint64_t person;  /* XXH3 of the person id */
+    int64_t t;
+    uint64_t seq;
+    uint32_t steps;   /* bit s: matches step s; 0: another event (strict funnels) */
+    uint32_t value;   /* breakdown value (ff_qvalues index) */
+    uint32_t who;     /* the person's id (in `persons`) when persons are listed */
+};
+
+struct funnel {
+    const struct ff_query *q;
+    struct ff_field_ctx *ctx;
+    struct ff_field event_field;
+    struct hit *hits;
+    size_t n, cap;
+    struct ff_qvalues values, persons;
+    int rc;
+};
+
+static int visit(void *arg, const struct ff_event *ev)
+{
+    struct funnel *f = arg;
+    const struct ff_query *q = f->q;
+    if (!ff_query_wants(f->ctx, q, ev)) return 0;
+    uint32_t steps = 0;
+    for (size_t s = 0; s < q->nsteps; s++)
+        if (ff_query_event_is(f->ctx, &f->event_field, ev, q->steps[s].event) &&
+            ff_filters_pass(f->ctx, ev, q->steps[s].filters, q->steps[s].nfilters))
+            steps |= 1u << s;
+    if (!steps && q->order != FF_ORDER_STRICT) return 0;
+    struct ff_str who = ff_query_person(ev);
+    if (!who.len) return 0;
+    uint32_t value = 0;
+    int rc = 0;
+    if (q->has_breakdown && (steps & 1)) {
+        struct ff_str v;
+        if (!ff_field_value(f->ctx, ev, &q->breakdown, &v)) v.len = 0;
+        rc = ff_qvalues_index(&f->values, v, &value);
+    }
+    if (!rc && f->n == f->cap) {
+        if (f->n >= FF_QUERY_MAX_ENTRIES / 4) rc = FF_ETOOBIG;
+        size_t cap = f->cap ? f->cap * 2 : 4096;
+        struct hit *nh = rc ? NULL : ff_realloc(f->hits, cap * sizeof *nh);
+        if (!rc && !nh) rc = -ENOMEM;
+        if (nh) f->hits = nh, f->cap = cap;
+    }
+    uint32_t id = 0;
+    if (!rc && q->list_step) rc = ff_qvalues_index(&f->persons, who, &id);
+    if (!rc) f->hits[f->n++] = (struct hit){XXH3_64bits(who.p, who.len), ev->timestamp_us, ev->seq, steps, value, id};
+    return rc ? (f->rc = rc) : 0;
+}
+
+static int by_person_time(const void *a, const void *b)
+{
+    const struct hit *x = a, *y = b;
+    if (x->person != y->person) return x->person < y->person ? -1 : 1;
+    if (x->t != y->t) return x->t < y->t ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* The deepest step one person reached (1-based; 0: never step 1), the times of that
+ * attempt's steps in when[], and its step-1 event's breakdown value. */
+static size_t walk(const struct ff_query *q, const struct hit *h, size_t n, int64_t *when, uint32_t *value)
+{
+    size_t best = 0;
+    int64_t at[FF_QUERY_MAX_STEPS];
+    for (size_t start = 0; start < n && best < q->nsteps; start++) {
+        if (!(h[start].steps & 1)) continue;
+        size_t level = 1;
+        at[0] = h[start].t;
+        for (size_t i = start + 1; i < n && level < q->nsteps && h[i].t - at[0] <= q->window_us; i++) {
+            if (h[i].steps & (1u << level)) at[level++] = h[i].t;
+            else if (q->order == FF_ORDER_STRICT) break; /* something else came between */
+        }
+        if (level > best) {
+            best = level;
+            memcpy(when, at, level * sizeof *at);
+            *value = h[start].value;
+        }
+    }
+    return best;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The q-quantile of sorted v[n] (nearest rank), in seconds. */
+static double quantile(const int64_t *v, size_t n, double q)
+{
+    size_t k = (size_t)ceil(q * (double)n);
+    return (double)v[k ? k - 1 : 0] / 1e6;
+}
+
+/* One funnel (of one breakdown value, or of everyone): its steps as JSON. */
+static int write_steps(const struct ff_query *q, const uint64_t *reached, int64_t *const *gaps, struct ff_buf *o)
+{
+    int rc = ff_buf_append_str(o, "\"steps\":[");
+    for (size_t s = 0; !rc && s < q->nsteps; s++) {
+        rc = ff_buf_append_str(o, s ? ",{\"event\":" : "{\"event\":");
+        if (!rc) rc = ff_json_write_str(o, q->steps[s].event, strlen(q->steps[s].event));
+        double conv = reached[0] ? (double)reached[s] / (double)reached[0] : 0;
+        double step = s && reached[s - 1] ? (double)reached[s] / (double)reached[s - 1] : s ? 0 : conv;
+        if (!rc)
+            rc = ff_buf_printf(o, ",\"persons\":%llu,\"conversion_rate\":%.4f,\"step_conversion_rate\":%.4f",
+                               (unsigned long long)reached[s], conv, step);
+        if (!rc && s && reached[s]) {
+            qsort(gaps[s], reached[s], sizeof *gaps[s], cmp_i64);
+            rc = ff_buf_printf(o, ",\"median_seconds\":%.3f,\"p90_seconds\":%.3f", quantile(gaps[s], reached[s], 0.5),
+                               quantile(gaps[s], reached[s], 0.9));
+        }
+        if (!rc) rc = ff_buf_putc(o, '}');
+    }
+    return rc ? rc : ff_buf_putc(o, ']');
+}
+
+struct group {
+    uint32_t value;
+    uint64_t reached[FF_QUERY_MAX_STEPS];
+    int64_t *gaps[FF_QUERY_MAX_STEPS]; /* step s: the time from step s-1, per person that reached s */
+};
+
+static int by_first_step(const void *a, const void *b)
+{
+    const struct group *x = a, *y = b;
+    if (x->reached[0] != y->reached[0]) return x->reached[0] > y->reached[0] ? -1 : 1;
+    return x->value < y->value ? -1 : x->value > y->value;
+}
+
+int ff_query_funnel(struct ff_store *s, const struct ff_query *q, struct ff_buf *out, char *err, size_t errlen)
+{
+    struct funnel f;
+    memset(&f, 0, sizeof f);
+    f.q = q;
+    ff_qvalues_init(&f.values);
+    ff_qvalues_init(&f.persons);
+    int rc = (f.ctx = ff_field_ctx_new()) ? 0 : -ENOMEM;
+    if (!rc) rc = ff_field_compile("event", 5, &f.event_field, err, errlen);
+    struct ff_scan_filter sf;
+    ff_query_scan_filter(q, &sf);
+    if (!rc) rc = ff_store_scan(s, &sf, visit, &f);
+    if (f.rc) rc = f.rc;
+    if (rc == FF_ETOOBIG)
+        snprintf(err, errlen, "more than %zu matching events: narrow the funnel with filters or a shorter range",
+                 FF_QUERY_MAX_ENTRIES / 4);
+    /* a group per breakdown value (one without a breakdown); each person in one */
+    size_t ngroups = q->has_breakdown ? f.values.n + 1 : 1;
+    struct group *g = rc ? NULL : ff_calloc(ngroups, sizeof *g);
+    if (!rc && !g) rc = -ENOMEM;
+    for (size_t i = 0; i < ngroups && g; i++) g[i].value = (uint32_t)i;
+    if (!rc && f.n) qsort(f.hits, f.n, sizeof *f.hits, by_person_time);
+    /* the gap arrays: at most one entry per person per step */
+    size_t persons = 0;
+    for (size_t i = 0; i < f.n; i++) persons += !i || f.hits[i].person != f.hits[i - 1].person;
+    for (size_t k = 0; !rc && k < ngroups; k++)
+        for (size_t st = 1; !rc && st < q->nsteps; st++)
+            if (!(g[k].gaps[st] = ff_malloc((persons ? persons : 1) * sizeof *g[k].gaps[st]))) rc = -ENOMEM;
+    struct ff_str *listed = !rc && q->list_step ? ff_malloc((persons ? persons : 1) * sizeof *listed) : NULL;
+    size_t nlisted = 0;
+    if (!rc && q->list_step && !listed) rc = -ENOMEM;
+    for (size_t a = 0, z; !rc && a < f.n; a = z) {
+        for (z = a + 1; z < f.n && f.hits[z].person == f.hits[a].person;) z++;
+        int64_t when[FF_QUERY_MAX_STEPS];
+        uint32_t value = 0;
+        size_t level = walk(q, f.hits + a, z - a, when, &value);
+        if (q->list_step && level >= q->list_step) listed[nlisted++] = ff_qvalues_text(&f.persons, f.hits[a].who);
+        struct group *grp = &g[q->has_breakdown ? value : 0];
+        for (size_t st = 0; st < level; st++) {
+            if (st) grp->gaps[st][grp->reached[st]] = when[st] - when[st - 1];
+            grp->reached[st]++;
+        }
+    }
+    if (!rc) rc = ff_query_open_answer(q, "funnel", out);
+    if (!rc) {
+        char window[32];
+        snprintf(window, sizeof window, "%lld", (long long)(q->window_us / 1000000));
+        rc = ff_buf_printf(out, ",\"order\":\"%s\",\"window_seconds\":%s,", q->order ? "strict" : "loose", window);
+    }
+    if (!rc && !q->has_breakdown) rc = write_steps(q, g[0].reached, g[0].gaps, out);
+    if (!rc && q->has_breakdown) { /* the top values by persons at step 1 */
+        qsort(g, ngroups, sizeof *g, by_first_step);
+        rc = ff_buf_append_str(out, "\"breakdown\":[");
+        for (size_t k = 0, shown = 0; !rc && k < ngroups && shown < q->breakdown_limit; k++) {
+            if (!g[k].reached[0]) continue;
+            struct ff_str v = ff_qvalues_text(&f.values, g[k].value);
+            rc = ff_buf_append_str(out, shown++ ? ",{\"value\":" : "{\"value\":");
+            if (!rc) rc = g[k].value ? ff_json_write_str(out, v.p, v.len) : ff_buf_append_str(out, "null");
+            if (!rc) rc = ff_buf_putc(out, ',');
+            if (!rc) rc = write_steps(q, g[k].reached, g[k].gaps, out);
+            if (!rc) rc = ff_buf_putc(out, '}');
+        }
+        if (!rc) rc = ff_buf_putc(out, ']');
+    }
+    if (!rc && q->list_step) { /* who reached the step, by id */
+        qsort(listed, nlisted, sizeof *listed, ff_str_cmp_qsort);
+        rc = ff_buf_printf(out, ",\"persons_at_step\":%zu,\"persons\":[", q->list_step);
+        for (size_t i = 0; !rc && i < nlisted && i < q->limit; i++) {
+            if (i) rc = ff_buf_putc(out, ',');
+            if (!rc) rc = ff_json_write_str(out, listed[i].p, listed[i].len);
+        }
+        if (!rc) rc = ff_buf_putc(out, ']');
+    }
+    ff_free(listed);
+    if (!rc) rc = ff_buf_putc(out, '}');
+    for (size_t k = 0; g && k < ngroups; k++)
+        for (size_t st = 0; st < FF_QUERY_MAX_STEPS; st++) ff_free(g[k].gaps[st]);
+    ff_free(g);
+    ff_free(f.hits);
+    ff_qvalues_free(&f.values);
+    ff_qvalues_free(&f.persons);
+    ff_field_ctx_free(f.ctx);
+    return rc;
+}
