@@ -162,12 +162,7 @@ int ff_query_funnel(struct ff_store *s, const struct ff_query *q, struct ff_buf 
     f.q = q;
     ff_qvalues_init(&f.values);
     ff_qvalues_init(&f.persons);
-    int rc = (f.ctx = ff_field_ctx_new()) ? 0 : -ENOMEM;
-    if (!rc) rc = ff_field_compile("event", 5, &f.event_field, err, errlen);
-    struct ff_scan_filter sf;
-    ff_query_scan_filter(q, &sf);
-    if (!rc) rc = ff_store_scan(s, &sf, visit, &f);
-    if (f.rc) rc = f.rc;
+    int rc = ff_query_scan(s, q, &f.ctx, &f.event_field, visit, &f, &f.rc);
     if (rc == FF_ETOOBIG)
         snprintf(err, errlen, "more than %zu matching events: narrow the funnel with filters or a shorter range",
                  FF_QUERY_MAX_ENTRIES / 4);

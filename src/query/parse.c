@@ -314,6 +314,45 @@ static int parse_funnel(struct parser *p)
     return parse_breakdown(p);
 }
 
+/* An event name member ("any" or absent: any event) into out[FF_QUERY_NAME_MAX]. */
+static int get_event(struct parser *p, const char *key, char *out)
+{
+    struct ff_str s;
+    int rc = get_str(p, key, &s);
+    if (rc <= 0) return rc;
+    if (is(s, "any")) return 0;
+    if (!s.len || s.len >= FF_QUERY_NAME_MAX) return bad(p, key, "%s is an event name (at most 255 bytes) or any", key);
+    memcpy(out, s.p, s.len);
+    return 0;
+}
+
+/* retention: start_event, return_event, period (day, week, month), periods */
+static int parse_retention(struct parser *p)
+{
+    struct ff_query *q = p->q;
+    q->interval = FF_IV_WEEK;
+    q->periods = 8;
+    static const char *const periods[] = {"day", "week", "month"};
+    int period = 1, rc;
+    if ((rc = get_event(p, "start_event", q->start_event)) || (rc = get_event(p, "return_event", q->return_event)) ||
+        (rc = get_choice(p, "period", periods, 3, &period, "period is day, week or month")))
+        return rc;
+    q->interval = FF_IV_DAY + period;
+    uint32_t n = ff_json_get(p->doc, 0, "periods");
+    if (n != FF_JSON_NONE) {
+        const struct ff_json_node *v = &p->doc->nodes[n];
+        if ((v->type != FF_JSON_INT && v->type != FF_JSON_UINT) || v->v.i < 1 || v->v.i > 366)
+            return bad(p, "periods", "%s", "periods is a whole number from 1 to 366");
+        q->periods = (size_t)v->v.i;
+    }
+    /* without from: enough periods back for a full row */
+    if (ff_json_get(p->doc, 0, "from") == FF_JSON_NONE) {
+        static const int64_t days[] = {1, 7, 31};
+        q->from_us = q->to_us - (int64_t)(q->periods + 1) * days[period] * 86400LL * 1000000;
+    }
+    return 0;
+}
+
 /* sessions: limit (entry and exit pages listed); top: dimension, limit */
 static int parse_visits(struct parser *p)
 {
@@ -357,12 +396,12 @@ int ff_query_parse(const char *json, size_t len, int64_t now_us, const char *def
         rc = bad(&p, "", "%s", "the query must be a JSON object");
     struct ff_str s;
     if (!rc && (rc = get_str(&p, "kind", &s)) >= 0) {
-        static const char *const kinds[] = {"trends", "sessions", "top", "funnel"};
+        static const char *const kinds[] = {"trends", "sessions", "top", "funnel", "retention"};
         int k = -1;
-        for (int i = 0; i < 4; i++)
+        for (int i = 0; i < 5; i++)
             if (rc && is(s, kinds[i])) k = i;
         if (k < 0)
-            rc = bad(&p, "kind", "%s", "kind is trends, funnel, sessions or top (retention, paths and the others are to come)");
+            rc = bad(&p, "kind", "%s", "kind is trends, funnel, retention, sessions or top (paths and the others are to come)");
         else q->kind = k, rc = 0;
     }
     /* the zone first: bare dates are local midnights */
@@ -399,6 +438,7 @@ int ff_query_parse(const char *json, size_t len, int64_t now_us, const char *def
     if (!rc && q->kind == FF_Q_TRENDS) rc = parse_trends(&p);
     if (!rc && (q->kind == FF_Q_SESSIONS || q->kind == FF_Q_TOP)) rc = parse_visits(&p);
     if (!rc && q->kind == FF_Q_FUNNEL) rc = parse_funnel(&p);
+    if (!rc && q->kind == FF_Q_RETENTION) rc = parse_retention(&p);
     /* filter values: offsets into q->text become pointers */
     if (!rc) fix_values(q, q->filters, q->nfilters);
     for (size_t i = 0; !rc && i < q->nsteps; i++) fix_values(q, q->steps[i].filters, q->steps[i].nfilters);

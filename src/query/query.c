@@ -6,6 +6,7 @@
 #include "core/errors.h"
 #include "core/json.h"
 #include "core/timeutil.h"
+#include "core/tz.h"
 #include "store/store.h"
 #include "query/query_int.h"
 
@@ -44,6 +45,18 @@ void ff_query_scan_filter(const struct ff_query *q, struct ff_scan_filter *f)
     *f = (struct ff_scan_filter){NULL, 0, q->from_us, q->to_us, q->project[0] ? q->project : NULL};
 }
 
+int ff_query_scan(struct ff_store *s, const struct ff_query *q, struct ff_field_ctx **ctx, struct ff_field *event_field,
+                  int (*visit)(void *arg, const struct ff_event *ev), void *arg, const int *visit_rc)
+{
+    char err[256];
+    if (!(*ctx = ff_field_ctx_new())) return -ENOMEM;
+    if (ff_field_compile("event", 5, event_field, err, sizeof err)) return FF_EINVAL;
+    struct ff_scan_filter f;
+    ff_query_scan_filter(q, &f);
+    int rc = ff_store_scan(s, &f, visit, arg);
+    return *visit_rc ? *visit_rc : rc;
+}
+
 int ff_query_run(struct ff_store *s, const struct ff_query *q, struct ff_buf *out, char *err, size_t errlen)
 {
     switch (q->kind) {
@@ -51,6 +64,7 @@ int ff_query_run(struct ff_store *s, const struct ff_query *q, struct ff_buf *ou
     case FF_Q_SESSIONS: return ff_query_sessions(s, q, out, err, errlen);
     case FF_Q_TOP: return ff_query_top(s, q, out, err, errlen);
     case FF_Q_FUNNEL: return ff_query_funnel(s, q, out, err, errlen);
+    case FF_Q_RETENTION: return ff_query_retention(s, q, out, err, errlen);
     default: snprintf(err, errlen, "unknown kind"); return FF_EINVAL;
     }
 }
@@ -74,7 +88,8 @@ int ff_query_answer(struct ff_store *s, const char *json, size_t len, int64_t no
     *field = "";
     int rc = ff_query_parse(json, len, now_us, default_tz, &q, err, sizeof err, field);
     if (rc == FF_EINVAL) return error_object(out, err, *field) ? 500 : 400;
-    if (rc) return error_object(out, "out of memory", "") ? 500 : 503;
+    if (rc == -ENOMEM) return error_object(out, "out of memory", "") ? 500 : 503;
+    if (rc) return error_object(out, ff_strerror(rc), "") ? 500 : 500;
     /* the key's project: a request cannot read another's */
     snprintf(q.project, sizeof q.project, "%s", project ? project : "");
     rc = ff_query_run(s, &q, out, err, sizeof err);
@@ -86,4 +101,49 @@ int ff_query_answer(struct ff_store *s, const char *json, size_t len, int64_t no
         return error_object(out, err, "") ? 500 : 500;
     }
     return 200;
+}
+
+/* ---- buckets in the query's zone ---- */
+
+static int64_t floor_div(int64_t a, int64_t b) { return a / b - (a % b != 0 && (a < 0) != (b < 0)); }
+
+/* The interval an instant falls in, as a whole number counting from the epoch: minutes,
+ * hours, days, weeks (from Monday) or months of local time. */
+int64_t ff_query_bucket(const struct ff_query *q, int64_t t_us)
+{
+    int64_t t = floor_div(t_us, 1000000);
+    int64_t local = t + ff_tz_offset(q->tz, t);
+    switch (q->interval) {
+    case FF_IV_MINUTE: return floor_div(local, 60);
+    case FF_IV_HOUR: return floor_div(local, 3600);
+    case FF_IV_DAY: return floor_div(local, 86400);
+    case FF_IV_WEEK: return floor_div(floor_div(local, 86400) + 3, 7); /* 1970-01-05 was a Monday */
+    default: {
+        int64_t y;
+        unsigned m, d;
+        ff_civil_from_days(floor_div(local, 86400), &y, &m, &d);
+        return y * 12 + (m - 1);
+    }
+    }
+}
+
+/* The label of bucket b: 2026-11-20T10:05, 2026-11-20T10:00, 2026-11-20, the Monday of a
+ * week, 2026-11. */
+void ff_query_bucket_label(const struct ff_query *q, int64_t b, char out[64])
+{
+    int64_t y, day;
+    unsigned m, d;
+    if (q->interval == FF_IV_MONTH) {
+        snprintf(out, 64, "%04lld-%02d", (long long)floor_div(b, 12), (int)(b - floor_div(b, 12) * 12 + 1));
+        return;
+    }
+    int64_t secs = q->interval == FF_IV_MINUTE ? b * 60 : q->interval == FF_IV_HOUR ? b * 3600 : 0;
+    day = q->interval == FF_IV_WEEK ? b * 7 - 3 : q->interval == FF_IV_DAY ? b : floor_div(secs, 86400);
+    ff_civil_from_days(day, &y, &m, &d);
+    if (q->interval >= FF_IV_DAY) {
+        snprintf(out, 64, "%04lld-%02u-%02u", (long long)y, m, d);
+        return;
+    }
+    int64_t rem = secs - day * 86400;
+    snprintf(out, 64, "%04lld-%02u-%02uT%02d:%02d", (long long)y, m, d, (int)(rem / 3600), (int)(rem % 3600 / 60));
 }

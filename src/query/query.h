@@ -6,6 +6,7 @@
  *             properties.KEY) and the filters over them
  *   trends.c  kind "trends": a series per interval of a measure, per event, by breakdown
  *   funnel.c  kind "funnel": persons at each of ordered steps within a conversion window
+ *   retention.c kind "retention": cohorts by first start event, who returns each period after
  *   visits.c  kinds "sessions" (count, duration, pages, bounce, entry and exit pages) and
  *             "top" (Plausible's top lists: visitors and views per value of a field)
  *   table.c   the counting tables they share
@@ -27,7 +28,7 @@
 struct ff_store;
 struct ff_tz;
 
-enum ff_query_kind { FF_Q_TRENDS, FF_Q_SESSIONS, FF_Q_TOP, FF_Q_FUNNEL };
+enum ff_query_kind { FF_Q_TRENDS, FF_Q_SESSIONS, FF_Q_TOP, FF_Q_FUNNEL, FF_Q_RETENTION };
 enum ff_funnel_order { FF_ORDER_LOOSE, FF_ORDER_STRICT };
 /* top lists of where visits began and ended, from sessions rather than events */
 enum ff_top_visit { FF_TOP_EVENTS, FF_TOP_ENTRY, FF_TOP_EXIT };
@@ -97,6 +98,9 @@ struct ff_query {
     int64_t window_us;         /* the time from the first step the others must happen in */
     int order;                 /* enum ff_funnel_order */
     size_t list_step;          /* 1-based: list the persons who reached it (up to `limit`); 0: none */
+    /* retention (its period is `interval`) */
+    char start_event[FF_QUERY_NAME_MAX], return_event[FF_QUERY_NAME_MAX]; /* "" = any event */
+    size_t periods;            /* periods after the cohort's own */
     struct ff_buf text;        /* the strings filters point to */
 };
 

@@ -20,6 +20,9 @@ struct ff_qtable {
 /* Adds `by` to the count of (a, b): 1 when the key is new, 0 when it was there, or an error. */
 int ff_qtable_add(struct ff_qtable *t, uint64_t a, uint64_t b, uint64_t by);
 uint64_t ff_qtable_get(const struct ff_qtable *t, uint64_t a, uint64_t b);
+/* The count of (a, b) to read and write: a new key starts at `init` (*created set). NULL on
+ * error (*err set). Valid until the next add. */
+uint64_t *ff_qtable_at(struct ff_qtable *t, uint64_t a, uint64_t b, uint64_t init, int *created, int *err);
 /* Counts one in `cell` of cells: always, or (distinct) the first time id_hash is seen there. */
 int ff_qtable_count(struct ff_qtable *cells, struct ff_qtable *seen, int distinct, uint64_t cell, uint64_t id_hash);
 void ff_qtable_free(struct ff_qtable *t);
@@ -40,6 +43,7 @@ int ff_query_trends(struct ff_store *s, const struct ff_query *q, struct ff_buf 
 int ff_query_sessions(struct ff_store *s, const struct ff_query *q, struct ff_buf *out, char *err, size_t errlen);
 int ff_query_top(struct ff_store *s, const struct ff_query *q, struct ff_buf *out, char *err, size_t errlen);
 int ff_query_funnel(struct ff_store *s, const struct ff_query *q, struct ff_buf *out, char *err, size_t errlen);
+int ff_query_retention(struct ff_store *s, const struct ff_query *q, struct ff_buf *out, char *err, size_t errlen);
 
 /* 1 when the query counts the event: not a bot's (unless it asks for them), and it passes
  * the query's filters. Starts the context on the event. */
@@ -54,8 +58,19 @@ int ff_query_event_is(struct ff_field_ctx *c, const struct ff_field *event_field
 
 /* The answer's opening: {"kind":K,"timezone":…,"from":…,"to":… (no closing brace). */
 int ff_query_open_answer(const struct ff_query *q, const char *kind, struct ff_buf *o);
+/* The interval of q->interval an instant falls in, counted from the epoch in local time
+ * (minutes, hours, days, weeks from Monday, months), and its label: 2026-11-20T10:05,
+ * 2026-11-20T10:00, 2026-11-20, the Monday of a week, 2026-11. */
+int64_t ff_query_bucket(const struct ff_query *q, int64_t t_us);
+void ff_query_bucket_label(const struct ff_query *q, int64_t b, char out[64]);
+
 /* The store's scan filter for a query's range and project. */
 struct ff_scan_filter;
 void ff_query_scan_filter(const struct ff_query *q, struct ff_scan_filter *f);
+/* A kind's scan: makes *ctx (freed by the caller) and compiles the field "event" into
+ * *event_field, then calls visit(arg, ev) for every event of the range and project. Returns
+ * the scan's error, else the visitor's own (*visit_rc, which it sets before it stops). */
+int ff_query_scan(struct ff_store *s, const struct ff_query *q, struct ff_field_ctx **ctx, struct ff_field *event_field,
+                  int (*visit)(void *arg, const struct ff_event *ev), void *arg, const int *visit_rc);
 
 #endif

@@ -37,20 +37,28 @@ static int table_grow(struct ff_qtable *t)
     return 0;
 }
 
-int ff_qtable_add(struct ff_qtable *t, uint64_t a, uint64_t b, uint64_t by)
+uint64_t *ff_qtable_at(struct ff_qtable *t, uint64_t a, uint64_t b, uint64_t init, int *created, int *err)
 {
+    *created = 0;
     if ((t->n + 1) * 2 > t->cap) {
-        if (t->n >= FF_QUERY_MAX_ENTRIES) return FF_ETOOBIG;
-        if (table_grow(t)) return -ENOMEM;
+        if (t->n >= FF_QUERY_MAX_ENTRIES) return *err = FF_ETOOBIG, NULL;
+        if (table_grow(t)) return *err = -ENOMEM, NULL;
     }
     size_t j = mix(a ^ b) & (t->cap - 1);
     for (; t->a[j] != EMPTY; j = (j + 1) & (t->cap - 1))
-        if (t->a[j] == a && t->b[j] == b) {
-            t->v[j] += by;
-            return 0;
-        }
-    t->a[j] = a, t->b[j] = b, t->v[j] = by, t->n++;
-    return 1;
+        if (t->a[j] == a && t->b[j] == b) return &t->v[j];
+    t->a[j] = a, t->b[j] = b, t->v[j] = init, t->n++;
+    *created = 1;
+    return &t->v[j];
+}
+
+int ff_qtable_add(struct ff_qtable *t, uint64_t a, uint64_t b, uint64_t by)
+{
+    int created, err = 0;
+    uint64_t *v = ff_qtable_at(t, a, b, 0, &created, &err);
+    if (!v) return err;
+    *v += by;
+    return created;
 }
 
 uint64_t ff_qtable_get(const struct ff_qtable *t, uint64_t a, uint64_t b)

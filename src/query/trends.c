@@ -32,51 +32,6 @@ static uint64_t cell_key(size_t series, uint32_t value, uint32_t bucket)
     return (uint64_t)series << 60 | (uint64_t)value << 32 | bucket;
 }
 
-/* ---- buckets in the query's zone ---- */
-
-static int64_t floor_div(int64_t a, int64_t b) { return a / b - (a % b != 0 && (a < 0) != (b < 0)); }
-
-/* The interval an instant falls in, as a whole number counting from the epoch: minutes,
- * hours, days, weeks (from Monday) or months of local time. */
-static int64_t bucket_of(const struct ff_query *q, int64_t t_us)
-{
-    int64_t t = floor_div(t_us, 1000000);
-    int64_t local = t + ff_tz_offset(q->tz, t);
-    switch (q->interval) {
-    case FF_IV_MINUTE: return floor_div(local, 60);
-    case FF_IV_HOUR: return floor_div(local, 3600);
-    case FF_IV_DAY: return floor_div(local, 86400);
-    case FF_IV_WEEK: return floor_div(floor_div(local, 86400) + 3, 7); /* 1970-01-05 was a Monday */
-    default: {
-        int64_t y;
-        unsigned m, d;
-        ff_civil_from_days(floor_div(local, 86400), &y, &m, &d);
-        return y * 12 + (m - 1);
-    }
-    }
-}
-
-/* The label of bucket b: 2026-11-20T10:05, 2026-11-20T10:00, 2026-11-20, the Monday of a
- * week, 2026-11. */
-static void bucket_label(const struct ff_query *q, int64_t b, char out[64])
-{
-    int64_t y, day;
-    unsigned m, d;
-    if (q->interval == FF_IV_MONTH) {
-        snprintf(out, 64, "%04lld-%02d", (long long)floor_div(b, 12), (int)(b - floor_div(b, 12) * 12 + 1));
-        return;
-    }
-    int64_t secs = q->interval == FF_IV_MINUTE ? b * 60 : q->interval == FF_IV_HOUR ? b * 3600 : 0;
-    day = q->interval == FF_IV_WEEK ? b * 7 - 3 : q->interval == FF_IV_DAY ? b : floor_div(secs, 86400);
-    ff_civil_from_days(day, &y, &m, &d);
-    if (q->interval >= FF_IV_DAY) {
-        snprintf(out, 64, "%04lld-%02u-%02u", (long long)y, m, d);
-        return;
-    }
-    int64_t rem = secs - day * 86400;
-    snprintf(out, 64, "%04lld-%02u-%02uT%02d:%02d", (long long)y, m, d, (int)(rem / 3600), (int)(rem % 3600 / 60));
-}
-
 /* ---- the scan ---- */
 
 struct trends {
@@ -112,7 +67,7 @@ static int visit(void *arg, const struct ff_event *ev)
         if (!who.len) return 0; /* no one to count */
         id = XXH3_64bits(who.p, who.len);
     }
-    int64_t b = bucket_of(q, ev->timestamp_us) - t->first;
+    int64_t b = ff_query_bucket(q, ev->timestamp_us) - t->first;
     if (b < 0 || b >= t->nbuckets) return 0;
     uint32_t value = 0;
     int rc = 0;
@@ -179,7 +134,7 @@ static int answer(struct trends *t, struct ff_buf *o)
     if (!rc) rc = ff_buf_printf(o, ",\"interval\":\"%s\",\"measure\":\"%s\",\"buckets\":[", intervals[q->interval],
                                 measures[q->measure]);
     for (uint32_t b = 0; !rc && b < t->nbuckets; b++) {
-        bucket_label(q, t->first + b, label);
+        ff_query_bucket_label(q, t->first + b, label);
         rc = ff_buf_printf(o, "%s\"%s\"", b ? "," : "", label);
     }
     if (!rc) rc = ff_buf_append_str(o, "],\"series\":[");
@@ -231,20 +186,15 @@ int ff_query_trends(struct ff_store *s, const struct ff_query *q, struct ff_buf 
     memset(&t, 0, sizeof t);
     t.q = q;
     ff_qvalues_init(&t.values);
-    t.first = bucket_of(q, q->from_us);
-    int64_t last = bucket_of(q, q->to_us - 1);
+    t.first = ff_query_bucket(q, q->from_us);
+    int64_t last = ff_query_bucket(q, q->to_us - 1);
     if (last - t.first + 1 > MAX_BUCKETS) {
         snprintf(err, errlen, "from %s to %s is more than %d intervals: choose a longer interval or a shorter range",
                  "from", "to", MAX_BUCKETS);
         return FF_EINVAL;
     }
     t.nbuckets = (uint32_t)(last - t.first + 1);
-    int rc = (t.ctx = ff_field_ctx_new()) ? 0 : -ENOMEM;
-    if (!rc) rc = ff_field_compile("event", 5, &t.event_field, err, errlen);
-    struct ff_scan_filter f;
-    ff_query_scan_filter(q, &f);
-    if (!rc) rc = ff_store_scan(s, &f, visit, &t);
-    if (t.rc) rc = t.rc;
+    int rc = ff_query_scan(s, q, &t.ctx, &t.event_field, visit, &t, &t.rc);
     if (rc == FF_ETOOBIG)
         snprintf(err, errlen, "the query needs more than its memory budget (%zu cells or distinct ids, %zu breakdown "
                  "values): narrow it with filters or a shorter range", FF_QUERY_MAX_ENTRIES, FF_QUERY_MAX_VALUES);

@@ -190,11 +190,8 @@ int ff_query_top(struct ff_store *s, const struct ff_query *q, struct ff_buf *ou
         }
         ff_session_list_free(&l); /* safe after a failed load too: it is left empty */
     } else {
-        if (!(ts.ctx = ff_field_ctx_new())) rc = -ENOMEM;
-        struct ff_scan_filter f;
-        ff_query_scan_filter(q, &f);
-        if (!rc) rc = ff_store_scan(s, &f, top_visit, &ts);
-        if (ts.rc) rc = ts.rc;
+        struct ff_field event_field;
+        rc = ff_query_scan(s, q, &ts.ctx, &event_field, top_visit, &ts, &ts.rc);
         ff_field_ctx_free(ts.ctx);
     }
     if (rc == FF_ETOOBIG && !err[0])

@@ -203,7 +203,7 @@ def test_cli_gives_the_same_answer(loaded):
 
 
 @pytest.mark.parametrize("q,field", [
-    ({}, "kind"), ({"kind": "retention"}, "kind"), ({"kind": "trends", "interval": "fortnight"}, "interval"),
+    ({}, "kind"), ({"kind": "paths"}, "kind"), ({"kind": "trends", "interval": "fortnight"}, "interval"),
     ({"kind": "trends", "measure": "median"}, "measure"), ({"kind": "trends", "from": "yesterday"}, "from"),
     ({"kind": "trends", "from": "-7x"}, "from"), ({"kind": "trends", "from": "now", "to": "-1d"}, "from"),
     ({"kind": "trends", "timezone": "Mars/Olympus"}, "timezone"),
@@ -434,4 +434,51 @@ def test_funnel_breakdown_and_persons(loaded):
     for q, field in (({"steps": [{"event": "A"}]}, "steps"), ({"steps": steps, "window": "1y"}, "window"),
                      ({"steps": steps, "order": "any"}, "order"), ({"steps": steps, "persons_at_step": 3}, "persons_at_step")):
         r = server.post("/api/query", data=json.dumps({"kind": "funnel", **q}))
+        assert r.status_code == 400 and r.json()["field"] == field, r.text
+
+
+# ---- retention ----
+
+def model_retention(evs, start, back, days, periods):
+    first, returns = {}, defaultdict(set)
+    for e in evs:
+        if not in_range(e):
+            continue
+        d = days.index(local_day(e))
+        who = person_any(e)
+        if start(e):
+            first[who] = min(first.get(who, d), d)
+        if back(e):
+            returns[who].add(d)
+    rows = [[0] * (periods + 1) for _ in days]
+    for who, c in first.items():
+        for k in range(periods + 1):
+            if c + k < len(days) and (k == 0 or c + k in returns[who]):
+                rows[c][k] += 1
+    return [r[:len(days) - c] for c, r in enumerate(rows)]
+
+
+@pytest.mark.parametrize("start,back", [("Signed Up", "any"), ("any", "Order Completed"), ("$pageview", "$pageview")])
+def test_retention_against_the_definition(loaded, start, back):
+    server, evs = loaded
+    got = query(server, {"kind": "retention", "period": "day", "periods": 2, "start_event": start,
+                         "return_event": back, **RANGE})
+    match = lambda n: (lambda e: True) if n == "any" else is_event(n)  # noqa: E731
+    want = model_retention(evs, match(start), match(back), DAYS, 2)
+    assert [c["cohort"] for c in got["cohorts"]] == DAYS
+    assert [c["returned"] for c in got["cohorts"]] == want
+    assert [c["persons"] for c in got["cohorts"]] == [r[0] for r in want]
+    for k, avg in enumerate(got["average"]):
+        size = sum(r[0] for r in want if len(r) > k)
+        assert avg == pytest.approx(sum(r[k] for r in want if len(r) > k) / size if size else 0, abs=1e-4)
+    assert sum(r[0] for r in want) > 0
+
+
+def test_retention_defaults_and_errors(server):
+    assert server.post_json("/v1/track", {"userId": "u", "event": "Start"}).status_code == 200
+    got = query(server, {"kind": "retention", "start_event": "Start"})
+    assert got["period"] == "week" and got["periods"] == 8 and len(got["cohorts"]) in (9, 10)
+    assert got["cohorts"][-1]["persons"] == 1
+    for q, field in (({"period": "hour"}, "period"), ({"periods": 0}, "periods"), ({"start_event": ""}, "start_event")):
+        r = server.post("/api/query", data=json.dumps({"kind": "retention", **q}))
         assert r.status_code == 400 and r.json()["field"] == field, r.text

@@ -1,0 +1,101 @@
+/* retention.c - kind "retention": persons in cohorts by the period (day, week or month, in
+ * the query's zone) of their first start event in the range, and how many of each cohort did
+ * the return event in each of the periods after it.
+ *
+ * The scan notes each person's first start period (the least seen: the scan is not in time
+ * order) and each (person, period) they returned in; then each person adds to their cohort's
+ * row. A cohort's row stops at the range's last period (later periods are not known yet). The
+ * average curve weighs each cohort by its size, over the cohorts that reached that period, as
+ * PostHog's does. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "core/alloc.h"
+#include "core/errors.h"
+#include "event/event.h"
+#include "query/query_int.h"
+#include "store/store.h"
+
+struct retention {
+    const struct ff_query *q;
+    struct ff_field_ctx *ctx;
+    struct ff_field event_field;
+    struct ff_qtable first;    /* (person, 0) → first start period + 1 (0: none yet) */
+    struct ff_qtable returned; /* (person, period): did the return event then */
+    int64_t base;              /* the range's first period */
+    int rc;
+};
+
+static int visit(void *arg, const struct ff_event *ev)
+{
+    struct retention *r = arg;
+    const struct ff_query *q = r->q;
+    if (!ff_query_wants(r->ctx, q, ev)) return 0;
+    struct ff_str who = ff_query_person(ev);
+    if (!who.len) return 0;
+    uint64_t person = XXH3_64bits(who.p, who.len);
+    uint64_t period = (uint64_t)(ff_query_bucket(q, ev->timestamp_us) - r->base) + 1;
+    int rc = 0;
+    if (ff_query_event_is(r->ctx, &r->event_field, ev, q->start_event)) {
+        int created;
+        uint64_t *v = ff_qtable_at(&r->first, person, 0, period, &created, &rc);
+        if (v && period < *v) *v = period;
+    }
+    if (!rc && ff_query_event_is(r->ctx, &r->event_field, ev, q->return_event))
+        rc = ff_qtable_add(&r->returned, person, period, 1) < 0 ? -ENOMEM : 0;
+    return rc ? (r->rc = rc) : 0;
+}
+
+int ff_query_retention(struct ff_store *s, const struct ff_query *q, struct ff_buf *out, char *err, size_t errlen)
+{
+    struct retention r;
+    memset(&r, 0, sizeof r);
+    r.q = q;
+    r.base = ff_query_bucket(q, q->from_us);
+    size_t ncohorts = (size_t)(ff_query_bucket(q, q->to_us - 1) - r.base + 1);
+    if (ncohorts > 1000) {
+        snprintf(err, errlen, "more than 1000 cohorts from %s to %s: choose a longer period or a shorter range", "from",
+                 "to");
+        return FF_EINVAL;
+    }
+    int rc = ff_query_scan(s, q, &r.ctx, &r.event_field, visit, &r, &r.rc);
+    if (rc == FF_ETOOBIG) snprintf(err, errlen, "the query needs more than its memory budget: narrow it or shorten the range");
+    /* rows: cohort c, period k (0: the cohort itself) */
+    size_t width = q->periods + 1;
+    uint64_t *table = rc ? NULL : ff_calloc(ncohorts * width, sizeof *table);
+    if (!rc && !table) rc = -ENOMEM;
+    for (size_t i = 0; !rc && i < r.first.cap; i++) {
+        if (r.first.a[i] == FF_QTABLE_EMPTY) continue;
+        uint64_t person = r.first.a[i], c = r.first.v[i] - 1;
+        table[c * width]++;
+        for (size_t k = 1; k < width && c + k < ncohorts; k++)
+            if (ff_qtable_get(&r.returned, person, c + k + 1)) table[c * width + k]++;
+    }
+    if (!rc) rc = ff_query_open_answer(q, "retention", out);
+    static const char *const periods[] = {"", "", "day", "week", "month"};
+    if (!rc) rc = ff_buf_printf(out, ",\"period\":\"%s\",\"periods\":%zu,\"cohorts\":[", periods[q->interval], q->periods);
+    for (size_t c = 0; !rc && c < ncohorts; c++) {
+        char label[64];
+        ff_query_bucket_label(q, r.base + (int64_t)c, label);
+        rc = ff_buf_printf(out, "%s{\"cohort\":\"%s\",\"persons\":%llu,\"returned\":[", c ? "," : "", label,
+                           (unsigned long long)table[c * width]);
+        for (size_t k = 0; !rc && k < width && c + k < ncohorts; k++)
+            rc = ff_buf_printf(out, "%s%llu", k ? "," : "", (unsigned long long)table[c * width + k]);
+        if (!rc) rc = ff_buf_append_str(out, "]}");
+    }
+    if (!rc) rc = ff_buf_append_str(out, "],\"average\":[");
+    for (size_t k = 0; !rc && k < width && k < ncohorts; k++) {
+        uint64_t back = 0, size = 0;
+        for (size_t c = 0; c + k < ncohorts; c++) back += table[c * width + k], size += table[c * width];
+        rc = ff_buf_printf(out, "%s%.4f", k ? "," : "", size ? (double)back / (double)size : 0.0);
+    }
+    if (!rc) rc = ff_buf_append_str(out, "]}");
+    ff_free(table);
+    ff_qtable_free(&r.first);
+    ff_qtable_free(&r.returned);
+    ff_field_ctx_free(r.ctx);
+    return rc;
+}
