@@ -25,9 +25,7 @@
 #include "store/store.h"
 
 struct hit {
-    uint64_t person;  /* XXH3 of the person id */
-    int64_t t;
-    uint64_t seq;
+    struct ff_qrow r; /* key: XXH3 of the person id */
     uint32_t steps;   /* bit s: matches step s; 0: another event (strict funnels) */
     uint32_t value;   /* breakdown value (ff_qvalues index) */
     uint32_t who;     /* the person's id (in `persons`) when persons are listed */
@@ -63,25 +61,11 @@ static int visit(void *arg, const struct ff_event *ev)
         if (!ff_field_value(f->ctx, ev, &q->breakdown, &v)) v.len = 0;
         rc = ff_qvalues_index(&f->values, v, &value);
     }
-    if (!rc && f->n == f->cap) {
-        if (f->n >= FF_QUERY_MAX_ENTRIES / 4) rc = FF_ETOOBIG;
-        size_t cap = f->cap ? f->cap * 2 : 4096;
-        struct hit *nh = rc ? NULL : ff_realloc(f->hits, cap * sizeof *nh);
-        if (!rc && !nh) rc = -ENOMEM;
-        if (nh) f->hits = nh, f->cap = cap;
-    }
+    if (!rc) rc = ff_qrows_reserve((void **)&f->hits, f->n, &f->cap, sizeof *f->hits);
     uint32_t id = 0;
     if (!rc && q->list_step) rc = ff_qvalues_index(&f->persons, who, &id);
-    if (!rc) f->hits[f->n++] = (struct hit){XXH3_64bits(who.p, who.len), ev->timestamp_us, ev->seq, steps, value, id};
+    if (!rc) f->hits[f->n++] = (struct hit){{XXH3_64bits(who.p, who.len), ev->timestamp_us, ev->seq}, steps, value, id};
     return rc ? (f->rc = rc) : 0;
-}
-
-static int by_person_time(const void *a, const void *b)
-{
-    const struct hit *x = a, *y = b;
-    if (x->person != y->person) return x->person < y->person ? -1 : 1;
-    if (x->t != y->t) return x->t < y->t ? -1 : 1;
-    return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
 /* The deepest step one person reached (1-based; 0: never step 1), the times of that
@@ -93,9 +77,9 @@ static size_t walk(const struct ff_query *q, const struct hit *h, size_t n, int6
     for (size_t start = 0; start < n && best < q->nsteps; start++) {
         if (!(h[start].steps & 1)) continue;
         size_t level = 1;
-        at[0] = h[start].t;
-        for (size_t i = start + 1; i < n && level < q->nsteps && h[i].t - at[0] <= q->window_us; i++) {
-            if (h[i].steps & (1u << level)) at[level++] = h[i].t;
+        at[0] = h[start].r.t;
+        for (size_t i = start + 1; i < n && level < q->nsteps && h[i].r.t - at[0] <= q->window_us; i++) {
+            if (h[i].steps & (1u << level)) at[level++] = h[i].r.t;
             else if (q->order == FF_ORDER_STRICT) break; /* something else came between */
         }
         if (level > best) {
@@ -171,10 +155,10 @@ int ff_query_funnel(struct ff_store *s, const struct ff_query *q, struct ff_buf 
     struct group *g = rc ? NULL : ff_calloc(ngroups, sizeof *g);
     if (!rc && !g) rc = -ENOMEM;
     for (size_t i = 0; i < ngroups && g; i++) g[i].value = (uint32_t)i;
-    if (!rc && f.n) qsort(f.hits, f.n, sizeof *f.hits, by_person_time);
+    if (!rc && f.n) qsort(f.hits, f.n, sizeof *f.hits, ff_qrow_cmp);
     /* the gap arrays: at most one entry per person per step */
     size_t persons = 0;
-    for (size_t i = 0; i < f.n; i++) persons += !i || f.hits[i].person != f.hits[i - 1].person;
+    for (size_t i = 0; i < f.n; i++) persons += !i || f.hits[i].r.key != f.hits[i - 1].r.key;
     for (size_t k = 0; !rc && k < ngroups; k++)
         for (size_t st = 1; !rc && st < q->nsteps; st++)
             if (!(g[k].gaps[st] = ff_malloc((persons ? persons : 1) * sizeof *g[k].gaps[st]))) rc = -ENOMEM;
@@ -182,7 +166,7 @@ int ff_query_funnel(struct ff_store *s, const struct ff_query *q, struct ff_buf 
     size_t nlisted = 0;
     if (!rc && q->list_step && !listed) rc = -ENOMEM;
     for (size_t a = 0, z; !rc && a < f.n; a = z) {
-        for (z = a + 1; z < f.n && f.hits[z].person == f.hits[a].person;) z++;
+        for (z = a + 1; z < f.n && f.hits[z].r.key == f.hits[a].r.key;) z++;
         int64_t when[FF_QUERY_MAX_STEPS];
         uint32_t value = 0;
         size_t level = walk(q, f.hits + a, z - a, when, &value);

@@ -353,6 +353,31 @@ static int parse_retention(struct parser *p)
     return 0;
 }
 
+/* paths: start, direction (next, previous), depth, limit (edges) */
+static int parse_paths(struct parser *p)
+{
+    struct ff_query *q = p->q;
+    struct ff_str s;
+    int rc = get_str(p, "start", &s);
+    if (rc < 0) return rc;
+    if (rc && (!s.len || s.len >= FF_QUERY_NAME_MAX))
+        return bad(p, "start", "%s", "start is a page path or an event name (at most 255 bytes)");
+    if (rc) memcpy(q->path_start, s.p, s.len);
+    static const char *const directions[] = {"next", "previous"};
+    if ((rc = get_choice(p, "direction", directions, 2, &q->path_back, "direction is next or previous"))) return rc;
+    if (q->path_back && !q->path_start[0]) return bad(p, "start", "%s", "direction previous needs a start");
+    q->depth = 4;
+    uint32_t d = ff_json_get(p->doc, 0, "depth");
+    if (d != FF_JSON_NONE) {
+        const struct ff_json_node *v = &p->doc->nodes[d];
+        if ((v->type != FF_JSON_INT && v->type != FF_JSON_UINT) || v->v.i < 2 || v->v.i > 20)
+            return bad(p, "depth", "%s", "depth is a whole number from 2 to 20");
+        q->depth = (size_t)v->v.i;
+    }
+    q->limit = 50;
+    return parse_limit(p);
+}
+
 /* sessions: limit (entry and exit pages listed); top: dimension, limit */
 static int parse_visits(struct parser *p)
 {
@@ -396,12 +421,13 @@ int ff_query_parse(const char *json, size_t len, int64_t now_us, const char *def
         rc = bad(&p, "", "%s", "the query must be a JSON object");
     struct ff_str s;
     if (!rc && (rc = get_str(&p, "kind", &s)) >= 0) {
-        static const char *const kinds[] = {"trends", "sessions", "top", "funnel", "retention"};
+        static const char *const kinds[] = {"trends", "sessions", "top", "funnel", "retention", "paths"};
         int k = -1;
-        for (int i = 0; i < 5; i++)
+        for (int i = 0; i < 6; i++)
             if (rc && is(s, kinds[i])) k = i;
         if (k < 0)
-            rc = bad(&p, "kind", "%s", "kind is trends, funnel, retention, sessions or top (paths and the others are to come)");
+            rc = bad(&p, "kind", "%s",
+                     "kind is trends, funnel, retention, paths, sessions or top (stickiness, lifecycle and live are to come)");
         else q->kind = k, rc = 0;
     }
     /* the zone first: bare dates are local midnights */
@@ -439,6 +465,7 @@ int ff_query_parse(const char *json, size_t len, int64_t now_us, const char *def
     if (!rc && (q->kind == FF_Q_SESSIONS || q->kind == FF_Q_TOP)) rc = parse_visits(&p);
     if (!rc && q->kind == FF_Q_FUNNEL) rc = parse_funnel(&p);
     if (!rc && q->kind == FF_Q_RETENTION) rc = parse_retention(&p);
+    if (!rc && q->kind == FF_Q_PATHS) rc = parse_paths(&p);
     /* filter values: offsets into q->text become pointers */
     if (!rc) fix_values(q, q->filters, q->nfilters);
     for (size_t i = 0; !rc && i < q->nsteps; i++) fix_values(q, q->steps[i].filters, q->steps[i].nfilters);

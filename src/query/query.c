@@ -65,6 +65,7 @@ int ff_query_run(struct ff_store *s, const struct ff_query *q, struct ff_buf *ou
     case FF_Q_TOP: return ff_query_top(s, q, out, err, errlen);
     case FF_Q_FUNNEL: return ff_query_funnel(s, q, out, err, errlen);
     case FF_Q_RETENTION: return ff_query_retention(s, q, out, err, errlen);
+    case FF_Q_PATHS: return ff_query_paths(s, q, out, err, errlen);
     default: snprintf(err, errlen, "unknown kind"); return FF_EINVAL;
     }
 }

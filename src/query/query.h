@@ -7,6 +7,7 @@
  *   trends.c  kind "trends": a series per interval of a measure, per event, by breakdown
  *   funnel.c  kind "funnel": persons at each of ordered steps within a conversion window
  *   retention.c kind "retention": cohorts by first start event, who returns each period after
+ *   paths.c   kind "paths": the most frequent next (or previous) pages and events, as a graph
  *   visits.c  kinds "sessions" (count, duration, pages, bounce, entry and exit pages) and
  *             "top" (Plausible's top lists: visitors and views per value of a field)
  *   table.c   the counting tables they share
@@ -28,7 +29,7 @@
 struct ff_store;
 struct ff_tz;
 
-enum ff_query_kind { FF_Q_TRENDS, FF_Q_SESSIONS, FF_Q_TOP, FF_Q_FUNNEL, FF_Q_RETENTION };
+enum ff_query_kind { FF_Q_TRENDS, FF_Q_SESSIONS, FF_Q_TOP, FF_Q_FUNNEL, FF_Q_RETENTION, FF_Q_PATHS };
 enum ff_funnel_order { FF_ORDER_LOOSE, FF_ORDER_STRICT };
 /* top lists of where visits began and ended, from sessions rather than events */
 enum ff_top_visit { FF_TOP_EVENTS, FF_TOP_ENTRY, FF_TOP_EXIT };
@@ -101,6 +102,10 @@ struct ff_query {
     /* retention (its period is `interval`) */
     char start_event[FF_QUERY_NAME_MAX], return_event[FF_QUERY_NAME_MAX]; /* "" = any event */
     size_t periods;            /* periods after the cohort's own */
+    /* paths */
+    char path_start[FF_QUERY_NAME_MAX]; /* the item paths start from ("" = a session's first) */
+    int path_back;             /* 1: the items before the start, nearest first */
+    size_t depth;              /* items per path, the start's included */
     struct ff_buf text;        /* the strings filters point to */
 };
 

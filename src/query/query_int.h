@@ -27,6 +27,19 @@ uint64_t *ff_qtable_at(struct ff_qtable *t, uint64_t a, uint64_t b, uint64_t ini
 int ff_qtable_count(struct ff_qtable *cells, struct ff_qtable *seen, int distinct, uint64_t cell, uint64_t id_hash);
 void ff_qtable_free(struct ff_qtable *t);
 
+/* The events a kind keeps to walk in order per person or session: each kind's row starts
+ * with this, so one comparator and one growing array serve them all (table.c). */
+struct ff_qrow {
+    uint64_t key;  /* the person's or session's id, hashed */
+    int64_t t;
+    uint64_t seq;  /* arrival order: ties in time go by it */
+};
+/* qsort order of rows that start with struct ff_qrow: by key, time, arrival. */
+int ff_qrow_cmp(const void *a, const void *b);
+/* Room for one more row of `elem` bytes in *v (n used, *cap allocated): 0, FF_ETOOBIG past
+ * the budget of rows, or -ENOMEM. */
+int ff_qrows_reserve(void **v, size_t n, size_t *cap, size_t elem);
+
 /* The distinct values of a field, numbered from 1 (0: the event has none). */
 struct ff_qvalues {
     struct ff_strmap map;
@@ -44,6 +57,7 @@ int ff_query_sessions(struct ff_store *s, const struct ff_query *q, struct ff_bu
 int ff_query_top(struct ff_store *s, const struct ff_query *q, struct ff_buf *out, char *err, size_t errlen);
 int ff_query_funnel(struct ff_store *s, const struct ff_query *q, struct ff_buf *out, char *err, size_t errlen);
 int ff_query_retention(struct ff_store *s, const struct ff_query *q, struct ff_buf *out, char *err, size_t errlen);
+int ff_query_paths(struct ff_store *s, const struct ff_query *q, struct ff_buf *out, char *err, size_t errlen);
 
 /* 1 when the query counts the event: not a bot's (unless it asks for them), and it passes
  * the query's filters. Starts the context on the event. */

@@ -82,6 +82,28 @@ void ff_qtable_free(struct ff_qtable *t)
     memset(t, 0, sizeof *t);
 }
 
+/* ---- rows ---- */
+
+int ff_qrow_cmp(const void *a, const void *b)
+{
+    const struct ff_qrow *x = a, *y = b;
+    if (x->key != y->key) return x->key < y->key ? -1 : 1;
+    if (x->t != y->t) return x->t < y->t ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+int ff_qrows_reserve(void **v, size_t n, size_t *cap, size_t elem)
+{
+    if (n < *cap) return 0;
+    if (n >= FF_QUERY_MAX_ENTRIES / 4) return FF_ETOOBIG;
+    size_t nc = *cap ? *cap * 2 : 4096;
+    void *nv = ff_realloc(*v, nc * elem);
+    if (!nv) return -ENOMEM;
+    *v = nv;
+    *cap = nc;
+    return 0;
+}
+
 /* ---- distinct values ---- */
 
 void ff_qvalues_init(struct ff_qvalues *d) { memset(d, 0, sizeof *d), ff_strmap_init(&d->map); }

@@ -203,7 +203,7 @@ def test_cli_gives_the_same_answer(loaded):
 
 
 @pytest.mark.parametrize("q,field", [
-    ({}, "kind"), ({"kind": "paths"}, "kind"), ({"kind": "trends", "interval": "fortnight"}, "interval"),
+    ({}, "kind"), ({"kind": "nonsense"}, "kind"), ({"kind": "trends", "interval": "fortnight"}, "interval"),
     ({"kind": "trends", "measure": "median"}, "measure"), ({"kind": "trends", "from": "yesterday"}, "from"),
     ({"kind": "trends", "from": "-7x"}, "from"), ({"kind": "trends", "from": "now", "to": "-1d"}, "from"),
     ({"kind": "trends", "timezone": "Mars/Olympus"}, "timezone"),
@@ -482,3 +482,45 @@ def test_retention_defaults_and_errors(server):
     for q, field in (({"period": "hour"}, "period"), ({"periods": 0}, "periods"), ({"start_event": ""}, "start_event")):
         r = server.post("/api/query", data=json.dumps({"kind": "retention", **q}))
         assert r.status_code == 400 and r.json()["field"] == field, r.text
+
+
+# ---- paths ----
+
+def model_paths(evs, start=None, back=False, depth=4):
+    edges, nodes, sessions = defaultdict(int), defaultdict(int), 0
+    for s in model_sessions(evs):
+        items = []
+        for e in s["events"]:
+            it = e["properties"]["path"] if e["type"] == "page" else e["event"]
+            if not items or items[-1] != it:
+                items.append(it)
+        if start is not None:
+            if start not in items:
+                continue
+            i = items.index(start)
+            path = items[i::-1] if back else items[i:]
+        else:
+            path = items
+        path = path[:depth]
+        sessions += 1
+        for k, it in enumerate(path):
+            nodes[f"{k + 1}_{it}"] += 1
+            if k:
+                edges[(f"{k}_{path[k - 1]}", f"{k + 1}_{it}")] += 1
+    return sessions, nodes, edges
+
+
+@pytest.mark.parametrize("q", [{}, {"start": "/home"}, {"start": "/pricing", "direction": "previous", "depth": 3}])
+def test_paths_against_the_definition(visited, q):
+    server, evs = visited
+    got = query(server, {"kind": "paths", "from": "2026-10-20", "to": "2026-10-30", "limit": 1000, **q})
+    sessions, nodes, edges = model_paths(evs, q.get("start"), q.get("direction") == "previous", q.get("depth", 4))
+    assert got["sessions"] == sessions > 0
+    assert {(e["source"], e["target"]): e["sessions"] for e in got["edges"]} == dict(edges)
+    assert {n["name"]: n["sessions"] for n in got["nodes"]} == {k: v for k, v in nodes.items()
+                                                                if any(k in pair for pair in edges) or k.startswith("1_")
+                                                                and q.get("start")}
+    values = [e["sessions"] for e in got["edges"]]
+    assert values == sorted(values, reverse=True)
+    top = query(server, {"kind": "paths", "from": "2026-10-20", "to": "2026-10-30", "limit": 2, **q})
+    assert [e["sessions"] for e in top["edges"]] == values[:2]
