@@ -353,6 +353,18 @@ static int parse_retention(struct parser *p)
     return 0;
 }
 
+/* stickiness, lifecycle: event (or any), interval */
+static int parse_activity(struct parser *p)
+{
+    struct ff_query *q = p->q;
+    static const char *const intervals[] = {"minute", "hour", "day", "week", "month"};
+    q->interval = FF_IV_DAY;
+    q->nseries = 1;
+    int rc = get_event(p, "event", q->series[0].event);
+    if (!rc) rc = get_choice(p, "interval", intervals, 5, &q->interval, "interval is minute, hour, day, week or month");
+    return rc;
+}
+
 /* paths: start, direction (next, previous), depth, limit (edges) */
 static int parse_paths(struct parser *p)
 {
@@ -421,13 +433,14 @@ int ff_query_parse(const char *json, size_t len, int64_t now_us, const char *def
         rc = bad(&p, "", "%s", "the query must be a JSON object");
     struct ff_str s;
     if (!rc && (rc = get_str(&p, "kind", &s)) >= 0) {
-        static const char *const kinds[] = {"trends", "sessions", "top", "funnel", "retention", "paths"};
+        static const char *const kinds[] = {"trends", "sessions", "top", "funnel", "retention", "paths", "stickiness",
+                                            "lifecycle"};
         int k = -1;
-        for (int i = 0; i < 6; i++)
+        for (int i = 0; i < 8; i++)
             if (rc && is(s, kinds[i])) k = i;
         if (k < 0)
             rc = bad(&p, "kind", "%s",
-                     "kind is trends, funnel, retention, paths, sessions or top (stickiness, lifecycle and live are to come)");
+                     "kind is trends, funnel, retention, paths, sessions, top, stickiness or lifecycle (live is to come)");
         else q->kind = k, rc = 0;
     }
     /* the zone first: bare dates are local midnights */
@@ -466,6 +479,7 @@ int ff_query_parse(const char *json, size_t len, int64_t now_us, const char *def
     if (!rc && q->kind == FF_Q_FUNNEL) rc = parse_funnel(&p);
     if (!rc && q->kind == FF_Q_RETENTION) rc = parse_retention(&p);
     if (!rc && q->kind == FF_Q_PATHS) rc = parse_paths(&p);
+    if (!rc && (q->kind == FF_Q_STICKINESS || q->kind == FF_Q_LIFECYCLE)) rc = parse_activity(&p);
     /* filter values: offsets into q->text become pointers */
     if (!rc) fix_values(q, q->filters, q->nfilters);
     for (size_t i = 0; !rc && i < q->nsteps; i++) fix_values(q, q->steps[i].filters, q->steps[i].nfilters);

@@ -45,16 +45,24 @@ void ff_query_scan_filter(const struct ff_query *q, struct ff_scan_filter *f)
     *f = (struct ff_scan_filter){NULL, 0, q->from_us, q->to_us, q->project[0] ? q->project : NULL};
 }
 
-int ff_query_scan(struct ff_store *s, const struct ff_query *q, struct ff_field_ctx **ctx, struct ff_field *event_field,
-                  int (*visit)(void *arg, const struct ff_event *ev), void *arg, const int *visit_rc)
+int ff_query_scan_from(struct ff_store *s, const struct ff_query *q, int64_t from, struct ff_field_ctx **ctx,
+                       struct ff_field *event_field, int (*visit)(void *arg, const struct ff_event *ev), void *arg,
+                       const int *visit_rc)
 {
     char err[256];
     if (!(*ctx = ff_field_ctx_new())) return -ENOMEM;
     if (ff_field_compile("event", 5, event_field, err, sizeof err)) return FF_EINVAL;
     struct ff_scan_filter f;
     ff_query_scan_filter(q, &f);
+    f.from_us = from;
     int rc = ff_store_scan(s, &f, visit, arg);
     return *visit_rc ? *visit_rc : rc;
+}
+
+int ff_query_scan(struct ff_store *s, const struct ff_query *q, struct ff_field_ctx **ctx, struct ff_field *event_field,
+                  int (*visit)(void *arg, const struct ff_event *ev), void *arg, const int *visit_rc)
+{
+    return ff_query_scan_from(s, q, q->from_us, ctx, event_field, visit, arg, visit_rc);
 }
 
 int ff_query_run(struct ff_store *s, const struct ff_query *q, struct ff_buf *out, char *err, size_t errlen)
@@ -66,6 +74,8 @@ int ff_query_run(struct ff_store *s, const struct ff_query *q, struct ff_buf *ou
     case FF_Q_FUNNEL: return ff_query_funnel(s, q, out, err, errlen);
     case FF_Q_RETENTION: return ff_query_retention(s, q, out, err, errlen);
     case FF_Q_PATHS: return ff_query_paths(s, q, out, err, errlen);
+    case FF_Q_STICKINESS:
+    case FF_Q_LIFECYCLE: return ff_query_activity(s, q, out, err, errlen);
     default: snprintf(err, errlen, "unknown kind"); return FF_EINVAL;
     }
 }

@@ -8,6 +8,8 @@
  *   funnel.c  kind "funnel": persons at each of ordered steps within a conversion window
  *   retention.c kind "retention": cohorts by first start event, who returns each period after
  *   paths.c   kind "paths": the most frequent next (or previous) pages and events, as a graph
+ *   activity.c kinds "stickiness" (on how many intervals persons were active) and "lifecycle"
+ *             (new, returning, resurrecting and dormant persons per interval)
  *   visits.c  kinds "sessions" (count, duration, pages, bounce, entry and exit pages) and
  *             "top" (Plausible's top lists: visitors and views per value of a field)
  *   table.c   the counting tables they share
@@ -29,7 +31,9 @@
 struct ff_store;
 struct ff_tz;
 
-enum ff_query_kind { FF_Q_TRENDS, FF_Q_SESSIONS, FF_Q_TOP, FF_Q_FUNNEL, FF_Q_RETENTION, FF_Q_PATHS };
+enum ff_query_kind {
+    FF_Q_TRENDS, FF_Q_SESSIONS, FF_Q_TOP, FF_Q_FUNNEL, FF_Q_RETENTION, FF_Q_PATHS, FF_Q_STICKINESS, FF_Q_LIFECYCLE
+};
 enum ff_funnel_order { FF_ORDER_LOOSE, FF_ORDER_STRICT };
 /* top lists of where visits began and ended, from sessions rather than events */
 enum ff_top_visit { FF_TOP_EVENTS, FF_TOP_ENTRY, FF_TOP_EXIT };

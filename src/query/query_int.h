@@ -58,6 +58,7 @@ int ff_query_top(struct ff_store *s, const struct ff_query *q, struct ff_buf *ou
 int ff_query_funnel(struct ff_store *s, const struct ff_query *q, struct ff_buf *out, char *err, size_t errlen);
 int ff_query_retention(struct ff_store *s, const struct ff_query *q, struct ff_buf *out, char *err, size_t errlen);
 int ff_query_paths(struct ff_store *s, const struct ff_query *q, struct ff_buf *out, char *err, size_t errlen);
+int ff_query_activity(struct ff_store *s, const struct ff_query *q, struct ff_buf *out, char *err, size_t errlen);
 
 /* 1 when the query counts the event: not a bot's (unless it asks for them), and it passes
  * the query's filters. Starts the context on the event. */
@@ -86,5 +87,9 @@ void ff_query_scan_filter(const struct ff_query *q, struct ff_scan_filter *f);
  * the scan's error, else the visitor's own (*visit_rc, which it sets before it stops). */
 int ff_query_scan(struct ff_store *s, const struct ff_query *q, struct ff_field_ctx **ctx, struct ff_field *event_field,
                   int (*visit)(void *arg, const struct ff_event *ev), void *arg, const int *visit_rc);
+/* The same over [from, q->to) (FF_TIME_NONE: from the first event stored). */
+int ff_query_scan_from(struct ff_store *s, const struct ff_query *q, int64_t from, struct ff_field_ctx **ctx,
+                       struct ff_field *event_field, int (*visit)(void *arg, const struct ff_event *ev), void *arg,
+                       const int *visit_rc);
 
 #endif

@@ -524,3 +524,49 @@ def test_paths_against_the_definition(visited, q):
     assert values == sorted(values, reverse=True)
     top = query(server, {"kind": "paths", "from": "2026-10-20", "to": "2026-10-30", "limit": 2, **q})
     assert [e["sessions"] for e in top["edges"]] == values[:2]
+
+
+# ---- stickiness and lifecycle ----
+
+def active_days(evs, event=None):
+    act = defaultdict(set)
+    for e in evs:
+        if event and name(e) != event:
+            continue
+        act[person_any(e)].add(local_day(e))
+    return act
+
+
+@pytest.mark.parametrize("event", [None, "Order Completed"])
+def test_stickiness_against_the_definition(loaded, event):
+    server, evs = loaded
+    got = query(server, {"kind": "stickiness", **({"event": event} if event else {}), **RANGE})
+    act = active_days([e for e in evs if in_range(e)], event)
+    want = [sum(1 for days in act.values() if len(days) == k) for k in range(1, 4)]
+    assert got["intervals"] == 3 and [d["persons"] for d in got["data"]] == want and sum(want) > 0
+
+
+def test_lifecycle_against_the_definition(loaded):
+    server, evs = loaded
+    got = query(server, {"kind": "lifecycle", "event": "Product Viewed", **RANGE})
+    act = active_days(evs, "Product Viewed")  # every day stored: "new" means never before
+    want = {"new": [], "returning": [], "resurrecting": [], "dormant": []}
+    for d in DAYS:
+        p = (datetime.strptime(d, "%Y-%m-%d") - timedelta(days=1)).strftime("%Y-%m-%d")
+        n = r = s = z = 0
+        for days in act.values():
+            if d in days:
+                if min(days) == d:
+                    n += 1
+                elif p in days:
+                    r += 1
+                else:
+                    s += 1
+            elif p in days:
+                z -= 1
+        for k, v in zip(want, (n, r, s, z)):
+            want[k].append(v)
+    assert got["buckets"] == DAYS and got["series"] == want
+    assert any(want["returning"]) and any(want["dormant"])
+    bad = server.post("/api/query", data=json.dumps({"kind": "lifecycle", "interval": "year"}))
+    assert bad.status_code == 400 and bad.json()["field"] == "interval"

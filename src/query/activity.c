@@ -1,0 +1,142 @@
+/* activity.c - kinds "stickiness" and "lifecycle": what persons' activity (the event, or
+ * any event) looks like interval by interval, in the query's zone.
+ *
+ * stickiness: for N = 1, 2, …: how many persons were active in exactly N of the range's
+ * intervals. lifecycle, per interval of the range: new (their first activity ever falls in
+ * it), returning (active in it and in the one before), resurrecting (active in it, not in
+ * the one before, but earlier), and dormant (active in the one before, not in it: counted
+ * negative, as PostHog draws it). Lifecycle reads the store from its first event, since
+ * "new" means never active before. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "core/alloc.h"
+#include "core/errors.h"
+#include "core/json.h"
+#include "core/timeutil.h"
+#include "event/event.h"
+#include "query/query_int.h"
+#include "store/store.h"
+
+#define MAX_INTERVALS 10000
+
+struct activity {
+    const struct ff_query *q;
+    struct ff_field_ctx *ctx;
+    struct ff_field event_field;
+    struct ff_qtable active; /* (person, bucket): active then */
+    struct ff_qtable first;  /* (person, 0) → first active bucket + offset (lifecycle) */
+    int rc;
+};
+
+/* Buckets are stored shifted so that every one is positive (the table keeps u64s). */
+#define SHIFT ((uint64_t)1 << 40)
+
+static int visit(void *arg, const struct ff_event *ev)
+{
+    struct activity *a = arg;
+    if (!ff_query_wants(a->ctx, a->q, ev) || !ff_query_event_is(a->ctx, &a->event_field, ev, a->q->series[0].event))
+        return 0;
+    struct ff_str who = ff_query_person(ev);
+    if (!who.len) return 0;
+    uint64_t person = XXH3_64bits(who.p, who.len), b = (uint64_t)ff_query_bucket(a->q, ev->timestamp_us) + SHIFT;
+    int rc = ff_qtable_add(&a->active, person, b, 1) < 0 ? -ENOMEM : 0;
+    if (!rc && a->q->kind == FF_Q_LIFECYCLE) {
+        int created;
+        uint64_t *f = ff_qtable_at(&a->first, person, 0, b, &created, &rc);
+        if (f && b < *f) *f = b;
+    }
+    return rc ? (a->rc = rc) : 0;
+}
+
+static int stickiness(struct activity *a, uint64_t lo, size_t n, struct ff_buf *out)
+{
+    /* intervals active per person, then persons per count */
+    struct ff_qtable per = {0};
+    int rc = 0;
+    for (size_t i = 0; !rc && i < a->active.cap; i++)
+        if (a->active.a[i] != FF_QTABLE_EMPTY && a->active.b[i] >= lo && a->active.b[i] < lo + n)
+            rc = ff_qtable_add(&per, a->active.a[i], 0, 1) < 0 ? -ENOMEM : 0;
+    uint64_t *hist = rc ? NULL : ff_calloc(n + 1, sizeof *hist);
+    if (!rc && !hist) rc = -ENOMEM;
+    for (size_t i = 0; !rc && i < per.cap; i++)
+        if (per.a[i] != FF_QTABLE_EMPTY) hist[per.v[i]]++;
+    if (!rc) rc = ff_buf_printf(out, ",\"intervals\":%zu,\"data\":[", n);
+    for (size_t k = 1; !rc && k <= n; k++)
+        rc = ff_buf_printf(out, "%s{\"intervals\":%zu,\"persons\":%llu}", k > 1 ? "," : "", k, (unsigned long long)hist[k]);
+    if (!rc) rc = ff_buf_putc(out, ']');
+    ff_free(hist);
+    ff_qtable_free(&per);
+    return rc;
+}
+
+static int lifecycle(struct activity *a, uint64_t lo, size_t n, struct ff_buf *out)
+{
+    enum { NEW, RETURNING, RESURRECTING, DORMANT };
+    int64_t *c = ff_calloc(4 * n, sizeof *c);
+    if (!c) return -ENOMEM;
+    for (size_t i = 0; i < a->active.cap; i++) {
+        uint64_t person = a->active.a[i], b = a->active.b[i];
+        if (person == FF_QTABLE_EMPTY) continue;
+        if (b >= lo && b < lo + n) {
+            size_t k = b - lo;
+            if (ff_qtable_get(&a->first, person, 0) == b) c[NEW * n + k]++;
+            else if (ff_qtable_get(&a->active, person, b - 1)) c[RETURNING * n + k]++;
+            else c[RESURRECTING * n + k]++;
+        }
+        if (b + 1 >= lo && b + 1 < lo + n && !ff_qtable_get(&a->active, person, b + 1)) c[DORMANT * n + (b + 1 - lo)]--;
+    }
+    static const char *const names[] = {"new", "returning", "resurrecting", "dormant"};
+    int rc = ff_buf_append_str(out, ",\"series\":{");
+    for (int s = 0; !rc && s < 4; s++) {
+        rc = ff_buf_printf(out, "%s\"%s\":[", s ? "," : "", names[s]);
+        for (size_t k = 0; !rc && k < n; k++) rc = ff_buf_printf(out, "%s%lld", k ? "," : "", (long long)c[s * n + k]);
+        if (!rc) rc = ff_buf_putc(out, ']');
+    }
+    if (!rc) rc = ff_buf_putc(out, '}');
+    ff_free(c);
+    return rc;
+}
+
+int ff_query_activity(struct ff_store *s, const struct ff_query *q, struct ff_buf *out, char *err, size_t errlen)
+{
+    struct activity a;
+    memset(&a, 0, sizeof a);
+    a.q = q;
+    int64_t first = ff_query_bucket(q, q->from_us), last = ff_query_bucket(q, q->to_us - 1);
+    if (last - first + 1 > MAX_INTERVALS) {
+        snprintf(err, errlen, "from %s to %s is more than %d intervals: choose a longer interval or a shorter range",
+                 "from", "to", MAX_INTERVALS);
+        return FF_EINVAL;
+    }
+    size_t n = (size_t)(last - first + 1);
+    /* lifecycle: from the first event stored, for "new"; the interval before the range, for
+     * "dormant" and "returning" in its first interval, comes with it */
+    int lc = q->kind == FF_Q_LIFECYCLE;
+    int rc = ff_query_scan_from(s, q, lc ? FF_TIME_NONE : q->from_us, &a.ctx, &a.event_field, visit, &a, &a.rc);
+    if (rc == FF_ETOOBIG) snprintf(err, errlen, "the query needs more than its memory budget: narrow it or shorten the range");
+    if (!rc) rc = ff_query_open_answer(q, lc ? "lifecycle" : "stickiness", out);
+    static const char *const intervals[] = {"minute", "hour", "day", "week", "month"};
+    if (!rc) rc = ff_buf_printf(out, ",\"interval\":\"%s\",\"event\":", intervals[q->interval]);
+    if (!rc) rc = q->series[0].event[0] ? ff_json_write_str(out, q->series[0].event, strlen(q->series[0].event))
+                                        : ff_buf_append_str(out, "null");
+    if (!rc && lc) {
+        rc = ff_buf_append_str(out, ",\"buckets\":[");
+        for (size_t k = 0; !rc && k < n; k++) {
+            char label[64];
+            ff_query_bucket_label(q, first + (int64_t)k, label);
+            rc = ff_buf_printf(out, "%s\"%s\"", k ? "," : "", label);
+        }
+        if (!rc) rc = ff_buf_putc(out, ']');
+    }
+    uint64_t lo = (uint64_t)first + SHIFT;
+    if (!rc) rc = lc ? lifecycle(&a, lo, n, out) : stickiness(&a, lo, n, out);
+    if (!rc) rc = ff_buf_putc(out, '}');
+    ff_qtable_free(&a.active);
+    ff_qtable_free(&a.first);
+    ff_field_ctx_free(a.ctx);
+    return rc;
+}
