@@ -433,14 +433,15 @@ int ff_query_parse(const char *json, size_t len, int64_t now_us, const char *def
         rc = bad(&p, "", "%s", "the query must be a JSON object");
     struct ff_str s;
     if (!rc && (rc = get_str(&p, "kind", &s)) >= 0) {
-        static const char *const kinds[] = {"trends", "sessions", "top", "funnel", "retention", "paths", "stickiness",
-                                            "lifecycle"};
+        static const char *const kinds[] = {"trends", "sessions",  "top",  "funnel", "retention", "paths",
+                                            "stickiness", "lifecycle", "live", "events", "persons"};
         int k = -1;
-        for (int i = 0; i < 8; i++)
+        for (int i = 0; i < (int)(sizeof kinds / sizeof *kinds); i++)
             if (rc && is(s, kinds[i])) k = i;
         if (k < 0)
             rc = bad(&p, "kind", "%s",
-                     "kind is trends, funnel, retention, paths, sessions, top, stickiness or lifecycle (live is to come)");
+                     "kind is trends, funnel, retention, paths, sessions, top, stickiness, lifecycle, live, events or "
+                     "persons");
         else q->kind = k, rc = 0;
     }
     /* the zone first: bare dates are local midnights */
@@ -456,6 +457,7 @@ int ff_query_parse(const char *json, size_t len, int64_t now_us, const char *def
     if (!rc && !q->tz_name[0]) snprintf(q->tz_name, sizeof q->tz_name, "UTC");
     if (!rc && ff_tz_load(q->tz_name, &q->tz))
         rc = bad(&p, "timezone", "timezone: '%s' is not a zone of the tz database (such as Europe/Berlin)", q->tz_name);
+    q->now_us = now_us;
     q->from_us = now_us - DEFAULT_RANGE_US;
     q->to_us = now_us;
     if (!rc && (rc = get_str(&p, "from", &s)) > 0) rc = parse_when(&p, "from", s, now_us, 0, &q->from_us);
@@ -480,6 +482,19 @@ int ff_query_parse(const char *json, size_t len, int64_t now_us, const char *def
     if (!rc && q->kind == FF_Q_RETENTION) rc = parse_retention(&p);
     if (!rc && q->kind == FF_Q_PATHS) rc = parse_paths(&p);
     if (!rc && (q->kind == FF_Q_STICKINESS || q->kind == FF_Q_LIFECYCLE)) rc = parse_activity(&p);
+    if (!rc && q->kind >= FF_Q_LIVE) { /* live, events, persons: an event (or any) and limit */
+        q->nseries = 1;
+        q->limit = q->kind == FF_Q_LIVE ? 10 : 100;
+        rc = get_event(&p, "event", q->series[0].event);
+        if (!rc) rc = parse_limit(&p);
+        uint32_t off = rc ? FF_JSON_NONE : ff_json_get(&doc, 0, "offset");
+        if (off != FF_JSON_NONE) {
+            const struct ff_json_node *n = &doc.nodes[off];
+            if ((n->type != FF_JSON_INT && n->type != FF_JSON_UINT) || n->v.i < 0 || n->v.i > 100000)
+                rc = bad(&p, "offset", "%s", "offset is a whole number from 0 to 100000");
+            else q->offset = (size_t)n->v.i;
+        }
+    }
     /* filter values: offsets into q->text become pointers */
     if (!rc) fix_values(q, q->filters, q->nfilters);
     for (size_t i = 0; !rc && i < q->nsteps; i++) fix_values(q, q->steps[i].filters, q->steps[i].nfilters);

@@ -76,6 +76,9 @@ int ff_query_run(struct ff_store *s, const struct ff_query *q, struct ff_buf *ou
     case FF_Q_PATHS: return ff_query_paths(s, q, out, err, errlen);
     case FF_Q_STICKINESS:
     case FF_Q_LIFECYCLE: return ff_query_activity(s, q, out, err, errlen);
+    case FF_Q_LIVE:
+    case FF_Q_EVENTS:
+    case FF_Q_PERSONS: return ff_query_rows(s, q, out, err, errlen);
     default: snprintf(err, errlen, "unknown kind"); return FF_EINVAL;
     }
 }

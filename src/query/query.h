@@ -10,6 +10,8 @@
  *   paths.c   kind "paths": the most frequent next (or previous) pages and events, as a graph
  *   activity.c kinds "stickiness" (on how many intervals persons were active) and "lifecycle"
  *             (new, returning, resurrecting and dormant persons per interval)
+ *   rows.c    kinds "live" (who is here now, events per second, the latest events), "events"
+ *             and "persons" (the rows behind any of the above)
  *   visits.c  kinds "sessions" (count, duration, pages, bounce, entry and exit pages) and
  *             "top" (Plausible's top lists: visitors and views per value of a field)
  *   table.c   the counting tables they share
@@ -32,7 +34,8 @@ struct ff_store;
 struct ff_tz;
 
 enum ff_query_kind {
-    FF_Q_TRENDS, FF_Q_SESSIONS, FF_Q_TOP, FF_Q_FUNNEL, FF_Q_RETENTION, FF_Q_PATHS, FF_Q_STICKINESS, FF_Q_LIFECYCLE
+    FF_Q_TRENDS, FF_Q_SESSIONS, FF_Q_TOP, FF_Q_FUNNEL, FF_Q_RETENTION, FF_Q_PATHS, FF_Q_STICKINESS, FF_Q_LIFECYCLE,
+    FF_Q_LIVE, FF_Q_EVENTS, FF_Q_PERSONS
 };
 enum ff_funnel_order { FF_ORDER_LOOSE, FF_ORDER_STRICT };
 /* top lists of where visits began and ended, from sessions rather than events */
@@ -80,6 +83,7 @@ struct ff_query {
     int kind;
     char project[65];          /* "" = every project (a harness without projects) */
     int64_t from_us, to_us;    /* [from, to) */
+    int64_t now_us;            /* when it was asked (live) */
     struct ff_tz *tz;          /* owned; NULL = UTC */
     char tz_name[65];
     struct ff_filter filters[FF_QUERY_MAX_FILTERS];
@@ -95,6 +99,7 @@ struct ff_query {
     size_t breakdown_limit;    /* top N values; the rest are "other" */
     /* sessions, top */
     size_t limit;              /* rows of a top list */
+    size_t offset;             /* events, persons: rows skipped (paging) */
     int top_visit;             /* enum ff_top_visit */
     struct ff_field dimension; /* top: the field listed (FF_TOP_EVENTS) */
     /* funnel (breakdown and breakdown_limit as for trends: by the first step's event) */

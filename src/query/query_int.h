@@ -59,6 +59,7 @@ int ff_query_funnel(struct ff_store *s, const struct ff_query *q, struct ff_buf 
 int ff_query_retention(struct ff_store *s, const struct ff_query *q, struct ff_buf *out, char *err, size_t errlen);
 int ff_query_paths(struct ff_store *s, const struct ff_query *q, struct ff_buf *out, char *err, size_t errlen);
 int ff_query_activity(struct ff_store *s, const struct ff_query *q, struct ff_buf *out, char *err, size_t errlen);
+int ff_query_rows(struct ff_store *s, const struct ff_query *q, struct ff_buf *out, char *err, size_t errlen);
 
 /* 1 when the query counts the event: not a bot's (unless it asks for them), and it passes
  * the query's filters. Starts the context on the event. */

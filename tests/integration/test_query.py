@@ -570,3 +570,38 @@ def test_lifecycle_against_the_definition(loaded):
     assert any(want["returning"]) and any(want["dormant"])
     bad = server.post("/api/query", data=json.dumps({"kind": "lifecycle", "interval": "year"}))
     assert bad.status_code == 400 and bad.json()["field"] == "interval"
+
+
+# ---- rows: events, persons, live ----
+
+def test_events_and_persons_rows(loaded):
+    server, evs = loaded
+    mine = [(ts(e), i, e) for i, e in enumerate(evs) if in_range(e) and name(e) == "Signed Up"]
+    mine.sort(key=lambda x: (x[0], x[1]), reverse=True)
+    want = [e["messageId"] for _, _, e in mine]
+    got = query(server, {"kind": "events", "event": "Signed Up", "limit": 7, "offset": 3, **RANGE})
+    assert [e["messageId"] for e in got["events"]] == want[3:10] and got["offset"] == 3
+    assert all(e["event"] == "Signed Up" and e.get("sessionId") for e in got["events"])
+    got = query(server, {"kind": "persons", "event": "Signed Up", "limit": 1000, **RANGE})
+    counts = defaultdict(list)
+    for t, _, e in mine:
+        counts[person_any(e)].append(t)
+    ranked = sorted(counts.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+    assert got["total"] == len(counts)
+    assert [(p["person"], p["events"], p["first"], p["last"]) for p in got["persons"]] == \
+        [(who, len(t), iso(min(t)), iso(max(t))) for who, t in ranked]
+
+
+def test_live(server):
+    sent = []
+    for i in range(12):
+        mid = uid()
+        r = server.post_json("/v1/track", {"userId": f"live{i % 4}", "event": "Tick", "messageId": mid})
+        assert r.status_code == 200
+        sent.append(mid)
+    got = query(server, {"kind": "live", "limit": 5})
+    assert got["active_persons"] == 4
+    assert sum(got["per_second"]) == 12 and sum(got["per_minute"]) == 12
+    assert len(got["per_second"]) == 60 and len(got["per_minute"]) == 30
+    assert [e["messageId"] for e in got["latest"]] == sent[::-1][:5]
+    assert query(server, {"kind": "live", "event": "Other"})["active_persons"] == 0
