@@ -59,6 +59,15 @@ static int get_choice(struct parser *p, const char *key, const char *const *name
     return bad(p, key, "%s", msg);
 }
 
+/* Wall-clock time in `tz` (µs, as if it were UTC) to the instant it names. */
+static int64_t local_to_utc(const struct ff_tz *tz, int64_t local)
+{
+    int64_t guess = ff_tz_offset(tz, local / 1000000);
+    return local - (int64_t)ff_tz_offset(tz, local / 1000000 - guess) * 1000000;
+}
+
+static int64_t utc_to_local(const struct ff_tz *tz, int64_t t) { return t + (int64_t)ff_tz_offset(tz, t / 1000000) * 1000000; }
+
 /* "now", "-30m", "-24h", "-7d", "-4w", "-3M" (calendar months), or what ff_time_parse_any
  * takes; a bare date is midnight in the query's zone (and as `to`, the midnight after it). */
 static int parse_when(struct parser *p, const char *key, struct ff_str s, int64_t now, int is_to, int64_t *out)
@@ -100,11 +109,8 @@ static int parse_when(struct parser *p, const char *key, struct ff_str s, int64_
     if (ff_time_parse_any(s.p, s.len, &t))
         return bad(p, key, "%s must be an ISO 8601 date or date-time, epoch milliseconds, now, or relative (-7d)",
                    key);
-    if (s.len == 10 && s.p[4] == '-') { /* a bare date: local midnight */
-        if (is_to) t += 86400LL * 1000000;
-        int64_t guess = ff_tz_offset(p->q->tz, t / 1000000);
-        t -= (int64_t)ff_tz_offset(p->q->tz, t / 1000000 - guess) * 1000000;
-    }
+    if (s.len == 10 && s.p[4] == '-') /* a bare date: local midnight */
+        t = local_to_utc(p->q->tz, is_to ? t + 86400LL * 1000000 : t);
     *out = t;
     return 0;
 }
@@ -463,6 +469,27 @@ int ff_query_parse(const char *json, size_t len, int64_t now_us, const char *def
     if (!rc && (rc = get_str(&p, "from", &s)) > 0) rc = parse_when(&p, "from", s, now_us, 0, &q->from_us);
     if (!rc && (rc = get_str(&p, "to", &s)) > 0) rc = parse_when(&p, "to", s, now_us, 1, &q->to_us);
     if (!rc && q->from_us >= q->to_us) rc = bad(&p, "from", "%s", "from must be before to");
+    uint32_t cmp = rc ? FF_JSON_NONE : ff_json_get(&doc, 0, "compare");
+    if (cmp != FF_JSON_NONE) { /* true: the period before, as long; or {from, to} */
+        const struct ff_json_node *n = &doc.nodes[cmp];
+        q->compare = n->type == FF_JSON_TRUE || n->type == FF_JSON_OBJECT;
+        /* as long on the wall clock: a week before a week, across a DST change too */
+        int64_t lf = utc_to_local(q->tz, q->from_us), lt = utc_to_local(q->tz, q->to_us);
+        q->compare_to_us = q->from_us;
+        q->compare_from_us = local_to_utc(q->tz, lf - (lt - lf));
+        if (n->type == FF_JSON_OBJECT) {
+            const char *v;
+            uint32_t len;
+            if (!ff_json_str(&doc, ff_json_get(&doc, cmp, "from"), &v, &len) ||
+                parse_when(&p, "compare", (struct ff_str){v, len}, now_us, 0, &q->compare_from_us) ||
+                !ff_json_str(&doc, ff_json_get(&doc, cmp, "to"), &v, &len) ||
+                parse_when(&p, "compare", (struct ff_str){v, len}, now_us, 1, &q->compare_to_us) ||
+                q->compare_from_us >= q->compare_to_us)
+                rc = bad(&p, "compare", "%s", "compare is true (the period before) or {\"from\": …, \"to\": …}, from before to");
+        } else if (n->type != FF_JSON_TRUE && n->type != FF_JSON_FALSE) {
+            rc = bad(&p, "compare", "%s", "compare is true (the period before) or {\"from\": …, \"to\": …}");
+        }
+    }
     uint32_t fl = rc ? FF_JSON_NONE : ff_json_get(&doc, 0, "filters");
     if (fl != FF_JSON_NONE) {
         if (doc.nodes[fl].type != FF_JSON_ARRAY || doc.nodes[fl].len > FF_QUERY_MAX_FILTERS)

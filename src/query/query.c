@@ -65,7 +65,7 @@ int ff_query_scan(struct ff_store *s, const struct ff_query *q, struct ff_field_
     return ff_query_scan_from(s, q, q->from_us, ctx, event_field, visit, arg, visit_rc);
 }
 
-int ff_query_run(struct ff_store *s, const struct ff_query *q, struct ff_buf *out, char *err, size_t errlen)
+static int run_kind(struct ff_store *s, const struct ff_query *q, struct ff_buf *out, char *err, size_t errlen)
 {
     switch (q->kind) {
     case FF_Q_TRENDS: return ff_query_trends(s, q, out, err, errlen);
@@ -81,6 +81,24 @@ int ff_query_run(struct ff_store *s, const struct ff_query *q, struct ff_buf *ou
     case FF_Q_PERSONS: return ff_query_rows(s, q, out, err, errlen);
     default: snprintf(err, errlen, "unknown kind"); return FF_EINVAL;
     }
+}
+
+int ff_query_run(struct ff_store *s, const struct ff_query *q, struct ff_buf *out, char *err, size_t errlen)
+{
+    size_t start = out->len;
+    int rc = run_kind(s, q, out, err, errlen);
+    if (rc || !q->compare) return rc;
+    /* the same question over the compared range, inside the answer as "previous" */
+    struct ff_query prev = *q;
+    prev.compare = 0;
+    prev.from_us = q->compare_from_us;
+    prev.to_us = q->compare_to_us;
+    out->len--; /* the answer's closing brace */
+    rc = ff_buf_append_str(out, ",\"previous\":");
+    if (!rc) rc = run_kind(s, &prev, out, err, errlen);
+    if (!rc) rc = ff_buf_putc(out, '}');
+    if (rc) out->len = start;
+    return rc;
 }
 
 static int error_object(struct ff_buf *out, const char *msg, const char *field)

@@ -19,7 +19,8 @@
  *
  * Common fields: project (the read key's, by default), from and to (ISO 8601 date or
  * date-time, epoch ms, "now", or relative "-30m", "-24h", "-7d", "-4w", "-3M"), timezone
- * (IANA; the project's by default: where days, weeks and months begin), filters (a list of
+ * (IANA; the project's by default: where days, weeks and months begin), compare (true: the
+ * same query over the range just before, as "previous"; or {from, to}), filters (a list of
  * {field, op, value}; op eq, neq, in, contains, regex, gt, lt, exists), bots (false: bots'
  * events are left out, as from every insight). */
 #ifndef FF_QUERY_H
@@ -84,6 +85,8 @@ struct ff_query {
     char project[65];          /* "" = every project (a harness without projects) */
     int64_t from_us, to_us;    /* [from, to) */
     int64_t now_us;            /* when it was asked (live) */
+    int compare;               /* answer the compared range too, as "previous" */
+    int64_t compare_from_us, compare_to_us;
     struct ff_tz *tz;          /* owned; NULL = UTC */
     char tz_name[65];
     struct ff_filter filters[FF_QUERY_MAX_FILTERS];

@@ -605,3 +605,17 @@ def test_live(server):
     assert len(got["per_second"]) == 60 and len(got["per_minute"]) == 30
     assert [e["messageId"] for e in got["latest"]] == sent[::-1][:5]
     assert query(server, {"kind": "live", "event": "Other"})["active_persons"] == 0
+
+
+def test_compare_with_the_period_before(loaded):
+    server, evs = loaded
+    got = query(server, {"kind": "trends", "from": "2026-10-25", "to": "2026-10-26", "compare": True})
+    before = query(server, {"kind": "trends", "from": "2026-10-23", "to": "2026-10-24"})
+    assert got["previous"]["series"] == before["series"] and got["previous"]["buckets"] == before["buckets"]
+    assert got["series"][0]["data"] == [sum(1 for e in evs if local_day(e) == d) for d in ("2026-10-25", "2026-10-26")]
+    given = query(server, {"kind": "top", "dimension": "path", "from": "2026-10-26", "to": "2026-10-26",
+                           "compare": {"from": "2026-10-24", "to": "2026-10-24"}})
+    assert given["previous"]["results"] == query(server, {"kind": "top", "dimension": "path", "from": "2026-10-24",
+                                                          "to": "2026-10-24"})["results"]
+    bad = server.post("/api/query", data=json.dumps({"kind": "trends", "compare": {"from": "x"}}))
+    assert bad.status_code == 400 and bad.json()["field"] == "compare"
