@@ -464,6 +464,15 @@ int ff_query_parse(const char *json, size_t len, int64_t now_us, const char *def
     if (!rc && ff_tz_load(q->tz_name, &q->tz))
         rc = bad(&p, "timezone", "timezone: '%s' is not a zone of the tz database (such as Europe/Berlin)", q->tz_name);
     q->now_us = now_us;
+    int64_t timeout_ms = 30000;
+    uint32_t tm = ff_json_get(&doc, 0, "timeout_ms");
+    if (!rc && tm != FF_JSON_NONE) {
+        const struct ff_json_node *n = &doc.nodes[tm];
+        if ((n->type != FF_JSON_INT && n->type != FF_JSON_UINT) || n->v.i < 1 || n->v.i > 300000)
+            rc = bad(&p, "timeout_ms", "%s", "timeout_ms is a whole number from 1 to 300000");
+        else timeout_ms = n->v.i;
+    }
+    q->deadline_ns = (int64_t)ff_mono_ns() + timeout_ms * 1000000;
     q->from_us = now_us - DEFAULT_RANGE_US;
     q->to_us = now_us;
     if (!rc && (rc = get_str(&p, "from", &s)) > 0) rc = parse_when(&p, "from", s, now_us, 0, &q->from_us);

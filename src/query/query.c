@@ -45,6 +45,21 @@ void ff_query_scan_filter(const struct ff_query *q, struct ff_scan_filter *f)
     *f = (struct ff_scan_filter){NULL, 0, q->from_us, q->to_us, q->project[0] ? q->project : NULL};
 }
 
+/* Every event of a scan passes here first: past the query's deadline, the scan stops. */
+struct timed {
+    const struct ff_query *q;
+    int (*visit)(void *arg, const struct ff_event *ev);
+    void *arg;
+    uint32_t n;
+};
+
+static int timed_visit(void *arg, const struct ff_event *ev)
+{
+    struct timed *t = arg;
+    if ((++t->n & 255) == 0 && (int64_t)ff_mono_ns() > t->q->deadline_ns) return FF_QUERY_TIMEOUT;
+    return t->visit(t->arg, ev);
+}
+
 int ff_query_scan_from(struct ff_store *s, const struct ff_query *q, int64_t from, struct ff_field_ctx **ctx,
                        struct ff_field *event_field, int (*visit)(void *arg, const struct ff_event *ev), void *arg,
                        const int *visit_rc)
@@ -55,7 +70,8 @@ int ff_query_scan_from(struct ff_store *s, const struct ff_query *q, int64_t fro
     struct ff_scan_filter f;
     ff_query_scan_filter(q, &f);
     f.from_us = from;
-    int rc = ff_store_scan(s, &f, visit, arg);
+    struct timed t = {q, visit, arg, 0};
+    int rc = ff_store_scan(s, &f, timed_visit, &t);
     return *visit_rc ? *visit_rc : rc;
 }
 
@@ -128,6 +144,9 @@ int ff_query_answer(struct ff_store *s, const char *json, size_t len, int64_t no
     ff_query_free(&q);
     if (rc == FF_EINVAL) return error_object(out, err, "from") ? 500 : 400;
     if (rc == FF_ETOOBIG) return error_object(out, err, "") ? 500 : 413;
+    if (rc == FF_QUERY_TIMEOUT)
+        return error_object(out, "the query ran past its time budget (timeout_ms, 30 s by default): narrow it with "
+                                 "filters or a shorter range", "timeout_ms") ? 500 : 408;
     if (rc) {
         snprintf(err, sizeof err, "could not run the query: %s", ff_strerror(rc));
         return error_object(out, err, "") ? 500 : 500;

@@ -85,6 +85,7 @@ struct ff_query {
     char project[65];          /* "" = every project (a harness without projects) */
     int64_t from_us, to_us;    /* [from, to) */
     int64_t now_us;            /* when it was asked (live) */
+    int64_t deadline_ns;       /* ff_mono_ns() past which the query stops (timeout_ms, 30 s) */
     int compare;               /* answer the compared range too, as "previous" */
     int64_t compare_from_us, compare_to_us;
     struct ff_tz *tz;          /* owned; NULL = UTC */

@@ -9,6 +9,8 @@
  * field. Past either, FF_ETOOBIG. */
 #define FF_QUERY_MAX_ENTRIES ((size_t)1 << 25)
 #define FF_QUERY_MAX_VALUES ((size_t)1 << 20)
+/* A scan stopped at the query's deadline (q->deadline_ns). */
+#define FF_QUERY_TIMEOUT (-20001)
 
 /* An open-addressing table of 128-bit keys (a, b) with a count each (table.c). Counts are
  * (cell, 0); distinct ids are (cell, id hash) pairs, counted once each. */

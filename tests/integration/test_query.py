@@ -619,3 +619,16 @@ def test_compare_with_the_period_before(loaded):
                                                           "to": "2026-10-24"})["results"]
     bad = server.post("/api/query", data=json.dumps({"kind": "trends", "compare": {"from": "x"}}))
     assert bad.status_code == 400 and bad.json()["field"] == "compare"
+
+
+def test_time_budget(server):
+    lines = "\n".join(json.dumps({"type": "track", "event": "Bulk", "userId": f"u{i % 50}", "messageId": uid(),
+                                  "properties": {"n": i}}) for i in range(30000))
+    r = server.post("/api/import", data=lines, headers={"Content-Type": "application/x-ndjson"})
+    assert r.status_code == 200, r.text
+    slow = {"kind": "trends", "measure": "unique_persons", "breakdown": "properties.n", "from": "-1d"}
+    r = server.post("/api/query", data=json.dumps({**slow, "timeout_ms": 1}))
+    assert r.status_code == 408 and r.json()["field"] == "timeout_ms", r.text
+    assert query(server, slow)["series"][0]["total"] >= 1
+    r = server.post("/api/query", data=json.dumps({**slow, "timeout_ms": 0}))
+    assert r.status_code == 400 and r.json()["field"] == "timeout_ms"
