@@ -465,7 +465,7 @@ int ff_query_parse(const char *json, size_t len, int64_t now_us, const char *def
         rc = bad(&p, "timezone", "timezone: '%s' is not a zone of the tz database (such as Europe/Berlin)", q->tz_name);
     q->now_us = now_us;
     int64_t timeout_ms = 30000;
-    uint32_t tm = ff_json_get(&doc, 0, "timeout_ms");
+    uint32_t tm = rc ? FF_JSON_NONE : ff_json_get(&doc, 0, "timeout_ms");
     if (!rc && tm != FF_JSON_NONE) {
         const struct ff_json_node *n = &doc.nodes[tm];
         if ((n->type != FF_JSON_INT && n->type != FF_JSON_UINT) || n->v.i < 1 || n->v.i > 300000)
