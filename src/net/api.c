@@ -399,6 +399,81 @@ static void run_query(struct ff_conn *c, const struct ff_project *p)
     }
 }
 
+/* ---- GET /api/live: the live query as server-sent events, every second ---- */
+
+struct live_stream {
+    char project[FF_PROJECT_ID_MAX + 1];
+    char tz[65];
+    char query[512]; /* {"kind":"live",…} */
+};
+
+static void live_done(uv_work_t *w, int status)
+{
+    struct ff_conn *c = w->data;
+    struct query_job *j = c->work_data;
+    c->work_data = NULL;
+    if (ff_stream_job_done(c) && !status) {
+        struct ff_buf ev;
+        ff_buf_init(&ev, (size_t)1 << 31);
+        int rc = ff_buf_append_str(&ev, j->status == 200 ? "data: " : "event: error\ndata: ");
+        if (!rc) rc = ff_buf_append(&ev, j->out.data, j->out.len);
+        if (!rc) rc = ff_buf_append_str(&ev, "\n\n");
+        if (!rc) ff_stream_write(c, ev.data, ev.len);
+        ff_buf_free(&ev);
+    }
+    query_job_free(j);
+}
+
+static void live_tick(struct ff_conn *c)
+{
+    const struct live_stream *ls = c->stream_arg;
+    if (c->work_data) return; /* the last one is still running: this tick is skipped */
+    struct query_job *j = ff_calloc(1, sizeof *j);
+    if (!j) return;
+    j->store = c->loop->srv->store;
+    memcpy(j->project, ls->project, sizeof j->project);
+    memcpy(j->tz, ls->tz, sizeof j->tz);
+    j->now = ff_now_us();
+    ff_buf_init(&j->body, (size_t)1 << 20);
+    ff_buf_init(&j->out, (size_t)1 << 31);
+    if (ff_buf_append_str(&j->body, ls->query) || queue_job(c, j, query_work, live_done)) query_job_free(j);
+}
+
+static void open_live(struct ff_conn *c, const struct ff_project *p, const char *query, size_t qlen)
+{
+    struct live_stream *ls = ff_calloc(1, sizeof *ls);
+    if (!ls) {
+        ff_respond_error(c, 503, "out of memory", "", "Retry-After: 1\r\n");
+        return;
+    }
+    job_project(ls->project, p);
+    snprintf(ls->tz, sizeof ls->tz, "%s", p->timezone ? p->timezone : "UTC");
+    /* ?event=NAME narrows it, as the query's event does */
+    struct ff_buf v, q;
+    ff_buf_init(&v, 300);
+    ff_buf_init(&q, sizeof ls->query - 1);
+    int rc = ff_buf_append_str(&q, "{\"kind\":\"live\"");
+    if (!rc && ff_query_get(query, qlen, "event", &v) && v.len) {
+        rc = ff_buf_append_str(&q, ",\"event\":");
+        if (!rc) rc = ff_json_write_str(&q, v.data, v.len);
+    }
+    if (!rc) rc = ff_buf_putc(&q, '}');
+    if (!rc) memcpy(ls->query, q.data, q.len);
+    ff_buf_free(&v);
+    ff_buf_free(&q);
+    if (rc) {
+        ff_free(ls);
+        ff_respond_error(c, 400, "event is too long", "event", NULL);
+        return;
+    }
+    if (c->req.method == HTTP_HEAD) {
+        ff_free(ls);
+        ff_respond(c, 200, "text/event-stream", "", 0, NULL);
+        return;
+    }
+    ff_stream_open(c, "text/event-stream", 1000, live_tick, ls);
+}
+
 /* ---- /api/persons/{id}/events (GET) and /api/persons/{id} (DELETE), on the thread pool ---- */
 
 struct person_job {
@@ -512,7 +587,8 @@ int ff_api_route(struct ff_conn *c, const char *path, size_t plen, const char *q
     int get = c->req.method == HTTP_GET || c->req.method == HTTP_HEAD;
     int known = is_path(path, plen, "/healthz") || is_path(path, plen, "/metrics") ||
                 is_path(path, plen, "/api/stats") || is_path(path, plen, "/api/events") ||
-                is_path(path, plen, "/api/quarantine") || is_path(path, plen, "/api/sessions");
+                is_path(path, plen, "/api/quarantine") || is_path(path, plen, "/api/sessions") ||
+                is_path(path, plen, "/api/live");
     if (!known) return 0;
     if (!get) {
         ff_respond_error(c, 405, "method not allowed", "method", "Allow: GET, OPTIONS\r\n");
@@ -532,6 +608,8 @@ int ff_api_route(struct ff_conn *c, const char *path, size_t plen, const char *q
         if (rc) ff_respond_error(c, 503, "out of memory", "", NULL);
         else ff_respond(c, 200, metrics ? "text/plain; version=0.0.4" : "application/json", o.data, o.len, NULL);
         ff_buf_free(&o);
+    } else if (is_path(path, plen, "/api/live")) {
+        open_live(c, p, query, qlen);
     } else if (is_path(path, plen, "/api/sessions")) {
         read_sessions(c, p, query, qlen);
     } else {

@@ -213,6 +213,7 @@ void ff_conn_destroy(struct ff_conn *c)
     ff_buf_free(&c->decoded);
     ff_batch_free(&c->batch);
     ff_free(c->pending);
+    ff_free(c->stream_arg);
     struct ff_loop *loop = c->loop;
     ff_loop_conn_gone(loop, c);
 }
@@ -245,6 +246,12 @@ static void arm_timer(struct ff_conn *c, uint64_t ms)
 static void on_timeout(uv_timer_t *t)
 {
     struct ff_conn *c = t->data;
+    if (c->streaming) {
+        if (c->closing || c->stream_gone) return;
+        c->stream_tick(c);
+        if (!c->closing && !c->stream_gone) arm_timer(c, c->stream_tick_ms);
+        return;
+    }
     if (c->lingering || c->writing) {
         close_conn(c, c->writing); /* an answer not read in time: abort it */
         return;
@@ -357,6 +364,11 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
     struct ff_conn *c = s->data;
     if (n < 0) {
+        if (c->streaming) { /* the reader of a stream went away */
+            uv_read_stop(s);
+            ff_stream_end(c);
+            return;
+        }
         if (c->busy && !c->lingering) {
             /* The client is done sending (or gone) while a request is with the WAL or the
              * thread pool, which still hold this connection: answer it and whatever it
@@ -475,8 +487,9 @@ static const char *status_text(int status)
     }
 }
 
-void ff_respond(struct ff_conn *c, int status, const char *content_type, const char *body, size_t len,
-                const char *extra_headers)
+/* The status line and headers of an answer into c->out (reset first); `len` < 0: no
+ * Content-Length (a stream). */
+static int put_head(struct ff_conn *c, int status, const char *content_type, long long len, const char *extra_headers)
 {
     struct ff_buf *o = &c->out;
     ff_buf_reset(o);
@@ -503,13 +516,21 @@ void ff_respond(struct ff_conn *c, int status, const char *content_type, const c
         if (!rc) rc = ff_buf_append_str(o, content_type);
         if (!rc) rc = ff_buf_append_str(o, "\r\n");
     }
-    if (!rc && status != 204) {
+    if (!rc && status != 204 && len >= 0) {
         rc = ff_buf_append_str(o, "Content-Length: ");
-        if (!rc) rc = ff_buf_put_u64dec(o, len);
+        if (!rc) rc = ff_buf_put_u64dec(o, (uint64_t)len);
         if (!rc) rc = ff_buf_append_str(o, "\r\n");
     }
     if (!rc && extra_headers) rc = ff_buf_append_str(o, extra_headers);
     if (!rc) rc = ff_buf_append_str(o, c->keep_alive ? "\r\n" : "Connection: close\r\n\r\n");
+    return rc;
+}
+
+void ff_respond(struct ff_conn *c, int status, const char *content_type, const char *body, size_t len,
+                const char *extra_headers)
+{
+    struct ff_buf *o = &c->out;
+    int rc = put_head(c, status, content_type, (long long)len, extra_headers);
     /* HEAD gets the headers a GET would, and no body (a body would desync keep-alive). */
     if (!rc && len && status != 204 && c->req.method != HTTP_HEAD) rc = ff_buf_append(o, body, len);
     if (rc) {
@@ -545,6 +566,74 @@ void ff_respond(struct ff_conn *c, int status, const char *content_type, const c
      * memory, and a graceful stop) for ever. */
     c->writing = 1;
     arm_timer(c, limits(c)->idle_timeout_ms);
+}
+
+/* ---- streams ---- */
+
+static void on_stream_written(uv_write_t *w, int status)
+{
+    struct ff_conn *c = w->data;
+    c->writing = 0;
+    if (status < 0) ff_stream_end(c);
+}
+
+/* Sends c->out: at once when the socket takes it, else through uv_write. */
+static void stream_send(struct ff_conn *c)
+{
+    if (c->loop->fake_io) return;
+    struct ff_buf *o = &c->out;
+    uv_buf_t b = uv_buf_init(o->data, (unsigned)o->len);
+    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (n == (int)o->len) return;
+    if (n < 0 && n != UV_EAGAIN) {
+        ff_stream_end(c);
+        return;
+    }
+    if (n > 0) b = uv_buf_init(o->data + n, (unsigned)(o->len - (size_t)n));
+    c->write_req.data = c;
+    if (uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &b, 1, on_stream_written) < 0) ff_stream_end(c);
+    else c->writing = 1;
+}
+
+void ff_stream_open(struct ff_conn *c, const char *content_type, uint64_t tick_ms, void (*tick)(struct ff_conn *c),
+                    void *arg)
+{
+    c->keep_alive = 0; /* the stream ends with the connection */
+    c->streaming = 1;
+    c->stream_tick_ms = tick_ms;
+    c->stream_tick = tick;
+    c->stream_arg = arg;
+    if (put_head(c, 200, content_type, -1, "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n")) {
+        ff_stream_end(c);
+        return;
+    }
+    stream_send(c);
+    if (!c->closing && !c->stream_gone) {
+        tick(c); /* the first one now, not a tick from now */
+        arm_timer(c, tick_ms);
+    }
+}
+
+void ff_stream_write(struct ff_conn *c, const char *data, size_t len)
+{
+    if (c->writing || c->closing || c->stream_gone) return;
+    ff_buf_reset(&c->out);
+    if (ff_buf_append(&c->out, data, len)) return;
+    stream_send(c);
+}
+
+void ff_stream_end(struct ff_conn *c)
+{
+    if (c->stream_gone) return;
+    c->stream_gone = 1;
+    if (!c->work_data) ff_conn_close(c);
+}
+
+int ff_stream_job_done(struct ff_conn *c)
+{
+    if (!c->stream_gone) return 1;
+    ff_conn_close(c);
+    return 0;
 }
 
 void ff_respond_json(struct ff_conn *c, int status, const char *json)

@@ -82,6 +82,12 @@ struct ff_conn {
     uv_work_t work;
     void *work_data;
     int handles;               /* open libuv handles; freed when 0 */
+    /* A stream (ff_stream_open): the connection answers nothing else until it ends. */
+    int streaming;
+    int stream_gone;           /* ending: closes once the job in flight (work_data) is done */
+    uint64_t stream_tick_ms;
+    void (*stream_tick)(struct ff_conn *c);
+    void *stream_arg;          /* the stream's own state (ff_free'd with the connection) */
     struct ff_conn *prev, *next;
 };
 
@@ -103,6 +109,20 @@ const char *ff_req_header(const struct ff_conn *c, enum ff_hdr h, size_t *len);
 void ff_respond(struct ff_conn *c, int status, const char *content_type, const char *body, size_t len,
                 const char *extra_headers);
 void ff_respond_json(struct ff_conn *c, int status, const char *json);
+
+/* Server-sent events and other endless answers: 200 with `content_type` and no length, after
+ * which the connection belongs to the stream until the client goes, the server stops or
+ * ff_stream_end. tick(c) runs on the loop every `tick_ms`; ff_stream_write sends bytes, or
+ * drops them while earlier ones are still being written (a slow reader misses ticks instead
+ * of growing memory). `arg` is the stream's state, freed with the connection. */
+void ff_stream_open(struct ff_conn *c, const char *content_type, uint64_t tick_ms, void (*tick)(struct ff_conn *c),
+                    void *arg);
+void ff_stream_write(struct ff_conn *c, const char *data, size_t len);
+/* Ends a stream: the connection closes now, or when the thread-pool job in flight returns
+ * (whose completion must call ff_stream_job_done). */
+void ff_stream_end(struct ff_conn *c);
+/* A stream's job came back: 1 when the stream goes on, 0 when it ended meanwhile (closed). */
+int ff_stream_job_done(struct ff_conn *c);
 /* {"error": msg, "field": field}: the shape every 4xx/5xx body has. */
 void ff_respond_error(struct ff_conn *c, int status, const char *msg, const char *field, const char *extra_headers);
 

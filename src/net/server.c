@@ -107,7 +107,8 @@ static void stop_loop(struct ff_loop *loop)
     for (struct ff_conn *c = loop->conns, *next; c; c = next) {
         next = c->next;
         c->keep_alive = 0;
-        if (!c->busy && !c->in_request) ff_conn_close(c);
+        if (c->streaming) ff_stream_end(c); /* a stream has no end of its own to wait for */
+        else if (!c->busy && !c->in_request) ff_conn_close(c);
     }
     if (loop->nconns == 0) close_wake(loop);
 }

@@ -632,3 +632,39 @@ def test_time_budget(server):
     assert query(server, slow)["series"][0]["total"] >= 1
     r = server.post("/api/query", data=json.dumps({**slow, "timeout_ms": 0}))
     assert r.status_code == 400 and r.json()["field"] == "timeout_ms"
+
+
+def read_events(resp, n):
+    """The first n server-sent events of a streaming response, parsed."""
+    got = []
+    for line in resp.iter_lines(decode_unicode=True):
+        if line.startswith("data: "):
+            got.append(json.loads(line[6:]))
+            if len(got) == n:
+                return got
+    return got
+
+
+def test_live_stream(server):
+    import time
+
+    import requests
+    for i in range(3):
+        assert server.post_json("/v1/track", {"userId": f"s{i}", "event": "Tick"}).status_code == 200
+    auth = {"Authorization": f"Bearer {server.read_key}"}
+    t0 = time.monotonic()
+    with requests.get(server.url("/api/live"), headers=auth, stream=True, timeout=10) as r:
+        assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/event-stream")
+        assert "Content-Length" not in r.headers
+        first, second = read_events(r, 2)
+    assert first["kind"] == "live" and first["active_persons"] == 3 and second["now"] > first["now"]
+    assert time.monotonic() - t0 < 5, "one every second"
+    with requests.get(server.url("/api/live?event=Other"), headers=auth, stream=True, timeout=10) as r:
+        assert read_events(r, 1)[0]["active_persons"] == 0
+    assert requests.get(server.url("/api/live"), timeout=5).status_code == 401
+    # a stream open while the server stops ends with it
+    r = requests.get(server.url("/api/live"), headers=auth, stream=True, timeout=10)
+    read_events(r, 1)
+    t0 = time.monotonic()
+    assert server.stop() == 0 and time.monotonic() - t0 < 5
+    r.close()
