@@ -29,21 +29,22 @@ static const struct {
     const char *name;
     int id;
     size_t off; /* F_STRING: where the value is */
+    int col;    /* the part column it is read from (schema.h); -1: see ff_field_columns */
 } names[] = {
-    {"event", F_EVENT, 0}, {"type", F_TYPE, 0}, {"name", F_STRING, AT(name)}, {"messageId", F_STRING, AT(message_id)},
-    {"userId", F_STRING, AT(user_id)}, {"anonymousId", F_STRING, AT(anonymous_id)},
-    {"personId", F_STRING, AT(person_id)}, {"sessionId", F_STRING, AT(session_id)},
-    {"groupId", F_STRING, AT(group_id)}, {"project", F_PROJECT, 0}, {"browser", F_STRING, AT(browser)},
-    {"browserVersion", F_STRING, AT(browser_version)}, {"os", F_STRING, AT(os)},
-    {"osVersion", F_STRING, AT(os_version)}, {"deviceType", F_STRING, AT(device_type)},
-    {"country", F_STRING, AT(country)}, {"region", F_STRING, AT(region)}, {"city", F_STRING, AT(city)},
-    {"bot", F_BOT, 0},
-    {"url", F_DERIVED + FF_D(FF_C_PAGE_URL), 0}, {"path", F_DERIVED + FF_D(FF_C_PAGE_PATH), 0},
-    {"title", F_DERIVED + FF_D(FF_C_PAGE_TITLE), 0}, {"referrer", F_DERIVED + FF_D(FF_C_PAGE_REFERRER), 0},
-    {"utm_source", F_DERIVED + FF_D(FF_C_UTM_SOURCE), 0}, {"utm_medium", F_DERIVED + FF_D(FF_C_UTM_MEDIUM), 0},
-    {"utm_campaign", F_DERIVED + FF_D(FF_C_UTM_CAMPAIGN), 0}, {"utm_term", F_DERIVED + FF_D(FF_C_UTM_TERM), 0},
-    {"utm_content", F_DERIVED + FF_D(FF_C_UTM_CONTENT), 0}, {"source", F_DERIVED + FF_D(FF_C_SOURCE), 0},
-    {"channel", F_DERIVED + FF_D(FF_C_CHANNEL), 0}, {"clickId", F_DERIVED + FF_D(FF_C_CLICK_ID), 0},
+    {"event", F_EVENT, 0, -1}, {"type", F_TYPE, 0, -1}, {"name", F_STRING, AT(name), FF_C_NAME}, {"messageId", F_STRING, AT(message_id), FF_C_MESSAGE_ID},
+    {"userId", F_STRING, AT(user_id), FF_C_USER_ID}, {"anonymousId", F_STRING, AT(anonymous_id), FF_C_ANONYMOUS_ID},
+    {"personId", F_STRING, AT(person_id), FF_C_PERSON_ID}, {"sessionId", F_STRING, AT(session_id), FF_C_SESSION_ID},
+    {"groupId", F_STRING, AT(group_id), FF_C_GROUP_ID}, {"project", F_PROJECT, 0, -1}, {"browser", F_STRING, AT(browser), FF_C_BROWSER},
+    {"browserVersion", F_STRING, AT(browser_version), FF_C_BROWSER_VERSION}, {"os", F_STRING, AT(os), FF_C_OS},
+    {"osVersion", F_STRING, AT(os_version), FF_C_OS_VERSION}, {"deviceType", F_STRING, AT(device_type), FF_C_DEVICE_TYPE},
+    {"country", F_STRING, AT(country), FF_C_COUNTRY}, {"region", F_STRING, AT(region), FF_C_REGION}, {"city", F_STRING, AT(city), FF_C_CITY},
+    {"bot", F_BOT, 0, -1},
+    {"url", F_DERIVED + FF_D(FF_C_PAGE_URL), 0, -1}, {"path", F_DERIVED + FF_D(FF_C_PAGE_PATH), 0, -1},
+    {"title", F_DERIVED + FF_D(FF_C_PAGE_TITLE), 0, -1}, {"referrer", F_DERIVED + FF_D(FF_C_PAGE_REFERRER), 0, -1},
+    {"utm_source", F_DERIVED + FF_D(FF_C_UTM_SOURCE), 0, -1}, {"utm_medium", F_DERIVED + FF_D(FF_C_UTM_MEDIUM), 0, -1},
+    {"utm_campaign", F_DERIVED + FF_D(FF_C_UTM_CAMPAIGN), 0, -1}, {"utm_term", F_DERIVED + FF_D(FF_C_UTM_TERM), 0, -1},
+    {"utm_content", F_DERIVED + FF_D(FF_C_UTM_CONTENT), 0, -1}, {"source", F_DERIVED + FF_D(FF_C_SOURCE), 0, -1},
+    {"channel", F_DERIVED + FF_D(FF_C_CHANNEL), 0, -1}, {"clickId", F_DERIVED + FF_D(FF_C_CLICK_ID), 0, -1},
 };
 
 int ff_field_compile(const char *name, size_t len, struct ff_field *f, char *err, size_t errlen)
@@ -64,6 +65,7 @@ int ff_field_compile(const char *name, size_t len, struct ff_field *f, char *err
         if (strlen(names[i].name) == len && memcmp(names[i].name, name, len) == 0) {
             f->id = names[i].id;
             f->off = names[i].off;
+            f->col = names[i].col;
             return 0;
         }
     if (len > 7 && memcmp(name, "person.", 7) == 0) {
@@ -74,6 +76,21 @@ int ff_field_compile(const char *name, size_t len, struct ff_field *f, char *err
     for (size_t i = 0; i < sizeof names / sizeof *names && o < errlen; i++)
         o += (size_t)snprintf(err + o, errlen - o, " %s", names[i].name);
     return -1;
+}
+
+void ff_field_columns(const struct ff_field *f, uint8_t *cols)
+{
+    switch (f->id) {
+    case F_EVENT: cols[FF_C_TYPE] = cols[FF_C_EVENT] = 1; break;
+    case F_TYPE: cols[FF_C_TYPE] = 1; break;
+    case F_STRING: cols[f->col] = 1; break;
+    case F_PROJECT: cols[FF_C_PROJECT] = 1; break;
+    case F_BOT: cols[FF_C_BOT] = 1; break;
+    case F_PROPERTY: cols[FF_C_PROPERTIES] = 1; break;
+    default: /* derived: a page's properties, the context's page and campaign */
+        cols[FF_C_TYPE] = cols[FF_C_PROPERTIES] = cols[FF_C_CONTEXT] = 1;
+        break;
+    }
 }
 
 /* ---- values ---- */

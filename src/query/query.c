@@ -7,6 +7,7 @@
 #include "core/json.h"
 #include "core/timeutil.h"
 #include "core/tz.h"
+#include "store/schema.h"
 #include "store/store.h"
 #include "query/query_int.h"
 
@@ -42,7 +43,30 @@ int ff_query_event_is(struct ff_field_ctx *c, const struct ff_field *event_field
 
 void ff_query_scan_filter(const struct ff_query *q, struct ff_scan_filter *f)
 {
-    *f = (struct ff_scan_filter){NULL, 0, q->from_us, q->to_us, q->project[0] ? q->project : NULL};
+    *f = (struct ff_scan_filter){NULL, 0, q->from_us, q->to_us, q->project[0] ? q->project : NULL, NULL};
+}
+
+static void filters_columns(const struct ff_filter *fs, size_t n, uint8_t *cols)
+{
+    for (size_t i = 0; i < n; i++) ff_field_columns(&fs[i].field, cols);
+}
+
+/* The part columns a query reads: a scan leaves the others on disk. */
+static void query_columns(const struct ff_query *q, uint8_t *cols)
+{
+    memset(cols, 0, FF_NCOLS);
+    static const int base[] = {FF_C_TIME, FF_C_SEQ, FF_C_PROJECT, FF_C_TYPE, FF_C_EVENT, FF_C_BOT};
+    for (size_t i = 0; i < sizeof base / sizeof *base; i++) cols[base[i]] = 1;
+    filters_columns(q->filters, q->nfilters, cols);
+    for (size_t i = 0; i < q->nsteps; i++) filters_columns(q->steps[i].filters, q->steps[i].nfilters, cols);
+    if (q->has_breakdown) ff_field_columns(&q->breakdown, cols);
+    if (q->kind == FF_Q_TOP) ff_field_columns(&q->dimension, cols);
+    /* who: every kind counts persons but a trend of events or sessions */
+    if (q->kind != FF_Q_TRENDS || q->measure == FF_M_PERSONS) cols[FF_C_PERSON_ID] = 1;
+    if ((q->kind == FF_Q_TRENDS && q->measure == FF_M_SESSIONS) || q->kind == FF_Q_PATHS) cols[FF_C_SESSION_ID] = 1;
+    if (q->kind == FF_Q_PATHS) { /* a page's path, a screen's name */
+        cols[FF_C_NAME] = cols[FF_C_PROPERTIES] = cols[FF_C_CONTEXT] = 1;
+    }
 }
 
 /* Every event of a scan passes here first: past the query's deadline, the scan stops. */
@@ -70,6 +94,10 @@ int ff_query_scan_from(struct ff_store *s, const struct ff_query *q, int64_t fro
     struct ff_scan_filter f;
     ff_query_scan_filter(q, &f);
     f.from_us = from;
+    uint8_t cols[FF_NCOLS];
+    query_columns(q, cols);
+    /* events and live answer whole events: they read every column */
+    if (q->kind != FF_Q_EVENTS && q->kind != FF_Q_LIVE) f.columns = cols;
     struct timed t = {q, visit, arg, 0};
     int rc = ff_store_scan(s, &f, timed_visit, &t);
     return *visit_rc ? *visit_rc : rc;

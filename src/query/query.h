@@ -54,6 +54,7 @@ enum ff_measure { FF_M_COUNT, FF_M_PERSONS, FF_M_SESSIONS };
 struct ff_field {
     int id;                              /* enum in fields.c */
     size_t off;                          /* a string member's offset in struct ff_event */
+    int col;                             /* its part column (store/schema.h) */
     char prop[FF_QUERY_NAME_MAX];        /* the key path of properties.KEY (dots between levels) */
     char name[FF_QUERY_NAME_MAX];        /* as the request named it */
 };
@@ -140,6 +141,8 @@ int ff_query_answer(struct ff_store *s, const char *json, size_t len, int64_t no
 /* ---- fields (fields.c) ---- */
 /* 0, or -1 when `name` is not a field events have (err says which are). */
 int ff_field_compile(const char *name, size_t len, struct ff_field *f, char *err, size_t errlen);
+/* Marks in cols[FF_NCOLS] the part columns the field's value is read from. */
+void ff_field_columns(const struct ff_field *f, uint8_t *cols);
 
 struct ff_event;
 struct ff_field_ctx;

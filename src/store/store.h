@@ -108,6 +108,10 @@ struct ff_scan_filter {
     size_t person_len;
     int64_t from_us, to_us;   /* event time range [from, to), FF_TIME_NONE for open ends */
     const char *project;      /* only this project's, or NULL for all */
+    /* FF_NCOLS flags (schema.h) of the columns the visitor reads, or NULL for all: parts decode
+     * only those (time, seq, project and the ids always), and the others read as empty;
+     * person_id is resolved only when it is asked for. Events in memory come whole. */
+    const uint8_t *columns;
 };
 /* Calls `visit` for every stored event that matches (parts by day, then what is in memory;
  * within a part by person and time). A non-zero return from `visit` stops the scan and is

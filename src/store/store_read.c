@@ -355,7 +355,7 @@ static int scan_matches(struct ff_store *s, const struct ff_scan_filter *f, stru
     if (!ff_in_project(ev->project, f->project)) return 0;
     if (f->person && !ff_store_is_persons(s, ev, (struct ff_str){f->person, (uint32_t)f->person_len}, tmp, tmp2))
         return 0;
-    ff_store_person_of(s, ev, tmp);
+    if (!f->columns || f->columns[FF_C_PERSON_ID]) ff_store_person_of(s, ev, tmp);
     return 1;
 }
 
@@ -373,6 +373,15 @@ static int scan_part(struct ff_store *s, const struct ff_part *p, const struct f
     if (time_col < 0) return 0;
     struct ff_part_events pe;
     ff_part_events_init(&pe, p);
+    if (f->columns) { /* what the visitor does not read stays on disk */
+        static const int always[] = {FF_C_TIME, FF_C_SEQ, FF_C_PROJECT, FF_C_USER_ID, FF_C_ANONYMOUS_ID};
+        uint8_t want[FF_NCOLS];
+        memcpy(want, f->columns, sizeof want);
+        for (size_t k = 0; k < sizeof always / sizeof *always; k++) want[always[k]] = 1;
+        for (int c = 0; c < FF_NCOLS; c++)
+            if (!want[c]) pe.part_col[c] = -1;
+        if (!want[FF_C_PROPERTIES]) pe.nprops = 0;
+    }
     int rc = 0;
     for (uint32_t b = 0; b < p->info.nblocks && !rc; b++) {
         const struct ff_chunkref *t = &p->blocks[b].chunks[time_col];

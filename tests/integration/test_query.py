@@ -70,8 +70,10 @@ def name(e):
     return {"track": e.get("event"), "page": "$pageview", "identify": "$identify"}[e["type"]]
 
 
-@pytest.fixture
-def loaded(footfall):
+@pytest.fixture(params=["memory", "parts"])
+def loaded(footfall, request):
+    """The generated events, read from memory, or (after a restart) from parts, where a query
+    decodes only the columns it needs."""
     server = footfall.start(prepare={"write_keys": ["k"], "timezone": "Europe/Berlin"})
     evs = generate()
     for i in range(0, len(evs), 100):
@@ -79,6 +81,8 @@ def loaded(footfall):
         assert r.status_code == 200, r.text
     for e in IDENTIFIES:
         assert server.post_json("/v1/identify", e).status_code == 200
+    if request.param == "parts":
+        server.restart()
     return server, evs + IDENTIFIES  # every event the server holds
 
 
@@ -278,12 +282,14 @@ def model_sessions(evs):
     return sessions
 
 
-@pytest.fixture
-def visited(footfall):
+@pytest.fixture(params=["memory", "parts"])
+def visited(footfall, request):
     server = footfall.start(prepare={"write_keys": ["k"], "timezone": "Europe/Berlin"})
     evs = visits()
     r = server.post_json("/v1/batch", {"batch": evs})
     assert r.status_code == 200, r.text
+    if request.param == "parts":
+        server.restart()
     return server, evs
 
 
