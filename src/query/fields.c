@@ -14,7 +14,7 @@
 #include "core/alloc.h"
 #include "core/json.h"
 #include "event/event.h"
-#include "query/query.h"
+#include "query/query_int.h"
 #include "store/derive.h"
 
 enum {
@@ -22,6 +22,7 @@ enum {
     F_STRING,  /* a string member of struct ff_event, at names[].off */
     F_DERIVED, /* + FF_D(column): url … clickId */
     F_PROPERTY = F_DERIVED + FF_NDERIVED,
+    F_TRAIT,   /* person.KEY */
 };
 
 #define AT(member) offsetof(struct ff_event, member)
@@ -73,8 +74,9 @@ int ff_field_compile(const char *name, size_t len, struct ff_field *f, char *err
             return 0;
         }
     if (len > 7 && memcmp(name, "person.", 7) == 0) {
-        snprintf(err, errlen, "person traits (%s) cannot be queried yet; filter on the events' own fields", f->name);
-        return -1;
+        f->id = F_TRAIT;
+        memcpy(f->prop, name + 7, len - 7);
+        return 0;
     }
     size_t o = (size_t)snprintf(err, errlen, "unknown field '%s': fields are properties.KEY and", f->name);
     for (size_t i = 0; i < sizeof names / sizeof *names && o < errlen; i++)
@@ -91,6 +93,7 @@ void ff_field_columns(const struct ff_field *f, uint8_t *cols)
     case F_PROJECT: cols[FF_C_PROJECT] = 1; break;
     case F_BOT: cols[FF_C_BOT] = 1; break;
     case F_PROPERTY: cols[FF_C_PROPERTIES] = 1; break;
+    case F_TRAIT: cols[FF_C_PERSON_ID] = 1; break;
     default: /* derived: a page's properties, the context's page and campaign */
         cols[FF_C_TYPE] = cols[FF_C_PROPERTIES] = cols[FF_C_CONTEXT] = 1;
         break;
@@ -108,19 +111,27 @@ struct ff_field_ctx {
     struct ff_buf scratch, text;
     struct ff_json_doc doc;
     pcre2_match_data *md;
+    const struct ff_traits *traits;
+    struct ff_json_parser *trait_parser;
+    struct ff_buf trait_scratch;
+    struct ff_json_doc trait_doc;
 };
+
+int ff_field_is_trait(const struct ff_field *f) { return f->id == F_TRAIT; }
+void ff_field_ctx_set_traits(struct ff_field_ctx *c, const struct ff_traits *tr) { c->traits = tr; }
 
 struct ff_field_ctx *ff_field_ctx_new(void)
 {
     struct ff_field_ctx *c = ff_calloc(1, sizeof *c);
     if (!c) return NULL;
-    if (ff_deriver_init(&c->d) || !(c->parser = ff_json_parser_new()) ||
+    if (ff_deriver_init(&c->d) || !(c->parser = ff_json_parser_new()) || !(c->trait_parser = ff_json_parser_new()) ||
         !(c->md = pcre2_match_data_create(32, NULL))) {
         ff_field_ctx_free(c);
         return NULL;
     }
     ff_buf_init(&c->scratch, (size_t)1 << 30);
     ff_buf_init(&c->text, (size_t)1 << 30);
+    ff_buf_init(&c->trait_scratch, (size_t)1 << 30);
     return c;
 }
 
@@ -129,6 +140,8 @@ void ff_field_ctx_free(struct ff_field_ctx *c)
     if (!c) return;
     ff_deriver_free(&c->d);
     ff_json_parser_free(c->parser);
+    ff_json_parser_free(c->trait_parser);
+    ff_buf_free(&c->trait_scratch);
     ff_buf_free(&c->scratch);
     ff_buf_free(&c->text);
     if (c->md) pcre2_match_data_free(c->md);
@@ -158,10 +171,10 @@ static struct ff_str event_name(const struct ff_event *ev)
     return lit(ev->type <= FF_EV_TYPE_MAX ? special[ev->type] : "");
 }
 
-/* A JSON node as text: strings as they are, numbers and booleans as written. */
-static int node_text(struct ff_field_ctx *c, uint32_t i, struct ff_str *out)
+/* A JSON node of doc as text: strings as they are, numbers and booleans as written. */
+static int node_text(struct ff_field_ctx *c, const struct ff_json_doc *doc, uint32_t i, struct ff_str *out)
 {
-    const struct ff_json_node *n = &c->doc.nodes[i];
+    const struct ff_json_node *n = &doc->nodes[i];
     ff_buf_reset(&c->text);
     int rc = 0;
     switch (n->type) {
@@ -176,11 +189,29 @@ static int node_text(struct ff_field_ctx *c, uint32_t i, struct ff_str *out)
         rc = n->v.d == floor(n->v.d) && fabs(n->v.d) < 1e15 ? ff_json_write_int(&c->text, (int64_t)n->v.d)
                                                              : ff_json_write_double(&c->text, n->v.d);
         break;
-    default: rc = ff_json_write_node(&c->text, &c->doc, i); break;
+    default: rc = ff_json_write_node(&c->text, doc, i); break;
     }
     if (rc) return 0;
     *out = (struct ff_str){c->text.data, (uint32_t)c->text.len};
     return 1;
+}
+
+/* The node at a dotted path in an object, or FF_JSON_NONE. */
+static uint32_t at_path(const struct ff_json_doc *doc, const char *path)
+{
+    uint32_t node = 0;
+    char key[FF_QUERY_NAME_MAX];
+    for (const char *p = path; node != FF_JSON_NONE;) {
+        const char *dot = strchr(p, '.');
+        size_t n = dot ? (size_t)(dot - p) : strlen(p);
+        if (doc->nodes[node].type != FF_JSON_OBJECT) return FF_JSON_NONE;
+        memcpy(key, p, n);
+        key[n] = '\0';
+        node = ff_json_get(doc, node, key);
+        if (!dot) break;
+        p = dot + 1;
+    }
+    return node;
 }
 
 static int property(struct ff_field_ctx *c, const struct ff_event *ev, const char *path, struct ff_str *out)
@@ -191,19 +222,31 @@ static int property(struct ff_field_ctx *c, const struct ff_event *ev, const cha
                                                                 ev->properties.len, &c->doc);
     }
     if (!c->parse_ok) return 0;
-    uint32_t node = 0;
-    char key[FF_QUERY_NAME_MAX];
-    for (const char *p = path; node != FF_JSON_NONE;) {
-        const char *dot = strchr(p, '.');
-        size_t n = dot ? (size_t)(dot - p) : strlen(p);
-        if (c->doc.nodes[node].type != FF_JSON_OBJECT) return 0;
-        memcpy(key, p, n);
-        key[n] = '\0';
-        node = ff_json_get(&c->doc, node, key);
-        if (!dot) break;
-        p = dot + 1;
-    }
-    return node != FF_JSON_NONE && node_text(c, node, out);
+    uint32_t node = at_path(&c->doc, path);
+    return node != FF_JSON_NONE && node_text(c, &c->doc, node, out);
+}
+
+struct trait_lookup {
+    struct ff_field_ctx *c;
+    const char *path;
+    struct ff_str *out;
+};
+
+static int trait_in(void *arg, struct ff_str traits)
+{
+    struct trait_lookup *l = arg;
+    struct ff_field_ctx *c = l->c;
+    if (ff_json_parse_copy(c->trait_parser, &c->trait_scratch, traits.p, traits.len, &c->trait_doc)) return 0;
+    uint32_t node = at_path(&c->trait_doc, l->path);
+    return node != FF_JSON_NONE && node_text(c, &c->trait_doc, node, l->out) ? 1 : 0;
+}
+
+/* The latest value of a trait the event's person was identified with. */
+static int trait(struct ff_field_ctx *c, const struct ff_event *ev, const char *path, struct ff_str *out)
+{
+    struct ff_str who = ev->person_id.len ? ev->person_id : ev->user_id.len ? ev->user_id : ev->anonymous_id;
+    struct trait_lookup l = {c, path, out};
+    return c->traits && ff_traits_each(c->traits, who, trait_in, &l) == 1;
 }
 
 int ff_field_value(struct ff_field_ctx *c, const struct ff_event *ev, const struct ff_field *f, struct ff_str *out)
@@ -220,6 +263,7 @@ int ff_field_value(struct ff_field_ctx *c, const struct ff_event *ev, const stru
     case F_PROJECT: return some(ev->project.len ? ev->project : lit(FF_DEFAULT_PROJECT), out);
     case F_BOT: return some(lit(ev->bot ? "true" : "false"), out);
     case F_PROPERTY: return property(c, ev, f->prop, out);
+    case F_TRAIT: return trait(c, ev, f->prop, out);
     default: break;
     }
     if (!c->derived) {

@@ -46,6 +46,21 @@ void ff_query_scan_filter(const struct ff_query *q, struct ff_scan_filter *f)
     *f = (struct ff_scan_filter){NULL, 0, q->from_us, q->to_us, q->project[0] ? q->project : NULL, NULL};
 }
 
+static int filters_use_traits(const struct ff_filter *fs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (ff_field_is_trait(&fs[i].field)) return 1;
+    return 0;
+}
+
+int ff_query_uses_traits(const struct ff_query *q)
+{
+    for (size_t i = 0; i < q->nsteps; i++)
+        if (filters_use_traits(q->steps[i].filters, q->steps[i].nfilters)) return 1;
+    return filters_use_traits(q->filters, q->nfilters) || (q->has_breakdown && ff_field_is_trait(&q->breakdown)) ||
+           (q->kind == FF_Q_TOP && ff_field_is_trait(&q->dimension));
+}
+
 static void filters_columns(const struct ff_filter *fs, size_t n, uint8_t *cols)
 {
     for (size_t i = 0; i < n; i++) ff_field_columns(&fs[i].field, cols);
@@ -99,7 +114,11 @@ int ff_query_scan_from(struct ff_store *s, const struct ff_query *q, int64_t fro
     /* events and live answer whole events: they read every column */
     if (q->kind != FF_Q_EVENTS && q->kind != FF_Q_LIVE) f.columns = cols;
     struct timed t = {q, visit, arg, 0};
-    int rc = ff_store_scan(s, &f, timed_visit, &t);
+    struct ff_traits *traits = NULL;
+    int rc = ff_query_uses_traits(q) ? ff_traits_load(s, q, &traits) : 0;
+    ff_field_ctx_set_traits(*ctx, traits);
+    if (!rc) rc = ff_store_scan(s, &f, timed_visit, &t);
+    ff_traits_free(traits);
     return *visit_rc ? *visit_rc : rc;
 }
 

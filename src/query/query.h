@@ -143,11 +143,17 @@ int ff_query_answer(struct ff_store *s, const char *json, size_t len, int64_t no
 int ff_field_compile(const char *name, size_t len, struct ff_field *f, char *err, size_t errlen);
 /* Marks in cols[FF_NCOLS] the part columns the field's value is read from. */
 void ff_field_columns(const struct ff_field *f, uint8_t *cols);
+/* 1 for person.KEY: its value needs the traits of ff_field_ctx_set_traits. */
+int ff_field_is_trait(const struct ff_field *f);
+
 
 struct ff_event;
 struct ff_field_ctx;
 struct ff_field_ctx *ff_field_ctx_new(void);
 void ff_field_ctx_free(struct ff_field_ctx *c);
+/* Gives person.KEY fields the traits to read (query_int.h); NULL: none. */
+struct ff_traits;
+void ff_field_ctx_set_traits(struct ff_field_ctx *c, const struct ff_traits *tr);
 /* Starts a new event: what was derived or parsed for the last one is forgotten. */
 void ff_field_ctx_reset(struct ff_field_ctx *c);
 /* The value of field f of ev as text (numbers as written, booleans true/false): 1 when the

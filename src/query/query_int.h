@@ -42,6 +42,17 @@ int ff_qrow_cmp(const void *a, const void *b);
  * the budget of rows, or -ENOMEM. */
 int ff_qrows_reserve(void **v, size_t n, size_t *cap, size_t elem);
 
+/* Person traits (traits.c): what identify calls said of each person, for person.KEY. */
+struct ff_traits;
+int ff_traits_load(struct ff_store *s, const struct ff_query *q, struct ff_traits **out);
+void ff_traits_free(struct ff_traits *tr);
+/* Calls fn with each traits object the person was identified with, newest first, until fn
+ * returns non-zero (which is returned). */
+int ff_traits_each(const struct ff_traits *tr, struct ff_str person, int (*fn)(void *arg, struct ff_str traits),
+                   void *arg);
+/* 1 when the query names a person trait anywhere (filters, steps, breakdown, dimension). */
+int ff_query_uses_traits(const struct ff_query *q);
+
 /* The distinct values of a field, numbered from 1 (0: the event has none). */
 struct ff_qvalues {
     struct ff_strmap map;

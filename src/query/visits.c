@@ -102,7 +102,11 @@ static int load_sessions(struct ff_store *s, const struct ff_query *q, struct ff
     struct ff_session_filter sf = {q->from_us, q->to_us, NULL, 0, q->project[0] ? q->project : NULL, q->bots, SIZE_MAX};
     struct matcher m = {q, q->nfilters ? ff_field_ctx_new() : NULL};
     if (q->nfilters && !m.ctx) return -ENOMEM;
-    int rc = ff_store_sessions(s, &sf, q->nfilters ? session_event_passes : NULL, &m, l);
+    struct ff_traits *traits = NULL;
+    int rc = q->nfilters && ff_query_uses_traits(q) ? ff_traits_load(s, q, &traits) : 0;
+    if (m.ctx) ff_field_ctx_set_traits(m.ctx, traits);
+    if (!rc) rc = ff_store_sessions(s, &sf, q->nfilters ? session_event_passes : NULL, &m, l);
+    ff_traits_free(traits);
     ff_field_ctx_free(m.ctx);
     if (rc == FF_ETOOBIG)
         snprintf(err, errlen, "more than %zu sessions in the range: ask for a shorter one", (size_t)FF_SESSIONS_READ_MAX);

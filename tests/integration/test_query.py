@@ -49,6 +49,7 @@ def generate(seed=5):
 
 
 IDENTIFIES = [{"type": "identify", "anonymousId": f"dev{d}", "userId": f"user{d % 3}",
+               "traits": {"plan": ["free", "pro", "team"][d % 3], "age": 10 * d},
                "timestamp": iso(START + timedelta(days=3)), "messageId": uid()} for d in range(5)]
 
 
@@ -674,3 +675,24 @@ def test_live_stream(server):
     t0 = time.monotonic()
     assert server.stop() == 0 and time.monotonic() - t0 < 5
     r.close()
+
+
+def test_person_traits(loaded):
+    server, evs = loaded
+
+    def traits_of(who):  # the latest identify wins (same time here: the later one sent)
+        for e in reversed(IDENTIFIES):
+            if e["userId"] == who:
+                return e["traits"]
+        return {}
+    got = query(server, {"kind": "trends", "breakdown": "person.plan", "breakdown_limit": 10, **RANGE})
+    totals = defaultdict(int)
+    for e in evs:
+        if in_range(e):
+            totals[traits_of(person_any(e)).get("plan")] += 1
+    assert {s["breakdown"]: s["total"] for s in got["series"]} == dict(totals)
+    got = query(server, {"kind": "trends", "filters": [{"field": "person.age", "op": "gt", "value": 15}], **RANGE})
+    assert got["series"][0]["total"] == sum(1 for e in evs if in_range(e) and traits_of(person_any(e)).get("age", 0) > 15)
+    assert got["series"][0]["total"] > 0
+    got = query(server, {"kind": "sessions", "filters": [{"field": "person.plan", "op": "eq", "value": "team"}], **RANGE})
+    assert got["visitors"] == 1  # user2
