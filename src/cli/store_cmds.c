@@ -92,7 +92,7 @@ int ff_cmd_read(int argc, char **argv, int what)
     }
     int rc;
     if (sessions) { /* as GET /api/sessions: without --from or --to, the last day */
-        struct ff_session_filter sf = {f.from_us, f.to_us, person, person ? strlen(person) : 0, project, bots, f.limit};
+        struct ff_session_filter sf = {f.from_us, f.to_us, person, person ? strlen(person) : 0, project, bots, f.limit, 0};
         if (sf.from_us == FF_TIME_NONE && sf.to_us == FF_TIME_NONE) sf.from_us = ff_now_us() - 24LL * 3600 * 1000000;
         rc = ff_store_sessions_json(st, &sf, "\n", &out, &count);
     } else {

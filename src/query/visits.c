@@ -99,7 +99,8 @@ static int session_event_passes(void *arg, const struct ff_event *ev)
 static int load_sessions(struct ff_store *s, const struct ff_query *q, struct ff_session_list *l, char *err,
                          size_t errlen)
 {
-    struct ff_session_filter sf = {q->from_us, q->to_us, NULL, 0, q->project[0] ? q->project : NULL, q->bots, SIZE_MAX};
+    struct ff_session_filter sf = {q->from_us, q->to_us, NULL, 0, q->project[0] ? q->project : NULL, q->bots, SIZE_MAX,
+                                   (uint64_t)q->deadline_ns};
     struct matcher m = {q, q->nfilters ? ff_field_ctx_new() : NULL};
     if (q->nfilters && !m.ctx) return -ENOMEM;
     struct ff_traits *traits = NULL;
@@ -110,7 +111,7 @@ static int load_sessions(struct ff_store *s, const struct ff_query *q, struct ff
     ff_field_ctx_free(m.ctx);
     if (rc == FF_ETOOBIG)
         snprintf(err, errlen, "more than %zu sessions in the range: ask for a shorter one", (size_t)FF_SESSIONS_READ_MAX);
-    return rc;
+    return rc == -ETIMEDOUT ? FF_QUERY_TIMEOUT : rc;
 }
 
 int ff_query_sessions(struct ff_store *s, const struct ff_query *q, struct ff_buf *out, char *err, size_t errlen)

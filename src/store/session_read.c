@@ -51,6 +51,7 @@ struct gather {
     size_t nslots;
     struct ff_buf arena;
     struct ff_deriver d;
+    uint32_t visited;
     int rc;
 };
 
@@ -132,6 +133,7 @@ static struct ff_str page_of(const struct ff_event *ev, const struct ff_deriver 
 static int visit(void *arg, const struct ff_event *ev)
 {
     struct gather *g = arg;
+    if (g->f->deadline_ns && (++g->visited & 255) == 0 && ff_mono_ns() > g->f->deadline_ns) return -ETIMEDOUT;
     if (ev->session_id.len != FF_SESSION_ID_LEN) return 0; /* no session: identify, or stored before sessions */
     struct summary *s = lookup(g, ev->session_id.p);
     if (!s) return g->rc ? g->rc : -ENOMEM;

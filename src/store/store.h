@@ -127,6 +127,7 @@ struct ff_session_filter {
     const char *project;      /* only this project's, or NULL for all */
     int bots;                 /* 1: bots' sessions too (left out by default, as from every insight) */
     size_t limit;             /* the newest this many */
+    uint64_t deadline_ns;     /* ff_mono_ns() past which the read stops with -ETIMEDOUT; 0: none */
 };
 /* Most sessions one answer sums: past it, FF_ETOOBIG (ask for a shorter range). */
 #define FF_SESSIONS_READ_MAX ((size_t)4 << 20)

@@ -639,6 +639,11 @@ def test_time_budget(server):
     assert query(server, slow)["series"][0]["total"] >= 1
     r = server.post("/api/query", data=json.dumps({**slow, "timeout_ms": 0}))
     assert r.status_code == 400 and r.json()["field"] == "timeout_ms"
+    # the kinds that read sessions stop too
+    for kind in ({"kind": "sessions"}, {"kind": "top", "dimension": "entry_page"}):
+        r = server.post("/api/query", data=json.dumps({**kind, "from": "-1d", "timeout_ms": 1}))
+        assert r.status_code == 408 and r.json()["field"] == "timeout_ms", r.text
+        assert query(server, {**kind, "from": "-1d"})["kind"] == kind["kind"]
 
 
 def read_events(resp, n):
