@@ -339,6 +339,19 @@ struct query_job {
     const char *field;
 };
 
+static struct query_job *query_job_new(struct ff_conn *c, const char *project, const char *tz)
+{
+    struct query_job *j = ff_calloc(1, sizeof *j);
+    if (!j) return NULL;
+    j->store = c->loop->srv->store;
+    snprintf(j->project, sizeof j->project, "%s", project);
+    snprintf(j->tz, sizeof j->tz, "%s", tz);
+    j->now = ff_now_us();
+    ff_buf_init(&j->body, (size_t)1 << 20);
+    ff_buf_init(&j->out, (size_t)1 << 31);
+    return j;
+}
+
 static void query_work(uv_work_t *w)
 {
     struct ff_conn *c = w->data;
@@ -371,17 +384,12 @@ static void query_done(uv_work_t *w, int status)
 
 static void run_query(struct ff_conn *c, const struct ff_project *p)
 {
-    struct query_job *j = ff_calloc(1, sizeof *j);
+    char project[FF_PROJECT_ID_MAX + 1];
+    struct query_job *j = query_job_new(c, job_project(project, p) ? project : "", p->timezone ? p->timezone : "UTC");
     if (!j) {
         ff_respond_error(c, 503, "out of memory", "", "Retry-After: 1\r\n");
         return;
     }
-    j->store = c->loop->srv->store;
-    job_project(j->project, p);
-    snprintf(j->tz, sizeof j->tz, "%s", p->timezone ? p->timezone : "UTC");
-    j->now = ff_now_us();
-    ff_buf_init(&j->body, (size_t)1 << 20);
-    ff_buf_init(&j->out, (size_t)1 << 31);
     size_t elen = 0;
     const char *enc = ff_req_header(c, FF_HDR_CONTENT_ENCODING, &elen);
     const char *body;
@@ -428,14 +436,8 @@ static void live_tick(struct ff_conn *c)
 {
     const struct live_stream *ls = c->stream_arg;
     if (c->work_data) return; /* the last one is still running: this tick is skipped */
-    struct query_job *j = ff_calloc(1, sizeof *j);
+    struct query_job *j = query_job_new(c, ls->project, ls->tz);
     if (!j) return;
-    j->store = c->loop->srv->store;
-    memcpy(j->project, ls->project, sizeof j->project);
-    memcpy(j->tz, ls->tz, sizeof j->tz);
-    j->now = ff_now_us();
-    ff_buf_init(&j->body, (size_t)1 << 20);
-    ff_buf_init(&j->out, (size_t)1 << 31);
     if (ff_buf_append_str(&j->body, ls->query) || queue_job(c, j, query_work, live_done)) query_job_free(j);
 }
 

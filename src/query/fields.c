@@ -244,9 +244,8 @@ static int trait_in(void *arg, struct ff_str traits)
 /* The latest value of a trait the event's person was identified with. */
 static int trait(struct ff_field_ctx *c, const struct ff_event *ev, const char *path, struct ff_str *out)
 {
-    struct ff_str who = ev->person_id.len ? ev->person_id : ev->user_id.len ? ev->user_id : ev->anonymous_id;
     struct trait_lookup l = {c, path, out};
-    return c->traits && ff_traits_each(c->traits, who, trait_in, &l) == 1;
+    return c->traits && ff_traits_each(c->traits, ff_query_person(ev), trait_in, &l) == 1;
 }
 
 int ff_field_value(struct ff_field_ctx *c, const struct ff_event *ev, const struct ff_field *f, struct ff_str *out)
@@ -271,13 +270,8 @@ int ff_field_value(struct ff_field_ctx *c, const struct ff_event *ev, const stru
         ff_buf_reset(&c->d.arena);
         ff_derive(&c->d, ev, c->spans);
     }
-    struct ff_str v = ff_span_str(&c->d, &c->spans[f->id - F_DERIVED]);
-    /* a page without a path property: its URL's */
-    if (!v.len && f->id == F_DERIVED + FF_D(FF_C_PAGE_PATH)) {
-        struct ff_str url = ff_span_str(&c->d, &c->spans[FF_D(FF_C_PAGE_URL)]);
-        if (url.len) v = ff_url_path(url);
-    }
-    return some(v, out);
+    if (f->id == F_DERIVED + FF_D(FF_C_PAGE_PATH)) return some(ff_derived_path(&c->d, c->spans), out);
+    return some(ff_span_str(&c->d, &c->spans[f->id - F_DERIVED]), out);
 }
 
 /* ---- filters ---- */

@@ -45,6 +45,23 @@ static int get_str(struct parser *p, const char *key, struct ff_str *s)
 
 static int is(struct ff_str s, const char *w) { return s.len == strlen(w) && memcmp(s.p, w, s.len) == 0; }
 
+/* A whole-number member from lo to hi into *out (untouched when absent); FF_EINVAL naming it
+ * otherwise. */
+static int get_count(struct parser *p, const char *key, size_t lo, size_t hi, size_t *out)
+{
+    uint32_t i = ff_json_get(p->doc, 0, key);
+    if (i == FF_JSON_NONE) return 0;
+    const struct ff_json_node *n = &p->doc->nodes[i];
+    int whole = (n->type == FF_JSON_INT && n->v.i >= 0) || n->type == FF_JSON_UINT;
+    if (!whole || n->v.u < lo || n->v.u > hi) {
+        snprintf(p->err, p->errlen, "%s is a whole number from %zu to %zu", key, lo, hi);
+        *p->field = key;
+        return FF_EINVAL;
+    }
+    *out = (size_t)n->v.u;
+    return 0;
+}
+
 /* A member naming one of `names` (its index into *out), or absent (*out untouched). */
 static int get_choice(struct parser *p, const char *key, const char *const *names, int n, int *out, const char *msg)
 {
@@ -218,7 +235,6 @@ static int parse_trends(struct parser *p)
 /* breakdown (a field) and breakdown_limit, of trends and funnels */
 static int parse_breakdown(struct parser *p)
 {
-    const struct ff_json_doc *d = p->doc;
     struct ff_query *q = p->q;
     struct ff_str s;
     int rc;
@@ -231,27 +247,11 @@ static int parse_breakdown(struct parser *p)
         q->has_breakdown = 1;
     }
     q->breakdown_limit = DEFAULT_BREAKDOWN_LIMIT;
-    uint32_t lim = ff_json_get(d, 0, "breakdown_limit");
-    if (lim != FF_JSON_NONE) {
-        const struct ff_json_node *n = &d->nodes[lim];
-        if ((n->type != FF_JSON_INT && n->type != FF_JSON_UINT) || n->v.i < 1 || n->v.i > 1000)
-            return bad(p, "breakdown_limit", "%s", "breakdown_limit is a whole number from 1 to 1000");
-        q->breakdown_limit = (size_t)n->v.i;
-    }
-    return 0;
+    return get_count(p, "breakdown_limit", 1, 1000, &q->breakdown_limit);
 }
 
 /* limit: rows of a list, 1 to 1000 (q->limit keeps its default when absent) */
-static int parse_limit(struct parser *p)
-{
-    uint32_t lim = ff_json_get(p->doc, 0, "limit");
-    if (lim == FF_JSON_NONE) return 0;
-    const struct ff_json_node *n = &p->doc->nodes[lim];
-    if ((n->type != FF_JSON_INT && n->type != FF_JSON_UINT) || n->v.i < 1 || n->v.i > 1000)
-        return bad(p, "limit", "%s", "limit is a whole number from 1 to 1000");
-    p->q->limit = (size_t)n->v.i;
-    return 0;
-}
+static int parse_limit(struct parser *p) { return get_count(p, "limit", 1, 1000, &p->q->limit); }
 
 /* "30m", "2h", "1d", "2w": a duration of 1 minute to 1 year. */
 static int parse_duration(struct parser *p, const char *key, struct ff_str s, int64_t *out)
@@ -308,15 +308,9 @@ static int parse_funnel(struct parser *p)
     static const char *const orders[] = {"loose", "strict"};
     if ((rc = get_choice(p, "order", orders, 2, &q->order, "order is loose (other events may come between steps) or strict")))
         return rc;
-    uint32_t ls = ff_json_get(d, 0, "persons_at_step");
-    if (ls != FF_JSON_NONE) {
-        const struct ff_json_node *n = &d->nodes[ls];
-        if ((n->type != FF_JSON_INT && n->type != FF_JSON_UINT) || n->v.i < 1 || (size_t)n->v.i > q->nsteps)
-            return bad(p, "persons_at_step", "%s", "persons_at_step is a step number, from 1");
-        q->list_step = (size_t)n->v.i;
-        q->limit = 100;
-        if ((rc = parse_limit(p))) return rc;
-    }
+    if ((rc = get_count(p, "persons_at_step", 1, q->nsteps, &q->list_step))) return rc;
+    q->limit = 100;
+    if (q->list_step && (rc = parse_limit(p))) return rc;
     return parse_breakdown(p);
 }
 
@@ -344,13 +338,7 @@ static int parse_retention(struct parser *p)
         (rc = get_choice(p, "period", periods, 3, &period, "period is day, week or month")))
         return rc;
     q->interval = FF_IV_DAY + period;
-    uint32_t n = ff_json_get(p->doc, 0, "periods");
-    if (n != FF_JSON_NONE) {
-        const struct ff_json_node *v = &p->doc->nodes[n];
-        if ((v->type != FF_JSON_INT && v->type != FF_JSON_UINT) || v->v.i < 1 || v->v.i > 366)
-            return bad(p, "periods", "%s", "periods is a whole number from 1 to 366");
-        q->periods = (size_t)v->v.i;
-    }
+    if ((rc = get_count(p, "periods", 1, 366, &q->periods))) return rc;
     /* without from: enough periods back for a full row */
     if (ff_json_get(p->doc, 0, "from") == FF_JSON_NONE) {
         static const int64_t days[] = {1, 7, 31};
@@ -385,14 +373,8 @@ static int parse_paths(struct parser *p)
     if ((rc = get_choice(p, "direction", directions, 2, &q->path_back, "direction is next or previous"))) return rc;
     if (q->path_back && !q->path_start[0]) return bad(p, "start", "%s", "direction previous needs a start");
     q->depth = 4;
-    uint32_t d = ff_json_get(p->doc, 0, "depth");
-    if (d != FF_JSON_NONE) {
-        const struct ff_json_node *v = &p->doc->nodes[d];
-        if ((v->type != FF_JSON_INT && v->type != FF_JSON_UINT) || v->v.i < 2 || v->v.i > 20)
-            return bad(p, "depth", "%s", "depth is a whole number from 2 to 20");
-        q->depth = (size_t)v->v.i;
-    }
     q->limit = 50;
+    if ((rc = get_count(p, "depth", 2, 20, &q->depth))) return rc;
     return parse_limit(p);
 }
 
@@ -464,15 +446,9 @@ int ff_query_parse(const char *json, size_t len, int64_t now_us, const char *def
     if (!rc && ff_tz_load(q->tz_name, &q->tz))
         rc = bad(&p, "timezone", "timezone: '%s' is not a zone of the tz database (such as Europe/Berlin)", q->tz_name);
     q->now_us = now_us;
-    int64_t timeout_ms = 30000;
-    uint32_t tm = rc ? FF_JSON_NONE : ff_json_get(&doc, 0, "timeout_ms");
-    if (!rc && tm != FF_JSON_NONE) {
-        const struct ff_json_node *n = &doc.nodes[tm];
-        if ((n->type != FF_JSON_INT && n->type != FF_JSON_UINT) || n->v.i < 1 || n->v.i > 300000)
-            rc = bad(&p, "timeout_ms", "%s", "timeout_ms is a whole number from 1 to 300000");
-        else timeout_ms = n->v.i;
-    }
-    q->deadline_ns = (int64_t)ff_mono_ns() + timeout_ms * 1000000;
+    size_t timeout_ms = 30000;
+    if (!rc) rc = get_count(&p, "timeout_ms", 1, 300000, &timeout_ms);
+    q->deadline_ns = (int64_t)ff_mono_ns() + (int64_t)timeout_ms * 1000000;
     q->from_us = now_us - DEFAULT_RANGE_US;
     q->to_us = now_us;
     if (!rc && (rc = get_str(&p, "from", &s)) > 0) rc = parse_when(&p, "from", s, now_us, 0, &q->from_us);
@@ -523,13 +499,7 @@ int ff_query_parse(const char *json, size_t len, int64_t now_us, const char *def
         q->limit = q->kind == FF_Q_LIVE ? 10 : 100;
         rc = get_event(&p, "event", q->series[0].event);
         if (!rc) rc = parse_limit(&p);
-        uint32_t off = rc ? FF_JSON_NONE : ff_json_get(&doc, 0, "offset");
-        if (off != FF_JSON_NONE) {
-            const struct ff_json_node *n = &doc.nodes[off];
-            if ((n->type != FF_JSON_INT && n->type != FF_JSON_UINT) || n->v.i < 0 || n->v.i > 100000)
-                rc = bad(&p, "offset", "%s", "offset is a whole number from 0 to 100000");
-            else q->offset = (size_t)n->v.i;
-        }
+        if (!rc) rc = get_count(&p, "offset", 0, 100000, &q->offset);
     }
     /* filter values: offsets into q->text become pointers */
     if (!rc) fix_values(q, q->filters, q->nfilters);

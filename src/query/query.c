@@ -164,7 +164,8 @@ int ff_query_run(struct ff_store *s, const struct ff_query *q, struct ff_buf *ou
     return rc;
 }
 
-static int error_object(struct ff_buf *out, const char *msg, const char *field)
+/* {"error": msg, "field": field} into out; `status`, or 500 when even that cannot be written. */
+static int error_answer(struct ff_buf *out, int status, const char *msg, const char *field)
 {
     ff_buf_reset(out);
     int rc = ff_buf_append_str(out, "{\"error\":");
@@ -172,7 +173,7 @@ static int error_object(struct ff_buf *out, const char *msg, const char *field)
     if (!rc) rc = ff_buf_append_str(out, ",\"field\":");
     if (!rc) rc = ff_json_write_str(out, field, strlen(field));
     if (!rc) rc = ff_buf_append_str(out, "}");
-    return rc;
+    return rc ? 500 : status;
 }
 
 int ff_query_answer(struct ff_store *s, const char *json, size_t len, int64_t now_us, const char *project,
@@ -182,21 +183,21 @@ int ff_query_answer(struct ff_store *s, const char *json, size_t len, int64_t no
     char err[1024] = "";
     *field = "";
     int rc = ff_query_parse(json, len, now_us, default_tz, &q, err, sizeof err, field);
-    if (rc == FF_EINVAL) return error_object(out, err, *field) ? 500 : 400;
-    if (rc == -ENOMEM) return error_object(out, "out of memory", "") ? 500 : 503;
-    if (rc) return error_object(out, ff_strerror(rc), "") ? 500 : 500;
+    if (rc == FF_EINVAL) return error_answer(out, 400, err, *field);
+    if (rc == -ENOMEM) return error_answer(out, 503, "out of memory", "");
+    if (rc) return error_answer(out, 500, ff_strerror(rc), "");
     /* the key's project: a request cannot read another's */
     snprintf(q.project, sizeof q.project, "%s", project ? project : "");
     rc = ff_query_run(s, &q, out, err, sizeof err);
     ff_query_free(&q);
-    if (rc == FF_EINVAL) return error_object(out, err, "from") ? 500 : 400;
-    if (rc == FF_ETOOBIG) return error_object(out, err, "") ? 500 : 413;
+    if (rc == FF_EINVAL) return error_answer(out, 400, err, "from");
+    if (rc == FF_ETOOBIG) return error_answer(out, 413, err, "");
     if (rc == FF_QUERY_TIMEOUT)
-        return error_object(out, "the query ran past its time budget (timeout_ms, 30 s by default): narrow it with "
-                                 "filters or a shorter range", "timeout_ms") ? 500 : 408;
+        return error_answer(out, 408, "the query ran past its time budget (timeout_ms, 30 s by default): narrow it "
+                                      "with filters or a shorter range", "timeout_ms");
     if (rc) {
         snprintf(err, sizeof err, "could not run the query: %s", ff_strerror(rc));
-        return error_object(out, err, "") ? 500 : 500;
+        return error_answer(out, 500, err, "");
     }
     return 200;
 }

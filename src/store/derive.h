@@ -34,8 +34,8 @@ void ff_deriver_free(struct ff_deriver *d);
 /* Appends an event's derived values to d->arena, out[FF_D(col)] locating each (len 0 when
  * the event has none). Out of memory leaves values empty. */
 void ff_derive(struct ff_deriver *d, const struct ff_event *ev, struct ff_span *out);
-/* The path of a URL: "https://x.test/a/b?q#f" → "/a/b" ("/" when it has none); points into url. */
-struct ff_str ff_url_path(struct ff_str url);
+/* A page's path as queries and sessions show it: its path field, else its URL's path. */
+struct ff_str ff_derived_path(const struct ff_deriver *d, const struct ff_span *out);
 
 static inline struct ff_str ff_span_str(const struct ff_deriver *d, const struct ff_span *s)
 {

@@ -196,11 +196,8 @@ int ff_store_erase(struct ff_store *s, const char *project, const char *id, size
     ff_free(all_built);
     /* and who they were: their devices' open sessions and the links to and from them go */
     struct forget fa = {s->sessions, project};
-    if (!rc) {
-        ff_sessions_forget(s->sessions, project, pp.id);
-        rc = ff_identity_ids_of(s->identity, project, canonical.len ? (struct ff_str){canonical.data, (uint32_t)canonical.len} : pp.id,
-                                forget_sessions, &fa);
-    }
+    struct ff_str person = canonical.len ? (struct ff_str){canonical.data, (uint32_t)canonical.len} : pp.id;
+    if (!rc) rc = ff_identity_ids_of(s->identity, project, person, forget_sessions, &fa); /* pp.id among them */
     if (!rc) rc = ff_sessions_save(s->sessions, s->dir, ff_now_us());
     if (!rc) rc = ff_identity_forget(s->identity, project, pp.id);
     if (!rc && canonical.len)

@@ -23,14 +23,6 @@ struct field {
     uint32_t len;
 };
 
-/* Attributes (enum ff_session_attr) taken from one event: the first pageview (else the first
- * event) for where the visit came from, the last pageview for where it ended. */
-enum { A_PERSON = FF_SA_PERSON, A_DEVICE = FF_SA_DEVICE, A_ENTRY = FF_SA_ENTRY, A_EXIT = FF_SA_EXIT,
-       A_REFERRER = FF_SA_REFERRER, A_SOURCE = FF_SA_SOURCE, A_CHANNEL = FF_SA_CHANNEL,
-       A_UTM_SOURCE = FF_SA_UTM_SOURCE, A_UTM_MEDIUM = FF_SA_UTM_MEDIUM, A_UTM_CAMPAIGN = FF_SA_UTM_CAMPAIGN,
-       A_BROWSER = FF_SA_BROWSER, A_OS = FF_SA_OS, A_DEVICE_TYPE = FF_SA_DEVICE_TYPE, A_COUNTRY = FF_SA_COUNTRY,
-       A_PROJECT = FF_SA_PROJECT, NATTR = FF_SA_COUNT };
-
 struct summary {
     char id[FF_SESSION_ID_LEN];
     int64_t start, end;
@@ -38,7 +30,7 @@ struct summary {
     uint64_t entry_seq, exit_seq;
     uint32_t events, pageviews, tracks;
     int bot, has_pageview, matched;
-    struct field a[NATTR];
+    struct field a[FF_SA_COUNT]; /* enum ff_session_attr: what the entry and exit events said */
 };
 
 struct gather {
@@ -124,10 +116,8 @@ static int earlier(int64_t t, uint64_t seq, int64_t t2, uint64_t seq2) { return 
 static struct ff_str page_of(const struct ff_event *ev, const struct ff_deriver *d, const struct ff_span *sp)
 {
     if (ev->type == FF_EV_SCREEN) return ev->name;
-    struct ff_str path = ff_span_str(d, &sp[FF_D(FF_C_PAGE_PATH)]);
-    if (path.len) return path;
-    struct ff_str url = ff_span_str(d, &sp[FF_D(FF_C_PAGE_URL)]);
-    return url.len ? ff_url_path(url) : ev->name;
+    struct ff_str path = ff_derived_path(d, sp);
+    return path.len ? path : ev->name;
 }
 
 static int visit(void *arg, const struct ff_event *ev)
@@ -150,31 +140,31 @@ static int visit(void *arg, const struct ff_event *ev)
     int entry = pageview ? !s->has_pageview || earlier(t, ev->seq, s->entry_t, s->entry_seq)
                          : !s->has_pageview && (s->events == 1 || earlier(t, ev->seq, s->entry_t, s->entry_seq));
     int exit = pageview && (!s->has_pageview || !earlier(t, ev->seq, s->exit_t, s->exit_seq));
-    if (!s->a[A_PERSON].len || ev->person_id.len) keep(g, &s->a[A_PERSON], ev->person_id);
+    if (!s->a[FF_SA_PERSON].len) keep(g, &s->a[FF_SA_PERSON], ev->person_id); /* one device: one person now */
     if (!entry && !exit) return 0;
     ff_buf_reset(&g->d.arena);
     struct ff_span sp[FF_NDERIVED];
     ff_derive(&g->d, ev, sp);
     if (exit) {
-        keep(g, &s->a[A_EXIT], page_of(ev, &g->d, sp));
+        keep(g, &s->a[FF_SA_EXIT], page_of(ev, &g->d, sp));
         s->exit_t = t;
         s->exit_seq = ev->seq;
     }
     if (entry) {
         s->entry_t = t;
         s->entry_seq = ev->seq;
-        keep(g, &s->a[A_ENTRY], pageview ? page_of(ev, &g->d, sp) : (struct ff_str){"", 0});
-        keep(g, &s->a[A_DEVICE], ev->anonymous_id.len ? ev->anonymous_id : ev->user_id);
-        static const int derived[][2] = {{A_REFERRER, FF_C_PAGE_REFERRER}, {A_SOURCE, FF_C_SOURCE},
-                                         {A_CHANNEL, FF_C_CHANNEL},        {A_UTM_SOURCE, FF_C_UTM_SOURCE},
-                                         {A_UTM_MEDIUM, FF_C_UTM_MEDIUM},  {A_UTM_CAMPAIGN, FF_C_UTM_CAMPAIGN}};
+        keep(g, &s->a[FF_SA_ENTRY], pageview ? page_of(ev, &g->d, sp) : (struct ff_str){"", 0});
+        keep(g, &s->a[FF_SA_DEVICE], ev->anonymous_id.len ? ev->anonymous_id : ev->user_id);
+        static const int derived[][2] = {{FF_SA_REFERRER, FF_C_PAGE_REFERRER}, {FF_SA_SOURCE, FF_C_SOURCE},
+                                         {FF_SA_CHANNEL, FF_C_CHANNEL},        {FF_SA_UTM_SOURCE, FF_C_UTM_SOURCE},
+                                         {FF_SA_UTM_MEDIUM, FF_C_UTM_MEDIUM},  {FF_SA_UTM_CAMPAIGN, FF_C_UTM_CAMPAIGN}};
         for (size_t k = 0; k < sizeof derived / sizeof *derived; k++)
             keep(g, &s->a[derived[k][0]], ff_span_str(&g->d, &sp[FF_D(derived[k][1])]));
-        keep(g, &s->a[A_BROWSER], ev->browser);
-        keep(g, &s->a[A_OS], ev->os);
-        keep(g, &s->a[A_DEVICE_TYPE], ev->device_type);
-        keep(g, &s->a[A_COUNTRY], ev->country);
-        keep(g, &s->a[A_PROJECT], ev->project.len ? ev->project : (struct ff_str){FF_DEFAULT_PROJECT, sizeof FF_DEFAULT_PROJECT - 1});
+        keep(g, &s->a[FF_SA_BROWSER], ev->browser);
+        keep(g, &s->a[FF_SA_OS], ev->os);
+        keep(g, &s->a[FF_SA_DEVICE_TYPE], ev->device_type);
+        keep(g, &s->a[FF_SA_COUNTRY], ev->country);
+        keep(g, &s->a[FF_SA_PROJECT], ev->project.len ? ev->project : (struct ff_str){FF_DEFAULT_PROJECT, sizeof FF_DEFAULT_PROJECT - 1});
     }
     s->has_pageview |= pageview;
     return 0;
@@ -211,7 +201,7 @@ int ff_store_sessions(struct ff_store *s, const struct ff_session_filter *f,
         memcpy(o->id, x->id, FF_SESSION_ID_LEN);
         o->start = x->start, o->end = x->end;
         o->events = x->events, o->pageviews = x->pageviews, o->tracks = x->tracks, o->bot = x->bot;
-        for (int k = 0; k < NATTR; k++) o->attr[k] = at(&g, &x->a[k]);
+        for (int k = 0; k < FF_SA_COUNT; k++) o->attr[k] = at(&g, &x->a[k]);
     }
     if (!rc && out->n) qsort(out->v, out->n, sizeof *out->v, by_start_desc);
     out->text = g.arena; /* the attributes point into it */
@@ -244,11 +234,11 @@ static int put_time(struct ff_buf *o, const char *name, int64_t t)
 
 static int write_summary(const struct ff_session_summary *s, struct ff_buf *o)
 {
-    static const char *const names[NATTR] = {
-        [A_PERSON] = "personId", [A_DEVICE] = "deviceId", [A_ENTRY] = "entryPage", [A_EXIT] = "exitPage",
-        [A_REFERRER] = "referrer", [A_SOURCE] = "source", [A_CHANNEL] = "channel", [A_UTM_SOURCE] = "utmSource",
-        [A_UTM_MEDIUM] = "utmMedium", [A_UTM_CAMPAIGN] = "utmCampaign", [A_BROWSER] = "browser", [A_OS] = "os",
-        [A_DEVICE_TYPE] = "deviceType", [A_COUNTRY] = "country", [A_PROJECT] = "project"};
+    static const char *const names[FF_SA_COUNT] = {
+        [FF_SA_PERSON] = "personId", [FF_SA_DEVICE] = "deviceId", [FF_SA_ENTRY] = "entryPage", [FF_SA_EXIT] = "exitPage",
+        [FF_SA_REFERRER] = "referrer", [FF_SA_SOURCE] = "source", [FF_SA_CHANNEL] = "channel", [FF_SA_UTM_SOURCE] = "utmSource",
+        [FF_SA_UTM_MEDIUM] = "utmMedium", [FF_SA_UTM_CAMPAIGN] = "utmCampaign", [FF_SA_BROWSER] = "browser", [FF_SA_OS] = "os",
+        [FF_SA_DEVICE_TYPE] = "deviceType", [FF_SA_COUNTRY] = "country", [FF_SA_PROJECT] = "project"};
     int rc = ff_buf_append_str(o, "{\"id\":");
     if (!rc) rc = ff_json_write_str(o, s->id, FF_SESSION_ID_LEN);
     if (!rc) rc = put_time(o, "start", s->start);
@@ -257,7 +247,7 @@ static int write_summary(const struct ff_session_summary *s, struct ff_buf *o)
         rc = ff_buf_printf(o, ",\"durationSeconds\":%.3f,\"events\":%u,\"pageviews\":%u,\"bounce\":%s,\"bot\":%s",
                            (double)(s->end - s->start) / 1e6, s->events, s->pageviews,
                            ff_session_bounce(s) ? "true" : "false", s->bot ? "true" : "false");
-    for (int k = 0; !rc && k < NATTR; k++)
+    for (int k = 0; !rc && k < FF_SA_COUNT; k++)
         if (s->attr[k].len) rc = put_str(o, names[k], s->attr[k]);
     return rc ? rc : ff_buf_putc(o, '}');
 }
