@@ -18,38 +18,42 @@
 #include "core/json.h"
 #include "core/timeutil.h"
 #include "event/event.h"
-#include "query/query_int.h"
+#include "query/colscan.h"
 #include "store/store.h"
 
 #define MAX_INTERVALS 10000
 
-struct activity {
-    const struct ff_query *q;
-    struct ff_field_ctx *ctx;
-    struct ff_field event_field;
-    struct ff_qtable active; /* (person, bucket): active then */
-    struct ff_qtable first;  /* (person, 0) → first active bucket + offset (lifecycle) */
-    int rc;
-};
-
 /* Buckets are stored shifted so that every one is positive (the table keeps u64s). */
 #define SHIFT ((uint64_t)1 << 40)
 
-static int visit(void *arg, const struct ff_event *ev)
+/* One thread's (colscan.h); a[0] ends up with everyone's. */
+struct activity {
+    const struct ff_query *q;
+    struct ff_qtable active; /* (person, bucket): active then */
+    struct ff_qtable first;  /* (person, 0) → first active bucket + offset (lifecycle) */
+};
+
+static int consume(void *arg, const struct ff_qbatch *b)
 {
     struct activity *a = arg;
-    if (!ff_query_wants(a->ctx, a->q, ev) || !ff_query_event_is(a->ctx, &a->event_field, ev, a->q->series[0].event))
-        return 0;
-    struct ff_str who = ff_query_person(ev);
-    if (!who.len) return 0;
-    uint64_t person = XXH3_64bits(who.p, who.len), b = (uint64_t)ff_query_bucket(a->q, ev->timestamp_us) + SHIFT;
-    int rc = ff_qtable_add(&a->active, person, b, 1) < 0 ? -ENOMEM : 0;
-    if (!rc && a->q->kind == FF_Q_LIFECYCLE) {
-        int created;
-        uint64_t *f = ff_qtable_at(&a->first, person, 0, b, &created, &rc);
-        if (f && b < *f) *f = b;
+    int rc = 0;
+    for (uint32_t i = 0; !rc && i < b->n; i++) {
+        uint64_t person = b->person[i], k = (uint64_t)ff_query_bucket(a->q, b->t[i]) + SHIFT;
+        rc = ff_qtable_add(&a->active, person, k, 1) < 0 ? -ENOMEM : 0;
+        if (!rc && a->q->kind == FF_Q_LIFECYCLE) {
+            int created;
+            uint64_t *f = ff_qtable_at(&a->first, person, 0, k, &created, &rc);
+            if (f && k < *f) *f = k;
+        }
     }
-    return rc ? (a->rc = rc) : 0;
+    return rc;
+}
+
+static int merge(void *into, void *from)
+{
+    struct activity *a = into, *b = from;
+    int rc = ff_qtable_merge(&a->active, NULL, &b->active, NULL, 0);
+    return rc ? rc : ff_qtable_merge_min(&a->first, &b->first);
 }
 
 static int stickiness(struct activity *a, uint64_t lo, size_t n, struct ff_buf *out)
@@ -103,9 +107,8 @@ static int lifecycle(struct activity *a, uint64_t lo, size_t n, struct ff_buf *o
 
 int ff_query_activity(struct ff_store *s, const struct ff_query *q, struct ff_buf *out, char *err, size_t errlen)
 {
-    struct activity a;
-    memset(&a, 0, sizeof a);
-    a.q = q;
+    struct activity st[FF_QTHREADS_MAX], *a = &st[0];
+    memset(st, 0, sizeof st);
     int64_t first = ff_query_bucket(q, q->from_us), last = ff_query_bucket(q, q->to_us - 1);
     if (last - first + 1 > MAX_INTERVALS) {
         snprintf(err, errlen, "from %s to %s is more than %d intervals: choose a longer interval or a shorter range",
@@ -116,7 +119,11 @@ int ff_query_activity(struct ff_store *s, const struct ff_query *q, struct ff_bu
     /* lifecycle: from the first event stored, for "new"; the interval before the range, for
      * "dormant" and "returning" in its first interval, comes with it */
     int lc = q->kind == FF_Q_LIFECYCLE;
-    int rc = ff_query_scan_from(s, q, lc ? FF_TIME_NONE : q->from_us, &a.ctx, &a.event_field, visit, &a, &a.rc);
+    struct ff_qplan p = {.q = q, .from_us = lc ? FF_TIME_NONE : q->from_us, .nmatch = 1,
+                         .match_event = {q->series[0].event}, .person = FF_QP_REQUIRED, .consume = consume, .merge = merge};
+    void *states[FF_QTHREADS_MAX];
+    for (int i = 0; i < FF_QTHREADS_MAX; i++) st[i].q = q, states[i] = &st[i];
+    int rc = ff_qplan_run(s, &p, states);
     if (rc == FF_ETOOBIG) snprintf(err, errlen, "the query needs more than its memory budget: narrow it or shorten the range");
     if (!rc) rc = ff_query_open_answer(q, lc ? "lifecycle" : "stickiness", out);
     static const char *const intervals[] = {"minute", "hour", "day", "week", "month"};
@@ -133,10 +140,11 @@ int ff_query_activity(struct ff_store *s, const struct ff_query *q, struct ff_bu
         if (!rc) rc = ff_buf_putc(out, ']');
     }
     uint64_t lo = (uint64_t)first + SHIFT;
-    if (!rc) rc = lc ? lifecycle(&a, lo, n, out) : stickiness(&a, lo, n, out);
+    if (!rc) rc = lc ? lifecycle(a, lo, n, out) : stickiness(a, lo, n, out);
     if (!rc) rc = ff_buf_putc(out, '}');
-    ff_qtable_free(&a.active);
-    ff_qtable_free(&a.first);
-    ff_field_ctx_free(a.ctx);
+    for (int i = 0; i < FF_QTHREADS_MAX; i++) {
+        ff_qtable_free(&st[i].active);
+        ff_qtable_free(&st[i].first);
+    }
     return rc;
 }

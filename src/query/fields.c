@@ -164,11 +164,31 @@ static struct ff_str lit(const char *s) { return (struct ff_str){s, (uint32_t)st
 
 /* The name series and breakdowns use for an event: a track call's name, else "$pageview",
  * "$screen", "$identify", "$group" or "$alias" (PostHog's names). */
-static struct ff_str event_name(const struct ff_event *ev)
+struct ff_str ff_event_query_name(int type, struct ff_str event)
 {
     static const char *const special[] = {"", "", "$pageview", "$screen", "$identify", "$group", "$alias"};
-    if (ev->type == FF_EV_TRACK) return ev->event;
-    return lit(ev->type <= FF_EV_TYPE_MAX ? special[ev->type] : "");
+    if (type == FF_EV_TRACK) return event;
+    return lit(type >= 0 && type <= FF_EV_TYPE_MAX ? special[type] : "");
+}
+
+static struct ff_str event_name(const struct ff_event *ev) { return ff_event_query_name(ev->type, ev->event); }
+
+int ff_field_vector(const struct ff_field *f, int *col)
+{
+    *col = f->col;
+    switch (f->id) {
+    case F_EVENT: return FF_FV_EVENT;
+    case F_TYPE: return FF_FV_TYPE;
+    case F_PROJECT: return FF_FV_PROJECT;
+    case F_BOT: return FF_FV_BOT;
+    case F_STRING: return f->col == FF_C_PERSON_ID ? FF_FV_NONE : FF_FV_COLUMN; /* resolved at query time */
+    case F_PROPERTY:
+    case F_TRAIT: return FF_FV_NONE;
+    default: break;
+    }
+    if (f->id == F_DERIVED + FF_D(FF_C_PAGE_PATH)) return FF_FV_PATH;
+    *col = FF_C_PAGE_URL + (f->id - F_DERIVED); /* parts store what the deriver made */
+    return FF_FV_COLUMN;
 }
 
 /* A JSON node of doc as text: strings as they are, numbers and booleans as written. */
@@ -312,6 +332,11 @@ static int passes(struct ff_field_ctx *c, const struct ff_event *ev, const struc
 {
     struct ff_str v;
     int has = ff_field_value(c, ev, &f->field, &v);
+    return ff_filter_match(f, has, v, c->md);
+}
+
+int ff_filter_match(const struct ff_filter *f, int has, struct ff_str v, void *match_data)
+{
     double d;
     switch (f->op) {
     case FF_OP_EXISTS: return has;
@@ -320,7 +345,7 @@ static int passes(struct ff_field_ctx *c, const struct ff_event *ev, const struc
     case FF_OP_IN: return has && any_value(f, v, equal);
     case FF_OP_CONTAINS: return has && any_value(f, v, contains_ci);
     case FF_OP_REGEX:
-        return has && pcre2_match(f->re, (PCRE2_SPTR)v.p, v.len, 0, 0, c->md, NULL) >= 0;
+        return has && pcre2_match(f->re, (PCRE2_SPTR)v.p, v.len, 0, 0, match_data, NULL) >= 0;
     case FF_OP_GT: return has && as_number(v, &d) && d > f->number;
     case FF_OP_LT: return has && as_number(v, &d) && d < f->number;
     default: return 0;

@@ -21,7 +21,7 @@
 #include "core/errors.h"
 #include "core/json.h"
 #include "event/event.h"
-#include "query/query_int.h"
+#include "query/colscan.h"
 #include "store/store.h"
 
 struct hit {
@@ -33,39 +33,24 @@ struct hit {
 
 struct funnel {
     const struct ff_query *q;
-    struct ff_field_ctx *ctx;
-    struct ff_field event_field;
-    struct hit *hits;
-    size_t n, cap;
+    struct ff_qrowvec h[FF_QTHREADS_MAX]; /* hits, per thread (colscan.h); h[0]: all once merged */
     struct ff_qvalues values, persons;
-    int rc;
 };
 
-static int visit(void *arg, const struct ff_event *ev)
+static int consume(void *arg, const struct ff_qbatch *b)
 {
-    struct funnel *f = arg;
-    const struct ff_query *q = f->q;
-    if (!ff_query_wants(f->ctx, q, ev)) return 0;
-    uint32_t steps = 0;
-    for (size_t s = 0; s < q->nsteps; s++)
-        if (ff_query_event_is(f->ctx, &f->event_field, ev, q->steps[s].event) &&
-            ff_filters_pass(f->ctx, ev, q->steps[s].filters, q->steps[s].nfilters))
-            steps |= 1u << s;
-    if (!steps && q->order != FF_ORDER_STRICT) return 0;
-    struct ff_str who = ff_query_person(ev);
-    if (!who.len) return 0;
-    uint32_t value = 0;
-    int rc = 0;
-    if (q->has_breakdown && (steps & 1)) {
-        struct ff_str v;
-        if (!ff_field_value(f->ctx, ev, &q->breakdown, &v)) v.len = 0;
-        rc = ff_qvalues_index(&f->values, v, &value);
+    struct ff_qrowvec *h = arg;
+    for (uint32_t i = 0; i < b->n; i++) {
+        int rc = ff_qrows_reserve(&h->v, h->n, &h->cap, sizeof(struct hit));
+        if (rc) return rc;
+        ((struct hit *)h->v)[h->n++] = (struct hit){{b->person[i], b->t[i], b->seq[i]}, b->match[i], b->value[i], b->who[i]};
     }
-    if (!rc) rc = ff_qrows_reserve((void **)&f->hits, f->n, &f->cap, sizeof *f->hits);
-    uint32_t id = 0;
-    if (!rc && q->list_step) rc = ff_qvalues_index(&f->persons, who, &id);
-    if (!rc) f->hits[f->n++] = (struct hit){{XXH3_64bits(who.p, who.len), ev->timestamp_us, ev->seq}, steps, value, id};
-    return rc ? (f->rc = rc) : 0;
+    return 0;
+}
+
+static int merge(void *into, void *from)
+{
+    return ff_qrowvec_merge(into, from, sizeof(struct hit));
 }
 
 /* The deepest step one person reached (1-based; 0: never step 1), the times of that
@@ -128,6 +113,7 @@ static int write_steps(const struct ff_query *q, const uint64_t *reached, int64_
 
 struct group {
     uint32_t value;
+    struct ff_str text;                /* the value's */
     uint64_t reached[FF_QUERY_MAX_STEPS];
     int64_t *gaps[FF_QUERY_MAX_STEPS]; /* step s: the time from step s-1, per person that reached s */
 };
@@ -136,7 +122,7 @@ static int by_first_step(const void *a, const void *b)
 {
     const struct group *x = a, *y = b;
     if (x->reached[0] != y->reached[0]) return x->reached[0] > y->reached[0] ? -1 : 1;
-    return x->value < y->value ? -1 : x->value > y->value;
+    return x->value && y->value ? ff_str_cmp(x->text, y->text) : x->value < y->value ? -1 : x->value > y->value;
 }
 
 int ff_query_funnel(struct ff_store *s, const struct ff_query *q, struct ff_buf *out, char *err, size_t errlen)
@@ -146,7 +132,22 @@ int ff_query_funnel(struct ff_store *s, const struct ff_query *q, struct ff_buf 
     f.q = q;
     ff_qvalues_init(&f.values);
     ff_qvalues_init(&f.persons);
-    int rc = ff_query_scan(s, q, &f.ctx, &f.event_field, visit, &f, &f.rc);
+    /* every step-matching event of a person; for a strict funnel every other event too,
+     * since one between two steps breaks it; the breakdown is the step-1 event's */
+    struct ff_qplan p = {.q = q, .from_us = q->from_us, .nmatch = q->nsteps, .keep_unmatched = q->order == FF_ORDER_STRICT,
+                         .value = q->has_breakdown ? &q->breakdown : NULL, .value_mask = 1, .person = FF_QP_REQUIRED,
+                         .who = q->list_step > 0, .seq = 1, .values = &f.values, .persons = &f.persons,
+                         .consume = consume, .merge = merge};
+    for (size_t i = 0; i < q->nsteps; i++) {
+        p.match_event[i] = q->steps[i].event;
+        p.match_filters[i] = q->steps[i].filters;
+        p.match_nfilters[i] = q->steps[i].nfilters;
+    }
+    void *states[FF_QTHREADS_MAX];
+    for (int i = 0; i < FF_QTHREADS_MAX; i++) states[i] = &f.h[i];
+    int rc = ff_qplan_run(s, &p, states);
+    struct hit *hits = f.h[0].v;
+    size_t nhits = f.h[0].n;
     if (rc == FF_ETOOBIG)
         snprintf(err, errlen, "more than %zu matching events: narrow the funnel with filters or a shorter range",
                  FF_QUERY_MAX_ENTRIES / 4);
@@ -154,23 +155,23 @@ int ff_query_funnel(struct ff_store *s, const struct ff_query *q, struct ff_buf 
     size_t ngroups = q->has_breakdown ? f.values.n + 1 : 1;
     struct group *g = rc ? NULL : ff_calloc(ngroups, sizeof *g);
     if (!rc && !g) rc = -ENOMEM;
-    for (size_t i = 0; i < ngroups && g; i++) g[i].value = (uint32_t)i;
-    if (!rc && f.n) qsort(f.hits, f.n, sizeof *f.hits, ff_qrow_cmp);
+    for (size_t i = 0; i < ngroups && g; i++) g[i].value = (uint32_t)i, g[i].text = ff_qvalues_text(&f.values, (uint32_t)i);
+    if (!rc && nhits) rc = ff_qrows_sort(hits, nhits, sizeof *hits);
     /* the gap arrays: at most one entry per person per step */
     size_t persons = 0;
-    for (size_t i = 0; i < f.n; i++) persons += !i || f.hits[i].r.key != f.hits[i - 1].r.key;
+    for (size_t i = 0; i < nhits; i++) persons += !i || hits[i].r.key != hits[i - 1].r.key;
     for (size_t k = 0; !rc && k < ngroups; k++)
         for (size_t st = 1; !rc && st < q->nsteps; st++)
             if (!(g[k].gaps[st] = ff_malloc((persons ? persons : 1) * sizeof *g[k].gaps[st]))) rc = -ENOMEM;
     struct ff_str *listed = !rc && q->list_step ? ff_malloc((persons ? persons : 1) * sizeof *listed) : NULL;
     size_t nlisted = 0;
     if (!rc && q->list_step && !listed) rc = -ENOMEM;
-    for (size_t a = 0, z; !rc && a < f.n; a = z) {
-        for (z = a + 1; z < f.n && f.hits[z].r.key == f.hits[a].r.key;) z++;
+    for (size_t a = 0, z; !rc && a < nhits; a = z) {
+        for (z = a + 1; z < nhits && hits[z].r.key == hits[a].r.key;) z++;
         int64_t when[FF_QUERY_MAX_STEPS];
         uint32_t value = 0;
-        size_t level = walk(q, f.hits + a, z - a, when, &value);
-        if (q->list_step && level >= q->list_step) listed[nlisted++] = ff_qvalues_text(&f.persons, f.hits[a].who);
+        size_t level = walk(q, hits + a, z - a, when, &value);
+        if (q->list_step && level >= q->list_step) listed[nlisted++] = ff_qvalues_text(&f.persons, hits[a].who);
         struct group *grp = &g[q->has_breakdown ? value : 0];
         for (size_t st = 0; st < level; st++) {
             if (st) grp->gaps[st][grp->reached[st]] = when[st] - when[st - 1];
@@ -212,9 +213,8 @@ int ff_query_funnel(struct ff_store *s, const struct ff_query *q, struct ff_buf 
     for (size_t k = 0; g && k < ngroups; k++)
         for (size_t st = 0; st < FF_QUERY_MAX_STEPS; st++) ff_free(g[k].gaps[st]);
     ff_free(g);
-    ff_free(f.hits);
+    for (int i = 0; i < FF_QTHREADS_MAX; i++) ff_free(f.h[i].v);
     ff_qvalues_free(&f.values);
     ff_qvalues_free(&f.persons);
-    ff_field_ctx_free(f.ctx);
     return rc;
 }

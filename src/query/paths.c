@@ -17,7 +17,7 @@
 #include "core/errors.h"
 #include "core/json.h"
 #include "event/event.h"
-#include "query/query_int.h"
+#include "query/colscan.h"
 #include "store/store.h"
 
 struct item {
@@ -27,32 +27,26 @@ struct item {
 
 struct paths {
     const struct ff_query *q;
-    struct ff_field_ctx *ctx;
-    struct ff_field event_field, path_field;
-    struct item *items;
-    size_t n, cap;
+    struct ff_qrowvec items[FF_QTHREADS_MAX]; /* per thread (colscan.h); [0]: all once merged */
     struct ff_qvalues labels;
-    int rc;
 };
 
-static int visit(void *arg, const struct ff_event *ev)
+static int consume(void *arg, const struct ff_qbatch *b)
 {
-    struct paths *p = arg;
-    if (!ev->session_id.len || !ff_query_wants(p->ctx, p->q, ev)) return 0;
-    struct ff_str label = {"", 0};
-    if (ev->type == FF_EV_PAGE) ff_field_value(p->ctx, ev, &p->path_field, &label);
-    else if (ev->type == FF_EV_SCREEN) label = ev->name;
-    else ff_field_value(p->ctx, ev, &p->event_field, &label);
-    if (!label.len) return 0;
-    uint32_t idx;
-    int rc = ff_qvalues_index(&p->labels, label, &idx);
-    if (!rc) rc = ff_qrows_reserve((void **)&p->items, p->n, &p->cap, sizeof *p->items);
-    if (!rc) p->items[p->n++] = (struct item){{XXH3_64bits(ev->session_id.p, ev->session_id.len), ev->timestamp_us, ev->seq}, idx};
-    return rc ? (p->rc = rc) : 0;
+    struct ff_qrowvec *v = arg;
+    for (uint32_t i = 0; i < b->n; i++) {
+        int rc = ff_qrows_reserve(&v->v, v->n, &v->cap, sizeof(struct item));
+        if (rc) return rc;
+        ((struct item *)v->v)[v->n++] = (struct item){{b->session[i], b->t[i], b->seq[i]}, b->value[i]};
+    }
+    return 0;
 }
+
+static int merge(void *into, void *from) { return ff_qrowvec_merge(into, from, sizeof(struct item)); }
 
 struct edge {
     uint32_t step, from, to; /* from step `step` to step + 1 */
+    uint32_t rfrom, rto;     /* their labels' places in text order: ties go by them */
     uint64_t value;
 };
 
@@ -61,8 +55,35 @@ static int by_value(const void *a, const void *b)
     const struct edge *x = a, *y = b;
     if (x->value != y->value) return x->value > y->value ? -1 : 1;
     if (x->step != y->step) return x->step < y->step ? -1 : 1;
-    if (x->from != y->from) return x->from < y->from ? -1 : 1;
-    return x->to < y->to ? -1 : x->to > y->to;
+    if (x->rfrom != y->rfrom) return x->rfrom < y->rfrom ? -1 : 1;
+    return x->rto < y->rto ? -1 : x->rto > y->rto;
+}
+
+/* Each label's place in text order (labels are numbered in the order threads met them). */
+struct ranked_label {
+    struct ff_str text;
+    uint32_t idx;
+};
+
+static int by_text(const void *a, const void *b)
+{
+    return ff_str_cmp(((const struct ranked_label *)a)->text, ((const struct ranked_label *)b)->text);
+}
+
+static uint32_t *label_ranks(const struct ff_qvalues *labels)
+{
+    size_t n = labels->n + 1;
+    uint32_t *rank = ff_malloc(n * sizeof *rank);
+    struct ranked_label *r = ff_malloc(n * sizeof *r);
+    if (!rank || !r) {
+        ff_free(rank), ff_free(r);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) r[i] = (struct ranked_label){ff_qvalues_text(labels, (uint32_t)i), (uint32_t)i};
+    qsort(r, n, sizeof *r, by_text);
+    for (size_t i = 0; i < n; i++) rank[r[i].idx] = (uint32_t)i;
+    ff_free(r);
+    return rank;
 }
 
 static int write_node_name(struct ff_buf *o, const struct paths *p, uint32_t step, uint32_t label)
@@ -85,8 +106,19 @@ int ff_query_paths(struct ff_store *s, const struct ff_query *q, struct ff_buf *
     memset(&p, 0, sizeof p);
     p.q = q;
     ff_qvalues_init(&p.labels);
-    int rc = ff_field_compile("path", 4, &p.path_field, err, errlen);
-    if (!rc) rc = ff_query_scan(s, q, &p.ctx, &p.event_field, visit, &p, &p.rc);
+    /* items: a page's path, a screen's name, else the event's name; of sessions' events only */
+    struct ff_field event_field, path_field, name_field;
+    int rc = ff_field_compile("event", 5, &event_field, err, errlen);
+    if (!rc) rc = ff_field_compile("path", 4, &path_field, err, errlen);
+    if (!rc) rc = ff_field_compile("name", 4, &name_field, err, errlen);
+    struct ff_qplan plan = {.q = q, .from_us = q->from_us, .keep_unmatched = 1, .value = &event_field,
+                            .value_page = &path_field, .value_screen = &name_field, .value_required = 1,
+                            .session = FF_QP_REQUIRED, .seq = 1, .values = &p.labels, .consume = consume, .merge = merge};
+    void *states[FF_QTHREADS_MAX];
+    for (int i = 0; i < FF_QTHREADS_MAX; i++) states[i] = &p.items[i];
+    if (!rc) rc = ff_qplan_run(s, &plan, states);
+    struct item *items = p.items[0].v;
+    size_t nitems = p.items[0].n;
     if (rc == FF_ETOOBIG) snprintf(err, errlen, "too many events for one paths query: narrow it or shorten the range");
     uint32_t start = 0;
     int has_start = q->path_start[0] != 0;
@@ -94,17 +126,17 @@ int ff_query_paths(struct ff_store *s, const struct ff_query *q, struct ff_buf *
         const uint32_t *at = ff_strmap_get(&p.labels.map, q->path_start, strlen(q->path_start));
         start = at ? *at : UINT32_MAX; /* never seen: no paths */
     }
-    if (!rc && p.n) qsort(p.items, p.n, sizeof *p.items, ff_qrow_cmp);
+    if (!rc && nitems) rc = ff_qrows_sort(items, nitems, sizeof *items);
     /* edges: (step, from, to) → sessions; nodes: (step, label) → sessions */
     struct ff_qtable edges = {0}, nodes = {0};
-    uint32_t *seq = rc ? NULL : ff_malloc((p.n ? p.n : 1) * sizeof *seq);
+    uint32_t *seq = rc ? NULL : ff_malloc((nitems ? nitems : 1) * sizeof *seq);
     if (!rc && !seq) rc = -ENOMEM;
     size_t sessions = 0;
-    for (size_t a = 0, z; !rc && a < p.n; a = z) {
-        for (z = a + 1; z < p.n && p.items[z].r.key == p.items[a].r.key;) z++;
+    for (size_t a = 0, z; !rc && a < nitems; a = z) {
+        for (z = a + 1; z < nitems && items[z].r.key == items[a].r.key;) z++;
         size_t n = 0; /* the session's items, repeats collapsed */
         for (size_t i = a; i < z; i++)
-            if (!n || seq[n - 1] != p.items[i].label) seq[n++] = p.items[i].label;
+            if (!n || seq[n - 1] != items[i].label) seq[n++] = items[i].label;
         size_t from = 0;
         if (has_start) {
             while (from < n && seq[from] != start) from++;
@@ -126,7 +158,12 @@ int ff_query_paths(struct ff_store *s, const struct ff_query *q, struct ff_buf *
     size_t ne = 0;
     for (size_t i = 0; !rc && i < edges.cap; i++)
         if (edges.a[i] != FF_QTABLE_EMPTY)
-            e[ne++] = (struct edge){(uint32_t)(edges.a[i] >> 32), (uint32_t)edges.a[i], (uint32_t)edges.b[i], edges.v[i]};
+            e[ne++] = (struct edge){(uint32_t)(edges.a[i] >> 32), (uint32_t)edges.a[i], (uint32_t)edges.b[i], 0, 0,
+                                    edges.v[i]};
+    uint32_t *rank = rc ? NULL : label_ranks(&p.labels);
+    if (!rc && !rank) rc = -ENOMEM;
+    for (size_t i = 0; !rc && i < ne; i++) e[i].rfrom = rank[e[i].from], e[i].rto = rank[e[i].to];
+    ff_free(rank);
     if (!rc && ne) qsort(e, ne, sizeof *e, by_value);
     if (ne > q->limit) ne = q->limit;
     if (!rc) rc = ff_query_open_answer(q, "paths", out);
@@ -166,8 +203,7 @@ int ff_query_paths(struct ff_store *s, const struct ff_query *q, struct ff_buf *
     ff_qtable_free(&nodes);
     ff_free(e);
     ff_free(seq);
-    ff_free(p.items);
+    for (int i = 0; i < FF_QTHREADS_MAX; i++) ff_free(p.items[i].v);
     ff_qvalues_free(&p.labels);
-    ff_field_ctx_free(p.ctx);
     return rc;
 }

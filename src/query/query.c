@@ -66,8 +66,7 @@ static void filters_columns(const struct ff_filter *fs, size_t n, uint8_t *cols)
     for (size_t i = 0; i < n; i++) ff_field_columns(&fs[i].field, cols);
 }
 
-/* The part columns a query reads: a scan leaves the others on disk. */
-static void query_columns(const struct ff_query *q, uint8_t *cols)
+void ff_query_columns(const struct ff_query *q, uint8_t *cols)
 {
     memset(cols, 0, FF_NCOLS);
     static const int base[] = {FF_C_TIME, FF_C_SEQ, FF_C_PROJECT, FF_C_TYPE, FF_C_EVENT, FF_C_BOT};
@@ -110,7 +109,7 @@ int ff_query_scan_from(struct ff_store *s, const struct ff_query *q, int64_t fro
     ff_query_scan_filter(q, &f);
     f.from_us = from;
     uint8_t cols[FF_NCOLS];
-    query_columns(q, cols);
+    ff_query_columns(q, cols);
     /* events and live answer whole events: they read every column */
     if (q->kind != FF_Q_EVENTS && q->kind != FF_Q_LIVE) f.columns = cols;
     struct timed t = {q, visit, arg, 0};

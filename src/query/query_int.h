@@ -27,6 +27,10 @@ uint64_t ff_qtable_get(const struct ff_qtable *t, uint64_t a, uint64_t b);
 uint64_t *ff_qtable_at(struct ff_qtable *t, uint64_t a, uint64_t b, uint64_t init, int *created, int *err);
 /* Counts one in `cell` of cells: always, or (distinct) the first time id_hash is seen there. */
 int ff_qtable_count(struct ff_qtable *cells, struct ff_qtable *seen, int distinct, uint64_t cell, uint64_t id_hash);
+/* Folds counts made on another thread into cells (and seen): adds them up, or (distinct)
+ * counts each of from_seen's (cell, id) pairs once more where it is new. */
+int ff_qtable_merge(struct ff_qtable *cells, struct ff_qtable *seen, const struct ff_qtable *from_cells,
+                    const struct ff_qtable *from_seen, int distinct);
 void ff_qtable_free(struct ff_qtable *t);
 
 /* The events a kind keeps to walk in order per person or session: each kind's row starts
@@ -38,6 +42,18 @@ struct ff_qrow {
 };
 /* qsort order of rows that start with struct ff_qrow: by key, time, arrival. */
 int ff_qrow_cmp(const void *a, const void *b);
+/* Sorts rows of `elem` bytes that start with struct ff_qrow as ff_qrow_cmp does, faster than
+ * qsort on millions of them: by the key's top bits first, then each run. 0 or -ENOMEM. */
+int ff_qrows_sort(void *v, size_t n, size_t elem);
+/* Rows gathered by one thread of a scan (colscan.h), and all of them once merged. */
+struct ff_qrowvec {
+    void *v;
+    size_t n, cap;
+};
+/* Appends b's rows of `elem` bytes to a's: 0, FF_ETOOBIG past the budget of rows, -ENOMEM. */
+int ff_qrowvec_merge(struct ff_qrowvec *a, const struct ff_qrowvec *b, size_t elem);
+/* Folds a table of (key, 0) → least value made on another thread into `into`. */
+int ff_qtable_merge_min(struct ff_qtable *into, const struct ff_qtable *from);
 /* Room for one more row of `elem` bytes in *v (n used, *cap allocated): 0, FF_ETOOBIG past
  * the budget of rows, or -ENOMEM. */
 int ff_qrows_reserve(void **v, size_t n, size_t *cap, size_t elem);
@@ -63,6 +79,18 @@ void ff_qvalues_init(struct ff_qvalues *d);
 int ff_qvalues_index(struct ff_qvalues *d, struct ff_str v, uint32_t *out);
 struct ff_str ff_qvalues_text(const struct ff_qvalues *d, uint32_t idx);
 void ff_qvalues_free(struct ff_qvalues *d);
+
+/* ---- fields read as column vectors (colscan.c) ---- */
+/* How a field's value is read from a part's columns without building the event:
+ * FF_FV_NONE: it cannot be (properties, traits, the resolved person id). */
+enum { FF_FV_NONE, FF_FV_EVENT, FF_FV_TYPE, FF_FV_PROJECT, FF_FV_BOT, FF_FV_COLUMN, FF_FV_PATH };
+/* The FF_FV_ form of a field; *col: its column (FF_FV_COLUMN). */
+int ff_field_vector(const struct ff_field *f, int *col);
+/* The name "event" gives an event of this type: a track call's name, "$pageview", … */
+struct ff_str ff_event_query_name(int type, struct ff_str event);
+/* 1 when a value (has: whether the event has one) passes filter f. match_data: a
+ * pcre2_match_data of the caller's thread. */
+int ff_filter_match(const struct ff_filter *f, int has, struct ff_str v, void *match_data);
 
 /* kind "trends" (trends.c), kinds "sessions" and "top" (visits.c) */
 int ff_query_trends(struct ff_store *s, const struct ff_query *q, struct ff_buf *out, char *err, size_t errlen);
@@ -93,6 +121,8 @@ int ff_query_open_answer(const struct ff_query *q, const char *kind, struct ff_b
 int64_t ff_query_bucket(const struct ff_query *q, int64_t t_us);
 void ff_query_bucket_label(const struct ff_query *q, int64_t b, char out[64]);
 
+/* The part columns (FF_NCOLS flags) a query reads: a scan leaves the others on disk. */
+void ff_query_columns(const struct ff_query *q, uint8_t *cols);
 /* The store's scan filter for a query's range and project. */
 struct ff_scan_filter;
 void ff_query_scan_filter(const struct ff_query *q, struct ff_scan_filter *f);

@@ -16,37 +16,45 @@
 #include "core/alloc.h"
 #include "core/errors.h"
 #include "event/event.h"
-#include "query/query_int.h"
+#include "query/colscan.h"
 #include "store/store.h"
+
+/* One thread's (colscan.h); state 0 ends up with everyone's. */
+struct rstate {
+    const struct retention *r;
+    struct ff_qtable first;    /* (person, 0) → first start period + 1 */
+    struct ff_qtable returned; /* (person, period): did the return event then */
+};
 
 struct retention {
     const struct ff_query *q;
-    struct ff_field_ctx *ctx;
-    struct ff_field event_field;
-    struct ff_qtable first;    /* (person, 0) → first start period + 1 (0: none yet) */
-    struct ff_qtable returned; /* (person, period): did the return event then */
     int64_t base;              /* the range's first period */
-    int rc;
+    struct rstate st[FF_QTHREADS_MAX];
 };
 
-static int visit(void *arg, const struct ff_event *ev)
+/* Matcher 0: the start event; 1: the return event. */
+static int consume(void *arg, const struct ff_qbatch *b)
 {
-    struct retention *r = arg;
-    const struct ff_query *q = r->q;
-    if (!ff_query_wants(r->ctx, q, ev)) return 0;
-    struct ff_str who = ff_query_person(ev);
-    if (!who.len) return 0;
-    uint64_t person = XXH3_64bits(who.p, who.len);
-    uint64_t period = (uint64_t)(ff_query_bucket(q, ev->timestamp_us) - r->base) + 1;
+    struct rstate *st = arg;
+    const struct ff_query *q = st->r->q;
     int rc = 0;
-    if (ff_query_event_is(r->ctx, &r->event_field, ev, q->start_event)) {
-        int created;
-        uint64_t *v = ff_qtable_at(&r->first, person, 0, period, &created, &rc);
-        if (v && period < *v) *v = period;
+    for (uint32_t i = 0; !rc && i < b->n; i++) {
+        uint64_t period = (uint64_t)(ff_query_bucket(q, b->t[i]) - st->r->base) + 1;
+        if (b->match[i] & 1) {
+            int created;
+            uint64_t *v = ff_qtable_at(&st->first, b->person[i], 0, period, &created, &rc);
+            if (v && period < *v) *v = period;
+        }
+        if (!rc && (b->match[i] & 2)) rc = ff_qtable_add(&st->returned, b->person[i], period, 1) < 0 ? -ENOMEM : 0;
     }
-    if (!rc && ff_query_event_is(r->ctx, &r->event_field, ev, q->return_event))
-        rc = ff_qtable_add(&r->returned, person, period, 1) < 0 ? -ENOMEM : 0;
-    return rc ? (r->rc = rc) : 0;
+    return rc;
+}
+
+static int merge(void *into, void *from)
+{
+    struct rstate *a = into, *b = from;
+    int rc = ff_qtable_merge_min(&a->first, &b->first);
+    return rc ? rc : ff_qtable_merge(&a->returned, NULL, &b->returned, NULL, 0);
 }
 
 int ff_query_retention(struct ff_store *s, const struct ff_query *q, struct ff_buf *out, char *err, size_t errlen)
@@ -61,18 +69,22 @@ int ff_query_retention(struct ff_store *s, const struct ff_query *q, struct ff_b
                  "to");
         return FF_EINVAL;
     }
-    int rc = ff_query_scan(s, q, &r.ctx, &r.event_field, visit, &r, &r.rc);
+    struct ff_qplan p = {.q = q, .from_us = q->from_us, .nmatch = 2, .match_event = {q->start_event, q->return_event},
+                         .person = FF_QP_REQUIRED, .consume = consume, .merge = merge};
+    void *states[FF_QTHREADS_MAX];
+    for (int i = 0; i < FF_QTHREADS_MAX; i++) r.st[i].r = &r, states[i] = &r.st[i];
+    int rc = ff_qplan_run(s, &p, states);
     if (rc == FF_ETOOBIG) snprintf(err, errlen, "the query needs more than its memory budget: narrow it or shorten the range");
     /* rows: cohort c, period k (0: the cohort itself) */
     size_t width = q->periods + 1;
     uint64_t *table = rc ? NULL : ff_calloc(ncohorts * width, sizeof *table);
     if (!rc && !table) rc = -ENOMEM;
-    for (size_t i = 0; !rc && i < r.first.cap; i++) {
-        if (r.first.a[i] == FF_QTABLE_EMPTY) continue;
-        uint64_t person = r.first.a[i], c = r.first.v[i] - 1;
+    for (size_t i = 0; !rc && i < r.st[0].first.cap; i++) {
+        if (r.st[0].first.a[i] == FF_QTABLE_EMPTY) continue;
+        uint64_t person = r.st[0].first.a[i], c = r.st[0].first.v[i] - 1;
         table[c * width]++;
         for (size_t k = 1; k < width && c + k < ncohorts; k++)
-            if (ff_qtable_get(&r.returned, person, c + k + 1)) table[c * width + k]++;
+            if (ff_qtable_get(&r.st[0].returned, person, c + k + 1)) table[c * width + k]++;
     }
     if (!rc) rc = ff_query_open_answer(q, "retention", out);
     static const char *const periods[] = {"", "", "day", "week", "month"};
@@ -94,8 +106,9 @@ int ff_query_retention(struct ff_store *s, const struct ff_query *q, struct ff_b
     }
     if (!rc) rc = ff_buf_append_str(out, "]}");
     ff_free(table);
-    ff_qtable_free(&r.first);
-    ff_qtable_free(&r.returned);
-    ff_field_ctx_free(r.ctx);
+    for (int i = 0; i < FF_QTHREADS_MAX; i++) {
+        ff_qtable_free(&r.st[i].first);
+        ff_qtable_free(&r.st[i].returned);
+    }
     return rc;
 }

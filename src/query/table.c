@@ -1,6 +1,7 @@
 /* table.c - the counting structures queries share (see query_int.h): a hash table of
  * 128-bit keys with a count each, and a dictionary of the distinct values of a field. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/alloc.h"
@@ -74,6 +75,79 @@ int ff_qtable_count(struct ff_qtable *cells, struct ff_qtable *seen, int distinc
     int rc = distinct ? ff_qtable_add(seen, cell, id_hash, 0) : 1;
     if (rc == 1) rc = ff_qtable_add(cells, cell, 0, 1);
     return rc < 0 ? rc : 0;
+}
+
+int ff_qtable_merge(struct ff_qtable *cells, struct ff_qtable *seen, const struct ff_qtable *from_cells,
+                    const struct ff_qtable *from_seen, int distinct)
+{
+    const struct ff_qtable *from = distinct ? from_seen : from_cells;
+    for (size_t i = 0; i < from->cap; i++) {
+        if (from->a[i] == EMPTY) continue;
+        int rc = distinct ? ff_qtable_count(cells, seen, 1, from->a[i], from->b[i])
+                          : ff_qtable_add(cells, from->a[i], from->b[i], from->v[i]);
+        if (rc < 0) return rc;
+    }
+    return 0;
+}
+
+int ff_qrows_sort(void *v, size_t n, size_t elem)
+{
+    enum { BITS = 16, NB = 1 << BITS };
+    if (n < 4096) {
+        qsort(v, n, elem, ff_qrow_cmp);
+        return 0;
+    }
+    size_t *at = ff_calloc(NB + 1, sizeof *at);
+    char *tmp = ff_malloc(n * elem);
+    if (!at || !tmp) {
+        ff_free(at), ff_free(tmp);
+        return -ENOMEM;
+    }
+    char *src = v;
+    for (size_t i = 0; i < n; i++) at[(((const struct ff_qrow *)(src + i * elem))->key >> (64 - BITS)) + 1]++;
+    for (size_t b = 0; b < NB; b++) at[b + 1] += at[b];
+    size_t *fill = ff_malloc(NB * sizeof *fill);
+    if (!fill) {
+        ff_free(at), ff_free(tmp);
+        return -ENOMEM;
+    }
+    memcpy(fill, at, NB * sizeof *fill);
+    for (size_t i = 0; i < n; i++) {
+        size_t b = ((const struct ff_qrow *)(src + i * elem))->key >> (64 - BITS);
+        memcpy(tmp + fill[b]++ * elem, src + i * elem, elem);
+    }
+    for (size_t b = 0; b < NB; b++)
+        if (at[b + 1] - at[b] > 1) qsort(tmp + at[b] * elem, at[b + 1] - at[b], elem, ff_qrow_cmp);
+    memcpy(v, tmp, n * elem);
+    ff_free(fill), ff_free(at), ff_free(tmp);
+    return 0;
+}
+
+int ff_qrowvec_merge(struct ff_qrowvec *a, const struct ff_qrowvec *b, size_t elem)
+{
+    if (!b->n) return 0;
+    if (a->n + b->n >= FF_QUERY_MAX_ENTRIES / 4) return FF_ETOOBIG; /* as ff_qrows_reserve */
+    if (a->n + b->n > a->cap) {
+        void *v = ff_realloc(a->v, (a->n + b->n) * elem);
+        if (!v) return -ENOMEM;
+        a->v = v;
+        a->cap = a->n + b->n;
+    }
+    memcpy((char *)a->v + a->n * elem, b->v, b->n * elem);
+    a->n += b->n;
+    return 0;
+}
+
+int ff_qtable_merge_min(struct ff_qtable *into, const struct ff_qtable *from)
+{
+    for (size_t i = 0; i < from->cap; i++) {
+        if (from->a[i] == EMPTY) continue;
+        int created, err = 0;
+        uint64_t *v = ff_qtable_at(into, from->a[i], from->b[i], from->v[i], &created, &err);
+        if (!v) return err;
+        if (from->v[i] < *v) *v = from->v[i];
+    }
+    return 0;
 }
 
 void ff_qtable_free(struct ff_qtable *t)

@@ -6,7 +6,8 @@
  * cell counts an id the first time it enters the set. A series' total over the whole range
  * is one more bucket (TOTAL): for distinct measures it is not the sum of its buckets. The top
  * breakdown values by total are answered; the rest are folded into "$other" (for distinct
- * measures by re-counting their pairs, so a person in two small values counts once). */
+ * measures by re-counting their pairs, so a person in two small values counts once). Rows
+ * come from colscan.h, each thread counting into its own tables, merged at the end. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +18,7 @@
 #include "core/errors.h"
 #include "core/json.h"
 #include "event/event.h"
-#include "query/query_int.h"
+#include "query/colscan.h"
 #include "store/store.h"
 
 #define TOTAL 0xffffffffu
@@ -31,54 +32,45 @@ static uint64_t cell_key(size_t series, uint32_t value, uint32_t bucket)
 
 /* ---- the scan ---- */
 
-struct trends {
-    const struct ff_query *q;
-    struct ff_field_ctx *ctx;
-    struct ff_field event_field;
-    int64_t first;          /* bucket of from */
-    uint32_t nbuckets;
+/* One thread's counts (colscan.h); state 0 ends up with everyone's. */
+struct tstate {
+    const struct trends *t;
     struct ff_qtable cells; /* (cell, 0) → count */
     struct ff_qtable seen;  /* (cell, id hash): distinct measures */
-    struct ff_qvalues values; /* the breakdown's */
-    int rc;
 };
 
-static int series_matches(struct trends *t, const struct ff_event *ev, const struct ff_series *s)
-{
-    return ff_query_event_is(t->ctx, &t->event_field, ev, s->event);
-}
+struct trends {
+    const struct ff_query *q;
+    int64_t first;          /* bucket of from */
+    uint32_t nbuckets;
+    struct ff_qvalues values; /* the breakdown's */
+    struct tstate st[FF_QTHREADS_MAX];
+};
 
-static int count(struct trends *t, uint64_t cell, uint64_t id_hash)
+static int consume(void *arg, const struct ff_qbatch *b)
 {
-    return ff_qtable_count(&t->cells, &t->seen, t->q->measure != FF_M_COUNT, cell, id_hash);
-}
-
-static int visit(void *arg, const struct ff_event *ev)
-{
-    struct trends *t = arg;
+    struct tstate *st = arg;
+    const struct trends *t = st->t;
     const struct ff_query *q = t->q;
-    if (!ff_query_wants(t->ctx, q, ev)) return 0;
-    uint64_t id = 0;
-    if (q->measure != FF_M_COUNT) {
-        struct ff_str who = q->measure == FF_M_SESSIONS ? ev->session_id : ff_query_person(ev);
-        if (!who.len) return 0; /* no one to count */
-        id = XXH3_64bits(who.p, who.len);
+    int distinct = q->measure != FF_M_COUNT;
+    for (uint32_t i = 0; i < b->n; i++) {
+        int64_t k = ff_query_bucket(q, b->t[i]) - t->first;
+        if (k < 0 || k >= t->nbuckets) continue;
+        uint64_t id = q->measure == FF_M_SESSIONS ? b->session[i] : b->person[i];
+        for (size_t s = 0; s < q->nseries; s++) {
+            if (!(b->match[i] >> s & 1)) continue;
+            int rc = ff_qtable_count(&st->cells, &st->seen, distinct, cell_key(s, b->value[i], (uint32_t)k), id);
+            if (!rc) rc = ff_qtable_count(&st->cells, &st->seen, distinct, cell_key(s, b->value[i], TOTAL), id);
+            if (rc) return rc;
+        }
     }
-    int64_t b = ff_query_bucket(q, ev->timestamp_us) - t->first;
-    if (b < 0 || b >= t->nbuckets) return 0;
-    uint32_t value = 0;
-    int rc = 0;
-    if (q->has_breakdown) {
-        struct ff_str v;
-        if (!ff_field_value(t->ctx, ev, &q->breakdown, &v)) v.len = 0;
-        rc = ff_qvalues_index(&t->values, v, &value);
-    }
-    for (size_t s = 0; !rc && s < q->nseries; s++) {
-        if (!series_matches(t, ev, &q->series[s])) continue;
-        rc = count(t, cell_key(s, value, (uint32_t)b), id);
-        if (!rc) rc = count(t, cell_key(s, value, TOTAL), id);
-    }
-    return rc ? (t->rc = rc) : 0;
+    return 0;
+}
+
+static int merge(void *into, void *from)
+{
+    struct tstate *a = into, *b = from;
+    return ff_qtable_merge(&a->cells, &a->seen, &b->cells, &b->seen, a->t->q->measure != FF_M_COUNT);
 }
 
 /* ---- the answer ---- */
@@ -141,7 +133,7 @@ static int answer(struct trends *t, struct ff_buf *o)
     for (size_t s = 0; !rc && s < q->nseries; s++) {
         size_t n = 0;
         for (uint32_t v = 0; v <= t->values.n && (q->has_breakdown || v == 0); v++) {
-            uint64_t total = ff_qtable_get(&t->cells, cell_key(s, v, TOTAL), 0);
+            uint64_t total = ff_qtable_get(&t->st[0].cells, cell_key(s, v, TOTAL), 0);
             if (total || !q->has_breakdown) r[n++] = (struct ranked){v, total, ff_qvalues_text(&t->values, v)};
         }
         qsort(r, n, sizeof *r, by_total);
@@ -149,7 +141,7 @@ static int answer(struct trends *t, struct ff_buf *o)
         for (size_t i = 0; !rc && i < top; i++) {
             uint32_t v = r[i].value;
             rc = write_series(t, o, s, v ? ff_qvalues_text(&t->values, v).p : NULL, ff_qvalues_text(&t->values, v).len, 0,
-                              &t->cells, v, &first);
+                              &t->st[0].cells, v, &first);
         }
         if (rc || top == n) continue;
         /* the rest, folded into one series */
@@ -159,7 +151,7 @@ static int answer(struct trends *t, struct ff_buf *o)
         for (size_t i = top; !rc && i < n; i++) rest[r[i].value] = 1;
         /* counts add up; distinct ids are counted again over the folded cells */
         int distinct = q->measure != FF_M_COUNT;
-        const struct ff_qtable *from = distinct ? &t->seen : &t->cells;
+        const struct ff_qtable *from = distinct ? &t->st[0].seen : &t->st[0].cells;
         for (size_t i = 0; !rc && i < from->cap; i++) {
             uint64_t k = from->a[i];
             if (k == EMPTY || k >> 60 != s || !rest[(k >> 32) & OTHER]) continue;
@@ -191,14 +183,23 @@ int ff_query_trends(struct ff_store *s, const struct ff_query *q, struct ff_buf 
         return FF_EINVAL;
     }
     t.nbuckets = (uint32_t)(last - t.first + 1);
-    int rc = ff_query_scan(s, q, &t.ctx, &t.event_field, visit, &t, &t.rc);
+    struct ff_qplan p = {.q = q, .from_us = q->from_us, .nmatch = q->nseries, .values = &t.values,
+                         .consume = consume, .merge = merge};
+    for (size_t i = 0; i < q->nseries; i++) p.match_event[i] = q->series[i].event;
+    if (q->has_breakdown) p.value = &q->breakdown;
+    if (q->measure == FF_M_PERSONS) p.person = FF_QP_REQUIRED;
+    if (q->measure == FF_M_SESSIONS) p.session = FF_QP_REQUIRED;
+    void *states[FF_QTHREADS_MAX];
+    for (int i = 0; i < FF_QTHREADS_MAX; i++) t.st[i].t = &t, states[i] = &t.st[i];
+    int rc = ff_qplan_run(s, &p, states);
     if (rc == FF_ETOOBIG)
         snprintf(err, errlen, "the query needs more than its memory budget (%zu cells or distinct ids, %zu breakdown "
                  "values): narrow it with filters or a shorter range", FF_QUERY_MAX_ENTRIES, FF_QUERY_MAX_VALUES);
     if (!rc) rc = answer(&t, out);
-    ff_field_ctx_free(t.ctx);
     ff_qvalues_free(&t.values);
-    ff_qtable_free(&t.cells);
-    ff_qtable_free(&t.seen);
+    for (int i = 0; i < FF_QTHREADS_MAX; i++) {
+        ff_qtable_free(&t.st[i].cells);
+        ff_qtable_free(&t.st[i].seen);
+    }
     return rc;
 }

@@ -16,13 +16,17 @@
 #include "core/errors.h"
 #include "core/json.h"
 #include "event/event.h"
-#include "query/query_int.h"
+#include "query/colscan.h"
 #include "store/store.h"
 
-/* Rows of a top list: value index → visitors (distinct persons) and a second count. */
+/* Rows of a top list: value index → visitors (distinct persons) and a second count; one set
+ * of counts per thread of a scan (colscan.h), merged into c[0]. */
+struct top_counts {
+    struct ff_qtable visitors, seen, counts;
+};
 struct top {
     struct ff_qvalues values;
-    struct ff_qtable visitors, seen, counts;
+    struct top_counts c[FF_QTHREADS_MAX];
 };
 
 static void top_init(struct top *t)
@@ -34,9 +38,19 @@ static void top_init(struct top *t)
 static void top_free(struct top *t)
 {
     ff_qvalues_free(&t->values);
-    ff_qtable_free(&t->visitors);
-    ff_qtable_free(&t->seen);
-    ff_qtable_free(&t->counts);
+    for (int i = 0; i < FF_QTHREADS_MAX; i++) {
+        ff_qtable_free(&t->c[i].visitors);
+        ff_qtable_free(&t->c[i].seen);
+        ff_qtable_free(&t->c[i].counts);
+    }
+}
+
+/* One person (hash; 0: none) with value index idx, adding `by` to its count. */
+static int top_count(struct top_counts *c, uint32_t idx, uint64_t person, uint64_t by)
+{
+    int rc = person ? ff_qtable_count(&c->visitors, &c->seen, 1, idx, person) : 0;
+    if (!rc && by) rc = ff_qtable_add(&c->counts, idx, 0, by) < 0 ? -ENOMEM : 0;
+    return rc;
 }
 
 /* One person with value v, adding `by` to its count. */
@@ -44,9 +58,7 @@ static int top_add(struct top *t, struct ff_str v, struct ff_str person, uint64_
 {
     uint32_t idx;
     int rc = ff_qvalues_index(&t->values, v, &idx);
-    if (!rc && person.len) rc = ff_qtable_count(&t->visitors, &t->seen, 1, idx, XXH3_64bits(person.p, person.len));
-    if (!rc && by) rc = ff_qtable_add(&t->counts, idx, 0, by) < 0 ? -ENOMEM : 0;
-    return rc;
+    return rc ? rc : top_count(&t->c[0], idx, person.len ? XXH3_64bits(person.p, person.len) : 0, by);
 }
 
 struct row {
@@ -68,7 +80,8 @@ static int top_write(struct top *t, size_t limit, const char *count_name, struct
     struct row *r = ff_malloc((t->values.n + 1) * sizeof *r);
     if (!r) return -ENOMEM;
     for (size_t i = 0; i < t->values.n; i++)
-        r[i] = (struct row){t->values.v[i], ff_qtable_get(&t->visitors, i + 1, 0), ff_qtable_get(&t->counts, i + 1, 0)};
+        r[i] = (struct row){t->values.v[i], ff_qtable_get(&t->c[0].visitors, i + 1, 0),
+                            ff_qtable_get(&t->c[0].counts, i + 1, 0)};
     qsort(r, t->values.n, sizeof *r, by_visitors);
     int rc = ff_buf_putc(o, '[');
     for (size_t i = 0; !rc && i < t->values.n && i < limit; i++) {
@@ -156,32 +169,26 @@ int ff_query_sessions(struct ff_store *s, const struct ff_query *q, struct ff_bu
 
 /* ---- top ---- */
 
-struct top_scan {
-    const struct ff_query *q;
-    struct ff_field_ctx *ctx;
-    struct top t;
-    int rc;
-};
-
-static int top_visit(void *arg, const struct ff_event *ev)
+/* Matchers 0 and 1: pageviews and screens, the views a value gets; any event makes a visitor. */
+static int top_consume(void *arg, const struct ff_qbatch *b)
 {
-    struct top_scan *ts = arg;
-    const struct ff_query *q = ts->q;
-    if (!ff_query_wants(ts->ctx, q, ev)) return 0;
-    struct ff_str v;
-    if (!ff_field_value(ts->ctx, ev, &q->dimension, &v)) return 0;
-    struct ff_str who = ff_query_person(ev);
-    int pageview = ev->type == FF_EV_PAGE || ev->type == FF_EV_SCREEN;
-    int rc = top_add(&ts->t, v, who, (uint64_t)pageview); /* any event makes a visitor; pageviews are views */
-    return rc ? (ts->rc = rc) : 0;
+    struct top_counts *c = arg;
+    int rc = 0;
+    for (uint32_t i = 0; !rc && i < b->n; i++) rc = top_count(c, b->value[i], b->person[i], b->match[i] ? 1 : 0);
+    return rc;
+}
+
+static int top_merge(void *into, void *from)
+{
+    struct top_counts *a = into, *b = from;
+    int rc = ff_qtable_merge(&a->visitors, &a->seen, &b->visitors, &b->seen, 1);
+    return rc ? rc : ff_qtable_merge(&a->counts, NULL, &b->counts, NULL, 0);
 }
 
 int ff_query_top(struct ff_store *s, const struct ff_query *q, struct ff_buf *out, char *err, size_t errlen)
 {
-    struct top_scan ts;
-    memset(&ts, 0, sizeof ts);
-    ts.q = q;
-    top_init(&ts.t);
+    struct top t;
+    top_init(&t);
     int rc = 0;
     err[0] = '\0';
     if (q->top_visit != FF_TOP_EVENTS) { /* where sessions began or ended */
@@ -191,13 +198,16 @@ int ff_query_top(struct ff_store *s, const struct ff_query *q, struct ff_buf *ou
         for (size_t i = 0; !rc && i < l.n; i++) {
             const struct ff_session_summary *x = &l.v[i];
             struct ff_str who = x->attr[FF_SA_PERSON].len ? x->attr[FF_SA_PERSON] : x->attr[FF_SA_DEVICE];
-            if (x->attr[a].len) rc = top_add(&ts.t, x->attr[a], who, 1);
+            if (x->attr[a].len) rc = top_add(&t, x->attr[a], who, 1);
         }
         ff_session_list_free(&l); /* safe after a failed load too: it is left empty */
     } else {
-        struct ff_field event_field;
-        rc = ff_query_scan(s, q, &ts.ctx, &event_field, top_visit, &ts, &ts.rc);
-        ff_field_ctx_free(ts.ctx);
+        struct ff_qplan p = {.q = q, .from_us = q->from_us, .nmatch = 2, .match_event = {"$pageview", "$screen"},
+                             .keep_unmatched = 1, .value = &q->dimension, .value_required = 1,
+                             .person = FF_QP_HASH, .values = &t.values, .consume = top_consume, .merge = top_merge};
+        void *states[FF_QTHREADS_MAX];
+        for (int i = 0; i < FF_QTHREADS_MAX; i++) states[i] = &t.c[i];
+        rc = ff_qplan_run(s, &p, states);
     }
     if (rc == FF_ETOOBIG && !err[0])
         snprintf(err, errlen, "the query needs more than its memory budget: narrow it with filters or a shorter range");
@@ -209,8 +219,8 @@ int ff_query_top(struct ff_store *s, const struct ff_query *q, struct ff_buf *ou
         if (!rc) rc = ff_json_write_str(out, dim, strlen(dim));
         if (!rc) rc = ff_buf_append_str(out, ",\"results\":");
     }
-    if (!rc) rc = top_write(&ts.t, q->limit, q->top_visit == FF_TOP_EVENTS ? "views" : "visits", out);
+    if (!rc) rc = top_write(&t, q->limit, q->top_visit == FF_TOP_EVENTS ? "views" : "visits", out);
     if (!rc) rc = ff_buf_putc(out, '}');
-    top_free(&ts.t);
+    top_free(&t);
     return rc;
 }

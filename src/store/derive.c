@@ -158,7 +158,7 @@ void ff_derive(struct ff_deriver *d, const struct ff_event *ev, struct ff_span *
 }
 
 /* The path of a URL: "https://x.test/a/b?q#f" → "/a/b" ("/" when it has none). */
-static struct ff_str url_path(struct ff_str url)
+struct ff_str ff_url_path(struct ff_str url)
 {
     const char *p = url.p, *end = url.p + url.len;
     const char *scheme = url.len > 3 ? memmem(p, url.len, "://", 3) : NULL;
@@ -176,5 +176,5 @@ struct ff_str ff_derived_path(const struct ff_deriver *d, const struct ff_span *
     struct ff_str path = ff_span_str(d, &out[FF_D(FF_C_PAGE_PATH)]);
     if (path.len) return path;
     struct ff_str url = ff_span_str(d, &out[FF_D(FF_C_PAGE_URL)]);
-    return url.len ? url_path(url) : url;
+    return url.len ? ff_url_path(url) : url;
 }

@@ -37,6 +37,9 @@ void ff_derive(struct ff_deriver *d, const struct ff_event *ev, struct ff_span *
 /* A page's path as queries and sessions show it: its path field, else its URL's path. */
 struct ff_str ff_derived_path(const struct ff_deriver *d, const struct ff_span *out);
 
+/* The path of a URL (see derive.c). */
+struct ff_str ff_url_path(struct ff_str url);
+
 static inline struct ff_str ff_span_str(const struct ff_deriver *d, const struct ff_span *s)
 {
     return (struct ff_str){s->len ? d->arena.data + s->off : "", s->len};

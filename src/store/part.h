@@ -67,7 +67,7 @@ struct ff_colvec {
     uint8_t *u8;           /* U8 */
     struct ff_str *str;    /* STR: the values (reader: always filled; writer: PLAIN and UUID) */
     uint32_t *codes;       /* STR with DICT: codes into the dictionary (reader and writer) */
-    const uint8_t *uuid16; /* writer, STR with UUID, optional: the values already parsed, 16 bytes each */
+    const uint8_t *uuid16; /* STR with UUID: writer, optional: the values already parsed; reader: ff_part_read_raw's */
     struct ff_buf mem;     /* reader: owns what the arrays point to */
 };
 void ff_colvec_free(struct ff_colvec *v);
@@ -153,6 +153,10 @@ int ff_part_read(const struct ff_part *p, uint32_t block, uint32_t col, struct f
  * less, for a caller that maps codes itself (a merge). */
 int ff_part_read_codes(const struct ff_part *p, uint32_t block, uint32_t col, struct ff_colvec *out, char *err,
                        size_t errlen);
+/* Like ff_part_read_codes, and a UUID column comes back as its 16 bytes a row (uuid16, str
+ * NULL) rather than as text: for a reader that formats only the values it needs. */
+int ff_part_read_raw(const struct ff_part *p, uint32_t block, uint32_t col, struct ff_colvec *out, char *err,
+                     size_t errlen);
 /* Decodes a chunk's raw (decompressed) bytes holding n values of a column with this type and
  * encoding (and dictionary, for DICT). 0 or FF_ECORRUPT. */
 int ff_chunk_decode(const void *raw, size_t raw_len, uint8_t type, uint8_t enc, uint32_t n, const struct ff_str *dict,

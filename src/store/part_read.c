@@ -287,7 +287,7 @@ static void *carve(struct ff_colvec *v, size_t n, size_t size)
 /* Decodes the raw bytes of a chunk (already in out->mem, raw_len bytes at its start) into n
  * values; out->mem has room for the arrays. 0 or FF_ECORRUPT. */
 static int decode_raw(struct ff_colvec *out, uint8_t type, uint8_t enc, size_t raw_len, uint32_t n,
-                      const struct ff_str *dict, uint32_t dict_count)
+                      const struct ff_str *dict, uint32_t dict_count, int raw_uuid)
 {
     char *raw = out->mem.data;
     out->mem.len = raw_len;
@@ -328,6 +328,10 @@ static int decode_raw(struct ff_colvec *out, uint8_t type, uint8_t enc, size_t r
             if (ff_rd_varint(&r, &code) || code >= dict_count) bad = 1;
             else if ((out->codes[i] = (uint32_t)code), dict) out->str[i] = dict[code];
         }
+    } else if (enc == FF_ENC_UUID && raw_uuid) {
+        if (raw_len != (size_t)n * 16) bad = 1;
+        out->uuid16 = (const uint8_t *)raw;
+        r.off = r.len;
     } else if (enc == FF_ENC_UUID) {
         out->str = carve(out, n, sizeof *out->str);
         char *t = carve(out, (size_t)n * 36, 1);
@@ -369,7 +373,7 @@ int ff_chunk_decode(const void *raw, size_t raw_len, uint8_t type, uint8_t enc, 
     int rc = reserve_for(out, type, enc, raw_len, n);
     if (rc) return rc;
     if (raw_len) memcpy(out->mem.data, raw, raw_len);
-    if ((rc = decode_raw(out, type, enc, raw_len, n, dict, dict_count))) ff_colvec_free(out);
+    if ((rc = decode_raw(out, type, enc, raw_len, n, dict, dict_count, 0))) ff_colvec_free(out);
     return rc;
 }
 
@@ -398,7 +402,7 @@ static int read_chunk(const struct ff_part *p, uint32_t block, uint32_t col, str
     int rc = cd->enc == FF_ENC_DICT ? ff_part_dict(p, col, &dict, &dict_count, err, errlen) : 0;
     if (!rc) rc = reserve_for(out, cd->type, cd->enc, c->raw_len, n);
     if (!rc) rc = load_chunk(p, c, out->mem.data, what, err, errlen);
-    if (!rc && decode_raw(out, cd->type, cd->enc, c->raw_len, n, strings ? dict : NULL, dict_count))
+    if (!rc && decode_raw(out, cd->type, cd->enc, c->raw_len, n, strings == 1 ? dict : NULL, dict_count, strings == 2))
         rc = fail(err, errlen, FF_ECORRUPT, "%s: %s at offset %llu: encoded values do not match its %u rows", p->path,
                   what, (unsigned long long)c->offset, n);
     if (rc) ff_colvec_free(out);
@@ -415,6 +419,12 @@ int ff_part_read_codes(const struct ff_part *p, uint32_t block, uint32_t col, st
                        size_t errlen)
 {
     return read_chunk(p, block, col, out, 0, err, errlen);
+}
+
+int ff_part_read_raw(const struct ff_part *p, uint32_t block, uint32_t col, struct ff_colvec *out, char *err,
+                     size_t errlen)
+{
+    return read_chunk(p, block, col, out, 2, err, errlen);
 }
 
 long ff_part_verify(const struct ff_part *p, ff_part_bad_fn bad, void *arg)

@@ -119,6 +119,22 @@ struct ff_scan_filter {
 typedef int (*ff_event_visit_fn)(void *arg, const struct ff_event *ev);
 int ff_store_scan(struct ff_store *s, const struct ff_scan_filter *f, ff_event_visit_fn visit, void *arg);
 
+/* A consistent view of what is stored, for readers that go part by part on several threads
+ * (queries): the event parts whose time range meets [from, to) (by day, then arrival), then
+ * what is in memory. Parts stay readable while the view is open, even if a merge or an
+ * erasure replaces them. ff_store_scan is one thread's walk over a view. */
+struct ff_store_view;
+int ff_store_view_open(struct ff_store *s, int64_t from_us, int64_t to_us, struct ff_store_view **out);
+void ff_store_view_close(struct ff_store_view *v);
+size_t ff_store_view_nparts(const struct ff_store_view *v);
+struct ff_part;
+const struct ff_part *ff_store_view_part(const struct ff_store_view *v, size_t i);
+/* As ff_store_scan, over part i of the view only, or over what was in memory. Any thread. */
+int ff_store_view_scan_part(struct ff_store_view *v, size_t i, const struct ff_scan_filter *f, ff_event_visit_fn visit,
+                            void *arg);
+int ff_store_view_scan_memory(struct ff_store_view *v, const struct ff_scan_filter *f, ff_event_visit_fn visit,
+                              void *arg);
+
 /* ---- sessions (sessions.h), summed from their events ---- */
 struct ff_session_filter {
     int64_t from_us, to_us;   /* sessions that start in [from, to), FF_TIME_NONE for open ends */

@@ -404,41 +404,93 @@ static int scan_part(struct ff_store *s, const struct ff_part *p, const struct f
     return rc;
 }
 
-int ff_store_scan(struct ff_store *s, const struct ff_scan_filter *f, ff_event_visit_fn visit, void *arg)
-{
+struct ff_store_view {
+    struct ff_store *s;
     struct snapshot snap;
-    int rc = ff_store_snapshot(s, &snap);
-    if (rc) return rc;
-    struct live_part **parts = snap.ps->n ? ff_malloc(snap.ps->n * sizeof *parts) : NULL;
-    size_t n = 0;
-    if (snap.ps->n && !parts) rc = -ENOMEM;
-    for (size_t i = 0; !rc && i < snap.ps->n; i++)
-        if (snap.ps->parts[i]->meta.kind == FF_PART_EVENTS) parts[n++] = snap.ps->parts[i];
-    if (!rc && n) qsort(parts, n, sizeof *parts, by_day_then_seq);
+    struct live_part **parts; /* event parts of the range, by day then arrival */
+    size_t n;
+};
+
+int ff_store_view_open(struct ff_store *s, int64_t from_us, int64_t to_us, struct ff_store_view **out)
+{
+    *out = NULL;
+    struct ff_store_view *v = ff_calloc(1, sizeof *v);
+    if (!v) return -ENOMEM;
+    v->s = s;
+    int rc = ff_store_snapshot(s, &v->snap);
+    if (rc) {
+        ff_free(v);
+        return rc;
+    }
+    if (v->snap.ps->n && !(v->parts = ff_malloc(v->snap.ps->n * sizeof *v->parts))) {
+        ff_store_view_close(v);
+        return -ENOMEM;
+    }
+    struct ff_read_filter tf = {.from_us = from_us, .to_us = to_us};
+    for (size_t i = 0; i < v->snap.ps->n; i++) {
+        struct live_part *lp = v->snap.ps->parts[i];
+        if (lp->meta.kind == FF_PART_EVENTS && time_overlaps(&tf, lp->meta.min_time, lp->meta.max_time))
+            v->parts[v->n++] = lp;
+    }
+    if (v->n) qsort(v->parts, v->n, sizeof *v->parts, by_day_then_seq);
+    *out = v;
+    return 0;
+}
+
+void ff_store_view_close(struct ff_store_view *v)
+{
+    if (!v) return;
+    ff_free(v->parts);
+    ff_snapshot_release(&v->snap);
+    ff_free(v);
+}
+
+size_t ff_store_view_nparts(const struct ff_store_view *v) { return v->n; }
+const struct ff_part *ff_store_view_part(const struct ff_store_view *v, size_t i) { return v->parts[i]->p; }
+
+int ff_store_view_scan_part(struct ff_store_view *v, size_t i, const struct ff_scan_filter *f, ff_event_visit_fn visit,
+                            void *arg)
+{
     char err[1024];
     struct ff_buf tmp, tmp2;
     ff_buf_init(&tmp, (size_t)1 << 20);
     ff_buf_init(&tmp2, (size_t)1 << 20);
-    struct ff_read_filter tf = {.from_us = f->from_us, .to_us = f->to_us};
-    for (size_t i = 0; !rc && i < n; i++) {
-        if (!time_overlaps(&tf, parts[i]->meta.min_time, parts[i]->meta.max_time)) continue;
-        rc = scan_part(s, parts[i]->p, f, visit, arg, &tmp, &tmp2, err, sizeof err);
-    }
-    ff_free(parts);
-    for (size_t i = 0; !rc && i < snap.nslabs; i++) {
+    int rc = scan_part(v->s, v->parts[i]->p, f, visit, arg, &tmp, &tmp2, err, sizeof err);
+    ff_buf_free(&tmp);
+    ff_buf_free(&tmp2);
+    return rc;
+}
+
+int ff_store_view_scan_memory(struct ff_store_view *v, const struct ff_scan_filter *f, ff_event_visit_fn visit,
+                              void *arg)
+{
+    struct ff_buf tmp, tmp2;
+    ff_buf_init(&tmp, (size_t)1 << 20);
+    ff_buf_init(&tmp2, (size_t)1 << 20);
+    int rc = 0;
+    for (size_t i = 0; !rc && i < v->snap.nslabs; i++) {
         size_t off = 0;
         uint64_t seq;
         struct ff_record rec;
         int r;
-        while (!rc && (r = ff_memtable_next(snap.slabs[i]->data, snap.lens[i], &off, &seq, &rec)) == 0) {
+        while (!rc && (r = ff_memtable_next(v->snap.slabs[i]->data, v->snap.lens[i], &off, &seq, &rec)) == 0) {
             if (rec.kind != FF_REC_EVENT) continue;
             rec.u.ev.seq = seq;
-            if (scan_matches(s, f, &rec.u.ev, &tmp, &tmp2)) rc = visit(arg, &rec.u.ev);
+            if (scan_matches(v->s, f, &rec.u.ev, &tmp, &tmp2)) rc = visit(arg, &rec.u.ev);
         }
         if (!rc && r < 0) rc = r;
     }
     ff_buf_free(&tmp);
     ff_buf_free(&tmp2);
-    ff_snapshot_release(&snap);
+    return rc;
+}
+
+int ff_store_scan(struct ff_store *s, const struct ff_scan_filter *f, ff_event_visit_fn visit, void *arg)
+{
+    struct ff_store_view *v = NULL;
+    int rc = ff_store_view_open(s, f->from_us, f->to_us, &v);
+    for (size_t i = 0; !rc && i < v->n; i++) rc = ff_store_view_scan_part(v, i, f, visit, arg);
+    if (!rc) rc = ff_store_view_scan_memory(v, f, visit, arg);
+    if (v) ff_store_view_close(v);
     return rc;
 }

@@ -1,0 +1,713 @@
+/* colscan.c - the rows a query kind counts, read from the store on every core (colscan.h).
+ *
+ * Keys. Every field a plan reads has, in a part, a key per row whose text is the field's
+ * value: a dictionary column's code; "event" is the event column's code for a track call
+ * and (dictionary size + type) for the others; "path" is the page_path code, or (its
+ * dictionary size + the page_url code) when a page has no path field. A filter's verdict, a
+ * matcher's event test and a value's index are cached per key for the whole part. A column
+ * that is not dictionary-encoded gets a key per row (its row number), and its caches last
+ * one block. */
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <errno.h>
+#include <pcre2.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "core/alloc.h"
+#include "core/errors.h"
+#include "core/log.h"
+#include "core/textcodec.h"
+#include "core/timeutil.h"
+#include "event/event.h"
+#include "query/colscan.h"
+#include "store/derive.h"
+#include "store/part.h"
+#include "store/schema.h"
+#include "store/store.h"
+
+struct shared {
+    const struct ff_qplan *p;
+    struct ff_store *s;
+    struct ff_store_view *v;
+    struct ff_traits *traits;
+    int vector;                 /* parts are read as column vectors */
+    uint8_t cols[FF_NCOLS];     /* the columns the event reader decodes */
+    pthread_mutex_t mu;         /* plan->values and plan->persons */
+    atomic_size_t next;         /* the next part to take; nparts: memory */
+    atomic_int stop;
+};
+
+/* ---- a part as column vectors ---- */
+
+/* A string column of the block read for keys: codes into dict (a part's dictionary, or the
+ * block's own values, one per row). */
+struct kcol {
+    int pc;                     /* the part's column, -1 when it has none */
+    int stable;                 /* keys mean the same in every block (a dictionary) */
+    const uint32_t *codes;
+    const struct ff_str *dict;
+    uint32_t ndict;
+    struct ff_colvec v;
+};
+
+/* A string column read for ids (user, anonymous, session, project): compared row to row. */
+struct idcol {
+    int pc;
+    struct ff_colvec v;
+    const struct ff_str *dict;
+};
+
+/* What one field (of a filter or a value) caches per key. */
+struct fcache {
+    const struct ff_field *f;
+    int kind, col;
+    uint32_t *slot;             /* per key: 0 unknown, else the verdict (1 no, 2 yes) or value index + 1 */
+    uint32_t nslot;
+    int stable;
+};
+
+struct worker {
+    struct shared *sh;
+    void *state;
+    struct ff_qbatch *b;
+    struct ff_field_ctx *ctx;   /* the event reader's */
+    struct ff_field event_field;
+    pcre2_match_data *md;
+    struct ff_buf tmp;
+    uint32_t nev;
+    int rc;
+    /* the vector reader's block */
+    const struct ff_part *part;
+    uint32_t n;
+    struct ff_colvec time, seq, type, bot;
+    int time_pc, seq_pc, type_pc, bot_pc;
+    struct kcol k[FF_NCOLS];
+    int kwant[FF_NCOLS];        /* columns read for keys */
+    struct idcol id[4];         /* project, user, anonymous, session */
+    uint32_t *iota, *zeros;     /* 0, 1, 2, …; and all 0 (a missing column's codes) */
+    uint32_t rows_cap;
+    struct fcache filt[FF_QUERY_MAX_FILTERS];
+    struct fcache mfilt[FF_QPLAN_MATCH][FF_QUERY_MAX_STEP_FILTERS];
+    struct fcache val[3];       /* value, value_page, value_screen */
+    struct fcache ev;           /* the matchers' event tests: a mask per event key */
+};
+
+enum { ID_PROJECT, ID_USER, ID_ANON, ID_SESSION };
+static const int id_cols[4] = {FF_C_PROJECT, FF_C_USER_ID, FF_C_ANONYMOUS_ID, FF_C_SESSION_ID};
+static const struct ff_str empty = {"", 0};
+
+static int deadline_passed(const struct ff_query *q) { return q->deadline_ns && (int64_t)ff_mono_ns() > q->deadline_ns; }
+
+static int lock_index(struct shared *sh, struct ff_qvalues *d, struct ff_str v, uint32_t *out)
+{
+    if (!v.len) {
+        *out = 0;
+        return 0;
+    }
+    pthread_mutex_lock(&sh->mu);
+    int rc = ff_qvalues_index(d, v, out);
+    pthread_mutex_unlock(&sh->mu);
+    return rc;
+}
+
+/* ---- rows out ---- */
+
+static int flush_batch(struct worker *w)
+{
+    if (!w->b->n) return 0;
+    int rc = w->sh->p->consume(w->state, w->b);
+    w->b->n = 0;
+    return rc;
+}
+
+static int add_row(struct worker *w, int64_t t, uint64_t seq, uint64_t person, uint64_t session, uint32_t match,
+                   uint32_t value, uint32_t who)
+{
+    struct ff_qbatch *b = w->b;
+    uint32_t i = b->n++;
+    b->t[i] = t, b->seq[i] = seq, b->person[i] = person, b->session[i] = session;
+    b->match[i] = match, b->value[i] = value, b->who[i] = who;
+    return b->n == FF_QBATCH ? flush_batch(w) : 0;
+}
+
+/* ---- the event reader ---- */
+
+static const struct ff_field *value_field(const struct ff_qplan *p, int type)
+{
+    if (type == FF_EV_PAGE && p->value_page) return p->value_page;
+    if (type == FF_EV_SCREEN && p->value_screen) return p->value_screen;
+    return p->value;
+}
+
+static int event_row(void *arg, const struct ff_event *ev)
+{
+    struct worker *w = arg;
+    const struct ff_qplan *p = w->sh->p;
+    const struct ff_query *q = p->q;
+    if ((++w->nev & 255) == 0 && (deadline_passed(q) || atomic_load(&w->sh->stop))) return FF_QUERY_TIMEOUT;
+    if (ev->timestamp_us < p->from_us || !ff_query_wants(w->ctx, q, ev)) return 0;
+    uint32_t match = 0;
+    for (size_t m = 0; m < p->nmatch; m++)
+        if (ff_query_event_is(w->ctx, &w->event_field, ev, p->match_event[m]) &&
+            ff_filters_pass(w->ctx, ev, p->match_filters[m], p->match_nfilters[m]))
+            match |= 1u << m;
+    if (!match && !p->keep_unmatched) return 0;
+    struct ff_str who = ff_query_person(ev);
+    if (p->person == FF_QP_REQUIRED && !who.len) return 0;
+    if (p->session == FF_QP_REQUIRED && !ev->session_id.len) return 0;
+    uint32_t value = 0, widx = 0;
+    int rc = 0;
+    if (p->value && (!p->value_mask || (match & p->value_mask))) {
+        struct ff_str v;
+        if (!ff_field_value(w->ctx, ev, value_field(p, ev->type), &v)) v.len = 0;
+        rc = lock_index(w->sh, p->values, v, &value);
+        if (!rc && !value && p->value_required) return 0;
+    }
+    if (!rc && p->who) rc = lock_index(w->sh, p->persons, who, &widx);
+    if (rc) return rc;
+    uint64_t person = p->person && who.len ? XXH3_64bits(who.p, who.len) : 0;
+    uint64_t session = p->session && ev->session_id.len ? XXH3_64bits(ev->session_id.p, ev->session_id.len) : 0;
+    return add_row(w, ev->timestamp_us, ev->seq, person, session, match, value, widx);
+}
+
+/* ---- the vector reader ---- */
+
+/* A schema column's index in the part when its type is the schema's, else -1. */
+static int part_col(const struct ff_part *p, int c)
+{
+    int k = ff_part_column_index(p, ff_schema[c].name);
+    return k >= 0 && p->cols[k].type == ff_schema[c].type ? k : -1;
+}
+
+static int grow_rows(struct worker *w, uint32_t n)
+{
+    if (n <= w->rows_cap) return 0;
+    uint32_t *iota = ff_realloc(w->iota, n * sizeof *iota), *zeros;
+    if (!iota) return -ENOMEM;
+    w->iota = iota;
+    if (!(zeros = ff_realloc(w->zeros, n * sizeof *zeros))) return -ENOMEM;
+    w->zeros = zeros;
+    for (uint32_t i = 0; i < n; i++) w->iota[i] = i, w->zeros[i] = 0;
+    w->rows_cap = n;
+    return 0;
+}
+
+static int load_kcol(struct worker *w, uint32_t b, struct kcol *k, char *err, size_t errlen)
+{
+    if (k->pc < 0) { /* a part without it: every row "" */
+        k->codes = w->zeros;
+        k->dict = &empty;
+        k->ndict = 1;
+        return 0;
+    }
+    if (w->part->cols[k->pc].enc == FF_ENC_DICT) {
+        int rc = ff_part_read_codes(w->part, b, (uint32_t)k->pc, &k->v, err, errlen);
+        if (!rc) rc = ff_part_dict(w->part, (uint32_t)k->pc, &k->dict, &k->ndict, err, errlen);
+        k->codes = k->v.codes;
+        return rc;
+    }
+    int rc = ff_part_read(w->part, b, (uint32_t)k->pc, &k->v, err, errlen);
+    k->codes = w->iota;
+    k->dict = k->v.str;
+    k->ndict = w->n;
+    return rc;
+}
+
+/* A field's key at row i, and the text of a key. */
+static uint32_t key_of(const struct worker *w, int kind, int col, uint32_t i)
+{
+    switch (kind) {
+    case FF_FV_EVENT: {
+        uint8_t t = w->type.u8 ? w->type.u8[i] : 0;
+        return t == FF_EV_TRACK ? w->k[FF_C_EVENT].codes[i] : w->k[FF_C_EVENT].ndict + t;
+    }
+    case FF_FV_TYPE: return w->type.u8 ? w->type.u8[i] : 0;
+    case FF_FV_BOT: return w->bot.u8 ? (w->bot.u8[i] != 0) : 0;
+    case FF_FV_PROJECT: return w->k[FF_C_PROJECT].codes[i];
+    case FF_FV_PATH: {
+        const struct kcol *p = &w->k[FF_C_PAGE_PATH];
+        uint32_t c = p->codes[i];
+        return p->dict[c].len ? c : p->ndict + w->k[FF_C_PAGE_URL].codes[i];
+    }
+    default: return w->k[col].codes[i];
+    }
+}
+
+static uint32_t key_count(const struct worker *w, int kind, int col)
+{
+    switch (kind) {
+    case FF_FV_EVENT: return w->k[FF_C_EVENT].ndict + 256;
+    case FF_FV_TYPE: return 256;
+    case FF_FV_BOT: return 2;
+    case FF_FV_PROJECT: return w->k[FF_C_PROJECT].ndict;
+    case FF_FV_PATH: return w->k[FF_C_PAGE_PATH].ndict + w->k[FF_C_PAGE_URL].ndict;
+    default: return w->k[col].ndict;
+    }
+}
+
+static int key_stable(const struct worker *w, int kind, int col)
+{
+    switch (kind) {
+    case FF_FV_EVENT: return w->k[FF_C_EVENT].stable;
+    case FF_FV_TYPE:
+    case FF_FV_BOT: return 1;
+    case FF_FV_PROJECT: return w->k[FF_C_PROJECT].stable;
+    case FF_FV_PATH: return w->k[FF_C_PAGE_PATH].stable && w->k[FF_C_PAGE_URL].stable;
+    default: return w->k[col].stable;
+    }
+}
+
+static struct ff_str key_text(const struct worker *w, int kind, int col, uint32_t key)
+{
+    switch (kind) {
+    case FF_FV_EVENT: {
+        const struct kcol *e = &w->k[FF_C_EVENT];
+        return key < e->ndict ? e->dict[key] : ff_event_query_name((int)(key - e->ndict), empty);
+    }
+    case FF_FV_TYPE: {
+        const char *n = ff_event_type_name((int)key);
+        return n ? (struct ff_str){n, (uint32_t)strlen(n)} : empty;
+    }
+    case FF_FV_BOT: return key ? (struct ff_str){"true", 4} : (struct ff_str){"false", 5};
+    case FF_FV_PROJECT: {
+        struct ff_str p = w->k[FF_C_PROJECT].dict[key];
+        return p.len ? p : (struct ff_str){FF_DEFAULT_PROJECT, sizeof FF_DEFAULT_PROJECT - 1};
+    }
+    case FF_FV_PATH: {
+        const struct kcol *p = &w->k[FF_C_PAGE_PATH];
+        if (key < p->ndict) return p->dict[key];
+        struct ff_str url = w->k[FF_C_PAGE_URL].dict[key - p->ndict];
+        return url.len ? ff_url_path(url) : url;
+    }
+    default: return w->k[col].dict[key];
+    }
+}
+
+/* Readies a cache for this block: sized to its keys, emptied when its keys changed meaning. */
+static int cache_ready(struct worker *w, struct fcache *c, int new_part)
+{
+    if (!c->f && c->kind == FF_FV_NONE) return 0;
+    if (!new_part && c->stable) return 0;
+    uint32_t n = key_count(w, c->kind, c->col);
+    c->stable = key_stable(w, c->kind, c->col);
+    if (n > c->nslot) {
+        uint32_t *s = ff_realloc(c->slot, n * sizeof *s);
+        if (!s) return -ENOMEM;
+        c->slot = s;
+        c->nslot = n;
+    }
+    memset(c->slot, 0, n * sizeof *c->slot);
+    return 0;
+}
+
+static int filter_pass(struct worker *w, struct fcache *c, const struct ff_filter *f, uint32_t i)
+{
+    uint32_t key = key_of(w, c->kind, c->col, i);
+    if (!c->slot[key]) {
+        struct ff_str v = key_text(w, c->kind, c->col, key);
+        c->slot[key] = 1 + (uint32_t)ff_filter_match(f, v.len > 0, v, w->md);
+    }
+    return c->slot[key] == 2;
+}
+
+static int filters_pass(struct worker *w, struct fcache *c, const struct ff_filter *fs, size_t n, uint32_t i)
+{
+    for (size_t k = 0; k < n; k++)
+        if (!filter_pass(w, &c[k], &fs[k], i)) return 0;
+    return 1;
+}
+
+/* Bit m set when the event name at row i is what matcher m names (its filters apart). */
+static uint32_t event_mask(struct worker *w, uint32_t i)
+{
+    const struct ff_qplan *p = w->sh->p;
+    uint32_t key = key_of(w, FF_FV_EVENT, 0, i);
+    if (!w->ev.slot[key]) {
+        struct ff_str name = key_text(w, FF_FV_EVENT, 0, key);
+        uint32_t mask = 0;
+        for (size_t m = 0; m < p->nmatch; m++) {
+            const char *e = p->match_event[m];
+            if (!e[0] || (name.len == strlen(e) && memcmp(name.p, e, name.len) == 0)) mask |= 1u << m;
+        }
+        w->ev.slot[key] = mask | 1u << 31;
+    }
+    return w->ev.slot[key] & ~(1u << 31);
+}
+
+static int value_at(struct worker *w, uint32_t i, uint32_t *out)
+{
+    const struct ff_qplan *p = w->sh->p;
+    struct fcache *c = &w->val[0];
+    if (p->value_page || p->value_screen) {
+        uint8_t t = w->type.u8 ? w->type.u8[i] : 0;
+        if (t == FF_EV_PAGE && p->value_page) c = &w->val[1];
+        else if (t == FF_EV_SCREEN && p->value_screen) c = &w->val[2];
+    }
+    uint32_t key = key_of(w, c->kind, c->col, i);
+    if (!c->slot[key]) {
+        uint32_t idx;
+        int rc = lock_index(w->sh, p->values, key_text(w, c->kind, c->col, key), &idx);
+        if (rc) return rc;
+        c->slot[key] = idx + 1;
+    }
+    *out = c->slot[key] - 1;
+    return 0;
+}
+
+static int id_same(const struct idcol *c, uint32_t i, uint32_t j)
+{
+    const struct ff_colvec *v = &c->v;
+    if (c->pc < 0) return 1;
+    if (v->codes) return v->codes[i] == v->codes[j];
+    if (v->uuid16) return memcmp(v->uuid16 + (size_t)i * 16, v->uuid16 + (size_t)j * 16, 16) == 0;
+    return ff_str_eq(v->str[i], v->str[j]);
+}
+
+static struct ff_str id_text(const struct idcol *c, uint32_t i, char buf[36])
+{
+    const struct ff_colvec *v = &c->v;
+    if (c->pc < 0) return empty;
+    if (v->codes) return c->dict[v->codes[i]];
+    if (v->uuid16) {
+        static const uint8_t zero[16];
+        if (!memcmp(v->uuid16 + (size_t)i * 16, zero, 16)) return empty;
+        ff_uuid_format(v->uuid16 + (size_t)i * 16, buf);
+        return (struct ff_str){buf, 36};
+    }
+    return v->str[i];
+}
+
+struct runs {
+    uint32_t person_row, session_row; /* the rows last resolved (UINT32_MAX: none yet) */
+    uint64_t person, session;
+    uint32_t who;
+};
+
+/* The person (hash and index) of row i: resolved again only when its ids differ from the
+ * row last resolved. */
+static int person_at(struct worker *w, struct runs *r, uint32_t i)
+{
+    if (r->person_row != UINT32_MAX && id_same(&w->id[ID_PROJECT], i, r->person_row) &&
+        id_same(&w->id[ID_USER], i, r->person_row) && id_same(&w->id[ID_ANON], i, r->person_row))
+        return 0;
+    r->person_row = i;
+    char pb[36], ub[36], ab[36];
+    struct ff_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.project = id_text(&w->id[ID_PROJECT], i, pb);
+    ev.user_id = id_text(&w->id[ID_USER], i, ub);
+    ev.anonymous_id = id_text(&w->id[ID_ANON], i, ab);
+    ff_store_person_of(w->sh->s, &ev, &w->tmp);
+    struct ff_str who = ff_query_person(&ev);
+    r->person = who.len ? XXH3_64bits(who.p, who.len) : 0;
+    r->who = 0;
+    return w->sh->p->who ? lock_index(w->sh, w->sh->p->persons, who, &r->who) : 0;
+}
+
+static void session_at(struct worker *w, struct runs *r, uint32_t i)
+{
+    if (r->session_row != UINT32_MAX && id_same(&w->id[ID_SESSION], i, r->session_row)) return;
+    r->session_row = i;
+    char buf[36];
+    struct ff_str sid = id_text(&w->id[ID_SESSION], i, buf);
+    r->session = sid.len ? XXH3_64bits(sid.p, sid.len) : 0;
+}
+
+/* Marks the columns the plan's fields are keyed on. */
+static void want_field(struct worker *w, const struct ff_field *f, struct fcache *c)
+{
+    int col;
+    c->f = f;
+    c->kind = ff_field_vector(f, &col);
+    c->col = col;
+    c->stable = 0;
+    switch (c->kind) {
+    case FF_FV_EVENT: w->kwant[FF_C_EVENT] = 1; break;
+    case FF_FV_PROJECT: w->kwant[FF_C_PROJECT] = 1; break;
+    case FF_FV_PATH: w->kwant[FF_C_PAGE_PATH] = w->kwant[FF_C_PAGE_URL] = 1; break;
+    case FF_FV_COLUMN: w->kwant[col] = 1; break;
+    default: break;
+    }
+}
+
+static void plan_columns(struct worker *w)
+{
+    const struct ff_qplan *p = w->sh->p;
+    const struct ff_query *q = p->q;
+    memset(w->kwant, 0, sizeof w->kwant);
+    for (size_t i = 0; i < q->nfilters; i++) want_field(w, &q->filters[i].field, &w->filt[i]);
+    for (size_t m = 0; m < p->nmatch; m++)
+        for (size_t i = 0; i < p->match_nfilters[m]; i++) want_field(w, &p->match_filters[m][i].field, &w->mfilt[m][i]);
+    const struct ff_field *vf[3] = {p->value, p->value_page, p->value_screen};
+    for (int i = 0; i < 3; i++)
+        if (vf[i]) want_field(w, vf[i], &w->val[i]);
+    if (p->nmatch) {
+        w->ev.kind = FF_FV_EVENT;
+        w->kwant[FF_C_EVENT] = 1;
+    }
+    if (q->project[0]) w->kwant[FF_C_PROJECT] = 1;
+}
+
+static int load_block(struct worker *w, uint32_t b, char *err, size_t errlen)
+{
+    const struct ff_qplan *p = w->sh->p;
+    w->n = w->part->blocks[b].nrows;
+    int rc = grow_rows(w, w->n);
+    if (!rc) rc = ff_part_read(w->part, b, (uint32_t)w->time_pc, &w->time, err, errlen);
+    if (!rc && p->seq && w->seq_pc >= 0) rc = ff_part_read(w->part, b, (uint32_t)w->seq_pc, &w->seq, err, errlen);
+    if (!rc && w->type_pc >= 0) rc = ff_part_read(w->part, b, (uint32_t)w->type_pc, &w->type, err, errlen);
+    if (!rc && w->bot_pc >= 0) rc = ff_part_read(w->part, b, (uint32_t)w->bot_pc, &w->bot, err, errlen);
+    for (int c = 0; !rc && c < FF_NCOLS; c++)
+        if (w->kwant[c]) rc = load_kcol(w, b, &w->k[c], err, errlen);
+    for (int k = 0; !rc && k < 4; k++) {
+        int need = k == ID_SESSION ? p->session != FF_QP_NONE : p->person != FF_QP_NONE || p->who;
+        if (need && w->id[k].pc >= 0) {
+            rc = ff_part_read_raw(w->part, b, (uint32_t)w->id[k].pc, &w->id[k].v, err, errlen);
+            if (!rc && w->id[k].v.codes) {
+                uint32_t nd;
+                rc = ff_part_dict(w->part, (uint32_t)w->id[k].pc, &w->id[k].dict, &nd, err, errlen);
+            }
+        }
+    }
+    return rc;
+}
+
+static int ready_caches(struct worker *w, int new_part)
+{
+    const struct ff_qplan *p = w->sh->p;
+    const struct ff_query *q = p->q;
+    int rc = 0;
+    for (size_t i = 0; !rc && i < q->nfilters; i++) rc = cache_ready(w, &w->filt[i], new_part);
+    for (size_t m = 0; m < p->nmatch; m++)
+        for (size_t i = 0; !rc && i < p->match_nfilters[m]; i++) rc = cache_ready(w, &w->mfilt[m][i], new_part);
+    for (int i = 0; !rc && i < 3; i++)
+        if (w->val[i].f) rc = cache_ready(w, &w->val[i], new_part);
+    if (!rc && w->ev.kind) rc = cache_ready(w, &w->ev, new_part);
+    return rc;
+}
+
+static int vector_block(struct worker *w, uint32_t b)
+{
+    const struct ff_qplan *p = w->sh->p;
+    const struct ff_query *q = p->q;
+    const int64_t *t = w->time.i64;
+    int bots = !q->bots && w->bot_pc >= 0;
+    struct runs r = {UINT32_MAX, UINT32_MAX, 0, 0, 0};
+    (void)b;
+    int rc = 0;
+    uint32_t *proj_ok = NULL;
+    if (q->project[0]) { /* which of the part's project codes are the query's */
+        struct kcol *k = &w->k[FF_C_PROJECT];
+        if (!(proj_ok = ff_malloc(k->ndict * sizeof *proj_ok))) return -ENOMEM;
+        for (uint32_t c = 0; c < k->ndict; c++) proj_ok[c] = (uint32_t)ff_in_project(k->dict[c], q->project);
+    }
+    for (uint32_t i = 0; !rc && i < w->n; i++) {
+        if (t[i] < p->from_us || t[i] >= q->to_us) continue;
+        if (bots && w->bot.u8[i]) continue;
+        if (proj_ok && !proj_ok[w->k[FF_C_PROJECT].codes[i]]) continue;
+        if (q->nfilters && !filters_pass(w, w->filt, q->filters, q->nfilters, i)) continue;
+        uint32_t match = 0;
+        if (p->nmatch) {
+            uint32_t named = event_mask(w, i);
+            for (size_t m = 0; m < p->nmatch; m++)
+                if ((named >> m & 1) &&
+                    (!p->match_nfilters[m] || filters_pass(w, w->mfilt[m], p->match_filters[m], p->match_nfilters[m], i)))
+                    match |= 1u << m;
+            if (!match && !p->keep_unmatched) continue;
+        }
+        if (p->person || p->who) {
+            if ((rc = person_at(w, &r, i))) break;
+            if (p->person == FF_QP_REQUIRED && !r.person) continue;
+        }
+        if (p->session) {
+            session_at(w, &r, i);
+            if (p->session == FF_QP_REQUIRED && !r.session) continue;
+        }
+        uint32_t value = 0;
+        if (p->value && (!p->value_mask || (match & p->value_mask))) {
+            if ((rc = value_at(w, i, &value))) break;
+            if (!value && p->value_required) continue;
+        }
+        rc = add_row(w, t[i], p->seq && w->seq.i64 ? (uint64_t)w->seq.i64[i] : 0, p->person ? r.person : 0, r.session,
+                     match, value, r.who);
+    }
+    ff_free(proj_ok);
+    return rc;
+}
+
+static int vector_part(struct worker *w, const struct ff_part *part)
+{
+    const struct ff_qplan *p = w->sh->p;
+    const struct ff_query *q = p->q;
+    w->part = part;
+    if ((w->time_pc = part_col(part, FF_C_TIME)) < 0) return 0;
+    w->seq_pc = part_col(part, FF_C_SEQ);
+    w->type_pc = part_col(part, FF_C_TYPE);
+    w->bot_pc = part_col(part, FF_C_BOT);
+    /* a column the part lacks reads as 0 */
+    memset(&w->type, 0, offsetof(struct ff_colvec, mem));
+    memset(&w->bot, 0, offsetof(struct ff_colvec, mem));
+    memset(&w->seq, 0, offsetof(struct ff_colvec, mem));
+    for (int c = 0; c < FF_NCOLS; c++) {
+        w->k[c].pc = w->kwant[c] ? part_col(part, c) : -1;
+        w->k[c].stable = w->k[c].pc < 0 || part->cols[w->k[c].pc].enc == FF_ENC_DICT;
+    }
+    for (int k = 0; k < 4; k++) w->id[k].pc = part_col(part, id_cols[k]);
+    char err[1024];
+    int rc = 0, first = 1;
+    for (uint32_t b = 0; b < part->info.nblocks && !rc; b++) {
+        const struct ff_chunkref *tc = &part->blocks[b].chunks[w->time_pc];
+        if (tc->max < p->from_us || tc->min >= q->to_us) continue;
+        if (deadline_passed(q) || atomic_load(&w->sh->stop)) return FF_QUERY_TIMEOUT;
+        rc = load_block(w, b, err, sizeof err);
+        if (rc == FF_ECORRUPT) { /* a damaged block costs its rows, not the answer */
+            ff_error("store: %s (skipped; footfall check --repair sets the part aside)", err);
+            rc = 0;
+            continue;
+        }
+        if (!rc) rc = ready_caches(w, first);
+        first = 0;
+        if (!rc) rc = vector_block(w, b);
+    }
+    return rc;
+}
+
+/* ---- threads ---- */
+
+static int plan_is_vector(const struct ff_qplan *p)
+{
+    const struct ff_query *q = p->q;
+    const char *force = getenv("FOOTFALL_QUERY_EVENTS");
+    if (force && force[0] == '1') return 0;
+    int col;
+    for (size_t i = 0; i < q->nfilters; i++)
+        if (ff_field_vector(&q->filters[i].field, &col) == FF_FV_NONE) return 0;
+    for (size_t m = 0; m < p->nmatch; m++)
+        for (size_t i = 0; i < p->match_nfilters[m]; i++)
+            if (ff_field_vector(&p->match_filters[m][i].field, &col) == FF_FV_NONE) return 0;
+    const struct ff_field *vf[3] = {p->value, p->value_page, p->value_screen};
+    for (int i = 0; i < 3; i++)
+        if (vf[i] && ff_field_vector(vf[i], &col) == FF_FV_NONE) return 0;
+    return 1;
+}
+
+static void worker_free(struct worker *w)
+{
+    ff_field_ctx_free(w->ctx);
+    if (w->md) pcre2_match_data_free(w->md);
+    ff_buf_free(&w->tmp);
+    ff_free(w->b);
+    ff_colvec_free(&w->time);
+    ff_colvec_free(&w->seq);
+    ff_colvec_free(&w->type);
+    ff_colvec_free(&w->bot);
+    for (int c = 0; c < FF_NCOLS; c++) ff_colvec_free(&w->k[c].v);
+    for (int k = 0; k < 4; k++) ff_colvec_free(&w->id[k].v);
+    ff_free(w->iota);
+    ff_free(w->zeros);
+    for (size_t i = 0; i < FF_QUERY_MAX_FILTERS; i++) ff_free(w->filt[i].slot);
+    for (size_t m = 0; m < FF_QPLAN_MATCH; m++)
+        for (size_t i = 0; i < FF_QUERY_MAX_STEP_FILTERS; i++) ff_free(w->mfilt[m][i].slot);
+    for (int i = 0; i < 3; i++) ff_free(w->val[i].slot);
+    ff_free(w->ev.slot);
+}
+
+static int worker_init(struct worker *w, struct shared *sh, void *state)
+{
+    char err[256];
+    memset(w, 0, sizeof *w);
+    w->sh = sh;
+    w->state = state;
+    ff_buf_init(&w->tmp, (size_t)1 << 20);
+    if (!(w->b = ff_malloc(sizeof *w->b)) || !(w->ctx = ff_field_ctx_new()) ||
+        !(w->md = pcre2_match_data_create(32, NULL)))
+        return -ENOMEM;
+    w->b->n = 0;
+    if (ff_field_compile("event", 5, &w->event_field, err, sizeof err)) return FF_EINVAL;
+    ff_field_ctx_set_traits(w->ctx, sh->traits);
+    plan_columns(w);
+    return 0;
+}
+
+static int work(struct worker *w)
+{
+    struct shared *sh = w->sh;
+    const struct ff_query *q = sh->p->q;
+    struct ff_scan_filter f;
+    ff_query_scan_filter(q, &f);
+    f.from_us = sh->p->from_us;
+    f.columns = sh->cols;
+    size_t nparts = ff_store_view_nparts(sh->v);
+    int rc = 0;
+    while (!rc && !atomic_load(&sh->stop)) {
+        size_t i = atomic_fetch_add(&sh->next, 1);
+        if (i > nparts) break;
+        if (i == nparts) rc = ff_store_view_scan_memory(sh->v, &f, event_row, w);
+        else if (sh->vector) rc = vector_part(w, ff_store_view_part(sh->v, i));
+        else rc = ff_store_view_scan_part(sh->v, i, &f, event_row, w);
+    }
+    if (!rc) rc = flush_batch(w);
+    if (rc) atomic_store(&sh->stop, 1);
+    return rc;
+}
+
+static void *work_thread(void *arg)
+{
+    struct worker *w = arg;
+    w->rc = work(w);
+    return NULL;
+}
+
+int ff_qplan_threads(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > FF_QTHREADS_MAX ? FF_QTHREADS_MAX : (int)n;
+}
+
+int ff_qplan_run(struct ff_store *s, const struct ff_qplan *p, void *const *state)
+{
+    const struct ff_query *q = p->q;
+    struct shared sh;
+    memset(&sh, 0, sizeof sh);
+    sh.p = p;
+    sh.s = s;
+    sh.vector = plan_is_vector(p);
+    atomic_init(&sh.next, 0);
+    atomic_init(&sh.stop, 0);
+    ff_query_columns(q, sh.cols);
+    if (p->person || p->who) sh.cols[FF_C_PERSON_ID] = 1;
+    if (p->session) sh.cols[FF_C_SESSION_ID] = 1;
+    int rc = ff_query_uses_traits(q) ? ff_traits_load(s, q, &sh.traits) : 0;
+    if (!rc) rc = ff_store_view_open(s, p->from_us, q->to_us, &sh.v);
+    if (rc) {
+        ff_traits_free(sh.traits);
+        return rc;
+    }
+    pthread_mutex_init(&sh.mu, NULL);
+    int nt = ff_qplan_threads();
+    struct worker *w = ff_calloc((size_t)nt, sizeof *w);
+    pthread_t th[FF_QTHREADS_MAX];
+    int started[FF_QTHREADS_MAX] = {0};
+    if (!w) rc = -ENOMEM;
+    for (int i = 0; !rc && i < nt; i++) rc = worker_init(&w[i], &sh, state[i]);
+    for (int i = 1; !rc && i < nt; i++)
+        started[i] = pthread_create(&th[i], NULL, work_thread, &w[i]) == 0; /* one fewer: still correct */
+    if (!rc) w[0].rc = work(&w[0]);
+    for (int i = 1; i < nt; i++)
+        if (started[i]) pthread_join(th[i], NULL);
+    for (int i = 0; !rc && w && i < nt; i++)
+        if (w[i].rc && w[i].rc != FF_QUERY_TIMEOUT) rc = w[i].rc; /* a real error before the others' stop */
+    for (int i = 0; !rc && w && i < nt; i++) rc = w[i].rc;
+    for (int i = 1; !rc && i < nt; i++) rc = p->merge(state[0], state[i]);
+    for (int i = 0; w && i < nt; i++) worker_free(&w[i]);
+    ff_free(w);
+    pthread_mutex_destroy(&sh.mu);
+    ff_store_view_close(sh.v);
+    ff_traits_free(sh.traits);
+    return rc;
+}
