@@ -105,6 +105,10 @@ static int64_t session_start(const struct gen *g)
     }
 }
 
+/* The generator's visit the events being emitted belong to: ClickHouse's `session` column,
+ * for the SQL of the paths and sessions queries (footfall sums its own sessions). */
+static uint64_t visit_number;
+
 typedef void (*emit_fn)(void *arg, const struct ff_event *ev);
 
 static void emit(struct gen *g, emit_fn fn, void *arg, int type, const char *event, int64_t t, const char *page_path,
@@ -146,6 +150,7 @@ static void emit(struct gen *g, emit_fn fn, void *arg, int type, const char *eve
 static void session(struct gen *g, emit_fn fn, void *arg)
 {
     g->sessions++;
+    visit_number = g->sessions;
     int u = zipf_draw(&g->users);
     /* a person keeps an anonymous id; 60% of people are signed in */
     uint64_t save = rng;
@@ -270,6 +275,7 @@ static void to_sinks(void *arg, const struct ff_event *ev)
         tsv_str(b, ev->write_key);
         tsv_str(b, ev->properties);
         tsv_str(b, ev->context);
+        ff_buf_put_u64dec(b, visit_number), ff_buf_putc(b, '\t');
         b->data[b->len - 1] = '\n';
         fwrite(b->data, 1, b->len, k->tsv);
     }

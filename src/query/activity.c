@@ -31,6 +31,7 @@ struct activity {
     const struct ff_query *q;
     struct ff_qtable active; /* (person, bucket): active then */
     struct ff_qtable first;  /* (person, 0) → first active bucket + offset (lifecycle) */
+    uint64_t last_person, last_bucket; /* counted last: a person's rows come together */
 };
 
 static int consume(void *arg, const struct ff_qbatch *b)
@@ -39,6 +40,8 @@ static int consume(void *arg, const struct ff_qbatch *b)
     int rc = 0;
     for (uint32_t i = 0; !rc && i < b->n; i++) {
         uint64_t person = b->person[i], k = (uint64_t)ff_query_bucket(a->q, b->t[i]) + SHIFT;
+        if (person == a->last_person && k == a->last_bucket) continue;
+        a->last_person = person, a->last_bucket = k;
         rc = ff_qtable_add(&a->active, person, k, 1) < 0 ? -ENOMEM : 0;
         if (!rc && a->q->kind == FF_Q_LIFECYCLE) {
             int created;
@@ -62,12 +65,12 @@ static int stickiness(struct activity *a, uint64_t lo, size_t n, struct ff_buf *
     struct ff_qtable per = {0};
     int rc = 0;
     for (size_t i = 0; !rc && i < a->active.cap; i++)
-        if (a->active.a[i] != FF_QTABLE_EMPTY && a->active.b[i] >= lo && a->active.b[i] < lo + n)
-            rc = ff_qtable_add(&per, a->active.a[i], 0, 1) < 0 ? -ENOMEM : 0;
+        if (a->active.s[i].a != FF_QTABLE_EMPTY && a->active.s[i].b >= lo && a->active.s[i].b < lo + n)
+            rc = ff_qtable_add(&per, a->active.s[i].a, 0, 1) < 0 ? -ENOMEM : 0;
     uint64_t *hist = rc ? NULL : ff_calloc(n + 1, sizeof *hist);
     if (!rc && !hist) rc = -ENOMEM;
     for (size_t i = 0; !rc && i < per.cap; i++)
-        if (per.a[i] != FF_QTABLE_EMPTY) hist[per.v[i]]++;
+        if (per.s[i].a != FF_QTABLE_EMPTY) hist[per.s[i].v]++;
     if (!rc) rc = ff_buf_printf(out, ",\"intervals\":%zu,\"data\":[", n);
     for (size_t k = 1; !rc && k <= n; k++)
         rc = ff_buf_printf(out, "%s{\"intervals\":%zu,\"persons\":%llu}", k > 1 ? "," : "", k, (unsigned long long)hist[k]);
@@ -83,7 +86,7 @@ static int lifecycle(struct activity *a, uint64_t lo, size_t n, struct ff_buf *o
     int64_t *c = ff_calloc(4 * n, sizeof *c);
     if (!c) return -ENOMEM;
     for (size_t i = 0; i < a->active.cap; i++) {
-        uint64_t person = a->active.a[i], b = a->active.b[i];
+        uint64_t person = a->active.s[i].a, b = a->active.s[i].b;
         if (person == FF_QTABLE_EMPTY) continue;
         if (b >= lo && b < lo + n) {
             size_t k = b - lo;

@@ -288,7 +288,8 @@ static struct ff_str key_text(const struct worker *w, int kind, int col, uint32_
     }
 }
 
-/* Readies a cache for this block: sized to its keys, emptied when its keys changed meaning. */
+/* Readies a cache for this block: sized to its keys, emptied when its keys changed meaning
+ * (then 1). */
 static int cache_ready(struct worker *w, struct fcache *c, int new_part)
 {
     if (!c->f && c->kind == FF_FV_NONE) return 0;
@@ -302,7 +303,7 @@ static int cache_ready(struct worker *w, struct fcache *c, int new_part)
         c->nslot = n;
     }
     memset(c->slot, 0, n * sizeof *c->slot);
-    return 0;
+    return 1;
 }
 
 static int filter_pass(struct worker *w, struct fcache *c, const struct ff_filter *f, uint32_t i)
@@ -322,22 +323,24 @@ static int filters_pass(struct worker *w, struct fcache *c, const struct ff_filt
     return 1;
 }
 
-/* Bit m set when the event name at row i is what matcher m names (its filters apart). */
-static uint32_t event_mask(struct worker *w, uint32_t i)
+/* Per event key: bit m set when the event's name is what matcher m names (its filters
+ * apart). Worked out for every key at once: rows then only look theirs up. */
+static void fill_event_masks(struct worker *w)
 {
     const struct ff_qplan *p = w->sh->p;
-    uint32_t key = key_of(w, FF_FV_EVENT, 0, i);
-    if (!w->ev.slot[key]) {
+    uint32_t n = key_count(w, FF_FV_EVENT, 0);
+    for (uint32_t key = 0; key < n; key++) {
         struct ff_str name = key_text(w, FF_FV_EVENT, 0, key);
         uint32_t mask = 0;
         for (size_t m = 0; m < p->nmatch; m++) {
             const char *e = p->match_event[m];
             if (!e[0] || (name.len == strlen(e) && memcmp(name.p, e, name.len) == 0)) mask |= 1u << m;
         }
-        w->ev.slot[key] = mask | 1u << 31;
+        w->ev.slot[key] = mask;
     }
-    return w->ev.slot[key] & ~(1u << 31);
 }
+
+static inline uint32_t event_mask(const struct worker *w, uint32_t i) { return w->ev.slot[key_of(w, FF_FV_EVENT, 0, i)]; }
 
 static int value_at(struct worker *w, uint32_t i, uint32_t *out)
 {
@@ -482,13 +485,13 @@ static int ready_caches(struct worker *w, int new_part)
     const struct ff_qplan *p = w->sh->p;
     const struct ff_query *q = p->q;
     int rc = 0;
-    for (size_t i = 0; !rc && i < q->nfilters; i++) rc = cache_ready(w, &w->filt[i], new_part);
+    for (size_t i = 0; rc >= 0 && i < q->nfilters; i++) rc = cache_ready(w, &w->filt[i], new_part);
     for (size_t m = 0; m < p->nmatch; m++)
-        for (size_t i = 0; !rc && i < p->match_nfilters[m]; i++) rc = cache_ready(w, &w->mfilt[m][i], new_part);
-    for (int i = 0; !rc && i < 3; i++)
+        for (size_t i = 0; rc >= 0 && i < p->match_nfilters[m]; i++) rc = cache_ready(w, &w->mfilt[m][i], new_part);
+    for (int i = 0; rc >= 0 && i < 3; i++)
         if (w->val[i].f) rc = cache_ready(w, &w->val[i], new_part);
-    if (!rc && w->ev.kind) rc = cache_ready(w, &w->ev, new_part);
-    return rc;
+    if (rc >= 0 && w->ev.kind && (rc = cache_ready(w, &w->ev, new_part)) == 1) fill_event_masks(w);
+    return rc < 0 ? rc : 0;
 }
 
 static int vector_block(struct worker *w, uint32_t b)
@@ -652,6 +655,7 @@ static int work(struct worker *w)
         else rc = ff_store_view_scan_part(sh->v, i, &f, event_row, w);
     }
     if (!rc) rc = flush_batch(w);
+    if (!rc && sh->p->finish) rc = sh->p->finish(w->state);
     if (rc) atomic_store(&sh->stop, 1);
     return rc;
 }

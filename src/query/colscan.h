@@ -56,6 +56,8 @@ struct ff_qplan {
     struct ff_qvalues *values, *persons; /* shared by the threads (colscan locks them) */
     int (*consume)(void *state, const struct ff_qbatch *b);
     int (*merge)(void *into, void *from); /* folds `from` into `into` */
+    int (*finish)(void *state);  /* optional: run by each thread on its own state when its rows
+                                  * are in (a sort), before the merges */
 };
 
 /* How many threads (states) a plan runs on: one per core, at most FF_QTHREADS_MAX. */

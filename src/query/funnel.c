@@ -48,6 +48,8 @@ static int consume(void *arg, const struct ff_qbatch *b)
     return 0;
 }
 
+static int finish(void *state) { return ff_qrowvec_sort(state, sizeof(struct hit)); }
+
 static int merge(void *into, void *from)
 {
     return ff_qrowvec_merge(into, from, sizeof(struct hit));
@@ -137,7 +139,7 @@ int ff_query_funnel(struct ff_store *s, const struct ff_query *q, struct ff_buf 
     struct ff_qplan p = {.q = q, .from_us = q->from_us, .nmatch = q->nsteps, .keep_unmatched = q->order == FF_ORDER_STRICT,
                          .value = q->has_breakdown ? &q->breakdown : NULL, .value_mask = 1, .person = FF_QP_REQUIRED,
                          .who = q->list_step > 0, .seq = 1, .values = &f.values, .persons = &f.persons,
-                         .consume = consume, .merge = merge};
+                         .consume = consume, .merge = merge, .finish = finish};
     for (size_t i = 0; i < q->nsteps; i++) {
         p.match_event[i] = q->steps[i].event;
         p.match_filters[i] = q->steps[i].filters;
@@ -156,7 +158,7 @@ int ff_query_funnel(struct ff_store *s, const struct ff_query *q, struct ff_buf 
     struct group *g = rc ? NULL : ff_calloc(ngroups, sizeof *g);
     if (!rc && !g) rc = -ENOMEM;
     for (size_t i = 0; i < ngroups && g; i++) g[i].value = (uint32_t)i, g[i].text = ff_qvalues_text(&f.values, (uint32_t)i);
-    if (!rc && nhits) rc = ff_qrows_sort(hits, nhits, sizeof *hits);
+    /* hits come sorted by person, time and arrival (each thread sorted its own; merged) */
     /* the gap arrays: at most one entry per person per step */
     size_t persons = 0;
     for (size_t i = 0; i < nhits; i++) persons += !i || hits[i].r.key != hits[i - 1].r.key;

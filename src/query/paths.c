@@ -43,6 +43,7 @@ static int consume(void *arg, const struct ff_qbatch *b)
 }
 
 static int merge(void *into, void *from) { return ff_qrowvec_merge(into, from, sizeof(struct item)); }
+static int finish(void *state) { return ff_qrowvec_sort(state, sizeof(struct item)); }
 
 struct edge {
     uint32_t step, from, to; /* from step `step` to step + 1 */
@@ -113,7 +114,8 @@ int ff_query_paths(struct ff_store *s, const struct ff_query *q, struct ff_buf *
     if (!rc) rc = ff_field_compile("name", 4, &name_field, err, errlen);
     struct ff_qplan plan = {.q = q, .from_us = q->from_us, .keep_unmatched = 1, .value = &event_field,
                             .value_page = &path_field, .value_screen = &name_field, .value_required = 1,
-                            .session = FF_QP_REQUIRED, .seq = 1, .values = &p.labels, .consume = consume, .merge = merge};
+                            .session = FF_QP_REQUIRED, .seq = 1, .values = &p.labels, .consume = consume, .merge = merge,
+                            .finish = finish};
     void *states[FF_QTHREADS_MAX];
     for (int i = 0; i < FF_QTHREADS_MAX; i++) states[i] = &p.items[i];
     if (!rc) rc = ff_qplan_run(s, &plan, states);
@@ -126,7 +128,7 @@ int ff_query_paths(struct ff_store *s, const struct ff_query *q, struct ff_buf *
         const uint32_t *at = ff_strmap_get(&p.labels.map, q->path_start, strlen(q->path_start));
         start = at ? *at : UINT32_MAX; /* never seen: no paths */
     }
-    if (!rc && nitems) rc = ff_qrows_sort(items, nitems, sizeof *items);
+    /* items come sorted by session, time and arrival (each thread sorted its own; merged) */
     /* edges: (step, from, to) → sessions; nodes: (step, label) → sessions */
     struct ff_qtable edges = {0}, nodes = {0};
     uint32_t *seq = rc ? NULL : ff_malloc((nitems ? nitems : 1) * sizeof *seq);
@@ -157,9 +159,9 @@ int ff_query_paths(struct ff_store *s, const struct ff_query *q, struct ff_buf *
     if (!rc && !e) rc = -ENOMEM;
     size_t ne = 0;
     for (size_t i = 0; !rc && i < edges.cap; i++)
-        if (edges.a[i] != FF_QTABLE_EMPTY)
-            e[ne++] = (struct edge){(uint32_t)(edges.a[i] >> 32), (uint32_t)edges.a[i], (uint32_t)edges.b[i], 0, 0,
-                                    edges.v[i]};
+        if (edges.s[i].a != FF_QTABLE_EMPTY)
+            e[ne++] = (struct edge){(uint32_t)(edges.s[i].a >> 32), (uint32_t)edges.s[i].a, (uint32_t)edges.s[i].b, 0, 0,
+                                    edges.s[i].v};
     uint32_t *rank = rc ? NULL : label_ranks(&p.labels);
     if (!rc && !rank) rc = -ENOMEM;
     for (size_t i = 0; !rc && i < ne; i++) e[i].rfrom = rank[e[i].from], e[i].rto = rank[e[i].to];

@@ -14,9 +14,17 @@
 
 /* An open-addressing table of 128-bit keys (a, b) with a count each (table.c). Counts are
  * (cell, 0); distinct ids are (cell, id hash) pairs, counted once each. */
+struct ff_qslot {
+    uint64_t a, b, v; /* together: a look-up touches one cache line */
+};
+#define FF_QRECENT 1024
 struct ff_qtable {
-    uint64_t *a, *b, *v;
+    struct ff_qslot *s;
     size_t n, cap;
+    /* of a set of distinct ids (ff_qtable_count's `seen`): pairs met lately, direct-mapped, so
+     * that a pair met again soon (a person's rows come together) costs no look-up in the
+     * table, which is too big for the caches */
+    struct ff_qslot *recent;
 };
 #define FF_QTABLE_EMPTY UINT64_MAX /* a free slot's a */
 /* Adds `by` to the count of (a, b): 1 when the key is new, 0 when it was there, or an error. */
@@ -50,8 +58,11 @@ struct ff_qrowvec {
     void *v;
     size_t n, cap;
 };
-/* Appends b's rows of `elem` bytes to a's: 0, FF_ETOOBIG past the budget of rows, -ENOMEM. */
+/* Merges b's rows of `elem` bytes, sorted as ff_qrows_sort sorts them, into a's, also sorted:
+ * 0, FF_ETOOBIG past the budget of rows, -ENOMEM. */
 int ff_qrowvec_merge(struct ff_qrowvec *a, const struct ff_qrowvec *b, size_t elem);
+/* A plan's finish (colscan.h) for rows that start with struct ff_qrow: sorts them. */
+int ff_qrowvec_sort(void *state, size_t elem);
 /* Folds a table of (key, 0) → least value made on another thread into `into`. */
 int ff_qtable_merge_min(struct ff_qtable *into, const struct ff_qtable *from);
 /* Room for one more row of `elem` bytes in *v (n used, *cap allocated): 0, FF_ETOOBIG past

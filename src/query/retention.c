@@ -24,6 +24,7 @@ struct rstate {
     const struct retention *r;
     struct ff_qtable first;    /* (person, 0) → first start period + 1 */
     struct ff_qtable returned; /* (person, period): did the return event then */
+    uint64_t last_person, last_period; /* the return counted last: a person's rows come together */
 };
 
 struct retention {
@@ -45,7 +46,10 @@ static int consume(void *arg, const struct ff_qbatch *b)
             uint64_t *v = ff_qtable_at(&st->first, b->person[i], 0, period, &created, &rc);
             if (v && period < *v) *v = period;
         }
-        if (!rc && (b->match[i] & 2)) rc = ff_qtable_add(&st->returned, b->person[i], period, 1) < 0 ? -ENOMEM : 0;
+        if (!rc && (b->match[i] & 2) && (b->person[i] != st->last_person || period != st->last_period)) {
+            st->last_person = b->person[i], st->last_period = period;
+            rc = ff_qtable_add(&st->returned, b->person[i], period, 1) < 0 ? -ENOMEM : 0;
+        }
     }
     return rc;
 }
@@ -80,8 +84,8 @@ int ff_query_retention(struct ff_store *s, const struct ff_query *q, struct ff_b
     uint64_t *table = rc ? NULL : ff_calloc(ncohorts * width, sizeof *table);
     if (!rc && !table) rc = -ENOMEM;
     for (size_t i = 0; !rc && i < r.st[0].first.cap; i++) {
-        if (r.st[0].first.a[i] == FF_QTABLE_EMPTY) continue;
-        uint64_t person = r.st[0].first.a[i], c = r.st[0].first.v[i] - 1;
+        if (r.st[0].first.s[i].a == FF_QTABLE_EMPTY) continue;
+        uint64_t person = r.st[0].first.s[i].a, c = r.st[0].first.s[i].v - 1;
         table[c * width]++;
         for (size_t k = 1; k < width && c + k < ncohorts; k++)
             if (ff_qtable_get(&r.st[0].returned, person, c + k + 1)) table[c * width + k]++;

@@ -21,20 +21,17 @@ static uint64_t mix(uint64_t k)
 static int table_grow(struct ff_qtable *t)
 {
     size_t cap = t->cap ? t->cap * 2 : 1024;
-    uint64_t *a = ff_malloc(cap * 8), *b = ff_malloc(cap * 8), *v = ff_calloc(cap, 8);
-    if (!a || !b || !v) {
-        ff_free(a), ff_free(b), ff_free(v);
-        return -ENOMEM;
-    }
-    memset(a, 0xff, cap * 8);
+    struct ff_qslot *s = ff_malloc(cap * sizeof *s);
+    if (!s) return -ENOMEM;
+    for (size_t i = 0; i < cap; i++) s[i].a = EMPTY;
     for (size_t i = 0; i < t->cap; i++) {
-        if (t->a[i] == EMPTY) continue;
-        size_t j = mix(t->a[i] ^ t->b[i]) & (cap - 1);
-        while (a[j] != EMPTY) j = (j + 1) & (cap - 1);
-        a[j] = t->a[i], b[j] = t->b[i], v[j] = t->v[i];
+        if (t->s[i].a == EMPTY) continue;
+        size_t j = mix(t->s[i].a ^ t->s[i].b) & (cap - 1);
+        while (s[j].a != EMPTY) j = (j + 1) & (cap - 1);
+        s[j] = t->s[i];
     }
-    ff_free(t->a), ff_free(t->b), ff_free(t->v);
-    t->a = a, t->b = b, t->v = v, t->cap = cap;
+    ff_free(t->s);
+    t->s = s, t->cap = cap;
     return 0;
 }
 
@@ -46,11 +43,11 @@ uint64_t *ff_qtable_at(struct ff_qtable *t, uint64_t a, uint64_t b, uint64_t ini
         if (table_grow(t)) return *err = -ENOMEM, NULL;
     }
     size_t j = mix(a ^ b) & (t->cap - 1);
-    for (; t->a[j] != EMPTY; j = (j + 1) & (t->cap - 1))
-        if (t->a[j] == a && t->b[j] == b) return &t->v[j];
-    t->a[j] = a, t->b[j] = b, t->v[j] = init, t->n++;
+    for (; t->s[j].a != EMPTY; j = (j + 1) & (t->cap - 1))
+        if (t->s[j].a == a && t->s[j].b == b) return &t->s[j].v;
+    t->s[j].a = a, t->s[j].b = b, t->s[j].v = init, t->n++;
     *created = 1;
-    return &t->v[j];
+    return &t->s[j].v;
 }
 
 int ff_qtable_add(struct ff_qtable *t, uint64_t a, uint64_t b, uint64_t by)
@@ -65,14 +62,19 @@ int ff_qtable_add(struct ff_qtable *t, uint64_t a, uint64_t b, uint64_t by)
 uint64_t ff_qtable_get(const struct ff_qtable *t, uint64_t a, uint64_t b)
 {
     if (!t->cap) return 0;
-    for (size_t j = mix(a ^ b) & (t->cap - 1); t->a[j] != EMPTY; j = (j + 1) & (t->cap - 1))
-        if (t->a[j] == a && t->b[j] == b) return t->v[j];
+    for (size_t j = mix(a ^ b) & (t->cap - 1); t->s[j].a != EMPTY; j = (j + 1) & (t->cap - 1))
+        if (t->s[j].a == a && t->s[j].b == b) return t->s[j].v;
     return 0;
 }
 
 int ff_qtable_count(struct ff_qtable *cells, struct ff_qtable *seen, int distinct, uint64_t cell, uint64_t id_hash)
 {
-    int rc = distinct ? ff_qtable_add(seen, cell, id_hash, 0) : 1;
+    if (!distinct) return ff_qtable_add(cells, cell, 0, 1) < 0 ? -ENOMEM : 0;
+    if (!seen->recent && !(seen->recent = ff_calloc(FF_QRECENT, sizeof *seen->recent))) return -ENOMEM;
+    struct ff_qslot *r = &seen->recent[mix(cell * 31 + id_hash) & (FF_QRECENT - 1)];
+    if (r->v && r->a == cell && r->b == id_hash) return 0;
+    *r = (struct ff_qslot){cell, id_hash, 1};
+    int rc = ff_qtable_add(seen, cell, id_hash, 0);
     if (rc == 1) rc = ff_qtable_add(cells, cell, 0, 1);
     return rc < 0 ? rc : 0;
 }
@@ -82,12 +84,23 @@ int ff_qtable_merge(struct ff_qtable *cells, struct ff_qtable *seen, const struc
 {
     const struct ff_qtable *from = distinct ? from_seen : from_cells;
     for (size_t i = 0; i < from->cap; i++) {
-        if (from->a[i] == EMPTY) continue;
-        int rc = distinct ? ff_qtable_count(cells, seen, 1, from->a[i], from->b[i])
-                          : ff_qtable_add(cells, from->a[i], from->b[i], from->v[i]);
+        if (from->s[i].a == EMPTY) continue;
+        int rc = distinct ? ff_qtable_count(cells, seen, 1, from->s[i].a, from->s[i].b)
+                          : ff_qtable_add(cells, from->s[i].a, from->s[i].b, from->s[i].v);
         if (rc < 0) return rc;
     }
     return 0;
+}
+
+/* One row copied: a constant size for the rows kinds keep, so the copy is inlined. */
+static inline void copy_row(void *d, const void *s, size_t elem)
+{
+    switch (elem) {
+    case 24: memcpy(d, s, 24); break;
+    case 32: memcpy(d, s, 32); break;
+    case 40: memcpy(d, s, 40); break;
+    default: memcpy(d, s, elem); break;
+    }
 }
 
 int ff_qrows_sort(void *v, size_t n, size_t elem)
@@ -114,7 +127,7 @@ int ff_qrows_sort(void *v, size_t n, size_t elem)
     memcpy(fill, at, NB * sizeof *fill);
     for (size_t i = 0; i < n; i++) {
         size_t b = ((const struct ff_qrow *)(src + i * elem))->key >> (64 - BITS);
-        memcpy(tmp + fill[b]++ * elem, src + i * elem, elem);
+        copy_row(tmp + fill[b]++ * elem, src + i * elem, elem);
     }
     for (size_t b = 0; b < NB; b++)
         if (at[b + 1] - at[b] > 1) qsort(tmp + at[b] * elem, at[b + 1] - at[b], elem, ff_qrow_cmp);
@@ -127,32 +140,44 @@ int ff_qrowvec_merge(struct ff_qrowvec *a, const struct ff_qrowvec *b, size_t el
 {
     if (!b->n) return 0;
     if (a->n + b->n >= FF_QUERY_MAX_ENTRIES / 4) return FF_ETOOBIG; /* as ff_qrows_reserve */
-    if (a->n + b->n > a->cap) {
-        void *v = ff_realloc(a->v, (a->n + b->n) * elem);
-        if (!v) return -ENOMEM;
-        a->v = v;
-        a->cap = a->n + b->n;
+    char *v = ff_malloc((a->n + b->n) * elem), *o = v;
+    if (!v) return -ENOMEM;
+    const char *x = a->v, *xe = x + a->n * elem, *y = b->v, *ye = y + b->n * elem;
+    while (x < xe && y < ye) {
+        const char **from = ff_qrow_cmp(y, x) < 0 ? &y : &x;
+        copy_row(o, *from, elem);
+        o += elem, *from += elem;
     }
-    memcpy((char *)a->v + a->n * elem, b->v, b->n * elem);
-    a->n += b->n;
+    memcpy(o, x, (size_t)(xe - x));
+    memcpy(o + (xe - x), y, (size_t)(ye - y));
+    ff_free(a->v);
+    a->v = v;
+    a->n = a->cap = a->n + b->n;
     return 0;
+}
+
+int ff_qrowvec_sort(void *state, size_t elem)
+{
+    struct ff_qrowvec *r = state;
+    return r->n ? ff_qrows_sort(r->v, r->n, elem) : 0;
 }
 
 int ff_qtable_merge_min(struct ff_qtable *into, const struct ff_qtable *from)
 {
     for (size_t i = 0; i < from->cap; i++) {
-        if (from->a[i] == EMPTY) continue;
+        if (from->s[i].a == EMPTY) continue;
         int created, err = 0;
-        uint64_t *v = ff_qtable_at(into, from->a[i], from->b[i], from->v[i], &created, &err);
+        uint64_t *v = ff_qtable_at(into, from->s[i].a, from->s[i].b, from->s[i].v, &created, &err);
         if (!v) return err;
-        if (from->v[i] < *v) *v = from->v[i];
+        if (from->s[i].v < *v) *v = from->s[i].v;
     }
     return 0;
 }
 
 void ff_qtable_free(struct ff_qtable *t)
 {
-    ff_free(t->a), ff_free(t->b), ff_free(t->v);
+    ff_free(t->s);
+    ff_free(t->recent);
     memset(t, 0, sizeof *t);
 }
 

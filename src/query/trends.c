@@ -37,6 +37,9 @@ struct tstate {
     const struct trends *t;
     struct ff_qtable cells; /* (cell, 0) → count */
     struct ff_qtable seen;  /* (cell, id hash): distinct measures */
+    /* per series, the (cell, id) counted last: a person's rows come together, so most rows
+     * repeat it and need no look-up (ids are never 0) */
+    uint64_t last_cell[FF_QUERY_MAX_SERIES], last_id[FF_QUERY_MAX_SERIES];
 };
 
 struct trends {
@@ -59,7 +62,10 @@ static int consume(void *arg, const struct ff_qbatch *b)
         uint64_t id = q->measure == FF_M_SESSIONS ? b->session[i] : b->person[i];
         for (size_t s = 0; s < q->nseries; s++) {
             if (!(b->match[i] >> s & 1)) continue;
-            int rc = ff_qtable_count(&st->cells, &st->seen, distinct, cell_key(s, b->value[i], (uint32_t)k), id);
+            uint64_t cell = cell_key(s, b->value[i], (uint32_t)k);
+            if (distinct && st->last_cell[s] == cell && st->last_id[s] == id) continue; /* and its TOTAL too */
+            st->last_cell[s] = cell, st->last_id[s] = id;
+            int rc = ff_qtable_count(&st->cells, &st->seen, distinct, cell, id);
             if (!rc) rc = ff_qtable_count(&st->cells, &st->seen, distinct, cell_key(s, b->value[i], TOTAL), id);
             if (rc) return rc;
         }
@@ -153,11 +159,11 @@ static int answer(struct trends *t, struct ff_buf *o)
         int distinct = q->measure != FF_M_COUNT;
         const struct ff_qtable *from = distinct ? &t->st[0].seen : &t->st[0].cells;
         for (size_t i = 0; !rc && i < from->cap; i++) {
-            uint64_t k = from->a[i];
+            uint64_t k = from->s[i].a;
             if (k == EMPTY || k >> 60 != s || !rest[(k >> 32) & OTHER]) continue;
             uint64_t cell = cell_key(s, OTHER, (uint32_t)k);
-            if (distinct) rc = ff_qtable_count(&other, &seen, 1, cell, from->b[i]);
-            else rc = ff_qtable_add(&other, cell, 0, from->v[i]) < 0 ? -ENOMEM : 0;
+            if (distinct) rc = ff_qtable_count(&other, &seen, 1, cell, from->s[i].b);
+            else rc = ff_qtable_add(&other, cell, 0, from->s[i].v) < 0 ? -ENOMEM : 0;
         }
         if (!rc) rc = write_series(t, o, s, NULL, 0, 1, &other, OTHER, &first);
         ff_free(rest);

@@ -23,6 +23,8 @@
  * of counts per thread of a scan (colscan.h), merged into c[0]. */
 struct top_counts {
     struct ff_qtable visitors, seen, counts;
+    uint32_t last_value; /* the (value, person) counted last: rows repeat it */
+    uint64_t last_person;
 };
 struct top {
     struct ff_qvalues values;
@@ -48,7 +50,11 @@ static void top_free(struct top *t)
 /* One person (hash; 0: none) with value index idx, adding `by` to its count. */
 static int top_count(struct top_counts *c, uint32_t idx, uint64_t person, uint64_t by)
 {
-    int rc = person ? ff_qtable_count(&c->visitors, &c->seen, 1, idx, person) : 0;
+    int rc = 0;
+    if (person && (person != c->last_person || idx != c->last_value)) {
+        rc = ff_qtable_count(&c->visitors, &c->seen, 1, idx, person);
+        c->last_person = person, c->last_value = idx;
+    }
     if (!rc && by) rc = ff_qtable_add(&c->counts, idx, 0, by) < 0 ? -ENOMEM : 0;
     return rc;
 }
