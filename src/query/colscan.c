@@ -3,7 +3,8 @@
  * Keys. Every field a plan reads has, in a part, a key per row whose text is the field's
  * value: a dictionary column's code; "event" is the event column's code for a track call
  * and (dictionary size + type) for the others; "path" is the page_path code, or (its
- * dictionary size + the page_url code) when a page has no path field. A filter's verdict, a
+ * dictionary size + the page_url code) when a page has no path field; "page" goes on to the
+ * name column's codes for screens and pages with neither. A filter's verdict, a
  * matcher's event test and a value's index are cached per key for the whole part. A column
  * that is not dictionary-encoded gets a key per row (its row number), and its caches last
  * one block. */
@@ -150,13 +151,18 @@ static int event_row(void *arg, const struct ff_event *ev)
     const struct ff_qplan *p = w->sh->p;
     const struct ff_query *q = p->q;
     if ((++w->nev & 255) == 0 && (deadline_passed(q) || atomic_load(&w->sh->stop))) return FF_QUERY_TIMEOUT;
-    if (ev->timestamp_us < p->from_us || !ff_query_wants(w->ctx, q, ev)) return 0;
+    if (ev->timestamp_us < p->from_us || (ev->bot && !q->bots)) return 0;
+    ff_field_ctx_reset(w->ctx);
+    int ok = ff_filters_pass(w->ctx, ev, q->filters, q->nfilters); /* as ff_query_wants */
+    if (!ok && !p->filter_bit) return 0;
+    uint32_t passed = ok ? p->filter_bit : 0;
     uint32_t match = 0;
     for (size_t m = 0; m < p->nmatch; m++)
         if (ff_query_event_is(w->ctx, &w->event_field, ev, p->match_event[m]) &&
             ff_filters_pass(w->ctx, ev, p->match_filters[m], p->match_nfilters[m]))
             match |= 1u << m;
     if (!match && !p->keep_unmatched) return 0;
+    match |= passed;
     struct ff_str who = ff_query_person(ev);
     if (p->person == FF_QP_REQUIRED && !who.len) return 0;
     if (p->session == FF_QP_REQUIRED && !ev->session_id.len) return 0;
@@ -234,6 +240,16 @@ static uint32_t key_of(const struct worker *w, int kind, int col, uint32_t i)
         uint32_t c = p->codes[i];
         return p->dict[c].len ? c : p->ndict + w->k[FF_C_PAGE_URL].codes[i];
     }
+    case FF_FV_PAGE: {
+        const struct kcol *p = &w->k[FF_C_PAGE_PATH], *u = &w->k[FF_C_PAGE_URL], *nm = &w->k[FF_C_NAME];
+        uint32_t names = p->ndict + u->ndict;
+        uint8_t t = w->type.u8 ? w->type.u8[i] : 0;
+        if (t == FF_EV_SCREEN) return names + nm->codes[i];
+        if (t != FF_EV_PAGE) return names + nm->ndict; /* not a pageview: none */
+        if (p->dict[p->codes[i]].len) return p->codes[i];
+        if (u->dict[u->codes[i]].len) return p->ndict + u->codes[i];
+        return names + nm->codes[i];
+    }
     default: return w->k[col].codes[i];
     }
 }
@@ -246,6 +262,7 @@ static uint32_t key_count(const struct worker *w, int kind, int col)
     case FF_FV_BOT: return 2;
     case FF_FV_PROJECT: return w->k[FF_C_PROJECT].ndict;
     case FF_FV_PATH: return w->k[FF_C_PAGE_PATH].ndict + w->k[FF_C_PAGE_URL].ndict;
+    case FF_FV_PAGE: return w->k[FF_C_PAGE_PATH].ndict + w->k[FF_C_PAGE_URL].ndict + w->k[FF_C_NAME].ndict + 1;
     default: return w->k[col].ndict;
     }
 }
@@ -258,6 +275,7 @@ static int key_stable(const struct worker *w, int kind, int col)
     case FF_FV_BOT: return 1;
     case FF_FV_PROJECT: return w->k[FF_C_PROJECT].stable;
     case FF_FV_PATH: return w->k[FF_C_PAGE_PATH].stable && w->k[FF_C_PAGE_URL].stable;
+    case FF_FV_PAGE: return w->k[FF_C_PAGE_PATH].stable && w->k[FF_C_PAGE_URL].stable && w->k[FF_C_NAME].stable;
     default: return w->k[col].stable;
     }
 }
@@ -283,6 +301,13 @@ static struct ff_str key_text(const struct worker *w, int kind, int col, uint32_
         if (key < p->ndict) return p->dict[key];
         struct ff_str url = w->k[FF_C_PAGE_URL].dict[key - p->ndict];
         return url.len ? ff_url_path(url) : url;
+    }
+    case FF_FV_PAGE: {
+        const struct kcol *p = &w->k[FF_C_PAGE_PATH], *u = &w->k[FF_C_PAGE_URL], *nm = &w->k[FF_C_NAME];
+        if (key < p->ndict) return p->dict[key];
+        if (key < p->ndict + u->ndict) return ff_url_path(u->dict[key - p->ndict]);
+        key -= p->ndict + u->ndict;
+        return key < nm->ndict ? nm->dict[key] : empty;
     }
     default: return w->k[col].dict[key];
     }
@@ -433,6 +458,7 @@ static void want_field(struct worker *w, const struct ff_field *f, struct fcache
     case FF_FV_EVENT: w->kwant[FF_C_EVENT] = 1; break;
     case FF_FV_PROJECT: w->kwant[FF_C_PROJECT] = 1; break;
     case FF_FV_PATH: w->kwant[FF_C_PAGE_PATH] = w->kwant[FF_C_PAGE_URL] = 1; break;
+    case FF_FV_PAGE: w->kwant[FF_C_PAGE_PATH] = w->kwant[FF_C_PAGE_URL] = w->kwant[FF_C_NAME] = 1; break;
     case FF_FV_COLUMN: w->kwant[col] = 1; break;
     default: break;
     }
@@ -498,7 +524,7 @@ static int vector_block(struct worker *w, uint32_t b)
 {
     const struct ff_qplan *p = w->sh->p;
     const struct ff_query *q = p->q;
-    const int64_t *t = w->time.i64;
+    const int64_t *t = w->time.i64, to = ff_qplan_to(p);
     int bots = !q->bots && w->bot_pc >= 0;
     struct runs r = {UINT32_MAX, UINT32_MAX, 0, 0, 0};
     (void)b;
@@ -510,10 +536,14 @@ static int vector_block(struct worker *w, uint32_t b)
         for (uint32_t c = 0; c < k->ndict; c++) proj_ok[c] = (uint32_t)ff_in_project(k->dict[c], q->project);
     }
     for (uint32_t i = 0; !rc && i < w->n; i++) {
-        if (t[i] < p->from_us || t[i] >= q->to_us) continue;
+        if (t[i] < p->from_us || t[i] >= to) continue;
         if (bots && w->bot.u8[i]) continue;
         if (proj_ok && !proj_ok[w->k[FF_C_PROJECT].codes[i]]) continue;
-        if (q->nfilters && !filters_pass(w, w->filt, q->filters, q->nfilters, i)) continue;
+        uint32_t passed = p->filter_bit;
+        if (q->nfilters && !filters_pass(w, w->filt, q->filters, q->nfilters, i)) {
+            if (!p->filter_bit) continue;
+            passed = 0;
+        }
         uint32_t match = 0;
         if (p->nmatch) {
             uint32_t named = event_mask(w, i);
@@ -523,6 +553,7 @@ static int vector_block(struct worker *w, uint32_t b)
                     match |= 1u << m;
             if (!match && !p->keep_unmatched) continue;
         }
+        match |= passed;
         if (p->person || p->who) {
             if ((rc = person_at(w, &r, i))) break;
             if (p->person == FF_QP_REQUIRED && !r.person) continue;
@@ -565,7 +596,7 @@ static int vector_part(struct worker *w, const struct ff_part *part)
     int rc = 0, first = 1;
     for (uint32_t b = 0; b < part->info.nblocks && !rc; b++) {
         const struct ff_chunkref *tc = &part->blocks[b].chunks[w->time_pc];
-        if (tc->max < p->from_us || tc->min >= q->to_us) continue;
+        if (tc->max < p->from_us || tc->min >= ff_qplan_to(p)) continue;
         if (deadline_passed(q) || atomic_load(&w->sh->stop)) return FF_QUERY_TIMEOUT;
         rc = load_block(w, b, err, sizeof err);
         if (rc == FF_ECORRUPT) { /* a damaged block costs its rows, not the answer */
@@ -644,6 +675,7 @@ static int work(struct worker *w)
     struct ff_scan_filter f;
     ff_query_scan_filter(q, &f);
     f.from_us = sh->p->from_us;
+    f.to_us = ff_qplan_to(sh->p);
     f.columns = sh->cols;
     size_t nparts = ff_store_view_nparts(sh->v);
     int rc = 0;
@@ -683,11 +715,17 @@ int ff_qplan_run(struct ff_store *s, const struct ff_qplan *p, void *const *stat
     sh.vector = plan_is_vector(p);
     atomic_init(&sh.next, 0);
     atomic_init(&sh.stop, 0);
+    /* the event reader decodes what the query and the plan's own fields read */
     ff_query_columns(q, sh.cols);
+    const struct ff_field *vf[3] = {p->value, p->value_page, p->value_screen};
+    for (int i = 0; i < 3; i++)
+        if (vf[i]) ff_field_columns(vf[i], sh.cols);
+    for (size_t m = 0; m < p->nmatch; m++)
+        for (size_t i = 0; i < p->match_nfilters[m]; i++) ff_field_columns(&p->match_filters[m][i].field, sh.cols);
     if (p->person || p->who) sh.cols[FF_C_PERSON_ID] = 1;
     if (p->session) sh.cols[FF_C_SESSION_ID] = 1;
     int rc = ff_query_uses_traits(q) ? ff_traits_load(s, q, &sh.traits) : 0;
-    if (!rc) rc = ff_store_view_open(s, p->from_us, q->to_us, &sh.v);
+    if (!rc) rc = ff_store_view_open(s, p->from_us, ff_qplan_to(p), &sh.v);
     if (rc) {
         ff_traits_free(sh.traits);
         return rc;

@@ -42,11 +42,14 @@ enum { FF_QP_NONE, FF_QP_HASH, FF_QP_REQUIRED }; /* REQUIRED: rows without one a
 struct ff_qplan {
     const struct ff_query *q;    /* range, project, filters, bots, deadline */
     int64_t from_us;             /* where the range starts (lifecycle reads from the first event) */
+    int64_t to_us;               /* where it ends: 0 = the query's `to` (sessions read on past it) */
     size_t nmatch;
     const char *match_event[FF_QPLAN_MATCH];            /* "" = any event */
     const struct ff_filter *match_filters[FF_QPLAN_MATCH];
     size_t match_nfilters[FF_QPLAN_MATCH];
     int keep_unmatched;          /* 0: rows that pass no matcher are left out */
+    uint32_t filter_bit;         /* 0: rows that fail the query's filters are left out; else kept,
+                                  * with this bit of match set on those that pass */
     const struct ff_field *value;                     /* NULL: no value */
     const struct ff_field *value_page, *value_screen; /* when set: what pages and screens read instead */
     uint32_t value_mask;         /* only rows passing one of these matchers get a value (0: all) */
@@ -59,6 +62,8 @@ struct ff_qplan {
     int (*finish)(void *state);  /* optional: run by each thread on its own state when its rows
                                   * are in (a sort), before the merges */
 };
+
+static inline int64_t ff_qplan_to(const struct ff_qplan *p) { return p->to_us ? p->to_us : p->q->to_us; }
 
 /* How many threads (states) a plan runs on: one per core, at most FF_QTHREADS_MAX. */
 int ff_qplan_threads(void);

@@ -23,6 +23,7 @@ enum {
     F_DERIVED, /* + FF_D(column): url … clickId */
     F_PROPERTY = F_DERIVED + FF_NDERIVED,
     F_TRAIT,   /* person.KEY */
+    F_PAGE,    /* a pageview's page: a screen's name, a page's path (else its URL's, else its name) */
 };
 
 #define AT(member) offsetof(struct ff_event, member)
@@ -50,6 +51,7 @@ static const struct {
     {"utm_term", F_DERIVED + FF_D(FF_C_UTM_TERM), 0, -1},
     {"utm_content", F_DERIVED + FF_D(FF_C_UTM_CONTENT), 0, -1}, {"source", F_DERIVED + FF_D(FF_C_SOURCE), 0, -1},
     {"channel", F_DERIVED + FF_D(FF_C_CHANNEL), 0, -1}, {"clickId", F_DERIVED + FF_D(FF_C_CLICK_ID), 0, -1},
+    {"page", F_PAGE, 0, -1},
 };
 
 int ff_field_compile(const char *name, size_t len, struct ff_field *f, char *err, size_t errlen)
@@ -94,6 +96,7 @@ void ff_field_columns(const struct ff_field *f, uint8_t *cols)
     case F_BOT: cols[FF_C_BOT] = 1; break;
     case F_PROPERTY: cols[FF_C_PROPERTIES] = 1; break;
     case F_TRAIT: cols[FF_C_PERSON_ID] = 1; break;
+    case F_PAGE: cols[FF_C_TYPE] = cols[FF_C_NAME] = cols[FF_C_PROPERTIES] = cols[FF_C_CONTEXT] = 1; break;
     default: /* derived: a page's properties, the context's page and campaign */
         cols[FF_C_TYPE] = cols[FF_C_PROPERTIES] = cols[FF_C_CONTEXT] = 1;
         break;
@@ -184,6 +187,7 @@ int ff_field_vector(const struct ff_field *f, int *col)
     case F_STRING: return f->col == FF_C_PERSON_ID ? FF_FV_NONE : FF_FV_COLUMN; /* resolved at query time */
     case F_PROPERTY:
     case F_TRAIT: return FF_FV_NONE;
+    case F_PAGE: return FF_FV_PAGE;
     default: break;
     }
     if (f->id == F_DERIVED + FF_D(FF_C_PAGE_PATH)) return FF_FV_PATH;
@@ -283,6 +287,10 @@ int ff_field_value(struct ff_field_ctx *c, const struct ff_event *ev, const stru
     case F_BOT: return some(lit(ev->bot ? "true" : "false"), out);
     case F_PROPERTY: return property(c, ev, f->prop, out);
     case F_TRAIT: return trait(c, ev, f->prop, out);
+    case F_PAGE:
+        if (ev->type == FF_EV_SCREEN) return some(ev->name, out);
+        if (ev->type != FF_EV_PAGE) return 0;
+        break;
     default: break;
     }
     if (!c->derived) {
@@ -291,6 +299,10 @@ int ff_field_value(struct ff_field_ctx *c, const struct ff_event *ev, const stru
         ff_derive(&c->d, ev, c->spans);
     }
     if (f->id == F_DERIVED + FF_D(FF_C_PAGE_PATH)) return some(ff_derived_path(&c->d, c->spans), out);
+    if (f->id == F_PAGE) {
+        struct ff_str path = ff_derived_path(&c->d, c->spans);
+        return some(path.len ? path : ev->name, out);
+    }
     return some(ff_span_str(&c->d, &c->spans[f->id - F_DERIVED]), out);
 }
 

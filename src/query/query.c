@@ -75,12 +75,7 @@ void ff_query_columns(const struct ff_query *q, uint8_t *cols)
     for (size_t i = 0; i < q->nsteps; i++) filters_columns(q->steps[i].filters, q->steps[i].nfilters, cols);
     if (q->has_breakdown) ff_field_columns(&q->breakdown, cols);
     if (q->kind == FF_Q_TOP) ff_field_columns(&q->dimension, cols);
-    /* who: every kind counts persons but a trend of events or sessions */
-    if (q->kind != FF_Q_TRENDS || q->measure == FF_M_PERSONS) cols[FF_C_PERSON_ID] = 1;
-    if ((q->kind == FF_Q_TRENDS && q->measure == FF_M_SESSIONS) || q->kind == FF_Q_PATHS) cols[FF_C_SESSION_ID] = 1;
-    if (q->kind == FF_Q_PATHS) { /* a page's path, a screen's name */
-        cols[FF_C_NAME] = cols[FF_C_PROPERTIES] = cols[FF_C_CONTEXT] = 1;
-    }
+    /* persons, sessions and the kinds' own fields: colscan.c adds what its plan reads */
 }
 
 /* Every event of a scan passes here first: past the query's deadline, the scan stops. */
@@ -110,6 +105,7 @@ int ff_query_scan_from(struct ff_store *s, const struct ff_query *q, int64_t fro
     f.from_us = from;
     uint8_t cols[FF_NCOLS];
     ff_query_columns(q, cols);
+    cols[FF_C_PERSON_ID] = cols[FF_C_SESSION_ID] = 1; /* the rows' persons and sessions */
     /* events and live answer whole events: they read every column */
     if (q->kind != FF_Q_EVENTS && q->kind != FF_Q_LIVE) f.columns = cols;
     struct timed t = {q, visit, arg, 0};

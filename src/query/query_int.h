@@ -94,7 +94,7 @@ void ff_qvalues_free(struct ff_qvalues *d);
 /* ---- fields read as column vectors (colscan.c) ---- */
 /* How a field's value is read from a part's columns without building the event:
  * FF_FV_NONE: it cannot be (properties, traits, the resolved person id). */
-enum { FF_FV_NONE, FF_FV_EVENT, FF_FV_TYPE, FF_FV_PROJECT, FF_FV_BOT, FF_FV_COLUMN, FF_FV_PATH };
+enum { FF_FV_NONE, FF_FV_EVENT, FF_FV_TYPE, FF_FV_PROJECT, FF_FV_BOT, FF_FV_COLUMN, FF_FV_PATH, FF_FV_PAGE };
 /* The FF_FV_ form of a field; *col: its column (FF_FV_COLUMN). */
 int ff_field_vector(const struct ff_field *f, int *col);
 /* The name "event" gives an event of this type: a track call's name, "$pageview", … */

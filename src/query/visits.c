@@ -1,8 +1,10 @@
 /* visits.c - kinds "sessions" and "top" (see query.h).
  *
- * sessions: the sessions that start in the range (store.h, ff_store_sessions), those with an
- * event that passes the filters: how many, their visitors (distinct persons), average
- * duration, pages per session, bounce rate, and the top entry and exit pages.
+ * sessions: the sessions that start in the range, those with an event that passes the
+ * filters: how many, their visitors (distinct persons), average duration, pages per session,
+ * bounce rate, and the top entry and exit pages. Sessions are summed from rows (colscan.h) as
+ * ff_store_sessions sums them from events: the entry is the first pageview (or screen), the
+ * exit the last, a bounce one pageview and no track call.
  * top: per value of a field, its visitors (distinct persons with an event that has it) and
  * views (pageviews that have it), as Plausible lists pages, sources, countries and devices;
  * entry_page and exit_page list where sessions began and ended (visits instead of views). */
@@ -59,14 +61,6 @@ static int top_count(struct top_counts *c, uint32_t idx, uint64_t person, uint64
     return rc;
 }
 
-/* One person with value v, adding `by` to its count. */
-static int top_add(struct top *t, struct ff_str v, struct ff_str person, uint64_t by)
-{
-    uint32_t idx;
-    int rc = ff_qvalues_index(&t->values, v, &idx);
-    return rc ? rc : top_count(&t->c[0], idx, person.len ? XXH3_64bits(person.p, person.len) : 0, by);
-}
-
 struct row {
     struct ff_str value;
     uint64_t visitors, count;
@@ -81,16 +75,21 @@ static int by_visitors(const void *a, const void *b)
 }
 
 /* [{"value":…,"visitors":N,"<count_name>":M}, …], the top `limit` by visitors, then count. */
-static int top_write(struct top *t, size_t limit, const char *count_name, struct ff_buf *o)
+static int top_write(struct top *t, const struct ff_qvalues *values, size_t limit, const char *count_name,
+                     struct ff_buf *o)
 {
-    struct row *r = ff_malloc((t->values.n + 1) * sizeof *r);
+    struct row *r = ff_malloc((values->n + 1) * sizeof *r);
     if (!r) return -ENOMEM;
-    for (size_t i = 0; i < t->values.n; i++)
-        r[i] = (struct row){t->values.v[i], ff_qtable_get(&t->c[0].visitors, i + 1, 0),
+    size_t n = 0;
+    for (size_t i = 0; i < values->n; i++) {
+        r[n] = (struct row){values->v[i], ff_qtable_get(&t->c[0].visitors, i + 1, 0),
                             ff_qtable_get(&t->c[0].counts, i + 1, 0)};
-    qsort(r, t->values.n, sizeof *r, by_visitors);
+        /* values are shared with another list (entry and exit pages): not every one is in this */
+        n += r[n].visitors || r[n].count || values == &t->values;
+    }
+    qsort(r, n, sizeof *r, by_visitors);
     int rc = ff_buf_putc(o, '[');
-    for (size_t i = 0; !rc && i < t->values.n && i < limit; i++) {
+    for (size_t i = 0; !rc && i < n && i < limit; i++) {
         rc = ff_buf_append_str(o, i ? ",{\"value\":" : "{\"value\":");
         if (!rc) rc = ff_json_write_str(o, r[i].value.p, r[i].value.len);
         if (!rc)
@@ -103,73 +102,163 @@ static int top_write(struct top *t, size_t limit, const char *count_name, struct
 
 /* ---- sessions ---- */
 
-struct matcher {
-    const struct ff_query *q;
-    struct ff_field_ctx *ctx;
+/* One session summed from its rows (on one thread, then merged). */
+struct visit {
+    int64_t start, end;
+    int64_t entry_t, exit_t;    /* its first and last pageview's (t, seq): entry and exit */
+    uint64_t entry_seq, exit_seq;
+    uint64_t person;
+    uint32_t events, pageviews, tracks, entry, exit; /* entry, exit: page value indexes (0: none) */
+    uint32_t matched;           /* an event of it passed the filters */
 };
 
-static int session_event_passes(void *arg, const struct ff_event *ev)
+/* One thread's sessions: (session hash, 0) → index + 1 into v. */
+struct visits {
+    struct ff_qtable at;
+    struct visit *v;
+    size_t n, cap;
+    uint64_t last_session; /* rows of one session come together: the last one's place */
+    size_t last;
+};
+
+enum { M_PAGE = 1, M_SCREEN = 2, M_TRACK = 4, M_PASSED = 8 };
+
+static int before(int64_t t, uint64_t seq, int64_t t2, uint64_t seq2) { return t < t2 || (t == t2 && seq < seq2); }
+
+/* Folds x (a row, or a session from another thread) into the session at *v. */
+static void visit_fold(struct visit *v, const struct visit *x)
 {
-    struct matcher *m = arg;
-    ff_field_ctx_reset(m->ctx);
-    return ff_filters_pass(m->ctx, ev, m->q->filters, m->q->nfilters);
+    if (x->pageviews) {
+        int had = v->pageviews > 0;
+        if (!had || before(x->entry_t, x->entry_seq, v->entry_t, v->entry_seq))
+            v->entry_t = x->entry_t, v->entry_seq = x->entry_seq, v->entry = x->entry;
+        if (!had || !before(x->exit_t, x->exit_seq, v->exit_t, v->exit_seq))
+            v->exit_t = x->exit_t, v->exit_seq = x->exit_seq, v->exit = x->exit;
+    }
+    if (x->start < v->start) v->start = x->start;
+    if (x->end > v->end) v->end = x->end;
+    v->events += x->events, v->pageviews += x->pageviews, v->tracks += x->tracks;
+    v->matched |= x->matched;
+    if (!v->person) v->person = x->person;
 }
 
-static int load_sessions(struct ff_store *s, const struct ff_query *q, struct ff_session_list *l, char *err,
-                         size_t errlen)
+static int visit_add(struct visits *vs, uint64_t session, const struct visit *x)
 {
-    struct ff_session_filter sf = {q->from_us, q->to_us, NULL, 0, q->project[0] ? q->project : NULL, q->bots, SIZE_MAX,
-                                   (uint64_t)q->deadline_ns};
-    struct matcher m = {q, q->nfilters ? ff_field_ctx_new() : NULL};
-    if (q->nfilters && !m.ctx) return -ENOMEM;
-    struct ff_traits *traits = NULL;
-    int rc = q->nfilters && ff_query_uses_traits(q) ? ff_traits_load(s, q, &traits) : 0;
-    if (m.ctx) ff_field_ctx_set_traits(m.ctx, traits);
-    if (!rc) rc = ff_store_sessions(s, &sf, q->nfilters ? session_event_passes : NULL, &m, l);
-    ff_traits_free(traits);
-    ff_field_ctx_free(m.ctx);
+    if (vs->n && session == vs->last_session) {
+        visit_fold(&vs->v[vs->last], x);
+        return 0;
+    }
+    int created, rc = 0;
+    uint64_t *at = ff_qtable_at(&vs->at, session, 0, 0, &created, &rc);
+    if (!at) return rc;
+    if (created) {
+        if (vs->n >= FF_SESSIONS_READ_MAX) return FF_ETOOBIG;
+        if ((rc = ff_qrows_reserve((void **)&vs->v, vs->n, &vs->cap, sizeof *vs->v))) return rc;
+        vs->v[vs->n] = *x;
+        *at = ++vs->n;
+    } else {
+        visit_fold(&vs->v[*at - 1], x);
+    }
+    vs->last_session = session, vs->last = *at - 1;
+    return 0;
+}
+
+static int visits_consume(void *arg, const struct ff_qbatch *b)
+{
+    struct visits *vs = arg;
+    int rc = 0;
+    for (uint32_t i = 0; !rc && i < b->n; i++) {
+        uint32_t m = b->match[i], pv = (m & (M_PAGE | M_SCREEN)) != 0;
+        struct visit x = {b->t[i], b->t[i], pv ? b->t[i] : 0, pv ? b->t[i] : 0, b->seq[i], b->seq[i], b->person[i],
+                          1, pv, (m & M_TRACK) != 0, b->value[i], b->value[i], (m & M_PASSED) != 0};
+        rc = visit_add(vs, b->session[i], &x);
+    }
+    return rc;
+}
+
+static int visits_merge(void *into, void *from)
+{
+    struct visits *a = into, *b = from;
+    int rc = 0;
+    for (size_t i = 0; !rc && i < b->at.cap; i++)
+        if (b->at.s[i].a != FF_QTABLE_EMPTY) rc = visit_add(a, b->at.s[i].a, &b->v[b->at.s[i].v - 1]);
+    return rc;
+}
+
+/* The sessions that start in the range, those with an event that passes the filters, bots'
+ * left out (unless asked for): read on past `to` for the rest of their events. *out (ff_free)
+ * in no order; page values in *pages. */
+static int load_visits(struct ff_store *s, const struct ff_query *q, struct ff_qvalues *pages, struct visit **out,
+                       size_t *nout, char *err, size_t errlen)
+{
+    struct ff_field page;
+    struct ff_filter track = {.op = FF_OP_EQ, .nvalues = 1};
+    struct ff_str track_name = {"track", 5};
+    track.values = &track_name;
+    int rc = ff_field_compile("page", 4, &page, err, errlen);
+    if (!rc) rc = ff_field_compile("type", 4, &track.field, err, errlen);
+    if (rc) return FF_EINVAL;
+    struct ff_qplan p = {.q = q, .from_us = q->from_us, .nmatch = 3, .match_event = {"$pageview", "$screen", ""},
+                         .match_filters = {NULL, NULL, &track}, .match_nfilters = {0, 0, 1}, .keep_unmatched = 1,
+                         .filter_bit = M_PASSED, .value = &page, .value_mask = M_PAGE | M_SCREEN,
+                         .person = FF_QP_HASH, .session = FF_QP_REQUIRED, .seq = 1, .values = pages,
+                         .consume = visits_consume, .merge = visits_merge};
+    p.to_us = q->to_us > INT64_MAX - FF_SESSION_SPAN_US ? INT64_MAX : q->to_us + FF_SESSION_SPAN_US;
+    struct visits st[FF_QTHREADS_MAX];
+    memset(st, 0, sizeof st);
+    void *states[FF_QTHREADS_MAX];
+    for (int i = 0; i < FF_QTHREADS_MAX; i++) states[i] = &st[i];
+    rc = ff_qplan_run(s, &p, states);
     if (rc == FF_ETOOBIG)
         snprintf(err, errlen, "more than %zu sessions in the range: ask for a shorter one", (size_t)FF_SESSIONS_READ_MAX);
-    return rc == -ETIMEDOUT ? FF_QUERY_TIMEOUT : rc;
+    size_t n = 0;
+    for (size_t i = 0; !rc && i < st[0].n; i++)
+        if (st[0].v[i].matched && st[0].v[i].start < q->to_us) st[0].v[n++] = st[0].v[i];
+    *out = rc ? NULL : st[0].v;
+    *nout = n;
+    for (int i = 0; i < FF_QTHREADS_MAX; i++) {
+        ff_qtable_free(&st[i].at);
+        if (i || rc) ff_free(st[i].v);
+    }
+    return rc;
 }
 
 int ff_query_sessions(struct ff_store *s, const struct ff_query *q, struct ff_buf *out, char *err, size_t errlen)
 {
-    struct ff_session_list l;
-    int rc = load_sessions(s, q, &l, err, errlen);
-    if (rc) return rc;
     struct top entry, exit;
     top_init(&entry);
     top_init(&exit);
+    struct visit *v;
+    size_t n;
+    int rc = load_visits(s, q, &entry.values, &v, &n, err, errlen);
     struct ff_qtable persons = {0};
-    double duration = 0, pages = 0;
-    size_t bounces = 0, visitors = 0;
-    for (size_t i = 0; !rc && i < l.n; i++) {
-        const struct ff_session_summary *x = &l.v[i];
-        struct ff_str who = x->attr[FF_SA_PERSON].len ? x->attr[FF_SA_PERSON] : x->attr[FF_SA_DEVICE];
-        int fresh = ff_qtable_add(&persons, XXH3_64bits(who.p, who.len), 0, 0);
+    int64_t duration_us = 0; /* whole numbers: the sums do not depend on the order */
+    size_t bounces = 0, visitors = 0, pages = 0;
+    for (size_t i = 0; !rc && i < n; i++) {
+        const struct visit *x = &v[i];
+        int fresh = x->person ? ff_qtable_add(&persons, x->person, 0, 0) : 0;
         if (fresh < 0) rc = fresh;
         visitors += fresh == 1;
-        duration += (double)(x->end - x->start) / 1e6;
+        duration_us += x->end - x->start;
         pages += x->pageviews;
-        bounces += (size_t)ff_session_bounce(x);
-        if (!rc && x->attr[FF_SA_ENTRY].len) rc = top_add(&entry, x->attr[FF_SA_ENTRY], who, 1);
-        if (!rc && x->attr[FF_SA_EXIT].len) rc = top_add(&exit, x->attr[FF_SA_EXIT], who, 1);
+        bounces += x->pageviews == 1 && x->tracks == 0; /* Plausible's and GA's bounce */
+        if (!rc && x->entry) rc = top_count(&entry.c[0], x->entry, x->person, 1);
+        if (!rc && x->exit) rc = top_count(&exit.c[0], x->exit, x->person, 1);
     }
-    double n = l.n ? (double)l.n : 1;
+    double d = n ? (double)n : 1;
     if (!rc) rc = ff_query_open_answer(q, "sessions", out);
     if (!rc)
         rc = ff_buf_printf(out, ",\"sessions\":%zu,\"visitors\":%zu,\"avg_duration_seconds\":%.3f,\"pages_per_session\":%.3f,"
                                 "\"bounce_rate\":%.4f,\"entry_pages\":",
-                           l.n, visitors, duration / n, pages / n, (double)bounces / n);
-    if (!rc) rc = top_write(&entry, q->limit, "visits", out);
+                           n, visitors, (double)duration_us / 1e6 / d, (double)pages / d, (double)bounces / d);
+    if (!rc) rc = top_write(&entry, &entry.values, q->limit, "visits", out);
     if (!rc) rc = ff_buf_append_str(out, ",\"exit_pages\":");
-    if (!rc) rc = top_write(&exit, q->limit, "visits", out);
+    if (!rc) rc = top_write(&exit, &entry.values, q->limit, "visits", out);
     if (!rc) rc = ff_buf_putc(out, '}');
+    ff_free(v);
     top_free(&entry);
     top_free(&exit);
     ff_qtable_free(&persons);
-    ff_session_list_free(&l);
     return rc;
 }
 
@@ -198,15 +287,14 @@ int ff_query_top(struct ff_store *s, const struct ff_query *q, struct ff_buf *ou
     int rc = 0;
     err[0] = '\0';
     if (q->top_visit != FF_TOP_EVENTS) { /* where sessions began or ended */
-        struct ff_session_list l;
-        rc = load_sessions(s, q, &l, err, errlen);
-        int a = q->top_visit == FF_TOP_ENTRY ? FF_SA_ENTRY : FF_SA_EXIT;
-        for (size_t i = 0; !rc && i < l.n; i++) {
-            const struct ff_session_summary *x = &l.v[i];
-            struct ff_str who = x->attr[FF_SA_PERSON].len ? x->attr[FF_SA_PERSON] : x->attr[FF_SA_DEVICE];
-            if (x->attr[a].len) rc = top_add(&t, x->attr[a], who, 1);
+        struct visit *v = NULL;
+        size_t n = 0;
+        rc = load_visits(s, q, &t.values, &v, &n, err, errlen);
+        for (size_t i = 0; !rc && i < n; i++) {
+            uint32_t page = q->top_visit == FF_TOP_ENTRY ? v[i].entry : v[i].exit;
+            if (page) rc = top_count(&t.c[0], page, v[i].person, 1);
         }
-        ff_session_list_free(&l); /* safe after a failed load too: it is left empty */
+        ff_free(v);
     } else {
         struct ff_qplan p = {.q = q, .from_us = q->from_us, .nmatch = 2, .match_event = {"$pageview", "$screen"},
                              .keep_unmatched = 1, .value = &q->dimension, .value_required = 1,
@@ -225,7 +313,7 @@ int ff_query_top(struct ff_store *s, const struct ff_query *q, struct ff_buf *ou
         if (!rc) rc = ff_json_write_str(out, dim, strlen(dim));
         if (!rc) rc = ff_buf_append_str(out, ",\"results\":");
     }
-    if (!rc) rc = top_write(&t, q->limit, q->top_visit == FF_TOP_EVENTS ? "views" : "visits", out);
+    if (!rc) rc = top_write(&t, &t.values, q->limit, q->top_visit == FF_TOP_EVENTS ? "views" : "visits", out);
     if (!rc) rc = ff_buf_putc(out, '}');
     top_free(&t);
     return rc;

@@ -2,9 +2,8 @@
  * store.h): each session's span, counts, entry and exit page, bounce, and where the visit
  * came from, summed over the events that carry its id. Nothing is kept apart from the
  * events, so a summary is always what the events say, late events and erasures included.
- *
- * A session never crosses midnight in its project's zone, so the sessions that start in
- * [from, to) have all their events in [from, to + 26 h): only that range is scanned. */
+ * Only [from, to + FF_SESSION_SPAN_US) is scanned. (The query kinds "sessions" and "top" of
+ * entry and exit pages sum sessions from column vectors instead: query/visits.c.) */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +15,6 @@
 #include "store/derive.h"
 #include "store/store_int.h"
 
-#define DAY_SPAN_US (26LL * 3600 * 1000000) /* a local day, with a DST hour and zone margin */
 
 struct field {
     uint64_t off;
@@ -189,7 +187,8 @@ int ff_store_sessions(struct ff_store *s, const struct ff_session_filter *f,
     ff_buf_init(&g.arena, (size_t)1 << 34);
     int rc = ff_deriver_init(&g.d);
     struct ff_scan_filter sf = {f->person, f->person_len, f->from_us, FF_TIME_NONE, f->project, NULL};
-    if (f->to_us != FF_TIME_NONE) sf.to_us = f->to_us > INT64_MAX - DAY_SPAN_US ? INT64_MAX : f->to_us + DAY_SPAN_US;
+    if (f->to_us != FF_TIME_NONE)
+        sf.to_us = f->to_us > INT64_MAX - FF_SESSION_SPAN_US ? INT64_MAX : f->to_us + FF_SESSION_SPAN_US;
     if (!rc) rc = ff_store_scan(s, &sf, visit, &g);
     if (rc == -ENOMEM && g.rc) rc = g.rc;
     /* only those that start in range and match, bots left out unless asked for */

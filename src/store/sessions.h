@@ -31,6 +31,10 @@
 
 #define FF_SESSION_ID_LEN 16
 #define FF_SESSION_TIMEOUT_DEFAULT_US (30LL * 60 * 1000000)
+/* A session never crosses midnight in its project's zone: the sessions that start in
+ * [from, to) have all their events in [from, to + this) (a local day, with a DST hour and
+ * zone margin). */
+#define FF_SESSION_SPAN_US (26LL * 3600 * 1000000)
 
 /* How a project's sessions end. */
 struct ff_tz;

@@ -167,6 +167,11 @@ static const char *const queries[] = {
     "{\"kind\":\"stickiness\",\"event\":\"Product Added\",\"interval\":\"hour\"}",
     "{\"kind\":\"lifecycle\",\"interval\":\"day\"}",
     "{\"kind\":\"top\",\"dimension\":\"path\"}",
+    "{\"kind\":\"top\",\"dimension\":\"page\",\"filters\":[{\"field\":\"page\",\"op\":\"neq\",\"value\":\"Home\"}]}",
+    "{\"kind\":\"top\",\"dimension\":\"entry_page\"}",
+    "{\"kind\":\"top\",\"dimension\":\"exit_page\",\"filters\":[{\"field\":\"country\",\"op\":\"eq\",\"value\":\"DE\"}]}",
+    "{\"kind\":\"sessions\"}",
+    "{\"kind\":\"sessions\",\"filters\":[{\"field\":\"event\",\"op\":\"eq\",\"value\":\"Order Completed\"}],\"limit\":3}",
     "{\"kind\":\"top\",\"dimension\":\"event\",\"bots\":true}",
     "{\"kind\":\"top\",\"dimension\":\"country\",\"filters\":[{\"field\":\"type\",\"op\":\"neq\",\"value\":\"identify\"}]}",
     /* fields that are not columns: both answers come from the event reader */
