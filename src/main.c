@@ -24,6 +24,7 @@ static const char usage[] =
     "  footfall sessions --data DIR [--project ID] [--person ID] [--from TIME] [--to TIME]\n"
     "                    [--bots include|exclude] [--limit N]   (default: those of the last day)\n"
     "  footfall query --data DIR [--project ID] '<json>'   (the query of POST /api/query; - reads stdin)\n"
+    "  footfall segment save NAME '<json>' | list | delete NAME [--project ID] [--data DIR]\n"
     "  footfall export --data DIR [--project ID] (--person ID | [--from TIME] [--to TIME])\n"
     "                  [--format ndjson|csv]\n"
     "  footfall erase --data DIR [--project ID] --person ID\n"
@@ -238,6 +239,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "quarantine")) return ff_cmd_read(argc - 2, argv + 2, FF_READ_QUARANTINE);
     if (!strcmp(cmd, "sessions")) return ff_cmd_read(argc - 2, argv + 2, FF_READ_SESSIONS);
     if (!strcmp(cmd, "query")) return ff_cmd_query(argc - 2, argv + 2);
+    if (!strcmp(cmd, "segment")) return ff_cmd_segment(argc - 2, argv + 2);
     if (!strcmp(cmd, "export")) return ff_cmd_export(argc - 2, argv + 2);
     if (!strcmp(cmd, "erase")) return ff_cmd_erase(argc - 2, argv + 2);
     if (!strcmp(cmd, "check")) return ff_cmd_check(argc - 2, argv + 2);

@@ -15,6 +15,7 @@
 #include "store/datadir.h"
 #include "store/export.h"
 #include "project/catalog.h"
+#include "project/segments.h"
 #include "project/session_rules.h"
 #include "query/query.h"
 #include "store/store.h"
@@ -288,7 +289,8 @@ int ff_cmd_query(int argc, char **argv)
         return 1;
     }
     const char *field;
-    int status = ff_query_answer(st, in.data, in.len, ff_now_us(), project, tz, &out, &field);
+    struct ff_segment_source segments = {ff_segment_lookup_dir, (void *)dir};
+    int status = ff_query_answer(st, in.data, in.len, ff_now_us(), project, tz, &segments, &out, &field);
     ff_store_close(st);
     fwrite(out.data, 1, out.len, status == 200 ? stdout : stderr);
     fputc('\n', status == 200 ? stdout : stderr);

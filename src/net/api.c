@@ -17,6 +17,7 @@
 #include "net/access.h"
 #include "net/server.h"
 #include "ingest/ingest.h"
+#include "project/segments.h"
 #include "query/query.h"
 #include "store/export.h"
 #include "store/store.h"
@@ -331,6 +332,7 @@ static void read_sessions(struct ff_conn *c, const struct ff_project *p, const c
 
 struct query_job {
     struct ff_store *store;
+    const char *data_dir; /* where saved segments are (the catalog) */
     char project[FF_PROJECT_ID_MAX + 1];
     char tz[65];
     struct ff_buf body, out;
@@ -344,6 +346,7 @@ static struct query_job *query_job_new(struct ff_conn *c, const char *project, c
     struct query_job *j = ff_calloc(1, sizeof *j);
     if (!j) return NULL;
     j->store = c->loop->srv->store;
+    j->data_dir = c->loop->srv->opts.data_dir;
     snprintf(j->project, sizeof j->project, "%s", project);
     snprintf(j->tz, sizeof j->tz, "%s", tz);
     j->now = ff_now_us();
@@ -361,8 +364,9 @@ static void query_work(uv_work_t *w)
         ff_buf_append_str(&j->out, "{\"error\":\"no store\",\"field\":\"\"}");
         return;
     }
+    struct ff_segment_source segments = {ff_segment_lookup_dir, (void *)j->data_dir};
     j->status = ff_query_answer(j->store, j->body.data, j->body.len, j->now, j->project[0] ? j->project : NULL, j->tz,
-                                &j->out, &j->field);
+                                &segments, &j->out, &j->field);
 }
 
 static void query_job_free(struct query_job *j)
@@ -574,9 +578,79 @@ static int person_route(struct ff_conn *c, const char *path, size_t plen)
     return 1;
 }
 
+/* ---- saved segments: GET /api/segments, PUT and DELETE /api/segments/NAME ---- */
+
+static int segment_route(struct ff_conn *c, const char *path, size_t plen)
+{
+    static const char prefix[] = "/api/segments";
+    const size_t np = sizeof prefix - 1;
+    if (plen < np || memcmp(path, prefix, np) != 0 || (plen > np && path[np] != '/')) return 0;
+    const char *name = plen > np ? path + np + 1 : NULL;
+    size_t nlen = name ? plen - np - 1 : 0;
+    int m = c->req.method;
+    if (!name && m != HTTP_GET && m != HTTP_HEAD) {
+        ff_respond_error(c, 405, "method not allowed: GET the list, PUT or DELETE /api/segments/NAME", "method",
+                         "Allow: GET, OPTIONS\r\n");
+        return 1;
+    }
+    if (name && m != HTTP_PUT && m != HTTP_DELETE) {
+        ff_respond_error(c, 405, "method not allowed", "method", "Allow: PUT, DELETE, OPTIONS\r\n");
+        return 1;
+    }
+    const struct ff_project *p = ff_require_read_key(c);
+    if (!p) return 1;
+    struct ff_catalog *cat = c->loop->catalog;
+    const char *project = p->id[0] ? p->id : FF_DEFAULT_PROJECT;
+    if (!cat) {
+        ff_respond_error(c, 503, "the project catalog is not open", "", NULL);
+        return 1;
+    }
+    char nm[FF_SEGMENT_NAME_MAX + 1], err[1024];
+    if (name) {
+        if (!ff_segment_name_ok(name, nlen)) {
+            ff_respond_error(c, 400, "a segment's name is 1 to 64 of A-Z a-z 0-9 _ . -", "name", NULL);
+            return 1;
+        }
+        memcpy(nm, name, nlen);
+        nm[nlen] = '\0';
+    }
+    struct ff_buf o;
+    ff_buf_init(&o, (size_t)1 << 26);
+    int rc = 0;
+    if (!name) {
+        if ((rc = ff_segments_json(cat, project, &o))) ff_respond_error(c, 500, "cannot read the segments", "", NULL);
+        else ff_respond(c, 200, "application/json", o.data, o.len, NULL);
+    } else if (m == HTTP_DELETE) {
+        rc = ff_segment_delete(cat, project, nm);
+        if (rc == -ENOENT) ff_respond_error(c, 404, "no such segment", "name", NULL);
+        else if (rc) ff_respond_error(c, 500, "cannot delete the segment", "", NULL);
+        else ff_buf_printf(&o, "{\"deleted\":\"%s\"}", nm), ff_respond(c, 200, "application/json", o.data, o.len, NULL);
+    } else {
+        const char *enc, *body;
+        size_t elen = 0, blen;
+        enc = ff_req_header(c, FF_HDR_CONTENT_ENCODING, &elen);
+        c->decoded.max = (size_t)1 << 20;
+        if (ff_body_decode(enc ? enc : "", elen, c->req.body.data, c->req.body.len, &c->decoded, &body, &blen)) {
+            ff_respond_error(c, 400, "the definition could not be decoded (at most 1 MiB of JSON)", "Content-Encoding", NULL);
+        } else if (ff_segment_check(body, blen, err, sizeof err)) {
+            ff_respond_error(c, 400, err, "segment", NULL);
+        } else if (ff_segment_save(cat, project, nm, body, blen, err, sizeof err)) {
+            ff_respond_error(c, 500, err, "", NULL);
+        } else {
+            ff_buf_printf(&o, "{\"name\":\"%s\",\"definition\":", nm);
+            ff_buf_append(&o, body, blen);
+            ff_buf_putc(&o, '}');
+            ff_respond(c, 200, "application/json", o.data, o.len, NULL);
+        }
+    }
+    ff_buf_free(&o);
+    return 1;
+}
+
 int ff_api_route(struct ff_conn *c, const char *path, size_t plen, const char *query, size_t qlen)
 {
     if (person_route(c, path, plen)) return 1;
+    if (segment_route(c, path, plen)) return 1;
     if (is_path(path, plen, "/api/query")) {
         if (c->req.method != HTTP_POST) {
             ff_respond_error(c, 405, "method not allowed: POST a JSON query", "method", "Allow: POST, OPTIONS\r\n");

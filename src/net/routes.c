@@ -211,7 +211,7 @@ static void preflight(struct ff_conn *c)
     if (!h || !n || n > 512) h = "Content-Type, Authorization, Content-Encoding", n = strlen(h);
     char extra[1024];
     snprintf(extra, sizeof extra,
-             "Access-Control-Allow-Methods: GET, POST, OPTIONS\r\nAccess-Control-Max-Age: 86400\r\n"
+             "Access-Control-Allow-Methods: GET, POST, PUT, DELETE, OPTIONS\r\nAccess-Control-Max-Age: 86400\r\n"
              "Access-Control-Allow-Headers: %.*s\r\n",
              (int)n, h);
     ff_respond(c, 204, NULL, "", 0, extra);

@@ -33,7 +33,10 @@ static const char schema_sql[] =
     " kind TEXT NOT NULL CHECK (kind IN ('write', 'read')), shown TEXT NOT NULL,"
     " created_us INTEGER NOT NULL, expires_us INTEGER NOT NULL DEFAULT 0);"
     /* the daily salts of cookieless visitor ids: today's and yesterday's, no older */
-    "CREATE TABLE IF NOT EXISTS visitor_salt(day INTEGER PRIMARY KEY, salt BLOB NOT NULL);";
+    "CREATE TABLE IF NOT EXISTS visitor_salt(day INTEGER PRIMARY KEY, salt BLOB NOT NULL);"
+    /* saved segments (segments.c): a table of its own, so catalogs without it need no migration */
+    "CREATE TABLE IF NOT EXISTS segment(project TEXT NOT NULL, name TEXT NOT NULL, definition TEXT NOT NULL,"
+    " created_us INTEGER NOT NULL, PRIMARY KEY (project, name));";
 
 /* The catalog layout this version writes (PRAGMA user_version). A binary refuses a catalog
  * of a later layout rather than misread it; later versions migrate earlier ones. */
@@ -115,6 +118,8 @@ int ff_catalog_open(const char *data_dir, int create, struct ff_catalog **out, c
     *out = c;
     return 0;
 }
+
+struct sqlite3 *ff_catalog_db(struct ff_catalog *c) { return c->db; }
 
 void ff_catalog_close(struct ff_catalog *c)
 {

@@ -57,6 +57,10 @@ int ff_catalog_visitor_salt(struct ff_catalog *c, int32_t day, uint8_t salt[32])
 int ff_catalog_load(struct ff_catalog *c, struct ff_projects *out, char *err, size_t errlen);
 /* Number of projects (for "create a default one on first start"); -1 on error. */
 int ff_catalog_count(struct ff_catalog *c);
+/* The SQLite connection, for the catalog's other tables (segments.c). */
+struct sqlite3;
+struct sqlite3 *ff_catalog_db(struct ff_catalog *c);
+
 /* 1 when another connection changed the file since the last call (PRAGMA data_version). */
 int ff_catalog_changed(struct ff_catalog *c);
 

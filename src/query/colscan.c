@@ -38,6 +38,8 @@ struct shared {
     struct ff_traits *traits;
     int vector;                 /* parts are read as column vectors */
     uint8_t cols[FF_NCOLS];     /* the columns the event reader decodes */
+    const struct ff_qtable *members; /* the query's segment: its persons, or NULL */
+    size_t min_count;
     pthread_mutex_t mu;         /* plan->values and plan->persons */
     atomic_size_t next;         /* the next part to take; nparts: memory */
     atomic_int stop;
@@ -165,6 +167,8 @@ static int event_row(void *arg, const struct ff_event *ev)
     match |= passed;
     struct ff_str who = ff_query_person(ev);
     if (p->person == FF_QP_REQUIRED && !who.len) return 0;
+    if (w->sh->members && !ff_segment_has(w->sh->members, w->sh->min_count, who.len ? XXH3_64bits(who.p, who.len) : 0))
+        return 0;
     if (p->session == FF_QP_REQUIRED && !ev->session_id.len) return 0;
     uint32_t value = 0, widx = 0;
     int rc = 0;
@@ -414,6 +418,7 @@ struct runs {
     uint32_t person_row, session_row; /* the rows last resolved (UINT32_MAX: none yet) */
     uint64_t person, session;
     uint32_t who;
+    int member;                       /* the person is in the query's segment (when it has one) */
 };
 
 /* The person (hash and index) of row i: resolved again only when its ids differ from the
@@ -433,6 +438,7 @@ static int person_at(struct worker *w, struct runs *r, uint32_t i)
     ff_store_person_of(w->sh->s, &ev, &w->tmp);
     struct ff_str who = ff_query_person(&ev);
     r->person = who.len ? XXH3_64bits(who.p, who.len) : 0;
+    r->member = !w->sh->members || ff_segment_has(w->sh->members, w->sh->min_count, r->person);
     r->who = 0;
     return w->sh->p->who ? lock_index(w->sh, w->sh->p->persons, who, &r->who) : 0;
 }
@@ -494,7 +500,7 @@ static int load_block(struct worker *w, uint32_t b, char *err, size_t errlen)
     for (int c = 0; !rc && c < FF_NCOLS; c++)
         if (w->kwant[c]) rc = load_kcol(w, b, &w->k[c], err, errlen);
     for (int k = 0; !rc && k < 4; k++) {
-        int need = k == ID_SESSION ? p->session != FF_QP_NONE : p->person != FF_QP_NONE || p->who;
+        int need = k == ID_SESSION ? p->session != FF_QP_NONE : p->person != FF_QP_NONE || p->who || w->sh->members;
         if (need && w->id[k].pc >= 0) {
             rc = ff_part_read_raw(w->part, b, (uint32_t)w->id[k].pc, &w->id[k].v, err, errlen);
             if (!rc && w->id[k].v.codes) {
@@ -526,7 +532,8 @@ static int vector_block(struct worker *w, uint32_t b)
     const struct ff_query *q = p->q;
     const int64_t *t = w->time.i64, to = ff_qplan_to(p);
     int bots = !q->bots && w->bot_pc >= 0;
-    struct runs r = {UINT32_MAX, UINT32_MAX, 0, 0, 0};
+    struct runs r = {UINT32_MAX, UINT32_MAX, 0, 0, 0, 1};
+    int persons = p->person || p->who || w->sh->members;
     (void)b;
     int rc = 0;
     uint32_t *proj_ok = NULL;
@@ -554,9 +561,9 @@ static int vector_block(struct worker *w, uint32_t b)
             if (!match && !p->keep_unmatched) continue;
         }
         match |= passed;
-        if (p->person || p->who) {
+        if (persons) {
             if ((rc = person_at(w, &r, i))) break;
-            if (p->person == FF_QP_REQUIRED && !r.person) continue;
+            if ((p->person == FF_QP_REQUIRED && !r.person) || !r.member) continue;
         }
         if (p->session) {
             session_at(w, &r, i);
@@ -722,12 +729,16 @@ int ff_qplan_run(struct ff_store *s, const struct ff_qplan *p, void *const *stat
         if (vf[i]) ff_field_columns(vf[i], sh.cols);
     for (size_t m = 0; m < p->nmatch; m++)
         for (size_t i = 0; i < p->match_nfilters[m]; i++) ff_field_columns(&p->match_filters[m][i].field, sh.cols);
-    if (p->person || p->who) sh.cols[FF_C_PERSON_ID] = 1;
+    if (p->person || p->who || q->segment.set) sh.cols[FF_C_PERSON_ID] = 1;
     if (p->session) sh.cols[FF_C_SESSION_ID] = 1;
-    int rc = ff_query_uses_traits(q) ? ff_traits_load(s, q, &sh.traits) : 0;
+    struct ff_qtable members = {0};
+    int rc = q->segment.set ? ff_segment_members(s, q, &members, &sh.min_count) : 0;
+    if (q->segment.set) sh.members = &members;
+    if (!rc) rc = ff_query_uses_traits(q) ? ff_traits_load(s, q, &sh.traits) : 0;
     if (!rc) rc = ff_store_view_open(s, p->from_us, ff_qplan_to(p), &sh.v);
     if (rc) {
         ff_traits_free(sh.traits);
+        ff_qtable_free(&members);
         return rc;
     }
     pthread_mutex_init(&sh.mu, NULL);
@@ -751,5 +762,64 @@ int ff_qplan_run(struct ff_store *s, const struct ff_qplan *p, void *const *stat
     pthread_mutex_destroy(&sh.mu);
     ff_store_view_close(sh.v);
     ff_traits_free(sh.traits);
+    ff_qtable_free(&members);
+    return rc;
+}
+
+/* ---- segments ---- */
+
+static int count_person(void *arg, const struct ff_qbatch *b)
+{
+    struct ff_qtable *t = arg;
+    for (uint32_t i = 0; i < b->n; i++) {
+        int rc = ff_qtable_add(t, b->person[i], 0, 1);
+        if (rc < 0) return rc;
+    }
+    return 0;
+}
+
+static int merge_counts(void *into, void *from) { return ff_qtable_merge(into, NULL, from, NULL, 0); }
+
+int ff_segment_members(struct ff_store *s, const struct ff_query *q, struct ff_qtable *members, size_t *min_count)
+{
+    const struct ff_segment *sg = &q->segment;
+    *min_count = sg->npersons ? 1 : sg->min_count;
+    if (sg->npersons) { /* the persons the ids lead to now, in the query's project */
+        struct ff_buf tmp;
+        ff_buf_init(&tmp, (size_t)1 << 20);
+        static const char *const any[] = {"", FF_DEFAULT_PROJECT};
+        int rc = 0;
+        for (size_t i = 0; !rc && i < sg->npersons; i++)
+            for (int k = 0; !rc && k < (q->project[0] ? 1 : 2); k++) {
+                const char *project = q->project[0] ? q->project : any[k];
+                struct ff_event ev;
+                memset(&ev, 0, sizeof ev);
+                ev.project = (struct ff_str){project, (uint32_t)strlen(project)};
+                ev.user_id = sg->persons[i];
+                ff_store_person_of(s, &ev, &tmp);
+                struct ff_str who = ff_query_person(&ev);
+                if (ff_qtable_add(members, XXH3_64bits(who.p, who.len), 0, 1) < 0) rc = -ENOMEM;
+            }
+        ff_buf_free(&tmp);
+        return rc;
+    }
+    /* who did the event (with its filters) in the segment's range: the same query machinery */
+    struct ff_query sq = *q;
+    memset(&sq.segment, 0, sizeof sq.segment);
+    sq.kind = FF_Q_TRENDS;
+    sq.from_us = sg->from_us, sq.to_us = sg->to_us;
+    memcpy(sq.filters, sg->filters, sizeof sg->filters);
+    sq.nfilters = sg->nfilters;
+    sq.has_breakdown = 0, sq.nsteps = 0;
+    struct ff_qplan p = {.q = &sq, .from_us = sq.from_us, .nmatch = 1, .match_event = {sg->event},
+                         .person = FF_QP_REQUIRED, .consume = count_person, .merge = merge_counts};
+    struct ff_qtable st[FF_QTHREADS_MAX];
+    memset(st, 0, sizeof st);
+    void *states[FF_QTHREADS_MAX];
+    for (int i = 0; i < FF_QTHREADS_MAX; i++) states[i] = &st[i];
+    int rc = ff_qplan_run(s, &p, states);
+    *members = st[0];
+    for (int i = 1; i < FF_QTHREADS_MAX; i++) ff_qtable_free(&st[i]);
+    if (rc) ff_qtable_free(members);
     return rc;
 }

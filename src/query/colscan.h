@@ -65,6 +65,15 @@ struct ff_qplan {
 
 static inline int64_t ff_qplan_to(const struct ff_qplan *p) { return p->to_us ? p->to_us : p->q->to_us; }
 
+/* The persons of q's segment (q->segment.set): (person hash, 0) → how many of the
+ * segment's events they did, in *members; a person is in when that is at least
+ * *min_count. ff_qplan_run applies it by itself; other readers ask ff_segment_has. */
+int ff_segment_members(struct ff_store *s, const struct ff_query *q, struct ff_qtable *members, size_t *min_count);
+static inline int ff_segment_has(const struct ff_qtable *members, size_t min_count, uint64_t person)
+{
+    return person && ff_qtable_get(members, person, 0) >= min_count;
+}
+
 /* How many threads (states) a plan runs on: one per core, at most FF_QTHREADS_MAX. */
 int ff_qplan_threads(void);
 /* Runs the plan: state[0 .. ff_qplan_threads()-1] are the kind's states, all merged into

@@ -19,6 +19,7 @@
 struct parser {
     const struct ff_json_doc *doc;
     struct ff_query *q;
+    struct ff_buf *text;    /* where filter values go: the query's text, or its segment's */
     char *err;
     size_t errlen;
     const char **field;
@@ -173,17 +174,17 @@ static int parse_filter(struct parser *p, uint32_t node, struct ff_filter *f)
     if (!(f->values = ff_calloc(count, sizeof *f->values))) return -ENOMEM;
     for (uint32_t i = first; i < end && f->nvalues < count; i = d->nodes[i].end) {
         const struct ff_json_node *e = &d->nodes[i];
-        size_t at = p->q->text.len;
-        int rc = e->type == FF_JSON_STRING ? ff_buf_append(&p->q->text, e->v.s, e->len) : ff_json_write_node(&p->q->text, d, i);
+        size_t at = p->text->len;
+        int rc = e->type == FF_JSON_STRING ? ff_buf_append(p->text, e->v.s, e->len) : ff_json_write_node(p->text, d, i);
         if (rc) return rc;
         /* offsets now, pointers once all text is in (the buffer moves while it grows) */
-        f->values[f->nvalues++] = (struct ff_str){(const char *)(uintptr_t)at, (uint32_t)(p->q->text.len - at)};
+        f->values[f->nvalues++] = (struct ff_str){(const char *)(uintptr_t)at, (uint32_t)(p->text->len - at)};
     }
     if (f->op == FF_OP_REGEX) {
         if (f->nvalues != 1) return bad(p, "filters", "filter on %s: regex takes one pattern", f->field.name);
         int code;
         PCRE2_SIZE at;
-        const char *pat = p->q->text.data + (uintptr_t)f->values[0].p;
+        const char *pat = p->text->data + (uintptr_t)f->values[0].p;
         if (!(f->re = pcre2_compile((PCRE2_SPTR)pat, f->values[0].len, PCRE2_UTF | PCRE2_MATCH_INVALID_UTF, &code, &at,
                                     NULL))) {
             char msg[160];
@@ -399,10 +400,113 @@ static int parse_visits(struct parser *p)
     return 0;
 }
 
-static void fix_values(struct ff_query *q, struct ff_filter *fs, size_t n)
+static void fix_values(const struct ff_buf *text, struct ff_filter *fs, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        for (size_t k = 0; k < fs[i].nvalues; k++) fs[i].values[k].p = q->text.data + (uintptr_t)fs[i].values[k].p;
+        for (size_t k = 0; k < fs[i].nvalues; k++) fs[i].values[k].p = text->data + (uintptr_t)fs[i].values[k].p;
+}
+
+/* ---- segments ---- */
+
+#define SEGMENT_HELP "segment is a saved segment's name, or a definition: {\"event\", \"filters\", \"from\", \"to\", " \
+                     "\"min_count\"} or {\"persons\": [ids]}"
+
+/* The segment definition at `node` of p->doc into q->segment (its strings in its own text). */
+static int segment_body(struct parser *p, uint32_t node)
+{
+    const struct ff_json_doc *d = p->doc;
+    struct ff_query *q = p->q;
+    struct ff_segment *sg = &q->segment;
+    if (d->nodes[node].type != FF_JSON_OBJECT) return bad(p, "segment", "%s", SEGMENT_HELP);
+    sg->from_us = q->from_us, sg->to_us = q->to_us, sg->min_count = 1;
+    p->text = &sg->text;
+    const char *v;
+    uint32_t n;
+    uint32_t ps = ff_json_get(d, node, "persons");
+    if (ps != FF_JSON_NONE) {
+        if (d->nodes[ps].type != FF_JSON_ARRAY || !d->nodes[ps].len || d->nodes[ps].len > 100000)
+            return bad(p, "segment", "%s", "segment: persons is a list of 1 to 100000 ids");
+        if (ff_json_get(d, node, "event") != FF_JSON_NONE || ff_json_get(d, node, "filters") != FF_JSON_NONE)
+            return bad(p, "segment", "%s", "segment: either persons, or event and filters");
+        if (!(sg->persons = ff_calloc(d->nodes[ps].len, sizeof *sg->persons))) return -ENOMEM;
+        for (uint32_t i = ps + 1; i < d->nodes[ps].end; i = d->nodes[i].end) {
+            if (!ff_json_str(d, i, &v, &n) || !n || n >= FF_QUERY_NAME_MAX)
+                return bad(p, "segment", "%s", "segment: each person is an id (a string of 1 to 255 bytes)");
+            size_t at = sg->text.len;
+            if (ff_buf_append(&sg->text, v, n)) return -ENOMEM;
+            sg->persons[sg->npersons++] = (struct ff_str){(const char *)(uintptr_t)at, n};
+        }
+        for (size_t i = 0; i < sg->npersons; i++) sg->persons[i].p = sg->text.data + (uintptr_t)sg->persons[i].p;
+        sg->set = 1;
+        return 0;
+    }
+    uint32_t e = ff_json_get(d, node, "event");
+    if (e != FF_JSON_NONE) {
+        if (!ff_json_str(d, e, &v, &n) || !n || n >= FF_QUERY_NAME_MAX)
+            return bad(p, "segment", "%s", "segment: event is an event name (at most 255 bytes) or any");
+        if (!(n == 3 && memcmp(v, "any", 3) == 0)) memcpy(sg->event, v, n);
+    }
+    uint32_t fl = ff_json_get(d, node, "filters");
+    if (fl != FF_JSON_NONE) {
+        if (d->nodes[fl].type != FF_JSON_ARRAY || d->nodes[fl].len > FF_QUERY_MAX_STEP_FILTERS)
+            return bad(p, "segment", "%s", "segment: filters is a list of at most 8 {field, op, value}");
+        for (uint32_t k = fl + 1; k < d->nodes[fl].end; k = d->nodes[k].end) {
+            int rc = parse_filter(p, k, &sg->filters[sg->nfilters++]);
+            if (rc) {
+                if (rc == FF_EINVAL) *p->field = "segment";
+                return rc;
+            }
+        }
+        fix_values(&sg->text, sg->filters, sg->nfilters);
+    }
+    static const char *const ends[] = {"from", "to"};
+    for (int k = 0; k < 2; k++) {
+        uint32_t t = ff_json_get(d, node, ends[k]);
+        if (t == FF_JSON_NONE) continue;
+        if (!ff_json_str(d, t, &v, &n) ||
+            parse_when(p, "segment", (struct ff_str){v, n}, q->now_us, k, k ? &sg->to_us : &sg->from_us))
+            return bad(p, "segment", "%s", "segment: from and to are times as the query's are (ISO, now, -30d)");
+    }
+    if (sg->from_us >= sg->to_us) return bad(p, "segment", "%s", "segment: from must be before to");
+    uint32_t mc = ff_json_get(d, node, "min_count");
+    if (mc != FF_JSON_NONE) {
+        const struct ff_json_node *m = &d->nodes[mc];
+        int whole = (m->type == FF_JSON_INT && m->v.i >= 1) || (m->type == FF_JSON_UINT && m->v.u >= 1);
+        if (!whole || m->v.u > 1000000) return bad(p, "segment", "%s", "segment: min_count is a whole number from 1 to 1000000");
+        sg->min_count = (size_t)m->v.u;
+    }
+    sg->set = 1;
+    return 0;
+}
+
+int ff_query_set_segment(struct ff_query *q, const char *json, size_t len, char *err, size_t errlen, const char **field)
+{
+    struct ff_json_parser *jp = ff_json_parser_new();
+    struct ff_buf scratch;
+    ff_buf_init(&scratch, (size_t)1 << 24);
+    struct ff_json_doc doc;
+    struct parser p = {&doc, q, &q->segment.text, err, errlen, field};
+    int rc = jp ? 0 : -ENOMEM;
+    if (!rc && ff_json_parse_copy(jp, &scratch, json, len, &doc)) rc = bad(&p, "segment", "%s", SEGMENT_HELP);
+    if (!rc) rc = segment_body(&p, 0);
+    ff_json_parser_free(jp);
+    ff_buf_free(&scratch);
+    return rc;
+}
+
+int ff_segment_check(const char *json, size_t len, char *err, size_t errlen)
+{
+    struct ff_query q;
+    memset(&q, 0, sizeof q);
+    ff_buf_init(&q.text, (size_t)1 << 20);
+    ff_buf_init(&q.segment.text, (size_t)1 << 24);
+    const char *field;
+    q.now_us = ff_now_us();
+    q.from_us = q.now_us - DEFAULT_RANGE_US;
+    q.to_us = q.now_us;
+    int rc = ff_query_set_segment(&q, json, len, err, errlen, &field);
+    ff_query_free(&q);
+    return rc;
 }
 
 int ff_query_parse(const char *json, size_t len, int64_t now_us, const char *default_tz, struct ff_query *q,
@@ -415,7 +519,8 @@ int ff_query_parse(const char *json, size_t len, int64_t now_us, const char *def
     struct ff_buf scratch;
     ff_buf_init(&scratch, (size_t)1 << 24);
     struct ff_json_doc doc;
-    struct parser p = {&doc, q, err, errlen, field};
+    struct parser p = {&doc, q, &q->text, err, errlen, field};
+    ff_buf_init(&q->segment.text, (size_t)1 << 24);
     int rc = jp ? 0 : -ENOMEM;
     if (!rc && (ff_json_parse_copy(jp, &scratch, json, len, &doc) || doc.nodes[0].type != FF_JSON_OBJECT))
         rc = bad(&p, "", "%s", "the query must be a JSON object");
@@ -488,6 +593,18 @@ int ff_query_parse(const char *json, size_t len, int64_t now_us, const char *def
             rc = bad(&p, "bots", "%s", "bots is true (include bots' events) or false");
         q->bots = doc.nodes[b].type == FF_JSON_TRUE;
     }
+    uint32_t sgn = rc ? FF_JSON_NONE : ff_json_get(&doc, 0, "segment");
+    if (sgn != FF_JSON_NONE) { /* a saved one's name (ff_query_set_segment loads it), or a definition */
+        const char *v;
+        uint32_t n;
+        if (ff_json_str(&doc, sgn, &v, &n)) {
+            if (!n || n >= FF_QUERY_NAME_MAX) rc = bad(&p, "segment", "%s", "segment: a name is 1 to 255 bytes");
+            else memcpy(q->segment.name, v, n);
+        } else {
+            rc = segment_body(&p, sgn);
+            p.text = &q->text;
+        }
+    }
     if (!rc && q->kind == FF_Q_TRENDS) rc = parse_trends(&p);
     if (!rc && (q->kind == FF_Q_SESSIONS || q->kind == FF_Q_TOP)) rc = parse_visits(&p);
     if (!rc && q->kind == FF_Q_FUNNEL) rc = parse_funnel(&p);
@@ -502,8 +619,8 @@ int ff_query_parse(const char *json, size_t len, int64_t now_us, const char *def
         if (!rc) rc = get_count(&p, "offset", 0, 100000, &q->offset);
     }
     /* filter values: offsets into q->text become pointers */
-    if (!rc) fix_values(q, q->filters, q->nfilters);
-    for (size_t i = 0; !rc && i < q->nsteps; i++) fix_values(q, q->steps[i].filters, q->steps[i].nfilters);
+    if (!rc) fix_values(&q->text, q->filters, q->nfilters);
+    for (size_t i = 0; !rc && i < q->nsteps; i++) fix_values(&q->text, q->steps[i].filters, q->steps[i].nfilters);
     ff_json_parser_free(jp);
     ff_buf_free(&scratch);
     if (rc) ff_query_free(q);
@@ -522,6 +639,9 @@ void ff_query_free(struct ff_query *q)
 {
     free_filters(q->filters, q->nfilters);
     for (size_t i = 0; i < q->nsteps; i++) free_filters(q->steps[i].filters, q->steps[i].nfilters);
+    free_filters(q->segment.filters, q->segment.nfilters);
+    ff_free(q->segment.persons);
+    ff_buf_free(&q->segment.text);
     ff_free(q->steps);
     ff_tz_free(q->tz);
     ff_buf_free(&q->text);

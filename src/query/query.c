@@ -7,9 +7,10 @@
 #include "core/json.h"
 #include "core/timeutil.h"
 #include "core/tz.h"
+#include <xxhash.h>
 #include "store/schema.h"
 #include "store/store.h"
-#include "query/query_int.h"
+#include "query/colscan.h"
 
 int ff_query_open_answer(const struct ff_query *q, const char *kind, struct ff_buf *o)
 {
@@ -84,12 +85,18 @@ struct timed {
     int (*visit)(void *arg, const struct ff_event *ev);
     void *arg;
     uint32_t n;
+    const struct ff_qtable *members; /* the query's segment's persons, or NULL */
+    size_t min_count;
 };
 
 static int timed_visit(void *arg, const struct ff_event *ev)
 {
     struct timed *t = arg;
     if ((++t->n & 255) == 0 && (int64_t)ff_mono_ns() > t->q->deadline_ns) return FF_QUERY_TIMEOUT;
+    if (t->members) {
+        struct ff_str who = ff_query_person(ev);
+        if (!ff_segment_has(t->members, t->min_count, who.len ? XXH3_64bits(who.p, who.len) : 0)) return 0;
+    }
     return t->visit(t->arg, ev);
 }
 
@@ -108,12 +115,16 @@ int ff_query_scan_from(struct ff_store *s, const struct ff_query *q, int64_t fro
     cols[FF_C_PERSON_ID] = cols[FF_C_SESSION_ID] = 1; /* the rows' persons and sessions */
     /* events and live answer whole events: they read every column */
     if (q->kind != FF_Q_EVENTS && q->kind != FF_Q_LIVE) f.columns = cols;
-    struct timed t = {q, visit, arg, 0};
+    struct timed t = {q, visit, arg, 0, NULL, 0};
     struct ff_traits *traits = NULL;
-    int rc = ff_query_uses_traits(q) ? ff_traits_load(s, q, &traits) : 0;
+    struct ff_qtable members = {0};
+    int rc = q->segment.set ? ff_segment_members(s, q, &members, &t.min_count) : 0;
+    if (q->segment.set) t.members = &members;
+    if (!rc) rc = ff_query_uses_traits(q) ? ff_traits_load(s, q, &traits) : 0;
     ff_field_ctx_set_traits(*ctx, traits);
     if (!rc) rc = ff_store_scan(s, &f, timed_visit, &t);
     ff_traits_free(traits);
+    ff_qtable_free(&members);
     return *visit_rc ? *visit_rc : rc;
 }
 
@@ -171,8 +182,33 @@ static int error_answer(struct ff_buf *out, int status, const char *msg, const c
     return rc ? 500 : status;
 }
 
+/* Loads a saved segment the query names. 0, or the HTTP status of an error answer in out. */
+static int load_segment(struct ff_query *q, const char *project, const struct ff_segment_source *segments,
+                        struct ff_buf *out, const char **field)
+{
+    char err[1024];
+    const char *proj = project && project[0] ? project : FF_DEFAULT_PROJECT;
+    struct ff_buf def;
+    ff_buf_init(&def, (size_t)1 << 20);
+    int rc = segments && segments->get ? segments->get(segments->arg, proj, q->segment.name, &def) : -ENOENT;
+    int status = 0;
+    if (rc == -ENOENT) {
+        snprintf(err, sizeof err, "segment: no segment '%s' is saved in project %s (PUT /api/segments/NAME saves one)",
+                 q->segment.name, proj);
+        status = error_answer(out, 400, err, "segment");
+    } else if (rc) {
+        snprintf(err, sizeof err, "segment: could not read saved segments: %s", ff_strerror(rc));
+        status = error_answer(out, 500, err, "");
+    } else if ((rc = ff_query_set_segment(q, def.data, def.len, err, sizeof err, field))) {
+        status = error_answer(out, rc == FF_EINVAL ? 400 : 500, rc == FF_EINVAL ? err : ff_strerror(rc), "segment");
+    }
+    ff_buf_free(&def);
+    return status;
+}
+
 int ff_query_answer(struct ff_store *s, const char *json, size_t len, int64_t now_us, const char *project,
-                    const char *default_tz, struct ff_buf *out, const char **field)
+                    const char *default_tz, const struct ff_segment_source *segments, struct ff_buf *out,
+                    const char **field)
 {
     struct ff_query q;
     char err[1024] = "";
@@ -183,6 +219,13 @@ int ff_query_answer(struct ff_store *s, const char *json, size_t len, int64_t no
     if (rc) return error_answer(out, 500, ff_strerror(rc), "");
     /* the key's project: a request cannot read another's */
     snprintf(q.project, sizeof q.project, "%s", project ? project : "");
+    if (q.segment.name[0] && !q.segment.set) {
+        int status = load_segment(&q, project, segments, out, field);
+        if (status) {
+            ff_query_free(&q);
+            return status;
+        }
+    }
     rc = ff_query_run(s, &q, out, err, sizeof err);
     ff_query_free(&q);
     if (rc == FF_EINVAL) return error_answer(out, 400, err, "from");

@@ -22,7 +22,8 @@
  * (IANA; the project's by default: where days, weeks and months begin), compare (true: the
  * same query over the range just before, as "previous"; or {from, to}), filters (a list of
  * {field, op, value}; op eq, neq, in, contains, regex, gt, lt, exists), bots (false: bots'
- * events are left out, as from every insight). */
+ * events are left out, as from every insight), segment (the persons a query counts: a saved
+ * segment's name, or a definition, see struct ff_segment). */
 #ifndef FF_QUERY_H
 #define FF_QUERY_H
 
@@ -81,6 +82,23 @@ struct ff_step {
     size_t nfilters;
 };
 
+/* A segment (a cohort): the persons who did `event` (any event when "") passing `filters`
+ * at least min_count times in [from, to) (the query's range by default); or the persons a
+ * list names (user, anonymous or person ids). A query with a segment counts only the events
+ * of its persons. Saved segments are definitions kept per project (project/catalog.h). */
+struct ff_segment {
+    int set;                       /* the query has a segment (its definition is in here) */
+    char name[FF_QUERY_NAME_MAX];  /* a saved segment's name; set = 0 until it is loaded */
+    char event[FF_QUERY_NAME_MAX];
+    struct ff_filter filters[FF_QUERY_MAX_STEP_FILTERS];
+    size_t nfilters;
+    int64_t from_us, to_us;
+    size_t min_count;
+    struct ff_str *persons;        /* owned array; the ids point into text */
+    size_t npersons;
+    struct ff_buf text;            /* what its filters and persons point to */
+};
+
 struct ff_query {
     int kind;
     char project[65];          /* "" = every project (a harness without projects) */
@@ -120,6 +138,7 @@ struct ff_query {
     char path_start[FF_QUERY_NAME_MAX]; /* the item paths start from ("" = a session's first) */
     int path_back;             /* 1: the items before the start, nearest first */
     size_t depth;              /* items per path, the start's included */
+    struct ff_segment segment;
     struct ff_buf text;        /* the strings filters point to */
 };
 
@@ -135,8 +154,22 @@ int ff_query_run(struct ff_store *s, const struct ff_query *q, struct ff_buf *ou
 
 /* The answer to one request text: parse, run, and either the answer or an error object.
  * Returns the HTTP status to give it (200, 400, 413 or 500); *field names a bad field. */
+/* Where saved segments come from: get appends the definition (JSON) of `project`'s segment
+ * `name` to *out; 0, -ENOENT when there is none, or another error. */
+struct ff_segment_source {
+    int (*get)(void *arg, const char *project, const char *name, struct ff_buf *out);
+    void *arg;
+};
+/* Loads a segment definition (JSON text) into q->segment, relative times against q->now_us.
+ * FF_EINVAL with err and *field ("segment") when it is not a definition. */
+int ff_query_set_segment(struct ff_query *q, const char *json, size_t len, char *err, size_t errlen,
+                         const char **field);
+/* 0 when `json` is a segment definition, else FF_EINVAL and err saying what is wrong. */
+int ff_segment_check(const char *json, size_t len, char *err, size_t errlen);
+
 int ff_query_answer(struct ff_store *s, const char *json, size_t len, int64_t now_us, const char *project,
-                    const char *default_tz, struct ff_buf *out, const char **field);
+                    const char *default_tz, const struct ff_segment_source *segments, struct ff_buf *out,
+                    const char **field);
 
 /* ---- fields (fields.c) ---- */
 /* 0, or -1 when `name` is not a field events have (err says which are). */

@@ -129,7 +129,7 @@ static void answer(struct fx *f, const char *q, const char *project, int events,
     else unsetenv("FOOTFALL_QUERY_EVENTS");
     const char *field;
     ff_buf_reset(out);
-    int status = ff_query_answer(f->s, q, strlen(q), T0 + 5 * DAY_US, project, "UTC", out, &field);
+    int status = ff_query_answer(f->s, q, strlen(q), T0 + 5 * DAY_US, project, "UTC", NULL, out, &field);
     unsetenv("FOOTFALL_QUERY_EVENTS");
     if (status != 200) print_error("%s: %d %.*s\n", q, status, (int)out->len, out->data);
     assert_int_equal(status, 200);
@@ -174,6 +174,12 @@ static const char *const queries[] = {
     "{\"kind\":\"sessions\",\"filters\":[{\"field\":\"event\",\"op\":\"eq\",\"value\":\"Order Completed\"}],\"limit\":3}",
     "{\"kind\":\"top\",\"dimension\":\"event\",\"bots\":true}",
     "{\"kind\":\"top\",\"dimension\":\"country\",\"filters\":[{\"field\":\"type\",\"op\":\"neq\",\"value\":\"identify\"}]}",
+    /* segments: the persons who did something, or a list of ids */
+    "{\"kind\":\"trends\",\"measure\":\"unique_persons\",\"segment\":{\"event\":\"Order Completed\",\"min_count\":3}}",
+    "{\"kind\":\"funnel\",\"steps\":[{\"event\":\"$pageview\"},{\"event\":\"Product Added\"}],"
+    "\"segment\":{\"persons\":[\"user1\",\"00000009-0000-4000-8000-00000000003f\"]}}",
+    "{\"kind\":\"sessions\",\"segment\":{\"event\":\"$pageview\",\"filters\":[{\"field\":\"country\",\"op\":\"eq\",\"value\":\"DE\"}]}}",
+    "{\"kind\":\"top\",\"dimension\":\"browser\",\"segment\":{\"event\":\"Signed Up\",\"from\":\"2026-10-24\",\"to\":\"2026-10-24\"}}",
     /* fields that are not columns: both answers come from the event reader */
     "{\"kind\":\"trends\",\"breakdown\":\"properties.amount\",\"filters\":[{\"field\":\"properties.amount\",\"op\":\"gt\",\"value\":50}]}",
 };
