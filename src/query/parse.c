@@ -616,7 +616,21 @@ int ff_query_parse(const char *json, size_t len, int64_t now_us, const char *def
         q->limit = q->kind == FF_Q_LIVE ? 10 : 100;
         rc = get_event(&p, "event", q->series[0].event);
         if (!rc) rc = parse_limit(&p);
-        if (!rc) rc = get_count(&p, "offset", 0, 100000, &q->offset);
+        /* persons are all counted anyway; events keep offset + limit of them in memory */
+        if (!rc) rc = get_count(&p, "offset", 0, q->kind == FF_Q_PERSONS ? 1000000 : 100000, &q->offset);
+        if (!rc && q->kind == FF_Q_EVENTS && (rc = get_str(&p, "before", &s)) > 0) {
+            char cur[64], *end;
+            rc = 0;
+            if (s.len >= sizeof cur) rc = bad(&p, "before", "%s", "before is the \"next\" of an events answer");
+            if (!rc) {
+                memcpy(cur, s.p, s.len);
+                cur[s.len] = '\0';
+                q->before_t = strtoll(cur, &end, 10);
+                if (*end != ':' || end == cur) rc = bad(&p, "before", "%s", "before is the \"next\" of an events answer");
+                else q->before_seq = strtoull(end + 1, &end, 10), q->has_before = 1;
+                if (!rc && *end) rc = bad(&p, "before", "%s", "before is the \"next\" of an events answer");
+            }
+        }
     }
     /* filter values: offsets into q->text become pointers */
     if (!rc) fix_values(&q->text, q->filters, q->nfilters);

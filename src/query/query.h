@@ -123,6 +123,9 @@ struct ff_query {
     /* sessions, top */
     size_t limit;              /* rows of a top list */
     size_t offset;             /* events, persons: rows skipped (paging) */
+    int has_before;            /* events: only those older than (before_t, before_seq), the */
+    int64_t before_t;          /* "next" cursor of the page before: paging with no depth limit */
+    uint64_t before_seq;
     int top_visit;             /* enum ff_top_visit */
     struct ff_field dimension; /* top: the field listed (FF_TOP_EVENTS) */
     /* funnel (breakdown and breakdown_limit as for trends: by the first step's event) */

@@ -19,7 +19,6 @@
 #include "query/query_int.h"
 #include "store/store.h"
 
-#define MAX_OFFSET 100000
 #define LIVE_PERSONS_US (5 * 60 * 1000000LL)
 #define LIVE_SECONDS 60
 #define LIVE_MINUTES 30
@@ -151,7 +150,8 @@ static int visit(void *arg, const struct ff_event *ev)
     if (q->kind == FF_Q_PERSONS) {
         rc = count_person(r, ev);
     } else if (q->kind == FF_Q_EVENTS) {
-        rc = keep_newest(&r->latest, ev, ev->timestamp_us);
+        struct kept cursor = {q->before_t, q->before_seq, NULL, 0}, at = {ev->timestamp_us, ev->seq, NULL, 0};
+        if (!q->has_before || older(&at, &cursor)) rc = keep_newest(&r->latest, ev, ev->timestamp_us);
     } else { /* live: by when the events arrived */
         int64_t age = q->now_us - ev->received_at_us;
         if (age >= 0 && age < LIVE_SECONDS * 1000000LL) r->per_second[LIVE_SECONDS - 1 - age / 1000000]++;
@@ -216,6 +216,12 @@ int ff_query_rows(struct ff_store *s, const struct ff_query *q, struct ff_buf *o
         live.to_us = q->now_us + 5 * 60000000LL;
         q = r.q = &live;
     }
+    struct ff_query paged;
+    if (q->kind == FF_Q_EVENTS && q->has_before && q->before_t < q->to_us - 1) { /* nothing newer is read */
+        paged = *q;
+        paged.to_us = q->before_t + 1;
+        q = r.q = &paged;
+    }
     int rc = 0;
     if (q->kind != FF_Q_PERSONS) {
         r.latest.k = offset + q->limit;
@@ -238,6 +244,11 @@ int ff_query_rows(struct ff_store *s, const struct ff_query *q, struct ff_buf *o
     } else if (!rc && q->kind == FF_Q_EVENTS) {
         rc = ff_buf_printf(out, ",\"offset\":%zu,\"events\":", offset);
         if (!rc) rc = write_newest(&r.latest, offset, out);
+        /* a full page: where the next one starts, for "before" (no offset limit that way) */
+        if (!rc && r.latest.n == r.latest.k && r.latest.n > offset) {
+            const struct kept *last = &r.latest.heap[r.latest.n - 1];
+            rc = ff_buf_printf(out, ",\"next\":\"%lld:%llu\"", (long long)last->t, (unsigned long long)last->seq);
+        }
     } else if (!rc) {
         rc = write_persons(&r, offset, q->limit, out);
     }

@@ -589,12 +589,25 @@ def test_events_and_persons_rows(loaded):
     got = query(server, {"kind": "events", "event": "Signed Up", "limit": 7, "offset": 3, **RANGE})
     assert [e["messageId"] for e in got["events"]] == want[3:10] and got["offset"] == 3
     assert all(e["event"] == "Signed Up" and e.get("sessionId") for e in got["events"])
+    # paging with no depth limit: each full page says where the next begins
+    pages, before = [], None
+    while True:
+        q = {"kind": "events", "event": "Signed Up", "limit": 4, **RANGE, **({"before": before} if before else {})}
+        page = query(server, q)
+        pages += [e["messageId"] for e in page["events"]]
+        if "next" not in page:
+            break
+        before = page["next"]
+    assert pages == want and len(want) > 8
+    bad = server.post("/api/query", data=json.dumps({"kind": "events", "before": "yesterday"}))
+    assert bad.status_code == 400 and bad.json()["field"] == "before"
     got = query(server, {"kind": "persons", "event": "Signed Up", "limit": 1000, **RANGE})
     counts = defaultdict(list)
     for t, _, e in mine:
         counts[person_any(e)].append(t)
     ranked = sorted(counts.items(), key=lambda kv: (-len(kv[1]), kv[0]))
     assert got["total"] == len(counts)
+    assert query(server, {"kind": "persons", "offset": 500000, **RANGE})["persons"] == []
     assert [(p["person"], p["events"], p["first"], p["last"]) for p in got["persons"]] == \
         [(who, len(t), iso(min(t)), iso(max(t))) for who, t in ranked]
 
