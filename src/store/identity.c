@@ -39,6 +39,9 @@ struct ff_identity {
     size_t nlinks, cap_links, live;
     uint32_t *slots;           /* link index + 1; 0 = empty */
     size_t nslots;             /* a power of two */
+    /* a Bloom filter of the links' hashes (two bits each, 8 bits a slot): most ids a query
+     * resolves have no link, and this says so from the cache instead of the slots */
+    uint64_t *bloom;
     uint64_t changes, saved;   /* changes made, and how many of them the file has */
 };
 
@@ -63,9 +66,22 @@ static int make_key(char *buf, size_t cap, struct ff_str project, struct ff_str 
     return 0;
 }
 
+static void bloom_add(uint64_t *bloom, size_t nslots, uint64_t h)
+{
+    size_t mask = nslots * 8 - 1, a = (h >> 20) & mask, b = (h >> 42) & mask;
+    bloom[a >> 6] |= 1ULL << (a & 63);
+    bloom[b >> 6] |= 1ULL << (b & 63);
+}
+
+static int bloom_may_have(const struct ff_identity *id, uint64_t h)
+{
+    size_t mask = id->nslots * 8 - 1, a = (h >> 20) & mask, b = (h >> 42) & mask;
+    return (id->bloom[a >> 6] >> (a & 63) & 1) && (id->bloom[b >> 6] >> (b & 63) & 1);
+}
+
 static struct link *find(const struct ff_identity *id, struct ff_str key, uint64_t h)
 {
-    if (!id->nslots) return NULL;
+    if (!id->nslots || !bloom_may_have(id, h)) return NULL;
     for (size_t i = h & (id->nslots - 1);; i = (i + 1) & (id->nslots - 1)) {
         uint32_t s = id->slots[i];
         if (!s) return NULL;
@@ -78,14 +94,21 @@ static int grow_slots(struct ff_identity *id)
 {
     size_t n = id->nslots ? id->nslots * 2 : 1024;
     uint32_t *s = ff_calloc(n, sizeof *s);
-    if (!s) return -ENOMEM;
+    uint64_t *bloom = ff_calloc(n / 8, sizeof *bloom);
+    if (!s || !bloom) {
+        ff_free(s), ff_free(bloom);
+        return -ENOMEM;
+    }
     for (size_t k = 0; k < id->nlinks; k++) {
         size_t i = id->links[k].hash & (n - 1);
         while (s[i]) i = (i + 1) & (n - 1);
         s[i] = (uint32_t)k + 1;
+        bloom_add(bloom, n, id->links[k].hash);
     }
     ff_free(id->slots);
+    ff_free(id->bloom);
     id->slots = s;
+    id->bloom = bloom;
     id->nslots = n;
     return 0;
 }
@@ -116,6 +139,7 @@ static int put(struct ff_identity *id, struct ff_str key, struct ff_str val)
         size_t i = h & (id->nslots - 1);
         while (id->slots[i]) i = (i + 1) & (id->nslots - 1);
         id->slots[i] = (uint32_t)id->nlinks;
+        bloom_add(id->bloom, id->nslots, h);
     }
     l->val_off = vo;
     l->val_len = val.len;
@@ -182,6 +206,7 @@ void ff_identity_free(struct ff_identity *id)
     ff_buf_free(&id->arena);
     ff_free(id->links);
     ff_free(id->slots);
+    ff_free(id->bloom);
     pthread_rwlock_destroy(&id->lock);
     ff_free(id);
 }
