@@ -35,6 +35,27 @@ uint64_t ff_qtable_get(const struct ff_qtable *t, uint64_t a, uint64_t b);
 uint64_t *ff_qtable_at(struct ff_qtable *t, uint64_t a, uint64_t b, uint64_t init, int *created, int *err);
 /* Counts one in `cell` of cells: always, or (distinct) the first time id_hash is seen there. */
 int ff_qtable_count(struct ff_qtable *cells, struct ff_qtable *seen, int distinct, uint64_t cell, uint64_t id_hash);
+/* Distinct (cell, id) pairs counted per cell, for millions of them: pairs are appended to
+ * partitions by hash, and each partition is then made distinct on its own, in a set small
+ * enough for the caches, rather than each pair looked up in one set too big for them. */
+#define FF_QDISTINCT_PARTS 256
+struct ff_qpairs {
+    uint64_t (*v)[2];
+    size_t n, cap;
+};
+struct ff_qdistinct {
+    struct ff_qpairs part[FF_QDISTINCT_PARTS];
+    struct ff_qslot *recent; /* pairs met lately (a person's rows come together): not appended again */
+    size_t n;                /* pairs held: FF_ETOOBIG past FF_QUERY_MAX_ENTRIES */
+};
+int ff_qdistinct_add(struct ff_qdistinct *d, uint64_t cell, uint64_t id);
+/* Moves from's pairs into `into` (another thread's). */
+int ff_qdistinct_merge(struct ff_qdistinct *into, struct ff_qdistinct *from);
+/* Leaves each partition holding its distinct pairs only, and adds 1 to (cell, 0) of cells
+ * for each. */
+int ff_qdistinct_count(struct ff_qdistinct *d, struct ff_qtable *cells);
+void ff_qdistinct_free(struct ff_qdistinct *d);
+
 /* Folds counts made on another thread into cells (and seen): adds them up, or (distinct)
  * counts each of from_seen's (cell, id) pairs once more where it is new. */
 int ff_qtable_merge(struct ff_qtable *cells, struct ff_qtable *seen, const struct ff_qtable *from_cells,

@@ -92,6 +92,89 @@ int ff_qtable_merge(struct ff_qtable *cells, struct ff_qtable *seen, const struc
     return 0;
 }
 
+/* ---- distinct pairs by partition ---- */
+
+static uint64_t pair_hash(uint64_t cell, uint64_t id) { return mix(cell * 0x9e3779b97f4a7c15ULL ^ id); }
+
+static int pairs_push(struct ff_qpairs *p, uint64_t cell, uint64_t id)
+{
+    int rc = ff_qrows_reserve((void **)&p->v, p->n, &p->cap, sizeof *p->v);
+    if (!rc) p->v[p->n][0] = cell, p->v[p->n][1] = id, p->n++;
+    return rc;
+}
+
+int ff_qdistinct_add(struct ff_qdistinct *d, uint64_t cell, uint64_t id)
+{
+    uint64_t h = pair_hash(cell, id);
+    if (!d->recent && !(d->recent = ff_calloc(FF_QRECENT, sizeof *d->recent))) return -ENOMEM;
+    struct ff_qslot *r = &d->recent[h & (FF_QRECENT - 1)];
+    if (r->v && r->a == cell && r->b == id) return 0;
+    *r = (struct ff_qslot){cell, id, 1};
+    if (d->n >= FF_QUERY_MAX_ENTRIES) return FF_ETOOBIG;
+    d->n++;
+    return pairs_push(&d->part[h >> 56], cell, id);
+}
+
+int ff_qdistinct_merge(struct ff_qdistinct *into, struct ff_qdistinct *from)
+{
+    for (size_t p = 0; p < FF_QDISTINCT_PARTS; p++) {
+        struct ff_qpairs *a = &into->part[p], *b = &from->part[p];
+        if (!b->n) continue;
+        if (a->n + b->n > a->cap) {
+            uint64_t(*v)[2] = ff_realloc(a->v, (a->n + b->n) * sizeof *v);
+            if (!v) return -ENOMEM;
+            a->v = v;
+            a->cap = a->n + b->n;
+        }
+        memcpy(a->v + a->n, b->v, b->n * sizeof *b->v);
+        a->n += b->n;
+        into->n += b->n;
+        b->n = 0;
+    }
+    return 0;
+}
+
+int ff_qdistinct_count(struct ff_qdistinct *d, struct ff_qtable *cells)
+{
+    size_t most = 0;
+    for (size_t p = 0; p < FF_QDISTINCT_PARTS; p++)
+        if (d->part[p].n > most) most = d->part[p].n;
+    size_t cap = 16;
+    while (cap < most * 2) cap *= 2;
+    uint64_t(*set)[2] = ff_malloc(cap * sizeof *set);
+    if (!set) return -ENOMEM;
+    int rc = 0;
+    for (size_t p = 0; !rc && p < FF_QDISTINCT_PARTS; p++) {
+        struct ff_qpairs *q = &d->part[p];
+        size_t c = 16, kept = 0;
+        while (c < q->n * 2) c *= 2;
+        memset(set, 0xff, c * sizeof *set); /* a free slot's cell is EMPTY */
+        for (size_t i = 0; i < q->n; i++) {
+            uint64_t cell = q->v[i][0], id = q->v[i][1];
+            size_t j = (pair_hash(cell, id) >> 8) & (c - 1);
+            for (; set[j][0] != EMPTY; j = (j + 1) & (c - 1))
+                if (set[j][0] == cell && set[j][1] == id) break;
+            if (set[j][0] != EMPTY) continue;
+            set[j][0] = cell, set[j][1] = id;
+            q->v[kept][0] = cell, q->v[kept][1] = id; /* distinct pairs to the front */
+            kept++;
+            if ((rc = ff_qtable_add(cells, cell, 0, 1)) < 0) break;
+            rc = 0;
+        }
+        d->n -= q->n - kept;
+        q->n = kept;
+    }
+    ff_free(set);
+    return rc;
+}
+
+void ff_qdistinct_free(struct ff_qdistinct *d)
+{
+    for (size_t p = 0; p < FF_QDISTINCT_PARTS; p++) ff_free(d->part[p].v);
+    ff_free(d->recent);
+    memset(d, 0, sizeof *d);
+}
+
 /* One row copied: a constant size for the rows kinds keep, so the copy is inlined. */
 static inline void copy_row(void *d, const void *s, size_t elem)
 {
@@ -195,7 +278,7 @@ int ff_qrows_reserve(void **v, size_t n, size_t *cap, size_t elem)
 {
     if (n < *cap) return 0;
     if (n >= FF_QUERY_MAX_ENTRIES / 4) return FF_ETOOBIG;
-    size_t nc = *cap ? *cap * 2 : 4096;
+    size_t nc = *cap ? *cap * 2 : 256;
     void *nv = ff_realloc(*v, nc * elem);
     if (!nv) return -ENOMEM;
     *v = nv;

@@ -36,7 +36,7 @@ static uint64_t cell_key(size_t series, uint32_t value, uint32_t bucket)
 struct tstate {
     const struct trends *t;
     struct ff_qtable cells; /* (cell, 0) → count */
-    struct ff_qtable seen;  /* (cell, id hash): distinct measures */
+    struct ff_qdistinct seen; /* (cell, id hash): distinct measures, counted into cells at the end */
     /* per series, the (cell, id) counted last: a person's rows come together, so most rows
      * repeat it and need no look-up (ids are never 0) */
     uint64_t last_cell[FF_QUERY_MAX_SERIES], last_id[FF_QUERY_MAX_SERIES];
@@ -65,8 +65,12 @@ static int consume(void *arg, const struct ff_qbatch *b)
             uint64_t cell = cell_key(s, b->value[i], (uint32_t)k);
             if (distinct && st->last_cell[s] == cell && st->last_id[s] == id) continue; /* and its TOTAL too */
             st->last_cell[s] = cell, st->last_id[s] = id;
-            int rc = ff_qtable_count(&st->cells, &st->seen, distinct, cell, id);
-            if (!rc) rc = ff_qtable_count(&st->cells, &st->seen, distinct, cell_key(s, b->value[i], TOTAL), id);
+            int rc = distinct ? ff_qdistinct_add(&st->seen, cell, id) : ff_qtable_add(&st->cells, cell, 0, 1);
+            if (rc >= 0) {
+                uint64_t total = cell_key(s, b->value[i], TOTAL);
+                rc = distinct ? ff_qdistinct_add(&st->seen, total, id) : ff_qtable_add(&st->cells, total, 0, 1);
+            }
+            if (rc > 0) rc = 0;
             if (rc) return rc;
         }
     }
@@ -76,7 +80,8 @@ static int consume(void *arg, const struct ff_qbatch *b)
 static int merge(void *into, void *from)
 {
     struct tstate *a = into, *b = from;
-    return ff_qtable_merge(&a->cells, &a->seen, &b->cells, &b->seen, a->t->q->measure != FF_M_COUNT);
+    return a->t->q->measure != FF_M_COUNT ? ff_qdistinct_merge(&a->seen, &b->seen)
+                                          : ff_qtable_merge(&a->cells, NULL, &b->cells, NULL, 0);
 }
 
 /* ---- the answer ---- */
@@ -157,13 +162,19 @@ static int answer(struct trends *t, struct ff_buf *o)
         for (size_t i = top; !rc && i < n; i++) rest[r[i].value] = 1;
         /* counts add up; distinct ids are counted again over the folded cells */
         int distinct = q->measure != FF_M_COUNT;
-        const struct ff_qtable *from = distinct ? &t->st[0].seen : &t->st[0].cells;
-        for (size_t i = 0; !rc && i < from->cap; i++) {
+        for (size_t p = 0; distinct && !rc && p < FF_QDISTINCT_PARTS; p++) {
+            const struct ff_qpairs *pp = &t->st[0].seen.part[p];
+            for (size_t i = 0; !rc && i < pp->n; i++) {
+                uint64_t k = pp->v[i][0];
+                if (k >> 60 == s && rest[(k >> 32) & OTHER])
+                    rc = ff_qtable_count(&other, &seen, 1, cell_key(s, OTHER, (uint32_t)k), pp->v[i][1]);
+            }
+        }
+        const struct ff_qtable *from = &t->st[0].cells;
+        for (size_t i = 0; !distinct && !rc && i < from->cap; i++) {
             uint64_t k = from->s[i].a;
             if (k == EMPTY || k >> 60 != s || !rest[(k >> 32) & OTHER]) continue;
-            uint64_t cell = cell_key(s, OTHER, (uint32_t)k);
-            if (distinct) rc = ff_qtable_count(&other, &seen, 1, cell, from->s[i].b);
-            else rc = ff_qtable_add(&other, cell, 0, from->s[i].v) < 0 ? -ENOMEM : 0;
+            rc = ff_qtable_add(&other, cell_key(s, OTHER, (uint32_t)k), 0, from->s[i].v) < 0 ? -ENOMEM : 0;
         }
         if (!rc) rc = write_series(t, o, s, NULL, 0, 1, &other, OTHER, &first);
         ff_free(rest);
@@ -201,11 +212,12 @@ int ff_query_trends(struct ff_store *s, const struct ff_query *q, struct ff_buf 
     if (rc == FF_ETOOBIG)
         snprintf(err, errlen, "the query needs more than its memory budget (%zu cells or distinct ids, %zu breakdown "
                  "values): narrow it with filters or a shorter range", FF_QUERY_MAX_ENTRIES, FF_QUERY_MAX_VALUES);
+    if (!rc && q->measure != FF_M_COUNT) rc = ff_qdistinct_count(&t.st[0].seen, &t.st[0].cells);
     if (!rc) rc = answer(&t, out);
     ff_qvalues_free(&t.values);
     for (int i = 0; i < FF_QTHREADS_MAX; i++) {
         ff_qtable_free(&t.st[i].cells);
-        ff_qtable_free(&t.st[i].seen);
+        ff_qdistinct_free(&t.st[i].seen);
     }
     return rc;
 }

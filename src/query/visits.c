@@ -24,7 +24,8 @@
 /* Rows of a top list: value index → visitors (distinct persons) and a second count; one set
  * of counts per thread of a scan (colscan.h), merged into c[0]. */
 struct top_counts {
-    struct ff_qtable visitors, seen, counts;
+    struct ff_qtable visitors, counts;
+    struct ff_qdistinct seen; /* (value, person): counted into visitors by top_write */
     uint32_t last_value; /* the (value, person) counted last: rows repeat it */
     uint64_t last_person;
 };
@@ -44,7 +45,7 @@ static void top_free(struct top *t)
     ff_qvalues_free(&t->values);
     for (int i = 0; i < FF_QTHREADS_MAX; i++) {
         ff_qtable_free(&t->c[i].visitors);
-        ff_qtable_free(&t->c[i].seen);
+        ff_qdistinct_free(&t->c[i].seen);
         ff_qtable_free(&t->c[i].counts);
     }
 }
@@ -54,7 +55,7 @@ static int top_count(struct top_counts *c, uint32_t idx, uint64_t person, uint64
 {
     int rc = 0;
     if (person && (person != c->last_person || idx != c->last_value)) {
-        rc = ff_qtable_count(&c->visitors, &c->seen, 1, idx, person);
+        rc = ff_qdistinct_add(&c->seen, idx, person);
         c->last_person = person, c->last_value = idx;
     }
     if (!rc && by) rc = ff_qtable_add(&c->counts, idx, 0, by) < 0 ? -ENOMEM : 0;
@@ -78,8 +79,9 @@ static int by_visitors(const void *a, const void *b)
 static int top_write(struct top *t, const struct ff_qvalues *values, size_t limit, const char *count_name,
                      struct ff_buf *o)
 {
-    struct row *r = ff_malloc((values->n + 1) * sizeof *r);
-    if (!r) return -ENOMEM;
+    int rc = ff_qdistinct_count(&t->c[0].seen, &t->c[0].visitors);
+    struct row *r = rc ? NULL : ff_malloc((values->n + 1) * sizeof *r);
+    if (!r) return rc ? rc : -ENOMEM;
     size_t n = 0;
     for (size_t i = 0; i < values->n; i++) {
         r[n] = (struct row){values->v[i], ff_qtable_get(&t->c[0].visitors, i + 1, 0),
@@ -88,7 +90,7 @@ static int top_write(struct top *t, const struct ff_qvalues *values, size_t limi
         n += r[n].visitors || r[n].count || values == &t->values;
     }
     qsort(r, n, sizeof *r, by_visitors);
-    int rc = ff_buf_putc(o, '[');
+    rc = ff_buf_putc(o, '[');
     for (size_t i = 0; !rc && i < n && i < limit; i++) {
         rc = ff_buf_append_str(o, i ? ",{\"value\":" : "{\"value\":");
         if (!rc) rc = ff_json_write_str(o, r[i].value.p, r[i].value.len);
@@ -102,8 +104,9 @@ static int top_write(struct top *t, const struct ff_qvalues *values, size_t limi
 
 /* ---- sessions ---- */
 
-/* One session summed from its rows (on one thread, then merged). */
+/* One session summed from its rows (a run of them on one thread, then all its runs). */
 struct visit {
+    uint64_t session;           /* its id's hash */
     int64_t start, end;
     int64_t entry_t, exit_t;    /* its first and last pageview's (t, seq): entry and exit */
     uint64_t entry_seq, exit_seq;
@@ -112,20 +115,25 @@ struct visit {
     uint32_t matched;           /* an event of it passed the filters */
 };
 
-/* One thread's sessions: (session hash, 0) → index + 1 into v. */
-struct visits {
-    struct ff_qtable at;
+/* Runs of a session's rows, summed, in partitions by the session's hash: each partition is
+ * then summed into whole sessions on its own, in a table that fits the caches. */
+#define VPARTS 256
+struct vrun {
     struct visit *v;
     size_t n, cap;
-    uint64_t last_session; /* rows of one session come together: the last one's place */
-    size_t last;
+};
+struct visits {
+    struct vrun part[VPARTS];
+    struct visit cur;           /* the run being summed */
+    int has_cur;
+    size_t n;
 };
 
 enum { M_PAGE = 1, M_SCREEN = 2, M_TRACK = 4, M_PASSED = 8 };
 
 static int before(int64_t t, uint64_t seq, int64_t t2, uint64_t seq2) { return t < t2 || (t == t2 && seq < seq2); }
 
-/* Folds x (a row, or a session from another thread) into the session at *v. */
+/* Folds x (a row, or a run) into the session at *v. */
 static void visit_fold(struct visit *v, const struct visit *x)
 {
     if (x->pageviews) {
@@ -142,25 +150,20 @@ static void visit_fold(struct visit *v, const struct visit *x)
     if (!v->person) v->person = x->person;
 }
 
-static int visit_add(struct visits *vs, uint64_t session, const struct visit *x)
+static int vrun_push(struct vrun *r, const struct visit *x)
 {
-    if (vs->n && session == vs->last_session) {
-        visit_fold(&vs->v[vs->last], x);
-        return 0;
-    }
-    int created, rc = 0;
-    uint64_t *at = ff_qtable_at(&vs->at, session, 0, 0, &created, &rc);
-    if (!at) return rc;
-    if (created) {
-        if (vs->n >= FF_SESSIONS_READ_MAX) return FF_ETOOBIG;
-        if ((rc = ff_qrows_reserve((void **)&vs->v, vs->n, &vs->cap, sizeof *vs->v))) return rc;
-        vs->v[vs->n] = *x;
-        *at = ++vs->n;
-    } else {
-        visit_fold(&vs->v[*at - 1], x);
-    }
-    vs->last_session = session, vs->last = *at - 1;
-    return 0;
+    int rc = ff_qrows_reserve((void **)&r->v, r->n, &r->cap, sizeof *r->v);
+    if (!rc) r->v[r->n++] = *x;
+    return rc;
+}
+
+/* The run being summed goes to its partition. */
+static int end_run(struct visits *vs)
+{
+    if (!vs->has_cur) return 0;
+    vs->has_cur = 0;
+    if (++vs->n > FF_SESSIONS_READ_MAX * 4) return FF_ETOOBIG;
+    return vrun_push(&vs->part[vs->cur.session >> 56], &vs->cur);
 }
 
 static int visits_consume(void *arg, const struct ff_qbatch *b)
@@ -169,20 +172,59 @@ static int visits_consume(void *arg, const struct ff_qbatch *b)
     int rc = 0;
     for (uint32_t i = 0; !rc && i < b->n; i++) {
         uint32_t m = b->match[i], pv = (m & (M_PAGE | M_SCREEN)) != 0;
-        struct visit x = {b->t[i], b->t[i], pv ? b->t[i] : 0, pv ? b->t[i] : 0, b->seq[i], b->seq[i], b->person[i],
-                          1, pv, (m & M_TRACK) != 0, b->value[i], b->value[i], (m & M_PASSED) != 0};
-        rc = visit_add(vs, b->session[i], &x);
+        struct visit x = {b->session[i], b->t[i], b->t[i], pv ? b->t[i] : 0, pv ? b->t[i] : 0, b->seq[i], b->seq[i],
+                          b->person[i], 1, pv, (m & M_TRACK) != 0, b->value[i], b->value[i], (m & M_PASSED) != 0};
+        if (vs->has_cur && vs->cur.session == x.session) {
+            visit_fold(&vs->cur, &x);
+            continue;
+        }
+        rc = end_run(vs);
+        vs->cur = x;
+        vs->has_cur = 1;
     }
     return rc;
 }
 
+static int visits_finish(void *arg) { return end_run(arg); }
+
 static int visits_merge(void *into, void *from)
 {
     struct visits *a = into, *b = from;
-    int rc = 0;
-    for (size_t i = 0; !rc && i < b->at.cap; i++)
-        if (b->at.s[i].a != FF_QTABLE_EMPTY) rc = visit_add(a, b->at.s[i].a, &b->v[b->at.s[i].v - 1]);
-    return rc;
+    for (size_t p = 0; p < VPARTS; p++)
+        for (size_t i = 0; i < b->part[p].n; i++)
+            if (vrun_push(&a->part[p], &b->part[p].v[i])) return -ENOMEM;
+    return 0;
+}
+
+/* Sums each partition's runs into sessions, in place: their runs to the front, one each. */
+static int sum_runs(struct visits *vs)
+{
+    size_t most = 0;
+    for (size_t p = 0; p < VPARTS; p++)
+        if (vs->part[p].n > most) most = vs->part[p].n;
+    size_t cap = 16;
+    while (cap < most * 2) cap *= 2;
+    uint32_t *slot = ff_malloc(cap * sizeof *slot); /* index + 1 of the session in the partition */
+    if (!slot) return -ENOMEM;
+    for (size_t p = 0; p < VPARTS; p++) {
+        struct vrun *r = &vs->part[p];
+        size_t c = 16, kept = 0;
+        while (c < r->n * 2) c *= 2;
+        memset(slot, 0, c * sizeof *slot);
+        for (size_t i = 0; i < r->n; i++) {
+            size_t j = (r->v[i].session * 0x9e3779b97f4a7c15ULL >> 20) & (c - 1);
+            for (; slot[j] && r->v[slot[j] - 1].session != r->v[i].session; j = (j + 1) & (c - 1)) {}
+            if (slot[j]) {
+                visit_fold(&r->v[slot[j] - 1], &r->v[i]);
+                continue;
+            }
+            r->v[kept] = r->v[i];
+            slot[j] = (uint32_t)++kept;
+        }
+        r->n = kept;
+    }
+    ff_free(slot);
+    return 0;
 }
 
 /* The sessions that start in the range, those with an event that passes the filters, bots'
@@ -202,7 +244,7 @@ static int load_visits(struct ff_store *s, const struct ff_query *q, struct ff_q
                          .match_filters = {NULL, NULL, &track}, .match_nfilters = {0, 0, 1}, .keep_unmatched = 1,
                          .filter_bit = M_PASSED, .value = &page, .value_mask = M_PAGE | M_SCREEN,
                          .person = FF_QP_HASH, .session = FF_QP_REQUIRED, .seq = 1, .values = pages,
-                         .consume = visits_consume, .merge = visits_merge};
+                         .consume = visits_consume, .merge = visits_merge, .finish = visits_finish};
     p.to_us = q->to_us > INT64_MAX - FF_SESSION_SPAN_US ? INT64_MAX : q->to_us + FF_SESSION_SPAN_US;
     struct visits st[FF_QTHREADS_MAX];
     memset(st, 0, sizeof st);
@@ -211,15 +253,25 @@ static int load_visits(struct ff_store *s, const struct ff_query *q, struct ff_q
     rc = ff_qplan_run(s, &p, states);
     if (rc == FF_ETOOBIG)
         snprintf(err, errlen, "more than %zu sessions in the range: ask for a shorter one", (size_t)FF_SESSIONS_READ_MAX);
-    size_t n = 0;
-    for (size_t i = 0; !rc && i < st[0].n; i++)
-        if (st[0].v[i].matched && st[0].v[i].start < q->to_us) st[0].v[n++] = st[0].v[i];
-    *out = rc ? NULL : st[0].v;
-    *nout = n;
-    for (int i = 0; i < FF_QTHREADS_MAX; i++) {
-        ff_qtable_free(&st[i].at);
-        if (i || rc) ff_free(st[i].v);
+    if (!rc) rc = sum_runs(&st[0]);
+    size_t total = 0, n = 0;
+    for (size_t p = 0; !rc && p < VPARTS; p++) total += st[0].part[p].n;
+    if (!rc && total > FF_SESSIONS_READ_MAX) {
+        snprintf(err, errlen, "more than %zu sessions in the range: ask for a shorter one", (size_t)FF_SESSIONS_READ_MAX);
+        rc = FF_ETOOBIG;
     }
+    struct visit *v = rc ? NULL : ff_malloc((total ? total : 1) * sizeof *v);
+    if (!rc && !v) rc = -ENOMEM;
+    for (size_t p = 0; !rc && p < VPARTS; p++)
+        for (size_t i = 0; i < st[0].part[p].n; i++) {
+            const struct visit *x = &st[0].part[p].v[i];
+            if (x->matched && x->start < q->to_us) v[n++] = *x;
+        }
+    *out = rc ? NULL : v;
+    *nout = n;
+    if (rc) ff_free(v);
+    for (int i = 0; i < FF_QTHREADS_MAX; i++)
+        for (size_t p = 0; p < VPARTS; p++) ff_free(st[i].part[p].v);
     return rc;
 }
 
@@ -276,7 +328,7 @@ static int top_consume(void *arg, const struct ff_qbatch *b)
 static int top_merge(void *into, void *from)
 {
     struct top_counts *a = into, *b = from;
-    int rc = ff_qtable_merge(&a->visitors, &a->seen, &b->visitors, &b->seen, 1);
+    int rc = ff_qdistinct_merge(&a->seen, &b->seen);
     return rc ? rc : ff_qtable_merge(&a->counts, NULL, &b->counts, NULL, 0);
 }
 
