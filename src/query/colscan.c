@@ -87,6 +87,8 @@ struct worker {
     /* the vector reader's block */
     const struct ff_part *part;
     uint32_t n;
+    int coarse;                 /* this block's times are not read: every row is at block_t */
+    int64_t block_t;
     struct ff_colvec time, seq, type, bot;
     int time_pc, seq_pc, type_pc, bot_pc;
     struct kcol k[FF_NCOLS];
@@ -128,14 +130,20 @@ static int flush_batch(struct worker *w)
     return rc;
 }
 
-static int add_row(struct worker *w, int64_t t, uint64_t seq, uint64_t person, uint64_t session, uint32_t match,
-                   uint32_t value, uint32_t who)
+static int add_rows(struct worker *w, int64_t t, uint64_t seq, uint64_t person, uint64_t session, uint32_t match,
+                    uint32_t value, uint32_t who, uint32_t weight)
 {
     struct ff_qbatch *b = w->b;
     uint32_t i = b->n++;
     b->t[i] = t, b->seq[i] = seq, b->person[i] = person, b->session[i] = session;
-    b->match[i] = match, b->value[i] = value, b->who[i] = who;
+    b->match[i] = match, b->value[i] = value, b->who[i] = who, b->weight[i] = weight;
     return b->n == FF_QBATCH ? flush_batch(w) : 0;
+}
+
+static int add_row(struct worker *w, int64_t t, uint64_t seq, uint64_t person, uint64_t session, uint32_t match,
+                   uint32_t value, uint32_t who)
+{
+    return add_rows(w, t, seq, person, session, match, value, who, 1);
 }
 
 /* ---- the event reader ---- */
@@ -493,7 +501,7 @@ static int load_block(struct worker *w, uint32_t b, char *err, size_t errlen)
     const struct ff_qplan *p = w->sh->p;
     w->n = w->part->blocks[b].nrows;
     int rc = grow_rows(w, w->n);
-    if (!rc) rc = ff_part_read(w->part, b, (uint32_t)w->time_pc, &w->time, err, errlen);
+    if (!rc && !w->coarse) rc = ff_part_read(w->part, b, (uint32_t)w->time_pc, &w->time, err, errlen);
     if (!rc && p->seq && w->seq_pc >= 0) rc = ff_part_read(w->part, b, (uint32_t)w->seq_pc, &w->seq, err, errlen);
     if (!rc && w->type_pc >= 0) rc = ff_part_read(w->part, b, (uint32_t)w->type_pc, &w->type, err, errlen);
     if (!rc && w->bot_pc >= 0) rc = ff_part_read(w->part, b, (uint32_t)w->bot_pc, &w->bot, err, errlen);
@@ -526,6 +534,31 @@ static int ready_caches(struct worker *w, int new_part)
     return rc < 0 ? rc : 0;
 }
 
+/* A block inside the range and one interval, when the kind wants only how many events of
+ * each name there are (no filters, values, persons or sessions): counted per event key, one
+ * weighted row per name. 1 when it did so. */
+static int count_block(struct worker *w, int *rc)
+{
+    const struct ff_qplan *p = w->sh->p;
+    const struct ff_query *q = p->q;
+    if (!p->weighted || !w->coarse || p->person || p->who || w->sh->members || p->session || p->value ||
+        p->keep_unmatched || q->nfilters || q->project[0] || !p->nmatch)
+        return 0;
+    for (size_t m = 0; m < p->nmatch; m++)
+        if (p->match_nfilters[m]) return 0;
+    uint32_t nkeys = key_count(w, FF_FV_EVENT, 0);
+    uint32_t *counts = ff_calloc(nkeys, sizeof *counts);
+    if (!counts) return *rc = -ENOMEM, 1;
+    int bots = !q->bots && w->bot_pc >= 0;
+    for (uint32_t i = 0; i < w->n; i++)
+        if (!bots || !w->bot.u8[i]) counts[key_of(w, FF_FV_EVENT, 0, i)]++;
+    *rc = 0;
+    for (uint32_t k = 0; !*rc && k < nkeys; k++)
+        if (counts[k] && w->ev.slot[k]) *rc = add_rows(w, w->block_t, 0, 0, 0, w->ev.slot[k], 0, 0, counts[k]);
+    ff_free(counts);
+    return 1;
+}
+
 static int vector_block(struct worker *w, uint32_t b)
 {
     const struct ff_qplan *p = w->sh->p;
@@ -536,6 +569,7 @@ static int vector_block(struct worker *w, uint32_t b)
     int persons = p->person || p->who || w->sh->members;
     (void)b;
     int rc = 0;
+    if (count_block(w, &rc)) return rc;
     uint32_t *proj_ok = NULL;
     if (q->project[0]) { /* which of the part's project codes are the query's */
         struct kcol *k = &w->k[FF_C_PROJECT];
@@ -543,7 +577,8 @@ static int vector_block(struct worker *w, uint32_t b)
         for (uint32_t c = 0; c < k->ndict; c++) proj_ok[c] = (uint32_t)ff_in_project(k->dict[c], q->project);
     }
     for (uint32_t i = 0; !rc && i < w->n; i++) {
-        if (t[i] < p->from_us || t[i] >= to) continue;
+        int64_t ti = w->coarse ? w->block_t : t[i];
+        if (!w->coarse && (ti < p->from_us || ti >= to)) continue;
         if (bots && w->bot.u8[i]) continue;
         if (proj_ok && !proj_ok[w->k[FF_C_PROJECT].codes[i]]) continue;
         uint32_t passed = p->filter_bit;
@@ -574,7 +609,7 @@ static int vector_block(struct worker *w, uint32_t b)
             if ((rc = value_at(w, i, &value))) break;
             if (!value && p->value_required) continue;
         }
-        rc = add_row(w, t[i], p->seq && w->seq.i64 ? (uint64_t)w->seq.i64[i] : 0, p->person ? r.person : 0, r.session,
+        rc = add_row(w, ti, p->seq && w->seq.i64 ? (uint64_t)w->seq.i64[i] : 0, p->person ? r.person : 0, r.session,
                      match, value, r.who);
     }
     ff_free(proj_ok);
@@ -605,6 +640,10 @@ static int vector_part(struct worker *w, const struct ff_part *part)
         const struct ff_chunkref *tc = &part->blocks[b].chunks[w->time_pc];
         if (tc->max < p->from_us || tc->min >= ff_qplan_to(p)) continue;
         if (deadline_passed(q) || atomic_load(&w->sh->stop)) return FF_QUERY_TIMEOUT;
+        int inside = tc->min >= p->from_us && tc->max < ff_qplan_to(p);
+        w->coarse = inside && (p->t_use == FF_QT_NONE ||
+                               (p->t_use == FF_QT_BUCKET && ff_query_bucket(q, tc->min) == ff_query_bucket(q, tc->max)));
+        w->block_t = tc->min;
         rc = load_block(w, b, err, sizeof err);
         if (rc == FF_ECORRUPT) { /* a damaged block costs its rows, not the answer */
             ff_error("store: %s (skipped; footfall check --repair sets the part aside)", err);
@@ -812,7 +851,7 @@ int ff_segment_members(struct ff_store *s, const struct ff_query *q, struct ff_q
     sq.nfilters = sg->nfilters;
     sq.has_breakdown = 0, sq.nsteps = 0;
     struct ff_qplan p = {.q = &sq, .from_us = sq.from_us, .nmatch = 1, .match_event = {sg->event},
-                         .person = FF_QP_REQUIRED, .consume = count_person, .merge = merge_counts};
+                         .person = FF_QP_REQUIRED, .t_use = FF_QT_NONE, .consume = count_person, .merge = merge_counts};
     struct ff_qtable st[FF_QTHREADS_MAX];
     memset(st, 0, sizeof st);
     void *states[FF_QTHREADS_MAX];

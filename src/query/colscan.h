@@ -35,9 +35,14 @@ struct ff_qbatch {
     uint32_t match[FF_QBATCH];   /* bit m: the event passes matcher m */
     uint32_t value[FF_QBATCH];   /* the value's index in plan->values (0: none) */
     uint32_t who[FF_QBATCH];     /* the person's index in plan->persons (when plan->who) */
+    uint32_t weight[FF_QBATCH];  /* how many events the row stands for: 1, unless plan->weighted */
 };
 
 enum { FF_QP_NONE, FF_QP_HASH, FF_QP_REQUIRED }; /* REQUIRED: rows without one are left out */
+/* What a kind makes of a row's time: all of it; only its interval (ff_query_bucket), so a
+ * block inside the range and inside one interval needs no times read (its rows get the
+ * block's first); or nothing. */
+enum { FF_QT_EXACT, FF_QT_BUCKET, FF_QT_NONE };
 
 struct ff_qplan {
     const struct ff_query *q;    /* range, project, filters, bots, deadline */
@@ -56,6 +61,9 @@ struct ff_qplan {
     int value_required;          /* rows without a value are left out */
     int person, session;         /* FF_QP_* */
     int who, seq;                /* fill who[] (needs plan->persons), seq[] */
+    int t_use;                   /* FF_QT_* */
+    int weighted;                /* the kind reads weight[]: a block whose rows differ only in their
+                                  * event is then handed over as one row per event name */
     struct ff_qvalues *values, *persons; /* shared by the threads (colscan locks them) */
     int (*consume)(void *state, const struct ff_qbatch *b);
     int (*merge)(void *into, void *from); /* folds `from` into `into` */

@@ -65,10 +65,10 @@ static int consume(void *arg, const struct ff_qbatch *b)
             uint64_t cell = cell_key(s, b->value[i], (uint32_t)k);
             if (distinct && st->last_cell[s] == cell && st->last_id[s] == id) continue; /* and its TOTAL too */
             st->last_cell[s] = cell, st->last_id[s] = id;
-            int rc = distinct ? ff_qdistinct_add(&st->seen, cell, id) : ff_qtable_add(&st->cells, cell, 0, 1);
+            int rc = distinct ? ff_qdistinct_add(&st->seen, cell, id) : ff_qtable_add(&st->cells, cell, 0, b->weight[i]);
             if (rc >= 0) {
                 uint64_t total = cell_key(s, b->value[i], TOTAL);
-                rc = distinct ? ff_qdistinct_add(&st->seen, total, id) : ff_qtable_add(&st->cells, total, 0, 1);
+                rc = distinct ? ff_qdistinct_add(&st->seen, total, id) : ff_qtable_add(&st->cells, total, 0, b->weight[i]);
             }
             if (rc > 0) rc = 0;
             if (rc) return rc;
@@ -200,8 +200,8 @@ int ff_query_trends(struct ff_store *s, const struct ff_query *q, struct ff_buf 
         return FF_EINVAL;
     }
     t.nbuckets = (uint32_t)(last - t.first + 1);
-    struct ff_qplan p = {.q = q, .from_us = q->from_us, .nmatch = q->nseries, .values = &t.values,
-                         .consume = consume, .merge = merge};
+    struct ff_qplan p = {.q = q, .from_us = q->from_us, .nmatch = q->nseries, .t_use = FF_QT_BUCKET, .weighted = 1,
+                         .values = &t.values, .consume = consume, .merge = merge};
     for (size_t i = 0; i < q->nseries; i++) p.match_event[i] = q->series[i].event;
     if (q->has_breakdown) p.value = &q->breakdown;
     if (q->measure == FF_M_PERSONS) p.person = FF_QP_REQUIRED;

@@ -350,7 +350,8 @@ int ff_query_top(struct ff_store *s, const struct ff_query *q, struct ff_buf *ou
     } else {
         struct ff_qplan p = {.q = q, .from_us = q->from_us, .nmatch = 2, .match_event = {"$pageview", "$screen"},
                              .keep_unmatched = 1, .value = &q->dimension, .value_required = 1,
-                             .person = FF_QP_HASH, .values = &t.values, .consume = top_consume, .merge = top_merge};
+                             .person = FF_QP_HASH, .t_use = FF_QT_NONE, .values = &t.values, .consume = top_consume,
+                             .merge = top_merge};
         void *states[FF_QTHREADS_MAX];
         for (int i = 0; i < FF_QTHREADS_MAX; i++) states[i] = &t.c[i];
         rc = ff_qplan_run(s, &p, states);

@@ -142,6 +142,9 @@ static const char *const queries[] = {
     "{\"kind\":\"trends\",\"events\":[\"$pageview\",\"$screen\",\"Signed Up\"],\"breakdown\":\"country\"}",
     "{\"kind\":\"trends\",\"breakdown\":\"type\",\"bots\":true,\"interval\":\"week\"}",
     "{\"kind\":\"trends\",\"breakdown\":\"bot\",\"bots\":true}",
+    /* blocks inside one interval, counted per event name without reading times */
+    "{\"kind\":\"trends\",\"events\":[\"$pageview\",\"Signed Up\",\"\"],\"interval\":\"week\"}",
+    "{\"kind\":\"trends\",\"event\":\"$screen\",\"bots\":true,\"timezone\":\"Asia/Kolkata\"}",
     "{\"kind\":\"trends\",\"breakdown\":\"project\"}",
     "{\"kind\":\"trends\",\"breakdown\":\"utm_source\",\"measure\":\"unique_persons\"}",
     "{\"kind\":\"trends\",\"breakdown\":\"name\",\"filters\":[{\"field\":\"type\",\"op\":\"eq\",\"value\":\"screen\"}]}",
