@@ -89,6 +89,9 @@ struct worker {
     uint32_t n;
     int coarse;                 /* this block's times are not read: every row is at block_t */
     int64_t block_t;
+    uint8_t *proj_ok;           /* per project code of the block: the query's project (NULL: all are) */
+    uint8_t *proj_buf;
+    uint32_t proj_cap;
     struct ff_colvec time, seq, type, bot;
     int time_pc, seq_pc, type_pc, bot_pc;
     struct kcol k[FF_NCOLS];
@@ -520,6 +523,25 @@ static int load_block(struct worker *w, uint32_t b, char *err, size_t errlen)
     return rc;
 }
 
+/* Which of the block's project codes are the query's: none to check when every one is. */
+static int ready_projects(struct worker *w)
+{
+    const char *project = w->sh->p->q->project;
+    struct kcol *k = &w->k[FF_C_PROJECT];
+    w->proj_ok = NULL;
+    if (!project[0]) return 0;
+    if (k->ndict > w->proj_cap) {
+        uint8_t *ok = ff_realloc(w->proj_buf, k->ndict);
+        if (!ok) return -ENOMEM;
+        w->proj_buf = ok;
+        w->proj_cap = k->ndict;
+    }
+    int all = 1;
+    for (uint32_t c = 0; c < k->ndict; c++) all &= w->proj_buf[c] = (uint8_t)ff_in_project(k->dict[c], project);
+    if (!all) w->proj_ok = w->proj_buf;
+    return 0;
+}
+
 static int ready_caches(struct worker *w, int new_part)
 {
     const struct ff_qplan *p = w->sh->p;
@@ -542,7 +564,7 @@ static int count_block(struct worker *w, int *rc)
     const struct ff_qplan *p = w->sh->p;
     const struct ff_query *q = p->q;
     if (!p->weighted || !w->coarse || p->person || p->who || w->sh->members || p->session || p->value ||
-        p->keep_unmatched || q->nfilters || q->project[0] || !p->nmatch)
+        p->keep_unmatched || q->nfilters || !p->nmatch)
         return 0;
     for (size_t m = 0; m < p->nmatch; m++)
         if (p->match_nfilters[m]) return 0;
@@ -550,8 +572,10 @@ static int count_block(struct worker *w, int *rc)
     uint32_t *counts = ff_calloc(nkeys, sizeof *counts);
     if (!counts) return *rc = -ENOMEM, 1;
     int bots = !q->bots && w->bot_pc >= 0;
+    const uint8_t *proj_ok = w->proj_ok;
+    const uint32_t *proj = w->k[FF_C_PROJECT].codes;
     for (uint32_t i = 0; i < w->n; i++)
-        if (!bots || !w->bot.u8[i]) counts[key_of(w, FF_FV_EVENT, 0, i)]++;
+        if ((!bots || !w->bot.u8[i]) && (!proj_ok || proj_ok[proj[i]])) counts[key_of(w, FF_FV_EVENT, 0, i)]++;
     *rc = 0;
     for (uint32_t k = 0; !*rc && k < nkeys; k++)
         if (counts[k] && w->ev.slot[k]) *rc = add_rows(w, w->block_t, 0, 0, 0, w->ev.slot[k], 0, 0, counts[k]);
@@ -570,12 +594,7 @@ static int vector_block(struct worker *w, uint32_t b)
     (void)b;
     int rc = 0;
     if (count_block(w, &rc)) return rc;
-    uint32_t *proj_ok = NULL;
-    if (q->project[0]) { /* which of the part's project codes are the query's */
-        struct kcol *k = &w->k[FF_C_PROJECT];
-        if (!(proj_ok = ff_malloc(k->ndict * sizeof *proj_ok))) return -ENOMEM;
-        for (uint32_t c = 0; c < k->ndict; c++) proj_ok[c] = (uint32_t)ff_in_project(k->dict[c], q->project);
-    }
+    const uint8_t *proj_ok = w->proj_ok;
     for (uint32_t i = 0; !rc && i < w->n; i++) {
         int64_t ti = w->coarse ? w->block_t : t[i];
         if (!w->coarse && (ti < p->from_us || ti >= to)) continue;
@@ -612,7 +631,6 @@ static int vector_block(struct worker *w, uint32_t b)
         rc = add_row(w, ti, p->seq && w->seq.i64 ? (uint64_t)w->seq.i64[i] : 0, p->person ? r.person : 0, r.session,
                      match, value, r.who);
     }
-    ff_free(proj_ok);
     return rc;
 }
 
@@ -651,6 +669,7 @@ static int vector_part(struct worker *w, const struct ff_part *part)
             continue;
         }
         if (!rc) rc = ready_caches(w, first);
+        if (!rc && (first || !w->k[FF_C_PROJECT].stable)) rc = ready_projects(w);
         first = 0;
         if (!rc) rc = vector_block(w, b);
     }
@@ -690,6 +709,7 @@ static void worker_free(struct worker *w)
     for (int k = 0; k < 4; k++) ff_colvec_free(&w->id[k].v);
     ff_free(w->iota);
     ff_free(w->zeros);
+    ff_free(w->proj_buf);
     for (size_t i = 0; i < FF_QUERY_MAX_FILTERS; i++) ff_free(w->filt[i].slot);
     for (size_t m = 0; m < FF_QPLAN_MATCH; m++)
         for (size_t i = 0; i < FF_QUERY_MAX_STEP_FILTERS; i++) ff_free(w->mfilt[m][i].slot);
