@@ -283,26 +283,27 @@ int ff_query_sessions(struct ff_store *s, const struct ff_query *q, struct ff_bu
     struct visit *v;
     size_t n;
     int rc = load_visits(s, q, &entry.values, &v, &n, err, errlen);
-    struct ff_qtable persons = {0};
+    struct ff_qdistinct persons;
+    memset(&persons, 0, sizeof persons);
     int64_t duration_us = 0; /* whole numbers: the sums do not depend on the order */
-    size_t bounces = 0, visitors = 0, pages = 0;
+    size_t bounces = 0, pages = 0;
     for (size_t i = 0; !rc && i < n; i++) {
         const struct visit *x = &v[i];
-        int fresh = x->person ? ff_qtable_add(&persons, x->person, 0, 0) : 0;
-        if (fresh < 0) rc = fresh;
-        visitors += fresh == 1;
+        if (x->person) rc = ff_qdistinct_add(&persons, 0, x->person);
         duration_us += x->end - x->start;
         pages += x->pageviews;
         bounces += x->pageviews == 1 && x->tracks == 0; /* Plausible's and GA's bounce */
         if (!rc && x->entry) rc = top_count(&entry.c[0], x->entry, x->person, 1);
         if (!rc && x->exit) rc = top_count(&exit.c[0], x->exit, x->person, 1);
     }
+    struct ff_qtable visitors = {0};
+    if (!rc) rc = ff_qdistinct_count(&persons, &visitors);
     double d = n ? (double)n : 1;
     if (!rc) rc = ff_query_open_answer(q, "sessions", out);
     if (!rc)
         rc = ff_buf_printf(out, ",\"sessions\":%zu,\"visitors\":%zu,\"avg_duration_seconds\":%.3f,\"pages_per_session\":%.3f,"
                                 "\"bounce_rate\":%.4f,\"entry_pages\":",
-                           n, visitors, (double)duration_us / 1e6 / d, (double)pages / d, (double)bounces / d);
+                           n, (size_t)ff_qtable_get(&visitors, 0, 0), (double)duration_us / 1e6 / d, (double)pages / d, (double)bounces / d);
     if (!rc) rc = top_write(&entry, &entry.values, q->limit, "visits", out);
     if (!rc) rc = ff_buf_append_str(out, ",\"exit_pages\":");
     if (!rc) rc = top_write(&exit, &entry.values, q->limit, "visits", out);
@@ -310,7 +311,8 @@ int ff_query_sessions(struct ff_store *s, const struct ff_query *q, struct ff_bu
     ff_free(v);
     top_free(&entry);
     top_free(&exit);
-    ff_qtable_free(&persons);
+    ff_qdistinct_free(&persons);
+    ff_qtable_free(&visitors);
     return rc;
 }
 
