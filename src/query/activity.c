@@ -32,6 +32,7 @@ struct activity {
     struct ff_qtable active; /* (person, bucket): active then */
     struct ff_qtable first;  /* (person, 0) → first active bucket + offset (lifecycle) */
     uint64_t last_person, last_bucket; /* counted last: a person's rows come together */
+    uint64_t first_person, first_bucket; /* the first bucket noted last (lifecycle) */
 };
 
 static int consume(void *arg, const struct ff_qbatch *b)
@@ -43,7 +44,8 @@ static int consume(void *arg, const struct ff_qbatch *b)
         if (person == a->last_person && k == a->last_bucket) continue;
         a->last_person = person, a->last_bucket = k;
         rc = ff_qtable_add(&a->active, person, k, 1) < 0 ? -ENOMEM : 0;
-        if (!rc && a->q->kind == FF_Q_LIFECYCLE) {
+        if (!rc && a->q->kind == FF_Q_LIFECYCLE && (person != a->first_person || k < a->first_bucket)) {
+            a->first_person = person, a->first_bucket = k;
             int created;
             uint64_t *f = ff_qtable_at(&a->first, person, 0, k, &created, &rc);
             if (f && k < *f) *f = k;

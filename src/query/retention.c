@@ -25,6 +25,7 @@ struct rstate {
     struct ff_qtable first;    /* (person, 0) → first start period + 1 */
     struct ff_qtable returned; /* (person, period): did the return event then */
     uint64_t last_person, last_period; /* the return counted last: a person's rows come together */
+    uint64_t start_person, start_period; /* the start noted last: a later one of theirs changes nothing */
 };
 
 struct retention {
@@ -41,7 +42,8 @@ static int consume(void *arg, const struct ff_qbatch *b)
     int rc = 0;
     for (uint32_t i = 0; !rc && i < b->n; i++) {
         uint64_t period = (uint64_t)(ff_query_bucket(q, b->t[i]) - st->r->base) + 1;
-        if (b->match[i] & 1) {
+        if ((b->match[i] & 1) && (b->person[i] != st->start_person || period < st->start_period)) {
+            st->start_person = b->person[i], st->start_period = period;
             int created;
             uint64_t *v = ff_qtable_at(&st->first, b->person[i], 0, period, &created, &rc);
             if (v && period < *v) *v = period;
