@@ -58,7 +58,7 @@ static int merge(void *into, void *from)
 {
     struct activity *a = into, *b = from;
     int rc = ff_qtable_merge(&a->active, NULL, &b->active, NULL, 0);
-    return rc ? rc : ff_qtable_merge_min(&a->first, &b->first);
+    return rc ? rc : ff_qtable_merge_with(&a->first, &b->first, FF_QMERGE_MIN);
 }
 
 static int stickiness(struct activity *a, uint64_t lo, size_t n, struct ff_buf *out)

@@ -84,8 +84,10 @@ struct ff_qrowvec {
 int ff_qrowvec_merge(struct ff_qrowvec *a, const struct ff_qrowvec *b, size_t elem);
 /* A plan's finish (colscan.h) for rows that start with struct ff_qrow: sorts them. */
 int ff_qrowvec_sort(void *state, size_t elem);
-/* Folds a table of (key, 0) → least value made on another thread into `into`. */
-int ff_qtable_merge_min(struct ff_qtable *into, const struct ff_qtable *from);
+/* Folds a table made on another thread into `into`: where both have a key, its value
+ * becomes the lesser (FF_QMERGE_MIN) or the bitwise or (FF_QMERGE_OR) of the two. */
+enum { FF_QMERGE_MIN, FF_QMERGE_OR };
+int ff_qtable_merge_with(struct ff_qtable *into, const struct ff_qtable *from, int op);
 /* Room for one more row of `elem` bytes in *v (n used, *cap allocated): 0, FF_ETOOBIG past
  * the budget of rows, or -ENOMEM. */
 int ff_qrows_reserve(void **v, size_t n, size_t *cap, size_t elem);

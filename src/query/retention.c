@@ -23,7 +23,8 @@
 struct rstate {
     const struct retention *r;
     struct ff_qtable first;    /* (person, 0) → first start period + 1 */
-    struct ff_qtable returned; /* (person, period): did the return event then */
+    struct ff_qtable returned; /* (person, period): did the return event then; or (person, 0) → a bit
+                                * per period, when there are at most 64 (mask) */
     uint64_t last_person, last_period; /* the return counted last: a person's rows come together */
     uint64_t start_person, start_period; /* the start noted last: a later one of theirs changes nothing */
 };
@@ -31,6 +32,7 @@ struct rstate {
 struct retention {
     const struct ff_query *q;
     int64_t base;              /* the range's first period */
+    int mask;                  /* returns kept as a bit mask per person */
     struct rstate st[FF_QTHREADS_MAX];
 };
 
@@ -50,7 +52,13 @@ static int consume(void *arg, const struct ff_qbatch *b)
         }
         if (!rc && (b->match[i] & 2) && (b->person[i] != st->last_person || period != st->last_period)) {
             st->last_person = b->person[i], st->last_period = period;
-            rc = ff_qtable_add(&st->returned, b->person[i], period, 1) < 0 ? -ENOMEM : 0;
+            if (st->r->mask) {
+                int created;
+                uint64_t *v = ff_qtable_at(&st->returned, b->person[i], 0, 0, &created, &rc);
+                if (v) *v |= 1ULL << (period - 1);
+            } else {
+                rc = ff_qtable_add(&st->returned, b->person[i], period, 1) < 0 ? -ENOMEM : 0;
+            }
         }
     }
     return rc;
@@ -59,8 +67,10 @@ static int consume(void *arg, const struct ff_qbatch *b)
 static int merge(void *into, void *from)
 {
     struct rstate *a = into, *b = from;
-    int rc = ff_qtable_merge_min(&a->first, &b->first);
-    return rc ? rc : ff_qtable_merge(&a->returned, NULL, &b->returned, NULL, 0);
+    int rc = ff_qtable_merge_with(&a->first, &b->first, FF_QMERGE_MIN);
+    if (rc) return rc;
+    return a->r->mask ? ff_qtable_merge_with(&a->returned, &b->returned, FF_QMERGE_OR)
+                      : ff_qtable_merge(&a->returned, NULL, &b->returned, NULL, 0);
 }
 
 int ff_query_retention(struct ff_store *s, const struct ff_query *q, struct ff_buf *out, char *err, size_t errlen)
@@ -75,6 +85,7 @@ int ff_query_retention(struct ff_store *s, const struct ff_query *q, struct ff_b
                  "to");
         return FF_EINVAL;
     }
+    r.mask = ncohorts <= 64;
     struct ff_qplan p = {.q = q, .from_us = q->from_us, .nmatch = 2, .match_event = {q->start_event, q->return_event},
                          .person = FF_QP_REQUIRED, .t_use = FF_QT_BUCKET, .consume = consume, .merge = merge};
     void *states[FF_QTHREADS_MAX];
@@ -88,9 +99,11 @@ int ff_query_retention(struct ff_store *s, const struct ff_query *q, struct ff_b
     for (size_t i = 0; !rc && i < r.st[0].first.cap; i++) {
         if (r.st[0].first.s[i].a == FF_QTABLE_EMPTY) continue;
         uint64_t person = r.st[0].first.s[i].a, c = r.st[0].first.s[i].v - 1;
+        uint64_t bits = r.mask ? ff_qtable_get(&r.st[0].returned, person, 0) : 0;
         table[c * width]++;
         for (size_t k = 1; k < width && c + k < ncohorts; k++)
-            if (ff_qtable_get(&r.st[0].returned, person, c + k + 1)) table[c * width + k]++;
+            if (r.mask ? bits >> (c + k) & 1 : ff_qtable_get(&r.st[0].returned, person, c + k + 1) != 0)
+                table[c * width + k]++;
     }
     if (!rc) rc = ff_query_open_answer(q, "retention", out);
     static const char *const periods[] = {"", "", "day", "week", "month"};

@@ -245,14 +245,14 @@ int ff_qrowvec_sort(void *state, size_t elem)
     return r->n ? ff_qrows_sort(r->v, r->n, elem) : 0;
 }
 
-int ff_qtable_merge_min(struct ff_qtable *into, const struct ff_qtable *from)
+int ff_qtable_merge_with(struct ff_qtable *into, const struct ff_qtable *from, int op)
 {
     for (size_t i = 0; i < from->cap; i++) {
         if (from->s[i].a == EMPTY) continue;
         int created, err = 0;
-        uint64_t *v = ff_qtable_at(into, from->s[i].a, from->s[i].b, from->s[i].v, &created, &err);
+        uint64_t x = from->s[i].v, *v = ff_qtable_at(into, from->s[i].a, from->s[i].b, x, &created, &err);
         if (!v) return err;
-        if (from->s[i].v < *v) *v = from->s[i].v;
+        if (!created) *v = op == FF_QMERGE_MIN ? (x < *v ? x : *v) : *v | x;
     }
     return 0;
 }
