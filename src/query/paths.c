@@ -6,7 +6,11 @@
  * the first occurrence of `start` (or the session's first item), the next depth-1 items (or,
  * for direction previous, the ones before it, nearest first) make the path. Node "2_/pricing"
  * is the item at step 2; an edge's value is the number of sessions that went that way. The
- * `limit` heaviest edges are answered, with the nodes they touch. */
+ * `limit` heaviest edges are answered, with the nodes they touch.
+ *
+ * With a start, a first pass notes each session that has it and when it first came, so
+ * that the second keeps only those sessions' items from then on (or, going back, up to
+ * then): what a path can reach, far less than every item of the range. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,19 +29,68 @@ struct item {
     uint32_t label;   /* ff_qvalues index */
 };
 
+struct paths;
+
+/* One thread's items (colscan.h); st[0] ends up with all of them. */
+struct pstate {
+    struct ff_qrowvec items;   /* first member: ff_qrowvec_merge and _sort take the state as one */
+    const struct paths *p;
+    uint64_t session, bound;   /* the last session looked up in the starts: its rows come together */
+    int looked, found;
+};
+
+/* One thread's starts (the first pass): (session, 0) → when its start first came (order_key). */
+struct sstate {
+    struct ff_qtable starts;
+    const struct paths *p;
+};
+
 struct paths {
     const struct ff_query *q;
-    struct ff_qrowvec items[FF_QTHREADS_MAX]; /* per thread (colscan.h); [0]: all once merged */
+    struct pstate st[FF_QTHREADS_MAX];
+    struct sstate ss[FF_QTHREADS_MAX];
     struct ff_qvalues labels;
+    uint32_t start;            /* the start's label, with a start */
 };
+
+/* A time as an ordered unsigned number, never 0 for an event's. */
+static uint64_t order_key(int64_t t) { return (uint64_t)t ^ (1ULL << 63); }
+
+static int note_starts(void *arg, const struct ff_qbatch *b)
+{
+    struct sstate *ss = arg;
+    for (uint32_t i = 0; i < b->n; i++) {
+        if (b->value[i] != ss->p->start) continue;
+        int created, rc = 0;
+        uint64_t k = order_key(b->t[i]), *v = ff_qtable_at(&ss->starts, b->session[i], 0, k, &created, &rc);
+        if (!v) return rc;
+        if (k < *v) *v = k;
+    }
+    return 0;
+}
+
+static int merge_starts(void *into, void *from)
+{
+    return ff_qtable_merge_with(&((struct sstate *)into)->starts, &((struct sstate *)from)->starts, FF_QMERGE_MIN);
+}
 
 static int consume(void *arg, const struct ff_qbatch *b)
 {
-    struct ff_qrowvec *v = arg;
+    struct pstate *st = arg;
+    const struct paths *p = st->p;
     for (uint32_t i = 0; i < b->n; i++) {
-        int rc = ff_qrows_reserve(&v->v, v->n, &v->cap, sizeof(struct item));
+        if (p->q->path_start[0]) { /* only what a path from the start can reach */
+            if (!st->looked || st->session != b->session[i]) {
+                st->looked = 1, st->session = b->session[i];
+                st->bound = ff_qtable_get(&p->ss[0].starts, b->session[i], 0);
+                st->found = st->bound != 0; /* no event's time makes a key of 0 */
+            }
+            uint64_t k = order_key(b->t[i]);
+            if (!st->found || (p->q->path_back ? k > st->bound : k < st->bound)) continue;
+        }
+        int rc = ff_qrows_reserve(&st->items.v, st->items.n, &st->items.cap, sizeof(struct item));
         if (rc) return rc;
-        ((struct item *)v->v)[v->n++] = (struct item){{b->session[i], b->t[i], b->seq[i]}, b->value[i]};
+        ((struct item *)st->items.v)[st->items.n++] = (struct item){{b->session[i], b->t[i], b->seq[i]}, b->value[i]};
     }
     return 0;
 }
@@ -114,16 +167,23 @@ int ff_query_paths(struct ff_store *s, const struct ff_query *q, struct ff_buf *
     if (!rc) rc = ff_field_compile("name", 4, &name_field, err, errlen);
     struct ff_qplan plan = {.q = q, .from_us = q->from_us, .keep_unmatched = 1, .value = &event_field,
                             .value_page = &path_field, .value_screen = &name_field, .value_required = 1,
-                            .session = FF_QP_REQUIRED, .seq = 1, .values = &p.labels, .consume = consume, .merge = merge,
-                            .finish = finish};
+                            .session = FF_QP_REQUIRED, .seq = 1, .values = &p.labels, .consume = note_starts,
+                            .merge = merge_starts};
     void *states[FF_QTHREADS_MAX];
-    for (int i = 0; i < FF_QTHREADS_MAX; i++) states[i] = &p.items[i];
+    for (int i = 0; i < FF_QTHREADS_MAX; i++) p.ss[i].p = p.st[i].p = &p;
+    int has_start = q->path_start[0] != 0;
+    if (!rc && has_start) { /* the first pass: which sessions have the start, and when */
+        rc = ff_qvalues_index(&p.labels, (struct ff_str){q->path_start, (uint32_t)strlen(q->path_start)}, &p.start);
+        for (int i = 0; i < FF_QTHREADS_MAX; i++) states[i] = &p.ss[i];
+        if (!rc) rc = ff_qplan_run(s, &plan, states);
+    }
+    plan.consume = consume, plan.merge = merge, plan.finish = finish;
+    for (int i = 0; i < FF_QTHREADS_MAX; i++) states[i] = &p.st[i];
     if (!rc) rc = ff_qplan_run(s, &plan, states);
-    struct item *items = p.items[0].v;
-    size_t nitems = p.items[0].n;
+    struct item *items = p.st[0].items.v;
+    size_t nitems = p.st[0].items.n;
     if (rc == FF_ETOOBIG) snprintf(err, errlen, "too many events for one paths query: narrow it or shorten the range");
     uint32_t start = 0;
-    int has_start = q->path_start[0] != 0;
     if (has_start) {
         const uint32_t *at = ff_strmap_get(&p.labels.map, q->path_start, strlen(q->path_start));
         start = at ? *at : UINT32_MAX; /* never seen: no paths */
@@ -205,7 +265,10 @@ int ff_query_paths(struct ff_store *s, const struct ff_query *q, struct ff_buf *
     ff_qtable_free(&nodes);
     ff_free(e);
     ff_free(seq);
-    for (int i = 0; i < FF_QTHREADS_MAX; i++) ff_free(p.items[i].v);
+    for (int i = 0; i < FF_QTHREADS_MAX; i++) {
+        ff_free(p.st[i].items.v);
+        ff_qtable_free(&p.ss[i].starts);
+    }
     ff_qvalues_free(&p.labels);
     return rc;
 }
