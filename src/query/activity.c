@@ -116,9 +116,7 @@ int ff_query_activity(struct ff_store *s, const struct ff_query *q, struct ff_bu
     memset(st, 0, sizeof st);
     int64_t first = ff_query_bucket(q, q->from_us), last = ff_query_bucket(q, q->to_us - 1);
     if (last - first + 1 > MAX_INTERVALS) {
-        snprintf(err, errlen, "from %s to %s is more than %d intervals: choose a longer interval or a shorter range",
-                 "from", "to", MAX_INTERVALS);
-        return FF_EINVAL;
+        return ff_query_too_long(q, MAX_INTERVALS, err, errlen);
     }
     size_t n = (size_t)(last - first + 1);
     /* lifecycle: from the first event stored, for "new"; the interval before the range, for

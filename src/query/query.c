@@ -22,6 +22,17 @@ int ff_query_open_answer(const struct ff_query *q, const char *kind, struct ff_b
     return rc ? rc : ff_buf_printf(o, ",\"from\":\"%s\",\"to\":\"%s\"", from, to);
 }
 
+int ff_query_too_long(const struct ff_query *q, size_t max, char *err, size_t errlen)
+{
+    static const char *const names[] = {"minute", "hour", "day", "week", "month"};
+    char from[32], to[32];
+    ff_time_format_iso(q->from_us, from);
+    ff_time_format_iso(q->to_us, to);
+    snprintf(err, errlen, "from %s to %s is more than %zu %ss: choose a longer interval or a shorter range", from, to,
+             max, names[q->interval]);
+    return FF_EINVAL;
+}
+
 int ff_query_wants(struct ff_field_ctx *c, const struct ff_query *q, const struct ff_event *ev)
 {
     if (ev->bot && !q->bots) return 0;

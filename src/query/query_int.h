@@ -147,6 +147,10 @@ struct ff_str ff_query_person(const struct ff_event *ev);
 int ff_query_event_is(struct ff_field_ctx *c, const struct ff_field *event_field, const struct ff_event *ev,
                       const char *event);
 
+/* FF_EINVAL, with err saying that [from, to) holds more than `max` of the query's intervals
+ * (days, weeks, …) and what to do about it. */
+int ff_query_too_long(const struct ff_query *q, size_t max, char *err, size_t errlen);
+
 /* The answer's opening: {"kind":K,"timezone":…,"from":…,"to":… (no closing brace). */
 int ff_query_open_answer(const struct ff_query *q, const char *kind, struct ff_buf *o);
 /* The interval of q->interval an instant falls in, counted from the epoch in local time

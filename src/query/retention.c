@@ -81,9 +81,7 @@ int ff_query_retention(struct ff_store *s, const struct ff_query *q, struct ff_b
     r.base = ff_query_bucket(q, q->from_us);
     size_t ncohorts = (size_t)(ff_query_bucket(q, q->to_us - 1) - r.base + 1);
     if (ncohorts > 1000) {
-        snprintf(err, errlen, "more than 1000 cohorts from %s to %s: choose a longer period or a shorter range", "from",
-                 "to");
-        return FF_EINVAL;
+        return ff_query_too_long(q, 1000, err, errlen);
     }
     r.mask = ncohorts <= 64;
     struct ff_qplan p = {.q = q, .from_us = q->from_us, .nmatch = 2, .match_event = {q->start_event, q->return_event},

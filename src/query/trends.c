@@ -195,9 +195,7 @@ int ff_query_trends(struct ff_store *s, const struct ff_query *q, struct ff_buf 
     t.first = ff_query_bucket(q, q->from_us);
     int64_t last = ff_query_bucket(q, q->to_us - 1);
     if (last - t.first + 1 > MAX_BUCKETS) {
-        snprintf(err, errlen, "from %s to %s is more than %d intervals: choose a longer interval or a shorter range",
-                 "from", "to", MAX_BUCKETS);
-        return FF_EINVAL;
+        return ff_query_too_long(q, MAX_BUCKETS, err, errlen);
     }
     t.nbuckets = (uint32_t)(last - t.first + 1);
     struct ff_qplan p = {.q = q, .from_us = q->from_us, .nmatch = q->nseries, .t_use = FF_QT_BUCKET, .weighted = 1,

@@ -224,6 +224,16 @@ def test_bad_queries_name_their_field(server, q, field):
     assert r.status_code == 400 and r.json()["field"] == field, r.text
 
 
+def test_too_many_intervals_says_the_range(server):
+    for kind, interval in (("trends", "minute"), ("retention", "day"), ("stickiness", "minute")):
+        q = {"kind": kind, "interval" if kind != "retention" else "period": interval,
+             "from": "2020-01-01T00:00:00Z", "to": "2026-01-01T00:00:00Z", "timezone": "UTC"}
+        r = server.post("/api/query", data=json.dumps(q))
+        assert r.status_code == 400 and r.json()["field"] == "from", r.text
+        assert "from 2020-01-01T00:00:00.000Z to 2026-01-01T00:00:00.000Z is more than" in r.json()["error"]
+        assert f"{interval}s:" in r.json()["error"]
+
+
 def test_query_needs_a_read_key_and_post(server):
     assert server.post("/api/query", data="{}", nokey=True).status_code == 401
     assert server.get("/api/query").status_code == 405
