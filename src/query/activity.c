@@ -29,7 +29,8 @@
 /* One thread's (colscan.h); a[0] ends up with everyone's. */
 struct activity {
     const struct ff_query *q;
-    struct ff_qtable active; /* (person, bucket): active then */
+    struct ff_qtable active; /* (person, bucket): active then (lifecycle, which looks them up) */
+    struct ff_qdistinct pairs; /* (person, bucket) pairs (stickiness, which only counts them) */
     struct ff_qtable first;  /* (person, 0) → first active bucket + offset (lifecycle) */
     uint64_t last_person, last_bucket; /* counted last: a person's rows come together */
     uint64_t first_person, first_bucket; /* the first bucket noted last (lifecycle) */
@@ -43,7 +44,8 @@ static int consume(void *arg, const struct ff_qbatch *b)
         uint64_t person = b->person[i], k = (uint64_t)ff_query_bucket(a->q, b->t[i]) + SHIFT;
         if (person == a->last_person && k == a->last_bucket) continue;
         a->last_person = person, a->last_bucket = k;
-        rc = ff_qtable_add(&a->active, person, k, 1) < 0 ? -ENOMEM : 0;
+        if (a->q->kind == FF_Q_STICKINESS) rc = ff_qdistinct_add(&a->pairs, person, k);
+        else rc = ff_qtable_add(&a->active, person, k, 1) < 0 ? -ENOMEM : 0;
         if (!rc && a->q->kind == FF_Q_LIFECYCLE && (person != a->first_person || k < a->first_bucket)) {
             a->first_person = person, a->first_bucket = k;
             int created;
@@ -57,18 +59,17 @@ static int consume(void *arg, const struct ff_qbatch *b)
 static int merge(void *into, void *from)
 {
     struct activity *a = into, *b = from;
+    if (a->q->kind == FF_Q_STICKINESS) return ff_qdistinct_merge(&a->pairs, &b->pairs);
     int rc = ff_qtable_merge(&a->active, NULL, &b->active, NULL, 0);
     return rc ? rc : ff_qtable_merge_with(&a->first, &b->first, FF_QMERGE_MIN);
 }
 
-static int stickiness(struct activity *a, uint64_t lo, size_t n, struct ff_buf *out)
+static int stickiness(struct activity *a, size_t n, struct ff_buf *out)
 {
-    /* intervals active per person, then persons per count */
+    /* intervals active per person (the scan is the range's: every interval is in it), then
+     * persons per count */
     struct ff_qtable per = {0};
-    int rc = 0;
-    for (size_t i = 0; !rc && i < a->active.cap; i++)
-        if (a->active.s[i].a != FF_QTABLE_EMPTY && a->active.s[i].b >= lo && a->active.s[i].b < lo + n)
-            rc = ff_qtable_add(&per, a->active.s[i].a, 0, 1) < 0 ? -ENOMEM : 0;
+    int rc = ff_qdistinct_count(&a->pairs, &per);
     uint64_t *hist = rc ? NULL : ff_calloc(n + 1, sizeof *hist);
     if (!rc && !hist) rc = -ENOMEM;
     for (size_t i = 0; !rc && i < per.cap; i++)
@@ -144,11 +145,12 @@ int ff_query_activity(struct ff_store *s, const struct ff_query *q, struct ff_bu
         if (!rc) rc = ff_buf_putc(out, ']');
     }
     uint64_t lo = (uint64_t)first + SHIFT;
-    if (!rc) rc = lc ? lifecycle(a, lo, n, out) : stickiness(a, lo, n, out);
+    if (!rc) rc = lc ? lifecycle(a, lo, n, out) : stickiness(a, n, out);
     if (!rc) rc = ff_buf_putc(out, '}');
     for (int i = 0; i < FF_QTHREADS_MAX; i++) {
         ff_qtable_free(&st[i].active);
         ff_qtable_free(&st[i].first);
+        ff_qdistinct_free(&st[i].pairs);
     }
     return rc;
 }
