@@ -50,9 +50,11 @@ static int consume(void *arg, const struct ff_qbatch *b)
 
 static int finish(void *state) { return ff_qrowvec_sort(state, sizeof(struct hit)); }
 
+/* The threads' hits stay apart: the walk takes each person's from all of them. */
 static int merge(void *into, void *from)
 {
-    return ff_qrowvec_merge(into, from, sizeof(struct hit));
+    (void)into, (void)from;
+    return 0;
 }
 
 /* The deepest step one person reached (1-based; 0: never step 1), the times of that
@@ -127,6 +129,32 @@ static int by_first_step(const void *a, const void *b)
     return x->value && y->value ? ff_str_cmp(x->text, y->text) : x->value < y->value ? -1 : x->value > y->value;
 }
 
+/* Each person's deepest step and times, into their group (and the list of persons). */
+struct tally {
+    const struct ff_query *q;
+    const struct funnel *f;
+    struct group *g;
+    struct ff_str *listed;
+    size_t nlisted;
+};
+
+static int tally_person(void *arg, const void *rows, size_t n)
+{
+    struct tally *t = arg;
+    const struct ff_query *q = t->q;
+    const struct hit *h = rows;
+    int64_t when[FF_QUERY_MAX_STEPS];
+    uint32_t value = 0;
+    size_t level = walk(q, h, n, when, &value);
+    if (q->list_step && level >= q->list_step) t->listed[t->nlisted++] = ff_qvalues_text(&t->f->persons, h[0].who);
+    struct group *grp = &t->g[q->has_breakdown ? value : 0];
+    for (size_t st = 0; st < level; st++) {
+        if (st) grp->gaps[st][grp->reached[st]] = when[st] - when[st - 1];
+        grp->reached[st]++;
+    }
+    return 0;
+}
+
 int ff_query_funnel(struct ff_store *s, const struct ff_query *q, struct ff_buf *out, char *err, size_t errlen)
 {
     struct funnel f;
@@ -148,8 +176,13 @@ int ff_query_funnel(struct ff_store *s, const struct ff_query *q, struct ff_buf 
     void *states[FF_QTHREADS_MAX];
     for (int i = 0; i < FF_QTHREADS_MAX; i++) states[i] = &f.h[i];
     int rc = ff_qplan_run(s, &p, states);
-    struct hit *hits = f.h[0].v;
-    size_t nhits = f.h[0].n;
+    size_t nhits = 0, persons = 0; /* persons: at most the distinct keys of each thread's hits */
+    for (int i = 0; i < FF_QTHREADS_MAX; i++) {
+        const struct hit *h = f.h[i].v;
+        nhits += f.h[i].n;
+        for (size_t k = 0; k < f.h[i].n; k++) persons += !k || h[k].r.key != h[k - 1].r.key;
+    }
+    if (!rc && nhits >= FF_QUERY_MAX_ENTRIES / 4) rc = FF_ETOOBIG; /* the rows' budget, all threads' */
     if (rc == FF_ETOOBIG)
         snprintf(err, errlen, "more than %zu matching events: narrow the funnel with filters or a shorter range",
                  FF_QUERY_MAX_ENTRIES / 4);
@@ -158,28 +191,16 @@ int ff_query_funnel(struct ff_store *s, const struct ff_query *q, struct ff_buf 
     struct group *g = rc ? NULL : ff_calloc(ngroups, sizeof *g);
     if (!rc && !g) rc = -ENOMEM;
     for (size_t i = 0; i < ngroups && g; i++) g[i].value = (uint32_t)i, g[i].text = ff_qvalues_text(&f.values, (uint32_t)i);
-    /* hits come sorted by person, time and arrival (each thread sorted its own; merged) */
     /* the gap arrays: at most one entry per person per step */
-    size_t persons = 0;
-    for (size_t i = 0; i < nhits; i++) persons += !i || hits[i].r.key != hits[i - 1].r.key;
     for (size_t k = 0; !rc && k < ngroups; k++)
         for (size_t st = 1; !rc && st < q->nsteps; st++)
             if (!(g[k].gaps[st] = ff_malloc((persons ? persons : 1) * sizeof *g[k].gaps[st]))) rc = -ENOMEM;
     struct ff_str *listed = !rc && q->list_step ? ff_malloc((persons ? persons : 1) * sizeof *listed) : NULL;
-    size_t nlisted = 0;
     if (!rc && q->list_step && !listed) rc = -ENOMEM;
-    for (size_t a = 0, z; !rc && a < nhits; a = z) {
-        for (z = a + 1; z < nhits && hits[z].r.key == hits[a].r.key;) z++;
-        int64_t when[FF_QUERY_MAX_STEPS];
-        uint32_t value = 0;
-        size_t level = walk(q, hits + a, z - a, when, &value);
-        if (q->list_step && level >= q->list_step) listed[nlisted++] = ff_qvalues_text(&f.persons, hits[a].who);
-        struct group *grp = &g[q->has_breakdown ? value : 0];
-        for (size_t st = 0; st < level; st++) {
-            if (st) grp->gaps[st][grp->reached[st]] = when[st] - when[st - 1];
-            grp->reached[st]++;
-        }
-    }
+    /* each thread sorted its hits by person, time and arrival; a person's are walked at once */
+    struct tally t = {q, &f, g, listed, 0};
+    if (!rc) rc = ff_qrowvec_each_key(f.h, FF_QTHREADS_MAX, sizeof(struct hit), tally_person, &t);
+    size_t nlisted = t.nlisted;
     if (!rc) rc = ff_query_open_answer(q, "funnel", out);
     if (!rc) {
         char window[32];

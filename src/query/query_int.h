@@ -72,9 +72,11 @@ struct ff_qrow {
 /* qsort order of rows that start with struct ff_qrow: by key, time, arrival. */
 int ff_qrow_cmp(const void *a, const void *b);
 /* Sorts rows of `elem` bytes that start with struct ff_qrow as ff_qrow_cmp does, faster than
- * qsort on millions of them: by the key's top bits first, then each run. 0 or -ENOMEM. */
-int ff_qrows_sort(void *v, size_t n, size_t elem);
+ * qsort on millions of them: by the key's top bits first, then each run. The sorted rows may
+ * be in a new array (*v then points to it, the old one freed). 0 or -ENOMEM. */
+int ff_qrows_sort(void **v, size_t n, size_t elem);
 /* Rows gathered by one thread of a scan (colscan.h), and all of them once merged. */
+#define FF_QROWVEC_MAX 8 /* vectors ff_qrowvec_each_key walks at once */
 struct ff_qrowvec {
     void *v;
     size_t n, cap;
@@ -82,6 +84,12 @@ struct ff_qrowvec {
 /* Merges b's rows of `elem` bytes, sorted as ff_qrows_sort sorts them, into a's, also sorted:
  * 0, FF_ETOOBIG past the budget of rows, -ENOMEM. */
 int ff_qrowvec_merge(struct ff_qrowvec *a, const struct ff_qrowvec *b, size_t elem);
+/* Calls fn with each key's rows in ff_qrow_cmp order, key by key, over nv vectors each
+ * sorted that way (the threads' own, so that they need not be merged into one): a key's
+ * rows are passed where they lie when one vector has them, else merged into a scratch
+ * buffer. fn's non-zero return stops the walk and is returned. */
+int ff_qrowvec_each_key(const struct ff_qrowvec *v, size_t nv, size_t elem,
+                        int (*fn)(void *arg, const void *rows, size_t n), void *arg);
 /* A plan's finish (colscan.h) for rows that start with struct ff_qrow: sorts them. */
 int ff_qrowvec_sort(void *state, size_t elem);
 /* Folds a table made on another thread into `into`: where both have a key, its value

@@ -186,11 +186,11 @@ static inline void copy_row(void *d, const void *s, size_t elem)
     }
 }
 
-int ff_qrows_sort(void *v, size_t n, size_t elem)
+int ff_qrows_sort(void **v, size_t n, size_t elem)
 {
     enum { BITS = 16, NB = 1 << BITS };
     if (n < 4096) {
-        qsort(v, n, elem, ff_qrow_cmp);
+        qsort(*v, n, elem, ff_qrow_cmp);
         return 0;
     }
     size_t *at = ff_calloc(NB + 1, sizeof *at);
@@ -199,7 +199,7 @@ int ff_qrows_sort(void *v, size_t n, size_t elem)
         ff_free(at), ff_free(tmp);
         return -ENOMEM;
     }
-    char *src = v;
+    char *src = *v;
     for (size_t i = 0; i < n; i++) at[(((const struct ff_qrow *)(src + i * elem))->key >> (64 - BITS)) + 1]++;
     for (size_t b = 0; b < NB; b++) at[b + 1] += at[b];
     size_t *fill = ff_malloc(NB * sizeof *fill);
@@ -214,8 +214,8 @@ int ff_qrows_sort(void *v, size_t n, size_t elem)
     }
     for (size_t b = 0; b < NB; b++)
         if (at[b + 1] - at[b] > 1) qsort(tmp + at[b] * elem, at[b + 1] - at[b], elem, ff_qrow_cmp);
-    memcpy(v, tmp, n * elem);
-    ff_free(fill), ff_free(at), ff_free(tmp);
+    ff_free(fill), ff_free(at), ff_free(*v);
+    *v = tmp; /* the array's capacity becomes n: its owner's cap must follow */
     return 0;
 }
 
@@ -239,10 +239,68 @@ int ff_qrowvec_merge(struct ff_qrowvec *a, const struct ff_qrowvec *b, size_t el
     return 0;
 }
 
+int ff_qrowvec_each_key(const struct ff_qrowvec *v, size_t nv, size_t elem,
+                        int (*fn)(void *arg, const void *rows, size_t n), void *arg)
+{
+    size_t at[FF_QROWVEC_MAX] = {0}, end[FF_QROWVEC_MAX] = {0};
+    if (nv > FF_QROWVEC_MAX) return FF_EINVAL;
+    char *tmp = NULL;
+    size_t tmp_cap = 0;
+    int rc = 0;
+    for (;;) {
+        /* the least key at the vectors' heads, and how far each has it */
+        int have = 0;
+        uint64_t key = 0;
+        for (size_t i = 0; i < nv; i++)
+            if (at[i] < v[i].n) {
+                uint64_t k = ((const struct ff_qrow *)((const char *)v[i].v + at[i] * elem))->key;
+                if (!have || k < key) key = k, have = 1;
+            }
+        if (!have) break;
+        size_t total = 0, only = 0, nwith = 0;
+        for (size_t i = 0; i < nv; i++) {
+            size_t z = at[i];
+            while (z < v[i].n && ((const struct ff_qrow *)((const char *)v[i].v + z * elem))->key == key) z++;
+            end[i] = z;
+            if (z > at[i]) total += z - at[i], only = i, nwith++;
+        }
+        if (nwith == 1) {
+            rc = fn(arg, (const char *)v[only].v + at[only] * elem, total);
+        } else { /* merged by time and arrival */
+            if (total > tmp_cap) {
+                char *t = ff_realloc(tmp, total * elem);
+                if (!t) {
+                    rc = -ENOMEM;
+                    break;
+                }
+                tmp = t, tmp_cap = total;
+            }
+            size_t pos[FF_QROWVEC_MAX];
+            memcpy(pos, at, sizeof pos);
+            for (size_t o = 0; o < total; o++) {
+                size_t best = nv;
+                for (size_t i = 0; i < nv; i++)
+                    if (pos[i] < end[i] &&
+                        (best == nv || ff_qrow_cmp((const char *)v[i].v + pos[i] * elem,
+                                                   (const char *)v[best].v + pos[best] * elem) < 0))
+                        best = i;
+                copy_row(tmp + o * elem, (const char *)v[best].v + pos[best]++ * elem, elem);
+            }
+            rc = fn(arg, tmp, total);
+        }
+        if (rc) break;
+        memcpy(at, end, sizeof at);
+    }
+    ff_free(tmp);
+    return rc;
+}
+
 int ff_qrowvec_sort(void *state, size_t elem)
 {
     struct ff_qrowvec *r = state;
-    return r->n ? ff_qrows_sort(r->v, r->n, elem) : 0;
+    int rc = r->n ? ff_qrows_sort(&r->v, r->n, elem) : 0;
+    if (!rc && r->n >= 4096) r->cap = r->n;
+    return rc;
 }
 
 int ff_qtable_merge_with(struct ff_qtable *into, const struct ff_qtable *from, int op)
