@@ -34,6 +34,7 @@ struct activity {
     struct ff_qtable first;  /* (person, 0) → first active bucket + offset (lifecycle) */
     uint64_t last_person, last_bucket; /* counted last: a person's rows come together */
     uint64_t first_person, first_bucket; /* the first bucket noted last (lifecycle) */
+    struct ff_qbucket_memo memo;
 };
 
 static int consume(void *arg, const struct ff_qbatch *b)
@@ -41,7 +42,7 @@ static int consume(void *arg, const struct ff_qbatch *b)
     struct activity *a = arg;
     int rc = 0;
     for (uint32_t i = 0; !rc && i < b->n; i++) {
-        uint64_t person = b->person[i], k = (uint64_t)ff_query_bucket(a->q, b->t[i]) + SHIFT;
+        uint64_t person = b->person[i], k = (uint64_t)ff_query_bucket_memo(a->q, &a->memo, b->t[i]) + SHIFT;
         if (person == a->last_person && k == a->last_bucket) continue;
         a->last_person = person, a->last_bucket = k;
         if (a->q->kind == FF_Q_STICKINESS) rc = ff_qdistinct_add(&a->pairs, person, k);

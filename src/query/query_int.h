@@ -166,6 +166,17 @@ int ff_query_open_answer(const struct ff_query *q, const char *kind, struct ff_b
  * 2026-11-20T10:00, 2026-11-20, the Monday of a week, 2026-11. */
 int64_t ff_query_bucket(const struct ff_query *q, int64_t t_us);
 void ff_query_bucket_label(const struct ff_query *q, int64_t b, char out[64]);
+/* ff_query_bucket remembering the last instant: rows often share one (a block read without
+ * its times gives all its rows the same). Zero-initialised. */
+struct ff_qbucket_memo {
+    int64_t t, b;
+    int set;
+};
+static inline int64_t ff_query_bucket_memo(const struct ff_query *q, struct ff_qbucket_memo *m, int64_t t)
+{
+    if (!m->set || m->t != t) m->t = t, m->b = ff_query_bucket(q, t), m->set = 1;
+    return m->b;
+}
 
 /* The part columns (FF_NCOLS flags) a query reads: a scan leaves the others on disk. */
 void ff_query_columns(const struct ff_query *q, uint8_t *cols);

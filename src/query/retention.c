@@ -27,6 +27,7 @@ struct rstate {
                                 * per period, when there are at most 64 (mask) */
     uint64_t last_person, last_period; /* the return counted last: a person's rows come together */
     uint64_t start_person, start_period; /* the start noted last: a later one of theirs changes nothing */
+    struct ff_qbucket_memo memo;
 };
 
 struct retention {
@@ -43,7 +44,7 @@ static int consume(void *arg, const struct ff_qbatch *b)
     const struct ff_query *q = st->r->q;
     int rc = 0;
     for (uint32_t i = 0; !rc && i < b->n; i++) {
-        uint64_t period = (uint64_t)(ff_query_bucket(q, b->t[i]) - st->r->base) + 1;
+        uint64_t period = (uint64_t)(ff_query_bucket_memo(q, &st->memo, b->t[i]) - st->r->base) + 1;
         if ((b->match[i] & 1) && (b->person[i] != st->start_person || period < st->start_period)) {
             st->start_person = b->person[i], st->start_period = period;
             int created;

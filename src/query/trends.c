@@ -40,6 +40,7 @@ struct tstate {
     /* per series, the (cell, id) counted last: a person's rows come together, so most rows
      * repeat it and need no look-up (ids are never 0) */
     uint64_t last_cell[FF_QUERY_MAX_SERIES], last_id[FF_QUERY_MAX_SERIES];
+    struct ff_qbucket_memo memo;
 };
 
 struct trends {
@@ -57,7 +58,7 @@ static int consume(void *arg, const struct ff_qbatch *b)
     const struct ff_query *q = t->q;
     int distinct = q->measure != FF_M_COUNT;
     for (uint32_t i = 0; i < b->n; i++) {
-        int64_t k = ff_query_bucket(q, b->t[i]) - t->first;
+        int64_t k = ff_query_bucket_memo(q, &st->memo, b->t[i]) - t->first;
         if (k < 0 || k >= t->nbuckets) continue;
         uint64_t id = q->measure == FF_M_SESSIONS ? b->session[i] : b->person[i];
         for (size_t s = 0; s < q->nseries; s++) {
