@@ -99,7 +99,7 @@ static int64_t session_start(const struct gen *g)
     /* rejection sampling of a day (weekly rhythm) and an hour (daily rhythm) */
     for (;;) {
         int day = (int)(unit() * 30), hour = (int)(unit() * 24);
-        int dow = (day + 3) % 7; /* 1970-01-01 was a Thursday; start_us is a Monday */
+        int dow = (day + 3) % 7; /* 0 = Monday: start_us is a Thursday */
         if (unit() * 11 > hour_w[hour] || unit() * 10 > dow_w[dow]) continue;
         return g->start_us + ((int64_t)day * 86400 + hour * 3600 + (int64_t)(unit() * 3600)) * 1000000;
     }
@@ -296,7 +296,7 @@ static int cmd_gen(uint64_t n, uint64_t seed, const char *dir, const char *tsv_p
     zipf_init(&g.products, 5000, 1.1);
     zipf_init(&g.posts, 20000, 1.2);
     zipf_init(&g.users, (int)(n / 40 > 1000 ? n / 40 : 1000), 0.8);
-    g.start_us = 20412LL * 86400 * 1000000; /* 2025-11-03, a Monday */
+    g.start_us = 20412LL * 86400 * 1000000; /* 2025-11-20, a Thursday */
     struct sink k;
     memset(&k, 0, sizeof k);
     k.seq = 1;

@@ -61,7 +61,7 @@ static int merge(void *into, void *from)
 {
     struct activity *a = into, *b = from;
     if (a->q->kind == FF_Q_STICKINESS) return ff_qdistinct_merge(&a->pairs, &b->pairs);
-    int rc = ff_qtable_merge(&a->active, NULL, &b->active, NULL, 0);
+    int rc = ff_qtable_merge_with(&a->active, &b->active, FF_QMERGE_ADD);
     return rc ? rc : ff_qtable_merge_with(&a->first, &b->first, FF_QMERGE_MIN);
 }
 

@@ -165,8 +165,7 @@ static int event_row(void *arg, const struct ff_event *ev)
     const struct ff_query *q = p->q;
     if ((++w->nev & 255) == 0 && (deadline_passed(q) || atomic_load(&w->sh->stop))) return FF_QUERY_TIMEOUT;
     if (ev->timestamp_us < p->from_us || (ev->bot && !q->bots)) return 0;
-    ff_field_ctx_reset(w->ctx);
-    int ok = ff_filters_pass(w->ctx, ev, q->filters, q->nfilters); /* as ff_query_wants */
+    int ok = ff_query_wants(w->ctx, q, ev);
     if (!ok && !p->filter_bit) return 0;
     uint32_t passed = ok ? p->filter_bit : 0;
     uint32_t match = 0;
@@ -583,7 +582,7 @@ static int count_block(struct worker *w, int *rc)
     return 1;
 }
 
-static int vector_block(struct worker *w, uint32_t b)
+static int vector_block(struct worker *w)
 {
     const struct ff_qplan *p = w->sh->p;
     const struct ff_query *q = p->q;
@@ -591,7 +590,6 @@ static int vector_block(struct worker *w, uint32_t b)
     int bots = !q->bots && w->bot_pc >= 0;
     struct runs r = {UINT32_MAX, UINT32_MAX, 0, 0, 0, 1};
     int persons = p->person || p->who || w->sh->members;
-    (void)b;
     int rc = 0;
     if (count_block(w, &rc)) return rc;
     const uint8_t *proj_ok = w->proj_ok;
@@ -671,7 +669,7 @@ static int vector_part(struct worker *w, const struct ff_part *part)
         if (!rc) rc = ready_caches(w, first);
         if (!rc && (first || !w->k[FF_C_PROJECT].stable)) rc = ready_projects(w);
         first = 0;
-        if (!rc) rc = vector_block(w, b);
+        if (!rc) rc = vector_block(w);
     }
     return rc;
 }
@@ -815,7 +813,7 @@ int ff_qplan_run(struct ff_store *s, const struct ff_qplan *p, void *const *stat
     for (int i = 0; !rc && w && i < nt; i++)
         if (w[i].rc && w[i].rc != FF_QUERY_TIMEOUT) rc = w[i].rc; /* a real error before the others' stop */
     for (int i = 0; !rc && w && i < nt; i++) rc = w[i].rc;
-    for (int i = 1; !rc && i < nt; i++) rc = p->merge(state[0], state[i]);
+    for (int i = 1; !rc && p->merge && i < nt; i++) rc = p->merge(state[0], state[i]);
     for (int i = 0; w && i < nt; i++) worker_free(&w[i]);
     ff_free(w);
     pthread_mutex_destroy(&sh.mu);
@@ -837,7 +835,7 @@ static int count_person(void *arg, const struct ff_qbatch *b)
     return 0;
 }
 
-static int merge_counts(void *into, void *from) { return ff_qtable_merge(into, NULL, from, NULL, 0); }
+static int merge_counts(void *into, void *from) { return ff_qtable_merge_with(into, from, FF_QMERGE_ADD); }
 
 int ff_segment_members(struct ff_store *s, const struct ff_query *q, struct ff_qtable *members, size_t *min_count)
 {

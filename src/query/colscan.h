@@ -66,7 +66,7 @@ struct ff_qplan {
                                   * event is then handed over as one row per event name */
     struct ff_qvalues *values, *persons; /* shared by the threads (colscan locks them) */
     int (*consume)(void *state, const struct ff_qbatch *b);
-    int (*merge)(void *into, void *from); /* folds `from` into `into` */
+    int (*merge)(void *into, void *from); /* folds `from` into `into`; NULL: the kind reads them all */
     int (*finish)(void *state);  /* optional: run by each thread on its own state when its rows
                                   * are in (a sort), before the merges */
 };

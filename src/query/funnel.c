@@ -50,13 +50,6 @@ static int consume(void *arg, const struct ff_qbatch *b)
 
 static int finish(void *state) { return ff_qrowvec_sort(state, sizeof(struct hit)); }
 
-/* The threads' hits stay apart: the walk takes each person's from all of them. */
-static int merge(void *into, void *from)
-{
-    (void)into, (void)from;
-    return 0;
-}
-
 /* The deepest step one person reached (1-based; 0: never step 1), the times of that
  * attempt's steps in when[], and its step-1 event's breakdown value. */
 static size_t walk(const struct ff_query *q, const struct hit *h, size_t n, int64_t *when, uint32_t *value)
@@ -167,7 +160,7 @@ int ff_query_funnel(struct ff_store *s, const struct ff_query *q, struct ff_buf 
     struct ff_qplan p = {.q = q, .from_us = q->from_us, .nmatch = q->nsteps, .keep_unmatched = q->order == FF_ORDER_STRICT,
                          .value = q->has_breakdown ? &q->breakdown : NULL, .value_mask = 1, .person = FF_QP_REQUIRED,
                          .who = q->list_step > 0, .seq = 1, .values = &f.values, .persons = &f.persons,
-                         .consume = consume, .merge = merge, .finish = finish};
+                         .consume = consume, .finish = finish}; /* no merge: tally_person reads every thread's hits */
     for (size_t i = 0; i < q->nsteps; i++) {
         p.match_event[i] = q->steps[i].event;
         p.match_filters[i] = q->steps[i].filters;
@@ -176,13 +169,11 @@ int ff_query_funnel(struct ff_store *s, const struct ff_query *q, struct ff_buf 
     void *states[FF_QTHREADS_MAX];
     for (int i = 0; i < FF_QTHREADS_MAX; i++) states[i] = &f.h[i];
     int rc = ff_qplan_run(s, &p, states);
-    size_t nhits = 0, persons = 0; /* persons: at most the distinct keys of each thread's hits */
+    size_t persons = 0; /* at most the distinct keys of each thread's hits */
     for (int i = 0; i < FF_QTHREADS_MAX; i++) {
         const struct hit *h = f.h[i].v;
-        nhits += f.h[i].n;
         for (size_t k = 0; k < f.h[i].n; k++) persons += !k || h[k].r.key != h[k - 1].r.key;
     }
-    if (!rc && nhits >= FF_QUERY_MAX_ENTRIES / 4) rc = FF_ETOOBIG; /* the rows' budget, all threads' */
     if (rc == FF_ETOOBIG)
         snprintf(err, errlen, "more than %zu matching events: narrow the funnel with filters or a shorter range",
                  FF_QUERY_MAX_ENTRIES / 4);

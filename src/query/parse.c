@@ -199,6 +199,29 @@ static int parse_filter(struct parser *p, uint32_t node, struct ff_filter *f)
 
 static int parse_breakdown(struct parser *p);
 
+/* The "filters" member of object `node`, at most `max`, into fs[*n]; errors name `field` and
+ * say what the filters are of (`what`). */
+static int parse_filters(struct parser *p, uint32_t node, struct ff_filter *fs, size_t *n, size_t max,
+                         const char *field, const char *what)
+{
+    const struct ff_json_doc *d = p->doc;
+    uint32_t fl = ff_json_get(d, node, "filters");
+    if (fl == FF_JSON_NONE) return 0;
+    if (d->nodes[fl].type != FF_JSON_ARRAY || d->nodes[fl].len > max) {
+        snprintf(p->err, p->errlen, "%s filters are a list of at most %zu {field, op, value}", what, max);
+        *p->field = field;
+        return FF_EINVAL;
+    }
+    for (uint32_t k = fl + 1; k < d->nodes[fl].end; k = d->nodes[k].end) {
+        int rc = parse_filter(p, k, &fs[(*n)++]);
+        if (rc) {
+            if (rc == FF_EINVAL) *p->field = field;
+            return rc;
+        }
+    }
+    return 0;
+}
+
 static int parse_trends(struct parser *p)
 {
     const struct ff_json_doc *d = p->doc;
@@ -289,17 +312,8 @@ static int parse_funnel(struct parser *p)
             n >= FF_QUERY_NAME_MAX)
             return bad(p, "steps", "%s", "each step names its event: {\"event\": \"Signed Up\"} ($pageview for pages)");
         memcpy(step->event, v, n);
-        uint32_t fl = ff_json_get(d, i, "filters");
-        if (fl == FF_JSON_NONE) continue;
-        if (d->nodes[fl].type != FF_JSON_ARRAY || d->nodes[fl].len > FF_QUERY_MAX_STEP_FILTERS)
-            return bad(p, "steps", "%s", "a step's filters are a list of at most 8 {field, op, value}");
-        for (uint32_t k = fl + 1; k < d->nodes[fl].end; k = d->nodes[k].end) {
-            int rc = parse_filter(p, k, &step->filters[step->nfilters++]);
-            if (rc) {
-                if (rc == FF_EINVAL) *p->field = "steps";
-                return rc;
-            }
-        }
+        int rc = parse_filters(p, i, step->filters, &step->nfilters, FF_QUERY_MAX_STEP_FILTERS, "steps", "a step's");
+        if (rc) return rc;
     }
     struct ff_str s;
     int rc;
@@ -446,19 +460,9 @@ static int segment_body(struct parser *p, uint32_t node)
             return bad(p, "segment", "%s", "segment: event is an event name (at most 255 bytes) or any");
         if (!(n == 3 && memcmp(v, "any", 3) == 0)) memcpy(sg->event, v, n);
     }
-    uint32_t fl = ff_json_get(d, node, "filters");
-    if (fl != FF_JSON_NONE) {
-        if (d->nodes[fl].type != FF_JSON_ARRAY || d->nodes[fl].len > FF_QUERY_MAX_STEP_FILTERS)
-            return bad(p, "segment", "%s", "segment: filters is a list of at most 8 {field, op, value}");
-        for (uint32_t k = fl + 1; k < d->nodes[fl].end; k = d->nodes[k].end) {
-            int rc = parse_filter(p, k, &sg->filters[sg->nfilters++]);
-            if (rc) {
-                if (rc == FF_EINVAL) *p->field = "segment";
-                return rc;
-            }
-        }
-        fix_values(&sg->text, sg->filters, sg->nfilters);
-    }
+    int rc = parse_filters(p, node, sg->filters, &sg->nfilters, FF_QUERY_MAX_STEP_FILTERS, "segment", "segment:");
+    if (rc) return rc;
+    fix_values(&sg->text, sg->filters, sg->nfilters);
     static const char *const ends[] = {"from", "to"};
     for (int k = 0; k < 2; k++) {
         uint32_t t = ff_json_get(d, node, ends[k]);
@@ -580,13 +584,7 @@ int ff_query_parse(const char *json, size_t len, int64_t now_us, const char *def
             rc = bad(&p, "compare", "%s", "compare is true (the period before) or {\"from\": …, \"to\": …}");
         }
     }
-    uint32_t fl = rc ? FF_JSON_NONE : ff_json_get(&doc, 0, "filters");
-    if (fl != FF_JSON_NONE) {
-        if (doc.nodes[fl].type != FF_JSON_ARRAY || doc.nodes[fl].len > FF_QUERY_MAX_FILTERS)
-            rc = bad(&p, "filters", "%s", "filters is a list of at most 16 {field, op, value}");
-        for (uint32_t i = fl + 1; !rc && i < doc.nodes[fl].end; i = doc.nodes[i].end)
-            rc = parse_filter(&p, i, &q->filters[q->nfilters++]);
-    }
+    if (!rc) rc = parse_filters(&p, 0, q->filters, &q->nfilters, FF_QUERY_MAX_FILTERS, "filters", "the query's");
     uint32_t b = rc ? FF_JSON_NONE : ff_json_get(&doc, 0, "bots");
     if (b != FF_JSON_NONE) {
         if (doc.nodes[b].type != FF_JSON_TRUE && doc.nodes[b].type != FF_JSON_FALSE)

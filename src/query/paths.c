@@ -31,9 +31,9 @@ struct item {
 
 struct paths;
 
-/* One thread's items (colscan.h); st[0] ends up with all of them. */
+/* One thread's items (colscan.h), sorted by its finish; the walk reads every thread's. */
 struct pstate {
-    struct ff_qrowvec items;   /* first member: ff_qrowvec_merge and _sort take the state as one */
+    struct ff_qrowvec items;   /* first member: ff_qrowvec_sort takes the state as one */
     const struct paths *p;
     uint64_t session, bound;   /* the last session looked up in the starts: its rows come together */
     int looked, found;
@@ -95,7 +95,6 @@ static int consume(void *arg, const struct ff_qbatch *b)
     return 0;
 }
 
-static int merge(void *into, void *from) { return ff_qrowvec_merge(into, from, sizeof(struct item)); }
 static int finish(void *state) { return ff_qrowvec_sort(state, sizeof(struct item)); }
 
 struct edge {
@@ -154,6 +153,45 @@ static int write_node_name(struct ff_buf *o, const struct paths *p, uint32_t ste
     return rc;
 }
 
+/* The walk over sessions: each one's items in time order, repeats collapsed, from the start. */
+struct walk {
+    const struct ff_query *q;
+    int has_start;
+    uint32_t start;
+    uint32_t *seq;             /* scratch: a session's labels */
+    struct ff_qtable edges;    /* (step << 32 | from, to) → sessions */
+    struct ff_qtable nodes;    /* (step, label) → sessions */
+    size_t sessions;
+};
+
+static int walk_session(void *arg, const void *rows, size_t nrows)
+{
+    struct walk *w = arg;
+    const struct ff_query *q = w->q;
+    const struct item *items = rows;
+    uint32_t *seq = w->seq;
+    size_t n = 0; /* the session's items, repeats collapsed */
+    for (size_t i = 0; i < nrows; i++)
+        if (!n || seq[n - 1] != items[i].label) seq[n++] = items[i].label;
+    size_t from = 0;
+    if (w->has_start) {
+        while (from < n && seq[from] != w->start) from++;
+        if (from == n) return 0;
+    }
+    w->sessions++;
+    int rc = 0;
+    for (size_t k = 0; !rc && k < q->depth; k++) {
+        size_t i = q->path_back ? from - k : from + k;
+        if ((q->path_back && k > from) || i >= n) break;
+        rc = ff_qtable_add(&w->nodes, k, seq[i], 1) < 0 ? -ENOMEM : 0;
+        if (!rc && k) {
+            size_t prev = q->path_back ? i + 1 : i - 1;
+            rc = ff_qtable_add(&w->edges, (uint64_t)(k - 1) << 32 | seq[prev], seq[i], 1) < 0 ? -ENOMEM : 0;
+        }
+    }
+    return rc;
+}
+
 int ff_query_paths(struct ff_store *s, const struct ff_query *q, struct ff_buf *out, char *err, size_t errlen)
 {
     struct paths p;
@@ -171,57 +209,34 @@ int ff_query_paths(struct ff_store *s, const struct ff_query *q, struct ff_buf *
                             .merge = merge_starts};
     void *states[FF_QTHREADS_MAX];
     for (int i = 0; i < FF_QTHREADS_MAX; i++) p.ss[i].p = p.st[i].p = &p;
-    int has_start = q->path_start[0] != 0;
-    if (!rc && has_start) { /* the first pass: which sessions have the start, and when */
+    if (!rc && q->path_start[0]) { /* the first pass: which sessions have the start, and when */
         rc = ff_qvalues_index(&p.labels, (struct ff_str){q->path_start, (uint32_t)strlen(q->path_start)}, &p.start);
         for (int i = 0; i < FF_QTHREADS_MAX; i++) states[i] = &p.ss[i];
         if (!rc) rc = ff_qplan_run(s, &plan, states);
     }
-    plan.consume = consume, plan.merge = merge, plan.finish = finish;
+    plan.consume = consume, plan.merge = NULL, plan.finish = finish;
     for (int i = 0; i < FF_QTHREADS_MAX; i++) states[i] = &p.st[i];
     if (!rc) rc = ff_qplan_run(s, &plan, states);
-    struct item *items = p.st[0].items.v;
-    size_t nitems = p.st[0].items.n;
-    if (rc == FF_ETOOBIG) snprintf(err, errlen, "too many events for one paths query: narrow it or shorten the range");
-    uint32_t start = 0;
-    if (has_start) {
-        const uint32_t *at = ff_strmap_get(&p.labels.map, q->path_start, strlen(q->path_start));
-        start = at ? *at : UINT32_MAX; /* never seen: no paths */
-    }
-    /* items come sorted by session, time and arrival (each thread sorted its own; merged) */
+    struct ff_qrowvec items[FF_QTHREADS_MAX];
+    size_t nitems = 0;
+    for (int i = 0; i < FF_QTHREADS_MAX; i++) items[i] = p.st[i].items, nitems += items[i].n;
     /* edges: (step, from, to) → sessions; nodes: (step, label) → sessions */
-    struct ff_qtable edges = {0}, nodes = {0};
-    uint32_t *seq = rc ? NULL : ff_malloc((nitems ? nitems : 1) * sizeof *seq);
-    if (!rc && !seq) rc = -ENOMEM;
-    size_t sessions = 0;
-    for (size_t a = 0, z; !rc && a < nitems; a = z) {
-        for (z = a + 1; z < nitems && items[z].r.key == items[a].r.key;) z++;
-        size_t n = 0; /* the session's items, repeats collapsed */
-        for (size_t i = a; i < z; i++)
-            if (!n || seq[n - 1] != items[i].label) seq[n++] = items[i].label;
-        size_t from = 0;
-        if (has_start) {
-            while (from < n && seq[from] != start) from++;
-            if (from == n) continue;
-        }
-        sessions++;
-        for (size_t k = 0; !rc && k < q->depth; k++) {
-            size_t i = q->path_back ? from - k : from + k;
-            if ((q->path_back && k > from) || i >= n) break;
-            rc = ff_qtable_add(&nodes, k, seq[i], 1) < 0 ? -ENOMEM : 0;
-            if (!rc && k) {
-                size_t prev = q->path_back ? i + 1 : i - 1;
-                rc = ff_qtable_add(&edges, (uint64_t)(k - 1) << 32 | seq[prev], seq[i], 1) < 0 ? -ENOMEM : 0;
-            }
-        }
+    struct walk w = {q, 0, 0, NULL, {0}, {0}, 0};
+    w.has_start = q->path_start[0] != 0;
+    if (w.has_start) {
+        const uint32_t *at = ff_strmap_get(&p.labels.map, q->path_start, strlen(q->path_start));
+        w.start = at ? *at : UINT32_MAX; /* never seen: no paths */
     }
-    struct edge *e = rc ? NULL : ff_malloc((edges.n ? edges.n : 1) * sizeof *e);
+    if (!rc && !(w.seq = ff_malloc((nitems ? nitems : 1) * sizeof *w.seq))) rc = -ENOMEM;
+    if (!rc) rc = ff_qrowvec_each_key(items, FF_QTHREADS_MAX, sizeof(struct item), walk_session, &w);
+    if (rc == FF_ETOOBIG) snprintf(err, errlen, "too many events for one paths query: narrow it or shorten the range");
+    struct edge *e = rc ? NULL : ff_malloc((w.edges.n ? w.edges.n : 1) * sizeof *e);
     if (!rc && !e) rc = -ENOMEM;
     size_t ne = 0;
-    for (size_t i = 0; !rc && i < edges.cap; i++)
-        if (edges.s[i].a != FF_QTABLE_EMPTY)
-            e[ne++] = (struct edge){(uint32_t)(edges.s[i].a >> 32), (uint32_t)edges.s[i].a, (uint32_t)edges.s[i].b, 0, 0,
-                                    edges.s[i].v};
+    for (size_t i = 0; !rc && i < w.edges.cap; i++)
+        if (w.edges.s[i].a != FF_QTABLE_EMPTY)
+            e[ne++] = (struct edge){(uint32_t)(w.edges.s[i].a >> 32), (uint32_t)w.edges.s[i].a, (uint32_t)w.edges.s[i].b, 0, 0,
+                                    w.edges.s[i].v};
     uint32_t *rank = rc ? NULL : label_ranks(&p.labels);
     if (!rc && !rank) rc = -ENOMEM;
     for (size_t i = 0; !rc && i < ne; i++) e[i].rfrom = rank[e[i].from], e[i].rto = rank[e[i].to];
@@ -231,14 +246,14 @@ int ff_query_paths(struct ff_store *s, const struct ff_query *q, struct ff_buf *
     if (!rc) rc = ff_query_open_answer(q, "paths", out);
     if (!rc)
         rc = ff_buf_printf(out, ",\"direction\":\"%s\",\"depth\":%zu,\"sessions\":%zu,\"nodes\":[",
-                           q->path_back ? "previous" : "next", q->depth, sessions);
+                           q->path_back ? "previous" : "next", q->depth, w.sessions);
     /* the nodes the answered edges touch (the start alone when no edge is answered) */
     struct ff_qtable shown = {0};
     int first = 1;
     for (size_t i = 0; !rc && i < ne * 2 + 1; i++) {
         uint32_t step, label;
         if (i < ne * 2) step = e[i / 2].step + (i & 1), label = i & 1 ? e[i / 2].to : e[i / 2].from;
-        else if (has_start && start != UINT32_MAX && sessions) step = 0, label = start;
+        else if (w.has_start && w.start != UINT32_MAX && w.sessions) step = 0, label = w.start;
         else break;
         int fresh = ff_qtable_add(&shown, step, label, 0);
         if (fresh < 0) rc = fresh;
@@ -249,7 +264,7 @@ int ff_query_paths(struct ff_store *s, const struct ff_query *q, struct ff_buf *
         struct ff_str l = ff_qvalues_text(&p.labels, label);
         if (!rc) rc = ff_buf_printf(out, ",\"step\":%u,\"item\":", step + 1);
         if (!rc) rc = ff_json_write_str(out, l.p, l.len);
-        if (!rc) rc = ff_buf_printf(out, ",\"sessions\":%llu}", (unsigned long long)ff_qtable_get(&nodes, step, label));
+        if (!rc) rc = ff_buf_printf(out, ",\"sessions\":%llu}", (unsigned long long)ff_qtable_get(&w.nodes, step, label));
     }
     if (!rc) rc = ff_buf_append_str(out, "],\"edges\":[");
     for (size_t i = 0; !rc && i < ne; i++) {
@@ -261,10 +276,10 @@ int ff_query_paths(struct ff_store *s, const struct ff_query *q, struct ff_buf *
     }
     if (!rc) rc = ff_buf_append_str(out, "]}");
     ff_qtable_free(&shown);
-    ff_qtable_free(&edges);
-    ff_qtable_free(&nodes);
+    ff_qtable_free(&w.edges);
+    ff_qtable_free(&w.nodes);
     ff_free(e);
-    ff_free(seq);
+    ff_free(w.seq);
     for (int i = 0; i < FF_QTHREADS_MAX; i++) {
         ff_free(p.st[i].items.v);
         ff_qtable_free(&p.ss[i].starts);

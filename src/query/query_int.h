@@ -17,14 +17,9 @@
 struct ff_qslot {
     uint64_t a, b, v; /* together: a look-up touches one cache line */
 };
-#define FF_QRECENT 1024
 struct ff_qtable {
     struct ff_qslot *s;
     size_t n, cap;
-    /* of a set of distinct ids (ff_qtable_count's `seen`): pairs met lately, direct-mapped, so
-     * that a pair met again soon (a person's rows come together) costs no look-up in the
-     * table, which is too big for the caches */
-    struct ff_qslot *recent;
 };
 #define FF_QTABLE_EMPTY UINT64_MAX /* a free slot's a */
 /* Adds `by` to the count of (a, b): 1 when the key is new, 0 when it was there, or an error. */
@@ -33,12 +28,14 @@ uint64_t ff_qtable_get(const struct ff_qtable *t, uint64_t a, uint64_t b);
 /* The count of (a, b) to read and write: a new key starts at `init` (*created set). NULL on
  * error (*err set). Valid until the next add. */
 uint64_t *ff_qtable_at(struct ff_qtable *t, uint64_t a, uint64_t b, uint64_t init, int *created, int *err);
-/* Counts one in `cell` of cells: always, or (distinct) the first time id_hash is seen there. */
-int ff_qtable_count(struct ff_qtable *cells, struct ff_qtable *seen, int distinct, uint64_t cell, uint64_t id_hash);
+/* Counts one in `cell` of cells the first time id_hash is seen there (in `seen`). Small sets;
+ * millions of pairs go through struct ff_qdistinct. */
+int ff_qtable_count(struct ff_qtable *cells, struct ff_qtable *seen, uint64_t cell, uint64_t id_hash);
 /* Distinct (cell, id) pairs counted per cell, for millions of them: pairs are appended to
  * partitions by hash, and each partition is then made distinct on its own, in a set small
  * enough for the caches, rather than each pair looked up in one set too big for them. */
 #define FF_QDISTINCT_PARTS 256
+#define FF_QRECENT 1024 /* pairs an ff_qdistinct remembers having met lately */
 struct ff_qpairs {
     uint64_t (*v)[2];
     size_t n, cap;
@@ -56,10 +53,6 @@ int ff_qdistinct_merge(struct ff_qdistinct *into, struct ff_qdistinct *from);
 int ff_qdistinct_count(struct ff_qdistinct *d, struct ff_qtable *cells);
 void ff_qdistinct_free(struct ff_qdistinct *d);
 
-/* Folds counts made on another thread into cells (and seen): adds them up, or (distinct)
- * counts each of from_seen's (cell, id) pairs once more where it is new. */
-int ff_qtable_merge(struct ff_qtable *cells, struct ff_qtable *seen, const struct ff_qtable *from_cells,
-                    const struct ff_qtable *from_seen, int distinct);
 void ff_qtable_free(struct ff_qtable *t);
 
 /* The events a kind keeps to walk in order per person or session: each kind's row starts
@@ -75,26 +68,25 @@ int ff_qrow_cmp(const void *a, const void *b);
  * qsort on millions of them: by the key's top bits first, then each run. The sorted rows may
  * be in a new array (*v then points to it, the old one freed). 0 or -ENOMEM. */
 int ff_qrows_sort(void **v, size_t n, size_t elem);
-/* Rows gathered by one thread of a scan (colscan.h), and all of them once merged. */
+/* Rows gathered by one thread of a scan (colscan.h). */
 #define FF_QROWVEC_MAX 8 /* vectors ff_qrowvec_each_key walks at once */
 struct ff_qrowvec {
     void *v;
     size_t n, cap;
 };
-/* Merges b's rows of `elem` bytes, sorted as ff_qrows_sort sorts them, into a's, also sorted:
- * 0, FF_ETOOBIG past the budget of rows, -ENOMEM. */
-int ff_qrowvec_merge(struct ff_qrowvec *a, const struct ff_qrowvec *b, size_t elem);
 /* Calls fn with each key's rows in ff_qrow_cmp order, key by key, over nv vectors each
  * sorted that way (the threads' own, so that they need not be merged into one): a key's
  * rows are passed where they lie when one vector has them, else merged into a scratch
- * buffer. fn's non-zero return stops the walk and is returned. */
+ * buffer. fn's non-zero return stops the walk and is returned; FF_ETOOBIG when the
+ * vectors hold more rows than a query may. */
 int ff_qrowvec_each_key(const struct ff_qrowvec *v, size_t nv, size_t elem,
                         int (*fn)(void *arg, const void *rows, size_t n), void *arg);
 /* A plan's finish (colscan.h) for rows that start with struct ff_qrow: sorts them. */
 int ff_qrowvec_sort(void *state, size_t elem);
 /* Folds a table made on another thread into `into`: where both have a key, its value
- * becomes the lesser (FF_QMERGE_MIN) or the bitwise or (FF_QMERGE_OR) of the two. */
-enum { FF_QMERGE_MIN, FF_QMERGE_OR };
+ * becomes the sum (FF_QMERGE_ADD), the lesser (FF_QMERGE_MIN) or the bitwise or
+ * (FF_QMERGE_OR) of the two. */
+enum { FF_QMERGE_ADD, FF_QMERGE_MIN, FF_QMERGE_OR };
 int ff_qtable_merge_with(struct ff_qtable *into, const struct ff_qtable *from, int op);
 /* Room for one more row of `elem` bytes in *v (n used, *cap allocated): 0, FF_ETOOBIG past
  * the budget of rows, or -ENOMEM. */

@@ -71,7 +71,7 @@ static int merge(void *into, void *from)
     int rc = ff_qtable_merge_with(&a->first, &b->first, FF_QMERGE_MIN);
     if (rc) return rc;
     return a->r->mask ? ff_qtable_merge_with(&a->returned, &b->returned, FF_QMERGE_OR)
-                      : ff_qtable_merge(&a->returned, NULL, &b->returned, NULL, 0);
+                      : ff_qtable_merge_with(&a->returned, &b->returned, FF_QMERGE_ADD);
 }
 
 int ff_query_retention(struct ff_store *s, const struct ff_query *q, struct ff_buf *out, char *err, size_t errlen)

@@ -67,29 +67,11 @@ uint64_t ff_qtable_get(const struct ff_qtable *t, uint64_t a, uint64_t b)
     return 0;
 }
 
-int ff_qtable_count(struct ff_qtable *cells, struct ff_qtable *seen, int distinct, uint64_t cell, uint64_t id_hash)
+int ff_qtable_count(struct ff_qtable *cells, struct ff_qtable *seen, uint64_t cell, uint64_t id_hash)
 {
-    if (!distinct) return ff_qtable_add(cells, cell, 0, 1) < 0 ? -ENOMEM : 0;
-    if (!seen->recent && !(seen->recent = ff_calloc(FF_QRECENT, sizeof *seen->recent))) return -ENOMEM;
-    struct ff_qslot *r = &seen->recent[mix(cell * 31 + id_hash) & (FF_QRECENT - 1)];
-    if (r->v && r->a == cell && r->b == id_hash) return 0;
-    *r = (struct ff_qslot){cell, id_hash, 1};
     int rc = ff_qtable_add(seen, cell, id_hash, 0);
     if (rc == 1) rc = ff_qtable_add(cells, cell, 0, 1);
     return rc < 0 ? rc : 0;
-}
-
-int ff_qtable_merge(struct ff_qtable *cells, struct ff_qtable *seen, const struct ff_qtable *from_cells,
-                    const struct ff_qtable *from_seen, int distinct)
-{
-    const struct ff_qtable *from = distinct ? from_seen : from_cells;
-    for (size_t i = 0; i < from->cap; i++) {
-        if (from->s[i].a == EMPTY) continue;
-        int rc = distinct ? ff_qtable_count(cells, seen, 1, from->s[i].a, from->s[i].b)
-                          : ff_qtable_add(cells, from->s[i].a, from->s[i].b, from->s[i].v);
-        if (rc < 0) return rc;
-    }
-    return 0;
 }
 
 /* ---- distinct pairs by partition ---- */
@@ -219,31 +201,14 @@ int ff_qrows_sort(void **v, size_t n, size_t elem)
     return 0;
 }
 
-int ff_qrowvec_merge(struct ff_qrowvec *a, const struct ff_qrowvec *b, size_t elem)
-{
-    if (!b->n) return 0;
-    if (a->n + b->n >= FF_QUERY_MAX_ENTRIES / 4) return FF_ETOOBIG; /* as ff_qrows_reserve */
-    char *v = ff_malloc((a->n + b->n) * elem), *o = v;
-    if (!v) return -ENOMEM;
-    const char *x = a->v, *xe = x + a->n * elem, *y = b->v, *ye = y + b->n * elem;
-    while (x < xe && y < ye) {
-        const char **from = ff_qrow_cmp(y, x) < 0 ? &y : &x;
-        copy_row(o, *from, elem);
-        o += elem, *from += elem;
-    }
-    memcpy(o, x, (size_t)(xe - x));
-    memcpy(o + (xe - x), y, (size_t)(ye - y));
-    ff_free(a->v);
-    a->v = v;
-    a->n = a->cap = a->n + b->n;
-    return 0;
-}
-
 int ff_qrowvec_each_key(const struct ff_qrowvec *v, size_t nv, size_t elem,
                         int (*fn)(void *arg, const void *rows, size_t n), void *arg)
 {
     size_t at[FF_QROWVEC_MAX] = {0}, end[FF_QROWVEC_MAX] = {0};
     if (nv > FF_QROWVEC_MAX) return FF_EINVAL;
+    size_t all = 0;
+    for (size_t i = 0; i < nv; i++) all += v[i].n;
+    if (all >= FF_QUERY_MAX_ENTRIES / 4) return FF_ETOOBIG; /* the rows' budget (ff_qrows_reserve), all threads' */
     char *tmp = NULL;
     size_t tmp_cap = 0;
     int rc = 0;
@@ -310,7 +275,7 @@ int ff_qtable_merge_with(struct ff_qtable *into, const struct ff_qtable *from, i
         int created, err = 0;
         uint64_t x = from->s[i].v, *v = ff_qtable_at(into, from->s[i].a, from->s[i].b, x, &created, &err);
         if (!v) return err;
-        if (!created) *v = op == FF_QMERGE_MIN ? (x < *v ? x : *v) : *v | x;
+        if (!created) *v = op == FF_QMERGE_ADD ? *v + x : op == FF_QMERGE_MIN ? (x < *v ? x : *v) : *v | x;
     }
     return 0;
 }
@@ -318,7 +283,6 @@ int ff_qtable_merge_with(struct ff_qtable *into, const struct ff_qtable *from, i
 void ff_qtable_free(struct ff_qtable *t)
 {
     ff_free(t->s);
-    ff_free(t->recent);
     memset(t, 0, sizeof *t);
 }
 

@@ -82,7 +82,7 @@ static int merge(void *into, void *from)
 {
     struct tstate *a = into, *b = from;
     return a->t->q->measure != FF_M_COUNT ? ff_qdistinct_merge(&a->seen, &b->seen)
-                                          : ff_qtable_merge(&a->cells, NULL, &b->cells, NULL, 0);
+                                          : ff_qtable_merge_with(&a->cells, &b->cells, FF_QMERGE_ADD);
 }
 
 /* ---- the answer ---- */
@@ -168,7 +168,7 @@ static int answer(struct trends *t, struct ff_buf *o)
             for (size_t i = 0; !rc && i < pp->n; i++) {
                 uint64_t k = pp->v[i][0];
                 if (k >> 60 == s && rest[(k >> 32) & OTHER])
-                    rc = ff_qtable_count(&other, &seen, 1, cell_key(s, OTHER, (uint32_t)k), pp->v[i][1]);
+                    rc = ff_qtable_count(&other, &seen, cell_key(s, OTHER, (uint32_t)k), pp->v[i][1]);
             }
         }
         const struct ff_qtable *from = &t->st[0].cells;

@@ -331,7 +331,7 @@ static int top_merge(void *into, void *from)
 {
     struct top_counts *a = into, *b = from;
     int rc = ff_qdistinct_merge(&a->seen, &b->seen);
-    return rc ? rc : ff_qtable_merge(&a->counts, NULL, &b->counts, NULL, 0);
+    return rc ? rc : ff_qtable_merge_with(&a->counts, &b->counts, FF_QMERGE_ADD);
 }
 
 int ff_query_top(struct ff_store *s, const struct ff_query *q, struct ff_buf *out, char *err, size_t errlen)

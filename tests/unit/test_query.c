@@ -214,7 +214,8 @@ static void test_readers_agree(void **state)
     ff_buf_free(&b);
 }
 
-/* A funnel over everything: the rows of every part meet, so the answer is not empty. */
+/* A trend over everything counts the events of every part and of memory, bots left out: the
+ * readers' agreement above is not the agreement of two empty answers. */
 static void test_answers_count_something(void **state)
 {
     struct fx *f = *state;
