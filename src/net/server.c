@@ -15,6 +15,7 @@
 #include <netdb.h>
 #include <signal.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -284,6 +285,7 @@ static int loop_init(struct ff_server *srv, struct ff_loop *loop, int index)
 static void loop_thread(void *arg)
 {
     struct ff_loop *loop = arg;
+    pthread_setname_np(pthread_self(), "ff-loop");
     uv_run(&loop->uv, UV_RUN_DEFAULT);
 }
 

@@ -759,6 +759,7 @@ static int work(struct worker *w)
 static void *work_thread(void *arg)
 {
     struct worker *w = arg;
+    pthread_setname_np(pthread_self(), "ff-query");
     w->rc = work(w);
     return NULL;
 }

@@ -299,6 +299,7 @@ long ff_store_apply_retention(struct ff_store *s, int64_t now_us)
 void *ff_store_merge_main(void *arg)
 {
     struct ff_store *s = arg;
+    pthread_setname_np(pthread_self(), "ff-merge");
     pthread_mutex_lock(&s->mu);
     while (!s->stopping) {
         pthread_mutex_unlock(&s->mu);

@@ -17,6 +17,7 @@
 #include "core/textcodec.h"
 #include "core/timeutil.h"
 #include "store/derive.h"
+#include "store/intern.h"
 #include "store/props.h"
 
 const struct ff_col_def ff_schema[FF_NCOLS] = {
@@ -204,6 +205,7 @@ struct builder {
     const struct ff_props_plan *plan;   /* typed property columns: FF_NCOLS + k */
     const struct ff_props_split *props; /* their values and the rest of the properties */
     size_t props_off;                   /* the day's first row in props */
+    const struct ff_interned *in;       /* the build's string fields, interned */
 };
 
 #define MAX_COLS (FF_NCOLS + FF_PROPS_MAX)
@@ -300,8 +302,6 @@ static int columns_take(const struct builder *b, const struct ff_part_column *co
     return 0;
 }
 
-#define DICT_SAMPLE 4096
-
 /* Chooses a string column's encoding for one part; for DICT fills the sorted dictionary and
  * each row's code, for UUID each row's 16 bytes. */
 static int choose_encoding(const struct ff_str *vals, size_t n, uint8_t *enc, struct ff_str **dict, uint32_t *count,
@@ -349,32 +349,15 @@ static int choose_encoding(const struct ff_str *vals, size_t n, uint8_t *enc, st
         *count = 1;
         return 0;
     }
+    /* Mostly distinct in a sample: plain, without building the rest. */
+    int distinct = ff_mostly_distinct(vals, sizeof *vals, n);
+    if (distinct) {
+        *enc = FF_ENC_PLAIN;
+        return distinct < 0 ? distinct : 0;
+    }
     struct ff_strmap codes;
     ff_strmap_init(&codes);
-    /* Mostly distinct in a sample of the first rows: plain, without building the rest. */
-    if (n >= 4 * DICT_SAMPLE) {
-        /* spread over the part: rows are sorted by person, so a prefix is a few people */
-        for (size_t i = 0; i < DICT_SAMPLE; i++) {
-            struct ff_str s = vals[i * (n / DICT_SAMPLE)];
-            int found;
-            if (!ff_strmap_put(&codes, s.p, s.len, 0, &found)) {
-                ff_strmap_free(&codes);
-                return -ENOMEM;
-            }
-        }
-        size_t distinct = codes.count;
-        ff_strmap_free(&codes);
-        ff_strmap_init(&codes);
-        if (distinct > DICT_SAMPLE / 2) {
-            *enc = FF_ENC_PLAIN;
-            return 0;
-        }
-    }
-    /* A dictionary pays when values repeat: at most a quarter as many distinct values as rows,
-     * and at most 65,536 of them, since a reader keeps an open part's dictionaries in memory
-     * (context JSON that hardly repeats made dictionaries of hundreds of MB). */
-    size_t limit = n / 4 > 16 ? n / 4 : 16;
-    if (limit > FF_DICT_MAX_VALUES) limit = FF_DICT_MAX_VALUES;
+    size_t limit = ff_dict_limit(n);
     size_t dict_bytes = 0;
     /* Each row's value gets a first-seen id now; the ids become sorted codes below, so
      * writing the blocks needs no second hash of every value. */
@@ -460,8 +443,14 @@ static int write_day(const struct builder *b, const char *path, uint32_t block_r
     int rc = columns_take(b, cols, ncols, &cv);
     if (rc) return rc;
     for (int c = 0; c < ncols && !rc; c++)
-        if (cols[c].type == FF_COL_STR)
-            rc = choose_encoding(cv.v[c].str, b->n, &cols[c].enc, &dicts[c], &dict_count[c], &row_codes[c], &uuid16[c]);
+        if (cols[c].type == FF_COL_STR) {
+            rc = c < FF_NCOLS ? ff_interned_encoding(&b->in->col[c], b->rows, b->n, &cols[c].enc, &dicts[c],
+                                                     &dict_count[c], &row_codes[c], &uuid16[c])
+                              : 1;
+            if (rc == 1)
+                rc = choose_encoding(cv.v[c].str, b->n, &cols[c].enc, &dicts[c], &dict_count[c], &row_codes[c],
+                                     &uuid16[c]);
+        }
     struct ff_part_writer *w = NULL;
     if (!rc) rc = ff_part_writer_open(&w, path, cols, (uint32_t)ncols, block_rows);
     for (int c = 0; c < ncols && !rc; c++)
@@ -536,7 +525,10 @@ int ff_parts_build(const char *dir, uint64_t *next_id, const struct ff_event *ev
     struct ff_deriver d;
     int rc = ff_deriver_init(&d);
     if (!rows || !spans || !derived) rc = -ENOMEM;
+    struct ff_interned in;
+    memset(&in, 0, sizeof in);
     if (!rc) rc = sort_rows(evs, n, rows);
+    if (!rc) rc = ff_intern_columns(evs, n, field_off, &in);
     /* From here on everything is in part order: row i is evs[rows[i]]. */
     for (size_t i = 0; i < n && !rc; i++) ff_derive(&d, &evs[rows[i]], spans + i * FF_NDERIVED);
     /* column by column, so a day's part borrows them as they are */
@@ -573,7 +565,7 @@ int ff_parts_build(const char *dir, uint64_t *next_id, const struct ff_event *ev
             rc = -ENAMETOOLONG;
             break;
         }
-        struct builder b = {evs, rows + a, derived + a, n, z - a, &plan, &split, a};
+        struct builder b = {evs, rows + a, derived + a, n, z - a, &plan, &split, a, &in};
         if ((rc = write_day(&b, path, block_rows, bp))) break;
         nparts++;
         struct stat st;
@@ -587,6 +579,7 @@ int ff_parts_build(const char *dir, uint64_t *next_id, const struct ff_event *ev
         nparts = 0;
     }
     ff_props_split_free(&split);
+    ff_interned_free(&in);
     ff_deriver_free(&d);
     ff_free(rows);
     ff_free(spans);

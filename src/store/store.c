@@ -608,6 +608,7 @@ static void *flush_main(void *arg)
 {
     struct ff_store *s = arg;
     int failures = 0;
+    pthread_setname_np(pthread_self(), "ff-flush");
     pthread_mutex_lock(&s->mu);
     while (!s->stopping) {
         int64_t now = ff_now_us();

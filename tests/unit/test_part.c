@@ -479,6 +479,84 @@ static void test_uuid_prefix(void **state)
     ff_free(parts);
 }
 
+/* A build large enough for the sampled, interned encodings (store/intern.h): UUID message ids
+ * parsed build-wide; a pool of anonymous ids, each day's dictionary of UUIDs; event names
+ * whose days use different subsets of the build's values; user ids that are a dictionary on
+ * one day and mostly distinct on the other (too many for the build: the per-day fallback);
+ * an empty column. Every event comes back the same. */
+static void test_interned_encodings(void **state)
+{
+    struct fx *f = *state;
+    const size_t n = 20000;
+    f->evs = calloc(n, sizeof *f->evs);
+    f->n = n;
+    test_rng_init(23);
+    struct ff_str anon[50];
+    for (int i = 0; i < 50; i++) anon[i] = uuid(f);
+    static const char *const day_names[2][3] = {{"a", "b", "c"}, {"c", "d", "e"}};
+    for (size_t i = 0; i < n; i++) {
+        struct ff_event *ev = &f->evs[i];
+        int day = (int)(i % 2); /* the two days interleaved in arrival order */
+        ev->seq = i + 1;
+        ev->type = FF_EV_TRACK;
+        ev->timestamp_us = (20393LL + day) * DAY_US + (int64_t)i;
+        ev->received_at_us = ev->timestamp_us;
+        ev->original_timestamp_us = ev->sent_at_us = FF_TIME_NONE;
+        ev->message_id = uuid(f);
+        ev->anonymous_id = anon[test_randn(50)];
+        ev->user_id = day == 0 ? keep(f, "user-%d", (int)test_randn(3)) : keep(f, "user-%zu", i);
+        ev->event = keep(f, "%s", day_names[day][test_randn(3)]);
+        ev->context = keep(f, "{\"library\":{\"name\":\"t\"}}");
+    }
+    struct ff_built_part *parts;
+    size_t nparts;
+    uint64_t next_id = 1;
+    assert_int_equal(ff_parts_build(f->dir, &next_id, f->evs, n, 1024, &parts, &nparts), 0);
+    assert_int_equal(nparts, 2);
+    struct ff_strmap byid;
+    ff_strmap_init(&byid);
+    for (size_t i = 0; i < n; i++) {
+        int found;
+        ff_strmap_put(&byid, f->evs[i].message_id.p, f->evs[i].message_id.len, (uint32_t)i, &found);
+    }
+    char *seen = calloc(n, 1), err[512];
+    size_t total = 0;
+    for (size_t k = 0; k < nparts; k++) {
+        struct ff_part *p = open_built(f, &parts[k]);
+        int day = p->info.day - 20393;
+        assert_int_equal(p->cols[ff_part_column_index(p, "message_id")].enc, FF_ENC_UUID);
+        assert_int_equal(p->cols[ff_part_column_index(p, "anonymous_id")].enc, FF_ENC_UUID);
+        int c_user = ff_part_column_index(p, "user_id"), c_ev = ff_part_column_index(p, "event");
+        assert_int_equal(p->cols[c_user].enc, day == 0 ? FF_ENC_DICT : FF_ENC_PLAIN);
+        assert_int_equal(p->cols[c_ev].enc, FF_ENC_DICT);
+        int c_group = ff_part_column_index(p, "group_id");
+        assert_int_equal(p->cols[c_group].enc, FF_ENC_DICT);
+        /* the day's own values only, sorted */
+        const struct ff_str *dict;
+        uint32_t count;
+        assert_int_equal(ff_part_dict(p, (uint32_t)c_ev, &dict, &count, err, sizeof err), 0);
+        assert_int_equal(count, 3);
+        for (uint32_t j = 0; j < 3; j++) assert_true(same_str(dict[j], (struct ff_str){day_names[day][j], 1}));
+        struct ff_part_events pe;
+        ff_part_events_init(&pe, p);
+        for (uint32_t b = 0; b < p->info.nblocks; b++) {
+            assert_int_equal(ff_part_events_load(&pe, p, b, err, sizeof err), 0);
+            for (uint32_t i = 0; i < pe.n; i++) {
+                struct ff_event ev;
+                ff_part_events_get(&pe, i, &ev);
+                expect_once(f, &byid, seen, &ev);
+                total++;
+            }
+        }
+        ff_part_events_free(&pe);
+        ff_part_close(p);
+    }
+    assert_int_equal(total, n);
+    free(seen);
+    ff_strmap_free(&byid);
+    ff_free(parts);
+}
+
 /* Integers at the edges survive delta coding; every string encoding round-trips. */
 static void test_extremes(void **state)
 {
@@ -752,6 +830,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sort_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_streaming_merge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_uuid_prefix, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_interned_encodings, setup, teardown),
         cmocka_unit_test_setup_teardown(test_extremes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corruption, setup, teardown),
         cmocka_unit_test_setup_teardown(test_injected_failures, setup, teardown),

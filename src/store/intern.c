@@ -1,0 +1,242 @@
+/* intern.c - a build's string fields interned in arrival order (see intern.h). */
+#include "store/intern.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/strmap.h"
+#include "core/textcodec.h"
+
+#define DICT_SAMPLE 4096
+
+int ff_mostly_distinct(const void *first, size_t stride, size_t n)
+{
+    if (n < 4 * DICT_SAMPLE) return 0;
+    struct ff_strmap seen;
+    ff_strmap_init(&seen);
+    /* spread over all rows: sorted by person, a prefix would be a few people */
+    for (size_t i = 0; i < DICT_SAMPLE; i++) {
+        const struct ff_str *s = (const struct ff_str *)((const char *)first + i * (n / DICT_SAMPLE) * stride);
+        int found;
+        if (!ff_strmap_put(&seen, s->p, s->len, 0, &found)) {
+            ff_strmap_free(&seen);
+            return -ENOMEM;
+        }
+    }
+    size_t distinct = seen.count;
+    ff_strmap_free(&seen);
+    return distinct > DICT_SAMPLE / 2;
+}
+
+static const struct ff_str *field(const struct ff_event *ev, size_t off)
+{
+    return (const struct ff_str *)((const char *)ev + off - 1);
+}
+
+static int is_uuid(struct ff_str s, uint8_t out[16])
+{
+    return s.len == 36 && ff_uuid_parse(s.p, s.len, out) && memcmp(out, (uint8_t[16]){0}, 16);
+}
+
+/* Every event's 16 bytes when every non-empty value is a UUID: 1, 0 when one is not, or
+ * -ENOMEM. */
+static int parse_uuids(const struct ff_event *evs, size_t n, size_t off, uint8_t **out)
+{
+    *out = NULL;
+    uint8_t *b = ff_malloc(n * 16);
+    if (!b) return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        const struct ff_str *s = field(&evs[i], off);
+        if (!s->len) memset(b + i * 16, 0, 16);
+        else if (!is_uuid(*s, b + i * 16)) {
+            ff_free(b);
+            return 0;
+        }
+    }
+    *out = b;
+    return 1;
+}
+
+struct interning {
+    int col;
+    size_t off;
+    struct ff_strmap map;
+    size_t bytes;
+};
+
+int ff_intern_columns(const struct ff_event *evs, size_t n, const size_t field_off[FF_NCOLS], struct ff_interned *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!n) return 0;
+    struct interning cur[FF_NCOLS];
+    int ncur = 0, rc = 0;
+    /* No day of the build has a dictionary of more values than this. */
+    const size_t cap = ff_dict_limit(n);
+    for (int c = 0; c < FF_NCOLS && !rc; c++) {
+        if (!field_off[c] || ff_schema[c].type != FF_COL_STR) continue;
+        const struct ff_str *first = field(&evs[0], field_off[c]);
+        int distinct = ff_mostly_distinct(first, sizeof *evs, n);
+        if (distinct < 0) rc = distinct;
+        else if (distinct) { /* no dictionary; perhaps UUIDs, parsed here in memory order */
+            if (is_uuid(*first, (uint8_t[16]){0}) && (rc = parse_uuids(evs, n, field_off[c], &out->col[c].uuid16)) > 0)
+                rc = 0;
+        } else if (!(out->col[c].ids = ff_malloc(n * sizeof *out->col[c].ids))) rc = -ENOMEM;
+        else {
+            cur[ncur] = (struct interning){.col = c, .off = field_off[c]};
+            ff_strmap_init(&cur[ncur].map);
+            ncur++;
+        }
+    }
+    for (size_t i = 0; i < n && !rc; i++)
+        for (int k = 0; k < ncur; k++) {
+            struct interning *in = &cur[k];
+            uint32_t *ids = out->col[in->col].ids;
+            if (!ids) continue;
+            const struct ff_str *s = field(&evs[i], in->off);
+            if (i) { /* a run (one person's user id, one page, one browser): no hash */
+                const struct ff_str *prev = field(&evs[i - 1], in->off);
+                if (s->len == prev->len && (s->p == prev->p || !s->len || !memcmp(s->p, prev->p, s->len))) {
+                    ids[i] = ids[i - 1];
+                    continue;
+                }
+            }
+            int found;
+            uint32_t *v = ff_strmap_put(&in->map, s->p, s->len, (uint32_t)in->map.count, &found);
+            if (!v) {
+                rc = -ENOMEM;
+                break;
+            }
+            ids[i] = *v;
+            if (!found) in->bytes += s->len;
+            if (in->map.count > cap || in->bytes > FF_DICT_MAX_BYTES) { /* no day could use it */
+                ff_free(ids);
+                out->col[in->col].ids = NULL;
+                ff_strmap_free(&in->map);
+            }
+        }
+    for (int k = 0; k < ncur; k++) {
+        struct ff_interned_col *ic = &out->col[cur[k].col];
+        const struct ff_strmap *m = &cur[k].map;
+        if (!rc && ic->ids) {
+            if (!(ic->vals = ff_malloc((m->count ? m->count : 1) * sizeof *ic->vals))) rc = -ENOMEM;
+            else
+                for (size_t s = 0; s < m->cap; s++)
+                    if (m->slots[s].p) ic->vals[m->slots[s].value] = (struct ff_str){m->slots[s].p, m->slots[s].len};
+            ic->nvals = (uint32_t)m->count;
+        }
+        ff_strmap_free(&cur[k].map);
+    }
+    if (rc) ff_interned_free(out);
+    return rc;
+}
+
+void ff_interned_free(struct ff_interned *in)
+{
+    for (int c = 0; c < FF_NCOLS; c++) {
+        ff_free(in->col[c].ids);
+        ff_free(in->col[c].vals);
+        ff_free(in->col[c].uuid16);
+    }
+    memset(in, 0, sizeof *in);
+}
+
+struct ranked {
+    struct ff_str s;
+    uint32_t slot;
+};
+
+static int cmp_ranked(const void *a, const void *b)
+{
+    return ff_str_cmp_qsort(&((const struct ranked *)a)->s, &((const struct ranked *)b)->s);
+}
+
+int ff_interned_encoding(const struct ff_interned_col *ic, const uint32_t *rows, size_t n, uint8_t *enc,
+                         struct ff_str **dict, uint32_t *count, uint32_t **row_codes, uint8_t **uuid16)
+{
+    *row_codes = NULL;
+    *uuid16 = NULL;
+    if (ic->uuid16) { /* every value of the build is a UUID or empty */
+        uint8_t *b = ff_malloc((n ? n : 1) * 16);
+        if (!b) return -ENOMEM;
+        int any = 0;
+        for (size_t r = 0; r < n; r++) {
+            memcpy(b + r * 16, ic->uuid16 + (size_t)rows[r] * 16, 16);
+            any |= memcmp(b + r * 16, (uint8_t[16]){0}, 16) != 0;
+        }
+        if (!any) { /* all empty on this day: let the caller write its one-entry dictionary */
+            ff_free(b);
+            return 1;
+        }
+        *enc = FF_ENC_UUID;
+        *uuid16 = b;
+        return 0;
+    }
+    if (!ic->ids) return 1;
+    /* The day's distinct values, by the first row that uses each. */
+    uint32_t *slot_of = ff_malloc((ic->nvals ? ic->nvals : 1) * sizeof *slot_of);
+    struct ranked *used = ff_malloc((ic->nvals ? ic->nvals : 1) * sizeof *used);
+    uint32_t *codes = ff_malloc((n ? n : 1) * sizeof *codes);
+    if (!slot_of || !used || !codes) {
+        ff_free(slot_of), ff_free(used), ff_free(codes);
+        return -ENOMEM;
+    }
+    memset(slot_of, 0xff, (size_t)ic->nvals * sizeof *slot_of);
+    uint32_t k = 0;
+    size_t bytes = 0;
+    int any = 0;
+    for (size_t r = 0; r < n; r++) {
+        uint32_t g = ic->ids[rows[r]];
+        if (slot_of[g] == UINT32_MAX) {
+            slot_of[g] = k;
+            used[k] = (struct ranked){ic->vals[g], k};
+            k++;
+            bytes += ic->vals[g].len;
+            any |= ic->vals[g].len != 0;
+        }
+        codes[r] = slot_of[g];
+    }
+    int rc = 0;
+    uint8_t *u16 = NULL;
+    if (any) { /* UUIDs: every non-empty value parses */
+        int uuid = 1;
+        uint8_t *parsed = ff_malloc((size_t)k * 16);
+        if (!parsed) rc = -ENOMEM;
+        for (uint32_t j = 0; j < k && !rc && uuid; j++)
+            if (used[j].s.len) uuid = is_uuid(used[j].s, parsed + (size_t)j * 16);
+            else memset(parsed + (size_t)j * 16, 0, 16);
+        if (!rc && uuid) {
+            if (!(u16 = ff_malloc((n ? n : 1) * 16))) rc = -ENOMEM;
+            for (size_t r = 0; r < n && !rc; r++) memcpy(u16 + r * 16, parsed + (size_t)codes[r] * 16, 16);
+        }
+        ff_free(parsed);
+    }
+    if (!rc && u16) {
+        *enc = FF_ENC_UUID;
+        *uuid16 = u16;
+    } else if (!rc && (k > ff_dict_limit(n) || bytes > FF_DICT_MAX_BYTES)) {
+        *enc = FF_ENC_PLAIN;
+    } else if (!rc) {
+        /* The dictionary sorted, and each row's code its value's rank. */
+        qsort(used, k, sizeof *used, cmp_ranked);
+        struct ff_str *d = ff_malloc((k ? k : 1) * sizeof *d);
+        if (!d) rc = -ENOMEM;
+        for (uint32_t j = 0; j < k && !rc; j++) {
+            d[j] = used[j].s;
+            slot_of[used[j].slot] = j; /* slot -> rank, re-using the array */
+        }
+        for (size_t r = 0; r < n && !rc; r++) codes[r] = slot_of[codes[r]];
+        if (!rc) {
+            *enc = FF_ENC_DICT;
+            *dict = d;
+            *count = k;
+            *row_codes = codes;
+            codes = NULL;
+        }
+    }
+    ff_free(slot_of);
+    ff_free(used);
+    ff_free(codes);
+    return rc;
+}
