@@ -6,6 +6,9 @@
 
 #include <errno.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 
 struct scrub {
@@ -192,6 +195,65 @@ int ff_pii_scrub_text(const char *s, size_t len, struct ff_buf *out, int *change
     return rc;
 }
 
+/* ---- a quick look before the careful one ---- */
+
+/* An e-mail address around s[i] ('@', or the '%' of "%40"), looked for in the whole text:
+ * found wherever the scan of the string holding it would find it, since an address never
+ * takes in a quote. */
+static int may_at_email(const char *s, size_t len, size_t i)
+{
+    size_t a, e;
+    if (s[i] == '@') return email_at(s, 0, len, i, 1, &a, &e);
+    return i + 2 < len && s[i + 1] == '4' && s[i + 2] == '0' && email_at(s, 0, len, i, 3, &a, &e);
+}
+
+/* Updates the digits in the current run of digit groups over s[lo, hi) as may_hold counts
+ * them; 1 when a run reaches a phone number's digits. */
+static int run_reaches(const char *s, size_t lo, size_t hi, size_t *run)
+{
+    for (size_t i = lo; i < hi; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if ((unsigned)(c - '0') < 10) {
+            if (++*run >= 9) return 1;
+        } else if (!is_sep((char)c) && c != '+') {
+            *run = 0;
+        }
+    }
+    return 0;
+}
+
+int ff_pii_may_match(const char *s, size_t len)
+{
+    size_t run = 0, i = 0;
+#ifdef __SSE2__
+    /* 16 bytes at a time: most text has no '@' or '%' and few digits, and is passed over
+     * without a look at each byte. */
+    const __m128i at = _mm_set1_epi8('@'), pct = _mm_set1_epi8('%'), lo = _mm_set1_epi8('0' - 1),
+                  hi = _mm_set1_epi8('9' + 1), sp = _mm_set1_epi8(' '), dash = _mm_set1_epi8('-'),
+                  open = _mm_set1_epi8('('), close = _mm_set1_epi8(')'), plus = _mm_set1_epi8('+');
+    for (; i + 16 <= len; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(s + i));
+        unsigned mail = (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, at), _mm_cmpeq_epi8(v, pct)));
+        unsigned digit = (unsigned)_mm_movemask_epi8(_mm_and_si128(_mm_cmpgt_epi8(v, lo), _mm_cmplt_epi8(v, hi)));
+        __m128i sep = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, sp), _mm_cmpeq_epi8(v, dash)),
+                                   _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, open), _mm_cmpeq_epi8(v, close)),
+                                                _mm_cmpeq_epi8(v, plus)));
+        unsigned ends = ~(digit | (unsigned)_mm_movemask_epi8(sep)) & 0xffff;
+        for (unsigned m = mail; m; m &= m - 1)
+            if (may_at_email(s, len, i + (unsigned)__builtin_ctz(m))) return 1;
+        if (run + (unsigned)__builtin_popcount(digit) < 9) { /* no run can reach 9 digits here */
+            run = ends ? (unsigned)__builtin_popcount(digit >> (31 - __builtin_clz(ends))) : run + (unsigned)__builtin_popcount(digit);
+            continue;
+        }
+        if (run_reaches(s, i, i + 16, &run)) return 1;
+    }
+#endif
+    for (; i < len; i++)
+        if ((s[i] == '@' || s[i] == '%') && may_at_email(s, len, i)) return 1;
+        else if (run_reaches(s, i, i + 1, &run)) return 1;
+    return 0;
+}
+
 /* ---- JSON: string values only, with the path of each for pii-keep ---- */
 
 #define MAX_DEPTH 64
@@ -208,6 +270,16 @@ static size_t string_end(const char *s, size_t i, size_t len)
 
 int ff_pii_scrub_json(const char *json, size_t len, const char *root, const char *keep, struct ff_buf *out,
                       int *changed)
+{
+    if (!ff_pii_may_match(json, len)) { /* most objects: no walk through their structure */
+        *changed = 0;
+        return 0;
+    }
+    return ff_pii_scrub_json_walk(json, len, root, keep, out, changed);
+}
+
+int ff_pii_scrub_json_walk(const char *json, size_t len, const char *root, const char *keep, struct ff_buf *out,
+                           int *changed)
 {
     struct scrub sc = {json, 0, out, 0, 0};
     size_t start = out->len;

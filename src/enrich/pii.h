@@ -28,6 +28,15 @@
 int ff_pii_scrub_json(const char *json, size_t len, const char *root, const char *keep, struct ff_buf *out,
                       int *changed);
 
+/* 0 when nothing in s[0, len) can be masked, read as JSON or as text: no e-mail address and
+ * no run of digit groups long enough; 1 when something may be. The quick look that lets
+ * most texts through without the careful scan. */
+int ff_pii_may_match(const char *s, size_t len);
+/* ff_pii_scrub_json without the quick look (for tests: the look must pass whatever the walk
+ * masks). */
+int ff_pii_scrub_json_walk(const char *json, size_t len, const char *root, const char *keep, struct ff_buf *out,
+                           int *changed);
+
 /* Masks matches in one plain string (no JSON escapes considered); for tests and tools. */
 int ff_pii_scrub_text(const char *s, size_t len, struct ff_buf *out, int *changed);
 
