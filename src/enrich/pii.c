@@ -222,6 +222,18 @@ static int run_reaches(const char *s, size_t lo, size_t hi, size_t *run)
     return 0;
 }
 
+#ifdef __SSE2__
+/* Bits set in a 16-bit mask (no popcnt instruction in the x86-64 baseline: the builtin would
+ * be a library call). */
+static inline unsigned bits16(unsigned x)
+{
+    x = x - ((x >> 1) & 0x5555);
+    x = (x & 0x3333) + ((x >> 2) & 0x3333);
+    x = (x + (x >> 4)) & 0x0f0f;
+    return (x + (x >> 8)) & 0x1f;
+}
+#endif
+
 int ff_pii_may_match(const char *s, size_t len)
 {
     size_t run = 0, i = 0;
@@ -241,8 +253,8 @@ int ff_pii_may_match(const char *s, size_t len)
         unsigned ends = ~(digit | (unsigned)_mm_movemask_epi8(sep)) & 0xffff;
         for (unsigned m = mail; m; m &= m - 1)
             if (may_at_email(s, len, i + (unsigned)__builtin_ctz(m))) return 1;
-        if (run + (unsigned)__builtin_popcount(digit) < 9) { /* no run can reach 9 digits here */
-            run = ends ? (unsigned)__builtin_popcount(digit >> (31 - __builtin_clz(ends))) : run + (unsigned)__builtin_popcount(digit);
+        if (run + bits16(digit) < 9) { /* no run can reach 9 digits here */
+            run = ends ? bits16(digit >> (31 - __builtin_clz(ends))) : run + bits16(digit);
             continue;
         }
         if (run_reaches(s, i, i + 16, &run)) return 1;

@@ -244,18 +244,24 @@ int ff_identity_observe(struct ff_identity *id, const struct ff_event *ev)
     return 0;
 }
 
+int ff_identity_leads(struct ff_identity *id, struct ff_str project, struct ff_str who, struct ff_buf *out)
+{
+    char kbuf[1024];
+    pthread_rwlock_rdlock(&id->lock);
+    struct ff_str p = resolve(id, project, who, kbuf, sizeof kbuf);
+    int rc = p.p == who.p ? 0 : ff_buf_append(out, p.p, p.len) ? -ENOMEM : 1;
+    pthread_rwlock_unlock(&id->lock);
+    return rc;
+}
+
 int ff_identity_person(struct ff_identity *id, struct ff_str project, struct ff_str user_id,
                        struct ff_str anonymous_id, struct ff_buf *out)
 {
     ff_buf_reset(out);
     struct ff_str who = user_id.len ? user_id : anonymous_id;
-    if (!who.len) return ff_buf_reserve(out, 0);
-    char kbuf[1024];
-    pthread_rwlock_rdlock(&id->lock);
-    struct ff_str p = resolve(id, project, who, kbuf, sizeof kbuf);
-    int rc = ff_buf_append(out, p.p, p.len);
-    pthread_rwlock_unlock(&id->lock);
-    return rc;
+    int rc = who.len ? ff_identity_leads(id, project, who, out) : 0;
+    if (rc == 0) rc = who.len ? ff_buf_append(out, who.p, who.len) : ff_buf_reserve(out, 0);
+    return rc < 0 ? rc : 0;
 }
 
 static int in_project(struct ff_str key, const char *project)

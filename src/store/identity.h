@@ -29,6 +29,11 @@ void ff_identity_free(struct ff_identity *id);
 /* Notes the links an event makes. 0 or -ENOMEM. */
 int ff_identity_observe(struct ff_identity *id, const struct ff_event *ev);
 
+/* Where `who` (a userId or anonymousId) leads in `project`: 1 with the person appended to
+ * `out` when a link leads elsewhere, 0 when `who` is its own person (out untouched), or
+ * -ENOMEM. */
+int ff_identity_leads(struct ff_identity *id, struct ff_str project, struct ff_str who, struct ff_buf *out);
+
 /* The person an event belongs to, copied into out (replacing its contents): where its userId
  * leads, else where its anonymousId leads; empty when it has neither. 0 or -ENOMEM. */
 int ff_identity_person(struct ff_identity *id, struct ff_str project, struct ff_str user_id,

@@ -351,9 +351,16 @@ void ff_store_on_durable(void *store, uint64_t first_seq, const char *records, s
 
 /* Decodes a frozen memtable into events and quarantined items (strings point into its slabs).
  * The events go into the store's reused array. */
+/* Where an event's person lies in s->flush_persons (an offset: the buffer moves while it
+ * grows); len UINT32_MAX when its person is its own id. */
+struct person_at {
+    uint32_t off, len;
+};
+
 struct decoded {
     struct ff_event *evs; /* s->flush_evs */
     size_t nev;
+    struct person_at *person_at;
     struct ff_quarantined *qs;
     uint64_t *qseq;
     size_t nq;
@@ -361,9 +368,44 @@ struct decoded {
 
 static void decoded_free(struct decoded *d)
 {
+    ff_free(d->person_at);
     ff_free(d->qs);
     ff_free(d->qseq);
     memset(d, 0, sizeof *d);
+}
+
+/* Sets event i's person_id (identity.h) as it is decoded, while its bytes are in the cache.
+ * Most ids lead nowhere else: the event's own id is its person, a view of the memtable; the
+ * others are copied to s->flush_persons (pointers set by persons_placed). A run of events
+ * with the same ids (one person's batch) is resolved once. */
+static int resolve_person(struct ff_store *s, struct decoded *d, size_t i)
+{
+    struct ff_event *ev = &d->evs[i];
+    struct person_at *at = &d->person_at[i];
+    struct ff_str who = ev->user_id.len ? ev->user_id : ev->anonymous_id;
+    ev->person_id = who;
+    at->len = UINT32_MAX;
+    if (!who.len) return 0;
+    const struct ff_event *prev = i ? &d->evs[i - 1] : NULL;
+    if (prev && ff_str_eq(prev->user_id, ev->user_id) && ff_str_eq(prev->anonymous_id, ev->anonymous_id) &&
+        ff_str_eq(prev->project, ev->project)) {
+        *at = at[-1];
+        if (at->len == UINT32_MAX) ev->person_id = prev->person_id;
+        return 0;
+    }
+    struct ff_buf *a = &s->flush_persons;
+    size_t from = a->len;
+    int r = ff_identity_leads(s->identity, ev->project, who, a);
+    if (r > 0) *at = (struct person_at){(uint32_t)from, (uint32_t)(a->len - from)};
+    if (r >= 0 && a->len >= UINT32_MAX) r = FF_ETOOBIG;
+    return r < 0 ? r : 0;
+}
+
+static void persons_placed(struct ff_store *s, struct decoded *d)
+{
+    for (size_t i = 0; i < d->nev; i++)
+        if (d->person_at[i].len != UINT32_MAX)
+            d->evs[i].person_id = (struct ff_str){s->flush_persons.data + d->person_at[i].off, d->person_at[i].len};
 }
 
 static int decode_memtable(struct ff_store *s, const struct memtable *m, struct decoded *d)
@@ -378,9 +420,11 @@ static int decode_memtable(struct ff_store *s, const struct memtable *m, struct 
         s->flush_evs_cap = m->records;
     }
     d->evs = s->flush_evs;
+    d->person_at = ff_malloc((m->records + 1) * sizeof *d->person_at);
     d->qs = ff_malloc((nq ? nq : 1) * sizeof *d->qs);
     d->qseq = ff_malloc((nq ? nq : 1) * sizeof *d->qseq);
-    if (!d->qs || !d->qseq) return -ENOMEM;
+    if (!d->qs || !d->qseq || !d->person_at) return -ENOMEM;
+    ff_buf_reset(&s->flush_persons);
     for (size_t i = 0; i < m->n; i++) {
         const struct slab *sl = m->slabs[i];
         size_t off = 0;
@@ -390,7 +434,8 @@ static int decode_memtable(struct ff_store *s, const struct memtable *m, struct 
         while ((rc = ff_memtable_next(sl->data, sl->len, &off, &seq, &rec)) == 0) {
             if (rec.kind == FF_REC_EVENT && d->nev < m->records) {
                 d->evs[d->nev] = rec.u.ev;
-                d->evs[d->nev++].seq = seq;
+                d->evs[d->nev].seq = seq;
+                if ((rc = resolve_person(s, d, d->nev++))) return rc;
             } else if (rec.kind == FF_REC_QUARANTINE && d->nq < nq) {
                 d->qs[d->nq] = rec.u.q;
                 d->qseq[d->nq++] = seq;
@@ -400,6 +445,7 @@ static int decode_memtable(struct ff_store *s, const struct memtable *m, struct 
         }
         if (rc < 0) return rc;
     }
+    persons_placed(s, d);
     return 0;
 }
 
@@ -424,31 +470,6 @@ int ff_store_is_persons(struct ff_store *s, const struct ff_event *ev, struct ff
 }
 
 struct ff_identity *ff_store_identity(struct ff_store *s) { return s->identity; }
-
-/* Sets each event's person_id (identity.h), in s->flush_persons. */
-static int resolve_persons(struct ff_store *s, struct decoded *d)
-{
-    struct ff_buf *a = &s->flush_persons, one;
-    ff_buf_reset(a);
-    ff_buf_init(&one, (size_t)1 << 20);
-    uint32_t *off = ff_malloc((d->nev + 1) * sizeof *off);
-    int rc = off ? 0 : -ENOMEM;
-    for (size_t i = 0; !rc && i < d->nev; i++) {
-        struct ff_event *ev = &d->evs[i];
-        off[i] = (uint32_t)a->len;
-        rc = ff_identity_person(s->identity, ev->project, ev->user_id, ev->anonymous_id, &one);
-        if (!rc) rc = ff_buf_append(a, one.data, one.len);
-        if (!rc && a->len > UINT32_MAX) rc = FF_ETOOBIG;
-    }
-    /* pointers only now: the buffer moved while it grew */
-    for (size_t i = 0; !rc && i < d->nev; i++) {
-        uint32_t end = i + 1 < d->nev ? off[i + 1] : (uint32_t)a->len;
-        d->evs[i].person_id = (struct ff_str){a->data + off[i], end - off[i]};
-    }
-    ff_free(off);
-    ff_buf_free(&one);
-    return rc;
-}
 
 void ff_built_to_manifest(const struct ff_built_part *b, int kind, struct ff_manifest_part *mp)
 {
@@ -555,7 +576,6 @@ int ff_store_flush(struct ff_store *s)
     struct ff_manifest m;
     memset(&m, 0, sizeof m);
     rc = decode_memtable(s, &s->frozen, &d);
-    if (!rc) rc = resolve_persons(s, &d);
     /* the links behind those person ids are durable before the parts that use them */
     if (!rc) rc = ff_identity_save(s->identity, s->dir);
     /* the open sessions as of these events, so a restart gives the next ones the same ids */
