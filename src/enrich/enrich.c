@@ -2,6 +2,7 @@
 #include "enrich/enrich.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@ struct ff_enricher {
     struct ff_ua_cache *ua_cache;
     struct ff_geoip *geo;
     int ip_mode;
+    uint64_t id; /* unique per opening: what an ff_enriched remembers came from this one */
 };
 
 int ff_enrich_default_geoip(char *out, size_t cap)
@@ -44,6 +46,8 @@ int ff_enricher_open(struct ff_enricher **out, const struct ff_enrich_opts *o, c
     struct ff_enricher *e = ff_calloc(1, sizeof *e);
     if (!e) return -ENOMEM;
     e->ip_mode = o->ip_mode;
+    static atomic_uint_fast64_t opened;
+    e->id = atomic_fetch_add(&opened, 1) + 1;
     int rc = 0;
     const char *ua_path = o->ua_regexes ? o->ua_regexes : FF_UA_DEFAULT_REGEXES;
     if (o->optional && !o->ua_regexes && access(ua_path, R_OK)) {
@@ -96,12 +100,34 @@ void ff_enriched_init(struct ff_enriched *en)
     memset(en, 0, sizeof *en);
     ff_buf_init(&en->context, (size_t)1 << 32);
     ff_buf_init(&en->parse, (size_t)1 << 32);
+    ff_buf_init(&en->last_context, (size_t)1 << 32);
 }
 
 void ff_enriched_free(struct ff_enriched *en)
 {
     ff_buf_free(&en->context);
     ff_buf_free(&en->parse);
+    ff_buf_free(&en->last_context);
+}
+
+/* The same request as the last event's, for all that enrichment reads of it. */
+static int same_request(const struct ff_enrich_request *a, const struct ff_enrich_request *b)
+{
+    return ff_str_eq(a->user_agent, b->user_agent) && ff_str_eq(a->peer_ip, b->peer_ip) &&
+           a->browser_sent == b->browser_sent && a->peer_is_person == b->peer_is_person &&
+           a->visitor_salt == b->visitor_salt && a->header_is_persons == b->header_is_persons &&
+           ff_str_eq(a->project, b->project);
+}
+
+/* Sets ev's enrichment fields from `from`, and its context when the setting rewrote it
+ * (into en->context; otherwise the event's own context, the same bytes, stays). */
+static void take_enrichment(struct ff_event *ev, const struct ff_event *from, int rewritten)
+{
+    ev->browser = from->browser, ev->browser_version = from->browser_version;
+    ev->os = from->os, ev->os_version = from->os_version, ev->device_type = from->device_type;
+    ev->bot = from->bot;
+    ev->country = from->country, ev->region = from->region, ev->city = from->city;
+    if (rewritten) ev->context = from->context;
 }
 
 /* ---- reading the context ---- */
@@ -276,10 +302,38 @@ static void visitor_id(const uint8_t *salt, struct ff_str project, struct ff_str
     sodium_bin2hex(out + 3, 17, h, 8);
 }
 
+static int enrich(struct ff_enricher *e, const struct ff_enrich_request *rq, struct ff_event *ev,
+                  struct ff_enriched *en);
+
 int ff_enrich_event(struct ff_enricher *e, const struct ff_enrich_request *rq, struct ff_event *ev,
                     struct ff_enriched *en)
 {
     if (!e) return 0;
+    /* A cookieless visitor id is the event's own: such events are always worked out. */
+    int own = rq->visitor_salt && !ev->user_id.len && !ev->anonymous_id.len;
+    if (!own && en->last_valid && en->last_enricher == e->id && ev->context.len == en->last_context.len &&
+        (!ev->context.len || !memcmp(ev->context.p, en->last_context.data, ev->context.len)) &&
+        same_request(rq, &en->last_rq)) {
+        take_enrichment(ev, &en->last_out, en->last_rewritten);
+        return 0;
+    }
+    en->last_valid = 0;
+    ff_buf_reset(&en->last_context);
+    if (!own && ff_buf_append(&en->last_context, ev->context.p, ev->context.len)) return -ENOMEM;
+    const char *given = ev->context.p;
+    int rc = enrich(e, rq, ev, en);
+    if (!rc && !own) {
+        en->last_rq = *rq;
+        en->last_enricher = e->id;
+        en->last_rewritten = ev->context.p != given;
+        take_enrichment(&en->last_out, ev, 1);
+        en->last_valid = 1;
+    }
+    return rc;
+}
+
+static int enrich(struct ff_enricher *e, const struct ff_enrich_request *rq, struct ff_event *ev, struct ff_enriched *en)
+{
     struct context_facts f;
     struct ff_json_doc doc;
     int parsed;

@@ -66,6 +66,14 @@ struct ff_enriched {
     char visitor[24];                /* a cookieless visitor id */
     struct ff_buf context;           /* the context rewritten for the IP setting */
     struct ff_buf parse;             /* a copy of the context, when it has to be parsed */
+    /* The last event's context and request, and what they gave: an SDK's batch repeats one
+     * context event after event, and the next such event takes the answer as it is. */
+    struct ff_buf last_context;
+    struct ff_enrich_request last_rq;
+    struct ff_event last_out;        /* its enrichment fields and its context as stored */
+    uint64_t last_enricher;          /* which enricher gave them */
+    int last_rewritten;              /* its context was rewritten (into `context`) */
+    int last_valid;
 };
 void ff_enriched_init(struct ff_enriched *en);
 void ff_enriched_free(struct ff_enriched *en);

@@ -195,6 +195,71 @@ static void test_ip_settings(void **state)
     ff_enriched_free(&en);
 }
 
+/* A batch's events one after another through one ff_enriched: a context and request like the
+ * last event's take its answer; any difference (the context, the request's address, the
+ * enricher) is worked out again; a cookieless visitor id is always the event's own. */
+static void test_repeated_contexts(void **state)
+{
+    (void)state;
+    struct ff_enricher *e = open_enricher(FF_IP_DROP);
+    struct ff_enriched en;
+    ff_enriched_init(&en);
+    const char *ctx = "{\"ip\":\"8.8.8.8\",\"userAgent\":\"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 "
+                      "(KHTML, like Gecko) Chrome/120.0 Safari/537.36\",\"locale\":\"en\"}";
+    struct ff_event a, b;
+    run(e, ctx, "", "127.0.0.1", 0, &a, &en);
+    char copy[512];
+    snprintf(copy, sizeof copy, "%s", ctx); /* the same bytes elsewhere, as the next event's are */
+    run(e, copy, "", "127.0.0.1", 0, &b, &en);
+    assert_true(eq(a.country, "US") && eq(b.country, "US"));
+    assert_true(eq(b.browser, "Chrome") && eq(b.os, "Linux"));
+    expect_context(&b, "{\"userAgent\":\"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+                       "Chrome/120.0 Safari/537.36\",\"locale\":\"en\"}");
+    /* a context the setting leaves as it is: the next event's own bytes are stored, not the
+     * last event's (whose buffer is gone by then) */
+    char first[64], second[64];
+    snprintf(first, sizeof first, "{\"locale\":\"fr\"}");
+    run(e, first, "", "127.0.0.1", 0, &a, &en);
+    assert_ptr_equal(a.context.p, first);
+    snprintf(second, sizeof second, "%s", first);
+    memset(first, 'x', sizeof first - 1);
+    run(e, second, "", "127.0.0.1", 0, &b, &en);
+    assert_ptr_equal(b.context.p, second);
+    expect_context(&b, "{\"locale\":\"fr\"}");
+    /* another context: no address of its own, so the request's (a loopback one: no country) */
+    run(e, "{\"locale\":\"en\"}", "", "127.0.0.1", 0, &b, &en);
+    assert_int_equal(b.country.len, 0);
+    assert_int_equal(b.browser.len, 0);
+    expect_context(&b, "{\"locale\":\"en\"}");
+    /* the same context from another address */
+    run(e, "{\"locale\":\"en\"}", "", "8.8.4.4", 0, &b, &en);
+    assert_true(eq(b.country, "US"));
+    ff_enricher_close(e);
+    /* another enricher (keeping addresses) with the same ff_enriched */
+    e = open_enricher(FF_IP_KEEP);
+    run(e, "{\"locale\":\"en\"}", "", "8.8.4.4", 0, &b, &en);
+    expect_context(&b, "{\"locale\":\"en\",\"ip\":\"8.8.4.4\"}");
+    /* cookieless visitors: each event without ids gets the id of its own address */
+    uint8_t salt[32] = {1};
+    struct ff_enrich_request rq = {.peer_ip = S("8.8.4.4"), .user_agent = S("curl/8"), .browser_sent = 1,
+                                   .peer_is_person = 1, .visitor_salt = salt, .project = S("p")};
+    memset(&a, 0, sizeof a);
+    a.context = S("{\"locale\":\"en\"}");
+    assert_int_equal(ff_enrich_event(e, &rq, &a, &en), 0);
+    memset(&b, 0, sizeof b);
+    b.context = S("{\"locale\":\"en\"}");
+    b.user_id = S("u1"); /* has an id: takes the answer, no visitor id */
+    assert_int_equal(ff_enrich_event(e, &rq, &b, &en), 0);
+    assert_true(a.anonymous_id.len == 19 && b.anonymous_id.len == 0);
+    struct ff_event c;
+    memset(&c, 0, sizeof c);
+    c.context = S("{\"locale\":\"en\"}");
+    assert_int_equal(ff_enrich_event(e, &rq, &c, &en), 0);
+    assert_int_equal(c.anonymous_id.len, 19);
+    ff_enricher_close(e);
+    ff_enriched_free(&en);
+}
+
 /* Source and channel of a visit, as the store derives them; and the URL helpers. */
 static void test_channels(void **state)
 {
@@ -434,7 +499,8 @@ int main(void)
         cmocka_unit_test(test_user_agent_sources), cmocka_unit_test(test_geoip_lookups),
         cmocka_unit_test(test_ip_truncation),      cmocka_unit_test(test_ip_settings),
         cmocka_unit_test(test_channels),           cmocka_unit_test(test_open_errors),
-        cmocka_unit_test(test_pii_masking),        cmocka_unit_test(test_pii_quick_look),        cmocka_unit_test(test_cookieless_visitor_ids),
+        cmocka_unit_test(test_pii_masking),        cmocka_unit_test(test_pii_quick_look),
+        cmocka_unit_test(test_repeated_contexts),        cmocka_unit_test(test_cookieless_visitor_ids),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
