@@ -77,6 +77,9 @@ struct ff_enriched {
 };
 void ff_enriched_init(struct ff_enriched *en);
 void ff_enriched_free(struct ff_enriched *en);
+/* Forgets the last event: its request's strings (headers, project) are gone once the request
+ * is answered, so a batch starts afresh. */
+static inline void ff_enriched_forget(struct ff_enriched *en) { en->last_valid = 0; }
 
 /* Fills ev's enrichment fields (pointing into *en) from ev->context (compact JSON object text
  * as normalisation writes it, or "") and the request, and applies the IP setting to

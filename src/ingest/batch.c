@@ -34,6 +34,7 @@ void ff_batch_reset(struct ff_batch *b, int format)
     b->project = NULL;
     b->error = NULL;
     b->field = "";
+    if (b->enriched) ff_enriched_forget(b->enriched);
 }
 
 void ff_batch_free(struct ff_batch *b)
