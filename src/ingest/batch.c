@@ -19,6 +19,7 @@ void ff_batch_init(struct ff_batch *b, int format, size_t max_bytes)
     ff_buf_init(&b->scratch, max_bytes * 6 + 4096);
     ff_buf_init(&b->errtext, 4096);
     ff_buf_init(&b->pii, max_bytes * 6 + 4096);
+    ff_buf_init(&b->pii_clean, max_bytes + 4096);
     ff_batch_reset(b, format);
 }
 
@@ -35,6 +36,7 @@ void ff_batch_reset(struct ff_batch *b, int format)
     b->error = NULL;
     b->field = "";
     if (b->enriched) ff_enriched_forget(b->enriched);
+    b->pii_clean_project = NULL; /* projects may be reloaded between requests */
 }
 
 void ff_batch_free(struct ff_batch *b)
@@ -44,6 +46,7 @@ void ff_batch_free(struct ff_batch *b)
     ff_buf_free(&b->scratch);
     ff_buf_free(&b->errtext);
     ff_buf_free(&b->pii);
+    ff_buf_free(&b->pii_clean);
     ff_free(b->items);
     b->items = NULL;
     b->cap_items = 0;

@@ -60,6 +60,10 @@ struct ff_batch {
     struct ff_json_parser *merge_parser; /* made when a batch context must be merged in */
     struct ff_enriched *enriched; /* enrich/enrich.h: made for the first event enriched */
     struct ff_buf pii;         /* an event's properties and context with personal data masked */
+    /* The last context that had nothing to mask, and the project whose pii-keep it was read
+     * under: a batch repeats its context event after event (NULL project: none yet). */
+    struct ff_buf pii_clean;
+    const void *pii_clean_project;
     struct ff_buf errtext;
 };
 

@@ -193,7 +193,15 @@ static int scrub_pii(struct ff_batch *b, const struct ff_project *pr, struct ff_
     int pc = 0, cc = 0;
     int rc = ff_pii_scrub_json(ev->properties.p, ev->properties.len, "properties", pr->pii_keep, &b->pii, &pc);
     size_t split = b->pii.len;
-    if (!rc) rc = ff_pii_scrub_json(ev->context.p, ev->context.len, "context", pr->pii_keep, &b->pii, &cc);
+    /* the context the last event had, found clean under the same project: clean again */
+    int again = b->pii_clean_project == pr && ev->context.len == b->pii_clean.len &&
+                (!ev->context.len || !memcmp(ev->context.p, b->pii_clean.data, ev->context.len));
+    if (!rc && !again) {
+        rc = ff_pii_scrub_json(ev->context.p, ev->context.len, "context", pr->pii_keep, &b->pii, &cc);
+        b->pii_clean_project = NULL;
+        ff_buf_reset(&b->pii_clean);
+        if (!rc && !cc && !ff_buf_append(&b->pii_clean, ev->context.p, ev->context.len)) b->pii_clean_project = pr;
+    }
     if (rc) return rc;
     /* pointers only now: the buffer may have moved while it grew */
     if (pc) ev->properties = (struct ff_str){b->pii.data, (uint32_t)split};

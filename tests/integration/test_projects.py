@@ -289,6 +289,23 @@ def test_personal_data_is_masked_unless_the_project_keeps_it(server):
     assert ev["properties"]["card"] == "4111 1111 1111 1111"
 
 
+def test_masking_in_a_batch_that_repeats_its_context(server):
+    """Events of one batch with the same context take the last one's finding (nothing to
+    mask); a different context of the same length, or the same context with an address in
+    it, is masked as if alone."""
+    clean = {"page": {"url": "https://x.example/?q=aaaaaaaaaa"}}
+    dirty = {"page": {"url": "https://x.example/?q=ann@ex.com"}}
+    contexts = [clean, clean, dirty, dirty, clean]
+    mids = [uid() for _ in contexts]
+    items = [{"type": "track", "event": "e", "userId": "u", "messageId": m, "context": c}
+             for m, c in zip(mids, contexts)]
+    r = server.post_json("/v1/batch", {"batch": items})
+    assert r.status_code == 200, r.text
+    urls = [server.event_by_mid(m)["context"]["page"]["url"] for m in mids]
+    assert urls == ["https://x.example/?q=aaaaaaaaaa"] * 2 + ["https://x.example/?q=[email]"] * 2 + \
+        ["https://x.example/?q=aaaaaaaaaa"]
+
+
 def test_cookieless_visitor_ids(server):
     chrome = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"
     firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0"
