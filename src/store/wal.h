@@ -22,6 +22,9 @@ struct ff_wal;
 typedef void (*ff_wal_durable_fn)(void *arg, uint64_t first_seq, const char *records, size_t len,
                                   const uint32_t *drops, uint32_t ndrop);
 
+/* 1: frames are compressed with zstd, as before lz4 (for tests that old logs still read). */
+extern int ff_wal_zstd;
+
 struct ff_wal_opts {
     const char *dir;          /* the data directory; segments go in DIR/wal/ */
     size_t segment_bytes;     /* start a new segment file past this size */

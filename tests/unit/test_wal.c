@@ -533,6 +533,58 @@ static void test_order_and_seqs(void **state)
     check_log(f->dir, E);
 }
 
+/* The codec of every frame in the log's segments: counts[codec] (0 none, 1 zstd, 2 lz4). */
+static void count_codecs(const char *dir, size_t counts[3])
+{
+    char wdir[256];
+    snprintf(wdir, sizeof wdir, "%s/wal", dir);
+    DIR *d = opendir(wdir);
+    assert_non_null(d);
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        size_t nl = strlen(de->d_name);
+        if (nl < 4 || strcmp(de->d_name + nl - 4, ".wal")) continue;
+        char path[600];
+        snprintf(path, sizeof path, "%s/%s", wdir, de->d_name);
+        FILE *fp = fopen(path, "rb");
+        assert_non_null(fp);
+        static unsigned char buf[1 << 22];
+        size_t n = fread(buf, 1, sizeof buf, fp);
+        fclose(fp);
+        for (size_t off = 16; off + 40 <= n;) {
+            uint32_t stored = buf[off + 4] | buf[off + 5] << 8 | buf[off + 6] << 16 | (uint32_t)buf[off + 7] << 24;
+            uint32_t ndrop = buf[off + 28] | buf[off + 29] << 8 | buf[off + 30] << 16 | (uint32_t)buf[off + 31] << 24;
+            unsigned codec = buf[off + 24] | buf[off + 25] << 8;
+            assert_true(codec < 3);
+            counts[codec]++;
+            off += 40 + (size_t)ndrop * 4 + stored;
+        }
+    }
+    closedir(d);
+}
+
+/* Frames compressed with zstd, as versions before lz4 wrote them, still read: a log written
+ * half with each codec comes back whole. */
+static void test_zstd_frames_still_read(void **state)
+{
+    struct fx *f = *state;
+    struct coll *E = fx_expect(f);
+    ff_wal_zstd = 1;
+    wal_open(f);
+    run_events(f, "old-", 40, "click", 40); /* over 1 KB: compressed */
+    run_events(f, "tiny-", 1, "click", 1);  /* one event: stored as it is */
+    wal_close(f);
+    ff_wal_zstd = 0;
+    wal_open(f);
+    run_events(f, "new-", 40, "click", 40);
+    wal_close(f);
+    wal_open(f);
+    check_log(f->dir, E);
+    size_t counts[3] = {0};
+    count_codecs(f->dir, counts);
+    assert_true(counts[0] >= 1 && counts[1] >= 1 && counts[2] >= 1);
+}
+
 /* Several threads submitting at once: group commit must keep every request whole, in
  * submission order per thread, with unique numbers. */
 struct thread_arg {
@@ -1358,6 +1410,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_order_and_seqs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_zstd_frames_still_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_submitters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_duplicates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dedup_window, setup, teardown),
