@@ -207,16 +207,34 @@ static int may_at_email(const char *s, size_t len, size_t i)
     return i + 2 < len && s[i + 1] == '4' && s[i + 2] == '0' && email_at(s, 0, len, i, 3, &a, &e);
 }
 
-/* Updates the digits in the current run of digit groups over s[lo, hi) as may_hold counts
- * them; 1 when a run reaches a phone number's digits. */
-static int run_reaches(const char *s, size_t lo, size_t hi, size_t *run)
+/* A run of digit groups as the quick look counts it: its digits, and whether the group being
+ * read is glued to a word before it ("o0000012345", an order id): the careful scan starts a
+ * number only at a word boundary, so a glued group never counts, though the groups after a
+ * separator may ("o123 456 789 012"). The byte before the word's last letter being a
+ * backslash makes that letter an escape ("\n5551234567"), not a word. */
+struct run {
+    size_t digits;
+    int glued;
+};
+
+/* The state after byte i, an end of runs (neither digit nor separator). */
+static void run_ends_at(const char *s, size_t i, struct run *r)
+{
+    r->digits = 0;
+    r->glued = is_alnum(s[i]) && !(i > 0 && s[i - 1] == '\\');
+}
+
+/* Reads s[lo, hi) into the run; 1 when it reaches a phone number's digits. */
+static int run_reaches(const char *s, size_t lo, size_t hi, struct run *r)
 {
     for (size_t i = lo; i < hi; i++) {
         unsigned char c = (unsigned char)s[i];
         if ((unsigned)(c - '0') < 10) {
-            if (++*run >= 9) return 1;
-        } else if (!is_sep((char)c) && c != '+') {
-            *run = 0;
+            if (!r->glued && ++r->digits >= 9) return 1;
+        } else if (is_sep((char)c) || c == '+') {
+            r->glued = 0;
+        } else {
+            run_ends_at(s, i, r);
         }
     }
     return 0;
@@ -236,7 +254,8 @@ static inline unsigned bits16(unsigned x)
 
 int ff_pii_may_match(const char *s, size_t len)
 {
-    size_t run = 0, i = 0;
+    struct run r = {0, 0};
+    size_t i = 0;
 #ifdef __SSE2__
     /* 16 bytes at a time: most text has no '@' or '%' and few digits, and is passed over
      * without a look at each byte. */
@@ -247,22 +266,36 @@ int ff_pii_may_match(const char *s, size_t len)
         __m128i v = _mm_loadu_si128((const __m128i *)(s + i));
         unsigned mail = (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, at), _mm_cmpeq_epi8(v, pct)));
         unsigned digit = (unsigned)_mm_movemask_epi8(_mm_and_si128(_mm_cmpgt_epi8(v, lo), _mm_cmplt_epi8(v, hi)));
-        __m128i sep = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, sp), _mm_cmpeq_epi8(v, dash)),
-                                   _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, open), _mm_cmpeq_epi8(v, close)),
-                                                _mm_cmpeq_epi8(v, plus)));
-        unsigned ends = ~(digit | (unsigned)_mm_movemask_epi8(sep)) & 0xffff;
+        unsigned sep = (unsigned)_mm_movemask_epi8(
+            _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, sp), _mm_cmpeq_epi8(v, dash)),
+                         _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, open), _mm_cmpeq_epi8(v, close)),
+                                      _mm_cmpeq_epi8(v, plus))));
+        unsigned ends = ~(digit | sep) & 0xffff;
         for (unsigned m = mail; m; m &= m - 1)
             if (may_at_email(s, len, i + (unsigned)__builtin_ctz(m))) return 1;
-        if (run + bits16(digit) < 9) { /* no run can reach 9 digits here */
-            run = ends ? bits16(digit >> (31 - __builtin_clz(ends))) : run + bits16(digit);
+        if (r.digits + bits16(digit) >= 9) { /* a run may reach 9 digits here: byte by byte */
+            if (run_reaches(s, i, i + 16, &r)) return 1;
             continue;
         }
-        if (run_reaches(s, i, i + 16, &run)) return 1;
+        /* None can: only the run's state at the chunk's end is needed. From the last end of
+         * runs (if any), digits count unless glued, and a separator unglues. */
+        unsigned from = 0;
+        if (ends) {
+            unsigned h = 31u - (unsigned)__builtin_clz(ends);
+            run_ends_at(s, i + h, &r);
+            from = h + 1;
+        }
+        unsigned rest = (0xffffu << from) & 0xffff, seps = sep & rest;
+        if (r.glued && seps) {
+            r.glued = 0;
+            rest = (0xffffu << ((unsigned)__builtin_ctz(seps) + 1)) & 0xffff;
+        }
+        if (!r.glued) r.digits += bits16(digit & rest);
     }
 #endif
     for (; i < len; i++)
         if ((s[i] == '@' || s[i] == '%') && may_at_email(s, len, i)) return 1;
-        else if (run_reaches(s, i, i + 1, &run)) return 1;
+        else if (run_reaches(s, i, i + 1, &r)) return 1;
     return 0;
 }
 

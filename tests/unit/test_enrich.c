@@ -463,7 +463,7 @@ static void test_pii_masking(void **state)
 static void test_pii_quick_look(void **state)
 {
     (void)state;
-    static const char alphabet[] = "0123456789012345678901234567890123456789 -()+@.%4ab\\\":,{}x.com";
+    static const char alphabet[] = "0123456789012345678901234567890123456789 -()+@.%4ab\\\":,{}x.comnoqz";
     test_rng_init(31);
     struct ff_buf out;
     ff_buf_init(&out, 1 << 20);
@@ -488,8 +488,17 @@ static void test_pii_quick_look(void **state)
     const char *ctx = "{\"library\":{\"name\":\"@segment/analytics-node\",\"version\":\"2.1.2\"},"
                       "\"userAgent\":\"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36\"}";
     assert_int_equal(ff_pii_may_match(ctx, strlen(ctx)), 0);
-    const char *at16 = "{\"a\":\"xxxxxxxxxxxxx12345\",\"b\":\"6789 x\",\"c\":\"0000 0000 0\"}";
+    const char *at16 = "{\"a\":\"xxxxxxxxxxxx 12345\",\"b\":\"6789 x\",\"c\":\"0000 0000 0\"}";
     assert_int_equal(ff_pii_may_match(at16, strlen(at16)), 1); /* 9 digits from the 16th byte on */
+    /* an order id glued to its letter is no number; the groups after a separator may be */
+    const char *order = "{\"orderId\":\"o0000012345-17\",\"revenue\":89.99,\"currency\":\"USD\"}";
+    assert_int_equal(ff_pii_may_match(order, strlen(order)), 0);
+    const char *glued_then_phone = "{\"n\":\"o123 456 789 012\"}";
+    assert_int_equal(ff_pii_may_match(glued_then_phone, strlen(glued_then_phone)), 1);
+    int changed = 0;
+    ff_buf_reset(&out);
+    assert_int_equal(ff_pii_scrub_json(glued_then_phone, strlen(glued_then_phone), "properties", NULL, &out, &changed), 0);
+    assert_int_equal(changed, 1);
     ff_buf_free(&out);
 }
 
