@@ -254,7 +254,10 @@ static void columns_free(struct columns *c)
     memset(c, 0, sizeof *c);
 }
 
-static int columns_take(const struct builder *b, const struct ff_part_column *cols, int ncols, struct columns *c)
+/* skip[k]: a string column whose encoding is settled without its values (dictionary codes
+ * or UUID bytes from the interned ids): not taken. */
+static int columns_take(const struct builder *b, const struct ff_part_column *cols, int ncols, const uint8_t *skip,
+                        struct columns *c)
 {
     memset(c, 0, sizeof *c);
     c->ncols = ncols;
@@ -278,6 +281,7 @@ static int columns_take(const struct builder *b, const struct ff_part_column *co
             v->str = (struct ff_str *)b->derived + (size_t)(k - FF_C_PAGE_URL) * b->stride;
             continue;
         }
+        if (skip[k]) continue;
         c->own[k] = 1;
         int rc = 0;
         if (v->type == FF_COL_I64) rc = !(v->i64 = ff_malloc(n * 8));
@@ -439,18 +443,24 @@ static int write_day(const struct builder *b, const char *path, uint32_t block_r
         }
         cols[c].enc = FF_ENC_PLAIN;
     }
-    struct columns cv;
-    int rc = columns_take(b, cols, ncols, &cv);
-    if (rc) return rc;
-    for (int c = 0; c < ncols && !rc; c++)
+    /* Interned string columns first: those that come out as codes or UUID bytes need no
+     * column of values taken from the events (a read of every row through the sort order). */
+    uint8_t settled[MAX_COLS] = {0}, undecided[MAX_COLS] = {0};
+    int rc = 0;
+    for (int c = 0; c < FF_NCOLS && !rc; c++)
         if (cols[c].type == FF_COL_STR) {
-            rc = c < FF_NCOLS ? ff_interned_encoding(&b->in->col[c], b->rows, b->n, &cols[c].enc, &dicts[c],
-                                                     &dict_count[c], &row_codes[c], &uuid16[c])
-                              : 1;
-            if (rc == 1)
-                rc = choose_encoding(cv.v[c].str, b->n, &cols[c].enc, &dicts[c], &dict_count[c], &row_codes[c],
-                                     &uuid16[c]);
+            rc = ff_interned_encoding(&b->in->col[c], b->rows, b->n, &cols[c].enc, &dicts[c], &dict_count[c],
+                                      &row_codes[c], &uuid16[c]);
+            if (rc == 1) undecided[c] = 1, rc = 0;
+            else if (!rc) settled[c] = cols[c].enc != FF_ENC_PLAIN;
         }
+    for (int c = FF_NCOLS; c < ncols; c++) undecided[c] = cols[c].type == FF_COL_STR;
+    struct columns cv;
+    memset(&cv, 0, sizeof cv);
+    if (!rc) rc = columns_take(b, cols, ncols, settled, &cv);
+    for (int c = 0; c < ncols && !rc; c++)
+        if (undecided[c])
+            rc = choose_encoding(cv.v[c].str, b->n, &cols[c].enc, &dicts[c], &dict_count[c], &row_codes[c], &uuid16[c]);
     struct ff_part_writer *w = NULL;
     if (!rc) rc = ff_part_writer_open(&w, path, cols, (uint32_t)ncols, block_rows);
     for (int c = 0; c < ncols && !rc; c++)
@@ -459,9 +469,11 @@ static int write_day(const struct builder *b, const char *path, uint32_t block_r
     info->min_time = info->min_received = INT64_MAX;
     info->max_time = info->max_received = INT64_MIN;
     int64_t min_seq = INT64_MAX, max_seq = INT64_MIN;
-    minmax(cv.v[FF_C_TIME].i64, b->n, &info->min_time, &info->max_time);
-    minmax(cv.v[FF_C_RECEIVED].i64, b->n, &info->min_received, &info->max_received);
-    minmax(cv.v[FF_C_SEQ].i64, b->n, &min_seq, &max_seq);
+    if (!rc) { /* the columns were taken */
+        minmax(cv.v[FF_C_TIME].i64, b->n, &info->min_time, &info->max_time);
+        minmax(cv.v[FF_C_RECEIVED].i64, b->n, &info->min_received, &info->max_received);
+        minmax(cv.v[FF_C_SEQ].i64, b->n, &min_seq, &max_seq);
+    }
     bp->min_seq = b->n ? (uint64_t)min_seq : UINT64_MAX;
     bp->max_seq = b->n ? (uint64_t)max_seq : 0;
     /* A block is a window on the day's columns. */
