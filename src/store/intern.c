@@ -11,14 +11,32 @@
 
 #define DICT_SAMPLE 4096
 
-int ff_mostly_distinct(const void *first, size_t stride, size_t n)
+/* The most distinct values a dictionary of a day of n rows may hold: a dictionary pays when
+ * values repeat, at most a quarter as many as rows, and at most FF_DICT_MAX_VALUES of them,
+ * since a reader keeps an open part's dictionaries in memory (context JSON that hardly
+ * repeats made dictionaries of hundreds of MB). */
+static size_t dict_limit(size_t n)
+{
+    size_t limit = n / 4 > 16 ? n / 4 : 16;
+    return limit > FF_DICT_MAX_VALUES ? FF_DICT_MAX_VALUES : limit;
+}
+
+/* Item i's string at byte `off` of it. */
+static const struct ff_str *field(const char *base, size_t stride, size_t i, size_t off)
+{
+    return (const struct ff_str *)(base + i * stride + off);
+}
+
+/* 1 when a sample spread over the n values is mostly distinct, so no dictionary is worth
+ * building; 0 when not or when n is too small to tell; -ENOMEM. */
+static int mostly_distinct(const char *base, size_t stride, size_t n, size_t off)
 {
     if (n < 4 * DICT_SAMPLE) return 0;
     struct ff_strmap seen;
     ff_strmap_init(&seen);
     /* spread over all rows: sorted by person, a prefix would be a few people */
     for (size_t i = 0; i < DICT_SAMPLE; i++) {
-        const struct ff_str *s = (const struct ff_str *)((const char *)first + i * (n / DICT_SAMPLE) * stride);
+        const struct ff_str *s = field(base, stride, i * (n / DICT_SAMPLE), off);
         int found;
         if (!ff_strmap_put(&seen, s->p, s->len, 0, &found)) {
             ff_strmap_free(&seen);
@@ -30,61 +48,61 @@ int ff_mostly_distinct(const void *first, size_t stride, size_t n)
     return distinct > DICT_SAMPLE / 2;
 }
 
-static const struct ff_str *field(const struct ff_event *ev, size_t off)
-{
-    return (const struct ff_str *)((const char *)ev + off - 1);
-}
-
 static int is_uuid(struct ff_str s, uint8_t out[16])
 {
     return s.len == 36 && ff_uuid_parse(s.p, s.len, out) && memcmp(out, (uint8_t[16]){0}, 16);
 }
 
-/* Every event's 16 bytes when every non-empty value is a UUID: 1, 0 when one is not, or
- * -ENOMEM. */
-static int parse_uuids(const struct ff_event *evs, size_t n, size_t off, uint8_t **out)
+/* Every item's 16 bytes into *out when every non-empty value is a UUID (and one is there);
+ * else *out stays NULL. 0 or -ENOMEM. */
+static int parse_uuids(const char *base, size_t stride, size_t n, size_t off, uint8_t **out)
 {
     *out = NULL;
-    uint8_t *b = ff_malloc(n * 16);
+    size_t i = 0;
+    while (i < n && !field(base, stride, i, off)->len) i++;
+    if (i == n || !is_uuid(*field(base, stride, i, off), (uint8_t[16]){0})) return 0; /* the usual answer, at once */
+    uint8_t *b = ff_calloc(n, 16);
     if (!b) return -ENOMEM;
-    for (size_t i = 0; i < n; i++) {
-        const struct ff_str *s = field(&evs[i], off);
-        if (!s->len) memset(b + i * 16, 0, 16);
-        else if (!is_uuid(*s, b + i * 16)) {
+    for (; i < n; i++) {
+        const struct ff_str *s = field(base, stride, i, off);
+        /* the same as the item before (one person's anonymous id): copy, do not parse again */
+        if (i && s->len && s->len == field(base, stride, i - 1, off)->len &&
+            !memcmp(s->p, field(base, stride, i - 1, off)->p, s->len))
+            memcpy(b + i * 16, b + (i - 1) * 16, 16);
+        else if (s->len && !is_uuid(*s, b + i * 16)) {
             ff_free(b);
             return 0;
         }
     }
     *out = b;
-    return 1;
+    return 0;
 }
 
 struct interning {
-    int col;
+    struct ff_interned_col *out;
     size_t off;
     struct ff_strmap map;
     size_t bytes;
 };
 
-int ff_intern_columns(const struct ff_event *evs, size_t n, const size_t field_off[FF_NCOLS], struct ff_interned *out)
+/* Interns ncols string fields (at byte offsets offs[k] of each of n items, `stride` bytes
+ * apart from `base`) into *outs[k], all of an item's fields before the next item's. */
+static int intern_fields(const char *base, size_t stride, size_t n, const size_t *offs,
+                         struct ff_interned_col *const *outs, int ncols)
 {
-    memset(out, 0, sizeof *out);
-    if (!n) return 0;
     struct interning cur[FF_NCOLS];
     int ncur = 0, rc = 0;
-    /* No day of the build has a dictionary of more values than this. */
-    const size_t cap = ff_dict_limit(n);
-    for (int c = 0; c < FF_NCOLS && !rc; c++) {
-        if (!field_off[c] || ff_schema[c].type != FF_COL_STR) continue;
-        const struct ff_str *first = field(&evs[0], field_off[c]);
-        int distinct = ff_mostly_distinct(first, sizeof *evs, n);
+    /* No day of these items has a dictionary of more values than this. */
+    const size_t cap = dict_limit(n);
+    for (int k = 0; k < ncols && !rc; k++) {
+        struct ff_interned_col *o = outs[k];
+        memset(o, 0, sizeof *o);
+        int distinct = n ? mostly_distinct(base, stride, n, offs[k]) : 0;
         if (distinct < 0) rc = distinct;
-        else if (distinct) { /* no dictionary; perhaps UUIDs, parsed here in memory order */
-            if (is_uuid(*first, (uint8_t[16]){0}) && (rc = parse_uuids(evs, n, field_off[c], &out->col[c].uuid16)) > 0)
-                rc = 0;
-        } else if (!(out->col[c].ids = ff_malloc(n * sizeof *out->col[c].ids))) rc = -ENOMEM;
+        else if (distinct) rc = parse_uuids(base, stride, n, offs[k], &o->uuid16); /* no dictionary */
+        else if (!(o->ids = ff_malloc((n ? n : 1) * sizeof *o->ids))) rc = -ENOMEM;
         else {
-            cur[ncur] = (struct interning){.col = c, .off = field_off[c]};
+            cur[ncur] = (struct interning){.out = o, .off = offs[k]};
             ff_strmap_init(&cur[ncur].map);
             ncur++;
         }
@@ -92,11 +110,11 @@ int ff_intern_columns(const struct ff_event *evs, size_t n, const size_t field_o
     for (size_t i = 0; i < n && !rc; i++)
         for (int k = 0; k < ncur; k++) {
             struct interning *in = &cur[k];
-            uint32_t *ids = out->col[in->col].ids;
+            uint32_t *ids = in->out->ids;
             if (!ids) continue;
-            const struct ff_str *s = field(&evs[i], in->off);
+            const struct ff_str *s = field(base, stride, i, in->off);
             if (i) { /* a run (one person's user id, one page, one browser): no hash */
-                const struct ff_str *prev = field(&evs[i - 1], in->off);
+                const struct ff_str *prev = field(base, stride, i - 1, in->off);
                 if (s->len == prev->len && (s->p == prev->p || !s->len || !memcmp(s->p, prev->p, s->len))) {
                     ids[i] = ids[i - 1];
                     continue;
@@ -112,12 +130,12 @@ int ff_intern_columns(const struct ff_event *evs, size_t n, const size_t field_o
             if (!found) in->bytes += s->len;
             if (in->map.count > cap || in->bytes > FF_DICT_MAX_BYTES) { /* no day could use it */
                 ff_free(ids);
-                out->col[in->col].ids = NULL;
+                in->out->ids = NULL;
                 ff_strmap_free(&in->map);
             }
         }
     for (int k = 0; k < ncur; k++) {
-        struct ff_interned_col *ic = &out->col[cur[k].col];
+        struct ff_interned_col *ic = cur[k].out;
         const struct ff_strmap *m = &cur[k].map;
         if (!rc && ic->ids) {
             if (!(ic->vals = ff_malloc((m->count ? m->count : 1) * sizeof *ic->vals))) rc = -ENOMEM;
@@ -125,21 +143,38 @@ int ff_intern_columns(const struct ff_event *evs, size_t n, const size_t field_o
                 for (size_t s = 0; s < m->cap; s++)
                     if (m->slots[s].p) ic->vals[m->slots[s].value] = (struct ff_str){m->slots[s].p, m->slots[s].len};
             ic->nvals = (uint32_t)m->count;
+        } else if (!rc) { /* given up: too many values for a dictionary; perhaps UUIDs */
+            rc = parse_uuids(base, stride, n, cur[k].off, &ic->uuid16);
         }
         ff_strmap_free(&cur[k].map);
     }
+    return rc;
+}
+
+static void interned_col_free(struct ff_interned_col *ic)
+{
+    ff_free(ic->ids);
+    ff_free(ic->vals);
+    ff_free(ic->uuid16);
+    memset(ic, 0, sizeof *ic);
+}
+
+int ff_intern_columns(const struct ff_event *evs, size_t n, const size_t field_off[FF_NCOLS], struct ff_interned *out)
+{
+    memset(out, 0, sizeof *out);
+    size_t offs[FF_NCOLS];
+    struct ff_interned_col *outs[FF_NCOLS];
+    int k = 0;
+    for (int c = 0; c < FF_NCOLS; c++)
+        if (field_off[c] && ff_schema[c].type == FF_COL_STR) offs[k] = field_off[c] - 1, outs[k++] = &out->col[c];
+    int rc = intern_fields((const char *)evs, sizeof *evs, n, offs, outs, k);
     if (rc) ff_interned_free(out);
     return rc;
 }
 
 void ff_interned_free(struct ff_interned *in)
 {
-    for (int c = 0; c < FF_NCOLS; c++) {
-        ff_free(in->col[c].ids);
-        ff_free(in->col[c].vals);
-        ff_free(in->col[c].uuid16);
-    }
-    memset(in, 0, sizeof *in);
+    for (int c = 0; c < FF_NCOLS; c++) interned_col_free(&in->col[c]);
 }
 
 struct ranked {
@@ -157,20 +192,30 @@ int ff_interned_encoding(const struct ff_interned_col *ic, const uint32_t *rows,
 {
     *row_codes = NULL;
     *uuid16 = NULL;
-    if (ic->uuid16) { /* every value of the build is a UUID or empty */
+    if (ic->uuid16) { /* every value is a UUID or empty */
         uint8_t *b = ff_malloc((n ? n : 1) * 16);
         if (!b) return -ENOMEM;
         int any = 0;
         for (size_t r = 0; r < n; r++) {
-            memcpy(b + r * 16, ic->uuid16 + (size_t)rows[r] * 16, 16);
+            memcpy(b + r * 16, ic->uuid16 + (size_t)(rows ? rows[r] : r) * 16, 16);
             any |= memcmp(b + r * 16, (uint8_t[16]){0}, 16) != 0;
         }
-        if (!any) { /* all empty on this day: let the caller write its one-entry dictionary */
-            ff_free(b);
-            return 1;
+        if (any) {
+            *enc = FF_ENC_UUID;
+            *uuid16 = b;
+            return 0;
         }
-        *enc = FF_ENC_UUID;
-        *uuid16 = b;
+        /* all empty on this day: a one-entry dictionary */
+        ff_free(b);
+        struct ff_str *d = ff_malloc(sizeof *d);
+        if (!d || !(*row_codes = ff_calloc(n ? n : 1, sizeof **row_codes))) {
+            ff_free(d);
+            return -ENOMEM;
+        }
+        d[0] = (struct ff_str){"", 0};
+        *enc = FF_ENC_DICT;
+        *dict = d;
+        *count = 1;
         return 0;
     }
     if (!ic->ids) return 1;
@@ -187,7 +232,7 @@ int ff_interned_encoding(const struct ff_interned_col *ic, const uint32_t *rows,
     size_t bytes = 0;
     int any = 0;
     for (size_t r = 0; r < n; r++) {
-        uint32_t g = ic->ids[rows[r]];
+        uint32_t g = ic->ids[rows ? rows[r] : r];
         if (slot_of[g] == UINT32_MAX) {
             slot_of[g] = k;
             used[k] = (struct ranked){ic->vals[g], k};
@@ -215,7 +260,7 @@ int ff_interned_encoding(const struct ff_interned_col *ic, const uint32_t *rows,
     if (!rc && u16) {
         *enc = FF_ENC_UUID;
         *uuid16 = u16;
-    } else if (!rc && (k > ff_dict_limit(n) || bytes > FF_DICT_MAX_BYTES)) {
+    } else if (!rc && (k > dict_limit(n) || bytes > FF_DICT_MAX_BYTES)) {
         *enc = FF_ENC_PLAIN;
     } else if (!rc) {
         /* The dictionary sorted, and each row's code its value's rank. */
@@ -238,5 +283,20 @@ int ff_interned_encoding(const struct ff_interned_col *ic, const uint32_t *rows,
     ff_free(slot_of);
     ff_free(used);
     ff_free(codes);
+    return rc;
+}
+
+int ff_string_encoding(const struct ff_str *vals, size_t n, uint8_t *enc, struct ff_str **dict, uint32_t *count,
+                       uint32_t **row_codes, uint8_t **uuid16)
+{
+    struct ff_interned_col ic, *out = &ic;
+    const size_t off = 0;
+    int rc = intern_fields((const char *)vals, sizeof *vals, n, &off, &out, 1);
+    if (!rc) rc = ff_interned_encoding(&ic, NULL, n, enc, dict, count, row_codes, uuid16);
+    if (rc == 1) { /* too many distinct values, not UUIDs */
+        *enc = FF_ENC_PLAIN;
+        rc = 0;
+    }
+    interned_col_free(&ic);
     return rc;
 }

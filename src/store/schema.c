@@ -306,112 +306,6 @@ static int columns_take(const struct builder *b, const struct ff_part_column *co
     return 0;
 }
 
-/* Chooses a string column's encoding for one part; for DICT fills the sorted dictionary and
- * each row's code, for UUID each row's 16 bytes. */
-static int choose_encoding(const struct ff_str *vals, size_t n, uint8_t *enc, struct ff_str **dict, uint32_t *count,
-                           uint32_t **row_codes, uint8_t **uuid16)
-{
-    *row_codes = NULL;
-    *uuid16 = NULL;
-    int uuid = 1, any = 0;
-    /* UUIDs are parsed once, here, and the writer copies the bytes. */
-    uint8_t *bytes = NULL;
-    for (size_t i = 0; i < n && uuid; i++) {
-        struct ff_str s = vals[i];
-        if (!s.len) {
-            if (bytes) memset(bytes + i * 16, 0, 16);
-            continue;
-        }
-        if (!any) {
-            any = 1;
-            if (s.len != 36) break; /* not a UUID column: no need to look further */
-            if (!(bytes = ff_malloc(n * 16))) return -ENOMEM;
-            memset(bytes, 0, i * 16);
-        }
-        uint8_t *o = bytes + i * 16;
-        /* the same as the row before (sorted by person): copy, do not parse again */
-        if (i && s.len == 36 && vals[i - 1].len == 36 && !memcmp(vals[i - 1].p, s.p, 36)) memcpy(o, o - 16, 16);
-        else if (!ff_uuid_parse(s.p, s.len, o) || !memcmp(o, (uint8_t[16]){0}, 16)) uuid = 0;
-    }
-    if (uuid && any && bytes) {
-        *enc = FF_ENC_UUID;
-        *uuid16 = bytes;
-        return 0;
-    }
-    ff_free(bytes);
-    /* Empty throughout (a column enrichment has not filled yet): a one-entry dictionary,
-     * without hashing a million empty strings. */
-    if (!any) {
-        struct ff_str *d = ff_malloc(sizeof *d);
-        if (!d || !(*row_codes = ff_calloc(n ? n : 1, sizeof **row_codes))) {
-            ff_free(d);
-            return -ENOMEM;
-        }
-        d[0] = (struct ff_str){"", 0};
-        *enc = FF_ENC_DICT;
-        *dict = d;
-        *count = 1;
-        return 0;
-    }
-    /* Mostly distinct in a sample: plain, without building the rest. */
-    int distinct = ff_mostly_distinct(vals, sizeof *vals, n);
-    if (distinct) {
-        *enc = FF_ENC_PLAIN;
-        return distinct < 0 ? distinct : 0;
-    }
-    struct ff_strmap codes;
-    ff_strmap_init(&codes);
-    size_t limit = ff_dict_limit(n);
-    size_t dict_bytes = 0;
-    /* Each row's value gets a first-seen id now; the ids become sorted codes below, so
-     * writing the blocks needs no second hash of every value. */
-    uint32_t *ids = ff_malloc((n ? n : 1) * sizeof *ids);
-    if (!ids) return -ENOMEM;
-    int rc = 0;
-    for (size_t i = 0; i < n; i++) {
-        struct ff_str s = vals[i];
-        /* a run of one value (one person's user id, page, browser): no hash needed */
-        if (i && s.len == vals[i - 1].len && (s.p == vals[i - 1].p || !s.len || !memcmp(s.p, vals[i - 1].p, s.len))) {
-            ids[i] = ids[i - 1];
-            continue;
-        }
-        int found;
-        uint32_t *v = ff_strmap_put(&codes, s.p, s.len, (uint32_t)codes.count, &found);
-        if (!v) {
-            rc = -ENOMEM;
-            break;
-        }
-        ids[i] = *v;
-        if (!found) dict_bytes += s.len;
-        if (codes.count > limit || dict_bytes > FF_DICT_MAX_BYTES) {
-            *enc = FF_ENC_PLAIN;
-            rc = 1;
-            break;
-        }
-    }
-    size_t k = 0;
-    struct ff_str *d = rc ? NULL : ff_malloc((codes.count ? codes.count : 1) * sizeof *d);
-    uint32_t *code_of = rc ? NULL : ff_malloc((codes.count ? codes.count : 1) * sizeof *code_of);
-    if (!rc && (!d || !code_of)) rc = -ENOMEM;
-    if (rc) {
-        ff_free(d), ff_free(code_of), ff_free(ids);
-        ff_strmap_free(&codes);
-        return rc > 0 ? 0 : rc;
-    }
-    for (size_t i = 0; i < codes.cap; i++)
-        if (codes.slots[i].p) d[k++] = (struct ff_str){codes.slots[i].p, codes.slots[i].len};
-    qsort(d, k, sizeof *d, ff_str_cmp_qsort);
-    for (size_t i = 0; i < k; i++) code_of[*ff_strmap_get(&codes, d[i].p, d[i].len)] = (uint32_t)i;
-    for (size_t i = 0; i < n; i++) ids[i] = code_of[ids[i]]; /* now the sorted code of row i */
-    ff_free(code_of);
-    ff_strmap_free(&codes);
-    *enc = FF_ENC_DICT;
-    *dict = d;
-    *count = (uint32_t)k;
-    *row_codes = ids;
-    return 0;
-}
-
 static void minmax(const int64_t *v, size_t n, int64_t *lo, int64_t *hi)
 {
     for (size_t i = 0; i < n; i++) {
@@ -460,7 +354,8 @@ static int write_day(const struct builder *b, const char *path, uint32_t block_r
     if (!rc) rc = columns_take(b, cols, ncols, settled, &cv);
     for (int c = 0; c < ncols && !rc; c++)
         if (undecided[c])
-            rc = choose_encoding(cv.v[c].str, b->n, &cols[c].enc, &dicts[c], &dict_count[c], &row_codes[c], &uuid16[c]);
+            rc = ff_string_encoding(cv.v[c].str, b->n, &cols[c].enc, &dicts[c], &dict_count[c], &row_codes[c],
+                                    &uuid16[c]);
     struct ff_part_writer *w = NULL;
     if (!rc) rc = ff_part_writer_open(&w, path, cols, (uint32_t)ncols, block_rows);
     for (int c = 0; c < ncols && !rc; c++)

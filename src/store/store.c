@@ -349,14 +349,14 @@ void ff_store_on_durable(void *store, uint64_t first_seq, const char *records, s
 
 /* ---- flushing ---- */
 
-/* Decodes a frozen memtable into events and quarantined items (strings point into its slabs).
- * The events go into the store's reused array. */
 /* Where an event's person lies in s->flush_persons (an offset: the buffer moves while it
  * grows); len UINT32_MAX when its person is its own id. */
 struct person_at {
     uint32_t off, len;
 };
 
+/* Decodes a frozen memtable into events and quarantined items (strings point into its slabs).
+ * The events go into the store's reused array. */
 struct decoded {
     struct ff_event *evs; /* s->flush_evs */
     size_t nev;
@@ -383,16 +383,16 @@ static int resolve_person(struct ff_store *s, struct decoded *d, size_t i)
     struct ff_event *ev = &d->evs[i];
     struct person_at *at = &d->person_at[i];
     struct ff_str who = ev->user_id.len ? ev->user_id : ev->anonymous_id;
-    ev->person_id = who;
     at->len = UINT32_MAX;
-    if (!who.len) return 0;
+    /* person_id holds the id resolved (the event's own until persons_placed) */
     const struct ff_event *prev = i ? &d->evs[i - 1] : NULL;
-    if (prev && ff_str_eq(prev->user_id, ev->user_id) && ff_str_eq(prev->anonymous_id, ev->anonymous_id) &&
-        ff_str_eq(prev->project, ev->project)) {
+    if (prev && ff_str_eq(prev->project, ev->project) && ff_str_eq(prev->person_id, who)) {
         *at = at[-1];
-        if (at->len == UINT32_MAX) ev->person_id = prev->person_id;
+        ev->person_id = prev->person_id;
         return 0;
     }
+    ev->person_id = who;
+    if (!who.len) return 0;
     struct ff_buf *a = &s->flush_persons;
     size_t from = a->len;
     int r = ff_identity_leads(s->identity, ev->project, who, a);
