@@ -19,6 +19,18 @@ static int should_fail(void)
     return atomic_fetch_sub(&fail_countdown, 1) == 1;
 }
 
+void ff_alloc_keep_freed_memory(void)
+{
+    /* Setting these turns off glibc's sliding thresholds. Blocks up to 32 MiB (glibc's upper
+     * bound) come from the heaps, not from a mapping of their own; a heap keeps up to 256 MiB
+     * free at its top. The top pad matters most: a thread's arena deletes a secondary heap
+     * as soon as it is empty unless the pad says to keep that much room, and the flush and
+     * merge threads empty theirs at the end of every part. */
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 256 << 20);
+    mallopt(M_TOP_PAD, 64 << 20);
+}
+
 void *ff_malloc(size_t n)
 {
     if (should_fail()) return NULL;

@@ -168,7 +168,7 @@ static int merge_streaming(struct ff_store *s, const struct pick *pk, struct ff_
     snprintf(path, sizeof path, "%s/%s", s->partsdir, name);
     struct ff_built_part *b = ff_calloc(1, sizeof *b);
     if (!b) return -ENOMEM;
-    int rc = ff_parts_merge_stream(inputs, pk->n, path, s->o.block_rows, b, err, errlen);
+    int rc = ff_parts_merge_stream(inputs, pk->n, path, s->o.block_rows, &s->merge_pool, b, err, errlen);
     if (rc) ff_free(b);
     else *built = b;
     return rc;
@@ -312,7 +312,12 @@ void *ff_store_merge_main(void *arg)
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_sec += rc < 0 ? 5 : 30;
-        if (!s->stopping) pthread_cond_timedwait(&s->merge_cv, &s->mu, &ts);
+        if (!s->stopping && pthread_cond_timedwait(&s->merge_cv, &s->mu, &ts) == ETIMEDOUT && s->merge_pool.n) {
+            /* no flush for a while: ingest is idle, so the decoded blocks go back */
+            pthread_mutex_unlock(&s->mu);
+            ff_merge_pool_free(&s->merge_pool);
+            pthread_mutex_lock(&s->mu);
+        }
     }
     pthread_mutex_unlock(&s->mu);
     return NULL;

@@ -15,7 +15,8 @@
  *     written, since plain strings point into it.
  *
  * Memory is one block per input and one output block, whatever the part sizes. When the
- * columns differ it returns FF_MERGE_FALLBACK and the caller merges the old way. */
+ * columns differ it returns FF_MERGE_FALLBACK and the caller merges the old way. Decoded
+ * blocks outlive the merge in the caller's pool (ff_merge_pool), already faulted in. */
 #include "store/merge_stream.h"
 
 #include <errno.h>
@@ -96,11 +97,29 @@ static void sift_down(struct merger *m, size_t i)
     }
 }
 
-static void free_block(struct ff_colvec *v, uint32_t ncols)
+/* Every block has room for the most columns a part can have, so any merge can reuse it. */
+#define BLOCK_COLS (FF_NCOLS + FF_PROPS_MAX)
+
+static void free_block(struct ff_colvec *v)
 {
     if (!v) return;
-    for (uint32_t c = 0; c < ncols; c++) ff_colvec_free(&v[c]);
+    for (uint32_t c = 0; c < BLOCK_COLS; c++) ff_colvec_free(&v[c]);
     ff_free(v);
+}
+
+static size_t block_bytes(const struct ff_colvec *v)
+{
+    size_t b = 0;
+    for (uint32_t c = 0; c < BLOCK_COLS; c++) b += v[c].mem.cap;
+    return b;
+}
+
+void ff_merge_pool_free(struct ff_merge_pool *pool)
+{
+    for (size_t i = 0; i < pool->n; i++) free_block(pool->blocks[i]);
+    ff_free(pool->blocks);
+    ff_mem_note_idle(-(long long)pool->bytes);
+    memset(pool, 0, sizeof *pool);
 }
 
 /* Appends v to a growable array of blocks. */
@@ -126,7 +145,7 @@ static int load_block(struct merger *m, struct cursor *c)
         c->cur = NULL;
     }
     if (m->nspare) c->cur = m->spare[--m->nspare];
-    else if (!(c->cur = ff_calloc(m->ncols, sizeof *c->cur))) return -ENOMEM;
+    else if (!(c->cur = ff_calloc(BLOCK_COLS, sizeof *c->cur))) return -ENOMEM;
     for (uint32_t k = 0; k < m->ncols; k++) {
         /* codes are all a re-coded column needs; the person key columns are compared as text */
         int codes_only = m->out_cols[k].enc == FF_ENC_DICT && k != FF_C_USER_ID && k != FF_C_ANONYMOUS_ID &&
@@ -216,28 +235,42 @@ static int plan_columns(struct merger *m)
     return 0;
 }
 
-static void merger_free(struct merger *m, struct ff_colvec *ov)
+/* Keeps block v in the pool if there is room, else frees it. */
+static void give_back(struct ff_merge_pool *pool, struct ff_colvec *v)
+{
+    if (!v) return;
+    if (!pool || pool->n >= FF_MERGE_POOL_BLOCKS ||
+        push_block(&pool->blocks, &pool->n, &pool->cap, v)) {
+        free_block(v);
+        return;
+    }
+    size_t b = block_bytes(v);
+    pool->bytes += b;
+    ff_mem_note_idle((long long)b);
+}
+
+static void merger_free(struct merger *m, struct ff_colvec *ov, struct ff_merge_pool *pool)
 {
     for (uint32_t c = 0; c < FF_NCOLS + FF_PROPS_MAX; c++) {
         ff_free(ov[c].i64), ff_free(ov[c].f64), ff_free(ov[c].u8), ff_free(ov[c].str), ff_free(ov[c].codes);
         ff_free(m->dict[c]);
     }
+    for (size_t i = 0; i < m->nspare; i++) give_back(pool, m->spare[i]);
     for (size_t i = 0; m->cur && i < m->n; i++) {
         struct cursor *c = &m->cur[i];
-        free_block(c->cur, m->ncols);
-        for (size_t j = 0; j < c->nretired; j++) free_block(c->retired[j], m->ncols);
+        give_back(pool, c->cur);
+        for (size_t j = 0; j < c->nretired; j++) give_back(pool, c->retired[j]);
         ff_free(c->retired);
         for (uint32_t col = 0; c->remap && col < m->ncols; col++) ff_free(c->remap[col]);
         ff_free(c->remap);
     }
-    for (size_t i = 0; i < m->nspare; i++) free_block(m->spare[i], m->ncols);
     ff_free(m->spare);
     ff_free(m->cur);
     ff_free(m->heap);
 }
 
 int ff_parts_merge_stream(struct ff_part *const *in, size_t n, const char *path, uint32_t block_rows,
-                          struct ff_built_part *out, char *err, size_t errlen)
+                          struct ff_merge_pool *pool, struct ff_built_part *out, char *err, size_t errlen)
 {
     if (n < 1 || n > FF_MERGE_MAX_INPUTS || !block_rows) return FF_EINVAL;
     struct merger m;
@@ -247,6 +280,11 @@ int ff_parts_merge_stream(struct ff_part *const *in, size_t n, const char *path,
     m.errlen = errlen;
     m.cur = ff_calloc(n, sizeof *m.cur);
     m.heap = ff_calloc(n, sizeof *m.heap);
+    if (pool && pool->n) { /* the pool's blocks become this merge's spares */
+        m.spare = pool->blocks, m.nspare = pool->n, m.cap_spare = pool->cap;
+        ff_mem_note_idle(-(long long)pool->bytes);
+        memset(pool, 0, sizeof *pool);
+    }
     struct ff_colvec ov[FF_NCOLS + FF_PROPS_MAX];
     memset(ov, 0, sizeof ov);
     struct ff_part_writer *w = NULL;
@@ -333,7 +371,7 @@ int ff_parts_merge_stream(struct ff_part *const *in, size_t n, const char *path,
             for (size_t i = 0; i < n; i++) { /* their rows are written */
                 for (size_t j = 0; j < m.cur[i].nretired; j++)
                     if (push_block(&m.spare, &m.nspare, &m.cap_spare, m.cur[i].retired[j]))
-                        free_block(m.cur[i].retired[j], m.ncols);
+                        free_block(m.cur[i].retired[j]);
                 m.cur[i].nretired = 0;
             }
         }
@@ -356,6 +394,6 @@ int ff_parts_merge_stream(struct ff_part *const *in, size_t n, const char *path,
         struct stat st;
         if (stat(path, &st) == 0) out->bytes = (uint64_t)st.st_size;
     }
-    merger_free(&m, ov);
+    merger_free(&m, ov, pool);
     return rc;
 }

@@ -12,10 +12,21 @@
 /* The inputs' columns differ (names, types, typed property columns): merge them as events. */
 #define FF_MERGE_FALLBACK 1
 
+/* Decoded blocks one merge leaves for the next. A block's buffers are tens of MB; fresh ones
+ * cost a page fault per 4 KiB, which was a third of a merge's CPU. Owned by one thread. */
+struct ff_merge_pool {
+    struct ff_colvec **blocks;
+    size_t n, cap;
+    size_t bytes; /* their capacity, noted idle (ff_mem_note_idle) while pooled */
+};
+void ff_merge_pool_free(struct ff_merge_pool *pool);
+
 /* Merges the n event parts of one day into a new part at `path` (fsync'd and renamed into
  * place; the caller publishes it) and describes it in *out. 0, FF_MERGE_FALLBACK, or an
- * error (FF_ECORRUPT with `err` naming file and offset). */
+ * error (FF_ECORRUPT with `err` naming file and offset). `pool` (or NULL) lends decoded
+ * blocks and takes them back, up to FF_MERGE_POOL_BLOCKS. */
+#define FF_MERGE_POOL_BLOCKS 8
 int ff_parts_merge_stream(struct ff_part *const *in, size_t n, const char *path, uint32_t block_rows,
-                          struct ff_built_part *out, char *err, size_t errlen);
+                          struct ff_merge_pool *pool, struct ff_built_part *out, char *err, size_t errlen);
 
 #endif

@@ -414,10 +414,13 @@ static int decode_memtable(struct ff_store *s, const struct memtable *m, struct 
     size_t nq = 0;
     for (int f = 0; f < FF_FMT_COUNT; f++) nq += m->counts.quarantined[f];
     if (m->records > s->flush_evs_cap) {
+        /* A quarter more than asked: memtables of the same size hold a few more or fewer
+         * records each time, and a fresh array is faulted in again page by page. */
+        size_t cap = m->records + m->records / 4;
         ff_free(s->flush_evs);
         s->flush_evs_cap = 0;
-        if (!(s->flush_evs = ff_malloc(m->records * sizeof *s->flush_evs))) return -ENOMEM;
-        s->flush_evs_cap = m->records;
+        if (!(s->flush_evs = ff_malloc(cap * sizeof *s->flush_evs))) return -ENOMEM;
+        s->flush_evs_cap = cap;
     }
     d->evs = s->flush_evs;
     d->person_at = ff_malloc((m->records + 1) * sizeof *d->person_at);
@@ -806,6 +809,7 @@ void ff_store_close(struct ff_store *s)
     memtable_clear(&s->active);
     memtable_clear(&s->frozen);
     ff_free(s->flush_evs);
+    ff_merge_pool_free(&s->merge_pool);
     ff_buf_free(&s->flush_persons);
     ff_identity_free(s->identity);
     ff_sessions_free(s->sessions);

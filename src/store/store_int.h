@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 
 #include "store/manifest.h"
+#include "store/merge_stream.h"
 #include "store/part.h"
 #include "store/schema.h"
 #include "store/store.h"
@@ -83,6 +84,7 @@ struct ff_store {
     int add_failed;                 /* a record could not be kept in memory: never advance wal_seq */
     int flush_failing;              /* the last flush failed: backpressure is off until one succeeds */
     struct ff_wal *wal;             /* for erasures; NULL offline */
+    struct ff_merge_pool merge_pool; /* the merge thread's decoded blocks, kept between merges */
     pthread_t thread, merge_thread;
     int thread_started, merge_started, stopping, opened;
 };
