@@ -26,6 +26,13 @@ struct ff_json_parser;
 struct ff_deriver {
     struct ff_json_parser *parser;
     struct ff_buf scratch, arena, query, urlq;
+    /* The last event's inputs (type, context, and properties of a page call) and what they
+     * gave: a person's events mostly repeat their context, and flushes derive in person order.
+     * Valid while the arena has the length it had then (callers may reset it). */
+    struct ff_buf memo_in;
+    struct ff_span memo_out[FF_NDERIVED];
+    size_t memo_arena_len;
+    int memo_type; /* -1: none */
 };
 
 int ff_deriver_init(struct ff_deriver *d); /* 0 or -ENOMEM */

@@ -21,6 +21,7 @@
 #include "store/part.h"
 #include "store/schema.h"
 #include "store/merge_stream.h"
+#include "store/derive.h"
 
 #define DAY_US (86400LL * 1000000LL)
 
@@ -851,6 +852,53 @@ static void test_strmap(void **state)
     ff_strmap_free(&m);
 }
 
+/* A deriver that remembers the last event's inputs gives every event what a fresh one gives:
+ * repeats, a page call whose properties differ, and an arena reset between calls (as
+ * queries and sessions do) included. */
+static void test_derive_repeats(void **state)
+{
+    (void)state;
+    static const char *const ctx[] = {
+        "{\"page\":{\"url\":\"https://shop.example/p?utm_source=news&utm_medium=email\",\"referrer\":\"https://www.google.com/\"}}",
+        "{\"campaign\":{\"source\":\"x\",\"medium\":\"cpc\",\"name\":\"spring\"}}",
+        "{\"library\":{\"name\":\"n\"}}",
+        "",
+    };
+    /* the same length, so only their bytes tell them apart */
+    static const char *const props[] = {"{\"url\":\"https://a.example/one?gclid=G1\"}", "{\"url\":\"https://a.example/two?gclid=G2\"}"};
+    /* reset: that many bytes of the caller's own in the arena before the call */
+    static const struct { int type, c, p, reset; } seq[] = {
+        {FF_EV_TRACK, 0, 0, 0}, {FF_EV_TRACK, 0, 1, 0}, {FF_EV_PAGE, 0, 0, 0}, {FF_EV_PAGE, 0, 1, 0},
+        {FF_EV_PAGE, 0, 1, 0},  {FF_EV_TRACK, 1, 0, 10}, {FF_EV_TRACK, 1, 0, 100}, {FF_EV_TRACK, 0, 0, 0},
+        {FF_EV_TRACK, 2, 0, 0}, {FF_EV_TRACK, 2, 1, 0}, {FF_EV_TRACK, 3, 0, 0}, {FF_EV_PAGE, 3, 0, 0},
+    };
+    struct ff_deriver d;
+    assert_int_equal(ff_deriver_init(&d), 0);
+    for (size_t i = 0; i < sizeof seq / sizeof *seq; i++) {
+        struct ff_event ev;
+        memset(&ev, 0, sizeof ev);
+        ev.type = seq[i].type;
+        ev.context = (struct ff_str){ctx[seq[i].c], (uint32_t)strlen(ctx[seq[i].c])};
+        ev.properties = (struct ff_str){props[seq[i].p], (uint32_t)strlen(props[seq[i].p])};
+        if (seq[i].reset) { /* as a caller that resets the arena and writes its own bytes there */
+            ff_buf_reset(&d.arena);
+            for (int k = 0; k < seq[i].reset; k++) assert_int_equal(ff_buf_putc(&d.arena, '#'), 0);
+        }
+        struct ff_span got[FF_NDERIVED], want[FF_NDERIVED];
+        ff_derive(&d, &ev, got);
+        struct ff_deriver fresh;
+        assert_int_equal(ff_deriver_init(&fresh), 0);
+        ff_derive(&fresh, &ev, want);
+        for (int k = 0; k < FF_NDERIVED; k++) {
+            struct ff_str g = ff_span_str(&d, &got[k]), w = ff_span_str(&fresh, &want[k]);
+            if (!same_str(g, w))
+                fail_msg("event %zu, derived column %d: '%.*s', want '%.*s'", i, k, (int)g.len, g.p, (int)w.len, w.p);
+        }
+        ff_deriver_free(&fresh);
+    }
+    ff_deriver_free(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -864,6 +912,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_injected_failures, setup, teardown),
         cmocka_unit_test_setup_teardown(test_typed_properties, setup, teardown),
         cmocka_unit_test(test_strmap),
+        cmocka_unit_test(test_derive_repeats),
     };
     return cmocka_run_group_tests_name("part", tests, NULL, NULL);
 }
