@@ -111,7 +111,7 @@ int ff_event_has_ua_geo(const struct ff_event *ev);
 int ff_quarantine_encode(struct ff_buf *out, const struct ff_quarantined *q);
 
 /* Decodes the record at *off in buf[0..len); advances *off past it. Strings in *rec point
- * into buf. Returns 0, or FF_ECORRUPT with *off and *rec untouched. */
+ * into buf. Returns 0, or FF_ECORRUPT with *off untouched and *rec not to be used. */
 int ff_record_decode(const char *buf, size_t len, size_t *off, struct ff_record *rec);
 
 /* Appends an event as a JSON object in Segment's shape plus receivedAt, format, writeKey. */
