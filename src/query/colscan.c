@@ -7,13 +7,16 @@
  * name column's codes for screens and pages with neither. A filter's verdict, a
  * matcher's event test and a value's index are cached per key for the whole part. A column
  * that is not dictionary-encoded gets a key per row (its row number), and its caches last
- * one block. */
+ * one block. properties.KEY reads the part's typed column p.KEY (its dictionary codes, or
+ * one key per distinct value) and, for rows it does not hold, the rest of the properties
+ * (struct pcol). */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <errno.h>
 #include <pcre2.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -21,6 +24,7 @@
 
 #include "core/alloc.h"
 #include "core/errors.h"
+#include "core/json.h"
 #include "core/log.h"
 #include "core/textcodec.h"
 #include "core/timeutil.h"
@@ -28,6 +32,7 @@
 #include "query/colscan.h"
 #include "store/derive.h"
 #include "store/part.h"
+#include "store/props.h"
 #include "store/schema.h"
 #include "store/store.h"
 
@@ -63,6 +68,29 @@ struct idcol {
     int pc;
     struct ff_colvec v;
     const struct ff_str *dict;
+};
+
+/* A properties.KEY field, per block. Keys: below ndict, the typed dictionary's codes; ndict
+ * + r, the value of row r (for a typed column's value, the block's first row holding it);
+ * ndict + n, no value. A row's key is worked out when the row is first asked about: only
+ * rows that get that far cost anything. A row the typed column does not hold (absent there,
+ * or no such column, or a dotted path) reads the rest of its properties as the event reader
+ * would, after a look for the key's name in the text. */
+#define MAX_PFIELDS 8
+struct pcol {
+    const struct ff_field *f;
+    int typed_pc, rest_pc;      /* the part's p.KEY and properties columns, -1 when none */
+    struct ff_colvec typed, rest;
+    int rest_loaded;
+    struct ff_str *dict;        /* the typed dictionary, presence byte taken off (p NULL: absent) */
+    uint32_t ndict, dict_cap;
+    uint32_t *keys, keys_cap;   /* per row; UINT32_MAX: not worked out yet */
+    struct ff_strmap seen;      /* a typed value's bytes (in `typed`) → the first row with it */
+    char needle[FF_QUERY_NAME_MAX + 8]; /* the key's first level as JSON writes it, quoted */
+    size_t needle_len;          /* 0: no quick look */
+    struct ff_event ev;         /* stands in for a row: properties = its rest */
+    struct ff_buf text;         /* the value of row text_row */
+    uint32_t text_row;
 };
 
 /* What one field (of a filter or a value) caches per key. */
@@ -103,6 +131,9 @@ struct worker {
     struct fcache mfilt[FF_QPLAN_MATCH][FF_QUERY_MAX_STEP_FILTERS];
     struct fcache val[3];       /* value, value_page, value_screen */
     struct fcache ev;           /* the matchers' event tests: a mask per event key */
+    struct pcol prop[MAX_PFIELDS]; /* the properties.KEY fields */
+    int nprop;
+    uint32_t block;
 };
 
 enum { ID_PROJECT, ID_USER, ID_ANON, ID_SESSION };
@@ -238,10 +269,169 @@ static int load_kcol(struct worker *w, uint32_t b, struct kcol *k, char *err, si
     return rc;
 }
 
+/* ---- properties.KEY ---- */
+
+/* Readies the field for a part: its typed column, dictionary and the rest. */
+static int prop_part(struct worker *w, struct pcol *pc, char *err, size_t errlen)
+{
+    const struct ff_part *part = w->part;
+    pc->typed_pc = -1;
+    pc->ndict = 0;
+    pc->rest_pc = part_col(part, FF_C_PROPERTIES);
+    if (strchr(pc->f->prop, '.')) return 0; /* typed columns are top-level keys */
+    char name[FF_QUERY_NAME_MAX + 8];
+    snprintf(name, sizeof name, FF_PROPS_PREFIX "%s", pc->f->prop);
+    int k = ff_part_column_index(part, name);
+    if (k < 0) return 0;
+    uint8_t t = part->cols[k].type;
+    if (t != FF_COL_STR && t != FF_COL_I64 && t != FF_COL_F64 && t != FF_COL_U8) return 0;
+    pc->typed_pc = k;
+    if (t != FF_COL_STR || part->cols[k].enc != FF_ENC_DICT) return 0;
+    const struct ff_str *d;
+    uint32_t nd;
+    int rc = ff_part_dict(part, (uint32_t)k, &d, &nd, err, errlen);
+    if (rc) return rc;
+    if (nd > pc->dict_cap) {
+        struct ff_str *nd2 = ff_realloc(pc->dict, nd * sizeof *nd2);
+        if (!nd2) return -ENOMEM;
+        pc->dict = nd2;
+        pc->dict_cap = nd;
+    }
+    for (uint32_t c = 0; c < nd; c++)
+        pc->dict[c] = d[c].len && d[c].p[0] == FF_PROPS_STR_PRESENT ? (struct ff_str){d[c].p + 1, d[c].len - 1}
+                                                                     : (struct ff_str){NULL, 0};
+    pc->ndict = nd;
+    return 0;
+}
+
+static int prop_block(struct worker *w, struct pcol *pc, uint32_t b, char *err, size_t errlen)
+{
+    if (w->n > pc->keys_cap) {
+        uint32_t *k = ff_realloc(pc->keys, w->n * sizeof *k);
+        if (!k) return -ENOMEM;
+        pc->keys = k;
+        pc->keys_cap = w->n;
+    }
+    memset(pc->keys, 0xff, w->n * sizeof *pc->keys);
+    ff_strmap_free(&pc->seen);
+    ff_strmap_init(&pc->seen);
+    pc->rest_loaded = 0;
+    pc->text_row = UINT32_MAX;
+    if (pc->typed_pc < 0) return 0;
+    return pc->ndict ? ff_part_read_codes(w->part, b, (uint32_t)pc->typed_pc, &pc->typed, err, errlen)
+                     : ff_part_read(w->part, b, (uint32_t)pc->typed_pc, &pc->typed, err, errlen);
+}
+
+/* Row i's value from the rest of its properties, into pc->text: 1 when it has one. */
+static int prop_rest(struct worker *w, struct pcol *pc, uint32_t i)
+{
+    if (pc->text_row == i) return pc->text.len > 0;
+    if (pc->rest_pc < 0) return 0;
+    if (!pc->rest_loaded) {
+        char err[512];
+        if (ff_part_read(w->part, w->block, (uint32_t)pc->rest_pc, &pc->rest, err, sizeof err)) {
+            ff_error("store: %s (read as holding no property '%s')", err, pc->f->prop);
+            pc->rest_pc = -1;
+            return 0;
+        }
+        pc->rest_loaded = 1;
+    }
+    struct ff_str r = pc->rest.str[i], v;
+    pc->text_row = i;
+    ff_buf_reset(&pc->text);
+    if (!r.len || (pc->needle_len && !memmem(r.p, r.len, pc->needle, pc->needle_len))) return 0;
+    ff_field_ctx_reset(w->ctx);
+    pc->ev.properties = r;
+    if (ff_field_value(w->ctx, &pc->ev, pc->f, &v) && ff_buf_append(&pc->text, v.p, v.len)) ff_buf_reset(&pc->text);
+    return pc->text.len > 0;
+}
+
+static uint32_t prop_key(struct worker *w, struct pcol *pc, uint32_t i)
+{
+    uint32_t k = pc->keys[i];
+    if (k != UINT32_MAX) return k;
+    k = pc->ndict + w->n; /* none */
+    const struct ff_colvec *v = &pc->typed;
+    if (pc->typed_pc >= 0 && pc->ndict) {
+        uint32_t c = v->codes[i];
+        if (c < pc->ndict && pc->dict[c].p) return pc->keys[i] = c;
+    } else if (pc->typed_pc >= 0 && ff_props_present(v, i)) {
+        const char *p = v->type == FF_COL_I64 ? (const char *)&v->i64[i]
+                        : v->type == FF_COL_F64 ? (const char *)&v->f64[i]
+                        : v->type == FF_COL_U8  ? (const char *)&v->u8[i]
+                                                : v->str[i].p;
+        size_t len = v->type == FF_COL_U8 ? 1 : v->type == FF_COL_STR ? v->str[i].len : 8;
+        int found;
+        uint32_t *first = ff_strmap_put(&pc->seen, p, len, i, &found);
+        return pc->keys[i] = pc->ndict + (first ? *first : i);
+    }
+    /* the typed column holds no value for the row (a typed member comes first when the
+     * object is put back together, so only then does the rest count) */
+    if (prop_rest(w, pc, i)) k = pc->ndict + i;
+    return pc->keys[i] = k;
+}
+
+static struct ff_str prop_text(struct worker *w, struct pcol *pc, uint32_t key)
+{
+    if (key < pc->ndict) return pc->dict[key].p ? pc->dict[key] : empty;
+    uint32_t r = key - pc->ndict;
+    if (r >= w->n) return empty;
+    const struct ff_colvec *v = &pc->typed;
+    if (pc->typed_pc >= 0 && !pc->ndict && ff_props_present(v, r)) {
+        int rc = 0;
+        pc->text_row = UINT32_MAX;
+        ff_buf_reset(&pc->text);
+        switch (v->type) {
+        case FF_COL_I64: rc = ff_json_write_int(&pc->text, v->i64[r]); break;
+        case FF_COL_F64: rc = ff_field_double_text(&pc->text, v->f64[r]); break;
+        case FF_COL_U8: return v->u8[r] ? (struct ff_str){"true", 4} : (struct ff_str){"false", 5};
+        default: return (struct ff_str){v->str[r].p + 1, v->str[r].len - 1};
+        }
+        return rc ? empty : (struct ff_str){pc->text.data, (uint32_t)pc->text.len};
+    }
+    return prop_rest(w, pc, r) ? (struct ff_str){pc->text.data, (uint32_t)pc->text.len} : empty;
+}
+
+/* The plan's slot for a property field: one per key path, however many filters name it. */
+static int prop_slot(struct worker *w, const struct ff_field *f)
+{
+    for (int i = 0; i < w->nprop; i++)
+        if (!strcmp(w->prop[i].f->prop, f->prop)) return i;
+    struct pcol *pc = &w->prop[w->nprop];
+    pc->f = f;
+    pc->typed_pc = pc->rest_pc = -1;
+    ff_buf_init(&pc->text, (size_t)1 << 30);
+    pc->ev.type = FF_EV_TRACK;
+    /* the first level of the path, quoted as footfall's compact JSON writes it; a name
+     * that JSON escapes gets no quick look */
+    size_t n = strcspn(f->prop, ".");
+    int plain = n + 2 < sizeof pc->needle;
+    for (size_t k = 0; k < n && plain; k++)
+        plain = (unsigned char)f->prop[k] >= 0x20 && f->prop[k] != '"' && f->prop[k] != '\\' && (unsigned char)f->prop[k] < 0x7f;
+    if (plain) {
+        pc->needle[0] = '"';
+        memcpy(pc->needle + 1, f->prop, n);
+        pc->needle[n + 1] = '"';
+        pc->needle_len = n + 2;
+    }
+    return w->nprop++;
+}
+
+static void prop_free(struct pcol *pc)
+{
+    ff_colvec_free(&pc->typed);
+    ff_colvec_free(&pc->rest);
+    ff_free(pc->dict);
+    ff_free(pc->keys);
+    ff_strmap_free(&pc->seen);
+    ff_buf_free(&pc->text);
+}
+
 /* A field's key at row i, and the text of a key. */
-static uint32_t key_of(const struct worker *w, int kind, int col, uint32_t i)
+static uint32_t key_of(struct worker *w, int kind, int col, uint32_t i)
 {
     switch (kind) {
+    case FF_FV_PROP: return prop_key(w, &w->prop[col], i);
     case FF_FV_EVENT: {
         uint8_t t = w->type.u8 ? w->type.u8[i] : 0;
         return t == FF_EV_TRACK ? w->k[FF_C_EVENT].codes[i] : w->k[FF_C_EVENT].ndict + t;
@@ -271,6 +461,7 @@ static uint32_t key_of(const struct worker *w, int kind, int col, uint32_t i)
 static uint32_t key_count(const struct worker *w, int kind, int col)
 {
     switch (kind) {
+    case FF_FV_PROP: return w->prop[col].ndict + w->n + 1;
     case FF_FV_EVENT: return w->k[FF_C_EVENT].ndict + 256;
     case FF_FV_TYPE: return 256;
     case FF_FV_BOT: return 2;
@@ -284,6 +475,7 @@ static uint32_t key_count(const struct worker *w, int kind, int col)
 static int key_stable(const struct worker *w, int kind, int col)
 {
     switch (kind) {
+    case FF_FV_PROP: return 0;
     case FF_FV_EVENT: return w->k[FF_C_EVENT].stable;
     case FF_FV_TYPE:
     case FF_FV_BOT: return 1;
@@ -294,9 +486,10 @@ static int key_stable(const struct worker *w, int kind, int col)
     }
 }
 
-static struct ff_str key_text(const struct worker *w, int kind, int col, uint32_t key)
+static struct ff_str key_text(struct worker *w, int kind, int col, uint32_t key)
 {
     switch (kind) {
+    case FF_FV_PROP: return prop_text(w, &w->prop[col], key);
     case FF_FV_EVENT: {
         const struct kcol *e = &w->k[FF_C_EVENT];
         return key < e->ndict ? e->dict[key] : ff_event_query_name((int)(key - e->ndict), empty);
@@ -379,7 +572,7 @@ static void fill_event_masks(struct worker *w)
     }
 }
 
-static inline uint32_t event_mask(const struct worker *w, uint32_t i) { return w->ev.slot[key_of(w, FF_FV_EVENT, 0, i)]; }
+static inline uint32_t event_mask(struct worker *w, uint32_t i) { return w->ev.slot[key_of(w, FF_FV_EVENT, 0, i)]; }
 
 static int value_at(struct worker *w, uint32_t i, uint32_t *out)
 {
@@ -476,6 +669,7 @@ static void want_field(struct worker *w, const struct ff_field *f, struct fcache
     case FF_FV_PATH: w->kwant[FF_C_PAGE_PATH] = w->kwant[FF_C_PAGE_URL] = 1; break;
     case FF_FV_PAGE: w->kwant[FF_C_PAGE_PATH] = w->kwant[FF_C_PAGE_URL] = w->kwant[FF_C_NAME] = 1; break;
     case FF_FV_COLUMN: w->kwant[col] = 1; break;
+    case FF_FV_PROP: c->col = prop_slot(w, f); break;
     default: break;
     }
 }
@@ -509,6 +703,8 @@ static int load_block(struct worker *w, uint32_t b, char *err, size_t errlen)
     if (!rc && w->bot_pc >= 0) rc = ff_part_read(w->part, b, (uint32_t)w->bot_pc, &w->bot, err, errlen);
     for (int c = 0; !rc && c < FF_NCOLS; c++)
         if (w->kwant[c]) rc = load_kcol(w, b, &w->k[c], err, errlen);
+    w->block = b;
+    for (int i = 0; !rc && i < w->nprop; i++) rc = prop_block(w, &w->prop[i], b, err, errlen);
     for (int k = 0; !rc && k < 4; k++) {
         int need = k == ID_SESSION ? p->session != FF_QP_NONE : p->person != FF_QP_NONE || p->who || w->sh->members;
         if (need && w->id[k].pc >= 0) {
@@ -652,6 +848,11 @@ static int vector_part(struct worker *w, const struct ff_part *part)
     for (int k = 0; k < 4; k++) w->id[k].pc = part_col(part, id_cols[k]);
     char err[1024];
     int rc = 0, first = 1;
+    for (int i = 0; !rc && i < w->nprop; i++) rc = prop_part(w, &w->prop[i], err, sizeof err);
+    if (rc == FF_ECORRUPT) {
+        ff_error("store: %s (the part is skipped; footfall check --repair sets it aside)", err);
+        return 0;
+    }
     for (uint32_t b = 0; b < part->info.nblocks && !rc; b++) {
         const struct ff_chunkref *tc = &part->blocks[b].chunks[w->time_pc];
         if (tc->max < p->from_us || tc->min >= ff_qplan_to(p)) continue;
@@ -676,6 +877,29 @@ static int vector_part(struct worker *w, const struct ff_part *part)
 
 /* ---- threads ---- */
 
+/* How many distinct property paths the plan's fields name. */
+static int count_props(const struct ff_qplan *p)
+{
+    const struct ff_query *q = p->q;
+    const struct ff_field *fs[FF_QUERY_MAX_FILTERS + FF_QPLAN_MATCH * FF_QUERY_MAX_STEP_FILTERS + 3];
+    size_t n = 0;
+    int col;
+    for (size_t i = 0; i < q->nfilters; i++) fs[n++] = &q->filters[i].field;
+    for (size_t m = 0; m < p->nmatch; m++)
+        for (size_t i = 0; i < p->match_nfilters[m]; i++) fs[n++] = &p->match_filters[m][i].field;
+    const struct ff_field *vf[3] = {p->value, p->value_page, p->value_screen};
+    for (int i = 0; i < 3; i++)
+        if (vf[i]) fs[n++] = vf[i];
+    int count = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (ff_field_vector(fs[i], &col) != FF_FV_PROP) continue;
+        size_t j = 0;
+        while (j < i && !(ff_field_vector(fs[j], &col) == FF_FV_PROP && !strcmp(fs[j]->prop, fs[i]->prop))) j++;
+        count += j == i;
+    }
+    return count;
+}
+
 static int plan_is_vector(const struct ff_qplan *p)
 {
     const struct ff_query *q = p->q;
@@ -690,7 +914,7 @@ static int plan_is_vector(const struct ff_qplan *p)
     const struct ff_field *vf[3] = {p->value, p->value_page, p->value_screen};
     for (int i = 0; i < 3; i++)
         if (vf[i] && ff_field_vector(vf[i], &col) == FF_FV_NONE) return 0;
-    return 1;
+    return count_props(p) <= MAX_PFIELDS;
 }
 
 static void worker_free(struct worker *w)
@@ -713,6 +937,7 @@ static void worker_free(struct worker *w)
         for (size_t i = 0; i < FF_QUERY_MAX_STEP_FILTERS; i++) ff_free(w->mfilt[m][i].slot);
     for (int i = 0; i < 3; i++) ff_free(w->val[i].slot);
     ff_free(w->ev.slot);
+    for (int i = 0; i < w->nprop; i++) prop_free(&w->prop[i]);
 }
 
 static int worker_init(struct worker *w, struct shared *sh, void *state)

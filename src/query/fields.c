@@ -185,7 +185,7 @@ int ff_field_vector(const struct ff_field *f, int *col)
     case F_PROJECT: return FF_FV_PROJECT;
     case F_BOT: return FF_FV_BOT;
     case F_STRING: return f->col == FF_C_PERSON_ID ? FF_FV_NONE : FF_FV_COLUMN; /* resolved at query time */
-    case F_PROPERTY:
+    case F_PROPERTY: return FF_FV_PROP;
     case F_TRAIT: return FF_FV_NONE;
     case F_PAGE: return FF_FV_PAGE;
     default: break;
@@ -193,6 +193,12 @@ int ff_field_vector(const struct ff_field *f, int *col)
     if (f->id == F_DERIVED + FF_D(FF_C_PAGE_PATH)) return FF_FV_PATH;
     *col = FF_C_PAGE_URL + (f->id - F_DERIVED); /* parts store what the deriver made */
     return FF_FV_COLUMN;
+}
+
+int ff_field_double_text(struct ff_buf *o, double d)
+{
+    /* as a person would write it: 89.99, and 100 rather than 100.0 */
+    return d == floor(d) && fabs(d) < 1e15 ? ff_json_write_int(o, (int64_t)d) : ff_json_write_double(o, d);
 }
 
 /* A JSON node of doc as text: strings as they are, numbers and booleans as written. */
@@ -208,11 +214,7 @@ static int node_text(struct ff_field_ctx *c, const struct ff_json_doc *doc, uint
     case FF_JSON_FALSE: *out = lit("false"); return 1;
     case FF_JSON_INT: rc = ff_json_write_int(&c->text, n->v.i); break;
     case FF_JSON_UINT: rc = ff_json_write_uint(&c->text, n->v.u); break;
-    case FF_JSON_DOUBLE:
-        /* as a person would write it: 89.99, and 100 rather than 100.0 */
-        rc = n->v.d == floor(n->v.d) && fabs(n->v.d) < 1e15 ? ff_json_write_int(&c->text, (int64_t)n->v.d)
-                                                             : ff_json_write_double(&c->text, n->v.d);
-        break;
+    case FF_JSON_DOUBLE: rc = ff_field_double_text(&c->text, n->v.d); break;
     default: rc = ff_json_write_node(&c->text, doc, i); break;
     }
     if (rc) return 0;

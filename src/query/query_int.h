@@ -116,10 +116,14 @@ void ff_qvalues_free(struct ff_qvalues *d);
 
 /* ---- fields read as column vectors (colscan.c) ---- */
 /* How a field's value is read from a part's columns without building the event:
- * FF_FV_NONE: it cannot be (properties, traits, the resolved person id). */
-enum { FF_FV_NONE, FF_FV_EVENT, FF_FV_TYPE, FF_FV_PROJECT, FF_FV_BOT, FF_FV_COLUMN, FF_FV_PATH, FF_FV_PAGE };
+ * FF_FV_PROP: properties.KEY, from the part's typed column p.KEY and the rest of the
+ * properties; FF_FV_NONE: it cannot be (traits, the resolved person id). */
+enum { FF_FV_NONE, FF_FV_EVENT, FF_FV_TYPE, FF_FV_PROJECT, FF_FV_BOT, FF_FV_COLUMN, FF_FV_PATH, FF_FV_PAGE, FF_FV_PROP };
 /* The FF_FV_ form of a field; *col: its column (FF_FV_COLUMN). */
 int ff_field_vector(const struct ff_field *f, int *col);
+/* A property's floating-point value as the field reads it: 100 rather than 100.0, else the
+ * shortest text that reads back as d. */
+int ff_field_double_text(struct ff_buf *o, double d);
 /* The name "event" gives an event of this type: a track call's name, "$pageview", … */
 struct ff_str ff_event_query_name(int type, struct ff_str event);
 /* 1 when a value (has: whether the event has one) passes filter f. match_data: a

@@ -11,8 +11,8 @@
 #include "core/json.h"
 #include "core/jsonscan.h"
 
-#define SAMPLE 4096
-#define STR_PRESENT '\x01'
+size_t ff_props_sample = 4096;
+#define STR_PRESENT FF_PROPS_STR_PRESENT
 
 static uint8_t kind_of(const struct ff_json_node *v)
 {
@@ -57,7 +57,8 @@ int ff_props_plan(const struct ff_str *props, size_t n, struct ff_props_plan *pl
     ff_buf_init(&scratch, (size_t)1 << 32);
     struct cand *c = NULL;
     size_t nc = 0, cap = 0, sampled = 0;
-    size_t step = n > SAMPLE ? n / SAMPLE : 1;
+    size_t sample = ff_props_sample ? ff_props_sample : 1;
+    size_t step = n > sample ? n / sample : 1;
     int rc = 0;
     for (size_t r = 0; r < n && !rc; r += step) {
         sampled++;
@@ -288,11 +289,7 @@ int ff_props_join(struct ff_buf *out, struct ff_str rest, const struct ff_colvec
     for (int k = 0; k < ncols && !rc; k++) {
         const struct ff_colvec *c = &cols[k];
         if (i >= c->n) continue;
-        int present = c->type == FF_COL_I64   ? c->i64[i] != INT64_MIN
-                      : c->type == FF_COL_F64 ? !isnan(c->f64[i])
-                      : c->type == FF_COL_U8  ? c->u8[i] < 2
-                                              : c->str[i].len > 0 && c->str[i].p[0] == STR_PRESENT;
-        if (!present) continue;
+        if (!ff_props_present(c, i)) continue;
         if (members++) rc = ff_buf_putc(out, ',');
         if (!rc) rc = ff_json_write_str(out, names[k].p, names[k].len);
         if (!rc) rc = ff_buf_putc(out, ':');

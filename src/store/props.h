@@ -24,6 +24,18 @@
 
 #define FF_PROPS_MAX 16
 #define FF_PROPS_PREFIX "p."
+#define FF_PROPS_STR_PRESENT '\x01' /* a typed string's first byte */
+
+/* Row i of typed column c holds a value (see the absent values above). */
+static inline int ff_props_present(const struct ff_colvec *c, uint32_t i)
+{
+    switch (c->type) {
+    case FF_COL_I64: return c->i64[i] != INT64_MIN;
+    case FF_COL_F64: return c->f64[i] == c->f64[i]; /* not NaN */
+    case FF_COL_U8: return c->u8[i] < 2;
+    default: return c->str[i].len > 0 && c->str[i].p[0] == FF_PROPS_STR_PRESENT;
+    }
+}
 
 struct ff_props_plan {
     int n;
@@ -33,6 +45,10 @@ struct ff_props_plan {
         uint8_t type; /* enum ff_col_type */
     } k[FF_PROPS_MAX];
 };
+
+/* Rows the plan looks at (evenly spread): 4096. Tests lower it, so that a key's values of
+ * another kind can fall in rows it does not look at and go to the rest of a typed key. */
+extern size_t ff_props_sample;
 
 /* Chooses the typed keys from the rows' properties (JSON object text, "" for {}). */
 int ff_props_plan(const struct ff_str *props, size_t n, struct ff_props_plan *plan);

@@ -16,6 +16,7 @@
 #include "core/timeutil.h"
 #include "event/event.h"
 #include "query/query.h"
+#include "store/props.h"
 #include "store/store.h"
 
 #define DAY_US (86400LL * 1000000LL)
@@ -80,7 +81,22 @@ static void add_events(struct fx *f, int n)
         } else {
             ev.type = FF_EV_TRACK;
             ev.event = S(names[pick(4)]);
-            snprintf(props, sizeof props, "{\"amount\":%u}", pick(100));
+            /* typed columns (amount, plan, price, vip) with values of another kind now and
+             * then (kept in the rest), an empty string, an escaped one, a key given twice;
+             * keys no column takes: nested, mixed kinds, rare */
+            static const char *const plans[] = {"pro", "team", "free", "", "pro \\\"x\\\""};
+            uint32_t a = pick(100), pr = pick(40);
+            size_t o = (size_t)snprintf(props, sizeof props, "{\"amount\":");
+            o += (size_t)(pick(15) ? snprintf(props + o, sizeof props - o, "%u", a) : snprintf(props + o, sizeof props - o, "\"n/a\""));
+            if (pick(30) == 0) o += (size_t)snprintf(props + o, sizeof props - o, ",\"plan\":7");
+            else if (pick(4)) o += (size_t)snprintf(props + o, sizeof props - o, ",\"plan\":\"%s\"", plans[pick(5)]);
+            o += (size_t)snprintf(props + o, sizeof props - o, ",\"price\":%u.%s", pr, pr % 3 ? "5" : "0");
+            if (pick(3)) o += (size_t)snprintf(props + o, sizeof props - o, ",\"vip\":%s", pick(2) ? "true" : "false");
+            if (pick(3) == 0) o += (size_t)snprintf(props + o, sizeof props - o, ",\"item\":{\"sku\":\"A%u\"}", pick(3));
+            if (pick(2)) o += (size_t)snprintf(props + o, sizeof props - o, pick(2) ? ",\"mixed\":%u" : ",\"mixed\":\"a%u\"", pick(4));
+            if (pick(20) == 0) o += (size_t)snprintf(props + o, sizeof props - o, ",\"coupon\":\"C%u\"", pick(2));
+            if (pick(50) == 0) o += (size_t)snprintf(props + o, sizeof props - o, ",\"plan\":\"twice\"");
+            snprintf(props + o, sizeof props - o, "}");
             if (dev % 5 == 0) ev.user_id = S(user);
         }
         ev.properties = S(props);
@@ -107,8 +123,13 @@ static int setup(void **state)
     /* two parts a day, then some in memory */
     add_events(f, 3000);
     if (ff_store_flush(f->s)) return -1;
+    /* this part's typed columns are planned from a few rows: values of another kind in the
+     * rows it did not look at stay in the rest, beside the typed column */
+    ff_props_sample = 16;
     add_events(f, 2000);
-    if (ff_store_flush(f->s)) return -1;
+    int rc = ff_store_flush(f->s);
+    ff_props_sample = 4096;
+    if (rc) return -1;
     add_events(f, 500);
     *state = f;
     return 0;
@@ -183,8 +204,27 @@ static const char *const queries[] = {
     "\"segment\":{\"persons\":[\"user1\",\"00000009-0000-4000-8000-00000000003f\"]}}",
     "{\"kind\":\"sessions\",\"segment\":{\"event\":\"$pageview\",\"filters\":[{\"field\":\"country\",\"op\":\"eq\",\"value\":\"DE\"}]}}",
     "{\"kind\":\"top\",\"dimension\":\"browser\",\"segment\":{\"event\":\"Signed Up\",\"from\":\"2026-10-24\",\"to\":\"2026-10-24\"}}",
-    /* fields that are not columns: both answers come from the event reader */
+    /* properties: typed columns, the rest, nested keys */
     "{\"kind\":\"trends\",\"breakdown\":\"properties.amount\",\"filters\":[{\"field\":\"properties.amount\",\"op\":\"gt\",\"value\":50}]}",
+    "{\"kind\":\"trends\",\"breakdown\":\"properties.plan\",\"breakdown_limit\":10}",
+    "{\"kind\":\"trends\",\"measure\":\"unique_persons\",\"breakdown\":\"properties.price\",\"breakdown_limit\":50}",
+    "{\"kind\":\"trends\",\"breakdown\":\"properties.vip\",\"filters\":[{\"field\":\"properties.price\",\"op\":\"lt\",\"value\":20}]}",
+    "{\"kind\":\"trends\",\"breakdown\":\"properties.item.sku\",\"filters\":[{\"field\":\"properties.plan\",\"op\":\"in\",\"value\":[\"pro\",\"team\"]}]}",
+    "{\"kind\":\"trends\",\"breakdown\":\"properties.mixed\",\"filters\":[{\"field\":\"properties.vip\",\"op\":\"eq\",\"value\":\"true\"}]}",
+    "{\"kind\":\"trends\",\"breakdown\":\"properties.coupon\",\"filters\":[{\"field\":\"properties.plan\",\"op\":\"neq\",\"value\":\"pro\"},"
+    "{\"field\":\"properties.amount\",\"op\":\"exists\"}]}",
+    "{\"kind\":\"trends\",\"filters\":[{\"field\":\"properties.plan\",\"op\":\"regex\",\"value\":\"^pro \\\"\"},"
+    "{\"field\":\"properties.price\",\"op\":\"eq\",\"value\":12}],\"breakdown\":\"properties.amount\"}",
+    "{\"kind\":\"trends\",\"filters\":[{\"field\":\"properties.mixed\",\"op\":\"contains\",\"value\":\"A\"},"
+    "{\"field\":\"properties.item\",\"op\":\"exists\"}],\"breakdown\":\"properties.item\"}",
+    "{\"kind\":\"top\",\"dimension\":\"properties.plan\"}",
+    "{\"kind\":\"top\",\"dimension\":\"properties.amount\",\"filters\":[{\"field\":\"properties.coupon\",\"op\":\"neq\",\"value\":\"C1\"}]}",
+    "{\"kind\":\"funnel\",\"steps\":[{\"event\":\"Product Viewed\",\"filters\":[{\"field\":\"properties.price\",\"op\":\"gt\",\"value\":10}]},"
+    "{\"event\":\"Order Completed\",\"filters\":[{\"field\":\"properties.plan\",\"op\":\"eq\",\"value\":\"pro\"}]}],"
+    "\"window\":\"1d\",\"breakdown\":\"properties.vip\"}",
+    "{\"kind\":\"retention\",\"period\":\"day\",\"periods\":2,\"filters\":[{\"field\":\"properties.item.sku\",\"op\":\"neq\",\"value\":\"A1\"}]}",
+    "{\"kind\":\"stickiness\",\"interval\":\"day\",\"filters\":[{\"field\":\"properties.amount\",\"op\":\"lt\",\"value\":30}]}",
+    "{\"kind\":\"paths\",\"depth\":3,\"filters\":[{\"field\":\"properties.vip\",\"op\":\"neq\",\"value\":\"false\"}]}",
 };
 
 static void test_readers_agree(void **state)
