@@ -538,8 +538,22 @@ static int cache_ready(struct worker *w, struct fcache *c, int new_part)
     return 1;
 }
 
+/* gt and lt over a typed numeric property: the number itself, as the text it reads as
+ * would give (-1: not that case) */
+static int number_pass(struct worker *w, const struct fcache *c, const struct ff_filter *f, uint32_t i)
+{
+    if (c->kind != FF_FV_PROP || (f->op != FF_OP_GT && f->op != FF_OP_LT)) return -1;
+    const struct pcol *pc = &w->prop[c->col];
+    const struct ff_colvec *v = &pc->typed;
+    if (pc->typed_pc < 0 || (v->type != FF_COL_I64 && v->type != FF_COL_F64) || !ff_props_present(v, i)) return -1;
+    double d = v->type == FF_COL_I64 ? (double)v->i64[i] : v->f64[i];
+    return f->op == FF_OP_GT ? d > f->number : d < f->number;
+}
+
 static int filter_pass(struct worker *w, struct fcache *c, const struct ff_filter *f, uint32_t i)
 {
+    int num = number_pass(w, c, f, i);
+    if (num >= 0) return num;
     uint32_t key = key_of(w, c->kind, c->col, i);
     if (!c->slot[key]) {
         struct ff_str v = key_text(w, c->kind, c->col, key);
@@ -794,11 +808,8 @@ static int vector_block(struct worker *w)
         if (!w->coarse && (ti < p->from_us || ti >= to)) continue;
         if (bots && w->bot.u8[i]) continue;
         if (proj_ok && !proj_ok[w->k[FF_C_PROJECT].codes[i]]) continue;
-        uint32_t passed = p->filter_bit;
-        if (q->nfilters && !filters_pass(w, w->filt, q->filters, q->nfilters, i)) {
-            if (!p->filter_bit) continue;
-            passed = 0;
-        }
+        /* the matchers first: a row none of them takes needs no filter read (a property's
+         * value may mean reading the rest of the row's properties) */
         uint32_t match = 0;
         if (p->nmatch) {
             uint32_t named = event_mask(w, i);
@@ -807,6 +818,11 @@ static int vector_block(struct worker *w)
                     (!p->match_nfilters[m] || filters_pass(w, w->mfilt[m], p->match_filters[m], p->match_nfilters[m], i)))
                     match |= 1u << m;
             if (!match && !p->keep_unmatched) continue;
+        }
+        uint32_t passed = p->filter_bit;
+        if (q->nfilters && !filters_pass(w, w->filt, q->filters, q->nfilters, i)) {
+            if (!p->filter_bit) continue;
+            passed = 0;
         }
         match |= passed;
         if (persons) {
