@@ -134,6 +134,8 @@ struct worker {
     struct pcol prop[MAX_PFIELDS]; /* the properties.KEY fields */
     int nprop;
     uint32_t block;
+    struct fcache numf;         /* plan->number's field */
+    double num;                 /* the number of the row being added */
 };
 
 enum { ID_PROJECT, ID_USER, ID_ANON, ID_SESSION };
@@ -170,7 +172,7 @@ static int add_rows(struct worker *w, int64_t t, uint64_t seq, uint64_t person, 
     struct ff_qbatch *b = w->b;
     uint32_t i = b->n++;
     b->t[i] = t, b->seq[i] = seq, b->person[i] = person, b->session[i] = session;
-    b->match[i] = match, b->value[i] = value, b->who[i] = who, b->weight[i] = weight;
+    b->match[i] = match, b->value[i] = value, b->who[i] = who, b->weight[i] = weight, b->num[i] = w->num;
     return b->n == FF_QBATCH ? flush_batch(w) : 0;
 }
 
@@ -221,6 +223,10 @@ static int event_row(void *arg, const struct ff_event *ev)
     }
     if (!rc && p->who) rc = lock_index(w->sh, p->persons, who, &widx);
     if (rc) return rc;
+    if (p->number) {
+        struct ff_str v;
+        if (!ff_field_value(w->ctx, ev, p->number, &v) || !ff_field_number(v, &w->num)) return 0;
+    }
     uint64_t person = p->person && who.len ? XXH3_64bits(who.p, who.len) : 0;
     uint64_t session = p->session && ev->session_id.len ? XXH3_64bits(ev->session_id.p, ev->session_id.len) : 0;
     return add_row(w, ev->timestamp_us, ev->seq, person, session, match, value, widx);
@@ -550,6 +556,21 @@ static int number_pass(struct worker *w, const struct fcache *c, const struct ff
     return f->op == FF_OP_GT ? d > f->number : d < f->number;
 }
 
+/* plan->number at row i into w->num: 1, or 0 when the row has none */
+static int number_at(struct worker *w, uint32_t i)
+{
+    const struct fcache *c = &w->numf;
+    if (c->kind == FF_FV_PROP) {
+        const struct pcol *pc = &w->prop[c->col];
+        const struct ff_colvec *v = &pc->typed;
+        if (pc->typed_pc >= 0 && (v->type == FF_COL_I64 || v->type == FF_COL_F64) && ff_props_present(v, i)) {
+            w->num = v->type == FF_COL_I64 ? (double)v->i64[i] : v->f64[i];
+            return 1;
+        }
+    }
+    return ff_field_number(key_text(w, c->kind, c->col, key_of(w, c->kind, c->col, i)), &w->num);
+}
+
 static int filter_pass(struct worker *w, struct fcache *c, const struct ff_filter *f, uint32_t i)
 {
     int num = number_pass(w, c, f, i);
@@ -699,6 +720,7 @@ static void plan_columns(struct worker *w)
     const struct ff_field *vf[3] = {p->value, p->value_page, p->value_screen};
     for (int i = 0; i < 3; i++)
         if (vf[i]) want_field(w, vf[i], &w->val[i]);
+    if (p->number) want_field(w, p->number, &w->numf);
     if (p->nmatch) {
         w->ev.kind = FF_FV_EVENT;
         w->kwant[FF_C_EVENT] = 1;
@@ -772,7 +794,7 @@ static int count_block(struct worker *w, int *rc)
 {
     const struct ff_qplan *p = w->sh->p;
     const struct ff_query *q = p->q;
-    if (!p->weighted || !w->coarse || p->person || p->who || w->sh->members || p->session || p->value ||
+    if (!p->weighted || !w->coarse || p->person || p->who || w->sh->members || p->session || p->value || p->number ||
         p->keep_unmatched || q->nfilters || !p->nmatch)
         return 0;
     for (size_t m = 0; m < p->nmatch; m++)
@@ -838,6 +860,7 @@ static int vector_block(struct worker *w)
             if ((rc = value_at(w, i, &value))) break;
             if (!value && p->value_required) continue;
         }
+        if (p->number && !number_at(w, i)) continue;
         rc = add_row(w, ti, p->seq && w->seq.i64 ? (uint64_t)w->seq.i64[i] : 0, p->person ? r.person : 0, r.session,
                      match, value, r.who);
     }
@@ -897,7 +920,7 @@ static int vector_part(struct worker *w, const struct ff_part *part)
 static int count_props(const struct ff_qplan *p)
 {
     const struct ff_query *q = p->q;
-    const struct ff_field *fs[FF_QUERY_MAX_FILTERS + FF_QPLAN_MATCH * FF_QUERY_MAX_STEP_FILTERS + 3];
+    const struct ff_field *fs[FF_QUERY_MAX_FILTERS + FF_QPLAN_MATCH * FF_QUERY_MAX_STEP_FILTERS + 4];
     size_t n = 0;
     int col;
     for (size_t i = 0; i < q->nfilters; i++) fs[n++] = &q->filters[i].field;
@@ -906,6 +929,7 @@ static int count_props(const struct ff_qplan *p)
     const struct ff_field *vf[3] = {p->value, p->value_page, p->value_screen};
     for (int i = 0; i < 3; i++)
         if (vf[i]) fs[n++] = vf[i];
+    if (p->number) fs[n++] = p->number;
     int count = 0;
     for (size_t i = 0; i < n; i++) {
         if (ff_field_vector(fs[i], &col) != FF_FV_PROP) continue;
@@ -930,6 +954,7 @@ static int plan_is_vector(const struct ff_qplan *p)
     const struct ff_field *vf[3] = {p->value, p->value_page, p->value_screen};
     for (int i = 0; i < 3; i++)
         if (vf[i] && ff_field_vector(vf[i], &col) == FF_FV_NONE) return 0;
+    if (p->number && ff_field_vector(p->number, &col) == FF_FV_NONE) return 0;
     return count_props(p) <= MAX_PFIELDS;
 }
 
@@ -1026,6 +1051,7 @@ int ff_qplan_run(struct ff_store *s, const struct ff_qplan *p, void *const *stat
     const struct ff_field *vf[3] = {p->value, p->value_page, p->value_screen};
     for (int i = 0; i < 3; i++)
         if (vf[i]) ff_field_columns(vf[i], sh.cols);
+    if (p->number) ff_field_columns(p->number, sh.cols);
     for (size_t m = 0; m < p->nmatch; m++)
         for (size_t i = 0; i < p->match_nfilters[m]; i++) ff_field_columns(&p->match_filters[m][i].field, sh.cols);
     if (p->person || p->who || q->segment.set) sh.cols[FF_C_PERSON_ID] = 1;

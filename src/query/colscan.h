@@ -36,6 +36,7 @@ struct ff_qbatch {
     uint32_t value[FF_QBATCH];   /* the value's index in plan->values (0: none) */
     uint32_t who[FF_QBATCH];     /* the person's index in plan->persons (when plan->who) */
     uint32_t weight[FF_QBATCH];  /* how many events the row stands for: 1, unless plan->weighted */
+    double num[FF_QBATCH];       /* plan->number's value */
 };
 
 enum { FF_QP_NONE, FF_QP_HASH, FF_QP_REQUIRED }; /* REQUIRED: rows without one are left out */
@@ -64,6 +65,8 @@ struct ff_qplan {
     int t_use;                   /* FF_QT_* */
     int weighted;                /* the kind reads weight[]: a block whose rows differ only in their
                                   * event is then handed over as one row per event name */
+    const struct ff_field *number; /* NULL, or a field read as a number into num[]: rows whose
+                                    * value is not one are left out */
     struct ff_qvalues *values, *persons; /* shared by the threads (colscan locks them) */
     int (*consume)(void *state, const struct ff_qbatch *b);
     int (*merge)(void *into, void *from); /* folds `from` into `into`; NULL: the kind reads them all */

@@ -310,6 +310,9 @@ int ff_field_value(struct ff_field_ctx *c, const struct ff_event *ev, const stru
 
 /* ---- filters ---- */
 
+static int as_number(struct ff_str s, double *d);
+int ff_field_number(struct ff_str s, double *d) { return as_number(s, d); }
+
 static int as_number(struct ff_str s, double *d)
 {
     if (!s.len || s.len > 64) return 0;

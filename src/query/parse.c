@@ -222,6 +222,64 @@ static int parse_filters(struct parser *p, uint32_t node, struct ff_filter *fs, 
     return 0;
 }
 
+/* Shunting-yard over "A/B", "(A + B) * 100 / C", …: letters name series, in order. */
+static int parse_formula(struct parser *p, struct ff_str s)
+{
+    struct ff_formula *f = &p->q->formula;
+    static const char *const what = "formula is an expression over the series (A is the first event, B the second, "
+                                    "…) with numbers, + - * / and parentheses, such as A/B";
+    if (s.len >= sizeof f->text) return bad(p, "formula", "%s", what);
+    memcpy(f->text, s.p, s.len);
+    f->text[s.len] = '\0';
+    char stack[FF_FORMULA_MAX];
+    int depth = 0, operand = 1; /* an operand comes next */
+    f->n = 0;
+    for (size_t i = 0; i < s.len;) {
+        char c = s.p[i];
+        if (c == ' ') {
+            i++;
+            continue;
+        }
+        if (f->n >= FF_FORMULA_MAX - 1 || depth >= FF_FORMULA_MAX - 1) return bad(p, "formula", "%s", what);
+        if (operand && c >= 'A' && c <= 'Z') {
+            if ((size_t)(c - 'A') >= p->q->nseries)
+                return bad(p, "formula", "formula names series %s, which the query does not have", (char[2]){c, 0});
+            f->t[f->n].op = 's', f->t[f->n++].series = (uint8_t)(c - 'A');
+            operand = 0, i++;
+        } else if (operand && ((c >= '0' && c <= '9') || c == '.')) {
+            char buf[32], *end;
+            size_t n = 0;
+            while (i < s.len && n < sizeof buf - 1 && ((s.p[i] >= '0' && s.p[i] <= '9') || s.p[i] == '.')) buf[n++] = s.p[i++];
+            buf[n] = '\0';
+            double d = strtod(buf, &end);
+            if (*end) return bad(p, "formula", "%s", what);
+            f->t[f->n].op = 'n', f->t[f->n++].number = d;
+            operand = 0;
+        } else if (operand && c == '(') {
+            stack[depth++] = c, i++;
+        } else if (!operand && c == ')') {
+            while (depth && stack[depth - 1] != '(') f->t[f->n++].op = stack[--depth];
+            if (!depth) return bad(p, "formula", "%s", what);
+            depth--, i++;
+        } else if (!operand && strchr("+-*/", c)) {
+            int prec = c == '*' || c == '/';
+            while (depth && stack[depth - 1] != '(' && (stack[depth - 1] == '*' || stack[depth - 1] == '/') >= prec)
+                f->t[f->n++].op = stack[--depth];
+            stack[depth++] = c;
+            operand = 1, i++;
+        } else {
+            return bad(p, "formula", "%s", what);
+        }
+    }
+    if (operand) return bad(p, "formula", "%s", what);
+    while (depth) {
+        if (stack[depth - 1] == '(' || f->n >= FF_FORMULA_MAX) return bad(p, "formula", "%s", what);
+        f->t[f->n++].op = stack[--depth];
+    }
+    p->q->has_formula = 1;
+    return 0;
+}
+
 static int parse_trends(struct parser *p)
 {
     const struct ff_json_doc *d = p->doc;
@@ -230,10 +288,21 @@ static int parse_trends(struct parser *p)
     int rc;
     q->interval = FF_IV_DAY;
     static const char *const intervals[] = {"minute", "hour", "day", "week", "month"};
-    static const char *const measures[] = {"count", "unique_persons", "unique_sessions"};
+    static const char *const measures[] = {"count", "unique_persons", "unique_sessions", "sum", "avg", "min", "max",
+                                           "p50", "p90", "p99", "per_person_avg"};
     if ((rc = get_choice(p, "interval", intervals, 5, &q->interval, "interval is minute, hour, day, week or month")) ||
-        (rc = get_choice(p, "measure", measures, 3, &q->measure, "measure is count, unique_persons or unique_sessions")))
+        (rc = get_choice(p, "measure", measures, 11, &q->measure,
+                         "measure is count, unique_persons, unique_sessions, per_person_avg, or sum, avg, min, max, "
+                         "p50, p90 or p99 of a property")))
         return rc;
+    if ((rc = get_str(p, "property", &s)) < 0) return rc;
+    if (FF_M_NUMERIC(q->measure) && !rc)
+        return bad(p, "property", "%s", "measure sum, avg, min, max, p50, p90 and p99 need property: the numeric field "
+                                        "(such as properties.price)");
+    if (rc && ff_field_compile(s.p, s.len, &q->measure_field, p->err, p->errlen)) {
+        *p->field = "property";
+        return FF_EINVAL;
+    }
     /* one event, or several (a series each); none: every event */
     uint32_t ev = ff_json_get(d, 0, "events");
     if (ev != FF_JSON_NONE) {
@@ -253,6 +322,8 @@ static int parse_trends(struct parser *p)
     } else {
         q->nseries = 1; /* every event */
     }
+    if ((rc = get_str(p, "formula", &s)) < 0) return rc;
+    if (rc && (rc = parse_formula(p, s))) return rc;
     return parse_breakdown(p);
 }
 

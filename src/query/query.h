@@ -43,13 +43,32 @@ enum ff_funnel_order { FF_ORDER_LOOSE, FF_ORDER_STRICT };
 /* top lists of where visits began and ended, from sessions rather than events */
 enum ff_top_visit { FF_TOP_EVENTS, FF_TOP_ENTRY, FF_TOP_EXIT };
 enum ff_interval { FF_IV_MINUTE, FF_IV_HOUR, FF_IV_DAY, FF_IV_WEEK, FF_IV_MONTH };
-enum ff_measure { FF_M_COUNT, FF_M_PERSONS, FF_M_SESSIONS };
+enum ff_measure {
+    FF_M_COUNT, FF_M_PERSONS, FF_M_SESSIONS,
+    FF_M_SUM, FF_M_AVG, FF_M_MIN, FF_M_MAX, FF_M_P50, FF_M_P90, FF_M_P99, /* of a numeric field */
+    FF_M_PER_PERSON,                                                      /* events per person */
+};
+#define FF_M_NUMERIC(m) ((m) >= FF_M_SUM && (m) <= FF_M_P99)
 
 #define FF_QUERY_MAX_FILTERS 16
 #define FF_QUERY_MAX_SERIES 8
 #define FF_QUERY_MAX_STEPS 16
 #define FF_QUERY_MAX_STEP_FILTERS 8
 #define FF_QUERY_NAME_MAX 256
+
+#define FF_FORMULA_MAX 64
+
+/* A formula over the series (A is the first): numbers, A-Z, + - * / and parentheses, kept
+ * in postfix order. */
+struct ff_formula {
+    char text[FF_QUERY_NAME_MAX];
+    uint8_t n;
+    struct {
+        char op;       /* 'n' number, 's' series, or + - * / */
+        uint8_t series;
+        double number;
+    } t[FF_FORMULA_MAX];
+};
 
 /* A field an event is asked about, compiled from its name (fields.c). */
 struct ff_field {
@@ -115,6 +134,9 @@ struct ff_query {
     /* trends */
     int interval;
     int measure;
+    struct ff_field measure_field; /* the numeric field of sum … p99 */
+    int has_formula;
+    struct ff_formula formula;
     struct ff_series series[FF_QUERY_MAX_SERIES];
     size_t nseries;
     int has_breakdown;

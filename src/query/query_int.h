@@ -121,6 +121,8 @@ void ff_qvalues_free(struct ff_qvalues *d);
 enum { FF_FV_NONE, FF_FV_EVENT, FF_FV_TYPE, FF_FV_PROJECT, FF_FV_BOT, FF_FV_COLUMN, FF_FV_PATH, FF_FV_PAGE, FF_FV_PROP };
 /* The FF_FV_ form of a field; *col: its column (FF_FV_COLUMN). */
 int ff_field_vector(const struct ff_field *f, int *col);
+/* A field's text as a number, as filters read it (all of it a decimal or float): 1, or 0. */
+int ff_field_number(struct ff_str s, double *d);
 /* A property's floating-point value as the field reads it: 100 rather than 100.0, else the
  * shortest text that reads back as d. */
 int ff_field_double_text(struct ff_buf *o, double d);

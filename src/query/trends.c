@@ -7,8 +7,14 @@
  * is one more bucket (TOTAL): for distinct measures it is not the sum of its buckets. The top
  * breakdown values by total are answered; the rest are folded into "$other" (for distinct
  * measures by re-counting their pairs, so a person in two small values counts once). Rows
- * come from colscan.h, each thread counting into its own tables, merged at the end. */
+ * come from colscan.h, each thread counting into its own tables, merged at the end.
+ *
+ * Measures of a numeric field: sum, avg, min and max keep (cell, SUM|N|MIN|MAX) in a table
+ * (doubles as their bits); p50, p90 and p99 keep every (cell, value) and take the nearest
+ * rank once sorted; per_person_avg is events over distinct persons. A formula (A/B) is
+ * worked out from the series' numbers, bucket by bucket. */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,10 +39,24 @@ static uint64_t cell_key(size_t series, uint32_t value, uint32_t bucket)
 /* ---- the scan ---- */
 
 /* One thread's counts (colscan.h); state 0 ends up with everyone's. */
+/* (cell, value) pairs of the percentile measures */
+struct nums {
+    struct cv {
+        uint64_t cell;
+        double v;
+    } *p;
+    size_t n, cap;
+};
+
+enum { ACC_SUM, ACC_N, ACC_MIN, ACC_MAX, ACC_COMP }; /* COMP: what SUM lost to rounding (Neumaier) */
+
 struct tstate {
     const struct trends *t;
-    struct ff_qtable cells; /* (cell, 0) → count */
+    struct ff_qtable cells; /* (cell, 0) → count; for distinct measures and per_person, ids */
     struct ff_qdistinct seen; /* (cell, id hash): distinct measures, counted into cells at the end */
+    struct ff_qtable counts;  /* per_person: (cell, 0) → events */
+    struct ff_qtable acc;     /* sum … max: (cell, ACC_*) → double bits (N: a count) */
+    struct nums vals;         /* p50 … p99 */
     /* per series, the (cell, id) counted last: a person's rows come together, so most rows
      * repeat it and need no look-up (ids are never 0) */
     uint64_t last_cell[FF_QUERY_MAX_SERIES], last_id[FF_QUERY_MAX_SERIES];
@@ -48,15 +68,105 @@ struct trends {
     int64_t first;          /* bucket of from */
     uint32_t nbuckets;
     struct ff_qvalues values; /* the breakdown's */
+    struct ff_qtable res;   /* percentiles: (cell, 0) → double bits, (cell, 1) → 1 */
     struct tstate st[FF_QTHREADS_MAX];
 };
+
+static uint64_t bits_of(double d)
+{
+    uint64_t b;
+    memcpy(&b, &d, 8);
+    return b;
+}
+
+static double double_of(uint64_t b)
+{
+    double d;
+    memcpy(&d, &b, 8);
+    return d;
+}
+
+/* Folds value v (or, with n > 1, another table's SUM/N/MIN/MAX entry k) into acc. */
+static int acc_put(struct ff_qtable *acc, uint64_t cell, int k, uint64_t v)
+{
+    int created, err = 0;
+    uint64_t *p = ff_qtable_at(acc, cell, (uint64_t)k, v, &created, &err);
+    if (!p) return err;
+    if (created) return 0;
+    double a = double_of(*p), b = double_of(v);
+    if (k == ACC_N) {
+        *p += v;
+    } else if (k == ACC_SUM) { /* compensated: a sum of many prices keeps its cents */
+        double sum = a + b, lost = fabs(a) >= fabs(b) ? (a - sum) + b : (b - sum) + a;
+        *p = bits_of(sum);
+        return lost != 0 ? acc_put(acc, cell, ACC_COMP, bits_of(lost)) : 0;
+    } else if (k == ACC_COMP) {
+        *p = bits_of(a + b);
+    } else if ((k == ACC_MIN && b < a) || (k == ACC_MAX && b > a)) {
+        *p = v;
+    }
+    return 0;
+}
+
+static int acc_add(struct ff_qtable *acc, uint64_t cell, double v)
+{
+    int rc = acc_put(acc, cell, ACC_N, 1);
+    if (!rc) rc = acc_put(acc, cell, ACC_SUM, bits_of(v));
+    if (!rc) rc = acc_put(acc, cell, ACC_MIN, bits_of(v));
+    if (!rc) rc = acc_put(acc, cell, ACC_MAX, bits_of(v));
+    return rc;
+}
+
+static int acc_merge(struct ff_qtable *into, const struct ff_qtable *from)
+{
+    int rc = 0;
+    for (size_t i = 0; !rc && i < from->cap; i++)
+        if (from->s[i].a != EMPTY) rc = acc_put(into, from->s[i].a, (int)from->s[i].b, from->s[i].v);
+    return rc;
+}
+
+static int nums_add(struct nums *v, uint64_t cell, double d)
+{
+    if (v->n == v->cap) {
+        if (v->n >= FF_QUERY_MAX_ENTRIES) return FF_ETOOBIG;
+        size_t cap = v->cap ? v->cap * 2 : 4096;
+        struct cv *p = ff_realloc(v->p, cap * sizeof *p);
+        if (!p) return -ENOMEM;
+        v->p = p, v->cap = cap;
+    }
+    v->p[v->n++] = (struct cv){cell, d};
+    return 0;
+}
+
+static int by_cell_value(const void *a, const void *b)
+{
+    const struct cv *x = a, *y = b;
+    if (x->cell != y->cell) return x->cell < y->cell ? -1 : 1;
+    return (x->v > y->v) - (x->v < y->v);
+}
+
+/* Sorts the pairs and keeps each cell's nearest-rank percentile in res. */
+static int percentiles(const struct ff_query *q, struct nums *v, struct ff_qtable *res)
+{
+    double pct = q->measure == FF_M_P50 ? 0.5 : q->measure == FF_M_P90 ? 0.9 : 0.99;
+    qsort(v->p, v->n, sizeof *v->p, by_cell_value);
+    int rc = 0;
+    for (size_t a = 0, z; !rc && a < v->n; a = z) {
+        for (z = a; z < v->n && v->p[z].cell == v->p[a].cell; z++) {}
+        size_t rank = (size_t)ceil(pct * (double)(z - a)); /* nearest rank, 1-based */
+        if (rank < 1) rank = 1;
+        rc = ff_qtable_add(res, v->p[a].cell, 0, bits_of(v->p[a + rank - 1].v)) < 0 ? -ENOMEM : 0;
+        if (!rc) rc = ff_qtable_add(res, v->p[a].cell, 1, 1) < 0 ? -ENOMEM : 0;
+    }
+    return rc;
+}
 
 static int consume(void *arg, const struct ff_qbatch *b)
 {
     struct tstate *st = arg;
     const struct trends *t = st->t;
     const struct ff_query *q = t->q;
-    int distinct = q->measure != FF_M_COUNT;
+    int distinct = q->measure == FF_M_PERSONS || q->measure == FF_M_SESSIONS || q->measure == FF_M_PER_PERSON;
     for (uint32_t i = 0; i < b->n; i++) {
         int64_t k = ff_query_bucket_memo(q, &st->memo, b->t[i]) - t->first;
         if (k < 0 || k >= t->nbuckets) continue;
@@ -64,6 +174,22 @@ static int consume(void *arg, const struct ff_qbatch *b)
         for (size_t s = 0; s < q->nseries; s++) {
             if (!(b->match[i] >> s & 1)) continue;
             uint64_t cell = cell_key(s, b->value[i], (uint32_t)k);
+            if (q->measure >= FF_M_SUM) { /* a numeric field, or events per person */
+                uint64_t total = cell_key(s, b->value[i], TOTAL);
+                int rc = 0;
+                if (q->measure == FF_M_PER_PERSON) {
+                    rc = ff_qtable_add(&st->counts, cell, 0, b->weight[i]) < 0 ? -ENOMEM : 0;
+                    if (!rc) rc = ff_qtable_add(&st->counts, total, 0, b->weight[i]) < 0 ? -ENOMEM : 0;
+                } else if (FF_M_NUMERIC(q->measure) && q->measure >= FF_M_P50) {
+                    rc = nums_add(&st->vals, cell, b->num[i]);
+                    if (!rc) rc = nums_add(&st->vals, total, b->num[i]);
+                } else {
+                    rc = acc_add(&st->acc, cell, b->num[i]);
+                    if (!rc) rc = acc_add(&st->acc, total, b->num[i]);
+                }
+                if (rc) return rc;
+                if (q->measure != FF_M_PER_PERSON) continue;
+            }
             if (distinct && st->last_cell[s] == cell && st->last_id[s] == id) continue; /* and its TOTAL too */
             st->last_cell[s] = cell, st->last_id[s] = id;
             int rc = distinct ? ff_qdistinct_add(&st->seen, cell, id) : ff_qtable_add(&st->cells, cell, 0, b->weight[i]);
@@ -81,15 +207,63 @@ static int consume(void *arg, const struct ff_qbatch *b)
 static int merge(void *into, void *from)
 {
     struct tstate *a = into, *b = from;
-    return a->t->q->measure != FF_M_COUNT ? ff_qdistinct_merge(&a->seen, &b->seen)
-                                          : ff_qtable_merge_with(&a->cells, &b->cells, FF_QMERGE_ADD);
+    int m = a->t->q->measure;
+    if (m == FF_M_COUNT) return ff_qtable_merge_with(&a->cells, &b->cells, FF_QMERGE_ADD);
+    if (m == FF_M_PERSONS || m == FF_M_SESSIONS) return ff_qdistinct_merge(&a->seen, &b->seen);
+    if (m == FF_M_PER_PERSON) {
+        int rc = ff_qdistinct_merge(&a->seen, &b->seen);
+        return rc ? rc : ff_qtable_merge_with(&a->counts, &b->counts, FF_QMERGE_ADD);
+    }
+    if (m >= FF_M_P50) {
+        for (size_t i = 0; i < b->vals.n; i++) {
+            int rc = nums_add(&a->vals, b->vals.p[i].cell, b->vals.p[i].v);
+            if (rc) return rc;
+        }
+        return 0;
+    }
+    return acc_merge(&a->acc, &b->acc);
+}
+
+/* Where a series' numbers come from: the scan's tables, or those of "$other". */
+struct source {
+    const struct ff_qtable *cells, *counts, *acc, *res;
+};
+
+/* A cell's number; NaN when it has none (an average of nothing). */
+static double cell_value(const struct ff_query *q, const struct source *src, uint64_t cell)
+{
+    switch (q->measure) {
+    case FF_M_COUNT:
+    case FF_M_PERSONS:
+    case FF_M_SESSIONS: return (double)ff_qtable_get(src->cells, cell, 0);
+    case FF_M_PER_PERSON: {
+        uint64_t persons = ff_qtable_get(src->cells, cell, 0);
+        return persons ? (double)ff_qtable_get(src->counts, cell, 0) / (double)persons : NAN;
+    }
+    case FF_M_P50:
+    case FF_M_P90:
+    case FF_M_P99: return ff_qtable_get(src->res, cell, 1) ? double_of(ff_qtable_get(src->res, cell, 0)) : NAN;
+    default: break;
+    }
+    uint64_t n = ff_qtable_get(src->acc, cell, ACC_N);
+    if (!n) return q->measure == FF_M_SUM ? 0 : NAN;
+    double sum = double_of(ff_qtable_get(src->acc, cell, ACC_SUM)) + double_of(ff_qtable_get(src->acc, cell, ACC_COMP));
+    if (q->measure == FF_M_SUM) return sum;
+    if (q->measure == FF_M_AVG) return sum / (double)n;
+    return double_of(ff_qtable_get(src->acc, cell, q->measure == FF_M_MIN ? ACC_MIN : ACC_MAX));
+}
+
+static int write_number(const struct ff_query *q, struct ff_buf *o, double d)
+{
+    if (q->measure <= FF_M_SESSIONS) return ff_buf_printf(o, "%llu", (unsigned long long)d);
+    return isfinite(d) ? ff_json_write_double(o, d) : ff_buf_append_str(o, "null");
 }
 
 /* ---- the answer ---- */
 
 struct ranked {
     uint32_t value;
-    uint64_t total;
+    double total;       /* NaN ranks last */
     struct ff_str text; /* the value; "" for none */
 };
 
@@ -98,12 +272,13 @@ struct ranked {
 static int by_total(const void *a, const void *b)
 {
     const struct ranked *x = a, *y = b;
-    if (x->total != y->total) return x->total > y->total ? -1 : 1;
+    double p = isnan(x->total) ? -INFINITY : x->total, q = isnan(y->total) ? -INFINITY : y->total;
+    if (p != q) return p > q ? -1 : 1;
     return ff_str_cmp(x->text, y->text);
 }
 
 static int write_series(struct trends *t, struct ff_buf *o, size_t s, const char *label, size_t label_len,
-                        int is_other, const struct ff_qtable *cells, uint32_t value, int *first)
+                        int is_other, const struct source *src, uint32_t value, int *first)
 {
     const struct ff_query *q = t->q;
     int rc = ff_buf_append_str(o, *first ? "{\"event\":" : ",{\"event\":");
@@ -116,73 +291,166 @@ static int write_series(struct trends *t, struct ff_buf *o, size_t s, const char
                                         : ff_buf_append_str(o, "null");
     }
     if (!rc) rc = ff_buf_append_str(o, ",\"data\":[");
-    for (uint32_t b = 0; !rc && b < t->nbuckets; b++)
-        rc = ff_buf_printf(o, "%s%llu", b ? "," : "", (unsigned long long)ff_qtable_get(cells, cell_key(s, value, b), 0));
-    if (!rc)
-        rc = ff_buf_printf(o, "],\"total\":%llu}", (unsigned long long)ff_qtable_get(cells, cell_key(s, value, TOTAL), 0));
+    for (uint32_t b = 0; !rc && b < t->nbuckets; b++) {
+        if (b) rc = ff_buf_putc(o, ',');
+        if (!rc) rc = write_number(q, o, cell_value(q, src, cell_key(s, value, b)));
+    }
+    if (!rc) rc = ff_buf_append_str(o, "],\"total\":");
+    if (!rc) rc = write_number(q, o, cell_value(q, src, cell_key(s, value, TOTAL)));
+    if (!rc) rc = ff_buf_putc(o, '}');
+    return rc;
+}
+
+/* The formula at one bucket of one breakdown value: NaN when a series has no number there
+ * or it divides by zero. */
+static double formula_at(const struct ff_query *q, const struct source *src, uint32_t value, uint32_t bucket)
+{
+    double stack[FF_FORMULA_MAX];
+    int n = 0;
+    const struct ff_formula *f = &q->formula;
+    for (int i = 0; i < f->n; i++) {
+        char op = f->t[i].op;
+        if (op == 'n') stack[n++] = f->t[i].number;
+        else if (op == 's') stack[n++] = cell_value(q, src, cell_key(f->t[i].series, value, bucket));
+        else {
+            double b = stack[--n], a = stack[--n];
+            stack[n++] = op == '+' ? a + b : op == '-' ? a - b : op == '*' ? a * b : b != 0 ? a / b : NAN;
+        }
+    }
+    return n == 1 ? stack[0] : NAN;
+}
+
+static int write_formula(struct trends *t, struct ff_buf *o, const struct source *src, uint32_t value)
+{
+    const struct ff_query *q = t->q;
+    int rc = ff_buf_append_str(o, ",{\"formula\":");
+    if (!rc) rc = ff_json_write_str(o, q->formula.text, strlen(q->formula.text));
+    if (!rc && q->has_breakdown) {
+        struct ff_str label = ff_qvalues_text(&t->values, value);
+        rc = ff_buf_append_str(o, ",\"breakdown\":");
+        if (!rc) rc = value ? ff_json_write_str(o, label.p, label.len) : ff_buf_append_str(o, "null");
+    }
+    if (!rc) rc = ff_buf_append_str(o, ",\"data\":[");
+    for (uint32_t b = 0; !rc && b <= t->nbuckets; b++) {
+        double d = formula_at(q, src, value, b < t->nbuckets ? b : TOTAL);
+        if (b == t->nbuckets) rc = ff_buf_append_str(o, "],\"total\":");
+        else if (b) rc = ff_buf_putc(o, ',');
+        if (!rc) rc = isfinite(d) ? ff_json_write_double(o, d) : ff_buf_append_str(o, "null");
+    }
+    if (!rc) rc = ff_buf_putc(o, '}');
     return rc;
 }
 
 #define OTHER 0x0fffffffu
 
+/* The cell has rows (a breakdown value with none is not answered). */
+static int cell_present(const struct ff_query *q, const struct source *src, uint64_t cell)
+{
+    switch (q->measure) {
+    case FF_M_COUNT:
+    case FF_M_PERSONS:
+    case FF_M_SESSIONS: return ff_qtable_get(src->cells, cell, 0) > 0;
+    case FF_M_PER_PERSON: return ff_qtable_get(src->counts, cell, 0) > 0;
+    case FF_M_P50:
+    case FF_M_P90:
+    case FF_M_P99: return ff_qtable_get(src->res, cell, 1) > 0;
+    default: return ff_qtable_get(src->acc, cell, ACC_N) > 0;
+    }
+}
+
+/* Series s's numbers for the breakdown values marked in rest, folded into the OTHER value:
+ * counts and sums add, distinct ids are counted again, percentiles sorted again. */
+static int fold_other(struct trends *t, size_t s, const char *rest, struct source *o, struct ff_qtable *tabs,
+                      struct nums *ovals)
+{
+    const struct ff_query *q = t->q;
+    const struct tstate *st = &t->st[0];
+    struct ff_qtable *ocells = &tabs[0], *oseen = &tabs[1], *ocounts = &tabs[2], *oacc = &tabs[3], *ores = &tabs[4];
+    *o = (struct source){ocells, ocounts, oacc, ores};
+    int rc = 0;
+#define IN_REST(k) ((k) >> 60 == s && rest[((k) >> 32) & OTHER])
+    if (q->measure == FF_M_PERSONS || q->measure == FF_M_SESSIONS || q->measure == FF_M_PER_PERSON)
+        for (size_t p = 0; !rc && p < FF_QDISTINCT_PARTS; p++) {
+            const struct ff_qpairs *pp = &st->seen.part[p];
+            for (size_t i = 0; !rc && i < pp->n; i++)
+                if (IN_REST(pp->v[i][0])) rc = ff_qtable_count(ocells, oseen, cell_key(s, OTHER, (uint32_t)pp->v[i][0]), pp->v[i][1]);
+        }
+    const struct ff_qtable *from = q->measure == FF_M_COUNT ? &st->cells : q->measure == FF_M_PER_PERSON ? &st->counts : NULL;
+    struct ff_qtable *into = q->measure == FF_M_COUNT ? ocells : ocounts;
+    for (size_t i = 0; from && !rc && i < from->cap; i++)
+        if (from->s[i].a != EMPTY && IN_REST(from->s[i].a))
+            rc = ff_qtable_add(into, cell_key(s, OTHER, (uint32_t)from->s[i].a), 0, from->s[i].v) < 0 ? -ENOMEM : 0;
+    if (FF_M_NUMERIC(q->measure) && q->measure < FF_M_P50)
+        for (size_t i = 0; !rc && i < st->acc.cap; i++)
+            if (st->acc.s[i].a != EMPTY && IN_REST(st->acc.s[i].a))
+                rc = acc_put(oacc, cell_key(s, OTHER, (uint32_t)st->acc.s[i].a), (int)st->acc.s[i].b, st->acc.s[i].v);
+    if (q->measure >= FF_M_P50 && q->measure <= FF_M_P99) {
+        for (size_t i = 0; !rc && i < st->vals.n; i++)
+            if (IN_REST(st->vals.p[i].cell)) rc = nums_add(ovals, cell_key(s, OTHER, (uint32_t)st->vals.p[i].cell), st->vals.p[i].v);
+        if (!rc) rc = percentiles(q, ovals, ores);
+    }
+#undef IN_REST
+    return rc;
+}
+
 static int answer(struct trends *t, struct ff_buf *o)
 {
     const struct ff_query *q = t->q;
     static const char *const intervals[] = {"minute", "hour", "day", "week", "month"};
-    static const char *const measures[] = {"count", "unique_persons", "unique_sessions"};
+    static const char *const measures[] = {"count", "unique_persons", "unique_sessions", "sum", "avg", "min",
+                                           "max", "p50", "p90", "p99", "per_person_avg"};
     char label[64];
     int rc = ff_query_open_answer(q, "trends", o);
-    if (!rc) rc = ff_buf_printf(o, ",\"interval\":\"%s\",\"measure\":\"%s\",\"buckets\":[", intervals[q->interval],
-                                measures[q->measure]);
+    if (!rc) rc = ff_buf_printf(o, ",\"interval\":\"%s\",\"measure\":\"%s\"", intervals[q->interval], measures[q->measure]);
+    if (!rc && FF_M_NUMERIC(q->measure)) {
+        rc = ff_buf_append_str(o, ",\"property\":");
+        if (!rc) rc = ff_json_write_str(o, q->measure_field.name, strlen(q->measure_field.name));
+    }
+    if (!rc) rc = ff_buf_append_str(o, ",\"buckets\":[");
     for (uint32_t b = 0; !rc && b < t->nbuckets; b++) {
         ff_query_bucket_label(q, t->first + b, label);
         rc = ff_buf_printf(o, "%s\"%s\"", b ? "," : "", label);
     }
     if (!rc) rc = ff_buf_append_str(o, "],\"series\":[");
+    struct source main = {&t->st[0].cells, &t->st[0].counts, &t->st[0].acc, &t->res};
     struct ranked *r = ff_malloc((t->values.n + 1) * sizeof *r);
-    if (!r) rc = -ENOMEM;
+    uint32_t *shown = ff_malloc((t->values.n + 1) * sizeof *shown); /* the first series' values, for formulas */
+    size_t nshown = 0;
+    if (!r || !shown) rc = -ENOMEM;
     int first = 1;
     for (size_t s = 0; !rc && s < q->nseries; s++) {
         size_t n = 0;
         for (uint32_t v = 0; v <= t->values.n && (q->has_breakdown || v == 0); v++) {
-            uint64_t total = ff_qtable_get(&t->st[0].cells, cell_key(s, v, TOTAL), 0);
-            if (total || !q->has_breakdown) r[n++] = (struct ranked){v, total, ff_qvalues_text(&t->values, v)};
+            uint64_t total = cell_key(s, v, TOTAL);
+            if (!q->has_breakdown || cell_present(q, &main, total))
+                r[n++] = (struct ranked){v, cell_value(q, &main, total), ff_qvalues_text(&t->values, v)};
         }
         qsort(r, n, sizeof *r, by_total);
         size_t top = q->has_breakdown && n > q->breakdown_limit ? q->breakdown_limit : n;
         for (size_t i = 0; !rc && i < top; i++) {
             uint32_t v = r[i].value;
+            if (s == 0) shown[nshown++] = v;
             rc = write_series(t, o, s, v ? ff_qvalues_text(&t->values, v).p : NULL, ff_qvalues_text(&t->values, v).len, 0,
-                              &t->st[0].cells, v, &first);
+                              &main, v, &first);
         }
         if (rc || top == n) continue;
-        /* the rest, folded into one series */
-        struct ff_qtable other = {0}, seen = {0};
         char *rest = ff_calloc(t->values.n + 1, 1);
+        struct ff_qtable tabs[5];
+        memset(tabs, 0, sizeof tabs);
+        struct nums ovals = {0};
+        struct source other;
         if (!rest) rc = -ENOMEM;
         for (size_t i = top; !rc && i < n; i++) rest[r[i].value] = 1;
-        /* counts add up; distinct ids are counted again over the folded cells */
-        int distinct = q->measure != FF_M_COUNT;
-        for (size_t p = 0; distinct && !rc && p < FF_QDISTINCT_PARTS; p++) {
-            const struct ff_qpairs *pp = &t->st[0].seen.part[p];
-            for (size_t i = 0; !rc && i < pp->n; i++) {
-                uint64_t k = pp->v[i][0];
-                if (k >> 60 == s && rest[(k >> 32) & OTHER])
-                    rc = ff_qtable_count(&other, &seen, cell_key(s, OTHER, (uint32_t)k), pp->v[i][1]);
-            }
-        }
-        const struct ff_qtable *from = &t->st[0].cells;
-        for (size_t i = 0; !distinct && !rc && i < from->cap; i++) {
-            uint64_t k = from->s[i].a;
-            if (k == EMPTY || k >> 60 != s || !rest[(k >> 32) & OTHER]) continue;
-            rc = ff_qtable_add(&other, cell_key(s, OTHER, (uint32_t)k), 0, from->s[i].v) < 0 ? -ENOMEM : 0;
-        }
+        if (!rc) rc = fold_other(t, s, rest, &other, tabs, &ovals);
         if (!rc) rc = write_series(t, o, s, NULL, 0, 1, &other, OTHER, &first);
         ff_free(rest);
-        ff_qtable_free(&other);
-        ff_qtable_free(&seen);
+        for (int k = 0; k < 5; k++) ff_qtable_free(&tabs[k]);
+        ff_free(ovals.p);
     }
+    /* the formula, for each breakdown value the first series answers */
+    for (size_t i = 0; !rc && q->has_formula && i < nshown; i++) rc = write_formula(t, o, &main, shown[i]);
     ff_free(r);
+    ff_free(shown);
     if (!rc) rc = ff_buf_append_str(o, "]}");
     return rc;
 }
@@ -203,20 +471,30 @@ int ff_query_trends(struct ff_store *s, const struct ff_query *q, struct ff_buf 
                          .values = &t.values, .consume = consume, .merge = merge};
     for (size_t i = 0; i < q->nseries; i++) p.match_event[i] = q->series[i].event;
     if (q->has_breakdown) p.value = &q->breakdown;
-    if (q->measure == FF_M_PERSONS) p.person = FF_QP_REQUIRED;
+    if (q->measure == FF_M_PERSONS || q->measure == FF_M_PER_PERSON) p.person = FF_QP_REQUIRED;
     if (q->measure == FF_M_SESSIONS) p.session = FF_QP_REQUIRED;
+    if (FF_M_NUMERIC(q->measure)) p.number = &q->measure_field, p.weighted = 0;
     void *states[FF_QTHREADS_MAX];
     for (int i = 0; i < FF_QTHREADS_MAX; i++) t.st[i].t = &t, states[i] = &t.st[i];
     int rc = ff_qplan_run(s, &p, states);
     if (rc == FF_ETOOBIG)
         snprintf(err, errlen, "the query needs more than its memory budget (%zu cells or distinct ids, %zu breakdown "
                  "values): narrow it with filters or a shorter range", FF_QUERY_MAX_ENTRIES, FF_QUERY_MAX_VALUES);
-    if (!rc && q->measure != FF_M_COUNT) rc = ff_qdistinct_count(&t.st[0].seen, &t.st[0].cells);
+    if (!rc && (q->measure == FF_M_PERSONS || q->measure == FF_M_SESSIONS || q->measure == FF_M_PER_PERSON))
+        rc = ff_qdistinct_count(&t.st[0].seen, &t.st[0].cells);
+    if (!rc && q->measure >= FF_M_P50 && q->measure <= FF_M_P99) rc = percentiles(q, &t.st[0].vals, &t.res);
+    if (rc == FF_ETOOBIG)
+        snprintf(err, errlen, "the query needs more than its memory budget (%zu cells or values): narrow it with "
+                 "filters or a shorter range", FF_QUERY_MAX_ENTRIES);
     if (!rc) rc = answer(&t, out);
     ff_qvalues_free(&t.values);
+    ff_qtable_free(&t.res);
     for (int i = 0; i < FF_QTHREADS_MAX; i++) {
         ff_qtable_free(&t.st[i].cells);
         ff_qdistinct_free(&t.st[i].seen);
+        ff_qtable_free(&t.st[i].counts);
+        ff_qtable_free(&t.st[i].acc);
+        ff_free(t.st[i].vals.p);
     }
     return rc;
 }

@@ -4,6 +4,7 @@ a daylight-saving change in the query's zone, events on interval boundaries, ide
 merged after the fact, breakdowns folded into "$other", and each filter op."""
 
 import json
+import math
 import random
 from collections import defaultdict
 from datetime import datetime, timedelta, timezone
@@ -177,6 +178,71 @@ def test_filters(loaded, flt, keep):
     assert got["series"][0]["data"] == [sum(1 for e in evs if local_day(e) == d and keep(e)) for d in DAYS]
 
 
+@pytest.mark.parametrize("measure", ["sum", "avg", "min", "max", "p50", "p90", "p99"])
+def test_measures_of_a_numeric_property(loaded, measure):
+    """Per local day and breakdown value (the top two by their total, the rest as $other)."""
+    server, evs = loaded
+
+    def stat(vals):
+        if not vals:
+            return 0 if measure == "sum" else None
+        if measure in ("sum", "avg"):
+            return math.fsum(vals) / (1 if measure == "sum" else len(vals))
+        if measure in ("min", "max"):
+            return min(vals) if measure == "min" else max(vals)
+        return nearest_rank(vals, {"p50": 0.5, "p90": 0.9, "p99": 0.99}[measure])
+
+    got = query(server, {"kind": "trends", "measure": measure, "property": "properties.amount",
+                         "breakdown": "properties.plan", "breakdown_limit": 2, **RANGE})
+    assert got["measure"] == measure and got["property"] == "properties.amount"
+    mine = [e for e in evs if in_range(e) and "amount" in props(e)]
+    plans = defaultdict(list)
+    for e in mine:
+        plans[props(e).get("plan")].append(props(e)["amount"])
+    ranked = sorted(plans, key=lambda p: (-stat(plans[p]), p or ""))
+    assert [s["breakdown"] for s in got["series"]] == ranked[:2] + ["$other"]
+    for s in got["series"]:
+        if s["breakdown"] == "$other":
+            rows = [e for e in mine if props(e).get("plan") not in ranked[:2]]
+        else:
+            rows = [e for e in mine if props(e).get("plan") == s["breakdown"]]
+        want = [stat([props(e)["amount"] for e in rows if local_day(e) == d]) for d in DAYS]
+        assert s["data"] == pytest.approx(want, rel=1e-12), s["breakdown"]
+        assert s["total"] == pytest.approx(stat([props(e)["amount"] for e in rows]), rel=1e-12)
+
+
+def test_events_per_person_and_a_formula(loaded):
+    server, evs = loaded
+    got = query(server, {"kind": "trends", "events": ["Order Completed", "Product Viewed"],
+                         "measure": "per_person_avg", "formula": "(A - B) / B * 100", **RANGE})
+
+    def per_person(ev, day=None):
+        rows = [e for e in evs if in_range(e) and name(e) == ev and (day is None or local_day(e) == day)]
+        persons = {person(e) for e in rows}
+        return len(rows) / len(persons) if persons else None
+
+    for s, ev in zip(got["series"], ["Order Completed", "Product Viewed"]):
+        assert s["event"] == ev
+        assert s["data"] == pytest.approx([per_person(ev, d) for d in DAYS])
+        assert s["total"] == pytest.approx(per_person(ev))
+    formula = got["series"][2]
+    assert formula["formula"] == "(A - B) / B * 100" and len(got["series"]) == 3
+    a, b = got["series"][0], got["series"][1]
+    for i, d in enumerate(DAYS):
+        assert formula["data"][i] == pytest.approx((a["data"][i] - b["data"][i]) / b["data"][i] * 100)
+    # counts too, with a breakdown: one formula per value the first series answers
+    got = query(server, {"kind": "trends", "events": ["$pageview", "Signed Up"], "formula": "B / A",
+                         "breakdown": "properties.plan", "breakdown_limit": 2, **RANGE})
+    firsts = [s for s in got["series"] if s.get("event") == "$pageview" and s["breakdown"] != "$other"]
+    formulas = [s for s in got["series"] if "formula" in s]
+    assert [f["breakdown"] for f in formulas] == [s["breakdown"] for s in firsts]
+    for f in formulas:
+        for i, d in enumerate(DAYS):
+            pv = sum(1 for e in evs if name(e) == "$pageview" and props(e).get("plan") == f["breakdown"] and local_day(e) == d)
+            su = sum(1 for e in evs if name(e) == "Signed Up" and props(e).get("plan") == f["breakdown"] and local_day(e) == d)
+            assert f["data"][i] == (pytest.approx(su / pv) if pv else None)
+
+
 def test_unique_sessions_agree_with_the_events(loaded):
     server, evs = loaded
     got = query(server, {"kind": "trends", "measure": "unique_sessions", "interval": "day", **RANGE})
@@ -218,6 +284,12 @@ def test_cli_gives_the_same_answer(loaded):
     ({"kind": "trends", "filters": [{"field": "path", "op": "regex", "value": "("}]}, "filters"),
     ({"kind": "trends", "filters": [{"field": "path", "op": "gt", "value": "x"}]}, "filters"),
     ({"kind": "trends", "interval": "minute", "from": "-30d"}, "from"),
+    ({"kind": "trends", "measure": "sum"}, "property"),
+    ({"kind": "trends", "measure": "p90", "property": "nonsense"}, "property"),
+    ({"kind": "trends", "formula": "A/"}, "formula"),
+    ({"kind": "trends", "formula": "(A"}, "formula"),
+    ({"kind": "trends", "events": ["a", "b"], "formula": "A/C"}, "formula"),
+    ({"kind": "trends", "formula": "A % 2"}, "formula"),
 ])
 def test_bad_queries_name_their_field(server, q, field):
     r = server.post("/api/query", data=json.dumps(q))

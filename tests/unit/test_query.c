@@ -225,6 +225,12 @@ static const char *const queries[] = {
     "{\"kind\":\"retention\",\"period\":\"day\",\"periods\":2,\"filters\":[{\"field\":\"properties.item.sku\",\"op\":\"neq\",\"value\":\"A1\"}]}",
     "{\"kind\":\"stickiness\",\"interval\":\"day\",\"filters\":[{\"field\":\"properties.amount\",\"op\":\"lt\",\"value\":30}]}",
     "{\"kind\":\"paths\",\"depth\":3,\"filters\":[{\"field\":\"properties.vip\",\"op\":\"neq\",\"value\":\"false\"}]}",
+    /* measures of a numeric property (its values that are not numbers left out), formulas */
+    "{\"kind\":\"trends\",\"measure\":\"sum\",\"property\":\"properties.amount\",\"breakdown\":\"properties.plan\",\"breakdown_limit\":2}",
+    "{\"kind\":\"trends\",\"measure\":\"p90\",\"property\":\"properties.price\",\"interval\":\"hour\"}",
+    "{\"kind\":\"trends\",\"measure\":\"avg\",\"property\":\"properties.mixed\",\"breakdown\":\"country\"}",
+    "{\"kind\":\"trends\",\"measure\":\"max\",\"property\":\"properties.item.sku\"}",
+    "{\"kind\":\"trends\",\"events\":[\"Order Completed\",\"Product Viewed\"],\"measure\":\"per_person_avg\",\"formula\":\"A/B\"}",
 };
 
 static void test_readers_agree(void **state)
