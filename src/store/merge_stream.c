@@ -239,12 +239,12 @@ static int plan_columns(struct merger *m)
 static void give_back(struct ff_merge_pool *pool, struct ff_colvec *v)
 {
     if (!v) return;
-    if (!pool || pool->n >= FF_MERGE_POOL_BLOCKS ||
+    size_t b = block_bytes(v);
+    if (!pool || pool->n >= FF_MERGE_POOL_BLOCKS || pool->bytes + b > FF_MERGE_POOL_BYTES ||
         push_block(&pool->blocks, &pool->n, &pool->cap, v)) {
         free_block(v);
         return;
     }
-    size_t b = block_bytes(v);
     pool->bytes += b;
     ff_mem_note_idle((long long)b);
 }

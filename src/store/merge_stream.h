@@ -24,8 +24,9 @@ void ff_merge_pool_free(struct ff_merge_pool *pool);
 /* Merges the n event parts of one day into a new part at `path` (fsync'd and renamed into
  * place; the caller publishes it) and describes it in *out. 0, FF_MERGE_FALLBACK, or an
  * error (FF_ECORRUPT with `err` naming file and offset). `pool` (or NULL) lends decoded
- * blocks and takes them back, up to FF_MERGE_POOL_BLOCKS. */
+ * blocks and takes them back, up to FF_MERGE_POOL_BLOCKS of them and FF_MERGE_POOL_BYTES. */
 #define FF_MERGE_POOL_BLOCKS 8
+#define FF_MERGE_POOL_BYTES ((size_t)256 << 20) /* a decoded block of 64 K events is ~100 MB */
 int ff_parts_merge_stream(struct ff_part *const *in, size_t n, const char *path, uint32_t block_rows,
                           struct ff_merge_pool *pool, struct ff_built_part *out, char *err, size_t errlen);
 

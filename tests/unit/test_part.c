@@ -410,7 +410,7 @@ static void test_streaming_merge(void **state)
     struct ff_merge_pool pool = {0};
     snprintf(path, sizeof path, "%s/warm.part", f->dir);
     assert_int_equal(ff_parts_merge_stream(in + 1, 2, path, 512, &pool, &out, err, sizeof err), 0);
-    assert_true(pool.n > 0 && pool.n <= FF_MERGE_POOL_BLOCKS && pool.bytes > 0);
+    assert_true(pool.n > 0 && pool.n <= FF_MERGE_POOL_BLOCKS && pool.bytes > 0 && pool.bytes <= FF_MERGE_POOL_BYTES);
     snprintf(path, sizeof path, "%s/merged.part", f->dir);
     assert_int_equal(ff_parts_merge_stream(in, 4, path, 512, &pool, &out, err, sizeof err), 0);
     assert_true(pool.n > 0);
