@@ -75,10 +75,14 @@ struct idcol {
  * ndict + n, no value. A row's key is worked out when the row is first asked about: only
  * rows that get that far cost anything. A row the typed column does not hold (absent there,
  * or no such column, or a dotted path) reads the rest of its properties as the event reader
- * would, after a look for the key's name in the text. */
+ * would, after a look for the key's name in the text.
+ *
+ * person.KEY fields use the same slots: their value is the person's, so a row's key is the
+ * first row of its run of rows with the same ids, and the trait is looked up once a run. */
 #define MAX_PFIELDS 8
 struct pcol {
     const struct ff_field *f;
+    int trait;                  /* person.KEY: keys are runs of rows with the same ids (below) */
     int typed_pc, rest_pc;      /* the part's p.KEY and properties columns, -1 when none */
     struct ff_colvec typed, rest;
     int rest_loaded;
@@ -131,8 +135,8 @@ struct worker {
     struct fcache mfilt[FF_QPLAN_MATCH][FF_QUERY_MAX_STEP_FILTERS];
     struct fcache val[3];       /* value, value_page, value_screen */
     struct fcache ev;           /* the matchers' event tests: a mask per event key */
-    struct pcol prop[MAX_PFIELDS]; /* the properties.KEY fields */
-    int nprop;
+    struct pcol prop[MAX_PFIELDS]; /* the properties.KEY and person.KEY fields */
+    int nprop, ntrait;
     uint32_t block;
     struct fcache numf;         /* plan->number's field */
     double num;                 /* the number of the row being added */
@@ -283,6 +287,7 @@ static int prop_part(struct worker *w, struct pcol *pc, char *err, size_t errlen
     const struct ff_part *part = w->part;
     pc->typed_pc = -1;
     pc->ndict = 0;
+    if (pc->trait) return 0;
     pc->rest_pc = part_col(part, FF_C_PROPERTIES);
     if (strchr(pc->f->prop, '.')) return 0; /* typed columns are top-level keys */
     char name[FF_QUERY_NAME_MAX + 8];
@@ -352,8 +357,44 @@ static int prop_rest(struct worker *w, struct pcol *pc, uint32_t i)
     return pc->text.len > 0;
 }
 
+static int id_same(const struct idcol *c, uint32_t i, uint32_t j);
+static struct ff_str id_text(const struct idcol *c, uint32_t i, char buf[36]);
+
+/* Row i's person trait into pc->text: 1 when the person has it. */
+static int trait_value(struct worker *w, struct pcol *pc, uint32_t i)
+{
+    char pb[36], ub[36], ab[36];
+    struct ff_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.type = FF_EV_TRACK;
+    ev.project = id_text(&w->id[ID_PROJECT], i, pb);
+    ev.user_id = id_text(&w->id[ID_USER], i, ub);
+    ev.anonymous_id = id_text(&w->id[ID_ANON], i, ab);
+    pc->text_row = i;
+    ff_buf_reset(&pc->text);
+    struct ff_str v;
+    if (ff_store_person_of(w->sh->s, &ev, &w->tmp)) return 0;
+    ff_field_ctx_reset(w->ctx);
+    if (ff_field_value(w->ctx, &ev, pc->f, &v) && ff_buf_append(&pc->text, v.p, v.len)) ff_buf_reset(&pc->text);
+    return pc->text.len > 0;
+}
+
+static int same_person_ids(const struct worker *w, uint32_t i, uint32_t j)
+{
+    return id_same(&w->id[ID_PROJECT], i, j) && id_same(&w->id[ID_USER], i, j) && id_same(&w->id[ID_ANON], i, j);
+}
+
+static uint32_t trait_key(struct worker *w, struct pcol *pc, uint32_t i)
+{
+    if (pc->keys[i] != UINT32_MAX) return pc->keys[i];
+    uint32_t last = pc->text_row;
+    if (last != UINT32_MAX && last < w->n && same_person_ids(w, i, last)) return pc->keys[i] = pc->keys[last];
+    return pc->keys[i] = trait_value(w, pc, i) ? i : w->n;
+}
+
 static uint32_t prop_key(struct worker *w, struct pcol *pc, uint32_t i)
 {
+    if (pc->trait) return trait_key(w, pc, i);
     uint32_t k = pc->keys[i];
     if (k != UINT32_MAX) return k;
     k = pc->ndict + w->n; /* none */
@@ -379,6 +420,11 @@ static uint32_t prop_key(struct worker *w, struct pcol *pc, uint32_t i)
 
 static struct ff_str prop_text(struct worker *w, struct pcol *pc, uint32_t key)
 {
+    if (pc->trait) {
+        if (key >= w->n) return empty;
+        if (pc->text_row != key && !trait_value(w, pc, key)) return empty;
+        return (struct ff_str){pc->text.data, (uint32_t)pc->text.len};
+    }
     if (key < pc->ndict) return pc->dict[key].p ? pc->dict[key] : empty;
     uint32_t r = key - pc->ndict;
     if (r >= w->n) return empty;
@@ -401,10 +447,13 @@ static struct ff_str prop_text(struct worker *w, struct pcol *pc, uint32_t key)
 /* The plan's slot for a property field: one per key path, however many filters name it. */
 static int prop_slot(struct worker *w, const struct ff_field *f)
 {
+    int trait = ff_field_is_trait(f);
     for (int i = 0; i < w->nprop; i++)
-        if (!strcmp(w->prop[i].f->prop, f->prop)) return i;
+        if (w->prop[i].trait == trait && !strcmp(w->prop[i].f->prop, f->prop)) return i;
     struct pcol *pc = &w->prop[w->nprop];
     pc->f = f;
+    pc->trait = trait;
+    if (trait) w->ntrait++;
     pc->typed_pc = pc->rest_pc = -1;
     ff_buf_init(&pc->text, (size_t)1 << 30);
     pc->ev.type = FF_EV_TRACK;
@@ -437,7 +486,8 @@ static void prop_free(struct pcol *pc)
 static uint32_t key_of(struct worker *w, int kind, int col, uint32_t i)
 {
     switch (kind) {
-    case FF_FV_PROP: return prop_key(w, &w->prop[col], i);
+    case FF_FV_PROP:
+    case FF_FV_TRAIT: return prop_key(w, &w->prop[col], i);
     case FF_FV_EVENT: {
         uint8_t t = w->type.u8 ? w->type.u8[i] : 0;
         return t == FF_EV_TRACK ? w->k[FF_C_EVENT].codes[i] : w->k[FF_C_EVENT].ndict + t;
@@ -467,7 +517,8 @@ static uint32_t key_of(struct worker *w, int kind, int col, uint32_t i)
 static uint32_t key_count(const struct worker *w, int kind, int col)
 {
     switch (kind) {
-    case FF_FV_PROP: return w->prop[col].ndict + w->n + 1;
+    case FF_FV_PROP:
+    case FF_FV_TRAIT: return w->prop[col].ndict + w->n + 1;
     case FF_FV_EVENT: return w->k[FF_C_EVENT].ndict + 256;
     case FF_FV_TYPE: return 256;
     case FF_FV_BOT: return 2;
@@ -481,7 +532,8 @@ static uint32_t key_count(const struct worker *w, int kind, int col)
 static int key_stable(const struct worker *w, int kind, int col)
 {
     switch (kind) {
-    case FF_FV_PROP: return 0;
+    case FF_FV_PROP:
+    case FF_FV_TRAIT: return 0;
     case FF_FV_EVENT: return w->k[FF_C_EVENT].stable;
     case FF_FV_TYPE:
     case FF_FV_BOT: return 1;
@@ -495,7 +547,8 @@ static int key_stable(const struct worker *w, int kind, int col)
 static struct ff_str key_text(struct worker *w, int kind, int col, uint32_t key)
 {
     switch (kind) {
-    case FF_FV_PROP: return prop_text(w, &w->prop[col], key);
+    case FF_FV_PROP:
+    case FF_FV_TRAIT: return prop_text(w, &w->prop[col], key);
     case FF_FV_EVENT: {
         const struct kcol *e = &w->k[FF_C_EVENT];
         return key < e->ndict ? e->dict[key] : ff_event_query_name((int)(key - e->ndict), empty);
@@ -704,7 +757,8 @@ static void want_field(struct worker *w, const struct ff_field *f, struct fcache
     case FF_FV_PATH: w->kwant[FF_C_PAGE_PATH] = w->kwant[FF_C_PAGE_URL] = 1; break;
     case FF_FV_PAGE: w->kwant[FF_C_PAGE_PATH] = w->kwant[FF_C_PAGE_URL] = w->kwant[FF_C_NAME] = 1; break;
     case FF_FV_COLUMN: w->kwant[col] = 1; break;
-    case FF_FV_PROP: c->col = prop_slot(w, f); break;
+    case FF_FV_PROP:
+    case FF_FV_TRAIT: c->col = prop_slot(w, f); break;
     default: break;
     }
 }
@@ -742,7 +796,8 @@ static int load_block(struct worker *w, uint32_t b, char *err, size_t errlen)
     w->block = b;
     for (int i = 0; !rc && i < w->nprop; i++) rc = prop_block(w, &w->prop[i], b, err, errlen);
     for (int k = 0; !rc && k < 4; k++) {
-        int need = k == ID_SESSION ? p->session != FF_QP_NONE : p->person != FF_QP_NONE || p->who || w->sh->members;
+        int need = k == ID_SESSION ? p->session != FF_QP_NONE
+                                   : p->person != FF_QP_NONE || p->who || w->sh->members || w->ntrait;
         if (need && w->id[k].pc >= 0) {
             rc = ff_part_read_raw(w->part, b, (uint32_t)w->id[k].pc, &w->id[k].v, err, errlen);
             if (!rc && w->id[k].v.codes) {
@@ -932,9 +987,10 @@ static int count_props(const struct ff_qplan *p)
     if (p->number) fs[n++] = p->number;
     int count = 0;
     for (size_t i = 0; i < n; i++) {
-        if (ff_field_vector(fs[i], &col) != FF_FV_PROP) continue;
+        int kind = ff_field_vector(fs[i], &col);
+        if (kind != FF_FV_PROP && kind != FF_FV_TRAIT) continue;
         size_t j = 0;
-        while (j < i && !(ff_field_vector(fs[j], &col) == FF_FV_PROP && !strcmp(fs[j]->prop, fs[i]->prop))) j++;
+        while (j < i && !(ff_field_vector(fs[j], &col) == kind && !strcmp(fs[j]->prop, fs[i]->prop))) j++;
         count += j == i;
     }
     return count;

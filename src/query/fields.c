@@ -186,7 +186,7 @@ int ff_field_vector(const struct ff_field *f, int *col)
     case F_BOT: return FF_FV_BOT;
     case F_STRING: return f->col == FF_C_PERSON_ID ? FF_FV_NONE : FF_FV_COLUMN; /* resolved at query time */
     case F_PROPERTY: return FF_FV_PROP;
-    case F_TRAIT: return FF_FV_NONE;
+    case F_TRAIT: return FF_FV_TRAIT;
     case F_PAGE: return FF_FV_PAGE;
     default: break;
     }

@@ -70,7 +70,8 @@ int ff_query_uses_traits(const struct ff_query *q)
     for (size_t i = 0; i < q->nsteps; i++)
         if (filters_use_traits(q->steps[i].filters, q->steps[i].nfilters)) return 1;
     return filters_use_traits(q->filters, q->nfilters) || (q->has_breakdown && ff_field_is_trait(&q->breakdown)) ||
-           (q->kind == FF_Q_TOP && ff_field_is_trait(&q->dimension));
+           (q->kind == FF_Q_TOP && ff_field_is_trait(&q->dimension)) ||
+           (FF_M_NUMERIC(q->measure) && ff_field_is_trait(&q->measure_field));
 }
 
 static void filters_columns(const struct ff_filter *fs, size_t n, uint8_t *cols)

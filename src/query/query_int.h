@@ -117,8 +117,10 @@ void ff_qvalues_free(struct ff_qvalues *d);
 /* ---- fields read as column vectors (colscan.c) ---- */
 /* How a field's value is read from a part's columns without building the event:
  * FF_FV_PROP: properties.KEY, from the part's typed column p.KEY and the rest of the
- * properties; FF_FV_NONE: it cannot be (traits, the resolved person id). */
-enum { FF_FV_NONE, FF_FV_EVENT, FF_FV_TYPE, FF_FV_PROJECT, FF_FV_BOT, FF_FV_COLUMN, FF_FV_PATH, FF_FV_PAGE, FF_FV_PROP };
+ * properties; FF_FV_TRAIT: person.KEY, once per run of rows of one person; FF_FV_NONE: it
+ * cannot be (the resolved person id). */
+enum { FF_FV_NONE, FF_FV_EVENT, FF_FV_TYPE, FF_FV_PROJECT, FF_FV_BOT, FF_FV_COLUMN, FF_FV_PATH, FF_FV_PAGE, FF_FV_PROP,
+       FF_FV_TRAIT };
 /* The FF_FV_ form of a field; *col: its column (FF_FV_COLUMN). */
 int ff_field_vector(const struct ff_field *f, int *col);
 /* A field's text as a number, as filters read it (all of it a decimal or float): 1, or 0. */

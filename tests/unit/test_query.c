@@ -47,7 +47,7 @@ static void add_events(struct fx *f, int n)
     struct ff_buf b;
     ff_buf_init(&b, 1 << 24);
     for (int i = 0; i < n; i++) {
-        char mid[48], anon[40], user[16], props[256], ctx[256];
+        char mid[48], anon[40], user[16], props[256], ctx[256], traits[96];
         uint32_t dev = pick(40);
         snprintf(mid, sizeof mid, "m-%llu", (unsigned long long)(f->next_seq + (uint64_t)i));
         snprintf(anon, sizeof anon, "%08x-0000-4000-8000-%012x", dev, dev * 7);
@@ -78,6 +78,10 @@ static void add_events(struct fx *f, int n)
         } else if (kind < 6 && dev % 4 == 0) {
             ev.type = FF_EV_IDENTIFY; /* this device becomes a user: its persons merge */
             ev.user_id = S(user);
+            static const char *const tplans[] = {"pro", "team", "free"};
+            if (pick(4)) snprintf(traits, sizeof traits, "{\"plan\":\"%s\",\"age\":%u}", tplans[pick(3)], pick(60));
+            else snprintf(traits, sizeof traits, "{\"age\":%u}", pick(60));
+            ev.traits = S(traits);
         } else {
             ev.type = FF_EV_TRACK;
             ev.event = S(names[pick(4)]);
@@ -231,6 +235,13 @@ static const char *const queries[] = {
     "{\"kind\":\"trends\",\"measure\":\"avg\",\"property\":\"properties.mixed\",\"breakdown\":\"country\"}",
     "{\"kind\":\"trends\",\"measure\":\"max\",\"property\":\"properties.item.sku\"}",
     "{\"kind\":\"trends\",\"events\":[\"Order Completed\",\"Product Viewed\"],\"measure\":\"per_person_avg\",\"formula\":\"A/B\"}",
+    /* person traits: the latest identify's, per person */
+    "{\"kind\":\"trends\",\"breakdown\":\"person.plan\",\"measure\":\"unique_persons\"}",
+    "{\"kind\":\"trends\",\"filters\":[{\"field\":\"person.age\",\"op\":\"gt\",\"value\":30}],\"breakdown\":\"properties.plan\"}",
+    "{\"kind\":\"top\",\"dimension\":\"person.plan\",\"filters\":[{\"field\":\"person.plan\",\"op\":\"neq\",\"value\":\"free\"}]}",
+    "{\"kind\":\"funnel\",\"steps\":[{\"event\":\"$pageview\"},{\"event\":\"Order Completed\",\"filters\":[{\"field\":\"person.plan\",\"op\":\"exists\"}]}],"
+    "\"window\":\"1d\"}",
+    "{\"kind\":\"trends\",\"measure\":\"avg\",\"property\":\"person.age\",\"breakdown\":\"country\"}",
 };
 
 static void test_readers_agree(void **state)
