@@ -55,7 +55,7 @@ int ff_query_event_is(struct ff_field_ctx *c, const struct ff_field *event_field
 
 void ff_query_scan_filter(const struct ff_query *q, struct ff_scan_filter *f)
 {
-    *f = (struct ff_scan_filter){NULL, 0, q->from_us, q->to_us, q->project[0] ? q->project : NULL, NULL};
+    *f = (struct ff_scan_filter){.from_us = q->from_us, .to_us = q->to_us, .project = q->project[0] ? q->project : NULL};
 }
 
 static int filters_use_traits(const struct ff_filter *fs, size_t n)

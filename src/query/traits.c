@@ -64,7 +64,9 @@ int ff_traits_load(struct ff_store *s, const struct ff_query *q, struct ff_trait
     ff_buf_init(&tr->text, (size_t)1 << 34);
     uint8_t cols[FF_NCOLS] = {0};
     cols[FF_C_TYPE] = cols[FF_C_TRAITS] = cols[FF_C_PERSON_ID] = 1;
-    struct ff_scan_filter f = {NULL, 0, FF_TIME_NONE, q->to_us, q->project[0] ? q->project : NULL, cols};
+    /* identify calls only: the others are not looked at, nor their persons resolved */
+    struct ff_scan_filter f = {.from_us = FF_TIME_NONE, .to_us = q->to_us, .project = q->project[0] ? q->project : NULL,
+                               .columns = cols, .type = FF_EV_IDENTIFY};
     int rc = ff_store_scan(s, &f, collect, tr);
     if (tr->rc) rc = tr->rc;
     if (!rc && tr->n) qsort(tr->rows, tr->n, sizeof *tr->rows, by_person_newest);

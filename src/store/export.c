@@ -50,7 +50,7 @@ int ff_export_person(struct ff_store *s, const char *project, const char *id, si
     struct gathered g;
     memset(&g, 0, sizeof g);
     ff_buf_init(&g.recs, (size_t)1 << 34);
-    struct ff_scan_filter f = {id, len, FF_TIME_NONE, FF_TIME_NONE, project, NULL};
+    struct ff_scan_filter f = {.person = id, .person_len = len, .from_us = FF_TIME_NONE, .to_us = FF_TIME_NONE, .project = project};
     int rc = len ? ff_store_scan(s, &f, gather, &g) : 0;
     if (!rc && g.n) qsort(g.v, g.n, sizeof *g.v, by_time);
     size_t start = out->len;
@@ -106,7 +106,7 @@ int ff_export_range(struct ff_store *s, const char *project, int64_t from_us, in
     struct streamer st = {fp, format, {0}, 0};
     ff_buf_init(&st.buf, (size_t)1 << 32);
     int rc = format == FF_EXPORT_CSV ? ff_event_csv_header(&st.buf) : 0;
-    struct ff_scan_filter f = {NULL, 0, from_us, to_us, project, NULL};
+    struct ff_scan_filter f = {.from_us = from_us, .to_us = to_us, .project = project};
     if (!rc) rc = ff_store_scan(s, &f, stream_one, &st);
     if (!rc) rc = drain(&st);
     if (!rc && fflush(fp)) rc = -EIO;

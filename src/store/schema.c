@@ -581,7 +581,7 @@ void ff_part_events_get(const struct ff_part_events *pe, uint32_t i, struct ff_e
     ev->original_timestamp_us = i64_at(&c[FF_C_ORIGINAL_TIME], i);
     ev->sent_at_us = i64_at(&c[FF_C_SENT_AT], i);
     ev->seq = c[FF_C_SEQ].i64 && i < c[FF_C_SEQ].n ? (uint64_t)c[FF_C_SEQ].i64[i] : 0;
-    ev->type = c[FF_C_TYPE].u8 && i < c[FF_C_TYPE].n ? c[FF_C_TYPE].u8[i] : FF_EV_TRACK;
+    ev->type = ff_part_events_type(pe, i);
     ev->format = c[FF_C_FORMAT].u8 && i < c[FF_C_FORMAT].n ? c[FF_C_FORMAT].u8[i] : FF_FMT_SEGMENT;
     ev->event = str_at(&c[FF_C_EVENT], i);
     ev->name = str_at(&c[FF_C_NAME], i);

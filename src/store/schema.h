@@ -81,6 +81,12 @@ void ff_part_events_init(struct ff_part_events *pe, const struct ff_part *p);
 void ff_part_events_free(struct ff_part_events *pe);
 /* Decodes block `b` (only the columns a read of whole events needs). */
 int ff_part_events_load(struct ff_part_events *pe, const struct ff_part *p, uint32_t b, char *err, size_t errlen);
+/* Row i's type, as ff_part_events_get gives it (a scan for one type looks before it builds). */
+static inline uint8_t ff_part_events_type(const struct ff_part_events *pe, uint32_t i)
+{
+    const struct ff_colvec *t = &pe->cols[FF_C_TYPE];
+    return t->u8 && i < t->n ? t->u8[i] : FF_EV_TRACK;
+}
 /* Row i of the loaded block as an event; strings point into pe. */
 void ff_part_events_get(const struct ff_part_events *pe, uint32_t i, struct ff_event *ev);
 

@@ -186,7 +186,8 @@ int ff_store_sessions(struct ff_store *s, const struct ff_session_filter *f,
     g.match_arg = arg;
     ff_buf_init(&g.arena, (size_t)1 << 34);
     int rc = ff_deriver_init(&g.d);
-    struct ff_scan_filter sf = {f->person, f->person_len, f->from_us, FF_TIME_NONE, f->project, NULL};
+    struct ff_scan_filter sf = {.person = f->person, .person_len = f->person_len, .from_us = f->from_us,
+                                .to_us = FF_TIME_NONE, .project = f->project};
     if (f->to_us != FF_TIME_NONE)
         sf.to_us = f->to_us > INT64_MAX - FF_SESSION_SPAN_US ? INT64_MAX : f->to_us + FF_SESSION_SPAN_US;
     if (!rc) rc = ff_store_scan(s, &sf, visit, &g);

@@ -112,6 +112,8 @@ struct ff_scan_filter {
      * only those (time, seq, project and the ids always), and the others read as empty;
      * person_id is resolved only when it is asked for. Events in memory come whole. */
     const uint8_t *columns;
+    uint8_t type;             /* only events of this type (event.h), or 0 for all: looked at
+                               * before the person is resolved, which costs an identity look-up */
 };
 /* Calls `visit` for every stored event that matches (parts by day, then what is in memory;
  * within a part by person and time). A non-zero return from `visit` stops the scan and is

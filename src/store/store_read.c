@@ -350,6 +350,7 @@ int ff_store_read_json(struct ff_store *s, const struct ff_read_filter *f, const
 static int scan_matches(struct ff_store *s, const struct ff_scan_filter *f, struct ff_event *ev, struct ff_buf *tmp,
                         struct ff_buf *tmp2)
 {
+    if (f->type && ev->type != f->type) return 0;
     if (f->from_us != FF_TIME_NONE && ev->timestamp_us < f->from_us) return 0;
     if (f->to_us != FF_TIME_NONE && ev->timestamp_us >= f->to_us) return 0;
     if (!ff_in_project(ev->project, f->project)) return 0;
@@ -395,6 +396,7 @@ static int scan_part(struct ff_store *s, const struct ff_part *p, const struct f
         }
         if (rc) break;
         for (uint32_t i = 0; i < pe.n && !rc; i++) {
+            if (f->type && ff_part_events_type(&pe, i) != f->type) continue;
             struct ff_event ev;
             ff_part_events_get(&pe, i, &ev);
             if (scan_matches(s, f, &ev, tmp, tmp2)) rc = visit(arg, &ev);
