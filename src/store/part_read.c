@@ -374,8 +374,16 @@ static int decode_raw(struct ff_colvec *out, uint8_t type, uint8_t enc, size_t r
         r.off = r.len;
     } else if (enc == FF_ENC_PLAIN) {
         out->str = carve(out, n, sizeof *out->str);
-        for (uint32_t i = 0; i < n && !bad; i++)
-            if (ff_rd_str(&r, &out->str[i])) bad = 1;
+        const uint8_t *p = (const uint8_t *)raw;
+        for (uint32_t i = 0; i < n && !bad; i++) {
+            uint64_t len;
+            if (varint_at(p, raw_len, &r.off, &len) || len > raw_len - r.off) {
+                bad = 1;
+            } else {
+                out->str[i] = (struct ff_str){raw + r.off, (uint32_t)len};
+                r.off += (size_t)len;
+            }
+        }
     } else {
         bad = 1;
     }
