@@ -250,33 +250,6 @@ static int rewrite_context(struct ff_str context, const struct context_facts *f,
     return 0;
 }
 
-/* The last address a thread looked up: the events of one request mostly share it (a browser's
- * batch, a page's pixels), so most lookups are a compare and a copy. */
-static _Thread_local struct {
-    uint64_t db; /* ff_geoip_id */
-    char ip[FF_IP_TEXT];
-    uint32_t len;
-    int found;
-    struct ff_geo geo;
-} last_geo;
-
-static int geo_lookup(const struct ff_geoip *db, struct ff_str ip, struct ff_geo *out)
-{
-    if (last_geo.db == ff_geoip_id(db) && last_geo.len == ip.len && !memcmp(last_geo.ip, ip.p, ip.len)) {
-        *out = last_geo.geo;
-        return last_geo.found;
-    }
-    int found = ff_geoip_lookup(db, ip.p, ip.len, out);
-    if (ip.len < FF_IP_TEXT) {
-        last_geo.db = ff_geoip_id(db);
-        memcpy(last_geo.ip, ip.p, ip.len);
-        last_geo.len = ip.len;
-        last_geo.found = found;
-        last_geo.geo = *out;
-    }
-    return found;
-}
-
 static void set_ip_text(char out[FF_IP_TEXT], struct ff_str ip)
 {
     size_t n = ip.len < FF_IP_TEXT - 1 ? ip.len : FF_IP_TEXT - 1;
@@ -364,7 +337,7 @@ static int enrich(struct ff_enricher *e, const struct ff_enrich_request *rq, str
         visitor_id(rq->visitor_salt, rq->project, ip, vua, en->visitor);
         ev->anonymous_id = (struct ff_str){en->visitor, 19};
     }
-    if (e->geo && ip.len && geo_lookup(e->geo, ip, &en->geo)) {
+    if (e->geo && ip.len && ff_geoip_lookup_cached(e->geo, ip.p, ip.len, &en->geo)) {
         ev->country = (struct ff_str){en->geo.country, (uint32_t)strlen(en->geo.country)};
         ev->region = (struct ff_str){en->geo.region, (uint32_t)strlen(en->geo.region)};
         ev->city = (struct ff_str){en->geo.city, (uint32_t)strlen(en->geo.city)};

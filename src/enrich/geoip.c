@@ -5,10 +5,12 @@
 #include <errno.h>
 #include <maxminddb.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <xxhash.h>
 
 #include "core/alloc.h"
 #include "core/errors.h"
@@ -120,6 +122,40 @@ int ff_geoip_lookup(const struct ff_geoip *g, const char *ip, size_t len, struct
         get(&r.entry, city, out->city);
     }
     return out->country[0] || out->region[0] || out->city[0];
+}
+
+struct geo_slot {
+    uint64_t db; /* ff_geoip_id; 0: empty */
+    uint32_t len;
+    int found;
+    char ip[FF_IP_TEXT];
+    struct ff_geo geo;
+};
+
+static pthread_key_t cache_key;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+static void cache_free(void *p) { ff_free(p); }
+static void cache_init(void) { pthread_key_create(&cache_key, cache_free); }
+
+int ff_geoip_lookup_cached(const struct ff_geoip *g, const char *ip, size_t len, struct ff_geo *out)
+{
+    if (!g || len >= FF_IP_TEXT) return ff_geoip_lookup(g, ip, len, out);
+    pthread_once(&cache_once, cache_init);
+    struct geo_slot *cache = pthread_getspecific(cache_key);
+    if (!cache && (cache = ff_calloc(FF_GEO_CACHE, sizeof *cache))) pthread_setspecific(cache_key, cache);
+    if (!cache) return ff_geoip_lookup(g, ip, len, out);
+    struct geo_slot *s = &cache[XXH3_64bits(ip, len) & (FF_GEO_CACHE - 1)];
+    if (s->db == g->id && s->len == len && !memcmp(s->ip, ip, len)) {
+        *out = s->geo;
+        return s->found;
+    }
+    int found = ff_geoip_lookup(g, ip, len, out);
+    s->db = g->id;
+    s->len = (uint32_t)len;
+    memcpy(s->ip, ip, len);
+    s->found = found;
+    s->geo = *out;
+    return found;
 }
 
 int ff_ip_mode_parse(const char *s)

@@ -105,6 +105,27 @@ static void test_geoip_lookups(void **state)
         assert_string_equal(geo.country, "");
     }
     assert_int_equal(ff_geoip_lookup(g, "8.8.8.8\0x", 9, &geo), 0); /* a NUL inside */
+    /* through the thread's cache: the same answers, with more addresses than its slots (so
+     * slots are taken over) and each asked for several times in a shuffled order */
+    test_rng_init(7);
+    enum { NADDR = 3 * FF_GEO_CACHE };
+    static char addr[NADDR][FF_IP_TEXT];
+    for (int i = 0; i < NADDR; i++) {
+        if (i % 97 == 0) snprintf(addr[i], sizeof addr[i], "2001:4860:%x::%x", i, i % 7);
+        else if (i % 89 == 0) snprintf(addr[i], sizeof addr[i], "not-an-ip-%d", i);
+        else snprintf(addr[i], sizeof addr[i], "%d.%d.%d.%d", 1 + (int)test_randn(222), (int)test_randn(256),
+                      (int)test_randn(256), 1 + (int)test_randn(254));
+    }
+    int hits = 0;
+    for (int round = 0; round < 4 * NADDR; round++) {
+        const char *a = addr[round < NADDR ? round : (int)test_randn(NADDR)];
+        struct ff_geo want, got;
+        int wf = ff_geoip_lookup(g, a, strlen(a), &want), gf = ff_geoip_lookup_cached(g, a, strlen(a), &got);
+        assert_int_equal(gf, wf);
+        assert_memory_equal(&got, &want, sizeof got);
+        hits += wf;
+    }
+    assert_true(hits > NADDR); /* most are in the database: the cache holds real answers */
     ff_geoip_close(g);
     /* not a database: the error names the file */
     char dir[256], bad[300];
