@@ -145,19 +145,53 @@ static int by_cell_value(const void *a, const void *b)
     return (x->v > y->v) - (x->v < y->v);
 }
 
-/* Sorts the pairs and keeps each cell's nearest-rank percentile in res. */
+static int by_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Where the nearest-rank percentile is among n sorted values (0-based). */
+static size_t nearest_rank(double pct, size_t n)
+{
+    size_t rank = (size_t)ceil(pct * (double)n); /* 1-based */
+    return (rank < 1 ? 1 : rank) - 1;
+}
+
+/* Sorts the pairs (bucket cells only) and keeps in res each cell's nearest-rank percentile,
+ * and each series and value's over the range (TOTAL) from all of its buckets' values. */
 static int percentiles(const struct ff_query *q, struct nums *v, struct ff_qtable *res)
 {
     double pct = q->measure == FF_M_P50 ? 0.5 : q->measure == FF_M_P90 ? 0.9 : 0.99;
     qsort(v->p, v->n, sizeof *v->p, by_cell_value);
+    double *all = NULL;
+    size_t cap = 0;
     int rc = 0;
-    for (size_t a = 0, z; !rc && a < v->n; a = z) {
-        for (z = a; z < v->n && v->p[z].cell == v->p[a].cell; z++) {}
-        size_t rank = (size_t)ceil(pct * (double)(z - a)); /* nearest rank, 1-based */
-        if (rank < 1) rank = 1;
-        rc = ff_qtable_add(res, v->p[a].cell, 0, bits_of(v->p[a + rank - 1].v)) < 0 ? -ENOMEM : 0;
-        if (!rc) rc = ff_qtable_add(res, v->p[a].cell, 1, 1) < 0 ? -ENOMEM : 0;
+    for (size_t g = 0, e; !rc && g < v->n; g = e) { /* one series and value: its buckets in order */
+        uint64_t sv = v->p[g].cell & ~(uint64_t)0xffffffff;
+        for (e = g; e < v->n && (v->p[e].cell & ~(uint64_t)0xffffffff) == sv; e++) {}
+        for (size_t a = g, z; !rc && a < e; a = z) {
+            for (z = a; z < e && v->p[z].cell == v->p[a].cell; z++) {}
+            double d = v->p[a + nearest_rank(pct, z - a)].v;
+            rc = ff_qtable_add(res, v->p[a].cell, 0, bits_of(d)) < 0 ? -ENOMEM : 0;
+            if (!rc) rc = ff_qtable_add(res, v->p[a].cell, 1, 1) < 0 ? -ENOMEM : 0;
+        }
+        if (rc) break;
+        if (e - g > cap) {
+            double *n2 = ff_realloc(all, (e - g) * sizeof *all);
+            if (!n2) {
+                rc = -ENOMEM;
+                break;
+            }
+            all = n2, cap = e - g;
+        }
+        for (size_t i = g; i < e; i++) all[i - g] = v->p[i].v;
+        qsort(all, e - g, sizeof *all, by_double);
+        uint64_t total = sv | TOTAL;
+        rc = ff_qtable_add(res, total, 0, bits_of(all[nearest_rank(pct, e - g)])) < 0 ? -ENOMEM : 0;
+        if (!rc) rc = ff_qtable_add(res, total, 1, 1) < 0 ? -ENOMEM : 0;
     }
+    ff_free(all);
     return rc;
 }
 
@@ -181,8 +215,7 @@ static int consume(void *arg, const struct ff_qbatch *b)
                     rc = ff_qtable_add(&st->counts, cell, 0, b->weight[i]) < 0 ? -ENOMEM : 0;
                     if (!rc) rc = ff_qtable_add(&st->counts, total, 0, b->weight[i]) < 0 ? -ENOMEM : 0;
                 } else if (FF_M_NUMERIC(q->measure) && q->measure >= FF_M_P50) {
-                    rc = nums_add(&st->vals, cell, b->num[i]);
-                    if (!rc) rc = nums_add(&st->vals, total, b->num[i]);
+                    rc = nums_add(&st->vals, cell, b->num[i]); /* TOTAL: from the buckets' values */
                 } else {
                     rc = acc_add(&st->acc, cell, b->num[i]);
                     if (!rc) rc = acc_add(&st->acc, total, b->num[i]);
