@@ -50,6 +50,10 @@ static inline int ff_rd_i64(struct ff_reader *r, int64_t *v)
 
 static inline int ff_rd_varint(struct ff_reader *r, uint64_t *v)
 {
+    if (r->off < r->len && r->p[r->off] < 0x80) { /* one byte: string lengths, codes, small deltas */
+        *v = r->p[r->off++];
+        return 0;
+    }
     uint64_t n = 0;
     for (int shift = 0;; shift += 7) {
         uint8_t c;

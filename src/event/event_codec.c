@@ -143,22 +143,6 @@ int ff_quarantine_encode(struct ff_buf *b, const struct ff_quarantined *q)
     return 0;
 }
 
-/* ff_rd_str with the common case first: a length under 128 is one byte. */
-static inline int rd_str(struct ff_reader *r, struct ff_str *s)
-{
-    if (r->off < r->len) {
-        uint8_t n = r->p[r->off];
-        if (n < 0x80) {
-            if (n > r->len - r->off - 1) return -1;
-            s->p = (const char *)r->p + r->off + 1;
-            s->len = n;
-            r->off += 1 + (size_t)n;
-            return 0;
-        }
-    }
-    return ff_rd_str(r, s);
-}
-
 int ff_record_decode(const char *buf, size_t len, size_t *off, struct ff_record *out)
 {
     struct ff_reader hdr = {(const unsigned char *)buf, len, *off};
@@ -189,7 +173,7 @@ int ff_record_decode(const char *buf, size_t len, size_t *off, struct ff_record 
                                  &ev->user_id, &ev->group_id, &ev->previous_id, &ev->write_key,
                                  &ev->properties, &ev->traits, &ev->context};
         for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
-            if (rd_str(&r, strs[i])) return FF_ECORRUPT;
+            if (ff_rd_str(&r, strs[i])) return FF_ECORRUPT;
         if (flags & FLAG_ENRICHED) {
             struct ff_str *enrich[NENRICH] = {&ev->browser, &ev->browser_version, &ev->os, &ev->os_version,
                                               &ev->device_type, &ev->country, &ev->region, &ev->city, &ev->project};
@@ -198,7 +182,7 @@ int ff_record_decode(const char *buf, size_t len, size_t *off, struct ff_record 
             ev->bot = bot;
             for (uint8_t i = 0; i < count; i++) {
                 struct ff_str skip;
-                if (rd_str(&r, i < NENRICH ? enrich[i] : &skip)) return FF_ECORRUPT;
+                if (ff_rd_str(&r, i < NENRICH ? enrich[i] : &skip)) return FF_ECORRUPT;
             }
         }
         if (!ff_event_type_name(ev->type) || ev->format >= FF_FMT_COUNT) return FF_ECORRUPT;

@@ -360,28 +360,36 @@ static int prop_rest(struct worker *w, struct pcol *pc, uint32_t i)
 static int id_same(const struct idcol *c, uint32_t i, uint32_t j);
 static struct ff_str id_text(const struct idcol *c, uint32_t i, char buf[36]);
 
-/* Row i's person trait into pc->text: 1 when the person has it. */
-static int trait_value(struct worker *w, struct pcol *pc, uint32_t i)
-{
-    char pb[36], ub[36], ab[36];
-    struct ff_event ev;
-    memset(&ev, 0, sizeof ev);
-    ev.type = FF_EV_TRACK;
-    ev.project = id_text(&w->id[ID_PROJECT], i, pb);
-    ev.user_id = id_text(&w->id[ID_USER], i, ub);
-    ev.anonymous_id = id_text(&w->id[ID_ANON], i, ab);
-    pc->text_row = i;
-    ff_buf_reset(&pc->text);
-    struct ff_str v;
-    if (ff_store_person_of(w->sh->s, &ev, &w->tmp)) return 0;
-    ff_field_ctx_reset(w->ctx);
-    if (ff_field_value(w->ctx, &ev, pc->f, &v) && ff_buf_append(&pc->text, v.p, v.len)) ff_buf_reset(&pc->text);
-    return pc->text.len > 0;
-}
-
+/* Rows i and j have the same project, user and anonymous ids: the same person. */
 static int same_person_ids(const struct worker *w, uint32_t i, uint32_t j)
 {
     return id_same(&w->id[ID_PROJECT], i, j) && id_same(&w->id[ID_USER], i, j) && id_same(&w->id[ID_ANON], i, j);
+}
+
+/* Row i as an event of its ids only, its person resolved (identity.h); the ids' text may
+ * be in buf. 0, or an error of the identity map. */
+static int row_person(struct worker *w, uint32_t i, struct ff_event *ev, char buf[3][36])
+{
+    memset(ev, 0, sizeof *ev);
+    ev->type = FF_EV_TRACK;
+    ev->project = id_text(&w->id[ID_PROJECT], i, buf[0]);
+    ev->user_id = id_text(&w->id[ID_USER], i, buf[1]);
+    ev->anonymous_id = id_text(&w->id[ID_ANON], i, buf[2]);
+    return ff_store_person_of(w->sh->s, ev, &w->tmp);
+}
+
+/* Row i's person trait into pc->text: 1 when the person has it. */
+static int trait_value(struct worker *w, struct pcol *pc, uint32_t i)
+{
+    char buf[3][36];
+    struct ff_event ev;
+    pc->text_row = i;
+    ff_buf_reset(&pc->text);
+    struct ff_str v;
+    if (row_person(w, i, &ev, buf)) return 0;
+    ff_field_ctx_reset(w->ctx);
+    if (ff_field_value(w->ctx, &ev, pc->f, &v) && ff_buf_append(&pc->text, v.p, v.len)) ff_buf_reset(&pc->text);
+    return pc->text.len > 0;
 }
 
 static uint32_t trait_key(struct worker *w, struct pcol *pc, uint32_t i)
@@ -597,15 +605,23 @@ static int cache_ready(struct worker *w, struct fcache *c, int new_part)
     return 1;
 }
 
-/* gt and lt over a typed numeric property: the number itself, as the text it reads as
- * would give (-1: not that case) */
-static int number_pass(struct worker *w, const struct fcache *c, const struct ff_filter *f, uint32_t i)
+/* Row i's number straight from a typed integer or float property column, which is what the
+ * text it reads as would give: 1, or 0 when the field is not one or the row has none there. */
+static int typed_number(const struct worker *w, const struct fcache *c, uint32_t i, double *d)
 {
-    if (c->kind != FF_FV_PROP || (f->op != FF_OP_GT && f->op != FF_OP_LT)) return -1;
+    if (c->kind != FF_FV_PROP) return 0;
     const struct pcol *pc = &w->prop[c->col];
     const struct ff_colvec *v = &pc->typed;
-    if (pc->typed_pc < 0 || (v->type != FF_COL_I64 && v->type != FF_COL_F64) || !ff_props_present(v, i)) return -1;
-    double d = v->type == FF_COL_I64 ? (double)v->i64[i] : v->f64[i];
+    if (pc->typed_pc < 0 || (v->type != FF_COL_I64 && v->type != FF_COL_F64) || !ff_props_present(v, i)) return 0;
+    *d = v->type == FF_COL_I64 ? (double)v->i64[i] : v->f64[i];
+    return 1;
+}
+
+/* gt and lt over a typed numeric property compare the number itself (-1: not that case) */
+static int number_pass(struct worker *w, const struct fcache *c, const struct ff_filter *f, uint32_t i)
+{
+    double d;
+    if ((f->op != FF_OP_GT && f->op != FF_OP_LT) || !typed_number(w, c, i, &d)) return -1;
     return f->op == FF_OP_GT ? d > f->number : d < f->number;
 }
 
@@ -613,15 +629,8 @@ static int number_pass(struct worker *w, const struct fcache *c, const struct ff
 static int number_at(struct worker *w, uint32_t i)
 {
     const struct fcache *c = &w->numf;
-    if (c->kind == FF_FV_PROP) {
-        const struct pcol *pc = &w->prop[c->col];
-        const struct ff_colvec *v = &pc->typed;
-        if (pc->typed_pc >= 0 && (v->type == FF_COL_I64 || v->type == FF_COL_F64) && ff_props_present(v, i)) {
-            w->num = v->type == FF_COL_I64 ? (double)v->i64[i] : v->f64[i];
-            return 1;
-        }
-    }
-    return ff_field_number(key_text(w, c->kind, c->col, key_of(w, c->kind, c->col, i)), &w->num);
+    return typed_number(w, c, i, &w->num) ||
+           ff_field_number(key_text(w, c->kind, c->col, key_of(w, c->kind, c->col, i)), &w->num);
 }
 
 static int filter_pass(struct worker *w, struct fcache *c, const struct ff_filter *f, uint32_t i)
@@ -716,17 +725,11 @@ struct runs {
  * row last resolved. */
 static int person_at(struct worker *w, struct runs *r, uint32_t i)
 {
-    if (r->person_row != UINT32_MAX && id_same(&w->id[ID_PROJECT], i, r->person_row) &&
-        id_same(&w->id[ID_USER], i, r->person_row) && id_same(&w->id[ID_ANON], i, r->person_row))
-        return 0;
+    if (r->person_row != UINT32_MAX && same_person_ids(w, i, r->person_row)) return 0;
     r->person_row = i;
-    char pb[36], ub[36], ab[36];
+    char buf[3][36];
     struct ff_event ev;
-    memset(&ev, 0, sizeof ev);
-    ev.project = id_text(&w->id[ID_PROJECT], i, pb);
-    ev.user_id = id_text(&w->id[ID_USER], i, ub);
-    ev.anonymous_id = id_text(&w->id[ID_ANON], i, ab);
-    ff_store_person_of(w->sh->s, &ev, &w->tmp);
+    row_person(w, i, &ev, buf);
     struct ff_str who = ff_query_person(&ev);
     r->person = who.len ? XXH3_64bits(who.p, who.len) : 0;
     r->member = !w->sh->members || ff_segment_has(w->sh->members, w->sh->min_count, r->person);
@@ -971,21 +974,26 @@ static int vector_part(struct worker *w, const struct ff_part *part)
 
 /* ---- threads ---- */
 
-/* How many distinct property paths the plan's fields name. */
-static int count_props(const struct ff_qplan *p)
+/* Every field the plan reads: the query's filters, the matchers' filters, the values and
+ * the number. */
+#define PLAN_FIELDS_MAX (FF_QUERY_MAX_FILTERS + FF_QPLAN_MATCH * FF_QUERY_MAX_STEP_FILTERS + 4)
+static size_t plan_fields(const struct ff_qplan *p, const struct ff_field **fs)
 {
     const struct ff_query *q = p->q;
-    const struct ff_field *fs[FF_QUERY_MAX_FILTERS + FF_QPLAN_MATCH * FF_QUERY_MAX_STEP_FILTERS + 4];
     size_t n = 0;
-    int col;
     for (size_t i = 0; i < q->nfilters; i++) fs[n++] = &q->filters[i].field;
     for (size_t m = 0; m < p->nmatch; m++)
         for (size_t i = 0; i < p->match_nfilters[m]; i++) fs[n++] = &p->match_filters[m][i].field;
-    const struct ff_field *vf[3] = {p->value, p->value_page, p->value_screen};
-    for (int i = 0; i < 3; i++)
+    const struct ff_field *vf[4] = {p->value, p->value_page, p->value_screen, p->number};
+    for (int i = 0; i < 4; i++)
         if (vf[i]) fs[n++] = vf[i];
-    if (p->number) fs[n++] = p->number;
-    int count = 0;
+    return n;
+}
+
+/* How many distinct property and trait paths fields fs[n] name. */
+static int count_props(const struct ff_field *const *fs, size_t n)
+{
+    int col, count = 0;
     for (size_t i = 0; i < n; i++) {
         int kind = ff_field_vector(fs[i], &col);
         if (kind != FF_FV_PROP && kind != FF_FV_TRAIT) continue;
@@ -998,20 +1006,14 @@ static int count_props(const struct ff_qplan *p)
 
 static int plan_is_vector(const struct ff_qplan *p)
 {
-    const struct ff_query *q = p->q;
     const char *force = getenv("FOOTFALL_QUERY_EVENTS");
     if (force && force[0] == '1') return 0;
+    const struct ff_field *fs[PLAN_FIELDS_MAX];
+    size_t n = plan_fields(p, fs);
     int col;
-    for (size_t i = 0; i < q->nfilters; i++)
-        if (ff_field_vector(&q->filters[i].field, &col) == FF_FV_NONE) return 0;
-    for (size_t m = 0; m < p->nmatch; m++)
-        for (size_t i = 0; i < p->match_nfilters[m]; i++)
-            if (ff_field_vector(&p->match_filters[m][i].field, &col) == FF_FV_NONE) return 0;
-    const struct ff_field *vf[3] = {p->value, p->value_page, p->value_screen};
-    for (int i = 0; i < 3; i++)
-        if (vf[i] && ff_field_vector(vf[i], &col) == FF_FV_NONE) return 0;
-    if (p->number && ff_field_vector(p->number, &col) == FF_FV_NONE) return 0;
-    return count_props(p) <= MAX_PFIELDS;
+    for (size_t i = 0; i < n; i++)
+        if (ff_field_vector(fs[i], &col) == FF_FV_NONE) return 0;
+    return count_props(fs, n) <= MAX_PFIELDS;
 }
 
 static void worker_free(struct worker *w)
@@ -1104,12 +1106,9 @@ int ff_qplan_run(struct ff_store *s, const struct ff_qplan *p, void *const *stat
     atomic_init(&sh.stop, 0);
     /* the event reader decodes what the query and the plan's own fields read */
     ff_query_columns(q, sh.cols);
-    const struct ff_field *vf[3] = {p->value, p->value_page, p->value_screen};
-    for (int i = 0; i < 3; i++)
-        if (vf[i]) ff_field_columns(vf[i], sh.cols);
-    if (p->number) ff_field_columns(p->number, sh.cols);
-    for (size_t m = 0; m < p->nmatch; m++)
-        for (size_t i = 0; i < p->match_nfilters[m]; i++) ff_field_columns(&p->match_filters[m][i].field, sh.cols);
+    const struct ff_field *fs[PLAN_FIELDS_MAX];
+    size_t nfs = plan_fields(p, fs);
+    for (size_t i = 0; i < nfs; i++) ff_field_columns(fs[i], sh.cols);
     if (p->person || p->who || q->segment.set) sh.cols[FF_C_PERSON_ID] = 1;
     if (p->session) sh.cols[FF_C_SESSION_ID] = 1;
     struct ff_qtable members = {0};

@@ -310,10 +310,7 @@ int ff_field_value(struct ff_field_ctx *c, const struct ff_event *ev, const stru
 
 /* ---- filters ---- */
 
-static int as_number(struct ff_str s, double *d);
-int ff_field_number(struct ff_str s, double *d) { return as_number(s, d); }
-
-static int as_number(struct ff_str s, double *d)
+int ff_field_number(struct ff_str s, double *d)
 {
     if (!s.len || s.len > 64) return 0;
     char buf[65], *end;
@@ -326,7 +323,7 @@ static int as_number(struct ff_str s, double *d)
 static int equal(struct ff_str a, struct ff_str b)
 {
     double x, y;
-    return ff_str_eq(a, b) || (as_number(a, &x) && as_number(b, &y) && x == y);
+    return ff_str_eq(a, b) || (ff_field_number(a, &x) && ff_field_number(b, &y) && x == y);
 }
 
 static int contains_ci(struct ff_str hay, struct ff_str needle)
@@ -363,8 +360,8 @@ int ff_filter_match(const struct ff_filter *f, int has, struct ff_str v, void *m
     case FF_OP_CONTAINS: return has && any_value(f, v, contains_ci);
     case FF_OP_REGEX:
         return has && pcre2_match(f->re, (PCRE2_SPTR)v.p, v.len, 0, 0, match_data, NULL) >= 0;
-    case FF_OP_GT: return has && as_number(v, &d) && d > f->number;
-    case FF_OP_LT: return has && as_number(v, &d) && d < f->number;
+    case FF_OP_GT: return has && ff_field_number(v, &d) && d > f->number;
+    case FF_OP_LT: return has && ff_field_number(v, &d) && d < f->number;
     default: return 0;
     }
 }

@@ -11,7 +11,6 @@
  * count the same way). A breakdown splits persons by the value of that attempt's step-1
  * event. */
 #include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,11 +79,7 @@ static int cmp_i64(const void *a, const void *b)
 }
 
 /* The q-quantile of sorted v[n] (nearest rank), in seconds. */
-static double quantile(const int64_t *v, size_t n, double q)
-{
-    size_t k = (size_t)ceil(q * (double)n);
-    return (double)v[k ? k - 1 : 0] / 1e6;
-}
+static double quantile(const int64_t *v, size_t n, double q) { return (double)v[ff_nearest_rank(q, n)] / 1e6; }
 
 /* One funnel (of one breakdown value, or of everyone): its steps as JSON. */
 static int write_steps(const struct ff_query *q, const uint64_t *reached, int64_t *const *gaps, struct ff_buf *o)

@@ -125,6 +125,12 @@ enum { FF_FV_NONE, FF_FV_EVENT, FF_FV_TYPE, FF_FV_PROJECT, FF_FV_BOT, FF_FV_COLU
 int ff_field_vector(const struct ff_field *f, int *col);
 /* A field's text as a number, as filters read it (all of it a decimal or float): 1, or 0. */
 int ff_field_number(struct ff_str s, double *d);
+/* Where the nearest-rank q-quantile is among n sorted values (0-based; 0 when n is 0). */
+static inline size_t ff_nearest_rank(double q, size_t n)
+{
+    size_t rank = (size_t)__builtin_ceil(q * (double)n); /* 1-based */
+    return rank ? rank - 1 : 0;
+}
 /* A property's floating-point value as the field reads it: 100 rather than 100.0, else the
  * shortest text that reads back as d. */
 int ff_field_double_text(struct ff_buf *o, double d);

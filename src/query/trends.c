@@ -38,7 +38,6 @@ static uint64_t cell_key(size_t series, uint32_t value, uint32_t bucket)
 
 /* ---- the scan ---- */
 
-/* One thread's counts (colscan.h); state 0 ends up with everyone's. */
 /* (cell, value) pairs of the percentile measures */
 struct nums {
     struct cv {
@@ -50,6 +49,7 @@ struct nums {
 
 enum { ACC_SUM, ACC_N, ACC_MIN, ACC_MAX, ACC_COMP }; /* COMP: what SUM lost to rounding (Neumaier) */
 
+/* One thread's counts (colscan.h); state 0 ends up with everyone's. */
 struct tstate {
     const struct trends *t;
     struct ff_qtable cells; /* (cell, 0) → count; for distinct measures and per_person, ids */
@@ -86,7 +86,8 @@ static double double_of(uint64_t b)
     return d;
 }
 
-/* Folds value v (or, with n > 1, another table's SUM/N/MIN/MAX entry k) into acc. */
+/* Folds v, the bits of entry k (ACC_*) of a cell, into acc: a count adds, a sum adds with
+ * compensation, a minimum or maximum keeps the lesser or greater. */
 static int acc_put(struct ff_qtable *acc, uint64_t cell, int k, uint64_t v)
 {
     int created, err = 0;
@@ -151,11 +152,12 @@ static int by_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Where the nearest-rank percentile is among n sorted values (0-based). */
-static size_t nearest_rank(double pct, size_t n)
+/* Keeps d as cell's number in res (a percentile). */
+static int res_put(struct ff_qtable *res, uint64_t cell, double d)
 {
-    size_t rank = (size_t)ceil(pct * (double)n); /* 1-based */
-    return (rank < 1 ? 1 : rank) - 1;
+    int rc = ff_qtable_add(res, cell, 0, bits_of(d));
+    if (rc >= 0) rc = ff_qtable_add(res, cell, 1, 1); /* (cell, 1): it has one */
+    return rc < 0 ? rc : 0;
 }
 
 /* Sorts the pairs (bucket cells only) and keeps in res each cell's nearest-rank percentile,
@@ -172,9 +174,7 @@ static int percentiles(const struct ff_query *q, struct nums *v, struct ff_qtabl
         for (e = g; e < v->n && (v->p[e].cell & ~(uint64_t)0xffffffff) == sv; e++) {}
         for (size_t a = g, z; !rc && a < e; a = z) {
             for (z = a; z < e && v->p[z].cell == v->p[a].cell; z++) {}
-            double d = v->p[a + nearest_rank(pct, z - a)].v;
-            rc = ff_qtable_add(res, v->p[a].cell, 0, bits_of(d)) < 0 ? -ENOMEM : 0;
-            if (!rc) rc = ff_qtable_add(res, v->p[a].cell, 1, 1) < 0 ? -ENOMEM : 0;
+            rc = res_put(res, v->p[a].cell, v->p[a + ff_nearest_rank(pct, z - a)].v);
         }
         if (rc) break;
         if (e - g > cap) {
@@ -187,9 +187,7 @@ static int percentiles(const struct ff_query *q, struct nums *v, struct ff_qtabl
         }
         for (size_t i = g; i < e; i++) all[i - g] = v->p[i].v;
         qsort(all, e - g, sizeof *all, by_double);
-        uint64_t total = sv | TOTAL;
-        rc = ff_qtable_add(res, total, 0, bits_of(all[nearest_rank(pct, e - g)])) < 0 ? -ENOMEM : 0;
-        if (!rc) rc = ff_qtable_add(res, total, 1, 1) < 0 ? -ENOMEM : 0;
+        rc = res_put(res, sv | TOTAL, all[ff_nearest_rank(pct, e - g)]);
     }
     ff_free(all);
     return rc;

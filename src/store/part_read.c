@@ -284,30 +284,6 @@ static void *carve(struct ff_colvec *v, size_t n, size_t size)
     return v->mem.data + at;
 }
 
-/* One LEB128 varint at p[*off] (of len bytes): the one-byte case first, as codes and small
- * deltas are, and bounds checked. 0, or -1 on a cut or overlong value. */
-static inline int varint_at(const uint8_t *p, size_t len, size_t *off, uint64_t *v)
-{
-    size_t o = *off;
-    if (o < len && p[o] < 0x80) {
-        *v = p[o];
-        *off = o + 1;
-        return 0;
-    }
-    uint64_t n = 0;
-    for (int shift = 0; shift <= 63; shift += 7) {
-        if (o >= len) return -1;
-        uint8_t c = p[o++];
-        n |= (uint64_t)(c & 0x7f) << shift;
-        if (!(c & 0x80)) {
-            *v = n;
-            *off = o;
-            return 0;
-        }
-    }
-    return -1;
-}
-
 /* Decodes the raw bytes of a chunk (already in out->mem, raw_len bytes at its start) into n
  * values; out->mem has room for the arrays. 0 or FF_ECORRUPT. */
 static int decode_raw(struct ff_colvec *out, uint8_t type, uint8_t enc, size_t raw_len, uint32_t n,
@@ -322,10 +298,9 @@ static int decode_raw(struct ff_colvec *out, uint8_t type, uint8_t enc, size_t r
     if (type == FF_COL_I64) {
         int64_t *v = out->i64 = carve(out, n, 8);
         uint64_t prev = 0;
-        const uint8_t *p = (const uint8_t *)raw;
         for (uint32_t i = 0; i < n && !bad; i++) {
             uint64_t z = 0;
-            if (varint_at(p, raw_len, &r.off, &z)) bad = 1;
+            if (ff_rd_varint(&r, &z)) bad = 1;
             prev += (z >> 1) ^ (0 - (z & 1));
             v[i] = (int64_t)prev;
         }
@@ -348,10 +323,9 @@ static int decode_raw(struct ff_colvec *out, uint8_t type, uint8_t enc, size_t r
         /* without the dictionary's strings (codes only) when the caller did not ask for them */
         out->codes = carve(out, n, 4);
         out->str = dict ? carve(out, n, sizeof *out->str) : NULL;
-        const uint8_t *p = (const uint8_t *)raw;
         for (uint32_t i = 0; i < n && !bad; i++) {
             uint64_t code;
-            if (varint_at(p, raw_len, &r.off, &code) || code >= dict_count) bad = 1;
+            if (ff_rd_varint(&r, &code) || code >= dict_count) bad = 1;
             else if ((out->codes[i] = (uint32_t)code), dict) out->str[i] = dict[code];
         }
     } else if (enc == FF_ENC_UUID && raw_uuid) {
@@ -374,16 +348,8 @@ static int decode_raw(struct ff_colvec *out, uint8_t type, uint8_t enc, size_t r
         r.off = r.len;
     } else if (enc == FF_ENC_PLAIN) {
         out->str = carve(out, n, sizeof *out->str);
-        const uint8_t *p = (const uint8_t *)raw;
-        for (uint32_t i = 0; i < n && !bad; i++) {
-            uint64_t len;
-            if (varint_at(p, raw_len, &r.off, &len) || len > raw_len - r.off) {
-                bad = 1;
-            } else {
-                out->str[i] = (struct ff_str){raw + r.off, (uint32_t)len};
-                r.off += (size_t)len;
-            }
-        }
+        for (uint32_t i = 0; i < n && !bad; i++)
+            if (ff_rd_str(&r, &out->str[i])) bad = 1;
     } else {
         bad = 1;
     }

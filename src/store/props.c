@@ -12,7 +12,6 @@
 #include "core/jsonscan.h"
 
 size_t ff_props_sample = 4096;
-#define STR_PRESENT FF_PROPS_STR_PRESENT
 
 static uint8_t kind_of(const struct ff_json_node *v)
 {
@@ -172,7 +171,7 @@ static int split_scanned(struct ff_str text, const struct ff_props_plan *plan, s
             else if (c->type == FF_COL_U8) c->u8[r] = m.kind == FF_JS_TRUE;
             else {
                 strs[k][r] = (struct span){out->arena.len, m.value.len + 1};
-                if (!(rc = ff_buf_putc(&out->arena, STR_PRESENT))) rc = ff_buf_append(&out->arena, m.value.p, m.value.len);
+                if (!(rc = ff_buf_putc(&out->arena, FF_PROPS_STR_PRESENT))) rc = ff_buf_append(&out->arena, m.value.p, m.value.len);
             }
             continue;
         }
@@ -246,7 +245,7 @@ int ff_props_split(const struct ff_str *props, size_t n, const struct ff_props_p
                 else {
                     /* the string after a presence byte, in the arena (pointers fixed at the end) */
                     strs[k][r] = (struct span){out->arena.len, v->len + 1};
-                    if (!(rc = ff_buf_putc(&out->arena, STR_PRESENT))) rc = ff_buf_append(&out->arena, v->v.s, v->len);
+                    if (!(rc = ff_buf_putc(&out->arena, FF_PROPS_STR_PRESENT))) rc = ff_buf_append(&out->arena, v->v.s, v->len);
                 }
                 continue;
             }
