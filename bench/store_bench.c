@@ -5,6 +5,9 @@
  *                                    for ClickHouse to TSV; prints GEN lines
  *   store_bench scan DIR COLUMN      decodes every chunk of COLUMN in DIR's parts on one core;
  *                                    prints SCAN bytes= seconds=
+ *   store_bench merge ROUNDS OUT PART...   merges the given parts of one day into OUT as the
+ *                                    merge thread would, ROUNDS times (the first warms the
+ *                                    pool of decoded blocks); prints MERGE rows= us_per_row=
  *
  * The events (R14): sessions of e-commerce visitors (home and product pages, searches,
  * product views, cart, checkout and purchases with drop-off at each step) and of
@@ -26,6 +29,7 @@
 #include "event/event.h"
 #include "ingest/ingest.h"
 #include "store/dedup_file.h"
+#include "store/merge_stream.h"
 #include "store/part.h"
 #include "store/schema.h"
 #include "store/store.h"
@@ -379,11 +383,45 @@ static int cmd_scan(const char *dir, const char *column)
     return 0;
 }
 
+static int cmd_merge(int rounds, const char *out, char **paths, int n)
+{
+    struct ff_part *in[FF_MERGE_MAX_INPUTS];
+    char err[512];
+    if (n < 1 || n > FF_MERGE_MAX_INPUTS) {
+        fprintf(stderr, "store_bench: merge takes 1 to %d parts\n", FF_MERGE_MAX_INPUTS);
+        return 2;
+    }
+    for (int i = 0; i < n; i++)
+        if (ff_part_open(paths[i], &in[i], err, sizeof err)) {
+            fprintf(stderr, "store_bench: %s\n", err);
+            return 1;
+        }
+    struct ff_merge_pool pool = {0};
+    for (int r = 0; r < rounds; r++) {
+        struct ff_built_part b;
+        double t0 = now_s();
+        int rc = ff_parts_merge_stream(in, (size_t)n, out, FF_PART_BLOCK_ROWS, &pool, &b, err, sizeof err);
+        double t1 = now_s();
+        if (rc) {
+            fprintf(stderr, "store_bench: merge: %s (%d)\n", err, rc);
+            return 1;
+        }
+        printf("MERGE round=%d rows=%llu bytes=%llu seconds=%.3f us_per_row=%.3f\n", r + 1,
+               (unsigned long long)b.info.nrows, (unsigned long long)b.bytes, t1 - t0,
+               (t1 - t0) * 1e6 / (double)(b.info.nrows ? b.info.nrows : 1));
+    }
+    ff_merge_pool_free(&pool);
+    for (int i = 0; i < n; i++) ff_part_close(in[i]);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 5 && !strcmp(argv[1], "gen"))
         return cmd_gen(strtoull(argv[2], NULL, 10), strtoull(argv[3], NULL, 10), argv[4], argc > 5 ? argv[5] : NULL);
     if (argc == 4 && !strcmp(argv[1], "scan")) return cmd_scan(argv[2], argv[3]);
-    fprintf(stderr, "usage: store_bench gen N SEED DIR [TSV] | store_bench scan DIR COLUMN\n");
+    if (argc >= 5 && !strcmp(argv[1], "merge")) return cmd_merge(atoi(argv[2]), argv[3], argv + 4, argc - 4);
+    fprintf(stderr, "usage: store_bench gen N SEED DIR [TSV] | store_bench scan DIR COLUMN | "
+                    "store_bench merge ROUNDS OUT PART...\n");
     return 2;
 }

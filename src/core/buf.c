@@ -126,12 +126,6 @@ int ff_buf_put_u64(struct ff_buf *b, uint64_t v)
 
 int ff_buf_put_varint(struct ff_buf *b, uint64_t v)
 {
-    uint8_t x[10];
-    int n = 0;
-    do {
-        uint8_t c = v & 0x7f;
-        v >>= 7;
-        x[n++] = c | (v ? 0x80 : 0);
-    } while (v);
-    return ff_buf_append(b, x, (size_t)n);
+    unsigned char x[10];
+    return ff_buf_append(b, x, ff_varint_put_raw(x, v));
 }

@@ -90,6 +90,18 @@ int ff_buf_put_u8(struct ff_buf *b, uint8_t v);
 int ff_buf_put_u32(struct ff_buf *b, uint32_t v);
 int ff_buf_put_u64(struct ff_buf *b, uint64_t v);
 int ff_buf_put_varint(struct ff_buf *b, uint64_t v);
+/* Writes v as a LEB128 varint at o, which has room for 10 bytes; returns the bytes written.
+ * For loops that reserved their room once (part columns), where a call per value showed. */
+static inline size_t ff_varint_put_raw(unsigned char *o, uint64_t v)
+{
+    size_t k = 0;
+    while (v >= 0x80) {
+        o[k++] = (unsigned char)(v | 0x80);
+        v >>= 7;
+    }
+    o[k++] = (unsigned char)v;
+    return k;
+}
 
 #ifdef __cplusplus
 }

@@ -28,6 +28,7 @@
 
 #include "core/alloc.h"
 #include "core/errors.h"
+#include "core/textcodec.h"
 #include "store/props.h"
 
 struct cursor {
@@ -46,6 +47,9 @@ struct merger {
     struct ff_part_column out_cols[FF_NCOLS + FF_PROPS_MAX];
     struct ff_str *dict[FF_NCOLS + FF_PROPS_MAX];
     uint32_t dict_count[FF_NCOLS + FF_PROPS_MAX];
+    /* Columns read as stored (dictionary codes, UUIDs as 16 bytes) rather than as text: all
+     * but the person key columns, which rows are compared by (load_block). */
+    uint8_t as_stored[FF_NCOLS + FF_PROPS_MAX];
     size_t *heap; /* cursor indexes, smallest row first */
     size_t nheap;
     /* Blocks whose rows are written, kept for the next load: their buffers are already
@@ -97,6 +101,13 @@ static void sift_down(struct merger *m, size_t i)
     }
 }
 
+/* A UUID column's value as stored: 16 zero bytes for none. */
+static int uuid_bytes(struct ff_str s, uint8_t *o)
+{
+    if (!s.len) return memset(o, 0, 16), 0;
+    return ff_uuid_parse(s.p, s.len, o) && memcmp(o, (uint8_t[16]){0}, 16) ? 0 : FF_ECORRUPT;
+}
+
 /* Every block has room for the most columns a part can have, so any merge can reuse it. */
 #define BLOCK_COLS (FF_NCOLS + FF_PROPS_MAX)
 
@@ -146,12 +157,18 @@ static int load_block(struct merger *m, struct cursor *c)
     }
     if (m->nspare) c->cur = m->spare[--m->nspare];
     else if (!(c->cur = ff_calloc(BLOCK_COLS, sizeof *c->cur))) return -ENOMEM;
+    /* The person id first: when every row has one, rows are never compared by the user or
+     * anonymous id, and those are read as stored too. */
+    int rc = ff_part_read(c->p, c->block, FF_C_PERSON_ID, &c->cur[FF_C_PERSON_ID], m->err, m->errlen);
+    if (rc) return rc;
+    int pid_full = 1;
+    for (uint32_t i = 0; i < c->cur[FF_C_PERSON_ID].n && pid_full; i++) pid_full = c->cur[FF_C_PERSON_ID].str[i].len > 0;
     for (uint32_t k = 0; k < m->ncols; k++) {
-        /* codes are all a re-coded column needs; the person key columns are compared as text */
-        int codes_only = m->out_cols[k].enc == FF_ENC_DICT && k != FF_C_USER_ID && k != FF_C_ANONYMOUS_ID &&
-                         k != FF_C_PERSON_ID;
-        int rc = codes_only ? ff_part_read_codes(c->p, c->block, k, &c->cur[k], m->err, m->errlen)
-                            : ff_part_read(c->p, c->block, k, &c->cur[k], m->err, m->errlen);
+        if (k == FF_C_PERSON_ID) continue;
+        int key = k == FF_C_USER_ID || k == FF_C_ANONYMOUS_ID;
+        int raw = m->as_stored[k] || (key && pid_full && m->out_cols[k].enc != FF_ENC_PLAIN);
+        rc = raw ? ff_part_read_raw(c->p, c->block, k, &c->cur[k], m->err, m->errlen)
+                 : ff_part_read(c->p, c->block, k, &c->cur[k], m->err, m->errlen);
         if (rc) return rc;
     }
     c->row = 0;
@@ -187,7 +204,8 @@ static int plan_columns(struct merger *m)
             all_dict &= m->cur[i].p->cols[c].enc == FF_ENC_DICT;
             all_uuid &= m->cur[i].p->cols[c].enc == FF_ENC_UUID;
         }
-        if (all_uuid) oc->enc = FF_ENC_UUID;
+        int key = c == FF_C_USER_ID || c == FF_C_ANONYMOUS_ID || c == FF_C_PERSON_ID;
+        if (all_uuid) oc->enc = FF_ENC_UUID, m->as_stored[c] = !key;
         if (!all_dict) continue;
         /* the union of the inputs' dictionaries, sorted and distinct */
         size_t total = 0;
@@ -229,6 +247,7 @@ static int plan_columns(struct merger *m)
             }
         }
         oc->enc = FF_ENC_DICT;
+        m->as_stored[c] = !key;
         m->dict[c] = u;
         m->dict_count[c] = (uint32_t)d;
     }
@@ -287,6 +306,7 @@ int ff_parts_merge_stream(struct ff_part *const *in, size_t n, const char *path,
     }
     struct ff_colvec ov[FF_NCOLS + FF_PROPS_MAX];
     memset(ov, 0, sizeof ov);
+    uint8_t *ov_uuid[FF_NCOLS + FF_PROPS_MAX] = {0}; /* ov[c].uuid16, writable */
     struct ff_part_writer *w = NULL;
     int rc = m.cur && m.heap ? 0 : -ENOMEM;
     for (size_t i = 0; !rc && i < n; i++) m.cur[i].p = in[i];
@@ -295,12 +315,14 @@ int ff_parts_merge_stream(struct ff_part *const *in, size_t n, const char *path,
     for (uint32_t c = 0; !rc && c < m.ncols; c++) {
         struct ff_colvec *v = &ov[c];
         v->type = m.out_cols[c].type;
-        size_t bytes = v->type == FF_COL_U8 ? 1 : v->type == FF_COL_STR ? sizeof(struct ff_str) : 8;
+        int uuid16 = v->type == FF_COL_STR && m.out_cols[c].enc == FF_ENC_UUID;
+        size_t bytes = v->type == FF_COL_U8 ? 1 : uuid16 ? 16 : v->type == FF_COL_STR ? sizeof(struct ff_str) : 8;
         void *mem = ff_malloc((size_t)block_rows * bytes);
         if (!mem) rc = -ENOMEM;
         else if (v->type == FF_COL_I64) v->i64 = mem;
         else if (v->type == FF_COL_F64) v->f64 = mem;
         else if (v->type == FF_COL_U8) v->u8 = mem;
+        else if (uuid16) v->uuid16 = ov_uuid[c] = mem;
         else v->str = mem;
         if (!rc && v->type == FF_COL_STR && m.out_cols[c].enc == FF_ENC_DICT &&
             !(v->codes = ff_malloc((size_t)block_rows * 4)))
@@ -346,8 +368,13 @@ int ff_parts_merge_stream(struct ff_part *const *in, size_t n, const char *path,
             else if (dst->type == FF_COL_U8) memcpy(dst->u8 + k, src->u8 + r0, len);
             else if (dst->codes)
                 for (uint32_t i = 0; i < len; i++) dst->codes[k + i] = c->remap[col][src->codes[r0 + i]];
+            else if (ov_uuid[col] && src->uuid16)
+                memcpy(ov_uuid[col] + (size_t)k * 16, src->uuid16 + (size_t)r0 * 16, (size_t)len * 16);
+            else if (ov_uuid[col]) /* read as text, to compare rows by */
+                for (uint32_t i = 0; i < len && !rc; i++) rc = uuid_bytes(src->str[r0 + i], ov_uuid[col] + (size_t)(k + i) * 16);
             else memcpy(dst->str + k, src->str + r0, (size_t)len * sizeof *dst->str);
         }
+        if (rc) break;
         for (uint32_t i = r0; i < r0 + len; i++) {
             int64_t t = c->cur[FF_C_TIME].i64[i], rv = c->cur[FF_C_RECEIVED].i64[i];
             uint64_t seq = (uint64_t)c->cur[FF_C_SEQ].i64[i];
@@ -394,6 +421,7 @@ int ff_parts_merge_stream(struct ff_part *const *in, size_t n, const char *path,
         struct stat st;
         if (stat(path, &st) == 0) out->bytes = (uint64_t)st.st_size;
     }
+    for (uint32_t c = 0; c < FF_NCOLS + FF_PROPS_MAX; c++) ff_free(ov_uuid[c]);
     merger_free(&m, ov, pool);
     return rc;
 }

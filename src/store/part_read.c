@@ -323,7 +323,15 @@ static int decode_raw(struct ff_colvec *out, uint8_t type, uint8_t enc, size_t r
         /* without the dictionary's strings (codes only) when the caller did not ask for them */
         out->codes = carve(out, n, 4);
         out->str = dict ? carve(out, n, sizeof *out->str) : NULL;
-        for (uint32_t i = 0; i < n && !bad; i++) {
+        if (raw_len == n) { /* n values in n bytes: every code is one byte, a loop the compiler widens */
+            const unsigned char *u = (const unsigned char *)raw;
+            unsigned char top = 0;
+            for (uint32_t i = 0; i < n; i++) top = u[i] > top ? u[i] : top, out->codes[i] = u[i];
+            bad = n && (top >= 0x80 || top >= dict_count);
+            for (uint32_t i = 0; dict && i < n && !bad; i++) out->str[i] = dict[out->codes[i]];
+            r.off = r.len;
+        }
+        for (uint32_t i = 0; i < n && !bad && raw_len != n; i++) {
             uint64_t code;
             if (ff_rd_varint(&r, &code) || code >= dict_count) bad = 1;
             else if ((out->codes[i] = (uint32_t)code), dict) out->str[i] = dict[code];
@@ -356,21 +364,25 @@ static int decode_raw(struct ff_colvec *out, uint8_t type, uint8_t enc, size_t r
     return bad || r.off != r.len ? FF_ECORRUPT : 0;
 }
 
-/* Sizes out->mem for a chunk of raw_len bytes decoding to n values of this type. */
-static int reserve_for(struct ff_colvec *out, uint8_t type, uint8_t enc, size_t raw_len, uint32_t n)
+/* Sizes out->mem for a chunk of raw_len bytes decoding to n values of this type: exactly
+ * what decode_raw carves, for the new room is zeroed (faulted in) whether used or not.
+ * `strings`: as read_chunk's (a dictionary column's values, or UUIDs left binary). */
+static int reserve_for(struct ff_colvec *out, uint8_t type, uint8_t enc, size_t raw_len, uint32_t n, int strings)
 {
-    size_t arrays = (size_t)n * (type == FF_COL_I64 || type == FF_COL_F64 ? 8 : type == FF_COL_U8 ? 1 : 16 + 4) + 32;
-    /* UUIDs turn 16 stored bytes into 36 characters. */
-    size_t text = enc == FF_ENC_UUID ? (size_t)n * 36 : 0;
+    size_t per = 0;
+    if (type == FF_COL_I64 || type == FF_COL_F64) per = 8;
+    else if (type == FF_COL_STR && enc == FF_ENC_DICT) per = 4 + (strings == 1 ? sizeof(struct ff_str) : 0);
+    else if (type == FF_COL_STR && enc == FF_ENC_UUID) per = strings == 2 ? 0 : sizeof(struct ff_str) + 36;
+    else if (type == FF_COL_STR) per = sizeof(struct ff_str);
     if (!out->mem.data) ff_buf_init(&out->mem, (size_t)1 << 34);
-    return ff_buf_reserve(&out->mem, raw_len + arrays + text + 8);
+    return ff_buf_reserve(&out->mem, raw_len + (size_t)n * per + 32);
 }
 
 int ff_chunk_decode(const void *raw, size_t raw_len, uint8_t type, uint8_t enc, uint32_t n, const struct ff_str *dict,
                     uint32_t dict_count, struct ff_colvec *out)
 {
     ff_colvec_free(out);
-    int rc = reserve_for(out, type, enc, raw_len, n);
+    int rc = reserve_for(out, type, enc, raw_len, n, dict ? 1 : 0);
     if (rc) return rc;
     if (raw_len) memcpy(out->mem.data, raw, raw_len);
     if ((rc = decode_raw(out, type, enc, raw_len, n, dict, dict_count, 0))) ff_colvec_free(out);
@@ -400,7 +412,7 @@ static int read_chunk(const struct ff_part *p, uint32_t block, uint32_t col, str
     const struct ff_str *dict = NULL;
     uint32_t dict_count = 0;
     int rc = cd->enc == FF_ENC_DICT ? ff_part_dict(p, col, &dict, &dict_count, err, errlen) : 0;
-    if (!rc) rc = reserve_for(out, cd->type, cd->enc, c->raw_len, n);
+    if (!rc) rc = reserve_for(out, cd->type, cd->enc, c->raw_len, n, strings);
     if (!rc) rc = load_chunk(p, c, out->mem.data, what, err, errlen);
     if (!rc && decode_raw(out, cd->type, cd->enc, c->raw_len, n, strings == 1 ? dict : NULL, dict_count, strings == 2))
         rc = fail(err, errlen, FF_ECORRUPT, "%s: %s at offset %llu: encoded values do not match its %u rows", p->path,

@@ -201,14 +201,7 @@ static int encode(struct ff_part_writer *w, uint32_t c, const struct ff_colvec *
             uint64_t d = (uint64_t)x - prev;
             prev = (uint64_t)x;
             uint64_t z = (d << 1) ^ (uint64_t)((int64_t)d >> 63); /* zigzag */
-            unsigned char *o = (unsigned char *)b->data + b->len;
-            size_t k = 0;
-            while (z >= 0x80) {
-                o[k++] = (unsigned char)(z | 0x80);
-                z >>= 7;
-            }
-            o[k++] = (unsigned char)z;
-            b->len += k;
+            b->len += ff_varint_put_raw((unsigned char *)b->data + b->len, z);
         }
         break;
     }
@@ -231,13 +224,26 @@ static int encode(struct ff_part_writer *w, uint32_t c, const struct ff_colvec *
     case FF_COL_STR:
         if (col->enc == FF_ENC_DICT) {
             if (n) mn = mx = v->codes[0];
-            rc = ff_buf_reserve(b, (size_t)n * 5);
-            for (uint32_t i = 0; i < n && !rc; i++) {
+            if ((rc = ff_buf_reserve(b, (size_t)n * 5))) return rc;
+            if (w->dict_count[c] <= 128) { /* every code one byte: a loop the compiler widens */
+                uint32_t top = 0, low = UINT32_MAX;
+                unsigned char *o = (unsigned char *)b->data + b->len;
+                for (uint32_t i = 0; i < n; i++) {
+                    uint32_t code = v->codes[i];
+                    top = code > top ? code : top, low = code < low ? code : low;
+                    o[i] = (unsigned char)code;
+                }
+                if (n && top >= w->dict_count[c]) return FF_EINVAL;
+                if (n) mn = low, mx = top;
+                b->len += n;
+                break;
+            }
+            for (uint32_t i = 0; i < n; i++) {
                 uint32_t code = v->codes[i];
                 if (code >= w->dict_count[c]) return FF_EINVAL;
                 if (code < mn) mn = code;
                 if (code > mx) mx = code;
-                rc = ff_buf_put_varint(b, code);
+                b->len += ff_varint_put_raw((unsigned char *)b->data + b->len, code);
             }
         } else if (col->enc == FF_ENC_UUID && v->uuid16) {
             rc = ff_buf_append(b, v->uuid16, (size_t)n * 16);
@@ -252,9 +258,14 @@ static int encode(struct ff_part_writer *w, uint32_t c, const struct ff_colvec *
             }
         } else {
             size_t need = 0; /* all at once: growing by doubling copied and zeroed it twice over */
-            for (uint32_t i = 0; i < n; i++) need += (size_t)v->str[i].len + 5;
-            rc = ff_buf_reserve(b, need);
-            for (uint32_t i = 0; i < n && !rc; i++) rc = put_str(b, v->str[i]);
+            for (uint32_t i = 0; i < n; i++) need += (size_t)v->str[i].len + 10;
+            if ((rc = ff_buf_reserve(b, need))) return rc;
+            for (uint32_t i = 0; i < n; i++) {
+                struct ff_str s = v->str[i];
+                b->len += ff_varint_put_raw((unsigned char *)b->data + b->len, s.len);
+                if (s.len) memcpy(b->data + b->len, s.p, s.len);
+                b->len += s.len;
+            }
         }
         break;
     default:

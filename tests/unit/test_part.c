@@ -395,6 +395,9 @@ static void test_streaming_merge(void **state)
     struct fx *f = *state;
     test_rng_init(21);
     make_events(f, 6000, 1, 300);
+    /* two of the inputs with their person ids resolved (as a flush does): their blocks are
+     * read with the user and anonymous ids as stored, the others' as text */
+    for (size_t i = 3000; i < 6000; i++) f->evs[i].person_id = pkey(&f->evs[i]);
     struct ff_part *in[5];
     struct ff_built_part *parts[5];
     uint64_t next_id = 1;
@@ -441,12 +444,15 @@ static void test_streaming_merge(void **state)
     ff_part_events_init(&pe, p);
     struct ff_event prev = {0};
     size_t total = 0;
+    struct ff_colvec pids = {0};
     for (uint32_t b = 0; b < p->info.nblocks; b++) {
         assert_int_equal(ff_part_events_load(&pe, p, b, err, sizeof err), 0);
+        assert_int_equal(ff_part_read(p, b, FF_C_PERSON_ID, &pids, err, sizeof err), 0);
         for (uint32_t i = 0; i < pe.n; i++, total++) {
             struct ff_event ev;
             ff_part_events_get(&pe, i, &ev);
             const uint32_t *idx = expect_once(f, &byid, seen, &ev);
+            assert_true(same_str(pids.str[i], f->evs[*idx].person_id));
             if (total) assert_in_order(pkey(&prev), &prev, &ev);
             if (i == 0) assert_true(same_str(p->blocks[b].first_key, pkey(&ev)));
             if (i == pe.n - 1) assert_true(same_str(p->blocks[b].last_key, pkey(&ev)));
@@ -454,6 +460,7 @@ static void test_streaming_merge(void **state)
         }
     }
     assert_int_equal(total, 6000);
+    ff_colvec_free(&pids);
     ff_part_events_free(&pe);
     ff_part_close(p);
 
@@ -584,6 +591,30 @@ static void test_interned_encodings(void **state)
     free(seen);
     ff_strmap_free(&byid);
     ff_free(parts);
+}
+
+/* Dictionary codes, one byte each or longer: a code past the dictionary is corrupt, however
+ * it is written. */
+static void test_dict_codes(void **state)
+{
+    (void)state;
+    struct ff_str dict[200];
+    for (int i = 0; i < 200; i++) dict[i] = (struct ff_str){"v", 1};
+    dict[129] = (struct ff_str){"x", 1};
+    struct ff_colvec v = {0};
+    const unsigned char ok[] = {0, 2, 1}, past[] = {0, 5, 1}, high[] = {0x81, 0x01, 0x02}, short_[] = {0x81, 0x01};
+    assert_int_equal(ff_chunk_decode(ok, 3, FF_COL_STR, FF_ENC_DICT, 3, dict, 3, &v), 0);
+    assert_int_equal(v.codes[0], 0), assert_int_equal(v.codes[1], 2), assert_int_equal(v.codes[2], 1);
+    assert_int_equal(ff_chunk_decode(past, 3, FF_COL_STR, FF_ENC_DICT, 3, dict, 3, &v), FF_ECORRUPT);
+    assert_int_equal(ff_chunk_decode(past, 3, FF_COL_STR, FF_ENC_DICT, 3, dict, 6, &v), 0);
+    /* two values in three bytes: 129 then 2 */
+    assert_int_equal(ff_chunk_decode(high, 3, FF_COL_STR, FF_ENC_DICT, 2, dict, 129, &v), FF_ECORRUPT);
+    assert_int_equal(ff_chunk_decode(high, 3, FF_COL_STR, FF_ENC_DICT, 2, dict, 200, &v), 0);
+    assert_int_equal(v.codes[0], 129), assert_int_equal(v.codes[1], 2);
+    assert_true(same_str(v.str[0], (struct ff_str){"x", 1}));
+    /* as many bytes as values, but one value of two bytes: one value short */
+    assert_int_equal(ff_chunk_decode(short_, 2, FF_COL_STR, FF_ENC_DICT, 2, dict, 200, &v), FF_ECORRUPT);
+    ff_colvec_free(&v);
 }
 
 /* Integers at the edges survive delta coding; every string encoding round-trips. */
@@ -913,6 +944,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_typed_properties, setup, teardown),
         cmocka_unit_test(test_strmap),
         cmocka_unit_test(test_derive_repeats),
+        cmocka_unit_test(test_dict_codes),
     };
     return cmocka_run_group_tests_name("part", tests, NULL, NULL);
 }
