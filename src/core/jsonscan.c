@@ -64,15 +64,18 @@ static const char *number(const char *p, const char *end, struct ff_jscan_member
     while (q < end && *q >= '0' && *q <= '9') q++;
     size_t nd = (size_t)(q - digits);
     if (!nd || (nd > 1 && digits[0] == '0')) return NULL;
-    int frac = 0;
+    int frac = 0, expo = 0;
+    size_t nf = 0;
+    const char *f = q;
     if (q < end && *q == '.') {
         frac = 1;
-        const char *f = ++q;
+        f = ++q;
         while (q < end && *q >= '0' && *q <= '9') q++;
         if (q == f) return NULL;
+        nf = (size_t)(q - f);
     }
     if (q < end && (*q == 'e' || *q == 'E')) {
-        frac = 1;
+        frac = expo = 1;
         q++;
         if (q < end && (*q == '+' || *q == '-')) q++;
         const char *e = q;
@@ -80,6 +83,19 @@ static const char *number(const char *p, const char *end, struct ff_jscan_member
         if (q == e) return NULL;
     }
     if (q >= end || (*q != ',' && *q != '}')) return NULL;
+    if (frac && !expo && nd + nf <= 15) {
+        /* Prices and the like: the digits make an integer below 2^53 and 10^nf is exact, so
+         * one division rounds correctly, as strtod does (Clinger's fast path), at a tenth
+         * of its cost. */
+        static const double pow10[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+        int64_t v = 0;
+        for (const char *d = digits; d < digits + nd; d++) v = v * 10 + (*d - '0');
+        for (const char *d = f; d < f + nf; d++) v = v * 10 + (*d - '0');
+        m->d = (double)v / pow10[nf];
+        if (p[0] == '-') m->d = -m->d;
+        m->kind = FF_JS_DOUBLE;
+        return q;
+    }
     if (frac) {
         /* strtod stops at the ',' or '}' that follows; both it and the parser round the
          * decimal correctly, so they agree on every finite value. */

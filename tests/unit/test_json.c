@@ -11,6 +11,7 @@
 
 #include "core/buf.h"
 #include "core/errors.h"
+#include "core/jsonscan.h"
 
 /* ---- a tiny growable string for the test's own serialiser ---- */
 
@@ -897,6 +898,38 @@ static void test_write_double_shortest(void **state)
     }
 }
 
+/* The scanner's decimals are strtod's to the last bit, on its fast path (up to 15 digits,
+ * no exponent) and off it. */
+static void test_jscan_decimals(void **state)
+{
+    (void)state;
+    test_rng_init(77);
+    static const char *const fixed[] = {"0.1", "-0.0", "0.0", "89.99", "-12.5", "999999999999999.9",
+                                        "123456789012345.6", "0.000000000000001", "1.7976931348623157", "4.35"};
+    char text[80];
+    for (int i = 0; i < 200000 + 10; i++) {
+        char num[40];
+        if (i < 10) {
+            snprintf(num, sizeof num, "%s", fixed[i]);
+        } else {
+            int ni = 1 + (int)test_randn(9), nf = 1 + (int)test_randn(9), k = 0;
+            if (test_randn(4) == 0) num[k++] = '-';
+            for (int d = 0; d < ni; d++) num[k++] = (char)('0' + (d == 0 && ni > 1 ? 1 + test_randn(9) : test_randn(10)));
+            num[k++] = '.';
+            for (int d = 0; d < nf; d++) num[k++] = (char)('0' + test_randn(10));
+            num[k] = 0;
+        }
+        int len = snprintf(text, sizeof text, "{\"v\":%s}", num);
+        struct ff_jscan sc;
+        struct ff_jscan_member m;
+        assert_int_equal(ff_jscan_begin(&sc, text, (size_t)len), 0);
+        assert_int_equal(ff_jscan_next(&sc, &m), 1);
+        assert_int_equal(m.kind, FF_JS_DOUBLE);
+        double want = strtod(num, NULL);
+        if (memcmp(&want, &m.d, sizeof want)) fail_msg("%s: scanned %.17g, strtod %.17g", num, m.d, want);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -909,6 +942,7 @@ int main(void)
         cmocka_unit_test(test_shallow_parse),
         cmocka_unit_test(test_write_str),
         cmocka_unit_test(test_write_double),
+        cmocka_unit_test(test_jscan_decimals),
         cmocka_unit_test_setup_teardown(test_write_double_shortest, parser_setup, parser_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
