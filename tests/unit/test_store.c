@@ -34,6 +34,7 @@ struct fx {
     size_t n, cap;
     size_t nq;
     const char *prop; /* the property key frame() gives its events ("i" when NULL) */
+    int32_t day;      /* the first of the two days frame() spreads events over (20000 when 0) */
 };
 
 static int setup(void **state)
@@ -84,7 +85,7 @@ static void frame(struct fx *f, int n, const uint32_t *drop, uint32_t ndrop, int
     struct ff_buf b;
     ff_buf_init(&b, 1 << 24);
     uint64_t first = f->next_seq;
-    int64_t base = 20000LL * DAY_US;
+    int64_t base = (f->day ? f->day : 20000) * DAY_US;
     uint32_t d = 0;
     for (int i = 0; i < n; i++) {
         char mid[40], user[16], props[64];
@@ -320,6 +321,40 @@ static void test_merges(void **state)
     ff_snapshot_release(&held);
     assert_int_equal(test_count_dir(parts), 3);
     frame(f, 10, NULL, 0, 0);
+    close_store(f);
+    open_store(f, 1);
+    expect_all(f);
+}
+
+/* The parts of today (and tomorrow) merge in tiers: six of about one size make one of the
+ * next, fewer wait, and a big part does not take in small ones every few flushes. */
+static void test_tiered_merges(void **state)
+{
+    struct fx *f = *state;
+    f->day = ff_day_of(ff_now_us());
+    open_store(f, 0);
+    struct ff_manifest m;
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < 5; i++) {
+            frame(f, 40, NULL, 0, 0);
+            assert_int_equal(ff_store_flush(f->s), 0);
+        }
+        /* per day: five small parts (and the merged one of round 0): no tier of six */
+        assert_int_equal(ff_store_merge_once(f->s), 0);
+        assert_int_equal(ff_store_manifest(f->s, &m), 0);
+        assert_int_equal(m.nparts, 10 + 2 * (size_t)round);
+        ff_manifest_free(&m);
+        frame(f, 40, NULL, 0, 0);
+        assert_int_equal(ff_store_flush(f->s), 0);
+        assert_int_equal(ff_store_merge_once(f->s), 1);
+        assert_int_equal(ff_store_merge_once(f->s), 1);
+        assert_int_equal(ff_store_merge_once(f->s), 0);
+        assert_int_equal(ff_store_manifest(f->s, &m), 0);
+        assert_int_equal(m.nparts, 2 + 2 * (size_t)round);
+        for (size_t i = 0; i < m.nparts; i++) assert_true(m.parts[i].rows > 80); /* six flushes' worth */
+        ff_manifest_free(&m);
+        expect_all(f);
+    }
     close_store(f);
     open_store(f, 1);
     expect_all(f);
@@ -570,6 +605,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_orphans_removed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flush_failures, setup, teardown),
         cmocka_unit_test_setup_teardown(test_merges, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tiered_merges, setup, teardown),
         cmocka_unit_test_setup_teardown(test_quarantine_merges, setup, teardown),
         cmocka_unit_test_setup_teardown(test_merges_by_columns, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
