@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/strsort.h"
 #include "core/strmap.h"
 #include "core/textcodec.h"
 
@@ -177,16 +178,6 @@ void ff_interned_free(struct ff_interned *in)
     for (int c = 0; c < FF_NCOLS; c++) interned_col_free(&in->col[c]);
 }
 
-struct ranked {
-    struct ff_str s;
-    uint32_t slot;
-};
-
-static int cmp_ranked(const void *a, const void *b)
-{
-    return ff_str_cmp_qsort(&((const struct ranked *)a)->s, &((const struct ranked *)b)->s);
-}
-
 int ff_interned_encoding(const struct ff_interned_col *ic, const uint32_t *rows, size_t n, uint8_t *enc,
                          struct ff_str **dict, uint32_t *count, uint32_t **row_codes, uint8_t **uuid16)
 {
@@ -221,7 +212,7 @@ int ff_interned_encoding(const struct ff_interned_col *ic, const uint32_t *rows,
     if (!ic->ids) return 1;
     /* The day's distinct values, by the first row that uses each. */
     uint32_t *slot_of = ff_malloc((ic->nvals ? ic->nvals : 1) * sizeof *slot_of);
-    struct ranked *used = ff_malloc((ic->nvals ? ic->nvals : 1) * sizeof *used);
+    struct ff_str *used = ff_malloc((ic->nvals ? ic->nvals : 1) * sizeof *used);
     uint32_t *codes = ff_malloc((n ? n : 1) * sizeof *codes);
     if (!slot_of || !used || !codes) {
         ff_free(slot_of), ff_free(used), ff_free(codes);
@@ -235,7 +226,7 @@ int ff_interned_encoding(const struct ff_interned_col *ic, const uint32_t *rows,
         uint32_t g = ic->ids[rows ? rows[r] : r];
         if (slot_of[g] == UINT32_MAX) {
             slot_of[g] = k;
-            used[k] = (struct ranked){ic->vals[g], k};
+            used[k] = ic->vals[g];
             k++;
             bytes += ic->vals[g].len;
             any |= ic->vals[g].len != 0;
@@ -249,7 +240,7 @@ int ff_interned_encoding(const struct ff_interned_col *ic, const uint32_t *rows,
         uint8_t *parsed = ff_malloc((size_t)k * 16);
         if (!parsed) rc = -ENOMEM;
         for (uint32_t j = 0; j < k && !rc && uuid; j++)
-            if (used[j].s.len) uuid = is_uuid(used[j].s, parsed + (size_t)j * 16);
+            if (used[j].len) uuid = is_uuid(used[j], parsed + (size_t)j * 16);
             else memset(parsed + (size_t)j * 16, 0, 16);
         if (!rc && uuid) {
             if (!(u16 = ff_malloc((n ? n : 1) * 16))) rc = -ENOMEM;
@@ -264,13 +255,17 @@ int ff_interned_encoding(const struct ff_interned_col *ic, const uint32_t *rows,
         *enc = FF_ENC_PLAIN;
     } else if (!rc) {
         /* The dictionary sorted, and each row's code its value's rank. */
-        qsort(used, k, sizeof *used, cmp_ranked);
         struct ff_str *d = ff_malloc((k ? k : 1) * sizeof *d);
-        if (!d) rc = -ENOMEM;
+        uint32_t *order = ff_malloc((k ? k : 1) * sizeof *order); /* slots in value order */
+        if (!d || !order) rc = -ENOMEM;
+        for (uint32_t j = 0; j < k && !rc; j++) order[j] = j;
+        if (!rc) rc = ff_str_sort_index(used, order, k);
         for (uint32_t j = 0; j < k && !rc; j++) {
-            d[j] = used[j].s;
-            slot_of[used[j].slot] = j; /* slot -> rank, re-using the array */
+            d[j] = used[order[j]];
+            slot_of[order[j]] = j; /* slot -> rank, re-using the array */
         }
+        ff_free(order);
+        if (rc) ff_free(d);
         for (size_t r = 0; r < n && !rc; r++) codes[r] = slot_of[codes[r]];
         if (!rc) {
             *enc = FF_ENC_DICT;

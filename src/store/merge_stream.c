@@ -28,6 +28,7 @@
 
 #include "core/alloc.h"
 #include "core/errors.h"
+#include "core/strsort.h"
 #include "core/textcodec.h"
 #include "store/props.h"
 
@@ -221,10 +222,21 @@ static int plan_columns(struct merger *m)
         size_t k = 0;
         for (size_t i = 0; i < m->n; i++)
             for (uint32_t j = 0; j < counts[i]; j++) u[k++] = vals[i][j];
-        qsort(u, k, sizeof *u, ff_str_cmp_qsort);
+        uint32_t *order = ff_malloc((k ? k : 1) * sizeof *order);
+        struct ff_str *sorted = ff_malloc((k ? k : 1) * sizeof *sorted);
+        int rc = order && sorted ? 0 : -ENOMEM;
+        for (size_t j = 0; j < k && !rc; j++) order[j] = (uint32_t)j;
+        if (!rc) rc = ff_str_sort_index(u, order, k);
         size_t d = 0, bytes = 0;
-        for (size_t j = 0; j < k; j++)
-            if (!d || ff_str_cmp(u[d - 1], u[j])) bytes += u[j].len, u[d++] = u[j];
+        for (size_t j = 0; j < k && !rc; j++)
+            if (!d || !ff_str_eq(sorted[d - 1], u[order[j]])) bytes += u[order[j]].len, sorted[d++] = u[order[j]];
+        ff_free(order);
+        ff_free(u);
+        u = sorted;
+        if (rc) {
+            ff_free(u);
+            return rc;
+        }
         if (d > FF_DICT_MAX_VALUES || bytes > FF_DICT_MAX_BYTES) { /* too big for a dictionary: plain strings */
             ff_free(u);
             continue;

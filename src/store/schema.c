@@ -13,6 +13,7 @@
 
 #include "core/alloc.h"
 #include "core/errors.h"
+#include "core/strsort.h"
 #include "core/strmap.h"
 #include "core/textcodec.h"
 #include "core/timeutil.h"
@@ -149,12 +150,17 @@ static int sort_rows(const struct ff_event *evs, size_t n, uint32_t *rows)
     size_t k = ids.count, ndays = 0;
     if (!rc && (!(distinct = ff_malloc((k ? k : 1) * sizeof *distinct)) || !(rank_of = ff_malloc((k ? k : 1) * 4))))
         rc = -ENOMEM;
-    if (!rc) {
-        size_t j = 0;
+    uint32_t *order = rc ? NULL : ff_malloc((k ? k : 1) * sizeof *order); /* the ids in key order */
+    if (!rc && !order) rc = -ENOMEM;
+    if (!rc) { /* distinct[id]: the key numbered id */
         for (size_t i = 0; i < ids.cap; i++)
-            if (ids.slots[i].p) distinct[j++] = (struct ff_str){ids.slots[i].p, ids.slots[i].len};
-        qsort(distinct, k, sizeof *distinct, ff_str_cmp_qsort);
-        for (size_t r = 0; r < k; r++) rank_of[*ff_strmap_get(&ids, distinct[r].p, distinct[r].len)] = (uint32_t)r;
+            if (ids.slots[i].p) distinct[ids.slots[i].value] = (struct ff_str){ids.slots[i].p, ids.slots[i].len};
+        for (size_t r = 0; r < k; r++) order[r] = (uint32_t)r;
+        rc = ff_str_sort_index(distinct, order, k);
+        for (size_t r = 0; r < k && !rc; r++) rank_of[order[r]] = (uint32_t)r;
+    }
+    ff_free(order);
+    if (!rc) {
         /* The distinct days, sorted: a flush holds one or two, an import may hold years. */
         for (size_t i = 0; i < n; i++) {
             if (ndays && days[ndays - 1] == keys[i].day) continue;

@@ -21,6 +21,7 @@
 #include "store/part.h"
 #include "store/schema.h"
 #include "store/merge_stream.h"
+#include "core/strsort.h"
 #include "store/derive.h"
 
 #define DAY_US (86400LL * 1000000LL)
@@ -883,6 +884,43 @@ static void test_strmap(void **state)
     ff_strmap_free(&m);
 }
 
+/* Sorting strings by radix on 8-byte keys gives qsort's order: shared prefixes of any
+ * length, strings that end inside a key, NUL bytes, duplicates, sizes on both sides of the
+ * small-set cut-off. */
+static void test_str_sort(void **state)
+{
+    (void)state;
+    test_rng_init(15);
+    static const char *const prefixes[] = {"", "user-1-0000", "https://shop.example/products/category/item-", "a"};
+    const size_t sizes[] = {0, 1, 5, 31, 32, 33, 500, 20000};
+    char *arena = malloc(20000 * 80);
+    struct ff_str *s = malloc(20000 * sizeof *s);
+    uint32_t *idx = malloc(20000 * sizeof *idx);
+    for (size_t z = 0; z < sizeof sizes / sizeof *sizes; z++)
+        for (int pfx = 0; pfx < 4; pfx++) {
+            size_t n = sizes[z], used = 0;
+            for (size_t i = 0; i < n; i++) {
+                char *p = arena + used;
+                size_t len = (size_t)snprintf(p, 80, "%s", prefixes[pfx]);
+                size_t tail = test_randn(3) == 0 ? test_randn(4) : test_randn(14);
+                for (size_t k = 0; k < tail; k++) p[len++] = "01\0ab\xff"[test_randn(5)];
+                if (i && test_randn(10) == 0) memcpy(p, s[i - 1].p, len = s[i - 1].len); /* a duplicate */
+                s[i] = (struct ff_str){p, (uint32_t)len};
+                idx[i] = (uint32_t)i;
+                used += len + 1;
+            }
+            assert_int_equal(ff_str_sort_index(s, idx, n), 0);
+            char *seen = calloc(n + 1, 1);
+            for (size_t i = 0; i < n; i++) {
+                assert_true(idx[i] < n && !seen[idx[i]]);
+                seen[idx[i]] = 1;
+                if (i) assert_true(ff_str_cmp(s[idx[i - 1]], s[idx[i]]) <= 0);
+            }
+            free(seen);
+        }
+    free(arena), free(s), free(idx);
+}
+
 /* A deriver that remembers the last event's inputs gives every event what a fresh one gives:
  * repeats, a page call whose properties differ, and an arena reset between calls (as
  * queries and sessions do) included. */
@@ -943,6 +981,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_injected_failures, setup, teardown),
         cmocka_unit_test_setup_teardown(test_typed_properties, setup, teardown),
         cmocka_unit_test(test_strmap),
+        cmocka_unit_test(test_str_sort),
         cmocka_unit_test(test_derive_repeats),
         cmocka_unit_test(test_dict_codes),
     };
