@@ -65,6 +65,28 @@ static inline int ff_rd_varint(struct ff_reader *r, uint64_t *v)
     return 0;
 }
 
+/* A varint of at most 8 bytes at p, which has 8 readable bytes, without a branch per byte:
+ * its length (1 to 8) with *v set, or 0 when it is longer (read it with ff_rd_varint).
+ * Column chunks of times and counts decode millions of 2- to 4-byte varints. */
+static inline int ff_varint8(const unsigned char *p, uint64_t *v)
+{
+    uint64_t w;
+    __builtin_memcpy(&w, p, 8);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    w = __builtin_bswap64(w);
+#endif
+    uint64_t stops = ~w & 0x8080808080808080ULL; /* bytes without a continuation bit */
+    if (!stops) return 0;
+    int n = (__builtin_ctzll(stops) >> 3) + 1;
+    uint64_t x = (n == 8 ? w : w & ((1ULL << (8 * n)) - 1)) & 0x7f7f7f7f7f7f7f7fULL;
+    /* the 7-bit groups together: pairs of bytes, then of 16-bit lanes, then of 32-bit ones */
+    x = ((x & 0x7f007f007f007f00ULL) >> 1) | (x & 0x007f007f007f007fULL);
+    x = ((x & 0x3fff00003fff0000ULL) >> 2) | (x & 0x00003fff00003fffULL);
+    x = ((x & 0x0fffffff00000000ULL) >> 4) | (x & 0x000000000fffffffULL);
+    *v = x;
+    return n;
+}
+
 static inline int ff_rd_str(struct ff_reader *r, struct ff_str *s)
 {
     uint64_t n;

@@ -300,7 +300,9 @@ static int decode_raw(struct ff_colvec *out, uint8_t type, uint8_t enc, size_t r
         uint64_t prev = 0;
         for (uint32_t i = 0; i < n && !bad; i++) {
             uint64_t z = 0;
-            if (ff_rd_varint(&r, &z)) bad = 1;
+            int k = r.off + 8 <= r.len ? ff_varint8(r.p + r.off, &z) : 0;
+            if (k) r.off += (size_t)k;
+            else if (ff_rd_varint(&r, &z)) bad = 1;
             prev += (z >> 1) ^ (0 - (z & 1));
             v[i] = (int64_t)prev;
         }

@@ -4,6 +4,7 @@
 
 #include "testutil.h"
 
+#include "core/binread.h"
 #include "core/buf.h"
 #include "core/errors.h"
 #include "core/timeutil.h"
@@ -564,6 +565,38 @@ static void test_bad_varints(void **state)
     assert_int_equal(out.u.q.reason.len, 0);
 }
 
+/* ff_varint8 reads what ff_rd_varint reads, every length from 1 byte to 8 (longer: 0),
+ * non-minimal encodings and whatever follows included. */
+static void test_varint8(void **state)
+{
+    (void)state;
+    test_rng_init(31);
+    for (int iter = 0; iter < 200000; iter++) {
+        unsigned char buf[24];
+        for (size_t k = 0; k < sizeof buf; k++) buf[k] = (unsigned char)test_rand64();
+        if (iter % 2) { /* a well-formed varint of a random width, then noise */
+            int bits = 1 + (int)test_randn(64);
+            uint64_t v = test_rand64() >> (64 - bits);
+            size_t n = ff_varint_put_raw(buf, v);
+            assert_true(n >= 1 && n <= 10);
+        } else if (iter % 4 == 2) { /* continuation bits for a random number of bytes */
+            size_t n = test_randn(11);
+            for (size_t k = 0; k < n; k++) buf[k] |= 0x80;
+            buf[n] &= 0x7f;
+        }
+        struct ff_reader r = {buf, sizeof buf, 0};
+        uint64_t want = 0, got = 0;
+        int bad = ff_rd_varint(&r, &want);
+        int n = ff_varint8(buf, &got);
+        if (r.off <= 8 && !bad) {
+            assert_int_equal(n, (int)r.off);
+            assert_true(got == want);
+        } else {
+            assert_int_equal(n, 0);
+        }
+    }
+}
+
 static void test_names(void **state)
 {
     (void)state;
@@ -812,6 +845,7 @@ int main(void)
         cmocka_unit_test(test_corrupt_kind_type_format),
         cmocka_unit_test(test_quarantine_bad_format_rejected),
         cmocka_unit_test(test_bad_varints),
+        cmocka_unit_test(test_varint8),
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_event_write_json),
         cmocka_unit_test(test_event_write_json_exact),
