@@ -20,6 +20,8 @@
 #include "store/identity.h"
 
 #include <xxhash.h>
+#include <stdatomic.h>
+#include <pthread.h>
 
 #define DAY_US (86400LL * 1000000LL)
 
@@ -531,6 +533,70 @@ static void test_identity_map(void **state)
     assert_non_null(strstr(err, "IDENTITY"));
 }
 
+/* Readers on several threads resolve persons while identify calls link new ids (and the
+ * map grows, moving its slots): every answer is the id itself before its link and its
+ * user after, never anything else, and never back. */
+struct id_reader {
+    struct ff_identity *id;
+    atomic_int *stop;
+    int bad, lookups;
+};
+
+static void *resolve_loop(void *arg)
+{
+    struct id_reader *r = arg;
+    struct ff_buf out;
+    ff_buf_init(&out, 1 << 20);
+    char seen[2000] = {0};
+    while (!atomic_load(r->stop)) {
+        for (int i = 0; i < 2000; i++, r->lookups++) {
+            char anon[32], user[32];
+            snprintf(anon, sizeof anon, "anon-%d", i);
+            snprintf(user, sizeof user, "user-%d", i);
+            if (ff_identity_person(r->id, S_("p"), S_(""), S_(anon), &out)) r->bad++;
+            int linked = out.len == strlen(user) && !memcmp(out.data, user, out.len);
+            int self = out.len == strlen(anon) && !memcmp(out.data, anon, out.len);
+            if ((!linked && !self) || (seen[i] && !linked)) r->bad++;
+            seen[i] |= linked;
+        }
+    }
+    ff_buf_free(&out);
+    return NULL;
+}
+
+static void test_identity_concurrent(void **state)
+{
+    struct fx *f = *state;
+    struct ff_identity *id;
+    char err[512];
+    assert_int_equal(ff_identity_open(f->dir, &id, err, sizeof err), 0);
+    atomic_int stop = 0;
+    struct id_reader r[4];
+    pthread_t t[4];
+    for (int k = 0; k < 4; k++) {
+        r[k] = (struct id_reader){id, &stop, 0, 0};
+        assert_int_equal(pthread_create(&t[k], NULL, resolve_loop, &r[k]), 0);
+    }
+    for (int i = 0; i < 2000; i++) {
+        char anon[32], user[32];
+        snprintf(anon, sizeof anon, "anon-%d", i);
+        snprintf(user, sizeof user, "user-%d", i);
+        link_ev(id, FF_EV_IDENTIFY, "p", user, anon, "");
+        if (i % 500 == 0) assert_int_equal(ff_identity_save(id, f->dir), 0);
+    }
+    atomic_store(&stop, 1);
+    int lookups = 0;
+    for (int k = 0; k < 4; k++) {
+        assert_int_equal(pthread_join(t[k], NULL), 0);
+        assert_int_equal(r[k].bad, 0);
+        lookups += r[k].lookups;
+    }
+    assert_true(lookups >= 4 * 2000);
+    expect_person(id, "p", "", "anon-1999", "user-1999");
+    assert_int_equal(ff_identity_count(id), 2000);
+    ff_identity_free(id);
+}
+
 /* A version 1 manifest (4 wire formats) still loads; the next publish writes version 2. */
 static void test_manifest_v1_upgrade(void **state)
 {
@@ -611,6 +677,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
         cmocka_unit_test_setup_teardown(test_manifest_v1_upgrade, setup, teardown),
         cmocka_unit_test_setup_teardown(test_identity_map, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_identity_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_merge_failures, setup, teardown),
     };
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);
