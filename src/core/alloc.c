@@ -2,11 +2,13 @@
 #include "alloc.h"
 
 #include <malloc.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <stdint.h>
 #include <sys/mman.h>
+#include <time.h>
 
 static atomic_size_t in_use;
 static atomic_llong idle;
@@ -64,6 +66,84 @@ void ff_free(void *p)
     if (!p) return;
     atomic_fetch_sub_explicit(&in_use, malloc_usable_size(p), memory_order_relaxed);
     free(p);
+}
+
+/* ---- large blocks kept for reuse ---- */
+
+#define BIG_SLOTS 16
+#define BIG_MAX_BYTES ((size_t)1 << 30)
+
+static pthread_mutex_t big_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct big {
+    void *p;
+    size_t size;
+    double since; /* CLOCK_MONOTONIC seconds when kept */
+} bigs[BIG_SLOTS];
+static size_t big_bytes;
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void ff_big_free(void *p)
+{
+    if (!p) return;
+    size_t size = malloc_usable_size(p);
+    if (size >= FF_BIG_MIN) {
+        pthread_mutex_lock(&big_mu);
+        for (int i = 0; i < BIG_SLOTS; i++)
+            if (!bigs[i].p && big_bytes + size <= BIG_MAX_BYTES) {
+                bigs[i] = (struct big){p, size, mono_s()};
+                big_bytes += size;
+                pthread_mutex_unlock(&big_mu);
+                ff_mem_note_idle((long long)size);
+                return;
+            }
+        pthread_mutex_unlock(&big_mu);
+    }
+    ff_free(p);
+}
+
+void *ff_big_take(size_t n)
+{
+    if (n < FF_BIG_MIN) return NULL;
+    pthread_mutex_lock(&big_mu);
+    int best = -1;
+    for (int i = 0; i < BIG_SLOTS; i++) /* the smallest that holds n */
+        if (bigs[i].p && bigs[i].size >= n && (best < 0 || bigs[i].size < bigs[best].size)) best = i;
+    void *p = NULL;
+    size_t size = 0;
+    if (best >= 0) {
+        p = bigs[best].p, size = bigs[best].size;
+        bigs[best].p = NULL;
+        big_bytes -= size;
+    }
+    pthread_mutex_unlock(&big_mu);
+    if (p) ff_mem_note_idle(-(long long)size);
+    return p;
+}
+
+void ff_big_trim(double max_idle_s)
+{
+    double now = mono_s();
+    for (;;) {
+        void *p = NULL;
+        size_t size = 0;
+        pthread_mutex_lock(&big_mu);
+        for (int i = 0; i < BIG_SLOTS && !p; i++)
+            if (bigs[i].p && now - bigs[i].since >= max_idle_s) {
+                p = bigs[i].p, size = bigs[i].size;
+                bigs[i].p = NULL;
+                big_bytes -= size;
+            }
+        pthread_mutex_unlock(&big_mu);
+        if (!p) return;
+        ff_mem_note_idle(-(long long)size);
+        ff_free(p);
+    }
 }
 
 char *ff_strndup(const char *s, size_t n)

@@ -26,6 +26,17 @@ void ff_advise_huge(void *p, size_t n);
  * faulted in again each time, the page faults cost a third of a merge's CPU. */
 void ff_alloc_keep_freed_memory(void);
 
+/* Blocks of FF_BIG_MIN bytes and more, which glibc maps on their own and unmaps when freed
+ * (so that every use has the kernel fault in and zero them afresh: a fifth of a funnel
+ * query's CPU for its row arrays), can be kept for reuse instead. ff_big_free keeps such a
+ * block (up to 16 of them and 1 GiB, noted idle) or frees it; ff_big_take hands back a
+ * kept one of at least n bytes (any ff_ function may then resize or free it), or NULL;
+ * ff_big_trim frees those kept for longer than max_idle_s seconds. */
+#define FF_BIG_MIN ((size_t)32 << 20)
+void ff_big_free(void *p);
+void *ff_big_take(size_t n);
+void ff_big_trim(double max_idle_s);
+
 /* Bytes currently allocated through these wrappers, less those noted idle. */
 size_t ff_mem_in_use(void);
 /* A cache notes the bytes it keeps for reuse (+n) and takes back (-n): kept, they are not

@@ -222,7 +222,7 @@ int ff_query_funnel(struct ff_store *s, const struct ff_query *q, struct ff_buf 
     for (size_t k = 0; g && k < ngroups; k++)
         for (size_t st = 0; st < FF_QUERY_MAX_STEPS; st++) ff_free(g[k].gaps[st]);
     ff_free(g);
-    for (int i = 0; i < FF_QTHREADS_MAX; i++) ff_free(f.h[i].v);
+    for (int i = 0; i < FF_QTHREADS_MAX; i++) ff_big_free(f.h[i].v); /* kept for the next query */
     ff_qvalues_free(&f.values);
     ff_qvalues_free(&f.persons);
     return rc;

@@ -281,7 +281,7 @@ int ff_query_paths(struct ff_store *s, const struct ff_query *q, struct ff_buf *
     ff_free(e);
     ff_free(w.seq);
     for (int i = 0; i < FF_QTHREADS_MAX; i++) {
-        ff_free(p.st[i].items.v);
+        ff_big_free(p.st[i].items.v); /* kept for the next query */
         ff_qtable_free(&p.ss[i].starts);
     }
     ff_qvalues_free(&p.labels);

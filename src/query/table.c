@@ -176,7 +176,8 @@ int ff_qrows_sort(void **v, size_t n, size_t elem)
         return 0;
     }
     size_t *at = ff_calloc(NB + 1, sizeof *at);
-    char *tmp = ff_malloc(n * elem);
+    char *tmp = ff_big_take(n * elem);
+    if (!tmp) tmp = ff_malloc(n * elem);
     if (!at || !tmp) {
         ff_free(at), ff_free(tmp);
         return -ENOMEM;
@@ -196,7 +197,7 @@ int ff_qrows_sort(void **v, size_t n, size_t elem)
     }
     for (size_t b = 0; b < NB; b++)
         if (at[b + 1] - at[b] > 1) qsort(tmp + at[b] * elem, at[b + 1] - at[b], elem, ff_qrow_cmp);
-    ff_free(fill), ff_free(at), ff_free(*v);
+    ff_free(fill), ff_free(at), ff_big_free(*v);
     *v = tmp; /* the array's capacity becomes n: its owner's cap must follow */
     return 0;
 }
@@ -301,8 +302,15 @@ int ff_qrows_reserve(void **v, size_t n, size_t *cap, size_t elem)
     if (n < *cap) return 0;
     if (n >= FF_QUERY_MAX_ENTRIES / 4) return FF_ETOOBIG;
     size_t nc = *cap ? *cap * 2 : 256;
-    void *nv = ff_realloc(*v, nc * elem);
-    if (!nv) return -ENOMEM;
+    /* a large array kept from an earlier query is already faulted in; else realloc, which
+     * moves a mapped block without copying it */
+    void *nv = ff_big_take(nc * elem);
+    if (nv) {
+        if (n) memcpy(nv, *v, n * elem);
+        ff_big_free(*v);
+    } else if (!(nv = ff_realloc(*v, nc * elem))) {
+        return -ENOMEM;
+    }
     *v = nv;
     *cap = nc;
     return 0;

@@ -345,12 +345,13 @@ void *ff_store_merge_main(void *arg)
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         ts.tv_sec += rc < 0 ? 5 : 30;
-        if (!s->stopping && pthread_cond_timedwait(&s->merge_cv, &s->mu, &ts) == ETIMEDOUT && s->merge_pool.n) {
-            /* no flush for a while: ingest is idle, so the decoded blocks go back */
-            pthread_mutex_unlock(&s->mu);
-            ff_merge_pool_free(&s->merge_pool);
-            pthread_mutex_lock(&s->mu);
-        }
+        int idle = !s->stopping && pthread_cond_timedwait(&s->merge_cv, &s->mu, &ts) == ETIMEDOUT;
+        pthread_mutex_unlock(&s->mu);
+        /* no flush for a while: ingest is idle, so the decoded blocks go back; and the large
+         * arrays queries left (core/alloc.h) once no query has wanted them for 30 s */
+        if (idle && s->merge_pool.n) ff_merge_pool_free(&s->merge_pool);
+        ff_big_trim(30);
+        pthread_mutex_lock(&s->mu);
     }
     pthread_mutex_unlock(&s->mu);
     return NULL;

@@ -304,6 +304,39 @@ static void test_rows_sort(void **state)
     }
 }
 
+/* Large row arrays are kept for the next query: taken back when big enough, counted idle
+ * while kept, freed by a trim; small blocks are simply freed. */
+static void test_big_blocks(void **state)
+{
+    (void)state;
+    ff_big_trim(0);
+    size_t base = ff_mem_in_use();
+    char *p = ff_malloc(FF_BIG_MIN + 4096);
+    assert_non_null(p);
+    p[0] = 'x';
+    assert_true(ff_mem_in_use() >= base + FF_BIG_MIN);
+    ff_big_free(p);
+    assert_true(ff_mem_in_use() <= base + 4096); /* kept, but idle */
+    assert_null(ff_big_take(1024));              /* too small to ask for */
+    assert_null(ff_big_take(FF_BIG_MIN + (64 << 20))); /* bigger than what is kept */
+    char *q = ff_big_take(FF_BIG_MIN);
+    assert_ptr_equal(q, p);
+    assert_int_equal(q[0], 'x');
+    assert_true(ff_mem_in_use() >= base + FF_BIG_MIN);
+    ff_big_free(q);
+    ff_big_trim(3600); /* kept for less than an hour: stays */
+    q = ff_big_take(FF_BIG_MIN);
+    assert_ptr_equal(q, p);
+    ff_big_free(q);
+    ff_big_trim(0);
+    assert_null(ff_big_take(FF_BIG_MIN));
+    assert_true(ff_mem_in_use() <= base + 4096);
+    char *small = ff_malloc(1000);
+    ff_big_free(small); /* freed, never kept */
+    assert_null(ff_big_take(FF_BIG_MIN));
+    assert_true(ff_mem_in_use() <= base + 4096);
+}
+
 static void test_answers_count_something(void **state)
 {
     struct fx *f = *state;
@@ -325,6 +358,7 @@ int main(void)
         cmocka_unit_test(test_readers_agree),
         cmocka_unit_test(test_answers_count_something),
         cmocka_unit_test(test_rows_sort),
+        cmocka_unit_test(test_big_blocks),
     };
     return cmocka_run_group_tests_name("query", tests, setup, teardown);
 }
