@@ -8,7 +8,8 @@
 #include <string.h>
 #include <stdint.h>
 #include <sys/mman.h>
-#include <time.h>
+
+#include "timeutil.h"
 
 static atomic_size_t in_use;
 static atomic_llong idle;
@@ -77,16 +78,9 @@ static pthread_mutex_t big_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct big {
     void *p;
     size_t size;
-    double since; /* CLOCK_MONOTONIC seconds when kept */
+    uint64_t since_ns; /* ff_mono_ns when kept */
 } bigs[BIG_SLOTS];
 static size_t big_bytes;
-
-static double mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 void ff_big_free(void *p)
 {
@@ -96,7 +90,7 @@ void ff_big_free(void *p)
         pthread_mutex_lock(&big_mu);
         for (int i = 0; i < BIG_SLOTS; i++)
             if (!bigs[i].p && big_bytes + size <= BIG_MAX_BYTES) {
-                bigs[i] = (struct big){p, size, mono_s()};
+                bigs[i] = (struct big){p, size, ff_mono_ns()};
                 big_bytes += size;
                 pthread_mutex_unlock(&big_mu);
                 ff_mem_note_idle((long long)size);
@@ -128,13 +122,13 @@ void *ff_big_take(size_t n)
 
 void ff_big_trim(double max_idle_s)
 {
-    double now = mono_s();
+    uint64_t now = ff_mono_ns();
     for (;;) {
         void *p = NULL;
         size_t size = 0;
         pthread_mutex_lock(&big_mu);
         for (int i = 0; i < BIG_SLOTS && !p; i++)
-            if (bigs[i].p && now - bigs[i].since >= max_idle_s) {
+            if (bigs[i].p && (double)(now - bigs[i].since_ns) >= max_idle_s * 1e9) {
                 p = bigs[i].p, size = bigs[i].size;
                 bigs[i].p = NULL;
                 big_bytes -= size;

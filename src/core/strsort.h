@@ -14,7 +14,7 @@
 #include "core/buf.h"
 
 /* Permutes idx[0..n) (indexes into s) so that s[idx[0]] <= s[idx[1]] <= ... by
- * ff_str_cmp. 0, or -ENOMEM (idx then unchanged). */
+ * ff_str_cmp. 0, or -ENOMEM (idx then in no particular order). */
 int ff_str_sort_index(const struct ff_str *s, uint32_t *idx, size_t n);
 
 #endif

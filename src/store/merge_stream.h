@@ -26,7 +26,7 @@ void ff_merge_pool_free(struct ff_merge_pool *pool);
  * error (FF_ECORRUPT with `err` naming file and offset). `pool` (or NULL) lends decoded
  * blocks and takes them back, up to FF_MERGE_POOL_BLOCKS of them and FF_MERGE_POOL_BYTES. */
 #define FF_MERGE_POOL_BLOCKS 8
-#define FF_MERGE_POOL_BYTES ((size_t)256 << 20) /* a decoded block of 64 K events is ~100 MB */
+#define FF_MERGE_POOL_BYTES ((size_t)256 << 20) /* 64 K decoded rows of the batch benchmark: 20 MB */
 int ff_parts_merge_stream(struct ff_part *const *in, size_t n, const char *path, uint32_t block_rows,
                           struct ff_merge_pool *pool, struct ff_built_part *out, char *err, size_t errlen);
 
