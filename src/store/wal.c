@@ -69,6 +69,7 @@
 #include "core/timeutil.h"
 #include "store/dedup.h"
 #include "store/dedup_file.h"
+#include "store/wal_io.h"
 
 #define SEG_HDR 16
 #define FRAME_HDR 40
@@ -89,6 +90,7 @@ struct ff_wal {
     char dir[4096];          /* DIR/wal */
     size_t segment_bytes;
     int fd;                  /* last segment */
+    struct ff_wal_io io;     /* how appends to it are made durable */
     char path[4400];
     uint64_t size;           /* bytes of the last segment that hold acknowledged frames */
     uint64_t zeroed_end;     /* the file's length: zeros from `size` up to here */
@@ -405,8 +407,10 @@ static int create_segment(struct ff_wal *w)
         return rc;
     }
     if (w->fd >= 0) close(w->fd);
+    ff_wal_io_close(&w->io);
     w->fd = fd;
     w->size = w->zeroed_end = SEG_HDR;
+    ff_wal_io_open(&w->io, fd, w->path, w->size);
     return 0;
 }
 
@@ -417,22 +421,18 @@ static int create_segment(struct ff_wal *w)
 #define ZERO_AHEAD_BYTES ((uint64_t)4 << 20)
 static void zero_ahead(struct ff_wal *w, uint64_t need_end)
 {
-    static const char zeros[1 << 16];
     /* Invariant: size <= zeroed_end. Zeros are written only past zeroed_end, never over
      * the log. A segment is not zeroed past its nominal size. */
     if (need_end <= w->zeroed_end || need_end >= w->segment_bytes) return;
-    uint64_t target = need_end + ZERO_AHEAD_BYTES, off = w->zeroed_end;
+    uint64_t target = need_end + ZERO_AHEAD_BYTES;
     if (target > w->segment_bytes) target = w->segment_bytes;
-    while (off < target) {
-        size_t n = target - off < sizeof zeros ? (size_t)(target - off) : sizeof zeros;
-        ssize_t got = pwrite(w->fd, zeros, n, (off_t)off);
-        if (got <= 0) {
-            if (ftruncate(w->fd, (off_t)w->zeroed_end)) { /* zeros past the end cost only space */ }
-            return;
-        }
-        off += (uint64_t)got;
+    /* direct writes stop at a block boundary, short of an unaligned target */
+    uint64_t end = ff_wal_io_zero(&w->io, w->zeroed_end, target);
+    if (end < need_end) {
+        if (ftruncate(w->fd, (off_t)w->zeroed_end)) { /* zeros past the end cost only space */ }
+        return;
     }
-    w->zeroed_end = target;
+    w->zeroed_end = end;
 }
 
 static int all_zero(const unsigned char *p, size_t n)
@@ -670,6 +670,7 @@ static int recover(struct ff_wal *w, struct ff_wal_recovery *rec)
         w->fd = fd;
         w->size = res.end;
         w->zeroed_end = file.len; /* zeros written ahead, if any, stay */
+        ff_wal_io_open(&w->io, fd, path, w->size);
     }
     ff_buf_free(&file);
     free_names(names, n);
@@ -688,6 +689,7 @@ int ff_wal_open(struct ff_wal **out, const struct ff_wal_opts *opts, struct ff_w
     if (!w) return -ENOMEM;
     memset(rec, 0, sizeof *rec);
     w->fd = -1;
+    w->io.dfd = -1;
     snprintf(w->dir, sizeof w->dir, "%s/wal", opts->dir);
     w->segment_bytes = opts->segment_bytes ? opts->segment_bytes : 64u << 20;
     w->on_durable = opts->on_durable;
@@ -711,6 +713,7 @@ int ff_wal_open(struct ff_wal **out, const struct ff_wal_opts *opts, struct ff_w
     return 0;
 fail:
     if (w->fd >= 0) close(w->fd);
+    ff_wal_io_close(&w->io);
     for (size_t i = 0; i < w->npending; i++) ff_dedup_keys_free(&w->pending[i]);
     ff_free(w->pending);
     ff_dedup_free(&w->dedup);
@@ -902,24 +905,8 @@ static int write_group(struct ff_wal *w)
         return -ENOSPC;
     }
     zero_ahead(w, w->size + total);
-    uint64_t off = w->size;
-    struct iovec *iov = w->iov;
-    size_t n = w->niov;
-    while (n) {
-        ssize_t got = pwritev(w->fd, iov, n > IOV_MAX ? IOV_MAX : (int)n, (off_t)off);
-        if (got < 0 && errno == EINTR) continue;
-        if (got <= 0) {
-            rc = got < 0 ? -errno : -EIO;
-            break;
-        }
-        off += (uint64_t)got;
-        /* Skip what was written, possibly part of an iovec. */
-        size_t left = (size_t)got;
-        while (n && left >= iov->iov_len) left -= iov->iov_len, iov++, n--;
-        if (n && left) iov->iov_base = (char *)iov->iov_base + left, iov->iov_len -= left;
-    }
     uint64_t t0 = ff_mono_ns();
-    if (!rc && fdatasync(w->fd)) rc = -errno;
+    rc = ff_wal_io_append(&w->io, w->size, w->iov, w->niov, total);
     if (!rc) ff_hist_observe(&ff_metrics.wal_fsync_duration, ff_mono_ns() - t0);
     if (rc) {
         /* Cut back to the last acknowledged frame so the tail is clean for the next try. */
@@ -1017,6 +1004,7 @@ void ff_wal_close(struct ff_wal *w)
     pthread_mutex_unlock(&w->mu);
     pthread_join(w->thread, NULL);
     if (w->fd >= 0) close(w->fd);
+    ff_wal_io_close(&w->io);
     ff_dedup_free(&w->dedup);
     ff_buf_free(&w->hdrs);
     ff_buf_free(&w->seg_keys);
