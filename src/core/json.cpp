@@ -27,8 +27,14 @@ struct ff_json_parser {
     size_t next_span;            // the next one flatten meets
     bool spans_ok;               // spans found and consistent: flatten may use them
     const char *input;
+    ff_json_node *fast_nodes = nullptr; // the fast path's nodes (below)
+    uint32_t fast_cap = 0, fast_count = 0;
     ff_json_parser() { ff_buf_init(&raw, (size_t)1 << 32); }
-    ~ff_json_parser() { ff_buf_free(&raw); }
+    ~ff_json_parser()
+    {
+        ff_buf_free(&raw);
+        free(fast_nodes);
+    }
 };
 
 static bool is_ws(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
@@ -233,10 +239,290 @@ static int flatten(ff_json_parser *p, simdjson::dom::element e, std::string_view
     return 0;
 }
 
+// ---- the fast path: simdjson's stage 1, then one walk of its structural indexes ----
+//
+// The DOM path above costs three passes: simdjson's stage 2 builds its tape, flatten walks
+// the tape into nodes, find_raw_spans walks the indexes again for the raw containers' text
+// (together half of decoding a batched event). What SDKs send is compact JSON without
+// escapes, so for such input one walk of the indexes that stage 1 leaves does all three:
+// it checks the grammar, builds the nodes above raw_depth and finds each raw container's
+// text, checking that the text is what write_compact would write (no whitespace, numbers as
+// written). Anything else (an escape anywhere, whitespace inside a raw container, a number
+// it does not read exactly, a grammar error, great depth) declines, and the DOM path parses
+// the input as before, with its errors. So the fast path never rejects input and never
+// accepts what the DOM path would reject; tests/fuzz/fuzz_json.c checks that both give
+// the same nodes.
+
+int ff_json_fast_path = 1;
+
+namespace {
+
+// A JSON number spanning exactly [s, e), syntax checked. 0: an integer of at most 18 digits
+// (value in *i); 1: a decimal without exponent read exactly (value in *d); -1: any other
+// valid number (too many digits, an exponent, "-0"), which the fast path leaves to the DOM;
+// -2: not a number.
+int span_number(const char *s, const char *e, int64_t *i, double *d)
+{
+    const char *q = s;
+    bool neg = q < e && *q == '-';
+    q += neg;
+    const char *digits = q;
+    while (q < e && *q >= '0' && *q <= '9') q++;
+    size_t nd = (size_t)(q - digits);
+    if (!nd || (nd > 1 && digits[0] == '0')) return -2;
+    if (q == e) {
+        if (nd > 18 || (neg && digits[0] == '0')) return -1;
+        int64_t v = 0;
+        for (const char *p = digits; p < q; p++) v = v * 10 + (*p - '0');
+        *i = neg ? -v : v;
+        return 0;
+    }
+    if (*q != '.') return *q == 'e' || *q == 'E' ? -1 : -2;
+    const char *f = ++q;
+    while (q < e && *q >= '0' && *q <= '9') q++;
+    size_t nf = (size_t)(q - f);
+    if (!nf) return -2;
+    if (q != e) return *q == 'e' || *q == 'E' ? -1 : -2;
+    if (nd + nf > 15) return -1;
+    // Clinger's fast path, as in ff_jscan_next: exact digits, exact power, one rounding.
+    static const double pow10[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+    int64_t v = 0;
+    for (const char *p = digits; p < digits + nd; p++) v = v * 10 + (*p - '0');
+    for (const char *p = f; p < f + nf; p++) v = v * 10 + (*p - '0');
+    *d = neg ? -((double)v / pow10[nf]) : (double)v / pow10[nf];
+    return 1;
+}
+
+// The walk. Token k starts at ix[k] and the next one at ix[k + 1] (stage 1 ends the list
+// with the input's length twice, so ix[n] is the end of the last token's room). A string's
+// closing quote is the first after its opening one (no escapes), and stage 1 indexes
+// whatever follows a closing quote: so it is the last non-blank byte before the next token.
+struct fast_walk {
+    ff_json_parser *p;
+    const char *buf;
+    const uint32_t *ix;
+    uint32_t n, k, raw_depth;
+    ff_json_node *nodes;
+    uint32_t count;
+
+    // Text copied out of the input (reserved up front: it does not move); a string gets a
+    // NUL after it, as in simdjson's buffer (its closing quote paid for that byte).
+    const char *keep(const char *s, size_t l, bool nul)
+    {
+        char *dst = p->raw.data + p->raw.len;
+        memcpy(dst, s, l);
+        if (nul) dst[l] = '\0';
+        p->raw.len += l + nul;
+        return dst;
+    }
+
+    // The string token k (outside raw containers: blanks may follow it); false to decline.
+    bool string_at(const char **s, uint32_t *l)
+    {
+        uint32_t pos = ix[k], next = ix[k + 1];
+        const char *q = buf + next - 1;
+        while (q > buf + pos && is_ws(*q)) q--;
+        if (q <= buf + pos || *q != '"') return false;
+        *l = (uint32_t)(q - buf - pos - 1);
+        *s = keep(buf + pos + 1, *l, true);
+        k++;
+        return true;
+    }
+
+    // A compact container from token k (its opening bracket) to its closing bracket, which
+    // token k ends on; false to decline. States: what the next token may be.
+    bool raw_container()
+    {
+        enum { VALUE, VALUE_OR_CLOSE, KEY_OR_CLOSE, KEY, COLON, COMMA_OR_CLOSE };
+        uint64_t objs = 0; // bit d: the container at depth d is an object
+        uint32_t depth = 0;
+        int want = VALUE;
+        for (; k < n; k++) {
+            const uint32_t pos = ix[k], next = ix[k + 1];
+            const char c = buf[pos];
+            switch (want) {
+            case COLON:
+                if (c != ':' || next != pos + 1) return false;
+                want = VALUE;
+                continue;
+            case COMMA_OR_CLOSE:
+                if (c == ',') {
+                    if (next != pos + 1) return false;
+                    want = objs >> (depth - 1) & 1 ? KEY : VALUE;
+                    continue;
+                }
+                break; // a close, below
+            case KEY_OR_CLOSE:
+                if (c == '}') break;
+                /* fall through */
+            case KEY:
+                if (c != '"' || next < pos + 2 || buf[next - 1] != '"') return false;
+                want = COLON;
+                continue;
+            case VALUE_OR_CLOSE:
+                if (c == ']') break;
+                /* fall through */
+            case VALUE:
+                switch (c) {
+                case '{':
+                case '[':
+                    if (depth == 63 || next != pos + 1) return false;
+                    objs = (objs & ~(1ull << depth)) | (uint64_t)(c == '{') << depth;
+                    depth++;
+                    want = c == '{' ? KEY_OR_CLOSE : VALUE_OR_CLOSE;
+                    continue;
+                case '"':
+                    if (next < pos + 2 || buf[next - 1] != '"') return false;
+                    break;
+                case 't':
+                    if (next != pos + 4 || memcmp(buf + pos, "true", 4)) return false;
+                    break;
+                case 'f':
+                    if (next != pos + 5 || memcmp(buf + pos, "false", 5)) return false;
+                    break;
+                case 'n':
+                    if (next != pos + 4 || memcmp(buf + pos, "null", 4)) return false;
+                    break;
+                default: {
+                    int64_t iv;
+                    double dv;
+                    if (span_number(buf + pos, buf + next, &iv, &dv) < 0 || !canonical_number(buf + pos)) return false;
+                }
+                }
+                want = COMMA_OR_CLOSE;
+                continue;
+            default:
+                return false;
+            }
+            // A close: it must match the open container.
+            if (c != (objs >> (depth - 1) & 1 ? '}' : ']')) return false;
+            if (--depth == 0) return true;
+            if (next != pos + 1) return false;
+            want = COMMA_OR_CLOSE;
+        }
+        return false;
+    }
+
+    // The value at token k, with its key (NULL in an array or at the root), at `depth`;
+    // k ends past it. False to decline.
+    bool value(const char *key, uint32_t key_len, uint32_t depth)
+    {
+        if (k >= n || depth > 64) return false;
+        uint32_t self = count++;
+        ff_json_node &nd = nodes[self];
+        nd.key = key;
+        nd.key_len = key_len;
+        nd.flags = 0;
+        nd.len = 0;
+        nd.v.u = 0;
+        const uint32_t pos = ix[k], next = ix[k + 1];
+        const char c = buf[pos];
+        if (c == '{' || c == '[') {
+            nd.type = c == '{' ? FF_JSON_OBJECT : FF_JSON_ARRAY;
+            if (depth >= raw_depth) {
+                if (!raw_container()) return false;
+                uint32_t close = ix[k];
+                nd.flags = FF_JSON_F_RAW;
+                nd.len = close + 1 - pos;
+                nd.v.s = keep(buf + pos, nd.len, false);
+                nd.end = count;
+                k++;
+                return true;
+            }
+            k++;
+            const char close = c == '{' ? '}' : ']';
+            uint32_t members = 0;
+            if (k < n && buf[ix[k]] == close) {
+                k++;
+            } else {
+                for (;;) {
+                    const char *ck = nullptr;
+                    uint32_t cl = 0;
+                    if (c == '{') {
+                        if (k >= n || buf[ix[k]] != '"' || !string_at(&ck, &cl)) return false;
+                        if (k >= n || buf[ix[k]] != ':') return false;
+                        k++;
+                    }
+                    if (!value(ck, cl, depth + 1)) return false;
+                    members++;
+                    if (k >= n) return false;
+                    char t = buf[ix[k++]];
+                    if (t == close) break;
+                    if (t != ',') return false;
+                }
+            }
+            nodes[self].len = members; // nodes[] does not move: sized for every token
+            nodes[self].end = count;
+            return true;
+        }
+        if (c == '"') {
+            const char *s;
+            uint32_t l;
+            if (!string_at(&s, &l)) return false;
+            nd.type = FF_JSON_STRING;
+            nd.v.s = s;
+            nd.len = l;
+            nd.end = count;
+            return true;
+        }
+        const char *e = buf + next;
+        while (e > buf + pos && is_ws(e[-1])) e--;
+        if (c == 't' && e == buf + pos + 4 && !memcmp(buf + pos, "true", 4)) nd.type = FF_JSON_TRUE;
+        else if (c == 'f' && e == buf + pos + 5 && !memcmp(buf + pos, "false", 5)) nd.type = FF_JSON_FALSE;
+        else if (c == 'n' && e == buf + pos + 4 && !memcmp(buf + pos, "null", 4)) nd.type = FF_JSON_NULL;
+        else {
+            int kind = span_number(buf + pos, e, &nd.v.i, &nd.v.d);
+            if (kind < 0) return false;
+            nd.type = kind == 0 ? FF_JSON_INT : FF_JSON_DOUBLE;
+        }
+        nd.end = count;
+        k++;
+        return true;
+    }
+};
+
+} // namespace
+
+// 1 when the input was parsed into p->fast_nodes, 0 to decline, -ENOMEM.
+static int fast_parse(ff_json_parser *p, const char *buf, size_t len, uint32_t raw_depth)
+{
+    if (!ff_json_fast_path || len >= UINT32_MAX - FF_JSON_PADDING || memchr(buf, '\\', len)) return 0;
+    if (p->parser.capacity() < len && p->parser.allocate(len)) return -ENOMEM;
+    simdjson::internal::dom_parser_implementation *impl = p->parser.implementation.get();
+    if (!impl || impl->stage1((const uint8_t *)buf, len, simdjson::stage1_mode::regular)) return 0;
+    const uint32_t n = impl->n_structural_indexes;
+    const uint32_t *ix = impl->structural_indexes.get();
+    if (!n || ix[n] != len) return 0;
+    if (n > p->fast_cap) { // at most one node per token
+        ff_json_node *a = (ff_json_node *)realloc(p->fast_nodes, (size_t)n * sizeof *a);
+        if (!a) return -ENOMEM;
+        p->fast_nodes = a;
+        p->fast_cap = n;
+    }
+    ff_buf_reset(&p->raw);
+    if (ff_buf_reserve(&p->raw, len + 1)) return -ENOMEM;
+    fast_walk w{p, buf, ix, n, 0, raw_depth, p->fast_nodes, 0};
+    // One value, then nothing (k == n: all tokens used).
+    if (!w.value(nullptr, 0, 0) || w.k != n) return 0;
+    p->raw.data[p->raw.len] = '\0';
+    p->fast_count = w.count;
+    return 1;
+}
+
 extern "C" int ff_json_parse_shallow(struct ff_json_parser *p, const char *buf, size_t len, uint32_t raw_depth,
                                      struct ff_json_doc *doc, const char **err)
 {
     try {
+        int fast = fast_parse(p, buf, len, raw_depth);
+        if (fast < 0) {
+            if (err) *err = "out of memory";
+            return fast;
+        }
+        if (fast == 1) {
+            doc->nodes = p->fast_nodes;
+            doc->count = p->fast_count;
+            return 0;
+        }
         simdjson::dom::element root;
         auto error = p->parser.parse((const uint8_t *)buf, len, false).get(root);
         if (error) {

@@ -66,6 +66,10 @@ struct ff_json_parser;
 struct ff_json_parser *ff_json_parser_new(void);
 void ff_json_parser_free(struct ff_json_parser *p);
 
+/* 1 (default): compact input without escapes takes the fast path (json.cpp); 0: every input
+ * goes through simdjson's DOM (tests compare the two). */
+extern int ff_json_fast_path;
+
 /* Parses `len` bytes at `buf`, which must be followed by FF_JSON_PADDING readable bytes.
  * On success returns 0 and fills *doc (valid until the next parse). On error returns
  * FF_EINVAL (or -ENOMEM) and, when `err` is not NULL, points it at a static message. */

@@ -8,6 +8,7 @@
 #include <math.h>
 
 #include "testutil.h"
+#include "../fuzz/json_dump.h"
 
 #include "core/buf.h"
 #include "core/errors.h"
@@ -869,6 +870,150 @@ static void test_write_double(void **state)
 
 /* json.h promises the shortest text that reads back the same (integral values with ".0");
  * the model is the first %.{p}g, p = 1..17, that strtod maps back to d. */
+
+/* json.cpp's fast path (stage-1 indexes walked once) against simdjson's DOM: on random
+ * documents, compact and not, at every raw depth, both give the same nodes byte for byte
+ * (json_dump.h); the fast path takes most compact documents and none with an escape. */
+static void test_fast_path_agrees(void **state)
+{
+    (void)state;
+    test_rng_init(0xfa57);
+    struct ff_json_parser *p = ff_json_parser_new();
+    assert_non_null(p);
+    struct ff_buf a, b;
+    ff_buf_init(&a, 1 << 26);
+    ff_buf_init(&b, 1 << 26);
+    size_t taken_plain = 0, tried_plain = 0, taken_other = 0;
+    static const uint32_t depths[] = {0, 1, 2, 3, 4, UINT32_MAX};
+    for (int iter = 0; iter < 3000; iter++) {
+        struct mval v;
+        struct sb text = {0};
+        plain_text = iter % 3 != 0;
+        gen(&v, &text, 0);
+        char *c = test_padded(text.p, text.len);
+        for (size_t d = 0; d < sizeof depths / sizeof *depths; d++) {
+            struct ff_json_doc doc;
+            ff_json_fast_path = 1;
+            assert_int_equal(ff_json_parse_shallow(p, c, text.len, depths[d], &doc, NULL), 0);
+            const struct ff_json_node *fast_nodes = doc.nodes;
+            json_dump(&a, &doc);
+            ff_json_fast_path = 0;
+            assert_int_equal(ff_json_parse_shallow(p, c, text.len, depths[d], &doc, NULL), 0);
+            json_dump(&b, &doc);
+            int taken = fast_nodes != doc.nodes; /* the paths keep their nodes apart */
+            if (plain_text) tried_plain++, taken_plain += taken;
+            else taken_other += taken && memchr(text.p, '\\', text.len);
+            if (a.len != b.len || memcmp(a.data, b.data, a.len))
+                print_error("iteration %d, raw depth %u: the paths differ on %s\n", iter, depths[d], text.p);
+            assert_memory_equal(a.data, b.data, a.len < b.len ? a.len : b.len);
+            assert_int_equal(a.len, b.len);
+        }
+        ff_json_fast_path = 1;
+        free(c);
+        free(text.p);
+        mval_free(&v);
+    }
+    /* compact documents decline for numbers it does not read exactly (exponents, 19 digits) */
+    assert_true(taken_plain * 2 > tried_plain);
+    assert_int_equal(taken_other, 0);
+    plain_text = 0;
+    ff_buf_free(&a);
+    ff_buf_free(&b);
+    ff_json_parser_free(p);
+}
+
+/* A batch as SDKs send it takes the fast path, and reads as it should. */
+static void test_fast_path_batch(void **state)
+{
+    (void)state;
+    const char *text = "{\"batch\":[{\"type\":\"track\",\"event\":\"Order Completed\",\"properties\":{\"revenue\":89.99,"
+                       "\"tags\":[\"a\",true,null,-3]},\"context\":{}},{\"type\":\"page\",\"n\":-12,\"x\":0.125,"
+                       "\"ok\":false}],\"sentAt\":\"2026-11-29T10:00:01.000Z\"}";
+    struct ff_json_parser *p = ff_json_parser_new();
+    char *c = test_padded_str(text);
+    struct ff_json_doc doc, dom;
+    assert_int_equal(ff_json_parse_shallow(p, c, strlen(text), 3, &doc, NULL), 0);
+    const struct ff_json_node *fast_nodes = doc.nodes;
+    uint32_t batch = ff_json_get(&doc, 0, "batch");
+    assert_int_not_equal(batch, FF_JSON_NONE);
+    assert_int_equal(doc.nodes[batch].len, 2);
+    uint32_t ev = batch + 1;
+    const char *s;
+    uint32_t l;
+    assert_true(ff_json_str(&doc, ff_json_get(&doc, ev, "event"), &s, &l));
+    assert_int_equal(l, 15);
+    assert_memory_equal(s, "Order Completed", 15);
+    assert_int_equal(s[15], '\0');
+    uint32_t props = ff_json_get(&doc, ev, "properties");
+    assert_true(doc.nodes[props].flags & FF_JSON_F_RAW);
+    const char *want = "{\"revenue\":89.99,\"tags\":[\"a\",true,null,-3]}";
+    assert_int_equal(doc.nodes[props].len, strlen(want));
+    assert_memory_equal(doc.nodes[props].v.s, want, strlen(want));
+    uint32_t ev2 = doc.nodes[ev].end;
+    assert_int_equal(doc.nodes[ff_json_get(&doc, ev2, "n")].v.i, -12);
+    assert_true(doc.nodes[ff_json_get(&doc, ev2, "x")].v.d == 0.125);
+    assert_int_equal(doc.nodes[ff_json_get(&doc, ev2, "ok")].type, FF_JSON_FALSE);
+    ff_json_fast_path = 0;
+    assert_int_equal(ff_json_parse_shallow(p, c, strlen(text), 3, &dom, NULL), 0);
+    ff_json_fast_path = 1;
+    assert_ptr_not_equal(fast_nodes, dom.nodes); /* it was the fast path */
+    free(c);
+    ff_json_parser_free(p);
+}
+
+/* Invalid documents are rejected with the fast path on, at every raw depth (the fast path
+ * declines them and simdjson's DOM says why); blanks between tokens above the raw depth do
+ * not keep it from the fast path. */
+static void test_fast_path_rejects(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "{\"a\":[1}}", "{\"a\":{\"b\" 1}}", "{\"a\":[1 2]}", "{\"a\":{\"b\":1,}}", "{\"a\":[,1]}", "{\"a\":{\"b\":01}}",
+        "{\"a\":{\"b\":1.}}", "{\"a\":{\"b\":tru}}", "{\"a\":{\"b\":\"x\"y}}", "{\"a\":{1:2}}", "{\"a\" \"b\"}",
+        "{\"a\":1 \"b\":2}", "[\"a\" \"b\"]", "{\"a\":1}x", "{\"a\":{\"b\":1}}}", "{\"a\":[1]]}", "{\"a\":{\"b\":-}}",
+        "{\"a\":[truex]}", "{\"a\":[nulll]}", "{\"a\":{\"b\":1e}}", "{\"a\":{\"b\"::1}}", "{\"a\":[1,,2]}",
+        "{\"a\":{\"b\":1}", "{\"a\",1}", "[1:2]", "{\"a\":[{\"b\":1]}}", "{\"a\":{}", "{\"a\":[}",
+    };
+    struct ff_json_parser *p = ff_json_parser_new();
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        char *c = test_padded_str(bad[k]);
+        for (uint32_t d = 0; d <= 3; d++) {
+            struct ff_json_doc doc;
+            int rc = ff_json_parse_shallow(p, c, strlen(bad[k]), d, &doc, NULL);
+            if (rc != FF_EINVAL) print_error("accepted %s at raw depth %u\n", bad[k], d);
+            assert_int_equal(rc, FF_EINVAL);
+        }
+        free(c);
+    }
+    const char *spaced = " { \"a\" : \"b\" ,\n\t\"c\" : [ 1 , -2.5 , true ] , \"d\" : {\"e\":[]} } ";
+    char *c = test_padded_str(spaced);
+    struct ff_json_doc doc;
+    assert_int_equal(ff_json_parse_shallow(p, c, strlen(spaced), 2, &doc, NULL), 0);
+    const struct ff_json_node *fast_nodes = doc.nodes;
+    assert_int_equal(doc.count, 8); /* root, a, c and its three, d and its raw e */
+    assert_true(doc.nodes[ff_json_get(&doc, 0, "c") + 2].v.d == -2.5);
+    const char *s;
+    uint32_t l;
+    assert_true(ff_json_str(&doc, ff_json_get(&doc, 0, "a"), &s, &l) && l == 1 && s[0] == 'b');
+    ff_json_fast_path = 0;
+    assert_int_equal(ff_json_parse_shallow(p, c, strlen(spaced), 2, &doc, NULL), 0);
+    ff_json_fast_path = 1;
+    assert_ptr_not_equal(fast_nodes, doc.nodes);
+    free(c);
+    /* blanks inside a raw container: its text is written compact again */
+    static const char *const loose[] = {"{\"a\":{\"b\": 1}}", "{\"a\":{\"b\" :1}}", "{\"a\":{\"b\":1 }}",
+                                        "{\"a\":{ \"b\":1}}", "{\"a\":{\"b\":1, \"c\":2}}", "{\"a\":[1 ,2]}"};
+    for (size_t k = 0; k < sizeof loose / sizeof *loose; k++) {
+        c = test_padded_str(loose[k]);
+        assert_int_equal(ff_json_parse_shallow(p, c, strlen(loose[k]), 1, &doc, NULL), 0);
+        const struct ff_json_node *raw = &doc.nodes[ff_json_get(&doc, 0, "a")];
+        assert_true(raw->flags & FF_JSON_F_RAW);
+        assert_null(memchr(raw->v.s, ' ', raw->len));
+        free(c);
+    }
+    ff_json_parser_free(p);
+}
+
 static int parser_setup(void **state)
 {
     *state = ff_json_parser_new();
@@ -940,6 +1085,9 @@ int main(void)
         cmocka_unit_test(test_round_trip_random),
         cmocka_unit_test(test_deep_nesting),
         cmocka_unit_test(test_shallow_parse),
+        cmocka_unit_test(test_fast_path_agrees),
+        cmocka_unit_test(test_fast_path_batch),
+        cmocka_unit_test(test_fast_path_rejects),
         cmocka_unit_test(test_write_str),
         cmocka_unit_test(test_write_double),
         cmocka_unit_test(test_jscan_decimals),
