@@ -1,8 +1,9 @@
 /* json.h - JSON for C: simdjson's parser behind a flat, read-only node array.
  *
  * simdjson (C++) is the only parser fast enough for 1 M events/s on two cores
- * (DEPENDENCIES.md). json.cpp parses with simdjson's DOM and flattens the result, in document
- * order, into `struct ff_json_node`s that C walks by index:
+ * (DEPENDENCIES.md). json.cpp runs simdjson's stage 1 and, for compact input without escapes,
+ * walks the structural indexes it leaves once; other input goes through simdjson's DOM.
+ * Either way the result is, in document order, `struct ff_json_node`s that C walks by index:
  *
  *   {"a":1,"b":[true,"x"]}  ->  [0] object len=2 end=5
  *                               [1] key "a"  int 1       end=2

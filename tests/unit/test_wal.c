@@ -1,6 +1,7 @@
 /* test_wal.c - the write-ahead log (store/wal.h; its records read back through a read-only store/store.h) in a temporary directory:
  * group commit, order and sequence numbers, deduplication (also across a restart), torn
- * tails, injected write failures, segment rotation and newest-first reads.
+ * tails, injected write failures, segment rotation and newest-first reads; and the durable
+ * appends under it (store/wal_io.h), direct and buffered.
  *
  * Batches are built with ff_ingest_import from NDJSON, as the collector's import route does.
  * Sequence numbers follow wal.c's format notes: a request's records take consecutive
