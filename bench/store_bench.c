@@ -8,6 +8,12 @@
  *   store_bench merge ROUNDS OUT PART...   merges the given parts of one day into OUT as the
  *                                    merge thread would, ROUNDS times (the first warms the
  *                                    pool of decoded blocks); prints MERGE rows= us_per_row=
+ *   store_bench flush ROUNDS DATA N  takes the first N events of the WAL in DATA (a server's
+ *                                    data directory, e.g. after bench/run) into a fresh store
+ *                                    under DATA/flushbench, ROUNDS times, and times adding them
+ *                                    (identity, sessions, memtable) and the flush that writes
+ *                                    them as parts, in CPU time; prints FLUSH rows=
+ *                                    add_us_per_row= flush_us_per_row=
  *
  * The events (R14): sessions of e-commerce visitors (home and product pages, searches,
  * product views, cart, checkout and purchases with drop-off at each step) and of
@@ -34,6 +40,7 @@
 #include "store/schema.h"
 #include "store/store.h"
 #include "store/store_int.h"
+#include "store/wal.h"
 
 static uint64_t rng;
 static uint64_t next64(void)
@@ -415,13 +422,93 @@ static int cmd_merge(int rounds, const char *out, char **paths, int n)
     return 0;
 }
 
+/* The events of a WAL, re-encoded as frames of up to 1000 records (as a server's requests
+ * bring them). */
+struct wal_events {
+    struct ff_buf records;
+    uint64_t n, limit;
+};
+
+static int take_record(void *arg, uint64_t seq, const struct ff_record *rec)
+{
+    struct wal_events *w = arg;
+    (void)seq;
+    if (rec->kind != FF_REC_EVENT) return 0;
+    if (w->n == w->limit) return 1;
+    w->n++;
+    return ff_event_encode(&w->records, &rec->u.ev) ? -ENOMEM : 0;
+}
+
+static void rm_tree(const char *dir)
+{
+    char cmd[4400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd)) fprintf(stderr, "store_bench: cannot remove %s\n", dir);
+}
+
+static double cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int cmd_flush(int rounds, const char *data, uint64_t limit)
+{
+    struct wal_events w = {.limit = limit};
+    ff_buf_init(&w.records, (size_t)1 << 34);
+    int rc = ff_wal_scan(data, take_record, &w);
+    if (rc < 0) {
+        fprintf(stderr, "store_bench: cannot read the WAL under %s: %s\n", data, ff_strerror(rc));
+        return 1;
+    }
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/flushbench", data);
+    for (int r = 0; r < rounds; r++) {
+        rm_tree(dir);
+        struct ff_store *s;
+        char err[512];
+        struct ff_store_opts o = {.dir = dir, .manual_flush = 1, .flush_bytes = (size_t)1 << 40};
+        if (ff_store_open(&s, &o, err, sizeof err)) {
+            fprintf(stderr, "store_bench: %s\n", err);
+            return 1;
+        }
+        double t0 = cpu_s();
+        /* frames of 1000 records, numbered as the log numbered them */
+        size_t off = 0, start = 0;
+        uint64_t seq = 1, first = 1, in_frame = 0;
+        struct ff_record rec;
+        while (off < w.records.len && !ff_record_decode(w.records.data, w.records.len, &off, &rec)) {
+            seq++;
+            if (++in_frame == 1000 || off == w.records.len) {
+                ff_store_on_durable(s, first, w.records.data + start, off - start, NULL, 0);
+                start = off, first = seq, in_frame = 0;
+            }
+        }
+        double t1 = cpu_s();
+        if (ff_store_flush(s)) {
+            fprintf(stderr, "store_bench: flush failed\n");
+            return 1;
+        }
+        double t2 = cpu_s(); /* CPU time: the part files' fsyncs wait on the disk */
+        printf("FLUSH round=%d rows=%llu add_us_per_row=%.3f flush_us_per_row=%.3f\n", r + 1,
+               (unsigned long long)w.n, (t1 - t0) * 1e6 / (double)(w.n ? w.n : 1),
+               (t2 - t1) * 1e6 / (double)(w.n ? w.n : 1));
+        ff_store_close(s);
+    }
+    rm_tree(dir);
+    ff_buf_free(&w.records);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 5 && !strcmp(argv[1], "gen"))
         return cmd_gen(strtoull(argv[2], NULL, 10), strtoull(argv[3], NULL, 10), argv[4], argc > 5 ? argv[5] : NULL);
     if (argc == 4 && !strcmp(argv[1], "scan")) return cmd_scan(argv[2], argv[3]);
     if (argc >= 5 && !strcmp(argv[1], "merge")) return cmd_merge(atoi(argv[2]), argv[3], argv + 4, argc - 4);
+    if (argc == 5 && !strcmp(argv[1], "flush")) return cmd_flush(atoi(argv[2]), argv[3], strtoull(argv[4], NULL, 10));
     fprintf(stderr, "usage: store_bench gen N SEED DIR [TSV] | store_bench scan DIR COLUMN | "
-                    "store_bench merge ROUNDS OUT PART...\n");
+                    "store_bench merge ROUNDS OUT PART... | store_bench flush ROUNDS DATA N\n");
     return 2;
 }
