@@ -9,8 +9,8 @@
  *                                    merge thread would, ROUNDS times (the first warms the
  *                                    pool of decoded blocks); prints MERGE rows= us_per_row=
  *   store_bench flush ROUNDS DATA N  takes the first N events of the WAL in DATA (a server's
- *                                    data directory, e.g. after bench/run) into a fresh store
- *                                    under DATA/flushbench, ROUNDS times, and times adding them
+ *                                    data directory, e.g. after bench/run) into a store under
+ *                                    DATA/flushbench, ROUNDS times over, and times adding them
  *                                    (identity, sessions, memtable) and the flush that writes
  *                                    them as parts, in CPU time; prints FLUSH rows=
  *                                    add_us_per_row= flush_us_per_row=
@@ -464,19 +464,21 @@ static int cmd_flush(int rounds, const char *data, uint64_t limit)
     }
     char dir[4200];
     snprintf(dir, sizeof dir, "%s/flushbench", data);
+    rm_tree(dir);
+    /* One store for every round, as a server keeps its buffers from flush to flush. */
+    struct ff_store *s;
+    char err[512];
+    struct ff_store_opts o = {.dir = dir, .manual_flush = 1, .flush_bytes = (size_t)1 << 40};
+    if (ff_store_open(&s, &o, err, sizeof err)) {
+        fprintf(stderr, "store_bench: %s\n", err);
+        return 1;
+    }
+    uint64_t seq = 1;
     for (int r = 0; r < rounds; r++) {
-        rm_tree(dir);
-        struct ff_store *s;
-        char err[512];
-        struct ff_store_opts o = {.dir = dir, .manual_flush = 1, .flush_bytes = (size_t)1 << 40};
-        if (ff_store_open(&s, &o, err, sizeof err)) {
-            fprintf(stderr, "store_bench: %s\n", err);
-            return 1;
-        }
         double t0 = cpu_s();
-        /* frames of 1000 records, numbered as the log numbered them */
+        /* frames of 1000 records, numbered on from the last round's */
         size_t off = 0, start = 0;
-        uint64_t seq = 1, first = 1, in_frame = 0;
+        uint64_t first = seq, in_frame = 0;
         struct ff_record rec;
         while (off < w.records.len && !ff_record_decode(w.records.data, w.records.len, &off, &rec)) {
             seq++;
@@ -494,8 +496,8 @@ static int cmd_flush(int rounds, const char *data, uint64_t limit)
         printf("FLUSH round=%d rows=%llu add_us_per_row=%.3f flush_us_per_row=%.3f\n", r + 1,
                (unsigned long long)w.n, (t1 - t0) * 1e6 / (double)(w.n ? w.n : 1),
                (t2 - t1) * 1e6 / (double)(w.n ? w.n : 1));
-        ff_store_close(s);
     }
+    ff_store_close(s);
     rm_tree(dir);
     ff_buf_free(&w.records);
     return 0;
