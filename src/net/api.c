@@ -399,7 +399,9 @@ static void run_query(struct ff_conn *c, const struct ff_project *p)
     const char *body;
     size_t blen;
     c->decoded.max = (size_t)1 << 20;
-    if (ff_body_decode(enc ? enc : "", elen, c->req.body.data, c->req.body.len, &c->decoded, &body, &blen) ||
+    size_t raw_len;
+    const char *raw = ff_req_body(c, &raw_len);
+    if (ff_body_decode(enc ? enc : "", elen, raw, raw_len, &c->decoded, &body, &blen) ||
         ff_buf_append(&j->body, body, blen)) {
         ff_respond_error(c, 400, "the query body could not be decoded (at most 1 MiB of JSON)", "Content-Encoding", NULL);
         query_job_free(j);
@@ -630,7 +632,9 @@ static int segment_route(struct ff_conn *c, const char *path, size_t plen)
         size_t elen = 0, blen;
         enc = ff_req_header(c, FF_HDR_CONTENT_ENCODING, &elen);
         c->decoded.max = (size_t)1 << 20;
-        if (ff_body_decode(enc ? enc : "", elen, c->req.body.data, c->req.body.len, &c->decoded, &body, &blen)) {
+        size_t raw_len;
+        const char *raw = ff_req_body(c, &raw_len);
+        if (ff_body_decode(enc ? enc : "", elen, raw, raw_len, &c->decoded, &body, &blen)) {
             ff_respond_error(c, 400, "the definition could not be decoded (at most 1 MiB of JSON)", "Content-Encoding", NULL);
         } else if (ff_segment_check(body, blen, err, sizeof err)) {
             ff_respond_error(c, 400, err, "segment", NULL);

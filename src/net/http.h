@@ -46,6 +46,11 @@ struct ff_http_request {
     int cur_hdr;               /* enum ff_hdr of the value being parsed, or -1 */
     size_t header_bytes;
     struct ff_buf body;
+    /* The body where it lies in the input, not copied, when it came whole in one read with
+     * the JSON parser's padding after it (NULL otherwise: it is in `body`). Valid while the
+     * request is dispatched, so readers take it through ff_req_body, synchronously. */
+    const char *body_at;
+    size_t body_at_len;
     int64_t received_at_us;
     uint64_t start_ns;
 };
@@ -61,6 +66,7 @@ struct ff_conn {
     struct ff_http_request req;
     struct ff_buf out;         /* the response being written */
     char *pending;             /* bytes read past a paused request */
+    const char *input_end;     /* the end of readable memory after the input being parsed */
     size_t pending_len;
     int busy;                  /* a request is being answered */
     int in_request;            /* some bytes of a request have arrived */
@@ -103,6 +109,17 @@ void ff_conn_destroy(struct ff_conn *c);
 
 /* Header value of the current request, or NULL. */
 const char *ff_req_header(const struct ff_conn *c, enum ff_hdr h, size_t *len);
+/* The request's body (followed by FF_BUF_PAD readable bytes), valid until the handler
+ * returns: a handler that answers later copies what it needs. */
+static inline const char *ff_req_body(const struct ff_conn *c, size_t *len)
+{
+    if (c->req.body_at) {
+        *len = c->req.body_at_len;
+        return c->req.body_at;
+    }
+    *len = c->req.body.len;
+    return c->req.body.data;
+}
 
 /* Sends a complete response with CORS headers; `extra_headers` is NULL or CRLF-terminated
  * header lines. After it is written the connection reads the next request (or closes). */

@@ -101,10 +101,12 @@ static void ingest(struct ff_conn *c, int route, int format, int type, const cha
         const struct ff_http_limits *l = &c->loop->srv->opts.limits;
         c->decoded.max = (route == R_IMPORT || route == R_LOG) && l->max_import_bytes > l->max_body_bytes * 8 ? l->max_import_bytes
                                                                                          : l->max_body_bytes * 8;
-        rc = ff_body_decode(enc ? enc : "", elen, c->req.body.data, c->req.body.len, &c->decoded, &body, &blen);
+        size_t raw_len;
+        const char *raw = ff_req_body(c, &raw_len);
+        rc = ff_body_decode(enc ? enc : "", elen, raw, raw_len, &c->decoded, &body, &blen);
         if (rc == FF_EINVAL) {
             rc = ff_ingest_reject(&ctx, &c->batch, "body could not be decoded for its Content-Encoding",
-                                  "Content-Encoding", c->req.body.data, c->req.body.len);
+                                  "Content-Encoding", raw, raw_len);
         } else if (!rc) {
             switch (route) {
             case R_SEED: rc = ff_ingest_seed(&ctx, body, blen, &c->batch); break;

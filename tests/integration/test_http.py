@@ -69,6 +69,35 @@ def test_pipelined_requests_split_at_odd_boundaries(server):
     assert sorted(e["event"] for e in server.events()) == [f"s{i}" for i in range(6)]
 
 
+def test_body_arriving_in_separate_reads(server):
+    """A body the server reads in several pieces (the client pauses between them), after one
+    read whole: every event arrives intact, whatever lay in the server's read buffer between."""
+    def batch(tag, n):
+        return json.dumps({"batch": [{"type": "track", "event": f"{tag}{i}", "userId": "u",
+                                      "messageId": uid()} for i in range(n)]})
+    whole = build_request("POST", "/v1/batch", batch("w", 50), {"Content-Type": "application/json"})
+    split = build_request("POST", "/v1/batch", batch("s", 50), {"Content-Type": "application/json"})
+    chunked = build_request("POST", "/v1/batch", batch("c", 50), {"Content-Type": "application/json"},
+                            chunked=True)
+    with server.raw() as c:
+        c.send(whole)
+        assert c.read_response()[0] == 200
+        for req in (split, chunked):
+            head_end = req.index(b"\r\n\r\n") + 4
+            cuts = [head_end + 10, head_end + (len(req) - head_end) // 2, len(req) - 5]
+            start = 0
+            for cut in cuts + [len(req)]:
+                c.send(req[start:cut])
+                start = cut
+                time.sleep(0.15)  # the server reads each piece on its own
+            assert c.read_response()[0] == 200
+        # another whole one after them, into the same read buffer
+        c.send(build_request("POST", "/v1/batch", batch("x", 50), {"Content-Type": "application/json"}))
+        assert c.read_response()[0] == 200
+    names = sorted(e["event"] for e in server.all_events())
+    assert names == sorted([f"{t}{i}" for t in "wscx" for i in range(50)])
+
+
 def test_chunked_request_body(server):
     body = track_body("chunked")
     with server.raw() as c:
