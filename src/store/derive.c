@@ -19,6 +19,7 @@ int ff_deriver_init(struct ff_deriver *d)
     ff_buf_init(&d->urlq, (size_t)1 << 32);
     ff_buf_init(&d->memo_in, (size_t)1 << 32);
     d->memo_type = -1;
+    d->memo_ctx_id = UINT32_MAX;
     return (d->parser = ff_json_parser_new()) ? 0 : -ENOMEM;
 }
 
@@ -135,17 +136,18 @@ static void derive_channel(struct ff_deriver *d, struct ff_span *out)
 }
 
 /* The inputs ff_derive reads, as one key: the context, then the properties of a page call. */
-static int same_inputs(const struct ff_deriver *d, const struct ff_event *ev)
+static int same_inputs(const struct ff_deriver *d, const struct ff_event *ev, uint32_t ctx_id)
 {
     size_t plen = ev->type == FF_EV_PAGE ? ev->properties.len : 0;
     return d->memo_type == (int)ev->type && d->memo_arena_len == d->arena.len &&
            d->memo_in.len == (size_t)ev->context.len + plen + 1 &&
-           (!ev->context.len || !memcmp(d->memo_in.data, ev->context.p, ev->context.len)) &&
+           ((ctx_id != UINT32_MAX && ctx_id == d->memo_ctx_id) || !ev->context.len ||
+            !memcmp(d->memo_in.data, ev->context.p, ev->context.len)) &&
            d->memo_in.data[ev->context.len] == '\0' &&
            (!plen || !memcmp(d->memo_in.data + ev->context.len + 1, ev->properties.p, plen));
 }
 
-static void remember(struct ff_deriver *d, const struct ff_event *ev, const struct ff_span *out)
+static void remember(struct ff_deriver *d, const struct ff_event *ev, uint32_t ctx_id, const struct ff_span *out)
 {
     size_t plen = ev->type == FF_EV_PAGE ? ev->properties.len : 0;
     ff_buf_reset(&d->memo_in);
@@ -156,11 +158,17 @@ static void remember(struct ff_deriver *d, const struct ff_event *ev, const stru
     memcpy(d->memo_out, out, sizeof d->memo_out);
     d->memo_arena_len = d->arena.len;
     d->memo_type = (int)ev->type;
+    d->memo_ctx_id = ctx_id;
 }
 
 void ff_derive(struct ff_deriver *d, const struct ff_event *ev, struct ff_span *out)
 {
-    if (same_inputs(d, ev)) {
+    ff_derive_known(d, ev, UINT32_MAX, out);
+}
+
+void ff_derive_known(struct ff_deriver *d, const struct ff_event *ev, uint32_t ctx_id, struct ff_span *out)
+{
+    if (same_inputs(d, ev, ctx_id)) {
         memcpy(out, d->memo_out, sizeof d->memo_out);
         return;
     }
@@ -186,7 +194,7 @@ void ff_derive(struct ff_deriver *d, const struct ff_event *ev, struct ff_span *
         }
     }
     derive_channel(d, out);
-    remember(d, ev, out);
+    remember(d, ev, ctx_id, out);
 }
 
 /* The path of a URL: "https://x.test/a/b?q#f" → "/a/b" ("/" when it has none). */

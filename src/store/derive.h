@@ -33,6 +33,7 @@ struct ff_deriver {
     struct ff_span memo_out[FF_NDERIVED];
     size_t memo_arena_len;
     int memo_type; /* -1: none */
+    uint32_t memo_ctx_id; /* its context's id (ff_derive_known), UINT32_MAX: none */
 };
 
 int ff_deriver_init(struct ff_deriver *d); /* 0 or -ENOMEM */
@@ -41,6 +42,10 @@ void ff_deriver_free(struct ff_deriver *d);
 /* Appends an event's derived values to d->arena, out[FF_D(col)] locating each (len 0 when
  * the event has none). Out of memory leaves values empty. */
 void ff_derive(struct ff_deriver *d, const struct ff_event *ev, struct ff_span *out);
+/* The same, for a caller that has numbered the contexts it derives from (equal ids, equal
+ * text; UINT32_MAX: no id): a context like the last event's is then known without comparing
+ * its text, which a flush did for every event. */
+void ff_derive_known(struct ff_deriver *d, const struct ff_event *ev, uint32_t ctx_id, struct ff_span *out);
 /* A page's path as queries and sessions show it: its path field, else its URL's path. */
 struct ff_str ff_derived_path(const struct ff_deriver *d, const struct ff_span *out);
 

@@ -443,7 +443,9 @@ int ff_parts_build(const char *dir, uint64_t *next_id, const struct ff_event *ev
     if (!rc) rc = sort_rows(evs, n, rows);
     if (!rc) rc = ff_intern_columns(evs, n, field_off, &in);
     /* From here on everything is in part order: row i is evs[rows[i]]. */
-    for (size_t i = 0; i < n && !rc; i++) ff_derive(&d, &evs[rows[i]], spans + i * FF_NDERIVED);
+    const uint32_t *ctx_ids = in.col[FF_C_CONTEXT].ids; /* NULL when contexts are mostly distinct */
+    for (size_t i = 0; i < n && !rc; i++)
+        ff_derive_known(&d, &evs[rows[i]], ctx_ids ? ctx_ids[rows[i]] : UINT32_MAX, spans + i * FF_NDERIVED);
     /* column by column, so a day's part borrows them as they are */
     for (size_t i = 0; i < n && !rc; i++)
         for (size_t k = 0; k < FF_NDERIVED; k++) {
