@@ -29,10 +29,18 @@ struct ff_json_parser {
     const char *input;
     ff_json_node *fast_nodes = nullptr; // the fast path's nodes (below)
     uint32_t fast_cap = 0, fast_count = 0;
-    ff_json_parser() { ff_buf_init(&raw, (size_t)1 << 32); }
+    ff_buf unescaped, rewritten; // the fast path's strings with escapes, on their way to `raw`
+    ff_json_parser()
+    {
+        ff_buf_init(&raw, (size_t)1 << 32);
+        ff_buf_init(&unescaped, (size_t)1 << 32);
+        ff_buf_init(&rewritten, (size_t)1 << 32);
+    }
     ~ff_json_parser()
     {
         ff_buf_free(&raw);
+        ff_buf_free(&unescaped);
+        ff_buf_free(&rewritten);
         free(fast_nodes);
     }
 };
@@ -243,15 +251,16 @@ static int flatten(ff_json_parser *p, simdjson::dom::element e, std::string_view
 //
 // The DOM path above costs three passes: simdjson's stage 2 builds its tape, flatten walks
 // the tape into nodes, find_raw_spans walks the indexes again for the raw containers' text
-// (together half of decoding a batched event). What SDKs send is compact JSON without
-// escapes, so for such input one walk of the indexes that stage 1 leaves does all three:
-// it checks the grammar, builds the nodes above raw_depth and finds each raw container's
-// text, checking that the text is what write_compact would write (no whitespace, numbers as
-// written). Anything else (an escape anywhere, whitespace inside a raw container, a number
-// it does not read exactly, a grammar error, great depth) declines, and the DOM path parses
-// the input as before, with its errors. So the fast path never rejects input and never
-// accepts what the DOM path would reject; tests/fuzz/fuzz_json.c checks that both give
-// the same nodes.
+// (together half of decoding a batched event). What SDKs send is compact JSON, so for such
+// input one walk of the indexes that stage 1 leaves does all three: it checks the grammar,
+// builds the nodes above raw_depth and finds each raw container's text, checking that the
+// text is what write_compact would write (no whitespace, numbers as written), or writing it
+// again when its strings have escapes (Python's SDK escapes every non-ASCII character).
+// Anything else (whitespace inside a raw container, a number it does not read exactly, an
+// invalid escape or one of a UTF-16 surrogate, a grammar error, great depth) declines, and
+// the DOM path parses the input as before, with its errors. So the fast path never rejects
+// input and never accepts what the DOM path would reject; tests/fuzz/fuzz_json.c checks
+// that both give the same nodes.
 
 int ff_json_fast_path = 1;
 
@@ -293,11 +302,76 @@ int span_number(const char *s, const char *e, int64_t *i, double *d)
     return 1;
 }
 
+int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+// The content [s, e) of a string token, escapes resolved, into out (never longer than the
+// input). False for an escape the fast path leaves to simdjson: an invalid one, or \u of a
+// surrogate (pairs and strays alike).
+bool unescape(const char *s, const char *e, ff_buf *out)
+{
+    ff_buf_reset(out);
+    if (ff_buf_reserve(out, (size_t)(e - s))) return false;
+    char *o = out->data;
+    while (s < e) {
+        const char *bs = (const char *)memchr(s, '\\', (size_t)(e - s));
+        size_t run = bs ? (size_t)(bs - s) : (size_t)(e - s);
+        memcpy(o, s, run);
+        o += run;
+        s += run;
+        if (!bs) break;
+        if (e - s < 2) return false;
+        switch (s[1]) {
+        case '"': *o++ = '"'; break;
+        case '\\': *o++ = '\\'; break;
+        case '/': *o++ = '/'; break;
+        case 'b': *o++ = '\b'; break;
+        case 'f': *o++ = '\f'; break;
+        case 'n': *o++ = '\n'; break;
+        case 'r': *o++ = '\r'; break;
+        case 't': *o++ = '\t'; break;
+        case 'u': {
+            if (e - s < 6) return false;
+            unsigned cp = 0;
+            for (int i = 2; i < 6; i++) {
+                int h = hex_digit(s[i]);
+                if (h < 0) return false;
+                cp = cp << 4 | (unsigned)h;
+            }
+            if (cp >= 0xd800 && cp <= 0xdfff) return false;
+            if (cp < 0x80) {
+                *o++ = (char)cp;
+            } else if (cp < 0x800) {
+                *o++ = (char)(0xc0 | cp >> 6);
+                *o++ = (char)(0x80 | (cp & 0x3f));
+            } else {
+                *o++ = (char)(0xe0 | cp >> 12);
+                *o++ = (char)(0x80 | (cp >> 6 & 0x3f));
+                *o++ = (char)(0x80 | (cp & 0x3f));
+            }
+            s += 6;
+            continue;
+        }
+        default: return false;
+        }
+        s += 2;
+    }
+    out->len = (size_t)(o - out->data);
+    return true;
+}
+
 // The walk. Token k starts at ix[k] and the next one at ix[k + 1] (stage 1 ends the list
 // with the input's length twice, so ix[n] is the end of the last token's room). A string's
-// closing quote is the first after its opening one (no escapes), and stage 1 indexes
+// closing quote is the first unescaped one after its opening one, and stage 1 indexes
 // whatever follows a closing quote: so it is the last non-blank byte before the next token.
-struct fast_walk {
+// Escapes: whether the input has a backslash anywhere. Without one (SDKs' usual text) the
+// walk is compiled without a look for escapes.
+template <bool Escapes> struct fast_walk {
     ff_json_parser *p;
     const char *buf;
     const uint32_t *ix;
@@ -316,6 +390,16 @@ struct fast_walk {
         return dst;
     }
 
+    // A string's content [body, q) with its escapes resolved, kept; false to decline. Apart,
+    // so that the common case below stays small enough to be inlined.
+    __attribute__((noinline, cold)) bool keep_unescaped(const char *body, const char *q, const char **s, uint32_t *l)
+    {
+        if (!unescape(body, q, &p->unescaped)) return false;
+        *l = (uint32_t)p->unescaped.len;
+        *s = keep(p->unescaped.data, *l, true);
+        return true;
+    }
+
     // The string token k (outside raw containers: blanks may follow it); false to decline.
     bool string_at(const char **s, uint32_t *l)
     {
@@ -323,17 +407,44 @@ struct fast_walk {
         const char *q = buf + next - 1;
         while (q > buf + pos && is_ws(*q)) q--;
         if (q <= buf + pos || *q != '"') return false;
-        *l = (uint32_t)(q - buf - pos - 1);
-        *s = keep(buf + pos + 1, *l, true);
+        const char *body = buf + pos + 1;
+        if (Escapes && memchr(body, '\\', (size_t)(q - body))) {
+            if (!keep_unescaped(body, q, s, l)) return false;
+        } else {
+            *l = (uint32_t)(q - body);
+            *s = keep(body, *l, true);
+        }
         k++;
+        return true;
+    }
+
+    // The compact text of the raw container in tokens [from, to] as write_compact writes it,
+    // for one whose strings have escapes: each string unescaped and written again, the other
+    // tokens (already checked to be as write_compact writes them) as they are.
+    __attribute__((noinline, cold)) bool rewrite_raw(uint32_t from, uint32_t to, const char **text, uint32_t *len)
+    {
+        ff_buf *out = &p->rewritten;
+        ff_buf_reset(out);
+        for (uint32_t t = from; t <= to; t++) {
+            const uint32_t pos = ix[t], end = t == to ? pos + 1 : ix[t + 1];
+            int rc = buf[pos] == '"' ? (unescape(buf + pos + 1, buf + end - 1, &p->unescaped)
+                                            ? ff_json_write_str(out, p->unescaped.data, p->unescaped.len)
+                                            : FF_EINVAL)
+                                     : ff_buf_append(out, buf + pos, end - pos);
+            if (rc) return false;
+        }
+        if (out->len > UINT32_MAX) return false;
+        *len = (uint32_t)out->len;
+        *text = keep(out->data, out->len, false); /* never longer than the input's text */
         return true;
     }
 
     // A compact container from token k (its opening bracket) to its closing bracket, which
     // token k ends on; false to decline. States: what the next token may be.
-    bool raw_container()
+    bool raw_container(bool *escaped)
     {
         enum { VALUE, VALUE_OR_CLOSE, KEY_OR_CLOSE, KEY, COLON, COMMA_OR_CLOSE };
+        *escaped = false;
         uint64_t objs = 0; // bit d: the container at depth d is an object
         uint32_t depth = 0;
         int want = VALUE;
@@ -357,6 +468,7 @@ struct fast_walk {
                 /* fall through */
             case KEY:
                 if (c != '"' || next < pos + 2 || buf[next - 1] != '"') return false;
+                if (Escapes && memchr(buf + pos + 1, '\\', next - pos - 2)) *escaped = true;
                 want = COLON;
                 continue;
             case VALUE_OR_CLOSE:
@@ -373,6 +485,7 @@ struct fast_walk {
                     continue;
                 case '"':
                     if (next < pos + 2 || buf[next - 1] != '"') return false;
+                    if (Escapes && memchr(buf + pos + 1, '\\', next - pos - 2)) *escaped = true;
                     break;
                 case 't':
                     if (next != pos + 4 || memcmp(buf + pos, "true", 4)) return false;
@@ -420,11 +533,17 @@ struct fast_walk {
         if (c == '{' || c == '[') {
             nd.type = c == '{' ? FF_JSON_OBJECT : FF_JSON_ARRAY;
             if (depth >= raw_depth) {
-                if (!raw_container()) return false;
+                const uint32_t first = k;
+                bool escaped;
+                if (!raw_container(&escaped)) return false;
                 uint32_t close = ix[k];
                 nd.flags = FF_JSON_F_RAW;
-                nd.len = close + 1 - pos;
-                nd.v.s = keep(buf + pos, nd.len, false);
+                if (!escaped) {
+                    nd.len = close + 1 - pos;
+                    nd.v.s = keep(buf + pos, nd.len, false);
+                } else if (!rewrite_raw(first, k, &nd.v.s, &nd.len)) {
+                    return false;
+                }
                 nd.end = count;
                 k++;
                 return true;
@@ -486,7 +605,7 @@ struct fast_walk {
 // 1 when the input was parsed into p->fast_nodes, 0 to decline, -ENOMEM.
 static int fast_parse(ff_json_parser *p, const char *buf, size_t len, uint32_t raw_depth)
 {
-    if (!ff_json_fast_path || len >= UINT32_MAX - FF_JSON_PADDING || memchr(buf, '\\', len)) return 0;
+    if (!ff_json_fast_path || len >= UINT32_MAX - FF_JSON_PADDING) return 0;
     if (p->parser.capacity() < len && p->parser.allocate(len)) return -ENOMEM;
     simdjson::internal::dom_parser_implementation *impl = p->parser.implementation.get();
     if (!impl || impl->stage1((const uint8_t *)buf, len, simdjson::stage1_mode::regular)) return 0;
@@ -501,11 +620,19 @@ static int fast_parse(ff_json_parser *p, const char *buf, size_t len, uint32_t r
     }
     ff_buf_reset(&p->raw);
     if (ff_buf_reserve(&p->raw, len + 1)) return -ENOMEM;
-    fast_walk w{p, buf, ix, n, 0, raw_depth, p->fast_nodes, 0};
     // One value, then nothing (k == n: all tokens used).
-    if (!w.value(nullptr, 0, 0) || w.k != n) return 0;
+    uint32_t count;
+    if (memchr(buf, '\\', len)) {
+        fast_walk<true> w{p, buf, ix, n, 0, raw_depth, p->fast_nodes, 0};
+        if (!w.value(nullptr, 0, 0) || w.k != n) return 0;
+        count = w.count;
+    } else {
+        fast_walk<false> w{p, buf, ix, n, 0, raw_depth, p->fast_nodes, 0};
+        if (!w.value(nullptr, 0, 0) || w.k != n) return 0;
+        count = w.count;
+    }
     p->raw.data[p->raw.len] = '\0';
-    p->fast_count = w.count;
+    p->fast_count = count;
     return 1;
 }
 

@@ -1,8 +1,8 @@
 /* json.h - JSON for C: simdjson's parser behind a flat, read-only node array.
  *
  * simdjson (C++) is the only parser fast enough for 1 M events/s on two cores
- * (DEPENDENCIES.md). json.cpp runs simdjson's stage 1 and, for compact input without escapes,
- * walks the structural indexes it leaves once; other input goes through simdjson's DOM.
+ * (DEPENDENCIES.md). json.cpp runs simdjson's stage 1 and, for compact input (what SDKs
+ * send), walks the structural indexes it leaves once; other input goes through simdjson's DOM.
  * Either way the result is, in document order, `struct ff_json_node`s that C walks by index:
  *
  *   {"a":1,"b":[true,"x"]}  ->  [0] object len=2 end=5
@@ -67,7 +67,7 @@ struct ff_json_parser;
 struct ff_json_parser *ff_json_parser_new(void);
 void ff_json_parser_free(struct ff_json_parser *p);
 
-/* 1 (default): compact input without escapes takes the fast path (json.cpp); 0: every input
+/* 1 (default): compact input takes the fast path (json.cpp); 0: every input
  * goes through simdjson's DOM (tests compare the two). */
 extern int ff_json_fast_path;
 
