@@ -419,21 +419,23 @@ template <bool Escapes> struct fast_walk {
     }
 
     // The compact text of the raw container in tokens [from, to] as write_compact writes it,
-    // for one whose strings have escapes: each string unescaped and written again, the other
-    // tokens (already checked to be as write_compact writes them) as they are.
+    // for one whose strings have escapes: those strings unescaped and written again, the rest
+    // (checked to be as write_compact writes it; a string without a backslash is written as
+    // it is) copied in runs.
     __attribute__((noinline, cold)) bool rewrite_raw(uint32_t from, uint32_t to, const char **text, uint32_t *len)
     {
         ff_buf *out = &p->rewritten;
         ff_buf_reset(out);
-        for (uint32_t t = from; t <= to; t++) {
-            const uint32_t pos = ix[t], end = t == to ? pos + 1 : ix[t + 1];
-            int rc = buf[pos] == '"' ? (unescape(buf + pos + 1, buf + end - 1, &p->unescaped)
-                                            ? ff_json_write_str(out, p->unescaped.data, p->unescaped.len)
-                                            : FF_EINVAL)
-                                     : ff_buf_append(out, buf + pos, end - pos);
-            if (rc) return false;
+        uint32_t run = ix[from]; // start of the text not yet copied
+        for (uint32_t t = from; t < to; t++) {
+            const uint32_t pos = ix[t], end = ix[t + 1];
+            if (buf[pos] != '"' || !memchr(buf + pos + 1, '\\', end - pos - 2)) continue;
+            if (ff_buf_append(out, buf + run, pos - run) || !unescape(buf + pos + 1, buf + end - 1, &p->unescaped) ||
+                ff_json_write_str(out, p->unescaped.data, p->unescaped.len))
+                return false;
+            run = end;
         }
-        if (out->len > UINT32_MAX) return false;
+        if (ff_buf_append(out, buf + run, ix[to] + 1 - run) || out->len > UINT32_MAX) return false;
         *len = (uint32_t)out->len;
         *text = keep(out->data, out->len, false); /* never longer than the input's text */
         return true;
