@@ -378,6 +378,20 @@ template <bool Escapes> struct fast_walk {
     uint32_t n, k, raw_depth;
     ff_json_node *nodes;
     uint32_t count;
+    const char *end;       // the input's end
+    const char *backslash; // the first backslash at or after the last place asked about
+
+    // Whether [a, b) holds a backslash; *at is the first one at or after the last place
+    // asked about. Asked in increasing order, so one memchr finds each backslash instead of
+    // one per string.
+    bool has_backslash(const char *a, const char *b, const char **at)
+    {
+        if (*at < a) {
+            *at = (const char *)memchr(a, '\\', (size_t)(end - a));
+            if (!*at) *at = end;
+        }
+        return *at < b;
+    }
 
     // Text copied out of the input (reserved up front: it does not move); a string gets a
     // NUL after it, as in simdjson's buffer (its closing quote paid for that byte).
@@ -408,7 +422,7 @@ template <bool Escapes> struct fast_walk {
         while (q > buf + pos && is_ws(*q)) q--;
         if (q <= buf + pos || *q != '"') return false;
         const char *body = buf + pos + 1;
-        if (Escapes && memchr(body, '\\', (size_t)(q - body))) {
+        if (Escapes && has_backslash(body, q, &backslash)) {
             if (!keep_unescaped(body, q, s, l)) return false;
         } else {
             *l = (uint32_t)(q - body);
@@ -427,9 +441,10 @@ template <bool Escapes> struct fast_walk {
         ff_buf *out = &p->rewritten;
         ff_buf_reset(out);
         uint32_t run = ix[from]; // start of the text not yet copied
+        const char *at = buf + run;
         for (uint32_t t = from; t < to; t++) {
             const uint32_t pos = ix[t], end = ix[t + 1];
-            if (buf[pos] != '"' || !memchr(buf + pos + 1, '\\', end - pos - 2)) continue;
+            if (buf[pos] != '"' || !has_backslash(buf + pos + 1, buf + end - 1, &at)) continue;
             if (ff_buf_append(out, buf + run, pos - run) || !unescape(buf + pos + 1, buf + end - 1, &p->unescaped) ||
                 ff_json_write_str(out, p->unescaped.data, p->unescaped.len))
                 return false;
@@ -470,7 +485,7 @@ template <bool Escapes> struct fast_walk {
                 /* fall through */
             case KEY:
                 if (c != '"' || next < pos + 2 || buf[next - 1] != '"') return false;
-                if (Escapes && memchr(buf + pos + 1, '\\', next - pos - 2)) *escaped = true;
+                if (Escapes && has_backslash(buf + pos + 1, buf + next - 1, &backslash)) *escaped = true;
                 want = COLON;
                 continue;
             case VALUE_OR_CLOSE:
@@ -487,7 +502,7 @@ template <bool Escapes> struct fast_walk {
                     continue;
                 case '"':
                     if (next < pos + 2 || buf[next - 1] != '"') return false;
-                    if (Escapes && memchr(buf + pos + 1, '\\', next - pos - 2)) *escaped = true;
+                    if (Escapes && has_backslash(buf + pos + 1, buf + next - 1, &backslash)) *escaped = true;
                     break;
                 case 't':
                     if (next != pos + 4 || memcmp(buf + pos, "true", 4)) return false;
@@ -625,11 +640,11 @@ static int fast_parse(ff_json_parser *p, const char *buf, size_t len, uint32_t r
     // One value, then nothing (k == n: all tokens used).
     uint32_t count;
     if (memchr(buf, '\\', len)) {
-        fast_walk<true> w{p, buf, ix, n, 0, raw_depth, p->fast_nodes, 0};
+        fast_walk<true> w{p, buf, ix, n, 0, raw_depth, p->fast_nodes, 0, buf + len, buf};
         if (!w.value(nullptr, 0, 0) || w.k != n) return 0;
         count = w.count;
     } else {
-        fast_walk<false> w{p, buf, ix, n, 0, raw_depth, p->fast_nodes, 0};
+        fast_walk<false> w{p, buf, ix, n, 0, raw_depth, p->fast_nodes, 0, buf + len, buf + len};
         if (!w.value(nullptr, 0, 0) || w.k != n) return 0;
         count = w.count;
     }
