@@ -450,9 +450,12 @@ template <bool Escapes> struct fast_walk {
                 return false;
             run = end;
         }
-        if (ff_buf_append(out, buf + run, ix[to] + 1 - run) || out->len > UINT32_MAX) return false;
+        /* Never longer than the input's text (an escape is never shorter than what
+         * ff_json_write_str writes for its character), which is what `raw` has room for:
+         * declined, not overrun, were that ever not so. */
+        if (ff_buf_append(out, buf + run, ix[to] + 1 - run) || out->len > ix[to] + 1 - ix[from]) return false;
         *len = (uint32_t)out->len;
-        *text = keep(out->data, out->len, false); /* never longer than the input's text */
+        *text = keep(out->data, out->len, false);
         return true;
     }
 
