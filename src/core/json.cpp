@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "errors.h"
+#include "jsonscan.h"
 
 // Where a raw container's text lies in the input; `plain` when that text is already what
 // write_compact would write (no whitespace between tokens, no escapes, numbers as it writes
@@ -266,42 +267,6 @@ int ff_json_fast_path = 1;
 
 namespace {
 
-// A JSON number spanning exactly [s, e), syntax checked. 0: an integer of at most 18 digits
-// (value in *i); 1: a decimal without exponent read exactly (value in *d); -1: any other
-// valid number (too many digits, an exponent, "-0"), which the fast path leaves to the DOM;
-// -2: not a number.
-int span_number(const char *s, const char *e, int64_t *i, double *d)
-{
-    const char *q = s;
-    bool neg = q < e && *q == '-';
-    q += neg;
-    const char *digits = q;
-    while (q < e && *q >= '0' && *q <= '9') q++;
-    size_t nd = (size_t)(q - digits);
-    if (!nd || (nd > 1 && digits[0] == '0')) return -2;
-    if (q == e) {
-        if (nd > 18 || (neg && digits[0] == '0')) return -1;
-        int64_t v = 0;
-        for (const char *p = digits; p < q; p++) v = v * 10 + (*p - '0');
-        *i = neg ? -v : v;
-        return 0;
-    }
-    if (*q != '.') return *q == 'e' || *q == 'E' ? -1 : -2;
-    const char *f = ++q;
-    while (q < e && *q >= '0' && *q <= '9') q++;
-    size_t nf = (size_t)(q - f);
-    if (!nf) return -2;
-    if (q != e) return *q == 'e' || *q == 'E' ? -1 : -2;
-    if (nd + nf > 15) return -1;
-    // Clinger's fast path, as in ff_jscan_next: exact digits, exact power, one rounding.
-    static const double pow10[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
-    int64_t v = 0;
-    for (const char *p = digits; p < digits + nd; p++) v = v * 10 + (*p - '0');
-    for (const char *p = f; p < f + nf; p++) v = v * 10 + (*p - '0');
-    *d = neg ? -((double)v / pow10[nf]) : (double)v / pow10[nf];
-    return 1;
-}
-
 int hex_digit(char c)
 {
     if (c >= '0' && c <= '9') return c - '0';
@@ -519,7 +484,7 @@ template <bool Escapes> struct fast_walk {
                 default: {
                     int64_t iv;
                     double dv;
-                    if (span_number(buf + pos, buf + next, &iv, &dv) < 0 || !canonical_number(buf + pos)) return false;
+                    if (ff_json_read_number(buf + pos, buf + next, &iv, &dv) < 0 || !canonical_number(buf + pos)) return false;
                 }
                 }
                 want = COMMA_OR_CLOSE;
@@ -590,8 +555,8 @@ template <bool Escapes> struct fast_walk {
                     if (t != ',') return false;
                 }
             }
-            nodes[self].len = members; // nodes[] does not move: sized for every token
-            nodes[self].end = count;
+            nd.len = members; // nodes[] never moves: it is sized for every token
+            nd.end = count;
             return true;
         }
         if (c == '"') {
@@ -610,7 +575,7 @@ template <bool Escapes> struct fast_walk {
         else if (c == 'f' && e == buf + pos + 5 && !memcmp(buf + pos, "false", 5)) nd.type = FF_JSON_FALSE;
         else if (c == 'n' && e == buf + pos + 4 && !memcmp(buf + pos, "null", 4)) nd.type = FF_JSON_NULL;
         else {
-            int kind = span_number(buf + pos, e, &nd.v.i, &nd.v.d);
+            int kind = ff_json_read_number(buf + pos, e, &nd.v.i, &nd.v.d);
             if (kind < 0) return false;
             nd.type = kind == 0 ? FF_JSON_INT : FF_JSON_DOUBLE;
         }
@@ -621,6 +586,16 @@ template <bool Escapes> struct fast_walk {
 };
 
 } // namespace
+
+// One value from token 0, then nothing (all n tokens used): its nodes into p->fast_nodes.
+template <bool Escapes>
+static bool walk(ff_json_parser *p, const char *buf, size_t len, const uint32_t *ix, uint32_t n, uint32_t raw_depth)
+{
+    fast_walk<Escapes> w{p, buf, ix, n, 0, raw_depth, p->fast_nodes, 0, buf + len, Escapes ? buf : buf + len};
+    if (!w.value(nullptr, 0, 0) || w.k != n) return false;
+    p->fast_count = w.count;
+    return true;
+}
 
 // 1 when the input was parsed into p->fast_nodes, 0 to decline, -ENOMEM.
 static int fast_parse(ff_json_parser *p, const char *buf, size_t len, uint32_t raw_depth)
@@ -640,19 +615,9 @@ static int fast_parse(ff_json_parser *p, const char *buf, size_t len, uint32_t r
     }
     ff_buf_reset(&p->raw);
     if (ff_buf_reserve(&p->raw, len + 1)) return -ENOMEM;
-    // One value, then nothing (k == n: all tokens used).
-    uint32_t count;
-    if (memchr(buf, '\\', len)) {
-        fast_walk<true> w{p, buf, ix, n, 0, raw_depth, p->fast_nodes, 0, buf + len, buf};
-        if (!w.value(nullptr, 0, 0) || w.k != n) return 0;
-        count = w.count;
-    } else {
-        fast_walk<false> w{p, buf, ix, n, 0, raw_depth, p->fast_nodes, 0, buf + len, buf + len};
-        if (!w.value(nullptr, 0, 0) || w.k != n) return 0;
-        count = w.count;
-    }
+    bool ok = memchr(buf, '\\', len) ? walk<true>(p, buf, len, ix, n, raw_depth) : walk<false>(p, buf, len, ix, n, raw_depth);
+    if (!ok) return 0;
     p->raw.data[p->raw.len] = '\0';
-    p->fast_count = count;
     return 1;
 }
 

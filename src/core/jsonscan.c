@@ -55,63 +55,73 @@ static const char *nested_end(const char *p, const char *end)
     return NULL;
 }
 
+int ff_json_read_number(const char *s, const char *e, int64_t *i, double *d)
+{
+    const char *q = s;
+    int neg = q < e && *q == '-';
+    q += neg;
+    const char *digits = q;
+    while (q < e && *q >= '0' && *q <= '9') q++;
+    size_t nd = (size_t)(q - digits);
+    if (!nd || (nd > 1 && digits[0] == '0')) return -2;
+    if (q == e) {
+        /* At most 18 digits always fits in 64 bits; "-0" is left to the full reader. */
+        if (nd > 18 || (neg && digits[0] == '0')) return -1;
+        int64_t v = 0;
+        for (const char *p = digits; p < q; p++) v = v * 10 + (*p - '0');
+        *i = neg ? -v : v;
+        return 0;
+    }
+    const char *f = q;
+    size_t nf = 0;
+    if (*q == '.') {
+        f = ++q;
+        while (q < e && *q >= '0' && *q <= '9') q++;
+        if (!(nf = (size_t)(q - f))) return -2;
+    }
+    if (q < e && (*q == 'e' || *q == 'E')) {
+        q++;
+        if (q < e && (*q == '+' || *q == '-')) q++;
+        const char *x = q;
+        while (q < e && *q >= '0' && *q <= '9') q++;
+        return q == x || q != e ? -2 : -1;
+    }
+    if (q != e) return -2;
+    if (nd + nf > 15) return -1;
+    /* Prices and the like: the digits make an integer below 2^53 and 10^nf is exact, so
+     * one division rounds correctly, as strtod does (Clinger's fast path), at a tenth of
+     * its cost. */
+    static const double pow10[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+    int64_t v = 0;
+    for (const char *p = digits; p < digits + nd; p++) v = v * 10 + (*p - '0');
+    for (const char *p = f; p < f + nf; p++) v = v * 10 + (*p - '0');
+    *d = neg ? -((double)v / pow10[nf]) : (double)v / pow10[nf];
+    return 1;
+}
+
 /* A number token at p: sets the kind and value; one past its end, or NULL to give up. */
 static const char *number(const char *p, const char *end, struct ff_jscan_member *m)
 {
     const char *q = p;
-    if (q < end && *q == '-') q++;
-    const char *digits = q;
-    while (q < end && *q >= '0' && *q <= '9') q++;
-    size_t nd = (size_t)(q - digits);
-    if (!nd || (nd > 1 && digits[0] == '0')) return NULL;
-    int frac = 0, expo = 0;
-    size_t nf = 0;
-    const char *f = q;
-    if (q < end && *q == '.') {
-        frac = 1;
-        f = ++q;
-        while (q < end && *q >= '0' && *q <= '9') q++;
-        if (q == f) return NULL;
-        nf = (size_t)(q - f);
-    }
-    if (q < end && (*q == 'e' || *q == 'E')) {
-        frac = expo = 1;
-        q++;
-        if (q < end && (*q == '+' || *q == '-')) q++;
-        const char *e = q;
-        while (q < end && *q >= '0' && *q <= '9') q++;
-        if (q == e) return NULL;
-    }
+    while (q < end && ((*q >= '0' && *q <= '9') || *q == '-' || *q == '+' || *q == '.' || *q == 'e' || *q == 'E')) q++;
     if (q >= end || (*q != ',' && *q != '}')) return NULL;
-    if (frac && !expo && nd + nf <= 15) {
-        /* Prices and the like: the digits make an integer below 2^53 and 10^nf is exact, so
-         * one division rounds correctly, as strtod does (Clinger's fast path), at a tenth
-         * of its cost. */
-        static const double pow10[] = {1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
-        int64_t v = 0;
-        for (const char *d = digits; d < digits + nd; d++) v = v * 10 + (*d - '0');
-        for (const char *d = f; d < f + nf; d++) v = v * 10 + (*d - '0');
-        m->d = (double)v / pow10[nf];
-        if (p[0] == '-') m->d = -m->d;
-        m->kind = FF_JS_DOUBLE;
-        return q;
-    }
-    if (frac) {
-        /* strtod stops at the ',' or '}' that follows; both it and the parser round the
-         * decimal correctly, so they agree on every finite value. */
+    switch (ff_json_read_number(p, q, &m->i, &m->d)) {
+    case 0: m->kind = FF_JS_INT; return q;
+    case 1: m->kind = FF_JS_DOUBLE; return q;
+    case -1: {
+        /* a decimal of more digits, or an exponent: strtod stops at the ',' or '}' that
+         * follows; both it and the parser round correctly, so they agree on every finite
+         * value. A long integer or "-0" is left to the parser. */
+        if (!memchr(p, '.', (size_t)(q - p)) && !memchr(p, 'e', (size_t)(q - p)) && !memchr(p, 'E', (size_t)(q - p)))
+            return NULL;
         char *stop;
         m->d = strtod(p, &stop);
         if (stop != q || !isfinite(m->d)) return NULL;
         m->kind = FF_JS_DOUBLE;
         return q;
     }
-    /* At most 18 digits always fits in 64 bits; "-0" is left to the parser. */
-    if (nd > 18 || (p[0] == '-' && nd == 1 && digits[0] == '0')) return NULL;
-    int64_t v = 0;
-    for (const char *d = digits; d < q; d++) v = v * 10 + (*d - '0');
-    m->i = p[0] == '-' ? -v : v;
-    m->kind = FF_JS_INT;
-    return q;
+    default: return NULL;
+    }
 }
 
 int ff_jscan_next(struct ff_jscan *s, struct ff_jscan_member *m)

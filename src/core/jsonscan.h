@@ -21,6 +21,16 @@
 
 #include "core/buf.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The JSON number spanning exactly [s, e), its syntax checked: 0 an integer of at most 18
+ * digits (*i); 1 a decimal without exponent of at most 15 digits, read exactly (*d); -1
+ * another valid number (more digits, an exponent, "-0"), for a full reader such as strtod;
+ * -2 not a number. Shared by this scanner and json.cpp's fast path. */
+int ff_json_read_number(const char *s, const char *e, int64_t *i, double *d);
+
 enum ff_jscan_kind { FF_JS_STRING, FF_JS_INT, FF_JS_DOUBLE, FF_JS_TRUE, FF_JS_FALSE, FF_JS_NULL, FF_JS_OBJECT, FF_JS_ARRAY };
 
 struct ff_jscan {
@@ -45,5 +55,9 @@ extern int ff_jscan_off;
 int ff_jscan_begin(struct ff_jscan *s, const char *text, size_t len);
 /* The next member: 1 with *m filled, 0 after the last, -1 to give up. */
 int ff_jscan_next(struct ff_jscan *s, struct ff_jscan_member *m);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

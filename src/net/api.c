@@ -117,7 +117,7 @@ int ff_api_write_metrics(struct ff_buf *o, struct ff_store *store, const struct 
                            (unsigned long long)ff_counter_get(ff_metrics.http_responses[i]));
     if (!rc) rc = write_hist(o, "footfall_http_request_duration_seconds",
                              "Time from a request's first byte to its response being written.", &ff_metrics.request_duration);
-    if (!rc) rc = write_hist(o, "footfall_wal_fsync_duration_seconds", "Duration of each WAL fdatasync (one per group commit).",
+    if (!rc) rc = write_hist(o, "footfall_wal_fsync_duration_seconds", "Duration of each WAL group commit's durable write (the write and the disk flush).",
                              &ff_metrics.wal_fsync_duration);
     if (!rc) rc = ff_buf_printf(o,
                                 "# HELP footfall_wal_bytes_written_total Bytes written to the write-ahead log.\n"

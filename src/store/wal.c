@@ -29,12 +29,12 @@
  *
  * Why this shape: the submitting thread (an event loop) encodes, compresses and checksums
  * its payload, so the single writer thread only decides duplicates, writes a header and
- * points pwritev at the payloads: the serial part of ingest stays small.
+ * hands the payloads to one write: the serial part of ingest stays small.
  *
- * Writing: the frames of a group commit are written with pwritev at the end of the last
- * acknowledged frame and made durable with one fdatasync before any submitter of the group
- * is called back. A new
- * segment's file and directory entry are fsync'd before the first frame goes into it.
+ * Writing: the frames of a group commit are appended at the end of the last acknowledged
+ * frame and made durable in one go (wal_io.h: a direct write with RWF_DSYNC, or pwritev and
+ * fdatasync) before any submitter of the group is called back. A new segment's file and
+ * directory entry are fsync'd before the first frame goes into it.
  * A failed write or fsync cuts the file back to the last good frame and fails every
  * submission in the group; the next group tries again, so service resumes by itself when
  * space returns.

@@ -868,8 +868,34 @@ static void test_write_double(void **state)
     ff_json_parser_free(p);
 }
 
-/* json.h promises the shortest text that reads back the same (integral values with ".0");
- * the model is the first %.{p}g, p = 1..17, that strtod maps back to d. */
+
+/* Parses text[0..len) at raw depth d by the fast path and by the DOM path, asserts both give
+ * the same nodes (json_dump.h), and returns whether the fast path took it. */
+static int paths_agree(struct ff_json_parser *p, const char *text, size_t len, uint32_t d)
+{
+    struct ff_buf da, db;
+    ff_buf_init(&da, 1 << 26);
+    ff_buf_init(&db, 1 << 26);
+    char *c = test_padded(text, len);
+    struct ff_json_doc doc;
+    assert_int_equal(ff_json_parse_shallow(p, c, len, d, &doc, NULL), 0);
+    const struct ff_json_node *fast_nodes = doc.nodes;
+    json_dump(&da, &doc);
+    ff_json_fast_path = 0;
+    int rc = ff_json_parse_shallow(p, c, len, d, &doc, NULL);
+    ff_json_fast_path = 1;
+    assert_int_equal(rc, 0);
+    json_dump(&db, &doc);
+    if (da.len != db.len || memcmp(da.data, db.data, da.len))
+        print_error("raw depth %u: the paths differ on %.*s\n", d, (int)len, text);
+    assert_int_equal(da.len, db.len);
+    assert_memory_equal(da.data, db.data, da.len);
+    int taken = fast_nodes != doc.nodes; /* the paths keep their nodes apart */
+    free(c);
+    ff_buf_free(&da);
+    ff_buf_free(&db);
+    return taken;
+}
 
 /* json.cpp's fast path (stage-1 indexes walked once) against simdjson's DOM: on random
  * documents, compact and not, at every raw depth, both give the same nodes byte for byte
@@ -880,9 +906,6 @@ static void test_fast_path_agrees(void **state)
     test_rng_init(0xfa57);
     struct ff_json_parser *p = ff_json_parser_new();
     assert_non_null(p);
-    struct ff_buf a, b;
-    ff_buf_init(&a, 1 << 26);
-    ff_buf_init(&b, 1 << 26);
     size_t taken_plain = 0, tried_plain = 0, taken_other = 0;
     static const uint32_t depths[] = {0, 1, 2, 3, 4, UINT32_MAX};
     for (int iter = 0; iter < 3000; iter++) {
@@ -890,26 +913,11 @@ static void test_fast_path_agrees(void **state)
         struct sb text = {0};
         plain_text = iter % 3 != 0;
         gen(&v, &text, 0);
-        char *c = test_padded(text.p, text.len);
         for (size_t d = 0; d < sizeof depths / sizeof *depths; d++) {
-            struct ff_json_doc doc;
-            ff_json_fast_path = 1;
-            assert_int_equal(ff_json_parse_shallow(p, c, text.len, depths[d], &doc, NULL), 0);
-            const struct ff_json_node *fast_nodes = doc.nodes;
-            json_dump(&a, &doc);
-            ff_json_fast_path = 0;
-            assert_int_equal(ff_json_parse_shallow(p, c, text.len, depths[d], &doc, NULL), 0);
-            json_dump(&b, &doc);
-            int taken = fast_nodes != doc.nodes; /* the paths keep their nodes apart */
+            int taken = paths_agree(p, text.p, text.len, depths[d]);
             if (plain_text) tried_plain++, taken_plain += taken;
             else taken_other += taken && memchr(text.p, '\\', text.len);
-            if (a.len != b.len || memcmp(a.data, b.data, a.len))
-                print_error("iteration %d, raw depth %u: the paths differ on %s\n", iter, depths[d], text.p);
-            assert_memory_equal(a.data, b.data, a.len < b.len ? a.len : b.len);
-            assert_int_equal(a.len, b.len);
         }
-        ff_json_fast_path = 1;
-        free(c);
         free(text.p);
         mval_free(&v);
     }
@@ -918,8 +926,6 @@ static void test_fast_path_agrees(void **state)
     assert_true(taken_plain * 2 > tried_plain);
     assert_true(taken_other > 100);
     plain_text = 0;
-    ff_buf_free(&a);
-    ff_buf_free(&b);
     ff_json_parser_free(p);
 }
 
@@ -932,9 +938,8 @@ static void test_fast_path_batch(void **state)
                        "\"ok\":false}],\"sentAt\":\"2026-11-29T10:00:01.000Z\"}";
     struct ff_json_parser *p = ff_json_parser_new();
     char *c = test_padded_str(text);
-    struct ff_json_doc doc, dom;
+    struct ff_json_doc doc;
     assert_int_equal(ff_json_parse_shallow(p, c, strlen(text), 3, &doc, NULL), 0);
-    const struct ff_json_node *fast_nodes = doc.nodes;
     uint32_t batch = ff_json_get(&doc, 0, "batch");
     assert_int_not_equal(batch, FF_JSON_NONE);
     assert_int_equal(doc.nodes[batch].len, 2);
@@ -954,37 +959,9 @@ static void test_fast_path_batch(void **state)
     assert_int_equal(doc.nodes[ff_json_get(&doc, ev2, "n")].v.i, -12);
     assert_true(doc.nodes[ff_json_get(&doc, ev2, "x")].v.d == 0.125);
     assert_int_equal(doc.nodes[ff_json_get(&doc, ev2, "ok")].type, FF_JSON_FALSE);
-    ff_json_fast_path = 0;
-    assert_int_equal(ff_json_parse_shallow(p, c, strlen(text), 3, &dom, NULL), 0);
-    ff_json_fast_path = 1;
-    assert_ptr_not_equal(fast_nodes, dom.nodes); /* it was the fast path */
+    assert_true(paths_agree(p, text, strlen(text), 3)); /* it was the fast path */
     free(c);
     ff_json_parser_free(p);
-}
-
-/* Parses `text` at raw depth d by the fast path and by the DOM path, asserts both give the
- * same nodes, and returns whether the fast path took it. */
-static int paths_agree(struct ff_json_parser *p, const char *text, uint32_t d)
-{
-    struct ff_buf da, db;
-    ff_buf_init(&da, 1 << 20);
-    ff_buf_init(&db, 1 << 20);
-    char *c = test_padded_str(text);
-    struct ff_json_doc doc;
-    assert_int_equal(ff_json_parse_shallow(p, c, strlen(text), d, &doc, NULL), 0);
-    const struct ff_json_node *fast_nodes = doc.nodes;
-    json_dump(&da, &doc);
-    ff_json_fast_path = 0;
-    assert_int_equal(ff_json_parse_shallow(p, c, strlen(text), d, &doc, NULL), 0);
-    ff_json_fast_path = 1;
-    json_dump(&db, &doc);
-    assert_int_equal(da.len, db.len);
-    assert_memory_equal(da.data, db.data, da.len);
-    int taken = fast_nodes != doc.nodes; /* the paths keep their nodes apart */
-    free(c);
-    ff_buf_free(&da);
-    ff_buf_free(&db);
-    return taken;
 }
 
 /* Invalid documents are rejected with the fast path on, at every raw depth (the fast path
@@ -1015,16 +992,12 @@ static void test_fast_path_rejects(void **state)
     char *c = test_padded_str(spaced);
     struct ff_json_doc doc;
     assert_int_equal(ff_json_parse_shallow(p, c, strlen(spaced), 2, &doc, NULL), 0);
-    const struct ff_json_node *fast_nodes = doc.nodes;
     assert_int_equal(doc.count, 8); /* root, a, c and its three, d and its raw e */
     assert_true(doc.nodes[ff_json_get(&doc, 0, "c") + 2].v.d == -2.5);
     const char *s;
     uint32_t l;
     assert_true(ff_json_str(&doc, ff_json_get(&doc, 0, "a"), &s, &l) && l == 1 && s[0] == 'b');
-    ff_json_fast_path = 0;
-    assert_int_equal(ff_json_parse_shallow(p, c, strlen(spaced), 2, &doc, NULL), 0);
-    ff_json_fast_path = 1;
-    assert_ptr_not_equal(fast_nodes, doc.nodes);
+    assert_true(paths_agree(p, spaced, strlen(spaced), 2));
     free(c);
     /* escapes, above and inside raw containers: taken, and written as simdjson's DOM path
      * writes them (unescaped above; inside, written again by ff_json_write_str) */
@@ -1033,9 +1006,10 @@ static void test_fast_path_rejects(void **state)
         "{\"p\":[\"\\b\\f\\r\",{\"x\":\"\\u00A0\\u00ff\"}],\"s\":\"plain\"}",
     };
     for (size_t k = 0; k < sizeof escaped / sizeof *escaped; k++)
-        for (uint32_t d = 1; d <= 2; d++) assert_true(paths_agree(p, escaped[k], d));
+        for (uint32_t d = 1; d <= 2; d++) assert_true(paths_agree(p, escaped[k], strlen(escaped[k]), d));
     /* a surrogate pair is left to simdjson: same result, by the DOM path */
-    assert_false(paths_agree(p, "{\"p\":{\"e\":\"\\ud83d\\ude00\"}}", 1));
+    const char *pair = "{\"p\":{\"e\":\"\\ud83d\\ude00\"}}";
+    assert_false(paths_agree(p, pair, strlen(pair), 1));
     /* blanks inside a raw container: its text is written compact again */
     static const char *const loose[] = {"{\"a\":{\"b\": 1}}", "{\"a\":{\"b\" :1}}", "{\"a\":{\"b\":1 }}",
                                         "{\"a\":{ \"b\":1}}", "{\"a\":{\"b\":1, \"c\":2}}", "{\"a\":[1 ,2]}"};
@@ -1050,6 +1024,8 @@ static void test_fast_path_rejects(void **state)
     ff_json_parser_free(p);
 }
 
+/* json.h promises the shortest text that reads back the same (integral values with ".0");
+ * the model is the first %.{p}g, p = 1..17, that strtod maps back to d. */
 static int parser_setup(void **state)
 {
     *state = ff_json_parser_new();
