@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/buf.h"
 #include "core/errors.h"
 #include "core/timeutil.h"
@@ -234,6 +235,7 @@ int main(int argc, char **argv)
             fputs(usage, stdout);
             return 0;
         }
+    ff_alloc_prefer_huge_pages(argv);
     if (!strcmp(cmd, "serve")) return cmd_serve(argc - 2, argv + 2);
     if (!strcmp(cmd, "events")) return ff_cmd_read(argc - 2, argv + 2, FF_READ_EVENTS);
     if (!strcmp(cmd, "quarantine")) return ff_cmd_read(argc - 2, argv + 2, FF_READ_QUARANTINE);

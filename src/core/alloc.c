@@ -4,10 +4,15 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <stdint.h>
 #include <sys/mman.h>
+#include <unistd.h>
+#ifdef __GLIBC__
+#include <gnu/libc-version.h>
+#endif
 
 #include "timeutil.h"
 
@@ -32,6 +37,49 @@ void ff_alloc_keep_freed_memory(void)
     mallopt(M_MMAP_THRESHOLD, 32 << 20);
     mallopt(M_TRIM_THRESHOLD, 256 << 20);
     mallopt(M_TOP_PAD, 64 << 20);
+}
+
+#define HUGE_TUNABLE "glibc.malloc.hugetlb"
+#define REEXEC_MARK "FOOTFALL_REEXECUTED"
+
+/* 1 when transparent huge pages can be had through madvise (mode "always" or "madvise"). */
+static int thp_available(void)
+{
+    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+    if (!f) return 0;
+    char line[128] = "";
+    int ok = fgets(line, sizeof line, f) && (strstr(line, "[always]") || strstr(line, "[madvise]"));
+    fclose(f);
+    return ok;
+}
+
+void ff_alloc_prefer_huge_pages(char **argv)
+{
+#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__) /* ASan's allocator ignores it */
+    if (getenv(REEXEC_MARK)) { /* this is the second run: leave nothing behind for children */
+        unsetenv(REEXEC_MARK);
+        return;
+    }
+    const char *off = getenv("FOOTFALL_HUGE_PAGES"), *old = getenv("GLIBC_TUNABLES");
+    if ((off && !strcmp(off, "0")) || (old && strstr(old, HUGE_TUNABLE))) return;
+    int major = 0, minor = 0;
+    if (sscanf(gnu_get_libc_version(), "%d.%d", &major, &minor) != 2 || major * 1000 + minor < 2035) return;
+    if (!thp_available()) return;
+    char tunables[4096];
+    int n = snprintf(tunables, sizeof tunables, "%s%s" HUGE_TUNABLE "=1", old ? old : "", old && *old ? ":" : "");
+    if (n < 0 || (size_t)n >= sizeof tunables) return;
+    char *saved = old ? strdup(old) : NULL;
+    if (old && !saved) return;
+    if (setenv("GLIBC_TUNABLES", tunables, 1) == 0 && setenv(REEXEC_MARK, "1", 1) == 0)
+        execv("/proc/self/exe", argv);
+    /* exec failed: carry on as we are, the environment as it was */
+    unsetenv(REEXEC_MARK);
+    if (saved) setenv("GLIBC_TUNABLES", saved, 1);
+    else unsetenv("GLIBC_TUNABLES");
+    free(saved);
+#else
+    (void)argv;
+#endif
 }
 
 void *ff_malloc(size_t n)

@@ -26,6 +26,17 @@ void ff_advise_huge(void *p, size_t n);
  * faulted in again each time, the page faults cost a third of a merge's CPU. */
 void ff_alloc_keep_freed_memory(void);
 
+/* Runs the program again, once, with glibc's malloc told to back its heaps and large blocks
+ * with transparent huge pages (GLIBC_TUNABLES glibc.malloc.hugetlb=1, which glibc 2.35+ reads
+ * only at start-up). Every fresh 4 KiB page costs a fault; on the virtual machines measured
+ * here one costs 10 µs (0.2 µs per 4 KiB in a huge page), and the flush, merge and WAL
+ * threads touch fresh memory all the time: 40 faults per 1000 batched events, 200 per 1000
+ * single ones, up to a third of the server's CPU. Returns (doing nothing) when the kernel has
+ * transparent huge pages off, the C library is not a glibc that knows the tunable, the
+ * environment already says what glibc.malloc.hugetlb should be, FOOTFALL_HUGE_PAGES=0, or
+ * exec fails; and in the process it started. */
+void ff_alloc_prefer_huge_pages(char **argv);
+
 /* Blocks of FF_BIG_MIN bytes and more, which glibc maps on their own and unmaps when freed
  * (so that every use has the kernel fault in and zero them afresh: a fifth of a funnel
  * query's CPU for its row arrays), can be kept for reuse instead. ff_big_free keeps such a
