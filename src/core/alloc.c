@@ -70,8 +70,16 @@ void ff_alloc_prefer_huge_pages(char **argv)
     if (n < 0 || (size_t)n >= sizeof tunables) return;
     char *saved = old ? strdup(old) : NULL;
     if (old && !saved) return;
-    if (setenv("GLIBC_TUNABLES", tunables, 1) == 0 && setenv(REEXEC_MARK, "1", 1) == 0)
-        execv("/proc/self/exe", argv);
+    /* the binary's own path, not /proc/self/exe: the kernel names the process (ps, top,
+     * pkill) after the file exec'd */
+    char self[4096];
+    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (len <= 0 || (size_t)len >= sizeof self - 1) {
+        free(saved);
+        return;
+    }
+    self[len] = 0;
+    if (setenv("GLIBC_TUNABLES", tunables, 1) == 0 && setenv(REEXEC_MARK, "1", 1) == 0) execv(self, argv);
     /* exec failed: carry on as we are, the environment as it was */
     unsetenv(REEXEC_MARK);
     if (saved) setenv("GLIBC_TUNABLES", saved, 1);

@@ -226,6 +226,8 @@ def _huge_kb(footfall):
     assert s.get("/healthz").status_code == 200
     with open(f"/proc/{s.proc.pid}/smaps_rollup") as f:
         kb = int(re.search(r"^AnonHugePages:\s+(\d+) kB", f.read(), re.M).group(1))
+    with open(f"/proc/{s.proc.pid}/comm") as f:  # what ps, top and pkill go by
+        assert f.read().strip() == "footfall"
     s.stop()
     return kb
 
