@@ -25,8 +25,12 @@ void ff_merge_pool_free(struct ff_merge_pool *pool);
  * place; the caller publishes it) and describes it in *out. 0, FF_MERGE_FALLBACK, or an
  * error (FF_ECORRUPT with `err` naming file and offset). `pool` (or NULL) lends decoded
  * blocks and takes them back, up to FF_MERGE_POOL_BLOCKS of them and FF_MERGE_POOL_BYTES. */
-#define FF_MERGE_POOL_BLOCKS 8
-#define FF_MERGE_POOL_BYTES ((size_t)256 << 20) /* 64 K decoded rows of the batch benchmark: 20 MB */
+/* A merge of 6-8 inputs holds a block of each and a few more retired: 9 in the batch
+ * benchmark, 35-40 MB each (64 K decoded rows, buffers grown by doubling). With room for 8
+ * and 256 MB, every merge decoded two or three blocks into fresh memory, a quarter of the
+ * merge thread's CPU in page faults. */
+#define FF_MERGE_POOL_BLOCKS 16
+#define FF_MERGE_POOL_BYTES ((size_t)768 << 20)
 int ff_parts_merge_stream(struct ff_part *const *in, size_t n, const char *path, uint32_t block_rows,
                           struct ff_merge_pool *pool, struct ff_built_part *out, char *err, size_t errlen);
 
