@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from checks import assert_segment_shape
-from harness import (RawConn, basic_auth, build_request, cli, cli_events, ndjson, uid,
+from harness import (BINARY, RawConn, basic_auth, build_request, cli, cli_events, ndjson, uid,
                      wait_for)
 
 
@@ -239,6 +239,8 @@ def test_serve_backs_malloc_with_huge_pages(footfall, monkeypatch):
     # own tunables.
     if _thp_mode() not in ("always", "madvise"):
         pytest.skip("transparent huge pages are off on this machine")
+    if b"__asan_init" in BINARY.read_bytes():
+        pytest.skip("AddressSanitizer's allocator replaces glibc's malloc (make asan)")
     monkeypatch.delenv("FOOTFALL_HUGE_PAGES", raising=False)
     monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
     assert _huge_kb(footfall) > 0
