@@ -134,7 +134,10 @@ int ff_wal_io_append(struct ff_wal_io *io, uint64_t end, const struct iovec *iov
 
 uint64_t ff_wal_io_zero(struct ff_wal_io *io, uint64_t from, uint64_t to)
 {
-    static const char zeros[1 << 16] __attribute__((aligned(FF_WAL_IO_ALIGN)));
+    /* 1 MiB a write: zeroing 4 MiB ahead took 7 ms of wall time and 2.8 of CPU in 64 KiB
+     * direct writes on this disk, 3.3 and 0.35 in 1 MiB ones (each write is a request the
+     * writer waits for, between two group commits). */
+    static const char zeros[1 << 20] __attribute__((aligned(FF_WAL_IO_ALIGN)));
     int fd = io->fd;
     uint64_t off = from;
     if (io->dfd >= 0) {
