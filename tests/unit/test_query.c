@@ -7,6 +7,7 @@
  * answered with parts read as column vectors and again with every part read as events
  * (FOOTFALL_QUERY_EVENTS=1), and the answers must be byte for byte the same. The event reader
  * is itself checked against brute-force models in tests/integration/test_query.py. */
+#include <pthread.h>
 #include <unistd.h>
 
 #include "testutil.h"
@@ -337,6 +338,35 @@ static void test_big_blocks(void **state)
     assert_true(ff_mem_in_use() <= base + 4096);
 }
 
+/* Memory is counted per thread: what one thread allocates and another frees still adds up,
+ * also with more threads than the counter has slots. */
+#define MEM_THREADS 80
+static void *alloc_1mib(void *arg)
+{
+    (void)arg;
+    char *p = ff_malloc((size_t)1 << 20);
+    if (p) p[0] = 1;
+    return p;
+}
+
+static void test_memory_counted_across_threads(void **state)
+{
+    (void)state;
+    ff_big_trim(0);
+    size_t base = ff_mem_in_use();
+    pthread_t t[MEM_THREADS];
+    void *got[MEM_THREADS];
+    for (int i = 0; i < MEM_THREADS; i++) assert_int_equal(pthread_create(&t[i], NULL, alloc_1mib, NULL), 0);
+    for (int i = 0; i < MEM_THREADS; i++) {
+        assert_int_equal(pthread_join(t[i], &got[i]), 0);
+        assert_non_null(got[i]);
+    }
+    assert_true(ff_mem_in_use() >= base + (size_t)MEM_THREADS * (1 << 20));
+    for (int i = 0; i < MEM_THREADS; i++) ff_free(got[i]); /* freed here, counted there */
+    assert_true(ff_mem_in_use() <= base + 4096);
+    assert_true(ff_mem_in_use() + 4096 >= base);
+}
+
 static void test_answers_count_something(void **state)
 {
     struct fx *f = *state;
@@ -359,6 +389,7 @@ int main(void)
         cmocka_unit_test(test_answers_count_something),
         cmocka_unit_test(test_rows_sort),
         cmocka_unit_test(test_big_blocks),
+        cmocka_unit_test(test_memory_counted_across_threads),
     };
     return cmocka_run_group_tests_name("query", tests, setup, teardown);
 }
