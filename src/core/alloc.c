@@ -62,6 +62,10 @@ void ff_alloc_prefer_huge_pages(char **argv)
     }
     const char *off = getenv("FOOTFALL_HUGE_PAGES"), *old = getenv("GLIBC_TUNABLES");
     if ((off && !strcmp(off, "0")) || (old && strstr(old, HUGE_TUNABLE))) return;
+    /* under valgrind (its preload), whose allocator replaces glibc's: an exec would leave it
+     * and run the rest uninstrumented unless it traces children */
+    const char *preload = getenv("LD_PRELOAD");
+    if (preload && strstr(preload, "vgpreload")) return;
     int major = 0, minor = 0;
     if (sscanf(gnu_get_libc_version(), "%d.%d", &major, &minor) != 2 || major * 1000 + minor < 2035) return;
     if (!thp_available()) return;

@@ -33,8 +33,9 @@ void ff_alloc_keep_freed_memory(void);
  * threads touch fresh memory all the time: 40 faults per 1000 batched events, 200 per 1000
  * single ones, up to a third of the server's CPU. Returns (doing nothing) when the kernel has
  * transparent huge pages off, the C library is not a glibc that knows the tunable, the
- * environment already says what glibc.malloc.hugetlb should be, FOOTFALL_HUGE_PAGES=0, or
- * exec fails; and in the process it started. */
+ * environment already says what glibc.malloc.hugetlb should be, FOOTFALL_HUGE_PAGES=0, it
+ * runs under valgrind or AddressSanitizer (their allocators replace glibc's), or exec fails;
+ * and in the process it started. */
 void ff_alloc_prefer_huge_pages(char **argv);
 
 /* Blocks of FF_BIG_MIN bytes and more, which glibc maps on their own and unmaps when freed

@@ -1,7 +1,9 @@
 """Command line: --help, --version, SIGTERM/SIGINT, offline `events` and `quarantine`."""
 
 import json
+import os
 import re
+import shutil
 import signal
 import subprocess
 import socket
@@ -258,3 +260,18 @@ def test_huge_pages_can_be_declined(footfall, monkeypatch):
     monkeypatch.delenv("FOOTFALL_HUGE_PAGES")
     monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.hugetlb=0")
     assert _huge_kb(footfall) == 0
+
+
+def test_valgrind_keeps_following_footfall(tmp_path):
+    # The huge-page re-exec would carry footfall out of valgrind (which follows an exec only
+    # when told to trace children) and run the rest uninstrumented: under valgrind there is
+    # no re-exec, and valgrind sees the command to its end.
+    if not shutil.which("valgrind"):
+        pytest.skip("valgrind is not installed")
+    if b"__asan_init" in BINARY.read_bytes():
+        pytest.skip("an AddressSanitizer build does not run under valgrind")
+    p = subprocess.run(["valgrind", "--trace-children=no", str(BINARY), "project", "list", "--data",
+                        str(tmp_path / "none")], capture_output=True, text=True, timeout=120,
+                       env={k: v for k, v in os.environ.items() if k != "FOOTFALL_HUGE_PAGES"})
+    assert "no project catalog here" in p.stderr, p.stderr
+    assert "ERROR SUMMARY" in p.stderr, p.stderr  # printed when the program it runs ends
