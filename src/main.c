@@ -235,7 +235,10 @@ int main(int argc, char **argv)
             fputs(usage, stdout);
             return 0;
         }
+    /* The process's memory policy, for every command: the server and import-log flush and
+     * merge parts, queries and exports take large arrays. */
     ff_alloc_prefer_huge_pages(argv);
+    ff_alloc_keep_freed_memory();
     if (!strcmp(cmd, "serve")) return cmd_serve(argc - 2, argv + 2);
     if (!strcmp(cmd, "events")) return ff_cmd_read(argc - 2, argv + 2, FF_READ_EVENTS);
     if (!strcmp(cmd, "quarantine")) return ff_cmd_read(argc - 2, argv + 2, FF_READ_QUARANTINE);

@@ -198,8 +198,6 @@ static int offline_open(struct offline *o, const char *dir, const char *project,
         fprintf(stderr, "footfall import-log: %s\n", err);
         return -1;
     }
-    /* a flush and merge per 64 MiB of lines, as in the server: keep what they free */
-    ff_alloc_keep_freed_memory();
     struct ff_store_opts so = {.dir = dir, .wal_keep_us = FF_DEDUP_WINDOW_US};
     ff_session_policy_attach(&so, dir, 0);
     if (ff_store_open(&o->store, &so, err, sizeof err)) {

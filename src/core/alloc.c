@@ -180,6 +180,12 @@ void *ff_big_take(size_t n)
     return p;
 }
 
+void *ff_big_alloc(size_t n)
+{
+    void *p = ff_big_take(n);
+    return p ? p : ff_malloc(n);
+}
+
 void ff_big_trim(double max_idle_s)
 {
     uint64_t now = ff_mono_ns();

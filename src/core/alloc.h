@@ -21,8 +21,8 @@ char *ff_strndup(const char *s, size_t n);
  * random order, which would otherwise take a page fault per 4 KiB touched. A hint only. */
 void ff_advise_huge(void *p, size_t n);
 
-/* For the long-running server: freed memory stays in the process instead of going back to the
- * kernel. The merge and flush threads allocate and free tens of MiB per part; returned and
+/* Freed memory stays in the process instead of going back to the kernel (main sets it for
+ * every command: the server and import-log write parts, queries take large arrays). The merge and flush threads allocate and free tens of MiB per part; returned and
  * faulted in again each time, the page faults cost a third of a merge's CPU. */
 void ff_alloc_keep_freed_memory(void);
 
@@ -43,10 +43,12 @@ void ff_alloc_prefer_huge_pages(char **argv);
  * query's CPU for its row arrays), can be kept for reuse instead. ff_big_free keeps such a
  * block (up to 16 of them and 1 GiB, noted idle) or frees it; ff_big_take hands back a
  * kept one of at least n bytes (any ff_ function may then resize or free it), or NULL;
+ * ff_big_alloc such a kept one, else a fresh one from ff_malloc (NULL when out of memory);
  * ff_big_trim frees those kept for longer than max_idle_s seconds. */
 #define FF_BIG_MIN ((size_t)32 << 20)
 void ff_big_free(void *p);
 void *ff_big_take(size_t n);
+void *ff_big_alloc(size_t n);
 void ff_big_trim(double max_idle_s);
 
 /* Bytes currently allocated through these wrappers, less those noted idle. */

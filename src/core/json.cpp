@@ -11,6 +11,7 @@
 
 #include "errors.h"
 #include "jsonscan.h"
+#include "textcodec.h"
 
 // Where a raw container's text lies in the input; `plain` when that text is already what
 // write_compact would write (no whitespace between tokens, no escapes, numbers as it writes
@@ -267,14 +268,6 @@ int ff_json_fast_path = 1;
 
 namespace {
 
-int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
 // The content [s, e) of a string token, escapes resolved, into out (never longer than the
 // input). False for an escape the fast path leaves to simdjson: an invalid one, or \u of a
 // surrogate (pairs and strays alike).
@@ -304,7 +297,7 @@ bool unescape(const char *s, const char *e, ff_buf *out)
             if (e - s < 6) return false;
             unsigned cp = 0;
             for (int i = 2; i < 6; i++) {
-                int h = hex_digit(s[i]);
+                int h = ff_hex_digit(s[i]);
                 if (h < 0) return false;
                 cp = cp << 4 | (unsigned)h;
             }

@@ -5,7 +5,7 @@
 
 #include "errors.h"
 
-static int hexval(char c)
+int ff_hex_digit(char c)
 {
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -21,8 +21,8 @@ int ff_url_decode(struct ff_buf *out, const char *s, size_t n)
         char c = s[i];
         if (c == '+') {
             c = ' ';
-        } else if (c == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-            c = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+        } else if (c == '%' && i + 2 < n && ff_hex_digit(s[i + 1]) >= 0 && ff_hex_digit(s[i + 2]) >= 0) {
+            c = (char)(ff_hex_digit(s[i + 1]) * 16 + ff_hex_digit(s[i + 2]));
             i += 2;
         }
         out->data[out->len++] = c;

@@ -8,6 +8,13 @@
 
 #include "buf.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The value of a hexadecimal digit (either case), or -1. */
+int ff_hex_digit(char c);
+
 /* Appends the percent-decoded s[0..n) ('+' is a space) to `out`. 0 or a buf error. */
 int ff_url_decode(struct ff_buf *out, const char *s, size_t n);
 
@@ -33,5 +40,9 @@ int ff_query_get(const char *query, size_t len, const char *name, struct ff_buf 
  * 36 characters (no NUL). */
 int ff_uuid_parse(const char *s, size_t n, uint8_t out[16]);
 void ff_uuid_format(const uint8_t in[16], char out[36]);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

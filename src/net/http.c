@@ -135,16 +135,23 @@ static int on_headers_complete(llhttp_t *p)
     return 0;
 }
 
+/* Appends body bytes to the request's buffer; a failure sets the status to answer (413 past
+ * the body limit, 503 out of memory). */
+static int append_body(struct ff_conn *c, const char *at, size_t n)
+{
+    int rc = ff_buf_append(&c->req.body, at, n);
+    if (rc == FF_ETOOBIG) c->reject_status = 413;
+    else if (rc) c->reject_status = 503;
+    return rc;
+}
+
 /* The body seen so far moves into its buffer: the input it lies in is about to be reused. */
 static int keep_body(struct ff_conn *c)
 {
     const char *at = c->req.body_at;
     if (!at) return 0;
     c->req.body_at = NULL;
-    int rc = ff_buf_append(&c->req.body, at, c->req.body_at_len);
-    if (rc == FF_ETOOBIG) c->reject_status = 413;
-    else if (rc) c->reject_status = 503;
-    return rc;
+    return append_body(c, at, c->req.body_at_len);
 }
 
 static int on_body(llhttp_t *p, const char *at, size_t n)
@@ -158,11 +165,7 @@ static int on_body(llhttp_t *p, const char *at, size_t n)
         c->req.body_at_len = n;
         return 0;
     }
-    if (keep_body(c)) return -1;
-    int rc = ff_buf_append(&c->req.body, at, n);
-    if (rc == FF_ETOOBIG) c->reject_status = 413;
-    else if (rc) c->reject_status = 503;
-    return rc ? -1 : 0;
+    return keep_body(c) || append_body(c, at, n) ? -1 : 0;
 }
 
 static int on_message_complete(llhttp_t *p)

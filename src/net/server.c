@@ -309,7 +309,6 @@ int ff_server_run(const struct ff_server_opts *opts)
         srv.opts.threads = n > 0 ? (int)n : 1;
     }
     signal(SIGPIPE, SIG_IGN);
-    ff_alloc_keep_freed_memory();
 
     int lock_fd = -1;
     int rc = ff_datadir_lock(opts->data_dir, &lock_fd);

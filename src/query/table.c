@@ -176,8 +176,7 @@ int ff_qrows_sort(void **v, size_t n, size_t elem)
         return 0;
     }
     size_t *at = ff_calloc(NB + 1, sizeof *at);
-    char *tmp = ff_big_take(n * elem);
-    if (!tmp) tmp = ff_malloc(n * elem);
+    char *tmp = ff_big_alloc(n * elem);
     if (!at || !tmp) {
         ff_free(at), ff_free(tmp);
         return -ENOMEM;

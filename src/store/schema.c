@@ -422,15 +422,6 @@ void ff_parts_remove(const char *dir, const struct ff_built_part *parts, size_t 
     }
 }
 
-/* The build's large arrays (the derived columns are 384 bytes an event: 64 MB for a flush of
- * 64 MiB of single events) come from the big-block cache and go back to it: past glibc's
- * 32 MiB each would be mapped afresh and faulted in for every flush. */
-static void *big_alloc(size_t n)
-{
-    void *p = ff_big_take(n);
-    return p ? p : ff_malloc(n);
-}
-
 int ff_parts_build(const char *dir, uint64_t *next_id, const struct ff_event *evs, size_t n, uint32_t block_rows,
                    struct ff_built_part **out, size_t *nout)
 {
@@ -439,9 +430,12 @@ int ff_parts_build(const char *dir, uint64_t *next_id, const struct ff_event *ev
     if (n > UINT32_MAX) return FF_ETOOBIG;
     if (!n) return 0;
     if (!block_rows) block_rows = FF_PART_BLOCK_ROWS;
-    uint32_t *rows = big_alloc(n * sizeof *rows);
-    struct ff_span *spans = big_alloc(n * FF_NDERIVED * sizeof *spans);
-    struct ff_str *derived = big_alloc(n * FF_NDERIVED * sizeof *derived);
+    /* Large arrays (the derived columns are 384 bytes an event: 64 MB for a flush of 64 MiB
+     * of single events) come from the big-block cache and go back to it: past glibc's 32 MiB
+     * each would be mapped afresh and faulted in for every flush. */
+    uint32_t *rows = ff_big_alloc(n * sizeof *rows);
+    struct ff_span *spans = ff_big_alloc(n * FF_NDERIVED * sizeof *spans);
+    struct ff_str *derived = ff_big_alloc(n * FF_NDERIVED * sizeof *derived);
     struct ff_built_part *parts = NULL;
     size_t nparts = 0;
     struct ff_deriver d;
@@ -465,7 +459,7 @@ int ff_parts_build(const char *dir, uint64_t *next_id, const struct ff_event *ev
     struct ff_props_plan plan;
     struct ff_props_split split;
     memset(&split, 0, sizeof split);
-    struct ff_str *props = rc ? NULL : big_alloc(n * sizeof *props);
+    struct ff_str *props = rc ? NULL : ff_big_alloc(n * sizeof *props);
     if (!rc && !props) rc = -ENOMEM;
     for (size_t i = 0; !rc && i < n; i++) props[i] = evs[rows[i]].properties;
     if (!rc) rc = ff_props_plan(props, n, &plan);

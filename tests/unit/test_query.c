@@ -336,6 +336,13 @@ static void test_big_blocks(void **state)
     ff_big_free(small); /* freed, never kept */
     assert_null(ff_big_take(FF_BIG_MIN));
     assert_true(ff_mem_in_use() <= base + 4096);
+    char *fresh = ff_big_alloc(FF_BIG_MIN); /* nothing kept: a fresh block */
+    assert_non_null(fresh);
+    ff_big_free(fresh);
+    char *again = ff_big_alloc(FF_BIG_MIN); /* then the kept one */
+    assert_ptr_equal(again, fresh);
+    ff_free(again);
+    assert_true(ff_mem_in_use() <= base + 4096);
 }
 
 /* Memory is counted per thread: what one thread allocates and another frees still adds up,
