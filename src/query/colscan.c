@@ -32,6 +32,7 @@
 #include "query/colscan.h"
 #include "store/derive.h"
 #include "store/part.h"
+#include "store/person_runs.h"
 #include "store/props.h"
 #include "store/schema.h"
 #include "store/store.h"
@@ -61,13 +62,6 @@ struct kcol {
     const struct ff_str *dict;
     uint32_t ndict;
     struct ff_colvec v;
-};
-
-/* A string column read for ids (user, anonymous, session, project): compared row to row. */
-struct idcol {
-    int pc;
-    struct ff_colvec v;
-    const struct ff_str *dict;
 };
 
 /* A properties.KEY field, per block. Keys: below ndict, the typed dictionary's codes; ndict
@@ -128,7 +122,14 @@ struct worker {
     int time_pc, seq_pc, type_pc, bot_pc;
     struct kcol k[FF_NCOLS];
     int kwant[FF_NCOLS];        /* columns read for keys */
-    struct idcol id[4];         /* project, user, anonymous, session */
+    struct ff_idvec id[4];         /* project, user, anonymous, session */
+    int match_all;              /* every matcher takes every event (no name, no filters) */
+    int need_type;              /* a field or matcher reads the type column */
+    int kept_runs;              /* persons come from the store's runs (ff_store_view_person_runs),
+                                 * not from the id columns: the kind needs only their hashes */
+    size_t part_index;          /* the part's index in the view */
+    struct ff_person_run *runs; /* the block's */
+    uint32_t nruns, runs_cap;
     uint32_t *iota, *zeros;     /* 0, 1, 2, …; and all 0 (a missing column's codes) */
     uint32_t rows_cap;
     struct fcache filt[FF_QUERY_MAX_FILTERS];
@@ -142,7 +143,7 @@ struct worker {
     double num;                 /* the number of the row being added */
 };
 
-enum { ID_PROJECT, ID_USER, ID_ANON, ID_SESSION };
+enum { ID_PROJECT = FF_ID_PROJECT, ID_USER = FF_ID_USER, ID_ANON = FF_ID_ANON, ID_SESSION = FF_PERSON_IDS };
 static const int id_cols[4] = {FF_C_PROJECT, FF_C_USER_ID, FF_C_ANONYMOUS_ID, FF_C_SESSION_ID};
 static const struct ff_str empty = {"", 0};
 
@@ -238,13 +239,6 @@ static int event_row(void *arg, const struct ff_event *ev)
 
 /* ---- the vector reader ---- */
 
-/* A schema column's index in the part when its type is the schema's, else -1. */
-static int part_col(const struct ff_part *p, int c)
-{
-    int k = ff_part_column_index(p, ff_schema[c].name);
-    return k >= 0 && p->cols[k].type == ff_schema[c].type ? k : -1;
-}
-
 static int grow_rows(struct worker *w, uint32_t n)
 {
     if (n <= w->rows_cap) return 0;
@@ -288,7 +282,7 @@ static int prop_part(struct worker *w, struct pcol *pc, char *err, size_t errlen
     pc->typed_pc = -1;
     pc->ndict = 0;
     if (pc->trait) return 0;
-    pc->rest_pc = part_col(part, FF_C_PROPERTIES);
+    pc->rest_pc = ff_part_schema_col(part, FF_C_PROPERTIES);
     if (strchr(pc->f->prop, '.')) return 0; /* typed columns are top-level keys */
     char name[FF_QUERY_NAME_MAX + 8];
     snprintf(name, sizeof name, FF_PROPS_PREFIX "%s", pc->f->prop);
@@ -357,14 +351,8 @@ static int prop_rest(struct worker *w, struct pcol *pc, uint32_t i)
     return pc->text.len > 0;
 }
 
-static int id_same(const struct idcol *c, uint32_t i, uint32_t j);
-static struct ff_str id_text(const struct idcol *c, uint32_t i, char buf[36]);
-
 /* Rows i and j have the same project, user and anonymous ids: the same person. */
-static int same_person_ids(const struct worker *w, uint32_t i, uint32_t j)
-{
-    return id_same(&w->id[ID_PROJECT], i, j) && id_same(&w->id[ID_USER], i, j) && id_same(&w->id[ID_ANON], i, j);
-}
+static int same_person_ids(const struct worker *w, uint32_t i, uint32_t j) { return ff_person_ids_same(w->id, i, j); }
 
 /* Row i as an event of its ids only, its person resolved (identity.h); the ids' text may
  * be in buf. 0, or an error of the identity map. */
@@ -372,9 +360,9 @@ static int row_person(struct worker *w, uint32_t i, struct ff_event *ev, char bu
 {
     memset(ev, 0, sizeof *ev);
     ev->type = FF_EV_TRACK;
-    ev->project = id_text(&w->id[ID_PROJECT], i, buf[0]);
-    ev->user_id = id_text(&w->id[ID_USER], i, buf[1]);
-    ev->anonymous_id = id_text(&w->id[ID_ANON], i, buf[2]);
+    ev->project = ff_idvec_text(&w->id[ID_PROJECT], i, buf[0]);
+    ev->user_id = ff_idvec_text(&w->id[ID_USER], i, buf[1]);
+    ev->anonymous_id = ff_idvec_text(&w->id[ID_ANON], i, buf[2]);
     return ff_store_person_of(w->sh->s, ev, &w->tmp);
 }
 
@@ -691,31 +679,9 @@ static int value_at(struct worker *w, uint32_t i, uint32_t *out)
     return 0;
 }
 
-static int id_same(const struct idcol *c, uint32_t i, uint32_t j)
-{
-    const struct ff_colvec *v = &c->v;
-    if (c->pc < 0) return 1;
-    if (v->codes) return v->codes[i] == v->codes[j];
-    if (v->uuid16) return memcmp(v->uuid16 + (size_t)i * 16, v->uuid16 + (size_t)j * 16, 16) == 0;
-    return ff_str_eq(v->str[i], v->str[j]);
-}
-
-static struct ff_str id_text(const struct idcol *c, uint32_t i, char buf[36])
-{
-    const struct ff_colvec *v = &c->v;
-    if (c->pc < 0) return empty;
-    if (v->codes) return c->dict[v->codes[i]];
-    if (v->uuid16) {
-        static const uint8_t zero[16];
-        if (!memcmp(v->uuid16 + (size_t)i * 16, zero, 16)) return empty;
-        ff_uuid_format(v->uuid16 + (size_t)i * 16, buf);
-        return (struct ff_str){buf, 36};
-    }
-    return v->str[i];
-}
-
 struct runs {
     uint32_t person_row, session_row; /* the rows last resolved (UINT32_MAX: none yet) */
+    uint32_t run;                     /* with kept runs: the index of the run person_row is in */
     uint64_t person, session;
     uint32_t who;
     int member;                       /* the person is in the query's segment (when it has one) */
@@ -725,6 +691,15 @@ struct runs {
  * row last resolved. */
 static int person_at(struct worker *w, struct runs *r, uint32_t i)
 {
+    if (w->kept_runs) {
+        if (r->person_row != UINT32_MAX && i < w->runs[r->run].end) return 0;
+        while (r->run < w->nruns && w->runs[r->run].end <= i) r->run++;
+        r->person_row = i;
+        r->person = r->run < w->nruns ? w->runs[r->run].person : 0;
+        r->member = !w->sh->members || ff_segment_has(w->sh->members, w->sh->min_count, r->person);
+        r->who = 0;
+        return 0;
+    }
     if (r->person_row != UINT32_MAX && same_person_ids(w, i, r->person_row)) return 0;
     r->person_row = i;
     char buf[3][36];
@@ -739,10 +714,10 @@ static int person_at(struct worker *w, struct runs *r, uint32_t i)
 
 static void session_at(struct worker *w, struct runs *r, uint32_t i)
 {
-    if (r->session_row != UINT32_MAX && id_same(&w->id[ID_SESSION], i, r->session_row)) return;
+    if (r->session_row != UINT32_MAX && ff_idvec_same(&w->id[ID_SESSION], i, r->session_row)) return;
     r->session_row = i;
     char buf[36];
-    struct ff_str sid = id_text(&w->id[ID_SESSION], i, buf);
+    struct ff_str sid = ff_idvec_text(&w->id[ID_SESSION], i, buf);
     r->session = sid.len ? XXH3_64bits(sid.p, sid.len) : 0;
 }
 
@@ -778,10 +753,15 @@ static void plan_columns(struct worker *w)
     for (int i = 0; i < 3; i++)
         if (vf[i]) want_field(w, vf[i], &w->val[i]);
     if (p->number) want_field(w, p->number, &w->numf);
-    if (p->nmatch) {
+    w->match_all = p->nmatch > 0;
+    for (size_t m = 0; m < p->nmatch; m++)
+        if (p->match_event[m][0] || p->match_nfilters[m]) w->match_all = 0;
+    if (p->nmatch && !w->match_all) {
         w->ev.kind = FF_FV_EVENT;
         w->kwant[FF_C_EVENT] = 1;
     }
+    /* only an event's name, page or type (fields, values, matchers) needs it */
+    w->need_type = q->nfilters || p->value || p->value_page || p->value_screen || p->number || (p->nmatch && !w->match_all);
     if (q->project[0]) w->kwant[FF_C_PROJECT] = 1;
 }
 
@@ -792,22 +772,18 @@ static int load_block(struct worker *w, uint32_t b, char *err, size_t errlen)
     int rc = grow_rows(w, w->n);
     if (!rc && !w->coarse) rc = ff_part_read(w->part, b, (uint32_t)w->time_pc, &w->time, err, errlen);
     if (!rc && p->seq && w->seq_pc >= 0) rc = ff_part_read(w->part, b, (uint32_t)w->seq_pc, &w->seq, err, errlen);
-    if (!rc && w->type_pc >= 0) rc = ff_part_read(w->part, b, (uint32_t)w->type_pc, &w->type, err, errlen);
+    if (!rc && w->need_type && w->type_pc >= 0) rc = ff_part_read(w->part, b, (uint32_t)w->type_pc, &w->type, err, errlen);
     if (!rc && w->bot_pc >= 0) rc = ff_part_read(w->part, b, (uint32_t)w->bot_pc, &w->bot, err, errlen);
     for (int c = 0; !rc && c < FF_NCOLS; c++)
         if (w->kwant[c]) rc = load_kcol(w, b, &w->k[c], err, errlen);
     w->block = b;
+    if (!rc && w->kept_runs)
+        rc = ff_store_view_person_runs(w->sh->v, w->part_index, b, &w->runs, &w->runs_cap, &w->nruns, err, errlen);
     for (int i = 0; !rc && i < w->nprop; i++) rc = prop_block(w, &w->prop[i], b, err, errlen);
     for (int k = 0; !rc && k < 4; k++) {
         int need = k == ID_SESSION ? p->session != FF_QP_NONE
-                                   : p->person != FF_QP_NONE || p->who || w->sh->members || w->ntrait;
-        if (need && w->id[k].pc >= 0) {
-            rc = ff_part_read_raw(w->part, b, (uint32_t)w->id[k].pc, &w->id[k].v, err, errlen);
-            if (!rc && w->id[k].v.codes) {
-                uint32_t nd;
-                rc = ff_part_dict(w->part, (uint32_t)w->id[k].pc, &w->id[k].dict, &nd, err, errlen);
-            }
-        }
+                                   : !w->kept_runs && (p->person != FF_QP_NONE || p->who || w->sh->members || w->ntrait);
+        if (need) rc = ff_idvec_read(w->part, b, &w->id[k], err, errlen);
     }
     return rc;
 }
@@ -853,7 +829,7 @@ static int count_block(struct worker *w, int *rc)
     const struct ff_qplan *p = w->sh->p;
     const struct ff_query *q = p->q;
     if (!p->weighted || !w->coarse || p->person || p->who || w->sh->members || p->session || p->value || p->number ||
-        p->keep_unmatched || q->nfilters || !p->nmatch)
+        p->keep_unmatched || q->nfilters || !p->nmatch || w->match_all)
         return 0;
     for (size_t m = 0; m < p->nmatch; m++)
         if (p->match_nfilters[m]) return 0;
@@ -872,16 +848,63 @@ static int count_block(struct worker *w, int *rc)
     return 1;
 }
 
+/* A block inside the range and one interval, when the kind wants only how many events (of
+ * any name) each person has there, or how many there are: one weighted row per run of a
+ * person's rows (the store's kept runs), or one for the block, with nothing of a row read
+ * but its bot flag and project. 1 when it did so. */
+static int run_block(struct worker *w, int *rc)
+{
+    const struct ff_qplan *p = w->sh->p;
+    const struct ff_query *q = p->q;
+    int persons = p->person || w->sh->members;
+    if (!w->match_all || !p->weighted || !w->coarse || p->who || p->session || p->value || p->number || q->nfilters ||
+        (persons && !w->kept_runs))
+        return 0;
+    int bots = !q->bots && w->bot_pc >= 0;
+    const uint8_t *proj_ok = w->proj_ok;
+    const uint32_t *proj = w->k[FF_C_PROJECT].codes;
+    uint32_t match = ((1u << p->nmatch) - 1) | p->filter_bit;
+    uint32_t nruns = persons ? w->nruns : 1;
+    *rc = 0;
+    for (uint32_t k = 0, i = 0; !*rc && k < nruns; k++) {
+        uint32_t end = persons ? w->runs[k].end : w->n, weight = 0;
+        uint64_t person = persons ? w->runs[k].person : 0;
+        if (!bots && !proj_ok) weight = end - i, i = end;
+        for (; i < end; i++) weight += (!bots || !w->bot.u8[i]) && (!proj_ok || proj_ok[proj[i]]);
+        if (!weight || (p->person == FF_QP_REQUIRED && !person) ||
+            (w->sh->members && !ff_segment_has(w->sh->members, w->sh->min_count, person)))
+            continue;
+        *rc = add_rows(w, w->block_t, 0, p->person ? person : 0, 0, match, 0, 0, weight);
+    }
+    return 1;
+}
+
+/* A row on its way out: a weighted kind gets rows that differ in nothing but their event
+ * (a person's run of them in one interval, say) as one row with their count. */
+struct pending {
+    int64_t t;
+    uint64_t seq, person, session;
+    uint32_t match, value, who, weight; /* weight 0: no row */
+};
+
+static int add_pending(struct worker *w, struct pending *r)
+{
+    uint32_t weight = r->weight;
+    r->weight = 0;
+    return weight ? add_rows(w, r->t, r->seq, r->person, r->session, r->match, r->value, r->who, weight) : 0;
+}
+
 static int vector_block(struct worker *w)
 {
     const struct ff_qplan *p = w->sh->p;
     const struct ff_query *q = p->q;
     const int64_t *t = w->time.i64, to = ff_qplan_to(p);
     int bots = !q->bots && w->bot_pc >= 0;
-    struct runs r = {UINT32_MAX, UINT32_MAX, 0, 0, 0, 1};
+    struct runs r = {UINT32_MAX, UINT32_MAX, 0, 0, 0, 0, 1};
+    struct pending pend = {0};
     int persons = p->person || p->who || w->sh->members;
     int rc = 0;
-    if (count_block(w, &rc)) return rc;
+    if (count_block(w, &rc) || run_block(w, &rc)) return rc;
     const uint8_t *proj_ok = w->proj_ok;
     for (uint32_t i = 0; !rc && i < w->n; i++) {
         int64_t ti = w->coarse ? w->block_t : t[i];
@@ -892,7 +915,7 @@ static int vector_block(struct worker *w)
          * value may mean reading the rest of the row's properties) */
         uint32_t match = 0;
         if (p->nmatch) {
-            uint32_t named = event_mask(w, i);
+            uint32_t named = w->match_all ? ~0u : event_mask(w, i);
             for (size_t m = 0; m < p->nmatch; m++)
                 if ((named >> m & 1) &&
                     (!p->match_nfilters[m] || filters_pass(w, w->mfilt[m], p->match_filters[m], p->match_nfilters[m], i)))
@@ -919,30 +942,40 @@ static int vector_block(struct worker *w)
             if (!value && p->value_required) continue;
         }
         if (p->number && !number_at(w, i)) continue;
-        rc = add_row(w, ti, p->seq && w->seq.i64 ? (uint64_t)w->seq.i64[i] : 0, p->person ? r.person : 0, r.session,
-                     match, value, r.who);
+        uint64_t seq = p->seq && w->seq.i64 ? (uint64_t)w->seq.i64[i] : 0, person = p->person ? r.person : 0;
+        if (!p->weighted) {
+            rc = add_row(w, ti, seq, person, r.session, match, value, r.who);
+        } else if (pend.weight && pend.t == ti && pend.seq == seq && pend.person == person && pend.session == r.session &&
+                   pend.match == match && pend.value == value && pend.who == r.who) {
+            pend.weight++; /* scalars, not a struct built to compare: its halves' stores stall the load */
+        } else {
+            rc = add_pending(w, &pend);
+            pend = (struct pending){ti, seq, person, r.session, match, value, r.who, 1};
+        }
     }
-    return rc;
+    return rc ? rc : add_pending(w, &pend);
 }
 
-static int vector_part(struct worker *w, const struct ff_part *part)
+static int vector_part(struct worker *w, size_t index)
 {
     const struct ff_qplan *p = w->sh->p;
     const struct ff_query *q = p->q;
+    const struct ff_part *part = ff_store_view_part(w->sh->v, index);
     w->part = part;
-    if ((w->time_pc = part_col(part, FF_C_TIME)) < 0) return 0;
-    w->seq_pc = part_col(part, FF_C_SEQ);
-    w->type_pc = part_col(part, FF_C_TYPE);
-    w->bot_pc = part_col(part, FF_C_BOT);
+    w->part_index = index;
+    if ((w->time_pc = ff_part_schema_col(part, FF_C_TIME)) < 0) return 0;
+    w->seq_pc = ff_part_schema_col(part, FF_C_SEQ);
+    w->type_pc = ff_part_schema_col(part, FF_C_TYPE);
+    w->bot_pc = ff_part_schema_col(part, FF_C_BOT);
     /* a column the part lacks reads as 0 */
     memset(&w->type, 0, offsetof(struct ff_colvec, mem));
     memset(&w->bot, 0, offsetof(struct ff_colvec, mem));
     memset(&w->seq, 0, offsetof(struct ff_colvec, mem));
     for (int c = 0; c < FF_NCOLS; c++) {
-        w->k[c].pc = w->kwant[c] ? part_col(part, c) : -1;
+        w->k[c].pc = w->kwant[c] ? ff_part_schema_col(part, c) : -1;
         w->k[c].stable = w->k[c].pc < 0 || part->cols[w->k[c].pc].enc == FF_ENC_DICT;
     }
-    for (int k = 0; k < 4; k++) w->id[k].pc = part_col(part, id_cols[k]);
+    for (int k = 0; k < 4; k++) w->id[k].pc = ff_part_schema_col(part, id_cols[k]);
     char err[1024];
     int rc = 0, first = 1;
     for (int i = 0; !rc && i < w->nprop; i++) rc = prop_part(w, &w->prop[i], err, sizeof err);
@@ -1028,6 +1061,7 @@ static void worker_free(struct worker *w)
     ff_colvec_free(&w->bot);
     for (int c = 0; c < FF_NCOLS; c++) ff_colvec_free(&w->k[c].v);
     for (int k = 0; k < 4; k++) ff_colvec_free(&w->id[k].v);
+    ff_free(w->runs);
     ff_free(w->iota);
     ff_free(w->zeros);
     ff_free(w->proj_buf);
@@ -1053,6 +1087,7 @@ static int worker_init(struct worker *w, struct shared *sh, void *state)
     if (ff_field_compile("event", 5, &w->event_field, err, sizeof err)) return FF_EINVAL;
     ff_field_ctx_set_traits(w->ctx, sh->traits);
     plan_columns(w);
+    w->kept_runs = !sh->p->who && !w->ntrait;
     return 0;
 }
 
@@ -1071,7 +1106,7 @@ static int work(struct worker *w)
         size_t i = atomic_fetch_add(&sh->next, 1);
         if (i > nparts) break;
         if (i == nparts) rc = ff_store_view_scan_memory(sh->v, &f, event_row, w);
-        else if (sh->vector) rc = vector_part(w, ff_store_view_part(sh->v, i));
+        else if (sh->vector) rc = vector_part(w, i);
         else rc = ff_store_view_scan_part(sh->v, i, &f, event_row, w);
     }
     if (!rc) rc = flush_batch(w);

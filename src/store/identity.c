@@ -23,6 +23,7 @@
 #include "core/statefile.h"
 
 #define MAX_HOPS 8
+#define ID_LOG 4096
 
 static const char magic[8] = {'F', 'F', 'I', 'D', 'E', 'N', '0', '1'};
 
@@ -55,6 +56,11 @@ struct ff_identity {
      * resolves have no link, and this says so from the cache instead of the slots */
     uint64_t *bloom;
     uint64_t changes, saved;   /* changes made, and how many of them the file has */
+    /* Who gained a link lately, for readers that keep resolutions (ff_identity_linked_since):
+     * a ring of the XXH3 hashes of the last ID_LOG ids linked, how many ever were, and a
+     * count of forgettings, after which any resolution may have changed. */
+    uint64_t linked[ID_LOG];
+    uint64_t nlinked, forgets;
 };
 
 static pthread_rwlock_t *reader_lock(struct ff_identity *id)
@@ -264,7 +270,8 @@ static int link_ids(struct ff_identity *id, struct ff_str project, struct ff_str
     if (!l || l->dead) {
         char kb2[1024];
         struct ff_str end = resolve(id, project, to, kb2, sizeof kb2);
-        if (!ff_str_eq(end, from)) rc = put(id, key, to);
+        if (!ff_str_eq(end, from) && !(rc = put(id, key, to)))
+            id->linked[id->nlinked++ % ID_LOG] = XXH3_64bits(from.p, from.len); /* where `from` led, it leads no more */
     }
     write_unlock(id);
     return rc;
@@ -342,9 +349,31 @@ int ff_identity_forget(struct ff_identity *id, const char *project, struct ff_st
         if (is_persons_link(id, &id->links[i], project, person, 1, &who)) mark[i] = 1, n++;
     for (size_t i = 0; !rc && i < id->nlinks; i++)
         if (mark[i]) id->links[i].dead = 1, id->live--;
-    if (n) id->changes++;
+    if (n) id->changes++, id->forgets++;
     ff_free(mark);
     write_unlock(id);
+    return rc;
+}
+
+void ff_identity_mark_now(struct ff_identity *id, struct ff_identity_mark *m)
+{
+    read_lock(id);
+    *m = (struct ff_identity_mark){id->nlinked, id->forgets};
+    read_unlock(id);
+}
+
+int ff_identity_linked_since(struct ff_identity *id, const struct ff_identity_mark *since, uint64_t *out, int cap,
+                             struct ff_identity_mark *now)
+{
+    read_lock(id);
+    *now = (struct ff_identity_mark){id->nlinked, id->forgets};
+    uint64_t n = id->nlinked - since->linked;
+    int rc = -1;
+    if (id->forgets == since->forgets && n <= (uint64_t)cap && n <= ID_LOG) {
+        for (uint64_t k = 0; k < n; k++) out[k] = id->linked[(since->linked + k) % ID_LOG];
+        rc = (int)n;
+    }
+    read_unlock(id);
     return rc;
 }
 

@@ -47,6 +47,20 @@ int ff_identity_ids_of(struct ff_identity *id, const char *project, struct ff_st
 /* Forgets every link to or from `person` in `project` (NULL: any): for erasure. */
 int ff_identity_forget(struct ff_identity *id, const char *project, struct ff_str person);
 
+/* Where the map's history stands, for a reader that keeps resolutions: a person resolved
+ * after a mark resolves the same later unless the person's id gained a link since, or a
+ * link was forgotten (erasure). */
+struct ff_identity_mark {
+    uint64_t linked, forgets; /* ids that gained a link, forgettings: how many so far */
+};
+void ff_identity_mark_now(struct ff_identity *id, struct ff_identity_mark *m);
+/* The ids that gained a link after `since` (XXH3 of each id's text: a person resolved to
+ * one of them may now lead elsewhere), at most cap of them, into out: how many, or -1 when
+ * more than cap (or more than the map remembers) did or a link was forgotten, so any
+ * resolution may have changed. *now: the mark that brings `since` up to date. */
+int ff_identity_linked_since(struct ff_identity *id, const struct ff_identity_mark *since, uint64_t *out, int cap,
+                             struct ff_identity_mark *now);
+
 /* Writes the map to DATA/IDENTITY when it changed since the last save. */
 int ff_identity_save(struct ff_identity *id, const char *dir);
 

@@ -517,13 +517,16 @@ static const int event_cols[] = {FF_C_TIME, FF_C_RECEIVED, FF_C_ORIGINAL_TIME, F
                                  FF_C_OS_VERSION, FF_C_DEVICE_TYPE, FF_C_BOT, FF_C_COUNTRY, FF_C_REGION,
                                  FF_C_CITY, FF_C_PROJECT, FF_C_SESSION_ID};
 
+int ff_part_schema_col(const struct ff_part *p, int c)
+{
+    int k = ff_part_column_index(p, ff_schema[c].name);
+    return k >= 0 && p->cols[k].type == ff_schema[c].type ? k : -1;
+}
+
 void ff_part_events_init(struct ff_part_events *pe, const struct ff_part *p)
 {
     memset(pe, 0, sizeof *pe);
-    for (int c = 0; c < FF_NCOLS; c++) {
-        int k = ff_part_column_index(p, ff_schema[c].name);
-        pe->part_col[c] = k >= 0 && p->cols[k].type == ff_schema[c].type ? k : -1;
-    }
+    for (int c = 0; c < FF_NCOLS; c++) pe->part_col[c] = ff_part_schema_col(p, c);
     const size_t np = sizeof FF_PROPS_PREFIX - 1;
     for (uint32_t c = 0; c < p->info.ncols && pe->nprops < FF_PROPS_MAX; c++)
         if (!strncmp(p->cols[c].name, FF_PROPS_PREFIX, np) && p->cols[c].name[np]) {

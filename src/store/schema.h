@@ -77,6 +77,8 @@ struct ff_part_events {
     struct ff_buf props_json;   /* the rows' rebuilt properties, back to back */
     uint32_t *props_off;        /* row i: props_json + props_off[i], props_off[i + 1] - props_off[i] bytes */
 };
+/* Schema column c's index in part p when the part has it with the schema's type, else -1. */
+int ff_part_schema_col(const struct ff_part *p, int c);
 void ff_part_events_init(struct ff_part_events *pe, const struct ff_part *p);
 void ff_part_events_free(struct ff_part_events *pe);
 /* Decodes block `b` (only the columns a read of whole events needs). */

@@ -158,6 +158,8 @@ void ff_live_release(struct live_part *lp)
          * no longer lists it and no reader holds it. (A crash before this unlink leaves an
          * orphan, which the next open removes.) */
         if (atomic_load(&lp->obsolete)) unlink(lp->p->path);
+        ff_live_person_runs_free(lp);
+        pthread_mutex_destroy(&lp->runs_mu);
         ff_part_close(lp->p);
         ff_free(lp);
     }
@@ -196,6 +198,7 @@ int ff_store_open_part(struct ff_store *s, const struct ff_manifest_part *mp, st
         return rc;
     }
     atomic_init(&lp->refs, 1);
+    pthread_mutex_init(&lp->runs_mu, NULL);
     lp->meta = *mp;
     for (uint32_t c = 0; c < lp->p->info.ncols; c++) {
         const struct ff_part_column *col = &lp->p->cols[c];

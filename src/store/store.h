@@ -131,6 +131,12 @@ void ff_store_view_close(struct ff_store_view *v);
 size_t ff_store_view_nparts(const struct ff_store_view *v);
 struct ff_part;
 const struct ff_part *ff_store_view_part(const struct ff_store_view *v, size_t i);
+/* Block `block` of part i of the view as runs of rows of one person each, their persons
+ * resolved as they are now (person_runs.h), copied into *runs (grown as needed, *cap its
+ * room); *n runs. 0, -ENOMEM, or FF_ECORRUPT with err saying where. Any thread. */
+struct ff_person_run;
+int ff_store_view_person_runs(struct ff_store_view *v, size_t i, uint32_t block, struct ff_person_run **runs,
+                              uint32_t *cap, uint32_t *n, char *err, size_t errlen);
 /* As ff_store_scan, over part i of the view only, or over what was in memory. Any thread. */
 int ff_store_view_scan_part(struct ff_store_view *v, size_t i, const struct ff_scan_filter *f, ff_event_visit_fn visit,
                             void *arg);

@@ -9,6 +9,7 @@
 #include "store/manifest.h"
 #include "store/merge_stream.h"
 #include "store/part.h"
+#include "store/person_runs.h"
 #include "store/schema.h"
 #include "store/store.h"
 #include "store/identity.h"
@@ -37,6 +38,14 @@ struct memtable {
 /* Steps through memtable entries: 0 with *seq and *rec, 1 at the end, or FF_ECORRUPT. */
 int ff_memtable_next(const char *data, size_t len, size_t *off, uint64_t *seq, struct ff_record *rec);
 
+/* A block's runs of one person each, resolved at `mark` (person_runs.c). */
+struct ff_block_runs {
+    struct ff_identity_mark mark;
+    int resolved;
+    uint32_t n;
+    struct ff_person_run *runs;
+};
+
 struct live_part {
     atomic_int refs;
     atomic_int obsolete;      /* no longer in the manifest: the last release deletes the file */
@@ -44,7 +53,14 @@ struct live_part {
     struct ff_part *p;
     struct ff_manifest_part meta;
     uint64_t colsig;          /* hash of its columns' names and types: equal ones merge streaming */
+    pthread_mutex_t runs_mu;  /* runs: made on a query's first ask, per block */
+    struct ff_block_runs *runs;
 };
+/* Block b's runs (person_runs.h), checked against the identity map's history and resolved
+ * again when one of its persons may have changed, copied into *runs (*cap its room). */
+int ff_live_person_runs(struct ff_store *s, struct live_part *lp, uint32_t b, struct ff_person_run **runs,
+                        uint32_t *cap, uint32_t *n, char *err, size_t errlen);
+void ff_live_person_runs_free(struct live_part *lp);
 
 /* The parts a manifest lists, opened. Readers hold a reference while they read. */
 struct partset {

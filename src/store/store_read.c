@@ -450,6 +450,12 @@ void ff_store_view_close(struct ff_store_view *v)
 size_t ff_store_view_nparts(const struct ff_store_view *v) { return v->n; }
 const struct ff_part *ff_store_view_part(const struct ff_store_view *v, size_t i) { return v->parts[i]->p; }
 
+int ff_store_view_person_runs(struct ff_store_view *v, size_t i, uint32_t block, struct ff_person_run **runs,
+                              uint32_t *cap, uint32_t *n, char *err, size_t errlen)
+{
+    return ff_live_person_runs(v->s, v->parts[i], block, runs, cap, n, err, errlen);
+}
+
 int ff_store_view_scan_part(struct ff_store_view *v, size_t i, const struct ff_scan_filter *f, ff_event_visit_fn visit,
                             void *arg)
 {
