@@ -125,7 +125,7 @@ int ff_query_activity(struct ff_store *s, const struct ff_query *q, struct ff_bu
      * "dormant" and "returning" in its first interval, comes with it */
     int lc = q->kind == FF_Q_LIFECYCLE;
     struct ff_qplan p = {.q = q, .from_us = lc ? FF_TIME_NONE : q->from_us, .nmatch = 1,
-                         .match_event = {q->series[0].event}, .person = FF_QP_REQUIRED, .t_use = FF_QT_BUCKET,
+                         .match_event = {q->series[0].event}, .person = FF_QP_REQUIRED, .t_use = FF_QT_BUCKET, .weighted = 1,
                          .consume = consume, .merge = merge};
     void *states[FF_QTHREADS_MAX];
     for (int i = 0; i < FF_QTHREADS_MAX; i++) st[i].q = q, states[i] = &st[i];

@@ -879,19 +879,49 @@ static int run_block(struct worker *w, int *rc)
     return 1;
 }
 
-/* A row on its way out: a weighted kind gets rows that differ in nothing but their event
- * (a person's run of them in one interval, say) as one row with their count. */
+/* Rows on their way out to a weighted kind: rows that share time, order, person, session and
+ * who, and differ only in their matchers and value (a person's run of events in one
+ * interval, say), go out as one row per (matchers, value) with their count. */
+#define PEND_MAX 16
 struct pending {
     int64_t t;
     uint64_t seq, person, session;
-    uint32_t match, value, who, weight; /* weight 0: no row */
+    uint32_t who, n;
+    struct {
+        uint64_t mv; /* match << 32 | value: one 64-bit compare (two halves stored apart stall the load) */
+        uint32_t weight;
+    } v[PEND_MAX];
 };
 
-static int add_pending(struct worker *w, struct pending *r)
+static int flush_pending(struct worker *w, struct pending *pd)
 {
-    uint32_t weight = r->weight;
-    r->weight = 0;
-    return weight ? add_rows(w, r->t, r->seq, r->person, r->session, r->match, r->value, r->who, weight) : 0;
+    int rc = 0;
+    for (uint32_t k = 0; !rc && k < pd->n; k++)
+        rc = add_rows(w, pd->t, pd->seq, pd->person, pd->session, (uint32_t)(pd->v[k].mv >> 32), (uint32_t)pd->v[k].mv,
+                      pd->who, pd->v[k].weight);
+    pd->n = 0;
+    return rc;
+}
+
+static int add_weighted(struct worker *w, struct pending *pd, int64_t t, uint64_t seq, uint64_t person,
+                        uint64_t session, uint32_t match, uint32_t value, uint32_t who)
+{
+    uint64_t mv = (uint64_t)match << 32 | value;
+    if (pd->n && pd->t == t && pd->seq == seq && pd->person == person && pd->session == session && pd->who == who) {
+        for (uint32_t k = pd->n; k-- > 0;)
+            if (pd->v[k].mv == mv) {
+                pd->v[k].weight++;
+                return 0;
+            }
+        if (pd->n < PEND_MAX) {
+            pd->v[pd->n].mv = mv, pd->v[pd->n].weight = 1, pd->n++;
+            return 0;
+        }
+    }
+    int rc = flush_pending(w, pd);
+    pd->t = t, pd->seq = seq, pd->person = person, pd->session = session, pd->who = who;
+    pd->v[0].mv = mv, pd->v[0].weight = 1, pd->n = 1;
+    return rc;
 }
 
 static int vector_block(struct worker *w)
@@ -901,7 +931,8 @@ static int vector_block(struct worker *w)
     const int64_t *t = w->time.i64, to = ff_qplan_to(p);
     int bots = !q->bots && w->bot_pc >= 0;
     struct runs r = {UINT32_MAX, UINT32_MAX, 0, 0, 0, 0, 1};
-    struct pending pend = {0};
+    struct pending pend;
+    pend.n = 0;
     int persons = p->person || p->who || w->sh->members;
     int rc = 0;
     if (count_block(w, &rc) || run_block(w, &rc)) return rc;
@@ -943,17 +974,10 @@ static int vector_block(struct worker *w)
         }
         if (p->number && !number_at(w, i)) continue;
         uint64_t seq = p->seq && w->seq.i64 ? (uint64_t)w->seq.i64[i] : 0, person = p->person ? r.person : 0;
-        if (!p->weighted) {
-            rc = add_row(w, ti, seq, person, r.session, match, value, r.who);
-        } else if (pend.weight && pend.t == ti && pend.seq == seq && pend.person == person && pend.session == r.session &&
-                   pend.match == match && pend.value == value && pend.who == r.who) {
-            pend.weight++; /* scalars, not a struct built to compare: its halves' stores stall the load */
-        } else {
-            rc = add_pending(w, &pend);
-            pend = (struct pending){ti, seq, person, r.session, match, value, r.who, 1};
-        }
+        rc = p->weighted ? add_weighted(w, &pend, ti, seq, person, r.session, match, value, r.who)
+                         : add_row(w, ti, seq, person, r.session, match, value, r.who);
     }
-    return rc ? rc : add_pending(w, &pend);
+    return rc ? rc : flush_pending(w, &pend);
 }
 
 static int vector_part(struct worker *w, size_t index)
@@ -1187,7 +1211,7 @@ static int count_person(void *arg, const struct ff_qbatch *b)
 {
     struct ff_qtable *t = arg;
     for (uint32_t i = 0; i < b->n; i++) {
-        int rc = ff_qtable_add(t, b->person[i], 0, 1);
+        int rc = ff_qtable_add(t, b->person[i], 0, b->weight[i]);
         if (rc < 0) return rc;
     }
     return 0;
@@ -1227,7 +1251,8 @@ int ff_segment_members(struct ff_store *s, const struct ff_query *q, struct ff_q
     sq.nfilters = sg->nfilters;
     sq.has_breakdown = 0, sq.nsteps = 0;
     struct ff_qplan p = {.q = &sq, .from_us = sq.from_us, .nmatch = 1, .match_event = {sg->event},
-                         .person = FF_QP_REQUIRED, .t_use = FF_QT_NONE, .consume = count_person, .merge = merge_counts};
+                         .person = FF_QP_REQUIRED, .t_use = FF_QT_NONE, .weighted = 1, .consume = count_person,
+                         .merge = merge_counts};
     struct ff_qtable st[FF_QTHREADS_MAX];
     memset(st, 0, sizeof st);
     void *states[FF_QTHREADS_MAX];

@@ -63,8 +63,9 @@ struct ff_qplan {
     int person, session;         /* FF_QP_* */
     int who, seq;                /* fill who[] (needs plan->persons), seq[] */
     int t_use;                   /* FF_QT_* */
-    int weighted;                /* the kind reads weight[]: a block whose rows differ only in their
-                                  * event is then handed over as one row per event name */
+    int weighted;                /* the kind reads weight[] (or only whether a row is there): rows that
+                                  * differ in nothing the kind reads (a person's events in one
+                                  * interval) are then handed over as one row with their count */
     const struct ff_field *number; /* NULL, or a field read as a number into num[]: rows whose
                                     * value is not one are left out */
     struct ff_qvalues *values, *persons; /* shared by the threads (colscan locks them) */

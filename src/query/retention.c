@@ -86,7 +86,7 @@ int ff_query_retention(struct ff_store *s, const struct ff_query *q, struct ff_b
     }
     r.mask = ncohorts <= 64;
     struct ff_qplan p = {.q = q, .from_us = q->from_us, .nmatch = 2, .match_event = {q->start_event, q->return_event},
-                         .person = FF_QP_REQUIRED, .t_use = FF_QT_BUCKET, .consume = consume, .merge = merge};
+                         .person = FF_QP_REQUIRED, .t_use = FF_QT_BUCKET, .weighted = 1, .consume = consume, .merge = merge};
     void *states[FF_QTHREADS_MAX];
     for (int i = 0; i < FF_QTHREADS_MAX; i++) r.st[i].r = &r, states[i] = &r.st[i];
     int rc = ff_qplan_run(s, &p, states);

@@ -323,7 +323,7 @@ static int top_consume(void *arg, const struct ff_qbatch *b)
 {
     struct top_counts *c = arg;
     int rc = 0;
-    for (uint32_t i = 0; !rc && i < b->n; i++) rc = top_count(c, b->value[i], b->person[i], b->match[i] ? 1 : 0);
+    for (uint32_t i = 0; !rc && i < b->n; i++) rc = top_count(c, b->value[i], b->person[i], b->match[i] ? b->weight[i] : 0);
     return rc;
 }
 
@@ -352,7 +352,7 @@ int ff_query_top(struct ff_store *s, const struct ff_query *q, struct ff_buf *ou
     } else {
         struct ff_qplan p = {.q = q, .from_us = q->from_us, .nmatch = 2, .match_event = {"$pageview", "$screen"},
                              .keep_unmatched = 1, .value = &q->dimension, .value_required = 1,
-                             .person = FF_QP_HASH, .t_use = FF_QT_NONE, .values = &t.values, .consume = top_consume,
+                             .person = FF_QP_HASH, .t_use = FF_QT_NONE, .weighted = 1, .values = &t.values, .consume = top_consume,
                              .merge = top_merge};
         void *states[FF_QTHREADS_MAX];
         for (int i = 0; i < FF_QTHREADS_MAX; i++) states[i] = &t.c[i];
