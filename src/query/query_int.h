@@ -66,8 +66,9 @@ struct ff_qrow {
 int ff_qrow_cmp(const void *a, const void *b);
 /* Sorts rows of `elem` bytes that start with struct ff_qrow as ff_qrow_cmp does, faster than
  * qsort on millions of them: by the key's top bits first, then each run. The sorted rows may
- * be in a new array (*v then points to it, the old one freed). 0 or -ENOMEM. */
-int ff_qrows_sort(void **v, size_t n, size_t elem);
+ * be in a new array (*v then points to it, the old one freed, and *cap to its room in rows).
+ * 0 or -ENOMEM. */
+int ff_qrows_sort(void **v, size_t n, size_t *cap, size_t elem);
 /* Rows gathered by one thread of a scan (colscan.h). */
 #define FF_QROWVEC_MAX 8 /* vectors ff_qrowvec_each_key walks at once */
 struct ff_qrowvec {

@@ -168,36 +168,84 @@ static inline void copy_row(void *d, const void *s, size_t elem)
     }
 }
 
-int ff_qrows_sort(void **v, size_t n, size_t elem)
+static inline int row_before(const struct ff_qrow *x, const struct ff_qrow *y)
 {
-    enum { BITS = 16, NB = 1 << BITS };
-    if (n < 4096) {
+    if (x->key != y->key) return x->key < y->key;
+    if (x->t != y->t) return x->t < y->t;
+    return x->seq < y->seq;
+}
+
+/* Insertion sort of n rows: what is left after the radix passes is a few rows of one key,
+ * nearly always in time order already (a person's rows come part by part, day by day).
+ * Rows far out of order (a busy person's, from memory) go to qsort instead. */
+static void insertion_sort(char *a, size_t n, size_t elem)
+{
+    char hold[64];
+    size_t moves = 0;
+    for (size_t i = 1; i < n; i++) {
+        if (moves > 8 * n + 64) {
+            qsort(a, n, elem, ff_qrow_cmp);
+            return;
+        }
+        if (!row_before((const struct ff_qrow *)(a + i * elem), (const struct ff_qrow *)(a + (i - 1) * elem))) continue;
+        copy_row(hold, a + i * elem, elem);
+        size_t j = i;
+        do {
+            copy_row(a + j * elem, a + (j - 1) * elem, elem);
+            j--, moves++;
+        } while (j && row_before((const struct ff_qrow *)hold, (const struct ff_qrow *)(a + (j - 1) * elem)));
+        copy_row(a + j * elem, hold, elem);
+    }
+}
+
+int ff_qrows_sort(void **v, size_t n, size_t *cap, size_t elem)
+{
+    enum { BITS = 16, NB = 1 << BITS, SUB = 8, NS = 1 << SUB };
+    if (n < 4096 || elem > 64) {
         qsort(*v, n, elem, ff_qrow_cmp);
         return 0;
     }
-    size_t *at = ff_calloc(NB + 1, sizeof *at);
-    char *tmp = ff_big_alloc(n * elem);
-    if (!at || !tmp) {
-        ff_free(at), ff_free(tmp);
+    /* the rows end where they were; the scratch copy is as large as that array (a power of
+     * two of rows, as ff_qrows_reserve grows them), so that kept blocks (ff_big_free) fit
+     * the next query's arrays */
+    size_t room = *cap;
+    if (room < n) room = n;
+    size_t *at = ff_calloc(NB + 1, sizeof *at), *fill = ff_malloc(NB * sizeof *fill);
+    char *tmp = ff_big_alloc(room * elem);
+    if (!at || !fill || !tmp) {
+        ff_free(at), ff_free(fill), ff_big_free(tmp);
         return -ENOMEM;
     }
     char *src = *v;
+    /* by the key's top bits into tmp, then each bucket by the next bits back into src (a
+     * bucket is a few KiB: that pass stays in the cache), then each of those by time */
     for (size_t i = 0; i < n; i++) at[(((const struct ff_qrow *)(src + i * elem))->key >> (64 - BITS)) + 1]++;
     for (size_t b = 0; b < NB; b++) at[b + 1] += at[b];
-    size_t *fill = ff_malloc(NB * sizeof *fill);
-    if (!fill) {
-        ff_free(at), ff_free(tmp);
-        return -ENOMEM;
-    }
     memcpy(fill, at, NB * sizeof *fill);
     for (size_t i = 0; i < n; i++) {
         size_t b = ((const struct ff_qrow *)(src + i * elem))->key >> (64 - BITS);
         copy_row(tmp + fill[b]++ * elem, src + i * elem, elem);
     }
-    for (size_t b = 0; b < NB; b++)
-        if (at[b + 1] - at[b] > 1) qsort(tmp + at[b] * elem, at[b + 1] - at[b], elem, ff_qrow_cmp);
-    ff_free(fill), ff_free(at), ff_big_free(*v);
-    *v = tmp; /* the array's capacity becomes n: its owner's cap must follow */
+    for (size_t b = 0; b < NB; b++) {
+        size_t lo = at[b], c = at[b + 1] - lo;
+        char *from = tmp + lo * elem, *to = src + lo * elem;
+        if (c <= 16) {
+            memcpy(to, from, c * elem);
+            insertion_sort(to, c, elem);
+            continue;
+        }
+        size_t sub[NS + 1] = {0}, put[NS];
+        for (size_t i = 0; i < c; i++) sub[((((const struct ff_qrow *)(from + i * elem))->key >> (64 - BITS - SUB)) & (NS - 1)) + 1]++;
+        for (size_t k = 0; k < NS; k++) sub[k + 1] += sub[k];
+        memcpy(put, sub, sizeof put);
+        for (size_t i = 0; i < c; i++) {
+            size_t k = (((const struct ff_qrow *)(from + i * elem))->key >> (64 - BITS - SUB)) & (NS - 1);
+            copy_row(to + put[k]++ * elem, from + i * elem, elem);
+        }
+        for (size_t k = 0; k < NS; k++)
+            if (sub[k + 1] - sub[k] > 1) insertion_sort(to + sub[k] * elem, sub[k + 1] - sub[k], elem);
+    }
+    ff_free(fill), ff_free(at), ff_big_free(tmp);
     return 0;
 }
 
@@ -263,9 +311,7 @@ int ff_qrowvec_each_key(const struct ff_qrowvec *v, size_t nv, size_t elem,
 int ff_qrowvec_sort(void *state, size_t elem)
 {
     struct ff_qrowvec *r = state;
-    int rc = r->n ? ff_qrows_sort(&r->v, r->n, elem) : 0;
-    if (!rc && r->n >= 4096) r->cap = r->n;
-    return rc;
+    return r->n ? ff_qrows_sort(&r->v, r->n, &r->cap, elem) : 0;
 }
 
 int ff_qtable_merge_with(struct ff_qtable *into, const struct ff_qtable *from, int op)

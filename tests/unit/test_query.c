@@ -298,7 +298,9 @@ static void test_rows_sort(void **state)
         }
         memcpy(w, v, n * sizeof *v);
         void *p = v;
-        assert_int_equal(ff_qrows_sort(&p, n, sizeof *v), 0);
+        size_t cap = n;
+        assert_int_equal(ff_qrows_sort(&p, n, &cap, sizeof *v), 0);
+        assert_true(cap >= n);
         qsort(w, n, sizeof *w, ff_qrow_cmp);
         for (size_t i = 0; i < n; i++) assert_int_equal(((struct row40 *)p)[i].a, w[i].a);
         ff_free(p), free(w);
