@@ -131,6 +131,7 @@ struct worker {
     struct ff_person_run *runs; /* the block's */
     uint32_t nruns, runs_cap;
     uint32_t *iota, *zeros;     /* 0, 1, 2, …; and all 0 (a missing column's codes) */
+    uint32_t *sel, *named;      /* the block's rows a first pass keeps, and their matchers by name */
     uint32_t rows_cap;
     struct fcache filt[FF_QUERY_MAX_FILTERS];
     struct fcache mfilt[FF_QPLAN_MATCH][FF_QUERY_MAX_STEP_FILTERS];
@@ -247,6 +248,11 @@ static int grow_rows(struct worker *w, uint32_t n)
     w->iota = iota;
     if (!(zeros = ff_realloc(w->zeros, n * sizeof *zeros))) return -ENOMEM;
     w->zeros = zeros;
+    uint32_t *sel = ff_realloc(w->sel, n * sizeof *sel), *named;
+    if (!sel) return -ENOMEM;
+    w->sel = sel;
+    if (!(named = ff_realloc(w->named, n * sizeof *named))) return -ENOMEM;
+    w->named = named;
     for (uint32_t i = 0; i < n; i++) w->iota[i] = i, w->zeros[i] = 0;
     w->rows_cap = n;
     return 0;
@@ -924,29 +930,48 @@ static int add_weighted(struct worker *w, struct pending *pd, int64_t t, uint64_
     return rc;
 }
 
+/* The block's rows in the range, not bots' (unless asked for), of the query's project, and
+ * taken by a matcher's event name (unless the kind keeps every row): into w->sel, with their
+ * matchers by name in w->named; how many. A tight pass first, so that the rows a query does
+ * not want (most, for one event's trend) cost no more than this. */
+static uint32_t select_rows(struct worker *w)
+{
+    const struct ff_qplan *p = w->sh->p;
+    const int64_t *t = w->time.i64, to = ff_qplan_to(p);
+    const uint8_t *bot = !p->q->bots && w->bot_pc >= 0 ? w->bot.u8 : NULL, *proj_ok = w->proj_ok;
+    const uint32_t *proj = w->k[FF_C_PROJECT].codes;
+    int by_name = p->nmatch && !w->match_all, keep = !p->nmatch || p->keep_unmatched;
+    uint32_t all = p->nmatch ? ((1u << p->nmatch) - 1) : 0, n = 0;
+    for (uint32_t i = 0; i < w->n; i++) {
+        uint32_t named = by_name ? event_mask(w, i) : all;
+        int in = (keep || named) && (!bot || !bot[i]) && (!proj_ok || proj_ok[proj[i]]) &&
+                 (w->coarse || (t[i] >= p->from_us && t[i] < to));
+        w->sel[n] = i, w->named[n] = named; /* written always, kept when `in`: no branch to mispredict */
+        n += (uint32_t)in;
+    }
+    return n;
+}
+
 static int vector_block(struct worker *w)
 {
     const struct ff_qplan *p = w->sh->p;
     const struct ff_query *q = p->q;
-    const int64_t *t = w->time.i64, to = ff_qplan_to(p);
-    int bots = !q->bots && w->bot_pc >= 0;
+    const int64_t *t = w->time.i64;
     struct runs r = {UINT32_MAX, UINT32_MAX, 0, 0, 0, 0, 1};
     struct pending pend;
     pend.n = 0;
     int persons = p->person || p->who || w->sh->members;
     int rc = 0;
     if (count_block(w, &rc) || run_block(w, &rc)) return rc;
-    const uint8_t *proj_ok = w->proj_ok;
-    for (uint32_t i = 0; !rc && i < w->n; i++) {
+    uint32_t nsel = select_rows(w);
+    for (uint32_t k = 0; !rc && k < nsel; k++) {
+        uint32_t i = w->sel[k];
         int64_t ti = w->coarse ? w->block_t : t[i];
-        if (!w->coarse && (ti < p->from_us || ti >= to)) continue;
-        if (bots && w->bot.u8[i]) continue;
-        if (proj_ok && !proj_ok[w->k[FF_C_PROJECT].codes[i]]) continue;
         /* the matchers first: a row none of them takes needs no filter read (a property's
          * value may mean reading the rest of the row's properties) */
         uint32_t match = 0;
         if (p->nmatch) {
-            uint32_t named = w->match_all ? ~0u : event_mask(w, i);
+            uint32_t named = w->named[k];
             for (size_t m = 0; m < p->nmatch; m++)
                 if ((named >> m & 1) &&
                     (!p->match_nfilters[m] || filters_pass(w, w->mfilt[m], p->match_filters[m], p->match_nfilters[m], i)))
@@ -1088,6 +1113,8 @@ static void worker_free(struct worker *w)
     ff_free(w->runs);
     ff_free(w->iota);
     ff_free(w->zeros);
+    ff_free(w->sel);
+    ff_free(w->named);
     ff_free(w->proj_buf);
     for (size_t i = 0; i < FF_QUERY_MAX_FILTERS; i++) ff_free(w->filt[i].slot);
     for (size_t m = 0; m < FF_QPLAN_MATCH; m++)
@@ -1111,7 +1138,7 @@ static int worker_init(struct worker *w, struct shared *sh, void *state)
     if (ff_field_compile("event", 5, &w->event_field, err, sizeof err)) return FF_EINVAL;
     ff_field_ctx_set_traits(w->ctx, sh->traits);
     plan_columns(w);
-    w->kept_runs = !sh->p->who && !w->ntrait;
+    w->kept_runs = (sh->p->person || sh->members) && !sh->p->who && !w->ntrait;
     return 0;
 }
 
