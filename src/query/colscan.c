@@ -484,16 +484,20 @@ static void prop_free(struct pcol *pc)
     ff_buf_free(&pc->text);
 }
 
+/* The event key of row i: a track call's event code, or (dictionary size + type). */
+static inline uint32_t event_key(const uint8_t *type, const uint32_t *codes, uint32_t ndict, uint32_t i)
+{
+    uint8_t t = type ? type[i] : 0;
+    return t == FF_EV_TRACK ? codes[i] : ndict + t;
+}
+
 /* A field's key at row i, and the text of a key. */
 static uint32_t key_of(struct worker *w, int kind, int col, uint32_t i)
 {
     switch (kind) {
     case FF_FV_PROP:
     case FF_FV_TRAIT: return prop_key(w, &w->prop[col], i);
-    case FF_FV_EVENT: {
-        uint8_t t = w->type.u8 ? w->type.u8[i] : 0;
-        return t == FF_EV_TRACK ? w->k[FF_C_EVENT].codes[i] : w->k[FF_C_EVENT].ndict + t;
-    }
+    case FF_FV_EVENT: return event_key(w->type.u8, w->k[FF_C_EVENT].codes, w->k[FF_C_EVENT].ndict, i);
     case FF_FV_TYPE: return w->type.u8 ? w->type.u8[i] : 0;
     case FF_FV_BOT: return w->bot.u8 ? (w->bot.u8[i] != 0) : 0;
     case FF_FV_PROJECT: return w->k[FF_C_PROJECT].codes[i];
@@ -779,7 +783,10 @@ static int load_block(struct worker *w, uint32_t b, char *err, size_t errlen)
     if (!rc && !w->coarse) rc = ff_part_read(w->part, b, (uint32_t)w->time_pc, &w->time, err, errlen);
     if (!rc && p->seq && w->seq_pc >= 0) rc = ff_part_read(w->part, b, (uint32_t)w->seq_pc, &w->seq, err, errlen);
     if (!rc && w->need_type && w->type_pc >= 0) rc = ff_part_read(w->part, b, (uint32_t)w->type_pc, &w->type, err, errlen);
-    if (!rc && w->bot_pc >= 0) rc = ff_part_read(w->part, b, (uint32_t)w->bot_pc, &w->bot, err, errlen);
+    /* a block without bots (the chunk's max says so) reads as one: nothing to decode */
+    memset(&w->bot, 0, offsetof(struct ff_colvec, mem));
+    if (!rc && w->bot_pc >= 0 && w->part->blocks[b].chunks[w->bot_pc].max != 0)
+        rc = ff_part_read(w->part, b, (uint32_t)w->bot_pc, &w->bot, err, errlen);
     for (int c = 0; !rc && c < FF_NCOLS; c++)
         if (w->kwant[c]) rc = load_kcol(w, b, &w->k[c], err, errlen);
     w->block = b;
@@ -842,7 +849,7 @@ static int count_block(struct worker *w, int *rc)
     uint32_t nkeys = key_count(w, FF_FV_EVENT, 0);
     uint32_t *counts = ff_calloc(nkeys, sizeof *counts);
     if (!counts) return *rc = -ENOMEM, 1;
-    int bots = !q->bots && w->bot_pc >= 0;
+    int bots = !q->bots && w->bot.u8;
     const uint8_t *proj_ok = w->proj_ok;
     const uint32_t *proj = w->k[FF_C_PROJECT].codes;
     for (uint32_t i = 0; i < w->n; i++)
@@ -866,7 +873,7 @@ static int run_block(struct worker *w, int *rc)
     if (!w->match_all || !p->weighted || !w->coarse || p->who || p->session || p->value || p->number || q->nfilters ||
         (persons && !w->kept_runs))
         return 0;
-    int bots = !q->bots && w->bot_pc >= 0;
+    int bots = !q->bots && w->bot.u8;
     const uint8_t *proj_ok = w->proj_ok;
     const uint32_t *proj = w->k[FF_C_PROJECT].codes;
     uint32_t match = ((1u << p->nmatch) - 1) | p->filter_bit;
@@ -934,19 +941,24 @@ static int add_weighted(struct worker *w, struct pending *pd, int64_t t, uint64_
  * taken by a matcher's event name (unless the kind keeps every row): into w->sel, with their
  * matchers by name in w->named; how many. A tight pass first, so that the rows a query does
  * not want (most, for one event's trend) cost no more than this. */
-static uint32_t select_rows(struct worker *w)
+__attribute__((noinline)) static uint32_t select_rows(struct worker *w) /* its own registers: inlined, they spill */
 {
     const struct ff_qplan *p = w->sh->p;
     const int64_t *t = w->time.i64, to = ff_qplan_to(p);
-    const uint8_t *bot = !p->q->bots && w->bot_pc >= 0 ? w->bot.u8 : NULL, *proj_ok = w->proj_ok;
+    const uint8_t *bot = !p->q->bots ? w->bot.u8 : NULL, *proj_ok = w->proj_ok;
     const uint32_t *proj = w->k[FF_C_PROJECT].codes;
-    int by_name = p->nmatch && !w->match_all, keep = !p->nmatch || p->keep_unmatched;
-    uint32_t all = p->nmatch ? ((1u << p->nmatch) - 1) : 0, n = 0;
-    for (uint32_t i = 0; i < w->n; i++) {
-        uint32_t named = by_name ? event_mask(w, i) : all;
+    int by_name = p->nmatch && !w->match_all, keep = !p->nmatch || p->keep_unmatched, coarse = w->coarse;
+    /* in locals: the stores below could alias the worker's fields, which would be read again every row */
+    const uint8_t *type = w->type.u8;
+    const uint32_t *codes = w->k[FF_C_EVENT].codes, *slot = w->ev.slot, ndict = w->k[FF_C_EVENT].ndict;
+    uint32_t *restrict sel = w->sel, *restrict named_out = w->named;
+    uint32_t all = p->nmatch ? ((1u << p->nmatch) - 1) : 0, n = 0, rows = w->n;
+    int64_t from = p->from_us;
+    for (uint32_t i = 0; i < rows; i++) {
+        uint32_t named = by_name ? slot[event_key(type, codes, ndict, i)] : all;
         int in = (keep || named) && (!bot || !bot[i]) && (!proj_ok || proj_ok[proj[i]]) &&
-                 (w->coarse || (t[i] >= p->from_us && t[i] < to));
-        w->sel[n] = i, w->named[n] = named; /* written always, kept when `in`: no branch to mispredict */
+                 (coarse || (t[i] >= from && t[i] < to));
+        sel[n] = i, named_out[n] = named; /* written always, kept when `in`: no branch to mispredict */
         n += (uint32_t)in;
     }
     return n;
