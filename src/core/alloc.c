@@ -186,9 +186,54 @@ void *ff_big_alloc(size_t n)
     return p ? p : ff_malloc(n);
 }
 
+/* ---- chunks kept for reuse ---- */
+
+static pthread_mutex_t chunk_mu = PTHREAD_MUTEX_INITIALIZER;
+static void *chunk_free;        /* a list through each chunk's first word */
+static size_t chunk_kept;
+static uint64_t chunk_taken_ns; /* ff_mono_ns of the last take */
+
+void *ff_chunk_take(void)
+{
+    pthread_mutex_lock(&chunk_mu);
+    void *p = chunk_free;
+    if (p) chunk_free = *(void **)p, chunk_kept--;
+    chunk_taken_ns = ff_mono_ns();
+    pthread_mutex_unlock(&chunk_mu);
+    if (p) ff_mem_note_idle(-(long long)FF_CHUNK_BYTES);
+    return p ? p : ff_malloc(FF_CHUNK_BYTES);
+}
+
+void ff_chunk_give(void *p)
+{
+    if (!p) return;
+    pthread_mutex_lock(&chunk_mu);
+    int keep = (chunk_kept + 1) * FF_CHUNK_BYTES <= FF_CHUNK_KEEP_BYTES;
+    if (keep) *(void **)p = chunk_free, chunk_free = p, chunk_kept++;
+    pthread_mutex_unlock(&chunk_mu);
+    if (keep) ff_mem_note_idle((long long)FF_CHUNK_BYTES);
+    else ff_free(p);
+}
+
+static void chunks_trim(uint64_t now, double max_idle_s)
+{
+    pthread_mutex_lock(&chunk_mu);
+    void *list = NULL;
+    size_t n = 0;
+    if ((double)(now - chunk_taken_ns) >= max_idle_s * 1e9) list = chunk_free, n = chunk_kept, chunk_free = NULL, chunk_kept = 0;
+    pthread_mutex_unlock(&chunk_mu);
+    if (n) ff_mem_note_idle(-(long long)(n * FF_CHUNK_BYTES));
+    while (list) {
+        void *next = *(void **)list;
+        ff_free(list);
+        list = next;
+    }
+}
+
 void ff_big_trim(double max_idle_s)
 {
     uint64_t now = ff_mono_ns();
+    chunks_trim(now, max_idle_s);
     for (;;) {
         void *p = NULL;
         size_t size = 0;

@@ -51,6 +51,16 @@ void *ff_big_take(size_t n);
 void *ff_big_alloc(size_t n);
 void ff_big_trim(double max_idle_s);
 
+/* Blocks of FF_CHUNK_BYTES, for structures that grow a piece at a time (a query's distinct
+ * pairs): ff_chunk_take hands back a kept one (its pages already faulted in) or a fresh one
+ * (NULL when out of memory), ff_chunk_give keeps it for the next (up to FF_CHUNK_KEEP_BYTES,
+ * noted idle) or frees it. ff_big_trim also frees the kept ones when none was taken for
+ * longer than its max_idle_s. */
+#define FF_CHUNK_BYTES ((size_t)16 << 10)
+#define FF_CHUNK_KEEP_BYTES ((size_t)512 << 20)
+void *ff_chunk_take(void);
+void ff_chunk_give(void *p);
+
 /* Bytes currently allocated through these wrappers, less those noted idle. */
 size_t ff_mem_in_use(void);
 /* A cache notes the bytes it keeps for reuse (+n) and takes back (-n): kept, they are not

@@ -9,7 +9,10 @@
  * Parts are read as column vectors: only the columns the query needs, dictionary columns as
  * codes. What a filter, matcher or value makes of a dictionary entry is worked out once per
  * part rather than per row, and a person is resolved once per run of rows with the same ids
- * (a part's rows are sorted by person). A query naming a field that is not a column
+ * (a part's rows are sorted by person), a resolution the store keeps between queries
+ * (store/person_runs.h). A block is first narrowed to the rows its range, bots, project and
+ * event names let through (a selection vector), and rows a weighted kind cannot tell apart
+ * go out as one row with their count. A query naming a field that is not a column
  * (properties.KEY, person.KEY, personId) reads parts as events instead, and what is in
  * memory is always read as events; both ways make the same rows, which the tests check by
  * running queries both ways (FOOTFALL_QUERY_EVENTS=1 forces the event reader). */

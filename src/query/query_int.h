@@ -2,6 +2,7 @@
 #ifndef FF_QUERY_INT_H
 #define FF_QUERY_INT_H
 
+#include "core/alloc.h"
 #include "core/strmap.h"
 #include "query/query.h"
 
@@ -36,9 +37,17 @@ int ff_qtable_count(struct ff_qtable *cells, struct ff_qtable *seen, uint64_t ce
  * enough for the caches, rather than each pair looked up in one set too big for them. */
 #define FF_QDISTINCT_PARTS 256
 #define FF_QRECENT 1024 /* pairs an ff_qdistinct remembers having met lately */
+/* A partition's pairs, in chunks (ff_chunk_take: kept between queries, so their pages are
+ * not faulted in afresh, and two threads' partitions join without a copy). */
+#define FF_QCHUNK_PAIRS ((FF_CHUNK_BYTES - 16) / 16)
+struct ff_qchunk {
+    struct ff_qchunk *next;
+    size_t n;
+    uint64_t v[FF_QCHUNK_PAIRS][2];
+};
 struct ff_qpairs {
-    uint64_t (*v)[2];
-    size_t n, cap;
+    struct ff_qchunk *head, *tail; /* appends go to tail */
+    size_t n;
 };
 struct ff_qdistinct {
     struct ff_qpairs part[FF_QDISTINCT_PARTS];

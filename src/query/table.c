@@ -80,9 +80,17 @@ static uint64_t pair_hash(uint64_t cell, uint64_t id) { return mix(cell * 0x9e37
 
 static int pairs_push(struct ff_qpairs *p, uint64_t cell, uint64_t id)
 {
-    int rc = ff_qrows_reserve((void **)&p->v, p->n, &p->cap, sizeof *p->v);
-    if (!rc) p->v[p->n][0] = cell, p->v[p->n][1] = id, p->n++;
-    return rc;
+    struct ff_qchunk *c = p->tail;
+    if (!c || c->n == FF_QCHUNK_PAIRS) {
+        if (!(c = ff_chunk_take())) return -ENOMEM;
+        c->next = NULL, c->n = 0;
+        if (p->tail) p->tail->next = c;
+        else p->head = c;
+        p->tail = c;
+    }
+    c->v[c->n][0] = cell, c->v[c->n][1] = id, c->n++;
+    p->n++;
+    return 0;
 }
 
 int ff_qdistinct_add(struct ff_qdistinct *d, uint64_t cell, uint64_t id)
@@ -101,17 +109,14 @@ int ff_qdistinct_merge(struct ff_qdistinct *into, struct ff_qdistinct *from)
 {
     for (size_t p = 0; p < FF_QDISTINCT_PARTS; p++) {
         struct ff_qpairs *a = &into->part[p], *b = &from->part[p];
-        if (!b->n) continue;
-        if (a->n + b->n > a->cap) {
-            uint64_t(*v)[2] = ff_realloc(a->v, (a->n + b->n) * sizeof *v);
-            if (!v) return -ENOMEM;
-            a->v = v;
-            a->cap = a->n + b->n;
-        }
-        memcpy(a->v + a->n, b->v, b->n * sizeof *b->v);
+        if (!b->head) continue;
+        if (a->tail) a->tail->next = b->head;
+        else a->head = b->head;
+        a->tail = b->tail;
         a->n += b->n;
         into->n += b->n;
-        b->n = 0;
+        from->n -= b->n;
+        *b = (struct ff_qpairs){NULL, NULL, 0};
     }
     return 0;
 }
@@ -131,17 +136,27 @@ int ff_qdistinct_count(struct ff_qdistinct *d, struct ff_qtable *cells)
         size_t c = 16, kept = 0;
         while (c < q->n * 2) c *= 2;
         memset(set, 0xff, c * sizeof *set); /* a free slot's cell is EMPTY */
-        for (size_t i = 0; i < q->n; i++) {
-            uint64_t cell = q->v[i][0], id = q->v[i][1];
-            size_t j = (pair_hash(cell, id) >> 8) & (c - 1);
-            for (; set[j][0] != EMPTY; j = (j + 1) & (c - 1))
-                if (set[j][0] == cell && set[j][1] == id) break;
-            if (set[j][0] != EMPTY) continue;
-            set[j][0] = cell, set[j][1] = id;
-            q->v[kept][0] = cell, q->v[kept][1] = id; /* distinct pairs to the front */
-            kept++;
-            if ((rc = ff_qtable_add(cells, cell, 0, 1)) < 0) break;
-            rc = 0;
+        struct ff_qchunk *out = q->head; /* distinct pairs to the front */
+        size_t at = 0;
+        for (struct ff_qchunk *ch = q->head; ch && !rc; ch = ch->next)
+            for (size_t i = 0; i < ch->n; i++) {
+                uint64_t cell = ch->v[i][0], id = ch->v[i][1];
+                size_t j = (pair_hash(cell, id) >> 8) & (c - 1);
+                for (; set[j][0] != EMPTY; j = (j + 1) & (c - 1))
+                    if (set[j][0] == cell && set[j][1] == id) break;
+                if (set[j][0] != EMPTY) continue;
+                set[j][0] = cell, set[j][1] = id;
+                if (at == FF_QCHUNK_PAIRS) out->n = at, out = out->next, at = 0;
+                out->v[at][0] = cell, out->v[at][1] = id, at++;
+                kept++;
+                if ((rc = ff_qtable_add(cells, cell, 0, 1)) < 0) break;
+                rc = 0;
+            }
+        if (out) { /* the chunks past the last kept pair go back */
+            out->n = at;
+            for (struct ff_qchunk *ch = out->next, *next; ch; ch = next) next = ch->next, ff_chunk_give(ch);
+            out->next = NULL;
+            q->tail = out;
         }
         d->n -= q->n - kept;
         q->n = kept;
@@ -152,7 +167,8 @@ int ff_qdistinct_count(struct ff_qdistinct *d, struct ff_qtable *cells)
 
 void ff_qdistinct_free(struct ff_qdistinct *d)
 {
-    for (size_t p = 0; p < FF_QDISTINCT_PARTS; p++) ff_free(d->part[p].v);
+    for (size_t p = 0; p < FF_QDISTINCT_PARTS; p++)
+        for (struct ff_qchunk *ch = d->part[p].head, *next; ch; ch = next) next = ch->next, ff_chunk_give(ch);
     ff_free(d->recent);
     memset(d, 0, sizeof *d);
 }

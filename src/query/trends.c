@@ -402,9 +402,10 @@ static int fold_other(struct trends *t, size_t s, const char *rest, struct sourc
 #define IN_REST(k) ((k) >> 60 == s && rest[((k) >> 32) & OTHER])
     if (q->measure == FF_M_PERSONS || q->measure == FF_M_SESSIONS || q->measure == FF_M_PER_PERSON)
         for (size_t p = 0; !rc && p < FF_QDISTINCT_PARTS; p++) {
-            const struct ff_qpairs *pp = &st->seen.part[p];
-            for (size_t i = 0; !rc && i < pp->n; i++)
-                if (IN_REST(pp->v[i][0])) rc = ff_qtable_count(ocells, oseen, cell_key(s, OTHER, (uint32_t)pp->v[i][0]), pp->v[i][1]);
+            for (const struct ff_qchunk *ch = st->seen.part[p].head; ch && !rc; ch = ch->next)
+                for (size_t i = 0; !rc && i < ch->n; i++)
+                    if (IN_REST(ch->v[i][0]))
+                        rc = ff_qtable_count(ocells, oseen, cell_key(s, OTHER, (uint32_t)ch->v[i][0]), ch->v[i][1]);
         }
     const struct ff_qtable *from = q->measure == FF_M_COUNT ? &st->cells : q->measure == FF_M_PER_PERSON ? &st->counts : NULL;
     struct ff_qtable *into = q->measure == FF_M_COUNT ? ocells : ocounts;

@@ -347,6 +347,68 @@ static void test_big_blocks(void **state)
     assert_true(ff_mem_in_use() <= base + 4096);
 }
 
+/* Chunks go back to a pool and come out again with their contents (no fresh pages), are
+ * idle while kept, and a trim frees them. */
+static void test_chunks(void **state)
+{
+    (void)state;
+    ff_big_trim(0);
+    size_t base = ff_mem_in_use();
+    char *a = ff_chunk_take(), *b = ff_chunk_take();
+    assert_non_null(a);
+    assert_non_null(b);
+    a[FF_CHUNK_BYTES - 1] = 'a';
+    assert_true(ff_mem_in_use() >= base + 2 * FF_CHUNK_BYTES);
+    ff_chunk_give(a);
+    ff_chunk_give(b);
+    assert_true(ff_mem_in_use() <= base + 1024); /* kept, but idle */
+    ff_big_trim(3600); /* taken less than an hour ago: stays */
+    assert_ptr_equal(ff_chunk_take(), b); /* the last given first */
+    char *again = ff_chunk_take();
+    assert_ptr_equal(again, a);
+    assert_int_equal(again[FF_CHUNK_BYTES - 1], 'a');
+    ff_chunk_give(again);
+    ff_chunk_give(b);
+    ff_big_trim(0);
+    assert_true(ff_mem_in_use() <= base + 1024);
+}
+
+/* Distinct (cell, id) pairs over many chunks per partition, two threads' sets joined,
+ * against a count made by hand. */
+static void test_distinct_pairs(void **state)
+{
+    (void)state;
+    test_rng_init(11);
+    enum { CELLS = 7, IDS = 40000, ADDS = 600000 };
+    static uint8_t seen[CELLS][IDS];
+    memset(seen, 0, sizeof seen);
+    struct ff_qdistinct d[2];
+    memset(d, 0, sizeof d);
+    for (size_t i = 0; i < ADDS; i++) {
+        uint64_t cell = test_randn(CELLS), id = test_randn(IDS);
+        seen[cell][id] = 1;
+        assert_true(ff_qdistinct_add(&d[i & 1], cell, id + 1) >= 0);
+    }
+    assert_int_equal(ff_qdistinct_merge(&d[0], &d[1]), 0);
+    struct ff_qtable cells = {0};
+    assert_int_equal(ff_qdistinct_count(&d[0], &cells), 0);
+    size_t total = 0;
+    for (int c = 0; c < CELLS; c++) {
+        uint64_t want = 0;
+        for (int k = 0; k < IDS; k++) want += seen[c][k];
+        assert_int_equal(ff_qtable_get(&cells, (uint64_t)c, 0), want);
+        total += want;
+    }
+    assert_int_equal(d[0].n, total); /* only the distinct pairs are left */
+    size_t held = 0;
+    for (int p = 0; p < FF_QDISTINCT_PARTS; p++)
+        for (const struct ff_qchunk *ch = d[0].part[p].head; ch; ch = ch->next) held += ch->n;
+    assert_int_equal(held, total);
+    ff_qtable_free(&cells);
+    ff_qdistinct_free(&d[0]);
+    ff_qdistinct_free(&d[1]);
+}
+
 /* Memory is counted per thread: what one thread allocates and another frees still adds up,
  * also with more threads than the counter has slots. */
 #define MEM_THREADS 80
@@ -398,6 +460,8 @@ int main(void)
         cmocka_unit_test(test_answers_count_something),
         cmocka_unit_test(test_rows_sort),
         cmocka_unit_test(test_big_blocks),
+        cmocka_unit_test(test_chunks),
+        cmocka_unit_test(test_distinct_pairs),
         cmocka_unit_test(test_memory_counted_across_threads),
     };
     return cmocka_run_group_tests_name("query", tests, setup, teardown);
