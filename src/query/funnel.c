@@ -11,6 +11,7 @@
  * count the same way). A breakdown splits persons by the value of that attempt's step-1
  * event. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,14 +73,34 @@ static size_t walk(const struct ff_query *q, const struct hit *h, size_t n, int6
     return best;
 }
 
-static int cmp_i64(const void *a, const void *b)
+/* Puts into v[k] what sorting v[n] would (k < n), the smaller ones before it and the others
+ * after: a quickselect, linear where sorting a million persons' gaps for two of them was a
+ * tenth of a funnel's time, all on one thread. */
+static int64_t select_k(int64_t *v, size_t n, size_t k)
 {
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
+    ptrdiff_t lo = 0, hi = (ptrdiff_t)n - 1, want = (ptrdiff_t)k;
+    while (hi > lo) {
+        ptrdiff_t mid = lo + (hi - lo) / 2;
+        int64_t a = v[lo], b = v[mid], c = v[hi]; /* median of three */
+        int64_t pivot = a < b ? (b < c ? b : a < c ? c : a) : (a < c ? a : b < c ? c : b);
+        ptrdiff_t i = lo, j = hi;
+        while (i <= j) {
+            while (v[i] < pivot) i++;
+            while (v[j] > pivot) j--;
+            if (i <= j) {
+                int64_t t = v[i];
+                v[i++] = v[j], v[j--] = t;
+            }
+        }
+        if (want <= j) hi = j;
+        else if (want >= i) lo = i;
+        else break; /* between j and i: all equal to the pivot */
+    }
+    return v[k];
 }
 
-/* The q-quantile of sorted v[n] (nearest rank), in seconds. */
-static double quantile(const int64_t *v, size_t n, double q) { return (double)v[ff_nearest_rank(q, n)] / 1e6; }
+/* The q-quantile of v[n] (nearest rank), in seconds; v is reordered. Larger q after smaller. */
+static double quantile(int64_t *v, size_t n, double q) { return (double)select_k(v, n, ff_nearest_rank(q, n)) / 1e6; }
 
 /* One funnel (of one breakdown value, or of everyone): its steps as JSON. */
 static int write_steps(const struct ff_query *q, const uint64_t *reached, int64_t *const *gaps, struct ff_buf *o)
@@ -94,7 +115,6 @@ static int write_steps(const struct ff_query *q, const uint64_t *reached, int64_
             rc = ff_buf_printf(o, ",\"persons\":%llu,\"conversion_rate\":%.4f,\"step_conversion_rate\":%.4f",
                                (unsigned long long)reached[s], conv, step);
         if (!rc && s && reached[s]) {
-            qsort(gaps[s], reached[s], sizeof *gaps[s], cmp_i64);
             rc = ff_buf_printf(o, ",\"median_seconds\":%.3f,\"p90_seconds\":%.3f", quantile(gaps[s], reached[s], 0.5),
                                quantile(gaps[s], reached[s], 0.9));
         }
