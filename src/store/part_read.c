@@ -286,6 +286,17 @@ static void *carve(struct ff_colvec *v, size_t n, size_t size)
 
 /* Decodes the raw bytes of a chunk (already in out->mem, raw_len bytes at its start) into n
  * values; out->mem has room for the arrays. 0 or FF_ECORRUPT. */
+/* codes[i] = u[i] for n one-byte codes; the largest. Vectorized (the build's -O2 is not):
+ * every dictionary column of a query comes through here. */
+__attribute__((optimize("tree-vectorize"))) static unsigned char widen_codes(const unsigned char *restrict u,
+                                                                           uint32_t *restrict codes, uint32_t n)
+{
+    unsigned char top = 0;
+    for (uint32_t i = 0; i < n; i++) top = u[i] > top ? u[i] : top;
+    for (uint32_t i = 0; i < n; i++) codes[i] = u[i];
+    return top;
+}
+
 static int decode_raw(struct ff_colvec *out, uint8_t type, uint8_t enc, size_t raw_len, uint32_t n,
                       const struct ff_str *dict, uint32_t dict_count, int raw_uuid)
 {
@@ -313,11 +324,15 @@ static int decode_raw(struct ff_colvec *out, uint8_t type, uint8_t enc, size_t r
     } else if (type == FF_COL_F64) {
         if (raw_len != (size_t)n * 8) bad = 1;
         double *v = out->f64 = carve(out, n, 8);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        if (!bad) memcpy(v, raw, (size_t)n * 8); /* stored little-endian: as they are */
+#else
         for (uint32_t i = 0; i < n && !bad; i++) {
             uint64_t bits = 0;
             for (int k = 7; k >= 0; k--) bits = bits << 8 | (unsigned char)raw[(size_t)i * 8 + (size_t)k];
             memcpy(&v[i], &bits, 8);
         }
+#endif
         r.off = r.len;
     } else if (type != FF_COL_STR) {
         bad = 1;
@@ -327,8 +342,7 @@ static int decode_raw(struct ff_colvec *out, uint8_t type, uint8_t enc, size_t r
         out->str = dict ? carve(out, n, sizeof *out->str) : NULL;
         if (raw_len == n) { /* n values in n bytes: every code is one byte, a loop the compiler widens */
             const unsigned char *u = (const unsigned char *)raw;
-            unsigned char top = 0;
-            for (uint32_t i = 0; i < n; i++) top = u[i] > top ? u[i] : top, out->codes[i] = u[i];
+            unsigned char top = widen_codes(u, out->codes, n);
             bad = n && (top >= 0x80 || top >= dict_count);
             for (uint32_t i = 0; dict && i < n && !bad; i++) out->str[i] = dict[out->codes[i]];
             r.off = r.len;
