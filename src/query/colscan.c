@@ -667,7 +667,6 @@ static void fill_event_masks(struct worker *w)
     }
 }
 
-static inline uint32_t event_mask(struct worker *w, uint32_t i) { return w->ev.slot[key_of(w, FF_FV_EVENT, 0, i)]; }
 
 static int value_at(struct worker *w, uint32_t i, uint32_t *out)
 {

@@ -288,8 +288,10 @@ static void *carve(struct ff_colvec *v, size_t n, size_t size)
  * values; out->mem has room for the arrays. 0 or FF_ECORRUPT. */
 /* codes[i] = u[i] for n one-byte codes; the largest. Vectorized (the build's -O2 is not):
  * every dictionary column of a query comes through here. */
-__attribute__((optimize("tree-vectorize"))) static unsigned char widen_codes(const unsigned char *restrict u,
-                                                                           uint32_t *restrict codes, uint32_t n)
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("tree-vectorize")))
+#endif
+static unsigned char widen_codes(const unsigned char *restrict u, uint32_t *restrict codes, uint32_t n)
 {
     unsigned char top = 0;
     for (uint32_t i = 0; i < n; i++) top = u[i] > top ? u[i] : top;
