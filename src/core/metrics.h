@@ -27,6 +27,7 @@ struct ff_metrics {
     atomic_uint_least64_t wal_write_errors;
     atomic_uint_least64_t connections_open;
     atomic_uint_least64_t connections_rejected;
+    atomic_uint_least64_t person_runs_bytes; /* queries' kept person runs (store/person_runs.c) */
     struct ff_histogram request_duration;
     struct ff_histogram wal_fsync_duration;
 };

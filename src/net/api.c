@@ -128,6 +128,8 @@ int ff_api_write_metrics(struct ff_buf *o, struct ff_store *store, const struct 
                                 "# TYPE footfall_connections_open gauge\nfootfall_connections_open %llu\n"
                                 "# HELP footfall_connections_rejected_total Connections refused over the limit.\n"
                                 "# TYPE footfall_connections_rejected_total counter\nfootfall_connections_rejected_total %llu\n"
+                                "# HELP footfall_query_person_runs_bytes Memory of the persons kept per part block for queries.\n"
+                                "# TYPE footfall_query_person_runs_bytes gauge\nfootfall_query_person_runs_bytes %llu\n"
                                 "# HELP footfall_memory_bytes Bytes allocated by footfall's own allocator.\n"
                                 "# TYPE footfall_memory_bytes gauge\nfootfall_memory_bytes %llu\n"
                                 "# HELP footfall_resident_memory_bytes Resident set size of the process.\n"
@@ -136,6 +138,7 @@ int ff_api_write_metrics(struct ff_buf *o, struct ff_store *store, const struct 
                                 (unsigned long long)ff_counter_get(ff_metrics.wal_write_errors),
                                 (unsigned long long)ff_counter_get(ff_metrics.connections_open),
                                 (unsigned long long)ff_counter_get(ff_metrics.connections_rejected),
+                                (unsigned long long)ff_counter_get(ff_metrics.person_runs_bytes),
                                 (unsigned long long)ff_mem_in_use(), (unsigned long long)resident_bytes());
     return rc;
 }

@@ -824,6 +824,8 @@ def test_kept_persons_follow_later_merges(footfall):
 
     assert persons() == 5  # devA, devB, devC, devD, carol; not the crawler
     assert persons() == 5  # again, from what the store kept
+    kept = [l for l in server.get("/metrics").text.splitlines() if l.startswith("footfall_query_person_runs_bytes ")]
+    assert kept and int(kept[0].split()[1]) >= 16 * 5, kept  # at least a run per person, 16 bytes each
     assert query(server, {**q, "bots": True})["series"][0]["total"] == 6
     events = {"kind": "trends", "interval": "day", "from": day, "to": day, "timezone": "UTC"}
     assert query(server, events)["series"][0]["total"] == 6
