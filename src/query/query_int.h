@@ -48,6 +48,7 @@ struct ff_qchunk {
 struct ff_qpairs {
     struct ff_qchunk *head, *tail; /* appends go to tail */
     size_t n;
+    size_t fill; /* pairs in tail: its own n is set when a reader needs it (one cache line less per append) */
 };
 struct ff_qdistinct {
     struct ff_qpairs part[FF_QDISTINCT_PARTS];

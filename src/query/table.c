@@ -81,16 +81,23 @@ static uint64_t pair_hash(uint64_t cell, uint64_t id) { return mix(cell * 0x9e37
 static int pairs_push(struct ff_qpairs *p, uint64_t cell, uint64_t id)
 {
     struct ff_qchunk *c = p->tail;
-    if (!c || c->n == FF_QCHUNK_PAIRS) {
+    if (!c || p->fill == FF_QCHUNK_PAIRS) {
         if (!(c = ff_chunk_take())) return -ENOMEM;
         c->next = NULL, c->n = 0;
-        if (p->tail) p->tail->next = c;
+        if (p->tail) p->tail->n = p->fill, p->tail->next = c;
         else p->head = c;
         p->tail = c;
+        p->fill = 0;
     }
-    c->v[c->n][0] = cell, c->v[c->n][1] = id, c->n++;
+    c->v[p->fill][0] = cell, c->v[p->fill][1] = id, p->fill++;
     p->n++;
     return 0;
+}
+
+/* Sets the tail chunk's count, for a reader of the chunks. */
+static void pairs_seal(struct ff_qpairs *p)
+{
+    if (p->tail) p->tail->n = p->fill;
 }
 
 int ff_qdistinct_add(struct ff_qdistinct *d, uint64_t cell, uint64_t id)
@@ -110,13 +117,15 @@ int ff_qdistinct_merge(struct ff_qdistinct *into, struct ff_qdistinct *from)
     for (size_t p = 0; p < FF_QDISTINCT_PARTS; p++) {
         struct ff_qpairs *a = &into->part[p], *b = &from->part[p];
         if (!b->head) continue;
+        pairs_seal(a), pairs_seal(b);
         if (a->tail) a->tail->next = b->head;
         else a->head = b->head;
         a->tail = b->tail;
+        a->fill = b->fill;
         a->n += b->n;
         into->n += b->n;
         from->n -= b->n;
-        *b = (struct ff_qpairs){NULL, NULL, 0};
+        *b = (struct ff_qpairs){NULL, NULL, 0, 0};
     }
     return 0;
 }
@@ -133,6 +142,7 @@ int ff_qdistinct_count(struct ff_qdistinct *d, struct ff_qtable *cells)
     int rc = 0;
     for (size_t p = 0; !rc && p < FF_QDISTINCT_PARTS; p++) {
         struct ff_qpairs *q = &d->part[p];
+        pairs_seal(q);
         size_t c = 16, kept = 0;
         while (c < q->n * 2) c *= 2;
         memset(set, 0xff, c * sizeof *set); /* a free slot's cell is EMPTY */
@@ -157,6 +167,7 @@ int ff_qdistinct_count(struct ff_qdistinct *d, struct ff_qtable *cells)
             for (struct ff_qchunk *ch = out->next, *next; ch; ch = next) next = ch->next, ff_chunk_give(ch);
             out->next = NULL;
             q->tail = out;
+            q->fill = at;
         }
         d->n -= q->n - kept;
         q->n = kept;
