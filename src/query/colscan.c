@@ -362,20 +362,15 @@ static int same_person_ids(const struct worker *w, uint32_t i, uint32_t j) { ret
 
 /* Row i as an event of its ids only, its person resolved (identity.h); the ids' text may
  * be in buf. 0, or an error of the identity map. */
-static int row_person(struct worker *w, uint32_t i, struct ff_event *ev, char buf[3][36])
+static int row_person(struct worker *w, uint32_t i, struct ff_event *ev, char buf[FF_PERSON_IDS][36])
 {
-    memset(ev, 0, sizeof *ev);
-    ev->type = FF_EV_TRACK;
-    ev->project = ff_idvec_text(&w->id[ID_PROJECT], i, buf[0]);
-    ev->user_id = ff_idvec_text(&w->id[ID_USER], i, buf[1]);
-    ev->anonymous_id = ff_idvec_text(&w->id[ID_ANON], i, buf[2]);
-    return ff_store_person_of(w->sh->s, ev, &w->tmp);
+    return ff_idvec_person(w->sh->s, w->id, i, ev, buf, &w->tmp);
 }
 
 /* Row i's person trait into pc->text: 1 when the person has it. */
 static int trait_value(struct worker *w, struct pcol *pc, uint32_t i)
 {
-    char buf[3][36];
+    char buf[FF_PERSON_IDS][36];
     struct ff_event ev;
     pc->text_row = i;
     ff_buf_reset(&pc->text);
@@ -667,7 +662,6 @@ static void fill_event_masks(struct worker *w)
     }
 }
 
-
 static int value_at(struct worker *w, uint32_t i, uint32_t *out)
 {
     const struct ff_qplan *p = w->sh->p;
@@ -711,7 +705,7 @@ static int person_at(struct worker *w, struct runs *r, uint32_t i)
     }
     if (r->person_row != UINT32_MAX && same_person_ids(w, i, r->person_row)) return 0;
     r->person_row = i;
-    char buf[3][36];
+    char buf[FF_PERSON_IDS][36];
     struct ff_event ev;
     row_person(w, i, &ev, buf);
     struct ff_str who = ff_query_person(&ev);
@@ -833,6 +827,16 @@ static int ready_caches(struct worker *w, int new_part)
     return rc < 0 ? rc : 0;
 }
 
+/* Row i is kept by the block's bot flags (NULL: bots are counted, or the block has none) and
+ * the query's project (proj_ok NULL: every code is). */
+static inline int row_kept(const uint8_t *bot, const uint8_t *proj_ok, const uint32_t *proj, uint32_t i)
+{
+    return (!bot || !bot[i]) && (!proj_ok || proj_ok[proj[i]]);
+}
+
+/* The block's bot flags when bots are left out, else NULL. */
+static const uint8_t *bot_flags(const struct worker *w) { return w->sh->p->q->bots ? NULL : w->bot.u8; }
+
 /* A block inside the range and one interval, when the kind wants only how many events of
  * each name there are (no filters, values, persons or sessions): counted per event key, one
  * weighted row per name. 1 when it did so. */
@@ -848,11 +852,10 @@ static int count_block(struct worker *w, int *rc)
     uint32_t nkeys = key_count(w, FF_FV_EVENT, 0);
     uint32_t *counts = ff_calloc(nkeys, sizeof *counts);
     if (!counts) return *rc = -ENOMEM, 1;
-    int bots = !q->bots && w->bot.u8;
-    const uint8_t *proj_ok = w->proj_ok;
+    const uint8_t *bot = bot_flags(w), *proj_ok = w->proj_ok;
     const uint32_t *proj = w->k[FF_C_PROJECT].codes;
     for (uint32_t i = 0; i < w->n; i++)
-        if ((!bots || !w->bot.u8[i]) && (!proj_ok || proj_ok[proj[i]])) counts[key_of(w, FF_FV_EVENT, 0, i)]++;
+        if (row_kept(bot, proj_ok, proj, i)) counts[key_of(w, FF_FV_EVENT, 0, i)]++;
     *rc = 0;
     for (uint32_t k = 0; !*rc && k < nkeys; k++)
         if (counts[k] && w->ev.slot[k]) *rc = add_rows(w, w->block_t, 0, 0, 0, w->ev.slot[k], 0, 0, counts[k]);
@@ -872,8 +875,7 @@ static int run_block(struct worker *w, int *rc)
     if (!w->match_all || !p->weighted || !w->coarse || p->who || p->session || p->value || p->number || q->nfilters ||
         (persons && !w->kept_runs))
         return 0;
-    int bots = !q->bots && w->bot.u8;
-    const uint8_t *proj_ok = w->proj_ok;
+    const uint8_t *bot = bot_flags(w), *proj_ok = w->proj_ok;
     const uint32_t *proj = w->k[FF_C_PROJECT].codes;
     uint32_t match = ((1u << p->nmatch) - 1) | p->filter_bit;
     uint32_t nruns = persons ? w->nruns : 1;
@@ -881,8 +883,8 @@ static int run_block(struct worker *w, int *rc)
     for (uint32_t k = 0, i = 0; !*rc && k < nruns; k++) {
         uint32_t end = persons ? w->runs[k].end : w->n, weight = 0;
         uint64_t person = persons ? w->runs[k].person : 0;
-        if (!bots && !proj_ok) weight = end - i, i = end;
-        for (; i < end; i++) weight += (!bots || !w->bot.u8[i]) && (!proj_ok || proj_ok[proj[i]]);
+        if (!bot && !proj_ok) weight = end - i, i = end;
+        for (; i < end; i++) weight += (uint32_t)row_kept(bot, proj_ok, proj, i);
         if (!weight || (p->person == FF_QP_REQUIRED && !person) ||
             (w->sh->members && !ff_segment_has(w->sh->members, w->sh->min_count, person)))
             continue;
@@ -944,7 +946,7 @@ __attribute__((noinline)) static uint32_t select_rows(struct worker *w) /* its o
 {
     const struct ff_qplan *p = w->sh->p;
     const int64_t *t = w->time.i64, to = ff_qplan_to(p);
-    const uint8_t *bot = !p->q->bots ? w->bot.u8 : NULL, *proj_ok = w->proj_ok;
+    const uint8_t *bot = bot_flags(w), *proj_ok = w->proj_ok;
     const uint32_t *proj = w->k[FF_C_PROJECT].codes;
     int by_name = p->nmatch && !w->match_all, keep = !p->nmatch || p->keep_unmatched, coarse = w->coarse;
     /* in locals: the stores below could alias the worker's fields, which would be read again every row */
@@ -955,8 +957,7 @@ __attribute__((noinline)) static uint32_t select_rows(struct worker *w) /* its o
     int64_t from = p->from_us;
     for (uint32_t i = 0; i < rows; i++) {
         uint32_t named = by_name ? slot[event_key(type, codes, ndict, i)] : all;
-        int in = (keep || named) && (!bot || !bot[i]) && (!proj_ok || proj_ok[proj[i]]) &&
-                 (coarse || (t[i] >= from && t[i] < to));
+        int in = (keep || named) && row_kept(bot, proj_ok, proj, i) && (coarse || (t[i] >= from && t[i] < to));
         sel[n] = i, named_out[n] = named; /* written always, kept when `in`: no branch to mispredict */
         n += (uint32_t)in;
     }

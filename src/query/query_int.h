@@ -74,11 +74,11 @@ struct ff_qrow {
 };
 /* qsort order of rows that start with struct ff_qrow: by key, time, arrival. */
 int ff_qrow_cmp(const void *a, const void *b);
-/* Sorts rows of `elem` bytes that start with struct ff_qrow as ff_qrow_cmp does, faster than
- * qsort on millions of them: by the key's top bits first, then each run. The sorted rows may
- * be in a new array (*v then points to it, the old one freed, and *cap to its room in rows).
- * 0 or -ENOMEM. */
-int ff_qrows_sort(void **v, size_t n, size_t *cap, size_t elem);
+/* Sorts the n rows of `elem` bytes at v (an array with room for cap rows) that start with
+ * struct ff_qrow as ff_qrow_cmp does, in place, faster than qsort on millions of them: by the
+ * key's top bits, then the next ones, then insertion sorts. The scratch copy has the array's
+ * room, so that kept blocks (ff_big_free) fit the next query's arrays. 0 or -ENOMEM. */
+int ff_qrows_sort(void *v, size_t n, size_t cap, size_t elem);
 /* Rows gathered by one thread of a scan (colscan.h). */
 #define FF_QROWVEC_MAX 8 /* vectors ff_qrowvec_each_key walks at once */
 struct ff_qrowvec {

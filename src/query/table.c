@@ -195,12 +195,15 @@ static inline void copy_row(void *d, const void *s, size_t elem)
     }
 }
 
-static inline int row_before(const struct ff_qrow *x, const struct ff_qrow *y)
+/* By key, time, arrival: -1, 0 or 1 (ff_qrow_cmp, and inlined where the sort needs it). */
+static inline int row_order(const struct ff_qrow *x, const struct ff_qrow *y)
 {
-    if (x->key != y->key) return x->key < y->key;
-    if (x->t != y->t) return x->t < y->t;
-    return x->seq < y->seq;
+    if (x->key != y->key) return x->key < y->key ? -1 : 1;
+    if (x->t != y->t) return x->t < y->t ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
+
+static inline int row_before(const struct ff_qrow *x, const struct ff_qrow *y) { return row_order(x, y) < 0; }
 
 /* Insertion sort of n rows: what is left after the radix passes is a few rows of one key,
  * nearly always in time order already (a person's rows come part by part, day by day).
@@ -225,34 +228,29 @@ static void insertion_sort(char *a, size_t n, size_t elem)
     }
 }
 
-int ff_qrows_sort(void **v, size_t n, size_t *cap, size_t elem)
+int ff_qrows_sort(void *v, size_t n, size_t cap, size_t elem)
 {
     enum { BITS = 16, NB = 1 << BITS, SUB = 8, NS = 1 << SUB };
     if (n < 4096 || elem > 64) {
-        qsort(*v, n, elem, ff_qrow_cmp);
+        qsort(v, n, elem, ff_qrow_cmp);
         return 0;
     }
-    /* the rows end where they were; the scratch copy is as large as that array (a power of
-     * two of rows, as ff_qrows_reserve grows them), so that kept blocks (ff_big_free) fit
-     * the next query's arrays */
-    size_t room = *cap;
-    if (room < n) room = n;
+    size_t room = cap > n ? cap : n; /* a power of two of rows, as ff_qrows_reserve grows them */
     size_t *at = ff_calloc(NB + 1, sizeof *at), *fill = ff_malloc(NB * sizeof *fill);
     char *tmp = ff_big_alloc(room * elem);
     if (!at || !fill || !tmp) {
         ff_free(at), ff_free(fill), ff_big_free(tmp);
         return -ENOMEM;
     }
-    char *src = *v;
+    char *src = v;
     /* by the key's top bits into tmp, then each bucket by the next bits back into src (a
      * bucket is a few KiB: that pass stays in the cache), then each of those by time */
-    for (size_t i = 0; i < n; i++) at[(((const struct ff_qrow *)(src + i * elem))->key >> (64 - BITS)) + 1]++;
+#define TOP(r) (((const struct ff_qrow *)(r))->key >> (64 - BITS))
+#define NEXT(r) ((((const struct ff_qrow *)(r))->key >> (64 - BITS - SUB)) & (NS - 1))
+    for (size_t i = 0; i < n; i++) at[TOP(src + i * elem) + 1]++;
     for (size_t b = 0; b < NB; b++) at[b + 1] += at[b];
     memcpy(fill, at, NB * sizeof *fill);
-    for (size_t i = 0; i < n; i++) {
-        size_t b = ((const struct ff_qrow *)(src + i * elem))->key >> (64 - BITS);
-        copy_row(tmp + fill[b]++ * elem, src + i * elem, elem);
-    }
+    for (size_t i = 0; i < n; i++) copy_row(tmp + fill[TOP(src + i * elem)]++ * elem, src + i * elem, elem);
     for (size_t b = 0; b < NB; b++) {
         size_t lo = at[b], c = at[b + 1] - lo;
         char *from = tmp + lo * elem, *to = src + lo * elem;
@@ -262,16 +260,15 @@ int ff_qrows_sort(void **v, size_t n, size_t *cap, size_t elem)
             continue;
         }
         size_t sub[NS + 1] = {0}, put[NS];
-        for (size_t i = 0; i < c; i++) sub[((((const struct ff_qrow *)(from + i * elem))->key >> (64 - BITS - SUB)) & (NS - 1)) + 1]++;
+        for (size_t i = 0; i < c; i++) sub[NEXT(from + i * elem) + 1]++;
         for (size_t k = 0; k < NS; k++) sub[k + 1] += sub[k];
         memcpy(put, sub, sizeof put);
-        for (size_t i = 0; i < c; i++) {
-            size_t k = (((const struct ff_qrow *)(from + i * elem))->key >> (64 - BITS - SUB)) & (NS - 1);
-            copy_row(to + put[k]++ * elem, from + i * elem, elem);
-        }
+        for (size_t i = 0; i < c; i++) copy_row(to + put[NEXT(from + i * elem)]++ * elem, from + i * elem, elem);
         for (size_t k = 0; k < NS; k++)
             if (sub[k + 1] - sub[k] > 1) insertion_sort(to + sub[k] * elem, sub[k + 1] - sub[k], elem);
     }
+#undef TOP
+#undef NEXT
     ff_free(fill), ff_free(at), ff_big_free(tmp);
     return 0;
 }
@@ -338,7 +335,7 @@ int ff_qrowvec_each_key(const struct ff_qrowvec *v, size_t nv, size_t elem,
 int ff_qrowvec_sort(void *state, size_t elem)
 {
     struct ff_qrowvec *r = state;
-    return r->n ? ff_qrows_sort(&r->v, r->n, &r->cap, elem) : 0;
+    return r->n ? ff_qrows_sort(r->v, r->n, r->cap, elem) : 0;
 }
 
 int ff_qtable_merge_with(struct ff_qtable *into, const struct ff_qtable *from, int op)
@@ -361,13 +358,7 @@ void ff_qtable_free(struct ff_qtable *t)
 
 /* ---- rows ---- */
 
-int ff_qrow_cmp(const void *a, const void *b)
-{
-    const struct ff_qrow *x = a, *y = b;
-    if (x->key != y->key) return x->key < y->key ? -1 : 1;
-    if (x->t != y->t) return x->t < y->t ? -1 : 1;
-    return x->seq < y->seq ? -1 : x->seq > y->seq;
-}
+int ff_qrow_cmp(const void *a, const void *b) { return row_order(a, b); }
 
 int ff_qrows_reserve(void **v, size_t n, size_t *cap, size_t elem)
 {

@@ -18,8 +18,8 @@ const int ff_person_id_cols[FF_PERSON_IDS] = {FF_C_PROJECT, FF_C_USER_ID, FF_C_A
 #define CHECK_MAX 64
 
 /* The most memory kept runs take, all parts together (16 bytes a run: bench/store's 20 M
- * events make 1.4 M runs, 22 MB): past it, a block's runs are resolved for each query and not kept, so the
- * cache cannot take the memory that ingest needs (--max-memory-bytes). */
+ * events make 1.4 M runs, 22 MB): past it, a block's runs are resolved for each query and
+ * not kept, so the cache cannot take the memory that ingest needs (--max-memory-bytes). */
 #define KEEP_MAX_BYTES ((uint64_t)256 << 20)
 
 static void note_kept(int64_t bytes)
@@ -53,6 +53,17 @@ struct ff_str ff_idvec_text(const struct ff_idvec *c, uint32_t i, char buf[36])
     return v->str[i];
 }
 
+int ff_idvec_person(struct ff_store *s, const struct ff_idvec *id, uint32_t i, struct ff_event *ev,
+                    char buf[FF_PERSON_IDS][36], struct ff_buf *tmp)
+{
+    memset(ev, 0, sizeof *ev);
+    ev->type = FF_EV_TRACK;
+    ev->project = ff_idvec_text(&id[FF_ID_PROJECT], i, buf[FF_ID_PROJECT]);
+    ev->user_id = ff_idvec_text(&id[FF_ID_USER], i, buf[FF_ID_USER]);
+    ev->anonymous_id = ff_idvec_text(&id[FF_ID_ANON], i, buf[FF_ID_ANON]);
+    return ff_store_person_of(s, ev, tmp);
+}
+
 /* Resolves block b's runs into br. */
 static int resolve_block(struct ff_store *s, const struct ff_part *p, uint32_t b, struct ff_block_runs *br, char *err,
                          size_t errlen)
@@ -76,11 +87,7 @@ static int resolve_block(struct ff_store *s, const struct ff_part *p, uint32_t b
         }
         char buf[FF_PERSON_IDS][36];
         struct ff_event ev;
-        memset(&ev, 0, sizeof ev);
-        ev.project = ff_idvec_text(&id[FF_ID_PROJECT], i, buf[0]);
-        ev.user_id = ff_idvec_text(&id[FF_ID_USER], i, buf[1]);
-        ev.anonymous_id = ff_idvec_text(&id[FF_ID_ANON], i, buf[2]);
-        if ((rc = ff_store_person_of(s, &ev, &tmp))) break;
+        if ((rc = ff_idvec_person(s, id, i, &ev, buf, &tmp))) break;
         runs[nruns++] = (struct ff_person_run){i + 1, ev.person_id.len ? XXH3_64bits(ev.person_id.p, ev.person_id.len) : 0};
     }
     ff_buf_free(&tmp);

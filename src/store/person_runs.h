@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "core/buf.h"
+#include "event/event.h"
 #include "store/part.h"
 
 /* One run: rows up to (not including) `end` of the block, after the previous run's. */
@@ -48,6 +49,11 @@ struct ff_str ff_idvec_text(const struct ff_idvec *c, uint32_t i, char buf[36]);
 /* The ids that make a person: project, user id, anonymous id. */
 enum { FF_ID_PROJECT, FF_ID_USER, FF_ID_ANON, FF_PERSON_IDS };
 extern const int ff_person_id_cols[FF_PERSON_IDS];
+/* Row i as an event of its ids only (id[FF_ID_*]; their text may be put in buf), its person
+ * resolved (ff_store_person_of: ev->person_id, pointing into tmp). 0, or the identity map's error. */
+struct ff_store;
+int ff_idvec_person(struct ff_store *s, const struct ff_idvec *id, uint32_t i, struct ff_event *ev,
+                    char buf[FF_PERSON_IDS][36], struct ff_buf *tmp);
 /* Rows i and j have the same project, user and anonymous ids (id[FF_ID_*]): one person. */
 static inline int ff_person_ids_same(const struct ff_idvec *id, uint32_t i, uint32_t j)
 {
