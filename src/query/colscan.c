@@ -482,8 +482,10 @@ static void prop_free(struct pcol *pc)
 /* The event key of row i: a track call's event code, or (dictionary size + type). */
 static inline uint32_t event_key(const uint8_t *type, const uint32_t *codes, uint32_t ndict, uint32_t i)
 {
-    uint8_t t = type ? type[i] : 0;
-    return t == FF_EV_TRACK ? codes[i] : ndict + t;
+    uint32_t t = type ? type[i] : 0, code = codes[i];
+    /* chosen by a mask, not a branch: pages and tracks alternate at random */
+    uint32_t track = 0u - (uint32_t)(t == FF_EV_TRACK);
+    return (code & track) | ((ndict + t) & ~track);
 }
 
 /* A field's key at row i, and the text of a key. */
@@ -948,18 +950,32 @@ __attribute__((noinline)) static uint32_t select_rows(struct worker *w) /* its o
     const int64_t *t = w->time.i64, to = ff_qplan_to(p);
     const uint8_t *bot = bot_flags(w), *proj_ok = w->proj_ok;
     const uint32_t *proj = w->k[FF_C_PROJECT].codes;
-    int by_name = p->nmatch && !w->match_all, keep = !p->nmatch || p->keep_unmatched, coarse = w->coarse;
+    int by_name = p->nmatch && !w->match_all;
+    uint32_t keep = !p->nmatch || p->keep_unmatched;
     /* in locals: the stores below could alias the worker's fields, which would be read again every row */
     const uint8_t *type = w->type.u8;
     const uint32_t *codes = w->k[FF_C_EVENT].codes, *slot = w->ev.slot, ndict = w->k[FF_C_EVENT].ndict;
     uint32_t *restrict sel = w->sel, *restrict named_out = w->named;
     uint32_t all = p->nmatch ? ((1u << p->nmatch) - 1) : 0, n = 0, rows = w->n;
     int64_t from = p->from_us;
+    /* Whether a row is in is worked out with & and |, not && and ||: a query's event is in
+     * a third of the rows, say, at random, and a branch on it mispredicted every other row. */
+    if (!bot && !proj_ok && w->coarse && by_name) { /* the usual block: only the name decides */
+        for (uint32_t i = 0; i < rows; i++) {
+            uint32_t named = slot[event_key(type, codes, ndict, i)];
+            sel[n] = i, named_out[n] = named; /* written always, kept when in */
+            n += keep | (named != 0);
+        }
+        return n;
+    }
     for (uint32_t i = 0; i < rows; i++) {
         uint32_t named = by_name ? slot[event_key(type, codes, ndict, i)] : all;
-        int in = (keep || named) && row_kept(bot, proj_ok, proj, i) && (coarse || (t[i] >= from && t[i] < to));
-        sel[n] = i, named_out[n] = named; /* written always, kept when `in`: no branch to mispredict */
-        n += (uint32_t)in;
+        uint32_t in = keep | (named != 0);
+        if (bot) in &= !bot[i];
+        if (proj_ok) in &= proj_ok[proj[i]];
+        if (!w->coarse) in &= (uint32_t)(t[i] >= from) & (uint32_t)(t[i] < to);
+        sel[n] = i, named_out[n] = named;
+        n += in;
     }
     return n;
 }
