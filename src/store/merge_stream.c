@@ -197,7 +197,7 @@ static int plan_columns(struct merger *m)
         memset(oc, 0, sizeof *oc);
         snprintf(oc->name, sizeof oc->name, "%s", p0->cols[c].name);
         oc->type = p0->cols[c].type;
-        oc->codec = c < FF_NCOLS ? ff_schema[c].codec : FF_CODEC_ZSTD;
+        oc->codec = ff_schema_codec(c);
         oc->enc = FF_ENC_PLAIN;
         if (oc->type != FF_COL_STR) continue;
         int all_dict = 1, all_uuid = 1;

@@ -334,13 +334,12 @@ static int write_day(const struct builder *b, const char *path, uint32_t block_r
         if (c < FF_NCOLS) {
             snprintf(cols[c].name, sizeof cols[c].name, "%s", ff_schema[c].name);
             cols[c].type = ff_schema[c].type;
-            cols[c].codec = ff_schema[c].codec;
         } else {
             const int k = c - FF_NCOLS;
             snprintf(cols[c].name, sizeof cols[c].name, FF_PROPS_PREFIX "%.*s", (int)b->plan->k[k].len, b->plan->k[k].key);
             cols[c].type = b->plan->k[k].type;
-            cols[c].codec = FF_CODEC_ZSTD;
         }
+        cols[c].codec = ff_schema_codec((uint32_t)c);
         cols[c].enc = FF_ENC_PLAIN;
     }
     /* Interned string columns first: those that come out as codes or UUID bytes need no
