@@ -100,6 +100,10 @@ struct fcache {
     int stable;
 };
 
+struct keyed_cell {
+    uint32_t stamp, weight;
+};
+
 struct worker {
     struct shared *sh;
     void *state;
@@ -133,6 +137,10 @@ struct worker {
     uint32_t *iota, *zeros;     /* 0, 1, 2, …; and all 0 (a missing column's codes) */
     uint32_t *sel, *named;      /* the block's rows a first pass keeps, and their matchers by name */
     uint32_t rows_cap;
+    struct keyed_cell *cells;   /* keyed_block's counts per (value key, matchers), and the cells */
+    uint32_t *touched;          /* a run touched */
+    size_t cells_cap;
+    uint32_t stamp;             /* the run being counted: a cell of another is 0 */
     struct fcache filt[FF_QUERY_MAX_FILTERS];
     struct fcache mfilt[FF_QPLAN_MATCH][FF_QUERY_MAX_STEP_FILTERS];
     struct fcache val[3];       /* value, value_page, value_screen */
@@ -664,6 +672,19 @@ static void fill_event_masks(struct worker *w)
     }
 }
 
+/* The index in plan->values of a value field's key (cached per key). */
+static int key_value(struct worker *w, struct fcache *c, uint32_t key, uint32_t *out)
+{
+    if (!c->slot[key]) {
+        uint32_t idx;
+        int rc = lock_index(w->sh, w->sh->p->values, key_text(w, c->kind, c->col, key), &idx);
+        if (rc) return rc;
+        c->slot[key] = idx + 1;
+    }
+    *out = c->slot[key] - 1;
+    return 0;
+}
+
 static int value_at(struct worker *w, uint32_t i, uint32_t *out)
 {
     const struct ff_qplan *p = w->sh->p;
@@ -673,15 +694,7 @@ static int value_at(struct worker *w, uint32_t i, uint32_t *out)
         if (t == FF_EV_PAGE && p->value_page) c = &w->val[1];
         else if (t == FF_EV_SCREEN && p->value_screen) c = &w->val[2];
     }
-    uint32_t key = key_of(w, c->kind, c->col, i);
-    if (!c->slot[key]) {
-        uint32_t idx;
-        int rc = lock_index(w->sh, p->values, key_text(w, c->kind, c->col, key), &idx);
-        if (rc) return rc;
-        c->slot[key] = idx + 1;
-    }
-    *out = c->slot[key] - 1;
-    return 0;
+    return key_value(w, c, key_of(w, c->kind, c->col, i), out);
 }
 
 struct runs {
@@ -980,6 +993,83 @@ __attribute__((noinline)) static uint32_t select_rows(struct worker *w) /* its o
     return n;
 }
 
+/* A block inside the range and one interval, for a weighted kind that wants, per person (a
+ * kept run) or for the whole block, how many rows it has of each (matchers, value), and no
+ * filter, order, session or number: rows are counted in a cell per (value key, matchers),
+ * a few instructions a row, and each cell a run touched goes out as one row with its count
+ * (the row-by-row path searches its pending rows for every row). 1 when it did so. */
+#define KEYED_MATCH_MAX 2 /* matchers: cells per key 1 << this */
+static int keyed_block(struct worker *w, int *rc)
+{
+    const struct ff_qplan *p = w->sh->p;
+    const struct ff_query *q = p->q;
+    int persons = p->person || w->sh->members;
+    if (!p->weighted || !w->coarse || p->seq || p->who || p->session || p->number || q->nfilters ||
+        p->nmatch > KEYED_MATCH_MAX || p->value_page || p->value_screen || p->value_mask || (persons && !w->kept_runs))
+        return 0;
+    for (size_t m = 0; m < p->nmatch; m++)
+        if (p->match_nfilters[m]) return 0;
+    struct fcache *c = &w->val[0];
+    const uint32_t nm = 1u << p->nmatch, nkeys = p->value ? key_count(w, c->kind, c->col) : 1;
+    const size_t ncells = (size_t)nkeys * nm;
+    *rc = 0;
+    if (ncells > w->cells_cap) {
+        ff_free(w->cells);
+        ff_free(w->touched);
+        w->cells = ff_calloc(ncells, sizeof *w->cells);
+        w->touched = ff_malloc(ncells * sizeof *w->touched);
+        w->cells_cap = w->cells && w->touched ? ncells : 0;
+        w->stamp = 0;
+        if (!w->cells_cap) return *rc = -ENOMEM, 1;
+    }
+    struct keyed_cell *cells = w->cells;
+    uint32_t *touched = w->touched, nsel = select_rows(w), run = 0;
+    /* the usual keys read here, not through key_of's switch and call */
+    const int by_event = p->value && c->kind == FF_FV_EVENT;
+    const uint32_t *codes = p->value && c->kind == FF_FV_COLUMN ? w->k[c->col].codes : NULL;
+    const uint32_t *ecodes = w->k[FF_C_EVENT].codes, endict = w->k[FF_C_EVENT].ndict;
+    const uint8_t *type = w->type.u8;
+    for (uint32_t k = 0; k < nsel && !*rc;) {
+        uint32_t end = w->n;
+        uint64_t person = 0;
+        if (persons) {
+            while (w->runs[run].end <= w->sel[k]) run++;
+            end = w->runs[run].end, person = w->runs[run].person;
+            if ((p->person == FF_QP_REQUIRED && !person) ||
+                (w->sh->members && !ff_segment_has(w->sh->members, w->sh->min_count, person))) {
+                while (k < nsel && w->sel[k] < end) k++;
+                continue;
+            }
+        }
+        if (++w->stamp == 0) { /* wrapped: no cell may look counted */
+            memset(cells, 0, w->cells_cap * sizeof *cells);
+            w->stamp = 1;
+        }
+        const uint32_t stamp = w->stamp;
+        uint32_t ntouched = 0;
+        for (; k < nsel && w->sel[k] < end; k++) {
+            uint32_t i = w->sel[k];
+            uint32_t key = by_event ? event_key(type, ecodes, endict, i)
+                           : codes  ? codes[i]
+                           : p->value ? key_of(w, c->kind, c->col, i)
+                                      : 0;
+            uint32_t cell = key * nm + (w->named[k] & (nm - 1));
+            if (cells[cell].stamp != stamp) cells[cell] = (struct keyed_cell){stamp, 0}, touched[ntouched++] = cell;
+            cells[cell].weight++;
+        }
+        for (uint32_t t = 0; t < ntouched && !*rc; t++) {
+            uint32_t cell = touched[t], value = 0;
+            if (p->value) {
+                if ((*rc = key_value(w, c, cell / nm, &value))) break;
+                if (!value && p->value_required) continue;
+            }
+            *rc = add_rows(w, w->block_t, 0, p->person ? person : 0, 0, (cell % nm) | p->filter_bit, value, 0,
+                           cells[cell].weight);
+        }
+    }
+    return 1;
+}
+
 static int vector_block(struct worker *w)
 {
     const struct ff_qplan *p = w->sh->p;
@@ -990,7 +1080,7 @@ static int vector_block(struct worker *w)
     pend.n = 0;
     int persons = p->person || p->who || w->sh->members;
     int rc = 0;
-    if (count_block(w, &rc) || run_block(w, &rc)) return rc;
+    if (count_block(w, &rc) || run_block(w, &rc) || keyed_block(w, &rc)) return rc;
     uint32_t nsel = select_rows(w);
     for (uint32_t k = 0; !rc && k < nsel; k++) {
         uint32_t i = w->sel[k];
@@ -1143,6 +1233,8 @@ static void worker_free(struct worker *w)
     ff_free(w->zeros);
     ff_free(w->sel);
     ff_free(w->named);
+    ff_free(w->cells);
+    ff_free(w->touched);
     ff_free(w->proj_buf);
     for (size_t i = 0; i < FF_QUERY_MAX_FILTERS; i++) ff_free(w->filt[i].slot);
     for (size_t m = 0; m < FF_QPLAN_MATCH; m++)
