@@ -12,6 +12,7 @@
  * (struct pcol). */
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <errno.h>
+#include <math.h>
 #include <pcre2.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -993,9 +994,40 @@ __attribute__((noinline)) static uint32_t select_rows(struct worker *w) /* its o
     return n;
 }
 
+/* Keeps of the n selected rows (w->sel, w->named) those that pass the query's filters, for a
+ * plan that leaves out rows that fail them (no filter_bit); how many. A typed number compared
+ * with gt or lt is read straight from its column, row after row. */
+static uint32_t filter_rows(struct worker *w, uint32_t nsel)
+{
+    const struct ff_query *q = w->sh->p->q;
+    uint32_t *restrict sel = w->sel, *restrict named = w->named;
+    for (size_t f = 0; f < q->nfilters; f++) {
+        struct fcache *c = &w->filt[f];
+        const struct ff_filter *fl = &q->filters[f];
+        const struct pcol *pc = c->kind == FF_FV_PROP ? &w->prop[c->col] : NULL;
+        const int gt = fl->op == FF_OP_GT, typed = pc && pc->typed_pc >= 0 && (gt || fl->op == FF_OP_LT);
+        const double *f64 = typed && pc->typed.type == FF_COL_F64 ? pc->typed.f64 : NULL;
+        const int64_t *i64 = typed && pc->typed.type == FF_COL_I64 ? pc->typed.i64 : NULL;
+        const double x = fl->number;
+        uint32_t n = 0;
+        for (uint32_t k = 0; k < nsel; k++) {
+            uint32_t i = sel[k];
+            int pass;
+            /* NaN and INT64_MIN: absent from the typed column, perhaps in the rest */
+            double d = f64 ? f64[i] : i64 && i64[i] != INT64_MIN ? (double)i64[i] : NAN;
+            if (d == d) pass = gt ? d > x : d < x;
+            else pass = filter_pass(w, c, fl, i);
+            sel[n] = i, named[n] = named[k];
+            n += (uint32_t)pass;
+        }
+        nsel = n;
+    }
+    return nsel;
+}
+
 /* A block inside the range and one interval, for a weighted kind that wants, per person (a
  * kept run) or for the whole block, how many rows it has of each (matchers, value), and no
- * filter, order, session or number: rows are counted in a cell per (value key, matchers),
+ * order, session or number (the query's filters are applied first): rows are counted in a cell per (value key, matchers),
  * a few instructions a row, and each cell a run touched goes out as one row with its count
  * (the row-by-row path searches its pending rows for every row). 1 when it did so. */
 #define KEYED_MATCH_MAX 2 /* matchers: cells per key 1 << this */
@@ -1004,7 +1036,7 @@ static int keyed_block(struct worker *w, int *rc)
     const struct ff_qplan *p = w->sh->p;
     const struct ff_query *q = p->q;
     int persons = p->person || w->sh->members;
-    if (!p->weighted || !w->coarse || p->seq || p->who || p->session || p->number || q->nfilters ||
+    if (!p->weighted || !w->coarse || p->seq || p->who || p->session || p->number || (q->nfilters && p->filter_bit) ||
         p->nmatch > KEYED_MATCH_MAX || p->value_page || p->value_screen || p->value_mask || (persons && !w->kept_runs))
         return 0;
     for (size_t m = 0; m < p->nmatch; m++)
@@ -1023,7 +1055,7 @@ static int keyed_block(struct worker *w, int *rc)
         if (!w->cells_cap) return *rc = -ENOMEM, 1;
     }
     struct keyed_cell *cells = w->cells;
-    uint32_t *touched = w->touched, nsel = select_rows(w), run = 0;
+    uint32_t *touched = w->touched, nsel = filter_rows(w, select_rows(w)), run = 0;
     /* the usual keys read here, not through key_of's switch and call */
     const int by_event = p->value && c->kind == FF_FV_EVENT;
     const uint32_t *codes = p->value && c->kind == FF_FV_COLUMN ? w->k[c->col].codes : NULL;

@@ -37,6 +37,8 @@ def generate(seed=5):
         e = {"type": kind, "anonymousId": f"dev{dev}", "timestamp": iso(t), "messageId": uid()}
         plan = rnd.choice(PLANS)
         props = {"amount": rnd.randrange(0, 200)}
+        if rnd.random() < 0.6:  # a float column of its own in parts, the thresholds below among its values
+            props["price"] = rnd.choice([9.5, 19.99, 20.0, 49.9, 50.0, 150.25])
         if plan:
             props["plan"] = plan
         if kind == "page":
@@ -169,6 +171,8 @@ def test_series_breakdown_and_other(loaded):
      lambda e: e["type"] == "page" and props(e)["path"] in ("/p/1", "/p/2")),
     ({"field": "properties.amount", "op": "gt", "value": 150}, lambda e: props(e).get("amount", -1) > 150),
     ({"field": "properties.amount", "op": "lt", "value": 20.5}, lambda e: props(e).get("amount", 999) < 20.5),
+    ({"field": "properties.price", "op": "gt", "value": 19.99}, lambda e: props(e).get("price", -1) > 19.99),
+    ({"field": "properties.price", "op": "lt", "value": 50}, lambda e: props(e).get("price", 999) < 50),
     ({"field": "properties.plan", "op": "exists"}, lambda e: "plan" in props(e)),
     ({"field": "properties.amount", "op": "eq", "value": 7}, lambda e: props(e).get("amount") == 7),
 ])
