@@ -1049,7 +1049,7 @@ static int keyed_block(struct worker *w, int *rc)
         ff_free(w->cells);
         ff_free(w->touched);
         w->cells = ff_calloc(ncells, sizeof *w->cells);
-        w->touched = ff_malloc(ncells * sizeof *w->touched);
+        w->touched = ff_malloc((ncells + 1) * sizeof *w->touched); /* one written past the last touched */
         w->cells_cap = w->cells && w->touched ? ncells : 0;
         w->stamp = 0;
         if (!w->cells_cap) return *rc = -ENOMEM, 1;
@@ -1086,8 +1086,10 @@ static int keyed_block(struct worker *w, int *rc)
                            : p->value ? key_of(w, c->kind, c->col, i)
                                       : 0;
             uint32_t cell = key * nm + (w->named[k] & (nm - 1));
-            if (cells[cell].stamp != stamp) cells[cell] = (struct keyed_cell){stamp, 0}, touched[ntouched++] = cell;
-            cells[cell].weight++;
+            /* without a branch: whether a row's cell is new in the run is a coin toss */
+            uint32_t fresh = cells[cell].stamp != stamp;
+            touched[ntouched] = cell, ntouched += fresh;
+            cells[cell].weight = (cells[cell].weight & (fresh - 1)) + 1, cells[cell].stamp = stamp;
         }
         for (uint32_t t = 0; t < ntouched && !*rc; t++) {
             uint32_t cell = touched[t], value = 0;

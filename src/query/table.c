@@ -1,11 +1,13 @@
 /* table.c - the counting structures queries share (see query_int.h): a hash table of
  * 128-bit keys with a count each, and a dictionary of the distinct values of a field. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/alloc.h"
 #include "core/errors.h"
+#include "query/colscan.h"
 #include "query/query_int.h"
 
 #define EMPTY UINT64_MAX
@@ -130,17 +132,34 @@ int ff_qdistinct_merge(struct ff_qdistinct *into, struct ff_qdistinct *from)
     return 0;
 }
 
-int ff_qdistinct_count(struct ff_qdistinct *d, struct ff_qtable *cells)
+#define SMALL_CELLS 1024
+#define PARALLEL_MIN 262144 /* pairs: fewer are counted on the calling thread alone */
+
+/* One thread's share of a count: partitions first, first + step, … */
+struct count_job {
+    struct ff_qdistinct *d;
+    size_t first, step;
+    struct ff_qtable cells;
+    /* small cells (a top list's value indexes, a trend's buckets) counted in an array, put in
+     * the table at the end: a hash table operation for every distinct pair cost a fifth */
+    uint64_t small[SMALL_CELLS];
+    size_t dropped;             /* pairs found twice */
+    int rc;
+};
+
+static void *count_parts(void *arg)
 {
+    struct count_job *j = arg;
+    struct ff_qdistinct *d = j->d;
     size_t most = 0;
-    for (size_t p = 0; p < FF_QDISTINCT_PARTS; p++)
+    for (size_t p = j->first; p < FF_QDISTINCT_PARTS; p += j->step)
         if (d->part[p].n > most) most = d->part[p].n;
     size_t cap = 16;
     while (cap < most * 2) cap *= 2;
     uint64_t(*set)[2] = ff_malloc(cap * sizeof *set);
-    if (!set) return -ENOMEM;
+    if (!set) return j->rc = -ENOMEM, NULL;
     int rc = 0;
-    for (size_t p = 0; !rc && p < FF_QDISTINCT_PARTS; p++) {
+    for (size_t p = j->first; !rc && p < FF_QDISTINCT_PARTS; p += j->step) {
         struct ff_qpairs *q = &d->part[p];
         pairs_seal(q);
         size_t c = 16, kept = 0;
@@ -151,15 +170,16 @@ int ff_qdistinct_count(struct ff_qdistinct *d, struct ff_qtable *cells)
         for (struct ff_qchunk *ch = q->head; ch && !rc; ch = ch->next)
             for (size_t i = 0; i < ch->n; i++) {
                 uint64_t cell = ch->v[i][0], id = ch->v[i][1];
-                size_t j = (pair_hash(cell, id) >> 8) & (c - 1);
-                for (; set[j][0] != EMPTY; j = (j + 1) & (c - 1))
-                    if (set[j][0] == cell && set[j][1] == id) break;
-                if (set[j][0] != EMPTY) continue;
-                set[j][0] = cell, set[j][1] = id;
+                size_t k = (pair_hash(cell, id) >> 8) & (c - 1);
+                for (; set[k][0] != EMPTY; k = (k + 1) & (c - 1))
+                    if (set[k][0] == cell && set[k][1] == id) break;
+                if (set[k][0] != EMPTY) continue;
+                set[k][0] = cell, set[k][1] = id;
                 if (at == FF_QCHUNK_PAIRS) out->n = at, out = out->next, at = 0;
                 out->v[at][0] = cell, out->v[at][1] = id, at++;
                 kept++;
-                if ((rc = ff_qtable_add(cells, cell, 0, 1)) < 0) break;
+                if (cell < SMALL_CELLS) j->small[cell]++;
+                else if ((rc = ff_qtable_add(&j->cells, cell, 0, 1)) < 0) break;
                 rc = 0;
             }
         if (out) { /* the chunks past the last kept pair go back */
@@ -169,10 +189,38 @@ int ff_qdistinct_count(struct ff_qdistinct *d, struct ff_qtable *cells)
             q->tail = out;
             q->fill = at;
         }
-        d->n -= q->n - kept;
+        j->dropped += q->n - kept;
         q->n = kept;
     }
     ff_free(set);
+    j->rc = rc;
+    return NULL;
+}
+
+int ff_qdistinct_count(struct ff_qdistinct *d, struct ff_qtable *cells)
+{
+    /* partitions are independent: with many pairs, half of them on a second thread (this
+     * runs once a scan's threads are done, on one) */
+    size_t njobs = d->n >= PARALLEL_MIN && ff_qplan_threads() > 1 ? 2 : 1;
+    struct count_job *jobs = ff_calloc(njobs, sizeof *jobs);
+    if (!jobs) return -ENOMEM;
+    pthread_t helper;
+    int started = 0;
+    for (size_t k = 0; k < njobs; k++) jobs[k].d = d, jobs[k].first = k, jobs[k].step = njobs;
+    if (njobs > 1) started = pthread_create(&helper, NULL, count_parts, &jobs[1]) == 0;
+    count_parts(&jobs[0]);
+    if (njobs > 1 && started) pthread_join(helper, NULL);
+    else if (njobs > 1) count_parts(&jobs[1]);
+    int rc = 0;
+    for (size_t k = 0; k < njobs; k++) {
+        if (!rc) rc = jobs[k].rc;
+        d->n -= jobs[k].dropped;
+        if (!rc) rc = ff_qtable_merge_with(cells, &jobs[k].cells, FF_QMERGE_ADD);
+        for (size_t c = 0; !rc && c < SMALL_CELLS; c++)
+            if (jobs[k].small[c] && (rc = ff_qtable_add(cells, c, 0, jobs[k].small[c])) > 0) rc = 0;
+        ff_qtable_free(&jobs[k].cells);
+    }
+    ff_free(jobs);
     return rc;
 }
 

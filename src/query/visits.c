@@ -24,7 +24,9 @@
 /* Rows of a top list: value index → visitors (distinct persons) and a second count; one set
  * of counts per thread of a scan (colscan.h), merged into c[0]. */
 struct top_counts {
-    struct ff_qtable visitors, counts;
+    struct ff_qtable visitors;
+    uint64_t *counts;         /* per value index: values are numbered from 1 as they are met */
+    size_t ncounts;
     struct ff_qdistinct seen; /* (value, person): counted into visitors by top_write */
     uint32_t last_value; /* the (value, person) counted last: rows repeat it */
     uint64_t last_person;
@@ -46,8 +48,21 @@ static void top_free(struct top *t)
     for (int i = 0; i < FF_QTHREADS_MAX; i++) {
         ff_qtable_free(&t->c[i].visitors);
         ff_qdistinct_free(&t->c[i].seen);
-        ff_qtable_free(&t->c[i].counts);
+        ff_free(t->c[i].counts);
     }
+}
+
+/* Room for value indexes below n, new ones 0. */
+static int grow_counts(struct top_counts *c, size_t n)
+{
+    if (n <= c->ncounts) return 0;
+    size_t cap = c->ncounts ? c->ncounts : 64;
+    while (cap < n) cap *= 2;
+    uint64_t *p = ff_realloc(c->counts, cap * sizeof *p);
+    if (!p) return -ENOMEM;
+    memset(p + c->ncounts, 0, (cap - c->ncounts) * sizeof *p);
+    c->counts = p, c->ncounts = cap;
+    return 0;
 }
 
 /* One person (hash; 0: none) with value index idx, adding `by` to its count. */
@@ -58,7 +73,10 @@ static int top_count(struct top_counts *c, uint32_t idx, uint64_t person, uint64
         rc = ff_qdistinct_add(&c->seen, idx, person);
         c->last_person = person, c->last_value = idx;
     }
-    if (!rc && by) rc = ff_qtable_add(&c->counts, idx, 0, by) < 0 ? -ENOMEM : 0;
+    if (!rc && by) {
+        if (idx >= c->ncounts && (rc = grow_counts(c, idx + 1))) return rc;
+        c->counts[idx] += by;
+    }
     return rc;
 }
 
@@ -85,7 +103,7 @@ static int top_write(struct top *t, const struct ff_qvalues *values, size_t limi
     size_t n = 0;
     for (size_t i = 0; i < values->n; i++) {
         r[n] = (struct row){values->v[i], ff_qtable_get(&t->c[0].visitors, i + 1, 0),
-                            ff_qtable_get(&t->c[0].counts, i + 1, 0)};
+                            i + 1 < t->c[0].ncounts ? t->c[0].counts[i + 1] : 0};
         /* values are shared with another list (entry and exit pages): not every one is in this */
         n += r[n].visitors || r[n].count || values == &t->values;
     }
@@ -331,7 +349,9 @@ static int top_merge(void *into, void *from)
 {
     struct top_counts *a = into, *b = from;
     int rc = ff_qdistinct_merge(&a->seen, &b->seen);
-    return rc ? rc : ff_qtable_merge_with(&a->counts, &b->counts, FF_QMERGE_ADD);
+    if (!rc) rc = grow_counts(a, b->ncounts);
+    for (size_t i = 0; !rc && i < b->ncounts; i++) a->counts[i] += b->counts[i];
+    return rc;
 }
 
 int ff_query_top(struct ff_store *s, const struct ff_query *q, struct ff_buf *out, char *err, size_t errlen)

@@ -371,39 +371,45 @@ static void test_chunks(void **state)
 }
 
 /* Distinct (cell, id) pairs over many chunks per partition, two threads' sets joined,
- * against a count made by hand. */
+ * against a count made by hand: enough pairs that the count runs on two threads, and few
+ * enough that it runs on one; cells small (counted in an array) and large (in the table). */
 static void test_distinct_pairs(void **state)
 {
     (void)state;
     test_rng_init(11);
-    enum { CELLS = 7, IDS = 40000, ADDS = 600000 };
+    enum { CELLS = 7, IDS = 40000 };
+    static const uint64_t cell_of[CELLS] = {0, 1, 2, 1023, 1024, 5000, 1ull << 40};
     static uint8_t seen[CELLS][IDS];
-    memset(seen, 0, sizeof seen);
-    struct ff_qdistinct d[2];
-    memset(d, 0, sizeof d);
-    for (size_t i = 0; i < ADDS; i++) {
-        uint64_t cell = test_randn(CELLS), id = test_randn(IDS);
-        seen[cell][id] = 1;
-        assert_true(ff_qdistinct_add(&d[i & 1], cell, id + 1) >= 0);
+    const size_t adds[] = {600000, 20000};
+    for (size_t round = 0; round < sizeof adds / sizeof adds[0]; round++) {
+        memset(seen, 0, sizeof seen);
+        struct ff_qdistinct d[2];
+        memset(d, 0, sizeof d);
+        for (size_t i = 0; i < adds[round]; i++) {
+            uint64_t c = test_randn(CELLS), id = test_randn(IDS);
+            seen[c][id] = 1;
+            assert_true(ff_qdistinct_add(&d[i & 1], cell_of[c], id + 1) >= 0);
+        }
+        assert_int_equal(ff_qdistinct_merge(&d[0], &d[1]), 0);
+        struct ff_qtable cells = {0};
+        assert_int_equal(ff_qdistinct_count(&d[0], &cells), 0);
+        size_t total = 0;
+        for (int c = 0; c < CELLS; c++) {
+            uint64_t want = 0;
+            for (int k = 0; k < IDS; k++) want += seen[c][k];
+            assert_int_equal(ff_qtable_get(&cells, cell_of[c], 0), want);
+            total += want;
+        }
+        assert_int_equal(cells.n, CELLS); /* nothing else counted */
+        assert_int_equal(d[0].n, total); /* only the distinct pairs are left */
+        size_t held = 0;
+        for (int p = 0; p < FF_QDISTINCT_PARTS; p++)
+            for (const struct ff_qchunk *ch = d[0].part[p].head; ch; ch = ch->next) held += ch->n;
+        assert_int_equal(held, total);
+        ff_qtable_free(&cells);
+        ff_qdistinct_free(&d[0]);
+        ff_qdistinct_free(&d[1]);
     }
-    assert_int_equal(ff_qdistinct_merge(&d[0], &d[1]), 0);
-    struct ff_qtable cells = {0};
-    assert_int_equal(ff_qdistinct_count(&d[0], &cells), 0);
-    size_t total = 0;
-    for (int c = 0; c < CELLS; c++) {
-        uint64_t want = 0;
-        for (int k = 0; k < IDS; k++) want += seen[c][k];
-        assert_int_equal(ff_qtable_get(&cells, (uint64_t)c, 0), want);
-        total += want;
-    }
-    assert_int_equal(d[0].n, total); /* only the distinct pairs are left */
-    size_t held = 0;
-    for (int p = 0; p < FF_QDISTINCT_PARTS; p++)
-        for (const struct ff_qchunk *ch = d[0].part[p].head; ch; ch = ch->next) held += ch->n;
-    assert_int_equal(held, total);
-    ff_qtable_free(&cells);
-    ff_qdistinct_free(&d[0]);
-    ff_qdistinct_free(&d[1]);
 }
 
 /* Memory is counted per thread: what one thread allocates and another frees still adds up,
