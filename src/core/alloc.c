@@ -161,13 +161,16 @@ void ff_big_free(void *p)
     ff_free(p);
 }
 
-void *ff_big_take(size_t n)
+/* The kept block of at least n bytes that is the smallest (or the largest), or NULL. */
+static void *big_take(size_t n, int largest)
 {
     if (n < FF_BIG_MIN) return NULL;
     pthread_mutex_lock(&big_mu);
     int best = -1;
-    for (int i = 0; i < BIG_SLOTS; i++) /* the smallest that holds n */
-        if (bigs[i].p && bigs[i].size >= n && (best < 0 || bigs[i].size < bigs[best].size)) best = i;
+    for (int i = 0; i < BIG_SLOTS; i++)
+        if (bigs[i].p && bigs[i].size >= n &&
+            (best < 0 || (largest ? bigs[i].size > bigs[best].size : bigs[i].size < bigs[best].size)))
+            best = i;
     void *p = NULL;
     size_t size = 0;
     if (best >= 0) {
@@ -179,6 +182,11 @@ void *ff_big_take(size_t n)
     if (p) ff_mem_note_idle(-(long long)size);
     return p;
 }
+
+void *ff_big_take(size_t n) { return big_take(n, 0); }
+void *ff_big_take_largest(void) { return big_take(FF_BIG_MIN, 1); }
+
+size_t ff_alloc_size(const void *p) { return p ? malloc_usable_size((void *)p) : 0; }
 
 void *ff_big_alloc(size_t n)
 {

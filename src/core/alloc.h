@@ -48,6 +48,10 @@ void ff_alloc_prefer_huge_pages(char **argv);
 #define FF_BIG_MIN ((size_t)32 << 20)
 void ff_big_free(void *p);
 void *ff_big_take(size_t n);
+/* The largest kept block, or NULL: for an array about to grow to an unknown size. */
+void *ff_big_take_largest(void);
+/* The bytes a block from ff_ functions may hold (at least what was asked for). */
+size_t ff_alloc_size(const void *p);
 void *ff_big_alloc(size_t n);
 void ff_big_trim(double max_idle_s);
 

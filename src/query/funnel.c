@@ -40,8 +40,9 @@ struct funnel {
 static int consume(void *arg, const struct ff_qbatch *b)
 {
     struct ff_qrowvec *h = arg;
+    ff_qrows_start(&h->v, &h->cap, sizeof(struct hit));
     for (uint32_t i = 0; i < b->n; i++) {
-        int rc = ff_qrows_reserve(&h->v, h->n, &h->cap, sizeof(struct hit));
+        int rc = h->n < h->cap ? 0 : ff_qrows_reserve(&h->v, h->n, &h->cap, sizeof(struct hit));
         if (rc) return rc;
         ((struct hit *)h->v)[h->n++] = (struct hit){{b->person[i], b->t[i], b->seq[i]}, b->match[i], b->value[i], b->who[i]};
     }

@@ -88,6 +88,7 @@ static int consume(void *arg, const struct ff_qbatch *b)
             uint64_t k = order_key(b->t[i]);
             if (!st->found || (p->q->path_back ? k > st->bound : k < st->bound)) continue;
         }
+        ff_qrows_start(&st->items.v, &st->items.cap, sizeof(struct item));
         int rc = ff_qrows_reserve(&st->items.v, st->items.n, &st->items.cap, sizeof(struct item));
         if (rc) return rc;
         ((struct item *)st->items.v)[st->items.n++] = (struct item){{b->session[i], b->t[i], b->seq[i]}, b->value[i]};

@@ -102,6 +102,10 @@ int ff_qtable_merge_with(struct ff_qtable *into, const struct ff_qtable *from, i
 /* Room for one more row of `elem` bytes in *v (n used, *cap allocated): 0, FF_ETOOBIG past
  * the budget of rows, or -ENOMEM. */
 int ff_qrows_reserve(void **v, size_t n, size_t *cap, size_t elem);
+/* Starts an empty array (*cap 0) that will hold many rows (a scan thread's) with a large
+ * block kept from an earlier query, when there is one: its pages are faulted in already,
+ * and growing from 256 rows copied and faulted in every size on the way. */
+void ff_qrows_start(void **v, size_t *cap, size_t elem);
 
 /* Person traits (traits.c): what identify calls said of each person, for person.KEY. */
 struct ff_traits;

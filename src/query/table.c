@@ -278,7 +278,7 @@ static void insertion_sort(char *a, size_t n, size_t elem)
 
 int ff_qrows_sort(void *v, size_t n, size_t cap, size_t elem)
 {
-    enum { BITS = 16, NB = 1 << BITS, SUB = 8, NS = 1 << SUB };
+    enum { BITS = 11, NB = 1 << BITS, SUB = 11, NS = 1 << SUB };
     if (n < 4096 || elem > 64) {
         qsort(v, n, elem, ff_qrow_cmp);
         return 0;
@@ -408,6 +408,12 @@ void ff_qtable_free(struct ff_qtable *t)
 
 int ff_qrow_cmp(const void *a, const void *b) { return row_order(a, b); }
 
+void ff_qrows_start(void **v, size_t *cap, size_t elem)
+{
+    if (*cap) return;
+    if ((*v = ff_big_take_largest())) *cap = ff_alloc_size(*v) / elem;
+}
+
 int ff_qrows_reserve(void **v, size_t n, size_t *cap, size_t elem)
 {
     if (n < *cap) return 0;
@@ -419,6 +425,7 @@ int ff_qrows_reserve(void **v, size_t n, size_t *cap, size_t elem)
     if (nv) {
         if (n) memcpy(nv, *v, n * elem);
         ff_big_free(*v);
+        nc = ff_alloc_size(nv) / elem; /* all of it: the next growth would copy again */
     } else if (!(nv = ff_realloc(*v, nc * elem))) {
         return -ENOMEM;
     }

@@ -342,6 +342,24 @@ static void test_big_blocks(void **state)
     assert_ptr_equal(again, fresh);
     ff_free(again);
     assert_true(ff_mem_in_use() <= base + 4096);
+    /* a scan thread's row array starts with the largest kept block, all of it used */
+    char *a = ff_malloc(FF_BIG_MIN), *b = ff_malloc(2 * FF_BIG_MIN);
+    ff_big_free(a), ff_big_free(b);
+    void *rows = NULL;
+    size_t cap = 0;
+    ff_qrows_start(&rows, &cap, 40);
+    assert_ptr_equal(rows, b);
+    assert_true(cap >= 2 * FF_BIG_MIN / 40 && cap == ff_alloc_size(b) / 40);
+    assert_int_equal(ff_qrows_reserve(&rows, cap - 1, &cap, 40), 0); /* room already */
+    assert_ptr_equal(rows, b);
+    ff_qrows_start(&rows, &cap, 40); /* started already: nothing taken */
+    assert_ptr_equal(ff_big_take_largest(), a);
+    ff_free(a), ff_free(rows);
+    rows = NULL, cap = 0;
+    ff_qrows_start(&rows, &cap, 40); /* nothing kept: grows as before */
+    assert_null(rows);
+    assert_int_equal(cap, 0);
+    assert_true(ff_mem_in_use() <= base + 4096);
 }
 
 /* Chunks go back to a pool and come out again with their contents (no fresh pages), are
