@@ -1055,7 +1055,11 @@ static int keyed_block(struct worker *w, int *rc)
         if (!w->cells_cap) return *rc = -ENOMEM, 1;
     }
     struct keyed_cell *cells = w->cells;
-    uint32_t *touched = w->touched, nsel = filter_rows(w, select_rows(w)), run = 0;
+    /* every row of the block in (the usual top list): no selection pass, the matchers read here */
+    const int all = (!p->nmatch || p->keep_unmatched) && !bot_flags(w) && !w->proj_ok && !q->nfilters;
+    const int by_name = p->nmatch && !w->match_all;
+    const uint32_t all_named = p->nmatch ? (1u << p->nmatch) - 1 : 0, *ev_slot = w->ev.slot;
+    uint32_t *touched = w->touched, nsel = all ? w->n : filter_rows(w, select_rows(w)), run = 0;
     /* the usual keys read here, not through key_of's switch and call */
     const int by_event = p->value && c->kind == FF_FV_EVENT;
     const uint32_t *codes = p->value && c->kind == FF_FV_COLUMN ? w->k[c->col].codes : NULL;
@@ -1065,11 +1069,11 @@ static int keyed_block(struct worker *w, int *rc)
         uint32_t end = w->n;
         uint64_t person = 0;
         if (persons) {
-            while (w->runs[run].end <= w->sel[k]) run++;
+            while (w->runs[run].end <= (all ? k : w->sel[k])) run++;
             end = w->runs[run].end, person = w->runs[run].person;
             if ((p->person == FF_QP_REQUIRED && !person) ||
                 (w->sh->members && !ff_segment_has(w->sh->members, w->sh->min_count, person))) {
-                while (k < nsel && w->sel[k] < end) k++;
+                while (k < nsel && (all ? k : w->sel[k]) < end) k++;
                 continue;
             }
         }
@@ -1079,13 +1083,15 @@ static int keyed_block(struct worker *w, int *rc)
         }
         const uint32_t stamp = w->stamp;
         uint32_t ntouched = 0;
-        for (; k < nsel && w->sel[k] < end; k++) {
-            uint32_t i = w->sel[k];
-            uint32_t key = by_event ? event_key(type, ecodes, endict, i)
+        for (; k < nsel && (all ? k : w->sel[k]) < end; k++) {
+            uint32_t i = all ? k : w->sel[k];
+            uint32_t ekey = by_event || (all && by_name) ? event_key(type, ecodes, endict, i) : 0;
+            uint32_t key = by_event ? ekey
                            : codes  ? codes[i]
                            : p->value ? key_of(w, c->kind, c->col, i)
                                       : 0;
-            uint32_t cell = key * nm + (w->named[k] & (nm - 1));
+            uint32_t named = !all ? w->named[k] : by_name ? ev_slot[ekey] : all_named;
+            uint32_t cell = key * nm + (named & (nm - 1));
             /* without a branch: whether a row's cell is new in the run is a coin toss */
             uint32_t fresh = cells[cell].stamp != stamp;
             touched[ntouched] = cell, ntouched += fresh;

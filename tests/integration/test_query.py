@@ -852,3 +852,36 @@ def test_kept_persons_follow_later_merges(footfall):
     assert query(server, busy)["series"][0]["total"] == 1
     got = query(server, {"kind": "persons", "from": day, "to": day, "timezone": "UTC"})["persons"]
     assert [(p["person"], p["events"]) for p in got] == [("dana", 5), ("devD", 1)]
+
+
+@pytest.mark.parametrize("where", ["memory", "parts"])
+def test_top_events_count_pageviews_and_screens_as_views(footfall, where):
+    """Top events by visitors: every event makes a visitor, pageviews and screens are views;
+    from parts a block with no bot and no filter is counted without a selection pass."""
+    server = footfall.start()
+    day = "2026-04-07"
+    rnd = random.Random(3)
+    evs = []
+    for i in range(400):
+        kind = rnd.choice(["page", "screen", "track", "track"])
+        e = {"type": kind, "anonymousId": f"d{rnd.randrange(30)}", "messageId": uid(),
+             "timestamp": f"{day}T{i // 60 % 24:02d}:{i % 60:02d}:00.000Z"}
+        if kind == "track":
+            e["event"] = rnd.choice(["Signed Up", "Product Viewed"])
+        elif kind == "screen":
+            e["name"] = rnd.choice(["Home", "Cart"])
+        else:
+            e["properties"] = {"path": "/"}
+        evs.append(e)
+    assert server.post_json("/v1/batch", {"batch": evs}).status_code == 200
+    if where == "parts":
+        server.restart()
+    got = query(server, {"kind": "top", "dimension": "event", "from": day, "to": day, "timezone": "UTC"})
+    label = {"page": lambda e: "$pageview", "screen": lambda e: "$screen", "track": lambda e: e["event"]}
+    people, views = defaultdict(set), defaultdict(int)
+    for e in evs:
+        name = label[e["type"]](e)
+        people[name].add(e["anonymousId"])
+        views[name] += e["type"] != "track"
+    want = sorted(((n, len(people[n]), views[n]) for n in people), key=lambda r: (-r[1], -r[2], r[0]))
+    assert [(r["value"], r["visitors"], r["views"]) for r in got["results"]] == want
