@@ -609,14 +609,20 @@ static int cache_ready(struct worker *w, struct fcache *c, int new_part)
     return 1;
 }
 
-/* Row i's number straight from a typed integer or float property column, which is what the
- * text it reads as would give: 1, or 0 when the field is not one or the row has none there. */
+/* The typed integer or float property column a field reads its numbers from, or NULL; and
+ * row i's number straight from it, which is what the text it reads as would give: 1, or 0
+ * when the field has no such column or the row has none there. */
+static const struct ff_colvec *typed_numbers(const struct worker *w, const struct fcache *c)
+{
+    if (c->kind != FF_FV_PROP) return NULL;
+    const struct pcol *pc = &w->prop[c->col];
+    return pc->typed_pc >= 0 && (pc->typed.type == FF_COL_I64 || pc->typed.type == FF_COL_F64) ? &pc->typed : NULL;
+}
+
 static int typed_number(const struct worker *w, const struct fcache *c, uint32_t i, double *d)
 {
-    if (c->kind != FF_FV_PROP) return 0;
-    const struct pcol *pc = &w->prop[c->col];
-    const struct ff_colvec *v = &pc->typed;
-    if (pc->typed_pc < 0 || (v->type != FF_COL_I64 && v->type != FF_COL_F64) || !ff_props_present(v, i)) return 0;
+    const struct ff_colvec *v = typed_numbers(w, c);
+    if (!v || !ff_props_present(v, i)) return 0;
     *d = v->type == FF_COL_I64 ? (double)v->i64[i] : v->f64[i];
     return 1;
 }
@@ -964,7 +970,7 @@ __attribute__((noinline)) static uint32_t select_rows(struct worker *w) /* its o
     const int64_t *t = w->time.i64, to = ff_qplan_to(p);
     const uint8_t *bot = bot_flags(w), *proj_ok = w->proj_ok;
     const uint32_t *proj = w->k[FF_C_PROJECT].codes;
-    int by_name = p->nmatch && !w->match_all;
+    int by_name = p->nmatch && !w->match_all, coarse = w->coarse;
     uint32_t keep = !p->nmatch || p->keep_unmatched;
     /* in locals: the stores below could alias the worker's fields, which would be read again every row */
     const uint8_t *type = w->type.u8;
@@ -974,7 +980,7 @@ __attribute__((noinline)) static uint32_t select_rows(struct worker *w) /* its o
     int64_t from = p->from_us;
     /* Whether a row is in is worked out with & and |, not && and ||: a query's event is in
      * a third of the rows, say, at random, and a branch on it mispredicted every other row. */
-    if (!bot && !proj_ok && w->coarse && by_name) { /* the usual block: only the name decides */
+    if (!bot && !proj_ok && coarse && by_name) { /* the usual block: only the name decides */
         for (uint32_t i = 0; i < rows; i++) {
             uint32_t named = slot[event_key(type, codes, ndict, i)];
             sel[n] = i, named_out[n] = named; /* written always, kept when in */
@@ -987,7 +993,7 @@ __attribute__((noinline)) static uint32_t select_rows(struct worker *w) /* its o
         uint32_t in = keep | (named != 0);
         if (bot) in &= !bot[i];
         if (proj_ok) in &= proj_ok[proj[i]];
-        if (!w->coarse) in &= (uint32_t)(t[i] >= from) & (uint32_t)(t[i] < to);
+        if (!coarse) in &= (uint32_t)(t[i] >= from) & (uint32_t)(t[i] < to);
         sel[n] = i, named_out[n] = named;
         n += in;
     }
@@ -1004,10 +1010,10 @@ static uint32_t filter_rows(struct worker *w, uint32_t nsel)
     for (size_t f = 0; f < q->nfilters; f++) {
         struct fcache *c = &w->filt[f];
         const struct ff_filter *fl = &q->filters[f];
-        const struct pcol *pc = c->kind == FF_FV_PROP ? &w->prop[c->col] : NULL;
-        const int gt = fl->op == FF_OP_GT, typed = pc && pc->typed_pc >= 0 && (gt || fl->op == FF_OP_LT);
-        const double *f64 = typed && pc->typed.type == FF_COL_F64 ? pc->typed.f64 : NULL;
-        const int64_t *i64 = typed && pc->typed.type == FF_COL_I64 ? pc->typed.i64 : NULL;
+        const int gt = fl->op == FF_OP_GT;
+        const struct ff_colvec *v = gt || fl->op == FF_OP_LT ? typed_numbers(w, c) : NULL;
+        const double *f64 = v && v->type == FF_COL_F64 ? v->f64 : NULL;
+        const int64_t *i64 = v && v->type == FF_COL_I64 ? v->i64 : NULL;
         const double x = fl->number;
         uint32_t n = 0;
         for (uint32_t k = 0; k < nsel; k++) {
@@ -1025,11 +1031,15 @@ static uint32_t filter_rows(struct worker *w, uint32_t nsel)
     return nsel;
 }
 
+/* The k-th row kept: sel[k], or k itself when every row is (sel NULL; iota would cost a load). */
+static inline uint32_t row_at(const uint32_t *sel, uint32_t k) { return sel ? sel[k] : k; }
+
 /* A block inside the range and one interval, for a weighted kind that wants, per person (a
  * kept run) or for the whole block, how many rows it has of each (matchers, value), and no
- * order, session or number (the query's filters are applied first): rows are counted in a cell per (value key, matchers),
- * a few instructions a row, and each cell a run touched goes out as one row with its count
- * (the row-by-row path searches its pending rows for every row). 1 when it did so. */
+ * order, session or number (the query's filters are applied first): rows are counted in a
+ * cell per (value key, matchers), a few instructions a row, and each cell a run touched goes
+ * out as one row with its count (the row-by-row path searches its pending rows for every
+ * row). 1 when it did so. */
 #define KEYED_MATCH_MAX 2 /* matchers: cells per key 1 << this */
 static int keyed_block(struct worker *w, int *rc)
 {
@@ -1060,6 +1070,7 @@ static int keyed_block(struct worker *w, int *rc)
     const int by_name = p->nmatch && !w->match_all;
     const uint32_t all_named = p->nmatch ? (1u << p->nmatch) - 1 : 0, *ev_slot = w->ev.slot;
     uint32_t *touched = w->touched, nsel = all ? w->n : filter_rows(w, select_rows(w)), run = 0;
+    const uint32_t *sel = all ? NULL : w->sel;
     /* the usual keys read here, not through key_of's switch and call */
     const int by_event = p->value && c->kind == FF_FV_EVENT;
     const uint32_t *codes = p->value && c->kind == FF_FV_COLUMN ? w->k[c->col].codes : NULL;
@@ -1069,11 +1080,11 @@ static int keyed_block(struct worker *w, int *rc)
         uint32_t end = w->n;
         uint64_t person = 0;
         if (persons) {
-            while (w->runs[run].end <= (all ? k : w->sel[k])) run++;
+            while (w->runs[run].end <= row_at(sel, k)) run++;
             end = w->runs[run].end, person = w->runs[run].person;
             if ((p->person == FF_QP_REQUIRED && !person) ||
                 (w->sh->members && !ff_segment_has(w->sh->members, w->sh->min_count, person))) {
-                while (k < nsel && (all ? k : w->sel[k]) < end) k++;
+                while (k < nsel && row_at(sel, k) < end) k++;
                 continue;
             }
         }
@@ -1083,8 +1094,8 @@ static int keyed_block(struct worker *w, int *rc)
         }
         const uint32_t stamp = w->stamp;
         uint32_t ntouched = 0;
-        for (; k < nsel && (all ? k : w->sel[k]) < end; k++) {
-            uint32_t i = all ? k : w->sel[k];
+        for (; k < nsel && row_at(sel, k) < end; k++) {
+            uint32_t i = row_at(sel, k);
             uint32_t ekey = by_event || (all && by_name) ? event_key(type, ecodes, endict, i) : 0;
             uint32_t key = by_event ? ekey
                            : codes  ? codes[i]

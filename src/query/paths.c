@@ -78,6 +78,7 @@ static int consume(void *arg, const struct ff_qbatch *b)
 {
     struct pstate *st = arg;
     const struct paths *p = st->p;
+    ff_qrows_start(&st->items.v, &st->items.cap, sizeof(struct item));
     for (uint32_t i = 0; i < b->n; i++) {
         if (p->q->path_start[0]) { /* only what a path from the start can reach */
             if (!st->looked || st->session != b->session[i]) {
@@ -88,7 +89,6 @@ static int consume(void *arg, const struct ff_qbatch *b)
             uint64_t k = order_key(b->t[i]);
             if (!st->found || (p->q->path_back ? k > st->bound : k < st->bound)) continue;
         }
-        ff_qrows_start(&st->items.v, &st->items.cap, sizeof(struct item));
         int rc = ff_qrows_reserve(&st->items.v, st->items.n, &st->items.cap, sizeof(struct item));
         if (rc) return rc;
         ((struct item *)st->items.v)[st->items.n++] = (struct item){{b->session[i], b->t[i], b->seq[i]}, b->value[i]};
