@@ -188,6 +188,17 @@ static int add_rows(struct worker *w, int64_t t, uint64_t seq, uint64_t person, 
     uint32_t i = b->n++;
     b->t[i] = t, b->seq[i] = seq, b->person[i] = person, b->session[i] = session;
     b->match[i] = match, b->value[i] = value, b->who[i] = who, b->weight[i] = weight, b->num[i] = w->num;
+    b->values[i] = 0;
+    return b->n == FF_QBATCH ? flush_batch(w) : 0;
+}
+
+/* A run of person's rows, as the set of its value indexes (plan->value_sets). */
+static int add_value_set(struct worker *w, uint64_t person, uint64_t values)
+{
+    struct ff_qbatch *b = w->b;
+    uint32_t i = b->n++;
+    b->t[i] = w->block_t, b->seq[i] = 0, b->person[i] = person, b->session[i] = 0;
+    b->match[i] = 0, b->value[i] = 0, b->who[i] = 0, b->weight[i] = 0, b->num[i] = 0, b->values[i] = values;
     return b->n == FF_QBATCH ? flush_batch(w) : 0;
 }
 
@@ -1034,6 +1045,100 @@ static uint32_t filter_rows(struct worker *w, uint32_t nsel)
 /* The k-th row kept: sel[k], or k itself when every row is (sel NULL; iota would cost a load). */
 static inline uint32_t row_at(const uint32_t *sel, uint32_t k) { return sel ? sel[k] : k; }
 
+/* What keyed_block reads of a block's rows, worked out once per block. */
+struct keyed {
+    const struct ff_qplan *p;
+    struct fcache *c;                /* the value's field */
+    const uint32_t *sel;             /* NULL: every row is in */
+    const uint32_t *codes, *ecodes;  /* the value's column codes (else NULL), the event codes */
+    const uint32_t *ev_slot;         /* event key → matchers by name */
+    const uint8_t *type;
+    uint32_t endict, nm, all_named;  /* nm: cells per key (1 << matchers) */
+    int all, by_name, by_event;
+};
+
+/* Row k's value key and its matchers (*named). */
+static inline uint32_t keyed_row(struct worker *w, const struct keyed *kb, uint32_t k, uint32_t *named)
+{
+    uint32_t i = row_at(kb->sel, k);
+    uint32_t ekey = kb->by_event || (kb->all && kb->by_name) ? event_key(kb->type, kb->ecodes, kb->endict, i) : 0;
+    *named = (!kb->all ? w->named[k] : kb->by_name ? kb->ev_slot[ekey] : kb->all_named) & (kb->nm - 1);
+    return kb->by_event ? ekey : kb->codes ? kb->codes[i] : kb->p->value ? key_of(w, kb->c->kind, kb->c->col, i) : 0;
+}
+
+/* One row for a key's rows with these matchers, `weight` of them, of person (0: none). */
+static int keyed_emit(struct worker *w, const struct keyed *kb, uint32_t key, uint32_t named, uint64_t person,
+                      uint32_t weight)
+{
+    const struct ff_qplan *p = kb->p;
+    uint32_t value = 0;
+    if (p->value) {
+        int rc = key_value(w, kb->c, key, &value);
+        if (rc) return rc;
+        if (!value && p->value_required) return 0;
+    }
+    return add_rows(w, w->block_t, 0, p->person ? person : 0, 0, named | p->filter_bit, value, 0, weight);
+}
+
+/* Up to 64 cells (a top list of events: a cell per event key, whose name says its matchers;
+ * else per (key, matchers)). The keys and matchers of a few-cells cell. */
+static inline uint32_t few_key(const struct keyed *kb, uint32_t cell, uint32_t *named)
+{
+    *named = kb->by_event ? (kb->by_name ? kb->ev_slot[cell] : kb->all_named) & (kb->nm - 1) : cell % kb->nm;
+    return kb->by_event ? cell : cell / kb->nm;
+}
+
+/* The cells rows *k.. of the run ending at row `end` touch, as bits (a register, not a stamp
+ * read and written per row: a chain from row to row through memory was most of a scan's
+ * time), each row counted in count[row & 1][cell] (alternate arrays, for the same reason). */
+static inline uint64_t few_run(struct worker *w, const struct keyed *kb, uint32_t *kp, uint32_t nsel, uint32_t end,
+                               uint32_t count[2][64])
+{
+    uint64_t touched = 0;
+    uint32_t k = *kp;
+    if (kb->by_event && !kb->sel) /* a top list of events: this loop alone, its own registers */
+        for (; k < end; k++) {
+            uint32_t cell = event_key(kb->type, kb->ecodes, kb->endict, k) & 63;
+            touched |= (uint64_t)1 << cell;
+            count[k & 1][cell]++;
+        }
+    for (; k < nsel && row_at(kb->sel, k) < end; k++) {
+        uint32_t named, key = keyed_row(w, kb, k, &named);
+        uint32_t cell = (kb->by_event ? key : key * kb->nm + named) & 63; /* & 63: a damaged type byte */
+        touched |= (uint64_t)1 << cell;
+        count[k & 1][cell]++;
+    }
+    *kp = k;
+    return touched;
+}
+
+/* Value sets (plan->value_sets): a key's value as a bit, worked out once a block. */
+struct value_bits {
+    uint64_t bit[64];
+    uint64_t known, past; /* keys worked out; keys whose value is past 63 */
+};
+
+/* A run that touched these cells, as one row with the set of its values; those past 63 go
+ * one row each, weight 0 (the counts go out at the block's end). */
+static int few_run_set(struct worker *w, const struct keyed *kb, struct value_bits *vb, uint64_t touched, uint64_t person)
+{
+    uint64_t values = 0;
+    int rc = 0;
+    for (; touched && !rc; touched &= touched - 1) {
+        uint32_t named, key = few_key(kb, (uint32_t)__builtin_ctzll(touched), &named), value = 0;
+        if (!(vb->known >> key & 1)) {
+            if ((rc = key_value(w, kb->c, key, &value))) break;
+            vb->bit[key] = value && value < 64 ? (uint64_t)1 << value : 0;
+            vb->past |= (uint64_t)(value >= 64) << key;
+            vb->known |= (uint64_t)1 << key;
+        }
+        values |= vb->bit[key];
+        if (vb->past >> key & 1 && !(rc = key_value(w, kb->c, key, &value)))
+            rc = add_rows(w, w->block_t, 0, kb->p->person ? person : 0, 0, 0, value, 0, 0);
+    }
+    return !rc && values ? add_value_set(w, kb->p->person ? person : 0, values) : rc;
+}
+
 /* A block inside the range and one interval, for a weighted kind that wants, per person (a
  * kept run) or for the whole block, how many rows it has of each (matchers, value), and no
  * order, session or number (the query's filters are applied first): rows are counted in a
@@ -1055,7 +1160,22 @@ static int keyed_block(struct worker *w, int *rc)
     const uint32_t nm = 1u << p->nmatch, nkeys = p->value ? key_count(w, c->kind, c->col) : 1;
     const size_t ncells = (size_t)nkeys * nm;
     *rc = 0;
-    if (ncells > w->cells_cap) {
+    /* every row of the block in (the usual top list): no selection pass, the matchers read here */
+    const int all = (!p->nmatch || p->keep_unmatched) && !bot_flags(w) && !w->proj_ok && !q->nfilters;
+    uint32_t nsel = all ? w->n : filter_rows(w, select_rows(w)), run = 0;
+    struct keyed kb = {
+        .p = p, .c = c, .sel = all ? NULL : w->sel,
+        /* the usual keys read here, not through key_of's switch and call */
+        .codes = p->value && c->kind == FF_FV_COLUMN ? w->k[c->col].codes : NULL,
+        .ecodes = w->k[FF_C_EVENT].codes, .ev_slot = w->ev.slot, .type = w->type.u8,
+        .endict = w->k[FF_C_EVENT].ndict, .nm = nm, .all_named = p->nmatch ? (1u << p->nmatch) - 1 : 0,
+        .all = all, .by_name = p->nmatch && !w->match_all, .by_event = p->value && c->kind == FF_FV_EVENT};
+    const int few = (kb.by_event ? kb.endict + FF_EV_TYPE_MAX + 1 : ncells) <= 64;
+    const int sets = few && p->value_sets && p->value; /* one row a run, the counts a block */
+    uint32_t few_count[2][64] = {{0}};
+    struct value_bits vb;
+    vb.known = vb.past = 0;
+    if (!few && ncells > w->cells_cap) {
         ff_free(w->cells);
         ff_free(w->touched);
         w->cells = ff_calloc(ncells, sizeof *w->cells);
@@ -1065,28 +1185,32 @@ static int keyed_block(struct worker *w, int *rc)
         if (!w->cells_cap) return *rc = -ENOMEM, 1;
     }
     struct keyed_cell *cells = w->cells;
-    /* every row of the block in (the usual top list): no selection pass, the matchers read here */
-    const int all = (!p->nmatch || p->keep_unmatched) && !bot_flags(w) && !w->proj_ok && !q->nfilters;
-    const int by_name = p->nmatch && !w->match_all;
-    const uint32_t all_named = p->nmatch ? (1u << p->nmatch) - 1 : 0, *ev_slot = w->ev.slot;
-    uint32_t *touched = w->touched, nsel = all ? w->n : filter_rows(w, select_rows(w)), run = 0;
-    const uint32_t *sel = all ? NULL : w->sel;
-    /* the usual keys read here, not through key_of's switch and call */
-    const int by_event = p->value && c->kind == FF_FV_EVENT;
-    const uint32_t *codes = p->value && c->kind == FF_FV_COLUMN ? w->k[c->col].codes : NULL;
-    const uint32_t *ecodes = w->k[FF_C_EVENT].codes, endict = w->k[FF_C_EVENT].ndict;
-    const uint8_t *type = w->type.u8;
+    uint32_t *touched = w->touched;
     for (uint32_t k = 0; k < nsel && !*rc;) {
         uint32_t end = w->n;
         uint64_t person = 0;
         if (persons) {
-            while (w->runs[run].end <= row_at(sel, k)) run++;
+            while (w->runs[run].end <= row_at(kb.sel, k)) run++;
             end = w->runs[run].end, person = w->runs[run].person;
             if ((p->person == FF_QP_REQUIRED && !person) ||
                 (w->sh->members && !ff_segment_has(w->sh->members, w->sh->min_count, person))) {
-                while (k < nsel && row_at(sel, k) < end) k++;
+                while (k < nsel && row_at(kb.sel, k) < end) k++;
                 continue;
             }
+        }
+        if (few) {
+            uint64_t cells_touched = few_run(w, &kb, &k, nsel, end, few_count);
+            if (sets) {
+                *rc = few_run_set(w, &kb, &vb, cells_touched, person);
+                continue;
+            }
+            for (; cells_touched && !*rc; cells_touched &= cells_touched - 1) {
+                uint32_t cell = (uint32_t)__builtin_ctzll(cells_touched), named, key = few_key(&kb, cell, &named);
+                uint32_t weight = few_count[0][cell] + few_count[1][cell];
+                few_count[0][cell] = few_count[1][cell] = 0;
+                *rc = keyed_emit(w, &kb, key, named, person, weight);
+            }
+            continue;
         }
         if (++w->stamp == 0) { /* wrapped: no cell may look counted */
             memset(cells, 0, w->cells_cap * sizeof *cells);
@@ -1094,29 +1218,20 @@ static int keyed_block(struct worker *w, int *rc)
         }
         const uint32_t stamp = w->stamp;
         uint32_t ntouched = 0;
-        for (; k < nsel && row_at(sel, k) < end; k++) {
-            uint32_t i = row_at(sel, k);
-            uint32_t ekey = by_event || (all && by_name) ? event_key(type, ecodes, endict, i) : 0;
-            uint32_t key = by_event ? ekey
-                           : codes  ? codes[i]
-                           : p->value ? key_of(w, c->kind, c->col, i)
-                                      : 0;
-            uint32_t named = !all ? w->named[k] : by_name ? ev_slot[ekey] : all_named;
-            uint32_t cell = key * nm + (named & (nm - 1));
+        for (; k < nsel && row_at(kb.sel, k) < end; k++) {
+            uint32_t named, cell = keyed_row(w, &kb, k, &named) * nm;
+            cell += named;
             /* without a branch: whether a row's cell is new in the run is a coin toss */
             uint32_t fresh = cells[cell].stamp != stamp;
             touched[ntouched] = cell, ntouched += fresh;
             cells[cell].weight = (cells[cell].weight & (fresh - 1)) + 1, cells[cell].stamp = stamp;
         }
-        for (uint32_t t = 0; t < ntouched && !*rc; t++) {
-            uint32_t cell = touched[t], value = 0;
-            if (p->value) {
-                if ((*rc = key_value(w, c, cell / nm, &value))) break;
-                if (!value && p->value_required) continue;
-            }
-            *rc = add_rows(w, w->block_t, 0, p->person ? person : 0, 0, (cell % nm) | p->filter_bit, value, 0,
-                           cells[cell].weight);
-        }
+        for (uint32_t t = 0; t < ntouched && !*rc; t++)
+            *rc = keyed_emit(w, &kb, touched[t] / nm, touched[t] % nm, person, cells[touched[t]].weight);
+    }
+    for (uint32_t cell = 0; sets && cell < 64 && !*rc; cell++) { /* the block's counts, without a person */
+        uint32_t named, key = few_key(&kb, cell, &named), weight = few_count[0][cell] + few_count[1][cell];
+        if (weight) *rc = keyed_emit(w, &kb, key, named, 0, weight);
     }
     return 1;
 }

@@ -40,6 +40,8 @@ struct ff_qbatch {
     uint32_t who[FF_QBATCH];     /* the person's index in plan->persons (when plan->who) */
     uint32_t weight[FF_QBATCH];  /* how many events the row stands for: 1, unless plan->weighted */
     double num[FF_QBATCH];       /* plan->number's value */
+    uint64_t values[FF_QBATCH];  /* plan->value_sets: 0, or bit v for each value index v the
+                                  * person has (the row's value and weight 0) */
 };
 
 enum { FF_QP_NONE, FF_QP_HASH, FF_QP_REQUIRED }; /* REQUIRED: rows without one are left out */
@@ -69,6 +71,10 @@ struct ff_qplan {
     int weighted;                /* the kind reads weight[] (or only whether a row is there): rows that
                                   * differ in nothing the kind reads (a person's events in one
                                   * interval) are then handed over as one row with their count */
+    int value_sets;              /* the kind takes a run of a person's rows as one row with the set
+                                  * of their values below 64 (values[]), and the counts as rows
+                                  * without a person: a weighted kind that counts distinct
+                                  * persons per value (a top list) */
     const struct ff_field *number; /* NULL, or a field read as a number into num[]: rows whose
                                     * value is not one are left out */
     struct ff_qvalues *values, *persons; /* shared by the threads (colscan locks them) */

@@ -62,6 +62,20 @@ int ff_qdistinct_merge(struct ff_qdistinct *into, struct ff_qdistinct *from);
  * for each. */
 int ff_qdistinct_count(struct ff_qdistinct *d, struct ff_qtable *cells);
 void ff_qdistinct_free(struct ff_qdistinct *d);
+/* For each cell 0..63, how many distinct ids have it, from sets of cells that come a run of
+ * an id's rows at a time (a top list's first values, a person's rows): one entry per set
+ * rather than one per (cell, id) pair, united per id at the end, partition by partition as
+ * ff_qdistinct does. */
+#define FF_QUNION_CELLS 64
+struct ff_qunion {
+    struct ff_qpairs part[FF_QDISTINCT_PARTS]; /* (id, set): bit c for cell c */
+    size_t n;                                  /* sets held: FF_ETOOBIG past FF_QUERY_MAX_ENTRIES */
+};
+int ff_qunion_add(struct ff_qunion *u, uint64_t id, uint64_t cells);
+int ff_qunion_merge(struct ff_qunion *into, struct ff_qunion *from);
+/* Adds to counts[c] the ids whose union has cell c. The sets stay as they were. */
+int ff_qunion_count(struct ff_qunion *u, uint64_t counts[FF_QUNION_CELLS]);
+void ff_qunion_free(struct ff_qunion *u);
 
 void ff_qtable_free(struct ff_qtable *t);
 

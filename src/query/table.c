@@ -114,22 +114,57 @@ int ff_qdistinct_add(struct ff_qdistinct *d, uint64_t cell, uint64_t id)
     return pairs_push(&d->part[h >> 56], cell, id);
 }
 
+/* Appends from's chunks to into's (another thread's partition), leaving from empty. */
+static void pairs_move(struct ff_qpairs *a, struct ff_qpairs *b)
+{
+    if (!b->head) return;
+    pairs_seal(a), pairs_seal(b);
+    if (a->tail) a->tail->next = b->head;
+    else a->head = b->head;
+    a->tail = b->tail;
+    a->fill = b->fill;
+    a->n += b->n;
+    *b = (struct ff_qpairs){NULL, NULL, 0, 0};
+}
+
+static void pairs_free(struct ff_qpairs *p)
+{
+    for (struct ff_qchunk *ch = p->head, *next; ch; ch = next) next = ch->next, ff_chunk_give(ch);
+    *p = (struct ff_qpairs){NULL, NULL, 0, 0};
+}
+
+/* Moves every partition of from into into's (another thread's). */
+static void parts_merge(struct ff_qpairs *into, size_t *into_n, struct ff_qpairs *from, size_t *from_n)
+{
+    *into_n += *from_n;
+    *from_n = 0;
+    for (size_t p = 0; p < FF_QDISTINCT_PARTS; p++) pairs_move(&into[p], &from[p]);
+}
+
 int ff_qdistinct_merge(struct ff_qdistinct *into, struct ff_qdistinct *from)
 {
-    for (size_t p = 0; p < FF_QDISTINCT_PARTS; p++) {
-        struct ff_qpairs *a = &into->part[p], *b = &from->part[p];
-        if (!b->head) continue;
-        pairs_seal(a), pairs_seal(b);
-        if (a->tail) a->tail->next = b->head;
-        else a->head = b->head;
-        a->tail = b->tail;
-        a->fill = b->fill;
-        a->n += b->n;
-        into->n += b->n;
-        from->n -= b->n;
-        *b = (struct ff_qpairs){NULL, NULL, 0, 0};
-    }
+    parts_merge(into->part, &into->n, from->part, &from->n);
     return 0;
+}
+
+int ff_qunion_add(struct ff_qunion *u, uint64_t id, uint64_t cells)
+{
+    if (u->n >= FF_QUERY_MAX_ENTRIES) return FF_ETOOBIG;
+    u->n++;
+    if (id == EMPTY) id = 0; /* EMPTY marks a free slot when they are united; 0 is no id's */
+    return pairs_push(&u->part[mix(id) >> 56], id, cells);
+}
+
+int ff_qunion_merge(struct ff_qunion *into, struct ff_qunion *from)
+{
+    parts_merge(into->part, &into->n, from->part, &from->n);
+    return 0;
+}
+
+void ff_qunion_free(struct ff_qunion *u)
+{
+    for (size_t p = 0; p < FF_QDISTINCT_PARTS; p++) pairs_free(&u->part[p]);
+    u->n = 0;
 }
 
 #define SMALL_CELLS 1024
@@ -137,7 +172,8 @@ int ff_qdistinct_merge(struct ff_qdistinct *into, struct ff_qdistinct *from)
 
 /* One thread's share of a count: partitions first, first + step, … */
 struct count_job {
-    struct ff_qdistinct *d;
+    struct ff_qpairs *part; /* an ff_qdistinct's or an ff_qunion's partitions */
+    int unite;              /* the partitions hold (id, set of cells): ff_qunion */
     size_t first, step;
     struct ff_qtable cells;
     /* small cells (a top list's value indexes, a trend's buckets) counted in an array, put in
@@ -147,70 +183,106 @@ struct count_job {
     int rc;
 };
 
+/* Leaves partition q with its distinct (cell, id) pairs only, each counted in its cell; set
+ * has room for twice its pairs. */
+static int distinct_partition(struct count_job *j, struct ff_qpairs *q, uint64_t (*set)[2], size_t c)
+{
+    int rc = 0;
+    size_t kept = 0;
+    struct ff_qchunk *out = q->head; /* distinct pairs to the front */
+    size_t at = 0;
+    for (struct ff_qchunk *ch = q->head; ch && !rc; ch = ch->next)
+        for (size_t i = 0; i < ch->n; i++) {
+            uint64_t cell = ch->v[i][0], id = ch->v[i][1];
+            size_t k = (pair_hash(cell, id) >> 8) & (c - 1);
+            for (; set[k][0] != EMPTY; k = (k + 1) & (c - 1))
+                if (set[k][0] == cell && set[k][1] == id) break;
+            if (set[k][0] != EMPTY) continue;
+            set[k][0] = cell, set[k][1] = id;
+            if (at == FF_QCHUNK_PAIRS) out->n = at, out = out->next, at = 0;
+            out->v[at][0] = cell, out->v[at][1] = id, at++;
+            kept++;
+            if (cell < SMALL_CELLS) j->small[cell]++;
+            else if ((rc = ff_qtable_add(&j->cells, cell, 0, 1)) < 0) break;
+            rc = 0;
+        }
+    if (out) { /* the chunks past the last kept pair go back */
+        out->n = at;
+        for (struct ff_qchunk *ch = out->next, *next; ch; ch = next) next = ch->next, ff_chunk_give(ch);
+        out->next = NULL;
+        q->tail = out;
+        q->fill = at;
+    }
+    j->dropped += q->n - kept;
+    q->n = kept;
+    return rc;
+}
+
+/* Unites partition q's sets per id (set: room for twice its entries, keyed by id, EMPTY
+ * free) and counts each id once in every cell of its union. */
+static void union_partition(struct count_job *j, const struct ff_qpairs *q, uint64_t (*set)[2], size_t c)
+{
+    for (const struct ff_qchunk *ch = q->head; ch; ch = ch->next)
+        for (size_t i = 0; i < ch->n; i++) {
+            uint64_t id = ch->v[i][0];
+            size_t k = mix(id) & (c - 1);
+            while (set[k][0] != EMPTY && set[k][0] != id) k = (k + 1) & (c - 1);
+            set[k][1] = (set[k][0] == id ? set[k][1] : 0) | ch->v[i][1];
+            set[k][0] = id;
+        }
+    for (size_t k = 0; k < c; k++)
+        if (set[k][0] != EMPTY)
+            for (uint64_t m = set[k][1]; m; m &= m - 1) j->small[__builtin_ctzll(m)]++;
+}
+
 static void *count_parts(void *arg)
 {
     struct count_job *j = arg;
-    struct ff_qdistinct *d = j->d;
     size_t most = 0;
     for (size_t p = j->first; p < FF_QDISTINCT_PARTS; p += j->step)
-        if (d->part[p].n > most) most = d->part[p].n;
+        if (j->part[p].n > most) most = j->part[p].n;
     size_t cap = 16;
     while (cap < most * 2) cap *= 2;
     uint64_t(*set)[2] = ff_malloc(cap * sizeof *set);
     if (!set) return j->rc = -ENOMEM, NULL;
     int rc = 0;
     for (size_t p = j->first; !rc && p < FF_QDISTINCT_PARTS; p += j->step) {
-        struct ff_qpairs *q = &d->part[p];
+        struct ff_qpairs *q = &j->part[p];
         pairs_seal(q);
-        size_t c = 16, kept = 0;
+        size_t c = 16;
         while (c < q->n * 2) c *= 2;
-        memset(set, 0xff, c * sizeof *set); /* a free slot's cell is EMPTY */
-        struct ff_qchunk *out = q->head; /* distinct pairs to the front */
-        size_t at = 0;
-        for (struct ff_qchunk *ch = q->head; ch && !rc; ch = ch->next)
-            for (size_t i = 0; i < ch->n; i++) {
-                uint64_t cell = ch->v[i][0], id = ch->v[i][1];
-                size_t k = (pair_hash(cell, id) >> 8) & (c - 1);
-                for (; set[k][0] != EMPTY; k = (k + 1) & (c - 1))
-                    if (set[k][0] == cell && set[k][1] == id) break;
-                if (set[k][0] != EMPTY) continue;
-                set[k][0] = cell, set[k][1] = id;
-                if (at == FF_QCHUNK_PAIRS) out->n = at, out = out->next, at = 0;
-                out->v[at][0] = cell, out->v[at][1] = id, at++;
-                kept++;
-                if (cell < SMALL_CELLS) j->small[cell]++;
-                else if ((rc = ff_qtable_add(&j->cells, cell, 0, 1)) < 0) break;
-                rc = 0;
-            }
-        if (out) { /* the chunks past the last kept pair go back */
-            out->n = at;
-            for (struct ff_qchunk *ch = out->next, *next; ch; ch = next) next = ch->next, ff_chunk_give(ch);
-            out->next = NULL;
-            q->tail = out;
-            q->fill = at;
-        }
-        j->dropped += q->n - kept;
-        q->n = kept;
+        memset(set, 0xff, c * sizeof *set); /* a free slot's first word is EMPTY */
+        if (j->unite) union_partition(j, q, set, c);
+        else rc = distinct_partition(j, q, set, c);
     }
     ff_free(set);
     j->rc = rc;
     return NULL;
 }
 
-int ff_qdistinct_count(struct ff_qdistinct *d, struct ff_qtable *cells)
+/* Counts the n entries of partitions part[] on one or two threads (jobs: zeroed, njobs of
+ * them, returned through *njobs): partitions are independent, and this runs once a scan's
+ * threads are done, on one of them. */
+static struct count_job *count_split(struct ff_qpairs *part, size_t n, int unite, size_t *njobs)
 {
-    /* partitions are independent: with many pairs, half of them on a second thread (this
-     * runs once a scan's threads are done, on one) */
-    size_t njobs = d->n >= PARALLEL_MIN && ff_qplan_threads() > 1 ? 2 : 1;
-    struct count_job *jobs = ff_calloc(njobs, sizeof *jobs);
-    if (!jobs) return -ENOMEM;
+    *njobs = n >= PARALLEL_MIN && ff_qplan_threads() > 1 ? 2 : 1;
+    struct count_job *jobs = ff_calloc(*njobs, sizeof *jobs);
+    if (!jobs) return NULL;
     pthread_t helper;
     int started = 0;
-    for (size_t k = 0; k < njobs; k++) jobs[k].d = d, jobs[k].first = k, jobs[k].step = njobs;
-    if (njobs > 1) started = pthread_create(&helper, NULL, count_parts, &jobs[1]) == 0;
+    for (size_t k = 0; k < *njobs; k++) jobs[k].part = part, jobs[k].unite = unite, jobs[k].first = k, jobs[k].step = *njobs;
+    if (*njobs > 1) started = pthread_create(&helper, NULL, count_parts, &jobs[1]) == 0;
     count_parts(&jobs[0]);
-    if (njobs > 1 && started) pthread_join(helper, NULL);
-    else if (njobs > 1) count_parts(&jobs[1]);
+    if (*njobs > 1 && started) pthread_join(helper, NULL);
+    else if (*njobs > 1) count_parts(&jobs[1]);
+    return jobs;
+}
+
+int ff_qdistinct_count(struct ff_qdistinct *d, struct ff_qtable *cells)
+{
+    size_t njobs;
+    struct count_job *jobs = count_split(d->part, d->n, 0, &njobs);
+    if (!jobs) return -ENOMEM;
     int rc = 0;
     for (size_t k = 0; k < njobs; k++) {
         if (!rc) rc = jobs[k].rc;
@@ -224,10 +296,23 @@ int ff_qdistinct_count(struct ff_qdistinct *d, struct ff_qtable *cells)
     return rc;
 }
 
+int ff_qunion_count(struct ff_qunion *u, uint64_t counts[FF_QUNION_CELLS])
+{
+    size_t njobs;
+    struct count_job *jobs = count_split(u->part, u->n, 1, &njobs);
+    if (!jobs) return -ENOMEM;
+    int rc = 0;
+    for (size_t k = 0; k < njobs; k++) {
+        if (!rc) rc = jobs[k].rc;
+        for (size_t c = 0; c < FF_QUNION_CELLS; c++) counts[c] += jobs[k].small[c];
+    }
+    ff_free(jobs);
+    return rc;
+}
+
 void ff_qdistinct_free(struct ff_qdistinct *d)
 {
-    for (size_t p = 0; p < FF_QDISTINCT_PARTS; p++)
-        for (struct ff_qchunk *ch = d->part[p].head, *next; ch; ch = next) next = ch->next, ff_chunk_give(ch);
+    for (size_t p = 0; p < FF_QDISTINCT_PARTS; p++) pairs_free(&d->part[p]);
     ff_free(d->recent);
     memset(d, 0, sizeof *d);
 }

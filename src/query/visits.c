@@ -27,7 +27,12 @@ struct top_counts {
     struct ff_qtable visitors;
     uint64_t *counts;         /* per value index: values are numbered from 1 as they are met */
     size_t ncounts;
-    struct ff_qdistinct seen; /* (value, person): counted into visitors by top_write */
+    /* visitors of values 1..63 (most lists have no more): a person's set of them per run of
+     * their rows, counted into visitors by top_write; a pair per value and person costs
+     * twice as much */
+    struct ff_qunion firsts;
+    uint64_t run_person, run_set;
+    struct ff_qdistinct seen; /* (value, person) for the values past 63 */
     uint32_t last_value; /* the (value, person) counted last: rows repeat it */
     uint64_t last_person;
 };
@@ -48,6 +53,7 @@ static void top_free(struct top *t)
     for (int i = 0; i < FF_QTHREADS_MAX; i++) {
         ff_qtable_free(&t->c[i].visitors);
         ff_qdistinct_free(&t->c[i].seen);
+        ff_qunion_free(&t->c[i].firsts);
         ff_free(t->c[i].counts);
     }
 }
@@ -65,11 +71,22 @@ static int grow_counts(struct top_counts *c, size_t n)
     return 0;
 }
 
+/* The set of first values of the run of rows of one person now ended. */
+static int top_run_end(struct top_counts *c)
+{
+    int rc = c->run_set ? ff_qunion_add(&c->firsts, c->run_person, c->run_set) : 0;
+    c->run_set = 0;
+    return rc;
+}
+
 /* One person (hash; 0: none) with value index idx, adding `by` to its count. */
 static int top_count(struct top_counts *c, uint32_t idx, uint64_t person, uint64_t by)
 {
     int rc = 0;
-    if (person && (person != c->last_person || idx != c->last_value)) {
+    if (person && idx < FF_QUNION_CELLS) {
+        if (person != c->run_person) rc = top_run_end(c), c->run_person = person;
+        c->run_set |= (uint64_t)1 << idx;
+    } else if (person && (person != c->last_person || idx != c->last_value)) {
         rc = ff_qdistinct_add(&c->seen, idx, person);
         c->last_person = person, c->last_value = idx;
     }
@@ -97,7 +114,12 @@ static int by_visitors(const void *a, const void *b)
 static int top_write(struct top *t, const struct ff_qvalues *values, size_t limit, const char *count_name,
                      struct ff_buf *o)
 {
-    int rc = ff_qdistinct_count(&t->c[0].seen, &t->c[0].visitors);
+    uint64_t firsts[FF_QUNION_CELLS] = {0};
+    int rc = top_run_end(&t->c[0]);
+    if (!rc) rc = ff_qunion_count(&t->c[0].firsts, firsts);
+    if (!rc) rc = ff_qdistinct_count(&t->c[0].seen, &t->c[0].visitors);
+    for (uint32_t v = 1; !rc && v < FF_QUNION_CELLS; v++)
+        if (firsts[v] && (rc = ff_qtable_add(&t->c[0].visitors, v, 0, firsts[v])) > 0) rc = 0;
     struct row *r = rc ? NULL : ff_malloc((values->n + 1) * sizeof *r);
     if (!r) return rc ? rc : -ENOMEM;
     size_t n = 0;
@@ -341,14 +363,24 @@ static int top_consume(void *arg, const struct ff_qbatch *b)
 {
     struct top_counts *c = arg;
     int rc = 0;
-    for (uint32_t i = 0; !rc && i < b->n; i++) rc = top_count(c, b->value[i], b->person[i], b->match[i] ? b->weight[i] : 0);
+    for (uint32_t i = 0; !rc && i < b->n; i++) {
+        if (!b->values[i]) {
+            rc = top_count(c, b->value[i], b->person[i], b->match[i] ? b->weight[i] : 0);
+        } else if (b->person[i]) { /* a run of a person's rows, as a set */
+            if (b->person[i] != c->run_person) rc = top_run_end(c), c->run_person = b->person[i];
+            c->run_set |= b->values[i];
+        }
+    }
     return rc;
 }
 
 static int top_merge(void *into, void *from)
 {
     struct top_counts *a = into, *b = from;
-    int rc = ff_qdistinct_merge(&a->seen, &b->seen);
+    int rc = top_run_end(a);
+    if (!rc) rc = top_run_end(b);
+    if (!rc) rc = ff_qunion_merge(&a->firsts, &b->firsts);
+    if (!rc) rc = ff_qdistinct_merge(&a->seen, &b->seen);
     if (!rc) rc = grow_counts(a, b->ncounts);
     for (size_t i = 0; !rc && i < b->ncounts; i++) a->counts[i] += b->counts[i];
     return rc;
@@ -372,7 +404,7 @@ int ff_query_top(struct ff_store *s, const struct ff_query *q, struct ff_buf *ou
     } else {
         struct ff_qplan p = {.q = q, .from_us = q->from_us, .nmatch = 2, .match_event = {"$pageview", "$screen"},
                              .keep_unmatched = 1, .value = &q->dimension, .value_required = 1,
-                             .person = FF_QP_HASH, .t_use = FF_QT_NONE, .weighted = 1, .values = &t.values, .consume = top_consume,
+                             .person = FF_QP_HASH, .t_use = FF_QT_NONE, .weighted = 1, .value_sets = 1, .values = &t.values, .consume = top_consume,
                              .merge = top_merge};
         void *states[FF_QTHREADS_MAX];
         for (int i = 0; i < FF_QTHREADS_MAX; i++) states[i] = &t.c[i];

@@ -854,6 +854,50 @@ def test_kept_persons_follow_later_merges(footfall):
     assert [(p["person"], p["events"]) for p in got] == [("dana", 5), ("devD", 1)]
 
 
+@pytest.mark.parametrize("dimension,nvalues", [("event", 90), ("utm_source", 6), ("utm_source", 80)])
+def test_top_lists_count_a_visitor_once_across_parts(footfall, dimension, nvalues):
+    """A person's rows come a run at a time (one per day's part, and more in memory); a top
+    list counts a visitor once per value over all of them: for the values a run hands over
+    as a set of bits (below 64) as well as those past them, few cells or many."""
+    server = footfall.start()
+    rnd = random.Random(nvalues)
+    days = ["2026-05-04", "2026-05-05", "2026-05-06"]
+    evs = []
+
+    # each day's part has its own share of the values, so that one part's few values may be
+    # numbered past 63 by the time it is read
+    shares = [(0, nvalues // 2), (nvalues // 2, nvalues), (nvalues // 4, 3 * nvalues // 4)]
+
+    def send(n, whole=False):
+        batch = []
+        for _ in range(n):
+            d = rnd.randrange(len(days))
+            lo, hi = (0, nvalues) if whole else shares[d]
+            kind, value = rnd.choice(["track", "track", "page"]), f"v{rnd.randrange(lo, hi):02d}"
+            e = {"type": kind, "anonymousId": f"p{rnd.randrange(25)}", "messageId": uid(),
+                 "timestamp": f"{days[d]}T{rnd.randrange(24):02d}:{rnd.randrange(60):02d}:00.000Z"}
+            if kind == "track":
+                e["event"] = value
+            if dimension == "utm_source":
+                e["context"] = {"campaign": {"source": value}}
+            batch.append(e)
+        assert server.post_json("/v1/batch", {"batch": batch}).status_code == 200
+        evs.extend(batch)
+
+    send(900)
+    server.restart()  # into parts, a part a day
+    send(300, whole=True)  # and in memory, the same persons
+    got = query(server, {"kind": "top", "dimension": dimension, "limit": 1000, "from": days[0], "to": days[-1],
+                         "timezone": "UTC"})
+    people, views = defaultdict(set), defaultdict(int)
+    for e in evs:
+        name = e["context"]["campaign"]["source"] if dimension == "utm_source" else e.get("event", "$pageview")
+        people[name].add(e["anonymousId"])
+        views[name] += e["type"] == "page"
+    want = sorted(((n, len(people[n]), views[n]) for n in people), key=lambda r: (-r[1], -r[2], r[0]))
+    assert [(r["value"], r["visitors"], r["views"]) for r in got["results"]] == want
+
+
 @pytest.mark.parametrize("where", ["memory", "parts"])
 def test_top_events_count_pageviews_and_screens_as_views(footfall, where):
     """Top events by visitors: every event makes a visitor, pageviews and screens are views;

@@ -430,6 +430,39 @@ static void test_distinct_pairs(void **state)
     }
 }
 
+/* Sets of cells per id, united: each cell counts the ids whose union has it, however the
+ * sets of one id are split between two threads' unions, on one thread or two, and for the id
+ * a free slot is marked with. */
+static void test_united_sets(void **state)
+{
+    (void)state;
+    test_rng_init(12);
+    enum { IDS = 50000 };
+    static uint64_t has[IDS];
+    const size_t adds[] = {700000, 30000};
+    for (size_t round = 0; round < sizeof adds / sizeof adds[0]; round++) {
+        memset(has, 0, sizeof has);
+        struct ff_qunion u[2];
+        memset(u, 0, sizeof u);
+        for (size_t i = 0; i < adds[round]; i++) {
+            uint64_t id = test_randn(IDS), set = (uint64_t)1 << test_randn(64) | (uint64_t)1 << test_randn(64);
+            has[id] |= set;
+            /* id 0 is no id's: ids from 1, the last one UINT64_MAX */
+            assert_int_equal(ff_qunion_add(&u[i & 1], id == IDS - 1 ? UINT64_MAX : id + 1, set), 0);
+        }
+        assert_int_equal(ff_qunion_merge(&u[0], &u[1]), 0);
+        assert_int_equal(u[0].n, adds[round]);
+        assert_int_equal(u[1].n, 0);
+        uint64_t got[FF_QUNION_CELLS] = {0}, want[FF_QUNION_CELLS] = {0};
+        assert_int_equal(ff_qunion_count(&u[0], got), 0);
+        for (int id = 0; id < IDS; id++)
+            for (int c = 0; c < FF_QUNION_CELLS; c++) want[c] += has[id] >> c & 1;
+        for (int c = 0; c < FF_QUNION_CELLS; c++) assert_int_equal(got[c], want[c]);
+        ff_qunion_free(&u[0]);
+        ff_qunion_free(&u[1]);
+    }
+}
+
 /* Memory is counted per thread: what one thread allocates and another frees still adds up,
  * also with more threads than the counter has slots. */
 #define MEM_THREADS 80
@@ -483,6 +516,7 @@ int main(void)
         cmocka_unit_test(test_big_blocks),
         cmocka_unit_test(test_chunks),
         cmocka_unit_test(test_distinct_pairs),
+        cmocka_unit_test(test_united_sets),
         cmocka_unit_test(test_memory_counted_across_threads),
     };
     return cmocka_run_group_tests_name("query", tests, setup, teardown);
