@@ -161,15 +161,14 @@ void ff_big_free(void *p)
     ff_free(p);
 }
 
-/* The kept block of at least n bytes that is the smallest (or the largest), or NULL. */
-static void *big_take(size_t n, int largest)
+void *ff_big_take(size_t n)
 {
     if (n < FF_BIG_MIN) return NULL;
     pthread_mutex_lock(&big_mu);
     int best = -1;
     for (int i = 0; i < BIG_SLOTS; i++)
         if (bigs[i].p && bigs[i].size >= n &&
-            (best < 0 || (largest ? bigs[i].size > bigs[best].size : bigs[i].size < bigs[best].size)))
+            (best < 0 || bigs[i].size < bigs[best].size)) /* the smallest that holds n */
             best = i;
     void *p = NULL;
     size_t size = 0;
@@ -183,8 +182,6 @@ static void *big_take(size_t n, int largest)
     return p;
 }
 
-void *ff_big_take(size_t n) { return big_take(n, 0); }
-void *ff_big_take_largest(void) { return big_take(FF_BIG_MIN, 1); }
 
 size_t ff_alloc_size(const void *p) { return p ? malloc_usable_size((void *)p) : 0; }
 
@@ -196,41 +193,47 @@ void *ff_big_alloc(size_t n)
 
 /* ---- chunks kept for reuse ---- */
 
-static pthread_mutex_t chunk_mu = PTHREAD_MUTEX_INITIALIZER;
-static void *chunk_free;        /* a list through each chunk's first word */
-static size_t chunk_kept;
-static uint64_t chunk_taken_ns; /* ff_mono_ns of the last take */
+/* A pool of blocks of one size: a list through each block's first word. */
+struct pool {
+    pthread_mutex_t mu;
+    size_t bytes, keep_bytes; /* each block's size; how many bytes it keeps at most */
+    void *free;
+    size_t kept;
+    uint64_t taken_ns; /* ff_mono_ns of the last take */
+};
+static struct pool chunks = {PTHREAD_MUTEX_INITIALIZER, FF_CHUNK_BYTES, FF_CHUNK_KEEP_BYTES, NULL, 0, 0};
+static struct pool large_chunks = {PTHREAD_MUTEX_INITIALIZER, FF_LARGE_CHUNK_BYTES, FF_LARGE_CHUNK_KEEP_BYTES, NULL, 0, 0};
 
-void *ff_chunk_take(void)
+static void *pool_take(struct pool *pl)
 {
-    pthread_mutex_lock(&chunk_mu);
-    void *p = chunk_free;
-    if (p) chunk_free = *(void **)p, chunk_kept--;
-    chunk_taken_ns = ff_mono_ns();
-    pthread_mutex_unlock(&chunk_mu);
-    if (p) ff_mem_note_idle(-(long long)FF_CHUNK_BYTES);
-    return p ? p : ff_malloc(FF_CHUNK_BYTES);
+    pthread_mutex_lock(&pl->mu);
+    void *p = pl->free;
+    if (p) pl->free = *(void **)p, pl->kept--;
+    pl->taken_ns = ff_mono_ns();
+    pthread_mutex_unlock(&pl->mu);
+    if (p) ff_mem_note_idle(-(long long)pl->bytes);
+    return p ? p : ff_malloc(pl->bytes);
 }
 
-void ff_chunk_give(void *p)
+static void pool_give(struct pool *pl, void *p)
 {
     if (!p) return;
-    pthread_mutex_lock(&chunk_mu);
-    int keep = (chunk_kept + 1) * FF_CHUNK_BYTES <= FF_CHUNK_KEEP_BYTES;
-    if (keep) *(void **)p = chunk_free, chunk_free = p, chunk_kept++;
-    pthread_mutex_unlock(&chunk_mu);
-    if (keep) ff_mem_note_idle((long long)FF_CHUNK_BYTES);
+    pthread_mutex_lock(&pl->mu);
+    int keep = (pl->kept + 1) * pl->bytes <= pl->keep_bytes;
+    if (keep) *(void **)p = pl->free, pl->free = p, pl->kept++;
+    pthread_mutex_unlock(&pl->mu);
+    if (keep) ff_mem_note_idle((long long)pl->bytes);
     else ff_free(p);
 }
 
-static void chunks_trim(uint64_t now, double max_idle_s)
+static void pool_trim(struct pool *pl, uint64_t now, double max_idle_s)
 {
-    pthread_mutex_lock(&chunk_mu);
+    pthread_mutex_lock(&pl->mu);
     void *list = NULL;
     size_t n = 0;
-    if ((double)(now - chunk_taken_ns) >= max_idle_s * 1e9) list = chunk_free, n = chunk_kept, chunk_free = NULL, chunk_kept = 0;
-    pthread_mutex_unlock(&chunk_mu);
-    if (n) ff_mem_note_idle(-(long long)(n * FF_CHUNK_BYTES));
+    if ((double)(now - pl->taken_ns) >= max_idle_s * 1e9) list = pl->free, n = pl->kept, pl->free = NULL, pl->kept = 0;
+    pthread_mutex_unlock(&pl->mu);
+    if (n) ff_mem_note_idle(-(long long)(n * pl->bytes));
     while (list) {
         void *next = *(void **)list;
         ff_free(list);
@@ -238,10 +241,16 @@ static void chunks_trim(uint64_t now, double max_idle_s)
     }
 }
 
+void *ff_chunk_take(void) { return pool_take(&chunks); }
+void ff_chunk_give(void *p) { pool_give(&chunks, p); }
+void *ff_large_chunk_take(void) { return pool_take(&large_chunks); }
+void ff_large_chunk_give(void *p) { pool_give(&large_chunks, p); }
+
 void ff_big_trim(double max_idle_s)
 {
     uint64_t now = ff_mono_ns();
-    chunks_trim(now, max_idle_s);
+    pool_trim(&chunks, now, max_idle_s);
+    pool_trim(&large_chunks, now, max_idle_s);
     for (;;) {
         void *p = NULL;
         size_t size = 0;

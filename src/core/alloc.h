@@ -48,8 +48,6 @@ void ff_alloc_prefer_huge_pages(char **argv);
 #define FF_BIG_MIN ((size_t)32 << 20)
 void ff_big_free(void *p);
 void *ff_big_take(size_t n);
-/* The largest kept block, or NULL: for an array about to grow to an unknown size. */
-void *ff_big_take_largest(void);
 /* The bytes a block from ff_ functions may hold (at least what was asked for). */
 size_t ff_alloc_size(const void *p);
 void *ff_big_alloc(size_t n);
@@ -64,6 +62,13 @@ void ff_big_trim(double max_idle_s);
 #define FF_CHUNK_KEEP_BYTES ((size_t)512 << 20)
 void *ff_chunk_take(void);
 void ff_chunk_give(void *p);
+/* The same for FF_LARGE_CHUNK_BYTES: a query's rows to walk per person (a funnel's hits), a
+ * few hundred of them, which a vector grown by doubling would fault in afresh whenever the
+ * threads share them out differently. */
+#define FF_LARGE_CHUNK_BYTES ((size_t)1 << 20)
+#define FF_LARGE_CHUNK_KEEP_BYTES ((size_t)1 << 30)
+void *ff_large_chunk_take(void);
+void ff_large_chunk_give(void *p);
 
 /* Bytes currently allocated through these wrappers, less those noted idle. */
 size_t ff_mem_in_use(void);

@@ -40,16 +40,13 @@ struct funnel {
 static int consume(void *arg, const struct ff_qbatch *b)
 {
     struct ff_qrowvec *h = arg;
-    ff_qrows_start(&h->v, &h->cap, sizeof(struct hit));
     for (uint32_t i = 0; i < b->n; i++) {
-        int rc = h->n < h->cap ? 0 : ff_qrows_reserve(&h->v, h->n, &h->cap, sizeof(struct hit));
+        struct hit x = {{b->person[i], b->t[i], b->seq[i]}, b->match[i], b->value[i], b->who[i]};
+        int rc = ff_qrowvec_push(h, &x, sizeof x);
         if (rc) return rc;
-        ((struct hit *)h->v)[h->n++] = (struct hit){{b->person[i], b->t[i], b->seq[i]}, b->match[i], b->value[i], b->who[i]};
     }
     return 0;
 }
-
-static int finish(void *state) { return ff_qrowvec_sort(state, sizeof(struct hit)); }
 
 /* The deepest step one person reached (1-based; 0: never step 1), the times of that
  * attempt's steps in when[], and its step-1 event's breakdown value. */
@@ -176,7 +173,7 @@ int ff_query_funnel(struct ff_store *s, const struct ff_query *q, struct ff_buf 
     struct ff_qplan p = {.q = q, .from_us = q->from_us, .nmatch = q->nsteps, .keep_unmatched = q->order == FF_ORDER_STRICT,
                          .value = q->has_breakdown ? &q->breakdown : NULL, .value_mask = 1, .person = FF_QP_REQUIRED,
                          .who = q->list_step > 0, .seq = 1, .values = &f.values, .persons = &f.persons,
-                         .consume = consume, .finish = finish}; /* no merge: tally_person reads every thread's hits */
+                         .consume = consume}; /* no merge: tally_person reads every thread's hits */
     for (size_t i = 0; i < q->nsteps; i++) {
         p.match_event[i] = q->steps[i].event;
         p.match_filters[i] = q->steps[i].filters;
@@ -185,11 +182,7 @@ int ff_query_funnel(struct ff_store *s, const struct ff_query *q, struct ff_buf 
     void *states[FF_QTHREADS_MAX];
     for (int i = 0; i < FF_QTHREADS_MAX; i++) states[i] = &f.h[i];
     int rc = ff_qplan_run(s, &p, states);
-    size_t persons = 0; /* at most the distinct keys of each thread's hits */
-    for (int i = 0; i < FF_QTHREADS_MAX; i++) {
-        const struct hit *h = f.h[i].v;
-        for (size_t k = 0; k < f.h[i].n; k++) persons += !k || h[k].r.key != h[k - 1].r.key;
-    }
+    size_t persons = ff_qrowvec_runs(f.h, FF_QTHREADS_MAX); /* at most */
     if (rc == FF_ETOOBIG)
         snprintf(err, errlen, "more than %zu matching events: narrow the funnel with filters or a shorter range",
                  FF_QUERY_MAX_ENTRIES / 4);
@@ -204,7 +197,7 @@ int ff_query_funnel(struct ff_store *s, const struct ff_query *q, struct ff_buf 
             if (!(g[k].gaps[st] = ff_malloc((persons ? persons : 1) * sizeof *g[k].gaps[st]))) rc = -ENOMEM;
     struct ff_str *listed = !rc && q->list_step ? ff_malloc((persons ? persons : 1) * sizeof *listed) : NULL;
     if (!rc && q->list_step && !listed) rc = -ENOMEM;
-    /* each thread sorted its hits by person, time and arrival; a person's are walked at once */
+    /* a person's hits are walked at once, in time order */
     struct tally t = {q, &f, g, listed, 0};
     if (!rc) rc = ff_qrowvec_each_key(f.h, FF_QTHREADS_MAX, sizeof(struct hit), tally_person, &t);
     size_t nlisted = t.nlisted;
@@ -243,7 +236,7 @@ int ff_query_funnel(struct ff_store *s, const struct ff_query *q, struct ff_buf 
     for (size_t k = 0; g && k < ngroups; k++)
         for (size_t st = 0; st < FF_QUERY_MAX_STEPS; st++) ff_free(g[k].gaps[st]);
     ff_free(g);
-    for (int i = 0; i < FF_QTHREADS_MAX; i++) ff_big_free(f.h[i].v); /* kept for the next query */
+    for (int i = 0; i < FF_QTHREADS_MAX; i++) ff_qrowvec_release(&f.h[i]);
     ff_qvalues_free(&f.values);
     ff_qvalues_free(&f.persons);
     return rc;

@@ -33,7 +33,7 @@ struct paths;
 
 /* One thread's items (colscan.h), sorted by its finish; the walk reads every thread's. */
 struct pstate {
-    struct ff_qrowvec items;   /* first member: ff_qrowvec_sort takes the state as one */
+    struct ff_qrowvec items;
     const struct paths *p;
     uint64_t session, bound;   /* the last session looked up in the starts: its rows come together */
     int looked, found;
@@ -78,7 +78,6 @@ static int consume(void *arg, const struct ff_qbatch *b)
 {
     struct pstate *st = arg;
     const struct paths *p = st->p;
-    ff_qrows_start(&st->items.v, &st->items.cap, sizeof(struct item));
     for (uint32_t i = 0; i < b->n; i++) {
         if (p->q->path_start[0]) { /* only what a path from the start can reach */
             if (!st->looked || st->session != b->session[i]) {
@@ -89,14 +88,12 @@ static int consume(void *arg, const struct ff_qbatch *b)
             uint64_t k = order_key(b->t[i]);
             if (!st->found || (p->q->path_back ? k > st->bound : k < st->bound)) continue;
         }
-        int rc = ff_qrows_reserve(&st->items.v, st->items.n, &st->items.cap, sizeof(struct item));
+        struct item x = {{b->session[i], b->t[i], b->seq[i]}, b->value[i]};
+        int rc = ff_qrowvec_push(&st->items, &x, sizeof x);
         if (rc) return rc;
-        ((struct item *)st->items.v)[st->items.n++] = (struct item){{b->session[i], b->t[i], b->seq[i]}, b->value[i]};
     }
     return 0;
 }
-
-static int finish(void *state) { return ff_qrowvec_sort(state, sizeof(struct item)); }
 
 struct edge {
     uint32_t step, from, to; /* from step `step` to step + 1 */
@@ -215,12 +212,12 @@ int ff_query_paths(struct ff_store *s, const struct ff_query *q, struct ff_buf *
         for (int i = 0; i < FF_QTHREADS_MAX; i++) states[i] = &p.ss[i];
         if (!rc) rc = ff_qplan_run(s, &plan, states);
     }
-    plan.consume = consume, plan.merge = NULL, plan.finish = finish;
+    plan.consume = consume, plan.merge = NULL;
     for (int i = 0; i < FF_QTHREADS_MAX; i++) states[i] = &p.st[i];
     if (!rc) rc = ff_qplan_run(s, &plan, states);
     struct ff_qrowvec items[FF_QTHREADS_MAX];
     size_t nitems = 0;
-    for (int i = 0; i < FF_QTHREADS_MAX; i++) items[i] = p.st[i].items, nitems += items[i].n;
+    for (int i = 0; i < FF_QTHREADS_MAX; i++) items[i] = p.st[i].items, nitems += items[i].rows.n;
     /* edges: (step, from, to) → sessions; nodes: (step, label) → sessions */
     struct walk w = {q, 0, 0, NULL, {0}, {0}, 0};
     w.has_start = q->path_start[0] != 0;
@@ -282,7 +279,7 @@ int ff_query_paths(struct ff_store *s, const struct ff_query *q, struct ff_buf *
     ff_free(e);
     ff_free(w.seq);
     for (int i = 0; i < FF_QTHREADS_MAX; i++) {
-        ff_big_free(p.st[i].items.v); /* kept for the next query */
+        ff_qrowvec_release(&p.st[i].items);
         ff_qtable_free(&p.ss[i].starts);
     }
     ff_qvalues_free(&p.labels);

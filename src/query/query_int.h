@@ -93,21 +93,65 @@ int ff_qrow_cmp(const void *a, const void *b);
  * key's top bits, then the next ones, then insertion sorts. The scratch copy has the array's
  * room, so that kept blocks (ff_big_free) fit the next query's arrays. 0 or -ENOMEM. */
 int ff_qrows_sort(void *v, size_t n, size_t cap, size_t elem);
-/* Rows gathered by one thread of a scan (colscan.h). */
-#define FF_QROWVEC_MAX 8 /* vectors ff_qrowvec_each_key walks at once */
-struct ff_qrowvec {
-    void *v;
-    size_t n, cap;
+/* An array that grows a large chunk at a time (ff_large_chunk_take): never moved, and its
+ * memory is the same chunks query after query however the threads share out the rows. */
+struct ff_qchunks {
+    char **chunk;
+    size_t nchunks, chunks_cap;
+    size_t n;     /* elements */
+    uint32_t per; /* elements a chunk holds */
 };
-/* Calls fn with each key's rows in ff_qrow_cmp order, key by key, over nv vectors each
- * sorted that way (the threads' own, so that they need not be merged into one): a key's
- * rows are passed where they lie when one vector has them, else merged into a scratch
- * buffer. fn's non-zero return stops the walk and is returned; FF_ETOOBIG when the
- * vectors hold more rows than a query may. */
+static inline void *ff_qchunks_at(const struct ff_qchunks *c, size_t i, size_t elem)
+{
+    return c->chunk[i / c->per] + (i % c->per) * elem;
+}
+/* Adds a chunk: 0, FF_ETOOBIG past the budget of rows, or -ENOMEM. */
+int ff_qchunks_grow(struct ff_qchunks *c, size_t elem);
+void ff_qchunks_free(struct ff_qchunks *c);
+
+/* Rows gathered by one thread of a scan (colscan.h), noted as runs as they come: rows of
+ * one key already in ff_qrow_cmp order, as a part gives one person's (or session's) rows.
+ * Sorting a million runs rather than millions of rows was most of a funnel's time. */
+#define FF_QROWVEC_MAX 8 /* vectors ff_qrowvec_each_key walks at once */
+struct ff_qrun {
+    struct ff_qrow first; /* the run's first row's key, time, arrival */
+    uint32_t at;          /* where it starts in its vector */
+    uint32_t n : 28;      /* rows: fewer than FF_QUERY_MAX_ENTRIES / 4 */
+    uint32_t vec : 4;     /* which vector (ff_qrowvec_each_key) */
+};
+struct ff_qrowvec {
+    struct ff_qchunks rows, runs;
+    char *tail;          /* where the next row goes */
+    size_t room;         /* rows that still fit in tail's chunk */
+    struct ff_qrun *run; /* the last row's run (NULL: the next row starts one) */
+};
+int ff_qrowvec_next_chunk(struct ff_qrowvec *r, size_t elem);
+int ff_qrowvec_new_run(struct ff_qrowvec *r, const struct ff_qrow *row);
+/* Appends a row of `elem` bytes that starts with struct ff_qrow (the same elem every time):
+ * it extends the last run or starts one. 0, FF_ETOOBIG or -ENOMEM. */
+static inline int ff_qrowvec_push(struct ff_qrowvec *r, const void *row, size_t elem)
+{
+    int rc = r->room ? 0 : ff_qrowvec_next_chunk(r, elem);
+    if (rc) return rc;
+    const struct ff_qrow *x = row, *prev = r->run ? (const struct ff_qrow *)(r->tail - elem) : NULL;
+    memcpy(r->tail, row, elem);
+    r->tail += elem, r->room--, r->rows.n++;
+    if (prev && prev->key == x->key && (prev->t < x->t || (prev->t == x->t && prev->seq <= x->seq))) {
+        r->run->n++;
+        return 0;
+    }
+    return ff_qrowvec_new_run(r, x);
+}
+/* Calls fn with each key's rows in ff_qrow_cmp order, key by key, over the runs of nv
+ * vectors (the threads' own, never merged into one): a key's rows are passed where they lie
+ * when one run has them, else gathered into a scratch buffer. fn's non-zero return stops
+ * the walk and is returned; FF_ETOOBIG when the vectors hold more rows than a query may. */
 int ff_qrowvec_each_key(const struct ff_qrowvec *v, size_t nv, size_t elem,
                         int (*fn)(void *arg, const void *rows, size_t n), void *arg);
-/* A plan's finish (colscan.h) for rows that start with struct ff_qrow: sorts them. */
-int ff_qrowvec_sort(void *state, size_t elem);
+/* The runs of nv vectors: at least as many as their distinct keys. */
+size_t ff_qrowvec_runs(const struct ff_qrowvec *v, size_t nv);
+/* Gives the chunks back (kept for the next query). */
+void ff_qrowvec_release(struct ff_qrowvec *r);
 /* Folds a table made on another thread into `into`: where both have a key, its value
  * becomes the sum (FF_QMERGE_ADD), the lesser (FF_QMERGE_MIN) or the bitwise or
  * (FF_QMERGE_OR) of the two. */
@@ -116,10 +160,6 @@ int ff_qtable_merge_with(struct ff_qtable *into, const struct ff_qtable *from, i
 /* Room for one more row of `elem` bytes in *v (n used, *cap allocated): 0, FF_ETOOBIG past
  * the budget of rows, or -ENOMEM. */
 int ff_qrows_reserve(void **v, size_t n, size_t *cap, size_t elem);
-/* Starts an empty array (*cap 0) that will hold many rows (a scan thread's) with a large
- * block kept from an earlier query, when there is one: its pages are faulted in already,
- * and growing from 256 rows copied and faulted in every size on the way. */
-void ff_qrows_start(void **v, size_t *cap, size_t elem);
 
 /* Person traits (traits.c): what identify calls said of each person, for person.KEY. */
 struct ff_traits;

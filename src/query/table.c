@@ -406,69 +406,124 @@ int ff_qrows_sort(void *v, size_t n, size_t cap, size_t elem)
     return 0;
 }
 
+int ff_qchunks_grow(struct ff_qchunks *c, size_t elem)
+{
+    if (!c->per) c->per = (uint32_t)(FF_LARGE_CHUNK_BYTES / elem);
+    if ((c->nchunks + 1) * (size_t)c->per > FF_QUERY_MAX_ENTRIES / 4 + c->per) return FF_ETOOBIG;
+    if (c->nchunks == c->chunks_cap) {
+        size_t cap = c->chunks_cap ? c->chunks_cap * 2 : 16;
+        char **p = ff_realloc(c->chunk, cap * sizeof *p);
+        if (!p) return -ENOMEM;
+        c->chunk = p, c->chunks_cap = cap;
+    }
+    if (!(c->chunk[c->nchunks] = ff_large_chunk_take())) return -ENOMEM;
+    c->nchunks++;
+    return 0;
+}
+
+void ff_qchunks_free(struct ff_qchunks *c)
+{
+    for (size_t i = 0; i < c->nchunks; i++) ff_large_chunk_give(c->chunk[i]);
+    ff_free(c->chunk);
+    memset(c, 0, sizeof *c);
+}
+
+int ff_qrowvec_next_chunk(struct ff_qrowvec *r, size_t elem)
+{
+    int rc = ff_qchunks_grow(&r->rows, elem);
+    if (rc) return rc;
+    r->tail = r->rows.chunk[r->rows.nchunks - 1];
+    r->room = r->rows.per;
+    r->run = NULL; /* a run's rows lie in one chunk */
+    return 0;
+}
+
+int ff_qrowvec_new_run(struct ff_qrowvec *r, const struct ff_qrow *row)
+{
+    struct ff_qchunks *c = &r->runs;
+    int rc = c->n < c->nchunks * (size_t)c->per ? 0 : ff_qchunks_grow(c, sizeof *r->run);
+    if (rc) return rc;
+    r->run = ff_qchunks_at(c, c->n++, sizeof *r->run);
+    *r->run = (struct ff_qrun){*row, (uint32_t)(r->rows.n - 1), 1, 0};
+    return 0;
+}
+
+size_t ff_qrowvec_runs(const struct ff_qrowvec *v, size_t nv)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < nv; i++) n += v[i].runs.n;
+    return n;
+}
+
+void ff_qrowvec_release(struct ff_qrowvec *r)
+{
+    ff_qchunks_free(&r->rows);
+    ff_qchunks_free(&r->runs);
+    memset(r, 0, sizeof *r);
+}
+
+static const char *run_rows(const struct ff_qrowvec *v, const struct ff_qrun *r, size_t elem)
+{
+    return ff_qchunks_at(&v[r->vec].rows, r->at, elem);
+}
+
+#define RUN_PREFETCH 8 /* runs ahead: a run's rows lie anywhere in its thread's vector */
+
 int ff_qrowvec_each_key(const struct ff_qrowvec *v, size_t nv, size_t elem,
                         int (*fn)(void *arg, const void *rows, size_t n), void *arg)
 {
-    size_t at[FF_QROWVEC_MAX] = {0}, end[FF_QROWVEC_MAX] = {0};
     if (nv > FF_QROWVEC_MAX) return FF_EINVAL;
-    size_t all = 0;
-    for (size_t i = 0; i < nv; i++) all += v[i].n;
-    if (all >= FF_QUERY_MAX_ENTRIES / 4) return FF_ETOOBIG; /* the rows' budget (ff_qrows_reserve), all threads' */
+    size_t all = 0, nruns = ff_qrowvec_runs(v, nv), room = 1;
+    for (size_t i = 0; i < nv; i++) all += v[i].rows.n;
+    if (all >= FF_QUERY_MAX_ENTRIES / 4) return FF_ETOOBIG; /* the rows' budget, all threads' */
+    if (!nruns) return 0;
+    /* every vector's runs in one array, sorted by their first rows: a key's runs come
+     * together, in the order of their first rows (room: a power of two, so that the array
+     * and the sort's scratch copy are kept blocks of the same sizes query after query) */
+    while (room < nruns) room *= 2;
+    struct ff_qrun *runs = ff_big_alloc(room * sizeof *runs);
+    if (!runs) return -ENOMEM;
+    for (size_t i = 0, k = 0; i < nv; i++)
+        for (size_t j = 0; j < v[i].runs.n; j++)
+            runs[k] = *(const struct ff_qrun *)ff_qchunks_at(&v[i].runs, j, sizeof *runs), runs[k++].vec = (uint32_t)i & 15;
+    int rc = ff_qrows_sort(runs, nruns, room, sizeof *runs);
     char *tmp = NULL;
     size_t tmp_cap = 0;
-    int rc = 0;
-    for (;;) {
-        /* the least key at the vectors' heads, and how far each has it */
-        int have = 0;
-        uint64_t key = 0;
-        for (size_t i = 0; i < nv; i++)
-            if (at[i] < v[i].n) {
-                uint64_t k = ((const struct ff_qrow *)((const char *)v[i].v + at[i] * elem))->key;
-                if (!have || k < key) key = k, have = 1;
-            }
-        if (!have) break;
-        size_t total = 0, only = 0, nwith = 0;
-        for (size_t i = 0; i < nv; i++) {
-            size_t z = at[i];
-            while (z < v[i].n && ((const struct ff_qrow *)((const char *)v[i].v + z * elem))->key == key) z++;
-            end[i] = z;
-            if (z > at[i]) total += z - at[i], only = i, nwith++;
+    for (size_t i = 0; !rc && i < nruns;) {
+        size_t j = i + 1, total = runs[i].n;
+        while (j < nruns && runs[j].first.key == runs[i].first.key) total += runs[j++].n;
+        for (size_t f = j; f < j + RUN_PREFETCH && f < nruns; f++) __builtin_prefetch(run_rows(v, &runs[f], elem));
+        if (j == i + 1) {
+            rc = fn(arg, run_rows(v, &runs[i], elem), total);
+            i = j;
+            continue;
         }
-        if (nwith == 1) {
-            rc = fn(arg, (const char *)v[only].v + at[only] * elem, total);
-        } else { /* merged by time and arrival */
-            if (total > tmp_cap) {
-                char *t = ff_realloc(tmp, total * elem);
-                if (!t) {
-                    rc = -ENOMEM;
-                    break;
-                }
-                tmp = t, tmp_cap = total;
+        if (total > tmp_cap) {
+            char *t = ff_realloc(tmp, total * elem);
+            if (!t) {
+                rc = -ENOMEM;
+                break;
             }
-            size_t pos[FF_QROWVEC_MAX];
-            memcpy(pos, at, sizeof pos);
-            for (size_t o = 0; o < total; o++) {
-                size_t best = nv;
-                for (size_t i = 0; i < nv; i++)
-                    if (pos[i] < end[i] &&
-                        (best == nv || ff_qrow_cmp((const char *)v[i].v + pos[i] * elem,
-                                                   (const char *)v[best].v + pos[best] * elem) < 0))
-                        best = i;
-                copy_row(tmp + o * elem, (const char *)v[best].v + pos[best]++ * elem, elem);
-            }
-            rc = fn(arg, tmp, total);
+            tmp = t, tmp_cap = total;
         }
-        if (rc) break;
-        memcpy(at, end, sizeof at);
+        /* runs one after the other; where one begins before the last ends (two parts of a
+         * day not merged yet, rows from memory), an insertion sort puts them in order */
+        size_t o = 0;
+        int sorted = 1;
+        for (size_t k = i; k < j; k++) {
+            if (o && row_before((const struct ff_qrow *)run_rows(v, &runs[k], elem),
+                                (const struct ff_qrow *)(tmp + (o - 1) * elem)))
+                sorted = 0;
+            memcpy(tmp + o * elem, run_rows(v, &runs[k], elem), runs[k].n * elem);
+            o += runs[k].n;
+        }
+        if (!sorted) insertion_sort(tmp, total, elem);
+        rc = fn(arg, tmp, total);
+        i = j;
     }
     ff_free(tmp);
+    ff_big_free(runs);
     return rc;
-}
-
-int ff_qrowvec_sort(void *state, size_t elem)
-{
-    struct ff_qrowvec *r = state;
-    return r->n ? ff_qrows_sort(r->v, r->n, r->cap, elem) : 0;
 }
 
 int ff_qtable_merge_with(struct ff_qtable *into, const struct ff_qtable *from, int op)
@@ -492,12 +547,6 @@ void ff_qtable_free(struct ff_qtable *t)
 /* ---- rows ---- */
 
 int ff_qrow_cmp(const void *a, const void *b) { return row_order(a, b); }
-
-void ff_qrows_start(void **v, size_t *cap, size_t elem)
-{
-    if (*cap) return;
-    if ((*v = ff_big_take_largest())) *cap = ff_alloc_size(*v) / elem;
-}
 
 int ff_qrows_reserve(void **v, size_t n, size_t *cap, size_t elem)
 {

@@ -342,50 +342,102 @@ static void test_big_blocks(void **state)
     assert_ptr_equal(again, fresh);
     ff_free(again);
     assert_true(ff_mem_in_use() <= base + 4096);
-    /* a scan thread's row array starts with the largest kept block, all of it used */
-    char *a = ff_malloc(FF_BIG_MIN), *b = ff_malloc(2 * FF_BIG_MIN);
-    ff_big_free(a), ff_big_free(b);
-    void *rows = NULL;
-    size_t cap = 0;
-    ff_qrows_start(&rows, &cap, 40);
-    assert_ptr_equal(rows, b);
-    assert_true(cap >= 2 * FF_BIG_MIN / 40 && cap == ff_alloc_size(b) / 40);
-    assert_int_equal(ff_qrows_reserve(&rows, cap - 1, &cap, 40), 0); /* room already */
-    assert_ptr_equal(rows, b);
-    ff_qrows_start(&rows, &cap, 40); /* started already: nothing taken */
-    assert_ptr_equal(ff_big_take_largest(), a);
-    ff_free(a), ff_free(rows);
-    rows = NULL, cap = 0;
-    ff_qrows_start(&rows, &cap, 40); /* nothing kept: grows as before */
-    assert_null(rows);
-    assert_int_equal(cap, 0);
     assert_true(ff_mem_in_use() <= base + 4096);
 }
 
 /* Chunks go back to a pool and come out again with their contents (no fresh pages), are
- * idle while kept, and a trim frees them. */
+ * idle while kept, and a trim frees them: small ones and large ones. */
 static void test_chunks(void **state)
 {
     (void)state;
+    struct {
+        void *(*take)(void);
+        void (*give)(void *);
+        size_t bytes;
+    } pools[] = {{ff_chunk_take, ff_chunk_give, FF_CHUNK_BYTES}, {ff_large_chunk_take, ff_large_chunk_give, FF_LARGE_CHUNK_BYTES}};
+    for (size_t k = 0; k < 2; k++) {
+        ff_big_trim(0);
+        size_t base = ff_mem_in_use();
+        char *a = pools[k].take(), *b = pools[k].take();
+        assert_non_null(a);
+        assert_non_null(b);
+        a[pools[k].bytes - 1] = 'a';
+        assert_true(ff_mem_in_use() >= base + 2 * pools[k].bytes);
+        pools[k].give(a);
+        pools[k].give(b);
+        assert_true(ff_mem_in_use() <= base + 1024); /* kept, but idle */
+        ff_big_trim(3600); /* taken less than an hour ago: stays */
+        assert_ptr_equal(pools[k].take(), b); /* the last given first */
+        char *again = pools[k].take();
+        assert_ptr_equal(again, a);
+        assert_int_equal(again[pools[k].bytes - 1], 'a');
+        pools[k].give(again);
+        pools[k].give(b);
+        ff_big_trim(0);
+        assert_true(ff_mem_in_use() <= base + 1024);
+    }
+}
+
+/* Rows pushed to two threads' vectors as scans make them (runs of a key in order, a key's
+ * runs split between the threads and out of order with each other, runs cut by a chunk's
+ * end, rows from memory in arrival order) come back key by key, each key's rows all there
+ * and in (time, arrival) order, as sorting all of them would give. */
+struct walked {
+    struct row40 *rows;
+    size_t n, keys;
+    uint64_t last_key;
+};
+static int walk_key(void *arg, const void *rows, size_t n)
+{
+    struct walked *w = arg;
+    const struct row40 *r = rows;
+    assert_true(n > 0);
+    assert_true(w->keys == 0 || r[0].r.key > w->last_key); /* key by key, ascending */
+    for (size_t i = 0; i < n; i++) {
+        assert_true(r[i].r.key == r[0].r.key);
+        assert_memory_equal(&r[i], &w->rows[w->n + i], sizeof r[i]);
+    }
+    w->n += n, w->keys++, w->last_key = r[0].r.key;
+    return 0;
+}
+
+static int row40_cmp(const void *a, const void *b) { return ff_qrow_cmp(a, b); }
+
+static void test_rowvec_runs(void **state)
+{
+    (void)state;
+    test_rng_init(13);
+    enum { ROWS = 120000, KEYS = 3000 };
+    struct row40 *all = malloc(ROWS * sizeof *all);
+    assert_non_null(all);
+    struct ff_qrowvec v[2];
+    memset(v, 0, sizeof v);
+    size_t n = 0;
+    while (n < ROWS) {
+        /* a run: one key's rows in time order, on either thread, its times anywhere */
+        uint64_t key = test_randn(KEYS) + 1;
+        int64_t t = (int64_t)test_randn(1000000);
+        size_t len = 1 + test_randn(12);
+        struct ff_qrowvec *to = &v[test_randn(2)];
+        for (size_t i = 0; i < len && n < ROWS; i++, n++) {
+            t += (int64_t)test_randn(3); /* ties too, apart by arrival */
+            all[n] = (struct row40){{key, t, n}, (uint32_t)n * 7, 0, 0, 0};
+            assert_int_equal(ff_qrowvec_push(to, &all[n], sizeof all[n]), 0);
+        }
+    }
+    assert_true(v[0].rows.nchunks > 1 && v[1].rows.nchunks > 1); /* runs met chunks' ends */
+    assert_true(ff_qrowvec_runs(v, 2) < ROWS / 3);                 /* rows went as runs */
+    qsort(all, ROWS, sizeof *all, row40_cmp);
+    struct walked w = {all, 0, 0, 0};
+    assert_int_equal(ff_qrowvec_each_key(v, 2, sizeof(struct row40), walk_key, &w), 0);
+    assert_int_equal(w.n, ROWS);
+    size_t keys = 0;
+    for (size_t i = 0; i < ROWS; i++) keys += !i || all[i].r.key != all[i - 1].r.key;
+    assert_int_equal(w.keys, keys);
+    ff_qrowvec_release(&v[0]);
+    ff_qrowvec_release(&v[1]);
+    free(all);
     ff_big_trim(0);
-    size_t base = ff_mem_in_use();
-    char *a = ff_chunk_take(), *b = ff_chunk_take();
-    assert_non_null(a);
-    assert_non_null(b);
-    a[FF_CHUNK_BYTES - 1] = 'a';
-    assert_true(ff_mem_in_use() >= base + 2 * FF_CHUNK_BYTES);
-    ff_chunk_give(a);
-    ff_chunk_give(b);
-    assert_true(ff_mem_in_use() <= base + 1024); /* kept, but idle */
-    ff_big_trim(3600); /* taken less than an hour ago: stays */
-    assert_ptr_equal(ff_chunk_take(), b); /* the last given first */
-    char *again = ff_chunk_take();
-    assert_ptr_equal(again, a);
-    assert_int_equal(again[FF_CHUNK_BYTES - 1], 'a');
-    ff_chunk_give(again);
-    ff_chunk_give(b);
-    ff_big_trim(0);
-    assert_true(ff_mem_in_use() <= base + 1024);
 }
 
 /* Distinct (cell, id) pairs over many chunks per partition, two threads' sets joined,
@@ -517,6 +569,7 @@ int main(void)
         cmocka_unit_test(test_chunks),
         cmocka_unit_test(test_distinct_pairs),
         cmocka_unit_test(test_united_sets),
+        cmocka_unit_test(test_rowvec_runs),
         cmocka_unit_test(test_memory_counted_across_threads),
     };
     return cmocka_run_group_tests_name("query", tests, setup, teardown);
