@@ -65,6 +65,17 @@ static inline int ff_rd_varint(struct ff_reader *r, uint64_t *v)
     return 0;
 }
 
+/* The value of the varint of n bytes (1 to 8) at the start of w, little-endian. */
+static inline uint64_t ff_varint_value(uint64_t w, int n)
+{
+    uint64_t x = w & (~0ULL >> (64 - 8 * n)) & 0x7f7f7f7f7f7f7f7fULL;
+    /* the 7-bit groups together: pairs of bytes, then of 16-bit lanes, then of 32-bit ones */
+    x = ((x & 0x7f007f007f007f00ULL) >> 1) | (x & 0x007f007f007f007fULL);
+    x = ((x & 0x3fff00003fff0000ULL) >> 2) | (x & 0x00003fff00003fffULL);
+    x = ((x & 0x0fffffff00000000ULL) >> 4) | (x & 0x000000000fffffffULL);
+    return x;
+}
+
 /* A varint of at most 8 bytes at p, which has 8 readable bytes, without a branch per byte:
  * its length (1 to 8) with *v set, or 0 when it is longer (read it with ff_rd_varint).
  * Column chunks of times and counts decode millions of 2- to 4-byte varints. */
@@ -78,12 +89,7 @@ static inline int ff_varint8(const unsigned char *p, uint64_t *v)
     uint64_t stops = ~w & 0x8080808080808080ULL; /* bytes without a continuation bit */
     if (!stops) return 0;
     int n = (__builtin_ctzll(stops) >> 3) + 1;
-    uint64_t x = (n == 8 ? w : w & ((1ULL << (8 * n)) - 1)) & 0x7f7f7f7f7f7f7f7fULL;
-    /* the 7-bit groups together: pairs of bytes, then of 16-bit lanes, then of 32-bit ones */
-    x = ((x & 0x7f007f007f007f00ULL) >> 1) | (x & 0x007f007f007f007fULL);
-    x = ((x & 0x3fff00003fff0000ULL) >> 2) | (x & 0x00003fff00003fffULL);
-    x = ((x & 0x0fffffff00000000ULL) >> 4) | (x & 0x000000000fffffffULL);
-    *v = x;
+    *v = ff_varint_value(w, n);
     return n;
 }
 

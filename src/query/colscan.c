@@ -119,6 +119,7 @@ struct worker {
     const struct ff_part *part;
     uint32_t n;
     int coarse;                 /* this block's times are not read: every row is at block_t */
+    int inside;                 /* this block is inside the range: no row's time need be checked */
     int64_t block_t;
     uint8_t *proj_ok;           /* per project code of the block: the query's project (NULL: all are) */
     uint8_t *proj_buf;
@@ -981,7 +982,7 @@ __attribute__((noinline)) static uint32_t select_rows(struct worker *w) /* its o
     const int64_t *t = w->time.i64, to = ff_qplan_to(p);
     const uint8_t *bot = bot_flags(w), *proj_ok = w->proj_ok;
     const uint32_t *proj = w->k[FF_C_PROJECT].codes;
-    int by_name = p->nmatch && !w->match_all, coarse = w->coarse;
+    int by_name = p->nmatch && !w->match_all, inside = w->inside;
     uint32_t keep = !p->nmatch || p->keep_unmatched;
     /* in locals: the stores below could alias the worker's fields, which would be read again every row */
     const uint8_t *type = w->type.u8;
@@ -991,7 +992,7 @@ __attribute__((noinline)) static uint32_t select_rows(struct worker *w) /* its o
     int64_t from = p->from_us;
     /* Whether a row is in is worked out with & and |, not && and ||: a query's event is in
      * a third of the rows, say, at random, and a branch on it mispredicted every other row. */
-    if (!bot && !proj_ok && coarse && by_name) { /* the usual block: only the name decides */
+    if (!bot && !proj_ok && inside && by_name) { /* the usual block: only the name decides */
         for (uint32_t i = 0; i < rows; i++) {
             uint32_t named = slot[event_key(type, codes, ndict, i)];
             sel[n] = i, named_out[n] = named; /* written always, kept when in */
@@ -1004,7 +1005,7 @@ __attribute__((noinline)) static uint32_t select_rows(struct worker *w) /* its o
         uint32_t in = keep | (named != 0);
         if (bot) in &= !bot[i];
         if (proj_ok) in &= proj_ok[proj[i]];
-        if (!coarse) in &= (uint32_t)(t[i] >= from) & (uint32_t)(t[i] < to);
+        if (!inside) in &= (uint32_t)(t[i] >= from) & (uint32_t)(t[i] < to);
         sel[n] = i, named_out[n] = named;
         n += in;
     }
@@ -1321,6 +1322,7 @@ static int vector_part(struct worker *w, size_t index)
         if (tc->max < p->from_us || tc->min >= ff_qplan_to(p)) continue;
         if (deadline_passed(q) || atomic_load(&w->sh->stop)) return FF_QUERY_TIMEOUT;
         int inside = tc->min >= p->from_us && tc->max < ff_qplan_to(p);
+        w->inside = inside;
         w->coarse = inside && (p->t_use == FF_QT_NONE ||
                                (p->t_use == FF_QT_BUCKET && ff_query_bucket(q, tc->min) == ff_query_bucket(q, tc->max)));
         w->block_t = tc->min;

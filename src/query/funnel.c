@@ -186,21 +186,33 @@ int ff_query_funnel(struct ff_store *s, const struct ff_query *q, struct ff_buf 
     if (rc == FF_ETOOBIG)
         snprintf(err, errlen, "more than %zu matching events: narrow the funnel with filters or a shorter range",
                  FF_QUERY_MAX_ENTRIES / 4);
-    /* a group per breakdown value (one without a breakdown); each person in one */
+    /* a group per breakdown value (one without a breakdown); each person in one; a set of
+     * groups per walking thread, the second's joined to the first's after the walk */
     size_t ngroups = q->has_breakdown ? f.values.n + 1 : 1;
-    struct group *g = rc ? NULL : ff_calloc(ngroups, sizeof *g);
-    if (!rc && !g) rc = -ENOMEM;
-    for (size_t i = 0; i < ngroups && g; i++) g[i].value = (uint32_t)i, g[i].text = ff_qvalues_text(&f.values, (uint32_t)i);
-    /* the gap arrays: at most one entry per person per step */
-    for (size_t k = 0; !rc && k < ngroups; k++)
-        for (size_t st = 1; !rc && st < q->nsteps; st++)
-            if (!(g[k].gaps[st] = ff_malloc((persons ? persons : 1) * sizeof *g[k].gaps[st]))) rc = -ENOMEM;
-    struct ff_str *listed = !rc && q->list_step ? ff_malloc((persons ? persons : 1) * sizeof *listed) : NULL;
-    if (!rc && q->list_step && !listed) rc = -ENOMEM;
+    struct group *gs[2] = {NULL, NULL};
+    struct ff_str *listed[2] = {NULL, NULL};
+    for (int w = 0; w < 2 && !rc; w++) {
+        struct group *g = gs[w] = ff_calloc(ngroups, sizeof *g);
+        if (!g) rc = -ENOMEM;
+        for (size_t i = 0; i < ngroups && g; i++) g[i].value = (uint32_t)i, g[i].text = ff_qvalues_text(&f.values, (uint32_t)i);
+        /* the gap arrays: at most one entry per person per step, both threads' in the first's */
+        for (size_t k = 0; !rc && k < ngroups; k++)
+            for (size_t st = 1; !rc && st < q->nsteps; st++)
+                if (!(g[k].gaps[st] = ff_malloc((persons ? persons : 1) * sizeof *g[k].gaps[st]))) rc = -ENOMEM;
+        if (!rc && q->list_step && !(listed[w] = ff_malloc((persons ? persons : 1) * sizeof *listed[w]))) rc = -ENOMEM;
+    }
+    struct group *g = gs[0];
     /* a person's hits are walked at once, in time order */
-    struct tally t = {q, &f, g, listed, 0};
-    if (!rc) rc = ff_qrowvec_each_key(f.h, FF_QTHREADS_MAX, sizeof(struct hit), tally_person, &t);
-    size_t nlisted = t.nlisted;
+    struct tally t[2] = {{q, &f, gs[0], listed[0], 0}, {q, &f, gs[1], listed[1], 0}};
+    void *targs[2] = {&t[0], &t[1]};
+    if (!rc) rc = ff_qrowvec_each_key(f.h, FF_QTHREADS_MAX, sizeof(struct hit), tally_person, targs, 2);
+    for (size_t k = 0; !rc && k < ngroups; k++)
+        for (size_t st = 0; st < q->nsteps; st++) {
+            if (st) memcpy(g[k].gaps[st] + g[k].reached[st], gs[1][k].gaps[st], gs[1][k].reached[st] * sizeof *g[k].gaps[st]);
+            g[k].reached[st] += gs[1][k].reached[st];
+        }
+    if (!rc && q->list_step) memcpy(listed[0] + t[0].nlisted, listed[1], t[1].nlisted * sizeof *listed[1]);
+    size_t nlisted = t[0].nlisted + t[1].nlisted;
     if (!rc) rc = ff_query_open_answer(q, "funnel", out);
     if (!rc) {
         char window[32];
@@ -223,19 +235,21 @@ int ff_query_funnel(struct ff_store *s, const struct ff_query *q, struct ff_buf 
         if (!rc) rc = ff_buf_putc(out, ']');
     }
     if (!rc && q->list_step) { /* who reached the step, by id */
-        qsort(listed, nlisted, sizeof *listed, ff_str_cmp_qsort);
+        qsort(listed[0], nlisted, sizeof *listed[0], ff_str_cmp_qsort);
         rc = ff_buf_printf(out, ",\"persons_at_step\":%zu,\"persons\":[", q->list_step);
         for (size_t i = 0; !rc && i < nlisted && i < q->limit; i++) {
             if (i) rc = ff_buf_putc(out, ',');
-            if (!rc) rc = ff_json_write_str(out, listed[i].p, listed[i].len);
+            if (!rc) rc = ff_json_write_str(out, listed[0][i].p, listed[0][i].len);
         }
         if (!rc) rc = ff_buf_putc(out, ']');
     }
-    ff_free(listed);
     if (!rc) rc = ff_buf_putc(out, '}');
-    for (size_t k = 0; g && k < ngroups; k++)
-        for (size_t st = 0; st < FF_QUERY_MAX_STEPS; st++) ff_free(g[k].gaps[st]);
-    ff_free(g);
+    for (int w = 0; w < 2; w++) {
+        ff_free(listed[w]);
+        for (size_t k = 0; gs[w] && k < ngroups; k++)
+            for (size_t st = 0; st < FF_QUERY_MAX_STEPS; st++) ff_free(gs[w][k].gaps[st]);
+        ff_free(gs[w]);
+    }
     for (int i = 0; i < FF_QTHREADS_MAX; i++) ff_qrowvec_release(&f.h[i]);
     ff_qvalues_free(&f.values);
     ff_qvalues_free(&f.persons);

@@ -226,7 +226,8 @@ int ff_query_paths(struct ff_store *s, const struct ff_query *q, struct ff_buf *
         w.start = at ? *at : UINT32_MAX; /* never seen: no paths */
     }
     if (!rc && !(w.seq = ff_malloc((nitems ? nitems : 1) * sizeof *w.seq))) rc = -ENOMEM;
-    if (!rc) rc = ff_qrowvec_each_key(items, FF_QTHREADS_MAX, sizeof(struct item), walk_session, &w);
+    void *warg = &w;
+    if (!rc) rc = ff_qrowvec_each_key(items, FF_QTHREADS_MAX, sizeof(struct item), walk_session, &warg, 1);
     if (rc == FF_ETOOBIG) snprintf(err, errlen, "too many events for one paths query: narrow it or shorten the range");
     struct edge *e = rc ? NULL : ff_malloc((w.edges.n ? w.edges.n : 1) * sizeof *e);
     if (!rc && !e) rc = -ENOMEM;

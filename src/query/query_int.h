@@ -144,10 +144,12 @@ static inline int ff_qrowvec_push(struct ff_qrowvec *r, const void *row, size_t 
 }
 /* Calls fn with each key's rows in ff_qrow_cmp order, key by key, over the runs of nv
  * vectors (the threads' own, never merged into one): a key's rows are passed where they lie
- * when one run has them, else gathered into a scratch buffer. fn's non-zero return stops
- * the walk and is returned; FF_ETOOBIG when the vectors hold more rows than a query may. */
+ * when one run has them, else gathered into a scratch buffer. With nargs > 1 (at most 2
+ * are used) the keys are shared out between two threads, each calling fn with its own arg,
+ * keys in ascending order on each. fn's non-zero return stops the walk and is returned;
+ * FF_ETOOBIG when the vectors hold more rows than a query may. */
 int ff_qrowvec_each_key(const struct ff_qrowvec *v, size_t nv, size_t elem,
-                        int (*fn)(void *arg, const void *rows, size_t n), void *arg);
+                        int (*fn)(void *arg, const void *rows, size_t n), void *const *args, size_t nargs);
 /* The runs of nv vectors: at least as many as their distinct keys. */
 size_t ff_qrowvec_runs(const struct ff_qrowvec *v, size_t nv);
 /* Gives the chunks back (kept for the next query). */

@@ -361,21 +361,19 @@ static void insertion_sort(char *a, size_t n, size_t elem)
     }
 }
 
-int ff_qrows_sort(void *v, size_t n, size_t cap, size_t elem)
+/* ff_qrows_sort with a scratch array of room for n rows. */
+static int rows_sort(char *src, size_t n, size_t elem, char *tmp)
 {
     enum { BITS = 11, NB = 1 << BITS, SUB = 11, NS = 1 << SUB };
     if (n < 4096 || elem > 64) {
-        qsort(v, n, elem, ff_qrow_cmp);
+        qsort(src, n, elem, ff_qrow_cmp);
         return 0;
     }
-    size_t room = cap > n ? cap : n; /* a power of two of rows, as ff_qrows_reserve grows them */
     size_t *at = ff_calloc(NB + 1, sizeof *at), *fill = ff_malloc(NB * sizeof *fill);
-    char *tmp = ff_big_alloc(room * elem);
-    if (!at || !fill || !tmp) {
-        ff_free(at), ff_free(fill), ff_big_free(tmp);
+    if (!at || !fill) {
+        ff_free(at), ff_free(fill);
         return -ENOMEM;
     }
-    char *src = v;
     /* by the key's top bits into tmp, then each bucket by the next bits back into src (a
      * bucket is a few KiB: that pass stays in the cache), then each of those by time */
 #define TOP(r) (((const struct ff_qrow *)(r))->key >> (64 - BITS))
@@ -402,8 +400,17 @@ int ff_qrows_sort(void *v, size_t n, size_t cap, size_t elem)
     }
 #undef TOP
 #undef NEXT
-    ff_free(fill), ff_free(at), ff_big_free(tmp);
+    ff_free(fill), ff_free(at);
     return 0;
+}
+
+int ff_qrows_sort(void *v, size_t n, size_t cap, size_t elem)
+{
+    if (n < 4096 || elem > 64) return rows_sort(v, n, elem, NULL);
+    char *tmp = ff_big_alloc((cap > n ? cap : n) * elem);
+    int rc = tmp ? rows_sort(v, n, elem, tmp) : -ENOMEM;
+    ff_big_free(tmp);
+    return rc;
 }
 
 int ff_qchunks_grow(struct ff_qchunks *c, size_t elem)
@@ -469,33 +476,38 @@ static const char *run_rows(const struct ff_qrowvec *v, const struct ff_qrun *r,
 
 #define RUN_PREFETCH 8 /* runs ahead: a run's rows lie anywhere in its thread's vector */
 
-int ff_qrowvec_each_key(const struct ff_qrowvec *v, size_t nv, size_t elem,
-                        int (*fn)(void *arg, const void *rows, size_t n), void *arg)
+/* One thread's share of a walk: runs[0 .. n) of keys no other share has. */
+struct walk_job {
+    const struct ff_qrowvec *v;
+    struct ff_qrun *runs;
+    size_t n, elem;
+    char *scratch; /* room for n runs: the sort's */
+    int (*fn)(void *arg, const void *rows, size_t n);
+    void *arg;
+    int rc;
+};
+
+/* Sorts the share's runs by their first rows (a key's runs come together, in the order of
+ * their first rows) and calls fn with each key's rows. */
+static void *walk_runs(void *arg)
 {
-    if (nv > FF_QROWVEC_MAX) return FF_EINVAL;
-    size_t all = 0, nruns = ff_qrowvec_runs(v, nv), room = 1;
-    for (size_t i = 0; i < nv; i++) all += v[i].rows.n;
-    if (all >= FF_QUERY_MAX_ENTRIES / 4) return FF_ETOOBIG; /* the rows' budget, all threads' */
-    if (!nruns) return 0;
-    /* every vector's runs in one array, sorted by their first rows: a key's runs come
-     * together, in the order of their first rows (room: a power of two, so that the array
-     * and the sort's scratch copy are kept blocks of the same sizes query after query) */
-    while (room < nruns) room *= 2;
-    struct ff_qrun *runs = ff_big_alloc(room * sizeof *runs);
-    if (!runs) return -ENOMEM;
-    for (size_t i = 0, k = 0; i < nv; i++)
-        for (size_t j = 0; j < v[i].runs.n; j++)
-            runs[k] = *(const struct ff_qrun *)ff_qchunks_at(&v[i].runs, j, sizeof *runs), runs[k++].vec = (uint32_t)i & 15;
-    int rc = ff_qrows_sort(runs, nruns, room, sizeof *runs);
+    struct walk_job *j = arg;
+    const struct ff_qrowvec *v = j->v;
+    struct ff_qrun *runs = j->runs;
+    size_t nruns = j->n, elem = j->elem;
+    int rc = rows_sort((char *)runs, nruns, sizeof *runs, j->scratch);
     char *tmp = NULL;
     size_t tmp_cap = 0;
     for (size_t i = 0; !rc && i < nruns;) {
-        size_t j = i + 1, total = runs[i].n;
-        while (j < nruns && runs[j].first.key == runs[i].first.key) total += runs[j++].n;
-        for (size_t f = j; f < j + RUN_PREFETCH && f < nruns; f++) __builtin_prefetch(run_rows(v, &runs[f], elem));
-        if (j == i + 1) {
-            rc = fn(arg, run_rows(v, &runs[i], elem), total);
-            i = j;
+        size_t k = i + 1, total = runs[i].n;
+        while (k < nruns && runs[k].first.key == runs[i].first.key) total += runs[k++].n;
+        for (size_t f = k; f < k + RUN_PREFETCH && f < nruns; f++) {
+            const char *r = run_rows(v, &runs[f], elem);
+            __builtin_prefetch(r), __builtin_prefetch(r + 64), __builtin_prefetch(r + 128);
+        }
+        if (k == i + 1) {
+            rc = j->fn(j->arg, run_rows(v, &runs[i], elem), total);
+            i = k;
             continue;
         }
         if (total > tmp_cap) {
@@ -510,20 +522,62 @@ int ff_qrowvec_each_key(const struct ff_qrowvec *v, size_t nv, size_t elem,
          * day not merged yet, rows from memory), an insertion sort puts them in order */
         size_t o = 0;
         int sorted = 1;
-        for (size_t k = i; k < j; k++) {
-            if (o && row_before((const struct ff_qrow *)run_rows(v, &runs[k], elem),
+        for (size_t m = i; m < k; m++) {
+            if (o && row_before((const struct ff_qrow *)run_rows(v, &runs[m], elem),
                                 (const struct ff_qrow *)(tmp + (o - 1) * elem)))
                 sorted = 0;
-            memcpy(tmp + o * elem, run_rows(v, &runs[k], elem), runs[k].n * elem);
-            o += runs[k].n;
+            memcpy(tmp + o * elem, run_rows(v, &runs[m], elem), runs[m].n * elem);
+            o += runs[m].n;
         }
         if (!sorted) insertion_sort(tmp, total, elem);
-        rc = fn(arg, tmp, total);
-        i = j;
+        rc = j->fn(j->arg, tmp, total);
+        i = k;
     }
     ff_free(tmp);
-    ff_big_free(runs);
-    return rc;
+    j->rc = rc;
+    return NULL;
+}
+
+#define WALK_PARALLEL_MIN 8192 /* runs: fewer are walked on the calling thread alone */
+
+int ff_qrowvec_each_key(const struct ff_qrowvec *v, size_t nv, size_t elem,
+                        int (*fn)(void *arg, const void *rows, size_t n), void *const *args, size_t nargs)
+{
+    if (nv > FF_QROWVEC_MAX || !nargs) return FF_EINVAL;
+    size_t all = 0, nruns = ff_qrowvec_runs(v, nv), room = 1;
+    for (size_t i = 0; i < nv; i++) all += v[i].rows.n;
+    if (all >= FF_QUERY_MAX_ENTRIES / 4) return FF_ETOOBIG; /* the rows' budget, all threads' */
+    if (!nruns) return 0;
+    /* every vector's runs in one array (room: a power of two, so that it and the sort's
+     * scratch are kept blocks of the same sizes query after query); with two walkers,
+     * keys with the top bit clear to the front and the others to the back: two shares with
+     * no key in common, each sorted and walked on its own thread */
+    while (room < nruns) room *= 2;
+    int two = nargs > 1 && nruns >= WALK_PARALLEL_MIN;
+    struct ff_qrun *runs = ff_big_alloc(room * sizeof *runs);
+    char *scratch = nruns >= 4096 ? ff_big_alloc(room * sizeof *runs) : NULL;
+    if (!runs || (nruns >= 4096 && !scratch)) {
+        ff_big_free(runs), ff_big_free(scratch);
+        return -ENOMEM;
+    }
+    size_t lo = 0, hi = nruns;
+    for (size_t i = 0; i < nv; i++)
+        for (size_t j = 0; j < v[i].runs.n; j++) {
+            struct ff_qrun r = *(const struct ff_qrun *)ff_qchunks_at(&v[i].runs, j, sizeof r);
+            r.vec = (uint32_t)i & 15;
+            if (two && r.first.key >> 63) runs[--hi] = r;
+            else runs[lo++] = r;
+        }
+    struct walk_job jobs[2] = {{v, runs, lo, elem, scratch, fn, args[0], 0},
+                               {v, runs + lo, nruns - lo, elem, scratch ? scratch + lo * sizeof *runs : NULL, fn,
+                                args[nargs > 1], 0}};
+    pthread_t helper;
+    int started = two && pthread_create(&helper, NULL, walk_runs, &jobs[1]) == 0;
+    walk_runs(&jobs[0]);
+    if (started) pthread_join(helper, NULL);
+    else if (two) walk_runs(&jobs[1]);
+    ff_big_free(runs), ff_big_free(scratch);
+    return jobs[0].rc ? jobs[0].rc : jobs[1].rc;
 }
 
 int ff_qtable_merge_with(struct ff_qtable *into, const struct ff_qtable *from, int op)

@@ -530,6 +530,43 @@ def test_funnel_breakdown_and_persons(loaded):
         assert r.status_code == 400 and r.json()["field"] == field, r.text
 
 
+def test_funnel_of_many_persons_walked_on_two_threads(footfall):
+    """Enough persons that their hits are walked on two threads, each counting its own half
+    of them: the steps, times, breakdown and persons at a step come out as one count."""
+    server = footfall.start()
+    rnd = random.Random(5)
+    base = datetime(2026, 6, 1, 8, tzinfo=timezone.utc)
+    evs, want = [], defaultdict(lambda: {"reached": [0, 0], "gaps": [[], []], "who": []})
+    for i in range(12000):
+        who, plan, t0 = f"u{i:05d}", rnd.choice(["free", "pro", "team"]), base + timedelta(seconds=rnd.randrange(86400))
+        evs.append({"type": "track", "event": "A", "userId": who, "properties": {"plan": plan},
+                    "timestamp": t0.strftime("%Y-%m-%dT%H:%M:%S.000Z"), "messageId": uid()})
+        g = want[plan]
+        g["reached"][0] += 1
+        if rnd.random() < 0.6:
+            gap = rnd.randrange(1, 3600)
+            evs.append({"type": "track", "event": "B", "userId": who,
+                        "timestamp": (t0 + timedelta(seconds=gap)).strftime("%Y-%m-%dT%H:%M:%S.000Z"), "messageId": uid()})
+            g["reached"][1] += 1
+            g["gaps"][1].append(gap)
+            g["who"].append(who)
+    rnd.shuffle(evs)
+    for i in range(0, len(evs), 1000):
+        assert server.post_json("/v1/batch", {"batch": evs[i:i + 1000]}).status_code == 200
+    server.restart()  # into parts: a run of hits per person
+    rng = {"from": "2026-06-01", "to": "2026-06-02", "timezone": "UTC"}
+    steps = [{"event": "A"}, {"event": "B"}]
+    got = query(server, {"kind": "funnel", "steps": steps, "window": "1d", "breakdown": "properties.plan", **rng})
+    assert sorted(b["value"] for b in got["breakdown"]) == ["free", "pro", "team"]
+    for b in got["breakdown"]:
+        check_steps(b["steps"], want[b["value"]])
+    everyone = {"reached": [sum(g["reached"][s] for g in want.values()) for s in range(2)],
+                "gaps": [[], [x for g in want.values() for x in g["gaps"][1]]]}
+    got = query(server, {"kind": "funnel", "steps": steps, "window": "1d", "persons_at_step": 2, "limit": 1000, **rng})
+    check_steps(got["steps"], everyone)
+    assert got["persons"] == sorted(w for g in want.values() for w in g["who"])[:1000]
+
+
 # ---- retention ----
 
 def model_retention(evs, start, back, days, periods):

@@ -625,6 +625,46 @@ static void test_dict_codes(void **state)
     ff_colvec_free(&v);
 }
 
+/* Appends v as a zigzag varint delta from *prev (the I64 chunk format). */
+static size_t put_delta(unsigned char *out, int64_t v, int64_t *prev)
+{
+    uint64_t d = (uint64_t)v - (uint64_t)*prev, z = (d << 1) ^ (0 - (d >> 63));
+    size_t n = 0;
+    *prev = v;
+    for (; z >= 0x80; z >>= 7) out[n++] = (unsigned char)(z | 0x80);
+    out[n++] = (unsigned char)z;
+    return n;
+}
+
+/* Integer chunks decode 64 bytes of varints at a time: values of every length (1 to 10
+ * bytes) among short ones, at the window's edges and the chunk's end, come back as they went;
+ * a chunk cut short or with a varint that never ends is corrupt. */
+static void test_integer_chunks(void **state)
+{
+    (void)state;
+    enum { N = 5000 };
+    static int64_t want[N];
+    static unsigned char raw[N * 10];
+    test_rng_init(21);
+    size_t len = 0;
+    int64_t prev = 0;
+    for (int i = 0; i < N; i++) {
+        uint64_t r = test_rand64();
+        int bits = (int)test_randn(65); /* deltas of 0 to 64 bits */
+        uint64_t delta = bits ? r >> (64 - bits) : 0;
+        want[i] = i % 97 == 0 ? (i % 2 ? INT64_MAX : INT64_MIN) : (int64_t)((uint64_t)prev + (r & 1 ? delta : 0 - delta));
+        len += put_delta(raw + len, want[i], &prev);
+    }
+    struct ff_colvec v = {0};
+    assert_int_equal(ff_chunk_decode(raw, len, FF_COL_I64, FF_ENC_PLAIN, N, NULL, 0, &v), 0);
+    for (int i = 0; i < N; i++) assert_int_equal(v.i64[i], want[i]);
+    assert_int_equal(ff_chunk_decode(raw, len - 1, FF_COL_I64, FF_ENC_PLAIN, N, NULL, 0, &v), FF_ECORRUPT);
+    assert_int_equal(ff_chunk_decode(raw, len, FF_COL_I64, FF_ENC_PLAIN, N - 1, NULL, 0, &v), FF_ECORRUPT);
+    memset(raw + 100, 0x80, 80); /* a varint 80 bytes long */
+    assert_int_equal(ff_chunk_decode(raw, len, FF_COL_I64, FF_ENC_PLAIN, N, NULL, 0, &v), FF_ECORRUPT);
+    ff_colvec_free(&v);
+}
+
 /* Integers at the edges survive delta coding; every string encoding round-trips. */
 static void test_extremes(void **state)
 {
@@ -1000,6 +1040,7 @@ int main(void)
         cmocka_unit_test(test_str_sort),
         cmocka_unit_test(test_derive_repeats),
         cmocka_unit_test(test_dict_codes),
+        cmocka_unit_test(test_integer_chunks),
     };
     return cmocka_run_group_tests_name("part", tests, NULL, NULL);
 }

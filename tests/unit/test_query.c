@@ -415,7 +415,7 @@ static void test_rowvec_runs(void **state)
     size_t n = 0;
     while (n < ROWS) {
         /* a run: one key's rows in time order, on either thread, its times anywhere */
-        uint64_t key = test_randn(KEYS) + 1;
+        uint64_t key = (test_randn(KEYS) + 1) * 0x9e3779b97f4a7c15ULL; /* top bits set and clear */
         int64_t t = (int64_t)test_randn(1000000);
         size_t len = 1 + test_randn(12);
         struct ff_qrowvec *to = &v[test_randn(2)];
@@ -428,12 +428,23 @@ static void test_rowvec_runs(void **state)
     assert_true(v[0].rows.nchunks > 1 && v[1].rows.nchunks > 1); /* runs met chunks' ends */
     assert_true(ff_qrowvec_runs(v, 2) < ROWS / 3);                 /* rows went as runs */
     qsort(all, ROWS, sizeof *all, row40_cmp);
-    struct walked w = {all, 0, 0, 0};
-    assert_int_equal(ff_qrowvec_each_key(v, 2, sizeof(struct row40), walk_key, &w), 0);
-    assert_int_equal(w.n, ROWS);
     size_t keys = 0;
     for (size_t i = 0; i < ROWS; i++) keys += !i || all[i].r.key != all[i - 1].r.key;
+    struct walked w = {all, 0, 0, 0};
+    void *arg = &w;
+    assert_int_equal(ff_qrowvec_each_key(v, 2, sizeof(struct row40), walk_key, &arg, 1), 0);
+    assert_int_equal(w.n, ROWS);
     assert_int_equal(w.keys, keys);
+    /* two walkers: keys with the top bit clear on one, the others on the other */
+    size_t split = 0;
+    while (split < ROWS && !(all[split].r.key >> 63)) split++;
+    assert_true(split > ROWS / 4 && split < ROWS * 3 / 4);
+    struct walked two[2] = {{all, 0, 0, 0}, {all + split, 0, 0, 0}};
+    void *args[2] = {&two[0], &two[1]};
+    assert_int_equal(ff_qrowvec_each_key(v, 2, sizeof(struct row40), walk_key, args, 2), 0);
+    assert_int_equal(two[0].n, split);
+    assert_int_equal(two[1].n, ROWS - split);
+    assert_int_equal(two[0].keys + two[1].keys, keys);
     ff_qrowvec_release(&v[0]);
     ff_qrowvec_release(&v[1]);
     free(all);
