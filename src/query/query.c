@@ -112,16 +112,16 @@ static int timed_visit(void *arg, const struct ff_event *ev)
     return t->visit(t->arg, ev);
 }
 
-int ff_query_scan_from(struct ff_store *s, const struct ff_query *q, int64_t from, struct ff_field_ctx **ctx,
-                       struct ff_field *event_field, int (*visit)(void *arg, const struct ff_event *ev), void *arg,
-                       const int *visit_rc)
+int ff_query_scan(struct ff_store *s, const struct ff_query *q, struct ff_field_ctx **ctx, struct ff_field *event_field,
+                  int (*visit)(void *arg, const struct ff_event *ev), void *arg, const int *visit_rc,
+                  const int64_t *newest_bound)
 {
     char err[256];
     if (!(*ctx = ff_field_ctx_new())) return -ENOMEM;
     if (ff_field_compile("event", 5, event_field, err, sizeof err)) return FF_EINVAL;
     struct ff_scan_filter f;
     ff_query_scan_filter(q, &f);
-    f.from_us = from;
+    f.newest_bound = newest_bound;
     uint8_t cols[FF_NCOLS];
     ff_query_columns(q, cols);
     cols[FF_C_PERSON_ID] = cols[FF_C_SESSION_ID] = 1; /* the rows' persons and sessions */
@@ -138,12 +138,6 @@ int ff_query_scan_from(struct ff_store *s, const struct ff_query *q, int64_t fro
     ff_traits_free(traits);
     ff_qtable_free(&members);
     return *visit_rc ? *visit_rc : rc;
-}
-
-int ff_query_scan(struct ff_store *s, const struct ff_query *q, struct ff_field_ctx **ctx, struct ff_field *event_field,
-                  int (*visit)(void *arg, const struct ff_event *ev), void *arg, const int *visit_rc)
-{
-    return ff_query_scan_from(s, q, q->from_us, ctx, event_field, visit, arg, visit_rc);
 }
 
 static int run_kind(struct ff_store *s, const struct ff_query *q, struct ff_buf *out, char *err, size_t errlen)

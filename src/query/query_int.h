@@ -262,12 +262,11 @@ struct ff_scan_filter;
 void ff_query_scan_filter(const struct ff_query *q, struct ff_scan_filter *f);
 /* A kind's scan: makes *ctx (freed by the caller) and compiles the field "event" into
  * *event_field, then calls visit(arg, ev) for every event of the range and project. Returns
- * the scan's error, else the visitor's own (*visit_rc, which it sets before it stops). */
+ * the scan's error, else the visitor's own (*visit_rc, which it sets before it stops).
+ * newest_bound: NULL, or the time before which the visitor wants no more events, which it
+ * raises as it goes (ff_scan_filter's): the newest events are read first. */
 int ff_query_scan(struct ff_store *s, const struct ff_query *q, struct ff_field_ctx **ctx, struct ff_field *event_field,
-                  int (*visit)(void *arg, const struct ff_event *ev), void *arg, const int *visit_rc);
-/* The same over [from, q->to) (FF_TIME_NONE: from the first event stored). */
-int ff_query_scan_from(struct ff_store *s, const struct ff_query *q, int64_t from, struct ff_field_ctx **ctx,
-                       struct ff_field *event_field, int (*visit)(void *arg, const struct ff_event *ev), void *arg,
-                       const int *visit_rc);
+                  int (*visit)(void *arg, const struct ff_event *ev), void *arg, const int *visit_rc,
+                  const int64_t *newest_bound);
 
 #endif

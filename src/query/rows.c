@@ -16,6 +16,7 @@
 #include "core/json.h"
 #include "core/timeutil.h"
 #include "event/event.h"
+#include "query/colscan.h"
 #include "query/query_int.h"
 #include "store/store.h"
 
@@ -34,6 +35,7 @@ struct kept {
 struct newest {
     struct kept *heap; /* a min-heap on (t, seq): the root goes first when a newer one comes */
     size_t n, k;
+    int64_t bound;     /* once k are kept, the root's time: nothing before it can come in */
     struct ff_buf tmp;
 };
 
@@ -75,6 +77,7 @@ static int keep_newest(struct newest *h, const struct ff_event *ev, int64_t t)
         h->heap[0] = k;
         sift_down(h, 0);
     }
+    if (h->n == h->k) h->bound = h->heap[0].t;
     return 0;
 }
 
@@ -109,36 +112,63 @@ struct rows {
     uint64_t per_second[LIVE_SECONDS], per_minute[LIVE_MINUTES];
     struct ff_qtable here;  /* persons of the last 5 minutes */
     size_t persons_here;
-    /* persons */
-    struct ff_qvalues persons;
-    uint64_t *count;
-    int64_t *first, *last;
-    size_t cap;
     int rc;
 };
 
-static int count_person(struct rows *r, const struct ff_event *ev)
+/* ---- persons: from the column scan (colscan.h), a tally per thread ---- */
+struct tally {
+    uint64_t *count; /* per person index (plan->persons, from 1) */
+    int64_t *first, *last;
+    size_t cap;
+};
+
+static int tally_grow(struct tally *t, size_t n)
 {
-    struct ff_str who = ff_query_person(ev);
-    uint32_t i;
-    int rc = who.len ? ff_qvalues_index(&r->persons, who, &i) : 0;
-    if (rc || !who.len) return rc;
-    if (i >= r->cap) {
-        size_t cap = r->cap ? r->cap * 2 : 1024;
-        while (cap <= i) cap *= 2;
-        uint64_t *c = ff_realloc(r->count, cap * sizeof *c);
-        if (c) r->count = c;
-        int64_t *f = c ? ff_realloc(r->first, cap * sizeof *f) : NULL;
-        if (f) r->first = f;
-        int64_t *l = f ? ff_realloc(r->last, cap * sizeof *l) : NULL;
-        if (!l) return -ENOMEM;
-        r->last = l;
-        memset(r->count + r->cap, 0, (cap - r->cap) * sizeof *c);
-        r->cap = cap;
-    }
-    if (!r->count[i]++ || ev->timestamp_us < r->first[i]) r->first[i] = ev->timestamp_us;
-    if (r->count[i] == 1 || ev->timestamp_us > r->last[i]) r->last[i] = ev->timestamp_us;
+    if (n <= t->cap) return 0;
+    size_t cap = t->cap ? t->cap * 2 : 1024;
+    while (cap < n) cap *= 2;
+    uint64_t *c = ff_realloc(t->count, cap * sizeof *c);
+    if (c) t->count = c;
+    int64_t *f = c ? ff_realloc(t->first, cap * sizeof *f) : NULL;
+    if (f) t->first = f;
+    int64_t *l = f ? ff_realloc(t->last, cap * sizeof *l) : NULL;
+    if (!l) return -ENOMEM;
+    t->last = l;
+    memset(t->count + t->cap, 0, (cap - t->cap) * sizeof *c);
+    t->cap = cap;
     return 0;
+}
+
+/* One person's `n` events, the first and last of them at t0 and t1. */
+static int tally_add(struct tally *t, uint32_t who, uint64_t n, int64_t t0, int64_t t1)
+{
+    int rc = tally_grow(t, (size_t)who + 1);
+    if (rc || !n) return rc;
+    if (!t->count[who] || t0 < t->first[who]) t->first[who] = t0;
+    if (!t->count[who] || t1 > t->last[who]) t->last[who] = t1;
+    t->count[who] += n;
+    return 0;
+}
+
+static int tally_consume(void *arg, const struct ff_qbatch *b)
+{
+    int rc = 0;
+    for (uint32_t i = 0; !rc && i < b->n; i++) rc = tally_add(arg, b->who[i], b->weight[i], b->t[i], b->t[i]);
+    return rc;
+}
+
+static int tally_merge(void *into, void *from)
+{
+    struct tally *a = into, *b = from;
+    int rc = 0;
+    for (size_t w = 0; !rc && w < b->cap; w++) rc = tally_add(a, (uint32_t)w, b->count[w], b->first[w], b->last[w]);
+    return rc;
+}
+
+static void tally_free(struct tally *t)
+{
+    ff_free(t->count), ff_free(t->first), ff_free(t->last);
+    memset(t, 0, sizeof *t);
 }
 
 static int visit(void *arg, const struct ff_event *ev)
@@ -147,9 +177,7 @@ static int visit(void *arg, const struct ff_event *ev)
     const struct ff_query *q = r->q;
     if (!ff_query_wants(r->ctx, q, ev) || !ff_query_event_is(r->ctx, &r->event_field, ev, q->series[0].event)) return 0;
     int rc = 0;
-    if (q->kind == FF_Q_PERSONS) {
-        rc = count_person(r, ev);
-    } else if (q->kind == FF_Q_EVENTS) {
+    if (q->kind == FF_Q_EVENTS) {
         struct kept cursor = {q->before_t, q->before_seq, NULL, 0}, at = {ev->timestamp_us, ev->seq, NULL, 0};
         if (!q->has_before || older(&at, &cursor)) rc = keep_newest(&r->latest, ev, ev->timestamp_us);
     } else { /* live: by when the events arrived */
@@ -180,12 +208,14 @@ static int most_active(const void *a, const void *b)
     return ff_str_cmp(x->id, y->id);
 }
 
-static int write_persons(struct rows *r, size_t offset, size_t limit, struct ff_buf *o)
+static int write_persons(const struct ff_qvalues *persons, const struct tally *t, size_t offset, size_t limit,
+                         struct ff_buf *o)
 {
-    size_t n = r->persons.n;
-    struct ranked_person *p = ff_malloc((n ? n : 1) * sizeof *p);
+    struct ranked_person *p = ff_malloc((persons->n ? persons->n : 1) * sizeof *p);
     if (!p) return -ENOMEM;
-    for (size_t i = 0; i < n; i++) p[i] = (struct ranked_person){r->persons.v[i], r->count[i + 1], r->first[i + 1], r->last[i + 1]};
+    size_t n = 0;
+    for (uint32_t w = 1; w < t->cap && w <= persons->n; w++)
+        if (t->count[w]) p[n++] = (struct ranked_person){ff_qvalues_text(persons, w), t->count[w], t->first[w], t->last[w]};
     qsort(p, n, sizeof *p, most_active);
     int rc = ff_buf_printf(o, ",\"total\":%zu,\"persons\":[", n);
     for (size_t i = offset; !rc && i < n && i < offset + limit; i++) {
@@ -201,12 +231,34 @@ static int write_persons(struct rows *r, size_t offset, size_t limit, struct ff_
     return rc ? rc : ff_buf_putc(o, ']');
 }
 
+/* persons: the column scan's rows of each person, counted on each thread */
+static int query_persons(struct ff_store *s, const struct ff_query *q, struct ff_buf *out, char *err, size_t errlen)
+{
+    struct ff_qvalues persons;
+    ff_qvalues_init(&persons);
+    struct tally t[FF_QTHREADS_MAX];
+    memset(t, 0, sizeof t);
+    struct ff_qplan p = {.q = q, .from_us = q->from_us, .nmatch = 1, .match_event = {q->series[0].event},
+                         .person = FF_QP_REQUIRED, .who = 1, .persons = &persons, .t_use = FF_QT_EXACT,
+                         .weighted = 1, .consume = tally_consume, .merge = tally_merge};
+    void *states[FF_QTHREADS_MAX];
+    for (int i = 0; i < FF_QTHREADS_MAX; i++) states[i] = &t[i];
+    int rc = ff_qplan_run(s, &p, states);
+    if (rc == FF_ETOOBIG) snprintf(err, errlen, "the query needs more than its memory budget: narrow it or shorten the range");
+    if (!rc) rc = ff_query_open_answer(q, "persons", out);
+    if (!rc) rc = write_persons(&persons, &t[0], q->offset, q->limit, out);
+    if (!rc) rc = ff_buf_putc(out, '}');
+    for (int i = 0; i < FF_QTHREADS_MAX; i++) tally_free(&t[i]);
+    ff_qvalues_free(&persons);
+    return rc;
+}
+
 int ff_query_rows(struct ff_store *s, const struct ff_query *q, struct ff_buf *out, char *err, size_t errlen)
 {
+    if (q->kind == FF_Q_PERSONS) return query_persons(s, q, out, err, errlen);
     struct rows r;
     memset(&r, 0, sizeof r);
     r.q = q;
-    ff_qvalues_init(&r.persons);
     ff_buf_init(&r.latest.tmp, (size_t)1 << 30);
     size_t offset = q->offset;
     struct ff_query live;
@@ -223,14 +275,14 @@ int ff_query_rows(struct ff_store *s, const struct ff_query *q, struct ff_buf *o
         q = r.q = &paged;
     }
     int rc = 0;
-    if (q->kind != FF_Q_PERSONS) {
-        r.latest.k = offset + q->limit;
-        if (!(r.latest.heap = ff_malloc(r.latest.k * sizeof *r.latest.heap))) rc = -ENOMEM;
-    }
-    if (!rc) rc = ff_query_scan(s, q, &r.ctx, &r.event_field, visit, &r, &r.rc);
+    r.latest.k = offset + q->limit;
+    if (!(r.latest.heap = ff_malloc(r.latest.k * sizeof *r.latest.heap))) rc = -ENOMEM;
+    /* the newest events: the parts with the latest first, until the rest are all older */
+    r.latest.bound = INT64_MIN;
+    const int64_t *bound = q->kind == FF_Q_EVENTS ? &r.latest.bound : NULL;
+    if (!rc) rc = ff_query_scan(s, q, &r.ctx, &r.event_field, visit, &r, &r.rc, bound);
     if (rc == FF_ETOOBIG) snprintf(err, errlen, "the query needs more than its memory budget: narrow it or shorten the range");
-    static const char *const kinds[] = {[FF_Q_LIVE] = "live", [FF_Q_EVENTS] = "events", [FF_Q_PERSONS] = "persons"};
-    if (!rc) rc = ff_query_open_answer(q, kinds[q->kind], out);
+    if (!rc) rc = ff_query_open_answer(q, q->kind == FF_Q_LIVE ? "live" : "events", out);
     if (!rc && q->kind == FF_Q_LIVE) {
         rc = ff_buf_printf(out, ",\"now\":\"");
         char now[32];
@@ -249,14 +301,10 @@ int ff_query_rows(struct ff_store *s, const struct ff_query *q, struct ff_buf *o
             const struct kept *last = &r.latest.heap[r.latest.n - 1];
             rc = ff_buf_printf(out, ",\"next\":\"%lld:%llu\"", (long long)last->t, (unsigned long long)last->seq);
         }
-    } else if (!rc) {
-        rc = write_persons(&r, offset, q->limit, out);
     }
     if (!rc) rc = ff_buf_putc(out, '}');
     newest_free(&r.latest);
     ff_qtable_free(&r.here);
-    ff_qvalues_free(&r.persons);
-    ff_free(r.count), ff_free(r.first), ff_free(r.last);
     ff_field_ctx_free(r.ctx);
     return rc;
 }

@@ -114,6 +114,10 @@ struct ff_scan_filter {
     const uint8_t *columns;
     uint8_t type;             /* only events of this type (event.h), or 0 for all: looked at
                                * before the person is resolved, which costs an identity look-up */
+    /* NULL, or the time before which no event is wanted any more, raised by the visitor as it
+     * goes (the newest N): memory is read first, then parts from the one with the latest
+     * event back, until a part's are all before it, and a block's likewise are skipped. */
+    const int64_t *newest_bound;
 };
 /* Calls `visit` for every stored event that matches (parts by day, then what is in memory;
  * within a part by person and time). A non-zero return from `visit` stops the scan and is

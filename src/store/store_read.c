@@ -387,7 +387,7 @@ static int scan_part(struct ff_store *s, const struct ff_part *p, const struct f
     for (uint32_t b = 0; b < p->info.nblocks && !rc; b++) {
         const struct ff_chunkref *t = &p->blocks[b].chunks[time_col];
         struct ff_read_filter tf = {.from_us = f->from_us, .to_us = f->to_us};
-        if (!time_overlaps(&tf, t->min, t->max)) continue;
+        if (!time_overlaps(&tf, t->min, t->max) || (f->newest_bound && t->max < *f->newest_bound)) continue;
         rc = ff_part_events_load(&pe, p, b, err, errlen);
         if (rc == FF_ECORRUPT) {
             ff_error("store: %s (skipped; footfall check --repair sets the part aside)", err);
@@ -493,12 +493,45 @@ int ff_store_view_scan_memory(struct ff_store_view *v, const struct ff_scan_filt
     return rc;
 }
 
+/* A part and the time of its latest event (its blocks' maxima). */
+struct by_latest {
+    size_t i;
+    int64_t latest;
+};
+
+static int latest_first(const void *a, const void *b)
+{
+    const struct by_latest *x = a, *y = b;
+    return x->latest != y->latest ? (x->latest > y->latest ? -1 : 1) : (x->i > y->i) - (x->i < y->i);
+}
+
+/* ff_store_scan with f->newest_bound: memory, then parts newest first while they can help. */
+static int scan_newest(struct ff_store_view *v, const struct ff_scan_filter *f, ff_event_visit_fn visit, void *arg)
+{
+    int rc = ff_store_view_scan_memory(v, f, visit, arg);
+    struct by_latest *order = rc || !v->n ? NULL : ff_malloc(v->n * sizeof *order);
+    if (!rc && v->n && !order) rc = -ENOMEM;
+    for (size_t i = 0; !rc && i < v->n; i++) {
+        const struct ff_part *p = v->parts[i]->p;
+        int tc = ff_part_column_index(p, "time");
+        order[i] = (struct by_latest){i, INT64_MIN};
+        for (uint32_t b = 0; tc >= 0 && b < p->info.nblocks; b++)
+            if (p->blocks[b].chunks[tc].max > order[i].latest) order[i].latest = p->blocks[b].chunks[tc].max;
+    }
+    if (order) qsort(order, v->n, sizeof *order, latest_first);
+    for (size_t k = 0; !rc && k < v->n && order[k].latest >= *f->newest_bound; k++)
+        rc = ff_store_view_scan_part(v, order[k].i, f, visit, arg);
+    ff_free(order);
+    return rc;
+}
+
 int ff_store_scan(struct ff_store *s, const struct ff_scan_filter *f, ff_event_visit_fn visit, void *arg)
 {
     struct ff_store_view *v = NULL;
     int rc = ff_store_view_open(s, f->from_us, f->to_us, &v);
-    for (size_t i = 0; !rc && i < v->n; i++) rc = ff_store_view_scan_part(v, i, f, visit, arg);
-    if (!rc) rc = ff_store_view_scan_memory(v, f, visit, arg);
+    if (!rc && f->newest_bound) rc = scan_newest(v, f, visit, arg);
+    for (size_t i = 0; !rc && !f->newest_bound && i < v->n; i++) rc = ff_store_view_scan_part(v, i, f, visit, arg);
+    if (!rc && !f->newest_bound) rc = ff_store_view_scan_memory(v, f, visit, arg);
     if (v) ff_store_view_close(v);
     return rc;
 }

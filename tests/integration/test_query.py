@@ -567,6 +567,34 @@ def test_funnel_of_many_persons_walked_on_two_threads(footfall):
     assert got["persons"] == sorted(w for g in want.values() for w in g["who"])[:1000]
 
 
+def test_newest_events_from_parts_that_overlap(footfall):
+    """The newest events are read part by part, the part with the latest event first, until
+    the rest hold only older ones: parts of one day written apart (and memory) interleave in
+    time, and each gives its share of a page."""
+    server = footfall.start()
+    sent = []
+
+    def send(minutes):
+        batch = [{"type": "track", "event": "Tick", "userId": f"u{m % 7}", "messageId": uid(),
+                  "timestamp": f"2026-07-01T{m // 60:02d}:{m % 60:02d}:00.000Z"} for m in minutes]
+        assert server.post_json("/v1/batch", {"batch": batch}).status_code == 200
+        sent.extend(batch)
+
+    send(range(0, 1440, 3))
+    server.restart()  # a part
+    send(range(1, 1440, 3))
+    server.restart()  # another part of the same day
+    send(range(2, 1440, 3))  # and memory
+    want = [e["messageId"] for e in sorted(sent, key=lambda e: e["timestamp"], reverse=True)]
+    rng = {"from": "2026-07-01", "to": "2026-07-01", "timezone": "UTC"}
+    pages, before = [], None
+    while len(pages) < 60:
+        page = query(server, {"kind": "events", "event": "Tick", "limit": 10, **rng, **({"before": before} if before else {})})
+        pages += [e["messageId"] for e in page["events"]]
+        before = page["next"]
+    assert pages == want[:60]
+
+
 # ---- retention ----
 
 def model_retention(evs, start, back, days, periods):
