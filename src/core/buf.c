@@ -23,8 +23,17 @@ int ff_buf_reserve(struct ff_buf *b, size_t extra)
     if (need <= b->cap) return 0;
     size_t cap = b->cap ? b->cap : 256;
     while (cap < need) cap = cap > SIZE_MAX / 2 ? need : cap * 2;
-    char *p = ff_realloc(b->data, cap);
-    if (!p) return -ENOMEM;
+    /* A large buffer takes a block an earlier one left (ff_big_free): glibc maps such sizes
+     * afresh every time, and a part writer's or an events page's buffers faulted in again
+     * on every use. */
+    char *p = ff_big_take(cap);
+    if (p) {
+        if (b->cap) memcpy(p, b->data, b->cap);
+        ff_big_free(b->data);
+        cap = ff_alloc_size(p);
+    } else if (!(p = ff_realloc(b->data, cap))) {
+        return -ENOMEM;
+    }
     /* New room is zeroed: callers rely on the byte after what they appended being 0 (a
      * string they did not terminate); see buf.h. */
     memset(p + b->cap, 0, cap - b->cap);
@@ -104,7 +113,7 @@ int ff_str_contains_ci(struct ff_str s, const char *needle)
 
 void ff_buf_free(struct ff_buf *b)
 {
-    ff_free(b->data);
+    ff_big_free(b->data); /* a large one is kept for the next */
     b->data = NULL;
     b->len = b->cap = 0;
 }

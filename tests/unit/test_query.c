@@ -342,6 +342,22 @@ static void test_big_blocks(void **state)
     assert_ptr_equal(again, fresh);
     ff_free(again);
     assert_true(ff_mem_in_use() <= base + 4096);
+    /* a buffer that grows past FF_BIG_MIN takes a kept block, its bytes copied and the new
+     * room zeroed; freed, it is kept for the next */
+    char *kept = ff_malloc(2 * FF_BIG_MIN);
+    memset(kept, 'k', 2 * FF_BIG_MIN);
+    ff_big_free(kept);
+    struct ff_buf b;
+    ff_buf_init(&b, (size_t)1 << 32);
+    assert_int_equal(ff_buf_append(&b, "abc", 3), 0);
+    assert_int_equal(ff_buf_reserve(&b, FF_BIG_MIN), 0);
+    assert_ptr_equal(b.data, kept);
+    assert_memory_equal(b.data, "abc", 3);
+    for (size_t i = 3; i < b.cap; i += 4093) assert_int_equal(b.data[i], 0);
+    assert_int_equal(b.data[b.cap - 1], 0);
+    ff_buf_free(&b);
+    assert_ptr_equal(ff_big_take(FF_BIG_MIN), kept);
+    ff_free(kept);
     assert_true(ff_mem_in_use() <= base + 4096);
 }
 
