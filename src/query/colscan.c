@@ -1099,13 +1099,14 @@ static inline uint64_t few_run(struct worker *w, const struct keyed *kb, uint32_
     uint32_t k = *kp;
     if (kb->by_event && !kb->sel) /* a top list of events: this loop alone, its own registers */
         for (; k < end; k++) {
-            uint32_t cell = event_key(kb->type, kb->ecodes, kb->endict, k) & 63;
+            uint32_t cell = event_key(kb->type, kb->ecodes, kb->endict, k);
+            cell = cell < 64 ? cell : 63; /* a damaged type byte: a type without a name, as 63 is */
             touched |= (uint64_t)1 << cell;
             count[k & 1][cell]++;
         }
     for (; k < nsel && row_at(kb->sel, k) < end; k++) {
         uint32_t named, key = keyed_row(w, kb, k, &named);
-        uint32_t cell = (kb->by_event ? key : key * kb->nm + named) & 63; /* & 63: a damaged type byte */
+        uint32_t cell = kb->by_event ? (key < 64 ? key : 63) : key * kb->nm + named;
         touched |= (uint64_t)1 << cell;
         count[k & 1][cell]++;
     }
@@ -1171,7 +1172,8 @@ static int keyed_block(struct worker *w, int *rc)
         .ecodes = w->k[FF_C_EVENT].codes, .ev_slot = w->ev.slot, .type = w->type.u8,
         .endict = w->k[FF_C_EVENT].ndict, .nm = nm, .all_named = p->nmatch ? (1u << p->nmatch) - 1 : 0,
         .all = all, .by_name = p->nmatch && !w->match_all, .by_event = p->value && c->kind == FF_FV_EVENT};
-    const int few = (kb.by_event ? kb.endict + FF_EV_TYPE_MAX + 1 : ncells) <= 64;
+    /* by event: cell 63 is a type past FF_EV_TYPE_MAX, where a damaged type byte goes */
+    const int few = (kb.by_event ? kb.endict + FF_EV_TYPE_MAX + 2 : ncells) <= 64;
     const int sets = few && p->value_sets && p->value; /* one row a run, the counts a block */
     uint32_t few_count[2][64] = {{0}};
     struct value_bits vb;

@@ -126,7 +126,17 @@ struct group {
     struct ff_str text;                /* the value's */
     uint64_t reached[FF_QUERY_MAX_STEPS];
     int64_t *gaps[FF_QUERY_MAX_STEPS]; /* step s: the time from step s-1, per person that reached s */
+    size_t gaps_cap[FF_QUERY_MAX_STEPS];
 };
+
+/* Room in *v (cap elements of elem bytes) for n: grown as persons come, since their number
+ * is known only once they are walked (rows and runs overcount them many times). */
+static int room_for(void **v, size_t *cap, size_t n, size_t elem)
+{
+    int rc = 0;
+    while (!rc && n > *cap) rc = ff_qrows_reserve(v, *cap, cap, elem);
+    return rc;
+}
 
 static int by_first_step(const void *a, const void *b)
 {
@@ -141,7 +151,7 @@ struct tally {
     const struct funnel *f;
     struct group *g;
     struct ff_str *listed;
-    size_t nlisted;
+    size_t nlisted, listed_cap;
 };
 
 static int tally_person(void *arg, const void *rows, size_t n)
@@ -152,10 +162,18 @@ static int tally_person(void *arg, const void *rows, size_t n)
     int64_t when[FF_QUERY_MAX_STEPS];
     uint32_t value = 0;
     size_t level = walk(q, h, n, when, &value);
-    if (q->list_step && level >= q->list_step) t->listed[t->nlisted++] = ff_qvalues_text(&t->f->persons, h[0].who);
+    int rc = 0;
+    if (q->list_step && level >= q->list_step) {
+        if ((rc = room_for((void **)&t->listed, &t->listed_cap, t->nlisted + 1, sizeof *t->listed))) return rc;
+        t->listed[t->nlisted++] = ff_qvalues_text(&t->f->persons, h[0].who);
+    }
     struct group *grp = &t->g[q->has_breakdown ? value : 0];
     for (size_t st = 0; st < level; st++) {
-        if (st) grp->gaps[st][grp->reached[st]] = when[st] - when[st - 1];
+        if (st) {
+            if ((rc = room_for((void **)&grp->gaps[st], &grp->gaps_cap[st], grp->reached[st] + 1, sizeof *grp->gaps[st])))
+                return rc;
+            grp->gaps[st][grp->reached[st]] = when[st] - when[st - 1];
+        }
         grp->reached[st]++;
     }
     return 0;
@@ -182,7 +200,6 @@ int ff_query_funnel(struct ff_store *s, const struct ff_query *q, struct ff_buf 
     void *states[FF_QTHREADS_MAX];
     for (int i = 0; i < FF_QTHREADS_MAX; i++) states[i] = &f.h[i];
     int rc = ff_qplan_run(s, &p, states);
-    size_t persons = ff_qrowvec_runs(f.h, FF_QTHREADS_MAX); /* at most */
     if (rc == FF_ETOOBIG)
         snprintf(err, errlen, "more than %zu matching events: narrow the funnel with filters or a shorter range",
                  FF_QUERY_MAX_ENTRIES / 4);
@@ -190,28 +207,26 @@ int ff_query_funnel(struct ff_store *s, const struct ff_query *q, struct ff_buf 
      * groups per walking thread, the second's joined to the first's after the walk */
     size_t ngroups = q->has_breakdown ? f.values.n + 1 : 1;
     struct group *gs[2] = {NULL, NULL};
-    struct ff_str *listed[2] = {NULL, NULL};
     for (int w = 0; w < 2 && !rc; w++) {
         struct group *g = gs[w] = ff_calloc(ngroups, sizeof *g);
         if (!g) rc = -ENOMEM;
         for (size_t i = 0; i < ngroups && g; i++) g[i].value = (uint32_t)i, g[i].text = ff_qvalues_text(&f.values, (uint32_t)i);
-        /* the gap arrays: at most one entry per person per step, both threads' in the first's */
-        for (size_t k = 0; !rc && k < ngroups; k++)
-            for (size_t st = 1; !rc && st < q->nsteps; st++)
-                if (!(g[k].gaps[st] = ff_malloc((persons ? persons : 1) * sizeof *g[k].gaps[st]))) rc = -ENOMEM;
-        if (!rc && q->list_step && !(listed[w] = ff_malloc((persons ? persons : 1) * sizeof *listed[w]))) rc = -ENOMEM;
     }
     struct group *g = gs[0];
     /* a person's hits are walked at once, in time order */
-    struct tally t[2] = {{q, &f, gs[0], listed[0], 0}, {q, &f, gs[1], listed[1], 0}};
+    struct tally t[2] = {{q, &f, gs[0], NULL, 0, 0}, {q, &f, gs[1], NULL, 0, 0}};
     void *targs[2] = {&t[0], &t[1]};
     if (!rc) rc = ff_qrowvec_each_key(f.h, FF_QTHREADS_MAX, sizeof(struct hit), tally_person, targs, 2);
     for (size_t k = 0; !rc && k < ngroups; k++)
-        for (size_t st = 0; st < q->nsteps; st++) {
-            if (st) memcpy(g[k].gaps[st] + g[k].reached[st], gs[1][k].gaps[st], gs[1][k].reached[st] * sizeof *g[k].gaps[st]);
-            g[k].reached[st] += gs[1][k].reached[st];
+        for (size_t st = 0; !rc && st < q->nsteps; st++) {
+            size_t a = g[k].reached[st], b = gs[1][k].reached[st];
+            if (st && b && !(rc = room_for((void **)&g[k].gaps[st], &g[k].gaps_cap[st], a + b, sizeof *g[k].gaps[st])))
+                memcpy(g[k].gaps[st] + a, gs[1][k].gaps[st], b * sizeof *g[k].gaps[st]);
+            g[k].reached[st] += b;
         }
-    if (!rc && q->list_step) memcpy(listed[0] + t[0].nlisted, listed[1], t[1].nlisted * sizeof *listed[1]);
+    if (!rc && t[1].nlisted && !(rc = room_for((void **)&t[0].listed, &t[0].listed_cap, t[0].nlisted + t[1].nlisted, sizeof *t[0].listed)))
+        memcpy(t[0].listed + t[0].nlisted, t[1].listed, t[1].nlisted * sizeof *t[1].listed);
+    struct ff_str *listed[2] = {t[0].listed, t[1].listed};
     size_t nlisted = t[0].nlisted + t[1].nlisted;
     if (!rc) rc = ff_query_open_answer(q, "funnel", out);
     if (!rc) {
