@@ -166,10 +166,8 @@ void *ff_big_take(size_t n)
     if (n < FF_BIG_MIN) return NULL;
     pthread_mutex_lock(&big_mu);
     int best = -1;
-    for (int i = 0; i < BIG_SLOTS; i++)
-        if (bigs[i].p && bigs[i].size >= n &&
-            (best < 0 || bigs[i].size < bigs[best].size)) /* the smallest that holds n */
-            best = i;
+    for (int i = 0; i < BIG_SLOTS; i++) /* the smallest that holds n */
+        if (bigs[i].p && bigs[i].size >= n && (best < 0 || bigs[i].size < bigs[best].size)) best = i;
     void *p = NULL;
     size_t size = 0;
     if (best >= 0) {
@@ -181,7 +179,6 @@ void *ff_big_take(size_t n)
     if (p) ff_mem_note_idle(-(long long)size);
     return p;
 }
-
 
 size_t ff_alloc_size(const void *p) { return p ? malloc_usable_size((void *)p) : 0; }
 

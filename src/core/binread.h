@@ -65,6 +65,17 @@ static inline int ff_rd_varint(struct ff_reader *r, uint64_t *v)
     return 0;
 }
 
+/* The 8 bytes at p as a little-endian integer (p has 8 readable bytes). */
+static inline uint64_t ff_load_le64(const unsigned char *p)
+{
+    uint64_t w;
+    __builtin_memcpy(&w, p, 8);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    w = __builtin_bswap64(w);
+#endif
+    return w;
+}
+
 /* The value of the varint of n bytes (1 to 8) at the start of w, little-endian. */
 static inline uint64_t ff_varint_value(uint64_t w, int n)
 {
@@ -81,11 +92,7 @@ static inline uint64_t ff_varint_value(uint64_t w, int n)
  * Column chunks of times and counts decode millions of 2- to 4-byte varints. */
 static inline int ff_varint8(const unsigned char *p, uint64_t *v)
 {
-    uint64_t w;
-    __builtin_memcpy(&w, p, 8);
-#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    w = __builtin_bswap64(w);
-#endif
+    uint64_t w = ff_load_le64(p);
     uint64_t stops = ~w & 0x8080808080808080ULL; /* bytes without a continuation bit */
     if (!stops) return 0;
     int n = (__builtin_ctzll(stops) >> 3) + 1;

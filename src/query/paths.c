@@ -31,7 +31,7 @@ struct item {
 
 struct paths;
 
-/* One thread's items (colscan.h), sorted by its finish; the walk reads every thread's. */
+/* One thread's items (colscan.h), as runs of a session's rows; the walk reads every thread's. */
 struct pstate {
     struct ff_qrowvec items;
     const struct paths *p;

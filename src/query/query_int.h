@@ -88,11 +88,12 @@ struct ff_qrow {
 };
 /* qsort order of rows that start with struct ff_qrow: by key, time, arrival. */
 int ff_qrow_cmp(const void *a, const void *b);
-/* Sorts the n rows of `elem` bytes at v (an array with room for cap rows) that start with
- * struct ff_qrow as ff_qrow_cmp does, in place, faster than qsort on millions of them: by the
- * key's top bits, then the next ones, then insertion sorts. The scratch copy has the array's
- * room, so that kept blocks (ff_big_free) fit the next query's arrays. 0 or -ENOMEM. */
-int ff_qrows_sort(void *v, size_t n, size_t cap, size_t elem);
+/* Sorts the n rows of `elem` bytes at v that start with struct ff_qrow as ff_qrow_cmp does,
+ * in place, faster than qsort on millions of them: by the key's top bits, then the next
+ * ones, then insertion sorts. scratch has room for n rows (NULL will do below
+ * FF_QROWS_SORT_SCRATCH_MIN, which qsort sorts). 0 or -ENOMEM. */
+#define FF_QROWS_SORT_SCRATCH_MIN 4096
+int ff_qrows_sort(void *v, size_t n, size_t elem, void *scratch);
 /* An array that grows a large chunk at a time (ff_large_chunk_take): never moved, and its
  * memory is the same chunks query after query however the threads share out the rows. */
 struct ff_qchunks {

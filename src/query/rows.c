@@ -117,36 +117,29 @@ struct rows {
 
 /* ---- persons: from the column scan (colscan.h), a tally per thread ---- */
 struct tally {
-    uint64_t *count; /* per person index (plan->persons, from 1) */
-    int64_t *first, *last;
+    struct person_tally {
+        uint64_t count;
+        int64_t first, last;
+    } *p;      /* per person index (plan->persons, from 1) */
     size_t cap;
 };
-
-static int tally_grow(struct tally *t, size_t n)
-{
-    if (n <= t->cap) return 0;
-    size_t cap = t->cap ? t->cap * 2 : 1024;
-    while (cap < n) cap *= 2;
-    uint64_t *c = ff_realloc(t->count, cap * sizeof *c);
-    if (c) t->count = c;
-    int64_t *f = c ? ff_realloc(t->first, cap * sizeof *f) : NULL;
-    if (f) t->first = f;
-    int64_t *l = f ? ff_realloc(t->last, cap * sizeof *l) : NULL;
-    if (!l) return -ENOMEM;
-    t->last = l;
-    memset(t->count + t->cap, 0, (cap - t->cap) * sizeof *c);
-    t->cap = cap;
-    return 0;
-}
 
 /* One person's `n` events, the first and last of them at t0 and t1. */
 static int tally_add(struct tally *t, uint32_t who, uint64_t n, int64_t t0, int64_t t1)
 {
-    int rc = tally_grow(t, (size_t)who + 1);
-    if (rc || !n) return rc;
-    if (!t->count[who] || t0 < t->first[who]) t->first[who] = t0;
-    if (!t->count[who] || t1 > t->last[who]) t->last[who] = t1;
-    t->count[who] += n;
+    if (who >= t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 1024;
+        while (cap <= who) cap *= 2;
+        struct person_tally *p = ff_realloc(t->p, cap * sizeof *p);
+        if (!p) return -ENOMEM;
+        memset(p + t->cap, 0, (cap - t->cap) * sizeof *p);
+        t->p = p, t->cap = cap;
+    }
+    struct person_tally *x = &t->p[who];
+    if (!n) return 0;
+    if (!x->count || t0 < x->first) x->first = t0;
+    if (!x->count || t1 > x->last) x->last = t1;
+    x->count += n;
     return 0;
 }
 
@@ -161,13 +154,13 @@ static int tally_merge(void *into, void *from)
 {
     struct tally *a = into, *b = from;
     int rc = 0;
-    for (size_t w = 0; !rc && w < b->cap; w++) rc = tally_add(a, (uint32_t)w, b->count[w], b->first[w], b->last[w]);
+    for (size_t w = 0; !rc && w < b->cap; w++) rc = tally_add(a, (uint32_t)w, b->p[w].count, b->p[w].first, b->p[w].last);
     return rc;
 }
 
 static void tally_free(struct tally *t)
 {
-    ff_free(t->count), ff_free(t->first), ff_free(t->last);
+    ff_free(t->p);
     memset(t, 0, sizeof *t);
 }
 
@@ -215,7 +208,7 @@ static int write_persons(const struct ff_qvalues *persons, const struct tally *t
     if (!p) return -ENOMEM;
     size_t n = 0;
     for (uint32_t w = 1; w < t->cap && w <= persons->n; w++)
-        if (t->count[w]) p[n++] = (struct ranked_person){ff_qvalues_text(persons, w), t->count[w], t->first[w], t->last[w]};
+        if (t->p[w].count) p[n++] = (struct ranked_person){ff_qvalues_text(persons, w), t->p[w].count, t->p[w].first, t->p[w].last};
     qsort(p, n, sizeof *p, most_active);
     int rc = ff_buf_printf(o, ",\"total\":%zu,\"persons\":[", n);
     for (size_t i = offset; !rc && i < n && i < offset + limit; i++) {

@@ -260,21 +260,26 @@ static void *count_parts(void *arg)
     return NULL;
 }
 
+/* fn(a) on this thread, and with `two`, fn(b) on a helper (or after, if none starts): the
+ * work that follows a scan, once its threads are done. */
+static void run_two(void *(*fn)(void *), void *a, void *b, int two)
+{
+    pthread_t helper;
+    int started = two && pthread_create(&helper, NULL, fn, b) == 0;
+    fn(a);
+    if (started) pthread_join(helper, NULL);
+    else if (two) fn(b);
+}
+
 /* Counts the n entries of partitions part[] on one or two threads (jobs: zeroed, njobs of
- * them, returned through *njobs): partitions are independent, and this runs once a scan's
- * threads are done, on one of them. */
+ * them, returned through *njobs): partitions are independent. */
 static struct count_job *count_split(struct ff_qpairs *part, size_t n, int unite, size_t *njobs)
 {
     *njobs = n >= PARALLEL_MIN && ff_qplan_threads() > 1 ? 2 : 1;
     struct count_job *jobs = ff_calloc(*njobs, sizeof *jobs);
     if (!jobs) return NULL;
-    pthread_t helper;
-    int started = 0;
     for (size_t k = 0; k < *njobs; k++) jobs[k].part = part, jobs[k].unite = unite, jobs[k].first = k, jobs[k].step = *njobs;
-    if (*njobs > 1) started = pthread_create(&helper, NULL, count_parts, &jobs[1]) == 0;
-    count_parts(&jobs[0]);
-    if (*njobs > 1 && started) pthread_join(helper, NULL);
-    else if (*njobs > 1) count_parts(&jobs[1]);
+    run_two(count_parts, &jobs[0], &jobs[*njobs - 1], *njobs > 1);
     return jobs;
 }
 
@@ -361,11 +366,11 @@ static void insertion_sort(char *a, size_t n, size_t elem)
     }
 }
 
-/* ff_qrows_sort with a scratch array of room for n rows. */
-static int rows_sort(char *src, size_t n, size_t elem, char *tmp)
+int ff_qrows_sort(void *v, size_t n, size_t elem, void *scratch)
 {
+    char *src = v, *tmp = scratch;
     enum { BITS = 11, NB = 1 << BITS, SUB = 11, NS = 1 << SUB };
-    if (n < 4096 || elem > 64) {
+    if (n < FF_QROWS_SORT_SCRATCH_MIN || elem > 64) {
         qsort(src, n, elem, ff_qrow_cmp);
         return 0;
     }
@@ -404,19 +409,10 @@ static int rows_sort(char *src, size_t n, size_t elem, char *tmp)
     return 0;
 }
 
-int ff_qrows_sort(void *v, size_t n, size_t cap, size_t elem)
-{
-    if (n < 4096 || elem > 64) return rows_sort(v, n, elem, NULL);
-    char *tmp = ff_big_alloc((cap > n ? cap : n) * elem);
-    int rc = tmp ? rows_sort(v, n, elem, tmp) : -ENOMEM;
-    ff_big_free(tmp);
-    return rc;
-}
-
 int ff_qchunks_grow(struct ff_qchunks *c, size_t elem)
 {
     if (!c->per) c->per = (uint32_t)(FF_LARGE_CHUNK_BYTES / elem);
-    if ((c->nchunks + 1) * (size_t)c->per > FF_QUERY_MAX_ENTRIES / 4 + c->per) return FF_ETOOBIG;
+    if (c->nchunks * (size_t)c->per > FF_QUERY_MAX_ENTRIES / 4) return FF_ETOOBIG;
     if (c->nchunks == c->chunks_cap) {
         size_t cap = c->chunks_cap ? c->chunks_cap * 2 : 16;
         char **p = ff_realloc(c->chunk, cap * sizeof *p);
@@ -495,7 +491,7 @@ static void *walk_runs(void *arg)
     const struct ff_qrowvec *v = j->v;
     struct ff_qrun *runs = j->runs;
     size_t nruns = j->n, elem = j->elem;
-    int rc = rows_sort((char *)runs, nruns, sizeof *runs, j->scratch);
+    int rc = ff_qrows_sort(runs, nruns, sizeof *runs, j->scratch);
     char *tmp = NULL;
     size_t tmp_cap = 0;
     for (size_t i = 0; !rc && i < nruns;) {
@@ -555,8 +551,8 @@ int ff_qrowvec_each_key(const struct ff_qrowvec *v, size_t nv, size_t elem,
     while (room < nruns) room *= 2;
     int two = nargs > 1 && nruns >= WALK_PARALLEL_MIN;
     struct ff_qrun *runs = ff_big_alloc(room * sizeof *runs);
-    char *scratch = nruns >= 4096 ? ff_big_alloc(room * sizeof *runs) : NULL;
-    if (!runs || (nruns >= 4096 && !scratch)) {
+    char *scratch = nruns >= FF_QROWS_SORT_SCRATCH_MIN ? ff_big_alloc(room * sizeof *runs) : NULL;
+    if (!runs || (nruns >= FF_QROWS_SORT_SCRATCH_MIN && !scratch)) {
         ff_big_free(runs), ff_big_free(scratch);
         return -ENOMEM;
     }
@@ -571,11 +567,7 @@ int ff_qrowvec_each_key(const struct ff_qrowvec *v, size_t nv, size_t elem,
     struct walk_job jobs[2] = {{v, runs, lo, elem, scratch, fn, args[0], 0},
                                {v, runs + lo, nruns - lo, elem, scratch ? scratch + lo * sizeof *runs : NULL, fn,
                                 args[nargs > 1], 0}};
-    pthread_t helper;
-    int started = two && pthread_create(&helper, NULL, walk_runs, &jobs[1]) == 0;
-    walk_runs(&jobs[0]);
-    if (started) pthread_join(helper, NULL);
-    else if (two) walk_runs(&jobs[1]);
+    run_two(walk_runs, &jobs[0], &jobs[1], two);
     ff_big_free(runs), ff_big_free(scratch);
     return jobs[0].rc ? jobs[0].rc : jobs[1].rc;
 }

@@ -79,13 +79,20 @@ static int top_run_end(struct top_counts *c)
     return rc;
 }
 
+/* Person (hash, not 0) has the values of set, on a run of their rows. */
+static int top_run_add(struct top_counts *c, uint64_t person, uint64_t set)
+{
+    int rc = person != c->run_person ? top_run_end(c) : 0;
+    c->run_person = person, c->run_set |= set;
+    return rc;
+}
+
 /* One person (hash; 0: none) with value index idx, adding `by` to its count. */
 static int top_count(struct top_counts *c, uint32_t idx, uint64_t person, uint64_t by)
 {
     int rc = 0;
     if (person && idx < FF_QUNION_CELLS) {
-        if (person != c->run_person) rc = top_run_end(c), c->run_person = person;
-        c->run_set |= (uint64_t)1 << idx;
+        rc = top_run_add(c, person, (uint64_t)1 << idx);
     } else if (person && (person != c->last_person || idx != c->last_value)) {
         rc = ff_qdistinct_add(&c->seen, idx, person);
         c->last_person = person, c->last_value = idx;
@@ -367,8 +374,7 @@ static int top_consume(void *arg, const struct ff_qbatch *b)
         if (!b->values[i]) {
             rc = top_count(c, b->value[i], b->person[i], b->match[i] ? b->weight[i] : 0);
         } else if (b->person[i]) { /* a run of a person's rows, as a set */
-            if (b->person[i] != c->run_person) rc = top_run_end(c), c->run_person = b->person[i];
-            c->run_set |= b->values[i];
+            rc = top_run_add(c, b->person[i], b->values[i]);
         }
     }
     return rc;

@@ -304,12 +304,7 @@ static inline uint64_t varint_ends(const unsigned char *p)
 {
     uint64_t ends = 0;
     for (int k = 0; k < 8; k++) {
-        uint64_t w;
-        memcpy(&w, p + 8 * k, 8);
-#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-        w = __builtin_bswap64(w);
-#endif
-        uint64_t low = (~w & 0x8080808080808080ULL) >> 7;           /* bit 8j: byte j ends one */
+        uint64_t low = (~ff_load_le64(p + 8 * k) & 0x8080808080808080ULL) >> 7; /* bit 8j: byte j ends one */
         ends |= ((low * 0x0102040810204080ULL) >> 56) << (8 * k); /* bit 8j to bit j */
     }
     return ends;
@@ -330,13 +325,9 @@ static uint32_t decode_deltas(struct ff_reader *r, uint32_t n, int64_t *v, uint6
         size_t start = at; /* of the varint being read: within the 64 bytes, with 8 readable */
         for (; ends && i < n; ends &= ends - 1) {
             size_t end = at + (size_t)__builtin_ctzll(ends);
-            uint64_t z, w;
+            uint64_t z;
             if (end - start < 8) {
-                memcpy(&w, p + start, 8);
-#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-                w = __builtin_bswap64(w);
-#endif
-                z = ff_varint_value(w, (int)(end - start + 1));
+                z = ff_varint_value(ff_load_le64(p + start), (int)(end - start + 1));
             } else { /* 9 or 10 bytes (a jump past 2^55): byte by byte */
                 struct ff_reader one = {p, r->len, start};
                 if (ff_rd_varint(&one, &z) || one.off != end + 1) {

@@ -297,7 +297,9 @@ static void test_rows_sort(void **state)
             v[i] = (struct row40){{key, (int64_t)test_randn(1000), (uint64_t)i}, (uint32_t)i, 0, 0, 0};
         }
         memcpy(w, v, n * sizeof *v);
-        assert_int_equal(ff_qrows_sort(v, n, n, sizeof *v), 0); /* in place */
+        struct row40 *scratch = malloc(n * sizeof *scratch);
+        assert_int_equal(ff_qrows_sort(v, n, sizeof *v, scratch), 0); /* in place */
+        free(scratch);
         qsort(w, n, sizeof *w, ff_qrow_cmp);
         for (size_t i = 0; i < n; i++) assert_int_equal(v[i].a, w[i].a);
         ff_free(v), free(w);
