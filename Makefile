@@ -47,6 +47,15 @@ $(BUILD)/obj/llhttp/%.o: $(LLHTTP)/%.c
 $(BUILD)/libfootfall.a: $(OBJ)
 	ar rcs $@ $^
 
+# Files served from inside the binary (src/web/assets.c embeds them): minified and gzipped
+# once into build/web, shared by every build.
+WEB_OUT := build/web/t.js build/web/t.js.gz
+build/web/t.js: web/tracker/t.js scripts/minify-js
+	scripts/minify-js $< $@
+build/web/%.gz: build/web/%
+	gzip -9 -n -c $< > $@.tmp && mv $@.tmp $@
+$(BUILD)/obj/src/web/assets.o: $(WEB_OUT)
+
 # Linked by the C++ driver: json.cpp needs its runtime (and UBSan's C++ part in sanitizer builds).
 $(BUILD)/footfall: $(BUILD)/obj/src/main.o $(BUILD)/libfootfall.a
 	$(CXX) $(OPT) -pthread -o $@ $^ $(LDLIBS)

@@ -283,7 +283,7 @@ int ff_enrich_event(struct ff_enricher *e, const struct ff_enrich_request *rq, s
 {
     if (!e) return 0;
     /* A cookieless visitor id is the event's own: such events are always worked out. */
-    int own = rq->visitor_salt && !ev->user_id.len && !ev->anonymous_id.len;
+    int own = rq->visitor_salt && !ev->anonymous_id.len;
     if (!own && en->last_valid && en->last_enricher == e->id && ev->context.len == en->last_context.len &&
         (!ev->context.len || !memcmp(ev->context.p, en->last_context.data, ev->context.len)) &&
         same_request(rq, &en->last_rq)) {
@@ -333,7 +333,7 @@ static int enrich(struct ff_enricher *e, const struct ff_enrich_request *rq, str
      * request speaks for the person. */
     struct ff_str ip = f.has_ip ? f.ip : rq->peer_is_person ? rq->peer_ip : (struct ff_str){"", 0};
     struct ff_str vua = f.ua.len ? f.ua : rq->browser_sent || rq->header_is_persons ? rq->user_agent : (struct ff_str){"", 0};
-    if (rq->visitor_salt && !ev->user_id.len && !ev->anonymous_id.len && ip.len && vua.len) {
+    if (rq->visitor_salt && !ev->anonymous_id.len && ip.len && vua.len) {
         visitor_id(rq->visitor_salt, rq->project, ip, vua, en->visitor);
         ev->anonymous_id = (struct ff_str){en->visitor, 19};
     }

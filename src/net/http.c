@@ -15,7 +15,7 @@
 
 static const char *const hdr_names[FF_HDR_COUNT] = {
     "content-type", "content-encoding", "authorization", "origin", "access-control-request-headers", "expect",
-    "user-agent", "dnt", "sec-gpc",
+    "user-agent", "dnt", "sec-gpc", "accept-encoding", "if-none-match",
 };
 
 static struct ff_conn *conn_of(llhttp_t *p) { return (struct ff_conn *)p->data; }

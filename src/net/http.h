@@ -33,7 +33,8 @@ struct ff_http_limits {
 /* Headers the server acts on; values point into the request's header buffer. */
 enum ff_hdr {
     FF_HDR_CONTENT_TYPE, FF_HDR_CONTENT_ENCODING, FF_HDR_AUTHORIZATION, FF_HDR_ORIGIN,
-    FF_HDR_ACR_HEADERS, FF_HDR_EXPECT, FF_HDR_USER_AGENT, FF_HDR_DNT, FF_HDR_SEC_GPC, FF_HDR_COUNT
+    FF_HDR_ACR_HEADERS, FF_HDR_EXPECT, FF_HDR_USER_AGENT, FF_HDR_DNT, FF_HDR_SEC_GPC, FF_HDR_ACCEPT_ENCODING,
+    FF_HDR_IF_NONE_MATCH, FF_HDR_COUNT
 };
 
 struct ff_http_request {

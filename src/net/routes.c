@@ -5,6 +5,7 @@
  *   GET  /p.gif, /v1/pixel/{type}    tracking pixel
  *   POST /api/import                 NDJSON back-fill
  *   POST /api/import-log?format=combined|common|json&line=N   access-log lines (import-log, tail-log)
+ *   GET  /t.js                       the browser tracker (web/assets.h)
  *
  * The read endpoints (events, quarantine, stats, metrics, health) are in api.c. */
 #include <errno.h>
@@ -20,6 +21,7 @@
 #include "net/access.h"
 #include "net/api.h"
 #include "net/server.h"
+#include "web/assets.h"
 
 enum route {
     R_NONE, R_SEED, R_SEGMENT, R_SEGMENT_BATCH, R_PIXEL, R_IMPORT, R_LOG,
@@ -219,6 +221,45 @@ static void preflight(struct ff_conn *c)
     ff_respond(c, 204, NULL, "", 0, extra);
 }
 
+/* 1 when the header's comma-separated list has `token` (case-insensitive), ignoring
+ * parameters such as ";q=0.5" (a q of 0 refuses, which no browser sends for gzip). */
+static int header_has_token(struct ff_conn *c, enum ff_hdr h, const char *token)
+{
+    size_t n = 0, tl = strlen(token);
+    const char *v = ff_req_header(c, h, &n);
+    for (size_t i = 0; v && i < n;) {
+        while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ',')) i++;
+        size_t j = i;
+        while (j < n && v[j] != ',' && v[j] != ';' && v[j] != ' ') j++;
+        if (j - i == tl && strncasecmp(v + i, token, tl) == 0) return 1;
+        while (j < n && v[j] != ',') j++;
+        i = j;
+    }
+    return 0;
+}
+
+/* An embedded file: 304 when the client's copy is current, else the file, gzipped when the
+ * client takes it. */
+static void serve_asset(struct ff_conn *c, const struct ff_asset *a)
+{
+    char extra[256];
+    snprintf(extra, sizeof extra, "ETag: %s\r\nCache-Control: %s\r\nVary: Accept-Encoding\r\n", a->etag,
+             a->cache_control);
+    size_t n = 0;
+    const char *inm = ff_req_header(c, FF_HDR_IF_NONE_MATCH, &n);
+    if (inm && ((n == strlen(a->etag) && memcmp(inm, a->etag, n) == 0) || (n == 1 && inm[0] == '*'))) {
+        ff_respond(c, 304, NULL, "", 0, extra);
+        return;
+    }
+    if (header_has_token(c, FF_HDR_ACCEPT_ENCODING, "gzip")) {
+        size_t len = strlen(extra);
+        snprintf(extra + len, sizeof extra - len, "Content-Encoding: gzip\r\n");
+        ff_respond(c, 200, a->content_type, (const char *)a->gz, a->gz_len, extra);
+    } else {
+        ff_respond(c, 200, a->content_type, (const char *)a->data, a->len, extra);
+    }
+}
+
 void ff_route(struct ff_conn *c)
 {
     const char *url = c->req.url.data ? c->req.url.data : "/";
@@ -277,5 +318,11 @@ void ff_route(struct ff_conn *c)
         return;
     }
     if (ff_api_route(c, url, plen, query, qlen)) return;
+    const struct ff_asset *a = ff_asset_find(url, plen);
+    if (a) {
+        if (get) serve_asset(c, a);
+        else method_not_allowed(c, "GET, HEAD");
+        return;
+    }
     ff_respond_error(c, 404, "no such endpoint", "path", NULL);
 }

@@ -260,7 +260,8 @@ static void test_repeated_contexts(void **state)
     e = open_enricher(FF_IP_KEEP);
     run(e, "{\"locale\":\"en\"}", "", "8.8.4.4", 0, &b, &en);
     expect_context(&b, "{\"locale\":\"en\",\"ip\":\"8.8.4.4\"}");
-    /* cookieless visitors: each event without ids gets the id of its own address */
+    /* cookieless visitors: each event without an anonymous id gets the id of its own address
+     * (with a user id too, so that identify links the visitor) */
     uint8_t salt[32] = {1};
     struct ff_enrich_request rq = {.peer_ip = S("8.8.4.4"), .user_agent = S("curl/8"), .browser_sent = 1,
                                    .peer_is_person = 1, .visitor_salt = salt, .project = S("p")};
@@ -269,9 +270,15 @@ static void test_repeated_contexts(void **state)
     assert_int_equal(ff_enrich_event(e, &rq, &a, &en), 0);
     memset(&b, 0, sizeof b);
     b.context = S("{\"locale\":\"en\"}");
-    b.user_id = S("u1"); /* has an id: takes the answer, no visitor id */
+    b.user_id = S("u1"); /* a user id: the visitor id all the same */
     assert_int_equal(ff_enrich_event(e, &rq, &b, &en), 0);
-    assert_true(a.anonymous_id.len == 19 && b.anonymous_id.len == 0);
+    assert_true(a.anonymous_id.len == 19 && b.anonymous_id.len == 19);
+    assert_memory_equal(a.anonymous_id.p, b.anonymous_id.p, 19);
+    memset(&b, 0, sizeof b);
+    b.context = S("{\"locale\":\"en\"}");
+    b.anonymous_id = S("cookie-1"); /* an anonymous id of its own: kept */
+    assert_int_equal(ff_enrich_event(e, &rq, &b, &en), 0);
+    assert_true(b.anonymous_id.len == 8 && !memcmp(b.anonymous_id.p, "cookie-1", 8));
     struct ff_event c;
     memset(&c, 0, sizeof c);
     c.context = S("{\"locale\":\"en\"}");

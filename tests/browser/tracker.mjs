@@ -1,0 +1,163 @@
+// Drive footfall's tracker (t.js) in a real headless Chromium through playwright-core.
+//
+// usage: node tests/browser/tracker.mjs SITE_BASE RUN_ID
+//
+// SITE_BASE serves tests/browser/site (its pages include FOOTFALL/t.js). The script clicks,
+// scrolls, searches, fills and submits forms, navigates a single-page app, identifies and
+// resets, goes offline and comes back (in the same page, and across a page load), and tries
+// consent mode and opting out. It prints one JSON line:
+//   {"errors": [...], "batches": [<bodies sent to /v1/batch>], "phases": {...}}
+// The Python test (tests/integration/test_tracker.py) checks what footfall stored.
+
+import { chromium } from 'playwright-core'
+
+const [site, run] = process.argv.slice(2)
+if (!site || !run) {
+  console.error('usage: tracker.mjs SITE_BASE RUN_ID')
+  process.exit(2)
+}
+
+const errors = []
+const batches = []
+const phases = {}
+let phase = 'start'
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
+})
+
+function watch(context) {
+  context.on('request', (req) => {
+    if (!req.url().endsWith('/v1/batch')) return
+    phases[phase] = (phases[phase] || 0) + 1
+    try {
+      batches.push({ phase, body: JSON.parse(req.postData() || '{}') })
+    } catch (e) {
+      errors.push(`unparseable batch body in ${phase}: ${e}`)
+    }
+  })
+}
+
+async function open(context, path) {
+  const page = await context.newPage()
+  page.on('pageerror', (e) => errors.push(`page error on ${path}: ${e.message}`))
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(`console error on ${path}: ${m.text()}`)
+  })
+  await page.goto(site + path)
+  await page.waitForFunction(() => window.footfall && window.footfall.version)
+  return page
+}
+
+// Waits until a batch with an event of this name (and test) was sent, or fails.
+async function sent(name, test = () => true, timeout = 10000) {
+  const deadline = Date.now() + timeout
+  while (Date.now() < deadline) {
+    if (batches.some((b) => (b.body.batch || []).some((e) => (e.event === name || (e.type === 'page' && name === '$page')) && test(e)))) return
+    await sleep(50)
+  }
+  throw new Error(`no batch carried ${name} within ${timeout} ms (phase ${phase})`)
+}
+
+try {
+  // ---- a page of a shop: clicks, a custom event, forms, scrolling, a search ----
+  phase = 'home'
+  let ctx = await browser.newContext({ viewport: { width: 1000, height: 700 } })
+  watch(ctx)
+  let page = await open(ctx, '/index.html')
+  await page.click('#buy')
+  await page.click('#promo')
+  await page.click('#out')
+  await page.click('#dl')
+  await page.fill('#contact input[name=name]', 'Zebediah Quux')
+  await page.fill('#contact input[name=email]', 'jane.doe@example.com')
+  await page.fill('#contact textarea', 'secret message')
+  await page.click('#contact button')
+  await page.evaluate((r) => {
+    window.footfall.track('Custom Event', { run: r, n: 1 })
+    window.footfall.track(null) // ignored, never thrown
+    window.footfall('track', 'Queued Form Call', { run: r })
+  }, run)
+  await page.mouse.move(200, 200)
+  for (let y = 0; y <= 3200; y += 400) {
+    await page.mouse.wheel(0, 400)
+    await sleep(30)
+  }
+  await page.evaluate(() => window.scrollTo(0, document.documentElement.scrollHeight))
+  await sleep(100)
+  await sent('Custom Event')
+  await page.fill('#search input[name=q]', 'running shoes')
+  await Promise.all([page.waitForURL('**/search.html?q=*'), page.click('#search button')])
+  await page.waitForFunction(() => window.footfall && window.footfall.version)
+  await sent('Searched', (e) => e.properties.source === 'url')
+
+  // ---- a single-page app: pushState and hash changes are page views ----
+  phase = 'spa'
+  await page.goto(site + '/app.html')
+  await page.waitForFunction(() => window.footfall && window.footfall.version)
+  await page.click('#to-settings')
+  await page.click('#to-tab')
+  await sent('$page', (e) => e.properties.url.endsWith('#billing'))
+
+  // ---- identify, then reset ----
+  phase = 'identify'
+  await page.evaluate((r) => {
+    window.footfall.identify('user-' + r, { plan: 'pro', name: 'Jane' })
+    window.footfall.track('After Identify', { run: r })
+  }, run)
+  await sent('After Identify')
+  await page.evaluate((r) => {
+    window.footfall.reset()
+    window.footfall.track('After Reset', { run: r })
+  }, run)
+  await sent('After Reset')
+
+  // ---- offline in one page, back online: the 'online' event sends what waited ----
+  phase = 'offline-page'
+  await ctx.setOffline(true)
+  await page.evaluate((r) => window.footfall.track('Offline Then Online', { run: r }), run)
+  await sleep(1500)
+  phase = 'back-online'
+  await ctx.setOffline(false)
+  await sent('Offline Then Online')
+
+  // ---- offline, and the page closed: the next page load sends the stored events ----
+  phase = 'offline-closed'
+  await ctx.setOffline(true)
+  await page.evaluate((r) => window.footfall.track('Offline Across Loads', { run: r }), run)
+  await sleep(1500)
+  await page.close({ runBeforeUnload: true })
+  await sleep(200)
+  phase = 'reloaded'
+  await ctx.setOffline(false)
+  page = await open(ctx, '/page2.html')
+  await sent('Offline Across Loads')
+  await page.close({ runBeforeUnload: true })
+  await ctx.close()
+
+  // ---- consent mode: nothing leaves before optIn; nothing after optOut ----
+  phase = 'before-consent'
+  ctx = await browser.newContext()
+  watch(ctx)
+  page = await open(ctx, '/consent.html')
+  await page.evaluate((r) => window.footfall.track('Before Consent', { run: r }), run)
+  await sleep(1500)
+  phase = 'consented'
+  await page.evaluate(() => window.footfall.optIn())
+  await sent('Before Consent')
+  phase = 'opted-out'
+  await page.evaluate((r) => {
+    window.footfall.optOut()
+    window.footfall.track('After Opt Out', { run: r })
+  }, run)
+  await sleep(1500)
+  await page.close({ runBeforeUnload: true })
+  await ctx.close()
+} catch (e) {
+  errors.push(`${phase}: ${e.stack || e}`)
+}
+await browser.close()
+console.log(JSON.stringify({ errors, batches, phases }))
