@@ -47,11 +47,23 @@ $(BUILD)/obj/llhttp/%.o: $(LLHTTP)/%.c
 $(BUILD)/libfootfall.a: $(OBJ)
 	ar rcs $@ $^
 
-# Files served from inside the binary (src/web/assets.c embeds them): minified and gzipped
-# once into build/web, shared by every build.
-WEB_OUT := build/web/t.js build/web/t.js.gz
+# Files served from inside the binary (src/web/assets.c embeds them): the tracker and the
+# dashboard, minified and gzipped once into build/web, shared by every build. ECharts comes
+# from npm (scripts/setup installs it) already minified.
+WEB_FILES := t.js index.html app.js app.css echarts.min.js
+WEB_OUT := $(foreach f,$(WEB_FILES),build/web/$(f) build/web/$(f).gz)
 build/web/t.js: web/tracker/t.js scripts/minify-js
 	scripts/minify-js $< $@
+build/web/app.js: web/dashboard/app.js scripts/minify-js
+	scripts/minify-js $< $@
+build/web/index.html build/web/app.css: build/web/%: web/dashboard/%
+	@mkdir -p $(dir $@)
+	cp $< $@
+build/web/echarts.min.js: $(wildcard node_modules/echarts/dist/echarts.min.js)
+	@test -f node_modules/echarts/dist/echarts.min.js || \
+	  { echo "node_modules/echarts is missing: run \`make setup\`" >&2; exit 1; }
+	@mkdir -p $(dir $@)
+	cp node_modules/echarts/dist/echarts.min.js $@
 build/web/%.gz: build/web/%
 	gzip -9 -n -c $< > $@.tmp && mv $@.tmp $@
 $(BUILD)/obj/src/web/assets.o: $(WEB_OUT)

@@ -315,7 +315,11 @@ static int enrich(struct ff_enricher *e, const struct ff_enrich_request *rq, str
      * setting says to drop, or lose the context. */
     if (read_context(ev->context, &f, en, &doc, &parsed)) return -ENOMEM;
 
-    struct ff_str ua = f.ua.len ? f.ua : rq->browser_sent ? rq->user_agent : (struct ff_str){"", 0};
+    /* The request's User-Agent is the person's where their browser sent it (the pixel, the
+     * seed format, or fetch and sendBeacon from a page, which send Origin: the tracker). */
+    struct ff_str ua = f.ua.len                                  ? f.ua
+                       : rq->browser_sent || rq->header_is_persons ? rq->user_agent
+                                                                   : (struct ff_str){"", 0};
     if (e->ua_cache && ua.len) {
         struct ff_ua_brief *u = &en->ua;
         int rc = ff_ua_cache_get(e->ua_cache, ua.p, ua.len, u);

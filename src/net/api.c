@@ -25,11 +25,18 @@
 #define DEFAULT_LIMIT 100
 #define MAX_LIMIT 100000
 
+/* Events stored since the start, every format. */
+static uint64_t stored_total(void)
+{
+    uint64_t s = 0;
+    for (int f = 0; f < FF_METRIC_FORMATS; f++) s += ff_counter_get(ff_metrics.stored[f]);
+    return s;
+}
+
 int ff_api_write_stats(struct ff_buf *o, struct ff_store *store)
 {
-    uint64_t s = 0, d = 0, q = 0;
+    uint64_t s = stored_total(), d = 0, q = 0;
     for (int f = 0; f < FF_METRIC_FORMATS; f++) {
-        s += ff_counter_get(ff_metrics.stored[f]);
         d += ff_counter_get(ff_metrics.deduplicated[f]);
         q += ff_counter_get(ff_metrics.quarantined[f]);
     }
@@ -422,7 +429,15 @@ struct live_stream {
     char project[FF_PROJECT_ID_MAX + 1];
     char tz[65];
     char query[512]; /* {"kind":"live",…} */
+    uint64_t stored;  /* stored_total() when the last answer was asked for */
+    int64_t asked_us; /* and when */
 };
+
+/* The stream looks 5 times a second whether events were stored and answers at once when
+ * they were (a page shows a new event within a fifth of a second and its query), and
+ * once a second anyway: the per-second counts move on. */
+#define LIVE_LOOK_MS 200
+#define LIVE_EVERY_US 1000000
 
 static void live_done(uv_work_t *w, int status)
 {
@@ -443,8 +458,13 @@ static void live_done(uv_work_t *w, int status)
 
 static void live_tick(struct ff_conn *c)
 {
-    const struct live_stream *ls = c->stream_arg;
+    struct live_stream *ls = c->stream_arg;
     if (c->work_data) return; /* the last one is still running: this tick is skipped */
+    uint64_t stored = stored_total();
+    int64_t now = ff_now_us();
+    if (stored == ls->stored && now - ls->asked_us < LIVE_EVERY_US) return;
+    ls->stored = stored;
+    ls->asked_us = now;
     struct query_job *j = query_job_new(c, ls->project, ls->tz);
     if (!j) return;
     if (ff_buf_append_str(&j->body, ls->query) || queue_job(c, j, query_work, live_done)) query_job_free(j);
@@ -482,7 +502,8 @@ static void open_live(struct ff_conn *c, const struct ff_project *p, const char 
         ff_respond(c, 200, "text/event-stream", "", 0, NULL);
         return;
     }
-    ff_stream_open(c, "text/event-stream", 1000, live_tick, ls);
+    ls->asked_us = INT64_MIN / 2; /* the first tick answers */
+    ff_stream_open(c, "text/event-stream", LIVE_LOOK_MS, live_tick, ls);
 }
 
 /* ---- /api/persons/{id}/events (GET) and /api/persons/{id} (DELETE), on the thread pool ---- */

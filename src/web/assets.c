@@ -15,17 +15,33 @@
 
 EMBED(tracker_js, "build/web/t.js");
 EMBED(tracker_js_gz, "build/web/t.js.gz");
+EMBED(index_html, "build/web/index.html");
+EMBED(index_html_gz, "build/web/index.html.gz");
+EMBED(app_js, "build/web/app.js");
+EMBED(app_js_gz, "build/web/app.js.gz");
+EMBED(app_css, "build/web/app.css");
+EMBED(app_css_gz, "build/web/app.css.gz");
+EMBED(echarts_js, "build/web/echarts.min.js");
+EMBED(echarts_js_gz, "build/web/echarts.min.js.gz");
 
-/* An hour in caches, then revalidated by ETag: a new tracker reaches every site within the
- * hour, and a revalidation costs a 304. */
+/* The tracker: an hour in caches, then revalidated by ETag (a new tracker reaches every site
+ * within the hour, and a revalidation costs a 304). The dashboard: revalidated on every load,
+ * so a new binary's dashboard shows at once. */
 #define SCRIPT_CACHE "public, max-age=3600"
+#define DASHBOARD_CACHE "no-cache"
+#define JS "text/javascript; charset=utf-8"
+#define FILE(path, type, cache, sym) {path, type, cache, sym, sym##_end, sym##_gz, sym##_gz_end}
 
 static const struct {
     const char *path, *content_type, *cache_control;
     const unsigned char *start, *end, *gz_start, *gz_end;
 } files[] = {
-    {"/t.js", "text/javascript; charset=utf-8", SCRIPT_CACHE, tracker_js, tracker_js_end, tracker_js_gz,
-     tracker_js_gz_end},
+    FILE("/t.js", JS, SCRIPT_CACHE, tracker_js),
+    FILE("/", "text/html; charset=utf-8", DASHBOARD_CACHE, index_html),
+    FILE("/index.html", "text/html; charset=utf-8", DASHBOARD_CACHE, index_html),
+    FILE("/assets/app.js", JS, DASHBOARD_CACHE, app_js),
+    FILE("/assets/app.css", "text/css; charset=utf-8", DASHBOARD_CACHE, app_css),
+    FILE("/assets/echarts.min.js", JS, DASHBOARD_CACHE, echarts_js),
 };
 #define NFILES (sizeof files / sizeof files[0])
 

@@ -130,6 +130,8 @@ def test_tracker_in_a_real_browser(server, site):
                  "page2.html", "consent.html"):
         assert want in urls, f"no page view of /{want}; saw {sorted(urls)}"
     home = [e for e in pages if e["properties"]["path"] == "/index.html"][0]
+    # the browser's own User-Agent header (fetch and sendBeacon send Origin) is enriched
+    assert home["enrichment"]["browser"] == "Chrome" and home["enrichment"]["bot"] is False, home["enrichment"]
     assert home["properties"]["title"] == "Test shop"
     assert home["context"]["library"]["name"] == "footfall.js"
     assert home["context"]["page"]["path"] == "/index.html"

@@ -1,0 +1,362 @@
+/* footfall's dashboard: a single-page app over the read API (POST /api/query, GET /api/live),
+ * served by the binary at /. Pages are hash routes (#/overview, #/live) whose state (range,
+ * filters) lives in the URL, so a view can be shared by sending its address. Everything from
+ * the API is put into the page as text (DOM nodes), never as HTML. */
+(function () {
+  'use strict';
+  var KEY = 'footfall.readKey';
+  var app = document.getElementById('app');
+  var charts = []; /* ECharts instances of the current page, disposed on leaving it */
+  var stopLive = null; /* closes the live stream when leaving the live page */
+
+  /* ---- DOM ---- */
+  function h(tag, attrs) {
+    var el = document.createElement(tag);
+    for (var k in attrs || {}) {
+      var v = attrs[k];
+      if (v === undefined || v === null || v === false) continue;
+      if (k === 'class') el.className = v;
+      else if (k === 'text') el.textContent = v;
+      else if (k.slice(0, 2) === 'on') el.addEventListener(k.slice(2), v);
+      else el.setAttribute(k, v === true ? '' : v);
+    }
+    for (var i = 2; i < arguments.length; i++) add(el, arguments[i]);
+    return el;
+  }
+  function add(el, c) {
+    if (c === undefined || c === null || c === false) return;
+    if (Array.isArray(c)) c.forEach(function (x) { add(el, x); });
+    else el.appendChild(typeof c === 'object' ? c : document.createTextNode(String(c)));
+  }
+  function clear(el) { while (el.firstChild) el.removeChild(el.firstChild); return el; }
+
+  /* ---- formatting ---- */
+  function num(n) {
+    if (n === null || n === undefined || isNaN(n)) return '–';
+    if (Math.abs(n) >= 1e6) return (n / 1e6).toFixed(1).replace(/\.0$/, '') + 'M';
+    if (Math.abs(n) >= 1e4) return (n / 1e3).toFixed(1).replace(/\.0$/, '') + 'k';
+    return String(Math.round(n * 100) / 100);
+  }
+  function pct(x) { return x === null || x === undefined ? '–' : Math.round(x * 1000) / 10 + '%'; }
+  function dur(s) {
+    if (s === null || s === undefined) return '–';
+    s = Math.round(s);
+    return s >= 60 ? Math.floor(s / 60) + 'm ' + (s % 60) + 's' : s + 's';
+  }
+  function clock(iso) {
+    var d = new Date(iso);
+    return isNaN(d) ? '' : d.toLocaleTimeString();
+  }
+
+  /* ---- the API ---- */
+  function key() { try { return localStorage.getItem(KEY) || ''; } catch (e) { return ''; } }
+  function setKey(k) { try { if (k) localStorage.setItem(KEY, k); else localStorage.removeItem(KEY); } catch (e) { /* private mode */ } }
+  function ApiError(status, body) {
+    this.status = status;
+    this.message = body && body.error ? body.error + (body.field ? ' (' + body.field + ')' : '') : 'HTTP ' + status;
+  }
+  function request(path, opts) {
+    opts = opts || {};
+    opts.headers = Object.assign({ Authorization: 'Bearer ' + key() }, opts.headers || {});
+    return fetch(path, opts).then(function (r) {
+      if (r.status === 401) {
+        setKey('');
+        keyPage('footfall refused that read key (401). Enter a read key of this project.');
+        throw new ApiError(401, { error: 'the read key was refused' });
+      }
+      return r.text().then(function (t) {
+        var body = null;
+        try { body = t ? JSON.parse(t) : null; } catch (e) { /* not JSON */ }
+        if (!r.ok) throw new ApiError(r.status, body);
+        return body;
+      });
+    }, function () { throw new ApiError(0, { error: 'footfall cannot be reached' }); });
+  }
+  function query(q) {
+    return request('/api/query', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(q) });
+  }
+
+  /* ---- the URL: #/page?range=7d&f=field:value ---- */
+  function parseHash() {
+    var hs = location.hash.replace(/^#\/?/, ''), qi = hs.indexOf('?');
+    var page = (qi < 0 ? hs : hs.slice(0, qi)) || 'overview';
+    return { page: page, params: new URLSearchParams(qi < 0 ? '' : hs.slice(qi + 1)) };
+  }
+  function go(page, params) {
+    var s = params.toString();
+    location.hash = '#/' + page + (s ? '?' + s : '');
+  }
+  var RANGES = [['24h', 'Last 24 hours'], ['7d', 'Last 7 days'], ['30d', 'Last 30 days'], ['90d', 'Last 90 days'],
+    ['custom', 'Custom range']];
+  function rangeOf(params) {
+    var r = params.get('range') || '7d';
+    if (r === 'custom') return { range: r, from: params.get('from') || '-7d', to: params.get('to') || 'now' };
+    if (!/^\d+[hd]$/.test(r)) r = '7d';
+    return { range: r, from: '-' + r, to: 'now' };
+  }
+  function intervalOf(rg) {
+    if (rg.range === '24h') return 'hour';
+    if (rg.range === 'custom') {
+      var a = Date.parse(rg.from), b = rg.to === 'now' ? Date.now() : Date.parse(rg.to);
+      if (!isNaN(a) && !isNaN(b) && b - a <= 2 * 86400000) return 'hour';
+    }
+    return 'day';
+  }
+  function filtersOf(params) {
+    return params.getAll('f').map(function (f) {
+      var i = f.indexOf(':');
+      return { field: f.slice(0, i), op: 'eq', value: f.slice(i + 1) };
+    }).filter(function (f) { return f.field; });
+  }
+
+  /* ---- pages ---- */
+  /* What the page being left holds: its charts and its live stream. */
+  function leave() {
+    charts.forEach(function (c) { c.dispose(); });
+    charts = [];
+    if (stopLive) { stopLive(); stopLive = null; }
+  }
+  function shell(page) {
+    leave();
+    var nav = [['overview', 'Overview'], ['live', 'Live']].map(function (p) {
+      return h('a', { href: '#/' + p[0], class: p[0] === page ? 'on' : null, text: p[1] });
+    });
+    var main = h('main');
+    clear(app);
+    add(app, [h('header', { class: 'top' }, h('span', { class: 'brand', text: 'footfall' }), h('nav', null, nav),
+      h('span', { class: 'spacer' }),
+      h('button', { class: 'link', text: 'Change key', onclick: function () { setKey(''); route(); } })), main]);
+    return main;
+  }
+  function chart(el, option) {
+    var c = echarts.init(el);
+    c.setOption(option);
+    charts.push(c);
+    return c;
+  }
+  window.addEventListener('resize', function () { charts.forEach(function (c) { c.resize(); }); });
+
+  function keyPage(message) {
+    leave();
+    clear(app);
+    var input = h('input', { type: 'password', placeholder: 'ffr_…', autocomplete: 'off', 'aria-label': 'read key' });
+    var err = h('div');
+    var form = h('form', {
+      class: 'keyform', onsubmit: function (e) {
+        e.preventDefault();
+        var k = input.value.trim();
+        if (!k) return;
+        setKey(k);
+        request('/api/stats').then(route, function (x) {
+          if (x.status === 401) return; /* keyPage says so */
+          setKey('');
+          clear(err);
+          add(err, h('div', { class: 'error', text: x.message }));
+        });
+      }
+    }, h('h1', { text: 'footfall' }),
+      h('p', { text: 'Enter a read key of your project. footfall printed one when it created the project; ' +
+        '`footfall project add-key NAME --read` makes another.' }),
+      input, h('button', { type: 'submit', text: 'Open the dashboard' }), err);
+    if (message) add(err, h('div', { class: 'error', text: message }));
+    add(app, form);
+    input.focus();
+  }
+
+  function errorBox(el, e) { clear(el); add(el, h('div', { class: 'error', text: 'Could not load: ' + (e && e.message || e) })); }
+
+  /* Overview: Plausible's page. */
+  function overview(params) {
+    var main = shell('overview');
+    var rg = rangeOf(params), filters = filtersOf(params), interval = intervalOf(rg);
+    var base = { from: rg.from, to: rg.to, filters: filters };
+    function withParams(fn) { var p = new URLSearchParams(params.toString()); fn(p); go('overview', p); }
+
+    var select = h('select', {
+      'aria-label': 'date range', onchange: function () {
+        withParams(function (p) { p.set('range', select.value); });
+      }
+    }, RANGES.map(function (r) { return h('option', { value: r[0], selected: r[0] === rg.range, text: r[1] }); }));
+    var custom = rg.range !== 'custom' ? null : [
+      h('input', { type: 'date', value: rg.from.slice(0, 10), 'aria-label': 'from', onchange: function (e) { withParams(function (p) { p.set('from', e.target.value); }); } }),
+      h('input', { type: 'date', value: rg.to === 'now' ? '' : rg.to.slice(0, 10), 'aria-label': 'to', onchange: function (e) { withParams(function (p) { p.set('to', e.target.value); }); } })];
+    var chips = filters.map(function (f, i) {
+      return h('span', { class: 'chip' }, f.field + ' is ' + f.value, h('button', {
+        title: 'remove this filter', text: '×', onclick: function () {
+          withParams(function (p) { var all = p.getAll('f'); all.splice(i, 1); p.delete('f'); all.forEach(function (x) { p.append('f', x); }); });
+        }
+      }));
+    });
+    add(main, h('div', { class: 'toolbar' }, select, custom, h('div', { class: 'chips' }, chips)));
+
+    var kpis = h('div', { class: 'kpis' }, h('div', { class: 'progress', text: 'Counting' }));
+    var trend = h('div', { class: 'chart' });
+    add(main, [kpis, h('div', { class: 'card' }, h('h2', { text: 'Visitors' }), trend)]);
+    var grid = h('div', { class: 'grid' });
+    add(main, grid);
+
+    Promise.all([
+      query(Object.assign({ kind: 'trends', events: ['$pageview'], measure: 'unique_persons', interval: interval, compare: true }, base)),
+      query(Object.assign({ kind: 'trends', events: ['$pageview'], measure: 'count', interval: interval, compare: true }, base)),
+      query(Object.assign({ kind: 'sessions', compare: true, limit: 1 }, base))
+    ]).then(function (r) {
+      var vis = r[0], pv = r[1], ses = r[2];
+      var total = function (t) { return t && t.series && t.series[0] ? t.series[0].total : 0; };
+      clear(kpis);
+      if (!total(pv) && !filters.length && rg.range !== 'custom') welcome(main);
+      var cards = [
+        ['Unique visitors', total(vis), total(vis.previous), num],
+        ['Pageviews', total(pv), total(pv.previous), num],
+        ['Visits', ses.sessions, ses.previous && ses.previous.sessions, num],
+        ['Bounce rate', ses.bounce_rate, ses.previous && ses.previous.bounce_rate, pct, true],
+        ['Visit duration', ses.avg_duration_seconds, ses.previous && ses.previous.avg_duration_seconds, dur]
+      ];
+      cards.forEach(function (c) {
+        var d = null;
+        if (c[2] && c[1] !== null && c[1] !== undefined) {
+          var ch = (c[1] - c[2]) / c[2];
+          d = h('div', { class: 'delta ' + (ch >= 0 ? 'up' : 'down') + (c[4] ? ' inverse' : ''), text: (ch >= 0 ? '↑ ' : '↓ ') + Math.abs(Math.round(ch * 100)) + '% vs previous period' });
+        } else {
+          d = h('div', { class: 'delta', text: 'no previous period to compare' });
+        }
+        add(kpis, h('div', { class: 'kpi' }, h('div', { class: 'label', text: c[0] }), h('div', { class: 'value', text: c[3](c[1]) }), d));
+      });
+      var cur = vis.series[0] ? vis.series[0].data : [];
+      var prev = vis.previous && vis.previous.series[0] ? vis.previous.series[0].data : [];
+      chart(trend, {
+        tooltip: { trigger: 'axis' }, legend: { data: ['This period', 'Previous period'], bottom: 0 },
+        grid: { left: 40, right: 16, top: 16, bottom: 40 },
+        xAxis: { type: 'category', data: vis.buckets, boundaryGap: false },
+        yAxis: { type: 'value', minInterval: 1 },
+        series: [
+          { name: 'This period', type: 'line', data: cur, smooth: true, areaStyle: { opacity: 0.12 }, color: '#4f5bd5' },
+          { name: 'Previous period', type: 'line', data: prev, smooth: true, lineStyle: { type: 'dashed' }, color: '#b3b8c7', symbol: 'none' }
+        ]
+      });
+    }, function (e) { errorBox(kpis, e); });
+
+    var lists = [['Top pages', 'path', 'path'], ['Entry pages', 'entry_page', 'page'], ['Exit pages', 'exit_page', 'page'],
+      ['Sources', 'source', 'source'], ['Channels', 'channel', 'channel'], ['UTM campaigns', 'utm_campaign', 'utm_campaign'],
+      ['Countries', 'country', 'country'], ['Browsers', 'browser', 'browser'], ['Operating systems', 'os', 'os'],
+      ['Devices', 'deviceType', 'deviceType']];
+    lists.forEach(function (l) {
+      var body = h('div', null, h('div', { class: 'progress', text: 'Loading' }));
+      add(grid, h('div', { class: 'card', 'data-list': l[1] }, h('h2', { text: l[0] }), body));
+      query(Object.assign({ kind: 'top', dimension: l[1], limit: 10 }, base)).then(function (r) {
+        topTable(body, r, l[1], function (value) {
+          withParams(function (p) { p.append('f', l[2] + ':' + value); });
+        });
+      }, function (e) { errorBox(body, e); });
+    });
+  }
+
+  function topTable(el, r, dim, pick) {
+    clear(el);
+    var rows = r.results || [];
+    if (!rows.length) return add(el, h('div', { class: 'empty', text: 'Nothing in this range' }));
+    var visits = dim === 'entry_page' || dim === 'exit_page';
+    var max = Math.max.apply(null, rows.map(function (x) { return x.visitors || 0; })) || 1;
+    add(el, h('table', { class: 'top' },
+      h('tr', null, h('th', { text: 'Value' }), h('th', { class: 'num', text: 'Visitors' }), h('th', { class: 'num', text: visits ? 'Visits' : 'Views' })),
+      rows.map(function (x) {
+        var v = x.value === null || x.value === '' ? '(none)' : String(x.value);
+        return h('tr', { class: 'row', title: 'Filter the page by ' + v, onclick: x.value === null || x.value === '' ? null : function () { pick(String(x.value)); } },
+          h('td', { class: 'value' }, h('div', { class: 'bar', style: 'width:' + Math.max(1, Math.round(100 * (x.visitors || 0) / max)) + '%' }), h('span', { text: v })),
+          h('td', { class: 'num', text: num(x.visitors) }), h('td', { class: 'num', text: num(visits ? x.visits : x.views) }));
+      })));
+  }
+
+  function welcome(main) {
+    var snippet = '<script defer src="' + location.origin + '/t.js" data-key="YOUR_WRITE_KEY"></script>';
+    main.insertBefore(h('div', { class: 'card welcome' },
+      h('h2', { text: 'No page views yet' }),
+      h('p', { text: 'Add this tag to the pages of your site, with your project\'s write key (`footfall project list` shows it), and visits appear here within a second:' }),
+      h('pre', { text: snippet }),
+      h('p', { text: 'Or load a realistic history to look around: `footfall generate`. The Live page shows events as they arrive.' })),
+    main.firstChild.nextSibling);
+  }
+
+  /* Live: server-sent events from /api/live, read with fetch (EventSource cannot send the key). */
+  function live() {
+    var main = shell('live');
+    var status = h('span', { class: 'dot off' }), now = h('div', { class: 'live-now', text: '–' });
+    var perSecond = h('div', { class: 'chart small' }), perMinute = h('div', { class: 'chart small' });
+    var tbody = h('tbody');
+    add(main, [
+      h('div', { class: 'kpis' }, h('div', { class: 'kpi' }, h('div', { class: 'label' }, status, 'Visitors active now (last 5 minutes)'), now)),
+      h('div', { class: 'grid' },
+        h('div', { class: 'card' }, h('h2', { text: 'Events per second, last minute' }), perSecond),
+        h('div', { class: 'card' }, h('h2', { text: 'Events per minute, last 30 minutes' }), perMinute)),
+      h('div', { class: 'card' }, h('h2', { text: 'Latest events' }),
+        h('table', { class: 'events' }, h('thead', null, h('tr', null, ['Time', 'Event', 'Person', 'Page', 'Country', 'Browser'].map(function (t) { return h('th', { text: t }); }))), tbody))
+    ]);
+    var bar = function (el) {
+      return chart(el, { grid: { left: 36, right: 8, top: 8, bottom: 20 }, xAxis: { type: 'category', data: [], axisLabel: { show: false } },
+        yAxis: { type: 'value', minInterval: 1 }, series: [{ type: 'bar', data: [], color: '#4f5bd5', animation: false }] });
+    };
+    var cs = bar(perSecond), cm = bar(perMinute);
+    var seen = {};
+    function show(d) {
+      now.textContent = num(d.active_persons);
+      var ps = d.per_second || [], pm = d.per_minute || [];
+      cs.setOption({ xAxis: { data: ps.map(function (_, i) { return (i - ps.length + 1) + 's'; }) }, series: [{ data: ps }] });
+      cm.setOption({ xAxis: { data: pm.map(function (_, i) { return (i - pm.length + 1) + 'm'; }) }, series: [{ data: pm }] });
+      clear(tbody);
+      var fresh = {};
+      (d.latest || []).forEach(function (e) {
+        var name = e.event || (e.type === 'page' ? 'Page view' : e.type);
+        var ctx = e.context || {}, page = ctx.page || {}, en = e.enrichment || {};
+        add(tbody, h('tr', { class: seen[e.messageId] ? null : 'fresh', 'data-mid': e.messageId },
+          h('td', { text: clock(e.receivedAt || e.timestamp) }), h('td', { text: name }),
+          h('td', { text: e.userId || e.anonymousId || '' }), h('td', { text: page.path || (e.properties && e.properties.path) || '' }),
+          h('td', { text: en.country || '' }), h('td', { text: en.browser || '' })));
+        fresh[e.messageId] = 1;
+      });
+      seen = fresh;
+    }
+    var ctl = new AbortController(), closed = false;
+    stopLive = function () { closed = true; ctl.abort(); };
+    function connect(delay) {
+      setTimeout(function () {
+        if (closed) return;
+        fetch('/api/live', { headers: { Authorization: 'Bearer ' + key() }, signal: ctl.signal }).then(function (r) {
+          if (r.status === 401) { setKey(''); keyPage('footfall refused that read key (401).'); return; }
+          if (!r.ok || !r.body) throw new Error('HTTP ' + r.status);
+          status.className = 'dot';
+          var reader = r.body.getReader(), dec = new TextDecoder(), buf = '';
+          function pump() {
+            return reader.read().then(function (x) {
+              if (x.done) throw new Error('the stream ended');
+              buf += dec.decode(x.value, { stream: true });
+              var at;
+              while ((at = buf.indexOf('\n\n')) >= 0) {
+                var msg = buf.slice(0, at), ev = 'message', data = '';
+                buf = buf.slice(at + 2);
+                msg.split('\n').forEach(function (line) {
+                  if (line.indexOf('event:') === 0) ev = line.slice(6).trim();
+                  else if (line.indexOf('data:') === 0) data += line.slice(5).trim();
+                });
+                if (ev === 'message' && data) show(JSON.parse(data));
+              }
+              return pump();
+            });
+          }
+          return pump();
+        }).catch(function () {
+          status.className = 'dot off';
+          if (!closed) connect(1000); /* reconnect */
+        });
+      }, delay);
+    }
+    connect(0);
+  }
+
+  function route() {
+    if (!key()) return keyPage();
+    var r = parseHash();
+    if (r.page === 'live') return live();
+    return overview(r.params);
+  }
+  window.addEventListener('hashchange', route);
+  route();
+})();
