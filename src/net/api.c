@@ -604,23 +604,33 @@ static int person_route(struct ff_conn *c, const char *path, size_t plen)
     return 1;
 }
 
-/* ---- saved segments: GET /api/segments, PUT and DELETE /api/segments/NAME ---- */
+/* ---- saved segments and boards: GET /api/segments, PUT and DELETE /api/segments/NAME;
+ * the same under /api/boards ---- */
 
-static int segment_route(struct ff_conn *c, const char *path, size_t plen)
+static const struct saved_api {
+    const char *prefix, *noun, *field;
+    int (*check)(const char *json, size_t len, char *err, size_t errlen);
+} saved_apis[] = {
+    [FF_SAVED_SEGMENT] = {"/api/segments", "segment", "segment", ff_segment_check},
+    [FF_SAVED_BOARD] = {"/api/boards", "board", "board", ff_board_check},
+};
+
+static int saved_route(struct ff_conn *c, const char *path, size_t plen, enum ff_saved what)
 {
-    static const char prefix[] = "/api/segments";
-    const size_t np = sizeof prefix - 1;
-    if (plen < np || memcmp(path, prefix, np) != 0 || (plen > np && path[np] != '/')) return 0;
+    const struct saved_api *sa = &saved_apis[what];
+    const size_t np = strlen(sa->prefix);
+    if (plen < np || memcmp(path, sa->prefix, np) != 0 || (plen > np && path[np] != '/')) return 0;
     const char *name = plen > np ? path + np + 1 : NULL;
     size_t nlen = name ? plen - np - 1 : 0;
     int m = c->req.method;
+    char msg[160];
     if (!name && m != HTTP_GET && m != HTTP_HEAD) {
-        ff_respond_error(c, 405, "method not allowed: GET the list, PUT or DELETE /api/segments/NAME", "method",
-                         "Allow: GET, OPTIONS\r\n");
+        snprintf(msg, sizeof msg, "method not allowed: GET the list, PUT or DELETE %s/NAME", sa->prefix);
+        ff_respond_error(c, 405, msg, "method", "Allow: GET, OPTIONS\r\n");
         return 1;
     }
-    if (name && m != HTTP_PUT && m != HTTP_DELETE) {
-        ff_respond_error(c, 405, "method not allowed", "method", "Allow: PUT, DELETE, OPTIONS\r\n");
+    if (name && m != HTTP_PUT && m != HTTP_DELETE && m != HTTP_GET && m != HTTP_HEAD) {
+        ff_respond_error(c, 405, "method not allowed", "method", "Allow: GET, PUT, DELETE, OPTIONS\r\n");
         return 1;
     }
     const struct ff_project *p = ff_require_read_key(c);
@@ -634,7 +644,8 @@ static int segment_route(struct ff_conn *c, const char *path, size_t plen)
     char nm[FF_SEGMENT_NAME_MAX + 1], err[1024];
     if (name) {
         if (!ff_segment_name_ok(name, nlen)) {
-            ff_respond_error(c, 400, "a segment's name is 1 to 64 of A-Z a-z 0-9 _ . -", "name", NULL);
+            snprintf(msg, sizeof msg, "a %s's name is 1 to 64 of A-Z a-z 0-9 _ . -", sa->noun);
+            ff_respond_error(c, 400, msg, "name", NULL);
             return 1;
         }
         memcpy(nm, name, nlen);
@@ -644,12 +655,21 @@ static int segment_route(struct ff_conn *c, const char *path, size_t plen)
     ff_buf_init(&o, (size_t)1 << 26);
     int rc = 0;
     if (!name) {
-        if ((rc = ff_segments_json(cat, project, &o))) ff_respond_error(c, 500, "cannot read the segments", "", NULL);
+        snprintf(msg, sizeof msg, "cannot read the %ss", sa->noun);
+        if ((rc = ff_saved_json(cat, what, project, &o))) ff_respond_error(c, 500, msg, "", NULL);
+        else ff_respond(c, 200, "application/json", o.data, o.len, NULL);
+    } else if (m == HTTP_GET || m == HTTP_HEAD) {
+        rc = ff_buf_printf(&o, "{\"name\":\"%s\",\"definition\":", nm);
+        if (!rc) rc = ff_saved_get(cat, what, project, nm, &o);
+        snprintf(msg, sizeof msg, "no such %s", sa->noun);
+        if (rc == -ENOENT) ff_respond_error(c, 404, msg, "name", NULL);
+        else if (rc || ff_buf_putc(&o, '}')) ff_respond_error(c, 500, "cannot read it", "", NULL);
         else ff_respond(c, 200, "application/json", o.data, o.len, NULL);
     } else if (m == HTTP_DELETE) {
-        rc = ff_segment_delete(cat, project, nm);
-        if (rc == -ENOENT) ff_respond_error(c, 404, "no such segment", "name", NULL);
-        else if (rc) ff_respond_error(c, 500, "cannot delete the segment", "", NULL);
+        rc = ff_saved_delete(cat, what, project, nm);
+        snprintf(msg, sizeof msg, "no such %s", sa->noun);
+        if (rc == -ENOENT) ff_respond_error(c, 404, msg, "name", NULL);
+        else if (rc) ff_respond_error(c, 500, "cannot delete it", "", NULL);
         else ff_buf_printf(&o, "{\"deleted\":\"%s\"}", nm), ff_respond(c, 200, "application/json", o.data, o.len, NULL);
     } else {
         const char *enc, *body;
@@ -660,9 +680,9 @@ static int segment_route(struct ff_conn *c, const char *path, size_t plen)
         const char *raw = ff_req_body(c, &raw_len);
         if (ff_body_decode(enc ? enc : "", elen, raw, raw_len, &c->decoded, &body, &blen)) {
             ff_respond_error(c, 400, "the definition could not be decoded (at most 1 MiB of JSON)", "Content-Encoding", NULL);
-        } else if (ff_segment_check(body, blen, err, sizeof err)) {
-            ff_respond_error(c, 400, err, "segment", NULL);
-        } else if (ff_segment_save(cat, project, nm, body, blen, err, sizeof err)) {
+        } else if (sa->check(body, blen, err, sizeof err)) {
+            ff_respond_error(c, 400, err, sa->field, NULL);
+        } else if (ff_saved_save(cat, what, project, nm, body, blen, err, sizeof err)) {
             ff_respond_error(c, 500, err, "", NULL);
         } else {
             ff_buf_printf(&o, "{\"name\":\"%s\",\"definition\":", nm);
@@ -678,7 +698,7 @@ static int segment_route(struct ff_conn *c, const char *path, size_t plen)
 int ff_api_route(struct ff_conn *c, const char *path, size_t plen, const char *query, size_t qlen)
 {
     if (person_route(c, path, plen)) return 1;
-    if (segment_route(c, path, plen)) return 1;
+    if (saved_route(c, path, plen, FF_SAVED_SEGMENT) || saved_route(c, path, plen, FF_SAVED_BOARD)) return 1;
     if (is_path(path, plen, "/api/query")) {
         if (c->req.method != HTTP_POST) {
             ff_respond_error(c, 405, "method not allowed: POST a JSON query", "method", "Allow: POST, OPTIONS\r\n");

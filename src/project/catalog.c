@@ -36,6 +36,9 @@ static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS visitor_salt(day INTEGER PRIMARY KEY, salt BLOB NOT NULL);"
     /* saved segments (segments.c): a table of its own, so catalogs without it need no migration */
     "CREATE TABLE IF NOT EXISTS segment(project TEXT NOT NULL, name TEXT NOT NULL, definition TEXT NOT NULL,"
+    " created_us INTEGER NOT NULL, PRIMARY KEY (project, name));"
+    /* the dashboard's boards (segments.c), likewise */
+    "CREATE TABLE IF NOT EXISTS board(project TEXT NOT NULL, name TEXT NOT NULL, definition TEXT NOT NULL,"
     " created_us INTEGER NOT NULL, PRIMARY KEY (project, name));";
 
 /* The catalog layout this version writes (PRAGMA user_version). A binary refuses a catalog

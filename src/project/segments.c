@@ -1,9 +1,10 @@
-/* segments.c - a project's saved segments in the catalog (see segments.h). */
+/* segments.c - what a project saves by name in the catalog: segments and boards (see segments.h). */
 #include <errno.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/json.h"
 #include "core/timeutil.h"
 #include "project/segments.h"
@@ -20,9 +21,17 @@ int ff_segment_name_ok(const char *name, size_t len)
     return 1;
 }
 
-/* A statement with the project and name bound as its first two parameters. */
-static sqlite3_stmt *prepare(struct ff_catalog *c, const char *sql, const char *project, const char *name)
+/* Each collection's table (catalog.c creates them) and its list's key in JSON. */
+static const char *const tables[] = {"segment", "board"};
+static const char *const list_keys[] = {"segments", "boards"};
+
+/* A statement on collection `what` (its table where sql says %s) with the project and name
+ * bound as its first two parameters. */
+static sqlite3_stmt *prepare(struct ff_catalog *c, enum ff_saved what, const char *fmt, const char *project,
+                             const char *name)
 {
+    char sql[512];
+    snprintf(sql, sizeof sql, fmt, tables[what]);
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(ff_catalog_db(c), sql, -1, &st, NULL) != SQLITE_OK) return NULL;
     sqlite3_bind_text(st, 1, project, -1, SQLITE_TRANSIENT);
@@ -30,12 +39,12 @@ static sqlite3_stmt *prepare(struct ff_catalog *c, const char *sql, const char *
     return st;
 }
 
-int ff_segment_save(struct ff_catalog *c, const char *project, const char *name, const char *def, size_t len,
-                    char *err, size_t errlen)
+int ff_saved_save(struct ff_catalog *c, enum ff_saved what, const char *project, const char *name, const char *def,
+                  size_t len, char *err, size_t errlen)
 {
-    sqlite3_stmt *st = prepare(c, "INSERT INTO segment(project, name, definition, created_us) VALUES (?1, ?2, ?3, ?4)"
-                                  " ON CONFLICT(project, name) DO UPDATE SET definition = excluded.definition,"
-                                  " created_us = excluded.created_us",
+    sqlite3_stmt *st = prepare(c, what, "INSERT INTO %s(project, name, definition, created_us) VALUES (?1, ?2, ?3, ?4)"
+                                        " ON CONFLICT(project, name) DO UPDATE SET definition = excluded.definition,"
+                                        " created_us = excluded.created_us",
                                project, name);
     int rc = st ? 0 : -EIO;
     if (st) {
@@ -43,14 +52,14 @@ int ff_segment_save(struct ff_catalog *c, const char *project, const char *name,
         sqlite3_bind_int64(st, 4, ff_now_us());
         if (sqlite3_step(st) != SQLITE_DONE) rc = -EIO;
     }
-    if (rc) snprintf(err, errlen, "projects.db: cannot save the segment: %s", sqlite3_errmsg(ff_catalog_db(c)));
+    if (rc) snprintf(err, errlen, "projects.db: cannot save the %s: %s", tables[what], sqlite3_errmsg(ff_catalog_db(c)));
     sqlite3_finalize(st);
     return rc;
 }
 
-int ff_segment_get(struct ff_catalog *c, const char *project, const char *name, struct ff_buf *out)
+int ff_saved_get(struct ff_catalog *c, enum ff_saved what, const char *project, const char *name, struct ff_buf *out)
 {
-    sqlite3_stmt *st = prepare(c, "SELECT definition FROM segment WHERE project = ?1 AND name = ?2", project, name);
+    sqlite3_stmt *st = prepare(c, what, "SELECT definition FROM %s WHERE project = ?1 AND name = ?2", project, name);
     if (!st) return -EIO;
     int step = sqlite3_step(st), rc = step == SQLITE_ROW ? 0 : step == SQLITE_DONE ? -ENOENT : -EIO;
     if (!rc) rc = ff_buf_append(out, (const char *)sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0));
@@ -58,9 +67,9 @@ int ff_segment_get(struct ff_catalog *c, const char *project, const char *name, 
     return rc;
 }
 
-int ff_segment_delete(struct ff_catalog *c, const char *project, const char *name)
+int ff_saved_delete(struct ff_catalog *c, enum ff_saved what, const char *project, const char *name)
 {
-    sqlite3_stmt *st = prepare(c, "DELETE FROM segment WHERE project = ?1 AND name = ?2", project, name);
+    sqlite3_stmt *st = prepare(c, what, "DELETE FROM %s WHERE project = ?1 AND name = ?2", project, name);
     if (!st) return -EIO;
     int rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -EIO;
     if (!rc && sqlite3_changes(ff_catalog_db(c)) == 0) rc = -ENOENT;
@@ -68,12 +77,12 @@ int ff_segment_delete(struct ff_catalog *c, const char *project, const char *nam
     return rc;
 }
 
-int ff_segments_json(struct ff_catalog *c, const char *project, struct ff_buf *out)
+int ff_saved_json(struct ff_catalog *c, enum ff_saved what, const char *project, struct ff_buf *out)
 {
     sqlite3_stmt *st =
-        prepare(c, "SELECT name, definition, created_us FROM segment WHERE project = ?1 ORDER BY name", project, NULL);
+        prepare(c, what, "SELECT name, definition, created_us FROM %s WHERE project = ?1 ORDER BY name", project, NULL);
     if (!st) return -EIO;
-    int rc = ff_buf_append_str(out, "{\"segments\":[");
+    int rc = ff_buf_printf(out, "{\"%s\":[", list_keys[what]);
     int step, n = 0;
     while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW) {
         char t[40];
@@ -99,5 +108,36 @@ int ff_segment_lookup_dir(void *data_dir, const char *project, const char *name,
     if (ff_catalog_open(data_dir, 0, &c, err, sizeof err)) return -EIO;
     int rc = ff_segment_get(c, project, name, out);
     ff_catalog_close(c);
+    return rc;
+}
+
+int ff_board_check(const char *json, size_t len, char *err, size_t errlen)
+{
+    struct ff_json_parser *jp = ff_json_parser_new();
+    if (!jp) return snprintf(err, errlen, "out of memory"), -1;
+    struct ff_buf scratch;
+    ff_buf_init(&scratch, (size_t)1 << 22);
+    struct ff_json_doc doc;
+    int rc = -1;
+    if (ff_json_parse_copy(jp, &scratch, json, len, &doc)) {
+        snprintf(err, errlen, "a board is a JSON object: this does not parse");
+    } else if (doc.nodes[0].type != FF_JSON_OBJECT) {
+        snprintf(err, errlen, "a board is a JSON object {\"insights\": [...]}");
+    } else {
+        const struct ff_json_node *ins = NULL;
+        for (uint32_t m = 1; m < doc.nodes[0].end; m = doc.nodes[m].end)
+            if (doc.nodes[m].key_len == 8 && !memcmp(doc.nodes[m].key, "insights", 8)) ins = &doc.nodes[m];
+        size_t n = 0;
+        int objects = 1;
+        if (ins && ins->type == FF_JSON_ARRAY)
+            for (uint32_t m = (uint32_t)(ins - doc.nodes) + 1; m < ins->end; m = doc.nodes[m].end, n++)
+                objects &= doc.nodes[m].type == FF_JSON_OBJECT;
+        if (!ins || ins->type != FF_JSON_ARRAY) snprintf(err, errlen, "a board needs \"insights\", an array");
+        else if (!objects) snprintf(err, errlen, "each of a board's insights is an object");
+        else if (n > 64) snprintf(err, errlen, "a board holds at most 64 insights");
+        else rc = 0;
+    }
+    ff_buf_free(&scratch);
+    ff_json_parser_free(jp);
     return rc;
 }

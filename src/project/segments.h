@@ -1,7 +1,7 @@
-/* segments.h - a project's saved segments (cohorts): a name and a definition that queries
- * name in their "segment" field (query/query.h, struct ff_segment), kept in the project
- * catalog (projects.db, table segment). The catalog stores definitions as given; whoever
- * saves one checks it first (ff_segment_check). */
+/* segments.h - what a project saves by name in its catalog (projects.db): segments (cohorts),
+ * whose definitions queries name in their "segment" field (query/query.h, struct ff_segment;
+ * table segment), and the dashboard's boards (table board). The catalog stores definitions
+ * as given; whoever saves one checks it first (ff_segment_check, ff_board_check). */
 #ifndef FF_SEGMENTS_H
 #define FF_SEGMENTS_H
 
@@ -14,15 +14,26 @@
 
 /* 1 when `name` can name a segment: 1 to 64 of A-Z a-z 0-9 _ . - (it goes in URLs). */
 int ff_segment_name_ok(const char *name, size_t len);
-/* Saves (or replaces) project's segment `name`. 0 or -EIO (err says why). */
-int ff_segment_save(struct ff_catalog *c, const char *project, const char *name, const char *def, size_t len,
-                    char *err, size_t errlen);
-/* Appends the definition of project's segment `name` to out: 0, -ENOENT, or -EIO. */
-int ff_segment_get(struct ff_catalog *c, const char *project, const char *name, struct ff_buf *out);
+/* What a project saves by name: segments, and the dashboard's boards (a board is a JSON
+ * object {"insights": [...]}, each insight as the dashboard describes it). Each collection is
+ * a table of the catalog with the same columns. */
+enum ff_saved { FF_SAVED_SEGMENT, FF_SAVED_BOARD };
+
+/* Saves (or replaces) project's `name` in the collection. 0 or -EIO (err says why). */
+int ff_saved_save(struct ff_catalog *c, enum ff_saved what, const char *project, const char *name, const char *def,
+                  size_t len, char *err, size_t errlen);
+/* Appends the definition of project's `name` to out: 0, -ENOENT, or -EIO. */
+int ff_saved_get(struct ff_catalog *c, enum ff_saved what, const char *project, const char *name, struct ff_buf *out);
 /* 0, -ENOENT when there was none, or -EIO. */
-int ff_segment_delete(struct ff_catalog *c, const char *project, const char *name);
-/* Appends {"segments":[{"name", "definition", "created"}, …]} of a project, by name. */
-int ff_segments_json(struct ff_catalog *c, const char *project, struct ff_buf *out);
+int ff_saved_delete(struct ff_catalog *c, enum ff_saved what, const char *project, const char *name);
+/* Appends {"segments" (or "boards"):[{"name", "definition", "created"}, …]} of a project, by name. */
+int ff_saved_json(struct ff_catalog *c, enum ff_saved what, const char *project, struct ff_buf *out);
+#define ff_segment_save(c, p, n, d, l, e, el) ff_saved_save(c, FF_SAVED_SEGMENT, p, n, d, l, e, el)
+#define ff_segment_get(c, p, n, o) ff_saved_get(c, FF_SAVED_SEGMENT, p, n, o)
+#define ff_segment_delete(c, p, n) ff_saved_delete(c, FF_SAVED_SEGMENT, p, n)
+#define ff_segments_json(c, p, o) ff_saved_json(c, FF_SAVED_SEGMENT, p, o)
+/* 0 when `json` is a board ({"insights": [up to 64 objects]}), else -1 and err says why. */
+int ff_board_check(const char *json, size_t len, char *err, size_t errlen);
 /* A look-up for queries (query.h, struct ff_segment_source) in the catalog of the data
  * directory `data_dir`, opened for each look-up, so any thread may call it. */
 int ff_segment_lookup_dir(void *data_dir, const char *project, const char *name, struct ff_buf *out);

@@ -75,6 +75,43 @@ try {
   out.live_ms = Date.now() - acked
   out.live_rows = await page.$$eval('table.events tbody tr', (rows) => rows.map((r) => Array.from(r.querySelectorAll('td')).map((td) => td.textContent)))
   out.active_now = await page.textContent('.live-now')
+
+  // insights, each kind from its URL; a funnel saved to a board, and opened from a link
+  const cells = (sel) => page.$$eval(sel, (rows) => rows.map((r) => Array.from(r.querySelectorAll('td')).map((td) => td.textContent)))
+  const funnelUrl = base + '/#/insights?kind=funnel&range=7d&window=7d&steps=' + encodeURIComponent('Product Viewed,Order Completed')
+  await page.goto(funnelUrl)
+  await page.waitForSelector('table.funnel tr td', { timeout: 20000 })
+  out.funnel = await cells('table.funnel tr')
+  await page.click('text=Save to a board')
+  await page.fill('.saveform input[name=board]', 'growth')
+  await page.fill('.saveform input[name=title]', 'Checkout funnel')
+  await page.click('.saveform button[type=submit]')
+  await page.waitForSelector('.saveform .note a', { timeout: 10000 })
+  out.saved_note = await page.textContent('.saveform .note')
+
+  await page.goto(base + '/#/insights?kind=trends&range=7d&measure=unique_persons&chart=table&events=' + encodeURIComponent('$pageview'))
+  await page.waitForSelector('table.series tr td', { timeout: 20000 })
+  out.trends = await cells('table.series tr')
+  await page.goto(base + '/#/insights?kind=retention&period=day&periods=3&start=' + encodeURIComponent('Product Viewed'))
+  await page.waitForSelector('table.heat tr td', { timeout: 20000 })
+  out.retention = await cells('table.heat tr')
+  await page.goto(base + '/#/insights?kind=paths&range=7d&depth=3')
+  await page.waitForSelector('.result canvas', { timeout: 20000 })
+  out.paths_drawn = true
+
+  await page.goto(base + '/#/boards?board=growth')
+  await page.waitForSelector('.card.insight table.funnel tr td', { timeout: 20000 })
+  out.board_titles = await page.$$eval('.card.insight h2 a', (els) => els.map((e) => e.textContent))
+  out.board_funnel = await cells('.card.insight table.funnel tr')
+
+  // a link sent to a colleague: a fresh browser asks for the key, then shows the same funnel
+  const other = await browser.newPage()
+  other.on('pageerror', (e) => out.errors.push(`page error (shared link): ${e.message}`))
+  await other.goto(funnelUrl)
+  await other.fill('input[type=password]', readKey)
+  await other.click('button[type=submit]')
+  await other.waitForSelector('table.funnel tr td', { timeout: 20000 })
+  out.shared_funnel = await other.$$eval('table.funnel tr', (rows) => rows.map((r) => Array.from(r.querySelectorAll('td')).map((td) => td.textContent)))
 } catch (e) {
   out.errors.push(e.stack || String(e))
 }

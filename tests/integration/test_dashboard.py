@@ -45,10 +45,17 @@ def _seed(server, run):
                               "properties": {"path": path, "url": f"https://shop.example{path}"},
                               "context": {"page": {"path": path, "url": f"https://shop.example{path}",
                                                    "referrer": "https://www.google.com/"}}})
+    # a funnel: four persons view a product, two of them buy
+    for i in range(4):
+        for j, ev in enumerate(["Product Viewed", "Order Completed"] if i < 2 else ["Product Viewed"]):
+            k += 1
+            t = now - dt.timedelta(hours=30, minutes=-5 * j)  # one visit: a path from view to order
+            items.append({"type": "track", "event": ev, "userId": f"{run}-buyer{i}", "messageId": f"{run}-{k}",
+                          "timestamp": t.isoformat().replace("+00:00", "Z"), "properties": {"sku": "A-1"}})
     r = server.post_json("/v1/batch", {"batch": items},
                          headers={"Origin": "https://shop.example", "User-Agent": CHROME_UA})
     assert r.status_code == 200, r.text
-    return len(items)
+    return sum(1 for i in items if i["type"] == "page")
 
 
 def _api(server, q):
@@ -66,6 +73,10 @@ def test_dashboard_in_a_real_browser(server):
                              "from": "-7d"})["series"][0]["total"]
     sessions = _api(server, {"kind": "sessions", "from": "-7d"})
     top = _api(server, {"kind": "top", "dimension": "path", "from": "-7d"})["results"]
+    funnel = _api(server, {"kind": "funnel", "from": "-7d", "window": "7d",
+                           "steps": [{"event": "Product Viewed"}, {"event": "Order Completed"}]})["steps"]
+    retention = _api(server, {"kind": "retention", "start_event": "Product Viewed", "period": "day", "periods": 3})
+    paths = _api(server, {"kind": "paths", "from": "-7d", "depth": 3})
     node = shutil.which("node")
     if node is None or not (REPO / "node_modules" / "playwright-core").is_dir() or not shutil.which("chromium"):
         pytest.fail("node, playwright-core and chromium are needed: `scripts/setup test` installs them")
@@ -95,3 +106,42 @@ def test_dashboard_in_a_real_browser(server):
     assert any(f"Live {run}" in row for row in out["live_rows"])
     assert out["live_ms"] <= 1000, f"the live page took {out['live_ms']} ms to show an event"
     assert int(out["active_now"]) >= 1
+
+    # insights: the builder's tables say what the API says
+    assert [f["persons"] for f in funnel] == [4, 2]
+    assert [[r[0], r[1], r[2]] for r in out["funnel"] if r] == \
+        [["1. Product Viewed", "4", "100%"], ["2. Order Completed", "2", "50%"]], out["funnel"]
+    assert [r for r in out["trends"] if r] == [["$pageview", str(visitors)]], out["trends"]
+    cohorts = [c for c in retention["cohorts"] if c["persons"]]
+    shown = [r for r in out["retention"] if r and r[0] != "Average"]
+    assert [[r[0], r[1]] for r in shown if r[1] != "0"] == [[c["cohort"], str(c["persons"])] for c in cohorts], \
+        (out["retention"], retention)
+    assert out["paths_drawn"] and paths["edges"], paths
+
+    # saved to a board, kept by the server, drawn on the board
+    assert "Saved to growth" in out["saved_note"]
+    r = server.get("/api/boards/growth")
+    assert r.status_code == 200, r.text
+    ins = r.json()["definition"]["insights"]
+    assert len(ins) == 1 and ins[0]["title"] == "Checkout funnel" and "kind=funnel" in ins[0]["params"]
+    assert out["board_titles"] == ["Checkout funnel"] and out["board_funnel"] == out["funnel"]
+    # and a link opened elsewhere shows the same insight once the key is given
+    assert out["shared_funnel"] == out["funnel"]
+
+
+def test_boards_api(server):
+    board = {"insights": [{"title": "Signups", "params": "kind=trends&events=Signed%20Up"}]}
+    r = server.request("PUT", "/api/boards/team-main", data=json.dumps(board))
+    assert r.status_code == 200, r.text
+    assert server.get("/api/boards/team-main").json()["definition"] == board
+    assert [b["name"] for b in server.get("/api/boards").json()["boards"]] == ["team-main"]
+    for bad, why in (('[1]', "object"), ('{"insights": 3}', "array"), ('{"insights": [1]}', "object"), ("{", "parse")):
+        r = server.request("PUT", "/api/boards/x", data=bad)
+        assert r.status_code == 400 and why in r.json()["error"] and r.json()["field"] == "board", (bad, r.text)
+    r = server.request("PUT", "/api/boards/x", data=json.dumps({"insights": [{}] * 65}))
+    assert r.status_code == 400 and "64" in r.json()["error"]
+    assert server.request("PUT", "/api/boards/bad%20name", data="{}").status_code == 400
+    assert server.get("/api/boards/none").status_code == 404
+    assert server.request("DELETE", "/api/boards/team-main").json() == {"deleted": "team-main"}
+    assert server.get("/api/boards").json() == {"boards": []}
+    assert server.get("/api/boards", headers={"Authorization": "Bearer nope"}).status_code == 401

@@ -41,7 +41,10 @@
   function dur(s) {
     if (s === null || s === undefined) return '–';
     s = Math.round(s);
-    return s >= 60 ? Math.floor(s / 60) + 'm ' + (s % 60) + 's' : s + 's';
+    if (s < 60) return s + 's';
+    if (s < 3600) return Math.floor(s / 60) + 'm ' + (s % 60) + 's';
+    if (s < 86400) return Math.floor(s / 3600) + 'h ' + Math.floor(s % 3600 / 60) + 'm';
+    return Math.floor(s / 86400) + 'd ' + Math.floor(s % 86400 / 3600) + 'h';
   }
   function clock(iso) {
     var d = new Date(iso);
@@ -118,7 +121,7 @@
   }
   function shell(page) {
     leave();
-    var nav = [['overview', 'Overview'], ['live', 'Live']].map(function (p) {
+    var nav = [['overview', 'Overview'], ['live', 'Live'], ['insights', 'Insights'], ['boards', 'Boards']].map(function (p) {
       return h('a', { href: '#/' + p[0], class: p[0] === page ? 'on' : null, text: p[1] });
     });
     var main = h('main');
@@ -165,13 +168,9 @@
 
   function errorBox(el, e) { clear(el); add(el, h('div', { class: 'error', text: 'Could not load: ' + (e && e.message || e) })); }
 
-  /* Overview: Plausible's page. */
-  function overview(params) {
-    var main = shell('overview');
-    var rg = rangeOf(params), filters = filtersOf(params), interval = intervalOf(rg);
-    var base = { from: rg.from, to: rg.to, filters: filters };
-    function withParams(fn) { var p = new URLSearchParams(params.toString()); fn(p); go('overview', p); }
-
+  /* The range picker and the filter chips, above a page; changing them changes the URL. */
+  function toolbar(page, params, rg, filters) {
+    function withParams(fn) { var p = new URLSearchParams(params.toString()); fn(p); go(page, p); }
     var select = h('select', {
       'aria-label': 'date range', onchange: function () {
         withParams(function (p) { p.set('range', select.value); });
@@ -187,7 +186,17 @@
         }
       }));
     });
-    add(main, h('div', { class: 'toolbar' }, select, custom, h('div', { class: 'chips' }, chips)));
+    return h('div', { class: 'toolbar' }, select, custom, h('div', { class: 'chips' }, chips));
+  }
+
+  /* Overview: Plausible's page. */
+  function overview(params) {
+    var main = shell('overview');
+    var rg = rangeOf(params), filters = filtersOf(params), interval = intervalOf(rg);
+    var base = { from: rg.from, to: rg.to, filters: filters };
+    function withParams(fn) { var p = new URLSearchParams(params.toString()); fn(p); go('overview', p); }
+
+    add(main, toolbar('overview', params, rg, filters));
 
     var kpis = h('div', { class: 'kpis' }, h('div', { class: 'progress', text: 'Counting' }));
     var trend = h('div', { class: 'chart' });
@@ -351,10 +360,291 @@
     connect(0);
   }
 
+  /* ---- Insights: a builder for trends, funnels, retention and paths; the URL holds the
+   * whole insight, so sending the address shares it. ---- */
+  var KINDS = [['trends', 'Trends'], ['funnel', 'Funnel'], ['retention', 'Retention'], ['paths', 'Paths']];
+  var MEASURES = [['count', 'Events'], ['unique_persons', 'Unique persons'], ['unique_sessions', 'Unique sessions'],
+    ['per_person_avg', 'Events per person'], ['sum', 'Sum of'], ['avg', 'Average of'], ['min', 'Minimum of'],
+    ['max', 'Maximum of'], ['p50', 'Median of'], ['p90', '90th percentile of'], ['p99', '99th percentile of']];
+  var BREAKDOWNS = ['', 'path', 'source', 'channel', 'utm_campaign', 'country', 'browser', 'os', 'deviceType', 'event'];
+  function list(v) { return (v || '').split(',').map(function (x) { return x.trim(); }).filter(Boolean); }
+
+  /* The query an insight's URL parameters describe. */
+  function insightQuery(params) {
+    var rg = rangeOf(params), kind = params.get('kind') || 'trends';
+    var q = { kind: kind, from: rg.from, to: rg.to, filters: filtersOf(params) };
+    if (kind === 'trends') {
+      var evs = list(params.get('events'));
+      if (evs.length) q.events = evs;
+      q.measure = params.get('measure') || 'count';
+      if (params.get('property')) q.property = params.get('property');
+      if (params.get('breakdown')) q.breakdown = params.get('breakdown');
+      q.interval = params.get('interval') || intervalOf(rg);
+    } else if (kind === 'funnel') {
+      q.steps = list(params.get('steps')).map(function (e) { return { event: e }; });
+      q.window = params.get('window') || '14d';
+      q.order = params.get('order') || 'loose';
+    } else if (kind === 'retention') {
+      q.start_event = params.get('start') || 'any';
+      q.return_event = params.get('return') || 'any';
+      q.period = params.get('period') || 'week';
+      q.periods = +(params.get('periods') || 8);
+      delete q.from; /* enough periods back for a full row */
+      if (rg.range === 'custom') { q.from = rg.from; q.to = rg.to; }
+    } else if (kind === 'paths') {
+      if (params.get('start')) q.start = params.get('start');
+      q.direction = params.get('direction') || 'next';
+      q.depth = +(params.get('depth') || 4);
+    }
+    return q;
+  }
+
+  function field(label, input) { return h('label', { class: 'field' }, h('span', { text: label }), input); }
+
+  function insights(params) {
+    var main = shell('insights');
+    var rg = rangeOf(params), filters = filtersOf(params), kind = params.get('kind') || 'trends';
+    function set(k, v) {
+      var p = new URLSearchParams(params.toString());
+      if (v === '' || v === null || v === undefined) p.delete(k); else p.set(k, v);
+      go('insights', p);
+    }
+    function input(k, placeholder, attrs) {
+      return h('input', Object.assign({ value: params.get(k) || '', placeholder: placeholder, list: 'ff-events', name: k,
+        onchange: function (e) { set(k, e.target.value.trim()); } }, attrs || {}));
+    }
+    function choice(k, options, dflt) {
+      var cur = params.get(k) || dflt;
+      return h('select', { name: k, onchange: function (e) { set(k, e.target.value); } },
+        options.map(function (o) { return h('option', { value: o[0], selected: o[0] === cur, text: o[1] }); }));
+    }
+    add(main, h('div', { class: 'tabs' }, KINDS.map(function (k) {
+      return h('button', { class: k[0] === kind ? 'on' : null, text: k[1], 'data-kind': k[0], onclick: function () { set('kind', k[0]); } });
+    })));
+    add(main, toolbar('insights', params, rg, filters));
+    var form = h('div', { class: 'builder' });
+    if (kind === 'trends') {
+      add(form, [
+        field('Events (comma-separated; empty: all)', input('events', 'Order Completed, $pageview')),
+        field('Measure', choice('measure', MEASURES, 'count')),
+        /^(sum|avg|min|max|p50|p90|p99)$/.test(params.get('measure') || '') ? field('Property', input('property', 'properties.revenue', { list: null })) : null,
+        field('Breakdown', choice('breakdown', BREAKDOWNS.map(function (b) { return [b, b || 'none']; }), '')),
+        field('Interval', choice('interval', [['hour', 'Hour'], ['day', 'Day'], ['week', 'Week'], ['month', 'Month']], intervalOf(rg))),
+        field('Chart', choice('chart', [['line', 'Line'], ['bar', 'Bar'], ['table', 'Table']], 'line'))]);
+    } else if (kind === 'funnel') {
+      add(form, [
+        field('Steps (comma-separated, in order)', input('steps', 'Product Viewed, Product Added, Order Completed', { size: 50 })),
+        field('Conversion window', choice('window', [['1h', '1 hour'], ['1d', '1 day'], ['7d', '7 days'], ['14d', '14 days'], ['30d', '30 days']], '14d')),
+        field('Order', choice('order', [['loose', 'Loose'], ['strict', 'Strict']], 'loose'))]);
+    } else if (kind === 'retention') {
+      add(form, [
+        field('Cohort: first did', input('start', 'any')),
+        field('Came back and did', input('return', 'any')),
+        field('Period', choice('period', [['day', 'Day'], ['week', 'Week'], ['month', 'Month']], 'week')),
+        field('Periods', choice('periods', [4, 8, 12, 16].map(function (n) { return [String(n), String(n)]; }), '8'))]);
+    } else {
+      add(form, [
+        field('Start at (page path or event; empty: first)', input('start', '/pricing')),
+        field('Direction', choice('direction', [['next', 'What came next'], ['previous', 'What came before']], 'next')),
+        field('Depth', choice('depth', [3, 4, 5, 6, 8].map(function (n) { return [String(n), String(n) + ' steps']; }), '4'))]);
+    }
+    var datalist = h('datalist', { id: 'ff-events' }), saving = h('div', { class: 'saving' });
+    add(form, datalist);
+    add(main, h('div', { class: 'card' }, form,
+      h('div', { class: 'actions' },
+        h('button', { class: 'primary', text: 'Save to a board', onclick: function () { saveForm(saving, kind, params); } }),
+        h('button', { class: 'link', text: 'Copy link', onclick: function () { copyLink(this); } })), saving));
+    var result = h('div', { class: 'card result' }, h('div', { class: 'progress', text: 'Asking footfall' }));
+    add(main, result);
+    query({ kind: 'top', dimension: 'event', limit: 50, from: rg.from, to: rg.to }).then(function (r) {
+      (r.results || []).forEach(function (x) { if (x.value) add(datalist, h('option', { value: x.value })); });
+    }, function () { /* suggestions only */ });
+    var q = insightQuery(params);
+    if (kind === 'funnel' && q.steps.length < 2) {
+      clear(result);
+      return add(result, h('div', { class: 'empty', text: 'Name at least two steps, separated by commas.' }));
+    }
+    renderInsight(result, q, params.get('chart') || 'line');
+  }
+
+  /* Draws the answer to q into el; used by the builder and by boards. */
+  function renderInsight(el, q, chartType) {
+    var started = Date.now();
+    return query(q).then(function (r) {
+      clear(el);
+      add(el, h('div', { class: 'took', text: 'Answered in ' + (Date.now() - started) + ' ms' }));
+      if (q.kind === 'trends') trendsView(el, r, chartType);
+      else if (q.kind === 'funnel') funnelView(el, r);
+      else if (q.kind === 'retention') retentionView(el, r);
+      else pathsView(el, r);
+    }, function (e) { errorBox(el, e); });
+  }
+
+  function seriesName(s) {
+    var n = s.formula ? s.formula : (s.event || 'All events');
+    return s.breakdown !== undefined ? n + ' · ' + (s.breakdown === null ? '(none)' : s.breakdown) : n;
+  }
+
+  function trendsView(el, r, chartType) {
+    var series = r.series || [];
+    if (!series.length || series.every(function (s) { return !s.total; })) add(el, h('div', { class: 'empty', text: 'No events in this range.' }));
+    if (chartType !== 'table') {
+      var c = h('div', { class: 'chart' });
+      add(el, c);
+      chart(c, {
+        tooltip: { trigger: 'axis' }, legend: { type: 'scroll', bottom: 0 },
+        grid: { left: 50, right: 16, top: 16, bottom: 48 },
+        xAxis: { type: 'category', data: r.buckets, boundaryGap: chartType === 'bar' },
+        yAxis: { type: 'value' },
+        series: series.map(function (s) { return { name: seriesName(s), type: chartType === 'bar' ? 'bar' : 'line', data: s.data, smooth: true }; })
+      });
+    }
+    add(el, h('table', { class: 'top series' },
+      h('tr', null, h('th', { text: 'Series' }), h('th', { class: 'num', text: 'Total' })),
+      series.map(function (s) { return h('tr', null, h('td', { class: 'value' }, h('span', { text: seriesName(s) })), h('td', { class: 'num', text: num(s.total) })); })));
+  }
+
+  function funnelView(el, r) {
+    var steps = r.steps || [];
+    var c = h('div', { class: 'chart' });
+    add(el, c);
+    chart(c, {
+      tooltip: { trigger: 'axis' }, grid: { left: 50, right: 16, top: 16, bottom: 40 },
+      xAxis: { type: 'category', data: steps.map(function (s, i) { return (i + 1) + '. ' + s.event; }) },
+      yAxis: { type: 'value', minInterval: 1 },
+      series: [{ type: 'bar', data: steps.map(function (s) { return s.persons; }), color: '#4f5bd5',
+        label: { show: true, position: 'top', formatter: function (p) { return pct(steps[p.dataIndex].conversion_rate); } } }]
+    });
+    add(el, h('table', { class: 'top funnel' },
+      h('tr', null, ['Step', 'Persons', 'Conversion', 'From previous', 'Median time', '90% within'].map(function (t, i) { return h('th', { class: i ? 'num' : null, text: t }); })),
+      steps.map(function (s, i) {
+        return h('tr', null, h('td', { class: 'value' }, h('span', { text: (i + 1) + '. ' + s.event })), h('td', { class: 'num', text: num(s.persons) }),
+          h('td', { class: 'num', text: pct(s.conversion_rate) }), h('td', { class: 'num', text: pct(s.step_conversion_rate) }),
+          h('td', { class: 'num', text: i ? dur(s.median_seconds) : '' }), h('td', { class: 'num', text: i ? dur(s.p90_seconds) : '' }));
+      })));
+  }
+
+  function retentionView(el, r) {
+    var cohorts = r.cohorts || [];
+    if (!cohorts.length) return add(el, h('div', { class: 'empty', text: 'No cohort in this range.' }));
+    var n = (r.periods || 8) + 1, head = [h('th', { text: 'Cohort' }), h('th', { class: 'num', text: 'Persons' })];
+    for (var k = 0; k < n; k++) head.push(h('th', { class: 'num', text: (r.period || 'period') + ' ' + k }));
+    add(el, h('table', { class: 'heat' }, h('tr', null, head),
+      cohorts.map(function (c) {
+        var cells = [h('td', { text: c.cohort }), h('td', { class: 'num', text: num(c.persons) })];
+        for (var k = 0; k < n; k++) {
+          var v = c.returned[k], share = c.persons && v !== undefined ? v / c.persons : null;
+          cells.push(h('td', { class: 'num cell', title: v === undefined ? '' : v + ' of ' + c.persons,
+            style: share === null ? null : 'background: rgba(79, 91, 213, ' + (0.08 + 0.85 * share).toFixed(2) + '); color: ' + (share > 0.55 ? '#fff' : 'inherit'),
+            text: share === null ? '' : pct(share) }));
+        }
+        return h('tr', null, cells);
+      }),
+      h('tr', { class: 'average' }, h('td', { text: 'Average' }), h('td'), (r.average || []).map(function (a) { return h('td', { class: 'num', text: pct(a) }); }))));
+  }
+
+  function pathsView(el, r) {
+    var nodes = r.nodes || [], edges = r.edges || [];
+    if (!edges.length) return add(el, h('div', { class: 'empty', text: 'No paths in this range.' }));
+    var c = h('div', { class: 'chart tall' });
+    add(el, [h('div', { class: 'took', text: num(r.sessions) + ' sessions' }), c]);
+    chart(c, {
+      tooltip: { trigger: 'item' },
+      series: [{ type: 'sankey', left: 8, right: 120, nodeGap: 10, emphasis: { focus: 'adjacency' },
+        data: nodes.map(function (x) { return { name: x.name, value: x.sessions }; }),
+        links: edges.map(function (x) { return { source: x.source, target: x.target, value: x.sessions }; }),
+        label: { formatter: function (p) { return p.name.replace(/^\d+_/, ''); } },
+        lineStyle: { color: 'gradient', opacity: 0.35 } }]
+    });
+  }
+
+  function copyLink(btn) {
+    var done = function () { btn.textContent = 'Link copied'; };
+    if (navigator.clipboard && navigator.clipboard.writeText) navigator.clipboard.writeText(location.href).then(done, function () { prompt('Copy this link', location.href); });
+    else prompt('Copy this link', location.href);
+  }
+
+  /* ---- Boards: insights saved together (PUT /api/boards/NAME), each drawn as the builder
+   * draws it from the URL parameters it was saved with. ---- */
+  function insightTitle(params) {
+    var k = params.get('kind') || 'trends';
+    if (k === 'trends') return (params.get('events') || 'All events') + ' · ' + (params.get('measure') || 'count');
+    if (k === 'funnel') return 'Funnel: ' + list(params.get('steps')).join(' → ');
+    if (k === 'retention') return 'Retention of ' + (params.get('start') || 'any') + ' by ' + (params.get('period') || 'week');
+    return 'Paths ' + (params.get('direction') || 'next') + ' from ' + (params.get('start') || 'the first page');
+  }
+  function boardUrl(name) { return '/api/boards/' + encodeURIComponent(name); }
+  /* A board's definition, or an empty one when there is none by that name yet. */
+  function getBoard(name) {
+    return request('/api/boards').then(function (r) {
+      var b = (r.boards || []).filter(function (x) { return x.name === name; })[0];
+      return b ? b.definition : { insights: [] };
+    });
+  }
+  function putBoard(name, def) {
+    return request(boardUrl(name), { method: 'PUT', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(def) });
+  }
+
+  function saveForm(el, kind, params) {
+    clear(el);
+    var p = new URLSearchParams(params.toString());
+    var board = h('input', { name: 'board', value: 'main', list: 'ff-boards', 'aria-label': 'board' });
+    var title = h('input', { name: 'title', value: insightTitle(p), size: 40, 'aria-label': 'title' });
+    var names = h('datalist', { id: 'ff-boards' }), note = h('span', { class: 'note' });
+    request('/api/boards').then(function (r) { (r.boards || []).forEach(function (b) { add(names, h('option', { value: b.name })); }); }, function () {});
+    add(el, h('form', {
+      class: 'saveform', onsubmit: function (e) {
+        e.preventDefault();
+        var name = board.value.trim();
+        note.textContent = 'Saving…';
+        getBoard(name).then(function (def) {
+          def.insights = (def.insights || []).concat([{ title: title.value.trim() || insightTitle(p), params: p.toString() }]);
+          return putBoard(name, def);
+        }).then(function () {
+          clear(note);
+          add(note, ['Saved to ', h('a', { href: '#/boards?board=' + encodeURIComponent(name), text: name }), '.']);
+        }, function (x) { note.textContent = 'Not saved: ' + x.message; });
+      }
+    }, field('Board', board), field('Title', title), names, h('button', { type: 'submit', class: 'primary', text: 'Save' }), note));
+  }
+
+  function boards(params) {
+    var main = shell('boards');
+    var body = h('div', null, h('div', { class: 'progress', text: 'Loading the boards' }));
+    add(main, body);
+    request('/api/boards').then(function (r) {
+      clear(body);
+      var all = r.boards || [];
+      if (!all.length) return add(body, h('div', { class: 'card empty', text: 'No boards yet: build an insight (Insights) and save it to a board.' }));
+      var name = params.get('board') || all[0].name;
+      var board = all.filter(function (b) { return b.name === name; })[0] || all[0];
+      add(body, h('div', { class: 'tabs' }, all.map(function (b) {
+        return h('button', { class: b.name === board.name ? 'on' : null, text: b.name, onclick: function () { go('boards', new URLSearchParams({ board: b.name })); } });
+      })));
+      var ins = board.definition.insights || [];
+      if (!ins.length) add(body, h('div', { class: 'card empty', text: 'This board is empty.' }));
+      var grid = h('div', { class: 'grid boards' });
+      add(body, grid);
+      ins.forEach(function (x, i) {
+        var p = new URLSearchParams(x.params || '');
+        var out = h('div', null, h('div', { class: 'progress', text: 'Asking footfall' }));
+        add(grid, h('div', { class: 'card insight' },
+          h('h2', null, h('a', { href: '#/insights?' + p.toString(), text: x.title || insightTitle(p) }),
+            h('button', { class: 'link remove', title: 'remove from the board', text: '×', onclick: function () {
+              board.definition.insights.splice(i, 1);
+              putBoard(board.name, board.definition).then(route, function (e) { errorBox(out, e); });
+            } })), out));
+        renderInsight(out, insightQuery(p), p.get('chart') || 'line');
+      });
+    }, function (e) { errorBox(body, e); });
+  }
+
   function route() {
     if (!key()) return keyPage();
     var r = parseHash();
     if (r.page === 'live') return live();
+    if (r.page === 'insights') return insights(r.params);
+    if (r.page === 'boards') return boards(r.params);
     return overview(r.params);
   }
   window.addEventListener('hashchange', route);
