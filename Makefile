@@ -28,7 +28,7 @@ OBJ      := $(SRC_C:%.c=$(BUILD)/obj/%.o) $(SRC_CXX:%.cpp=$(BUILD)/obj/%.o) \
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all run test test-full asan fuzz fuzz-run bench setup clean
+.PHONY: all run test test-full asan fuzz fuzz-run bench setup clean screenshots
 all: $(BUILD)/footfall
 
 $(BUILD)/obj/%.o: %.c
@@ -50,7 +50,7 @@ $(BUILD)/libfootfall.a: $(OBJ)
 # Files served from inside the binary (src/web/assets.c embeds them): the tracker and the
 # dashboard, minified and gzipped once into build/web, shared by every build. ECharts comes
 # from npm (scripts/setup installs it) already minified.
-WEB_FILES := t.js index.html app.js app.css echarts.min.js
+WEB_FILES := t.js index.html app.js app.css echarts.min.js demo.html
 WEB_OUT := $(foreach f,$(WEB_FILES),build/web/$(f) build/web/$(f).gz)
 build/web/t.js: web/tracker/t.js scripts/minify-js
 	scripts/minify-js $< $@
@@ -64,6 +64,9 @@ build/web/echarts.min.js: $(wildcard node_modules/echarts/dist/echarts.min.js)
 	  { echo "node_modules/echarts is missing: run \`make setup\`" >&2; exit 1; }
 	@mkdir -p $(dir $@)
 	cp node_modules/echarts/dist/echarts.min.js $@
+build/web/demo.html: web/demo/index.html
+	@mkdir -p $(dir $@)
+	cp $< $@
 build/web/%.gz: build/web/%
 	gzip -9 -n -c $< > $@.tmp && mv $@.tmp $@
 $(BUILD)/obj/src/web/assets.o: $(WEB_OUT)
@@ -80,10 +83,12 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libfootfall.a
 setup:
 	@scripts/setup
 
+# make run DEMO=off leaves out the demo shop at /demo.
+DEMO ?= on
 run:
 	@scripts/setup
 	@$(MAKE) --no-print-directory all
-	$(BUILD)/footfall serve --listen 127.0.0.1:8080 --data ./footfall-data
+	$(BUILD)/footfall serve --listen 127.0.0.1:8080 --data ./footfall-data --demo $(DEMO)
 
 # The fast tier: unit tests, fuzz corpus replay, integration, SDK and crash tests.
 test:
@@ -117,6 +122,12 @@ build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c build/fuzz/lib/libfootfall.a
 # Run one harness for a while, growing its corpus: make fuzz-run NAME=http SECONDS=60
 fuzz-run: fuzz
 	build/fuzz/fuzz_$(NAME) -max_total_time=$(or $(SECONDS),60) tests/fuzz/corpus/$(NAME)
+
+# The dashboard's pages from generated data, into docs/screenshots/ (the README shows them).
+screenshots:
+	@scripts/setup test
+	@$(MAKE) --no-print-directory all
+	scripts/screenshots
 
 bench:
 	@scripts/setup bench

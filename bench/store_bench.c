@@ -15,11 +15,9 @@
  *                                    them as parts, in CPU time; prints FLUSH rows=
  *                                    add_us_per_row= flush_us_per_row=
  *
- * The events (R14): sessions of e-commerce visitors (home and product pages, searches,
- * product views, cart, checkout and purchases with drop-off at each step) and of
- * a social app (feed, post views, likes, comments, shares). Session starts follow a daily
- * and weekly rhythm over 30 days; products, posts and people are Zipf-distributed; about
- * 60% of sessions belong to signed-in users; a fixed seed gives the same events every run. */
+ * The events come from footfall's generator (src/gen/generator.h, R14): 30 days from
+ * 2025-11-20 of e-commerce and social-app sessions; a fixed seed gives the same events every
+ * run. */
 #include <errno.h>
 #include <ftw.h>
 #include <math.h>
@@ -34,6 +32,7 @@
 #include "core/errors.h"
 #include "core/timeutil.h"
 #include "event/event.h"
+#include "gen/generator.h"
 #include "ingest/ingest.h"
 #include "store/dedup_file.h"
 #include "store/merge_stream.h"
@@ -42,194 +41,6 @@
 #include "store/store.h"
 #include "store/store_int.h"
 #include "store/wal.h"
-
-static uint64_t rng;
-static uint64_t next64(void)
-{
-    rng ^= rng >> 12, rng ^= rng << 25, rng ^= rng >> 27;
-    return rng * 0x2545f4914f6cdd1dULL;
-}
-static double unit(void) { return (double)(next64() >> 11) / 9007199254740992.0; }
-static int chance(double p) { return unit() < p; }
-
-struct zipf {
-    double *cdf;
-    int n;
-};
-static void zipf_init(struct zipf *z, int n, double s)
-{
-    z->n = n;
-    z->cdf = malloc((size_t)n * sizeof *z->cdf);
-    double sum = 0;
-    for (int i = 0; i < n; i++) sum += 1.0 / pow(i + 1, s);
-    double acc = 0;
-    for (int i = 0; i < n; i++) z->cdf[i] = (acc += 1.0 / pow(i + 1, s) / sum);
-}
-static int zipf_draw(const struct zipf *z)
-{
-    double u = unit();
-    int lo = 0, hi = z->n - 1;
-    while (lo < hi) {
-        int mid = (lo + hi) / 2;
-        if (z->cdf[mid] < u) lo = mid + 1;
-        else hi = mid;
-    }
-    return lo;
-}
-
-static const char *const categories[] = {"shoes", "jackets", "bags", "watches", "shirts", "hats", "toys", "books"};
-static const char *const queries[] = {"running shoes", "rain jacket", "leather bag", "smart watch", "linen shirt", "sun hat"};
-static const char *const agents[] = {
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36",
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1",
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Safari/605.1.15",
-    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Mobile Safari/537.36"};
-static const char *const sources[] = {"google", "newsletter", "facebook", "instagram"};
-static const char *const mediums[] = {"cpc", "email", "social", "social"};
-
-/* Hour-of-day and day-of-week weights: evenings and weekdays busier. */
-static const double hour_w[24] = {2, 1, 1, 1, 1, 2, 3, 5, 7, 8, 8, 8, 9, 9, 8, 8, 8, 9, 10, 11, 11, 9, 6, 4};
-static const double dow_w[7] = {10, 10, 10, 10, 9, 7, 7};
-
-struct gen {
-    struct zipf products, posts, users;
-    int64_t start_us;
-    uint64_t sessions, events;
-    /* one event's strings */
-    char mid[40], anon[40], user[24], props[256], ctx[512], name[40], ev[32], wk[8];
-};
-
-static void uuid(char out[37])
-{
-    uint64_t a = next64(), b = next64();
-    snprintf(out, 37, "%08x-%04x-4%03x-%04x-%012llx", (unsigned)(a >> 32), (unsigned)(a >> 16 & 0xffff),
-             (unsigned)(a & 0xfff), (unsigned)(0x8000 | (b >> 48 & 0x3fff)), (unsigned long long)(b & 0xffffffffffffULL));
-}
-
-static int64_t session_start(const struct gen *g)
-{
-    /* rejection sampling of a day (weekly rhythm) and an hour (daily rhythm) */
-    for (;;) {
-        int day = (int)(unit() * 30), hour = (int)(unit() * 24);
-        int dow = (day + 3) % 7; /* 0 = Monday: start_us is a Thursday */
-        if (unit() * 11 > hour_w[hour] || unit() * 10 > dow_w[dow]) continue;
-        return g->start_us + ((int64_t)day * 86400 + hour * 3600 + (int64_t)(unit() * 3600)) * 1000000;
-    }
-}
-
-/* The generator's visit the events being emitted belong to: ClickHouse's `session` column,
- * for the SQL of the paths and sessions queries (footfall sums its own sessions). */
-static uint64_t visit_number;
-
-typedef void (*emit_fn)(void *arg, const struct ff_event *ev);
-
-static void emit(struct gen *g, emit_fn fn, void *arg, int type, const char *event, int64_t t, const char *page_path,
-                 const char *title, const char *utm, const char *props, int agent)
-{
-    struct ff_event ev;
-    memset(&ev, 0, sizeof ev);
-    uuid(g->mid);
-    ev.type = (uint8_t)type;
-    ev.format = FF_FMT_SEGMENT;
-    ev.timestamp_us = t;
-    ev.received_at_us = t + 40000 + (int64_t)(unit() * 200000);
-    ev.original_timestamp_us = t;
-    ev.sent_at_us = ev.received_at_us - 20000;
-    ev.message_id = (struct ff_str){g->mid, 36};
-    ev.anonymous_id = (struct ff_str){g->anon, 36};
-    ev.user_id = (struct ff_str){g->user, (uint32_t)strlen(g->user)};
-    ev.write_key = (struct ff_str){"wk_live", 7};
-    if (type == FF_EV_PAGE) {
-        snprintf(g->name, sizeof g->name, "%s", title);
-        ev.name = (struct ff_str){g->name, (uint32_t)strlen(g->name)};
-    } else {
-        snprintf(g->ev, sizeof g->ev, "%s", event);
-        ev.event = (struct ff_str){g->ev, (uint32_t)strlen(g->ev)};
-    }
-    snprintf(g->props, sizeof g->props, "%s", props);
-    ev.properties = (struct ff_str){g->props, (uint32_t)strlen(g->props)};
-    int n = snprintf(g->ctx, sizeof g->ctx,
-                     "{\"page\":{\"path\":\"%s\",\"url\":\"https://shop.example%s%s\",\"title\":\"%s\",\"referrer\":\"%s\"},"
-                     "\"userAgent\":\"%s\",\"ip\":\"203.0.%d.%d\",\"locale\":\"en-US\",\"library\":{\"name\":\"analytics.js\",\"version\":\"5.2.0\"}}",
-                     page_path, page_path, utm, title, utm[0] ? "https://www.google.com/" : "", agents[agent],
-                     (int)(g->sessions % 200), (int)(g->sessions % 250));
-    ev.context = (struct ff_str){g->ctx, (uint32_t)n};
-    fn(arg, &ev);
-    g->events++;
-}
-
-/* One session: e-commerce or social, with drop-off at each step. */
-static void session(struct gen *g, emit_fn fn, void *arg)
-{
-    g->sessions++;
-    visit_number = g->sessions;
-    int u = zipf_draw(&g->users);
-    /* a person keeps an anonymous id; 60% of people are signed in */
-    uint64_t save = rng;
-    rng = 0x9e3779b97f4a7c15ULL * (uint64_t)(u + 1);
-    uuid(g->anon);
-    rng = save;
-    if (u % 5 < 3) snprintf(g->user, sizeof g->user, "user_%d", u);
-    else g->user[0] = 0;
-    int64_t t = session_start(g);
-    int agent = u % 4;
-    char utm[96] = "", props[256], path[96], title[96];
-    if (chance(0.3)) {
-        int s = (int)(unit() * 4);
-        snprintf(utm, sizeof utm, "?utm_source=%s&utm_medium=%s&utm_campaign=spring_sale", sources[s], mediums[s]);
-    }
-#define STEP() (t += (int64_t)(2 + unit() * 60) * 1000000)
-    if (chance(0.7)) { /* shop */
-        emit(g, fn, arg, FF_EV_PAGE, "", t, "/", "Home", utm, "{}", agent);
-        int views = 1 + (int)(unit() * 6);
-        for (int i = 0; i < views; i++) {
-            STEP();
-            if (chance(0.25)) {
-                snprintf(props, sizeof props, "{\"query\":\"%s\"}", queries[(int)(unit() * 6)]);
-                emit(g, fn, arg, FF_EV_TRACK, "Products Searched", t, "/search", "Search", "", props, agent);
-                STEP();
-            }
-            int p = zipf_draw(&g->products);
-            const char *cat = categories[p % 8];
-            snprintf(path, sizeof path, "/p/%d", p);
-            snprintf(title, sizeof title, "Product %d", p);
-            emit(g, fn, arg, FF_EV_PAGE, "", t, path, title, "", "{}", agent);
-            snprintf(props, sizeof props, "{\"product_id\":\"sku-%d\",\"category\":\"%s\",\"price\":%d.99,\"currency\":\"USD\"}",
-                     p, cat, 5 + p % 200);
-            emit(g, fn, arg, FF_EV_TRACK, "Product Viewed", t + 300000, path, title, "", props, agent);
-            if (chance(0.2)) {
-                STEP();
-                emit(g, fn, arg, FF_EV_TRACK, "Product Added", t, path, title, "", props, agent);
-                if (chance(0.5)) {
-                    STEP();
-                    emit(g, fn, arg, FF_EV_TRACK, "Checkout Started", t, "/checkout", "Checkout", "", props, agent);
-                    if (chance(0.6)) {
-                        STEP();
-                        snprintf(props, sizeof props,
-                                 "{\"order_id\":\"o-%llu\",\"revenue\":%d.99,\"currency\":\"USD\",\"products\":1}",
-                                 (unsigned long long)g->sessions, 5 + p % 200);
-                        emit(g, fn, arg, FF_EV_TRACK, "Order Completed", t, "/checkout/done", "Thank you", "", props, agent);
-                        break;
-                    }
-                }
-            }
-        }
-    } else { /* social */
-        emit(g, fn, arg, FF_EV_SCREEN, "", t, "/feed", "Feed", utm, "{}", agent);
-        int posts = 2 + (int)(unit() * 10);
-        for (int i = 0; i < posts; i++) {
-            STEP();
-            int p = zipf_draw(&g->posts);
-            snprintf(path, sizeof path, "/post/%d", p);
-            snprintf(props, sizeof props, "{\"post_id\":\"post-%d\",\"author\":\"user_%d\"}", p, p % 997);
-            emit(g, fn, arg, FF_EV_TRACK, "Post Viewed", t, path, "Post", "", props, agent);
-            if (chance(0.15)) emit(g, fn, arg, FF_EV_TRACK, "Post Liked", t + 1500000, path, "Post", "", props, agent);
-            if (chance(0.04)) emit(g, fn, arg, FF_EV_TRACK, "Comment Added", t + 9000000, path, "Post", "", props, agent);
-            if (chance(0.02)) emit(g, fn, arg, FF_EV_TRACK, "Post Shared", t + 3000000, path, "Post", "", props, agent);
-        }
-    }
-#undef STEP
-}
 
 /* ---- sinks: the footfall store (records, as the WAL hands them) and ClickHouse TSV ---- */
 
@@ -256,7 +67,7 @@ static int tsv_str(struct ff_buf *b, struct ff_str s)
     return rc ? rc : ff_buf_putc(b, '\t');
 }
 
-static void to_sinks(void *arg, const struct ff_event *ev)
+static void to_sinks(void *arg, const struct ff_event *ev, uint64_t visit_number)
 {
     struct sink *k = arg;
     if (!k->in_frame) k->frame_first = k->seq;
@@ -302,13 +113,13 @@ static double now_s(void)
 
 static int cmd_gen(uint64_t n, uint64_t seed, const char *dir, const char *tsv_path)
 {
-    rng = seed * 0x9e3779b97f4a7c15ULL + 1;
-    struct gen g;
-    memset(&g, 0, sizeof g);
-    zipf_init(&g.products, 5000, 1.1);
-    zipf_init(&g.posts, 20000, 1.2);
-    zipf_init(&g.users, (int)(n / 40 > 1000 ? n / 40 : 1000), 0.8);
-    g.start_us = 20412LL * 86400 * 1000000; /* 2025-11-20, a Thursday */
+    struct ff_gen *g;
+    struct ff_gen_opts go = {.seed = seed, .start_us = 20412LL * 86400 * 1000000, /* 2025-11-20, a Thursday */
+                             .days = 30, .people = n / 40 > 1000 ? n / 40 : 1000};
+    if (ff_gen_new(&g, &go)) {
+        fprintf(stderr, "store_bench: cannot start the generator\n");
+        return 1;
+    }
     struct sink k;
     memset(&k, 0, sizeof k);
     k.seq = 1;
@@ -327,7 +138,7 @@ static int cmd_gen(uint64_t n, uint64_t seed, const char *dir, const char *tsv_p
         return 1;
     }
     double t0 = now_s();
-    while (g.events < n) session(&g, to_sinks, &k);
+    while (ff_gen_events(g) < n) ff_gen_session(g, to_sinks, &k);
     if (k.in_frame) ff_store_on_durable(k.store, k.frame_first, k.frame.data, k.frame.len, NULL, 0);
     if (ff_store_flush(k.store)) return 1;
     double t1 = now_s();
@@ -339,7 +150,7 @@ static int cmd_gen(uint64_t n, uint64_t seed, const char *dir, const char *tsv_p
     uint64_t bytes = 0;
     for (size_t i = 0; i < m.nparts; i++) bytes += m.parts[i].bytes;
     printf("GEN events=%llu sessions=%llu parts=%zu bytes=%llu build_s=%.2f merges=%d merge_s=%.2f\n",
-           (unsigned long long)g.events, (unsigned long long)g.sessions, m.nparts, (unsigned long long)bytes, t1 - t0,
+           (unsigned long long)ff_gen_events(g), (unsigned long long)ff_gen_sessions(g), m.nparts, (unsigned long long)bytes, t1 - t0,
            merges, t2 - t1);
     ff_manifest_free(&m);
     ff_store_close(k.store);
@@ -352,6 +163,7 @@ static int cmd_gen(uint64_t n, uint64_t seed, const char *dir, const char *tsv_p
     if (ff_dedup_file_write(kpath, &k.keys)) fprintf(stderr, "store_bench: cannot write %s\n", kpath), exit(1);
     ff_buf_free(&k.keys);
     if (k.tsv) fclose(k.tsv);
+    ff_gen_free(g);
     return rc < 0 ? 1 : 0;
 }
 

@@ -38,6 +38,8 @@ static const char usage[] =
     "                      | --url URL --key WRITE_KEY) FILE...\n"
     "  footfall tail-log --format combined|common|json --key WRITE_KEY [--url URL] [--from-start] FILE\n"
     "  footfall check --data DIR [--repair]\n"
+    "  footfall generate [--url URL] [--key WRITE_KEY | --data DIR [--project ID]] [--events N]\n"
+    "                    [--days N] [--seed N]\n"
     "  footfall --help | --version\n"
     "\n"
     "serve: collect events over HTTP; each is acknowledged once it is durable on disk.\n"
@@ -64,6 +66,8 @@ static const char usage[] =
     "                            installs from npm)\n"
     "  --ip drop|truncate|keep   what is stored of an event's IP address once geo has used it\n"
     "                            (default drop; truncate zeroes the last IPv4 byte, the last 80 IPv6 bits)\n"
+    "  --demo on|off             serve a demo shop at /demo that sends its visits to the default\n"
+    "                            project through the tracker (default off; make run turns it on)\n"
     "\n"
     "events: print stored events as NDJSON, newest first (default limit 100).\n"
     "quarantine: print quarantined (invalid) input as NDJSON, newest first.\n"
@@ -80,6 +84,9 @@ static const char usage[] =
     "  Lines that do not parse are quarantined with their line number. tail-log follows a\n"
     "  growing log (through rotation) into a running server (--url, default\n"
     "  http://127.0.0.1:8080), from its end unless --from-start.\n"
+    "generate: realistic history (shop and social-app visits over --days, 30, ending today; about\n"
+    "  --events, 200000) sent to a running server (--url, default http://127.0.0.1:8080) with\n"
+    "  --key, or the write key of --project (default) in --data (default ./footfall-data).\n"
     "project: projects and their keys (DATA/projects.db; safe while the server runs). The first\n"
     "  start makes project \"default\" and prints its keys. create prints a new project's write\n"
     "  key (public, ingest only) and read key (secret, shown once); --write-key keeps keys SDKs\n"
@@ -203,6 +210,12 @@ static int cmd_serve(int argc, char **argv)
                 fprintf(stderr, "footfall serve: --ip must be drop, truncate or keep (got '%s')\n", v);
                 return 2;
             }
+        } else if (!strcmp(a, "--demo")) {
+            if (strcmp(v, "on") && strcmp(v, "off")) {
+                fprintf(stderr, "footfall serve: --demo must be on or off (got '%s')\n", v);
+                return 2;
+            }
+            o.demo = !strcmp(v, "on");
         } else if (!strcmp(a, "--flush-interval-ms")) {
             if (size_opt(a, v, 1, 86400000, &n)) return 2;
             o.flush_interval_us = (int64_t)n * 1000;
@@ -251,6 +264,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "project")) return ff_cmd_project(argc - 2, argv + 2);
     if (!strcmp(cmd, "import-log")) return ff_cmd_import_log(argc - 2, argv + 2);
     if (!strcmp(cmd, "tail-log")) return ff_cmd_tail_log(argc - 2, argv + 2);
+    if (!strcmp(cmd, "generate")) return ff_cmd_generate(argc - 2, argv + 2);
     fprintf(stderr, "footfall: unknown command '%s'\n\n%s", cmd, usage);
     return 2;
 }

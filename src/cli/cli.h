@@ -21,6 +21,7 @@ int ff_cmd_check(int argc, char **argv);
 int ff_cmd_project(int argc, char **argv);
 int ff_cmd_import_log(int argc, char **argv);
 int ff_cmd_tail_log(int argc, char **argv);
+int ff_cmd_generate(int argc, char **argv);
 
 /* The keys of a new project, as `project create` and the server's first start print them. */
 #include <stdio.h>

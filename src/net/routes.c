@@ -260,6 +260,30 @@ static void serve_asset(struct ff_conn *c, const struct ff_asset *a)
     }
 }
 
+/* The demo shop, any path under /demo (it is a single-page app), with the default
+ * project's write key in its tracker tag. */
+static void serve_demo(struct ff_conn *c)
+{
+    static const char mark[] = "{{WRITE_KEY}}";
+    const struct ff_asset *a = ff_asset_find("/demo", 5);
+    const struct ff_projects *ps = ff_loop_projects(c->loop, c->req.received_at_us);
+    struct ff_str key = ps ? ff_projects_write_key(ps, FF_DEFAULT_PROJECT, c->req.received_at_us) : (struct ff_str){NULL, 0};
+    const char *at = a ? memmem(a->data, a->len, mark, sizeof mark - 1) : NULL;
+    if (!at || !key.len) {
+        ff_respond_error(c, 503, "the demo shop needs the default project and a write key of it", "", NULL);
+        return;
+    }
+    struct ff_buf b;
+    ff_buf_init(&b, (size_t)1 << 20);
+    size_t head = (size_t)(at - (const char *)a->data);
+    if (ff_buf_append(&b, a->data, head) || ff_buf_append(&b, key.p, key.len) ||
+        ff_buf_append(&b, at + sizeof mark - 1, a->len - head - (sizeof mark - 1)))
+        ff_respond_error(c, 503, "out of memory", "", "Retry-After: 1\r\n");
+    else
+        ff_respond(c, 200, a->content_type, b.data, b.len, "Cache-Control: no-cache\r\n");
+    ff_buf_free(&b);
+}
+
 void ff_route(struct ff_conn *c)
 {
     const char *url = c->req.url.data ? c->req.url.data : "/";
@@ -318,6 +342,12 @@ void ff_route(struct ff_conn *c)
         return;
     }
     if (ff_api_route(c, url, plen, query, qlen)) return;
+    if (path_is(url, plen, "/demo") || (plen > 6 && memcmp(url, "/demo/", 6) == 0)) {
+        if (!c->loop->srv->opts.demo) ff_respond_error(c, 404, "the demo shop is off (footfall serve --demo on)", "path", NULL);
+        else if (get) serve_demo(c);
+        else method_not_allowed(c, "GET, HEAD");
+        return;
+    }
     const struct ff_asset *a = ff_asset_find(url, plen);
     if (a) {
         if (get) serve_asset(c, a);

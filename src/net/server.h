@@ -25,6 +25,7 @@ struct ff_server_opts {
     const char *ua_regexes;    /* uap-core regexes.yaml; NULL: the Debian package's, if installed */
     const char *geoip;         /* a .mmdb file; NULL: the npm country database, if installed */
     int ip_mode;               /* enum ff_ip_mode: what is stored of an event's IP address */
+    int demo;                  /* serve the demo shop at /demo (web/demo) */
 };
 
 struct ff_loop {

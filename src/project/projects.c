@@ -39,6 +39,21 @@ const struct ff_project *ff_projects_find(const struct ff_projects *p, const cha
     return NULL;
 }
 
+struct ff_str ff_projects_write_key(const struct ff_projects *p, const char *id, int64_t now_us)
+{
+    struct ff_str best = {NULL, 0};
+    uint32_t best_index = 0;
+    const struct ff_project *pr = ff_projects_find(p, id);
+    for (size_t s = 0; pr && s < p->write_keys.cap; s++) {
+        const struct ff_strmap_slot *sl = &p->write_keys.slots[s];
+        if (!sl->p) continue;
+        const struct ff_key_entry *e = &p->keys[sl->value];
+        if (&p->v[e->project] != pr || (e->expires_us && e->expires_us <= now_us)) continue;
+        if (!best.p || sl->value > best_index) best = (struct ff_str){sl->p, sl->len}, best_index = sl->value;
+    }
+    return best;
+}
+
 int ff_project_origin_allowed(const struct ff_project *pr, const char *origin, size_t len)
 {
     const char *l = pr->cors_origins;

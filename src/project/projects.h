@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/buf.h"
 #include "core/strmap.h"
 
 #define FF_PROJECT_ID_MAX 64
@@ -60,6 +61,9 @@ const struct ff_project *ff_projects_by_write_key(const struct ff_projects *p, c
 const struct ff_project *ff_projects_by_read_key(const struct ff_projects *p, const char *key, size_t len,
                                                  int64_t now_us);
 const struct ff_project *ff_projects_find(const struct ff_projects *p, const char *id);
+/* A write key of project `id` live at `now_us` (the newest when it has several; they point
+ * into p), or {NULL, 0}. */
+struct ff_str ff_projects_write_key(const struct ff_projects *p, const char *id, int64_t now_us);
 
 /* 1 when a request from `origin` may send events to the project. */
 int ff_project_origin_allowed(const struct ff_project *pr, const char *origin, size_t len);

@@ -21,6 +21,8 @@ EMBED(app_js, "build/web/app.js");
 EMBED(app_js_gz, "build/web/app.js.gz");
 EMBED(app_css, "build/web/app.css");
 EMBED(app_css_gz, "build/web/app.css.gz");
+EMBED(demo_html, "build/web/demo.html");
+EMBED(demo_html_gz, "build/web/demo.html.gz");
 EMBED(echarts_js, "build/web/echarts.min.js");
 EMBED(echarts_js_gz, "build/web/echarts.min.js.gz");
 
@@ -42,6 +44,8 @@ static const struct {
     FILE("/assets/app.js", JS, DASHBOARD_CACHE, app_js),
     FILE("/assets/app.css", "text/css; charset=utf-8", DASHBOARD_CACHE, app_css),
     FILE("/assets/echarts.min.js", JS, DASHBOARD_CACHE, echarts_js),
+    /* a template: the routes fill in the write key (and serve it only with --demo on) */
+    FILE("/demo", "text/html; charset=utf-8", DASHBOARD_CACHE, demo_html),
 };
 #define NFILES (sizeof files / sizeof files[0])
 

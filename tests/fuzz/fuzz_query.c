@@ -1,11 +1,14 @@
 /* Fuzzes query parsing (query/query.h): a request body is untrusted. A parse either fails
  * with a message naming a field, or gives a query that frees cleanly; relative times,
- * filters (regexes included) and breakdowns are all reached from the corpus. */
+ * filters (regexes included) and breakdowns are all reached from the corpus. The same bytes
+ * go through the checks of saved segments and boards (PUT /api/segments|boards/NAME), which
+ * refuse with a message or accept. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/errors.h"
+#include "project/segments.h"
 #include "query/query.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -19,5 +22,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (q.from_us >= q.to_us) abort();
         ff_query_free(&q);
     }
+    err[0] = '\0';
+    if (ff_segment_check((const char *)data, size, err, sizeof err) && !err[0]) abort();
+    err[0] = '\0';
+    if (ff_board_check((const char *)data, size, err, sizeof err) && !err[0]) abort();
     return 0;
 }

@@ -433,7 +433,7 @@
         field('Chart', choice('chart', [['line', 'Line'], ['bar', 'Bar'], ['table', 'Table']], 'line'))]);
     } else if (kind === 'funnel') {
       add(form, [
-        field('Steps (comma-separated, in order)', input('steps', 'Product Viewed, Product Added, Order Completed', { size: 50 })),
+        field('Steps (comma-separated, in order)', input('steps', 'Product Viewed, Product Added, Order Completed', { style: 'min-width: 30rem' })),
         field('Conversion window', choice('window', [['1h', '1 hour'], ['1d', '1 day'], ['7d', '7 days'], ['14d', '14 days'], ['30d', '30 days']], '14d')),
         field('Order', choice('order', [['loose', 'Loose'], ['strict', 'Strict']], 'loose'))]);
     } else if (kind === 'retention') {
