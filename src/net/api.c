@@ -695,6 +695,28 @@ static int saved_route(struct ff_conn *c, const char *path, size_t plen, enum ff
     return 1;
 }
 
+/* GET /api/project: the read key's project, with a write key for its pages' tracker tag (a
+ * write key is public: it goes in every page) so the dashboard can show the snippet. */
+static void write_project(struct ff_conn *c, const struct ff_project *p)
+{
+    const struct ff_projects *ps = ff_loop_projects(c->loop, c->req.received_at_us);
+    struct ff_str wk = ps ? ff_projects_write_key(ps, p->id, c->req.received_at_us) : (struct ff_str){NULL, 0};
+    struct ff_buf o;
+    ff_buf_init(&o, 1 << 16);
+    int rc = ff_buf_append_str(&o, "{\"id\":");
+    if (!rc) rc = ff_json_write_str(&o, p->id, strlen(p->id));
+    if (!rc) rc = ff_buf_append_str(&o, ",\"name\":");
+    if (!rc) rc = ff_json_write_str(&o, p->name ? p->name : p->id, strlen(p->name ? p->name : p->id));
+    if (!rc) rc = ff_buf_append_str(&o, ",\"timezone\":");
+    if (!rc) rc = ff_json_write_str(&o, p->timezone ? p->timezone : "UTC", strlen(p->timezone ? p->timezone : "UTC"));
+    if (!rc) rc = ff_buf_append_str(&o, ",\"write_key\":");
+    if (!rc) rc = wk.len ? ff_json_write_str(&o, wk.p, wk.len) : ff_buf_append_str(&o, "null");
+    if (!rc) rc = ff_buf_putc(&o, '}');
+    if (rc) ff_respond_error(c, 503, "out of memory", "", NULL);
+    else ff_respond(c, 200, "application/json", o.data, o.len, NULL);
+    ff_buf_free(&o);
+}
+
 int ff_api_route(struct ff_conn *c, const char *path, size_t plen, const char *query, size_t qlen)
 {
     if (person_route(c, path, plen)) return 1;
@@ -712,7 +734,7 @@ int ff_api_route(struct ff_conn *c, const char *path, size_t plen, const char *q
     int known = is_path(path, plen, "/healthz") || is_path(path, plen, "/metrics") ||
                 is_path(path, plen, "/api/stats") || is_path(path, plen, "/api/events") ||
                 is_path(path, plen, "/api/quarantine") || is_path(path, plen, "/api/sessions") ||
-                is_path(path, plen, "/api/live");
+                is_path(path, plen, "/api/live") || is_path(path, plen, "/api/project");
     if (!known) return 0;
     if (!get) {
         ff_respond_error(c, 405, "method not allowed", "method", "Allow: GET, OPTIONS\r\n");
@@ -734,6 +756,8 @@ int ff_api_route(struct ff_conn *c, const char *path, size_t plen, const char *q
         ff_buf_free(&o);
     } else if (is_path(path, plen, "/api/live")) {
         open_live(c, p, query, qlen);
+    } else if (is_path(path, plen, "/api/project")) {
+        write_project(c, p);
     } else if (is_path(path, plen, "/api/sessions")) {
         read_sessions(c, p, query, qlen);
     } else {

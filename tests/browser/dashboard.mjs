@@ -11,7 +11,7 @@
 
 import { chromium } from 'playwright-core'
 
-const [base, readKey, writeKey, run] = process.argv.slice(2)
+const [base, readKey, writeKey, run, mode] = process.argv.slice(2)
 if (!base || !readKey || !writeKey || !run) {
   console.error('usage: dashboard.mjs FOOTFALL_BASE READ_KEY WRITE_KEY RUN_ID')
   process.exit(2)
@@ -32,6 +32,20 @@ async function kpis(page) {
 try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 1200 } })
   page.on('pageerror', (e) => out.errors.push(`page error: ${e.message}`))
+  // everything comes from footfall itself: the dashboard works without the internet
+  page.on('request', (r) => {
+    if (!r.url().startsWith(base) && !r.url().startsWith('data:')) out.errors.push(`a request left footfall: ${r.url()}`)
+  })
+  if (mode === 'empty') { // a project without page views: the tag to add, with its write key
+    await page.goto(base + '/')
+    await page.fill('input[type=password]', readKey)
+    await page.click('button[type=submit]')
+    await page.waitForFunction(() => { const t = (document.querySelector('.welcome pre') || {}).textContent || ''; return t && !t.includes('YOUR_WRITE_KEY') }, null, { timeout: 20000 })
+    out.snippet = await page.textContent('.welcome pre')
+    await browser.close()
+    console.log(JSON.stringify(out))
+    process.exit(0)
+  }
   page.on('console', (m) => { if (m.type() === 'error' && !/401/.test(m.text())) out.errors.push(`console: ${m.text()}`) })
 
   await page.goto(base + '/')
@@ -92,6 +106,19 @@ try {
   await page.goto(base + '/#/insights?kind=trends&range=7d&measure=unique_persons&chart=table&events=' + encodeURIComponent('$pageview'))
   await page.waitForSelector('table.series tr td', { timeout: 20000 })
   out.trends = await cells('table.series tr')
+  // a filter from the editor: any field, any operator
+  await page.click('text=+ Filter')
+  await page.fill('input[name=filter-field]', 'path')
+  await page.selectOption('select[name=filter-op]', 'contains')
+  await page.fill('input[name=filter-value]', 'PRIC')
+  await page.click('form.inline button[type=submit]')
+  await page.waitForFunction(() => decodeURIComponent(location.hash).includes('f=path|contains:PRIC'), null, { timeout: 10000 })
+  await page.waitForFunction((before) => {
+    const td = document.querySelector('table.series tr td.num')
+    return td && td.textContent !== before
+  }, out.trends[1][1], { timeout: 20000 })
+  out.trends_filtered = await cells('table.series tr')
+  out.filter_chips = await page.$$eval('.chip', (els) => els.map((e) => e.firstChild.textContent))
   await page.goto(base + '/#/insights?kind=retention&period=day&periods=3&start=' + encodeURIComponent('Product Viewed'))
   await page.waitForSelector('table.heat tr td', { timeout: 20000 })
   out.retention = await cells('table.heat tr')

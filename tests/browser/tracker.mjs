@@ -48,7 +48,8 @@ async function open(context, path) {
   const page = await context.newPage()
   page.on('pageerror', (e) => errors.push(`page error on ${path}: ${e.message}`))
   page.on('console', (m) => {
-    if (m.type() === 'error') errors.push(`console error on ${path}: ${m.text()}`)
+    // the requests the 'failing' phase drops on purpose are logged as errors
+    if (m.type() === 'error' && phase !== 'failing') errors.push(`console error on ${path}: ${m.text()}`)
   })
   await page.goto(site + path)
   await page.waitForFunction(() => window.footfall && window.footfall.version)
@@ -117,6 +118,19 @@ try {
     window.footfall.track('After Reset', { run: r })
   }, run)
   await sent('After Reset')
+
+  // ---- requests that fail (the network drops them): retried with back-off until one passes ----
+  phase = 'failing'
+  let attempts = 0
+  await page.route('**/v1/batch', (route) => { attempts++; route.abort('connectionreset') })
+  await page.evaluate((r) => window.footfall.track('Retried Event', { run: r }), run)
+  await sleep(3500)
+  phases.failed_attempts = attempts
+  phase = 'recovered'
+  const passed = page.waitForResponse((r) => r.url().endsWith('/v1/batch') && r.status() === 200 &&
+    (r.request().postData() || '').includes('Retried Event'), { timeout: 15000 })
+  await page.unroute('**/v1/batch')
+  await passed
 
   // ---- offline in one page, back online: the 'online' event sends what waited ----
   phase = 'offline-page'

@@ -112,6 +112,10 @@ def test_dashboard_in_a_real_browser(server):
     assert [[r[0], r[1], r[2]] for r in out["funnel"] if r] == \
         [["1. Product Viewed", "4", "100%"], ["2. Order Completed", "2", "50%"]], out["funnel"]
     assert [r for r in out["trends"] if r] == [["$pageview", str(visitors)]], out["trends"]
+    pricing = _api(server, {"kind": "trends", "events": ["$pageview"], "measure": "unique_persons", "from": "-7d",
+                            "filters": [{"field": "path", "op": "contains", "value": "PRIC"}]})["series"][0]["total"]
+    assert pricing == 4 and [r for r in out["trends_filtered"] if r] == [["$pageview", "4"]], out["trends_filtered"]
+    assert out["filter_chips"] == ["path contains PRIC"]
     cohorts = [c for c in retention["cohorts"] if c["persons"]]
     shown = [r for r in out["retention"] if r and r[0] != "Average"]
     assert [[r[0], r[1]] for r in shown if r[1] != "0"] == [[c["cohort"], str(c["persons"])] for c in cohorts], \
@@ -145,3 +149,22 @@ def test_boards_api(server):
     assert server.request("DELETE", "/api/boards/team-main").json() == {"deleted": "team-main"}
     assert server.get("/api/boards").json() == {"boards": []}
     assert server.get("/api/boards", headers={"Authorization": "Bearer nope"}).status_code == 401
+
+
+def test_project_endpoint_and_empty_state(server):
+    r = server.get("/api/project")
+    assert r.status_code == 200, r.text
+    p = r.json()
+    assert p["id"] == "default" and p["timezone"]
+    # a write key of this project: one that ingest takes
+    ok = server.post_json("/v1/track", {"event": "e", "userId": "u"}, write_key=p["write_key"])
+    assert ok.status_code == 200, ok.text
+    assert server.get("/api/project", headers={"Authorization": "Bearer nope"}).status_code == 401
+    node = shutil.which("node")
+    if node is None or not (REPO / "node_modules" / "playwright-core").is_dir() or not shutil.which("chromium"):
+        pytest.fail("node, playwright-core and chromium are needed: `scripts/setup test` installs them")
+    out = subprocess.run([node, str(DRIVER), server.base, server.read_key, server.write_key, uid("e"), "empty"],
+                         cwd=REPO, capture_output=True, text=True, timeout=120)
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    assert not res["errors"], res["errors"]
+    assert f'data-key="{p["write_key"]}"' in res["snippet"] and f"{server.base}/t.js" in res["snippet"]

@@ -12,7 +12,7 @@ from collections import Counter
 
 import pytest
 
-from harness import REPO, uid
+from harness import REPO, uid, wait_for
 
 SITE = REPO / "tests" / "browser" / "site"
 DRIVER = REPO / "tests" / "browser" / "tracker.mjs"
@@ -174,6 +174,10 @@ def test_tracker_in_a_real_browser(server, site):
     assert _one(events, "After Identify", run=run)["userId"] == f"user-{run}"
     assert "userId" not in _one(events, "After Reset", run=run)
 
+    # failed requests are retried, 1 s then 2 s apart (and so on), until one passes
+    assert 2 <= out["phases"]["failed_attempts"] <= 3, out["phases"]
+    _one(events, "Retried Event", run=run)
+
     # offline: kept, then sent once when back online, in the page and across a page load
     assert not out["phases"].get("offline-page"), "nothing is sent while offline"
     _one(events, "Offline Then Online", run=run)
@@ -193,3 +197,45 @@ def test_tracker_in_a_real_browser(server, site):
     assert r.status_code == 200, r.text
     theirs = {json.loads(line)["messageId"] for line in r.text.splitlines() if line.strip()}
     assert buy["messageId"] in theirs, "the clicks before identify belong to the identified person"
+
+
+def test_tracker_in_firefox_and_webkit(server, site):
+    """Safari's engine and Firefox's: the tracker's clicks, events, in-app navigation, identify
+    and leaving the page work there too."""
+    node = shutil.which("node")
+    for tool in ("firefox-esr", "WebKitWebDriver", "Xvfb"):
+        if not shutil.which(tool):
+            pytest.fail(f"{tool} is not installed: `scripts/setup test` installs firefox-esr, webkit2gtk-driver and xvfb")
+    if node is None or not (REPO / "node_modules" / "puppeteer-core").is_dir():
+        pytest.fail("node and puppeteer-core are needed: `scripts/setup test` installs them")
+    run = uid("eng")
+    p = subprocess.run([node, str(REPO / "tests" / "browser" / "engines.mjs"), site, run], cwd=REPO,
+                       capture_output=True, text=True, timeout=240)
+    lines = p.stdout.strip().splitlines()
+    assert lines, f"no output from the engines driver; stderr: {p.stderr[-3000:]}"
+    out = json.loads(lines[-1])
+    assert not out["errors"], "\n".join(out["errors"])
+    browsers = {"firefox": ("Firefox", "Firefox"), "webkit": ("Safari", "AppleWebKit")}
+    for engine, (browser, ua_has) in browsers.items():
+        info = out["engines"][engine]
+        assert ua_has in info["ua"] and info["page_errors"] == [], (engine, info)
+
+        def mine(e, engine=engine):
+            page = (e.get("context") or {}).get("page") or {}
+            return f"engine={engine}" in page.get("url", "") or (e.get("properties") or {}).get("engine") == engine
+        def arrived(mine=mine):
+            evs = [e for e in server.all_events() if mine(e)]
+            return evs if len(evs) >= 7 else None  # 2 pages, a click, a track, identify, 2 leaves
+        events = wait_for(arrived, timeout=15, what=f"{engine}'s events")
+        names = [e.get("event") or e["type"] for e in events]
+        click = [e for e in events if e.get("event") == "Button Clicked"]
+        assert len(click) == 1 and click[0]["properties"]["text"] == "Buy now", (engine, names)
+        assert "button#buy" in click[0]["properties"]["selector"]
+        assert [e for e in events if e.get("event") == "Engine Check" and e["properties"]["run"] == run], names
+        pages = [e["properties"]["path"] for e in events if e["type"] == "page"]
+        assert pages == ["/index.html", "/app/settings"] or sorted(pages) == ["/app/settings", "/index.html"], pages
+        ident = [e for e in events if e["type"] == "identify"]
+        assert len(ident) == 1 and ident[0]["userId"] == f"engine-{engine}-{run}", (engine, names)
+        left = sorted(e["properties"]["path"] for e in events if e.get("event") == "Page Left")
+        assert left == ["/app/settings", "/index.html"], (engine, left)
+        assert click[0]["enrichment"]["browser"] == browser, (engine, click[0]["enrichment"])

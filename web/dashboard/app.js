@@ -105,12 +105,20 @@
     }
     return 'day';
   }
+  /* Filters in the URL: f=FIELD:VALUE (equals) or f=FIELD|OP:VALUE. */
+  var OPS = [['eq', 'is'], ['neq', 'is not'], ['contains', 'contains'], ['gt', 'is more than'], ['lt', 'is less than']];
+  var FIELDS = ['path', 'event', 'source', 'channel', 'utm_campaign', 'utm_source', 'country', 'city', 'browser', 'os',
+    'deviceType', 'referrer', 'title', 'properties.', 'person.'];
   function filtersOf(params) {
     return params.getAll('f').map(function (f) {
-      var i = f.indexOf(':');
-      return { field: f.slice(0, i), op: 'eq', value: f.slice(i + 1) };
-    }).filter(function (f) { return f.field; });
+      var i = f.indexOf(':'), head = i < 0 ? '' : f.slice(0, i), bar = head.indexOf('|');
+      var flt = { field: bar < 0 ? head : head.slice(0, bar), op: bar < 0 ? 'eq' : head.slice(bar + 1), value: f.slice(i + 1) };
+      if (flt.op === 'gt' || flt.op === 'lt') flt.value = Number(flt.value);
+      return flt;
+    }).filter(function (f) { return f.field && OPS.some(function (o) { return o[0] === f.op; }); });
   }
+  function filterParam(field, op, value) { return field + (op === 'eq' ? '' : '|' + op) + ':' + value; }
+  function opLabel(op) { return (OPS.filter(function (o) { return o[0] === op; })[0] || [op, op])[1]; }
 
   /* ---- pages ---- */
   /* What the page being left holds: its charts and its live stream. */
@@ -180,13 +188,28 @@
       h('input', { type: 'date', value: rg.from.slice(0, 10), 'aria-label': 'from', onchange: function (e) { withParams(function (p) { p.set('from', e.target.value); }); } }),
       h('input', { type: 'date', value: rg.to === 'now' ? '' : rg.to.slice(0, 10), 'aria-label': 'to', onchange: function (e) { withParams(function (p) { p.set('to', e.target.value); }); } })];
     var chips = filters.map(function (f, i) {
-      return h('span', { class: 'chip' }, f.field + ' is ' + f.value, h('button', {
+      return h('span', { class: 'chip' }, f.field + ' ' + opLabel(f.op) + ' ' + f.value, h('button', {
         title: 'remove this filter', text: '×', onclick: function () {
           withParams(function (p) { var all = p.getAll('f'); all.splice(i, 1); p.delete('f'); all.forEach(function (x) { p.append('f', x); }); });
         }
       }));
     });
-    return h('div', { class: 'toolbar' }, select, custom, h('div', { class: 'chips' }, chips));
+    /* a filter of any field, with any operator */
+    var editor = h('span', { class: 'filter-editor' });
+    var open = h('button', { class: 'link', text: '+ Filter', onclick: function () {
+      clear(editor);
+      var field = h('input', { name: 'filter-field', list: 'ff-fields', placeholder: 'field', 'aria-label': 'filter field', size: 14 });
+      var op = h('select', { name: 'filter-op', 'aria-label': 'filter operator' }, OPS.map(function (o) { return h('option', { value: o[0], text: o[1] }); }));
+      var value = h('input', { name: 'filter-value', placeholder: 'value', 'aria-label': 'filter value', size: 14 });
+      add(editor, h('form', { class: 'inline', onsubmit: function (e) {
+        e.preventDefault();
+        if (!field.value.trim()) return field.focus();
+        withParams(function (p) { p.append('f', filterParam(field.value.trim(), op.value, value.value)); });
+      } }, field, op, value, h('button', { type: 'submit', class: 'primary', text: 'Add' }),
+        h('datalist', { id: 'ff-fields' }, FIELDS.map(function (f) { return h('option', { value: f }); }))));
+      field.focus();
+    } });
+    return h('div', { class: 'toolbar' }, select, custom, h('div', { class: 'chips' }, chips), open, editor);
   }
 
   /* Overview: Plausible's page. */
@@ -253,7 +276,7 @@
       add(grid, h('div', { class: 'card', 'data-list': l[1] }, h('h2', { text: l[0] }), body));
       query(Object.assign({ kind: 'top', dimension: l[1], limit: 10 }, base)).then(function (r) {
         topTable(body, r, l[1], function (value) {
-          withParams(function (p) { p.append('f', l[2] + ':' + value); });
+          withParams(function (p) { p.append('f', filterParam(l[2], 'eq', value)); });
         });
       }, function (e) { errorBox(body, e); });
     });
@@ -275,14 +298,17 @@
       })));
   }
 
+  /* The empty state: the tag to add, with the project's own write key. */
   function welcome(main) {
-    var snippet = '<script defer src="' + location.origin + '/t.js" data-key="YOUR_WRITE_KEY"></script>';
+    var tag = function (k) { return '<script defer src="' + location.origin + '/t.js" data-key="' + k + '"></script>'; };
+    var pre = h('pre', { class: 'snippet', text: tag('YOUR_WRITE_KEY') });
     main.insertBefore(h('div', { class: 'card welcome' },
       h('h2', { text: 'No page views yet' }),
-      h('p', { text: 'Add this tag to the pages of your site, with your project\'s write key (`footfall project list` shows it), and visits appear here within a second:' }),
-      h('pre', { text: snippet }),
+      h('p', { text: 'Add this tag to the pages of your site, and visits appear here within a second:' }),
+      pre,
       h('p', { text: 'Or load a realistic history to look around: `footfall generate`. The Live page shows events as they arrive.' })),
     main.firstChild.nextSibling);
+    request('/api/project').then(function (p) { if (p && p.write_key) pre.textContent = tag(p.write_key); }, function () { /* the placeholder stays */ });
   }
 
   /* Live: server-sent events from /api/live, read with fetch (EventSource cannot send the key). */
