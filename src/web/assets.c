@@ -32,20 +32,20 @@ EMBED(echarts_js_gz, "build/web/echarts.min.js.gz");
 #define SCRIPT_CACHE "public, max-age=3600"
 #define DASHBOARD_CACHE "no-cache"
 #define JS "text/javascript; charset=utf-8"
-#define FILE(path, type, cache, sym) {path, type, cache, sym, sym##_end, sym##_gz, sym##_gz_end}
+#define ASSET(path, type, cache, sym) {path, type, cache, sym, sym##_end, sym##_gz, sym##_gz_end}
 
 static const struct {
     const char *path, *content_type, *cache_control;
     const unsigned char *start, *end, *gz_start, *gz_end;
 } files[] = {
-    FILE("/t.js", JS, SCRIPT_CACHE, tracker_js),
-    FILE("/", "text/html; charset=utf-8", DASHBOARD_CACHE, index_html),
-    FILE("/index.html", "text/html; charset=utf-8", DASHBOARD_CACHE, index_html),
-    FILE("/assets/app.js", JS, DASHBOARD_CACHE, app_js),
-    FILE("/assets/app.css", "text/css; charset=utf-8", DASHBOARD_CACHE, app_css),
-    FILE("/assets/echarts.min.js", JS, DASHBOARD_CACHE, echarts_js),
+    ASSET("/t.js", JS, SCRIPT_CACHE, tracker_js),
+    ASSET("/", "text/html; charset=utf-8", DASHBOARD_CACHE, index_html),
+    ASSET("/index.html", "text/html; charset=utf-8", DASHBOARD_CACHE, index_html),
+    ASSET("/assets/app.js", JS, DASHBOARD_CACHE, app_js),
+    ASSET("/assets/app.css", "text/css; charset=utf-8", DASHBOARD_CACHE, app_css),
+    ASSET("/assets/echarts.min.js", JS, DASHBOARD_CACHE, echarts_js),
     /* a template: the routes fill in the write key (and serve it only with --demo on) */
-    FILE("/demo", "text/html; charset=utf-8", DASHBOARD_CACHE, demo_html),
+    ASSET("/demo", "text/html; charset=utf-8", DASHBOARD_CACHE, demo_html),
 };
 #define NFILES (sizeof files / sizeof files[0])
 
