@@ -336,9 +336,8 @@ static int enrich(struct ff_enricher *e, const struct ff_enrich_request *rq, str
      * request's address would be someone else's, a proxy's), else the request's where the
      * request speaks for the person. */
     struct ff_str ip = f.has_ip ? f.ip : rq->peer_is_person ? rq->peer_ip : (struct ff_str){"", 0};
-    struct ff_str vua = f.ua.len ? f.ua : rq->browser_sent || rq->header_is_persons ? rq->user_agent : (struct ff_str){"", 0};
-    if (rq->visitor_salt && !ev->anonymous_id.len && ip.len && vua.len) {
-        visitor_id(rq->visitor_salt, rq->project, ip, vua, en->visitor);
+    if (rq->visitor_salt && !ev->anonymous_id.len && ip.len && ua.len) {
+        visitor_id(rq->visitor_salt, rq->project, ip, ua, en->visitor);
         ev->anonymous_id = (struct ff_str){en->visitor, 19};
     }
     if (e->geo && ip.len && ff_geoip_lookup_cached(e->geo, ip.p, ip.len, &en->geo)) {

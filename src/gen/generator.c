@@ -162,6 +162,8 @@ static void emit(struct ff_gen *g, const struct visit *v, ff_gen_emit_fn fn, voi
                      "{\"page\":{\"path\":\"%s\",\"url\":\"https://shop.example%s%s\",\"title\":\"%s\",\"referrer\":\"%s\"},"
                      "\"userAgent\":\"%s\",\"ip\":\"%s\",\"locale\":\"en-US\",\"library\":{\"name\":\"analytics.js\",\"version\":\"5.2.0\"}}",
                      page_path, page_path, utm, title, s >= 0 ? referrers[s] : "", agents[v->agent], v->ip);
+    if (n < 0) n = 0;
+    if ((size_t)n >= sizeof g->ctx) n = (int)sizeof g->ctx - 1; /* cannot happen with these strings */
     ev.context = (struct ff_str){g->ctx, (uint32_t)n};
     fn(arg, &ev, v->number);
     g->events++;

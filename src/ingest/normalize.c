@@ -285,13 +285,15 @@ int normalize_segment(const struct ff_ingest_ctx *ctx, const struct segment_defa
         else if (i != FF_JSON_NONE && doc->nodes[i].type != FF_JSON_NULL)
             return fail(f, "name must be a string", "name");
     }
-    /* A browser's event without an anonymousId gets a cookieless visitor id when its project
-     * allows: browsers send the pixel and /api/track themselves, and an Origin header with
-     * fetch and sendBeacon; server-side SDKs send none of these. With a userId too, so that
-     * the tracker's identify (which knows no visitor id) links the visitor to the user. */
+    /* A browser's event without ids gets a cookieless visitor id when its project allows:
+     * browsers send the pixel and /api/track themselves, and an Origin header with fetch and
+     * sendBeacon; server-side SDKs send none of these. So does a browser's identify with a
+     * userId and no anonymousId (the tracker's: it knows no visitor id), which links the
+     * visitor's earlier events to the user; other events of a user do not, so each
+     * identify makes one link, not every event. */
     int browser = b->format == FF_FMT_PIXEL || b->format == FF_FMT_SEED || ctx->origin.len;
     int derive = pr && pr->cookieless && ctx->visitor_salt && ctx->enrich && browser && type != FF_EV_ALIAS &&
-                 !ev.anonymous_id.len;
+                 !ev.anonymous_id.len && (!ev.user_id.len || type == FF_EV_IDENTIFY);
     /* The seed format (/api/track) predates Segment ids: there the ids are optional. */
     if (!seed && !derive && type != FF_EV_ALIAS && !ev.user_id.len && !ev.anonymous_id.len)
         return fail(f, "userId or anonymousId is required", "userId");

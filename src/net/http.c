@@ -549,7 +549,8 @@ static int put_head(struct ff_conn *c, int status, const char *content_type, lon
         if (!rc) rc = ff_buf_append_str(o, content_type);
         if (!rc) rc = ff_buf_append_str(o, "\r\n");
     }
-    if (!rc && status != 204 && len >= 0) {
+    /* 204 and 304 have no body, and a 304 must not state a length other than its 200's */
+    if (!rc && status != 204 && status != 304 && len >= 0) {
         rc = ff_buf_append_str(o, "Content-Length: ");
         if (!rc) rc = ff_buf_put_u64dec(o, (uint64_t)len);
         if (!rc) rc = ff_buf_append_str(o, "\r\n");

@@ -239,25 +239,26 @@ static int header_has_token(struct ff_conn *c, enum ff_hdr h, const char *token)
 }
 
 /* An embedded file: 304 when the client's copy is current, else the file, gzipped when the
- * client takes it. */
+ * client takes it. Each encoding has its own validator ("…" and "…-gz"), as a cache may
+ * keep both. */
 static void serve_asset(struct ff_conn *c, const struct ff_asset *a)
 {
-    char extra[256];
-    snprintf(extra, sizeof extra, "ETag: %s\r\nCache-Control: %s\r\nVary: Accept-Encoding\r\n", a->etag,
+    int gz = header_has_token(c, FF_HDR_ACCEPT_ENCODING, "gzip");
+    char etag[40], extra[300];
+    snprintf(etag, sizeof etag, "%.*s%s\"", (int)strlen(a->etag) - 1, a->etag, gz ? "-gz" : "");
+    snprintf(extra, sizeof extra, "ETag: %s\r\nCache-Control: %s\r\nVary: Accept-Encoding\r\n", etag,
              a->cache_control);
-    size_t n = 0;
+    size_t n = 0, elen = strlen(extra);
     const char *inm = ff_req_header(c, FF_HDR_IF_NONE_MATCH, &n);
-    if (inm && ((n == strlen(a->etag) && memcmp(inm, a->etag, n) == 0) || (n == 1 && inm[0] == '*'))) {
+    if (inm && (memmem(inm, n, etag, strlen(etag)) || (n == 1 && inm[0] == '*'))) {
         ff_respond(c, 304, NULL, "", 0, extra);
         return;
     }
-    if (header_has_token(c, FF_HDR_ACCEPT_ENCODING, "gzip")) {
-        size_t len = strlen(extra);
-        snprintf(extra + len, sizeof extra - len, "Content-Encoding: gzip\r\n");
+    if (gz) snprintf(extra + elen, sizeof extra - elen, "Content-Encoding: gzip\r\n");
+    if (gz)
         ff_respond(c, 200, a->content_type, (const char *)a->gz, a->gz_len, extra);
-    } else {
+    else
         ff_respond(c, 200, a->content_type, (const char *)a->data, a->len, extra);
-    }
 }
 
 /* The demo shop, any path under /demo (it is a single-page app), with the default

@@ -29,6 +29,15 @@ try {
   await page.evaluate(() => window.footfall.flush())
   await page.waitForTimeout(500)
   await page.close({ runBeforeUnload: true })
+  // straight to a product page (a link from elsewhere): its Product Viewed, called before
+  // t.js has loaded, waits in the stub's queue and is sent
+  const direct = await browser.newPage()
+  direct.on('pageerror', (e) => out.errors.push(`page error: ${e.message}`))
+  await direct.goto(base + '/demo/p/head-lamp')
+  await direct.waitForFunction(() => window.footfall && window.footfall.version)
+  await direct.evaluate(() => window.footfall.flush())
+  await direct.waitForTimeout(500)
+  await direct.close({ runBeforeUnload: true })
 } catch (e) {
   out.errors.push(e.stack || String(e))
 }

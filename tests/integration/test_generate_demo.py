@@ -85,5 +85,8 @@ def test_demo_shop_sends_its_visits(footfall):
     assert "Product Viewed" in names and "Checkout Started" in names
     order = [e for e in server.all_events() if e.get("event") == "Order Completed"][0]
     assert order["properties"]["revenue"] == 129 and order["anonymousId"].startswith("cl-")
+    viewed = lambda: [e for e in server.all_events()  # noqa: E731
+                      if e.get("event") == "Product Viewed" and e["properties"]["product_id"] == "head-lamp"]
+    assert wait_for(viewed, timeout=10, what="the Product Viewed of a page opened directly")
     pages = {e["properties"]["path"] for e in server.all_events() if e["type"] == "page"}
     assert {"/demo", "/demo/p/rain-jacket", "/demo/cart", "/demo/thanks"} <= pages, pages

@@ -8,7 +8,6 @@ import json
 import shutil
 import subprocess
 import threading
-from collections import Counter
 
 import pytest
 
@@ -34,8 +33,11 @@ def test_tracker_is_served_small_cached_and_compressed(server):
     assert b"/v1/batch" in plain and b"sendBeacon" in plain
     etag = r.headers["ETag"]
     assert etag.startswith('"') and etag.endswith('"')
-    r3 = server.get("/t.js", headers={"If-None-Match": etag})
-    assert r3.status_code == 304 and r3.content == b""
+    r3 = server.get("/t.js", headers={"If-None-Match": etag, "Accept-Encoding": "gzip"})
+    assert r3.status_code == 304 and r3.content == b"" and "Content-Length" not in r3.headers
+    assert r2.headers["ETag"] != etag, "each encoding has its own validator"
+    assert server.get("/t.js", headers={"If-None-Match": r2.headers["ETag"],
+                                        "Accept-Encoding": "identity"}).status_code == 304
     assert server.get("/t.js", headers={"If-None-Match": '"other"'}).status_code == 200
     head = server.request("HEAD", "/t.js")
     assert head.status_code == 200 and head.content == b""
@@ -115,11 +117,11 @@ def test_tracker_in_a_real_browser(server, site):
     events = server.all_events()
     text = json.dumps(events)
 
-    # every batch the browser sent is stored, each event exactly once
+    # every event the browser was seen to send is stored (once: footfall's dedup absorbs the
+    # tracker's resends after beacons; a beacon as a page closes may go unseen)
     sent = {e["messageId"] for b in out["batches"] for e in b["body"]["batch"]}
-    stored = Counter(e["messageId"] for e in events)
-    assert sent <= set(stored), f"sent but not stored: {sorted(sent - set(stored))[:5]}"
-    assert max(stored.values()) == 1
+    stored = {e["messageId"] for e in events}
+    assert sent <= stored, f"sent but not stored: {sorted(sent - stored)[:5]}"
     for b in out["batches"]:
         assert b["body"]["writeKey"] == server.write_key and b["body"]["sentAt"]
 
@@ -167,15 +169,19 @@ def test_tracker_in_a_real_browser(server, site):
     assert left["properties"]["engaged_ms"] > 0, left["properties"]
 
     # the API: track, the queued-call form, identify and reset
+    assert out["thrown"] == [], "a call threw into the page"
     _one(events, "Custom Event", run=run, n=1)
+    circular = [e for e in events if e.get("event") == "Circular Event"]
+    assert len(circular) == 1 and "not JSON" in circular[0]["properties"]["$error"], circular
     _one(events, "Queued Form Call", run=run)
     ident = [e for e in events if e["type"] == "identify"]
     assert len(ident) == 1 and ident[0]["userId"] == f"user-{run}" and ident[0]["traits"]["plan"] == "pro"
     assert _one(events, "After Identify", run=run)["userId"] == f"user-{run}"
     assert "userId" not in _one(events, "After Reset", run=run)
 
-    # failed requests are retried, 1 s then 2 s apart (and so on), until one passes
-    assert 2 <= out["phases"]["failed_attempts"] <= 3, out["phases"]
+    # failed requests are retried about 1 s, then 2 s apart (and so on), until one passes
+    at = out["phases"]["failed_attempts"]
+    assert len(at) == 3 and 600 <= at[1] - at[0] < at[2] - at[1], at
     _one(events, "Retried Event", run=run)
 
     # offline: kept, then sent once when back online, in the page and across a page load
@@ -185,14 +191,16 @@ def test_tracker_in_a_real_browser(server, site):
 
     # consent mode holds events until optIn; after optOut nothing leaves
     assert not out["phases"].get("before-consent"), "nothing is sent before consent"
+    assert out["stored_before_consent"] == [], "nothing is stored before consent either"
     _one(events, "Before Consent", run=run)
     assert not _named(events, "After Opt Out")
     assert not any(e.get("event") == "After Opt Out" for b in out["batches"] for e in b["body"]["batch"])
 
-    # no ids in the page: the server gave every event a cookieless visitor id (one browser,
-    # one visitor), identified ones too, so identify links what the visitor did before
-    visitors = {e.get("anonymousId") for e in events}
+    # no ids in the page: the server gave every anonymous event a cookieless visitor id (one
+    # browser, one visitor) and the identify call too, so it links what the visitor did before
+    visitors = {e.get("anonymousId") for e in events if "userId" not in e or e["type"] == "identify"}
     assert len(visitors) == 1 and visitors.pop().startswith("cl-"), visitors
+    assert "anonymousId" not in _one(events, "After Identify", run=run), "one link per identify, not per event"
     r = server.get(f"/api/persons/user-{run}/events")
     assert r.status_code == 200, r.text
     theirs = {json.loads(line)["messageId"] for line in r.text.splitlines() if line.strip()}

@@ -89,6 +89,8 @@
     var s = params.toString();
     location.hash = '#/' + page + (s ? '?' + s : '');
   }
+  /* Goes to `page` with a copy of `params` that fn has changed. */
+  function withParams(page, params, fn) { var p = new URLSearchParams(params.toString()); fn(p); go(page, p); }
   var RANGES = [['24h', 'Last 24 hours'], ['7d', 'Last 7 days'], ['30d', 'Last 30 days'], ['90d', 'Last 90 days'],
     ['custom', 'Custom range']];
   function rangeOf(params) {
@@ -178,19 +180,19 @@
 
   /* The range picker and the filter chips, above a page; changing them changes the URL. */
   function toolbar(page, params, rg, filters) {
-    function withParams(fn) { var p = new URLSearchParams(params.toString()); fn(p); go(page, p); }
+    var change = function (fn) { withParams(page, params, fn); };
     var select = h('select', {
       'aria-label': 'date range', onchange: function () {
-        withParams(function (p) { p.set('range', select.value); });
+        change(function (p) { p.set('range', select.value); });
       }
     }, RANGES.map(function (r) { return h('option', { value: r[0], selected: r[0] === rg.range, text: r[1] }); }));
     var custom = rg.range !== 'custom' ? null : [
-      h('input', { type: 'date', value: rg.from.slice(0, 10), 'aria-label': 'from', onchange: function (e) { withParams(function (p) { p.set('from', e.target.value); }); } }),
-      h('input', { type: 'date', value: rg.to === 'now' ? '' : rg.to.slice(0, 10), 'aria-label': 'to', onchange: function (e) { withParams(function (p) { p.set('to', e.target.value); }); } })];
+      h('input', { type: 'date', value: rg.from.slice(0, 10), 'aria-label': 'from', onchange: function (e) { change(function (p) { p.set('from', e.target.value); }); } }),
+      h('input', { type: 'date', value: rg.to === 'now' ? '' : rg.to.slice(0, 10), 'aria-label': 'to', onchange: function (e) { change(function (p) { p.set('to', e.target.value); }); } })];
     var chips = filters.map(function (f, i) {
       return h('span', { class: 'chip' }, f.field + ' ' + opLabel(f.op) + ' ' + f.value, h('button', {
         title: 'remove this filter', text: '×', onclick: function () {
-          withParams(function (p) { var all = p.getAll('f'); all.splice(i, 1); p.delete('f'); all.forEach(function (x) { p.append('f', x); }); });
+          change(function (p) { var all = p.getAll('f'); all.splice(i, 1); p.delete('f'); all.forEach(function (x) { p.append('f', x); }); });
         }
       }));
     });
@@ -204,7 +206,7 @@
       add(editor, h('form', { class: 'inline', onsubmit: function (e) {
         e.preventDefault();
         if (!field.value.trim()) return field.focus();
-        withParams(function (p) { p.append('f', filterParam(field.value.trim(), op.value, value.value)); });
+        change(function (p) { p.append('f', filterParam(field.value.trim(), op.value, value.value)); });
       } }, field, op, value, h('button', { type: 'submit', class: 'primary', text: 'Add' }),
         h('datalist', { id: 'ff-fields' }, FIELDS.map(function (f) { return h('option', { value: f }); }))));
       field.focus();
@@ -217,7 +219,6 @@
     var main = shell('overview');
     var rg = rangeOf(params), filters = filtersOf(params), interval = intervalOf(rg);
     var base = { from: rg.from, to: rg.to, filters: filters };
-    function withParams(fn) { var p = new URLSearchParams(params.toString()); fn(p); go('overview', p); }
 
     add(main, toolbar('overview', params, rg, filters));
 
@@ -276,7 +277,7 @@
       add(grid, h('div', { class: 'card', 'data-list': l[1] }, h('h2', { text: l[0] }), body));
       query(Object.assign({ kind: 'top', dimension: l[1], limit: 10 }, base)).then(function (r) {
         topTable(body, r, l[1], function (value) {
-          withParams(function (p) { p.append('f', filterParam(l[2], 'eq', value)); });
+          withParams('overview', params, function (p) { p.append('f', filterParam(l[2], 'eq', value)); });
         });
       }, function (e) { errorBox(body, e); });
     });
@@ -349,7 +350,7 @@
       });
       seen = fresh;
     }
-    var ctl = new AbortController(), closed = false;
+    var ctl = new AbortController(), closed = false, current = null;
     stopLive = function () { closed = true; ctl.abort(); };
     function connect(delay) {
       setTimeout(function () {
@@ -358,7 +359,9 @@
           if (r.status === 401) { setKey(''); keyPage('footfall refused that read key (401).'); return; }
           if (!r.ok || !r.body) throw new Error('HTTP ' + r.status);
           status.className = 'dot';
+          status.title = '';
           var reader = r.body.getReader(), dec = new TextDecoder(), buf = '';
+          current = reader;
           function pump() {
             return reader.read().then(function (x) {
               if (x.done) throw new Error('the stream ended');
@@ -372,6 +375,7 @@
                   else if (line.indexOf('data:') === 0) data += line.slice(5).trim();
                 });
                 if (ev === 'message' && data) show(JSON.parse(data));
+                else if (ev === 'error') { status.className = 'dot off'; status.title = data; } /* a failed query: the next may do */
               }
               return pump();
             });
@@ -379,6 +383,7 @@
           return pump();
         }).catch(function () {
           status.className = 'dot off';
+          if (current) { current.cancel().catch(function () {}); current = null; } /* no stream left open */
           if (!closed) connect(1000); /* reconnect */
         });
       }, delay);

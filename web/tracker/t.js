@@ -8,10 +8,14 @@
  *   data-id       "storage": keep a random anonymousId in localStorage; by default the page
  *                 sends none and the server gives the visitor a cookieless daily id
  * It sends Segment-spec events in batches to /v1/batch (text/plain, so no CORS preflight),
- * keeps unsent ones in localStorage across page loads, and never throws into the page. */
+ * keeps them in localStorage until footfall has acknowledged them (a beacon, which nobody
+ * answers, does not count: the next page load sends those again, and footfall's messageId
+ * dedup stores each once), and never throws into the page. */
 (function (w, d) {
   'use strict';
-  var V = '1.0.0', LS = 'ff:', MAX_Q = 1000, BATCH = 100;
+  var V = '1.0.0', LS = 'ff:', MAX_Q = 1000, BATCH = 100, BEACON_BYTES = 60000;
+  /* Older events are dropped rather than sent: footfall remembers messageIds for 24 hours. */
+  var MAX_AGE_MS = 23 * 3600 * 1000;
   var old = w.footfall;
   if (old && old.version) return; /* included twice */
   var me = d.currentScript || d.querySelector('script[data-key][src*="t.js"]');
@@ -49,7 +53,9 @@
   var consented = !needConsent || store.get('consent') === '1';
   var uid = store.get('uid');
   var aid = attr('id') === 'storage' ? store.get('aid') || uuid() : null;
-  if (aid) store.set('aid', aid);
+  if (aid && consented) store.set('aid', aid); /* nothing is stored before consent */
+  /* Another tab of the site opted out (or back in). */
+  w.addEventListener('storage', function (e) { if (e.key === LS + 'optout') optedOut = e.newValue === '1'; });
 
   /* ---- the queue: this tab's unsent events under ff:q:TAB, with when it last wrote them ---- */
   var tab = uuid(), q = [], held = [], busy = false, timer = 0, tries = 0;
@@ -58,15 +64,17 @@
     if (q.length) store.set('q:' + tab, JSON.stringify({ t: alive ? Date.now() : 0, q: q }));
     else store.del('q:' + tab);
   };
+  var fresh = function (e) { return Date.now() - Date.parse(e.timestamp) < MAX_AGE_MS; };
+  var queues = function () { return store.keys().filter(function (k) { return k && !k.indexOf(LS + 'q:'); }); };
   /* Events other tabs left behind (closed, or silent for 10 s): ours to send now. */
   var adopt = function () {
-    store.keys().forEach(function (k) {
-      if (!k || k.indexOf(LS + 'q:') || k === LS + 'q:' + tab) return;
+    queues().forEach(function (k) {
+      if (k === LS + 'q:' + tab) return;
       var v = null;
       try { v = JSON.parse(w.localStorage.getItem(k)); } catch (e) { /* not ours */ }
-      if (!v || !v.q || Date.now() - v.t < 10000) return;
+      if (!optedOut && (!v || !v.q || Date.now() - v.t < 10000)) return;
       store.del(k.slice(LS.length));
-      q = q.concat(v.q).slice(-MAX_Q);
+      if (!optedOut) q = q.concat(v.q.filter(fresh)).slice(-MAX_Q);
     });
   };
   var schedule = function (ms) {
@@ -87,23 +95,19 @@
     if (optedOut || !consented || !q.length || !key) return;
     if (w.navigator.onLine === false) return persist(!leaving); /* the 'online' event brings us back */
     if (leaving) {
-      var left = q.slice();
-      while (left.length) {
-        var part = left.splice(0, BATCH), b = body(part), ok = false;
-        if (w.navigator.sendBeacon) ok = w.navigator.sendBeacon(url(), new Blob([b], { type: 'text/plain' }));
-        if (!ok && w.fetch && b.length < 60000) {
-          w.fetch(url(), { method: 'POST', body: b, keepalive: true, credentials: 'omit', headers: { 'Content-Type': 'text/plain' } })
-            .catch(function () { /* stays stored */ });
-          ok = true;
-        }
-        if (ok) drop(part);
-      }
+      /* The newest events that fit one beacon (browsers cap what may be in flight while a
+       * page goes); all stay stored for the next page load: a beacon gets no answer. */
+      var part = q.slice(-BATCH), b = body(part);
+      while (part.length > 1 && new Blob([b]).size > BEACON_BYTES) b = body(part = part.slice(Math.ceil(part.length / 2)));
+      if (!(w.navigator.sendBeacon && w.navigator.sendBeacon(url(), new Blob([b], { type: 'text/plain' }))) && w.fetch)
+        w.fetch(url(), { method: 'POST', body: b, keepalive: true, credentials: 'omit', headers: { 'Content-Type': 'text/plain' } })
+          .catch(function () { /* stays stored */ });
       return persist(false);
     }
     if (busy || !w.fetch) return;
-    busy = true;
     var batch = q.slice(0, BATCH), b = body(batch);
-    w.fetch(url(), { method: 'POST', body: b, keepalive: b.length < 60000, credentials: 'omit', headers: { 'Content-Type': 'text/plain' } })
+    busy = true;
+    w.fetch(url(), { method: 'POST', body: b, keepalive: b.length < BEACON_BYTES, credentials: 'omit', headers: { 'Content-Type': 'text/plain' } })
       .then(function (r) {
         busy = false;
         /* 2xx stored; another 4xx will never be (bad key, bad events): drop them, say why once */
@@ -114,7 +118,8 @@
           persist(true);
           if (q.length) schedule(0);
         } else retry(+r.headers.get('Retry-After') * 1000);
-      }, function () { busy = false; retry(0); });
+      }, function () { busy = false; retry(0); })
+      .catch(function () { busy = false; });
   });
   /* Back-off: 1, 2, 4 … 60 s with jitter, or what the server asked for. */
   var retry = function (ms) {
@@ -123,7 +128,7 @@
     schedule(ms > 0 ? ms : Math.min(60000, 1000 * Math.pow(2, tries - 1)) * (0.75 + Math.random() / 2));
   };
   var enqueue = function (e) {
-    if (optedOut) return;
+    if (optedOut || (optedOut = store.get('optout') === '1')) return;
     if (!consented) return void held.push(e);
     q.push(e);
     if (q.length > MAX_Q) q.splice(0, q.length - MAX_Q);
@@ -148,6 +153,12 @@
     if (uid) e.userId = uid;
     if (aid) e.anonymousId = aid;
     for (var k in fields) if (fields[k] !== undefined) e[k] = fields[k];
+    /* What cannot be sent as JSON (a cycle, a BigInt, a DOM node) must not stop the queue:
+     * the event goes without its properties or traits, saying so. */
+    try { JSON.stringify(e); } catch (x) {
+      if (e.properties) e.properties = { $error: 'properties are not JSON: ' + String(x && x.message).slice(0, 100) };
+      if (e.traits) e.traits = { $error: 'traits are not JSON' };
+    }
     enqueue(e);
   };
   var track = function (name, props) {
@@ -175,7 +186,7 @@
     if (p > depth) depth = p;
   };
   var leave = function () {
-    if (leftSent) return;
+    if (leftSent || !auto) return;
     leftSent = true;
     scrolled();
     track('Page Left', { url: here, path: new URL(here).pathname, engaged_ms: engaged(), scroll_depth: depth });
@@ -201,7 +212,8 @@
     leave();
     ref = here;
     here = location.href;
-    page();
+    /* after the app has had its turn: pushState comes before the new page's title */
+    setTimeout(safe(function () { page(); }), 0);
   });
 
   /* ---- automatic capture ---- */
@@ -295,12 +307,14 @@
     reset: safe(function () {
       uid = null;
       store.del('uid');
-      if (aid) { aid = uuid(); store.set('aid', aid); }
+      if (aid) { aid = uuid(); if (consented) store.set('aid', aid); }
     }),
     optOut: safe(function () {
       optedOut = true;
       q = []; held = [];
-      persist(false);
+      queues().forEach(function (k) { store.del(k.slice(LS.length)); }); /* every tab's */
+      store.del('uid');
+      store.del('aid');
       store.set('optout', '1');
       store.del('consent');
     }),
@@ -311,6 +325,7 @@
         consented = true;
         store.set('consent', '1');
         if (uid) store.set('uid', uid);
+        if (aid) store.set('aid', aid);
         held.forEach(enqueue);
         held = [];
       }
@@ -319,19 +334,26 @@
     flush: safe(function () { flush(false); })
   };
   var queued = old && old.q; /* calls made before t.js loaded: footfall('track', ...) */
-  var fn = function (m) { if (typeof ff[m] === 'function') ff[m].apply(null, [].slice.call(arguments, 1)); };
+  var fn = safe(function (m) {
+    if (Object.prototype.hasOwnProperty.call(ff, m) && typeof ff[m] === 'function') ff[m].apply(null, [].slice.call(arguments, 1));
+  });
   for (var k in ff) fn[k] = ff[k];
   w.footfall = fn;
 
-  adopt();
-  if (consented) persist(true);
-  if (queued) for (var i = 0; i < queued.length; i++) fn.apply(null, queued[i]);
-  page();
+  safe(function () {
+    adopt();
+    q = q.filter(fresh);
+    if (consented) persist(true);
+    if (queued) for (var i = 0; i < queued.length; i++) fn.apply(null, queued[i]);
+    page();
+  })();
   var on = function (t, ev, f, o) { t.addEventListener(ev, f, o || false); };
   ['mousemove', 'mousedown', 'touchstart', 'wheel'].forEach(function (ev) { on(d, ev, safe(active), { passive: true, capture: true }); });
   on(w, 'scroll', safe(function () { active(); scrolled(); }), { passive: true });
   on(d, 'visibilitychange', hidden);
   on(w, 'pagehide', safe(function () { leave(); flush(true); }));
+  /* back from the back/forward cache: a new view of the page */
+  on(w, 'pageshow', safe(function (e) { if (e.persisted) page(); }));
   on(w, 'online', safe(function () { tries = 0; flush(false); }));
   on(w, 'popstate', navigated);
   on(w, 'hashchange', navigated);
