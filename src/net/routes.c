@@ -244,10 +244,10 @@ static int header_has_token(struct ff_conn *c, enum ff_hdr h, const char *token)
 static void serve_asset(struct ff_conn *c, const struct ff_asset *a)
 {
     int gz = header_has_token(c, FF_HDR_ACCEPT_ENCODING, "gzip");
-    char etag[40], extra[300];
+    char etag[40], extra[768];
     snprintf(etag, sizeof etag, "%.*s%s\"", (int)strlen(a->etag) - 1, a->etag, gz ? "-gz" : "");
-    snprintf(extra, sizeof extra, "ETag: %s\r\nCache-Control: %s\r\nVary: Accept-Encoding\r\n", etag,
-             a->cache_control);
+    snprintf(extra, sizeof extra, "ETag: %s\r\nCache-Control: %s\r\nVary: Accept-Encoding\r\n%s", etag,
+             a->cache_control, a->headers);
     size_t n = 0, elen = strlen(extra);
     const char *inm = ff_req_header(c, FF_HDR_IF_NONE_MATCH, &n);
     if (inm && (memmem(inm, n, etag, strlen(etag)) || (n == 1 && inm[0] == '*'))) {

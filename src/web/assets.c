@@ -32,15 +32,24 @@ EMBED(echarts_js_gz, "build/web/echarts.min.js.gz");
 #define SCRIPT_CACHE "public, max-age=3600"
 #define DASHBOARD_CACHE "no-cache"
 #define JS "text/javascript; charset=utf-8"
-#define ASSET(path, type, cache, sym) {path, type, cache, sym, sym##_end, sym##_gz, sym##_gz_end}
+/* The dashboard's page may run only its own scripts and talk only to footfall, and no other
+ * site may frame it: the read key sits in its localStorage. (Style attributes are allowed:
+ * the page sets bar widths and heat-map colours with them.) */
+#define DASHBOARD_CSP                                                                                     \
+    "Content-Security-Policy: default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; " \
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'\r\n"                  \
+    "X-Content-Type-Options: nosniff\r\n"
+#define ASSET(path, type, cache, sym) {path, type, cache, sym, sym##_end, sym##_gz, sym##_gz_end, ""}
+#define PAGE(path, sym) {path, "text/html; charset=utf-8", DASHBOARD_CACHE, sym, sym##_end, sym##_gz, sym##_gz_end, DASHBOARD_CSP}
 
 static const struct {
     const char *path, *content_type, *cache_control;
     const unsigned char *start, *end, *gz_start, *gz_end;
+    const char *headers;
 } files[] = {
     ASSET("/t.js", JS, SCRIPT_CACHE, tracker_js),
-    ASSET("/", "text/html; charset=utf-8", DASHBOARD_CACHE, index_html),
-    ASSET("/index.html", "text/html; charset=utf-8", DASHBOARD_CACHE, index_html),
+    PAGE("/", index_html),
+    PAGE("/index.html", index_html),
     ASSET("/assets/app.js", JS, DASHBOARD_CACHE, app_js),
     ASSET("/assets/app.css", "text/css; charset=utf-8", DASHBOARD_CACHE, app_css),
     ASSET("/assets/echarts.min.js", JS, DASHBOARD_CACHE, echarts_js),
@@ -58,8 +67,9 @@ static void init(void)
     for (size_t i = 0; i < NFILES; i++) {
         size_t len = (size_t)(files[i].end - files[i].start);
         snprintf(etags[i], sizeof etags[i], "\"%016llx\"", (unsigned long long)XXH3_64bits(files[i].start, len));
-        assets[i] = (struct ff_asset){files[i].path, files[i].content_type, files[i].cache_control, files[i].start, len,
-                                      files[i].gz_start, (size_t)(files[i].gz_end - files[i].gz_start), etags[i]};
+        assets[i] = (struct ff_asset){files[i].path,     files[i].content_type,
+                                      files[i].cache_control, files[i].start, len, files[i].gz_start,
+                                      (size_t)(files[i].gz_end - files[i].gz_start), etags[i], files[i].headers};
     }
 }
 

@@ -18,6 +18,7 @@ struct ff_asset {
     const unsigned char *gz;   /* the same, gzip-compressed */
     size_t gz_len;
     const char *etag;          /* a strong validator: "\"<16 hex digits>\"", from the content */
+    const char *headers;       /* more header lines (CRLF-terminated) to send with it, or "" */
 };
 
 /* The asset served at path[0..len), or NULL. */

@@ -18,6 +18,8 @@ def test_dashboard_assets_are_served(server):
     r = server.get("/", headers={"Accept-Encoding": "gzip"})
     assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/html")
     assert r.headers["Cache-Control"] == "no-cache" and r.headers["ETag"]
+    csp = r.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp, csp
     assert b"/assets/app.js" in r.content and b"/assets/echarts.min.js" in r.content
     for path, kind in (("/assets/app.js", "text/javascript"), ("/assets/app.css", "text/css"),
                        ("/assets/echarts.min.js", "text/javascript")):
