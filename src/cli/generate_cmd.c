@@ -11,8 +11,8 @@
 #include "cli/cli.h"
 #include "cli/httpclient.h"
 #include "core/buf.h"
-#include "core/json.h"
 #include "core/timeutil.h"
+#include "event/event.h"
 #include "gen/generator.h"
 #include "project/catalog.h"
 
@@ -23,7 +23,7 @@ struct sender {
     struct ff_buf body, resp;
     int64_t now_us;
     size_t in_batch;
-    uint64_t sent, skipped;
+    uint64_t sent;
     int failed;
 };
 
@@ -56,25 +56,16 @@ static void add_event(void *arg, const struct ff_event *ev, uint64_t visit)
     struct sender *s = arg;
     (void)visit;
     if (s->failed) return;
-    if (ev->timestamp_us > s->now_us) { /* today's later hours have not happened yet */
-        s->skipped++;
-        return;
-    }
-    static const char *const types[] = {"", "track", "page", "screen", "identify", "group", "alias"};
+    if (ev->timestamp_us > s->now_us) return; /* today's later hours have not happened yet */
+    /* As the API gives events back, less what the server works out itself: when it received
+     * them (now; a sentAt would be corrected for as clock skew) and the key (the request's). */
+    struct ff_event e = *ev;
+    e.original_timestamp_us = e.sent_at_us = e.received_at_us = FF_TIME_NONE;
+    e.write_key = (struct ff_str){"", 0};
     struct ff_buf *b = &s->body;
-    char t[40];
-    ff_time_format_iso(ev->timestamp_us, t);
     int rc = s->in_batch ? 0 : ff_buf_append_str(b, "{\"batch\":[");
-    if (!rc) rc = ff_buf_printf(b, "{\"type\":\"%s\",\"timestamp\":\"%s\",\"messageId\":", types[ev->type], t);
-    if (!rc) rc = ff_json_write_str(b, ev->message_id.p, ev->message_id.len);
-    if (!rc && ev->event.len) rc = ff_buf_append_str(b, ",\"event\":") || ff_json_write_str(b, ev->event.p, ev->event.len);
-    if (!rc && ev->name.len) rc = ff_buf_append_str(b, ",\"name\":") || ff_json_write_str(b, ev->name.p, ev->name.len);
-    if (!rc) rc = ff_buf_append_str(b, ",\"anonymousId\":") || ff_json_write_str(b, ev->anonymous_id.p, ev->anonymous_id.len);
-    if (!rc && ev->user_id.len) rc = ff_buf_append_str(b, ",\"userId\":") || ff_json_write_str(b, ev->user_id.p, ev->user_id.len);
-    /* the generator writes these two as JSON objects */
-    if (!rc) rc = ff_buf_append_str(b, ",\"properties\":") || ff_buf_append(b, ev->properties.p, ev->properties.len);
-    if (!rc) rc = ff_buf_append_str(b, ",\"context\":") || ff_buf_append(b, ev->context.p, ev->context.len);
-    if (!rc) rc = ff_buf_append_str(b, "},");
+    if (!rc) rc = ff_event_write_json(b, &e);
+    if (!rc) rc = ff_buf_putc(b, ',');
     if (rc) {
         fprintf(stderr, "footfall generate: out of memory\n");
         s->failed = 1;
@@ -83,16 +74,16 @@ static void add_event(void *arg, const struct ff_event *ev, uint64_t visit)
     if (++s->in_batch == BATCH_EVENTS) flush_batch(s);
 }
 
-/* Project `id`'s first write key in the catalog of `data_dir`, into key. */
-struct first_write {
+/* Project `id`'s newest write key in the catalog of `data_dir` (the one the server's demo
+ * shop and /api/project give too), into key. */
+struct newest_write {
     char *key;
     size_t cap;
 };
 static int take_write_key(const struct ff_key_info *k, void *arg)
 {
-    struct first_write *f = arg;
-    if (k->kind != FF_KEY_WRITE || f->key[0]) return 0;
-    snprintf(f->key, f->cap, "%s", k->shown);
+    struct newest_write *f = arg;
+    if (k->kind == FF_KEY_WRITE) snprintf(f->key, f->cap, "%s", k->shown); /* oldest first: the last stays */
     return 0;
 }
 
@@ -105,7 +96,7 @@ static int write_key_of(const char *data_dir, const char *project, char *key, si
         fprintf(stderr, "footfall generate: no --key, and %s\n", err);
         return -1;
     }
-    struct first_write f = {key, cap};
+    struct newest_write f = {key, cap};
     int rc = ff_catalog_keys(c, project, take_write_key, &f);
     ff_catalog_close(c);
     if (rc || !key[0]) {

@@ -113,7 +113,9 @@ int ff_str_contains_ci(struct ff_str s, const char *needle)
 
 void ff_buf_free(struct ff_buf *b)
 {
-    ff_big_free(b->data); /* a large one is kept for the next */
+    /* a large one is kept for the next; a small one skips that look-up (every request frees some) */
+    if (b->cap >= FF_BIG_MIN) ff_big_free(b->data);
+    else ff_free(b->data);
     b->data = NULL;
     b->len = b->cap = 0;
 }

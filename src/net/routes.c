@@ -245,7 +245,7 @@ static void serve_asset(struct ff_conn *c, const struct ff_asset *a)
 {
     int gz = header_has_token(c, FF_HDR_ACCEPT_ENCODING, "gzip");
     char etag[40], extra[768];
-    snprintf(etag, sizeof etag, "%.*s%s\"", (int)strlen(a->etag) - 1, a->etag, gz ? "-gz" : "");
+    snprintf(etag, sizeof etag, "\"%s%s\"", a->etag, gz ? "-gz" : "");
     snprintf(extra, sizeof extra, "ETag: %s\r\nCache-Control: %s\r\nVary: Accept-Encoding\r\n%s", etag,
              a->cache_control, a->headers);
     size_t n = 0, elen = strlen(extra);
@@ -254,11 +254,12 @@ static void serve_asset(struct ff_conn *c, const struct ff_asset *a)
         ff_respond(c, 304, NULL, "", 0, extra);
         return;
     }
-    if (gz) snprintf(extra + elen, sizeof extra - elen, "Content-Encoding: gzip\r\n");
-    if (gz)
+    if (gz) {
+        snprintf(extra + elen, sizeof extra - elen, "Content-Encoding: gzip\r\n");
         ff_respond(c, 200, a->content_type, (const char *)a->gz, a->gz_len, extra);
-    else
+    } else {
         ff_respond(c, 200, a->content_type, (const char *)a->data, a->len, extra);
+    }
 }
 
 /* The demo shop, any path under /demo (it is a single-page app), with the default

@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/alloc.h"
 #include "core/json.h"
 #include "core/timeutil.h"
 #include "project/segments.h"
@@ -124,13 +123,12 @@ int ff_board_check(const char *json, size_t len, char *err, size_t errlen)
     } else if (doc.nodes[0].type != FF_JSON_OBJECT) {
         snprintf(err, errlen, "a board is a JSON object {\"insights\": [...]}");
     } else {
-        const struct ff_json_node *ins = NULL;
-        for (uint32_t m = 1; m < doc.nodes[0].end; m = doc.nodes[m].end)
-            if (doc.nodes[m].key_len == 8 && !memcmp(doc.nodes[m].key, "insights", 8)) ins = &doc.nodes[m];
+        uint32_t at = ff_json_get(&doc, 0, "insights");
+        const struct ff_json_node *ins = at == FF_JSON_NONE ? NULL : &doc.nodes[at];
         size_t n = 0;
         int objects = 1;
         if (ins && ins->type == FF_JSON_ARRAY)
-            for (uint32_t m = (uint32_t)(ins - doc.nodes) + 1; m < ins->end; m = doc.nodes[m].end, n++)
+            for (uint32_t m = at + 1; m < ins->end; m = doc.nodes[m].end, n++)
                 objects &= doc.nodes[m].type == FF_JSON_OBJECT;
         if (!ins || ins->type != FF_JSON_ARRAY) snprintf(err, errlen, "a board needs \"insights\", an array");
         else if (!objects) snprintf(err, errlen, "each of a board's insights is an object");

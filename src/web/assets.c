@@ -59,14 +59,14 @@ static const struct {
 #define NFILES (sizeof files / sizeof files[0])
 
 static struct ff_asset assets[NFILES];
-static char etags[NFILES][24];
+static char etags[NFILES][17];
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static void init(void)
 {
     for (size_t i = 0; i < NFILES; i++) {
         size_t len = (size_t)(files[i].end - files[i].start);
-        snprintf(etags[i], sizeof etags[i], "\"%016llx\"", (unsigned long long)XXH3_64bits(files[i].start, len));
+        snprintf(etags[i], sizeof etags[i], "%016llx", (unsigned long long)XXH3_64bits(files[i].start, len));
         assets[i] = (struct ff_asset){files[i].path,     files[i].content_type,
                                       files[i].cache_control, files[i].start, len, files[i].gz_start,
                                       (size_t)(files[i].gz_end - files[i].gz_start), etags[i], files[i].headers};

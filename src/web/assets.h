@@ -17,7 +17,7 @@ struct ff_asset {
     size_t len;
     const unsigned char *gz;   /* the same, gzip-compressed */
     size_t gz_len;
-    const char *etag;          /* a strong validator: "\"<16 hex digits>\"", from the content */
+    const char *etag;          /* 16 hex digits from the content: the validators' base */
     const char *headers;       /* more header lines (CRLF-terminated) to send with it, or "" */
 };
 

@@ -58,13 +58,17 @@
     this.status = status;
     this.message = body && body.error ? body.error + (body.field ? ' (' + body.field + ')' : '') : 'HTTP ' + status;
   }
+  /* A 401: the key is forgotten and asked for again. */
+  function refused() {
+    setKey('');
+    keyPage('footfall refused that read key (401). Enter a read key of this project.');
+  }
   function request(path, opts) {
     opts = opts || {};
     opts.headers = Object.assign({ Authorization: 'Bearer ' + key() }, opts.headers || {});
     return fetch(path, opts).then(function (r) {
       if (r.status === 401) {
-        setKey('');
-        keyPage('footfall refused that read key (401). Enter a read key of this project.');
+        refused();
         throw new ApiError(401, { error: 'the read key was refused' });
       }
       return r.text().then(function (t) {
@@ -356,7 +360,7 @@
       setTimeout(function () {
         if (closed) return;
         fetch('/api/live', { headers: { Authorization: 'Bearer ' + key() }, signal: ctl.signal }).then(function (r) {
-          if (r.status === 401) { setKey(''); keyPage('footfall refused that read key (401).'); return; }
+          if (r.status === 401) return refused();
           if (!r.ok || !r.body) throw new Error('HTTP ' + r.status);
           status.className = 'dot';
           status.title = '';

@@ -89,8 +89,7 @@
     q = q.filter(function (e) { return !sent[e.messageId]; });
   };
   /* Sends the oldest events. `leaving`: the page is being hidden or unloaded, so the request
-   * must outlive it (sendBeacon, else fetch keepalive); the events stay stored until a later
-   * page load unless the browser took them while online. */
+   * must outlive it (sendBeacon, else fetch keepalive). */
   var flush = safe(function (leaving) {
     if (optedOut || !consented || !q.length || !key) return;
     if (w.navigator.onLine === false) return persist(!leaving); /* the 'online' event brings us back */
@@ -128,7 +127,7 @@
     schedule(ms > 0 ? ms : Math.min(60000, 1000 * Math.pow(2, tries - 1)) * (0.75 + Math.random() / 2));
   };
   var enqueue = function (e) {
-    if (optedOut || (optedOut = store.get('optout') === '1')) return;
+    if (optedOut) return;
     if (!consented) return void held.push(e);
     q.push(e);
     if (q.length > MAX_Q) q.splice(0, q.length - MAX_Q);
@@ -206,15 +205,17 @@
       if (v) return track('Searched', { query: v, parameter: SEARCH[i], source: 'url' });
     }
   };
-  /* A new URL in a single-page app: the old page is left, the new one viewed. */
-  var navigated = safe(function () {
-    if (location.href === here) return;
+  /* 1 when the URL has changed: the old page is left, and it is the new one's referrer. */
+  var moved = function () {
+    if (location.href === here) return 0;
     leave();
     ref = here;
     here = location.href;
-    /* after the app has had its turn: pushState comes before the new page's title */
-    setTimeout(safe(function () { page(); }), 0);
-  });
+    return 1;
+  };
+  /* A new URL in a single-page app: viewed after the app has had its turn (pushState comes
+   * before the new page's title). */
+  var navigated = safe(function () { if (moved()) setTimeout(safe(function () { page(); }), 0); });
 
   /* ---- automatic capture ---- */
   var text = function (el) {
@@ -285,16 +286,15 @@
     if (e.key === 'Enter' && isSearch(e.target) && !e.target.form) searched(e.target, 'input');
   });
 
-  var hidden = safe(function () {
-    if (d.visibilityState === 'hidden') { leave(); flush(true); } else active();
-  });
+  var going = function () { leave(); flush(true); };
+  var hidden = safe(function () { if (d.visibilityState === 'hidden') going(); else active(); });
 
   /* ---- the API ---- */
   var ff = {
     version: V,
     track: safe(track),
     page: safe(function (name, props) {
-      if (location.href !== here) { leave(); ref = here; here = location.href; }
+      moved();
       page(name, props);
     }),
     identify: safe(function (userId, traits) {
@@ -351,7 +351,7 @@
   ['mousemove', 'mousedown', 'touchstart', 'wheel'].forEach(function (ev) { on(d, ev, safe(active), { passive: true, capture: true }); });
   on(w, 'scroll', safe(function () { active(); scrolled(); }), { passive: true });
   on(d, 'visibilitychange', hidden);
-  on(w, 'pagehide', safe(function () { leave(); flush(true); }));
+  on(w, 'pagehide', safe(going));
   /* back from the back/forward cache: a new view of the page */
   on(w, 'pageshow', safe(function (e) { if (e.persisted) page(); }));
   on(w, 'online', safe(function () { tries = 0; flush(false); }));
