@@ -35,6 +35,9 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
+# The analysis kernels (distances over millions of rows) are worth the vectoriser's full effort.
+$(BUILD)/obj/src/analysis/%.o: CFLAGS += -O3
+
 $(BUILD)/obj/%.o: %.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -MMD -MP -c $< -o $@

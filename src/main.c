@@ -26,6 +26,13 @@ static const char usage[] =
     "                    [--bots include|exclude] [--limit N]   (default: those of the last day)\n"
     "  footfall query --data DIR [--project ID] '<json>'   (the query of POST /api/query; - reads stdin)\n"
     "  footfall segment save NAME '<json>' | list | delete NAME [--project ID] [--data DIR]\n"
+    "  footfall analysis features|segments|rules|recommend --data DIR [--project ID] '<json>'\n"
+    "                                      (as POST /api/analysis/...)\n"
+    "  footfall analysis kmeans --input FILE.csv --k K [--n-init N] [--max-iter N] [--seed N]\n"
+    "  footfall analysis dbscan --input FILE.csv --eps E --min-pts M\n"
+    "  footfall analysis kdist --input FILE.csv --min-pts M [--sample N] [--seed N]\n"
+    "  footfall analysis itemsets --input FILE --min-support S [--max-size N] [--algorithm fpgrowth|apriori]\n"
+    "                             [--min-confidence C]\n"
     "  footfall export --data DIR [--project ID] (--person ID | [--from TIME] [--to TIME])\n"
     "                  [--format ndjson|csv]\n"
     "  footfall erase --data DIR [--project ID] --person ID\n"
@@ -257,6 +264,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "quarantine")) return ff_cmd_read(argc - 2, argv + 2, FF_READ_QUARANTINE);
     if (!strcmp(cmd, "sessions")) return ff_cmd_read(argc - 2, argv + 2, FF_READ_SESSIONS);
     if (!strcmp(cmd, "query")) return ff_cmd_query(argc - 2, argv + 2);
+    if (!strcmp(cmd, "analysis")) return ff_cmd_analysis(argc - 2, argv + 2);
     if (!strcmp(cmd, "segment")) return ff_cmd_segment(argc - 2, argv + 2);
     if (!strcmp(cmd, "export")) return ff_cmd_export(argc - 2, argv + 2);
     if (!strcmp(cmd, "erase")) return ff_cmd_erase(argc - 2, argv + 2);

@@ -15,6 +15,8 @@ enum { FF_READ_EVENTS, FF_READ_QUARANTINE, FF_READ_SESSIONS };
 int ff_cmd_read(int argc, char **argv, int what); /* footfall events|quarantine|sessions */
 int ff_cmd_export(int argc, char **argv);
 int ff_cmd_query(int argc, char **argv);
+int ff_cmd_analysis(int argc, char **argv);                          /* footfall analysis WHAT */
+int ff_cmd_analysis_store(const char *what, int argc, char **argv); /* features, segments */
 int ff_cmd_segment(int argc, char **argv);
 int ff_cmd_erase(int argc, char **argv);
 int ff_cmd_check(int argc, char **argv);

@@ -17,6 +17,7 @@
 #include "project/catalog.h"
 #include "project/segments.h"
 #include "project/session_rules.h"
+#include "analysis/analysis.h"
 #include "query/query.h"
 #include "store/store.h"
 #include "store/dedup.h"
@@ -246,7 +247,9 @@ static void project_timezone(const char *dir, const char *project, char *out, si
     ff_catalog_close(c);
 }
 
-int ff_cmd_query(int argc, char **argv)
+/* `footfall query` and `footfall analysis WHAT`: a request (an argument, or stdin for -) over
+ * DIR's store, answered as POST /api/query or /api/analysis/WHAT answers it. */
+static int answer_cmd(const char *cmd, const char *what, int argc, char **argv)
 {
     const char *dir = NULL, *project = NULL, *json = NULL;
     for (int i = 0; i < argc; i++) {
@@ -257,12 +260,12 @@ int ff_cmd_query(int argc, char **argv)
         } else if (a[0] != '-' || !strcmp(a, "-")) {
             json = a;
         } else {
-            fprintf(stderr, "footfall query: unknown option or missing value: %s\n", a);
+            fprintf(stderr, "footfall %s: unknown option or missing value: %s\n", cmd, a);
             return 2;
         }
     }
     if (!dir || !json) {
-        fprintf(stderr, "footfall query: usage: footfall query --data DIR [--project ID] '<json>' (or - for stdin)\n");
+        fprintf(stderr, "footfall %s: usage: footfall %s --data DIR [--project ID] '<json>' (or - for stdin)\n", cmd, cmd);
         return 2;
     }
     struct ff_buf in, out;
@@ -277,7 +280,7 @@ int ff_cmd_query(int argc, char **argv)
         rc = ff_buf_append_str(&in, json);
     }
     if (rc) {
-        fprintf(stderr, "footfall query: the query is larger than 1 MiB\n");
+        fprintf(stderr, "footfall %s: the request is larger than 1 MiB\n", cmd);
         ff_buf_free(&in);
         return 2;
     }
@@ -288,13 +291,25 @@ int ff_cmd_query(int argc, char **argv)
         ff_buf_free(&in);
         return 1;
     }
-    const char *field;
+    const char *field, *ctype = "application/json";
     struct ff_segment_source segments = {ff_segment_lookup_dir, (void *)dir};
-    int status = ff_query_answer(st, in.data, in.len, ff_now_us(), project, tz, &segments, &out, &field);
+    struct ff_segment_saver saver = {ff_segment_save_dir, (void *)dir};
+    int status = what ? ff_analysis_answer(st, what, in.data, in.len, ff_now_us(), project, tz, &segments, &saver, &out,
+                                           &ctype, &field)
+                      : ff_query_answer(st, in.data, in.len, ff_now_us(), project, tz, &segments, &out, &field);
     ff_store_close(st);
     fwrite(out.data, 1, out.len, status == 200 ? stdout : stderr);
-    fputc('\n', status == 200 ? stdout : stderr);
+    if (!out.len || out.data[out.len - 1] != '\n') fputc('\n', status == 200 ? stdout : stderr);
     ff_buf_free(&in);
     ff_buf_free(&out);
     return status == 200 ? 0 : status == 400 ? 2 : 1;
+}
+
+int ff_cmd_query(int argc, char **argv) { return answer_cmd("query", NULL, argc, argv); }
+
+int ff_cmd_analysis_store(const char *what, int argc, char **argv)
+{
+    char cmd[64];
+    snprintf(cmd, sizeof cmd, "analysis %s", what);
+    return answer_cmd(cmd, what, argc, argv);
 }

@@ -18,6 +18,7 @@
 #include "net/server.h"
 #include "ingest/ingest.h"
 #include "project/segments.h"
+#include "analysis/analysis.h"
 #include "query/query.h"
 #include "store/export.h"
 #include "store/store.h"
@@ -349,6 +350,8 @@ struct query_job {
     int64_t now;
     int status;
     const char *field;
+    char what[16];            /* "": a query; else the analysis asked for (analysis/analysis.h) */
+    const char *content_type; /* of the answer */
 };
 
 static struct query_job *query_job_new(struct ff_conn *c, const char *project, const char *tz)
@@ -375,8 +378,15 @@ static void query_work(uv_work_t *w)
         return;
     }
     struct ff_segment_source segments = {ff_segment_lookup_dir, (void *)j->data_dir};
-    j->status = ff_query_answer(j->store, j->body.data, j->body.len, j->now, j->project[0] ? j->project : NULL, j->tz,
-                                &segments, &j->out, &j->field);
+    struct ff_segment_saver saver = {ff_segment_save_dir, (void *)j->data_dir};
+    j->content_type = "application/json";
+    if (j->what[0])
+        j->status = ff_analysis_answer(j->store, j->what, j->body.data, j->body.len, j->now,
+                                       j->project[0] ? j->project : NULL, j->tz, &segments, &saver, &j->out,
+                                       &j->content_type, &j->field);
+    else
+        j->status = ff_query_answer(j->store, j->body.data, j->body.len, j->now, j->project[0] ? j->project : NULL,
+                                    j->tz, &segments, &j->out, &j->field);
 }
 
 static void query_job_free(struct query_job *j)
@@ -392,16 +402,56 @@ static void query_done(uv_work_t *w, int status)
     struct query_job *j = c->work_data;
     c->work_data = NULL;
     if (status) ff_respond_error(c, 500, "the query was not run", "", NULL);
-    else ff_respond(c, j->status, "application/json", j->out.data, j->out.len, NULL);
+    else ff_respond(c, j->status, j->content_type ? j->content_type : "application/json", j->out.data, j->out.len, NULL);
     query_job_free(j);
 }
 
-static void run_query(struct ff_conn *c, const struct ff_project *p)
+/* GET /api/recommend?person=ID&…: the request POST /api/analysis/recommend takes, from the
+ * query string (numbers as numbers, the rest as strings). NULL, or the parameter that is bad. */
+static const char *recommend_body(const char *query, size_t qlen, struct ff_buf *body)
+{
+    static const char *const keys[] = {"person", "from", "to", "timezone", "transactions", "items", "min_support",
+                                       "min_confidence", "max_size", "limit", "algorithm"};
+    struct ff_buf v;
+    ff_buf_init(&v, 4096);
+    int rc = ff_buf_putc(body, '{'), n = 0;
+    for (size_t i = 0; !rc && i < sizeof keys / sizeof *keys; i++) {
+        ff_buf_reset(&v);
+        if (ff_query_get(query, qlen, keys[i], &v) <= 0) continue;
+        rc = ff_buf_printf(body, "%s\"%s\":", n++ ? "," : "", keys[i]);
+        char num[64], *end;
+        int numeric = i >= 6 && v.len && v.len < sizeof num;
+        if (numeric) {
+            memcpy(num, v.data, v.len);
+            num[v.len] = '\0';
+            strtod(num, &end);
+            numeric = *end == '\0';
+        }
+        if (!rc) rc = numeric ? ff_buf_append(body, v.data, v.len) : ff_json_write_str(body, v.data ? v.data : "", v.len);
+    }
+    if (!rc) rc = ff_buf_putc(body, '}');
+    ff_buf_free(&v);
+    return rc ? "query" : NULL;
+}
+
+/* POST /api/query, or /api/analysis/WHAT when `what` is not NULL. */
+static void run_query(struct ff_conn *c, const struct ff_project *p, const char *what, const char *query, size_t qlen)
 {
     char project[FF_PROJECT_ID_MAX + 1];
     struct query_job *j = query_job_new(c, job_project(project, p) ? project : "", p->timezone ? p->timezone : "UTC");
     if (!j) {
         ff_respond_error(c, 503, "out of memory", "", "Retry-After: 1\r\n");
+        return;
+    }
+    if (what) snprintf(j->what, sizeof j->what, "%s", what);
+    if (c->req.method == HTTP_GET) { /* GET /api/recommend: the request is in the query string */
+        if (recommend_body(query, qlen, &j->body)) {
+            ff_respond_error(c, 400, "the query string is too long", "query", NULL);
+            query_job_free(j);
+        } else if (queue_job(c, j, query_work, query_done)) {
+            query_job_free(j);
+            ff_respond_error(c, 503, "busy", "", "Retry-After: 1\r\n");
+        }
         return;
     }
     size_t elen = 0;
@@ -721,13 +771,34 @@ int ff_api_route(struct ff_conn *c, const char *path, size_t plen, const char *q
 {
     if (person_route(c, path, plen)) return 1;
     if (saved_route(c, path, plen, FF_SAVED_SEGMENT) || saved_route(c, path, plen, FF_SAVED_BOARD)) return 1;
-    if (is_path(path, plen, "/api/query")) {
-        if (c->req.method != HTTP_POST) {
-            ff_respond_error(c, 405, "method not allowed: POST a JSON query", "method", "Allow: POST, OPTIONS\r\n");
+    if (is_path(path, plen, "/api/recommend")) {
+        if (c->req.method != HTTP_GET) {
+            ff_respond_error(c, 405, "method not allowed: GET /api/recommend?person=ID", "method", "Allow: GET, OPTIONS\r\n");
             return 1;
         }
         const struct ff_project *p = ff_require_read_key(c);
-        if (p) run_query(c, p);
+        if (p) run_query(c, p, "recommend", query, qlen);
+        return 1;
+    }
+    static const char analysis[] = "/api/analysis/";
+    int is_analysis = plen > sizeof analysis - 1 && memcmp(path, analysis, sizeof analysis - 1) == 0;
+    if (is_path(path, plen, "/api/query") || is_analysis) {
+        const char *what = is_analysis ? path + sizeof analysis - 1 : NULL;
+        size_t wlen = is_analysis ? plen - (sizeof analysis - 1) : 0;
+        if (what && !ff_analysis_known(what, wlen)) {
+            ff_respond_error(c, 404, "no such analysis: POST /api/analysis/features, segments, rules or recommend", "path",
+                             NULL);
+            return 1;
+        }
+        if (c->req.method != HTTP_POST) {
+            ff_respond_error(c, 405, what ? "method not allowed: POST a JSON request" : "method not allowed: POST a JSON query",
+                             "method", "Allow: POST, OPTIONS\r\n");
+            return 1;
+        }
+        const struct ff_project *p = ff_require_read_key(c);
+        char w[16] = "";
+        if (what) memcpy(w, what, wlen < sizeof w ? wlen : sizeof w - 1);
+        if (p) run_query(c, p, what ? w : NULL, NULL, 0);
         return 1;
     }
     int get = c->req.method == HTTP_GET || c->req.method == HTTP_HEAD;

@@ -110,6 +110,16 @@ int ff_segment_lookup_dir(void *data_dir, const char *project, const char *name,
     return rc;
 }
 
+int ff_segment_save_dir(void *data_dir, const char *project, const char *name, const char *def, size_t len, char *err,
+                        size_t errlen)
+{
+    struct ff_catalog *c;
+    if (ff_catalog_open(data_dir, 0, &c, err, errlen)) return -EIO;
+    int rc = ff_segment_save(c, project, name, def, len, err, errlen);
+    ff_catalog_close(c);
+    return rc;
+}
+
 int ff_board_check(const char *json, size_t len, char *err, size_t errlen)
 {
     struct ff_json_parser *jp = ff_json_parser_new();

@@ -37,5 +37,9 @@ int ff_board_check(const char *json, size_t len, char *err, size_t errlen);
 /* A look-up for queries (query.h, struct ff_segment_source) in the catalog of the data
  * directory `data_dir`, opened for each look-up, so any thread may call it. */
 int ff_segment_lookup_dir(void *data_dir, const char *project, const char *name, struct ff_buf *out);
+/* Saves a segment in the catalog of `data_dir` (the analysis engine's segments: analysis.h,
+ * struct ff_segment_saver), opened for the one save. 0 or -EIO (err says why). */
+int ff_segment_save_dir(void *data_dir, const char *project, const char *name, const char *def, size_t len, char *err,
+                        size_t errlen);
 
 #endif

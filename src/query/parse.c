@@ -509,8 +509,8 @@ static int segment_body(struct parser *p, uint32_t node)
     uint32_t n;
     uint32_t ps = ff_json_get(d, node, "persons");
     if (ps != FF_JSON_NONE) {
-        if (d->nodes[ps].type != FF_JSON_ARRAY || !d->nodes[ps].len || d->nodes[ps].len > 100000)
-            return bad(p, "segment", "%s", "segment: persons is a list of 1 to 100000 ids");
+        if (d->nodes[ps].type != FF_JSON_ARRAY || !d->nodes[ps].len || d->nodes[ps].len > FF_SEGMENT_MAX_PERSONS)
+            return bad(p, "segment", "%s", "segment: persons is a list of 1 to 1000000 ids");
         if (ff_json_get(d, node, "event") != FF_JSON_NONE || ff_json_get(d, node, "filters") != FF_JSON_NONE)
             return bad(p, "segment", "%s", "segment: either persons, or event and filters");
         if (!(sg->persons = ff_calloc(d->nodes[ps].len, sizeof *sg->persons))) return -ENOMEM;
@@ -558,7 +558,7 @@ int ff_query_set_segment(struct ff_query *q, const char *json, size_t len, char 
 {
     struct ff_json_parser *jp = ff_json_parser_new();
     struct ff_buf scratch;
-    ff_buf_init(&scratch, (size_t)1 << 24);
+    ff_buf_init(&scratch, (size_t)1 << 26);
     struct ff_json_doc doc;
     struct parser p = {&doc, q, &q->segment.text, err, errlen, field};
     int rc = jp ? 0 : -ENOMEM;
@@ -574,7 +574,7 @@ int ff_segment_check(const char *json, size_t len, char *err, size_t errlen)
     struct ff_query q;
     memset(&q, 0, sizeof q);
     ff_buf_init(&q.text, (size_t)1 << 20);
-    ff_buf_init(&q.segment.text, (size_t)1 << 24);
+    ff_buf_init(&q.segment.text, (size_t)1 << 26);
     const char *field;
     q.now_us = ff_now_us();
     q.from_us = q.now_us - DEFAULT_RANGE_US;
@@ -584,8 +584,9 @@ int ff_segment_check(const char *json, size_t len, char *err, size_t errlen)
     return rc;
 }
 
-int ff_query_parse(const char *json, size_t len, int64_t now_us, const char *default_tz, struct ff_query *q,
-                   char *err, size_t errlen, const char **field)
+/* common_only: the fields every kind has, for another engine's request (kind is not read) */
+static int parse_query(const char *json, size_t len, int64_t now_us, const char *default_tz, struct ff_query *q,
+                       char *err, size_t errlen, const char **field, int common_only)
 {
     memset(q, 0, sizeof *q);
     ff_buf_init(&q->text, (size_t)1 << 24);
@@ -595,12 +596,12 @@ int ff_query_parse(const char *json, size_t len, int64_t now_us, const char *def
     ff_buf_init(&scratch, (size_t)1 << 24);
     struct ff_json_doc doc;
     struct parser p = {&doc, q, &q->text, err, errlen, field};
-    ff_buf_init(&q->segment.text, (size_t)1 << 24);
+    ff_buf_init(&q->segment.text, (size_t)1 << 26);
     int rc = jp ? 0 : -ENOMEM;
     if (!rc && (ff_json_parse_copy(jp, &scratch, json, len, &doc) || doc.nodes[0].type != FF_JSON_OBJECT))
         rc = bad(&p, "", "%s", "the query must be a JSON object");
     struct ff_str s;
-    if (!rc && (rc = get_str(&p, "kind", &s)) >= 0) {
+    if (!rc && !common_only && (rc = get_str(&p, "kind", &s)) >= 0) {
         static const char *const kinds[] = {"trends", "sessions",  "top",  "funnel", "retention", "paths",
                                             "stickiness", "lifecycle", "live", "events", "persons"};
         int k = -1;
@@ -674,13 +675,14 @@ int ff_query_parse(const char *json, size_t len, int64_t now_us, const char *def
             p.text = &q->text;
         }
     }
-    if (!rc && q->kind == FF_Q_TRENDS) rc = parse_trends(&p);
-    if (!rc && (q->kind == FF_Q_SESSIONS || q->kind == FF_Q_TOP)) rc = parse_visits(&p);
-    if (!rc && q->kind == FF_Q_FUNNEL) rc = parse_funnel(&p);
-    if (!rc && q->kind == FF_Q_RETENTION) rc = parse_retention(&p);
-    if (!rc && q->kind == FF_Q_PATHS) rc = parse_paths(&p);
-    if (!rc && (q->kind == FF_Q_STICKINESS || q->kind == FF_Q_LIFECYCLE)) rc = parse_activity(&p);
-    if (!rc && q->kind >= FF_Q_LIVE) { /* live, events, persons: an event (or any) and limit */
+    if (common_only) q->kind = FF_Q_PERSONS; /* what the query engine reads of it is the common fields */
+    else if (!rc && q->kind == FF_Q_TRENDS) rc = parse_trends(&p);
+    if (!rc && !common_only && (q->kind == FF_Q_SESSIONS || q->kind == FF_Q_TOP)) rc = parse_visits(&p);
+    if (!rc && !common_only && q->kind == FF_Q_FUNNEL) rc = parse_funnel(&p);
+    if (!rc && !common_only && q->kind == FF_Q_RETENTION) rc = parse_retention(&p);
+    if (!rc && !common_only && q->kind == FF_Q_PATHS) rc = parse_paths(&p);
+    if (!rc && !common_only && (q->kind == FF_Q_STICKINESS || q->kind == FF_Q_LIFECYCLE)) rc = parse_activity(&p);
+    if (!rc && !common_only && q->kind >= FF_Q_LIVE) { /* live, events, persons: an event (or any) and limit */
         q->nseries = 1;
         q->limit = q->kind == FF_Q_LIVE ? 10 : 100;
         rc = get_event(&p, "event", q->series[0].event);
@@ -708,6 +710,18 @@ int ff_query_parse(const char *json, size_t len, int64_t now_us, const char *def
     ff_buf_free(&scratch);
     if (rc) ff_query_free(q);
     return rc;
+}
+
+int ff_query_parse(const char *json, size_t len, int64_t now_us, const char *default_tz, struct ff_query *q,
+                   char *err, size_t errlen, const char **field)
+{
+    return parse_query(json, len, now_us, default_tz, q, err, errlen, field, 0);
+}
+
+int ff_query_parse_common(const char *json, size_t len, int64_t now_us, const char *default_tz, struct ff_query *q,
+                          char *err, size_t errlen, const char **field)
+{
+    return parse_query(json, len, now_us, default_tz, q, err, errlen, field, 1);
 }
 
 static void free_filters(struct ff_filter *fs, size_t n)

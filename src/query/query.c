@@ -195,7 +195,7 @@ static int load_segment(struct ff_query *q, const char *project, const struct ff
     char err[1024];
     const char *proj = project && project[0] ? project : FF_DEFAULT_PROJECT;
     struct ff_buf def;
-    ff_buf_init(&def, (size_t)1 << 20);
+    ff_buf_init(&def, (size_t)1 << 26); /* a list of persons can be long */
     int rc = segments && segments->get ? segments->get(segments->arg, proj, q->segment.name, &def) : -ENOENT;
     int status = 0;
     if (rc == -ENOENT) {
@@ -212,14 +212,15 @@ static int load_segment(struct ff_query *q, const char *project, const struct ff
     return status;
 }
 
-int ff_query_answer(struct ff_store *s, const char *json, size_t len, int64_t now_us, const char *project,
-                    const char *default_tz, const struct ff_segment_source *segments, struct ff_buf *out,
-                    const char **field)
+int ff_query_answer_with(struct ff_store *s, const char *json, size_t len, int64_t now_us, const char *project,
+                         const char *default_tz, const struct ff_segment_source *segments,
+                         const struct ff_query_runner *runner, struct ff_buf *out, const char **field)
 {
     struct ff_query q;
     char err[1024] = "";
     *field = "";
-    int rc = ff_query_parse(json, len, now_us, default_tz, &q, err, sizeof err, field);
+    int rc = runner ? ff_query_parse_common(json, len, now_us, default_tz, &q, err, sizeof err, field)
+                    : ff_query_parse(json, len, now_us, default_tz, &q, err, sizeof err, field);
     if (rc == FF_EINVAL) return error_answer(out, 400, err, *field);
     if (rc == -ENOMEM) return error_answer(out, 503, "out of memory", "");
     if (rc) return error_answer(out, 500, ff_strerror(rc), "");
@@ -232,9 +233,11 @@ int ff_query_answer(struct ff_store *s, const char *json, size_t len, int64_t no
             return status;
         }
     }
-    rc = ff_query_run(s, &q, out, err, sizeof err);
+    const char *own_field = "from";
+    rc = runner ? runner->run(runner->arg, s, &q, json, len, out, err, sizeof err, &own_field)
+                : ff_query_run(s, &q, out, err, sizeof err);
     ff_query_free(&q);
-    if (rc == FF_EINVAL) return error_answer(out, 400, err, "from");
+    if (rc == FF_EINVAL) return *field = own_field, error_answer(out, 400, err, own_field);
     if (rc == FF_ETOOBIG) return error_answer(out, 413, err, "");
     if (rc == FF_QUERY_TIMEOUT)
         return error_answer(out, 408, "the query ran past its time budget (timeout_ms, 30 s by default): narrow it "
@@ -244,6 +247,13 @@ int ff_query_answer(struct ff_store *s, const char *json, size_t len, int64_t no
         return error_answer(out, 500, err, "");
     }
     return 200;
+}
+
+int ff_query_answer(struct ff_store *s, const char *json, size_t len, int64_t now_us, const char *project,
+                    const char *default_tz, const struct ff_segment_source *segments, struct ff_buf *out,
+                    const char **field)
+{
+    return ff_query_answer_with(s, json, len, now_us, project, default_tz, segments, NULL, out, field);
 }
 
 /* ---- buckets in the query's zone ---- */

@@ -105,6 +105,7 @@ struct ff_step {
  * at least min_count times in [from, to) (the query's range by default); or the persons a
  * list names (user, anonymous or person ids). A query with a segment counts only the events
  * of its persons. Saved segments are definitions kept per project (project/catalog.h). */
+#define FF_SEGMENT_MAX_PERSONS 1000000
 struct ff_segment {
     int set;                       /* the query has a segment (its definition is in here) */
     char name[FF_QUERY_NAME_MAX];  /* a saved segment's name; set = 0 until it is loaded */
@@ -172,6 +173,10 @@ struct ff_query {
 int ff_query_parse(const char *json, size_t len, int64_t now_us, const char *default_tz, struct ff_query *q,
                    char *err, size_t errlen, const char **field);
 void ff_query_free(struct ff_query *q);
+/* Parses only the fields every kind has (project, range, timezone, filters, bots, segment,
+ * compare, timeout_ms) of another engine's request (analysis/analysis.h); kind is not read. */
+int ff_query_parse_common(const char *json, size_t len, int64_t now_us, const char *default_tz, struct ff_query *q,
+                          char *err, size_t errlen, const char **field);
 
 /* Runs a parsed query over the store and appends its answer (JSON) to out. A query that
  * would need more than its memory budget stops with FF_ETOOBIG (err says what). */
@@ -195,6 +200,19 @@ int ff_segment_check(const char *json, size_t len, char *err, size_t errlen);
 int ff_query_answer(struct ff_store *s, const char *json, size_t len, int64_t now_us, const char *project,
                     const char *default_tz, const struct ff_segment_source *segments, struct ff_buf *out,
                     const char **field);
+/* Another engine answering on a query's common fields (ff_query_parse_common): run gets
+ * the parsed query, with its saved segment loaded, and the request text for its own fields.
+ * It returns 0, or FF_EINVAL with err and *field naming its bad field, FF_ETOOBIG (err),
+ * FF_QUERY_TIMEOUT (-20001) or another error; ff_query_answer_with turns those into the
+ * status and error answer ff_query_answer gives. */
+struct ff_query_runner {
+    int (*run)(void *arg, struct ff_store *s, const struct ff_query *q, const char *json, size_t len,
+               struct ff_buf *out, char *err, size_t errlen, const char **field);
+    void *arg;
+};
+int ff_query_answer_with(struct ff_store *s, const char *json, size_t len, int64_t now_us, const char *project,
+                         const char *default_tz, const struct ff_segment_source *segments,
+                         const struct ff_query_runner *runner, struct ff_buf *out, const char **field);
 
 /* ---- fields (fields.c) ---- */
 /* 0, or -1 when `name` is not a field events have (err says which are). */

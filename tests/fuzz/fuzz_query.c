@@ -2,11 +2,13 @@
  * with a message naming a field, or gives a query that frees cleanly; relative times,
  * filters (regexes included) and breakdowns are all reached from the corpus. The same bytes
  * go through the checks of saved segments and boards (PUT /api/segments|boards/NAME), which
- * refuse with a message or accept. */
+ * refuse with a message or accept, and through the analysis engine's requests (features,
+ * segments: the same common fields and options of their own). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "analysis/analysis.h"
 #include "core/errors.h"
 #include "project/segments.h"
 #include "query/query.h"
@@ -24,6 +26,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     err[0] = '\0';
     if (ff_segment_check((const char *)data, size, err, sizeof err) && !err[0]) abort();
+    for (int w = 0; w < 2; w++) {
+        err[0] = '\0';
+        field = NULL;
+        rc = ff_analysis_check(w ? "segments" : "features", (const char *)data, size, err, sizeof err, &field);
+        if (rc == FF_EINVAL && (!field || !err[0])) abort();
+    }
     err[0] = '\0';
     if (ff_board_check((const char *)data, size, err, sizeof err) && !err[0]) abort();
     return 0;
