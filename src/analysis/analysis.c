@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "analysis/analysis.h"
+#include "analysis/arima.h"
 #include "analysis/baskets.h"
 #include "analysis/dbscan.h"
 #include "analysis/features.h"
@@ -26,8 +27,8 @@
 #define KDIST_SAMPLE 10000
 #define KDIST_POINTS 100         /* points of the k-distance curve in the answer */
 
-enum { W_FEATURES, W_SEGMENTS, W_RULES, W_RECOMMEND };
-static const char *const whats[] = {"features", "segments", "rules", "recommend"};
+enum { W_FEATURES, W_SEGMENTS, W_RULES, W_RECOMMEND, W_FORECAST };
+static const char *const whats[] = {"features", "segments", "rules", "recommend", "forecast"};
 
 int ff_analysis_known(const char *what, size_t len)
 {
@@ -59,6 +60,13 @@ struct opts {
     size_t max_size, limit;
     int apriori, sort, list_itemsets;
     char person[FF_QUERY_NAME_MAX];
+    /* forecast */
+    size_t horizon;
+    int order[3], have_order;     /* p, d, q */
+    int sorder[4], seasonal;      /* P, D, Q, s; seasonal: 0 none, 1 given, 2 chosen */
+    int interval;                 /* the trends query's */
+    int has_kind;                 /* the request names its kind (else it is trends) */
+    size_t max_pq;
 };
 
 struct ctx {
@@ -66,6 +74,10 @@ struct ctx {
     const char *content_type;
     const struct ff_segment_saver *saver;
     const char *project;
+    /* what a forecast's trends query is answered with */
+    const struct ff_segment_source *segments;
+    const char *tz;
+    int64_t now_us;
 };
 
 /* ---- options ---- */
@@ -175,6 +187,53 @@ static int parse_rule_opts(struct op *p, int what, struct opts *o)
     return rc < 0 ? rc : 0;
 }
 
+static int get_ints(struct op *p, const char *key, int *v, size_t n, const int *hi, const char *msg)
+{
+    uint32_t a = ff_json_get(p->d, 0, key);
+    if (a == FF_JSON_NONE) return 0;
+    if (p->d->nodes[a].type != FF_JSON_ARRAY || p->d->nodes[a].len != n) return bad(p, key, msg);
+    size_t i = 0;
+    for (uint32_t e = a + 1; e < p->d->nodes[a].end; e = p->d->nodes[e].end, i++) {
+        const struct ff_json_node *x = &p->d->nodes[e];
+        if ((x->type != FF_JSON_INT && x->type != FF_JSON_UINT) || x->v.i < 0 || x->v.i > hi[i]) return bad(p, key, msg);
+        v[i] = (int)x->v.i;
+    }
+    return 1;
+}
+
+static int parse_forecast_opts(struct op *p, struct opts *o)
+{
+    static const char *const ivs[] = {"minute", "hour", "day", "week", "month"};
+    char name[FF_QUERY_NAME_MAX];
+    o->interval = FF_IV_DAY;
+    o->has_kind = ff_json_get(p->d, 0, "kind") != FF_JSON_NONE;
+    int rc = get_name(p, 0, "interval", name, "interval is minute, hour, day, week or month");
+    if (rc == 1) {
+        o->interval = -1;
+        for (int i = 0; i < 5; i++)
+            if (!strcmp(name, ivs[i])) o->interval = i;
+        rc = o->interval < 0 ? bad(p, "interval", "interval is minute, hour, day, week or month") : 0;
+    }
+    o->horizon = o->interval == FF_IV_HOUR ? 24 : o->interval == FF_IV_DAY ? 14 : 12;
+    o->max_pq = 3;
+    if (rc >= 0) rc = get_whole(p, 0, "horizon", 1, 1000, &o->horizon, "horizon is a whole number of intervals from 1 to 1000");
+    static const int ohi[3] = {FF_ARIMA_MAX_ORDER, 2, FF_ARIMA_MAX_ORDER}, shi[4] = {FF_ARIMA_MAX_SORDER, 1, FF_ARIMA_MAX_SORDER, 60};
+    if (rc >= 0 && (rc = get_ints(p, "order", o->order, 3, ohi, "order is [p, d, q]: p and q 0-5, d 0-2")) == 1) o->have_order = 1, rc = 0;
+    /* seasonal: true (the interval's rhythm: 7 days, 24 hours, 12 months), false, or [P, D, Q, s] */
+    uint32_t se = rc < 0 ? FF_JSON_NONE : ff_json_get(p->d, 0, "seasonal");
+    o->seasonal = o->interval == FF_IV_DAY || o->interval == FF_IV_HOUR ? 2 : 0;
+    if (se != FF_JSON_NONE) {
+        int t = p->d->nodes[se].type;
+        if (t == FF_JSON_TRUE || t == FF_JSON_FALSE) o->seasonal = t == FF_JSON_TRUE ? 2 : 0;
+        else if (get_ints(p, "seasonal", o->sorder, 4, shi, "seasonal is true, false or [P, D, Q, s]: P and Q 0-2, D 0-1, s 2-60") == 1 &&
+                 o->sorder[3] >= 2)
+            o->seasonal = 1;
+        else rc = bad(p, "seasonal", "seasonal is true, false or [P, D, Q, s]: P and Q 0-2, D 0-1, s 2-60");
+    }
+    if (o->seasonal == 2) o->sorder[3] = o->interval == FF_IV_DAY ? 7 : o->interval == FF_IV_HOUR ? 24 : 12;
+    return rc < 0 ? rc : 0;
+}
+
 static int parse_opts(struct op *p, int what, struct opts *o)
 {
     memset(o, 0, sizeof *o);
@@ -234,6 +293,7 @@ static int parse_opts(struct op *p, int what, struct opts *o)
         if (!ok) rc = bad(p, "save", "save is a name prefix of 1 to 60 of A-Z a-z 0-9 _ . -");
     }
     if (rc >= 0 && (what == W_RULES || what == W_RECOMMEND)) rc = parse_rule_opts(p, what, o);
+    if (rc >= 0 && what == W_FORECAST) rc = parse_forecast_opts(p, o);
     return rc < 0 ? rc : 0;
 }
 
@@ -752,6 +812,171 @@ static int answer_rules(struct ff_store *s, const struct ff_query *q, const stru
     return rc;
 }
 
+/* ---- forecasts ---- */
+
+/* One series: the model (given, or chosen by AIC), forecasts for the horizon with 80% and
+ * 95% intervals, and the anomalies: values outside the 95% interval of their one-step
+ * prediction. `open` is the interval still in progress (its value left out of the fit). */
+static int forecast_series(const struct ff_query *q, const struct opts *o, const double *y, size_t n, int64_t first,
+                           int open, struct ff_buf *out, char *err, size_t errlen)
+{
+    size_t fit_n = open && n ? n - 1 : n;
+    struct ff_arima m;
+    int rc;
+    if (o->have_order) {
+        struct ff_arima_order ord = {o->order[0], o->order[1], o->order[2], o->seasonal ? o->sorder[0] : 0,
+                                     o->seasonal ? o->sorder[1] : 0, o->seasonal ? o->sorder[2] : 0,
+                                     o->seasonal ? o->sorder[3] : 0};
+        rc = ff_arima_fit(y, fit_n, &ord, &m, err, errlen);
+        if (rc == FF_EINVAL && o->seasonal == 2) { /* too short for the rhythm: without it */
+            ord.P = ord.D = ord.Q = ord.s = 0;
+            rc = ff_arima_fit(y, fit_n, &ord, &m, err, errlen);
+        }
+    } else {
+        struct ff_arima_auto a = {.d = -1, .max_p = (int)o->max_pq, .max_q = (int)o->max_pq,
+                                  .s = o->seasonal && fit_n >= 3 * (size_t)o->sorder[3] ? o->sorder[3] : 0,
+                                  .D = o->seasonal == 1 ? o->sorder[1] : 0};
+        size_t tried;
+        rc = ff_arima_select(y, fit_n, &a, &m, NULL, 0, &tried, err, errlen);
+    }
+    if (rc) return rc;
+    size_t h = o->horizon;
+    double *mean = ff_malloc((h + 1) * sizeof *mean), *se = ff_malloc((h + 1) * sizeof *se);
+    double *pred = ff_malloc((fit_n + 1) * sizeof *pred), *pse = ff_malloc((fit_n + 1) * sizeof *pse);
+    if (!mean || !se || !pred || !pse) rc = -ENOMEM;
+    if (!rc) rc = ff_arima_forecast(&m, y, fit_n, h, mean, se);
+    if (!rc) rc = ff_arima_one_step(&m, y, fit_n, pred, pse);
+    struct ff_query qq = *q;
+    qq.interval = o->interval;
+    char label[64];
+    if (!rc) rc = ff_buf_append_str(out, ",\"model\":{") || ff_arima_write_json(out, &m);
+    if (!rc) rc = ff_buf_printf(out, ",\"chosen_by\":\"%s\"},\"forecast\":[", o->have_order ? "given" : "aic");
+    for (size_t j = 0; !rc && j < h; j++) {
+        ff_query_bucket_label(&qq, first + (int64_t)(fit_n + j), label);
+        rc = ff_buf_printf(out, "%s{\"bucket\":\"%s\",\"mean\":", j ? "," : "", label);
+        double lo80 = mean[j] - FF_Z80 * se[j], hi80 = mean[j] + FF_Z80 * se[j];
+        double lo95 = mean[j] - FF_Z95 * se[j], hi95 = mean[j] + FF_Z95 * se[j];
+        if (!rc) rc = write_num(out, mean[j]) || ff_buf_append_str(out, ",\"lower80\":") || write_num(out, lo80);
+        if (!rc) rc = ff_buf_append_str(out, ",\"upper80\":") || write_num(out, hi80);
+        if (!rc) rc = ff_buf_append_str(out, ",\"lower95\":") || write_num(out, lo95);
+        if (!rc) rc = ff_buf_append_str(out, ",\"upper95\":") || write_num(out, hi95);
+        if (!rc && j == 0 && open) rc = ff_buf_append_str(out, ",\"actual_so_far\":") || write_num(out, y[n - 1]);
+        if (!rc) rc = ff_buf_putc(out, '}');
+    }
+    if (!rc) rc = ff_buf_append_str(out, "],\"anomalies\":[");
+    for (size_t t = 0, k = 0; !rc && t < fit_n; t++) {
+        if (!isfinite(pred[t]) || fabs(y[t] - pred[t]) <= FF_Z95 * pse[t]) continue;
+        ff_query_bucket_label(&qq, first + (int64_t)t, label);
+        rc = ff_buf_printf(out, "%s{\"bucket\":\"%s\",\"actual\":", k++ ? "," : "", label);
+        if (!rc) rc = write_num(out, y[t]) || ff_buf_append_str(out, ",\"expected\":") || write_num(out, pred[t]);
+        if (!rc) rc = ff_buf_append_str(out, ",\"lower95\":") || write_num(out, pred[t] - FF_Z95 * pse[t]);
+        if (!rc) rc = ff_buf_append_str(out, ",\"upper95\":") || write_num(out, pred[t] + FF_Z95 * pse[t]);
+        if (!rc) rc = ff_buf_putc(out, '}');
+    }
+    if (!rc) rc = ff_buf_putc(out, ']');
+    ff_free(mean);
+    ff_free(se);
+    ff_free(pred);
+    ff_free(pse);
+    return rc;
+}
+
+static int answer_forecast(struct ctx *c, struct ff_store *s, const struct ff_query *q, const struct opts *o,
+                           const char *json, size_t len, struct ff_buf *out, char *err, size_t errlen, const char **field)
+{
+    /* the trends query the request is ("kind" may be left out), answered as POST /api/query
+     * answers it */
+    struct ff_buf tr, body;
+    ff_buf_init(&tr, (size_t)1 << 30);
+    ff_buf_init(&body, (size_t)1 << 21);
+    const char *open_brace = memchr(json, '{', len), *rest = open_brace ? open_brace + 1 : json + len;
+    size_t rlen = (size_t)(json + len - rest), skip = 0;
+    while (skip < rlen && (rest[skip] == ' ' || rest[skip] == '\t' || rest[skip] == '\r' || rest[skip] == '\n')) skip++;
+    int brc = o->has_kind ? ff_buf_append(&body, json, len)
+                          : ff_buf_append_str(&body, skip < rlen && rest[skip] == '}' ? "{\"kind\":\"trends\"" : "{\"kind\":\"trends\",");
+    if (!brc && !o->has_kind) brc = ff_buf_append(&body, rest, rlen);
+    const char *tfield = "";
+    int status = brc ? 503
+                     : ff_query_answer(s, body.data, body.len, c->now_us, q->project[0] ? q->project : NULL, c->tz,
+                                       c->segments, &tr, &tfield);
+    ff_buf_free(&body);
+    struct ff_json_parser *jp = ff_json_parser_new();
+    struct ff_buf scratch;
+    ff_buf_init(&scratch, (size_t)1 << 30);
+    struct ff_json_doc doc;
+    int rc = jp ? 0 : -ENOMEM;
+    if (!rc && ff_json_parse_copy(jp, &scratch, tr.data ? tr.data : "", tr.len, &doc)) rc = -EIO;
+    if (!rc && status != 200) { /* its error is the request's */
+        const char *m;
+        uint32_t ml;
+        if (ff_json_str(&doc, ff_json_get(&doc, 0, "error"), &m, &ml)) snprintf(err, errlen, "%.*s", (int)ml, m);
+        *field = tfield;
+        rc = status == 413 ? FF_ETOOBIG : status == 408 ? FF_QUERY_TIMEOUT : FF_EINVAL;
+    }
+    uint32_t kind = rc ? FF_JSON_NONE : ff_json_get(&doc, 0, "kind");
+    const char *kv;
+    uint32_t kl;
+    if (!rc && (!ff_json_str(&doc, kind, &kv, &kl) || kl != 6 || memcmp(kv, "trends", 6))) {
+        snprintf(err, errlen, "kind: a forecast is of a trends query");
+        *field = "kind";
+        rc = FF_EINVAL;
+    }
+    uint32_t series = rc ? FF_JSON_NONE : ff_json_get(&doc, 0, "series"), buckets = rc ? FF_JSON_NONE : ff_json_get(&doc, 0, "buckets");
+    if (!rc && (series == FF_JSON_NONE || buckets == FF_JSON_NONE)) rc = -EIO;
+    struct ff_query qq = *q;
+    qq.interval = o->interval;
+    int64_t first = rc ? 0 : ff_query_bucket(&qq, q->from_us);
+    int open = q->to_us > q->now_us - 1; /* the last interval is still going on */
+    if (!rc) rc = ff_buf_printf(out, "{\"kind\":\"forecast\",\"interval\":\"%s\",\"horizon\":%zu,\"open\":%s,\"buckets\":",
+                                (const char *[]){"minute", "hour", "day", "week", "month"}[o->interval], o->horizon,
+                                open ? "true" : "false");
+    if (!rc) rc = ff_json_write_node(out, &doc, buckets);
+    if (!rc) rc = ff_buf_append_str(out, ",\"series\":[");
+    size_t k = 0;
+    for (uint32_t e = series + 1; !rc && e < doc.nodes[series].end; e = doc.nodes[e].end, k++) {
+        uint32_t data = ff_json_get(&doc, e, "data");
+        if (data == FF_JSON_NONE) continue;
+        size_t n = doc.nodes[data].len, i = 0;
+        double *y = ff_malloc((n + 1) * sizeof *y);
+        if (!y) {
+            rc = -ENOMEM;
+            break;
+        }
+        for (uint32_t v = data + 1; v < doc.nodes[data].end; v = doc.nodes[v].end, i++) {
+            const struct ff_json_node *x = &doc.nodes[v];
+            y[i] = x->type == FF_JSON_INT ? (double)x->v.i : x->type == FF_JSON_UINT ? (double)x->v.u
+                 : x->type == FF_JSON_DOUBLE ? x->v.d : 0;
+        }
+        rc = ff_buf_append_str(out, k ? ",{" : "{");
+        for (uint32_t f = e + 1; !rc && f < doc.nodes[e].end; f = doc.nodes[f].end) { /* its own fields as they were */
+            if (f != e + 1) rc = ff_buf_putc(out, ',');
+            if (!rc) rc = ff_json_write_str(out, doc.nodes[f].key, doc.nodes[f].key_len);
+            if (!rc) rc = ff_buf_putc(out, ':');
+            if (!rc) rc = ff_json_write_node(out, &doc, f);
+        }
+        if (!rc) {
+            size_t mark = out->len;
+            char serr[256] = "";
+            int frc = forecast_series(q, o, y, n, first, open, out, serr, sizeof serr);
+            if (frc == FF_EINVAL) { /* this series cannot be forecast: say why, go on with the rest */
+                out->len = mark;
+                rc = ff_buf_append_str(out, ",\"error\":");
+                if (!rc) rc = ff_json_write_str(out, serr, strlen(serr));
+            } else {
+                rc = frc;
+            }
+        }
+        if (!rc) rc = ff_buf_putc(out, '}');
+        ff_free(y);
+    }
+    if (!rc) rc = ff_buf_append_str(out, "]}");
+    if (rc == -EIO) snprintf(err, errlen, "the trends answer could not be read"), rc = -EIO;
+    ff_json_parser_free(jp);
+    ff_buf_free(&scratch);
+    ff_buf_free(&tr);
+    return rc;
+}
+
 /* ---- the request ---- */
 
 static int run(void *arg, struct ff_store *s, const struct ff_query *q, const char *json, size_t len,
@@ -772,6 +997,7 @@ static int run(void *arg, struct ff_store *s, const struct ff_query *q, const ch
     ff_buf_free(&scratch);
     if (rc) return rc;
     if (c->what == W_RULES || c->what == W_RECOMMEND) return answer_rules(s, q, &o, out, err, errlen, field);
+    if (c->what == W_FORECAST) return answer_forecast(c, s, q, &o, json, len, out, err, errlen, field);
     struct ff_ftable t;
     rc = ff_features_build(s, q, &o.f, &t, err, errlen);
     if (rc == FF_EINVAL) *field = "revenue";
@@ -824,7 +1050,8 @@ int ff_analysis_answer(struct ff_store *s, const char *what, const char *json, s
                        const char **field)
 {
     struct ctx c = {.what = -1, .content_type = "application/json", .saver = saver,
-                    .project = project && project[0] ? project : FF_DEFAULT_PROJECT};
+                    .project = project && project[0] ? project : FF_DEFAULT_PROJECT, .segments = segments,
+                    .tz = default_tz, .now_us = now_us};
     for (size_t i = 0; i < sizeof whats / sizeof *whats; i++)
         if (strcmp(whats[i], what) == 0) c.what = (int)i;
     struct ff_query_runner runner = {run, &c};
@@ -832,7 +1059,8 @@ int ff_analysis_answer(struct ff_store *s, const char *what, const char *json, s
                             : ff_query_answer_with(s, json, len, now_us, project, default_tz, segments, &runner, out, field);
     if (status == 404) {
         ff_buf_reset(out);
-        ff_buf_append_str(out, "{\"error\":\"no such analysis: features or segments\",\"field\":\"\"}");
+        ff_buf_append_str(out, "{\"error\":\"no such analysis: features, segments, rules, recommend or forecast\","
+                               "\"field\":\"\"}");
     }
     *content_type = status == 200 ? c.content_type : "application/json";
     return status;

@@ -786,7 +786,7 @@ int ff_api_route(struct ff_conn *c, const char *path, size_t plen, const char *q
         const char *what = is_analysis ? path + sizeof analysis - 1 : NULL;
         size_t wlen = is_analysis ? plen - (sizeof analysis - 1) : 0;
         if (what && !ff_analysis_known(what, wlen)) {
-            ff_respond_error(c, 404, "no such analysis: POST /api/analysis/features, segments, rules or recommend", "path",
+            ff_respond_error(c, 404, "no such analysis: POST /api/analysis/features, segments, rules, recommend or forecast", "path",
                              NULL);
             return 1;
         }

@@ -3,7 +3,7 @@
  * filters (regexes included) and breakdowns are all reached from the corpus. The same bytes
  * go through the checks of saved segments and boards (PUT /api/segments|boards/NAME), which
  * refuse with a message or accept, and through the analysis engine's requests (features,
- * segments: the same common fields and options of their own). */
+ * segments, rules, recommend, forecast: the same common fields and options of their own). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,10 +26,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     err[0] = '\0';
     if (ff_segment_check((const char *)data, size, err, sizeof err) && !err[0]) abort();
-    for (int w = 0; w < 2; w++) {
+    static const char *const whats[] = {"features", "segments", "rules", "recommend", "forecast"};
+    for (int w = 0; w < 5; w++) {
         err[0] = '\0';
         field = NULL;
-        rc = ff_analysis_check(w ? "segments" : "features", (const char *)data, size, err, sizeof err, &field);
+        rc = ff_analysis_check(whats[w], (const char *)data, size, err, sizeof err, &field);
         if (rc == FF_EINVAL && (!field || !err[0])) abort();
     }
     err[0] = '\0';

@@ -450,6 +450,7 @@ def test_fpgrowth_and_apriori_agree_with_brute_force(tmp_path, seed, support, si
         p = cli("analysis", "itemsets", "--input", path, "--min-support", support, "--max-size", size,
                 "--algorithm", alg, "--min-confidence", 0.2)
         out[alg] = json.loads(p.stdout)
+        assert out[alg].pop("fit_seconds") >= 0
     assert out["fpgrowth"] == out["apriori"]
     a = out["fpgrowth"]
     assert a["transactions"] == 2000
@@ -463,3 +464,145 @@ def test_transaction_file_errors_name_the_line(tmp_path):
     path.write_text("a,b\nc,,d\n")
     p = cli("analysis", "itemsets", "--input", path, "--min-support", 0.1, check=False)
     assert p.returncode == 2 and "line 2: an empty item" in p.stderr
+
+
+# ---- forecasts: ARIMA against statsmodels ----
+
+def arma(ar, ma, n, seed, d=0, mu=0.0):
+    from statsmodels.tsa.arima_process import arma_generate_sample
+    np.random.seed(seed)
+    x = arma_generate_sample(np.r_[1, -np.array(ar)], np.r_[1, np.array(ma)], n) + mu
+    for _ in range(d):
+        x = np.cumsum(x)
+    return x
+
+
+def weekly(n, seed):
+    rnd = np.random.RandomState(seed)
+    t = np.arange(n)
+    return 100 + 10 * np.sin(2 * np.pi * t / 7) + np.cumsum(rnd.normal(0, 1, n)) * 0.3 + rnd.normal(0, 2, n)
+
+
+ARIMA_CASES = [
+    ("ar1", (1, 0, 0), (0, 0, 0, 0), lambda: arma([0.6], [], 500, 0, mu=10)),
+    ("arma21", (2, 0, 1), (0, 0, 0, 0), lambda: arma([0.5, -0.3], [0.4], 800, 1, mu=3)),
+    ("ima11", (0, 1, 1), (0, 0, 0, 0), lambda: arma([], [0.5], 600, 2, d=1)),
+    ("arima111", (1, 1, 1), (0, 0, 0, 0), lambda: arma([0.4], [0.3], 600, 3, d=1)),
+    ("arima212", (2, 1, 2), (0, 0, 0, 0), lambda: arma([0.3, 0.2], [0.4, 0.2], 800, 4, d=1)),
+    ("ma2", (0, 0, 2), (0, 0, 0, 0), lambda: arma([], [0.6, 0.3], 500, 5, mu=-2)),
+    ("ar3_10000", (3, 0, 0), (0, 0, 0, 0), lambda: arma([0.5, 0.2, -0.2], [], 10000, 6, mu=50)),
+    ("sar_weekly", (1, 0, 0), (1, 0, 0, 7), lambda: weekly(700, 1)),
+    ("airline_weekly", (0, 1, 1), (0, 1, 1, 7), lambda: weekly(700, 1)),
+    ("sar12", (2, 1, 0), (1, 0, 0, 12), lambda: weekly(700, 1)),
+]
+
+
+@pytest.mark.parametrize("name, order, seasonal, make", ARIMA_CASES, ids=[c[0] for c in ARIMA_CASES])
+def test_arima_matches_statsmodels(tmp_path, name, order, seasonal, make):
+    import warnings
+    from statsmodels.tsa.arima.model import ARIMA
+    y = make()
+    path = tmp_path / "y.csv"
+    np.savetxt(path, y, fmt="%.17g")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = ARIMA(y, order=order, seasonal_order=seasonal).fit()
+    fc = ref.get_forecast(14)
+    out = json.loads(cli("analysis", "arima", "--input", path, "--order", ",".join(map(str, order)),
+                         "--seasonal", ",".join(map(str, seasonal)), "--horizon", 14).stdout)
+    m = out["model"]
+    assert m["converged"]
+    names = list(ref.model.param_names)
+    mine = dict(zip([n for n in names if n != "const"], m["ar"] + m["ma"] + m["sar"] + m["sma"] + [m["sigma2"]]))
+    for n, v in zip(names, ref.params):
+        if n == "const":  # the mean: flat likelihood around it when the AR is near a unit root
+            assert m["mean"] == pytest.approx(v, rel=1e-4), n
+        elif n == "sigma2":
+            assert mine[n] == pytest.approx(v, rel=1e-3), n
+        else:
+            assert abs(mine[n] - v) < 1e-3, (n, mine[n], v)
+    assert m["llf"] >= ref.llf - 1e-3  # as high a likelihood (higher: a better optimum)
+    assert m["aic"] == pytest.approx(ref.aic, abs=2e-3)
+    got = np.array([f["mean"] for f in out["forecast"]])
+    np.testing.assert_allclose(got, fc.predicted_mean, rtol=5e-3)
+    se = np.array([f["se"] for f in out["forecast"]])
+    np.testing.assert_allclose(se, fc.se_mean, rtol=1e-2)
+
+
+@pytest.mark.parametrize("name, make", [("stationary", lambda: arma([0.6], [], 500, 0, mu=10)),
+                                        ("unit_root", lambda: arma([], [0.5], 600, 2, d=1)),
+                                        ("short", lambda: arma([0.3], [], 40, 7))])
+def test_adf_matches_statsmodels(tmp_path, name, make):
+    from statsmodels.tsa.stattools import adfuller
+    y = make()
+    path = tmp_path / "y.csv"
+    np.savetxt(path, y, fmt="%.17g")
+    stat, p, lags, nobs, crit, _ = adfuller(y)
+    out = json.loads(cli("analysis", "adf", "--input", path).stdout)
+    assert out["stat"] == pytest.approx(stat, rel=1e-9) and out["pvalue"] == pytest.approx(p, rel=1e-6, abs=1e-12)
+    assert out["lags"] == lags and out["nobs"] == nobs
+    for k in ("1%", "5%", "10%"):
+        assert out["crit"][k] == pytest.approx(crit[k], rel=1e-9)
+
+
+def test_orders_chosen_by_aic_and_d_by_adf(tmp_path):
+    import warnings
+    from statsmodels.tsa.arima.model import ARIMA
+    y = arma([0.4], [0.3], 600, 3, d=1)
+    path = tmp_path / "y.csv"
+    np.savetxt(path, y, fmt="%.17g")
+    m = json.loads(cli("analysis", "arima", "--input", path, "--max-p", 2, "--max-q", 2).stdout)["model"]
+    assert m["order"][1] == 1  # a random walk underneath: ADF asks for one difference
+    best = None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for p in range(3):
+            for q in range(3):
+                aic = ARIMA(y, order=(p, 1, q)).fit().aic
+                if best is None or aic < best[0]:
+                    best = (aic, p, q)
+    assert (m["order"][0], m["order"][2]) == best[1:]
+
+
+def test_forecast_of_a_trends_series_with_its_anomaly(footfall):
+    """A daily count with a weekly rhythm and one day of ten times the usual: the forecast is
+    the CLI's model of the same counts, and that day is the anomaly."""
+    server = footfall.start(prepare={"write_keys": ["k"]})
+    rnd = random.Random(3)
+    first = datetime(2026, 8, 3, tzinfo=timezone.utc)  # a Monday
+    counts, evs = [], []
+    for day in range(70):
+        c = 20 + (15 if day % 7 < 5 else 0) + rnd.randrange(6)
+        if day == 50:
+            c *= 10
+        counts.append(c)
+        for i in range(c):
+            t = first + timedelta(days=day, seconds=rnd.randrange(86400))
+            evs.append({"type": "track", "event": "Signed In", "userId": f"p{i % 9}", "timestamp": iso(t),
+                        "messageId": uid()})
+    for i in range(0, len(evs), 500):
+        assert server.post_json("/v1/batch", {"batch": evs[i:i + 500]}, write_key="k").status_code == 200
+    body = {"from": "2026-08-03", "to": "2026-10-11", "interval": "day", "events": ["Signed In"], "horizon": 7,
+            "order": [1, 0, 0], "seasonal": [1, 0, 0, 7]}
+    a = analysis(server, "forecast", body).json()
+    assert a["kind"] == "forecast" and a["open"] is False
+    s = a["series"][0]
+    assert s["data"] == counts
+    assert [f["bucket"] for f in s["forecast"]] == [f"2026-10-{d:02d}" for d in range(12, 19)]
+    spike = [x for x in s["anomalies"] if x["bucket"] == "2026-09-22"][0]
+    assert spike["actual"] == counts[50] and spike["actual"] > spike["upper95"]
+    f = s["forecast"][0]
+    assert f["lower95"] < f["lower80"] < f["mean"] < f["upper80"] < f["upper95"]
+    # the same model as the CLI fits to the same numbers
+    path = server.data_dir.parent / "counts.csv"
+    path.write_text("\n".join(map(str, counts)) + "\n")
+    out = json.loads(cli("analysis", "arima", "--input", path, "--order", "1,0,0", "--seasonal", "1,0,0,7",
+                         "--horizon", 7).stdout)
+    assert s["model"]["ar"] == pytest.approx(out["model"]["ar"]) and s["model"]["sar"] == pytest.approx(out["model"]["sar"])
+    assert [x["mean"] for x in s["forecast"]] == pytest.approx([x["mean"] for x in out["forecast"]])
+    # chosen by AIC when no order is given; a funnel cannot be forecast
+    auto = analysis(server, "forecast", {k: v for k, v in body.items() if k != "order"}).json()["series"][0]
+    assert auto["model"]["chosen_by"] == "aic"
+    r = analysis(server, "forecast", {**{k: v for k, v in body.items() if k != "order"}, "kind": "retention"}, status=400)
+    assert r.json()["field"] == "kind"
+    assert analysis(server, "forecast", {**body, "order": [9, 0, 0]}, status=400).json()["field"] == "order"
