@@ -140,6 +140,7 @@ bench:
 	$(BUILD)/ingest_micro
 	bench/store
 	bench/logs
+	bench/analysis
 
 # User-space decoding cost alone (no network, no disk): ns per event.
 $(BUILD)/ingest_micro: bench/ingest_micro.c $(BUILD)/libfootfall.a

@@ -215,7 +215,7 @@ static int parse_forecast_opts(struct op *p, struct opts *o)
         rc = o->interval < 0 ? bad(p, "interval", "interval is minute, hour, day, week or month") : 0;
     }
     o->horizon = o->interval == FF_IV_HOUR ? 24 : o->interval == FF_IV_DAY ? 14 : 12;
-    o->max_pq = 3;
+    o->max_pq = 2;
     if (rc >= 0) rc = get_whole(p, 0, "horizon", 1, 1000, &o->horizon, "horizon is a whole number of intervals from 1 to 1000");
     static const int ohi[3] = {FF_ARIMA_MAX_ORDER, 2, FF_ARIMA_MAX_ORDER}, shi[4] = {FF_ARIMA_MAX_SORDER, 1, FF_ARIMA_MAX_SORDER, 60};
     if (rc >= 0 && (rc = get_ints(p, "order", o->order, 3, ohi, "order is [p, d, q]: p and q 0-5, d 0-2")) == 1) o->have_order = 1, rc = 0;

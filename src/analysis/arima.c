@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "analysis/arima.h"
+#include "analysis/parallel.h"
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/errors.h"
@@ -105,7 +106,9 @@ static int stationary_cov(struct kf *f)
         if (i + 1 < r) A[i * r + i + 1] = 1;
         for (size_t j = 0; j < r; j++) Q[i * r + j] = f->theta[i] * f->theta[j];
     }
-    for (int it = 0; it < 200; it++) {
+    /* A is T^(2^it): the terms left are below A's size squared, so the sum is done once A is
+     * negligible (or, for a process at the edge of stationarity, after 2^60 steps) */
+    for (int it = 0; it < 60; it++) {
         /* Q += A Q A'; A = A A */
         for (size_t i = 0; i < r; i++)
             for (size_t j = 0; j < r; j++) {
@@ -128,7 +131,9 @@ static int stationary_cov(struct kf *f)
                 X[i * r + j] = s;
             }
         memcpy(A, X, r * r * sizeof *A);
-        if (change <= 1e-15 * size) break;
+        double amax = 0;
+        for (size_t i = 0; i < r * r; i++) amax = fmax(amax, fabs(A[i]));
+        if (change <= 1e-15 * size || amax < 1e-9) break;
     }
     ff_free(A);
     return 0;
@@ -259,7 +264,7 @@ static double minimise(const struct problem *pb, double *x, size_t k, size_t *it
     gradient(pb, x, k, g);
     *converged = 0;
     size_t it;
-    for (it = 0; it < 500 && isfinite(f); it++) {
+    for (it = 0; it < 300 && isfinite(f); it++) {
         double gmax = 0;
         for (size_t i = 0; i < k; i++) gmax = fmax(gmax, fabs(g[i]));
         if (gmax < 1e-6 * (1 + fabs(f)) * 1e-2) {
@@ -659,6 +664,25 @@ int ff_adf(const double *y, size_t n, struct ff_adf *out)
 
 /* ---- choosing the orders ---- */
 
+#define MAX_CANDIDATES ((FF_ARIMA_MAX_ORDER + 1) * (FF_ARIMA_MAX_ORDER + 1) * 4)
+
+struct fit_job {
+    const double *y;
+    size_t n;
+    struct ff_arima_order order[MAX_CANDIDATES];
+    size_t n_orders;
+    struct ff_arima fit[MAX_CANDIDATES];
+    int rc[MAX_CANDIDATES];
+    char err[MAX_CANDIDATES][160];
+};
+
+static void fit_work(void *arg, size_t t, size_t nt)
+{
+    struct fit_job *j = arg;
+    for (size_t i = t; i < j->n_orders; i += nt) /* interleaved: the larger models are spread */
+        j->rc[i] = ff_arima_fit(j->y, j->n, &j->order[i], &j->fit[i], j->err[i], sizeof j->err[i]);
+}
+
 int ff_arima_select(const double *y, size_t n, const struct ff_arima_auto *a, struct ff_arima *best,
                     struct ff_arima *tried, size_t cap, size_t *ntried, char *err, size_t errlen)
 {
@@ -679,23 +703,24 @@ int ff_arima_select(const double *y, size_t n, const struct ff_arima_auto *a, st
         ff_free(z);
     }
     int seasonal = a->s > 1;
-    int found = 0, rc = 0;
-    char last_err[256] = "";
-    for (int P = 0; P <= (seasonal ? 1 : 0) && rc != -ENOMEM; P++)
-        for (int Q = 0; Q <= (seasonal ? 1 : 0) && rc != -ENOMEM; Q++)
-            for (int p = 0; p <= a->max_p && rc != -ENOMEM; p++)
-                for (int q = 0; q <= a->max_q && rc != -ENOMEM; q++) {
-                    struct ff_arima_order o = {p, d, q, P, seasonal ? a->D : 0, Q, seasonal ? a->s : 0};
-                    struct ff_arima m;
-                    rc = ff_arima_fit(y, n, &o, &m, last_err, sizeof last_err);
-                    if (rc) continue;
-                    if (tried && *ntried < cap) tried[*ntried] = m;
-                    ++*ntried;
-                    if (!found || m.aic < best->aic) *best = m, found = 1;
-                }
-    if (rc == -ENOMEM) return rc;
+    /* every candidate, fitted on all cores; the least AIC wins (ties: the earlier, simpler one) */
+    struct fit_job job = {.y = y, .n = n};
+    for (int P = 0; P <= (seasonal ? 1 : 0); P++)
+        for (int Q = 0; Q <= (seasonal ? 1 : 0); Q++)
+            for (int p = 0; p <= a->max_p; p++)
+                for (int q = 0; q <= a->max_q && job.n_orders < MAX_CANDIDATES; q++)
+                    job.order[job.n_orders++] = (struct ff_arima_order){p, d, q, P, seasonal ? a->D : 0, Q, seasonal ? a->s : 0};
+    ff_par_run(ff_par_threads(job.n_orders, 1), fit_work, &job);
+    int found = 0;
+    for (size_t i = 0; i < job.n_orders; i++) {
+        if (job.rc[i] == -ENOMEM) return -ENOMEM;
+        if (job.rc[i]) continue;
+        if (tried && *ntried < cap) tried[*ntried] = job.fit[i];
+        ++*ntried;
+        if (!found || job.fit[i].aic < best->aic) *best = job.fit[i], found = 1;
+    }
     if (!found) {
-        snprintf(err, errlen, "%s", last_err[0] ? last_err : "no model could be fitted");
+        snprintf(err, errlen, "%s", job.n_orders ? job.err[0] : "no model could be fitted");
         return FF_EINVAL;
     }
     return 0;

@@ -57,7 +57,8 @@ int ff_arima_one_step(const struct ff_arima *m, const double *y, size_t n, doubl
 
 /* Chooses d by ADF (difference while the p-value is above 0.05, at most twice) unless
  * d >= 0 is given, then p and q (0 … max_p, 0 … max_q) and, with s, P and Q (0 … 1) by AIC,
- * D as given. tried (may be NULL) receives each candidate fitted: their count in *ntried. */
+ * D as given; the candidates are fitted on every core. tried (may be NULL) receives each
+ * candidate fitted: their count in *ntried. */
 struct ff_arima_auto {
     int d;          /* -1: by ADF */
     int max_p, max_q;
