@@ -26,6 +26,7 @@ static const char usage[] =
     "                    [--bots include|exclude] [--limit N]   (default: those of the last day)\n"
     "  footfall query --data DIR [--project ID] '<json>'   (the query of POST /api/query; - reads stdin)\n"
     "  footfall segment save NAME '<json>' | list | delete NAME [--project ID] [--data DIR]\n"
+    "  footfall alert save NAME '<json>' | list | delete NAME | events [--project ID] [--data DIR]\n"
     "  footfall analysis features|segments|rules|recommend|forecast --data DIR [--project ID] '<json>'\n"
     "                                      (as POST /api/analysis/...)\n"
     "  footfall analysis kmeans --input FILE.csv --k K [--n-init N] [--max-iter N] [--seed N]\n"
@@ -75,6 +76,7 @@ static const char usage[] =
     "                            installs from npm)\n"
     "  --ip drop|truncate|keep   what is stored of an event's IP address once geo has used it\n"
     "                            (default drop; truncate zeroes the last IPv4 byte, the last 80 IPv6 bits)\n"
+    "  --alert-check-ms N        how often alert rules are checked (default 60000; 0 never)\n"
     "  --demo on|off             serve a demo shop at /demo that sends its visits to the default\n"
     "                            project through the tracker (default off; make run turns it on)\n"
     "\n"
@@ -219,6 +221,9 @@ static int cmd_serve(int argc, char **argv)
                 fprintf(stderr, "footfall serve: --ip must be drop, truncate or keep (got '%s')\n", v);
                 return 2;
             }
+        } else if (!strcmp(a, "--alert-check-ms")) {
+            if (size_opt(a, v, 0, 86400000, &n)) return 2;
+            o.alert_check_ms = n ? (int)n : -1;
         } else if (!strcmp(a, "--demo")) {
             if (strcmp(v, "on") && strcmp(v, "off")) {
                 fprintf(stderr, "footfall serve: --demo must be on or off (got '%s')\n", v);
@@ -268,6 +273,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "query")) return ff_cmd_query(argc - 2, argv + 2);
     if (!strcmp(cmd, "analysis")) return ff_cmd_analysis(argc - 2, argv + 2);
     if (!strcmp(cmd, "segment")) return ff_cmd_segment(argc - 2, argv + 2);
+    if (!strcmp(cmd, "alert")) return ff_cmd_alert(argc - 2, argv + 2);
     if (!strcmp(cmd, "export")) return ff_cmd_export(argc - 2, argv + 2);
     if (!strcmp(cmd, "erase")) return ff_cmd_erase(argc - 2, argv + 2);
     if (!strcmp(cmd, "check")) return ff_cmd_check(argc - 2, argv + 2);

@@ -66,6 +66,7 @@ struct opts {
     int sorder[4], seasonal;      /* P, D, Q, s; seasonal: 0 none, 1 given, 2 chosen */
     int interval;                 /* the trends query's */
     int has_kind;                 /* the request names its kind (else it is trends) */
+    int level;                    /* the interval anomalies are outside of: 80, 95 or 99 */
     size_t max_pq;
 };
 
@@ -217,6 +218,10 @@ static int parse_forecast_opts(struct op *p, struct opts *o)
     o->horizon = o->interval == FF_IV_HOUR ? 24 : o->interval == FF_IV_DAY ? 14 : 12;
     o->max_pq = 2;
     if (rc >= 0) rc = get_whole(p, 0, "horizon", 1, 1000, &o->horizon, "horizon is a whole number of intervals from 1 to 1000");
+    size_t level = 95;
+    if (rc >= 0) rc = get_whole(p, 0, "level", 80, 99, &level, "level is 80, 95 or 99 (the interval anomalies leave)");
+    if (rc >= 0 && level != 80 && level != 95 && level != 99) rc = bad(p, "level", "level is 80, 95 or 99 (the interval anomalies leave)");
+    o->level = (int)level;
     static const int ohi[3] = {FF_ARIMA_MAX_ORDER, 2, FF_ARIMA_MAX_ORDER}, shi[4] = {FF_ARIMA_MAX_SORDER, 1, FF_ARIMA_MAX_SORDER, 60};
     if (rc >= 0 && (rc = get_ints(p, "order", o->order, 3, ohi, "order is [p, d, q]: p and q 0-5, d 0-2")) == 1) o->have_order = 1, rc = 0;
     /* seasonal: true (the interval's rhythm: 7 days, 24 hours, 12 months), false, or [P, D, Q, s] */
@@ -863,14 +868,15 @@ static int forecast_series(const struct ff_query *q, const struct opts *o, const
         if (!rc && j == 0 && open) rc = ff_buf_append_str(out, ",\"actual_so_far\":") || write_num(out, y[n - 1]);
         if (!rc) rc = ff_buf_putc(out, '}');
     }
-    if (!rc) rc = ff_buf_append_str(out, "],\"anomalies\":[");
+    double z = o->level == 80 ? FF_Z80 : o->level == 99 ? FF_Z99 : FF_Z95;
+    if (!rc) rc = ff_buf_printf(out, "],\"anomaly_level\":%d,\"anomalies\":[", o->level);
     for (size_t t = 0, k = 0; !rc && t < fit_n; t++) {
-        if (!isfinite(pred[t]) || fabs(y[t] - pred[t]) <= FF_Z95 * pse[t]) continue;
+        if (!isfinite(pred[t]) || fabs(y[t] - pred[t]) <= z * pse[t]) continue;
         ff_query_bucket_label(&qq, first + (int64_t)t, label);
         rc = ff_buf_printf(out, "%s{\"bucket\":\"%s\",\"actual\":", k++ ? "," : "", label);
         if (!rc) rc = write_num(out, y[t]) || ff_buf_append_str(out, ",\"expected\":") || write_num(out, pred[t]);
-        if (!rc) rc = ff_buf_append_str(out, ",\"lower95\":") || write_num(out, pred[t] - FF_Z95 * pse[t]);
-        if (!rc) rc = ff_buf_append_str(out, ",\"upper95\":") || write_num(out, pred[t] + FF_Z95 * pse[t]);
+        if (!rc) rc = ff_buf_append_str(out, ",\"lower\":") || write_num(out, pred[t] - z * pse[t]);
+        if (!rc) rc = ff_buf_append_str(out, ",\"upper\":") || write_num(out, pred[t] + z * pse[t]);
         if (!rc) rc = ff_buf_putc(out, '}');
     }
     if (!rc) rc = ff_buf_putc(out, ']');

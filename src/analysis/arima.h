@@ -83,5 +83,6 @@ int ff_arima_write_json(struct ff_buf *o, const struct ff_arima *m);
 /* The standard normal quantiles the intervals use. */
 #define FF_Z80 1.2815515655446004
 #define FF_Z95 1.959963984540054
+#define FF_Z99 2.5758293035489004
 
 #endif

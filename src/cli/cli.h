@@ -18,6 +18,7 @@ int ff_cmd_query(int argc, char **argv);
 int ff_cmd_analysis(int argc, char **argv);                          /* footfall analysis WHAT */
 int ff_cmd_analysis_store(const char *what, int argc, char **argv); /* features, segments */
 int ff_cmd_segment(int argc, char **argv);
+int ff_cmd_alert(int argc, char **argv);
 int ff_cmd_erase(int argc, char **argv);
 int ff_cmd_check(int argc, char **argv);
 int ff_cmd_project(int argc, char **argv);

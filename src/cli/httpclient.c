@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -30,6 +31,8 @@ int ff_http_client_init(struct ff_http_client *c, const char *url, const char *w
     memcpy(c->host, h, hl);
     if (colon) memcpy(c->port, colon + 1, (size_t)(end - colon - 1));
     else strcpy(c->port, "80");
+    snprintf(c->content_type, sizeof c->content_type, "text/plain");
+    if (!write_key) return 0; /* no Authorization header (a webhook) */
     char raw[300], b64[420];
     size_t n = (size_t)snprintf(raw, sizeof raw, "%s:", write_key);
     if (n >= sizeof raw) {
@@ -37,7 +40,7 @@ int ff_http_client_init(struct ff_http_client *c, const char *url, const char *w
         return -1;
     }
     sodium_bin2base64(b64, sizeof b64, (const unsigned char *)raw, n, sodium_base64_VARIANT_ORIGINAL);
-    snprintf(c->auth, sizeof c->auth, "Basic %s", b64);
+    snprintf(c->auth, sizeof c->auth, "Authorization: Basic %s\r\n", b64);
     return 0;
 }
 
@@ -65,6 +68,11 @@ static int connect_to(struct ff_http_client *c, char *why, size_t whylen)
         }
     }
     freeaddrinfo(res);
+    if (fd >= 0 && c->timeout_ms > 0) { /* a receiver that never answers does not hold us */
+        struct timeval tv = {c->timeout_ms / 1000, (c->timeout_ms % 1000) * 1000};
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    }
     c->fd = fd;
     return fd < 0 ? -1 : 0;
 }
@@ -130,9 +138,9 @@ int ff_http_post(struct ff_http_client *c, const char *target, const char *body,
 {
     char head[1024];
     int hl = snprintf(head, sizeof head,
-                      "POST %s HTTP/1.1\r\nHost: %s:%s\r\nAuthorization: %s\r\nContent-Type: text/plain\r\n"
+                      "POST %s HTTP/1.1\r\nHost: %s:%s\r\n%sContent-Type: %s\r\n"
                       "Content-Length: %zu\r\n\r\n",
-                      target, c->host, c->port, c->auth, len);
+                      target, c->host, c->port, c->auth, c->content_type, len);
     if (hl < 0 || (size_t)hl >= sizeof head) {
         snprintf(why, whylen, "request target too long");
         return -1;

@@ -18,6 +18,7 @@
 #include "net/server.h"
 #include "ingest/ingest.h"
 #include "project/segments.h"
+#include "analysis/alerts.h"
 #include "analysis/analysis.h"
 #include "query/query.h"
 #include "store/export.h"
@@ -663,6 +664,7 @@ static const struct saved_api {
 } saved_apis[] = {
     [FF_SAVED_SEGMENT] = {"/api/segments", "segment", "segment", ff_segment_check},
     [FF_SAVED_BOARD] = {"/api/boards", "board", "board", ff_board_check},
+    [FF_SAVED_ALERT] = {"/api/alerts", "alert", "alert", ff_alert_check},
 };
 
 static int saved_route(struct ff_conn *c, const char *path, size_t plen, enum ff_saved what)
@@ -767,10 +769,29 @@ static void write_project(struct ff_conn *c, const struct ff_project *p)
     ff_buf_free(&o);
 }
 
+/* GET /api/alert-events?limit=N: the project's alert firings, newest first. */
+static void alert_events(struct ff_conn *c, const struct ff_project *p, const char *query, size_t qlen)
+{
+    struct ff_buf o, v;
+    ff_buf_init(&o, (size_t)1 << 26);
+    ff_buf_init(&v, 64);
+    size_t limit = 100;
+    int64_t none = 0;
+    const char *bad = range_params(query, qlen, &limit, &none, &none, &v);
+    if (bad) bad_param(c, bad);
+    else if (ff_alert_events_json(c->loop->srv->opts.data_dir, p->id[0] ? p->id : FF_DEFAULT_PROJECT, limit, &o))
+        ff_respond_error(c, 500, "cannot read the alert events", "", NULL);
+    else ff_respond(c, 200, "application/json", o.data, o.len, NULL);
+    ff_buf_free(&o);
+    ff_buf_free(&v);
+}
+
 int ff_api_route(struct ff_conn *c, const char *path, size_t plen, const char *query, size_t qlen)
 {
     if (person_route(c, path, plen)) return 1;
-    if (saved_route(c, path, plen, FF_SAVED_SEGMENT) || saved_route(c, path, plen, FF_SAVED_BOARD)) return 1;
+    if (saved_route(c, path, plen, FF_SAVED_SEGMENT) || saved_route(c, path, plen, FF_SAVED_BOARD) ||
+        saved_route(c, path, plen, FF_SAVED_ALERT))
+        return 1;
     if (is_path(path, plen, "/api/recommend")) {
         if (c->req.method != HTTP_GET) {
             ff_respond_error(c, 405, "method not allowed: GET /api/recommend?person=ID", "method", "Allow: GET, OPTIONS\r\n");
@@ -805,7 +826,8 @@ int ff_api_route(struct ff_conn *c, const char *path, size_t plen, const char *q
     int known = is_path(path, plen, "/healthz") || is_path(path, plen, "/metrics") ||
                 is_path(path, plen, "/api/stats") || is_path(path, plen, "/api/events") ||
                 is_path(path, plen, "/api/quarantine") || is_path(path, plen, "/api/sessions") ||
-                is_path(path, plen, "/api/live") || is_path(path, plen, "/api/project");
+                is_path(path, plen, "/api/live") || is_path(path, plen, "/api/project") ||
+                is_path(path, plen, "/api/alert-events");
     if (!known) return 0;
     if (!get) {
         ff_respond_error(c, 405, "method not allowed", "method", "Allow: GET, OPTIONS\r\n");
@@ -829,6 +851,8 @@ int ff_api_route(struct ff_conn *c, const char *path, size_t plen, const char *q
         open_live(c, p, query, qlen);
     } else if (is_path(path, plen, "/api/project")) {
         write_project(c, p);
+    } else if (is_path(path, plen, "/api/alert-events")) {
+        alert_events(c, p, query, qlen);
     } else if (is_path(path, plen, "/api/sessions")) {
         read_sessions(c, p, query, qlen);
     } else {

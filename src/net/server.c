@@ -9,6 +9,7 @@
  * connections over the loops and no lock is shared on the request path except the WAL
  * queue's. */
 #include "net/server.h"
+#include "analysis/alerts.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -417,11 +418,15 @@ int ff_server_run(const struct ff_server_opts *opts)
         return rc;
     }
     for (int i = 1; i < srv.nloops; i++) uv_thread_create(&srv.loops[i].thread, loop_thread, &srv.loops[i]);
+    struct ff_alerts *alerts = NULL;
+    if (opts->alert_check_ms >= 0 && ff_alerts_start(&alerts, srv.store, opts->data_dir, opts->alert_check_ms))
+        ff_warn("alert rules will not be checked: their thread did not start");
     printf("listening on http://%s:%d\n", opts->host[0] ? opts->host : "0.0.0.0", srv.port);
     fflush(stdout);
     ff_info("serving with %d event loop(s), data in %s", srv.nloops, opts->data_dir);
     uv_run(&srv.loops[0].uv, UV_RUN_DEFAULT);
     for (int i = 1; i < srv.nloops; i++) uv_thread_join(&srv.loops[i].thread);
+    ff_alerts_stop(alerts); /* it reads the store: it stops before the store closes */
     /* The writer goes first: nothing may call back into a loop being freed. The store then
      * writes what it holds in memory to parts, so the next start has nothing to replay. */
     ff_wal_close(srv.wal);

@@ -26,6 +26,7 @@ struct ff_server_opts {
     const char *geoip;         /* a .mmdb file; NULL: the npm country database, if installed */
     int ip_mode;               /* enum ff_ip_mode: what is stored of an event's IP address */
     int demo;                  /* serve the demo shop at /demo (web/demo) */
+    int alert_check_ms;        /* how often alert rules are checked (0 = 60000; < 0: never) */
 };
 
 struct ff_loop {

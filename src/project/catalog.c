@@ -39,7 +39,13 @@ static const char schema_sql[] =
     " created_us INTEGER NOT NULL, PRIMARY KEY (project, name));"
     /* the dashboard's boards (segments.c), likewise */
     "CREATE TABLE IF NOT EXISTS board(project TEXT NOT NULL, name TEXT NOT NULL, definition TEXT NOT NULL,"
-    " created_us INTEGER NOT NULL, PRIMARY KEY (project, name));";
+    " created_us INTEGER NOT NULL, PRIMARY KEY (project, name));"
+    /* alert rules (segments.c) and their firings (alert_events.c), likewise */
+    "CREATE TABLE IF NOT EXISTS alert(project TEXT NOT NULL, name TEXT NOT NULL, definition TEXT NOT NULL,"
+    " created_us INTEGER NOT NULL, PRIMARY KEY (project, name));"
+    "CREATE TABLE IF NOT EXISTS alert_event(project TEXT NOT NULL, name TEXT NOT NULL, bucket TEXT NOT NULL,"
+    " fired_us INTEGER NOT NULL, payload TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,"
+    " delivered INTEGER NOT NULL DEFAULT 0, outcome TEXT NOT NULL DEFAULT '', PRIMARY KEY (project, name, bucket));";
 
 /* The catalog layout this version writes (PRAGMA user_version). A binary refuses a catalog
  * of a later layout rather than misread it; later versions migrate earlier ones. */

@@ -21,8 +21,8 @@ int ff_segment_name_ok(const char *name, size_t len)
 }
 
 /* Each collection's table (catalog.c creates them) and its list's key in JSON. */
-static const char *const tables[] = {"segment", "board"};
-static const char *const list_keys[] = {"segments", "boards"};
+static const char *const tables[] = {"segment", "board", "alert"};
+static const char *const list_keys[] = {"segments", "boards", "alerts"};
 
 /* A statement on collection `what` (its table where sql says %s) with the project and name
  * bound as its first two parameters. */
@@ -96,6 +96,22 @@ int ff_saved_json(struct ff_catalog *c, enum ff_saved what, const char *project,
     }
     if (!rc && step != SQLITE_DONE) rc = -EIO;
     if (!rc) rc = ff_buf_append_str(out, "]}");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int ff_saved_each(struct ff_catalog *c, enum ff_saved what,
+                  int (*fn)(void *arg, const char *project, const char *name, const char *def, size_t len), void *arg)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT project, name, definition FROM %s ORDER BY project, name", tables[what]);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(ff_catalog_db(c), sql, -1, &st, NULL) != SQLITE_OK) return -EIO;
+    int rc = 0, step;
+    while (!rc && (step = sqlite3_step(st)) == SQLITE_ROW)
+        rc = fn(arg, (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1),
+                (const char *)sqlite3_column_text(st, 2), (size_t)sqlite3_column_bytes(st, 2));
+    if (!rc && step != SQLITE_DONE) rc = -EIO;
     sqlite3_finalize(st);
     return rc;
 }

@@ -1,6 +1,6 @@
 /* segments.h - what a project saves by name in its catalog (projects.db): segments (cohorts),
  * whose definitions queries name in their "segment" field (query/query.h, struct ff_segment;
- * table segment), and the dashboard's boards (table board). The catalog stores definitions
+ * table segment), the dashboard's boards (table board) and alert rules (table alert). The catalog stores definitions
  * as given; whoever saves one checks it first (ff_segment_check, ff_board_check). */
 #ifndef FF_SEGMENTS_H
 #define FF_SEGMENTS_H
@@ -17,7 +17,7 @@ int ff_segment_name_ok(const char *name, size_t len);
 /* What a project saves by name: segments, and the dashboard's boards (a board is a JSON
  * object {"insights": [...]}, each insight as the dashboard describes it). Each collection is
  * a table of the catalog with the same columns. */
-enum ff_saved { FF_SAVED_SEGMENT, FF_SAVED_BOARD };
+enum ff_saved { FF_SAVED_SEGMENT, FF_SAVED_BOARD, FF_SAVED_ALERT }; /* alerts: analysis/alerts.h */
 
 /* Saves (or replaces) project's `name` in the collection. 0 or -EIO (err says why). */
 int ff_saved_save(struct ff_catalog *c, enum ff_saved what, const char *project, const char *name, const char *def,
@@ -26,6 +26,10 @@ int ff_saved_save(struct ff_catalog *c, enum ff_saved what, const char *project,
 int ff_saved_get(struct ff_catalog *c, enum ff_saved what, const char *project, const char *name, struct ff_buf *out);
 /* 0, -ENOENT when there was none, or -EIO. */
 int ff_saved_delete(struct ff_catalog *c, enum ff_saved what, const char *project, const char *name);
+/* Calls fn for every project's every item of the collection, by project and name, until fn
+ * returns non-zero (which is returned); -EIO when the catalog cannot be read. */
+int ff_saved_each(struct ff_catalog *c, enum ff_saved what,
+                  int (*fn)(void *arg, const char *project, const char *name, const char *def, size_t len), void *arg);
 /* Appends {"segments" (or "boards"):[{"name", "definition", "created"}, …]} of a project, by name. */
 int ff_saved_json(struct ff_catalog *c, enum ff_saved what, const char *project, struct ff_buf *out);
 #define ff_segment_save(c, p, n, d, l, e, el) ff_saved_save(c, FF_SAVED_SEGMENT, p, n, d, l, e, el)

@@ -10,6 +10,7 @@ import datetime as dt
 import gzip
 import json
 import os
+import random
 import queue
 import re
 import signal
@@ -546,6 +547,26 @@ def uid(prefix="m"):
 
 
 GIF_MAGIC = b"GIF89a"
+
+
+def send_daily_counts(server, first, days, base, weekday_extra, spike_day, spike_factor, users, seed, key="k"):
+    """One "Signed In" a person at random times of each UTC day from `first`: `base` a day
+    (+ `weekday_extra` on weekdays, + 0-5 at random), `spike_factor` times that on
+    `spike_day`. Returns the day counts."""
+    rnd = random.Random(seed)
+    counts, evs = [], []
+    for day in range(days):
+        c = base + (weekday_extra if day % 7 < 5 else 0) + rnd.randrange(6 if base < 30 else 5)
+        if day == spike_day:
+            c *= spike_factor
+        counts.append(c)
+        for i in range(c):
+            t = first + dt.timedelta(days=day, seconds=rnd.randrange(86400))
+            evs.append({"type": "track", "event": "Signed In", "userId": f"p{i % users}",
+                        "timestamp": fmt_iso(t), "messageId": uid()})
+    for i in range(0, len(evs), 500):
+        assert server.post_json("/v1/batch", {"batch": evs[i:i + 500]}, write_key=key).status_code == 200
+    return counts
 
 
 def assert_gif_1x1(r):

@@ -22,7 +22,7 @@ from sklearn.metrics import silhouette_score
 from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
-from harness import cli, uid
+from harness import cli, send_daily_counts, uid
 
 START = datetime(2026, 11, 2, 0, 0, tzinfo=timezone.utc)  # a Monday
 TO = datetime(2026, 11, 12, 0, 0, tzinfo=timezone.utc)
@@ -568,20 +568,8 @@ def test_forecast_of_a_trends_series_with_its_anomaly(footfall):
     """A daily count with a weekly rhythm and one day of ten times the usual: the forecast is
     the CLI's model of the same counts, and that day is the anomaly."""
     server = footfall.start(prepare={"write_keys": ["k"]})
-    rnd = random.Random(3)
-    first = datetime(2026, 8, 3, tzinfo=timezone.utc)  # a Monday
-    counts, evs = [], []
-    for day in range(70):
-        c = 20 + (15 if day % 7 < 5 else 0) + rnd.randrange(6)
-        if day == 50:
-            c *= 10
-        counts.append(c)
-        for i in range(c):
-            t = first + timedelta(days=day, seconds=rnd.randrange(86400))
-            evs.append({"type": "track", "event": "Signed In", "userId": f"p{i % 9}", "timestamp": iso(t),
-                        "messageId": uid()})
-    for i in range(0, len(evs), 500):
-        assert server.post_json("/v1/batch", {"batch": evs[i:i + 500]}, write_key="k").status_code == 200
+    counts = send_daily_counts(server, datetime(2026, 8, 3, tzinfo=timezone.utc), days=70, base=20, weekday_extra=15,
+                               spike_day=50, spike_factor=10, users=9, seed=3)
     body = {"from": "2026-08-03", "to": "2026-10-11", "interval": "day", "events": ["Signed In"], "horizon": 7,
             "order": [1, 0, 0], "seasonal": [1, 0, 0, 7]}
     a = analysis(server, "forecast", body).json()
@@ -590,7 +578,7 @@ def test_forecast_of_a_trends_series_with_its_anomaly(footfall):
     assert s["data"] == counts
     assert [f["bucket"] for f in s["forecast"]] == [f"2026-10-{d:02d}" for d in range(12, 19)]
     spike = [x for x in s["anomalies"] if x["bucket"] == "2026-09-22"][0]
-    assert spike["actual"] == counts[50] and spike["actual"] > spike["upper95"]
+    assert spike["actual"] == counts[50] and spike["actual"] > spike["upper"] and s["anomaly_level"] == 95
     f = s["forecast"][0]
     assert f["lower95"] < f["lower80"] < f["mean"] < f["upper80"] < f["upper95"]
     # the same model as the CLI fits to the same numbers

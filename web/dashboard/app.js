@@ -135,7 +135,7 @@
   }
   function shell(page) {
     leave();
-    var nav = [['overview', 'Overview'], ['live', 'Live'], ['insights', 'Insights'], ['boards', 'Boards']].map(function (p) {
+    var nav = [['overview', 'Overview'], ['live', 'Live'], ['insights', 'Insights'], ['boards', 'Boards'], ['analysis', 'Analysis']].map(function (p) {
       return h('a', { href: '#/' + p[0], class: p[0] === page ? 'on' : null, text: p[1] });
     });
     var main = h('main');
@@ -674,9 +674,134 @@
     }, function (e) { errorBox(body, e); });
   }
 
+  /* ---- analysis: segments, rules, forecasts (POST /api/analysis/…) ---- */
+  function analysisRequest(what, body) {
+    return request('/api/analysis/' + what, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+  }
+  function fixed(x, d) { return x === null || x === undefined ? '–' : (Math.round(x * Math.pow(10, d)) / Math.pow(10, d)).toLocaleString(); }
+
+  function analysis(params) {
+    var main = shell('analysis');
+    var rg = rangeOf(params), filters = filtersOf(params), tab = params.get('tab') || 'segments';
+    var base = { from: rg.from, to: rg.to, filters: filters };
+    function set(k, v) { withParams('analysis', params, function (p) { if (v === '' || v === null) p.delete(k); else p.set(k, v); }); }
+    function input(k, placeholder, dflt) {
+      return h('input', { name: k, value: params.get(k) || dflt || '', placeholder: placeholder, onchange: function (e) { set(k, e.target.value.trim()); } });
+    }
+    add(main, h('div', { class: 'tabs' }, [['segments', 'Segments'], ['rules', 'Rules'], ['forecast', 'Forecast']].map(function (t) {
+      return h('button', { class: t[0] === tab ? 'on' : null, text: t[1], 'data-tab': t[0], onclick: function () { set('tab', t[0]); } });
+    })));
+    add(main, toolbar('analysis', params, rg, filters));
+    var form = h('div', { class: 'builder' }), out = h('div', { class: 'card analysis' }, h('div', { class: 'progress', text: 'Asking footfall' }));
+    add(main, [form, out]);
+    if (tab === 'segments') {
+      var k = params.get('k') || '';
+      add(form, [field('Segments (k; empty: chosen by silhouette, 2–8)', input('k', 'auto')),
+        field('Method', h('select', { name: 'method', onchange: function (e) { set('method', e.target.value); } },
+          [['kmeans', 'k-means'], ['dbscan', 'DBSCAN']].map(function (m) { return h('option', { value: m[0], selected: m[0] === (params.get('method') || 'kmeans'), text: m[1] }); })))]);
+      var body = Object.assign({ persons: 5, method: params.get('method') || 'kmeans' }, base);
+      if (/^\d+$/.test(k)) body.k = +k;
+      analysisRequest('segments', body).then(function (a) {
+        clear(out);
+        var segs = a.segments || [];
+        add(out, h('p', { class: 'summary', text: a.method === 'kmeans'
+          ? a.persons + ' persons in ' + a.k + ' segments (' + (a.chosen_by === 'silhouette' ? 'k chosen by silhouette ' + fixed(a.silhouette, 3) + ', elbow at ' + a.elbow : 'k given') + ')'
+          : a.persons + ' persons: ' + a.clusters + ' clusters, ' + a.noise + ' noise (eps ' + fixed(a.eps, 3) + ', min ' + a.min_pts + ')' }));
+        var el = h('div', { class: 'chart small' });
+        add(out, el);
+        chart(el, { tooltip: {}, grid: { left: 50, right: 20, top: 20, bottom: 30 },
+          xAxis: { type: 'category', data: segs.map(function (x) { return 'Segment ' + x.segment; }) }, yAxis: { type: 'value' },
+          series: [{ type: 'bar', data: segs.map(function (x) { return x.size; }), itemStyle: { color: '#4f5bd5' } }] });
+        add(out, h('table', { class: 'profile' }, [
+          h('thead', null, h('tr', null, [h('th', { text: 'Feature' })].concat(segs.map(function (x) { return h('th', { class: 'num', text: 'Segment ' + x.segment + ' (' + x.size + ')' }); })))),
+          h('tbody', null, (a.columns || []).map(function (c) {
+            return h('tr', null, [h('td', { text: c })].concat(segs.map(function (x) { return h('td', { class: 'num', text: fixed(x.centroid[c], 2) }); })));
+          }))]));
+        var name = h('input', { name: 'save-as', placeholder: 'name', 'aria-label': 'save as' });
+        add(out, h('form', { class: 'inline save', onsubmit: function (e) {
+          e.preventDefault();
+          if (!name.value.trim()) return;
+          analysisRequest('segments', Object.assign({}, body, { save: name.value.trim() })).then(function (r) {
+            add(out, h('p', { class: 'saved', text: 'Saved as ' + r.segments.map(function (x) { return x.saved; }).join(', ') + ': any insight can use them as its segment.' }));
+          }, function (e) { errorBox(out, e); });
+        } }, [h('span', { text: 'Save as segments ' }), name, h('button', { text: 'Save' })]));
+      }, function (e) { errorBox(out, e); });
+    } else if (tab === 'rules') {
+      add(form, [field('Transactions', h('select', { name: 'transactions', onchange: function (e) { set('transactions', e.target.value); } },
+          [['sessions', 'Sessions'], ['persons', 'Persons']].map(function (m) { return h('option', { value: m[0], selected: m[0] === (params.get('transactions') || 'sessions'), text: m[1] }); }))),
+        field('Items (event, page, properties.KEY)', input('items', 'event', 'event')),
+        field('Min support', input('support', '0.01', '0.01')), field('Min confidence', input('confidence', '0.5', '0.5'))]);
+      analysisRequest('rules', Object.assign({ transactions: params.get('transactions') || 'sessions', items: params.get('items') || 'event',
+        min_support: +(params.get('support') || 0.01), min_confidence: +(params.get('confidence') || 0.5), limit: 200 }, base)).then(function (a) {
+        clear(out);
+        add(out, h('p', { class: 'summary', text: a.transactions + ' ' + a.by + ', ' + a.distinct_items + ' items: ' + a.itemsets_found + ' frequent itemsets, ' + a.rules_found + ' rules' }));
+        var sortBy = params.get('sort') || 'lift', cols = [['if', 'If'], ['then', 'Then'], ['support', 'Support'], ['confidence', 'Confidence'], ['lift', 'Lift'], ['conviction', 'Conviction']];
+        var rows = (a.rules || []).slice().sort(function (x, y) { return (y[sortBy] === null ? Infinity : y[sortBy]) - (x[sortBy] === null ? Infinity : x[sortBy]); });
+        add(out, h('table', { class: 'rules' }, [
+          h('thead', null, h('tr', null, cols.map(function (c) {
+            var sortable = c[0] !== 'if' && c[0] !== 'then';
+            return h('th', { class: (sortable ? 'num sortable' : '') + (c[0] === sortBy ? ' on' : ''), text: c[1] + (c[0] === sortBy ? ' ↓' : ''),
+              onclick: sortable ? function () { set('sort', c[0]); } : null });
+          }))),
+          h('tbody', null, rows.map(function (r) {
+            return h('tr', null, [h('td', { text: r['if'].join(' + ') }), h('td', { text: r.then.join(' + ') }),
+              h('td', { class: 'num', text: fixed(r.support, 4) }), h('td', { class: 'num', text: fixed(r.confidence, 3) }),
+              h('td', { class: 'num', text: fixed(r.lift, 2) }), h('td', { class: 'num', text: r.conviction === null ? '∞' : fixed(r.conviction, 2) })]);
+          }))]));
+      }, function (e) { errorBox(out, e); });
+    } else {
+      var iv = params.get('interval') || (intervalOf(rg) === 'hour' ? 'hour' : 'day');
+      add(form, [field('Event (empty: all)', input('event', 'Order Completed')),
+        field('Interval', h('select', { name: 'interval', onchange: function (e) { set('interval', e.target.value); } },
+          [['hour', 'Hour'], ['day', 'Day']].map(function (m) { return h('option', { value: m[0], selected: m[0] === iv, text: m[1] }); })))]);
+      var fb = Object.assign({ interval: iv }, base);
+      if (params.get('event')) fb.events = [params.get('event')];
+      analysisRequest('forecast', fb).then(function (a) {
+        clear(out);
+        var s = (a.series || [])[0];
+        if (!s || s.error) { add(out, h('div', { class: 'error', text: s ? s.error : 'no series' })); return; }
+        var n = a.buckets.length - (a.open ? 1 : 0), labels = a.buckets.slice(0, n).concat(s.forecast.map(function (f) { return f.bucket; }));
+        var pad = function (xs) { return new Array(n).fill(null).concat(xs); };
+        var band = function (lo, hi) { return [pad(s.forecast.map(function (f) { return f[lo]; })), pad(s.forecast.map(function (f) { return f[hi] - f[lo]; }))]; };
+        var b95 = band('lower95', 'upper95'), b80 = band('lower80', 'upper80');
+        var idx = {};
+        labels.forEach(function (l, i) { idx[l] = i; });
+        var m = s.model;
+        add(out, h('p', { class: 'summary', text: 'ARIMA(' + m.order.join(',') + ')' + (m.seasonal_order[3] ? '(' + m.seasonal_order.join(',') + ')' : '') +
+          ', AIC ' + fixed(m.aic, 1) + '; ' + s.anomalies.length + ' anomal' + (s.anomalies.length === 1 ? 'y' : 'ies') + ' outside the ' + s.anomaly_level + '% interval' }));
+        var el = h('div', { class: 'chart' });
+        add(out, el);
+        chart(el, { tooltip: { trigger: 'axis' }, legend: { top: 0 }, grid: { left: 50, right: 20, top: 30, bottom: 30 },
+          xAxis: { type: 'category', data: labels }, yAxis: { type: 'value' },
+          series: [
+            { name: '95% low', type: 'line', data: b95[0], stack: 'b95', lineStyle: { opacity: 0 }, symbol: 'none' },
+            { name: '95% interval', type: 'line', data: b95[1], stack: 'b95', lineStyle: { opacity: 0 }, symbol: 'none', areaStyle: { color: '#e9ebfb' } },
+            { name: '80% low', type: 'line', data: b80[0], stack: 'b80', lineStyle: { opacity: 0 }, symbol: 'none' },
+            { name: '80% interval', type: 'line', data: b80[1], stack: 'b80', lineStyle: { opacity: 0 }, symbol: 'none', areaStyle: { color: '#cfd3f6' } },
+            { name: 'actual', type: 'line', data: s.data.slice(0, n), itemStyle: { color: '#1d2433' }, symbol: 'none' },
+            { name: 'forecast', type: 'line', data: pad(s.forecast.map(function (f) { return f.mean; })), lineStyle: { type: 'dashed' }, itemStyle: { color: '#4f5bd5' } },
+            { name: 'anomaly', type: 'scatter', symbolSize: 10, itemStyle: { color: '#c0392b' },
+              data: s.anomalies.map(function (x) { return [idx[x.bucket], x.actual]; }) }] });
+        add(out, h('table', { class: 'anomalies' }, [h('thead', null, h('tr', null, ['Anomaly', 'Actual', 'Expected', 'Interval'].map(function (t) { return h('th', { text: t }); }))),
+          h('tbody', null, s.anomalies.map(function (x) {
+            return h('tr', null, [h('td', { text: x.bucket }), h('td', { class: 'num', text: fixed(x.actual, 1) }), h('td', { class: 'num', text: fixed(x.expected, 1) }),
+              h('td', { class: 'num', text: fixed(x.lower, 1) + ' – ' + fixed(x.upper, 1) })]);
+          }))]));
+        request('/api/alert-events?limit=20').then(function (r) {
+          if (!r.events.length) return;
+          add(out, h('h3', { text: 'Alerts fired' }));
+          add(out, h('ul', { class: 'alerts' }, r.events.map(function (e) {
+            return h('li', { text: e.alert + ' · ' + e.bucket + ' · ' + e.payload.condition + ' ' + fixed(e.payload.value, 1) + (e.delivered ? ' · delivered' : '') });
+          })));
+        }, function () { /* no alerts to show */ });
+      }, function (e) { errorBox(out, e); });
+    }
+  }
+
   function route() {
     if (!key()) return keyPage();
     var r = parseHash();
+    if (r.page === 'analysis') return analysis(r.params);
     if (r.page === 'live') return live();
     if (r.page === 'insights') return insights(r.params);
     if (r.page === 'boards') return boards(r.params);
