@@ -11,7 +11,7 @@
  *
  * anomaly: the last complete interval's value lies outside the interval of its one-step
  * forecast from the values before it; above / below: it crosses the threshold. A firing is
- * recorded in the catalog's alert_event table (what the dashboard and GET /api/alert-events
+ * recorded in the catalog's alert_event table (what the dashboard and GET /api/analysis/alert-events
  * read) and, when the rule has a webhook, POSTed to it as JSON, retried with back-off (1, 2,
  * 4, 8 s) until a 2xx or 5 attempts; the attempts and the outcome are recorded. */
 #ifndef FF_ALERTS_H

@@ -1,6 +1,6 @@
 /* segment_cmds.c - `footfall segment save|list|delete` and `footfall alert save|list|delete|
  * events`: a project's saved segments and alert rules (project/segments.h) from the command
- * line, as PUT, GET and DELETE /api/segments and /api/alerts do. */
+ * line, as PUT, GET and DELETE /api/segments and /api/analysis/alerts do. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>

@@ -664,7 +664,7 @@ static const struct saved_api {
 } saved_apis[] = {
     [FF_SAVED_SEGMENT] = {"/api/segments", "segment", "segment", ff_segment_check},
     [FF_SAVED_BOARD] = {"/api/boards", "board", "board", ff_board_check},
-    [FF_SAVED_ALERT] = {"/api/alerts", "alert", "alert", ff_alert_check},
+    [FF_SAVED_ALERT] = {"/api/analysis/alerts", "alert", "alert", ff_alert_check},
 };
 
 static int saved_route(struct ff_conn *c, const char *path, size_t plen, enum ff_saved what)
@@ -769,7 +769,7 @@ static void write_project(struct ff_conn *c, const struct ff_project *p)
     ff_buf_free(&o);
 }
 
-/* GET /api/alert-events?limit=N: the project's alert firings, newest first. */
+/* GET /api/analysis/alert-events?limit=N: the project's alert firings, newest first. */
 static void alert_events(struct ff_conn *c, const struct ff_project *p, const char *query, size_t qlen)
 {
     struct ff_buf o, v;
@@ -801,6 +801,15 @@ int ff_api_route(struct ff_conn *c, const char *path, size_t plen, const char *q
         if (p) run_query(c, p, "recommend", query, qlen);
         return 1;
     }
+    if (is_path(path, plen, "/api/analysis/alert-events")) {
+        if (c->req.method != HTTP_GET && c->req.method != HTTP_HEAD) {
+            ff_respond_error(c, 405, "method not allowed", "method", "Allow: GET, OPTIONS\r\n");
+            return 1;
+        }
+        const struct ff_project *p = ff_require_read_key(c);
+        if (p) alert_events(c, p, query, qlen);
+        return 1;
+    }
     static const char analysis[] = "/api/analysis/";
     int is_analysis = plen > sizeof analysis - 1 && memcmp(path, analysis, sizeof analysis - 1) == 0;
     if (is_path(path, plen, "/api/query") || is_analysis) {
@@ -826,8 +835,7 @@ int ff_api_route(struct ff_conn *c, const char *path, size_t plen, const char *q
     int known = is_path(path, plen, "/healthz") || is_path(path, plen, "/metrics") ||
                 is_path(path, plen, "/api/stats") || is_path(path, plen, "/api/events") ||
                 is_path(path, plen, "/api/quarantine") || is_path(path, plen, "/api/sessions") ||
-                is_path(path, plen, "/api/live") || is_path(path, plen, "/api/project") ||
-                is_path(path, plen, "/api/alert-events");
+                is_path(path, plen, "/api/live") || is_path(path, plen, "/api/project");
     if (!known) return 0;
     if (!get) {
         ff_respond_error(c, 405, "method not allowed", "method", "Allow: GET, OPTIONS\r\n");
@@ -851,8 +859,7 @@ int ff_api_route(struct ff_conn *c, const char *path, size_t plen, const char *q
         open_live(c, p, query, qlen);
     } else if (is_path(path, plen, "/api/project")) {
         write_project(c, p);
-    } else if (is_path(path, plen, "/api/alert-events")) {
-        alert_events(c, p, query, qlen);
+
     } else if (is_path(path, plen, "/api/sessions")) {
         read_sessions(c, p, query, qlen);
     } else {

@@ -1,6 +1,6 @@
 """Anomaly alerts (issue 7): rules kept per project, checked by the server's alert thread,
 firing once per interval, posted as JSON to a real HTTP receiver with retries, listed by
-GET /api/alert-events and `footfall alert events`, kept across a restart."""
+GET /api/analysis/alert-events and `footfall alert events`, kept across a restart."""
 
 import json
 import threading
@@ -64,13 +64,13 @@ LAST = (FIRST + timedelta(days=SPIKE)).strftime("%Y-%m-%d")
 
 
 def put(server, name, rule, status=200):
-    r = server.request("PUT", f"/api/alerts/{name}", data=json.dumps(rule))
+    r = server.request("PUT", f"/api/analysis/alerts/{name}", data=json.dumps(rule))
     assert r.status_code == status, r.text
     return r.json()
 
 
 def events(server):
-    r = server.get("/api/alert-events")
+    r = server.get("/api/analysis/alert-events")
     assert r.status_code == 200, r.text
     return r.json()["events"]
 
@@ -95,7 +95,7 @@ def test_an_anomaly_fires_once_and_reaches_the_webhook_after_a_retry(footfall, r
     server.restart()
     time.sleep(1.5)
     assert len(receiver.bodies) == 1 and len(events(server)) == 1
-    assert [a["name"] for a in server.get("/api/alerts").json()["alerts"]] == ["spike"]
+    assert [a["name"] for a in server.get("/api/analysis/alerts").json()["alerts"]] == ["spike"]
     server.stop()
     p = cli("alert", "events", "--data", server.data_dir)
     assert json.loads(p.stdout)["events"][0]["payload"]["value"] == counts[SPIKE]
@@ -129,7 +129,7 @@ def test_bad_rules_are_refused_naming_what(footfall, rule, says):
     server = footfall.start(prepare={"write_keys": ["k"]})
     r = put(server, "bad", rule, status=400)
     assert r["field"] == "alert" and says in r["error"], r
-    assert server.get("/api/alerts").json()["alerts"] == []
+    assert server.get("/api/analysis/alerts").json()["alerts"] == []
 
 
 def test_cli_saves_lists_and_deletes_rules(footfall):

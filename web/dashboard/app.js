@@ -787,7 +787,7 @@
             return h('tr', null, [h('td', { text: x.bucket }), h('td', { class: 'num', text: fixed(x.actual, 1) }), h('td', { class: 'num', text: fixed(x.expected, 1) }),
               h('td', { class: 'num', text: fixed(x.lower, 1) + ' – ' + fixed(x.upper, 1) })]);
           }))]));
-        request('/api/alert-events?limit=20').then(function (r) {
+        request('/api/analysis/alert-events?limit=20').then(function (r) {
           if (!r.events.length) return;
           add(out, h('h3', { text: 'Alerts fired' }));
           add(out, h('ul', { class: 'alerts' }, r.events.map(function (e) {
