@@ -281,6 +281,33 @@ static int check_rule(void *arg, const char *project, const char *name, const ch
     return 0;
 }
 
+/* A k-means model saved with "live": true is brought up to date with the persons active since
+ * its last update (analysis.h: segments, "update"). */
+static int update_model(void *arg, const char *project, const char *name, const char *def, size_t len)
+{
+    struct check *ck = arg;
+    if (ck->stop && atomic_load(ck->stop)) return 1;
+    static const char live[] = ",\"live\":true}"; /* how footfall writes the end of a live model */
+    if (len < sizeof live - 1 || memcmp(def + len - (sizeof live - 1), live, sizeof live - 1)) return 0;
+    const struct ff_project *p = ff_projects_find(&ck->projects, project);
+    struct ff_segment_source segs = {ff_segment_lookup_dir, (void *)ck->data_dir};
+    struct ff_segment_saver saver = {ff_segment_save_dir, ff_model_save_dir, ff_model_lookup_dir, (void *)ck->data_dir};
+    struct ff_buf req, out;
+    ff_buf_init(&req, 1 << 16);
+    ff_buf_init(&out, (size_t)1 << 30);
+    const char *ctype, *field;
+    int rc = ff_buf_append_str(&req, "{\"update\":");
+    if (!rc) rc = ff_json_write_str(&req, name, strlen(name));
+    if (!rc) rc = ff_buf_putc(&req, '}');
+    int status = rc ? 503
+                    : ff_analysis_answer(ck->store, "segments", req.data, req.len, ck->now_us, project,
+                                         p && p->timezone ? p->timezone : "UTC", &segs, &saver, &out, &ctype, &field);
+    if (status != 200) ff_warn("segments %s/%s: the live update failed: %.*s", project, name, (int)(out.len < 300 ? out.len : 300), out.data);
+    ff_buf_free(&req);
+    ff_buf_free(&out);
+    return 0;
+}
+
 static int check_all(struct ff_store *s, const char *data_dir, int64_t now_us, const atomic_int *stop)
 {
     struct check ck = {.store = s, .data_dir = data_dir, .now_us = now_us, .stop = stop};
@@ -291,6 +318,7 @@ static int check_all(struct ff_store *s, const char *data_dir, int64_t now_us, c
     int rc = ff_catalog_load(ck.cat, &ck.projects, err, sizeof err) ? -EIO : 0;
     if (!rc) {
         rc = ff_saved_each(ck.cat, FF_SAVED_ALERT, check_rule, &ck);
+        if (rc >= 0) rc = ff_saved_each(ck.cat, FF_SAVED_MODEL, update_model, &ck) < 0 ? -EIO : rc;
         ff_projects_free(&ck.projects);
     }
     ff_catalog_close(ck.cat);

@@ -33,7 +33,8 @@ int ff_alert_check(const char *json, size_t len, char *err, size_t errlen);
  * interval not fired before. Returns how many fired (negative: an error reading the rules). */
 int ff_alerts_check_all(struct ff_store *s, const char *data_dir, int64_t now_us);
 
-/* The thread that calls ff_alerts_check_all every interval_ms (the first time at once). */
+/* The thread that calls ff_alerts_check_all every interval_ms (the first time at once); it
+ * also brings k-means segmentations saved with "live": true up to date (analysis.h). */
 int ff_alerts_start(struct ff_alerts **out, struct ff_store *s, const char *data_dir, int interval_ms);
 void ff_alerts_stop(struct ff_alerts *a);
 

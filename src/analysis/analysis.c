@@ -17,6 +17,7 @@
 #include "core/alloc.h"
 #include "core/errors.h"
 #include "core/json.h"
+#include "core/strmap.h"
 #include "core/timeutil.h"
 #include "event/event.h"
 #include "query/query_int.h"
@@ -53,6 +54,9 @@ struct opts {
     uint64_t seed;
     double eps;
     char save[FF_QUERY_NAME_MAX];
+    int live;                  /* the saved k-means model is updated as events arrive */
+    int by_elbow;              /* k from k_min … k_max chosen by the elbow, not the silhouette */
+    char update[FF_QUERY_NAME_MAX]; /* update the saved segmentation NAME (mini-batch) */
     /* rules, recommend */
     int by;                    /* FF_BASKET_* */
     char items[FF_QUERY_NAME_MAX];
@@ -79,6 +83,8 @@ struct ctx {
     const struct ff_segment_source *segments;
     const char *tz;
     int64_t now_us;
+    const char *json; /* the request as it came (kept with a saved model) */
+    size_t len;
 };
 
 /* ---- options ---- */
@@ -296,6 +302,17 @@ static int parse_opts(struct op *p, int what, struct opts *o)
             ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
         }
         if (!ok) rc = bad(p, "save", "save is a name prefix of 1 to 60 of A-Z a-z 0-9 _ . -");
+    }
+    uint32_t lv = rc < 0 ? FF_JSON_NONE : ff_json_get(p->d, 0, "live");
+    if (lv != FF_JSON_NONE) {
+        if (p->d->nodes[lv].type != FF_JSON_TRUE && p->d->nodes[lv].type != FF_JSON_FALSE)
+            rc = bad(p, "live", "live is true (the saved segments follow new events) or false");
+        o->live = p->d->nodes[lv].type == FF_JSON_TRUE;
+    }
+    if (rc >= 0) rc = get_name(p, 0, "update", o->update, "update is the name a k-means segmentation was saved as");
+    if (rc >= 0 && (rc = get_name(p, 0, "choose", name, "choose is silhouette or elbow")) == 1) {
+        o->by_elbow = !strcmp(name, "elbow");
+        rc = !o->by_elbow && strcmp(name, "silhouette") ? bad(p, "choose", "choose is silhouette or elbow") : 0;
     }
     if (rc >= 0 && (what == W_RULES || what == W_RECOMMEND)) rc = parse_rule_opts(p, what, o);
     if (rc >= 0 && what == W_FORECAST) rc = parse_forecast_opts(p, o);
@@ -544,6 +561,275 @@ static int write_segments(struct ctx *c, const struct ff_ftable *t, const struct
     return rc ? rc : ff_buf_putc(out, ']');
 }
 
+/* ---- k-means models: segments that follow new events ---- */
+
+static int write_doubles(struct ff_buf *o, const double *v, size_t n)
+{
+    int rc = ff_buf_putc(o, '[');
+    for (size_t i = 0; !rc && i < n; i++) rc = (i ? ff_buf_putc(o, ',') : 0) || ff_buf_printf(o, "%.17g", v[i]);
+    return rc ? rc : ff_buf_putc(o, ']');
+}
+
+/* Keeps what updating the saved segments takes: the request, the columns and their scaling,
+ * the centres (scaled) and the persons each has taken, and when. */
+static int save_model(struct ctx *c, const struct view *v, const struct opts *o, const double *centers,
+                      const size_t *sizes, size_t k, char *err, size_t errlen)
+{
+    if (!c->saver || !c->saver->save_model) return 0;
+    struct ff_buf m;
+    ff_buf_init(&m, (size_t)1 << 26);
+    size_t d = v->t.d;
+    int rc = ff_buf_append_str(&m, "{\"request\":");
+    if (!rc) rc = ff_buf_append(&m, c->json, c->len);
+    if (!rc) rc = ff_buf_append_str(&m, ",\"columns\":") || write_names(&m, v->t.cols, NULL, d);
+    if (!rc) rc = ff_buf_append_str(&m, ",\"shift\":") || write_doubles(&m, v->shift, d);
+    if (!rc) rc = ff_buf_append_str(&m, ",\"scale\":") || write_doubles(&m, v->scale, d);
+    if (!rc) rc = ff_buf_append_str(&m, ",\"centers\":[");
+    for (size_t j = 0; !rc && j < k; j++) rc = (j ? ff_buf_putc(&m, ',') : 0) || write_doubles(&m, centers + j * d, d);
+    if (!rc) rc = ff_buf_append_str(&m, "],\"weight\":[");
+    for (size_t j = 0; !rc && j < k; j++) rc = ff_buf_printf(&m, "%s%zu", j ? "," : "", sizes[j]);
+    if (!rc) rc = ff_buf_printf(&m, "],\"updated\":%lld,\"live\":%s}", (long long)c->now_us, o->live ? "true" : "false");
+    if (!rc && c->saver->save_model(c->saver->arg, c->project, o->save, m.data, m.len, err, errlen)) rc = -EIO;
+    ff_buf_free(&m);
+    return rc;
+}
+
+/* n numbers of array node `a` into v: 0, or -1 when it is not that. */
+static int read_doubles(const struct ff_json_doc *d, uint32_t a, double *v, size_t n)
+{
+    if (a == FF_JSON_NONE || d->nodes[a].type != FF_JSON_ARRAY || d->nodes[a].len != n) return -1;
+    size_t i = 0;
+    for (uint32_t e = a + 1; e < d->nodes[a].end; e = d->nodes[e].end, i++) {
+        const struct ff_json_node *x = &d->nodes[e];
+        v[i] = x->type == FF_JSON_DOUBLE ? x->v.d : x->type == FF_JSON_INT ? (double)x->v.i : x->type == FF_JSON_UINT ? (double)x->v.u : NAN;
+        if (!isfinite(v[i])) return -1;
+    }
+    return 0;
+}
+
+/* The persons of saved segments PREFIX-0 … PREFIX-(k-1) into `members` (person → 1 + its
+ * segment); their ids are copied into `ids`, which is sized first so that it never moves
+ * under the map's keys. */
+static int load_members(struct ctx *c, const char *prefix, size_t k, struct ff_strmap *members, struct ff_buf *ids)
+{
+    struct ff_buf defs[MAX_K];
+    size_t total = 0;
+    int rc = 0;
+    char nm[FF_QUERY_NAME_MAX + 24];
+    for (size_t sg = 0; sg < k; sg++) {
+        ff_buf_init(&defs[sg], (size_t)1 << 26);
+        snprintf(nm, sizeof nm, "%s-%zu", prefix, sg);
+        int g = rc || !c->segments || !c->segments->get ? -ENOENT : c->segments->get(c->segments->arg, c->project, nm, &defs[sg]);
+        if (g && g != -ENOENT) rc = g; /* a segment left empty was never saved */
+        total += defs[sg].len;
+    }
+    if (!rc && ff_buf_reserve(ids, total + 1)) rc = -ENOMEM;
+    struct ff_json_parser *jp = ff_json_parser_new();
+    struct ff_buf scratch;
+    ff_buf_init(&scratch, (size_t)1 << 27);
+    if (!jp) rc = -ENOMEM;
+    for (size_t sg = 0; !rc && sg < k; sg++) {
+        struct ff_json_doc doc;
+        if (!defs[sg].len) continue;
+        if (ff_json_parse_copy(jp, &scratch, defs[sg].data, defs[sg].len, &doc)) {
+            rc = -EIO;
+            break;
+        }
+        uint32_t ps = ff_json_get(&doc, 0, "persons");
+        for (uint32_t e = ps + 1; !rc && ps != FF_JSON_NONE && e < doc.nodes[ps].end; e = doc.nodes[e].end) {
+            const char *p;
+            uint32_t n;
+            if (!ff_json_str(&doc, e, &p, &n)) continue;
+            size_t at = ids->len;
+            int found;
+            if ((rc = ff_buf_append(ids, p, n))) break;
+            if (!ff_strmap_put(members, ids->data + at, n, (uint32_t)sg + 1, &found)) rc = -ENOMEM;
+        }
+    }
+    ff_json_parser_free(jp);
+    ff_buf_free(&scratch);
+    for (size_t sg = 0; sg < k; sg++) ff_buf_free(&defs[sg]);
+    return rc;
+}
+
+/* {"update": NAME}: the persons with events since the model was last updated get their rows
+ * of the model's features (over its request's range, now), scaled as the model was; mini-
+ * batch k-means moves the centres toward them and puts each in its nearest segment; the saved
+ * segments NAME-0 … are rewritten with them, and the model with its new centres. */
+static int answer_update(struct ctx *c, struct ff_store *s, const struct opts *o, struct ff_buf *out, char *err,
+                         size_t errlen, const char **field)
+{
+    struct ff_buf mtext;
+    ff_buf_init(&mtext, (size_t)1 << 26);
+    int rc = c->saver && c->saver->get_model ? c->saver->get_model(c->saver->arg, c->project, o->update, &mtext) : -ENOENT;
+    if (rc == -ENOENT) {
+        snprintf(err, errlen, "update: no k-means segmentation is saved as '%s' (save one with \"save\")", o->update);
+        *field = "update";
+        ff_buf_free(&mtext);
+        return FF_EINVAL;
+    }
+    struct ff_json_parser *jp = rc ? NULL : ff_json_parser_new(), *jp2 = NULL;
+    struct ff_buf scratch, scratch2, rtext;
+    ff_buf_init(&scratch, (size_t)1 << 26);
+    ff_buf_init(&scratch2, (size_t)1 << 24);
+    ff_buf_init(&rtext, (size_t)1 << 20);
+    struct ff_json_doc doc, rdoc;
+    if (!rc && (!jp || ff_json_parse_copy(jp, &scratch, mtext.data, mtext.len, &doc))) rc = -EIO;
+    uint32_t cols = rc ? FF_JSON_NONE : ff_json_get(&doc, 0, "columns"), cen = rc ? FF_JSON_NONE : ff_json_get(&doc, 0, "centers");
+    size_t d = cols == FF_JSON_NONE ? 0 : doc.nodes[cols].len, k = cen == FF_JSON_NONE ? 0 : doc.nodes[cen].len;
+    if (!rc && (!d || d > MAX_COLUMNS || !k || k > MAX_K)) rc = -EIO;
+    double shift[MAX_COLUMNS], scale[MAX_COLUMNS], weight[MAX_K], *centers = rc ? NULL : ff_malloc(k * d * sizeof *centers);
+    if (!rc && !centers) rc = -ENOMEM;
+    if (!rc && (read_doubles(&doc, ff_json_get(&doc, 0, "shift"), shift, d) ||
+                read_doubles(&doc, ff_json_get(&doc, 0, "scale"), scale, d) ||
+                read_doubles(&doc, ff_json_get(&doc, 0, "weight"), weight, k)))
+        rc = -EIO;
+    size_t j = 0;
+    for (uint32_t e = cen + 1; !rc && e < doc.nodes[cen].end; e = doc.nodes[e].end, j++)
+        if (read_doubles(&doc, e, centers + j * d, d)) rc = -EIO;
+    uint32_t up = rc ? FF_JSON_NONE : ff_json_get(&doc, 0, "updated");
+    int64_t updated = up == FF_JSON_NONE ? 0 : doc.nodes[up].v.i;
+    int live = !rc && ff_json_get(&doc, 0, "live") != FF_JSON_NONE && doc.nodes[ff_json_get(&doc, 0, "live")].type == FF_JSON_TRUE;
+    /* the model's own request: its range now, its features (the columns it was fitted on) */
+    uint32_t req = rc ? FF_JSON_NONE : ff_json_get(&doc, 0, "request");
+    if (!rc && (req == FF_JSON_NONE || ff_json_write_node(&rtext, &doc, req))) rc = -EIO;
+    struct ff_query q;
+    memset(&q, 0, sizeof q);
+    const char *qfield;
+    int have_q = 0;
+    if (!rc) {
+        rc = ff_query_parse_common(rtext.data, rtext.len, c->now_us, c->tz, &q, err, errlen, &qfield);
+        have_q = !rc;
+        if (!rc) snprintf(q.project, sizeof q.project, "%s", c->project);
+    }
+    struct opts mo;
+    if (!rc && (!(jp2 = ff_json_parser_new()) || ff_json_parse_copy(jp2, &scratch2, rtext.data, rtext.len, &rdoc))) rc = -EIO;
+    struct op p = {&rdoc, err, errlen, field};
+    if (!rc) rc = parse_opts(&p, W_SEGMENTS, &mo);
+    mo.f.nevents = 0;
+    for (uint32_t e = cols + 1; !rc && e < doc.nodes[cols].end; e = doc.nodes[e].end) {
+        const char *nm;
+        uint32_t nl;
+        if (ff_json_str(&doc, e, &nm, &nl) && nl > 6 && !memcmp(nm, "count:", 6) && mo.f.nevents < FF_FEATURES_MAX_EVENTS)
+            snprintf(mo.f.events[mo.f.nevents++], FF_QUERY_NAME_MAX, "%.*s", (int)(nl - 6), nm + 6);
+    }
+    struct ff_ftable t;
+    memset(&t, 0, sizeof t);
+    if (!rc) rc = ff_features_build(s, &q, &mo.f, &t, err, errlen);
+    size_t src[MAX_COLUMNS];
+    j = 0;
+    for (uint32_t e = cols + 1; !rc && e < doc.nodes[cols].end; e = doc.nodes[e].end, j++) {
+        const char *nm;
+        uint32_t nl;
+        int ci = ff_json_str(&doc, e, &nm, &nl) ? ff_ftable_column(&t, nm, nl) : -1;
+        if (ci < 0) rc = -EIO;
+        else src[j] = (size_t)ci;
+    }
+    /* the persons active since the last update: their last event is no older than it */
+    int64_t end = q.to_us < q.now_us ? q.to_us : q.now_us;
+    size_t *act = rc ? NULL : ff_malloc((t.n + 1) * sizeof *act), m = 0;
+    double *rows = rc ? NULL : ff_malloc((t.n * d + 1) * sizeof *rows);
+    uint32_t *labels = rc ? NULL : ff_malloc((t.n + 1) * sizeof *labels);
+    if (!rc && (!act || !rows || !labels)) rc = -ENOMEM;
+    for (size_t i = 0; !rc && i < t.n; i++) {
+        double last = (double)end - t.x[i * t.d + 6 /* recency_days */] * 86400e6;
+        if (t.x[i * t.d] <= 0 || last < (double)updated - 1000) continue;
+        for (size_t jj = 0; jj < d; jj++) rows[m * d + jj] = (t.x[i * t.d + src[jj]] - shift[jj]) / scale[jj];
+        act[m++] = i;
+    }
+    struct ff_minibatch mb = {0};
+    if (!rc) rc = ff_minibatch_init(&mb, centers, weight, k, d);
+    if (!rc && m) rc = ff_minibatch_update(&mb, rows, m, labels);
+    /* the saved segments: everyone as they were, the active persons where they are now */
+    struct ff_strmap members;
+    ff_strmap_init(&members);
+    struct ff_buf ids, def;
+    ff_buf_init(&ids, (size_t)1 << 30);
+    ff_buf_init(&def, (size_t)1 << 26);
+    char nm[FF_QUERY_NAME_MAX + 24];
+    if (!rc) rc = load_members(c, o->update, k, &members, &ids);
+    size_t moved = 0;
+    for (size_t i = 0; !rc && i < m; i++) {
+        int found;
+        struct ff_str id = t.person[act[i]];
+        uint32_t *slot = ff_strmap_put(&members, id.p, id.len, labels[i] + 1, &found);
+        if (!slot) rc = -ENOMEM;
+        else if (found) {
+            moved += *slot != labels[i] + 1;
+            *slot = labels[i] + 1;
+        }
+    }
+    size_t sizes[MAX_K] = {0};
+    for (size_t sg = 0; !rc && sg < k; sg++) {
+        ff_buf_reset(&def);
+        rc = ff_buf_append_str(&def, "{\"persons\":[");
+        size_t n = 0;
+        for (size_t i = 0; !rc && i < members.cap; i++) {
+            const struct ff_strmap_slot *sl = &members.slots[i];
+            if (!sl->p || sl->value != sg + 1) continue;
+            rc = (n++ ? ff_buf_putc(&def, ',') : 0) || ff_json_write_str(&def, sl->p, sl->len);
+        }
+        if (!rc) rc = ff_buf_append_str(&def, "]}");
+        sizes[sg] = n;
+        snprintf(nm, sizeof nm, "%s-%zu", o->update, sg);
+        if (!rc && n && c->saver->save(c->saver->arg, c->project, nm, def.data, def.len, err, errlen)) rc = -EIO;
+    }
+    /* the model moves on */
+    if (!rc) {
+        struct ff_buf mdl;
+        ff_buf_init(&mdl, (size_t)1 << 26);
+        rc = ff_buf_append_str(&mdl, "{\"request\":") || ff_buf_append(&mdl, rtext.data, rtext.len);
+        if (!rc) rc = ff_buf_append_str(&mdl, ",\"columns\":") || ff_json_write_node(&mdl, &doc, cols);
+        if (!rc) rc = ff_buf_append_str(&mdl, ",\"shift\":") || write_doubles(&mdl, shift, d);
+        if (!rc) rc = ff_buf_append_str(&mdl, ",\"scale\":") || write_doubles(&mdl, scale, d);
+        if (!rc) rc = ff_buf_append_str(&mdl, ",\"centers\":[");
+        for (j = 0; !rc && j < k; j++) rc = (j ? ff_buf_putc(&mdl, ',') : 0) || write_doubles(&mdl, mb.centers + j * d, d);
+        if (!rc) rc = ff_buf_append_str(&mdl, "],\"weight\":") || write_doubles(&mdl, mb.weight, k);
+        if (!rc) rc = ff_buf_printf(&mdl, ",\"updated\":%lld,\"live\":%s}", (long long)c->now_us, live ? "true" : "false");
+        if (!rc && c->saver->save_model(c->saver->arg, c->project, o->update, mdl.data, mdl.len, err, errlen)) rc = -EIO;
+        ff_buf_free(&mdl);
+    }
+    if (!rc) {
+        char since[40];
+        ff_time_format_iso(updated, since);
+        rc = ff_buf_printf(out, "{\"kind\":\"segments\",\"method\":\"minibatch\",\"updated\":\"%s\",\"since\":\"%s\","
+                                "\"active\":%zu,\"moved\":%zu,\"live\":%s,\"columns\":", o->update, since, m, moved,
+                           live ? "true" : "false");
+        if (!rc) rc = ff_json_write_node(out, &doc, cols);
+        if (!rc) rc = ff_buf_append_str(out, ",\"segments\":[");
+        for (size_t sg = 0; !rc && sg < k; sg++) {
+            double ctr[MAX_COLUMNS];
+            memcpy(ctr, mb.centers + sg * d, d * sizeof *ctr);
+            ff_unscale(ctr, d, shift, scale);
+            rc = ff_buf_printf(out, "%s{\"segment\":%zu,\"size\":%zu,\"weight\":", sg ? "," : "", sg, sizes[sg]);
+            if (!rc) rc = write_num(out, mb.weight[sg]) || ff_buf_append_str(out, ",\"centroid\":{");
+            j = 0;
+            for (uint32_t e = cols + 1; !rc && e < doc.nodes[cols].end; e = doc.nodes[e].end, j++)
+                rc = (j ? ff_buf_putc(out, ',') : 0) || ff_json_write_node(out, &doc, e) || ff_buf_putc(out, ':') || write_num(out, ctr[j]);
+            if (!rc) rc = ff_buf_append_str(out, "}}");
+        }
+        if (!rc) rc = ff_buf_append_str(out, "]}");
+    }
+    if (rc == -EIO && !err[0]) snprintf(err, errlen, "update: the model saved as '%s' cannot be read or written", o->update);
+    ff_minibatch_free(&mb);
+    ff_strmap_free(&members);
+    ff_buf_free(&ids);
+    ff_buf_free(&def);
+    ff_free(act);
+    ff_free(rows);
+    ff_free(labels);
+    ff_free(centers);
+    ff_ftable_free(&t);
+    if (have_q) ff_query_free(&q);
+    ff_json_parser_free(jp);
+    ff_json_parser_free(jp2);
+    ff_buf_free(&scratch);
+    ff_buf_free(&scratch2);
+    ff_buf_free(&rtext);
+    ff_buf_free(&mtext);
+    return rc;
+}
+
 static int answer_kmeans(struct ctx *c, const struct ff_ftable *t, const struct view *v, const struct opts *o,
                          struct ff_buf *out, char *err, size_t errlen, const char **field)
 {
@@ -574,6 +860,13 @@ static int answer_kmeans(struct ctx *c, const struct ff_ftable *t, const struct 
             ff_kmeans_free(&m);
         }
     }
+    size_t elbow = ff_elbow(inertia, kmin, count);
+    if (!rc && o->by_elbow && count > 1 && best.k != elbow) { /* the elbow's k, fitted again (same seed: same fit) */
+        ff_kmeans_free(&best);
+        chosen = elbow - kmin;
+        struct ff_kmeans_opts ko = {.k = elbow, .n_init = o->n_init, .max_iter = o->max_iter, .seed = o->seed};
+        rc = ff_kmeans_fit(v->t.x, n, d, &ko, &best);
+    }
     if (rc) {
         ff_kmeans_free(&best);
         return rc;
@@ -582,7 +875,7 @@ static int answer_kmeans(struct ctx *c, const struct ff_ftable *t, const struct 
     if (!rc) rc = write_matrix_info(out, t, v, o);
     if (!rc)
         rc = ff_buf_printf(out, ",\"k\":%zu,\"chosen_by\":\"%s\",\"elbow\":%zu,\"inertia\":", best.k,
-                           count > 1 ? "silhouette" : "given", ff_elbow(inertia, kmin, count));
+                           count == 1 ? "given" : o->by_elbow ? "elbow" : "silhouette", elbow);
     if (!rc) rc = write_num(out, best.inertia);
     if (!rc) rc = ff_buf_printf(out, ",\"iterations\":%zu,\"silhouette\":", best.iterations);
     if (!rc) rc = write_num(out, sil[chosen]);
@@ -599,6 +892,7 @@ static int answer_kmeans(struct ctx *c, const struct ff_ftable *t, const struct 
     if (!rc && !labels) rc = -ENOMEM;
     for (size_t i = 0; !rc && i < n; i++) labels[i] = (int32_t)best.labels[i];
     if (!rc) rc = write_segments(c, t, v, o, labels, best.k, out, err, errlen);
+    if (!rc && o->save[0]) rc = save_model(c, v, o, best.centers, best.sizes, best.k, err, errlen);
     if (rc == FF_EINVAL) *field = "save";
     if (!rc) rc = ff_buf_putc(out, '}');
     ff_free(labels);
@@ -1004,6 +1298,7 @@ static int run(void *arg, struct ff_store *s, const struct ff_query *q, const ch
     if (rc) return rc;
     if (c->what == W_RULES || c->what == W_RECOMMEND) return answer_rules(s, q, &o, out, err, errlen, field);
     if (c->what == W_FORECAST) return answer_forecast(c, s, q, &o, json, len, out, err, errlen, field);
+    if (c->what == W_SEGMENTS && o.update[0]) return answer_update(c, s, &o, out, err, errlen, field);
     struct ff_ftable t;
     rc = ff_features_build(s, q, &o.f, &t, err, errlen);
     if (rc == FF_EINVAL) *field = "revenue";
@@ -1057,7 +1352,7 @@ int ff_analysis_answer(struct ff_store *s, const char *what, const char *json, s
 {
     struct ctx c = {.what = -1, .content_type = "application/json", .saver = saver,
                     .project = project && project[0] ? project : FF_DEFAULT_PROJECT, .segments = segments,
-                    .tz = default_tz, .now_us = now_us};
+                    .tz = default_tz, .now_us = now_us, .json = json, .len = len};
     for (size_t i = 0; i < sizeof whats / sizeof *whats; i++)
         if (strcmp(whats[i], what) == 0) c.what = (int)i;
     struct ff_query_runner runner = {run, &c};

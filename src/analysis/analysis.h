@@ -28,6 +28,10 @@
 struct ff_segment_saver {
     int (*save)(void *arg, const char *project, const char *name, const char *def, size_t len, char *err,
                 size_t errlen);
+    /* the k-means model kept beside a k-means segmentation saved as NAME (for updates) */
+    int (*save_model)(void *arg, const char *project, const char *name, const char *def, size_t len, char *err,
+                      size_t errlen);
+    int (*get_model)(void *arg, const char *project, const char *name, struct ff_buf *out);
     void *arg;
 };
 

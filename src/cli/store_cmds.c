@@ -293,7 +293,7 @@ static int answer_cmd(const char *cmd, const char *what, int argc, char **argv)
     }
     const char *field, *ctype = "application/json";
     struct ff_segment_source segments = {ff_segment_lookup_dir, (void *)dir};
-    struct ff_segment_saver saver = {ff_segment_save_dir, (void *)dir};
+    struct ff_segment_saver saver = {ff_segment_save_dir, ff_model_save_dir, ff_model_lookup_dir, (void *)dir};
     int status = what ? ff_analysis_answer(st, what, in.data, in.len, ff_now_us(), project, tz, &segments, &saver, &out,
                                            &ctype, &field)
                       : ff_query_answer(st, in.data, in.len, ff_now_us(), project, tz, &segments, &out, &field);

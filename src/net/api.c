@@ -379,7 +379,7 @@ static void query_work(uv_work_t *w)
         return;
     }
     struct ff_segment_source segments = {ff_segment_lookup_dir, (void *)j->data_dir};
-    struct ff_segment_saver saver = {ff_segment_save_dir, (void *)j->data_dir};
+    struct ff_segment_saver saver = {ff_segment_save_dir, ff_model_save_dir, ff_model_lookup_dir, (void *)j->data_dir};
     j->content_type = "application/json";
     if (j->what[0])
         j->status = ff_analysis_answer(j->store, j->what, j->body.data, j->body.len, j->now,

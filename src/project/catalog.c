@@ -40,8 +40,10 @@ static const char schema_sql[] =
     /* the dashboard's boards (segments.c), likewise */
     "CREATE TABLE IF NOT EXISTS board(project TEXT NOT NULL, name TEXT NOT NULL, definition TEXT NOT NULL,"
     " created_us INTEGER NOT NULL, PRIMARY KEY (project, name));"
-    /* alert rules (segments.c) and their firings (alert_events.c), likewise */
+    /* alert rules and k-means models (segments.c) and alert firings (alert_events.c), likewise */
     "CREATE TABLE IF NOT EXISTS alert(project TEXT NOT NULL, name TEXT NOT NULL, definition TEXT NOT NULL,"
+    " created_us INTEGER NOT NULL, PRIMARY KEY (project, name));"
+    "CREATE TABLE IF NOT EXISTS segment_model(project TEXT NOT NULL, name TEXT NOT NULL, definition TEXT NOT NULL,"
     " created_us INTEGER NOT NULL, PRIMARY KEY (project, name));"
     "CREATE TABLE IF NOT EXISTS alert_event(project TEXT NOT NULL, name TEXT NOT NULL, bucket TEXT NOT NULL,"
     " fired_us INTEGER NOT NULL, payload TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,"

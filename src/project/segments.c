@@ -21,8 +21,8 @@ int ff_segment_name_ok(const char *name, size_t len)
 }
 
 /* Each collection's table (catalog.c creates them) and its list's key in JSON. */
-static const char *const tables[] = {"segment", "board", "alert"};
-static const char *const list_keys[] = {"segments", "boards", "alerts"};
+static const char *const tables[] = {"segment", "board", "alert", "segment_model"};
+static const char *const list_keys[] = {"segments", "boards", "alerts", "models"};
 
 /* A statement on collection `what` (its table where sql says %s) with the project and name
  * bound as its first two parameters. */
@@ -118,10 +118,25 @@ int ff_saved_each(struct ff_catalog *c, enum ff_saved what,
 
 int ff_segment_lookup_dir(void *data_dir, const char *project, const char *name, struct ff_buf *out)
 {
+    return ff_saved_get_dir(data_dir, FF_SAVED_SEGMENT, project, name, out);
+}
+
+int ff_saved_save_dir(void *data_dir, enum ff_saved what, const char *project, const char *name, const char *def,
+                      size_t len, char *err, size_t errlen)
+{
+    struct ff_catalog *c;
+    if (ff_catalog_open(data_dir, 0, &c, err, errlen)) return -EIO;
+    int rc = ff_saved_save(c, what, project, name, def, len, err, errlen);
+    ff_catalog_close(c);
+    return rc;
+}
+
+int ff_saved_get_dir(void *data_dir, enum ff_saved what, const char *project, const char *name, struct ff_buf *out)
+{
     struct ff_catalog *c;
     char err[512];
     if (ff_catalog_open(data_dir, 0, &c, err, sizeof err)) return -EIO;
-    int rc = ff_segment_get(c, project, name, out);
+    int rc = ff_saved_get(c, what, project, name, out);
     ff_catalog_close(c);
     return rc;
 }
@@ -129,11 +144,18 @@ int ff_segment_lookup_dir(void *data_dir, const char *project, const char *name,
 int ff_segment_save_dir(void *data_dir, const char *project, const char *name, const char *def, size_t len, char *err,
                         size_t errlen)
 {
-    struct ff_catalog *c;
-    if (ff_catalog_open(data_dir, 0, &c, err, errlen)) return -EIO;
-    int rc = ff_segment_save(c, project, name, def, len, err, errlen);
-    ff_catalog_close(c);
-    return rc;
+    return ff_saved_save_dir(data_dir, FF_SAVED_SEGMENT, project, name, def, len, err, errlen);
+}
+
+int ff_model_save_dir(void *data_dir, const char *project, const char *name, const char *def, size_t len, char *err,
+                      size_t errlen)
+{
+    return ff_saved_save_dir(data_dir, FF_SAVED_MODEL, project, name, def, len, err, errlen);
+}
+
+int ff_model_lookup_dir(void *data_dir, const char *project, const char *name, struct ff_buf *out)
+{
+    return ff_saved_get_dir(data_dir, FF_SAVED_MODEL, project, name, out);
 }
 
 int ff_board_check(const char *json, size_t len, char *err, size_t errlen)

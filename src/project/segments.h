@@ -17,7 +17,8 @@ int ff_segment_name_ok(const char *name, size_t len);
 /* What a project saves by name: segments, and the dashboard's boards (a board is a JSON
  * object {"insights": [...]}, each insight as the dashboard describes it). Each collection is
  * a table of the catalog with the same columns. */
-enum ff_saved { FF_SAVED_SEGMENT, FF_SAVED_BOARD, FF_SAVED_ALERT }; /* alerts: analysis/alerts.h */
+/* alerts: analysis/alerts.h; models: the k-means models behind saved segments (analysis.h) */
+enum ff_saved { FF_SAVED_SEGMENT, FF_SAVED_BOARD, FF_SAVED_ALERT, FF_SAVED_MODEL };
 
 /* Saves (or replaces) project's `name` in the collection. 0 or -EIO (err says why). */
 int ff_saved_save(struct ff_catalog *c, enum ff_saved what, const char *project, const char *name, const char *def,
@@ -41,9 +42,15 @@ int ff_board_check(const char *json, size_t len, char *err, size_t errlen);
 /* A look-up for queries (query.h, struct ff_segment_source) in the catalog of the data
  * directory `data_dir`, opened for each look-up, so any thread may call it. */
 int ff_segment_lookup_dir(void *data_dir, const char *project, const char *name, struct ff_buf *out);
-/* Saves a segment in the catalog of `data_dir` (the analysis engine's segments: analysis.h,
- * struct ff_segment_saver), opened for the one save. 0 or -EIO (err says why). */
+/* Saves (gets) an item in the catalog of `data_dir`, opened for the one call: what the analysis
+ * engine keeps (analysis.h, struct ff_segment_saver). 0, -ENOENT (get), or -EIO (err says why). */
+int ff_saved_save_dir(void *data_dir, enum ff_saved what, const char *project, const char *name, const char *def,
+                      size_t len, char *err, size_t errlen);
+int ff_saved_get_dir(void *data_dir, enum ff_saved what, const char *project, const char *name, struct ff_buf *out);
 int ff_segment_save_dir(void *data_dir, const char *project, const char *name, const char *def, size_t len, char *err,
                         size_t errlen);
+int ff_model_save_dir(void *data_dir, const char *project, const char *name, const char *def, size_t len, char *err,
+                      size_t errlen);
+int ff_model_lookup_dir(void *data_dir, const char *project, const char *name, struct ff_buf *out);
 
 #endif

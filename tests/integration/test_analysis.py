@@ -10,6 +10,7 @@ import itertools
 import json
 import math
 import random
+import time
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta, timezone
 
@@ -22,7 +23,7 @@ from sklearn.metrics import silhouette_score
 from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
-from harness import cli, send_daily_counts, uid
+from harness import cli, send_daily_counts, uid, wait_for
 
 START = datetime(2026, 11, 2, 0, 0, tzinfo=timezone.utc)  # a Monday
 TO = datetime(2026, 11, 12, 0, 0, tzinfo=timezone.utc)
@@ -219,6 +220,10 @@ def test_k_chosen_by_silhouette_with_the_elbow_shown(loaded):
     assert a["k"] == max(cands, key=lambda c: c["silhouette"])["k"]
     assert all(x["inertia"] >= y["inertia"] for x, y in zip(cands, cands[1:]))
     assert 2 <= a["elbow"] <= 5
+    e = analysis(loaded, "segments", {**RANGE, "k_min": 2, "k_max": 5, "columns": ["events", "monetary"],
+                                      "choose": "elbow"}).json()
+    assert e["chosen_by"] == "elbow" and e["k"] == e["elbow"] == a["elbow"]
+    assert e["inertia"] == pytest.approx(cands[e["k"] - 2]["inertia"])
     _, x = matrix(loaded, {"columns": ["events", "monetary"], "scale": "zscore"})
     for c in cands:
         ref = KMeans(n_clusters=c["k"], n_init=10, random_state=0).fit(x)
@@ -245,6 +250,8 @@ def test_dbscan_segments_with_the_k_distance_hint(loaded):
     ({"columns": "events"}, "columns"),
     ({"k": 0}, "k"),
     ({"k_min": 6, "k_max": 3}, "k_min"),
+    ({"choose": "gut"}, "choose"),
+    ({"update": "never-saved"}, "update"),
     ({"method": "spectral"}, "method"),
     ({"scale": "log"}, "scale"),
     ({"select": {"label": "nope"}}, "select"),
@@ -595,3 +602,71 @@ def test_forecast_of_a_trends_series_with_its_anomaly(footfall):
     r = analysis(server, "forecast", {**plain, "kind": "retention"}, status=400)
     assert r.json()["field"] == "kind"
     assert analysis(server, "forecast", {**body, "order": [9, 0, 0]}, status=400).json()["field"] == "order"
+
+
+# ---- segments that follow new events: mini-batch k-means ----
+
+def shop_events(user, n, revenue, when, step=timedelta(minutes=2)):
+    evs = []
+    for i in range(n):
+        t = when + step * i
+        e = {"type": "track", "event": "Order Completed" if revenue else "Product Viewed", "userId": user,
+             "timestamp": iso(t), "messageId": uid()}
+        if revenue:
+            e["properties"] = {"revenue": revenue}
+        evs.append(e)
+    return evs
+
+
+def members(server, name):
+    r = server.get(f"/api/segments/{name}")
+    return set(r.json()["definition"]["persons"]) if r.status_code == 200 else set()
+
+
+@pytest.mark.parametrize("live", [False, True])
+def test_saved_segments_follow_new_events(footfall, live):
+    server = footfall.start("--alert-check-ms", "300" if live else "0", prepare={"write_keys": ["k"]})
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    before = now - timedelta(days=2)
+    evs = []
+    for p in range(10):  # heavy buyers
+        evs += shop_events(f"big{p}", 12 + p % 3, 50.0, before + timedelta(hours=p))
+    for p in range(20):  # light browsers
+        evs += shop_events(f"small{p}", 1 + p % 2, 0, before + timedelta(hours=p))
+    assert server.post_json("/v1/batch", {"batch": evs}, write_key="k").status_code == 200
+    cols = ["events", "frequency", "monetary"]
+    body = {"from": "-7d", "to": "now", "columns": cols, "k": 2, "persons": 100, "save": "grp", "live": live}
+    a = analysis(server, "segments", body).json()
+    heavy = max(a["segments"], key=lambda s: s["centroid"]["monetary"])
+    h, l = heavy["segment"], 1 - heavy["segment"]
+    assert members(server, f"grp-{h}") == {f"big{p}" for p in range(10)}
+    assert "small3" in members(server, f"grp-{l}")
+    time.sleep(0.05)
+    # a browser turns buyer, a new buyer comes: both after the model was saved (and before now)
+    ms = timedelta(milliseconds=1)
+    new = shop_events("small3", 14, 50.0, datetime.now(timezone.utc), ms) + \
+        shop_events("newbig", 13, 50.0, datetime.now(timezone.utc), ms)
+    assert server.post_json("/v1/batch", {"batch": new}, write_key="k").status_code == 200
+    time.sleep(0.1)
+    if live:
+        wait_for(lambda: "newbig" in members(server, f"grp-{h}"), timeout=30, what="the live update")
+    else:
+        u = analysis(server, "segments", {"update": "grp"}).json()
+        assert u["method"] == "minibatch" and u["active"] == 2 and u["moved"] == 1
+        # each centre moved to the weighted mean of where it was and its new rows (their own units)
+        rows = {r[0]: r[1:] for r in analysis(server, "features", {"from": "-7d", "to": "now", "columns": cols,
+                                                                    "format": "json"}).json()["rows"]}
+        new_rows = [rows["small3"], rows["newbig"]]
+        old = heavy["centroid"]
+        w = heavy["size"]
+        seg = u["segments"][h]
+        assert seg["weight"] == w + 2 and seg["size"] == 12
+        for j, c in enumerate(cols):
+            want = (old[c] * w + sum(r[j] for r in new_rows)) / (w + 2)
+            assert seg["centroid"][c] == pytest.approx(want, rel=1e-9), c
+        again = analysis(server, "segments", {"update": "grp"}).json()  # nothing new since
+        assert again["active"] == 0 and again["moved"] == 0
+        r = analysis(server, "segments", {"update": "nothing"}, status=400)
+        assert r.json()["field"] == "update"
+    assert members(server, f"grp-{h}") == {f"big{p}" for p in range(10)} | {"small3", "newbig"}
+    assert "small3" not in members(server, f"grp-{l}")
