@@ -13,7 +13,7 @@
 
 #include "analysis/alerts.h"
 #include "analysis/analysis.h"
-#include "cli/httpclient.h"
+#include "net/httpclient.h"
 #include "core/alloc.h"
 #include "core/errors.h"
 #include "core/json.h"

@@ -9,7 +9,7 @@
 #include <time.h>
 
 #include "cli/cli.h"
-#include "cli/httpclient.h"
+#include "net/httpclient.h"
 #include "core/buf.h"
 #include "core/timeutil.h"
 #include "event/event.h"

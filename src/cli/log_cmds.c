@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "cli/httpclient.h"
+#include "net/httpclient.h"
 #include "core/alloc.h"
 #include "core/errors.h"
 #include "core/json.h"

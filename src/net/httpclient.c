@@ -1,5 +1,5 @@
 /* httpclient.c - a blocking HTTP/1.1 client for the log shippers (see httpclient.h). */
-#include "cli/httpclient.h"
+#include "net/httpclient.h"
 
 #include <errno.h>
 #include <netdb.h>
