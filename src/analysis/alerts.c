@@ -325,11 +325,6 @@ static int check_all(struct ff_store *s, const char *data_dir, int64_t now_us, c
     return rc < 0 ? rc : ck.fired;
 }
 
-int ff_alerts_check_all(struct ff_store *s, const char *data_dir, int64_t now_us)
-{
-    return check_all(s, data_dir, now_us, NULL);
-}
-
 /* ---- the thread ---- */
 
 struct ff_alerts {

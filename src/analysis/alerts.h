@@ -29,12 +29,9 @@ struct ff_alerts;
 /* 0 when `json` is an alert rule, else -1 and err says what is wrong. */
 int ff_alert_check(const char *json, size_t len, char *err, size_t errlen);
 
-/* Checks every project's rules once, at now_us: fires those whose condition holds for an
- * interval not fired before. Returns how many fired (negative: an error reading the rules). */
-int ff_alerts_check_all(struct ff_store *s, const char *data_dir, int64_t now_us);
-
-/* The thread that calls ff_alerts_check_all every interval_ms (the first time at once); it
- * also brings k-means segmentations saved with "live": true up to date (analysis.h). */
+/* The thread that checks every project's rules every interval_ms (the first time at once),
+ * firing those whose condition holds for an interval not fired before; it also brings
+ * k-means segmentations saved with "live": true up to date (analysis.h). */
 int ff_alerts_start(struct ff_alerts **out, struct ff_store *s, const char *data_dir, int interval_ms);
 void ff_alerts_stop(struct ff_alerts *a);
 

@@ -731,9 +731,10 @@ static int answer_update(struct ctx *c, struct ff_store *s, const struct opts *o
     double *rows = rc ? NULL : ff_malloc((t.n * d + 1) * sizeof *rows);
     uint32_t *labels = rc ? NULL : ff_malloc((t.n + 1) * sizeof *labels);
     if (!rc && (!act || !rows || !labels)) rc = -ENOMEM;
+    int c_events = ff_ftable_column(&t, "events", 6), c_recency = ff_ftable_column(&t, "recency_days", 12);
     for (size_t i = 0; !rc && i < t.n; i++) {
-        double last = (double)end - t.x[i * t.d + 6 /* recency_days */] * 86400e6;
-        if (t.x[i * t.d] <= 0 || last < (double)updated - 1000) continue;
+        double last = (double)end - t.x[i * t.d + (size_t)c_recency] * 86400e6;
+        if (t.x[i * t.d + (size_t)c_events] <= 0 || last < (double)updated - 1000) continue;
         for (size_t jj = 0; jj < d; jj++) rows[m * d + jj] = (t.x[i * t.d + src[jj]] - shift[jj]) / scale[jj];
         act[m++] = i;
     }
@@ -997,12 +998,10 @@ static int person_items(struct ff_store *s, const struct ff_query *q, const stru
         size_t lo = 0, hi = nnames;
         while (lo < hi) {
             size_t mid = (lo + hi) / 2;
-            int c = memcmp(names[mid].p, nm.p, names[mid].len < nm.len ? names[mid].len : nm.len);
-            if (!c) c = (names[mid].len > nm.len) - (names[mid].len < nm.len);
-            if (c < 0) lo = mid + 1;
+            if (ff_str_cmp(names[mid], nm) < 0) lo = mid + 1;
             else hi = mid;
         }
-        if (lo < nnames && names[lo].len == nm.len && !memcmp(names[lo].p, nm.p, nm.len)) has[lo] = 1;
+        if (lo < nnames && !ff_str_cmp(names[lo], nm)) has[lo] = 1;
     }
     if (!rc) ff_free(pn), ff_baskets_free(&t);
     ff_qvalues_free(&vals);

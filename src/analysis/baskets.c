@@ -42,9 +42,7 @@ static int by_pair(const void *x, const void *y)
 static int by_name(const void *x, const void *y, void *arg)
 {
     const struct ff_qvalues *v = arg;
-    struct ff_str a = ff_qvalues_text(v, *(const uint32_t *)x), b = ff_qvalues_text(v, *(const uint32_t *)y);
-    int c = memcmp(a.p, b.p, a.len < b.len ? a.len : b.len);
-    return c ? c : (a.len > b.len) - (a.len < b.len);
+    return ff_str_cmp(ff_qvalues_text(v, *(const uint32_t *)x), ff_qvalues_text(v, *(const uint32_t *)y));
 }
 
 static int by_u32(const void *x, const void *y)

@@ -211,12 +211,7 @@ static void modes(const struct ff_qtable *named, const struct ff_qvalues *values
         const struct ff_qslot *sl = &named->s[i];
         if (sl->a == FF_QTABLE_EMPTY || !sl->a || sl->a > n) continue;
         struct ff_str v = ff_qvalues_text(values, (uint32_t)sl->b), *cur = &out[sl->a - 1];
-        int cmp = -1;
-        if (cur->len) {
-            size_t m = v.len < cur->len ? v.len : cur->len;
-            cmp = memcmp(v.p, cur->p, m);
-            if (!cmp) cmp = v.len < cur->len ? -1 : v.len > cur->len;
-        }
+        int cmp = cur->len ? ff_str_cmp(v, *cur) : -1;
         if (sl->v > best[sl->a] || (sl->v == best[sl->a] && cmp < 0)) best[sl->a] = sl->v, *cur = v;
     }
     ff_free(best);
@@ -232,9 +227,8 @@ static int add_name(struct ff_ftable *t, size_t *offs, const char *prefix, const
 
 static int by_person(const void *a, const void *b, void *arg)
 {
-    const struct ff_str *p = arg, *x = &p[*(const size_t *)a], *y = &p[*(const size_t *)b];
-    int c = memcmp(x->p, y->p, x->len < y->len ? x->len : y->len);
-    return c ? c : (x->len > y->len) - (x->len < y->len);
+    const struct ff_str *p = arg;
+    return ff_str_cmp(p[*(const size_t *)a], p[*(const size_t *)b]);
 }
 
 /* Rows by person id: the scan's threads meet persons in no fixed order, and the same

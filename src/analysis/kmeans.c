@@ -185,7 +185,6 @@ static void lloyd_run(struct lloyd *l, double *centers, double *next, size_t max
                       double *inertia, size_t *iters)
 {
     size_t k = l->k, d = l->d, it = 0;
-    int strict = 0;
     for (size_t i = 0; i < l->n; i++) l->labels[i] = UINT32_MAX;
     for (it = 0; it < max_iter; it++) {
         l->centers = centers;
@@ -206,7 +205,6 @@ static void lloyd_run(struct lloyd *l, double *centers, double *next, size_t max
             }
         memcpy(centers, next, k * d * sizeof *centers);
         if (it > 0 && changed == 0) {
-            strict = 1;
             it++;
             break;
         }
@@ -220,7 +218,6 @@ static void lloyd_run(struct lloyd *l, double *centers, double *next, size_t max
     ff_par_run(nt, lloyd_work, l);
     double sum = 0;
     for (size_t t = 0; t < nt; t++) sum += l->inertia[t];
-    (void)strict;
     *inertia = sum;
     *iters = it;
 }
