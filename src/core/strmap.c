@@ -5,6 +5,7 @@
 #include <xxhash.h>
 
 #include "core/alloc.h"
+#include "core/buf.h"
 
 void ff_strmap_init(struct ff_strmap *m) { memset(m, 0, sizeof *m); }
 
@@ -20,7 +21,7 @@ static struct ff_strmap_slot *find(const struct ff_strmap *m, const char *p, siz
     for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
         struct ff_strmap_slot *s = &m->slots[i];
         if (!s->p) return s;
-        if (s->hash == h && s->len == len && memcmp(s->p, p, len) == 0) return s;
+        if (s->hash == h && s->len == len && ff_bytes_same(s->p, p, len)) return s;
     }
 }
 

@@ -68,7 +68,7 @@ static int parse_uuids(const char *base, size_t stride, size_t n, size_t off, ui
         const struct ff_str *s = field(base, stride, i, off);
         /* the same as the item before (one person's anonymous id): copy, do not parse again */
         if (i && s->len && s->len == field(base, stride, i - 1, off)->len &&
-            !memcmp(s->p, field(base, stride, i - 1, off)->p, s->len))
+            ff_bytes_same(s->p, field(base, stride, i - 1, off)->p, s->len))
             memcpy(b + i * 16, b + (i - 1) * 16, 16);
         else if (s->len && !is_uuid(*s, b + i * 16)) {
             ff_free(b);
@@ -116,7 +116,7 @@ static int intern_fields(const char *base, size_t stride, size_t n, const size_t
             const struct ff_str *s = field(base, stride, i, in->off);
             if (i) { /* a run (one person's user id, one page, one browser): no hash */
                 const struct ff_str *prev = field(base, stride, i - 1, in->off);
-                if (s->len == prev->len && (s->p == prev->p || !s->len || !memcmp(s->p, prev->p, s->len))) {
+                if (s->len == prev->len && ff_bytes_same(s->p, prev->p, s->len)) {
                     ids[i] = ids[i - 1];
                     continue;
                 }
