@@ -37,10 +37,9 @@ static int injected(enum ff_io_op op)
     return 0;
 }
 
-int ff_io_write_all(int fd, const void *p, size_t n)
+/* All n bytes, retrying short writes; no injected failure (the callers count theirs). */
+static int write_raw(int fd, const void *p, size_t n)
 {
-    int e = injected(FF_IO_WRITE);
-    if (e) return e;
     const char *c = p;
     while (n) {
         ssize_t w = write(fd, c, n > (size_t)INT_MAX ? (size_t)INT_MAX : n);
@@ -52,6 +51,12 @@ int ff_io_write_all(int fd, const void *p, size_t n)
         n -= (size_t)w;
     }
     return 0;
+}
+
+int ff_io_write_all(int fd, const void *p, size_t n)
+{
+    int e = injected(FF_IO_WRITE);
+    return e ? e : write_raw(fd, p, n);
 }
 
 int ff_io_pwrite_all(int fd, const void *p, size_t n, off_t off)
@@ -97,7 +102,7 @@ int ff_io_fsync_dir(const char *dir)
     return rc;
 }
 
-int ff_io_write_file_atomic(const char *path, const void *p, size_t n)
+int ff_io_write_file_atomic_pieces(const char *path, const struct ff_io_piece *pieces, size_t npieces)
 {
     char tmp[PATH_MAX], dir[PATH_MAX];
     if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) return -ENAMETOOLONG;
@@ -107,7 +112,8 @@ int ff_io_write_file_atomic(const char *path, const void *p, size_t n)
     else snprintf(dir, sizeof dir, ".");
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return -errno;
-    int rc = ff_io_write_all(fd, p, n);
+    int rc = injected(FF_IO_WRITE); /* one write as fault injection counts them, however many pieces */
+    for (size_t i = 0; i < npieces && !rc; i++) rc = write_raw(fd, pieces[i].p, pieces[i].n);
     if (!rc) rc = ff_io_fsync(fd);
     close(fd);
     if (!rc) rc = ff_io_rename(tmp, path);
@@ -118,6 +124,11 @@ int ff_io_write_file_atomic(const char *path, const void *p, size_t n)
     /* Past the rename the new contents are what everyone sees: a failure now cannot be
      * undone, only reported. */
     return ff_io_fsync_dir(dir) ? FF_IO_UNSYNCED : 0;
+}
+
+int ff_io_write_file_atomic(const char *path, const void *p, size_t n)
+{
+    return ff_io_write_file_atomic_pieces(path, &(struct ff_io_piece){p, n}, 1);
 }
 
 int ff_io_read_file(const char *path, struct ff_buf *out)

@@ -25,6 +25,13 @@ int ff_io_fsync_dir(const char *dir);  /* makes a rename or unlink in `dir` dura
  * directory's fsync failed, so after a power loss either version may be there. */
 #define FF_IO_UNSYNCED 1
 int ff_io_write_file_atomic(const char *path, const void *p, size_t n);
+/* The same for a file made of pieces, written one after the other (no copy into one buffer
+ * first: a segment's dedup keys are tens of MB). */
+struct ff_io_piece {
+    const void *p;
+    size_t n;
+};
+int ff_io_write_file_atomic_pieces(const char *path, const struct ff_io_piece *pieces, size_t npieces);
 /* Reads a whole file into `out` (replacing its contents), at most out->max bytes. */
 int ff_io_read_file(const char *path, struct ff_buf *out);
 

@@ -25,16 +25,23 @@ int ff_dedup_file_add(struct ff_buf *entries, uint64_t key, int64_t received_us)
 
 int ff_dedup_file_write(const char *path, const struct ff_buf *entries)
 {
-    struct ff_buf f;
-    ff_buf_init(&f, (size_t)1 << 40);
-    int rc = ff_buf_append(&f, magic, sizeof magic);
-    if (!rc) rc = ff_buf_put_u32(&f, 1);
-    if (!rc) rc = ff_buf_put_u32(&f, 0);
-    if (!rc) rc = ff_buf_put_u64(&f, entries->len / FF_DEDUP_FILE_ENTRY);
-    if (!rc && entries->len) rc = ff_buf_append(&f, entries->data, entries->len);
-    if (!rc) rc = ff_buf_put_u64(&f, XXH3_64bits(f.data, f.len));
-    if (!rc) rc = ff_io_write_file_atomic(path, f.data, f.len);
-    ff_buf_free(&f);
+    /* header, entries and checksum written from where they are: a copy of a segment's keys
+     * into one buffer was tens of MB of fresh memory on the WAL writer's thread */
+    unsigned char hdr[HDR], sum[8];
+    const uint64_t n = entries->len / FF_DEDUP_FILE_ENTRY;
+    memcpy(hdr, magic, sizeof magic);
+    for (int i = 0; i < 4; i++) hdr[8 + i] = (unsigned char)(1u >> (8 * i)), hdr[12 + i] = 0;
+    for (int i = 0; i < 8; i++) hdr[16 + i] = (unsigned char)(n >> (8 * i));
+    XXH3_state_t *st = XXH3_createState();
+    if (!st) return -ENOMEM;
+    XXH3_64bits_reset(st);
+    XXH3_64bits_update(st, hdr, sizeof hdr);
+    if (entries->len) XXH3_64bits_update(st, entries->data, entries->len);
+    const uint64_t h = XXH3_64bits_digest(st);
+    XXH3_freeState(st);
+    for (int i = 0; i < 8; i++) sum[i] = (unsigned char)(h >> (8 * i));
+    const struct ff_io_piece pieces[] = {{hdr, sizeof hdr}, {entries->data, entries->len}, {sum, sizeof sum}};
+    int rc = ff_io_write_file_atomic_pieces(path, pieces, 3);
     return rc == FF_IO_UNSYNCED ? 0 : rc; /* renamed, directory not synced: a later sync covers it */
 }
 
