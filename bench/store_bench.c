@@ -313,13 +313,16 @@ static int cmd_flush(int rounds, const char *data, uint64_t limit)
                (t2 - t1) * 1e6 / (double)(w.n ? w.n : 1));
     }
     ff_store_close(s);
-    rm_tree(dir);
+    if (!getenv("STORE_BENCH_KEEP")) rm_tree(dir);
     ff_buf_free(&w.records);
     return 0;
 }
 
 int main(int argc, char **argv)
 {
+    /* the server's allocator settings, so flushes and merges reuse memory as they do there */
+    ff_alloc_prefer_huge_pages(argv);
+    ff_alloc_keep_freed_memory();
     if (argc >= 5 && !strcmp(argv[1], "gen"))
         return cmd_gen(strtoull(argv[2], NULL, 10), strtoull(argv[3], NULL, 10), argv[4], argc > 5 ? argv[5] : NULL);
     if (argc == 4 && !strcmp(argv[1], "scan")) return cmd_scan(argv[2], argv[3]);
