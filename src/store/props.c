@@ -150,18 +150,37 @@ static uint8_t scanned_kind(const struct ff_jscan_member *m)
 
 /* Row r split without a parse (jsonscan.h): the same values and rest as the parsing way
  * below for the compact text footfall writes. 0, 1 to parse instead, or an error. */
+/* The plan's column for a member's key, or plan->n; `guess` first (the column the member
+ * in the same place of the row before had: SDKs write one kind of event's properties in
+ * one order). */
+static int plan_column(const struct ff_props_plan *plan, struct ff_str key, int guess)
+{
+    if (guess < plan->n && plan->k[guess].len == key.len && ff_bytes_same(plan->k[guess].key, key.p, key.len))
+        return guess;
+    int k = 0;
+    while (k < plan->n && !(plan->k[k].len == key.len && ff_bytes_same(plan->k[k].key, key.p, key.len))) k++;
+    return k;
+}
+
+/* What a split remembers from row to row. */
+struct split_state {
+    int8_t col_at[64]; /* the plan column of the member at each place of the last row */
+};
+
 static int split_scanned(struct ff_str text, const struct ff_props_plan *plan, struct ff_props_split *out,
-                         struct span **strs, size_t r, struct ff_buf *restbuf)
+                         struct span **strs, size_t r, struct ff_buf *restbuf, struct split_state *st)
 {
     struct ff_jscan sc;
     struct ff_jscan_member m;
     if (ff_jscan_begin(&sc, text.p, text.len)) return 1;
-    int taken[FF_PROPS_MAX] = {0}, members = 0, more, rc = 0;
+    int taken[FF_PROPS_MAX] = {0}, members = 0, more, rc = 0, place = 0;
     ff_buf_reset(restbuf);
     rc = ff_buf_putc(restbuf, '{');
     while (!rc && (more = ff_jscan_next(&sc, &m)) == 1) {
-        int k = 0;
-        while (k < plan->n && !(plan->k[k].len == m.key.len && !memcmp(plan->k[k].key, m.key.p, m.key.len))) k++;
+        const int at = place < (int)sizeof st->col_at ? place : -1;
+        place++;
+        int k = plan_column(plan, m.key, at >= 0 ? st->col_at[at] : plan->n);
+        if (at >= 0) st->col_at[at] = (int8_t)k;
         if (k < plan->n && !taken[k] && scanned_kind(&m) == plan->k[k].type) {
             if (m.escaped) return 1; /* its content needs unescaping: the parser does that */
             taken[k] = 1;
@@ -204,11 +223,13 @@ int ff_props_split(const struct ff_str *props, size_t n, const struct ff_props_p
     struct ff_json_parser *jp = rc ? NULL : ff_json_parser_new();
     if (!rc && !jp) rc = -ENOMEM;
     struct ff_buf scratch, restbuf;
+    struct split_state st;
+    memset(st.col_at, FF_PROPS_MAX, sizeof st.col_at); /* no guesses yet */
     ff_buf_init(&scratch, (size_t)1 << 32);
     ff_buf_init(&restbuf, (size_t)1 << 32);
     for (size_t r = 0; r < n && !rc; r++) {
         set_absent(out, plan, strs, r); /* until found */
-        int fast = props[r].len ? split_scanned(props[r], plan, out, strs, r, &restbuf) : 1;
+        int fast = props[r].len ? split_scanned(props[r], plan, out, strs, r, &restbuf, &st) : 1;
         if (fast < 0) {
             rc = fast;
             break;
@@ -234,8 +255,7 @@ int ff_props_split(const struct ff_str *props, size_t n, const struct ff_props_p
         rc = ff_buf_putc(&restbuf, '{');
         for (uint32_t m = 1; !rc && m < doc.nodes[0].end; m = doc.nodes[m].end) {
             const struct ff_json_node *v = &doc.nodes[m];
-            int k = 0;
-            while (k < plan->n && !(plan->k[k].len == v->key_len && !memcmp(plan->k[k].key, v->key, v->key_len))) k++;
+            int k = plan_column(plan, (struct ff_str){v->key, v->key_len}, plan->n);
             if (k < plan->n && !taken[k] && kind_of(v) == plan->k[k].type) {
                 taken[k] = 1;
                 struct ff_colvec *c = &out->cols[k];
