@@ -61,6 +61,8 @@ static const char usage[] =
     "  --max-header-bytes N      largest request line + headers (default 16384; 431 past it)\n"
     "  --max-connections N       open connections at once (default 10000)\n"
     "  --max-memory-bytes N      refuse new request bytes (503) past this much memory (default 4 GiB; 0 = no limit)\n"
+    "  --dedup-max-bytes N       memory for the messageId set of the last 24 hours (default: half of\n"
+    "                            --max-memory-bytes; 0 = no bound); past it the oldest ids go first\n"
     "  --idle-timeout-ms N       close keep-alive connections idle this long (default 60000)\n"
     "  --request-timeout-ms N    a request must arrive whole within this (default 30000)\n"
     "  --flush-bytes N           write events held in memory to parts past this many bytes\n"
@@ -167,6 +169,7 @@ static int cmd_serve(int argc, char **argv)
         .max_connections = 10000,
         .max_memory_bytes = (uint64_t)4 << 30,
     };
+    int dedup_max_given = 0;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         uint64_t n;
@@ -209,6 +212,10 @@ static int cmd_serve(int argc, char **argv)
         } else if (!strcmp(a, "--retention-days")) {
             if (size_opt(a, v, 0, 1000000, &n)) return 2;
             o.retention_days = (int)n;
+        } else if (!strcmp(a, "--dedup-max-bytes")) {
+            if (ff_cli_size(a, v, &n)) return 2;
+            o.dedup_max_bytes = n;
+            dedup_max_given = 1;
         } else if (!strcmp(a, "--wal-segment-bytes")) {
             if (size_opt(a, v, 4096, (uint64_t)1 << 30, &n)) return 2;
             o.wal_segment_bytes = (size_t)n;
@@ -238,6 +245,9 @@ static int cmd_serve(int argc, char **argv)
             return 2;
         }
     }
+    /* by default the set takes half the memory requests may use, so the two together stay
+     * within it: a set that grew with the ingest rate for 24 hours made every request 503 */
+    if (!dedup_max_given) o.dedup_max_bytes = o.limits.max_memory_bytes / 2;
     return ff_server_run(&o) ? 1 : 0;
 }
 

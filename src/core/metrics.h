@@ -28,6 +28,8 @@ struct ff_metrics {
     atomic_uint_least64_t connections_open;
     atomic_uint_least64_t connections_rejected;
     atomic_uint_least64_t person_runs_bytes; /* queries' kept person runs (store/person_runs.c) */
+    atomic_uint_least64_t dedup_evictions;   /* times the message id set let its oldest go for room */
+    atomic_uint_least64_t dedup_window_s;    /* how far back the server's set remembers ids, now */
     struct ff_histogram request_duration;
     struct ff_histogram wal_fsync_duration;
 };

@@ -139,6 +139,10 @@ int ff_api_write_metrics(struct ff_buf *o, struct ff_store *store, const struct 
                                 "# TYPE footfall_connections_rejected_total counter\nfootfall_connections_rejected_total %llu\n"
                                 "# HELP footfall_query_person_runs_bytes Memory of the persons kept per part block for queries.\n"
                                 "# TYPE footfall_query_person_runs_bytes gauge\nfootfall_query_person_runs_bytes %llu\n"
+                                "# HELP footfall_dedup_window_seconds How far back message ids are remembered (less than 24 h once the set reached --dedup-max-bytes).\n"
+                                "# TYPE footfall_dedup_window_seconds gauge\nfootfall_dedup_window_seconds %llu\n"
+                                "# HELP footfall_dedup_evictions_total Times the message id set let its oldest ids go for room.\n"
+                                "# TYPE footfall_dedup_evictions_total counter\nfootfall_dedup_evictions_total %llu\n"
                                 "# HELP footfall_memory_bytes Bytes allocated by footfall's own allocator.\n"
                                 "# TYPE footfall_memory_bytes gauge\nfootfall_memory_bytes %llu\n"
                                 "# HELP footfall_resident_memory_bytes Resident set size of the process.\n"
@@ -148,6 +152,8 @@ int ff_api_write_metrics(struct ff_buf *o, struct ff_store *store, const struct 
                                 (unsigned long long)ff_counter_get(ff_metrics.connections_open),
                                 (unsigned long long)ff_counter_get(ff_metrics.connections_rejected),
                                 (unsigned long long)ff_counter_get(ff_metrics.person_runs_bytes),
+                                (unsigned long long)ff_counter_get(ff_metrics.dedup_window_s),
+                                (unsigned long long)ff_counter_get(ff_metrics.dedup_evictions),
                                 (unsigned long long)ff_mem_in_use(), (unsigned long long)resident_bytes());
     return rc;
 }

@@ -353,6 +353,7 @@ int ff_server_run(const struct ff_server_opts *opts)
         return rc;
     }
     struct ff_wal_opts wo = {.dir = opts->data_dir, .dedup_window_us = FF_DEDUP_WINDOW_US,
+                             .dedup_max_bytes = (size_t)opts->dedup_max_bytes,
                              .segment_bytes = opts->wal_segment_bytes ? opts->wal_segment_bytes : 64u << 20,
                              .on_durable = ff_store_on_durable, .on_durable_arg = srv.store,
                              .min_next_seq = ff_store_next_seq(srv.store)};

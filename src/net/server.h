@@ -22,6 +22,7 @@ struct ff_server_opts {
     int64_t flush_interval_us; /* store: longest an event stays only in memory (0 = default) */
     int retention_days;        /* store: keep this many days of events (0 = all) */
     size_t wal_segment_bytes;  /* start a new WAL segment past this size (0 = 64 MiB) */
+    uint64_t dedup_max_bytes;  /* memory of the messageId set at most (0: no bound) */
     const char *ua_regexes;    /* uap-core regexes.yaml; NULL: the Debian package's, if installed */
     const char *geoip;         /* a .mmdb file; NULL: the npm country database, if installed */
     int ip_mode;               /* enum ff_ip_mode: what is stored of an event's IP address */

@@ -2,9 +2,12 @@
 #include "dedup.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <sys/random.h>
 
 #include "core/alloc.h"
+#include "core/log.h"
+#include "core/timeutil.h"
 
 #define MIN_CAP 1024
 #define MOVE_PER_INSERT 64 /* old slots moved per insert: the old table is gone long before
@@ -22,10 +25,28 @@ static size_t find(const struct ff_dedup_entry *slots, size_t cap, uint64_t hash
 
 int ff_dedup_init(struct ff_dedup *d, int64_t window_us)
 {
-    *d = (struct ff_dedup){.cap = MIN_CAP, .window_us = window_us};
+    *d = (struct ff_dedup){.cap = MIN_CAP, .window_us = window_us, .evict_until = INT64_MIN};
     if (getrandom(&d->rng, sizeof d->rng, 0) != sizeof d->rng) d->rng = (uint64_t)(uintptr_t)d ^ (uint64_t)window_us;
     d->slots = ff_calloc(d->cap, sizeof *d->slots);
     return d->slots ? 0 : -ENOMEM;
+}
+
+void ff_dedup_set_budget(struct ff_dedup *d, size_t max_bytes)
+{
+    d->max_cap = 0;
+    if (!max_bytes) return;
+    /* a move holds two tables of the largest size at once */
+    size_t cap = MIN_CAP;
+    while (cap * 2 * 2 * sizeof *d->slots <= max_bytes) cap *= 2;
+    d->max_cap = cap;
+}
+
+int64_t ff_dedup_window_now(const struct ff_dedup *d, int64_t now_us)
+{
+    if (d->evict_until <= INT64_MIN + d->window_us) return d->window_us;
+    /* kept: ids received after evict_until - window */
+    int64_t w = now_us - (d->evict_until - d->window_us);
+    return w < d->window_us ? (w > 0 ? w : 0) : d->window_us;
 }
 
 void ff_dedup_free(struct ff_dedup *d)
@@ -45,6 +66,59 @@ int ff_dedup_contains(const struct ff_dedup *d, uint64_t hash, int64_t now_us)
     return e->hash == hash && e->expires_us > now_us;
 }
 
+/* Entries expiring at or before this are let go: expired at now_us, or older than the
+ * newest ones a bounded set keeps. */
+static int64_t drop_until(const struct ff_dedup *d, int64_t now_us)
+{
+    return now_us > d->evict_until ? now_us : d->evict_until;
+}
+
+static uint64_t next_random(struct ff_dedup *d)
+{
+    uint64_t x = d->rng += 0x9e3779b97f4a7c15u; /* splitmix64 */
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9u;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebu;
+    return x ^ (x >> 31);
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* A set that would outgrow its budget: the expiry at or before which entries go so that
+ * about `keep` of the `live` ones (of the current table, sampled) stay, the newest. Raises
+ * evict_until to it and says so. */
+static void evict_for_room(struct ff_dedup *d, size_t live, size_t keep, int64_t now_us)
+{
+    enum { SAMPLES = 4096 };
+    int64_t exp[SAMPLES];
+    size_t n = 0;
+    for (size_t k = 0; k < 4 * SAMPLES && n < SAMPLES; k++) {
+        const struct ff_dedup_entry *e = &d->slots[next_random(d) & (d->cap - 1)];
+        if (e->hash && e->expires_us > drop_until(d, now_us)) exp[n++] = e->expires_us;
+    }
+    if (!n || keep >= live) return;
+    qsort(exp, n, sizeof *exp, cmp_i64);
+    size_t go = (size_t)((double)n * (1.0 - (double)keep / (double)live));
+    if (go >= n) go = n - 1;
+    /* the newest entries stay whatever the quantile: a cut at the newest expiry (one group
+     * commit's ids all share it) would let the ids just received go */
+    while (go > 0 && exp[go] == exp[n - 1]) go--;
+    int64_t cut = exp[go];
+    if (cut == exp[n - 1] || cut <= d->evict_until) return;
+    d->evict_until = cut;
+    /* said the first time, then at most every ten minutes (a busy set lets go at every rebuild) */
+    int64_t t = ff_now_us();
+    if (d->evictions++ && t - d->warned_us < 600LL * 1000000) return;
+    d->warned_us = t;
+    ff_warn("dedup: the message id set reached its memory budget (%zu MiB, --dedup-max-bytes): ids are remembered "
+            "for the last %.1f minutes instead of %.1f hours; retries older than that are stored again",
+            d->max_cap * 2 * sizeof *d->slots >> 20, (double)ff_dedup_window_now(d, now_us) / 60e6,
+            (double)d->window_us / 3600e6);
+}
+
 /* Rehashes the current table at once into a new one of `cap` slots, keeping the entries
  * still live at now_us (INT64_MIN keeps all). */
 static int rehash(struct ff_dedup *d, size_t cap, int64_t now_us)
@@ -53,8 +127,9 @@ static int rehash(struct ff_dedup *d, size_t cap, int64_t now_us)
     if (!fresh) return -ENOMEM;
     ff_advise_huge(fresh, cap * sizeof *fresh);
     size_t used = 0;
+    const int64_t until = drop_until(d, now_us);
     for (size_t i = 0; i < d->cap; i++)
-        if (d->slots[i].hash && d->slots[i].expires_us > now_us) {
+        if (d->slots[i].hash && d->slots[i].expires_us > until) {
             fresh[find(fresh, cap, d->slots[i].hash)] = d->slots[i];
             used++;
         }
@@ -67,13 +142,23 @@ static int rehash(struct ff_dedup *d, size_t cap, int64_t now_us)
 
 /* The safety net for an estimate that came out too small (see start_rebuild): a full table
  * would never end a probe. */
-static int grow_now(struct ff_dedup *d) { return rehash(d, d->cap * 2, INT64_MIN); }
+static int grow_now(struct ff_dedup *d, int64_t now_us)
+{
+    if (d->max_cap && d->cap * 2 > d->max_cap) {
+        /* no bigger table fits the budget: the oldest go, at this size */
+        evict_for_room(d, d->used, d->cap / 2, now_us);
+        int rc = rehash(d, d->cap, INT64_MIN);
+        if (rc || d->used * 10 <= d->cap * 7) return rc;
+        /* nothing could go (ids all received at once): past the budget rather than full */
+    }
+    return rehash(d, d->cap * 2, INT64_MIN);
+}
 
 /* Puts an entry into the current table, keeping the later expiry of a present one. */
-static int put(struct ff_dedup *d, uint64_t hash, int64_t expires_us)
+static int put(struct ff_dedup *d, uint64_t hash, int64_t expires_us, int64_t now_us)
 {
     if ((d->used + 1) * 10 > d->cap * 9) {
-        int rc = grow_now(d);
+        int rc = grow_now(d, now_us);
         if (rc) return rc;
     }
     struct ff_dedup_entry *e = &d->slots[find(d->slots, d->cap, hash)];
@@ -92,8 +177,8 @@ static int move_old(struct ff_dedup *d, size_t n, int64_t now_us)
 {
     while (d->old && n--) {
         struct ff_dedup_entry e = d->old[d->old_pos];
-        if (e.hash && e.expires_us > now_us) {
-            int rc = put(d, e.hash, e.expires_us);
+        if (e.hash && e.expires_us > drop_until(d, now_us)) {
+            int rc = put(d, e.hash, e.expires_us, now_us);
             if (rc) return rc; /* the slot stays in the old table, still found there */
         }
         if (++d->old_pos == d->old_cap) {
@@ -114,15 +199,16 @@ static int start_rebuild(struct ff_dedup *d, int64_t now_us)
     if (rc) return rc;
     size_t sample = d->cap < 4096 ? d->cap : 4096, live = 0;
     for (size_t k = 0; k < sample; k++) {
-        uint64_t x = d->rng += 0x9e3779b97f4a7c15u; /* splitmix64 */
-        x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9u;
-        x = (x ^ (x >> 27)) * 0x94d049bb133111ebu;
-        x ^= x >> 31;
+        uint64_t x = next_random(d);
         const struct ff_dedup_entry *e = &d->slots[sample == d->cap ? k : (size_t)(x & (d->cap - 1))];
-        live += e->hash && e->expires_us > now_us;
+        live += e->hash && e->expires_us > drop_until(d, now_us);
     }
     size_t est = live * d->cap / sample + 1, cap = MIN_CAP;
     while (cap < est * 2) cap *= 2; /* at most half full once moved */
+    if (d->max_cap && cap > d->max_cap) { /* past the budget: keep the newest half table's worth */
+        cap = d->max_cap;
+        evict_for_room(d, est, cap / 2, now_us);
+    }
     struct ff_dedup_entry *fresh = ff_calloc(cap, sizeof *fresh);
     if (!fresh) return -ENOMEM;
     ff_advise_huge(fresh, cap * sizeof *fresh);
@@ -140,7 +226,7 @@ int ff_dedup_reserve(struct ff_dedup *d, size_t n, int64_t now_us)
     int rc = move_old(d, SIZE_MAX, now_us); /* one table from here on */
     if (rc) return rc;
     size_t cap = d->cap;
-    while ((d->used + n) * 10 > cap * 5) cap *= 2; /* at most half full once they are in */
+    while ((d->used + n) * 10 > cap * 5 && (!d->max_cap || cap * 2 <= d->max_cap)) cap *= 2; /* at most half full once they are in */
     return cap == d->cap ? 0 : rehash(d, cap, now_us);
 }
 
@@ -152,7 +238,7 @@ int ff_dedup_insert_many(struct ff_dedup *d, const struct ff_dedup_received *e, 
     for (size_t i = 0; !rc && i < n; i++) {
         if (i + 16 < n) ff_dedup_prefetch(d, e[i + 16].hash);
         int64_t r = e[i].received_us, expires = r > INT64_MAX - d->window_us ? INT64_MAX : r + d->window_us;
-        if (e[i].hash && expires > now_us) rc = put(d, e[i].hash, expires);
+        if (e[i].hash && expires > now_us) rc = put(d, e[i].hash, expires, now_us);
     }
     return rc;
 }
@@ -163,7 +249,7 @@ int ff_dedup_insert(struct ff_dedup *d, uint64_t hash, int64_t received_us, int6
     if (!rc && (d->used + 1) * 10 > d->cap * 7 && !(rc = start_rebuild(d, now_us)))
         rc = move_old(d, MOVE_PER_INSERT, now_us);
     if (rc) return rc;
-    return put(d, hash, received_us + d->window_us);
+    return put(d, hash, received_us + d->window_us, now_us);
 }
 
 /* Backward-shift deletion keeps every probe chain unbroken without tombstones. */

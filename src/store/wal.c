@@ -598,6 +598,10 @@ static void insert_pending_keys(struct ff_wal *w)
         if (!rc) rc = ff_dedup_insert_many(&w->dedup, w->pending[i].entries, w->pending[i].n, t0);
         ff_dedup_keys_free(&w->pending[i]);
     }
+    if (w->dedup.evictions) { /* more than the budget holds: the newest are kept */
+        ff_counter_add(ff_metrics.dedup_evictions, w->dedup.evictions);
+        atomic_store(&ff_metrics.dedup_window_s, (uint64_t)(ff_dedup_window_now(&w->dedup, t0) / 1000000));
+    }
     if (rc)
         ff_error("wal: cannot hold the dedup keys of the last day (%s): retries of older events may be stored again",
                  ff_strerror(rc));
@@ -768,6 +772,8 @@ int ff_wal_open(struct ff_wal **out, const struct ff_wal_opts *opts, struct ff_w
     pthread_cond_init(&w->keys_cv, NULL);
     int rc = ff_dedup_init(&w->dedup, opts->dedup_window_us);
     if (rc) goto fail;
+    ff_dedup_set_budget(&w->dedup, opts->dedup_max_bytes);
+    atomic_store(&ff_metrics.dedup_window_s, (uint64_t)(opts->dedup_window_us / 1000000));
     if ((mkdir(opts->dir, 0755) && errno != EEXIST) || (mkdir(w->dir, 0755) && errno != EEXIST)) {
         rc = -errno;
         ff_error("wal: cannot create %s: %s", w->dir, ff_strerror(rc));
@@ -870,8 +876,13 @@ static int remember(struct ff_wal *w, uint64_t hash, int64_t now)
         w->inserted = p;
         w->cap_inserted = cap;
     }
+    uint64_t evictions = w->dedup.evictions;
     int rc = ff_dedup_insert(&w->dedup, hash, now, now);
     if (!rc) w->inserted[w->ninserted++] = hash;
+    if (w->dedup.evictions != evictions) { /* the set let its oldest go for room: /metrics says how far back it remembers */
+        ff_counter_add(ff_metrics.dedup_evictions, w->dedup.evictions - evictions);
+        atomic_store(&ff_metrics.dedup_window_s, (uint64_t)(ff_dedup_window_now(&w->dedup, now) / 1000000));
+    }
     return rc;
 }
 

@@ -29,6 +29,8 @@ struct ff_wal_opts {
     const char *dir;          /* the data directory; segments go in DIR/wal/ */
     size_t segment_bytes;     /* start a new segment file past this size */
     int64_t dedup_window_us;  /* how long a messageId is remembered */
+    size_t dedup_max_bytes;   /* the memory of the messageId set at most (0: no bound); past it
+                                 the oldest ids go first (ff_dedup_set_budget) */
     ff_wal_durable_fn on_durable; /* optional */
     void *on_durable_arg;
     uint64_t min_next_seq;    /* numbers below this are taken (the store holds them, perhaps

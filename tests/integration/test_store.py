@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from harness import assert_json_ct, basic_auth, cli, fmt_iso, parse_iso, uid, wait_for
+from harness import assert_json_ct, basic_auth, cli, fmt_iso, parse_iso, parse_prometheus, uid, wait_for
 
 
 def track(server, event="E", mid=None, key="k", **extra):
@@ -86,6 +86,31 @@ def test_dedup_survives_restart(server):
     evs = server.all_events()
     assert sorted(e["messageId"] for e in evs) == sorted(mids)
     assert server.stats()["deduplicated"] == 10
+
+
+def test_dedup_memory_budget_keeps_the_newest_ids(footfall):
+    """A messageId set at its memory budget lets its oldest ids go instead of growing with the
+    ingest rate (until every request was 503): ingest goes on, the newest ids are still
+    recognised, the oldest are stored again, and the log and /metrics say so."""
+    server = footfall.start("--dedup-max-bytes", "65536")  # two tables of 2048 slots: ~1000 ids
+    run = uid("budget")
+    mids = [f"{run}-{i}" for i in range(6000)]
+    for k in range(0, len(mids), 500):
+        items = [{"type": "track", "event": "b", "userId": "u", "messageId": m} for m in mids[k:k + 500]]
+        r = server.post_json("/v1/batch", {"batch": items}, write_key="k")
+        assert r.status_code == 200, r.text
+    retries = [{"type": "track", "event": "b", "userId": "u", "messageId": m} for m in mids[-200:] + mids[:200]]
+    r = server.post_json("/v1/batch", {"batch": retries}, write_key="k")
+    assert r.status_code == 200, r.text
+    s = server.stats()
+    assert s["deduplicated"] == 200, s  # the newest 200 recognised
+    assert s["stored"] == 6200, s       # the oldest 200 stored again
+    samples = parse_prometheus(server.metrics())[1]
+    evictions = [v for name, labels, v in samples if name == "footfall_dedup_evictions_total"]
+    window = [v for name, labels, v in samples if name == "footfall_dedup_window_seconds"]
+    assert evictions and evictions[0] >= 1, evictions
+    assert window and window[0] < 24 * 3600, window
+    assert "reached its memory budget" in server.log_tail(100000)
 
 
 def test_dedup_survives_kill_9(server):

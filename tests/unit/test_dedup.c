@@ -342,6 +342,55 @@ static void test_steered_keys_cannot_fill_the_table(void **state)
     ff_dedup_free(&d);
 }
 
+static uint64_t key_of(uint64_t i)
+{
+    uint64_t x = (i + 1) * 0x9e3779b97f4a7c15u;
+    x ^= x >> 31;
+    return x ? x : 1;
+}
+
+/* A set with a memory budget never holds more table than the budget allows, keeps the newest
+ * ids and lets the oldest go, and says how far back it now remembers; the same for a bulk
+ * load of keys files at start-up. */
+static void test_budget_keeps_the_newest(void **state)
+{
+    (void)state;
+    const int64_t window = (int64_t)1 << 40; /* nothing expires in this test */
+    const size_t budget = 256 << 10, n = 100000;
+    struct ff_dedup d;
+    assert_int_equal(ff_dedup_init(&d, window), 0);
+    ff_dedup_set_budget(&d, budget);
+    assert_true(d.max_cap >= 1024 && d.max_cap * 2 * sizeof(struct ff_dedup_entry) <= budget);
+    assert_int_equal(ff_dedup_window_now(&d, 0), window);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(ff_dedup_insert(&d, key_of(i), (int64_t)i, (int64_t)i), 0);
+        assert_true(d.cap <= d.max_cap);
+        assert_true(!d.old || d.old_cap <= d.max_cap);
+    }
+    const int64_t now = (int64_t)n;
+    for (size_t i = n - 500; i < n; i++) assert_true(ff_dedup_contains(&d, key_of(i), now));
+    size_t old_kept = 0;
+    for (size_t i = 0; i < 1000; i++) old_kept += (size_t)ff_dedup_contains(&d, key_of(i), now);
+    assert_int_equal(old_kept, 0);
+    assert_true(d.evictions > 0);
+    int64_t w = ff_dedup_window_now(&d, now);
+    assert_true(w > 500 && w < (int64_t)n); /* about the last half table's worth of ids */
+    ff_dedup_free(&d);
+
+    /* keys files at start-up, oldest first */
+    struct ff_dedup_received *keys = malloc(n * sizeof *keys);
+    assert_non_null(keys);
+    for (size_t i = 0; i < n; i++) keys[i] = (struct ff_dedup_received){key_of(i), (int64_t)i};
+    assert_int_equal(ff_dedup_init(&d, window), 0);
+    ff_dedup_set_budget(&d, budget);
+    assert_int_equal(ff_dedup_insert_many(&d, keys, n, now), 0);
+    assert_true(d.cap <= d.max_cap);
+    for (size_t i = n - 500; i < n; i++) assert_true(ff_dedup_contains(&d, key_of(i), now));
+    assert_false(ff_dedup_contains(&d, key_of(0), now));
+    free(keys);
+    ff_dedup_free(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -352,6 +401,7 @@ int main(void)
         cmocka_unit_test(test_chains_and_removal),
         cmocka_unit_test(test_growth_and_rehash),
         cmocka_unit_test(test_steered_keys_cannot_fill_the_table),
+        cmocka_unit_test(test_budget_keeps_the_newest),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
