@@ -205,7 +205,8 @@ static int offline_open(struct offline *o, const char *dir, const char *project,
         return -1;
     }
     struct ff_wal_recovery rec;
-    struct ff_wal_opts wo = {.dir = dir, .dedup_window_us = FF_DEDUP_WINDOW_US, .segment_bytes = 64u << 20,
+    struct ff_wal_opts wo = {.dir = dir, .dedup_window_us = FF_DEDUP_WINDOW_US,
+                             .dedup_max_bytes = FF_DEDUP_CLI_MAX_BYTES, .segment_bytes = 64u << 20,
                              .on_durable = ff_store_on_durable, .on_durable_arg = o->store,
                              .min_next_seq = ff_store_next_seq(o->store)};
     int rc = ff_wal_open(&o->wal, &wo, &rec);

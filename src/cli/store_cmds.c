@@ -214,7 +214,8 @@ int ff_cmd_erase(int argc, char **argv)
     }
     struct ff_wal *w = NULL;
     struct ff_wal_recovery rec;
-    struct ff_wal_opts wo = {.dir = dir, .dedup_window_us = FF_DEDUP_WINDOW_US, .on_durable = ff_store_on_durable,
+    struct ff_wal_opts wo = {.dir = dir, .dedup_window_us = FF_DEDUP_WINDOW_US,
+                             .dedup_max_bytes = FF_DEDUP_CLI_MAX_BYTES, .on_durable = ff_store_on_durable,
                              .on_durable_arg = st, .min_next_seq = ff_store_next_seq(st)};
     if ((rc = ff_wal_open(&w, &wo, &rec))) {
         fprintf(stderr, "footfall erase: cannot open the WAL in %s: %s\n", dir, ff_strerror(rc));

@@ -41,6 +41,9 @@ int ff_dedup_init(struct ff_dedup *d, int64_t window_us);
  * the window, which ff_dedup_window_now says, rather than memory growing with the ingest
  * rate for a whole window (at 600,000 events/s, 24 hours of ids are 1.6 TB). */
 void ff_dedup_set_budget(struct ff_dedup *d, size_t max_bytes);
+/* The budget of the commands that write to the WAL without a server (import-log, tail-log,
+ * erase): what a server has by default, half of its 4 GiB. */
+#define FF_DEDUP_CLI_MAX_BYTES ((size_t)2 << 30)
 /* How far back ids are remembered at now_us: the window, or less once entries were let go
  * for room. */
 int64_t ff_dedup_window_now(const struct ff_dedup *d, int64_t now_us);
