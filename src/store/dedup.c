@@ -43,7 +43,7 @@ void ff_dedup_set_budget(struct ff_dedup *d, size_t max_bytes)
 
 int64_t ff_dedup_window_now(const struct ff_dedup *d, int64_t now_us)
 {
-    if (d->evict_until <= INT64_MIN + d->window_us) return d->window_us;
+    if (!d->evictions) return d->window_us;
     /* kept: ids received after evict_until - window */
     int64_t w = now_us - (d->evict_until - d->window_us);
     return w < d->window_us ? (w > 0 ? w : 0) : d->window_us;
@@ -92,6 +92,7 @@ static int cmp_i64(const void *a, const void *b)
  * evict_until to it and says so. */
 static void evict_for_room(struct ff_dedup *d, size_t live, size_t keep, int64_t now_us)
 {
+    if (keep >= live) return;
     enum { SAMPLES = 4096 };
     int64_t exp[SAMPLES];
     size_t n = 0;
@@ -99,7 +100,7 @@ static void evict_for_room(struct ff_dedup *d, size_t live, size_t keep, int64_t
         const struct ff_dedup_entry *e = &d->slots[next_random(d) & (d->cap - 1)];
         if (e->hash && e->expires_us > drop_until(d, now_us)) exp[n++] = e->expires_us;
     }
-    if (!n || keep >= live) return;
+    if (!n) return;
     qsort(exp, n, sizeof *exp, cmp_i64);
     size_t go = (size_t)((double)n * (1.0 - (double)keep / (double)live));
     if (go >= n) go = n - 1;
@@ -120,7 +121,7 @@ static void evict_for_room(struct ff_dedup *d, size_t live, size_t keep, int64_t
 }
 
 /* Rehashes the current table at once into a new one of `cap` slots, keeping the entries
- * still live at now_us (INT64_MIN keeps all). */
+ * still live at now_us (INT64_MIN keeps all but those let go for room). */
 static int rehash(struct ff_dedup *d, size_t cap, int64_t now_us)
 {
     struct ff_dedup_entry *fresh = ff_calloc(cap, sizeof *fresh);

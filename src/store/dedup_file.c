@@ -27,21 +27,28 @@ int ff_dedup_file_write(const char *path, const struct ff_buf *entries)
 {
     /* header, entries and checksum written from where they are: a copy of a segment's keys
      * into one buffer was tens of MB of fresh memory on the WAL writer's thread */
-    unsigned char hdr[HDR], sum[8];
-    const uint64_t n = entries->len / FF_DEDUP_FILE_ENTRY;
-    memcpy(hdr, magic, sizeof magic);
-    for (int i = 0; i < 4; i++) hdr[8 + i] = (unsigned char)(1u >> (8 * i)), hdr[12 + i] = 0;
-    for (int i = 0; i < 8; i++) hdr[16 + i] = (unsigned char)(n >> (8 * i));
-    XXH3_state_t *st = XXH3_createState();
-    if (!st) return -ENOMEM;
-    XXH3_64bits_reset(st);
-    XXH3_64bits_update(st, hdr, sizeof hdr);
-    if (entries->len) XXH3_64bits_update(st, entries->data, entries->len);
-    const uint64_t h = XXH3_64bits_digest(st);
+    struct ff_buf hdr, sum;
+    ff_buf_init(&hdr, HDR);
+    ff_buf_init(&sum, 8);
+    int rc = ff_buf_append(&hdr, magic, sizeof magic);
+    if (!rc) rc = ff_buf_put_u32(&hdr, 1);
+    if (!rc) rc = ff_buf_put_u32(&hdr, 0);
+    if (!rc) rc = ff_buf_put_u64(&hdr, entries->len / FF_DEDUP_FILE_ENTRY);
+    XXH3_state_t *st = rc ? NULL : XXH3_createState();
+    if (!rc && !st) rc = -ENOMEM;
+    if (!rc) { /* streamed: the same value as XXH3_64bits over header and entries together */
+        XXH3_64bits_reset(st);
+        XXH3_64bits_update(st, hdr.data, hdr.len);
+        if (entries->len) XXH3_64bits_update(st, entries->data, entries->len);
+        rc = ff_buf_put_u64(&sum, XXH3_64bits_digest(st));
+    }
     XXH3_freeState(st);
-    for (int i = 0; i < 8; i++) sum[i] = (unsigned char)(h >> (8 * i));
-    const struct ff_io_piece pieces[] = {{hdr, sizeof hdr}, {entries->data, entries->len}, {sum, sizeof sum}};
-    int rc = ff_io_write_file_atomic_pieces(path, pieces, 3);
+    if (!rc) {
+        const struct ff_io_piece pieces[] = {{hdr.data, hdr.len}, {entries->data, entries->len}, {sum.data, sum.len}};
+        rc = ff_io_write_file_atomic_pieces(path, pieces, 3);
+    }
+    ff_buf_free(&hdr);
+    ff_buf_free(&sum);
     return rc == FF_IO_UNSYNCED ? 0 : rc; /* renamed, directory not synced: a later sync covers it */
 }
 

@@ -524,6 +524,15 @@ static void keys_wait_idle(struct ff_wal *w)
     while (w->keys_job || w->keys_busy) pthread_cond_wait(&w->keys_cv, &w->keys_mu);
 }
 
+/* The dedup set let its oldest ids go for room since it had `before` evictions: /metrics
+ * counts them and says how far back ids are remembered now. */
+static void note_evictions(struct ff_wal *w, uint64_t before, int64_t now)
+{
+    if (w->dedup.evictions == before) return;
+    ff_counter_add(ff_metrics.dedup_evictions, w->dedup.evictions - before);
+    atomic_store(&ff_metrics.dedup_window_s, (uint64_t)(ff_dedup_window_now(&w->dedup, now) / 1000000));
+}
+
 /* Hands the keys of the finished segment `path` to the keys thread, and the buffer it wrote
  * the last ones from (emptied, its memory kept) back to the writer for the next segment. */
 static void finish_segment_later(struct ff_wal *w, const char *path)
@@ -598,10 +607,7 @@ static void insert_pending_keys(struct ff_wal *w)
         if (!rc) rc = ff_dedup_insert_many(&w->dedup, w->pending[i].entries, w->pending[i].n, t0);
         ff_dedup_keys_free(&w->pending[i]);
     }
-    if (w->dedup.evictions) { /* more than the budget holds: the newest are kept */
-        ff_counter_add(ff_metrics.dedup_evictions, w->dedup.evictions);
-        atomic_store(&ff_metrics.dedup_window_s, (uint64_t)(ff_dedup_window_now(&w->dedup, t0) / 1000000));
-    }
+    note_evictions(w, 0, t0); /* more than the budget holds: the newest are kept */
     if (rc)
         ff_error("wal: cannot hold the dedup keys of the last day (%s): retries of older events may be stored again",
                  ff_strerror(rc));
@@ -879,10 +885,7 @@ static int remember(struct ff_wal *w, uint64_t hash, int64_t now)
     uint64_t evictions = w->dedup.evictions;
     int rc = ff_dedup_insert(&w->dedup, hash, now, now);
     if (!rc) w->inserted[w->ninserted++] = hash;
-    if (w->dedup.evictions != evictions) { /* the set let its oldest go for room: /metrics says how far back it remembers */
-        ff_counter_add(ff_metrics.dedup_evictions, w->dedup.evictions - evictions);
-        atomic_store(&ff_metrics.dedup_window_s, (uint64_t)(ff_dedup_window_now(&w->dedup, now) / 1000000));
-    }
+    note_evictions(w, evictions, now);
     return rc;
 }
 
