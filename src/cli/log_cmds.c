@@ -227,7 +227,10 @@ static int offline_open(struct offline *o, const char *dir, const char *project,
 static void offline_close(struct offline *o, struct totals *t)
 {
     for (int i = 0; i < 2; i++) slot_wait(o, &o->slots[i], t);
-    if (o->wal) ff_wal_close(o->wal);
+    if (o->wal) {
+        if (o->store) ff_store_attach_wal(o->store, NULL);
+        ff_wal_close(o->wal);
+    }
     if (o->store) ff_store_close(o->store); /* writes what is in memory to parts */
     for (int i = 0; i < 2; i++) ff_batch_free(&o->slots[i].batch);
     ff_json_parser_free(o->parser);

@@ -225,6 +225,7 @@ int ff_cmd_erase(int argc, char **argv)
         rc = ff_store_erase(st, project, person, strlen(person), &removed);
         if (rc) fprintf(stderr, "footfall erase: %s\n", ff_strerror(rc));
         else printf("{\"erased\":%llu}\n", (unsigned long long)removed);
+        ff_store_attach_wal(st, NULL);
         ff_wal_close(w);
     }
     ff_store_close(st);

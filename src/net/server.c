@@ -385,6 +385,7 @@ int ff_server_run(const struct ff_server_opts *opts)
     srv.loops = ff_calloc((size_t)srv.nloops, sizeof *srv.loops);
     if (!srv.loops || ff_ratelimit_new(&srv.rates)) {
         ff_free(srv.loops);
+        ff_store_attach_wal(srv.store, NULL);
         ff_wal_close(srv.wal);
         ff_store_close(srv.store);
         ff_enricher_close(srv.enrich);
@@ -412,6 +413,7 @@ int ff_server_run(const struct ff_server_opts *opts)
         }
         ff_free(srv.loops);
         ff_ratelimit_free(srv.rates);
+        ff_store_attach_wal(srv.store, NULL);
         ff_wal_close(srv.wal);
         ff_store_close(srv.store);
         ff_enricher_close(srv.enrich);
@@ -430,6 +432,7 @@ int ff_server_run(const struct ff_server_opts *opts)
     ff_alerts_stop(alerts); /* it reads the store: it stops before the store closes */
     /* The writer goes first: nothing may call back into a loop being freed. The store then
      * writes what it holds in memory to parts, so the next start has nothing to replay. */
+    ff_store_attach_wal(srv.store, NULL);
     ff_wal_close(srv.wal);
     ff_store_close(srv.store);
     for (int i = 0; i < srv.nloops; i++) loop_free(&srv.loops[i]);

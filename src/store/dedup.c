@@ -41,11 +41,17 @@ void ff_dedup_set_budget(struct ff_dedup *d, size_t max_bytes)
     d->max_cap = cap;
 }
 
+int64_t ff_dedup_forgotten_before(const struct ff_dedup *d)
+{
+    /* an entry expires a window after it was received */
+    return d->evictions ? d->evict_until - d->window_us : INT64_MIN;
+}
+
 int64_t ff_dedup_window_now(const struct ff_dedup *d, int64_t now_us)
 {
     if (!d->evictions) return d->window_us;
     /* kept: ids received after evict_until - window */
-    int64_t w = now_us - (d->evict_until - d->window_us);
+    int64_t w = now_us - ff_dedup_forgotten_before(d);
     return w < d->window_us ? (w > 0 ? w : 0) : d->window_us;
 }
 
@@ -114,9 +120,10 @@ static void evict_for_room(struct ff_dedup *d, size_t live, size_t keep, int64_t
     int64_t t = ff_now_us();
     if (d->evictions++ && t - d->warned_us < 600LL * 1000000) return;
     d->warned_us = t;
-    ff_warn("dedup: the message id set reached its memory budget (%zu MiB, --dedup-max-bytes): ids are remembered "
-            "for the last %.1f minutes instead of %.1f hours; retries older than that are stored again",
-            d->max_cap * 2 * sizeof *d->slots >> 20, (double)ff_dedup_window_now(d, now_us) / 60e6,
+    ff_warn("dedup: the message id set reached its memory budget (%.2f MiB, --dedup-max-bytes): ids are remembered "
+            "for the last %.1f s instead of %.1f hours; retries older than that are stored again, and the WAL's "
+            "keys files of older ids are deleted",
+            (double)(d->max_cap * 2 * sizeof *d->slots) / (1 << 20), (double)ff_dedup_window_now(d, now_us) / 1e6,
             (double)d->window_us / 3600e6);
 }
 

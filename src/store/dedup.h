@@ -47,6 +47,8 @@ void ff_dedup_set_budget(struct ff_dedup *d, size_t max_bytes);
 /* How far back ids are remembered at now_us: the window, or less once entries were let go
  * for room. */
 int64_t ff_dedup_window_now(const struct ff_dedup *d, int64_t now_us);
+/* Ids received at or before this time were let go for room; INT64_MIN when none were. */
+int64_t ff_dedup_forgotten_before(const struct ff_dedup *d);
 void ff_dedup_free(struct ff_dedup *d);
 /* True when `hash` is present and not expired at `now_us`. */
 int ff_dedup_contains(const struct ff_dedup *d, uint64_t hash, int64_t now_us);

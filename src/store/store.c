@@ -563,6 +563,18 @@ int ff_store_publish(struct ff_store *s, struct ff_manifest *m, const struct ff_
     return unsynced ? FF_IO_UNSYNCED : 0;
 }
 
+/* WAL files last written at or before this are past the dedup window: the window's start,
+ * or later when the WAL's message id set let older ids go for room (no use keeping their
+ * keys for a restart, and at full rate they were 10 MB/s for a day). A second's margin for
+ * the file system's coarse clock. Caller holds flush_mu. */
+static int64_t wal_expired_by(const struct ff_store *s)
+{
+    int64_t by = ff_now_us() - s->o.wal_keep_us;
+    int64_t forgotten = s->wal ? ff_wal_forgotten_before(s->wal) : s->wal_forgotten_before;
+    if (forgotten != INT64_MIN && forgotten - 1000000 > by) by = forgotten - 1000000;
+    return by;
+}
+
 int ff_store_flush(struct ff_store *s)
 {
     if (s->o.read_only) return 0;
@@ -618,7 +630,7 @@ int ff_store_flush(struct ff_store *s)
         ff_parts_remove(s->partsdir, built, nbuilt);
         if (nq) ff_parts_remove(s->partsdir, &qbuilt, 1);
     } else if (!unsynced) { /* the WAL stays whole until wal_seq is known durable */
-        long trimmed = ff_wal_trim(s->dir, s->man.wal_seq, s->o.wal_keep_us);
+        long trimmed = ff_wal_trim(s->dir, s->man.wal_seq, wal_expired_by(s));
         if (trimmed < 0) ff_warn("store: removing flushed WAL segments: %s", ff_strerror((int)trimmed));
         pthread_cond_broadcast(&s->merge_cv);
     }
@@ -724,6 +736,7 @@ static int replay_visit(void *arg, uint64_t seq, const struct ff_record *rec)
 int ff_store_open(struct ff_store **out, const struct ff_store_opts *o, char *err, size_t errlen)
 {
     struct ff_store *s = ff_calloc(1, sizeof *s);
+    if (s) s->wal_forgotten_before = INT64_MIN;
     if (!s) return -ENOMEM;
     s->o = *o;
     if (!s->o.flush_bytes) s->o.flush_bytes = DEFAULT_FLUSH_BYTES;
@@ -828,7 +841,13 @@ void ff_store_close(struct ff_store *s)
     ff_free(s);
 }
 
-void ff_store_attach_wal(struct ff_store *s, struct ff_wal *w) { s->wal = w; }
+void ff_store_attach_wal(struct ff_store *s, struct ff_wal *w)
+{
+    pthread_mutex_lock(&s->flush_mu); /* the flush thread reads it, to trim the WAL */
+    if (s->wal && !w) s->wal_forgotten_before = ff_wal_forgotten_before(s->wal); /* for the last flush */
+    s->wal = w;
+    pthread_mutex_unlock(&s->flush_mu);
+}
 
 void ff_store_counts(struct ff_store *s, struct ff_store_counts *c)
 {

@@ -66,7 +66,9 @@ long ff_store_apply_retention(struct ff_store *s, int64_t now_us);
  * one is attached) and from every part, and sets *removed to how many events left the
  * parts. An erased event does not come back after a restart or a merge. */
 int ff_store_erase(struct ff_store *s, const char *project, const char *id, size_t len, uint64_t *removed);
-/* Lets erasures rewrite the WAL too (the server attaches it once both are open). */
+/* Lets erasures rewrite the WAL too (the server attaches it once both are open), and flushes
+ * trim its keys files to what its message id set still remembers. Attach NULL before the
+ * WAL closes. */
 struct ff_wal;
 void ff_store_attach_wal(struct ff_store *s, struct ff_wal *w);
 /* Counts of what is stored (parts and memtable). */

@@ -112,6 +112,9 @@ struct ff_wal {
     uint64_t min_next_seq;
     size_t ninserted, cap_inserted;
     atomic_int inject_failures;
+    /* ids received at or before this are no longer in the dedup set (let go for room), or
+     * INT64_MIN: read by the store's flush, which then trims keys files to match */
+    _Atomic int64_t forgotten_before;
 
     pthread_t thread;
     pthread_mutex_t mu;
@@ -362,7 +365,7 @@ static int64_t mtime_us(const char *path)
     return (int64_t)st.st_mtim.tv_sec * 1000000 + st.st_mtim.tv_nsec / 1000;
 }
 
-long ff_wal_trim(const char *dir, uint64_t below_seq, int64_t min_age_us)
+long ff_wal_trim(const char *dir, uint64_t below_seq, int64_t expired_by_us)
 {
     char waldir[4200], **names, **keys = NULL;
     size_t n, nkeys = 0;
@@ -373,25 +376,25 @@ long ff_wal_trim(const char *dir, uint64_t below_seq, int64_t min_age_us)
         return rc;
     }
     long deleted = 0;
-    int64_t now = ff_now_us();
     /* The last segment listed may be the one being written: it is never a candidate. A
      * segment whose records are all in parts goes at once when its keys file holds what
-     * deduplication needs, else once the window has passed. */
+     * deduplication needs, else once it was last written at or before expired_by_us. */
     for (size_t i = 0; i + 1 < n; i++) {
         if (strtoull(names[i + 1], NULL, 10) > below_seq) break;
         char path[4300], kpath[4400];
         snprintf(path, sizeof path, "%s/%s", waldir, names[i]);
         int has_keys = !ff_dedup_file_path(path, kpath, sizeof kpath) && !access(kpath, F_OK);
-        if ((has_keys || now - mtime_us(path) >= min_age_us) && unlink(path) == 0) deleted++;
+        if ((has_keys || mtime_us(path) <= expired_by_us) && unlink(path) == 0) deleted++;
     }
-    /* Keys files outlive their segment by the window, and go when it has passed. */
+    /* Keys files outlive their segment, until the ids in them are no longer remembered. A
+     * file is written after the last id it holds was received. */
     for (size_t i = 0; i < nkeys; i++) {
         char seg[64], path[4300];
         snprintf(seg, sizeof seg, "%.20s.wal", keys[i]);
         snprintf(path, sizeof path, "%s/%s", waldir, seg);
         if (!access(path, F_OK)) continue;
         snprintf(path, sizeof path, "%s/%s", waldir, keys[i]);
-        if (now - mtime_us(path) >= min_age_us && unlink(path) == 0) deleted++;
+        if (mtime_us(path) <= expired_by_us && unlink(path) == 0) deleted++;
     }
     if (deleted) ff_io_fsync_dir(waldir);
     free_names(names, n);
@@ -530,6 +533,7 @@ static void note_evictions(struct ff_wal *w, uint64_t before, int64_t now)
 {
     if (w->dedup.evictions == before) return;
     ff_counter_add(ff_metrics.dedup_evictions, w->dedup.evictions - before);
+    atomic_store(&w->forgotten_before, ff_dedup_forgotten_before(&w->dedup));
     atomic_store(&ff_metrics.dedup_window_s, (uint64_t)(ff_dedup_window_now(&w->dedup, now) / 1000000));
 }
 
@@ -776,6 +780,7 @@ int ff_wal_open(struct ff_wal **out, const struct ff_wal_opts *opts, struct ff_w
     ff_buf_init(&w->keys_buf, (size_t)1 << 40);
     pthread_mutex_init(&w->keys_mu, NULL);
     pthread_cond_init(&w->keys_cv, NULL);
+    atomic_init(&w->forgotten_before, INT64_MIN);
     int rc = ff_dedup_init(&w->dedup, opts->dedup_window_us);
     if (rc) goto fail;
     ff_dedup_set_budget(&w->dedup, opts->dedup_max_bytes);
@@ -1080,6 +1085,8 @@ static void *writer_main(void *arg)
     pthread_mutex_unlock(&w->mu);
     return NULL;
 }
+
+int64_t ff_wal_forgotten_before(struct ff_wal *w) { return atomic_load(&w->forgotten_before); }
 
 void ff_wal_close(struct ff_wal *w)
 {

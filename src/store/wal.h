@@ -87,10 +87,13 @@ int ff_wal_scan_from(const char *dir, uint64_t from_seq, ff_wal_visit_fn visit, 
 
 /* Deletes the segments, never the one being written, whose records are all numbered below
  * `below_seq` (they are in the store's parts): at once when the segment's keys file
- * (dedup_file.h) is there, else once it was last written more than `min_age_us` ago (the
- * deduplication window). Keys files whose segment is gone are deleted past the window too.
- * Returns how many files were deleted, or a negative error. */
-long ff_wal_trim(const char *dir, uint64_t below_seq, int64_t min_age_us);
+ * (dedup_file.h) is there, else once it was last written at or before `expired_by_us` (the
+ * deduplication window's start). Keys files whose segment is gone are deleted by the same
+ * rule. Returns how many files were deleted, or a negative error. */
+long ff_wal_trim(const char *dir, uint64_t below_seq, int64_t expired_by_us);
+/* Ids received at or before this time are no longer remembered, the dedup set having let
+ * them go for room (ff_dedup_set_budget); INT64_MIN while it has let none go. Any thread. */
+int64_t ff_wal_forgotten_before(struct ff_wal *w);
 
 /* Removes the records `match` picks from every segment, the one being written included (the
  * writer moves to a new segment first): each is replaced by an empty record and marked

@@ -2,8 +2,11 @@
 
 import datetime as dt
 import json
+import time
+import os
 
 import pytest
+from pathlib import Path
 
 from harness import assert_json_ct, basic_auth, cli, fmt_iso, parse_iso, parse_prometheus, uid, wait_for
 
@@ -112,6 +115,36 @@ def test_dedup_memory_budget_keeps_the_newest_ids(footfall):
     assert window and window[0] < 24 * 3600, window
     assert "reached its memory budget" in server.log_tail(100000)
 
+
+def _keys_files_after_backdating(server, run):
+    """Posts 6000 new ids in batches (small WAL segments, each leaving a keys file), makes
+    every keys file look two hours old, posts one more event and stops the server (its last
+    flush trims the WAL). Returns the keys files that were backdated."""
+    for k in range(0, 6000, 500):
+        items = [{"type": "track", "event": "b", "userId": "u", "messageId": f"{run}-{i}"} for i in range(k, k + 500)]
+        r = server.post_json("/v1/batch", {"batch": items}, write_key="k")
+        assert r.status_code == 200, r.text
+    old = time.time() - 7200
+    files = sorted((Path(server.data_dir) / "wal").glob("*.dedup"))
+    assert len(files) >= 5, files
+    for f in files:
+        os.utime(f, (old, old))
+    r = server.post_json("/v1/batch", {"batch": [{"type": "track", "event": "b", "userId": "u",
+                                                   "messageId": f"{run}-last"}]}, write_key="k")
+    assert r.status_code == 200, r.text
+    server.stop()
+    return files
+
+
+def test_keys_files_of_forgotten_ids_are_deleted(footfall):
+    """Keys files let a restarted server recognise retries for the dedup window. Once the id
+    set has let ids go for room, their keys files go too (at full rate a day of them is 800 GB);
+    without a budget they stay for the whole window."""
+    opts = ("--wal-segment-bytes", "4096", "--flush-interval-ms", "50")
+    files = _keys_files_after_backdating(footfall.start("--dedup-max-bytes", "65536", *opts), uid("fkeys"))
+    assert not any(f.exists() for f in files), [f.name for f in files if f.exists()]
+    files = _keys_files_after_backdating(footfall.start(*opts), uid("fkeys"))
+    assert all(f.exists() for f in files), [f.name for f in files if not f.exists()]
 
 def test_dedup_survives_kill_9(server):
     mids = [uid() for _ in range(10)]

@@ -1033,7 +1033,7 @@ static void test_keys_files(void **state)
     }
     assert_true(keys_total > 0);
     /* All in parts (below_seq past everything), window not over: segments go, keys stay. */
-    assert_int_equal(ff_wal_trim(f->dir, UINT64_MAX, DAY_US), (long)sg.n - 1);
+    assert_int_equal(ff_wal_trim(f->dir, UINT64_MAX, ff_now_us() - DAY_US), (long)sg.n - 1);
     /* a keys file a crash left half written goes at the next open */
     char tmp[512];
     snprintf(tmp, sizeof tmp, "%s/wal/00000000000000000099.dedup.tmp", f->dir);
@@ -1075,11 +1075,75 @@ static void test_keys_files(void **state)
     wal_close(f);
 
     /* Past the window, the keys files go as well, and nothing is remembered. */
-    assert_true(ff_wal_trim(f->dir, UINT64_MAX, 0) >= (long)sg.n - 1);
+    assert_true(ff_wal_trim(f->dir, UINT64_MAX, ff_now_us()) >= (long)sg.n - 1);
     wal_open(f);
     run_unmodelled(f, "wk", nd[1], 0, 2, 0, 0);
     wal_close(f);
     for (int r = 0; r < 60; r++) ff_free(nd[r]);
+}
+
+/* The keys files of a WAL whose message id set let ids go for room: once the store has
+ * their events, the files of ids no longer remembered go with them (at full rate a day of
+ * them filled the disk), and the files of ids still remembered stay. */
+enum keys_act { KEYS_COUNT, KEYS_REMOVE, KEYS_BACKDATE_EVERY_OTHER };
+
+/* Counts the keys files (*.dedup) under DIR/wal last written after `written_after_us`, and
+ * removes them, or makes every other one two hours old. */
+static size_t keys_files(const char *dir, int64_t written_after_us, enum keys_act act)
+{
+    char wal[256];
+    snprintf(wal, sizeof wal, "%s/wal", dir);
+    DIR *d = opendir(wal);
+    assert_non_null(d);
+    size_t n = 0;
+    struct dirent *ent;
+    while ((ent = readdir(d))) {
+        size_t len = strlen(ent->d_name);
+        if (len < 6 || strcmp(ent->d_name + len - 6, ".dedup")) continue;
+        char p[600];
+        struct stat st;
+        snprintf(p, sizeof p, "%s/%s", wal, ent->d_name);
+        assert_int_equal(stat(p, &st), 0);
+        if ((int64_t)st.st_mtim.tv_sec * 1000000 + st.st_mtim.tv_nsec / 1000 <= written_after_us) continue;
+        if (act == KEYS_REMOVE) assert_int_equal(unlink(p), 0);
+        if (act == KEYS_BACKDATE_EVERY_OTHER && n % 2 == 0) {
+            struct timespec ts[2] = {{.tv_sec = time(NULL) - 7200}, {.tv_sec = time(NULL) - 7200}};
+            assert_int_equal(utimensat(AT_FDCWD, p, ts, 0), 0);
+        }
+        n++;
+    }
+    closedir(d);
+    return n;
+}
+
+static void test_keys_files_follow_the_budget(void **state)
+{
+    struct fx *f = *state;
+    f->opts.segment_bytes = 4096;
+    f->opts.dedup_max_bytes = 65536; /* two tables of 2048 slots: about 1000 ids */
+    wal_open(f);
+    assert_true(ff_wal_forgotten_before(f->w) == INT64_MIN);
+    int64_t t0 = ff_now_us() - 1000000; /* the file system's clock may lag */
+    for (int r = 0; r < 40; r++) {
+        char prefix[16];
+        snprintf(prefix, sizeof prefix, "b%02d-", r);
+        char *nd = events_ndjson(prefix, 75, "budget");
+        run_unmodelled(f, "wk", nd, 0, 75, 0, 0);
+        ff_free(nd);
+    }
+    int64_t forgotten = ff_wal_forgotten_before(f->w);
+    assert_true(forgotten >= t0 && forgotten <= ff_now_us());
+    wal_close(f);
+    size_t all = keys_files(f->dir, INT64_MIN, KEYS_BACKDATE_EVERY_OTHER);
+    assert_true(all >= 10);
+    size_t recent = keys_files(f->dir, forgotten - 1000000, KEYS_COUNT); /* after the cut, less a second */
+    assert_true(recent > 0 && recent <= all / 2);
+    /* within the day's window, only segments go (their keys are in keys files) */
+    assert_true(ff_wal_trim(f->dir, UINT64_MAX, ff_now_us() - DAY_US) > 0);
+    assert_int_equal(keys_files(f->dir, INT64_MIN, KEYS_COUNT), all);
+    /* by what the set forgot: the old files go, the recent stay */
+    assert_int_equal(ff_wal_trim(f->dir, UINT64_MAX, forgotten - 1000000), (long)(all - recent));
+    assert_int_equal(keys_files(f->dir, INT64_MIN, KEYS_COUNT), recent);
 }
 
 /* Numbers are never handed out twice: an empty last segment (its earlier ones deleted after
@@ -1113,27 +1177,6 @@ static void test_numbering_after_deletion(void **state)
     assert_int_equal(c.n, 2);
     assert_int_equal(c.v[1].seq, 900);
     free(c.v);
-}
-
-/* Deletes the keys files (*.dedup) under DIR/wal; returns how many there were. */
-static size_t remove_keys_files(const char *dir)
-{
-    char wal[256];
-    snprintf(wal, sizeof wal, "%s/wal", dir);
-    DIR *d = opendir(wal);
-    assert_non_null(d);
-    size_t n = 0;
-    struct dirent *ent;
-    while ((ent = readdir(d))) {
-        size_t l = strlen(ent->d_name);
-        if (l < 6 || strcmp(ent->d_name + l - 6, ".dedup")) continue;
-        char p[512];
-        snprintf(p, sizeof p, "%s/%s", wal, ent->d_name);
-        assert_int_equal(unlink(p), 0);
-        n++;
-    }
-    closedir(d);
-    return n;
 }
 
 static void test_rotation(void **state)
@@ -1174,7 +1217,7 @@ static void test_rotation(void **state)
     wal_close(f);
     /* Every finished segment left its keys file. Without them (a log from before keys
      * files) recovery reads every segment, which is what is checked here. */
-    assert_int_equal(remove_keys_files(f->dir), sg.n - 1);
+    assert_int_equal(keys_files(f->dir, INT64_MIN, KEYS_REMOVE), sg.n - 1);
     wal_open(f);
     assert_int_equal(f->rec.segments, sg.n);
     assert_int_equal(f->rec.truncated_bytes, 0);
@@ -1188,7 +1231,7 @@ static void test_rotation(void **state)
     /* Damage inside the first segment: reported as corruption, the later segments are all
      * still read, and nothing is truncated. (Start-up reads a segment only without its keys
      * file: here they are removed; `footfall check` reads them all.) */
-    assert_true(remove_keys_files(f->dir) >= sg.n - 1);
+    assert_true(keys_files(f->dir, INT64_MIN, KEYS_REMOVE) >= sg.n - 1);
     list_segs(f->dir, &sg);
     char path[512];
     seg_path(f->dir, sg.names[0], path, sizeof path);
@@ -1503,6 +1546,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_injected_write_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rotation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keys_files, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keys_files_follow_the_budget, setup, teardown),
         cmocka_unit_test_setup_teardown(test_numbering_after_deletion, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_budget, setup, teardown),
