@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/random.h>
 
 #include "core/alloc.h"
@@ -12,6 +13,8 @@
 #define MIN_CAP 1024
 #define MOVE_PER_INSERT 64 /* old slots moved per insert: the old table is gone long before
                               the new one fills, since it starts at most half full */
+#define ZERO_PER_INSERT 16 /* spare slots zeroed per insert: a table at its budget is rebuilt
+                              after a fifth of its slots were inserted, so the spare is ready */
 
 /* The home slot; ff_dedup_prefetch in dedup.h computes the same. */
 static size_t home_of(size_t cap, uint64_t hash) { return (size_t)(hash * 0x9e3779b97f4a7c15u >> 17) & (cap - 1); }
@@ -55,12 +58,46 @@ int64_t ff_dedup_window_now(const struct ff_dedup *d, int64_t now_us)
     return w < d->window_us ? (w > 0 ? w : 0) : d->window_us;
 }
 
+static void drop_spare(struct ff_dedup *d)
+{
+    ff_free(d->spare);
+    d->spare = NULL;
+    d->spare_cap = d->spare_zeroed = 0;
+}
+
 void ff_dedup_free(struct ff_dedup *d)
 {
     ff_free(d->slots);
     ff_free(d->old);
+    drop_spare(d);
     d->slots = d->old = NULL;
     d->cap = d->used = d->old_cap = d->old_pos = 0;
+}
+
+/* Zeroes up to n more slots of the spare. */
+static void zero_spare(struct ff_dedup *d, size_t n)
+{
+    if (!d->spare || d->spare_zeroed == d->spare_cap) return;
+    if (n > d->spare_cap - d->spare_zeroed) n = d->spare_cap - d->spare_zeroed;
+    memset(d->spare + d->spare_zeroed, 0, n * sizeof *d->spare);
+    d->spare_zeroed += n;
+}
+
+/* A zeroed table of cap slots: the spare when it has that size, else a fresh one. */
+static struct ff_dedup_entry *new_table(struct ff_dedup *d, size_t cap)
+{
+    if (d->spare && d->spare_cap == cap) {
+        zero_spare(d, SIZE_MAX); /* mostly done already, a few slots per insert */
+        struct ff_dedup_entry *t = d->spare;
+        d->spare = NULL;
+        d->spare_cap = d->spare_zeroed = 0;
+        d->reused++;
+        return t;
+    }
+    drop_spare(d);
+    struct ff_dedup_entry *t = ff_calloc(cap, sizeof *t);
+    if (t) ff_advise_huge(t, cap * sizeof *t);
+    return t;
 }
 
 int ff_dedup_contains(const struct ff_dedup *d, uint64_t hash, int64_t now_us)
@@ -131,9 +168,8 @@ static void evict_for_room(struct ff_dedup *d, size_t live, size_t keep, int64_t
  * still live at now_us (INT64_MIN keeps all but those let go for room). */
 static int rehash(struct ff_dedup *d, size_t cap, int64_t now_us)
 {
-    struct ff_dedup_entry *fresh = ff_calloc(cap, sizeof *fresh);
+    struct ff_dedup_entry *fresh = new_table(d, cap);
     if (!fresh) return -ENOMEM;
-    ff_advise_huge(fresh, cap * sizeof *fresh);
     size_t used = 0;
     const int64_t until = drop_until(d, now_us);
     for (size_t i = 0; i < d->cap; i++)
@@ -190,7 +226,13 @@ static int move_old(struct ff_dedup *d, size_t n, int64_t now_us)
             if (rc) return rc; /* the slot stays in the old table, still found there */
         }
         if (++d->old_pos == d->old_cap) {
-            ff_free(d->old);
+            /* the next rebuild of a set at its budget wants this size again */
+            if (d->old_cap == d->cap && d->max_cap && d->cap == d->max_cap) {
+                drop_spare(d);
+                d->spare = d->old, d->spare_cap = d->old_cap, d->spare_zeroed = 0;
+            } else {
+                ff_free(d->old);
+            }
             d->old = NULL;
             d->old_cap = d->old_pos = 0;
         }
@@ -217,9 +259,8 @@ static int start_rebuild(struct ff_dedup *d, int64_t now_us)
         cap = d->max_cap;
         evict_for_room(d, est, cap / 2, now_us);
     }
-    struct ff_dedup_entry *fresh = ff_calloc(cap, sizeof *fresh);
+    struct ff_dedup_entry *fresh = new_table(d, cap);
     if (!fresh) return -ENOMEM;
-    ff_advise_huge(fresh, cap * sizeof *fresh);
     d->old = d->slots;
     d->old_cap = d->cap;
     d->old_pos = 0;
@@ -253,6 +294,7 @@ int ff_dedup_insert_many(struct ff_dedup *d, const struct ff_dedup_received *e, 
 
 int ff_dedup_insert(struct ff_dedup *d, uint64_t hash, int64_t received_us, int64_t now_us)
 {
+    zero_spare(d, ZERO_PER_INSERT);
     int rc = move_old(d, MOVE_PER_INSERT, now_us);
     if (!rc && (d->used + 1) * 10 > d->cap * 7 && !(rc = start_rebuild(d, now_us)))
         rc = move_old(d, MOVE_PER_INSERT, now_us);

@@ -350,8 +350,8 @@ static uint64_t key_of(uint64_t i)
 }
 
 /* A set with a memory budget never holds more table than the budget allows, keeps the newest
- * ids and lets the oldest go, and says how far back it now remembers; the same for a bulk
- * load of keys files at start-up. */
+ * ids and lets the oldest go, reuses its old table rather than a fresh one at every rebuild,
+ * and says how far back it now remembers; the same for a bulk load of keys files at start-up. */
 static void test_budget_keeps_the_newest(void **state)
 {
     (void)state;
@@ -366,7 +366,14 @@ static void test_budget_keeps_the_newest(void **state)
         assert_int_equal(ff_dedup_insert(&d, key_of(i), (int64_t)i, (int64_t)i), 0);
         assert_true(d.cap <= d.max_cap);
         assert_true(!d.old || d.old_cap <= d.max_cap);
+        /* a moved-out table kept for the next rebuild counts: never more than two tables */
+        assert_true(d.cap + (d.old ? d.old_cap : 0) + (d.spare ? d.spare_cap : 0) <= 2 * d.max_cap);
+        /* every few hundred: the newest ids are there, zeroed reused tables hold no stale ones */
+        if (i % 997 == 996)
+            for (size_t k = i - 200; k <= i; k++) assert_true(ff_dedup_contains(&d, key_of(k), (int64_t)i));
     }
+    /* at its budget the set rebuilds at the same size: into the table it moved out of */
+    assert_true(d.reused > 10);
     const int64_t now = (int64_t)n;
     for (size_t i = n - 500; i < n; i++) assert_true(ff_dedup_contains(&d, key_of(i), now));
     size_t old_kept = 0;
