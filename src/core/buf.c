@@ -120,21 +120,6 @@ void ff_buf_free(struct ff_buf *b)
     b->len = b->cap = 0;
 }
 
-int ff_buf_put_u8(struct ff_buf *b, uint8_t v) { return ff_buf_append(b, &v, 1); }
-
-int ff_buf_put_u32(struct ff_buf *b, uint32_t v)
-{
-    uint8_t x[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
-    return ff_buf_append(b, x, 4);
-}
-
-int ff_buf_put_u64(struct ff_buf *b, uint64_t v)
-{
-    uint8_t x[8];
-    for (int i = 0; i < 8; i++) x[i] = (uint8_t)(v >> (8 * i));
-    return ff_buf_append(b, x, 8);
-}
-
 int ff_buf_put_varint(struct ff_buf *b, uint64_t v)
 {
     unsigned char x[10];

@@ -106,9 +106,19 @@ void ff_buf_reset(struct ff_buf *b); /* len = 0, memory kept */
 void ff_buf_free(struct ff_buf *b);  /* memory released, ready for reuse */
 
 /* Little-endian fixed-width and LEB128 varint writers for binary formats. */
-int ff_buf_put_u8(struct ff_buf *b, uint8_t v);
-int ff_buf_put_u32(struct ff_buf *b, uint32_t v);
-int ff_buf_put_u64(struct ff_buf *b, uint64_t v);
+/* Inline: the WAL writer puts two u64 per event into a segment's keys, parts a few per block. */
+static inline int ff_buf_put_u8(struct ff_buf *b, uint8_t v) { return ff_buf_append(b, &v, 1); }
+static inline int ff_buf_put_u32(struct ff_buf *b, uint32_t v)
+{
+    uint8_t x[4] = {(uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24)};
+    return ff_buf_append(b, x, 4);
+}
+static inline int ff_buf_put_u64(struct ff_buf *b, uint64_t v)
+{
+    uint8_t x[8];
+    for (int i = 0; i < 8; i++) x[i] = (uint8_t)(v >> (8 * i));
+    return ff_buf_append(b, x, 8);
+}
 int ff_buf_put_varint(struct ff_buf *b, uint64_t v);
 /* Writes v as a LEB128 varint at o, which has room for 10 bytes; returns the bytes written.
  * For loops that reserved their room once (part columns), where a call per value showed. */
