@@ -32,9 +32,10 @@ struct ff_dedup {
     int64_t evict_until;          /* entries expiring at or before this were let go for room */
     uint64_t evictions;           /* how many times entries were let go for room */
     int64_t warned_us;            /* when the log last said so */
-    /* A moved-out table of the size the next rebuild will want (a set at its budget rebuilds
-     * at the same size again and again), zeroed a few slots per insert: a fresh table of
-     * a GiB costs seconds of page faults on a virtual machine, an old one only its zeroing. */
+    /* The table the next rebuild will want, zeroed a few slots per insert before it is needed:
+     * made past half full, or the moved-out table when a set at its budget rebuilds at the
+     * same size again and again. A table of a GiB first touched at once costs seconds of page
+     * faults on a virtual machine; spread, they cost no acknowledgement its latency. */
     struct ff_dedup_entry *spare;
     size_t spare_cap, spare_zeroed;
     uint64_t reused;              /* tables taken from the spare (tests) */
