@@ -208,6 +208,7 @@ static int offline_open(struct offline *o, const char *dir, const char *project,
     struct ff_wal_opts wo = {.dir = dir, .dedup_window_us = FF_DEDUP_WINDOW_US,
                              .dedup_max_bytes = FF_DEDUP_CLI_MAX_BYTES, .segment_bytes = 64u << 20,
                              .on_durable = ff_store_on_durable, .on_durable_arg = o->store,
+                             .on_forget = ff_store_on_forget,
                              .min_next_seq = ff_store_next_seq(o->store)};
     int rc = ff_wal_open(&o->wal, &wo, &rec);
     if (rc) {
@@ -227,10 +228,7 @@ static int offline_open(struct offline *o, const char *dir, const char *project,
 static void offline_close(struct offline *o, struct totals *t)
 {
     for (int i = 0; i < 2; i++) slot_wait(o, &o->slots[i], t);
-    if (o->wal) {
-        if (o->store) ff_store_attach_wal(o->store, NULL);
-        ff_wal_close(o->wal);
-    }
+    if (o->wal) ff_wal_close(o->wal);
     if (o->store) ff_store_close(o->store); /* writes what is in memory to parts */
     for (int i = 0; i < 2; i++) ff_batch_free(&o->slots[i].batch);
     ff_json_parser_free(o->parser);

@@ -216,7 +216,7 @@ int ff_cmd_erase(int argc, char **argv)
     struct ff_wal_recovery rec;
     struct ff_wal_opts wo = {.dir = dir, .dedup_window_us = FF_DEDUP_WINDOW_US,
                              .dedup_max_bytes = FF_DEDUP_CLI_MAX_BYTES, .on_durable = ff_store_on_durable,
-                             .on_durable_arg = st, .min_next_seq = ff_store_next_seq(st)};
+                             .on_durable_arg = st, .on_forget = ff_store_on_forget, .min_next_seq = ff_store_next_seq(st)};
     if ((rc = ff_wal_open(&w, &wo, &rec))) {
         fprintf(stderr, "footfall erase: cannot open the WAL in %s: %s\n", dir, ff_strerror(rc));
     } else {
@@ -225,7 +225,6 @@ int ff_cmd_erase(int argc, char **argv)
         rc = ff_store_erase(st, project, person, strlen(person), &removed);
         if (rc) fprintf(stderr, "footfall erase: %s\n", ff_strerror(rc));
         else printf("{\"erased\":%llu}\n", (unsigned long long)removed);
-        ff_store_attach_wal(st, NULL);
         ff_wal_close(w);
     }
     ff_store_close(st);

@@ -356,6 +356,7 @@ int ff_server_run(const struct ff_server_opts *opts)
                              .dedup_max_bytes = (size_t)opts->dedup_max_bytes,
                              .segment_bytes = opts->wal_segment_bytes ? opts->wal_segment_bytes : 64u << 20,
                              .on_durable = ff_store_on_durable, .on_durable_arg = srv.store,
+                             .on_forget = ff_store_on_forget,
                              .min_next_seq = ff_store_next_seq(srv.store)};
     struct ff_wal_recovery rec;
     rc = ff_wal_open(&srv.wal, &wo, &rec);
@@ -385,7 +386,6 @@ int ff_server_run(const struct ff_server_opts *opts)
     srv.loops = ff_calloc((size_t)srv.nloops, sizeof *srv.loops);
     if (!srv.loops || ff_ratelimit_new(&srv.rates)) {
         ff_free(srv.loops);
-        ff_store_attach_wal(srv.store, NULL);
         ff_wal_close(srv.wal);
         ff_store_close(srv.store);
         ff_enricher_close(srv.enrich);
@@ -413,7 +413,6 @@ int ff_server_run(const struct ff_server_opts *opts)
         }
         ff_free(srv.loops);
         ff_ratelimit_free(srv.rates);
-        ff_store_attach_wal(srv.store, NULL);
         ff_wal_close(srv.wal);
         ff_store_close(srv.store);
         ff_enricher_close(srv.enrich);
@@ -432,7 +431,6 @@ int ff_server_run(const struct ff_server_opts *opts)
     ff_alerts_stop(alerts); /* it reads the store: it stops before the store closes */
     /* The writer goes first: nothing may call back into a loop being freed. The store then
      * writes what it holds in memory to parts, so the next start has nothing to replay. */
-    ff_store_attach_wal(srv.store, NULL);
     ff_wal_close(srv.wal);
     ff_store_close(srv.store);
     for (int i = 0; i < srv.nloops; i++) loop_free(&srv.loops[i]);

@@ -148,8 +148,6 @@ static uint8_t scanned_kind(const struct ff_jscan_member *m)
     }
 }
 
-/* Row r split without a parse (jsonscan.h): the same values and rest as the parsing way
- * below for the compact text footfall writes. 0, 1 to parse instead, or an error. */
 /* The plan's column for a member's key, or plan->n; `guess` first (the column the member
  * in the same place of the row before had: SDKs write one kind of event's properties in
  * one order). */
@@ -167,6 +165,8 @@ struct split_state {
     int8_t col_at[64]; /* the plan column of the member at each place of the last row */
 };
 
+/* Row r split without a parse (jsonscan.h): the same values and rest as the parsing way
+ * below for the compact text footfall writes. 0, 1 to parse instead, or an error. */
 static int split_scanned(struct ff_str text, const struct ff_props_plan *plan, struct ff_props_split *out,
                          struct span **strs, size_t r, struct ff_buf *restbuf, struct split_state *st)
 {

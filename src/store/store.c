@@ -567,12 +567,18 @@ int ff_store_publish(struct ff_store *s, struct ff_manifest *m, const struct ff_
  * or later when the WAL's message id set let older ids go for room (no use keeping their
  * keys for a restart, and at full rate they were 10 MB/s for a day). A second's margin for
  * the file system's coarse clock. Caller holds flush_mu. */
-static int64_t wal_expired_by(const struct ff_store *s)
+static int64_t wal_expired_by(struct ff_store *s)
 {
     int64_t by = ff_now_us() - s->o.wal_keep_us;
-    int64_t forgotten = s->wal ? ff_wal_forgotten_before(s->wal) : s->wal_forgotten_before;
+    int64_t forgotten = atomic_load(&s->wal_forgotten_before);
     if (forgotten != INT64_MIN && forgotten - 1000000 > by) by = forgotten - 1000000;
     return by;
+}
+
+void ff_store_on_forget(void *store, int64_t forgotten_before_us)
+{
+    struct ff_store *s = store;
+    atomic_store(&s->wal_forgotten_before, forgotten_before_us);
 }
 
 int ff_store_flush(struct ff_store *s)
@@ -736,8 +742,8 @@ static int replay_visit(void *arg, uint64_t seq, const struct ff_record *rec)
 int ff_store_open(struct ff_store **out, const struct ff_store_opts *o, char *err, size_t errlen)
 {
     struct ff_store *s = ff_calloc(1, sizeof *s);
-    if (s) s->wal_forgotten_before = INT64_MIN;
     if (!s) return -ENOMEM;
+    atomic_init(&s->wal_forgotten_before, INT64_MIN);
     s->o = *o;
     if (!s->o.flush_bytes) s->o.flush_bytes = DEFAULT_FLUSH_BYTES;
     pool_reserve((MEMTABLE_MAX_FACTOR + 1) * s->o.flush_bytes);
@@ -841,13 +847,7 @@ void ff_store_close(struct ff_store *s)
     ff_free(s);
 }
 
-void ff_store_attach_wal(struct ff_store *s, struct ff_wal *w)
-{
-    pthread_mutex_lock(&s->flush_mu); /* the flush thread reads it, to trim the WAL */
-    if (s->wal && !w) s->wal_forgotten_before = ff_wal_forgotten_before(s->wal); /* for the last flush */
-    s->wal = w;
-    pthread_mutex_unlock(&s->flush_mu);
-}
+void ff_store_attach_wal(struct ff_store *s, struct ff_wal *w) { s->wal = w; }
 
 void ff_store_counts(struct ff_store *s, struct ff_store_counts *c)
 {

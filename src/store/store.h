@@ -56,6 +56,9 @@ void ff_store_close(struct ff_store *s);
 /* The WAL's durable hook (see ff_wal_durable_fn): adds the records to the memtable. */
 void ff_store_on_durable(void *store, uint64_t first_seq, const char *records, size_t len, const uint32_t *drops,
                          uint32_t ndrop);
+/* The WAL's forget hook (ff_wal_opts.on_forget): flushes then delete the keys files of the ids
+ * its dedup set no longer remembers. */
+void ff_store_on_forget(void *store, int64_t forgotten_before_us);
 /* Writes the memtable as parts and publishes them now. 0 or a negative error (what was in
  * memory stays there, and in the WAL). */
 int ff_store_flush(struct ff_store *s);
@@ -66,9 +69,7 @@ long ff_store_apply_retention(struct ff_store *s, int64_t now_us);
  * one is attached) and from every part, and sets *removed to how many events left the
  * parts. An erased event does not come back after a restart or a merge. */
 int ff_store_erase(struct ff_store *s, const char *project, const char *id, size_t len, uint64_t *removed);
-/* Lets erasures rewrite the WAL too (the server attaches it once both are open), and flushes
- * trim its keys files to what its message id set still remembers. Attach NULL before the
- * WAL closes. */
+/* Lets erasures rewrite the WAL too (the server attaches it once both are open). */
 struct ff_wal;
 void ff_store_attach_wal(struct ff_store *s, struct ff_wal *w);
 /* Counts of what is stored (parts and memtable). */

@@ -99,8 +99,8 @@ struct ff_store {
     struct ff_manifest man;
     int add_failed;                 /* a record could not be kept in memory: never advance wal_seq */
     int flush_failing;              /* the last flush failed: backpressure is off until one succeeds */
-    struct ff_wal *wal;             /* for erasures and WAL trims; NULL offline (under flush_mu) */
-    int64_t wal_forgotten_before;   /* the WAL's ff_wal_forgotten_before when it was detached */
+    struct ff_wal *wal;             /* for erasures; NULL offline */
+    _Atomic int64_t wal_forgotten_before; /* what the WAL's dedup set no longer remembers (on_forget) */
     struct ff_merge_pool merge_pool; /* the merge thread's decoded blocks, kept between merges */
     pthread_t thread, merge_thread;
     int thread_started, merge_started, stopping, opened;

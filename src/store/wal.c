@@ -112,9 +112,7 @@ struct ff_wal {
     uint64_t min_next_seq;
     size_t ninserted, cap_inserted;
     atomic_int inject_failures;
-    /* ids received at or before this are no longer in the dedup set (let go for room), or
-     * INT64_MIN: read by the store's flush, which then trims keys files to match */
-    _Atomic int64_t forgotten_before;
+    void (*on_forget)(void *arg, int64_t forgotten_before_us);
 
     pthread_t thread;
     pthread_mutex_t mu;
@@ -528,12 +526,13 @@ static void keys_wait_idle(struct ff_wal *w)
 }
 
 /* The dedup set let its oldest ids go for room since it had `before` evictions: /metrics
- * counts them and says how far back ids are remembered now. */
+ * counts them and says how far back ids are remembered now, and on_forget is told (the
+ * store then trims the keys files of the ids forgotten). */
 static void note_evictions(struct ff_wal *w, uint64_t before, int64_t now)
 {
     if (w->dedup.evictions == before) return;
     ff_counter_add(ff_metrics.dedup_evictions, w->dedup.evictions - before);
-    atomic_store(&w->forgotten_before, ff_dedup_forgotten_before(&w->dedup));
+    if (w->on_forget) w->on_forget(w->on_durable_arg, ff_dedup_forgotten_before(&w->dedup));
     atomic_store(&ff_metrics.dedup_window_s, (uint64_t)(ff_dedup_window_now(&w->dedup, now) / 1000000));
 }
 
@@ -774,13 +773,13 @@ int ff_wal_open(struct ff_wal **out, const struct ff_wal_opts *opts, struct ff_w
     w->segment_bytes = opts->segment_bytes ? opts->segment_bytes : 64u << 20;
     w->on_durable = opts->on_durable;
     w->on_durable_arg = opts->on_durable_arg;
+    w->on_forget = opts->on_forget;
     w->min_next_seq = opts->min_next_seq;
     ff_buf_init(&w->hdrs, (size_t)1 << 34);
     ff_buf_init(&w->seg_keys, (size_t)1 << 40);
     ff_buf_init(&w->keys_buf, (size_t)1 << 40);
     pthread_mutex_init(&w->keys_mu, NULL);
     pthread_cond_init(&w->keys_cv, NULL);
-    atomic_init(&w->forgotten_before, INT64_MIN);
     int rc = ff_dedup_init(&w->dedup, opts->dedup_window_us);
     if (rc) goto fail;
     ff_dedup_set_budget(&w->dedup, opts->dedup_max_bytes);
@@ -1085,8 +1084,6 @@ static void *writer_main(void *arg)
     pthread_mutex_unlock(&w->mu);
     return NULL;
 }
-
-int64_t ff_wal_forgotten_before(struct ff_wal *w) { return atomic_load(&w->forgotten_before); }
 
 void ff_wal_close(struct ff_wal *w)
 {

@@ -33,6 +33,9 @@ struct ff_wal_opts {
                                  the oldest ids go first (ff_dedup_set_budget) */
     ff_wal_durable_fn on_durable; /* optional */
     void *on_durable_arg;
+    /* Optional, with on_durable_arg, on the writer thread: the dedup set let ids go for room,
+     * and no longer remembers those received at or before `forgotten_before_us`. */
+    void (*on_forget)(void *arg, int64_t forgotten_before_us);
     uint64_t min_next_seq;    /* numbers below this are taken (the store holds them, perhaps
                                  from segments since deleted): the log never hands them out again */
 };
@@ -91,9 +94,6 @@ int ff_wal_scan_from(const char *dir, uint64_t from_seq, ff_wal_visit_fn visit, 
  * deduplication window's start). Keys files whose segment is gone are deleted by the same
  * rule. Returns how many files were deleted, or a negative error. */
 long ff_wal_trim(const char *dir, uint64_t below_seq, int64_t expired_by_us);
-/* Ids received at or before this time are no longer remembered, the dedup set having let
- * them go for room (ff_dedup_set_budget); INT64_MIN while it has let none go. Any thread. */
-int64_t ff_wal_forgotten_before(struct ff_wal *w);
 
 /* Removes the records `match` picks from every segment, the one being written included (the
  * writer moves to a new segment first): each is replaced by an empty record and marked
