@@ -154,11 +154,18 @@ int ff_record_decode(const char *buf, size_t len, size_t *off, struct ff_record 
     struct ff_reader r = {(const unsigned char *)buf, hdr.off + body_len, hdr.off};
     /* straight into *out: a copy of the record through the stack cost a fifth of a decode */
     struct ff_record *rec = out;
-    memset(rec, 0, sizeof *rec);
     rec->kind = kind;
     uint64_t t[4];
     if (kind == FF_REC_EVENT) {
         struct ff_event *ev = &rec->u.ev;
+        /* Every field is set here or below rather than the whole record zeroed first: that
+         * memset was an eighth of a decode, and a flush decodes every event. */
+        const struct ff_str none = {NULL, 0};
+        ev->seq = 0;
+        ev->bot = 0;
+        ev->browser = ev->browser_version = ev->os = ev->os_version = ev->device_type = none;
+        ev->country = ev->region = ev->city = ev->project = none;
+        ev->person_id = ev->session_id = none;
         uint8_t flags, flags_hi;
         if (ff_rd_u8(&r, &ev->type) || ff_rd_u8(&r, &ev->format) || ff_rd_u8(&r, &flags) || ff_rd_u8(&r, &flags_hi) ||
             (flags & ~FLAG_ENRICHED) || flags_hi)
@@ -188,6 +195,7 @@ int ff_record_decode(const char *buf, size_t len, size_t *off, struct ff_record 
         if (!ff_event_type_name(ev->type) || ev->format >= FF_FMT_COUNT) return FF_ECORRUPT;
     } else if (kind == FF_REC_QUARANTINE) {
         struct ff_quarantined *q = &rec->u.q;
+        memset(q, 0, sizeof *q);
         uint8_t qflags;
         uint32_t idx;
         if (ff_rd_u8(&r, &q->format) || ff_rd_u8(&r, &qflags) || (qflags & ~1) || ff_rd_u64(&r, &t[0]) ||
