@@ -19,16 +19,33 @@
 /* The home slot; ff_dedup_prefetch in dedup.h computes the same. */
 static size_t home_of(size_t cap, uint64_t hash) { return (size_t)(hash * 0x9e3779b97f4a7c15u >> 17) & (cap - 1); }
 
-static size_t find(const struct ff_dedup_entry *slots, size_t cap, uint64_t hash)
+/* A slot that is free, for an insert and as the end of a probe: never used, or holding an
+ * entry of an older generation of the table, at or below its floor (rotate). An entry
+ * expiring at INT64_MIN is one removed from a table being moved (ff_dedup_remove): not
+ * free, so the probe chains through it still hold. */
+static int vacant(const struct ff_dedup_entry *e, int64_t floor)
+{
+    return !e->hash || (e->expires_us <= floor && e->expires_us != INT64_MIN);
+}
+
+static size_t find(const struct ff_dedup_entry *slots, size_t cap, uint64_t hash, int64_t floor)
 {
     size_t mask = cap - 1, i = home_of(cap, hash);
-    while (slots[i].hash && slots[i].hash != hash) i = (i + 1) & mask;
+    while (!vacant(&slots[i], floor) && slots[i].hash != hash) i = (i + 1) & mask;
     return i;
+}
+
+/* hash is in the table of that floor and not expired at now_us. */
+static int present(const struct ff_dedup_entry *slots, size_t cap, int64_t floor, uint64_t hash, int64_t now_us)
+{
+    const struct ff_dedup_entry *e = &slots[find(slots, cap, hash, floor)];
+    return e->hash == hash && !vacant(e, floor) && e->expires_us > now_us;
 }
 
 int ff_dedup_init(struct ff_dedup *d, int64_t window_us)
 {
-    *d = (struct ff_dedup){.cap = MIN_CAP, .window_us = window_us, .evict_until = INT64_MIN};
+    *d = (struct ff_dedup){.cap = MIN_CAP, .window_us = window_us, .evict_until = INT64_MIN, .floor = INT64_MIN,
+                           .max_expires = INT64_MIN, .old_floor = INT64_MIN};
     if (getrandom(&d->rng, sizeof d->rng, 0) != sizeof d->rng) d->rng = (uint64_t)(uintptr_t)d ^ (uint64_t)window_us;
     d->slots = ff_calloc(d->cap, sizeof *d->slots);
     return d->slots ? 0 : -ENOMEM;
@@ -69,9 +86,10 @@ void ff_dedup_free(struct ff_dedup *d)
 {
     ff_free(d->slots);
     ff_free(d->old);
+    ff_free(d->prev);
     drop_spare(d);
-    d->slots = d->old = NULL;
-    d->cap = d->used = d->old_cap = d->old_pos = 0;
+    d->slots = d->old = d->prev = NULL;
+    d->cap = d->used = d->old_cap = d->old_pos = d->prev_cap = 0;
 }
 
 /* Zeroes up to n more slots of the spare. */
@@ -89,7 +107,8 @@ static void zero_spare(struct ff_dedup *d, size_t n)
  * without an acknowledgement for 1 GiB). The two tables fit the budget as a move's do. */
 static void prepare_spare(struct ff_dedup *d)
 {
-    if (d->spare || d->old || d->used * 2 < d->cap) return;
+    /* with a previous generation, the next one takes its memory */
+    if (d->spare || d->old || d->prev || d->used * 2 < d->cap) return;
     size_t cap = d->max_cap && d->cap * 2 > d->max_cap ? d->cap : d->cap * 2;
     d->spare = ff_malloc(cap * sizeof *d->spare);
     if (!d->spare) return; /* the rebuild will ask again */
@@ -117,11 +136,9 @@ static struct ff_dedup_entry *new_table(struct ff_dedup *d, size_t cap)
 
 int ff_dedup_contains(const struct ff_dedup *d, uint64_t hash, int64_t now_us)
 {
-    const struct ff_dedup_entry *e = &d->slots[find(d->slots, d->cap, hash)];
-    if (e->hash == hash && e->expires_us > now_us) return 1;
-    if (!d->old) return 0;
-    e = &d->old[find(d->old, d->old_cap, hash)];
-    return e->hash == hash && e->expires_us > now_us;
+    return present(d->slots, d->cap, d->floor, hash, now_us) ||
+           (d->old && present(d->old, d->old_cap, d->old_floor, hash, now_us)) ||
+           (d->prev && present(d->prev, d->prev_cap, d->prev_floor, hash, now_us));
 }
 
 /* Entries expiring at or before this are let go: expired at now_us, or older than the
@@ -145,6 +162,8 @@ static int cmp_i64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+static void forget_until(struct ff_dedup *d, int64_t until, int64_t now_us);
+
 /* A set that would outgrow its budget: the expiry at or before which entries go so that
  * about `keep` of the `live` ones (of the current table, sampled) stay, the newest. Raises
  * evict_until to it and says so. */
@@ -167,7 +186,14 @@ static void evict_for_room(struct ff_dedup *d, size_t live, size_t keep, int64_t
     while (go > 0 && exp[go] == exp[n - 1]) go--;
     int64_t cut = exp[go];
     if (cut == exp[n - 1] || cut <= d->evict_until) return;
-    d->evict_until = cut;
+    forget_until(d, cut, now_us);
+}
+
+/* Entries expiring at or before `until` were let go for room: raises evict_until and says so. */
+static void forget_until(struct ff_dedup *d, int64_t until, int64_t now_us)
+{
+    if (until <= d->evict_until) return;
+    d->evict_until = until;
     /* said the first time, then at most every ten minutes (a busy set lets go at every rebuild) */
     int64_t t = ff_now_us();
     if (d->evictions++ && t - d->warned_us < 600LL * 1000000) return;
@@ -186,16 +212,62 @@ static int rehash(struct ff_dedup *d, size_t cap, int64_t now_us)
     struct ff_dedup_entry *fresh = new_table(d, cap);
     if (!fresh) return -ENOMEM;
     size_t used = 0;
+    int64_t max = INT64_MIN;
     const int64_t until = drop_until(d, now_us);
     for (size_t i = 0; i < d->cap; i++)
-        if (d->slots[i].hash && d->slots[i].expires_us > until) {
-            fresh[find(fresh, cap, d->slots[i].hash)] = d->slots[i];
+        if (!vacant(&d->slots[i], d->floor) && d->slots[i].expires_us > until) {
+            fresh[find(fresh, cap, d->slots[i].hash, INT64_MIN)] = d->slots[i];
+            if (d->slots[i].expires_us > max) max = d->slots[i].expires_us;
             used++;
         }
     ff_free(d->slots);
     d->slots = fresh;
     d->cap = cap;
     d->used = used;
+    d->floor = INT64_MIN;
+    d->max_expires = max;
+    return 0;
+}
+
+/* Lets the previous generation go; its entries still live are forgotten. */
+static void drop_prev(struct ff_dedup *d, int64_t now_us)
+{
+    if (!d->prev) return;
+    if (d->prev_max_expires > now_us) forget_until(d, d->prev_max_expires, now_us);
+    ff_free(d->prev);
+    d->prev = NULL;
+    d->prev_cap = 0;
+}
+
+/* At its budget the set no longer rebuilds by moving its newest entries into a new table (a
+ * random write per entry, two or three per insert, the most of what an insert cost): the
+ * current table, 70% full, becomes the previous generation, still looked up, and the
+ * previous one's memory becomes the current table. Its entries are let go all at once, by
+ * raising that table's floor past their expiries: nothing is zeroed or moved. The set then
+ * remembers the newest 70% to 140% of a table's worth of ids, in two tables, where a
+ * rebuild kept 50% to 70%. */
+static int rotate(struct ff_dedup *d, int64_t now_us)
+{
+    struct ff_dedup_entry *t;
+    int64_t floor = INT64_MIN;
+    if (d->prev && d->prev_cap == d->cap) {
+        t = d->prev;
+        /* every entry of it, and those it had left from older generations, at or below */
+        floor = d->prev_max_expires > d->prev_floor ? d->prev_max_expires : d->prev_floor;
+        if (d->prev_max_expires > now_us) forget_until(d, d->prev_max_expires, now_us);
+        d->reused++;
+    } else {
+        if (!(t = new_table(d, d->cap))) return -ENOMEM;
+        drop_prev(d, now_us);
+    }
+    d->prev = d->slots;
+    d->prev_cap = d->cap;
+    d->prev_floor = d->floor;
+    d->prev_max_expires = d->max_expires;
+    d->slots = t;
+    d->floor = floor;
+    d->max_expires = INT64_MIN;
+    d->used = 0;
     return 0;
 }
 
@@ -203,6 +275,7 @@ static int rehash(struct ff_dedup *d, size_t cap, int64_t now_us)
  * would never end a probe. */
 static int grow_now(struct ff_dedup *d, int64_t now_us)
 {
+    if (d->max_cap && d->cap * 2 > d->max_cap && !d->old) return rotate(d, now_us);
     if (d->max_cap && d->cap * 2 > d->max_cap) {
         /* no bigger table fits the budget: the oldest go, at this size */
         evict_for_room(d, d->used, d->cap / 2, now_us);
@@ -220,14 +293,17 @@ static int put(struct ff_dedup *d, uint64_t hash, int64_t expires_us, int64_t no
         int rc = grow_now(d, now_us);
         if (rc) return rc;
     }
-    struct ff_dedup_entry *e = &d->slots[find(d->slots, d->cap, hash)];
-    if (!e->hash) {
+    /* no older than what this table's floor let go: forgotten with them (it would read as free) */
+    if (expires_us <= d->floor) return 0;
+    struct ff_dedup_entry *e = &d->slots[find(d->slots, d->cap, hash, d->floor)];
+    if (vacant(e, d->floor)) {
         e->hash = hash;
         e->expires_us = expires_us;
         d->used++;
     } else if (expires_us > e->expires_us) {
         e->expires_us = expires_us;
     }
+    if (expires_us > d->max_expires) d->max_expires = expires_us;
     return 0;
 }
 
@@ -236,7 +312,7 @@ static int move_old(struct ff_dedup *d, size_t n, int64_t now_us)
 {
     while (d->old && n--) {
         struct ff_dedup_entry e = d->old[d->old_pos];
-        if (e.hash && e.expires_us > drop_until(d, now_us)) {
+        if (!vacant(&e, d->old_floor) && e.expires_us > drop_until(d, now_us)) {
             int rc = put(d, e.hash, e.expires_us, now_us);
             if (rc) return rc; /* the slot stays in the old table, still found there */
         }
@@ -262,25 +338,27 @@ static int start_rebuild(struct ff_dedup *d, int64_t now_us)
 {
     int rc = move_old(d, SIZE_MAX, now_us); /* an earlier move still running: finish it first */
     if (rc) return rc;
+    /* with a previous generation, the next one (its entries are older than the current ones) */
+    if (d->prev) return rotate(d, now_us);
     size_t sample = d->cap < 4096 ? d->cap : 4096, live = 0;
     for (size_t k = 0; k < sample; k++) {
         uint64_t x = next_random(d);
         const struct ff_dedup_entry *e = &d->slots[sample == d->cap ? k : (size_t)(x & (d->cap - 1))];
-        live += e->hash && e->expires_us > drop_until(d, now_us);
+        live += !vacant(e, d->floor) && e->expires_us > drop_until(d, now_us);
     }
     size_t est = live * d->cap / sample + 1, cap = MIN_CAP;
     while (cap < est * 2) cap *= 2; /* at most half full once moved */
-    if (d->max_cap && cap > d->max_cap) { /* past the budget: keep the newest half table's worth */
-        cap = d->max_cap;
-        evict_for_room(d, est, cap / 2, now_us);
-    }
+    if (d->max_cap && cap > d->max_cap) return rotate(d, now_us); /* past the budget: generations */
     struct ff_dedup_entry *fresh = new_table(d, cap);
     if (!fresh) return -ENOMEM;
     d->old = d->slots;
     d->old_cap = d->cap;
+    d->old_floor = d->floor;
     d->old_pos = 0;
     d->slots = fresh;
     d->cap = cap;
+    d->floor = INT64_MIN;
+    d->max_expires = INT64_MIN;
     d->used = 0;
     return 0;
 }
@@ -309,6 +387,7 @@ int ff_dedup_insert_many(struct ff_dedup *d, const struct ff_dedup_received *e, 
 
 int ff_dedup_insert(struct ff_dedup *d, uint64_t hash, int64_t received_us, int64_t now_us)
 {
+    if (d->prev && d->prev_max_expires <= now_us) drop_prev(d, now_us); /* all expired: its memory goes back */
     prepare_spare(d);
     zero_spare(d, ZERO_PER_INSERT);
     int rc = move_old(d, MOVE_PER_INSERT, now_us);
@@ -319,16 +398,16 @@ int ff_dedup_insert(struct ff_dedup *d, uint64_t hash, int64_t received_us, int6
 }
 
 /* Backward-shift deletion keeps every probe chain unbroken without tombstones. */
-static int remove_from(struct ff_dedup_entry *slots, size_t cap, uint64_t hash)
+static int remove_from(struct ff_dedup_entry *slots, size_t cap, int64_t floor, uint64_t hash)
 {
-    size_t mask = cap - 1, i = find(slots, cap, hash), j = i;
-    if (slots[i].hash != hash) return 0;
+    size_t mask = cap - 1, i = find(slots, cap, hash, floor), j = i;
+    if (slots[i].hash != hash || vacant(&slots[i], floor)) return 0;
     for (;;) {
         slots[i].hash = 0;
         slots[i].expires_us = 0;
         for (;;) {
             j = (j + 1) & mask;
-            if (!slots[j].hash) return 1;
+            if (vacant(&slots[j], floor)) return 1;
             size_t home = home_of(cap, slots[j].hash);
             /* Move j into the hole at i unless its home lies cyclically in (i, j]. */
             if (i <= j ? (home <= i || home > j) : (home <= i && home > j)) break;
@@ -340,11 +419,13 @@ static int remove_from(struct ff_dedup_entry *slots, size_t cap, uint64_t hash)
 
 void ff_dedup_remove(struct ff_dedup *d, uint64_t hash)
 {
-    if (remove_from(d->slots, d->cap, hash)) d->used--;
+    if (remove_from(d->slots, d->cap, d->floor, hash)) d->used--;
+    /* an insert of the same group may have gone in before a rotation */
+    if (d->prev) remove_from(d->prev, d->prev_cap, d->prev_floor, hash);
     if (!d->old) return;
     /* In the old table a backward shift could pull an entry not yet moved into the part
-     * already moved, and lose it: mark the entry expired instead, which both lookups and
-     * the move treat as absent. */
-    struct ff_dedup_entry *e = &d->old[find(d->old, d->old_cap, hash)];
-    if (e->hash == hash) e->expires_us = INT64_MIN;
+     * already moved, and lose it: mark the entry expired instead (INT64_MIN: see vacant),
+     * which both lookups and the move treat as absent. */
+    struct ff_dedup_entry *e = &d->old[find(d->old, d->old_cap, hash, d->old_floor)];
+    if (e->hash == hash && !vacant(e, d->old_floor)) e->expires_us = INT64_MIN;
 }

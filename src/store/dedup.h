@@ -5,7 +5,9 @@
  * is rebuilt smaller, when most entries have expired) incrementally: a new table is
  * allocated and each insert moves a few slots of the old one over, dropping expired
  * entries, so no single insert pays for copying millions of entries (that stall showed as
- * half-second p99 acknowledgements). Not thread-safe: the WAL writer thread owns it. */
+ * half-second p99 acknowledgements). At its memory budget it stops moving entries: it
+ * keeps two generations (see rotate in dedup.c). Not thread-safe: the WAL writer thread
+ * owns it. */
 #ifndef FF_DEDUP_H
 #define FF_DEDUP_H
 
@@ -32,21 +34,29 @@ struct ff_dedup {
     int64_t evict_until;          /* entries expiring at or before this were let go for room */
     uint64_t evictions;           /* how many times entries were let go for room */
     int64_t warned_us;            /* when the log last said so */
-    /* The table the next rebuild will want, zeroed a few slots per insert before it is needed:
-     * made past half full, or the moved-out table when a set at its budget rebuilds at the
-     * same size again and again. A table of a GiB first touched at once costs seconds of page
+    /* The table the next rebuild (or the first generation) will want, zeroed a few slots per
+     * insert before it is needed: made past half full. A table of a GiB first touched at once costs seconds of page
      * faults on a virtual machine; spread, they cost no acknowledgement its latency. */
     struct ff_dedup_entry *spare;
     size_t spare_cap, spare_zeroed;
-    uint64_t reused;              /* tables taken from the spare (tests) */
+    uint64_t reused;              /* tables taken from the spare or the previous generation (tests) */
+    /* Generations, once the set is at its budget (dedup.c, rotate): the current table's
+     * slots whose entries expire at or before `floor` are free, left from an older
+     * generation; max_expires is the latest expiry put into it. The previous generation is
+     * looked up too, and its memory becomes the next current table. */
+    int64_t floor, max_expires, old_floor;
+    struct ff_dedup_entry *prev;  /* the previous generation, or NULL */
+    size_t prev_cap;
+    int64_t prev_floor, prev_max_expires;
 };
 
 int ff_dedup_init(struct ff_dedup *d, int64_t window_us);
-/* Bounds the set's memory: both tables of a move together stay within max_bytes (0: no
- * bound). A set that would need more lets its oldest entries go first (those expiring
- * soonest), keeping the newest half a table's worth: ids are then remembered for less than
- * the window, which ff_dedup_window_now says, rather than memory growing with the ingest
- * rate for a whole window (at 600,000 events/s, 24 hours of ids are 1.6 TB). */
+/* Bounds the set's memory: both tables of a move, or both generations, together stay
+ * within max_bytes (0: no bound). A set that would need more lets its oldest entries go
+ * first, a generation at a time, always keeping at least the newest 70% of a table's worth:
+ * ids are then remembered for less than the window, which ff_dedup_window_now says, rather
+ * than memory growing with the ingest rate for a whole window (at 600,000 events/s, 24
+ * hours of ids are 1.6 TB). */
 void ff_dedup_set_budget(struct ff_dedup *d, size_t max_bytes);
 /* The budget of the commands that write to the WAL without a server (import-log, tail-log,
  * erase): what a server has by default, half of its 4 GiB. */
@@ -59,10 +69,13 @@ int64_t ff_dedup_forgotten_before(const struct ff_dedup *d);
 void ff_dedup_free(struct ff_dedup *d);
 /* True when `hash` is present and not expired at `now_us`. */
 int ff_dedup_contains(const struct ff_dedup *d, uint64_t hash, int64_t now_us);
-/* Hints the cache that `hash` will be looked up soon (the table is large; probes miss). */
-static inline void ff_dedup_prefetch(const struct ff_dedup *d, uint64_t hash)
+/* Hints the cache that `hash` will be looked up soon (the table is large; probes miss).
+ * Always inlined: gcc 12 judged a call to it free of side effects and removed it. */
+static inline __attribute__((always_inline)) void ff_dedup_prefetch(const struct ff_dedup *d, uint64_t hash)
 {
-    __builtin_prefetch(&d->slots[(size_t)(hash * 0x9e3779b97f4a7c15u >> 17) & (d->cap - 1)]);
+    size_t h = (size_t)(hash * 0x9e3779b97f4a7c15u >> 17);
+    __builtin_prefetch(&d->slots[h & (d->cap - 1)]);
+    if (d->prev) __builtin_prefetch(&d->prev[h & (d->prev_cap - 1)]);
 }
 /* Remembers `hash` as received at `received_us`. 0 or -ENOMEM. */
 int ff_dedup_insert(struct ff_dedup *d, uint64_t hash, int64_t received_us, int64_t now_us);

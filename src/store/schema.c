@@ -81,7 +81,7 @@ int32_t ff_day_of(int64_t t)
  * for the event this many rows ahead, all of its cache lines, while it works on this one. */
 #define PREFETCH_ROWS 8
 
-static inline void prefetch_event(const struct ff_event *ev)
+static inline __attribute__((always_inline)) void prefetch_event(const struct ff_event *ev)
 {
     const char *p = (const char *)ev;
     for (size_t o = 0; o < sizeof *ev; o += 64) __builtin_prefetch(p + o);

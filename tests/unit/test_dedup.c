@@ -352,8 +352,9 @@ static uint64_t key_of(uint64_t i)
 }
 
 /* A set with a memory budget never holds more table than the budget allows, keeps the newest
- * ids and lets the oldest go, reuses its old table rather than a fresh one at every rebuild,
- * and says how far back it now remembers; the same for a bulk load of keys files at start-up. */
+ * ids (always at least 70% of a table's worth) and lets the oldest go, reuses the previous
+ * generation's table rather than a fresh one, and says how far back it now remembers; the
+ * same for a bulk load of keys files at start-up. */
 static void test_budget_keeps_the_newest(void **state)
 {
     (void)state;
@@ -369,13 +370,19 @@ static void test_budget_keeps_the_newest(void **state)
         assert_true(d.cap <= d.max_cap);
         assert_true(!d.old || d.old_cap <= d.max_cap);
         /* a moved-out table kept for the next rebuild counts: never more than two tables */
-        assert_true(d.cap + (d.old ? d.old_cap : 0) + (d.spare ? d.spare_cap : 0) <= 2 * d.max_cap);
-        /* every few hundred: the newest ids are there, zeroed reused tables hold no stale ones */
-        if (i % 997 == 996)
-            for (size_t k = i - 200; k <= i; k++) assert_true(ff_dedup_contains(&d, key_of(k), (int64_t)i));
+        assert_true(d.cap + (d.old ? d.old_cap : 0) + (d.spare ? d.spare_cap : 0) + (d.prev ? d.prev_cap : 0) <=
+                    2 * d.max_cap);
+        /* every few hundred: the newest 70% of a table are there, reused tables hold no stale ids */
+        if (i % 997 == 996) {
+            size_t keep = d.max_cap * 7 / 10 - 2;
+            for (size_t k = i > keep ? i - keep : 0; k <= i; k++)
+                assert_true(ff_dedup_contains(&d, key_of(k), (int64_t)i));
+        }
     }
-    /* at its budget the set rebuilds at the same size: into the table it moved out of */
+    /* at its budget the set keeps two generations, the next taking the previous one's table */
     assert_true(d.reused > 10);
+    assert_non_null(d.prev);
+    assert_null(d.spare);
     const int64_t now = (int64_t)n;
     for (size_t i = n - 500; i < n; i++) assert_true(ff_dedup_contains(&d, key_of(i), now));
     size_t old_kept = 0;
@@ -383,7 +390,8 @@ static void test_budget_keeps_the_newest(void **state)
     assert_int_equal(old_kept, 0);
     assert_true(d.evictions > 0);
     int64_t w = ff_dedup_window_now(&d, now);
-    assert_true(w > 500 && w < (int64_t)n); /* about the last half table's worth of ids */
+    /* between 70% and 140% of a table's worth of ids */
+    assert_true(w >= (int64_t)(d.max_cap * 7 / 10) - 2 && w <= (int64_t)(d.max_cap * 14 / 10) + 2);
     ff_dedup_free(&d);
 
     /* keys files at start-up, oldest first */
@@ -400,6 +408,60 @@ static void test_budget_keeps_the_newest(void **state)
     ff_dedup_free(&d);
 }
 
+/* Generations at the budget, with probe chains (keys around a few home slots, wrapping at
+ * the table's end) running through slots a generation left behind: removing a key from
+ * either generation keeps every other one reachable, an insert that a rotation follows can
+ * still be undone, and once both generations have expired the previous one's memory goes. */
+static void test_generations(void **state)
+{
+    (void)state;
+    test_rng_init(0x6e4);
+    const int64_t window = 1000000;
+    struct ff_dedup d;
+    assert_int_equal(ff_dedup_init(&d, window), 0);
+    ff_dedup_set_budget(&d, 1024 * 2 * sizeof(struct ff_dedup_entry)); /* two tables of 1024 */
+    assert_int_equal(d.max_cap, 1024);
+    enum { N = 20000 };
+    uint64_t *keys = malloc(N * sizeof *keys);
+    uint8_t *gone = calloc(N, 1);
+    assert_non_null(keys);
+    assert_non_null(gone);
+    static const uint64_t homes[] = {0, 3, 500, 1020, 1023};
+    int64_t now = 1000;
+    uint64_t rotations = 0;
+    for (size_t i = 0; i < N; i++, now++) {
+        keys[i] = i % 3 ? test_rand64() | 1 : hash_for_slot(homes[test_randn(5)] + test_randn(3));
+        uint64_t before = d.reused;
+        assert_int_equal(ff_dedup_insert(&d, keys[i], now, now), 0);
+        rotations += d.reused != before;
+        /* now and then undo an insert of a few steps back: it may sit in either generation */
+        if (i > 10 && test_randn(7) == 0) {
+            size_t k = i - test_randn(10);
+            ff_dedup_remove(&d, keys[k]);
+            gone[k] = 1;
+            assert_false(ff_dedup_contains(&d, keys[k], now));
+        }
+        if (i % 101 == 100) {
+            size_t keep = d.max_cap * 7 / 10 - 2;
+            for (size_t k = i > keep ? i - keep : 0; k <= i; k++)
+                assert_int_equal(ff_dedup_contains(&d, keys[k], now), !gone[k]);
+        }
+    }
+    assert_true(rotations > 10);
+    assert_true(d.evictions > 0);
+    assert_true(ff_dedup_forgotten_before(&d) > 1000);
+    /* all expired: nothing is found, and the next insert lets the previous generation go */
+    now += 2 * window;
+    for (size_t k = N - 500; k < N; k++) assert_false(ff_dedup_contains(&d, keys[k], now));
+    assert_non_null(d.prev);
+    assert_int_equal(ff_dedup_insert(&d, 42, now, now), 0);
+    assert_null(d.prev);
+    assert_true(ff_dedup_contains(&d, 42, now));
+    free(keys);
+    free(gone);
+    ff_dedup_free(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -411,6 +473,7 @@ int main(void)
         cmocka_unit_test(test_growth_and_rehash),
         cmocka_unit_test(test_steered_keys_cannot_fill_the_table),
         cmocka_unit_test(test_budget_keeps_the_newest),
+        cmocka_unit_test(test_generations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
