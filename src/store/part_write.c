@@ -11,6 +11,9 @@
 #include <unistd.h>
 #include <xxhash.h>
 #include <zstd.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "core/alloc.h"
 #include "core/errors.h"
@@ -180,6 +183,46 @@ int ff_part_writer_dict(struct ff_part_writer *w, uint32_t col, const struct ff_
     return write_chunk(w, w->cols[col].codec, ref);
 }
 
+/* Codes of one byte each (all below 128) into o, with their least and greatest. A merge
+ * writes every dictionary column of every block through here, and the plain loop ran a code
+ * at a time (gcc does not vectorise it for the x86-64 baseline): with SSE2, 16 at a time. */
+static void narrow_codes(const uint32_t *restrict codes, unsigned char *restrict o, uint32_t n, uint32_t *low,
+                         uint32_t *top)
+{
+    uint32_t i = 0, t = 0, l = UINT32_MAX;
+#ifdef __SSE2__
+    if (n >= 16) {
+        /* Packed with saturation, so a code past 127 comes out wrong only in the bytes: every
+         * code's bits above the seventh are or'd together to catch it. */
+        __m128i hi = _mm_setzero_si128(), mx = _mm_setzero_si128(), mn = _mm_set1_epi8((char)0xff);
+        for (; i + 16 <= n; i += 16) {
+            __m128i a = _mm_loadu_si128((const __m128i *)(const void *)(codes + i));
+            __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(codes + i + 4));
+            __m128i c = _mm_loadu_si128((const __m128i *)(const void *)(codes + i + 8));
+            __m128i d = _mm_loadu_si128((const __m128i *)(const void *)(codes + i + 12));
+            hi = _mm_or_si128(hi, _mm_or_si128(_mm_or_si128(a, b), _mm_or_si128(c, d)));
+            __m128i bytes = _mm_packus_epi16(_mm_packs_epi32(a, b), _mm_packs_epi32(c, d));
+            _mm_storeu_si128((__m128i *)(void *)(o + i), bytes);
+            mx = _mm_max_epu8(mx, bytes);
+            mn = _mm_min_epu8(mn, bytes);
+        }
+        mx = _mm_max_epu8(mx, _mm_srli_si128(mx, 8)), mn = _mm_min_epu8(mn, _mm_srli_si128(mn, 8));
+        mx = _mm_max_epu8(mx, _mm_srli_si128(mx, 4)), mn = _mm_min_epu8(mn, _mm_srli_si128(mn, 4));
+        mx = _mm_max_epu8(mx, _mm_srli_si128(mx, 2)), mn = _mm_min_epu8(mn, _mm_srli_si128(mn, 2));
+        mx = _mm_max_epu8(mx, _mm_srli_si128(mx, 1)), mn = _mm_min_epu8(mn, _mm_srli_si128(mn, 1));
+        t = (uint32_t)_mm_cvtsi128_si32(mx) & 0xff;
+        l = (uint32_t)_mm_cvtsi128_si32(mn) & 0xff;
+        __m128i big = _mm_and_si128(hi, _mm_set1_epi32(~0x7f));
+        if (_mm_movemask_epi8(_mm_cmpeq_epi32(big, _mm_setzero_si128())) != 0xffff) t = UINT32_MAX;
+    }
+#endif
+    for (; i < n; i++) {
+        t = codes[i] > t ? codes[i] : t, l = codes[i] < l ? codes[i] : l;
+        o[i] = (unsigned char)codes[i];
+    }
+    *low = l, *top = t;
+}
+
 /* Encodes one column of a block into w->raw; sets min/max. */
 static int encode(struct ff_part_writer *w, uint32_t c, const struct ff_colvec *v, uint32_t n, struct ff_chunkref *ref)
 {
@@ -225,14 +268,9 @@ static int encode(struct ff_part_writer *w, uint32_t c, const struct ff_colvec *
         if (col->enc == FF_ENC_DICT) {
             if (n) mn = mx = v->codes[0];
             if ((rc = ff_buf_reserve(b, (size_t)n * 5))) return rc;
-            if (w->dict_count[c] <= 128) { /* every code one byte: a loop the compiler widens */
-                uint32_t top = 0, low = UINT32_MAX;
-                unsigned char *o = (unsigned char *)b->data + b->len;
-                for (uint32_t i = 0; i < n; i++) {
-                    uint32_t code = v->codes[i];
-                    top = code > top ? code : top, low = code < low ? code : low;
-                    o[i] = (unsigned char)code;
-                }
+            if (w->dict_count[c] <= 128) { /* every code one byte */
+                uint32_t top, low;
+                narrow_codes(v->codes, (unsigned char *)b->data + b->len, n, &low, &top);
                 if (n && top >= w->dict_count[c]) return FF_EINVAL;
                 if (n) mn = low, mx = top;
                 b->len += n;

@@ -625,6 +625,59 @@ static void test_dict_codes(void **state)
     ff_colvec_free(&v);
 }
 
+/* A block's dictionary codes of one byte are written sixteen at a time: every code comes
+ * back, the block's least and greatest are right, and a code past the dictionary is refused
+ * wherever it stands and however large (one past it, past a byte, past 2^31). */
+static void test_dict_codes_written(void **state)
+{
+    struct fx *f = *state;
+    char path[256];
+    snprintf(path, sizeof path, "%s/codes.part", f->dir);
+    struct ff_part_column cols[1] = {{"s", FF_COL_STR, FF_ENC_DICT, FF_CODEC_LZ4, {0}}};
+    enum { N = 53, K = 100 };
+    static char names[K][4];
+    struct ff_str dict[K];
+    for (int i = 0; i < K; i++) {
+        snprintf(names[i], sizeof names[i], "%03d", i);
+        dict[i] = (struct ff_str){names[i], 3};
+    }
+    test_rng_init(53);
+    uint32_t codes[N];
+    for (int i = 0; i < N; i++) codes[i] = 5 + (uint32_t)test_randn(90);
+    codes[17] = 3, codes[50] = 97; /* the least in the vector part, the greatest in the tail */
+    static const uint32_t past[] = {K, 200, 70000, 0x80000005u};
+    static const int at[] = {0, 15, 16, 47, 48, 52};
+    for (size_t a = 0; a < sizeof at / sizeof *at; a++)
+        for (size_t b = 0; b < sizeof past / sizeof *past; b++) {
+            struct ff_part_writer *w;
+            assert_int_equal(ff_part_writer_open(&w, path, cols, 1, 64), 0);
+            assert_int_equal(ff_part_writer_dict(w, 0, dict, K), 0);
+            uint32_t bad[N];
+            memcpy(bad, codes, sizeof bad);
+            bad[at[a]] = past[b];
+            struct ff_colvec v = {.type = FF_COL_STR, .n = N, .codes = bad};
+            assert_int_equal(ff_part_writer_block(w, &v, N, (struct ff_str){"", 0}, (struct ff_str){"", 0}), FF_EINVAL);
+            ff_part_writer_abort(w);
+        }
+    struct ff_part_writer *w;
+    assert_int_equal(ff_part_writer_open(&w, path, cols, 1, 64), 0);
+    assert_int_equal(ff_part_writer_dict(w, 0, dict, K), 0);
+    struct ff_colvec v = {.type = FF_COL_STR, .n = N, .codes = codes};
+    assert_int_equal(ff_part_writer_block(w, &v, N, (struct ff_str){"a", 1}, (struct ff_str){"b", 1}), 0);
+    struct ff_part_info info = {.nrows = N};
+    assert_int_equal(ff_part_writer_finish(w, &info), 0);
+    struct ff_part *p;
+    char err[512];
+    assert_int_equal(ff_part_open(path, &p, err, sizeof err), 0);
+    assert_int_equal(p->blocks[0].chunks[0].min, 3);
+    assert_int_equal(p->blocks[0].chunks[0].max, 97);
+    struct ff_colvec r = {0};
+    assert_int_equal(ff_part_read(p, 0, 0, &r, err, sizeof err), 0);
+    for (int i = 0; i < N; i++) assert_true(r.codes[i] == codes[i] && same_str(r.str[i], dict[codes[i]]));
+    ff_colvec_free(&r);
+    ff_part_close(p);
+}
+
 /* Appends v as a zigzag varint delta from *prev (the I64 chunk format). */
 static size_t put_delta(unsigned char *out, int64_t v, int64_t *prev)
 {
@@ -1033,6 +1086,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_uuid_prefix, setup, teardown),
         cmocka_unit_test_setup_teardown(test_interned_encodings, setup, teardown),
         cmocka_unit_test_setup_teardown(test_extremes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dict_codes_written, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corruption, setup, teardown),
         cmocka_unit_test_setup_teardown(test_injected_failures, setup, teardown),
         cmocka_unit_test_setup_teardown(test_typed_properties, setup, teardown),
