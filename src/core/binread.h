@@ -30,7 +30,6 @@ static inline int ff_rd_u32(struct ff_reader *r, uint32_t *v)
     return 0;
 }
 
-
 /* The 8 bytes at p as a little-endian integer (p has 8 readable bytes). */
 static inline uint64_t ff_load_le64(const unsigned char *p)
 {
