@@ -252,18 +252,32 @@ void ff_identity_free(struct ff_identity *id)
 
 /* Links from → to unless `from` is linked already (the first link wins) or `to` leads back
  * to `from` (no cycles). */
-static int link_ids(struct ff_identity *id, struct ff_str project, struct ff_str from, struct ff_str to)
+static int link_ids(struct ff_identity *id, struct ff_str project, struct ff_str from, struct ff_str to,
+                    struct ff_identity_memo *memo)
 {
     if (!from.len || !to.len || ff_str_eq(from, to)) return 0;
     char kbuf[1024];
     struct ff_str key;
     if (make_key(kbuf, sizeof kbuf, project, from, &key)) return 0; /* ids this long are not linked */
+    /* the same id as the observer's last, known then, and no link forgotten since */
+    if (memo && memo->valid && memo->len == key.len && memcmp(memo->key, key.p, key.len) == 0 &&
+        memo->forgets == __atomic_load_n(&id->forgets, __ATOMIC_ACQUIRE))
+        return 0;
     uint64_t h = XXH3_64bits(key.p, key.len);
     read_lock(id);
     struct link *l = find(id, key, h);
     int known = l && !l->dead;
+    uint64_t forgets = id->forgets;
     read_unlock(id);
-    if (known) return 0;
+    if (known) {
+        if (memo && key.len <= sizeof memo->key) {
+            memcpy(memo->key, key.p, key.len);
+            memo->len = key.len;
+            memo->forgets = forgets;
+            memo->valid = 1;
+        }
+        return 0;
+    }
     write_lock(id);
     int rc = 0;
     l = find(id, key, h);
@@ -277,10 +291,11 @@ static int link_ids(struct ff_identity *id, struct ff_str project, struct ff_str
     return rc;
 }
 
-int ff_identity_observe(struct ff_identity *id, const struct ff_event *ev)
+int ff_identity_observe(struct ff_identity *id, const struct ff_event *ev, struct ff_identity_memo *memo)
 {
-    if (ev->type == FF_EV_ALIAS) return link_ids(id, ev->project, ev->previous_id, ev->user_id);
-    if (ev->user_id.len && ev->anonymous_id.len) return link_ids(id, ev->project, ev->anonymous_id, ev->user_id);
+    if (ev->type == FF_EV_ALIAS) return link_ids(id, ev->project, ev->previous_id, ev->user_id, memo);
+    if (ev->user_id.len && ev->anonymous_id.len)
+        return link_ids(id, ev->project, ev->anonymous_id, ev->user_id, memo);
     return 0;
 }
 
@@ -349,7 +364,7 @@ int ff_identity_forget(struct ff_identity *id, const char *project, struct ff_st
         if (is_persons_link(id, &id->links[i], project, person, 1, &who)) mark[i] = 1, n++;
     for (size_t i = 0; !rc && i < id->nlinks; i++)
         if (mark[i]) id->links[i].dead = 1, id->live--;
-    if (n) id->changes++, id->forgets++;
+    if (n) id->changes++, __atomic_store_n(&id->forgets, id->forgets + 1, __ATOMIC_RELEASE); /* memos read it unlocked */
     ff_free(mark);
     write_unlock(id);
     return rc;

@@ -26,8 +26,19 @@ struct ff_identity;
 int ff_identity_open(const char *dir, struct ff_identity **out, char *err, size_t errlen);
 void ff_identity_free(struct ff_identity *id);
 
-/* Notes the links an event makes. 0 or -ENOMEM. */
-int ff_identity_observe(struct ff_identity *id, const struct ff_event *ev);
+/* The id an observer last found linked already: an identified user's events all carry the
+ * same anonymousId and userId, and each would look its link up under the lock again. Valid
+ * until a link is forgotten (ff_identity_forget). One per observing thread, zeroed to start. */
+struct ff_identity_memo {
+    int valid;
+    uint32_t len;
+    uint64_t forgets;
+    char key[256];
+};
+
+/* Notes the links an event makes; memo (or NULL) spares the lookup of a link known already.
+ * 0 or -ENOMEM. */
+int ff_identity_observe(struct ff_identity *id, const struct ff_event *ev, struct ff_identity_memo *memo);
 
 /* Where `who` (a userId or anonymousId) leads in `project`: 1 with the person appended to
  * `out` when a link leads elsewhere, 0 when `who` is its own person (out untouched), or

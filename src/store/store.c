@@ -315,7 +315,7 @@ static size_t observe_frame(struct ff_store *s, const char *records, size_t len,
         d += dropped;
         memset(sid, 0, FF_SESSION_ID_LEN);
         if (rec.kind != FF_REC_EVENT) continue;
-        if (ff_identity_observe(s->identity, &rec.u.ev))
+        if (ff_identity_observe(s->identity, &rec.u.ev, &s->observe_memo))
             ff_error("store: out of memory for the identity map: a link waits for the next start");
         if (!dropped) assign_session(s, &rec.u.ev, &rules, sid);
     }
@@ -726,7 +726,8 @@ struct replay {
 static int replay_visit(void *arg, uint64_t seq, const struct ff_record *rec)
 {
     struct replay *r = arg;
-    if (rec->kind == FF_REC_EVENT && ff_identity_observe(r->s->identity, &rec->u.ev)) return (r->err = -ENOMEM);
+    if (rec->kind == FF_REC_EVENT && ff_identity_observe(r->s->identity, &rec->u.ev, &r->s->observe_memo))
+        return (r->err = -ENOMEM);
     if (seq < r->s->man.wal_seq) return 0;
     ff_buf_reset(&r->tmp);
     int rc = rec->kind == FF_REC_EVENT ? ff_event_encode(&r->tmp, &rec->u.ev) : ff_quarantine_encode(&r->tmp, &rec->u.q);

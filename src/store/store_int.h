@@ -91,6 +91,7 @@ struct ff_store {
     struct ff_event *flush_evs;
     size_t flush_evs_cap;
     struct ff_identity *identity;  /* identity.h: who is who, fed by every durable event */
+    struct ff_identity_memo observe_memo; /* the WAL writer's (observe_frame), and replay's before it */
     struct ff_sessions *sessions;  /* sessions.h: the open sessions, fed likewise */
     char *frame_sids;              /* the session ids of the frame being added (WAL writer only) */
     size_t frame_sids_cap;         /* in records */
