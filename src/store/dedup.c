@@ -275,9 +275,10 @@ static int rotate(struct ff_dedup *d, int64_t now_us)
  * would never end a probe. */
 static int grow_now(struct ff_dedup *d, int64_t now_us)
 {
-    if (d->max_cap && d->cap * 2 > d->max_cap && !d->old) return rotate(d, now_us);
     if (d->max_cap && d->cap * 2 > d->max_cap) {
-        /* no bigger table fits the budget: the oldest go, at this size */
+        /* no bigger table fits the budget: a new generation, or while a move runs (its old
+         * table is still looked up) the oldest go, at this size */
+        if (!d->old) return rotate(d, now_us);
         evict_for_room(d, d->used, d->cap / 2, now_us);
         int rc = rehash(d, d->cap, INT64_MIN);
         if (rc || d->used * 10 <= d->cap * 7) return rc;
@@ -317,7 +318,8 @@ static int move_old(struct ff_dedup *d, size_t n, int64_t now_us)
             if (rc) return rc; /* the slot stays in the old table, still found there */
         }
         if (++d->old_pos == d->old_cap) {
-            /* the next rebuild of a set at its budget wants this size again */
+            /* a set moved into a table at its budget wants this size again, for its first
+             * generation (rotate) */
             if (d->old_cap == d->cap && d->max_cap && d->cap == d->max_cap) {
                 drop_spare(d);
                 d->spare = d->old, d->spare_cap = d->old_cap, d->spare_zeroed = 0;

@@ -260,7 +260,7 @@ static int link_ids(struct ff_identity *id, struct ff_str project, struct ff_str
     struct ff_str key;
     if (make_key(kbuf, sizeof kbuf, project, from, &key)) return 0; /* ids this long are not linked */
     /* the same id as the observer's last, known then, and no link forgotten since */
-    if (memo && memo->valid && memo->len == key.len && memcmp(memo->key, key.p, key.len) == 0 &&
+    if (memo && memo->len == key.len && memcmp(memo->key, key.p, key.len) == 0 &&
         memo->forgets == __atomic_load_n(&id->forgets, __ATOMIC_ACQUIRE))
         return 0;
     uint64_t h = XXH3_64bits(key.p, key.len);
@@ -274,7 +274,6 @@ static int link_ids(struct ff_identity *id, struct ff_str project, struct ff_str
             memcpy(memo->key, key.p, key.len);
             memo->len = key.len;
             memo->forgets = forgets;
-            memo->valid = 1;
         }
         return 0;
     }

@@ -30,8 +30,7 @@ void ff_identity_free(struct ff_identity *id);
  * same anonymousId and userId, and each would look its link up under the lock again. Valid
  * until a link is forgotten (ff_identity_forget). One per observing thread, zeroed to start. */
 struct ff_identity_memo {
-    int valid;
-    uint32_t len;
+    uint32_t len; /* 0: none (a key is never empty) */
     uint64_t forgets;
     char key[256];
 };
