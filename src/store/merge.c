@@ -6,7 +6,7 @@
  * together, their rows kept in arrival order.
  * The merge thread picks parts of one day and writes them back as one part sorted by person
  * and time. For a day still being written to (today or yesterday by the clock), parts of
- * about the same size form a tier, and a tier merges once it has MERGE_TIER_PARTS parts:
+ * about the same size form a tier, and a tier merges once it has FF_MERGE_TIER_PARTS parts:
  * each merge makes a part of the next tier, so a row is rewritten once per tier it climbs
  * (about 2 times for 100 M rows a day in flush parts of 200 K, against 4 when every few
  * new parts joined the day's big one; the count was the merge thread's CPU). For other days,
@@ -36,9 +36,8 @@
 #include "store/store_int.h"
 
 #define MERGE_MIN_PARTS 4
-#define MERGE_TIER_PARTS 6 /* parts of a tier that merge, in a day still being written to */
 #define MERGE_TIER_RATIO 2 /* a tier: parts at most this many times the size of its smallest */
-#define MERGE_MAX_PARTS 8 /* a streaming merge holds a decoded block of each: tens of MB */
+#define MERGE_MAX_PARTS FF_MERGE_TIER_PARTS /* a streaming merge holds a decoded block of each: 38 MB */
 /* A merge of parts with the same columns streams them block by block (merge_stream.c) and
  * only caps the output's size; one that reads them as rows (a day's parts whose columns
  * differ, or quarantine parts) holds them decoded in memory, about 1 KB a row, so it is
@@ -69,7 +68,7 @@ static int mergeable(const struct live_part *a, const struct live_part *b, int s
 /* A day that flushes still write to: today or yesterday (late events), by the clock. */
 static int hot_day(int32_t day) { return day >= ff_day_of(ff_now_us()) - 1; }
 
-/* From a hot day's parts c (sorted by rows): the first tier of MERGE_TIER_PARTS or more,
+/* From a hot day's parts c (sorted by rows): the first tier of FF_MERGE_TIER_PARTS or more,
  * up to MERGE_MAX_PARTS and `cap` rows, or none. */
 static void pick_tier(struct live_part *const *c, size_t nc, uint64_t cap, struct pick *pk)
 {
@@ -78,12 +77,12 @@ static void pick_tier(struct live_part *const *c, size_t nc, uint64_t cap, struc
         size_t j = i;
         while (j < nc && c[j]->meta.rows <= top) j++;
         uint64_t rows = 0;
-        for (size_t k = i; j - i >= MERGE_TIER_PARTS && k < j && pk->n < MERGE_MAX_PARTS; k++) {
+        for (size_t k = i; j - i >= FF_MERGE_TIER_PARTS && k < j && pk->n < MERGE_MAX_PARTS; k++) {
             if (rows + c[k]->meta.rows > cap) break;
             rows += c[k]->meta.rows;
             pk->parts[pk->n++] = c[k];
         }
-        if (pk->n < MERGE_TIER_PARTS) pk->n = 0;
+        if (pk->n < FF_MERGE_TIER_PARTS) pk->n = 0;
         i = j;
     }
 }

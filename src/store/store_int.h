@@ -130,6 +130,13 @@ int ff_parts_collect(struct ff_part *const *parts, size_t n, int (*keep)(void *,
                      struct ff_collected *out, char *err, size_t errlen);
 void ff_collected_free(struct ff_collected *c);
 
+/* Parts of a tier that merge, in a day still being written to (merge.c): as many as a
+ * streaming merge takes at once, so that a row climbs the most per rewrite. A row is
+ * rewritten twice on its way to a part of MERGE_MAX_ROWS_STREAM either way (6: flush parts
+ * of 140 K rows, then 840 K, then 5 M; 8: 1.1 M, then 9 M), but the parts it ends in are
+ * nearly twice as big, so a day has fewer of them to read and to merge once it is past. */
+#define FF_MERGE_TIER_PARTS 8
+
 /* The merge thread (merge.c). */
 void *ff_store_merge_main(void *arg);
 /* One merge, if one is due: 1 when it merged, 0 when nothing was due, or an error. */

@@ -328,23 +328,25 @@ static void test_merges(void **state)
     expect_all(f);
 }
 
-/* The parts of today (and tomorrow) merge in tiers: six of about one size make one of the
- * next, fewer wait, and a big part does not take in small ones every few flushes. */
+/* The parts of today (and tomorrow) merge in tiers: FF_MERGE_TIER_PARTS of about one size
+ * make one of the next, fewer wait, and a big part does not take in small ones every few
+ * flushes. */
 static void test_tiered_merges(void **state)
 {
     struct fx *f = *state;
     f->day = ff_day_of(ff_now_us());
     open_store(f, 0);
     struct ff_manifest m;
+    const size_t wait = FF_MERGE_TIER_PARTS - 1;
     for (int round = 0; round < 2; round++) {
-        for (int i = 0; i < 5; i++) {
+        for (size_t i = 0; i < wait; i++) {
             frame(f, 40, NULL, 0, 0);
             assert_int_equal(ff_store_flush(f->s), 0);
         }
-        /* per day: five small parts (and the merged one of round 0): no tier of six */
+        /* per day: one part short of a tier (and the merged one of round 0): no merge */
         assert_int_equal(ff_store_merge_once(f->s), 0);
         assert_int_equal(ff_store_manifest(f->s, &m), 0);
-        assert_int_equal(m.nparts, 10 + 2 * (size_t)round);
+        assert_int_equal(m.nparts, 2 * wait + 2 * (size_t)round);
         ff_manifest_free(&m);
         frame(f, 40, NULL, 0, 0);
         assert_int_equal(ff_store_flush(f->s), 0);
@@ -353,7 +355,7 @@ static void test_tiered_merges(void **state)
         assert_int_equal(ff_store_merge_once(f->s), 0);
         assert_int_equal(ff_store_manifest(f->s, &m), 0);
         assert_int_equal(m.nparts, 2 + 2 * (size_t)round);
-        for (size_t i = 0; i < m.nparts; i++) assert_true(m.parts[i].rows > 80); /* six flushes' worth */
+        for (size_t i = 0; i < m.nparts; i++) assert_true(m.parts[i].rows > 10 * FF_MERGE_TIER_PARTS); /* a tier: about 20 rows a flush */
         ff_manifest_free(&m);
         expect_all(f);
     }
