@@ -122,6 +122,20 @@ void *ff_realloc(void *p, size_t n)
     return q;
 }
 
+void *ff_grow(void *arr, size_t *cap, size_t need, size_t size, size_t first)
+{
+    if (need <= *cap) return arr;
+    size_t nc = *cap ? *cap : (first ? first : 1);
+    while (nc < need) {
+        if (nc > SIZE_MAX / 2 / size) return NULL;
+        nc *= 2;
+    }
+    if (nc > SIZE_MAX / size) return NULL;
+    void *r = ff_realloc(arr, nc * size);
+    if (r) *cap = nc;
+    return r;
+}
+
 void ff_free(void *p)
 {
     if (!p) return;

@@ -13,6 +13,10 @@ void *ff_malloc(size_t n);
 void *ff_calloc(size_t count, size_t size);
 void *ff_realloc(void *p, size_t n);
 void ff_free(void *p);
+/* An array of `size`-byte elements with room for `need` of them: arr itself when its capacity
+ * *cap suffices, else arr reallocated to a capacity doubled from *cap (or from `first`), set
+ * in *cap. NULL when out of memory, arr and *cap unchanged. */
+void *ff_grow(void *arr, size_t *cap, size_t need, size_t size, size_t first);
 /* A copy of a C string (ff_free it), or NULL when out of memory. */
 char *ff_strdup(const char *s);
 char *ff_strndup(const char *s, size_t n);

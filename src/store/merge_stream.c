@@ -1,4 +1,4 @@
-/* merge_stream.c - merging a day's event parts column by column, block by block.
+/* merge_stream.c - merging a day's event parts as they are stored, one column at a time.
  *
  * The first merge read every event of its inputs back into rows (properties joined into
  * JSON again) and built a part from them as a flush does: about a kilobyte of memory a row,
@@ -9,14 +9,19 @@
  *   - each string column keeps its encoding when every input has it: a dictionary column
  *     gets the sorted union of the inputs' dictionaries (each input's codes mapped onto it),
  *     a UUID column stays binary; otherwise the output stores the strings plainly;
- *   - a k-way merge (binary heap) over one decoded block per input emits rows in part order
- *     (person key, time, received, sequence number) into the output block;
- *   - an input block stays in memory until the output block that took its last row is
- *     written, since plain strings point into it.
+ *   - first the order: a k-way merge (binary heap) over the inputs' sort key columns alone
+ *     (person key, time, received, sequence number) gives the output as runs, each a stretch
+ *     of rows from one input, cut where output blocks end;
+ *   - then every column on its own: the runs copy each input's values into the output block,
+ *     one decoded block of that column per input at a time, and each full output block
+ *     becomes that column's chunk (ff_part_writer_chunk). An input block of plain strings,
+ *     which the output block points into, stays until that chunk is written.
  *
- * Memory is one block per input and one output block, whatever the part sizes. When the
- * columns differ it returns FF_MERGE_FALLBACK and the caller merges the old way. Decoded
- * blocks outlive the merge in the caller's pool (ff_merge_pool), already faulted in. */
+ * So memory is one block of one column per input (a block of all columns was 38 MB of the
+ * benchmark's events; the largest column's is a few MB), and a merge can take all of
+ * FF_MERGE_MAX_INPUTS parts. When the columns differ it returns FF_MERGE_FALLBACK and the
+ * caller merges the old way. Decoded vectors outlive the merge in the caller's pool
+ * (ff_merge_pool), already faulted in. */
 #include "store/merge_stream.h"
 
 #include <errno.h>
@@ -32,61 +37,74 @@
 #include "core/textcodec.h"
 #include "store/props.h"
 
-struct cursor {
+#define RUN_INPUT_SHIFT 27 /* a run: input index above, row count below */
+#define RUN_LEN_MASK ((UINT32_C(1) << RUN_INPUT_SHIFT) - 1)
+
+/* One input: its part, its code maps, and where each pass stands in it. */
+struct input {
     const struct ff_part *p;
-    uint32_t block, row, nrows;   /* current block, row in it, rows in it */
-    struct ff_colvec *cur;        /* ncols decoded columns of the current block */
-    struct ff_colvec **retired;   /* earlier blocks whose rows the output block may still use */
-    size_t nretired, cap_retired;
-    uint32_t **remap;             /* per DICT column: input code -> output code */
+    uint32_t **remap; /* per DICT column: input code -> output code */
+    /* the order pass: the current block's sort key columns */
+    uint32_t block, row, nrows;
+    struct ff_colvec *pid, *uid, *aid, *time, *received, *seq;
+    int pid_full; /* every row of the block has a person id: the user and anonymous ids are not read */
+    /* the column pass: the current block of the column being copied */
+    struct ff_colvec *vec;
+    uint32_t vblock, vrow, vnrows;
+    int vloaded, vused; /* vused: the output block being filled points into vec */
+};
+
+/* An output block: its rows and its first and last keys (offsets into the merger's keys). */
+struct out_block {
+    uint32_t n;
+    size_t first, first_len, last, last_len;
 };
 
 struct merger {
-    struct cursor *cur;
+    struct input *in;
     size_t n;
     uint32_t ncols;
     struct ff_part_column out_cols[FF_NCOLS + FF_PROPS_MAX];
     struct ff_str *dict[FF_NCOLS + FF_PROPS_MAX];
     uint32_t dict_count[FF_NCOLS + FF_PROPS_MAX];
-    /* Columns read as stored (dictionary codes, UUIDs as 16 bytes) rather than as text: all
-     * but the person key columns, which rows are compared by (load_block). */
-    uint8_t as_stored[FF_NCOLS + FF_PROPS_MAX];
-    size_t *heap; /* cursor indexes, smallest row first */
+    size_t *heap; /* input indexes, smallest row first */
     size_t nheap;
-    /* Blocks whose rows are written, kept for the next load: their buffers are already
-     * faulted in and sized, so a merge allocates about one block per input, not one per block. */
-    struct ff_colvec **spare;
-    size_t nspare, cap_spare;
+    uint32_t *runs; /* (input << RUN_INPUT_SHIFT) | rows, in output order */
+    size_t nruns, cap_runs;
+    struct out_block *blocks;
+    size_t nblocks, cap_blocks;
+    struct ff_buf keys;
+    /* Vectors free for the next read, and those the output block still points into. */
+    struct ff_colvec **free, **held;
+    size_t nfree, cap_free, nheld, cap_held;
     char *err;
     size_t errlen;
 };
 
 /* The person key, as schema.c sorts by it: the person id the flush resolved, else the user
  * id, else the anonymous id. */
-static struct ff_str key_at(const struct cursor *c, uint32_t row)
+static struct ff_str key_at(const struct input *c, uint32_t row)
 {
-    struct ff_str pid = c->cur[FF_C_PERSON_ID].str[row];
-    if (pid.len) return pid;
-    struct ff_str u = c->cur[FF_C_USER_ID].str[row];
-    return u.len ? u : c->cur[FF_C_ANONYMOUS_ID].str[row];
+    struct ff_str pid = c->pid->str[row];
+    if (pid.len || c->pid_full) return pid;
+    struct ff_str u = c->uid->str[row];
+    return u.len ? u : c->aid->str[row];
 }
 
-/* Row ra of cursor a comes before row rb of cursor b: person key, time, received, sequence
+/* Row ra of input a comes before row rb of input b: person key, time, received, sequence
  * number, then the input's place. */
 static int row_less(const struct merger *m, size_t a, uint32_t ra, size_t b, uint32_t rb)
 {
-    const struct cursor *x = &m->cur[a], *y = &m->cur[b];
+    const struct input *x = &m->in[a], *y = &m->in[b];
     int k = ff_str_cmp(key_at(x, ra), key_at(y, rb));
     if (k) return k < 0;
-    static const int cols[] = {FF_C_TIME, FF_C_RECEIVED, FF_C_SEQ};
-    for (int i = 0; i < 3; i++) {
-        int64_t p = x->cur[cols[i]].i64[ra], q = y->cur[cols[i]].i64[rb];
-        if (p != q) return p < q;
-    }
+    if (x->time->i64[ra] != y->time->i64[rb]) return x->time->i64[ra] < y->time->i64[rb];
+    if (x->received->i64[ra] != y->received->i64[rb]) return x->received->i64[ra] < y->received->i64[rb];
+    if (x->seq->i64[ra] != y->seq->i64[rb]) return x->seq->i64[ra] < y->seq->i64[rb];
     return a < b;
 }
 
-static int less(const struct merger *m, size_t a, size_t b) { return row_less(m, a, m->cur[a].row, b, m->cur[b].row); }
+static int less(const struct merger *m, size_t a, size_t b) { return row_less(m, a, m->in[a].row, b, m->in[b].row); }
 
 static void sift_down(struct merger *m, size_t i)
 {
@@ -102,90 +120,51 @@ static void sift_down(struct merger *m, size_t i)
     }
 }
 
-/* A UUID column's value as stored: 16 zero bytes for none. */
-static int uuid_bytes(struct ff_str s, uint8_t *o)
+static int push(struct ff_colvec ***arr, size_t *n, size_t *cap, struct ff_colvec *v)
 {
-    if (!s.len) return memset(o, 0, 16), 0;
-    return ff_uuid_parse(s.p, s.len, o) && memcmp(o, (uint8_t[16]){0}, 16) ? 0 : FF_ECORRUPT;
+    struct ff_colvec **r = ff_grow(*arr, cap, *n + 1, sizeof *r, 16);
+    if (!r) return -ENOMEM;
+    *arr = r;
+    r[(*n)++] = v;
+    return 0;
 }
 
-/* Every block has room for the most columns a part can have, so any merge can reuse it. */
-#define BLOCK_COLS (FF_NCOLS + FF_PROPS_MAX)
+/* A vector to read into: a free one (its buffer already faulted in), else a new one. */
+static struct ff_colvec *take_vec(struct merger *m)
+{
+    return m->nfree ? m->free[--m->nfree] : ff_calloc(1, sizeof(struct ff_colvec));
+}
 
-static void free_block(struct ff_colvec *v)
+static void free_vec(struct ff_colvec *v)
 {
     if (!v) return;
-    for (uint32_t c = 0; c < BLOCK_COLS; c++) ff_colvec_free(&v[c]);
+    ff_colvec_free(v);
     ff_free(v);
 }
 
-static size_t block_bytes(const struct ff_colvec *v)
+/* Back to the free list (freed when even that fails). */
+static void drop_vec(struct merger *m, struct ff_colvec *v)
 {
-    size_t b = 0;
-    for (uint32_t c = 0; c < BLOCK_COLS; c++) b += v[c].mem.cap;
-    return b;
+    if (v && push(&m->free, &m->nfree, &m->cap_free, v)) free_vec(v);
 }
 
 void ff_merge_pool_free(struct ff_merge_pool *pool)
 {
-    for (size_t i = 0; i < pool->n; i++) free_block(pool->blocks[i]);
-    ff_free(pool->blocks);
+    for (size_t i = 0; i < pool->n; i++) free_vec(pool->vecs[i]);
+    ff_free(pool->vecs);
     ff_mem_note_idle(-(long long)pool->bytes);
     memset(pool, 0, sizeof *pool);
-}
-
-/* Appends v to a growable array of blocks. */
-static int push_block(struct ff_colvec ***arr, size_t *n, size_t *cap, struct ff_colvec *v)
-{
-    if (*n == *cap) {
-        size_t nc = *cap ? *cap * 2 : 4;
-        struct ff_colvec **r = ff_realloc(*arr, nc * sizeof *r);
-        if (!r) return -ENOMEM;
-        *arr = r;
-        *cap = nc;
-    }
-    (*arr)[(*n)++] = v;
-    return 0;
-}
-
-/* Decodes block c->block of the cursor's part; the previous one is retired, not freed. */
-static int load_block(struct merger *m, struct cursor *c)
-{
-    if (c->cur) {
-        int rc = push_block(&c->retired, &c->nretired, &c->cap_retired, c->cur);
-        if (rc) return rc;
-        c->cur = NULL;
-    }
-    if (m->nspare) c->cur = m->spare[--m->nspare];
-    else if (!(c->cur = ff_calloc(BLOCK_COLS, sizeof *c->cur))) return -ENOMEM;
-    /* The person id first: when every row has one, rows are never compared by the user or
-     * anonymous id, and those are read as stored too. */
-    int rc = ff_part_read(c->p, c->block, FF_C_PERSON_ID, &c->cur[FF_C_PERSON_ID], m->err, m->errlen);
-    if (rc) return rc;
-    int pid_full = 1;
-    for (uint32_t i = 0; i < c->cur[FF_C_PERSON_ID].n && pid_full; i++) pid_full = c->cur[FF_C_PERSON_ID].str[i].len > 0;
-    for (uint32_t k = 0; k < m->ncols; k++) {
-        if (k == FF_C_PERSON_ID) continue;
-        int key = k == FF_C_USER_ID || k == FF_C_ANONYMOUS_ID;
-        int raw = m->as_stored[k] || (key && pid_full && m->out_cols[k].enc != FF_ENC_PLAIN);
-        rc = raw ? ff_part_read_raw(c->p, c->block, k, &c->cur[k], m->err, m->errlen)
-                 : ff_part_read(c->p, c->block, k, &c->cur[k], m->err, m->errlen);
-        if (rc) return rc;
-    }
-    c->row = 0;
-    c->nrows = c->p->blocks[c->block].nrows;
-    return 0;
 }
 
 /* Chooses each column's output encoding; builds union dictionaries and code maps. 0, or
  * FF_MERGE_FALLBACK when the inputs' columns differ. */
 static int plan_columns(struct merger *m)
 {
-    const struct ff_part *p0 = m->cur[0].p;
+    const struct ff_part *p0 = m->in[0].p;
     m->ncols = p0->info.ncols;
     if (m->ncols < FF_NCOLS || m->ncols > FF_NCOLS + FF_PROPS_MAX) return FF_MERGE_FALLBACK;
     for (size_t i = 0; i < m->n; i++) {
-        const struct ff_part *p = m->cur[i].p;
+        const struct ff_part *p = m->in[i].p;
         if (p->info.ncols != m->ncols || p->info.day != p0->info.day) return FF_MERGE_FALLBACK;
         for (uint32_t c = 0; c < m->ncols; c++)
             if (strcmp(p->cols[c].name, p0->cols[c].name) || p->cols[c].type != p0->cols[c].type ||
@@ -202,18 +181,17 @@ static int plan_columns(struct merger *m)
         if (oc->type != FF_COL_STR) continue;
         int all_dict = 1, all_uuid = 1;
         for (size_t i = 0; i < m->n; i++) {
-            all_dict &= m->cur[i].p->cols[c].enc == FF_ENC_DICT;
-            all_uuid &= m->cur[i].p->cols[c].enc == FF_ENC_UUID;
+            all_dict &= m->in[i].p->cols[c].enc == FF_ENC_DICT;
+            all_uuid &= m->in[i].p->cols[c].enc == FF_ENC_UUID;
         }
-        int key = c == FF_C_USER_ID || c == FF_C_ANONYMOUS_ID || c == FF_C_PERSON_ID;
-        if (all_uuid) oc->enc = FF_ENC_UUID, m->as_stored[c] = !key;
+        if (all_uuid) oc->enc = FF_ENC_UUID;
         if (!all_dict) continue;
         /* the union of the inputs' dictionaries, sorted and distinct */
         size_t total = 0;
         const struct ff_str *vals[FF_MERGE_MAX_INPUTS];
         uint32_t counts[FF_MERGE_MAX_INPUTS];
         for (size_t i = 0; i < m->n; i++) {
-            int rc = ff_part_dict(m->cur[i].p, c, &vals[i], &counts[i], m->err, m->errlen);
+            int rc = ff_part_dict(m->in[i].p, c, &vals[i], &counts[i], m->err, m->errlen);
             if (rc) return rc;
             total += counts[i];
         }
@@ -242,7 +220,7 @@ static int plan_columns(struct merger *m)
             continue;
         }
         for (size_t i = 0; i < m->n; i++) {
-            struct cursor *cu = &m->cur[i];
+            struct input *cu = &m->in[i];
             if (!cu->remap && !(cu->remap = ff_calloc(m->ncols, sizeof *cu->remap))) {
                 ff_free(u);
                 return -ENOMEM;
@@ -259,137 +237,83 @@ static int plan_columns(struct merger *m)
             }
         }
         oc->enc = FF_ENC_DICT;
-        m->as_stored[c] = !key;
         m->dict[c] = u;
         m->dict_count[c] = (uint32_t)d;
     }
     return 0;
 }
 
-/* Keeps block v in the pool if there is room, else frees it. */
-static void give_back(struct ff_merge_pool *pool, struct ff_colvec *v)
+/* Reads the sort key columns of input c's block c->block. */
+static int load_keys(struct merger *m, struct input *c)
 {
-    if (!v) return;
-    size_t b = block_bytes(v);
-    if (!pool || pool->n >= FF_MERGE_POOL_BLOCKS || pool->bytes + b > FF_MERGE_POOL_BYTES ||
-        push_block(&pool->blocks, &pool->n, &pool->cap, v)) {
-        free_block(v);
-        return;
-    }
-    pool->bytes += b;
-    ff_mem_note_idle((long long)b);
+    const struct ff_part *p = c->p;
+    int rc = ff_part_read(p, c->block, FF_C_PERSON_ID, c->pid, m->err, m->errlen);
+    if (rc) return rc;
+    c->pid_full = 1;
+    for (uint32_t i = 0; i < c->pid->n && c->pid_full; i++) c->pid_full = c->pid->str[i].len > 0;
+    if (!c->pid_full && ((rc = ff_part_read(p, c->block, FF_C_USER_ID, c->uid, m->err, m->errlen)) ||
+                         (rc = ff_part_read(p, c->block, FF_C_ANONYMOUS_ID, c->aid, m->err, m->errlen))))
+        return rc;
+    if ((rc = ff_part_read(p, c->block, FF_C_TIME, c->time, m->err, m->errlen)) ||
+        (rc = ff_part_read(p, c->block, FF_C_RECEIVED, c->received, m->err, m->errlen)) ||
+        (rc = ff_part_read(p, c->block, FF_C_SEQ, c->seq, m->err, m->errlen)))
+        return rc;
+    c->row = 0;
+    c->nrows = p->blocks[c->block].nrows;
+    return 0;
 }
 
-static void merger_free(struct merger *m, struct ff_colvec *ov, struct ff_merge_pool *pool)
+static int add_run(struct merger *m, size_t input, uint32_t len)
 {
-    for (uint32_t c = 0; c < FF_NCOLS + FF_PROPS_MAX; c++) {
-        ff_free(ov[c].i64), ff_free(ov[c].f64), ff_free(ov[c].u8), ff_free(ov[c].str), ff_free(ov[c].codes);
-        ff_free(m->dict[c]);
-    }
-    for (size_t i = 0; i < m->nspare; i++) give_back(pool, m->spare[i]);
-    for (size_t i = 0; m->cur && i < m->n; i++) {
-        struct cursor *c = &m->cur[i];
-        give_back(pool, c->cur);
-        for (size_t j = 0; j < c->nretired; j++) give_back(pool, c->retired[j]);
-        ff_free(c->retired);
-        for (uint32_t col = 0; c->remap && col < m->ncols; col++) ff_free(c->remap[col]);
-        ff_free(c->remap);
-    }
-    ff_free(m->spare);
-    ff_free(m->cur);
-    ff_free(m->heap);
+    uint32_t *r = ff_grow(m->runs, &m->cap_runs, m->nruns + 1, sizeof *r, 1024);
+    if (!r) return -ENOMEM;
+    m->runs = r;
+    r[m->nruns++] = (uint32_t)input << RUN_INPUT_SHIFT | len;
+    return 0;
 }
 
-int ff_parts_merge_stream(struct ff_part *const *in, size_t n, const char *path, uint32_t block_rows,
-                          struct ff_merge_pool *pool, struct ff_built_part *out, char *err, size_t errlen)
+/* The order pass: the output as runs, its blocks with their keys, and the part's ranges. */
+static int merge_order(struct merger *m, uint32_t block_rows, struct ff_built_part *out)
 {
-    if (n < 1 || n > FF_MERGE_MAX_INPUTS || !block_rows) return FF_EINVAL;
-    struct merger m;
-    memset(&m, 0, sizeof m);
-    m.n = n;
-    m.err = err;
-    m.errlen = errlen;
-    m.cur = ff_calloc(n, sizeof *m.cur);
-    m.heap = ff_calloc(n, sizeof *m.heap);
-    if (pool && pool->n) { /* the pool's blocks become this merge's spares */
-        m.spare = pool->blocks, m.nspare = pool->n, m.cap_spare = pool->cap;
-        ff_mem_note_idle(-(long long)pool->bytes);
-        memset(pool, 0, sizeof *pool);
-    }
-    struct ff_colvec ov[FF_NCOLS + FF_PROPS_MAX];
-    memset(ov, 0, sizeof ov);
-    uint8_t *ov_uuid[FF_NCOLS + FF_PROPS_MAX] = {0}; /* ov[c].uuid16, writable */
-    struct ff_part_writer *w = NULL;
-    int rc = m.cur && m.heap ? 0 : -ENOMEM;
-    for (size_t i = 0; !rc && i < n; i++) m.cur[i].p = in[i];
-    if (!rc) rc = plan_columns(&m);
-    /* output vectors, one block's worth */
-    for (uint32_t c = 0; !rc && c < m.ncols; c++) {
-        struct ff_colvec *v = &ov[c];
-        v->type = m.out_cols[c].type;
-        int uuid16 = v->type == FF_COL_STR && m.out_cols[c].enc == FF_ENC_UUID;
-        size_t bytes = v->type == FF_COL_U8 ? 1 : uuid16 ? 16 : v->type == FF_COL_STR ? sizeof(struct ff_str) : 8;
-        void *mem = ff_malloc((size_t)block_rows * bytes);
-        if (!mem) rc = -ENOMEM;
-        else if (v->type == FF_COL_I64) v->i64 = mem;
-        else if (v->type == FF_COL_F64) v->f64 = mem;
-        else if (v->type == FF_COL_U8) v->u8 = mem;
-        else if (uuid16) v->uuid16 = ov_uuid[c] = mem;
-        else v->str = mem;
-        if (!rc && v->type == FF_COL_STR && m.out_cols[c].enc == FF_ENC_DICT &&
-            !(v->codes = ff_malloc((size_t)block_rows * 4)))
-            rc = -ENOMEM;
-    }
-    if (!rc) rc = ff_part_writer_open(&w, path, m.out_cols, m.ncols, block_rows);
-    for (uint32_t c = 0; !rc && c < m.ncols; c++)
-        if (m.out_cols[c].enc == FF_ENC_DICT) rc = ff_part_writer_dict(w, c, m.dict[c], m.dict_count[c]);
-    for (size_t i = 0; !rc && i < n; i++) {
-        if (!in[i]->info.nblocks) continue;
-        if (!(rc = load_block(&m, &m.cur[i]))) m.heap[m.nheap++] = i;
-    }
-    for (size_t i = m.nheap; !rc && i-- > 0;) sift_down(&m, i);
-
     struct ff_part_info *info = &out->info;
-    memset(out, 0, sizeof *out);
-    info->min_time = info->min_received = INT64_MAX;
-    info->max_time = info->max_received = INT64_MIN;
-    out->min_seq = UINT64_MAX;
-    struct ff_buf first_key; /* the output block's first key: it outlives its input block */
-    ff_buf_init(&first_key, (size_t)1 << 32);
+    int rc = 0;
+    for (size_t i = 0; i < m->n && !rc; i++) {
+        struct input *c = &m->in[i];
+        if (!(c->pid = take_vec(m)) || !(c->uid = take_vec(m)) || !(c->aid = take_vec(m)) || !(c->time = take_vec(m)) ||
+            !(c->received = take_vec(m)) || !(c->seq = take_vec(m)))
+            rc = -ENOMEM;
+        else if (c->p->info.nblocks && !(rc = load_keys(m, c)))
+            m->heap[m->nheap++] = i;
+    }
+    for (size_t i = m->nheap; !rc && i-- > 0;) sift_down(m, i);
     uint32_t k = 0; /* rows in the output block */
-    while (!rc && m.nheap) {
-        size_t top = m.heap[0];
-        struct cursor *c = &m.cur[top];
+    struct out_block *ob = NULL;
+    while (!rc && m->nheap) {
+        size_t top = m->heap[0];
+        struct input *c = &m->in[top];
         /* The run of rows this input gives before another's turn: inputs hold whole stretches
-         * of one person, so rows come in runs, copied column by column. */
-        size_t other = m.nheap == 1 ? SIZE_MAX : m.nheap > 2 && less(&m, m.heap[2], m.heap[1]) ? m.heap[2] : m.heap[1];
+         * of one person, so rows come in runs. */
+        size_t other = m->nheap == 1 ? SIZE_MAX : m->nheap > 2 && less(m, m->heap[2], m->heap[1]) ? m->heap[2] : m->heap[1];
         uint32_t r0 = c->row, len = 1, room = block_rows - k;
-        while (len < room && r0 + len < c->nrows &&
-               (other == SIZE_MAX || row_less(&m, top, r0 + len, other, m.cur[other].row)))
+        while (len < room && r0 + len < c->nrows && (other == SIZE_MAX || row_less(m, top, r0 + len, other, m->in[other].row)))
             len++;
         if (k == 0) {
+            struct out_block *b = ff_grow(m->blocks, &m->cap_blocks, m->nblocks + 1, sizeof *b, 64);
+            if (!b) {
+                rc = -ENOMEM;
+                break;
+            }
+            m->blocks = b;
+            ob = &b[m->nblocks++];
             struct ff_str key = key_at(c, r0);
-            ff_buf_reset(&first_key);
-            if ((rc = ff_buf_append(&first_key, key.p, key.len))) break;
+            ob->n = 0;
+            ob->first = m->keys.len, ob->first_len = key.len;
+            if ((rc = ff_buf_append(&m->keys, key.p, key.len))) break;
         }
-        for (uint32_t col = 0; col < m.ncols; col++) {
-            const struct ff_colvec *src = &c->cur[col];
-            struct ff_colvec *dst = &ov[col];
-            if (dst->type == FF_COL_I64) memcpy(dst->i64 + k, src->i64 + r0, (size_t)len * 8);
-            else if (dst->type == FF_COL_F64) memcpy(dst->f64 + k, src->f64 + r0, (size_t)len * 8);
-            else if (dst->type == FF_COL_U8) memcpy(dst->u8 + k, src->u8 + r0, len);
-            else if (dst->codes)
-                for (uint32_t i = 0; i < len; i++) dst->codes[k + i] = c->remap[col][src->codes[r0 + i]];
-            else if (ov_uuid[col] && src->uuid16)
-                memcpy(ov_uuid[col] + (size_t)k * 16, src->uuid16 + (size_t)r0 * 16, (size_t)len * 16);
-            else if (ov_uuid[col]) /* read as text, to compare rows by */
-                for (uint32_t i = 0; i < len && !rc; i++) rc = uuid_bytes(src->str[r0 + i], ov_uuid[col] + (size_t)(k + i) * 16);
-            else memcpy(dst->str + k, src->str + r0, (size_t)len * sizeof *dst->str);
-        }
-        if (rc) break;
+        if ((rc = add_run(m, top, len))) break;
         for (uint32_t i = r0; i < r0 + len; i++) {
-            int64_t t = c->cur[FF_C_TIME].i64[i], rv = c->cur[FF_C_RECEIVED].i64[i];
-            uint64_t seq = (uint64_t)c->cur[FF_C_SEQ].i64[i];
+            int64_t t = c->time->i64[i], rv = c->received->i64[i];
+            uint64_t seq = (uint64_t)c->seq->i64[i];
             if (t < info->min_time) info->min_time = t;
             if (t > info->max_time) info->max_time = t;
             if (rv < info->min_received) info->min_received = rv;
@@ -398,30 +322,211 @@ int ff_parts_merge_stream(struct ff_part *const *in, size_t n, const char *path,
             if (seq > out->max_seq) out->max_seq = seq;
         }
         k += len;
+        ob->n = k;
+        info->nrows += len;
         c->row += len;
-        int last_row = m.nheap == 1 && c->row == c->nrows && c->block + 1 == c->p->info.nblocks;
+        int last_row = m->nheap == 1 && c->row == c->nrows && c->block + 1 == c->p->info.nblocks;
         if (k == block_rows || last_row) {
-            /* the last key is the row just taken: write before the cursor moves on */
-            struct ff_str first = {first_key.data ? first_key.data : "", (uint32_t)first_key.len};
-            for (uint32_t col = 0; col < m.ncols; col++) ov[col].n = k;
-            rc = ff_part_writer_block(w, ov, k, first, key_at(c, c->row - 1));
-            info->nrows += k;
+            /* the last key is the row just taken: kept before the input moves on */
+            struct ff_str key = key_at(c, c->row - 1);
+            ob->last = m->keys.len, ob->last_len = key.len;
+            if ((rc = ff_buf_append(&m->keys, key.p, key.len))) break;
             k = 0;
-            for (size_t i = 0; i < n; i++) { /* their rows are written */
-                for (size_t j = 0; j < m.cur[i].nretired; j++)
-                    if (push_block(&m.spare, &m.nspare, &m.cap_spare, m.cur[i].retired[j]))
-                        free_block(m.cur[i].retired[j]);
-                m.cur[i].nretired = 0;
+        }
+        if (c->row == c->nrows) {
+            if (++c->block < c->p->info.nblocks) rc = load_keys(m, c);
+            else m->heap[0] = m->heap[--m->nheap]; /* this input is done */
+        }
+        if (!rc && m->nheap) sift_down(m, 0);
+    }
+    return rc;
+}
+
+/* How column col is read from the inputs: as stored (dictionary codes, 16-byte UUIDs) when
+ * the output keeps that encoding, else as values. */
+static int read_col(struct merger *m, const struct input *c, uint32_t block, uint32_t col, struct ff_colvec *v)
+{
+    uint8_t enc = m->out_cols[col].enc;
+    if (m->out_cols[col].type == FF_COL_STR && enc == FF_ENC_DICT)
+        return ff_part_read_codes(c->p, block, col, v, m->err, m->errlen);
+    if (m->out_cols[col].type == FF_COL_STR && enc == FF_ENC_UUID)
+        return ff_part_read_raw(c->p, block, col, v, m->err, m->errlen);
+    return ff_part_read(c->p, block, col, v, m->err, m->errlen);
+}
+
+/* Input c's next block of column col, into a vector of its own; the one before is held while
+ * the output block points into it (plain strings), else free again. */
+static int next_vec(struct merger *m, struct input *c, uint32_t col, int points)
+{
+    if (c->vec) {
+        int rc = points && c->vused ? push(&m->held, &m->nheld, &m->cap_held, c->vec) : 0;
+        if (rc) return rc;
+        if (!(points && c->vused)) drop_vec(m, c->vec);
+        c->vec = NULL;
+    }
+    c->vblock = c->vloaded ? c->vblock + 1 : 0;
+    c->vloaded = 1;
+    c->vused = 0;
+    if (c->vblock >= c->p->info.nblocks) return FF_ECORRUPT; /* the order pass saw fewer rows */
+    if (!(c->vec = take_vec(m))) return -ENOMEM;
+    c->vrow = 0;
+    c->vnrows = c->p->blocks[c->vblock].nrows;
+    return read_col(m, c, c->vblock, col, c->vec);
+}
+
+/* The column pass for one column: every output block of it, in order. `ov` has room for a
+ * block of any type. */
+static int merge_column(struct merger *m, struct ff_part_writer *w, uint32_t col, struct ff_colvec *ov, uint32_t block_rows)
+{
+    const struct ff_part_column *oc = &m->out_cols[col];
+    int points = oc->type == FF_COL_STR && oc->enc == FF_ENC_PLAIN; /* the output points into the inputs */
+    int uuid = oc->type == FF_COL_STR && oc->enc == FF_ENC_UUID, dict = oc->type == FF_COL_STR && oc->enc == FF_ENC_DICT;
+    for (size_t i = 0; i < m->n; i++) m->in[i].vloaded = 0, m->in[i].vused = 0;
+    struct ff_colvec v = {.type = oc->type};
+    int rc = 0;
+    size_t r = 0;
+    for (size_t b = 0; b < m->nblocks && !rc; b++) {
+        uint32_t k = 0, want = m->blocks[b].n;
+        uint8_t *u16 = (uint8_t *)ov->uuid16;
+        while (k < want && !rc) {
+            if (r == m->nruns) {
+                rc = FF_ECORRUPT;
+                break;
+            }
+            struct input *c = &m->in[m->runs[r] >> RUN_INPUT_SHIFT];
+            uint32_t len = m->runs[r++] & RUN_LEN_MASK;
+            while (len && !rc) {
+                if (!c->vec || c->vrow == c->vnrows) {
+                    if ((rc = next_vec(m, c, col, points))) break;
+                    continue;
+                }
+                const struct ff_colvec *src = c->vec;
+                uint32_t take = c->vnrows - c->vrow < len ? c->vnrows - c->vrow : len, s0 = c->vrow;
+                if (k + take > block_rows) {
+                    rc = FF_ECORRUPT;
+                    break;
+                }
+                if (oc->type == FF_COL_I64) memcpy(ov->i64 + k, src->i64 + s0, (size_t)take * 8);
+                else if (oc->type == FF_COL_F64) memcpy(ov->f64 + k, src->f64 + s0, (size_t)take * 8);
+                else if (oc->type == FF_COL_U8) memcpy(ov->u8 + k, src->u8 + s0, take);
+                else if (dict)
+                    for (uint32_t i = 0; i < take; i++) ov->codes[k + i] = c->remap[col][src->codes[s0 + i]];
+                else if (uuid && src->uuid16) memcpy(u16 + (size_t)k * 16, src->uuid16 + (size_t)s0 * 16, (size_t)take * 16);
+                else if (uuid) rc = FF_ECORRUPT;
+                else memcpy(ov->str + k, src->str + s0, (size_t)take * sizeof *ov->str);
+                c->vused = 1;
+                c->vrow += take;
+                k += take;
+                len -= take;
             }
         }
         if (rc) break;
-        if (c->row == c->nrows) {
-            if (++c->block < c->p->info.nblocks) rc = load_block(&m, c);
-            else m.heap[0] = m.heap[--m.nheap]; /* this input is done */
-        }
-        if (!rc && m.nheap) sift_down(&m, 0);
+        v.n = k;
+        v.i64 = ov->i64, v.f64 = ov->f64, v.u8 = ov->u8;
+        v.str = dict || uuid ? NULL : ov->str;
+        v.codes = dict ? ov->codes : NULL;
+        v.uuid16 = uuid ? ov->uuid16 : NULL;
+        rc = ff_part_writer_chunk(w, (uint32_t)b, col, &v);
+        /* written: what it pointed into is free again */
+        for (size_t i = 0; i < m->nheld; i++) drop_vec(m, m->held[i]);
+        m->nheld = 0;
+        for (size_t i = 0; i < m->n; i++) m->in[i].vused = 0;
     }
-    ff_buf_free(&first_key);
+    for (size_t i = 0; i < m->n; i++) {
+        drop_vec(m, m->in[i].vec);
+        m->in[i].vec = NULL;
+    }
+    if (!rc && r != m->nruns) rc = FF_ECORRUPT;
+    return rc;
+}
+
+/* Keeps vector v in the pool if there is room, else frees it. */
+static void give_back(struct ff_merge_pool *pool, struct ff_colvec *v)
+{
+    if (!v) return;
+    size_t b = v->mem.cap;
+    if (!pool || pool->n >= FF_MERGE_POOL_VECS || pool->bytes + b > FF_MERGE_POOL_BYTES ||
+        push(&pool->vecs, &pool->n, &pool->cap, v)) {
+        free_vec(v);
+        return;
+    }
+    pool->bytes += b;
+    ff_mem_note_idle((long long)b);
+}
+
+static void merger_free(struct merger *m, struct ff_merge_pool *pool)
+{
+    for (uint32_t c = 0; c < FF_NCOLS + FF_PROPS_MAX; c++) ff_free(m->dict[c]);
+    for (size_t i = 0; m->in && i < m->n; i++) {
+        struct input *c = &m->in[i];
+        struct ff_colvec *vs[] = {c->pid, c->uid, c->aid, c->time, c->received, c->seq, c->vec};
+        for (size_t k = 0; k < sizeof vs / sizeof *vs; k++) drop_vec(m, vs[k]);
+        for (uint32_t col = 0; c->remap && col < m->ncols; col++) ff_free(c->remap[col]);
+        ff_free(c->remap);
+    }
+    for (size_t i = 0; i < m->nheld; i++) drop_vec(m, m->held[i]);
+    for (size_t i = 0; i < m->nfree; i++) give_back(pool, m->free[i]);
+    ff_free(m->free);
+    ff_free(m->held);
+    ff_free(m->in);
+    ff_free(m->heap);
+    ff_free(m->runs);
+    ff_free(m->blocks);
+    ff_buf_free(&m->keys);
+}
+
+int ff_parts_merge_stream(struct ff_part *const *in, size_t n, const char *path, uint32_t block_rows,
+                          struct ff_merge_pool *pool, struct ff_built_part *out, char *err, size_t errlen)
+{
+    if (n < 1 || n > FF_MERGE_MAX_INPUTS || !block_rows || block_rows > RUN_LEN_MASK) return FF_EINVAL;
+    struct merger m;
+    memset(&m, 0, sizeof m);
+    m.n = n;
+    m.err = err;
+    m.errlen = errlen;
+    m.in = ff_calloc(n, sizeof *m.in);
+    m.heap = ff_calloc(n, sizeof *m.heap);
+    ff_buf_init(&m.keys, (size_t)1 << 32);
+    if (pool && pool->n) { /* the pool's vectors are this merge's free ones */
+        m.free = pool->vecs, m.nfree = pool->n, m.cap_free = pool->cap;
+        ff_mem_note_idle(-(long long)pool->bytes);
+        memset(pool, 0, sizeof *pool);
+    }
+    struct ff_part_writer *w = NULL;
+    int rc = m.in && m.heap ? 0 : -ENOMEM;
+    for (size_t i = 0; !rc && i < n; i++) m.in[i].p = in[i];
+    if (!rc) rc = plan_columns(&m);
+    memset(out, 0, sizeof *out);
+    struct ff_part_info *info = &out->info;
+    info->min_time = info->min_received = INT64_MAX;
+    info->max_time = info->max_received = INT64_MIN;
+    out->min_seq = UINT64_MAX;
+    if (!rc) rc = merge_order(&m, block_rows, out);
+    /* the order pass's key vectors are free for the columns */
+    for (size_t i = 0; m.in && i < n; i++) {
+        struct input *c = &m.in[i];
+        struct ff_colvec **vs[] = {&c->pid, &c->uid, &c->aid, &c->time, &c->received, &c->seq};
+        for (size_t k = 0; k < sizeof vs / sizeof *vs; k++) drop_vec(&m, *vs[k]), *vs[k] = NULL;
+    }
+    /* one output block's worth of any column type */
+    struct ff_colvec ov;
+    memset(&ov, 0, sizeof ov);
+    if (!rc && (!(ov.i64 = ff_malloc((size_t)block_rows * 8)) || !(ov.str = ff_malloc((size_t)block_rows * sizeof *ov.str)) ||
+                !(ov.codes = ff_malloc((size_t)block_rows * 4)) || !(ov.uuid16 = ff_malloc((size_t)block_rows * 16))))
+        rc = -ENOMEM;
+    ov.f64 = (double *)ov.i64, ov.u8 = (uint8_t *)ov.i64;
+    if (!rc) rc = ff_part_writer_open(&w, path, m.out_cols, m.ncols, block_rows);
+    for (uint32_t c = 0; !rc && c < m.ncols; c++)
+        if (m.out_cols[c].enc == FF_ENC_DICT) rc = ff_part_writer_dict(w, c, m.dict[c], m.dict_count[c]);
+    if (!rc && m.nblocks > UINT32_MAX) rc = FF_ETOOBIG;
+    if (!rc) rc = ff_part_writer_columns(w, (uint32_t)m.nblocks);
+    for (size_t b = 0; !rc && b < m.nblocks; b++) {
+        const struct out_block *ob = &m.blocks[b];
+        const char *keys = m.keys.data ? m.keys.data : "";
+        rc = ff_part_writer_block_keys(w, (uint32_t)b, ob->n, (struct ff_str){keys + ob->first, (uint32_t)ob->first_len},
+                                       (struct ff_str){keys + ob->last, (uint32_t)ob->last_len});
+    }
+    for (uint32_t c = 0; !rc && c < m.ncols; c++) rc = merge_column(&m, w, c, &ov, block_rows);
     info->block_rows = block_rows;
     info->ncols = m.ncols;
     info->day = in[0]->info.day;
@@ -433,7 +538,7 @@ int ff_parts_merge_stream(struct ff_part *const *in, size_t n, const char *path,
         struct stat st;
         if (stat(path, &st) == 0) out->bytes = (uint64_t)st.st_size;
     }
-    for (uint32_t c = 0; c < FF_NCOLS + FF_PROPS_MAX; c++) ff_free(ov_uuid[c]);
-    merger_free(&m, ov, pool);
+    ff_free(ov.i64), ff_free(ov.str), ff_free(ov.codes), ff_free((void *)ov.uuid16);
+    merger_free(&m, pool);
     return rc;
 }

@@ -12,10 +12,11 @@
 /* The inputs' columns differ (names, types, typed property columns): merge them as events. */
 #define FF_MERGE_FALLBACK 1
 
-/* Decoded blocks one merge leaves for the next. A block's buffers are tens of MB; fresh ones
- * cost a page fault per 4 KiB, which was a third of a merge's CPU. Owned by one thread. */
+/* Decoded column vectors one merge leaves for the next. Their buffers are up to a few MB;
+ * fresh ones cost a page fault per 4 KiB (a third of a merge's CPU when every merge decoded
+ * into new memory). Owned by one thread. */
 struct ff_merge_pool {
-    struct ff_colvec **blocks;
+    struct ff_colvec **vecs;
     size_t n, cap;
     size_t bytes; /* their capacity, noted idle (ff_mem_note_idle) while pooled */
 };
@@ -24,13 +25,12 @@ void ff_merge_pool_free(struct ff_merge_pool *pool);
 /* Merges the n event parts of one day into a new part at `path` (fsync'd and renamed into
  * place; the caller publishes it) and describes it in *out. 0, FF_MERGE_FALLBACK, or an
  * error (FF_ECORRUPT with `err` naming file and offset). `pool` (or NULL) lends decoded
- * blocks and takes them back, up to FF_MERGE_POOL_BLOCKS of them and FF_MERGE_POOL_BYTES. */
-/* A merge of 6-8 inputs holds a block of each and a few more retired: 9 in the batch
- * benchmark, 35-40 MB each (64 K decoded rows, buffers grown by doubling). With room for 8
- * and 256 MB, every merge decoded two or three blocks into fresh memory, a quarter of the
- * merge thread's CPU in page faults. */
-#define FF_MERGE_POOL_BLOCKS 16
-#define FF_MERGE_POOL_BYTES ((size_t)768 << 20)
+ * vectors and takes them back, up to FF_MERGE_POOL_VECS of them and FF_MERGE_POOL_BYTES:
+ * a merge reads the sort keys of a block of each input (six vectors each), then one column
+ * of a block of each at a time, and holds a second one for an input whose plain strings the
+ * output block still points into. */
+#define FF_MERGE_POOL_VECS 128
+#define FF_MERGE_POOL_BYTES ((size_t)512 << 20)
 int ff_parts_merge_stream(struct ff_part *const *in, size_t n, const char *path, uint32_t block_rows,
                           struct ff_merge_pool *pool, struct ff_built_part *out, char *err, size_t errlen);
 

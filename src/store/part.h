@@ -113,6 +113,14 @@ int ff_part_writer_dict(struct ff_part_writer *w, uint32_t col, const struct ff_
 /* Appends a block: one vector per column, all of `n` rows (n <= block_rows). */
 int ff_part_writer_block(struct ff_part_writer *w, const struct ff_colvec *cols, uint32_t n,
                          struct ff_str first_key, struct ff_str last_key);
+/* Or column by column (a merge): the part will have nblocks blocks; each gets its row count
+ * and keys (ff_part_writer_block_keys) before its chunks, and every (block, column) chunk is
+ * written once, in any order (ff_part_writer_chunk, a vector of the block's rows). The file
+ * then holds each column's chunks together; the footer lists them by block as always. */
+int ff_part_writer_columns(struct ff_part_writer *w, uint32_t nblocks);
+int ff_part_writer_block_keys(struct ff_part_writer *w, uint32_t block, uint32_t n, struct ff_str first_key,
+                              struct ff_str last_key);
+int ff_part_writer_chunk(struct ff_part_writer *w, uint32_t block, uint32_t col, const struct ff_colvec *v);
 /* Writes footer and trailer, fsyncs, renames `path`.tmp to `path`. The caller makes the rename
  * durable (fsync of the directory) with whatever else it publishes. Frees `w` in every case. */
 int ff_part_writer_finish(struct ff_part_writer *w, const struct ff_part_info *info);

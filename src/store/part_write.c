@@ -34,6 +34,14 @@ struct ff_part_writer {
     uint32_t *dict_count;
     struct ff_buf raw, out, blocks; /* a chunk's raw bytes; its stored bytes; footer block entries */
     ZSTD_CCtx *zstd;                /* one for the whole part: ZSTD_compress makes one per call */
+    /* Column by column (ff_part_writer_columns): every block's chunk references and keys,
+     * kept until the footer, since chunks come in column order and the footer lists them by
+     * block. */
+    struct ff_chunkref *grid;       /* nblocks × ncols */
+    uint8_t *grid_done;             /* nblocks × ncols: that chunk was written */
+    uint32_t *grid_rows;            /* rows of each block */
+    size_t *grid_key;               /* per block: offsets of its first and last key in grid_keys */
+    struct ff_buf grid_keys;
 };
 
 int ff_compress(int codec, const void *src, size_t n, struct ff_buf *out, void *zstd_cctx)
@@ -113,6 +121,11 @@ void ff_part_writer_abort(struct ff_part_writer *w)
     ff_buf_free(&w->raw);
     ff_buf_free(&w->out);
     ff_buf_free(&w->blocks);
+    ff_free(w->grid);
+    ff_free(w->grid_done);
+    ff_free(w->grid_rows);
+    ff_free(w->grid_key);
+    ff_buf_free(&w->grid_keys);
     ff_free(w->cols);
     ff_free(w->dict_count);
     ZSTD_freeCCtx(w->zstd);
@@ -317,7 +330,7 @@ static int encode(struct ff_part_writer *w, uint32_t c, const struct ff_colvec *
 int ff_part_writer_block(struct ff_part_writer *w, const struct ff_colvec *cols, uint32_t n,
                          struct ff_str first_key, struct ff_str last_key)
 {
-    if (!n || n > w->block_rows) return FF_EINVAL;
+    if (!n || n > w->block_rows || w->grid) return FF_EINVAL;
     int rc = ff_buf_put_u64(&w->blocks, w->nrows);
     if (!rc) rc = ff_buf_put_u32(&w->blocks, n);
     if (!rc) rc = put_str(&w->blocks, first_key);
@@ -337,8 +350,79 @@ int ff_part_writer_block(struct ff_part_writer *w, const struct ff_colvec *cols,
     return 0;
 }
 
+int ff_part_writer_columns(struct ff_part_writer *w, uint32_t nblocks)
+{
+    if (w->nblocks || w->grid) return FF_EINVAL;
+    size_t cells = (size_t)(nblocks ? nblocks : 1) * w->ncols;
+    w->grid = ff_calloc(cells, sizeof *w->grid);
+    w->grid_done = ff_calloc(cells, 1);
+    w->grid_rows = ff_calloc(nblocks ? nblocks : 1, sizeof *w->grid_rows);
+    w->grid_key = ff_calloc((size_t)(nblocks ? nblocks : 1) * 4, sizeof *w->grid_key);
+    ff_buf_init(&w->grid_keys, (size_t)1 << 32);
+    if (!w->grid || !w->grid_done || !w->grid_rows || !w->grid_key) return -ENOMEM;
+    w->nblocks = nblocks;
+    return 0;
+}
+
+int ff_part_writer_block_keys(struct ff_part_writer *w, uint32_t block, uint32_t n, struct ff_str first_key,
+                              struct ff_str last_key)
+{
+    if (!w->grid || block >= w->nblocks || !n || n > w->block_rows) return FF_EINVAL;
+    size_t *k = &w->grid_key[(size_t)block * 4];
+    k[0] = w->grid_keys.len, k[1] = first_key.len;
+    int rc = ff_buf_append(&w->grid_keys, first_key.p ? first_key.p : "", first_key.len);
+    k[2] = w->grid_keys.len, k[3] = last_key.len;
+    if (!rc) rc = ff_buf_append(&w->grid_keys, last_key.p ? last_key.p : "", last_key.len);
+    if (!rc) w->grid_rows[block] = n;
+    return rc;
+}
+
+int ff_part_writer_chunk(struct ff_part_writer *w, uint32_t block, uint32_t col, const struct ff_colvec *v)
+{
+    if (!w->grid || block >= w->nblocks || col >= w->ncols || !w->grid_rows[block] || v->n != w->grid_rows[block])
+        return FF_EINVAL;
+    size_t cell = (size_t)block * w->ncols + col;
+    struct ff_chunkref ref = {0};
+    int rc = encode(w, col, v, v->n, &ref);
+    int64_t mn = ref.min, mx = ref.max;
+    if (!rc) rc = write_chunk(w, w->cols[col].codec, &ref);
+    if (rc) return rc;
+    ref.min = mn, ref.max = mx;
+    w->grid[cell] = ref;
+    w->grid_done[cell] = 1;
+    return 0;
+}
+
+/* The footer's block entries of a part written column by column; every chunk must be there. */
+static int grid_blocks(struct ff_part_writer *w)
+{
+    int rc = 0;
+    for (uint32_t b = 0; b < w->nblocks && !rc; b++) {
+        const size_t *k = &w->grid_key[(size_t)b * 4];
+        if (!w->grid_rows[b]) return FF_EINVAL;
+        rc = ff_buf_put_u64(&w->blocks, w->nrows);
+        if (!rc) rc = ff_buf_put_u32(&w->blocks, w->grid_rows[b]);
+        const char *keys = w->grid_keys.data ? w->grid_keys.data : "";
+        if (!rc) rc = put_str(&w->blocks, (struct ff_str){keys + k[0], (uint32_t)k[1]});
+        if (!rc) rc = put_str(&w->blocks, (struct ff_str){keys + k[2], (uint32_t)k[3]});
+        for (uint32_t c = 0; c < w->ncols && !rc; c++) {
+            size_t cell = (size_t)b * w->ncols + c;
+            rc = w->grid_done[cell] ? put_chunkref(&w->blocks, &w->grid[cell]) : FF_EINVAL;
+        }
+        w->nrows += w->grid_rows[b];
+    }
+    return rc;
+}
+
 int ff_part_writer_finish(struct ff_part_writer *w, const struct ff_part_info *info)
 {
+    if (w->grid) {
+        int rc = grid_blocks(w);
+        if (rc) {
+            ff_part_writer_abort(w);
+            return rc;
+        }
+    }
     struct ff_buf f;
     ff_buf_init(&f, (size_t)1 << 32);
     int rc = info->nrows == w->nrows ? 0 : FF_EINVAL;

@@ -879,13 +879,9 @@ void ff_wal_submit(struct ff_wal *w, struct ff_wal_req *req)
 
 static int remember(struct ff_wal *w, uint64_t hash, int64_t now)
 {
-    if (w->ninserted == w->cap_inserted) {
-        size_t cap = w->cap_inserted ? w->cap_inserted * 2 : 1024;
-        uint64_t *p = ff_realloc(w->inserted, cap * sizeof *p);
-        if (!p) return -ENOMEM;
-        w->inserted = p;
-        w->cap_inserted = cap;
-    }
+    uint64_t *p = ff_grow(w->inserted, &w->cap_inserted, w->ninserted + 1, sizeof *p, 1024);
+    if (!p) return -ENOMEM;
+    w->inserted = p;
     uint64_t evictions = w->dedup.evictions;
     int rc = ff_dedup_insert(&w->dedup, hash, now, now);
     if (!rc) w->inserted[w->ninserted++] = hash;

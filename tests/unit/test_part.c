@@ -421,7 +421,7 @@ static void test_streaming_merge(void **state)
     struct ff_merge_pool pool = {0};
     snprintf(path, sizeof path, "%s/warm.part", f->dir);
     assert_int_equal(ff_parts_merge_stream(in + 1, 2, path, 512, &pool, &out, err, sizeof err), 0);
-    assert_true(pool.n > 0 && pool.n <= FF_MERGE_POOL_BLOCKS && pool.bytes > 0 && pool.bytes <= FF_MERGE_POOL_BYTES);
+    assert_true(pool.n > 0 && pool.n <= FF_MERGE_POOL_VECS && pool.bytes > 0 && pool.bytes <= FF_MERGE_POOL_BYTES);
     snprintf(path, sizeof path, "%s/merged.part", f->dir);
     assert_int_equal(ff_parts_merge_stream(in, 4, path, 512, &pool, &out, err, sizeof err), 0);
     assert_true(pool.n > 0);
@@ -783,6 +783,92 @@ static void test_extremes(void **state)
     ff_part_close(p);
 }
 
+/* A part written column by column (as a merge writes) holds the same blocks, chunks and
+ * keys as one written block by block, whatever order its chunks came in; a chunk before its
+ * block's keys, a block written the other way, or a chunk left out is refused. */
+static void test_writer_by_column(void **state)
+{
+    struct fx *f = *state;
+    char by_block[256], by_col[256], err[512];
+    snprintf(by_block, sizeof by_block, "%s/b.part", f->dir);
+    snprintf(by_col, sizeof by_col, "%s/c.part", f->dir);
+    struct ff_part_column cols[4] = {{"i", FF_COL_I64, FF_ENC_PLAIN, FF_CODEC_LZ4, {0}},
+                                     {"s", FF_COL_STR, FF_ENC_DICT, FF_CODEC_ZSTD, {0}},
+                                     {"u", FF_COL_STR, FF_ENC_UUID, FF_CODEC_NONE, {0}},
+                                     {"p", FF_COL_STR, FF_ENC_PLAIN, FF_CODEC_ZSTD, {0}}};
+    struct ff_str dict[3] = {{"", 0}, {"a", 1}, {"ab", 2}};
+    int64_t iv[5] = {7, -1, INT64_MIN, 3, 3};
+    uint32_t codes[5] = {2, 0, 1, 1, 2};
+    struct ff_str uv[5] = {{"", 0}, {"0123abcd-0000-4000-8000-00000000ffff", 36}, {"", 0},
+                           {"00000000-0000-0000-0000-000000000001", 36}, {"", 0}};
+    struct ff_str pv[5] = {{"x", 1}, {"", 0}, {"long long long", 14}, {"y", 1}, {"z", 1}};
+    const uint32_t rows[2] = {3, 2}, row0[2] = {0, 3};
+    const struct ff_str keys[2][2] = {{{"k0", 2}, {"k2", 2}}, {{"k3", 2}, {"k4", 2}}};
+    struct ff_colvec v[2][4];
+    for (int b = 0; b < 2; b++) {
+        uint32_t o = row0[b], n = rows[b];
+        struct ff_colvec blk[4] = {{.type = FF_COL_I64, .n = n, .i64 = iv + o}, {.type = FF_COL_STR, .n = n, .codes = codes + o},
+                                   {.type = FF_COL_STR, .n = n, .str = uv + o}, {.type = FF_COL_STR, .n = n, .str = pv + o}};
+        memcpy(v[b], blk, sizeof blk);
+    }
+    struct ff_part_info info = {.nrows = 5, .day = 4, .min_time = 1, .max_time = 2};
+    struct ff_part_writer *w;
+    assert_int_equal(ff_part_writer_open(&w, by_block, cols, 4, 3), 0);
+    assert_int_equal(ff_part_writer_dict(w, 1, dict, 3), 0);
+    for (int b = 0; b < 2; b++) assert_int_equal(ff_part_writer_block(w, v[b], rows[b], keys[b][0], keys[b][1]), 0);
+    assert_int_equal(ff_part_writer_finish(w, &info), 0);
+
+    /* refused: a chunk before its block's keys, a whole block, a chunk left out */
+    assert_int_equal(ff_part_writer_open(&w, by_col, cols, 4, 3), 0);
+    assert_int_equal(ff_part_writer_dict(w, 1, dict, 3), 0);
+    assert_int_equal(ff_part_writer_columns(w, 2), 0);
+    assert_int_equal(ff_part_writer_chunk(w, 0, 0, &v[0][0]), FF_EINVAL);
+    assert_int_equal(ff_part_writer_block_keys(w, 2, 1, keys[0][0], keys[0][1]), FF_EINVAL);
+    for (int b = 0; b < 2; b++) assert_int_equal(ff_part_writer_block_keys(w, (uint32_t)b, rows[b], keys[b][0], keys[b][1]), 0);
+    assert_int_equal(ff_part_writer_block(w, v[0], rows[0], keys[0][0], keys[0][1]), FF_EINVAL);
+    assert_int_equal(ff_part_writer_chunk(w, 1, 0, &v[0][0]), FF_EINVAL); /* 3 rows for a block of 2 */
+    for (int c = 3; c >= 0; c--)
+        for (int b = 1; b >= 0; b--)
+            if (c || b) assert_int_equal(ff_part_writer_chunk(w, (uint32_t)b, (uint32_t)c, &v[b][c]), 0);
+    assert_int_equal(ff_part_writer_finish(w, &info), FF_EINVAL);
+    assert_int_equal(access(by_col, F_OK), -1);
+
+    /* every chunk, columns last to first and blocks last to first */
+    assert_int_equal(ff_part_writer_open(&w, by_col, cols, 4, 3), 0);
+    assert_int_equal(ff_part_writer_dict(w, 1, dict, 3), 0);
+    assert_int_equal(ff_part_writer_columns(w, 2), 0);
+    for (int b = 0; b < 2; b++) assert_int_equal(ff_part_writer_block_keys(w, (uint32_t)b, rows[b], keys[b][0], keys[b][1]), 0);
+    for (int c = 3; c >= 0; c--)
+        for (int b = 1; b >= 0; b--) assert_int_equal(ff_part_writer_chunk(w, (uint32_t)b, (uint32_t)c, &v[b][c]), 0);
+    assert_int_equal(ff_part_writer_finish(w, &info), 0);
+
+    struct ff_part *pb, *pc;
+    assert_int_equal(ff_part_open(by_block, &pb, err, sizeof err), 0);
+    assert_int_equal(ff_part_open(by_col, &pc, err, sizeof err), 0);
+    assert_int_equal(ff_part_verify(pc, NULL, NULL), 0);
+    assert_int_equal(pc->info.nrows, 5);
+    assert_int_equal(pc->info.nblocks, 2);
+    assert_true(pc->blocks[1].chunks[0].offset < pc->blocks[0].chunks[0].offset); /* as written */
+    struct ff_colvec x = {0}, y = {0};
+    for (uint32_t b = 0; b < 2; b++) {
+        assert_int_equal(pc->blocks[b].row0, pb->blocks[b].row0);
+        assert_int_equal(pc->blocks[b].nrows, rows[b]);
+        assert_true(same_str(pc->blocks[b].first_key, keys[b][0]) && same_str(pc->blocks[b].last_key, keys[b][1]));
+        for (uint32_t c = 0; c < 4; c++) {
+            const struct ff_chunkref *rb = &pb->blocks[b].chunks[c], *rc = &pc->blocks[b].chunks[c];
+            assert_true(rb->hash == rc->hash && rb->raw_len == rc->raw_len && rb->min == rc->min && rb->max == rc->max);
+            assert_int_equal(ff_part_read(pb, b, c, &x, err, sizeof err), 0);
+            assert_int_equal(ff_part_read(pc, b, c, &y, err, sizeof err), 0);
+            for (uint32_t i = 0; i < rows[b]; i++)
+                assert_true(c == 0 ? x.i64[i] == y.i64[i] && y.i64[i] == iv[row0[b] + i] : same_str(x.str[i], y.str[i]));
+        }
+    }
+    ff_colvec_free(&x);
+    ff_colvec_free(&y);
+    ff_part_close(pb);
+    ff_part_close(pc);
+}
+
 static void flip(const char *path, long off)
 {
     FILE *fp = fopen(path, "r+b");
@@ -959,6 +1045,30 @@ static void test_typed_properties(void **state)
 }
 
 /* The string map against a naive model. */
+/* ff_grow: room for what is asked, capacity doubled, nothing lost or changed on failure. */
+static void test_ff_grow(void **state)
+{
+    (void)state;
+    size_t cap = 0;
+    uint32_t *a = ff_grow(NULL, &cap, 1, sizeof *a, 4);
+    assert_non_null(a);
+    assert_int_equal(cap, 4);
+    for (uint32_t i = 0; i < 4; i++) a[i] = i;
+    assert_ptr_equal(ff_grow(a, &cap, 4, sizeof *a, 4), a); /* room already */
+    uint32_t *b = ff_grow(a, &cap, 9, sizeof *a, 4);
+    assert_non_null(b);
+    assert_int_equal(cap, 16);
+    for (uint32_t i = 0; i < 4; i++) assert_int_equal(b[i], i);
+    ff_alloc_fail_after(1); /* the next allocation fails */
+    assert_null(ff_grow(b, &cap, 17, sizeof *b, 4));
+    ff_alloc_fail_after(0);
+    assert_int_equal(cap, 16);
+    assert_int_equal(b[3], 3);
+    assert_null(ff_grow(b, &cap, SIZE_MAX / 2, sizeof *b, 4)); /* would overflow */
+    assert_int_equal(cap, 16);
+    ff_free(b);
+}
+
 static void test_strmap(void **state)
 {
     (void)state;
@@ -1086,10 +1196,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_uuid_prefix, setup, teardown),
         cmocka_unit_test_setup_teardown(test_interned_encodings, setup, teardown),
         cmocka_unit_test_setup_teardown(test_extremes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writer_by_column, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dict_codes_written, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corruption, setup, teardown),
         cmocka_unit_test_setup_teardown(test_injected_failures, setup, teardown),
         cmocka_unit_test_setup_teardown(test_typed_properties, setup, teardown),
+        cmocka_unit_test(test_ff_grow),
         cmocka_unit_test(test_strmap),
         cmocka_unit_test(test_str_sort),
         cmocka_unit_test(test_derive_repeats),
