@@ -8,8 +8,9 @@
  * and time. For a day still being written to (today or yesterday by the clock), parts of
  * about the same size form a tier, and a tier merges once it has FF_MERGE_TIER_PARTS parts:
  * each merge makes a part of the next tier, so a row is rewritten once per tier it climbs
- * (about 2 times for 100 M rows a day in flush parts of 200 K, against 4 when every few
- * new parts joined the day's big one; the count was the merge thread's CPU). For other days,
+ * (once for 100 M rows a day in flush parts of 140 K, which 64 at a time make parts of 9 M;
+ * twice with tiers of 8, and 4 times when every few new parts joined the day's big one; the
+ * count is the merge thread's CPU). For other days,
  * with at least MERGE_MIN_PARTS event parts, the smallest ones merge (up to
  * MERGE_MAX_PARTS; a part joins only when it is at most twice the ones picked before it
  * together), until a day has a few large parts. Publishing swaps inputs for the
@@ -37,7 +38,7 @@
 
 #define MERGE_MIN_PARTS 4
 #define MERGE_TIER_RATIO 2 /* a tier: parts at most this many times the size of its smallest */
-#define MERGE_MAX_PARTS FF_MERGE_TIER_PARTS /* a streaming merge holds a decoded block of each: 38 MB */
+#define MERGE_MAX_PARTS FF_MERGE_TIER_PARTS /* = FF_MERGE_MAX_INPUTS: a merge holds one column of a block of each */
 /* A merge of parts with the same columns streams them block by block (merge_stream.c) and
  * only caps the output's size; one that reads them as rows (a day's parts whose columns
  * differ, or quarantine parts) holds them decoded in memory, about 1 KB a row, so it is

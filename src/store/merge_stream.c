@@ -37,8 +37,9 @@
 #include "core/textcodec.h"
 #include "store/props.h"
 
-#define RUN_INPUT_SHIFT 27 /* a run: input index above, row count below */
+#define RUN_INPUT_SHIFT 26 /* a run: input index above (FF_MERGE_MAX_INPUTS), row count below */
 #define RUN_LEN_MASK ((UINT32_C(1) << RUN_INPUT_SHIFT) - 1)
+_Static_assert(FF_MERGE_MAX_INPUTS <= (1 << (32 - RUN_INPUT_SHIFT)), "a run's input index must fit above its length");
 
 /* One input: its part, its code maps, and where each pass stands in it. */
 struct input {

@@ -8,7 +8,7 @@
 #include "store/part.h"
 #include "store/schema.h"
 
-#define FF_MERGE_MAX_INPUTS 16
+#define FF_MERGE_MAX_INPUTS 64
 /* The inputs' columns differ (names, types, typed property columns): merge them as events. */
 #define FF_MERGE_FALLBACK 1
 
@@ -29,7 +29,7 @@ void ff_merge_pool_free(struct ff_merge_pool *pool);
  * a merge reads the sort keys of a block of each input (six vectors each), then one column
  * of a block of each at a time, and holds a second one for an input whose plain strings the
  * output block still points into. */
-#define FF_MERGE_POOL_VECS 128
+#define FF_MERGE_POOL_VECS (8 * FF_MERGE_MAX_INPUTS)
 #define FF_MERGE_POOL_BYTES ((size_t)512 << 20)
 int ff_parts_merge_stream(struct ff_part *const *in, size_t n, const char *path, uint32_t block_rows,
                           struct ff_merge_pool *pool, struct ff_built_part *out, char *err, size_t errlen);

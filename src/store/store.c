@@ -606,7 +606,8 @@ int ff_store_flush(struct ff_store *s)
     if (!rc) rc = ff_sessions_save(s->sessions, s->dir, ff_now_us());
     if (!rc) rc = ff_manifest_copy(&m, &s->man);
 #ifndef FF_BENCH_DISCARD_PARTS
-    if (!rc) rc = ff_parts_build(s->partsdir, &m.next_id, d.evs, d.nev, s->o.block_rows, &built, &nbuilt);
+    uint32_t flush_rows = s->o.block_rows < FF_FLUSH_BLOCK_ROWS ? s->o.block_rows : FF_FLUSH_BLOCK_ROWS;
+    if (!rc) rc = ff_parts_build(s->partsdir, &m.next_id, d.evs, d.nev, flush_rows, &built, &nbuilt);
 #else
     /* build/footfall-noparts only (make bench): the flush publishes its counts and lets the WAL
      * go without writing parts, so bench/run can measure what the collector costs without them.

@@ -131,11 +131,18 @@ int ff_parts_collect(struct ff_part *const *parts, size_t n, int (*keep)(void *,
 void ff_collected_free(struct ff_collected *c);
 
 /* Parts of a tier that merge, in a day still being written to (merge.c): as many as a
- * streaming merge takes at once, so that a row climbs the most per rewrite. A row is
- * rewritten twice on its way to a part of MERGE_MAX_ROWS_STREAM either way (6: flush parts
- * of 140 K rows, then 840 K, then 5 M; 8: 1.1 M, then 9 M), but the parts it ends in are
- * nearly twice as big, so a day has fewer of them to read and to merge once it is past. */
-#define FF_MERGE_TIER_PARTS 8
+ * streaming merge takes at once (FF_MERGE_MAX_INPUTS), so that a row climbs the most per
+ * rewrite. With tiers of 64, flush parts of 140 K rows (a 64 MiB flush of the batch
+ * benchmark's events) make parts of 9 M in one merge, near the largest a merge writes
+ * (MERGE_MAX_ROWS_STREAM), so a row is rewritten once; tiers of 8 rewrote it twice (1.1 M,
+ * then 9 M), of 6 twice too (840 K, then 5 M). A merge reads one column of a block of each
+ * input at a time (merge_stream.c), and flush parts have small blocks
+ * (FF_FLUSH_BLOCK_ROWS), so 64 inputs cost tens of MB. */
+#define FF_MERGE_TIER_PARTS 64
+/* Rows per block of the parts a flush writes: small, so that a merge of FF_MERGE_TIER_PARTS
+ * of them holds little of each (a block of the benchmark's contexts as plain text would be
+ * 16 MB at 64 K rows, 2 MB at 8 K); merges write FF_PART_BLOCK_ROWS. */
+#define FF_FLUSH_BLOCK_ROWS 8192
 
 /* The merge thread (merge.c). */
 void *ff_store_merge_main(void *arg);
