@@ -109,13 +109,45 @@ static int acc_put(struct ff_qtable *acc, uint64_t cell, int k, uint64_t v)
     return 0;
 }
 
-static int acc_add(struct ff_qtable *acc, uint64_t cell, double v)
+/* A sum, count, minimum and maximum gathered for one cell over consecutive rows, folded into
+ * the table when the cell changes: rows come sorted by person and time, so most neighbours
+ * share an hour and a breakdown value, and a lookup per entry and row (five, and as many for
+ * the series' total) was most of a sum's time (23 ns a row over 7.5 M rows, against 0.9 for
+ * a count). */
+struct acc_run {
+    uint64_t cell, n;
+    double sum, comp, min, max; /* comp: what sum lost to rounding, as ACC_COMP */
+};
+
+static int run_flush(struct ff_qtable *acc, struct acc_run *r)
 {
-    int rc = acc_put(acc, cell, ACC_N, 1);
-    if (!rc) rc = acc_put(acc, cell, ACC_SUM, bits_of(v));
-    if (!rc) rc = acc_put(acc, cell, ACC_MIN, bits_of(v));
-    if (!rc) rc = acc_put(acc, cell, ACC_MAX, bits_of(v));
+    if (!r->n) return 0;
+    int rc = acc_put(acc, r->cell, ACC_N, r->n);
+    if (!rc) rc = acc_put(acc, r->cell, ACC_SUM, bits_of(r->sum));
+    if (!rc && r->comp != 0) rc = acc_put(acc, r->cell, ACC_COMP, bits_of(r->comp));
+    if (!rc) rc = acc_put(acc, r->cell, ACC_MIN, bits_of(r->min));
+    if (!rc) rc = acc_put(acc, r->cell, ACC_MAX, bits_of(r->max));
+    r->n = 0;
     return rc;
+}
+
+static int run_add(struct ff_qtable *acc, struct acc_run *r, uint64_t cell, double v)
+{
+    if (r->n && r->cell != cell) {
+        int rc = run_flush(acc, r);
+        if (rc) return rc;
+    }
+    if (!r->n) {
+        *r = (struct acc_run){cell, 1, v, 0, v, v};
+        return 0;
+    }
+    double sum = r->sum + v; /* compensated as acc_put does */
+    r->comp += fabs(r->sum) >= fabs(v) ? (r->sum - sum) + v : (v - sum) + r->sum;
+    r->sum = sum;
+    r->n++;
+    if (v < r->min) r->min = v;
+    if (v > r->max) r->max = v;
+    return 0;
 }
 
 static int acc_merge(struct ff_qtable *into, const struct ff_qtable *from)
@@ -199,6 +231,8 @@ static int consume(void *arg, const struct ff_qbatch *b)
     const struct trends *t = st->t;
     const struct ff_query *q = t->q;
     int distinct = q->measure == FF_M_PERSONS || q->measure == FF_M_SESSIONS || q->measure == FF_M_PER_PERSON;
+    struct acc_run runs[FF_QUERY_MAX_SERIES][2]; /* per series: its cell's and its total's */
+    for (size_t s = 0; s < q->nseries; s++) runs[s][0].n = runs[s][1].n = 0;
     for (uint32_t i = 0; i < b->n; i++) {
         int64_t k = ff_query_bucket_memo(q, &st->memo, b->t[i]) - t->first;
         if (k < 0 || k >= t->nbuckets) continue;
@@ -215,8 +249,8 @@ static int consume(void *arg, const struct ff_qbatch *b)
                 } else if (FF_M_NUMERIC(q->measure) && q->measure >= FF_M_P50) {
                     rc = nums_add(&st->vals, cell, b->num[i]); /* TOTAL: from the buckets' values */
                 } else {
-                    rc = acc_add(&st->acc, cell, b->num[i]);
-                    if (!rc) rc = acc_add(&st->acc, total, b->num[i]);
+                    rc = run_add(&st->acc, &runs[s][0], cell, b->num[i]);
+                    if (!rc) rc = run_add(&st->acc, &runs[s][1], total, b->num[i]);
                 }
                 if (rc) return rc;
                 if (q->measure != FF_M_PER_PERSON) continue;
@@ -232,7 +266,10 @@ static int consume(void *arg, const struct ff_qbatch *b)
             if (rc) return rc;
         }
     }
-    return 0;
+    int rc = 0;
+    for (size_t s = 0; s < q->nseries && !rc; s++)
+        if (!(rc = run_flush(&st->acc, &runs[s][0]))) rc = run_flush(&st->acc, &runs[s][1]);
+    return rc;
 }
 
 static int merge(void *into, void *from)
