@@ -86,6 +86,15 @@ static double double_of(uint64_t b)
     return d;
 }
 
+/* a + b, and in *lost what rounding took from it (Neumaier): a sum of many prices keeps its
+ * cents by adding the losses up beside it. */
+static double add_compensated(double a, double b, double *lost)
+{
+    double sum = a + b;
+    *lost = fabs(a) >= fabs(b) ? (a - sum) + b : (b - sum) + a;
+    return sum;
+}
+
 /* Folds v, the bits of entry k (ACC_*) of a cell, into acc: a count adds, a sum adds with
  * compensation, a minimum or maximum keeps the lesser or greater. */
 static int acc_put(struct ff_qtable *acc, uint64_t cell, int k, uint64_t v)
@@ -97,9 +106,9 @@ static int acc_put(struct ff_qtable *acc, uint64_t cell, int k, uint64_t v)
     double a = double_of(*p), b = double_of(v);
     if (k == ACC_N) {
         *p += v;
-    } else if (k == ACC_SUM) { /* compensated: a sum of many prices keeps its cents */
-        double sum = a + b, lost = fabs(a) >= fabs(b) ? (a - sum) + b : (b - sum) + a;
-        *p = bits_of(sum);
+    } else if (k == ACC_SUM) {
+        double lost;
+        *p = bits_of(add_compensated(a, b, &lost));
         return lost != 0 ? acc_put(acc, cell, ACC_COMP, bits_of(lost)) : 0;
     } else if (k == ACC_COMP) {
         *p = bits_of(a + b);
@@ -141,9 +150,9 @@ static int run_add(struct ff_qtable *acc, struct acc_run *r, uint64_t cell, doub
         *r = (struct acc_run){cell, 1, v, 0, v, v};
         return 0;
     }
-    double sum = r->sum + v; /* compensated as acc_put does */
-    r->comp += fabs(r->sum) >= fabs(v) ? (r->sum - sum) + v : (v - sum) + r->sum;
-    r->sum = sum;
+    double lost;
+    r->sum = add_compensated(r->sum, v, &lost);
+    r->comp += lost;
     r->n++;
     if (v < r->min) r->min = v;
     if (v > r->max) r->max = v;

@@ -38,7 +38,7 @@
 
 #define MERGE_MIN_PARTS 4
 #define MERGE_TIER_RATIO 2 /* a tier: parts at most this many times the size of its smallest */
-#define MERGE_MAX_PARTS FF_MERGE_TIER_PARTS /* = FF_MERGE_MAX_INPUTS: a merge holds one column of a block of each */
+#define MERGE_MAX_PARTS FF_MERGE_MAX_INPUTS /* a merge holds one column of a block of each */
 /* A merge of parts with the same columns streams them block by block (merge_stream.c) and
  * only caps the output's size; one that reads them as rows (a day's parts whose columns
  * differ, or quarantine parts) holds them decoded in memory, about 1 KB a row, so it is

@@ -51,8 +51,8 @@ struct input {
     int pid_full; /* every row of the block has a person id: the user and anonymous ids are not read */
     /* the column pass: the current block of the column being copied */
     struct ff_colvec *vec;
-    uint32_t vblock, vrow, vnrows;
-    int vloaded, vused; /* vused: the output block being filled points into vec */
+    uint32_t vnext, vrow, vnrows; /* vnext: the block to read after vec's */
+    int vused;                    /* the output block being filled points into vec */
 };
 
 /* An output block: its rows and its first and last keys (offsets into the merger's keys). */
@@ -359,20 +359,19 @@ static int read_col(struct merger *m, const struct input *c, uint32_t block, uin
  * the output block points into it (plain strings), else free again. */
 static int next_vec(struct merger *m, struct input *c, uint32_t col, int points)
 {
-    if (c->vec) {
-        int rc = points && c->vused ? push(&m->held, &m->nheld, &m->cap_held, c->vec) : 0;
-        if (rc) return rc;
-        if (!(points && c->vused)) drop_vec(m, c->vec);
-        c->vec = NULL;
+    if (c->vec && points && c->vused) {
+        if (push(&m->held, &m->nheld, &m->cap_held, c->vec)) return -ENOMEM; /* vec stays, freed with the merger */
+    } else {
+        drop_vec(m, c->vec);
     }
-    c->vblock = c->vloaded ? c->vblock + 1 : 0;
-    c->vloaded = 1;
+    c->vec = NULL;
     c->vused = 0;
-    if (c->vblock >= c->p->info.nblocks) return FF_ECORRUPT; /* the order pass saw fewer rows */
+    uint32_t block = c->vnext++;
+    if (block >= c->p->info.nblocks) return FF_ECORRUPT; /* the order pass saw fewer rows */
     if (!(c->vec = take_vec(m))) return -ENOMEM;
     c->vrow = 0;
-    c->vnrows = c->p->blocks[c->vblock].nrows;
-    return read_col(m, c, c->vblock, col, c->vec);
+    c->vnrows = c->p->blocks[block].nrows;
+    return read_col(m, c, block, col, c->vec);
 }
 
 /* The column pass for one column: every output block of it, in order. `ov` has room for a
@@ -382,7 +381,7 @@ static int merge_column(struct merger *m, struct ff_part_writer *w, uint32_t col
     const struct ff_part_column *oc = &m->out_cols[col];
     int points = oc->type == FF_COL_STR && oc->enc == FF_ENC_PLAIN; /* the output points into the inputs */
     int uuid = oc->type == FF_COL_STR && oc->enc == FF_ENC_UUID, dict = oc->type == FF_COL_STR && oc->enc == FF_ENC_DICT;
-    for (size_t i = 0; i < m->n; i++) m->in[i].vloaded = 0, m->in[i].vused = 0;
+    for (size_t i = 0; i < m->n; i++) m->in[i].vnext = 0, m->in[i].vused = 0;
     struct ff_colvec v = {.type = oc->type};
     int rc = 0;
     size_t r = 0;

@@ -37,8 +37,7 @@ struct ff_part_writer {
     /* Column by column (ff_part_writer_columns): every block's chunk references and keys,
      * kept until the footer, since chunks come in column order and the footer lists them by
      * block. */
-    struct ff_chunkref *grid;       /* nblocks × ncols */
-    uint8_t *grid_done;             /* nblocks × ncols: that chunk was written */
+    struct ff_chunkref *grid;       /* nblocks × ncols; offset 0 (inside the header): not written yet */
     uint32_t *grid_rows;            /* rows of each block */
     size_t *grid_key;               /* per block: offsets of its first and last key in grid_keys */
     struct ff_buf grid_keys;
@@ -122,7 +121,6 @@ void ff_part_writer_abort(struct ff_part_writer *w)
     ff_buf_free(&w->out);
     ff_buf_free(&w->blocks);
     ff_free(w->grid);
-    ff_free(w->grid_done);
     ff_free(w->grid_rows);
     ff_free(w->grid_key);
     ff_buf_free(&w->grid_keys);
@@ -355,11 +353,10 @@ int ff_part_writer_columns(struct ff_part_writer *w, uint32_t nblocks)
     if (w->nblocks || w->grid) return FF_EINVAL;
     size_t cells = (size_t)(nblocks ? nblocks : 1) * w->ncols;
     w->grid = ff_calloc(cells, sizeof *w->grid);
-    w->grid_done = ff_calloc(cells, 1);
     w->grid_rows = ff_calloc(nblocks ? nblocks : 1, sizeof *w->grid_rows);
     w->grid_key = ff_calloc((size_t)(nblocks ? nblocks : 1) * 4, sizeof *w->grid_key);
     ff_buf_init(&w->grid_keys, (size_t)1 << 32);
-    if (!w->grid || !w->grid_done || !w->grid_rows || !w->grid_key) return -ENOMEM;
+    if (!w->grid || !w->grid_rows || !w->grid_key) return -ENOMEM;
     w->nblocks = nblocks;
     return 0;
 }
@@ -389,7 +386,6 @@ int ff_part_writer_chunk(struct ff_part_writer *w, uint32_t block, uint32_t col,
     if (rc) return rc;
     ref.min = mn, ref.max = mx;
     w->grid[cell] = ref;
-    w->grid_done[cell] = 1;
     return 0;
 }
 
@@ -407,7 +403,7 @@ static int grid_blocks(struct ff_part_writer *w)
         if (!rc) rc = put_str(&w->blocks, (struct ff_str){keys + k[2], (uint32_t)k[3]});
         for (uint32_t c = 0; c < w->ncols && !rc; c++) {
             size_t cell = (size_t)b * w->ncols + c;
-            rc = w->grid_done[cell] ? put_chunkref(&w->blocks, &w->grid[cell]) : FF_EINVAL;
+            rc = w->grid[cell].offset ? put_chunkref(&w->blocks, &w->grid[cell]) : FF_EINVAL;
         }
         w->nrows += w->grid_rows[b];
     }

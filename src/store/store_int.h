@@ -138,7 +138,7 @@ void ff_collected_free(struct ff_collected *c);
  * then 9 M), of 6 twice too (840 K, then 5 M). A merge reads one column of a block of each
  * input at a time (merge_stream.c), and flush parts have small blocks
  * (FF_FLUSH_BLOCK_ROWS), so 64 inputs cost tens of MB. */
-#define FF_MERGE_TIER_PARTS 64
+#define FF_MERGE_TIER_PARTS FF_MERGE_MAX_INPUTS
 /* Rows per block of the parts a flush writes: small, so that a merge of FF_MERGE_TIER_PARTS
  * of them holds little of each (a block of the benchmark's contexts as plain text would be
  * 16 MB at 64 K rows, 2 MB at 8 K); merges write FF_PART_BLOCK_ROWS. */
