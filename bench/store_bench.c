@@ -12,8 +12,11 @@
  *                                    data directory, e.g. after bench/run) into a store under
  *                                    DATA/flushbench, ROUNDS times over, and times adding them
  *                                    (identity, sessions, memtable) and the flush that writes
- *                                    them as parts, in CPU time; prints FLUSH rows=
- *                                    add_us_per_row= flush_us_per_row=
+ *                                    them as parts, in CPU time (and in user time alone,
+ *                                    without the page faults and writes that vary from run
+ *                                    to run); prints FLUSH rows= add_us_per_row=
+ *                                    flush_user_us_per_row= flush_us_per_row= and the part
+ *                                    building's stages (STAGES)
  *
  * The events come from footfall's generator (src/gen/generator.h, R14): 30 days from
  * 2025-11-20 of e-commerce and social-app sessions; a fixed seed gives the same events every
@@ -25,11 +28,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/errors.h"
+#include "core/metrics.h"
 #include "core/timeutil.h"
 #include "event/event.h"
 #include "gen/generator.h"
@@ -268,6 +273,15 @@ static double cpu_s(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* This thread's CPU time in user space alone: page faults and the part files' writes, which
+ * vary from run to run on a virtual machine, are the kernel's. */
+static double user_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_THREAD, &ru);
+    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6;
+}
+
 static int cmd_flush(int rounds, const char *data, uint64_t limit)
 {
     struct wal_events w = {.limit = limit};
@@ -302,15 +316,22 @@ static int cmd_flush(int rounds, const char *data, uint64_t limit)
                 start = off, first = seq, in_frame = 0;
             }
         }
-        double t1 = cpu_s();
+        double t1 = cpu_s(), u1 = user_s();
+        uint64_t stage0[FF_BUILD_STAGES];
+        for (int k = 0; k < FF_BUILD_STAGES; k++) stage0[k] = ff_counter_get(ff_metrics.part_build_cpu_ns[k]);
         if (ff_store_flush(s)) {
             fprintf(stderr, "store_bench: flush failed\n");
             return 1;
         }
-        double t2 = cpu_s(); /* CPU time: the part files' fsyncs wait on the disk */
-        printf("FLUSH round=%d rows=%llu add_us_per_row=%.3f flush_us_per_row=%.3f\n", r + 1,
-               (unsigned long long)w.n, (t1 - t0) * 1e6 / (double)(w.n ? w.n : 1),
-               (t2 - t1) * 1e6 / (double)(w.n ? w.n : 1));
+        double t2 = cpu_s(), u2 = user_s(); /* CPU time: the part files' fsyncs wait on the disk */
+        printf("FLUSH round=%d rows=%llu add_us_per_row=%.3f flush_user_us_per_row=%.3f flush_us_per_row=%.3f\n",
+               r + 1, (unsigned long long)w.n, (t1 - t0) * 1e6 / (double)(w.n ? w.n : 1),
+               (u2 - u1) * 1e6 / (double)(w.n ? w.n : 1), (t2 - t1) * 1e6 / (double)(w.n ? w.n : 1));
+        printf("STAGES round=%d us_per_row:", r + 1); /* the flush's part building, as /metrics has it */
+        for (int k = 0; k < FF_BUILD_STAGES; k++)
+            printf(" %s=%.3f", ff_build_stage_names[k],
+                   (double)(ff_counter_get(ff_metrics.part_build_cpu_ns[k]) - stage0[k]) / 1e3 / (double)(w.n ? w.n : 1));
+        printf("\n");
     }
     ff_store_close(s);
     if (!getenv("STORE_BENCH_KEEP")) rm_tree(dir);

@@ -3,6 +3,8 @@
 
 struct ff_metrics ff_metrics;
 
+const char *const ff_build_stage_names[FF_BUILD_STAGES] = {"sort", "intern", "derive", "properties", "write"};
+
 /* 50 µs to 10 s: ingest acknowledgements live around one fsync (~0.2 ms here). */
 const double ff_hist_bounds_s[FF_HIST_BUCKETS] = {
     0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,

@@ -18,6 +18,12 @@ struct ff_histogram {
 /* Upper bounds of the buckets, in seconds (Prometheus `le`). */
 extern const double ff_hist_bounds_s[FF_HIST_BUCKETS];
 
+/* The stages of building parts from events (ff_parts_build in store/schema.c: a flush, or an
+ * erasure's rewrite), whose CPU time /metrics reports: what a flush spends where, on the
+ * events a server really gets. */
+enum { FF_BUILD_SORT, FF_BUILD_INTERN, FF_BUILD_DERIVE, FF_BUILD_PROPERTIES, FF_BUILD_WRITE, FF_BUILD_STAGES };
+extern const char *const ff_build_stage_names[FF_BUILD_STAGES];
+
 struct ff_metrics {
     atomic_uint_least64_t stored[FF_METRIC_FORMATS];
     atomic_uint_least64_t deduplicated[FF_METRIC_FORMATS];
@@ -30,6 +36,8 @@ struct ff_metrics {
     atomic_uint_least64_t person_runs_bytes; /* queries' kept person runs (store/person_runs.c) */
     atomic_uint_least64_t dedup_evictions;   /* times the message id set let its oldest go for room */
     atomic_uint_least64_t dedup_window_s;    /* how far back the server's set remembers ids, now */
+    atomic_uint_least64_t part_build_rows;                  /* events written into parts by builds */
+    atomic_uint_least64_t part_build_cpu_ns[FF_BUILD_STAGES]; /* the building thread's CPU time, by stage */
     struct ff_histogram request_duration;
     struct ff_histogram wal_fsync_duration;
 };

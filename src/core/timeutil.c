@@ -14,12 +14,16 @@ int64_t ff_now_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-uint64_t ff_mono_ns(void)
+static uint64_t clock_ns(clockid_t id)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(id, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
+
+uint64_t ff_mono_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
+
+uint64_t ff_thread_cpu_ns(void) { return clock_ns(CLOCK_THREAD_CPUTIME_ID); }
 
 /* The civil-calendar day count: shift the year to start in March so the leap day is last,
  * then count 400-year eras (146097 days each). */

@@ -9,6 +9,7 @@
 
 int64_t ff_now_us(void);      /* CLOCK_REALTIME, µs since the Unix epoch */
 uint64_t ff_mono_ns(void);    /* CLOCK_MONOTONIC, ns */
+uint64_t ff_thread_cpu_ns(void); /* CLOCK_THREAD_CPUTIME_ID: the calling thread's CPU time, ns */
 
 /* Parses an ISO 8601 / RFC 3339 date-time such as 2015-02-23T22:28:55.111Z,
  * 2015-02-23T22:28:55+08:00, 2015-02-23 22:28:55.1234+0800 or a bare date 2015-02-23

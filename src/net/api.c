@@ -124,6 +124,19 @@ int ff_api_write_metrics(struct ff_buf *o, struct ff_store *store, const struct 
     for (int i = 1; !rc && i < 6; i++)
         rc = ff_buf_printf(o, "footfall_http_responses_total{code=\"%s\"} %llu\n", classes[i],
                            (unsigned long long)ff_counter_get(ff_metrics.http_responses[i]));
+    if (!rc)
+        rc = ff_buf_printf(o,
+                           "# HELP footfall_part_build_rows_total Events written into parts by flushes (and "
+                           "erasures' rewrites).\n"
+                           "# TYPE footfall_part_build_rows_total counter\nfootfall_part_build_rows_total %llu\n"
+                           "# HELP footfall_part_build_cpu_seconds_total CPU time of building those parts, by stage: "
+                           "sorting rows, interning strings, deriving page, campaign and channel fields, splitting "
+                           "properties into columns, encoding and writing the files.\n"
+                           "# TYPE footfall_part_build_cpu_seconds_total counter\n",
+                           (unsigned long long)ff_counter_get(ff_metrics.part_build_rows));
+    for (int i = 0; !rc && i < FF_BUILD_STAGES; i++)
+        rc = ff_buf_printf(o, "footfall_part_build_cpu_seconds_total{stage=\"%s\"} %.6f\n", ff_build_stage_names[i],
+                           (double)ff_counter_get(ff_metrics.part_build_cpu_ns[i]) / 1e9);
     if (!rc) rc = write_hist(o, "footfall_http_request_duration_seconds",
                              "Time from a request's first byte to its response being written.", &ff_metrics.request_duration);
     if (!rc) rc = write_hist(o, "footfall_wal_fsync_duration_seconds", "Duration of each WAL group commit's durable write (the write and the disk flush).",

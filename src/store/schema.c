@@ -13,6 +13,7 @@
 
 #include "core/alloc.h"
 #include "core/errors.h"
+#include "core/metrics.h"
 #include "core/strsort.h"
 #include "core/strmap.h"
 #include "core/textcodec.h"
@@ -435,6 +436,14 @@ void ff_parts_remove(const char *dir, const struct ff_built_part *parts, size_t 
     }
 }
 
+/* Adds the CPU time since t0 to the stage's counter; returns the time now. */
+static uint64_t stage_done(int stage, uint64_t t0)
+{
+    uint64_t t = ff_thread_cpu_ns();
+    ff_counter_add(ff_metrics.part_build_cpu_ns[stage], t - t0);
+    return t;
+}
+
 int ff_parts_build(const char *dir, uint64_t *next_id, const struct ff_event *evs, size_t n, uint32_t block_rows,
                    struct ff_built_part **out, size_t *nout)
 {
@@ -457,8 +466,11 @@ int ff_parts_build(const char *dir, uint64_t *next_id, const struct ff_event *ev
     if (!rows || !row_day || !spans || !derived) rc = -ENOMEM;
     struct ff_interned in;
     memset(&in, 0, sizeof in);
+    uint64_t t = ff_thread_cpu_ns();
     if (!rc) rc = sort_rows(evs, n, rows, row_day);
+    t = stage_done(FF_BUILD_SORT, t);
     if (!rc) rc = ff_intern_columns(evs, n, field_off, &in);
+    t = stage_done(FF_BUILD_INTERN, t);
     /* From here on everything is in part order: row i is evs[rows[i]]. */
     const uint32_t *ctx_ids = in.col[FF_C_CONTEXT].ids; /* NULL when contexts are mostly distinct */
     struct ff_str *props = rc ? NULL : ff_big_alloc(n * sizeof *props);
@@ -479,6 +491,7 @@ int ff_parts_build(const char *dir, uint64_t *next_id, const struct ff_event *ev
                 derived[k * n + i] = (struct ff_str){sp->len ? d.arena.data + sp->off : "", sp->len};
             }
     }
+    t = stage_done(FF_BUILD_DERIVE, t);
     /* Typed property columns: one plan for the events of this build, their values split out. */
     struct ff_props_plan plan;
     struct ff_props_split split;
@@ -486,6 +499,7 @@ int ff_parts_build(const char *dir, uint64_t *next_id, const struct ff_event *ev
     if (!rc) rc = ff_props_plan(props, n, &plan);
     if (!rc) rc = ff_props_split(props, n, &plan, &split);
     ff_big_free(props);
+    t = stage_done(FF_BUILD_PROPERTIES, t);
     for (size_t a = 0; a < n && !rc;) {
         int32_t day = row_day[a];
         size_t z = a;
@@ -511,6 +525,8 @@ int ff_parts_build(const char *dir, uint64_t *next_id, const struct ff_event *ev
         if (stat(path, &st) == 0) bp->bytes = (uint64_t)st.st_size;
         a = z;
     }
+    stage_done(FF_BUILD_WRITE, t);
+    if (!rc) ff_counter_add(ff_metrics.part_build_rows, n);
     if (rc) {
         ff_parts_remove(dir, parts, nparts);
         ff_free(parts);

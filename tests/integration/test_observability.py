@@ -3,7 +3,7 @@
 import shutil
 import subprocess
 
-from harness import assert_json_ct, basic_auth, parse_prometheus, wait_for
+from harness import assert_json_ct, basic_auth, parse_prometheus, uid, wait_for
 
 
 def test_healthz(server):
@@ -89,3 +89,29 @@ def test_request_histogram_counts_requests(server):
     for _ in range(10):
         server.get("/healthz")
     wait_for(lambda: count() >= c0 + 10, timeout=5, what="request histogram to count 10 requests")
+
+
+def test_part_build_stages_count_the_flush(footfall):
+    """A flush writes its events into parts; /metrics says how many rows that was and the CPU
+    time of each stage of building them."""
+    server = footfall.start("--flush-interval-ms", "50")
+    stages = ("sort", "intern", "derive", "properties", "write")
+
+    def build():
+        types, s = parse_prometheus(server.metrics())
+        return types, sample(s, "footfall_part_build_rows_total"), \
+            {st: sample(s, "footfall_part_build_cpu_seconds_total", stage=st) for st in stages}
+
+    types, rows0, cpu0 = build()
+    assert types.get("footfall_part_build_rows_total") == "counter"
+    assert types.get("footfall_part_build_cpu_seconds_total") == "counter"
+    batch = [{"type": "page", "anonymousId": f"a{i}", "messageId": uid("pb"),
+              "properties": {"url": f"https://shop.test/p/{i}?utm_source=news", "price": i},
+              "context": {"page": {"referrer": "https://www.google.com/"}}} for i in range(200)]
+    r = server.post_json("/v1/batch", {"batch": batch}, write_key="k")
+    assert r.status_code == 200, r.text
+    wait_for(lambda: build()[1] >= rows0 + 200, timeout=10, what="the flush to build parts of 200 rows")
+    _, rows1, cpu1 = build()
+    assert rows1 == rows0 + 200
+    assert all(cpu1[st] >= cpu0[st] for st in stages), (cpu0, cpu1)
+    assert sum(cpu1.values()) > sum(cpu0.values())
