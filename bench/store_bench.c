@@ -17,6 +17,9 @@
  *                                    to run); prints FLUSH rows= add_us_per_row=
  *                                    flush_user_us_per_row= flush_us_per_row= and the part
  *                                    building's stages (STAGES)
+ *   store_bench sessions DIR N K     the open sessions of N devices saved into DIR (a whole
+ *                                    DATA/SESSIONS), then five saves after K of them moved
+ *                                    on (journal chunks); prints SESSIONS_SAVE lines in ms
  *
  * The events come from footfall's generator (src/gen/generator.h, R14): 30 days from
  * 2025-11-20 of e-commerce and social-app sessions; a fixed seed gives the same events every
@@ -43,6 +46,7 @@
 #include "store/merge_stream.h"
 #include "store/part.h"
 #include "store/schema.h"
+#include "store/sessions.h"
 #include "store/store.h"
 #include "store/store_int.h"
 #include "store/wal.h"
@@ -339,6 +343,46 @@ static int cmd_flush(int rounds, const char *data, uint64_t limit)
     return 0;
 }
 
+/* Device i's next event at time t, to its session. */
+static void session_event(struct ff_sessions *ss, int i, int64_t t)
+{
+    char anon[64], id[FF_SESSION_ID_LEN];
+    snprintf(anon, sizeof anon, "anon-%08d-5d6a1c1e-8f3b-4c2e", i);
+    struct ff_event e;
+    memset(&e, 0, sizeof e);
+    e.type = FF_EV_TRACK;
+    e.project = (struct ff_str){"shop", 4};
+    e.anonymous_id = (struct ff_str){anon, (uint32_t)strlen(anon)};
+    e.timestamp_us = e.received_at_us = t;
+    ff_sessions_assign(ss, &e, NULL, id);
+}
+
+static int cmd_sessions(const char *dir, int n, int k)
+{
+    char err[512];
+    struct ff_sessions *ss;
+    rm_tree(dir);
+    if (mkdir(dir, 0755) || ff_sessions_open(dir, &ss, err, sizeof err)) {
+        fprintf(stderr, "store_bench: %s: %s\n", dir, err);
+        return 1;
+    }
+    int64_t t0 = ff_now_us() - 3600LL * 1000000;
+    for (int i = 0; i < n; i++) session_event(ss, i, t0 + i);
+    double a = now_s();
+    int rc = ff_sessions_save(ss, dir, t0 + n);
+    printf("SESSIONS_SAVE devices=%d changed=%d ms=%.1f (whole file)\n", n, n, (now_s() - a) * 1e3);
+    for (int r = 0; r < 5 && !rc; r++) {
+        for (int i = 0; i < k; i++) session_event(ss, (r * k + i) % n, t0 + n + r * 1000 + i);
+        a = now_s();
+        rc = ff_sessions_save(ss, dir, t0 + n + r * 1000 + k);
+        printf("SESSIONS_SAVE devices=%d changed=%d ms=%.1f\n", n, k, (now_s() - a) * 1e3);
+    }
+    ff_sessions_free(ss);
+    if (!getenv("STORE_BENCH_KEEP")) rm_tree(dir);
+    if (rc) fprintf(stderr, "store_bench: saving sessions: %s\n", ff_strerror(rc));
+    return rc ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     /* the server's allocator settings, so flushes and merges reuse memory as they do there */
@@ -349,7 +393,9 @@ int main(int argc, char **argv)
     if (argc == 4 && !strcmp(argv[1], "scan")) return cmd_scan(argv[2], argv[3]);
     if (argc >= 5 && !strcmp(argv[1], "merge")) return cmd_merge(atoi(argv[2]), argv[3], argv + 4, argc - 4);
     if (argc == 5 && !strcmp(argv[1], "flush")) return cmd_flush(atoi(argv[2]), argv[3], strtoull(argv[4], NULL, 10));
+    if (argc == 5 && !strcmp(argv[1], "sessions")) return cmd_sessions(argv[2], atoi(argv[3]), atoi(argv[4]));
     fprintf(stderr, "usage: store_bench gen N SEED DIR [TSV] | store_bench scan DIR COLUMN | "
-                    "store_bench merge ROUNDS OUT PART... | store_bench flush ROUNDS DATA N\n");
+                    "store_bench merge ROUNDS OUT PART... | store_bench flush ROUNDS DATA N | "
+                    "store_bench sessions DIR N K\n");
     return 2;
 }

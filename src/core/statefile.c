@@ -2,11 +2,16 @@
 #include "core/statefile.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 #include "core/errors.h"
 #include "core/fileio.h"
+#include "core/log.h"
 
 int ff_statefile_begin(struct ff_buf *b, const char magic[8], uint64_t count)
 {
@@ -33,4 +38,121 @@ int ff_statefile_load(const char *path, const char magic[8], struct ff_buf *b, s
         ff_rd_u64(r, count))
         return FF_ECORRUPT;
     return 0;
+}
+
+uint64_t ff_statefile_sum(const struct ff_buf *b)
+{
+    uint64_t sum = 0;
+    struct ff_reader t = {(const unsigned char *)b->data, b->len, b->len >= 8 ? b->len - 8 : 0};
+    return ff_rd_u64(&t, &sum) ? 0 : sum;
+}
+
+static const char journal_magic[8] = {'F', 'F', 'J', 'R', 'N', 'L', '0', '1'};
+#define CHUNK_HEAD 32 /* magic, base, count, len */
+
+static int journal_path(const char *path, char out[PATH_MAX])
+{
+    return snprintf(out, PATH_MAX, "%s.journal", path) >= PATH_MAX ? -ENAMETOOLONG : 0;
+}
+
+static void put64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+
+int ff_statefile_journal_append(const char *path, uint64_t base, uint64_t *end, uint64_t count, const void *records,
+                                size_t len)
+{
+    char jpath[PATH_MAX];
+    int rc = journal_path(path, jpath);
+    if (rc) return rc;
+    unsigned char head[CHUNK_HEAD], tail[8];
+    memcpy(head, journal_magic, 8);
+    put64(head + 8, base);
+    put64(head + 16, count);
+    put64(head + 24, len);
+    XXH3_state_t *st = XXH3_createState();
+    if (!st) return -ENOMEM;
+    XXH3_64bits_reset(st);
+    XXH3_64bits_update(st, head, sizeof head);
+    XXH3_64bits_update(st, records, len);
+    put64(tail, XXH3_64bits_digest(st));
+    XXH3_freeState(st);
+    int fd = open(jpath, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return -errno;
+    off_t at = (off_t)*end;
+    rc = ff_io_pwrite_all(fd, head, sizeof head, at);
+    if (!rc) rc = ff_io_pwrite_all(fd, records, len, at + (off_t)sizeof head);
+    if (!rc) rc = ff_io_pwrite_all(fd, tail, sizeof tail, at + (off_t)(sizeof head + len));
+    if (!rc) rc = ff_io_fsync(fd);
+    if (close(fd) && !rc) rc = -errno;
+    /* the first chunk made the file: its directory entry must last too */
+    if (!rc && !*end) {
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof dir, "%s", jpath);
+        char *slash = strrchr(dir, '/');
+        if (slash) *slash = 0;
+        rc = ff_io_fsync_dir(slash ? dir : ".");
+    }
+    if (!rc) *end += sizeof head + len + sizeof tail;
+    return rc;
+}
+
+int ff_statefile_journal_load(const char *path, uint64_t base, struct ff_buf *b, uint64_t *end,
+                              int (*chunk)(void *arg, struct ff_reader *r, uint64_t count), void *arg)
+{
+    *end = 0;
+    char jpath[PATH_MAX];
+    int rc = journal_path(path, jpath);
+    if (rc) return rc;
+    rc = ff_io_read_file(jpath, b);
+    if (rc == -ENOENT) return 0;
+    if (rc) return rc;
+    const unsigned char *d = (const unsigned char *)b->data;
+    size_t off = 0;
+    while (!rc && b->len - off >= CHUNK_HEAD + 8) {
+        struct ff_reader h = {d, b->len, off + 8};
+        uint64_t cbase, count, len, sum;
+        if (memcmp(d + off, journal_magic, 8) || ff_rd_u64(&h, &cbase) || ff_rd_u64(&h, &count) ||
+            ff_rd_u64(&h, &len) || cbase != base || len > b->len - off - CHUNK_HEAD - 8)
+            break;
+        struct ff_reader t = {d, b->len, off + CHUNK_HEAD + (size_t)len};
+        if (ff_rd_u64(&t, &sum) || XXH3_64bits(d + off, CHUNK_HEAD + (size_t)len) != sum) break;
+        struct ff_reader r = {d, off + CHUNK_HEAD + (size_t)len, off + CHUNK_HEAD};
+        rc = chunk(arg, &r, count);
+        if (!rc && r.off != r.len) rc = FF_ECORRUPT;
+        if (!rc) off += CHUNK_HEAD + (size_t)len + 8;
+    }
+    if (rc) return rc;
+    *end = off;
+    if (off < b->len) { /* a torn append, or chunks of an earlier file: gone, so the next append follows the good ones */
+        int fd = open(jpath, O_WRONLY | O_CLOEXEC);
+        if (fd < 0) return -errno;
+        if (ftruncate(fd, (off_t)off)) rc = -errno;
+        if (!rc) rc = ff_io_fsync(fd);
+        close(fd);
+    }
+    return rc;
+}
+
+int ff_statefile_journal_remove(const char *path)
+{
+    char jpath[PATH_MAX];
+    int rc = journal_path(path, jpath);
+    if (rc) return rc;
+    return unlink(jpath) && errno != ENOENT ? -errno : 0;
+}
+
+int ff_statefile_save(const char *path, struct ff_buf *b, int journal, uint64_t count, struct ff_statefile_disk *disk)
+{
+    if (journal) return count ? ff_statefile_journal_append(path, disk->sum, &disk->journal_end, count, b->data, b->len) : 0;
+    int rc = ff_statefile_commit(path, b);
+    if (rc < 0) return rc;
+    disk->sum = ff_statefile_sum(b);
+    disk->bytes = b->len;
+    disk->journal_end = 0;
+    int jrc = ff_statefile_journal_remove(path);
+    if (jrc) /* it names the file before this one, so it is never read */
+        ff_warn("%s.journal: cannot remove it: %s", path, ff_strerror(jrc));
+    return rc;
 }

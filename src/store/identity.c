@@ -5,7 +5,10 @@
  * save's load). One read-write lock: reads (resolution for queries) share it.
  *
  * DATA/IDENTITY:  "FFIDEN01"  count:u64  count × (key:str value:str)  xxh3:u64
- * (key = project '\0' id; str = varint length + bytes). */
+ * (key = project '\0' id; str = varint length + bytes). A save appends the links made since
+ * the last one to DATA/IDENTITY.journal (statefile.h), the same records, and rewrites the file
+ * once the journal would outgrow it or a link was forgotten (an erasure) or revived: the map
+ * only grows, and a save had written all of it at each flush. */
 #include "store/identity.h"
 
 #include <errno.h>
@@ -56,6 +59,12 @@ struct ff_identity {
      * resolves have no link, and this says so from the cache instead of the slots */
     uint64_t *bloom;
     uint64_t changes, saved;   /* changes made, and how many of them the file has */
+    /* what is on disk: links [0, saved_links) (those since are the next journal chunk), the
+     * file's checksum and size, its journal's end; forgettings and revivals since the last
+     * rewrite, which only a rewrite records */
+    size_t saved_links;
+    struct ff_statefile_disk disk;
+    uint64_t unjournaled;
     /* Who gained a link lately, for readers that keep resolutions (ff_identity_linked_since):
      * a ring of the XXH3 hashes of the last ID_LOG ids linked, how many ever were, and a
      * count of forgettings, after which any resolution may have changed. */
@@ -180,6 +189,7 @@ static int put(struct ff_identity *id, struct ff_str key, struct ff_str val)
         id->slots[i] = (uint32_t)id->nlinks;
         bloom_add(id->bloom, id->nslots, h);
     }
+    else if (l->dead) id->unjournaled++; /* revived: an earlier index than the journal reads */
     l->val_off = vo;
     l->val_len = val.len;
     l->dead = 0;
@@ -202,6 +212,19 @@ static struct ff_str resolve(const struct ff_identity *id, struct ff_str project
     return cur;
 }
 
+static int read_links(struct ff_identity *id, struct ff_reader *r, uint64_t count)
+{
+    int rc = 0;
+    for (uint64_t i = 0; !rc && i < count; i++) {
+        struct ff_str k, v;
+        if (ff_rd_str(r, &k) || ff_rd_str(r, &v) || !memchr(k.p, '\0', k.len)) rc = FF_ECORRUPT;
+        else rc = put(id, k, v);
+    }
+    return rc;
+}
+
+static int read_links_chunk(void *arg, struct ff_reader *r, uint64_t count) { return read_links(arg, r, count); }
+
 int ff_identity_open(const char *dir, struct ff_identity **out, char *err, size_t errlen)
 {
     struct ff_identity *id = ff_calloc(1, sizeof *id);
@@ -217,12 +240,15 @@ int ff_identity_open(const char *dir, struct ff_identity **out, char *err, size_
     int rc = ff_statefile_load(path, magic, &b, &r, &count);
     if (rc == 1) rc = 0;
     else if (rc == 0 || rc == FF_ECORRUPT) {
-        for (uint64_t i = 0; !rc && i < count; i++) {
-            struct ff_str k, v;
-            if (ff_rd_str(&r, &k) || ff_rd_str(&r, &v) || !memchr(k.p, '\0', k.len)) rc = FF_ECORRUPT;
-            else rc = put(id, k, v);
-        }
+        if (!rc) rc = read_links(id, &r, count);
         if (!rc && r.off != r.len) rc = FF_ECORRUPT;
+        if (!rc) {
+            id->disk.sum = ff_statefile_sum(&b);
+            id->disk.bytes = b.len;
+            rc = ff_statefile_journal_load(path, id->disk.sum, &b, &id->disk.journal_end, read_links_chunk, id);
+        }
+        id->saved_links = id->nlinks;
+        id->unjournaled = 0;
         if (rc == FF_ECORRUPT)
             snprintf(err, errlen, "%s: damaged (checksum or layout); move it aside and the map is rebuilt from the events "
                                   "the WAL still holds", path);
@@ -363,7 +389,7 @@ int ff_identity_forget(struct ff_identity *id, const char *project, struct ff_st
         if (is_persons_link(id, &id->links[i], project, person, 1, &who)) mark[i] = 1, n++;
     for (size_t i = 0; !rc && i < id->nlinks; i++)
         if (mark[i]) id->links[i].dead = 1, id->live--;
-    if (n) id->changes++, __atomic_store_n(&id->forgets, id->forgets + 1, __ATOMIC_RELEASE); /* memos read it unlocked */
+    if (n) id->changes++, id->unjournaled++, __atomic_store_n(&id->forgets, id->forgets + 1, __ATOMIC_RELEASE); /* memos read it unlocked */
     ff_free(mark);
     write_unlock(id);
     return rc;
@@ -391,8 +417,19 @@ int ff_identity_linked_since(struct ff_identity *id, const struct ff_identity_ma
     return rc;
 }
 
+static int put_link(struct ff_buf *b, const struct ff_identity *id, const struct link *l)
+{
+    int rc = ff_buf_put_varint(b, l->key_len);
+    if (!rc) rc = ff_buf_append(b, id->arena.data + l->key_off, l->key_len);
+    if (!rc) rc = ff_buf_put_varint(b, l->val_len);
+    if (!rc) rc = ff_buf_append(b, id->arena.data + l->val_off, l->val_len);
+    return rc;
+}
+
 int ff_identity_save(struct ff_identity *id, const char *dir)
 {
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/IDENTITY", dir);
     read_lock(id);
     uint64_t changes = id->changes;
     if (changes == id->saved) {
@@ -401,25 +438,32 @@ int ff_identity_save(struct ff_identity *id, const char *dir)
     }
     struct ff_buf b;
     ff_buf_init(&b, (size_t)1 << 40);
-    int rc = ff_statefile_begin(&b, magic, id->live);
-    for (size_t i = 0; !rc && i < id->nlinks; i++) {
-        const struct link *l = &id->links[i];
-        if (l->dead) continue;
-        rc = ff_buf_put_varint(&b, l->key_len);
-        if (!rc) rc = ff_buf_append(&b, id->arena.data + l->key_off, l->key_len);
-        if (!rc) rc = ff_buf_put_varint(&b, l->val_len);
-        if (!rc) rc = ff_buf_append(&b, id->arena.data + l->val_off, l->val_len);
+    const size_t nlinks = id->nlinks;
+    const uint64_t unjournaled = id->unjournaled;
+    int rc = 0, journal = !unjournaled && id->disk.bytes;
+    uint64_t n = 0;
+    if (journal) { /* the links made since, if they are few enough */
+        for (size_t i = id->saved_links; !rc && i < nlinks; i++)
+            if (!id->links[i].dead) rc = put_link(&b, id, &id->links[i]), n++;
+        journal = !rc && id->disk.journal_end + b.len <= id->disk.bytes;
     }
+    if (!rc && !journal) {
+        rc = ff_statefile_begin(&b, magic, id->live);
+        for (size_t i = 0; !rc && i < nlinks; i++)
+            if (!id->links[i].dead) rc = put_link(&b, id, &id->links[i]);
+    }
+    struct ff_statefile_disk disk = id->disk;
     read_unlock(id);
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/IDENTITY", dir);
-    if (!rc) rc = ff_statefile_commit(path, &b);
-    ff_buf_free(&b);
+    if (!rc) rc = ff_statefile_save(path, &b, journal, n, &disk);
     if (rc >= 0) { /* links added while this was written are for the next save */
         write_lock(id);
         id->saved = changes;
+        id->saved_links = nlinks;
+        id->disk = disk;
+        if (!journal) id->unjournaled -= unjournaled;
         write_unlock(id);
     }
+    ff_buf_free(&b);
     return rc < 0 ? rc : 0;
 }
 

@@ -7,7 +7,11 @@
  *
  * DATA/SESSIONS:  "FFSESS01"  count:u64  count × device  xxh3:u64
  *   device  := key:str touched:i64 n:u8 n × (start:i64 end:i64 id:u64 campaign:u64 day:i64)
- * (key = project '\0' device id; str = varint length + bytes; integers little-endian). */
+ * (key = project '\0' device id; str = varint length + bytes; integers little-endian).
+ * A save writes the devices that changed since the last one to DATA/SESSIONS.journal
+ * (statefile.h), the same device records, a later one replacing an earlier one of its key,
+ * and rewrites the file (dropping idle devices) once the journal would outgrow it: a save
+ * had written every device of the last two days at each flush. */
 #include "store/sessions.h"
 
 #include <errno.h>
@@ -42,6 +46,7 @@ struct sess {
 struct device {
     uint64_t hash, key_off;
     uint32_t key_len, n, cap;
+    uint8_t dirty;      /* changed since the last save */
     int64_t touched;    /* receive time of the last event assigned */
     struct sess *s;     /* most devices hold one or two */
 };
@@ -54,6 +59,8 @@ struct ff_sessions {
     uint32_t *slots;      /* device index + 1; 0 = empty */
     size_t nslots;        /* a power of two */
     uint64_t changes, saved;
+    struct ff_statefile_disk disk; /* what DATA/SESSIONS and its journal hold */
+    int rewrite;          /* a failed save lost track of what changed: the next one rewrites */
     struct ff_deriver deriver; /* reads an event's campaign */
     int deriver_ready;
 };
@@ -258,6 +265,7 @@ int ff_sessions_assign(struct ff_sessions *ss, const struct ff_event *ev, const 
     int rc = place(d, key, t, c, day, timeout, &s);
     if (ev->received_at_us > d->touched) d->touched = ev->received_at_us;
     hex16(s.id, id);
+    d->dirty = 1;
     ss->changes++;
     pthread_mutex_unlock(&ss->mu);
     return rc ? rc : 1;
@@ -278,19 +286,22 @@ void ff_sessions_forget(struct ff_sessions *ss, const char *project, struct ff_s
                          (plen == 0 && strcmp(project, FF_DEFAULT_PROJECT) == 0);
         if (in_project && ff_str_eq(id, who) && d->n) {
             d->n = 0;
-            d->touched = INT64_MIN; /* dropped at the next save */
+            d->touched = INT64_MIN; /* dropped at the next rewrite */
+            d->dirty = 1;
             ss->changes++;
         }
     }
     pthread_mutex_unlock(&ss->mu);
 }
 
-/* Rebuilds the table without devices that went quiet before `cutoff`. Under mu. */
-static int drop_idle(struct ff_sessions *ss, int64_t cutoff)
+/* Rebuilds the table without devices that went quiet before `cutoff`: always (`all`), or
+ * once they are an eighth of it (rebuilding for every few that cross the line would cost a
+ * copy of every key at each save). Under mu. */
+static int drop_idle(struct ff_sessions *ss, int64_t cutoff, int all)
 {
     size_t keep = 0;
     for (size_t i = 0; i < ss->ndev; i++) keep += ss->dev[i].touched >= cutoff && ss->dev[i].n;
-    if (keep == ss->ndev) return 0;
+    if (keep == ss->ndev || (!all && (ss->ndev - keep) * 8 < ss->ndev)) return 0;
     struct ff_buf arena;
     ff_buf_init(&arena, ss->arena.max);
     size_t j = 0;
@@ -335,33 +346,51 @@ static int put_device(struct ff_buf *b, const struct ff_sessions *ss, const stru
 
 int ff_sessions_save(struct ff_sessions *ss, const char *dir, int64_t now_us)
 {
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/SESSIONS", dir);
     pthread_mutex_lock(&ss->mu);
     uint64_t changes = ss->changes;
     if (changes == ss->saved) {
         pthread_mutex_unlock(&ss->mu);
         return 0;
     }
-    int rc = drop_idle(ss, now_us - IDLE_DROP_US);
     struct ff_buf b;
     ff_buf_init(&b, (size_t)1 << 40);
-    if (!rc) rc = ff_statefile_begin(&b, magic, ss->ndev);
-    for (size_t i = 0; !rc && i < ss->ndev; i++) rc = put_device(&b, ss, &ss->dev[i]);
-    pthread_mutex_unlock(&ss->mu);
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/SESSIONS", dir);
-    if (!rc) rc = ff_statefile_commit(path, &b);
-    ff_buf_free(&b);
-    if (rc >= 0) { /* what was assigned while this was written is for the next save */
-        pthread_mutex_lock(&ss->mu);
-        ss->saved = changes;
-        pthread_mutex_unlock(&ss->mu);
+    int rc = drop_idle(ss, now_us - IDLE_DROP_US, 0), journal = 0;
+    uint64_t n = 0;
+    if (!rc && !ss->rewrite && ss->disk.bytes) { /* the devices that changed, if they are few enough */
+        for (size_t i = 0; !rc && i < ss->ndev; i++)
+            if (ss->dev[i].dirty) rc = put_device(&b, ss, &ss->dev[i]), n++;
+        journal = !rc && ss->disk.journal_end + b.len <= ss->disk.bytes;
     }
+    if (!rc && !journal) { /* the whole file again, without the devices gone quiet */
+        rc = drop_idle(ss, now_us - IDLE_DROP_US, 1);
+        if (!rc) rc = ff_statefile_begin(&b, magic, ss->ndev);
+        for (size_t i = 0; !rc && i < ss->ndev; i++) rc = put_device(&b, ss, &ss->dev[i]);
+    }
+    if (!rc)
+        for (size_t i = 0; i < ss->ndev; i++) ss->dev[i].dirty = 0;
+    struct ff_statefile_disk disk = ss->disk;
+    pthread_mutex_unlock(&ss->mu);
+    if (!rc) rc = ff_statefile_save(path, &b, journal, n, &disk);
+    pthread_mutex_lock(&ss->mu);
+    if (rc >= 0) { /* what was assigned while this was written is for the next save */
+        ss->saved = changes;
+        ss->disk = disk;
+        ss->rewrite = 0;
+    } else {
+        ss->rewrite = 1; /* the devices written are no longer marked */
+    }
+    pthread_mutex_unlock(&ss->mu);
+    ff_buf_free(&b);
     return rc < 0 ? rc : 0;
 }
 
 /* ---- loading ---- */
 
-static int read_device(struct ff_sessions *ss, struct ff_reader *r)
+/* A device record; a later one of the same key (from the journal, `replace`) takes the
+ * earlier one's place. */
+static int read_device(struct ff_sessions *ss, struct ff_reader *r, int replace)
 {
     struct ff_str key;
     uint64_t touched;
@@ -370,12 +399,17 @@ static int read_device(struct ff_sessions *ss, struct ff_reader *r)
         ff_rd_u64(r, &touched) || ff_rd_u8(r, &n) || n > MAX_SESSIONS)
         return FF_ECORRUPT;
     uint64_t h = XXH3_64bits(key.p, key.len);
-    if (find(ss, key, h)) return FF_ECORRUPT; /* each device once */
-    struct device *d = add(ss, key, h);
-    if (!d) return -ENOMEM;
+    struct device *d = find(ss, key, h);
+    if (d && !replace) return FF_ECORRUPT; /* each device once */
+    if (!d && !(d = add(ss, key, h))) return -ENOMEM;
     d->touched = (int64_t)touched;
-    if (n && !(d->s = ff_malloc(n * sizeof *d->s))) return -ENOMEM;
-    d->cap = n;
+    d->n = 0;
+    if (n > d->cap) {
+        struct sess *ns = ff_realloc(d->s, n * sizeof *ns);
+        if (!ns) return -ENOMEM;
+        d->s = ns;
+        d->cap = n;
+    }
     for (uint8_t i = 0; i < n; i++) {
         uint64_t v[5];
         for (int k = 0; k < 5; k++)
@@ -385,6 +419,13 @@ static int read_device(struct ff_sessions *ss, struct ff_reader *r)
     }
     d->n = n;
     return 0;
+}
+
+static int read_chunk(void *arg, struct ff_reader *r, uint64_t count)
+{
+    int rc = 0;
+    for (uint64_t i = 0; !rc && i < count; i++) rc = read_device(arg, r, 1);
+    return rc;
 }
 
 int ff_sessions_open(const char *dir, struct ff_sessions **out, char *err, size_t errlen)
@@ -403,8 +444,13 @@ int ff_sessions_open(const char *dir, struct ff_sessions **out, char *err, size_
     if (rc == 1) {
         rc = 0;
     } else if (rc == 0 || rc == FF_ECORRUPT) {
-        for (uint64_t i = 0; !rc && i < count; i++) rc = read_device(ss, &r);
+        for (uint64_t i = 0; !rc && i < count; i++) rc = read_device(ss, &r, 0);
         if (!rc && r.off != r.len) rc = FF_ECORRUPT;
+        if (!rc) {
+            ss->disk.sum = ff_statefile_sum(&b);
+            ss->disk.bytes = b.len;
+            rc = ff_statefile_journal_load(path, ss->disk.sum, &b, &ss->disk.journal_end, read_chunk, ss);
+        }
         if (rc == FF_ECORRUPT)
             snprintf(err, errlen, "%s: damaged (checksum or layout); move it aside and sessions start afresh (events "
                                   "already stored keep their session ids)", path);

@@ -2,7 +2,9 @@
  * session (inactivity, with its timeout configurable; midnight in the project's zone, read
  * from tzdata; a new campaign, from UTM tags in the page URL or context.campaign), late
  * events, which calls belong to sessions, device keys, and DATA/SESSIONS across a reopen
- * giving the same ids. */
+ * giving the same ids, its journal of what changed between rewrites included. */
+#include <sys/stat.h>
+
 #include "testutil.h"
 
 #include "core/timeutil.h"
@@ -239,6 +241,152 @@ static void test_forget_and_idle_devices(void **state)
     assert_int_equal(ff_sessions_devices(f->ss), 1);
 }
 
+
+static long size_of(const struct fx *f, const char *name)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", f->dir, name);
+    struct stat st;
+    return stat(path, &st) ? -1 : (long)st.st_size;
+}
+
+static void reopen(struct fx *f)
+{
+    ff_sessions_free(f->ss);
+    char err[512];
+    f->ss = NULL;
+    assert_int_equal(ff_sessions_open(f->dir, &f->ss, err, sizeof err), 0);
+}
+
+static void many_devices(struct fx *f, int n, int64_t t)
+{
+    char anon[32];
+    for (int i = 0; i < n; i++) {
+        snprintf(anon, sizeof anon, "d%d", i);
+        page(f->ss, anon, t, "https://x.test/", NULL);
+    }
+}
+
+/* A save writes the devices that changed since the last one to SESSIONS.journal, not every
+ * device again; a reopen reads the file, then the journal, a device's later record winning;
+ * once the journal would outgrow the file, the file is rewritten and the journal goes. */
+static void test_saves_journal_what_changed(void **state)
+{
+    struct fx *f = *state;
+    many_devices(f, 2000, T0);
+    assert_int_equal(ff_sessions_save(f->ss, f->dir, T0 + MIN_US), 0);
+    const long whole = size_of(f, "SESSIONS");
+    assert_true(whole > 2000 * 40);
+    assert_int_equal(size_of(f, "SESSIONS.journal"), -1);
+    /* one device starts a session, then goes on in it: two small chunks, the file as it was */
+    char x0[32];
+    snprintf(x0, sizeof x0, "%s", page(f->ss, "d7", T0 + 90 * MIN_US, "https://x.test/", NULL));
+    assert_int_equal(ff_sessions_save(f->ss, f->dir, T0 + 91 * MIN_US), 0);
+    const long j1 = size_of(f, "SESSIONS.journal");
+    assert_true(j1 > 0 && j1 < 300);
+    assert_string_equal(page(f->ss, "d7", T0 + 100 * MIN_US, "https://x.test/", NULL), x0);
+    assert_int_equal(ff_sessions_save(f->ss, f->dir, T0 + 101 * MIN_US), 0);
+    assert_true(size_of(f, "SESSIONS.journal") > j1 && size_of(f, "SESSIONS.journal") < 2 * j1 + 100);
+    assert_int_equal(size_of(f, "SESSIONS"), whole);
+    reopen(f);
+    assert_int_equal(ff_sessions_devices(f->ss), 2000);
+    /* d7's session as the second chunk left it (it ended at 100 minutes): 110 joins it; with
+     * only the file's record it would have started another */
+    assert_string_equal(page(f->ss, "d7", T0 + 110 * MIN_US, "https://x.test/", NULL), x0);
+    /* the file's devices are there: d8's session from T0 goes on at T0 + 20 minutes */
+    char d8[32];
+    snprintf(d8, sizeof d8, "%s", page(f->ss, "d8", T0, "https://x.test/", NULL));
+    assert_string_equal(page(f->ss, "d8", T0 + 20 * MIN_US, "https://x.test/", NULL), d8);
+    /* every device changes: more than the file again, so it is rewritten and the journal goes */
+    many_devices(f, 2000, T0 + 200 * MIN_US);
+    assert_int_equal(ff_sessions_save(f->ss, f->dir, T0 + 201 * MIN_US), 0);
+    assert_int_equal(size_of(f, "SESSIONS.journal"), -1);
+    assert_true(size_of(f, "SESSIONS") > whole);
+    char y0[32];
+    snprintf(y0, sizeof y0, "%s", page(f->ss, "d9", T0 + 200 * MIN_US, "https://x.test/", NULL));
+    reopen(f);
+    assert_string_equal(page(f->ss, "d9", T0 + 210 * MIN_US, "https://x.test/", NULL), y0);
+}
+
+static void append_bytes(const struct fx *f, const char *name, const char *bytes, size_t n)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", f->dir, name);
+    FILE *fp = fopen(path, "ab");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(bytes, 1, n, fp), n);
+    fclose(fp);
+}
+
+/* A crash in the middle of an append leaves a torn chunk: the reopen keeps the whole chunks
+ * before it, cuts it off, and the next append follows the good ones. */
+static void test_a_torn_journal_tail_is_cut_off(void **state)
+{
+    struct fx *f = *state;
+    many_devices(f, 10, T0);
+    assert_int_equal(ff_sessions_save(f->ss, f->dir, T0 + MIN_US), 0);
+    char a0[32], b0[32];
+    snprintf(a0, sizeof a0, "%s", page(f->ss, "d1", T0 + 90 * MIN_US, "https://x.test/", NULL));
+    assert_int_equal(ff_sessions_save(f->ss, f->dir, T0 + 91 * MIN_US), 0);
+    const long good = size_of(f, "SESSIONS.journal");
+    assert_true(good > 0);
+    append_bytes(f, "SESSIONS.journal", "FFJRNL01\1\2\3", 11);
+    reopen(f);
+    assert_int_equal(size_of(f, "SESSIONS.journal"), good);
+    assert_string_equal(page(f->ss, "d1", T0 + 100 * MIN_US, "https://x.test/", NULL), a0);
+    snprintf(b0, sizeof b0, "%s", page(f->ss, "d2", T0 + 90 * MIN_US, "https://x.test/", NULL));
+    assert_int_equal(ff_sessions_save(f->ss, f->dir, T0 + 101 * MIN_US), 0);
+    assert_true(size_of(f, "SESSIONS.journal") > good);
+    reopen(f);
+    assert_string_equal(page(f->ss, "d1", T0 + 110 * MIN_US, "https://x.test/", NULL), a0);
+    assert_string_equal(page(f->ss, "d2", T0 + 100 * MIN_US, "https://x.test/", NULL), b0);
+}
+
+/* A journal left from before a rewrite (its removal failed, or a crash came between) names
+ * the file it extended: the rewritten file does not take its chunks. */
+static void test_a_journal_of_an_earlier_file_is_not_read(void **state)
+{
+    struct fx *f = *state;
+    many_devices(f, 10, T0);
+    assert_int_equal(ff_sessions_save(f->ss, f->dir, T0 + MIN_US), 0);
+    page(f->ss, "d1", T0 + 90 * MIN_US, "https://x.test/", NULL);
+    assert_int_equal(ff_sessions_save(f->ss, f->dir, T0 + 91 * MIN_US), 0);
+    char path[256], old[4096];
+    snprintf(path, sizeof path, "%s/SESSIONS.journal", f->dir);
+    FILE *fp = fopen(path, "rb");
+    assert_non_null(fp);
+    size_t n = fread(old, 1, sizeof old, fp);
+    fclose(fp);
+    assert_true(n > 0 && n < sizeof old);
+    /* every device changes (d1 starts yet another session): the file is rewritten */
+    many_devices(f, 10, T0 + 200 * MIN_US);
+    char d1[32];
+    snprintf(d1, sizeof d1, "%s", page(f->ss, "d1", T0 + 200 * MIN_US, "https://x.test/", NULL));
+    assert_int_equal(ff_sessions_save(f->ss, f->dir, T0 + 201 * MIN_US), 0);
+    assert_int_equal(size_of(f, "SESSIONS.journal"), -1);
+    append_bytes(f, "SESSIONS.journal", old, n); /* back, as if its removal had failed */
+    reopen(f);
+    assert_int_equal(size_of(f, "SESSIONS.journal"), 0);
+    /* d1 as the rewritten file has it, not as the old chunk did */
+    assert_string_equal(page(f->ss, "d1", T0 + 210 * MIN_US, "https://x.test/", NULL), d1);
+}
+
+/* A save with nothing to write (the only changed devices went quiet two days ago and were
+ * let go) leaves the file and the journal as they were. */
+static void test_a_save_of_nothing_keeps_the_file(void **state)
+{
+    struct fx *f = *state;
+    many_devices(f, 10, T0 + 3 * 24 * 60 * MIN_US);
+    assert_int_equal(ff_sessions_save(f->ss, f->dir, T0 + 3 * 24 * 60 * MIN_US), 0);
+    const long whole = size_of(f, "SESSIONS");
+    page(f->ss, "old1", T0, "https://x.test/", NULL);
+    page(f->ss, "old2", T0, "https://x.test/", NULL);
+    assert_int_equal(ff_sessions_save(f->ss, f->dir, T0 + 3 * 24 * 60 * MIN_US + MIN_US), 0);
+    assert_int_equal(size_of(f, "SESSIONS"), whole);
+    reopen(f);
+    assert_int_equal(ff_sessions_devices(f->ss), 10);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -250,6 +398,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_which_calls_have_sessions, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_gives_the_same_ids, setup, teardown),
         cmocka_unit_test_setup_teardown(test_forget_and_idle_devices, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_saves_journal_what_changed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_torn_journal_tail_is_cut_off, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_journal_of_an_earlier_file_is_not_read, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_save_of_nothing_keeps_the_file, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

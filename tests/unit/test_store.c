@@ -549,6 +549,74 @@ static void test_identity_map(void **state)
     assert_non_null(strstr(err, "IDENTITY"));
 }
 
+static long identity_file(const struct fx *f, const char *name)
+{
+    char path[300];
+    snprintf(path, sizeof path, "%s/%s", f->dir, name);
+    struct stat st;
+    return stat(path, &st) ? -1 : (long)st.st_size;
+}
+
+/* A save appends the links made since the last one to IDENTITY.journal rather than writing
+ * the whole map again; a reopen reads both; the file is rewritten once the journal would
+ * outgrow it, or after a link was forgotten (a journal only adds). */
+static void test_identity_journal(void **state)
+{
+    struct fx *f = *state;
+    struct ff_identity *id;
+    char err[512];
+    char anon[32], user[32];
+    assert_int_equal(ff_identity_open(f->dir, &id, err, sizeof err), 0);
+    memset(&link_memo, 0, sizeof link_memo);
+    for (int i = 0; i < 1000; i++) {
+        snprintf(anon, sizeof anon, "anon-%d", i), snprintf(user, sizeof user, "user-%d", i);
+        link_ev(id, FF_EV_IDENTIFY, "p", user, anon, "");
+    }
+    assert_int_equal(ff_identity_save(id, f->dir), 0);
+    const long whole = identity_file(f, "IDENTITY");
+    assert_true(whole > 1000 * 15);
+    assert_int_equal(identity_file(f, "IDENTITY.journal"), -1);
+    for (int i = 1000; i < 1010; i++) {
+        snprintf(anon, sizeof anon, "anon-%d", i), snprintf(user, sizeof user, "user-%d", i);
+        link_ev(id, FF_EV_IDENTIFY, "p", user, anon, "");
+    }
+    assert_int_equal(ff_identity_save(id, f->dir), 0);
+    link_ev(id, FF_EV_ALIAS, "p", "user-x", "", "user-1005"); /* user-1005 is now user-x */
+    assert_int_equal(ff_identity_save(id, f->dir), 0);
+    assert_int_equal(identity_file(f, "IDENTITY"), whole);
+    const long j = identity_file(f, "IDENTITY.journal");
+    assert_true(j > 0 && j < whole / 10);
+    ff_identity_free(id);
+    assert_int_equal(ff_identity_open(f->dir, &id, err, sizeof err), 0);
+    assert_int_equal(ff_identity_count(id), 1011);
+    expect_person(id, "p", "", "anon-3", "user-3");       /* from the file */
+    expect_person(id, "p", "", "anon-1004", "user-1004"); /* from the journal's first chunk */
+    expect_person(id, "p", "", "anon-1005", "user-x");    /* through its second */
+    /* erasure: the next save rewrites the file, without the journal */
+    assert_int_equal(ff_identity_forget(id, "p", S_("user-3")), 0);
+    assert_int_equal(ff_identity_save(id, f->dir), 0);
+    assert_int_equal(identity_file(f, "IDENTITY.journal"), -1);
+    ff_identity_free(id);
+    assert_int_equal(ff_identity_open(f->dir, &id, err, sizeof err), 0);
+    assert_int_equal(ff_identity_count(id), 1010);
+    expect_person(id, "p", "", "anon-3", "anon-3");
+    expect_person(id, "p", "", "anon-1005", "user-x");
+    /* many links at once: more than the file again, so it is rewritten */
+    memset(&link_memo, 0, sizeof link_memo);
+    for (int i = 2000; i < 4000; i++) {
+        snprintf(anon, sizeof anon, "anon-%d", i), snprintf(user, sizeof user, "user-%d", i);
+        link_ev(id, FF_EV_IDENTIFY, "p", user, anon, "");
+    }
+    assert_int_equal(ff_identity_save(id, f->dir), 0);
+    assert_int_equal(identity_file(f, "IDENTITY.journal"), -1);
+    assert_true(identity_file(f, "IDENTITY") > whole);
+    ff_identity_free(id);
+    assert_int_equal(ff_identity_open(f->dir, &id, err, sizeof err), 0);
+    assert_int_equal(ff_identity_count(id), 3010);
+    expect_person(id, "p", "", "anon-3999", "user-3999");
+    ff_identity_free(id);
+}
+
 /* Readers on several threads resolve persons while identify calls link new ids (and the
  * map grows, moving its slots): every answer is the id itself before its link and its
  * user after, never anything else, and never back. */
@@ -693,6 +761,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_retention, setup, teardown),
         cmocka_unit_test_setup_teardown(test_manifest_v1_upgrade, setup, teardown),
         cmocka_unit_test_setup_teardown(test_identity_map, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_identity_journal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_identity_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_merge_failures, setup, teardown),
     };
