@@ -124,15 +124,12 @@ int ff_statefile_journal_load(const char *path, uint64_t base, struct ff_buf *b,
         if (!rc) off += CHUNK_HEAD + (size_t)len + 8;
     }
     if (rc) return rc;
+    /* What follows (a torn append, or chunks of an earlier file) stays: the next append
+     * overwrites it from here, and whatever is left after that ends the journal as it does
+     * now. Not cut off here: a reader that opens the state while the server appends would
+     * take a chunk half written for a torn one. */
     *end = off;
-    if (off < b->len) { /* a torn append, or chunks of an earlier file: gone, so the next append follows the good ones */
-        int fd = open(jpath, O_WRONLY | O_CLOEXEC);
-        if (fd < 0) return -errno;
-        if (ftruncate(fd, (off_t)off)) rc = -errno;
-        if (!rc) rc = ff_io_fsync(fd);
-        close(fd);
-    }
-    return rc;
+    return 0;
 }
 
 int ff_statefile_journal_remove(const char *path)

@@ -10,7 +10,7 @@
  *            xxh3:u64le of all before it in the chunk
  * base is the checksum of the file the chunk extends: a journal left from before a rewrite
  * (its removal failed, or a crash came first) matches no file and is not read. A torn or
- * damaged chunk ends the journal there. */
+ * damaged chunk ends the journal there: the next append overwrites it. */
 #ifndef FF_STATEFILE_H
 #define FF_STATEFILE_H
 
@@ -40,8 +40,9 @@ int ff_statefile_journal_append(const char *path, uint64_t base, uint64_t *end, 
                                 size_t len);
 /* Reads PATH.journal: each chunk extending base, in order, to chunk(arg, reader over its
  * records, count), which returns 0 or an error that ends the read. Sets *end to the end of
- * the last whole chunk, and cuts off what follows it (a torn append, or a journal of an
- * earlier file: then *end is 0). 0 (no journal is 0 too), or an error. */
+ * the last whole chunk (0 for a journal of an earlier file), where the next append goes.
+ * Changes nothing on disk: readers of a live server's data call it too. 0 (no journal is 0
+ * too), or an error. */
 int ff_statefile_journal_load(const char *path, uint64_t base, struct ff_buf *b, uint64_t *end,
                               int (*chunk)(void *arg, struct ff_reader *r, uint64_t count), void *arg);
 /* Removes PATH.journal after a rewrite of PATH: 0 or a negative error. */

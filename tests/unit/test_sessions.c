@@ -319,7 +319,7 @@ static void append_bytes(const struct fx *f, const char *name, const char *bytes
 }
 
 /* A crash in the middle of an append leaves a torn chunk: the reopen keeps the whole chunks
- * before it, cuts it off, and the next append follows the good ones. */
+ * before it, and the next append overwrites it, so later reopens read on past it. */
 static void test_a_torn_journal_tail_is_cut_off(void **state)
 {
     struct fx *f = *state;
@@ -332,7 +332,7 @@ static void test_a_torn_journal_tail_is_cut_off(void **state)
     assert_true(good > 0);
     append_bytes(f, "SESSIONS.journal", "FFJRNL01\1\2\3", 11);
     reopen(f);
-    assert_int_equal(size_of(f, "SESSIONS.journal"), good);
+    assert_int_equal(size_of(f, "SESSIONS.journal"), good + 11); /* nothing written by reading */
     assert_string_equal(page(f->ss, "d1", T0 + 100 * MIN_US, "https://x.test/", NULL), a0);
     snprintf(b0, sizeof b0, "%s", page(f->ss, "d2", T0 + 90 * MIN_US, "https://x.test/", NULL));
     assert_int_equal(ff_sessions_save(f->ss, f->dir, T0 + 101 * MIN_US), 0);
@@ -366,9 +366,14 @@ static void test_a_journal_of_an_earlier_file_is_not_read(void **state)
     assert_int_equal(size_of(f, "SESSIONS.journal"), -1);
     append_bytes(f, "SESSIONS.journal", old, n); /* back, as if its removal had failed */
     reopen(f);
-    assert_int_equal(size_of(f, "SESSIONS.journal"), 0);
     /* d1 as the rewritten file has it, not as the old chunk did */
     assert_string_equal(page(f->ss, "d1", T0 + 210 * MIN_US, "https://x.test/", NULL), d1);
+    /* the next chunk goes at the start, over the old one, and is read */
+    char d2[32];
+    snprintf(d2, sizeof d2, "%s", page(f->ss, "d2", T0 + 300 * MIN_US, "https://x.test/", NULL));
+    assert_int_equal(ff_sessions_save(f->ss, f->dir, T0 + 301 * MIN_US), 0);
+    reopen(f);
+    assert_string_equal(page(f->ss, "d2", T0 + 310 * MIN_US, "https://x.test/", NULL), d2);
 }
 
 /* A save with nothing to write (the only changed devices went quiet two days ago and were
