@@ -1,5 +1,6 @@
 /* check.c - footfall check --data DIR [--repair]: verify every checksum of the manifest, the
- * parts and the WAL, and with --repair make the directory start again.
+ * parts, the WAL and the identity and sessions state files, and with --repair make the
+ * directory start again.
  *
  * Repair sets damaged parts aside in DATA/damaged/ (their undamaged events are lost to the
  * store but the files stay for forensics) and removes them from the manifest; cuts a torn
@@ -22,9 +23,11 @@
 #include "core/fileio.h"
 #include "store/datadir.h"
 #include "store/dedup_file.h"
+#include "store/identity.h"
 #include "store/manifest.h"
 #include "store/part.h"
 #include "store/schema.h"
+#include "store/sessions.h"
 #include "store/wal.h"
 
 struct report {
@@ -277,6 +280,15 @@ int ff_cmd_check(int argc, char **argv)
         say(&r, err);
     }
     if (torn) r.problems--; /* reported by ff_wal_check, but recovery cuts it: not damage */
+    /* The identity map and the sessions, files and journals, read as a start reads them: a
+     * damaged one stops the start. */
+    int identity_bad = 0, sessions_bad = 0;
+    struct ff_identity *idm = NULL;
+    if (ff_identity_open(dir, &idm, err, sizeof err)) say(&r, err), identity_bad = 1;
+    else ff_identity_free(idm);
+    struct ff_sessions *ss = NULL;
+    if (ff_sessions_open(dir, &ss, err, sizeof err)) say(&r, err), sessions_bad = 1;
+    else ff_sessions_free(ss);
     if (repair) {
         if (nbad || rebuilt) {
             for (size_t i = 0; i < nbad; i++) {
@@ -297,6 +309,24 @@ int ff_cmd_check(int argc, char **argv)
             else {
                 if (nbad) printf("repair  %zu damaged parts (%llu events) moved to %s/damaged/\n", nbad,
                                  (unsigned long long)bad_rows, dir);
+            }
+        }
+        static const char *const state_what[2] = {
+            "the identity map (its links are made again from the events the WAL holds)",
+            "the sessions (open sessions start afresh; stored events keep their session ids)"};
+        const char *const state_files[2] = {"IDENTITY", "SESSIONS"};
+        const int state_bad[2] = {identity_bad, sessions_bad};
+        for (int k = 0; k < 2; k++) {
+            if (!state_bad[k]) continue;
+            char journal[64];
+            snprintf(journal, sizeof journal, "%s.journal", state_files[k]);
+            int e = set_aside(dir, ".", state_files[k]);
+            int je = set_aside(dir, ".", journal);
+            if (e || (je && je != -ENOENT)) {
+                fprintf(stderr, "footfall check: cannot move %s aside: %s\n", state_files[k], ff_strerror(e ? e : je));
+                rc = e ? e : je;
+            } else {
+                printf("repair  %s moved to %s/damaged/\n", state_what[k], dir);
             }
         }
         size_t keys_moved = wal_bad > 0 ? set_aside_keys(dir) : 0;

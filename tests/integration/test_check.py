@@ -138,3 +138,30 @@ def test_flushed_wal_segments_leave_keys_files(footfall):
     srv.start()
     assert srv.stats()["held"] == 160
     srv.stop_ok()
+
+
+def test_damaged_identity_and_sessions_are_set_aside(footfall):
+    """The identity map and the sessions stop a start when damaged; the check names them and
+    --repair sets them (and their journals) aside, so the server starts with every event."""
+    srv, mids = fill(footfall)
+    # an identify and more events: links and sessions, in files and journals
+    srv.start()
+    assert srv.post_json("/v1/identify", {"userId": "u1", "anonymousId": "anon-1", "messageId": uid()},
+                         write_key="k").status_code == 200
+    srv.stop_ok()
+    for name in ("IDENTITY", "SESSIONS"):
+        assert (srv.data_dir / name).exists(), name
+    flip(srv.data_dir / "SESSIONS", 12)
+    flip(srv.data_dir / "IDENTITY", 12)
+    refused = cli("serve", "--listen", "127.0.0.1:0", "--data", srv.data_dir, check=False, timeout=20)
+    assert refused.returncode == 1 and "damaged" in refused.stderr, refused.stderr
+    out = cli("check", "--data", srv.data_dir, check=False)
+    assert out.returncode == 1, out.stdout
+    assert "IDENTITY" in out.stdout and "SESSIONS" in out.stdout and "2 problems found" in out.stdout, out.stdout
+    out = cli("check", "--data", srv.data_dir, "--repair")
+    assert "the identity map" in out.stdout and "the sessions" in out.stdout, out.stdout
+    assert (srv.data_dir / "damaged" / "IDENTITY").exists() and (srv.data_dir / "damaged" / "SESSIONS").exists()
+    assert "0 problems found" in cli("check", "--data", srv.data_dir).stdout
+    srv.start()
+    assert set(mids) <= set(stored(srv))
+    srv.stop_ok()
