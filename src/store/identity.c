@@ -65,6 +65,7 @@ struct ff_identity {
     size_t saved_links;
     struct ff_statefile_disk disk;
     uint64_t unjournaled;
+    pthread_mutex_t save_mu;   /* one save at a time (a flush's, an erasure's): each appends where the last ended */
     /* Who gained a link lately, for readers that keep resolutions (ff_identity_linked_since):
      * a ring of the XXH3 hashes of the last ID_LOG ids linked, how many ever were, and a
      * count of forgettings, after which any resolution may have changed. */
@@ -230,6 +231,7 @@ int ff_identity_open(const char *dir, struct ff_identity **out, char *err, size_
     struct ff_identity *id = ff_calloc(1, sizeof *id);
     if (!id) return -ENOMEM;
     for (int i = 0; i < ID_LOCKS; i++) pthread_rwlock_init(&id->locks[i].rw, NULL);
+    pthread_mutex_init(&id->save_mu, NULL);
     ff_buf_init(&id->arena, (size_t)1 << 40);
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/IDENTITY", dir);
@@ -273,6 +275,7 @@ void ff_identity_free(struct ff_identity *id)
     ff_free(id->slots);
     ff_free(id->bloom);
     for (int i = 0; i < ID_LOCKS; i++) pthread_rwlock_destroy(&id->locks[i].rw);
+    pthread_mutex_destroy(&id->save_mu);
     ff_free(id);
 }
 
@@ -430,10 +433,12 @@ int ff_identity_save(struct ff_identity *id, const char *dir)
 {
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/IDENTITY", dir);
+    pthread_mutex_lock(&id->save_mu);
     read_lock(id);
     uint64_t changes = id->changes;
     if (changes == id->saved) {
         read_unlock(id);
+        pthread_mutex_unlock(&id->save_mu);
         return 0;
     }
     struct ff_buf b;
@@ -463,6 +468,7 @@ int ff_identity_save(struct ff_identity *id, const char *dir)
         if (!journal) id->unjournaled -= unjournaled;
         write_unlock(id);
     }
+    pthread_mutex_unlock(&id->save_mu);
     ff_buf_free(&b);
     return rc < 0 ? rc : 0;
 }

@@ -60,6 +60,7 @@ struct ff_sessions {
     size_t nslots;        /* a power of two */
     uint64_t changes, saved;
     struct ff_statefile_disk disk; /* what DATA/SESSIONS and its journal hold */
+    pthread_mutex_t save_mu;       /* one save at a time (a flush's, an erasure's): each appends where the last ended */
     int rewrite;          /* a failed save lost track of what changed: the next one rewrites */
     struct ff_deriver deriver; /* reads an event's campaign */
     int deriver_ready;
@@ -348,10 +349,12 @@ int ff_sessions_save(struct ff_sessions *ss, const char *dir, int64_t now_us)
 {
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/SESSIONS", dir);
+    pthread_mutex_lock(&ss->save_mu);
     pthread_mutex_lock(&ss->mu);
     uint64_t changes = ss->changes;
     if (changes == ss->saved) {
         pthread_mutex_unlock(&ss->mu);
+        pthread_mutex_unlock(&ss->save_mu);
         return 0;
     }
     struct ff_buf b;
@@ -382,6 +385,7 @@ int ff_sessions_save(struct ff_sessions *ss, const char *dir, int64_t now_us)
         ss->rewrite = 1; /* the devices written are no longer marked */
     }
     pthread_mutex_unlock(&ss->mu);
+    pthread_mutex_unlock(&ss->save_mu);
     ff_buf_free(&b);
     return rc < 0 ? rc : 0;
 }
@@ -433,6 +437,7 @@ int ff_sessions_open(const char *dir, struct ff_sessions **out, char *err, size_
     struct ff_sessions *ss = ff_calloc(1, sizeof *ss);
     if (!ss) return -ENOMEM;
     pthread_mutex_init(&ss->mu, NULL);
+    pthread_mutex_init(&ss->save_mu, NULL);
     ff_buf_init(&ss->arena, (size_t)1 << 40);
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/SESSIONS", dir);
@@ -475,6 +480,7 @@ void ff_sessions_free(struct ff_sessions *ss)
     ff_free(ss->dev);
     ff_free(ss->slots);
     pthread_mutex_destroy(&ss->mu);
+    pthread_mutex_destroy(&ss->save_mu);
     ff_free(ss);
 }
 

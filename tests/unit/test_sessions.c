@@ -3,6 +3,8 @@
  * from tzdata; a new campaign, from UTM tags in the page URL or context.campaign), late
  * events, which calls belong to sessions, device keys, and DATA/SESSIONS across a reopen
  * giving the same ids, its journal of what changed between rewrites included. */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
 
 #include "testutil.h"
@@ -392,6 +394,46 @@ static void test_a_save_of_nothing_keeps_the_file(void **state)
     assert_int_equal(ff_sessions_devices(f->ss), 10);
 }
 
+/* Saves from two threads at once (a flush's and an erasure's) while events come: each
+ * chunk goes after the last, so a reopen has every device. */
+struct saver {
+    struct fx *f;
+    atomic_int *stop;
+    int failures;
+};
+
+static void *save_loop(void *arg)
+{
+    struct saver *sv = arg;
+    while (!atomic_load(sv->stop)) sv->failures += ff_sessions_save(sv->f->ss, sv->f->dir, T0 + MIN_US) != 0;
+    return NULL;
+}
+
+static void test_concurrent_saves_lose_nothing(void **state)
+{
+    struct fx *f = *state;
+    many_devices(f, 50, T0);
+    assert_int_equal(ff_sessions_save(f->ss, f->dir, T0), 0);
+    atomic_int stop = 0;
+    struct saver sv[2] = {{f, &stop, 0}, {f, &stop, 0}};
+    pthread_t t[2];
+    for (int k = 0; k < 2; k++) assert_int_equal(pthread_create(&t[k], NULL, save_loop, &sv[k]), 0);
+    char anon[32], id[FF_SESSION_ID_LEN];
+    for (int i = 0; i < 3000; i++) {
+        snprintf(anon, sizeof anon, "c%d", i);
+        struct ff_event e = ev_at(FF_EV_PAGE, anon, NULL, T0 + i);
+        assert_int_equal(ff_sessions_assign(f->ss, &e, NULL, id), 1);
+    }
+    atomic_store(&stop, 1);
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(pthread_join(t[k], NULL), 0);
+        assert_int_equal(sv[k].failures, 0);
+    }
+    assert_int_equal(ff_sessions_save(f->ss, f->dir, T0 + MIN_US), 0);
+    reopen(f);
+    assert_int_equal(ff_sessions_devices(f->ss), 3050);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -407,6 +449,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_torn_journal_tail_is_cut_off, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_journal_of_an_earlier_file_is_not_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_save_of_nothing_keeps_the_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_saves_lose_nothing, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
