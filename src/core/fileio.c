@@ -102,14 +102,20 @@ int ff_io_fsync_dir(const char *dir)
     return rc;
 }
 
-int ff_io_write_file_atomic_pieces(const char *path, const struct ff_io_piece *pieces, size_t npieces)
+int ff_io_fsync_parent(const char *path)
 {
-    char tmp[PATH_MAX], dir[PATH_MAX];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) return -ENAMETOOLONG;
+    char dir[PATH_MAX];
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
     if (slash) *slash = 0;
     else snprintf(dir, sizeof dir, ".");
+    return ff_io_fsync_dir(dir);
+}
+
+int ff_io_write_file_atomic_pieces(const char *path, const struct ff_io_piece *pieces, size_t npieces)
+{
+    char tmp[PATH_MAX];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) return -ENAMETOOLONG;
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return -errno;
     int rc = injected(FF_IO_WRITE); /* one write as fault injection counts them, however many pieces */
@@ -123,7 +129,7 @@ int ff_io_write_file_atomic_pieces(const char *path, const struct ff_io_piece *p
     }
     /* Past the rename the new contents are what everyone sees: a failure now cannot be
      * undone, only reported. */
-    return ff_io_fsync_dir(dir) ? FF_IO_UNSYNCED : 0;
+    return ff_io_fsync_parent(path) ? FF_IO_UNSYNCED : 0;
 }
 
 int ff_io_write_file_atomic(const char *path, const void *p, size_t n)

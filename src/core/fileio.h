@@ -18,6 +18,7 @@ int ff_io_pwrite_all(int fd, const void *p, size_t n, off_t off);
 int ff_io_fsync(int fd);               /* fdatasync */
 int ff_io_rename(const char *from, const char *to);
 int ff_io_fsync_dir(const char *dir);  /* makes a rename or unlink in `dir` durable */
+int ff_io_fsync_parent(const char *path); /* the same for the directory that holds `path` */
 
 /* Writes `path` so that it holds all of p[0..n) or keeps what it held before: a temporary
  * file beside it, fsync, rename over `path`, fsync of the directory. Returns 0, a negative

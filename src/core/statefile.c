@@ -20,13 +20,18 @@ int ff_statefile_begin(struct ff_buf *b, const char magic[8], uint64_t count)
     return rc ? rc : ff_buf_put_u64(b, count);
 }
 
-int ff_statefile_commit(const char *path, struct ff_buf *b)
+/* Appends the checksum to what b holds and writes it to `path`: 0, FF_IO_UNSYNCED or a
+ * negative error (the old file stays). */
+static int commit(const char *path, struct ff_buf *b)
 {
     int rc = ff_buf_put_u64(b, XXH3_64bits(b->data, b->len));
     return rc ? rc : ff_io_write_file_atomic(path, b->data, b->len);
 }
 
-int ff_statefile_load(const char *path, const char magic[8], struct ff_buf *b, struct ff_reader *r, uint64_t *count)
+/* Reads `path` into b: 0 with *r reading the records (r->len ends before the checksum) and
+ * *count; 1 when there is no such file; FF_ECORRUPT when the magic or checksum is wrong; or
+ * another negative error. */
+static int load(const char *path, const char magic[8], struct ff_buf *b, struct ff_reader *r, uint64_t *count)
 {
     int rc = ff_io_read_file(path, b);
     if (rc == -ENOENT) return 1;
@@ -40,7 +45,8 @@ int ff_statefile_load(const char *path, const char magic[8], struct ff_buf *b, s
     return 0;
 }
 
-uint64_t ff_statefile_sum(const struct ff_buf *b)
+/* The checksum that ends a file held in b: what its journal's chunks name as their base. */
+static uint64_t sum_of(const struct ff_buf *b)
 {
     uint64_t sum = 0;
     struct ff_reader t = {(const unsigned char *)b->data, b->len, b->len >= 8 ? b->len - 8 : 0};
@@ -60,8 +66,11 @@ static void put64(unsigned char *p, uint64_t v)
     for (int i = 0; i < 8; i++) p[i] = (unsigned char)(v >> (8 * i));
 }
 
-int ff_statefile_journal_append(const char *path, uint64_t base, uint64_t *end, uint64_t count, const void *records,
-                                size_t len)
+/* Appends a chunk of `count` records (len bytes) extending the file whose checksum is base
+ * to PATH.journal at offset *end, and makes it durable; moves *end past it. 0, or a
+ * negative error (*end stays). */
+static int journal_append(const char *path, uint64_t base, uint64_t *end, uint64_t count, const void *records,
+                          size_t len)
 {
     char jpath[PATH_MAX];
     int rc = journal_path(path, jpath);
@@ -86,20 +95,16 @@ int ff_statefile_journal_append(const char *path, uint64_t base, uint64_t *end, 
     if (!rc) rc = ff_io_pwrite_all(fd, tail, sizeof tail, at + (off_t)(sizeof head + len));
     if (!rc) rc = ff_io_fsync(fd);
     if (close(fd) && !rc) rc = -errno;
-    /* the first chunk made the file: its directory entry must last too */
-    if (!rc && !*end) {
-        char dir[PATH_MAX];
-        snprintf(dir, sizeof dir, "%s", jpath);
-        char *slash = strrchr(dir, '/');
-        if (slash) *slash = 0;
-        rc = ff_io_fsync_dir(slash ? dir : ".");
-    }
+    if (!rc && !*end) rc = ff_io_fsync_parent(jpath); /* the first chunk made the file: its entry must last too */
     if (!rc) *end += sizeof head + len + sizeof tail;
     return rc;
 }
 
-int ff_statefile_journal_load(const char *path, uint64_t base, struct ff_buf *b, uint64_t *end,
-                              int (*chunk)(void *arg, struct ff_reader *r, uint64_t count), void *arg)
+/* Reads PATH.journal: each chunk extending base, in order, to chunk(arg, ...). Sets *end to
+ * the end of the last whole chunk (0 for a journal of an earlier file), where the next
+ * append goes. */
+static int journal_load(const char *path, uint64_t base, struct ff_buf *b, uint64_t *end, ff_statefile_records_fn chunk,
+                        void *arg)
 {
     *end = 0;
     char jpath[PATH_MAX];
@@ -132,7 +137,7 @@ int ff_statefile_journal_load(const char *path, uint64_t base, struct ff_buf *b,
     return 0;
 }
 
-int ff_statefile_journal_remove(const char *path)
+static int journal_remove(const char *path)
 {
     char jpath[PATH_MAX];
     int rc = journal_path(path, jpath);
@@ -140,15 +145,30 @@ int ff_statefile_journal_remove(const char *path)
     return unlink(jpath) && errno != ENOENT ? -errno : 0;
 }
 
+int ff_statefile_read(const char *path, const char magic[8], struct ff_buf *b, ff_statefile_records_fn file,
+                      ff_statefile_records_fn chunk, void *arg, struct ff_statefile_disk *disk)
+{
+    memset(disk, 0, sizeof *disk);
+    struct ff_reader r;
+    uint64_t count = 0;
+    int rc = load(path, magic, b, &r, &count);
+    if (!rc) rc = file(arg, &r, count);
+    if (!rc && r.off != r.len) rc = FF_ECORRUPT;
+    if (rc) return rc;
+    disk->sum = sum_of(b);
+    disk->bytes = b->len;
+    return journal_load(path, disk->sum, b, &disk->journal_end, chunk, arg);
+}
+
 int ff_statefile_save(const char *path, struct ff_buf *b, int journal, uint64_t count, struct ff_statefile_disk *disk)
 {
-    if (journal) return count ? ff_statefile_journal_append(path, disk->sum, &disk->journal_end, count, b->data, b->len) : 0;
-    int rc = ff_statefile_commit(path, b);
+    if (journal) return count ? journal_append(path, disk->sum, &disk->journal_end, count, b->data, b->len) : 0;
+    int rc = commit(path, b);
     if (rc < 0) return rc;
-    disk->sum = ff_statefile_sum(b);
+    disk->sum = sum_of(b);
     disk->bytes = b->len;
     disk->journal_end = 0;
-    int jrc = ff_statefile_journal_remove(path);
+    int jrc = journal_remove(path);
     if (jrc) /* it names the file before this one, so it is never read */
         ff_warn("%s.journal: cannot remove it: %s", path, ff_strerror(jrc));
     return rc;

@@ -213,8 +213,10 @@ static struct ff_str resolve(const struct ff_identity *id, struct ff_str project
     return cur;
 }
 
-static int read_links(struct ff_identity *id, struct ff_reader *r, uint64_t count)
+/* Links, from the file or a journal's chunk. */
+static int read_links(void *arg, struct ff_reader *r, uint64_t count)
 {
+    struct ff_identity *id = arg;
     int rc = 0;
     for (uint64_t i = 0; !rc && i < count; i++) {
         struct ff_str k, v;
@@ -223,8 +225,6 @@ static int read_links(struct ff_identity *id, struct ff_reader *r, uint64_t coun
     }
     return rc;
 }
-
-static int read_links_chunk(void *arg, struct ff_reader *r, uint64_t count) { return read_links(arg, r, count); }
 
 int ff_identity_open(const char *dir, struct ff_identity **out, char *err, size_t errlen)
 {
@@ -237,18 +237,9 @@ int ff_identity_open(const char *dir, struct ff_identity **out, char *err, size_
     snprintf(path, sizeof path, "%s/IDENTITY", dir);
     struct ff_buf b;
     ff_buf_init(&b, (size_t)1 << 40);
-    uint64_t count = 0;
-    struct ff_reader r;
-    int rc = ff_statefile_load(path, magic, &b, &r, &count);
+    int rc = ff_statefile_read(path, magic, &b, read_links, read_links, id, &id->disk);
     if (rc == 1) rc = 0;
     else if (rc == 0 || rc == FF_ECORRUPT) {
-        if (!rc) rc = read_links(id, &r, count);
-        if (!rc && r.off != r.len) rc = FF_ECORRUPT;
-        if (!rc) {
-            id->disk.sum = ff_statefile_sum(&b);
-            id->disk.bytes = b.len;
-            rc = ff_statefile_journal_load(path, id->disk.sum, &b, &id->disk.journal_end, read_links_chunk, id);
-        }
         id->saved_links = id->nlinks;
         id->unjournaled = 0;
         if (rc == FF_ECORRUPT)

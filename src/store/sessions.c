@@ -359,6 +359,7 @@ int ff_sessions_save(struct ff_sessions *ss, const char *dir, int64_t now_us)
     }
     struct ff_buf b;
     ff_buf_init(&b, (size_t)1 << 40);
+    /* devices gone quiet leave memory first, so that no chunk brings them back */
     int rc = drop_idle(ss, now_us - IDLE_DROP_US, 0), journal = 0;
     uint64_t n = 0;
     if (!rc && !ss->rewrite && ss->disk.bytes) { /* the devices that changed, if they are few enough */
@@ -366,7 +367,7 @@ int ff_sessions_save(struct ff_sessions *ss, const char *dir, int64_t now_us)
             if (ss->dev[i].dirty) rc = put_device(&b, ss, &ss->dev[i]), n++;
         journal = !rc && ss->disk.journal_end + b.len <= ss->disk.bytes;
     }
-    if (!rc && !journal) { /* the whole file again, without the devices gone quiet */
+    if (!rc && !journal) { /* the whole file again, without any device gone quiet */
         rc = drop_idle(ss, now_us - IDLE_DROP_US, 1);
         if (!rc) rc = ff_statefile_begin(&b, magic, ss->ndev);
         for (size_t i = 0; !rc && i < ss->ndev; i++) rc = put_device(&b, ss, &ss->dev[i]);
@@ -425,6 +426,14 @@ static int read_device(struct ff_sessions *ss, struct ff_reader *r, int replace)
     return 0;
 }
 
+/* The file's devices, each once; then the journal's, each replacing what was read before. */
+static int read_file(void *arg, struct ff_reader *r, uint64_t count)
+{
+    int rc = 0;
+    for (uint64_t i = 0; !rc && i < count; i++) rc = read_device(arg, r, 0);
+    return rc;
+}
+
 static int read_chunk(void *arg, struct ff_reader *r, uint64_t count)
 {
     int rc = 0;
@@ -443,19 +452,10 @@ int ff_sessions_open(const char *dir, struct ff_sessions **out, char *err, size_
     snprintf(path, sizeof path, "%s/SESSIONS", dir);
     struct ff_buf b;
     ff_buf_init(&b, (size_t)1 << 40);
-    uint64_t count = 0;
-    struct ff_reader r;
-    int rc = ff_statefile_load(path, magic, &b, &r, &count);
+    int rc = ff_statefile_read(path, magic, &b, read_file, read_chunk, ss, &ss->disk);
     if (rc == 1) {
         rc = 0;
     } else if (rc == 0 || rc == FF_ECORRUPT) {
-        for (uint64_t i = 0; !rc && i < count; i++) rc = read_device(ss, &r, 0);
-        if (!rc && r.off != r.len) rc = FF_ECORRUPT;
-        if (!rc) {
-            ss->disk.sum = ff_statefile_sum(&b);
-            ss->disk.bytes = b.len;
-            rc = ff_statefile_journal_load(path, ss->disk.sum, &b, &ss->disk.journal_end, read_chunk, ss);
-        }
         if (rc == FF_ECORRUPT)
             snprintf(err, errlen, "%s: damaged (checksum or layout); move it aside and sessions start afresh (events "
                                   "already stored keep their session ids)", path);

@@ -322,7 +322,7 @@ static void append_bytes(const struct fx *f, const char *name, const char *bytes
 
 /* A crash in the middle of an append leaves a torn chunk: the reopen keeps the whole chunks
  * before it, and the next append overwrites it, so later reopens read on past it. */
-static void test_a_torn_journal_tail_is_cut_off(void **state)
+static void test_a_torn_journal_tail_is_overwritten(void **state)
 {
     struct fx *f = *state;
     many_devices(f, 10, T0);
@@ -446,7 +446,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reopen_gives_the_same_ids, setup, teardown),
         cmocka_unit_test_setup_teardown(test_forget_and_idle_devices, setup, teardown),
         cmocka_unit_test_setup_teardown(test_saves_journal_what_changed, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_a_torn_journal_tail_is_cut_off, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_torn_journal_tail_is_overwritten, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_journal_of_an_earlier_file_is_not_read, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_save_of_nothing_keeps_the_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_saves_lose_nothing, setup, teardown),
