@@ -134,7 +134,7 @@ screenshots:
 
 bench:
 	@scripts/setup bench
-	@$(MAKE) --no-print-directory all $(BUILD)/ingest_micro $(BUILD)/fsync_cost $(BUILD)/store_bench \
+	@$(MAKE) --no-print-directory all $(BUILD)/ingest_micro $(BUILD)/fsync_cost $(BUILD)/mem_cost $(BUILD)/store_bench \
 	  $(BUILD)/footfall-noparts
 	bench/run
 	$(BUILD)/ingest_micro
@@ -164,6 +164,10 @@ $(BUILD)/bench/store_noparts.o: src/store/store.c
 
 # What one fdatasync costs on this disk (wall, CPU, context switches).
 $(BUILD)/fsync_cost: bench/fsync_cost.c
+	$(CC) $(CFLAGS) -o $@ $<
+
+# What memory new to a process costs on this machine (first touch, and touched again).
+$(BUILD)/mem_cost: bench/mem_cost.c
 	$(CC) $(CFLAGS) -o $@ $<
 
 clean:
