@@ -8,6 +8,7 @@
 
 #include "core/alloc.h"
 #include "core/errors.h"
+#include "store/dedup.h"
 #include "enrich/enrich.h"
 #include "project/projects.h"
 
@@ -63,7 +64,15 @@ uint64_t ff_dedup_hash(struct ff_str project, struct ff_str message_id)
     return h ? h : 1;
 }
 
-static int add_item(struct ff_batch *b, size_t start, uint64_t hash)
+unsigned ff_dedup_check(struct ff_str project, struct ff_str message_id)
+{
+    /* another seed: XXH3's outputs for different seeds are independent */
+    uint64_t seed = XXH3_64bits(project.p, project.len) ^ UINT64_C(0x5bd1e9955bd1e995);
+    unsigned c = (unsigned)(XXH3_64bits_withSeed(message_id.p, message_id.len, seed) >> 52) & FF_DEDUP_CHECK_MASK;
+    return c ? c : 1;
+}
+
+static int add_item(struct ff_batch *b, size_t start, uint64_t hash, unsigned check)
 {
     if (b->nitems == b->cap_items) {
         uint32_t cap = b->cap_items ? b->cap_items * 2 : 64;
@@ -72,7 +81,7 @@ static int add_item(struct ff_batch *b, size_t start, uint64_t hash)
         b->items = p;
         b->cap_items = cap;
     }
-    b->items[b->nitems++] = (struct ff_batch_item){(uint32_t)start, (uint32_t)(b->records.len - start), hash};
+    b->items[b->nitems++] = (struct ff_batch_item){(uint32_t)start, (uint32_t)(b->records.len - start), hash, check};
     return 0;
 }
 
@@ -80,7 +89,7 @@ int batch_add_event(struct ff_batch *b, const struct ff_event *ev)
 {
     size_t start = b->records.len;
     int rc = ff_event_encode(&b->records, ev);
-    if (!rc) rc = add_item(b, start, ff_dedup_hash(ev->project, ev->message_id));
+    if (!rc) rc = add_item(b, start, ff_dedup_hash(ev->project, ev->message_id), ff_dedup_check(ev->project, ev->message_id));
     if (rc) {
         b->records.len = start;
         return rc;
@@ -163,7 +172,7 @@ int batch_add_failure(struct ff_batch *b, const struct ff_ingest_ctx *ctx, int32
     };
     size_t start = b->records.len;
     int rc = ff_quarantine_encode(&b->records, &q);
-    if (!rc) rc = add_item(b, start, 0);
+    if (!rc) rc = add_item(b, start, 0, 0);
     if (rc) {
         b->records.len = start;
         return rc;

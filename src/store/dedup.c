@@ -35,11 +35,31 @@ static size_t find(const struct ff_dedup_entry *slots, size_t cap, uint64_t hash
     return i;
 }
 
-/* hash is in the table of that floor and not expired at now_us. */
-static int present(const struct ff_dedup_entry *slots, size_t cap, int64_t floor, uint64_t hash, int64_t now_us)
+/* The entry's check agrees with `check`: equal, or either unknown (0). */
+static int agrees(const struct ff_dedup_entry *e, unsigned check)
+{
+    unsigned c = (unsigned)((uint64_t)e->expires_us & FF_DEDUP_CHECK_MASK);
+    return !check || !c || c == check;
+}
+
+/* hash is in the table of that floor with a check that agrees, and not expired at now_us. */
+static int present(const struct ff_dedup_entry *slots, size_t cap, int64_t floor, uint64_t hash, unsigned check,
+                   int64_t now_us)
 {
     const struct ff_dedup_entry *e = &slots[find(slots, cap, hash, floor)];
-    return e->hash == hash && !vacant(e, floor) && e->expires_us > now_us;
+    return e->hash == hash && !vacant(e, floor) && e->expires_us > now_us && agrees(e, check);
+}
+
+/* When an id received at `received` expires: exact without a check; with one (has_check),
+ * carrying it in the low bits (check 0 there: unknown, a keys file of version 1), never later
+ * than exact and less than two rounding steps (8.2 ms) earlier. */
+static int64_t expiry(const struct ff_dedup *d, int64_t received, int has_check, unsigned check)
+{
+    int64_t e = received > INT64_MAX - d->window_us ? INT64_MAX : received + d->window_us;
+    if (!has_check) return e;
+    int64_t s = ff_dedup_stamp(e, check);
+    if (s > e && s >= INT64_MIN + FF_DEDUP_CHECK_MASK + 1) s -= FF_DEDUP_CHECK_MASK + 1;
+    return s;
 }
 
 int ff_dedup_init(struct ff_dedup *d, int64_t window_us)
@@ -134,11 +154,11 @@ static struct ff_dedup_entry *new_table(struct ff_dedup *d, size_t cap)
     return t;
 }
 
-int ff_dedup_contains(const struct ff_dedup *d, uint64_t hash, int64_t now_us)
+int ff_dedup_contains_checked(const struct ff_dedup *d, uint64_t hash, unsigned check, int64_t now_us)
 {
-    return present(d->slots, d->cap, d->floor, hash, now_us) ||
-           (d->old && present(d->old, d->old_cap, d->old_floor, hash, now_us)) ||
-           (d->prev && present(d->prev, d->prev_cap, d->prev_floor, hash, now_us));
+    return present(d->slots, d->cap, d->floor, hash, check, now_us) ||
+           (d->old && present(d->old, d->old_cap, d->old_floor, hash, check, now_us)) ||
+           (d->prev && present(d->prev, d->prev_cap, d->prev_floor, hash, check, now_us));
 }
 
 /* Entries expiring at or before this are let go: expired at now_us, or older than the
@@ -374,20 +394,22 @@ int ff_dedup_reserve(struct ff_dedup *d, size_t n, int64_t now_us)
     return cap == d->cap ? 0 : rehash(d, cap, now_us);
 }
 
-int ff_dedup_insert_many(struct ff_dedup *d, const struct ff_dedup_received *e, size_t n, int64_t now_us)
+int ff_dedup_insert_many(struct ff_dedup *d, const struct ff_dedup_received *e, size_t n, int64_t now_us,
+                         int checked)
 {
     int rc = ff_dedup_reserve(d, n, now_us);
     /* Reserved: plain puts, looking slots up a few entries ahead (the table is large and
      * every probe misses the cache). */
     for (size_t i = 0; !rc && i < n; i++) {
         if (i + 16 < n) ff_dedup_prefetch(d, e[i + 16].hash);
-        int64_t r = e[i].received_us, expires = r > INT64_MAX - d->window_us ? INT64_MAX : r + d->window_us;
+        int64_t r = e[i].received_us;
+        int64_t expires = expiry(d, r, 1, checked ? (unsigned)((uint64_t)r & FF_DEDUP_CHECK_MASK) : 0);
         if (e[i].hash && expires > now_us) rc = put(d, e[i].hash, expires, now_us);
     }
     return rc;
 }
 
-int ff_dedup_insert(struct ff_dedup *d, uint64_t hash, int64_t received_us, int64_t now_us)
+int ff_dedup_insert_checked(struct ff_dedup *d, uint64_t hash, unsigned check, int64_t received_us, int64_t now_us)
 {
     if (d->prev && d->prev_max_expires <= now_us) drop_prev(d, now_us); /* all expired: its memory goes back */
     prepare_spare(d);
@@ -396,7 +418,7 @@ int ff_dedup_insert(struct ff_dedup *d, uint64_t hash, int64_t received_us, int6
     if (!rc && (d->used + 1) * 10 > d->cap * 7 && !(rc = start_rebuild(d, now_us)))
         rc = move_old(d, MOVE_PER_INSERT, now_us);
     if (rc) return rc;
-    return put(d, hash, received_us + d->window_us, now_us);
+    return put(d, hash, expiry(d, received_us, check != 0, check), now_us);
 }
 
 /* Backward-shift deletion keeps every probe chain unbroken without tombstones. */

@@ -1,9 +1,13 @@
 /* dedup.h - the set of message ids seen in the last 24 hours.
  *
  * Keys are 64-bit hashes of (project, messageId) (ff_dedup_hash); each entry expires a
- * window after it was received. A new id whose hash equals a remembered one's is taken for a
- * retry: with n ids remembered that happens with probability n / 2^64 per event (5e-12 at the
- * budget's 94 M; README, "Exactly once"). Open addressing with linear probing. The table grows (or
+ * window after it was received. An entry also keeps a 12-bit check of the id from an
+ * independent hash (ff_dedup_check), in the low bits of its expiry (which is then up to 8.2
+ * ms early, never late): a new id whose hash equals a remembered one's is a retry only if the checks
+ * agree too. Without the check that chance match was n / 2^64 per event with n ids
+ * remembered (5e-12 at the budget's 94 M: one event in 200 billion acknowledged and not
+ * stored); with it, n / 2^76. Check 0 is "unknown" and agrees with any: entries from keys
+ * files written before checks were kept (version 1), and callers that have none. Open addressing with linear probing. The table grows (or
  * is rebuilt smaller, when most entries have expired) incrementally: a new table is
  * allocated and each insert moves a few slots of the old one over, dropping expired
  * entries, so no single insert pays for copying millions of entries (that stall showed as
@@ -21,8 +25,17 @@
 
 struct ff_dedup_entry {
     uint64_t hash;       /* 0 = empty */
-    int64_t expires_us;
+    int64_t expires_us;  /* low FF_DEDUP_CHECK_BITS: the id's check when it had one */
 };
+
+/* The id's check: 1 to FF_DEDUP_CHECK_MASK; 0 = unknown. */
+#define FF_DEDUP_CHECK_BITS 12
+#define FF_DEDUP_CHECK_MASK ((1 << FF_DEDUP_CHECK_BITS) - 1)
+/* A time with the check in its low bits, as keys files (version 2) keep received times. */
+static inline int64_t ff_dedup_stamp(int64_t t_us, unsigned check)
+{
+    return (int64_t)(((uint64_t)t_us & ~(uint64_t)FF_DEDUP_CHECK_MASK) | (check & FF_DEDUP_CHECK_MASK));
+}
 
 struct ff_dedup {
     struct ff_dedup_entry *slots; /* the current table */
@@ -69,8 +82,13 @@ int64_t ff_dedup_window_now(const struct ff_dedup *d, int64_t now_us);
 /* Ids received at or before this time were let go for room; INT64_MIN when none were. */
 int64_t ff_dedup_forgotten_before(const struct ff_dedup *d);
 void ff_dedup_free(struct ff_dedup *d);
-/* True when `hash` is present and not expired at `now_us`. */
-int ff_dedup_contains(const struct ff_dedup *d, uint64_t hash, int64_t now_us);
+/* True when `hash` is present with a check that agrees with `check` (0 agrees with any) and
+ * not expired at `now_us`. */
+int ff_dedup_contains_checked(const struct ff_dedup *d, uint64_t hash, unsigned check, int64_t now_us);
+static inline int ff_dedup_contains(const struct ff_dedup *d, uint64_t hash, int64_t now_us)
+{
+    return ff_dedup_contains_checked(d, hash, 0, now_us);
+}
 /* Hints the cache that `hash` will be looked up soon (the table is large; probes miss).
  * Always inlined: gcc 12 judged a call to it free of side effects and removed it. */
 static inline __attribute__((always_inline)) void ff_dedup_prefetch(const struct ff_dedup *d, uint64_t hash)
@@ -79,18 +97,26 @@ static inline __attribute__((always_inline)) void ff_dedup_prefetch(const struct
     __builtin_prefetch(&d->slots[h & (d->cap - 1)]);
     if (d->prev) __builtin_prefetch(&d->prev[h & (d->prev_cap - 1)]);
 }
-/* Remembers `hash` as received at `received_us`. 0 or -ENOMEM. */
-int ff_dedup_insert(struct ff_dedup *d, uint64_t hash, int64_t received_us, int64_t now_us);
+/* Remembers `hash` with its `check` as received at `received_us`. With a check the expiry
+ * carries it, up to 8.2 ms early; without one (0) it is exact. 0 or -ENOMEM. */
+int ff_dedup_insert_checked(struct ff_dedup *d, uint64_t hash, unsigned check, int64_t received_us, int64_t now_us);
+static inline int ff_dedup_insert(struct ff_dedup *d, uint64_t hash, int64_t received_us, int64_t now_us)
+{
+    return ff_dedup_insert_checked(d, hash, 0, received_us, now_us);
+}
 /* Makes room for n more entries at once (at most half full after them), so a bulk load
  * does not rebuild the table step by step. 0 or -ENOMEM. */
 int ff_dedup_reserve(struct ff_dedup *d, size_t n, int64_t now_us);
 /* A key with the time it was received, as keys files store it (dedup_file.h). */
 struct ff_dedup_received {
     uint64_t hash;
-    int64_t received_us;
+    int64_t received_us; /* stamped with the check (ff_dedup_stamp) when `checked` below */
 };
-/* Inserts the n keys received less than a window before now_us: a keys file at start-up. */
-int ff_dedup_insert_many(struct ff_dedup *d, const struct ff_dedup_received *e, size_t n, int64_t now_us);
+/* Inserts the n keys received less than a window before now_us: a keys file at start-up.
+ * `checked`: their received times carry their checks (keys files of version 2); else their
+ * checks are unknown. */
+int ff_dedup_insert_many(struct ff_dedup *d, const struct ff_dedup_received *e, size_t n, int64_t now_us,
+                         int checked);
 /* Forgets `hash` (used to undo inserts of a write that failed). */
 void ff_dedup_remove(struct ff_dedup *d, uint64_t hash);
 

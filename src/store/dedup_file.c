@@ -31,7 +31,7 @@ int ff_dedup_file_write(const char *path, const struct ff_buf *entries)
     ff_buf_init(&hdr, HDR);
     ff_buf_init(&sum, 8);
     int rc = ff_buf_append(&hdr, magic, sizeof magic);
-    if (!rc) rc = ff_buf_put_u32(&hdr, 1);
+    if (!rc) rc = ff_buf_put_u32(&hdr, 2);
     if (!rc) rc = ff_buf_put_u32(&hdr, 0);
     if (!rc) rc = ff_buf_put_u64(&hdr, entries->len / FF_DEDUP_FILE_ENTRY);
     XXH3_state_t *st = rc ? NULL : XXH3_createState();
@@ -91,8 +91,8 @@ int ff_dedup_file_read(const char *path, struct ff_dedup_keys *k, char *err, siz
         (void)(ff_rd_u32(&r, &version) || ff_rd_u32(&r, &reserved) || ff_rd_u64(&r, &n));
         r.off = len - 8;
         (void)ff_rd_u64(&r, &sum);
-        if (version != 1) {
-            snprintf(err, errlen, "%s: version %u, this footfall reads version 1", path, version);
+        if (version != 1 && version != 2) {
+            snprintf(err, errlen, "%s: version %u, this footfall reads versions 1 and 2", path, version);
             rc = FF_ECORRUPT;
         } else if (n != (len - HDR - 8) / FF_DEDUP_FILE_ENTRY || (len - HDR - 8) % FF_DEDUP_FILE_ENTRY) {
             snprintf(err, errlen, "%s: %zu bytes do not hold the %llu entries its header says", path, len,
@@ -109,6 +109,7 @@ int ff_dedup_file_read(const char *path, struct ff_dedup_keys *k, char *err, siz
     }
     k->entries = (const struct ff_dedup_received *)(const void *)(data + HDR); /* 8-aligned: page + 24 */
     k->n = (size_t)n;
+    k->checked = version >= 2;
     return 0;
 }
 
@@ -126,7 +127,7 @@ int ff_dedup_file_load(const char *path, struct ff_dedup *d, int64_t now_us, uin
     int rc = ff_dedup_file_read(path, &k, err, errlen);
     if (rc) return rc;
     *count = k.n;
-    if ((rc = ff_dedup_insert_many(d, k.entries, k.n, now_us))) snprintf(err, errlen, "%s: %s", path, ff_strerror(rc));
+    if ((rc = ff_dedup_insert_many(d, k.entries, k.n, now_us, k.checked))) snprintf(err, errlen, "%s: %s", path, ff_strerror(rc));
     ff_dedup_keys_free(&k);
     return rc;
 }

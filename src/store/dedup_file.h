@@ -7,14 +7,18 @@
  * and the keys file once the window has passed. Start-up loads keys files instead of
  * decoding old segments.
  *
- * Format, version 1 (integers little-endian):
+ * Format, version 2 (integers little-endian):
  *
  *     0  8  magic "FFDEDUP\0"
- *     8  4  version, 1
+ *     8  4  version, 2
  *    12  4  reserved, 0
  *    16  8  count n
- *    24  …  n entries of 16 bytes: key (u64, ff_dedup_hash), received_at_us (i64)
+ *    24  …  n entries of 16 bytes: key (u64, ff_dedup_hash), received_at_us (i64) with the
+ *           id's check (ff_dedup_check) in its low 12 bits (ff_dedup_stamp)
  *     …  8  XXH3-64 of every byte before it
+ *
+ * Version 1, written before checks were kept, is the same but for the version and a
+ * received_at_us without a check: its keys are loaded with their checks unknown.
  *
  * Written whole to a temporary file, fsync'd and renamed (ff_io_write_file_atomic): a keys
  * file is either complete or absent. */
@@ -41,6 +45,7 @@ int ff_dedup_file_write(const char *path, const struct ff_buf *entries);
 struct ff_dedup_keys {
     const struct ff_dedup_received *entries;
     size_t n;
+    int checked; /* version 2: the received times carry the checks */
     void *map;
     size_t map_len;
 };

@@ -104,7 +104,8 @@ struct ff_wal {
     size_t cap_hdr_off;
     ff_wal_durable_fn on_durable;
     void *on_durable_arg;
-    uint64_t *inserted;      /* dedup keys added by the group being written, to undo on failure */
+    struct ff_dedup_received *inserted; /* dedup keys added by the group being written (received
+                                          times stamped with their checks), to undo on failure */
     struct ff_buf seg_keys;  /* the last segment's dedup keys, for its keys file (dedup_file.h) */
     int seg_keys_lost;       /* some could not be kept: that segment gets no keys file */
     struct ff_dedup_keys *pending; /* keys files read at open, inserted by the writer first */
@@ -467,10 +468,11 @@ static int recover_visit(void *arg, uint64_t seq, const struct ff_record *r)
         const struct ff_event *ev = &r->u.ev;
         c->rec->events[ev->format]++;
         uint64_t key = ff_dedup_hash(ev->project, ev->message_id);
+        unsigned check = ff_dedup_check(ev->project, ev->message_id);
         if (ev->received_at_us + c->w->dedup.window_us > c->now_us)
-            ff_dedup_insert(&c->w->dedup, key, ev->received_at_us, c->now_us);
+            ff_dedup_insert_checked(&c->w->dedup, key, check, ev->received_at_us, c->now_us);
         /* every key, whatever this opener's window: the file serves the server's */
-        if (ff_dedup_file_add(&c->w->seg_keys, key, ev->received_at_us)) c->w->seg_keys_lost = 1;
+        if (ff_dedup_file_add(&c->w->seg_keys, key, ff_dedup_stamp(ev->received_at_us, check))) c->w->seg_keys_lost = 1;
     } else {
         c->rec->quarantined[r->u.q.format]++; /* < FF_FMT_COUNT: ff_record_decode checks */
     }
@@ -607,7 +609,7 @@ static void insert_pending_keys(struct ff_wal *w)
     for (size_t i = 0; i < w->npending; i++) total += w->pending[i].n;
     int rc = ff_dedup_reserve(&w->dedup, total, t0);
     for (size_t i = 0; i < w->npending; i++) {
-        if (!rc) rc = ff_dedup_insert_many(&w->dedup, w->pending[i].entries, w->pending[i].n, t0);
+        if (!rc) rc = ff_dedup_insert_many(&w->dedup, w->pending[i].entries, w->pending[i].n, t0, w->pending[i].checked);
         ff_dedup_keys_free(&w->pending[i]);
     }
     note_evictions(w, 0, t0); /* more than the budget holds: the newest are kept */
@@ -877,14 +879,14 @@ void ff_wal_submit(struct ff_wal *w, struct ff_wal_req *req)
     pthread_mutex_unlock(&w->mu);
 }
 
-static int remember(struct ff_wal *w, uint64_t hash, int64_t now)
+static int remember(struct ff_wal *w, uint64_t hash, unsigned check, int64_t now)
 {
-    uint64_t *p = ff_grow(w->inserted, &w->cap_inserted, w->ninserted + 1, sizeof *p, 1024);
+    struct ff_dedup_received *p = ff_grow(w->inserted, &w->cap_inserted, w->ninserted + 1, sizeof *p, 1024);
     if (!p) return -ENOMEM;
     w->inserted = p;
     uint64_t evictions = w->dedup.evictions;
-    int rc = ff_dedup_insert(&w->dedup, hash, now, now);
-    if (!rc) w->inserted[w->ninserted++] = hash;
+    int rc = ff_dedup_insert_checked(&w->dedup, hash, check, now, now);
+    if (!rc) w->inserted[w->ninserted++] = (struct ff_dedup_received){hash, ff_dedup_stamp(now, check)};
     note_evictions(w, evictions, now);
     return rc;
 }
@@ -939,15 +941,16 @@ static int build_group(struct ff_wal *w, struct ff_wal_req *group, uint64_t *kep
         for (uint32_t i = 0; i < b->nitems && !rc; i++) {
             if (i + 8 < b->nitems) ff_dedup_prefetch(&w->dedup, b->items[i + 8].dedup_hash);
             uint64_t hash = b->items[i].dedup_hash;
+            unsigned check = b->items[i].dedup_check;
             if (!hash) {
                 r->quarantined++;
-            } else if (ff_dedup_contains(&w->dedup, hash, now)) {
+            } else if (ff_dedup_contains_checked(&w->dedup, hash, check, now)) {
                 r->duplicates++;
                 ndrop++;
                 rc = ff_buf_put_u32(h, i);
             } else {
                 r->stored++;
-                rc = remember(w, hash, now);
+                rc = remember(w, hash, check, now);
             }
         }
         if (rc) break;
@@ -1016,7 +1019,7 @@ static void commit_group(struct ff_wal *w, struct ff_wal_req *group)
     /* Durable now: their keys belong in the segment's keys file. Out of memory here only
      * makes that file incomplete, so the segment is kept whole for the window. */
     for (size_t i = 0; !rc && i < w->ninserted; i++)
-        if (ff_dedup_file_add(&w->seg_keys, w->inserted[i], now)) {
+        if (ff_dedup_file_add(&w->seg_keys, w->inserted[i].hash, w->inserted[i].received_us)) {
             w->seg_keys_lost = 1;
             break;
         }
@@ -1031,7 +1034,7 @@ static void commit_group(struct ff_wal *w, struct ff_wal_req *group)
         }
     }
     if (rc) {
-        for (size_t i = 0; i < w->ninserted; i++) ff_dedup_remove(&w->dedup, w->inserted[i]);
+        for (size_t i = 0; i < w->ninserted; i++) ff_dedup_remove(&w->dedup, w->inserted[i].hash);
         ff_counter_add(ff_metrics.wal_write_errors, 1);
         static int64_t last_report;
         if (now - last_report > 1000000) {

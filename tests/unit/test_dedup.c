@@ -400,7 +400,7 @@ static void test_budget_keeps_the_newest(void **state)
     for (size_t i = 0; i < n; i++) keys[i] = (struct ff_dedup_received){key_of(i), (int64_t)i};
     assert_int_equal(ff_dedup_init(&d, window), 0);
     ff_dedup_set_budget(&d, budget);
-    assert_int_equal(ff_dedup_insert_many(&d, keys, n, now), 0);
+    assert_int_equal(ff_dedup_insert_many(&d, keys, n, now, 0), 0);
     assert_true(d.cap <= d.max_cap);
     for (size_t i = n - 500; i < n; i++) assert_true(ff_dedup_contains(&d, key_of(i), now));
     assert_false(ff_dedup_contains(&d, key_of(0), now));
@@ -462,6 +462,87 @@ static void test_generations(void **state)
     ff_dedup_free(&d);
 }
 
+/* Two ids whose 64-bit hashes meet are told apart by their checks: the second is new, not a
+ * retry (it was acknowledged and dropped before). An id without a check (0) agrees with any,
+ * and an entry's check stays with it through the table's growth, moves and generations. */
+static void test_checks_tell_colliding_ids_apart(void **state)
+{
+    (void)state;
+    test_rng_init(0xc0c);
+    const int64_t window = 3600LL * 1000000;
+    struct ff_dedup d;
+    assert_int_equal(ff_dedup_init(&d, window), 0);
+    ff_dedup_set_budget(&d, 4096 * 2 * sizeof(struct ff_dedup_entry)); /* generations soon */
+    int64_t now = 1700000000000000LL;
+    assert_int_equal(ff_dedup_insert_checked(&d, 42, 5, now, now), 0);
+    assert_true(ff_dedup_contains_checked(&d, 42, 5, now));
+    assert_false(ff_dedup_contains_checked(&d, 42, 6, now));
+    assert_true(ff_dedup_contains_checked(&d, 42, 0, now));
+    assert_true(ff_dedup_contains(&d, 42, now));
+    /* the check rides in the expiry: never later than exact, less than two steps earlier
+     * (checks above and below the exact expiry's low bits, and a window of zero) */
+    assert_true(ff_dedup_contains_checked(&d, 42, 5, now + window - 2 * (FF_DEDUP_CHECK_MASK + 1)));
+    assert_false(ff_dedup_contains_checked(&d, 42, 5, now + window));
+    for (unsigned c = 1; c <= FF_DEDUP_CHECK_MASK; c += 97) {
+        struct ff_dedup z;
+        assert_int_equal(ff_dedup_init(&z, 0), 0);
+        assert_int_equal(ff_dedup_insert_checked(&z, 7, c, now + 1000, now + 1000), 0);
+        assert_false(ff_dedup_contains_checked(&z, 7, c, now + 1000));
+        ff_dedup_free(&z);
+        assert_int_equal(ff_dedup_init(&z, window), 0);
+        assert_int_equal(ff_dedup_insert_checked(&z, 7, c, now + 1000 + c, now), 0);
+        assert_true(ff_dedup_contains_checked(&z, 7, c, now + 1000 + c + window - 2 * (FF_DEDUP_CHECK_MASK + 1)));
+        assert_false(ff_dedup_contains_checked(&z, 7, c, now + 1000 + c + window));
+        ff_dedup_free(&z);
+    }
+    /* thousands of other ids: rebuilds, moves and rotations; key 42's check stays */
+    enum { N = 12000 };
+    for (int i = 0; i < N; i++) {
+        uint64_t h = test_rand64() | 1;
+        if (h == 42) continue;
+        unsigned c = 1 + (unsigned)test_randn(FF_DEDUP_CHECK_MASK);
+        assert_int_equal(ff_dedup_insert_checked(&d, h, c, now + i, now + i), 0);
+        if (i % 997 == 0 && i < 2000) {
+            assert_true(ff_dedup_contains_checked(&d, 42, 5, now + i));
+            assert_false(ff_dedup_contains_checked(&d, 42, 6, now + i));
+        }
+    }
+    assert_true(d.reused > 0); /* generations did turn over */
+    /* an id inserted with a check is found with it after those moves */
+    assert_int_equal(ff_dedup_insert_checked(&d, 77, 9, now + N, now + N), 0);
+    for (int i = 0; i < 3000; i++) {
+        uint64_t h = test_rand64() | 1;
+        if (h != 77) assert_int_equal(ff_dedup_insert_checked(&d, h, 1, now + N + i, now + N + i), 0);
+    }
+    assert_true(ff_dedup_contains_checked(&d, 77, 9, now + N + 3000));
+    assert_false(ff_dedup_contains_checked(&d, 77, 10, now + N + 3000));
+    ff_dedup_free(&d);
+}
+
+/* Keys files: version 2's received times carry the checks; version 1's do not, and their
+ * keys agree with any check (retries of events taken before an upgrade are still caught). */
+static void test_insert_many_checked_and_unknown(void **state)
+{
+    (void)state;
+    const int64_t window = 1000000000;
+    int64_t now = 1700000000000000LL;
+    struct ff_dedup d;
+    assert_int_equal(ff_dedup_init(&d, window), 0);
+    struct ff_dedup_received v2[] = {{11, ff_dedup_stamp(now - 5, 7)}, {12, ff_dedup_stamp(now - 5, 8)}};
+    struct ff_dedup_received v1[] = {{21, now - 5 + 7}, {22, now - 5 + 4095}}; /* low bits: not checks */
+    assert_int_equal(ff_dedup_insert_many(&d, v2, 2, now, 1), 0);
+    assert_int_equal(ff_dedup_insert_many(&d, v1, 2, now, 0), 0);
+    assert_true(ff_dedup_contains_checked(&d, 11, 7, now));
+    assert_false(ff_dedup_contains_checked(&d, 11, 8, now));
+    assert_true(ff_dedup_contains_checked(&d, 12, 8, now));
+    assert_false(ff_dedup_contains_checked(&d, 12, 7, now));
+    for (unsigned c = 1; c <= FF_DEDUP_CHECK_MASK; c += 511) {
+        assert_true(ff_dedup_contains_checked(&d, 21, c, now));
+        assert_true(ff_dedup_contains_checked(&d, 22, c, now));
+    }
+    ff_dedup_free(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -474,6 +555,8 @@ int main(void)
         cmocka_unit_test(test_steered_keys_cannot_fill_the_table),
         cmocka_unit_test(test_budget_keeps_the_newest),
         cmocka_unit_test(test_generations),
+        cmocka_unit_test(test_checks_tell_colliding_ids_apart),
+        cmocka_unit_test(test_insert_many_checked_and_unknown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

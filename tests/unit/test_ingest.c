@@ -4,6 +4,8 @@
 
 #include "testutil.h"
 
+#include "store/dedup.h"
+
 #include <errno.h>
 
 #include "core/alloc.h"
@@ -95,6 +97,7 @@ static void collect(const struct ff_batch *b, struct got *g)
             g->events++;
             assert_true(it->dedup_hash == ff_dedup_hash(r->u.ev.project, r->u.ev.message_id));
             assert_true(it->dedup_hash != 0);
+            assert_int_equal(it->dedup_check, ff_dedup_check(r->u.ev.project, r->u.ev.message_id));
         } else {
             assert_int_equal(r->kind, FF_REC_QUARANTINE);
             g->quarantined++;
@@ -1165,6 +1168,22 @@ static void test_dedup_hash(void **state)
         for (int j = i + 1; j < 2 * N; j++) assert_true(h[i] != h[j]);
     }
     free(h);
+    /* The check: 1 to FF_DEDUP_CHECK_MASK, the same for the same id, spread over its range
+     * and not a function of the hash's own low bits (which pick the slot). */
+    assert_int_equal(ff_dedup_check(k1, m1), ff_dedup_check(k1, (struct ff_str){copy, 5}));
+    unsigned seen[FF_DEDUP_CHECK_MASK + 1] = {0}, same_low = 0;
+    for (int i = 0; i < N; i++) {
+        char id[16];
+        int n = snprintf(id, sizeof id, "%d", i);
+        unsigned c = ff_dedup_check(k1, (struct ff_str){id, (uint32_t)n});
+        assert_true(c >= 1 && c <= FF_DEDUP_CHECK_MASK);
+        seen[c]++;
+        same_low += c == (unsigned)(ff_dedup_hash(k1, (struct ff_str){id, (uint32_t)n}) & FF_DEDUP_CHECK_MASK);
+    }
+    unsigned distinct = 0;
+    for (unsigned c = 0; c <= FF_DEDUP_CHECK_MASK; c++) distinct += seen[c] > 0;
+    assert_true(distinct > 2800); /* 5000 draws from 4095 values: about 2900 distinct */
+    assert_true(same_low < 20);   /* about 1 in 4096 by chance */
 }
 
 /* Every allocation of a decode may fail (SQLite's way of testing error paths): for each N,
