@@ -81,8 +81,9 @@ static void to_sinks(void *arg, const struct ff_event *ev, uint64_t visit_number
     struct sink *k = arg;
     if (!k->in_frame) k->frame_first = k->seq;
     ff_event_encode(&k->frame, ev);
-    ff_dedup_file_add(&k->keys, ff_dedup_hash(ev->write_key, ev->message_id),
-                      ff_dedup_stamp(k->keys_received, ff_dedup_check(ev->write_key, ev->message_id)));
+    unsigned check;
+    uint64_t key = ff_dedup_hash(ev->write_key, ev->message_id, &check);
+    ff_dedup_file_add(&k->keys, key, ff_dedup_stamp(k->keys_received, check));
     k->seq++;
     if (++k->in_frame == 1000) {
         ff_store_on_durable(k->store, k->frame_first, k->frame.data, k->frame.len, NULL, 0);

@@ -58,18 +58,16 @@ void ff_batch_free(struct ff_batch *b)
     b->enriched = NULL;
 }
 
-uint64_t ff_dedup_hash(struct ff_str project, struct ff_str message_id)
+uint64_t ff_dedup_hash(struct ff_str project, struct ff_str message_id, unsigned *check)
 {
-    uint64_t h = XXH3_64bits_withSeed(message_id.p, message_id.len, XXH3_64bits(project.p, project.len));
+    uint64_t seed = XXH3_64bits(project.p, project.len);
+    uint64_t h = XXH3_64bits_withSeed(message_id.p, message_id.len, seed);
+    if (check) { /* another seed: XXH3's outputs for different seeds are independent */
+        uint64_t g = XXH3_64bits_withSeed(message_id.p, message_id.len, seed ^ UINT64_C(0x5bd1e9955bd1e995));
+        unsigned c = (unsigned)(g >> 52) & FF_DEDUP_CHECK_MASK;
+        *check = c ? c : 1;
+    }
     return h ? h : 1;
-}
-
-unsigned ff_dedup_check(struct ff_str project, struct ff_str message_id)
-{
-    /* another seed: XXH3's outputs for different seeds are independent */
-    uint64_t seed = XXH3_64bits(project.p, project.len) ^ UINT64_C(0x5bd1e9955bd1e995);
-    unsigned c = (unsigned)(XXH3_64bits_withSeed(message_id.p, message_id.len, seed) >> 52) & FF_DEDUP_CHECK_MASK;
-    return c ? c : 1;
 }
 
 static int add_item(struct ff_batch *b, size_t start, uint64_t hash, unsigned check)
@@ -87,9 +85,11 @@ static int add_item(struct ff_batch *b, size_t start, uint64_t hash, unsigned ch
 
 int batch_add_event(struct ff_batch *b, const struct ff_event *ev)
 {
+    unsigned check;
+    uint64_t hash = ff_dedup_hash(ev->project, ev->message_id, &check);
     size_t start = b->records.len;
     int rc = ff_event_encode(&b->records, ev);
-    if (!rc) rc = add_item(b, start, ff_dedup_hash(ev->project, ev->message_id), ff_dedup_check(ev->project, ev->message_id));
+    if (!rc) rc = add_item(b, start, hash, check);
     if (rc) {
         b->records.len = start;
         return rc;

@@ -40,7 +40,7 @@ struct ff_ingest_ctx {
 struct ff_batch_item {
     uint32_t off, len;
     uint64_t dedup_hash; /* 0 for records that are never deduplicated (quarantine) */
-    unsigned dedup_check; /* ff_dedup_check of the same id, 0 with dedup_hash 0 */
+    unsigned dedup_check; /* the same id's check (ff_dedup_hash), 0 with dedup_hash 0 */
 };
 
 struct ff_batch {
@@ -100,11 +100,10 @@ int ff_ingest_reject(const struct ff_ingest_ctx *ctx, struct ff_batch *b, const 
 
 /* Key under which an event's messageId is remembered for deduplication: per project, so a
  * retry is recognised whichever of the project's keys sent it (and a log line whichever
- * command read it). Never 0. */
-uint64_t ff_dedup_hash(struct ff_str project, struct ff_str message_id);
-/* The same id's check (store/dedup.h), from a hash independent of ff_dedup_hash's: 1 to
- * FF_DEDUP_CHECK_MASK, so two ids whose hashes meet by chance are still told apart. */
-unsigned ff_dedup_check(struct ff_str project, struct ff_str message_id);
+ * command read it). Never 0. With `check`, also the id's check (store/dedup.h) from an
+ * independent hash, 1 to FF_DEDUP_CHECK_MASK, so two ids whose keys meet by chance are still
+ * told apart. */
+uint64_t ff_dedup_hash(struct ff_str project, struct ff_str message_id, unsigned *check);
 
 /* Decodes a request body per its Content-Encoding ("gzip", "deflate", "identity" or empty;
  * gzip bytes are also recognised by their magic number when the header is missing).

@@ -2,12 +2,16 @@
  *
  * Keys are 64-bit hashes of (project, messageId) (ff_dedup_hash); each entry expires a
  * window after it was received. An entry also keeps a 12-bit check of the id from an
- * independent hash (ff_dedup_check), in the low bits of its expiry (which is then up to 8.2
- * ms early, never late): a new id whose hash equals a remembered one's is a retry only if the checks
- * agree too. Without the check that chance match was n / 2^64 per event with n ids
- * remembered (5e-12 at the budget's 94 M: one event in 200 billion acknowledged and not
- * stored); with it, n / 2^76. Check 0 is "unknown" and agrees with any: entries from keys
- * files written before checks were kept (version 1), and callers that have none. Open addressing with linear probing. The table grows (or
+ * independent hash (ff_dedup_hash's), in the low bits of its expiry (which is then up to 8.2
+ * ms early, never late): a new id whose hash equals a remembered one's is a retry only if
+ * the checks agree too. Without the check that chance match was n / 2^64 per event with n
+ * ids remembered (5e-12 at the budget's 94 M: one event in 200 billion acknowledged and not
+ * stored); with it, n / 2^76. Check 0 is "unknown" and agrees with any: a lookup without a
+ * check, and entries from keys files written before checks were kept (version 1). An insert
+ * without a check (ff_dedup_insert) keeps its exact expiry instead, whose low bits a checked
+ * lookup would take for a check: a set is used with checks throughout (the WAL's) or
+ * without them (the tests' model of exact expiries). Open addressing with linear probing.
+ * The table grows (or
  * is rebuilt smaller, when most entries have expired) incrementally: a new table is
  * allocated and each insert moves a few slots of the old one over, dropping expired
  * entries, so no single insert pays for copying millions of entries (that stall showed as

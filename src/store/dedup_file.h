@@ -14,7 +14,7 @@
  *    12  4  reserved, 0
  *    16  8  count n
  *    24  …  n entries of 16 bytes: key (u64, ff_dedup_hash), received_at_us (i64) with the
- *           id's check (ff_dedup_check) in its low 12 bits (ff_dedup_stamp)
+ *           id's check (ff_dedup_hash's) in its low 12 bits (ff_dedup_stamp)
  *     …  8  XXH3-64 of every byte before it
  *
  * Version 1, written before checks were kept, is the same but for the version and a

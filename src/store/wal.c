@@ -467,8 +467,8 @@ static int recover_visit(void *arg, uint64_t seq, const struct ff_record *r)
     if (r->kind == FF_REC_EVENT) {
         const struct ff_event *ev = &r->u.ev;
         c->rec->events[ev->format]++;
-        uint64_t key = ff_dedup_hash(ev->project, ev->message_id);
-        unsigned check = ff_dedup_check(ev->project, ev->message_id);
+        unsigned check;
+        uint64_t key = ff_dedup_hash(ev->project, ev->message_id, &check);
         if (ev->received_at_us + c->w->dedup.window_us > c->now_us)
             ff_dedup_insert_checked(&c->w->dedup, key, check, ev->received_at_us, c->now_us);
         /* every key, whatever this opener's window: the file serves the server's */
