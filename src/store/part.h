@@ -175,8 +175,8 @@ typedef void (*ff_part_bad_fn)(void *arg, const char *what);
 long ff_part_verify(const struct ff_part *p, ff_part_bad_fn bad, void *arg);
 
 /* ---- block compression, shared with other files of the store ---- */
-/* zstd_cctx: a ZSTD_CCtx to reuse, or NULL for a new one each call. */
-int ff_compress(int codec, const void *src, size_t n, struct ff_buf *out, void *zstd_cctx);
+/* zstd goes through the calling thread's context (core/zstd_ctx.h). */
+int ff_compress(int codec, const void *src, size_t n, struct ff_buf *out);
 int ff_decompress(int codec, const void *src, size_t n, void *dst, size_t raw_len);
 
 #endif

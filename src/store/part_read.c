@@ -17,6 +17,7 @@
 #include "core/binread.h"
 #include "core/errors.h"
 #include "core/textcodec.h"
+#include "core/zstd_ctx.h"
 
 #define TRAILER_LEN 28
 
@@ -40,7 +41,7 @@ int ff_decompress(int codec, const void *src, size_t n, void *dst, size_t raw_le
         return 0;
     }
     if (codec == FF_CODEC_ZSTD) {
-        size_t r = ZSTD_decompress(dst, raw_len, src, n);
+        size_t r = ff_zstd_decompress(dst, raw_len, src, n);
         return ZSTD_isError(r) || r != raw_len ? FF_ECORRUPT : 0;
     }
     if (codec == FF_CODEC_LZ4) {

@@ -19,6 +19,7 @@
 #include "core/errors.h"
 #include "core/fileio.h"
 #include "core/textcodec.h"
+#include "core/zstd_ctx.h"
 
 /* zstd level for column chunks. Level 3 made parts 2% smaller than level 1 and flushes 9%
  * slower (bench/store_bench, 1 M events); flush speed is what ingest waits on. */
@@ -33,7 +34,6 @@ struct ff_part_writer {
     uint64_t nrows;
     uint32_t *dict_count;
     struct ff_buf raw, out, blocks; /* a chunk's raw bytes; its stored bytes; footer block entries */
-    ZSTD_CCtx *zstd;                /* one for the whole part: ZSTD_compress makes one per call */
     /* Column by column (ff_part_writer_columns): every block's chunk references and keys,
      * kept until the footer, since chunks come in column order and the footer lists them by
      * block. */
@@ -43,15 +43,14 @@ struct ff_part_writer {
     struct ff_buf grid_keys;
 };
 
-int ff_compress(int codec, const void *src, size_t n, struct ff_buf *out, void *zstd_cctx)
+int ff_compress(int codec, const void *src, size_t n, struct ff_buf *out)
 {
     if (codec == FF_CODEC_NONE) return ff_buf_append(out, src, n);
     if (codec == FF_CODEC_ZSTD) {
         size_t cap = ZSTD_compressBound(n);
         int rc = ff_buf_reserve(out, cap);
         if (rc) return rc;
-        size_t w = zstd_cctx ? ZSTD_compressCCtx(zstd_cctx, out->data + out->len, cap, src, n, PART_ZSTD_LEVEL)
-                             : ZSTD_compress(out->data + out->len, cap, src, n, PART_ZSTD_LEVEL);
+        size_t w = ff_zstd_compress(out->data + out->len, cap, src, n, PART_ZSTD_LEVEL);
         if (ZSTD_isError(w)) return -ENOMEM;
         out->len += w;
         return 0;
@@ -89,8 +88,7 @@ int ff_part_writer_open(struct ff_part_writer **out, const char *path, const str
     }
     w->cols = ff_calloc(ncols, sizeof *w->cols);
     w->dict_count = ff_calloc(ncols, sizeof *w->dict_count);
-    w->zstd = ZSTD_createCCtx();
-    if (!w->cols || !w->dict_count || !w->zstd) {
+    if (!w->cols || !w->dict_count) {
         rc = -ENOMEM;
         goto fail;
     }
@@ -126,7 +124,6 @@ void ff_part_writer_abort(struct ff_part_writer *w)
     ff_buf_free(&w->grid_keys);
     ff_free(w->cols);
     ff_free(w->dict_count);
-    ZSTD_freeCCtx(w->zstd);
     ff_free(w);
 }
 
@@ -135,7 +132,7 @@ static int write_chunk(struct ff_part_writer *w, int codec, struct ff_chunkref *
 {
     if (w->raw.len > UINT32_MAX) return FF_ETOOBIG;
     ff_buf_reset(&w->out);
-    int rc = ff_compress(codec, w->raw.data ? w->raw.data : "", w->raw.len, &w->out, w->zstd);
+    int rc = ff_compress(codec, w->raw.data ? w->raw.data : "", w->raw.len, &w->out);
     /* Stored raw when compression does not help: the reader then skips a decompression. */
     if (!rc && w->out.len >= w->raw.len && codec != FF_CODEC_NONE) {
         ff_buf_reset(&w->out);

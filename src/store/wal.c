@@ -67,6 +67,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/timeutil.h"
+#include "core/zstd_ctx.h"
 #include "store/dedup.h"
 #include "store/dedup_file.h"
 #include "store/wal_io.h"
@@ -227,7 +228,7 @@ static int frame_payload(const unsigned char *h, struct ff_buf *tmp, const char 
     ff_buf_reset(tmp);
     if (ff_buf_reserve(tmp, raw_len)) return -1;
     if (codec == CODEC_ZSTD) {
-        size_t n = ZSTD_decompress(tmp->data, raw_len, payload, stored);
+        size_t n = ff_zstd_decompress(tmp->data, raw_len, payload, stored);
         if (ZSTD_isError(n) || n != raw_len) return -1;
     } else {
         if (stored > (uint32_t)INT32_MAX || raw_len > (uint32_t)INT32_MAX) return -1;
@@ -813,13 +814,6 @@ fail:
     return rc;
 }
 
-/* One compression context per submitting thread, freed when the thread ends. */
-static pthread_key_t cctx_key;
-static pthread_once_t cctx_once = PTHREAD_ONCE_INIT;
-
-static void free_cctx(void *p) { ZSTD_freeCCtx(p); }
-static void make_cctx_key(void) { pthread_key_create(&cctx_key, free_cctx); }
-
 /* Compresses (when worth it) and checksums the batch's records into req->sealed. */
 static int seal(struct ff_wal_req *r)
 {
@@ -842,13 +836,10 @@ static int seal(struct ff_wal_req *r)
         }
         ff_free(out);
     } else if (len >= COMPRESS_MIN_BYTES) {
-        pthread_once(&cctx_once, make_cctx_key);
-        ZSTD_CCtx *cctx = pthread_getspecific(cctx_key);
-        if (!cctx && (cctx = ZSTD_createCCtx())) pthread_setspecific(cctx_key, cctx);
         size_t cap = ZSTD_compressBound(len);
-        char *out = cctx ? ff_malloc(cap) : NULL;
+        char *out = ff_malloc(cap);
         if (out) {
-            size_t n = ZSTD_compressCCtx(cctx, out, cap, raw, len, 1);
+            size_t n = ff_zstd_compress(out, cap, raw, len, 1);
             if (!ZSTD_isError(n) && n < len) {
                 r->sealed = out;
                 r->sealed_len = (uint32_t)n;

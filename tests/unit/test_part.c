@@ -3,10 +3,11 @@
  * day; the encodings chosen; derived page and campaign columns; extreme integers; a flipped
  * byte caught by its chunk's checksum with the rest still readable; damaged footers and
  * truncated files refused; and injected write, fsync and rename failures leaving no part
- * behind. */
+ * behind; zstd chunks from several threads at once. */
 #include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -1187,6 +1188,65 @@ static void test_derive_repeats(void **state)
     }
 }
 
+/* zstd chunks go through a context kept per thread (core/zstd_ctx.h): several threads at
+ * once each compress and decompress their own chunks of every size, equal both ways, and a
+ * damaged or mis-sized chunk is refused, after which the thread's context still works. */
+struct zstd_job {
+    unsigned seed;
+    int failures;
+};
+
+static void *zstd_worker(void *arg)
+{
+    struct zstd_job *job = arg;
+    unsigned x = job->seed;
+    for (int round = 0; round < 60; round++) {
+        size_t n = (size_t)(round * 997) % 70000;
+        char *raw = malloc(n + 1);
+        for (size_t i = 0; i < n; i++) {
+            x = x * 1103515245u + 12345u;
+            raw[i] = (char)("abcdefgh"[(x >> 16) % (round % 8 + 1)] + (round & 1)); /* repetitive, so it compresses */
+        }
+        struct ff_buf out;
+        ff_buf_init(&out, (size_t)1 << 30);
+        char *back = malloc(n + 1);
+        if (ff_compress(FF_CODEC_ZSTD, raw, n, &out) || ff_decompress(FF_CODEC_ZSTD, out.data, out.len, back, n) ||
+            memcmp(raw, back, n))
+            job->failures++;
+        if (n > 100) {
+            if (ff_decompress(FF_CODEC_ZSTD, out.data, out.len, back, n - 1) != FF_ECORRUPT) job->failures++;
+            out.data[out.len / 2] ^= 0x5a;
+            out.data[out.len - 1] ^= 0x5a;
+            /* a damaged frame may still decode to n bytes; never to those of raw */
+            if (!ff_decompress(FF_CODEC_ZSTD, out.data, out.len, back, n) && !memcmp(raw, back, n)) job->failures++;
+            if (ff_decompress(FF_CODEC_ZSTD, "not zstd", 8, back, n) != FF_ECORRUPT) job->failures++;
+        }
+        ff_buf_free(&out);
+        free(raw);
+        free(back);
+    }
+    return NULL;
+}
+
+static void test_zstd_thread_contexts(void **state)
+{
+    (void)state;
+    enum { THREADS = 4 };
+    pthread_t t[THREADS];
+    struct zstd_job jobs[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        jobs[i] = (struct zstd_job){.seed = 17u * (unsigned)i + 1u};
+        assert_int_equal(pthread_create(&t[i], NULL, zstd_worker, &jobs[i]), 0);
+    }
+    struct zstd_job mine = {.seed = 99};
+    zstd_worker(&mine); /* the main thread meanwhile, with a context of its own */
+    for (int i = 0; i < THREADS; i++) {
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+        assert_int_equal(jobs[i].failures, 0);
+    }
+    assert_int_equal(mine.failures, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1207,6 +1267,7 @@ int main(void)
         cmocka_unit_test(test_derive_repeats),
         cmocka_unit_test(test_dict_codes),
         cmocka_unit_test(test_integer_chunks),
+        cmocka_unit_test(test_zstd_thread_contexts),
     };
     return cmocka_run_group_tests_name("part", tests, NULL, NULL);
 }
