@@ -38,7 +38,7 @@ static size_t find(const struct ff_dedup_entry *slots, size_t cap, uint64_t hash
 /* The entry's check agrees with `check`: equal, or either unknown (0). */
 static int agrees(const struct ff_dedup_entry *e, unsigned check)
 {
-    unsigned c = (unsigned)((uint64_t)e->expires_us & FF_DEDUP_CHECK_MASK);
+    unsigned c = ff_dedup_stamp_check(e->expires_us);
     return !check || !c || c == check;
 }
 
@@ -403,7 +403,7 @@ int ff_dedup_insert_many(struct ff_dedup *d, const struct ff_dedup_received *e, 
     for (size_t i = 0; !rc && i < n; i++) {
         if (i + 16 < n) ff_dedup_prefetch(d, e[i + 16].hash);
         int64_t r = e[i].received_us;
-        int64_t expires = expiry(d, r, 1, checked ? (unsigned)((uint64_t)r & FF_DEDUP_CHECK_MASK) : 0);
+        int64_t expires = expiry(d, r, 1, checked ? ff_dedup_stamp_check(r) : 0);
         if (e[i].hash && expires > now_us) rc = put(d, e[i].hash, expires, now_us);
     }
     return rc;

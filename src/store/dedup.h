@@ -10,12 +10,12 @@
  * check, and entries from keys files written before checks were kept (version 1). An insert
  * without a check (ff_dedup_insert) keeps its exact expiry instead, whose low bits a checked
  * lookup would take for a check: a set is used with checks throughout (the WAL's) or
- * without them (the tests' model of exact expiries). Open addressing with linear probing.
- * The table grows (or
- * is rebuilt smaller, when most entries have expired) incrementally: a new table is
- * allocated and each insert moves a few slots of the old one over, dropping expired
- * entries, so no single insert pays for copying millions of entries (that stall showed as
- * half-second p99 acknowledgements). At its memory budget it stops moving entries: it
+ * without them (the tests' model of exact expiries).
+ *
+ * Open addressing with linear probing. The table grows (or is rebuilt smaller, when most
+ * entries have expired) incrementally: a new table is allocated and each insert moves a few
+ * slots of the old one over, dropping expired entries, so no single insert pays for copying
+ * millions of entries (that stall showed as half-second p99 acknowledgements). At its memory budget it stops moving entries: it
  * keeps two generations (see rotate in dedup.c). Not thread-safe: the WAL writer thread
  * owns it. */
 #ifndef FF_DEDUP_H
@@ -40,6 +40,8 @@ static inline int64_t ff_dedup_stamp(int64_t t_us, unsigned check)
 {
     return (int64_t)(((uint64_t)t_us & ~(uint64_t)FF_DEDUP_CHECK_MASK) | (check & FF_DEDUP_CHECK_MASK));
 }
+/* The check a stamped time carries (0: unknown). */
+static inline unsigned ff_dedup_stamp_check(int64_t t_us) { return (unsigned)((uint64_t)t_us & FF_DEDUP_CHECK_MASK); }
 
 struct ff_dedup {
     struct ff_dedup_entry *slots; /* the current table */

@@ -1177,7 +1177,8 @@ static void test_dedup_hash(void **state)
     }
     free(h);
     /* The check: 1 to FF_DEDUP_CHECK_MASK, the same for the same id, spread over its range
-     * and not a function of the hash's own low bits (which pick the slot). */
+     * and not the hash's own low bits (a check taken from the key would tell no two keys
+     * that meet apart). */
     assert_int_equal(check_of(k1, m1), check_of(k1, (struct ff_str){copy, 5}));
     unsigned seen[FF_DEDUP_CHECK_MASK + 1] = {0}, same_low = 0;
     for (int i = 0; i < N; i++) {
