@@ -16,7 +16,7 @@
 
 #include "timeutil.h"
 
-static atomic_size_t in_use;
+static atomic_llong in_use;
 static atomic_llong idle;
 static atomic_long fail_countdown;
 
@@ -94,19 +94,56 @@ void ff_alloc_prefer_huge_pages(char **argv)
 #endif
 }
 
+/* Bytes in use are counted per thread and moved into the shared count once a thread's
+ * change passes DELTA_MAX either way (and when it exits): one counter updated by every
+ * malloc and free bounced its cache line between the cores, 1.2% of the server's CPU under
+ * single-event load (perf: the lock'd add in ff_free). ff_mem_in_use is then up to
+ * DELTA_MAX per thread away from the bytes allocated, exact for the calling thread's own. */
+#define DELTA_MAX (256LL << 10)
+static _Thread_local long long delta;
+static _Thread_local int delta_registered;
+static pthread_key_t delta_key;
+static int delta_key_ok;
+static pthread_once_t delta_once = PTHREAD_ONCE_INIT;
+
+static void flush_delta(void)
+{
+    if (delta) atomic_fetch_add_explicit(&in_use, delta, memory_order_relaxed);
+    delta = 0;
+}
+
+static void delta_thread_exit(void *unused)
+{
+    (void)unused;
+    flush_delta();
+}
+
+static void make_delta_key(void) { delta_key_ok = !pthread_key_create(&delta_key, delta_thread_exit); }
+
+static void count(long long n)
+{
+    if (!delta_registered) { /* so that what a thread changed last is counted when it exits */
+        delta_registered = 1;
+        pthread_once(&delta_once, make_delta_key);
+        if (delta_key_ok) pthread_setspecific(delta_key, &delta);
+    }
+    delta += n;
+    if (delta >= DELTA_MAX || delta <= -DELTA_MAX) flush_delta();
+}
+
 void *ff_malloc(size_t n)
 {
     if (should_fail()) return NULL;
     void *p = malloc(n ? n : 1);
-    if (p) atomic_fetch_add_explicit(&in_use, malloc_usable_size(p), memory_order_relaxed);
+    if (p) count((long long)malloc_usable_size(p));
     return p;
 }
 
-void *ff_calloc(size_t count, size_t size)
+void *ff_calloc(size_t n, size_t size)
 {
     if (should_fail()) return NULL;
-    void *p = calloc(count ? count : 1, size ? size : 1);
-    if (p) atomic_fetch_add_explicit(&in_use, malloc_usable_size(p), memory_order_relaxed);
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (p) count((long long)malloc_usable_size(p));
     return p;
 }
 
@@ -117,8 +154,7 @@ void *ff_realloc(void *p, size_t n)
     size_t old = malloc_usable_size(p);
     void *q = realloc(p, n ? n : 1);
     if (!q) return NULL;
-    atomic_fetch_sub_explicit(&in_use, old, memory_order_relaxed);
-    atomic_fetch_add_explicit(&in_use, malloc_usable_size(q), memory_order_relaxed);
+    count((long long)malloc_usable_size(q) - (long long)old);
     return q;
 }
 
@@ -139,7 +175,7 @@ void *ff_grow(void *arr, size_t *cap, size_t need, size_t size, size_t first)
 void ff_free(void *p)
 {
     if (!p) return;
-    atomic_fetch_sub_explicit(&in_use, malloc_usable_size(p), memory_order_relaxed);
+    count(-(long long)malloc_usable_size(p));
     free(p);
 }
 
@@ -297,9 +333,10 @@ void ff_advise_huge(void *p, size_t n)
 
 size_t ff_mem_in_use(void)
 {
-    size_t u = atomic_load_explicit(&in_use, memory_order_relaxed);
+    long long u = atomic_load_explicit(&in_use, memory_order_relaxed) + delta;
     long long i = atomic_load_explicit(&idle, memory_order_relaxed);
-    return i > 0 && (size_t)i < u ? u - (size_t)i : u;
+    if (u < 0) u = 0; /* other threads' frees counted before their allocations */
+    return (size_t)(i > 0 && i < u ? u - i : u);
 }
 
 void ff_mem_note_idle(long long n) { atomic_fetch_add_explicit(&idle, n, memory_order_relaxed); }

@@ -545,7 +545,8 @@ static void test_united_sets(void **state)
 }
 
 /* Memory is counted per thread: what one thread allocates and another frees still adds up,
- * also with more threads than the counter has slots. */
+ * also with many threads, and a thread's last few allocations, too small to have reached the
+ * shared count yet, are counted when it exits. */
 #define MEM_THREADS 80
 static void *alloc_1mib(void *arg)
 {
@@ -553,6 +554,13 @@ static void *alloc_1mib(void *arg)
     char *p = ff_malloc((size_t)1 << 20);
     if (p) p[0] = 1;
     return p;
+}
+
+static void *alloc_64k(void *arg)
+{
+    char **p = arg;
+    for (int i = 0; i < 64; i++) p[i] = ff_malloc(1000);
+    return NULL;
 }
 
 static void test_memory_counted_across_threads(void **state)
@@ -571,6 +579,14 @@ static void test_memory_counted_across_threads(void **state)
     for (int i = 0; i < MEM_THREADS; i++) ff_free(got[i]); /* freed here, counted there */
     assert_true(ff_mem_in_use() <= base + 4096);
     assert_true(ff_mem_in_use() + 4096 >= base);
+    char *small[64];
+    assert_int_equal(pthread_create(&t[0], NULL, alloc_64k, small), 0);
+    assert_int_equal(pthread_join(t[0], NULL), 0);
+    for (int i = 0; i < 64; i++) assert_non_null(small[i]);
+    assert_true(ff_mem_in_use() >= base + 64 * 1000);
+    assert_true(ff_mem_in_use() <= base + 64 * 1000 + 64 * 64 + 4096);
+    for (int i = 0; i < 64; i++) ff_free(small[i]);
+    assert_true(ff_mem_in_use() <= base + 4096);
 }
 
 static void test_answers_count_something(void **state)
