@@ -74,7 +74,8 @@ void ff_chunk_give(void *p);
 void *ff_large_chunk_take(void);
 void ff_large_chunk_give(void *p);
 
-/* Bytes currently allocated through these wrappers, less those noted idle. */
+/* Bytes currently allocated through these wrappers, less those noted idle: exact for the
+ * calling thread's own allocations, within 256 KiB for each other thread's (alloc.c). */
 size_t ff_mem_in_use(void);
 /* A cache notes the bytes it keeps for reuse (+n) and takes back (-n): kept, they are not
  * "in use" for limits such as --max-memory-bytes. */
