@@ -6,6 +6,7 @@
 #include <zstd_errors.h>
 
 static pthread_key_t dctx_key, cctx_key;
+static int keys_ok; /* both keys made: an unmade key's number may be another module's */
 static pthread_once_t keys_once = PTHREAD_ONCE_INIT;
 
 static void free_dctx(void *p) { ZSTD_freeDCtx(p); }
@@ -13,17 +14,18 @@ static void free_cctx(void *p) { ZSTD_freeCCtx(p); }
 
 static void make_keys(void)
 {
-    pthread_key_create(&dctx_key, free_dctx);
-    pthread_key_create(&cctx_key, free_cctx);
+    keys_ok = !pthread_key_create(&dctx_key, free_dctx) && !pthread_key_create(&cctx_key, free_cctx);
 }
 
 static void *make_dctx(void) { return ZSTD_createDCtx(); }
 static void *make_cctx(void) { return ZSTD_createCCtx(); }
 
-/* The calling thread's context under *key, made on first use; NULL when out of memory. */
+/* The calling thread's context under *key, made on first use; NULL when out of memory or
+ * out of thread keys. */
 static void *thread_ctx(pthread_key_t *key, void *(*make)(void), void (*drop)(void *))
 {
     pthread_once(&keys_once, make_keys);
+    if (!keys_ok) return NULL;
     void *c = pthread_getspecific(*key);
     if (!c && (c = make()) && pthread_setspecific(*key, c)) {
         drop(c);

@@ -15,9 +15,9 @@
  * Open addressing with linear probing. The table grows (or is rebuilt smaller, when most
  * entries have expired) incrementally: a new table is allocated and each insert moves a few
  * slots of the old one over, dropping expired entries, so no single insert pays for copying
- * millions of entries (that stall showed as half-second p99 acknowledgements). At its memory budget it stops moving entries: it
- * keeps two generations (see rotate in dedup.c). Not thread-safe: the WAL writer thread
- * owns it. */
+ * millions of entries (that stall showed as half-second p99 acknowledgements). At its
+ * memory budget it stops moving entries: it keeps two generations (see rotate in dedup.c).
+ * Not thread-safe: the WAL writer thread owns it. */
 #ifndef FF_DEDUP_H
 #define FF_DEDUP_H
 
