@@ -116,6 +116,9 @@ static void delta_thread_exit(void *unused)
 {
     (void)unused;
     flush_delta();
+    /* Other keys' destructors may run after this one and free (the GeoIP cache, the user-agent
+     * matcher): their count() registers again, and the thread runs this destructor once more. */
+    delta_registered = 0;
 }
 
 static void make_delta_key(void) { delta_key_ok = !pthread_key_create(&delta_key, delta_thread_exit); }

@@ -563,6 +563,24 @@ static void *alloc_64k(void *arg)
     return NULL;
 }
 
+/* A thread's block that another key's destructor frees at its exit, after alloc.c's own
+ * destructor may already have run. */
+static pthread_key_t late_key;
+static void free_late(void *p)
+{
+    char **blocks = p;
+    for (int i = 0; i < 64; i++) ff_free(blocks[i]);
+    ff_free(blocks);
+}
+static void *alloc_freed_at_exit(void *arg)
+{
+    (void)arg;
+    char **blocks = ff_malloc(64 * sizeof *blocks);
+    for (int i = 0; i < 64; i++) blocks[i] = ff_malloc(1000);
+    pthread_setspecific(late_key, blocks);
+    return NULL;
+}
+
 static void test_memory_counted_across_threads(void **state)
 {
     (void)state;
@@ -587,6 +605,13 @@ static void test_memory_counted_across_threads(void **state)
     assert_true(ff_mem_in_use() <= base + 64 * 1000 + 64 * 64 + 4096);
     for (int i = 0; i < 64; i++) ff_free(small[i]);
     assert_true(ff_mem_in_use() <= base + 4096);
+    /* freed by a later destructor of the exiting thread: counted too */
+    assert_int_equal(pthread_key_create(&late_key, free_late), 0);
+    assert_int_equal(pthread_create(&t[0], NULL, alloc_freed_at_exit, NULL), 0);
+    assert_int_equal(pthread_join(t[0], NULL), 0);
+    assert_true(ff_mem_in_use() <= base + 4096);
+    assert_true(ff_mem_in_use() + 4096 >= base);
+    pthread_key_delete(late_key);
 }
 
 static void test_answers_count_something(void **state)
