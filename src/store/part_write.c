@@ -33,7 +33,11 @@ struct ff_part_writer {
     uint32_t ncols, block_rows, nblocks;
     uint64_t nrows;
     uint32_t *dict_count;
-    struct ff_buf raw, out, blocks; /* a chunk's raw bytes; its stored bytes; footer block entries */
+    /* raw: a chunk's raw bytes. out: the file's bytes not yet written, chunks as stored:
+     * written a MiB or more at a time, since a part has thousands of chunks, many of a few
+     * dozen bytes, and a write(2) per chunk cost more than compressing them. blocks: the
+     * footer's block entries. */
+    struct ff_buf raw, out, blocks;
     /* Column by column (ff_part_writer_columns): every block's chunk references and keys,
      * kept until the footer, since chunks come in column order and the footer lists them by
      * block. */
@@ -99,7 +103,7 @@ int ff_part_writer_open(struct ff_part_writer **out, const char *path, const str
         goto fail;
     }
     static const char magic[8] = {'F', 'F', 'P', 'A', 'R', 'T', 0, FF_PART_VERSION};
-    if ((rc = ff_io_write_all(w->fd, magic, sizeof magic))) goto fail;
+    if ((rc = ff_buf_append(&w->out, magic, sizeof magic))) goto fail;
     w->off = sizeof magic;
     *out = w;
     return 0;
@@ -127,28 +131,41 @@ void ff_part_writer_abort(struct ff_part_writer *w)
     ff_free(w);
 }
 
+#define WRITE_BYTES ((size_t)1 << 20)
+
+/* Writes the bytes w->out holds to the file. */
+static int write_out(struct ff_part_writer *w)
+{
+    int rc = w->out.len ? ff_io_write_all(w->fd, w->out.data, w->out.len) : 0;
+    ff_buf_reset(&w->out);
+    return rc;
+}
+
 /* Compresses w->raw with `codec` and appends it to the file; fills `ref`. */
 static int write_chunk(struct ff_part_writer *w, int codec, struct ff_chunkref *ref)
 {
     if (w->raw.len > UINT32_MAX) return FF_ETOOBIG;
-    ff_buf_reset(&w->out);
+    const size_t start = w->out.len;
     int rc = ff_compress(codec, w->raw.data ? w->raw.data : "", w->raw.len, &w->out);
     /* Stored raw when compression does not help: the reader then skips a decompression. */
-    if (!rc && w->out.len >= w->raw.len && codec != FF_CODEC_NONE) {
-        ff_buf_reset(&w->out);
+    if (!rc && w->out.len - start >= w->raw.len && codec != FF_CODEC_NONE) {
+        w->out.len = start;
         codec = FF_CODEC_NONE;
         rc = ff_buf_append(&w->out, w->raw.data ? w->raw.data : "", w->raw.len);
     }
-    if (rc) return rc;
-    if (w->out.len > UINT32_MAX) return FF_ETOOBIG;
+    if (rc) {
+        w->out.len = start;
+        return rc;
+    }
+    const size_t stored = w->out.len - start;
+    if (stored > UINT32_MAX) return FF_ETOOBIG;
     ref->offset = w->off;
-    ref->stored_len = (uint32_t)w->out.len;
+    ref->stored_len = (uint32_t)stored;
     ref->raw_len = (uint32_t)w->raw.len;
     ref->codec = (uint8_t)codec;
-    ref->hash = XXH3_64bits(w->out.data ? w->out.data : "", w->out.len);
-    if ((rc = ff_io_write_all(w->fd, w->out.data ? w->out.data : "", w->out.len))) return rc;
-    w->off += w->out.len;
-    return 0;
+    ref->hash = XXH3_64bits(w->out.data + start, stored);
+    w->off += stored;
+    return w->out.len >= WRITE_BYTES ? write_out(w) : 0;
 }
 
 static int put_str(struct ff_buf *b, struct ff_str s)
@@ -442,6 +459,7 @@ int ff_part_writer_finish(struct ff_part_writer *w, const struct ff_part_info *i
     if (!rc) rc = ff_buf_put_u32(&f, footer_len);
     if (!rc) rc = ff_buf_put_u64(&f, hash);
     if (!rc) rc = ff_buf_append(&f, "FFPTAIL1", 8);
+    if (!rc) rc = write_out(w);
     if (!rc) rc = ff_io_write_all(w->fd, f.data, f.len);
     if (!rc) rc = ff_io_fsync(w->fd);
     ff_buf_free(&f);
