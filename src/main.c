@@ -98,7 +98,7 @@ static const char usage[] =
     "  Lines that do not parse are quarantined with their line number. tail-log follows a\n"
     "  growing log (through rotation) into a running server (--url, default\n"
     "  http://127.0.0.1:8080), from its end unless --from-start.\n"
-    "generate: realistic history (shop and social-app visits over --days, 30, ending today; about\n"
+    "generate: realistic history (shop and social-app visits over --days, 30, ending now; about\n"
     "  --events, 200000) sent to a running server (--url, default http://127.0.0.1:8080) with\n"
     "  --key, or the write key of --project (default) in --data (default ./footfall-data).\n"
     "project: projects and their keys (DATA/projects.db; safe while the server runs). The first\n"

@@ -145,9 +145,11 @@ int ff_cmd_generate(int argc, char **argv)
     ff_buf_init(&s.body, (size_t)1 << 24);
     ff_buf_init(&s.resp, (size_t)1 << 20);
     s.now_us = ff_now_us();
-    /* days ending today: sessions start from the first day's midnight (UTC) */
+    /* The last --days × 24 hours, ending now: calendar days ending today made `--days 1` at
+     * 01:00 UTC an hour of history, its other 23 hours generated and dropped as not yet
+     * happened. */
     int64_t day_us = 86400LL * 1000000;
-    struct ff_gen_opts o = {.seed = seed, .start_us = (s.now_us / day_us - (int64_t)days + 1) * day_us, .days = (int)days,
+    struct ff_gen_opts o = {.seed = seed, .start_us = s.now_us - (int64_t)days * day_us, .days = (int)days,
                             .people = events / 40 > 1000 ? events / 40 : 1000, .public_ips = 1};
     struct ff_gen *g;
     if (ff_gen_new(&g, &o)) {

@@ -77,7 +77,7 @@ static const double dow_w[7] = {10, 10, 10, 10, 9, 7, 7};
 int ff_gen_new(struct ff_gen **out, const struct ff_gen_opts *o)
 {
     *out = NULL;
-    if (o->days < 1 || o->days > 3650 || o->people < 1000 || o->people > 100000000) return FF_EINVAL;
+    if (o->days < 1 || o->days > 3650 || o->start_us < 0 || o->people < 1000 || o->people > 100000000) return FF_EINVAL;
     struct ff_gen *g = ff_calloc(1, sizeof *g);
     if (!g) return -ENOMEM;
     g->o = *o;
@@ -112,12 +112,15 @@ static void uuid(struct ff_gen *g, char out[37])
 
 static int64_t session_start(struct ff_gen *g)
 {
-    /* rejection sampling of a day (weekly rhythm) and an hour (daily rhythm) */
+    /* Rejection sampling of a moment of the window by its hour (daily rhythm) and its weekday
+     * (weekly rhythm), both in UTC: the window need not begin at a midnight. */
+    const double span = (double)g->o.days * 86400e6;
     for (;;) {
-        int day = (int)(unit(g) * g->o.days), hour = (int)(unit(g) * 24);
-        int dow = (int)((g->o.start_us / 86400000000LL + day + 3) % 7); /* 0 = Monday: 1970-01-01 was a Thursday */
+        int64_t t = g->o.start_us + (int64_t)(unit(g) * span);
+        int64_t sec = t / 1000000, day = sec / 86400;
+        int hour = (int)(sec % 86400 / 3600), dow = (int)((day + 3) % 7); /* 0 = Monday: 1970-01-01 was a Thursday */
         if (unit(g) * 11 > hour_w[hour] || unit(g) * 10 > dow_w[dow]) continue;
-        return g->o.start_us + ((int64_t)day * 86400 + hour * 3600 + (int64_t)(unit(g) * 3600)) * 1000000;
+        return t;
     }
 }
 

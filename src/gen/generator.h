@@ -3,8 +3,8 @@
  *
  * Sessions of e-commerce visitors (home and product pages, searches, product views, cart,
  * checkout and purchases, with drop-off at each step) and of a social app (feed, post views,
- * likes, comments, shares). Session starts follow a daily and weekly rhythm over `days` days
- * from `start_us`; products, posts and people are Zipf-distributed; about 60% of people are
+ * likes, comments, shares). Session starts follow a daily and weekly rhythm (UTC) over `days`
+ * × 24 hours from `start_us`; products, posts and people are Zipf-distributed; about 60% of people are
  * signed in; a visit from a campaign carries UTM parameters. A seed gives the same events
  * every run. */
 #ifndef FF_GENERATOR_H
@@ -16,8 +16,8 @@
 
 struct ff_gen_opts {
     uint64_t seed;
-    int64_t start_us;   /* the first day's midnight (UTC) */
-    int days;           /* sessions start within this many days from start_us (1..3650) */
+    int64_t start_us;   /* the window's start (not negative) */
+    int days;           /* sessions start within this many days × 24 hours from start_us (1..3650) */
     uint64_t people;    /* how many distinct people visit (at least 1000) */
     /* Client addresses: 0 documentation addresses (203.0.x.y, no country: the benchmark's);
      * 1 public addresses of a few countries, so GeoIP has something to say. */

@@ -47,6 +47,25 @@ def test_generate_loads_realistic_history(server):
     assert server.stats()["deduplicated"] >= 1900
 
 
+def test_generate_one_day_is_the_last_24_hours(server):
+    """--days 1 is the 24 hours ending now at any time of day, not the hours since midnight."""
+    p = subprocess.run([str(BINARY), "generate", "--url", server.base, "--key", server.write_key,
+                        "--events", "3000", "--days", "1", "--seed", "3"], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    sent = int(p.stdout.split()[1])
+    sessions = int(p.stdout.split()[4])
+    assert 3000 <= sent < 3100
+    # sessions of later hours that have not happened yet are dropped; a day ending now drops few
+    assert sessions < sent, p.stdout
+    trend = _api(server, {"kind": "trends", "from": "-2d", "interval": "hour"})
+    hours = [v for v in trend["series"][0]["data"] if v]
+    assert sum(hours) == sent
+    assert len(hours) >= 20, hours  # every hour of the day has visits (the quietest ~1% of them)
+    now = dt.datetime.now(dt.timezone.utc)
+    oldest = min(dt.datetime.fromisoformat(e["timestamp"].replace("Z", "+00:00")) for e in server.events(limit=5000))
+    assert now - dt.timedelta(hours=24, minutes=5) <= oldest <= now - dt.timedelta(hours=20)
+
+
 def test_generate_errors_are_clear(server, tmp_path):
     p = subprocess.run([str(BINARY), "generate", "--url", server.base, "--data", str(tmp_path / "none")],
                        capture_output=True, text=True, timeout=30)
