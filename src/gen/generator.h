@@ -3,10 +3,10 @@
  *
  * Sessions of e-commerce visitors (home and product pages, searches, product views, cart,
  * checkout and purchases, with drop-off at each step) and of a social app (feed, post views,
- * likes, comments, shares). Session starts follow a daily and weekly rhythm (UTC) over `days`
- * × 24 hours from `start_us`; products, posts and people are Zipf-distributed; about 60% of people are
- * signed in; a visit from a campaign carries UTM parameters. A seed gives the same events
- * every run. */
+ * likes, comments, shares). Session starts follow a daily and weekly rhythm (UTC) over
+ * `days` × 24 hours from `start_us`; products, posts and people are Zipf-distributed; about
+ * 60% of people are signed in; a visit from a campaign carries UTM parameters. A seed gives
+ * the same events every run. */
 #ifndef FF_GENERATOR_H
 #define FF_GENERATOR_H
 
