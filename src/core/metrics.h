@@ -36,6 +36,7 @@ struct ff_metrics {
     atomic_uint_least64_t person_runs_bytes; /* queries' kept person runs (store/person_runs.c) */
     atomic_uint_least64_t dedup_evictions;   /* times the message id set let its oldest go for room */
     atomic_uint_least64_t dedup_window_s;    /* how far back the server's set remembers ids, now */
+    atomic_uint_least64_t flush_wait_ns;   /* the WAL writer waiting for flushes to make memtable room */
     atomic_uint_least64_t part_build_rows;                  /* events written into parts by builds */
     atomic_uint_least64_t part_build_cpu_ns[FF_BUILD_STAGES]; /* the building thread's CPU time, by stage */
     struct ff_histogram request_duration;

@@ -137,6 +137,12 @@ int ff_api_write_metrics(struct ff_buf *o, struct ff_store *store, const struct 
     for (int i = 0; !rc && i < FF_BUILD_STAGES; i++)
         rc = ff_buf_printf(o, "footfall_part_build_cpu_seconds_total{stage=\"%s\"} %.6f\n", ff_build_stage_names[i],
                            (double)ff_counter_get(ff_metrics.part_build_cpu_ns[i]) / 1e9);
+    if (!rc)
+        rc = ff_buf_printf(o,
+                           "# HELP footfall_flush_wait_seconds_total Time ingest waited for flushes to make room in "
+                           "memory (flushes behind ingest: acknowledgements waited this long).\n"
+                           "# TYPE footfall_flush_wait_seconds_total counter\nfootfall_flush_wait_seconds_total %.6f\n",
+                           (double)ff_counter_get(ff_metrics.flush_wait_ns) / 1e9);
     if (!rc) rc = write_hist(o, "footfall_http_request_duration_seconds",
                              "Time from a request's first byte to its response being written.", &ff_metrics.request_duration);
     if (!rc) rc = write_hist(o, "footfall_wal_fsync_duration_seconds", "Duration of each WAL group commit's durable write (the write and the disk flush).",

@@ -21,6 +21,7 @@
 #include "core/errors.h"
 #include "core/fileio.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/timeutil.h"
 #include "store/part.h"
 #include "store/schema.h"
@@ -333,9 +334,13 @@ void ff_store_on_durable(void *store, uint64_t first_seq, const char *records, s
      * wait for their acknowledgement instead of memory growing without bound. */
     /* Not while flushes are failing: then the events are safe in the WAL, and waiting would
      * stall ingest (and a graceful stop) until the disk is fixed. */
+    uint64_t waited_from = 0;
     while (s->thread_started && !s->stopping && !s->flush_failing && s->frozen.records &&
-           s->active.bytes >= MEMTABLE_MAX_FACTOR * s->o.flush_bytes)
+           s->active.bytes >= MEMTABLE_MAX_FACTOR * s->o.flush_bytes) {
+        if (!waited_from) waited_from = ff_mono_ns();
         pthread_cond_wait(&s->flushed_cv, &s->mu);
+    }
+    if (waited_from) ff_counter_add(ff_metrics.flush_wait_ns, ff_mono_ns() - waited_from);
     int rc = add_frame(s, first_seq, records, len, drops, ndrop, nsids, now);
     if (s->active.bytes >= s->o.flush_bytes) pthread_cond_signal(&s->cv);
     pthread_mutex_unlock(&s->mu);
