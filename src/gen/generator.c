@@ -110,16 +110,29 @@ static void uuid(struct ff_gen *g, char out[37])
              (unsigned)(a & 0xfff), (unsigned)(0x8000 | (b >> 48 & 0x3fff)), (unsigned long long)(b & 0xffffffffffffULL));
 }
 
+/* A uniform draw in [0, 1) from a splitmix64 state of its own. */
+static double unit_of(uint64_t *state)
+{
+    uint64_t x = *state += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return (double)((x ^ (x >> 31)) >> 11) / 9007199254740992.0;
+}
+
 static int64_t session_start(struct ff_gen *g)
 {
     /* Rejection sampling of a moment of the window by its hour (daily rhythm) and its weekday
-     * (weekly rhythm), both in UTC: the window need not begin at a midnight. */
+     * (weekly rhythm), both in UTC: the window need not begin at a midnight. Its draws come
+     * from a stream of the session's own, so how many it takes (which depends on when the
+     * window begins) leaves the generator's stream alone: the same seed gives the same
+     * sessions and message ids whenever it runs, only their times move with the window. */
+    uint64_t st = g->o.seed * 0xd1b54a32d192ed03ULL + g->sessions;
     const double span = (double)g->o.days * 86400e6;
     for (;;) {
-        int64_t t = g->o.start_us + (int64_t)(unit(g) * span);
+        int64_t t = g->o.start_us + (int64_t)(unit_of(&st) * span);
         int64_t sec = t / 1000000, day = sec / 86400;
         int hour = (int)(sec % 86400 / 3600), dow = (int)((day + 3) % 7); /* 0 = Monday: 1970-01-01 was a Thursday */
-        if (unit(g) * 11 > hour_w[hour] || unit(g) * 10 > dow_w[dow]) continue;
+        if (unit_of(&st) * 11 > hour_w[hour] || unit_of(&st) * 10 > dow_w[dow]) continue;
         return t;
     }
 }
