@@ -4,6 +4,8 @@
 
 #include "analysis/parallel.h"
 
+#include "core/splitmix.h"
+
 size_t ff_par_threads(size_t work, size_t grain)
 {
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
@@ -44,17 +46,9 @@ void ff_par_run(size_t nt, void (*fn)(void *arg, size_t t, size_t nt), void *arg
     }
 }
 
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
 void ff_rng_seed(struct ff_rng *r, uint64_t seed)
 {
-    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&seed);
+    for (int i = 0; i < 4; i++) r->s[i] = ff_splitmix64(&seed);
 }
 
 static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }

@@ -8,6 +8,7 @@
 
 #include "core/alloc.h"
 #include "core/errors.h"
+#include "core/splitmix.h"
 
 struct zipf {
     double *cdf;
@@ -111,13 +112,7 @@ static void uuid(struct ff_gen *g, char out[37])
 }
 
 /* A uniform draw in [0, 1) from a splitmix64 state of its own. */
-static double unit_of(uint64_t *state)
-{
-    uint64_t x = *state += 0x9e3779b97f4a7c15ULL;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return (double)((x ^ (x >> 31)) >> 11) / 9007199254740992.0;
-}
+static double unit_of(uint64_t *state) { return (double)(ff_splitmix64(state) >> 11) / 9007199254740992.0; }
 
 static int64_t session_start(struct ff_gen *g)
 {

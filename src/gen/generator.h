@@ -6,7 +6,7 @@
  * likes, comments, shares). Session starts follow a daily and weekly rhythm (UTC) over
  * `days` × 24 hours from `start_us`; products, posts and people are Zipf-distributed; about
  * 60% of people are signed in; a visit from a campaign carries UTM parameters. A seed gives
- * the same events every run. */
+ * the same sessions, people and message ids every run; their times follow `start_us`. */
 #ifndef FF_GENERATOR_H
 #define FF_GENERATOR_H
 

@@ -8,6 +8,7 @@
 
 #include "core/alloc.h"
 #include "core/log.h"
+#include "core/splitmix.h"
 #include "core/timeutil.h"
 
 #define MIN_CAP 1024
@@ -168,13 +169,7 @@ static int64_t drop_until(const struct ff_dedup *d, int64_t now_us)
     return now_us > d->evict_until ? now_us : d->evict_until;
 }
 
-static uint64_t next_random(struct ff_dedup *d)
-{
-    uint64_t x = d->rng += 0x9e3779b97f4a7c15u; /* splitmix64 */
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9u;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebu;
-    return x ^ (x >> 31);
-}
+static uint64_t next_random(struct ff_dedup *d) { return ff_splitmix64(&d->rng); }
 
 static int cmp_i64(const void *a, const void *b)
 {
