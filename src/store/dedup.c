@@ -302,6 +302,20 @@ static int grow_now(struct ff_dedup *d, int64_t now_us)
     return rehash(d, d->cap * 2, INT64_MIN);
 }
 
+/* Puts an entry into slot e of the current table, found for hash by find: keeps the later
+ * expiry of a present one. */
+static void place(struct ff_dedup *d, struct ff_dedup_entry *e, uint64_t hash, int64_t expires_us)
+{
+    if (vacant(e, d->floor)) {
+        e->hash = hash;
+        e->expires_us = expires_us;
+        d->used++;
+    } else if (expires_us > e->expires_us) {
+        e->expires_us = expires_us;
+    }
+    if (expires_us > d->max_expires) d->max_expires = expires_us;
+}
+
 /* Puts an entry into the current table, keeping the later expiry of a present one. */
 static int put(struct ff_dedup *d, uint64_t hash, int64_t expires_us, int64_t now_us)
 {
@@ -311,15 +325,7 @@ static int put(struct ff_dedup *d, uint64_t hash, int64_t expires_us, int64_t no
     }
     /* no older than what this table's floor let go: forgotten with them (it would read as free) */
     if (expires_us <= d->floor) return 0;
-    struct ff_dedup_entry *e = &d->slots[find(d->slots, d->cap, hash, d->floor)];
-    if (vacant(e, d->floor)) {
-        e->hash = hash;
-        e->expires_us = expires_us;
-        d->used++;
-    } else if (expires_us > e->expires_us) {
-        e->expires_us = expires_us;
-    }
-    if (expires_us > d->max_expires) d->max_expires = expires_us;
+    place(d, &d->slots[find(d->slots, d->cap, hash, d->floor)], hash, expires_us);
     return 0;
 }
 
@@ -404,7 +410,9 @@ int ff_dedup_insert_many(struct ff_dedup *d, const struct ff_dedup_received *e, 
     return rc;
 }
 
-int ff_dedup_insert_checked(struct ff_dedup *d, uint64_t hash, unsigned check, int64_t received_us, int64_t now_us)
+/* What each insert does besides its own entry: a few slots of the spare zeroed and of the
+ * old table moved, the next rebuild or generation started when the table is 70% full. */
+static int upkeep(struct ff_dedup *d, int64_t now_us)
 {
     if (d->prev && d->prev_max_expires <= now_us) drop_prev(d, now_us); /* all expired: its memory goes back */
     prepare_spare(d);
@@ -412,8 +420,32 @@ int ff_dedup_insert_checked(struct ff_dedup *d, uint64_t hash, unsigned check, i
     int rc = move_old(d, MOVE_PER_INSERT, now_us);
     if (!rc && (d->used + 1) * 10 > d->cap * 7 && !(rc = start_rebuild(d, now_us)))
         rc = move_old(d, MOVE_PER_INSERT, now_us);
+    return rc;
+}
+
+int ff_dedup_insert_checked(struct ff_dedup *d, uint64_t hash, unsigned check, int64_t received_us, int64_t now_us)
+{
+    int rc = upkeep(d, now_us);
     if (rc) return rc;
     return put(d, hash, expiry(d, received_us, check != 0, check), now_us);
+}
+
+int ff_dedup_check_insert(struct ff_dedup *d, uint64_t hash, unsigned check, int64_t received_us, int64_t now_us)
+{
+    struct ff_dedup_entry *slots = d->slots, *e = &slots[find(slots, d->cap, hash, d->floor)];
+    if (e->hash == hash && !vacant(e, d->floor) && e->expires_us > now_us && agrees(e, check)) return 1;
+    if ((d->old && present(d->old, d->old_cap, d->old_floor, hash, check, now_us)) ||
+        (d->prev && present(d->prev, d->prev_cap, d->prev_floor, hash, check, now_us)))
+        return 1;
+    size_t used = d->used;
+    int rc = upkeep(d, now_us);
+    if (rc) return rc;
+    int64_t expires = expiry(d, received_us, check != 0, check);
+    /* The probe above found the slot, unless the upkeep moved entries in or changed tables
+     * (or the table must grow first): then it is looked for again. */
+    if (d->slots != slots || d->used != used || (d->used + 1) * 10 > d->cap * 9) return put(d, hash, expires, now_us);
+    if (expires > d->floor) place(d, e, hash, expires);
+    return 0;
 }
 
 /* Backward-shift deletion keeps every probe chain unbroken without tombstones. */

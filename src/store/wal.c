@@ -870,13 +870,14 @@ void ff_wal_submit(struct ff_wal *w, struct ff_wal_req *req)
     pthread_mutex_unlock(&w->mu);
 }
 
-static int remember(struct ff_wal *w, uint64_t hash, unsigned check, int64_t now)
+/* 1 when the id was seen within the window, else remembers it (0), or -ENOMEM. */
+static int seen_or_remember(struct ff_wal *w, uint64_t hash, unsigned check, int64_t now)
 {
     struct ff_dedup_received *p = ff_grow(w->inserted, &w->cap_inserted, w->ninserted + 1, sizeof *p, 1024);
     if (!p) return -ENOMEM;
     w->inserted = p;
     uint64_t evictions = w->dedup.evictions;
-    int rc = ff_dedup_insert_checked(&w->dedup, hash, check, now, now);
+    int rc = ff_dedup_check_insert(&w->dedup, hash, check, now, now);
     if (!rc) w->inserted[w->ninserted++] = (struct ff_dedup_received){hash, ff_dedup_stamp(now, check)};
     note_evictions(w, evictions, now);
     return rc;
@@ -935,13 +936,12 @@ static int build_group(struct ff_wal *w, struct ff_wal_req *group, uint64_t *kep
             unsigned check = b->items[i].dedup_check;
             if (!hash) {
                 r->quarantined++;
-            } else if (ff_dedup_contains_checked(&w->dedup, hash, check, now)) {
+            } else if ((rc = seen_or_remember(w, hash, check, now)) == 1) {
                 r->duplicates++;
                 ndrop++;
                 rc = ff_buf_put_u32(h, i);
-            } else {
+            } else if (!rc) {
                 r->stored++;
-                rc = remember(w, hash, check, now);
             }
         }
         if (rc) break;

@@ -462,6 +462,66 @@ static void test_generations(void **state)
     ff_dedup_free(&d);
 }
 
+/* The WAL writer's one-probe lookup-and-insert (ff_dedup_check_insert) against the two calls
+ * it stands for, in lockstep: the same answers at every step, and the same tables (byte for
+ * byte) after growth, moves, removals, expiries, colliding hashes with other checks and
+ * generations at a budget. */
+static void run_check_insert_lockstep(uint64_t seed, int clustered, size_t budget, int64_t window)
+{
+    test_rng_init(seed);
+    struct ff_dedup a, b;
+    assert_int_equal(ff_dedup_init(&a, window), 0);
+    assert_int_equal(ff_dedup_init(&b, window), 0);
+    b.rng = a.rng; /* the slots sampled to size a new table */
+    ff_dedup_set_budget(&a, budget);
+    ff_dedup_set_budget(&b, budget);
+    enum { POOL = 3000, STEPS = 60000 };
+    uint64_t *pool = malloc(POOL * sizeof *pool);
+    assert_non_null(pool);
+    for (size_t i = 0; i < POOL; i++) pool[i] = rand_hash(clustered);
+    int64_t now = 1700000000000000LL;
+    size_t dups = 0, inserted = 0;
+    for (int step = 0; step < STEPS; step++) {
+        uint64_t h = test_randn(3) ? pool[test_randn(POOL)] : rand_hash(clustered);
+        /* mostly the key's own check (or 0, unknown); now and then another, which disagrees */
+        unsigned check = test_randn(8) ? (unsigned)(h % 7) : (unsigned)test_randn(4);
+        if (test_randn(16) == 0) {
+            ff_dedup_remove(&a, h);
+            ff_dedup_remove(&b, h);
+        } else {
+            int64_t received = now - (test_randn(8) == 0 ? test_rand_range(0, window) : 0);
+            int want = ff_dedup_contains_checked(&a, h, check, now);
+            if (!want) assert_int_equal(ff_dedup_insert_checked(&a, h, check, received, now), 0);
+            int got = ff_dedup_check_insert(&b, h, check, received, now);
+            if (got != want) print_error("step %d: check_insert(%016llx) = %d, contains said %d\n", step, (unsigned long long)h, got, want);
+            assert_int_equal(got, want);
+            dups += got, inserted += !got;
+        }
+        now += test_randn(2000) == 0 ? test_rand_range(0, window / 3) : test_rand_range(0, window / 200000);
+    }
+    assert_true(dups > 1000 && inserted > 1000);
+    assert_int_equal(a.cap, b.cap);
+    assert_int_equal(a.used, b.used);
+    assert_int_equal(a.evictions, b.evictions);
+    assert_memory_equal(a.slots, b.slots, a.cap * sizeof *a.slots);
+    assert_int_equal(a.prev != NULL, b.prev != NULL);
+    if (a.prev) assert_memory_equal(a.prev, b.prev, a.prev_cap * sizeof *a.prev);
+    free(pool);
+    ff_dedup_free(&a);
+    ff_dedup_free(&b);
+}
+
+static void test_check_insert_is_contains_then_insert(void **state)
+{
+    (void)state;
+    run_check_insert_lockstep(0xc1, 0, 0, 24LL * 3600 * 1000000);
+    run_check_insert_lockstep(0xc2, 1, 0, 24LL * 3600 * 1000000);
+    run_check_insert_lockstep(0xc3, 0, 0, 1000000); /* expiry matters */
+    /* at a budget of two tables of 1024: generations */
+    run_check_insert_lockstep(0xc4, 0, 1024 * 2 * sizeof(struct ff_dedup_entry), 24LL * 3600 * 1000000);
+    run_check_insert_lockstep(0xc5, 1, 1024 * 2 * sizeof(struct ff_dedup_entry), 1000000);
+}
+
 /* Two ids whose 64-bit hashes meet are told apart by their checks: the second is new, not a
  * retry (it was acknowledged and dropped before). An id without a check (0) agrees with any,
  * and an entry's check stays with it through the table's growth, moves and generations. */
@@ -557,6 +617,7 @@ int main(void)
         cmocka_unit_test(test_generations),
         cmocka_unit_test(test_checks_tell_colliding_ids_apart),
         cmocka_unit_test(test_insert_many_checked_and_unknown),
+        cmocka_unit_test(test_check_insert_is_contains_then_insert),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
