@@ -33,7 +33,9 @@ struct ff_server_opts {
 struct ff_loop {
     uv_loop_t uv;
     uv_tcp_t listener;
-    uv_async_t wake;           /* WAL completions and stop requests */
+    uv_poll_t wake;            /* WAL completions and stop requests: readable when wake_fd is */
+    int wake_fd;               /* an eventfd other threads write to (server.c, wake_loop) */
+    int wake_pending;          /* under mu: a wake-up was written and not yet taken */
     uv_signal_t sigterm, sigint; /* loop 0 only */
     pthread_mutex_t mu;
     struct ff_wal_req *done_head, *done_tail;
