@@ -171,7 +171,7 @@ static int cmd_gen(uint64_t n, uint64_t seed, const char *dir, const char *tsv_p
     snprintf(kpath, sizeof kpath, "%s/wal", dir);
     mkdir(kpath, 0755);
     snprintf(kpath, sizeof kpath, "%s/wal/00000000000000000001.dedup", dir);
-    if (ff_dedup_file_write(kpath, &k.keys)) fprintf(stderr, "store_bench: cannot write %s\n", kpath), exit(1);
+    if (ff_dedup_file_write(kpath, &k.keys, NULL)) fprintf(stderr, "store_bench: cannot write %s\n", kpath), exit(1);
     ff_buf_free(&k.keys);
     if (k.tsv) fclose(k.tsv);
     ff_gen_free(g);

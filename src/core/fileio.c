@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -112,14 +113,10 @@ int ff_io_fsync_parent(const char *path)
     return ff_io_fsync_dir(dir);
 }
 
-int ff_io_write_file_atomic_pieces(const char *path, const struct ff_io_piece *pieces, size_t npieces)
+/* The end of an atomic file write into `tmp` on fd (rc: how the writing went): fsync'd,
+ * closed and renamed to `path`, or removed. */
+static int finish_atomic(int fd, int rc, const char *tmp, const char *path)
 {
-    char tmp[PATH_MAX];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) return -ENAMETOOLONG;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return -errno;
-    int rc = injected(FF_IO_WRITE); /* one write as fault injection counts them, however many pieces */
-    for (size_t i = 0; i < npieces && !rc; i++) rc = write_raw(fd, pieces[i].p, pieces[i].n);
     if (!rc) rc = ff_io_fsync(fd);
     close(fd);
     if (!rc) rc = ff_io_rename(tmp, path);
@@ -130,6 +127,63 @@ int ff_io_write_file_atomic_pieces(const char *path, const struct ff_io_piece *p
     /* Past the rename the new contents are what everyone sees: a failure now cannot be
      * undone, only reported. */
     return ff_io_fsync_parent(path) ? FF_IO_UNSYNCED : 0;
+}
+
+int ff_io_write_file_atomic_pieces(const char *path, const struct ff_io_piece *pieces, size_t npieces)
+{
+    char tmp[PATH_MAX];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) return -ENAMETOOLONG;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return -errno;
+    int rc = injected(FF_IO_WRITE); /* one write as fault injection counts them, however many pieces */
+    for (size_t i = 0; i < npieces && !rc; i++) rc = write_raw(fd, pieces[i].p, pieces[i].n);
+    return finish_atomic(fd, rc, tmp, path);
+}
+
+#define DIRECT_ALIGN ((size_t)4096) /* what O_DIRECT wants of offsets, lengths and buffers */
+
+void ff_io_scratch_free(struct ff_io_scratch *s)
+{
+    free(s->p);
+    s->p = NULL;
+    s->cap = 0;
+}
+
+int ff_io_write_file_atomic_direct(const char *path, const struct ff_io_piece *pieces, size_t npieces,
+                                   struct ff_io_scratch *scratch)
+{
+    char tmp[PATH_MAX];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) return -ENAMETOOLONG;
+    size_t total = 0;
+    for (size_t i = 0; i < npieces; i++) total += pieces[i].n;
+    size_t padded = (total + DIRECT_ALIGN - 1) / DIRECT_ALIGN * DIRECT_ALIGN;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_DIRECT, 0644);
+    if (fd < 0) return errno == EINVAL ? ff_io_write_file_atomic_pieces(path, pieces, npieces) : -errno;
+    struct ff_io_scratch own = {0}, *sc = scratch ? scratch : &own;
+    int rc = injected(FF_IO_WRITE); /* one write, as the buffered path counts it */
+    if (!rc && sc->cap < padded) {
+        ff_io_scratch_free(sc);
+        if (posix_memalign(&sc->p, DIRECT_ALIGN, padded)) sc->p = NULL, rc = -ENOMEM;
+        else sc->cap = padded;
+    }
+    char *buf = sc->p;
+    if (!rc && padded) {
+        size_t at = 0;
+        for (size_t i = 0; i < npieces; i++) {
+            if (pieces[i].n) memcpy(buf + at, pieces[i].p, pieces[i].n);
+            at += pieces[i].n;
+        }
+        memset(buf + at, 0, padded - at);
+        rc = write_raw(fd, buf, padded); /* the tail's zeros go with the ftruncate below */
+    }
+    ff_io_scratch_free(&own);
+    if (rc == -EINVAL) { /* a file system that opens with O_DIRECT but will not write so */
+        close(fd);
+        unlink(tmp);
+        return ff_io_write_file_atomic_pieces(path, pieces, npieces);
+    }
+    if (!rc && ftruncate(fd, (off_t)total)) rc = -errno;
+    return finish_atomic(fd, rc, tmp, path);
 }
 
 int ff_io_write_file_atomic(const char *path, const void *p, size_t n)

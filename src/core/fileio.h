@@ -33,6 +33,20 @@ struct ff_io_piece {
     size_t n;
 };
 int ff_io_write_file_atomic_pieces(const char *path, const struct ff_io_piece *pieces, size_t npieces);
+/* The same, written with O_DIRECT where the file system takes it (else as above): for files
+ * read back only after a restart (a WAL segment's dedup keys). Through the page cache such a
+ * file is copied into pages nobody reads again, each new to the process: here the host backs
+ * those at about 2.9 ns a byte, 2% of a busy server's CPU for the keys, and they crowd out
+ * the parts' pages. The pieces are copied into one aligned buffer instead: `scratch`, kept
+ * by the caller from one file to the next (new memory would cost what the page cache did),
+ * or NULL for one of this call's own. */
+struct ff_io_scratch {
+    void *p; /* aligned for O_DIRECT; {0} to start */
+    size_t cap;
+};
+int ff_io_write_file_atomic_direct(const char *path, const struct ff_io_piece *pieces, size_t npieces,
+                                   struct ff_io_scratch *scratch);
+void ff_io_scratch_free(struct ff_io_scratch *s);
 /* Reads a whole file into `out` (replacing its contents), at most out->max bytes. */
 int ff_io_read_file(const char *path, struct ff_buf *out);
 

@@ -23,7 +23,7 @@ int ff_dedup_file_add(struct ff_buf *entries, uint64_t key, int64_t received_us)
     return rc ? rc : ff_buf_put_u64(entries, (uint64_t)received_us);
 }
 
-int ff_dedup_file_write(const char *path, const struct ff_buf *entries)
+int ff_dedup_file_write(const char *path, const struct ff_buf *entries, struct ff_io_scratch *scratch)
 {
     /* header, entries and checksum written from where they are: a copy of a segment's keys
      * into one buffer was tens of MB of fresh memory on the WAL writer's thread */
@@ -45,7 +45,7 @@ int ff_dedup_file_write(const char *path, const struct ff_buf *entries)
     XXH3_freeState(st);
     if (!rc) {
         const struct ff_io_piece pieces[] = {{hdr.data, hdr.len}, {entries->data, entries->len}, {sum.data, sum.len}};
-        rc = ff_io_write_file_atomic_pieces(path, pieces, 3);
+        rc = ff_io_write_file_atomic_direct(path, pieces, 3, scratch);
     }
     ff_buf_free(&hdr);
     ff_buf_free(&sum);

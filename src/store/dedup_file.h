@@ -20,8 +20,9 @@
  * Version 1, written before checks were kept, is the same but for the version and a
  * received_at_us without a check: its keys are loaded with their checks unknown.
  *
- * Written whole to a temporary file, fsync'd and renamed (ff_io_write_file_atomic): a keys
- * file is either complete or absent. */
+ * Written whole to a temporary file, fsync'd and renamed (ff_io_write_file_atomic_direct,
+ * past the page cache: a keys file is read only at start-up): a keys file is either
+ * complete or absent. */
 #ifndef FF_DEDUP_FILE_H
 #define FF_DEDUP_FILE_H
 
@@ -29,6 +30,7 @@
 #include <stdint.h>
 
 #include "core/buf.h"
+#include "core/fileio.h"
 #include "store/dedup.h"
 
 #define FF_DEDUP_FILE_ENTRY 16
@@ -36,8 +38,9 @@
 /* Appends one entry to `entries` (the body of a keys file being gathered). */
 int ff_dedup_file_add(struct ff_buf *entries, uint64_t key, int64_t received_us);
 
-/* Writes the gathered entries as the keys file `path`. */
-int ff_dedup_file_write(const char *path, const struct ff_buf *entries);
+/* Writes the gathered entries as the keys file `path`, through `scratch` (fileio.h; NULL: a
+ * buffer of its own). */
+int ff_dedup_file_write(const char *path, const struct ff_buf *entries, struct ff_io_scratch *scratch);
 
 /* A keys file mapped and checked: its entries, as they are on disk, are what
  * ff_dedup_insert_many takes (the format is little-endian, as every machine footfall

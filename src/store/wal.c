@@ -133,6 +133,7 @@ struct ff_wal {
     int keys_started, keys_stop, keys_job, keys_busy, keys_lost;
     char keys_seg[4400];     /* the segment of the job's keys */
     struct ff_buf keys_buf;  /* the job's keys; once written, (emptied) the next segment's buffer */
+    struct ff_io_scratch keys_scratch; /* the keys thread's aligned buffer for its direct writes */
 };
 
 static uint32_t rd32(const unsigned char *p)
@@ -483,12 +484,12 @@ static int recover_visit(void *arg, uint64_t seq, const struct ff_record *r)
 /* Writes the keys file of the finished segment `path` from `keys` (none when `lost`). A
  * failure costs disk space only: without its keys file a segment is kept for the whole
  * dedup window (ff_wal_trim). */
-static void write_keys(const char *path, const struct ff_buf *keys, int lost)
+static void write_keys(const char *path, const struct ff_buf *keys, int lost, struct ff_io_scratch *scratch)
 {
     char kpath[4400];
     int rc = ff_dedup_file_path(path, kpath, sizeof kpath);
     if (!rc && lost) rc = -ENOMEM;
-    if (!rc) rc = ff_dedup_file_write(kpath, keys);
+    if (!rc) rc = ff_dedup_file_write(kpath, keys, scratch);
     if (rc) ff_error("wal: cannot write %s: %s (the segment is kept for the dedup window instead)", kpath, ff_strerror(rc));
 }
 
@@ -496,7 +497,7 @@ static void write_keys(const char *path, const struct ff_buf *keys, int lost)
  * starts the next one's. */
 static void finish_segment(struct ff_wal *w, const char *path)
 {
-    write_keys(path, &w->seg_keys, w->seg_keys_lost);
+    write_keys(path, &w->seg_keys, w->seg_keys_lost, NULL);
     w->seg_keys_lost = 0;
     ff_buf_reset(&w->seg_keys);
 }
@@ -512,7 +513,7 @@ static void *keys_main(void *arg)
         w->keys_job = 0;
         w->keys_busy = 1;
         pthread_mutex_unlock(&w->keys_mu);
-        write_keys(w->keys_seg, &w->keys_buf, w->keys_lost);
+        write_keys(w->keys_seg, &w->keys_buf, w->keys_lost, &w->keys_scratch);
         pthread_mutex_lock(&w->keys_mu);
         ff_buf_reset(&w->keys_buf);
         w->keys_busy = 0;
@@ -1092,6 +1093,7 @@ void ff_wal_close(struct ff_wal *w)
     }
     pthread_mutex_destroy(&w->keys_mu);
     pthread_cond_destroy(&w->keys_cv);
+    ff_io_scratch_free(&w->keys_scratch);
     if (w->fd >= 0) close(w->fd);
     ff_wal_io_close(&w->io);
     ff_dedup_free(&w->dedup);

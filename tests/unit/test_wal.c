@@ -29,6 +29,7 @@
 #include "store/wal.h"
 #include "store/wal_io.h"
 #include "store/dedup_file.h"
+#include "core/fileio.h"
 #include "store/store.h"
 
 #define DAY_US (24LL * 3600 * 1000000)
@@ -1002,6 +1003,53 @@ static uint64_t rd64le(const unsigned char *p)
     return v;
 }
 
+/* Keys files are written past the page cache (ff_io_write_file_atomic_direct): the bytes on
+ * disk are exactly the pieces, whatever their lengths against the 4 KiB that direct writes
+ * take, no temporary file is left, and a failed write leaves neither file. */
+static void test_direct_file_writes(void **state)
+{
+    struct fx *f = *state;
+    static const size_t lens[][3] = {{24, 70001, 8}, {24, 4072, 0}, {0, 0, 0}, {4096, 4096, 4096}, {24, 5, 8}};
+    struct ff_io_scratch sc = {0}; /* kept from one file to the next, as the keys thread's */
+    for (size_t t = 0; t < sizeof lens / sizeof *lens; t++) {
+        char path[600], tmp[700];
+        snprintf(path, sizeof path, "%s/direct-%zu", f->dir, t);
+        snprintf(tmp, sizeof tmp, "%s.tmp", path);
+        struct ff_io_piece pc[3];
+        size_t total = 0;
+        char *want = malloc(lens[t][0] + lens[t][1] + lens[t][2] + 1);
+        assert_non_null(want);
+        for (int k = 0; k < 3; k++) {
+            char *p = malloc(lens[t][k] + 1);
+            assert_non_null(p);
+            for (size_t i = 0; i < lens[t][k]; i++) p[i] = (char)('a' + (i * 7 + (size_t)k * 3 + t) % 26);
+            memcpy(want + total, p, lens[t][k]);
+            pc[k] = (struct ff_io_piece){p, lens[t][k]};
+            total += lens[t][k];
+        }
+        assert_int_equal(ff_io_write_file_atomic_direct(path, pc, 3, t % 2 ? &sc : NULL), 0);
+        struct ff_buf got;
+        ff_buf_init(&got, 1 << 20);
+        assert_int_equal(ff_io_read_file(path, &got), 0);
+        assert_int_equal(got.len, total);
+        if (total) assert_memory_equal(got.data, want, total);
+        ff_buf_free(&got);
+        assert_int_equal(access(tmp, F_OK), -1);
+        /* the same file again, its write failing: the old contents stay, no temporary */
+        ff_io_fail_after(FF_IO_WRITE, 1, -EIO);
+        assert_int_equal(ff_io_write_file_atomic_direct(path, pc, 3, t % 2 ? &sc : NULL), -EIO);
+        ff_io_fail_reset();
+        ff_buf_init(&got, 1 << 20);
+        assert_int_equal(ff_io_read_file(path, &got), 0);
+        assert_int_equal(got.len, total);
+        ff_buf_free(&got);
+        assert_int_equal(access(tmp, F_OK), -1);
+        for (int k = 0; k < 3; k++) free((void *)pc[k].p);
+        free(want);
+    }
+    ff_io_scratch_free(&sc);
+}
+
 /* Finished segments leave keys files; once their events are in parts the segments go, and
  * the keys alone still recognise retries after a restart, until the window has passed. */
 static void test_keys_files(void **state)
@@ -1557,6 +1605,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_read_budget, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recovery_bad_quarantine_format, setup, teardown),
         cmocka_unit_test_setup_teardown(test_durable_appends, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_direct_file_writes, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
