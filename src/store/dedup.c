@@ -43,12 +43,18 @@ static int agrees(const struct ff_dedup_entry *e, unsigned check)
     return !check || !c || c == check;
 }
 
+/* The slot find gave for hash holds it, in a table of that floor, with a check that agrees
+ * and not expired at now_us. */
+static int holds(const struct ff_dedup_entry *e, int64_t floor, uint64_t hash, unsigned check, int64_t now_us)
+{
+    return e->hash == hash && !vacant(e, floor) && e->expires_us > now_us && agrees(e, check);
+}
+
 /* hash is in the table of that floor with a check that agrees, and not expired at now_us. */
 static int present(const struct ff_dedup_entry *slots, size_t cap, int64_t floor, uint64_t hash, unsigned check,
                    int64_t now_us)
 {
-    const struct ff_dedup_entry *e = &slots[find(slots, cap, hash, floor)];
-    return e->hash == hash && !vacant(e, floor) && e->expires_us > now_us && agrees(e, check);
+    return holds(&slots[find(slots, cap, hash, floor)], floor, hash, check, now_us);
 }
 
 /* When an id received at `received` expires: exact without a check; with one (has_check),
@@ -433,7 +439,7 @@ int ff_dedup_insert_checked(struct ff_dedup *d, uint64_t hash, unsigned check, i
 int ff_dedup_check_insert(struct ff_dedup *d, uint64_t hash, unsigned check, int64_t received_us, int64_t now_us)
 {
     struct ff_dedup_entry *slots = d->slots, *e = &slots[find(slots, d->cap, hash, d->floor)];
-    if (e->hash == hash && !vacant(e, d->floor) && e->expires_us > now_us && agrees(e, check)) return 1;
+    if (holds(e, d->floor, hash, check, now_us)) return 1;
     if ((d->old && present(d->old, d->old_cap, d->old_floor, hash, check, now_us)) ||
         (d->prev && present(d->prev, d->prev_cap, d->prev_floor, hash, check, now_us)))
         return 1;
