@@ -161,11 +161,17 @@ static struct ff_dedup_entry *new_table(struct ff_dedup *d, size_t cap)
     return t;
 }
 
+/* present in a table other than the current one: the one being moved over, or the previous
+ * generation. */
+static int in_older_tables(const struct ff_dedup *d, uint64_t hash, unsigned check, int64_t now_us)
+{
+    return (d->old && present(d->old, d->old_cap, d->old_floor, hash, check, now_us)) ||
+           (d->prev && present(d->prev, d->prev_cap, d->prev_floor, hash, check, now_us));
+}
+
 int ff_dedup_contains_checked(const struct ff_dedup *d, uint64_t hash, unsigned check, int64_t now_us)
 {
-    return present(d->slots, d->cap, d->floor, hash, check, now_us) ||
-           (d->old && present(d->old, d->old_cap, d->old_floor, hash, check, now_us)) ||
-           (d->prev && present(d->prev, d->prev_cap, d->prev_floor, hash, check, now_us));
+    return present(d->slots, d->cap, d->floor, hash, check, now_us) || in_older_tables(d, hash, check, now_us);
 }
 
 /* Entries expiring at or before this are let go: expired at now_us, or older than the
@@ -439,10 +445,7 @@ int ff_dedup_insert_checked(struct ff_dedup *d, uint64_t hash, unsigned check, i
 int ff_dedup_check_insert(struct ff_dedup *d, uint64_t hash, unsigned check, int64_t received_us, int64_t now_us)
 {
     struct ff_dedup_entry *slots = d->slots, *e = &slots[find(slots, d->cap, hash, d->floor)];
-    if (holds(e, d->floor, hash, check, now_us)) return 1;
-    if ((d->old && present(d->old, d->old_cap, d->old_floor, hash, check, now_us)) ||
-        (d->prev && present(d->prev, d->prev_cap, d->prev_floor, hash, check, now_us)))
-        return 1;
+    if (holds(e, d->floor, hash, check, now_us) || in_older_tables(d, hash, check, now_us)) return 1;
     size_t used = d->used;
     int rc = upkeep(d, now_us);
     if (rc) return rc;
