@@ -55,7 +55,7 @@
 
 struct sink {
     struct ff_store *store;
-    struct ff_buf keys; /* the events' dedup keys, as a server that took them today keeps them */
+    struct ff_dedup_keybuf keys; /* the events' dedup keys, as a server that took them today keeps them */
     int64_t keys_received;
     struct ff_buf frame;
     uint64_t seq, frame_first, in_frame, since_flush;
@@ -135,7 +135,6 @@ static int cmd_gen(uint64_t n, uint64_t seed, const char *dir, const char *tsv_p
     memset(&k, 0, sizeof k);
     k.seq = 1;
     ff_buf_init(&k.frame, (size_t)1 << 30);
-    ff_buf_init(&k.keys, (size_t)1 << 40);
     k.keys_received = ff_now_us() - 3600LL * 1000000; /* an hour ago: all inside the window */
     ff_buf_init(&k.line, 1 << 20);
     char err[512];
@@ -172,7 +171,7 @@ static int cmd_gen(uint64_t n, uint64_t seed, const char *dir, const char *tsv_p
     mkdir(kpath, 0755);
     snprintf(kpath, sizeof kpath, "%s/wal/00000000000000000001.dedup", dir);
     if (ff_dedup_file_write(kpath, &k.keys, NULL)) fprintf(stderr, "store_bench: cannot write %s\n", kpath), exit(1);
-    ff_buf_free(&k.keys);
+    ff_dedup_keybuf_free(&k.keys);
     if (k.tsv) fclose(k.tsv);
     ff_gen_free(g);
     return rc < 0 ? 1 : 0;

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <xxhash.h>
 
+#include "core/alloc.h"
 #include "core/binread.h"
 #include "core/errors.h"
 #include "core/fileio.h"
@@ -17,38 +18,58 @@
 #define HDR 24
 static const char magic[8] = {'F', 'F', 'D', 'E', 'D', 'U', 'P', 0};
 
-int ff_dedup_file_add(struct ff_buf *entries, uint64_t key, int64_t received_us)
+int ff_dedup_keybuf_grow(struct ff_dedup_keybuf *kb)
 {
-    int rc = ff_buf_put_u64(entries, key);
-    return rc ? rc : ff_buf_put_u64(entries, (uint64_t)received_us);
+    struct ff_dedup_received **p = ff_realloc(kb->chunks, (kb->nchunks + 1) * sizeof *p);
+    if (!p) return -ENOMEM;
+    kb->chunks = p;
+    if (!(p[kb->nchunks] = ff_malloc(FF_DEDUP_KEYS_PER_CHUNK * sizeof **p))) return -ENOMEM;
+    kb->nchunks++;
+    return 0;
 }
 
-int ff_dedup_file_write(const char *path, const struct ff_buf *entries, struct ff_io_scratch *scratch)
+void ff_dedup_keybuf_reset(struct ff_dedup_keybuf *kb) { kb->n = 0; }
+
+void ff_dedup_keybuf_free(struct ff_dedup_keybuf *kb)
 {
-    /* header, entries and checksum written from where they are: a copy of a segment's keys
-     * into one buffer was tens of MB of fresh memory on the WAL writer's thread */
-    struct ff_buf hdr, sum;
-    ff_buf_init(&hdr, HDR);
-    ff_buf_init(&sum, 8);
-    int rc = ff_buf_append(&hdr, magic, sizeof magic);
-    if (!rc) rc = ff_buf_put_u32(&hdr, 2);
-    if (!rc) rc = ff_buf_put_u32(&hdr, 0);
-    if (!rc) rc = ff_buf_put_u64(&hdr, entries->len / FF_DEDUP_FILE_ENTRY);
-    XXH3_state_t *st = rc ? NULL : XXH3_createState();
-    if (!rc && !st) rc = -ENOMEM;
+    for (size_t i = 0; i < kb->nchunks; i++) ff_free(kb->chunks[i]);
+    ff_free(kb->chunks);
+    memset(kb, 0, sizeof *kb);
+}
+
+int ff_dedup_file_write(const char *path, const struct ff_dedup_keybuf *kb, struct ff_io_scratch *scratch)
+{
+    /* header, chunks and checksum written from where they are: a copy of a segment's keys
+     * into one buffer was tens of MB of fresh memory */
+    size_t nfull = kb->n / FF_DEDUP_KEYS_PER_CHUNK, rest = kb->n % FF_DEDUP_KEYS_PER_CHUNK;
+    size_t nchunks = nfull + (rest > 0);
+    struct ff_io_piece *pieces = ff_malloc((nchunks + 2) * sizeof *pieces);
+    if (!pieces) return -ENOMEM;
+    unsigned char hdr[HDR], sum[8];
+    uint32_t version = 2, reserved = 0;
+    uint64_t count = kb->n, digest;
+    memcpy(hdr, magic, sizeof magic); /* little-endian, as the check below the function says */
+    memcpy(hdr + 8, &version, 4);
+    memcpy(hdr + 12, &reserved, 4);
+    memcpy(hdr + 16, &count, 8);
+    XXH3_state_t *st = XXH3_createState();
+    int rc = st ? 0 : -ENOMEM;
     if (!rc) { /* streamed: the same value as XXH3_64bits over header and entries together */
         XXH3_64bits_reset(st);
-        XXH3_64bits_update(st, hdr.data, hdr.len);
-        if (entries->len) XXH3_64bits_update(st, entries->data, entries->len);
-        rc = ff_buf_put_u64(&sum, XXH3_64bits_digest(st));
+        XXH3_64bits_update(st, hdr, HDR);
+        pieces[0] = (struct ff_io_piece){hdr, HDR};
+        for (size_t i = 0; i < nchunks; i++) {
+            size_t len = (i < nfull ? FF_DEDUP_KEYS_PER_CHUNK : rest) * FF_DEDUP_FILE_ENTRY;
+            XXH3_64bits_update(st, kb->chunks[i], len);
+            pieces[1 + i] = (struct ff_io_piece){kb->chunks[i], len};
+        }
+        digest = XXH3_64bits_digest(st);
+        memcpy(sum, &digest, 8);
+        pieces[1 + nchunks] = (struct ff_io_piece){sum, sizeof sum};
+        rc = ff_io_write_file_atomic_direct(path, pieces, nchunks + 2, scratch);
     }
     XXH3_freeState(st);
-    if (!rc) {
-        const struct ff_io_piece pieces[] = {{hdr.data, hdr.len}, {entries->data, entries->len}, {sum.data, sum.len}};
-        rc = ff_io_write_file_atomic_direct(path, pieces, 3, scratch);
-    }
-    ff_buf_free(&hdr);
-    ff_buf_free(&sum);
+    ff_free(pieces);
     return rc == FF_IO_UNSYNCED ? 0 : rc; /* renamed, directory not synced: a later sync covers it */
 }
 

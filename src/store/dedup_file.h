@@ -26,6 +26,7 @@
 #ifndef FF_DEDUP_FILE_H
 #define FF_DEDUP_FILE_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -35,12 +36,35 @@
 
 #define FF_DEDUP_FILE_ENTRY 16
 
-/* Appends one entry to `entries` (the body of a keys file being gathered). */
-int ff_dedup_file_add(struct ff_buf *entries, uint64_t key, int64_t received_us);
+/* The entries of a keys file being gathered (a WAL segment's, as its groups become durable),
+ * in chunks of FF_DEDUP_KEYS_PER_CHUNK that a reset keeps for the next segment. One buffer
+ * doubled as it filled made the WAL writer copy and zero all of it at each doubling: a
+ * 64 MiB segment's keys cost it twice their memory, the last doubling in one go. */
+#define FF_DEDUP_KEYS_PER_CHUNK ((size_t)1 << 16) /* 1 MiB */
+struct ff_dedup_keybuf {
+    struct ff_dedup_received **chunks;
+    size_t nchunks;          /* allocated, filled or not */
+    size_t n;                /* entries gathered */
+};
+
+int ff_dedup_keybuf_grow(struct ff_dedup_keybuf *kb);
+/* Forgets the entries, keeping the chunks. */
+void ff_dedup_keybuf_reset(struct ff_dedup_keybuf *kb);
+void ff_dedup_keybuf_free(struct ff_dedup_keybuf *kb);
+
+/* Appends one entry. 0 or -ENOMEM. */
+static inline int ff_dedup_file_add(struct ff_dedup_keybuf *kb, uint64_t key, int64_t received_us)
+{
+    size_t c = kb->n / FF_DEDUP_KEYS_PER_CHUNK;
+    if (c == kb->nchunks && ff_dedup_keybuf_grow(kb)) return -ENOMEM;
+    kb->chunks[c][kb->n % FF_DEDUP_KEYS_PER_CHUNK] = (struct ff_dedup_received){key, received_us};
+    kb->n++;
+    return 0;
+}
 
 /* Writes the gathered entries as the keys file `path`, through `scratch` (fileio.h; NULL: a
  * buffer of its own). */
-int ff_dedup_file_write(const char *path, const struct ff_buf *entries, struct ff_io_scratch *scratch);
+int ff_dedup_file_write(const char *path, const struct ff_dedup_keybuf *kb, struct ff_io_scratch *scratch);
 
 /* A keys file mapped and checked: its entries, as they are on disk, are what
  * ff_dedup_insert_many takes (the format is little-endian, as every machine footfall

@@ -107,7 +107,7 @@ struct ff_wal {
     void *on_durable_arg;
     struct ff_dedup_received *inserted; /* dedup keys added by the group being written (received
                                           times stamped with their checks), to undo on failure */
-    struct ff_buf seg_keys;  /* the last segment's dedup keys, for its keys file (dedup_file.h) */
+    struct ff_dedup_keybuf seg_keys; /* the last segment's dedup keys, for its keys file (dedup_file.h) */
     int seg_keys_lost;       /* some could not be kept: that segment gets no keys file */
     struct ff_dedup_keys *pending; /* keys files read at open, inserted by the writer first */
     size_t npending, cap_pending;
@@ -132,7 +132,7 @@ struct ff_wal {
     pthread_cond_t keys_cv;
     int keys_started, keys_stop, keys_job, keys_busy, keys_lost;
     char keys_seg[4400];     /* the segment of the job's keys */
-    struct ff_buf keys_buf;  /* the job's keys; once written, (emptied) the next segment's buffer */
+    struct ff_dedup_keybuf keys_buf; /* the job's keys; once written, (emptied) the next segment's */
     struct ff_io_scratch keys_scratch; /* the keys thread's aligned buffer for its direct writes */
 };
 
@@ -484,7 +484,7 @@ static int recover_visit(void *arg, uint64_t seq, const struct ff_record *r)
 /* Writes the keys file of the finished segment `path` from `keys` (none when `lost`). A
  * failure costs disk space only: without its keys file a segment is kept for the whole
  * dedup window (ff_wal_trim). */
-static void write_keys(const char *path, const struct ff_buf *keys, int lost, struct ff_io_scratch *scratch)
+static void write_keys(const char *path, const struct ff_dedup_keybuf *keys, int lost, struct ff_io_scratch *scratch)
 {
     char kpath[4400];
     int rc = ff_dedup_file_path(path, kpath, sizeof kpath);
@@ -499,7 +499,7 @@ static void finish_segment(struct ff_wal *w, const char *path)
 {
     write_keys(path, &w->seg_keys, w->seg_keys_lost, NULL);
     w->seg_keys_lost = 0;
-    ff_buf_reset(&w->seg_keys);
+    ff_dedup_keybuf_reset(&w->seg_keys);
 }
 
 static void *keys_main(void *arg)
@@ -515,7 +515,7 @@ static void *keys_main(void *arg)
         pthread_mutex_unlock(&w->keys_mu);
         write_keys(w->keys_seg, &w->keys_buf, w->keys_lost, &w->keys_scratch);
         pthread_mutex_lock(&w->keys_mu);
-        ff_buf_reset(&w->keys_buf);
+        ff_dedup_keybuf_reset(&w->keys_buf);
         w->keys_busy = 0;
         pthread_cond_broadcast(&w->keys_cv);
     }
@@ -551,7 +551,7 @@ static void finish_segment_later(struct ff_wal *w, const char *path)
     }
     pthread_mutex_lock(&w->keys_mu);
     keys_wait_idle(w); /* the last segment's: long done, unless segments fill very fast */
-    struct ff_buf t = w->keys_buf;
+    struct ff_dedup_keybuf t = w->keys_buf;
     w->keys_buf = w->seg_keys;
     w->seg_keys = t;
     snprintf(w->keys_seg, sizeof w->keys_seg, "%s", path);
@@ -683,7 +683,7 @@ static int recover(struct ff_wal *w, struct ff_wal_recovery *rec)
         char path[4300];
         snprintf(path, sizeof path, "%s/%s", w->dir, names[i]);
         int last = i + 1 == n;
-        ff_buf_reset(&w->seg_keys);
+        ff_dedup_keybuf_reset(&w->seg_keys);
         w->seg_keys_lost = 0;
         /* A finished segment with its keys file: the keys are all recovery needs from it. */
         int have_keys = 0;
@@ -780,8 +780,6 @@ int ff_wal_open(struct ff_wal **out, const struct ff_wal_opts *opts, struct ff_w
     w->on_forget = opts->on_forget;
     w->min_next_seq = opts->min_next_seq;
     ff_buf_init(&w->hdrs, (size_t)1 << 34);
-    ff_buf_init(&w->seg_keys, (size_t)1 << 40);
-    ff_buf_init(&w->keys_buf, (size_t)1 << 40);
     pthread_mutex_init(&w->keys_mu, NULL);
     pthread_cond_init(&w->keys_cv, NULL);
     int rc = ff_dedup_init(&w->dedup, opts->dedup_window_us);
@@ -807,8 +805,8 @@ fail:
     ff_free(w->pending);
     ff_dedup_free(&w->dedup);
     ff_buf_free(&w->hdrs);
-    ff_buf_free(&w->seg_keys);
-    ff_buf_free(&w->keys_buf);
+    ff_dedup_keybuf_free(&w->seg_keys);
+    ff_dedup_keybuf_free(&w->keys_buf);
     pthread_mutex_destroy(&w->keys_mu);
     pthread_cond_destroy(&w->keys_cv);
     ff_free(w);
@@ -1098,8 +1096,8 @@ void ff_wal_close(struct ff_wal *w)
     ff_wal_io_close(&w->io);
     ff_dedup_free(&w->dedup);
     ff_buf_free(&w->hdrs);
-    ff_buf_free(&w->seg_keys);
-    ff_buf_free(&w->keys_buf);
+    ff_dedup_keybuf_free(&w->seg_keys);
+    ff_dedup_keybuf_free(&w->keys_buf);
     ff_free(w->inserted);
     ff_free(w->hdr_off);
     ff_free(w->iov);

@@ -1050,6 +1050,44 @@ static void test_direct_file_writes(void **state)
     ff_io_scratch_free(&sc);
 }
 
+/* A keys file gathered in chunks reads back entry for entry, whatever its count against the
+ * chunk size (none, a partial chunk, exactly full ones, full ones and a partial one), and a
+ * reset gathering starts over in the chunks it keeps. */
+static void test_keys_file_chunks(void **state)
+{
+    struct fx *f = *state;
+    const size_t per = FF_DEDUP_KEYS_PER_CHUNK;
+    const size_t counts[] = {2 * per + 1234, 0, 7, per, 2 * per, 3};
+    struct ff_dedup_keybuf kb = {0};
+    struct ff_io_scratch sc = {0};
+    for (size_t t = 0; t < sizeof counts / sizeof *counts; t++) {
+        size_t n = counts[t];
+        ff_dedup_keybuf_reset(&kb);
+        for (size_t i = 0; i < n; i++)
+            assert_int_equal(ff_dedup_file_add(&kb, XXH3_64bits(&i, sizeof i) + t, (int64_t)(i * 1000 + t)), 0);
+        assert_int_equal(kb.n, n);
+        assert_true(kb.nchunks >= (n + per - 1) / per);
+        assert_true(kb.nchunks <= 3); /* chunks kept from the first, largest round, none added */
+        char path[600], err[256];
+        snprintf(path, sizeof path, "%s/keys-%zu.dedup", f->dir, t);
+        assert_int_equal(ff_dedup_file_write(path, &kb, t % 2 ? &sc : NULL), 0);
+        struct ff_dedup_keys k;
+        assert_int_equal(ff_dedup_file_read(path, &k, err, sizeof err), 0);
+        assert_int_equal(k.n, n);
+        assert_true(k.checked);
+        for (size_t i = 0; i < n; i++) {
+            if (k.entries[i].hash != XXH3_64bits(&i, sizeof i) + t || k.entries[i].received_us != (int64_t)(i * 1000 + t))
+                fail_msg("round %zu: entry %zu of %zu differs", t, i, n);
+        }
+        ff_dedup_keys_free(&k);
+        uint64_t count;
+        assert_int_equal(ff_dedup_file_check(path, &count, err, sizeof err), 0);
+        assert_int_equal(count, n);
+    }
+    ff_dedup_keybuf_free(&kb);
+    ff_io_scratch_free(&sc);
+}
+
 /* Finished segments leave keys files; once their events are in parts the segments go, and
  * the keys alone still recognise retries after a restart, until the window has passed. */
 static void test_keys_files(void **state)
@@ -1598,6 +1636,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_corruption_is_not_a_torn_tail, setup, teardown),
         cmocka_unit_test_setup_teardown(test_injected_write_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rotation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keys_file_chunks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keys_files, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keys_files_follow_the_budget, setup, teardown),
         cmocka_unit_test_setup_teardown(test_numbering_after_deletion, setup, teardown),
