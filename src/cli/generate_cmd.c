@@ -3,6 +3,7 @@
  * event goes through the same enrichment, identity, sessions and store as live ones, so each
  * page of the dashboard has something to show. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,61 +18,132 @@
 #include "project/catalog.h"
 
 #define BATCH_EVENTS 500 /* about 400 KB a request, under the server's 1 MiB body limit */
+#define MAX_CONNECTIONS 64
 
-struct sender {
-    struct ff_http_client http;
-    struct ff_buf body, resp;
+/* A request body: filled by the generator, posted by a sender. */
+struct batch {
+    struct batch *next;
+    struct ff_buf body;
+    size_t events;
+};
+
+/* The generator (the calling thread) fills batches; `--connections` senders, each with a
+ * connection of its own, post them, so that many requests are in flight as from a fleet of
+ * app backends (one connection waits for each durable acknowledgement in turn). */
+struct senders {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct batch *ready, *ready_tail; /* to send, oldest first */
+    struct batch *free;
+    int done;                         /* the generator has handed over its last batch */
+    int failed;
+    uint64_t sent;                    /* events acknowledged */
+    const char *url, *key;
+};
+
+struct generating {
+    struct senders *ss;
+    struct batch *cur;
     int64_t now_us;
-    size_t in_batch;
-    uint64_t sent;
+    uint64_t queued; /* events handed to the senders or in cur */
     int failed;
 };
 
-static int flush_batch(struct sender *s)
+static void *sender_main(void *arg)
 {
-    if (!s->in_batch || s->failed) return s->failed;
-    char why[256];
-    int status = 0;
-    s->body.len--; /* the last comma */
-    int rc = ff_buf_append_str(&s->body, "]}");
-    if (!rc) rc = ff_http_post(&s->http, "/v1/batch", s->body.data, s->body.len, &status, &s->resp, why, sizeof why);
-    if (rc) {
-        fprintf(stderr, "footfall generate: cannot send to %s:%s: %s\n", s->http.host, s->http.port, why);
-        s->failed = 1;
-    } else if (status != 200) {
-        fprintf(stderr, "footfall generate: the server answered %d: %.*s\n", status, (int)(s->resp.len < 500 ? s->resp.len : 500),
-                s->resp.data ? s->resp.data : "");
-        s->failed = 1;
-    } else {
-        s->sent += s->in_batch;
+    struct senders *ss = arg;
+    struct ff_http_client http;
+    struct ff_buf resp;
+    ff_buf_init(&resp, (size_t)1 << 20);
+    int ok = ff_http_client_init(&http, ss->url, ss->key) == 0;
+    pthread_mutex_lock(&ss->mu);
+    if (!ok) ss->failed = 1;
+    for (;;) {
+        while (!ss->ready && !ss->done && !ss->failed) pthread_cond_wait(&ss->cv, &ss->mu);
+        struct batch *bt = ss->failed ? NULL : ss->ready;
+        if (!bt) break;
+        if (!(ss->ready = bt->next)) ss->ready_tail = NULL;
+        pthread_mutex_unlock(&ss->mu);
+        char why[256];
+        int status = 0;
+        int rc = ff_http_post(&http, "/v1/batch", bt->body.data, bt->body.len, &status, &resp, why, sizeof why);
+        pthread_mutex_lock(&ss->mu);
+        if (!rc && status == 200) {
+            ss->sent += bt->events;
+        } else if (!ss->failed) { /* the first failure speaks for all */
+            ss->failed = 1;
+            if (rc) fprintf(stderr, "footfall generate: cannot send to %s:%s: %s\n", http.host, http.port, why);
+            else
+                fprintf(stderr, "footfall generate: the server answered %d: %.*s\n", status,
+                        (int)(resp.len < 500 ? resp.len : 500), resp.data ? resp.data : "");
+        }
+        bt->next = ss->free;
+        ss->free = bt;
+        pthread_cond_broadcast(&ss->cv);
     }
-    s->in_batch = 0;
-    ff_buf_reset(&s->body);
-    return s->failed;
+    pthread_cond_broadcast(&ss->cv);
+    pthread_mutex_unlock(&ss->mu);
+    if (ok) ff_http_client_close(&http);
+    ff_buf_free(&resp);
+    return NULL;
+}
+
+/* Hands the batch being filled to the senders and takes an empty one (waiting while all are
+ * in flight). 0, or -1 once a sender has failed. */
+static int hand_over(struct generating *gs)
+{
+    struct senders *ss = gs->ss;
+    struct batch *bt = gs->cur;
+    pthread_mutex_lock(&ss->mu);
+    if (bt && bt->events) {
+        bt->body.len--; /* the last comma */
+        if (ff_buf_append_str(&bt->body, "]}")) ss->failed = 1;
+        bt->next = NULL;
+        if (ss->ready_tail) ss->ready_tail->next = bt;
+        else ss->ready = bt;
+        ss->ready_tail = bt;
+        pthread_cond_broadcast(&ss->cv);
+        bt = NULL;
+    }
+    while (!bt && !ss->free && !ss->failed) pthread_cond_wait(&ss->cv, &ss->mu);
+    if (!bt && ss->free) {
+        bt = ss->free;
+        ss->free = bt->next;
+    }
+    int failed = ss->failed;
+    pthread_mutex_unlock(&ss->mu);
+    if (bt) {
+        ff_buf_reset(&bt->body);
+        bt->events = 0;
+    }
+    gs->cur = bt;
+    return failed ? -1 : 0;
 }
 
 /* One event as Segment's batch API takes it. */
 static void add_event(void *arg, const struct ff_event *ev, uint64_t visit)
 {
-    struct sender *s = arg;
+    struct generating *gs = arg;
     (void)visit;
-    if (s->failed) return;
-    if (ev->timestamp_us > s->now_us) return; /* today's later hours have not happened yet */
+    if (gs->failed) return;
+    if (ev->timestamp_us > gs->now_us) return; /* today's later hours have not happened yet */
     /* As the API gives events back, less what the server works out itself: when it received
      * them (now; a sentAt would be corrected for as clock skew) and the key (the request's). */
     struct ff_event e = *ev;
     e.original_timestamp_us = e.sent_at_us = e.received_at_us = FF_TIME_NONE;
     e.write_key = (struct ff_str){"", 0};
-    struct ff_buf *b = &s->body;
-    int rc = s->in_batch ? 0 : ff_buf_append_str(b, "{\"batch\":[");
+    struct batch *bt = gs->cur;
+    struct ff_buf *b = &bt->body;
+    int rc = bt->events ? 0 : ff_buf_append_str(b, "{\"batch\":[");
     if (!rc) rc = ff_event_write_json(b, &e);
     if (!rc) rc = ff_buf_putc(b, ',');
     if (rc) {
         fprintf(stderr, "footfall generate: out of memory\n");
-        s->failed = 1;
+        gs->failed = 1;
         return;
     }
-    if (++s->in_batch == BATCH_EVENTS) flush_batch(s);
+    gs->queued++;
+    if (++bt->events == BATCH_EVENTS && hand_over(gs)) gs->failed = 1;
 }
 
 /* Project `id`'s newest write key in the catalog of `data_dir` (the one the server's demo
@@ -110,6 +182,7 @@ int ff_cmd_generate(int argc, char **argv)
 {
     const char *url = "http://127.0.0.1:8080", *key = NULL, *data = "./footfall-data", *project = "default";
     uint64_t events = 200000, days = 30, seed = 42;
+    int connections = 1;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int has = v != NULL;
@@ -126,6 +199,14 @@ int ff_cmd_generate(int argc, char **argv)
                 return 2;
             }
             i++;
+        } else if (!strcmp(a, "--connections") && has) {
+            uint64_t n;
+            if (ff_cli_size("--connections", v, &n) || !n || n > MAX_CONNECTIONS) {
+                fprintf(stderr, "footfall generate: --connections must be 1 to %d\n", MAX_CONNECTIONS);
+                return 2;
+            }
+            connections = (int)n;
+            i++;
         } else if (!strcmp(a, "--seed") && has) {
             if (ff_cli_size("--seed", v, &seed)) return 2;
             i++;
@@ -139,36 +220,67 @@ int ff_cmd_generate(int argc, char **argv)
         if (write_key_of(data, project, found, sizeof found)) return 2;
         key = found;
     }
-    struct sender s;
-    memset(&s, 0, sizeof s);
-    if (ff_http_client_init(&s.http, url, key)) return 2;
-    ff_buf_init(&s.body, (size_t)1 << 24);
-    ff_buf_init(&s.resp, (size_t)1 << 20);
-    s.now_us = ff_now_us();
+    struct ff_http_client probe; /* the URL checked before any thread starts */
+    if (ff_http_client_init(&probe, url, key)) return 2;
+    struct senders ss = {.url = url, .key = key};
+    pthread_mutex_init(&ss.mu, NULL);
+    pthread_cond_init(&ss.cv, NULL);
+    /* two bodies a connection: one in flight, one being filled or waiting */
+    size_t nbatches = 2 * (size_t)connections;
+    struct batch *batches = calloc(nbatches, sizeof *batches);
+    if (!batches) {
+        fprintf(stderr, "footfall generate: out of memory\n");
+        return 1;
+    }
+    for (size_t i = 0; i < nbatches; i++) {
+        ff_buf_init(&batches[i].body, (size_t)1 << 24);
+        batches[i].next = ss.free;
+        ss.free = &batches[i];
+    }
+    struct generating gs = {.ss = &ss, .now_us = ff_now_us()};
     /* The last --days × 24 hours, ending now: calendar days ending today made `--days 1` at
      * 01:00 UTC an hour of history, its other 23 hours generated and dropped as not yet
      * happened. */
     int64_t day_us = 86400LL * 1000000;
-    struct ff_gen_opts o = {.seed = seed, .start_us = s.now_us - (int64_t)days * day_us, .days = (int)days,
+    struct ff_gen_opts o = {.seed = seed, .start_us = gs.now_us - (int64_t)days * day_us, .days = (int)days,
                             .people = events / 40 > 1000 ? events / 40 : 1000, .public_ips = 1};
     struct ff_gen *g;
     if (ff_gen_new(&g, &o)) {
         fprintf(stderr, "footfall generate: cannot start the generator\n");
+        free(batches);
         return 1;
     }
+    pthread_t threads[MAX_CONNECTIONS];
+    int started = 0;
+    for (; started < connections; started++)
+        if (pthread_create(&threads[started], NULL, sender_main, &ss)) break;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    while (!s.failed && s.sent + s.in_batch < events) ff_gen_session(g, add_event, &s);
-    flush_batch(&s);
+    if (!started) {
+        fprintf(stderr, "footfall generate: cannot start a sender thread\n");
+        gs.failed = 1;
+    } else if (hand_over(&gs)) { /* the first empty batch */
+        gs.failed = 1;
+    }
+    while (!gs.failed && gs.queued < events) ff_gen_session(g, add_event, &gs);
+    if (!gs.failed && hand_over(&gs)) gs.failed = 1; /* the last, partly filled batch */
+    pthread_mutex_lock(&ss.mu);
+    ss.done = 1;
+    pthread_cond_broadcast(&ss.cv);
+    pthread_mutex_unlock(&ss.mu);
+    for (int i = 0; i < started; i++) pthread_join(threads[i], NULL);
     clock_gettime(CLOCK_MONOTONIC, &t1);
+    int failed = gs.failed || ss.failed;
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-    if (!s.failed)
+    if (!failed)
         printf("generated %llu events in %llu sessions over %llu days into %s:%s (%.1f s, %.0f events/s)\n",
-               (unsigned long long)s.sent, (unsigned long long)ff_gen_sessions(g), (unsigned long long)days, s.http.host,
-               s.http.port, secs, secs > 0 ? (double)s.sent / secs : 0.0);
+               (unsigned long long)ss.sent, (unsigned long long)ff_gen_sessions(g), (unsigned long long)days, probe.host,
+               probe.port, secs, secs > 0 ? (double)ss.sent / secs : 0.0);
     ff_gen_free(g);
-    ff_http_client_close(&s.http);
-    ff_buf_free(&s.body);
-    ff_buf_free(&s.resp);
-    return s.failed ? 1 : 0;
+    for (size_t i = 0; i < nbatches; i++) ff_buf_free(&batches[i].body);
+    free(batches);
+    pthread_mutex_destroy(&ss.mu);
+    pthread_cond_destroy(&ss.cv);
+    ff_http_client_close(&probe);
+    return failed ? 1 : 0;
 }

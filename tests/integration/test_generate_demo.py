@@ -66,6 +66,24 @@ def test_generate_one_day_is_the_last_24_hours(server):
     assert now - dt.timedelta(hours=24, minutes=5) <= oldest <= now - dt.timedelta(hours=20)
 
 
+def test_generate_over_several_connections(server):
+    """--connections N posts batches over N connections at once; every event arrives once."""
+    args = [str(BINARY), "generate", "--url", server.base, "--key", server.write_key,
+            "--events", "6000", "--days", "2", "--seed", "11"]
+    p = subprocess.run(args + ["--connections", "4"], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    sent = int(p.stdout.split()[1])
+    assert 6000 <= sent < 6100
+    stats = server.stats()
+    assert stats["stored"] == sent and stats["deduplicated"] == 0
+    # the same seed over one connection sends the same events: all of them duplicates now
+    p = subprocess.run(args + ["--connections", "1"], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert int(p.stdout.split()[1]) == sent
+    stats = server.stats()
+    assert stats["stored"] == sent and stats["deduplicated"] == sent
+
+
 def test_generate_errors_are_clear(server, tmp_path):
     p = subprocess.run([str(BINARY), "generate", "--url", server.base, "--data", str(tmp_path / "none")],
                        capture_output=True, text=True, timeout=30)
@@ -75,6 +93,13 @@ def test_generate_errors_are_clear(server, tmp_path):
     assert p.returncode == 1 and "401" in p.stderr
     p = subprocess.run([str(BINARY), "generate", "--days", "0"], capture_output=True, text=True, timeout=30)
     assert p.returncode == 2 and "--days" in p.stderr
+    for n in ("0", "65", "x"):
+        p = subprocess.run([str(BINARY), "generate", "--connections", n], capture_output=True, text=True, timeout=30)
+        assert p.returncode == 2 and "--connections" in p.stderr, (n, p.stderr)
+    # a refused key stops every connection; the answer is said once
+    p = subprocess.run([str(BINARY), "generate", "--url", server.base, "--key", "ffw_wrong", "--events", "5000",
+                        "--connections", "4"], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 1 and p.stderr.count("401") == 1, p.stderr
 
 
 def test_demo_is_off_unless_asked(server):
