@@ -38,7 +38,7 @@ struct senders {
     int done;                         /* the generator has handed over its last batch */
     int failed;
     uint64_t sent;                    /* events acknowledged */
-    const char *url, *key;
+    const struct ff_http_client *proto; /* the URL and key parsed once; each sender connects a copy */
 };
 
 struct generating {
@@ -52,12 +52,10 @@ struct generating {
 static void *sender_main(void *arg)
 {
     struct senders *ss = arg;
-    struct ff_http_client http;
+    struct ff_http_client http = *ss->proto; /* not connected yet: its own connection */
     struct ff_buf resp;
     ff_buf_init(&resp, (size_t)1 << 20);
-    int ok = ff_http_client_init(&http, ss->url, ss->key) == 0;
     pthread_mutex_lock(&ss->mu);
-    if (!ok) ss->failed = 1;
     for (;;) {
         while (!ss->ready && !ss->done && !ss->failed) pthread_cond_wait(&ss->cv, &ss->mu);
         struct batch *bt = ss->failed ? NULL : ss->ready;
@@ -83,7 +81,7 @@ static void *sender_main(void *arg)
     }
     pthread_cond_broadcast(&ss->cv);
     pthread_mutex_unlock(&ss->mu);
-    if (ok) ff_http_client_close(&http);
+    ff_http_client_close(&http);
     ff_buf_free(&resp);
     return NULL;
 }
@@ -220,9 +218,9 @@ int ff_cmd_generate(int argc, char **argv)
         if (write_key_of(data, project, found, sizeof found)) return 2;
         key = found;
     }
-    struct ff_http_client probe; /* the URL checked before any thread starts */
-    if (ff_http_client_init(&probe, url, key)) return 2;
-    struct senders ss = {.url = url, .key = key};
+    struct ff_http_client proto;
+    if (ff_http_client_init(&proto, url, key)) return 2;
+    struct senders ss = {.proto = &proto};
     pthread_mutex_init(&ss.mu, NULL);
     pthread_cond_init(&ss.cv, NULL);
     /* two bodies a connection: one in flight, one being filled or waiting */
@@ -274,13 +272,13 @@ int ff_cmd_generate(int argc, char **argv)
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     if (!failed)
         printf("generated %llu events in %llu sessions over %llu days into %s:%s (%.1f s, %.0f events/s)\n",
-               (unsigned long long)ss.sent, (unsigned long long)ff_gen_sessions(g), (unsigned long long)days, probe.host,
-               probe.port, secs, secs > 0 ? (double)ss.sent / secs : 0.0);
+               (unsigned long long)ss.sent, (unsigned long long)ff_gen_sessions(g), (unsigned long long)days, proto.host,
+               proto.port, secs, secs > 0 ? (double)ss.sent / secs : 0.0);
     ff_gen_free(g);
     for (size_t i = 0; i < nbatches; i++) ff_buf_free(&batches[i].body);
     free(batches);
     pthread_mutex_destroy(&ss.mu);
     pthread_cond_destroy(&ss.cv);
-    ff_http_client_close(&probe);
+    ff_http_client_close(&proto);
     return failed ? 1 : 0;
 }
