@@ -28,7 +28,7 @@ OBJ      := $(SRC_C:%.c=$(BUILD)/obj/%.o) $(SRC_CXX:%.cpp=$(BUILD)/obj/%.o) \
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all run test test-full asan fuzz fuzz-run bench setup clean screenshots
+.PHONY: all run test asan fuzz fuzz-run bench setup clean screenshots
 all: $(BUILD)/footfall
 
 $(BUILD)/obj/%.o: %.c
