@@ -4,6 +4,9 @@
 --   wrk ... -s bench/segment.lua URL -- MODE TAG AUTH
 --     MODE  "track" (POST /v1/track, one event per request)
 --           or "batch:N" (POST /v1/batch, N events per request)
+--           or "clickhouse:N:TABLE" (the same N events as rows of a ClickHouse
+--           table shaped as bench/store's, POST /?query=INSERT INTO TABLE FORMAT
+--           JSONEachRow; AUTH is then ClickHouse's user, "Basic " .. base64("default:"))
 --     TAG   run-unique string that starts every messageId
 --     AUTH  value of the Authorization header ("Basic ...")
 --
@@ -49,6 +52,21 @@ local function event_json(user, order, mid, ts)
       .. '"messageId":"' .. mid .. '"}'
 end
 
+-- The same event as a row of bench/store's ClickHouse table: its columns filled as footfall
+-- would from event_json's fields, properties and context as JSON text (ClickHouse 18.16
+-- takes no nested objects), times in µs.
+local function clickhouse_row(user, order, mid, ts_us)
+   return '{"time":' .. ts_us .. ',"received_at":' .. ts_us .. ',"type":"track","event":"Order Completed","name":"",'
+      .. '"message_id":"' .. mid .. '","anonymous_id":"5d6a1c1e-8f3b-4c2e-9a51-0c3f2e9d7b41",'
+      .. '"user_id":"' .. user .. '","write_key":"bench_write_key",'
+      .. '"properties":"{\\"orderId\\":\\"' .. order .. '\\",\\"revenue\\":89.99,\\"currency\\":\\"USD\\",'
+      .. '\\"coupon\\":\\"SPRING24\\"}",'
+      .. '"context":"{\\"library\\":{\\"name\\":\\"@segment/analytics-node\\",\\"version\\":\\"2.1.2\\"},'
+      .. '\\"ip\\":\\"203.0.113.7\\",'
+      .. '\\"userAgent\\":\\"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36\\"}",'
+      .. '"session":0}'
+end
+
 function init(args)
    local mode = args[1] or "track"
    local tag = args[2] or "bench"
@@ -62,6 +80,17 @@ function init(args)
       path = "/v1/track"
       body = event_json(user, "o" .. CTR, prefix, ts)
       body = body:sub(1, -2) .. ',"sentAt":"' .. ts .. '"}'
+   elseif mode:match("^clickhouse:") then
+      local n, tbl = mode:match("^clickhouse:(%d+):([%w_]+)$")
+      n = tonumber(n)
+      assert(n and n > 0, "bad mode " .. mode)
+      path = "/?query=INSERT%20INTO%20" .. tbl .. "%20FORMAT%20JSONEachRow"
+      local rows = {}
+      for i = 1, n do
+         rows[i] = clickhouse_row(user, "o" .. CTR .. "-" .. i, prefix .. string.format("-%03d", i),
+                                  tostring(os.time()) .. "000000")
+      end
+      body = table.concat(rows, "\n") .. "\n"
    else
       local n = tonumber(mode:match("^batch:(%d+)$"))
       assert(n and n > 0, "bad mode " .. mode)
