@@ -38,18 +38,29 @@ local slots = {}   -- indexes of parts that receive the counter
 local counter = 0
 local CTR = "\1CTR\1"  -- placeholder; never appears in the template otherwise
 
+-- The event's parts, shared by both shapes of it below.
+local ANONYMOUS_ID = "5d6a1c1e-8f3b-4c2e-9a51-0c3f2e9d7b41"
+local CONTEXT = '{"library":{"name":"@segment/analytics-node","version":"2.1.2"},'
+   .. '"ip":"203.0.113.7",'
+   .. '"userAgent":"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"}'
+local function properties(order)
+   return '{"orderId":"' .. order .. '","revenue":89.99,"currency":"USD","coupon":"SPRING24"}'
+end
+
 local function event_json(user, order, mid, ts)
    -- about 500 bytes, shaped like what analytics-node sends for a track call
    return '{"type":"track","event":"Order Completed",'
       .. '"userId":"' .. user .. '",'
-      .. '"anonymousId":"5d6a1c1e-8f3b-4c2e-9a51-0c3f2e9d7b41",'
-      .. '"properties":{"orderId":"' .. order .. '","revenue":89.99,"currency":"USD",'
-      .. '"coupon":"SPRING24"},'
-      .. '"context":{"library":{"name":"@segment/analytics-node","version":"2.1.2"},'
-      .. '"ip":"203.0.113.7",'
-      .. '"userAgent":"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"},'
+      .. '"anonymousId":"' .. ANONYMOUS_ID .. '",'
+      .. '"properties":' .. properties(order) .. ','
+      .. '"context":' .. CONTEXT .. ','
       .. '"timestamp":"' .. ts .. '",'
       .. '"messageId":"' .. mid .. '"}'
+end
+
+-- JSON text as a JSON string (the texts above hold no backslashes or control characters).
+local function json_string(text)
+   return '"' .. text:gsub('"', '\\"') .. '"'
 end
 
 -- The same event as a row of bench/store's ClickHouse table: its columns filled as footfall
@@ -57,13 +68,10 @@ end
 -- takes no nested objects), times in µs.
 local function clickhouse_row(user, order, mid, ts_us)
    return '{"time":' .. ts_us .. ',"received_at":' .. ts_us .. ',"type":"track","event":"Order Completed","name":"",'
-      .. '"message_id":"' .. mid .. '","anonymous_id":"5d6a1c1e-8f3b-4c2e-9a51-0c3f2e9d7b41",'
+      .. '"message_id":"' .. mid .. '","anonymous_id":"' .. ANONYMOUS_ID .. '",'
       .. '"user_id":"' .. user .. '","write_key":"bench_write_key",'
-      .. '"properties":"{\\"orderId\\":\\"' .. order .. '\\",\\"revenue\\":89.99,\\"currency\\":\\"USD\\",'
-      .. '\\"coupon\\":\\"SPRING24\\"}",'
-      .. '"context":"{\\"library\\":{\\"name\\":\\"@segment/analytics-node\\",\\"version\\":\\"2.1.2\\"},'
-      .. '\\"ip\\":\\"203.0.113.7\\",'
-      .. '\\"userAgent\\":\\"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36\\"}",'
+      .. '"properties":' .. json_string(properties(order)) .. ','
+      .. '"context":' .. json_string(CONTEXT) .. ','
       .. '"session":0}'
 end
 
@@ -71,7 +79,8 @@ function init(args)
    local mode = args[1] or "track"
    local tag = args[2] or "bench"
    local auth = args[3] or "Basic YmVuY2hfd3JpdGVfa2V5Og=="
-   local ts = os.date("!%Y-%m-%dT%H:%M:%S.000Z")
+   local now = os.time()
+   local ts = os.date("!%Y-%m-%dT%H:%M:%S.000Z", now)
    local prefix = tag .. "-t" .. tostring(tid or 0) .. "-" .. CTR
    local user = "user-" .. tostring(tid or 0) .. CTR
 
@@ -87,8 +96,7 @@ function init(args)
       path = "/?query=INSERT%20INTO%20" .. tbl .. "%20FORMAT%20JSONEachRow"
       local rows = {}
       for i = 1, n do
-         rows[i] = clickhouse_row(user, "o" .. CTR .. "-" .. i, prefix .. string.format("-%03d", i),
-                                  tostring(os.time()) .. "000000")
+         rows[i] = clickhouse_row(user, "o" .. CTR .. "-" .. i, prefix .. string.format("-%03d", i), now .. "000000")
       end
       body = table.concat(rows, "\n") .. "\n"
    else

@@ -220,34 +220,37 @@ int ff_cmd_generate(int argc, char **argv)
     }
     struct ff_http_client proto;
     if (ff_http_client_init(&proto, url, key)) return 2;
-    struct senders ss = {.proto = &proto};
-    pthread_mutex_init(&ss.mu, NULL);
-    pthread_cond_init(&ss.cv, NULL);
+    int64_t now_us = ff_now_us();
+    /* The last --days × 24 hours, ending now: calendar days ending today made `--days 1` at
+     * 01:00 UTC an hour of history, its other 23 hours generated and dropped as not yet
+     * happened. */
+    int64_t day_us = 86400LL * 1000000;
+    struct ff_gen_opts o = {.seed = seed, .start_us = now_us - (int64_t)days * day_us, .days = (int)days,
+                            .people = events / 40 > 1000 ? events / 40 : 1000, .public_ips = 1};
+    struct ff_gen *g;
+    if (ff_gen_new(&g, &o)) {
+        fprintf(stderr, "footfall generate: cannot start the generator\n");
+        ff_http_client_close(&proto);
+        return 1;
+    }
     /* two bodies a connection: one in flight, one being filled or waiting */
     size_t nbatches = 2 * (size_t)connections;
     struct batch *batches = calloc(nbatches, sizeof *batches);
     if (!batches) {
         fprintf(stderr, "footfall generate: out of memory\n");
+        ff_gen_free(g);
+        ff_http_client_close(&proto);
         return 1;
     }
+    struct senders ss = {.proto = &proto};
+    pthread_mutex_init(&ss.mu, NULL);
+    pthread_cond_init(&ss.cv, NULL);
     for (size_t i = 0; i < nbatches; i++) {
         ff_buf_init(&batches[i].body, (size_t)1 << 24);
         batches[i].next = ss.free;
         ss.free = &batches[i];
     }
-    struct generating gs = {.ss = &ss, .now_us = ff_now_us()};
-    /* The last --days × 24 hours, ending now: calendar days ending today made `--days 1` at
-     * 01:00 UTC an hour of history, its other 23 hours generated and dropped as not yet
-     * happened. */
-    int64_t day_us = 86400LL * 1000000;
-    struct ff_gen_opts o = {.seed = seed, .start_us = gs.now_us - (int64_t)days * day_us, .days = (int)days,
-                            .people = events / 40 > 1000 ? events / 40 : 1000, .public_ips = 1};
-    struct ff_gen *g;
-    if (ff_gen_new(&g, &o)) {
-        fprintf(stderr, "footfall generate: cannot start the generator\n");
-        free(batches);
-        return 1;
-    }
+    struct generating gs = {.ss = &ss, .now_us = now_us};
     pthread_t threads[MAX_CONNECTIONS];
     int started = 0;
     for (; started < connections; started++)
