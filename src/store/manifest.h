@@ -5,18 +5,23 @@
  * the manifest does not list (left by a flush or merge that crashed before publishing) is not
  * part of the store and is removed at open.
  *
- * Format, version 1 (integers little-endian, str = varint length + bytes):
+ * Format, version 2 (integers little-endian, str = varint length + bytes):
  *
- *   "FFMANIF1"
+ *   "FFMANIF2"
  *   generation:u64          incremented by every publish
  *   wal_seq:u64             every WAL record with a smaller sequence number is in the parts
  *   next_id:u64             the next part file id
- *   events:u64 × 4          events stored so far, by wire format (seed, segment, pixel, import)
- *   quarantined:u64 × 4     quarantined items stored so far, by wire format
+ *   events:u64 × 5          events stored so far, by wire format (seed, segment, pixel, import,
+ *                           log: the order of FF_FMT_* in event/event.h)
+ *   quarantined:u64 × 5     quarantined items stored so far, by wire format
  *   nparts:u32, then per part:
  *     name:str kind:u8 (1 events, 2 quarantine) day:i32 rows:u64 bytes:u64
  *     min_time:i64 max_time:i64 min_seq:u64 max_seq:u64
- *   xxh3:u64                XXH3-64 of every byte before it */
+ *   xxh3:u64                XXH3-64 of every byte before it
+ *
+ * Version 1 ("FFMANIF1", written before the log format existed) is the same with 4 counts
+ * in each of the two lists; it is still read (the log's counts start at 0) and never
+ * written. */
 #ifndef FF_MANIFEST_H
 #define FF_MANIFEST_H
 
