@@ -36,8 +36,10 @@ static const unsigned char gif[] = {
 
 static void respond_gif(struct ff_conn *c, int status)
 {
+    /* a 503 (the log could not be written) says when to retry, as the JSON routes' do */
     ff_respond(c, status, "image/gif", (const char *)gif, sizeof gif,
-               "Cache-Control: no-cache, no-store, must-revalidate\r\n");
+               status == 503 ? "Cache-Control: no-cache, no-store, must-revalidate\r\nRetry-After: 1\r\n"
+                             : "Cache-Control: no-cache, no-store, must-revalidate\r\n");
 }
 
 /* "1" (DNT) or "1" (Sec-GPC): the person asks not to be tracked. */

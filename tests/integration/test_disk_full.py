@@ -88,6 +88,22 @@ def test_disk_full_503_then_resumes(tiny_fs, tmp_path):
                                  "Authorization": basic_auth("dk")})
         assert r.status_code in (200, 503), r.text
         batch_acked = r.status_code == 200
+        # the pixel refuses the same way: a GIF still (an <img> must not break), with Retry-After
+        # (a small pixel event may still fit where a padded track did not: send until refused)
+        pixel_refused = None
+        for _ in range(50):
+            pmid = uid("px")
+            pixel = f"/p.gif?e=open&uid=u&mid={pmid}&k=dk&pad={pad[:1500]}"
+            r = server.get(pixel)
+            assert r.status_code in (200, 503), r.status_code
+            assert r.headers.get("Content-Type") == "image/gif"
+            if r.status_code == 503:
+                assert_retry_after(r)
+                pixel_refused = pixel
+                refused_px = pmid
+                break
+            acked.append(pmid)
+        assert pixel_refused, "the pixel was never refused while the disk was full"
 
         # reads keep working while the disk is full
         evs = server.all_events()
@@ -103,6 +119,8 @@ def test_disk_full_503_then_resumes(tiny_fs, tmp_path):
         acked.append(mid)
         for m in refused:  # clients retry what was refused
             assert post_event(server, m, pad).status_code == 200
+        assert server.get(pixel_refused).status_code == 200
+        acked.append(refused_px)
         if not batch_acked:
             r = server.post("/v1/batch", data=json.dumps({"batch": batch}),
                             headers={"Content-Type": "application/json",
