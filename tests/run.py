@@ -95,10 +95,9 @@ def main():
     fp, ff = run_fuzz(a.fuzz_dir)
     ip, if_, skipped = run_pytest(a.bin, a.pytest_args)
     passed, failed = up + fp + ip, uf + ff + if_
-    line = f"{passed} passed, {failed} failed"
-    if skipped:
-        line += f", {skipped} skipped"
-    print(line)
+    if skipped:  # on a line of its own: the last line is always exactly "N passed, N failed"
+        print(f"{skipped} skipped (pytest -rs lists why)")
+    print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
 
 
