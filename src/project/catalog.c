@@ -112,11 +112,15 @@ int ff_catalog_open(const char *data_dir, int create, struct ff_catalog **out, c
         ff_free(c);
         return rc;
     }
-    /* WAL: the server's readers never block the CLI's writer; a writer waits up to 5 s. */
+    /* WAL: the server's readers never block the CLI's writer; a writer waits up to 5 s.
+     * secure_delete: a visitor-id salt deleted after 48 hours (and a rotated key) is
+     * overwritten, not left readable in a free page; Debian's SQLite does it by default, an
+     * SQLite built otherwise would not. */
     sqlite3_busy_timeout(c->db, 5000);
     char *msg = NULL;
-    if (sqlite3_exec(c->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;", NULL, NULL,
-                     &msg) != SQLITE_OK ||
+    if (sqlite3_exec(c->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; "
+                            "PRAGMA secure_delete=ON;",
+                     NULL, NULL, &msg) != SQLITE_OK ||
         user_version(c, path, err, errlen) || sqlite3_exec(c->db, schema_sql, NULL, NULL, &msg) != SQLITE_OK) {
         int rc = msg || !*err ? fail(err, errlen, -EIO, "%s: %s", path, msg ? msg : sqlite3_errmsg(c->db)) : -EIO;
         sqlite3_free(msg);
@@ -481,9 +485,11 @@ int ff_catalog_visitor_salt(struct ff_catalog *c, int32_t day, uint8_t salt[32])
     if (sqlite3_prepare_v2(c->db, "DELETE FROM visitor_salt WHERE day < ?1 - 1 OR day > ?1 + 1", -1, &st, NULL) !=
         SQLITE_OK)
         rc = -EIO;
+    int deleted = 0;
     if (!rc) {
         sqlite3_bind_int(st, 1, day);
         if (sqlite3_step(st) != SQLITE_DONE) rc = -EIO;
+        else deleted = sqlite3_changes(c->db) > 0;
     }
     sqlite3_finalize(st);
     if (!rc && sqlite3_prepare_v2(c->db, "INSERT OR IGNORE INTO visitor_salt(day, salt) VALUES (?1, ?2)", -1, &st,
@@ -509,7 +515,14 @@ int ff_catalog_visitor_salt(struct ff_catalog *c, int32_t day, uint8_t salt[32])
         exec(c, "ROLLBACK");
         return rc;
     }
-    return exec(c, "COMMIT");
+    if ((rc = exec(c, "COMMIT"))) return rc;
+    /* A deleted salt must be gone from the disk, not only from the table: secure_delete
+     * zeroed it in the pages this transaction wrote to the write-ahead log, but the database
+     * file keeps the old pages (and the log the frames that inserted it) until a checkpoint.
+     * Salts go once a day, so the checkpoint costs nothing; a reader still open can hold it
+     * back (SQLITE_BUSY), and the next day's tries again. */
+    if (deleted) (void)sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+    return 0;
 }
 
 /* ---- loading ---- */

@@ -147,6 +147,21 @@ static void test_settings(void **state)
     test_rmtree(dir);
 }
 
+/* `path` (which may not exist) holds the n bytes of `needle` somewhere. */
+static int file_holds(const char *path, const void *needle, size_t n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    rewind(f);
+    char *data = len > 0 ? malloc((size_t)len) : NULL;
+    int found = data && fread(data, 1, (size_t)len, f) == (size_t)len && memmem(data, (size_t)len, needle, n);
+    free(data);
+    fclose(f);
+    return found;
+}
+
 static void test_visitor_salts(void **state)
 {
     (void)state;
@@ -162,8 +177,16 @@ static void test_visitor_salts(void **state)
     assert_memory_not_equal(a, y, 32);
     assert_int_equal(ff_catalog_visitor_salt(other, 20001, b), 0);
     assert_memory_equal(y, b, 32);
-    /* two days on, day 20000's salt is gone: asking for it again makes a new one */
+    /* two days on, day 20000's salt is gone: from the files too (the database and its log,
+     * while both catalogs are open), and asking for it again makes a new one */
     assert_int_equal(ff_catalog_visitor_salt(c, 20002, b), 0);
+    static const char *const files[] = {"projects.db", "projects.db-wal"};
+    for (size_t i = 0; i < 2; i++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        assert_false(file_holds(path, a, sizeof a));
+        assert_true(file_holds(path, y, sizeof y) || i == 1); /* yesterday's is still there */
+    }
     assert_int_equal(ff_catalog_visitor_salt(c, 20000, again), 0);
     assert_memory_not_equal(a, again, 32);
     ff_catalog_close(other);
