@@ -10,8 +10,9 @@
  *                           truncation) and sends new lines to a running server as they come
  *
  * Lines are numbered from the start of their file, so the quarantine names the line to look
- * at, and an event's messageId (a hash of the line and its number) is the same whichever
- * command read it: the server keeps one. */
+ * at (and, into a data directory, its file: "FILE:LINE: why"), and an event's messageId (a
+ * hash of the line and its number) is the same whichever command read it: the server keeps
+ * one. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -242,7 +243,46 @@ static void offline_close(struct offline *o, struct totals *t)
     pthread_cond_destroy(&o->cv);
 }
 
-static int offline_send(struct offline *o, int format, int64_t first, const char *p, size_t n, struct totals *t)
+/* Puts the file before the reason of each line the batch quarantined ("FILE:LINE: why"):
+ * lines are numbered in their own file, and one import may read several. The quarantined
+ * records are encoded again (rare: a file's lines parse or they do not), the others copied. */
+static int name_the_file(struct ff_batch *b, const char *file)
+{
+    size_t name_len = strlen(file) + 24;
+    struct ff_buf out, why;
+    ff_buf_init(&out, b->records.len + (size_t)b->failed * name_len + 4096);
+    ff_buf_init(&why, (size_t)64 << 10);
+    int rc = 0;
+    for (uint32_t i = 0; i < b->nitems && !rc; i++) {
+        struct ff_batch_item *it = &b->items[i];
+        size_t off = it->off, start = out.len;
+        struct ff_record rec;
+        if ((uint8_t)b->records.data[off] == FF_REC_QUARANTINE &&
+            !ff_record_decode(b->records.data, (size_t)it->off + it->len, &off, &rec)) {
+            ff_buf_reset(&why);
+            rc = ff_buf_printf(&why, "%s:%d: ", file, (int)rec.u.q.index);
+            if (!rc) rc = ff_buf_append(&why, rec.u.q.reason.p, rec.u.q.reason.len);
+            rec.u.q.reason = (struct ff_str){why.data, (uint32_t)why.len};
+            if (!rc) rc = ff_quarantine_encode(&out, &rec.u.q);
+        } else {
+            rc = ff_buf_append(&out, b->records.data + it->off, it->len);
+        }
+        it->off = (uint32_t)start;
+        it->len = (uint32_t)(out.len - start);
+    }
+    ff_buf_free(&why);
+    if (rc) { /* the batch is not sent: the command stops */
+        ff_buf_free(&out);
+        return rc;
+    }
+    if (out.max < b->records.max) out.max = b->records.max; /* the next chunk may fill it as much */
+    ff_buf_free(&b->records);
+    b->records = out;
+    return 0;
+}
+
+static int offline_send(struct offline *o, int format, const char *file, int64_t first, const char *p, size_t n,
+                        struct totals *t)
 {
     struct slot *s = &o->slots[o->next];
     o->next ^= 1;
@@ -253,6 +293,7 @@ static int offline_send(struct offline *o, int format, int64_t first, const char
                                 .visitor_salt = o->has_salt ? o->salt : NULL};
     ff_batch_reset(&s->batch, FF_FMT_LOG);
     int rc = ff_ingest_access_log(&ctx, format, first, p, n, &s->batch);
+    if (!rc && s->batch.failed) rc = name_the_file(&s->batch, strcmp(file, "-") ? file : "stdin");
     if (rc) return rc;
     if (!s->batch.nitems) return 0;
     s->busy = 1;
@@ -422,7 +463,8 @@ int ff_cmd_import_log(int argc, char **argv)
                 break;
             }
             if (!n) break;
-            rc = o.data ? offline_send(&off, o.format, first, p, n, &t) : remote_send(&rem, o.format, first, p, n, &t);
+            rc = o.data ? offline_send(&off, o.format, o.files[f], first, p, n, &t)
+                        : remote_send(&rem, o.format, first, p, n, &t);
             if (rc) {
                 fprintf(stderr, "footfall import-log: %s: %s\n", o.files[f], ff_strerror(rc));
                 break;

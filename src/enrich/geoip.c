@@ -118,7 +118,20 @@ int ff_geoip_lookup(const struct ff_geoip *g, const char *ip, size_t len, struct
     else if (layout != LAYOUT_MAXMIND && get(&r.entry, code, out->country)) layout = LAYOUT_CODE;
     if (out->country[0]) atomic_store_explicit(&learn->layout, layout, memory_order_relaxed);
     if (g->city && layout != LAYOUT_CODE) {
-        if (!get(&r.entry, sub_iso, out->region)) get(&r.entry, sub_name, out->region);
+        char sub[FF_GEO_FIELD];
+        /* MaxMind keeps the part of an ISO 3166-2 code after the dash ("CA" for California as
+         * for Cádiz): the country goes in front so that regions of different countries differ */
+        if (get(&r.entry, sub_iso, sub)) {
+            size_t c = strlen(out->country), n = strlen(sub);
+            if (c && c + 1 + n < sizeof out->region) {
+                memcpy(out->region, out->country, c);
+                out->region[c] = '-';
+                memcpy(out->region + c + 1, sub, n + 1);
+            } else {
+                memcpy(out->region, sub, n + 1);
+            }
+        } else
+            get(&r.entry, sub_name, out->region);
         get(&r.entry, city, out->city);
     }
     return out->country[0] || out->region[0] || out->city[0];

@@ -1,11 +1,15 @@
 """User-agent enrichment at ingest (issue 4): browser, OS, device type and bot flag from the
 uap-core regexes, for every wire format, kept through the WAL, the parts, merges, a restart
-and CSV export; and a clear error for a regexes file that is not one."""
+and CSV export; and a clear error for a regexes file that is not one. GeoIP: country from the
+free country file, and country, region and city from a MaxMind City file (written by the test
+itself, tests/integration/mmdb_writer.py)."""
 
 import csv
 import io
+import json
 
 from harness import cli, uid, wait_for
+from mmdb_writer import Writer, city_record, names
 
 CHROME_WIN = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
               "Chrome/120.0.6099.109 Safari/537.36")
@@ -147,6 +151,95 @@ def test_geoip_options_are_checked(tmp_path):
     assert p.returncode == 1 and "x.mmdb" in p.stderr
     p = cli("serve", "--listen", "127.0.0.1:0", "--data", tmp_path / "d", "--ip", "hash", check=False, timeout=10)
     assert p.returncode == 2 and "--ip must be drop, truncate or keep" in p.stderr
+
+
+def city_database(path, database_type="GeoIP2-City", record_size=None):
+    """A MaxMind City file (MaxMind's layout, written by tests/integration/mmdb_writer.py) whose
+    networks say where each of CITY_CASES' addresses is."""
+    w = Writer(database_type=database_type, record_size=record_size, languages=["en", "de", "fr"])
+    gb = ("GB", "United Kingdom")
+    # a wide network, then a narrower one inside it: the tree splits the wider one around it
+    w.insert("81.2.69.0/24", city_record(gb, subdivisions=[("ENG", "England")]))
+    # two subdivisions, the largest first, as MaxMind lists them: the first is the region
+    w.insert("81.2.69.160/27", city_record(gb, names("London", de="London", fr="Londres"), postal="EC1A",
+                                           subdivisions=[("ENG", "England"), ("WBK", "West Berkshire")]))
+    w.insert("89.160.20.112/28", city_record(("SE", "Sweden"), "Linköping", subdivisions=[("E", "Östergötland")],
+                                             eu=True))
+    # a subdivision without its code: its English name; the city's names with others before "en"
+    w.insert("198.51.100.0/24", city_record(("NZ", "New Zealand"), names("Wellington", mi="Te Whanganui-a-Tara"),
+                                            subdivisions=[(None, "Wellington Region")], continent=("OC", "Oceania")))
+    w.insert("203.0.113.0/24", city_record(("AU", "Australia"), continent=("OC", "Oceania")))  # country only
+    # a city name longer than the field footfall keeps (63 bytes): cut at a whole character
+    w.insert("192.0.2.128/25", city_record(("FI", "Finland"), "Ä" * 40, subdivisions=[("18", "Uusimaa")]))
+    w.insert("2001:db8:85a3::/48", city_record(("DE", "Germany"), {"de": "München", "en": "Munich", "fr": "Munich"},
+                                               subdivisions=[("BY", "Bavaria")]))
+    return str(w.write(path))
+
+
+# address -> (country, region, city) that footfall should store; None: absent
+CITY_CASES = {
+    "81.2.69.170": ("GB", "GB-ENG", "London"),
+    "::ffff:81.2.69.171": ("GB", "GB-ENG", "London"),  # an IPv4 client of a dual-stack socket
+    "81.2.69.10": ("GB", "GB-ENG", None),
+    "89.160.20.115": ("SE", "SE-E", "Linköping"),
+    "198.51.100.7": ("NZ", "Wellington Region", "Wellington"),
+    "203.0.113.9": ("AU", None, None),
+    "192.0.2.200": ("FI", "FI-18", "Ä" * 31),
+    "2001:db8:85a3::8a2e:370:7334": ("DE", "DE-BY", "Munich"),
+    "192.0.2.1": (None, None, None),  # not in the file
+    "2001:db8:ffff::1": (None, None, None),
+}
+
+
+def geo(event):
+    return tuple(event.get("enrichment", {}).get(k) for k in ("country", "region", "city"))
+
+
+def test_geoip_city_database_gives_region_and_city(footfall, tmp_path):
+    """--geoip FILE with a MaxMind City file: country, region (the first subdivision's ISO 3166-2
+    code, the country's code in front of MaxMind's part of it, else its English name) and the city's English name, for IPv4 and IPv6 addresses, kept
+    through a restart, parts and CSV export; the address itself is then dropped."""
+    db = city_database(tmp_path / "GeoIP2-City-Test.mmdb")
+    srv = footfall.start("--geoip", db, "--flush-interval-ms", "30")
+    batch = [{"type": "track", "event": "Viewed", "userId": f"geo-{i}", "messageId": f"city-{i}",
+              "context": {"ip": ip, "locale": "en-GB"}} for i, ip in enumerate(CITY_CASES)]
+    r = srv.post_json("/v1/batch", {"batch": batch}, write_key="k")
+    assert r.status_code == 200, r.text
+
+    def check(get):
+        for i, (ip, want) in enumerate(CITY_CASES.items()):
+            e = get(f"city-{i}")
+            assert geo(e) == want, (ip, e)
+            assert e["context"] == {"locale": "en-GB"}, (ip, e["context"])  # --ip drop (the default)
+
+    check(srv.event_by_mid)
+    wait_for(lambda: list((srv.data_dir / "parts").glob("*.part")), timeout=10, what="a part")
+    srv.restart()
+    check(srv.event_by_mid)
+    srv.stop_ok()
+    rows = {r["messageId"]: r for r in csv.DictReader(io.StringIO(
+        cli("export", "--data", srv.data_dir, "--format", "csv").stdout, newline=""))}
+    check(lambda mid: {"context": json.loads(rows[mid]["context"]),
+                       "enrichment": {k: rows[mid][k] or None for k in ("country", "region", "city")}})
+
+
+def test_geoip_record_sizes_and_country_files(footfall, tmp_path):
+    """The same answers from 28- and 32-bit search trees; a file whose database_type says
+    Country is not asked for subdivisions or cities, even when its records have them."""
+    for size in (28, 32):
+        srv = footfall.start("--geoip", city_database(tmp_path / f"city{size}.mmdb", record_size=size))
+        for mid, ip in ((f"r{size}-4", "81.2.69.170"), (f"r{size}-6", "2001:db8:85a3::1")):
+            r = srv.post_json("/v1/track", {"event": "E", "userId": "g", "messageId": mid, "context": {"ip": ip}},
+                              write_key="k")
+            assert r.status_code == 200, r.text
+        assert geo(srv.event_by_mid(f"r{size}-4")) == ("GB", "GB-ENG", "London")
+        assert geo(srv.event_by_mid(f"r{size}-6")) == ("DE", "DE-BY", "Munich")
+        srv.stop_ok()
+    srv = footfall.start("--geoip", city_database(tmp_path / "country.mmdb", database_type="GeoLite2-Country"))
+    r = srv.post_json("/v1/track", {"event": "E", "userId": "g", "messageId": "c-1", "context": {"ip": "81.2.69.170"}},
+                      write_key="k")
+    assert r.status_code == 200, r.text
+    assert geo(srv.event_by_mid("c-1")) == ("GB", None, None)
 
 
 def test_import_does_not_take_the_uploaders_address(footfall):

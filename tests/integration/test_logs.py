@@ -8,7 +8,7 @@ import signal
 import subprocess
 import time
 
-from harness import BINARY, basic_auth, cli, ndjson, wait_for
+from harness import BINARY, basic_auth, cli, cli_events, ndjson, wait_for
 
 CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"
 
@@ -146,3 +146,108 @@ def test_tail_log_waits_for_the_server(tmp_path, footfall):
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=10)
     assert "retrying" in err, err
+
+
+def test_import_log_quarantine_names_the_file_and_line(tmp_path, footfall):
+    """Lines are numbered per file: with several files, each quarantined line says which file
+    it came from (its reason starts "FILE:LINE: "), offline and through the server's API."""
+    a, b = tmp_path / "a.log", tmp_path / "logs" / "b.log"
+    b.parent.mkdir()
+    write_log(a, [line(1, "/a1"), "garbage in a\n", line(3, "/a3")])
+    write_log(b, [line(11, "/b1"), line(12, "/b2"), line(13, "/b3"), 'b.example - - [bad time] "GET / HTTP/1.1" 200 1\n'])
+    data = tmp_path / "data"
+    keys = json.loads(cli("project", "create", "default", "--data", data, "--json").stdout)
+    p = cli("import-log", "--format", "combined", "--data", data, a, b)
+    assert "7 lines from 2 file(s): 5 events stored, 0 duplicates, 2 quarantined" in p.stderr, p.stderr
+    want = {"garbage in a": (2, f"{a}:2: expected the user field (often -)", "user"),
+            'b.example - - [bad time] "GET / HTTP/1.1" 200 1': (4, f"{b}:4: time is not dd/Mon/yyyy:hh:mm:ss +zzzz",
+                                                                 "time")}
+
+    def check(items):
+        got = {q["raw"]: (q["index"], q["reason"], q["field"]) for q in items}
+        assert got == want, items
+    check(ndjson(cli("quarantine", "--data", data).stdout))
+    assert {e["name"] for e in cli_events(data)} == {"/a1", "/a3", "/b1", "/b2", "/b3"}
+    server = footfall.start(data_dir=data, prepare=False)
+    server.read_key = keys["read_key"]
+    check(server.quarantine())
+    # a file read from stdin is "stdin"
+    server.stop_ok()
+    p = subprocess.run([str(BINARY), "import-log", "--format", "common", "--data", str(data), "-"], input="oops\n",
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    q = ndjson(cli("quarantine", "--data", data, "--limit", "1").stdout)[0]
+    assert q["raw"] == "oops" and q["reason"] == "stdin:1: expected the client address, then a space", q
+
+
+def test_import_log_common_format(tmp_path):
+    """--format common: host ident user [time] "request" status bytes, into page events (the
+    time's offset applied, the user the userId, no referrer or user agent); a combined line is
+    not taken for a common one."""
+    log = tmp_path / "common.log"
+    write_log(log, [
+        '127.0.0.1 - frank [10/Oct/2000:13:55:36 -0700] "GET /apache_pb.gif?x=1&y=2 HTTP/1.0" 200 2326\n',
+        '198.51.100.20 - - [29/Nov/2026:23:59:59 +0130] "POST /api/cart HTTP/1.1" 302 -\n',
+        '198.51.100.21 - - [29/Nov/2026:10:00:00 +0000] "-" 408 0\n',
+        line(4, "/combined"),
+    ])
+    data = tmp_path / "data"
+    p = cli("import-log", "--format", "common", "--data", data, log)
+    assert "4 lines from 1 file(s): 3 events stored, 0 duplicates, 1 quarantined" in p.stderr, p.stderr
+    evs = {e["context"]["log"]["line"]: e for e in cli_events(data)}
+    assert sorted(evs) == [1, 2, 3]
+    e = evs[1]
+    assert (e["type"], e["name"], e["format"], e["userId"]) == ("page", "/apache_pb.gif", "log", "frank")
+    assert e["timestamp"] == "2000-10-10T20:55:36.000Z"
+    assert e["properties"] == {"path": "/apache_pb.gif", "url": "/apache_pb.gif?x=1&y=2", "search": "?x=1&y=2",
+                               "method": "GET", "status": 200, "bytes": 2326, "protocol": "HTTP/1.0"}
+    assert e["context"]["page"] == {"path": "/apache_pb.gif", "url": "/apache_pb.gif?x=1&y=2", "search": "?x=1&y=2"}
+    assert "userAgent" not in e["context"] and "ip" not in e["context"]
+    e = evs[2]
+    assert e["timestamp"] == "2026-11-29T22:29:59.000Z" and e["name"] == "/api/cart"
+    assert e["properties"] == {"path": "/api/cart", "url": "/api/cart", "method": "POST", "status": 302, "bytes": 0,
+                               "protocol": "HTTP/1.1"}
+    assert "userId" not in e
+    assert evs[3]["properties"] == {"status": 408, "bytes": 0} and "name" not in evs[3]  # no request line
+    [q] = ndjson(cli("quarantine", "--data", data).stdout)
+    assert q["index"] == 4 and "is it --format combined?" in q["reason"] and q["reason"].startswith(f"{log}:4: ")
+
+
+def test_import_log_json_format(tmp_path, server):
+    """--format json sent to a running server: nginx's escape=json names and Caddy's
+    structured access log, each into the same page event fields; lines that are not JSON, or
+    lack a time, are quarantined with their numbers."""
+    log = tmp_path / "access.json"
+    nginx = {"remote_addr": "198.51.100.4", "remote_user": "", "time_iso8601": "2026-11-29T10:00:05+01:00",
+             "request": "GET /shop/item?id=7 HTTP/2.0", "status": "404", "body_bytes_sent": "512",
+             "http_referer": "https://www.google.com/", "http_user_agent": CHROME}
+    caddy = {"level": "info", "ts": 1764410405.25, "logger": "http.log.access", "msg": "handled request",
+             "request": {"remote_ip": "203.0.113.7", "proto": "HTTP/2.0", "method": "POST", "host": "shop.example",
+                         "uri": "/api/cart?add=9",
+                         "headers": {"User-Agent": [CHROME], "Referer": ["https://t.co/abc"]}},
+             "user_id": "u-77", "duration": 0.0012, "size": 42, "status": 201}
+    split = {"remote_addr": "198.51.100.5", "time_local": "29/Nov/2026:11:00:00 +0000", "request_method": "HEAD",
+             "request_uri": "/health", "status": 200}
+    write_log(log, [json.dumps(nginx) + "\n", "{not json\n", json.dumps(caddy) + "\n",
+                    json.dumps({"remote_addr": "198.51.100.6", "status": 200}) + "\n", json.dumps(split) + "\n"])
+    p = cli("import-log", "--format", "json", "--url", server.base, "--key", server.write_key, log)
+    assert "5 lines from 1 file(s): 3 events stored, 0 duplicates, 2 quarantined" in p.stderr, p.stderr
+    evs = {e["context"]["log"]["line"]: e for e in page_events(server)}
+    assert sorted(evs) == [1, 3, 5]
+    e = evs[1]
+    assert (e["name"], e["timestamp"]) == ("/shop/item", "2026-11-29T09:00:05.000Z")
+    assert e["properties"] == {"path": "/shop/item", "url": "/shop/item?id=7", "search": "?id=7", "method": "GET",
+                               "status": 404, "bytes": 512, "protocol": "HTTP/2.0",
+                               "referrer": "https://www.google.com/"}
+    assert e["context"]["userAgent"] == CHROME and e["context"]["page"]["referrer"] == "https://www.google.com/"
+    assert e["enrichment"]["browser"] == "Chrome" and "userId" not in e and e["anonymousId"].startswith("cl-")
+    e = evs[3]
+    assert (e["name"], e["timestamp"], e["userId"]) == ("/api/cart", "2025-11-29T10:00:05.250Z", "u-77")
+    assert e["properties"] == {"path": "/api/cart", "url": "/api/cart?add=9", "search": "?add=9", "method": "POST",
+                               "status": 201, "bytes": 42, "protocol": "HTTP/2.0", "referrer": "https://t.co/abc"}
+    assert e["context"]["userAgent"] == CHROME
+    e = evs[5]
+    assert (e["name"], e["timestamp"]) == ("/health", "2026-11-29T11:00:00.000Z")
+    assert e["properties"] == {"path": "/health", "url": "/health", "method": "HEAD", "status": 200, "bytes": 0}
+    got = {q["index"]: q["reason"] for q in server.quarantine()}
+    assert got == {2: "line is not valid JSON", 4: "no time (time_iso8601, time_local, timestamp or ts)"}, got

@@ -325,21 +325,34 @@ static void test_channels(void **state)
         assert_string_equal(source, cases[i].want_source);
         assert_int_equal(n, strlen(source));
     }
-    /* a click id from an ad makes the visit paid; fbclid is on every outbound Facebook link */
+    /* a click id from an ad makes the visit paid; fbclid is on every outbound Facebook link;
+     * Microsoft Advertising's msclkid is paid even when Bing's search page is the referrer; an
+     * ad's click id is taken before fbclid, which Facebook adds to every outbound link */
     struct ff_buf click;
     ff_buf_init(&click, 4096);
     char source[256];
     size_t n;
-    assert_int_equal(ff_click_id(S("https://shop.example/p?x=1&gclid=Cj0K%3D&y#frag"), &click), 1);
-    assert_int_equal(click.len, strlen("gclid=Cj0K="));
-    assert_memory_equal(click.data, "gclid=Cj0K=", click.len);
-    assert_string_equal(ff_channel(S("https://shop.example/p"), S(""), S(""), S(""),
-                                   (struct ff_str){click.data, (uint32_t)click.len}, source, sizeof source, &n),
-                        "paid");
-    assert_int_equal(ff_click_id(S("https://shop.example/p?fbclid=IwAR"), &click), 1);
-    assert_string_equal(ff_channel(S("https://shop.example/p"), S("https://m.facebook.com/"), S(""), S(""),
-                                   (struct ff_str){click.data, (uint32_t)click.len}, source, sizeof source, &n),
-                        "social");
+    static const struct {
+        const char *url, *want, *referrer, *utm_source, *channel;
+    } clicks[] = {
+        {"https://shop.example/p?x=1&gclid=Cj0K%3D&y#frag", "gclid=Cj0K=", "", "", "paid"},
+        {"https://shop.example/p?fbclid=IwAR", "fbclid=IwAR", "https://m.facebook.com/", "", "social"},
+        {"https://shop.example/p?utm_source=bing&msclkid=6f1c%2Bd0e&q=1", "msclkid=6f1c+d0e", "https://www.bing.com/",
+         "bing", "paid"},
+        {"https://shop.example/p?fbclid=IwAR&msclkid=abc", "msclkid=abc", "", "", "paid"},
+    };
+    for (size_t i = 0; i < sizeof clicks / sizeof clicks[0]; i++) {
+        assert_int_equal(ff_click_id((struct ff_str){clicks[i].url, (uint32_t)strlen(clicks[i].url)}, &click), 1);
+        assert_int_equal(click.len, strlen(clicks[i].want));
+        assert_memory_equal(click.data, clicks[i].want, click.len);
+        assert_string_equal(ff_channel(S("https://shop.example/p"),
+                                       (struct ff_str){clicks[i].referrer, (uint32_t)strlen(clicks[i].referrer)},
+                                       (struct ff_str){clicks[i].utm_source, (uint32_t)strlen(clicks[i].utm_source)},
+                                       S(""), (struct ff_str){click.data, (uint32_t)click.len}, source, sizeof source,
+                                       &n),
+                            clicks[i].channel);
+    }
+    assert_int_equal(ff_click_id(S("https://shop.example/p?xmsclkid=abc&msclkid="), &click), 0); /* not its name; empty */
     assert_int_equal(ff_click_id(S("https://shop.example/p?gclid="), &click), 0); /* empty */
     assert_int_equal(ff_click_id(S("https://shop.example/p#gclid=x"), &click), 0); /* not the query */
     ff_buf_free(&click);
