@@ -336,7 +336,10 @@ static int enrich(struct ff_enricher *e, const struct ff_enrich_request *rq, str
      * request's address would be someone else's, a proxy's), else the request's where the
      * request speaks for the person. */
     struct ff_str ip = f.has_ip ? f.ip : rq->peer_is_person ? rq->peer_ip : (struct ff_str){"", 0};
-    if (rq->visitor_salt && !ev->anonymous_id.len && ip.len && ua.len) {
+    /* Without a user agent (a common-format log line, a client that sends none) the address
+     * alone makes the visitor: one id for everyone behind it that day, which counts them as
+     * one visitor rather than as nobody. */
+    if (rq->visitor_salt && !ev->anonymous_id.len && ip.len) {
         visitor_id(rq->visitor_salt, rq->project, ip, ua, en->visitor);
         ev->anonymous_id = (struct ff_str){en->visitor, 19};
     }

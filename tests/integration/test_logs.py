@@ -209,6 +209,14 @@ def test_import_log_common_format(tmp_path):
                                "protocol": "HTTP/1.1"}
     assert "userId" not in e
     assert evs[3]["properties"] == {"status": 408, "bytes": 0} and "name" not in evs[3]  # no request line
+    # no user agent: the address alone makes the day's cookieless visitor, one per address
+    ids = [evs[i].get("anonymousId", "") for i in (2, 3)]
+    assert all(a.startswith("cl-") for a in ids) and len(set(ids)) == 2, ids
+    again = tmp_path / "again.log"
+    write_log(again, ['198.51.100.20 - - [29/Nov/2026:23:59:59 +0130] "GET /cart HTTP/1.1" 200 1\n'])
+    cli("import-log", "--format", "common", "--data", data, again)
+    [e2] = [e for e in cli_events(data) if e.get("name") == "/cart"]
+    assert e2["anonymousId"] == evs[2]["anonymousId"]
     [q] = ndjson(cli("quarantine", "--data", data).stdout)
     assert q["index"] == 4 and "is it --format combined?" in q["reason"] and q["reason"].startswith(f"{log}:4: ")
 
