@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import io
 import json
+import re
 import urllib.parse
 
 from harness import cli, fmt_iso, ndjson, uid, wait_for
@@ -98,6 +99,20 @@ def wal_bytes(data_dir):
     return b"".join(p.read_bytes() for p in sorted((data_dir / "wal").glob("*.wal")))
 
 
+def part_files(data_dir):
+    return {p.name for p in (data_dir / "parts").glob("*.part")}
+
+
+def log_size(srv):
+    return srv.log_path.stat().st_size
+
+
+def log_since(srv, offset):
+    with open(srv.log_path, "rb") as f:
+        f.seek(offset)
+        return f.read().decode("utf-8", "replace")
+
+
 def test_erasure_api_removes_everywhere_and_for_good(footfall):
     srv = footfall.start("--flush-interval-ms", "30")
     mids = populate(srv)
@@ -107,8 +122,14 @@ def test_erasure_api_removes_everywhere_and_for_good(footfall):
     assert b"SECRET-alice" in wal_bytes(srv.data_dir)
     held = srv.stats()["held"]
     assert held == 31, srv.stats()
+    parts_before = part_files(srv.data_dir)
     r = srv.request("DELETE", "/api/persons/alice")
     assert r.status_code == 200, r.text
+    log_at = log_size(srv)
+    # the parts the erasure wrote (her parts rewritten without her; a flush or merge that
+    # published meanwhile may add some)
+    written = part_files(srv.data_dir) - parts_before
+    assert written, "the erasure rewrote no part"
     # her anonymous events before she signed in are hers: they go too
     assert r.json() == {"erased": len(mids["alice"]) + 1}
     r = srv.request("DELETE", "/api/persons/anon-1")
@@ -129,14 +150,21 @@ def test_erasure_api_removes_everywhere_and_for_good(footfall):
     assert b"SECRET-alice" not in wal_bytes(srv.data_dir), "the WAL still holds her events"
     # (bob's events may have left the WAL: once in parts, a finished segment is deleted and
     # only its keys file stays; check() above read them all back)
-    # more flushes and merges, then a restart and a crash
-    for i in range(12):
-        send(srv, "bob", "anon-2", 200 + i)
-        mids["bob"].append(None)
-    mids["bob"] = [m for m in mids["bob"] if m]
-    wait_for(lambda: len(srv.events(limit=1000)) == 20 + 12, timeout=10, what="new events")
-    ids_now = {e["messageId"] for e in srv.events(limit=1000)}
-    mids["bob"] = sorted(ids_now - set(mids["anon-3"]))
+    # more flushes of the same day (one event each, a flush every 30 ms) until merges of the
+    # day have run since the erasure and one took in a part the erasure wrote (a merged part
+    # leaves parts/; nothing else removes one here): what it wrote must not hold her events
+    day_no = (DAY - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)).days
+    merged_re = re.compile(rf"store: merged \d+ parts of day {day_no} into ")
+
+    def merged_after_erasure():
+        mids["bob"].append(send(srv, "bob", "anon-2", 200 + len(mids["bob"]) % 6))
+        return merged_re.search(log_since(srv, log_at)) and written - part_files(srv.data_dir)
+
+    wait_for(merged_after_erasure, timeout=30, interval=0.05,
+             what="a merge, since the erasure, of a part the erasure wrote")
+    wait_for(lambda: {e["messageId"] for e in srv.events(limit=1000)} ==
+             set(mids["bob"]) | set(mids["anon-3"]), timeout=10, what="the new events")
+    check("after merges")
     srv.restart()
     check("after a restart")
     srv.kill9()

@@ -1,10 +1,13 @@
 /* test_store.c - the event store (store/store.h) in a temporary directory: records handed
  * over as the WAL hands them (with dropped duplicates), read back newest first from memory,
  * from parts after a flush, and from both; filters on parts; counts; a reopen; files a
- * crashed flush left behind removed at open; and a flush whose Nth write, fsync or rename
- * fails leaving a store that reopens with every event exactly once. */
+ * crashed flush left behind removed at open; a flush whose Nth write, fsync or rename
+ * fails leaving a store that reopens with every event exactly once; and a merge that an
+ * erasure overtakes (stopped by a gate in open(2)) not bringing the erased events back. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "testutil.h"
@@ -454,6 +457,183 @@ static void test_merge_failures(void **state)
     }
 }
 
+/* ---- a gate in open(2), to stop a merge between choosing its inputs and publishing ----
+ *
+ * A merge picks its inputs under the store's lock, then reads them and writes its output with
+ * no lock held, then publishes under flush_mu; an erasure takes flush_mu for its whole rewrite.
+ * Nothing in the store's API stops a merge in between, so this file's own open() does: on the
+ * thread that set gate_here, the first open of a "*.part.tmp" (the merge's output, see
+ * ff_part_writer_open) waits until the test releases it. Every other open passes through. */
+static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;
+static int gate_arrived, gate_released;
+static char gate_path[512];
+static _Thread_local int gate_here;
+
+int open(const char *path, int flags, ...)
+{
+    mode_t mode = 0;
+    if (flags & (O_CREAT | O_TMPFILE)) {
+        va_list ap;
+        va_start(ap, flags);
+        mode = va_arg(ap, mode_t);
+        va_end(ap);
+    }
+    size_t len = strlen(path);
+    if (gate_here && len > 9 && !strcmp(path + len - 9, ".part.tmp")) {
+        gate_here = 0;
+        pthread_mutex_lock(&gate_mu);
+        snprintf(gate_path, sizeof gate_path, "%s", path);
+        gate_arrived = 1;
+        pthread_cond_broadcast(&gate_cv);
+        while (!gate_released) pthread_cond_wait(&gate_cv, &gate_mu);
+        pthread_mutex_unlock(&gate_mu);
+    }
+    return openat(AT_FDCWD, path, flags, mode);
+}
+
+struct gated_merge {
+    struct ff_store *s;
+    int rc;
+};
+
+static void *gated_merge_main(void *arg)
+{
+    struct gated_merge *g = arg;
+    gate_here = 1;
+    g->rc = ff_store_merge_once(g->s);
+    gate_here = 0;
+    return NULL;
+}
+
+/* The user frame() gave the model's event k: its messageId is "m-<k>-<seq>", its user u<k % 7>. */
+static unsigned model_user(const struct fx *f, size_t i) { return (unsigned)(strtoul(f->ids[i] + 2, NULL, 10) % 7); }
+
+/* Takes user u<user>'s events out of the model; returns how many went. */
+static size_t model_erase(struct fx *f, unsigned user)
+{
+    size_t k = 0, n = f->n;
+    for (size_t i = 0; i < n; i++) {
+        if (model_user(f, i) == user) continue;
+        memmove(f->ids[k], f->ids[i], sizeof f->ids[k]);
+        memmove(f->names[k], f->names[i], sizeof f->names[k]);
+        f->times[k++] = f->times[i];
+    }
+    f->n = k;
+    return n - k;
+}
+
+/* No stored event (memory or parts) has this userId. */
+static void expect_no_user(struct fx *f, const char *user)
+{
+    struct ff_read_filter flt = {FF_REC_EVENT, NULL, 0, FF_TIME_NONE, FF_TIME_NONE, 100000, 0, NULL};
+    struct ff_buf out;
+    ff_buf_init(&out, 1 << 26);
+    size_t count = 0;
+    assert_int_equal(ff_store_read_json(f->s, &flt, "\n", &out, &count), 0);
+    ff_buf_putc(&out, 0);
+    char needle[64];
+    snprintf(needle, sizeof needle, "\"userId\":\"%s\"", user);
+    if (strstr(out.data, needle)) print_error("an erased event is back: %s\n", strstr(out.data, needle));
+    assert_null(strstr(out.data, needle));
+    assert_int_equal(count, f->n);
+    ff_buf_free(&out);
+}
+
+/* The rows the manifest lists equal the model's, and parts/ holds only listed files. */
+static void expect_parts_match(struct fx *f)
+{
+    struct ff_manifest m;
+    assert_int_equal(ff_store_manifest(f->s, &m), 0);
+    uint64_t rows = 0;
+    for (size_t i = 0; i < m.nparts; i++) {
+        assert_int_equal(m.parts[i].kind, FF_PART_EVENTS);
+        rows += m.parts[i].rows;
+    }
+    assert_int_equal(rows, f->n);
+    char parts[256];
+    snprintf(parts, sizeof parts, "%s/parts", f->dir);
+    assert_int_equal(test_count_dir(parts), m.nparts);
+    ff_manifest_free(&m);
+}
+
+/* The race of erasure.c's step 3: a merge chose its inputs and read them, then an erasure
+ * rewrote them without a person's rows and published, then the merge finished writing its
+ * output (which still holds those rows) and tried to publish. It must give up (-EAGAIN, its
+ * inputs are no longer listed) and remove its output, so the erased rows never come back:
+ * not then, not after the merges that follow, not after a reopen. */
+static void test_erasure_during_merge(void **state)
+{
+    struct fx *f = *state;
+    open_store(f, 0);
+    for (int i = 0; i < 5; i++) { /* days 20000 and 20001, not hot: 5 parts each, merges due */
+        frame(f, 40, NULL, 0, 0);
+        assert_int_equal(ff_store_flush(f->s), 0);
+    }
+    expect_parts_match(f);
+    pthread_mutex_lock(&gate_mu);
+    gate_arrived = gate_released = 0;
+    gate_path[0] = 0;
+    pthread_mutex_unlock(&gate_mu);
+    struct gated_merge g = {f->s, 12345};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, gated_merge_main, &g), 0);
+    /* the merge has its inputs and is about to write its output */
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 30;
+    pthread_mutex_lock(&gate_mu);
+    int wrc = 0;
+    while (!gate_arrived && wrc != ETIMEDOUT) wrc = pthread_cond_timedwait(&gate_cv, &gate_mu, &until);
+    int arrived = gate_arrived;
+    char out_tmp[512];
+    snprintf(out_tmp, sizeof out_tmp, "%s", gate_path);
+    pthread_mutex_unlock(&gate_mu);
+    if (!arrived) print_error("the merge never opened its output\n");
+    assert_true(arrived);
+    /* meanwhile, an erasure of u3 rewrites every part that holds u3's events */
+    uint64_t removed = 0;
+    assert_int_equal(ff_store_erase(f->s, NULL, "u3", 2, &removed), 0);
+    size_t erased = model_erase(f, 3);
+    assert_true(erased >= 10);
+    assert_int_equal(removed, erased);
+    expect_all(f);
+    expect_no_user(f, "u3");
+    /* the merge goes on from the inputs it holds (u3's rows among them), then publishes */
+    pthread_mutex_lock(&gate_mu);
+    gate_released = 1;
+    pthread_cond_broadcast(&gate_cv);
+    pthread_mutex_unlock(&gate_mu);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(g.rc, -EAGAIN); /* its inputs were replaced: nothing published */
+    assert_int_equal(access(out_tmp, F_OK), -1); /* neither its output nor its .tmp is left */
+    out_tmp[strlen(out_tmp) - 4] = 0;
+    assert_int_equal(access(out_tmp, F_OK), -1);
+    expect_all(f);
+    expect_no_user(f, "u3");
+    expect_parts_match(f); /* the replaced inputs went with the merge's references */
+    /* the merges that follow take the rewritten parts: u3 stays gone */
+    int merges = 0, rc;
+    while ((rc = ff_store_merge_once(f->s)) == 1) merges++;
+    assert_int_equal(rc, 0);
+    assert_true(merges >= 2); /* both days */
+    struct ff_manifest m;
+    assert_int_equal(ff_store_manifest(f->s, &m), 0);
+    assert_int_equal(m.nparts, 2);
+    ff_manifest_free(&m);
+    expect_all(f);
+    expect_no_user(f, "u3");
+    expect_parts_match(f);
+    close_store(f);
+    open_store(f, 1);
+    expect_all(f);
+    expect_no_user(f, "u3");
+    close_store(f);
+    open_store(f, 0);
+    expect_no_user(f, "u3");
+    expect_parts_match(f);
+}
+
 /* Retention drops whole days, and only those older than N days. */
 static struct ff_str S_(const char *s) { return (struct ff_str){s, (uint32_t)strlen(s)}; }
 
@@ -764,6 +944,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_identity_journal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_identity_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_merge_failures, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_erasure_during_merge, setup, teardown),
     };
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }
