@@ -8,7 +8,8 @@
  *   3. the parts: each part that holds the person is rewritten without those rows, and all
  *      of them are swapped in one manifest. A merge that read a replaced part finds it gone
  *      when it tries to publish, and gives up (merge.c), so it cannot bring the rows back.
- * Events that arrive after the erasure began are new data and are kept. */
+ * Events that arrive after step 2's flush are new data and are kept; those that arrived
+ * before it went into parts with the rest and are erased with them. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
