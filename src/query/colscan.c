@@ -35,6 +35,7 @@
 #include "store/part.h"
 #include "store/person_runs.h"
 #include "store/props.h"
+#include "store/prune.h"
 #include "store/schema.h"
 #include "store/store.h"
 
@@ -152,6 +153,12 @@ struct worker {
     uint32_t block;
     struct fcache numf;         /* plan->number's field */
     double num;                 /* the number of the row being added */
+    /* blocks skipped by event name (block_named): when every matcher names an event and rows
+     * that no matcher takes are left out */
+    int prune_names;
+    uint8_t type_named[FF_EV_TYPE_MAX + 1]; /* calls of this type (not tracks) have a matcher's name */
+    int event_pc;                           /* the part's event column, -1 when it has none */
+    long name_code[FF_QPLAN_MATCH];         /* each matcher's name's code in the part (store/prune.h) */
 };
 
 enum { ID_PROJECT = FF_ID_PROJECT, ID_USER = FF_ID_USER, ID_ANON = FF_ID_ANON, ID_SESSION = FF_PERSON_IDS };
@@ -800,6 +807,15 @@ static void plan_columns(struct worker *w)
     /* only an event's name, page or type (fields, values, matchers) needs it */
     w->need_type = q->nfilters || p->value || p->value_page || p->value_screen || p->number || (p->nmatch && !w->match_all);
     if (q->project[0]) w->kwant[FF_C_PROJECT] = 1;
+    /* a block none of whose rows a matcher names can be skipped unread (block_named) */
+    w->prune_names = p->nmatch && !p->keep_unmatched;
+    for (size_t m = 0; m < p->nmatch; m++) w->prune_names &= p->match_event[m][0] != '\0';
+    memset(w->type_named, 0, sizeof w->type_named);
+    for (int t = 0; t <= FF_EV_TYPE_MAX; t++) {
+        struct ff_str name = ff_event_query_name(t, empty); /* "$pageview", …; tracks: their own */
+        for (size_t m = 0; t != FF_EV_TRACK && name.len && m < p->nmatch; m++)
+            if (name.len == strlen(p->match_event[m]) && !memcmp(name.p, p->match_event[m], name.len)) w->type_named[t] = 1;
+    }
 }
 
 static int load_block(struct worker *w, uint32_t b, char *err, size_t errlen)
@@ -1295,6 +1311,24 @@ static int vector_block(struct worker *w)
     return rc ? rc : flush_pending(w, &pend);
 }
 
+/* Whether block b may hold a row that a matcher takes by its name (w->prune_names), by its
+ * chunks' ranges alone: a track call whose name's dictionary code is within the block's event
+ * codes (store/prune.h, the check the store's listings make), or a call of another type within
+ * the block's range of types whose name ("$pageview", …) a matcher gives. */
+static int block_named(const struct worker *w, uint32_t b)
+{
+    const struct ff_qplan *p = w->sh->p;
+    const struct ff_chunkref *ch = w->part->blocks[b].chunks;
+    if (w->type_pc < 0) return 1; /* no types to go by */
+    const int64_t tmin = ch[w->type_pc].min, tmax = ch[w->type_pc].max;
+    if (tmin <= FF_EV_TRACK && tmax >= FF_EV_TRACK)
+        for (size_t m = 0; m < p->nmatch; m++)
+            if (w->event_pc < 0 || ff_chunk_may_hold_code(&ch[w->event_pc], w->name_code[m])) return 1;
+    for (int64_t t = tmin < 0 ? 0 : tmin; t <= tmax && t <= FF_EV_TYPE_MAX; t++)
+        if (w->type_named[t]) return 1;
+    return 0; /* a type past FF_EV_TYPE_MAX has no name (event_key) */
+}
+
 static int vector_part(struct worker *w, size_t index)
 {
     const struct ff_qplan *p = w->sh->p;
@@ -1315,6 +1349,11 @@ static int vector_part(struct worker *w, size_t index)
         w->k[c].stable = w->k[c].pc < 0 || part->cols[w->k[c].pc].enc == FF_ENC_DICT;
     }
     for (int k = 0; k < 4; k++) w->id[k].pc = ff_part_schema_col(part, id_cols[k]);
+    if (w->prune_names) {
+        w->event_pc = ff_part_schema_col(part, FF_C_EVENT);
+        for (size_t m = 0; m < p->nmatch; m++)
+            w->name_code[m] = ff_part_dict_code(part, w->event_pc, p->match_event[m], strlen(p->match_event[m]));
+    }
     char err[1024];
     int rc = 0, first = 1;
     for (int i = 0; !rc && i < w->nprop; i++) rc = prop_part(w, &w->prop[i], err, sizeof err);
@@ -1325,6 +1364,7 @@ static int vector_part(struct worker *w, size_t index)
     for (uint32_t b = 0; b < part->info.nblocks && !rc; b++) {
         const struct ff_chunkref *tc = &part->blocks[b].chunks[w->time_pc];
         if (tc->max < p->from_us || tc->min >= ff_qplan_to(p)) continue;
+        if (w->prune_names && !block_named(w, b)) continue;
         if (deadline_passed(q) || atomic_load(&w->sh->stop)) return FF_QUERY_TIMEOUT;
         int inside = tc->min >= p->from_us && tc->max < ff_qplan_to(p);
         w->inside = inside;

@@ -13,6 +13,7 @@
 #include "core/errors.h"
 #include "core/log.h"
 #include "core/timeutil.h"
+#include "store/prune.h"
 #include "store/store_int.h"
 
 struct kept {
@@ -174,27 +175,6 @@ static int by_max_seq_desc(const void *a, const void *b)
     return x < y ? 1 : x > y ? -1 : 0;
 }
 
-/* The dictionary code of the filter's event name in part p, -1 when the part does not have
- * it, or -2 when the column is not dictionary-encoded (then compare strings). */
-static long event_code(const struct ff_part *p, int col, const struct ff_read_filter *f)
-{
-    if (col < 0 || p->cols[col].enc != FF_ENC_DICT) return -2;
-    struct ff_str want = {f->event, (uint32_t)f->event_len};
-    const struct ff_str *dict;
-    uint32_t count;
-    char err[512];
-    if (ff_part_dict(p, (uint32_t)col, &dict, &count, err, sizeof err)) return -2; /* the read reports it */
-    size_t lo = 0, hi = count;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        int c = ff_str_cmp(dict[mid], want);
-        if (c == 0) return (long)mid;
-        if (c < 0) lo = mid + 1;
-        else hi = mid;
-    }
-    return -1;
-}
-
 static int read_event_block(struct reader *r, const struct ff_part *p, uint32_t b, const int *cols, long code,
                             struct ff_part_events *pe, struct ff_colvec *v)
 {
@@ -202,7 +182,7 @@ static int read_event_block(struct reader *r, const struct ff_part *p, uint32_t 
     const struct ff_chunkref *ch = p->blocks[b].chunks;
     if (older_than_all(&r->k, (uint64_t)ch[cols[FF_C_SEQ]].max)) return 0;
     if (!time_overlaps(f, ch[cols[FF_C_TIME]].min, ch[cols[FF_C_TIME]].max)) return 0;
-    if (code >= 0 && (code < ch[cols[FF_C_EVENT]].min || code > ch[cols[FF_C_EVENT]].max)) return 0;
+    if (f->event && !ff_chunk_may_hold_code(&ch[cols[FF_C_EVENT]], code)) return 0; /* prune.h */
     int rc = ff_part_read(p, b, (uint32_t)cols[FF_C_SEQ], &v[0], r->err, sizeof r->err);
     if (!rc) rc = ff_part_read(p, b, (uint32_t)cols[FF_C_TIME], &v[1], r->err, sizeof r->err);
     if (!rc && f->event) rc = ff_part_read(p, b, (uint32_t)cols[FF_C_EVENT], &v[2], r->err, sizeof r->err);
@@ -232,10 +212,11 @@ static int read_event_part(struct reader *r, const struct ff_part *p)
     int cols[FF_NCOLS];
     for (int c = 0; c < FF_NCOLS; c++) cols[c] = ff_part_column_index(p, ff_schema[c].name);
     if (cols[FF_C_SEQ] < 0 || cols[FF_C_TIME] < 0) return 0;
-    long code = -2;
+    /* the event name's dictionary code in this part (prune.h): FF_CODE_UNKNOWN compares strings */
+    long code = FF_CODE_UNKNOWN;
     if (r->f->event) {
         if (cols[FF_C_EVENT] < 0) return 0;
-        if ((code = event_code(p, cols[FF_C_EVENT], r->f)) == -1) return 0;
+        if ((code = ff_part_dict_code(p, cols[FF_C_EVENT], r->f->event, r->f->event_len)) == FF_CODE_ABSENT) return 0;
     }
     struct ff_part_events pe;
     ff_part_events_init(&pe, p);

@@ -1,15 +1,19 @@
 /* test_part.c - columnar parts (store/part.h, store/schema.h) in a temporary directory:
  * random events written as parts and read back equal, sorted by person and time within a
- * day; the encodings chosen; derived page and campaign columns; extreme integers; a flipped
- * byte caught by its chunk's checksum with the rest still readable; damaged footers and
+ * day; the encodings chosen; each chunk's codec the schema's, its bytes really compressed;
+ * derived page and campaign columns; extreme integers; a flipped byte caught by its chunk's
+ * checksum with the rest still readable; the store's listings skipping blocks by time and
+ * event name (a damaged block they need not read goes unnoticed); damaged footers and
  * truncated files refused; and injected write, fsync and rename failures leaving no part
  * behind; zstd chunks from several threads at once. */
 #include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
+#include <lz4.h>
 #include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #include "testutil.h"
 
@@ -20,10 +24,15 @@
 #include "core/timeutil.h"
 #include "event/event.h"
 #include "store/part.h"
+#include "store/props.h"
 #include "store/schema.h"
+#include "store/store.h"
 #include "store/merge_stream.h"
 #include "core/strsort.h"
 #include "store/derive.h"
+#include "gen/generator.h"
+
+#include "prune_fixture.h"
 
 #define DAY_US (86400LL * 1000000LL)
 
@@ -102,8 +111,8 @@ static void make_events(struct fx *f, size_t n, int days, int people)
         ev->write_key = keep(f, "wk%d", (int)test_randn(2));
         if (ev->type == FF_EV_PAGE) {
             ev->name = keep(f, "Page %d", (int)test_randn(7));
-            ev->properties = keep(f, "{\"url\":\"https://shop.example/p/%d?utm_source=news&utm_term=t%d\",\"path\":\"/p/%d\","
-                                  "\"title\":\"P\\u00e9 %d\"}", p % 9, p % 4, p % 9, p % 9);
+            ev->properties = keep(f, "{\"url\":\"https://shop.example/p/%d?utm_source=news&utm_term=t%d&utm_content=c%d\","
+                                  "\"path\":\"/p/%d\",\"title\":\"P\\u00e9 %d\"}", p % 9, p % 4, p % 9, p % 9, p % 9);
             ev->context = keep(f, "{\"ip\":\"10.0.0.%d\",\"campaign\":{\"medium\":\"email\"}}", p % 250);
         } else {
             ev->event = keep(f, "%s", names[test_randn(5)]);
@@ -112,8 +121,8 @@ static void make_events(struct fx *f, size_t n, int days, int people)
             /* contexts of one length that derive differently, one per person: in part order
              * (by person) they change from row to row where they did not in event order */
             static const char *const campaigns[] = {"spring", "winter", "autumn"};
-            ev->context = keep(f, "{\"page\":{\"url\":\"https://shop.example/c?utm_campaign=%s\",\"referrer\":\"https://search.example/\"}}",
-                               campaigns[p % 3]);
+            ev->context = keep(f, "{\"page\":{\"url\":\"https://shop.example/c?utm_content=v%d&utm_campaign=%s\",\"path\":\"/c\","
+                               "\"title\":\"Catalog\",\"referrer\":\"https://search.example/\"}}", p % 3, campaigns[p % 3]);
         }
         if (test_randn(10) == 0) ev->traits = keep(f, "{\"plan\":\"pro\"}");
         if (test_randn(3)) { /* enriched at ingest (a server-side event is not) */
@@ -286,6 +295,7 @@ static void test_round_trip(void **state)
         struct ff_event prev = {0};
         int have_prev = 0;
         struct ff_colvec url = {0}, src = {0}, med = {0}, camp = {0}, ref = {0}, term = {0}, source = {0}, channel = {0};
+        struct ff_colvec path = {0}, title = {0}, content = {0};
         for (uint32_t b = 0; b < p->info.nblocks; b++) {
             assert_int_equal(ff_part_events_load(&pe, p, b, err, sizeof err), 0);
             assert_int_equal(ff_part_read(p, b, (uint32_t)ff_part_column_index(p, "page_url"), &url, err, sizeof err), 0);
@@ -296,6 +306,9 @@ static void test_round_trip(void **state)
             assert_int_equal(ff_part_read(p, b, (uint32_t)ff_part_column_index(p, "page_referrer"), &ref, err, sizeof err), 0);
             assert_int_equal(ff_part_read(p, b, (uint32_t)ff_part_column_index(p, "source"), &source, err, sizeof err), 0);
             assert_int_equal(ff_part_read(p, b, (uint32_t)ff_part_column_index(p, "channel"), &channel, err, sizeof err), 0);
+            assert_int_equal(ff_part_read(p, b, (uint32_t)ff_part_column_index(p, "page_path"), &path, err, sizeof err), 0);
+            assert_int_equal(ff_part_read(p, b, (uint32_t)ff_part_column_index(p, "page_title"), &title, err, sizeof err), 0);
+            assert_int_equal(ff_part_read(p, b, (uint32_t)ff_part_column_index(p, "utm_content"), &content, err, sizeof err), 0);
             for (uint32_t i = 0; i < pe.n; i++) {
                 struct ff_event ev;
                 ff_part_events_get(&pe, i, &ev);
@@ -317,6 +330,15 @@ static void test_round_trip(void **state)
                     /* utm_source from the URL, medium "email" from context.campaign */
                     assert_true(same_str(source.str[i], (struct ff_str){"news", 4}));
                     assert_true(same_str(channel.str[i], (struct ff_str){"email", 5}));
+                    /* path, title (unescaped) and utm_content of the page: product d's */
+                    char d = url.str[i].p[23], want[16];
+                    assert_true(d >= '0' && d <= '8');
+                    snprintf(want, sizeof want, "/p/%c", d);
+                    assert_true(same_str(path.str[i], (struct ff_str){want, 4}));
+                    snprintf(want, sizeof want, "P\xc3\xa9 %c", d);
+                    assert_true(same_str(title.str[i], (struct ff_str){want, 5}));
+                    snprintf(want, sizeof want, "c%c", d);
+                    assert_true(same_str(content.str[i], (struct ff_str){want, 2}));
                 } else {
                     char needle[64];
                     int nl = snprintf(needle, sizeof needle, "utm_campaign=%.*s\"", (int)camp.str[i].len, camp.str[i].p);
@@ -326,12 +348,22 @@ static void test_round_trip(void **state)
                     assert_int_equal(src.str[i].len, 0);
                     assert_true(same_str(source.str[i], (struct ff_str){"search.example", 14}));
                     assert_true(same_str(channel.str[i], (struct ff_str){"referral", 8}));
+                    /* context.page's path and title; utm_content from its URL, the campaign's index */
+                    assert_true(same_str(path.str[i], (struct ff_str){"/c", 2}));
+                    assert_true(same_str(title.str[i], (struct ff_str){"Catalog", 7}));
+                    static const char *const campaigns[] = {"spring", "winter", "autumn"};
+                    assert_int_equal(content.str[i].len, 2);
+                    assert_int_equal(content.str[i].p[0], 'v');
+                    int k = content.str[i].p[1] - '0';
+                    assert_true(k >= 0 && k < 3);
+                    assert_true(same_str(camp.str[i], (struct ff_str){campaigns[k], 6}));
                 }
                 total++;
             }
         }
         ff_colvec_free(&url), ff_colvec_free(&src), ff_colvec_free(&med), ff_colvec_free(&camp);
         ff_colvec_free(&ref), ff_colvec_free(&term), ff_colvec_free(&source), ff_colvec_free(&channel);
+        ff_colvec_free(&path), ff_colvec_free(&title), ff_colvec_free(&content);
         ff_part_events_free(&pe);
         assert_int_equal(ff_part_verify(p, NULL, NULL), 0);
         ff_part_close(p);
@@ -340,6 +372,234 @@ static void test_round_trip(void **state)
     free(seen);
     ff_strmap_free(&byid);
     ff_free(parts);
+}
+
+/* The codec schema.c gives column `name` (a typed property column "p.KEY": lz4), or -1 when
+ * the schema has no such column. */
+static int schema_codec_of(const char *name)
+{
+    for (uint32_t c = 0; c < FF_NCOLS; c++)
+        if (!strcmp(ff_schema[c].name, name)) return ff_schema_codec(c);
+    return strncmp(name, FF_PROPS_PREFIX, sizeof FF_PROPS_PREFIX - 1) ? -1 : ff_schema_codec(FF_NCOLS);
+}
+
+/* A chunk's stored bytes are what its codec says, checked with the codecs' own libraries
+ * (not the part reader): a zstd frame (magic, content size) that decompresses to raw_len
+ * bytes, an lz4 block that does, or the raw bytes themselves. */
+static void assert_chunk_codec(const struct ff_part *p, const struct ff_chunkref *ch, char *scratch)
+{
+    const uint8_t *src = p->map + ch->offset;
+    assert_true(ch->offset + ch->stored_len <= p->size);
+    switch (ch->codec) {
+    case FF_CODEC_ZSTD:
+        assert_true(ch->stored_len >= 4);
+        assert_int_equal(src[0] | src[1] << 8 | src[2] << 16 | (uint32_t)src[3] << 24, 0xFD2FB528u);
+        assert_int_equal(ZSTD_getFrameContentSize(src, ch->stored_len), ch->raw_len);
+        assert_int_equal(ZSTD_decompress(scratch, ch->raw_len, src, ch->stored_len), ch->raw_len);
+        assert_true(ch->stored_len < ch->raw_len); /* else the writer stores it raw */
+        break;
+    case FF_CODEC_LZ4:
+        assert_int_equal(LZ4_decompress_safe((const char *)src, scratch, (int)ch->stored_len, (int)ch->raw_len),
+                         (int)ch->raw_len);
+        assert_true(ch->stored_len < ch->raw_len);
+        break;
+    case FF_CODEC_NONE: assert_int_equal(ch->stored_len, ch->raw_len); break;
+    default: fail_msg("codec %u", ch->codec);
+    }
+}
+
+/* Copies a generated event into f's events (its strings into f's arena). */
+static void keep_generated(void *arg, const struct ff_event *ev, uint64_t visit)
+{
+    (void)visit;
+    struct fx *f = arg;
+    struct ff_event *e = &f->evs[f->n++];
+    *e = *ev;
+    struct ff_str *strs[] = {&e->event, &e->name, &e->message_id, &e->anonymous_id, &e->user_id, &e->write_key,
+                             &e->properties, &e->context};
+    for (size_t i = 0; i < sizeof strs / sizeof *strs; i++) *strs[i] = keep(f, "%.*s", (int)strs[i]->len, strs[i]->p);
+    e->seq = f->n;
+}
+
+/* A column that must come out compressed: every chunk with its codec, all of them together
+ * more than `ratio` times smaller than raw (1: smaller at all). */
+struct squeeze {
+    const char *name;
+    int ratio;
+};
+
+/* Checks every chunk of the parts against the schema's codecs (see test_chunk_codecs), and
+ * in parts of 1000 rows or more (a few rows do not compress) the columns of `squeezed` (up
+ * to a NULL name) against their ratio. Returns the parts' raw and stored bytes. */
+static void check_codecs(const struct fx *f, const struct ff_built_part *parts, size_t nparts,
+                         const struct squeeze *squeezed, uint64_t *all_raw, uint64_t *all_stored)
+{
+    *all_raw = *all_stored = 0;
+    size_t big = 0;
+    for (size_t k = 0; k < nparts; k++) {
+        struct ff_part *p = open_built(f, &parts[k]);
+        size_t max_raw = 1;
+        for (uint32_t b = 0; b < p->info.nblocks; b++)
+            for (uint32_t c = 0; c < p->info.ncols; c++)
+                if (p->blocks[b].chunks[c].raw_len > max_raw) max_raw = p->blocks[b].chunks[c].raw_len;
+        for (uint32_t c = 0; c < p->info.ncols; c++)
+            if (p->cols[c].enc == FF_ENC_DICT && p->cols[c].dict.raw_len > max_raw) max_raw = p->cols[c].dict.raw_len;
+        char *scratch = malloc(max_raw);
+        assert_non_null(scratch);
+        for (uint32_t c = 0; c < p->info.ncols; c++) {
+            const struct ff_part_column *col = &p->cols[c];
+            /* (the footer keeps a codec per chunk, not per column: col->codec is the writer's) */
+            int want = schema_codec_of(col->name);
+            if (want < 0) fail_msg("column %s is not the schema's", col->name);
+            uint64_t raw = 0, stored = 0;
+            uint32_t with_codec = 0;
+            for (uint32_t b = 0; b < p->info.nblocks; b++) {
+                const struct ff_chunkref *ch = &p->blocks[b].chunks[c];
+                if (ch->codec != want && ch->codec != FF_CODEC_NONE)
+                    fail_msg("%s block %u: codec %u, the schema says %d", col->name, b, ch->codec, want);
+                assert_chunk_codec(p, ch, scratch);
+                raw += ch->raw_len, stored += ch->stored_len, with_codec += ch->codec == want;
+            }
+            if (col->enc == FF_ENC_DICT) {
+                if (col->dict.codec != want && col->dict.codec != FF_CODEC_NONE)
+                    fail_msg("%s dictionary: codec %u, the schema says %d", col->name, col->dict.codec, want);
+                assert_chunk_codec(p, &col->dict, scratch);
+            }
+            for (size_t s = 0; p->info.nrows >= 1000 && squeezed[s].name; s++) {
+                if (strcmp(squeezed[s].name, col->name)) continue;
+                if (with_codec != p->info.nblocks)
+                    fail_msg("%s: %u of %u chunks compressed", col->name, with_codec, p->info.nblocks);
+                if (stored * (uint64_t)squeezed[s].ratio >= raw)
+                    fail_msg("%s: %llu bytes stored of %llu raw", col->name, (unsigned long long)stored,
+                             (unsigned long long)raw);
+            }
+            *all_raw += raw, *all_stored += stored;
+        }
+        for (size_t s = 0; p->info.nrows >= 1000 && squeezed[s].name; s++)
+            if (ff_part_column_index(p, squeezed[s].name) < 0) fail_msg("no column %s", squeezed[s].name);
+        big += p->info.nrows >= 1000;
+        free(scratch);
+        ff_part_close(p);
+    }
+    assert_true(big > 0);
+}
+
+/* Every chunk (and dictionary) of an event part is stored with the codec schema.c gives its
+ * column (lz4 for time, type, event, person, project and typed properties; zstd for the
+ * rest), or raw where that codec would not make it smaller; the stored bytes really are in
+ * that format; and columns whose values repeat are stored compressed: random events (whose
+ * times and message ids are noise), then the generator's realistic ones, where every column
+ * but the random message ids compresses. */
+static void test_chunk_codecs(void **state)
+{
+    struct fx *f = *state;
+    struct ff_built_part *parts;
+    size_t nparts = build(f, 11, 6000, 3, 300, 512, 1, &parts);
+    assert_int_equal(nparts, 3);
+    uint64_t raw, stored;
+    static const struct squeeze random_squeezed[] = {
+        {"original_time", 1}, {"type", 1},    {"format", 2},  {"name", 2},       {"anonymous_id", 4}, {"user_id", 4},
+        {"person_id", 4},     {"project", 4}, {"page_url", 2}, {"utm_campaign", 2}, {"browser", 2},     {"context", 2},
+        {"properties", 4},    {"p.price", 2}, {NULL, 0}};
+    check_codecs(f, parts, nparts, random_squeezed, &raw, &stored);
+    assert_true(stored < raw);
+    ff_free(parts);
+
+    /* the generator's events: a day of sessions */
+    free(f->evs);
+    f->n = 0;
+    f->evs = calloc(40000, sizeof *f->evs);
+    struct ff_gen_opts o = {.seed = 3, .start_us = 20393LL * DAY_US, .days = 1, .people = 2000};
+    struct ff_gen *g;
+    assert_int_equal(ff_gen_new(&g, &o), 0);
+    while (f->n < 30000) ff_gen_session(g, keep_generated, f);
+    ff_gen_free(g);
+    uint64_t next_id = 100;
+    assert_int_equal(ff_parts_build(f->dir, &next_id, f->evs, f->n, 4096, &parts, &nparts), 0);
+    /* times differ by random seconds (received_at and sent_at by random jitter as well) */
+    static const struct squeeze gen_squeezed[] = {
+        {"time", 1},         {"received_at", 1},  {"original_time", 1}, {"sent_at", 1},     {"type", 2},
+        {"format", 8},       {"event", 1},        {"name", 2},          {"anonymous_id", 8}, {"user_id", 8},
+        {"person_id", 8},    {"write_key", 8},    {"page_url", 1},      {"page_path", 1},   {"page_title", 1},
+        {"page_referrer", 8}, {"utm_source", 8},  {"browser", 8},       {"project", 8},     {"properties", 4},
+        {"context", 8},      {"seq", 2},          {"p.price", 2},       {"p.product_id", 1}, {NULL, 0}};
+    check_codecs(f, parts, nparts, gen_squeezed, &raw, &stored);
+    assert_true(stored * 5 < raw); /* 8 times smaller as written */
+    ff_free(parts);
+}
+
+/* ---- blocks skipped unread (store/prune.h; the damaged store: prune_fixture.h) ---- */
+
+/* The store's listings (ff_store_read_json) skip a block without reading it when its chunks'
+ * times are outside the range asked for, or its event codes do not take in the name asked
+ * for: with every chunk of one block damaged, such reads answer exactly and report nothing,
+ * while a read that must look at that block reports the damage (file and checksum) and
+ * answers without its rows. */
+static void test_store_read_prunes_blocks(void **state)
+{
+    struct fx *f = *state;
+    char path[512];
+    prune_store(f->dir, path, sizeof path);
+    prune_corrupt(path, 1); /* Beta's block, hour 3 */
+    char err[512] = "";
+    struct ff_store_opts o = {.dir = f->dir, .flush_interval_us = 3600LL * 1000000, .block_rows = PRUNE_ROWS,
+                              .wal_keep_us = DAY_US, .manual_flush = 1, .read_only = 1};
+    struct ff_store *s;
+    assert_int_equal(ff_store_open(&s, &o, err, sizeof err), 0);
+    const int64_t day = 20393LL * DAY_US, none = FF_TIME_NONE;
+    static const struct {
+        const char *event;
+        int from_h, to_h; /* -1: open */
+        size_t want;
+        int damaged;      /* the read must meet the damaged block */
+    } cases[] = {
+        {NULL, -1, -1, 3 * PRUNE_ROWS, 1},   /* everything: the block is read and its rows lost */
+        {"Beta", -1, -1, 0, 1},              /* its own name: its codes say it may have it */
+        {NULL, 3, 4, 0, 1},                  /* its own hour */
+        {"Gamma", -1, -1, PRUNE_ROWS, 0},    /* another name: skipped by its codes */
+        {"Alpha", -1, -1, PRUNE_ROWS, 0},
+        {"Delta", 0, 24, PRUNE_ROWS, 0},
+        {NULL, 5, 6, PRUNE_ROWS, 0},         /* another hour: skipped by its times */
+        {NULL, 0, 2, PRUNE_ROWS, 0},
+        {NULL, 4, 24, 2 * PRUNE_ROWS, 0},
+        {"Gamma", 0, 5, 0, 0},               /* Gamma's block is in hour 5: nothing read at all */
+    };
+    struct ff_buf out;
+    ff_buf_init(&out, 1 << 24);
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const char *ev = cases[i].event;
+        struct ff_read_filter flt = {FF_REC_EVENT, ev, ev ? strlen(ev) : 0,
+                                     cases[i].from_h < 0 ? none : day + cases[i].from_h * HOUR_US,
+                                     cases[i].to_h < 0 ? none : day + cases[i].to_h * HOUR_US, 1000, 0, NULL};
+        ff_buf_reset(&out);
+        size_t count = 0;
+        struct captured c;
+        char log[4096];
+        capture_begin(&c);
+        int rc = ff_store_read_json(s, &flt, "\n", &out, &count);
+        capture_end(&c, log, sizeof log);
+        if (rc || count != cases[i].want || !strstr(log, "checksum") != !cases[i].damaged)
+            fail_msg("case %zu (%s, hours %d-%d): rc %d, %zu events (want %zu), log: %s", i, ev ? ev : "any",
+                     cases[i].from_h, cases[i].to_h, rc, count, cases[i].want, log);
+        if (cases[i].damaged) assert_non_null(strstr(log, path));
+        /* the events are the ones asked for */
+        ff_buf_putc(&out, '\0');
+        size_t lines = 0;
+        for (char *line = out.data, *next; count && line; line = next) {
+            next = strchr(line, '\n');
+            if (next) *next++ = '\0';
+            lines++;
+            assert_null(strstr(line, "\"event\":\"Beta\""));
+            if (ev) {
+                char want[32];
+                snprintf(want, sizeof want, "\"event\":\"%s\"", ev);
+                assert_non_null(strstr(line, want));
+            }
+        }
+        assert_int_equal(lines, count);
+    }
+    ff_buf_free(&out);
+    ff_store_close(s);
 }
 
 /* Part order with ties: ids that share a long prefix, a person's events that arrived out of
@@ -1251,6 +1511,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_chunk_codecs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sort_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_streaming_merge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_uuid_prefix, setup, teardown),
@@ -1259,6 +1520,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_writer_by_column, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dict_codes_written, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corruption, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_store_read_prunes_blocks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_injected_failures, setup, teardown),
         cmocka_unit_test_setup_teardown(test_typed_properties, setup, teardown),
         cmocka_unit_test(test_ff_grow),

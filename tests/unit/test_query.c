@@ -6,7 +6,10 @@
  * dictionary cache must hold across them; part of them stay in memory. Every query below is
  * answered with parts read as column vectors and again with every part read as events
  * (FOOTFALL_QUERY_EVENTS=1), and the answers must be byte for byte the same. The event reader
- * is itself checked against brute-force models in tests/integration/test_query.py. */
+ * is itself checked against brute-force models in tests/integration/test_query.py. A store
+ * of its own, with one block damaged, shows the column reader skipping blocks by time and by
+ * event name without reading them. */
+#include <dirent.h>
 #include <pthread.h>
 #include <unistd.h>
 
@@ -18,8 +21,11 @@
 #include "event/event.h"
 #include "query/query.h"
 #include "query/query_int.h"
+#include "store/part.h"
 #include "store/props.h"
 #include "store/store.h"
+
+#include "prune_fixture.h"
 
 #define DAY_US (86400LL * 1000000LL)
 #define T0 (20750LL * DAY_US) /* 2026-10-23 */
@@ -629,11 +635,93 @@ static void test_answers_count_something(void **state)
     ff_buf_free(&a);
 }
 
+/* ---- blocks skipped unread (store/prune.h; the damaged store: prune_fixture.h) ---- */
+
+/* Sums the "total" members of an answer. */
+static long answer_total(const struct ff_buf *a)
+{
+    long sum = 0;
+    for (const char *t = a->data; (t = memmem(t, a->len - (size_t)(t - a->data), "\"total\":", 8)); t += 8)
+        sum += strtol(t + 8, NULL, 10);
+    return sum;
+}
+
+/* Queries read by columns skip a block without reading it when its chunks' times are outside
+ * the query's range or when no row of it can have a name that one of the query's events
+ * (series, steps) gives: by its dictionary codes of event names (as the store's listings do,
+ * store/prune.h) and by its range of types ("$pageview" and the like). With every chunk of
+ * one block damaged, such queries count exactly and report nothing; a query that must read the
+ * block (any event, its name, its hour) reports the damage and counts without its rows. The
+ * event reader gives the same answers. */
+static void test_colscan_prunes_blocks(void **state)
+{
+    (void)state;
+    char dir[128], path[512], err[512] = "";
+    assert_int_equal(test_mkdtemp(dir, sizeof dir, "prune"), 0);
+    prune_store(dir, path, sizeof path);
+    prune_corrupt(path, 1); /* Beta's block, hour 3 */
+    struct ff_store_opts o = {.dir = dir, .flush_interval_us = 3600LL * 1000000, .block_rows = PRUNE_ROWS,
+                              .wal_keep_us = DAY_US, .manual_flush = 1, .read_only = 1};
+    struct fx f = {.next_seq = 1};
+    assert_int_equal(ff_store_open(&f.s, &o, err, sizeof err), 0);
+#define DAY_RANGE "\"from\":\"2025-11-01T00:00:00Z\",\"to\":\"2025-11-02T00:00:00Z\""
+    /* (a count of a block inside the range and one interval reads none of its columns: the
+     * queries that must meet the damage read event names) */
+    static const struct {
+        const char *q;
+        long want;   /* the answer's totals, summed; -1: not checked */
+        int damaged; /* the query must read the damaged block */
+    } cases[] = {
+        {"{\"kind\":\"trends\",\"interval\":\"hour\",\"breakdown\":\"event\"," DAY_RANGE "}", 3 * PRUNE_ROWS, 1},
+        {"{\"kind\":\"trends\",\"event\":\"Beta\"," DAY_RANGE "}", 0, 1},
+        {"{\"kind\":\"trends\",\"events\":[\"Gamma\",\"\"]," DAY_RANGE "}", 4 * PRUNE_ROWS, 1}, /* "": any event */
+        {"{\"kind\":\"trends\",\"breakdown\":\"event\",\"from\":\"2025-11-01T03:00:00Z\",\"to\":\"2025-11-01T04:00:00Z\"}", 0, 1},
+        /* skipped by name: the event codes of the block say it has none of these */
+        {"{\"kind\":\"trends\",\"event\":\"Gamma\",\"interval\":\"hour\"," DAY_RANGE "}", PRUNE_ROWS, 0},
+        {"{\"kind\":\"trends\",\"events\":[\"Alpha\",\"Delta\"]," DAY_RANGE "}", 2 * PRUNE_ROWS, 0},
+        {"{\"kind\":\"trends\",\"event\":\"Gamma\",\"measure\":\"unique_persons\"," DAY_RANGE "}", 1, 0},
+        {"{\"kind\":\"trends\",\"event\":\"Nowhere\"," DAY_RANGE "}", 0, 0},
+        /* by type: no block holds anything but track calls */
+        {"{\"kind\":\"trends\",\"events\":[\"$pageview\",\"$screen\"]," DAY_RANGE "}", 0, 0},
+        {"{\"kind\":\"funnel\",\"steps\":[{\"event\":\"Alpha\"},{\"event\":\"Gamma\"}],\"window\":\"1d\"," DAY_RANGE "}", -1, 0},
+        /* skipped by time */
+        {"{\"kind\":\"trends\",\"from\":\"2025-11-01T05:00:00Z\",\"to\":\"2025-11-01T06:00:00Z\"}", PRUNE_ROWS, 0},
+        {"{\"kind\":\"trends\",\"interval\":\"hour\",\"from\":\"2025-11-01T04:00:00Z\",\"to\":\"2025-11-02T00:00:00Z\"}",
+         2 * PRUNE_ROWS, 0},
+    };
+    struct ff_buf a, b;
+    ff_buf_init(&a, 1 << 24);
+    ff_buf_init(&b, 1 << 24);
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        struct captured c;
+        char log[4096];
+        capture_begin(&c);
+        answer(&f, cases[i].q, NULL, 0, &a);
+        capture_end(&c, log, sizeof log);
+        long total = answer_total(&a);
+        if ((cases[i].want >= 0 && total != cases[i].want) || !strstr(log, "checksum") != !cases[i].damaged)
+            fail_msg("%s: total %ld (want %ld), log: %s\nanswer: %.*s", cases[i].q, total, cases[i].want, log,
+                     (int)a.len, a.data);
+        if (cases[i].damaged) assert_non_null(strstr(log, path));
+        capture_begin(&c); /* the event reader: the same answer (it skips blocks by time only) */
+        answer(&f, cases[i].q, NULL, 1, &b);
+        capture_end(&c, log, sizeof log);
+        if (a.len != b.len || memcmp(a.data, b.data, a.len))
+            fail_msg("%s\ncolumns: %.*s\nevents:  %.*s", cases[i].q, (int)a.len, a.data, (int)b.len, b.data);
+    }
+#undef DAY_RANGE
+    ff_buf_free(&a);
+    ff_buf_free(&b);
+    ff_store_close(f.s);
+    test_rmtree(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_readers_agree),
         cmocka_unit_test(test_answers_count_something),
+        cmocka_unit_test(test_colscan_prunes_blocks),
         cmocka_unit_test(test_rows_sort),
         cmocka_unit_test(test_big_blocks),
         cmocka_unit_test(test_chunks),

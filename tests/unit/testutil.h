@@ -17,11 +17,42 @@
 #include <dirent.h>
 #include <ftw.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <setjmp.h>
 #include <cmocka.h>
 
 #include "core/json.h"
+
+/* ---- standard error, captured ---- */
+
+/* What the process writes to its standard error meanwhile (a log) goes to a file. */
+struct captured {
+    int saved;
+    FILE *tmp;
+};
+
+static inline void capture_begin(struct captured *c)
+{
+    c->tmp = tmpfile();
+    assert_non_null(c->tmp);
+    fflush(stderr);
+    c->saved = dup(STDERR_FILENO);
+    assert_true(c->saved >= 0);
+    assert_true(dup2(fileno(c->tmp), STDERR_FILENO) >= 0);
+}
+
+/* Restores standard error; what was written to it into out[cap], NUL-terminated. */
+static inline void capture_end(struct captured *c, char *out, size_t cap)
+{
+    fflush(stderr);
+    dup2(c->saved, STDERR_FILENO);
+    close(c->saved);
+    rewind(c->tmp);
+    size_t n = fread(out, 1, cap - 1, c->tmp);
+    out[n] = '\0';
+    fclose(c->tmp);
+}
 
 /* ---- temporary directories ---- */
 
