@@ -1,5 +1,6 @@
 """Command line: --help, --version, SIGTERM/SIGINT, offline `events` and `quarantine`."""
 
+import datetime as dt
 import json
 import os
 import re
@@ -12,8 +13,8 @@ import threading
 import pytest
 
 from checks import assert_segment_shape
-from harness import (BINARY, RawConn, basic_auth, build_request, cli, cli_events, ndjson, uid,
-                     wait_for)
+from harness import (BINARY, RawConn, Timeout, basic_auth, build_request, cli, cli_events, fmt_iso, ms,
+                     ndjson, now_utc, uid, wait_for)
 
 
 def test_help():
@@ -157,6 +158,45 @@ def test_events_cli_offline(server):
     assert [e["messageId"] for e in cli_events(server.data_dir, "--limit", "1")] == [mids[3]]
 
 
+def test_events_cli_offline_time_range(server):
+    # `footfall events --from --to` selects by event time, [from, to), exactly as
+    # GET /api/events?from=&to= does: over events in parts (flushed by a clean stop) and
+    # events only in the WAL (after kill -9), sent out of time order.
+    base = (now_utc() - dt.timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
+    times = [base + dt.timedelta(hours=h, milliseconds=250) for h in range(6)]
+    mids = [uid(f"t{h}") for h in range(6)]
+
+    def send(hours):
+        for h in hours:
+            r = server.post_json("/v1/track", {"event": f"e{h % 2}", "userId": "u", "messageId": mids[h],
+                                               "timestamp": fmt_iso(times[h])}, write_key="ck")
+            assert r.status_code == 200, r.text
+
+    send([4, 0, 2])
+    server.restart()  # these three are in parts now
+    send([5, 1, 3])
+    t = [fmt_iso(x) for x in times]
+    ranges = [  # (API and CLI bounds, the hours expected)
+        ({"from": t[1], "to": t[4]}, [1, 2, 3]),  # from is inclusive, to exclusive
+        ({"from": t[4]}, [4, 5]),
+        ({"to": t[1]}, [0]),
+        ({"from": fmt_iso(times[2] + dt.timedelta(milliseconds=1)), "to": t[3]}, []),
+        ({"from": str(ms(times[2])), "to": str(ms(times[5]) + 1)}, [2, 3, 4, 5]),  # epoch milliseconds
+        ({"from": t[0], "to": fmt_iso(times[5] + dt.timedelta(milliseconds=1))}, [0, 1, 2, 3, 4, 5]),
+    ]
+    api = [server.events(limit=100, **bounds) for bounds, _ in ranges]
+    for (bounds, hours), got in zip(ranges, api):
+        assert sorted(e["messageId"] for e in got) == sorted(mids[h] for h in hours), (bounds, got)
+    server.kill9()  # the last three are only in the WAL
+    for (bounds, hours), want in zip(ranges, api):
+        args = [a for k, v in bounds.items() for a in (f"--{k}", v)]
+        out = cli_events(server.data_dir, *args)
+        assert out == want, f"events {' '.join(args)} differs from /api/events: " \
+                            f"{[e['messageId'] for e in out]} != {[e['messageId'] for e in want]}"
+    # with --event too
+    out = cli_events(server.data_dir, "--from", t[1], "--to", t[5], "--event", "e1")
+    assert [e["messageId"] for e in out] == [mids[3], mids[1]]
+
 def test_quarantine_cli_offline(server):
     bodies = ['{"userId": "u"}', "garbage", '{"event": 7, "userId": "u"}']
     for b in bodies:
@@ -209,6 +249,64 @@ def test_data_dir_in_use_is_an_error(server):
     _second_instance_refused(["--listen", "127.0.0.1:0", "--data", str(server.data_dir)])
     assert server.get("/healthz").status_code == 200
 
+
+def _event_loops(server):
+    """(event-loop threads, listening sockets on the server's port) of a running server.
+
+    Loop 0 is the main thread (named like the process); the others are named ff-loop. Each
+    loop has its own SO_REUSEPORT listening socket, found as the process's socket inodes
+    that /proc/net/tcp lists in state LISTEN (0A) on the port."""
+    pid = server.proc.pid
+    names = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                names[int(tid)] = f.read().strip()
+        except FileNotFoundError:  # a short-lived helper thread that just ended
+            pass
+    assert names.get(pid) == "footfall", names
+    loops = 1 + sum(1 for n in names.values() if n == "ff-loop")
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            m = re.fullmatch(r"socket:\[(\d+)\]", os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except FileNotFoundError:
+            continue
+        if m:
+            inodes.add(m.group(1))
+    listening = 0
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            cols = line.split()
+            if cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == server.port and cols[9] in inodes:
+                listening += 1
+    return loops, listening
+
+
+def _wait_loops(server, want):
+    """Wait until the server runs `want` event loops (each thread names itself once it runs)."""
+    seen = []
+    try:
+        wait_for(lambda: seen.append(_event_loops(server)) or seen[-1] == (want, want), timeout=5)
+    except Timeout:
+        raise AssertionError(f"expected {want} event-loop threads and {want} listening sockets, "
+                             f"found {seen[-1] if seen else None} (threads, sockets)") from None
+
+
+def test_serve_runs_one_event_loop_per_core(footfall):
+    # Issue 2: "It uses every core (for example one event loop per core on a shared port)".
+    n = os.cpu_count()
+    s = footfall.start()
+    _wait_loops(s, n)
+    wait_for(lambda: f"serving with {n} event loop(s)" in s.log_path.read_text(errors="replace"),
+             timeout=5, what=f"the log line 'serving with {n} event loop(s)'")
+    s.stop_ok()
+    for want in (1, 3):  # an explicit --threads is honoured, more than the cores too
+        s = footfall.start("--threads", str(want))
+        _wait_loops(s, want)
+        assert s.get("/healthz").status_code == 200
+        s.stop_ok()
 
 
 def _thp_mode():

@@ -1,6 +1,7 @@
 """HTTP/1.1 behaviour: keep-alive, pipelining, chunked, gzip, CORS, limits, timeouts, errors."""
 
 import json
+import select
 import socket
 import time
 
@@ -318,6 +319,42 @@ def test_active_connection_is_not_closed_by_idle_timeout(footfall):
             c.send(build_request("GET", "/healthz"))
             assert c.read_response()[0] == 200
             time.sleep(0.2)
+
+
+def test_trickling_client_gets_408_at_the_request_deadline(footfall):
+    """A client that sends a byte every 200 ms is never idle, so only the request deadline
+    can stop it holding the connection: at --request-timeout-ms it gets 408 and the
+    connection ends. Meanwhile a normal client is served by the same (single) event loop."""
+    deadline = 1.5
+    server = footfall.start("--threads", "1", "--request-timeout-ms", str(int(deadline * 1000)))
+    req = build_request("POST", "/v1/track", track_body("slow"), {"Content-Type": "application/json"})
+    assert len(req) * 0.2 > 5 * deadline, "the request must take far longer than the deadline to send"
+    normal_mid, answered_at = uid("normal"), None
+    with server.raw() as slow:
+        t0 = time.monotonic()
+        for i, byte in enumerate(req):
+            slow.send(bytes([byte]))
+            if i == 1:  # the slow request has begun (and is far from its deadline)
+                r = server.post_json("/v1/track", {"event": "normal", "userId": "u", "messageId": normal_mid})
+                assert r.status_code == 200, r.text
+                assert time.monotonic() - t0 < deadline, \
+                    "the normal request was not served while the slow one was in progress"
+            # pace the bytes by waiting for an answer for up to 200 ms
+            if select.select([slow.sock], [], [], 0.2)[0]:
+                answered_at = time.monotonic() - t0
+                break
+        assert answered_at is not None, f"no answer after trickling all {len(req)} bytes"
+        assert i + 1 < len(req)
+        status, headers, body = slow.read_response()
+        assert status == 408, (status, body)
+        assert headers.get("connection", "").lower() == "close", headers
+        assert json.loads(body)["error"], body
+        # the deadline counts from the first byte, sent just after t0; the answer follows it
+        assert deadline - 0.05 <= answered_at <= deadline + 1.5, \
+            f"408 after {answered_at:.2f}s, expected shortly after the {deadline}s deadline"
+        slow.wait_closed(timeout=5)
+    assert [e["messageId"] for e in server.events()] == [normal_mid], "nothing of the slow request is stored"
+    assert server.get("/healthz").status_code == 200
 
 
 def test_connection_limit(footfall):
