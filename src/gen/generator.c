@@ -155,7 +155,7 @@ static void emit(struct ff_gen *g, const struct visit *v, ff_gen_emit_fn fn, voi
     ev.anonymous_id = (struct ff_str){g->anon, 36};
     ev.user_id = (struct ff_str){g->user, (uint32_t)strlen(g->user)};
     ev.write_key = (struct ff_str){"wk_live", 7};
-    if (type == FF_EV_PAGE) {
+    if (type == FF_EV_PAGE || type == FF_EV_SCREEN) { /* a page or screen call's name */
         snprintf(g->name, sizeof g->name, "%s", title);
         ev.name = (struct ff_str){g->name, (uint32_t)strlen(g->name)};
     } else {
@@ -244,9 +244,13 @@ void ff_gen_session(struct ff_gen *g, ff_gen_emit_fn fn, void *arg)
             snprintf(path, sizeof path, "/post/%d", p);
             snprintf(props, sizeof props, "{\"post_id\":\"post-%d\",\"author\":\"user_%d\"}", p, p % 997);
             emit(g, &v, fn, arg, FF_EV_TRACK, "Post Viewed", t, path, "Post", 0, props);
-            if (chance(g, 0.15)) emit(g, &v, fn, arg, FF_EV_TRACK, "Post Liked", t + 1500000, path, "Post", 0, props);
-            if (chance(g, 0.04)) emit(g, &v, fn, arg, FF_EV_TRACK, "Comment Added", t + 9000000, path, "Post", 0, props);
-            if (chance(g, 0.02)) emit(g, &v, fn, arg, FF_EV_TRACK, "Post Shared", t + 3000000, path, "Post", 0, props);
+            /* drawn in this order (the seed's stream), emitted in time order: a like after
+             * 1.5 s, a share after 3, a comment after 9; the next post after the last of them */
+            int liked = chance(g, 0.15), commented = chance(g, 0.04), shared = chance(g, 0.02);
+            if (liked) emit(g, &v, fn, arg, FF_EV_TRACK, "Post Liked", t + 1500000, path, "Post", 0, props);
+            if (shared) emit(g, &v, fn, arg, FF_EV_TRACK, "Post Shared", t + 3000000, path, "Post", 0, props);
+            if (commented) emit(g, &v, fn, arg, FF_EV_TRACK, "Comment Added", t + 9000000, path, "Post", 0, props);
+            t += commented ? 9000000 : shared ? 3000000 : liked ? 1500000 : 0;
         }
     }
 #undef STEP

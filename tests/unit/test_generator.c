@@ -213,6 +213,12 @@ static void test_weekly_rhythm(void **state)
     const int sessions = 40000;
     generate(&r, 17, MONDAY, 28, sessions);
     size_t by_dow[7] = {0}, starts = 0;
+    /* within a visit, events come in time order (generator.h), likes, shares and comments
+     * included, and before the next post's view */
+    for (size_t i = 1; i < r.n; i++)
+        if (r.v[i].visit == r.v[i - 1].visit && r.v[i].t < r.v[i - 1].t)
+            fail_msg("visit %llu: %s at %lld after %s at %lld", (unsigned long long)r.v[i].visit, r.v[i].event,
+                     (long long)r.v[i].t, r.v[i - 1].event, (long long)r.v[i - 1].t);
     for (size_t i = 0; i < r.n; i++)
         if (!i || r.v[i].visit != r.v[i - 1].visit) {
             assert_true(r.v[i].t >= MONDAY && r.v[i].t < MONDAY + 28 * DAY_US);
@@ -306,8 +312,9 @@ static void test_zipf_products_pages_posts(void **state)
 
 /* Every kind of event the reference cases call for comes out, and nothing else: the shop's
  * page views (home and product pages), searches, product views, cart, checkout and purchases;
- * the social app's feed (a screen), post views, likes, comments and shares. A visit lands on
- * the shop's home page (about 70% of them) or on the feed. */
+ * the social app's feed (a screen, named), post views, likes, comments and shares. A visit
+ * lands on the shop's home page (about 70% of them) or on the feed, and its events come in
+ * time order. */
 static void test_every_event_name(void **state)
 {
     (void)state;
@@ -326,7 +333,8 @@ static void test_every_event_name(void **state)
         }
         if (e->type == FF_EV_SCREEN) {
             screens++;
-            /* the feed: its path (the generator gives a screen call no name, only context.page) */
+            /* the feed: a screen call named as its page is */
+            assert_string_equal(e->name, "Feed");
             assert_string_equal(e->path, "/feed");
             continue;
         }
@@ -336,6 +344,12 @@ static void test_every_event_name(void **state)
         if (k == 9) fail_msg("unexpected event %s", e->event);
         seen[k]++;
     }
+    /* within a visit, events come in time order (generator.h), likes, shares and comments
+     * included, and before the next post's view */
+    for (size_t i = 1; i < r.n; i++)
+        if (r.v[i].visit == r.v[i - 1].visit && r.v[i].t < r.v[i - 1].t)
+            fail_msg("visit %llu: %s at %lld after %s at %lld", (unsigned long long)r.v[i].visit, r.v[i].event,
+                     (long long)r.v[i].t, r.v[i - 1].event, (long long)r.v[i - 1].t);
     for (size_t i = 0; i < r.n; i++)
         if (!i || r.v[i].visit != r.v[i - 1].visit) {
             /* a visit lands on the shop's home page or the app's feed */
