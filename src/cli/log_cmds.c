@@ -9,10 +9,10 @@
  *   tail-log                follows a growing file (like tail -F, through rotation and
  *                           truncation) and sends new lines to a running server as they come
  *
- * Lines are numbered from the start of their file, so the quarantine names the line to look
- * at (and, into a data directory, its file: "FILE:LINE: why"), and an event's messageId (a
- * hash of the line and its number) is the same whichever command read it: the server keeps
- * one. */
+ * Lines are numbered from the start of their file, so the quarantine names the file and the
+ * line to look at ("FILE:LINE: why", ff_batch_name_source here or in the server, which gets
+ * the file as file=), and an event's messageId (a hash of the line and its number) is the
+ * same whichever command read it: the server keeps one. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -243,42 +243,10 @@ static void offline_close(struct offline *o, struct totals *t)
     pthread_cond_destroy(&o->cv);
 }
 
-/* Puts the file before the reason of each line the batch quarantined ("FILE:LINE: why"):
- * lines are numbered in their own file, and one import may read several. The quarantined
- * records are encoded again (rare: a file's lines parse or they do not), the others copied. */
-static int name_the_file(struct ff_batch *b, const char *file)
+/* The name a file's lines are quarantined under ("FILE:LINE: why"): "stdin" for "-". */
+static const char *source_name(const char *file)
 {
-    size_t name_len = strlen(file) + 24;
-    struct ff_buf out, why;
-    ff_buf_init(&out, b->records.len + (size_t)b->failed * name_len + 4096);
-    ff_buf_init(&why, (size_t)64 << 10);
-    int rc = 0;
-    for (uint32_t i = 0; i < b->nitems && !rc; i++) {
-        struct ff_batch_item *it = &b->items[i];
-        size_t off = it->off, start = out.len;
-        struct ff_record rec;
-        if ((uint8_t)b->records.data[off] == FF_REC_QUARANTINE &&
-            !ff_record_decode(b->records.data, (size_t)it->off + it->len, &off, &rec)) {
-            ff_buf_reset(&why);
-            rc = ff_buf_printf(&why, "%s:%d: ", file, (int)rec.u.q.index);
-            if (!rc) rc = ff_buf_append(&why, rec.u.q.reason.p, rec.u.q.reason.len);
-            rec.u.q.reason = (struct ff_str){why.data, (uint32_t)why.len};
-            if (!rc) rc = ff_quarantine_encode(&out, &rec.u.q);
-        } else {
-            rc = ff_buf_append(&out, b->records.data + it->off, it->len);
-        }
-        it->off = (uint32_t)start;
-        it->len = (uint32_t)(out.len - start);
-    }
-    ff_buf_free(&why);
-    if (rc) { /* the batch is not sent: the command stops */
-        ff_buf_free(&out);
-        return rc;
-    }
-    if (out.max < b->records.max) out.max = b->records.max; /* the next chunk may fill it as much */
-    ff_buf_free(&b->records);
-    b->records = out;
-    return 0;
+    return strcmp(file, "-") ? file : "stdin";
 }
 
 static int offline_send(struct offline *o, int format, const char *file, int64_t first, const char *p, size_t n,
@@ -293,7 +261,8 @@ static int offline_send(struct offline *o, int format, const char *file, int64_t
                                 .visitor_salt = o->has_salt ? o->salt : NULL};
     ff_batch_reset(&s->batch, FF_FMT_LOG);
     int rc = ff_ingest_access_log(&ctx, format, first, p, n, &s->batch);
-    if (!rc && s->batch.failed) rc = name_the_file(&s->batch, strcmp(file, "-") ? file : "stdin");
+    const char *source = source_name(file);
+    if (!rc && s->batch.failed) rc = ff_batch_name_source(&s->batch, source, strlen(source));
     if (rc) return rc;
     if (!s->batch.nitems) return 0;
     s->busy = 1;
@@ -313,13 +282,47 @@ struct remote {
 static volatile sig_atomic_t stop_requested;
 static void on_stop(int sig) { (void)sig, stop_requested = 1; }
 
+/* Bytes of the percent-encoded file= value at most: ff_http_post's request head (the target,
+ * host, key and headers) is 1 KiB. */
+#define FILE_PARAM_BYTES 512
+
+/* 1 for the bytes a query value carries as they are (unreserved characters, and '/'). */
+static int url_plain(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || (c && strchr("-._~/", c));
+}
+
+/* Writes `name` percent-encoded (the others as %XX) into out[0..FILE_PARAM_BYTES],
+ * NUL-terminated. A name too long for it keeps its end, which says the file, after "...". */
+static void put_file_param(char out[FILE_PARAM_BYTES + 1], const char *name)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t len = strlen(name), from = len, cost = 0, all = 0;
+    for (size_t i = 0; i < len; i++) all += url_plain((unsigned char)name[i]) ? 1 : 3;
+    size_t room = all <= FILE_PARAM_BYTES ? FILE_PARAM_BYTES : FILE_PARAM_BYTES - 3;
+    while (from > 0 && cost + (url_plain((unsigned char)name[from - 1]) ? 1 : 3) <= room)
+        cost += url_plain((unsigned char)name[--from]) ? 1 : 3;
+    size_t o = 0;
+    if (from) memcpy(out, "...", 3), o = 3;
+    for (size_t i = from; i < len; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (url_plain(c)) out[o++] = (char)c;
+        else out[o++] = '%', out[o++] = hex[c >> 4], out[o++] = hex[c & 15];
+    }
+    out[o] = '\0';
+}
+
 /* Sends until the server has the lines: a server that is down, busy or over a rate limit is
- * waited for (the lines are never dropped); a refusal (401/403) or a bad request ends it. */
-static int remote_send(struct remote *r, int format, int64_t first, const char *p, size_t n, struct totals *t)
+ * waited for (the lines are never dropped); a refusal (401/403) or a bad request ends it.
+ * The server puts `file` before the reasons of the lines it quarantines (its file=). */
+static int remote_send(struct remote *r, int format, const char *file, int64_t first, const char *p, size_t n,
+                       struct totals *t)
 {
     static const char *const names[] = {"combined", "common", "json"};
-    char target[128];
-    snprintf(target, sizeof target, "/api/import-log?format=%s&line=%lld", names[format], (long long)first);
+    char name[FILE_PARAM_BYTES + 1], target[128 + FILE_PARAM_BYTES];
+    put_file_param(name, source_name(file));
+    snprintf(target, sizeof target, "/api/import-log?format=%s&line=%lld&file=%s", names[format], (long long)first,
+             name);
     unsigned wait_ms = 250;
     for (;;) {
         int status = 0;
@@ -464,7 +467,7 @@ int ff_cmd_import_log(int argc, char **argv)
             }
             if (!n) break;
             rc = o.data ? offline_send(&off, o.format, o.files[f], first, p, n, &t)
-                        : remote_send(&rem, o.format, first, p, n, &t);
+                        : remote_send(&rem, o.format, o.files[f], first, p, n, &t);
             if (rc) {
                 fprintf(stderr, "footfall import-log: %s: %s\n", o.files[f], ff_strerror(rc));
                 break;
@@ -546,7 +549,7 @@ int ff_cmd_tail_log(int argc, char **argv)
         int64_t first;
         if ((rc = reader_next(&r, 0, &p, &n, &first, &used))) break;
         if (n) {
-            if ((rc = remote_send(&rem, o.format, first, p, n, &t))) break;
+            if ((rc = remote_send(&rem, o.format, path, first, p, n, &t))) break;
             t.lines += reader_advance(&r, used);
             continue;
         }

@@ -4,7 +4,8 @@
  *   POST /v1/{track,page,screen,identify,group,alias,batch}   Segment HTTP Tracking API
  *   GET  /p.gif, /v1/pixel/{type}    tracking pixel
  *   POST /api/import                 NDJSON back-fill
- *   POST /api/import-log?format=combined|common|json&line=N   access-log lines (import-log, tail-log)
+ *   POST /api/import-log?format=combined|common|json&line=N&file=NAME   access-log lines (import-log,
+ *                                    tail-log)
  *   GET  /t.js                       the browser tracker (web/assets.h)
  *
  * The read endpoints (events, quarantine, stats, metrics, health) are in api.c. */
@@ -68,7 +69,9 @@ static int64_t log_first_line(const char *query, size_t qlen)
     return n;
 }
 
-static void ingest(struct ff_conn *c, int route, int format, int type, const char *query, size_t qlen)
+/* `source` (R_LOG): the file= the quarantined lines' reasons are to name, or empty. */
+static void ingest(struct ff_conn *c, int route, int format, int type, const char *query, size_t qlen,
+                   struct ff_str source)
 {
     struct ff_buf authbuf;
     ff_buf_init(&authbuf, 4096);
@@ -116,7 +119,10 @@ static void ingest(struct ff_conn *c, int route, int format, int type, const cha
             case R_SEED: rc = ff_ingest_seed(&ctx, body, blen, &c->batch); break;
             case R_SEGMENT: rc = ff_ingest_segment(&ctx, type, body, blen, &c->batch); break;
             case R_SEGMENT_BATCH: rc = ff_ingest_segment(&ctx, 0, body, blen, &c->batch); break;
-            case R_LOG: rc = ff_ingest_access_log(&ctx, type, log_first_line(query, qlen), body, blen, &c->batch); break;
+            case R_LOG:
+                rc = ff_ingest_access_log(&ctx, type, log_first_line(query, qlen), body, blen, &c->batch);
+                if (!rc && c->batch.failed && source.len) rc = ff_batch_name_source(&c->batch, source.p, source.len);
+                break;
             default: rc = ff_ingest_import(&ctx, body, blen, &c->batch); break;
             }
         }
@@ -304,7 +310,7 @@ void ff_route(struct ff_conn *c)
         return;
     }
     if (path_is(url, plen, "/api/track")) {
-        if (post) ingest(c, R_SEED, FF_FMT_SEED, FF_EV_TRACK, NULL, 0);
+        if (post) ingest(c, R_SEED, FF_FMT_SEED, FF_EV_TRACK, NULL, 0, (struct ff_str){0});
         else method_not_allowed(c, "POST");
         return;
     }
@@ -312,7 +318,7 @@ void ff_route(struct ff_conn *c)
         int type = ff_event_type_parse(url + 4, plen - 4);
         int batch = plen - 4 == 5 && memcmp(url + 4, "batch", 5) == 0;
         if (type || batch) {
-            if (post) ingest(c, batch ? R_SEGMENT_BATCH : R_SEGMENT, FF_FMT_SEGMENT, type, NULL, 0);
+            if (post) ingest(c, batch ? R_SEGMENT_BATCH : R_SEGMENT, FF_FMT_SEGMENT, type, NULL, 0, (struct ff_str){0});
             else method_not_allowed(c, "POST");
             return;
         }
@@ -324,24 +330,36 @@ void ff_route(struct ff_conn *c)
         } else if (m == HTTP_HEAD) {
             respond_gif(c, 200); /* a HEAD (link checkers, prefetchers) is not an event */
         } else if (get) {
-            ingest(c, R_PIXEL, FF_FMT_PIXEL, type, query, qlen);
+            ingest(c, R_PIXEL, FF_FMT_PIXEL, type, query, qlen, (struct ff_str){0});
         } else {
             method_not_allowed(c, "GET");
         }
         return;
     }
     if (path_is(url, plen, "/api/import-log")) {
-        struct ff_buf v;
+        struct ff_buf v, file;
         ff_buf_init(&v, 64);
         int fmt = ff_query_get(query, qlen, "format", &v) ? ff_log_format_parse(v.data ? v.data : "", v.len) : -1;
         ff_buf_free(&v);
-        if (!post) method_not_allowed(c, "POST");
-        else if (fmt < 0) ff_respond_error(c, 400, "format must be combined, common or json", "format", NULL);
-        else ingest(c, R_LOG, FF_FMT_LOG, fmt, query, qlen);
+        ff_buf_init(&file, qlen + 1); /* decoded, no longer than the query: only memory stops it */
+        ff_query_get(query, qlen, "file", &file);
+        if (!post) {
+            method_not_allowed(c, "POST");
+        } else if (fmt < 0) {
+            ff_respond_error(c, 400, "format must be combined, common or json", "format", NULL);
+        } else if (file.len > FF_LOG_SOURCE_MAX) {
+            char msg[96];
+            snprintf(msg, sizeof msg, "file (the log's name) is %zu bytes, more than %d", file.len, FF_LOG_SOURCE_MAX);
+            ff_respond_error(c, 400, msg, "file", NULL);
+        } else {
+            /* the batch takes copies: `file` may go when ingest returns */
+            ingest(c, R_LOG, FF_FMT_LOG, fmt, query, qlen, (struct ff_str){file.data, (uint32_t)file.len});
+        }
+        ff_buf_free(&file);
         return;
     }
     if (path_is(url, plen, "/api/import")) {
-        if (post) ingest(c, R_IMPORT, FF_FMT_IMPORT, 0, NULL, 0);
+        if (post) ingest(c, R_IMPORT, FF_FMT_IMPORT, 0, NULL, 0, (struct ff_str){0});
         else method_not_allowed(c, "POST");
         return;
     }

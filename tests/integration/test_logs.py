@@ -148,29 +148,38 @@ def test_tail_log_waits_for_the_server(tmp_path, footfall):
     assert "retrying" in err, err
 
 
-def test_import_log_quarantine_names_the_file_and_line(tmp_path, footfall):
-    """Lines are numbered per file: with several files, each quarantined line says which file
-    it came from (its reason starts "FILE:LINE: "), offline and through the server's API."""
-    a, b = tmp_path / "a.log", tmp_path / "logs" / "b.log"
+def two_logs_with_bad_lines(tmp_path):
+    """Two files of 3 and 4 lines, each with a line that does not parse (the second in a
+    directory whose name needs percent-encoding in a URL); what the quarantine is to say of
+    them: raw -> (index, reason, field)."""
+    a, b = tmp_path / "a.log", tmp_path / "we+ird dir&%20ü" / "b=1.log"
     b.parent.mkdir()
     write_log(a, [line(1, "/a1"), "garbage in a\n", line(3, "/a3")])
     write_log(b, [line(11, "/b1"), line(12, "/b2"), line(13, "/b3"), 'b.example - - [bad time] "GET / HTTP/1.1" 200 1\n'])
+    want = {"garbage in a": (2, f"{a}:2: expected the user field (often -)", "user"),
+            'b.example - - [bad time] "GET / HTTP/1.1" 200 1': (4, f"{b}:4: time is not dd/Mon/yyyy:hh:mm:ss +zzzz",
+                                                                 "time")}
+    return a, b, want
+
+
+def check_named(items, want):
+    got = {q["raw"]: (q["index"], q["reason"], q["field"]) for q in items}
+    assert got == want, items
+
+
+def test_import_log_quarantine_names_the_file_and_line(tmp_path, footfall):
+    """Lines are numbered per file: with several files, each quarantined line says which file
+    it came from (its reason starts "FILE:LINE: "), offline and through the server's API."""
+    a, b, want = two_logs_with_bad_lines(tmp_path)
     data = tmp_path / "data"
     keys = json.loads(cli("project", "create", "default", "--data", data, "--json").stdout)
     p = cli("import-log", "--format", "combined", "--data", data, a, b)
     assert "7 lines from 2 file(s): 5 events stored, 0 duplicates, 2 quarantined" in p.stderr, p.stderr
-    want = {"garbage in a": (2, f"{a}:2: expected the user field (often -)", "user"),
-            'b.example - - [bad time] "GET / HTTP/1.1" 200 1': (4, f"{b}:4: time is not dd/Mon/yyyy:hh:mm:ss +zzzz",
-                                                                 "time")}
-
-    def check(items):
-        got = {q["raw"]: (q["index"], q["reason"], q["field"]) for q in items}
-        assert got == want, items
-    check(ndjson(cli("quarantine", "--data", data).stdout))
+    check_named(ndjson(cli("quarantine", "--data", data).stdout), want)
     assert {e["name"] for e in cli_events(data)} == {"/a1", "/a3", "/b1", "/b2", "/b3"}
     server = footfall.start(data_dir=data, prepare=False)
     server.read_key = keys["read_key"]
-    check(server.quarantine())
+    check_named(server.quarantine(), want)
     # a file read from stdin is "stdin"
     server.stop_ok()
     p = subprocess.run([str(BINARY), "import-log", "--format", "common", "--data", str(data), "-"], input="oops\n",
@@ -178,6 +187,43 @@ def test_import_log_quarantine_names_the_file_and_line(tmp_path, footfall):
     assert p.returncode == 0, p.stderr
     q = ndjson(cli("quarantine", "--data", data, "--limit", "1").stdout)[0]
     assert q["raw"] == "oops" and q["reason"] == "stdin:1: expected the client address, then a space", q
+
+
+def test_import_log_url_quarantine_names_the_file_and_line(tmp_path, server):
+    """Sent to a running server (--url), the quarantine names file and line just the same: the
+    command sends the file's name as file= and the server puts it before each reason."""
+    a, b, want = two_logs_with_bad_lines(tmp_path)
+    p = cli("import-log", "--format", "combined", "--url", server.base, "--key", server.write_key, a, b)
+    assert "7 lines from 2 file(s): 5 events stored, 0 duplicates, 2 quarantined" in p.stderr, p.stderr
+    check_named(server.quarantine(), want)
+    # the answer lists the lines as before; only the quarantine's reason names the file
+    r = server.post("/api/import-log?format=combined&line=7&file=x%2Fy.log", data=b"nope\n")
+    assert r.status_code == 400 and r.json()["failed"] == [
+        {"line": 7, "error": "expected the client address, then a space", "field": "host"}], r.text
+    # stdin is "stdin"; a name too long for the request keeps its end
+    p = subprocess.run([str(BINARY), "import-log", "--format", "common", "--url", server.base, "--key",
+                        server.write_key, "-"], input="oops\n", capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    deep = tmp_path / ("d" * 200) / ("e" * 200) / ("f" * 200) / "deep.log"
+    deep.parent.mkdir(parents=True)
+    write_log(deep, ["deep-garbage\n"])
+    cli("import-log", "--format", "common", "--url", server.base, "--key", server.write_key, deep)
+    got = {q["raw"]: q["reason"] for q in server.quarantine()}
+    assert got["oops"] == "stdin:1: expected the client address, then a space", got
+    assert got["nope"] == "x/y.log:7: expected the client address, then a space", got
+    long_reason = got["deep-garbage"]
+    assert long_reason.startswith("...") and long_reason.endswith(f"/deep.log:1: expected the client address, "
+                                                                  "then a space"), long_reason
+    assert str(deep).endswith(long_reason.split(":1: ")[0][3:]) and len(long_reason) < len(str(deep)) + 50
+    # file= is at most 1024 bytes (decoded)
+    r = server.post("/api/import-log?format=combined&file=" + "n" * 2000, data=line(1).encode())
+    assert r.status_code == 400 and r.json()["field"] == "file" and "file" in r.json()["error"], r.text
+    r = server.post("/api/import-log?format=combined&file=" + "%41" * 1024, data=line(1).encode())
+    assert r.status_code == 200, r.text
+    # the command's own view of the quarantine, from the data directory
+    server.stop_ok()
+    items = ndjson(cli("quarantine", "--data", server.data_dir, "--limit", "100").stdout)
+    check_named([q for q in items if q["raw"] in want], want)
 
 
 def test_import_log_common_format(tmp_path):
@@ -258,4 +304,5 @@ def test_import_log_json_format(tmp_path, server):
     assert (e["name"], e["timestamp"]) == ("/health", "2026-11-29T11:00:00.000Z")
     assert e["properties"] == {"path": "/health", "url": "/health", "method": "HEAD", "status": 200, "bytes": 0}
     got = {q["index"]: q["reason"] for q in server.quarantine()}
-    assert got == {2: "line is not valid JSON", 4: "no time (time_iso8601, time_local, timestamp or ts)"}, got
+    assert got == {2: f"{log}:2: line is not valid JSON",
+                   4: f"{log}:4: no time (time_iso8601, time_local, timestamp or ts)"}, got
