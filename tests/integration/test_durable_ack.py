@@ -9,70 +9,15 @@ cut.
 """
 
 import json
-import os
 import re
-import shutil
-import signal
-import stat
 
-import harness
-from harness import build_request, uid, wait_for
+from harness import build_request, uid
+from strace_trace import first_fd, parse_strace, traced_server
 
 N = 20
 TRACED = "pwritev2,pwritev,pwrite64,fdatasync,fsync,write,writev,sendto,sendmsg,read,readv,recvfrom,recvmsg"
-
-# strace -f -ttt -yy lines: "PID SECONDS.MICROS REST"
-LINE_RE = re.compile(r"^(\d+)\s+\d+\.\d+\s+(.*)$")
-CALL_RE = re.compile(r"^([a-z_0-9]+)\((.*)$", re.S)
-RESUMED_RE = re.compile(r"^<\.\.\. ([a-z_0-9]+) resumed>(.*)$", re.S)
-RET_RE = re.compile(r"\)\s+=\s+(-?\d+|\?)(?:\s+[^\"]*)?$")
-UNFINISHED = " <unfinished ...>"
 READS = ("read", "readv", "recvfrom", "recvmsg")
 WRITES = ("write", "writev", "sendto", "sendmsg")
-
-
-def parse_strace(text):
-    """System calls of an `strace -f -ttt -yy` log, in the order strace saw them: dicts with
-    pid, name, args (the text between the parentheses and the result), ret (int or None),
-    entry and exit (line numbers of the call's start and its end). A call another thread's
-    line interrupted is printed as "<unfinished ...>" and then "<... NAME resumed>": the two
-    halves are joined per thread."""
-    calls, open_calls = [], {}
-    for n, line in enumerate(text.splitlines()):
-        m = LINE_RE.match(line)
-        if not m:
-            continue
-        pid, rest = int(m.group(1)), m.group(2)
-        if rest.startswith(("---", "+++")):  # signals, exits
-            continue
-        r = RESUMED_RE.match(rest)
-        if r:
-            call = open_calls.pop(pid, None)
-            assert call is not None and call["name"] == r.group(1), \
-                f"trace line {n + 1}: a resumed {r.group(1)} that thread {pid} did not start: {line!r}"
-            call["args"] += r.group(2)
-            call["exit"] = n
-        else:
-            c = CALL_RE.match(rest)
-            if not c:
-                continue
-            call = {"pid": pid, "name": c.group(1), "args": c.group(2), "entry": n, "exit": n}
-            if rest.endswith(UNFINISHED):
-                assert pid not in open_calls, f"trace line {n + 1}: thread {pid} starts a call inside another"
-                call["args"] = call["args"][:-len(UNFINISHED)]
-                open_calls[pid] = call
-                calls.append(call)
-                continue
-            calls.append(call)
-        ret = RET_RE.search(call["args"])
-        call["ret"] = None if not ret or ret.group(1) == "?" else int(ret.group(1))
-    return calls
-
-
-def first_fd(call):
-    """The path or socket strace -yy printed for the call's first argument ("8</x/y.wal>")."""
-    m = re.match(r"\d+<(.*?)>(?:,|\)| )", call["args"])
-    return m.group(1) if m else ""
 
 
 def is_durable_wal_write(call, wal_dir):
@@ -87,29 +32,12 @@ def is_durable_wal_write(call, wal_dir):
 
 
 def test_every_ack_follows_a_durable_wal_write(footfall, tmp_path, monkeypatch):
-    strace = shutil.which("strace")
-    assert strace, "strace is not installed: scripts/setup test installs it (Debian package strace)"
-    trace = tmp_path / "strace.log"
-    # Run `serve` under strace (the project set-up before it runs untraced). strace passes
-    # stdout through, so the harness sees "listening on"; the server is strace's child.
-    wrapper = tmp_path / "footfall-strace"
-    wrapper.write_text("#!/bin/sh\n"
-                       f'[ "$1" = serve ] || exec "{harness.BINARY}" "$@"\n'
-                       f'exec "{strace}" -f -ttt -yy -s 48 -o "{trace}" -e trace={TRACED} '
-                       f'"{harness.BINARY}" "$@"\n')
-    wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
-    monkeypatch.setattr(harness, "BINARY", wrapper)
-    server = footfall.start()
-    pid = wait_for(lambda: _traced_child(server.proc.pid), timeout=5, what="the traced server process")
-    try:
+    # `serve` runs under strace (strace_trace.py), the project set-up before it untraced
+    with traced_server(footfall, tmp_path, monkeypatch, TRACED) as traced:
+        server = traced.server
         client_port = _send_one_at_a_time(server, [uid("dur") for _ in range(N)])
-    finally:
-        # strace does not pass SIGTERM on while it runs a command: stop the server itself,
-        # and strace ends with the server's exit code
-        os.kill(pid, signal.SIGTERM)
-        server.stop_ok()
 
-    calls = parse_strace(trace.read_text(errors="replace"))
+    calls = traced.calls()
     wal_dir = str(server.data_dir.resolve() / "wal")
     sock_re = re.compile(r"^TCP:\[[^\]]*->127\.0\.0\.1:%d\]$" % client_port)
     # Requests and responses alternate on the connection: each run of reads with data is a
@@ -137,13 +65,6 @@ def test_every_ack_follows_a_durable_wal_write(footfall, tmp_path, monkeypatch):
         assert ok, (f"response {i + 1} of {N} (trace line {before_write + 1}) was written with no durable "
                     f"write of the WAL (pwritev2 with RWF_DSYNC, or fdatasync) since its request was "
                     f"read (line {after_read + 1}); system calls on the WAL in the trace: {wal_calls}")
-
-
-def _traced_child(tracer):
-    with open(f"/proc/{tracer}/task/{tracer}/children") as f:
-        kids = f.read().split()
-    assert len(kids) <= 1, kids
-    return int(kids[0]) if kids else None
 
 
 def _send_one_at_a_time(server, mids):
