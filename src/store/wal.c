@@ -405,8 +405,11 @@ long ff_wal_trim(const char *dir, uint64_t below_seq, int64_t expired_by_us)
 
 static int create_segment(struct ff_wal *w)
 {
-    snprintf(w->path, sizeof w->path, "%s/%020" PRIu64 ".wal", w->dir, w->next_seq);
-    int fd = open(w->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    /* w->path names the segment being written until the new one exists: a failure below
+     * leaves the log in the old one, and its keys file must still get the old name */
+    char path[sizeof w->path];
+    snprintf(path, sizeof path, "%s/%020" PRIu64 ".wal", w->dir, w->next_seq);
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) return -errno;
     unsigned char hdr[SEG_HDR] = {0};
     memcpy(hdr, seg_magic, 8);
@@ -417,11 +420,12 @@ static int create_segment(struct ff_wal *w)
     if (!rc) rc = ff_io_fsync_dir(w->dir);
     if (rc) {
         close(fd);
-        unlink(w->path);
+        unlink(path);
         return rc;
     }
     if (w->fd >= 0) close(w->fd);
     ff_wal_io_close(&w->io);
+    memcpy(w->path, path, sizeof w->path);
     w->fd = fd;
     w->size = w->zeroed_end = SEG_HDR;
     ff_wal_io_open(&w->io, fd, w->path, w->size);

@@ -3,7 +3,9 @@
  * from parts after a flush, and from both; filters on parts; counts; a reopen; files a
  * crashed flush left behind removed at open; a flush whose Nth write, fsync or rename
  * fails leaving a store that reopens with every event exactly once; and a merge that an
- * erasure overtakes (stopped by a gate in open(2)) not bringing the erased events back. */
+ * erasure overtakes (stopped by a gate in open(2)) not bringing the erased events back; an
+ * erasure (through a real WAL) and a retention drop whose Nth write, fsync or rename fails
+ * leaving every other event once, none twice, and what a retry then removes gone. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -17,10 +19,12 @@
 #include "core/fileio.h"
 #include "core/timeutil.h"
 #include "event/event.h"
+#include "ingest/ingest.h"
 #include "store/manifest.h"
 #include "store/store.h"
 #include "store/store_int.h"
 #include "store/identity.h"
+#include "store/wal.h"
 
 #include <xxhash.h>
 #include <stdatomic.h>
@@ -31,6 +35,8 @@
 struct fx {
     char dir[128];
     struct ff_store *s;
+    struct ff_wal *wal; /* with_wal: opened with the store, which it hands the frames */
+    int with_wal;
     uint64_t next_seq;
     /* the model: messageIds of stored events, in arrival order */
     char (*ids)[40];
@@ -51,10 +57,14 @@ static int setup(void **state)
     return 0;
 }
 
+static int retention_days; /* what open_store gives the store */
+
 static int teardown(void **state)
 {
     struct fx *f = *state;
     ff_io_fail_reset();
+    retention_days = 0;
+    if (f->wal) ff_wal_close(f->wal);
     if (f->s) ff_store_close(f->s);
     test_rmtree(f->dir);
     free(f->ids);
@@ -63,8 +73,6 @@ static int teardown(void **state)
     free(f);
     return 0;
 }
-
-static int retention_days;
 
 static void open_store(struct fx *f, int read_only)
 {
@@ -75,20 +83,61 @@ static void open_store(struct fx *f, int read_only)
     int rc = ff_store_open(&f->s, &o, err, sizeof err);
     if (rc) print_error("open: %s\n", err);
     assert_int_equal(rc, 0);
+    if (!f->with_wal || read_only) return;
+    /* as the server does: the store first (it replays the WAL), then the WAL */
+    struct ff_wal_opts wo = {.dir = f->dir, .segment_bytes = 1 << 20, .dedup_window_us = DAY_US,
+                             .on_durable = ff_store_on_durable, .on_durable_arg = f->s,
+                             .min_next_seq = ff_store_next_seq(f->s)};
+    struct ff_wal_recovery rec;
+    rc = ff_wal_open(&f->wal, &wo, &rec);
+    if (rc) print_error("WAL open: %s\n", ff_strerror(rc));
+    assert_int_equal(rc, 0);
+    ff_store_attach_wal(f->s, f->wal);
 }
 
 static void close_store(struct fx *f)
 {
+    if (f->wal) ff_wal_close(f->wal);
+    f->wal = NULL;
     ff_store_close(f->s);
     f->s = NULL;
 }
 
+static pthread_mutex_t wal_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wal_cv = PTHREAD_COND_INITIALIZER;
+
+static void wal_done(struct ff_wal_req *req)
+{
+    pthread_mutex_lock(&wal_mu);
+    *(int *)req->udata = 1;
+    pthread_cond_broadcast(&wal_cv);
+    pthread_mutex_unlock(&wal_mu);
+}
+
+/* Writes the batch to f->wal and waits until it is durable (and in the store's memory). */
+static void wal_write(struct fx *f, const struct ff_batch *batch)
+{
+    int done = 0;
+    struct ff_wal_req req = {.batch = batch, .done = wal_done, .udata = &done};
+    ff_wal_submit(f->wal, &req);
+    pthread_mutex_lock(&wal_mu);
+    while (!done) pthread_cond_wait(&wal_cv, &wal_mu);
+    pthread_mutex_unlock(&wal_mu);
+    assert_int_equal(req.status, 0);
+    assert_int_equal(req.stored, batch->accepted);
+    assert_int_equal(req.duplicates, 0);
+}
+
 /* Hands over one frame of `n` events (names cycling a/b/c, times spread over two days), the
- * ones at `drop` indexes marked as duplicates, plus one quarantined item when `q`. */
+ * ones at `drop` indexes marked as duplicates, plus one quarantined item when `q`; with a
+ * WAL (no drops then), through it as a request's batch. */
 static void frame(struct fx *f, int n, const uint32_t *drop, uint32_t ndrop, int q)
 {
     struct ff_buf b;
     ff_buf_init(&b, 1 << 24);
+    struct ff_batch batch = {.format = FF_FMT_SEGMENT, .accepted = (uint32_t)n, .failed = q ? 1 : 0};
+    batch.items = calloc((size_t)n + 1, sizeof *batch.items);
+    assert_true(!f->wal || !ndrop);
     uint64_t first = f->next_seq;
     int64_t base = (f->day ? f->day : 20000) * DAY_US;
     uint32_t d = 0;
@@ -106,7 +155,11 @@ static void frame(struct fx *f, int n, const uint32_t *drop, uint32_t ndrop, int
         ev.message_id = (struct ff_str){mid, (uint32_t)strlen(mid)};
         ev.user_id = (struct ff_str){user, (uint32_t)strlen(user)};
         ev.properties = (struct ff_str){props, (uint32_t)strlen(props)};
+        uint32_t at = (uint32_t)b.len;
         assert_int_equal(ff_event_encode(&b, &ev), 0);
+        struct ff_batch_item *it = &batch.items[batch.nitems++];
+        *it = (struct ff_batch_item){.off = at, .len = (uint32_t)b.len - at};
+        it->dedup_hash = ff_dedup_hash((struct ff_str){"", 0}, ev.message_id, &it->dedup_check);
         int dropped = d < ndrop && drop[d] == (uint32_t)i;
         if (dropped) {
             d++;
@@ -129,11 +182,27 @@ static void frame(struct fx *f, int n, const uint32_t *drop, uint32_t ndrop, int
         char raw[32];
         snprintf(raw, sizeof raw, "junk %zu", f->nq++);
         qi.raw = (struct ff_str){raw, (uint32_t)strlen(raw)};
+        uint32_t at = (uint32_t)b.len;
         assert_int_equal(ff_quarantine_encode(&b, &qi), 0);
+        batch.items[batch.nitems++] = (struct ff_batch_item){.off = at, .len = (uint32_t)b.len - at};
     }
-    ff_store_on_durable(f->s, first, b.data, b.len, drop, ndrop);
+    batch.records = b;
+    if (f->wal) wal_write(f, &batch);
+    else ff_store_on_durable(f->s, first, b.data, b.len, drop, ndrop);
     f->next_seq += (uint64_t)n + (q ? 1 : 0);
     ff_buf_free(&b);
+    free(batch.items);
+}
+
+/* What the store lists for `flt`, as JSON lines into `out` (initialised here, NUL-terminated);
+ * returns how many records. */
+static size_t read_json(struct fx *f, const struct ff_read_filter *flt, struct ff_buf *out)
+{
+    ff_buf_init(out, 1 << 26);
+    size_t count = 0;
+    assert_int_equal(ff_store_read_json(f->s, flt, "\n", out, &count), 0);
+    ff_buf_putc(out, 0);
+    return count;
 }
 
 /* Lists events (name filter `ev`, time range, limit) and checks they are the model's, newest
@@ -142,10 +211,7 @@ static void expect_events(struct fx *f, const char *ev, int64_t from, int64_t to
 {
     struct ff_read_filter flt = {FF_REC_EVENT, ev, ev ? strlen(ev) : 0, from, to, limit, 0, NULL};
     struct ff_buf out;
-    ff_buf_init(&out, 1 << 26);
-    size_t count = 0;
-    assert_int_equal(ff_store_read_json(f->s, &flt, "\n", &out, &count), 0);
-    ff_buf_putc(&out, 0);
+    size_t count = read_json(f, &flt, &out);
     size_t want = 0;
     char *p = out.data;
     for (size_t k = f->n; k-- > 0 && want < limit;) {
@@ -168,12 +234,9 @@ static size_t count_quarantined(struct fx *f)
 {
     struct ff_read_filter flt = {FF_REC_QUARANTINE, NULL, 0, FF_TIME_NONE, FF_TIME_NONE, 1000, 0, NULL};
     struct ff_buf out;
-    ff_buf_init(&out, 1 << 20);
-    size_t count = 0;
-    assert_int_equal(ff_store_read_json(f->s, &flt, "\n", &out, &count), 0);
+    size_t count = read_json(f, &flt, &out);
     if (count) {
         /* every item, newest first */
-        ff_buf_putc(&out, 0);
         const char *p = out.data;
         for (size_t k = f->nq; k-- > 0;) {
             char want[48];
@@ -509,12 +572,25 @@ static void *gated_merge_main(void *arg)
 /* The user frame() gave the model's event k: its messageId is "m-<k>-<seq>", its user u<k % 7>. */
 static unsigned model_user(const struct fx *f, size_t i) { return (unsigned)(strtoul(f->ids[i] + 2, NULL, 10) % 7); }
 
-/* Takes user u<user>'s events out of the model; returns how many went. */
-static size_t model_erase(struct fx *f, unsigned user)
+/* Picks some of the model's events: those of user u<arg>, or those before time arg. */
+typedef int (*model_pick)(const struct fx *f, size_t i, int64_t arg);
+static int pick_user(const struct fx *f, size_t i, int64_t user) { return model_user(f, i) == (unsigned)user; }
+static int pick_before(const struct fx *f, size_t i, int64_t t) { return f->times[i] < t; }
+
+/* How many of the model's events are picked. */
+static size_t model_count(const struct fx *f, model_pick pick, int64_t arg)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < f->n; i++) n += pick(f, i, arg) != 0;
+    return n;
+}
+
+/* Takes the picked events out of the model; returns how many went. */
+static size_t model_remove(struct fx *f, model_pick pick, int64_t arg)
 {
     size_t k = 0, n = f->n;
     for (size_t i = 0; i < n; i++) {
-        if (model_user(f, i) == user) continue;
+        if (pick(f, i, arg)) continue;
         memmove(f->ids[k], f->ids[i], sizeof f->ids[k]);
         memmove(f->names[k], f->names[i], sizeof f->names[k]);
         f->times[k++] = f->times[i];
@@ -528,10 +604,7 @@ static void expect_no_user(struct fx *f, const char *user)
 {
     struct ff_read_filter flt = {FF_REC_EVENT, NULL, 0, FF_TIME_NONE, FF_TIME_NONE, 100000, 0, NULL};
     struct ff_buf out;
-    ff_buf_init(&out, 1 << 26);
-    size_t count = 0;
-    assert_int_equal(ff_store_read_json(f->s, &flt, "\n", &out, &count), 0);
-    ff_buf_putc(&out, 0);
+    size_t count = read_json(f, &flt, &out);
     char needle[64];
     snprintf(needle, sizeof needle, "\"userId\":\"%s\"", user);
     if (strstr(out.data, needle)) print_error("an erased event is back: %s\n", strstr(out.data, needle));
@@ -594,7 +667,7 @@ static void test_erasure_during_merge(void **state)
     /* meanwhile, an erasure of u3 rewrites every part that holds u3's events */
     uint64_t removed = 0;
     assert_int_equal(ff_store_erase(f->s, NULL, "u3", 2, &removed), 0);
-    size_t erased = model_erase(f, 3);
+    size_t erased = model_remove(f, pick_user, 3);
     assert_true(erased >= 10);
     assert_int_equal(removed, erased);
     expect_all(f);
@@ -911,21 +984,253 @@ static void test_retention(void **state)
     f->nq = 0;
     assert_int_equal(count_quarantined(f), 0);
     /* the model: only day 20001 is left */
-    size_t k = 0;
-    for (size_t i = 0; i < f->n; i++)
-        if (f->times[i] >= 20001LL * DAY_US) {
-            memcpy(f->ids[k], f->ids[i], sizeof f->ids[k]);
-            memcpy(f->names[k], f->names[i], sizeof f->names[k]);
-            f->times[k++] = f->times[i];
-        }
-    assert_true(k > 0 && k < f->n);
-    f->n = k;
+    assert_true(model_remove(f, pick_before, 20001LL * DAY_US) > 0 && f->n > 0);
     expect_events(f, NULL, FF_TIME_NONE, FF_TIME_NONE, 1000);
     assert_int_equal(ff_store_apply_retention(f->s, now), 0);
     assert_int_equal(ff_store_apply_retention(f->s, now + 365 * DAY_US), 1);
     f->n = 0;
     expect_events(f, NULL, FF_TIME_NONE, FF_TIME_NONE, 1000);
     retention_days = 0;
+}
+
+/* ---- failures of erasure and retention ----
+ *
+ * Each N of a failure loop starts again from the same store (fresh_store), so the Nth call
+ * of a kind is the same point of the operation every time. */
+
+/* Counts how often each of the model's events is in `seen`; an event the model does not
+ * have fails the test. */
+static void tally(const struct fx *f, unsigned *seen, const char *id, size_t len)
+{
+    for (size_t k = 0; k < f->n; k++)
+        if (strlen(f->ids[k]) == len && !memcmp(f->ids[k], id, len)) {
+            seen[k]++;
+            return;
+        }
+    print_error("an event the model does not have: %.*s\n", (int)len, id);
+    fail();
+}
+
+struct wal_tally {
+    const struct fx *f;
+    unsigned *seen;
+};
+
+static int wal_tally(void *arg, uint64_t seq, const struct ff_record *rec)
+{
+    (void)seq;
+    struct wal_tally *t = arg;
+    if (rec->kind == FF_REC_EVENT) tally(t->f, t->seen, rec->u.ev.message_id.p, rec->u.ev.message_id.len);
+    return 0;
+}
+
+/* Every event of the model is in the store exactly once, except those `maybe` picks (when
+ * not NULL): at most once, as an operation that failed half-way may have removed some of
+ * them. in_wal: in the WAL's segments instead, where every event is at most once (the WAL
+ * lets a segment go once its events are in parts). Nothing else is there. Returns how many
+ * of the picked ones are there. */
+static size_t expect_once(struct fx *f, int in_wal, model_pick maybe, int64_t arg)
+{
+    unsigned *seen = calloc(f->n + 1, sizeof *seen);
+    if (in_wal) {
+        assert_int_equal(ff_wal_scan(f->dir, wal_tally, &(struct wal_tally){f, seen}), 0);
+    } else {
+        struct ff_read_filter flt = {FF_REC_EVENT, NULL, 0, FF_TIME_NONE, FF_TIME_NONE, 1000000, 0, NULL};
+        struct ff_buf out;
+        read_json(f, &flt, &out);
+        static const char key[] = "\"messageId\":\"";
+        for (const char *p = out.data; (p = strstr(p, key)); p++) {
+            p += sizeof key - 1;
+            tally(f, seen, p, strcspn(p, "\""));
+        }
+        ff_buf_free(&out);
+    }
+    size_t there = 0;
+    for (size_t k = 0; k < f->n; k++) {
+        int picked = maybe && maybe(f, k, arg), ok = seen[k] == 1 || (!seen[k] && (picked || in_wal));
+        if (!ok) print_error("%s: %s is there %u times\n", in_wal ? "WAL" : "store", f->ids[k], seen[k]);
+        assert_true(ok);
+        there += picked && seen[k];
+    }
+    free(seen);
+    return there;
+}
+
+/* The same for a store opened read-only beside this one: what a restart after a crash now
+ * would find. */
+static size_t expect_once_after_crash(struct fx *f, model_pick maybe, int64_t arg)
+{
+    struct ff_store *live = f->s;
+    struct ff_wal *wal = f->wal;
+    f->s = NULL, f->wal = NULL;
+    open_store(f, 1);
+    size_t there = expect_once(f, 0, maybe, arg);
+    close_store(f);
+    f->s = live, f->wal = wal;
+    return there;
+}
+
+/* A new store in an emptied directory, the model emptied too: `flushed` frames of 30
+ * events in parts (two days each), then `held` more in memory only; with the WAL, every
+ * frame is in it too. The first frame has a quarantined item when `q`. */
+static void fresh_store(struct fx *f, int flushed, int held, int q)
+{
+    if (f->s) close_store(f);
+    test_rmtree(f->dir);
+    assert_int_equal(mkdir(f->dir, 0700), 0);
+    f->n = f->nq = 0;
+    f->next_seq = 1;
+    open_store(f, 0);
+    for (int i = 0; i < flushed + held; i++) {
+        frame(f, 30, NULL, 0, q && !i);
+        if (i < flushed) assert_int_equal(ff_store_flush(f->s), 0);
+    }
+}
+
+/* Whether the failure that ff_io_fail_after(op, nth, -EIO) armed was reached by the calls
+ * made since, and turns it off. When those were fewer than nth, calls that do nothing else
+ * (a write of no bytes, an fsync of no file, a rename of no file) use up the count, and one
+ * of them gets the failure. */
+static int io_fail_reached(enum ff_io_op op, long nth)
+{
+    int reached = 1;
+    for (long k = 0; k < nth && reached; k++) {
+        int rc = op == FF_IO_WRITE ? ff_io_write_all(-1, "", 0) : op == FF_IO_FSYNC ? ff_io_fsync(-1) : ff_io_rename("", "");
+        reached = rc != -EIO;
+    }
+    ff_io_fail_after(op, 0, 0);
+    return reached;
+}
+
+/* One run of test_erase_failures: a fresh store, an erasure of u3 whose nth call of `op`
+ * fails, the checks, and a retry (at once, in the same process, or after a reopen); returns
+ * whether the failure was reached. */
+/* No keys file (.dedup, written when a segment is finished) bears the name of the newest WAL
+ * segment, the one still being written: a rotation that failed must not leave the log
+ * thinking it is in the segment it could not create. */
+static void expect_keys_of_finished_segments(const struct fx *f)
+{
+    char waldir[300], newest[64] = "";
+    snprintf(waldir, sizeof waldir, "%s/wal", f->dir);
+    DIR *d = opendir(waldir);
+    assert_non_null(d);
+    for (struct dirent *e; (e = readdir(d));) {
+        size_t n = strlen(e->d_name);
+        if (n == 24 && !strcmp(e->d_name + 20, ".wal") && strcmp(e->d_name, newest) > 0)
+            snprintf(newest, sizeof newest, "%s", e->d_name);
+    }
+    closedir(d);
+    if (!newest[0]) return;
+    char keys[400];
+    snprintf(keys, sizeof keys, "%s/%.20s.dedup", waldir, newest);
+    if (!access(keys, F_OK)) print_error("%s: a keys file for the segment being written\n", keys);
+    assert_int_not_equal(access(keys, F_OK), 0);
+}
+
+static int erase_failing(struct fx *f, enum ff_io_op op, long nth, int retry_at_once)
+{
+    fresh_store(f, 2, 1, 0);
+    size_t had = model_count(f, pick_user, 3);
+    assert_true(had >= 10);
+    uint64_t removed = 0;
+    ff_io_fail_after(op, nth, -EIO);
+    int rc = ff_store_erase(f->s, NULL, "u3", 2, &removed);
+    int reached = io_fail_reached(op, nth);
+    if (rc || !reached) assert_int_equal(rc, reached ? -EIO : 0);
+    size_t left = expect_once(f, 0, pick_user, 3);
+    size_t left_after_crash = expect_once_after_crash(f, pick_user, 3);
+    size_t left_in_wal = expect_once(f, 1, pick_user, 3);
+    if (!rc) {
+        assert_int_equal(removed, had);
+        assert_int_equal(left, 0);
+        assert_int_equal(left_after_crash, 0);
+        assert_int_equal(left_in_wal, 0);
+    }
+    if (!retry_at_once) {
+        close_store(f);
+        open_store(f, 0);
+        left = expect_once(f, 0, pick_user, 3);
+    }
+    /* a retry with nothing failing takes what is left */
+    assert_int_equal(ff_store_erase(f->s, NULL, "u3", 2, &removed), 0);
+    assert_int_equal(removed, left);
+    assert_int_equal(model_remove(f, pick_user, 3), had);
+    for (int reopened = 0; reopened < 2; reopened++) {
+        expect_all(f);
+        expect_once(f, 0, NULL, 0);
+        expect_once(f, 1, NULL, 0);
+        close_store(f);
+        expect_keys_of_finished_segments(f);
+        open_store(f, 0);
+    }
+    expect_parts_match(f);
+    return reached;
+}
+
+/* The Nth write, fsync or rename of an erasure fails (of u3, whose events are in the WAL, in
+ * memory and in parts of two days): the erasure reports it, or succeeds when that call's
+ * failure is one it may let pass (a directory's fsync after a rename; a finished WAL
+ * segment's keys file, dedup_file.h). Then, in the running store, after a crash (a store
+ * opened beside it) and after a reopen, every other person's event is there exactly once and
+ * u3's at most once; the WAL holds none twice; after a success, none of u3's is anywhere.
+ * A retry with nothing failing, at once or after the reopen, removes the rest of u3's
+ * events, from the parts and from the WAL, and they stay gone across two reopens. */
+static void test_erase_failures(void **state)
+{
+    struct fx *f = *state;
+    const enum ff_io_op ops[] = {FF_IO_WRITE, FF_IO_FSYNC, FF_IO_RENAME};
+    f->with_wal = 1;
+    for (size_t o = 0; o < 3; o++)
+        for (long nth = 1;; nth++) {
+            if (!erase_failing(f, ops[o], nth, 0)) {
+                assert_true(nth > 1); /* some call of this kind was made, and failed */
+                break;
+            }
+            assert_true(erase_failing(f, ops[o], nth, 1));
+        }
+}
+
+/* The Nth write, fsync or rename of a retention drop fails (day 20000 of three flushes'
+ * parts, and a quarantine part, are old): the drop reports it, or succeeds when the call was
+ * the directory's fsync after the manifest's rename. One manifest drops them, so in the
+ * running store, after a crash and after a reopen, the old days are all there or all gone,
+ * and day 20001 is there, each event once. A retry with nothing failing drops what is left,
+ * and a reopen finds only the parts of day 20001. */
+static void test_retention_failures(void **state)
+{
+    struct fx *f = *state;
+    const enum ff_io_op ops[] = {FF_IO_WRITE, FF_IO_FSYNC, FF_IO_RENAME};
+    const int64_t now = 20003LL * DAY_US + 5, keep_from = 20001LL * DAY_US; /* 3 days: 20001..20003 */
+    retention_days = 3;
+    for (size_t o = 0; o < 3; o++) {
+        long nth = 1;
+        for (int reached = 1; reached; nth++) {
+            fresh_store(f, 3, 0, 1);
+            size_t old = model_count(f, pick_before, keep_from);
+            assert_true(old > 0 && old < f->n);
+            ff_io_fail_after(ops[o], nth, -EIO);
+            long rc = ff_store_apply_retention(f->s, now);
+            reached = io_fail_reached(ops[o], nth);
+            if (rc < 0 || !reached) assert_int_equal(rc, reached ? -EIO : 4); /* 3 parts of day 20000, 1 of quarantine */
+            size_t kept = rc < 0 ? old : 0, nq = rc < 0 ? f->nq : 0;
+            assert_int_equal(expect_once(f, 0, pick_before, keep_from), kept);
+            assert_int_equal(count_quarantined(f), nq);
+            assert_int_equal(expect_once_after_crash(f, pick_before, keep_from), kept);
+            close_store(f);
+            open_store(f, 0);
+            assert_int_equal(expect_once(f, 0, pick_before, keep_from), kept);
+            assert_int_equal(count_quarantined(f), nq);
+            assert_int_equal(ff_store_apply_retention(f->s, now), rc < 0 ? 4 : 0);
+            assert_int_equal(model_remove(f, pick_before, keep_from), old);
+            f->nq = 0;
+            expect_all(f);
+            close_store(f);
+            open_store(f, 0);
+            expect_all(f);
+            expect_parts_match(f);
+        }
+        assert_true(nth > 2); /* some call of this kind was made, and failed */
+    }
 }
 
 int main(void)
@@ -945,6 +1250,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_identity_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_merge_failures, setup, teardown),
         cmocka_unit_test_setup_teardown(test_erasure_during_merge, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_erase_failures, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retention_failures, setup, teardown),
     };
     return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }
