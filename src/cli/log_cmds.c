@@ -10,8 +10,8 @@
  *                           truncation) and sends new lines to a running server as they come
  *
  * Lines are numbered from the start of their file, so the quarantine names the file and the
- * line to look at ("FILE:LINE: why", ff_batch_name_source here or in the server, which gets
- * the file as file=), and an event's messageId (a hash of the line and its number) is the
+ * line to look at ("FILE:LINE: why": the ingest context's source, here or in the server,
+ * which gets the file as file=), and an event's messageId (a hash of the line and its number) is the
  * same whichever command read it: the server keeps one. */
 #include <errno.h>
 #include <fcntl.h>
@@ -256,13 +256,13 @@ static int offline_send(struct offline *o, int format, const char *file, int64_t
     o->next ^= 1;
     slot_wait(o, s, t); /* its previous batch is durable: the buffer is free */
     if (o->status) return o->status;
+    const char *source = source_name(file);
     struct ff_ingest_ctx ctx = {.received_at_us = ff_now_us(), .parser = o->parser, .enrich = o->enrich,
                                 .projects = &o->projects, .project = o->project,
-                                .visitor_salt = o->has_salt ? o->salt : NULL};
+                                .visitor_salt = o->has_salt ? o->salt : NULL,
+                                .source = {source, (uint32_t)strlen(source)}};
     ff_batch_reset(&s->batch, FF_FMT_LOG);
     int rc = ff_ingest_access_log(&ctx, format, first, p, n, &s->batch);
-    const char *source = source_name(file);
-    if (!rc && s->batch.failed) rc = ff_batch_name_source(&s->batch, source, strlen(source));
     if (rc) return rc;
     if (!s->batch.nitems) return 0;
     s->busy = 1;

@@ -170,50 +170,26 @@ int batch_add_failure(struct ff_batch *b, const struct ff_ingest_ctx *ctx, int32
         .field = {f.field ? f.field : "", (uint32_t)strlen(f.field ? f.field : "")},
         .raw = {raw, (uint32_t)raw_len},
     };
+    const struct ff_str error = q.reason;
+    struct ff_buf why; /* "SOURCE:INDEX: error" when the context names a log */
+    ff_buf_init(&why, ctx->source.len + error.len + 32);
+    int rc = 0;
+    if (ctx->source.len) {
+        rc = ff_buf_append(&why, ctx->source.p, ctx->source.len);
+        if (!rc) rc = ff_buf_printf(&why, ":%d: ", (int)index);
+        if (!rc) rc = ff_buf_append(&why, error.p, error.len);
+        q.reason = (struct ff_str){why.data, (uint32_t)why.len};
+    }
     size_t start = b->records.len;
-    int rc = ff_quarantine_encode(&b->records, &q);
+    if (!rc) rc = ff_quarantine_encode(&b->records, &q);
     if (!rc) rc = add_item(b, start, 0, 0);
+    ff_buf_free(&why);
     if (rc) {
         b->records.len = start;
         return rc;
     }
     b->failed++;
-    list_failure(b, index, index_name, q.reason, q.field);
-    return 0;
-}
-
-int ff_batch_name_source(struct ff_batch *b, const char *source, size_t len)
-{
-    struct ff_buf out, why;
-    ff_buf_init(&out, b->records.len + (size_t)b->failed * (len + 24) + 4096);
-    ff_buf_init(&why, (size_t)64 << 10);
-    int rc = 0;
-    for (uint32_t i = 0; i < b->nitems && !rc; i++) {
-        struct ff_batch_item *it = &b->items[i];
-        size_t off = it->off, start = out.len;
-        struct ff_record rec;
-        if ((uint8_t)b->records.data[off] == FF_REC_QUARANTINE &&
-            !ff_record_decode(b->records.data, (size_t)it->off + it->len, &off, &rec)) {
-            ff_buf_reset(&why);
-            rc = ff_buf_append(&why, source, len);
-            if (!rc) rc = ff_buf_printf(&why, ":%d: ", (int)rec.u.q.index);
-            if (!rc) rc = ff_buf_append(&why, rec.u.q.reason.p, rec.u.q.reason.len);
-            rec.u.q.reason = (struct ff_str){why.data, (uint32_t)why.len};
-            if (!rc) rc = ff_quarantine_encode(&out, &rec.u.q);
-        } else {
-            rc = ff_buf_append(&out, b->records.data + it->off, it->len);
-        }
-        it->off = (uint32_t)start;
-        it->len = (uint32_t)(out.len - start);
-    }
-    ff_buf_free(&why);
-    if (rc) {
-        ff_buf_free(&out);
-        return rc;
-    }
-    if (out.max < b->records.max) out.max = b->records.max; /* the next use may fill it as much */
-    ff_buf_free(&b->records);
-    b->records = out;
+    list_failure(b, index, index_name, error, q.field);
     return 0;
 }
 

@@ -34,6 +34,10 @@ struct ff_ingest_ctx {
     struct ff_enricher *enrich; /* enrich/enrich.h; NULL: events are stored as they came */
     struct ff_str user_agent;  /* the request's User-Agent header; empty when absent */
     struct ff_str peer_ip;     /* the address the request came from, as text; empty when unknown */
+    /* The log's name (a path, "stdin", POST /api/import-log's file=): each quarantined item's
+     * reason starts "SOURCE:INDEX: ", since lines are numbered in their own file and one
+     * import may read several; the answer's failures are left without it. Empty: none. */
+    struct ff_str source;
 };
 
 /* One record of a batch: where it is in `records`, and the key that deduplicates it. */
@@ -93,14 +97,7 @@ enum ff_log_format { FF_LOG_COMBINED, FF_LOG_COMMON, FF_LOG_JSON };
 int ff_log_format_parse(const char *s, size_t len); /* "combined", "common", "json"; -1 */
 int ff_ingest_access_log(const struct ff_ingest_ctx *ctx, int log_format, int64_t first_line, const char *body,
                          size_t len, struct ff_batch *b);
-/* Puts the log's name before the reason of each line the batch quarantined ("SOURCE:LINE:
- * why"): lines are numbered in their own file, and one import may read several. `source` is
- * any `len` bytes (a path, "stdin", a request's file= parameter). The quarantine records are
- * encoded again, the others copied; the answer's `failures` are left as they are. Called by
- * `footfall import-log --data` and by POST /api/import-log?file=. 0, or a buf error (the
- * batch is then not to be used). */
-#define FF_LOG_SOURCE_MAX 1024 /* the longest name POST /api/import-log takes, in bytes */
-int ff_batch_name_source(struct ff_batch *b, const char *source, size_t len);
+#define FF_LOG_SOURCE_MAX 1024 /* the longest name (ctx.source) POST /api/import-log takes, in bytes */
 
 /* Quarantines a whole request that could not be decoded at all (bad Content-Encoding). */
 int ff_ingest_reject(const struct ff_ingest_ctx *ctx, struct ff_batch *b, const char *reason, const char *field,

@@ -84,6 +84,7 @@ static void ingest(struct ff_conn *c, int route, int format, int type, const cha
         .projects = ff_loop_projects(c->loop, c->req.received_at_us),
         .do_not_track = header_is_1(c, FF_HDR_DNT) || header_is_1(c, FF_HDR_SEC_GPC),
         .visitor_salt = ff_loop_visitor_salt(c->loop, c->req.received_at_us),
+        .source = source,
     };
     if (ctx.projects) ctx.project = ff_projects_by_write_key(ctx.projects, ctx.write_key.p, ctx.write_key.len,
                                                              ctx.received_at_us);
@@ -119,10 +120,7 @@ static void ingest(struct ff_conn *c, int route, int format, int type, const cha
             case R_SEED: rc = ff_ingest_seed(&ctx, body, blen, &c->batch); break;
             case R_SEGMENT: rc = ff_ingest_segment(&ctx, type, body, blen, &c->batch); break;
             case R_SEGMENT_BATCH: rc = ff_ingest_segment(&ctx, 0, body, blen, &c->batch); break;
-            case R_LOG:
-                rc = ff_ingest_access_log(&ctx, type, log_first_line(query, qlen), body, blen, &c->batch);
-                if (!rc && c->batch.failed && source.len) rc = ff_batch_name_source(&c->batch, source.p, source.len);
-                break;
+            case R_LOG: rc = ff_ingest_access_log(&ctx, type, log_first_line(query, qlen), body, blen, &c->batch); break;
             default: rc = ff_ingest_import(&ctx, body, blen, &c->batch); break;
             }
         }

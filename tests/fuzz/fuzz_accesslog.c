@@ -1,6 +1,7 @@
-/* Fuzzes the access-log decoder: the first byte picks combined, common or JSON lines, the
- * rest is the log. Every line becomes an event or a quarantined item, and every record
- * decodes again, also once the file's name is put before the quarantined lines' reasons. */
+/* Fuzzes the access-log decoder: the first byte picks combined, common or JSON lines, and
+ * whether the log has a name (import-log's, before each quarantined line's reason); the rest
+ * is the log. Every line becomes an event or a quarantined item, and every record decodes
+ * again. */
 #include "fuzz_common.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -9,14 +10,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int format = data[0] % 3;
     const char *p = fuzz_padded(data + 1, size - 1);
     struct ff_ingest_ctx ctx = fuzz_ctx();
+    if (data[0] / 3 % 2) ctx.source = (struct ff_str){"logs/a b.log", 12};
     ff_batch_reset(&fuzz_batch, FF_FMT_LOG);
     if (ff_ingest_access_log(&ctx, format, 1, p, size - 1, &fuzz_batch)) return 0;
-    fuzz_check_batch(&fuzz_batch);
-    /* the file's name in front of each quarantined line's reason (import-log): the records
-     * still decode, and the items are the same */
-    uint32_t items = fuzz_batch.nitems;
-    if (ff_batch_name_source(&fuzz_batch, "logs/a b.log", 12)) return 0;
-    if (fuzz_batch.nitems != items) __builtin_trap();
     fuzz_check_batch(&fuzz_batch);
     /* a line is one item at most (blank lines none) */
     size_t lines = 1;
