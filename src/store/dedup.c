@@ -1,4 +1,21 @@
-/* dedup.c - the 24-hour message id set (see dedup.h). */
+/* dedup.c - the 24-hour message id set (see dedup.h).
+ *
+ * Each generation is an extendible hash table. Keys are mixed with the process's secret
+ * (ff_dedup_mix); the directory, 2^depth leaf numbers, is indexed by the mixed key's top
+ * `depth` bits, and a leaf whose keys share their top ld bits (its local depth) is named by
+ * the 2^(depth - ld) directory entries with that prefix. Inside a leaf, open addressing with
+ * linear probing from the home slot given by the mixed key's low bits, wrapping at the leaf's
+ * end; removals shift back (no tombstones).
+ *
+ * A leaf that would pass three quarters full is first rebuilt without the entries that have
+ * expired (when that leaves it at most half full), else split by the next bit of its keys: a
+ * new leaf takes the keys with that bit set, the directory doubles when the leaf was as deep
+ * as it. A leaf of 4096 slots splits in microseconds, so no insert waits long, and memory grows
+ * a leaf at a time: about 31 bytes an id (leaves average some 70% full), where a table
+ * doubled by moving touched about 91 bytes an id of memory never used before.
+ *
+ * At the budget (ff_dedup_set_budget: a generation may have max_cap slots) leaves stop
+ * splitting; the first that fills starts a new generation (rotate). */
 #include "dedup.h"
 
 #include <errno.h>
@@ -8,30 +25,35 @@
 
 #include "core/alloc.h"
 #include "core/log.h"
-#include "core/splitmix.h"
 #include "core/timeutil.h"
 
-#define MIN_CAP 1024
-#define MOVE_PER_INSERT 64 /* old slots moved per insert: the old table is gone long before
-                              the new one fills, since it starts at most half full */
-#define ZERO_PER_INSERT 16 /* spare slots zeroed per insert: a set rebuilds at 70% full, a fifth
-                              of its slots after the spare (up to twice its size) was made */
+#define MIN_CAP 1024      /* the smallest budget: a generation of this many slots */
+#define LEAF_BITS 12      /* 4096 slots, 64 KiB: a split stays well under a millisecond */
+#define MIN_LEAF_BITS 8   /* a small budget has at least four leaves a generation */
+#define MAX_DEPTH 26      /* without a budget: 2^26 leaves, far past any memory here */
 
-/* The home slot; ff_dedup_prefetch in dedup.h computes the same. */
-static size_t home_of(size_t cap, uint64_t hash) { return (size_t)(hash * 0x9e3779b97f4a7c15u >> 17) & (cap - 1); }
+static size_t leaf_slots(const struct ff_dedup *d) { return (size_t)1 << d->leaf_bits; }
 
-/* A slot that is free, for an insert and as the end of a probe: never used, or holding an
- * entry of an older generation of the table, at or below its floor (rotate). An entry
- * expiring at INT64_MIN is one removed from a table being moved (ff_dedup_remove): not
- * free, so the probe chains through it still hold. */
-static int vacant(const struct ff_dedup_entry *e, int64_t floor)
+/* Past this many occupied slots a leaf makes room first. */
+static int leaf_full(const struct ff_dedup *d, size_t used) { return used * 4 > leaf_slots(d) * 3; }
+
+/* How deep a leaf may go: without a budget MAX_DEPTH; with one, as deep as a generation of
+ * max_cap slots in leaves of equal depth (so it reaches its budget evenly filled). */
+static unsigned max_depth(const struct ff_dedup *d)
 {
-    return !e->hash || (e->expires_us <= floor && e->expires_us != INT64_MIN);
+    if (!d->max_cap) return MAX_DEPTH;
+    unsigned k = 0;
+    while (((size_t)1 << (k + 1)) <= d->max_cap >> d->leaf_bits) k++;
+    return k;
 }
 
-static size_t find(const struct ff_dedup_entry *slots, size_t cap, uint64_t hash, int64_t floor)
+/* A slot that is free, for an insert and as the end of a probe: never used, or holding an
+ * entry of an older generation, at or below the floor of the generation it is in (rotate). */
+static int vacant(const struct ff_dedup_entry *e, int64_t floor) { return !e->hash || e->expires_us <= floor; }
+
+static size_t find(const struct ff_dedup_entry *slots, size_t mask, uint64_t m, uint64_t hash, int64_t floor)
 {
-    size_t mask = cap - 1, i = home_of(cap, hash);
+    size_t i = m & mask;
     while (!vacant(&slots[i], floor) && slots[i].hash != hash) i = (i + 1) & mask;
     return i;
 }
@@ -43,18 +65,26 @@ static int agrees(const struct ff_dedup_entry *e, unsigned check)
     return !check || !c || c == check;
 }
 
-/* The slot find gave for hash holds it, in a table of that floor, with a check that agrees
- * and not expired at now_us. */
+/* The slot find gave for hash holds it, in a generation of that floor, with a check that
+ * agrees and not expired at now_us. */
 static int holds(const struct ff_dedup_entry *e, int64_t floor, uint64_t hash, unsigned check, int64_t now_us)
 {
     return e->hash == hash && !vacant(e, floor) && e->expires_us > now_us && agrees(e, check);
 }
 
-/* hash is in the table of that floor with a check that agrees, and not expired at now_us. */
-static int present(const struct ff_dedup_entry *slots, size_t cap, int64_t floor, uint64_t hash, unsigned check,
+/* A leaf's count, number and depth, in the slot after its last. */
+static struct ff_dedup_leaf_meta *meta(const struct ff_dedup *d, struct ff_dedup_entry *leaf)
+{
+    return (struct ff_dedup_leaf_meta *)(void *)&leaf[leaf_slots(d)];
+}
+
+/* hash (mixed: m) is in generation g with a check that agrees, and not expired at now_us. */
+static int gen_has(const struct ff_dedup *d, const struct ff_dedup_gen *g, uint64_t m, uint64_t hash, unsigned check,
                    int64_t now_us)
 {
-    return holds(&slots[find(slots, cap, hash, floor)], floor, hash, check, now_us);
+    if (!g->nleaves) return 0;
+    const struct ff_dedup_entry *s = ff_dedup_leaf_of(g, m);
+    return holds(&s[find(s, leaf_slots(d) - 1, m, hash, g->floor)], g->floor, hash, check, now_us);
 }
 
 /* When an id received at `received` expires: exact without a check; with one (has_check),
@@ -69,24 +99,36 @@ static int64_t expiry(const struct ff_dedup *d, int64_t received, int has_check,
     return s;
 }
 
+static void gen_empty(struct ff_dedup_gen *g) { *g = (struct ff_dedup_gen){.floor = INT64_MIN, .max_expires = INT64_MIN}; }
+
 int ff_dedup_init(struct ff_dedup *d, int64_t window_us)
 {
-    *d = (struct ff_dedup){.cap = MIN_CAP, .window_us = window_us, .evict_until = INT64_MIN, .floor = INT64_MIN,
-                           .max_expires = INT64_MIN, .old_floor = INT64_MIN};
-    if (getrandom(&d->rng, sizeof d->rng, 0) != sizeof d->rng) d->rng = (uint64_t)(uintptr_t)d ^ (uint64_t)window_us;
-    d->slots = ff_calloc(d->cap, sizeof *d->slots);
-    return d->slots ? 0 : -ENOMEM;
+    *d = (struct ff_dedup){.leaf_bits = LEAF_BITS, .window_us = window_us, .evict_until = INT64_MIN};
+    gen_empty(&d->cur);
+    gen_empty(&d->prev);
+    if (getrandom(&d->seed, sizeof d->seed, 0) != sizeof d->seed)
+        d->seed = (uint64_t)(uintptr_t)d ^ (uint64_t)ff_now_us() * 0x9e3779b97f4a7c15u;
+    return 0;
 }
 
 void ff_dedup_set_budget(struct ff_dedup *d, size_t max_bytes)
 {
     d->max_cap = 0;
-    if (!max_bytes) return;
-    /* a move holds two tables of the largest size at once */
-    size_t cap = MIN_CAP;
-    while (cap * 2 * 2 * sizeof *d->slots <= max_bytes) cap *= 2;
-    d->max_cap = cap;
+    if (max_bytes) {
+        /* both generations at their largest fit */
+        size_t cap = MIN_CAP;
+        while (cap * 2 * 2 * sizeof(struct ff_dedup_entry) <= max_bytes) cap *= 2;
+        d->max_cap = cap;
+    }
+    if (d->cur.nleaves || d->prev.nleaves) return; /* the leaves keep their size */
+    unsigned b = LEAF_BITS;
+    while (d->max_cap && ((size_t)4 << b) > d->max_cap && b > MIN_LEAF_BITS) b--;
+    d->leaf_bits = b;
+    ff_free(d->scratch);
+    d->scratch = NULL;
 }
+
+size_t ff_dedup_cap(const struct ff_dedup *d) { return (size_t)d->cur.nleaves << d->leaf_bits; }
 
 int64_t ff_dedup_forgotten_before(const struct ff_dedup *d)
 {
@@ -102,76 +144,49 @@ int64_t ff_dedup_window_now(const struct ff_dedup *d, int64_t now_us)
     return w < d->window_us ? (w > 0 ? w : 0) : d->window_us;
 }
 
-static void drop_spare(struct ff_dedup *d)
+static void gen_free(struct ff_dedup_gen *g)
 {
-    ff_free(d->spare);
-    d->spare = NULL;
-    d->spare_cap = d->spare_zeroed = 0;
+    for (uint32_t i = 0; i < g->nleaves; i++) ff_free(g->leaf[i]);
+    ff_free(g->leaf);
+    ff_free(g->dir);
+    gen_empty(g);
 }
 
 void ff_dedup_free(struct ff_dedup *d)
 {
-    ff_free(d->slots);
-    ff_free(d->old);
-    ff_free(d->prev);
-    drop_spare(d);
-    d->slots = d->old = d->prev = NULL;
-    d->cap = d->used = d->old_cap = d->old_pos = d->prev_cap = 0;
+    gen_free(&d->cur);
+    gen_free(&d->prev);
+    ff_free(d->scratch);
+    d->scratch = NULL;
 }
 
-/* Zeroes up to n more slots of the spare. */
-static void zero_spare(struct ff_dedup *d, size_t n)
+/* A new zeroed leaf of generation g (depth 0), or NULL when out of memory. */
+static struct ff_dedup_entry *add_leaf(const struct ff_dedup *d, struct ff_dedup_gen *g)
 {
-    if (!d->spare || d->spare_zeroed == d->spare_cap) return;
-    if (n > d->spare_cap - d->spare_zeroed) n = d->spare_cap - d->spare_zeroed;
-    memset(d->spare + d->spare_zeroed, 0, n * sizeof *d->spare);
-    d->spare_zeroed += n;
-}
-
-/* Past half full, with no move running, the next rebuild's table is allocated, to be zeroed
- * (and so faulted in) a few slots per insert: a table first touched when the rebuild starts
- * took one page fault per 2 MiB almost at once, its inserts landing everywhere (here 2.5 s
- * without an acknowledgement for 1 GiB). The two tables fit the budget as a move's do. */
-static void prepare_spare(struct ff_dedup *d)
-{
-    /* with a previous generation, the next one takes its memory */
-    if (d->spare || d->old || d->prev || d->used * 2 < d->cap) return;
-    size_t cap = d->max_cap && d->cap * 2 > d->max_cap ? d->cap : d->cap * 2;
-    d->spare = ff_malloc(cap * sizeof *d->spare);
-    if (!d->spare) return; /* the rebuild will ask again */
-    ff_advise_huge(d->spare, cap * sizeof *d->spare);
-    d->spare_cap = cap;
-    d->spare_zeroed = 0;
-}
-
-/* A zeroed table of cap slots: the spare when it has that size, else a fresh one. */
-static struct ff_dedup_entry *new_table(struct ff_dedup *d, size_t cap)
-{
-    if (d->spare && d->spare_cap == cap) {
-        zero_spare(d, SIZE_MAX); /* mostly done already, a few slots per insert */
-        struct ff_dedup_entry *t = d->spare;
-        d->spare = NULL;
-        d->spare_cap = d->spare_zeroed = 0;
-        d->reused++;
-        return t;
+    if (g->nleaves == g->leaves_cap) {
+        uint32_t cap = g->leaves_cap ? g->leaves_cap * 2 : 16;
+        struct ff_dedup_entry **leaf = ff_realloc(g->leaf, cap * sizeof *leaf);
+        if (!leaf) return NULL;
+        g->leaf = leaf;
+        g->leaves_cap = cap;
     }
-    drop_spare(d);
-    struct ff_dedup_entry *t = ff_calloc(cap, sizeof *t);
-    if (t) ff_advise_huge(t, cap * sizeof *t);
-    return t;
+    struct ff_dedup_entry *l = ff_calloc(leaf_slots(d) + 1, sizeof *l);
+    if (!l) return NULL;
+    meta(d, l)->no = g->nleaves;
+    g->leaf[g->nleaves++] = l;
+    return l;
 }
 
-/* present in a table other than the current one: the one being moved over, or the previous
- * generation. */
-static int in_older_tables(const struct ff_dedup *d, uint64_t hash, unsigned check, int64_t now_us)
+/* An empty generation's first leaf (and the scratch leaf splits use). */
+static int gen_start(struct ff_dedup *d, struct ff_dedup_gen *g)
 {
-    return (d->old && present(d->old, d->old_cap, d->old_floor, hash, check, now_us)) ||
-           (d->prev && present(d->prev, d->prev_cap, d->prev_floor, hash, check, now_us));
-}
-
-int ff_dedup_contains_checked(const struct ff_dedup *d, uint64_t hash, unsigned check, int64_t now_us)
-{
-    return present(d->slots, d->cap, d->floor, hash, check, now_us) || in_older_tables(d, hash, check, now_us);
+    if (!d->scratch && !(d->scratch = ff_malloc(leaf_slots(d) * sizeof *d->scratch))) return -ENOMEM;
+    gen_empty(g);
+    if (!(g->dir = ff_malloc(sizeof *g->dir)) || !(g->dir[0] = add_leaf(d, g))) {
+        gen_free(g);
+        return -ENOMEM;
+    }
+    return 0;
 }
 
 /* Entries expiring at or before this are let go: expired at now_us, or older than the
@@ -181,311 +196,322 @@ static int64_t drop_until(const struct ff_dedup *d, int64_t now_us)
     return now_us > d->evict_until ? now_us : d->evict_until;
 }
 
-static uint64_t next_random(struct ff_dedup *d) { return ff_splitmix64(&d->rng); }
-
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
-}
-
-static void forget_until(struct ff_dedup *d, int64_t until, int64_t now_us);
-
-/* A set that would outgrow its budget: the expiry at or before which entries go so that
- * about `keep` of the `live` ones (of the current table, sampled) stay, the newest. Raises
- * evict_until to it and says so. */
-static void evict_for_room(struct ff_dedup *d, size_t live, size_t keep, int64_t now_us)
-{
-    if (keep >= live) return;
-    enum { SAMPLES = 4096 };
-    int64_t exp[SAMPLES];
-    size_t n = 0;
-    for (size_t k = 0; k < 4 * SAMPLES && n < SAMPLES; k++) {
-        const struct ff_dedup_entry *e = &d->slots[next_random(d) & (d->cap - 1)];
-        if (e->hash && e->expires_us > drop_until(d, now_us)) exp[n++] = e->expires_us;
-    }
-    if (!n) return;
-    qsort(exp, n, sizeof *exp, cmp_i64);
-    size_t go = (size_t)((double)n * (1.0 - (double)keep / (double)live));
-    if (go >= n) go = n - 1;
-    /* the newest entries stay whatever the quantile: a cut at the newest expiry (one group
-     * commit's ids all share it) would let the ids just received go */
-    while (go > 0 && exp[go] == exp[n - 1]) go--;
-    int64_t cut = exp[go];
-    if (cut == exp[n - 1] || cut <= d->evict_until) return;
-    forget_until(d, cut, now_us);
-}
-
 /* Entries expiring at or before `until` were let go for room: raises evict_until and says so. */
 static void forget_until(struct ff_dedup *d, int64_t until, int64_t now_us)
 {
     if (until <= d->evict_until) return;
     d->evict_until = until;
-    /* said the first time, then at most every ten minutes (a busy set lets go at every rebuild) */
+    /* said the first time, then at most every ten minutes (a busy set lets go at every generation) */
     int64_t t = ff_now_us();
     if (d->evictions++ && t - d->warned_us < 600LL * 1000000) return;
     d->warned_us = t;
     ff_warn("dedup: the message id set reached its memory budget (%.2f MiB, --dedup-max-bytes): ids are remembered "
             "for the last %.1f s instead of %.1f hours; retries older than that are stored again, and the WAL's "
             "keys files of older ids are deleted",
-            (double)(d->max_cap * 2 * sizeof *d->slots) / (1 << 20), (double)ff_dedup_window_now(d, now_us) / 1e6,
-            (double)d->window_us / 3600e6);
+            (double)(d->max_cap * 2 * sizeof(struct ff_dedup_entry)) / (1 << 20),
+            (double)ff_dedup_window_now(d, now_us) / 1e6, (double)d->window_us / 3600e6);
 }
 
-/* Rehashes the current table at once into a new one of `cap` slots, keeping the entries
- * still live at now_us (INT64_MIN keeps all but those let go for room). */
-static int rehash(struct ff_dedup *d, size_t cap, int64_t now_us)
+/* Occupied slots of leaf s of the current generation that a rebuild would keep. */
+static size_t leaf_live(const struct ff_dedup *d, const struct ff_dedup_entry *s, int64_t now_us)
 {
-    struct ff_dedup_entry *fresh = new_table(d, cap);
-    if (!fresh) return -ENOMEM;
-    size_t used = 0;
-    int64_t max = INT64_MIN;
+    const struct ff_dedup_gen *g = &d->cur;
     const int64_t until = drop_until(d, now_us);
-    for (size_t i = 0; i < d->cap; i++)
-        if (!vacant(&d->slots[i], d->floor) && d->slots[i].expires_us > until) {
-            fresh[find(fresh, cap, d->slots[i].hash, INT64_MIN)] = d->slots[i];
-            if (d->slots[i].expires_us > max) max = d->slots[i].expires_us;
-            used++;
+    size_t n = 0;
+    for (size_t i = 0; i < leaf_slots(d); i++) n += !vacant(&s[i], g->floor) && s[i].expires_us > until;
+    return n;
+}
+
+/* Rebuilds leaf a of the current generation without the entries a bounded set or time let
+ * go; with a second leaf b, the keys whose mixed bit `bit` (from the top, 0 first) is set go
+ * there. */
+static void refill(struct ff_dedup *d, struct ff_dedup_entry *a, struct ff_dedup_entry *b, unsigned bit,
+                   int64_t now_us)
+{
+    struct ff_dedup_gen *g = &d->cur;
+    const size_t n = leaf_slots(d), mask = n - 1;
+    struct ff_dedup_entry *tmp = d->scratch;
+    memcpy(tmp, a, n * sizeof *a);
+    memset(a, 0, n * sizeof *a);
+    const int64_t until = drop_until(d, now_us);
+    size_t na = 0, nb = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct ff_dedup_entry *e = &tmp[i];
+        if (vacant(e, g->floor) || e->expires_us <= until) continue;
+        uint64_t m = ff_dedup_mix(d, e->hash);
+        if (b && (m >> (63 - bit) & 1)) {
+            b[find(b, mask, m, e->hash, g->floor)] = *e;
+            nb++;
+        } else {
+            a[find(a, mask, m, e->hash, g->floor)] = *e;
+            na++;
         }
-    ff_free(d->slots);
-    d->slots = fresh;
-    d->cap = cap;
-    d->used = used;
-    d->floor = INT64_MIN;
-    d->max_expires = max;
+    }
+    g->used = g->used - meta(d, a)->used + na + nb;
+    meta(d, a)->used = (uint32_t)na;
+    if (b) meta(d, b)->used = (uint32_t)nb;
+}
+
+/* Splits leaf a of the current generation, which holds mixed key m, by the next bit. */
+static int split(struct ff_dedup *d, struct ff_dedup_entry *a, uint64_t m, int64_t now_us)
+{
+    struct ff_dedup_gen *g = &d->cur;
+    const unsigned ld = meta(d, a)->depth;
+    if (ld == g->depth) { /* the directory doubles: each entry twice */
+        size_t n = (size_t)1 << g->depth;
+        struct ff_dedup_entry **dir = ff_realloc(g->dir, 2 * n * sizeof *dir);
+        if (!dir) return -ENOMEM;
+        for (size_t i = n; i-- > 0;) dir[2 * i] = dir[2 * i + 1] = dir[i];
+        g->dir = dir;
+        g->depth++;
+    }
+    struct ff_dedup_entry *b = add_leaf(d, g);
+    if (!b) return -ENOMEM;
+    refill(d, a, b, ld, now_us);
+    meta(d, a)->depth = meta(d, b)->depth = (uint8_t)(ld + 1);
+    /* a's directory entries: the upper half now names the new leaf */
+    size_t span = (size_t)1 << (g->depth - ld), first = ld ? (size_t)(m >> (64 - ld)) << (g->depth - ld) : 0;
+    for (size_t i = first + span / 2; i < first + span; i++) g->dir[i] = b;
+    d->splits++;
     return 0;
 }
 
 /* Lets the previous generation go; its entries still live are forgotten. */
 static void drop_prev(struct ff_dedup *d, int64_t now_us)
 {
-    if (!d->prev) return;
-    if (d->prev_max_expires > now_us) forget_until(d, d->prev_max_expires, now_us);
-    ff_free(d->prev);
-    d->prev = NULL;
-    d->prev_cap = 0;
+    if (!d->prev.nleaves) return;
+    if (d->prev.max_expires > now_us) forget_until(d, d->prev.max_expires, now_us);
+    gen_free(&d->prev);
 }
 
-/* At its budget the set no longer rebuilds by moving its newest half table's worth of
- * entries into a new table: the current table, 70% full, becomes the previous generation,
- * still looked up, and the previous one's memory becomes the current table. Its entries are
- * let go all at once, by raising that table's floor past their expiries: nothing is zeroed
- * or moved. The set then remembers the newest 70% to 140% of a table's worth of ids, in the
- * same two tables, where a rebuild kept 50% to 70%. (What an insert costs stayed the same
- * within this machine's noise: a lookup in a second table instead of moves.) */
+/* At its budget the set does not grow: the current generation becomes the previous one,
+ * still looked up, and the previous one's memory becomes the current generation. Its
+ * entries are let go all at once, by raising the floor past their expiries: nothing is
+ * zeroed or moved. The set then remembers the newest one to two generations' worth of ids
+ * (a generation ends when its first leaf fills: some 70% of its slots). */
 static int rotate(struct ff_dedup *d, int64_t now_us)
 {
-    struct ff_dedup_entry *t;
-    int64_t floor = INT64_MIN;
-    if (d->prev && d->prev_cap == d->cap) {
-        t = d->prev;
+    struct ff_dedup_gen next;
+    if (d->prev.nleaves) {
+        next = d->prev;
         /* every entry of it, and those it had left from older generations, at or below */
-        floor = d->prev_max_expires > d->prev_floor ? d->prev_max_expires : d->prev_floor;
-        if (d->prev_max_expires > now_us) forget_until(d, d->prev_max_expires, now_us);
+        int64_t floor = next.max_expires > next.floor ? next.max_expires : next.floor;
+        if (next.max_expires > now_us) forget_until(d, next.max_expires, now_us);
+        for (uint32_t i = 0; i < next.nleaves; i++) meta(d, next.leaf[i])->used = 0;
+        next.used = 0;
+        next.floor = floor;
+        next.max_expires = INT64_MIN;
         d->reused++;
     } else {
-        if (!(t = new_table(d, d->cap))) return -ENOMEM;
-        drop_prev(d, now_us);
+        int rc = gen_start(d, &next);
+        if (rc) return rc;
     }
-    d->prev = d->slots;
-    d->prev_cap = d->cap;
-    d->prev_floor = d->floor;
-    d->prev_max_expires = d->max_expires;
-    d->slots = t;
-    d->floor = floor;
-    d->max_expires = INT64_MIN;
-    d->used = 0;
+    d->prev = d->cur;
+    d->cur = next;
     return 0;
 }
 
-/* The safety net for an estimate that came out too small (see start_rebuild): a full table
- * would never end a probe. */
-static int grow_now(struct ff_dedup *d, int64_t now_us)
+/* Leaf a of the current generation, which holds mixed key m, is full: rebuilt without what
+ * expired when that leaves room enough, else split, else (at the budget) a new generation. */
+static int make_room(struct ff_dedup *d, struct ff_dedup_entry *a, uint64_t m, int64_t now_us)
 {
-    if (d->max_cap && d->cap * 2 > d->max_cap) {
-        /* no bigger table fits the budget: a new generation, or while a move runs (its old
-         * table is still looked up) the oldest go, at this size */
-        if (!d->old) return rotate(d, now_us);
-        evict_for_room(d, d->used, d->cap / 2, now_us);
-        int rc = rehash(d, d->cap, INT64_MIN);
-        if (rc || d->used * 10 <= d->cap * 7) return rc;
-        /* nothing could go (ids all received at once): past the budget rather than full */
+    size_t live = leaf_live(d, a, now_us), n = leaf_slots(d);
+    int can_split = meta(d, a)->depth < max_depth(d);
+    /* room to spare after a rebuild: half of it when a split is the alternative; at the
+     * budget, any that keeps the leaf from filling again at once */
+    if (live * 2 <= n || (!can_split && live * 8 <= n * 5)) {
+        refill(d, a, NULL, 0, now_us);
+        return 0;
     }
-    return rehash(d, d->cap * 2, INT64_MIN);
+    return can_split ? split(d, a, m, now_us) : rotate(d, now_us);
 }
 
-/* Puts an entry into slot e of the current table, found for hash by find: keeps the later
- * expiry of a present one. */
-static void place(struct ff_dedup *d, struct ff_dedup_entry *e, uint64_t hash, int64_t expires_us)
+/* Puts an entry in slot e of leaf a of the current generation, found for hash by find:
+ * keeps the later expiry of a present one. */
+static void place(struct ff_dedup *d, struct ff_dedup_entry *a, struct ff_dedup_entry *e, uint64_t hash,
+                  int64_t expires_us)
 {
-    if (vacant(e, d->floor)) {
+    struct ff_dedup_gen *g = &d->cur;
+    if (vacant(e, g->floor)) {
         e->hash = hash;
         e->expires_us = expires_us;
-        d->used++;
+        meta(d, a)->used++;
+        g->used++;
     } else if (expires_us > e->expires_us) {
         e->expires_us = expires_us;
     }
-    if (expires_us > d->max_expires) d->max_expires = expires_us;
+    if (expires_us > g->max_expires) g->max_expires = expires_us;
 }
 
-/* Puts an entry into the current table, keeping the later expiry of a present one. */
-static int put(struct ff_dedup *d, uint64_t hash, int64_t expires_us, int64_t now_us)
+/* Puts an entry (mixed key m) into the current generation, keeping the later expiry of a
+ * present one. */
+static int put(struct ff_dedup *d, uint64_t m, uint64_t hash, int64_t expires_us, int64_t now_us)
 {
-    if ((d->used + 1) * 10 > d->cap * 9) {
-        int rc = grow_now(d, now_us);
+    const size_t mask = leaf_slots(d) - 1;
+    for (;;) {
+        struct ff_dedup_gen *g = &d->cur;
+        if (!g->nleaves) {
+            int rc = gen_start(d, g);
+            if (rc) return rc;
+        }
+        /* no older than what this generation's floor let go: forgotten with them (it would read as free) */
+        if (expires_us <= g->floor) return 0;
+        struct ff_dedup_entry *a = ff_dedup_leaf_of(g, m), *e = &a[find(a, mask, m, hash, g->floor)];
+        if (!vacant(e, g->floor) || !leaf_full(d, meta(d, a)->used + 1)) {
+            place(d, a, e, hash, expires_us);
+            return 0;
+        }
+        int rc = make_room(d, a, m, now_us);
         if (rc) return rc;
     }
-    /* no older than what this table's floor let go: forgotten with them (it would read as free) */
-    if (expires_us <= d->floor) return 0;
-    place(d, &d->slots[find(d->slots, d->cap, hash, d->floor)], hash, expires_us);
-    return 0;
 }
 
-/* Moves up to `n` slots of the old table into the current one; frees it when done. */
-static int move_old(struct ff_dedup *d, size_t n, int64_t now_us)
+int ff_dedup_contains_checked(const struct ff_dedup *d, uint64_t hash, unsigned check, int64_t now_us)
 {
-    while (d->old && n--) {
-        struct ff_dedup_entry e = d->old[d->old_pos];
-        if (!vacant(&e, d->old_floor) && e.expires_us > drop_until(d, now_us)) {
-            int rc = put(d, e.hash, e.expires_us, now_us);
-            if (rc) return rc; /* the slot stays in the old table, still found there */
-        }
-        if (++d->old_pos == d->old_cap) {
-            /* a set moved into a table at its budget wants this size again, for its first
-             * generation (rotate) */
-            if (d->old_cap == d->cap && d->max_cap && d->cap == d->max_cap) {
-                drop_spare(d);
-                d->spare = d->old, d->spare_cap = d->old_cap, d->spare_zeroed = 0;
-            } else {
-                ff_free(d->old);
-            }
-            d->old = NULL;
-            d->old_cap = d->old_pos = 0;
-        }
-    }
-    return 0;
+    uint64_t m = ff_dedup_mix(d, hash);
+    return gen_has(d, &d->cur, m, hash, check, now_us) || gen_has(d, &d->prev, m, hash, check, now_us);
 }
 
-/* Starts moving to a new table sized for the live entries, estimated from slots sampled at
- * random (so no choice of message ids can steer the estimate): it doubles under growth and
- * shrinks back once most entries have expired. An estimate too small is caught by put. */
-static int start_rebuild(struct ff_dedup *d, int64_t now_us)
+/* What an insert does besides its own entry: a previous generation whose entries have all
+ * expired goes. */
+static void upkeep(struct ff_dedup *d, int64_t now_us)
 {
-    int rc = move_old(d, SIZE_MAX, now_us); /* an earlier move still running: finish it first */
-    if (rc) return rc;
-    /* with a previous generation, the next one (its entries are older than the current ones) */
-    if (d->prev) return rotate(d, now_us);
-    size_t sample = d->cap < 4096 ? d->cap : 4096, live = 0;
-    for (size_t k = 0; k < sample; k++) {
-        uint64_t x = next_random(d);
-        const struct ff_dedup_entry *e = &d->slots[sample == d->cap ? k : (size_t)(x & (d->cap - 1))];
-        live += !vacant(e, d->floor) && e->expires_us > drop_until(d, now_us);
+    if (d->prev.nleaves && d->prev.max_expires <= now_us) drop_prev(d, now_us);
+}
+
+int ff_dedup_insert_checked(struct ff_dedup *d, uint64_t hash, unsigned check, int64_t received_us, int64_t now_us)
+{
+    upkeep(d, now_us);
+    return put(d, ff_dedup_mix(d, hash), hash, expiry(d, received_us, check != 0, check), now_us);
+}
+
+int ff_dedup_check_insert(struct ff_dedup *d, uint64_t hash, unsigned check, int64_t received_us, int64_t now_us)
+{
+    const uint64_t m = ff_dedup_mix(d, hash);
+    struct ff_dedup_gen *g = &d->cur;
+    struct ff_dedup_entry *a = NULL, *e = NULL;
+    if (g->nleaves) {
+        a = ff_dedup_leaf_of(g, m);
+        e = &a[find(a, leaf_slots(d) - 1, m, hash, g->floor)];
+        if (holds(e, g->floor, hash, check, now_us)) return 1;
     }
-    size_t est = live * d->cap / sample + 1, cap = MIN_CAP;
-    while (cap < est * 2) cap *= 2; /* at most half full once moved */
-    if (d->max_cap && cap > d->max_cap) return rotate(d, now_us); /* past the budget: generations */
-    struct ff_dedup_entry *fresh = new_table(d, cap);
-    if (!fresh) return -ENOMEM;
-    d->old = d->slots;
-    d->old_cap = d->cap;
-    d->old_floor = d->floor;
-    d->old_pos = 0;
-    d->slots = fresh;
-    d->cap = cap;
-    d->floor = INT64_MIN;
-    d->max_expires = INT64_MIN;
-    d->used = 0;
-    return 0;
+    if (gen_has(d, &d->prev, m, hash, check, now_us)) return 1;
+    upkeep(d, now_us); /* the previous generation only: e still stands */
+    int64_t expires = expiry(d, received_us, check != 0, check);
+    /* the slot the probe found, unless the leaf must make room first: as put would */
+    if (e && expires > g->floor && (!vacant(e, g->floor) || !leaf_full(d, meta(d, a)->used + 1))) {
+        place(d, a, e, hash, expires);
+        return 0;
+    }
+    return put(d, m, hash, expires, now_us);
 }
 
 int ff_dedup_reserve(struct ff_dedup *d, size_t n, int64_t now_us)
 {
-    int rc = move_old(d, SIZE_MAX, now_us); /* one table from here on */
-    if (rc) return rc;
-    size_t cap = d->cap;
-    while ((d->used + n) * 10 > cap * 5 && (!d->max_cap || cap * 2 <= d->max_cap)) cap *= 2; /* at most half full once they are in */
-    return cap == d->cap ? 0 : rehash(d, cap, now_us);
+    struct ff_dedup_gen *g = &d->cur;
+    if (!g->nleaves) {
+        int rc = gen_start(d, g);
+        if (rc) return rc;
+    }
+    /* every leaf at least this deep: at most half full once they are in, if they spread evenly */
+    unsigned target = 0, most = max_depth(d);
+    while (target < most && ((size_t)1 << target) * leaf_slots(d) / 2 < g->used + n) target++;
+    for (size_t i = 0; i < ((size_t)1 << g->depth);) {
+        struct ff_dedup_entry *a = g->dir[i];
+        if (meta(d, a)->depth < target) {
+            uint64_t m = g->depth ? (uint64_t)i << (64 - g->depth) : 0;
+            int rc = split(d, a, m, now_us);
+            if (rc) return rc;
+            i = (size_t)(m >> (64 - g->depth)); /* the same leaf, in a directory perhaps doubled */
+            continue;
+        }
+        i += (size_t)1 << (g->depth - meta(d, a)->depth);
+    }
+    return 0;
 }
 
 int ff_dedup_insert_many(struct ff_dedup *d, const struct ff_dedup_received *e, size_t n, int64_t now_us,
                          int checked)
 {
     int rc = ff_dedup_reserve(d, n, now_us);
-    /* Reserved: plain puts, looking slots up a few entries ahead (the table is large and
-     * every probe misses the cache). */
+    /* Reserved: plain puts, looking slots up a few entries ahead (the set is large and every
+     * probe misses the cache). */
     for (size_t i = 0; !rc && i < n; i++) {
         if (i + 16 < n) ff_dedup_prefetch(d, e[i + 16].hash);
         int64_t r = e[i].received_us;
         int64_t expires = expiry(d, r, 1, checked ? ff_dedup_stamp_check(r) : 0);
-        if (e[i].hash && expires > now_us) rc = put(d, e[i].hash, expires, now_us);
+        if (e[i].hash && expires > now_us) rc = put(d, ff_dedup_mix(d, e[i].hash), e[i].hash, expires, now_us);
     }
     return rc;
 }
 
-/* What each insert does besides its own entry: a few slots of the spare zeroed and of the
- * old table moved, the next rebuild or generation started when the table is 70% full. */
-static int upkeep(struct ff_dedup *d, int64_t now_us)
+/* Forgets hash in generation g. Backward-shift deletion keeps every probe chain unbroken
+ * without tombstones. */
+static void remove_from(const struct ff_dedup *d, struct ff_dedup_gen *g, uint64_t hash)
 {
-    if (d->prev && d->prev_max_expires <= now_us) drop_prev(d, now_us); /* all expired: its memory goes back */
-    prepare_spare(d);
-    zero_spare(d, ZERO_PER_INSERT);
-    int rc = move_old(d, MOVE_PER_INSERT, now_us);
-    if (!rc && (d->used + 1) * 10 > d->cap * 7 && !(rc = start_rebuild(d, now_us)))
-        rc = move_old(d, MOVE_PER_INSERT, now_us);
-    return rc;
-}
-
-int ff_dedup_insert_checked(struct ff_dedup *d, uint64_t hash, unsigned check, int64_t received_us, int64_t now_us)
-{
-    int rc = upkeep(d, now_us);
-    if (rc) return rc;
-    return put(d, hash, expiry(d, received_us, check != 0, check), now_us);
-}
-
-int ff_dedup_check_insert(struct ff_dedup *d, uint64_t hash, unsigned check, int64_t received_us, int64_t now_us)
-{
-    struct ff_dedup_entry *slots = d->slots, *e = &slots[find(slots, d->cap, hash, d->floor)];
-    if (holds(e, d->floor, hash, check, now_us) || in_older_tables(d, hash, check, now_us)) return 1;
-    size_t used = d->used;
-    int rc = upkeep(d, now_us);
-    if (rc) return rc;
-    int64_t expires = expiry(d, received_us, check != 0, check);
-    /* The probe above found the slot, unless the upkeep moved entries in or changed tables
-     * (or the table must grow first): then it is looked for again. */
-    if (d->slots != slots || d->used != used || (d->used + 1) * 10 > d->cap * 9) return put(d, hash, expires, now_us);
-    if (expires > d->floor) place(d, e, hash, expires);
-    return 0;
-}
-
-/* Backward-shift deletion keeps every probe chain unbroken without tombstones. */
-static int remove_from(struct ff_dedup_entry *slots, size_t cap, int64_t floor, uint64_t hash)
-{
-    size_t mask = cap - 1, i = find(slots, cap, hash, floor), j = i;
-    if (slots[i].hash != hash || vacant(&slots[i], floor)) return 0;
+    if (!g->nleaves) return;
+    const uint64_t m = ff_dedup_mix(d, hash);
+    const size_t mask = leaf_slots(d) - 1;
+    struct ff_dedup_entry *s = ff_dedup_leaf_of(g, m);
+    size_t i = find(s, mask, m, hash, g->floor), j = i;
+    if (s[i].hash != hash || vacant(&s[i], g->floor)) return;
+    meta(d, s)->used--;
+    g->used--;
     for (;;) {
-        slots[i].hash = 0;
-        slots[i].expires_us = 0;
+        s[i] = (struct ff_dedup_entry){0};
         for (;;) {
             j = (j + 1) & mask;
-            if (vacant(&slots[j], floor)) return 1;
-            size_t home = home_of(cap, slots[j].hash);
+            if (vacant(&s[j], g->floor)) return;
+            size_t home = ff_dedup_mix(d, s[j].hash) & mask;
             /* Move j into the hole at i unless its home lies cyclically in (i, j]. */
             if (i <= j ? (home <= i || home > j) : (home <= i && home > j)) break;
         }
-        slots[i] = slots[j];
+        s[i] = s[j];
         i = j;
     }
 }
 
 void ff_dedup_remove(struct ff_dedup *d, uint64_t hash)
 {
-    if (remove_from(d->slots, d->cap, d->floor, hash)) d->used--;
+    remove_from(d, &d->cur, hash);
     /* an insert of the same group may have gone in before a rotation */
-    if (d->prev) remove_from(d->prev, d->prev_cap, d->prev_floor, hash);
-    if (!d->old) return;
-    /* In the old table a backward shift could pull an entry not yet moved into the part
-     * already moved, and lose it: mark the entry expired instead (INT64_MIN: see vacant),
-     * which both lookups and the move treat as absent. */
-    struct ff_dedup_entry *e = &d->old[find(d->old, d->old_cap, hash, d->old_floor)];
-    if (e->hash == hash && !vacant(e, d->old_floor)) e->expires_us = INT64_MIN;
+    remove_from(d, &d->prev, hash);
+}
+
+/* ff_dedup_check for one generation. */
+static int check_gen(const struct ff_dedup *d, const struct ff_dedup_gen *g)
+{
+    if (!g->nleaves) return g->used || g->dir ? __LINE__ : 0;
+    const size_t n = leaf_slots(d), mask = n - 1, ndir = (size_t)1 << g->depth;
+    size_t used = 0;
+    for (size_t i = 0; i < ndir;) {
+        struct ff_dedup_entry *s = g->dir[i];
+        const struct ff_dedup_leaf_meta *lm = meta(d, s);
+        if (lm->no >= g->nleaves || g->leaf[lm->no] != s || lm->depth > g->depth) return __LINE__;
+        size_t span = (size_t)1 << (g->depth - lm->depth);
+        if (i % span) return __LINE__; /* a leaf's entries are aligned */
+        for (size_t k = i; k < i + span; k++)
+            if (g->dir[k] != s) return __LINE__;
+        size_t occupied = 0;
+        for (size_t k = 0; k < n; k++) {
+            if (vacant(&s[k], g->floor)) continue;
+            occupied++;
+            uint64_t m = ff_dedup_mix(d, s[k].hash);
+            if ((g->depth ? (size_t)(m >> (64 - g->depth)) : 0) / span != i / span) return __LINE__; /* wrong leaf */
+            for (size_t h = m & mask; h != k; h = (h + 1) & mask) /* reachable from its home */
+                if (vacant(&s[h], g->floor)) return __LINE__;
+        }
+        if (occupied != lm->used || occupied >= n) return __LINE__;
+        used += occupied;
+        i += span;
+    }
+    size_t named = 0; /* every leaf is named by the directory */
+    for (uint32_t li = 0; li < g->nleaves; li++) named += (size_t)1 << (g->depth - meta(d, g->leaf[li])->depth);
+    return used != g->used || named != ndir ? __LINE__ : 0;
+}
+
+int ff_dedup_check(const struct ff_dedup *d)
+{
+    int line = check_gen(d, &d->cur);
+    return line ? line : check_gen(d, &d->prev);
 }

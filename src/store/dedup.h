@@ -12,11 +12,14 @@
  * lookup would take for a check: a set is used with checks throughout (the WAL's) or
  * without them (the tests' model of exact expiries).
  *
- * Open addressing with linear probing. The table grows (or is rebuilt smaller, when most
- * entries have expired) incrementally: a new table is allocated and each insert moves a few
- * slots of the old one over, dropping expired entries, so no single insert pays for copying
- * millions of entries (that stall showed as half-second p99 acknowledgements). At its
- * memory budget it stops moving entries: it keeps two generations (see rotate in dedup.c).
+ * An extendible hash table: a directory, indexed by the top bits of the key mixed with a
+ * secret of the process, points at leaves of a few thousand slots (open addressing with
+ * linear probing inside each). A leaf that fills splits in two by the next bit: a few
+ * microseconds, no stall, and the set takes new memory 31 bytes an id at a time. (It was a
+ * single table doubled by moving: each id then cost about 91 bytes of memory never touched
+ * before, which this machine's hypervisor makes expensive, 3 ms a MiB: a fifth of the server's
+ * CPU while the set grew under batches.) At its memory budget the set stops splitting and
+ * keeps two generations (see rotate in dedup.c).
  * Not thread-safe: the WAL writer thread owns it. */
 #ifndef FF_DEDUP_H
 #define FF_DEDUP_H
@@ -43,38 +46,63 @@ static inline int64_t ff_dedup_stamp(int64_t t_us, unsigned check)
 /* The check a stamped time carries (0: unknown). */
 static inline unsigned ff_dedup_stamp_check(int64_t t_us) { return (unsigned)((uint64_t)t_us & FF_DEDUP_CHECK_MASK); }
 
-struct ff_dedup {
-    struct ff_dedup_entry *slots; /* the current table */
-    size_t cap;                   /* power of two */
-    size_t used;                  /* occupied slots of the current table, expired included */
-    struct ff_dedup_entry *old;   /* the table being moved over, or NULL */
-    size_t old_cap, old_pos;      /* old_pos: the next old slot to move */
-    int64_t window_us;
-    uint64_t rng;                 /* picks the slots sampled to size a new table */
-    size_t max_cap;               /* 0, or the most slots a table may have (ff_dedup_set_budget) */
-    int64_t evict_until;          /* entries expiring at or before this were let go for room */
-    uint64_t evictions;           /* how many times entries were let go for room */
-    int64_t warned_us;            /* when the log last said so */
-    /* The table the next rebuild (or the first generation) will want, zeroed a few slots per
-     * insert before it is needed: made past half full. A table of a GiB first touched at once costs seconds of page
-     * faults on a virtual machine; spread, they cost no acknowledgement its latency. */
-    struct ff_dedup_entry *spare;
-    size_t spare_cap, spare_zeroed;
-    uint64_t reused;              /* tables taken from the spare or the previous generation (tests) */
-    /* Generations, once the set is at its budget (dedup.c, rotate): the current table's
-     * slots whose entries expire at or before `floor` are free, left from an older
-     * generation; max_expires is the latest expiry put into it. The previous generation is
-     * looked up too, and its memory becomes the next current table. */
-    int64_t floor, max_expires, old_floor;
-    struct ff_dedup_entry *prev;  /* the previous generation, or NULL */
-    size_t prev_cap;
-    int64_t prev_floor, prev_max_expires;
+/* One generation: an extendible hash table. A leaf is 2^leaf_bits slots and, after them,
+ * one more holding its struct ff_dedup_leaf_meta. */
+struct ff_dedup_gen {
+    struct ff_dedup_entry **dir;    /* 2^depth leaves, by the mixed key's top bits */
+    unsigned depth;
+    struct ff_dedup_entry **leaf;   /* every leaf once, by number */
+    uint32_t nleaves, leaves_cap;
+    size_t used;                    /* occupied slots of all leaves */
+    /* slots whose entries expire at or before `floor` are free, left from an older generation
+     * whose memory this one took; max_expires is the latest expiry put in */
+    int64_t floor, max_expires;
 };
 
+struct ff_dedup_leaf_meta {
+    uint32_t used;   /* occupied slots, expired included */
+    uint32_t no;     /* its number in the generation's leaf array */
+    uint8_t depth;   /* how many top bits its keys share */
+};
+
+struct ff_dedup {
+    struct ff_dedup_gen cur;       /* where inserts go */
+    struct ff_dedup_gen prev;      /* the previous generation, looked up too (no leaves: none) */
+    unsigned leaf_bits;            /* a leaf's slots: 2^leaf_bits */
+    uint64_t seed;                 /* mixed into every key: no one can steer ids to one leaf */
+    int64_t window_us;
+    size_t max_cap;                /* 0, or the most slots a generation may have (ff_dedup_set_budget) */
+    int64_t evict_until;           /* entries expiring at or before this were let go for room */
+    uint64_t evictions;            /* how many times entries were let go for room */
+    int64_t warned_us;             /* when the log last said so */
+    uint64_t splits;               /* leaves split (tests) */
+    uint64_t reused;               /* generations that took the previous one's memory (tests) */
+    struct ff_dedup_entry *scratch; /* one leaf's entries while it splits */
+};
+
+/* The key as the set places it: the directory takes its top bits, a leaf its low ones. */
+static inline uint64_t ff_dedup_mix(const struct ff_dedup *d, uint64_t hash)
+{
+    uint64_t m = hash ^ d->seed; /* murmur3's finaliser: every bit of the key moves every bit */
+    m ^= m >> 33;
+    m *= 0xff51afd7ed558ccdu;
+    m ^= m >> 33;
+    m *= 0xc4ceb9fe1a85ec53u;
+    m ^= m >> 33;
+    return m;
+}
+
+/* The leaf of generation g that holds mixed key m (g has leaves). */
+static inline struct ff_dedup_entry *ff_dedup_leaf_of(const struct ff_dedup_gen *g, uint64_t m)
+{
+    return g->dir[g->depth ? m >> (64 - g->depth) : 0];
+}
+
 int ff_dedup_init(struct ff_dedup *d, int64_t window_us);
-/* Bounds the set's memory: both tables of a move, or both generations, together stay
- * within max_bytes (0: no bound). A set that would need more lets its oldest entries go
- * first, a generation at a time, always keeping at least the newest 70% of a table's worth:
+/* Bounds the set's memory: both generations' leaves together stay within max_bytes (0: no
+ * bound). Call it before the first insert: it also sizes the leaves (a small budget gets
+ * small ones). A set that would need more lets its oldest entries go first, a generation at
+ * a time, always keeping at least the newest 60% of a generation's worth:
  * ids are then remembered for less than the window, which ff_dedup_window_now says, rather
  * than memory growing with the ingest rate for a whole window (at 600,000 events/s, 24
  * hours of ids are 1.6 TB). */
@@ -95,19 +123,21 @@ static inline int ff_dedup_contains(const struct ff_dedup *d, uint64_t hash, int
 {
     return ff_dedup_contains_checked(d, hash, 0, now_us);
 }
-/* Hints the cache that `hash` will be looked up soon (the table is large; probes miss).
- * Two lines of each table: a probe that finds nothing runs about six slots at 70% full,
- * into the next line more often than not (its slots are 16 bytes); a prefetch past the
- * table's end is harmless. Always inlined: gcc 12 judged a call to it free of side effects
- * and removed it. */
+/* Hints the cache that `hash` will be looked up soon (the set is large; probes miss). Two
+ * lines of each generation: a probe that finds nothing runs a few slots, into the next line
+ * often (slots are 16 bytes); a prefetch past a leaf's end is harmless. Always inlined: gcc
+ * 12 judged a call to it free of side effects and removed it. */
 static inline __attribute__((always_inline)) void ff_dedup_prefetch(const struct ff_dedup *d, uint64_t hash)
 {
-    size_t h = (size_t)(hash * 0x9e3779b97f4a7c15u >> 17);
-    const char *a = (const char *)&d->slots[h & (d->cap - 1)];
-    __builtin_prefetch(a);
-    __builtin_prefetch(a + 64);
-    if (d->prev) {
-        const char *b = (const char *)&d->prev[h & (d->prev_cap - 1)];
+    uint64_t m = ff_dedup_mix(d, hash);
+    size_t mask = ((size_t)1 << d->leaf_bits) - 1;
+    if (d->cur.nleaves) {
+        const char *a = (const char *)&ff_dedup_leaf_of(&d->cur, m)[m & mask];
+        __builtin_prefetch(a);
+        __builtin_prefetch(a + 64);
+    }
+    if (d->prev.nleaves) {
+        const char *b = (const char *)&ff_dedup_leaf_of(&d->prev, m)[m & mask];
         __builtin_prefetch(b);
         __builtin_prefetch(b + 64);
     }
@@ -123,8 +153,9 @@ static inline int ff_dedup_insert(struct ff_dedup *d, uint64_t hash, int64_t rec
  * it), with one probe of the current table for both: the WAL writer's lookup per event.
  * 1 when present (nothing changed), 0 when inserted, -ENOMEM. */
 int ff_dedup_check_insert(struct ff_dedup *d, uint64_t hash, unsigned check, int64_t received_us, int64_t now_us);
-/* Makes room for n more entries at once (at most half full after them), so a bulk load
- * does not rebuild the table step by step. 0 or -ENOMEM. */
+/* Makes room for n more entries at once (splits leaves until they would be at most half
+ * full, within the budget), so a bulk load does not split the same leaves again and again.
+ * 0 or -ENOMEM. */
 int ff_dedup_reserve(struct ff_dedup *d, size_t n, int64_t now_us);
 /* A key with the time it was received, as keys files store it (dedup_file.h). */
 struct ff_dedup_received {
@@ -138,5 +169,10 @@ int ff_dedup_insert_many(struct ff_dedup *d, const struct ff_dedup_received *e, 
                          int checked);
 /* Forgets `hash` (used to undo inserts of a write that failed). */
 void ff_dedup_remove(struct ff_dedup *d, uint64_t hash);
+/* Slots of the current generation (its leaves' slots). */
+size_t ff_dedup_cap(const struct ff_dedup *d);
+/* For tests: 0 when every invariant holds (counts, directory, each entry in its leaf and
+ * reachable from its home slot, a free slot in every leaf), else a line number of dedup.c. */
+int ff_dedup_check(const struct ff_dedup *d);
 
 #endif
