@@ -20,6 +20,7 @@
 #include "core/alloc.h"
 #include "core/errors.h"
 #include "core/json.h"
+#include "core/select.h"
 #include "event/event.h"
 #include "query/colscan.h"
 #include "store/store.h"
@@ -71,34 +72,9 @@ static size_t walk(const struct ff_query *q, const struct hit *h, size_t n, int6
     return best;
 }
 
-/* Puts into v[k] what sorting v[n] would (k < n), the smaller ones before it and the others
- * after: a quickselect, linear where sorting a million persons' gaps for two of them was a
- * tenth of a funnel's time, all on one thread. */
-static int64_t select_k(int64_t *v, size_t n, size_t k)
-{
-    ptrdiff_t lo = 0, hi = (ptrdiff_t)n - 1, want = (ptrdiff_t)k;
-    while (hi > lo) {
-        ptrdiff_t mid = lo + (hi - lo) / 2;
-        int64_t a = v[lo], b = v[mid], c = v[hi]; /* median of three */
-        int64_t pivot = a < b ? (b < c ? b : a < c ? c : a) : (a < c ? a : b < c ? c : b);
-        ptrdiff_t i = lo, j = hi;
-        while (i <= j) {
-            while (v[i] < pivot) i++;
-            while (v[j] > pivot) j--;
-            if (i <= j) {
-                int64_t t = v[i];
-                v[i++] = v[j], v[j--] = t;
-            }
-        }
-        if (want <= j) hi = j;
-        else if (want >= i) lo = i;
-        else break; /* between j and i: all equal to the pivot */
-    }
-    return v[k];
-}
-
-/* The q-quantile of v[n] (nearest rank), in seconds; v is reordered. Larger q after smaller. */
-static double quantile(int64_t *v, size_t n, double q) { return (double)select_k(v, n, ff_nearest_rank(q, n)) / 1e6; }
+/* The q-quantile of v[n] (nearest rank), in seconds; v is reordered. Larger q after smaller.
+ * A quickselect: sorting a million persons' gaps for two of them was a tenth of a funnel's time. */
+static double quantile(int64_t *v, size_t n, double q) { return (double)ff_select_i64(v, n, ff_nearest_rank(q, n)) / 1e6; }
 
 /* One funnel (of one breakdown value, or of everyone): its steps as JSON. */
 static int write_steps(const struct ff_query *q, const uint64_t *reached, int64_t *const *gaps, struct ff_buf *o)

@@ -1,6 +1,6 @@
 /* dedup.c - the 24-hour message id set (see dedup.h).
  *
- * Each generation is an extendible hash table. Keys are mixed with the process's secret
+ * An extendible hash table. Keys are mixed with the process's secret
  * (ff_dedup_mix); the directory, 2^depth leaf numbers, is indexed by the mixed key's top
  * `depth` bits, and a leaf whose keys share their top ld bits (its local depth) is named by
  * the 2^(depth - ld) directory entries with that prefix. Inside a leaf, open addressing with
@@ -14,8 +14,9 @@
  * a leaf at a time: about 31 bytes an id (leaves average some 70% full), where a table
  * doubled by moving touched about 91 bytes an id of memory never used before.
  *
- * At the budget (ff_dedup_set_budget: a generation may have max_cap slots) leaves stop
- * splitting; the first that fills starts a new generation (rotate). */
+ * At the budget (ff_dedup_set_budget: max_cap slots in all) leaves stop splitting: a leaf
+ * that fills lets its oldest third go (evict). A lookup reads one leaf, at the budget too
+ * (two generations, each looked up, had cost a second random read an event). */
 #include "dedup.h"
 
 #include <errno.h>
@@ -25,11 +26,12 @@
 
 #include "core/alloc.h"
 #include "core/log.h"
+#include "core/select.h"
 #include "core/timeutil.h"
 
-#define MIN_CAP 1024      /* the smallest budget: a generation of this many slots */
+#define MIN_CAP 1024      /* the smallest budget: this many slots */
 #define LEAF_BITS 12      /* 4096 slots, 64 KiB: a split stays well under a millisecond */
-#define MIN_LEAF_BITS 8   /* a small budget has at least four leaves a generation */
+#define MIN_LEAF_BITS 8   /* a small budget has at least four leaves */
 #define MAX_DEPTH 26      /* without a budget: 2^26 leaves, far past any memory here */
 
 static size_t leaf_slots(const struct ff_dedup *d) { return (size_t)1 << d->leaf_bits; }
@@ -37,8 +39,8 @@ static size_t leaf_slots(const struct ff_dedup *d) { return (size_t)1 << d->leaf
 /* Past this many occupied slots a leaf makes room first. */
 static int leaf_full(const struct ff_dedup *d, size_t used) { return used * 4 > leaf_slots(d) * 3; }
 
-/* How deep a leaf may go: without a budget MAX_DEPTH; with one, as deep as a generation of
- * max_cap slots in leaves of equal depth (so it reaches its budget evenly filled). */
+/* How deep a leaf may go: without a budget MAX_DEPTH; with one, as deep as max_cap slots in
+ * leaves of equal depth (so the set reaches its budget evenly filled). */
 static unsigned max_depth(const struct ff_dedup *d)
 {
     if (!d->max_cap) return MAX_DEPTH;
@@ -47,14 +49,13 @@ static unsigned max_depth(const struct ff_dedup *d)
     return k;
 }
 
-/* A slot that is free, for an insert and as the end of a probe: never used, or holding an
- * entry of an older generation, at or below the floor of the generation it is in (rotate). */
-static int vacant(const struct ff_dedup_entry *e, int64_t floor) { return !e->hash || e->expires_us <= floor; }
+/* A slot that is free, for an insert and as the end of a probe. */
+static int vacant(const struct ff_dedup_entry *e) { return !e->hash; }
 
-static size_t find(const struct ff_dedup_entry *slots, size_t mask, uint64_t m, uint64_t hash, int64_t floor)
+static size_t find(const struct ff_dedup_entry *slots, size_t mask, uint64_t m, uint64_t hash)
 {
     size_t i = m & mask;
-    while (!vacant(&slots[i], floor) && slots[i].hash != hash) i = (i + 1) & mask;
+    while (!vacant(&slots[i]) && slots[i].hash != hash) i = (i + 1) & mask;
     return i;
 }
 
@@ -65,11 +66,10 @@ static int agrees(const struct ff_dedup_entry *e, unsigned check)
     return !check || !c || c == check;
 }
 
-/* The slot find gave for hash holds it, in a generation of that floor, with a check that
- * agrees and not expired at now_us. */
-static int holds(const struct ff_dedup_entry *e, int64_t floor, uint64_t hash, unsigned check, int64_t now_us)
+/* The slot find gave for hash holds it, with a check that agrees and not expired at now_us. */
+static int holds(const struct ff_dedup_entry *e, uint64_t hash, unsigned check, int64_t now_us)
 {
-    return e->hash == hash && !vacant(e, floor) && e->expires_us > now_us && agrees(e, check);
+    return e->hash == hash && e->expires_us > now_us && agrees(e, check);
 }
 
 /* A leaf's count, number and depth, in the slot after its last. */
@@ -78,14 +78,6 @@ static struct ff_dedup_leaf_meta *meta(const struct ff_dedup *d, struct ff_dedup
     return (struct ff_dedup_leaf_meta *)(void *)&leaf[leaf_slots(d)];
 }
 
-/* hash (mixed: m) is in generation g with a check that agrees, and not expired at now_us. */
-static int gen_has(const struct ff_dedup *d, const struct ff_dedup_gen *g, uint64_t m, uint64_t hash, unsigned check,
-                   int64_t now_us)
-{
-    if (!g->nleaves) return 0;
-    const struct ff_dedup_entry *s = ff_dedup_leaf_of(g, m);
-    return holds(&s[find(s, leaf_slots(d) - 1, m, hash, g->floor)], g->floor, hash, check, now_us);
-}
 
 /* When an id received at `received` expires: exact without a check; with one (has_check),
  * carrying it in the low bits (check 0 there: unknown, a keys file of version 1), never later
@@ -99,13 +91,9 @@ static int64_t expiry(const struct ff_dedup *d, int64_t received, int has_check,
     return s;
 }
 
-static void gen_empty(struct ff_dedup_gen *g) { *g = (struct ff_dedup_gen){.floor = INT64_MIN, .max_expires = INT64_MIN}; }
-
 int ff_dedup_init(struct ff_dedup *d, int64_t window_us)
 {
     *d = (struct ff_dedup){.leaf_bits = LEAF_BITS, .window_us = window_us, .evict_until = INT64_MIN};
-    gen_empty(&d->cur);
-    gen_empty(&d->prev);
     if (getrandom(&d->seed, sizeof d->seed, 0) != sizeof d->seed)
         d->seed = (uint64_t)(uintptr_t)d ^ (uint64_t)ff_now_us() * 0x9e3779b97f4a7c15u;
     return 0;
@@ -115,12 +103,11 @@ void ff_dedup_set_budget(struct ff_dedup *d, size_t max_bytes)
 {
     d->max_cap = 0;
     if (max_bytes) {
-        /* both generations at their largest fit */
         size_t cap = MIN_CAP;
-        while (cap * 2 * 2 * sizeof(struct ff_dedup_entry) <= max_bytes) cap *= 2;
+        while (cap * 2 * sizeof(struct ff_dedup_entry) <= max_bytes) cap *= 2;
         d->max_cap = cap;
     }
-    if (d->cur.nleaves || d->prev.nleaves) return; /* the leaves keep their size */
+    if (d->t.nleaves) return; /* the leaves keep their size */
     unsigned b = LEAF_BITS;
     while (d->max_cap && ((size_t)4 << b) > d->max_cap && b > MIN_LEAF_BITS) b--;
     d->leaf_bits = b;
@@ -128,7 +115,7 @@ void ff_dedup_set_budget(struct ff_dedup *d, size_t max_bytes)
     d->scratch = NULL;
 }
 
-size_t ff_dedup_cap(const struct ff_dedup *d) { return (size_t)d->cur.nleaves << d->leaf_bits; }
+size_t ff_dedup_cap(const struct ff_dedup *d) { return (size_t)d->t.nleaves << d->leaf_bits; }
 
 int64_t ff_dedup_forgotten_before(const struct ff_dedup *d)
 {
@@ -144,24 +131,23 @@ int64_t ff_dedup_window_now(const struct ff_dedup *d, int64_t now_us)
     return w < d->window_us ? (w > 0 ? w : 0) : d->window_us;
 }
 
-static void gen_free(struct ff_dedup_gen *g)
+static void table_free(struct ff_dedup_table *t)
 {
-    for (uint32_t i = 0; i < g->nleaves; i++) ff_free(g->leaf[i]);
-    ff_free(g->leaf);
-    ff_free(g->dir);
-    gen_empty(g);
+    for (uint32_t i = 0; i < t->nleaves; i++) ff_free(t->leaf[i]);
+    ff_free(t->leaf);
+    ff_free(t->dir);
+    *t = (struct ff_dedup_table){0};
 }
 
 void ff_dedup_free(struct ff_dedup *d)
 {
-    gen_free(&d->cur);
-    gen_free(&d->prev);
+    table_free(&d->t);
     ff_free(d->scratch);
     d->scratch = NULL;
 }
 
-/* A new zeroed leaf of generation g (depth 0), or NULL when out of memory. */
-static struct ff_dedup_entry *add_leaf(const struct ff_dedup *d, struct ff_dedup_gen *g)
+/* A new zeroed leaf (depth 0), or NULL when out of memory. */
+static struct ff_dedup_entry *add_leaf(const struct ff_dedup *d, struct ff_dedup_table *g)
 {
     if (g->nleaves == g->leaves_cap) {
         uint32_t cap = g->leaves_cap ? g->leaves_cap * 2 : 16;
@@ -177,13 +163,13 @@ static struct ff_dedup_entry *add_leaf(const struct ff_dedup *d, struct ff_dedup
     return l;
 }
 
-/* An empty generation's first leaf (and the scratch leaf splits use). */
-static int gen_start(struct ff_dedup *d, struct ff_dedup_gen *g)
+/* The first leaf (and the scratch leaf splits use). */
+static int start(struct ff_dedup *d)
 {
+    struct ff_dedup_table *t = &d->t;
     if (!d->scratch && !(d->scratch = ff_malloc(leaf_slots(d) * sizeof *d->scratch))) return -ENOMEM;
-    gen_empty(g);
-    if (!(g->dir = ff_malloc(sizeof *g->dir)) || !(g->dir[0] = add_leaf(d, g))) {
-        gen_free(g);
+    if (!(t->dir = ff_malloc(sizeof *t->dir)) || !(t->dir[0] = add_leaf(d, t))) {
+        table_free(t);
         return -ENOMEM;
     }
     return 0;
@@ -201,34 +187,32 @@ static void forget_until(struct ff_dedup *d, int64_t until, int64_t now_us)
 {
     if (until <= d->evict_until) return;
     d->evict_until = until;
-    /* said the first time, then at most every ten minutes (a busy set lets go at every generation) */
+    /* said the first time, then at most every ten minutes (a busy set lets go all the time) */
     int64_t t = ff_now_us();
     if (d->evictions++ && t - d->warned_us < 600LL * 1000000) return;
     d->warned_us = t;
     ff_warn("dedup: the message id set reached its memory budget (%.2f MiB, --dedup-max-bytes): ids are remembered "
             "for the last %.1f s instead of %.1f hours; retries older than that are stored again, and the WAL's "
             "keys files of older ids are deleted",
-            (double)(d->max_cap * 2 * sizeof(struct ff_dedup_entry)) / (1 << 20),
+            (double)(d->max_cap * sizeof(struct ff_dedup_entry)) / (1 << 20),
             (double)ff_dedup_window_now(d, now_us) / 1e6, (double)d->window_us / 3600e6);
 }
 
-/* Occupied slots of leaf s of the current generation that a rebuild would keep. */
+/* Occupied slots of leaf s that a rebuild would keep. */
 static size_t leaf_live(const struct ff_dedup *d, const struct ff_dedup_entry *s, int64_t now_us)
 {
-    const struct ff_dedup_gen *g = &d->cur;
     const int64_t until = drop_until(d, now_us);
     size_t n = 0;
-    for (size_t i = 0; i < leaf_slots(d); i++) n += !vacant(&s[i], g->floor) && s[i].expires_us > until;
+    for (size_t i = 0; i < leaf_slots(d); i++) n += !vacant(&s[i]) && s[i].expires_us > until;
     return n;
 }
 
-/* Rebuilds leaf a of the current generation without the entries a bounded set or time let
- * go; with a second leaf b, the keys whose mixed bit `bit` (from the top, 0 first) is set go
- * there. */
+/* Rebuilds leaf a without the entries a bounded set or time let go; with a second leaf b,
+ * the keys whose mixed bit `bit` (from the top, 0 first) is set go there. */
 static void refill(struct ff_dedup *d, struct ff_dedup_entry *a, struct ff_dedup_entry *b, unsigned bit,
                    int64_t now_us)
 {
-    struct ff_dedup_gen *g = &d->cur;
+    struct ff_dedup_table *g = &d->t;
     const size_t n = leaf_slots(d), mask = n - 1;
     struct ff_dedup_entry *tmp = d->scratch;
     memcpy(tmp, a, n * sizeof *a);
@@ -237,13 +221,13 @@ static void refill(struct ff_dedup *d, struct ff_dedup_entry *a, struct ff_dedup
     size_t na = 0, nb = 0;
     for (size_t i = 0; i < n; i++) {
         const struct ff_dedup_entry *e = &tmp[i];
-        if (vacant(e, g->floor) || e->expires_us <= until) continue;
+        if (vacant(e) || e->expires_us <= until) continue;
         uint64_t m = ff_dedup_mix(d, e->hash);
         if (b && (m >> (63 - bit) & 1)) {
-            b[find(b, mask, m, e->hash, g->floor)] = *e;
+            b[find(b, mask, m, e->hash)] = *e;
             nb++;
         } else {
-            a[find(a, mask, m, e->hash, g->floor)] = *e;
+            a[find(a, mask, m, e->hash)] = *e;
             na++;
         }
     }
@@ -252,10 +236,10 @@ static void refill(struct ff_dedup *d, struct ff_dedup_entry *a, struct ff_dedup
     if (b) meta(d, b)->used = (uint32_t)nb;
 }
 
-/* Splits leaf a of the current generation, which holds mixed key m, by the next bit. */
+/* Splits leaf a, which holds mixed key m, by the next bit. */
 static int split(struct ff_dedup *d, struct ff_dedup_entry *a, uint64_t m, int64_t now_us)
 {
-    struct ff_dedup_gen *g = &d->cur;
+    struct ff_dedup_table *g = &d->t;
     const unsigned ld = meta(d, a)->depth;
     if (ld == g->depth) { /* the directory doubles: each entry twice */
         size_t n = (size_t)1 << g->depth;
@@ -276,43 +260,35 @@ static int split(struct ff_dedup *d, struct ff_dedup_entry *a, uint64_t m, int64
     return 0;
 }
 
-/* Lets the previous generation go; its entries still live are forgotten. */
-static void drop_prev(struct ff_dedup *d, int64_t now_us)
+/* Leaf a is full at the budget: its oldest third goes (all it holds that expire at or before
+ * the cut, raised into evict_until). 0, or 1 when nothing could go: all of them expire at the
+ * same moment, the newest there are. */
+static int evict(struct ff_dedup *d, struct ff_dedup_entry *a, int64_t now_us)
 {
-    if (!d->prev.nleaves) return;
-    if (d->prev.max_expires > now_us) forget_until(d, d->prev.max_expires, now_us);
-    gen_free(&d->prev);
-}
-
-/* At its budget the set does not grow: the current generation becomes the previous one,
- * still looked up, and the previous one's memory becomes the current generation. Its
- * entries are let go all at once, by raising the floor past their expiries: nothing is
- * zeroed or moved. The set then remembers the newest one to two generations' worth of ids
- * (a generation ends when its first leaf fills: some 70% of its slots). */
-static int rotate(struct ff_dedup *d, int64_t now_us)
-{
-    struct ff_dedup_gen next;
-    if (d->prev.nleaves) {
-        next = d->prev;
-        /* every entry of it, and those it had left from older generations, at or below */
-        int64_t floor = next.max_expires > next.floor ? next.max_expires : next.floor;
-        if (next.max_expires > now_us) forget_until(d, next.max_expires, now_us);
-        for (uint32_t i = 0; i < next.nleaves; i++) meta(d, next.leaf[i])->used = 0;
-        next.used = 0;
-        next.floor = floor;
-        next.max_expires = INT64_MIN;
-        d->reused++;
-    } else {
-        int rc = gen_start(d, &next);
-        if (rc) return rc;
+    const int64_t until = drop_until(d, now_us);
+    int64_t *exp = (int64_t *)(void *)d->scratch; /* room for twice a leaf's slots */
+    size_t n = 0;
+    int64_t newest = INT64_MIN;
+    for (size_t i = 0; i < leaf_slots(d); i++)
+        if (!vacant(&a[i]) && a[i].expires_us > until) {
+            exp[n++] = a[i].expires_us;
+            if (a[i].expires_us > newest) newest = a[i].expires_us;
+        }
+    if (!n) return 1;
+    int64_t cut = ff_select_i64(exp, n, n / 3);
+    if (cut == newest) { /* the newest stay whatever the quantile: the largest expiry below it */
+        cut = INT64_MIN;
+        for (size_t i = 0; i < n; i++)
+            if (exp[i] < newest && exp[i] > cut) cut = exp[i];
+        if (cut == INT64_MIN) return 1;
     }
-    d->prev = d->cur;
-    d->cur = next;
+    forget_until(d, cut, now_us);
+    refill(d, a, NULL, 0, now_us);
     return 0;
 }
 
-/* Leaf a of the current generation, which holds mixed key m, is full: rebuilt without what
- * expired when that leaves room enough, else split, else (at the budget) a new generation. */
+/* Leaf a, which holds mixed key m, is full: rebuilt without what expired when that leaves
+ * room enough, else split, else (at the budget) its oldest third goes. */
 static int make_room(struct ff_dedup *d, struct ff_dedup_entry *a, uint64_t m, int64_t now_us)
 {
     size_t live = leaf_live(d, a, now_us), n = leaf_slots(d);
@@ -323,16 +299,22 @@ static int make_room(struct ff_dedup *d, struct ff_dedup_entry *a, uint64_t m, i
         refill(d, a, NULL, 0, now_us);
         return 0;
     }
-    return can_split ? split(d, a, m, now_us) : rotate(d, now_us);
+    if (can_split) return split(d, a, m, now_us);
+    if (!evict(d, a, now_us)) return 0;
+    /* ids all received at once (a bulk load): past the budget rather than losing the newest */
+    if (meta(d, a)->depth < MAX_DEPTH) return split(d, a, m, now_us);
+    forget_until(d, INT64_MAX - 1, now_us);
+    refill(d, a, NULL, 0, now_us);
+    return 0;
 }
 
-/* Puts an entry in slot e of leaf a of the current generation, found for hash by find:
- * keeps the later expiry of a present one. */
+/* Puts an entry in slot e of leaf a, found for hash by find: keeps the later expiry of a
+ * present one. */
 static void place(struct ff_dedup *d, struct ff_dedup_entry *a, struct ff_dedup_entry *e, uint64_t hash,
                   int64_t expires_us)
 {
-    struct ff_dedup_gen *g = &d->cur;
-    if (vacant(e, g->floor)) {
+    struct ff_dedup_table *g = &d->t;
+    if (vacant(e)) {
         e->hash = hash;
         e->expires_us = expires_us;
         meta(d, a)->used++;
@@ -340,24 +322,20 @@ static void place(struct ff_dedup *d, struct ff_dedup_entry *a, struct ff_dedup_
     } else if (expires_us > e->expires_us) {
         e->expires_us = expires_us;
     }
-    if (expires_us > g->max_expires) g->max_expires = expires_us;
 }
 
-/* Puts an entry (mixed key m) into the current generation, keeping the later expiry of a
- * present one. */
+/* Puts an entry (mixed key m) into the set, keeping the later expiry of a present one. */
 static int put(struct ff_dedup *d, uint64_t m, uint64_t hash, int64_t expires_us, int64_t now_us)
 {
     const size_t mask = leaf_slots(d) - 1;
+    if (!d->t.nleaves) {
+        int rc = start(d);
+        if (rc) return rc;
+    }
     for (;;) {
-        struct ff_dedup_gen *g = &d->cur;
-        if (!g->nleaves) {
-            int rc = gen_start(d, g);
-            if (rc) return rc;
-        }
-        /* no older than what this generation's floor let go: forgotten with them (it would read as free) */
-        if (expires_us <= g->floor) return 0;
-        struct ff_dedup_entry *a = ff_dedup_leaf_of(g, m), *e = &a[find(a, mask, m, hash, g->floor)];
-        if (!vacant(e, g->floor) || !leaf_full(d, meta(d, a)->used + 1)) {
+        struct ff_dedup_table *g = &d->t;
+        struct ff_dedup_entry *a = ff_dedup_leaf_of(g, m), *e = &a[find(a, mask, m, hash)];
+        if (!vacant(e) || !leaf_full(d, meta(d, a)->used + 1)) {
             place(d, a, e, hash, expires_us);
             return 0;
         }
@@ -368,38 +346,29 @@ static int put(struct ff_dedup *d, uint64_t m, uint64_t hash, int64_t expires_us
 
 int ff_dedup_contains_checked(const struct ff_dedup *d, uint64_t hash, unsigned check, int64_t now_us)
 {
+    if (!d->t.nleaves) return 0;
     uint64_t m = ff_dedup_mix(d, hash);
-    return gen_has(d, &d->cur, m, hash, check, now_us) || gen_has(d, &d->prev, m, hash, check, now_us);
-}
-
-/* What an insert does besides its own entry: a previous generation whose entries have all
- * expired goes. */
-static void upkeep(struct ff_dedup *d, int64_t now_us)
-{
-    if (d->prev.nleaves && d->prev.max_expires <= now_us) drop_prev(d, now_us);
+    const struct ff_dedup_entry *a = ff_dedup_leaf_of(&d->t, m);
+    return holds(&a[find(a, leaf_slots(d) - 1, m, hash)], hash, check, now_us);
 }
 
 int ff_dedup_insert_checked(struct ff_dedup *d, uint64_t hash, unsigned check, int64_t received_us, int64_t now_us)
 {
-    upkeep(d, now_us);
     return put(d, ff_dedup_mix(d, hash), hash, expiry(d, received_us, check != 0, check), now_us);
 }
 
 int ff_dedup_check_insert(struct ff_dedup *d, uint64_t hash, unsigned check, int64_t received_us, int64_t now_us)
 {
     const uint64_t m = ff_dedup_mix(d, hash);
-    struct ff_dedup_gen *g = &d->cur;
     struct ff_dedup_entry *a = NULL, *e = NULL;
-    if (g->nleaves) {
-        a = ff_dedup_leaf_of(g, m);
-        e = &a[find(a, leaf_slots(d) - 1, m, hash, g->floor)];
-        if (holds(e, g->floor, hash, check, now_us)) return 1;
+    if (d->t.nleaves) {
+        a = ff_dedup_leaf_of(&d->t, m);
+        e = &a[find(a, leaf_slots(d) - 1, m, hash)];
+        if (holds(e, hash, check, now_us)) return 1;
     }
-    if (gen_has(d, &d->prev, m, hash, check, now_us)) return 1;
-    upkeep(d, now_us); /* the previous generation only: e still stands */
     int64_t expires = expiry(d, received_us, check != 0, check);
     /* the slot the probe found, unless the leaf must make room first: as put would */
-    if (e && expires > g->floor && (!vacant(e, g->floor) || !leaf_full(d, meta(d, a)->used + 1))) {
+    if (e && (!vacant(e) || !leaf_full(d, meta(d, a)->used + 1))) {
         place(d, a, e, hash, expires);
         return 0;
     }
@@ -408,9 +377,9 @@ int ff_dedup_check_insert(struct ff_dedup *d, uint64_t hash, unsigned check, int
 
 int ff_dedup_reserve(struct ff_dedup *d, size_t n, int64_t now_us)
 {
-    struct ff_dedup_gen *g = &d->cur;
+    struct ff_dedup_table *g = &d->t;
     if (!g->nleaves) {
-        int rc = gen_start(d, g);
+        int rc = start(d);
         if (rc) return rc;
     }
     /* every leaf at least this deep: at most half full once they are in, if they spread evenly */
@@ -445,23 +414,23 @@ int ff_dedup_insert_many(struct ff_dedup *d, const struct ff_dedup_received *e, 
     return rc;
 }
 
-/* Forgets hash in generation g. Backward-shift deletion keeps every probe chain unbroken
- * without tombstones. */
-static void remove_from(const struct ff_dedup *d, struct ff_dedup_gen *g, uint64_t hash)
+/* Backward-shift deletion keeps every probe chain unbroken without tombstones. */
+void ff_dedup_remove(struct ff_dedup *d, uint64_t hash)
 {
+    struct ff_dedup_table *g = &d->t;
     if (!g->nleaves) return;
     const uint64_t m = ff_dedup_mix(d, hash);
     const size_t mask = leaf_slots(d) - 1;
     struct ff_dedup_entry *s = ff_dedup_leaf_of(g, m);
-    size_t i = find(s, mask, m, hash, g->floor), j = i;
-    if (s[i].hash != hash || vacant(&s[i], g->floor)) return;
+    size_t i = find(s, mask, m, hash), j = i;
+    if (s[i].hash != hash) return;
     meta(d, s)->used--;
     g->used--;
     for (;;) {
         s[i] = (struct ff_dedup_entry){0};
         for (;;) {
             j = (j + 1) & mask;
-            if (vacant(&s[j], g->floor)) return;
+            if (vacant(&s[j])) return;
             size_t home = ff_dedup_mix(d, s[j].hash) & mask;
             /* Move j into the hole at i unless its home lies cyclically in (i, j]. */
             if (i <= j ? (home <= i || home > j) : (home <= i && home > j)) break;
@@ -471,16 +440,9 @@ static void remove_from(const struct ff_dedup *d, struct ff_dedup_gen *g, uint64
     }
 }
 
-void ff_dedup_remove(struct ff_dedup *d, uint64_t hash)
+int ff_dedup_check(const struct ff_dedup *d)
 {
-    remove_from(d, &d->cur, hash);
-    /* an insert of the same group may have gone in before a rotation */
-    remove_from(d, &d->prev, hash);
-}
-
-/* ff_dedup_check for one generation. */
-static int check_gen(const struct ff_dedup *d, const struct ff_dedup_gen *g)
-{
+    const struct ff_dedup_table *g = &d->t;
     if (!g->nleaves) return g->used || g->dir ? __LINE__ : 0;
     const size_t n = leaf_slots(d), mask = n - 1, ndir = (size_t)1 << g->depth;
     size_t used = 0;
@@ -494,12 +456,12 @@ static int check_gen(const struct ff_dedup *d, const struct ff_dedup_gen *g)
             if (g->dir[k] != s) return __LINE__;
         size_t occupied = 0;
         for (size_t k = 0; k < n; k++) {
-            if (vacant(&s[k], g->floor)) continue;
+            if (vacant(&s[k])) continue;
             occupied++;
             uint64_t m = ff_dedup_mix(d, s[k].hash);
             if ((g->depth ? (size_t)(m >> (64 - g->depth)) : 0) / span != i / span) return __LINE__; /* wrong leaf */
             for (size_t h = m & mask; h != k; h = (h + 1) & mask) /* reachable from its home */
-                if (vacant(&s[h], g->floor)) return __LINE__;
+                if (vacant(&s[h])) return __LINE__;
         }
         if (occupied != lm->used || occupied >= n) return __LINE__;
         used += occupied;
@@ -508,10 +470,4 @@ static int check_gen(const struct ff_dedup *d, const struct ff_dedup_gen *g)
     size_t named = 0; /* every leaf is named by the directory */
     for (uint32_t li = 0; li < g->nleaves; li++) named += (size_t)1 << (g->depth - meta(d, g->leaf[li])->depth);
     return used != g->used || named != ndir ? __LINE__ : 0;
-}
-
-int ff_dedup_check(const struct ff_dedup *d)
-{
-    int line = check_gen(d, &d->cur);
-    return line ? line : check_gen(d, &d->prev);
 }

@@ -18,8 +18,9 @@
  * microseconds, no stall, and the set takes new memory 31 bytes an id at a time. (It was a
  * single table doubled by moving: each id then cost about 91 bytes of memory never touched
  * before, which this machine's hypervisor makes expensive, 3 ms a MiB: a fifth of the server's
- * CPU while the set grew under batches.) At its memory budget the set stops splitting and
- * keeps two generations (see rotate in dedup.c).
+ * CPU while the set grew under batches.) At its memory budget the set stops splitting: a
+ * leaf that fills lets its oldest third go (see evict in dedup.c), so a lookup still reads
+ * one leaf.
  * Not thread-safe: the WAL writer thread owns it. */
 #ifndef FF_DEDUP_H
 #define FF_DEDUP_H
@@ -46,37 +47,32 @@ static inline int64_t ff_dedup_stamp(int64_t t_us, unsigned check)
 /* The check a stamped time carries (0: unknown). */
 static inline unsigned ff_dedup_stamp_check(int64_t t_us) { return (unsigned)((uint64_t)t_us & FF_DEDUP_CHECK_MASK); }
 
-/* One generation: an extendible hash table. A leaf is 2^leaf_bits slots and, after them,
- * one more holding its struct ff_dedup_leaf_meta. */
-struct ff_dedup_gen {
+/* The extendible hash table. A leaf is 2^leaf_bits slots and, after them, one more holding
+ * its struct ff_dedup_leaf_meta. */
+struct ff_dedup_table {
     struct ff_dedup_entry **dir;    /* 2^depth leaves, by the mixed key's top bits */
     unsigned depth;
     struct ff_dedup_entry **leaf;   /* every leaf once, by number */
     uint32_t nleaves, leaves_cap;
     size_t used;                    /* occupied slots of all leaves */
-    /* slots whose entries expire at or before `floor` are free, left from an older generation
-     * whose memory this one took; max_expires is the latest expiry put in */
-    int64_t floor, max_expires;
 };
 
 struct ff_dedup_leaf_meta {
     uint32_t used;   /* occupied slots, expired included */
-    uint32_t no;     /* its number in the generation's leaf array */
+    uint32_t no;     /* its number in the table's leaf array */
     uint8_t depth;   /* how many top bits its keys share */
 };
 
 struct ff_dedup {
-    struct ff_dedup_gen cur;       /* where inserts go */
-    struct ff_dedup_gen prev;      /* the previous generation, looked up too (no leaves: none) */
+    struct ff_dedup_table t;
     unsigned leaf_bits;            /* a leaf's slots: 2^leaf_bits */
     uint64_t seed;                 /* mixed into every key: no one can steer ids to one leaf */
     int64_t window_us;
-    size_t max_cap;                /* 0, or the most slots a generation may have (ff_dedup_set_budget) */
+    size_t max_cap;                /* 0, or the most slots the set may have (ff_dedup_set_budget) */
     int64_t evict_until;           /* entries expiring at or before this were let go for room */
     uint64_t evictions;            /* how many times entries were let go for room */
     int64_t warned_us;             /* when the log last said so */
     uint64_t splits;               /* leaves split (tests) */
-    uint64_t reused;               /* generations that took the previous one's memory (tests) */
     struct ff_dedup_entry *scratch; /* one leaf's entries while it splits */
 };
 
@@ -92,17 +88,17 @@ static inline uint64_t ff_dedup_mix(const struct ff_dedup *d, uint64_t hash)
     return m;
 }
 
-/* The leaf of generation g that holds mixed key m (g has leaves). */
-static inline struct ff_dedup_entry *ff_dedup_leaf_of(const struct ff_dedup_gen *g, uint64_t m)
+/* The leaf that holds mixed key m (the table has leaves). */
+static inline struct ff_dedup_entry *ff_dedup_leaf_of(const struct ff_dedup_table *t, uint64_t m)
 {
-    return g->dir[g->depth ? m >> (64 - g->depth) : 0];
+    return t->dir[t->depth ? m >> (64 - t->depth) : 0];
 }
 
 int ff_dedup_init(struct ff_dedup *d, int64_t window_us);
-/* Bounds the set's memory: both generations' leaves together stay within max_bytes (0: no
- * bound). Call it before the first insert: it also sizes the leaves (a small budget gets
- * small ones). A set that would need more lets its oldest entries go first, a generation at
- * a time, always keeping at least the newest 60% of a generation's worth:
+/* Bounds the set's memory: its leaves stay within max_bytes (0: no bound). Call it before the
+ * first insert: it also sizes the leaves (a small budget gets small ones). A set that would
+ * need more lets its oldest entries go first, a third of a leaf at a time, always keeping
+ * at least the newest half of its slots' worth:
  * ids are then remembered for less than the window, which ff_dedup_window_now says, rather
  * than memory growing with the ingest rate for a whole window (at 600,000 events/s, 24
  * hours of ids are 1.6 TB). */
@@ -124,23 +120,16 @@ static inline int ff_dedup_contains(const struct ff_dedup *d, uint64_t hash, int
     return ff_dedup_contains_checked(d, hash, 0, now_us);
 }
 /* Hints the cache that `hash` will be looked up soon (the set is large; probes miss). Two
- * lines of each generation: a probe that finds nothing runs a few slots, into the next line
- * often (slots are 16 bytes); a prefetch past a leaf's end is harmless. Always inlined: gcc
- * 12 judged a call to it free of side effects and removed it. */
+ * lines: a probe that finds nothing runs a few slots, into the next line often (slots are 16
+ * bytes); a prefetch past a leaf's end is harmless. Always inlined: gcc 12 judged a call to
+ * it free of side effects and removed it. */
 static inline __attribute__((always_inline)) void ff_dedup_prefetch(const struct ff_dedup *d, uint64_t hash)
 {
+    if (!d->t.nleaves) return;
     uint64_t m = ff_dedup_mix(d, hash);
-    size_t mask = ((size_t)1 << d->leaf_bits) - 1;
-    if (d->cur.nleaves) {
-        const char *a = (const char *)&ff_dedup_leaf_of(&d->cur, m)[m & mask];
-        __builtin_prefetch(a);
-        __builtin_prefetch(a + 64);
-    }
-    if (d->prev.nleaves) {
-        const char *b = (const char *)&ff_dedup_leaf_of(&d->prev, m)[m & mask];
-        __builtin_prefetch(b);
-        __builtin_prefetch(b + 64);
-    }
+    const char *a = (const char *)&ff_dedup_leaf_of(&d->t, m)[m & (((size_t)1 << d->leaf_bits) - 1)];
+    __builtin_prefetch(a);
+    __builtin_prefetch(a + 64);
 }
 /* Remembers `hash` with its `check` as received at `received_us`. With a check the expiry
  * carries it, up to 8.2 ms early; without one (0) it is exact. 0 or -ENOMEM. */
@@ -169,7 +158,7 @@ int ff_dedup_insert_many(struct ff_dedup *d, const struct ff_dedup_received *e, 
                          int checked);
 /* Forgets `hash` (used to undo inserts of a write that failed). */
 void ff_dedup_remove(struct ff_dedup *d, uint64_t hash);
-/* Slots of the current generation (its leaves' slots). */
+/* Slots of the set (its leaves' slots). */
 size_t ff_dedup_cap(const struct ff_dedup *d);
 /* For tests: 0 when every invariant holds (counts, directory, each entry in its leaf and
  * reachable from its home slot, a free slot in every leaf), else a line number of dedup.c. */

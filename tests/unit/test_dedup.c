@@ -258,7 +258,7 @@ static void test_chains_and_removal(void **state)
             ff_dedup_remove(&d, keys[k]); /* removing an absent key is a no-op */
             check_all(&d, &m, now);
         }
-        assert_int_equal(d.cur.used, 0);
+        assert_int_equal(d.t.used, 0);
         model_free(&m);
         ff_dedup_free(&d);
     }
@@ -284,8 +284,8 @@ static void test_growth_and_rehash(void **state)
     }
     assert_true(ff_dedup_cap(&d) > cap0);
     /* grown a leaf at a time: leaves some 40% to 75% full */
-    assert_true(d.splits >= 10 && d.splits == d.cur.nleaves - 1);
-    assert_true(d.cur.used * 4 <= ff_dedup_cap(&d) * 3 && d.cur.used * 10 >= ff_dedup_cap(&d) * 4);
+    assert_true(d.splits >= 10 && d.splits == d.t.nleaves - 1);
+    assert_true(d.t.used * 4 <= ff_dedup_cap(&d) * 3 && d.t.used * 10 >= ff_dedup_cap(&d) * 4);
     check_all(&d, &m, now);
     /* Once they have all expired, inserting more must not keep growing the table: the
      * rehash drops the expired entries. */
@@ -329,10 +329,10 @@ static void test_expiry_boundaries(void **state)
     assert_true(ff_dedup_contains(&d, 42, 5099));
     ff_dedup_remove(&d, 42);
     assert_false(ff_dedup_contains(&d, 42, 5000));
-    assert_int_equal(d.cur.used, 0);
+    assert_int_equal(d.t.used, 0);
     ff_dedup_free(&d);
-    assert_int_equal(d.cur.nleaves, 0);
-    assert_null(d.cur.dir);
+    assert_int_equal(d.t.nleaves, 0);
+    assert_null(d.t.dir);
 }
 
 /* Message ids are the client's, and the hash of an id is no secret: someone can pick ids
@@ -358,8 +358,8 @@ static void test_steered_keys_spread(void **state)
     for (int k = 0; k < N; k++) assert_true(ff_dedup_contains(&d, keys[k], now));
     assert_int_equal(d.evictions, 0);
     unsigned even = 0;
-    while (((uint32_t)1 << even) < d.cur.nleaves) even++;
-    assert_true(d.cur.depth <= even + 4);
+    while (((uint32_t)1 << even) < d.t.nleaves) even++;
+    assert_true(d.t.depth <= even + 4);
     assert_int_equal(ff_dedup_check(&d), 0);
     free(keys);
     ff_dedup_free(&d);
@@ -373,9 +373,9 @@ static uint64_t key_of(uint64_t i)
 }
 
 /* A set with a memory budget never holds more leaves than the budget allows, keeps the
- * newest ids (always at least 60% of a generation's worth) and lets the oldest go, reuses the
- * previous generation's leaves rather than fresh ones, and says how far back it now
- * remembers; the same for a bulk load of keys files at start-up. */
+ * newest ids (always at least 40% of its slots' worth) and lets the oldest go, a third of a
+ * leaf at a time, and says how far back it now remembers; the same for a bulk load of keys
+ * files at start-up. */
 static void test_budget_keeps_the_newest(void **state)
 {
     (void)state;
@@ -384,34 +384,29 @@ static void test_budget_keeps_the_newest(void **state)
     struct ff_dedup d;
     init_aimed(&d, window);
     ff_dedup_set_budget(&d, budget);
-    assert_true(d.max_cap >= 1024 && d.max_cap * 2 * sizeof(struct ff_dedup_entry) <= budget);
+    assert_true(d.max_cap >= 1024 && d.max_cap * sizeof(struct ff_dedup_entry) <= budget);
     assert_true(((size_t)4 << d.leaf_bits) <= d.max_cap); /* leaves sized to the budget */
     assert_int_equal(ff_dedup_window_now(&d, 0), window);
     for (size_t i = 0; i < n; i++) {
         assert_int_equal(ff_dedup_insert(&d, key_of(i), (int64_t)i, (int64_t)i), 0);
-        /* never more than two generations' worth of leaves */
         assert_true(ff_dedup_cap(&d) <= d.max_cap);
-        assert_true(((size_t)d.prev.nleaves << d.leaf_bits) <= d.max_cap);
-        /* every few hundred: the newest 60% of a generation are there, reused leaves hold no stale ids */
+        /* every few hundred: the newest 40% of its slots' worth are there */
         if (i % 997 == 996) {
-            size_t keep = d.max_cap * 6 / 10;
+            size_t keep = d.max_cap * 4 / 10;
             for (size_t k = i > keep ? i - keep : 0; k <= i; k++)
                 assert_true(ff_dedup_contains(&d, key_of(k), (int64_t)i));
         }
     }
-    /* at its budget the set keeps two generations, the next taking the previous one's leaves */
-    assert_true(d.reused > 10);
-    assert_true(d.prev.nleaves > 0);
     assert_int_equal(ff_dedup_check(&d), 0);
     const int64_t now = (int64_t)n;
     for (size_t i = n - 500; i < n; i++) assert_true(ff_dedup_contains(&d, key_of(i), now));
     size_t old_kept = 0;
     for (size_t i = 0; i < 1000; i++) old_kept += (size_t)ff_dedup_contains(&d, key_of(i), now);
     assert_int_equal(old_kept, 0);
-    assert_true(d.evictions > 0);
+    assert_true(d.evictions > 10);
     int64_t w = ff_dedup_window_now(&d, now);
-    /* between 60% and 150% of a generation's worth of ids */
-    assert_true(w >= (int64_t)(d.max_cap * 6 / 10) && w <= (int64_t)(d.max_cap * 15 / 10));
+    /* between 40% and 75% of its slots' worth of ids (leaves are let go to half full at 75%) */
+    assert_true(w >= (int64_t)(d.max_cap * 4 / 10) && w <= (int64_t)(d.max_cap * 3 / 4));
     ff_dedup_free(&d);
 
     /* keys files at start-up, oldest first */
@@ -429,18 +424,33 @@ static void test_budget_keeps_the_newest(void **state)
     ff_dedup_free(&d);
 }
 
-/* Generations at the budget, with probe chains (keys around a few home slots, wrapping at
- * a leaf's end) running through slots a generation left behind: removing a key from
- * either generation keeps every other one reachable, an insert that a rotation follows can
- * still be undone, and once both generations have expired the previous one's memory goes. */
-static void test_generations(void **state)
+/* ids all received in the same microsecond (a bulk load of one group) at a tiny budget: the
+ * set goes past its budget rather than letting the newest go, and keeps them all. */
+static void test_budget_same_moment(void **state)
+{
+    (void)state;
+    struct ff_dedup d;
+    init_aimed(&d, 1000000);
+    ff_dedup_set_budget(&d, 1024 * sizeof(struct ff_dedup_entry));
+    for (uint64_t i = 0; i < 4000; i++) assert_int_equal(ff_dedup_insert(&d, key_of(i), 5, 5), 0);
+    for (uint64_t i = 0; i < 4000; i++) assert_true(ff_dedup_contains(&d, key_of(i), 5));
+    assert_true(ff_dedup_cap(&d) > d.max_cap);
+    assert_int_equal(d.evictions, 0);
+    assert_int_equal(ff_dedup_check(&d), 0);
+    ff_dedup_free(&d);
+}
+
+/* Eviction at the budget, with probe chains (keys around a few home slots, wrapping at a
+ * leaf's end): removing a key keeps every other one reachable, the newest stay, and once all
+ * have expired the set takes new ones in the same leaves. */
+static void test_eviction_with_chains(void **state)
 {
     (void)state;
     test_rng_init(0x6e4);
     const int64_t window = 1000000;
     struct ff_dedup d;
     init_aimed(&d, window);
-    ff_dedup_set_budget(&d, 1024 * 2 * sizeof(struct ff_dedup_entry)); /* two generations of 1024 slots */
+    ff_dedup_set_budget(&d, 1024 * sizeof(struct ff_dedup_entry));
     assert_int_equal(d.max_cap, 1024);
     assert_int_equal(d.leaf_bits, 8); /* four leaves of 256 */
     enum { N = 20000 };
@@ -450,13 +460,10 @@ static void test_generations(void **state)
     assert_non_null(gone);
     static const uint64_t homes[] = {0, 3, 200, 252, 255};
     int64_t now = 1000;
-    uint64_t rotations = 0;
     for (size_t i = 0; i < N; i++, now++) {
         keys[i] = i % 3 ? test_rand64() | 1 : hash_for_slot(homes[test_randn(5)] + test_randn(3));
-        uint64_t before = d.reused;
         assert_int_equal(ff_dedup_insert(&d, keys[i], now, now), 0);
-        rotations += d.reused != before;
-        /* now and then undo an insert of a few steps back: it may sit in either generation */
+        /* now and then undo an insert of a few steps back */
         if (i > 10 && test_randn(7) == 0) {
             size_t k = i - test_randn(10);
             ff_dedup_remove(&d, keys[k]);
@@ -465,33 +472,34 @@ static void test_generations(void **state)
         }
         if (i % 101 == 100) {
             assert_int_equal(ff_dedup_check(&d), 0);
-            size_t keep = d.max_cap * 6 / 10;
+            size_t keep = d.max_cap * 4 / 10;
             for (size_t k = i > keep ? i - keep : 0; k <= i; k++)
                 assert_int_equal(ff_dedup_contains(&d, keys[k], now), !gone[k]);
         }
     }
-    assert_true(rotations > 10);
-    assert_true(d.evictions > 0);
+    assert_true(d.evictions > 10);
     assert_true(ff_dedup_forgotten_before(&d) > 1000);
-    /* all expired: nothing is found, and the next insert lets the previous generation go */
+    assert_true(ff_dedup_cap(&d) <= d.max_cap);
+    /* all expired: nothing is found, and new ids fill the same leaves */
     now += 2 * window;
     for (size_t k = N - 500; k < N; k++) assert_false(ff_dedup_contains(&d, keys[k], now));
-    assert_true(d.prev.nleaves > 0);
-    assert_int_equal(ff_dedup_insert(&d, 42, now, now), 0);
-    assert_int_equal(d.prev.nleaves, 0);
-    assert_true(ff_dedup_contains(&d, 42, now));
+    size_t cap = ff_dedup_cap(&d);
+    for (uint64_t i = 0; i < 600; i++) assert_int_equal(ff_dedup_insert(&d, key_of(i), now, now), 0);
+    for (uint64_t i = 0; i < 600; i++) assert_true(ff_dedup_contains(&d, key_of(i), now));
+    assert_int_equal(ff_dedup_cap(&d), cap);
+    assert_int_equal(ff_dedup_check(&d), 0);
     free(keys);
     free(gone);
     ff_dedup_free(&d);
 }
 
 /* Two sets hold the same: directories, leaves byte for byte, counts. */
-static void assert_same_gen(const struct ff_dedup *a, const struct ff_dedup_gen *x, const struct ff_dedup_gen *y)
+static void assert_same_sets(const struct ff_dedup *a, const struct ff_dedup *b)
 {
+    const struct ff_dedup_table *x = &a->t, *y = &b->t;
     assert_int_equal(x->nleaves, y->nleaves);
     assert_int_equal(x->depth, y->depth);
     assert_int_equal(x->used, y->used);
-    assert_true(x->floor == y->floor && x->max_expires == y->max_expires);
     if (!x->nleaves) return;
     /* the same leaves in the same places of the directory; each leaf with its count and depth */
     for (size_t i = 0; i < ((size_t)1 << x->depth); i++) {
@@ -505,7 +513,7 @@ static void assert_same_gen(const struct ff_dedup *a, const struct ff_dedup_gen 
 
 /* The WAL writer's one-probe lookup-and-insert (ff_dedup_check_insert) against the two calls
  * it stands for, in lockstep: the same answers at every step, and the same leaves (byte for
- * byte) after splits, removals, expiries, colliding hashes with other checks and generations
+ * byte) after splits, removals, expiries, colliding hashes with other checks and evictions
  * at a budget. */
 static void run_check_insert_lockstep(uint64_t seed, int clustered, size_t budget, int64_t window)
 {
@@ -542,8 +550,7 @@ static void run_check_insert_lockstep(uint64_t seed, int clustered, size_t budge
     assert_true(dups > 1000 && inserted > 1000);
     assert_int_equal(a.evictions, b.evictions);
     assert_int_equal(a.splits, b.splits);
-    assert_same_gen(&a, &a.cur, &b.cur);
-    assert_same_gen(&a, &a.prev, &b.prev);
+    assert_same_sets(&a, &b);
     assert_int_equal(ff_dedup_check(&a), 0);
     free(pool);
     ff_dedup_free(&a);
@@ -556,14 +563,14 @@ static void test_check_insert_is_contains_then_insert(void **state)
     run_check_insert_lockstep(0xc1, 0, 0, 24LL * 3600 * 1000000);
     run_check_insert_lockstep(0xc2, 1, 0, 24LL * 3600 * 1000000);
     run_check_insert_lockstep(0xc3, 0, 0, 1000000); /* expiry matters */
-    /* at a budget of two generations of 1024 slots: generations */
-    run_check_insert_lockstep(0xc4, 0, 1024 * 2 * sizeof(struct ff_dedup_entry), 24LL * 3600 * 1000000);
-    run_check_insert_lockstep(0xc5, 1, 1024 * 2 * sizeof(struct ff_dedup_entry), 1000000);
+    /* at a budget of 2048 slots: evictions */
+    run_check_insert_lockstep(0xc4, 0, 2048 * sizeof(struct ff_dedup_entry), 24LL * 3600 * 1000000);
+    run_check_insert_lockstep(0xc5, 1, 2048 * sizeof(struct ff_dedup_entry), 1000000);
 }
 
 /* Two ids whose 64-bit hashes meet are told apart by their checks: the second is new, not a
  * retry (it was acknowledged and dropped before). An id without a check (0) agrees with any,
- * and an entry's check stays with it through splits and generations. */
+ * and an entry's check stays with it through splits and evictions. */
 static void test_checks_tell_colliding_ids_apart(void **state)
 {
     (void)state;
@@ -571,7 +578,7 @@ static void test_checks_tell_colliding_ids_apart(void **state)
     const int64_t window = 3600LL * 1000000;
     struct ff_dedup d;
     init_aimed(&d, window);
-    ff_dedup_set_budget(&d, 4096 * 2 * sizeof(struct ff_dedup_entry)); /* generations soon */
+    ff_dedup_set_budget(&d, 8192 * sizeof(struct ff_dedup_entry)); /* evictions soon */
     int64_t now = 1700000000000000LL;
     assert_int_equal(ff_dedup_insert_checked(&d, 42, 5, now, now), 0);
     assert_true(ff_dedup_contains_checked(&d, 42, 5, now));
@@ -606,17 +613,16 @@ static void test_checks_tell_colliding_ids_apart(void **state)
             assert_false(ff_dedup_contains_checked(&d, 42, 6, now + i));
         }
     }
-    assert_true(d.reused > 0); /* generations did turn over */
-    /* an id inserted with a check is found with it after the generation it went into became
-     * the previous one */
+    assert_true(d.evictions > 0); /* the oldest did go */
+    /* an id inserted with a check is found with it after its leaf let its oldest go */
     assert_int_equal(ff_dedup_insert_checked(&d, 77, 9, now + N, now + N), 0);
-    uint64_t reused = d.reused;
+    const uint64_t evictions = d.evictions;
     int i = 0;
-    for (; d.reused == reused || i < 100; i++) {
+    for (; d.evictions < evictions + 2 || i < 100; i++) {
         uint64_t h = test_rand64() | 1;
         if (h != 77) assert_int_equal(ff_dedup_insert_checked(&d, h, 1, now + N + i, now + N + i), 0);
     }
-    assert_int_equal(d.reused, reused + 1);
+    assert_true(i < 6000);
     assert_true(ff_dedup_contains_checked(&d, 77, 9, now + N + i));
     assert_false(ff_dedup_contains_checked(&d, 77, 10, now + N + i));
     ff_dedup_free(&d);
@@ -657,7 +663,8 @@ int main(void)
         cmocka_unit_test(test_growth_and_rehash),
         cmocka_unit_test(test_steered_keys_spread),
         cmocka_unit_test(test_budget_keeps_the_newest),
-        cmocka_unit_test(test_generations),
+        cmocka_unit_test(test_budget_same_moment),
+        cmocka_unit_test(test_eviction_with_chains),
         cmocka_unit_test(test_checks_tell_colliding_ids_apart),
         cmocka_unit_test(test_insert_many_checked_and_unknown),
         cmocka_unit_test(test_check_insert_is_contains_then_insert),
