@@ -95,7 +95,7 @@ def test_dedup_memory_budget_keeps_the_newest_ids(footfall):
     """A messageId set at its memory budget lets its oldest ids go instead of growing with the
     ingest rate (until every request was 503): ingest goes on, the newest ids are still
     recognised, the oldest are stored again, and the log and /metrics say so."""
-    server = footfall.start("--dedup-max-bytes", "65536")  # two tables of 2048 slots: ~1000 ids
+    server = footfall.start("--dedup-max-bytes", "65536")  # 4096 slots: the newest 1700 to 3000 ids
     run = uid("budget")
     mids = [f"{run}-{i}" for i in range(6000)]
     for k in range(0, len(mids), 500):
