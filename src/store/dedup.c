@@ -1,7 +1,7 @@
 /* dedup.c - the 24-hour message id set (see dedup.h).
  *
  * An extendible hash table. Keys are mixed with the process's secret
- * (ff_dedup_mix); the directory, 2^depth leaf numbers, is indexed by the mixed key's top
+ * (ff_dedup_mix); the directory, 2^depth leaf pointers, is indexed by the mixed key's top
  * `depth` bits, and a leaf whose keys share their top ld bits (its local depth) is named by
  * the 2^(depth - ld) directory entries with that prefix. Inside a leaf, open addressing with
  * linear probing from the home slot given by the mixed key's low bits, wrapping at the leaf's
@@ -11,7 +11,8 @@
  * expired (when that leaves it at most half full), else split by the next bit of its keys: a
  * new leaf takes the keys with that bit set, the directory doubles when the leaf was as deep
  * as it. A leaf of 4096 slots splits in microseconds, so no insert waits long, and memory grows
- * a leaf at a time: about 31 bytes an id (leaves average some 70% full), where a table
+ * a leaf at a time: about 31 bytes an id (a leaf splits at 75% into two of about 37%, so
+ * leaves average about half full), where a table
  * doubled by moving touched about 91 bytes an id of memory never used before.
  *
  * At the budget (ff_dedup_set_budget: max_cap slots in all) leaves stop splitting: a leaf
@@ -198,12 +199,15 @@ static void forget_until(struct ff_dedup *d, int64_t until, int64_t now_us)
             (double)ff_dedup_window_now(d, now_us) / 1e6, (double)d->window_us / 3600e6);
 }
 
-/* Occupied slots of leaf s that a rebuild would keep. */
-static size_t leaf_live(const struct ff_dedup *d, const struct ff_dedup_entry *s, int64_t now_us)
+/* The entries of leaf s that a rebuild would keep: their count, with their expiries in the
+ * scratch leaf (which has room for twice its slots of them), for evict. */
+static size_t leaf_live(struct ff_dedup *d, const struct ff_dedup_entry *s, int64_t now_us)
 {
     const int64_t until = drop_until(d, now_us);
+    int64_t *exp = (int64_t *)(void *)d->scratch;
     size_t n = 0;
-    for (size_t i = 0; i < leaf_slots(d); i++) n += !vacant(&s[i]) && s[i].expires_us > until;
+    for (size_t i = 0; i < leaf_slots(d); i++)
+        if (!vacant(&s[i]) && s[i].expires_us > until) exp[n++] = s[i].expires_us;
     return n;
 }
 
@@ -261,20 +265,16 @@ static int split(struct ff_dedup *d, struct ff_dedup_entry *a, uint64_t m, int64
 }
 
 /* Leaf a is full at the budget: its oldest third goes (all it holds that expire at or before
- * the cut, raised into evict_until). 0, or 1 when nothing could go: all of them expire at the
- * same moment, the newest there are. */
-static int evict(struct ff_dedup *d, struct ff_dedup_entry *a, int64_t now_us)
+ * the cut, raised into evict_until). Its n live entries' expiries are in the scratch leaf
+ * (leaf_live). 0, or 1 when nothing could go: all of them expire at the same moment, the
+ * newest there are. */
+static int evict(struct ff_dedup *d, struct ff_dedup_entry *a, size_t n, int64_t now_us)
 {
-    const int64_t until = drop_until(d, now_us);
-    int64_t *exp = (int64_t *)(void *)d->scratch; /* room for twice a leaf's slots */
-    size_t n = 0;
-    int64_t newest = INT64_MIN;
-    for (size_t i = 0; i < leaf_slots(d); i++)
-        if (!vacant(&a[i]) && a[i].expires_us > until) {
-            exp[n++] = a[i].expires_us;
-            if (a[i].expires_us > newest) newest = a[i].expires_us;
-        }
+    int64_t *exp = (int64_t *)(void *)d->scratch;
     if (!n) return 1;
+    int64_t newest = exp[0];
+    for (size_t i = 1; i < n; i++)
+        if (exp[i] > newest) newest = exp[i];
     int64_t cut = ff_select_i64(exp, n, n / 3);
     if (cut == newest) { /* the newest stay whatever the quantile: the largest expiry below it */
         cut = INT64_MIN;
@@ -300,7 +300,7 @@ static int make_room(struct ff_dedup *d, struct ff_dedup_entry *a, uint64_t m, i
         return 0;
     }
     if (can_split) return split(d, a, m, now_us);
-    if (!evict(d, a, now_us)) return 0;
+    if (!evict(d, a, live, now_us)) return 0;
     /* ids all received at once (a bulk load): past the budget rather than losing the newest */
     if (meta(d, a)->depth < MAX_DEPTH) return split(d, a, m, now_us);
     forget_until(d, INT64_MAX - 1, now_us);
@@ -324,23 +324,27 @@ static void place(struct ff_dedup *d, struct ff_dedup_entry *a, struct ff_dedup_
     }
 }
 
-/* Puts an entry (mixed key m) into the set, keeping the later expiry of a present one. */
-static int put(struct ff_dedup *d, uint64_t m, uint64_t hash, int64_t expires_us, int64_t now_us)
+/* Puts an entry (mixed key m) into the set, keeping the later expiry of a present one. e,
+ * when not NULL, is the slot find gave for it in leaf a (ff_dedup_check_insert's probe). */
+static int put(struct ff_dedup *d, uint64_t m, uint64_t hash, int64_t expires_us, int64_t now_us,
+               struct ff_dedup_entry *a, struct ff_dedup_entry *e)
 {
-    const size_t mask = leaf_slots(d) - 1;
     if (!d->t.nleaves) {
         int rc = start(d);
         if (rc) return rc;
     }
     for (;;) {
-        struct ff_dedup_table *g = &d->t;
-        struct ff_dedup_entry *a = ff_dedup_leaf_of(g, m), *e = &a[find(a, mask, m, hash)];
+        if (!e) {
+            a = ff_dedup_leaf_of(&d->t, m);
+            e = &a[find(a, leaf_slots(d) - 1, m, hash)];
+        }
         if (!vacant(e) || !leaf_full(d, meta(d, a)->used + 1)) {
             place(d, a, e, hash, expires_us);
             return 0;
         }
         int rc = make_room(d, a, m, now_us);
         if (rc) return rc;
+        e = NULL; /* the leaf changed: probe again */
     }
 }
 
@@ -354,7 +358,7 @@ int ff_dedup_contains_checked(const struct ff_dedup *d, uint64_t hash, unsigned 
 
 int ff_dedup_insert_checked(struct ff_dedup *d, uint64_t hash, unsigned check, int64_t received_us, int64_t now_us)
 {
-    return put(d, ff_dedup_mix(d, hash), hash, expiry(d, received_us, check != 0, check), now_us);
+    return put(d, ff_dedup_mix(d, hash), hash, expiry(d, received_us, check != 0, check), now_us, NULL, NULL);
 }
 
 int ff_dedup_check_insert(struct ff_dedup *d, uint64_t hash, unsigned check, int64_t received_us, int64_t now_us)
@@ -366,13 +370,7 @@ int ff_dedup_check_insert(struct ff_dedup *d, uint64_t hash, unsigned check, int
         e = &a[find(a, leaf_slots(d) - 1, m, hash)];
         if (holds(e, hash, check, now_us)) return 1;
     }
-    int64_t expires = expiry(d, received_us, check != 0, check);
-    /* the slot the probe found, unless the leaf must make room first: as put would */
-    if (e && (!vacant(e) || !leaf_full(d, meta(d, a)->used + 1))) {
-        place(d, a, e, hash, expires);
-        return 0;
-    }
-    return put(d, m, hash, expires, now_us);
+    return put(d, m, hash, expiry(d, received_us, check != 0, check), now_us, a, e);
 }
 
 int ff_dedup_reserve(struct ff_dedup *d, size_t n, int64_t now_us)
@@ -409,7 +407,7 @@ int ff_dedup_insert_many(struct ff_dedup *d, const struct ff_dedup_received *e, 
         if (i + 16 < n) ff_dedup_prefetch(d, e[i + 16].hash);
         int64_t r = e[i].received_us;
         int64_t expires = expiry(d, r, 1, checked ? ff_dedup_stamp_check(r) : 0);
-        if (e[i].hash && expires > now_us) rc = put(d, ff_dedup_mix(d, e[i].hash), e[i].hash, expires, now_us);
+        if (e[i].hash && expires > now_us) rc = put(d, ff_dedup_mix(d, e[i].hash), e[i].hash, expires, now_us, NULL, NULL);
     }
     return rc;
 }

@@ -5,7 +5,7 @@
  * independent hash (ff_dedup_hash's), in the low bits of its expiry (which is then up to 8.2
  * ms early, never late): a new id whose hash equals a remembered one's is a retry only if
  * the checks agree too. Without the check that chance match was n / 2^64 per event with n
- * ids remembered (5e-12 at the budget's 94 M: one event in 200 billion acknowledged and not
+ * ids remembered (5e-12 at the budget's 100 M: one event in 180 billion acknowledged and not
  * stored); with it, n / 2^76. Check 0 is "unknown" and agrees with any: a lookup without a
  * check, and entries from keys files written before checks were kept (version 1). An insert
  * without a check (ff_dedup_insert) keeps its exact expiry instead, whose low bits a checked
@@ -73,7 +73,7 @@ struct ff_dedup {
     uint64_t evictions;            /* how many times entries were let go for room */
     int64_t warned_us;             /* when the log last said so */
     uint64_t splits;               /* leaves split (tests) */
-    struct ff_dedup_entry *scratch; /* one leaf's entries while it splits */
+    struct ff_dedup_entry *scratch; /* one leaf's entries while it is rebuilt (or their expiries) */
 };
 
 /* The key as the set places it: the directory takes its top bits, a leaf its low ones. */
